@@ -1,0 +1,1 @@
+"""ecgmon.monitor."""
