@@ -243,7 +243,7 @@ def download_ucr(dest: str | Path, *, url: str = UCR_URL, expected: str = CONTEN
     """
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
-    with urllib.request.urlopen(url, timeout=60) as r:  # noqa: S310 - URL is the documented archive
+    with urllib.request.urlopen(url, timeout=60) as r:
         blob = r.read()
     with zipfile.ZipFile(io.BytesIO(blob)) as zf:
         for name in zf.namelist():

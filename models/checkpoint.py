@@ -1,0 +1,123 @@
+"""Checkpoints: config, weights, threshold, calibration, split, metrics and versions in one file.
+
+A checkpoint is a plain dict of strings, numbers, lists and tensors, so it loads with
+``torch.load(..., weights_only=True)`` (no pickle code execution).  It carries a
+sha256 digest over its metadata and every tensor's bytes; a file whose digest does
+not match (edited, truncated, corrupted) is refused with :class:`CheckpointError`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+from dataclasses import dataclass, field
+from importlib import metadata, resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from ecgmon.models.autoencoder import AEConfig, LSTMAutoencoder
+
+FORMAT = "ecgmon-checkpoint/1"
+DEFAULT_NAME = "ecg_ae_product.pt"
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be used: unreadable, tampered with, or from an incompatible version."""
+
+
+@dataclass(slots=True)
+class Checkpoint:
+    """A trained model with the threshold it is judged against and everything needed to audit it."""
+
+    model: LSTMAutoencoder
+    threshold: float
+    calibration: dict[str, Any] = field(default_factory=dict)
+    split: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    train: dict[str, Any] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
+    path: str = ""
+
+    @property
+    def name(self) -> str:
+        return Path(self.path).name if self.path else "(unsaved)"
+
+
+def versions() -> dict[str, str]:
+    def v(pkg: str) -> str:
+        try:
+            return metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            return "unknown"
+
+    return {"ecgmon": v("ecgmon"), "torch": torch.__version__, "numpy": np.__version__,
+            "python": platform.python_version()}
+
+
+def _digest(meta: dict[str, Any], state: dict[str, torch.Tensor]) -> str:
+    h = hashlib.sha256(json.dumps(meta, sort_keys=True, default=str).encode())
+    for k in sorted(state):
+        h.update(k.encode())
+        h.update(state[k].detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def save(ckpt: Checkpoint, path: str | Path) -> Path:
+    """Write ``ckpt`` to ``path`` (parent folders created)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "format": FORMAT,
+        "config": ckpt.model.cfg.to_dict(),
+        "threshold": float(ckpt.threshold),
+        "calibration": ckpt.calibration,
+        "split": ckpt.split,
+        "metrics": ckpt.metrics,
+        "train": ckpt.train,
+        "versions": ckpt.versions or versions(),
+    }
+    state = {k: v.detach().cpu() for k, v in ckpt.model.state_dict().items()}
+    # round-trip the metadata through JSON so that only plain types reach torch.save
+    payload = {"meta": json.loads(json.dumps(meta, default=float)), "state": state}
+    payload["sha256"] = _digest(payload["meta"], state)
+    torch.save(payload, path)
+    return path
+
+
+def default_path() -> Path:
+    """The pretrained checkpoint shipped inside the package (product protocol)."""
+    return Path(str(resources.files("ecgmon.models").joinpath("data", DEFAULT_NAME)))
+
+
+def load(path: str | Path | None = None) -> Checkpoint:
+    """Load a checkpoint (the shipped one when ``path`` is None) with ``weights_only=True``.
+
+    Raises :class:`CheckpointError` with the file name and the problem.
+    """
+    path = Path(path) if path is not None else default_path()
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises several types for corrupt or unsafe files
+        raise CheckpointError(f"{path}: not a readable ecgmon checkpoint ({type(err).__name__}: {err})") from err
+    if not isinstance(payload, dict) or not {"meta", "state", "sha256"} <= payload.keys():
+        raise CheckpointError(f"{path}: not an ecgmon checkpoint (missing meta/state/sha256)")
+    meta, state = payload["meta"], payload["state"]
+    if meta.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: format {meta.get('format')!r} is not supported (expected {FORMAT!r})")
+    if _digest(meta, state) != payload["sha256"]:
+        raise CheckpointError(f"{path}: sha256 digest mismatch: the file was modified or corrupted")
+    try:
+        model = LSTMAutoencoder(AEConfig(**meta["config"]))
+        model.load_state_dict(state)
+    except (TypeError, RuntimeError) as err:
+        raise CheckpointError(f"{path}: weights do not match the stored model config ({err})") from err
+    return Checkpoint(
+        model=model.eval(), threshold=float(meta["threshold"]), calibration=meta.get("calibration", {}),
+        split=meta.get("split", {}), metrics=meta.get("metrics", {}), train=meta.get("train", {}),
+        versions=meta.get("versions", {}), path=str(path),
+    )

@@ -1,0 +1,47 @@
+"""Batched inference: ``Scorer.score(beats[N, 140]) -> losses[N]`` on a chosen device.
+
+One model call serves a whole micro-batch of beats from every patient; the monitor
+calls this from a worker thread, never from the event loop.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import torch
+from ecgmon.models.autoencoder import LSTMAutoencoder, reconstruction_loss
+from ecgmon.models.train import resolve_device
+
+
+class Scorer:
+    """Reconstruction loss of beats, in chunks of at most ``max_batch`` beats per model call."""
+
+    def __init__(self, model: LSTMAutoencoder, *, device: str = "auto", max_batch: int = 4096,
+                 threads: int | None = None) -> None:
+        self.device = resolve_device(device)
+        self.model = model.to(self.device).eval()
+        self.max_batch = max_batch
+        if threads is not None and self.device.type == "cpu":
+            torch.set_num_threads(threads)
+        self._lock = threading.Lock()  # one model call at a time; torch modules are not re-entrant-safe
+
+    @property
+    def device_name(self) -> str:
+        if self.device.type == "cuda":
+            return f"cuda:{torch.cuda.get_device_name(self.device)}"
+        return f"cpu ({torch.get_num_threads()} threads)"
+
+    def score(self, beats: np.ndarray) -> np.ndarray:
+        """Losses (float64, shape (N,)) of ``beats`` (N, 140), z-normalised like ECG5000."""
+        x = np.asarray(beats, dtype=np.float32)
+        if x.ndim != 2 or x.shape[1] != self.model.cfg.seq_len:
+            raise ValueError(f"beats must have shape (N, {self.model.cfg.seq_len}), got {x.shape}")
+        if len(x) == 0:
+            return np.zeros(0)
+        out = []
+        with self._lock, torch.inference_mode():
+            for i in range(0, len(x), self.max_batch):
+                xb = torch.from_numpy(x[i:i + self.max_batch]).to(self.device, non_blocking=True)
+                out.append(reconstruction_loss(xb, self.model(xb)).double().cpu().numpy())
+        return np.concatenate(out)

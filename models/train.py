@@ -1,0 +1,178 @@
+"""Mini-batch training of the LSTM autoencoder on normal beats, with early stopping.
+
+Augmentation makes the model robust to what a live segmenter does to a beat: the
+cut can start a few samples early or late (time shift), the RR interval it is
+stretched over can be slightly off (time warp), and the lead adds noise.  Every
+augmented beat is z-normalised again, as the segmenter does.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+from ecgmon.models.autoencoder import AEConfig, LSTMAutoencoder, reconstruction_loss
+from ecgmon.models.calibrate import Rule, calibrate
+from ecgmon.models.checkpoint import Checkpoint, versions
+from ecgmon.models.data import NORMAL, Split
+from ecgmon.models.evaluate import metrics
+
+
+@dataclass(frozen=True, slots=True)
+class TrainConfig:
+    """Optimisation settings.  ``max_shift`` in samples of the 140-sample beat; ``warp`` a fraction."""
+
+    epochs: int = 150
+    batch_size: int = 64
+    lr: float = 2e-3
+    weight_decay: float = 0.0
+    patience: int = 25
+    seed: int = 0
+    max_shift: int = 2
+    warp: float = 0.02
+    noise: float = 0.03
+    time_budget_s: float = 780.0  # stop before the 15-minute target on a 2-core machine
+
+    def to_dict(self) -> dict[str, float | int]:
+        return asdict(self)
+
+
+@dataclass(slots=True)
+class History:
+    """Per-epoch mean losses (MSE per beat) and the epoch whose weights were kept."""
+
+    train: list[float] = field(default_factory=list)
+    val: list[float] = field(default_factory=list)
+    best_epoch: int = -1
+    seconds: float = 0.0
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU is an error the user can act on."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda was requested but torch sees no CUDA GPU; use --device cpu or auto")
+    return torch.device(device)
+
+
+def znorm(x: torch.Tensor) -> torch.Tensor:
+    """Z-normalise each row (ECG5000's per-beat normalisation); flat rows stay zero."""
+    mu = x.mean(dim=-1, keepdim=True)
+    sd = x.std(dim=-1, keepdim=True, unbiased=False).clamp_min(1e-8)
+    return (x - mu) / sd
+
+
+def augment(x: torch.Tensor, cfg: TrainConfig, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """(input, target): a randomly shifted and time-warped beat, z-normalised again (target), and the
+    same beat with white noise added (input), so the model learns to reconstruct the clean beat."""
+    b, n = x.shape
+    t = torch.arange(n, dtype=x.dtype, device=x.device).expand(b, n)
+    scale = 1.0 + (torch.rand(b, 1, generator=gen, device=x.device) * 2 - 1) * cfg.warp
+    shift = torch.randint(-cfg.max_shift, cfg.max_shift + 1, (b, 1), generator=gen, device=x.device)
+    pos = (t * scale + shift).clamp(0, n - 1)
+    lo = pos.floor().long().clamp(max=n - 2)
+    frac = pos - lo
+    y = torch.gather(x, 1, lo) * (1 - frac) + torch.gather(x, 1, lo + 1) * frac
+    y = znorm(y)
+    return y + torch.randn(b, n, generator=gen, device=x.device) * cfg.noise, y
+
+
+@torch.inference_mode()
+def losses(model: LSTMAutoencoder, x: np.ndarray | torch.Tensor, *, device: torch.device | None = None,
+           batch: int = 1024) -> np.ndarray:
+    """Reconstruction loss of each beat in ``x`` (N, 140), in batches; float64 (N,)."""
+    model.eval()
+    device = device or next(model.parameters()).device
+    xt = torch.as_tensor(np.asarray(x, dtype=np.float32))
+    out = [reconstruction_loss(xb := xt[i:i + batch].to(device), model(xb)).cpu() for i in range(0, len(xt), batch)]
+    return torch.cat(out).double().numpy() if out else np.zeros(0)
+
+
+def train(
+    x_train: np.ndarray,
+    x_val: np.ndarray,
+    *,
+    model_cfg: AEConfig = AEConfig(),
+    cfg: TrainConfig = TrainConfig(),
+    device: str = "auto",
+    on_epoch: Callable[[int, float, float], None] | None = None,
+) -> tuple[LSTMAutoencoder, History]:
+    """Train on ``x_train`` (normal beats, (N, 140)); early-stop on the validation normal beats' loss.
+
+    Returns the model with the weights of the best validation epoch, on the CPU.
+    """
+    dev = resolve_device(device)
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator(device=dev).manual_seed(cfg.seed)
+    model = LSTMAutoencoder(model_cfg).to(dev)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=cfg.lr, total_steps=cfg.epochs * math.ceil(len(x_train) / cfg.batch_size)
+    )
+    xt = torch.as_tensor(np.asarray(x_train, dtype=np.float32), device=dev)
+    hist = History()
+    best, best_state, stale = math.inf, copy.deepcopy(model.state_dict()), 0
+    t0 = time.perf_counter()
+    for epoch in range(cfg.epochs):
+        model.train()
+        perm = torch.randperm(len(xt), generator=gen, device=dev)
+        total = 0.0
+        for i in range(0, len(xt), cfg.batch_size):
+            xin, target = augment(xt[perm[i:i + cfg.batch_size]], cfg, gen)
+            loss = reconstruction_loss(target, model(xin)).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            total += loss.item() * len(target)
+        hist.train.append(total / len(xt))
+        hist.val.append(float(losses(model, x_val, device=dev).mean()))
+        if hist.val[-1] < best:
+            best, best_state, stale, hist.best_epoch = hist.val[-1], copy.deepcopy(model.state_dict()), 0, epoch
+        else:
+            stale += 1
+        if on_epoch:
+            on_epoch(epoch, hist.train[-1], hist.val[-1])
+        if stale >= cfg.patience or time.perf_counter() - t0 > cfg.time_budget_s:
+            break
+    hist.seconds = time.perf_counter() - t0
+    model.load_state_dict(best_state)
+    return model.cpu().eval(), hist
+
+
+def fit(
+    split: Split,
+    *,
+    model_cfg: AEConfig = AEConfig(),
+    cfg: TrainConfig = TrainConfig(),
+    rule: Rule = "max-f1",
+    param: float | None = None,
+    device: str = "auto",
+    on_epoch: Callable[[int, float, float], None] | None = None,
+) -> Checkpoint:
+    """Train on ``split``'s normal training beats, calibrate on its validation beats, measure on its test beats.
+
+    The validation part drives early stopping (its normal beats) and calibration (all of it);
+    the test part is scored once, after every choice is made, for the report stored in the checkpoint.
+    """
+    val = split.part("val")
+    model, hist = train(split.train_normal, val.x[val.y == NORMAL], model_cfg=model_cfg, cfg=cfg,
+                        device=device, on_epoch=on_epoch)
+    cal = calibrate(losses(model, val.x), val.y, rule=rule, param=param)
+    test = split.part("test")
+    m = metrics(losses(model, test.x), test.y, cal.threshold)
+    return Checkpoint(
+        model=model, threshold=cal.threshold, calibration=cal.to_dict(),
+        split={"protocol": split.protocol, "seed": split.seed, "sha256": split.digest(),
+               "n_train_normal": len(split.train_normal), "n_val": len(split.val), "n_test": len(split.test)},
+        metrics={"test": m}, versions=versions(),
+        train={**cfg.to_dict(), "device": device, "epochs_run": len(hist.train), "best_epoch": hist.best_epoch,
+               "seconds": round(hist.seconds, 1), "train_loss": hist.train, "val_loss": hist.val},
+    )

@@ -1,0 +1,171 @@
+"""Alarm policy (per patient), technical alarms, and the JSONL alarm journal.
+
+Defaults (see README, "Alarm policy"):
+
+- ``abnormal beat`` (LOW advisory): any beat whose loss is above the threshold.
+  Clears after ``clear_normal`` (5) consecutive normal beats.
+- ``frequent abnormal beats`` (MEDIUM): >= ``frequent_k`` (3) flagged beats among the
+  last ``window`` (10).  Clears when the window holds <= ``frequent_clear_k`` (1).
+- ``abnormal run`` (HIGH): >= ``run_len`` (3) consecutive flagged beats (a ventricular
+  run is three or more consecutive ectopics).  Clears after ``clear_normal`` normal beats.
+
+Acknowledging silences an alarm but keeps it visible until its condition clears.
+Every transition is one :class:`~ecgmon.monitor.messages.Alarm` value.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import time
+from collections import deque
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import IO
+
+from ecgmon.monitor.messages import Alarm, AlarmKind, AlarmState, BeatScore, Priority
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyConfig:
+    """Counts are in beats."""
+
+    window: int = 10
+    frequent_k: int = 3
+    frequent_clear_k: int = 1
+    run_len: int = 3
+    clear_normal: int = 5
+
+
+_ids = itertools.count(1)
+
+
+def _new_id(patient: str, condition: str) -> str:
+    return f"{patient}:{condition.replace(' ', '-')}:{int(time.time() * 1000):x}{next(_ids):04d}"
+
+
+class AlarmBook:
+    """The active alarms of one patient, keyed by condition; makes transitions."""
+
+    def __init__(self, patient: str) -> None:
+        self.patient = patient
+        self.active: dict[str, Alarm] = {}
+
+    def raise_(self, condition: str, kind: AlarmKind, priority: Priority, message: str, *,
+               score: BeatScore | None = None, evidence: tuple[float, ...] = ()) -> list[Alarm]:
+        if condition in self.active:
+            return []
+        a = Alarm(_new_id(self.patient, condition), self.patient, kind, condition, priority, AlarmState.ACTIVE,
+                  time.time(), message, score.beat.index if score else None, score.loss if score else None,
+                  score.threshold if score else None, evidence)
+        self.active[condition] = a
+        return [a]
+
+    def clear(self, condition: str, *, score: BeatScore | None = None) -> list[Alarm]:
+        a = self.active.pop(condition, None)
+        if a is None:
+            return []
+        return [replace(a, state=AlarmState.CLEARED, time=time.time(),
+                        beat_index=score.beat.index if score else a.beat_index,
+                        loss=score.loss if score else a.loss)]
+
+    def acknowledge(self) -> list[Alarm]:
+        out = []
+        for cond, a in self.active.items():
+            if a.state is AlarmState.ACTIVE:
+                self.active[cond] = replace(a, state=AlarmState.ACKNOWLEDGED, time=time.time())
+                out.append(self.active[cond])
+        return out
+
+    def highest(self) -> Alarm | None:
+        return max(self.active.values(), key=lambda a: (a.priority, a.state is AlarmState.ACTIVE), default=None)
+
+
+class AlarmPolicy:
+    """Physiological alarms of one patient from its beat scores: ``update(score) -> list[Alarm]``."""
+
+    def __init__(self, book: AlarmBook, cfg: PolicyConfig = PolicyConfig()) -> None:
+        self.book, self.cfg = book, cfg
+        self.recent: deque[bool] = deque(maxlen=cfg.window)
+        self.losses: deque[float] = deque(maxlen=cfg.window)
+        self.run = 0  # consecutive flagged beats
+        self.normal_run = 0  # consecutive normal beats
+
+    def update(self, s: BeatScore) -> list[Alarm]:
+        c, b = self.cfg, self.book
+        flagged = s.flagged
+        self.recent.append(flagged)
+        self.losses.append(round(s.loss, 6))
+        self.run = self.run + 1 if flagged else 0
+        self.normal_run = 0 if flagged else self.normal_run + 1
+        ev = tuple(self.losses)
+        out: list[Alarm] = []
+        n_flag = sum(self.recent)
+        if flagged:
+            out += b.raise_("abnormal beat", AlarmKind.PHYSIOLOGICAL, Priority.LOW,
+                            f"abnormal beat (loss {s.loss:.3f} > {s.threshold:.3f})", score=s, evidence=ev)
+        if n_flag >= c.frequent_k:
+            out += b.raise_("frequent abnormal beats", AlarmKind.PHYSIOLOGICAL, Priority.MEDIUM,
+                            f"{n_flag} abnormal of last {len(self.recent)} beats", score=s, evidence=ev)
+        if self.run >= c.run_len:
+            out += b.raise_("abnormal run", AlarmKind.PHYSIOLOGICAL, Priority.HIGH,
+                            f"run of {self.run} abnormal beats", score=s, evidence=ev)
+        if self.normal_run >= c.clear_normal:
+            out += b.clear("abnormal beat", score=s) + b.clear("abnormal run", score=s)
+        if n_flag <= c.frequent_clear_k:
+            out += b.clear("frequent abnormal beats", score=s)
+        return out
+
+
+class TechnicalAlarms:
+    """Technical conditions of one patient's signal: set or clear by name, one alarm per condition."""
+
+    CONDITIONS = {
+        "leads off": (Priority.MEDIUM, "flat line: leads off or disconnected"),
+        "signal loss": (Priority.MEDIUM, "no samples or a gap in the stream"),
+        "noisy signal": (Priority.LOW, "signal cannot be segmented into beats"),
+        "monitor overload": (Priority.HIGH, "monitor cannot keep up; beats are being shed"),
+        "bad input": (Priority.LOW, "malformed or out-of-range data rejected"),
+    }
+
+    def __init__(self, book: AlarmBook) -> None:
+        self.book = book
+
+    def set(self, condition: str, on: bool, detail: str = "") -> list[Alarm]:
+        if on:
+            prio, msg = self.CONDITIONS[condition]
+            return self.book.raise_(condition, AlarmKind.TECHNICAL, prio, f"{msg}{': ' + detail if detail else ''}")
+        return self.book.clear(condition)
+
+
+class Journal:
+    """Append-only JSONL file of alarm transitions, flushed and fsynced after each line.
+
+    Lines are written whole with one ``write`` call, so a crash can at worst leave a torn
+    last line, which :func:`read_journal` skips and reports.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._f: IO[str] = self.path.open("a", encoding="utf-8")
+
+    def write(self, alarm: Alarm) -> None:
+        self._f.write(json.dumps(alarm.to_json(), separators=(",", ":")) + "\n")
+        self._f.flush()
+        os.fsync(self._f.fileno())
+
+    def close(self) -> None:
+        self._f.close()
+
+
+def read_journal(path: str | Path) -> tuple[list[dict[str, object]], int]:
+    """(transitions, number of unreadable lines skipped) of a journal file."""
+    out, bad = [], 0
+    for line in Path(path).read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            bad += 1
+    return out, bad

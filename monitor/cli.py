@@ -1,0 +1,234 @@
+"""The ``ecgmon`` command.
+
+``ecgmon [monitor options]`` runs the monitor (``ecgmon --source replay``); the
+subcommands ``train``, ``calibrate`` and ``evaluate`` do the rest.
+Run ``ecgmon --help`` or ``ecgmon SUBCOMMAND --help``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+
+SUBCOMMANDS = ("monitor", "train", "calibrate", "evaluate")
+EPILOG = """\
+subcommands (each has --help):
+  ecgmon [monitor] --source replay   run the monitor (the default when no subcommand is given)
+  ecgmon train                       train the LSTM autoencoder, calibrate, save a checkpoint
+  ecgmon calibrate                   re-derive a checkpoint's threshold with another rule
+  ecgmon evaluate                    metrics, tables and figures of a checkpoint on a protocol's test split
+
+examples:
+  ecgmon --source replay --patients 8 --speed 1
+  ecgmon --source replay --speed max --no-ui --duration 60
+  ecgmon evaluate --protocol product --out runs/eval
+"""
+
+
+def _add_common_model(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda (default: auto)")
+    p.add_argument("--data", type=Path, default=None,
+                   help="folder with ECG5000_TRAIN/TEST as .txt/.tsv/.arff (default: the bundled copy)")
+
+
+def _train_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train, calibrate and save a checkpoint",
+                       description="Train the LSTM autoencoder on a protocol's normal training beats, early-stop "
+                                   "on validation loss, calibrate the threshold on validation beats, report the "
+                                   "test split, and save a checkpoint.")
+    p.add_argument("--protocol", choices=("product", "ucr"), default="product")
+    p.add_argument("--seed", type=int, default=0, help="split and training seed (default 0)")
+    p.add_argument("--out", type=Path, required=True, help="checkpoint path to write (.pt)")
+    p.add_argument("--hidden", type=int, default=None, help="LSTM units (default from AEConfig)")
+    p.add_argument("--embedding", type=int, default=None, help="embedding size (default from AEConfig)")
+    p.add_argument("--epochs", type=int, default=None, help="maximum epochs (default from TrainConfig)")
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--patience", type=int, default=None, help="early-stopping patience in epochs")
+    p.add_argument("--rule", default="max-f1", help="calibration rule (see `ecgmon calibrate --help`)")
+    p.add_argument("--param", type=float, default=None, help="calibration rule parameter")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    _add_common_model(p)
+
+
+def _calibrate_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("calibrate", help="set a checkpoint's threshold with a rule",
+                       description="Compute the threshold from the checkpoint's validation split and store the "
+                                   "rule and value in the checkpoint. Rules: percentile (PARAM-th percentile of "
+                                   "validation-normal losses, default 99), mean+k*std (default k=3), max-f1, "
+                                   "youden (label-aware, on validation beats).")
+    p.add_argument("--checkpoint", type=Path, default=None, help="default: the shipped checkpoint")
+    p.add_argument("--rule", choices=("percentile", "mean+k*std", "max-f1", "youden"), default="max-f1")
+    p.add_argument("--param", type=float, default=None)
+    p.add_argument("--out", type=Path, default=None, help="write here instead of overwriting --checkpoint")
+    _add_common_model(p)
+
+
+def _evaluate_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("evaluate", help="metrics and figures on a protocol's test split",
+                       description="Score the protocol's test split with the checkpoint at its calibrated "
+                                   "threshold; print tables; write DIR/metrics.json and PNG figures.")
+    p.add_argument("--protocol", choices=("product", "ucr"), default="product")
+    p.add_argument("--checkpoint", type=Path, default=None,
+                   help="default: the shipped checkpoint of that protocol")
+    p.add_argument("--out", type=Path, default=Path("runs/eval"), help="output folder (default runs/eval)")
+    p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
+    _add_common_model(p)
+
+
+def _split_for(ckpt, data: Path | None):
+    from ecgmon.models.data import make_split
+
+    split = make_split(ckpt.split.get("protocol", "product"), seed=int(ckpt.split.get("seed", 0)), data=data)
+    if ckpt.split.get("sha256") and split.digest() != ckpt.split["sha256"]:
+        raise SystemExit(
+            f"error: the data split differs from the one {ckpt.name} was trained on "
+            f"(split sha256 {split.digest()[:12]} != {ckpt.split['sha256'][:12]}); its threshold and metrics "
+            "would not be honest on it"
+        )
+    return split
+
+
+def cmd_train(a: argparse.Namespace, console: Console) -> int:
+    import dataclasses
+
+    import torch
+    from ecgmon.models.autoencoder import AEConfig
+    from ecgmon.models.checkpoint import save
+    from ecgmon.models.data import make_split
+    from ecgmon.models.evaluate import tables
+    from ecgmon.models.train import TrainConfig, fit
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    mc = AEConfig(**{k: v for k, v in (("hidden", a.hidden), ("embedding", a.embedding)) if v is not None})
+    tc = dataclasses.replace(TrainConfig(seed=a.seed), **{k: v for k, v in (
+        ("epochs", a.epochs), ("batch_size", a.batch_size), ("patience", a.patience)) if v is not None})
+    split = make_split(a.protocol, seed=a.seed, data=a.data)
+    console.print(f"[bold]train[/] protocol={a.protocol} seed={a.seed} normal train beats={len(split.train_normal)} "
+                  f"val={len(split.val)} test={len(split.test)} model={mc} device={a.device}")
+    with Progress(TextColumn("epoch {task.completed:>3.0f}/{task.total:.0f}"), BarColumn(),
+                  TextColumn("train {task.fields[tl]:.4f}  val {task.fields[vl]:.4f}  best {task.fields[best]:.4f}"),
+                  TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console,
+                  transient=False) as prog:
+        task = prog.add_task("train", total=tc.epochs, tl=float("nan"), vl=float("nan"), best=float("inf"))
+        best = [float("inf")]
+
+        def on_epoch(epoch: int, tl: float, vl: float) -> None:
+            best[0] = min(best[0], vl)
+            prog.update(task, completed=epoch + 1, tl=tl, vl=vl, best=best[0])
+
+        ckpt = fit(split, model_cfg=mc, cfg=tc, rule=a.rule, param=a.param, device=a.device, on_epoch=on_epoch)
+    path = save(ckpt, a.out)
+    t = ckpt.train
+    console.print(f"stopped after {t['epochs_run']} epochs (best {t['best_epoch'] + 1}) in {t['seconds']:.0f} s; "
+                  f"threshold {ckpt.threshold:.5f} ({ckpt.calibration['rule']})")
+    m = ckpt.metrics["test"]
+    console.print(tables(m, [], title=f"{a.protocol} test split (reported once, after every choice)")[0])
+    console.print(f"saved {path}")
+    return 0
+
+
+def cmd_calibrate(a: argparse.Namespace, console: Console) -> int:
+    from ecgmon.models.calibrate import calibrate
+    from ecgmon.models.checkpoint import load, save
+    from ecgmon.models.evaluate import metrics
+    from ecgmon.models.train import losses
+
+    ckpt = load(a.checkpoint)
+    split = _split_for(ckpt, a.data)
+    val = split.part("val")
+    cal = calibrate(losses(ckpt.model, val.x), val.y, rule=a.rule, param=a.param)
+    old = ckpt.threshold
+    ckpt.threshold, ckpt.calibration = cal.threshold, cal.to_dict()
+    test = split.part("test")
+    ckpt.metrics["test"] = metrics(losses(ckpt.model, test.x), test.y, cal.threshold)
+    out = save(ckpt, a.out or ckpt.path)
+    console.print(f"rule {cal.rule} (param {cal.param:g}) on {cal.n_normal} normal + {cal.n_abnormal} abnormal "
+                  f"validation beats: threshold {old:.5f} -> {cal.threshold:.5f}; saved {out}")
+    return 0
+
+
+def cmd_evaluate(a: argparse.Namespace, console: Console) -> int:
+    from ecgmon.models.checkpoint import default_path, load
+    from ecgmon.models.evaluate import figures, metrics, sweep, sweep_thresholds, tables, write_metrics
+    from ecgmon.models.train import losses
+
+    path = a.checkpoint or (default_path() if a.protocol == "product" else default_path().with_name(
+        "ecg_ae_ucr.pt"))
+    ckpt = load(path)
+    if ckpt.split.get("protocol") != a.protocol:
+        raise SystemExit(f"error: {ckpt.name} was trained under protocol {ckpt.split.get('protocol')!r}; "
+                         f"evaluating it on {a.protocol!r} would score beats it was trained or calibrated on")
+    split = _split_for(ckpt, a.data)
+    test = split.part("test")
+    lo = losses(ckpt.model, test.x)
+    m = metrics(lo, test.y, ckpt.threshold)
+    m.update(protocol=a.protocol, checkpoint=str(path), calibration=ckpt.calibration)
+    sw = sweep(lo, test.y, sweep_thresholds(ckpt.threshold))
+    m["sweep"] = sw
+    for tbl in tables(m, sw, title=f"{a.protocol} protocol, test split ({len(test)} beats), {ckpt.name}"):
+        console.print(tbl)
+    written = [write_metrics(a.out, m)]
+    if not a.no_figures:
+        import torch
+
+        with torch.inference_mode():
+            recon = ckpt.model(torch.as_tensor(test.x, dtype=torch.float32)).numpy()
+        written += figures(a.out, lo, test.y, ckpt.threshold, test.x, recon)
+    console.print("wrote " + ", ".join(str(p) for p in written))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from ecgmon.monitor.config import add_monitor_arguments
+
+    p = argparse.ArgumentParser(prog="ecgmon", description="Streaming ECG monitor with LSTM-autoencoder alarms.",
+                                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_monitor_arguments(p)
+    return p
+
+
+def build_subparsers() -> argparse.ArgumentParser:
+    from ecgmon.monitor.config import add_monitor_arguments
+
+    p = argparse.ArgumentParser(prog="ecgmon")
+    sub = p.add_subparsers(dest="command", required=True)
+    m = sub.add_parser("monitor", help="run the monitor (same as no subcommand)")
+    add_monitor_arguments(m)
+    _train_parser(sub)
+    _calibrate_parser(sub)
+    _evaluate_parser(sub)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    console = Console(stderr=False)
+    if argv and argv[0] in SUBCOMMANDS:
+        a = build_subparsers().parse_args(argv)
+    else:
+        a = build_parser().parse_args(argv)
+        a.command = "monitor"
+    try:
+        if a.command == "train":
+            return cmd_train(a, console)
+        if a.command == "calibrate":
+            return cmd_calibrate(a, console)
+        if a.command == "evaluate":
+            return cmd_evaluate(a, console)
+        from ecgmon.monitor.app import run_monitor
+
+        return run_monitor(a, console)
+    except (OSError, ValueError, RuntimeError) as err:
+        # data, checkpoint and configuration errors carry actionable messages; no traceback for users
+        Console(stderr=True).print(f"[red]error:[/] {err}")
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

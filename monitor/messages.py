@@ -1,0 +1,113 @@
+"""Message types that flow through the pipeline: frozen, slotted dataclasses, nothing else.
+
+Times: ``t0``/``time`` fields are seconds (wall clock, ``time.time()``) unless named
+``*_mono`` (``time.monotonic()``).  Sample indices are absolute per patient stream,
+counted from the first sample the monitor received (index 0).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True, slots=True)
+class TrueBeat:
+    """Ground truth travelling with a replayed stream: where a dataset beat starts and what it is."""
+
+    start: float  # absolute sample index (fractional) of the beat's first sample
+    label: int  # ECG5000 class 1..5
+    ref: int  # row of the beat in the protocol's pool, for offline comparison
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """A run of samples from one patient.  ``seq`` counts chunks; ``start`` is the first sample's index."""
+
+    patient: str
+    seq: int
+    fs: float  # Hz
+    t0: float  # wall-clock time of the first sample, seconds
+    samples: np.ndarray  # float32, mV or z units
+    start: int = 0
+    truth: tuple[TrueBeat, ...] = ()
+    replay: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Beat:
+    """140 resampled, z-normalised samples cut from one fiducial to the next."""
+
+    patient: str
+    samples: np.ndarray  # float32 (140,)
+    index: int  # absolute sample index of the beat's fiducial (QRS onset)
+    rr_s: float  # seconds from this fiducial to the next one
+    fs: float
+    closed_mono: float  # time.monotonic() when the next fiducial closed the beat
+    label: int | None = None  # ground truth when known (replay)
+    ref: int | None = None  # pool row of the matched true beat (replay)
+
+
+@dataclass(frozen=True, slots=True)
+class BeatScore:
+    """A beat's reconstruction loss and the threshold it was judged against."""
+
+    beat: Beat
+    loss: float
+    threshold: float
+    scored_mono: float
+
+    @property
+    def flagged(self) -> bool:
+        return self.loss > self.threshold
+
+    @property
+    def latency_s(self) -> float:
+        return self.scored_mono - self.beat.closed_mono
+
+
+class Priority(enum.IntEnum):
+    """IEC 60601-1-8 alarm priorities (higher is more urgent)."""
+
+    LOW = 1
+    MEDIUM = 2
+    HIGH = 3
+
+
+class AlarmKind(enum.StrEnum):
+    PHYSIOLOGICAL = "physiological"
+    TECHNICAL = "technical"
+
+
+class AlarmState(enum.StrEnum):
+    ACTIVE = "active"
+    ACKNOWLEDGED = "acknowledged"
+    CLEARED = "cleared"
+
+
+@dataclass(frozen=True, slots=True)
+class Alarm:
+    """One alarm transition.  The same ``id`` goes active -> (acknowledged) -> cleared."""
+
+    id: str
+    patient: str
+    kind: AlarmKind
+    condition: str  # e.g. "abnormal beat", "frequent abnormal beats", "abnormal run", "leads off"
+    priority: Priority
+    state: AlarmState
+    time: float  # wall clock, seconds
+    message: str = ""
+    beat_index: int | None = None
+    loss: float | None = None
+    threshold: float | None = None
+    evidence: tuple[float, ...] = field(default=())  # recent losses that led to it
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "id": self.id, "patient": self.patient, "kind": str(self.kind), "condition": self.condition,
+            "priority": self.priority.name.lower(), "state": str(self.state), "time": self.time,
+            "message": self.message, "beat_index": self.beat_index, "loss": self.loss,
+            "threshold": self.threshold, "evidence": list(self.evidence),
+        }

@@ -1,0 +1,305 @@
+"""The async driver: source -> segmenters -> micro-batcher -> scorer thread -> alarm policy -> sinks.
+
+One ``asyncio.TaskGroup`` owns every task; shutdown is cancellation.  The beat queue
+is bounded: a replay source feels back-pressure (it is paced by us), a live source
+sheds beats when the queue is full, counts every shed beat, and raises the
+``monitor overload`` technical alarm until the queue drains.
+
+Per-patient state lives in :class:`PatientState`; :class:`Monitor` holds them all and
+the figures the console and the summary show.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+from ecgmon.models.scorer import Scorer
+from ecgmon.monitor.alarms import AlarmBook, AlarmPolicy, Journal, PolicyConfig, TechnicalAlarms
+from ecgmon.monitor.messages import Alarm, Beat, BeatScore, Chunk, TrueBeat
+from ecgmon.segmentation.beats import Segmenter
+from ecgmon.segmentation.quality import QualityMonitor
+
+TRUTH_TOLERANCE_S = 0.020  # a segmented beat matches a true beat when its fiducial is this close
+
+
+@dataclass(slots=True)
+class PatientState:
+    """Everything the monitor knows about one patient (bed)."""
+
+    patient: str
+    fs: float
+    segmenter: Segmenter
+    quality: QualityMonitor
+    book: AlarmBook
+    policy: AlarmPolicy
+    technical: TechnicalAlarms
+    strip: deque[float]  # last few seconds of signal, for the console
+    pending_truth: deque[TrueBeat] = field(default_factory=deque)
+    beats: int = 0
+    flagged: int = 0
+    last: BeatScore | None = None
+    truth_seen: int = 0
+    truth_matched: int = 0
+    last_chunk_mono: float = 0.0
+
+
+@dataclass(slots=True)
+class Stats:
+    """Counters for the footer and the summary.  Latency: beat closed -> verdict, seconds."""
+
+    started_mono: float = field(default_factory=time.monotonic)
+    beats: int = 0
+    chunks: int = 0
+    alarms: int = 0
+    shed: int = 0
+    batches: int = 0
+    batch_beats: int = 0
+    latencies: deque[float] = field(default_factory=lambda: deque(maxlen=20000))
+    recent: deque[float] = field(default_factory=lambda: deque(maxlen=4096))  # verdict times for beats/s
+    tp: int = 0
+    tn: int = 0
+    fp: int = 0
+    fn: int = 0
+    agree: int = 0
+    compared: int = 0
+    queue_max: int = 0
+    time_segment: float = 0.0
+    time_score: float = 0.0
+    time_alarm: float = 0.0
+
+    def beats_per_s(self, window_s: float = 5.0) -> float:
+        now = time.monotonic()
+        n = sum(1 for t in self.recent if now - t <= window_s)
+        span = min(window_s, now - self.started_mono)
+        return n / span if span > 0 else 0.0
+
+    def latency_ms(self, q: float) -> float | None:
+        return float(np.percentile(np.asarray(self.latencies), q) * 1000) if self.latencies else None
+
+    @property
+    def sensitivity(self) -> float | None:
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else None
+
+    @property
+    def specificity(self) -> float | None:
+        return self.tn / (self.tn + self.fp) if self.tn + self.fp else None
+
+
+class Monitor:
+    """Pipeline state and stage wiring; ``run(source)`` drives it."""
+
+    def __init__(self, scorer: Scorer, threshold: float, *, policy: PolicyConfig = PolicyConfig(),
+                 journal: Journal | None = None, max_batch: int = 1024, max_wait_ms: float = 20.0,
+                 queue_size: int = 4096, shed_when_full: bool = False, strip_s: float = 4.0,
+                 offline_flags: dict[int, bool] | None = None, model_name: str = "",
+                 max_beats: int | None = None) -> None:
+        self.scorer, self.threshold, self.policy_cfg = scorer, threshold, policy
+        self.journal = journal
+        self.max_batch, self.max_wait = max_batch, max_wait_ms / 1000
+        self.queue: asyncio.Queue[Beat] = asyncio.Queue(maxsize=queue_size)
+        self.shed_when_full = shed_when_full
+        self.strip_s = strip_s
+        self.patients: dict[str, PatientState] = {}
+        self.stats = Stats()
+        self.alarm_log: deque[Alarm] = deque(maxlen=200)
+        self.offline_flags = offline_flags or {}
+        self.model_name = model_name
+        self.max_beats = max_beats
+        self.source_label = ""
+        self.replay = False
+        self.source_done = False
+        self.monitor_book = AlarmBook("monitor")
+        self.monitor_tech = TechnicalAlarms(self.monitor_book)
+        self.sinks: list[Callable[[str, object], None]] = []  # ("beat", BeatScore) / ("alarm", Alarm)
+        self.done = asyncio.Event()
+        self.stop_on_source_end = True
+
+    # ------------------------------------------------------------------ synchronous stages
+
+    def patient(self, chunk: Chunk) -> PatientState:
+        st = self.patients.get(chunk.patient)
+        if st is None or st.fs != chunk.fs:
+            book = AlarmBook(chunk.patient)
+            st = PatientState(chunk.patient, chunk.fs, Segmenter(chunk.patient, chunk.fs), QualityMonitor(chunk.fs),
+                              book, AlarmPolicy(book, self.policy_cfg), TechnicalAlarms(book),
+                              deque(maxlen=int(self.strip_s * chunk.fs)))
+            self.patients[chunk.patient] = st
+        return st
+
+    def segment(self, chunk: Chunk) -> list[Beat]:
+        """Chunk -> beats for its patient, with ground truth attached and technical alarms updated."""
+        t0 = time.perf_counter()
+        st = self.patient(chunk)
+        st.last_chunk_mono = time.monotonic()
+        st.strip.extend(chunk.samples.tolist())
+        st.pending_truth.extend(chunk.truth)
+        st.truth_seen += len(chunk.truth)
+        beats = st.segmenter.push(chunk.samples)
+        if st.pending_truth:
+            beats = [self._match_truth(st, b) for b in beats]
+        q = st.quality.push(chunk.samples, beats_found=len(beats))
+        for cond, on in (("leads off", q.flat), ("noisy signal", q.noisy)):
+            self.emit(st.technical.set(cond, on))
+        self.stats.chunks += 1
+        self.stats.time_segment += time.perf_counter() - t0
+        return beats
+
+    def _match_truth(self, st: PatientState, b: Beat) -> Beat:
+        tol = TRUTH_TOLERANCE_S * st.fs
+        pend = st.pending_truth
+        while pend and pend[0].start < b.index - tol:  # true beats passed without a match: missed
+            pend.popleft()
+        if pend and abs(pend[0].start - b.index) <= tol:
+            t = pend.popleft()
+            st.truth_matched += 1
+            return Beat(b.patient, b.samples, b.index, b.rr_s, b.fs, b.closed_mono, t.label, t.ref)
+        return b
+
+    def judge(self, beats: list[Beat], losses: np.ndarray) -> list[BeatScore]:
+        """Scores -> alarm transitions, counters and sinks, in beat order."""
+        t0 = time.perf_counter()
+        now = time.monotonic()
+        out = []
+        for b, loss in zip(beats, losses, strict=True):
+            s = BeatScore(b, float(loss), self.threshold, now)
+            st = self.patients[b.patient]
+            st.beats += 1
+            st.flagged += s.flagged
+            st.last = s
+            self.stats.beats += 1
+            self.stats.latencies.append(s.latency_s)
+            self.stats.recent.append(now)
+            if b.label is not None:
+                ab = b.label != 1
+                self.stats.tp += ab and s.flagged
+                self.stats.fn += ab and not s.flagged
+                self.stats.fp += (not ab) and s.flagged
+                self.stats.tn += (not ab) and not s.flagged
+                if b.ref is not None and b.ref in self.offline_flags:
+                    self.stats.compared += 1
+                    self.stats.agree += self.offline_flags[b.ref] == s.flagged
+            for sink in self.sinks:
+                sink("beat", s)
+            self.emit(st.policy.update(s))
+            out.append(s)
+        self.stats.time_alarm += time.perf_counter() - t0
+        return out
+
+    def emit(self, alarms: list[Alarm]) -> None:
+        """Journal first (durable), then show and publish."""
+        for a in alarms:
+            if self.journal:
+                self.journal.write(a)
+            self.alarm_log.append(a)
+            self.stats.alarms += 1
+            for sink in self.sinks:
+                sink("alarm", a)
+
+    def acknowledge(self) -> None:
+        for st in self.patients.values():
+            self.emit(st.book.acknowledge())
+        self.emit(self.monitor_book.acknowledge())
+
+    # ------------------------------------------------------------------ async tasks
+
+    async def _ingest(self, source) -> None:
+        async for chunk in source:
+            for b in self.segment(chunk):
+                if self.queue.full() and self.shed_when_full:
+                    self.stats.shed += 1
+                    self.emit(self.monitor_tech.set("monitor overload", True, f"{self.stats.shed} beats shed"))
+                    continue
+                await self.queue.put(b)
+            self.stats.queue_max = max(self.stats.queue_max, self.queue.qsize())
+        self.source_done = True
+        await self.queue.join()
+        if self.stop_on_source_end:
+            self.done.set()
+
+    async def _score(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [await self.queue.get()]
+            deadline = loop.time() + self.max_wait
+            while len(batch) < self.max_batch:
+                if self.queue.empty():
+                    timeout = deadline - loop.time()
+                    if timeout <= 0:
+                        break
+                    try:
+                        batch.append(await asyncio.wait_for(self.queue.get(), timeout))
+                    except TimeoutError:
+                        break
+                else:
+                    batch.append(self.queue.get_nowait())
+            t0 = time.perf_counter()
+            losses = await asyncio.to_thread(self.scorer.score, np.stack([b.samples for b in batch]))
+            self.stats.time_score += time.perf_counter() - t0
+            self.stats.batches += 1
+            self.stats.batch_beats += len(batch)
+            self.judge(batch, losses)
+            for _ in batch:
+                self.queue.task_done()
+            if self.queue.qsize() == 0 and "monitor overload" in self.monitor_book.active:
+                self.emit(self.monitor_tech.set("monitor overload", False))
+            if self.max_beats is not None and self.stats.beats >= self.max_beats:
+                self.done.set()
+
+    async def run(self, source, *, duration: float | None = None, extra_tasks=()) -> None:
+        """Run until the source ends (and every beat is judged), ``duration`` passes, or cancellation."""
+        self.source_label, self.replay = source.label, source.replay
+
+        async def stopper() -> None:
+            try:
+                await asyncio.wait_for(self.done.wait(), duration)
+            except TimeoutError:
+                pass
+            raise _Stop
+
+        try:
+            async with source, asyncio.TaskGroup() as tg:
+                tg.create_task(self._ingest(source), name="ingest")
+                tg.create_task(self._score(), name="score")
+                tg.create_task(stopper(), name="stopper")
+                for name, coro in extra_tasks:
+                    tg.create_task(coro, name=name)
+        except* _Stop:
+            pass
+
+    def summary(self) -> dict[str, object]:
+        s = self.stats
+        elapsed = time.monotonic() - s.started_mono
+        out: dict[str, object] = {
+            "type": "summary", "beats": s.beats, "alarms": s.alarms, "elapsed_s": round(elapsed, 3),
+            "beats_per_s": round(s.beats / elapsed, 1) if elapsed > 0 else 0.0,
+            "latency_p50_ms": _r(s.latency_ms(50)), "latency_p99_ms": _r(s.latency_ms(99)),
+            "shed": s.shed, "batches": s.batches,
+            "mean_batch": round(s.batch_beats / s.batches, 1) if s.batches else 0.0,
+            "queue_max": s.queue_max, "patients": len(self.patients), "threshold": self.threshold,
+            "time_s": {"segment": round(s.time_segment, 3), "score": round(s.time_score, 3),
+                       "alarm": round(s.time_alarm, 3)},
+        }
+        seen = sum(p.truth_seen for p in self.patients.values())
+        if seen:
+            n = s.tp + s.tn + s.fp + s.fn
+            out.update(
+                sensitivity=_r(s.sensitivity, 4), specificity=_r(s.specificity, 4),
+                accuracy=round((s.tp + s.tn) / n, 4) if n else None,
+                beats_expected=seen, beats_matched=sum(p.truth_matched for p in self.patients.values()),
+                agreement_offline=round(s.agree / s.compared, 4) if s.compared else None,
+                beats_compared=s.compared,
+            )
+        return out
+
+
+class _Stop(Exception):
+    """Raised by the stopper task to end the TaskGroup cleanly."""
+
+
+def _r(v: float | None, nd: int = 1) -> float | None:
+    return None if v is None else round(v, nd)

@@ -1,0 +1,109 @@
+"""``Segmenter``: a patient's chunks in, fixed-length beats out, causally.
+
+For each QRS found by :class:`~ecgmon.segmentation.peaks.QRSDetector` the fiducial is
+refined to the QRS onset: the steepest slope of the raw signal in the 250 ms before
+the envelope peak, walked back to where the slope falls below ``onset_frac`` of that
+steepest value.  This is where ECG5000's beats begin.  A beat is cut from one
+fiducial to the next (so it is emitted when the next fiducial closes it), linearly
+resampled to 140 samples and z-normalised, as ECG5000 was made.  The raw signal is
+used unfiltered for the cut: filtering would change the beat's shape away from the
+training data.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+
+import numpy as np
+from ecgmon.models.data import BEAT_LEN
+from ecgmon.monitor.messages import Beat
+from ecgmon.segmentation.peaks import QRSDetector
+
+
+def resample_beat(x: np.ndarray, start: float, stop: float, n: int = BEAT_LEN) -> np.ndarray:
+    """``n`` samples of ``x`` between fractional indices ``start`` and ``stop`` (exclusive), z-normalised."""
+    pos = start + np.arange(n) * ((stop - start) / n)
+    v = np.interp(pos, np.arange(len(x)), x)
+    sd = v.std()
+    return ((v - v.mean()) / sd if sd > 1e-12 else v - v.mean()).astype(np.float32)
+
+
+class Segmenter:
+    """Per-patient streaming segmentation.  ``push(samples) -> list[Beat]``; sample indices are absolute."""
+
+    def __init__(self, patient: str, fs: float, *, onset_frac: float = 1.0, search_s: float = 0.2,
+                 after_s: float = 0.0,
+                 min_rr_s: float = 0.25, max_rr_s: float = 2.5, hr_beats: int = 12) -> None:
+        if not 50 <= fs <= 2000:
+            raise ValueError(f"{patient}: sampling rate {fs} Hz is outside 50-2000 Hz")
+        self.patient, self.fs = patient, float(fs)
+        self.onset_frac = onset_frac
+        self.search = int(round(search_s * fs))
+        self.after = int(round(after_s * fs))
+        self.min_rr, self.max_rr = min_rr_s, max_rr_s
+        self.detector = QRSDetector(fs)
+        self.buf = np.zeros(0)
+        self.buf_start = 0
+        self.total = 0
+        self.last_fid: int | None = None
+        self.rr: deque[float] = deque(maxlen=hr_beats)
+        self.fiducials: list[int] = []  # every fiducial, for evaluation (bounded by the caller's run)
+        self.keep_fiducials = False
+
+    @property
+    def heart_rate(self) -> float | None:
+        """bpm averaged over the last ``hr_beats`` RR intervals, as bedside monitors show it."""
+        return 60.0 / float(np.mean(self.rr)) if self.rr else None
+
+    def reset(self) -> None:
+        """Forget everything (after a gap in the stream): the next beats need a fresh warm-up."""
+        self.__init__(self.patient, self.fs, onset_frac=self.onset_frac,  # type: ignore[misc]
+                      search_s=self.search / self.fs, after_s=self.after / self.fs, min_rr_s=self.min_rr, max_rr_s=self.max_rr,
+                      hr_beats=self.rr.maxlen or 12)
+
+    def _onset(self, peak: int) -> int:
+        lo = max(self.buf_start, peak - self.search)
+        hi = min(peak + self.after, self.total - 1)
+        seg = self.buf[lo - self.buf_start: hi - self.buf_start + 1]
+        if len(seg) < 3:
+            return peak
+        d = np.diff(seg)
+        m = int(np.argmax(np.abs(d)))
+        # walk back over the steep stretch to where the deflection starts
+        k = m
+        while k > 0 and d[k - 1] * np.sign(d[m]) >= self.onset_frac * abs(d[m]):
+            k -= 1
+        return lo + k
+
+    def push(self, samples: np.ndarray) -> list[Beat]:
+        x = np.asarray(samples, dtype=np.float64)
+        if len(x) == 0:
+            return []
+        self.buf = np.concatenate([self.buf, x])
+        self.total += len(x)
+        beats: list[Beat] = []
+        now = time.monotonic()
+        for peak in self.detector.push(x):
+            fid = self._onset(peak)
+            if self.last_fid is not None and fid <= self.last_fid:
+                continue
+            if self.keep_fiducials:
+                self.fiducials.append(fid)
+            if self.last_fid is not None:
+                rr = (fid - self.last_fid) / self.fs
+                if self.min_rr <= rr <= self.max_rr:
+                    a = self.last_fid - self.buf_start
+                    beats.append(Beat(self.patient, resample_beat(self.buf, a, a + (fid - self.last_fid)),
+                                      self.last_fid, rr, self.fs, now))
+                    self.rr.append(rr)
+            self.last_fid = fid
+        # keep from the last fiducial (the open beat) or the detector's search window, whichever is earlier
+        keep_from = min(self.last_fid if self.last_fid is not None else self.total,
+                        self.detector.next_p - self.search - 1)
+        keep_from = max(keep_from, self.total - int((self.max_rr + 1) * self.fs))
+        drop = keep_from - self.buf_start
+        if drop > 0:
+            self.buf = self.buf[drop:]
+            self.buf_start += drop
+        return beats

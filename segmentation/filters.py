@@ -1,0 +1,49 @@
+"""Stateful causal filters: the state carries across chunks, so any chunking gives the same output."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import signal
+
+
+class CausalFilter:
+    """A second-order-sections IIR filter applied chunk by chunk (``sosfilt`` with ``zi``)."""
+
+    def __init__(self, sos: np.ndarray) -> None:
+        self.sos = np.asarray(sos, dtype=np.float64)
+        self.zi: np.ndarray | None = None
+
+    @classmethod
+    def bandpass(cls, fs: float, low_hz: float, high_hz: float, order: int = 2) -> CausalFilter:
+        """Butterworth band-pass between ``low_hz`` and ``high_hz`` for a stream sampled at ``fs`` Hz."""
+        high_hz = min(high_hz, 0.45 * fs)
+        return cls(signal.butter(order, [low_hz, high_hz], btype="bandpass", fs=fs, output="sos"))
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float64)
+        if self.zi is None:
+            # start in steady state for the first sample's level, so a DC offset causes no transient
+            self.zi = signal.sosfilt_zi(self.sos) * (x[0] if len(x) else 0.0)
+        y, self.zi = signal.sosfilt(self.sos, x, zi=self.zi)
+        return y
+
+    def reset(self) -> None:
+        self.zi = None
+
+
+class MovingAverage:
+    """Causal moving average over ``n`` samples, carrying its history across chunks."""
+
+    def __init__(self, n: int) -> None:
+        self.n = max(1, int(n))
+        self.tail = np.zeros(self.n - 1)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        ext = np.concatenate([self.tail, np.asarray(x, dtype=np.float64)])
+        c = np.cumsum(np.r_[0.0, ext])
+        y = (c[self.n:] - c[:-self.n]) / self.n
+        self.tail = ext[len(ext) - (self.n - 1):] if self.n > 1 else self.tail
+        return y
+
+    def reset(self) -> None:
+        self.tail = np.zeros(self.n - 1)
