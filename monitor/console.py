@@ -61,13 +61,19 @@ class Snapshot:
 
 
 def sparkline(x: np.ndarray, width: int) -> str:
-    """The signal as ``width`` block characters (one column per time slice, its mean level)."""
+    """The signal as ``width`` block characters, one column per time slice.
+
+    Each column shows the slice's sample farthest from the strip's median, so a QRS
+    spike survives the compression instead of being averaged away.
+    """
     if width <= 0:
         return ""
     if len(x) < 2:
         return " " * width
-    cols = np.array_split(np.asarray(x, dtype=np.float64)[-width * 4:], width)
-    v = np.array([c.mean() if len(c) else np.nan for c in cols])
+    x = np.asarray(x, dtype=np.float64)
+    med = float(np.median(x))
+    cols = np.array_split(x, width)
+    v = np.array([c[np.argmax(np.abs(c - med))] if len(c) else np.nan for c in cols])
     lo, hi = np.nanmin(v), np.nanmax(v)
     if not math.isfinite(lo) or hi - lo < 1e-9:
         return BLOCKS[0] * width
@@ -83,7 +89,7 @@ def _alarm_text(a: Alarm | None, now: float) -> Text:
         style = "bold red on white"  # flashing: alternate twice a second
     tag = "TECH " if a.kind is AlarmKind.TECHNICAL else ""
     ack = " (ack)" if a.state is AlarmState.ACKNOWLEDGED else ""
-    return Text(f"{tag}{a.priority.name} {a.condition}{ack}", style=style)
+    return Text(f"{tag}{a.priority.name} {a.condition}{ack}", style=style, no_wrap=True, overflow="ellipsis")
 
 
 def tile(t: Tile, width: int, now: float) -> Panel:
@@ -129,8 +135,9 @@ def render(s: Snapshot, *, width: int = 120, height: int = 40, now: float | None
     log.add_column(overflow="ellipsis", no_wrap=True)
     for a in list(s.alarm_log)[-log_rows:][::-1]:
         stamp = time.strftime("%H:%M:%S", time.localtime(a.time))
+        tag = "TECH " if a.kind is AlarmKind.TECHNICAL else ""
         log.add_row(stamp, Text(f"{a.patient}", style="bold"),
-                    Text(f"{a.state}: {a.priority.name} {a.condition} - {a.message}",
+                    Text(f"{a.state}: {tag}{a.priority.name} {a.condition} - {a.message}",
                          style=STYLE[a.priority] if a.state is not AlarmState.CLEARED else "dim"))
     if not s.alarm_log:
         log.add_row("", "", Text("no alarms yet", style="dim"))

@@ -32,13 +32,13 @@ def resample_beat(x: np.ndarray, start: float, stop: float, n: int = BEAT_LEN) -
 class Segmenter:
     """Per-patient streaming segmentation.  ``push(samples) -> list[Beat]``; sample indices are absolute."""
 
-    def __init__(self, patient: str, fs: float, *, onset_frac: float = 1.0, search_s: float = 0.2,
+    def __init__(self, patient: str, fs: float, *, onset_frac: float = 1.0, last_frac: float = 0.9, search_s: float = 0.2,
                  after_s: float = 0.0,
                  min_rr_s: float = 0.25, max_rr_s: float = 2.5, hr_beats: int = 12) -> None:
         if not 50 <= fs <= 2000:
             raise ValueError(f"{patient}: sampling rate {fs} Hz is outside 50-2000 Hz")
         self.patient, self.fs = patient, float(fs)
-        self.onset_frac = onset_frac
+        self.onset_frac, self.last_frac = onset_frac, last_frac
         self.search = int(round(search_s * fs))
         self.after = int(round(after_s * fs))
         self.min_rr, self.max_rr = min_rr_s, max_rr_s
@@ -58,7 +58,7 @@ class Segmenter:
 
     def reset(self) -> None:
         """Forget everything (after a gap in the stream): the next beats need a fresh warm-up."""
-        self.__init__(self.patient, self.fs, onset_frac=self.onset_frac,  # type: ignore[misc]
+        self.__init__(self.patient, self.fs, onset_frac=self.onset_frac, last_frac=self.last_frac,  # type: ignore[misc]
                       search_s=self.search / self.fs, after_s=self.after / self.fs, min_rr_s=self.min_rr, max_rr_s=self.max_rr,
                       hr_beats=self.rr.maxlen or 12)
 
@@ -70,11 +70,17 @@ class Segmenter:
             return peak
         d = np.diff(seg)
         m = int(np.argmax(np.abs(d)))
-        # walk back over the steep stretch to where the deflection starts
-        k = m
-        while k > 0 and d[k - 1] * np.sign(d[m]) >= self.onset_frac * abs(d[m]):
+        steep = d * np.sign(d[m]) >= self.last_frac * abs(d[m])
+        # the last steep stretch with the steepest slope's sign: a deflection at the end of the
+        # previous beat (e.g. an R-on-T complex) comes before the new beat's own onset
+        k = int(np.flatnonzero(steep)[-1])
+        while k > 0 and steep[k - 1]:
             k -= 1
-        return lo + k
+        # then walk back over the steep stretch to where the deflection starts
+        j = k + int(np.argmax(np.abs(d[k:k + max(1, int(0.03 * self.fs))])))
+        while j > 0 and d[j - 1] * np.sign(d[m]) >= self.onset_frac * abs(d[j]):
+            j -= 1
+        return lo + j
 
     def push(self, samples: np.ndarray) -> list[Beat]:
         x = np.asarray(samples, dtype=np.float64)

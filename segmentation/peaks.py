@@ -21,8 +21,8 @@ from scipy.ndimage import maximum_filter1d
 class QRSDetector:
     """Push samples, get the absolute indices of newly decided QRS envelope peaks."""
 
-    def __init__(self, fs: float, *, refractory_s: float = 0.25, warmup_s: float = 2.0,
-                 threshold_frac: float = 0.15) -> None:
+    def __init__(self, fs: float, *, refractory_s: float = 0.3, warmup_s: float = 2.0,
+                 threshold_frac: float = 0.1) -> None:
         self.fs = fs
         self.half = max(1, int(round(refractory_s * fs)))
         self.warmup = int(round(warmup_s * fs))

@@ -1,0 +1,74 @@
+import time
+
+import numpy as np
+from rich.console import Console
+
+from ecgmon.monitor.console import Snapshot, Tile, render, sparkline
+from ecgmon.monitor.messages import Alarm, AlarmKind, AlarmState, Priority
+
+
+def _alarm(p, prio, cond="abnormal run", kind=AlarmKind.PHYSIOLOGICAL, state=AlarmState.ACTIVE):
+    return Alarm(f"{p}:{cond}", p, kind, cond, prio, state, 1_700_000_000.0, "msg")
+
+
+def _snap(n=8, alarms=True):
+    strip = np.sin(np.linspace(0, 30, 1000)).astype(np.float32)
+    tiles = tuple(
+        Tile(f"bed{i + 1:02d}", 60.0 + i, strip, 0.1 * (i + 1), 0.35, 100 + i, i,
+             _alarm(f"bed{i + 1:02d}", Priority.HIGH) if alarms and i == 0 else
+             _alarm(f"bed{i + 1:02d}", Priority.MEDIUM, "frequent abnormal beats") if alarms and i == 1 else None, 1)
+        for i in range(n)
+    )
+    log = (_alarm("bed01", Priority.HIGH), _alarm("bed03", Priority.LOW, "leads off", AlarmKind.TECHNICAL))
+    return Snapshot(tiles, log, "REPLAY - ECG5000 product test split, not a live patient", True, 123.4, 12.0,
+                    48.0, 3, 17, 0, "cpu (2 threads)", "ecg_ae_product.pt thr 0.3500", 0.987, 0.991, 42.0)
+
+
+def _screen(snap, w, h, now=1_700_000_000.0):
+    c = Console(width=w, height=h, record=True, force_terminal=True, color_system="truecolor")
+    c.print(render(snap, width=w, height=h, now=now))
+    return c
+
+
+def test_tiles_footer_and_replay_banner_are_visible():
+    c = _screen(_snap(), 160, 48)
+    text = c.export_text(styles=False)
+    assert "REPLAY" in text
+    for i in range(1, 9):
+        assert f"bed{i:02d}" in text
+    assert "60 bpm" in text and "67 bpm" in text
+    assert "123.4 beats/s" in text and "p50 12 ms p99 48 ms" in text
+    assert "queue 3 (max 17)" in text and "cpu (2 threads)" in text
+    assert "sens 0.987 spec 0.991" in text
+    assert "HIGH abnormal run" in text and "MEDIUM frequent" in text and "TECH LOW leads off" in text
+    assert "loss 0.400/0.350 ABN" in text and "loss 0.100/0.350 ok" in text
+
+
+def test_alarm_colours_follow_iec_60601_1_8():
+    c = _screen(_snap(), 160, 48, now=1_700_000_000.0)
+    html = c.export_html(inline_styles=True)
+    assert "#800000" in html or "#ff0000" in html  # HIGH red
+    assert "#808000" in html or "#ffff00" in html  # MEDIUM yellow
+    assert "#008080" in html or "#00ffff" in html  # LOW cyan
+
+
+def test_high_alarm_flashes():
+    a = _screen(_snap(), 160, 48, now=1_700_000_000.0).export_html(inline_styles=True)
+    b = _screen(_snap(), 160, 48, now=1_700_000_000.5).export_html(inline_styles=True)
+    assert a != b
+
+
+def test_readable_at_80x24():
+    c = _screen(_snap(), 80, 24)
+    lines = c.export_text(styles=False).splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert len(lines) <= 24
+    text = "\n".join(lines)
+    assert "bed01" in text and "bpm" in text and "REPLAY" in text and "beds not shown" in text
+
+
+def test_sparkline_shape():
+    s = sparkline(np.r_[np.zeros(50), np.ones(50)], 10)
+    assert len(s) == 10 and s[0] == "▁" and s[-1] == "█"
+    assert sparkline(np.zeros(100), 5) == "▁" * 5
+    assert time.time() > 0
