@@ -53,7 +53,8 @@ class Stats:
     """Counters for the footer and the summary.  Latency: beat closed -> verdict, seconds."""
 
     started_mono: float = field(default_factory=time.monotonic)
-    beats: int = 0
+    beats: int = 0  # judged
+    segmented: int = 0  # cut by the segmenters (judged + shed + still queued)
     chunks: int = 0
     alarms: int = 0
     shed: int = 0
@@ -146,6 +147,7 @@ class Monitor:
         for cond, on in (("leads off", q.flat), ("noisy signal", q.noisy)):
             self.emit(st.technical.set(cond, on))
         self.stats.chunks += 1
+        self.stats.segmented += len(beats)
         self.stats.time_segment += time.perf_counter() - t0
         return beats
 
@@ -278,7 +280,7 @@ class Monitor:
             "type": "summary", "beats": s.beats, "alarms": s.alarms, "elapsed_s": round(elapsed, 3),
             "beats_per_s": round(s.beats / elapsed, 1) if elapsed > 0 else 0.0,
             "latency_p50_ms": _r(s.latency_ms(50)), "latency_p99_ms": _r(s.latency_ms(99)),
-            "shed": s.shed, "batches": s.batches,
+            "segmented": s.segmented, "shed": s.shed, "batches": s.batches,
             "mean_batch": round(s.batch_beats / s.batches, 1) if s.batches else 0.0,
             "queue_max": s.queue_max, "patients": len(self.patients), "threshold": self.threshold,
             "time_s": {"segment": round(s.time_segment, 3), "score": round(s.time_score, 3),

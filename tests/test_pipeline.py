@@ -1,0 +1,102 @@
+"""End to end in process: replay -> segmentation -> batched scoring with the shipped model -> alarms."""
+
+import asyncio
+import dataclasses
+
+import numpy as np
+import pytest
+
+from ecgmon.models.train import losses
+from ecgmon.monitor.alarms import read_journal
+from ecgmon.monitor.app import build, run_headless
+from ecgmon.monitor.config import MonitorConfig
+
+
+def _cfg(tmp_path, **kw):
+    return dataclasses.replace(MonitorConfig(speed=None, ui=False, journal=tmp_path / "alarms.jsonl",
+                                             device="cpu"), **kw)
+
+
+class _Lines:
+    def __init__(self):
+        self.lines = []
+
+    def write(self, s):
+        self.lines.append(s)
+
+    def flush(self):
+        pass
+
+
+@pytest.mark.asyncio
+async def test_whole_test_split_streams_with_verdicts_matching_the_offline_model(tmp_path, shipped, split):
+    mon, source = build(_cfg(tmp_path), ckpt=shipped)
+    out = _Lines()
+    summary = await asyncio.wait_for(run_headless(mon, source, _cfg(tmp_path), out=out), 300)
+    assert summary["beats_expected"] == len(split.test)
+    assert summary["beats_matched"] >= 0.95 * len(split.test)
+    assert summary["agreement_offline"] >= 0.95
+    # streaming accuracy close to the offline model's on the same split
+    test = split.part("test")
+    offline_acc = float(np.mean((losses(shipped.model, test.x) > shipped.threshold) == (test.y != 1)))
+    assert abs(summary["accuracy"] - offline_acc) <= 0.03
+    assert summary["latency_p99_ms"] is not None and summary["beats_per_s"] > 0
+    import json
+
+    rows = [json.loads(x) for x in out.lines]
+    beats = [r for r in rows if r["type"] == "beat"]
+    assert len(beats) == summary["beats"]
+    assert {"patient", "time", "loss", "threshold", "verdict"} <= beats[0].keys()
+    assert rows[-1]["type"] == "summary"
+    journal, bad = read_journal(tmp_path / "alarms.jsonl")
+    assert bad == 0 and len(journal) == summary["alarms"] > 0
+    # every journalled alarm transition was also written to the output, in the same order
+    assert [r["id"] + r["state"] for r in rows if r["type"] == "alarm"] == [j["id"] + j["state"] for j in journal]
+
+
+@pytest.mark.asyncio
+async def test_injected_abnormal_runs_raise_high_alarms(tmp_path, shipped):
+    mon, source = build(_cfg(tmp_path, patients=4), ckpt=shipped)
+    await asyncio.wait_for(mon.run(source), 300)
+    highs = [a for a in mon.alarm_log if a.condition == "abnormal run"]
+    assert highs, "the replay contains runs of abnormal beats; at least one HIGH alarm must be raised"
+
+
+@pytest.mark.asyncio
+async def test_cancellation_shuts_down_cleanly_and_leaves_a_complete_journal(tmp_path, shipped):
+    cfg = _cfg(tmp_path, speed=5.0, loop=True)
+    mon, source = build(cfg, ckpt=shipped)
+    task = asyncio.create_task(mon.run(source))
+    await asyncio.sleep(3.0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    mon.journal.close()
+    rows, bad = read_journal(tmp_path / "alarms.jsonl")
+    assert bad == 0
+    assert mon.stats.beats > 0
+
+
+@pytest.mark.asyncio
+async def test_max_beats_and_duration_stop_a_run(tmp_path, shipped):
+    cfg = _cfg(tmp_path, max_beats=50)
+    mon, source = build(cfg, ckpt=shipped)
+    await asyncio.wait_for(mon.run(source), 120)
+    assert 50 <= mon.stats.beats < 1000
+    cfg = _cfg(tmp_path, speed=1.0, loop=True)
+    mon, source = build(cfg, ckpt=shipped)
+    await asyncio.wait_for(mon.run(source, duration=2.0), 30)
+    assert mon.stats.beats < 200
+
+
+@pytest.mark.asyncio
+async def test_overload_sheds_counts_and_alarms(tmp_path, shipped):
+    cfg = _cfg(tmp_path, queue_size=4, max_batch=2)
+    mon, source = build(cfg, ckpt=shipped)
+    mon.shed_when_full = True
+    await asyncio.wait_for(mon.run(source), 300)
+    s = mon.summary()
+    assert s["shed"] > 0
+    assert s["beats"] + s["shed"] == s["segmented"]  # every segmented beat is judged or counted as shed
+    conds = [(a.condition, str(a.state)) for a in mon.alarm_log if a.patient == "monitor"]
+    assert ("monitor overload", "active") in conds
