@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import torch
+
 from ecgmon.models.autoencoder import AEConfig, LSTMAutoencoder
 
 FORMAT = "ecgmon-checkpoint/1"

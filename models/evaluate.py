@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from ecgmon.models.data import CLASS_NAMES, NORMAL
 from rich.table import Table
+
+from ecgmon.models.data import CLASS_NAMES, NORMAL
 
 
 def roc_auc(scores: np.ndarray, positive: np.ndarray) -> float:

@@ -10,6 +10,7 @@ import threading
 
 import numpy as np
 import torch
+
 from ecgmon.models.autoencoder import LSTMAutoencoder, reconstruction_loss
 from ecgmon.models.train import resolve_device
 

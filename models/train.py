@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
+
 from ecgmon.models.autoencoder import AEConfig, LSTMAutoencoder, reconstruction_loss
 from ecgmon.models.calibrate import Rule, calibrate
 from ecgmon.models.checkpoint import Checkpoint, versions

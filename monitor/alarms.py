@@ -22,7 +22,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import IO
+from typing import IO, ClassVar
 
 from ecgmon.monitor.messages import Alarm, AlarmKind, AlarmState, BeatScore, Priority
 
@@ -121,7 +121,7 @@ class AlarmPolicy:
 class TechnicalAlarms:
     """Technical conditions of one patient's signal: set or clear by name, one alarm per condition."""
 
-    CONDITIONS = {
+    CONDITIONS: ClassVar[dict[str, tuple[Priority, str]]] = {
         "leads off": (Priority.MEDIUM, "flat line: leads off or disconnected"),
         "signal loss": (Priority.MEDIUM, "no samples or a gap in the stream"),
         "noisy signal": (Priority.LOW, "signal cannot be segmented into beats"),

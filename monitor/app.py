@@ -14,6 +14,9 @@ import tty
 from collections.abc import Iterator
 
 import numpy as np
+from rich.console import Console
+from rich.live import Live
+
 from ecgmon.models.checkpoint import Checkpoint, load
 from ecgmon.models.data import make_split
 from ecgmon.models.scorer import Scorer
@@ -23,8 +26,6 @@ from ecgmon.monitor.console import Snapshot, Tile, render
 from ecgmon.monitor.messages import BeatScore
 from ecgmon.monitor.pipeline import Monitor
 from ecgmon.monitor.sources import ReplaySource
-from rich.console import Console
-from rich.live import Live
 
 
 def build(cfg: MonitorConfig, *, ckpt: Checkpoint | None = None) -> tuple[Monitor, ReplaySource]:
@@ -158,7 +159,6 @@ def run_monitor(a: argparse.Namespace, console: Console) -> int:
     except KeyboardInterrupt:
         print(json.dumps(mon.summary()), file=sys.stderr)
     finally:
-        if mon.journal:
-            mon.journal.close()
+        mon.close()
     return 0
 

@@ -96,12 +96,13 @@ def cmd_train(a: argparse.Namespace, console: Console) -> int:
     import dataclasses
 
     import torch
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
     from ecgmon.models.autoencoder import AEConfig
     from ecgmon.models.checkpoint import save
     from ecgmon.models.data import make_split
     from ecgmon.models.evaluate import tables
     from ecgmon.models.train import TrainConfig, fit
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -226,7 +227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_monitor(a, console)
     except (OSError, ValueError, RuntimeError) as err:
         # data, checkpoint and configuration errors carry actionable messages; no traceback for users
-        Console(stderr=True).print(f"[red]error:[/] {err}")
+        print(f"error: {err}", file=sys.stderr)  # plain: no wrapping, greppable in logs
         return 2
 
 

@@ -13,11 +13,12 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-from ecgmon.monitor.messages import Alarm, AlarmKind, AlarmState, Priority
 from rich.console import Group, RenderableType
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
+
+from ecgmon.monitor.messages import Alarm, AlarmKind, AlarmState, Priority
 
 STYLE = {Priority.HIGH: "bold white on red", Priority.MEDIUM: "bold black on yellow", Priority.LOW: "black on cyan"}
 BORDER = {Priority.HIGH: "red", Priority.MEDIUM: "yellow", Priority.LOW: "cyan"}

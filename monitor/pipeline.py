@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+
 from ecgmon.models.scorer import Scorer
 from ecgmon.monitor.alarms import AlarmBook, AlarmPolicy, Journal, PolicyConfig, TechnicalAlarms
 from ecgmon.monitor.messages import Alarm, Beat, BeatScore, Chunk, TrueBeat
@@ -234,7 +235,9 @@ class Monitor:
                     if timeout <= 0:
                         break
                     try:
-                        batch.append(await asyncio.wait_for(self.queue.get(), timeout))
+                        # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation
+                        async with asyncio.timeout(timeout):
+                            batch.append(await self.queue.get())
                     except TimeoutError:
                         break
                 else:
@@ -258,7 +261,8 @@ class Monitor:
 
         async def stopper() -> None:
             try:
-                await asyncio.wait_for(self.done.wait(), duration)
+                async with asyncio.timeout(duration):
+                    await self.done.wait()
             except TimeoutError:
                 pass
             raise _Stop
@@ -272,6 +276,11 @@ class Monitor:
                     tg.create_task(coro, name=name)
         except* _Stop:
             pass
+
+    def close(self) -> None:
+        """Close the journal (every line is already flushed and fsynced)."""
+        if self.journal:
+            self.journal.close()
 
     def summary(self) -> dict[str, object]:
         s = self.stats

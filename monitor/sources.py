@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from typing import Protocol, Self, runtime_checkable
 
 import numpy as np
+
 from ecgmon.monitor.messages import Chunk
 from ecgmon.simulators.replay import PatientPlan, RhythmConfig, chunks, plan_patients
 

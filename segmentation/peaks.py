@@ -14,8 +14,9 @@ from __future__ import annotations
 from collections import deque
 
 import numpy as np
-from ecgmon.segmentation.filters import CausalFilter, MovingAverage
 from scipy.ndimage import maximum_filter1d
+
+from ecgmon.segmentation.filters import CausalFilter, MovingAverage
 
 
 class QRSDetector:
@@ -24,11 +25,11 @@ class QRSDetector:
     def __init__(self, fs: float, *, refractory_s: float = 0.3, warmup_s: float = 2.0,
                  threshold_frac: float = 0.1) -> None:
         self.fs = fs
-        self.half = max(1, int(round(refractory_s * fs)))
-        self.warmup = int(round(warmup_s * fs))
+        self.half = max(1, round(refractory_s * fs))
+        self.warmup = round(warmup_s * fs)
         self.frac = threshold_frac
         self.bp = CausalFilter.bandpass(fs, 5.0, 20.0)
-        self.ma = MovingAverage(int(round(0.1 * fs)))
+        self.ma = MovingAverage(round(0.1 * fs))
         self.env = np.zeros(0)
         self.env_start = 0  # absolute index of env[0]
         self.total = 0  # samples seen

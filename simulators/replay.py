@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
+
 from ecgmon.models.data import BEAT_LEN, NORMAL
 from ecgmon.monitor.messages import Chunk, TrueBeat
 
@@ -121,7 +122,7 @@ def render(beats: np.ndarray, starts: np.ndarray, lengths: np.ndarray, *, rhythm
     """The continuous signal (float32) of ``beats`` placed at ``starts`` over ``lengths`` samples."""
     if len(beats) == 0:
         return np.zeros(0, np.float32)
-    total = int(np.ceil(starts[-1] + lengths[-1])) + int(round(0.5 * lengths[-1]))
+    total = int(np.ceil(starts[-1] + lengths[-1])) + round(0.5 * lengths[-1])
     n = np.arange(total, dtype=np.float64)
     i = np.clip(np.searchsorted(starts, n, side="right") - 1, 0, len(beats) - 1)
     u = (n - starts[i]) / lengths[i] * BEAT_LEN
@@ -143,7 +144,7 @@ def render(beats: np.ndarray, starts: np.ndarray, lengths: np.ndarray, *, rhythm
 
 def chunks(plan: PatientPlan, *, chunk_s: float = 0.25, t0: float = 0.0) -> Iterator[Chunk]:
     """The plan's signal as consecutive chunks, each carrying the true beats that start inside it."""
-    size = max(1, int(round(chunk_s * plan.fs)))
+    size = max(1, round(chunk_s * plan.fs))
     truth = plan.truth()
     ti = 0
     for seq, a in enumerate(range(0, len(plan.signal), size)):

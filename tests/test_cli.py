@@ -9,8 +9,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from ecgmon.models.checkpoint import load
 from ecgmon.monitor.alarms import read_journal
 
@@ -83,52 +81,65 @@ def test_bad_checkpoint_and_bad_options_give_clear_errors(tmp_path):
     assert r.returncode != 0 and "protocol" in r.stderr
 
 
-def _read_until(fd, needle: bytes, timeout: float) -> bytes:
-    buf, end = b"", time.monotonic() + timeout
-    while needle not in buf and time.monotonic() < end:
-        r, _, _ = select.select([fd], [], [], 0.2)
-        if r:
-            try:
-                buf += os.read(fd, 65536)
-            except OSError:
-                break
-    return buf
+class PtyApp:
+    """The console in a pseudo-terminal, its output drained continuously (a full pty would block it)."""
+
+    def __init__(self, args, env=None):
+        import threading
+
+        self.master, slave = pty.openpty()
+        self.slave = slave
+        self.tty_before = subprocess.run(["stty", "-g"], stdin=slave, capture_output=True, text=True).stdout
+        self.p = subprocess.Popen([ECGMON, *args], stdin=slave, stdout=slave, stderr=slave, close_fds=True,
+                                  env={**os.environ, "COLUMNS": "120", "LINES": "40", "TERM": "xterm-256color",
+                                       **(env or {})})
+        self.out = bytearray()
+        self.reader = threading.Thread(target=self._drain, daemon=True)
+        self.reader.start()
+
+    def _drain(self):
+        while True:
+            r, _, _ = select.select([self.master], [], [], 0.2)
+            if r:
+                try:
+                    data = os.read(self.master, 65536)
+                except OSError:
+                    return
+                if not data:
+                    return
+                self.out += data
+            elif self.p.poll() is not None:
+                return
+
+    def wait_for(self, needle: bytes, timeout: float) -> bool:
+        end = time.monotonic() + timeout
+        while needle not in self.out and time.monotonic() < end:
+            time.sleep(0.1)
+        return needle in self.out
+
+    def close(self):
+        if self.p.poll() is None:
+            self.p.kill()
+            self.p.wait()
+        tty_after = subprocess.run(["stty", "-g"], stdin=self.slave, capture_output=True, text=True).stdout
+        os.close(self.slave)
+        os.close(self.master)
+        return tty_after
 
 
 def test_console_in_a_terminal_acknowledges_and_quits_cleanly(tmp_path):
-    master, slave = pty.openpty()
-    env = {**os.environ, "COLUMNS": "120", "LINES": "40", "TERM": "xterm-256color"}
-    p = subprocess.Popen([ECGMON, "--source", "replay", "--speed", "20", "--journal", str(tmp_path / "j.jsonl"),
-                          "--device", "cpu"], stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True)
-    os.close(slave)
+    app = PtyApp(["--source", "replay", "--speed", "20", "--journal", str(tmp_path / "j.jsonl"), "--device", "cpu"])
     try:
-        screen = _read_until(master, b"beats/s", 60)
-        assert b"REPLAY" in screen and b"bed01" in screen
-        _read_until(master, b"HIGH", 60)  # wait for an alarm to acknowledge
-        os.write(master, b"a")
+        assert app.wait_for(b"bed08", 60)
+        assert b"REPLAY" in app.out and b"beats/s" in app.out
+        assert app.wait_for(b"HIGH", 60)  # an alarm to acknowledge
+        os.write(app.master, b"a")
         time.sleep(1.0)
-        os.write(master, b"q")
-        assert p.wait(timeout=30) == 0
+        os.write(app.master, b"q")
+        assert app.p.wait(timeout=30) == 0
     finally:
-        if p.poll() is None:
-            p.kill()
-        os.close(master)
+        tty_after = app.close()
     rows, bad = read_journal(tmp_path / "j.jsonl")
     assert bad == 0
     assert any(r["state"] == "acknowledged" for r in rows)
-
-
-@pytest.mark.skipif(sys.platform != "linux", reason="terminal restore check uses stty")
-def test_terminal_is_restored_after_quit(tmp_path):
-    master, slave = pty.openpty()
-    before = subprocess.run(["stty", "-g"], stdin=slave, capture_output=True, text=True).stdout
-    p = subprocess.Popen([ECGMON, "--source", "replay", "--speed", "20", "--journal", str(tmp_path / "j.jsonl")],
-                         stdin=slave,
-                         stdout=slave, stderr=slave, close_fds=True)
-    _read_until(master, b"beats/s", 60)
-    os.write(master, b"q")
-    assert p.wait(timeout=30) == 0
-    after = subprocess.run(["stty", "-g"], stdin=slave, capture_output=True, text=True).stdout
-    os.close(slave)
-    os.close(master)
-    assert before == after
+    assert tty_after == app.tty_before  # cbreak mode undone: the terminal is restored

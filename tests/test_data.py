@@ -34,11 +34,12 @@ def _write_forms(tmp_path: Path, beats: d.Beats) -> dict[str, Path]:
     txt = tmp_path / "b.txt"
     txt.write_bytes(d.to_ucr_text(beats))
     tsv = tmp_path / "b.tsv"
-    tsv.write_text("".join(f"{lab}\t" + "\t".join(map(repr, row.tolist())) + "\n" for lab, row in zip(beats.y, beats.x)))
+    tsv.write_text("".join(f"{lab}\t" + "\t".join(map(repr, row.tolist())) + "\n"
+                           for lab, row in zip(beats.y, beats.x, strict=True)))
     arff = tmp_path / "b.arff"
     head = "@relation ECG5000\n" + "".join(f"@attribute att{i} numeric\n" for i in range(140))
     arff.write_text(head + "@attribute target {1,2,3,4,5}\n@data\n" + "".join(
-        ",".join(f"{v:.8E}" for v in row) + f",{lab}\n" for lab, row in zip(beats.y, beats.x)))
+        ",".join(f"{v:.8E}" for v in row) + f",{lab}\n" for lab, row in zip(beats.y, beats.x, strict=False)))
     return {"txt": txt, "tsv": tsv, "arff": arff}
 
 
@@ -108,7 +109,7 @@ def _zip_url(tmp_path: Path, beats_train: d.Beats, beats_test: d.Beats) -> str:
 
 def test_download_verifies_the_content_checksum(tmp_path):
     train, test = d.load_bundled()
-    got_train, got_test = d.download_ucr(tmp_path / "ok", url=_zip_url(tmp_path, train, test))
+    _got_train, got_test = d.download_ucr(tmp_path / "ok", url=_zip_url(tmp_path, train, test))
     assert np.array_equal(got_test.x, test.x)
     bad = d.Beats(test.x.copy(), test.y)
     bad.x[0, 0] += 1e-6

@@ -82,8 +82,8 @@ def test_metrics_against_an_independent_computation(rng):
     ab = y != 1
     pairs = [(a > b) + 0.5 * (a == b) for a in lo[ab] for b in lo[~ab]]
     assert m["roc_auc"] == pytest.approx(np.mean(pairs))
-    tp = sum(1 for v, a in zip(lo, ab) if v > thr and a)
-    fp = sum(1 for v, a in zip(lo, ab) if v > thr and not a)
+    tp = sum(1 for v, a in zip(lo, ab, strict=False) if v > thr and a)
+    fp = sum(1 for v, a in zip(lo, ab, strict=False) if v > thr and not a)
     assert m["confusion"]["tp"] == tp and m["confusion"]["fp"] == fp
     assert m["accuracy"] == pytest.approx(np.mean((lo > thr) == ab))
     assert m["false_alarm_rate"] == pytest.approx(fp / (~ab).sum())

@@ -17,6 +17,20 @@ def _cfg(tmp_path, **kw):
                                              device="cpu"), **kw)
 
 
+@pytest.fixture()
+def monitors():
+    made = []
+    yield made
+    for m in made:
+        m.close()
+
+
+def _build(monitors, cfg, ckpt):
+    mon, source = build(cfg, ckpt=ckpt)
+    monitors.append(mon)
+    return mon, source
+
+
 class _Lines:
     def __init__(self):
         self.lines = []
@@ -29,8 +43,8 @@ class _Lines:
 
 
 @pytest.mark.asyncio
-async def test_whole_test_split_streams_with_verdicts_matching_the_offline_model(tmp_path, shipped, split):
-    mon, source = build(_cfg(tmp_path), ckpt=shipped)
+async def test_whole_test_split_streams_with_verdicts_matching_the_offline_model(tmp_path, monitors, shipped, split):
+    mon, source = _build(monitors, _cfg(tmp_path), shipped)
     out = _Lines()
     summary = await asyncio.wait_for(run_headless(mon, source, _cfg(tmp_path), out=out), 300)
     assert summary["beats_expected"] == len(split.test)
@@ -55,44 +69,45 @@ async def test_whole_test_split_streams_with_verdicts_matching_the_offline_model
 
 
 @pytest.mark.asyncio
-async def test_injected_abnormal_runs_raise_high_alarms(tmp_path, shipped):
-    mon, source = build(_cfg(tmp_path, patients=4), ckpt=shipped)
+async def test_injected_abnormal_runs_raise_high_alarms(tmp_path, monitors, shipped):
+    mon, source = _build(monitors, _cfg(tmp_path, patients=4), shipped)
     await asyncio.wait_for(mon.run(source), 300)
     highs = [a for a in mon.alarm_log if a.condition == "abnormal run"]
     assert highs, "the replay contains runs of abnormal beats; at least one HIGH alarm must be raised"
 
 
 @pytest.mark.asyncio
-async def test_cancellation_shuts_down_cleanly_and_leaves_a_complete_journal(tmp_path, shipped):
+async def test_cancellation_shuts_down_cleanly_and_leaves_a_complete_journal(tmp_path, monitors, shipped):
     cfg = _cfg(tmp_path, speed=5.0, loop=True)
-    mon, source = build(cfg, ckpt=shipped)
+    mon, source = _build(monitors, cfg, shipped)
     task = asyncio.create_task(mon.run(source))
     await asyncio.sleep(3.0)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    mon.journal.close()
-    rows, bad = read_journal(tmp_path / "alarms.jsonl")
+    _rows, bad = read_journal(tmp_path / "alarms.jsonl")
     assert bad == 0
     assert mon.stats.beats > 0
 
 
 @pytest.mark.asyncio
-async def test_max_beats_and_duration_stop_a_run(tmp_path, shipped):
+async def test_max_beats_and_duration_stop_a_run(tmp_path, monitors, shipped):
     cfg = _cfg(tmp_path, max_beats=50)
-    mon, source = build(cfg, ckpt=shipped)
+    mon, source = _build(monitors, cfg, shipped)
     await asyncio.wait_for(mon.run(source), 120)
     assert 50 <= mon.stats.beats < 1000
     cfg = _cfg(tmp_path, speed=1.0, loop=True)
-    mon, source = build(cfg, ckpt=shipped)
-    await asyncio.wait_for(mon.run(source, duration=2.0), 30)
-    assert mon.stats.beats < 200
+    mon, source = _build(monitors, cfg, shipped)
+    t0 = asyncio.get_running_loop().time()
+    await asyncio.wait_for(mon.run(source, duration=5.0), 30)
+    assert 4.9 <= asyncio.get_running_loop().time() - t0 < 10
+    assert 0 < mon.stats.beats < 200  # real-time pace: 8 beds for 5 s
 
 
 @pytest.mark.asyncio
-async def test_overload_sheds_counts_and_alarms(tmp_path, shipped):
+async def test_overload_sheds_counts_and_alarms(tmp_path, monitors, shipped):
     cfg = _cfg(tmp_path, queue_size=4, max_batch=2)
-    mon, source = build(cfg, ckpt=shipped)
+    mon, source = _build(monitors, cfg, shipped)
     mon.shed_when_full = True
     await asyncio.wait_for(mon.run(source), 300)
     s = mon.summary()
