@@ -24,26 +24,39 @@ from ecgmon.monitor.alarms import Journal
 from ecgmon.monitor.config import MonitorConfig, from_args
 from ecgmon.monitor.console import Snapshot, Tile, render
 from ecgmon.monitor.messages import BeatScore
+from ecgmon.monitor.mqtt import MqttSource
 from ecgmon.monitor.pipeline import Monitor
 from ecgmon.monitor.sources import ReplaySource
 
 
-def build(cfg: MonitorConfig, *, ckpt: Checkpoint | None = None) -> tuple[Monitor, ReplaySource]:
-    """The monitor and its replay source for ``cfg`` (the shipped checkpoint unless one is given)."""
+def build(cfg: MonitorConfig, *, ckpt: Checkpoint | None = None) -> tuple[Monitor, ReplaySource | MqttSource]:
+    """The monitor and its source for ``cfg`` (the shipped checkpoint unless one is given)."""
     ckpt = ckpt or load(cfg.checkpoint)
     protocol = ckpt.split.get("protocol", "product")
     split = make_split(protocol, seed=int(ckpt.split.get("seed", 0)))
     rows = split.test  # replay streams only beats the model never trained or calibrated on
     scorer = Scorer(ckpt.model, device=cfg.device, max_batch=cfg.max_batch, threads=cfg.threads)
     offline = scorer.score(split.pool.x[rows]) > ckpt.threshold  # the offline model's verdicts, for agreement
-    source = ReplaySource(split.pool.x, split.pool.y, rows, patients=cfg.patients, fs=cfg.fs, speed=cfg.speed,
-                          seed=cfg.seed, chunk_s=cfg.chunk_s, loop=cfg.loop,
-                          split_name=f"{protocol} test split")
     mon = Monitor(scorer, ckpt.threshold, policy=cfg.policy, journal=Journal(cfg.journal),
                   max_batch=cfg.max_batch, max_wait_ms=cfg.max_wait_ms, queue_size=cfg.queue_size,
                   offline_flags=dict(zip(rows.tolist(), offline.tolist(), strict=True)),
                   model_name=f"{ckpt.name} thr {ckpt.threshold:.4f}", max_beats=cfg.max_beats)
+    if cfg.source == "mqtt":
+        source = MqttSource(cfg.broker, on_reject=mon.reject)  # type: ignore[arg-type]
+        mon.shed_when_full = True  # devices cannot be paused: shed, count and alarm instead
+        mon.sinks.append(source.alarm_sink)
+        return mon, source
+    source = ReplaySource(split.pool.x, split.pool.y, rows, patients=cfg.patients, fs=cfg.fs, speed=cfg.speed,
+                          seed=cfg.seed, chunk_s=cfg.chunk_s, loop=cfg.loop,
+                          split_name=f"{protocol} test split")
     return mon, source
+
+
+def source_tasks(mon: Monitor, source) -> list:
+    """Tasks a live source needs beside the pipeline: alarm publishing and the signal-loss watchdog."""
+    if not isinstance(source, MqttSource):
+        return []
+    return [("publish-alarms", source.publish_alarms()), ("watchdog", mon.watchdog())]
 
 
 def snapshot(mon: Monitor, *, finished: bool = False) -> Snapshot:
@@ -53,7 +66,8 @@ def snapshot(mon: Monitor, *, finished: bool = False) -> Snapshot:
              mon.threshold, p.beats, p.flagged, p.book.highest(), len(p.book.active))
         for p in mon.patients.values()
     )
-    return Snapshot(tiles, tuple(mon.alarm_log), mon.source_label, mon.replay, s.beats_per_s(),
+    label = mon.source_label + (f" [{mon.source.state}]" if hasattr(mon.source, "state") else "")
+    return Snapshot(tiles, tuple(mon.alarm_log), label, mon.replay, s.beats_per_s(),
                     s.latency_ms(50), s.latency_ms(99), mon.queue.qsize(), s.queue_max, s.shed,
                     mon.scorer.device_name, mon.model_name, s.sensitivity, s.specificity,
                     time.monotonic() - s.started_mono, finished, mon.monitor_book.highest())
@@ -103,22 +117,23 @@ def cbreak(fd: int) -> Iterator[bool]:
         termios.tcsetattr(fd, termios.TCSADRAIN, old)
 
 
-async def run_headless(mon: Monitor, source: ReplaySource, cfg: MonitorConfig, out=sys.stdout) -> dict:
+async def run_headless(mon: Monitor, source: ReplaySource | MqttSource, cfg: MonitorConfig, out=sys.stdout) -> dict:
     mon.sinks.append(json_sink(out))
-    await mon.run(source, duration=cfg.duration, extra_tasks=[("stats", _stats_task(mon, out))])
+    await mon.run(source, duration=cfg.duration,
+                  extra_tasks=[("stats", _stats_task(mon, out)), *source_tasks(mon, source)])
     summary = mon.summary()
     out.write(json.dumps(summary) + "\n")
     out.flush()
     return summary
 
 
-async def run_console(mon: Monitor, source: ReplaySource, cfg: MonitorConfig, console: Console) -> dict:
+async def run_console(mon: Monitor, source: ReplaySource | MqttSource, cfg: MonitorConfig, console: Console) -> dict:
     quit_ev = asyncio.Event()
     loop = asyncio.get_running_loop()
 
     async def refresh(live: Live) -> None:
         while True:
-            live.update(render(snapshot(mon, finished=source.finished), width=console.size.width,
+            live.update(render(snapshot(mon, finished=getattr(source, "finished", False)), width=console.size.width,
                                height=console.size.height), refresh=True)
             await asyncio.sleep(0.25)
 
@@ -140,7 +155,7 @@ async def run_console(mon: Monitor, source: ReplaySource, cfg: MonitorConfig, co
             # the console keeps showing the final state after a replay ends, until q or --duration
             mon.stop_on_source_end = False
             await mon.run(source, duration=cfg.duration,
-                          extra_tasks=[("refresh", refresh(live)), ("quit", quitter())])
+                          extra_tasks=[("refresh", refresh(live)), ("quit", quitter()), *source_tasks(mon, source)])
         finally:
             if keys:
                 loop.remove_reader(sys.stdin.fileno())

@@ -8,19 +8,22 @@ Run ``ecgmon --help`` or ``ecgmon SUBCOMMAND --help``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from rich.console import Console
 
-SUBCOMMANDS = ("monitor", "train", "calibrate", "evaluate")
+SUBCOMMANDS = ("monitor", "train", "calibrate", "evaluate", "simulate")
 EPILOG = """\
 subcommands (each has --help):
   ecgmon [monitor] --source replay   run the monitor (the default when no subcommand is given)
   ecgmon train                       train the LSTM autoencoder, calibrate, save a checkpoint
   ecgmon calibrate                   re-derive a checkpoint's threshold with another rule
   ecgmon evaluate                    metrics, tables and figures of a checkpoint on a protocol's test split
+  ecgmon simulate                    bedside devices publishing ECG over MQTT
 
 examples:
   ecgmon --source replay --patients 8 --speed 1
@@ -185,6 +188,50 @@ def cmd_evaluate(a: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def _simulate_parser(sub: argparse._SubParsersAction) -> None:
+    from ecgmon.monitor.config import add_broker_arguments
+
+    p = sub.add_parser("simulate", help="publish simulated bedside devices over MQTT",
+                       description="Publish N devices' ECG to ecg/<device>/samples in real time or faster. "
+                                   "ecg5000: the replay renderer (labels on ecg/<device>/labels); synthetic: "
+                                   "neurokit2 ECG with noise, baseline wander and lead-off.")
+    p.add_argument("--devices", type=int, default=8)
+    p.add_argument("--kind", choices=("ecg5000", "synthetic"), default="ecg5000")
+    p.add_argument("--fs", type=float, default=250.0, help="sampling rate, Hz")
+    p.add_argument("--chunk", type=float, default=0.25, dest="chunk_s", help="chunk duration, seconds")
+    p.add_argument("--format", choices=("json", "int16", "float32"), default="json", dest="fmt")
+    p.add_argument("--speed", default="1", help="1 = real time, N = N times faster, max")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--duration", type=float, default=None, help="synthetic: seconds of signal per device")
+    p.add_argument("--drop", type=float, default=0.0, help="probability a chunk is not sent")
+    p.add_argument("--dup", type=float, default=0.0, help="probability a chunk is sent twice")
+    p.add_argument("--reorder", type=float, default=0.0, help="probability a chunk is swapped with the next")
+    p.add_argument("--jitter-ms", type=float, default=0.0, help="random send delay")
+    p.add_argument("--noise", type=float, default=0.02, help="synthetic: white noise, mV")
+    p.add_argument("--wander", type=float, default=0.15, help="synthetic: baseline wander, mV")
+    p.add_argument("--leadoff-every", type=float, default=0.0, help="synthetic: a lead-off episode every S s")
+    add_broker_arguments(p, monitor=False)
+
+
+def cmd_simulate(a: argparse.Namespace, console: Console) -> int:
+    import asyncio
+
+    from ecgmon.monitor.config import broker_from_args
+    from ecgmon.simulators.publisher import SimConfig, publish
+    from ecgmon.simulators.synthetic import ArtifactConfig
+
+    speed = None if str(a.speed).lower() == "max" else float(a.speed)
+    cfg = SimConfig(devices=a.devices, kind=a.kind, fs=a.fs, chunk_s=a.chunk_s, fmt=a.fmt, speed=speed, seed=a.seed,
+                    duration=a.duration, qos=a.qos, drop=a.drop, dup=a.dup, reorder=a.reorder, jitter_ms=a.jitter_ms,
+                    artifacts=ArtifactConfig(noise_mv=a.noise, wander_mv=a.wander, leadoff_every_s=a.leadoff_every))
+    broker = broker_from_args(a)
+    console.print(f"simulate: {cfg.devices} {cfg.kind} devices at {cfg.fs:g} Hz, {cfg.fmt}, speed {a.speed} -> "
+                  f"{broker.url}", highlight=False)
+    stats = asyncio.run(publish(cfg, broker))
+    print(json.dumps({"type": "simulate-summary", **dataclasses.asdict(stats)}))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from ecgmon.monitor.config import add_monitor_arguments
 
@@ -204,6 +251,7 @@ def build_subparsers() -> argparse.ArgumentParser:
     _train_parser(sub)
     _calibrate_parser(sub)
     _evaluate_parser(sub)
+    _simulate_parser(sub)
     return p
 
 
@@ -222,6 +270,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_calibrate(a, console)
         if a.command == "evaluate":
             return cmd_evaluate(a, console)
+        if a.command == "simulate":
+            return cmd_simulate(a, console)
         from ecgmon.monitor.app import run_monitor
 
         return run_monitor(a, console)

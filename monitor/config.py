@@ -41,18 +41,21 @@ class MonitorConfig:
     journal: Path = field(default_factory=default_journal)
     policy: PolicyConfig = PolicyConfig()
     threads: int | None = None
+    broker: object | None = None  # BrokerConfig for --source mqtt
 
 
 def add_monitor_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("source")
-    g.add_argument("--source", choices=("replay",), default="replay",
-                   help="replay: ECG5000 test-split beats rendered as live patients (default)")
+    g.add_argument("--source", choices=("replay", "mqtt"), default="replay",
+                   help="replay: ECG5000 test-split beats rendered as live patients (default); "
+                        "mqtt: live devices publishing to a broker")
     g.add_argument("--patients", type=int, default=8, help="beds to replay (default 8)")
     g.add_argument("--fs", type=float, default=250.0, help="replay sampling rate, 100-1000 Hz (default 250)")
     g.add_argument("--speed", default="1", help="1 = real time, 10 = ten times faster, max = as fast as possible")
     g.add_argument("--seed", type=int, default=0, help="replay seed (rhythm, heart rates, beat order)")
     g.add_argument("--chunk", type=float, default=0.25, dest="chunk_s", help="chunk duration in seconds")
     g.add_argument("--loop", action="store_true", help="replay the split again when it ends")
+    add_broker_arguments(p)
     g = p.add_argument_group("model")
     g.add_argument("--checkpoint", type=Path, default=None, help="default: the shipped product checkpoint")
     g.add_argument("--device", default="auto", help="auto | cpu | cuda")
@@ -69,6 +72,35 @@ def add_monitor_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--frequent", default="3/10", help="K/N: MEDIUM when K of the last N beats are abnormal")
     g.add_argument("--run-len", type=int, default=3, help="HIGH after this many consecutive abnormal beats")
     g.add_argument("--clear-after", type=int, default=5, help="normal beats before a LOW/HIGH alarm clears")
+
+
+def add_broker_arguments(p: argparse.ArgumentParser, *, monitor: bool = True) -> None:
+    g = p.add_argument_group("MQTT (credentials: ECGMON_MQTT_USERNAME and ECGMON_MQTT_PASSWORD, or --password-file)")
+    g.add_argument("--broker", default="mqtt://127.0.0.1:1883", help="mqtt://host:port or mqtts://host:port (TLS)")
+    g.add_argument("--client-id", default=None, help="MQTT client id (default ecgmon-HOSTNAME)")
+    g.add_argument("--qos", type=int, choices=(0, 1, 2), default=1)
+    g.add_argument("--ca", type=Path, default=None, help="CA certificate to verify an mqtts:// broker")
+    g.add_argument("--cert", type=Path, default=None, help="client certificate (mutual TLS)")
+    g.add_argument("--key", type=Path, default=None, help="client private key (mutual TLS)")
+    g.add_argument("--username", default=None, help="MQTT user name (default $ECGMON_MQTT_USERNAME)")
+    g.add_argument("--password-file", type=Path, default=None, help="file holding the MQTT password")
+    if monitor:
+        g.add_argument("--topic", default="ecg/+/samples", help="sample topic filter; + is the device id")
+        g.add_argument("--labels-topic", default="ecg/+/labels",
+                       help="ground-truth labels side topic ('' to ignore)")
+        g.add_argument("--no-persistent", action="store_true", help="clean session instead of a persistent one")
+        g.add_argument("--reorder", type=int, default=8, help="chunks held per device to repair reordering")
+
+
+def broker_from_args(a: argparse.Namespace, **kw):
+    from ecgmon.monitor.mqtt import BrokerConfig, credentials
+
+    user, pw = credentials(password_file=a.password_file, username=a.username)
+    extra = {} if a.client_id is None else {"client_id": a.client_id}
+    cfg = BrokerConfig(url=a.broker, qos=a.qos, ca=a.ca, cert=a.cert, key=a.key, username=user, password=pw,
+                       **extra, **kw)
+    cfg.host_port  # noqa: B018 - validates the URL early, with a message the user can act on
+    return cfg
 
 
 def from_args(a: argparse.Namespace) -> MonitorConfig:
@@ -90,4 +122,6 @@ def from_args(a: argparse.Namespace) -> MonitorConfig:
         checkpoint=a.checkpoint, device=a.device, max_batch=a.max_batch, max_wait_ms=a.max_wait_ms,
         duration=a.duration, max_beats=a.max_beats, ui=not a.no_ui, journal=a.journal or default_journal(),
         policy=policy, threads=a.threads,
+        broker=broker_from_args(a, topic=a.topic, labels_topic=a.labels_topic or None,
+                                persistent=not a.no_persistent, reorder=a.reorder) if a.source == "mqtt" else None,
     )

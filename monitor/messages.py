@@ -34,6 +34,7 @@ class Chunk:
     start: int = 0
     truth: tuple[TrueBeat, ...] = ()
     replay: bool = False
+    reset: bool = False  # a discontinuity (gap, rate change) precedes this chunk
 
 
 @dataclass(frozen=True, slots=True)

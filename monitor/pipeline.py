@@ -12,6 +12,7 @@ the figures the console and the summary show.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections import deque
 from collections.abc import Callable
@@ -47,6 +48,9 @@ class PatientState:
     truth_seen: int = 0
     truth_matched: int = 0
     last_chunk_mono: float = 0.0
+    seg_offset: int = 0  # absolute index of the current segmenter's first sample
+    rejected: int = 0  # payloads from this device that broke the contract
+    clean_since_reject: int = 0
 
 
 @dataclass(slots=True)
@@ -59,6 +63,8 @@ class Stats:
     chunks: int = 0
     alarms: int = 0
     shed: int = 0
+    rejected: int = 0  # payloads rejected, all devices
+    rejected_unknown: int = 0  # of which from topics or devices the monitor cannot attribute
     batches: int = 0
     batch_beats: int = 0
     latencies: deque[float] = field(default_factory=lambda: deque(maxlen=20000))
@@ -113,6 +119,7 @@ class Monitor:
         self.model_name = model_name
         self.max_beats = max_beats
         self.source_label = ""
+        self.source = None
         self.replay = False
         self.source_done = False
         self.monitor_book = AlarmBook("monitor")
@@ -124,29 +131,63 @@ class Monitor:
     # ------------------------------------------------------------------ synchronous stages
 
     def patient(self, chunk: Chunk) -> PatientState:
+        """The patient's state, created on its first chunk; its segmenter restarts after a discontinuity."""
         st = self.patients.get(chunk.patient)
-        if st is None or st.fs != chunk.fs:
-            book = AlarmBook(chunk.patient)
-            st = PatientState(chunk.patient, chunk.fs, Segmenter(chunk.patient, chunk.fs), QualityMonitor(chunk.fs),
-                              book, AlarmPolicy(book, self.policy_cfg), TechnicalAlarms(book),
-                              deque(maxlen=int(self.strip_s * chunk.fs)))
-            self.patients[chunk.patient] = st
+        if st is None:
+            st = self._new_patient(chunk.patient, chunk.fs)
+            st.seg_offset = chunk.start
+        elif chunk.reset or st.fs != chunk.fs:
+            # a gap or a rate change: the open beat and the filter state are meaningless now
+            st.fs = chunk.fs
+            st.segmenter = Segmenter(chunk.patient, chunk.fs)
+            st.quality = QualityMonitor(chunk.fs)
+            st.strip = deque(maxlen=int(self.strip_s * chunk.fs))
+            st.seg_offset = chunk.start
+            self.emit(st.technical.set("signal loss", True, "gap in the stream; segmentation restarted"))
         return st
+
+    def _new_patient(self, patient: str, fs: float) -> PatientState:
+        book = AlarmBook(patient)
+        st = PatientState(patient, fs, Segmenter(patient, fs), QualityMonitor(fs), book,
+                          AlarmPolicy(book, self.policy_cfg), TechnicalAlarms(book),
+                          deque(maxlen=int(self.strip_s * fs)))
+        self.patients[patient] = st
+        return st
+
+    def reject(self, device: str, reason: str) -> None:
+        """A payload from ``device`` broke the contract: count it and raise a LOW technical alarm."""
+        self.stats.rejected += 1
+        st = self.patients.get(device)
+        if st is None:
+            self.stats.rejected_unknown += 1
+            return
+        st.rejected += 1
+        st.clean_since_reject = 0
+        self.emit(st.technical.set("bad input", True, reason))
 
     def segment(self, chunk: Chunk) -> list[Beat]:
         """Chunk -> beats for its patient, with ground truth attached and technical alarms updated."""
         t0 = time.perf_counter()
         st = self.patient(chunk)
-        st.last_chunk_mono = time.monotonic()
-        st.strip.extend(chunk.samples.tolist())
         st.pending_truth.extend(chunk.truth)
         st.truth_seen += len(chunk.truth)
+        if len(chunk.samples) == 0:  # a labels-only chunk
+            return []
+        st.last_chunk_mono = time.monotonic()
+        st.strip.extend(chunk.samples.tolist())
         beats = st.segmenter.push(chunk.samples)
+        if st.seg_offset:
+            beats = [dataclasses.replace(b, index=b.index + st.seg_offset) for b in beats]
         if st.pending_truth:
             beats = [self._match_truth(st, b) for b in beats]
         q = st.quality.push(chunk.samples, beats_found=len(beats))
         for cond, on in (("leads off", q.flat), ("noisy signal", q.noisy)):
             self.emit(st.technical.set(cond, on))
+        if beats:
+            self.emit(st.technical.set("signal loss", False))
+        st.clean_since_reject += 1
+        if st.clean_since_reject >= 20:
+            self.emit(st.technical.set("bad input", False))
         self.stats.chunks += 1
         self.stats.segmented += len(beats)
         self.stats.time_segment += time.perf_counter() - t0
@@ -255,9 +296,18 @@ class Monitor:
             if self.max_beats is not None and self.stats.beats >= self.max_beats:
                 self.done.set()
 
+    async def watchdog(self, *, period_s: float = 1.0, loss_after_s: float = 3.0) -> None:
+        """Live sources: raise ``signal loss`` for a patient whose samples stopped arriving."""
+        while True:
+            await asyncio.sleep(period_s)
+            now = time.monotonic()
+            for st in self.patients.values():
+                if st.last_chunk_mono and now - st.last_chunk_mono > loss_after_s:
+                    self.emit(st.technical.set("signal loss", True, f"no samples for {loss_after_s:g} s"))
+
     async def run(self, source, *, duration: float | None = None, extra_tasks=()) -> None:
         """Run until the source ends (and every beat is judged), ``duration`` passes, or cancellation."""
-        self.source_label, self.replay = source.label, source.replay
+        self.source, self.source_label, self.replay = source, source.label, source.replay
 
         async def stopper() -> None:
             try:
@@ -289,7 +339,7 @@ class Monitor:
             "type": "summary", "beats": s.beats, "alarms": s.alarms, "elapsed_s": round(elapsed, 3),
             "beats_per_s": round(s.beats / elapsed, 1) if elapsed > 0 else 0.0,
             "latency_p50_ms": _r(s.latency_ms(50)), "latency_p99_ms": _r(s.latency_ms(99)),
-            "segmented": s.segmented, "shed": s.shed, "batches": s.batches,
+            "segmented": s.segmented, "shed": s.shed, "rejected": s.rejected, "batches": s.batches,
             "mean_batch": round(s.batch_beats / s.batches, 1) if s.batches else 0.0,
             "queue_max": s.queue_max, "patients": len(self.patients), "threshold": self.threshold,
             "time_s": {"segment": round(s.time_segment, 3), "score": round(s.time_score, 3),

@@ -1,0 +1,193 @@
+"""The device payload contract: JSON or compact binary, told apart by their first bytes.
+
+JSON (UTF-8)::
+
+    {"device": "bed01", "seq": 17, "fs": 250, "t0": 1764000000.25, "samples": [0.12, 0.15, ...]}
+
+``device`` is optional (the topic names the device; when present it must match), ``seq``
+counts chunks from 0 per device, ``fs`` is in Hz (100-1000), ``t0`` is the first
+sample's time in seconds (Unix time, or any clock that is continuous per device), and
+``samples`` are millivolts.
+
+Binary (little-endian), a 36-byte header then the samples::
+
+    offset size  field
+    0      4     magic  b"ECGB"
+    4      1     version (1)
+    5      1     dtype: 1 = int16 (value = count * scale mV), 2 = float32 (mV)
+    6      2     reserved (0)
+    8      8     seq    uint64
+    16     4     fs     float32, Hz
+    20     4     scale  float32, mV per int16 count (ignored for float32)
+    24     8     t0     float64, seconds
+    32     4     n      uint32, number of samples
+    36     ...   n samples (int16 or float32)
+
+A payload that breaks the contract raises :class:`PayloadError` (and nothing else), whose
+``reason`` is a short stable code used to count rejections per device.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+
+MAGIC = b"ECGB"
+HEADER = struct.Struct("<4sBBHQffdI")
+DTYPE_INT16, DTYPE_FLOAT32 = 1, 2
+MAX_PAYLOAD = 64 * 1024  # bytes
+MAX_SECONDS = 10.0  # longest chunk accepted, seconds of signal
+MAX_ABS_MV = 20.0  # a surface ECG never reaches this; larger values are corrupt
+FS_RANGE = (100.0, 1000.0)
+DEVICE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+class PayloadError(ValueError):
+    """A rejected payload.  ``reason`` is a short code (e.g. ``bad-json``, ``non-finite``)."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Packet:
+    """A decoded, validated payload."""
+
+    device: str | None
+    seq: int
+    fs: float
+    t0: float
+    samples: np.ndarray  # float32, mV
+
+
+def _validate(device: str | None, seq: object, fs: object, t0: object, samples: np.ndarray) -> Packet:
+    if device is not None and (not isinstance(device, str) or not DEVICE_RE.match(device)):
+        raise PayloadError("bad-device", "device must be 1-64 characters of A-Z a-z 0-9 _ . -")
+    if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0 or seq >= 2**63:
+        raise PayloadError("bad-seq", f"seq must be a non-negative integer, got {seq!r}")
+    if isinstance(fs, bool) or not isinstance(fs, int | float) or not math.isfinite(fs):
+        raise PayloadError("bad-fs", f"fs must be a number, got {fs!r}")
+    if not FS_RANGE[0] <= fs <= FS_RANGE[1]:
+        raise PayloadError("bad-fs", f"fs {fs} Hz is outside {FS_RANGE[0]:g}-{FS_RANGE[1]:g} Hz")
+    if isinstance(t0, bool) or not isinstance(t0, int | float) or not math.isfinite(t0) or t0 < 0:
+        raise PayloadError("bad-t0", f"t0 must be a finite non-negative number of seconds, got {t0!r}")
+    if samples.size == 0:
+        raise PayloadError("empty", "no samples")
+    if samples.size > MAX_SECONDS * fs:
+        raise PayloadError("too-many-samples", f"{samples.size} samples is more than {MAX_SECONDS:g} s at {fs} Hz")
+    if not np.isfinite(samples).all():
+        raise PayloadError("non-finite", "NaN or infinite sample")
+    if np.abs(samples).max() > MAX_ABS_MV:
+        raise PayloadError("out-of-range", f"sample beyond +/-{MAX_ABS_MV:g} mV")
+    return Packet(device, int(seq), float(fs), float(t0), samples.astype(np.float32, copy=False))
+
+
+def decode(data: bytes, *, max_size: int = MAX_PAYLOAD) -> Packet:
+    """Decode and validate one payload (JSON or binary).  Raises only :class:`PayloadError`."""
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise PayloadError("bad-type", f"payload must be bytes, got {type(data).__name__}")
+    data = bytes(data)
+    if len(data) > max_size:
+        raise PayloadError("too-large", f"{len(data)} bytes exceeds the {max_size}-byte limit")
+    if data[:4] == MAGIC:
+        return _decode_binary(data)
+    if data.lstrip()[:1] == b"{":
+        return _decode_json(data)
+    raise PayloadError("unknown-format", "neither JSON (starts with '{') nor binary (starts with ECGB)")
+
+
+def _decode_binary(data: bytes) -> Packet:
+    if len(data) < HEADER.size:
+        raise PayloadError("truncated", f"{len(data)} bytes is shorter than the {HEADER.size}-byte header")
+    _, version, dtype, _, seq, fs, scale, t0, n = HEADER.unpack_from(data)
+    if version != 1:
+        raise PayloadError("bad-version", f"binary version {version} is not supported (expected 1)")
+    width = {DTYPE_INT16: 2, DTYPE_FLOAT32: 4}.get(dtype)
+    if width is None:
+        raise PayloadError("bad-dtype", f"dtype {dtype} is not 1 (int16) or 2 (float32)")
+    if len(data) != HEADER.size + n * width:
+        raise PayloadError("truncated", f"header says {n} samples but {len(data) - HEADER.size} bytes follow")
+    if dtype == DTYPE_INT16:
+        if not math.isfinite(scale) or scale <= 0:
+            raise PayloadError("bad-scale", f"int16 scale must be positive, got {scale}")
+        samples = np.frombuffer(data, "<i2", n, HEADER.size).astype(np.float32) * np.float32(scale)
+    else:
+        samples = np.frombuffer(data, "<f4", n, HEADER.size).astype(np.float32)
+    return _validate(None, seq, float(fs), t0, samples)
+
+
+def _decode_json(data: bytes) -> Packet:
+    try:
+        obj = json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
+    except PayloadError:
+        raise
+    except (UnicodeDecodeError, ValueError, RecursionError) as err:
+        raise PayloadError("bad-json", str(err)[:120]) from err
+    if not isinstance(obj, dict):
+        raise PayloadError("bad-json", "top level must be an object")
+    missing = {"seq", "fs", "t0", "samples"} - obj.keys()
+    if missing:
+        raise PayloadError("missing-field", ", ".join(sorted(missing)))
+    s = obj["samples"]
+    if not isinstance(s, list) or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in s):
+        raise PayloadError("bad-samples", "samples must be a list of numbers")
+    try:
+        arr = np.asarray(s, dtype=np.float64)
+    except (OverflowError, ValueError) as err:
+        raise PayloadError("bad-samples", str(err)[:120]) from err
+    return _validate(obj.get("device"), obj["seq"], obj["fs"], obj["t0"], arr)
+
+
+def _reject_constant(name: str) -> float:
+    raise PayloadError("non-finite", f"{name} is not allowed in JSON payloads")
+
+
+def encode_json(device: str, seq: int, fs: float, t0: float, samples: np.ndarray) -> bytes:
+    return json.dumps({"device": device, "seq": seq, "fs": fs, "t0": t0,
+                       "samples": [round(float(v), 5) for v in samples]}, separators=(",", ":")).encode()
+
+
+def encode_binary(seq: int, fs: float, t0: float, samples: np.ndarray, *, dtype: str = "int16",
+                  scale: float = 0.001) -> bytes:
+    """Binary payload; int16 stores ``round(mV / scale)`` (default 1 uV resolution, +/-32 mV range)."""
+    x = np.asarray(samples, dtype=np.float64)
+    if dtype == "int16":
+        body = np.clip(np.round(x / scale), -32768, 32767).astype("<i2").tobytes()
+        code = DTYPE_INT16
+    elif dtype == "float32":
+        body, code, scale = x.astype("<f4").tobytes(), DTYPE_FLOAT32, 1.0
+    else:
+        raise ValueError(f"dtype must be 'int16' or 'float32', got {dtype!r}")
+    return HEADER.pack(MAGIC, 1, code, 0, seq, fs, scale, t0, len(x)) + body
+
+
+def encode(fmt: str, device: str, seq: int, fs: float, t0: float, samples: np.ndarray) -> bytes:
+    """``fmt``: json | int16 | float32."""
+    return encode_json(device, seq, fs, t0, samples) if fmt == "json" else encode_binary(seq, fs, t0, samples,
+                                                                                         dtype=fmt)
+
+
+def device_from_topic(topic: str, topic_filter: str) -> str | None:
+    """The device id: the topic level matched by the filter's first ``+``; None when the topic does not match."""
+    t, f = topic.split("/"), topic_filter.split("/")
+    dev = None
+    for i, lev in enumerate(f):
+        if lev == "#":
+            break
+        if i >= len(t):
+            return None
+        if lev == "+":
+            if dev is None:
+                dev = t[i]
+        elif lev != t[i]:
+            return None
+    else:
+        if len(t) != len(f):
+            return None
+    return dev if dev is not None and DEVICE_RE.match(dev) else None
