@@ -118,11 +118,11 @@ class MqttSource:
         self.connected = asyncio.Event()
         self.client: aiomqtt.Client | None = None
         self.connects = 0
-        self.events: deque[tuple[float, str]] = deque(maxlen=100)  # (time, what) connection history
+        self.events: deque[tuple[float, str]] = deque(maxlen=100)  # (time.monotonic(), what) connection history
         self.streams: dict[str, DeviceStream] = {}
         self.rejected: Counter[tuple[str, str]] = Counter()
         self.on_reject = on_reject
-        self.pending_labels: dict[str, list[TrueBeat]] = {}
+        self.pending_labels: dict[str, list[tuple[float, int, int]]] = {}  # (time of beat start s, label, ref)
         self.outbox: deque[Alarm] = deque()
         self.outbox_ready = asyncio.Event()
         self.published = 0
@@ -135,7 +135,7 @@ class MqttSource:
 
     def _event(self, what: str) -> None:
         self.state = what
-        self.events.append((time.time(), what))
+        self.events.append((time.monotonic(), what))
 
     async def __aenter__(self) -> Self:
         return self
@@ -209,9 +209,10 @@ class MqttSource:
         chunks = stream.push(p)
         labels = self.pending_labels.pop(dev, None)
         if labels and chunks:
+            # label times -> this monitor's sample indices for the device (it may have joined late)
             c = chunks[0]
-            chunks[0] = Chunk(c.patient, c.seq, c.fs, c.t0, c.samples, start=c.start, truth=tuple(labels),
-                              reset=c.reset)
+            truth = tuple(TrueBeat((t - stream.t0_first) * stream.fs, lab, ref) for t, lab, ref in labels)  # type: ignore[operator]
+            chunks[0] = Chunk(c.patient, c.seq, c.fs, c.t0, c.samples, start=c.start, truth=truth, reset=c.reset)
         elif labels:
             self.pending_labels[dev] = labels
         return chunks
@@ -219,7 +220,7 @@ class MqttSource:
     def _labels(self, dev: str, payload: object) -> None:
         try:
             obj = json.loads(bytes(payload))  # type: ignore[arg-type]
-            beats = [TrueBeat(float(s), int(lab), int(ref)) for s, lab, ref in obj["beats"]]
+            beats = [(float(t), int(lab), int(ref)) for t, lab, ref in obj["beats"]]
         except (TypeError, ValueError, KeyError):
             self._reject(dev, "bad-labels")
             return

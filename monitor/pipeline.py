@@ -127,6 +127,7 @@ class Monitor:
         self.sinks: list[Callable[[str, object], None]] = []  # ("beat", BeatScore) / ("alarm", Alarm)
         self.done = asyncio.Event()
         self.stop_on_source_end = True
+        self.scored_log: list[BeatScore] | None = None  # set to a list to keep every verdict (tests, audits)
 
     # ------------------------------------------------------------------ synchronous stages
 
@@ -227,6 +228,8 @@ class Monitor:
                 if b.ref is not None and b.ref in self.offline_flags:
                     self.stats.compared += 1
                     self.stats.agree += self.offline_flags[b.ref] == s.flagged
+            if self.scored_log is not None:
+                self.scored_log.append(s)
             for sink in self.sinks:
                 sink("beat", s)
             self.emit(st.policy.update(s))
@@ -318,14 +321,22 @@ class Monitor:
             raise _Stop
 
         try:
-            async with source, asyncio.TaskGroup() as tg:
-                tg.create_task(self._ingest(source), name="ingest")
-                tg.create_task(self._score(), name="score")
-                tg.create_task(stopper(), name="stopper")
-                for name, coro in extra_tasks:
-                    tg.create_task(coro, name=name)
-        except* _Stop:
-            pass
+            try:
+                async with source, asyncio.TaskGroup() as tg:
+                    tg.create_task(self._ingest(source), name="ingest")
+                    tg.create_task(self._score(), name="score")
+                    tg.create_task(stopper(), name="stopper")
+                    for name, coro in extra_tasks:
+                        tg.create_task(coro, name=name)
+            except* _Stop:
+                pass
+        except ExceptionGroup as eg:
+            # one task failed (e.g. the broker refused our credentials): surface that error itself,
+            # so callers and users see its message rather than a group
+            leaves = _leaves(eg)
+            if len(leaves) == 1:
+                raise leaves[0] from None
+            raise
 
     def close(self) -> None:
         """Close the journal (every line is already flushed and fsynced)."""
@@ -356,6 +367,13 @@ class Monitor:
                 beats_compared=s.compared,
             )
         return out
+
+
+def _leaves(eg: BaseExceptionGroup) -> list[BaseException]:
+    out: list[BaseException] = []
+    for e in eg.exceptions:
+        out += _leaves(e) if isinstance(e, BaseExceptionGroup) else [e]
+    return out
 
 
 class _Stop(Exception):

@@ -5,7 +5,9 @@ Two kinds of device:
 ``ecg5000``
     the replay renderer (the product test split dealt to the devices, exactly as
     ``--source replay`` does for the same seed, fs and device count), with the true
-    beats published on ``ecg/<device>/labels`` just before the chunk they start in.
+    beats published on ``ecg/<device>/labels`` just before the chunk they start in, as
+    ``{"device", "beats": [[start_time_s, label, pool_row], ...]}`` (times on the same
+    clock as the chunks' ``t0``, so a monitor that joins late still aligns them).
 ``synthetic``
     neurokit2 ECG with noise, baseline wander and optional lead-off episodes.
 
@@ -59,6 +61,8 @@ class SimStats:
     duplicated: int = 0
     reordered: int = 0
     labels: int = 0
+    lost: int = 0  # chunks that fell due while the broker was unreachable
+    reconnects: int = 0
     seconds: float = 0.0
 
 
@@ -89,55 +93,83 @@ def _split_signal(device: str, sig: np.ndarray, cfg: SimConfig) -> Iterator[Chun
 
 
 async def publish(cfg: SimConfig, broker: BrokerConfig, *, stop: asyncio.Event | None = None) -> SimStats:
-    """Publish every device's stream, interleaved in time, paced at ``cfg.speed`` x real time."""
+    """Publish every device's stream, interleaved in time, paced at ``cfg.speed`` x real time.
+
+    When the broker goes away the publisher reconnects (like a device would) and goes on
+    with the current chunks; chunks due while it was away are lost (counted in ``lost``).
+    """
+    import aiomqtt
+
     rng = np.random.default_rng(cfg.seed + 7)
     streams = await asyncio.to_thread(device_streams, cfg)
     stats = SimStats()
     t_start = time.monotonic()
     wall0 = time.time()
     held: dict[int, tuple[str, bytes]] = {}  # device -> message delayed by a reorder
-    async with broker.client(identifier=f"{broker.client_id}-sim") as client:
-        live = list(range(len(streams)))
-        rnd = 0
-        while live and not (stop and stop.is_set()):
-            for i in list(live):
-                c = next(streams[i], None)
-                if c is None:
-                    live.remove(i)
-                    if i in held:
-                        await client.publish(*held.pop(i), qos=cfg.qos)
-                        stats.published += 1
-                    continue
-                topic = f"{cfg.topic_prefix}/{c.patient}/samples"
-                if c.truth:
-                    await client.publish(f"{cfg.topic_prefix}/{c.patient}/labels", json.dumps(
-                        {"device": c.patient, "beats": [[t.start, t.label, t.ref] for t in c.truth]}).encode(),
-                        qos=cfg.qos)
-                    stats.labels += 1
-                if rng.random() < cfg.drop:
-                    stats.dropped += 1
-                    continue
-                msg = (topic, encode(cfg.fmt, c.patient, c.seq, c.fs, wall0 + c.start / c.fs, c.samples))
-                if i in held:  # send the newer one first, then the held older one: a reorder
-                    await client.publish(*msg, qos=cfg.qos)
-                    await client.publish(*held.pop(i), qos=cfg.qos)
-                    stats.published += 2
-                    stats.reordered += 1
-                    continue
-                if rng.random() < cfg.reorder:
-                    held[i] = msg
-                    continue
-                if cfg.jitter_ms:
-                    await asyncio.sleep(float(rng.uniform(0, cfg.jitter_ms)) / 1000 / max(1, len(live)))
-                await client.publish(*msg, qos=cfg.qos)
-                stats.published += 1
-                if rng.random() < cfg.dup:
-                    await client.publish(*msg, qos=cfg.qos)
-                    stats.duplicated += 1
-            rnd += 1
-            if cfg.speed is None:
-                await asyncio.sleep(0)
-            else:
-                await asyncio.sleep(max(0.0, t_start + rnd * cfg.chunk_s / cfg.speed - time.monotonic()))
+    live = list(range(len(streams)))
+    rnd = 0
+    while live and not (stop and stop.is_set()):
+        try:
+            async with broker.client(identifier=f"{broker.client_id}-sim") as client:
+                while live and not (stop and stop.is_set()):
+                    await _round(client, cfg, streams, live, held, rng, stats, wall0)
+                    rnd += 1
+                    if cfg.speed is None:
+                        await asyncio.sleep(0)
+                    else:
+                        await asyncio.sleep(max(0.0, t_start + rnd * cfg.chunk_s / cfg.speed - time.monotonic()))
+        except aiomqtt.MqttError:
+            stats.reconnects += 1
+            await asyncio.sleep(0.25)
+            # chunks that fell due while disconnected are lost, as they would be for a real device
+            if cfg.speed is not None:
+                due = int((time.monotonic() - t_start) * cfg.speed / cfg.chunk_s)
+                for _ in range(max(0, due - rnd)):
+                    for i in list(live):
+                        if next(streams[i], None) is None:
+                            live.remove(i)
+                        else:
+                            stats.lost += 1
+                rnd = max(rnd, due)
     stats.seconds = time.monotonic() - t_start
     return stats
+
+
+async def _round(client, cfg: SimConfig, streams, live: list[int], held: dict[int, tuple[str, bytes]],
+                 rng: np.random.Generator, stats: SimStats, wall0: float) -> None:
+    """One chunk from every live device."""
+    for i in list(live):
+        c = next(streams[i], None)
+        if c is None:
+            live.remove(i)
+            if i in held:
+                await client.publish(*held.pop(i), qos=cfg.qos)
+                stats.published += 1
+            continue
+        topic = f"{cfg.topic_prefix}/{c.patient}/samples"
+        if c.truth:
+            await client.publish(f"{cfg.topic_prefix}/{c.patient}/labels", json.dumps(
+                {"device": c.patient,
+                 "beats": [[wall0 + t.start / c.fs, t.label, t.ref] for t in c.truth]}).encode(),
+                qos=cfg.qos)
+            stats.labels += 1
+        if rng.random() < cfg.drop:
+            stats.dropped += 1
+            continue
+        msg = (topic, encode(cfg.fmt, c.patient, c.seq, c.fs, wall0 + c.start / c.fs, c.samples))
+        if i in held:  # send the newer one first, then the held older one: a reorder
+            await client.publish(*msg, qos=cfg.qos)
+            await client.publish(*held.pop(i), qos=cfg.qos)
+            stats.published += 2
+            stats.reordered += 1
+            continue
+        if rng.random() < cfg.reorder:
+            held[i] = msg
+            continue
+        if cfg.jitter_ms:
+            await asyncio.sleep(float(rng.uniform(0, cfg.jitter_ms)) / 1000 / max(1, len(live)))
+        await client.publish(*msg, qos=cfg.qos)
+        stats.published += 1
+        if rng.random() < cfg.dup:
+            await client.publish(*msg, qos=cfg.qos)
+            stats.duplicated += 1
