@@ -37,6 +37,9 @@ class SegmenterConfig:
     must be to be taken as the beat's onset instead of an earlier one."""
 
     last_frac: float = 0.9
+    # beat start = steepest-slope centre - step/140 of the beat; -0.25 was chosen on the replayed
+    # validation split (median fiducial error 0.2 ms there; 0 gives -0.6 ms, 0.5 gives -3.8 ms)
+    step: float = -0.25
     search_s: float = 0.2
     min_rr_s: float = 0.25
     max_rr_s: float = 2.5
@@ -55,7 +58,7 @@ class Segmenter:
         self.buf = np.zeros(0)
         self.buf_start = 0
         self.total = 0
-        self.last_fid: int | None = None
+        self.last_fid: float | None = None
         self.rr: deque[float] = deque(maxlen=cfg.hr_beats)
         self.fiducials: list[int] = []  # every fiducial, for evaluation, when keep_fiducials is set
         self.keep_fiducials = False
@@ -69,7 +72,7 @@ class Segmenter:
         """Forget everything (after a gap in the stream): the next beats need a fresh warm-up."""
         self.__init__(self.patient, self.fs, self.cfg)  # type: ignore[misc]
 
-    def _onset(self, peak: int) -> int:
+    def _onset(self, peak: int) -> float:
         """The fiducial of the QRS whose envelope peaks at ``peak``: within the ``search_s`` before it,
         the steepest sample of the last deflection at least ``last_frac`` as steep as the steepest one
         (of the same sign).  A deflection at the end of the previous beat (an R-on-T complex) comes
@@ -77,7 +80,7 @@ class Segmenter:
         lo = max(self.buf_start, peak - self.search)
         seg = self.buf[lo - self.buf_start: min(peak, self.total - 1) - self.buf_start + 1]
         if len(seg) < 3:
-            return peak
+            return float(peak)
         d = np.diff(seg)
         m = int(np.argmax(np.abs(d)))
         steep = d * np.sign(d[m]) >= self.cfg.last_frac * abs(d[m])
@@ -85,7 +88,15 @@ class Segmenter:
         while k > 0 and steep[k - 1]:
             k -= 1
         j = k + int(np.argmax(np.abs(d[k:k + max(1, int(0.03 * self.fs))])))
-        return lo + j
+        # sub-sample position of the steepest slope: d[j] sits between samples j and j+1; a parabola
+        # through |d| at j-1, j, j+1 refines it
+        off = 0.0
+        if 0 < j < len(d) - 1:
+            a, b, c = abs(d[j - 1]), abs(d[j]), abs(d[j + 1])
+            den = a - 2 * b + c
+            if den < 0:
+                off = float(np.clip(0.5 * (a - c) / den, -0.5, 0.5))
+        return lo + j + 0.5 + off
 
     def push(self, samples: np.ndarray) -> list[Beat]:
         x = np.asarray(samples, dtype=np.float64)
@@ -96,21 +107,25 @@ class Segmenter:
         beats: list[Beat] = []
         now = time.monotonic()
         for peak in self.detector.push(x):
-            fid = self._onset(peak)
-            if self.last_fid is not None and fid <= self.last_fid:
+            fid = self._onset(peak)  # fractional sample index of the QRS's steepest slope
+            if self.last_fid is not None and fid <= self.last_fid + 1:
                 continue
-            if self.keep_fiducials:
-                self.fiducials.append(fid)
             if self.last_fid is not None:
-                rr = (fid - self.last_fid) / self.fs
-                if self.cfg.min_rr_s <= rr <= self.cfg.max_rr_s:
-                    a = self.last_fid - self.buf_start
-                    beats.append(Beat(self.patient, resample_beat(self.buf, a, a + (fid - self.last_fid)),
-                                      self.last_fid, rr, self.fs, now))
+                n = fid - self.last_fid
+                rr = n / self.fs
+                # ECG5000 beats start ``step`` 140ths of the beat before that slope's centre
+                h = self.cfg.step * n / BEAT_LEN
+                start = self.last_fid - h
+                if self.keep_fiducials:
+                    self.fiducials.append(round(start))
+                if self.cfg.min_rr_s <= rr <= self.cfg.max_rr_s and start - self.buf_start >= 0:
+                    a = start - self.buf_start
+                    beats.append(Beat(self.patient, resample_beat(self.buf, a, a + n), round(start), rr,
+                                      self.fs, now))
                     self.rr.append(rr)
             self.last_fid = fid
         # keep from the last fiducial (the open beat) or the detector's search window, whichever is earlier
-        keep_from = min(self.last_fid if self.last_fid is not None else self.total,
+        keep_from = min(int(self.last_fid) - 2 if self.last_fid is not None else self.total,
                         self.detector.next_p - self.search - 1)
         keep_from = max(keep_from, self.total - int((self.cfg.max_rr_s + 1) * self.fs))
         drop = keep_from - self.buf_start
