@@ -11,7 +11,6 @@ ARGS   ?=
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --upgrade pip
 	# torch is pinned in pyproject (torch==2.13.0, CPU build from the local wheel cache or PyPI)
 	$(BIN)/pip install -e '.[test]'
 	touch $(STAMP)
