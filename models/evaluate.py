@@ -152,6 +152,7 @@ def figures(out: Path, losses: np.ndarray, labels: np.ndarray, threshold: float,
         a.plot(recon[i], label="reconstruction")
         a.set_title(f"{CLASS_NAMES[int(labels[i])]}  loss {losses[i]:.3f}")
     axes.flat[0].legend()
+    fig.tight_layout()
     paths.append(out / "reconstructions.png")
     fig.savefig(paths[-1], dpi=100, bbox_inches="tight")
     plt.close(fig)

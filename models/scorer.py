@@ -16,13 +16,19 @@ from ecgmon.models.train import resolve_device
 
 
 class Scorer:
-    """Reconstruction loss of beats, in chunks of at most ``max_batch`` beats per model call."""
+    """Reconstruction loss of beats, in chunks of at most ``max_batch`` beats per model call.
 
-    def __init__(self, model: LSTMAutoencoder, *, device: str = "auto", max_batch: int = 4096,
+    On the CPU the LSTM's throughput peaks around 64 beats per call and falls for larger
+    calls (its per-step activations leave the cache): ``benchmarks/bench_scoring.py`` measured
+    9.9k beats/s at 64 and 5.0k at 1024 on 2 cores, hence the CPU default of 64.  A GPU
+    wants large calls.
+    """
+
+    def __init__(self, model: LSTMAutoencoder, *, device: str = "auto", max_batch: int | None = None,
                  threads: int | None = None) -> None:
         self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
-        self.max_batch = max_batch
+        self.max_batch = max_batch or (64 if self.device.type == "cpu" else 4096)
         if threads is not None and self.device.type == "cpu":
             torch.set_num_threads(threads)
         self._lock = threading.Lock()  # one model call at a time; torch modules are not re-entrant-safe

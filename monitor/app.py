@@ -35,7 +35,7 @@ def build(cfg: MonitorConfig, *, ckpt: Checkpoint | None = None) -> tuple[Monito
     protocol = ckpt.split.get("protocol", "product")
     split = make_split(protocol, seed=int(ckpt.split.get("seed", 0)))
     rows = split.test  # replay streams only beats the model never trained or calibrated on
-    scorer = Scorer(ckpt.model, device=cfg.device, max_batch=cfg.max_batch, threads=cfg.threads)
+    scorer = Scorer(ckpt.model, device=cfg.device, threads=cfg.threads)
     offline = scorer.score(split.pool.x[rows]) > ckpt.threshold  # the offline model's verdicts, for agreement
     mon = Monitor(scorer, ckpt.threshold, policy=cfg.policy, journal=Journal(cfg.journal),
                   max_batch=cfg.max_batch, max_wait_ms=cfg.max_wait_ms, queue_size=cfg.queue_size,

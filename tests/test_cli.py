@@ -132,9 +132,12 @@ def test_console_in_a_terminal_acknowledges_and_quits_cleanly(tmp_path):
     try:
         assert app.wait_for(b"bed08", 60)
         assert b"REPLAY" in app.out and b"beats/s" in app.out
-        assert app.wait_for(b"HIGH", 60)  # an alarm to acknowledge
-        os.write(app.master, b"a")
-        time.sleep(1.0)
+        assert app.wait_for(b"HIGH", 60)  # alarms are coming in
+        journal = tmp_path / "j.jsonl"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and '"acknowledged"' not in journal.read_text():
+            os.write(app.master, b"a")  # acknowledges whatever is active at that moment
+            time.sleep(1.0)
         os.write(app.master, b"q")
         assert app.p.wait(timeout=30) == 0
     finally:

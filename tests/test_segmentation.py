@@ -55,7 +55,8 @@ def test_r_peaks_and_heart_rate_against_neurokit_on_synthetic_ecg(fs, hr):
     f = np.asarray(seg.fiducials)
     # the fiducial is the QRS's steepest slope (where ECG5000 beats begin); it lies on the R upstroke
     # or downstroke, within 50 ms of neurokit's offline R peak
-    settled = ref[ref > 2.5 * fs][:-1]
+    # after the 2 s warm-up; the last beats of the record are never closed by a next fiducial
+    settled = ref[ref > 2.5 * fs][:-2]
     near = np.min(np.abs(f[None, :] - settled[:, None]), axis=1) / fs
     assert np.mean(near <= 0.05) >= 0.98
     assert seg.heart_rate == pytest.approx(hr, abs=2)
