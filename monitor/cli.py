@@ -51,6 +51,9 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int, default=None, help="maximum epochs (default from TrainConfig)")
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--patience", type=int, default=None, help="early-stopping patience in epochs")
+    p.add_argument("--max-shift", type=float, default=None,
+                   help="segmentation-jitter augmentation: samples (of 140) each cut end may move; 0 = off")
+    p.add_argument("--noise", type=float, default=None, help="denoising input noise (z units); 0 = off")
     p.add_argument("--rule", default="max-f1", help="calibration rule (see `ecgmon calibrate --help`)")
     p.add_argument("--param", type=float, default=None, help="calibration rule parameter")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
@@ -111,7 +114,8 @@ def cmd_train(a: argparse.Namespace, console: Console) -> int:
         torch.set_num_threads(a.threads)
     mc = AEConfig(**{k: v for k, v in (("hidden", a.hidden), ("embedding", a.embedding)) if v is not None})
     tc = dataclasses.replace(TrainConfig(seed=a.seed), **{k: v for k, v in (
-        ("epochs", a.epochs), ("batch_size", a.batch_size), ("patience", a.patience)) if v is not None})
+        ("epochs", a.epochs), ("batch_size", a.batch_size), ("patience", a.patience), ("max_shift", a.max_shift),
+        ("noise", a.noise)) if v is not None})
     split = make_split(a.protocol, seed=a.seed, data=a.data)
     console.print(f"[bold]train[/] protocol={a.protocol} seed={a.seed} normal train beats={len(split.train_normal)} "
                   f"val={len(split.val)} test={len(split.test)} model={mc} device={a.device}")
