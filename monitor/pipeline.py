@@ -121,7 +121,6 @@ class Monitor:
         self.source_label = ""
         self.source = None
         self.replay = False
-        self.source_done = False
         self.monitor_book = AlarmBook("monitor")
         self.monitor_tech = TechnicalAlarms(self.monitor_book)
         self.sinks: list[Callable[[str, object], None]] = []  # ("beat", BeatScore) / ("alarm", Alarm)
@@ -172,7 +171,7 @@ class Monitor:
         st = self.patient(chunk)
         st.pending_truth.extend(chunk.truth)
         st.truth_seen += len(chunk.truth)
-        if len(chunk.samples) == 0:  # a labels-only chunk
+        if len(chunk.samples) == 0:  # sources never send these, but an empty chunk must not count as data
             return []
         st.last_chunk_mono = time.monotonic()
         st.strip.extend(chunk.samples.tolist())
@@ -263,7 +262,6 @@ class Monitor:
                     continue
                 await self.queue.put(b)
             self.stats.queue_max = max(self.stats.queue_max, self.queue.qsize())
-        self.source_done = True
         await self.queue.join()
         if self.stop_on_source_end:
             self.done.set()
