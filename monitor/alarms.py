@@ -149,7 +149,14 @@ class Journal:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        torn = False
+        if self.path.exists() and self.path.stat().st_size:
+            with self.path.open("rb") as f:
+                f.seek(-1, os.SEEK_END)
+                torn = f.read(1) != b"\n"
         self._f: IO[str] = self.path.open("a", encoding="utf-8")
+        if torn:  # end a line torn by a crash, so the next record starts on a line of its own
+            self._f.write("\n")
 
     def write(self, alarm: Alarm) -> None:
         self._f.write(json.dumps(alarm.to_json(), separators=(",", ":")) + "\n")
@@ -158,6 +165,26 @@ class Journal:
 
     def close(self) -> None:
         self._f.close()
+
+
+def open_alarms(path: str | Path) -> tuple[list[Alarm], int]:
+    """Alarms whose last journalled transition is active or acknowledged (what a restarted monitor
+    must show again), and the number of unreadable lines skipped."""
+    rows, bad = read_journal(path)
+    last: dict[str, dict[str, object]] = {}
+    for r in rows:
+        if isinstance(r, dict) and "id" in r:
+            last[str(r["id"])] = r
+    out = []
+    for r in last.values():
+        try:
+            a = Alarm.from_json(r)
+        except (KeyError, ValueError, TypeError):
+            bad += 1
+            continue
+        if a.state is not AlarmState.CLEARED:
+            out.append(a)
+    return out, bad
 
 
 def read_journal(path: str | Path) -> tuple[list[dict[str, object]], int]:

@@ -20,7 +20,7 @@ from rich.live import Live
 from ecgmon.models.checkpoint import Checkpoint, load
 from ecgmon.models.data import make_split
 from ecgmon.models.scorer import Scorer
-from ecgmon.monitor.alarms import Journal
+from ecgmon.monitor.alarms import Journal, open_alarms
 from ecgmon.monitor.config import MonitorConfig, from_args
 from ecgmon.monitor.console import Snapshot, Tile, render
 from ecgmon.monitor.messages import BeatScore
@@ -37,10 +37,14 @@ def build(cfg: MonitorConfig, *, ckpt: Checkpoint | None = None) -> tuple[Monito
     rows = split.test  # replay streams only beats the model never trained or calibrated on
     scorer = Scorer(ckpt.model, device=cfg.device, threads=cfg.threads)
     offline = scorer.score(split.pool.x[rows]) > ckpt.threshold  # the offline model's verdicts, for agreement
+    # alarms a previous run left open (e.g. after a crash) are shown again; a torn last line is skipped
+    restored, skipped = open_alarms(cfg.journal) if cfg.journal.exists() else ([], 0)
     mon = Monitor(scorer, ckpt.threshold, policy=cfg.policy, journal=Journal(cfg.journal),
                   max_batch=cfg.max_batch, max_wait_ms=cfg.max_wait_ms, queue_size=cfg.queue_size,
                   offline_flags=dict(zip(rows.tolist(), offline.tolist(), strict=True)),
                   model_name=f"{ckpt.name} thr {ckpt.threshold:.4f}", max_beats=cfg.max_beats)
+    mon.restore(restored)
+    mon.stats.journal_skipped = skipped
     if cfg.source == "mqtt":
         source = MqttSource(cfg.broker, on_reject=mon.reject)  # type: ignore[arg-type]
         mon.shed_when_full = True  # devices cannot be paused: shed, count and alarm instead

@@ -105,6 +105,15 @@ class Alarm:
     threshold: float | None = None
     evidence: tuple[float, ...] = field(default=())  # recent losses that led to it
 
+    @classmethod
+    def from_json(cls, d: dict) -> Alarm:
+        """The inverse of :meth:`to_json` (a journal line)."""
+        return cls(
+            str(d["id"]), str(d["patient"]), AlarmKind(d["kind"]), str(d["condition"]),
+            Priority[str(d["priority"]).upper()], AlarmState(d["state"]), float(d["time"]), str(d.get("message", "")),
+            d.get("beat_index"), d.get("loss"), d.get("threshold"), tuple(d.get("evidence") or ()),
+        )
+
     def to_json(self) -> dict[str, object]:
         return {
             "id": self.id, "patient": self.patient, "kind": str(self.kind), "condition": self.condition,

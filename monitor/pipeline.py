@@ -65,6 +65,8 @@ class Stats:
     shed: int = 0
     rejected: int = 0  # payloads rejected, all devices
     rejected_unknown: int = 0  # of which from topics or devices the monitor cannot attribute
+    journal_skipped: int = 0  # unreadable journal lines found at start (a line torn by a crash)
+    restored: int = 0  # open alarms taken over from the journal at start
     batches: int = 0
     batch_beats: int = 0
     latencies: deque[float] = field(default_factory=lambda: deque(maxlen=20000))
@@ -127,6 +129,7 @@ class Monitor:
         self.done = asyncio.Event()
         self.stop_on_source_end = True
         self.scored_log: list[BeatScore] | None = None  # set to a list to keep every verdict (tests, audits)
+        self.restored: dict[str, list[Alarm]] = {}  # open alarms from the journal, per patient not yet seen
 
     # ------------------------------------------------------------------ synchronous stages
 
@@ -146,8 +149,26 @@ class Monitor:
             self.emit(st.technical.set("signal loss", True, "gap in the stream; segmentation restarted"))
         return st
 
+    def restore(self, alarms: list[Alarm]) -> None:
+        """Show again the alarms a previous run left active or acknowledged (from its journal).
+
+        They keep their ids and states and clear through the policy as usual once their
+        patient's data shows the condition is over.
+        """
+        self.stats.restored += len(alarms)
+        for a in sorted(alarms, key=lambda a: a.time):
+            if a.patient == self.monitor_book.patient:
+                self.monitor_book.active[a.condition] = a
+            elif a.patient in self.patients:
+                self.patients[a.patient].book.active[a.condition] = a
+            else:
+                self.restored.setdefault(a.patient, []).append(a)
+            self.alarm_log.append(a)
+
     def _new_patient(self, patient: str, fs: float) -> PatientState:
         book = AlarmBook(patient)
+        for a in self.restored.pop(patient, []):
+            book.active[a.condition] = a
         st = PatientState(patient, fs, Segmenter(patient, fs), QualityMonitor(fs), book,
                           AlarmPolicy(book, self.policy_cfg), TechnicalAlarms(book),
                           deque(maxlen=int(self.strip_s * fs)))
@@ -349,6 +370,7 @@ class Monitor:
             "beats_per_s": round(s.beats / elapsed, 1) if elapsed > 0 else 0.0,
             "latency_p50_ms": _r(s.latency_ms(50)), "latency_p99_ms": _r(s.latency_ms(99)),
             "segmented": s.segmented, "shed": s.shed, "rejected": s.rejected, "batches": s.batches,
+            "restored_alarms": s.restored, "journal_skipped": s.journal_skipped,
             "mean_batch": round(s.batch_beats / s.batches, 1) if s.batches else 0.0,
             "queue_max": s.queue_max, "patients": len(self.patients), "threshold": self.threshold,
             "time_s": {"segment": round(s.time_segment, 3), "score": round(s.time_score, 3),

@@ -1,0 +1,88 @@
+"""The example broker ACL (deploy/mosquitto/ecgmon.acl) against a real mosquitto, and secret hygiene."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+from pathlib import Path
+
+import aiomqtt
+import pytest
+from conftest import Broker
+
+from ecgmon.monitor.mqtt import BrokerConfig, credentials
+
+ACL = Path(__file__).resolve().parents[1] / "deploy" / "mosquitto" / "ecgmon.acl"
+
+
+@pytest.fixture()
+def acl_broker(tmp_path):
+    pw = tmp_path / "passwd"
+    users = {"monitor": "m-pass", "station": "s-pass", "bed01": "d1-pass", "bed02": "d2-pass"}
+    for i, (u, p) in enumerate(users.items()):
+        subprocess.run(["mosquitto_passwd", *(["-c"] if i == 0 else []), "-b", str(pw), u, p], check=True,
+                       capture_output=True)
+    os.chmod(pw, 0o600)
+    b = Broker(tmp_path, f"allow_anonymous false\npassword_file {pw}\nacl_file {ACL}\n").start()
+    yield b, users
+    b.stop()
+
+
+async def _collect(cfg: BrokerConfig, topic: str, got: list, ready: asyncio.Event) -> None:
+    async with cfg.client() as c:
+        await c.subscribe(topic, qos=1)
+        ready.set()
+        async for m in c.messages:
+            got.append((m.topic.value, bytes(m.payload)))
+
+
+@pytest.mark.asyncio
+async def test_a_device_may_publish_only_its_own_topic_and_only_monitors_read_all(acl_broker):
+    b, users = acl_broker
+
+    def cfg(user: str) -> BrokerConfig:
+        return BrokerConfig(url=b.url, client_id=f"acl-{user}", username=user, password=users[user], persistent=False)
+
+    mon_got, dev_got, station_got = [], [], []
+    r1, r2, r3 = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    tasks = [asyncio.create_task(_collect(cfg("monitor"), "ecg/+/samples", mon_got, r1)),
+             asyncio.create_task(_collect(cfg("bed02"), "ecg/+/samples", dev_got, r2)),
+             asyncio.create_task(_collect(cfg("station"), "ecg/+/samples", station_got, r3))]
+    await asyncio.wait_for(asyncio.gather(r1.wait(), r2.wait(), r3.wait()), 10)
+    async with cfg("bed01").client() as dev:
+        await dev.publish("ecg/bed01/samples", b"own", qos=1)
+        await dev.publish("ecg/bed02/samples", b"spoofed", qos=1)  # another device's topic: refused
+        await dev.publish("ecg/bed01/alarms", b"fake alarm", qos=1)  # devices cannot write alarms
+    await asyncio.sleep(1.5)
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    assert mon_got == [("ecg/bed01/samples", b"own")]  # the spoofed message never reached the monitor
+    assert dev_got == []  # a device cannot read other devices' streams
+    assert station_got == []  # a central station reads alarms, not raw streams
+
+
+@pytest.mark.asyncio
+async def test_wrong_password_is_refused(acl_broker):
+    b, _ = acl_broker
+    with pytest.raises(aiomqtt.MqttError, match=r"[Nn]ot authori"):
+        async with BrokerConfig(url=b.url, client_id="x", username="bed01", password="wrong").client():
+            pass
+
+
+def test_credentials_come_from_env_or_file_never_from_argv(tmp_path, monkeypatch):
+    monkeypatch.setenv("ECGMON_MQTT_USERNAME", "nurse")
+    monkeypatch.setenv("ECGMON_MQTT_PASSWORD", "env-secret")
+    assert credentials() == ("nurse", "env-secret")
+    f = tmp_path / "pw"
+    f.write_text("file-secret\n")
+    assert credentials(password_file=f) == ("nurse", "file-secret")
+    cfg = BrokerConfig(username="nurse", password="file-secret")
+    assert "file-secret" not in repr(cfg) and "file-secret" not in str(cfg)
+    with pytest.raises(ValueError, match="cannot read --password-file"):
+        credentials(password_file=tmp_path / "missing")
+    from ecgmon.monitor.cli import build_parser
+
+    options = {o for a in build_parser()._actions for o in a.option_strings}
+    assert "--password" not in options  # a password on the command line would show in `ps`
