@@ -125,7 +125,7 @@ class TechnicalAlarms:
         "leads off": (Priority.MEDIUM, "flat line: leads off or disconnected"),
         "signal loss": (Priority.MEDIUM, "no samples or a gap in the stream"),
         "noisy signal": (Priority.LOW, "signal cannot be segmented into beats"),
-        "monitor overload": (Priority.HIGH, "monitor cannot keep up; beats are being shed"),
+        "monitor overload": (Priority.HIGH, "monitor cannot keep up; data is being shed"),
         "bad input": (Priority.LOW, "malformed or out-of-range data rejected"),
     }
 

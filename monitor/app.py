@@ -46,7 +46,7 @@ def build(cfg: MonitorConfig, *, ckpt: Checkpoint | None = None) -> tuple[Monito
     mon.restore(restored)
     mon.stats.journal_skipped = skipped
     if cfg.source == "mqtt":
-        source = MqttSource(cfg.broker, on_reject=mon.reject)  # type: ignore[arg-type]
+        source = MqttSource(cfg.broker, on_reject=mon.reject, on_shed=mon.shed_message)  # type: ignore[arg-type]
         mon.shed_when_full = True  # devices cannot be paused: shed, count and alarm instead
         mon.sinks.append(source.alarm_sink)
         return mon, source
@@ -74,7 +74,7 @@ def snapshot(mon: Monitor, *, finished: bool = False) -> Snapshot:
     return Snapshot(tiles, tuple(mon.alarm_log), label, mon.replay, s.beats_per_s(),
                     s.latency_ms(50), s.latency_ms(99), mon.queue.qsize(), s.queue_max, s.shed,
                     mon.scorer.device_name, mon.model_name, s.sensitivity, s.specificity,
-                    time.monotonic() - s.started_mono, finished, mon.monitor_book.highest())
+                    time.monotonic() - s.started_mono, finished, mon.monitor_book.highest(), s.shed_messages)
 
 
 def json_sink(out) -> callable:

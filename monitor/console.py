@@ -59,6 +59,7 @@ class Snapshot:
     elapsed_s: float
     finished: bool = False
     monitor_alarm: Alarm | None = None
+    shed_messages: int = 0
 
 
 def sparkline(x: np.ndarray, width: int) -> str:
@@ -151,8 +152,8 @@ def render(s: Snapshot, *, width: int = 120, height: int = 40, now: float | None
         truth = f" | sens {se} spec {sp} (vs replay labels)"
     footer = Text(
         f"{s.beats_per_s:6.1f} beats/s | latency {lat} | queue {s.queue_depth} (max {s.queue_max}) | "
-        f"shed {s.shed} | {s.device} | {s.model}{truth}"
+        f"shed {s.shed} beats/{s.shed_messages} msgs | {s.device} | {s.model}{truth}"
         + (f" | +{hidden} beds not shown" if hidden > 0 else "") + " | a: acknowledge  q: quit",
-        style="dim" if not s.shed else "yellow",
+        style="yellow" if s.shed or s.shed_messages else "dim",
     )
     return Group(header, grid, Panel(log, title="alarm log", border_style="white", padding=(0, 1)), footer)

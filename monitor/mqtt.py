@@ -53,6 +53,7 @@ class BrokerConfig:
     reorder: int = 8
     max_payload: int = MAX_PAYLOAD
     keepalive: int = 10
+    max_queued: int = 20000  # incoming messages held before the monitor sheds (bounded memory)
 
     @property
     def host_port(self) -> tuple[str, int, bool]:
@@ -74,11 +75,14 @@ class BrokerConfig:
             ctx.load_cert_chain(str(self.cert), str(self.key) if self.key else None)
         return ctx
 
-    def client(self, *, will: aiomqtt.Will | None = None, identifier: str | None = None) -> aiomqtt.Client:
+    def client(self, *, will: aiomqtt.Will | None = None, identifier: str | None = None,
+               queue_type: type[asyncio.Queue] | None = None) -> aiomqtt.Client:
         host, port, _ = self.host_port
         return aiomqtt.Client(host, port, identifier=identifier or self.client_id, username=self.username,
                               password=self.password, will=will, clean_session=not self.persistent,
-                              tls_context=self.tls_context(), keepalive=self.keepalive, timeout=10)
+                              tls_context=self.tls_context(), keepalive=self.keepalive, timeout=10,
+                              queue_type=queue_type,
+                              max_queued_incoming_messages=self.max_queued if queue_type else None)
 
 
 def credentials(*, password_file: Path | None = None, username: str | None = None) -> tuple[str | None, str | None]:
@@ -110,7 +114,8 @@ class MqttSource:
     replay = False
     live = True
 
-    def __init__(self, cfg: BrokerConfig, *, on_reject: Callable[[str, str], None] | None = None) -> None:
+    def __init__(self, cfg: BrokerConfig, *, on_reject: Callable[[str, str], None] | None = None,
+                 on_shed: Callable[[str], None] | None = None) -> None:
         self.cfg = cfg
         host, port, tls = cfg.host_port
         self.label = f"LIVE MQTT {'mqtts' if tls else 'mqtt'}://{host}:{port} {cfg.topic}"
@@ -127,6 +132,29 @@ class MqttSource:
         self.outbox_ready = asyncio.Event()
         self.published = 0
         self.finished = False
+        self.handled = 0  # messages taken from the incoming queue (every one is used, rejected or a duplicate)
+        self.shed: Counter[str] = Counter()  # incoming messages dropped at a full queue, per device
+        self.on_shed = on_shed
+        source = self
+
+        class SheddingQueue(asyncio.Queue):  # type: ignore[type-arg]
+            """aiomqtt's incoming queue, bounded: a message arriving when it is full is shed and counted
+            (it was already acknowledged to the broker), instead of memory growing without bound."""
+
+            def put_nowait(self, item: aiomqtt.Message) -> None:
+                if self.full():
+                    source._shed(item.topic.value)
+                    return
+                super().put_nowait(item)
+
+        self._queue_type = SheddingQueue
+
+    def _shed(self, topic: str) -> None:
+        dev = (device_from_topic(topic, self.cfg.topic)
+               or (self.cfg.labels_topic and device_from_topic(topic, self.cfg.labels_topic)) or "(unknown)")
+        self.shed[dev] += 1
+        if self.on_shed:
+            self.on_shed(dev)
 
     # ------------------------------------------------------------------ connection
 
@@ -153,7 +181,7 @@ class MqttSource:
         will = aiomqtt.Will(self.cfg.status_topic, self._status("offline"), qos=1, retain=True)
         while True:
             try:
-                async with self.cfg.client(will=will) as client:
+                async with self.cfg.client(will=will, queue_type=self._queue_type) as client:
                     self.client = client
                     self.connects += 1
                     self._event("connected" if self.connects == 1 else f"reconnected (#{self.connects - 1})")
@@ -185,6 +213,7 @@ class MqttSource:
 
     def handle(self, topic: str, payload: object) -> list[Chunk]:
         """One MQTT message -> releasable chunks (possibly none).  Never raises on bad input."""
+        self.handled += 1
         if len(topic.encode()) > MAX_TOPIC:
             self._reject("(unknown)", "topic-too-long")
             return []

@@ -62,7 +62,9 @@ class Stats:
     segmented: int = 0  # cut by the segmenters (judged + shed + still queued)
     chunks: int = 0
     alarms: int = 0
-    shed: int = 0
+    shed: int = 0  # beats dropped at the full beat queue (live sources)
+    shed_messages: int = 0  # device messages dropped at the source's full incoming queue
+    last_shed_mono: float = 0.0
     rejected: int = 0  # payloads rejected, all devices
     rejected_unknown: int = 0  # of which from topics or devices the monitor cannot attribute
     journal_skipped: int = 0  # unreadable journal lines found at start (a line torn by a crash)
@@ -175,6 +177,15 @@ class Monitor:
         self.patients[patient] = st
         return st
 
+    def _overload(self, what: str) -> None:
+        self.stats.last_shed_mono = time.monotonic()
+        self.emit(self.monitor_tech.set("monitor overload", True, what))
+
+    def shed_message(self, device: str) -> None:
+        """The source dropped a message from ``device`` at its full incoming queue."""
+        self.stats.shed_messages += 1
+        self._overload(f"input is behind: device messages are shed (first from {device})")
+
     def reject(self, device: str, reason: str) -> None:
         """A payload from ``device`` broke the contract: count it and raise a LOW technical alarm."""
         self.stats.rejected += 1
@@ -279,7 +290,7 @@ class Monitor:
             for b in self.segment(chunk):
                 if self.queue.full() and self.shed_when_full:
                     self.stats.shed += 1
-                    self.emit(self.monitor_tech.set("monitor overload", True, f"{self.stats.shed} beats shed"))
+                    self._overload(f"scoring is behind: beats are shed (first from {b.patient})")
                     continue
                 await self.queue.put(b)
             self.stats.queue_max = max(self.stats.queue_max, self.queue.qsize())
@@ -313,16 +324,17 @@ class Monitor:
             self.judge(batch, losses)
             for _ in batch:
                 self.queue.task_done()
-            if self.queue.qsize() == 0 and "monitor overload" in self.monitor_book.active:
-                self.emit(self.monitor_tech.set("monitor overload", False))
             if self.max_beats is not None and self.stats.beats >= self.max_beats:
                 self.done.set()
 
-    async def watchdog(self, *, period_s: float = 1.0, loss_after_s: float = 3.0) -> None:
-        """Live sources: raise ``signal loss`` for a patient whose samples stopped arriving."""
+    async def watchdog(self, *, period_s: float = 1.0, loss_after_s: float = 3.0, calm_s: float = 3.0) -> None:
+        """Live sources: raise ``signal loss`` for a patient whose samples stopped arriving, and clear
+        ``monitor overload`` once nothing has been shed for ``calm_s`` seconds."""
         while True:
             await asyncio.sleep(period_s)
             now = time.monotonic()
+            if "monitor overload" in self.monitor_book.active and now - self.stats.last_shed_mono > calm_s:
+                self.emit(self.monitor_tech.set("monitor overload", False))
             for st in self.patients.values():
                 if st.last_chunk_mono and now - st.last_chunk_mono > loss_after_s:
                     self.emit(st.technical.set("signal loss", True, f"no samples for {loss_after_s:g} s"))
@@ -369,7 +381,8 @@ class Monitor:
             "type": "summary", "beats": s.beats, "alarms": s.alarms, "elapsed_s": round(elapsed, 3),
             "beats_per_s": round(s.beats / elapsed, 1) if elapsed > 0 else 0.0,
             "latency_p50_ms": _r(s.latency_ms(50)), "latency_p99_ms": _r(s.latency_ms(99)),
-            "segmented": s.segmented, "shed": s.shed, "rejected": s.rejected, "batches": s.batches,
+            "segmented": s.segmented, "shed": s.shed, "shed_messages": s.shed_messages, "rejected": s.rejected,
+            "batches": s.batches,
             "restored_alarms": s.restored, "journal_skipped": s.journal_skipped,
             "mean_batch": round(s.batch_beats / s.batches, 1) if s.batches else 0.0,
             "queue_max": s.queue_max, "patients": len(self.patients), "threshold": self.threshold,

@@ -272,3 +272,43 @@ def test_cli_refuses_wrong_credentials_with_a_clear_message_and_never_prints_the
     assert secret not in r.stdout + r.stderr
     journal = tmp_path / "j.jsonl"
     assert not journal.exists() or secret not in journal.read_text()
+
+
+@pytest.mark.asyncio
+async def test_overload_sheds_input_with_an_exact_count_alarms_and_recovers(tmp_path, broker, prefix, shipped):
+    bcfg = dataclasses.replace(_broker_cfg(broker.url, prefix), max_queued=50)
+    cfg = MonitorConfig(source="mqtt", broker=bcfg, journal=tmp_path / "j.jsonl", ui=False, device="cpu")
+    mon, source = build(cfg, ckpt=shipped)
+    result = {}
+
+    async def drive() -> None:
+        await source.connected.wait()
+        sim = subprocess.Popen([str(Path(sys.executable).with_name("ecgmon")), "simulate", "--devices", "20",
+                                "--speed", "max", "--format", "int16", "--broker", broker.url,
+                                "--client-id", f"{prefix}-flood", "--seed", "3", "--topic-prefix", prefix],
+                               stdout=subprocess.PIPE, text=True, env={**os.environ, "COLUMNS": "200"})
+        await asyncio.sleep(1.0)
+        time.sleep(3.0)  # the monitor stalls (a CPU hog, a long pause) while 20 devices flood in
+        result["stall_end"] = time.monotonic()
+        out, _ = await asyncio.to_thread(sim.communicate)
+        result["sim"] = json.loads(out.strip().splitlines()[-1])
+        last = -1
+        while last != source.handled:  # drain
+            last = source.handled
+            await asyncio.sleep(1.0)
+        await asyncio.sleep(4.5)  # calm: the watchdog clears the overload alarm after 3 s without shedding
+        mon.done.set()
+
+    try:
+        await asyncio.wait_for(mon.run(source, extra_tasks=[("drive", drive()), *source_tasks(mon, source)]), 240)
+    finally:
+        mon.close()
+    sim = result["sim"]
+    sent = sim["published"] + sim["duplicated"] + sim["labels"]
+    assert mon.stats.shed_messages > 0
+    assert mon.stats.shed_messages == sum(source.shed.values())
+    assert source.handled + mon.stats.shed_messages == sent  # every message used, rejected or counted as shed
+    journal, _ = read_journal(tmp_path / "j.jsonl")
+    over = [a for a in journal if a["condition"] == "monitor overload"]
+    assert [a["state"] for a in over] == ["active", "cleared"]  # raised, then recovered by itself
+    assert "shed" in over[0]["message"]
