@@ -71,6 +71,7 @@ class Stats:
     restored: int = 0  # open alarms taken over from the journal at start
     batches: int = 0
     batch_beats: int = 0
+    in_flight: int = 0  # beats taken from the queue and being scored
     latencies: deque[float] = field(default_factory=lambda: deque(maxlen=20000))
     recent: deque[float] = field(default_factory=lambda: deque(maxlen=4096))  # verdict times for beats/s
     tp: int = 0
@@ -317,7 +318,9 @@ class Monitor:
                 else:
                     batch.append(self.queue.get_nowait())
             t0 = time.perf_counter()
+            self.stats.in_flight = len(batch)
             losses = await asyncio.to_thread(self.scorer.score, np.stack([b.samples for b in batch]))
+            self.stats.in_flight = 0
             self.stats.time_score += time.perf_counter() - t0
             self.stats.batches += 1
             self.stats.batch_beats += len(batch)

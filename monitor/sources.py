@@ -13,7 +13,7 @@ from typing import Protocol, Self, runtime_checkable
 
 import numpy as np
 
-from ecgmon.monitor.messages import Chunk
+from ecgmon.monitor.messages import Chunk, TrueBeat
 from ecgmon.simulators.replay import PatientPlan, RhythmConfig, chunks, plan_patients
 
 
@@ -62,36 +62,39 @@ class ReplaySource:
                              rhythm=self.rhythm)
 
     async def __aiter__(self) -> AsyncIterator[Chunk]:
-        offset = 0  # sample offset of the current pass, so indices keep growing across passes
-        seq_base = 0
+        # each bed's stream is continuous across passes: sample indices and seq numbers go on from
+        # where that bed's previous pass ended
+        offset: dict[str, int] = {}
+        seq: dict[str, int] = {}
         t_start = time.monotonic()
+        elapsed_s = 0.0  # signal time of the passes already played
         wall0 = time.time()
         while True:
             plans = await asyncio.to_thread(self._plan, self.seed + self.passes)
             self.plans = plans
-            iters = [chunks(p, chunk_s=self.chunk_s, t0=wall0 + offset / self.fs) for p in plans]
+            iters = [chunks(p, chunk_s=self.chunk_s, t0=wall0 + elapsed_s) for p in plans]
             live = list(range(len(iters)))
             n_round = 0
-            longest = 0
             while live:
                 for i in list(live):
                     c = next(iters[i], None)
                     if c is None:
                         live.remove(i)
                         continue
-                    longest = max(longest, c.start + len(c.samples))
-                    yield Chunk(c.patient, seq_base + c.seq, c.fs, c.t0, c.samples, start=offset + c.start,
-                                truth=tuple(type(t)(t.start + offset, t.label, t.ref) for t in c.truth),
-                                replay=True)
+                    off = offset.get(c.patient, 0)
+                    yield Chunk(c.patient, seq.get(c.patient, 0) + c.seq, c.fs, c.t0, c.samples, start=off + c.start,
+                                truth=tuple(TrueBeat(t.start + off, t.label, t.ref) for t in c.truth), replay=True)
                 n_round += 1
                 if self.speed is None:
                     await asyncio.sleep(0)
                 else:
-                    due = t_start + (offset / self.fs + n_round * self.chunk_s) / self.speed
+                    due = t_start + (elapsed_s + n_round * self.chunk_s) / self.speed
                     await asyncio.sleep(max(0.0, due - time.monotonic()))
+            for p in plans:
+                offset[p.patient] = offset.get(p.patient, 0) + len(p.signal)
+                seq[p.patient] = seq.get(p.patient, 0) + -(-len(p.signal) // max(1, round(self.chunk_s * p.fs)))
+            elapsed_s += n_round * self.chunk_s
             self.passes += 1
             if not self.loop:
                 break
-            offset += longest
-            seq_base += n_round
         self.finished = True
