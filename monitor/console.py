@@ -132,7 +132,7 @@ def render(s: Snapshot, *, width: int = 120, height: int = 40, now: float | None
         grid.add_row(*[tile(t, tile_w, now) for t in shown[i:i + cols]])
     hidden = len(s.tiles) - len(shown)
     log = Table.grid(padding=(0, 1))
-    log.add_column(no_wrap=True)
+    log.add_column(no_wrap=True, min_width=8)
     log.add_column(no_wrap=True)
     log.add_column(overflow="ellipsis", no_wrap=True)
     for a in list(s.alarm_log)[-log_rows:][::-1]:
@@ -149,11 +149,12 @@ def render(s: Snapshot, *, width: int = 120, height: int = 40, now: float | None
     if s.sensitivity is not None or s.specificity is not None:
         se = f"{s.sensitivity:.3f}" if s.sensitivity is not None else "--"
         sp = f"{s.specificity:.3f}" if s.specificity is not None else "--"
-        truth = f" | sens {se} spec {sp} (vs replay labels)"
+        truth = f" | sens {se} spec {sp}" + (" (vs replay labels)" if width >= 120 else "")
     footer = Text(
-        f"{s.beats_per_s:6.1f} beats/s | latency {lat} | queue {s.queue_depth} (max {s.queue_max}) | "
-        f"shed {s.shed} beats/{s.shed_messages} msgs | {s.device} | {s.model}{truth}"
-        + (f" | +{hidden} beds not shown" if hidden > 0 else "") + " | a: acknowledge  q: quit",
+        (f"+{hidden} beds not shown | " if hidden > 0 else "")
+        + f"{s.beats_per_s:6.1f} beats/s | latency {lat} | queue {s.queue_depth} (max {s.queue_max}) | "
+        f"shed {s.shed} beats/{s.shed_messages} msgs | {s.device} | "
+        + (s.model if width >= 100 else s.model.split()[0]) + truth + " | a: acknowledge  q: quit",
         style="yellow" if s.shed or s.shed_messages else "dim",
     )
     return Group(header, grid, Panel(log, title="alarm log", border_style="white", padding=(0, 1)), footer)
