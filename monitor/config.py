@@ -90,6 +90,21 @@ def add_broker_arguments(p: argparse.ArgumentParser, *, monitor: bool = True) ->
                        help="ground-truth labels side topic ('' to ignore)")
         g.add_argument("--no-persistent", action="store_true", help="clean session instead of a persistent one")
         g.add_argument("--reorder", type=int, default=8, help="chunks held per device to repair reordering")
+        g.add_argument("--shard", default=None,
+                       help="I/N: this worker handles only the devices that hash to shard I of N (scale-out; "
+                            "run N workers with I = 0..N-1 on one broker)")
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    try:
+        i, n = (int(v) for v in text.split("/"))
+    except ValueError as err:
+        raise ValueError(f"--shard must look like I/N (e.g. 0/2), got {text!r}") from err
+    if not 0 <= i < n:
+        raise ValueError(f"--shard {text}: need 0 <= I < N")
+    return i, n
 
 
 def broker_from_args(a: argparse.Namespace, **kw):
@@ -97,6 +112,11 @@ def broker_from_args(a: argparse.Namespace, **kw):
 
     user, pw = credentials(password_file=a.password_file, username=a.username)
     extra = {} if a.client_id is None else {"client_id": a.client_id}
+    shard = kw.get("shard")
+    if shard and a.client_id is None:  # workers on one host need distinct client ids (persistent sessions)
+        import socket
+
+        extra["client_id"] = f"ecgmon-{socket.gethostname()}-shard{shard[0]}of{shard[1]}"
     cfg = BrokerConfig(url=a.broker, qos=a.qos, ca=a.ca, cert=a.cert, key=a.key, username=user, password=pw,
                        **extra, **kw)
     cfg.host_port  # noqa: B018 - validates the URL early, with a message the user can act on
@@ -122,6 +142,6 @@ def from_args(a: argparse.Namespace) -> MonitorConfig:
         checkpoint=a.checkpoint, device=a.device, max_batch=a.max_batch, max_wait_ms=a.max_wait_ms,
         duration=a.duration, max_beats=a.max_beats, ui=not a.no_ui, journal=a.journal or default_journal(),
         policy=policy, threads=a.threads,
-        broker=broker_from_args(a, topic=a.topic, labels_topic=a.labels_topic or None,
-                                persistent=not a.no_persistent, reorder=a.reorder) if a.source == "mqtt" else None,
+        broker=broker_from_args(a, topic=a.topic, labels_topic=a.labels_topic or None, persistent=not a.no_persistent,
+                                reorder=a.reorder, shard=parse_shard(a.shard)) if a.source == "mqtt" else None,
     )

@@ -9,6 +9,7 @@ verifies the broker's certificate against the system CAs or ``--ca``.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import socket
@@ -54,6 +55,14 @@ class BrokerConfig:
     max_payload: int = MAX_PAYLOAD
     keepalive: int = 10
     max_queued: int = 20000  # incoming messages held before the monitor sheds (bounded memory)
+    shard: tuple[int, int] | None = None  # (i, n): this worker handles the devices whose hash % n == i
+
+    def owns(self, device: str) -> bool:
+        """Stable device-to-worker assignment (sha256, not Python's per-process ``hash``)."""
+        if self.shard is None:
+            return True
+        i, n = self.shard
+        return int.from_bytes(hashlib.sha256(device.encode()).digest()[:8], "big") % n == i
 
     @property
     def host_port(self) -> tuple[str, int, bool]:
@@ -118,7 +127,8 @@ class MqttSource:
                  on_shed: Callable[[str], None] | None = None) -> None:
         self.cfg = cfg
         host, port, tls = cfg.host_port
-        self.label = f"LIVE MQTT {'mqtts' if tls else 'mqtt'}://{host}:{port} {cfg.topic}"
+        shard = f" shard {cfg.shard[0]}/{cfg.shard[1]}" if cfg.shard else ""
+        self.label = f"LIVE MQTT {'mqtts' if tls else 'mqtt'}://{host}:{port} {cfg.topic}{shard}"
         self.state = "connecting"
         self.connected = asyncio.Event()
         self.client: aiomqtt.Client | None = None
@@ -133,6 +143,7 @@ class MqttSource:
         self.published = 0
         self.finished = False
         self.handled = 0  # messages taken from the incoming queue (every one is used, rejected or a duplicate)
+        self.other_shards = 0  # messages for devices another worker handles (--shard)
         self.shed: Counter[str] = Counter()  # incoming messages dropped at a full queue, per device
         self.on_shed = on_shed
         source = self
@@ -159,7 +170,8 @@ class MqttSource:
     # ------------------------------------------------------------------ connection
 
     def _status(self, state: str) -> bytes:
-        return json.dumps({"state": state, "client_id": self.cfg.client_id, "time": time.time()}).encode()
+        return json.dumps({"state": state, "client_id": self.cfg.client_id, "shard": self.cfg.shard,
+                           "time": time.time()}).encode()
 
     def _event(self, what: str) -> None:
         self.state = what
@@ -218,11 +230,15 @@ class MqttSource:
             self._reject("(unknown)", "topic-too-long")
             return []
         if self.cfg.labels_topic and (dev := device_from_topic(topic, self.cfg.labels_topic)) is not None:
-            self._labels(dev, payload)
+            if self.cfg.owns(dev):
+                self._labels(dev, payload)
             return []
         dev = device_from_topic(topic, self.cfg.topic)
         if dev is None:
             self._reject("(unknown)", "unknown-topic")
+            return []
+        if not self.cfg.owns(dev):
+            self.other_shards += 1  # another worker's device
             return []
         try:
             p = decode(payload if isinstance(payload, bytes | bytearray) else b"", max_size=self.cfg.max_payload)

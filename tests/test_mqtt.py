@@ -312,3 +312,45 @@ async def test_overload_sheds_input_with_an_exact_count_alarms_and_recovers(tmp_
     over = [a for a in journal if a["condition"] == "monitor overload"]
     assert [a["state"] for a in over] == ["active", "cleared"]  # raised, then recovered by itself
     assert "shed" in over[0]["message"]
+
+
+@pytest.mark.asyncio
+async def test_two_shards_share_the_devices_each_scored_by_exactly_one_worker(tmp_path, broker, prefix, shipped):
+    sub = AlarmSubscriber(broker.url, prefix)
+    workers = []
+    for i in range(2):
+        bcfg = dataclasses.replace(_broker_cfg(broker.url, prefix), client_id=f"{prefix}-w{i}", shard=(i, 2))
+        cfg = MonitorConfig(source="mqtt", broker=bcfg, journal=tmp_path / f"w{i}.jsonl", ui=False, device="cpu")
+        mon, source = build(cfg, ckpt=shipped)
+        mon.scored_log = []
+        workers.append((mon, source))
+
+    async def drive() -> None:
+        await asyncio.gather(*(s.connected.wait() for _, s in workers), sub.ready.wait())
+        await publish(SimConfig(devices=8, speed=None, topic_prefix=prefix),
+                      BrokerConfig(url=broker.url, client_id=f"{prefix}-dev"))
+        last = None
+        while last != [m.stats.segmented for m, _ in workers] or any(s.outbox for _, s in workers):
+            last = [m.stats.segmented for m, _ in workers]
+            await asyncio.sleep(3)
+        for m, _ in workers:
+            m.done.set()
+
+    try:
+        runs = [m.run(s, extra_tasks=source_tasks(m, s)) for m, s in workers]
+        extra = asyncio.gather(drive(), sub.run())
+        done = asyncio.gather(*runs)
+        await asyncio.wait_for(done, 240)
+        extra.cancel()
+        await asyncio.gather(extra, return_exceptions=True)
+    finally:
+        for m, _ in workers:
+            m.close()
+    devices = [{x.beat.patient for x in m.scored_log} for m, _ in workers]
+    assert devices[0] and devices[1] and not devices[0] & devices[1]  # each device on exactly one worker
+    assert devices[0] | devices[1] == {f"bed{i:02d}" for i in range(1, 9)}
+    assert sum(m.summary()["beats_expected"] for m, _ in workers) == 1000
+    journals = [read_journal(tmp_path / f"w{i}.jsonl")[0] for i in range(2)]
+    ids = [(a["id"], a["state"]) for j in journals for a in j]
+    assert len(ids) == len(set(ids))  # no alarm duplicated across workers
+    assert {(a["id"], a["state"]) for a in sub.got} == set(ids)  # none missing on the alarms topic
