@@ -64,8 +64,13 @@ async def soak(patients: int, hours: float, windows: int, fs: float) -> None:
     mon.close()
     s = mon.stats
     warm = rows[min(1, len(rows) - 1)][1]
+    wall = time.monotonic() - t0
     print(f"\n{patients} beds, {hours:g} h simulated ({s.beats} beats, {source.passes} passes of the test split) "
-          f"in {time.monotonic() - t0:.0f} s")
+          f"in {wall:.0f} s: {s.beats / wall:.0f} beats/s end to end")
+    print(f"where the time goes (of {wall:.1f} s): event loop - segmentation {s.time_segment:.1f} s "
+          f"({100 * s.time_segment / wall:.0f} %), alarms {s.time_alarm:.1f} s; scorer thread busy "
+          f"{s.time_score:.1f} s ({100 * s.time_score / wall:.0f} %, mean batch "
+          f"{s.batch_beats / max(1, s.batches):.0f}); the two overlap on 2 cores")
     growth = 100 * (rows[-1][1] / warm - 1)
     print(f"RSS after warm-up {warm:.1f} MiB -> end {rows[-1][1]:.1f} MiB: growth {growth:+.2f} %")
     p99 = [r[3] for r in rows[1:]]
