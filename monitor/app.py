@@ -11,7 +11,7 @@ import sys
 import termios
 import time
 import tty
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 from rich.console import Console
@@ -77,7 +77,7 @@ def snapshot(mon: Monitor, *, finished: bool = False) -> Snapshot:
                     time.monotonic() - s.started_mono, finished, mon.monitor_book.highest(), s.shed_messages)
 
 
-def json_sink(out) -> callable:
+def json_sink(out) -> Callable[[str, object], None]:
     """Headless output: one JSON object per line for every beat and alarm transition."""
 
     def sink(kind: str, item: object) -> None:
