@@ -76,6 +76,9 @@ class Broker:
         if "allow_anonymous" not in self.extra:
             lines.append("allow_anonymous true")
         lines.append(f"persistence {'true' if self.persistence else 'false'}")
+        # never drop QoS 1 messages for a slow subscriber (mosquitto's default keeps 1,000): the overload
+        # test accounts for every message, so any shedding must happen in the monitor, where it is counted
+        lines.append("max_queued_messages 0")
         if self.persistence:
             lines.append(f"persistence_location {self.workdir}/")
         conf.write_text("\n".join(lines) + "\n" + self.extra + "\n")
