@@ -77,8 +77,12 @@ def snapshot(mon: Monitor, *, finished: bool = False) -> Snapshot:
                     time.monotonic() - s.started_mono, finished, mon.monitor_book.highest(), s.shed_messages)
 
 
-def json_sink(out) -> Callable[[str, object], None]:
-    """Headless output: one JSON object per line for every beat and alarm transition."""
+def json_sink(out, *, replay: bool = False) -> Callable[[str, object], None]:
+    """Headless output: one JSON object per line for every beat and alarm transition.
+
+    Lines from a replayed stream carry ``"replay": true``, so no consumer can mistake them
+    for a live patient.
+    """
 
     def sink(kind: str, item: object) -> None:
         if kind == "beat":
@@ -92,6 +96,8 @@ def json_sink(out) -> Callable[[str, object], None]:
                 line["label"] = b.label
         else:
             line = {"type": "alarm", **item.to_json()}  # type: ignore[union-attr]
+        if replay:
+            line["replay"] = True
         out.write(json.dumps(line) + "\n")
 
     return sink
@@ -101,7 +107,8 @@ async def _stats_task(mon: Monitor, out, period: float = 1.0) -> None:
     while True:
         await asyncio.sleep(period)
         s = mon.stats
-        out.write(json.dumps({"type": "stats", "beats": s.beats, "beats_per_s": round(s.beats_per_s(), 1),
+        out.write(json.dumps({"type": "stats", "replay": mon.replay, "beats": s.beats,
+                              "beats_per_s": round(s.beats_per_s(), 1),
                               "latency_p50_ms": s.latency_ms(50), "latency_p99_ms": s.latency_ms(99),
                               "queue": mon.queue.qsize(), "shed": s.shed, "alarms": s.alarms}) + "\n")
         out.flush()
@@ -122,7 +129,7 @@ def cbreak(fd: int) -> Iterator[bool]:
 
 
 async def run_headless(mon: Monitor, source: ReplaySource | MqttSource, cfg: MonitorConfig, out=sys.stdout) -> dict:
-    mon.sinks.append(json_sink(out))
+    mon.sinks.append(json_sink(out, replay=source.replay))
     await mon.run(source, duration=cfg.duration,
                   extra_tasks=[("stats", _stats_task(mon, out)), *source_tasks(mon, source)])
     summary = mon.summary()

@@ -381,7 +381,8 @@ class Monitor:
         s = self.stats
         elapsed = time.monotonic() - s.started_mono
         out: dict[str, object] = {
-            "type": "summary", "beats": s.beats, "alarms": s.alarms, "elapsed_s": round(elapsed, 3),
+            "type": "summary", "source": self.source_label, "replay": self.replay,
+            "beats": s.beats, "alarms": s.alarms, "elapsed_s": round(elapsed, 3),
             "beats_per_s": round(s.beats / elapsed, 1) if elapsed > 0 else 0.0,
             "latency_p50_ms": _r(s.latency_ms(50)), "latency_p99_ms": _r(s.latency_ms(99)),
             "segmented": s.segmented, "shed": s.shed, "shed_messages": s.shed_messages, "rejected": s.rejected,

@@ -40,6 +40,8 @@ def test_headless_replay_prints_beats_and_a_summary(tmp_path):
         assert k in summary
     beat = next(r for r in rows if r["type"] == "beat")
     assert beat["verdict"] in ("normal", "abnormal") and beat["patient"].startswith("bed")
+    assert all(r["replay"] is True for r in rows)  # every line says the data is replayed
+    assert summary["source"].startswith("REPLAY")
     journal, bad = read_journal(tmp_path / "j.jsonl")
     assert bad == 0 and len(journal) == summary["alarms"]
 
