@@ -15,7 +15,6 @@ import argparse
 import numpy as np
 
 from ecgmon.models.checkpoint import load
-from ecgmon.models.data import make_split
 from ecgmon.models.evaluate import roc_auc
 from ecgmon.models.train import losses
 from ecgmon.segmentation.beats import Segmenter
@@ -30,7 +29,7 @@ def main() -> None:
     a = ap.parse_args()
     for path in a.checkpoints:
         ck = load(path)
-        split = make_split(ck.split.get("protocol", "product"), seed=int(ck.split.get("seed", 0)))
+        split = ck.data_split()
         val = split.part("val")
         lv = losses(ck.model, val.x)
         ab = val.y != 1

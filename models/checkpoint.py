@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from ecgmon.models.autoencoder import AEConfig, LSTMAutoencoder
+from ecgmon.models.data import Split, make_split
 
 FORMAT = "ecgmon-checkpoint/1"
 DEFAULT_NAME = "ecg_ae_product.pt"
@@ -45,6 +46,21 @@ class Checkpoint:
     @property
     def name(self) -> str:
         return Path(self.path).name if self.path else "(unsaved)"
+
+    def data_split(self, data: str | Path | None = None) -> Split:
+        """The split this checkpoint was trained, calibrated and measured on, rebuilt and verified.
+
+        Raises :class:`CheckpointError` when the data gives a different split (its sha256 differs):
+        the stored threshold and metrics would not be honest on it.
+        """
+        split = make_split(self.split.get("protocol", "product"), seed=int(self.split.get("seed", 0)), data=data)
+        if self.split.get("sha256") and split.digest() != self.split["sha256"]:
+            raise CheckpointError(
+                f"the data split differs from the one {self.name} was trained on (split sha256 "
+                f"{split.digest()[:12]} != {self.split['sha256'][:12]}); its threshold and metrics would not be "
+                "honest on it"
+            )
+        return split
 
 
 def versions() -> dict[str, str]:

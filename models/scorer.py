@@ -11,8 +11,8 @@ import threading
 import numpy as np
 import torch
 
-from ecgmon.models.autoencoder import LSTMAutoencoder, reconstruction_loss
-from ecgmon.models.train import resolve_device
+from ecgmon.models.autoencoder import LSTMAutoencoder
+from ecgmon.models.train import losses, resolve_device
 
 
 class Scorer:
@@ -44,11 +44,5 @@ class Scorer:
         x = np.asarray(beats, dtype=np.float32)
         if x.ndim != 2 or x.shape[1] != self.model.cfg.seq_len:
             raise ValueError(f"beats must have shape (N, {self.model.cfg.seq_len}), got {x.shape}")
-        if len(x) == 0:
-            return np.zeros(0)
-        out = []
-        with self._lock, torch.inference_mode():
-            for i in range(0, len(x), self.max_batch):
-                xb = torch.from_numpy(x[i:i + self.max_batch]).to(self.device, non_blocking=True)
-                out.append(reconstruction_loss(xb, self.model(xb)).double().cpu().numpy())
-        return np.concatenate(out)
+        with self._lock:
+            return losses(self.model, x, device=self.device, batch=self.max_batch)

@@ -18,7 +18,6 @@ from rich.console import Console
 from rich.live import Live
 
 from ecgmon.models.checkpoint import Checkpoint, load
-from ecgmon.models.data import make_split
 from ecgmon.models.scorer import Scorer
 from ecgmon.monitor.alarms import Journal, open_alarms
 from ecgmon.monitor.config import MonitorConfig, from_args
@@ -33,7 +32,7 @@ def build(cfg: MonitorConfig, *, ckpt: Checkpoint | None = None) -> tuple[Monito
     """The monitor and its source for ``cfg`` (the shipped checkpoint unless one is given)."""
     ckpt = ckpt or load(cfg.checkpoint)
     protocol = ckpt.split.get("protocol", "product")
-    split = make_split(protocol, seed=int(ckpt.split.get("seed", 0)))
+    split = ckpt.data_split()
     rows = split.test  # replay streams only beats the model never trained or calibrated on
     scorer = Scorer(ckpt.model, device=cfg.device, threads=cfg.threads)
     offline = scorer.score(split.pool.x[rows]) > ckpt.threshold  # the offline model's verdicts, for agreement

@@ -85,19 +85,6 @@ def _evaluate_parser(sub: argparse._SubParsersAction) -> None:
     _add_common_model(p)
 
 
-def _split_for(ckpt, data: Path | None):
-    from ecgmon.models.data import make_split
-
-    split = make_split(ckpt.split.get("protocol", "product"), seed=int(ckpt.split.get("seed", 0)), data=data)
-    if ckpt.split.get("sha256") and split.digest() != ckpt.split["sha256"]:
-        raise SystemExit(
-            f"error: the data split differs from the one {ckpt.name} was trained on "
-            f"(split sha256 {split.digest()[:12]} != {ckpt.split['sha256'][:12]}); its threshold and metrics "
-            "would not be honest on it"
-        )
-    return split
-
-
 def cmd_train(a: argparse.Namespace, console: Console) -> int:
     import dataclasses
 
@@ -148,7 +135,7 @@ def cmd_calibrate(a: argparse.Namespace, console: Console) -> int:
     from ecgmon.models.train import losses
 
     ckpt = load(a.checkpoint)
-    split = _split_for(ckpt, a.data)
+    split = ckpt.data_split(a.data)
     val = split.part("val")
     cal = calibrate(losses(ckpt.model, val.x), val.y, rule=a.rule, param=a.param)
     old = ckpt.threshold
@@ -172,7 +159,7 @@ def cmd_evaluate(a: argparse.Namespace, console: Console) -> int:
     if ckpt.split.get("protocol") != a.protocol:
         raise SystemExit(f"error: {ckpt.name} was trained under protocol {ckpt.split.get('protocol')!r}; "
                          f"evaluating it on {a.protocol!r} would score beats it was trained or calibrated on")
-    split = _split_for(ckpt, a.data)
+    split = ckpt.data_split(a.data)
     test = split.part("test")
     lo = losses(ckpt.model, test.x)
     m = metrics(lo, test.y, ckpt.threshold)

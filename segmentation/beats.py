@@ -68,10 +68,6 @@ class Segmenter:
         """bpm averaged over the last ``hr_beats`` RR intervals, as bedside monitors show it."""
         return 60.0 / float(np.mean(self.rr)) if self.rr else None
 
-    def reset(self) -> None:
-        """Forget everything (after a gap in the stream): the next beats need a fresh warm-up."""
-        self.__init__(self.patient, self.fs, self.cfg)  # type: ignore[misc]
-
     def _onset(self, peak: int) -> float:
         """The fiducial of the QRS whose envelope peaks at ``peak``: within the ``search_s`` before it,
         the steepest sample of the last deflection at least ``last_frac`` as steep as the steepest one

@@ -27,9 +27,6 @@ class CausalFilter:
         y, self.zi = signal.sosfilt(self.sos, x, zi=self.zi)
         return y
 
-    def reset(self) -> None:
-        self.zi = None
-
 
 class MovingAverage:
     """Causal moving average over ``n`` samples, carrying its history across chunks."""
@@ -44,6 +41,3 @@ class MovingAverage:
         y = (c[self.n:] - c[:-self.n]) / self.n
         self.tail = ext[len(ext) - (self.n - 1):] if self.n > 1 else self.tail
         return y
-
-    def reset(self) -> None:
-        self.tail = np.zeros(self.n - 1)

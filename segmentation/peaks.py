@@ -37,10 +37,6 @@ class QRSDetector:
         self.levels: deque[float] = deque(maxlen=8)
         self._prev_last = None  # last raw sample, for the derivative across chunks
 
-    def reset(self) -> None:
-        self.__init__(self.fs, refractory_s=self.half / self.fs, warmup_s=self.warmup / self.fs,  # type: ignore[misc]
-                      threshold_frac=self.frac)
-
     def push(self, x: np.ndarray) -> list[int]:
         if len(x) == 0:
             return []

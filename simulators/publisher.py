@@ -28,8 +28,8 @@ import numpy as np
 from ecgmon.monitor.messages import Chunk
 from ecgmon.monitor.mqtt import BrokerConfig
 from ecgmon.monitor.payload import encode
+from ecgmon.simulators.replay import PatientPlan, plan_patients
 from ecgmon.simulators.replay import chunks as replay_chunks
-from ecgmon.simulators.replay import plan_patients
 from ecgmon.simulators.synthetic import ArtifactConfig, synthetic_ecg
 
 
@@ -81,15 +81,12 @@ def device_streams(cfg: SimConfig) -> list[Iterator[Chunk]]:
         for d in range(cfg.devices):
             sig = synthetic_ecg(cfg.duration or 60.0, cfg.fs, heart_rate=float(rng.uniform(55, 110)),
                                 seed=cfg.seed * 1000 + d, artifacts=cfg.artifacts)
-            out.append(_split_signal(f"dev{d + 1:04d}", sig, cfg))
+            empty = np.zeros(0)
+            plan = PatientPlan(f"dev{d + 1:04d}", empty.astype(np.int64), empty.astype(np.int8), empty, empty, cfg.fs,
+                               sig)
+            out.append(replay_chunks(plan, chunk_s=cfg.chunk_s))
         return out
     raise ValueError(f"--kind must be ecg5000 or synthetic, got {cfg.kind!r}")
-
-
-def _split_signal(device: str, sig: np.ndarray, cfg: SimConfig) -> Iterator[Chunk]:
-    size = max(1, round(cfg.chunk_s * cfg.fs))
-    for seq, a in enumerate(range(0, len(sig), size)):
-        yield Chunk(device, seq, cfg.fs, a / cfg.fs, sig[a:a + size], start=a)
 
 
 async def publish(cfg: SimConfig, broker: BrokerConfig, *, stop: asyncio.Event | None = None) -> SimStats:
