@@ -34,7 +34,10 @@ def build(cfg: MonitorConfig, *, ckpt: Checkpoint | None = None) -> tuple[Monito
     protocol = ckpt.split.get("protocol", "product")
     split = ckpt.data_split()
     rows = split.test  # replay streams only beats the model never trained or calibrated on
-    scorer = Scorer(ckpt.model, device=cfg.device, threads=cfg.threads)
+    # torch gets every core but one: the event loop (ingest, segmentation, alarms) needs a core of its own,
+    # and on 2 cores a second torch thread halves the pipeline's throughput (BENCHMARKS.md)
+    threads = cfg.threads or max(1, (os.cpu_count() or 2) - 1)
+    scorer = Scorer(ckpt.model, device=cfg.device, threads=threads)
     offline = scorer.score(split.pool.x[rows]) > ckpt.threshold  # the offline model's verdicts, for agreement
     # alarms a previous run left open (e.g. after a crash) are shown again; a torn last line is skipped
     restored, skipped = open_alarms(cfg.journal) if cfg.journal.exists() else ([], 0)

@@ -61,7 +61,8 @@ def add_monitor_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--device", default="auto", help="auto | cpu | cuda")
     g.add_argument("--max-batch", type=int, default=1024, help="largest scoring micro-batch (beats)")
     g.add_argument("--max-wait-ms", type=float, default=20.0, help="longest wait to fill a micro-batch")
-    g.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    g.add_argument("--threads", type=int, default=None,
+                   help="CPU threads for torch (default: all cores but one, left to the event loop)")
     g = p.add_argument_group("run")
     g.add_argument("--no-ui", action="store_true", help="headless: JSON lines on stdout instead of the console")
     g.add_argument("--duration", type=float, default=None, help="stop after this many seconds")

@@ -38,15 +38,17 @@ class QRSDetector:
         self._prev_last = None  # last raw sample, for the derivative across chunks
 
     def push(self, x: np.ndarray) -> list[int]:
-        if len(x) == 0:
+        n = len(x)
+        if n == 0:
             return []
         f = self.bp(x)
-        prev = f[0] if self._prev_last is None else self._prev_last
-        d = np.diff(np.r_[prev, f])
+        d = np.empty(n)
+        d[0] = f[0] - (f[0] if self._prev_last is None else self._prev_last)
+        np.subtract(f[1:], f[:-1], out=d[1:])
         self._prev_last = f[-1]
         e = self.ma(d * d)
         self.env = np.concatenate([self.env, e])
-        self.total += len(x)
+        self.total += n
         found = self._decide()
         # keep only the max filter's left half-window before the first undecided sample
         drop = self.next_p - self.half - 1 - self.env_start
@@ -65,14 +67,21 @@ class QRSDetector:
         lo = max(self.env_start, self.next_p - self.half)
         seg = self.env[lo - self.env_start:]
         mx = maximum_filter1d(seg, size=2 * self.half + 1, mode="constant", cval=-np.inf)
-        idx = np.arange(lo, lo + len(seg))
-        prev = np.r_[-np.inf, seg[:-1]]
-        cand = idx[(seg == mx) & (seg > prev) & (idx >= self.next_p) & (idx <= last_decidable)]
+        # a candidate is the largest value of its window and larger than the sample before it
+        a, b = self.next_p - lo, last_decidable - lo + 1
+        peak = seg[a:b] == mx[a:b]
+        if a == 0:
+            peak[1:] &= seg[1:b] > seg[: b - 1]
+        else:
+            peak &= seg[a:b] > seg[a - 1:b - 1]
         out = []
-        for p in cand:
-            v = float(self.env[p - self.env_start])
-            if v > self.frac * float(np.median(self.levels)):
-                out.append(int(p))
+        for p in np.flatnonzero(peak).tolist():
+            v = float(seg[a + p])
+            lv = sorted(self.levels)
+            m = len(lv) // 2
+            median = lv[m] if len(lv) % 2 else 0.5 * (lv[m - 1] + lv[m])
+            if v > self.frac * median:
+                out.append(lo + a + p)
                 self.levels.append(v)
         self.next_p = last_decidable + 1
         return out

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import deque
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,18 +21,25 @@ class QualityMonitor:
     def __init__(self, fs: float, *, window_s: float = 2.0, flat_std: float = 1e-3, no_beat_s: float = 4.0,
                  saturation_frac: float = 0.2) -> None:
         self.fs = fs
-        self.buf: deque[float] = deque(maxlen=max(2, int(window_s * fs)))
+        self.n = max(2, int(window_s * fs))
+        self.buf = np.zeros(0)  # the last ``n`` samples
+        self._sqrt2n = math.sqrt(2 * self.n)
         self.flat_std, self.sat_frac = flat_std, saturation_frac
         self.no_beat = int(no_beat_s * fs)
         self.since_beat = 0
 
     def push(self, x: np.ndarray, *, beats_found: int) -> Quality:
-        self.buf.extend(np.asarray(x, dtype=np.float64).tolist())
+        w = self.buf = np.concatenate([self.buf, np.asarray(x, dtype=np.float64)])[-self.n:]
         self.since_beat = 0 if beats_found else self.since_beat + len(x)
-        w = np.asarray(self.buf)
-        full = len(w) == self.buf.maxlen
-        flat = full and float(w.std()) < self.flat_std
-        hi, lo = w.max(), w.min()
-        saturated = full and not flat and max((w == hi).mean(), (w == lo).mean()) > self.sat_frac
+        full = len(w) == self.n
+        flat = saturated = False
+        if full:
+            hi, lo = w.max(), w.min()
+            # n samples spanning hi - lo have a standard deviation of at least (hi - lo) / sqrt(2 n):
+            # the (costlier) deviation is only needed when the range allows a flat line
+            flat = hi - lo < self.flat_std * self._sqrt2n and float(w.std()) < self.flat_std
+            if not flat:
+                limit = self.sat_frac * self.n
+                saturated = np.count_nonzero(w == hi) > limit or np.count_nonzero(w == lo) > limit
         noisy = not flat and self.since_beat > self.no_beat
         return Quality(flat, saturated, noisy or saturated)
