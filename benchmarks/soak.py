@@ -30,10 +30,11 @@ def rss_mib() -> float:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-async def soak(patients: int, hours: float, windows: int, fs: float) -> None:
+async def soak(patients: int, hours: float, windows: int, fs: float, device: str = "cpu") -> None:
     journal = Path(tempfile.mkdtemp()) / "soak.jsonl"
-    cfg = MonitorConfig(patients=patients, fs=fs, speed=None, loop=True, ui=False, journal=journal, device="cpu")
+    cfg = MonitorConfig(patients=patients, fs=fs, speed=None, loop=True, ui=False, journal=journal, device=device)
     mon, source = build(cfg)
+    print(f"{patients} beds at {fs:g} Hz, scorer on {mon.scorer.device_name}", flush=True)
     # beats in H hours of N beds: the replay's mean rate is about 82 bpm (55-110 bpm uniform)
     target = int(patients * hours * 3600 * 82.5 / 60)
     step = max(1, target // windows)
@@ -88,8 +89,9 @@ def main() -> None:
     ap.add_argument("--hours", type=float, default=1.0)
     ap.add_argument("--windows", type=int, default=10)
     ap.add_argument("--fs", type=float, default=250.0)
+    ap.add_argument("--device", default="cpu", help="cpu | cuda")
     a = ap.parse_args()
-    asyncio.run(soak(a.patients, a.hours, a.windows, a.fs))
+    asyncio.run(soak(a.patients, a.hours, a.windows, a.fs, a.device))
 
 
 if __name__ == "__main__":

@@ -31,6 +31,12 @@ class Scorer:
         self.max_batch = max_batch or (64 if self.device.type == "cpu" else 4096)
         if threads is not None and self.device.type == "cpu":
             torch.set_num_threads(threads)
+        if self.device.type == "cuda":
+            # full float32 in cuDNN's LSTM and the linear layers: TF32 (torch's cuDNN default) rounds
+            # the products to 10-bit mantissas and moves losses by ~1e-3, enough to flip verdicts near
+            # the threshold the model was calibrated for on the CPU
+            torch.backends.cudnn.allow_tf32 = False
+            torch.backends.cuda.matmul.allow_tf32 = False
         self._lock = threading.Lock()  # one model call at a time; torch modules are not re-entrant-safe
 
     @property
