@@ -193,7 +193,8 @@ def _simulate_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=("json", "int16", "float32"), default="json", dest="fmt")
     p.add_argument("--speed", default="1", help="1 = real time, N = N times faster, max")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--duration", type=float, default=None, help="synthetic: seconds of signal per device")
+    p.add_argument("--duration", type=float, default=None,
+                   help="seconds of signal per device (ecg5000: the test split is dealt again as often as needed)")
     p.add_argument("--drop", type=float, default=0.0, help="probability a chunk is not sent")
     p.add_argument("--dup", type=float, default=0.0, help="probability a chunk is sent twice")
     p.add_argument("--reorder", type=float, default=0.0, help="probability a chunk is swapped with the next")

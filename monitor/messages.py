@@ -49,6 +49,7 @@ class Beat:
     closed_mono: float  # time.monotonic() when the next fiducial closed the beat
     label: int | None = None  # ground truth when known (replay)
     ref: int | None = None  # pool row of the matched true beat (replay)
+    sent: float | None = None  # live: device wall-clock time at which the packet that closed the beat was complete
 
 
 @dataclass(frozen=True, slots=True)

@@ -85,13 +85,14 @@ class BrokerConfig:
         return ctx
 
     def client(self, *, will: aiomqtt.Will | None = None, identifier: str | None = None,
-               queue_type: type[asyncio.Queue] | None = None) -> aiomqtt.Client:
+               queue_type: type[asyncio.Queue] | None = None, max_inflight: int | None = None) -> aiomqtt.Client:
         host, port, _ = self.host_port
         return aiomqtt.Client(host, port, identifier=identifier or self.client_id, username=self.username,
                               password=self.password, will=will, clean_session=not self.persistent,
                               tls_context=self.tls_context(), keepalive=self.keepalive, timeout=10,
                               queue_type=queue_type,
-                              max_queued_incoming_messages=self.max_queued if queue_type else None)
+                              max_queued_incoming_messages=self.max_queued if queue_type else None,
+                              max_inflight_messages=max_inflight)
 
 
 def credentials(*, password_file: Path | None = None, username: str | None = None) -> tuple[str | None, str | None]:
@@ -215,6 +216,16 @@ class MqttSource:
                 self._event(f"reconnecting in {backoff:.2g} s ({err})")
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
+
+    def summary(self) -> dict[str, int]:
+        """What arrived and what the stream repair made of it, over all devices."""
+        c: Counter[str] = Counter()
+        for st in self.streams.values():
+            c.update(st.counts)
+        return {"messages": self.handled, "devices": len(self.streams), "chunks": c["chunks"],
+                "lost_chunks": c["lost_chunks"], "gaps": c["gap"], "duplicates": c["duplicate"],
+                "out_of_order": c["out_of_order"], "rejected": sum(self.rejected.values()),
+                "shed": sum(self.shed.values()), "other_shards": self.other_shards, "connects": self.connects}
 
     # ------------------------------------------------------------------ messages
 

@@ -73,6 +73,8 @@ class Stats:
     batch_beats: int = 0
     in_flight: int = 0  # beats taken from the queue and being scored
     latencies: deque[float] = field(default_factory=lambda: deque(maxlen=20000))
+    # live sources: device packet complete -> verdict (wall clocks; broker, queues, segmentation and scoring)
+    e2e: deque[float] = field(default_factory=lambda: deque(maxlen=20000))
     recent: deque[float] = field(default_factory=lambda: deque(maxlen=4096))  # verdict times for beats/s
     tp: int = 0
     tn: int = 0
@@ -93,6 +95,9 @@ class Stats:
 
     def latency_ms(self, q: float) -> float | None:
         return float(np.percentile(np.asarray(self.latencies), q) * 1000) if self.latencies else None
+
+    def e2e_ms(self, q: float) -> float | None:
+        return float(np.percentile(np.asarray(self.e2e), q) * 1000) if self.e2e else None
 
     @property
     def sensitivity(self) -> float | None:
@@ -209,7 +214,11 @@ class Monitor:
         st.last_chunk_mono = time.monotonic()
         st.strip.extend(chunk.samples.tolist())
         beats = st.segmenter.push(chunk.samples)
-        if st.seg_offset:
+        if beats and not chunk.replay:
+            # the device's packet was complete at its last sample's time: end-to-end latency starts there
+            sent = chunk.t0 + len(chunk.samples) / chunk.fs
+            beats = [dataclasses.replace(b, index=b.index + st.seg_offset, sent=sent) for b in beats]
+        elif st.seg_offset:
             beats = [dataclasses.replace(b, index=b.index + st.seg_offset) for b in beats]
         if st.pending_truth:
             beats = [self._match_truth(st, b) for b in beats]
@@ -234,13 +243,13 @@ class Monitor:
         if pend and abs(pend[0].start - b.index) <= tol:
             t = pend.popleft()
             st.truth_matched += 1
-            return Beat(b.patient, b.samples, b.index, b.rr_s, b.fs, b.closed_mono, t.label, t.ref)
+            return dataclasses.replace(b, label=t.label, ref=t.ref)
         return b
 
     def judge(self, beats: list[Beat], losses: np.ndarray) -> list[BeatScore]:
         """Scores -> alarm transitions, counters and sinks, in beat order."""
         t0 = time.perf_counter()
-        now = time.monotonic()
+        now, wall = time.monotonic(), time.time()
         out = []
         for b, loss in zip(beats, losses, strict=True):
             s = BeatScore(b, float(loss), self.threshold, now)
@@ -250,6 +259,8 @@ class Monitor:
             st.last = s
             self.stats.beats += 1
             self.stats.latencies.append(s.latency_s)
+            if b.sent is not None:
+                self.stats.e2e.append(wall - b.sent)
             self.stats.recent.append(now)
             if b.label is not None:
                 ab = b.label != 1
@@ -385,6 +396,7 @@ class Monitor:
             "beats": s.beats, "alarms": s.alarms, "elapsed_s": round(elapsed, 3),
             "beats_per_s": round(s.beats / elapsed, 1) if elapsed > 0 else 0.0,
             "latency_p50_ms": _r(s.latency_ms(50)), "latency_p99_ms": _r(s.latency_ms(99)),
+            "e2e_p50_ms": _r(s.e2e_ms(50)), "e2e_p99_ms": _r(s.e2e_ms(99)), "e2e_max_ms": _r(s.e2e_ms(100)),
             "segmented": s.segmented, "shed": s.shed, "shed_messages": s.shed_messages, "rejected": s.rejected,
             "batches": s.batches,
             "restored_alarms": s.restored, "journal_skipped": s.journal_skipped,
@@ -393,6 +405,8 @@ class Monitor:
             "time_s": {"segment": round(s.time_segment, 3), "score": round(s.time_score, 3),
                        "alarm": round(s.time_alarm, 3)},
         }
+        if hasattr(self.source, "summary"):
+            out["input"] = self.source.summary()
         seen = sum(p.truth_seen for p in self.patients.values())
         if seen:
             n = s.tp + s.tn + s.fp + s.fn

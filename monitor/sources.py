@@ -14,7 +14,7 @@ from typing import Protocol, Self, runtime_checkable
 import numpy as np
 
 from ecgmon.monitor.messages import Chunk, TrueBeat
-from ecgmon.simulators.replay import PatientPlan, RhythmConfig, chunks, plan_patients
+from ecgmon.simulators.replay import PatientPlan, RhythmConfig, chunk_size, chunks, plan_patients
 
 
 @runtime_checkable
@@ -75,6 +75,7 @@ class ReplaySource:
             iters = [chunks(p, chunk_s=self.chunk_s, t0=wall0 + elapsed_s) for p in plans]
             live = list(range(len(iters)))
             n_round = 0
+            period = chunk_size(self.chunk_s, self.fs) / self.fs  # seconds of signal per chunk
             while live:
                 for i in list(live):
                     c = next(iters[i], None)
@@ -88,12 +89,12 @@ class ReplaySource:
                 if self.speed is None:
                     await asyncio.sleep(0)
                 else:
-                    due = t_start + (elapsed_s + n_round * self.chunk_s) / self.speed
+                    due = t_start + (elapsed_s + n_round * period) / self.speed
                     await asyncio.sleep(max(0.0, due - time.monotonic()))
             for p in plans:
                 offset[p.patient] = offset.get(p.patient, 0) + len(p.signal)
-                seq[p.patient] = seq.get(p.patient, 0) + -(-len(p.signal) // max(1, round(self.chunk_s * p.fs)))
-            elapsed_s += n_round * self.chunk_s
+                seq[p.patient] = seq.get(p.patient, 0) + -(-len(p.signal) // chunk_size(self.chunk_s, p.fs))
+            elapsed_s += n_round * period
             self.passes += 1
             if not self.loop:
                 break

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ import numpy as np
 from ecgmon.monitor.messages import Chunk
 from ecgmon.monitor.mqtt import BrokerConfig
 from ecgmon.monitor.payload import encode
-from ecgmon.simulators.replay import PatientPlan, plan_patients
+from ecgmon.simulators.replay import PatientPlan, chunk_size, plan_patients
 from ecgmon.simulators.replay import chunks as replay_chunks
 from ecgmon.simulators.synthetic import ArtifactConfig, synthetic_ecg
 
@@ -44,7 +45,7 @@ class SimConfig:
     fmt: str = "json"  # json | int16 | float32
     speed: float | None = 1.0  # None = as fast as the broker takes it
     seed: int = 0
-    duration: float | None = None  # synthetic devices: seconds of signal (default 60)
+    duration: float | None = None  # seconds of signal per device (synthetic default 60; ecg5000: the split once)
     topic_prefix: str = "ecg"
     qos: int = 1
     drop: float = 0.0
@@ -64,6 +65,8 @@ class SimStats:
     lost: int = 0  # chunks that fell due while the broker was unreachable
     reconnects: int = 0
     seconds: float = 0.0
+    lag_p99_ms: float = 0.0  # how late rounds of packets went out vs when they were due (speed 1: the wall clock)
+    lag_max_ms: float = 0.0
 
 
 def device_streams(cfg: SimConfig) -> list[Iterator[Chunk]]:
@@ -72,8 +75,12 @@ def device_streams(cfg: SimConfig) -> list[Iterator[Chunk]]:
         from ecgmon.models.data import make_split
 
         split = make_split("product")
-        plans = plan_patients(split.pool.x, split.pool.y, split.test, patients=cfg.devices, fs=cfg.fs,
-                              seed=cfg.seed)
+        rows = split.test
+        if cfg.duration:
+            # deal the split as often as it takes for every device, even at 110 bpm, to last the duration
+            per_device = cfg.duration * 110 / 60 + 2
+            rows = np.tile(rows, math.ceil(cfg.devices * per_device / len(rows)))
+        plans = plan_patients(split.pool.x, split.pool.y, rows, patients=cfg.devices, fs=cfg.fs, seed=cfg.seed)
         return [replay_chunks(p, chunk_s=cfg.chunk_s) for p in plans]
     if cfg.kind == "synthetic":
         rng = np.random.default_rng(cfg.seed)
@@ -92,6 +99,9 @@ def device_streams(cfg: SimConfig) -> list[Iterator[Chunk]]:
 async def publish(cfg: SimConfig, broker: BrokerConfig, *, stop: asyncio.Event | None = None) -> SimStats:
     """Publish every device's stream, interleaved in time, paced at ``cfg.speed`` x real time.
 
+    Like a device, each packet is sent when its last sample is due (t0 + n / fs on the
+    wall clock, at speed 1), so a monitor on the same clock can measure end-to-end latency.
+
     When the broker goes away the publisher reconnects (like a device would) and goes on
     with the current chunks; chunks due while it was away are lost (counted in ``lost``).
     """
@@ -105,22 +115,32 @@ async def publish(cfg: SimConfig, broker: BrokerConfig, *, stop: asyncio.Event |
     held: dict[int, tuple[str, bytes]] = {}  # device -> message delayed by a reorder
     live = list(range(len(streams)))
     rnd = 0
+    period = chunk_size(cfg.chunk_s, cfg.fs) / cfg.fs  # seconds of signal per packet
+    lags: list[float] = []
     while live and not (stop and stop.is_set()):
         try:
-            async with broker.client(identifier=f"{broker.client_id}-sim") as client:
+            # one connection carries every simulated device: let each have a QoS 1 message in flight
+            # (paho's default of 20 would serialise a ward's packets behind 20 acknowledgements)
+            async with broker.client(identifier=f"{broker.client_id}-sim",
+                                     max_inflight=max(20, 2 * len(streams))) as client:
                 while live and not (stop and stop.is_set()):
-                    await _round(client, cfg, streams, live, held, rng, stats, wall0)
-                    rnd += 1
+                    if cfg.duration and rnd * period >= cfg.duration:
+                        live.clear()
+                        break
                     if cfg.speed is None:
                         await asyncio.sleep(0)
-                    else:
-                        await asyncio.sleep(max(0.0, t_start + rnd * cfg.chunk_s / cfg.speed - time.monotonic()))
+                    else:  # this round's packets are complete when their last samples are due
+                        due = t_start + (rnd + 1) * period / cfg.speed
+                        await asyncio.sleep(max(0.0, due - time.monotonic()))
+                        lags.append(time.monotonic() - due)
+                    await _round(client, cfg, streams, live, held, rng, stats, wall0)
+                    rnd += 1
         except aiomqtt.MqttError:
             stats.reconnects += 1
             await asyncio.sleep(0.25)
             # chunks that fell due while disconnected are lost, as they would be for a real device
             if cfg.speed is not None:
-                due = int((time.monotonic() - t_start) * cfg.speed / cfg.chunk_s)
+                due = int((time.monotonic() - t_start) * cfg.speed / period)
                 for _ in range(max(0, due - rnd)):
                     for i in list(live):
                         if next(streams[i], None) is None:
@@ -129,44 +149,64 @@ async def publish(cfg: SimConfig, broker: BrokerConfig, *, stop: asyncio.Event |
                             stats.lost += 1
                 rnd = max(rnd, due)
     stats.seconds = time.monotonic() - t_start
+    if lags:
+        stats.lag_p99_ms = round(float(np.percentile(lags, 99)) * 1000, 1)
+        stats.lag_max_ms = round(max(lags) * 1000, 1)
     return stats
 
 
 async def _round(client, cfg: SimConfig, streams, live: list[int], held: dict[int, tuple[str, bytes]],
                  rng: np.random.Generator, stats: SimStats, wall0: float) -> None:
-    """One chunk from every live device."""
+    """One chunk from every live device.
+
+    The artifacts are drawn in device order (reproducible for a seed); then every device sends
+    its messages concurrently, in its own order, as separate bedside devices would.  A QoS 1
+    publish waits for the broker's acknowledgement, so one device's messages stay ordered.
+    """
+    plans: list[tuple[float, list[tuple[str, bytes, str]]]] = []  # (delay s, [(topic, payload, kind)])
     for i in list(live):
         c = next(streams[i], None)
+        msgs: list[tuple[str, bytes, str]] = []
         if c is None:
             live.remove(i)
             if i in held:
-                await client.publish(*held.pop(i), qos=cfg.qos)
-                stats.published += 1
+                msgs.append((*held.pop(i), "published"))
+                plans.append((0.0, msgs))
             continue
         topic = f"{cfg.topic_prefix}/{c.patient}/samples"
         if c.truth:
-            await client.publish(f"{cfg.topic_prefix}/{c.patient}/labels", json.dumps(
+            msgs.append((f"{cfg.topic_prefix}/{c.patient}/labels", json.dumps(
                 {"device": c.patient,
-                 "beats": [[wall0 + t.start / c.fs, t.label, t.ref] for t in c.truth]}).encode(),
-                qos=cfg.qos)
-            stats.labels += 1
+                 "beats": [[wall0 + t.start / c.fs, t.label, t.ref] for t in c.truth]}).encode(), "labels"))
         if rng.random() < cfg.drop:
             stats.dropped += 1
-            continue
-        msg = (topic, encode(cfg.fmt, c.patient, c.seq, c.fs, wall0 + c.start / c.fs, c.samples))
-        if i in held:  # send the newer one first, then the held older one: a reorder
-            await client.publish(*msg, qos=cfg.qos)
-            await client.publish(*held.pop(i), qos=cfg.qos)
-            stats.published += 2
-            stats.reordered += 1
-            continue
-        if rng.random() < cfg.reorder:
-            held[i] = msg
-            continue
-        if cfg.jitter_ms:
-            await asyncio.sleep(float(rng.uniform(0, cfg.jitter_ms)) / 1000 / max(1, len(live)))
-        await client.publish(*msg, qos=cfg.qos)
-        stats.published += 1
-        if rng.random() < cfg.dup:
-            await client.publish(*msg, qos=cfg.qos)
-            stats.duplicated += 1
+        else:
+            msg = (topic, encode(cfg.fmt, c.patient, c.seq, c.fs, wall0 + c.start / c.fs, c.samples))
+            if i in held:  # send the newer one first, then the held older one: a reorder
+                msgs += [(*msg, "published"), (*held.pop(i), "published")]
+                stats.reordered += 1
+            elif rng.random() < cfg.reorder:
+                held[i] = msg
+            else:
+                msgs.append((*msg, "published"))
+                if rng.random() < cfg.dup:
+                    msgs.append((*msg, "duplicated"))
+        delay = float(rng.uniform(0, cfg.jitter_ms)) / 1000 if cfg.jitter_ms else 0.0
+        if msgs:
+            plans.append((delay, msgs))
+
+    async def send(delay: float, msgs: list[tuple[str, bytes, str]]) -> None:
+        if delay:
+            await asyncio.sleep(delay)
+        for topic, payload, kind in msgs:
+            await client.publish(topic, payload, qos=cfg.qos)
+            setattr(stats, kind, getattr(stats, kind) + 1)
+
+    import aiomqtt
+
+    try:  # a TaskGroup: when the broker goes away, the other sends are cancelled, not left running
+        async with asyncio.TaskGroup() as tg:
+            for d, m in plans:
+                tg.create_task(send(d, m))
+    except* aiomqtt.MqttError as eg:
+        raise eg.exceptions[0] from None

@@ -142,9 +142,15 @@ def render(beats: np.ndarray, starts: np.ndarray, lengths: np.ndarray, *, rhythm
     return sig.astype(np.float32)
 
 
+def chunk_size(chunk_s: float, fs: float) -> int:
+    """Samples per chunk: ``chunk_s`` rounded to whole samples (0.25 s at 250 Hz is 62 samples, 0.248 s).
+    Pace chunks by ``chunk_size / fs``, not ``chunk_s``, or the stream drifts behind real time."""
+    return max(1, round(chunk_s * fs))
+
+
 def chunks(plan: PatientPlan, *, chunk_s: float = 0.25, t0: float = 0.0) -> Iterator[Chunk]:
     """The plan's signal as consecutive chunks, each carrying the true beats that start inside it."""
-    size = max(1, round(chunk_s * plan.fs))
+    size = chunk_size(chunk_s, plan.fs)
     truth = plan.truth()
     ti = 0
     for seq, a in enumerate(range(0, len(plan.signal), size)):

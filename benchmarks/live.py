@@ -1,0 +1,175 @@
+"""Live capacity: ``ecgmon simulate`` -> mosquitto -> ``ecgmon --source mqtt --no-ui``, all on this machine.
+
+For each device count (250 Hz ECG5000 devices, 0.25 s int16 packets, QoS 1, real-time pace) a
+fresh broker, monitor and simulator run for ``--seconds``; then the sweep reports, per count:
+
+- end-to-end verdict latency p50/p99/max: from the moment a device's packet was complete (its
+  last sample's wall-clock time) to the verdict on the beat that packet closed - broker,
+  queues, segmentation, batching and scoring included (one machine, one clock);
+- messages lost: published by the simulator but never handled by the monitor, plus chunks the
+  monitor's stream repair found missing, plus messages or beats the monitor shed;
+- how late the simulator itself sent (its pacing lag), so a saturated publisher is not
+  mistaken for a slow monitor;
+- CPU (% of one core, averaged over the run) and peak RSS of each process.
+
+A count is *sustained* when e2e p99 <= 250 ms and nothing is lost.  The sweep stops after the
+first count that is not sustained (``--keep-going`` runs them all).
+
+    .venv/bin/python benchmarks/live.py [--devices 100,200,400,600,800,1000] [--seconds 30]
+
+Needs mosquitto on the PATH or in /usr/sbin.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+TICK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+# the example deployment's queue settings (deploy/mosquitto/mosquitto.conf), on a plain loopback listener
+BROKER_CONF = "max_inflight_messages 100\nmax_queued_messages 10000\npersistence false\nallow_anonymous true\n"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def mosquitto() -> str:
+    path = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
+    if not path:
+        sys.exit("mosquitto not found (apt-get install mosquitto)")
+    return path
+
+
+@dataclass
+class Usage:
+    """CPU seconds and peak RSS of one process, sampled from /proc."""
+
+    pid: int
+    cpu0: float = 0.0
+    cpu: float = 0.0
+    rss_max: float = 0.0
+    samples: list[float] = field(default_factory=list)
+
+    def read(self) -> None:
+        try:
+            with open(f"/proc/{self.pid}/stat") as f:
+                parts = f.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{self.pid}/statm") as f:
+                rss = int(f.read().split()[1]) * PAGE / 2**20
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            return
+        cpu = (int(parts[11]) + int(parts[12])) / TICK  # utime + stime
+        if not self.samples:
+            self.cpu0 = cpu
+        self.cpu = cpu
+        self.rss_max = max(self.rss_max, rss)
+        self.samples.append(rss)
+
+
+def run_one(devices: int, seconds: float, work: Path, exe: Path) -> dict:
+    port = free_port()
+    url = f"mqtt://127.0.0.1:{port}"
+    conf = work / f"mosquitto-{devices}.conf"
+    user = "user root\n" if os.geteuid() == 0 else ""
+    conf.write_text(f"listener {port} 127.0.0.1\n{user}{BROKER_CONF}")
+    out = work / f"monitor-{devices}.jsonl"
+    with contextlib.ExitStack() as files:
+        logs = {name: files.enter_context(open(work / f"{name}-{devices}.log", "wb"))
+                for name in ("broker", "monitor", "simulate")}
+        mon_out = files.enter_context(open(out, "wb"))
+        broker = subprocess.Popen([mosquitto(), "-c", str(conf)], stdout=logs["broker"], stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or broker.poll() is not None:
+                    raise RuntimeError("mosquitto did not start") from None
+                time.sleep(0.05)
+        mon = subprocess.Popen([str(exe), "--source", "mqtt", "--broker", url, "--no-ui", "--no-persistent",
+                                "--client-id", f"bench-{devices}", "--journal", str(work / f"alarms-{devices}.jsonl"),
+                                "--duration", str(seconds + 12)],
+                               stdout=mon_out, stderr=logs["monitor"])
+        time.sleep(5)  # model loaded, connected and subscribed
+        t_sim = time.monotonic()
+        sim = subprocess.Popen([str(exe), "simulate", "--devices", str(devices), "--duration", str(seconds),
+                                "--format", "int16", "--broker", url, "--speed", "1", "--client-id", f"sim-{devices}"],
+                               stdout=subprocess.PIPE, stderr=logs["simulate"])
+        usage = {"monitor": Usage(mon.pid), "simulate": Usage(sim.pid), "broker": Usage(broker.pid)}
+        while sim.poll() is None:
+            for u in usage.values():
+                u.read()
+            time.sleep(1.0)
+        span = time.monotonic() - t_sim
+        sim_out = sim.stdout.read().decode() if sim.stdout else ""
+        sim_summary = next((json.loads(line) for line in sim_out.splitlines() if line.startswith("{")), {})
+        mon.wait(timeout=seconds + 60)
+        broker.send_signal(signal.SIGTERM)
+        broker.wait(timeout=10)
+    lines = out.read_text().splitlines()
+    summary = json.loads(lines[-1]) if lines else {}
+    if summary.get("type") != "summary":
+        raise RuntimeError(f"monitor gave no summary; see {work}/monitor-{devices}.log")
+    inp = summary.get("input", {})
+    sent = sim_summary.get("published", 0) + sim_summary.get("labels", 0)
+    lost = (max(0, sent - inp.get("messages", 0)) + inp.get("lost_chunks", 0) + summary.get("shed", 0)
+            + summary.get("shed_messages", 0))
+    return {
+        "devices": devices, "sent": sent, "handled": inp.get("messages", 0), "lost": lost,
+        "beats": summary.get("beats"), "e2e_p50_ms": summary.get("e2e_p50_ms"),
+        "e2e_p99_ms": summary.get("e2e_p99_ms"), "e2e_max_ms": summary.get("e2e_max_ms"),
+        "sim_lag_p99_ms": sim_summary.get("lag_p99_ms"),
+        "cpu": {k: round(100 * (u.cpu - u.cpu0) / span, 1) for k, u in usage.items()},
+        "rss_mib": {k: round(u.rss_max, 1) for k, u in usage.items()},
+        "agreement_offline": summary.get("agreement_offline"),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--devices", default="100,200,400,600,800,1000")
+    ap.add_argument("--seconds", type=float, default=30.0)
+    ap.add_argument("--keep-going", action="store_true")
+    a = ap.parse_args()
+    exe = Path(sys.executable).parent / "ecgmon"
+    work = Path(tempfile.mkdtemp(prefix="ecgmon-live-"))
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+          f"{a.seconds:g} s per count; logs in {work}", flush=True)
+    print(f"{'devices':>7} {'sent':>8} {'lost':>5} {'beats':>7} {'e2e p50':>8} {'p99':>7} {'max':>7} "
+          f"{'sim lag p99':>11}  CPU % monitor/broker/simulator   peak RSS MiB", flush=True)
+    best = None
+    for n in (int(v) for v in a.devices.split(",")):
+        r = run_one(n, a.seconds, work, exe)
+        ok = r["lost"] == 0 and r["e2e_p99_ms"] is not None and r["e2e_p99_ms"] <= 250
+        c, m = r["cpu"], r["rss_mib"]
+        print(f"{n:7d} {r['sent']:8d} {r['lost']:5d} {r['beats']:7d} {r['e2e_p50_ms']:8.1f} {r['e2e_p99_ms']:7.1f} "
+              f"{r['e2e_max_ms']:7.1f} {r['sim_lag_p99_ms']:11.1f}  {c['monitor']:5.1f} / {c['broker']:5.1f} / "
+              f"{c['simulate']:5.1f}   {m['monitor']:.0f} / {m['broker']:.0f} / {m['simulate']:.0f}"
+              f"  {'sustained' if ok else 'NOT sustained'}", flush=True)
+        print("  " + json.dumps(r), flush=True)
+        if ok:
+            best = n
+        elif not a.keep_going:
+            break
+    print(f"largest device count sustained (p99 <= 250 ms, nothing lost): {best}")
+
+
+if __name__ == "__main__":
+    main()
