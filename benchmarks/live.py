@@ -40,7 +40,7 @@ from pathlib import Path
 TICK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 # the example deployment's queue settings (deploy/mosquitto/mosquitto.conf), on a plain loopback listener
-BROKER_CONF = "max_inflight_messages 100\nmax_queued_messages 10000\npersistence false\nallow_anonymous true\n"
+BROKER_CONF = "set_tcp_nodelay true\nmax_inflight_messages 100\nmax_queued_messages 10000\npersistence false\nallow_anonymous true\n"
 
 
 def free_port() -> int:

@@ -113,41 +113,53 @@ async def publish(cfg: SimConfig, broker: BrokerConfig, *, stop: asyncio.Event |
     t_start = time.monotonic()
     wall0 = time.time()
     held: dict[int, tuple[str, bytes]] = {}  # device -> message delayed by a reorder
-    live = list(range(len(streams)))
-    rnd = 0
     period = chunk_size(cfg.chunk_s, cfg.fs) / cfg.fs  # seconds of signal per packet
+    # devices are not synchronised: their packet boundaries are spread over the period, in ~10 ms slots
+    # (all sending at the same instant would be a burst no ward produces)
+    n = len(streams)
+    ticks = max(1, min(n, round(period / 0.01)))
+    slot = period / ticks
+    groups = [[i for i in range(n) if i * ticks // n == g] for g in range(ticks)]
+    step = 0  # slot counter: round step // ticks, slot step % ticks; due at (step + ticks) * slot
     lags: list[float] = []
-    while live and not (stop and stop.is_set()):
+    while any(groups) and not (stop and stop.is_set()):
+        # per connection: devices' messages in flight, at most (bounded memory); sends cancelled with a
+        # dead connection may never release theirs
+        window = asyncio.Semaphore(2 * n)
         try:
             # one connection carries every simulated device: let each have a QoS 1 message in flight
             # (paho's default of 20 would serialise a ward's packets behind 20 acknowledgements)
-            async with broker.client(identifier=f"{broker.client_id}-sim",
-                                     max_inflight=max(20, 2 * len(streams))) as client:
-                while live and not (stop and stop.is_set()):
+            async with (broker.client(identifier=f"{broker.client_id}-sim", max_inflight=max(20, 2 * n)) as client,
+                        asyncio.TaskGroup() as sending):
+                while any(groups) and not (stop and stop.is_set()):
+                    rnd, g = divmod(step, ticks)
                     if cfg.duration and rnd * period >= cfg.duration:
-                        live.clear()
+                        groups = [[] for _ in groups]
                         break
                     if cfg.speed is None:
                         await asyncio.sleep(0)
-                    else:  # this round's packets are complete when their last samples are due
-                        due = t_start + (rnd + 1) * period / cfg.speed
+                    else:  # these packets are complete when their last samples are due
+                        due = t_start + (step + ticks) * slot / cfg.speed
                         await asyncio.sleep(max(0.0, due - time.monotonic()))
                         lags.append(time.monotonic() - due)
-                    await _round(client, cfg, streams, live, held, rng, stats, wall0)
-                    rnd += 1
-        except aiomqtt.MqttError:
+                    # a slot's sends run on while the next slot falls due: waiting for their acknowledgements
+                    # here would pace every device by the broker's round trip
+                    await _round(cfg, streams, groups[g], held, rng, stats, wall0 + g * slot,
+                                 _Sender(client, sending, window, cfg.qos, stats))
+                    step += 1
+        except* aiomqtt.MqttError:
             stats.reconnects += 1
             await asyncio.sleep(0.25)
             # chunks that fell due while disconnected are lost, as they would be for a real device
             if cfg.speed is not None:
-                due = int((time.monotonic() - t_start) * cfg.speed / period)
-                for _ in range(max(0, due - rnd)):
-                    for i in list(live):
+                due_step = int((time.monotonic() - t_start) * cfg.speed / slot) - ticks + 1
+                for s in range(step, due_step):
+                    for i in list(groups[s % ticks]):
                         if next(streams[i], None) is None:
-                            live.remove(i)
+                            groups[s % ticks].remove(i)
                         else:
                             stats.lost += 1
-                rnd = max(rnd, due)
+                step = max(step, due_step)
     stats.seconds = time.monotonic() - t_start
     if lags:
         stats.lag_p99_ms = round(float(np.percentile(lags, 99)) * 1000, 1)
@@ -155,9 +167,34 @@ async def publish(cfg: SimConfig, broker: BrokerConfig, *, stop: asyncio.Event |
     return stats
 
 
-async def _round(client, cfg: SimConfig, streams, live: list[int], held: dict[int, tuple[str, bytes]],
-                 rng: np.random.Generator, stats: SimStats, wall0: float) -> None:
-    """One chunk from every live device.
+@dataclass(slots=True)
+class _Sender:
+    """Sends each device's messages in order, devices concurrently, at most ``window`` unacknowledged."""
+
+    client: object
+    tasks: asyncio.TaskGroup
+    window: asyncio.Semaphore
+    qos: int
+    stats: SimStats
+
+    async def send(self, delay: float, msgs: list[tuple[str, bytes, str]]) -> None:
+        try:
+            if delay:
+                await asyncio.sleep(delay)
+            for topic, payload, kind in msgs:
+                await self.client.publish(topic, payload, qos=self.qos)  # type: ignore[attr-defined]
+                setattr(self.stats, kind, getattr(self.stats, kind) + 1)
+        finally:
+            self.window.release()
+
+    async def submit(self, delay: float, msgs: list[tuple[str, bytes, str]]) -> None:
+        await self.window.acquire()  # blocks the publisher when the broker falls far behind
+        self.tasks.create_task(self.send(delay, msgs))
+
+
+async def _round(cfg: SimConfig, streams, live: list[int], held: dict[int, tuple[str, bytes]],
+                 rng: np.random.Generator, stats: SimStats, wall0: float, out: _Sender) -> None:
+    """The next chunk of every device in ``live`` (a slot's group; exhausted devices leave it).
 
     The artifacts are drawn in device order (reproducible for a seed); then every device sends
     its messages concurrently, in its own order, as separate bedside devices would.  A QoS 1
@@ -195,18 +232,5 @@ async def _round(client, cfg: SimConfig, streams, live: list[int], held: dict[in
         if msgs:
             plans.append((delay, msgs))
 
-    async def send(delay: float, msgs: list[tuple[str, bytes, str]]) -> None:
-        if delay:
-            await asyncio.sleep(delay)
-        for topic, payload, kind in msgs:
-            await client.publish(topic, payload, qos=cfg.qos)
-            setattr(stats, kind, getattr(stats, kind) + 1)
-
-    import aiomqtt
-
-    try:  # a TaskGroup: when the broker goes away, the other sends are cancelled, not left running
-        async with asyncio.TaskGroup() as tg:
-            for d, m in plans:
-                tg.create_task(send(d, m))
-    except* aiomqtt.MqttError as eg:
-        raise eg.exceptions[0] from None
+    for d, m in plans:  # in the caller's TaskGroup: when the broker goes away, the others are cancelled
+        await out.submit(d, m)
