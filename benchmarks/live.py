@@ -12,6 +12,9 @@ fresh broker, monitor and simulator run for ``--seconds``; then the sweep report
   mistaken for a slow monitor;
 - CPU (% of one core, averaged over the run) and peak RSS of each process.
 
+Devices send samples only, as real ones do (``--labels`` adds the simulator's ground-truth
+topic, one more message per beat, and the agreement with the offline verdicts).
+
 A count is *sustained* when e2e p99 <= 250 ms and nothing is lost.  The sweep stops after the
 first count that is not sustained (``--keep-going`` runs them all).
 
@@ -40,7 +43,8 @@ from pathlib import Path
 TICK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 # the example deployment's queue settings (deploy/mosquitto/mosquitto.conf), on a plain loopback listener
-BROKER_CONF = "set_tcp_nodelay true\nmax_inflight_messages 100\nmax_queued_messages 10000\npersistence false\nallow_anonymous true\n"
+BROKER_CONF = ("set_tcp_nodelay true\nmax_inflight_messages 100\nmax_queued_messages 10000\n"
+               "persistence false\nallow_anonymous true\n")
 
 
 def free_port() -> int:
@@ -82,7 +86,7 @@ class Usage:
         self.samples.append(rss)
 
 
-def run_one(devices: int, seconds: float, work: Path, exe: Path) -> dict:
+def run_one(devices: int, seconds: float, work: Path, exe: Path, labels: bool = False) -> dict:
     port = free_port()
     url = f"mqtt://127.0.0.1:{port}"
     conf = work / f"mosquitto-{devices}.conf"
@@ -110,7 +114,8 @@ def run_one(devices: int, seconds: float, work: Path, exe: Path) -> dict:
         time.sleep(5)  # model loaded, connected and subscribed
         t_sim = time.monotonic()
         sim = subprocess.Popen([str(exe), "simulate", "--devices", str(devices), "--duration", str(seconds),
-                                "--format", "int16", "--broker", url, "--speed", "1", "--client-id", f"sim-{devices}"],
+                                "--format", "int16", "--broker", url, "--speed", "1", "--client-id", f"sim-{devices}",
+                                *([] if labels else ["--no-labels"])],
                                stdout=subprocess.PIPE, stderr=logs["simulate"])
         usage = {"monitor": Usage(mon.pid), "simulate": Usage(sim.pid), "broker": Usage(broker.pid)}
         while sim.poll() is None:
@@ -147,6 +152,8 @@ def main() -> None:
     ap.add_argument("--devices", default="100,200,400,600,800,1000")
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--keep-going", action="store_true")
+    ap.add_argument("--labels", action="store_true",
+                    help="devices also publish the true beats (one more message per beat; real devices send none)")
     a = ap.parse_args()
     exe = Path(sys.executable).parent / "ecgmon"
     work = Path(tempfile.mkdtemp(prefix="ecgmon-live-"))
@@ -156,7 +163,7 @@ def main() -> None:
           f"{'sim lag p99':>11}  CPU % monitor/broker/simulator   peak RSS MiB", flush=True)
     best = None
     for n in (int(v) for v in a.devices.split(",")):
-        r = run_one(n, a.seconds, work, exe)
+        r = run_one(n, a.seconds, work, exe, a.labels)
         ok = r["lost"] == 0 and r["e2e_p99_ms"] is not None and r["e2e_p99_ms"] <= 250
         c, m = r["cpu"], r["rss_mib"]
         print(f"{n:7d} {r['sent']:8d} {r['lost']:5d} {r['beats']:7d} {r['e2e_p50_ms']:8.1f} {r['e2e_p99_ms']:7.1f} "

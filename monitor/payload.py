@@ -29,6 +29,7 @@ A payload that breaks the contract raises :class:`PayloadError` (and nothing els
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -173,6 +174,7 @@ def encode(fmt: str, device: str, seq: int, fs: float, t0: float, samples: np.nd
                                                                                          dtype=fmt)
 
 
+@functools.lru_cache(maxsize=16384)  # every message asks, for a ward's few thousand topics
 def device_from_topic(topic: str, topic_filter: str) -> str | None:
     """The device id: the topic level matched by the filter's first ``+``; None when the topic does not match."""
     t, f = topic.split("/"), topic_filter.split("/")

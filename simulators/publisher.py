@@ -48,6 +48,7 @@ class SimConfig:
     duration: float | None = None  # seconds of signal per device (synthetic default 60; ecg5000: the split once)
     topic_prefix: str = "ecg"
     qos: int = 1
+    labels: bool = True  # ecg5000: publish the true beats (a real device has none to send)
     drop: float = 0.0
     dup: float = 0.0
     reorder: float = 0.0
@@ -211,7 +212,7 @@ async def _round(cfg: SimConfig, streams, live: list[int], held: dict[int, tuple
                 plans.append((0.0, msgs))
             continue
         topic = f"{cfg.topic_prefix}/{c.patient}/samples"
-        if c.truth:
+        if c.truth and cfg.labels:
             msgs.append((f"{cfg.topic_prefix}/{c.patient}/labels", json.dumps(
                 {"device": c.patient,
                  "beats": [[wall0 + t.start / c.fs, t.label, t.ref] for t in c.truth]}).encode(), "labels"))
