@@ -126,6 +126,7 @@ class TechnicalAlarms:
         "signal loss": (Priority.MEDIUM, "no samples or a gap in the stream"),
         "noisy signal": (Priority.LOW, "signal cannot be segmented into beats"),
         "monitor overload": (Priority.HIGH, "monitor cannot keep up; data is being shed"),
+        "monitor behind": (Priority.MEDIUM, "verdicts are late: the monitor is falling behind its input"),
         "bad input": (Priority.LOW, "malformed or out-of-range data rejected"),
     }
 

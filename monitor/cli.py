@@ -203,6 +203,9 @@ def _simulate_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--wander", type=float, default=0.15, help="synthetic: baseline wander, mV")
     p.add_argument("--leadoff-every", type=float, default=0.0, help="synthetic: a lead-off episode every S s")
     p.add_argument("--topic-prefix", default="ecg", help="publish on PREFIX/<device>/samples and .../labels")
+    p.add_argument("--device-prefix", default=None,
+                   help="device ids PREFIX01, PREFIX02, ... (default: bed for ecg5000, dev for synthetic); "
+                        "two simulators on one broker need two prefixes")
     p.add_argument("--no-labels", action="store_false", dest="labels",
                    help="ecg5000: do not publish the true beats (devices send samples only, as real ones do)")
     add_broker_arguments(p, monitor=False)
@@ -218,6 +221,7 @@ def cmd_simulate(a: argparse.Namespace, console: Console) -> int:
     speed = None if str(a.speed).lower() == "max" else float(a.speed)
     cfg = SimConfig(devices=a.devices, kind=a.kind, fs=a.fs, chunk_s=a.chunk_s, fmt=a.fmt, speed=speed, seed=a.seed,
                     duration=a.duration, qos=a.qos, topic_prefix=a.topic_prefix, labels=a.labels,
+                    device_prefix=a.device_prefix,
                     drop=a.drop, dup=a.dup, reorder=a.reorder, jitter_ms=a.jitter_ms,
                     artifacts=ArtifactConfig(noise_mv=a.noise, wander_mv=a.wander, leadoff_every_s=a.leadoff_every))
     broker = broker_from_args(a)

@@ -155,6 +155,10 @@ class MqttSource:
             """aiomqtt's incoming queue, bounded: a message arriving when it is full is shed and counted
             (it was already acknowledged to the broker), instead of memory growing without bound."""
 
+            def __init__(self, *args: object, **kw: object) -> None:
+                super().__init__(*args, **kw)  # type: ignore[arg-type]
+                source._incoming = self
+
             def put_nowait(self, item: aiomqtt.Message) -> None:
                 if self.full():
                     source._shed(item.topic.value)
@@ -162,6 +166,21 @@ class MqttSource:
                 super().put_nowait(item)
 
         self._queue_type = SheddingQueue
+        self._incoming: asyncio.Queue | None = None  # type: ignore[type-arg]
+        # input lag, robust to device clock offsets: a device's packet delay (arrival - its last sample's
+        # time on the device's clock) above the smallest delay seen from that device
+        self._delay_floor: dict[str, float] = {}
+        self._lag_max = 0.0
+
+    def input_lag(self) -> float:
+        """The largest input lag (seconds) seen since the last call."""
+        lag, self._lag_max = self._lag_max, 0.0
+        return lag
+
+    def backlog(self) -> tuple[int, int]:
+        """(messages received and waiting for the monitor, the most it holds before shedding)."""
+        q = self._incoming
+        return (q.qsize(), q.maxsize) if q is not None else (0, self.cfg.max_queued)
 
     def _shed(self, topic: str) -> None:
         dev = (device_from_topic(topic, self.cfg.topic)
@@ -261,6 +280,11 @@ class MqttSource:
         if p.device is not None and p.device != dev:
             self._reject(dev, "device-mismatch")
             return []
+        delay = time.time() - p.t0 - len(p.samples) / p.fs
+        floor = self._delay_floor.get(dev)
+        if floor is None or delay < floor:
+            self._delay_floor[dev] = floor = delay
+        self._lag_max = max(self._lag_max, delay - floor)
         stream = self.streams.get(dev)
         if stream is None:
             stream = self.streams[dev] = DeviceStream(dev, reorder=self.cfg.reorder)

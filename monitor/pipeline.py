@@ -341,12 +341,28 @@ class Monitor:
             if self.max_beats is not None and self.stats.beats >= self.max_beats:
                 self.done.set()
 
-    async def watchdog(self, *, period_s: float = 1.0, loss_after_s: float = 3.0, calm_s: float = 3.0) -> None:
-        """Live sources: raise ``signal loss`` for a patient whose samples stopped arriving, and clear
-        ``monitor overload`` once nothing has been shed for ``calm_s`` seconds."""
+    async def watchdog(self, *, period_s: float = 1.0, loss_after_s: float = 3.0, calm_s: float = 3.0,
+                       late_s: float = 1.0) -> None:
+        """Live sources: raise ``signal loss`` for a patient whose samples stopped arriving; raise
+        ``monitor behind`` while packets reach the monitor over ``late_s`` later than usual for their
+        device (a backlog at the broker or in the socket), input waits (over a tenth of the input
+        queue, half the beat queue), or verdicts come over ``late_s`` after their beat closed - before
+        anything must be shed; clear both alarms once calm for ``calm_s`` seconds."""
+        calm_since = time.monotonic()
         while True:
             await asyncio.sleep(period_s)
             now = time.monotonic()
+            waiting, cap = self.source.backlog() if hasattr(self.source, "backlog") else (0, 1)
+            lag = self.source.input_lag() if hasattr(self.source, "input_lag") else 0.0
+            late = self.stats.latencies[-1] if self.stats.latencies else 0.0
+            beats_waiting = self.queue.qsize()
+            if lag > late_s or waiting > 0.1 * cap or beats_waiting > 0.5 * self.queue.maxsize or late > late_s:
+                calm_since = now
+                self.emit(self.monitor_tech.set(
+                    "monitor behind", True, f"input {lag:.1f} s late, {waiting} device messages and {beats_waiting} "
+                                            f"beats waiting, last verdict {late:.1f} s after its beat closed"))
+            elif "monitor behind" in self.monitor_book.active and now - calm_since > calm_s:
+                self.emit(self.monitor_tech.set("monitor behind", False))
             if "monitor overload" in self.monitor_book.active and now - self.stats.last_shed_mono > calm_s:
                 self.emit(self.monitor_tech.set("monitor overload", False))
             for st in self.patients.values():

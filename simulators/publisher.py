@@ -49,6 +49,7 @@ class SimConfig:
     topic_prefix: str = "ecg"
     qos: int = 1
     labels: bool = True  # ecg5000: publish the true beats (a real device has none to send)
+    device_prefix: str | None = None  # ids PREFIX01, PREFIX02...; default bed (ecg5000) / dev (synthetic)
     drop: float = 0.0
     dup: float = 0.0
     reorder: float = 0.0
@@ -82,6 +83,8 @@ def device_streams(cfg: SimConfig) -> list[Iterator[Chunk]]:
             per_device = cfg.duration * 110 / 60 + 2
             rows = np.tile(rows, math.ceil(cfg.devices * per_device / len(rows)))
         plans = plan_patients(split.pool.x, split.pool.y, rows, patients=cfg.devices, fs=cfg.fs, seed=cfg.seed)
+        for p in plans:
+            p.patient = (cfg.device_prefix or "bed") + p.patient.removeprefix("bed")
         return [replay_chunks(p, chunk_s=cfg.chunk_s) for p in plans]
     if cfg.kind == "synthetic":
         rng = np.random.default_rng(cfg.seed)
@@ -90,8 +93,8 @@ def device_streams(cfg: SimConfig) -> list[Iterator[Chunk]]:
             sig = synthetic_ecg(cfg.duration or 60.0, cfg.fs, heart_rate=float(rng.uniform(55, 110)),
                                 seed=cfg.seed * 1000 + d, artifacts=cfg.artifacts)
             empty = np.zeros(0)
-            plan = PatientPlan(f"dev{d + 1:04d}", empty.astype(np.int64), empty.astype(np.int8), empty, empty, cfg.fs,
-                               sig)
+            plan = PatientPlan(f"{cfg.device_prefix or 'dev'}{d + 1:04d}", empty.astype(np.int64),
+                               empty.astype(np.int8), empty, empty, cfg.fs, sig)
             out.append(replay_chunks(plan, chunk_s=cfg.chunk_s))
         return out
     raise ValueError(f"--kind must be ecg5000 or synthetic, got {cfg.kind!r}")
