@@ -71,7 +71,7 @@ class Stats:
     restored: int = 0  # open alarms taken over from the journal at start
     batches: int = 0
     batch_beats: int = 0
-    in_flight: int = 0  # beats taken from the queue and being scored
+    in_flight: int = 0  # beats taken from the queue (being gathered into a batch or scored), not yet judged
     latencies: deque[float] = field(default_factory=lambda: deque(maxlen=20000))
     # live sources: device packet complete -> verdict (wall clocks; broker, queues, segmentation and scoring)
     e2e: deque[float] = field(default_factory=lambda: deque(maxlen=20000))
@@ -314,6 +314,7 @@ class Monitor:
         loop = asyncio.get_running_loop()
         while True:
             batch = [await self.queue.get()]
+            self.stats.in_flight = 1  # out of the queue, not yet judged: counted from here on
             deadline = loop.time() + self.max_wait
             while len(batch) < self.max_batch:
                 if self.queue.empty():
@@ -328,6 +329,7 @@ class Monitor:
                         break
                 else:
                     batch.append(self.queue.get_nowait())
+                self.stats.in_flight = len(batch)
             t0 = time.perf_counter()
             self.stats.in_flight = len(batch)
             losses = await asyncio.to_thread(self.scorer.score, np.stack([b.samples for b in batch]))
