@@ -56,6 +56,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def start_broker(conf: Path, log) -> tuple[subprocess.Popen, str]:
+    """mosquitto on a free loopback port with BROKER_CONF; returns (process, url) once it listens."""
+    port = free_port()
+    conf.write_text(f"listener {port} 127.0.0.1\n{'user root' if os.geteuid() == 0 else ''}\n{BROKER_CONF}")
+    broker = subprocess.Popen([mosquitto(), "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return broker, f"mqtt://127.0.0.1:{port}"
+        except OSError:
+            if time.monotonic() > deadline or broker.poll() is not None:
+                raise RuntimeError("mosquitto did not start") from None
+            time.sleep(0.05)
+
+
 def mosquitto() -> str:
     path = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
     if not path:
@@ -90,26 +106,12 @@ class Usage:
 
 
 def run_one(devices: int, seconds: float, work: Path, exe: Path, labels: bool = False, workers: int = 1) -> dict:
-    port = free_port()
-    url = f"mqtt://127.0.0.1:{port}"
-    conf = work / f"mosquitto-{devices}.conf"
-    user = "user root\n" if os.geteuid() == 0 else ""
-    conf.write_text(f"listener {port} 127.0.0.1\n{user}{BROKER_CONF}")
     tag = f"{devices}x{workers}"
     outs = [work / f"monitor-{tag}-{w}.jsonl" for w in range(workers)]
     with contextlib.ExitStack() as files:
         logs = {name: files.enter_context(open(work / f"{name}-{tag}.log", "wb"))
                 for name in ("broker", "monitor", "simulate")}
-        broker = subprocess.Popen([mosquitto(), "-c", str(conf)], stdout=logs["broker"], stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or broker.poll() is not None:
-                    raise RuntimeError("mosquitto did not start") from None
-                time.sleep(0.05)
+        broker, url = start_broker(work / f"mosquitto-{tag}.conf", logs["broker"])
         mons = []
         for w in range(workers):
             shard = ["--shard", f"{w}/{workers}"] if workers > 1 else []

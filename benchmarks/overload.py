@@ -16,7 +16,7 @@ monitor's RSS and CPU; then
 
     .venv/bin/python benchmarks/overload.py [--base 500 --surge 1500 --surge-s 40 --after-s 30]
 
-Uses benchmarks/live.py's broker settings (the example deployment's queue limits).
+Uses benchmarks/live.py's broker (``start_broker``) and settings (the example deployment's queue limits).
 """
 
 from __future__ import annotations
@@ -24,9 +24,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,7 +32,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from live import BROKER_CONF, Usage, free_port, mosquitto
+from live import Usage, start_broker
 
 
 def main() -> None:
@@ -46,10 +44,6 @@ def main() -> None:
     a = ap.parse_args()
     exe = Path(sys.executable).parent / "ecgmon"
     work = Path(tempfile.mkdtemp(prefix="ecgmon-overload-"))
-    port = free_port()
-    url = f"mqtt://127.0.0.1:{port}"
-    conf = work / "mosquitto.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\n{'user root' if os.geteuid() == 0 else ''}\n{BROKER_CONF}")
     journal = work / "alarms.jsonl"
     total_s = a.surge_s + a.after_s
     print(f"{a.base} devices for {total_s:g} s + {a.surge} more for the first {a.surge_s:g} s "
@@ -57,12 +51,7 @@ def main() -> None:
     with contextlib.ExitStack() as files:
         log = {n: files.enter_context(open(work / f"{n}.log", "wb")) for n in ("broker", "monitor", "base", "surge")}
         mon_out = files.enter_context(open(work / "monitor.jsonl", "wb"))
-        broker = subprocess.Popen([mosquitto(), "-c", str(conf)], stdout=log["broker"], stderr=subprocess.STDOUT)
-        for _ in range(100):
-            with contextlib.suppress(OSError):
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            time.sleep(0.05)
+        broker, url = start_broker(work / "mosquitto.conf", log["broker"])
         mon = subprocess.Popen([str(exe), "--source", "mqtt", "--broker", url, "--no-ui", "--no-persistent",
                                 "--client-id", "overload", "--journal", str(journal), "--duration", str(total_s + 15)],
                                stdout=mon_out, stderr=log["monitor"])

@@ -214,12 +214,10 @@ class Monitor:
         st.last_chunk_mono = time.monotonic()
         st.strip.extend(chunk.samples.tolist())
         beats = st.segmenter.push(chunk.samples)
-        if beats and not chunk.replay:
-            # the device's packet was complete at its last sample's time: end-to-end latency starts there
-            sent = chunk.t0 + len(chunk.samples) / chunk.fs
+        if beats and (st.seg_offset or not chunk.replay):
+            # live: the device's packet was complete at its last sample's time; end-to-end latency starts there
+            sent = None if chunk.replay else chunk.t0 + len(chunk.samples) / chunk.fs
             beats = [dataclasses.replace(b, index=b.index + st.seg_offset, sent=sent) for b in beats]
-        elif st.seg_offset:
-            beats = [dataclasses.replace(b, index=b.index + st.seg_offset) for b in beats]
         if st.pending_truth:
             beats = [self._match_truth(st, b) for b in beats]
         q = st.quality.push(chunk.samples, beats_found=len(beats))
@@ -331,7 +329,6 @@ class Monitor:
                     batch.append(self.queue.get_nowait())
                 self.stats.in_flight = len(batch)
             t0 = time.perf_counter()
-            self.stats.in_flight = len(batch)
             losses = await asyncio.to_thread(self.scorer.score, np.stack([b.samples for b in batch]))
             self.stats.in_flight = 0
             self.stats.time_score += time.perf_counter() - t0

@@ -16,20 +16,22 @@ except ImportError:  # pragma: no cover - a scipy that moved it: the public func
 class CausalFilter:
     """A second-order-sections IIR filter applied chunk by chunk (``sosfilt`` with ``zi``)."""
 
-    def __init__(self, sos: np.ndarray) -> None:
+    def __init__(self, sos: np.ndarray, zi_unit: np.ndarray | None = None) -> None:
         self.sos = np.array(sos, dtype=np.float64, order="C")  # own, writable copy (the kernel wants one)
+        # steady-state state for a unit input (``sosfilt_zi``), scaled by the first sample
+        self.zi_unit = signal.sosfilt_zi(self.sos) if zi_unit is None else zi_unit
         self.zi: np.ndarray | None = None
 
     @classmethod
     def bandpass(cls, fs: float, low_hz: float, high_hz: float, order: int = 2) -> CausalFilter:
         """Butterworth band-pass between ``low_hz`` and ``high_hz`` for a stream sampled at ``fs`` Hz."""
-        return cls(_butter_bandpass(fs, low_hz, min(high_hz, 0.45 * fs), order))
+        return cls(*_butter_bandpass(fs, low_hz, min(high_hz, 0.45 * fs), order))
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=np.float64)
         if self.zi is None:
             # start in steady state for the first sample's level, so a DC offset causes no transient
-            self.zi = _sosfilt_zi(self.sos.tobytes(), self.sos.shape) * (x[0] if len(x) else 0.0)
+            self.zi = self.zi_unit * (x[0] if len(x) else 0.0)
         if _sosfilt is None:
             y, self.zi = signal.sosfilt(self.sos, x, zi=self.zi)
             return y
@@ -60,14 +62,9 @@ class MovingAverage:
 # a ward's segmenters share a handful of designs: design each once (a new device, or a restart after a
 # gap, would otherwise pay ~0.4 ms of scipy filter design)
 @functools.lru_cache(maxsize=64)
-def _butter_bandpass(fs: float, low_hz: float, high_hz: float, order: int) -> np.ndarray:
+def _butter_bandpass(fs: float, low_hz: float, high_hz: float, order: int) -> tuple[np.ndarray, np.ndarray]:
+    """(sos, its unit steady-state zi), both read-only: shared by every filter of this design."""
     sos = signal.butter(order, [low_hz, high_hz], btype="bandpass", fs=fs, output="sos")
-    sos.flags.writeable = False
-    return sos
-
-
-@functools.lru_cache(maxsize=64)
-def _sosfilt_zi(sos: bytes, shape: tuple[int, ...]) -> np.ndarray:
-    zi = signal.sosfilt_zi(np.frombuffer(sos).reshape(shape))
-    zi.flags.writeable = False
-    return zi
+    zi = signal.sosfilt_zi(sos)
+    sos.flags.writeable = zi.flags.writeable = False
+    return sos, zi

@@ -127,14 +127,14 @@ async def publish(cfg: SimConfig, broker: BrokerConfig, *, stop: asyncio.Event |
     step = 0  # slot counter: round step // ticks, slot step % ticks; due at (step + ticks) * slot
     lags: list[float] = []
     while any(groups) and not (stop and stop.is_set()):
-        # per connection: devices' messages in flight, at most (bounded memory); sends cancelled with a
-        # dead connection may never release theirs
-        window = asyncio.Semaphore(2 * n)
         try:
             # one connection carries every simulated device: let each have a QoS 1 message in flight
             # (paho's default of 20 would serialise a ward's packets behind 20 acknowledgements)
             async with (broker.client(identifier=f"{broker.client_id}-sim", max_inflight=max(20, 2 * n)) as client,
                         asyncio.TaskGroup() as sending):
+                # per connection: at most 2 messages per device unacknowledged (bounded memory); a fresh
+                # window, since sends cancelled with a dead connection may never release theirs
+                out = _Sender(client, sending, asyncio.Semaphore(2 * n), cfg.qos, stats)
                 while any(groups) and not (stop and stop.is_set()):
                     rnd, g = divmod(step, ticks)
                     if cfg.duration and rnd * period >= cfg.duration:
@@ -148,8 +148,7 @@ async def publish(cfg: SimConfig, broker: BrokerConfig, *, stop: asyncio.Event |
                         lags.append(time.monotonic() - due)
                     # a slot's sends run on while the next slot falls due: waiting for their acknowledgements
                     # here would pace every device by the broker's round trip
-                    await _round(cfg, streams, groups[g], held, rng, stats, wall0 + g * slot,
-                                 _Sender(client, sending, window, cfg.qos, stats))
+                    await _round(cfg, streams, groups[g], held, rng, stats, wall0 + g * slot, out)
                     step += 1
         except* aiomqtt.MqttError:
             stats.reconnects += 1
