@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 ARGS   ?=
 
-.PHONY: run test lint bench clean
+.PHONY: run test test-fast lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +21,17 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/pytest
 
+# the inner loop: everything but the end-to-end runs and the broker tests (about a minute)
+test-fast: $(STAMP)
+	$(BIN)/pytest -m "not slow and not broker"
+
+# ruff, then mypy over the ecgmon.* packages (linked as a package tree so that every import resolves)
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	mkdir -p build/typecheck/ecgmon
+	for d in core monitor segmentation models simulators; do ln -sfn ../../../$$d build/typecheck/ecgmon/$$d; done
+	$(BIN)/mypy -p ecgmon
+	$(BIN)/mypy benchmarks
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_scoring.py

@@ -133,7 +133,8 @@ def run_one(devices: int, seconds: float, work: Path, exe: Path, labels: bool = 
             time.sleep(1.0)
         span = time.monotonic() - t_sim
         sim_out = sim.stdout.read().decode() if sim.stdout else ""
-        sim_summary = next((json.loads(line) for line in sim_out.splitlines() if line.startswith("{")), {})
+        sim_summary: dict[str, int] = next(
+            (json.loads(line) for line in sim_out.splitlines() if line.startswith("{")), {})
         for m in mons:
             m.wait(timeout=seconds + 60)
         broker.send_signal(signal.SIGTERM)

@@ -35,6 +35,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 from live import Usage, start_broker
 
 
+def _read(p: subprocess.Popen[bytes]) -> str:
+    return p.stdout.read().decode() if p.stdout else ""
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--base", type=int, default=500)
@@ -81,8 +85,7 @@ def main() -> None:
                 print(f"  t={el:5.1f} s  monitor RSS {rss[-1][1]:6.1f} MiB  CPU {cpu:5.1f} %",
                       flush=True)
             time.sleep(1.0)
-        outs = {k: json.loads(next(ln for ln in p.stdout.read().decode().splitlines() if ln.startswith("{")))
-                for k, p in sims.items()}
+        outs = {k: json.loads(next(ln for ln in _read(p).splitlines() if ln.startswith("{"))) for k, p in sims.items()}
         mon.wait(timeout=total_s + 60)
         broker.send_signal(signal.SIGTERM)
         broker.wait(timeout=10)

@@ -106,7 +106,7 @@ def save(ckpt: Checkpoint, path: str | Path) -> Path:
 
 def default_path() -> Path:
     """The pretrained checkpoint shipped inside the package (product protocol)."""
-    return Path(str(resources.files("ecgmon.models").joinpath("data", DEFAULT_NAME)))
+    return Path(str(resources.files("ecgmon.models").joinpath("assets", DEFAULT_NAME)))
 
 
 def load(path: str | Path | None = None) -> Checkpoint:

@@ -111,6 +111,8 @@ def _encode_decimal(tokens: list[str], where: str) -> tuple[list[int], list[int]
         except InvalidOperation as err:
             raise DataFormatError(f"{where}: {s!r} is not a number") from err
         m = int("".join(map(str, digits)) or "0")
+        if not isinstance(e, int):  # 'n', 'N' or 'F': NaN or infinity
+            raise DataFormatError(f"{where}: {s!r} is not a finite number")
         if len(digits) > 9 or not -22 <= e <= 22:
             raise DataFormatError(f"{where}: {s!r} does not fit the bundle encoding")
         mant.append(-m if sign else m)
@@ -149,17 +151,17 @@ def build_bundle(src_dir: Path, out: Path) -> Path:
         arrays[f"{part}_y"] = np.array(labels, dtype=np.int8)
         arrays[f"{part}_mant"] = np.array(mants, dtype=np.int32)
         arrays[f"{part}_exp"] = np.array(exps, dtype=np.int8)
-    np.savez_compressed(out, **arrays)
+    np.savez_compressed(out, allow_pickle=False, **arrays)
     return out
 
 
 def load_bundled() -> tuple[Beats, Beats]:
     """The official (TRAIN, TEST) split from the copy shipped inside the package."""
-    with resources.files("ecgmon.models").joinpath("data", BUNDLE_NAME).open("rb") as f:
+    with resources.files("ecgmon.models").joinpath("assets", BUNDLE_NAME).open("rb") as f:
         z = np.load(io.BytesIO(f.read()))
-        return tuple(  # type: ignore[return-value]
-            Beats(_decode(z[f"{p}_mant"], z[f"{p}_exp"]), z[f"{p}_y"].astype(np.int8)) for p in ("TRAIN", "TEST")
-        )
+        train, test = (Beats(_decode(z[f"{p}_mant"], z[f"{p}_exp"]), z[f"{p}_y"].astype(np.int8))
+                       for p in ("TRAIN", "TEST"))
+        return train, test
 
 
 def to_ucr_text(beats: Beats) -> bytes:
@@ -294,5 +296,5 @@ def make_split(protocol: Protocol = "product", *, seed: int = 0, data: str | Pat
 if __name__ == "__main__":  # python -m ecgmon.models.data SRC_DIR  (re)builds the bundle
     import sys
 
-    out = Path(__file__).with_name("data") / BUNDLE_NAME
+    out = Path(__file__).with_name("assets") / BUNDLE_NAME
     print(build_bundle(Path(sys.argv[1]), out), out.stat().st_size, "bytes")

@@ -1,7 +1,6 @@
 """Evaluation: metrics at the calibrated threshold, a threshold sweep, rich tables and PNG figures.
 
-Abnormal (classes 2-5) is the positive class.  ROC-AUC is the Mann-Whitney
-statistic (ties count one half), computed here so that no extra library is needed.
+Abnormal (classes 2-5) is the positive class; ROC figures come from scikit-learn.
 """
 
 from __future__ import annotations
@@ -12,29 +11,17 @@ from typing import Any
 
 import numpy as np
 from rich.table import Table
+from sklearn.metrics import roc_auc_score, roc_curve
 
 from ecgmon.models.data import CLASS_NAMES, NORMAL
 
 
 def roc_auc(scores: np.ndarray, positive: np.ndarray) -> float:
-    """Area under the ROC curve of ``scores`` for the boolean ``positive`` labels."""
-    from scipy.stats import rankdata
-
-    scores, positive = np.asarray(scores, dtype=np.float64), np.asarray(positive, dtype=bool)
-    n1, n0 = int(positive.sum()), int((~positive).sum())
-    if n1 == 0 or n0 == 0:
+    """Area under the ROC curve of ``scores`` for the boolean ``positive`` labels (NaN with one class only)."""
+    positive = np.asarray(positive, dtype=bool)
+    if positive.all() or not positive.any():
         return float("nan")
-    ranks = rankdata(scores)
-    return float((ranks[positive].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
-
-
-def roc_curve(scores: np.ndarray, positive: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(false-positive rate, true-positive rate) over every threshold, for plotting."""
-    order = np.argsort(-np.asarray(scores), kind="stable")
-    pos = np.asarray(positive, dtype=bool)[order]
-    tpr = np.r_[0, np.cumsum(pos)] / max(pos.sum(), 1)
-    fpr = np.r_[0, np.cumsum(~pos)] / max((~pos).sum(), 1)
-    return fpr, tpr
+    return float(roc_auc_score(positive, np.asarray(scores, dtype=np.float64)))
 
 
 def metrics(losses: np.ndarray, labels: np.ndarray, threshold: float) -> dict[str, Any]:
@@ -122,7 +109,7 @@ def figures(out: Path, losses: np.ndarray, labels: np.ndarray, threshold: float,
     ab = labels != NORMAL
     paths = []
     fig, ax = plt.subplots(figsize=(7, 4))
-    bins = np.geomspace(max(losses.min(), 1e-4), losses.max(), 60)
+    bins = np.geomspace(max(losses.min(), 1e-4), losses.max(), 60).tolist()
     ax.hist(losses[~ab], bins=bins, alpha=0.6, label="normal")
     ax.hist(losses[ab], bins=bins, alpha=0.6, label="abnormal")
     ax.axvline(threshold, color="k", ls="--", label=f"threshold {threshold:.4f}")
@@ -134,7 +121,7 @@ def figures(out: Path, losses: np.ndarray, labels: np.ndarray, threshold: float,
     fig.savefig(paths[-1], dpi=100, bbox_inches="tight")
     plt.close(fig)
 
-    fpr, tpr = roc_curve(losses, ab)
+    fpr, tpr, _ = roc_curve(ab, losses)
     fig, ax = plt.subplots(figsize=(5, 5))
     ax.plot(fpr, tpr, label=f"AUC {roc_auc(losses, ab):.4f}")
     ax.plot([0, 1], [0, 1], color="grey", lw=0.5)

@@ -11,17 +11,35 @@ import threading
 import numpy as np
 import torch
 
-from ecgmon.models.autoencoder import LSTMAutoencoder
-from ecgmon.models.train import losses, resolve_device
+from ecgmon.models.autoencoder import LSTMAutoencoder, reconstruction_loss
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU is an error the user can act on."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda was requested but torch sees no CUDA GPU; use --device cpu or auto")
+    return torch.device(device)
+
+
+@torch.inference_mode()
+def losses(model: LSTMAutoencoder, x: np.ndarray | torch.Tensor, *, device: torch.device | None = None,
+           batch: int = 1024) -> np.ndarray:
+    """Reconstruction loss of each beat in ``x`` (N, 140), in batches; float64 (N,)."""
+    model.eval()
+    device = device or next(model.parameters()).device
+    xt = torch.as_tensor(np.asarray(x, dtype=np.float32))
+    out = [reconstruction_loss(xb := xt[i:i + batch].to(device), model(xb)).cpu() for i in range(0, len(xt), batch)]
+    return torch.cat(out).double().numpy() if out else np.zeros(0)
 
 
 class Scorer:
     """Reconstruction loss of beats, in chunks of at most ``max_batch`` beats per model call.
 
     On the CPU the LSTM's throughput peaks around 64 beats per call and falls for larger
-    calls (its per-step activations leave the cache): ``benchmarks/bench_scoring.py`` measured
-    9.9k beats/s at 64 and 5.0k at 1024 on 2 cores, hence the CPU default of 64.  A GPU
-    wants large calls.
+    calls (its per-step activations leave the cache; ``benchmarks/bench_scoring.py`` and
+    BENCHMARKS.md have the figures), hence the CPU default of 64.  A GPU wants large calls.
     """
 
     def __init__(self, model: LSTMAutoencoder, *, device: str = "auto", max_batch: int | None = None,

@@ -22,6 +22,7 @@ from ecgmon.models.calibrate import Rule, calibrate
 from ecgmon.models.checkpoint import Checkpoint, versions
 from ecgmon.models.data import NORMAL, Split
 from ecgmon.models.evaluate import metrics
+from ecgmon.models.scorer import losses, resolve_device
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +37,6 @@ class TrainConfig:
     seed: int = 0
     max_shift: float = 2.5  # samples of the 140-sample beat, at each end independently
     noise: float = 0.05
-    time_budget_s: float = 780.0  # stop before the 15-minute target on a 2-core machine
 
     def to_dict(self) -> dict[str, float | int]:
         return asdict(self)
@@ -50,15 +50,6 @@ class History:
     val: list[float] = field(default_factory=list)
     best_epoch: int = -1
     seconds: float = 0.0
-
-
-def resolve_device(device: str) -> torch.device:
-    """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU is an error the user can act on."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError("--device cuda was requested but torch sees no CUDA GPU; use --device cpu or auto")
-    return torch.device(device)
 
 
 def znorm(x: torch.Tensor) -> torch.Tensor:
@@ -95,17 +86,6 @@ def augment(x: torch.Tensor, cfg: TrainConfig, gen: torch.Generator) -> tuple[to
         y = x
     y = znorm(y)
     return y + torch.randn(b, n, generator=gen, device=x.device) * cfg.noise, y
-
-
-@torch.inference_mode()
-def losses(model: LSTMAutoencoder, x: np.ndarray | torch.Tensor, *, device: torch.device | None = None,
-           batch: int = 1024) -> np.ndarray:
-    """Reconstruction loss of each beat in ``x`` (N, 140), in batches; float64 (N,)."""
-    model.eval()
-    device = device or next(model.parameters()).device
-    xt = torch.as_tensor(np.asarray(x, dtype=np.float32))
-    out = [reconstruction_loss(xb := xt[i:i + batch].to(device), model(xb)).cpu() for i in range(0, len(xt), batch)]
-    return torch.cat(out).double().numpy() if out else np.zeros(0)
 
 
 def train(
@@ -154,7 +134,7 @@ def train(
             stale += 1
         if on_epoch:
             on_epoch(epoch, hist.train[-1], hist.val[-1])
-        if stale >= cfg.patience or time.perf_counter() - t0 > cfg.time_budget_s:
+        if stale >= cfg.patience:
             break
     hist.seconds = time.perf_counter() - t0
     model.load_state_dict(best_state)

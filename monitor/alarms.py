@@ -10,7 +10,7 @@ Defaults (see README, "Alarm policy"):
   run is three or more consecutive ectopics).  Clears after ``clear_normal`` normal beats.
 
 Acknowledging silences an alarm but keeps it visible until its condition clears.
-Every transition is one :class:`~ecgmon.monitor.messages.Alarm` value.
+Every transition is one :class:`~ecgmon.core.messages.Alarm` value.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, ClassVar
 
-from ecgmon.monitor.messages import Alarm, AlarmKind, AlarmState, BeatScore, Priority
+from ecgmon.core.messages import Alarm, AlarmKind, AlarmState, BeatScore, Chunk, Condition, Priority
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,8 +41,8 @@ class PolicyConfig:
 _ids = itertools.count(1)
 
 
-def _new_id(patient: str, condition: str) -> str:
-    return f"{patient}:{condition.replace(' ', '-')}:{int(time.time() * 1000):x}{next(_ids):04d}"
+def _new_id(patient: str, condition: Condition) -> str:
+    return f"{patient}:{str(condition).replace(' ', '-')}:{int(time.time() * 1000):x}{next(_ids):04d}"
 
 
 class AlarmBook:
@@ -50,9 +50,9 @@ class AlarmBook:
 
     def __init__(self, patient: str) -> None:
         self.patient = patient
-        self.active: dict[str, Alarm] = {}
+        self.active: dict[Condition, Alarm] = {}
 
-    def raise_(self, condition: str, kind: AlarmKind, priority: Priority, message: str, *,
+    def raise_(self, condition: Condition, kind: AlarmKind, priority: Priority, message: str, *,
                score: BeatScore | None = None, evidence: tuple[float, ...] = ()) -> list[Alarm]:
         if condition in self.active:
             return []
@@ -62,7 +62,7 @@ class AlarmBook:
         self.active[condition] = a
         return [a]
 
-    def clear(self, condition: str, *, score: BeatScore | None = None) -> list[Alarm]:
+    def clear(self, condition: Condition, *, score: BeatScore | None = None) -> list[Alarm]:
         a = self.active.pop(condition, None)
         if a is None:
             return []
@@ -103,45 +103,52 @@ class AlarmPolicy:
         out: list[Alarm] = []
         n_flag = sum(self.recent)
         if flagged:
-            out += b.raise_("abnormal beat", AlarmKind.PHYSIOLOGICAL, Priority.LOW,
+            out += b.raise_(Condition.ABNORMAL_BEAT, AlarmKind.PHYSIOLOGICAL, Priority.LOW,
                             f"abnormal beat (loss {s.loss:.3f} > {s.threshold:.3f})", score=s, evidence=ev)
         if n_flag >= c.frequent_k:
-            out += b.raise_("frequent abnormal beats", AlarmKind.PHYSIOLOGICAL, Priority.MEDIUM,
+            out += b.raise_(Condition.FREQUENT_ABNORMAL, AlarmKind.PHYSIOLOGICAL, Priority.MEDIUM,
                             f"{n_flag} abnormal of last {len(self.recent)} beats", score=s, evidence=ev)
         if self.run >= c.run_len:
-            out += b.raise_("abnormal run", AlarmKind.PHYSIOLOGICAL, Priority.HIGH,
+            out += b.raise_(Condition.ABNORMAL_RUN, AlarmKind.PHYSIOLOGICAL, Priority.HIGH,
                             f"run of {self.run} abnormal beats", score=s, evidence=ev)
         if self.normal_run >= c.clear_normal:
-            out += b.clear("abnormal beat", score=s) + b.clear("abnormal run", score=s)
+            out += b.clear(Condition.ABNORMAL_BEAT, score=s) + b.clear(Condition.ABNORMAL_RUN, score=s)
         if n_flag <= c.frequent_clear_k:
-            out += b.clear("frequent abnormal beats", score=s)
+            out += b.clear(Condition.FREQUENT_ABNORMAL, score=s)
         return out
 
 
 class TechnicalAlarms:
-    """Technical conditions of one patient's signal: set or clear by name, one alarm per condition."""
+    """Technical conditions of one patient's signal (or of the monitor itself): one alarm per condition."""
 
-    CONDITIONS: ClassVar[dict[str, tuple[Priority, str]]] = {
-        "leads off": (Priority.MEDIUM, "flat line: leads off or disconnected"),
-        "signal loss": (Priority.MEDIUM, "no samples or a gap in the stream"),
-        "noisy signal": (Priority.LOW, "signal cannot be segmented into beats"),
-        "monitor overload": (Priority.HIGH, "monitor cannot keep up; data is being shed"),
-        "monitor behind": (Priority.MEDIUM, "verdicts are late: the monitor is falling behind its input"),
-        "bad input": (Priority.LOW, "malformed or out-of-range data rejected"),
+    CONDITIONS: ClassVar[dict[Condition, tuple[Priority, str]]] = {
+        Condition.LEADS_OFF: (Priority.MEDIUM, "flat line: leads off or disconnected"),
+        Condition.SIGNAL_LOSS: (Priority.MEDIUM, "no samples or a gap in the stream"),
+        Condition.NOISY_SIGNAL: (Priority.LOW, "signal cannot be segmented into beats"),
+        Condition.MONITOR_OVERLOAD: (Priority.HIGH, "monitor cannot keep up; data is being shed"),
+        Condition.MONITOR_BEHIND: (Priority.MEDIUM, "verdicts are late: the monitor is falling behind its input"),
+        Condition.BAD_INPUT: (Priority.LOW, "malformed or out-of-range data rejected"),
     }
 
     def __init__(self, book: AlarmBook) -> None:
         self.book = book
 
-    def set(self, condition: str, on: bool, detail: str = "") -> list[Alarm]:
-        if on:
-            prio, msg = self.CONDITIONS[condition]
-            return self.book.raise_(condition, AlarmKind.TECHNICAL, prio, f"{msg}{': ' + detail if detail else ''}")
+    def raise_(self, condition: Condition, detail: str = "") -> list[Alarm]:
+        """Raise ``condition`` (nothing when it is already active)."""
+        prio, msg = self.CONDITIONS[condition]
+        return self.book.raise_(condition, AlarmKind.TECHNICAL, prio, f"{msg}{': ' + detail if detail else ''}")
+
+    def clear(self, condition: Condition) -> list[Alarm]:
+        """Clear ``condition`` (nothing when it is not active)."""
         return self.book.clear(condition)
+
+    def follow(self, condition: Condition, present: bool) -> list[Alarm]:
+        """Raise or clear ``condition`` as a check finds it ``present`` or not."""
+        return self.raise_(condition) if present else self.clear(condition)
 
 
 class Journal:
-    """Append-only JSONL file of alarm transitions, flushed and fsynced after each line.
+    """Append-only JSONL file of alarm transitions, flushed and fsynced after each line: the first sink.
 
     Lines are written whole with one ``write`` call, so a crash can at worst leave a torn
     last line, which :func:`read_journal` skips and reports.
@@ -159,10 +166,19 @@ class Journal:
         if torn:  # end a line torn by a crash, so the next record starts on a line of its own
             self._f.write("\n")
 
-    def write(self, alarm: Alarm) -> None:
+    def on_chunk(self, chunk: Chunk) -> None:
+        pass
+
+    def on_beat(self, score: BeatScore) -> None:
+        pass
+
+    def on_alarm(self, alarm: Alarm) -> None:
         self._f.write(json.dumps(alarm.to_json(), separators=(",", ":")) + "\n")
         self._f.flush()
         os.fsync(self._f.fileno())
+
+    def report(self) -> dict[str, object]:
+        return {}
 
     def close(self) -> None:
         self._f.close()

@@ -214,12 +214,14 @@ def _simulate_parser(sub: argparse._SubParsersAction) -> None:
 def cmd_simulate(a: argparse.Namespace, console: Console) -> int:
     import asyncio
 
+    from ecgmon.core.limits import check_fs, parse_speed
     from ecgmon.monitor.config import broker_from_args
     from ecgmon.simulators.publisher import SimConfig, publish
     from ecgmon.simulators.synthetic import ArtifactConfig
 
-    speed = None if str(a.speed).lower() == "max" else float(a.speed)
-    cfg = SimConfig(devices=a.devices, kind=a.kind, fs=a.fs, chunk_s=a.chunk_s, fmt=a.fmt, speed=speed, seed=a.seed,
+    speed = parse_speed(a.speed)
+    cfg = SimConfig(devices=a.devices, kind=a.kind, fs=check_fs(a.fs, "--fs"), chunk_s=a.chunk_s, fmt=a.fmt,
+                    speed=speed, seed=a.seed,
                     duration=a.duration, qos=a.qos, topic_prefix=a.topic_prefix, labels=a.labels,
                     device_prefix=a.device_prefix,
                     drop=a.drop, dup=a.dup, reorder=a.reorder, jitter_ms=a.jitter_ms,

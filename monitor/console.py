@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,7 +19,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from ecgmon.monitor.messages import Alarm, AlarmKind, AlarmState, Priority
+from ecgmon.core.messages import Alarm, AlarmKind, AlarmState, BeatScore, Chunk, Priority
+from ecgmon.monitor.sinks import NullSink
 
 STYLE = {Priority.HIGH: "bold white on red", Priority.MEDIUM: "bold black on yellow", Priority.LOW: "black on cyan"}
 BORDER = {Priority.HIGH: "red", Priority.MEDIUM: "yellow", Priority.LOW: "cyan"}
@@ -60,6 +62,32 @@ class Snapshot:
     finished: bool = False
     monitor_alarm: Alarm | None = None
     shed_messages: int = 0
+
+
+class ConsoleView(NullSink):
+    """A sink keeping what the console shows beyond the pipeline's own state: each bed's last seconds
+    of signal, and the alarm log."""
+
+    def __init__(self, *, strip_s: float = 4.0, log: int = 200, restored: tuple[Alarm, ...] = ()) -> None:
+        self.strip_s = strip_s
+        self.strips: dict[str, deque[float]] = {}
+        self.alarm_log: deque[Alarm] = deque(sorted(restored, key=lambda a: a.time), maxlen=log)
+
+    def on_chunk(self, chunk: Chunk) -> None:
+        strip = self.strips.get(chunk.patient)
+        n = int(self.strip_s * chunk.fs)
+        if strip is None or strip.maxlen != n:
+            strip = self.strips[chunk.patient] = deque(maxlen=n)
+        strip.extend(chunk.samples.tolist())
+
+    def on_beat(self, score: BeatScore) -> None:
+        pass
+
+    def on_alarm(self, alarm: Alarm) -> None:
+        self.alarm_log.append(alarm)
+
+    def strip(self, patient: str) -> np.ndarray:
+        return np.asarray(self.strips.get(patient, ()), dtype=np.float32)
 
 
 def sparkline(x: np.ndarray, width: int) -> str:

@@ -1,4 +1,8 @@
-"""MQTT: broker settings, the live ``MqttSource`` (aiomqtt), and the alarm/status publisher.
+"""MQTT: broker settings, the connection, the alarm publisher and the live ``MqttSource`` (aiomqtt).
+
+``MqttSource`` = :class:`MqttConnection` (connect, back off, status with a last will, a bounded
+incoming queue) + :class:`~ecgmon.monitor.ingress.Ingress` (messages -> chunks, no I/O) +
+:class:`AlarmPublisher` (a sink whose bounded outbox publishes alarm transitions, QoS 1).
 
 Credentials come only from the environment (``ECGMON_MQTT_USERNAME``,
 ``ECGMON_MQTT_PASSWORD``) or from a file (``--password-file``); they are never printed,
@@ -24,11 +28,11 @@ from urllib.parse import urlsplit
 
 import aiomqtt
 
-from ecgmon.monitor.messages import Alarm, Chunk, TrueBeat
-from ecgmon.monitor.payload import MAX_PAYLOAD, PayloadError, decode, device_from_topic
-from ecgmon.monitor.streams import DeviceStream
-
-MAX_TOPIC = 256  # bytes; longer topics are rejected before any parsing
+from ecgmon.core.messages import Alarm, Chunk
+from ecgmon.monitor.ingress import Ingress
+from ecgmon.monitor.payload import MAX_PAYLOAD
+from ecgmon.monitor.sinks import NullSink, Sink
+from ecgmon.monitor.sources import InputListener, SourceHealth, Task
 
 
 class BrokerAuthError(RuntimeError):
@@ -55,6 +59,7 @@ class BrokerConfig:
     max_payload: int = MAX_PAYLOAD
     keepalive: int = 10
     max_queued: int = 20000  # incoming messages held before the monitor sheds (bounded memory)
+    max_outbox: int = 10000  # alarm transitions held for publishing while the broker is away
     shard: tuple[int, int] | None = None  # (i, n): this worker handles the devices whose hash % n == i
 
     def owns(self, device: str) -> bool:
@@ -85,7 +90,8 @@ class BrokerConfig:
         return ctx
 
     def client(self, *, will: aiomqtt.Will | None = None, identifier: str | None = None,
-               queue_type: type[asyncio.Queue] | None = None, max_inflight: int | None = None) -> aiomqtt.Client:
+               queue_type: type[asyncio.Queue[aiomqtt.Message]] | None = None,
+               max_inflight: int | None = None) -> aiomqtt.Client:
         host, port, _ = self.host_port
         return aiomqtt.Client(host, port, identifier=identifier or self.client_id, username=self.username,
                               password=self.password, will=will, clean_session=not self.persistent,
@@ -115,81 +121,42 @@ def _is_auth_error(err: aiomqtt.MqttError) -> bool:
     return code in (4, 5, 134, 135) or "not authori" in str(err).lower() or "bad user" in str(err).lower()
 
 
-class MqttSource:
-    """Chunks from bedside devices over MQTT, with reconnection and per-device stream repair.
+class MqttConnection:
+    """One broker connection at a time, re-established with backoff; yields every incoming message.
 
-    Also publishes the monitor's retained status (with a last will) and, through
-    :meth:`alarm_sink` and :meth:`publish_alarms`, every alarm transition on
-    ``ecg/<device>/alarms`` (QoS 1), retrying across reconnections so none is lost.
+    Publishes the monitor's retained status (``online``; the last will and a clean exit say
+    ``offline``) and subscribes to ``topics``.  Incoming messages wait in a bounded queue: one that
+    arrives when it is full is shed and reported through ``on_shed(topic)`` (it was already
+    acknowledged to the broker), instead of memory growing without bound.
     """
 
-    replay = False
-    live = True
-
-    def __init__(self, cfg: BrokerConfig, *, on_reject: Callable[[str, str], None] | None = None,
-                 on_shed: Callable[[str], None] | None = None) -> None:
-        self.cfg = cfg
-        host, port, tls = cfg.host_port
-        shard = f" shard {cfg.shard[0]}/{cfg.shard[1]}" if cfg.shard else ""
-        self.label = f"LIVE MQTT {'mqtts' if tls else 'mqtt'}://{host}:{port} {cfg.topic}{shard}"
+    def __init__(self, cfg: BrokerConfig, topics: list[str], *, on_shed: Callable[[str], None]) -> None:
+        self.cfg, self.topics, self.on_shed = cfg, topics, on_shed
         self.state = "connecting"
         self.connected = asyncio.Event()
         self.client: aiomqtt.Client | None = None
         self.connects = 0
-        self.events: deque[tuple[float, str]] = deque(maxlen=100)  # (time.monotonic(), what) connection history
-        self.streams: dict[str, DeviceStream] = {}
-        self.rejected: Counter[tuple[str, str]] = Counter()
-        self.on_reject = on_reject
-        self.pending_labels: dict[str, list[tuple[float, int, int]]] = {}  # (time of beat start s, label, ref)
-        self.outbox: deque[Alarm] = deque()
-        self.outbox_ready = asyncio.Event()
-        self.published = 0
-        self.finished = False
-        self.handled = 0  # messages taken from the incoming queue (every one is used, rejected or a duplicate)
-        self.other_shards = 0  # messages for devices another worker handles (--shard)
-        self.shed: Counter[str] = Counter()  # incoming messages dropped at a full queue, per device
-        self.on_shed = on_shed
-        source = self
+        self.events: deque[tuple[float, str]] = deque(maxlen=100)  # (time.monotonic(), what) history
+        self.incoming: asyncio.Queue[aiomqtt.Message] | None = None
+        conn = self
 
-        class SheddingQueue(asyncio.Queue):  # type: ignore[type-arg]
-            """aiomqtt's incoming queue, bounded: a message arriving when it is full is shed and counted
-            (it was already acknowledged to the broker), instead of memory growing without bound."""
-
-            def __init__(self, *args: object, **kw: object) -> None:
-                super().__init__(*args, **kw)  # type: ignore[arg-type]
-                source._incoming = self
+        class SheddingQueue(asyncio.Queue[aiomqtt.Message]):
+            def __init__(self, maxsize: int = 0) -> None:
+                super().__init__(maxsize)
+                conn.incoming = self
 
             def put_nowait(self, item: aiomqtt.Message) -> None:
                 if self.full():
-                    source._shed(item.topic.value)
+                    conn.on_shed(item.topic.value)
                     return
                 super().put_nowait(item)
 
         self._queue_type = SheddingQueue
-        self._incoming: asyncio.Queue | None = None  # type: ignore[type-arg]
-        # input lag, robust to device clock offsets: a device's packet delay (arrival - its last sample's
-        # time on the device's clock) above the smallest delay seen from that device
-        self._delay_floor: dict[str, float] = {}
-        self._lag_max = 0.0
-
-    def input_lag(self) -> float:
-        """The largest input lag (seconds) seen since the last call."""
-        lag, self._lag_max = self._lag_max, 0.0
-        return lag
 
     def backlog(self) -> tuple[int, int]:
-        """(messages received and waiting for the monitor, the most it holds before shedding)."""
-        q = self._incoming
+        """(messages received and waiting, the most the queue holds before shedding)."""
+        q = self.incoming
         return (q.qsize(), q.maxsize) if q is not None else (0, self.cfg.max_queued)
-
-    def _shed(self, topic: str) -> None:
-        dev = (device_from_topic(topic, self.cfg.topic)
-               or (self.cfg.labels_topic and device_from_topic(topic, self.cfg.labels_topic)) or "(unknown)")
-        self.shed[dev] += 1
-        if self.on_shed:
-            self.on_shed(dev)
-
-    # ------------------------------------------------------------------ connection
 
     def _status(self, state: str) -> bytes:
         return json.dumps({"state": state, "client_id": self.cfg.client_id, "shard": self.cfg.shard,
@@ -199,18 +166,7 @@ class MqttSource:
         self.state = what
         self.events.append((time.monotonic(), what))
 
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self.client is not None:
-            try:
-                async with asyncio.timeout(2):
-                    await self.client.publish(self.cfg.status_topic, self._status("offline"), qos=1, retain=True)
-            except (aiomqtt.MqttError, TimeoutError):
-                pass  # the last will says offline for us
-
-    async def __aiter__(self) -> AsyncIterator[Chunk]:
+    async def messages(self) -> AsyncIterator[aiomqtt.Message]:
         backoff = 0.25
         will = aiomqtt.Will(self.cfg.status_topic, self._status("offline"), qos=1, retain=True)
         while True:
@@ -220,14 +176,12 @@ class MqttSource:
                     self.connects += 1
                     self._event("connected" if self.connects == 1 else f"reconnected (#{self.connects - 1})")
                     await client.publish(self.cfg.status_topic, self._status("online"), qos=1, retain=True)
-                    await client.subscribe(self.cfg.topic, qos=self.cfg.qos)
-                    if self.cfg.labels_topic:
-                        await client.subscribe(self.cfg.labels_topic, qos=self.cfg.qos)
+                    for topic in self.topics:
+                        await client.subscribe(topic, qos=self.cfg.qos)
                     self.connected.set()
                     backoff = 0.25
                     async for msg in client.messages:
-                        for chunk in self.handle(msg.topic.value, msg.payload):
-                            yield chunk
+                        yield msg
             except aiomqtt.MqttError as err:
                 self.connected.clear()
                 self.client = None
@@ -238,102 +192,123 @@ class MqttSource:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
 
-    def summary(self) -> dict[str, int]:
-        """What arrived and what the stream repair made of it, over all devices."""
-        c: Counter[str] = Counter()
-        for st in self.streams.values():
-            c.update(st.counts)
-        return {"messages": self.handled, "devices": len(self.streams), "chunks": c["chunks"],
-                "lost_chunks": c["lost_chunks"], "gaps": c["gap"], "duplicates": c["duplicate"],
-                "out_of_order": c["out_of_order"], "rejected": sum(self.rejected.values()),
-                "shed": sum(self.shed.values()), "other_shards": self.other_shards, "connects": self.connects}
-
-    # ------------------------------------------------------------------ messages
-
-    def _reject(self, device: str, reason: str) -> None:
-        self.rejected[(device, reason)] += 1
-        if self.on_reject:
-            self.on_reject(device, reason)
-
-    def handle(self, topic: str, payload: object) -> list[Chunk]:
-        """One MQTT message -> releasable chunks (possibly none).  Never raises on bad input."""
-        self.handled += 1
-        if len(topic.encode()) > MAX_TOPIC:
-            self._reject("(unknown)", "topic-too-long")
-            return []
-        if self.cfg.labels_topic and (dev := device_from_topic(topic, self.cfg.labels_topic)) is not None:
-            if self.cfg.owns(dev):
-                self._labels(dev, payload)
-            return []
-        dev = device_from_topic(topic, self.cfg.topic)
-        if dev is None:
-            self._reject("(unknown)", "unknown-topic")
-            return []
-        if not self.cfg.owns(dev):
-            self.other_shards += 1  # another worker's device
-            return []
+    async def publish(self, topic: str, payload: bytes, *, timeout_s: float = 5.0) -> bool:
+        """Publish QoS 1 on the current connection; False (and the connection marked down) when it fails."""
+        client = self.client
+        if client is None:
+            self.connected.clear()
+            return False
         try:
-            p = decode(payload if isinstance(payload, bytes | bytearray) else b"", max_size=self.cfg.max_payload)
-        except PayloadError as err:
-            self._reject(dev, err.reason)
-            return []
-        if p.device is not None and p.device != dev:
-            self._reject(dev, "device-mismatch")
-            return []
-        delay = time.time() - p.t0 - len(p.samples) / p.fs
-        floor = self._delay_floor.get(dev)
-        if floor is None or delay < floor:
-            self._delay_floor[dev] = floor = delay
-        self._lag_max = max(self._lag_max, delay - floor)
-        stream = self.streams.get(dev)
-        if stream is None:
-            stream = self.streams[dev] = DeviceStream(dev, reorder=self.cfg.reorder)
-        chunks = stream.push(p)
-        labels = self.pending_labels.pop(dev, None)
-        if labels and chunks:
-            # label times -> this monitor's sample indices for the device (it may have joined late)
-            c = chunks[0]
-            truth = tuple(TrueBeat((t - stream.t0_first) * stream.fs, lab, ref) for t, lab, ref in labels)  # type: ignore[operator]
-            chunks[0] = Chunk(c.patient, c.seq, c.fs, c.t0, c.samples, start=c.start, truth=truth, reset=c.reset)
-        elif labels:
-            self.pending_labels[dev] = labels
-        return chunks
+            async with asyncio.timeout(timeout_s):
+                await client.publish(topic, payload, qos=1)
+        except (aiomqtt.MqttError, TimeoutError):
+            self.connected.clear()
+            return False
+        return True
 
-    def _labels(self, dev: str, payload: object) -> None:
-        try:
-            obj = json.loads(bytes(payload))  # type: ignore[arg-type]
-            beats = [(float(t), int(lab), int(ref)) for t, lab, ref in obj["beats"]]
-        except (TypeError, ValueError, KeyError):
-            self._reject(dev, "bad-labels")
-            return
-        self.pending_labels.setdefault(dev, []).extend(beats)
+    async def close(self) -> None:
+        """Say ``offline`` (retained) before leaving; the last will says it if this cannot."""
+        if self.client is not None:
+            try:
+                async with asyncio.timeout(2):
+                    await self.client.publish(self.cfg.status_topic, self._status("offline"), qos=1, retain=True)
+            except (aiomqtt.MqttError, TimeoutError):
+                pass
 
-    # ------------------------------------------------------------------ alarms out
 
-    def alarm_sink(self, kind: str, item: object) -> None:
-        """Monitor sink: queue every alarm transition for publishing (journalled already)."""
-        if kind == "alarm":
-            self.outbox.append(item)  # type: ignore[arg-type]
-            self.outbox_ready.set()
+class AlarmPublisher(NullSink):
+    """A sink that publishes every alarm transition on ``ecg/<device>/alarms`` (QoS 1), in order.
 
-    async def publish_alarms(self) -> None:
-        """Publish queued alarm transitions in order, QoS 1; a failed publish is retried after reconnecting."""
+    The outbox is bounded (``max_outbox``): while the broker is away it keeps the newest
+    transitions and counts the ones it drops (they stay in the journal).  A failed publish is
+    retried after reconnecting, so none is lost while the outbox has room.
+    """
+
+    def __init__(self, conn: MqttConnection, *, topic: str, max_outbox: int) -> None:
+        self.conn, self.topic = conn, topic
+        self.outbox: deque[Alarm] = deque(maxlen=max_outbox)
+        self.ready = asyncio.Event()
+        self.published = 0
+        self.dropped = 0
+
+    def on_alarm(self, alarm: Alarm) -> None:
+        if len(self.outbox) == self.outbox.maxlen:
+            self.dropped += 1  # the oldest goes; the journal has it
+        self.outbox.append(alarm)
+        self.ready.set()
+
+    def report(self) -> dict[str, object]:
+        return {"alarms_published": self.published, "alarms_unpublished": len(self.outbox),
+                "alarms_dropped_unpublished": self.dropped}
+
+    async def run(self) -> None:
         while True:
             while not self.outbox:
-                self.outbox_ready.clear()
-                await self.outbox_ready.wait()
-            await self.connected.wait()
+                self.ready.clear()
+                await self.ready.wait()
+            await self.conn.connected.wait()
             a = self.outbox[0]
-            client = self.client
-            if client is None:
-                continue
-            try:
-                async with asyncio.timeout(5):
-                    await client.publish(self.cfg.alarms_topic.format(device=a.patient),
-                                         json.dumps(a.to_json()).encode(), qos=1)
-            except (aiomqtt.MqttError, TimeoutError):
-                self.connected.clear()
+            if not await self.conn.publish(self.topic.format(device=a.patient), json.dumps(a.to_json()).encode()):
                 await asyncio.sleep(0.2)
                 continue
-            self.outbox.popleft()
+            if self.outbox and self.outbox[0] is a:  # not pushed out by newer transitions meanwhile
+                self.outbox.popleft()
             self.published += 1
+
+
+class MqttSource:
+    """Chunks from bedside devices over MQTT: a live source, which cannot pause.
+
+    Brings its alarm publisher (a sink and a task) with it; the driver starts both.
+    """
+
+    replay = False
+    can_pause = False
+
+    def __init__(self, cfg: BrokerConfig) -> None:
+        self.cfg = cfg
+        host, port, tls = cfg.host_port
+        shard = f" shard {cfg.shard[0]}/{cfg.shard[1]}" if cfg.shard else ""
+        self.label = f"LIVE MQTT {'mqtts' if tls else 'mqtt'}://{host}:{port} {cfg.topic}{shard}"
+        self.ingress = Ingress(topic=cfg.topic, labels_topic=cfg.labels_topic, reorder=cfg.reorder,
+                               max_payload=cfg.max_payload, owns=cfg.owns if cfg.shard else None)
+        topics = [cfg.topic] + ([cfg.labels_topic] if cfg.labels_topic else [])
+        self.conn = MqttConnection(cfg, topics, on_shed=self._shed)
+        self.publisher = AlarmPublisher(self.conn, topic=cfg.alarms_topic, max_outbox=cfg.max_outbox)
+        self.shed: Counter[str] = Counter()  # incoming messages dropped at a full queue, per device
+        self._listener: InputListener | None = None
+
+    def attach(self, listener: InputListener) -> None:
+        self._listener = listener
+        self.ingress.listener = listener
+
+    def _shed(self, topic: str) -> None:
+        dev = self.ingress.device_of(topic)
+        self.shed[dev] += 1
+        if self._listener:
+            self._listener.shed(dev)
+
+    def health(self) -> SourceHealth:
+        waiting, cap = self.conn.backlog()
+        return SourceHealth(self.conn.state, input_lag_s=self.ingress.input_lag(), waiting=waiting, capacity=cap)
+
+    def summary(self) -> dict[str, object]:
+        return {**self.ingress.summary(), "shed": sum(self.shed.values()), "connects": self.conn.connects}
+
+    def tasks(self) -> list[Task]:
+        return [("publish-alarms", self.publisher.run())]
+
+    def sinks(self) -> list[Sink]:
+        return [self.publisher]
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.conn.close()
+
+    async def __aiter__(self) -> AsyncIterator[Chunk]:
+        handle = self.ingress.handle
+        async for msg in self.conn.messages():
+            for chunk in handle(msg.topic.value, msg.payload):
+                yield chunk

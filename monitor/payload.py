@@ -38,13 +38,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ecgmon.core.limits import FS_RANGE
+
 MAGIC = b"ECGB"
 HEADER = struct.Struct("<4sBBHQffdI")
 DTYPE_INT16, DTYPE_FLOAT32 = 1, 2
 MAX_PAYLOAD = 64 * 1024  # bytes
 MAX_SECONDS = 10.0  # longest chunk accepted, seconds of signal
 MAX_ABS_MV = 20.0  # a surface ECG never reaches this; larger values are corrupt
-FS_RANGE = (100.0, 1000.0)
+
 DEVICE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 

@@ -1,28 +1,63 @@
 """Chunk sources: async context managers that yield :class:`Chunk` values.
 
-``async with source: async for chunk in source: ...`` - the pipeline never knows which
-source it reads.
+``async with source: async for chunk in source: ...`` - the driver never asks which source it has.
+Everything it needs beyond the chunks is in the :class:`Source` protocol: whether the source can
+wait for the monitor (``can_pause``), its health, its summary, the tasks and sinks it brings
+(the MQTT source brings its alarm publisher), and a listener for input it rejects or sheds.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from typing import Protocol, Self, runtime_checkable
+from collections.abc import AsyncIterator, Coroutine
+from dataclasses import dataclass
+from typing import Any, Protocol, Self
 
 import numpy as np
 
-from ecgmon.monitor.messages import Chunk, TrueBeat
+from ecgmon.core.messages import Chunk, TrueBeat
+from ecgmon.monitor.sinks import Sink
 from ecgmon.simulators.replay import PatientPlan, RhythmConfig, chunk_size, chunks, plan_patients
 
+Task = tuple[str, Coroutine[Any, Any, None]]
 
-@runtime_checkable
+
+@dataclass(frozen=True, slots=True)
+class SourceHealth:
+    """A source's state at one instant.  Lag in seconds; ``waiting`` and ``capacity`` in messages."""
+
+    state: str  # shown on the console beside the label: "playing", "finished", "connected", ...
+    finished: bool = False  # no more chunks will come
+    input_lag_s: float = 0.0  # the largest input lag since the previous call (live sources)
+    waiting: int = 0  # input received but not yet taken by the monitor
+    capacity: int = 1  # the most input held before the source sheds
+
+
+class InputListener(Protocol):
+    """Told about input a source could not use (the driver counts it and raises technical alarms)."""
+
+    def rejected(self, device: str, reason: str) -> None: ...
+
+    def shed(self, device: str) -> None: ...
+
+
 class Source(Protocol):
-    """What the pipeline reads: chunks from any number of patients."""
+    """What the driver reads: chunks from any number of beds."""
 
-    label: str  # shown on the console, e.g. "REPLAY ECG5000 test split"
-    replay: bool
+    label: str  # shown on every screen, e.g. "REPLAY - ECG5000 test split, not a live patient"
+    replay: bool  # recorded or simulated data, never a live patient
+    can_pause: bool  # True: the driver may make it wait (back-pressure); False: live input, shed when full
+
+    def attach(self, listener: InputListener) -> None: ...
+
+    def health(self) -> SourceHealth: ...
+
+    def summary(self) -> dict[str, object]: ...
+
+    def tasks(self) -> list[Task]: ...
+
+    def sinks(self) -> list[Sink]: ...
 
     async def __aenter__(self) -> Self: ...
 
@@ -31,14 +66,56 @@ class Source(Protocol):
     def __aiter__(self) -> AsyncIterator[Chunk]: ...
 
 
-class ReplaySource:
+class Paced:
+    """Plays a recorded or rendered signal at ``speed`` x real time (None: as fast as the monitor takes it).
+
+    ``tick(signal_s)`` sleeps until ``signal_s`` seconds of signal are due.  Used by the replay and the
+    record sources, which interleave their beds' chunks in time order.
+    """
+
+    def __init__(self, speed: float | None) -> None:
+        self.speed = speed
+        self.t_start = time.monotonic()
+
+    async def tick(self, signal_s: float) -> None:
+        if self.speed is None:
+            await asyncio.sleep(0)
+        else:
+            await asyncio.sleep(max(0.0, self.t_start + signal_s / self.speed - time.monotonic()))
+
+
+class PausableSource:
+    """Shared parts of the sources the driver may make wait: no listener, no tasks, no sinks of their own."""
+
+    replay = True
+    can_pause = True
+    finished = False
+
+    def attach(self, listener: InputListener) -> None:
+        pass  # recorded data is validated when it is read
+
+    def health(self) -> SourceHealth:
+        return SourceHealth("finished" if self.finished else "playing", finished=self.finished)
+
+    def tasks(self) -> list[Task]:
+        return []
+
+    def sinks(self) -> list[Sink]:
+        return []
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+class ReplaySource(PausableSource):
     """ECG5000 beats rendered as ``patients`` live beds, paced at ``speed`` x real time (None = max).
 
     Chunks from all beds are interleaved in time order.  With ``loop`` the split is
     dealt again with the next seed when it ends (a new "pass").
     """
-
-    replay = True
 
     def __init__(self, x: np.ndarray, y: np.ndarray, rows: np.ndarray, *, patients: int = 8, fs: float = 250.0,
                  speed: float | None = 1.0, seed: int = 0, chunk_s: float = 0.25, loop: bool = False,
@@ -47,35 +124,29 @@ class ReplaySource:
         self.patients, self.fs, self.speed, self.seed = patients, fs, speed, seed
         self.chunk_s, self.loop, self.rhythm = chunk_s, loop, rhythm
         self.label = f"REPLAY - ECG5000 {split_name}, not a live patient"
-        self.plans: list[PatientPlan] = []
         self.passes = 0
         self.finished = False
 
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        return None
+    def summary(self) -> dict[str, object]:
+        return {"passes": self.passes}
 
     def _plan(self, seed: int) -> list[PatientPlan]:
         return plan_patients(self.x, self.y, self.rows, patients=self.patients, fs=self.fs, seed=seed,
                              rhythm=self.rhythm)
 
     async def __aiter__(self) -> AsyncIterator[Chunk]:
-        # each bed's stream is continuous across passes: sample indices and seq numbers go on from
-        # where that bed's previous pass ended
+        # each bed's stream is continuous across passes: sample indices go on from where that bed's
+        # previous pass ended
         offset: dict[str, int] = {}
-        seq: dict[str, int] = {}
-        t_start = time.monotonic()
+        pace = Paced(self.speed)
         elapsed_s = 0.0  # signal time of the passes already played
         wall0 = time.time()
+        period = chunk_size(self.chunk_s, self.fs) / self.fs  # seconds of signal per chunk
         while True:
             plans = await asyncio.to_thread(self._plan, self.seed + self.passes)
-            self.plans = plans
             iters = [chunks(p, chunk_s=self.chunk_s, t0=wall0 + elapsed_s) for p in plans]
             live = list(range(len(iters)))
             n_round = 0
-            period = chunk_size(self.chunk_s, self.fs) / self.fs  # seconds of signal per chunk
             while live:
                 for i in list(live):
                     c = next(iters[i], None)
@@ -83,17 +154,12 @@ class ReplaySource:
                         live.remove(i)
                         continue
                     off = offset.get(c.patient, 0)
-                    yield Chunk(c.patient, seq.get(c.patient, 0) + c.seq, c.fs, c.t0, c.samples, start=off + c.start,
-                                truth=tuple(TrueBeat(t.start + off, t.label, t.ref) for t in c.truth), replay=True)
+                    yield Chunk(c.patient, c.fs, c.t0, c.samples, start=off + c.start, replay=True,
+                                truth=tuple(TrueBeat(t.start + off, t.label, t.abnormal, t.ref) for t in c.truth))
                 n_round += 1
-                if self.speed is None:
-                    await asyncio.sleep(0)
-                else:
-                    due = t_start + (elapsed_s + n_round * period) / self.speed
-                    await asyncio.sleep(max(0.0, due - time.monotonic()))
+                await pace.tick(elapsed_s + n_round * period)
             for p in plans:
                 offset[p.patient] = offset.get(p.patient, 0) + len(p.signal)
-                seq[p.patient] = seq.get(p.patient, 0) + -(-len(p.signal) // chunk_size(self.chunk_s, p.fs))
             elapsed_s += n_round * period
             self.passes += 1
             if not self.loop:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from ecgmon.monitor.messages import Chunk
+from ecgmon.core.messages import Chunk
 from ecgmon.monitor.payload import Packet
 
 
@@ -69,4 +69,4 @@ class DeviceStream:
             start = self.next_start
         self.next_start = start + len(p.samples)
         self.counts["chunks"] += 1
-        return Chunk(self.device, p.seq, p.fs, p.t0, p.samples, start=start, reset=reset)
+        return Chunk(self.device, p.fs, p.t0, p.samples, start=start, reset=reset)

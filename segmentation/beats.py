@@ -18,8 +18,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ecgmon.core.limits import check_fs
+from ecgmon.core.messages import Beat
 from ecgmon.models.data import BEAT_LEN
-from ecgmon.monitor.messages import Beat
 from ecgmon.segmentation.peaks import QRSDetector
 
 
@@ -50,9 +51,7 @@ class Segmenter:
     """Per-patient streaming segmentation.  ``push(samples) -> list[Beat]``; sample indices are absolute."""
 
     def __init__(self, patient: str, fs: float, cfg: SegmenterConfig = SegmenterConfig()) -> None:
-        if not 50 <= fs <= 2000:
-            raise ValueError(f"{patient}: sampling rate {fs} Hz is outside 50-2000 Hz")
-        self.patient, self.fs, self.cfg = patient, float(fs), cfg
+        self.patient, self.fs, self.cfg = patient, check_fs(fs, f"{patient}: sampling rate"), cfg
         self.search = round(cfg.search_s * fs)
         self.detector = QRSDetector(fs)
         self.buf = np.zeros(0)
@@ -60,8 +59,6 @@ class Segmenter:
         self.total = 0
         self.last_fid: float | None = None
         self.rr: deque[float] = deque(maxlen=cfg.hr_beats)
-        self.fiducials: list[int] = []  # every fiducial, for evaluation, when keep_fiducials is set
-        self.keep_fiducials = False
 
     @property
     def heart_rate(self) -> float | None:
@@ -112,8 +109,6 @@ class Segmenter:
                 # ECG5000 beats start ``step`` 140ths of the beat before that slope's centre
                 h = self.cfg.step * n / BEAT_LEN
                 start = self.last_fid - h
-                if self.keep_fiducials:
-                    self.fiducials.append(round(start))
                 if self.cfg.min_rr_s <= rr <= self.cfg.max_rr_s and start - self.buf_start >= 0:
                     a = start - self.buf_start
                     beats.append(Beat(self.patient, resample_beat(self.buf, a, a + n), round(start), rr,

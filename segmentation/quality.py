@@ -37,9 +37,9 @@ class QualityMonitor:
             hi, lo = w.max(), w.min()
             # n samples spanning hi - lo have a standard deviation of at least (hi - lo) / sqrt(2 n):
             # the (costlier) deviation is only needed when the range allows a flat line
-            flat = hi - lo < self.flat_std * self._sqrt2n and float(w.std()) < self.flat_std
+            flat = bool(hi - lo < self.flat_std * self._sqrt2n) and float(w.std()) < self.flat_std
             if not flat:
                 limit = self.sat_frac * self.n
-                saturated = np.count_nonzero(w == hi) > limit or np.count_nonzero(w == lo) > limit
+                saturated = bool(np.count_nonzero(w == hi) > limit or np.count_nonzero(w == lo) > limit)
         noisy = not flat and self.since_beat > self.no_beat
         return Quality(flat, saturated, noisy or saturated)

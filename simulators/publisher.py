@@ -24,9 +24,10 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+import aiomqtt
 import numpy as np
 
-from ecgmon.monitor.messages import Chunk
+from ecgmon.core.messages import Chunk
 from ecgmon.monitor.mqtt import BrokerConfig
 from ecgmon.monitor.payload import encode
 from ecgmon.simulators.replay import PatientPlan, chunk_size, plan_patients
@@ -174,7 +175,7 @@ async def publish(cfg: SimConfig, broker: BrokerConfig, *, stop: asyncio.Event |
 class _Sender:
     """Sends each device's messages in order, devices concurrently, at most ``window`` unacknowledged."""
 
-    client: object
+    client: aiomqtt.Client
     tasks: asyncio.TaskGroup
     window: asyncio.Semaphore
     qos: int
@@ -185,7 +186,7 @@ class _Sender:
             if delay:
                 await asyncio.sleep(delay)
             for topic, payload, kind in msgs:
-                await self.client.publish(topic, payload, qos=self.qos)  # type: ignore[attr-defined]
+                await self.client.publish(topic, payload, qos=self.qos)
                 setattr(self.stats, kind, getattr(self.stats, kind) + 1)
         finally:
             self.window.release()
@@ -221,7 +222,8 @@ async def _round(cfg: SimConfig, streams, live: list[int], held: dict[int, tuple
         if rng.random() < cfg.drop:
             stats.dropped += 1
         else:
-            msg = (topic, encode(cfg.fmt, c.patient, c.seq, c.fs, wall0 + c.start / c.fs, c.samples))
+            seq = c.start // chunk_size(cfg.chunk_s, c.fs)  # chunks are consecutive and of one size
+            msg = (topic, encode(cfg.fmt, c.patient, seq, c.fs, wall0 + c.start / c.fs, c.samples))
             if i in held:  # send the newer one first, then the held older one: a reorder
                 msgs += [(*msg, "published"), (*held.pop(i), "published")]
                 stats.reordered += 1

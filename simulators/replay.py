@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ecgmon.models.data import BEAT_LEN, NORMAL
-from ecgmon.monitor.messages import Chunk, TrueBeat
+from ecgmon.core.limits import check_fs
+from ecgmon.core.messages import Chunk, TrueBeat
+from ecgmon.models.data import BEAT_LEN, CLASS_NAMES, NORMAL
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,8 +50,8 @@ class PatientPlan:
     signal: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0, np.float32))
 
     def truth(self) -> list[TrueBeat]:
-        return [TrueBeat(float(s), int(lab), int(r)) for s, lab, r in zip(self.starts, self.labels, self.refs,
-                                                                          strict=True)]
+        return [TrueBeat(float(s), CLASS_NAMES[int(lab)], int(lab) != NORMAL, int(r))
+                for s, lab, r in zip(self.starts, self.labels, self.refs, strict=True)]
 
 
 def _episodes(normal: list[int], abnormal: list[int], mix: tuple[float, float, float],
@@ -89,8 +90,7 @@ def _episodes(normal: list[int], abnormal: list[int], mix: tuple[float, float, f
 def plan_patients(x: np.ndarray, y: np.ndarray, rows: np.ndarray, *, patients: int = 8, fs: float = 250.0,
                   seed: int = 0, rhythm: RhythmConfig = RhythmConfig()) -> list[PatientPlan]:
     """Deal ``rows`` of the pool (``x``, ``y``) to ``patients`` beds and render each one's signal."""
-    if not 100 <= fs <= 1000:
-        raise ValueError(f"sampling rate {fs} Hz is outside the supported 100-1000 Hz")
+    check_fs(fs)
     rng = np.random.default_rng(seed)
     rows = rng.permutation(np.asarray(rows))
     plans = []
@@ -153,11 +153,11 @@ def chunks(plan: PatientPlan, *, chunk_s: float = 0.25, t0: float = 0.0) -> Iter
     size = chunk_size(chunk_s, plan.fs)
     truth = plan.truth()
     ti = 0
-    for seq, a in enumerate(range(0, len(plan.signal), size)):
+    for a in range(0, len(plan.signal), size):
         b = min(a + size, len(plan.signal))
         tb = []
         while ti < len(truth) and truth[ti].start < b:
             tb.append(truth[ti])
             ti += 1
-        yield Chunk(plan.patient, seq, plan.fs, t0 + a / plan.fs, plan.signal[a:b], start=a, truth=tuple(tb),
+        yield Chunk(plan.patient, plan.fs, t0 + a / plan.fs, plan.signal[a:b], start=a, truth=tuple(tb),
                     replay=True)

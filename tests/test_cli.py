@@ -9,8 +9,12 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from ecgmon.models.checkpoint import load
 from ecgmon.monitor.alarms import read_journal
+
+pytestmark = pytest.mark.slow
 
 ECGMON = str(Path(sys.executable).with_name("ecgmon"))
 

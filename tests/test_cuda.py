@@ -11,6 +11,7 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
+from helpers import Recorder
 
 from ecgmon.models.scorer import Scorer
 from ecgmon.monitor.app import build
@@ -36,12 +37,12 @@ def test_cuda_pipeline_same_verdicts_as_cpu(tmp_path, shipped):
     def run(device):
         cfg = MonitorConfig(patients=8, fs=250, speed=None, ui=False, journal=tmp_path / f"{device}.jsonl",
                             device=device)
-        mon, source = build(cfg, ckpt=dataclasses.replace(shipped, model=copy.deepcopy(shipped.model)))
-        mon.scored_log = []
-        asyncio.run(mon.run(source))
-        mon.close()
-        assert mon.scorer.device.type == device
-        return {(s.beat.patient, s.beat.index): s.flagged for s in mon.scored_log}
+        rec = Recorder()
+        b = build(cfg, ckpt=dataclasses.replace(shipped, model=copy.deepcopy(shipped.model)), extra_sinks=[rec])
+        asyncio.run(b.monitor.run(b.source))
+        b.monitor.close()
+        assert b.monitor.scorer.device.type == device
+        return {(s.beat.patient, s.beat.index): s.flagged for s in rec.scores}
 
     cpu, gpu = run("cpu"), run("cuda")
     assert len(cpu) > 900 and cpu.keys() == gpu.keys()

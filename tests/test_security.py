@@ -9,9 +9,11 @@ from pathlib import Path
 
 import aiomqtt
 import pytest
-from conftest import Broker
+from helpers import Broker
 
 from ecgmon.monitor.mqtt import BrokerConfig, credentials
+
+pytestmark = pytest.mark.broker
 
 ACL = Path(__file__).resolve().parents[1] / "deploy" / "mosquitto" / "ecgmon.acl"
 
@@ -61,11 +63,16 @@ async def test_a_device_may_publish_only_its_own_topic_and_only_monitors_read_al
                 await asyncio.sleep(0.2)
         except aiomqtt.MqttError:
             assert payload != b"own"  # only a denied publish may cost the connection
-    await asyncio.sleep(1.5)
+    # a last allowed message: once the monitor has it, anything sent before it would have arrived too
+    async with cfg("bed01").client() as dev:
+        await dev.publish("ecg/bed01/samples", b"end", qos=1)
+    async with asyncio.timeout(10):
+        while ("ecg/bed01/samples", b"end") not in mon_got:
+            await asyncio.sleep(0.05)
     for t in tasks:
         t.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-    assert mon_got == [("ecg/bed01/samples", b"own")]  # the spoofed message never reached the monitor
+    assert mon_got == [("ecg/bed01/samples", b"own"), ("ecg/bed01/samples", b"end")]  # the spoofed one never did
     assert dev_got == []  # a device cannot read other devices' streams
     assert station_got == []  # a central station reads alarms, not raw streams
 

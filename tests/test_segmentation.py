@@ -10,7 +10,6 @@ from ecgmon.simulators.replay import chunks, plan_patients
 
 def _segment(signal, fs, sizes):
     seg = Segmenter("p", fs)
-    seg.keep_fiducials = True
     beats, i, k = [], 0, 0
     while i < len(signal):
         n = sizes[k % len(sizes)]
@@ -35,8 +34,8 @@ def test_replayed_beats_are_found_at_their_true_starts(split, fs):
     plans = plan_patients(split.pool.x, split.pool.y, split.test, patients=8, fs=fs, seed=0)
     true_n = found = matched = 0
     for pl in plans:
-        seg, _ = _segment(pl.signal, fs, [int(0.25 * fs)])
-        f = np.asarray(seg.fiducials)
+        _, beats = _segment(pl.signal, fs, [int(0.25 * fs)])
+        f = np.asarray([b.index for b in beats])
         near = np.min(np.abs(f[None, :] - pl.starts[:, None]), axis=1)
         true_n += len(pl.starts)
         found += len(f)
@@ -52,7 +51,7 @@ def test_r_peaks_and_heart_rate_against_neurokit_on_synthetic_ecg(fs, hr):
     _, info = nk.ecg_peaks(ecg, sampling_rate=fs)
     ref = np.asarray(info["ECG_R_Peaks"])
     seg, beats = _segment(ecg, fs, [int(0.2 * fs), int(0.33 * fs)])
-    f = np.asarray(seg.fiducials)
+    f = np.asarray([b.index for b in beats])
     # the fiducial is the QRS's steepest slope (where ECG5000 beats begin); it lies on the R upstroke
     # or downstroke, within 50 ms of neurokit's offline R peak
     # after the 2 s warm-up; the last beats of the record are never closed by a next fiducial

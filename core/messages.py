@@ -9,25 +9,38 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+
+NORMAL_LABELS = frozenset({"normal", "N"})  # ECG5000 class 1, AAMI class N
+UNSCORED_LABELS = frozenset({"Q"})  # AAMI class Q (paced fusion, unclassifiable): no verdict is scored on it
+
+
+def is_abnormal(label: str) -> bool | None:
+    """What a verdict on a reference beat of class ``label`` is scored against (None: not scored)."""
+    return None if label in UNSCORED_LABELS else label not in NORMAL_LABELS
 
 
 @dataclass(frozen=True, slots=True)
 class TrueBeat:
-    """Ground truth travelling with a replayed stream: where a dataset beat starts and what it is."""
+    """Ground truth travelling with a replayed or recorded stream: where a reference beat is and what it is.
 
-    start: float  # absolute sample index (fractional) of the beat's first sample
-    label: int  # ECG5000 class 1..5
-    ref: int  # row of the beat in the protocol's pool, for offline comparison
+    ``abnormal`` is what a verdict is scored against: False for normal beats, True for the classes an
+    alarm should catch, None for beats no verdict is scored on (e.g. AAMI class Q, unclassifiable).
+    """
+
+    start: float  # absolute sample index (fractional) of the beat's fiducial (ECG5000: its first sample)
+    label: str  # class name: ECG5000 "normal", "PVC", ...; AAMI "N", "S", "V", "F", "Q"
+    abnormal: bool | None
+    ref: int = -1  # ECG5000: row of the beat in the protocol's pool, for offline comparison; -1 none
 
 
 @dataclass(frozen=True, slots=True)
 class Chunk:
-    """A run of samples from one patient.  ``seq`` counts chunks; ``start`` is the first sample's index."""
+    """A run of samples from one patient; ``start`` is the first sample's absolute index."""
 
     patient: str
-    seq: int
     fs: float  # Hz
     t0: float  # wall-clock time of the first sample, seconds
     samples: np.ndarray  # float32, mV or z units
@@ -47,8 +60,6 @@ class Beat:
     rr_s: float  # seconds from this fiducial to the next one
     fs: float
     closed_mono: float  # time.monotonic() when the next fiducial closed the beat
-    label: int | None = None  # ground truth when known (replay)
-    ref: int | None = None  # pool row of the matched true beat (replay)
     sent: float | None = None  # live: device wall-clock time at which the packet that closed the beat was complete
 
 
@@ -78,6 +89,20 @@ class Priority(enum.IntEnum):
     HIGH = 3
 
 
+class Condition(enum.StrEnum):
+    """Every alarm condition the monitor knows; the value is what the journal and the console show."""
+
+    ABNORMAL_BEAT = "abnormal beat"
+    FREQUENT_ABNORMAL = "frequent abnormal beats"
+    ABNORMAL_RUN = "abnormal run"
+    LEADS_OFF = "leads off"
+    SIGNAL_LOSS = "signal loss"
+    NOISY_SIGNAL = "noisy signal"
+    BAD_INPUT = "bad input"
+    MONITOR_OVERLOAD = "monitor overload"
+    MONITOR_BEHIND = "monitor behind"
+
+
 class AlarmKind(enum.StrEnum):
     PHYSIOLOGICAL = "physiological"
     TECHNICAL = "technical"
@@ -96,7 +121,7 @@ class Alarm:
     id: str
     patient: str
     kind: AlarmKind
-    condition: str  # e.g. "abnormal beat", "frequent abnormal beats", "abnormal run", "leads off"
+    condition: Condition
     priority: Priority
     state: AlarmState
     time: float  # wall clock, seconds
@@ -107,17 +132,17 @@ class Alarm:
     evidence: tuple[float, ...] = field(default=())  # recent losses that led to it
 
     @classmethod
-    def from_json(cls, d: dict) -> Alarm:
+    def from_json(cls, d: dict[str, Any]) -> Alarm:
         """The inverse of :meth:`to_json` (a journal line)."""
         return cls(
-            str(d["id"]), str(d["patient"]), AlarmKind(d["kind"]), str(d["condition"]),
+            str(d["id"]), str(d["patient"]), AlarmKind(d["kind"]), Condition(d["condition"]),
             Priority[str(d["priority"]).upper()], AlarmState(d["state"]), float(d["time"]), str(d.get("message", "")),
             d.get("beat_index"), d.get("loss"), d.get("threshold"), tuple(d.get("evidence") or ()),
         )
 
     def to_json(self) -> dict[str, object]:
         return {
-            "id": self.id, "patient": self.patient, "kind": str(self.kind), "condition": self.condition,
+            "id": self.id, "patient": self.patient, "kind": str(self.kind), "condition": str(self.condition),
             "priority": self.priority.name.lower(), "state": str(self.state), "time": self.time,
             "message": self.message, "beat_index": self.beat_index, "loss": self.loss,
             "threshold": self.threshold, "evidence": list(self.evidence),

@@ -1,0 +1,134 @@
+"""MQTT ingress: one message (topic, payload) -> chunks, synchronously and without I/O.
+
+Routing (samples and labels topics, shards), payload decoding, per-device stream repair
+(:class:`~ecgmon.monitor.streams.DeviceStream`), ground-truth labels from a side topic, and the input
+lag per device.  It never raises on bad input: a rejected message is counted per device and reason
+and reported to the listener.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import Callable
+
+from ecgmon.core.messages import Chunk, TrueBeat, is_abnormal
+from ecgmon.models.data import CLASS_NAMES
+from ecgmon.monitor.payload import MAX_PAYLOAD, PayloadError, decode, device_from_topic
+from ecgmon.monitor.sources import InputListener
+from ecgmon.monitor.streams import DeviceStream
+
+MAX_TOPIC = 256  # bytes; longer topics are rejected before any parsing
+
+
+class Ingress:
+    """Turns messages into chunks.  ``owns(device)``: whether this worker handles the device (shards)."""
+
+    def __init__(self, *, topic: str, labels_topic: str | None, reorder: int = 8, max_payload: int = MAX_PAYLOAD,
+                 owns: Callable[[str], bool] | None = None) -> None:
+        self.topic, self.labels_topic, self.reorder, self.max_payload = topic, labels_topic, reorder, max_payload
+        self._owns = owns
+        self.listener: InputListener | None = None
+        self.streams: dict[str, DeviceStream] = {}
+        self.rejected: Counter[tuple[str, str]] = Counter()
+        self.pending_labels: dict[str, list[tuple[float, str, int]]] = {}  # (time of beat start s, label, ref)
+        self.handled = 0  # messages taken (every one is used, rejected or a duplicate)
+        self.other_shards = 0  # messages for devices another worker handles
+        # input lag, robust to device clock offsets: a device's packet delay (arrival - its last sample's
+        # time on the device's clock) above the smallest delay seen from that device
+        self._delay_floor: dict[str, float] = {}
+        self._lag_max = 0.0
+
+    def owns(self, device: str) -> bool:
+        return self._owns is None or self._owns(device)
+
+    def device_of(self, topic: str) -> str:
+        """The device a topic names (samples or labels), or ``(unknown)``."""
+        return (device_from_topic(topic, self.topic)
+                or (self.labels_topic and device_from_topic(topic, self.labels_topic)) or "(unknown)")
+
+    def input_lag(self) -> float:
+        """The largest input lag (seconds) seen since the last call."""
+        lag, self._lag_max = self._lag_max, 0.0
+        return lag
+
+    def summary(self) -> dict[str, int]:
+        """What arrived and what the stream repair made of it, over all devices."""
+        c: Counter[str] = Counter()
+        for st in self.streams.values():
+            c.update(st.counts)
+        return {"messages": self.handled, "devices": len(self.streams), "chunks": c["chunks"],
+                "lost_chunks": c["lost_chunks"], "gaps": c["gap"], "duplicates": c["duplicate"],
+                "out_of_order": c["out_of_order"], "rejected": sum(self.rejected.values()),
+                "other_shards": self.other_shards}
+
+    def _reject(self, device: str, reason: str) -> None:
+        self.rejected[(device, reason)] += 1
+        if self.listener:
+            self.listener.rejected(device, reason)
+
+    def handle(self, topic: str, payload: object) -> list[Chunk]:
+        """One MQTT message -> releasable chunks (possibly none).  Never raises on bad input."""
+        self.handled += 1
+        if len(topic.encode()) > MAX_TOPIC:
+            self._reject("(unknown)", "topic-too-long")
+            return []
+        if self.labels_topic and (dev := device_from_topic(topic, self.labels_topic)) is not None:
+            if self.owns(dev):
+                self._labels(dev, payload)
+            return []
+        dev = device_from_topic(topic, self.topic)
+        if dev is None:
+            self._reject("(unknown)", "unknown-topic")
+            return []
+        if not self.owns(dev):
+            self.other_shards += 1  # another worker's device
+            return []
+        try:
+            p = decode(bytes(payload) if isinstance(payload, bytes | bytearray) else b"", max_size=self.max_payload)
+        except PayloadError as err:
+            self._reject(dev, err.reason)
+            return []
+        if p.device is not None and p.device != dev:
+            self._reject(dev, "device-mismatch")
+            return []
+        delay = time.time() - p.t0 - len(p.samples) / p.fs
+        floor = self._delay_floor.get(dev)
+        if floor is None or delay < floor:
+            self._delay_floor[dev] = floor = delay
+        self._lag_max = max(self._lag_max, delay - floor)
+        stream = self.streams.get(dev)
+        if stream is None:
+            stream = self.streams[dev] = DeviceStream(dev, reorder=self.reorder)
+        chunks = stream.push(p)
+        labels = self.pending_labels.pop(dev, None)
+        if labels and chunks and stream.t0_first is not None and stream.fs is not None:
+            # label times -> this monitor's sample indices for the device (it may have joined late)
+            t0, fs = stream.t0_first, stream.fs
+            truth = tuple(TrueBeat((t - t0) * fs, lab, is_abnormal(lab), ref) for t, lab, ref in labels)
+            c = chunks[0]
+            chunks[0] = Chunk(c.patient, c.fs, c.t0, c.samples, start=c.start, truth=truth, reset=c.reset)
+        elif labels:
+            self.pending_labels[dev] = labels
+        return chunks
+
+    def _labels(self, dev: str, payload: object) -> None:
+        """``{"beats": [[time s, label, ref], ...]}``; a label is a class name or an ECG5000 class number."""
+        try:
+            obj = json.loads(bytes(payload) if isinstance(payload, bytes | bytearray) else b"")
+            beats = [(float(t), _label(lab), int(ref)) for t, lab, ref in obj["beats"]]
+        except (TypeError, ValueError, KeyError):
+            self._reject(dev, "bad-labels")
+            return
+        self.pending_labels.setdefault(dev, []).extend(beats)
+
+
+def _label(v: object) -> str:
+    if isinstance(v, int) and not isinstance(v, bool):
+        if v not in CLASS_NAMES:
+            raise ValueError(f"ECG5000 class {v} is not 1..5")
+        return CLASS_NAMES[v]
+    if isinstance(v, str) and 0 < len(v) <= 32:
+        return v
+    raise ValueError(f"bad label {v!r}")

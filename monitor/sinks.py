@@ -1,0 +1,90 @@
+"""Sinks: where chunks, verdicts and alarm transitions go once the pipeline has made them.
+
+A sink is anything with ``on_chunk``, ``on_beat``, ``on_alarm`` and ``close``; the driver calls
+every sink in the order it was given, the journal first (durable before anything is shown or
+published).  Sinks run on the event loop: each call must be quick and must not block.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Protocol, TextIO
+
+from ecgmon.core.messages import Alarm, BeatScore, Chunk
+
+
+class Sink(Protocol):
+    """What the driver feeds.  ``on_chunk`` sees every chunk before it is segmented (its samples and
+    any ground truth it carries); ``on_beat`` every verdict; ``on_alarm`` every alarm transition."""
+
+    def on_chunk(self, chunk: Chunk) -> None: ...
+
+    def on_beat(self, score: BeatScore) -> None: ...
+
+    def on_alarm(self, alarm: Alarm) -> None: ...
+
+    def report(self) -> dict[str, object]:
+        """Figures this sink adds to the run's summary (most add none)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class NullSink:
+    """A sink that ignores everything: a base for sinks that need only some of the calls."""
+
+    def on_chunk(self, chunk: Chunk) -> None:
+        pass
+
+    def on_beat(self, score: BeatScore) -> None:
+        pass
+
+    def on_alarm(self, alarm: Alarm) -> None:
+        pass
+
+    def report(self) -> dict[str, object]:
+        return {}
+
+    def close(self) -> None:
+        pass
+
+
+class LabelLookup(Protocol):
+    """Gives the ground-truth class of a judged beat, when there is one (the evaluator)."""
+
+    def label_of(self, score: BeatScore) -> str | None: ...
+
+
+class HeadlessSink(NullSink):
+    """Headless output: one JSON object per line for every verdict and alarm transition.
+
+    Lines from a replayed or recorded stream carry ``"replay": true``, so no consumer can mistake
+    them for a live patient.  With ``labels`` (the evaluator), beat lines carry their reference class.
+    """
+
+    def __init__(self, out: TextIO, *, replay: bool, labels: LabelLookup | None = None) -> None:
+        self.out, self.replay, self.labels = out, replay, labels
+
+    def on_beat(self, score: BeatScore) -> None:
+        b = score.beat
+        line: dict[str, object] = {
+            "type": "beat", "patient": b.patient, "index": b.index, "time": round(time.time(), 3),
+            "rr_s": round(b.rr_s, 4), "loss": round(score.loss, 6), "threshold": score.threshold,
+            "verdict": "abnormal" if score.flagged else "normal", "latency_ms": round(score.latency_s * 1000, 2)}
+        if self.labels is not None and (label := self.labels.label_of(score)) is not None:
+            line["label"] = label
+        self._write(line)
+
+    def on_alarm(self, alarm: Alarm) -> None:
+        self._write({"type": "alarm", **alarm.to_json()})
+
+    def write(self, line: dict[str, object]) -> None:
+        """Any other line (stats, the summary), marked as replay like the rest, and flushed."""
+        self._write(line)
+        self.out.flush()
+
+    def _write(self, line: dict[str, object]) -> None:
+        if self.replay:
+            line["replay"] = True
+        self.out.write(json.dumps(line) + "\n")
