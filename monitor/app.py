@@ -19,6 +19,8 @@ from rich.console import Console
 from rich.live import Live
 
 from ecgmon.models.checkpoint import Checkpoint, load
+from ecgmon.models.records import Recording, find_records
+from ecgmon.models.records import read as read_record
 from ecgmon.models.scorer import Scorer
 from ecgmon.monitor.alarms import Journal, open_alarms
 from ecgmon.monitor.config import MonitorConfig, from_args
@@ -27,9 +29,10 @@ from ecgmon.monitor.evaluator import Evaluator
 from ecgmon.monitor.mqtt import MqttSource
 from ecgmon.monitor.pipeline import Monitor, Restored
 from ecgmon.monitor.sinks import HeadlessSink, Sink
-from ecgmon.monitor.sources import ReplaySource, Source
+from ecgmon.monitor.sources import RecordSource, ReplaySource, Source
 
 REPLAY_TOLERANCE_S = 0.020  # ECG5000 replay: a cut beat matches a rendered beat when its start is this close
+EC57_TOLERANCE_S = 0.150  # recordings: a detection matches a reference beat within 150 ms (ANSI/AAMI EC57)
 
 
 @dataclass(slots=True)
@@ -44,11 +47,12 @@ class Built:
 
 
 def build(cfg: MonitorConfig, *, ckpt: Checkpoint | None = None, out: TextIO | None = None,
-          extra_sinks: Sequence[Sink] = ()) -> Built:
+          extra_sinks: Sequence[Sink] = (), recordings: Sequence[Recording] | None = None) -> Built:
     """The monitor, its source and its sinks for ``cfg`` (the shipped checkpoint unless one is given).
 
     Headless (``cfg.ui`` False), verdicts and alarms go to ``out`` (stdout) as JSON lines.
     ``extra_sinks`` come after the built-in ones (an embedding application's own, a test's recorder).
+    ``recordings``: for ``--source record``, recordings already read (else ``cfg.records`` are read).
     """
     ckpt = ckpt or load(cfg.checkpoint)
     # torch gets every core but one: the event loop (ingest, segmentation, alarms) needs a core of its own,
@@ -62,10 +66,16 @@ def build(cfg: MonitorConfig, *, ckpt: Checkpoint | None = None, out: TextIO | N
     # simulated ECG5000 devices with a labels topic) are compared with them
     flags = scorer.score(split.pool.x[rows]) > ckpt.threshold
     offline = dict(zip(rows.tolist(), flags.tolist(), strict=True))
+    tolerance = REPLAY_TOLERANCE_S
     if cfg.source == "mqtt":
         if cfg.broker is None:
             raise ValueError("--source mqtt needs broker settings")
         source = MqttSource(cfg.broker)
+    elif cfg.source == "record":
+        recs = list(recordings) if recordings is not None else [
+            read_record(p, lead=cfg.lead, fs=cfg.csv_fs) for p in find_records(list(cfg.records))]
+        source = RecordSource(recs, speed=cfg.speed, chunk_s=cfg.chunk_s, start=cfg.start, duration=cfg.duration)
+        tolerance = EC57_TOLERANCE_S
     else:
         source = ReplaySource(split.pool.x, split.pool.y, rows, patients=cfg.patients, fs=cfg.fs, speed=cfg.speed,
                               seed=cfg.seed, chunk_s=cfg.chunk_s, loop=cfg.loop,
@@ -73,7 +83,7 @@ def build(cfg: MonitorConfig, *, ckpt: Checkpoint | None = None, out: TextIO | N
     # alarms a previous run left open (e.g. after a crash) are shown again; a torn last line is skipped
     alarms, skipped = open_alarms(cfg.journal) if cfg.journal.exists() else ([], 0)
     restored = Restored(tuple(alarms), skipped)
-    evaluator = Evaluator(tolerance_s=REPLAY_TOLERANCE_S, offline_flags=offline)
+    evaluator = Evaluator(tolerance_s=tolerance, offline_flags=offline)
     view = ConsoleView(restored=restored.alarms)
     headless = None if cfg.ui else HeadlessSink(out or sys.stdout, replay=source.replay, labels=evaluator)
     # the journal first: an alarm is durable before it is shown or published

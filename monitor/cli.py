@@ -10,13 +10,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from rich.console import Console
 
-SUBCOMMANDS = ("monitor", "train", "calibrate", "evaluate", "simulate")
+SUBCOMMANDS = ("monitor", "train", "calibrate", "evaluate", "simulate", "data")
 EPILOG = """\
 subcommands (each has --help):
   ecgmon [monitor] --source replay   run the monitor (the default when no subcommand is given)
@@ -24,11 +25,14 @@ subcommands (each has --help):
   ecgmon calibrate                   re-derive a checkpoint's threshold with another rule
   ecgmon evaluate                    metrics, tables and figures of a checkpoint on a protocol's test split
   ecgmon simulate                    bedside devices publishing ECG over MQTT
+  ecgmon data fetch mitdb            download the MIT-BIH Arrhythmia Database from PhysioNet (checked)
 
 examples:
   ecgmon --source replay --patients 8 --speed 1
   ecgmon --source replay --speed max --no-ui --duration 60
   ecgmon evaluate --protocol product --out runs/eval
+  ecgmon --source record ../shared/data/mitdb-ds1/119 --speed 10
+  ecgmon evaluate --protocol mitdb --data ../shared/data/mitdb-ds1 --out runs/mitdb
 """
 
 
@@ -75,13 +79,19 @@ def _calibrate_parser(sub: argparse._SubParsersAction) -> None:
 
 def _evaluate_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="metrics and figures on a protocol's test split",
-                       description="Score the protocol's test split with the checkpoint at its calibrated "
-                                   "threshold; print tables; write DIR/metrics.json and PNG figures.")
-    p.add_argument("--protocol", choices=("product", "ucr"), default="product")
+                       description="product/ucr: score the protocol's ECG5000 test split with the checkpoint at its "
+                                   "calibrated threshold. mitdb: play annotated records (--data) through the live "
+                                   "pipeline and count EC57 statistics (5-minute learning period, 150 ms window, "
+                                   "paced records excluded). Prints tables; writes DIR/metrics.json and PNG figures.")
+    p.add_argument("--protocol", choices=("product", "ucr", "mitdb"), default="product")
+    p.add_argument("--records", nargs="*", default=None, help="mitdb: record names within --data (default: all)")
+    p.add_argument("--lead", default="MLII", help="mitdb: lead to play (default MLII, else the record's first)")
+    p.add_argument("--learn", type=float, default=300.0, help="mitdb: learning period excluded, seconds")
     p.add_argument("--checkpoint", type=Path, default=None,
                    help="default: the shipped checkpoint of that protocol")
     p.add_argument("--out", type=Path, default=Path("runs/eval"), help="output folder (default runs/eval)")
     p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (mitdb)")
     _add_common_model(p)
 
 
@@ -148,7 +158,37 @@ def cmd_calibrate(a: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def cmd_evaluate_records(a: argparse.Namespace, console: Console) -> int:
+    from ecgmon.models.checkpoint import load
+    from ecgmon.models.records import find_records, read
+    from ecgmon.monitor import ec57
+
+    if a.data is None:
+        raise ValueError("--protocol mitdb needs --data DIR (the records; `ecgmon data fetch mitdb` downloads them)")
+    paths = find_records([a.data]) if not a.records else [Path(a.data) / r for r in a.records]
+    recs = ec57.check_evaluable([read(p, lead=a.lead) for p in paths])  # every file checked before any output
+    ckpt = load(a.checkpoint)
+    threads = a.threads or max(1, (os.cpu_count() or 2) - 1)
+    beds = ec57.run_records(recs, ckpt, device=a.device, threads=threads)
+    counts = [ec57.record_counts(b, learn_s=a.learn) for b in beds]
+    summary = ec57.summarise(counts)
+    wide = Console(width=max(console.width, 180))  # the table has 15 columns
+    wide.print(ec57.table(summary, title=f"EC57 on {len(recs)} records ({a.data}), {ckpt.name}, "
+                                            f"learning period {a.learn:g} s excluded"))
+    a.out.mkdir(parents=True, exist_ok=True)
+    meta = {"protocol": "mitdb", "data": str(a.data), "records": [r.name for r in recs], "checkpoint": ckpt.path,
+            "threshold": ckpt.threshold, "learn_s": a.learn, "tolerance_s": ec57.TOLERANCE_S, "lead": a.lead}
+    written = [ec57.write_json(a.out / "metrics.json", {**meta, **summary}),
+               ec57.write_csv(a.out / "records.csv", summary)]
+    if not a.no_figures:
+        written += ec57.figures(a.out, summary, counts, ckpt.threshold)
+    console.print("wrote " + ", ".join(str(p) for p in written))
+    return 0
+
+
 def cmd_evaluate(a: argparse.Namespace, console: Console) -> int:
+    if a.protocol == "mitdb":
+        return cmd_evaluate_records(a, console)
     from ecgmon.models.checkpoint import default_path, load
     from ecgmon.models.evaluate import figures, metrics, sweep, sweep_thresholds, tables, write_metrics
     from ecgmon.models.train import losses
@@ -234,6 +274,24 @@ def cmd_simulate(a: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def _data_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("data", help="datasets: fetch from PhysioNet",
+                       description="ecgmon data fetch mitdb [--dest DIR]: download the MIT-BIH Arrhythmia Database "
+                                   "from PhysioNet and check every file against PhysioNet's published SHA256SUMS.")
+    p.add_argument("action", choices=("fetch",))
+    p.add_argument("dataset", choices=("mitdb",))
+    p.add_argument("--dest", type=Path, default=Path("data/mitdb"), help="folder to fill (default data/mitdb)")
+    p.add_argument("--url", default=None, help="a PhysioNet mirror (default https://physionet.org/files/mitdb/1.0.0/)")
+
+
+def cmd_data(a: argparse.Namespace, console: Console) -> int:
+    from ecgmon.models.fetch import MITDB_URL, fetch
+
+    n = fetch(a.url or MITDB_URL, a.dest, log=lambda m: console.print(m, highlight=False))
+    console.print(f"{n} files in {a.dest}, every one matching PhysioNet's SHA256SUMS")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from ecgmon.monitor.config import add_monitor_arguments
 
@@ -254,6 +312,7 @@ def build_subparsers() -> argparse.ArgumentParser:
     _calibrate_parser(sub)
     _evaluate_parser(sub)
     _simulate_parser(sub)
+    _data_parser(sub)
     return p
 
 
@@ -274,6 +333,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_evaluate(a, console)
         if a.command == "simulate":
             return cmd_simulate(a, console)
+        if a.command == "data":
+            return cmd_data(a, console)
         from ecgmon.monitor.app import run_monitor
 
         return run_monitor(a, console)

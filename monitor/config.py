@@ -27,8 +27,12 @@ class MonitorConfig:
     """Times in seconds; rates in Hz.  ``speed`` None: as fast as the monitor takes it."""
 
     source: str = "replay"
+    records: tuple[Path, ...] = ()  # --source record: WFDB records, folders, RECORDS lists or CSV files
+    lead: str = "MLII"  # the lead played from each record (the first when a record lacks it)
+    start: float = 0.0  # --source record: seconds skipped at the start of each record
+    csv_fs: float | None = None  # --source record: the sampling rate of CSV records (no default: it must be given)
     patients: int = 8  # replay beds
-    fs: float = 250.0  # replay sampling rate
+    fs: float = 250.0  # replay sampling rate; a CSV record's rate (given explicitly)
     speed: float | None = 1.0
     seed: int = 0
     chunk_s: float = 0.25
@@ -49,12 +53,18 @@ _M, _P, _A, _B = MonitorConfig(), PipelineConfig(), PolicyConfig(), BrokerConfig
 
 def add_monitor_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("source")
-    g.add_argument("--source", choices=("replay", "mqtt"), default=_M.source,
+    g.add_argument("--source", choices=("replay", "mqtt", "record"), default=_M.source,
                    help="replay: ECG5000 test-split beats rendered as live patients (default); "
-                        "mqtt: live devices publishing to a broker")
+                        "mqtt: live devices publishing to a broker; record: recorded patients (WFDB or CSV)")
+    g.add_argument("records", nargs="*", type=Path, metavar="PATH",
+                   help="--source record: WFDB records (without extension), folders, RECORDS lists, CSV files")
+    g.add_argument("--lead", default=_M.lead, help=f"--source record: lead to play (default {_M.lead}, else the "
+                                                   "record's first)")
+    g.add_argument("--start", type=float, default=_M.start, help="--source record: seconds skipped at the start")
     g.add_argument("--patients", type=int, default=_M.patients, help=f"beds to replay (default {_M.patients})")
-    g.add_argument("--fs", type=float, default=_M.fs,
-                   help=f"replay sampling rate, {FS_RANGE[0]:g}-{FS_RANGE[1]:g} Hz (default {_M.fs:g})")
+    g.add_argument("--fs", type=float, default=None,
+                   help=f"replay sampling rate (default {_M.fs:g}) or a CSV record's rate; "
+                        f"{FS_RANGE[0]:g}-{FS_RANGE[1]:g} Hz")
     g.add_argument("--speed", default=str(_M.speed), help="1 = real time, 10 = ten times faster, max = as fast as "
                                                           "possible")
     g.add_argument("--seed", type=int, default=_M.seed, help="replay seed (rhythm, heart rates, beat order)")
@@ -70,7 +80,8 @@ def add_monitor_arguments(p: argparse.ArgumentParser) -> None:
                    help="CPU threads for torch (default: all cores but one, left to the event loop)")
     g = p.add_argument_group("run")
     g.add_argument("--no-ui", action="store_true", help="headless: JSON lines on stdout instead of the console")
-    g.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    g.add_argument("--duration", type=float, default=None,
+                   help="stop after this many seconds (--source record: play this many seconds of each record)")
     g.add_argument("--max-beats", type=int, default=None, help="stop after exactly this many verdicts")
     g.add_argument("--journal", type=Path, default=None,
                    help=f"alarm journal (JSONL); default {default_journal()}")
@@ -144,9 +155,16 @@ def parse_frequent(text: str) -> tuple[int, int]:
 def from_args(a: argparse.Namespace) -> MonitorConfig:
     k, n = parse_frequent(a.frequent)
     ui = not a.no_ui
+    if a.source == "record" and not a.records:
+        raise ValueError("--source record needs one or more PATHs (records, folders or CSV files)")
+    if a.records and a.source != "record":
+        raise ValueError(f"PATH arguments are for --source record, not --source {a.source}")
     return MonitorConfig(
-        source=a.source, patients=a.patients, fs=check_fs(a.fs, "--fs"), speed=parse_speed(a.speed), seed=a.seed,
-        chunk_s=a.chunk_s, loop=a.loop or (ui and a.duration is None and a.max_beats is None),
+        source=a.source, records=tuple(a.records), lead=a.lead, start=a.start, patients=a.patients,
+        csv_fs=a.fs if a.source == "record" else None,
+        fs=_M.fs if a.fs is None else check_fs(a.fs, "--fs"), speed=parse_speed(a.speed), seed=a.seed,
+        chunk_s=a.chunk_s,
+        loop=a.source == "replay" and (a.loop or (ui and a.duration is None and a.max_beats is None)),
         checkpoint=a.checkpoint, device=a.device, threads=a.threads, duration=a.duration, ui=ui,
         journal=a.journal or default_journal(),
         pipeline=replace(_P, max_batch=a.max_batch, max_wait_ms=a.max_wait_ms, max_beats=a.max_beats,

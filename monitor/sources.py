@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, Self
 
 import numpy as np
 
-from ecgmon.core.messages import Chunk, TrueBeat
+from ecgmon.core.messages import Chunk, TrueBeat, is_abnormal
+from ecgmon.models.records import Recording
 from ecgmon.monitor.sinks import Sink
 from ecgmon.simulators.replay import PatientPlan, RhythmConfig, chunk_size, chunks, plan_patients
 
@@ -164,4 +165,68 @@ class ReplaySource(PausableSource):
             self.passes += 1
             if not self.loop:
                 break
+        self.finished = True
+
+
+class RecordSource(PausableSource):
+    """Recorded patients (WFDB records or CSV), each one bed, played at its own sampling rate.
+
+    ``start`` and ``duration`` (seconds) cut the same window from every record; ``speed`` as for the
+    replay.  Reference beat annotations travel as ground truth (AAMI classes), so the evaluator can
+    score the verdicts; a record without annotations plays without them.
+    """
+
+    def __init__(self, recordings: Sequence[Recording], *, speed: float | None = 1.0, chunk_s: float = 0.25,
+                 start: float = 0.0, duration: float | None = None) -> None:
+        if not recordings:
+            raise ValueError("no records to play")
+        if start < 0 or (duration is not None and duration <= 0):
+            raise ValueError(f"--start must be >= 0 and --duration > 0, got {start} and {duration}")
+        self.recordings = list(recordings)
+        self.speed, self.chunk_s, self.start, self.duration = speed, chunk_s, start, duration
+        names = ", ".join(r.name for r in self.recordings[:4]) + (" ..." if len(self.recordings) > 4 else "")
+        self.label = f"RECORDING - {len(self.recordings)} record(s) ({names}), not a live patient"
+        self.finished = False
+        self.played_s = 0.0
+
+    def summary(self) -> dict[str, object]:
+        return {"records": len(self.recordings), "annotated": sum(r.annotated for r in self.recordings),
+                "played_s": round(self.played_s, 3)}
+
+    def window(self, r: Recording) -> tuple[int, int]:
+        """The sample range of ``r`` that is played."""
+        a = min(len(r.signal), round(self.start * r.fs))
+        b = len(r.signal) if self.duration is None else min(len(r.signal), a + round(self.duration * r.fs))
+        return a, b
+
+    async def __aiter__(self) -> AsyncIterator[Chunk]:
+        pace = Paced(self.speed)
+        wall0 = time.time()
+        plays = []
+        for r in self.recordings:
+            a, b = self.window(r)
+            keep = (r.ann_samples >= a) & (r.ann_samples < b)
+            truth = [TrueBeat(float(s - a), str(c), is_abnormal(str(c)))
+                     for s, c in zip(r.ann_samples[keep], r.ann_classes[keep], strict=True)]
+            plays.append((r, a, b, chunk_size(self.chunk_s, r.fs), truth))
+        pos = [0] * len(plays)  # samples played per record (from its window's start)
+        ti = [0] * len(plays)
+        live = list(range(len(plays)))
+        while live:
+            for i in list(live):
+                r, a, b, size, truth = plays[i]
+                lo = pos[i]
+                hi = min(lo + size, b - a)
+                if lo >= hi:
+                    live.remove(i)
+                    continue
+                k = ti[i]
+                while k < len(truth) and truth[k].start < hi:
+                    k += 1
+                yield Chunk(r.name, r.fs, wall0 + lo / r.fs, r.signal[a + lo: a + hi], start=lo,
+                            truth=tuple(truth[ti[i]:k]), replay=True)
+                pos[i], ti[i] = hi, k
+            # signal time reached (whole-sample chunks: 0.25 s at 250 Hz is 62 samples, 0.248 s)
+            self.played_s = max(pos[i] / plays[i][0].fs for i in range(len(plays)))
+            await pace.tick(self.played_s)
         self.finished = True

@@ -1,0 +1,333 @@
+"""ANSI/AAMI EC57-style evaluation of the monitor on annotated recordings, through the live pipeline.
+
+Each record is a bed; the records play at once, as fast as the monitor takes them, through the
+same code that runs live (segmenter, micro-batcher, scorer, alarm policy).  A sink collects every
+verdict and alarm; the statistics are then counted against the reference annotations:
+
+- the first ``learn_s`` (300 s) of each record are a learning period, excluded from every figure;
+- a detection (a judged beat) matches a reference beat within ``tolerance_s`` (150 ms), one to one;
+- QRS detection: sensitivity and positive predictivity;
+- verdicts: the flagged share of each AAMI class (N: false flags; V, S, F: sensitivity), the positive
+  predictivity of flags (flagged detections whose reference is not N, over all flagged detections),
+  ROC-AUC of the loss for N against S, V and F;
+- alarms: reference ventricular runs (3 or more consecutive V beats) covered by the HIGH alarm
+  (active at some point between the run's first beat and 5 s after its third), HIGH alarms that
+  match no run (per bed-day), physiological alarms raised per bed-hour by priority;
+- gross statistics pool the counts of all records; average statistics are the mean of the
+  per-record figures (over the records where a figure is defined).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ecgmon.core.messages import Alarm, AlarmKind, AlarmState, BeatScore, Condition, Priority
+from ecgmon.models.checkpoint import Checkpoint
+from ecgmon.models.evaluate import roc_auc
+from ecgmon.models.records import AAMI_CLASSES, PACED, Recording, match
+from ecgmon.monitor.sinks import NullSink
+
+LEARN_S = 300.0
+TOLERANCE_S = 0.150
+RUN_WINDOW_S = 5.0
+
+
+class Collector(NullSink):
+    """Every verdict (fiducial index, loss, flag) and every alarm transition, per bed."""
+
+    def __init__(self) -> None:
+        self.beats: dict[str, list[tuple[int, float, bool]]] = {}
+        self.alarms: dict[str, list[Alarm]] = {}
+
+    def on_beat(self, score: BeatScore) -> None:
+        self.beats.setdefault(score.beat.patient, []).append((score.beat.index, score.loss, score.flagged))
+
+    def on_alarm(self, alarm: Alarm) -> None:
+        self.alarms.setdefault(alarm.patient, []).append(alarm)
+
+
+@dataclass(slots=True)
+class Bed:
+    """What one record gave: its reference beats and the monitor's detections and alarms (sample indices)."""
+
+    name: str
+    fs: float
+    n_samples: int
+    ref: np.ndarray  # reference beat sample indices
+    ref_class: np.ndarray  # their AAMI classes
+    det: np.ndarray  # detection (judged beat) sample indices
+    loss: np.ndarray
+    flag: np.ndarray
+    alarms: list[Alarm] = field(default_factory=list)
+
+
+def ventricular_runs(classes: np.ndarray) -> list[tuple[int, int]]:
+    """(first, last) reference-beat positions of every run of 3 or more consecutive V beats."""
+    runs, i, n = [], 0, len(classes)
+    while i < n:
+        if classes[i] == "V":
+            j = i
+            while j + 1 < n and classes[j + 1] == "V":
+                j += 1
+            if j - i + 1 >= 3:
+                runs.append((i, j))
+            i = j + 1
+        else:
+            i += 1
+    return runs
+
+
+def _high_spans(alarms: list[Alarm]) -> list[tuple[float, float]]:
+    """(raised at, cleared at) sample indices of the HIGH 'abnormal run' alarm."""
+    spans: dict[str, list[float]] = {}
+    for a in alarms:
+        if a.condition is not Condition.ABNORMAL_RUN or a.beat_index is None:
+            continue
+        if a.state is AlarmState.ACTIVE:
+            spans[a.id] = [float(a.beat_index), float("inf")]
+        elif a.state is AlarmState.CLEARED and a.id in spans:
+            spans[a.id][1] = float(a.beat_index)
+    return [(lo, hi) for lo, hi in spans.values()]
+
+
+def record_counts(bed: Bed, *, learn_s: float = LEARN_S, tolerance_s: float = TOLERANCE_S) -> dict[str, Any]:
+    """The counts of one record after its learning period (see the module docstring)."""
+    t0 = learn_s * bed.fs
+    tol = tolerance_s * bed.fs
+    rk = bed.ref >= t0
+    dk = bed.det >= t0
+    ref, cls = bed.ref[rk], bed.ref_class[rk]
+    det, loss, flag = bed.det[dk], bed.loss[dk], bed.flag[dk]
+    m = match(ref, det, tol)
+    hit = m >= 0
+    det_cls = np.full(len(det), "", dtype="<U1")
+    det_cls[m[hit]] = cls[hit]
+    c: dict[str, Any] = {"record": bed.name, "hours": max(0.0, (bed.n_samples - t0) / bed.fs / 3600),
+                         "ref_beats": len(ref), "detections": len(det), "qrs_tp": int(hit.sum())}
+    for k in AAMI_CLASSES:
+        sel = hit & (cls == k)
+        c[f"{k}_beats"] = int(sel.sum())
+        c[f"{k}_flags"] = int(flag[m[sel]].sum())
+    c["flagged"] = int(flag.sum())
+    c["flagged_not_n"] = int((flag & (det_cls != "N") & (det_cls != "")).sum())
+    c["scores"] = {"loss": loss[m[hit]].tolist(), "class": cls[hit].tolist()}
+    # runs of V in the whole reference sequence (a run may start in the learning period), judged
+    # when its third beat falls after it
+    spans = _high_spans(bed.alarms)
+    runs = [(a, b) for a, b in ventricular_runs(bed.ref_class) if bed.ref[a + 2] >= t0]
+    covered = 0
+    for first, _ in runs:
+        lo, hi = bed.ref[first] - tol, bed.ref[first + 2] + RUN_WINDOW_S * bed.fs
+        covered += any(s <= hi and e >= lo for s, e in spans)
+    c["v_runs"], c["v_runs_alarmed"] = len(runs), covered
+    all_runs = ventricular_runs(bed.ref_class)
+    false_high = 0
+    raised: Counter[str] = Counter()
+    for al in bed.alarms:
+        if (al.kind is not AlarmKind.PHYSIOLOGICAL or al.state is not AlarmState.ACTIVE or al.beat_index is None
+                or al.beat_index < t0):
+            continue
+        raised[al.priority.name.lower()] += 1
+        if al.priority is Priority.HIGH:
+            at = al.beat_index
+            false_high += not any(bed.ref[x] - tol <= at <= bed.ref[y] + RUN_WINDOW_S * bed.fs for x, y in all_runs)
+    c["high_unmatched"] = false_high
+    c["alarms_raised"] = {p: raised.get(p, 0) for p in ("high", "medium", "low")}
+    return c
+
+
+def _ratio(a: float, b: float) -> float | None:
+    return a / b if b else None
+
+
+def figures_of(c: dict[str, Any]) -> dict[str, float | None]:
+    """The statistics of a set of counts (one record's, or pooled)."""
+    out: dict[str, float | None] = {
+        "qrs_se": _ratio(c["qrs_tp"], c["ref_beats"]), "qrs_pp": _ratio(c["qrs_tp"], c["detections"]),
+        "flag_pp": _ratio(c["flagged_not_n"], c["flagged"]),
+        "v_run_alarmed": _ratio(c["v_runs_alarmed"], c["v_runs"]),
+        "high_unmatched_per_bed_day": _ratio(c["high_unmatched"], c["hours"] / 24),
+    }
+    for k in AAMI_CLASSES:
+        out[f"{k}_flagged"] = _ratio(c[f"{k}_flags"], c[f"{k}_beats"])
+    for p in ("high", "medium", "low"):
+        out[f"alarms_{p}_per_bed_hour"] = _ratio(c["alarms_raised"][p], c["hours"])
+    lo = np.asarray(c["scores"]["loss"], dtype=np.float64)
+    cl = np.asarray(c["scores"]["class"])
+    keep = np.isin(cl, ("N", "S", "V", "F"))
+    auc = roc_auc(lo[keep], cl[keep] != "N") if keep.any() else float("nan")
+    out["auc_n_vs_svf"] = None if np.isnan(auc) else auc
+    return out
+
+
+def pooled(counts: list[dict[str, Any]]) -> dict[str, Any]:
+    """Counts of all records added up (for the gross statistics)."""
+    total: dict[str, Any] = {"record": "gross", "scores": {"loss": [], "class": []},
+                             "alarms_raised": Counter()}
+    for c in counts:
+        for k, v in c.items():
+            if k in ("record",):
+                continue
+            if k == "scores":
+                total["scores"]["loss"] += v["loss"]
+                total["scores"]["class"] += v["class"]
+            elif k == "alarms_raised":
+                total["alarms_raised"].update(v)
+            else:
+                total[k] = total.get(k, 0) + v
+    total["alarms_raised"] = dict(total["alarms_raised"])
+    return total
+
+
+def summarise(counts: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per-record figures, gross (pooled) and average (mean of per-record) statistics."""
+    per = [{"record": c["record"], **figures_of(c), **{k: v for k, v in c.items() if k not in ("scores",)}}
+           for c in counts]
+    gross = figures_of(pooled(counts)) if counts else {}
+    keys = list(gross)
+    average = {k: (float(np.mean(v)) if (v := [r[k] for r in per if r[k] is not None]) else None) for k in keys}
+    return {"records": per, "gross": gross, "average": average}
+
+
+def run_records(recordings: list[Recording], ckpt: Checkpoint, *, device: str = "cpu",
+                threads: int | None = None) -> list[Bed]:
+    """Play the recordings at once through the live pipeline; what each bed gave."""
+    from ecgmon.monitor.app import build
+    from ecgmon.monitor.config import MonitorConfig
+
+    col = Collector()
+    with tempfile.TemporaryDirectory() as tmp, open(os.devnull, "w") as devnull:
+        cfg = MonitorConfig(source="record", speed=None, ui=False, device=device, threads=threads,
+                            journal=Path(tmp) / "alarms.jsonl")
+        b = build(cfg, ckpt=ckpt, out=devnull, extra_sinks=[col], recordings=recordings)
+        try:
+            asyncio.run(b.monitor.run(b.source))
+        finally:
+            b.monitor.close()
+    beds = []
+    for r in recordings:
+        rows = col.beats.get(r.name, [])
+        arr = np.asarray(rows, dtype=np.float64).reshape(-1, 3)
+        beds.append(Bed(r.name, r.fs, len(r.signal), r.ann_samples, r.ann_classes, arr[:, 0].astype(np.int64),
+                        arr[:, 1], arr[:, 2].astype(bool), col.alarms.get(r.name, [])))
+    return beds
+
+
+def check_evaluable(recordings: list[Recording]) -> list[Recording]:
+    """The recordings EC57 counts: annotated (else an error naming the record), paced records left out."""
+    for r in recordings:
+        if not r.annotated:
+            raise ValueError(f"{r.path}: no reference annotations (.atr): evaluate needs them "
+                             "(the monitor plays it without ground truth: ecgmon --source record)")
+    return [r for r in recordings if r.name not in PACED]
+
+
+def write_json(path: Path, obj: object) -> Path:
+    """Whole or not at all: written to a temporary file, then renamed."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=float) + "\n")
+    tmp.replace(path)
+    return path
+
+
+COLUMNS = (("qrs_se", "QRS Se"), ("qrs_pp", "QRS +P"), ("N_flagged", "N flagged"), ("V_flagged", "V flagged"),
+           ("S_flagged", "S flagged"), ("F_flagged", "F flagged"), ("flag_pp", "flag +P"),
+           ("auc_n_vs_svf", "AUC"), ("v_run_alarmed", "V runs HIGH"), ("high_unmatched_per_bed_day", "false HIGH/day"),
+           ("alarms_high_per_bed_hour", "HIGH/h"), ("alarms_medium_per_bed_hour", "MED/h"),
+           ("alarms_low_per_bed_hour", "LOW/h"))
+
+
+def _fmt(v: float | None, key: str) -> str:
+    if v is None:
+        return "-"
+    return f"{v:.2f}" if "per_bed" in key else f"{100 * v:.2f}" if key != "auc_n_vs_svf" else f"{v:.3f}"
+
+
+def table(summary: dict[str, Any], *, title: str) -> Any:
+    """A rich table: one row per record, then gross and average (percentages except AUC and rates)."""
+    from rich.table import Table
+
+    t = Table(title=title)
+    t.add_column("record")
+    t.add_column("beats", justify="right")
+    for _, head in COLUMNS:
+        t.add_column(head, justify="right")
+    for r in summary["records"]:
+        t.add_row(r["record"], str(r["ref_beats"]), *[_fmt(r[k], k) for k, _ in COLUMNS])
+    n = sum(r["ref_beats"] for r in summary["records"])
+    t.add_row("gross", str(n), *[_fmt(summary["gross"].get(k), k) for k, _ in COLUMNS], style="bold")
+    t.add_row("average", "", *[_fmt(summary["average"].get(k), k) for k, _ in COLUMNS], style="bold")
+    return t
+
+
+def write_csv(path: Path, summary: dict[str, Any]) -> Path:
+    keys = ["record", "ref_beats", "detections", *[k for k, _ in COLUMNS]]
+    rows = [",".join(keys)]
+    tail = [{"record": "gross", **summary["gross"]}, {"record": "average", **summary["average"]}]
+    for r in [*summary["records"], *tail]:
+        rows.append(",".join("" if r.get(k) is None else str(r.get(k)) for k in keys))
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("\n".join(rows) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def figures(out: Path, summary: dict[str, Any], counts: list[dict[str, Any]], threshold: float) -> list[Path]:
+    """Loss by AAMI class against the threshold, ROC of N against S/V/F, flagged shares per record (PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import roc_curve
+
+    g = pooled(counts)
+    lo = np.asarray(g["scores"]["loss"], dtype=np.float64)
+    cl = np.asarray(g["scores"]["class"])
+    paths = []
+    fig, ax = plt.subplots(figsize=(7, 4))
+    if len(lo):
+        bins = np.geomspace(max(lo.min(), 1e-4), max(lo.max(), 2e-4), 60).tolist()
+        for k in ("N", "S", "V", "F"):
+            if (cl == k).any():
+                ax.hist(lo[cl == k], bins=bins, alpha=0.5, label=f"{k} ({(cl == k).sum()})", density=True)
+        ax.set_xscale("log")
+    ax.axvline(threshold, color="k", ls="--", label=f"threshold {threshold:.4f}")
+    ax.set_xlabel("reconstruction loss")
+    ax.set_ylabel("density")
+    ax.legend()
+    paths.append(out / "loss_by_class.png")
+    fig.savefig(paths[-1], dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    keep = np.isin(cl, ("N", "S", "V", "F"))
+    fig, ax = plt.subplots(figsize=(5, 5))
+    if keep.any() and len(set((cl[keep] != "N").tolist())) == 2:
+        fpr, tpr, _ = roc_curve(cl[keep] != "N", lo[keep])
+        ax.plot(fpr, tpr, label=f"AUC {summary['gross']['auc_n_vs_svf']:.3f}")
+    ax.plot([0, 1], [0, 1], color="grey", lw=0.5)
+    ax.set_xlabel("N beats flagged")
+    ax.set_ylabel("S, V, F beats flagged")
+    ax.legend(loc="lower right")
+    paths.append(out / "roc_n_vs_svf.png")
+    fig.savefig(paths[-1], dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    recs = summary["records"]
+    fig, ax = plt.subplots(figsize=(max(6, len(recs) * 0.5), 4))
+    x = np.arange(len(recs))
+    for off, k in ((-0.2, "N_flagged"), (0.2, "V_flagged")):
+        ax.bar(x + off, [100 * (r[k] or 0) for r in recs], width=0.4, label=k.replace("_", " "))
+    ax.set_xticks(x, [r["record"] for r in recs], rotation=90)
+    ax.set_ylabel("% of beats flagged")
+    ax.legend()
+    paths.append(out / "flagged_per_record.png")
+    fig.savefig(paths[-1], dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return paths
