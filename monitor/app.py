@@ -60,12 +60,14 @@ def build(cfg: MonitorConfig, *, ckpt: Checkpoint | None = None, out: TextIO | N
     threads = cfg.threads or max(1, (os.cpu_count() or 2) - 1)
     scorer = Scorer(ckpt.model, device=cfg.device, threads=threads)
     source: Source
-    split = ckpt.data_split()
-    rows = split.test  # replay streams only beats the model never trained or calibrated on
-    # the offline model's verdicts on those rows: streamed verdicts on the same rows (the replay, or
-    # simulated ECG5000 devices with a labels topic) are compared with them
-    flags = scorer.score(split.pool.x[rows]) > ckpt.threshold
-    offline = dict(zip(rows.tolist(), flags.tolist(), strict=True))
+    offline: dict[int, bool] = {}
+    if cfg.source != "record":
+        split = ckpt.data_split()
+        rows = split.test  # replay streams only beats the model never trained or calibrated on
+        # the offline model's verdicts on those rows: streamed verdicts on the same rows (the replay, or
+        # simulated ECG5000 devices with a labels topic) are compared with them; recordings have no such rows
+        flags = scorer.score(split.pool.x[rows]) > ckpt.threshold
+        offline = dict(zip(rows.tolist(), flags.tolist(), strict=True))
     tolerance = REPLAY_TOLERANCE_S
     if cfg.source == "mqtt":
         if cfg.broker is None:
