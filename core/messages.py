@@ -52,12 +52,13 @@ class Chunk:
 
 @dataclass(frozen=True, slots=True)
 class Beat:
-    """140 resampled, z-normalised samples cut from one fiducial to the next."""
+    """A beat in the model's representation (see ``ecgmon.segmentation.represent``): ECG5000's 140
+    z-normalised samples from one fiducial to the next, or a (2, 140) window and RR prematurity."""
 
     patient: str
-    samples: np.ndarray  # float32 (140,)
+    samples: np.ndarray  # float32 (140,) or (channels, 140)
     index: int  # absolute sample index of the beat's fiducial (QRS onset)
-    rr_s: float  # seconds from this fiducial to the next one
+    rr_s: float  # ECG5000: seconds from this fiducial to the next; window: from the previous one (0: none)
     fs: float
     closed_mono: float  # time.monotonic() when the next fiducial closed the beat
     sent: float | None = None  # live: device wall-clock time at which the packet that closed the beat was complete
@@ -65,16 +66,24 @@ class Beat:
 
 @dataclass(frozen=True, slots=True)
 class BeatScore:
-    """A beat's reconstruction loss and the threshold it was judged against."""
+    """A beat's reconstruction loss and the threshold it was judged against.
+
+    ``learning``: the bed's learning progress (0..1) when the beat was scored while its bed learns its
+    normal; such a beat has no verdict (``flagged`` is False and ``verdict`` says "learning")."""
 
     beat: Beat
     loss: float
     threshold: float
     scored_mono: float
+    learning: float | None = None
 
     @property
     def flagged(self) -> bool:
-        return self.loss > self.threshold
+        return self.learning is None and self.loss > self.threshold
+
+    @property
+    def verdict(self) -> str:
+        return "learning" if self.learning is not None else "abnormal" if self.flagged else "normal"
 
     @property
     def latency_s(self) -> float:
@@ -98,6 +107,7 @@ class Condition(enum.StrEnum):
     LEADS_OFF = "leads off"
     SIGNAL_LOSS = "signal loss"
     NOISY_SIGNAL = "noisy signal"
+    RHYTHM_CHANGED = "rhythm changed"
     BAD_INPUT = "bad input"
     MONITOR_OVERLOAD = "monitor overload"
     MONITOR_BEHIND = "monitor behind"

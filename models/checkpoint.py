@@ -21,9 +21,12 @@ import torch
 
 from ecgmon.models.autoencoder import AEConfig, LSTMAutoencoder
 from ecgmon.models.data import Split, make_split
+from ecgmon.segmentation.represent import Representation
 
 FORMAT = "ecgmon-checkpoint/1"
 DEFAULT_NAME = "ecg_ae_product.pt"
+#: shipped checkpoints by short name (``--checkpoint mitdb``)
+SHIPPED = {"ecg5000": DEFAULT_NAME, "ucr": "ecg_ae_ucr.pt", "mitdb": "ecg_ae_mitdb.pt"}
 
 
 class CheckpointError(RuntimeError):
@@ -41,12 +44,26 @@ class Checkpoint:
     metrics: dict[str, Any] = field(default_factory=dict)
     train: dict[str, Any] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
+    # the beat representation it was trained on (segmentation.represent); {} = ECG5000's own
+    representation: dict[str, Any] = field(default_factory=dict)
+    # per-bed learning it was calibrated for ({"method": "residual-median", "learn_s": ...}); {} = none
+    learning: dict[str, Any] = field(default_factory=dict)
     path: str = ""
+    sha256: str = field(default="", repr=False)  # the file's digest (what a bed's learnt state belongs to)
 
     @property
     def name(self) -> str:
         return Path(self.path).name if self.path else "(unsaved)"
 
+    @property
+    def rep(self) -> Representation:
+        return Representation.from_dict(self.representation)
+
+    @property
+    def bed_margin(self) -> float | None:
+        """Added to a bed's learnt loss shift to make its threshold; None: the model has no per-bed learning."""
+        m = self.calibration.get("bed_margin") if self.learning else None
+        return None if m is None else float(m)
     def data_split(self, data: str | Path | None = None) -> Split:
         """The split this checkpoint was trained, calibrated and measured on, rebuilt and verified.
 
@@ -95,18 +112,21 @@ def save(ckpt: Checkpoint, path: str | Path) -> Path:
         "metrics": ckpt.metrics,
         "train": ckpt.train,
         "versions": ckpt.versions or versions(),
+        "representation": ckpt.representation,
+        "learning": ckpt.learning,
     }
     state = {k: v.detach().cpu() for k, v in ckpt.model.state_dict().items()}
     # round-trip the metadata through JSON so that only plain types reach torch.save
     payload = {"meta": json.loads(json.dumps(meta, default=float)), "state": state}
-    payload["sha256"] = _digest(payload["meta"], state)
+    payload["sha256"] = ckpt.sha256 = _digest(payload["meta"], state)
     torch.save(payload, path)
+    ckpt.path = str(path)
     return path
 
 
-def default_path() -> Path:
-    """The pretrained checkpoint shipped inside the package (product protocol)."""
-    return Path(str(resources.files("ecgmon.models").joinpath("assets", DEFAULT_NAME)))
+def default_path(name: str = DEFAULT_NAME) -> Path:
+    """A pretrained checkpoint shipped inside the package (ECG5000's product protocol by default)."""
+    return Path(str(resources.files("ecgmon.models").joinpath("assets", name)))
 
 
 def load(path: str | Path | None = None) -> Checkpoint:
@@ -114,6 +134,8 @@ def load(path: str | Path | None = None) -> Checkpoint:
 
     Raises :class:`CheckpointError` with the file name and the problem.
     """
+    if path is not None and str(path) in SHIPPED:
+        path = default_path(SHIPPED[str(path)])
     path = Path(path) if path is not None else default_path()
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
@@ -131,10 +153,12 @@ def load(path: str | Path | None = None) -> Checkpoint:
     try:
         model = LSTMAutoencoder(AEConfig(**meta["config"]))
         model.load_state_dict(state)
-    except (TypeError, RuntimeError) as err:
+        Representation.from_dict(meta.get("representation"))
+    except (TypeError, RuntimeError, ValueError) as err:
         raise CheckpointError(f"{path}: weights do not match the stored model config ({err})") from err
     return Checkpoint(
         model=model.eval(), threshold=float(meta["threshold"]), calibration=meta.get("calibration", {}),
         split=meta.get("split", {}), metrics=meta.get("metrics", {}), train=meta.get("train", {}),
-        versions=meta.get("versions", {}), path=str(path),
+        versions=meta.get("versions", {}), representation=meta.get("representation") or {},
+        learning=meta.get("learning") or {}, path=str(path), sha256=str(payload["sha256"]),
     )

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ecgmon.core.limits import check_fs
+from ecgmon.segmentation.represent import Representation
 
 AAMI = {**dict.fromkeys("NLRej", "N"), **dict.fromkeys("AaJS", "S"), **dict.fromkeys("VE", "V"), "F": "F",
         **dict.fromkeys("/fQ", "Q")}
@@ -216,16 +217,20 @@ class CutBeats:
     label: np.ndarray
 
 
-def cut_beats(rec: Recording, *, chunk_s: float = 0.25, tolerance_s: float = 0.150) -> CutBeats:
+def cut_beats(rec: Recording, *, chunk_s: float = 0.25, tolerance_s: float = 0.150,
+              rep: Representation | None = None) -> CutBeats:
     """The beats the monitor would score on ``rec`` (played from its first sample in ``chunk_s`` chunks,
-    as ``--source record`` plays it), each labelled by the reference annotation it matches."""
+    as ``--source record`` plays it) in representation ``rep`` (ECG5000's by default), each labelled by
+    the reference annotation it matches."""
     from ecgmon.segmentation.beats import Segmenter
     from ecgmon.simulators.replay import chunk_size
 
-    seg = Segmenter(rec.name, rec.fs)
+    rep = rep or Representation()
+    seg = Segmenter(rec.name, rec.fs, rep=rep)
     size = chunk_size(chunk_s, rec.fs)
     beats = [b for a in range(0, len(rec.signal), size) for b in seg.push(rec.signal[a:a + size])]
-    x = np.stack([b.samples for b in beats]) if beats else np.zeros((0, 140), np.float32)
+    shape = (0, 140) if rep.channels == 1 else (0, rep.channels, 140)
+    x = np.stack([b.samples for b in beats]) if beats else np.zeros(shape, np.float32)
     index = np.asarray([b.index for b in beats], dtype=np.int64)
     label = np.full(len(beats), "", dtype="<U1")
     m = match(rec.ann_samples, index, tolerance_s * rec.fs)

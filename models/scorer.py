@@ -34,6 +34,17 @@ def losses(model: LSTMAutoencoder, x: np.ndarray | torch.Tensor, *, device: torc
     return torch.cat(out).double().numpy() if out else np.zeros(0)
 
 
+@torch.inference_mode()
+def residuals(model: LSTMAutoencoder, x: np.ndarray | torch.Tensor, *, device: torch.device | None = None,
+              batch: int = 1024) -> np.ndarray:
+    """``x - reconstruction`` of each beat in ``x``, float32, the shape of ``x``."""
+    model.eval()
+    device = device or next(model.parameters()).device
+    xt = torch.as_tensor(np.asarray(x, dtype=np.float32))
+    out = [(xb := xt[i:i + batch].to(device)) - model(xb) for i in range(0, len(xt), batch)]
+    return torch.cat(out).cpu().numpy() if out else np.zeros_like(np.asarray(x, dtype=np.float32))
+
+
 class Scorer:
     """Reconstruction loss of beats, in chunks of at most ``max_batch`` beats per model call.
 
@@ -63,10 +74,45 @@ class Scorer:
             return f"cuda:{torch.cuda.get_device_name(self.device)}"
         return f"cpu ({torch.get_num_threads()} threads)"
 
-    def score(self, beats: np.ndarray) -> np.ndarray:
-        """Losses (float64, shape (N,)) of ``beats`` (N, 140), z-normalised like ECG5000."""
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """One beat's shape as the model reads it: (140,) or (channels, 140)."""
+        c = self.model.cfg
+        return (c.seq_len,) if c.channels == 1 else (c.channels, c.seq_len)
+
+    def _check(self, beats: np.ndarray) -> np.ndarray:
         x = np.asarray(beats, dtype=np.float32)
-        if x.ndim != 2 or x.shape[1] != self.model.cfg.seq_len:
-            raise ValueError(f"beats must have shape (N, {self.model.cfg.seq_len}), got {x.shape}")
+        if x.shape[1:] != self.shape:
+            raise ValueError(f"beats must have shape (N, {', '.join(map(str, self.shape))}), got {x.shape}")
+        return x
+
+    def score(self, beats: np.ndarray) -> np.ndarray:
+        """Losses (float64, shape (N,)) of ``beats`` (N, *shape)."""
+        x = self._check(beats)
         with self._lock:
             return losses(self.model, x, device=self.device, batch=self.max_batch)
+
+    def score_learnt(self, beats: np.ndarray, offsets: np.ndarray, want: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per-bed corrected losses and, for the beats where ``want`` is set, their residuals.
+
+        ``offsets`` (N, *shape): each beat's bed's learnt mean residual (zeros for a bed that has learnt
+        nothing), so that a beat's loss is ``mean((x - reconstruction - offset)^2)``.  Returns
+        (losses float64 (N,), residuals float32 (want.sum(), *shape)).
+        """
+        x = self._check(beats)
+        off = torch.as_tensor(np.asarray(offsets, dtype=np.float32))
+        sel = torch.as_tensor(np.asarray(want, dtype=bool))
+        with self._lock, torch.inference_mode():
+            self.model.eval()
+            xt = torch.as_tensor(x)
+            out_l, out_r = [], []
+            for i in range(0, len(xt), self.max_batch):
+                xb = xt[i:i + self.max_batch].to(self.device)
+                r = xb - self.model(xb)
+                out_l.append((r - off[i:i + self.max_batch].to(self.device)).pow(2).flatten(1).mean(dim=-1).cpu())
+                w = sel[i:i + self.max_batch]
+                if bool(w.any()):
+                    out_r.append(r[w.to(self.device)].cpu())
+        ls = torch.cat(out_l).double().numpy() if out_l else np.zeros(0)
+        rs = torch.cat(out_r).numpy() if out_r else np.zeros((0, *self.shape), np.float32)
+        return ls, rs

@@ -35,8 +35,9 @@ class TrainConfig:
     weight_decay: float = 0.0
     patience: int = 40
     seed: int = 0
-    max_shift: float = 2.5  # samples of the 140-sample beat, at each end independently
+    max_shift: float = 2.5  # samples of the 140-sample beat, at each end independently (ECG5000 beats)
     noise: float = 0.05
+    gain: float = 0.1  # window beats: relative amplitude jitter (the bed's amplitude estimate wanders)
 
     def to_dict(self) -> dict[str, float | int]:
         return asdict(self)
@@ -88,6 +89,14 @@ def augment(x: torch.Tensor, cfg: TrainConfig, gen: torch.Generator) -> tuple[to
     return y + torch.randn(b, n, generator=gen, device=x.device) * cfg.noise, y
 
 
+def augment_window(x: torch.Tensor, cfg: TrainConfig, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """(input, target) for window beats (B, 2, 140): the wave's amplitude jittered by ``gain`` (the
+    target too: the bed's amplitude scale is an estimate), white noise of ``noise`` on the input."""
+    y = x.clone()
+    y[:, 0] *= 1 + cfg.gain * torch.randn(len(x), 1, generator=gen, device=x.device)
+    return y + torch.randn(y.shape, generator=gen, device=x.device) * cfg.noise, y
+
+
 def train(
     x_train: np.ndarray,
     x_val: np.ndarray,
@@ -97,7 +106,8 @@ def train(
     device: str = "auto",
     on_epoch: Callable[[int, float, float], None] | None = None,
 ) -> tuple[LSTMAutoencoder, History]:
-    """Train on ``x_train`` (normal beats, (N, 140)); early-stop on the validation normal beats' loss.
+    """Train on ``x_train`` (normal beats, (N, 140), or window beats (N, 2, 140) when ``model_cfg.channels``
+    is 2); early-stop on the validation normal beats' loss.
 
     Returns the model with the weights of the best validation epoch, on the CPU.
     """
@@ -110,6 +120,7 @@ def train(
         opt, max_lr=cfg.lr, total_steps=cfg.epochs * math.ceil(len(x_train) / cfg.batch_size)
     )
     xt = torch.as_tensor(np.asarray(x_train, dtype=np.float32), device=dev)
+    aug = augment if model_cfg.channels == 1 else augment_window
     hist = History()
     best, best_state, stale = math.inf, copy.deepcopy(model.state_dict()), 0
     t0 = time.perf_counter()
@@ -118,7 +129,7 @@ def train(
         perm = torch.randperm(len(xt), generator=gen, device=dev)
         total = 0.0
         for i in range(0, len(xt), cfg.batch_size):
-            xin, target = augment(xt[perm[i:i + cfg.batch_size]], cfg, gen)
+            xin, target = aug(xt[perm[i:i + cfg.batch_size]], cfg, gen)
             loss = reconstruction_loss(target, model(xin)).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()

@@ -26,6 +26,7 @@ from ecgmon.monitor.alarms import Journal, open_alarms
 from ecgmon.monitor.config import MonitorConfig, from_args
 from ecgmon.monitor.console import ConsoleView, Snapshot, Tile, render
 from ecgmon.monitor.evaluator import Evaluator
+from ecgmon.monitor.learning import LearntStore
 from ecgmon.monitor.mqtt import MqttSource
 from ecgmon.monitor.pipeline import Monitor, Restored
 from ecgmon.monitor.sinks import HeadlessSink, Sink
@@ -54,14 +55,18 @@ def build(cfg: MonitorConfig, *, ckpt: Checkpoint | None = None, out: TextIO | N
     ``extra_sinks`` come after the built-in ones (an embedding application's own, a test's recorder).
     ``recordings``: for ``--source record``, recordings already read (else ``cfg.records`` are read).
     """
-    ckpt = ckpt or load(cfg.checkpoint)
+    ckpt = ckpt or load(cfg.checkpoint if cfg.checkpoint is not None else "mitdb" if cfg.source == "record" else None)
+    rep = ckpt.rep
     # torch gets every core but one: the event loop (ingest, segmentation, alarms) needs a core of its own,
     # and on 2 cores a second torch thread halves the pipeline's throughput (BENCHMARKS.md)
     threads = cfg.threads or max(1, (os.cpu_count() or 2) - 1)
     scorer = Scorer(ckpt.model, device=cfg.device, threads=threads)
     source: Source
     offline: dict[int, bool] = {}
-    if cfg.source != "record":
+    if cfg.source == "replay" and rep.kind != "ecg5000":
+        raise ValueError(f"--source replay plays ECG5000's beats; {ckpt.name} was trained on {rep.kind} beats of "
+                         "real ECG (use an ECG5000 checkpoint, or --source record)")
+    if cfg.source != "record" and rep.kind == "ecg5000":
         split = ckpt.data_split()
         rows = split.test  # replay streams only beats the model never trained or calibrated on
         # the offline model's verdicts on those rows: streamed verdicts on the same rows (the replay, or
@@ -93,16 +98,29 @@ def build(cfg: MonitorConfig, *, ckpt: Checkpoint | None = None, out: TextIO | N
     if headless is not None:
         sinks.append(headless)
     sinks += extra_sinks
+    margin = ckpt.bed_margin
+    learning = cfg.learning if margin is not None and cfg.learning.learn_s > 0 else None
+    store = (LearntStore(cfg.learn_state, ckpt.sha256, forget_s=cfg.learning.forget_s)
+             if learning is not None and cfg.learn_state is not None else None)
+    if learning is not None and margin is not None:
+        name = f"{ckpt.name} learn {learning.learn_s:g}s margin {margin:.4f}"
+    else:
+        name, margin = f"{ckpt.name} thr {ckpt.threshold:.4f}", float("nan")
     mon = Monitor(scorer, ckpt.threshold, cfg=cfg.pipeline, policy=cfg.policy, sinks=sinks, restored=restored,
-                  model_name=f"{ckpt.name} thr {ckpt.threshold:.4f}")
+                  model_name=name, rep=rep, learning=learning, bed_margin=margin, store=store)
     return Built(mon, source, evaluator, view, headless)
 
 
-def snapshot(b: Built) -> Snapshot:
+def snapshot(b: Built, *, focus: str | None = None, notice: str = "") -> Snapshot:
     mon, s = b.monitor, b.monitor.stats
+    v = b.view
     tiles = tuple(
-        Tile(p.patient, p.segmenter.heart_rate, b.view.strip(p.patient), p.last.loss if p.last else None,
-             mon.threshold, p.beats, p.flagged, p.book.highest(), len(p.book.active))
+        Tile(p.patient, p.segmenter.heart_rate, v.strip(p.patient), p.last.loss if p.last else None,
+             p.last.threshold if p.last else mon.threshold, p.beats, p.flagged, p.book.highest(), len(p.book.active),
+             learning=(p.last.learning if p.last and p.last.learning is not None else 0.0)
+             if p.learner is not None and p.learner.learning else None,
+             fs=v.fs.get(p.patient, p.fs), end=v.ends.get(p.patient, 0), marks=tuple(v.marks.get(p.patient, ())),
+             alarms=tuple(sorted(p.book.active.values(), key=lambda a: -a.priority)))
         for p in mon.beds.values()
     )
     health = b.source.health()
@@ -110,7 +128,8 @@ def snapshot(b: Built) -> Snapshot:
     return Snapshot(tiles, tuple(b.view.alarm_log), f"{b.source.label} [{health.state}]", b.source.replay,
                     s.beats_per_s(), s.latency_ms(50), s.latency_ms(99), mon.queue.qsize(), s.queue_max, s.shed,
                     mon.scorer.device_name, mon.model_name, c.sensitivity, c.specificity,
-                    time.monotonic() - s.started_mono, health.finished, mon.monitor_book.highest(), s.shed_messages)
+                    time.monotonic() - s.started_mono, health.finished, mon.monitor_book.highest(), s.shed_messages,
+                    focus, notice)
 
 
 async def _stats_task(b: Built, out: HeadlessSink, period: float = 1.0) -> None:
@@ -120,6 +139,36 @@ async def _stats_task(b: Built, out: HeadlessSink, period: float = 1.0) -> None:
         out.write({"type": "stats", "beats": s.beats, "beats_per_s": round(s.beats_per_s(), 1),
                    "latency_p50_ms": s.latency_ms(50), "latency_p99_ms": s.latency_ms(99),
                    "queue": b.monitor.queue.qsize(), "shed": s.shed, "alarms": s.alarms})
+
+
+@dataclass(slots=True)
+class KeyState:
+    """The console's keys: ``1``-``9`` show one bed (``0`` or Esc: every bed), ``a`` acknowledges,
+    ``r`` relearns the bed shown alone, ``q`` quits.  ``notice`` answers the last key."""
+
+    focus: str | None = None
+    notice: str = ""
+
+    def press(self, ch: str, mon: Monitor) -> bool:
+        """Act on one key; True to quit."""
+        beds = list(mon.beds)
+        if ch in ("q", "Q"):
+            return True
+        if ch in ("a", "A"):
+            mon.acknowledge()
+            self.notice = "alarms acknowledged"
+        elif ch in ("0", "\x1b"):
+            self.focus, self.notice = None, ""
+        elif ch.isdigit() and int(ch) <= len(beds):
+            self.focus, self.notice = beds[int(ch) - 1], ""
+        elif ch in ("r", "R"):
+            if self.focus is None:
+                self.notice = "relearn: show one bed first (1-9), then r"
+            elif mon.relearn(self.focus):
+                self.notice = f"{self.focus}: learning its normal again; its physiological alarms are held"
+            else:
+                self.notice = f"{self.focus}: this model has no per-bed learning (or --learn 0)"
+        return False
 
 
 @contextlib.contextmanager
@@ -152,9 +201,12 @@ async def run_console(b: Built, console: Console, *, duration: float | None = No
     quit_ev = asyncio.Event()
     loop = asyncio.get_running_loop()
 
+    keys_state = KeyState()
+
     async def refresh(live: Live) -> None:
         while True:
-            live.update(render(snapshot(b), width=console.size.width, height=console.size.height), refresh=True)
+            snap = snapshot(b, focus=keys_state.focus, notice=keys_state.notice)
+            live.update(render(snap, width=console.size.width, height=console.size.height), refresh=True)
             await asyncio.sleep(0.25)
 
     async def quitter() -> None:
@@ -164,11 +216,8 @@ async def run_console(b: Built, console: Console, *, duration: float | None = No
     with cbreak(sys.stdin.fileno()) as keys, Live(console=console, auto_refresh=False, screen=True) as live:
         if keys:
             def on_key() -> None:
-                ch = sys.stdin.read(1)
-                if ch in ("q", "Q"):
+                if keys_state.press(sys.stdin.read(1), b.monitor):
                     quit_ev.set()
-                elif ch in ("a", "A"):
-                    b.monitor.acknowledge()
 
             loop.add_reader(sys.stdin.fileno(), on_key)
         try:

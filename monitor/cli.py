@@ -14,6 +14,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
@@ -47,7 +48,13 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
                        description="Train the LSTM autoencoder on a protocol's normal training beats, early-stop "
                                    "on validation loss, calibrate the threshold on validation beats, report the "
                                    "test split, and save a checkpoint.")
-    p.add_argument("--protocol", choices=("product", "ucr"), default="product")
+    p.add_argument("--protocol", choices=("product", "ucr", "mitdb"), default="product",
+                   help="mitdb: the real-ECG model, on annotated records in --data (window beats, per-bed "
+                        "learning; see README 'Real patients')")
+    p.add_argument("--records", nargs="*", default=None, help="mitdb: record names within --data (default: all)")
+    p.add_argument("--lead", default="MLII", help="mitdb: lead (default MLII, else the record's first)")
+    p.add_argument("--learn", type=float, default=300.0,
+                   help="mitdb: each bed's learning period (s) the per-bed margin is calibrated after")
     p.add_argument("--seed", type=int, default=0, help="split and training seed (default 0)")
     p.add_argument("--out", type=Path, required=True, help="checkpoint path to write (.pt)")
     p.add_argument("--hidden", type=int, default=None, help="LSTM units (default from AEConfig)")
@@ -86,13 +93,50 @@ def _evaluate_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--protocol", choices=("product", "ucr", "mitdb"), default="product")
     p.add_argument("--records", nargs="*", default=None, help="mitdb: record names within --data (default: all)")
     p.add_argument("--lead", default="MLII", help="mitdb: lead to play (default MLII, else the record's first)")
-    p.add_argument("--learn", type=float, default=300.0, help="mitdb: learning period excluded, seconds")
+    p.add_argument("--learn", type=float, default=300.0,
+                   help="mitdb: each bed's learning period, seconds (excluded from every figure)")
+    p.add_argument("--cv", type=int, default=None, metavar="K",
+                   help="mitdb: record-level K-fold cross-validation: fit the real-ECG model on K-1 folds' records, "
+                        "evaluate the held-out fold, every record once (trains K models)")
     p.add_argument("--checkpoint", type=Path, default=None,
                    help="default: the shipped checkpoint of that protocol")
     p.add_argument("--out", type=Path, default=Path("runs/eval"), help="output folder (default runs/eval)")
     p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (mitdb)")
     _add_common_model(p)
+
+
+def _read_records(a: argparse.Namespace) -> list[Any]:
+    from ecgmon.models.records import find_records, read
+    from ecgmon.monitor import ec57
+
+    if a.data is None:
+        raise ValueError("--protocol mitdb needs --data DIR (the records; `ecgmon data fetch mitdb` downloads them)")
+    paths = find_records([a.data]) if not a.records else [Path(a.data) / r for r in a.records]
+    return ec57.check_evaluable([read(p, lead=a.lead) for p in paths])  # every file checked before any output
+
+
+def cmd_train_records(a: argparse.Namespace, console: Console) -> int:
+    import torch
+
+    from ecgmon.models.checkpoint import save
+    from ecgmon.monitor import realecg
+
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    recs = _read_records(a)
+    cfg = dataclasses.replace(realecg.RealConfig(seed=a.seed), **{k: v for k, v in (
+        ("epochs", a.epochs), ("hidden", a.hidden), ("embedding", a.embedding), ("noise", a.noise)) if v is not None},
+        learn_s=a.learn)
+    console.print(f"[bold]train[/] protocol=mitdb records={len(recs)} ({a.data}) {cfg}")
+
+    def on_epoch(epoch: int, tl: float, vl: float) -> None:
+        console.print(f"epoch {epoch + 1}/{cfg.epochs}: train {tl:.5f} val {vl:.5f}")
+
+    ckpt = realecg.fit(recs, cfg, device=a.device, threads=a.threads, on_epoch=on_epoch, log=console.print)
+    path = save(ckpt, a.out)
+    console.print(f"{ckpt.train['total_seconds']:.0f} s; saved {path} (sha256 {ckpt.sha256[:12]})")
+    return 0
 
 
 def cmd_train(a: argparse.Namespace, console: Console) -> int:
@@ -107,6 +151,8 @@ def cmd_train(a: argparse.Namespace, console: Console) -> int:
     from ecgmon.models.evaluate import tables
     from ecgmon.models.train import TrainConfig, fit
 
+    if a.protocol == "mitdb":
+        return cmd_train_records(a, console)
     if a.threads:
         torch.set_num_threads(a.threads)
     mc = AEConfig(**{k: v for k, v in (("hidden", a.hidden), ("embedding", a.embedding)) if v is not None})
@@ -160,28 +206,35 @@ def cmd_calibrate(a: argparse.Namespace, console: Console) -> int:
 
 def cmd_evaluate_records(a: argparse.Namespace, console: Console) -> int:
     from ecgmon.models.checkpoint import load
-    from ecgmon.models.records import find_records, read
-    from ecgmon.monitor import ec57
+    from ecgmon.monitor import ec57, realecg
 
-    if a.data is None:
-        raise ValueError("--protocol mitdb needs --data DIR (the records; `ecgmon data fetch mitdb` downloads them)")
-    paths = find_records([a.data]) if not a.records else [Path(a.data) / r for r in a.records]
-    recs = ec57.check_evaluable([read(p, lead=a.lead) for p in paths])  # every file checked before any output
-    ckpt = load(a.checkpoint)
+    recs = _read_records(a)
     threads = a.threads or max(1, (os.cpu_count() or 2) - 1)
-    beds = ec57.run_records(recs, ckpt, device=a.device, threads=threads)
-    counts = [ec57.record_counts(b, learn_s=a.learn) for b in beds]
+    if a.cv:
+        cfg = dataclasses.replace(realecg.RealConfig(), learn_s=a.learn)
+        counts, folds = realecg.cross_validate(recs, a.cv, cfg, device=a.device, threads=threads, log=console.print)
+        what = f"{a.cv}-fold record-level cross-validation (each record scored by a model not fitted on it)"
+        meta: dict[str, Any] = {"cv": a.cv, "folds": folds, "config": cfg.to_dict()}
+        label = "each bed's own threshold"
+    else:
+        ckpt = load(a.checkpoint if a.checkpoint is not None else "mitdb")
+        beds = ec57.run_records(recs, ckpt, device=a.device, threads=threads, learn_s=a.learn)
+        counts = [ec57.record_counts(b, learn_s=a.learn) for b in beds]
+        what = ckpt.name
+        meta = {"checkpoint": ckpt.path, "threshold": ckpt.threshold, "calibration": ckpt.calibration,
+                "learning": ckpt.learning}
+        label = "each bed's own threshold" if ckpt.bed_margin is not None and a.learn > 0 else f"{ckpt.threshold:.4f}"
     summary = ec57.summarise(counts)
     wide = Console(width=max(console.width, 180))  # the table has 15 columns
-    wide.print(ec57.table(summary, title=f"EC57 on {len(recs)} records ({a.data}), {ckpt.name}, "
+    wide.print(ec57.table(summary, title=f"EC57 on {len(recs)} records ({a.data}), {what}, "
                                             f"learning period {a.learn:g} s excluded"))
     a.out.mkdir(parents=True, exist_ok=True)
-    meta = {"protocol": "mitdb", "data": str(a.data), "records": [r.name for r in recs], "checkpoint": ckpt.path,
-            "threshold": ckpt.threshold, "learn_s": a.learn, "tolerance_s": ec57.TOLERANCE_S, "lead": a.lead}
+    meta.update({"protocol": "mitdb", "data": str(a.data), "records": [r.name for r in recs], "learn_s": a.learn,
+                 "tolerance_s": ec57.TOLERANCE_S, "lead": a.lead})
     written = [ec57.write_json(a.out / "metrics.json", {**meta, **summary}),
                ec57.write_csv(a.out / "records.csv", summary)]
     if not a.no_figures:
-        written += ec57.figures(a.out, summary, counts, ckpt.threshold)
+        written += ec57.figures(a.out, summary, counts, label)
     console.print("wrote " + ", ".join(str(p) for p in written))
     return 0
 

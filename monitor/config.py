@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ecgmon.core.limits import FS_RANGE, check_fs, parse_speed
 from ecgmon.monitor.alarms import PolicyConfig
+from ecgmon.monitor.learning import LearningConfig
 from ecgmon.monitor.mqtt import BrokerConfig, credentials
 from ecgmon.monitor.pipeline import PipelineConfig
 
@@ -18,8 +19,18 @@ def default_journal() -> Path:
     """``$ECGMON_JOURNAL`` or ``$XDG_STATE_HOME/ecgmon/alarms.jsonl`` (``~/.local/state/...``)."""
     if p := os.environ.get("ECGMON_JOURNAL"):
         return Path(p)
-    base = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
-    return base / "ecgmon" / "alarms.jsonl"
+    return _state_dir() / "alarms.jsonl"
+
+
+def default_learn_state() -> Path:
+    """``$ECGMON_LEARN_STATE`` or ``$XDG_STATE_HOME/ecgmon/learnt.json``: what each bed has learnt."""
+    if p := os.environ.get("ECGMON_LEARN_STATE"):
+        return Path(p)
+    return _state_dir() / "learnt.json"
+
+
+def _state_dir() -> Path:
+    return Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "ecgmon"
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,18 +48,20 @@ class MonitorConfig:
     seed: int = 0
     chunk_s: float = 0.25
     loop: bool = False
-    checkpoint: Path | None = None
+    checkpoint: Path | str | None = None  # None: by source (see --checkpoint)
     device: str = "auto"
     threads: int | None = None  # torch CPU threads; None: all cores but one, left to the event loop
     duration: float | None = None
     ui: bool = True
     journal: Path = field(default_factory=default_journal)
+    learning: LearningConfig = LearningConfig()  # used only with a checkpoint calibrated for per-bed learning
+    learn_state: Path | None = field(default_factory=default_learn_state)  # None: nothing kept across runs
     pipeline: PipelineConfig = PipelineConfig()
     policy: PolicyConfig = PolicyConfig()
     broker: BrokerConfig | None = None  # --source mqtt
 
 
-_M, _P, _A, _B = MonitorConfig(), PipelineConfig(), PolicyConfig(), BrokerConfig()
+_M, _P, _A, _B, _L = MonitorConfig(), PipelineConfig(), PolicyConfig(), BrokerConfig(), LearningConfig()
 
 
 def add_monitor_arguments(p: argparse.ArgumentParser) -> None:
@@ -72,7 +85,14 @@ def add_monitor_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--loop", action="store_true", help="replay the split again when it ends")
     add_broker_arguments(p)
     g = p.add_argument_group("model")
-    g.add_argument("--checkpoint", type=Path, default=None, help="default: the shipped product checkpoint")
+    g.add_argument("--checkpoint", default=None,
+                   help="a checkpoint file, or a shipped one by name: ecg5000 (default for replay and MQTT), "
+                        "mitdb (the real-ECG model; default for --source record), ucr")
+    g.add_argument("--learn", type=float, default=_L.learn_s, dest="learn_s",
+                   help=f"seconds each bed learns its own normal before its verdicts count (default "
+                        f"{_L.learn_s:g}; 0 = population threshold; models without per-bed learning ignore it)")
+    g.add_argument("--learn-state", type=Path, default=None,
+                   help=f"file keeping what each bed learnt across restarts; default {default_learn_state()}")
     g.add_argument("--device", default=_M.device, help="auto | cpu | cuda")
     g.add_argument("--max-batch", type=int, default=_P.max_batch, help="largest scoring micro-batch (beats)")
     g.add_argument("--max-wait-ms", type=float, default=_P.max_wait_ms, help="longest wait to fill a micro-batch")
@@ -107,6 +127,9 @@ def add_broker_arguments(p: argparse.ArgumentParser, *, monitor: bool = True) ->
         g.add_argument("--topic", default=_B.topic, help="sample topic filter; + is the device id")
         g.add_argument("--labels-topic", default=_B.labels_topic,
                        help="ground-truth labels side topic ('' to ignore)")
+        g.add_argument("--control-topic", default=_B.control_topic,
+                       help="clinicians' commands to a bed, {\"cmd\": \"relearn\"} ('' to ignore); who may write "
+                            "it is the broker ACL's business (SECURITY.md)")
         g.add_argument("--no-persistent", action="store_true", help="clean session instead of a persistent one")
         g.add_argument("--reorder", type=int, default=_B.reorder, help="chunks held per device to repair reordering")
         g.add_argument("--shard", default=None,
@@ -134,7 +157,8 @@ def broker_from_args(a: argparse.Namespace, *, monitor: bool = False) -> BrokerC
         cfg = replace(cfg, client_id=a.client_id)
     if monitor:
         shard = parse_shard(a.shard)
-        cfg = replace(cfg, topic=a.topic, labels_topic=a.labels_topic or None, persistent=not a.no_persistent,
+        cfg = replace(cfg, topic=a.topic, labels_topic=a.labels_topic or None,
+                      control_topic=a.control_topic or None, persistent=not a.no_persistent,
                       reorder=a.reorder, shard=shard)
         if shard and a.client_id is None:  # workers on one host need distinct client ids (persistent sessions)
             cfg = replace(cfg, client_id=f"ecgmon-{socket.gethostname()}-shard{shard[0]}of{shard[1]}")
@@ -165,7 +189,9 @@ def from_args(a: argparse.Namespace) -> MonitorConfig:
         fs=_M.fs if a.fs is None else check_fs(a.fs, "--fs"), speed=parse_speed(a.speed), seed=a.seed,
         chunk_s=a.chunk_s,
         loop=a.source == "replay" and (a.loop or (ui and a.duration is None and a.max_beats is None)),
-        checkpoint=a.checkpoint, device=a.device, threads=a.threads, duration=a.duration, ui=ui,
+        checkpoint=a.checkpoint, device=a.device,
+        learning=replace(_L, learn_s=a.learn_s),
+        learn_state=a.learn_state or default_learn_state(), threads=a.threads, duration=a.duration, ui=ui,
         journal=a.journal or default_journal(),
         pipeline=replace(_P, max_batch=a.max_batch, max_wait_ms=a.max_wait_ms, max_beats=a.max_beats,
                          hold_at_end=ui),

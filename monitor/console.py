@@ -24,20 +24,39 @@ from ecgmon.monitor.sinks import NullSink
 
 STYLE = {Priority.HIGH: "bold white on red", Priority.MEDIUM: "bold black on yellow", Priority.LOW: "black on cyan"}
 BORDER = {Priority.HIGH: "red", Priority.MEDIUM: "yellow", Priority.LOW: "cyan"}
-BLOCKS = "▁▂▃▄▅▆▇█"
+MARK = {"normal": ("▲", "green"), "abnormal": ("▲", "bold magenta"), "learning": ("·", "blue")}
+TILE_S = 5.0  # seconds of trace on a bed's tile
+FOCUS_S = 10.0  # seconds of trace in the one-bed view
+# braille dot bits: BRAILLE[row][col] for the 4 x 2 dots of one character cell
+BRAILLE = ((0x01, 0x08), (0x02, 0x10), (0x04, 0x20), (0x40, 0x80))
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """A judged beat on the trace: where (absolute sample index), its verdict, loss and threshold."""
+
+    index: int
+    verdict: str  # normal | abnormal | learning
+    loss: float
+    threshold: float
 
 
 @dataclass(frozen=True, slots=True)
 class Tile:
     patient: str
     heart_rate: float | None
-    strip: np.ndarray  # last few seconds of samples
+    strip: np.ndarray  # the last seconds of samples (FOCUS_S)
     loss: float | None
     threshold: float
     beats: int
     flagged: int
     alarm: Alarm | None  # highest-priority active/acknowledged alarm
     n_alarms: int
+    learning: float | None = None  # 0..1 while the bed learns its normal (no verdicts yet)
+    fs: float = 0.0
+    end: int = 0  # absolute sample index just after the strip's last sample
+    marks: tuple[Mark, ...] = ()  # recent judged beats, oldest first
+    alarms: tuple[Alarm, ...] = ()  # every active/acknowledged alarm of the bed
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,26 +81,38 @@ class Snapshot:
     finished: bool = False
     monitor_alarm: Alarm | None = None
     shed_messages: int = 0
+    focus: str | None = None  # the bed shown alone (number keys), None: every bed
+    notice: str = ""  # a one-line answer to the last key (e.g. "bed03 learns again")
 
 
 class ConsoleView(NullSink):
     """A sink keeping what the console shows beyond the pipeline's own state: each bed's last seconds
-    of signal, and the alarm log."""
+    of signal, its last judged beats, and the alarm log."""
 
-    def __init__(self, *, strip_s: float = 4.0, log: int = 200, restored: tuple[Alarm, ...] = ()) -> None:
+    def __init__(self, *, strip_s: float = FOCUS_S, marks: int = 64, log: int = 200,
+                 restored: tuple[Alarm, ...] = ()) -> None:
         self.strip_s = strip_s
         self.strips: dict[str, deque[float]] = {}
+        self.ends: dict[str, int] = {}
+        self.fs: dict[str, float] = {}
+        self.marks: dict[str, deque[Mark]] = {}
+        self.n_marks = marks
         self.alarm_log: deque[Alarm] = deque(sorted(restored, key=lambda a: a.time), maxlen=log)
 
     def on_chunk(self, chunk: Chunk) -> None:
         strip = self.strips.get(chunk.patient)
         n = int(self.strip_s * chunk.fs)
-        if strip is None or strip.maxlen != n:
+        if strip is None or strip.maxlen != n or chunk.reset:
             strip = self.strips[chunk.patient] = deque(maxlen=n)
         strip.extend(chunk.samples.tolist())
+        self.ends[chunk.patient] = chunk.start + len(chunk.samples)
+        self.fs[chunk.patient] = chunk.fs
 
     def on_beat(self, score: BeatScore) -> None:
-        pass
+        m = self.marks.get(score.beat.patient)
+        if m is None:
+            m = self.marks[score.beat.patient] = deque(maxlen=self.n_marks)
+        m.append(Mark(score.beat.index, score.verdict, score.loss, score.threshold))
 
     def on_alarm(self, alarm: Alarm) -> None:
         self.alarm_log.append(alarm)
@@ -91,11 +122,7 @@ class ConsoleView(NullSink):
 
 
 def sparkline(x: np.ndarray, width: int) -> str:
-    """The signal as ``width`` block characters, one column per time slice.
-
-    Each column shows the slice's sample farthest from the strip's median, so a QRS
-    spike survives the compression instead of being averaged away.
-    """
+    """The signal as ``width`` block characters (kept for narrow log lines; tiles draw :func:`braille`)."""
     if width <= 0:
         return ""
     if len(x) < 2:
@@ -111,6 +138,68 @@ def sparkline(x: np.ndarray, width: int) -> str:
     return "".join(BLOCKS[int(i)] if math.isfinite(i) else " " for i in idx)
 
 
+BLOCKS = "▁▂▃▄▅▆▇█"
+
+
+def braille(x: np.ndarray, width: int, rows: int) -> list[str]:
+    """The trace drawn with braille dots: ``rows`` lines of ``width`` characters (2 x 4 dots each).
+
+    Each dot column covers a slice of samples and is filled from the slice's lowest to its highest
+    value, joined to its neighbour, so a QRS spike stays one connected stroke however much the time
+    axis is compressed.  The vertical scale is the strip's own 1st-99.5th percentile range (slightly
+    padded), as a monitor's auto-gain does.
+    """
+    if width <= 0 or rows <= 0:
+        return []
+    w, h = 2 * width, 4 * rows
+    if len(x) < 2:
+        return [" " * width] * rows
+    v = np.asarray(x, dtype=np.float64)
+    lo, hi = np.percentile(v, 1), np.percentile(v, 99.5)
+    pad = 0.08 * (hi - lo) if hi - lo > 1e-9 else 1.0
+    lo, hi = lo - pad, hi + pad
+    cols = np.array_split(v, w) if len(v) >= w else [v[int(i * len(v) / w): int(i * len(v) / w) + 1] for i in range(w)]
+    grid = np.zeros((h, w), dtype=bool)
+    prev_last: float | None = None
+    for c, seg in enumerate(cols):
+        if not len(seg):
+            continue
+        a, b = float(seg.min()), float(seg.max())
+        if prev_last is not None:  # join to the previous column
+            a, b = min(a, prev_last), max(b, prev_last)
+        prev_last = float(seg[-1])
+        ya = int(np.clip((hi - b) / (hi - lo) * (h - 1), 0, h - 1))
+        yb = int(np.clip((hi - a) / (hi - lo) * (h - 1), 0, h - 1))
+        grid[ya:yb + 1, c] = True
+    out = []
+    for r in range(rows):
+        line = []
+        for cc in range(width):
+            code = 0x2800
+            for dr in range(4):
+                for dc in range(2):
+                    if grid[4 * r + dr, 2 * cc + dc]:
+                        code |= BRAILLE[dr][dc]
+            line.append(chr(code))
+        out.append("".join(line))
+    return out
+
+
+def mark_row(t: Tile, width: int, seconds: float) -> Text:
+    """One line under the trace: each judged beat in view at its place, coloured by its verdict."""
+    row = Text(" " * width)
+    n = min(len(t.strip), int(seconds * t.fs)) if t.fs else 0
+    if n < 2:
+        return row
+    first = t.end - n
+    for m in t.marks:
+        if first <= m.index < t.end:
+            col = int((m.index - first) / n * width)
+            ch, style = MARK.get(m.verdict, ("?", "white"))
+            row = row[:col] + Text(ch, style=style) + row[col + 1:]
+    return row
+
+
 def _alarm_text(a: Alarm | None, now: float) -> Text:
     if a is None:
         return Text("no alarm", style="green")
@@ -122,20 +211,89 @@ def _alarm_text(a: Alarm | None, now: float) -> Text:
     return Text(f"{tag}{a.priority.name} {a.condition}{ack}", style=style, no_wrap=True, overflow="ellipsis")
 
 
-def tile(t: Tile, width: int, now: float) -> Panel:
-    inner = max(10, width - 4)
-    hr = f"{t.heart_rate:5.0f} bpm" if t.heart_rate else "  --- bpm"
-    head = Text.assemble((f"{t.patient} ", "bold"), (hr, "bold green"))
+def _verdict_line(t: Tile) -> Text:
+    if t.learning is not None:
+        return Text(f"LEARNING {t.learning:4.0%}  beats {t.beats}", style="bold blue", no_wrap=True)
     if t.loss is None:
-        loss = Text("loss --", style="dim")
-    else:
-        over = t.loss > t.threshold
-        loss = Text(f"loss {t.loss:.3f}/{t.threshold:.3f} {'ABN' if over else 'ok'}",
-                    style="bold magenta" if over else "")
-    counts = Text(f"beats {t.beats}  abn {t.flagged}", style="dim")
-    border = BORDER[t.alarm.priority] if t.alarm else "green"
-    body = Group(head, Text(sparkline(t.strip, inner), style="green"), loss, counts, _alarm_text(t.alarm, now))
+        return Text(f"loss --  beats {t.beats}", style="dim", no_wrap=True)
+    over = t.loss > t.threshold
+    return Text.assemble((f"loss {t.loss:.3f}/{t.threshold:.3f} {'ABN' if over else 'ok'}",
+                          "bold magenta" if over else ""), (f"  beats {t.beats} abn {t.flagged}", "dim"),
+                         no_wrap=True, overflow="ellipsis")
+
+
+def _trace(t: Tile, width: int, rows: int, seconds: float) -> list[Text]:
+    n = int(seconds * t.fs) if t.fs else len(t.strip)
+    x = t.strip[-n:] if n else t.strip
+    return [Text(line, style="green") for line in braille(x, width, rows)]
+
+
+def tile(t: Tile, width: int, now: float, *, key: str = "") -> Panel:
+    inner = max(10, width - 4)
+    hr = f"{t.heart_rate:4.0f} bpm" if t.heart_rate else " --- bpm"
+    head = Text.assemble((f"{key}{t.patient} ", "bold"), (hr, "bold green"), no_wrap=True, overflow="ellipsis")
+    if t.learning is not None:
+        head.append(f" LEARN {t.learning:.0%}", style="bold blue")
+    elif t.loss is not None:
+        head.append(f" {'ABN' if t.loss > t.threshold else 'ok'}", style="bold magenta" if t.loss > t.threshold else "")
+    head.truncate(inner, overflow="ellipsis")
+    border = BORDER[t.alarm.priority] if t.alarm else ("blue" if t.learning is not None else "green")
+    last = _alarm_text(t.alarm, now) if t.alarm else _verdict_line(t)  # an alarm takes the verdict line
+    body = Group(head, *_trace(t, inner, 2, TILE_S), mark_row(t, inner, TILE_S), last)
     return Panel(body, border_style=border, padding=(0, 1), width=width)
+
+
+def loss_chart(t: Tile, width: int, rows: int) -> list[Text]:
+    """The last beats' losses as bars against the threshold (the dashed line), newest on the right."""
+    marks = [m for m in t.marks if m.verdict != "learning"][-width:]
+    if not marks:
+        msg = "learning: no verdicts yet" if t.learning is not None else "no verdicts yet"
+        return [Text(msg, style="dim")] + [Text("")] * (rows - 1)
+    thr = marks[-1].threshold
+    top = max(max(m.loss for m in marks), 2 * thr, 1e-9)
+    levels = rows * 8
+    out = []
+    thr_level = min(levels - 1, int(thr / top * levels))
+    for r in range(rows - 1, -1, -1):
+        line = Text()
+        for m in marks:
+            v = int(min(m.loss, top) / top * levels)
+            cell = v - 8 * r
+            style = "bold magenta" if m.verdict == "abnormal" else "green"
+            if cell >= 8:
+                line.append("█", style=style)
+            elif cell > 0:
+                line.append(BLOCKS[cell - 1], style=style)
+            elif thr_level // 8 == r:
+                line.append("╌", style="yellow")
+            else:
+                line.append(" ")
+        out.append(line)
+    return out
+
+
+def focus_view(t: Tile, width: int, height: int, now: float) -> Panel:
+    """One bed: a long trace with its beats, the last beats' losses against its threshold, its alarms."""
+    inner = max(20, width - 4)
+    trace_rows = max(3, min(10, (height - 16) // 2))
+    hr = f"{t.heart_rate:4.0f} bpm" if t.heart_rate else "--- bpm"
+    head = Text.assemble((f"{t.patient}  ", "bold"), (hr, "bold green"), "  ")
+    head.append_text(_alarm_text(t.alarm, now))
+    thr = (f"threshold {t.threshold:.4f} (its own, learnt)" if t.learning is None and t.marks
+           and t.marks[-1].threshold != t.threshold else f"threshold {t.threshold:.4f}")
+    body: list[RenderableType] = [head, *_trace(t, inner, trace_rows, FOCUS_S), mark_row(t, inner, FOCUS_S),
+                                  Text(f"last {FOCUS_S:g} s   ▲ normal  ", style="dim").append("▲ abnormal", "magenta")
+                                  .append("  · learning", "blue"), _verdict_line(t),
+                                  Text(f"losses of the last beats against the threshold (╌); {thr}", style="dim"),
+                                  *loss_chart(t, min(inner, 64), 4)]
+    for a in t.alarms:
+        tag = "TECH " if a.kind is AlarmKind.TECHNICAL else ""
+        ack = " (ack)" if a.state is AlarmState.ACKNOWLEDGED else ""
+        body.append(Text(f"{tag}{a.priority.name} {a.condition}{ack}: {a.message}", style=STYLE[a.priority],
+                         no_wrap=True, overflow="ellipsis"))
+    border = BORDER[t.alarm.priority] if t.alarm else ("blue" if t.learning is not None else "green")
+    return Panel(Group(*body), border_style=border, padding=(0, 1), width=width,
+                 title=f"{t.patient}: one-bed view (0 or Esc: every bed)")
 
 
 def render(s: Snapshot, *, width: int = 120, height: int = 40, now: float | None = None) -> RenderableType:
@@ -147,18 +305,26 @@ def render(s: Snapshot, *, width: int = 120, height: int = 40, now: float | None
     if s.monitor_alarm is not None:
         header.append("  ")
         header.append_text(_alarm_text(s.monitor_alarm, now))
-    tile_w = max(24, min(40, width // max(1, min(len(s.tiles), max(1, width // 26)))))
-    cols = max(1, width // tile_w)
-    tile_h = 7
     log_rows = 4 if height <= 30 else 8
-    rows_fit = max(1, (height - 3 - log_rows - 3) // tile_h)
-    shown = s.tiles[: cols * rows_fit]
-    grid = Table.grid(padding=0)
-    for _ in range(cols):
-        grid.add_column(width=tile_w)
-    for i in range(0, len(shown), cols):
-        grid.add_row(*[tile(t, tile_w, now) for t in shown[i:i + cols]])
-    hidden = len(s.tiles) - len(shown)
+    focused = next((t for t in s.tiles if t.patient == s.focus), None)
+    main: RenderableType
+    if focused is not None:
+        main = focus_view(focused, width, height - log_rows - 5, now)
+        hidden = len(s.tiles) - 1
+    else:
+        tile_w = max(24, min(40, width // max(1, min(len(s.tiles), max(1, width // 26)))))
+        cols = max(1, width // tile_w)
+        tile_h = 7
+        rows_fit = max(1, (height - 3 - log_rows - 3) // tile_h)
+        shown = s.tiles[: cols * rows_fit]
+        grid = Table.grid(padding=0)
+        for _ in range(cols):
+            grid.add_column(width=tile_w)
+        for i in range(0, len(shown), cols):
+            grid.add_row(*[tile(t, tile_w, now, key=f"{i + j + 1}:" if i + j < 9 else "")
+                           for j, t in enumerate(shown[i:i + cols])])
+        main = grid
+        hidden = len(s.tiles) - len(shown)
     log = Table.grid(padding=(0, 1))
     log.add_column(no_wrap=True, min_width=8)
     log.add_column(no_wrap=True)
@@ -179,10 +345,14 @@ def render(s: Snapshot, *, width: int = 120, height: int = 40, now: float | None
         sp = f"{s.specificity:.3f}" if s.specificity is not None else "--"
         truth = f" | sens {se} spec {sp}" + (" (vs replay labels)" if width >= 120 else "")
     footer = Text(
-        (f"+{hidden} beds not shown | " if hidden > 0 else "")
+        (f"+{hidden} beds not shown | " if hidden > 0 and focused is None else "")
         + f"{s.beats_per_s:6.1f} beats/s | latency {lat} | queue {s.queue_depth} (max {s.queue_max}) | "
         f"shed {s.shed} beats/{s.shed_messages} msgs | {s.device} | "
-        + (s.model if width >= 100 else s.model.split()[0]) + truth + " | a: acknowledge  q: quit",
+        + (s.model if width >= 100 else s.model.split()[0]) + truth
+        + (" | 1-9: one bed  a: acknowledge  r: relearn (one-bed view)  q: quit" if width >= 120
+           else " | 1-9 bed  a ack  r relearn  q quit"),
         style="yellow" if s.shed or s.shed_messages else "dim",
     )
-    return Group(header, grid, Panel(log, title="alarm log", border_style="white", padding=(0, 1)), footer)
+    if s.notice:
+        footer = Text(s.notice + "  ", style="bold") + footer
+    return Group(header, main, Panel(log, title="alarm log", border_style="white", padding=(0, 1)), footer)

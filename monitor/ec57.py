@@ -9,7 +9,8 @@ verdict and alarm; the statistics are then counted against the reference annotat
 - QRS detection: sensitivity and positive predictivity;
 - verdicts: the flagged share of each AAMI class (N: false flags; V, S, F: sensitivity), the positive
   predictivity of flags (flagged detections whose reference is not N, over all flagged detections),
-  ROC-AUC of the loss for N against S, V and F;
+  ROC-AUC for N against S, V and F of the loss minus the threshold it was judged against (with per-bed
+  learning every bed has its own threshold, so raw losses of different beds do not compare);
 - alarms: reference ventricular runs (3 or more consecutive V beats) covered by the HIGH alarm
   (active at some point between the run's first beat and 5 s after its third), HIGH alarms that
   match no run (per bed-day), physiological alarms raised per bed-hour by priority;
@@ -45,11 +46,14 @@ class Collector(NullSink):
     """Every verdict (fiducial index, loss, flag) and every alarm transition, per bed."""
 
     def __init__(self) -> None:
-        self.beats: dict[str, list[tuple[int, float, bool]]] = {}
+        self.beats: dict[str, list[tuple[int, float, bool, float]]] = {}
         self.alarms: dict[str, list[Alarm]] = {}
 
     def on_beat(self, score: BeatScore) -> None:
-        self.beats.setdefault(score.beat.patient, []).append((score.beat.index, score.loss, score.flagged))
+        if score.learning is not None:  # no verdict yet: the learning period, excluded from every figure
+            return
+        self.beats.setdefault(score.beat.patient, []).append(
+            (score.beat.index, score.loss, score.flagged, score.threshold))
 
     def on_alarm(self, alarm: Alarm) -> None:
         self.alarms.setdefault(alarm.patient, []).append(alarm)
@@ -67,6 +71,7 @@ class Bed:
     det: np.ndarray  # detection (judged beat) sample indices
     loss: np.ndarray
     flag: np.ndarray
+    threshold: np.ndarray  # what each detection was judged against (a bed's own threshold once it has learnt)
     alarms: list[Alarm] = field(default_factory=list)
 
 
@@ -106,7 +111,8 @@ def record_counts(bed: Bed, *, learn_s: float = LEARN_S, tolerance_s: float = TO
     rk = bed.ref >= t0
     dk = bed.det >= t0
     ref, cls = bed.ref[rk], bed.ref_class[rk]
-    det, loss, flag = bed.det[dk], bed.loss[dk], bed.flag[dk]
+    det, flag = bed.det[dk], bed.flag[dk]
+    loss = bed.loss[dk] - bed.threshold[dk]  # above (>0) or below the threshold the beat was judged against
     m = match(ref, det, tol)
     hit = m >= 0
     det_cls = np.full(len(det), "", dtype="<U1")
@@ -199,15 +205,18 @@ def summarise(counts: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def run_records(recordings: list[Recording], ckpt: Checkpoint, *, device: str = "cpu",
-                threads: int | None = None) -> list[Bed]:
-    """Play the recordings at once through the live pipeline; what each bed gave."""
+                threads: int | None = None, learn_s: float = LEARN_S) -> list[Bed]:
+    """Play the recordings at once through the live pipeline; what each bed gave.  Beds learn for
+    ``learn_s`` when the checkpoint has per-bed learning; nothing learnt is kept afterwards."""
     from ecgmon.monitor.app import build
     from ecgmon.monitor.config import MonitorConfig
+    from ecgmon.monitor.learning import LearningConfig
 
     col = Collector()
     with tempfile.TemporaryDirectory() as tmp, open(os.devnull, "w") as devnull:
         cfg = MonitorConfig(source="record", speed=None, ui=False, device=device, threads=threads,
-                            journal=Path(tmp) / "alarms.jsonl")
+                            journal=Path(tmp) / "alarms.jsonl", learning=LearningConfig(learn_s=learn_s),
+                            learn_state=None)
         b = build(cfg, ckpt=ckpt, out=devnull, extra_sinks=[col], recordings=recordings)
         try:
             asyncio.run(b.monitor.run(b.source))
@@ -216,9 +225,9 @@ def run_records(recordings: list[Recording], ckpt: Checkpoint, *, device: str = 
     beds = []
     for r in recordings:
         rows = col.beats.get(r.name, [])
-        arr = np.asarray(rows, dtype=np.float64).reshape(-1, 3)
+        arr = np.asarray(rows, dtype=np.float64).reshape(-1, 4)
         beds.append(Bed(r.name, r.fs, len(r.signal), r.ann_samples, r.ann_classes, arr[:, 0].astype(np.int64),
-                        arr[:, 1], arr[:, 2].astype(bool), col.alarms.get(r.name, [])))
+                        arr[:, 1], arr[:, 2].astype(bool), arr[:, 3], col.alarms.get(r.name, [])))
     return beds
 
 
@@ -281,7 +290,7 @@ def write_csv(path: Path, summary: dict[str, Any]) -> Path:
     return path
 
 
-def figures(out: Path, summary: dict[str, Any], counts: list[dict[str, Any]], threshold: float) -> list[Path]:
+def figures(out: Path, summary: dict[str, Any], counts: list[dict[str, Any]], threshold_label: str) -> list[Path]:
     """Loss by AAMI class against the threshold, ROC of N against S/V/F, flagged shares per record (PNG)."""
     import matplotlib
 
@@ -295,13 +304,15 @@ def figures(out: Path, summary: dict[str, Any], counts: list[dict[str, Any]], th
     paths = []
     fig, ax = plt.subplots(figsize=(7, 4))
     if len(lo):
-        bins = np.geomspace(max(lo.min(), 1e-4), max(lo.max(), 2e-4), 60).tolist()
+        lin = max(1e-4, float(np.quantile(np.abs(lo), 0.05)))
+        bins = np.sort(np.concatenate([-np.geomspace(lin, max(-lo.min(), 2 * lin), 30),
+                                       np.geomspace(lin, max(lo.max(), 2 * lin), 30)])).tolist()
         for k in ("N", "S", "V", "F"):
             if (cl == k).any():
                 ax.hist(lo[cl == k], bins=bins, alpha=0.5, label=f"{k} ({(cl == k).sum()})", density=True)
-        ax.set_xscale("log")
-    ax.axvline(threshold, color="k", ls="--", label=f"threshold {threshold:.4f}")
-    ax.set_xlabel("reconstruction loss")
+        ax.set_xscale("symlog", linthresh=lin)
+    ax.axvline(0.0, color="k", ls="--", label=f"threshold ({threshold_label})")
+    ax.set_xlabel("reconstruction loss minus the threshold the beat was judged against")
     ax.set_ylabel("density")
     ax.legend()
     paths.append(out / "loss_by_class.png")

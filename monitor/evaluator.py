@@ -67,6 +67,7 @@ class Evaluator(NullSink):
         self.per_class: dict[str, Counter[str]] = {}  # label -> {"beats": n, "flagged": k}
         self.agree = 0
         self.compared = 0
+        self.learning = 0  # matched beats judged while their bed was learning (no verdict)
 
     def on_chunk(self, chunk: Chunk) -> None:
         bed = self.beds.get(chunk.patient)
@@ -86,6 +87,9 @@ class Evaluator(NullSink):
         if t is None:
             return
         self.matched += 1
+        if score.learning is not None:  # no verdict while the bed learns: matched, not scored
+            self.learning += 1
+            return
         c = self.per_class.setdefault(t.label, Counter())
         c["beats"] += 1
         c["flagged"] += score.flagged
@@ -123,7 +127,7 @@ class Evaluator(NullSink):
             "beats_expected": self.expected, "beats_matched": self.matched,
             "beats_pending": self.pending(),  # reference beats no verdict has reached yet (queued beats at a stop)
             "agreement_offline": _r(self.agree / self.compared if self.compared else None),
-            "beats_compared": self.compared,
+            "beats_compared": self.compared, "beats_learning": self.learning,
             "flagged_per_class": {k: {"beats": v["beats"], "flagged": v["flagged"],
                                       "share": round(v["flagged"] / v["beats"], 4)}
                                   for k, v in sorted(self.per_class.items())},

@@ -1,6 +1,6 @@
 """MQTT ingress: one message (topic, payload) -> chunks, synchronously and without I/O.
 
-Routing (samples and labels topics, shards), payload decoding, per-device stream repair
+Routing (samples, labels and control topics, shards), payload decoding, per-device stream repair
 (:class:`~ecgmon.monitor.streams.DeviceStream`), ground-truth labels from a side topic, and the input
 lag per device.  It never raises on bad input: a rejected message is counted per device and reason
 and reported to the listener.
@@ -19,6 +19,7 @@ from ecgmon.monitor.payload import MAX_PAYLOAD, PayloadError, decode, device_fro
 from ecgmon.monitor.sources import InputListener
 from ecgmon.monitor.streams import DeviceStream
 
+CONTROL_COMMANDS = frozenset({"relearn"})
 MAX_TOPIC = 256  # bytes; longer topics are rejected before any parsing
 
 
@@ -26,8 +27,10 @@ class Ingress:
     """Turns messages into chunks.  ``owns(device)``: whether this worker handles the device (shards)."""
 
     def __init__(self, *, topic: str, labels_topic: str | None, reorder: int = 8, max_payload: int = MAX_PAYLOAD,
-                 owns: Callable[[str], bool] | None = None) -> None:
+                 owns: Callable[[str], bool] | None = None, control_topic: str | None = None) -> None:
         self.topic, self.labels_topic, self.reorder, self.max_payload = topic, labels_topic, reorder, max_payload
+        self.control_topic = control_topic
+        self.commands: Counter[str] = Counter()  # control commands carried out
         self._owns = owns
         self.listener: InputListener | None = None
         self.streams: dict[str, DeviceStream] = {}
@@ -61,7 +64,7 @@ class Ingress:
         return {"messages": self.handled, "devices": len(self.streams), "chunks": c["chunks"],
                 "lost_chunks": c["lost_chunks"], "gaps": c["gap"], "duplicates": c["duplicate"],
                 "out_of_order": c["out_of_order"], "rejected": sum(self.rejected.values()),
-                "other_shards": self.other_shards}
+                "other_shards": self.other_shards, "commands": dict(self.commands)}
 
     def _reject(self, device: str, reason: str) -> None:
         self.rejected[(device, reason)] += 1
@@ -77,6 +80,10 @@ class Ingress:
         if self.labels_topic and (dev := device_from_topic(topic, self.labels_topic)) is not None:
             if self.owns(dev):
                 self._labels(dev, payload)
+            return []
+        if self.control_topic and (dev := device_from_topic(topic, self.control_topic)) is not None:
+            if self.owns(dev):
+                self._control(dev, payload)
             return []
         dev = device_from_topic(topic, self.topic)
         if dev is None:
@@ -112,6 +119,22 @@ class Ingress:
         elif labels:
             self.pending_labels[dev] = labels
         return chunks
+
+    def _control(self, dev: str, payload: object) -> None:
+        """``{"cmd": "relearn"}`` on ``ecg/<device>/control``: who may publish there is the broker ACL's
+        business (deploy/mosquitto/ecgmon.acl lets only the station account write it)."""
+        try:
+            obj = json.loads(bytes(payload) if isinstance(payload, bytes | bytearray) else b"")
+            cmd = obj["cmd"] if isinstance(obj, dict) else None
+        except (ValueError, KeyError):
+            cmd = None
+        if cmd not in CONTROL_COMMANDS:
+            self._reject(dev, "bad-control")
+            return
+        if self.listener is None or not self.listener.control(dev, cmd):
+            self._reject(dev, f"control-{cmd}-refused")
+            return
+        self.commands[cmd] += 1
 
     def _labels(self, dev: str, payload: object) -> None:
         """``{"beats": [[time s, label, ref], ...]}``; a label is a class name or an ECG5000 class number."""

@@ -46,6 +46,7 @@ class BrokerConfig:
     url: str = "mqtt://127.0.0.1:1883"
     topic: str = "ecg/+/samples"
     labels_topic: str | None = "ecg/+/labels"
+    control_topic: str | None = "ecg/+/control"  # {"cmd": "relearn"}; the broker ACL says who may write it
     alarms_topic: str = "ecg/{device}/alarms"
     client_id: str = field(default_factory=lambda: f"ecgmon-{socket.gethostname()}")
     qos: int = 1
@@ -271,8 +272,9 @@ class MqttSource:
         shard = f" shard {cfg.shard[0]}/{cfg.shard[1]}" if cfg.shard else ""
         self.label = f"LIVE MQTT {'mqtts' if tls else 'mqtt'}://{host}:{port} {cfg.topic}{shard}"
         self.ingress = Ingress(topic=cfg.topic, labels_topic=cfg.labels_topic, reorder=cfg.reorder,
-                               max_payload=cfg.max_payload, owns=cfg.owns if cfg.shard else None)
-        topics = [cfg.topic] + ([cfg.labels_topic] if cfg.labels_topic else [])
+                               max_payload=cfg.max_payload, owns=cfg.owns if cfg.shard else None,
+                               control_topic=cfg.control_topic)
+        topics = [t for t in (cfg.topic, cfg.labels_topic, cfg.control_topic) if t]
         self.conn = MqttConnection(cfg, topics, on_shed=self._shed)
         self.publisher = AlarmPublisher(self.conn, topic=cfg.alarms_topic, max_outbox=cfg.max_outbox)
         self.shed: Counter[str] = Counter()  # incoming messages dropped at a full queue, per device

@@ -24,14 +24,17 @@ from ecgmon.core.messages import Alarm, Beat, BeatScore, Chunk, Condition
 from ecgmon.models.scorer import Scorer
 from ecgmon.monitor.alarms import AlarmBook, AlarmPolicy, PolicyConfig, TechnicalAlarms
 from ecgmon.monitor.batcher import MicroBatcher, next_batch
+from ecgmon.monitor.learning import BedLearner, LearningConfig, Learnt, LearntStore
 from ecgmon.monitor.sinks import Sink
 from ecgmon.monitor.sources import Source, Task
 from ecgmon.monitor.watchdog import Load, Watchdog, WatchdogConfig
 from ecgmon.segmentation.beats import Segmenter
 from ecgmon.segmentation.quality import QualityMonitor
+from ecgmon.segmentation.represent import Representation
 
 MONITOR = "monitor"  # the 'patient' of the monitor's own technical alarms
 CLEAN_CHUNKS = 20  # chunks without a rejected payload before a bed's 'bad input' alarm clears
+STORE_EVERY_S = 60.0  # how often the learnt-state file is rewritten while running
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +61,7 @@ class Bed:
     book: AlarmBook
     policy: AlarmPolicy
     technical: TechnicalAlarms
+    learner: BedLearner | None = None  # None: the model has no per-bed learning, or it is turned off
     seg_offset: int = 0  # absolute index of the current segmenter's first sample
     last_chunk_mono: float = 0.0
     beats: int = 0
@@ -81,6 +85,8 @@ class Stats:
     rejected: int = 0  # payloads rejected, all devices
     rejected_unknown: int = 0  # of which from topics or devices the monitor cannot attribute
     not_judged: int = 0  # beats left unjudged because --max-beats was reached
+    learnt: int = 0  # beds that finished learning
+    relearns: int = 0  # relearn requests carried out (beds)
     batches: int = 0
     batch_beats: int = 0
     scoring: int = 0  # beats in the model call now running
@@ -119,8 +125,18 @@ class Monitor:
 
     def __init__(self, scorer: Scorer, threshold: float, *, cfg: PipelineConfig = PipelineConfig(),
                  policy: PolicyConfig = PolicyConfig(), sinks: Sequence[Sink] = (),
-                 restored: Restored = Restored(), model_name: str = "") -> None:
+                 restored: Restored = Restored(), model_name: str = "",
+                 rep: Representation = Representation(), learning: LearningConfig | None = None,
+                 bed_margin: float = float("nan"), store: LearntStore | None = None) -> None:
+        """``threshold``: the population threshold (every bed, or a bed's before it has learnt);
+        ``learning`` with ``bed_margin``: per-bed learning (:mod:`ecgmon.monitor.learning`), its state
+        kept in ``store``."""
         self.scorer, self.threshold, self.cfg, self.policy_cfg = scorer, threshold, cfg, policy
+        self.rep = rep
+        self.learning = learning if learning is not None and learning.learn_s > 0 else None
+        self.bed_margin, self.store = bed_margin, store
+        self._learnt_before: dict[str, tuple[float, Learnt]] = store.load() if store and self.learning else {}
+        self._store_saved = time.monotonic()
         self.sinks: tuple[Sink, ...] = tuple(sinks)
         self.model_name = model_name
         self.queue: asyncio.Queue[Beat] = asyncio.Queue(maxsize=cfg.queue_size)
@@ -143,6 +159,20 @@ class Monitor:
         self._extra_sinks: tuple[Sink, ...] = ()
 
     @property
+    def _zeros(self) -> np.ndarray:
+        return np.zeros(self.scorer.shape, dtype=np.float32)
+
+    def _learning_summary(self) -> dict[str, object] | None:
+        if self.learning is None:
+            return None
+        lrs = [b.learner for b in self.beds.values() if b.learner is not None]
+        return {"learn_s": self.learning.learn_s, "bed_margin": self.bed_margin,
+                "beds_learning": sum(lr.learning for lr in lrs), "beds_learnt": sum(not lr.learning for lr in lrs),
+                "learnt": self.stats.learnt, "relearns": self.stats.relearns,
+                "state_file": str(self.store.path) if self.store else None,
+                "state_problem": self.store.problem if self.store else ""}
+
+    @property
     def in_flight(self) -> int:
         """Beats out of the queue, not yet judged (being gathered into a batch, or being scored)."""
         return len(self.batcher) + self.stats.scoring
@@ -157,12 +187,19 @@ class Monitor:
             for a in self._waiting_restore.pop(chunk.patient, []):
                 book.active[a.condition] = a  # shown again; cleared by the policy as usual
             st = self.beds[chunk.patient] = Bed(
-                chunk.patient, chunk.fs, Segmenter(chunk.patient, chunk.fs), QualityMonitor(chunk.fs), book,
-                AlarmPolicy(book, self.policy_cfg), TechnicalAlarms(book), seg_offset=chunk.start)
+                chunk.patient, chunk.fs, Segmenter(chunk.patient, chunk.fs, rep=self.rep), QualityMonitor(chunk.fs),
+                book, AlarmPolicy(book, self.policy_cfg), TechnicalAlarms(book), seg_offset=chunk.start)
+            if self.learning is not None:
+                fs, before = self._learnt_before.pop(chunk.patient, (chunk.fs, None))
+                st.learner = BedLearner(chunk.fs, self.learning, self.scorer.shape,
+                                        before if fs == chunk.fs else None)
         elif chunk.reset or st.fs != chunk.fs:
             # a gap or a rate change: the open beat and the filter state are meaningless now
+            if st.learner is not None and (st.fs != chunk.fs or
+                                           time.monotonic() - st.last_chunk_mono > st.learner.cfg.forget_s):
+                st.learner = BedLearner(chunk.fs, st.learner.cfg, self.scorer.shape)  # gone for long: learn again
             st.fs = chunk.fs
-            st.segmenter = Segmenter(chunk.patient, chunk.fs)
+            st.segmenter = Segmenter(chunk.patient, chunk.fs, rep=self.rep)
             st.quality = QualityMonitor(chunk.fs)
             st.seg_offset = chunk.start
             self.emit(st.technical.raise_(Condition.SIGNAL_LOSS, "gap in the stream; segmentation restarted"))
@@ -194,14 +231,35 @@ class Monitor:
         self.stats.time_segment += time.perf_counter() - t0
         return beats
 
-    def judge(self, beats: list[Beat], losses: np.ndarray) -> list[BeatScore]:
-        """Scores -> verdicts, alarm transitions and sinks, in beat order."""
+    def judge(self, beats: list[Beat], losses: np.ndarray, residuals: np.ndarray | None = None,
+              wanted: np.ndarray | None = None) -> list[BeatScore]:
+        """Scores -> verdicts, alarm transitions and sinks, in beat order.
+
+        ``residuals`` of the beats ``wanted`` (their beds were learning when the batch was scored)."""
         t0 = time.perf_counter()
         now, wall = time.monotonic(), time.time()
         out = []
-        for b, loss in zip(beats, losses, strict=True):
-            s = BeatScore(b, float(loss), self.threshold, now)
+        k = 0
+        for i, (b, loss) in enumerate(zip(beats, losses, strict=True)):
             st = self.beds[b.patient]
+            lr = st.learner
+            if lr is None:
+                s = BeatScore(b, float(loss), self.threshold, now)
+            else:
+                if wanted is not None and wanted[i]:  # scored while its bed was learning: the residual came back
+                    assert residuals is not None
+                    res = residuals[k]
+                    k += 1
+                    if lr.learning and lr.add(b.index, res):
+                        self.stats.learnt += 1
+                        self.save_learnt()
+                    if not lr.learning and lr.learnt is not None:  # learnt within this batch: its offset applies
+                        loss = float(np.mean((res - lr.learnt.offset) ** 2))
+                if lr.learning:
+                    s = BeatScore(b, float(loss), self.threshold, now, learning=lr.progress(b.index))
+                else:
+                    assert lr.learnt is not None
+                    s = BeatScore(b, float(loss), lr.learnt.shift + self.bed_margin, now)
             st.beats += 1
             st.flagged += s.flagged
             st.last = s
@@ -212,7 +270,8 @@ class Monitor:
             self.stats.recent.append(now)
             for sink in self._all_sinks:
                 sink.on_beat(s)
-            self.emit(st.policy.update(s))
+            if s.learning is None:  # physiological alarms are held while the bed learns
+                self.emit(st.policy.update(s))
             out.append(s)
         self.stats.time_alarm += time.perf_counter() - t0
         return out
@@ -223,6 +282,36 @@ class Monitor:
             self.stats.alarms += 1
             for sink in self._all_sinks:
                 sink.on_alarm(a)
+
+    def relearn(self, patient: str | None = None) -> list[str]:
+        """Restart learning for ``patient`` (every bed when None); the beds that will learn again.
+
+        Physiological alarms the bed has active are cleared: they were judged against what it had learnt."""
+        out = []
+        for st in self.beds.values():
+            if st.learner is None or (patient is not None and st.patient != patient):
+                continue
+            st.learner.restart()
+            st.policy = AlarmPolicy(st.book, self.policy_cfg)
+            for cond in (Condition.ABNORMAL_BEAT, Condition.FREQUENT_ABNORMAL, Condition.ABNORMAL_RUN):
+                self.emit(st.book.clear(cond))
+            out.append(st.patient)
+        self.stats.relearns += len(out)
+        self.save_learnt()
+        return out
+
+    def save_learnt(self) -> None:
+        """Write every bed's learnt state (and what was read at start-up for beds not back yet)."""
+        if self.store is None or self.learning is None:
+            return
+        now = time.time()
+        beds = dict(self._learnt_before)
+        for st in self.beds.values():
+            if st.learner is not None and st.learner.learnt is not None and not st.learner.learning:
+                st.learner.learnt.last_seen = now
+                beds[st.patient] = (st.fs, st.learner.learnt)
+        self.store.save(beds)
+        self._store_saved = time.monotonic()
 
     def acknowledge(self) -> None:
         for st in self.beds.values():
@@ -241,6 +330,12 @@ class Monitor:
         st.rejected += 1
         st.clean_since_reject = 0
         self.emit(st.technical.raise_(Condition.BAD_INPUT, reason))
+
+    def control(self, device: str, command: str) -> bool:
+        """A clinician's command for ``device``'s bed (from the MQTT control topic): ``relearn``."""
+        if command == "relearn":
+            return bool(self.relearn(device))
+        return False
 
     def shed(self, device: str) -> None:
         """The source dropped a message from ``device`` at its full incoming queue."""
@@ -278,12 +373,22 @@ class Monitor:
             if batch:
                 self.stats.scoring = len(batch)
                 t0 = time.perf_counter()
-                losses = await asyncio.to_thread(self.scorer.score, np.stack([b.samples for b in batch]))
+                x = np.stack([b.samples for b in batch])
+                residuals = wanted = None
+                if self.learning is None:
+                    losses = await asyncio.to_thread(self.scorer.score, x)
+                else:
+                    learners = [self.beds[b.patient].learner for b in batch]
+                    offsets = np.stack([lr.offset if lr is not None else self._zeros for lr in learners])
+                    wanted = np.fromiter((lr is not None and lr.learning for lr in learners), bool, len(batch))
+                    losses, residuals = await asyncio.to_thread(self.scorer.score_learnt, x, offsets, wanted)
                 self.stats.time_score += time.perf_counter() - t0
                 self.stats.scoring = 0
                 self.stats.batches += 1
                 self.stats.batch_beats += len(batch)
-                self.judge(batch, losses)
+                self.judge(batch, losses, residuals, wanted)
+                if self.store is not None and time.monotonic() - self._store_saved > STORE_EVERY_S:
+                    self.save_learnt()  # keeps last_seen current, so a restart soon after remembers
                 for _ in batch:
                     self.queue.task_done()
             if self.cfg.max_beats is not None and self.stats.beats >= self.cfg.max_beats:
@@ -341,7 +446,8 @@ class Monitor:
         return self.sinks + self._extra_sinks
 
     def close(self) -> None:
-        """Close every sink (the journal: every line is already flushed and fsynced)."""
+        """Save what the beds learnt; close every sink (the journal: every line is already flushed and fsynced)."""
+        self.save_learnt()
         for sink in self._all_sinks:
             sink.close()
 
@@ -361,6 +467,7 @@ class Monitor:
             "restored_alarms": len(self.restored.alarms), "journal_skipped": self.restored.journal_skipped,
             "mean_batch": round(s.batch_beats / s.batches, 1) if s.batches else 0.0,
             "queue_max": s.queue_max, "patients": len(self.beds), "threshold": self.threshold,
+            "learning": self._learning_summary(),
             "time_s": {"segment": round(s.time_segment, 3), "score": round(s.time_score, 3),
                        "alarm": round(s.time_alarm, 3)},
         }

@@ -71,7 +71,7 @@ class HeadlessSink(NullSink):
         line: dict[str, object] = {
             "type": "beat", "patient": b.patient, "index": b.index, "time": round(time.time(), 3),
             "rr_s": round(b.rr_s, 4), "loss": round(score.loss, 6), "threshold": score.threshold,
-            "verdict": "abnormal" if score.flagged else "normal", "latency_ms": round(score.latency_s * 1000, 2)}
+            "verdict": score.verdict, "latency_ms": round(score.latency_s * 1000, 2)}
         if self.labels is not None and (label := self.labels.label_of(score)) is not None:
             line["label"] = label
         self._write(line)

@@ -42,6 +42,10 @@ class InputListener(Protocol):
 
     def shed(self, device: str) -> None: ...
 
+    def control(self, device: str, command: str) -> bool:
+        """A command for ``device``'s bed from a clinician (``relearn``); False when it cannot be carried out."""
+        ...
+
 
 class Source(Protocol):
     """What the driver reads: chunks from any number of beds."""

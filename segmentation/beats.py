@@ -1,4 +1,8 @@
-"""``Segmenter``: a patient's chunks in, fixed-length beats out, causally.
+"""``Segmenter``: a patient's chunks in, fixed-length beats out, causally, in the model's representation.
+
+The cut depends on the checkpoint's :class:`~ecgmon.segmentation.represent.Representation`:
+``ecg5000`` (described below) or ``window`` (a fixed window around the fiducial, emitted as soon as
+``post_s`` of signal after it has arrived; see :mod:`ecgmon.segmentation.represent`).
 
 For each QRS found by :class:`~ecgmon.segmentation.peaks.QRSDetector` the fiducial is
 refined on the raw signal to the steepest slope of the QRS's initial deflection, which is
@@ -20,16 +24,10 @@ import numpy as np
 
 from ecgmon.core.limits import check_fs
 from ecgmon.core.messages import Beat
-from ecgmon.models.data import BEAT_LEN
 from ecgmon.segmentation.peaks import QRSDetector
+from ecgmon.segmentation.represent import BEAT_LEN, Representation, WindowCutter, resample_beat
 
-
-def resample_beat(x: np.ndarray, start: float, stop: float, n: int = BEAT_LEN) -> np.ndarray:
-    """``n`` samples of ``x`` between fractional indices ``start`` and ``stop`` (exclusive), z-normalised."""
-    pos = start + np.arange(n) * ((stop - start) / n)
-    v = np.interp(pos, np.arange(len(x)), x)
-    sd = v.std()
-    return ((v - v.mean()) / sd if sd > 1e-12 else v - v.mean()).astype(np.float32)
+__all__ = ["Segmenter", "SegmenterConfig", "resample_beat"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,8 +48,11 @@ class SegmenterConfig:
 class Segmenter:
     """Per-patient streaming segmentation.  ``push(samples) -> list[Beat]``; sample indices are absolute."""
 
-    def __init__(self, patient: str, fs: float, cfg: SegmenterConfig = SegmenterConfig()) -> None:
+    def __init__(self, patient: str, fs: float, cfg: SegmenterConfig = SegmenterConfig(),
+                 rep: Representation = Representation()) -> None:
         self.patient, self.fs, self.cfg = patient, check_fs(fs, f"{patient}: sampling rate"), cfg
+        self.window = WindowCutter(rep, self.fs) if rep.kind == "window" else None
+        self.pending: deque[tuple[float, float | None]] = deque()  # window: (fiducial, RR before) awaiting post_s
         self.search = round(cfg.search_s * fs)
         self.detector = QRSDetector(fs)
         self.buf = np.zeros(0)
@@ -103,7 +104,12 @@ class Segmenter:
             fid = self._onset(peak)  # fractional sample index of the QRS's steepest slope
             if self.last_fid is not None and fid <= self.last_fid + 1:
                 continue
-            if self.last_fid is not None:
+            if self.window is not None:
+                rr_before = (fid - self.last_fid) / self.fs if self.last_fid is not None else None
+                self.pending.append((fid, rr_before))
+                if rr_before is not None and self.cfg.min_rr_s <= rr_before <= self.cfg.max_rr_s:
+                    self.rr.append(rr_before)
+            elif self.last_fid is not None:
                 n = fid - self.last_fid
                 rr = n / self.fs
                 # ECG5000 beats start ``step`` 140ths of the beat before that slope's centre
@@ -115,12 +121,29 @@ class Segmenter:
                                       self.fs, now))
                     self.rr.append(rr)
             self.last_fid = fid
+        if self.window is not None:
+            beats += self._cut_windows(now)
         # keep from the last fiducial (the open beat) or the detector's search window, whichever is earlier
         keep_from = min(int(self.last_fid) - 2 if self.last_fid is not None else self.total,
                         self.detector.next_p - self.search - 1)
         keep_from = max(keep_from, self.total - int((self.cfg.max_rr_s + 1) * self.fs))
+        if self.window is not None and self.pending:
+            keep_from = min(keep_from, int(self.pending[0][0]) - self.window.needs_before())
         drop = keep_from - self.buf_start
         if drop > 0:
             self.buf = self.buf[drop:]
             self.buf_start += drop
         return beats
+
+    def _cut_windows(self, now: float) -> list[Beat]:
+        """Window beats whose ``post_s`` has arrived; a fiducial too close to the stream's start is dropped."""
+        assert self.window is not None
+        out = []
+        while self.pending and self.pending[0][0] + self.window.needs_after() <= self.total:
+            fid, rr_before = self.pending.popleft()
+            a = fid - self.buf_start
+            if a - self.window.needs_before() < 0:
+                continue
+            x = self.window.cut(self.buf, a, rr_before)
+            out.append(Beat(self.patient, x, round(fid), rr_before if rr_before is not None else 0.0, self.fs, now))
+        return out

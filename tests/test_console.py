@@ -40,7 +40,8 @@ def test_tiles_footer_and_replay_banner_are_visible():
     assert "queue 3 (max 17)" in text and "cpu (2 threads)" in text
     assert "sens 0.987 spec 0.991" in text
     assert "HIGH abnormal run" in text and "MEDIUM frequent" in text and "TECH LOW leads off" in text
-    assert "loss 0.400/0.350 ABN" in text and "loss 0.100/0.350 ok" in text
+    assert "loss 0.400/0.350 ABN" in text and "loss 0.300/0.350 ok" in text  # beds without an alarm
+    assert "1:bed01   60 bpm ok" in text and "4:bed04   63 bpm ABN" in text  # every bed's verdict in its head line
 
 
 def test_alarm_colours_follow_iec_60601_1_8():

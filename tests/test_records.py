@@ -81,7 +81,8 @@ def test_a_start_and_duration_window_and_the_header_label(tmp_path):
 
 def _bed(ref, cls, det, flag, alarms=(), fs=100.0, seconds=3900):
     return ec57.Bed("r", fs, int(seconds * fs), np.asarray(ref), np.asarray(cls), np.asarray(det),
-                    np.where(np.asarray(flag), 1.0, 0.0), np.asarray(flag, dtype=bool), list(alarms))
+                    np.where(np.asarray(flag), 1.0, 0.0), np.asarray(flag, dtype=bool),
+                    np.full(len(det), 0.5), list(alarms))
 
 
 def _alarm(state, index, prio=Priority.HIGH, cond=Condition.ABNORMAL_RUN, aid="a1"):

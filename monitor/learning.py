@@ -1,0 +1,175 @@
+"""Per-bed learning: each bed learns its own normal in its first minutes, without labels.
+
+A model trained on many patients reconstructs many shapes well, a wide ventricular beat included
+(bundle-branch-block patients' normal beats are wide), so its loss alone does not say what is
+abnormal *for this patient*.  Bedside monitors learn each patient's dominant beat in the first
+minutes (ANSI/AAMI EC57 gives such algorithms a 5-minute learning period); so does ecgmon:
+
+- during ``learn_s`` seconds of the bed's signal (counted in samples, so a replay at any speed learns
+  over the same beats), every beat is scored and its reconstruction residual ``x - reconstruction``
+  kept (at most ``keep`` of them, evenly thinned);
+- at the end, the bed's **offset** is the per-sample median of those residuals: the part of its
+  dominant beat the population model does not reconstruct.  A median, so a learning period with a
+  minority of ectopic beats (25-37 % in MIT-BIH 119 and 208) still learns the dominant beat;
+- from then on a beat's loss is ``mean((x - reconstruction - offset)^2)``: still the autoencoder's
+  reconstruction error, with the bed's own systematic misfit taken out; its **shift** (the median of
+  those losses over the learning beats) is added to the checkpoint's ``bed_margin`` to make the bed's
+  threshold.
+
+While a bed learns, its verdicts and physiological alarms are held (technical alarms are not).
+What a bed has learnt is kept in a state file (:class:`LearntStore`), written whole or not at all,
+and read back at start-up unless the bed has been gone for ``forget_s``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+FORMAT = "ecgmon-learnt/1"
+FORGET_S = 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class LearningConfig:
+    """``learn_s``: seconds of signal; 0 turns per-bed learning off (population threshold)."""
+
+    learn_s: float = 300.0
+    min_beats: int = 60  # learning goes on past learn_s until this many beats were seen
+    keep: int = 512  # residuals kept for the median (evenly thinned beyond)
+    forget_s: float = FORGET_S  # a bed absent this long (monitor stopped or device silent) learns again
+
+
+@dataclass(slots=True)
+class Learnt:
+    """What a bed has learnt: its offset (the model's input shape), its loss shift, and when."""
+
+    offset: np.ndarray
+    shift: float
+    beats: int
+    learnt_at: float  # wall clock
+    last_seen: float = field(default_factory=time.time)
+
+
+class BedLearner:
+    """One bed's learning state: ``learning`` until :meth:`add` has seen enough, then ``learnt``."""
+
+    def __init__(self, fs: float, cfg: LearningConfig, shape: tuple[int, ...], learnt: Learnt | None = None) -> None:
+        self.fs, self.cfg, self.shape = fs, cfg, shape
+        self.learnt = learnt
+        self.start: int | None = None  # sample index of the first learning beat
+        self.seen = 0
+        self._res: list[np.ndarray] = []
+        self._stride = 1
+        self.learning = learnt is None and cfg.learn_s > 0
+
+    @property
+    def zeros(self) -> np.ndarray:
+        return np.zeros(self.shape, dtype=np.float32)
+
+    @property
+    def offset(self) -> np.ndarray:
+        return self.learnt.offset if self.learnt is not None and not self.learning else self.zeros
+
+    def restart(self) -> None:
+        """Learn again from the next beat (a relearn request, a lead change, a long absence)."""
+        self.learning = self.cfg.learn_s > 0
+        self.start, self.seen, self._res, self._stride = None, 0, [], 1
+        if self.learning:
+            self.learnt = None
+
+    def progress(self, index: int | None = None) -> float:
+        """0..1 of the learning period (by signal time, then by the beat minimum)."""
+        if not self.learning:
+            return 1.0
+        if self.start is None or index is None:
+            return 0.0
+        by_time = (index - self.start) / (self.cfg.learn_s * self.fs)
+        return max(0.0, min(0.99, by_time, self.seen / self.cfg.min_beats))
+
+    def add(self, index: int, residual: np.ndarray) -> bool:
+        """One learning beat's residual; True when learning has just finished."""
+        if self.start is None:
+            self.start = index
+        if index - self.start >= self.cfg.learn_s * self.fs and self.seen >= self.cfg.min_beats:
+            self._finish()
+            return True
+        if self.seen % self._stride == 0:
+            self._res.append(np.asarray(residual, dtype=np.float32))
+            if len(self._res) >= self.cfg.keep:  # thin evenly: keep every other one, sample half as often
+                self._res = self._res[::2]
+                self._stride *= 2
+        self.seen += 1
+        return False
+
+    def _finish(self) -> None:
+        r = np.stack(self._res)
+        offset = np.median(r, axis=0).astype(np.float32)
+        corrected = ((r - offset) ** 2).reshape(len(r), -1).mean(axis=1)
+        self.learnt = Learnt(offset, float(np.median(corrected)), self.seen, time.time())
+        self.learning = False
+        self._res = []
+
+
+class LearntStore:
+    """The learnt state of every bed in one JSON file, for one model (its sha256).
+
+    Written to a temporary file, fsynced and renamed over the old one, so a crash leaves either the
+    old file or the new one.  An unreadable file, or one for another model, is reported and ignored
+    (the beds learn again); it is never a reason not to monitor.
+    """
+
+    def __init__(self, path: str | Path, model: str, *, forget_s: float = FORGET_S) -> None:
+        self.path, self.model, self.forget_s = Path(path), model, forget_s
+        self.problem = ""  # why the file was not used, for the summary
+
+    def load(self) -> dict[str, tuple[float, Learnt]]:
+        """patient -> (fs, what it learnt), for beds seen within ``forget_s``."""
+        if not self.path.exists():
+            return {}
+        try:
+            d = json.loads(self.path.read_text(encoding="utf-8"))
+            if d.get("format") != FORMAT:
+                raise ValueError(f"format {d.get('format')!r}")
+            if d.get("model") != self.model:
+                self.problem = "learnt with another model; beds learn again"
+                return {}
+            now, out = time.time(), {}
+            for patient, b in d["beds"].items():
+                if now - float(b["last_seen"]) > self.forget_s:
+                    continue
+                out[str(patient)] = (float(b["fs"]), Learnt(np.asarray(b["offset"], dtype=np.float32),
+                                                            float(b["shift"]), int(b["beats"]),
+                                                            float(b["learnt_at"]), float(b["last_seen"])))
+            return out
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            self.problem = f"unreadable ({type(err).__name__}: {err}); beds learn again"
+            return {}
+
+    def save(self, beds: dict[str, tuple[float, Learnt]]) -> None:
+        d: dict[str, Any] = {"format": FORMAT, "model": self.model, "saved": time.time(), "beds": {
+            p: {"fs": fs, "offset": np.round(lt.offset.astype(np.float64), 6).tolist(), "shift": lt.shift,
+                "beats": lt.beats, "learnt_at": lt.learnt_at, "last_seen": lt.last_seen}
+            for p, (fs, lt) in beds.items() if math.isfinite(lt.shift)}}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        with tmp.open("w", encoding="utf-8") as f:
+            json.dump(d, f, separators=(",", ":"))
+            f.flush()
+            os.fsync(f.fileno())
+        tmp.replace(self.path)
+        try:  # the rename itself survives a power cut only once the folder is synced
+            fd = os.open(self.path.parent, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError:
+            pass

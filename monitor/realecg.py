@@ -1,0 +1,158 @@
+"""The real-ECG model: fitted on annotated records, calibrated through the live pipeline, cross-validated by record.
+
+``fit(recordings)`` (``ecgmon train --protocol mitdb``):
+
+1. beats are cut from every record by the live segmenter in the ``window`` representation
+   (:mod:`ecgmon.segmentation.represent`), exactly as the monitor will cut them;
+2. the LSTM autoencoder (two channels: the window and its RR prematurity) is trained on up to
+   ``max_beats`` normal (AAMI N) beats drawn from all records, ``val_frac`` of them held for the loss
+   curve;
+3. the population threshold (``--learn 0``) and the per-bed margin are chosen on the same records,
+   after their learning period, by one rule fixed in advance: flag ``v_target`` of their V beats.  The
+   margin is measured through the live pipeline (each record a bed that learns for ``learn_s``), so it
+   is calibrated on exactly what the monitor computes.
+
+``cross_validate(recordings, folds)`` (``ecgmon evaluate --protocol mitdb --cv K``): the records,
+sorted by name, are dealt into ``folds`` folds (record ``i`` in fold ``i % folds``); for each fold a
+model is fitted and calibrated on the other folds' records only, then the fold's records are played
+through the EC57 evaluation.  Every record is counted once, by a model that neither fitted nor chose
+anything on it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from ecgmon.models.autoencoder import AEConfig
+from ecgmon.models.checkpoint import Checkpoint, versions
+from ecgmon.models.records import Recording, cut_beats, match
+from ecgmon.models.scorer import losses
+from ecgmon.models.train import TrainConfig, train
+from ecgmon.monitor import ec57
+from ecgmon.segmentation.represent import Representation
+
+LEARNING_METHOD = "residual-median"  # see ecgmon.monitor.learning
+
+
+@dataclass(frozen=True, slots=True)
+class RealConfig:
+    max_beats: int = 20000  # normal training beats drawn from the records
+    val_frac: float = 0.1
+    epochs: int = 3
+    hidden: int = 64
+    embedding: int = 32
+    noise: float = 0.03
+    gain: float = 0.1
+    seed: int = 0
+    v_target: float = 0.95  # calibration: the threshold flags this share of the records' V beats
+    min_v: int = 20  # fewer V beats than this: the threshold flags 1 - n_quantile of N beats instead
+    n_quantile: float = 0.99
+    learn_s: float = ec57.LEARN_S
+    rep: Representation = Representation(kind="window")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["rep"] = self.rep.to_dict()
+        return d
+
+
+def choose(values: np.ndarray, classes: np.ndarray, cfg: RealConfig) -> tuple[float, str]:
+    """The threshold on ``values`` that flags ``v_target`` of the V beats (or ``1 - n_quantile`` of N)."""
+    v, n = values[classes == "V"], values[classes == "N"]
+    if len(v) >= cfg.min_v:
+        return float(np.quantile(v, 1 - cfg.v_target)), f"flags {cfg.v_target:.0%} of {len(v)} V beats"
+    if not len(n):
+        raise ValueError("no N or V beats after the learning period to calibrate on")
+    return float(np.quantile(n, cfg.n_quantile)), f"flags {1 - cfg.n_quantile:.0%} of {len(n)} N beats ({len(v)} V)"
+
+
+def fit(recordings: list[Recording], cfg: RealConfig = RealConfig(), *, device: str = "cpu",
+        threads: int | None = None, on_epoch: Callable[[int, float, float], None] | None = None,
+        log: Callable[[str], None] = lambda s: None) -> Checkpoint:
+    """Train and calibrate the real-ECG model on ``recordings`` (see the module docstring)."""
+    t0 = time.perf_counter()
+    cuts = [cut_beats(r, rep=cfg.rep) for r in recordings]
+    normal = np.concatenate([c.x[c.label == "N"] for c in cuts])
+    rng = np.random.default_rng(cfg.seed)
+    pick = rng.permutation(len(normal))[:cfg.max_beats]
+    n_val = max(1, int(len(pick) * cfg.val_frac))
+    x_val, x_train = normal[pick[:n_val]], normal[pick[n_val:]]
+    log(f"{len(recordings)} records, {sum(len(c.x) for c in cuts)} beats cut, {len(normal)} N; "
+        f"training on {len(x_train)}, validation {len(x_val)}")
+    mc = AEConfig(channels=cfg.rep.channels, hidden=cfg.hidden, embedding=cfg.embedding)
+    tc = TrainConfig(epochs=cfg.epochs, patience=cfg.epochs, seed=cfg.seed, noise=cfg.noise, gain=cfg.gain,
+                     batch_size=128)
+    before = torch.get_num_threads()
+    torch.set_num_threads(os.cpu_count() or 1)  # training wants every core (the monitor's scorer leaves one)
+    try:
+        model, hist = train(x_train, x_val, model_cfg=mc, cfg=tc, device=device, on_epoch=on_epoch)
+    finally:
+        torch.set_num_threads(before)
+    # the population threshold, on every record's beats after its learning period
+    vals, cls = [], []
+    for r, c in zip(recordings, cuts, strict=True):
+        after = c.index >= cfg.learn_s * r.fs
+        vals.append(losses(model, c.x[after]))
+        cls.append(c.label[after])
+    threshold, pop_rule = choose(np.concatenate(vals), np.concatenate(cls), cfg)
+    ckpt = Checkpoint(
+        model=model, threshold=threshold,
+        calibration={"rule": f"population: {pop_rule}", "bed_margin": 0.0},
+        split={"protocol": "mitdb", "records": [r.name for r in recordings], "lead": recordings[0].lead},
+        train={**cfg.to_dict(), "device": device, "epochs_run": len(hist.train), "best_epoch": hist.best_epoch,
+               "seconds": round(hist.seconds, 1), "train_loss": hist.train, "val_loss": hist.val,
+               "n_train": len(x_train), "n_val": len(x_val)},
+        versions=versions(), representation=cfg.rep.to_dict(),
+        learning={"method": LEARNING_METHOD, "learn_s": cfg.learn_s})
+    # the per-bed margin, through the live pipeline: with margin 0 a beat's threshold is its bed's shift
+    beds = ec57.run_records(recordings, ckpt, device=device, threads=threads, learn_s=cfg.learn_s)
+    rel, rel_cls = [], []
+    for b in beds:
+        t = cfg.learn_s * b.fs
+        ref, rc = b.ref[b.ref >= t], b.ref_class[b.ref >= t]
+        m = match(ref, b.det, ec57.TOLERANCE_S * b.fs)
+        hit = m >= 0
+        rel.append((b.loss - b.threshold)[m[hit]])
+        rel_cls.append(rc[hit])
+    margin, bed_rule = choose(np.concatenate(rel), np.concatenate(rel_cls), cfg)
+    ckpt.calibration = {"rule": f"population: {pop_rule}; per bed: {bed_rule}", "bed_margin": margin,
+                        "population_threshold": threshold, "v_target": cfg.v_target}
+    ckpt.train["total_seconds"] = round(time.perf_counter() - t0, 1)
+    log(f"threshold {threshold:.5f} ({pop_rule}); bed margin {margin:.5f} ({bed_rule})")
+    return ckpt
+
+
+def folds_of(recordings: list[Recording], k: int) -> list[list[Recording]]:
+    """Records sorted by name, record ``i`` in fold ``i % k``."""
+    if not 2 <= k <= len(recordings):
+        raise ValueError(f"--cv {k}: need 2 <= K <= {len(recordings)} (the number of records)")
+    srt = sorted(recordings, key=lambda r: r.name)
+    return [srt[i::k] for i in range(k)]
+
+
+def cross_validate(recordings: list[Recording], k: int, cfg: RealConfig = RealConfig(), *, device: str = "cpu",
+                   threads: int | None = None,
+                   log: Callable[[str], None] = lambda s: None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Per-record EC57 counts, each record counted by the model of the fold that held it out; and each
+    fold's records and calibration."""
+    counts, folds = [], []
+    for i, test in enumerate(folds_of(recordings, k)):
+        names = {r.name for r in test}
+        fit_on = [r for r in recordings if r.name not in names]
+        log(f"fold {i + 1}/{k}: held out {', '.join(sorted(names))}")
+        ckpt = fit(fit_on, cfg, device=device, threads=threads, log=log,
+                   on_epoch=lambda e, tl, vl: log(f"  epoch {e + 1}/{cfg.epochs}: train {tl:.5f} val {vl:.5f}"))
+        beds = ec57.run_records(test, ckpt, device=device, threads=threads, learn_s=cfg.learn_s)
+        counts += [ec57.record_counts(b, learn_s=cfg.learn_s) for b in beds]
+        folds.append({"fold": i, "held_out": sorted(names), "fitted_on": sorted(r.name for r in fit_on),
+                      "threshold": ckpt.threshold, "calibration": ckpt.calibration,
+                      "train_seconds": ckpt.train["total_seconds"]})
+    return counts, folds

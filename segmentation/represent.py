@@ -1,0 +1,114 @@
+"""Beat representations: how a detected beat becomes the model's (channels, 140) input.
+
+A checkpoint declares the representation it was trained on (:meth:`Representation.to_dict`);
+the segmenter cuts beats to match it, so one monitor can run either model.
+
+``ecg5000``
+    ECG5000's own: the beat from one fiducial to the next, resampled to 140 samples and z-normalised
+    per beat.  One channel.  The beat's length is the RR interval, so the shape of a beat says
+    little about its width, and the per-beat normalisation hides its amplitude.
+``window``
+    For real ECG: a fixed window in time, ``pre_s`` before the fiducial to ``post_s`` after it,
+    resampled to 140 samples, its baseline (the median of the PR segment, ``pre_s`` .. ``pre_s/3``
+    before the fiducial) removed and divided by the bed's own amplitude (the median peak-to-peak of its
+    last ``amp_beats`` beats), so that a wide or tall beat stays wide or tall.  The sequence starts at
+    the fiducial and wraps round to the pre-fiducial part (an LSTM autoencoder did not train on the
+    window in time order).  A second channel, constant over the 140 steps, carries the beat's RR
+    prematurity: ``rr_gain * log(RR before the beat / median of the bed's last ``rr_beats`` RR)``, so a
+    premature beat of normal shape still reconstructs badly.  Both running medians are label-free and
+    learn from the bed itself.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from ecgmon.models.data import BEAT_LEN
+
+Kind = Literal["ecg5000", "window"]
+
+
+@dataclass(frozen=True, slots=True)
+class Representation:
+    kind: Kind = "ecg5000"
+    pre_s: float = 0.08
+    post_s: float = 0.25
+    amp_beats: int = 32
+    rr_beats: int = 16
+    rr_gain: float = 2.0
+    rr_clip: float = 1.0  # |log ratio| limit: a 3 s pause is not 'more normal' than a 1.5 s one
+
+    @property
+    def channels(self) -> int:
+        return 1 if self.kind == "ecg5000" else 2
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> Representation:
+        """A checkpoint's declaration; checkpoints written before representations existed are ECG5000's."""
+        if not d:
+            return cls()
+        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        if known.get("kind", "ecg5000") not in ("ecg5000", "window"):
+            raise ValueError(f"unknown beat representation {known['kind']!r}")
+        return cls(**known)
+
+
+def resample_beat(x: np.ndarray, start: float, stop: float, n: int = BEAT_LEN) -> np.ndarray:
+    """``n`` samples of ``x`` between fractional indices ``start`` and ``stop`` (exclusive), z-normalised."""
+    pos = start + np.arange(n) * ((stop - start) / n)
+    v = np.interp(pos, np.arange(len(x)), x)
+    sd = v.std()
+    return ((v - v.mean()) / sd if sd > 1e-12 else v - v.mean()).astype(np.float32)
+
+
+class WindowCutter:
+    """One bed's ``window`` beats: ``cut(buf, fid_in_buf, rr_before_s)`` -> float32 (2, 140).
+
+    Holds the bed's running amplitude and RR medians (label-free: every beat counts, the median keeps
+    a minority of ectopics from moving them)."""
+
+    def __init__(self, rep: Representation, fs: float) -> None:
+        self.rep, self.fs = rep, fs
+        self.pre, self.post = rep.pre_s * fs, rep.post_s * fs
+        self.amps: deque[float] = deque(maxlen=rep.amp_beats)
+        self.rrs: deque[float] = deque(maxlen=rep.rr_beats)
+        n = BEAT_LEN
+        # window positions in time order, then rotated so that the sequence starts at the fiducial
+        self.t = -self.pre + np.arange(n) * ((self.pre + self.post) / n)  # sample offsets from the fiducial
+        k = int(np.searchsorted(self.t, 0.0))
+        self.base = self.t <= -self.pre / 3  # PR segment
+        self.order = np.concatenate([np.arange(k, n), np.arange(k)])
+
+    def needs_after(self) -> int:
+        """Samples needed after the fiducial before the beat can be cut."""
+        return math.ceil(self.post) + 2
+
+    def needs_before(self) -> int:
+        return math.ceil(self.pre) + 2
+
+    def cut(self, buf: np.ndarray, fid: float, rr_before_s: float | None) -> np.ndarray:
+        v = np.interp(fid + self.t, np.arange(len(buf)), buf)
+        v = v - float(np.median(v[self.base]))
+        amp = float(v.max() - v.min())
+        self.amps.append(amp)
+        scale = max(float(np.median(self.amps)), 1e-3)
+        wave = (v / scale)[self.order]
+        if rr_before_s is None or not self.rrs:
+            prem = 0.0
+        else:
+            prem = math.log(rr_before_s / float(np.median(self.rrs)))
+            prem = max(-self.rep.rr_clip, min(self.rep.rr_clip, prem))
+        if rr_before_s is not None:
+            self.rrs.append(rr_before_s)
+        out = np.empty((2, BEAT_LEN), dtype=np.float32)
+        out[0] = wave
+        out[1] = self.rep.rr_gain * prem
+        return out
