@@ -125,6 +125,9 @@ class TechnicalAlarms:
         Condition.LEADS_OFF: (Priority.MEDIUM, "flat line: leads off or disconnected"),
         Condition.SIGNAL_LOSS: (Priority.MEDIUM, "no samples or a gap in the stream"),
         Condition.NOISY_SIGNAL: (Priority.LOW, "signal cannot be segmented into beats"),
+        Condition.RHYTHM_CHANGED: (Priority.MEDIUM, "rhythm changed since learning: irregular RR (atrial "
+                                                    "fibrillation or flutter?); beats judged by shape alone. Review "
+                                                    "the rhythm; relearn (r) if it is the patient's new normal"),
         Condition.MONITOR_OVERLOAD: (Priority.HIGH, "monitor cannot keep up; data is being shed"),
         Condition.MONITOR_BEHIND: (Priority.MEDIUM, "verdicts are late: the monitor is falling behind its input"),
         Condition.BAD_INPUT: (Priority.LOW, "malformed or out-of-range data rejected"),

@@ -30,6 +30,7 @@ from ecgmon.monitor.learning import LearntStore
 from ecgmon.monitor.mqtt import MqttSource
 from ecgmon.monitor.pipeline import Monitor, Restored
 from ecgmon.monitor.sinks import HeadlessSink, Sink
+from ecgmon.monitor.strips import StripRecorder, strips_path
 from ecgmon.monitor.sources import RecordSource, ReplaySource, Source
 
 REPLAY_TOLERANCE_S = 0.020  # ECG5000 replay: a cut beat matches a rendered beat when its start is this close
@@ -86,7 +87,8 @@ def build(cfg: MonitorConfig, *, ckpt: Checkpoint | None = None, out: TextIO | N
     else:
         source = ReplaySource(split.pool.x, split.pool.y, rows, patients=cfg.patients, fs=cfg.fs, speed=cfg.speed,
                               seed=cfg.seed, chunk_s=cfg.chunk_s, loop=cfg.loop,
-                              split_name=f"{ckpt.split.get('protocol', 'product')} test split")
+                              split_name=f"{ckpt.split.get('protocol', 'product')} test split",
+                              abnormal_rate=cfg.abnormal_rate)
     # alarms a previous run left open (e.g. after a crash) are shown again; a torn last line is skipped
     alarms, skipped = open_alarms(cfg.journal) if cfg.journal.exists() else ([], 0)
     restored = Restored(tuple(alarms), skipped)
@@ -94,7 +96,8 @@ def build(cfg: MonitorConfig, *, ckpt: Checkpoint | None = None, out: TextIO | N
     view = ConsoleView(restored=restored.alarms)
     headless = None if cfg.ui else HeadlessSink(out or sys.stdout, replay=source.replay, labels=evaluator)
     # the journal first: an alarm is durable before it is shown or published
-    sinks: list[Sink] = [Journal(cfg.journal), evaluator, view]
+    strips = StripRecorder(strips_path(cfg.journal), replay=source.replay)
+    sinks: list[Sink] = [Journal(cfg.journal), strips, evaluator, view]
     if headless is not None:
         sinks.append(headless)
     sinks += extra_sinks

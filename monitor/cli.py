@@ -18,7 +18,7 @@ from typing import Any
 
 from rich.console import Console
 
-SUBCOMMANDS = ("monitor", "train", "calibrate", "evaluate", "simulate", "data")
+SUBCOMMANDS = ("monitor", "train", "calibrate", "evaluate", "simulate", "data", "review", "demo")
 EPILOG = """\
 subcommands (each has --help):
   ecgmon [monitor] --source replay   run the monitor (the default when no subcommand is given)
@@ -27,6 +27,8 @@ subcommands (each has --help):
   ecgmon evaluate                    metrics, tables and figures of a checkpoint on a protocol's test split
   ecgmon simulate                    bedside devices publishing ECG over MQTT
   ecgmon data fetch mitdb            download the MIT-BIH Arrhythmia Database from PhysioNet (checked)
+  ecgmon review JOURNAL --out DIR    one HTML page of a shift's alarms, each with its ECG strip
+  ecgmon demo                        a broker, simulated bedside devices and the monitor, in one command
 
 examples:
   ecgmon --source replay --patients 8 --speed 1
@@ -299,6 +301,9 @@ def _simulate_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device-prefix", default=None,
                    help="device ids PREFIX01, PREFIX02, ... (default: bed for ecg5000, dev for synthetic); "
                         "two simulators on one broker need two prefixes")
+    p.add_argument("--abnormal-rate", default="all",
+                   help="ecg5000: share of abnormal beats as on a ward (e.g. 0.03), or 'all' (default): the whole "
+                        "test split")
     p.add_argument("--no-labels", action="store_false", dest="labels",
                    help="ecg5000: do not publish the true beats (devices send samples only, as real ones do)")
     add_broker_arguments(p, monitor=False)
@@ -308,7 +313,7 @@ def cmd_simulate(a: argparse.Namespace, console: Console) -> int:
     import asyncio
 
     from ecgmon.core.limits import check_fs, parse_speed
-    from ecgmon.monitor.config import broker_from_args
+    from ecgmon.monitor.config import broker_from_args, parse_rate
     from ecgmon.simulators.publisher import SimConfig, publish
     from ecgmon.simulators.synthetic import ArtifactConfig
 
@@ -316,7 +321,7 @@ def cmd_simulate(a: argparse.Namespace, console: Console) -> int:
     cfg = SimConfig(devices=a.devices, kind=a.kind, fs=check_fs(a.fs, "--fs"), chunk_s=a.chunk_s, fmt=a.fmt,
                     speed=speed, seed=a.seed,
                     duration=a.duration, qos=a.qos, topic_prefix=a.topic_prefix, labels=a.labels,
-                    device_prefix=a.device_prefix,
+                    device_prefix=a.device_prefix, abnormal_rate=parse_rate(a.abnormal_rate),
                     drop=a.drop, dup=a.dup, reorder=a.reorder, jitter_ms=a.jitter_ms,
                     artifacts=ArtifactConfig(noise_mv=a.noise, wander_mv=a.wander, leadoff_every_s=a.leadoff_every))
     broker = broker_from_args(a)
@@ -345,6 +350,45 @@ def cmd_data(a: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def _review_parser(sub: argparse._SubParsersAction) -> None:
+    from ecgmon.monitor.config import default_journal
+
+    p = sub.add_parser("review", help="render a journal's alarms and their ECG strips as one HTML page",
+                       description="Read an alarm journal and the strips kept beside it (X.jsonl -> X.strips.jsonl) "
+                                   "and write DIR/review.html: every physiological alarm, newest first, with when it "
+                                   "was raised, acknowledged and cleared, and the ECG 6 s before to 4 s after it.")
+    p.add_argument("journal", type=Path, nargs="?", default=default_journal(),
+                   help=f"the alarm journal (default {default_journal()})")
+    p.add_argument("--out", type=Path, default=Path("runs/review"), help="output folder (default runs/review)")
+
+
+def cmd_review(a: argparse.Namespace, console: Console) -> int:
+    from ecgmon.monitor.review import render
+
+    path, counts = render(a.journal, a.out)
+    console.print(f"{counts['alarms']} alarms, {counts['strips']} with strips -> {path}", highlight=False)
+    return 0
+
+
+def _demo_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("demo", help="a broker, simulated devices and the monitor, in one command",
+                       description="Start mosquitto on a free loopback port, 8 simulated ECG5000 devices publishing "
+                                   "over MQTT (as a ward: a few percent abnormal beats), and the monitor's console "
+                                   "on that broker. Quit with q; everything started is stopped.")
+    p.add_argument("--devices", type=int, default=8)
+    p.add_argument("--speed", default="1", help="device speed: 1 = real time")
+    p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    p.add_argument("--no-ui", action="store_true", help="headless monitor (JSON lines) instead of the console")
+    p.add_argument("--journal", type=Path, default=None, help="alarm journal (default: a temporary folder)")
+
+
+def cmd_demo(a: argparse.Namespace, console: Console) -> int:
+    from ecgmon.monitor.demo import run_demo
+
+    return run_demo(devices=a.devices, speed=a.speed, duration=a.duration, ui=not a.no_ui, journal=a.journal,
+                    console=console)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from ecgmon.monitor.config import add_monitor_arguments
 
@@ -366,6 +410,8 @@ def build_subparsers() -> argparse.ArgumentParser:
     _evaluate_parser(sub)
     _simulate_parser(sub)
     _data_parser(sub)
+    _review_parser(sub)
+    _demo_parser(sub)
     return p
 
 
@@ -388,6 +434,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_simulate(a, console)
         if a.command == "data":
             return cmd_data(a, console)
+        if a.command == "review":
+            return cmd_review(a, console)
+        if a.command == "demo":
+            return cmd_demo(a, console)
         from ecgmon.monitor.app import run_monitor
 
         return run_monitor(a, console)

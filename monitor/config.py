@@ -43,6 +43,7 @@ class MonitorConfig:
     start: float = 0.0  # --source record: seconds skipped at the start of each record
     csv_fs: float | None = None  # --source record: the sampling rate of CSV records (no default: it must be given)
     patients: int = 8  # replay beds
+    abnormal_rate: float | None = 0.03  # replay: a ward's share of abnormal beats; None: the whole test split
     fs: float = 250.0  # replay sampling rate; a CSV record's rate (given explicitly)
     speed: float | None = 1.0
     seed: int = 0
@@ -80,6 +81,9 @@ def add_monitor_arguments(p: argparse.ArgumentParser) -> None:
                         f"{FS_RANGE[0]:g}-{FS_RANGE[1]:g} Hz")
     g.add_argument("--speed", default=str(_M.speed), help="1 = real time, 10 = ten times faster, max = as fast as "
                                                           "possible")
+    g.add_argument("--abnormal-rate", default=str(_M.abnormal_rate),
+                   help=f"replay: share of abnormal beats, as on a ward (default {_M.abnormal_rate:g}: most beds quiet, "
+                        "ectopy in episodes); 'all' plays the whole test split (42%% abnormal) as the figures do")
     g.add_argument("--seed", type=int, default=_M.seed, help="replay seed (rhythm, heart rates, beat order)")
     g.add_argument("--chunk", type=float, default=_M.chunk_s, dest="chunk_s", help="chunk duration in seconds")
     g.add_argument("--loop", action="store_true", help="replay the split again when it ends")
@@ -166,6 +170,19 @@ def broker_from_args(a: argparse.Namespace, *, monitor: bool = False) -> BrokerC
     return cfg
 
 
+def parse_rate(text: str) -> float | None:
+    """``--abnormal-rate``: a share in [0, 1), or ``all`` (None: the whole split)."""
+    if text.strip().lower() in ("all", "none", "split"):
+        return None
+    try:
+        v = float(text)
+    except ValueError as err:
+        raise ValueError(f"--abnormal-rate must be a share like 0.03 or 'all', got {text!r}") from err
+    if not 0 <= v < 1:
+        raise ValueError(f"--abnormal-rate {text}: need 0 <= rate < 1 (or 'all')")
+    return v
+
+
 def parse_frequent(text: str) -> tuple[int, int]:
     try:
         k, n = (int(v) for v in text.split("/"))
@@ -185,6 +202,7 @@ def from_args(a: argparse.Namespace) -> MonitorConfig:
         raise ValueError(f"PATH arguments are for --source record, not --source {a.source}")
     return MonitorConfig(
         source=a.source, records=tuple(a.records), lead=a.lead, start=a.start, patients=a.patients,
+        abnormal_rate=parse_rate(a.abnormal_rate),
         csv_fs=a.fs if a.source == "record" else None,
         fs=_M.fs if a.fs is None else check_fs(a.fs, "--fs"), speed=parse_speed(a.speed), seed=a.seed,
         chunk_s=a.chunk_s,

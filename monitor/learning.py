@@ -27,6 +27,7 @@ import json
 import math
 import os
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -116,6 +117,32 @@ class BedLearner:
         self.learnt = Learnt(offset, float(np.median(corrected)), self.seen, time.time())
         self.learning = False
         self._res = []
+
+
+class RhythmWatch:
+    """After learning: has the rhythm changed (atrial fibrillation, flutter) rather than the beats?
+
+    The real-ECG model reconstructs a beat's shape and its RR prematurity.  In an irregular rhythm
+    almost every beat is 'premature' against the learnt RR, so every beat would be flagged for its
+    timing although its shape is the bed's normal.  The watch counts, over the last ``window`` beats,
+    those flagged by timing alone (over the threshold, but not by their shape part alone): at
+    ``raise_k`` or more the rhythm has changed; it is over when ``clear_k`` or fewer remain.  A bigeminy
+    of ventricular beats does not trigger it (those beats are flagged by their shape).
+    """
+
+    def __init__(self, window: int = 32, raise_k: int = 12, clear_k: int = 4) -> None:
+        self.recent: deque[bool] = deque(maxlen=window)
+        self.raise_k, self.clear_k = raise_k, clear_k
+        self.changed = False
+
+    def update(self, timing_only: bool) -> bool:
+        self.recent.append(timing_only)
+        n = sum(self.recent)
+        if not self.changed and len(self.recent) == self.recent.maxlen and n >= self.raise_k:
+            self.changed = True
+        elif self.changed and n <= self.clear_k:
+            self.changed = False
+        return self.changed
 
 
 class LearntStore:

@@ -24,7 +24,7 @@ from ecgmon.core.messages import Alarm, Beat, BeatScore, Chunk, Condition
 from ecgmon.models.scorer import Scorer
 from ecgmon.monitor.alarms import AlarmBook, AlarmPolicy, PolicyConfig, TechnicalAlarms
 from ecgmon.monitor.batcher import MicroBatcher, next_batch
-from ecgmon.monitor.learning import BedLearner, LearningConfig, Learnt, LearntStore
+from ecgmon.monitor.learning import BedLearner, LearningConfig, Learnt, LearntStore, RhythmWatch
 from ecgmon.monitor.sinks import Sink
 from ecgmon.monitor.sources import Source, Task
 from ecgmon.monitor.watchdog import Load, Watchdog, WatchdogConfig
@@ -62,6 +62,7 @@ class Bed:
     policy: AlarmPolicy
     technical: TechnicalAlarms
     learner: BedLearner | None = None  # None: the model has no per-bed learning, or it is turned off
+    rhythm: RhythmWatch = field(default_factory=lambda: RhythmWatch())
     seg_offset: int = 0  # absolute index of the current segmenter's first sample
     last_chunk_mono: float = 0.0
     beats: int = 0
@@ -232,10 +233,11 @@ class Monitor:
         return beats
 
     def judge(self, beats: list[Beat], losses: np.ndarray, residuals: np.ndarray | None = None,
-              wanted: np.ndarray | None = None) -> list[BeatScore]:
+              wanted: np.ndarray | None = None, parts: np.ndarray | None = None) -> list[BeatScore]:
         """Scores -> verdicts, alarm transitions and sinks, in beat order.
 
-        ``residuals`` of the beats ``wanted`` (their beds were learning when the batch was scored)."""
+        With per-bed learning: ``residuals`` of the beats ``wanted`` (their beds were learning when the
+        batch was scored) and each beat's loss per channel (``parts``; ``losses`` is their mean)."""
         t0 = time.perf_counter()
         now, wall = time.monotonic(), time.time()
         out = []
@@ -254,12 +256,15 @@ class Monitor:
                         self.stats.learnt += 1
                         self.save_learnt()
                     if not lr.learning and lr.learnt is not None:  # learnt within this batch: its offset applies
-                        loss = float(np.mean((res - lr.learnt.offset) ** 2))
+                        d2 = (res - lr.learnt.offset) ** 2
+                        part = d2.reshape(len(d2), -1).mean(axis=1) if d2.ndim == 2 else d2.mean(keepdims=True)
+                        loss = float(part.mean())
+                        if parts is not None:
+                            parts[i] = part
                 if lr.learning:
                     s = BeatScore(b, float(loss), self.threshold, now, learning=lr.progress(b.index))
                 else:
-                    assert lr.learnt is not None
-                    s = BeatScore(b, float(loss), lr.learnt.shift + self.bed_margin, now)
+                    s = self._after_learning(st, b, float(loss), None if parts is None else parts[i], now)
             st.beats += 1
             st.flagged += s.flagged
             st.last = s
@@ -283,6 +288,19 @@ class Monitor:
             for sink in self._all_sinks:
                 sink.on_alarm(a)
 
+    def _after_learning(self, st: Bed, b: Beat, loss: float, part: np.ndarray | None, now: float) -> BeatScore:
+        """A learnt bed's verdict.  Its rhythm watch sees whether the beat would be flagged by its timing
+        alone; while the rhythm has changed since learning (``rhythm changed`` raised), a beat is judged by
+        its shape alone: its loss is the wave channel's part of the total."""
+        assert st.learner is not None and st.learner.learnt is not None
+        thr = st.learner.learnt.shift + self.bed_margin
+        if part is None or len(part) < 2:
+            return BeatScore(b, loss, thr, now)
+        shape = float(part[0]) / len(part)
+        changed = st.rhythm.update(loss > thr and shape <= thr)
+        self.emit(st.technical.follow(Condition.RHYTHM_CHANGED, changed))
+        return BeatScore(b, shape if changed else loss, thr, now)
+
     def relearn(self, patient: str | None = None) -> list[str]:
         """Restart learning for ``patient`` (every bed when None); the beds that will learn again.
 
@@ -293,7 +311,9 @@ class Monitor:
                 continue
             st.learner.restart()
             st.policy = AlarmPolicy(st.book, self.policy_cfg)
-            for cond in (Condition.ABNORMAL_BEAT, Condition.FREQUENT_ABNORMAL, Condition.ABNORMAL_RUN):
+            st.rhythm = RhythmWatch()
+            for cond in (Condition.ABNORMAL_BEAT, Condition.FREQUENT_ABNORMAL, Condition.ABNORMAL_RUN,
+                         Condition.RHYTHM_CHANGED):
                 self.emit(st.book.clear(cond))
             out.append(st.patient)
         self.stats.relearns += len(out)
@@ -374,19 +394,20 @@ class Monitor:
                 self.stats.scoring = len(batch)
                 t0 = time.perf_counter()
                 x = np.stack([b.samples for b in batch])
-                residuals = wanted = None
+                residuals = wanted = parts = None
                 if self.learning is None:
                     losses = await asyncio.to_thread(self.scorer.score, x)
                 else:
                     learners = [self.beds[b.patient].learner for b in batch]
                     offsets = np.stack([lr.offset if lr is not None else self._zeros for lr in learners])
                     wanted = np.fromiter((lr is not None and lr.learning for lr in learners), bool, len(batch))
-                    losses, residuals = await asyncio.to_thread(self.scorer.score_learnt, x, offsets, wanted)
+                    parts, residuals = await asyncio.to_thread(self.scorer.score_learnt, x, offsets, wanted)
+                    losses = parts.mean(axis=1)
                 self.stats.time_score += time.perf_counter() - t0
                 self.stats.scoring = 0
                 self.stats.batches += 1
                 self.stats.batch_beats += len(batch)
-                self.judge(batch, losses, residuals, wanted)
+                self.judge(batch, losses, residuals, wanted, parts)
                 if self.store is not None and time.monotonic() - self._store_saved > STORE_EVERY_S:
                     self.save_learnt()  # keeps last_seen current, so a restart soon after remembers
                 for _ in batch:

@@ -124,11 +124,14 @@ class ReplaySource(PausableSource):
 
     def __init__(self, x: np.ndarray, y: np.ndarray, rows: np.ndarray, *, patients: int = 8, fs: float = 250.0,
                  speed: float | None = 1.0, seed: int = 0, chunk_s: float = 0.25, loop: bool = False,
-                 rhythm: RhythmConfig = RhythmConfig(), split_name: str = "product test split") -> None:
+                 rhythm: RhythmConfig = RhythmConfig(), split_name: str = "product test split",
+                 abnormal_rate: float | None = None) -> None:
         self.x, self.y, self.rows = x, y, rows
+        self.abnormal_rate = abnormal_rate
         self.patients, self.fs, self.speed, self.seed = patients, fs, speed, seed
         self.chunk_s, self.loop, self.rhythm = chunk_s, loop, rhythm
-        self.label = f"REPLAY - ECG5000 {split_name}, not a live patient"
+        ward = "" if abnormal_rate is None else f" as a ward ({abnormal_rate:.0%} abnormal)"
+        self.label = f"REPLAY - ECG5000 {split_name}{ward}, not a live patient"
         self.passes = 0
         self.finished = False
 
@@ -137,7 +140,7 @@ class ReplaySource(PausableSource):
 
     def _plan(self, seed: int) -> list[PatientPlan]:
         return plan_patients(self.x, self.y, self.rows, patients=self.patients, fs=self.fs, seed=seed,
-                             rhythm=self.rhythm)
+                             rhythm=self.rhythm, abnormal_rate=self.abnormal_rate)
 
     async def __aiter__(self) -> AsyncIterator[Chunk]:
         # each bed's stream is continuous across passes: sample indices go on from where that bed's

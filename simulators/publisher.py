@@ -50,6 +50,7 @@ class SimConfig:
     topic_prefix: str = "ecg"
     qos: int = 1
     labels: bool = True  # ecg5000: publish the true beats (a real device has none to send)
+    abnormal_rate: float | None = None  # ecg5000: a ward's share of abnormal beats; None: the whole split
     device_prefix: str | None = None  # ids PREFIX01, PREFIX02...; default bed (ecg5000) / dev (synthetic)
     drop: float = 0.0
     dup: float = 0.0
@@ -83,7 +84,8 @@ def device_streams(cfg: SimConfig) -> list[Iterator[Chunk]]:
             # deal the split as often as it takes for every device, even at 110 bpm, to last the duration
             per_device = cfg.duration * 110 / 60 + 2
             rows = np.tile(rows, math.ceil(cfg.devices * per_device / len(rows)))
-        plans = plan_patients(split.pool.x, split.pool.y, rows, patients=cfg.devices, fs=cfg.fs, seed=cfg.seed)
+        plans = plan_patients(split.pool.x, split.pool.y, rows, patients=cfg.devices, fs=cfg.fs, seed=cfg.seed,
+                              abnormal_rate=cfg.abnormal_rate)
         for p in plans:
             p.patient = (cfg.device_prefix or "bed") + p.patient.removeprefix("bed")
         return [replay_chunks(p, chunk_s=cfg.chunk_s) for p in plans]

@@ -87,18 +87,45 @@ def _episodes(normal: list[int], abnormal: list[int], mix: tuple[float, float, f
     return out
 
 
+WARD_MIX = (0.8, 0.15, 0.05)  # a telemetry ward's ectopy: mostly isolated beats, some couplets, rare runs
+
+
+def ward_shares(n_abnormal: int, patients: int, rng: np.random.Generator) -> np.ndarray:
+    """How many abnormal beats each bed gets on a ward: uneven (gamma-distributed weights, shape 0.5),
+    so most beds are quiet and a few carry most of the ectopy."""
+    w = rng.gamma(0.5, size=patients)
+    return rng.multinomial(n_abnormal, w / w.sum()) if w.sum() > 0 else np.zeros(patients, np.int64)
+
+
 def plan_patients(x: np.ndarray, y: np.ndarray, rows: np.ndarray, *, patients: int = 8, fs: float = 250.0,
-                  seed: int = 0, rhythm: RhythmConfig = RhythmConfig()) -> list[PatientPlan]:
-    """Deal ``rows`` of the pool (``x``, ``y``) to ``patients`` beds and render each one's signal."""
+                  seed: int = 0, rhythm: RhythmConfig = RhythmConfig(),
+                  abnormal_rate: float | None = None) -> list[PatientPlan]:
+    """Deal ``rows`` of the pool (``x``, ``y``) to ``patients`` beds and render each one's signal.
+
+    ``abnormal_rate`` None: every row is played (ECG5000's test split is 42 % abnormal: every bed in
+    alarm, which is what the figures need).  A rate (e.g. 0.03): a ward - every normal row is played,
+    abnormal rows only as many as make that share of all beats, dealt unevenly to the beds
+    (:func:`ward_shares`) in episodes of :data:`WARD_MIX`; the other abnormal rows are not played.
+    """
     check_fs(fs)
+    if abnormal_rate is not None and not 0 <= abnormal_rate < 1:
+        raise ValueError(f"abnormal rate must be in [0, 1), got {abnormal_rate}")
     rng = np.random.default_rng(seed)
     rows = rng.permutation(np.asarray(rows))
+    ward = None
+    if abnormal_rate is not None:
+        ab = [int(r) for r in rows if y[r] != NORMAL]
+        n_normal = len(rows) - len(ab)
+        keep = min(len(ab), round(abnormal_rate / (1 - abnormal_rate) * n_normal))
+        shares = np.cumsum(np.r_[0, ward_shares(keep, patients, rng)])
+        ward = [ab[shares[p]:shares[p + 1]] for p in range(patients)]
     plans = []
     for p in range(patients):
         mine = rows[p::patients]
         normal = [int(r) for r in mine if y[r] == NORMAL]
-        abnormal = [int(r) for r in mine if y[r] != NORMAL]
-        order = np.asarray(_episodes(normal, abnormal, rhythm.mix, rng), dtype=np.int64)
+        abnormal = [int(r) for r in mine if y[r] != NORMAL] if ward is None else ward[p]
+        mix = rhythm.mix if ward is None else WARD_MIX
+        order = np.asarray(_episodes(normal, abnormal, mix, rng), dtype=np.int64)
         hr = rng.uniform(*rhythm.hr_range)
         n = len(order)
         t_beats = np.arange(n) * 60.0 / hr

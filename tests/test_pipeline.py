@@ -21,7 +21,7 @@ def _cfg(tmp_path, **kw):
     pipeline = PipelineConfig(**{k: kw.pop(k) for k in ("max_beats", "queue_size", "max_batch", "shed_when_full")
                                  if k in kw})
     return dataclasses.replace(MonitorConfig(speed=None, ui=False, journal=tmp_path / "alarms.jsonl",
-                                             device="cpu", pipeline=pipeline), **kw)
+                                             device="cpu", pipeline=pipeline, abnormal_rate=None), **kw)
 
 
 @pytest.fixture()

@@ -95,3 +95,23 @@ def test_quality_flags_flat_line_and_noise(rng):
     for _ in range(6):
         r = q.push(rng.standard_normal(250), beats_found=0)
     assert r is not None and r.noisy and not r.flat
+
+
+def test_ward_replay_keeps_every_normal_beat_and_a_few_percent_of_ectopy_unevenly(split):
+    rows = split.test
+    full = plan_patients(split.pool.x, split.pool.y, rows, patients=16, fs=250.0, seed=0)
+    ward = plan_patients(split.pool.x, split.pool.y, rows, patients=16, fs=250.0, seed=0, abnormal_rate=0.03)
+    normal_rows = {int(r) for r in rows if split.pool.y[r] == 1}
+    played = [int(r) for p in ward for r in p.refs]
+    assert {r for r in played if split.pool.y[r] == 1} == normal_rows  # every normal beat is played
+    assert len(played) == len(set(played))  # none twice
+    share = np.mean([split.pool.y[r] != 1 for r in played])
+    assert 0.025 <= share <= 0.035  # ECG5000's test split itself is 42 % abnormal
+    full_share = np.mean([lab != 1 for p in full for lab in p.labels])
+    assert full_share > 0.35
+    per_bed = sorted(float(np.mean(p.labels != 1)) for p in ward)
+    assert per_bed[len(per_bed) // 2] < 0.03 and per_bed[-1] > 0.05  # most beds quiet, a few carry the ectopy
+    again = plan_patients(split.pool.x, split.pool.y, rows, patients=16, fs=250.0, seed=0, abnormal_rate=0.03)
+    assert all((a.refs == b.refs).all() for a, b in zip(ward, again, strict=True))
+    with pytest.raises(ValueError):
+        plan_patients(split.pool.x, split.pool.y, rows, abnormal_rate=1.5)

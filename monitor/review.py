@@ -1,0 +1,124 @@
+"""``ecgmon review JOURNAL --out DIR``: one HTML page of a shift's alarms, each with its ECG strip.
+
+The page is self-contained (inline SVG, no scripts, no network): each physiological alarm, newest
+first, with its priority, condition and message, when it was raised, acknowledged and cleared (from
+the journal), and its strip (:mod:`ecgmon.monitor.strips`): the ECG on a 0.2 s / 0.5 mV grid, the
+alarm's beat marked, every beat with its verdict (normal green, abnormal magenta, learning blue) and
+its loss against the threshold.  Replayed or recorded data is labelled so on every strip.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ecgmon.monitor.alarms import read_journal
+from ecgmon.monitor.strips import read_strips, strips_path
+
+COLOUR = {"normal": "#1a7f37", "abnormal": "#b0009a", "learning": "#1f5fbf"}
+PRIORITY = {"high": "#c00000", "medium": "#b58900", "low": "#008080"}
+
+
+def _stamp(t: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t)) if t else "-"
+
+
+def svg(strip: dict[str, Any], *, width: int = 1000, height: int = 180) -> str:
+    """The strip on ECG paper: 0.2 s and 0.5 mV major grid lines, beats marked by verdict."""
+    fs = float(strip["fs"])
+    x = np.asarray(strip["samples"], dtype=np.float64)
+    start = int(strip["start"])
+    if len(x) < 2:
+        return '<p class="dim">no samples were held for this alarm</p>'
+    dur = len(x) / fs
+    lo, hi = float(np.percentile(x, 0.5)), float(np.percentile(x, 99.5))
+    pad = max(0.25, 0.15 * (hi - lo))
+    lo, hi = lo - pad, hi + pad
+    top, bottom = 18, height - 4
+
+    def px(i: float) -> float:
+        return (i - start) / len(x) * width
+
+    def py(v: float) -> float:
+        return top + (hi - v) / (hi - lo) * (bottom - top)
+
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+             f'viewBox="0 0 {width} {height}" role="img">', f'<rect width="{width}" height="{height}" fill="#fff8f8"/>']
+    for k in range(int(dur / 0.2) + 1):
+        xx = k * 0.2 / dur * width
+        parts.append(f'<line x1="{xx:.1f}" y1="{top}" x2="{xx:.1f}" y2="{bottom}" stroke="#f4c0c0" '
+                     f'stroke-width="{1.2 if k % 5 == 0 else 0.5}"/>')
+    mv = np.arange(np.ceil(lo / 0.5) * 0.5, hi, 0.5)
+    for v in mv:
+        parts.append(f'<line x1="0" y1="{py(v):.1f}" x2="{width}" y2="{py(v):.1f}" stroke="#f4c0c0" stroke-width="0.8"/>')
+    step = max(1, len(x) // (2 * width))
+    idx = np.arange(0, len(x), step)
+    pts = " ".join(f"{i / len(x) * width:.1f},{py(v):.1f}" for i, v in zip(idx, x[idx], strict=True))
+    parts.append(f'<polyline points="{pts}" fill="none" stroke="#111" stroke-width="1"/>')
+    onset = px(float(strip["onset"]))
+    parts.append(f'<line x1="{onset:.1f}" y1="{top - 6}" x2="{onset:.1f}" y2="{bottom}" stroke="#c00000" '
+                 'stroke-dasharray="4 3" stroke-width="1.2"/>')
+    for index, verdict, loss, thr in strip["beats"]:
+        bx = px(float(index))
+        c = COLOUR.get(verdict, "#555")
+        parts.append(f'<path d="M{bx - 5:.1f},{top - 2} L{bx + 5:.1f},{top - 2} L{bx:.1f},{top + 7} Z" fill="{c}">'
+                     f'<title>{html.escape(verdict)}: loss {loss:.4f} / threshold {thr:.4f}</title></path>')
+    parts.append(f'<text x="4" y="{height - 8}" font-size="10" fill="#a05050">0.2 s / 0.5 mV per large square'
+                 f'</text></svg>')
+    return "".join(parts)
+
+
+def render(journal: str | Path, out: str | Path) -> tuple[Path, dict[str, int]]:
+    """Write ``out/review.html`` from a journal and its strips; the page and what it holds."""
+    journal, out = Path(journal), Path(out)
+    if not journal.is_file():
+        raise FileNotFoundError(f"{journal}: no such journal")
+    rows, bad = read_journal(journal)
+    strips, bad_strips = read_strips(strips_path(journal))
+    life: dict[str, dict[str, float]] = {}
+    alarms: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        if not isinstance(r, dict) or "id" not in r:
+            continue
+        life.setdefault(str(r["id"]), {})[str(r.get("state"))] = float(r.get("time") or 0)
+        if r.get("kind") == "physiological" and r.get("state") == "active":
+            alarms[str(r["id"])] = r
+    by_id = {s["alarm"]["id"]: s for s in strips}
+    sections = []
+    for aid, a in sorted(alarms.items(), key=lambda kv: -float(kv[1].get("time") or 0)):
+        st = life.get(aid, {})
+        prio = str(a.get("priority"))
+        strip = by_id.get(aid)
+        replay = " <span class=replay>REPLAY / RECORDING - not a live patient</span>" if strip and strip["replay"] else ""
+        head = (f'<h2><span class=prio style="background:{PRIORITY.get(prio, "#555")}">{html.escape(prio.upper())}'
+                f'</span> {html.escape(str(a.get("patient")))}: {html.escape(str(a.get("condition")))}{replay}</h2>')
+        times = (f'<p>raised {_stamp(st.get("active"))} · acknowledged {_stamp(st.get("acknowledged"))} · '
+                 f'cleared {_stamp(st.get("cleared"))} · {html.escape(str(a.get("message", "")))}</p>')
+        body = svg(strip) if strip else '<p class="dim">no strip was kept for this alarm (journal only)</p>'
+        if strip and not strip["complete"]:
+            body += '<p class="dim">the monitor stopped before the strip was complete</p>'
+        sections.append(f"<section>{head}{times}{body}</section>")
+    counts = {"alarms": len(alarms), "strips": sum(1 for a in alarms if a in by_id),
+              "journal_skipped": bad, "strips_skipped": bad_strips}
+    page = f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>ecgmon review: {html.escape(journal.name)}</title>
+<style>body{{font-family:sans-serif;margin:1.5em;color:#222}} h2{{font-size:1.05em;margin:.2em 0}}
+.prio{{color:#fff;padding:0 .4em;border-radius:3px}} .replay{{background:#eee;color:#000;padding:0 .4em;font-size:.8em}}
+section{{border-top:1px solid #ddd;padding:.6em 0}} .dim{{color:#777}} p{{margin:.2em 0}}</style></head><body>
+<h1>Alarm review: {html.escape(str(journal))}</h1>
+<p>{counts["alarms"]} physiological alarms, {counts["strips"]} with their ECG strip; newest first. Beats: 
+<b style="color:{COLOUR["normal"]}">&#9660; normal</b> <b style="color:{COLOUR["abnormal"]}">&#9660; abnormal</b>
+<b style="color:{COLOUR["learning"]}">&#9660; learning</b> (hover for loss and threshold); dashed red line: the alarm's beat.
+{f"{bad} unreadable journal lines and {bad_strips} unreadable strip lines were skipped." if bad or bad_strips else ""}</p>
+{"".join(sections) or "<p>no physiological alarms in this journal</p>"}
+</body></html>
+"""
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "review.html"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(page, encoding="utf-8")
+    tmp.replace(path)
+    return path, counts

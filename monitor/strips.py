@@ -1,0 +1,149 @@
+"""Alarm strips: the ECG around each physiological alarm's onset, kept for the review after a shift.
+
+:class:`StripRecorder` is a sink.  It keeps each bed's last seconds of signal and judged beats; when a
+physiological alarm goes active it waits until ``after_s`` of signal past the alarm's beat has arrived,
+then writes one JSON line: ``before_s`` + ``after_s`` of samples (mV as received), the beats in that
+window with their verdicts, losses and thresholds, and the alarm.  Lines go to a file beside the
+journal (``alarms.jsonl`` -> ``alarms.strips.jsonl``), each written whole and fsynced, like the journal.
+A strip still waiting when the monitor stops is written with what there is (``complete: false``).
+``ecgmon review JOURNAL --out DIR`` renders them (:mod:`ecgmon.monitor.review`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+from ecgmon.core.messages import Alarm, AlarmKind, AlarmState, BeatScore, Chunk
+from ecgmon.monitor.sinks import NullSink
+
+BEFORE_S = 6.0
+AFTER_S = 4.0
+
+
+def strips_path(journal: str | Path) -> Path:
+    """The strips file that goes with a journal: ``X.jsonl`` -> ``X.strips.jsonl``."""
+    p = Path(journal)
+    return p.with_name(p.stem + ".strips.jsonl")
+
+
+@dataclass(slots=True)
+class _Bed:
+    fs: float
+    chunks: deque[tuple[int, np.ndarray]] = field(default_factory=deque)  # (absolute start, samples)
+    held: int = 0  # samples in ``chunks``
+    end: int = 0  # absolute index after the last sample
+    beats: deque[tuple[int, str, float, float]] = field(default_factory=lambda: deque(maxlen=256))
+
+    def window(self, lo: int, hi: int) -> tuple[int, np.ndarray]:
+        """Samples [lo, hi) that are still held: (first index, samples)."""
+        parts, first = [], None
+        for start, x in self.chunks:
+            a, b = max(lo, start), min(hi, start + len(x))
+            if a < b:
+                first = a if first is None else first
+                parts.append(x[a - start:b - start])
+        return (first if first is not None else lo), (np.concatenate(parts) if parts else np.zeros(0, np.float32))
+
+
+class StripRecorder(NullSink):
+    """A sink writing one strip per physiological alarm (see the module docstring)."""
+
+    def __init__(self, path: str | Path, *, before_s: float = BEFORE_S, after_s: float = AFTER_S,
+                 replay: bool = False) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.before_s, self.after_s, self.replay = before_s, after_s, replay
+        # + 2 s waiting for the last verdicts, + 4 s for an alarm raised late (its beat judged a while after it)
+        self.keep_s = before_s + after_s + 6.0
+        self.beds: dict[str, _Bed] = {}
+        self.pending: list[Alarm] = []
+        self.written = 0
+        self._f: IO[str] = self.path.open("a", encoding="utf-8")
+
+    def on_chunk(self, chunk: Chunk) -> None:
+        bed = self.beds.get(chunk.patient)
+        if bed is None or bed.fs != chunk.fs or chunk.reset:
+            bed = self.beds[chunk.patient] = _Bed(chunk.fs)
+        if len(chunk.samples) == 0:
+            return
+        bed.chunks.append((chunk.start, chunk.samples))
+        bed.held += len(chunk.samples)
+        bed.end = chunk.start + len(chunk.samples)
+        limit = int(self.keep_s * chunk.fs)
+        while bed.chunks and bed.held - len(bed.chunks[0][1]) >= limit:
+            bed.held -= len(bed.chunks.popleft()[1])
+        if self.pending:
+            self._flush(final=False)
+
+    def on_beat(self, score: BeatScore) -> None:
+        bed = self.beds.get(score.beat.patient)
+        if bed is not None:
+            bed.beats.append((score.beat.index, score.verdict, round(score.loss, 6), round(score.threshold, 6)))
+
+    def on_alarm(self, alarm: Alarm) -> None:
+        if alarm.kind is AlarmKind.PHYSIOLOGICAL and alarm.state is AlarmState.ACTIVE and alarm.beat_index is not None:
+            self.pending.append(alarm)
+
+    def _flush(self, *, final: bool) -> None:
+        keep = []
+        for a in self.pending:
+            bed = self.beds.get(a.patient)
+            assert a.beat_index is not None
+            if bed is None:
+                continue
+            hi = a.beat_index + int(self.after_s * bed.fs)
+            # and 2 s more, so that the window's last beats have their verdicts
+            if bed.end >= hi + int(2.0 * bed.fs) or final:
+                self._write(a, bed, complete=bed.end >= hi)
+            else:
+                keep.append(a)
+        self.pending = keep
+
+    def _write(self, a: Alarm, bed: _Bed, *, complete: bool) -> None:
+        assert a.beat_index is not None
+        lo = a.beat_index - int(self.before_s * bed.fs)
+        hi = a.beat_index + int(self.after_s * bed.fs)
+        first, x = bed.window(lo, hi)
+        line: dict[str, Any] = {
+            "type": "strip", "alarm": a.to_json(), "patient": a.patient, "fs": bed.fs, "onset": a.beat_index,
+            "start": first, "samples": np.round(x.astype(np.float64), 4).tolist(),
+            "beats": [list(b) for b in bed.beats if first <= b[0] < first + len(x)],
+            "complete": complete, "replay": self.replay}
+        self._f.write(json.dumps(line, separators=(",", ":")) + "\n")
+        self._f.flush()
+        os.fsync(self._f.fileno())
+        self.written += 1
+
+    def report(self) -> dict[str, object]:
+        return {"strips_written": self.written, "strips_pending": len(self.pending)}
+
+    def close(self) -> None:
+        if self._f.closed:
+            return
+        self._flush(final=True)
+        self._f.close()
+
+
+def read_strips(path: str | Path) -> tuple[list[dict[str, Any]], int]:
+    """(strips, unreadable lines skipped) of a strips file; a missing file has none."""
+    p = Path(path)
+    if not p.exists():
+        return [], 0
+    out, bad = [], 0
+    for line in p.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            d = json.loads(line)
+            if d.get("type") == "strip":
+                out.append(d)
+            else:
+                bad += 1
+        except (json.JSONDecodeError, AttributeError):
+            bad += 1
+    return out, bad

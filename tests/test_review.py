@@ -1,0 +1,114 @@
+"""Alarm strips and the shift review (issue 13): what a strip holds, the HTML page, and both from a real run."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ecgmon.core.messages import Alarm, AlarmKind, AlarmState, Beat, BeatScore, Chunk, Condition, Priority
+from ecgmon.monitor.alarms import Journal
+from ecgmon.monitor.review import render
+from ecgmon.monitor.strips import StripRecorder, read_strips, strips_path
+
+ECGMON = str(Path(sys.executable).with_name("ecgmon"))
+EXCERPT = Path(__file__).parent / "data" / "mitdb" / "205x"
+
+
+def _alarm(index, aid="bed01:run", kind=AlarmKind.PHYSIOLOGICAL, state=AlarmState.ACTIVE):
+    return Alarm(aid, "bed01", kind, Condition.ABNORMAL_RUN, Priority.HIGH, state, time.time(), "run of 3",
+                 index, 0.5, 0.1)
+
+
+def _feed(rec, fs, seconds, start=0, chunk=25):
+    x = np.sin(np.arange(int(seconds * fs)) / fs * 2 * np.pi).astype(np.float32)
+    for i in range(0, len(x), chunk):
+        rec.on_chunk(Chunk("bed01", fs, 0.0, x[i:i + chunk], start=start + i))
+
+
+def _score(index, verdict_loss, thr=0.1):
+    return BeatScore(Beat("bed01", np.zeros(140, np.float32), index, 0.8, 100.0, 0.0), verdict_loss, thr, 0.0)
+
+
+def test_a_strip_holds_6_s_before_and_4_s_after_the_alarm_with_the_beats_verdicts(tmp_path):
+    fs = 100.0
+    rec = StripRecorder(tmp_path / "a.strips.jsonl", replay=True)
+    _feed(rec, fs, 13)  # samples 0..1299: the alarm comes 1 s after its beat
+    for i in range(0, 1300, 80):
+        rec.on_beat(_score(i, 0.5 if 1000 <= i < 1300 else 0.01))
+    rec.on_alarm(_alarm(1200))
+    rec.on_alarm(_alarm(1200, "tech", kind=AlarmKind.TECHNICAL))  # technical alarms keep no strip
+    rec.on_alarm(_alarm(1200, state=AlarmState.CLEARED))  # nor do other transitions
+    assert rec.written == 0 and len(rec.pending) == 1  # waits for 4 s after, plus 2 s for the verdicts
+    _feed(rec, fs, 4, start=1300)
+    assert rec.written == 0
+    for i in range(1360, 1700, 80):
+        rec.on_beat(_score(i, 0.01))
+    _feed(rec, fs, 8, start=1700)
+    assert rec.written == 1 and not rec.pending
+    rec.close()
+    (s,), bad = read_strips(tmp_path / "a.strips.jsonl")
+    assert bad == 0 and s["complete"] and s["replay"] and s["onset"] == 1200
+    assert s["start"] == 600 and len(s["samples"]) == 1000  # 6 s before, 4 s after, at 100 Hz
+    assert [b[0] for b in s["beats"]] == list(range(640, 1600, 80))
+    assert {tuple(b[1:2]) for b in s["beats"] if 1000 <= b[0] < 1300} == {("abnormal",)}
+    assert s["alarm"]["id"] == "bed01:run"
+
+
+def test_a_strip_pending_at_shutdown_is_written_with_what_there_is(tmp_path):
+    rec = StripRecorder(tmp_path / "b.strips.jsonl")
+    _feed(rec, 100.0, 13)
+    rec.on_alarm(_alarm(1200))
+    rec.close()
+    rec.close()  # twice is harmless
+    (s,), _ = read_strips(tmp_path / "b.strips.jsonl")
+    assert not s["complete"] and s["start"] == 600 and len(s["samples"]) == 700
+
+
+def test_review_page_lists_alarms_newest_first_with_strips_and_survives_torn_lines(tmp_path):
+    journal = tmp_path / "alarms.jsonl"
+    j = Journal(journal)
+    rec = StripRecorder(strips_path(journal))
+    _feed(rec, 100.0, 10)
+    first, second = _alarm(300, "bed01:a"), _alarm(700, "bed01:b")
+    for a in (first, second):
+        j.on_alarm(a)
+        rec.on_alarm(a)
+    j.on_alarm(_alarm(700, "bed01:c"))  # journalled, but its strip was never written
+    j.on_alarm(_alarm(300, "bed01:a", state=AlarmState.CLEARED))
+    _feed(rec, 100.0, 10, start=1000)
+    rec.close()
+    j.close()
+    with journal.open("a") as f:
+        f.write('{"id": "torn", "sta')
+    page, counts = render(journal, tmp_path / "out")
+    text = page.read_text()
+    assert counts == {"alarms": 3, "strips": 2, "journal_skipped": 1, "strips_skipped": 0}
+    assert text.count("<svg") == 2 and "no strip was kept" in text and "1 unreadable journal lines" in text
+    assert "polyline" in text and "0.2 s / 0.5 mV" in text and "HIGH" in text
+    assert "cleared -" not in text.split("<section>")[-1]  # the first alarm (last section) shows when it cleared
+    with pytest.raises(FileNotFoundError):
+        render(tmp_path / "missing.jsonl", tmp_path / "out")
+
+
+@pytest.mark.slow
+def test_review_of_a_real_run_on_the_mitdb_excerpt(tmp_path):
+    journal = tmp_path / "shift.jsonl"
+    r = subprocess.run([ECGMON, "--source", "record", str(EXCERPT), "--speed", "max", "--no-ui", "--learn", "60",
+                        "--journal", str(journal), "--learn-state", str(tmp_path / "learnt.json")],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout.splitlines()[-1])
+    strips, _ = read_strips(strips_path(journal))
+    assert summary["strips_written"] + summary["strips_pending"] == len(strips) > 0
+    assert all(s["replay"] for s in strips)
+    r = subprocess.run([ECGMON, "review", str(journal), "--out", str(tmp_path / "review")],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    html = (tmp_path / "review" / "review.html").read_text()
+    assert html.count("<svg") == len(strips) and "REPLAY / RECORDING" in html and "205x" in html
