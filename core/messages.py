@@ -62,6 +62,7 @@ class Beat:
     fs: float
     closed_mono: float  # time.monotonic() when the next fiducial closed the beat
     sent: float | None = None  # live: device wall-clock time at which the packet that closed the beat was complete
+    noise: float = 0.0  # window beats: noise level before the QRS, relative to the bed's amplitude (0: not measured)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,21 +70,25 @@ class BeatScore:
     """A beat's reconstruction loss and the threshold it was judged against.
 
     ``learning``: the bed's learning progress (0..1) when the beat was scored while its bed learns its
-    normal; such a beat has no verdict (``flagged`` is False and ``verdict`` says "learning")."""
+    normal; ``noisy``: the beat came while its bed's signal was too noisy to judge.  Neither kind has a
+    verdict (``flagged`` is False and ``verdict`` says "learning" or "noisy")."""
 
     beat: Beat
     loss: float
     threshold: float
     scored_mono: float
     learning: float | None = None
+    noisy: bool = False
 
     @property
     def flagged(self) -> bool:
-        return self.learning is None and self.loss > self.threshold
+        return self.learning is None and not self.noisy and self.loss > self.threshold
 
     @property
     def verdict(self) -> str:
-        return "learning" if self.learning is not None else "abnormal" if self.flagged else "normal"
+        if self.learning is not None:
+            return "learning"
+        return "noisy" if self.noisy else "abnormal" if self.flagged else "normal"
 
     @property
     def latency_s(self) -> float:
@@ -108,6 +113,7 @@ class Condition(enum.StrEnum):
     SIGNAL_LOSS = "signal loss"
     NOISY_SIGNAL = "noisy signal"
     RHYTHM_CHANGED = "rhythm changed"
+    ARTIFACT = "artifact"
     BAD_INPUT = "bad input"
     MONITOR_OVERLOAD = "monitor overload"
     MONITOR_BEHIND = "monitor behind"

@@ -93,11 +93,12 @@ class Scorer:
             return losses(self.model, x, device=self.device, batch=self.max_batch)
 
     def score_learnt(self, beats: np.ndarray, offsets: np.ndarray, want: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Per-bed corrected losses and, for the beats where ``want`` is set, their residuals.
+        """Per-bed corrected losses, per channel, and, for the beats where ``want`` is set, their residuals.
 
         ``offsets`` (N, *shape): each beat's bed's learnt mean residual (zeros for a bed that has learnt
-        nothing), so that a beat's loss is ``mean((x - reconstruction - offset)^2)``.  Returns
-        (losses float64 (N,), residuals float32 (want.sum(), *shape)).
+        nothing), so that a beat's loss is ``mean((x - reconstruction - offset)^2)``: the mean of the
+        returned per-channel losses.  Returns (losses float64 (N, channels), residuals float32
+        (want.sum(), *shape)).
         """
         x = self._check(beats)
         off = torch.as_tensor(np.asarray(offsets, dtype=np.float32))
@@ -109,10 +110,11 @@ class Scorer:
             for i in range(0, len(xt), self.max_batch):
                 xb = xt[i:i + self.max_batch].to(self.device)
                 r = xb - self.model(xb)
-                out_l.append((r - off[i:i + self.max_batch].to(self.device)).pow(2).flatten(1).mean(dim=-1).cpu())
+                d2 = (r - off[i:i + self.max_batch].to(self.device)).pow(2)
+                out_l.append((d2.mean(dim=-1) if d2.dim() == 3 else d2.mean(dim=-1, keepdim=True)).cpu())
                 w = sel[i:i + self.max_batch]
                 if bool(w.any()):
                     out_r.append(r[w.to(self.device)].cpu())
-        ls = torch.cat(out_l).double().numpy() if out_l else np.zeros(0)
+        ls = torch.cat(out_l).double().numpy() if out_l else np.zeros((0, self.model.cfg.channels))
         rs = torch.cat(out_r).numpy() if out_r else np.zeros((0, *self.shape), np.float32)
         return ls, rs

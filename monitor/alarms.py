@@ -128,6 +128,7 @@ class TechnicalAlarms:
         Condition.RHYTHM_CHANGED: (Priority.MEDIUM, "rhythm changed since learning: irregular RR (atrial "
                                                     "fibrillation or flutter?); beats judged by shape alone. Review "
                                                     "the rhythm; relearn (r) if it is the patient's new normal"),
+        Condition.ARTIFACT: (Priority.LOW, "noise or artifact: beats cannot be judged; physiological alarms held"),
         Condition.MONITOR_OVERLOAD: (Priority.HIGH, "monitor cannot keep up; data is being shed"),
         Condition.MONITOR_BEHIND: (Priority.MEDIUM, "verdicts are late: the monitor is falling behind its input"),
         Condition.BAD_INPUT: (Priority.LOW, "malformed or out-of-range data rejected"),

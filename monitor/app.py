@@ -30,8 +30,8 @@ from ecgmon.monitor.learning import LearntStore
 from ecgmon.monitor.mqtt import MqttSource
 from ecgmon.monitor.pipeline import Monitor, Restored
 from ecgmon.monitor.sinks import HeadlessSink, Sink
-from ecgmon.monitor.strips import StripRecorder, strips_path
 from ecgmon.monitor.sources import RecordSource, ReplaySource, Source
+from ecgmon.monitor.strips import StripRecorder, strips_path
 
 REPLAY_TOLERANCE_S = 0.020  # ECG5000 replay: a cut beat matches a rendered beat when its start is this close
 EC57_TOLERANCE_S = 0.150  # recordings: a detection matches a reference beat within 150 ms (ANSI/AAMI EC57)

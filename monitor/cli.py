@@ -214,7 +214,8 @@ def cmd_evaluate_records(a: argparse.Namespace, console: Console) -> int:
     threads = a.threads or max(1, (os.cpu_count() or 2) - 1)
     if a.cv:
         cfg = dataclasses.replace(realecg.RealConfig(), learn_s=a.learn)
-        counts, folds = realecg.cross_validate(recs, a.cv, cfg, device=a.device, threads=threads, log=console.print)
+        counts, folds = realecg.cross_validate(recs, a.cv, cfg, device=a.device, threads=threads, save_dir=a.out,
+                                               log=console.print)
         what = f"{a.cv}-fold record-level cross-validation (each record scored by a model not fitted on it)"
         meta: dict[str, Any] = {"cv": a.cv, "folds": folds, "config": cfg.to_dict()}
         label = "each bed's own threshold"

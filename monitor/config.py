@@ -82,8 +82,9 @@ def add_monitor_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--speed", default=str(_M.speed), help="1 = real time, 10 = ten times faster, max = as fast as "
                                                           "possible")
     g.add_argument("--abnormal-rate", default=str(_M.abnormal_rate),
-                   help=f"replay: share of abnormal beats, as on a ward (default {_M.abnormal_rate:g}: most beds quiet, "
-                        "ectopy in episodes); 'all' plays the whole test split (42%% abnormal) as the figures do")
+                   help=f"replay: share of abnormal beats, as on a ward (default {_M.abnormal_rate:g}: most beds "
+                        "quiet, ectopy in episodes); 'all' plays the whole test split (42%% abnormal) as the "
+                        "figures do")
     g.add_argument("--seed", type=int, default=_M.seed, help="replay seed (rhythm, heart rates, beat order)")
     g.add_argument("--chunk", type=float, default=_M.chunk_s, dest="chunk_s", help="chunk duration in seconds")
     g.add_argument("--loop", action="store_true", help="replay the split again when it ends")

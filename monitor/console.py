@@ -24,7 +24,8 @@ from ecgmon.monitor.sinks import NullSink
 
 STYLE = {Priority.HIGH: "bold white on red", Priority.MEDIUM: "bold black on yellow", Priority.LOW: "black on cyan"}
 BORDER = {Priority.HIGH: "red", Priority.MEDIUM: "yellow", Priority.LOW: "cyan"}
-MARK = {"normal": ("▲", "green"), "abnormal": ("▲", "bold magenta"), "learning": ("·", "blue")}
+MARK = {"normal": ("▲", "green"), "abnormal": ("▲", "bold magenta"), "learning": ("·", "blue"),
+        "noisy": ("?", "yellow")}
 TILE_S = 5.0  # seconds of trace on a bed's tile
 FOCUS_S = 10.0  # seconds of trace in the one-bed view
 # braille dot bits: BRAILLE[row][col] for the 4 x 2 dots of one character cell

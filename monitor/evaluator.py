@@ -68,6 +68,7 @@ class Evaluator(NullSink):
         self.agree = 0
         self.compared = 0
         self.learning = 0  # matched beats judged while their bed was learning (no verdict)
+        self.noisy = 0  # matched beats that came in noise (no verdict)
 
     def on_chunk(self, chunk: Chunk) -> None:
         bed = self.beds.get(chunk.patient)
@@ -90,6 +91,7 @@ class Evaluator(NullSink):
         if score.learning is not None:  # no verdict while the bed learns: matched, not scored
             self.learning += 1
             return
+        self.noisy += score.noisy  # no verdict in noise either; scored as not flagged (a missed ectopic counts)
         c = self.per_class.setdefault(t.label, Counter())
         c["beats"] += 1
         c["flagged"] += score.flagged
@@ -128,6 +130,7 @@ class Evaluator(NullSink):
             "beats_pending": self.pending(),  # reference beats no verdict has reached yet (queued beats at a stop)
             "agreement_offline": _r(self.agree / self.compared if self.compared else None),
             "beats_compared": self.compared, "beats_learning": self.learning,
+            "beats_noisy": self.noisy,
             "flagged_per_class": {k: {"beats": v["beats"], "flagged": v["flagged"],
                                       "share": round(v["flagged"] / v["beats"], 4)}
                                   for k, v in sorted(self.per_class.items())},

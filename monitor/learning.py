@@ -36,6 +36,11 @@ import numpy as np
 
 FORMAT = "ecgmon-learnt/1"
 FORGET_S = 3600.0
+# a noisy beat: its PR segment's sample-to-sample steps spread NOISE_RATIO times as much as over the bed's
+# learning period (and at least NOISE_FLOOR of its QRS amplitude; a P wave's end in the segment gives some
+# beds 0.03 when clean, others 0.004)
+NOISE_RATIO = 3.0
+NOISE_FLOOR = 0.02
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +62,7 @@ class Learnt:
     beats: int
     learnt_at: float  # wall clock
     last_seen: float = field(default_factory=time.time)
+    noise: float = 0.0  # the median noise level of its learning beats
 
 
 class BedLearner:
@@ -68,8 +74,10 @@ class BedLearner:
         self.start: int | None = None  # sample index of the first learning beat
         self.seen = 0
         self._res: list[np.ndarray] = []
+        self._noise: list[float] = []
         self._stride = 1
         self.learning = learnt is None and cfg.learn_s > 0
+        self.noise = NoiseWatch(learnt.noise if learnt is not None else 0.0)
 
     @property
     def zeros(self) -> np.ndarray:
@@ -82,7 +90,7 @@ class BedLearner:
     def restart(self) -> None:
         """Learn again from the next beat (a relearn request, a lead change, a long absence)."""
         self.learning = self.cfg.learn_s > 0
-        self.start, self.seen, self._res, self._stride = None, 0, [], 1
+        self.start, self.seen, self._res, self._noise, self._stride = None, 0, [], [], 1
         if self.learning:
             self.learnt = None
 
@@ -95,13 +103,14 @@ class BedLearner:
         by_time = (index - self.start) / (self.cfg.learn_s * self.fs)
         return max(0.0, min(0.99, by_time, self.seen / self.cfg.min_beats))
 
-    def add(self, index: int, residual: np.ndarray) -> bool:
-        """One learning beat's residual; True when learning has just finished."""
+    def add(self, index: int, residual: np.ndarray, noise: float = 0.0) -> bool:
+        """One learning beat's residual (and noise level); True when learning has just finished."""
         if self.start is None:
             self.start = index
         if index - self.start >= self.cfg.learn_s * self.fs and self.seen >= self.cfg.min_beats:
             self._finish()
             return True
+        self._noise.append(noise)
         if self.seen % self._stride == 0:
             self._res.append(np.asarray(residual, dtype=np.float32))
             if len(self._res) >= self.cfg.keep:  # thin evenly: keep every other one, sample half as often
@@ -114,9 +123,11 @@ class BedLearner:
         r = np.stack(self._res)
         offset = np.median(r, axis=0).astype(np.float32)
         corrected = ((r - offset) ** 2).reshape(len(r), -1).mean(axis=1)
-        self.learnt = Learnt(offset, float(np.median(corrected)), self.seen, time.time())
+        noise = float(np.median(self._noise)) if self._noise else 0.0
+        self.learnt = Learnt(offset, float(np.median(corrected)), self.seen, time.time(), noise=noise)
+        self.noise = NoiseWatch(noise)
         self.learning = False
-        self._res = []
+        self._res, self._noise = [], []
 
 
 class RhythmWatch:
@@ -143,6 +154,28 @@ class RhythmWatch:
         elif self.changed and n <= self.clear_k:
             self.changed = False
         return self.changed
+
+
+class NoiseWatch:
+    """Is the bed's signal too noisy to judge its beats?  A beat is noisy when its noise level (see
+    :class:`~ecgmon.segmentation.represent.WindowCutter`) is over ``NOISE_RATIO`` times the bed's learnt
+    level (and over ``NOISE_FLOOR``); the bed is, while ``raise_k`` of its last ``window`` beats are
+    (over when ``clear_k`` or fewer are)."""
+
+    def __init__(self, learnt: float, window: int = 8, raise_k: int = 4, clear_k: int = 1) -> None:
+        self.limit = max(NOISE_FLOOR, NOISE_RATIO * learnt)
+        self.recent: deque[bool] = deque(maxlen=window)
+        self.raise_k, self.clear_k = raise_k, clear_k
+        self.noisy = False
+
+    def update(self, noise: float) -> bool:
+        self.recent.append(noise > self.limit)
+        n = sum(self.recent)
+        if not self.noisy and n >= self.raise_k:
+            self.noisy = True
+        elif self.noisy and n <= self.clear_k:
+            self.noisy = False
+        return self.noisy
 
 
 class LearntStore:
@@ -174,7 +207,8 @@ class LearntStore:
                     continue
                 out[str(patient)] = (float(b["fs"]), Learnt(np.asarray(b["offset"], dtype=np.float32),
                                                             float(b["shift"]), int(b["beats"]),
-                                                            float(b["learnt_at"]), float(b["last_seen"])))
+                                                            float(b["learnt_at"]), float(b["last_seen"]),
+                                                            float(b.get("noise", 0.0))))
             return out
         except (OSError, ValueError, KeyError, TypeError) as err:
             self.problem = f"unreadable ({type(err).__name__}: {err}); beds learn again"
@@ -183,7 +217,7 @@ class LearntStore:
     def save(self, beds: dict[str, tuple[float, Learnt]]) -> None:
         d: dict[str, Any] = {"format": FORMAT, "model": self.model, "saved": time.time(), "beds": {
             p: {"fs": fs, "offset": np.round(lt.offset.astype(np.float64), 6).tolist(), "shift": lt.shift,
-                "beats": lt.beats, "learnt_at": lt.learnt_at, "last_seen": lt.last_seen}
+                "beats": lt.beats, "learnt_at": lt.learnt_at, "last_seen": lt.last_seen, "noise": lt.noise}
             for p, (fs, lt) in beds.items() if math.isfinite(lt.shift)}}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(self.path.name + ".tmp")

@@ -252,7 +252,7 @@ class Monitor:
                     assert residuals is not None
                     res = residuals[k]
                     k += 1
-                    if lr.learning and lr.add(b.index, res):
+                    if lr.learning and lr.add(b.index, res, b.noise):
                         self.stats.learnt += 1
                         self.save_learnt()
                     if not lr.learning and lr.learnt is not None:  # learnt within this batch: its offset applies
@@ -275,7 +275,7 @@ class Monitor:
             self.stats.recent.append(now)
             for sink in self._all_sinks:
                 sink.on_beat(s)
-            if s.learning is None:  # physiological alarms are held while the bed learns
+            if s.learning is None and not s.noisy:  # physiological alarms are held while learning or in noise
                 self.emit(st.policy.update(s))
             out.append(s)
         self.stats.time_alarm += time.perf_counter() - t0
@@ -294,6 +294,10 @@ class Monitor:
         its shape alone: its loss is the wave channel's part of the total."""
         assert st.learner is not None and st.learner.learnt is not None
         thr = st.learner.learnt.shift + self.bed_margin
+        noisy = st.learner.noise.update(b.noise)
+        self.emit(st.technical.follow(Condition.ARTIFACT, noisy))
+        if noisy:  # beats that cannot be judged get no verdict, and the alarm policy does not see them
+            return BeatScore(b, loss, thr, now, noisy=True)
         if part is None or len(part) < 2:
             return BeatScore(b, loss, thr, now)
         shape = float(part[0]) / len(part)
@@ -313,7 +317,7 @@ class Monitor:
             st.policy = AlarmPolicy(st.book, self.policy_cfg)
             st.rhythm = RhythmWatch()
             for cond in (Condition.ABNORMAL_BEAT, Condition.FREQUENT_ABNORMAL, Condition.ABNORMAL_RUN,
-                         Condition.RHYTHM_CHANGED):
+                         Condition.RHYTHM_CHANGED, Condition.ARTIFACT):
                 self.emit(st.book.clear(cond))
             out.append(st.patient)
         self.stats.relearns += len(out)

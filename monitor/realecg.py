@@ -26,13 +26,14 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
 from ecgmon.models.autoencoder import AEConfig
-from ecgmon.models.checkpoint import Checkpoint, versions
+from ecgmon.models.checkpoint import Checkpoint, save, versions
 from ecgmon.models.records import Recording, cut_beats, match
 from ecgmon.models.scorer import losses
 from ecgmon.models.train import TrainConfig, train
@@ -139,10 +140,10 @@ def folds_of(recordings: list[Recording], k: int) -> list[list[Recording]]:
 
 
 def cross_validate(recordings: list[Recording], k: int, cfg: RealConfig = RealConfig(), *, device: str = "cpu",
-                   threads: int | None = None,
+                   threads: int | None = None, save_dir: Path | None = None,
                    log: Callable[[str], None] = lambda s: None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Per-record EC57 counts, each record counted by the model of the fold that held it out; and each
-    fold's records and calibration."""
+    fold's records and calibration.  Each fold's checkpoint is kept in ``save_dir`` (``foldI.pt``)."""
     counts, folds = [], []
     for i, test in enumerate(folds_of(recordings, k)):
         names = {r.name for r in test}
@@ -150,6 +151,8 @@ def cross_validate(recordings: list[Recording], k: int, cfg: RealConfig = RealCo
         log(f"fold {i + 1}/{k}: held out {', '.join(sorted(names))}")
         ckpt = fit(fit_on, cfg, device=device, threads=threads, log=log,
                    on_epoch=lambda e, tl, vl: log(f"  epoch {e + 1}/{cfg.epochs}: train {tl:.5f} val {vl:.5f}"))
+        if save_dir is not None:
+            save(ckpt, save_dir / f"fold{i + 1}.pt")
         beds = ec57.run_records(test, ckpt, device=device, threads=threads, learn_s=cfg.learn_s)
         counts += [ec57.record_counts(b, learn_s=cfg.learn_s) for b in beds]
         folds.append({"fold": i, "held_out": sorted(names), "fitted_on": sorted(r.name for r in fit_on),

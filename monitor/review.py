@@ -19,8 +19,13 @@ import numpy as np
 from ecgmon.monitor.alarms import read_journal
 from ecgmon.monitor.strips import read_strips, strips_path
 
-COLOUR = {"normal": "#1a7f37", "abnormal": "#b0009a", "learning": "#1f5fbf"}
+COLOUR = {"normal": "#1a7f37", "abnormal": "#b0009a", "learning": "#1f5fbf", "noisy": "#b58900"}
 PRIORITY = {"high": "#c00000", "medium": "#b58900", "low": "#008080"}
+REPLAY_TAG = " <span class=replay>REPLAY / RECORDING - not a live patient</span>"
+CSS = ("body{font-family:sans-serif;margin:1.5em;color:#222} h2{font-size:1.05em;margin:.2em 0} "
+       ".prio{color:#fff;padding:0 .4em;border-radius:3px} "
+       ".replay{background:#eee;color:#000;padding:0 .4em;font-size:.8em} "
+       "section{border-top:1px solid #ddd;padding:.6em 0} .dim{color:#777} p{margin:.2em 0}")
 
 
 def _stamp(t: float | None) -> str:
@@ -54,7 +59,8 @@ def svg(strip: dict[str, Any], *, width: int = 1000, height: int = 180) -> str:
                      f'stroke-width="{1.2 if k % 5 == 0 else 0.5}"/>')
     mv = np.arange(np.ceil(lo / 0.5) * 0.5, hi, 0.5)
     for v in mv:
-        parts.append(f'<line x1="0" y1="{py(v):.1f}" x2="{width}" y2="{py(v):.1f}" stroke="#f4c0c0" stroke-width="0.8"/>')
+        y = f"{py(v):.1f}"
+        parts.append(f'<line x1="0" y1="{y}" x2="{width}" y2="{y}" stroke="#f4c0c0" stroke-width="0.8"/>')
     step = max(1, len(x) // (2 * width))
     idx = np.arange(0, len(x), step)
     pts = " ".join(f"{i / len(x) * width:.1f},{py(v):.1f}" for i, v in zip(idx, x[idx], strict=True))
@@ -93,7 +99,7 @@ def render(journal: str | Path, out: str | Path) -> tuple[Path, dict[str, int]]:
         st = life.get(aid, {})
         prio = str(a.get("priority"))
         strip = by_id.get(aid)
-        replay = " <span class=replay>REPLAY / RECORDING - not a live patient</span>" if strip and strip["replay"] else ""
+        replay = REPLAY_TAG if strip and strip["replay"] else ""
         head = (f'<h2><span class=prio style="background:{PRIORITY.get(prio, "#555")}">{html.escape(prio.upper())}'
                 f'</span> {html.escape(str(a.get("patient")))}: {html.escape(str(a.get("condition")))}{replay}</h2>')
         times = (f'<p>raised {_stamp(st.get("active"))} · acknowledged {_stamp(st.get("acknowledged"))} · '
@@ -104,18 +110,17 @@ def render(journal: str | Path, out: str | Path) -> tuple[Path, dict[str, int]]:
         sections.append(f"<section>{head}{times}{body}</section>")
     counts = {"alarms": len(alarms), "strips": sum(1 for a in alarms if a in by_id),
               "journal_skipped": bad, "strips_skipped": bad_strips}
-    page = f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>ecgmon review: {html.escape(journal.name)}</title>
-<style>body{{font-family:sans-serif;margin:1.5em;color:#222}} h2{{font-size:1.05em;margin:.2em 0}}
-.prio{{color:#fff;padding:0 .4em;border-radius:3px}} .replay{{background:#eee;color:#000;padding:0 .4em;font-size:.8em}}
-section{{border-top:1px solid #ddd;padding:.6em 0}} .dim{{color:#777}} p{{margin:.2em 0}}</style></head><body>
-<h1>Alarm review: {html.escape(str(journal))}</h1>
-<p>{counts["alarms"]} physiological alarms, {counts["strips"]} with their ECG strip; newest first. Beats: 
-<b style="color:{COLOUR["normal"]}">&#9660; normal</b> <b style="color:{COLOUR["abnormal"]}">&#9660; abnormal</b>
-<b style="color:{COLOUR["learning"]}">&#9660; learning</b> (hover for loss and threshold); dashed red line: the alarm's beat.
-{f"{bad} unreadable journal lines and {bad_strips} unreadable strip lines were skipped." if bad or bad_strips else ""}</p>
-{"".join(sections) or "<p>no physiological alarms in this journal</p>"}
-</body></html>
-"""
+    legend = " ".join(f'<b style="color:{c}">&#9660; {v}</b>' for v, c in COLOUR.items())
+    skipped = (f"{bad} unreadable journal lines and {bad_strips} unreadable strip lines were skipped."
+               if bad or bad_strips else "")
+    page = "\n".join([
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">',
+        f"<title>ecgmon review: {html.escape(journal.name)}</title><style>{CSS}</style></head><body>",
+        f"<h1>Alarm review: {html.escape(str(journal))}</h1>",
+        f'<p>{counts["alarms"]} physiological alarms, {counts["strips"]} with their ECG strip; newest first. '
+        f"Beats: {legend} (hover for loss and threshold); dashed red line: the alarm's beat. {skipped}</p>",
+        "".join(sections) or "<p>no physiological alarms in this journal</p>",
+        "</body></html>", ""])
     out.mkdir(parents=True, exist_ok=True)
     path = out / "review.html"
     tmp = path.with_suffix(".tmp")

@@ -8,15 +8,15 @@ the segmenter cuts beats to match it, so one monitor can run either model.
     per beat.  One channel.  The beat's length is the RR interval, so the shape of a beat says
     little about its width, and the per-beat normalisation hides its amplitude.
 ``window``
-    For real ECG: a fixed window in time, ``pre_s`` before the fiducial to ``post_s`` after it,
-    resampled to 140 samples, its baseline (the median of the PR segment, ``pre_s`` .. ``pre_s/3``
-    before the fiducial) removed and divided by the bed's own amplitude (the median peak-to-peak of its
-    last ``amp_beats`` beats), so that a wide or tall beat stays wide or tall.  The sequence starts at
-    the fiducial and wraps round to the pre-fiducial part (an LSTM autoencoder did not train on the
-    window in time order).  A second channel, constant over the 140 steps, carries the beat's RR
-    prematurity: ``rr_gain * log(RR before the beat / median of the bed's last ``rr_beats`` RR)``, so a
-    premature beat of normal shape still reconstructs badly.  Both running medians are label-free and
-    learn from the bed itself.
+    For real ECG: a fixed window in time, ``pre_s`` before the fiducial (the centre of the QRS's slope
+    energy, near the R peak) to ``post_s`` after it, resampled to 140 samples, its baseline (the median
+    of the PR segment, ``pre_s`` .. ``pre_s/2`` before the fiducial) removed and divided by the bed's own
+    amplitude (the median peak-to-peak of its last ``amp_beats`` beats), so that a wide or tall beat
+    stays wide or tall.  The sequence starts at the fiducial and wraps round to the pre-fiducial part
+    (an LSTM autoencoder did not train on the window in time order).  A second channel, constant over
+    the 140 steps, carries the beat's RR prematurity: ``rr_gain * log(RR before the beat / median of
+    the bed's last rr_beats RR)``, so a premature beat of normal shape still reconstructs badly.  Both
+    running medians are label-free and learn from the bed itself.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ Kind = Literal["ecg5000", "window"]
 @dataclass(frozen=True, slots=True)
 class Representation:
     kind: Kind = "ecg5000"
-    pre_s: float = 0.08
+    pre_s: float = 0.12
     post_s: float = 0.25
     amp_beats: int = 32
     rr_beats: int = 16
@@ -80,11 +80,12 @@ class WindowCutter:
         self.pre, self.post = rep.pre_s * fs, rep.post_s * fs
         self.amps: deque[float] = deque(maxlen=rep.amp_beats)
         self.rrs: deque[float] = deque(maxlen=rep.rr_beats)
+        self.noise = 0.0  # of the last beat cut
         n = BEAT_LEN
         # window positions in time order, then rotated so that the sequence starts at the fiducial
         self.t = -self.pre + np.arange(n) * ((self.pre + self.post) / n)  # sample offsets from the fiducial
         k = int(np.searchsorted(self.t, 0.0))
-        self.base = self.t <= -self.pre / 3  # PR segment
+        self.base = self.t <= -self.pre / 2  # PR segment
         self.order = np.concatenate([np.arange(k, n), np.arange(k)])
 
     def needs_after(self) -> int:
@@ -101,6 +102,9 @@ class WindowCutter:
         self.amps.append(amp)
         scale = max(float(np.median(self.amps)), 1e-3)
         wave = (v / scale)[self.order]
+        # noise: the spread of sample-to-sample steps over the PR segment, which is flat in a clean ECG
+        # (baseline wander barely moves it; muscle noise and electrode motion do)
+        self.noise = float(np.std(np.diff(v[self.base]))) / scale
         if rr_before_s is None or not self.rrs:
             prem = 0.0
         else:

@@ -49,7 +49,7 @@ def _spikes(fs=360.0, seconds=20.0, rr=0.8, amp=1.0, premature_at=None):
 def test_window_beats_keep_amplitude_and_width_and_carry_prematurity():
     fs = 360.0
     cut = WindowCutter(WINDOW, fs)
-    assert (cut.needs_before(), cut.needs_after()) == (31, 92)
+    assert (cut.needs_before(), cut.needs_after()) == (46, 92)  # 120 ms before, 250 ms after, at 360 Hz
     buf = np.zeros(400)
     narrow, wide = buf.copy(), buf.copy()
     narrow[200:215] = np.hanning(15)

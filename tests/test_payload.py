@@ -99,6 +99,29 @@ class _Listener:
     def shed(self, device):
         raise AssertionError("nothing is shed here")
 
+    def control(self, device, command):
+        self.seen.append((device, f"control:{command}"))
+        return device == "bed07"  # the only bed that can learn again here
+
+
+def test_control_topic_carries_relearn_to_the_monitor_and_rejects_anything_else():
+    listener = _Listener()
+    src = MqttSource(BrokerConfig())
+    src.attach(listener)
+    ing = src.ingress
+    assert ing.handle("ecg/bed07/control", b'{"cmd": "relearn"}') == []
+    assert listener.seen == [("bed07", "control:relearn")] and ing.commands["relearn"] == 1
+    for bad in (b"relearn", b'{"cmd": "reboot"}', b'["relearn"]', b"\xff"):
+        assert ing.handle("ecg/bed07/control", bad) == []
+    assert ing.rejected[("bed07", "bad-control")] == 4
+    ing.handle("ecg/bed08/control", b'{"cmd": "relearn"}')  # the monitor could not carry it out
+    assert ing.rejected[("bed08", "control-relearn-refused")] == 1 and ing.commands["relearn"] == 1
+    assert ing.summary()["commands"] == {"relearn": 1}
+    off = MqttSource(BrokerConfig(control_topic=None))
+    off.attach(listener)
+    assert off.ingress.handle("ecg/bed07/control", b'{"cmd": "relearn"}') == []
+    assert off.ingress.rejected[("(unknown)", "unknown-topic")] == 1  # commands turned off
+
 
 def test_ingress_counts_rejections_per_device_and_never_raises():
     listener = _Listener()

@@ -78,6 +78,36 @@ async def test_a_device_may_publish_only_its_own_topic_and_only_monitors_read_al
 
 
 @pytest.mark.asyncio
+async def test_only_the_station_account_may_send_a_bed_a_command(acl_broker):
+    b, users = acl_broker
+
+    def cfg(user: str, role: str = "") -> BrokerConfig:
+        return BrokerConfig(url=b.url, client_id=f"acl-{user}{role}", username=user, password=users[user],
+                            persistent=False)
+
+    got: list = []
+    ready = asyncio.Event()
+    task = asyncio.create_task(_collect(cfg("monitor"), "ecg/+/control", got, ready))
+    await asyncio.wait_for(ready.wait(), 10)
+    for user, payload in (("bed01", b"device"), ("bed02", b"other device"), ("monitor", b"monitor"),
+                          ("station", b"station")):
+        try:
+            async with cfg(user, "-sender").client() as c:
+                await c.publish("ecg/bed01/control", payload, qos=1)
+                await asyncio.sleep(0.2)
+        except aiomqtt.MqttError:
+            assert user != "station"
+    async with cfg("station").client() as c:
+        await c.publish("ecg/bed01/control", b"end", qos=1)
+    async with asyncio.timeout(10):
+        while ("ecg/bed01/control", b"end") not in got:
+            await asyncio.sleep(0.05)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert got == [("ecg/bed01/control", b"station"), ("ecg/bed01/control", b"end")]
+
+
+@pytest.mark.asyncio
 async def test_wrong_password_is_refused(acl_broker):
     b, _ = acl_broker
     with pytest.raises(aiomqtt.MqttError, match=r"[Nn]ot authori"):
