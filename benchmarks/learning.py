@@ -56,9 +56,10 @@ def main() -> None:
         for mode, learn in (("off", 0.0), ("on", a.learn)):
             rate, s = run(a.beds, learn, a.threads)
             got[mode].append(rate)
-            lr = s.get("learning") or {}
-            print(f"round {r + 1} learning {mode:3s}: {s['beats']} beats, {rate:7.0f} beats/s "
-                  f"(beds learnt {lr.get('beds_learnt', '-') if lr else '-'})", flush=True)
+            lr = s.get("learning")
+            learnt = lr.get("beds_learnt", "-") if isinstance(lr, dict) else "-"
+            print(f"round {r + 1} learning {mode:3s}: {s['beats']} beats, {rate:7.0f} beats/s (beds learnt {learnt})",
+                  flush=True)
     off, on = statistics.median(got["off"]), statistics.median(got["on"])
     print(f"\n{a.beds} beds of the 205 excerpt, median of {a.rounds}: learning off {off:.0f} beats/s, "
           f"on {on:.0f} beats/s: on/off {on / off:.3f} ({100 * (on / off - 1):+.1f} %)")

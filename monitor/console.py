@@ -229,7 +229,21 @@ def _trace(t: Tile, width: int, rows: int, seconds: float) -> list[Text]:
     return [Text(line, style="green") for line in braille(x, width, rows)]
 
 
-def tile(t: Tile, width: int, now: float, *, key: str = "") -> Panel:
+def grid_layout(n: int, width: int, rows_avail: int) -> tuple[int, int]:
+    """(columns, trace rows) for ``n`` tiles: the tallest trace (4 to 2 braille rows) and the fewest columns
+    (tiles 24 to 80 characters wide) with which every bed fits; when none does, as many 2-row tiles as fit."""
+    most = max(1, width // 24)
+    for trace_rows in (4, 3, 2):
+        fit_rows = rows_avail // (5 + trace_rows)
+        if fit_rows < 1:
+            continue
+        for cols in range(max(1, -(-width // 80)), most + 1):
+            if cols * fit_rows >= n:
+                return cols, trace_rows
+    return most, 2
+
+
+def tile(t: Tile, width: int, now: float, *, key: str = "", trace_rows: int = 2) -> Panel:
     inner = max(10, width - 4)
     hr = f"{t.heart_rate:4.0f} bpm" if t.heart_rate else " --- bpm"
     head = Text.assemble((f"{key}{t.patient} ", "bold"), (hr, "bold green"), no_wrap=True, overflow="ellipsis")
@@ -240,7 +254,7 @@ def tile(t: Tile, width: int, now: float, *, key: str = "") -> Panel:
     head.truncate(inner, overflow="ellipsis")
     border = BORDER[t.alarm.priority] if t.alarm else ("blue" if t.learning is not None else "green")
     last = _alarm_text(t.alarm, now) if t.alarm else _verdict_line(t)  # an alarm takes the verdict line
-    body = Group(head, *_trace(t, inner, 2, TILE_S), mark_row(t, inner, TILE_S), last)
+    body = Group(head, *_trace(t, inner, trace_rows, TILE_S), mark_row(t, inner, TILE_S), last)
     return Panel(body, border_style=border, padding=(0, 1), width=width)
 
 
@@ -313,22 +327,21 @@ def render(s: Snapshot, *, width: int = 120, height: int = 40, now: float | None
         main = focus_view(focused, width, height - log_rows - 5, now)
         hidden = len(s.tiles) - 1
     else:
-        tile_w = max(24, min(40, width // max(1, min(len(s.tiles), max(1, width // 26)))))
-        cols = max(1, width // tile_w)
-        tile_h = 7
-        rows_fit = max(1, (height - 3 - log_rows - 3) // tile_h)
+        cols, trace_rows = grid_layout(len(s.tiles), width, height - 3 - log_rows - 3)
+        tile_w = width // cols
+        rows_fit = max(1, (height - 3 - log_rows - 3) // (5 + trace_rows))
         shown = s.tiles[: cols * rows_fit]
         grid = Table.grid(padding=0)
         for _ in range(cols):
             grid.add_column(width=tile_w)
         for i in range(0, len(shown), cols):
-            grid.add_row(*[tile(t, tile_w, now, key=f"{i + j + 1}:" if i + j < 9 else "")
+            grid.add_row(*[tile(t, tile_w, now, key=f"{i + j + 1}:" if i + j < 9 else "", trace_rows=trace_rows)
                            for j, t in enumerate(shown[i:i + cols])])
         main = grid
         hidden = len(s.tiles) - len(shown)
     log = Table.grid(padding=(0, 1))
     log.add_column(no_wrap=True, min_width=8)
-    log.add_column(no_wrap=True)
+    log.add_column(no_wrap=True, min_width=min(8, max((len(a.patient) for a in s.alarm_log), default=5)))
     log.add_column(overflow="ellipsis", no_wrap=True)
     for a in list(s.alarm_log)[-log_rows:][::-1]:
         stamp = time.strftime("%H:%M:%S", time.localtime(a.time))
@@ -345,15 +358,18 @@ def render(s: Snapshot, *, width: int = 120, height: int = 40, now: float | None
         se = f"{s.sensitivity:.3f}" if s.sensitivity is not None else "--"
         sp = f"{s.specificity:.3f}" if s.specificity is not None else "--"
         truth = f" | sens {se} spec {sp}" + (" (vs replay labels)" if width >= 120 else "")
-    footer = Text(
-        (f"+{hidden} beds not shown | " if hidden > 0 and focused is None else "")
-        + f"{s.beats_per_s:6.1f} beats/s | latency {lat} | queue {s.queue_depth} (max {s.queue_max}) | "
-        f"shed {s.shed} beats/{s.shed_messages} msgs | {s.device} | "
-        + (s.model if width >= 100 else s.model.split()[0]) + truth
-        + (" | 1-9: one bed  a: acknowledge  r: relearn (one-bed view)  q: quit" if width >= 120
-           else " | 1-9 bed  a ack  r relearn  q quit"),
-        style="yellow" if s.shed or s.shed_messages else "dim",
-    )
+    more = f"+{hidden} beds not shown | " if hidden > 0 and focused is None else ""
+    if width >= 120:
+        text = (f"{more}{s.beats_per_s:6.1f} beats/s | latency {lat} | queue {s.queue_depth} (max {s.queue_max}) | "
+                f"shed {s.shed} beats/{s.shed_messages} msgs | {s.device} | {s.model}{truth}"
+                " | 1-9: one bed  a: acknowledge  r: relearn (one-bed view)  q: quit")
+    else:  # two lines at most on a small terminal: the keys, then the figures
+        p99 = f"{s.latency_p99_ms:.0f} ms" if s.latency_p99_ms is not None else "--"
+        text = (f"{more}1-9 bed  0 all  a ack  r relearn  q quit\n{s.beats_per_s:.1f} beats/s | p99 {p99} | "
+                f"queue {s.queue_depth} | shed {s.shed}/{s.shed_messages} | {s.model.split()[0]}{truth}")
+    footer = Text(text, style="yellow" if s.shed or s.shed_messages else "dim", no_wrap=True, overflow="ellipsis")
     if s.notice:
-        footer = Text(s.notice + "  ", style="bold") + footer
+        footer = Text(s.notice + "  ", style="bold", no_wrap=True, overflow="ellipsis") + footer
+    header.no_wrap, header.overflow = True, "ellipsis"
+    header.truncate(width, overflow="ellipsis")
     return Group(header, main, Panel(log, title="alarm log", border_style="white", padding=(0, 1)), footer)

@@ -56,7 +56,7 @@ class Ingress:
         lag, self._lag_max = self._lag_max, 0.0
         return lag
 
-    def summary(self) -> dict[str, int]:
+    def summary(self) -> dict[str, object]:
         """What arrived and what the stream repair made of it, over all devices."""
         c: Counter[str] = Counter()
         for st in self.streams.values():

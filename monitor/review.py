@@ -90,7 +90,8 @@ def render(journal: str | Path, out: str | Path) -> tuple[Path, dict[str, int]]:
     for r in rows:
         if not isinstance(r, dict) or "id" not in r:
             continue
-        life.setdefault(str(r["id"]), {})[str(r.get("state"))] = float(r.get("time") or 0)
+        t = r.get("time")
+        life.setdefault(str(r["id"]), {})[str(r.get("state"))] = float(t) if isinstance(t, int | float) else 0.0
         if r.get("kind") == "physiological" and r.get("state") == "active":
             alarms[str(r["id"])] = r
     by_id = {s["alarm"]["id"]: s for s in strips}
