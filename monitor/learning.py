@@ -14,7 +14,11 @@ minutes (ANSI/AAMI EC57 gives such algorithms a 5-minute learning period); so do
 - from then on a beat's loss is ``mean((x - reconstruction - offset)^2)``: still the autoencoder's
   reconstruction error, with the bed's own systematic misfit taken out; its **shift** (the median of
   those losses over the learning beats) is added to the checkpoint's ``bed_margin`` to make the bed's
-  threshold.
+  threshold;
+- after learning the offset follows the bed's normal beat slowly (``follow_rate`` of the way to each
+  beat judged normal, not noisy, not in a changed rhythm): over half an hour a normal beat's shape
+  drifts (MIT-BIH 112's R wave shrinks against its T wave) and a frozen offset flagged a fifth of its
+  normal beats by the end.
 
 While a bed learns, its verdicts and physiological alarms are held (technical alarms are not).
 What a bed has learnt is kept in a state file (:class:`LearntStore`), written whole or not at all,
@@ -50,6 +54,7 @@ class LearningConfig:
     learn_s: float = 300.0
     min_beats: int = 60  # learning goes on past learn_s until this many beats were seen
     keep: int = 512  # residuals kept for the median (evenly thinned beyond)
+    follow_rate: float = 1 / 256  # after learning: how far each normal beat moves the offset (0: frozen)
     forget_s: float = FORGET_S  # a bed absent this long (monitor stopped or device silent) learns again
 
 
@@ -118,6 +123,13 @@ class BedLearner:
                 self._stride *= 2
         self.seen += 1
         return False
+
+    def follow(self, residual: np.ndarray) -> None:
+        """After learning: move the offset a step of ``follow_rate`` towards a beat judged normal (and not
+        noisy, and not in a changed rhythm), so that a slow drift of the bed's normal beat (posture,
+        electrode contact, amplitude) is followed; ectopic beats are flagged, so they are not learnt."""
+        if self.learnt is not None and self.cfg.follow_rate > 0:
+            self.learnt.offset += self.cfg.follow_rate * (np.asarray(residual, dtype=np.float32) - self.learnt.offset)
 
     def _finish(self) -> None:
         r = np.stack(self._res)

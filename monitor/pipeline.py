@@ -233,11 +233,13 @@ class Monitor:
         return beats
 
     def judge(self, beats: list[Beat], losses: np.ndarray, residuals: np.ndarray | None = None,
-              wanted: np.ndarray | None = None, parts: np.ndarray | None = None) -> list[BeatScore]:
+              wanted: np.ndarray | None = None, parts: np.ndarray | None = None,
+              unlearnt: np.ndarray | None = None) -> list[BeatScore]:
         """Scores -> verdicts, alarm transitions and sinks, in beat order.
 
-        With per-bed learning: ``residuals`` of the beats ``wanted`` (their beds were learning when the
-        batch was scored) and each beat's loss per channel (``parts``; ``losses`` is their mean)."""
+        With per-bed learning: ``residuals`` of the beats ``wanted`` (their beds have a learner), which of
+        them were scored while their bed was learning (``unlearnt``: no offset applied), and each beat's
+        loss per channel (``parts``; ``losses`` is their mean)."""
         t0 = time.perf_counter()
         now, wall = time.monotonic(), time.time()
         out = []
@@ -248,14 +250,16 @@ class Monitor:
             if lr is None:
                 s = BeatScore(b, float(loss), self.threshold, now)
             else:
-                if wanted is not None and wanted[i]:  # scored while its bed was learning: the residual came back
+                res = None
+                if wanted is not None and wanted[i]:
                     assert residuals is not None
                     res = residuals[k]
                     k += 1
                     if lr.learning and lr.add(b.index, res, b.noise):
                         self.stats.learnt += 1
                         self.save_learnt()
-                    if not lr.learning and lr.learnt is not None:  # learnt within this batch: its offset applies
+                    if (not lr.learning and lr.learnt is not None and unlearnt is not None
+                            and unlearnt[i]):  # learnt within this batch: its offset applies
                         d2 = (res - lr.learnt.offset) ** 2
                         part = d2.reshape(len(d2), -1).mean(axis=1) if d2.ndim == 2 else d2.mean(keepdims=True)
                         loss = float(part.mean())
@@ -265,6 +269,8 @@ class Monitor:
                     s = BeatScore(b, float(loss), self.threshold, now, learning=lr.progress(b.index))
                 else:
                     s = self._after_learning(st, b, float(loss), None if parts is None else parts[i], now)
+                    if res is not None and not s.flagged and not s.noisy and not st.rhythm.changed:
+                        lr.follow(res)  # the bed's normal drifts slowly (posture, electrodes): follow it
             st.beats += 1
             st.flagged += s.flagged
             st.last = s
@@ -398,20 +404,21 @@ class Monitor:
                 self.stats.scoring = len(batch)
                 t0 = time.perf_counter()
                 x = np.stack([b.samples for b in batch])
-                residuals = wanted = parts = None
+                residuals = wanted = parts = unlearnt = None
                 if self.learning is None:
                     losses = await asyncio.to_thread(self.scorer.score, x)
                 else:
                     learners = [self.beds[b.patient].learner for b in batch]
                     offsets = np.stack([lr.offset if lr is not None else self._zeros for lr in learners])
-                    wanted = np.fromiter((lr is not None and lr.learning for lr in learners), bool, len(batch))
+                    wanted = np.fromiter((lr is not None for lr in learners), bool, len(batch))
+                    unlearnt = np.fromiter((lr is not None and lr.learning for lr in learners), bool, len(batch))
                     parts, residuals = await asyncio.to_thread(self.scorer.score_learnt, x, offsets, wanted)
                     losses = parts.mean(axis=1)
                 self.stats.time_score += time.perf_counter() - t0
                 self.stats.scoring = 0
                 self.stats.batches += 1
                 self.stats.batch_beats += len(batch)
-                self.judge(batch, losses, residuals, wanted, parts)
+                self.judge(batch, losses, residuals, wanted, parts, unlearnt)
                 if self.store is not None and time.monotonic() - self._store_saved > STORE_EVERY_S:
                     self.save_learnt()  # keeps last_seen current, so a restart soon after remembers
                 for _ in batch:

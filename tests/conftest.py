@@ -17,6 +17,13 @@ from ecgmon.models.train import TrainConfig, fit
 torch.set_num_threads(2)
 
 
+@pytest.fixture(autouse=True)
+def _state_in_tmp(tmp_path, monkeypatch):
+    """No test (nor a monitor it starts) writes the user's own journal or learnt-state file."""
+    monkeypatch.setenv("ECGMON_JOURNAL", str(tmp_path / "state" / "alarms.jsonl"))
+    monkeypatch.setenv("ECGMON_LEARN_STATE", str(tmp_path / "state" / "learnt.json"))
+
+
 @pytest.fixture(scope="session")
 def split():
     return make_split("product", seed=0)

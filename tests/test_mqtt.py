@@ -396,3 +396,58 @@ def test_input_lag_is_measured_per_device_above_its_usual_delay():
     src.handle("ecg/b/samples", encode("int16", "b", 1, 250.0, now - 2.0, x))
     assert src.input_lag() == pytest.approx(1.752, abs=0.1)
     assert src.input_lag() == 0.0  # reset by reading
+
+
+@pytest.mark.asyncio
+async def test_a_real_ecg_device_learns_and_a_relearn_command_restarts_it(tmp_path, broker, prefix):
+    """The MIT-BIH excerpt published as one device (int16, 0.25 s packets, as fast as the broker takes
+    them) to a monitor running the real-ECG model with a 30 s learning period; once the bed judges
+    against its own threshold, ``{"cmd": "relearn"}`` on its control topic makes it learn again."""
+    from ecgmon.models.checkpoint import load
+    from ecgmon.models.records import read
+    from ecgmon.monitor.learning import LearningConfig
+    from ecgmon.monitor.payload import encode
+
+    rec_ecg = read(Path(__file__).parent / "data" / "mitdb" / "205x")
+    bcfg = dataclasses.replace(_broker_cfg(broker.url, prefix), control_topic=f"{prefix}/+/control")
+    cfg = MonitorConfig(source="mqtt", broker=bcfg, journal=tmp_path / "j.jsonl", ui=False, device="cpu",
+                        learning=LearningConfig(learn_s=30.0), learn_state=tmp_path / "learnt.json")
+    rec = Recorder()
+    b = build(cfg, ckpt=load("mitdb"), extra_sinks=[rec])
+    mon, source = b.monitor, b.source
+    n = int(0.25 * rec_ecg.fs)
+
+    async def device() -> None:
+        await source.conn.connected.wait()
+        async with BrokerConfig(url=broker.url, client_id=f"{prefix}-dev205").client() as c:
+            t0 = time.time()
+            for seq, i in enumerate(range(0, int(150 * rec_ecg.fs), n)):
+                await c.publish(f"{prefix}/dev205/samples",
+                                encode("int16", "dev205", seq, rec_ecg.fs, t0 + i / rec_ecg.fs,
+                                       rec_ecg.signal[i:i + n]), qos=1)
+                if seq == 400:  # 100 s in: the bed has learnt (30 s) and judges
+                    while mon.stats.beats < 150:
+                        await asyncio.sleep(0.05)
+                    assert any(s.learning is None for s in rec.scores)
+                    async with BrokerConfig(url=broker.url, client_id=f"{prefix}-station").client() as st:
+                        await st.publish(f"{prefix}/dev205/control", b'{"cmd": "relearn"}', qos=1)
+                        await st.publish(f"{prefix}/dev205/control", b'{"cmd": "format c:"}', qos=1)
+                    while mon.stats.relearns == 0:
+                        await asyncio.sleep(0.05)
+        last = -1
+        while last != mon.stats.segmented:
+            last = mon.stats.segmented
+            await asyncio.sleep(2.0)
+        mon.done.set()
+
+    try:
+        await asyncio.wait_for(mon.run(source, extra_tasks=[("device", device())]), 240)
+    finally:
+        mon.close()
+    s = mon.summary()
+    phases = [x.learning is not None for x in rec.scores]
+    changes = [i for i in range(1, len(phases)) if phases[i] != phases[i - 1]]
+    assert phases[0] and len(changes) >= 2  # learning, judging, learning again (and judging again)
+    assert s["input"]["commands"] == {"relearn": 1} and s["rejected"] == 1  # the unknown command, counted
+    assert s["learning"]["relearns"] == 1 and s["learning"]["beds_learnt"] + s["learning"]["beds_learning"] == 1
+    assert s["beats"] > 150 and s["shed"] == 0
