@@ -134,10 +134,16 @@ class PtyApp:
 
 
 def test_console_in_a_terminal_acknowledges_and_quits_cleanly(tmp_path):
-    app = PtyApp(["--source", "replay", "--speed", "20", "--journal", str(tmp_path / "j.jsonl"), "--device", "cpu"])
+    app = PtyApp(["--source", "replay", "--speed", "20", "--abnormal-rate", "all", "--journal",
+                  str(tmp_path / "j.jsonl"), "--device", "cpu"])
     try:
         assert app.wait_for(b"bed08", 60)
         assert b"REPLAY" in app.out and b"beats/s" in app.out
+        os.write(app.master, b"3")  # one bed alone
+        assert app.wait_for(b"bed03: one-bed view", 20)
+        os.write(app.master, b"r")  # the ECG5000 model has no per-bed learning: the console says so
+        assert app.wait_for(b"no per-bed learning", 20)
+        os.write(app.master, b"0")
         assert app.wait_for(b"HIGH", 60)  # alarms are coming in
         journal = tmp_path / "j.jsonl"
         deadline = time.monotonic() + 30

@@ -451,3 +451,20 @@ async def test_a_real_ecg_device_learns_and_a_relearn_command_restarts_it(tmp_pa
     assert s["input"]["commands"] == {"relearn": 1} and s["rejected"] == 1  # the unknown command, counted
     assert s["learning"]["relearns"] == 1 and s["learning"]["beds_learnt"] + s["learning"]["beds_learning"] == 1
     assert s["beats"] > 150 and s["shed"] == 0
+
+
+def test_demo_starts_a_broker_devices_and_the_monitor_and_stops_them(tmp_path):
+    journal = tmp_path / "demo.jsonl"
+    r = subprocess.run([str(Path(sys.executable).with_name("ecgmon")), "demo", "--no-ui", "--duration", "12",
+                        "--speed", "4", "--journal", str(journal)], capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0, r.stderr
+    s = json.loads(r.stdout.splitlines()[-1])
+    assert s["type"] == "summary" and s["source"].startswith("LIVE MQTT mqtt://127.0.0.1:")
+    assert s["input"]["devices"] == 8 and s["beats"] > 50 and s["rejected"] == 0
+    assert s["agreement_offline"] is not None and s["agreement_offline"] >= 0.9
+    # the simulated ward is mostly quiet: a few percent of abnormal beats, not ECG5000's 42 %
+    per = s["flagged_per_class"]
+    assert per["normal"]["beats"] > 0.85 * sum(v["beats"] for v in per.values())
+    assert journal.exists()
+    left = subprocess.run(["pgrep", "-f", "ecgmon-demo"], capture_output=True, text=True).stdout.split()
+    assert left == []  # the simulator and the broker were stopped
