@@ -25,6 +25,7 @@ from ecgmon.monitor.sinks import NullSink
 
 BEFORE_S = 6.0
 AFTER_S = 4.0
+MAX_BEHIND_S = 3600.0  # signal kept at most behind the newest sample, per bed
 
 
 def strips_path(journal: str | Path) -> Path:
@@ -39,6 +40,7 @@ class _Bed:
     chunks: deque[tuple[int, np.ndarray]] = field(default_factory=deque)  # (absolute start, samples)
     held: int = 0  # samples in ``chunks``
     end: int = 0  # absolute index after the last sample
+    judged: int | None = None  # index of the last judged beat (alarms come no earlier than that)
     beats: deque[tuple[int, str, float, float]] = field(default_factory=lambda: deque(maxlen=256))
 
     def window(self, lo: int, hi: int) -> tuple[int, np.ndarray]:
@@ -62,6 +64,9 @@ class StripRecorder(NullSink):
         self.before_s, self.after_s, self.replay = before_s, after_s, replay
         # + 2 s waiting for the last verdicts, + 4 s for an alarm raised late (its beat judged a while after it)
         self.keep_s = before_s + after_s + 6.0
+        # a replay at full speed segments far ahead of the verdicts (a queue of beats): samples are kept
+        # back to before_s before the last judged beat, however long ago that is in signal time, up to
+        # MAX_BEHIND_S (a bed whose beats are never judged must not grow without bound)
         self.beds: dict[str, _Bed] = {}
         self.pending: list[Alarm] = []
         self.written = 0
@@ -76,8 +81,14 @@ class StripRecorder(NullSink):
         bed.chunks.append((chunk.start, chunk.samples))
         bed.held += len(chunk.samples)
         bed.end = chunk.start + len(chunk.samples)
-        limit = int(self.keep_s * chunk.fs)
-        while bed.chunks and bed.held - len(bed.chunks[0][1]) >= limit:
+        floor = bed.end - int(self.keep_s * chunk.fs)
+        # nothing judged yet (a replay fills the beat queue before the first verdict): keep it all
+        floor = min(floor, bed.judged - int((self.before_s + 1.0) * chunk.fs) if bed.judged is not None else 0)
+        for a in self.pending:  # a batch judges many beats at once: its alarms may be far behind the last one
+            if a.patient == chunk.patient and a.beat_index is not None:
+                floor = min(floor, a.beat_index - int((self.before_s + 1.0) * chunk.fs))
+        floor = max(floor, bed.end - int(MAX_BEHIND_S * chunk.fs))
+        while bed.chunks and bed.chunks[0][0] + len(bed.chunks[0][1]) <= floor:
             bed.held -= len(bed.chunks.popleft()[1])
         if self.pending:
             self._flush(final=False)
@@ -85,6 +96,7 @@ class StripRecorder(NullSink):
     def on_beat(self, score: BeatScore) -> None:
         bed = self.beds.get(score.beat.patient)
         if bed is not None:
+            bed.judged = score.beat.index
             bed.beats.append((score.beat.index, score.verdict, round(score.loss, 6), round(score.threshold, 6)))
 
     def on_alarm(self, alarm: Alarm) -> None:

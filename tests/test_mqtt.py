@@ -426,9 +426,9 @@ async def test_a_real_ecg_device_learns_and_a_relearn_command_restarts_it(tmp_pa
                                 encode("int16", "dev205", seq, rec_ecg.fs, t0 + i / rec_ecg.fs,
                                        rec_ecg.signal[i:i + n]), qos=1)
                 if seq == 400:  # 100 s in: the bed has learnt (30 s) and judges
-                    while mon.stats.beats < 150:
-                        await asyncio.sleep(0.05)
-                    assert any(s.learning is None for s in rec.scores)
+                    async with asyncio.timeout(60):
+                        while not any(x.learning is None for x in rec.scores):
+                            await asyncio.sleep(0.05)
                     async with BrokerConfig(url=broker.url, client_id=f"{prefix}-station").client() as st:
                         await st.publish(f"{prefix}/dev205/control", b'{"cmd": "relearn"}', qos=1)
                         await st.publish(f"{prefix}/dev205/control", b'{"cmd": "format c:"}', qos=1)
@@ -450,7 +450,7 @@ async def test_a_real_ecg_device_learns_and_a_relearn_command_restarts_it(tmp_pa
     assert phases[0] and len(changes) >= 2  # learning, judging, learning again (and judging again)
     assert s["input"]["commands"] == {"relearn": 1} and s["rejected"] == 1  # the unknown command, counted
     assert s["learning"]["relearns"] == 1 and s["learning"]["beds_learnt"] + s["learning"]["beds_learning"] == 1
-    assert s["beats"] > 150 and s["shed"] == 0
+    assert s["beats"] > 100 and s["shed"] == 0
 
 
 def test_demo_starts_a_broker_devices_and_the_monitor_and_stops_them(tmp_path):

@@ -112,3 +112,18 @@ def test_review_of_a_real_run_on_the_mitdb_excerpt(tmp_path):
     assert r.returncode == 0, r.stderr
     html = (tmp_path / "review" / "review.html").read_text()
     assert html.count("<svg") == len(strips) and "REPLAY / RECORDING" in html and "205x" in html
+
+
+def test_a_strip_is_kept_when_verdicts_lag_far_behind_the_signal(tmp_path):
+    """At full replay speed the beats of minutes of signal wait in the queue before the first verdict,
+    and one batch judges hundreds of beats at once: the strip must still hold its samples."""
+    rec = StripRecorder(tmp_path / "c.strips.jsonl")
+    _feed(rec, 100.0, 120)  # 2 minutes segmented, nothing judged yet
+    for i in range(0, 9000, 80):  # one batch: beats up to 90 s, an alarm at 12 s among them
+        rec.on_beat(_score(i, 0.5 if i == 1200 else 0.01))
+        if i == 1200:
+            rec.on_alarm(_alarm(1200))
+    _feed(rec, 100.0, 5, start=12000)
+    rec.close()
+    (s,), _ = read_strips(tmp_path / "c.strips.jsonl")
+    assert s["complete"] and s["start"] == 600 and len(s["samples"]) == 1000
