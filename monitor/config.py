@@ -97,7 +97,8 @@ def add_monitor_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"seconds each bed learns its own normal before its verdicts count (default "
                         f"{_L.learn_s:g}; 0 = population threshold; models without per-bed learning ignore it)")
     g.add_argument("--learn-state", type=Path, default=None,
-                   help=f"file keeping what each bed learnt across restarts; default {default_learn_state()}")
+                   help=f"file keeping what each bed learnt across restarts (default {default_learn_state()}); "
+                        "'none': keep nothing (a recording played again learns again)")
     g.add_argument("--device", default=_M.device, help="auto | cpu | cuda")
     g.add_argument("--max-batch", type=int, default=_P.max_batch, help="largest scoring micro-batch (beats)")
     g.add_argument("--max-wait-ms", type=float, default=_P.max_wait_ms, help="longest wait to fill a micro-batch")
@@ -210,7 +211,8 @@ def from_args(a: argparse.Namespace) -> MonitorConfig:
         loop=a.source == "replay" and (a.loop or (ui and a.duration is None and a.max_beats is None)),
         checkpoint=a.checkpoint, device=a.device,
         learning=replace(_L, learn_s=a.learn_s),
-        learn_state=a.learn_state or default_learn_state(), threads=a.threads, duration=a.duration, ui=ui,
+        learn_state=None if str(a.learn_state).lower() == "none" else a.learn_state or default_learn_state(),
+        threads=a.threads, duration=a.duration, ui=ui,
         journal=a.journal or default_journal(),
         pipeline=replace(_P, max_batch=a.max_batch, max_wait_ms=a.max_wait_ms, max_beats=a.max_beats,
                          hold_at_end=ui),
