@@ -123,7 +123,8 @@ def snapshot(b: Built, *, focus: str | None = None, notice: str = "") -> Snapsho
              learning=(p.last.learning if p.last and p.last.learning is not None else 0.0)
              if p.learner is not None and p.learner.learning else None,
              fs=v.fs.get(p.patient, p.fs), end=v.ends.get(p.patient, 0), marks=tuple(v.marks.get(p.patient, ())),
-             alarms=tuple(sorted(p.book.active.values(), key=lambda a: -a.priority)))
+             alarms=tuple(sorted(p.book.active.values(), key=lambda a: -a.priority)),
+             learnt=p.learner is not None and not p.learner.learning)
         for p in mon.beds.values()
     )
     health = b.source.health()

@@ -58,6 +58,7 @@ class Tile:
     end: int = 0  # absolute sample index just after the strip's last sample
     marks: tuple[Mark, ...] = ()  # recent judged beats, oldest first
     alarms: tuple[Alarm, ...] = ()  # every active/acknowledged alarm of the bed
+    learnt: bool = False  # the threshold is the bed's own (per-bed learning done)
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,8 +295,7 @@ def focus_view(t: Tile, width: int, height: int, now: float) -> Panel:
     hr = f"{t.heart_rate:4.0f} bpm" if t.heart_rate else "--- bpm"
     head = Text.assemble((f"{t.patient}  ", "bold"), (hr, "bold green"), "  ")
     head.append_text(_alarm_text(t.alarm, now))
-    thr = (f"threshold {t.threshold:.4f} (its own, learnt)" if t.learning is None and t.marks
-           and t.marks[-1].threshold != t.threshold else f"threshold {t.threshold:.4f}")
+    thr = f"threshold {t.threshold:.4f}" + (" (the bed's own, learnt)" if t.learnt else "")
     body: list[RenderableType] = [head, *_trace(t, inner, trace_rows, FOCUS_S), mark_row(t, inner, FOCUS_S),
                                   Text(f"last {FOCUS_S:g} s   ▲ normal  ", style="dim").append("▲ abnormal", "magenta")
                                   .append("  · learning", "blue"), _verdict_line(t),

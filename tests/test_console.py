@@ -1,4 +1,6 @@
 
+import dataclasses
+
 import numpy as np
 from rich.console import Console
 
@@ -71,3 +73,32 @@ def test_sparkline_shape():
     s = sparkline(np.r_[np.zeros(50), np.ones(50)], 10)
     assert len(s) == 10 and s[0] == "▁" and s[-1] == "█"
     assert sparkline(np.zeros(100), 5) == "▁" * 5
+
+
+def test_braille_trace_draws_a_spike_as_one_connected_stroke():
+    from ecgmon.monitor.console import braille
+
+    x = np.zeros(400)
+    x[200:204] = [3.0, 6.0, 3.0, 0.0]  # one narrow spike, far narrower than a dot column
+    rows = braille(x, 20, 3)
+    assert len(rows) == 3 and all(len(r) == 20 for r in rows)
+    cols = [c for c in range(20) if any(r[c] != chr(0x2800) for r in rows[:2])]  # above the baseline row
+    assert cols and max(cols) - min(cols) <= 1  # the spike is in one place
+    assert all(r[cols[0]] != chr(0x2800) for r in rows)  # drawn from the top row down to the baseline
+    assert braille(np.zeros(1), 5, 2) == [" " * 5] * 2
+
+
+def test_one_bed_view_shows_a_long_trace_the_losses_and_the_alarms():
+    from ecgmon.monitor.console import Mark
+
+    fs = 250.0
+    strip = np.sin(np.linspace(0, 60, int(10 * fs))).astype(np.float32)
+    marks = tuple(Mark(i * 200, "abnormal" if i == 5 else "normal", 0.5 if i == 5 else 0.05, 0.2)
+                  for i in range(12))
+    t = Tile("bed01", 72.0, strip, 0.05, 0.2, 12, 1, _alarm("bed01", Priority.HIGH), 1, fs=fs, end=len(strip),
+             marks=marks, alarms=(_alarm("bed01", Priority.HIGH),), learnt=True)
+    snap = dataclasses.replace(_snap(), tiles=(t, *_snap().tiles[1:]), focus="bed01")
+    text = _screen(snap, 120, 40).export_text(styles=False)
+    assert "bed01: one-bed view" in text and "bed02" not in text.split("alarm log")[0]
+    assert "threshold 0.2000 (the bed's own, learnt)" in text and "HIGH abnormal run" in text
+    assert "last 10 s" in text and "█" in text  # the abnormal beat's loss bar reaches over the threshold
