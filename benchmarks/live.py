@@ -33,15 +33,15 @@ import contextlib
 import json
 import os
 import platform
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from ecgmon.monitor.broker import free_port, start_mosquitto
 
 TICK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -50,33 +50,13 @@ BROKER_CONF = ("set_tcp_nodelay true\nmax_inflight_messages 100\nmax_queued_mess
                "persistence false\nallow_anonymous true\n")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_broker(conf: Path, log) -> tuple[subprocess.Popen, str]:
     """mosquitto on a free loopback port with BROKER_CONF; returns (process, url) once it listens."""
     port = free_port()
-    conf.write_text(f"listener {port} 127.0.0.1\n{'user root' if os.geteuid() == 0 else ''}\n{BROKER_CONF}")
-    broker = subprocess.Popen([mosquitto(), "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return broker, f"mqtt://127.0.0.1:{port}"
-        except OSError:
-            if time.monotonic() > deadline or broker.poll() is not None:
-                raise RuntimeError("mosquitto did not start") from None
-            time.sleep(0.05)
-
-
-def mosquitto() -> str:
-    path = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
-    if not path:
-        sys.exit("mosquitto not found (apt-get install mosquitto)")
-    return path
+    try:
+        return start_mosquitto(conf, port, log, BROKER_CONF), f"mqtt://127.0.0.1:{port}"
+    except RuntimeError as err:
+        sys.exit(str(err))
 
 
 @dataclass

@@ -97,6 +97,15 @@ def tables(m: dict[str, Any], sw: list[dict[str, float]], *, title: str) -> list
     return [summary, conf, per, swt]
 
 
+def save_png(fig: Any, path: Path) -> Path:
+    """Write a matplotlib figure as a PNG (100 dpi, tight) and close it."""
+    import matplotlib.pyplot as plt
+
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
 def figures(out: Path, losses: np.ndarray, labels: np.ndarray, threshold: float, beats: np.ndarray,
             recon: np.ndarray) -> list[Path]:
     """Loss histograms with the threshold, ROC curve, and beats overlaid with reconstructions (PNG)."""
@@ -117,9 +126,7 @@ def figures(out: Path, losses: np.ndarray, labels: np.ndarray, threshold: float,
     ax.set_xlabel("reconstruction loss (MSE)")
     ax.set_ylabel("beats")
     ax.legend()
-    paths.append(out / "loss_histogram.png")
-    fig.savefig(paths[-1], dpi=100, bbox_inches="tight")
-    plt.close(fig)
+    paths.append(save_png(fig, out / "loss_histogram.png"))
 
     fpr, tpr, _ = roc_curve(ab, losses)
     fig, ax = plt.subplots(figsize=(5, 5))
@@ -128,9 +135,7 @@ def figures(out: Path, losses: np.ndarray, labels: np.ndarray, threshold: float,
     ax.set_xlabel("false-positive rate")
     ax.set_ylabel("true-positive rate")
     ax.legend(loc="lower right")
-    paths.append(out / "roc.png")
-    fig.savefig(paths[-1], dpi=100, bbox_inches="tight")
-    plt.close(fig)
+    paths.append(save_png(fig, out / "roc.png"))
 
     fig, axes = plt.subplots(2, 3, figsize=(12, 5), sharey=True)
     picks = list(np.flatnonzero(~ab)[:3]) + list(np.flatnonzero(ab)[:3])
@@ -140,9 +145,7 @@ def figures(out: Path, losses: np.ndarray, labels: np.ndarray, threshold: float,
         a.set_title(f"{CLASS_NAMES[int(labels[i])]}  loss {losses[i]:.3f}")
     axes.flat[0].legend()
     fig.tight_layout()
-    paths.append(out / "reconstructions.png")
-    fig.savefig(paths[-1], dpi=100, bbox_inches="tight")
-    plt.close(fig)
+    paths.append(save_png(fig, out / "reconstructions.png"))
     return paths
 
 

@@ -34,17 +34,6 @@ def losses(model: LSTMAutoencoder, x: np.ndarray | torch.Tensor, *, device: torc
     return torch.cat(out).double().numpy() if out else np.zeros(0)
 
 
-@torch.inference_mode()
-def residuals(model: LSTMAutoencoder, x: np.ndarray | torch.Tensor, *, device: torch.device | None = None,
-              batch: int = 1024) -> np.ndarray:
-    """``x - reconstruction`` of each beat in ``x``, float32, the shape of ``x``."""
-    model.eval()
-    device = device or next(model.parameters()).device
-    xt = torch.as_tensor(np.asarray(x, dtype=np.float32))
-    out = [(xb := xt[i:i + batch].to(device)) - model(xb) for i in range(0, len(xt), batch)]
-    return torch.cat(out).cpu().numpy() if out else np.zeros_like(np.asarray(x, dtype=np.float32))
-
-
 class Scorer:
     """Reconstruction loss of beats, in chunks of at most ``max_batch`` beats per model call.
 
@@ -92,17 +81,15 @@ class Scorer:
         with self._lock:
             return losses(self.model, x, device=self.device, batch=self.max_batch)
 
-    def score_learnt(self, beats: np.ndarray, offsets: np.ndarray, want: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Per-bed corrected losses, per channel, and, for the beats where ``want`` is set, their residuals.
+    def score_learnt(self, beats: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per-bed corrected losses, per channel, and every beat's residual ``x - reconstruction``.
 
         ``offsets`` (N, *shape): each beat's bed's learnt mean residual (zeros for a bed that has learnt
         nothing), so that a beat's loss is ``mean((x - reconstruction - offset)^2)``: the mean of the
-        returned per-channel losses.  Returns (losses float64 (N, channels), residuals float32
-        (want.sum(), *shape)).
+        returned per-channel losses.  Returns (losses float64 (N, channels), residuals float32 (N, *shape)).
         """
         x = self._check(beats)
         off = torch.as_tensor(np.asarray(offsets, dtype=np.float32))
-        sel = torch.as_tensor(np.asarray(want, dtype=bool))
         with self._lock, torch.inference_mode():
             self.model.eval()
             xt = torch.as_tensor(x)
@@ -112,9 +99,7 @@ class Scorer:
                 r = xb - self.model(xb)
                 d2 = (r - off[i:i + self.max_batch].to(self.device)).pow(2)
                 out_l.append((d2.mean(dim=-1) if d2.dim() == 3 else d2.mean(dim=-1, keepdim=True)).cpu())
-                w = sel[i:i + self.max_batch]
-                if bool(w.any()):
-                    out_r.append(r[w.to(self.device)].cpu())
+                out_r.append(r.cpu())
         ls = torch.cat(out_l).double().numpy() if out_l else np.zeros((0, self.model.cfg.channels))
         rs = torch.cat(out_r).numpy() if out_r else np.zeros((0, *self.shape), np.float32)
         return ls, rs

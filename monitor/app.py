@@ -96,8 +96,10 @@ def build(cfg: MonitorConfig, *, ckpt: Checkpoint | None = None, out: TextIO | N
     view = ConsoleView(restored=restored.alarms)
     headless = None if cfg.ui else HeadlessSink(out or sys.stdout, replay=source.replay, labels=evaluator)
     # the journal first: an alarm is durable before it is shown or published
-    strips = StripRecorder(strips_path(cfg.journal), replay=source.replay)
-    sinks: list[Sink] = [Journal(cfg.journal), strips, evaluator, view]
+    sinks: list[Sink] = [Journal(cfg.journal)]
+    if cfg.strips:
+        sinks.append(StripRecorder(strips_path(cfg.journal), replay=source.replay))
+    sinks += [evaluator, view]
     if headless is not None:
         sinks.append(headless)
     sinks += extra_sinks
@@ -120,7 +122,7 @@ def snapshot(b: Built, *, focus: str | None = None, notice: str = "") -> Snapsho
     tiles = tuple(
         Tile(p.patient, p.segmenter.heart_rate, v.strip(p.patient), p.last.loss if p.last else None,
              p.last.threshold if p.last else mon.threshold, p.beats, p.flagged, p.book.highest(), len(p.book.active),
-             learning=(p.last.learning if p.last and p.last.learning is not None else 0.0)
+             learning=p.learner.progress(p.last.beat.index if p.last else None)
              if p.learner is not None and p.learner.learning else None,
              fs=v.fs.get(p.patient, p.fs), end=v.ends.get(p.patient, 0), marks=tuple(v.marks.get(p.patient, ())),
              alarms=tuple(sorted(p.book.active.values(), key=lambda a: -a.priority)),

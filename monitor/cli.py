@@ -14,9 +14,12 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+
+if TYPE_CHECKING:
+    from ecgmon.models.records import Recording
 
 SUBCOMMANDS = ("monitor", "train", "calibrate", "evaluate", "simulate", "data", "review", "demo")
 EPILOG = """\
@@ -108,7 +111,7 @@ def _evaluate_parser(sub: argparse._SubParsersAction) -> None:
     _add_common_model(p)
 
 
-def _read_records(a: argparse.Namespace) -> list[Any]:
+def _read_records(a: argparse.Namespace) -> list[Recording]:
     from ecgmon.models.records import find_records, read
     from ecgmon.monitor import ec57
 

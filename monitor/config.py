@@ -55,6 +55,7 @@ class MonitorConfig:
     duration: float | None = None
     ui: bool = True
     journal: Path = field(default_factory=default_journal)
+    strips: bool = True  # keep each physiological alarm's ECG beside the journal (X.strips.jsonl)
     learning: LearningConfig = LearningConfig()  # used only with a checkpoint calibrated for per-bed learning
     learn_state: Path | None = field(default_factory=default_learn_state)  # None: nothing kept across runs
     pipeline: PipelineConfig = PipelineConfig()

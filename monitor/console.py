@@ -8,7 +8,6 @@ screen.  The layout fits the terminal: tiles shrink and the grid reflows, and at
 
 from __future__ import annotations
 
-import math
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from ecgmon.core.messages import Alarm, AlarmKind, AlarmState, BeatScore, Chunk,
 from ecgmon.monitor.sinks import NullSink
 
 STYLE = {Priority.HIGH: "bold white on red", Priority.MEDIUM: "bold black on yellow", Priority.LOW: "black on cyan"}
+BLOCKS = "▁▂▃▄▅▆▇█"  # the loss bars of the one-bed view
 BORDER = {Priority.HIGH: "red", Priority.MEDIUM: "yellow", Priority.LOW: "cyan"}
 MARK = {"normal": ("▲", "green"), "abnormal": ("▲", "bold magenta"), "learning": ("·", "blue"),
         "noisy": ("?", "yellow")}
@@ -121,26 +121,6 @@ class ConsoleView(NullSink):
 
     def strip(self, patient: str) -> np.ndarray:
         return np.asarray(self.strips.get(patient, ()), dtype=np.float32)
-
-
-def sparkline(x: np.ndarray, width: int) -> str:
-    """The signal as ``width`` block characters (kept for narrow log lines; tiles draw :func:`braille`)."""
-    if width <= 0:
-        return ""
-    if len(x) < 2:
-        return " " * width
-    x = np.asarray(x, dtype=np.float64)
-    med = float(np.median(x))
-    cols = np.array_split(x, width)
-    v = np.array([c[np.argmax(np.abs(c - med))] if len(c) else np.nan for c in cols])
-    lo, hi = np.nanmin(v), np.nanmax(v)
-    if not math.isfinite(lo) or hi - lo < 1e-9:
-        return BLOCKS[0] * width
-    idx = np.clip(((v - lo) / (hi - lo) * (len(BLOCKS) - 1)).round(), 0, len(BLOCKS) - 1)
-    return "".join(BLOCKS[int(i)] if math.isfinite(i) else " " for i in idx)
-
-
-BLOCKS = "▁▂▃▄▅▆▇█"
 
 
 def braille(x: np.ndarray, width: int, rows: int) -> list[str]:

@@ -10,36 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from rich.console import Console
 
-MISSING = ("ecgmon demo needs the mosquitto broker: install it (Debian/Ubuntu: sudo apt install mosquitto; "
-           "macOS: brew install mosquitto) or run `make test` once, which installs it")
-
-
-def find_mosquitto() -> str:
-    path = shutil.which("mosquitto") or next((p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
-                                              if Path(p).exists()), None)
-    if path is None:
-        raise RuntimeError(MISSING)
-    return path
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from ecgmon.monitor.broker import free_port, start_mosquitto, stop_mosquitto
 
 
 class LocalBroker:
-    """mosquitto on a free loopback port, for as long as the ``with`` block lasts."""
+    """mosquitto on a free loopback port, anonymous, without persistence, for as long as the ``with`` lasts."""
 
     def __init__(self, workdir: Path) -> None:
         self.workdir, self.port = workdir, free_port()
@@ -50,30 +32,13 @@ class LocalBroker:
         return f"mqtt://127.0.0.1:{self.port}"
 
     def __enter__(self) -> LocalBroker:
-        conf = self.workdir / "mosquitto.conf"
-        conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-                        "max_queued_messages 0\n")
-        log = (self.workdir / "mosquitto.log").open("ab")
-        self.proc = subprocess.Popen([find_mosquitto(), "-c", str(conf)], stdout=log, stderr=log)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"mosquitto exited: {(self.workdir / 'mosquitto.log').read_text()[-500:]}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return self
-            except OSError:
-                time.sleep(0.05)
-        self.__exit__()
-        raise RuntimeError("mosquitto did not start listening within 10 s")
+        with (self.workdir / "mosquitto.log").open("ab") as log:
+            self.proc = start_mosquitto(self.workdir / "mosquitto.conf", self.port, log,
+                                        "allow_anonymous true\npersistence false\nmax_queued_messages 0")
+        return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+        stop_mosquitto(self.proc)
 
 
 def run_demo(*, devices: int = 8, speed: str = "1", duration: float | None = None, ui: bool = True,

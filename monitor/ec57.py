@@ -33,7 +33,7 @@ import numpy as np
 
 from ecgmon.core.messages import Alarm, AlarmKind, AlarmState, BeatScore, Condition, Priority
 from ecgmon.models.checkpoint import Checkpoint
-from ecgmon.models.evaluate import roc_auc
+from ecgmon.models.evaluate import roc_auc, save_png
 from ecgmon.models.records import AAMI_CLASSES, PACED, Recording, match
 from ecgmon.monitor.sinks import NullSink
 
@@ -216,7 +216,7 @@ def run_records(recordings: list[Recording], ckpt: Checkpoint, *, device: str = 
     with tempfile.TemporaryDirectory() as tmp, open(os.devnull, "w") as devnull:
         cfg = MonitorConfig(source="record", speed=None, ui=False, device=device, threads=threads,
                             journal=Path(tmp) / "alarms.jsonl", learning=LearningConfig(learn_s=learn_s),
-                            learn_state=None)
+                            learn_state=None, strips=False)  # a throw-away journal needs no strips
         b = build(cfg, ckpt=ckpt, out=devnull, extra_sinks=[col], recordings=recordings)
         try:
             asyncio.run(b.monitor.run(b.source))
@@ -315,9 +315,7 @@ def figures(out: Path, summary: dict[str, Any], counts: list[dict[str, Any]], th
     ax.set_xlabel("reconstruction loss minus the threshold the beat was judged against")
     ax.set_ylabel("density")
     ax.legend()
-    paths.append(out / "loss_by_class.png")
-    fig.savefig(paths[-1], dpi=100, bbox_inches="tight")
-    plt.close(fig)
+    paths.append(save_png(fig, out / "loss_by_class.png"))
     keep = np.isin(cl, ("N", "S", "V", "F"))
     fig, ax = plt.subplots(figsize=(5, 5))
     if keep.any() and len(set((cl[keep] != "N").tolist())) == 2:
@@ -327,9 +325,7 @@ def figures(out: Path, summary: dict[str, Any], counts: list[dict[str, Any]], th
     ax.set_xlabel("N beats flagged")
     ax.set_ylabel("S, V, F beats flagged")
     ax.legend(loc="lower right")
-    paths.append(out / "roc_n_vs_svf.png")
-    fig.savefig(paths[-1], dpi=100, bbox_inches="tight")
-    plt.close(fig)
+    paths.append(save_png(fig, out / "roc_n_vs_svf.png"))
     recs = summary["records"]
     fig, ax = plt.subplots(figsize=(max(6, len(recs) * 0.5), 4))
     x = np.arange(len(recs))
@@ -338,7 +334,5 @@ def figures(out: Path, summary: dict[str, Any], counts: list[dict[str, Any]], th
     ax.set_xticks(x, [r["record"] for r in recs], rotation=90)
     ax.set_ylabel("% of beats flagged")
     ax.legend()
-    paths.append(out / "flagged_per_record.png")
-    fig.savefig(paths[-1], dpi=100, bbox_inches="tight")
-    plt.close(fig)
+    paths.append(save_png(fig, out / "flagged_per_record.png"))
     return paths

@@ -142,52 +142,52 @@ class BedLearner:
         self._res, self._noise = [], []
 
 
-class RhythmWatch:
+class Watch:
+    """A condition over the last ``window`` beats, with hysteresis: on once ``raise_k`` of them count
+    (with ``full``: only once the window is full), off again when ``clear_k`` or fewer do."""
+
+    def __init__(self, window: int, raise_k: int, clear_k: int, *, full: bool = False) -> None:
+        self.recent: deque[bool] = deque(maxlen=window)
+        self.raise_k, self.clear_k, self.full = raise_k, clear_k, full
+        self.active = False
+
+    def update(self, counts: bool) -> bool:
+        self.recent.append(counts)
+        n = sum(self.recent)
+        if not self.active and n >= self.raise_k and (not self.full or len(self.recent) == self.recent.maxlen):
+            self.active = True
+        elif self.active and n <= self.clear_k:
+            self.active = False
+        return self.active
+
+
+class RhythmWatch(Watch):
     """After learning: has the rhythm changed (atrial fibrillation, flutter) rather than the beats?
 
     The real-ECG model reconstructs a beat's shape and its RR prematurity.  In an irregular rhythm
     almost every beat is 'premature' against the learnt RR, so every beat would be flagged for its
-    timing although its shape is the bed's normal.  The watch counts, over the last ``window`` beats,
-    those flagged by timing alone (over the threshold, but not by their shape part alone): at
-    ``raise_k`` or more the rhythm has changed; it is over when ``clear_k`` or fewer remain.  A bigeminy
-    of ventricular beats does not trigger it (those beats are flagged by their shape).
+    timing although its shape is the bed's normal.  The watch counts, over the last 32 beats, those
+    flagged by timing alone (over the threshold, but not by their shape part alone): at 12 or more
+    the rhythm has changed; it is over when 4 or fewer remain.  A bigeminy of ventricular beats does
+    not trigger it (those beats are flagged by their shape).
     """
 
-    def __init__(self, window: int = 32, raise_k: int = 12, clear_k: int = 4) -> None:
-        self.recent: deque[bool] = deque(maxlen=window)
-        self.raise_k, self.clear_k = raise_k, clear_k
-        self.changed = False
-
-    def update(self, timing_only: bool) -> bool:
-        self.recent.append(timing_only)
-        n = sum(self.recent)
-        if not self.changed and len(self.recent) == self.recent.maxlen and n >= self.raise_k:
-            self.changed = True
-        elif self.changed and n <= self.clear_k:
-            self.changed = False
-        return self.changed
+    def __init__(self) -> None:
+        super().__init__(32, 12, 4, full=True)
 
 
-class NoiseWatch:
+class NoiseWatch(Watch):
     """Is the bed's signal too noisy to judge its beats?  A beat is noisy when its noise level (see
     :class:`~ecgmon.segmentation.represent.WindowCutter`) is over ``NOISE_RATIO`` times the bed's learnt
-    level (and over ``NOISE_FLOOR``); the bed is, while ``raise_k`` of its last ``window`` beats are
-    (over when ``clear_k`` or fewer are)."""
+    level (and over ``NOISE_FLOOR``); the bed is, while 4 of its last 8 beats are (over when 1 or
+    none is)."""
 
-    def __init__(self, learnt: float, window: int = 8, raise_k: int = 4, clear_k: int = 1) -> None:
+    def __init__(self, learnt: float) -> None:
+        super().__init__(8, 4, 1)
         self.limit = max(NOISE_FLOOR, NOISE_RATIO * learnt)
-        self.recent: deque[bool] = deque(maxlen=window)
-        self.raise_k, self.clear_k = raise_k, clear_k
-        self.noisy = False
 
-    def update(self, noise: float) -> bool:
-        self.recent.append(noise > self.limit)
-        n = sum(self.recent)
-        if not self.noisy and n >= self.raise_k:
-            self.noisy = True
-        elif self.noisy and n <= self.clear_k:
-            self.noisy = False
-        return self.noisy
+    def beat(self, noise: float) -> bool:
+        return self.update(noise > self.limit)
 
 
 class LearntStore:

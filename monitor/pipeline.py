@@ -159,10 +159,6 @@ class Monitor:
         self._shed_when_full = False
         self._extra_sinks: tuple[Sink, ...] = ()
 
-    @property
-    def _zeros(self) -> np.ndarray:
-        return np.zeros(self.scorer.shape, dtype=np.float32)
-
     def _learning_summary(self) -> dict[str, object] | None:
         if self.learning is None:
             return None
@@ -233,17 +229,15 @@ class Monitor:
         return beats
 
     def judge(self, beats: list[Beat], losses: np.ndarray, residuals: np.ndarray | None = None,
-              wanted: np.ndarray | None = None, parts: np.ndarray | None = None,
-              unlearnt: np.ndarray | None = None) -> list[BeatScore]:
+              parts: np.ndarray | None = None, unlearnt: np.ndarray | None = None) -> list[BeatScore]:
         """Scores -> verdicts, alarm transitions and sinks, in beat order.
 
-        With per-bed learning: ``residuals`` of the beats ``wanted`` (their beds have a learner), which of
-        them were scored while their bed was learning (``unlearnt``: no offset applied), and each beat's
-        loss per channel (``parts``; ``losses`` is their mean)."""
+        With per-bed learning: every beat's residual, which beats were scored while their bed was
+        learning (``unlearnt``: no offset applied), and each beat's loss per channel (``parts``; ``losses``
+        is their mean)."""
         t0 = time.perf_counter()
         now, wall = time.monotonic(), time.time()
         out = []
-        k = 0
         for i, (b, loss) in enumerate(zip(beats, losses, strict=True)):
             st = self.beds[b.patient]
             lr = st.learner
@@ -251,10 +245,8 @@ class Monitor:
                 s = BeatScore(b, float(loss), self.threshold, now)
             else:
                 res = None
-                if wanted is not None and wanted[i]:
-                    assert residuals is not None
-                    res = residuals[k]
-                    k += 1
+                if residuals is not None:
+                    res = residuals[i]
                     if lr.learning and lr.add(b.index, res, b.noise):
                         self.stats.learnt += 1
                         self.save_learnt()
@@ -269,7 +261,7 @@ class Monitor:
                     s = BeatScore(b, float(loss), self.threshold, now, learning=lr.progress(b.index))
                 else:
                     s = self._after_learning(st, b, float(loss), None if parts is None else parts[i], now)
-                    if res is not None and not s.flagged and not s.noisy and not st.rhythm.changed:
+                    if res is not None and not s.flagged and not s.noisy and not st.rhythm.active:
                         lr.follow(res)  # the bed's normal drifts slowly (posture, electrodes): follow it
             st.beats += 1
             st.flagged += s.flagged
@@ -300,7 +292,7 @@ class Monitor:
         its shape alone: its loss is the wave channel's part of the total."""
         assert st.learner is not None and st.learner.learnt is not None
         thr = st.learner.learnt.shift + self.bed_margin
-        noisy = st.learner.noise.update(b.noise)
+        noisy = st.learner.noise.beat(b.noise)
         self.emit(st.technical.follow(Condition.ARTIFACT, noisy))
         if noisy:  # beats that cannot be judged get no verdict, and the alarm policy does not see them
             return BeatScore(b, loss, thr, now, noisy=True)
@@ -404,21 +396,22 @@ class Monitor:
                 self.stats.scoring = len(batch)
                 t0 = time.perf_counter()
                 x = np.stack([b.samples for b in batch])
-                residuals = wanted = parts = unlearnt = None
+                residuals = parts = unlearnt = None
                 if self.learning is None:
                     losses = await asyncio.to_thread(self.scorer.score, x)
                 else:
-                    learners = [self.beds[b.patient].learner for b in batch]
-                    offsets = np.stack([lr.offset if lr is not None else self._zeros for lr in learners])
-                    wanted = np.fromiter((lr is not None for lr in learners), bool, len(batch))
-                    unlearnt = np.fromiter((lr is not None and lr.learning for lr in learners), bool, len(batch))
-                    parts, residuals = await asyncio.to_thread(self.scorer.score_learnt, x, offsets, wanted)
+                    # with learning on, every bed has a learner from its first chunk on
+                    learners = [lr for b in batch if (lr := self.beds[b.patient].learner) is not None]
+                    assert len(learners) == len(batch)
+                    offsets = np.stack([lr.offset for lr in learners])
+                    unlearnt = np.fromiter((lr.learning for lr in learners), bool, len(batch))
+                    parts, residuals = await asyncio.to_thread(self.scorer.score_learnt, x, offsets)
                     losses = parts.mean(axis=1)
                 self.stats.time_score += time.perf_counter() - t0
                 self.stats.scoring = 0
                 self.stats.batches += 1
                 self.stats.batch_beats += len(batch)
-                self.judge(batch, losses, residuals, wanted, parts, unlearnt)
+                self.judge(batch, losses, residuals, parts, unlearnt)
                 if self.store is not None and time.monotonic() - self._store_saved > STORE_EVERY_S:
                     self.save_learnt()  # keeps last_seen current, so a restart soon after remembers
                 for _ in batch:

@@ -38,7 +38,6 @@ def strips_path(journal: str | Path) -> Path:
 class _Bed:
     fs: float
     chunks: deque[tuple[int, np.ndarray]] = field(default_factory=deque)  # (absolute start, samples)
-    held: int = 0  # samples in ``chunks``
     end: int = 0  # absolute index after the last sample
     judged: int | None = None  # index of the last judged beat (alarms come no earlier than that)
     beats: deque[tuple[int, str, float, float]] = field(default_factory=lambda: deque(maxlen=256))
@@ -79,7 +78,6 @@ class StripRecorder(NullSink):
         if len(chunk.samples) == 0:
             return
         bed.chunks.append((chunk.start, chunk.samples))
-        bed.held += len(chunk.samples)
         bed.end = chunk.start + len(chunk.samples)
         floor = bed.end - int(self.keep_s * chunk.fs)
         # nothing judged yet (a replay fills the beat queue before the first verdict): keep it all
@@ -89,7 +87,7 @@ class StripRecorder(NullSink):
                 floor = min(floor, a.beat_index - int((self.before_s + 1.0) * chunk.fs))
         floor = max(floor, bed.end - int(MAX_BEHIND_S * chunk.fs))
         while bed.chunks and bed.chunks[0][0] + len(bed.chunks[0][1]) <= floor:
-            bed.held -= len(bed.chunks.popleft()[1])
+            bed.chunks.popleft()
         if self.pending:
             self._flush(final=False)
 

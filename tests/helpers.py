@@ -3,18 +3,19 @@ a sink that records verdicts, and a writer that keeps headless lines."""
 
 from __future__ import annotations
 
+import asyncio
 import json
-import os
-import shutil
-import socket
 import struct
 import subprocess
-import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from ecgmon.core.messages import Alarm, BeatScore
+from ecgmon.monitor.app import Built, build
+from ecgmon.monitor.broker import find_mosquitto, free_port, start_mosquitto, stop_mosquitto
+from ecgmon.monitor.config import MonitorConfig
 from ecgmon.monitor.payload import HEADER, MAGIC
 from ecgmon.monitor.sinks import NullSink
 
@@ -31,6 +32,21 @@ class Recorder(NullSink):
 
     def on_alarm(self, alarm: Alarm) -> None:
         self.alarms.append(alarm)
+
+
+def play_records(tmp_path: Path, records: list[Path], **cfg: Any) -> tuple[Built, Recorder]:
+    """Play recordings through the whole monitor at full speed, headless lines in tmp_path/out.jsonl;
+    ``cfg``: more MonitorConfig fields.  The built monitor (closed) and every verdict and alarm."""
+    rec = Recorder()
+    config = MonitorConfig(source="record", records=tuple(records), speed=None, ui=False, device="cpu",
+                           journal=tmp_path / "j.jsonl", **cfg)
+    with open(tmp_path / "out.jsonl", "w") as out:
+        b = build(config, out=out, extra_sinks=[rec])
+        try:
+            asyncio.run(b.monitor.run(b.source))
+        finally:
+            b.monitor.close()
+    return b, rec
 
 
 class Lines:
@@ -98,11 +114,6 @@ CORPUS = [
 
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 class Broker:
     """A real mosquitto on a loopback port, with a config file of the test's choosing."""
@@ -117,10 +128,8 @@ class Broker:
         return f"mqtt://127.0.0.1:{self.port}"
 
     def start(self) -> Broker:
-        conf = self.workdir / f"mosquitto-{self.port}.conf"
-        lines = [f"listener {self.port} 127.0.0.1"]
-        if os.geteuid() == 0:
-            lines.append("user root")  # as root, mosquitto would switch to 'mosquitto' and lose the test files
+        mosquitto_path()  # fails the test (never skips it) when mosquitto is missing
+        lines = []
         if "allow_anonymous" not in self.extra:
             lines.append("allow_anonymous true")
         lines.append(f"persistence {'true' if self.persistence else 'false'}")
@@ -129,31 +138,20 @@ class Broker:
         lines.append("max_queued_messages 0")
         if self.persistence:
             lines.append(f"persistence_location {self.workdir}/")
-        conf.write_text("\n".join(lines) + "\n" + self.extra + "\n")
         with open(self.workdir / f"mosquitto-{self.port}.log", "ab") as log:
-            self.proc = subprocess.Popen([mosquitto_path(), "-c", str(conf)], stdout=log, stderr=log)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"mosquitto exited: {(self.workdir / f'mosquitto-{self.port}.log').read_text()}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return self
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("mosquitto did not start listening within 10 s")
+            self.proc = start_mosquitto(self.workdir / f"mosquitto-{self.port}.conf", self.port, log,
+                                        "\n".join(lines) + "\n" + self.extra)
+        return self
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
+        stop_mosquitto(self.proc)
         self.proc = None
 
 
 def mosquitto_path() -> str:
-    path = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if os.path.exists("/usr/sbin/mosquitto") else None)
-    if path is None:  # never skip the MQTT suite silently: `make test` installs mosquitto (.ci/system-deps.sh)
-        pytest.fail("mosquitto is not installed: run `make test` (it installs it) or apt-get install mosquitto")
-    return path
+    try:
+        return find_mosquitto()
+    except RuntimeError as err:  # never skip the MQTT suite silently: `make test` installs mosquitto
+        pytest.fail(str(err))
 
 

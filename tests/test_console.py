@@ -5,7 +5,7 @@ import numpy as np
 from rich.console import Console
 
 from ecgmon.core.messages import Alarm, AlarmKind, AlarmState, Priority
-from ecgmon.monitor.console import Snapshot, Tile, render, sparkline
+from ecgmon.monitor.console import Snapshot, Tile, render
 
 
 def _alarm(p, prio, cond="abnormal run", kind=AlarmKind.PHYSIOLOGICAL, state=AlarmState.ACTIVE):
@@ -67,12 +67,6 @@ def test_readable_at_80x24():
     assert len(lines) <= 24
     text = "\n".join(lines)
     assert "bed01" in text and "bpm" in text and "REPLAY" in text and "beds not shown" in text
-
-
-def test_sparkline_shape():
-    s = sparkline(np.r_[np.zeros(50), np.ones(50)], 10)
-    assert len(s) == 10 and s[0] == "▁" and s[-1] == "█"
-    assert sparkline(np.zeros(100), 5) == "▁" * 5
 
 
 def test_braille_trace_draws_a_spike_as_one_connected_stroke():

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import Recorder
+from helpers import Recorder, play_records
 
 from ecgmon.core.messages import AlarmKind
 from ecgmon.models.checkpoint import load
@@ -154,17 +154,8 @@ def test_shipped_real_ecg_checkpoint_declares_its_representation_and_learning():
     assert load().rep.kind == "ecg5000" and load().bed_margin is None  # the ECG5000 model keeps its own
 
 
-def _play(tmp_path, learn_s, state=None, **kw):
-    rec = Recorder()
-    cfg = MonitorConfig(source="record", records=(EXCERPT,), speed=None, ui=False, device="cpu",
-                        journal=tmp_path / "j.jsonl", learning=LearningConfig(learn_s=learn_s), learn_state=state, **kw)
-    with open(tmp_path / "out.jsonl", "w") as out:
-        b = build(cfg, out=out, extra_sinks=[rec])
-        try:
-            asyncio.run(b.monitor.run(b.source))
-        finally:
-            b.monitor.close()
-    return b, rec
+def _play(tmp_path, learn_s, state=None):
+    return play_records(tmp_path, [EXCERPT], learning=LearningConfig(learn_s=learn_s), learn_state=state)
 
 
 @pytest.mark.slow

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import http.server
 import shutil
@@ -13,14 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import Recorder
+from helpers import play_records
 
 from ecgmon.core.messages import Alarm, AlarmKind, AlarmState, Condition, Priority
 from ecgmon.models.fetch import FetchError, fetch
 from ecgmon.models.records import RecordError, cut_beats, find_records, read, read_csv
 from ecgmon.monitor import ec57
-from ecgmon.monitor.app import build
-from ecgmon.monitor.config import MonitorConfig
 from ecgmon.monitor.learning import LearningConfig
 
 DATA = Path(__file__).parent / "data" / "mitdb"
@@ -43,22 +40,9 @@ def test_read_excerpt_in_millivolts_with_aami_classes():
     assert find_records([DATA]) == [EXCERPT]  # a folder without RECORDS: every .hea
 
 
-def _play(tmp_path, records, **kw):
-    rec = Recorder()
-    cfg = MonitorConfig(source="record", records=tuple(records), speed=None, ui=False, device="cpu",
-                        journal=tmp_path / "j.jsonl", **kw)
-    with open(tmp_path / "out.jsonl", "w") as out:
-        b = build(cfg, out=out, extra_sinks=[rec])
-        try:
-            asyncio.run(b.monitor.run(b.source))
-        finally:
-            b.monitor.close()
-    return b, rec
-
-
 @pytest.mark.slow
 def test_excerpt_played_with_source_record_matches_its_annotations(tmp_path):
-    b, rec = _play(tmp_path, [EXCERPT], learning=LearningConfig(learn_s=60.0))
+    b, rec = play_records(tmp_path, [EXCERPT], learning=LearningConfig(learn_s=60.0))
     s = b.monitor.summary()
     assert s["source"].startswith("RECORDING") and s["replay"] is True
     assert s["beats_expected"] == 614
@@ -76,7 +60,7 @@ def test_excerpt_played_with_source_record_matches_its_annotations(tmp_path):
 
 @pytest.mark.slow
 def test_a_start_and_duration_window_and_the_header_label(tmp_path):
-    b, rec = _play(tmp_path, [EXCERPT], start=60.0, duration=30.0)
+    b, rec = play_records(tmp_path, [EXCERPT], start=60.0, duration=30.0)
     idx = [x.beat.index for x in rec.scores]
     assert 25 <= len(idx) <= 60 and max(idx) < 30 * 360  # indices count from the window's start
     assert b.source.summary()["played_s"] == pytest.approx(30.0, abs=0.3)

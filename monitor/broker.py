@@ -1,0 +1,77 @@
+"""A local mosquitto for ``ecgmon demo``, the tests and the benchmarks: found, configured, started, listening.
+
+Not for deployments (see deploy/mosquitto/ and SECURITY.md): one loopback listener and whatever
+configuration lines the caller adds.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import IO
+
+MISSING = ("mosquitto is not installed: `make test` installs it, or install it yourself (Debian/Ubuntu: "
+           "sudo apt-get install mosquitto; macOS: brew install mosquitto)")
+
+
+def find_mosquitto() -> str:
+    """The mosquitto executable (on the PATH or in an sbin folder, where Debian puts it); RuntimeError if none."""
+    path = shutil.which("mosquitto") or next((p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
+                                              if Path(p).exists()), None)
+    if path is None:
+        raise RuntimeError(MISSING)
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_mosquitto(conf: Path, port: int, log: IO[bytes], extra: str = "", *,
+                    timeout_s: float = 10.0) -> subprocess.Popen[bytes]:
+    """Write ``conf`` (a listener on 127.0.0.1:``port``, then ``extra``), start mosquitto with it, its output
+    to ``log``, and return the process once the port accepts connections.  RuntimeError, with the end of
+    the log, when it exits or does not listen within ``timeout_s``."""
+    lines = [f"listener {port} 127.0.0.1"]
+    if os.geteuid() == 0:
+        lines.append("user root")  # as root, mosquitto would switch to 'mosquitto' and lose the caller's files
+    conf.write_text("\n".join(lines) + "\n" + extra + "\n")
+    proc = subprocess.Popen([find_mosquitto(), "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"mosquitto exited with code {proc.returncode}: {_tail(log)}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return proc
+        except OSError:
+            if time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError(f"mosquitto did not listen on port {port} within {timeout_s:g} s: "
+                                   f"{_tail(log)}") from None
+            time.sleep(0.05)
+
+
+def stop_mosquitto(proc: subprocess.Popen[bytes] | None) -> None:
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _tail(log: IO[bytes]) -> str:
+    log.flush()
+    name = getattr(log, "name", None)
+    try:
+        return Path(name).read_text(errors="replace")[-500:].strip() if isinstance(name, str) else ""
+    except OSError:
+        return ""
