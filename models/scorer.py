@@ -81,25 +81,13 @@ class Scorer:
         with self._lock:
             return losses(self.model, x, device=self.device, batch=self.max_batch)
 
-    def score_learnt(self, beats: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Per-bed corrected losses, per channel, and every beat's residual ``x - reconstruction``.
-
-        ``offsets`` (N, *shape): each beat's bed's learnt mean residual (zeros for a bed that has learnt
-        nothing), so that a beat's loss is ``mean((x - reconstruction - offset)^2)``: the mean of the
-        returned per-channel losses.  Returns (losses float64 (N, channels), residuals float32 (N, *shape)).
-        """
+    def residuals(self, beats: np.ndarray) -> np.ndarray:
+        """``x - reconstruction`` of each beat, float32, the shape of ``beats``: what per-bed learning
+        needs (its losses are taken against each bed's offset, beat by beat, in the monitor)."""
         x = self._check(beats)
-        off = torch.as_tensor(np.asarray(offsets, dtype=np.float32))
         with self._lock, torch.inference_mode():
             self.model.eval()
             xt = torch.as_tensor(x)
-            out_l, out_r = [], []
-            for i in range(0, len(xt), self.max_batch):
-                xb = xt[i:i + self.max_batch].to(self.device)
-                r = xb - self.model(xb)
-                d2 = (r - off[i:i + self.max_batch].to(self.device)).pow(2)
-                out_l.append((d2.mean(dim=-1) if d2.dim() == 3 else d2.mean(dim=-1, keepdim=True)).cpu())
-                out_r.append(r.cpu())
-        ls = torch.cat(out_l).double().numpy() if out_l else np.zeros((0, self.model.cfg.channels))
-        rs = torch.cat(out_r).numpy() if out_r else np.zeros((0, *self.shape), np.float32)
-        return ls, rs
+            out = [(xb := xt[i:i + self.max_batch].to(self.device)) - self.model(xb)
+                   for i in range(0, len(xt), self.max_batch)]
+        return torch.cat(out).cpu().numpy() if out else np.zeros((0, *self.shape), np.float32)

@@ -228,41 +228,32 @@ class Monitor:
         self.stats.time_segment += time.perf_counter() - t0
         return beats
 
-    def judge(self, beats: list[Beat], losses: np.ndarray, residuals: np.ndarray | None = None,
-              parts: np.ndarray | None = None, unlearnt: np.ndarray | None = None) -> list[BeatScore]:
+    def judge(self, beats: list[Beat], scores: np.ndarray) -> list[BeatScore]:
         """Scores -> verdicts, alarm transitions and sinks, in beat order.
 
-        With per-bed learning: every beat's residual, which beats were scored while their bed was
-        learning (``unlearnt``: no offset applied), and each beat's loss per channel (``parts``; ``losses``
-        is their mean)."""
+        ``scores``: each beat's loss, or, with per-bed learning, its residual ``x - reconstruction``, whose
+        loss is taken here against its bed's offset as it stands at that beat (so a verdict does not depend
+        on which beats shared its model call)."""
         t0 = time.perf_counter()
         now, wall = time.monotonic(), time.time()
         out = []
-        for i, (b, loss) in enumerate(zip(beats, losses, strict=True)):
+        for b, score in zip(beats, scores, strict=True):
             st = self.beds[b.patient]
             lr = st.learner
             if lr is None:
-                s = BeatScore(b, float(loss), self.threshold, now)
+                s = BeatScore(b, float(score), self.threshold, now)
             else:
-                res = None
-                if residuals is not None:
-                    res = residuals[i]
-                    if lr.learning and lr.add(b.index, res, b.noise):
-                        self.stats.learnt += 1
-                        self.save_learnt()
-                    if (not lr.learning and lr.learnt is not None and unlearnt is not None
-                            and unlearnt[i]):  # learnt within this batch: its offset applies
-                        d2 = (res - lr.learnt.offset) ** 2
-                        part = d2.reshape(len(d2), -1).mean(axis=1) if d2.ndim == 2 else d2.mean(keepdims=True)
-                        loss = float(part.mean())
-                        if parts is not None:
-                            parts[i] = part
+                if lr.learning and lr.add(b.index, score, b.noise):
+                    self.stats.learnt += 1
+                    self.save_learnt()
+                d2 = (score - lr.offset) ** 2  # per channel: the wave's and the RR prematurity's parts
+                part = d2.reshape(len(d2), -1).mean(axis=1) if d2.ndim == 2 else d2.mean(keepdims=True)
                 if lr.learning:
-                    s = BeatScore(b, float(loss), self.threshold, now, learning=lr.progress(b.index))
+                    s = BeatScore(b, float(part.mean()), self.threshold, now, learning=lr.progress(b.index))
                 else:
-                    s = self._after_learning(st, b, float(loss), None if parts is None else parts[i], now)
-                    if res is not None and not s.flagged and not s.noisy and not st.rhythm.active:
-                        lr.follow(res)  # the bed's normal drifts slowly (posture, electrodes): follow it
+                    s = self._after_learning(st, b, part, now)
+                    if not s.flagged and not s.noisy and not st.rhythm.active:
+                        lr.follow(score)  # the bed's normal drifts slowly (posture, electrodes): follow it
             st.beats += 1
             st.flagged += s.flagged
             st.last = s
@@ -286,17 +277,18 @@ class Monitor:
             for sink in self._all_sinks:
                 sink.on_alarm(a)
 
-    def _after_learning(self, st: Bed, b: Beat, loss: float, part: np.ndarray | None, now: float) -> BeatScore:
+    def _after_learning(self, st: Bed, b: Beat, part: np.ndarray, now: float) -> BeatScore:
         """A learnt bed's verdict.  Its rhythm watch sees whether the beat would be flagged by its timing
         alone; while the rhythm has changed since learning (``rhythm changed`` raised), a beat is judged by
         its shape alone: its loss is the wave channel's part of the total."""
         assert st.learner is not None and st.learner.learnt is not None
         thr = st.learner.learnt.shift + self.bed_margin
+        loss = float(part.mean())
         noisy = st.learner.noise.beat(b.noise)
         self.emit(st.technical.follow(Condition.ARTIFACT, noisy))
         if noisy:  # beats that cannot be judged get no verdict, and the alarm policy does not see them
             return BeatScore(b, loss, thr, now, noisy=True)
-        if part is None or len(part) < 2:
+        if len(part) < 2:
             return BeatScore(b, loss, thr, now)
         shape = float(part[0]) / len(part)
         changed = st.rhythm.update(loss > thr and shape <= thr)
@@ -396,22 +388,14 @@ class Monitor:
                 self.stats.scoring = len(batch)
                 t0 = time.perf_counter()
                 x = np.stack([b.samples for b in batch])
-                residuals = parts = unlearnt = None
-                if self.learning is None:
-                    losses = await asyncio.to_thread(self.scorer.score, x)
-                else:
-                    # with learning on, every bed has a learner from its first chunk on
-                    learners = [lr for b in batch if (lr := self.beds[b.patient].learner) is not None]
-                    assert len(learners) == len(batch)
-                    offsets = np.stack([lr.offset for lr in learners])
-                    unlearnt = np.fromiter((lr.learning for lr in learners), bool, len(batch))
-                    parts, residuals = await asyncio.to_thread(self.scorer.score_learnt, x, offsets)
-                    losses = parts.mean(axis=1)
+                # losses, or (per-bed learning) residuals whose losses judge() takes against each bed's offset
+                score = self.scorer.score if self.learning is None else self.scorer.residuals
+                scores = await asyncio.to_thread(score, x)
                 self.stats.time_score += time.perf_counter() - t0
                 self.stats.scoring = 0
                 self.stats.batches += 1
                 self.stats.batch_beats += len(batch)
-                self.judge(batch, losses, residuals, parts, unlearnt)
+                self.judge(batch, scores)
                 if self.store is not None and time.monotonic() - self._store_saved > STORE_EVERY_S:
                     self.save_learnt()  # keeps last_seen current, so a restart soon after remembers
                 for _ in batch:
