@@ -20,6 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from ecgmon.evaluation.evaluator import Evaluator
 from ecgmon.models.checkpoint import load
 from ecgmon.models.records import read
 from ecgmon.monitor.app import build
@@ -35,7 +36,7 @@ def run(beds: int, learn_s: float, threads: int | None) -> tuple[float, dict[str
     with tempfile.TemporaryDirectory() as tmp, open(os.devnull, "w") as devnull:
         cfg = MonitorConfig(source="record", speed=None, ui=False, device="cpu", threads=threads,
                             journal=Path(tmp) / "j.jsonl", learn_state=None, learning=LearningConfig(learn_s=learn_s))
-        b = build(cfg, ckpt=load("mitdb"), out=devnull, recordings=recs)
+        b = build(cfg, ckpt=load("mitdb"), out=devnull, recordings=recs, truth=Evaluator)
         t0 = time.perf_counter()
         asyncio.run(b.monitor.run(b.source))
         wall = time.perf_counter() - t0

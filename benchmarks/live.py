@@ -41,7 +41,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ecgmon.monitor.broker import free_port, start_mosquitto
+from ecgmon.monitor.mosquitto import free_port, start_mosquitto
 
 TICK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")

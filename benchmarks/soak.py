@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ecgmon.evaluation.evaluator import Evaluator
 from ecgmon.monitor.app import build
 from ecgmon.monitor.config import MonitorConfig
 from ecgmon.monitor.pipeline import PipelineConfig
@@ -36,7 +37,7 @@ async def soak(patients: int, hours: float, windows: int, fs: float, device: str
     cfg = MonitorConfig(patients=patients, fs=fs, speed=None, loop=True, ui=False, journal=journal, device=device,
                         abnormal_rate=None,  # the whole test split, as the figures in BENCHMARKS.md were measured
                         pipeline=PipelineConfig(hold_at_end=True))
-    b = build(cfg, out=open(os.devnull, "w"))  # noqa: SIM115 - the verdict lines are not what is measured
+    b = build(cfg, out=open(os.devnull, "w"), truth=Evaluator)  # noqa: SIM115 - verdict lines are not measured
     mon, source = b.monitor, b.source
     print(f"{patients} beds at {fs:g} Hz, scorer on {mon.scorer.device_name}", flush=True)
     # beats in H hours of N beds: the replay's mean rate is about 82 bpm (55-110 bpm uniform)

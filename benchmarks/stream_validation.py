@@ -14,8 +14,8 @@ import argparse
 
 import numpy as np
 
+from ecgmon.evaluation.product import roc_auc
 from ecgmon.models.checkpoint import load
-from ecgmon.models.evaluate import roc_auc
 from ecgmon.models.train import losses
 from ecgmon.segmentation.beats import Segmenter
 from ecgmon.simulators.replay import chunks, plan_patients

@@ -31,7 +31,8 @@ from typing import Literal
 
 import numpy as np
 
-BEAT_LEN = 140
+from ecgmon.core.limits import BEAT_LEN
+
 N_CLASSES = 5
 NORMAL = 1
 CLASS_NAMES = {1: "normal", 2: "R-on-T PVC", 3: "PVC", 4: "SP/EB", 5: "UB"}

@@ -20,7 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ecgmon.core.limits import check_fs
+from ecgmon.core.limits import MATCH_WINDOW_S, check_fs, chunk_size
+from ecgmon.core.matching import match
+from ecgmon.segmentation.beats import Segmenter
 from ecgmon.segmentation.represent import Representation
 
 AAMI = {**dict.fromkeys("NLRej", "N"), **dict.fromkeys("AaJS", "S"), **dict.fromkeys("VE", "V"), "F": "F",
@@ -183,27 +185,6 @@ def read_csv(path: Path | str, *, fs: float) -> Recording:
     return Recording(path.stem, path, fs, "csv", np.asarray(values, dtype=np.float32))
 
 
-def match(ref: np.ndarray, det: np.ndarray, tol: float) -> np.ndarray:
-    """For each reference beat, the index of its matched detection (-1 none): one to one, each reference
-    taking the nearest free detection within ``tol`` samples, in time order."""
-    out = np.full(len(ref), -1, dtype=np.int64)
-    used = np.zeros(len(det), dtype=bool)
-    j = 0
-    for i, r in enumerate(ref):
-        while j < len(det) and det[j] < r - tol:
-            j += 1
-        best, best_d = -1, tol + 1
-        k = j
-        while k < len(det) and det[k] <= r + tol:
-            if not used[k] and abs(det[k] - r) < best_d:
-                best, best_d = k, abs(det[k] - r)
-            k += 1
-        if best >= 0:
-            used[best] = True
-            out[i] = best
-    return out
-
-
 @dataclass(frozen=True, slots=True)
 class CutBeats:
     """Beats cut from a recording by the live segmenter: ``x`` (N, 140) float32 as the monitor scores them,
@@ -217,14 +198,11 @@ class CutBeats:
     label: np.ndarray
 
 
-def cut_beats(rec: Recording, *, chunk_s: float = 0.25, tolerance_s: float = 0.150,
+def cut_beats(rec: Recording, *, chunk_s: float = 0.25, tolerance_s: float = MATCH_WINDOW_S,
               rep: Representation | None = None) -> CutBeats:
     """The beats the monitor would score on ``rec`` (played from its first sample in ``chunk_s`` chunks,
     as ``--source record`` plays it) in representation ``rep`` (ECG5000's by default), each labelled by
     the reference annotation it matches."""
-    from ecgmon.segmentation.beats import Segmenter
-    from ecgmon.simulators.replay import chunk_size
-
     rep = rep or Representation()
     seg = Segmenter(rec.name, rec.fs, rep=rep)
     size = chunk_size(chunk_s, rec.fs)

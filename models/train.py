@@ -21,7 +21,6 @@ from ecgmon.models.autoencoder import AEConfig, LSTMAutoencoder, reconstruction_
 from ecgmon.models.calibrate import Rule, calibrate
 from ecgmon.models.checkpoint import Checkpoint, versions
 from ecgmon.models.data import NORMAL, Split
-from ecgmon.models.evaluate import metrics
 from ecgmon.models.scorer import losses, resolve_device
 
 
@@ -162,22 +161,21 @@ def fit(
     device: str = "auto",
     on_epoch: Callable[[int, float, float], None] | None = None,
 ) -> Checkpoint:
-    """Train on ``split``'s normal training beats, calibrate on its validation beats, measure on its test beats.
+    """Train on ``split``'s normal training beats and calibrate on its validation beats.
 
-    The validation part drives early stopping (its normal beats) and calibration (all of it);
-    the test part is scored once, after every choice is made, for the report stored in the checkpoint.
+    The validation part drives early stopping (its normal beats) and calibration (all of it).  The test
+    part is never touched here: the caller scores it once, after every choice is made
+    (:func:`ecgmon.evaluation.product.test_report`), for the report stored in the checkpoint.
     """
     val = split.part("val")
     model, hist = train(split.train_normal, val.x[val.y == NORMAL], model_cfg=model_cfg, cfg=cfg,
                         device=device, on_epoch=on_epoch)
     cal = calibrate(losses(model, val.x), val.y, rule=rule, param=param)
-    test = split.part("test")
-    m = metrics(losses(model, test.x), test.y, cal.threshold)
     return Checkpoint(
         model=model, threshold=cal.threshold, calibration=cal.to_dict(),
         split={"protocol": split.protocol, "seed": split.seed, "sha256": split.digest(),
                "n_train_normal": len(split.train_normal), "n_val": len(split.val), "n_test": len(split.test)},
-        metrics={"test": m}, versions=versions(),
+        metrics={}, versions=versions(),
         train={**cfg.to_dict(), "device": device, "epochs_run": len(hist.train), "best_epoch": hist.best_epoch,
                "seconds": round(hist.seconds, 1), "train_loss": hist.train, "val_loss": hist.val},
     )

@@ -18,6 +18,7 @@ from typing import TextIO
 from rich.console import Console
 from rich.live import Live
 
+from ecgmon.core.limits import MATCH_WINDOW_S, REPLAY_MATCH_S, default_threads
 from ecgmon.models.checkpoint import Checkpoint, load
 from ecgmon.models.records import Recording, find_records
 from ecgmon.models.records import read as read_record
@@ -25,16 +26,11 @@ from ecgmon.models.scorer import Scorer
 from ecgmon.monitor.alarms import Journal, open_alarms
 from ecgmon.monitor.config import MonitorConfig, from_args
 from ecgmon.monitor.console import ConsoleView, Snapshot, Tile, render
-from ecgmon.monitor.evaluator import Evaluator
-from ecgmon.monitor.learning import LearntStore
 from ecgmon.monitor.mqtt import MqttSource
 from ecgmon.monitor.pipeline import Monitor, Restored
-from ecgmon.monitor.sinks import HeadlessSink, Sink
+from ecgmon.monitor.sinks import HeadlessSink, Sink, TruthFactory, TruthSink
 from ecgmon.monitor.sources import RecordSource, ReplaySource, Source
 from ecgmon.monitor.strips import StripRecorder, strips_path
-
-REPLAY_TOLERANCE_S = 0.020  # ECG5000 replay: a cut beat matches a rendered beat when its start is this close
-EC57_TOLERANCE_S = 0.150  # recordings: a detection matches a reference beat within 150 ms (ANSI/AAMI EC57)
 
 
 @dataclass(slots=True)
@@ -43,25 +39,25 @@ class Built:
 
     monitor: Monitor
     source: Source
-    evaluator: Evaluator
+    truth: TruthSink | None
     view: ConsoleView
     headless: HeadlessSink | None
 
 
 def build(cfg: MonitorConfig, *, ckpt: Checkpoint | None = None, out: TextIO | None = None,
-          extra_sinks: Sequence[Sink] = (), recordings: Sequence[Recording] | None = None) -> Built:
+          extra_sinks: Sequence[Sink] = (), recordings: Sequence[Recording] | None = None,
+          truth: TruthFactory | None = None) -> Built:
     """The monitor, its source and its sinks for ``cfg`` (the shipped checkpoint unless one is given).
 
     Headless (``cfg.ui`` False), verdicts and alarms go to ``out`` (stdout) as JSON lines.
     ``extra_sinks`` come after the built-in ones (an embedding application's own, a test's recorder).
     ``recordings``: for ``--source record``, recordings already read (else ``cfg.records`` are read).
+    ``truth``: makes the ground-truth sink (the CLI passes :class:`ecgmon.evaluation.evaluator.Evaluator`);
+    None: verdicts are not compared with any truth the source carries.
     """
     ckpt = ckpt or load(cfg.checkpoint if cfg.checkpoint is not None else "mitdb" if cfg.source == "record" else None)
     rep = ckpt.rep
-    # torch gets every core but one: the event loop (ingest, segmentation, alarms) needs a core of its own,
-    # and on 2 cores a second torch thread halves the pipeline's throughput (BENCHMARKS.md)
-    threads = cfg.threads or max(1, (os.cpu_count() or 2) - 1)
-    scorer = Scorer(ckpt.model, device=cfg.device, threads=threads)
+    scorer = Scorer(ckpt.model, device=cfg.device, threads=cfg.threads or default_threads())
     source: Source
     offline: dict[int, bool] = {}
     if cfg.source == "replay" and rep.kind != "ecg5000":
@@ -70,11 +66,12 @@ def build(cfg: MonitorConfig, *, ckpt: Checkpoint | None = None, out: TextIO | N
     if cfg.source != "record" and rep.kind == "ecg5000":
         split = ckpt.data_split()
         rows = split.test  # replay streams only beats the model never trained or calibrated on
-        # the offline model's verdicts on those rows: streamed verdicts on the same rows (the replay, or
-        # simulated ECG5000 devices with a labels topic) are compared with them; recordings have no such rows
-        flags = scorer.score(split.pool.x[rows]) > ckpt.threshold
-        offline = dict(zip(rows.tolist(), flags.tolist(), strict=True))
-    tolerance = REPLAY_TOLERANCE_S
+        if truth is not None:
+            # the offline model's verdicts on those rows: streamed verdicts on the same rows (the replay, or
+            # simulated ECG5000 devices with a labels topic) are compared with them; recordings have none
+            flags = scorer.score(split.pool.x[rows]) > ckpt.threshold
+            offline = dict(zip(rows.tolist(), flags.tolist(), strict=True))
+    tolerance = REPLAY_MATCH_S
     if cfg.source == "mqtt":
         if cfg.broker is None:
             raise ValueError("--source mqtt needs broker settings")
@@ -83,7 +80,7 @@ def build(cfg: MonitorConfig, *, ckpt: Checkpoint | None = None, out: TextIO | N
         recs = list(recordings) if recordings is not None else [
             read_record(p, lead=cfg.lead, fs=cfg.csv_fs) for p in find_records(list(cfg.records))]
         source = RecordSource(recs, speed=cfg.speed, chunk_s=cfg.chunk_s, start=cfg.start, duration=cfg.duration)
-        tolerance = EC57_TOLERANCE_S
+        tolerance = MATCH_WINDOW_S
     else:
         source = ReplaySource(split.pool.x, split.pool.y, rows, patients=cfg.patients, fs=cfg.fs, speed=cfg.speed,
                               seed=cfg.seed, chunk_s=cfg.chunk_s, loop=cfg.loop,
@@ -92,27 +89,21 @@ def build(cfg: MonitorConfig, *, ckpt: Checkpoint | None = None, out: TextIO | N
     # alarms a previous run left open (e.g. after a crash) are shown again; a torn last line is skipped
     alarms, skipped = open_alarms(cfg.journal) if cfg.journal.exists() else ([], 0)
     restored = Restored(tuple(alarms), skipped)
-    evaluator = Evaluator(tolerance_s=tolerance, offline_flags=offline)
+    evaluator = truth(tolerance_s=tolerance, offline_flags=offline) if truth is not None else None
     view = ConsoleView(restored=restored.alarms)
     headless = None if cfg.ui else HeadlessSink(out or sys.stdout, replay=source.replay, labels=evaluator)
     # the journal first: an alarm is durable before it is shown or published
     sinks: list[Sink] = [Journal(cfg.journal)]
     if cfg.strips:
         sinks.append(StripRecorder(strips_path(cfg.journal), replay=source.replay))
-    sinks += [evaluator, view]
+    if evaluator is not None:
+        sinks.append(evaluator)
+    sinks.append(view)
     if headless is not None:
         sinks.append(headless)
     sinks += extra_sinks
-    margin = ckpt.bed_margin
-    learning = cfg.learning if margin is not None and cfg.learning.learn_s > 0 else None
-    store = (LearntStore(cfg.learn_state, ckpt.sha256, forget_s=cfg.learning.forget_s)
-             if learning is not None and cfg.learn_state is not None else None)
-    if learning is not None and margin is not None:
-        name = f"{ckpt.name} learn {learning.learn_s:g}s margin {margin:.4f}"
-    else:
-        name, margin = f"{ckpt.name} thr {ckpt.threshold:.4f}", float("nan")
-    mon = Monitor(scorer, ckpt.threshold, cfg=cfg.pipeline, policy=cfg.policy, sinks=sinks, restored=restored,
-                  model_name=name, rep=rep, learning=learning, bed_margin=margin, store=store)
+    mon = Monitor.for_checkpoint(ckpt, scorer=scorer, cfg=cfg.pipeline, policy=cfg.policy, learning=cfg.learning,
+                                 learn_state=cfg.learn_state, sinks=sinks, restored=restored)
     return Built(mon, source, evaluator, view, headless)
 
 
@@ -130,10 +121,10 @@ def snapshot(b: Built, *, focus: str | None = None, notice: str = "") -> Snapsho
         for p in mon.beds.values()
     )
     health = b.source.health()
-    c = b.evaluator.confusion
+    se, sp = (b.truth.sensitivity, b.truth.specificity) if b.truth is not None else (None, None)
     return Snapshot(tiles, tuple(b.view.alarm_log), f"{b.source.label} [{health.state}]", b.source.replay,
                     s.beats_per_s(), s.latency_ms(50), s.latency_ms(99), mon.queue.qsize(), s.queue_max, s.shed,
-                    mon.scorer.device_name, mon.model_name, c.sensitivity, c.specificity,
+                    mon.scorer.device_name, mon.model_name, se, sp,
                     time.monotonic() - s.started_mono, health.finished, mon.monitor_book.highest(), s.shed_messages,
                     focus, notice)
 
@@ -235,9 +226,10 @@ async def run_console(b: Built, console: Console, *, duration: float | None = No
     return b.monitor.summary()
 
 
-def run_monitor(a: argparse.Namespace, console: Console) -> int:
+def run_monitor(a: argparse.Namespace, console: Console, *, truth: TruthFactory | None = None) -> int:
+    """``ecgmon [monitor]``: build from the arguments, run with the console or headless, close."""
     cfg = from_args(a)
-    b = build(cfg)
+    b = build(cfg, truth=truth)
     try:
         if cfg.ui:
             summary = asyncio.run(run_console(b, console, duration=cfg.duration))

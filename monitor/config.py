@@ -8,10 +8,10 @@ import socket
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from ecgmon.core.broker import BrokerConfig, credentials
 from ecgmon.core.limits import FS_RANGE, check_fs, parse_speed
 from ecgmon.monitor.alarms import PolicyConfig
 from ecgmon.monitor.learning import LearningConfig
-from ecgmon.monitor.mqtt import BrokerConfig, credentials
 from ecgmon.monitor.pipeline import PipelineConfig
 
 

@@ -17,7 +17,11 @@ from pathlib import Path
 
 from rich.console import Console
 
-from ecgmon.monitor.broker import free_port, start_mosquitto, stop_mosquitto
+from ecgmon.core.broker import BrokerConfig
+from ecgmon.monitor.app import build, run_console, run_headless
+from ecgmon.monitor.config import MonitorConfig
+from ecgmon.monitor.mosquitto import free_port, start_mosquitto, stop_mosquitto
+from ecgmon.monitor.sinks import TruthFactory
 
 
 class LocalBroker:
@@ -42,16 +46,14 @@ class LocalBroker:
 
 
 def run_demo(*, devices: int = 8, speed: str = "1", duration: float | None = None, ui: bool = True,
-             journal: Path | None = None, console: Console | None = None) -> int:
-    from ecgmon.monitor.app import build, run_console, run_headless
-    from ecgmon.monitor.config import MonitorConfig
-    from ecgmon.monitor.mqtt import BrokerConfig
-
+             journal: Path | None = None, console: Console | None = None, truth: TruthFactory | None = None) -> int:
+    """``ecgmon demo``: mosquitto on a free loopback port, ``devices`` simulated ECG5000 devices (a subprocess)
+    and the monitor on that broker; ``truth`` compares its verdicts with the labels the devices publish."""
     console = console or Console()
     with tempfile.TemporaryDirectory(prefix="ecgmon-demo-") as tmp, LocalBroker(Path(tmp)) as broker:
         sim_log = (Path(tmp) / "simulate.log").open("w")
         sim = subprocess.Popen(
-            [sys.executable, "-m", "ecgmon.monitor.cli", "simulate", "--devices", str(devices), "--kind", "ecg5000",
+            [sys.executable, "-m", "ecgmon.cli.main", "simulate", "--devices", str(devices), "--kind", "ecg5000",
              "--speed", speed, "--abnormal-rate", "0.03", "--broker", broker.url, "--client-id", "ecgmon-demo-sim",
              "--duration", "86400" if duration is None else str(duration + 5)],
             stdout=sim_log, stderr=subprocess.STDOUT)
@@ -59,7 +61,7 @@ def run_demo(*, devices: int = 8, speed: str = "1", duration: float | None = Non
             cfg = MonitorConfig(source="mqtt", ui=ui, duration=duration,
                                 journal=journal or Path(tmp) / "alarms.jsonl", learn_state=None,
                                 broker=BrokerConfig(url=broker.url, client_id="ecgmon-demo-monitor", persistent=False))
-            b = build(cfg)
+            b = build(cfg, truth=truth)
             try:
                 if ui:
                     summary = asyncio.run(run_console(b, console, duration=duration))

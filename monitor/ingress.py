@@ -14,8 +14,8 @@ from collections import Counter
 from collections.abc import Callable
 
 from ecgmon.core.messages import Chunk, TrueBeat, is_abnormal
+from ecgmon.core.payload import MAX_PAYLOAD, PayloadError, decode, device_from_topic
 from ecgmon.models.data import CLASS_NAMES
-from ecgmon.monitor.payload import MAX_PAYLOAD, PayloadError, decode, device_from_topic
 from ecgmon.monitor.sources import InputListener
 from ecgmon.monitor.streams import DeviceStream
 

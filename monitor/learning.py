@@ -38,6 +38,8 @@ from typing import Any
 
 import numpy as np
 
+from ecgmon.core.limits import LEARN_S
+
 FORMAT = "ecgmon-learnt/1"
 FORGET_S = 3600.0
 # a noisy beat: its PR segment's sample-to-sample steps spread NOISE_RATIO times as much as over the bed's
@@ -51,7 +53,7 @@ NOISE_FLOOR = 0.02
 class LearningConfig:
     """``learn_s``: seconds of signal; 0 turns per-bed learning off (population threshold)."""
 
-    learn_s: float = 300.0
+    learn_s: float = LEARN_S
     min_beats: int = 60  # learning goes on past learn_s until this many beats were seen
     keep: int = 512  # residuals kept for the median (evenly thinned beyond)
     follow_rate: float = 1 / 256  # after learning: how far each normal beat moves the offset (0: frozen)

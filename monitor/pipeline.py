@@ -17,10 +17,13 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
+from ecgmon.core.limits import default_threads
 from ecgmon.core.messages import Alarm, Beat, BeatScore, Chunk, Condition
+from ecgmon.models.checkpoint import Checkpoint
 from ecgmon.models.scorer import Scorer
 from ecgmon.monitor.alarms import AlarmBook, AlarmPolicy, PolicyConfig, TechnicalAlarms
 from ecgmon.monitor.batcher import MicroBatcher, next_batch
@@ -158,6 +161,27 @@ class Monitor:
         self.source: Source | None = None
         self._shed_when_full = False
         self._extra_sinks: tuple[Sink, ...] = ()
+
+    @classmethod
+    def for_checkpoint(cls, ckpt: Checkpoint, *, scorer: Scorer | None = None, device: str = "auto",
+                       threads: int | None = None, cfg: PipelineConfig = PipelineConfig(),
+                       policy: PolicyConfig = PolicyConfig(), learning: LearningConfig = LearningConfig(),
+                       learn_state: Path | None = None, sinks: Sequence[Sink] = (),
+                       restored: Restored = Restored()) -> Monitor:
+        """The monitor for ``ckpt``: its scorer (``device``, ``threads``: default every core but one), its beat
+        representation, and per-bed learning when the checkpoint has a per-bed margin and ``learning.learn_s``
+        is not 0 (what the beds learn kept in ``learn_state``; None: kept nowhere); else the population
+        threshold for every bed."""
+        scorer = scorer or Scorer(ckpt.model, device=device, threads=threads or default_threads())
+        margin = ckpt.bed_margin
+        if margin is not None and learning.learn_s > 0:
+            store = (LearntStore(learn_state, ckpt.sha256, forget_s=learning.forget_s)
+                     if learn_state is not None else None)
+            return cls(scorer, ckpt.threshold, cfg=cfg, policy=policy, sinks=sinks, restored=restored,
+                       model_name=f"{ckpt.name} learn {learning.learn_s:g}s margin {margin:.4f}", rep=ckpt.rep,
+                       learning=learning, bed_margin=margin, store=store)
+        return cls(scorer, ckpt.threshold, cfg=cfg, policy=policy, sinks=sinks, restored=restored,
+                   model_name=f"{ckpt.name} thr {ckpt.threshold:.4f}", rep=ckpt.rep)
 
     def _learning_summary(self) -> dict[str, object] | None:
         if self.learning is None:

@@ -56,6 +56,26 @@ class LabelLookup(Protocol):
     def label_of(self, score: BeatScore) -> str | None: ...
 
 
+class TruthSink(Sink, LabelLookup, Protocol):
+    """A ground-truth sink (:class:`ecgmon.evaluation.evaluator.Evaluator`): it matches verdicts to the truth
+    the chunks carry, gives each judged beat's reference class, and the live sensitivity and specificity the
+    console shows.  The monitor never makes one: whoever composes the run (the CLI, a test) hands over a
+    :data:`TruthFactory`, so the live path never imports evaluation code."""
+
+    @property
+    def sensitivity(self) -> float | None: ...
+
+    @property
+    def specificity(self) -> float | None: ...
+
+
+class TruthFactory(Protocol):
+    """Makes the ground-truth sink for a run: ``tolerance_s`` is the match window (s), ``offline_flags`` the
+    offline model's verdict per ECG5000 row (for the agreement figure; empty for other sources)."""
+
+    def __call__(self, *, tolerance_s: float, offline_flags: dict[int, bool]) -> TruthSink: ...
+
+
 class HeadlessSink(NullSink):
     """Headless output: one JSON object per line for every verdict and alarm transition.
 

@@ -16,10 +16,11 @@ from typing import Any, Protocol, Self
 
 import numpy as np
 
+from ecgmon.core.limits import chunk_size
 from ecgmon.core.messages import Chunk, TrueBeat, is_abnormal
 from ecgmon.models.records import Recording
 from ecgmon.monitor.sinks import Sink
-from ecgmon.simulators.replay import PatientPlan, RhythmConfig, chunk_size, chunks, plan_patients
+from ecgmon.simulators.replay import PatientPlan, RhythmConfig, chunks, plan_patients
 
 Task = tuple[str, Coroutine[Any, Any, None]]
 

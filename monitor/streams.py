@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from ecgmon.core.messages import Chunk
-from ecgmon.monitor.payload import Packet
+from ecgmon.core.payload import Packet
 
 
 @dataclass(slots=True)

@@ -22,10 +22,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ecgmon.core.limits import check_fs
+from ecgmon.core.limits import BEAT_LEN, check_fs
 from ecgmon.core.messages import Beat
 from ecgmon.segmentation.peaks import QRSDetector
-from ecgmon.segmentation.represent import BEAT_LEN, Representation, WindowCutter, resample_beat
+from ecgmon.segmentation.represent import Representation, WindowCutter, resample_beat
 
 __all__ = ["Segmenter", "SegmenterConfig", "resample_beat"]
 

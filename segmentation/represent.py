@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ecgmon.models.data import BEAT_LEN
+from ecgmon.core.limits import BEAT_LEN
 
 Kind = Literal["ecg5000", "window"]
 

@@ -27,10 +27,12 @@ from dataclasses import dataclass, field
 import aiomqtt
 import numpy as np
 
+from ecgmon.core.broker import BrokerConfig
+from ecgmon.core.limits import chunk_size
 from ecgmon.core.messages import Chunk
-from ecgmon.monitor.mqtt import BrokerConfig
-from ecgmon.monitor.payload import encode
-from ecgmon.simulators.replay import PatientPlan, chunk_size, plan_patients
+from ecgmon.core.payload import encode
+from ecgmon.models.data import make_split
+from ecgmon.simulators.replay import PatientPlan, plan_patients
 from ecgmon.simulators.replay import chunks as replay_chunks
 from ecgmon.simulators.synthetic import ArtifactConfig, synthetic_ecg
 
@@ -76,8 +78,6 @@ class SimStats:
 def device_streams(cfg: SimConfig) -> list[Iterator[Chunk]]:
     """One chunk iterator per device (chunk ``start`` is the sample index, ``truth`` its true beats)."""
     if cfg.kind == "ecg5000":
-        from ecgmon.models.data import make_split
-
         split = make_split("product")
         rows = split.test
         if cfg.duration:

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ecgmon.core.limits import check_fs
+from ecgmon.core.limits import BEAT_LEN, check_fs, chunk_size
 from ecgmon.core.messages import Chunk, TrueBeat
-from ecgmon.models.data import BEAT_LEN, CLASS_NAMES, NORMAL
+from ecgmon.models.data import CLASS_NAMES, NORMAL
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,12 +167,6 @@ def render(beats: np.ndarray, starts: np.ndarray, lengths: np.ndarray, *, rhythm
     if rhythm.noise_mv > 0:
         sig = sig + (rng or np.random.default_rng()).normal(0, rhythm.noise_mv, total)
     return sig.astype(np.float32)
-
-
-def chunk_size(chunk_s: float, fs: float) -> int:
-    """Samples per chunk: ``chunk_s`` rounded to whole samples (0.25 s at 250 Hz is 62 samples, 0.248 s).
-    Pace chunks by ``chunk_size / fs``, not ``chunk_s``, or the stream drifts behind real time."""
-    return max(1, round(chunk_s * fs))
 
 
 def chunks(plan: PatientPlan, *, chunk_s: float = 0.25, t0: float = 0.0) -> Iterator[Chunk]:

@@ -9,6 +9,7 @@ import pytest
 import torch
 from helpers import Broker
 
+from ecgmon.evaluation.product import test_report
 from ecgmon.models.autoencoder import AEConfig
 from ecgmon.models.checkpoint import Checkpoint, load, save
 from ecgmon.models.data import make_split
@@ -40,6 +41,7 @@ def small_ckpt_path(tmp_path_factory, split):
     """A small model trained for a few epochs: a real checkpoint file for CLI and round-trip tests."""
     ckpt = fit(split, model_cfg=AEConfig(hidden=16, embedding=8),
                cfg=TrainConfig(epochs=2, batch_size=256, patience=5), device="cpu")
+    test_report(ckpt, split)
     return save(ckpt, tmp_path_factory.mktemp("ckpt") / "small.pt")
 
 

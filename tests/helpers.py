@@ -13,10 +13,11 @@ from typing import Any
 import pytest
 
 from ecgmon.core.messages import Alarm, BeatScore
+from ecgmon.core.payload import HEADER, MAGIC
+from ecgmon.evaluation.evaluator import Evaluator
 from ecgmon.monitor.app import Built, build
-from ecgmon.monitor.broker import find_mosquitto, free_port, start_mosquitto, stop_mosquitto
 from ecgmon.monitor.config import MonitorConfig
-from ecgmon.monitor.payload import HEADER, MAGIC
+from ecgmon.monitor.mosquitto import find_mosquitto, free_port, start_mosquitto, stop_mosquitto
 from ecgmon.monitor.sinks import NullSink
 
 
@@ -41,7 +42,7 @@ def play_records(tmp_path: Path, records: list[Path], **cfg: Any) -> tuple[Built
     config = MonitorConfig(source="record", records=tuple(records), speed=None, ui=False, device="cpu",
                            journal=tmp_path / "j.jsonl", **cfg)
     with open(tmp_path / "out.jsonl", "w") as out:
-        b = build(config, out=out, extra_sinks=[rec])
+        b = build(config, out=out, extra_sinks=[rec], truth=Evaluator)
         try:
             asyncio.run(b.monitor.run(b.source))
         finally:

@@ -13,6 +13,7 @@ import pytest
 import torch
 from helpers import Recorder
 
+from ecgmon.evaluation.evaluator import Evaluator
 from ecgmon.models.scorer import Scorer
 from ecgmon.monitor.app import build
 from ecgmon.monitor.config import MonitorConfig
@@ -38,7 +39,8 @@ def test_cuda_pipeline_same_verdicts_as_cpu(tmp_path, shipped):
         cfg = MonitorConfig(patients=8, fs=250, speed=None, ui=False, journal=tmp_path / f"{device}.jsonl",
                             device=device)
         rec = Recorder()
-        b = build(cfg, ckpt=dataclasses.replace(shipped, model=copy.deepcopy(shipped.model)), extra_sinks=[rec])
+        b = build(cfg, ckpt=dataclasses.replace(shipped, model=copy.deepcopy(shipped.model)), extra_sinks=[rec],
+                  truth=Evaluator)
         asyncio.run(b.monitor.run(b.source))
         b.monitor.close()
         assert b.monitor.scorer.device.type == device

@@ -3,7 +3,7 @@
 import numpy as np
 
 from ecgmon.core.messages import Beat, BeatScore, Chunk, TrueBeat
-from ecgmon.monitor.evaluator import Evaluator
+from ecgmon.evaluation.evaluator import Evaluator
 
 
 def _score(index: int, loss: float, patient: str = "bed01") -> BeatScore:

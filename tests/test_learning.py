@@ -14,6 +14,7 @@ import pytest
 from helpers import Recorder, play_records
 
 from ecgmon.core.messages import AlarmKind
+from ecgmon.evaluation.evaluator import Evaluator
 from ecgmon.models.checkpoint import load
 from ecgmon.models.records import cut_beats, read
 from ecgmon.monitor.app import build
@@ -198,7 +199,7 @@ def test_relearn_restarts_learning_and_clears_physiological_alarms(tmp_path):
     cfg = MonitorConfig(source="record", records=(EXCERPT,), speed=None, ui=False, device="cpu",
                         journal=tmp_path / "j.jsonl", learning=LearningConfig(learn_s=30.0), learn_state=None)
     with open(tmp_path / "out.jsonl", "w") as out:
-        b = build(cfg, out=out, extra_sinks=[rec])
+        b = build(cfg, out=out, extra_sinks=[rec], truth=Evaluator)
         mon = b.monitor
 
         async def main() -> None:

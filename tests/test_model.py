@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 import torch
 
+from ecgmon.evaluation.product import metrics, roc_auc
 from ecgmon.models import checkpoint as ck
 from ecgmon.models.autoencoder import AEConfig, LSTMAutoencoder, reconstruction_loss
 from ecgmon.models.calibrate import calibrate
-from ecgmon.models.evaluate import metrics, roc_auc
 from ecgmon.models.scorer import Scorer
 from ecgmon.models.train import TrainConfig, augment, losses, train
 

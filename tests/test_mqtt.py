@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from helpers import CORPUS, Broker, Recorder, free_port
 
+from ecgmon.evaluation.evaluator import Evaluator
 from ecgmon.models.data import make_split
 from ecgmon.monitor.alarms import read_journal
 from ecgmon.monitor.app import build
@@ -59,7 +60,7 @@ async def _run(tmp_path: Path, bcfg: BrokerConfig, shipped, sim: SimConfig, *, s
     cfg = MonitorConfig(source="mqtt", broker=bcfg, journal=tmp_path / f"{bcfg.client_id}.jsonl", ui=False,
                         device="cpu")
     rec = Recorder()  # keeps every verdict for comparison
-    b = build(cfg, ckpt=shipped, extra_sinks=[rec])
+    b = build(cfg, ckpt=shipped, extra_sinks=[rec], truth=Evaluator)
     mon, source = b.monitor, b.source
     stats = {}
 
@@ -282,7 +283,7 @@ def test_cli_refuses_wrong_credentials_with_a_clear_message_and_never_prints_the
 async def test_overload_sheds_input_with_an_exact_count_alarms_and_recovers(tmp_path, broker, prefix, shipped):
     bcfg = dataclasses.replace(_broker_cfg(broker.url, prefix), max_queued=50)
     cfg = MonitorConfig(source="mqtt", broker=bcfg, journal=tmp_path / "j.jsonl", ui=False, device="cpu")
-    b = build(cfg, ckpt=shipped)
+    b = build(cfg, ckpt=shipped, truth=Evaluator)
     mon, source = b.monitor, b.source
     result = {}
 
@@ -327,7 +328,7 @@ async def test_two_shards_share_the_devices_each_scored_by_exactly_one_worker(tm
         bcfg = dataclasses.replace(_broker_cfg(broker.url, prefix), client_id=f"{prefix}-w{i}", shard=(i, 2))
         cfg = MonitorConfig(source="mqtt", broker=bcfg, journal=tmp_path / f"w{i}.jsonl", ui=False, device="cpu")
         rec = Recorder()
-        b = build(cfg, ckpt=shipped, extra_sinks=[rec])
+        b = build(cfg, ckpt=shipped, extra_sinks=[rec], truth=Evaluator)
         workers.append((b.monitor, b.source, rec))
 
     async def drive() -> None:
@@ -382,7 +383,7 @@ async def test_real_time_devices_every_message_accounted_and_latency_measured(tm
 
 
 def test_input_lag_is_measured_per_device_above_its_usual_delay():
-    from ecgmon.monitor.payload import encode
+    from ecgmon.core.payload import encode
 
     src = MqttSource(BrokerConfig(url="mqtt://127.0.0.1:1", topic="ecg/+/samples")).ingress
     x = np.zeros(62, np.float32)
@@ -403,17 +404,17 @@ async def test_a_real_ecg_device_learns_and_a_relearn_command_restarts_it(tmp_pa
     """The MIT-BIH excerpt published as one device (int16, 0.25 s packets, as fast as the broker takes
     them) to a monitor running the real-ECG model with a 30 s learning period; once the bed judges
     against its own threshold, ``{"cmd": "relearn"}`` on its control topic makes it learn again."""
+    from ecgmon.core.payload import encode
     from ecgmon.models.checkpoint import load
     from ecgmon.models.records import read
     from ecgmon.monitor.learning import LearningConfig
-    from ecgmon.monitor.payload import encode
 
     rec_ecg = read(Path(__file__).parent / "data" / "mitdb" / "205x")
     bcfg = dataclasses.replace(_broker_cfg(broker.url, prefix), control_topic=f"{prefix}/+/control")
     cfg = MonitorConfig(source="mqtt", broker=bcfg, journal=tmp_path / "j.jsonl", ui=False, device="cpu",
                         learning=LearningConfig(learn_s=30.0), learn_state=tmp_path / "learnt.json")
     rec = Recorder()
-    b = build(cfg, ckpt=load("mitdb"), extra_sinks=[rec])
+    b = build(cfg, ckpt=load("mitdb"), extra_sinks=[rec], truth=Evaluator)
     mon, source = b.monitor, b.source
     n = int(0.25 * rec_ecg.fs)
 

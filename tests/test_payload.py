@@ -8,8 +8,8 @@ from helpers import CORPUS, payload_json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ecgmon.core.payload import HEADER, MAGIC, PayloadError, decode, device_from_topic, encode
 from ecgmon.monitor.mqtt import BrokerConfig, MqttSource
-from ecgmon.monitor.payload import HEADER, MAGIC, PayloadError, decode, device_from_topic, encode
 from ecgmon.monitor.streams import DeviceStream
 
 SIG = (np.sin(np.linspace(0, 6, 62)) * 1.5).astype(np.float32)

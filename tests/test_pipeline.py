@@ -8,6 +8,7 @@ import pytest
 from helpers import Lines, Recorder
 
 from ecgmon.core.messages import Condition
+from ecgmon.evaluation.evaluator import Evaluator
 from ecgmon.models.scorer import losses
 from ecgmon.monitor.alarms import read_journal
 from ecgmon.monitor.app import build, run_headless
@@ -33,7 +34,7 @@ def monitors():
 
 
 def _build(monitors, cfg, ckpt, **kw):
-    b = build(cfg, ckpt=ckpt, **kw)
+    b = build(cfg, ckpt=ckpt, **kw, truth=Evaluator)
     monitors.append(b)
     return b
 

@@ -15,9 +15,9 @@ import pytest
 from helpers import play_records
 
 from ecgmon.core.messages import Alarm, AlarmKind, AlarmState, Condition, Priority
+from ecgmon.evaluation import ec57
 from ecgmon.models.fetch import FetchError, fetch
 from ecgmon.models.records import RecordError, cut_beats, find_records, read, read_csv
-from ecgmon.monitor import ec57
 from ecgmon.monitor.learning import LearningConfig
 
 DATA = Path(__file__).parent / "data" / "mitdb"

@@ -16,8 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ecgmon.core.messages import Alarm, AlarmState, Beat, BeatScore
+from ecgmon.core.payload import decode, encode
 from ecgmon.monitor.alarms import AlarmBook, AlarmPolicy, Journal, open_alarms, read_journal
-from ecgmon.monitor.payload import decode, encode
 from ecgmon.monitor.streams import DeviceStream
 from ecgmon.segmentation.beats import Segmenter
 from ecgmon.simulators.replay import plan_patients

@@ -11,7 +11,7 @@ import aiomqtt
 import pytest
 from helpers import Broker
 
-from ecgmon.monitor.mqtt import BrokerConfig, credentials
+from ecgmon.core.broker import BrokerConfig, credentials
 
 pytestmark = pytest.mark.broker
 
@@ -126,7 +126,7 @@ def test_credentials_come_from_env_or_file_never_from_argv(tmp_path, monkeypatch
     assert "file-secret" not in repr(cfg) and "file-secret" not in str(cfg)
     with pytest.raises(ValueError, match="cannot read --password-file"):
         credentials(password_file=tmp_path / "missing")
-    from ecgmon.monitor.cli import build_parser
+    from ecgmon.cli.main import build_parser
 
     options = {o for a in build_parser()._actions for o in a.option_strings}
     assert "--password" not in options  # a password on the command line would show in `ps`

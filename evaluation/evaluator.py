@@ -11,6 +11,9 @@ from __future__ import annotations
 from collections import Counter, deque
 from dataclasses import dataclass, field
 
+import numpy as np
+
+from ecgmon.core.matching import match
 from ecgmon.core.messages import BeatScore, Chunk, TrueBeat
 from ecgmon.monitor.sinks import NullSink
 
@@ -102,13 +105,24 @@ class Evaluator(NullSink):
             self.agree += self.offline_flags[t.ref] == score.flagged
 
     def _match(self, bed: _Bed, index: int) -> TrueBeat | None:
+        """The EC57 rule (:func:`ecgmon.core.matching.match`) for one detection: reference beats it has passed
+        by more than the window are missed; of those left, the oldest within the window is its match (later
+        ones lie further from it)."""
         tol = self.tolerance_s * bed.fs
         pend = bed.pending
         while pend and pend[0].start < index - tol:  # reference beats passed without a match: missed
             pend.popleft()
-        if pend and abs(pend[0].start - index) <= tol:
+        if pend and match(np.array([pend[0].start]), np.array([index]), tol)[0] == 0:
             return pend.popleft()
         return None
+
+    @property
+    def sensitivity(self) -> float | None:
+        return self.confusion.sensitivity
+
+    @property
+    def specificity(self) -> float | None:
+        return self.confusion.specificity
 
     def label_of(self, score: BeatScore) -> str | None:
         """The reference class of the beat judged last for its bed (call right after ``on_beat``)."""

@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,14 +29,17 @@ from typing import Any
 
 import numpy as np
 
+from ecgmon.core.limits import LEARN_S, MATCH_WINDOW_S
+from ecgmon.core.matching import match
 from ecgmon.core.messages import Alarm, AlarmKind, AlarmState, BeatScore, Condition, Priority
+from ecgmon.evaluation.product import roc_auc, save_png
 from ecgmon.models.checkpoint import Checkpoint
-from ecgmon.models.evaluate import roc_auc, save_png
-from ecgmon.models.records import AAMI_CLASSES, PACED, Recording, match
+from ecgmon.models.records import AAMI_CLASSES, PACED, Recording
+from ecgmon.monitor.learning import LearningConfig
+from ecgmon.monitor.pipeline import Monitor
 from ecgmon.monitor.sinks import NullSink
+from ecgmon.monitor.sources import RecordSource
 
-LEARN_S = 300.0
-TOLERANCE_S = 0.150
 RUN_WINDOW_S = 5.0
 
 
@@ -104,7 +105,7 @@ def _high_spans(alarms: list[Alarm]) -> list[tuple[float, float]]:
     return [(lo, hi) for lo, hi in spans.values()]
 
 
-def record_counts(bed: Bed, *, learn_s: float = LEARN_S, tolerance_s: float = TOLERANCE_S) -> dict[str, Any]:
+def record_counts(bed: Bed, *, learn_s: float = LEARN_S, tolerance_s: float = MATCH_WINDOW_S) -> dict[str, Any]:
     """The counts of one record after its learning period (see the module docstring)."""
     t0 = learn_s * bed.fs
     tol = tolerance_s * bed.fs
@@ -208,20 +209,14 @@ def run_records(recordings: list[Recording], ckpt: Checkpoint, *, device: str = 
                 threads: int | None = None, learn_s: float = LEARN_S) -> list[Bed]:
     """Play the recordings at once through the live pipeline; what each bed gave.  Beds learn for
     ``learn_s`` when the checkpoint has per-bed learning; nothing learnt is kept afterwards."""
-    from ecgmon.monitor.app import build
-    from ecgmon.monitor.config import MonitorConfig
-    from ecgmon.monitor.learning import LearningConfig
-
     col = Collector()
-    with tempfile.TemporaryDirectory() as tmp, open(os.devnull, "w") as devnull:
-        cfg = MonitorConfig(source="record", speed=None, ui=False, device=device, threads=threads,
-                            journal=Path(tmp) / "alarms.jsonl", learning=LearningConfig(learn_s=learn_s),
-                            learn_state=None, strips=False)  # a throw-away journal needs no strips
-        b = build(cfg, ckpt=ckpt, out=devnull, extra_sinks=[col], recordings=recordings)
-        try:
-            asyncio.run(b.monitor.run(b.source))
-        finally:
-            b.monitor.close()
+    # alarms are counted from the collector: no journal, no strips, nothing learnt is kept
+    mon = Monitor.for_checkpoint(ckpt, device=device, threads=threads, learning=LearningConfig(learn_s=learn_s),
+                                 sinks=[col])
+    try:
+        asyncio.run(mon.run(RecordSource(recordings, speed=None)))
+    finally:
+        mon.close()
     beds = []
     for r in recordings:
         rows = col.beats.get(r.name, [])

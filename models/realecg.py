@@ -1,6 +1,8 @@
-"""The real-ECG model: fitted on annotated records, calibrated through the live pipeline, cross-validated by record.
+"""The real-ECG model: fitted on annotated records (the margin calibrated through the live pipeline by
+:mod:`ecgmon.evaluation.crossval`, which also cross-validates it by record).
 
-``fit(recordings)`` (``ecgmon train --protocol mitdb``):
+``fit(recordings)`` then ``set_bed_margin`` (``ecgmon train --protocol mitdb``, composed by
+:func:`ecgmon.evaluation.crossval.fit_and_calibrate`):
 
 1. beats are cut from every record by the live segmenter in the ``window`` representation
    (:mod:`ecgmon.segmentation.represent`), exactly as the monitor will cut them;
@@ -12,11 +14,7 @@
    margin is measured through the live pipeline (each record a bed that learns for ``learn_s``), so it
    is calibrated on exactly what the monitor computes.
 
-``cross_validate(recordings, folds)`` (``ecgmon evaluate --protocol mitdb --cv K``): the records,
-sorted by name, are dealt into ``folds`` folds (record ``i`` in fold ``i % folds``); for each fold a
-model is fitted and calibrated on the other folds' records only, then the fold's records are played
-through the EC57 evaluation.  Every record is counted once, by a model that neither fitted nor chose
-anything on it.
+``folds_of(recordings, k)``: the record-level folds of ``ecgmon evaluate --protocol mitdb --cv K``.
 """
 
 from __future__ import annotations
@@ -26,18 +24,17 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from ecgmon.core.limits import LEARN_S
 from ecgmon.models.autoencoder import AEConfig
-from ecgmon.models.checkpoint import Checkpoint, save, versions
-from ecgmon.models.records import Recording, cut_beats, match
+from ecgmon.models.checkpoint import Checkpoint, versions
+from ecgmon.models.records import Recording, cut_beats
 from ecgmon.models.scorer import losses
 from ecgmon.models.train import TrainConfig, train
-from ecgmon.monitor import ec57
 from ecgmon.segmentation.represent import Representation
 
 LEARNING_METHOD = "residual-median"  # see ecgmon.monitor.learning
@@ -56,7 +53,7 @@ class RealConfig:
     v_target: float = 0.95  # calibration: the threshold flags this share of the records' V beats
     min_v: int = 20  # fewer V beats than this: the threshold flags 1 - n_quantile of N beats instead
     n_quantile: float = 0.99
-    learn_s: float = ec57.LEARN_S
+    learn_s: float = LEARN_S
     rep: Representation = Representation(kind="window")
 
     def to_dict(self) -> dict[str, Any]:
@@ -76,9 +73,10 @@ def choose(values: np.ndarray, classes: np.ndarray, cfg: RealConfig) -> tuple[fl
 
 
 def fit(recordings: list[Recording], cfg: RealConfig = RealConfig(), *, device: str = "cpu",
-        threads: int | None = None, on_epoch: Callable[[int, float, float], None] | None = None,
+        on_epoch: Callable[[int, float, float], None] | None = None,
         log: Callable[[str], None] = lambda s: None) -> Checkpoint:
-    """Train and calibrate the real-ECG model on ``recordings`` (see the module docstring)."""
+    """Train the real-ECG model on ``recordings`` and choose its population threshold (see the module docstring);
+    the per-bed margin is 0 until :func:`set_bed_margin`."""
     t0 = time.perf_counter()
     cuts = [cut_beats(r, rep=cfg.rep) for r in recordings]
     normal = np.concatenate([c.x[c.label == "N"] for c in cuts])
@@ -113,22 +111,22 @@ def fit(recordings: list[Recording], cfg: RealConfig = RealConfig(), *, device: 
                "n_train": len(x_train), "n_val": len(x_val)},
         versions=versions(), representation=cfg.rep.to_dict(),
         learning={"method": LEARNING_METHOD, "learn_s": cfg.learn_s})
-    # the per-bed margin, through the live pipeline: with margin 0 a beat's threshold is its bed's shift
-    beds = ec57.run_records(recordings, ckpt, device=device, threads=threads, learn_s=cfg.learn_s)
-    rel, rel_cls = [], []
-    for b in beds:
-        t = cfg.learn_s * b.fs
-        ref, rc = b.ref[b.ref >= t], b.ref_class[b.ref >= t]
-        m = match(ref, b.det, ec57.TOLERANCE_S * b.fs)
-        hit = m >= 0
-        rel.append((b.loss - b.threshold)[m[hit]])
-        rel_cls.append(rc[hit])
-    margin, bed_rule = choose(np.concatenate(rel), np.concatenate(rel_cls), cfg)
-    ckpt.calibration = {"rule": f"population: {pop_rule}; per bed: {bed_rule}", "bed_margin": margin,
-                        "population_threshold": threshold, "v_target": cfg.v_target}
     ckpt.train["total_seconds"] = round(time.perf_counter() - t0, 1)
-    log(f"threshold {threshold:.5f} ({pop_rule}); bed margin {margin:.5f} ({bed_rule})")
+    log(f"population threshold {threshold:.5f} ({pop_rule})")
     return ckpt
+
+
+def set_bed_margin(ckpt: Checkpoint, rel: np.ndarray, classes: np.ndarray, cfg: RealConfig = RealConfig(),
+                   *, seconds: float = 0.0) -> str:
+    """Choose the per-bed margin by the same rule as the population threshold, on ``rel``: each matched beat's
+    loss minus its bed's shift (the loss against its bed's learnt threshold with margin 0, as the live pipeline
+    computes it), ``classes`` their AAMI classes; stored in ``ckpt.calibration``.  The rule, as text."""
+    margin, bed_rule = choose(rel, classes, cfg)
+    pop_rule = str(ckpt.calibration["rule"]).removeprefix("population: ")
+    ckpt.calibration = {"rule": f"population: {pop_rule}; per bed: {bed_rule}", "bed_margin": margin,
+                        "population_threshold": ckpt.threshold, "v_target": cfg.v_target}
+    ckpt.train["total_seconds"] = round(float(ckpt.train.get("total_seconds", 0.0)) + seconds, 1)
+    return bed_rule
 
 
 def folds_of(recordings: list[Recording], k: int) -> list[list[Recording]]:
@@ -137,25 +135,3 @@ def folds_of(recordings: list[Recording], k: int) -> list[list[Recording]]:
         raise ValueError(f"--cv {k}: need 2 <= K <= {len(recordings)} (the number of records)")
     srt = sorted(recordings, key=lambda r: r.name)
     return [srt[i::k] for i in range(k)]
-
-
-def cross_validate(recordings: list[Recording], k: int, cfg: RealConfig = RealConfig(), *, device: str = "cpu",
-                   threads: int | None = None, save_dir: Path | None = None,
-                   log: Callable[[str], None] = lambda s: None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Per-record EC57 counts, each record counted by the model of the fold that held it out; and each
-    fold's records and calibration.  Each fold's checkpoint is kept in ``save_dir`` (``foldI.pt``)."""
-    counts, folds = [], []
-    for i, test in enumerate(folds_of(recordings, k)):
-        names = {r.name for r in test}
-        fit_on = [r for r in recordings if r.name not in names]
-        log(f"fold {i + 1}/{k}: held out {', '.join(sorted(names))}")
-        ckpt = fit(fit_on, cfg, device=device, threads=threads, log=log,
-                   on_epoch=lambda e, tl, vl: log(f"  epoch {e + 1}/{cfg.epochs}: train {tl:.5f} val {vl:.5f}"))
-        if save_dir is not None:
-            save(ckpt, save_dir / f"fold{i + 1}.pt")
-        beds = ec57.run_records(test, ckpt, device=device, threads=threads, learn_s=cfg.learn_s)
-        counts += [ec57.record_counts(b, learn_s=cfg.learn_s) for b in beds]
-        folds.append({"fold": i, "held_out": sorted(names), "fitted_on": sorted(r.name for r in fit_on),
-                      "threshold": ckpt.threshold, "calibration": ckpt.calibration,
-                      "train_seconds": ckpt.train["total_seconds"]})
-    return counts, folds

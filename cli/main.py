@@ -1,8 +1,11 @@
-"""The ``ecgmon`` command.
+"""The ``ecgmon`` command: the top layer, which composes the monitor, fitting and evaluation.
 
 ``ecgmon [monitor options]`` runs the monitor (``ecgmon --source replay``); the
 subcommands ``train``, ``calibrate`` and ``evaluate`` do the rest.
 Run ``ecgmon --help`` or ``ecgmon SUBCOMMAND --help``.
+
+Each subcommand imports what it uses when it runs (nothing imports this module, so there is no cycle to
+dodge): ``ecgmon --help`` starts without torch, and ``ecgmon train`` never loads the console or aiomqtt.
 """
 
 from __future__ import annotations
@@ -10,13 +13,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+
+from ecgmon.core.limits import LEARN_S, MATCH_WINDOW_S, default_threads
 
 if TYPE_CHECKING:
     from ecgmon.models.records import Recording
@@ -58,7 +62,7 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
                         "learning; see README 'Real patients')")
     p.add_argument("--records", nargs="*", default=None, help="mitdb: record names within --data (default: all)")
     p.add_argument("--lead", default="MLII", help="mitdb: lead (default MLII, else the record's first)")
-    p.add_argument("--learn", type=float, default=300.0,
+    p.add_argument("--learn", type=float, default=LEARN_S,
                    help="mitdb: each bed's learning period (s) the per-bed margin is calibrated after")
     p.add_argument("--seed", type=int, default=0, help="split and training seed (default 0)")
     p.add_argument("--out", type=Path, required=True, help="checkpoint path to write (.pt)")
@@ -98,7 +102,7 @@ def _evaluate_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--protocol", choices=("product", "ucr", "mitdb"), default="product")
     p.add_argument("--records", nargs="*", default=None, help="mitdb: record names within --data (default: all)")
     p.add_argument("--lead", default="MLII", help="mitdb: lead to play (default MLII, else the record's first)")
-    p.add_argument("--learn", type=float, default=300.0,
+    p.add_argument("--learn", type=float, default=LEARN_S,
                    help="mitdb: each bed's learning period, seconds (excluded from every figure)")
     p.add_argument("--cv", type=int, default=None, metavar="K",
                    help="mitdb: record-level K-fold cross-validation: fit the real-ECG model on K-1 folds' records, "
@@ -112,8 +116,8 @@ def _evaluate_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _read_records(a: argparse.Namespace) -> list[Recording]:
+    from ecgmon.evaluation import ec57
     from ecgmon.models.records import find_records, read
-    from ecgmon.monitor import ec57
 
     if a.data is None:
         raise ValueError("--protocol mitdb needs --data DIR (the records; `ecgmon data fetch mitdb` downloads them)")
@@ -124,8 +128,9 @@ def _read_records(a: argparse.Namespace) -> list[Recording]:
 def cmd_train_records(a: argparse.Namespace, console: Console) -> int:
     import torch
 
+    from ecgmon.evaluation.crossval import fit_and_calibrate
+    from ecgmon.models import realecg
     from ecgmon.models.checkpoint import save
-    from ecgmon.monitor import realecg
 
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -138,7 +143,7 @@ def cmd_train_records(a: argparse.Namespace, console: Console) -> int:
     def on_epoch(epoch: int, tl: float, vl: float) -> None:
         console.print(f"epoch {epoch + 1}/{cfg.epochs}: train {tl:.5f} val {vl:.5f}")
 
-    ckpt = realecg.fit(recs, cfg, device=a.device, threads=a.threads, on_epoch=on_epoch, log=console.print)
+    ckpt = fit_and_calibrate(recs, cfg, device=a.device, threads=a.threads, on_epoch=on_epoch, log=console.print)
     path = save(ckpt, a.out)
     console.print(f"{ckpt.train['total_seconds']:.0f} s; saved {path} (sha256 {ckpt.sha256[:12]})")
     return 0
@@ -150,10 +155,10 @@ def cmd_train(a: argparse.Namespace, console: Console) -> int:
     import torch
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+    from ecgmon.evaluation.product import tables, test_report
     from ecgmon.models.autoencoder import AEConfig
     from ecgmon.models.checkpoint import save
     from ecgmon.models.data import make_split
-    from ecgmon.models.evaluate import tables
     from ecgmon.models.train import TrainConfig, fit
 
     if a.protocol == "mitdb":
@@ -179,6 +184,7 @@ def cmd_train(a: argparse.Namespace, console: Console) -> int:
             prog.update(task, completed=epoch + 1, tl=tl, vl=vl, best=best[0])
 
         ckpt = fit(split, model_cfg=mc, cfg=tc, rule=a.rule, param=a.param, device=a.device, on_epoch=on_epoch)
+    test_report(ckpt, split)  # the test split, scored once after every choice
     path = save(ckpt, a.out)
     t = ckpt.train
     console.print(f"stopped after {t['epochs_run']} epochs (best {t['best_epoch'] + 1}) in {t['seconds']:.0f} s; "
@@ -190,9 +196,9 @@ def cmd_train(a: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_calibrate(a: argparse.Namespace, console: Console) -> int:
+    from ecgmon.evaluation.product import test_report
     from ecgmon.models.calibrate import calibrate
     from ecgmon.models.checkpoint import load, save
-    from ecgmon.models.evaluate import metrics
     from ecgmon.models.train import losses
 
     ckpt = load(a.checkpoint)
@@ -201,8 +207,7 @@ def cmd_calibrate(a: argparse.Namespace, console: Console) -> int:
     cal = calibrate(losses(ckpt.model, val.x), val.y, rule=a.rule, param=a.param)
     old = ckpt.threshold
     ckpt.threshold, ckpt.calibration = cal.threshold, cal.to_dict()
-    test = split.part("test")
-    ckpt.metrics["test"] = metrics(losses(ckpt.model, test.x), test.y, cal.threshold)
+    test_report(ckpt, split)
     out = save(ckpt, a.out or ckpt.path)
     console.print(f"rule {cal.rule} (param {cal.param:g}) on {cal.n_normal} normal + {cal.n_abnormal} abnormal "
                   f"validation beats: threshold {old:.5f} -> {cal.threshold:.5f}; saved {out}")
@@ -210,14 +215,15 @@ def cmd_calibrate(a: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_evaluate_records(a: argparse.Namespace, console: Console) -> int:
+    from ecgmon.evaluation import crossval, ec57
     from ecgmon.models.checkpoint import load
-    from ecgmon.monitor import ec57, realecg
+    from ecgmon.models.realecg import RealConfig
 
     recs = _read_records(a)
-    threads = a.threads or max(1, (os.cpu_count() or 2) - 1)
+    threads = a.threads or default_threads()
     if a.cv:
-        cfg = dataclasses.replace(realecg.RealConfig(), learn_s=a.learn)
-        counts, folds = realecg.cross_validate(recs, a.cv, cfg, device=a.device, threads=threads, save_dir=a.out,
+        cfg = dataclasses.replace(RealConfig(), learn_s=a.learn)
+        counts, folds = crossval.cross_validate(recs, a.cv, cfg, device=a.device, threads=threads, save_dir=a.out,
                                                log=console.print)
         what = f"{a.cv}-fold record-level cross-validation (each record scored by a model not fitted on it)"
         meta: dict[str, Any] = {"cv": a.cv, "folds": folds, "config": cfg.to_dict()}
@@ -236,7 +242,7 @@ def cmd_evaluate_records(a: argparse.Namespace, console: Console) -> int:
                                             f"learning period {a.learn:g} s excluded"))
     a.out.mkdir(parents=True, exist_ok=True)
     meta.update({"protocol": "mitdb", "data": str(a.data), "records": [r.name for r in recs], "learn_s": a.learn,
-                 "tolerance_s": ec57.TOLERANCE_S, "lead": a.lead})
+                 "tolerance_s": MATCH_WINDOW_S, "lead": a.lead})
     written = [ec57.write_json(a.out / "metrics.json", {**meta, **summary}),
                ec57.write_csv(a.out / "records.csv", summary)]
     if not a.no_figures:
@@ -248,8 +254,8 @@ def cmd_evaluate_records(a: argparse.Namespace, console: Console) -> int:
 def cmd_evaluate(a: argparse.Namespace, console: Console) -> int:
     if a.protocol == "mitdb":
         return cmd_evaluate_records(a, console)
+    from ecgmon.evaluation.product import figures, metrics, sweep, sweep_thresholds, tables, write_metrics
     from ecgmon.models.checkpoint import default_path, load
-    from ecgmon.models.evaluate import figures, metrics, sweep, sweep_thresholds, tables, write_metrics
     from ecgmon.models.train import losses
 
     path = a.checkpoint or (default_path() if a.protocol == "product" else default_path().with_name(
@@ -387,10 +393,11 @@ def _demo_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_demo(a: argparse.Namespace, console: Console) -> int:
+    from ecgmon.evaluation.evaluator import Evaluator
     from ecgmon.monitor.demo import run_demo
 
     return run_demo(devices=a.devices, speed=a.speed, duration=a.duration, ui=not a.no_ui, journal=a.journal,
-                    console=console)
+                    console=console, truth=Evaluator)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -442,9 +449,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_review(a, console)
         if a.command == "demo":
             return cmd_demo(a, console)
+        from ecgmon.evaluation.evaluator import Evaluator
         from ecgmon.monitor.app import run_monitor
 
-        return run_monitor(a, console)
+        return run_monitor(a, console, truth=Evaluator)
     except (OSError, ValueError, RuntimeError) as err:
         # data, checkpoint and configuration errors carry actionable messages; no traceback for users
         print(f"error: {err}", file=sys.stderr)  # plain: no wrapping, greppable in logs

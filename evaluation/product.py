@@ -1,4 +1,5 @@
-"""Evaluation: metrics at the calibrated threshold, a threshold sweep, rich tables and PNG figures.
+"""The product and UCR protocols (ECG5000 splits): metrics at the calibrated threshold, a threshold sweep,
+rich tables and PNG figures.
 
 Abnormal (classes 2-5) is the positive class; ROC figures come from scikit-learn.
 """
@@ -13,7 +14,9 @@ import numpy as np
 from rich.table import Table
 from sklearn.metrics import roc_auc_score, roc_curve
 
-from ecgmon.models.data import CLASS_NAMES, NORMAL
+from ecgmon.models.checkpoint import Checkpoint
+from ecgmon.models.data import CLASS_NAMES, NORMAL, Split
+from ecgmon.models.scorer import losses as model_losses
 
 
 def roc_auc(scores: np.ndarray, positive: np.ndarray) -> float:
@@ -50,6 +53,14 @@ def metrics(losses: np.ndarray, labels: np.ndarray, threshold: float) -> dict[st
             CLASS_NAMES[c]: float(flagged[labels == c].mean()) for c in sorted(CLASS_NAMES) if (labels == c).any()
         },
     }
+
+
+def test_report(ckpt: Checkpoint, split: Split) -> dict[str, Any]:
+    """Score ``split``'s test part once, after every choice was made, at the checkpoint's threshold; the
+    figures are stored in the checkpoint (``ckpt.metrics["test"]``) and returned."""
+    test = split.part("test")
+    ckpt.metrics["test"] = m = metrics(model_losses(ckpt.model, test.x), test.y, ckpt.threshold)
+    return m
 
 
 def sweep(losses: np.ndarray, labels: np.ndarray, thresholds: np.ndarray) -> list[dict[str, float]]:

@@ -1,0 +1,1 @@
+"""ecgmon.cli: the ``ecgmon`` command, the top layer that composes the monitor, fitting and evaluation."""
