@@ -67,8 +67,13 @@ class Beat:
 
 @dataclass(frozen=True, slots=True)
 class BeatScore:
-    """A beat's reconstruction loss and the threshold it was judged against.
+    """A beat's verdict: the loss it was judged on and the threshold it was judged against (flagged when
+    ``loss > threshold``), made by its bed's model (:class:`ecgmon.monitor.bedmodel.BedModel`).
 
+    ``loss`` is the beat's reconstruction loss (against its bed's learnt offset once the bed has learnt);
+    for two-channel (window) beats it is ``shape_loss + rr_loss``, the wave channel's and the RR
+    prematurity channel's shares, except while the bed's rhythm has changed (``by_shape``): then the beat
+    is judged by its shape alone and ``loss`` is ``shape_loss``.
     ``learning``: the bed's learning progress (0..1) when the beat was scored while its bed learns its
     normal; ``noisy``: the beat came while its bed's signal was too noisy to judge.  Neither kind has a
     verdict (``flagged`` is False and ``verdict`` says "learning" or "noisy")."""
@@ -79,6 +84,9 @@ class BeatScore:
     scored_mono: float
     learning: float | None = None
     noisy: bool = False
+    shape_loss: float | None = None  # two-channel beats: the wave channel's share of the loss
+    rr_loss: float | None = None  # two-channel beats: the RR prematurity channel's share
+    by_shape: bool = False  # judged by shape_loss alone: the bed's rhythm has changed since it learnt
 
     @property
     def flagged(self) -> bool:
@@ -89,6 +97,16 @@ class BeatScore:
         if self.learning is not None:
             return "learning"
         return "noisy" if self.noisy else "abnormal" if self.flagged else "normal"
+
+    @property
+    def why(self) -> str:
+        """The verdict in words: what was compared with what."""
+        if self.learning is not None:
+            return f"learning the bed's normal ({self.learning:.0%}): no verdict"
+        if self.noisy:
+            return "too noisy to judge (artifact): no verdict"
+        what = "shape loss (rhythm changed: RR not judged)" if self.by_shape else "loss"
+        return f"{what} {self.loss:.4f} {'>' if self.flagged else '<='} threshold {self.threshold:.4f}"
 
     @property
     def latency_s(self) -> float:

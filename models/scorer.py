@@ -1,4 +1,5 @@
-"""Batched inference: ``Scorer.score(beats[N, 140]) -> losses[N]`` on a chosen device.
+"""Batched inference: ``Scorer.score_batch(beats[N, *shape]) -> Scored(losses[N], residuals[N, *shape])``
+(``Scorer.score`` for losses alone) on a chosen device.
 
 One model call serves a whole micro-batch of beats from every patient; the monitor
 calls this from a worker thread, never from the event loop.
@@ -7,6 +8,7 @@ calls this from a worker thread, never from the event loop.
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -81,13 +83,28 @@ class Scorer:
         with self._lock:
             return losses(self.model, x, device=self.device, batch=self.max_batch)
 
-    def residuals(self, beats: np.ndarray) -> np.ndarray:
-        """``x - reconstruction`` of each beat, float32, the shape of ``beats``: what per-bed learning
-        needs (its losses are taken against each bed's offset, beat by beat, in the monitor)."""
+    def score_batch(self, beats: np.ndarray) -> Scored:
+        """Each beat's loss and residual ``x - reconstruction`` from one model call: what every bed's model
+        needs (:class:`ecgmon.monitor.bedmodel.BedModel`: the loss against the population threshold, or the
+        residual against the bed's learnt offset)."""
         x = self._check(beats)
         with self._lock, torch.inference_mode():
             self.model.eval()
             xt = torch.as_tensor(x)
-            out = [(xb := xt[i:i + self.max_batch].to(self.device)) - self.model(xb)
-                   for i in range(0, len(xt), self.max_batch)]
-        return torch.cat(out).cpu().numpy() if out else np.zeros((0, *self.shape), np.float32)
+            res, lo = [], []
+            for i in range(0, len(xt), self.max_batch):
+                xb = xt[i:i + self.max_batch].to(self.device)
+                recon = self.model(xb)
+                res.append(xb - recon)
+                lo.append(reconstruction_loss(xb, recon))
+        if not res:
+            return Scored(np.zeros(0), np.zeros((0, *self.shape), np.float32))
+        return Scored(torch.cat(lo).cpu().double().numpy(), torch.cat(res).cpu().numpy())
+
+
+@dataclass(frozen=True, slots=True)
+class Scored:
+    """What one model call gives for N beats: ``losses`` float64 (N,), ``residuals`` float32 (N, *shape)."""
+
+    losses: np.ndarray
+    residuals: np.ndarray

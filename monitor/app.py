@@ -113,11 +113,10 @@ def snapshot(b: Built, *, focus: str | None = None, notice: str = "") -> Snapsho
     tiles = tuple(
         Tile(p.patient, p.segmenter.heart_rate, v.strip(p.patient), p.last.loss if p.last else None,
              p.last.threshold if p.last else mon.threshold, p.beats, p.flagged, p.book.highest(), len(p.book.active),
-             learning=p.learner.progress(p.last.beat.index if p.last else None)
-             if p.learner is not None and p.learner.learning else None,
+             learning=p.model.progress(p.last.beat.index if p.last else None),
              fs=v.fs.get(p.patient, p.fs), end=v.ends.get(p.patient, 0), marks=tuple(v.marks.get(p.patient, ())),
              alarms=tuple(sorted(p.book.active.values(), key=lambda a: -a.priority)),
-             learnt=p.learner is not None and not p.learner.learning)
+             learnt=p.model.learnt is not None)
         for p in mon.beds.values()
     )
     health = b.source.health()

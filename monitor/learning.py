@@ -49,6 +49,20 @@ NOISE_RATIO = 3.0
 NOISE_FLOOR = 0.02
 
 
+def bed_loss(residual: np.ndarray, offset: np.ndarray) -> np.ndarray:
+    """A beat's loss against its bed's offset, per channel: ``mean((residual - offset)^2)`` over its samples,
+    shape (channels,) for a (channels, 140) residual, (1,) for a (140,) one.  Their mean is the beat's loss:
+    the reconstruction error with the bed's systematic misfit taken out (with a zero offset, the plain
+    reconstruction loss)."""
+    d2 = (residual - offset) ** 2
+    return d2.reshape(len(d2), -1).mean(axis=1) if d2.ndim == 2 else d2.mean(keepdims=True)
+
+
+def bed_losses(residuals: np.ndarray, offset: np.ndarray) -> np.ndarray:
+    """:func:`bed_loss` of a stack of residuals (N, *shape), each beat's mean over its channels: shape (N,)."""
+    return ((residuals - offset) ** 2).reshape(len(residuals), -1).mean(axis=1)
+
+
 @dataclass(frozen=True, slots=True)
 class LearningConfig:
     """``learn_s``: seconds of signal; 0 turns per-bed learning off (population threshold)."""
@@ -136,7 +150,7 @@ class BedLearner:
     def _finish(self) -> None:
         r = np.stack(self._res)
         offset = np.median(r, axis=0).astype(np.float32)
-        corrected = ((r - offset) ** 2).reshape(len(r), -1).mean(axis=1)
+        corrected = bed_losses(r, offset)
         noise = float(np.median(self._noise)) if self._noise else 0.0
         self.learnt = Learnt(offset, float(np.median(corrected)), self.seen, time.time(), noise=noise)
         self.noise = NoiseWatch(noise)

@@ -24,10 +24,11 @@ import numpy as np
 from ecgmon.core.limits import default_threads
 from ecgmon.core.messages import Alarm, Beat, BeatScore, Chunk, Condition
 from ecgmon.models.checkpoint import Checkpoint
-from ecgmon.models.scorer import Scorer
+from ecgmon.models.scorer import Scored, Scorer
 from ecgmon.monitor.alarms import AlarmBook, AlarmPolicy, PolicyConfig, TechnicalAlarms
 from ecgmon.monitor.batcher import MicroBatcher, next_batch
-from ecgmon.monitor.learning import BedLearner, LearningConfig, Learnt, LearntStore, RhythmWatch
+from ecgmon.monitor.bedmodel import BedModel
+from ecgmon.monitor.learning import LearningConfig, Learnt, LearntStore
 from ecgmon.monitor.sinks import Sink
 from ecgmon.monitor.sources import Source, Task
 from ecgmon.monitor.watchdog import Load, Watchdog, WatchdogConfig
@@ -64,8 +65,7 @@ class Bed:
     book: AlarmBook
     policy: AlarmPolicy
     technical: TechnicalAlarms
-    learner: BedLearner | None = None  # None: the model has no per-bed learning, or it is turned off
-    rhythm: RhythmWatch = field(default_factory=lambda: RhythmWatch())
+    model: BedModel  # the bed's verdicts and what it has learnt
     seg_offset: int = 0  # absolute index of the current segmenter's first sample
     last_chunk_mono: float = 0.0
     beats: int = 0
@@ -186,9 +186,10 @@ class Monitor:
     def _learning_summary(self) -> dict[str, object] | None:
         if self.learning is None:
             return None
-        lrs = [b.learner for b in self.beds.values() if b.learner is not None]
+        models = [b.model for b in self.beds.values()]
         return {"learn_s": self.learning.learn_s, "bed_margin": self.bed_margin,
-                "beds_learning": sum(lr.learning for lr in lrs), "beds_learnt": sum(not lr.learning for lr in lrs),
+                "beds_learning": sum(m.learning for m in models),
+                "beds_learnt": sum(m.learnt is not None for m in models),
                 "learnt": self.stats.learnt, "relearns": self.stats.relearns,
                 "state_file": str(self.store.path) if self.store else None,
                 "state_problem": self.store.problem if self.store else ""}
@@ -207,24 +208,26 @@ class Monitor:
             book = AlarmBook(chunk.patient)
             for a in self._waiting_restore.pop(chunk.patient, []):
                 book.active[a.condition] = a  # shown again; cleared by the policy as usual
+            fs, before = self._learnt_before.pop(chunk.patient, (chunk.fs, None))
             st = self.beds[chunk.patient] = Bed(
                 chunk.patient, chunk.fs, Segmenter(chunk.patient, chunk.fs, rep=self.rep), QualityMonitor(chunk.fs),
-                book, AlarmPolicy(book, self.policy_cfg), TechnicalAlarms(book), seg_offset=chunk.start)
-            if self.learning is not None:
-                fs, before = self._learnt_before.pop(chunk.patient, (chunk.fs, None))
-                st.learner = BedLearner(chunk.fs, self.learning, self.scorer.shape,
-                                        before if fs == chunk.fs else None)
+                book, AlarmPolicy(book, self.policy_cfg), TechnicalAlarms(book),
+                self._bed_model(chunk.fs, before if fs == chunk.fs else None), seg_offset=chunk.start)
         elif chunk.reset or st.fs != chunk.fs:
             # a gap or a rate change: the open beat and the filter state are meaningless now
-            if st.learner is not None and (st.fs != chunk.fs or
-                                           time.monotonic() - st.last_chunk_mono > st.learner.cfg.forget_s):
-                st.learner = BedLearner(chunk.fs, st.learner.cfg, self.scorer.shape)  # gone for long: learn again
+            if self.learning is not None and (st.fs != chunk.fs or
+                                              time.monotonic() - st.last_chunk_mono > self.learning.forget_s):
+                st.model = self._bed_model(chunk.fs)  # gone for long: learn again
             st.fs = chunk.fs
             st.segmenter = Segmenter(chunk.patient, chunk.fs, rep=self.rep)
             st.quality = QualityMonitor(chunk.fs)
             st.seg_offset = chunk.start
             self.emit(st.technical.raise_(Condition.SIGNAL_LOSS, "gap in the stream; segmentation restarted"))
         return st
+
+    def _bed_model(self, fs: float, learnt: Learnt | None = None) -> BedModel:
+        return BedModel(fs, threshold=self.threshold, shape=self.scorer.shape, learning=self.learning,
+                        margin=self.bed_margin, learnt=learnt)
 
     def segment(self, chunk: Chunk) -> list[Beat]:
         """Chunk -> beats for its bed, with technical alarms updated."""
@@ -252,32 +255,23 @@ class Monitor:
         self.stats.time_segment += time.perf_counter() - t0
         return beats
 
-    def judge(self, beats: list[Beat], scores: np.ndarray) -> list[BeatScore]:
-        """Scores -> verdicts, alarm transitions and sinks, in beat order.
-
-        ``scores``: each beat's loss, or, with per-bed learning, its residual ``x - reconstruction``, whose
-        loss is taken here against its bed's offset as it stands at that beat (so a verdict does not depend
-        on which beats shared its model call)."""
+    def judge(self, beats: list[Beat], scored: Scored) -> list[BeatScore]:
+        """The scorer's results -> each bed's verdict (its :class:`BedModel`), technical conditions, alarm
+        transitions and sinks, in beat order (so a verdict never depends on which beats shared its model call)."""
         t0 = time.perf_counter()
         now, wall = time.monotonic(), time.time()
         out = []
-        for b, score in zip(beats, scores, strict=True):
+        for b, loss, residual in zip(beats, scored.losses, scored.residuals, strict=True):
             st = self.beds[b.patient]
-            lr = st.learner
-            if lr is None:
-                s = BeatScore(b, float(score), self.threshold, now)
-            else:
-                if lr.learning and lr.add(b.index, score, b.noise):
-                    self.stats.learnt += 1
-                    self.save_learnt()
-                d2 = (score - lr.offset) ** 2  # per channel: the wave's and the RR prematurity's parts
-                part = d2.reshape(len(d2), -1).mean(axis=1) if d2.ndim == 2 else d2.mean(keepdims=True)
-                if lr.learning:
-                    s = BeatScore(b, float(part.mean()), self.threshold, now, learning=lr.progress(b.index))
-                else:
-                    s = self._after_learning(st, b, part, now)
-                    if not s.flagged and not s.noisy and not st.rhythm.active:
-                        lr.follow(score)  # the bed's normal drifts slowly (posture, electrodes): follow it
+            v = st.model.judge(b, float(loss), residual, now)
+            if v.learnt_now:
+                self.stats.learnt += 1
+                self.save_learnt()
+            if v.artifact is not None:
+                self.emit(st.technical.follow(Condition.ARTIFACT, v.artifact))
+            if v.rhythm_changed is not None:
+                self.emit(st.technical.follow(Condition.RHYTHM_CHANGED, v.rhythm_changed))
+            s = v.score
             st.beats += 1
             st.flagged += s.flagged
             st.last = s
@@ -301,35 +295,15 @@ class Monitor:
             for sink in self._all_sinks:
                 sink.on_alarm(a)
 
-    def _after_learning(self, st: Bed, b: Beat, part: np.ndarray, now: float) -> BeatScore:
-        """A learnt bed's verdict.  Its rhythm watch sees whether the beat would be flagged by its timing
-        alone; while the rhythm has changed since learning (``rhythm changed`` raised), a beat is judged by
-        its shape alone: its loss is the wave channel's part of the total."""
-        assert st.learner is not None and st.learner.learnt is not None
-        thr = st.learner.learnt.shift + self.bed_margin
-        loss = float(part.mean())
-        noisy = st.learner.noise.beat(b.noise)
-        self.emit(st.technical.follow(Condition.ARTIFACT, noisy))
-        if noisy:  # beats that cannot be judged get no verdict, and the alarm policy does not see them
-            return BeatScore(b, loss, thr, now, noisy=True)
-        if len(part) < 2:
-            return BeatScore(b, loss, thr, now)
-        shape = float(part[0]) / len(part)
-        changed = st.rhythm.update(loss > thr and shape <= thr)
-        self.emit(st.technical.follow(Condition.RHYTHM_CHANGED, changed))
-        return BeatScore(b, shape if changed else loss, thr, now)
-
     def relearn(self, patient: str | None = None) -> list[str]:
         """Restart learning for ``patient`` (every bed when None); the beds that will learn again.
 
         Physiological alarms the bed has active are cleared: they were judged against what it had learnt."""
         out = []
         for st in self.beds.values():
-            if st.learner is None or (patient is not None and st.patient != patient):
+            if (patient is not None and st.patient != patient) or not st.model.relearn():
                 continue
-            st.learner.restart()
             st.policy = AlarmPolicy(st.book, self.policy_cfg)
-            st.rhythm = RhythmWatch()
             for cond in (Condition.ABNORMAL_BEAT, Condition.FREQUENT_ABNORMAL, Condition.ABNORMAL_RUN,
                          Condition.RHYTHM_CHANGED, Condition.ARTIFACT):
                 self.emit(st.book.clear(cond))
@@ -345,9 +319,9 @@ class Monitor:
         now = time.time()
         beds = dict(self._learnt_before)
         for st in self.beds.values():
-            if st.learner is not None and st.learner.learnt is not None and not st.learner.learning:
-                st.learner.learnt.last_seen = now
-                beds[st.patient] = (st.fs, st.learner.learnt)
+            if (learnt := st.model.learnt) is not None:
+                learnt.last_seen = now
+                beds[st.patient] = (st.fs, learnt)
         self.store.save(beds)
         self._store_saved = time.monotonic()
 
@@ -412,14 +386,12 @@ class Monitor:
                 self.stats.scoring = len(batch)
                 t0 = time.perf_counter()
                 x = np.stack([b.samples for b in batch])
-                # losses, or (per-bed learning) residuals whose losses judge() takes against each bed's offset
-                score = self.scorer.score if self.learning is None else self.scorer.residuals
-                scores = await asyncio.to_thread(score, x)
+                scored = await asyncio.to_thread(self.scorer.score_batch, x)
                 self.stats.time_score += time.perf_counter() - t0
                 self.stats.scoring = 0
                 self.stats.batches += 1
                 self.stats.batch_beats += len(batch)
-                self.judge(batch, scores)
+                self.judge(batch, scored)
                 if self.store is not None and time.monotonic() - self._store_saved > STORE_EVERY_S:
                     self.save_learnt()  # keeps last_seen current, so a restart soon after remembers
                 for _ in batch:

@@ -1,0 +1,113 @@
+"""The per-bed model (monitor/bedmodel.py): learning, the artifact and rhythm-changed conditions, offset following."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ecgmon.core.messages import Beat
+from ecgmon.monitor.bedmodel import BedModel
+from ecgmon.monitor.learning import NOISE_FLOOR, LearningConfig
+
+FS = 100.0
+SHAPE = (2, 140)
+MARGIN = 0.01
+
+
+def _beat(i: int, noise: float = 0.005) -> Beat:
+    return Beat("bed", np.zeros(SHAPE, np.float32), index=i * 100, rr_s=1.0, fs=FS, closed_mono=0.0, noise=noise)
+
+
+def _learnt(rng: np.random.Generator, *, follow_rate: float = 0.0, beats: int = 20) -> tuple[BedModel, np.ndarray]:
+    """A bed that has learnt on ``beats`` residuals scattered around a fixed offset."""
+    cfg = LearningConfig(learn_s=10.0, min_beats=beats, follow_rate=follow_rate)
+    m = BedModel(FS, threshold=1.0, shape=SHAPE, learning=cfg, margin=MARGIN)
+    offset = rng.normal(0, 0.3, SHAPE).astype(np.float32)
+    done = []
+    for i in range(beats + 11):
+        v = m.judge(_beat(i), 0.0, offset + rng.normal(0, 0.01, SHAPE).astype(np.float32), now=0.0)
+        assert (v.score.verdict == "learning") != (m.learnt is not None) or v.learnt_now
+        done.append(v.learnt_now)
+    assert done.count(True) == 1 and m.learnt is not None and not m.learning
+    return m, offset
+
+
+def test_without_learning_the_loss_is_judged_against_the_population_threshold():
+    m = BedModel(FS, threshold=0.5, shape=(140,))
+    res = np.zeros(140, np.float32)
+    assert m.judge(_beat(0), 0.6, res, 0.0).score.flagged
+    v = m.judge(_beat(1), 0.4, res, 0.0)
+    assert not v.score.flagged and v.score.verdict == "normal" and v.artifact is None and v.rhythm_changed is None
+    assert not m.learns and m.progress(100) is None and not m.relearn()
+
+
+def test_learning_takes_the_median_offset_and_sets_the_bed_threshold():
+    rng = np.random.default_rng(0)
+    m, offset = _learnt(rng)
+    assert m.learnt is not None
+    np.testing.assert_allclose(m.learnt.offset, offset, atol=0.01)
+    # the shift: the median loss of the learning beats against the offset, ~ the residual noise's variance
+    assert m.learnt.shift == pytest.approx(1e-4, rel=0.3)
+    v = m.judge(_beat(100), 0.0, offset, 0.0)
+    assert v.score.threshold == pytest.approx(m.learnt.shift + MARGIN)
+    assert v.score.verdict == "normal" and v.score.loss < 0.2 * m.learnt.shift  # the median is close to the offset
+    wide = offset.copy()
+    wide[0, 20:60] += 0.5  # a different shape: flagged against the bed's own normal
+    assert m.judge(_beat(101), 0.0, wide, 0.0).score.flagged
+
+
+def test_artifact_withholds_verdicts_on_noisy_beats_and_clears():
+    rng = np.random.default_rng(1)
+    m, offset = _learnt(rng)
+    noisy = max(NOISE_FLOOR, 0.005 * 3) * 2
+    bad = offset.copy()
+    bad[0] += 1.0  # would be flagged if it were judged
+    # noisy beats: the artifact condition comes on at 4 of the last 8; from then on no verdict, not flagged
+    seen = [m.judge(_beat(200 + i, noise=noisy), 0.0, bad, 0.0) for i in range(6)]
+    assert [v.artifact for v in seen] == [False, False, False, True, True, True]
+    assert all(v.score.flagged for v in seen[:3])
+    assert all(v.score.verdict == "noisy" and not v.score.flagged for v in seen[3:])
+    clean = [m.judge(_beat(300 + i), 0.0, offset, 0.0) for i in range(8)]
+    assert clean[-1].artifact is False and clean[-1].score.verdict == "normal"
+
+
+def test_rhythm_changed_judges_beats_by_their_shape_alone():
+    rng = np.random.default_rng(2)
+    m, offset = _learnt(rng)
+    early = offset.copy()
+    early[1] += 0.5  # the RR prematurity channel only: an irregular rhythm, the bed's normal shape
+    vs = [m.judge(_beat(100 + i), 0.0, early, 0.0) for i in range(32)]
+    flagged_before = [v.score.flagged for v in vs]
+    assert all(flagged_before[:11])  # by timing, until the watch has seen 12 of a full window of 32
+    last = vs[-1]
+    assert last.rhythm_changed is True and last.score.by_shape and not last.score.flagged
+    assert last.score.loss == last.score.shape_loss and last.score.rr_loss is not None
+    assert "rhythm changed" in last.score.why
+    # in the changed rhythm a beat of another shape is still flagged, by its shape
+    wide = early.copy()
+    wide[0, 20:60] += 0.5
+    v = m.judge(_beat(200), 0.0, wide, 0.0)
+    assert v.score.flagged and v.score.by_shape
+    # back to the learnt rhythm: the condition clears once 4 or fewer of 32 are flagged by timing
+    back = [m.judge(_beat(300 + i), 0.0, offset, 0.0) for i in range(32)]
+    assert back[-1].rhythm_changed is False and not back[-1].score.by_shape
+    # relearning starts over: verdicts held, the rhythm watch empty
+    assert m.relearn() and m.learning and m.judge(_beat(400), 0.0, offset, 0.0).score.verdict == "learning"
+
+
+def test_offset_follows_normal_beats_but_not_flagged_ones():
+    rng = np.random.default_rng(3)
+    rate = 1 / 16
+    m, _ = _learnt(rng, follow_rate=rate)
+    assert m.learnt is not None
+    start = m.learnt.offset.copy()
+    drift = start + 0.02  # a slow drift, within the bed's threshold: judged normal
+    for i in range(16):
+        assert m.judge(_beat(100 + i), 0.0, drift, 0.0).score.verdict == "normal"
+    moved = 1 - (1 - rate) ** 16  # each normal beat moves the offset `rate` of the way
+    np.testing.assert_allclose(m.learnt.offset, start + 0.02 * moved, atol=1e-5)
+    before = m.learnt.offset.copy()
+    ectopic = before.copy()
+    ectopic[0, 20:60] += 1.0
+    assert m.judge(_beat(200), 0.0, ectopic, 0.0).score.flagged
+    np.testing.assert_array_equal(m.learnt.offset, before)  # a flagged beat is not learnt
