@@ -155,8 +155,11 @@ class Journal:
     """Append-only JSONL file of alarm transitions, flushed and fsynced after each line: the first sink.
 
     Lines are written whole with one ``write`` call, so a crash can at worst leave a torn
-    last line, which :func:`read_journal` skips and reports.
+    last line, which :func:`read_journal` skips and reports.  A durable sink: the monitor calls its
+    ``on_alarm`` on the disk writer's thread (:mod:`ecgmon.monitor.disk`) and shows the alarm only after it.
     """
+
+    durable: ClassVar[bool] = True
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)

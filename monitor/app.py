@@ -26,6 +26,7 @@ from ecgmon.models.scorer import Scorer
 from ecgmon.monitor.alarms import Journal, open_alarms
 from ecgmon.monitor.config import MonitorConfig, from_args
 from ecgmon.monitor.console import ConsoleView, Snapshot, Tile, render
+from ecgmon.monitor.disk import DiskWriter
 from ecgmon.monitor.mqtt import MqttSource
 from ecgmon.monitor.pipeline import Monitor, Restored
 from ecgmon.monitor.sinks import HeadlessSink, Sink, TruthFactory, TruthSink
@@ -92,10 +93,12 @@ def build(cfg: MonitorConfig, *, ckpt: Checkpoint | None = None, out: TextIO | N
     evaluator = truth(tolerance_s=tolerance, offline_flags=offline) if truth is not None else None
     view = ConsoleView(restored=restored.alarms)
     headless = None if cfg.ui else HeadlessSink(out or sys.stdout, replay=source.replay, labels=evaluator)
-    # the journal first: an alarm is durable before it is shown or published
+    # the journal first: an alarm is durable before it is shown or published; it, the strips and the
+    # learnt-state file are written by one disk writer, off the event loop
+    disk = DiskWriter()
     sinks: list[Sink] = [Journal(cfg.journal)]
     if cfg.strips:
-        sinks.append(StripRecorder(strips_path(cfg.journal), replay=source.replay))
+        sinks.append(StripRecorder(strips_path(cfg.journal), replay=source.replay, disk=disk))
     if evaluator is not None:
         sinks.append(evaluator)
     sinks.append(view)
@@ -103,7 +106,7 @@ def build(cfg: MonitorConfig, *, ckpt: Checkpoint | None = None, out: TextIO | N
         sinks.append(headless)
     sinks += extra_sinks
     mon = Monitor.for_checkpoint(ckpt, scorer=scorer, cfg=cfg.pipeline, policy=cfg.policy, learning=cfg.learning,
-                                 learn_state=cfg.learn_state, sinks=sinks, restored=restored)
+                                 learn_state=cfg.learn_state, sinks=sinks, restored=restored, disk=disk)
     return Built(mon, source, evaluator, view, headless)
 
 

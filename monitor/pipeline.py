@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -28,6 +29,7 @@ from ecgmon.models.scorer import Scored, Scorer
 from ecgmon.monitor.alarms import AlarmBook, AlarmPolicy, PolicyConfig, TechnicalAlarms
 from ecgmon.monitor.batcher import MicroBatcher, next_batch
 from ecgmon.monitor.bedmodel import BedModel
+from ecgmon.monitor.disk import DiskWriter
 from ecgmon.monitor.learning import LearningConfig, Learnt, LearntStore
 from ecgmon.monitor.sinks import Sink
 from ecgmon.monitor.sources import Source, Task
@@ -131,14 +133,17 @@ class Monitor:
                  policy: PolicyConfig = PolicyConfig(), sinks: Sequence[Sink] = (),
                  restored: Restored = Restored(), model_name: str = "",
                  rep: Representation = Representation(), learning: LearningConfig | None = None,
-                 bed_margin: float = float("nan"), store: LearntStore | None = None) -> None:
+                 bed_margin: float = float("nan"), store: LearntStore | None = None,
+                 disk: DiskWriter | None = None) -> None:
         """``threshold``: the population threshold (every bed, or a bed's before it has learnt);
         ``learning`` with ``bed_margin``: per-bed learning (:mod:`ecgmon.monitor.learning`), its state
-        kept in ``store``."""
+        kept in ``store``; ``disk``: the writer every durable sink and the state file share (one of its own
+        when None), run on a worker thread while :meth:`run` runs."""
         self.scorer, self.threshold, self.cfg, self.policy_cfg = scorer, threshold, cfg, policy
         self.rep = rep
         self.learning = learning if learning is not None and learning.learn_s > 0 else None
         self.bed_margin, self.store = bed_margin, store
+        self.disk = disk or DiskWriter()
         self._learnt_before: dict[str, tuple[float, Learnt]] = store.load() if store and self.learning else {}
         self._store_saved = time.monotonic()
         self.sinks: tuple[Sink, ...] = tuple(sinks)
@@ -167,7 +172,7 @@ class Monitor:
                        threads: int | None = None, cfg: PipelineConfig = PipelineConfig(),
                        policy: PolicyConfig = PolicyConfig(), learning: LearningConfig = LearningConfig(),
                        learn_state: Path | None = None, sinks: Sequence[Sink] = (),
-                       restored: Restored = Restored()) -> Monitor:
+                       restored: Restored = Restored(), disk: DiskWriter | None = None) -> Monitor:
         """The monitor for ``ckpt``: its scorer (``device``, ``threads``: default every core but one), its beat
         representation, and per-bed learning when the checkpoint has a per-bed margin and ``learning.learn_s``
         is not 0 (what the beds learn kept in ``learn_state``; None: kept nowhere); else the population
@@ -179,9 +184,9 @@ class Monitor:
                      if learn_state is not None else None)
             return cls(scorer, ckpt.threshold, cfg=cfg, policy=policy, sinks=sinks, restored=restored,
                        model_name=f"{ckpt.name} learn {learning.learn_s:g}s margin {margin:.4f}", rep=ckpt.rep,
-                       learning=learning, bed_margin=margin, store=store)
+                       learning=learning, bed_margin=margin, store=store, disk=disk)
         return cls(scorer, ckpt.threshold, cfg=cfg, policy=policy, sinks=sinks, restored=restored,
-                   model_name=f"{ckpt.name} thr {ckpt.threshold:.4f}", rep=ckpt.rep)
+                   model_name=f"{ckpt.name} thr {ckpt.threshold:.4f}", rep=ckpt.rep, disk=disk)
 
     def _learning_summary(self) -> dict[str, object] | None:
         if self.learning is None:
@@ -289,11 +294,20 @@ class Monitor:
         return out
 
     def emit(self, alarms: list[Alarm]) -> None:
-        """Every sink, in order: the journal first (durable), then what shows and publishes."""
+        """Every sink, in order: the durable ones first (the journal: written and fsynced on the disk writer's
+        thread), then, once that has returned, what shows and publishes (console, headless lines, MQTT)."""
         for a in alarms:
             self.stats.alarms += 1
-            for sink in self._all_sinks:
-                sink.on_alarm(a)
+            durable = [s for s in self._all_sinks if getattr(s, "durable", False)]
+            if durable:
+                self.disk.submit(functools.partial(_record, durable, a), functools.partial(self._show, a))
+            else:
+                self._show(a)
+
+    def _show(self, alarm: Alarm) -> None:
+        for sink in self._all_sinks:
+            if not getattr(sink, "durable", False):
+                sink.on_alarm(alarm)
 
     def relearn(self, patient: str | None = None) -> list[str]:
         """Restart learning for ``patient`` (every bed when None); the beds that will learn again.
@@ -321,8 +335,9 @@ class Monitor:
         for st in self.beds.values():
             if (learnt := st.model.learnt) is not None:
                 learnt.last_seen = now
-                beds[st.patient] = (st.fs, learnt)
-        self.store.save(beds)
+                # a copy: the offset goes on following the bed while the disk writer writes this one
+                beds[st.patient] = (st.fs, dataclasses.replace(learnt, offset=learnt.offset.copy()))
+        self.disk.submit(functools.partial(self.store.save, beds))
         self._store_saved = time.monotonic()
 
     def acknowledge(self) -> None:
@@ -426,6 +441,7 @@ class Monitor:
                 pass
             raise _Stop
 
+        self.disk.start(asyncio.get_running_loop())
         try:
             try:
                 async with source, asyncio.TaskGroup() as tg:
@@ -445,6 +461,8 @@ class Monitor:
             if len(leaves) == 1:
                 raise leaves[0] from None
             raise
+        finally:
+            self.disk.stop()  # every journal line, strip and state file written; every alarm shown
 
     @property
     def _all_sinks(self) -> tuple[Sink, ...]:
@@ -472,7 +490,7 @@ class Monitor:
             "restored_alarms": len(self.restored.alarms), "journal_skipped": self.restored.journal_skipped,
             "mean_batch": round(s.batch_beats / s.batches, 1) if s.batches else 0.0,
             "queue_max": s.queue_max, "patients": len(self.beds), "threshold": self.threshold,
-            "learning": self._learning_summary(),
+            "learning": self._learning_summary(), "disk": self.disk.report(),
             "time_s": {"segment": round(s.time_segment, 3), "score": round(s.time_score, 3),
                        "alarm": round(s.time_alarm, 3)},
         }
@@ -481,6 +499,11 @@ class Monitor:
         for sink in self._all_sinks:
             out.update(sink.report())
         return out
+
+
+def _record(sinks: list[Sink], alarm: Alarm) -> None:
+    for sink in sinks:
+        sink.on_alarm(alarm)
 
 
 def _leaves(eg: BaseExceptionGroup) -> list[BaseException]:

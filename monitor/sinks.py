@@ -1,8 +1,10 @@
 """Sinks: where chunks, verdicts and alarm transitions go once the pipeline has made them.
 
 A sink is anything with ``on_chunk``, ``on_beat``, ``on_alarm`` and ``close``; the driver calls
-every sink in the order it was given, the journal first (durable before anything is shown or
-published).  Sinks run on the event loop: each call must be quick and must not block.
+every sink in the order it was given.  Sinks run on the event loop: each call must be quick and must
+not block.  A sink whose class sets ``durable = True`` (the journal) is the exception: its ``on_alarm``
+runs on the disk writer's thread (:mod:`ecgmon.monitor.disk`), and every other sink sees the alarm only
+once that has returned (durable before anything is shown or published).
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ A strip still waiting when the monitor stops is written with what there is (``co
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections import deque
@@ -21,6 +22,7 @@ from typing import IO, Any
 import numpy as np
 
 from ecgmon.core.messages import Alarm, AlarmKind, AlarmState, BeatScore, Chunk
+from ecgmon.monitor.disk import DiskWriter
 from ecgmon.monitor.sinks import NullSink
 
 BEFORE_S = 6.0
@@ -57,8 +59,9 @@ class StripRecorder(NullSink):
     """A sink writing one strip per physiological alarm (see the module docstring)."""
 
     def __init__(self, path: str | Path, *, before_s: float = BEFORE_S, after_s: float = AFTER_S,
-                 replay: bool = False) -> None:
+                 replay: bool = False, disk: DiskWriter | None = None) -> None:
         self.path = Path(path)
+        self.disk = disk or DiskWriter()  # the monitor's: strips are written off the event loop, in order
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.before_s, self.after_s, self.replay = before_s, after_s, replay
         # + 2 s waiting for the last verdicts, + 4 s for an alarm raised late (its beat judged a while after it)
@@ -126,7 +129,10 @@ class StripRecorder(NullSink):
             "start": first, "samples": np.round(x.astype(np.float64), 4).tolist(),
             "beats": [list(b) for b in bed.beats if first <= b[0] < first + len(x)],
             "complete": complete, "replay": self.replay}
-        self._f.write(json.dumps(line, separators=(",", ":")) + "\n")
+        self.disk.submit(functools.partial(self._append, json.dumps(line, separators=(",", ":")) + "\n"))
+
+    def _append(self, text: str) -> None:
+        self._f.write(text)
         self._f.flush()
         os.fsync(self._f.fileno())
         self.written += 1
