@@ -7,11 +7,12 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
 import sys
 import termios
 import time
 import tty
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TextIO
 
@@ -181,15 +182,49 @@ def cbreak(fd: int) -> Iterator[bool]:
         tty.setcbreak(fd)
         yield True
     finally:
-        termios.tcsetattr(fd, termios.TCSADRAIN, old)
+        with contextlib.suppress(termios.error):  # a terminal that has gone (hangup) has nothing to restore
+            termios.tcsetattr(fd, termios.TCSADRAIN, old)
+
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
+
+
+@contextlib.contextmanager
+def stop_on_signals(mon: Monitor, on_signal: Callable[[int], None] | None = None) -> Iterator[list[int]]:
+    """SIGTERM (a service manager), SIGHUP (the terminal was closed) and SIGINT (Ctrl-C) end the run the way
+    ``q`` does: the source stops, the journal and the learnt state are complete, the summary is written.
+    Yields the signals received (for the caller's exit path); ``on_signal`` is told each one."""
+    loop = asyncio.get_running_loop()
+    got: list[int] = []
+
+    def handle(sig: int) -> None:
+        got.append(sig)
+        if on_signal is not None:
+            on_signal(sig)
+        mon.done.set()
+
+    installed = []
+    for sig in STOP_SIGNALS:
+        try:
+            loop.add_signal_handler(sig, handle, sig)
+            installed.append(sig)
+        except (ValueError, RuntimeError, NotImplementedError):  # not the main thread, or no such signal here
+            pass
+    try:
+        yield got
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
 
 
 async def run_headless(b: Built, *, duration: float | None = None) -> dict[str, object]:
-    """Run to the end; every verdict and alarm is a JSON line, then the summary (the last line)."""
+    """Run to the end (or a stop signal); every verdict and alarm is a JSON line, then the summary (the last
+    line)."""
     if b.headless is None:
         raise ValueError("run_headless needs a monitor built with ui=False")
     try:
-        await b.monitor.run(b.source, duration=duration, extra_tasks=[("stats", _stats_task(b, b.headless))])
+        with stop_on_signals(b.monitor):
+            await b.monitor.run(b.source, duration=duration, extra_tasks=[("stats", _stats_task(b, b.headless))])
     finally:
         summary = b.monitor.summary()  # also on Ctrl-C or cancellation: the documented last line
         b.headless.write(summary)
@@ -202,30 +237,67 @@ async def run_console(b: Built, console: Console, *, duration: float | None = No
 
     keys_state = KeyState()
 
-    async def refresh(live: Live) -> None:
-        while True:
+    async def refresh(live: Live, gone: Callable[[], bool]) -> None:
+        while not gone():
             snap = snapshot(b, focus=keys_state.focus, notice=keys_state.notice)
-            live.update(render(snap, width=console.size.width, height=console.size.height), refresh=True)
+            try:
+                live.update(render(snap, width=console.size.width, height=console.size.height), refresh=True)
+            except OSError:  # the terminal went away between two refreshes
+                b.monitor.done.set()
+                return
             await asyncio.sleep(0.25)
 
     async def quitter() -> None:
         await quit_ev.wait()
         b.monitor.done.set()
 
-    with cbreak(sys.stdin.fileno()) as keys, Live(console=console, auto_refresh=False, screen=True) as live:
-        if keys:
-            def on_key() -> None:
-                if keys_state.press(sys.stdin.read(1), b.monitor):
-                    quit_ev.set()
+    hung_up = False
 
+    def on_signal(sig: int) -> None:
+        nonlocal hung_up
+        hung_up = hung_up or sig == signal.SIGHUP
+
+    live = Live(console=console, auto_refresh=False, screen=True)
+    with cbreak(sys.stdin.fileno()) as keys, stop_on_signals(b.monitor, on_signal):
+        live.start()
+        reading = keys
+
+        def on_key() -> None:
+            nonlocal hung_up, reading
+            try:
+                ch = os.read(sys.stdin.fileno(), 1).decode(errors="replace")
+            except OSError:
+                ch = ""
+            if not ch:  # end of input: the terminal is gone; stop reading it (it would be readable forever)
+                loop.remove_reader(sys.stdin.fileno())
+                reading, hung_up = False, True
+                quit_ev.set()
+            elif keys_state.press(ch, b.monitor):
+                quit_ev.set()
+
+        if keys:
             loop.add_reader(sys.stdin.fileno(), on_key)
         try:
-            await b.monitor.run(b.source, duration=duration, extra_tasks=[("refresh", refresh(live)),
+            await b.monitor.run(b.source, duration=duration, extra_tasks=[("refresh", refresh(live, lambda: hung_up)),
                                                                           ("quit", quitter())])
         finally:
-            if keys:
+            if reading:
                 loop.remove_reader(sys.stdin.fileno())
+            if not hung_up:  # restore the screen; a closed terminal has none to restore
+                with contextlib.suppress(OSError):
+                    live.stop()
+    if hung_up:
+        _detach_terminal()
     return b.monitor.summary()
+
+
+def _detach_terminal() -> None:
+    """The terminal is gone: stdout and stderr go to /dev/null from now on, so that nothing written later
+    (the summary, the interpreter's last flush) fails on it."""
+    fd = os.open(os.devnull, os.O_WRONLY)
+    for n in (1, 2):
+        os.dup2(fd, n)
+    os.close(fd)
 
 
 def run_monitor(a: argparse.Namespace, console: Console, *, truth: TruthFactory | None = None) -> int:
@@ -235,7 +307,8 @@ def run_monitor(a: argparse.Namespace, console: Console, *, truth: TruthFactory 
     try:
         if cfg.ui:
             summary = asyncio.run(run_console(b, console, duration=cfg.duration))
-            print(json.dumps(summary))
+            with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP)
+                print(json.dumps(summary), flush=True)
         else:
             asyncio.run(run_headless(b, duration=cfg.duration))
     except KeyboardInterrupt:

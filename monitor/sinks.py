@@ -87,6 +87,7 @@ class HeadlessSink(NullSink):
 
     def __init__(self, out: TextIO, *, replay: bool, labels: LabelLookup | None = None) -> None:
         self.out, self.replay, self.labels = out, replay, labels
+        self.lost = 0  # lines that could not be written (the reader went away: a closed pipe or terminal)
 
     def on_beat(self, score: BeatScore) -> None:
         b = score.beat
@@ -106,10 +107,20 @@ class HeadlessSink(NullSink):
 
     def write(self, line: dict[str, object]) -> None:
         """Any other line (stats, the summary), marked as replay like the rest, and flushed."""
-        self._write(line)
-        self.out.flush()
+        self._write(line, flush=True)
 
-    def _write(self, line: dict[str, object]) -> None:
+    def _write(self, line: dict[str, object], *, flush: bool = False) -> None:
         if self.replay:
             line["replay"] = True
-        self.out.write(json.dumps(line) + "\n")
+        if self.lost:  # nobody reads any more: the monitor goes on (the journal keeps the alarms)
+            self.lost += 1
+            return
+        try:
+            self.out.write(json.dumps(line) + "\n")
+            if flush:
+                self.out.flush()
+        except (OSError, ValueError):  # a closed pipe or terminal (EPIPE, EIO), or a closed file
+            self.lost += 1
+
+    def report(self) -> dict[str, object]:
+        return {"output_lines_lost": self.lost} if self.lost else {}

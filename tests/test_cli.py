@@ -4,6 +4,7 @@ import json
 import os
 import pty
 import select
+import signal
 import subprocess
 import sys
 import time
@@ -158,3 +159,50 @@ def test_console_in_a_terminal_acknowledges_and_quits_cleanly(tmp_path):
     assert bad == 0
     assert any(r["state"] == "acknowledged" for r in rows)
     assert tty_after == app.tty_before  # cbreak mode undone: the terminal is restored
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
+def test_headless_run_ends_cleanly_on_a_stop_signal(tmp_path, sig):
+    """A service manager's SIGTERM, a closed terminal's SIGHUP and Ctrl-C end a run that would go on forever
+    (--loop) with exit 0, the summary as the last line and a complete journal."""
+    journal = tmp_path / "j.jsonl"
+    p = subprocess.Popen([ECGMON, "--source", "replay", "--no-ui", "--loop", "--speed", "20", "--abnormal-rate", "all",
+                          "--journal", str(journal), "--device", "cpu"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    try:
+        assert p.stdout is not None
+        lines = []
+        while len([x for x in lines if '"alarm"' in x]) < 3:  # running, and alarms are being journalled
+            line = p.stdout.readline()
+            assert line, p.stderr.read() if p.stderr else ""
+            lines.append(line)
+        p.send_signal(sig)
+        out, err = p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 0, err
+    last = json.loads(out.strip().splitlines()[-1])
+    assert last["type"] == "summary" and last["beats"] > 0
+    rows, bad = read_journal(journal)
+    assert bad == 0 and len(rows) == last["alarms"] - last["disk"]["disk_failed"] >= 3  # every alarm journalled
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["hangup", "close"])
+def test_console_ends_when_its_terminal_is_closed(tmp_path, how):
+    """`make run` in a terminal that is then closed: SIGHUP, or the terminal's input gone, ends the monitor
+    (it used to go on, orphaned, reading an input at end of file at 64-98 % of a core)."""
+    app = PtyApp(["--source", "replay", "--speed", "1", "--journal", str(tmp_path / "j.jsonl"), "--device", "cpu"])
+    try:
+        assert app.wait_for(b"bed08", 60)
+        if how == "hangup":
+            app.p.send_signal(signal.SIGHUP)
+        else:  # the terminal emulator went away: the monitor's side reads end of file / EIO
+            os.close(app.master)
+            app.master = os.open(os.devnull, os.O_RDONLY)  # for close()
+        assert app.p.wait(timeout=30) == 0
+    finally:
+        app.close()

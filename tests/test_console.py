@@ -54,10 +54,24 @@ def test_alarm_colours_follow_iec_60601_1_8():
     assert "#008080" in html or "#00ffff" in html  # LOW cyan
 
 
-def test_high_alarm_flashes():
-    a = _screen(_snap(), 160, 48, now=1_700_000_000.0).export_html(inline_styles=True)
-    b = _screen(_snap(), 160, 48, now=1_700_000_000.5).export_html(inline_styles=True)
-    assert a != b
+def _styles_of(snap, text: str, now: float) -> set[str]:
+    """The styles of every piece of the screen that shows ``text`` (e.g. an alarm's name) at time ``now``."""
+    c = Console(width=160, height=48, force_terminal=True, color_system="truecolor")
+    return {str(seg.style) for seg in c.render(render(snap, width=160, height=48, now=now)) if text in seg.text}
+
+
+def test_active_high_alarms_flash_twice_a_second_and_acknowledged_ones_stop():
+    """IEC 60601-1-8: a HIGH alarm's visual signal flashes; once acknowledged (silenced) it stays, steady."""
+    snap = dataclasses.replace(_snap(), alarm_log=())  # the tiles only (the alarm log's lines do not flash)
+    steady, flash = _styles_of(snap, "HIGH abnormal run", 1_700_000_000.0), _styles_of(snap, "HIGH abnormal run",
+                                                                                          1_700_000_000.5)
+    assert steady == {"bold white on red"} and flash == {"bold red on white"}
+    bed1 = dataclasses.replace(snap.tiles[0], alarm=_alarm("bed01", Priority.HIGH, state=AlarmState.ACKNOWLEDGED))
+    ack = dataclasses.replace(snap, tiles=(bed1, *snap.tiles[1:]))
+    assert _styles_of(ack, "HIGH abnormal run (ack)", 1_700_000_000.0) == _styles_of(
+        ack, "HIGH abnormal run (ack)", 1_700_000_000.5) == {"bold white on red"}
+    # a MEDIUM alarm never flashes
+    assert _styles_of(snap, "MEDIUM frequent", 1_700_000_000.5) == {"bold black on yellow"}
 
 
 def test_readable_at_80x24():

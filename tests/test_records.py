@@ -16,13 +16,13 @@ from helpers import play_records
 
 from ecgmon.core.messages import Alarm, AlarmKind, AlarmState, Condition, Priority
 from ecgmon.evaluation import ec57
+from ecgmon.models.checkpoint import load
 from ecgmon.models.fetch import FetchError, fetch
 from ecgmon.models.records import RecordError, cut_beats, find_records, read, read_csv
 from ecgmon.monitor.learning import LearningConfig
 
 DATA = Path(__file__).parent / "data" / "mitdb"
 EXCERPT = DATA / "205x"
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mitdb-ds1"
 ECGMON = str(Path(sys.executable).with_name("ecgmon"))
 
 
@@ -209,14 +209,15 @@ def test_fetch_checks_every_file_against_the_published_sums(tmp_path):
         server.server_close()
 
 
-# --------------------------------------------------------------------------- whole records (the shared copy)
+# --------------------------------------------------------------------------- the hardest DS1 stretches (shipped)
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not SHARED.is_dir(), reason="the shared MIT-BIH DS1 copy is not beside this checkout")
-def test_qrs_detection_on_the_hardest_ds1_records_does_not_regress():
-    recs = [read(SHARED / n) for n in ("116", "201", "203")]
-    beds = ec57.run_records(recs, __import__("ecgmon.models.checkpoint", fromlist=["load"]).load(), threads=1)
+def test_qrs_detection_on_the_hardest_ds1_stretches_does_not_regress():
+    """The 2 minutes of MIT-BIH 116, 201 and 203 where the detector of issue 12 missed most beats (shipped in
+    tests/data/mitdb, see SOURCES.md), through the live pipeline."""
+    recs = [read(DATA / f"{n}x") for n in ("116", "201", "203")]
+    beds = ec57.run_records(recs, load(), threads=1, learn_s=0)
     g = ec57.summarise([ec57.record_counts(b, learn_s=0) for b in beds])["gross"]
-    # measured on this code: 96.6 % / 99.8 % on these three whole records (203 loses 199 beats, 201 27, 116 26)
-    assert g["qrs_se"] >= 0.96 and g["qrs_pp"] >= 0.995, g
+    # measured with the detector of issue 12 (each excerpt starting cold): Se 86.97 %, +P 99.77 %
+    assert g["qrs_se"] >= 0.869 and g["qrs_pp"] >= 0.997, g
