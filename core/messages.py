@@ -57,7 +57,9 @@ class Beat:
 
     patient: str
     samples: np.ndarray  # float32 (140,) or (channels, 140)
-    index: int  # absolute sample index of the beat's fiducial (QRS onset)
+    # absolute sample index of the beat: ECG5000 beats, their first sample (the QRS's steepest slope moved by
+    # SegmenterConfig.step 140ths of the beat); window beats, their fiducial (the centre of the QRS's slope energy)
+    index: int
     rr_s: float  # ECG5000: seconds from this fiducial to the next; window: from the previous one (0: none)
     fs: float
     closed_mono: float  # time.monotonic() when the next fiducial closed the beat

@@ -61,7 +61,7 @@ class Collector(NullSink):
 
 
 @dataclass(slots=True)
-class Bed:
+class RecordResult:
     """What one record gave: its reference beats and the monitor's detections and alarms (sample indices)."""
 
     name: str
@@ -105,7 +105,8 @@ def _high_spans(alarms: list[Alarm]) -> list[tuple[float, float]]:
     return [(lo, hi) for lo, hi in spans.values()]
 
 
-def record_counts(bed: Bed, *, learn_s: float = LEARN_S, tolerance_s: float = MATCH_WINDOW_S) -> dict[str, Any]:
+def record_counts(bed: RecordResult, *, learn_s: float = LEARN_S,
+                  tolerance_s: float = MATCH_WINDOW_S) -> dict[str, Any]:
     """The counts of one record after its learning period (see the module docstring)."""
     t0 = learn_s * bed.fs
     tol = tolerance_s * bed.fs
@@ -206,7 +207,7 @@ def summarise(counts: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def run_records(recordings: list[Recording], ckpt: Checkpoint, *, device: str = "cpu",
-                threads: int | None = None, learn_s: float = LEARN_S) -> list[Bed]:
+                threads: int | None = None, learn_s: float = LEARN_S) -> list[RecordResult]:
     """Play the recordings at once through the live pipeline; what each bed gave.  Beds learn for
     ``learn_s`` when the checkpoint has per-bed learning; nothing learnt is kept afterwards."""
     col = Collector()
@@ -221,7 +222,7 @@ def run_records(recordings: list[Recording], ckpt: Checkpoint, *, device: str = 
     for r in recordings:
         rows = col.beats.get(r.name, [])
         arr = np.asarray(rows, dtype=np.float64).reshape(-1, 4)
-        beds.append(Bed(r.name, r.fs, len(r.signal), r.ann_samples, r.ann_classes, arr[:, 0].astype(np.int64),
+        beds.append(RecordResult(r.name, r.fs, len(r.signal), r.ann_samples, r.ann_classes, arr[:, 0].astype(np.int64),
                         arr[:, 1], arr[:, 2].astype(bool), arr[:, 3], col.alarms.get(r.name, [])))
     return beds
 

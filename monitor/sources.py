@@ -72,7 +72,7 @@ class Source(Protocol):
     def __aiter__(self) -> AsyncIterator[Chunk]: ...
 
 
-class Paced:
+class Pacer:
     """Plays a recorded or rendered signal at ``speed`` x real time (None: as fast as the monitor takes it).
 
     ``tick(signal_s)`` sleeps until ``signal_s`` seconds of signal are due.  Used by the replay and the
@@ -147,7 +147,7 @@ class ReplaySource(PausableSource):
         # each bed's stream is continuous across passes: sample indices go on from where that bed's
         # previous pass ended
         offset: dict[str, int] = {}
-        pace = Paced(self.speed)
+        pace = Pacer(self.speed)
         elapsed_s = 0.0  # signal time of the passes already played
         wall0 = time.time()
         period = chunk_size(self.chunk_s, self.fs) / self.fs  # seconds of signal per chunk
@@ -208,7 +208,7 @@ class RecordSource(PausableSource):
         return a, b
 
     async def __aiter__(self) -> AsyncIterator[Chunk]:
-        pace = Paced(self.speed)
+        pace = Pacer(self.speed)
         wall0 = time.time()
         plays = []
         for r in self.recordings:

@@ -67,7 +67,7 @@ def test_a_start_and_duration_window_and_the_header_label(tmp_path):
 
 
 def _bed(ref, cls, det, flag, alarms=(), fs=100.0, seconds=3900):
-    return ec57.Bed("r", fs, int(seconds * fs), np.asarray(ref), np.asarray(cls), np.asarray(det),
+    return ec57.RecordResult("r", fs, int(seconds * fs), np.asarray(ref), np.asarray(cls), np.asarray(det),
                     np.where(np.asarray(flag), 1.0, 0.0), np.asarray(flag, dtype=bool),
                     np.full(len(det), 0.5), list(alarms))
 
