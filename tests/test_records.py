@@ -215,8 +215,8 @@ def test_fetch_checks_every_file_against_the_published_sums(tmp_path):
 @pytest.mark.slow
 def test_qrs_detection_on_the_hardest_ds1_stretches_does_not_regress():
     """The 2 minutes of MIT-BIH 116, 201 and 203 where the detector of issue 12 missed most beats (shipped in
-    tests/data/mitdb, see SOURCES.md), through the live pipeline."""
-    recs = [read(DATA / f"{n}x") for n in ("116", "201", "203")]
+    tests/data/mitdb-hard, see SOURCES.md), through the live pipeline."""
+    recs = [read(DATA.with_name("mitdb-hard") / f"{n}x") for n in ("116", "201", "203")]
     beds = ec57.run_records(recs, load(), threads=1, learn_s=0)
     g = ec57.summarise([ec57.record_counts(b, learn_s=0) for b in beds])["gross"]
     # measured with the detector of issue 12 (each excerpt starting cold): Se 86.97 %, +P 99.77 %
