@@ -59,7 +59,7 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
                                    "test split, and save a checkpoint.")
     p.add_argument("--protocol", choices=("product", "ucr", "mitdb"), default="product",
                    help="mitdb: the real-ECG model, on annotated records in --data (window beats, per-bed "
-                        "learning; see README 'Real patients')")
+                        "learning; see docs/recordings.md)")
     p.add_argument("--records", nargs="*", default=None, help="mitdb: record names within --data (default: all)")
     p.add_argument("--lead", default="MLII", help="mitdb: lead (default MLII, else the record's first)")
     p.add_argument("--learn", type=float, default=LEARN_S,

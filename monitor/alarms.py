@@ -1,6 +1,6 @@
 """Alarm policy (per patient), technical alarms, and the JSONL alarm journal.
 
-Defaults (see README, "Alarm policy"):
+Defaults (see docs/alarms.md):
 
 - ``abnormal beat`` (LOW advisory): any beat whose loss is above the threshold.
   Clears after ``clear_normal`` (5) consecutive normal beats.
