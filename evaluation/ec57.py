@@ -16,6 +16,16 @@ verdict and alarm; the statistics are then counted against the reference annotat
   match no run (per bed-day), physiological alarms raised per bed-hour by priority;
 - gross statistics pool the counts of all records; average statistics are the mean of the
   per-record figures (over the records where a figure is defined).
+
+Sources: ANSI/AAMI EC57:2012, *Testing and reporting performance results of cardiac rhythm and ST segment
+measurement algorithms* (match window, learning period, paced records, AAMI classes, gross and average
+statistics, Se and +P); the MIT-BIH record split into DS1 (development, ``../shared/data/mitdb-ds1``) and
+DS2 (held out) is de Chazal P, O'Dwyer M, Reilly RB, *Automatic classification of heartbeats using ECG
+morphology and heartbeat interval features*, IEEE Trans Biomed Eng 51(7):1196-1206, 2004.
+
+Shapes and units: every index is a sample index at the record's own rate; ``RecordResult`` arrays are 1-D,
+one entry per reference beat (``ref``, ``ref_class``) or per judged beat (``det``, ``loss``, ``flag``,
+``threshold``).
 """
 
 from __future__ import annotations

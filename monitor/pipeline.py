@@ -294,10 +294,14 @@ class Monitor:
         return out
 
     def emit(self, alarms: list[Alarm]) -> None:
-        """Every sink, in order: the durable ones first (the journal: written and fsynced on the disk writer's
-        thread), then, once that has returned, what shows and publishes (console, headless lines, MQTT)."""
+        """Every sink, in order: sinks that only record (``records_only``: alarm strips) at once; the durable
+        ones (the journal) on the disk writer's thread; then, once that has returned (fsynced), the sinks
+        that show or publish (console, headless lines, MQTT) and the rest."""
         for a in alarms:
             self.stats.alarms += 1
+            for sink in self._all_sinks:
+                if getattr(sink, "records_only", False):
+                    sink.on_alarm(a)
             durable = [s for s in self._all_sinks if getattr(s, "durable", False)]
             if durable:
                 self.disk.submit(functools.partial(_record, durable, a), functools.partial(self._show, a))
@@ -306,7 +310,7 @@ class Monitor:
 
     def _show(self, alarm: Alarm) -> None:
         for sink in self._all_sinks:
-            if not getattr(sink, "durable", False):
+            if not getattr(sink, "durable", False) and not getattr(sink, "records_only", False):
                 sink.on_alarm(alarm)
 
     def relearn(self, patient: str | None = None) -> list[str]:

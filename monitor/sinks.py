@@ -3,8 +3,9 @@
 A sink is anything with ``on_chunk``, ``on_beat``, ``on_alarm`` and ``close``; the driver calls
 every sink in the order it was given.  Sinks run on the event loop: each call must be quick and must
 not block.  A sink whose class sets ``durable = True`` (the journal) is the exception: its ``on_alarm``
-runs on the disk writer's thread (:mod:`ecgmon.monitor.disk`), and every other sink sees the alarm only
-once that has returned (durable before anything is shown or published).
+runs on the disk writer's thread (:mod:`ecgmon.monitor.disk`), and the sinks that show or publish see
+the alarm only once that has returned (durable before anything is shown or published).  A sink that only
+records alarms (``records_only = True``: the alarm strips) gets each at once.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ import os
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, ClassVar
 
 import numpy as np
 
@@ -56,7 +56,13 @@ class _Bed:
 
 
 class StripRecorder(NullSink):
-    """A sink writing one strip per physiological alarm (see the module docstring)."""
+    """A sink writing one strip per physiological alarm (see the module docstring).
+
+    It only records (it neither shows nor publishes), so the monitor gives it each alarm at once, while the
+    alarm's samples are still held, rather than after the journal line is fsynced; its strips go through the
+    same disk writer, after that line."""
+
+    records_only: ClassVar[bool] = True
 
     def __init__(self, path: str | Path, *, before_s: float = BEFORE_S, after_s: float = AFTER_S,
                  replay: bool = False, disk: DiskWriter | None = None) -> None:

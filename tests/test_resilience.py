@@ -75,10 +75,10 @@ def test_kill_9_at_random_moments_never_corrupts_the_journal_and_restarts_restor
     for k in range(5):
         expected, _ = open_alarms(journal) if journal.exists() else ([], 0)
         p = subprocess.Popen([*cmd, str(k)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        # wait for the first stats line (the monitor is running), then kill it at a random moment
+        # wait for the first alarm line (shown only once journalled), then kill it at a random moment
         assert p.stdout is not None
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and '"type": "stats"' not in (p.stdout.readline() or ""):
+        while time.monotonic() < deadline and '"type": "alarm"' not in (p.stdout.readline() or ""):
             pass
         time.sleep(rng.uniform(0.2, 2.5))
         p.send_signal(signal.SIGKILL)
