@@ -231,13 +231,17 @@ def run_records(recordings: list[Recording], ckpt: Checkpoint, *, device: str = 
     return beds
 
 
-def check_evaluable(recordings: list[Recording]) -> list[Recording]:
-    """The recordings EC57 counts: annotated (else an error naming the record), paced records left out."""
+def check_evaluable(recordings: list[Recording]) -> tuple[list[Recording], list[str]]:
+    """The recordings EC57 counts (paced records excluded, as EC57 does), and one line per record left out
+    for want of reference annotations."""
+    keep, left = [], []
     for r in recordings:
         if not r.annotated:
-            raise ValueError(f"{r.path}: no reference annotations (.atr): evaluate needs them "
-                             "(the monitor plays it without ground truth: ecgmon --source record)")
-    return [r for r in recordings if r.name not in PACED]
+            left.append(f"{r.path}: no reference annotations (.atr): evaluate needs them "
+                        "(the monitor plays it without ground truth: ecgmon --source record)")
+        elif r.name not in PACED:
+            keep.append(r)
+    return keep, left
 
 
 def write_json(path: Path, obj: object) -> Path:
