@@ -84,6 +84,8 @@ def _key(s: str) -> str:
 
 def _name_unit(name: str) -> tuple[str, str | None]:
     """``"ECG (uV)"`` -> ``("ECG", "uV")``; ``"ecg_mV"`` -> ``("ecg", "mV")``; a name without a unit as is."""
+    if unit_factor(name) is not None:  # a column named by its unit alone ("mV")
+        return "ECG", name.strip()
     m = UNIT_IN_NAME.search(name)
     if m:
         unit = (m.group(1) or m.group(2)).strip()
@@ -149,7 +151,7 @@ def _metadata(t: _Text, pre: list[tuple[int, str]], delim: str | None, ncols: in
     (the last preamble line: one name, or as many names as the rows have fields, none of them a number)
     and skipped lines."""
     for i, (n, line) in enumerate(pre):
-        cells = _split(line, delim)
+        cells = _split(line, delim) if ncols > 1 else [line.strip().strip("\"'")]  # one column: the whole line
         m = re.match(r"^([^:=]{1,40}?)\s*[:=]\s*(.+)$", line)
         names_ok = not any(NUMBER_START.match(c) for c in cells)
         if m:
@@ -280,12 +282,13 @@ def read_csv(path: Path | str, *, lead: str | None = None, fs: float | None = No
     where = f"{path}: column {lead_names[pick]!r}"
     if len(x) < 2 * rate:
         raise RecordError(f"{path}: {len(x)} samples is less than 2 s at {rate:g} Hz")
+    note = check_amplitude(x, where=where, unit_known=unit is not None)
     big = np.flatnonzero(np.abs(np.nan_to_num(x)) > SAMPLE_MAX_MV)
     if len(big):
         n = int(line_of[big[0]])
         raise RecordError(f"{path}:{n}: {table[big[0], col]:g} {unit or 'mV'} is not possible for a surface ECG "
                           f"(beyond {SAMPLE_MAX_MV:g} mV); check the unit (--units) or the line")
-    if note := check_amplitude(x, where=where, unit_known=unit is not None):
+    if note:
         notes.append(note)
     n_missing = int(missing[:, col].sum())
     if n_missing:
@@ -373,4 +376,5 @@ def _time_rate(path: Path, col: np.ndarray, line_of: np.ndarray, scale: float) -
         raise RecordError(f"{path}:{int(line_of[i + 1])}: time goes from {col[i]:g} to {col[i + 1]:g} (step "
                           f"{step / scale:g}): a gap or irregular sampling; cut the file there, or leave the time "
                           "column out and mark the gap with empty cells (signal loss)")
-    return f"the time column (lines {int(line_of[0])}-{int(line_of[-1])})", 1.0 / step
+    # 6 significant digits: a time column printed to 0.1 ms gives 249.99999999999977 Hz for 250 Hz
+    return f"the time column (lines {int(line_of[0])}-{int(line_of[-1])})", float(f"{1.0 / step:.6g}")

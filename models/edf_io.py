@@ -46,6 +46,26 @@ def read_edf(path: Path | str, *, lead: str | None = None, fs: float | None = No
     """
     path = Path(path)
     try:
+        return _read_edf(path, lead=lead, fs=fs, units=units, annotations=annotations)
+    except RecordError:
+        raise
+    except Exception as err:  # edfio parses header fields when they are first used: a damaged one raises here
+        raise RecordError(f"{path}: not a readable EDF file ({type(err).__name__}: {err})") from err
+
+
+def _read_edf(path: Path, *, lead: str | None, fs: float | None, units: str | None,
+              annotations: bool) -> Recording:
+    try:
+        with path.open("rb") as f:
+            head = f.read(256)
+            ns = int(head[252:256].decode("ascii", "replace").strip() or 0) if len(head) == 256 else 0
+            head += f.read(256 * max(0, min(ns, 4096)))
+    except (OSError, ValueError) as err:
+        raise RecordError(f"{path}: not a readable EDF file ({err})") from err
+    bad = next((i for i, c in enumerate(head) if not 32 <= c <= 126), None)
+    if bad is not None:  # EDF header fields are printable ASCII: anything else is a damaged header
+        raise RecordError(f"{path}: header byte {bad} is {head[bad]:#04x}, not printable ASCII: a damaged EDF header")
+    try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             edf = edfio.read_edf(path, lazy_load_data=False)
@@ -82,6 +102,12 @@ def read_edf(path: Path | str, *, lead: str | None = None, fs: float | None = No
             x = np.asarray(sig.data, dtype=np.float64) * factor
     except Exception as err:
         raise RecordError(f"{where}: cannot read the samples ({type(err).__name__}: {err})") from err
+    lo, hi = sorted((sig.physical_min, sig.physical_max))
+    step = (hi - lo) / max(1, abs(sig.digital_max - sig.digital_min))
+    fin = x[np.isfinite(x)] / factor
+    if len(fin) and (fin.min() < lo - step or fin.max() > hi + step):
+        raise RecordError(f"{where}: samples outside the header's physical/digital range ({lo:g} to {hi:g} "
+                          f"{dims[ch]}): a damaged header or data")
     if len(x) < 2 * rate:
         raise RecordError(f"{where}: {len(x)} samples is less than 2 s at {rate:g} Hz")
     if note := check_amplitude(x, where=where, unit_known=unit is not None):

@@ -30,7 +30,8 @@ DEFAULT_LEAD = "II"  # played when no lead is asked for and the record has it (M
 
 # plausibility of a surface ECG in mV: the spread between the 1st and 99th percentiles of its samples
 # (robust to spikes) is 0.05-5 mV on any lead; beyond these bounds the unit (or the gain) is wrong
-SPREAD_MAX_MV = 40.0  # 1 mV written in uV spreads ~1000
+SPREAD_MAX_MV = 40.0  # 1 mV written in uV spreads ~1000; a stated unit: warned beyond this (artefact, gain)
+SPREAD_IMPOSSIBLE_MV = 200.0  # a stated unit: refused beyond this (uV written as mV)
 SPREAD_MIN_MV = 0.01  # 1 mV written in V spreads ~0.001 (only checked where no unit is stated)
 SAMPLE_MAX_MV = 100.0  # a single sample beyond this is not a surface ECG in mV (CSV cells)
 
@@ -124,11 +125,13 @@ def check_units(declared: str | None, given: str | None, *, where: str) -> tuple
 
 
 def check_amplitude(x_mv: np.ndarray, *, where: str, unit_known: bool) -> str | None:
-    """Refuse samples impossible for a surface ECG in mV; a warning when the unit was not stated.
+    """Refuse samples impossible for a surface ECG in mV; a warning where they are implausible or the
+    unit was not stated.
 
-    The 1st-99th percentile spread of the finite samples must be under :data:`SPREAD_MAX_MV` (else the
-    values are in uV, or the gain is wrong); with no unit stated, also over :data:`SPREAD_MIN_MV`
-    (else volts) - and then mV is read with a warning.
+    The 1st-99th percentile spread of the finite samples: with no unit stated, it must lie between
+    :data:`SPREAD_MIN_MV` (else volts) and :data:`SPREAD_MAX_MV` (else microvolts), and mV is read with
+    a warning; with a unit stated (a WFDB or EDF header), beyond :data:`SPREAD_IMPOSSIBLE_MV` is refused
+    (the gain or unit is wrong) and beyond :data:`SPREAD_MAX_MV` warned (an ICU lead full of artefact).
     """
     fin = x_mv[np.isfinite(x_mv)]
     if not len(fin):
@@ -137,7 +140,10 @@ def check_amplitude(x_mv: np.ndarray, *, where: str, unit_known: bool) -> str | 
     spread = float(hi - lo)
     fix = "state the unit (--units, or a unit in the file's header)" if not unit_known else \
         "check the file's gain and unit"
-    if spread > SPREAD_MAX_MV:
+    if unit_known and SPREAD_MAX_MV < spread <= SPREAD_IMPOSSIBLE_MV:
+        return (f"{where}: samples spread {spread:.4g} mV (1st-99th percentile), implausible for a surface ECG "
+                "(artefact, or a wrong gain in the header?); played as the file says")
+    if spread > (SPREAD_IMPOSSIBLE_MV if unit_known else SPREAD_MAX_MV):
         raise RecordError(f"{where}: samples spread {spread:.4g} mV (1st-99th percentile): not a surface ECG in mV"
                           f"{' (microvolts?)' if spread < 40000 else ''}; {fix}")
     if not unit_known:

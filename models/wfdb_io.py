@@ -42,11 +42,10 @@ with warnings.catch_warnings():  # wfdb's own use of deprecated pandas and numpy
 
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
-    """wfdb's own use of deprecated pandas and numpy calls: not ours to fix, not the user's to see."""
+    """wfdb's own warnings (deprecated pandas and numpy calls, numeric noise): not the user's to see;
+    what wfdb finds wrong with a record it raises."""
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.simplefilter("ignore", RuntimeWarning)
+        warnings.simplefilter("ignore")
         yield
 
 
@@ -121,7 +120,8 @@ def read_wfdb(path: Path | str, *, lead: str | None = None, fs: float | None = N
     x = x * factor
     if not np.isfinite(x).any():
         raise RecordError(f"{where}: no valid samples (all NaN: the lead was never connected)")
-    check_amplitude(x, where=where, unit_known=True)
+    if note := check_amplitude(x, where=where, unit_known=True):
+        notes.append(note)
     samples, classes, annotated = np.zeros(0, np.int64), np.zeros(0, "<U1"), False
     if annotations and path.with_suffix(".atr").is_file():
         try:

@@ -263,4 +263,7 @@ def run_monitor(a: argparse.Namespace, console: Console) -> int:
         pass  # headless: the summary was written as the last line; the console: the screen is restored
     finally:
         b.monitor.close()
+    if b.left_out:
+        print(f"error: {len(b.left_out)} record(s) left out (see above); the others were played", file=sys.stderr)
+        return 1
     return 0
