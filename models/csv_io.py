@@ -239,10 +239,10 @@ def read_csv(path: Path | str, *, lead: str | None = None, fs: float | None = No
     if note:
         notes.append(note)
     col = leads[pick]
-    for c in (time_col, index_col):
-        if c is not None and missing[:, c].any():
-            n = int(line_of[np.flatnonzero(missing[:, c])[0]])
-            raise RecordError(f"{path}:{n}: the {'time' if c == time_col else 'sample'} column is empty")
+    for c_opt in (time_col, index_col):
+        if c_opt is not None and missing[:, c_opt].any():
+            n = int(line_of[np.flatnonzero(missing[:, c_opt])[0]])
+            raise RecordError(f"{path}:{n}: the {'time' if c_opt == time_col else 'sample'} column is empty")
     # the rate: every source that says one must agree
     rates: list[tuple[str, float]] = []
     if fs is not None:
@@ -260,9 +260,9 @@ def read_csv(path: Path | str, *, lead: str | None = None, fs: float | None = No
     if not rates:
         raise RecordError(f"{path}: needs its sampling rate: give --fs, a line 'sampling rate: 250' before the "
                           "samples, or a time column")
-    for what, r in rates[1:]:
-        if abs(r - rates[0][1]) > RATE_TOLERANCE * rates[0][1]:
-            raise RecordError(f"{path}: {rates[0][0]} says {rates[0][1]:g} Hz but {what} says {r:g} Hz; "
+    for what, other in rates[1:]:
+        if abs(other - rates[0][1]) > RATE_TOLERANCE * rates[0][1]:
+            raise RecordError(f"{path}: {rates[0][0]} says {rates[0][1]:g} Hz but {what} says {other:g} Hz; "
                               "make them agree")
     try:
         rate = check_fs(rates[0][1], f"{path}: sampling rate ({rates[0][0]})")

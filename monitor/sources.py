@@ -189,7 +189,7 @@ def nan_runs_as_signal_loss(chunk: Chunk, *, in_loss: bool) -> tuple[list[Chunk]
     runs = finite_runs(x)
     if runs == [(0, len(x))]:
         return ([dataclasses.replace(chunk, reset=True)] if in_loss else [chunk]), False
-    out = []
+    out: list[Chunk] = []
     for a, b in runs:
         out.append(dataclasses.replace(chunk, t0=chunk.t0 + a / chunk.fs, samples=x[a:b], start=chunk.start + a,
                                        truth=chunk.truth if not out else (),
