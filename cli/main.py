@@ -61,7 +61,8 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
                    help="mitdb: the real-ECG model, on annotated records in --data (window beats, per-bed "
                         "learning; see docs/recordings.md)")
     p.add_argument("--records", nargs="*", default=None, help="mitdb: record names within --data (default: all)")
-    p.add_argument("--lead", default="MLII", help="mitdb: lead (default MLII, else the record's first)")
+    p.add_argument("--lead", default=None, help="mitdb: lead, by name (case-insensitive; MLII = II = ECG II); "
+                                                "a record without it is left out. Default: II, else the first")
     p.add_argument("--learn", type=float, default=LEARN_S,
                    help="mitdb: each bed's learning period (s) the per-bed margin is calibrated after")
     p.add_argument("--seed", type=int, default=0, help="split and training seed (default 0)")
@@ -101,7 +102,8 @@ def _evaluate_parser(sub: argparse._SubParsersAction) -> None:
                                    "paced records excluded). Prints tables; writes DIR/metrics.json and PNG figures.")
     p.add_argument("--protocol", choices=("product", "ucr", "mitdb"), default="product")
     p.add_argument("--records", nargs="*", default=None, help="mitdb: record names within --data (default: all)")
-    p.add_argument("--lead", default="MLII", help="mitdb: lead to play (default MLII, else the record's first)")
+    p.add_argument("--lead", default=None, help="mitdb: lead to play, by name (case-insensitive; MLII = II = ECG II); "
+                                                "a record without it is left out. Default: II, else the first")
     p.add_argument("--learn", type=float, default=LEARN_S,
                    help="mitdb: each bed's learning period, seconds (excluded from every figure)")
     p.add_argument("--cv", type=int, default=None, metavar="K",
@@ -115,14 +117,31 @@ def _evaluate_parser(sub: argparse._SubParsersAction) -> None:
     _add_common_model(p)
 
 
-def _read_records(a: argparse.Namespace) -> list[Recording]:
+def _read_records(a: argparse.Namespace) -> tuple[list[Recording], list[str]]:
+    """The evaluable records of --data, and one line per record left out (unreadable, no lead, no
+    annotations), each also printed on stderr; every file checked before any output."""
     from ecgmon.evaluation import ec57
-    from ecgmon.models.records import find_records, read
+    from ecgmon.models.records import read_all
 
     if a.data is None:
         raise ValueError("--protocol mitdb needs --data DIR (the records; `ecgmon data fetch mitdb` downloads them)")
-    paths = find_records([a.data]) if not a.records else [Path(a.data) / r for r in a.records]
-    return ec57.check_evaluable([read(p, lead=a.lead) for p in paths])  # every file checked before any output
+    got = read_all([a.data] if not a.records else [Path(a.data) / r for r in a.records], lead=a.lead)
+    recs, left = ec57.check_evaluable(got.recordings)
+    left = [*got.left_out, *left]
+    for line in got.notes:
+        print(f"warning: {line}", file=sys.stderr)
+    for line in left:
+        print(f"error: left out: {line}", file=sys.stderr)
+    if not recs:
+        raise ValueError(f"{a.data}: no record can be evaluated ({len(left)} left out, see above)")
+    return recs, left
+
+
+def _left_out_status(left: list[str]) -> int:
+    if left:
+        print(f"error: {len(left)} record(s) left out (see above); the others were counted", file=sys.stderr)
+        return 1
+    return 0
 
 
 def cmd_train_records(a: argparse.Namespace, console: Console) -> int:
@@ -134,7 +153,7 @@ def cmd_train_records(a: argparse.Namespace, console: Console) -> int:
 
     if a.threads:
         torch.set_num_threads(a.threads)
-    recs = _read_records(a)
+    recs, left = _read_records(a)
     cfg = dataclasses.replace(realecg.RealConfig(seed=a.seed), **{k: v for k, v in (
         ("epochs", a.epochs), ("hidden", a.hidden), ("embedding", a.embedding), ("noise", a.noise)) if v is not None},
         learn_s=a.learn)
@@ -146,7 +165,7 @@ def cmd_train_records(a: argparse.Namespace, console: Console) -> int:
     ckpt = fit_and_calibrate(recs, cfg, device=a.device, threads=a.threads, on_epoch=on_epoch, log=console.print)
     path = save(ckpt, a.out)
     console.print(f"{ckpt.train['total_seconds']:.0f} s; saved {path} (sha256 {ckpt.sha256[:12]})")
-    return 0
+    return _left_out_status(left)
 
 
 def cmd_train(a: argparse.Namespace, console: Console) -> int:
@@ -219,7 +238,7 @@ def cmd_evaluate_records(a: argparse.Namespace, console: Console) -> int:
     from ecgmon.models.checkpoint import load
     from ecgmon.models.realecg import RealConfig
 
-    recs = _read_records(a)
+    recs, left = _read_records(a)
     threads = a.threads or default_threads()
     if a.cv:
         cfg = dataclasses.replace(RealConfig(), learn_s=a.learn)
@@ -242,13 +261,16 @@ def cmd_evaluate_records(a: argparse.Namespace, console: Console) -> int:
                                             f"learning period {a.learn:g} s excluded"))
     a.out.mkdir(parents=True, exist_ok=True)
     meta.update({"protocol": "mitdb", "data": str(a.data), "records": [r.name for r in recs], "learn_s": a.learn,
-                 "tolerance_s": MATCH_WINDOW_S, "lead": a.lead})
+                 "tolerance_s": MATCH_WINDOW_S, "lead_asked": a.lead,
+                 # the lead actually played: one name when every record played the same, else "mixed"
+                 "lead": played[0] if len(played := sorted({r.lead for r in recs})) == 1 else "mixed",
+                 "leads": {r.name: r.lead for r in recs}, "left_out": left})
     written = [ec57.write_json(a.out / "metrics.json", {**meta, **summary}),
                ec57.write_csv(a.out / "records.csv", summary)]
     if not a.no_figures:
         written += ec57.figures(a.out, summary, counts, label)
     console.print("wrote " + ", ".join(str(p) for p in written))
-    return 0
+    return _left_out_status(left)
 
 
 def cmd_evaluate(a: argparse.Namespace, console: Console) -> int:

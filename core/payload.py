@@ -9,6 +9,16 @@ counts chunks from 0 per device, ``fs`` is in Hz (100-1000), ``t0`` is the first
 sample's time in seconds (Unix time, or any clock that is continuous per device), and
 ``samples`` are millivolts.
 
+``t0`` must be plausible as seconds (:func:`t0_problem`, checked on arrival, each rejection counted
+per device and reason, never entering the latency figures): at or above 1e11 it is milliseconds or
+microseconds (``t0-not-seconds``); from 2000-01-01 (946684800) on it is Unix time and must lie within
+a day ahead (``t0-future``) and a week behind (``t0-past``) the monitor's clock; below that it is the
+device's own clock (seconds since it started) and is taken as it is.
+
+A device that reboots may restart ``seq`` at 0 (its clock going on, or restarting too): the monitor
+tells a reboot from a duplicate by ``t0`` (see :mod:`ecgmon.monitor.streams`) and starts a new stream
+for the bed at once, with a signal-loss alarm for the real gap only.
+
 Binary (little-endian), a 36-byte header then the samples::
 
     offset size  field
@@ -48,6 +58,23 @@ MAX_SECONDS = 10.0  # longest chunk accepted, seconds of signal
 MAX_ABS_MV = 20.0  # a surface ECG never reaches this; larger values are corrupt
 
 DEVICE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+T0_NOT_SECONDS = 1e11  # s (the year 5138): a t0 this large is in milliseconds (1.7e12) or microseconds
+T0_UNIX_FROM = 946_684_800.0  # 2000-01-01 in Unix seconds: below, t0 is the device's own clock
+T0_MAX_AHEAD_S = 86_400.0  # a Unix t0 more than a day ahead of the monitor's clock is wrong
+T0_MAX_BEHIND_S = 7 * 86_400.0  # ... or more than a week behind
+
+
+def t0_problem(t0: float, now: float) -> str | None:
+    """The rejection reason when ``t0`` is not plausible as seconds at the monitor's time ``now``
+    (Unix seconds), else None (see the module docstring)."""
+    if t0 >= T0_NOT_SECONDS:
+        return "t0-not-seconds"
+    if t0 >= T0_UNIX_FROM:
+        if t0 > now + T0_MAX_AHEAD_S:
+            return "t0-future"
+        if t0 < now - T0_MAX_BEHIND_S:
+            return "t0-past"
+    return None
 
 
 class PayloadError(ValueError):

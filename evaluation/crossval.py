@@ -42,9 +42,11 @@ def fit_and_calibrate(recordings: list[Recording], cfg: RealConfig = RealConfig(
     for b in beds:
         t = cfg.learn_s * b.fs
         ref, rc = b.ref[b.ref >= t], b.ref_class[b.ref >= t]
-        m = match(ref, b.det, MATCH_WINDOW_S * b.fs)
+        judged = b.judged if b.judged is not None else np.ones(len(b.det), dtype=bool)
+        det, rel_loss = b.det[judged], (b.loss - b.threshold)[judged]  # the verdicts, against each bed's shift
+        m = match(ref, det, MATCH_WINDOW_S * b.fs)
         hit = m >= 0
-        rel.append((b.loss - b.threshold)[m[hit]])
+        rel.append(rel_loss[m[hit]])
         rel_cls.append(rc[hit])
     rule = set_bed_margin(ckpt, np.concatenate(rel), np.concatenate(rel_cls), cfg, seconds=time.perf_counter() - t0)
     log(f"threshold {ckpt.threshold:.5f}; bed margin {ckpt.bed_margin:.5f} ({rule})")

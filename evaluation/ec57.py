@@ -4,7 +4,10 @@ Each record is a bed; the records play at once, as fast as the monitor takes the
 same code that runs live (segmenter, micro-batcher, scorer, alarm policy).  A sink collects every
 verdict and alarm; the statistics are then counted against the reference annotations:
 
-- the first ``learn_s`` (300 s) of each record are a learning period, excluded from every figure;
+- each bed's learning period (``learn_s``, 300 s, and on until its learning has seen enough beats) is
+  excluded from every figure, on both sides of the match and exactly as the monitor ran it: the
+  detections it did not judge (learning), the reference beats they match, and the reference beats it
+  missed while learning (their nearest detection was a learning one);
 - a detection (a judged beat) matches a reference beat within ``tolerance_s`` (150 ms), one to one;
 - QRS detection: sensitivity and positive predictivity;
 - verdicts: the flagged share of each AAMI class (N: false flags; V, S, F: sensitivity), the positive
@@ -54,17 +57,17 @@ RUN_WINDOW_S = 5.0
 
 
 class Collector(NullSink):
-    """Every verdict (fiducial index, loss, flag) and every alarm transition, per bed."""
+    """Every detection (fiducial index, loss, flag, threshold, judged) and every alarm transition, per bed.
+    A detection made while its bed learns is not judged (no verdict): kept, so that the counting
+    excludes exactly those."""
 
     def __init__(self) -> None:
-        self.beats: dict[str, list[tuple[int, float, bool, float]]] = {}
+        self.beats: dict[str, list[tuple[int, float, bool, float, bool]]] = {}
         self.alarms: dict[str, list[Alarm]] = {}
 
     def on_beat(self, score: BeatScore) -> None:
-        if score.learning is not None:  # no verdict yet: the learning period, excluded from every figure
-            return
         self.beats.setdefault(score.beat.patient, []).append(
-            (score.beat.index, score.loss, score.flagged, score.threshold))
+            (score.beat.index, score.loss, score.flagged, score.threshold, score.learning is None))
 
     def on_alarm(self, alarm: Alarm) -> None:
         self.alarms.setdefault(alarm.patient, []).append(alarm)
@@ -84,6 +87,7 @@ class RecordResult:
     flag: np.ndarray
     threshold: np.ndarray  # what each detection was judged against (a bed's own threshold once it has learnt)
     alarms: list[Alarm] = field(default_factory=list)
+    judged: np.ndarray | None = None  # per detection: False while the bed learnt; None: judged from learn_s on
 
 
 def ventricular_runs(classes: np.ndarray) -> list[tuple[int, int]]:
@@ -117,11 +121,18 @@ def _high_spans(alarms: list[Alarm]) -> list[tuple[float, float]]:
 
 def record_counts(bed: RecordResult, *, learn_s: float = LEARN_S,
                   tolerance_s: float = MATCH_WINDOW_S) -> dict[str, Any]:
-    """The counts of one record after its learning period (see the module docstring)."""
-    t0 = learn_s * bed.fs
+    """The counts of one record after its learning period (see the module docstring).  With ``bed.judged``
+    the learning period is the monitor's own (``learn_s`` unused); without, it is the first ``learn_s``."""
     tol = tolerance_s * bed.fs
-    rk = bed.ref >= t0
-    dk = bed.det >= t0
+    if bed.judged is None:
+        t0 = learn_s * bed.fs
+        rk, dk = bed.ref >= t0, bed.det >= t0
+    else:
+        rk, dk = learning_excluded(bed.ref, bed.det, bed.judged, tol)
+        rk, dk = ~rk, ~dk
+        # learning ends at the first judged detection (none: the whole record was learning)
+        t0 = float(bed.det[bed.judged][0]) if bed.judged.any() else float(bed.n_samples)
+        t0 = 0.0 if bed.judged.all() else t0
     ref, cls = bed.ref[rk], bed.ref_class[rk]
     det, flag = bed.det[dk], bed.flag[dk]
     loss = bed.loss[dk] - bed.threshold[dk]  # above (>0) or below the threshold the beat was judged against
@@ -161,6 +172,24 @@ def record_counts(bed: RecordResult, *, learn_s: float = LEARN_S,
     c["high_unmatched"] = false_high
     c["alarms_raised"] = {p: raised.get(p, 0) for p in ("high", "medium", "low")}
     return c
+
+
+def learning_excluded(ref: np.ndarray, det: np.ndarray, judged: np.ndarray,
+                      tol: float) -> tuple[np.ndarray, np.ndarray]:
+    """(reference beats, detections) left out as learning: the detections the monitor did not judge, the
+    reference beats matched to them, and the reference beats missed while it learnt (the nearest
+    detection not judged)."""
+    m = match(ref, det, tol)
+    ref_out = np.zeros(len(ref), dtype=bool)
+    hit = m >= 0
+    ref_out[hit] = ~judged[m[hit]]
+    if len(det) and (~hit).any():
+        miss = np.flatnonzero(~hit)
+        pos = np.searchsorted(det, ref[miss])
+        left, right = np.clip(pos - 1, 0, len(det) - 1), np.clip(pos, 0, len(det) - 1)
+        nearest = np.where(np.abs(det[left] - ref[miss]) <= np.abs(det[right] - ref[miss]), left, right)
+        ref_out[miss] = ~judged[nearest]
+    return ref_out, ~judged
 
 
 def _ratio(a: float, b: float) -> float | None:
@@ -231,19 +260,24 @@ def run_records(recordings: list[Recording], ckpt: Checkpoint, *, device: str = 
     beds = []
     for r in recordings:
         rows = col.beats.get(r.name, [])
-        arr = np.asarray(rows, dtype=np.float64).reshape(-1, 4)
+        arr = np.asarray(rows, dtype=np.float64).reshape(-1, 5)
         beds.append(RecordResult(r.name, r.fs, len(r.signal), r.ann_samples, r.ann_classes, arr[:, 0].astype(np.int64),
-                        arr[:, 1], arr[:, 2].astype(bool), arr[:, 3], col.alarms.get(r.name, [])))
+                                     arr[:, 1], arr[:, 2].astype(bool), arr[:, 3], col.alarms.get(r.name, []),
+                                     judged=arr[:, 4].astype(bool)))
     return beds
 
 
-def check_evaluable(recordings: list[Recording]) -> list[Recording]:
-    """The recordings EC57 counts: annotated (else an error naming the record), paced records left out."""
+def check_evaluable(recordings: list[Recording]) -> tuple[list[Recording], list[str]]:
+    """The recordings EC57 counts (paced records excluded, as EC57 does), and one line per record left out
+    for want of reference annotations."""
+    keep, left = [], []
     for r in recordings:
         if not r.annotated:
-            raise ValueError(f"{r.path}: no reference annotations (.atr): evaluate needs them "
-                             "(the monitor plays it without ground truth: ecgmon --source record)")
-    return [r for r in recordings if r.name not in PACED]
+            left.append(f"{r.path}: no reference annotations (.atr): evaluate needs them "
+                        "(the monitor plays it without ground truth: ecgmon --source record)")
+        elif r.name not in PACED:
+            keep.append(r)
+    return keep, left
 
 
 def write_json(path: Path, obj: object) -> Path:

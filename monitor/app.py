@@ -21,8 +21,7 @@ from rich.live import Live
 
 from ecgmon.core.limits import MATCH_WINDOW_S, REPLAY_MATCH_S, default_threads
 from ecgmon.models.checkpoint import Checkpoint, load
-from ecgmon.models.records import Recording, find_records
-from ecgmon.models.records import read as read_record
+from ecgmon.models.records import Recording, read_all
 from ecgmon.models.scorer import Scorer
 from ecgmon.monitor.alarms import Journal, open_alarms
 from ecgmon.monitor.config import MonitorConfig, from_args
@@ -44,6 +43,8 @@ class Built:
     truth: TruthSink | None
     view: ConsoleView
     headless: HeadlessSink | None
+    notes: tuple[str, ...] = ()  # --source record: the readers' warnings
+    left_out: tuple[str, ...] = ()  # --source record: records that could not be read (why)
 
 
 def build(cfg: MonitorConfig, *, ckpt: Checkpoint | None = None, out: TextIO | None = None,
@@ -74,14 +75,23 @@ def build(cfg: MonitorConfig, *, ckpt: Checkpoint | None = None, out: TextIO | N
             flags = scorer.score(split.pool.x[rows]) > ckpt.threshold
             offline = dict(zip(rows.tolist(), flags.tolist(), strict=True))
     tolerance = REPLAY_MATCH_S
+    notes: tuple[str, ...] = ()
+    left_out: tuple[str, ...] = ()
     if cfg.source == "mqtt":
         if cfg.broker is None:
             raise ValueError("--source mqtt needs broker settings")
         source = MqttSource(cfg.broker)
     elif cfg.source == "record":
-        recs = list(recordings) if recordings is not None else [
-            read_record(p, lead=cfg.lead, fs=cfg.csv_fs) for p in find_records(list(cfg.records))]
-        source = RecordSource(recs, speed=cfg.speed, chunk_s=cfg.chunk_s, start=cfg.start, duration=cfg.duration)
+        if recordings is not None:
+            recs = list(recordings)
+        else:  # a record that cannot be read is left out and reported; the others play
+            got = read_all(list(cfg.records), lead=cfg.lead, fs=cfg.csv_fs, units=cfg.units)
+            recs, left_out = got.recordings, tuple(got.left_out)
+            if not recs:
+                raise ValueError("no record could be played:\n  " + "\n  ".join(left_out))
+        notes = tuple(n for r in recs for n in r.notes)
+        source = RecordSource(recs, speed=cfg.speed, chunk_s=cfg.chunk_s, start=cfg.start, duration=cfg.duration,
+                              left_out=left_out)
         tolerance = MATCH_WINDOW_S
     else:
         source = ReplaySource(split.pool.x, split.pool.y, rows, patients=cfg.patients, fs=cfg.fs, speed=cfg.speed,
@@ -108,7 +118,7 @@ def build(cfg: MonitorConfig, *, ckpt: Checkpoint | None = None, out: TextIO | N
     sinks += extra_sinks
     mon = Monitor.for_checkpoint(ckpt, scorer=scorer, cfg=cfg.pipeline, policy=cfg.policy, learning=cfg.learning,
                                  learn_state=cfg.learn_state, sinks=sinks, restored=restored, disk=disk)
-    return Built(mon, source, evaluator, view, headless)
+    return Built(mon, source, evaluator, view, headless, notes, left_out)
 
 
 def snapshot(b: Built, *, focus: str | None = None, notice: str = "") -> Snapshot:
@@ -301,9 +311,14 @@ def _detach_terminal() -> None:
 
 
 def run_monitor(a: argparse.Namespace, console: Console, *, truth: TruthFactory | None = None) -> int:
-    """``ecgmon [monitor]``: build from the arguments, run with the console or headless, close."""
+    """``ecgmon [monitor]``: build from the arguments, run with the console or headless, close; 0, or 1 when
+    records were left out (each named on stderr before the run)."""
     cfg = from_args(a)
     b = build(cfg, truth=truth)
+    for line in b.notes:
+        print(f"warning: {line}", file=sys.stderr)
+    for line in b.left_out:
+        print(f"error: left out: {line}", file=sys.stderr)
     try:
         if cfg.ui:
             summary = asyncio.run(run_console(b, console, duration=cfg.duration))
@@ -315,4 +330,7 @@ def run_monitor(a: argparse.Namespace, console: Console, *, truth: TruthFactory 
         pass  # headless: the summary was written as the last line; the console: the screen is restored
     finally:
         b.monitor.close()
+    if b.left_out:
+        print(f"error: {len(b.left_out)} record(s) left out (see above); the others were played", file=sys.stderr)
+        return 1
     return 0

@@ -39,9 +39,10 @@ class MonitorConfig:
 
     source: str = "replay"
     records: tuple[Path, ...] = ()  # --source record: WFDB records, folders, RECORDS lists or CSV files
-    lead: str = "MLII"  # the lead played from each record (the first when a record lacks it)
+    lead: str | None = None  # the lead played from each record; None: II (MLII, ...) or, lacking it, the first
+    units: str | None = None  # --source record: the unit of records that do not state theirs (mV, uV, V)
     start: float = 0.0  # --source record: seconds skipped at the start of each record
-    csv_fs: float | None = None  # --source record: the sampling rate of CSV records (no default: it must be given)
+    csv_fs: float | None = None  # --source record: the rate of records that do not state theirs (else: must agree)
     patients: int = 8  # replay beds
     abnormal_rate: float | None = 0.03  # replay: a ward's share of abnormal beats; None: the whole test split
     fs: float = 250.0  # replay sampling rate; a CSV record's rate (given explicitly)
@@ -73,12 +74,17 @@ def add_monitor_arguments(p: argparse.ArgumentParser) -> None:
                         "mqtt: live devices publishing to a broker; record: recorded patients (WFDB or CSV)")
     g.add_argument("records", nargs="*", type=Path, metavar="PATH",
                    help="--source record: WFDB records (without extension), folders, RECORDS lists, CSV files")
-    g.add_argument("--lead", default=_M.lead, help=f"--source record: lead to play (default {_M.lead}, else the "
-                                                   "record's first)")
+    g.add_argument("--lead", default=_M.lead,
+                   help="--source record: lead to play, by name (case-insensitive; MLII = II = ECG II, ECG1 = ECG 1); "
+                        "a record without it is left out. Default: II or an alias, else the record's first (warned)")
+    g.add_argument("--units", default=_M.units,
+                   help="--source record: unit of the samples (mV, uV, V) where a file does not say it; where it "
+                        "does, they must agree")
     g.add_argument("--start", type=float, default=_M.start, help="--source record: seconds skipped at the start")
     g.add_argument("--patients", type=int, default=_M.patients, help=f"beds to replay (default {_M.patients})")
     g.add_argument("--fs", type=float, default=None,
-                   help=f"replay sampling rate (default {_M.fs:g}) or a CSV record's rate; "
+                   help=f"replay sampling rate (default {_M.fs:g}), or --source record: the rate of records that do "
+                        "not state theirs (CSV); where a file states it, they must agree; "
                         f"{FS_RANGE[0]:g}-{FS_RANGE[1]:g} Hz")
     g.add_argument("--speed", default=str(_M.speed), help="1 = real time, 10 = ten times faster, max = as fast as "
                                                           "possible")
@@ -204,7 +210,7 @@ def from_args(a: argparse.Namespace) -> MonitorConfig:
     if a.records and a.source != "record":
         raise ValueError(f"PATH arguments are for --source record, not --source {a.source}")
     return MonitorConfig(
-        source=a.source, records=tuple(a.records), lead=a.lead, start=a.start, patients=a.patients,
+        source=a.source, records=tuple(a.records), lead=a.lead, units=a.units, start=a.start, patients=a.patients,
         abnormal_rate=parse_rate(a.abnormal_rate),
         csv_fs=a.fs if a.source == "record" else None,
         fs=_M.fs if a.fs is None else check_fs(a.fs, "--fs"), speed=parse_speed(a.speed), seed=a.seed,

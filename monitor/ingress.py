@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Callable
 
 from ecgmon.core.messages import Chunk, TrueBeat, is_abnormal
-from ecgmon.core.payload import MAX_PAYLOAD, PayloadError, decode, device_from_topic
+from ecgmon.core.payload import MAX_PAYLOAD, PayloadError, decode, device_from_topic, t0_problem
 from ecgmon.models.data import CLASS_NAMES
 from ecgmon.monitor.sources import InputListener
 from ecgmon.monitor.streams import DeviceStream
@@ -63,6 +63,7 @@ class Ingress:
             c.update(st.counts)
         return {"messages": self.handled, "devices": len(self.streams), "chunks": c["chunks"],
                 "lost_chunks": c["lost_chunks"], "gaps": c["gap"], "duplicates": c["duplicate"],
+                "reboots": c["reboot"],
                 "out_of_order": c["out_of_order"], "rejected": sum(self.rejected.values()),
                 "other_shards": self.other_shards, "commands": dict(self.commands)}
 
@@ -100,15 +101,22 @@ class Ingress:
         if p.device is not None and p.device != dev:
             self._reject(dev, "device-mismatch")
             return []
-        delay = time.time() - p.t0 - len(p.samples) / p.fs
+        now = time.time()
+        if (problem := t0_problem(p.t0, now)) is not None:
+            self._reject(dev, problem)  # never a stream's time, never a latency figure
+            return []
+        stream = self.streams.get(dev)
+        if stream is None:
+            stream = self.streams[dev] = DeviceStream(dev, reorder=self.reorder)
+        reboots = stream.counts["reboot"]
+        chunks = stream.push(p)
+        if stream.counts["reboot"] != reboots:
+            self._delay_floor.pop(dev, None)  # its clock may have restarted: its delay floor with it
+        delay = now - p.t0 - len(p.samples) / p.fs
         floor = self._delay_floor.get(dev)
         if floor is None or delay < floor:
             self._delay_floor[dev] = floor = delay
         self._lag_max = max(self._lag_max, delay - floor)
-        stream = self.streams.get(dev)
-        if stream is None:
-            stream = self.streams[dev] = DeviceStream(dev, reorder=self.reorder)
-        chunks = stream.push(p)
         labels = self.pending_labels.pop(dev, None)
         if labels and chunks and stream.t0_first is not None and stream.fs is not None:
             # label times -> this monitor's sample indices for the device (it may have joined late)

@@ -9,6 +9,7 @@ wait for the monitor (``can_pause``), its health, its summary, the tasks and sin
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import AsyncIterator, Coroutine, Sequence
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ import numpy as np
 
 from ecgmon.core.limits import chunk_size
 from ecgmon.core.messages import Chunk, TrueBeat, is_abnormal
-from ecgmon.models.records import Recording
+from ecgmon.models.records import Recording, finite_runs
 from ecgmon.monitor.sinks import Sink
 from ecgmon.simulators.replay import PatientPlan, RhythmConfig, chunks, plan_patients
 
@@ -176,16 +177,39 @@ class ReplaySource(PausableSource):
         self.finished = True
 
 
+def nan_runs_as_signal_loss(chunk: Chunk, *, in_loss: bool) -> tuple[list[Chunk], bool]:
+    """A chunk whose samples hold NaN (signal loss: a dropout, a lead off) as the chunks of its finite runs.
+
+    Each finite run keeps its sample indices (``start``); the first one after a NaN run - in this chunk,
+    or at the end of the previous one (``in_loss``) - has ``reset=True``, so the bed's segmenter starts
+    again and a signal-loss alarm stands for the real gap.  Returns the chunks and whether this chunk
+    ends inside a NaN run.  Truth labels ride on the first chunk returned (lost with an all-NaN chunk).
+    A chunk without NaN comes back as it is.
+    """
+    x = chunk.samples
+    runs = finite_runs(x)
+    if runs == [(0, len(x))]:
+        return ([dataclasses.replace(chunk, reset=True)] if in_loss else [chunk]), False
+    out: list[Chunk] = []
+    for a, b in runs:
+        out.append(dataclasses.replace(chunk, t0=chunk.t0 + a / chunk.fs, samples=x[a:b], start=chunk.start + a,
+                                       truth=chunk.truth if not out else (),
+                                       reset=chunk.reset or in_loss or a > 0))
+    return out, not runs or runs[-1][1] < len(x)
+
+
 class RecordSource(PausableSource):
-    """Recorded patients (WFDB records or CSV), each one bed, played at its own sampling rate.
+    """Recorded patients (WFDB, EDF or CSV), each one bed, played at its own sampling rate.
 
     ``start`` and ``duration`` (seconds) cut the same window from every record; ``speed`` as for the
     replay.  Reference beat annotations travel as ground truth (AAMI classes), so the evaluator can
-    score the verdicts; a record without annotations plays without them.
+    score the verdicts; a record without annotations plays without them.  NaN runs in a record are
+    signal loss for its bed (:func:`nan_runs_as_signal_loss`).  ``notes`` (the readers' warnings) and
+    ``left_out`` (records that could not be read) are in the summary.
     """
 
     def __init__(self, recordings: Sequence[Recording], *, speed: float | None = 1.0, chunk_s: float = 0.25,
-                 start: float = 0.0, duration: float | None = None) -> None:
+                 start: float = 0.0, duration: float | None = None, left_out: Sequence[str] = ()) -> None:
         if not recordings:
             raise ValueError("no records to play")
         if start < 0 or (duration is not None and duration <= 0):
@@ -196,10 +220,14 @@ class RecordSource(PausableSource):
         self.label = f"RECORDING - {len(self.recordings)} record(s) ({names}), not a live patient"
         self.finished = False
         self.played_s = 0.0
+        self.left_out = list(left_out)
+        self.lost_s = 0.0  # seconds of NaN (signal loss) played
 
     def summary(self) -> dict[str, object]:
         return {"records": len(self.recordings), "annotated": sum(r.annotated for r in self.recordings),
-                "played_s": round(self.played_s, 3)}
+                "played_s": round(self.played_s, 3), "signal_loss_s": round(self.lost_s, 3),
+                "leads": {r.name: r.lead for r in self.recordings},
+                "warnings": [n for r in self.recordings for n in r.notes], "left_out": self.left_out}
 
     def window(self, r: Recording) -> tuple[int, int]:
         """The sample range of ``r`` that is played."""
@@ -219,6 +247,7 @@ class RecordSource(PausableSource):
             plays.append((r, a, b, chunk_size(self.chunk_s, r.fs), truth))
         pos = [0] * len(plays)  # samples played per record (from its window's start)
         ti = [0] * len(plays)
+        in_loss = [False] * len(plays)
         live = list(range(len(plays)))
         while live:
             for i in list(live):
@@ -231,8 +260,12 @@ class RecordSource(PausableSource):
                 k = ti[i]
                 while k < len(truth) and truth[k].start < hi:
                     k += 1
-                yield Chunk(r.name, r.fs, wall0 + lo / r.fs, r.signal[a + lo: a + hi], start=lo,
-                            truth=tuple(truth[ti[i]:k]), replay=True)
+                c = Chunk(r.name, r.fs, wall0 + lo / r.fs, r.signal[a + lo: a + hi], start=lo,
+                          truth=tuple(truth[ti[i]:k]), replay=True)
+                parts, in_loss[i] = nan_runs_as_signal_loss(c, in_loss=in_loss[i])
+                self.lost_s += (len(c.samples) - sum(len(p.samples) for p in parts)) / r.fs
+                for part in parts:
+                    yield part
                 pos[i], ti[i] = hi, k
             # signal time reached (whole-sample chunks: 0.25 s at 250 Hz is 62 samples, 0.248 s)
             self.played_s = max(pos[i] / plays[i][0].fs for i in range(len(plays)))

@@ -1,6 +1,7 @@
 """The payload contract, the bad-input corpus, and per-device stream repair (no broker needed)."""
 
 import contextlib
+import time
 
 import numpy as np
 import pytest
@@ -9,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ecgmon.core.payload import HEADER, MAGIC, PayloadError, decode, device_from_topic, encode
+from ecgmon.monitor.ingress import Ingress
 from ecgmon.monitor.mqtt import BrokerConfig, MqttSource
 from ecgmon.monitor.streams import DeviceStream
 
@@ -141,3 +143,49 @@ def test_ingress_counts_rejections_per_device_and_never_raises():
     assert src.rejected[("bed07", "bad-json")] == 2
     assert src.rejected[("(unknown)", "unknown-topic")] == 1
     assert src.handle("ecg/bed07/samples", payload_json(seq=0, device="bed07"))[0].patient == "bed07"
+
+
+# --------------------------------------------------------------------------- device reboots and implausible t0
+
+
+def _pkt(seq, t0, fs=250.0):
+    return decode(encode("float32", "d", seq, fs, t0, SIG))
+
+
+def test_a_reboot_with_the_clock_going_on_is_a_new_stream_at_once():
+    ds = DeviceStream("d", reorder=8)
+    dur = 62 / 250
+    before = [c for k in range(120) for c in ds.push(_pkt(k, 1000.0 + k * dur))]
+    # silent for 8 chunks (about 2 s), then the counter starts again at 0 while the clock carries on
+    after = [c for k in range(128, 140) for c in ds.push(_pkt(k - 128, 1000.0 + k * dur))]
+    assert len(before) == 120 and len(after) == 12  # every packet after the reboot released at once
+    assert after[0].reset and not any(c.reset for c in after[1:])
+    assert after[0].start == 128 * 62  # the sample index follows the clock across the real gap
+    assert [c.start for c in after] == [62 * k for k in range(128, 140)]
+    assert ds.counts["reboot"] == 1 and ds.counts["duplicate"] == 0
+    # a true duplicate (same seq, same t0) and a late old packet are still dropped
+    assert ds.push(_pkt(5, 1000.0 + 133 * dur)) == [] and ds.push(_pkt(3, 1000.0 + 131 * dur)) == []
+    assert ds.counts["duplicate"] == 2 and ds.counts["reboot"] == 1
+
+
+def test_a_reboot_with_counter_and_clock_both_restarted_continues_the_samples():
+    ds = DeviceStream("d", reorder=8)
+    dur = 62 / 250
+    for k in range(50):
+        ds.push(_pkt(k, 5000.0 + k * dur))
+    after = [c for k in range(10) for c in ds.push(_pkt(k, 3.0 + k * dur))]  # uptime clock from 3 s again
+    assert len(after) == 10 and after[0].reset and ds.counts["reboot"] == 1
+    assert [c.start for c in after] == [62 * (50 + k) for k in range(10)]  # no negative or overlapping indices
+
+
+def test_t0_not_plausible_as_seconds_is_rejected_per_packet_and_kept_out_of_latency():
+    ing = Ingress(topic="ecg/+/samples", labels_topic=None)
+    now = time.time()
+    ok = encode("json", "d", 0, 250.0, now - 0.5, SIG)
+    assert len(ing.handle("ecg/d/samples", ok)) == 1
+    for seq, t0 in ((1, now * 1000), (2, now * 1e6), (3, now + 10 * 86400), (4, now - 30 * 86400)):
+        assert ing.handle("ecg/d/samples", encode("json", "d", seq, 250.0, t0, SIG)) == []
+    assert dict(ing.rejected) == {("d", "t0-not-seconds"): 2, ("d", "t0-future"): 1, ("d", "t0-past"): 1}
+    assert ing.input_lag() < 1.0  # the rejected packets never reach the latency figures
+    dev = Ingress(topic="ecg/+/samples", labels_topic=None)  # a device's own clock (seconds since it started)
+    assert len(dev.handle("ecg/d/samples", encode("json", "d", 0, 250.0, 12.5, SIG))) == 1 and not dev.rejected

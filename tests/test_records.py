@@ -158,7 +158,7 @@ def test_a_record_without_annotations_plays_but_evaluate_refuses_it_writing_noth
     assert not out.exists()
 
 
-def test_csv_with_text_or_nan_is_refused_with_its_line(tmp_path):
+def test_csv_with_text_is_refused_with_its_line_and_nan_is_signal_loss(tmp_path):
     good = tmp_path / "good.csv"
     x = np.sin(np.linspace(0, 20, 1000))
     good.write_text("time,mV\n" + "".join(f"{i / 250:.4f},{v:.4f}\n" for i, v in enumerate(x)))
@@ -166,14 +166,20 @@ def test_csv_with_text_or_nan_is_refused_with_its_line(tmp_path):
     assert len(r.signal) == 1000 and not r.annotated
     bad = tmp_path / "bad.csv"
     bad.write_text("0.1\n0.2\nhello\n")
-    with pytest.raises(RecordError, match=r"bad\.csv:3: 'hello' is not a number"):
+    with pytest.raises(RecordError, match=r"bad\.csv:3: field 1 'hello' is not a number"):
         read_csv(bad, fs=250)
     nan = tmp_path / "nan.csv"
-    nan.write_text("0.1\nnan\n")
-    with pytest.raises(RecordError, match=r"nan\.csv:2: 'nan' is not a finite number"):
-        read_csv(nan, fs=250)
+    nan.write_text("ecg_mV\n" + "".join(f"{v:.4f}\n" if not 300 <= i < 400 else "nan\n" for i, v in enumerate(x)))
+    r = read_csv(nan, fs=250)
+    assert np.isnan(r.signal[300:400]).all() and np.isfinite(r.signal[:300]).all()  # NaN kept: signal loss
+    assert any("100 empty or NaN cell(s) from line 302" in n for n in r.notes)
+    inf = tmp_path / "inf.csv"
+    inf.write_text("0.1\ninf\n")
+    with pytest.raises(RecordError, match=r"inf\.csv:2: field 1 'inf' is not a finite number"):
+        read_csv(inf, fs=250)
+    assert read(good).fs == 250.0  # the time column gives the rate
     with pytest.raises(RecordError, match="needs its sampling rate"):
-        read(good)
+        read(nan)
 
 
 # --------------------------------------------------------------------------- fetch

@@ -1,0 +1,380 @@
+"""CSV and text exports of ECG devices, with a small, documented dialect detection.
+
+What is recognised (anything else, or anything ambiguous, is a :class:`RecordError` naming the file,
+the line and the fix; what is decided on clear evidence is a warning in ``Recording.notes``):
+
+- **Encoding**: UTF-8 (a byte-order mark is allowed).
+- **Preamble**: lines before the first line that starts with a number.  ``#`` starts a comment anywhere.
+  A preamble line ``key: value`` or ``key = value`` (or ``key<delimiter>value``) is metadata: a
+  sampling rate (``fs``, ``sampling rate``, ``sample rate``, ``sampling frequency``, ``frequency``; a
+  number, ``Hz`` allowed), a ``unit``/``units`` (mV, uV, V), a ``lead``.  The last preamble line that
+  has as many fields as the data rows is the **header** (column names).  Other preamble lines are
+  skipped, with a warning.
+- **Delimiter**: ``;`` or a tab when every data row has one; else ``,``; else whitespace.
+- **Decimal comma** (``-0,750``): with a ``;``/tab/whitespace delimiter, commas inside numbers; with a
+  ``,`` delimiter, only when a header names one column and every row is ``digits,digits`` (warning).
+  Without a header such rows are refused (one column with decimal commas, or two integer columns?).
+- **Columns**: named by the header: a time column (``time``, ``t``, ``timestamp``, ``elapsed``,
+  ``seconds``; unit from the name: ``time_ms``, ``time (s)``, ``t [us]``), a sample-number column
+  (``sample``, ``index``, ``n``, ``#``), the rest are leads (``--lead`` chooses among them by name;
+  a unit in a name: ``ECG (uV)``, ``ecg_mV``).  Without a header: one column is the lead; two are a
+  time column (strictly increasing; seconds or milliseconds told apart by its step, with a warning)
+  and the lead; more are refused.
+- **Rate**: from ``--fs``, a metadata line and the time column (median step); all that are given must
+  agree within 1 %.  A time column with a jump (a step off the median by more than 25 %) or going
+  backwards is refused at that line.
+- **Unit**: from ``--units``, a metadata line and the lead's column name; all that are given must
+  agree.  None given: mV when the amplitudes are plausible for mV (warning), else refused.
+- **Cells**: an empty cell, ``nan``, ``NaN`` or ``NA`` in the lead is signal loss (NaN, warning);
+  text elsewhere, infinities, a row with another number of fields, or a sample beyond
+  :data:`~ecgmon.models.recording.SAMPLE_MAX_MV` are refused at their line.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ecgmon.core.limits import FS_RANGE, check_fs
+from ecgmon.models.recording import (
+    SAMPLE_MAX_MV,
+    RecordError,
+    Recording,
+    check_amplitude,
+    check_units,
+    choose_lead,
+    unit_factor,
+)
+
+MISSING = frozenset({"", "nan", "na", "n/a", "null", "-"})
+RATE_KEYS = ("fs", "samplingrate", "samplerate", "samplingfrequency", "frequency", "samplingrate(hz)", "rate",
+             "samplefrequency", "sfreq", "hz")
+TIME_NAMES = ("time", "t", "timestamp", "elapsed", "seconds", "sec", "secs", "elapsedtime", "ms", "millis")
+INDEX_NAMES = ("sample", "samples", "index", "idx", "n", "#", "no", "sampleno", "samplenumber", "nr")
+TIME_UNITS = {"s": 1.0, "sec": 1.0, "secs": 1.0, "seconds": 1.0, "ms": 1e-3, "msec": 1e-3, "millis": 1e-3,
+              "us": 1e-6, "µs": 1e-6, "μs": 1e-6}
+RATE_TOLERANCE = 0.01  # rates from two sources agree within 1 %
+JUMP_TOLERANCE = 0.25  # a time step this far off the median is a gap
+NUMBER_START = re.compile(r"^\s*[\"']?[+-]?(\d|[.,]\d)")
+INT_COMMA_DIGITS = re.compile(r"^\s*[+-]?\d+,\d+\s*$")
+# a unit in a column name: in brackets ("ECG (uV)", "t [ms]"), or after '_' or a space, but not a bare V
+# there ("ECG V" is lead V): "ecg_mV", "time_ms"
+UNIT_IN_NAME = re.compile(r"[\(\[]\s*([^\)\]]+?)\s*[\)\]]\s*$|[\s_]((?:[mµμu]v|millivolts?|microvolts?|m?sec|"
+                          r"ms|us|µs|s))\s*$", re.IGNORECASE)
+
+
+@dataclass(slots=True)
+class _Text:
+    """The file split into its parts, with 1-based line numbers."""
+
+    meta: dict[str, tuple[int, str]] = field(default_factory=dict)  # key -> (line, value)
+    skipped: list[int] = field(default_factory=list)
+    header: tuple[int, list[str]] | None = None
+    rows: list[tuple[int, str]] = field(default_factory=list)
+
+
+def _key(s: str) -> str:
+    return re.sub(r"[\s_\-.]+", "", s.strip().lower())
+
+
+def _name_unit(name: str) -> tuple[str, str | None]:
+    """``"ECG (uV)"`` -> ``("ECG", "uV")``; ``"ecg_mV"`` -> ``("ecg", "mV")``; a name without a unit as is."""
+    if unit_factor(name) is not None:  # a column named by its unit alone ("mV")
+        return "ECG", name.strip()
+    m = UNIT_IN_NAME.search(name)
+    if m:
+        unit = (m.group(1) or m.group(2)).strip()
+        if unit_factor(unit) is not None or unit.lower() in TIME_UNITS:
+            return name[: m.start()].strip(" _-") or name, unit
+    return name.strip(), None
+
+
+def _split(line: str, delim: str | None) -> list[str]:
+    cells = line.split(delim) if delim is not None else line.split()
+    return [c.strip().strip("\"'").strip() for c in cells]
+
+
+def _decode(path: Path) -> list[str]:
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise RecordError(f"{path}: cannot read ({err.strerror})") from err
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        raise RecordError(f"{path}:{line}: not UTF-8 text (byte {err.start}); save the file as UTF-8 CSV") from err
+    if "\x00" in text:
+        line = text[: text.index("\x00")].count("\n") + 1
+        raise RecordError(f"{path}:{line}: a NUL byte: a binary file, not CSV text")
+    return text.splitlines()
+
+
+def _sections(path: Path, lines: list[str]) -> tuple[_Text, list[tuple[int, str]]]:
+    t = _Text()
+    pre: list[tuple[int, str]] = []
+    for n, raw in enumerate(lines, start=1):
+        line = raw.split("#", 1)[0].strip() if not raw.lstrip().startswith("#") else ""
+        if raw.lstrip().startswith("#"):
+            body = raw.lstrip()[1:].strip()
+            if not t.rows and body:
+                pre.append((n, body))  # '# fs: 250' carries metadata too
+            continue
+        if not line:
+            continue
+        if not t.rows and not NUMBER_START.match(line):
+            pre.append((n, line))
+            continue
+        t.rows.append((n, line))
+    if not t.rows:
+        raise RecordError(f"{path}: no line starts with a number: no samples found")
+    return t, pre
+
+
+def _delimiter(rows: list[tuple[int, str]]) -> str | None:
+    sample = [s for _, s in rows[:500]]
+    for d in (";", "\t"):
+        if all(d in s for s in sample):
+            return d
+    if any("," in s for s in sample):
+        return ","
+    return None
+
+
+def _metadata(t: _Text, pre: list[tuple[int, str]], delim: str | None, ncols: int) -> None:
+    """Sort the preamble into metadata (``key: value``, ``key = value``, ``key<delim>value``), the header
+    (the last preamble line: one name, or as many names as the rows have fields, none of them a number)
+    and skipped lines."""
+    for i, (n, line) in enumerate(pre):
+        cells = _split(line, delim) if ncols > 1 else [line.strip().strip("\"'")]  # one column: the whole line
+        m = re.match(r"^([^:=]{1,40}?)\s*[:=]\s*(.+)$", line)
+        names_ok = not any(NUMBER_START.match(c) for c in cells)
+        if m:
+            t.meta.setdefault(_key(m.group(1)), (n, m.group(2).strip()))
+        elif i == len(pre) - 1 and names_ok and len(cells) in (1, ncols):
+            t.header = (n, cells)
+        elif len(cells) == 2 and not NUMBER_START.match(cells[0]):
+            t.meta.setdefault(_key(cells[0]), (n, cells[1]))
+        else:
+            t.skipped.append(n)
+
+
+def _number(cell: str, decimal_comma: bool) -> float:
+    return float(cell.replace(",", ".") if decimal_comma else cell)
+
+
+def read_csv(path: Path | str, *, lead: str | None = None, fs: float | None = None,
+             units: str | None = None) -> Recording:
+    """One lead of a CSV/text export in mV (see the module docstring for the dialect).
+
+    ``fs`` (Hz) and ``units`` (mV, uV, V) are needed only where the file does not say them; where it
+    does, they must agree.  Raises :class:`RecordError` naming the file, line and fix.
+    """
+    path = Path(path)
+    lines = _decode(path)
+    t, pre = _sections(path, lines)
+    notes: list[str] = []
+    delim = _delimiter(t.rows)
+    counts = Counter(len(_split(s, delim)) for _, s in t.rows[:500])
+    ncols = counts.most_common(1)[0][0]
+    _metadata(t, pre, delim, ncols)
+    # a one-column header with comma-separated rows: decimal commas (or a header/data mismatch)
+    decimal_comma = False
+    if delim in (";", "\t", None):
+        decimal_comma = any("," in s for _, s in t.rows[:500])
+    elif delim == ",":
+        all_int_comma = all(INT_COMMA_DIGITS.match(s) for _, s in t.rows[:500])
+        if t.header is not None and len(t.header[1]) == 1 and ncols == 2 and not all_int_comma:
+            t.skipped.append(t.header[0])  # a title line, not the names of two columns
+            t.header = None
+        if t.header is not None and len(t.header[1]) == 1 and ncols == 2:
+            decimal_comma, delim, ncols = True, None, 1
+            notes.append(f"{path}: decimal commas ('{t.rows[0][1].strip()}' read as "
+                         f"{_number(t.rows[0][1].strip(), True):g}): one column named by line {t.header[0]}")
+        elif t.header is None and ncols == 2 and all_int_comma:
+            n, s = t.rows[0]
+            raise RecordError(f"{path}:{n}: {s.strip()!r} is either one number with a decimal comma or two integer "
+                              "columns; add a header line naming the column(s) (e.g. 'ecg_mV'), or use ';' between "
+                              "columns")
+    if decimal_comma and any("." in s for _, s in t.rows[:500]):
+        n, s = next((n, s) for n, s in t.rows if "." in s)
+        raise RecordError(f"{path}:{n}: {s.strip()!r} mixes decimal commas and points (thousands separators?); "
+                          "export numbers without thousands separators")
+    names = t.header[1] if t.header is not None else None
+    if names is not None and len(names) != ncols:
+        raise RecordError(f"{path}:{t.header[0] if t.header else 0}: the header names {len(names)} columns but the "
+                          f"rows hold {ncols}; fix the header")
+    # parse every row
+    table = np.full((len(t.rows), ncols), np.nan)
+    missing = np.zeros((len(t.rows), ncols), dtype=bool)
+    for r, (n, s) in enumerate(t.rows):
+        cells = _split(s, delim) if not decimal_comma or delim is not None else [s.strip()]
+        if len(cells) != ncols:
+            raise RecordError(f"{path}:{n}: {len(cells)} field(s) where the rows hold {ncols} ({s.strip()[:60]!r}); "
+                              "a truncated or mixed line: fix or remove it")
+        for c, cell in enumerate(cells):
+            if cell.lower() in MISSING:
+                missing[r, c] = True
+                continue
+            try:
+                v = _number(cell, decimal_comma)
+            except ValueError:
+                raise RecordError(f"{path}:{n}: field {c + 1} {cell[:40]!r} is not a number; fix or remove the "
+                                  "line") from None
+            if not math.isfinite(v):
+                raise RecordError(f"{path}:{n}: field {c + 1} {cell[:40]!r} is not a finite number")
+            table[r, c] = v
+    line_of = np.asarray([n for n, _ in t.rows])
+    # column roles
+    time_col, index_col, time_unit, leads = _roles(path, names, table, line_of, fs, notes)
+    if not leads:
+        raise RecordError(f"{path}: no lead column (columns: {names}); name one, e.g. 'ecg_mV'")
+    lead_names = [names[c] if names is not None else "csv" for c in leads]
+    pick, note = choose_lead([_name_unit(n)[0] for n in lead_names], lead, where=str(path))
+    if note:
+        notes.append(note)
+    col = leads[pick]
+    for c_opt in (time_col, index_col):
+        if c_opt is not None and missing[:, c_opt].any():
+            n = int(line_of[np.flatnonzero(missing[:, c_opt])[0]])
+            raise RecordError(f"{path}:{n}: the {'time' if c_opt == time_col else 'sample'} column is empty")
+    # the rate: every source that says one must agree
+    rates: list[tuple[str, float]] = []
+    if fs is not None:
+        rates.append(("--fs", float(fs)))
+    for key in RATE_KEYS:
+        if key in t.meta:
+            n, value = t.meta[key]
+            m = re.match(r"^\s*([0-9]+(?:[.,][0-9]+)?)\s*(hz)?\s*$", value.lower())
+            if not m:
+                raise RecordError(f"{path}:{n}: sampling rate {value!r} is not a number of Hz")
+            rates.append((f"line {n}", float(m.group(1).replace(",", "."))))
+            break
+    if time_col is not None:
+        rates.append(_time_rate(path, table[:, time_col], line_of, time_unit or 1.0))
+    if not rates:
+        raise RecordError(f"{path}: needs its sampling rate: give --fs, a line 'sampling rate: 250' before the "
+                          "samples, or a time column")
+    for what, other in rates[1:]:
+        if abs(other - rates[0][1]) > RATE_TOLERANCE * rates[0][1]:
+            raise RecordError(f"{path}: {rates[0][0]} says {rates[0][1]:g} Hz but {what} says {other:g} Hz; "
+                              "make them agree")
+    try:
+        rate = check_fs(rates[0][1], f"{path}: sampling rate ({rates[0][0]})")
+    except ValueError as err:
+        raise RecordError(str(err)) from err
+    # the unit: every source that says one must agree
+    name_unit = _name_unit(lead_names[pick])[1] if names is not None else None
+    meta_unit = next((t.meta[k] for k in ("unit", "units", "scale") if k in t.meta), None)
+    declared = name_unit
+    if meta_unit is not None:
+        if name_unit is not None and unit_factor(meta_unit[1]) != unit_factor(name_unit):
+            raise RecordError(f"{path}:{meta_unit[0]}: unit {meta_unit[1]!r} contradicts the column name "
+                              f"{lead_names[pick]!r}")
+        declared = declared or meta_unit[1]
+    factor, unit = check_units(declared, units, where=f"{path}: column {lead_names[pick]!r}")
+    x = table[:, col] * factor
+    where = f"{path}: column {lead_names[pick]!r}"
+    if len(x) < 2 * rate:
+        raise RecordError(f"{path}: {len(x)} samples is less than 2 s at {rate:g} Hz")
+    note = check_amplitude(x, where=where, unit_known=unit is not None)
+    big = np.flatnonzero(np.abs(np.nan_to_num(x)) > SAMPLE_MAX_MV)
+    if len(big):
+        n = int(line_of[big[0]])
+        raise RecordError(f"{path}:{n}: {table[big[0], col]:g} {unit or 'mV'} is not possible for a surface ECG "
+                          f"(beyond {SAMPLE_MAX_MV:g} mV); check the unit (--units) or the line")
+    if note:
+        notes.append(note)
+    n_missing = int(missing[:, col].sum())
+    if n_missing:
+        notes.append(f"{where}: {n_missing} empty or NaN cell(s) from line {int(line_of[missing[:, col]][0])}: "
+                     "played as signal loss")
+    if t.skipped:
+        notes.append(f"{path}: line(s) {', '.join(map(str, t.skipped[:5]))} before the samples skipped "
+                     "(neither metadata nor the header)")
+    name = _name_unit(lead_names[pick])[0] if names is not None else "csv"
+    return Recording(path.stem, path, rate, name, x.astype(np.float32), notes=tuple(notes))
+
+
+def _roles(path: Path, names: list[str] | None, table: np.ndarray, line_of: np.ndarray, fs: float | None,
+           notes: list[str]) -> tuple[int | None, int | None, float | None, list[int]]:
+    """(time column, sample-number column, seconds per time unit, lead columns)."""
+    ncols = table.shape[1]
+    if names is not None:
+        time_col = index_col = None
+        time_unit: float | None = None
+        leads = []
+        for c, raw in enumerate(names):
+            base, unit = _name_unit(raw)
+            k = _key(base)
+            if time_col is None and (k in TIME_NAMES or k.startswith("time")):
+                time_col = c
+                if unit is None and k in ("ms", "millis"):
+                    unit = "ms"
+                if unit is None and (m := re.search(r"(ms|us|µs|sec|s)$", k)) and k != m.group(1):
+                    unit = m.group(1)
+                time_unit = TIME_UNITS.get(unit.lower()) if unit else None
+                if unit and time_unit is None:
+                    raise RecordError(f"{path}: time column {raw!r}: unit {unit!r} is not s, ms or us")
+            elif index_col is None and k in INDEX_NAMES:
+                index_col = c
+            else:
+                leads.append(c)
+        if time_col is not None and time_unit is None:
+            time_unit = _time_unit_from_step(path, table[:, time_col], names[time_col], notes)
+        return time_col, index_col, time_unit, leads
+    if ncols == 1:
+        return None, None, None, [0]
+    if ncols == 2:
+        col0 = table[:, 0]
+        d = np.diff(col0)
+        if len(d) and np.all(d > 0):
+            if np.allclose(d, 1.0) and np.allclose(col0, np.round(col0)):
+                if fs is None:
+                    raise RecordError(f"{path}:{int(line_of[0])}: the first column counts 0, 1, 2...: sample numbers "
+                                      "or milliseconds? add a header line (e.g. 'sample,ecg_mV' or 'time_ms,ecg_mV') "
+                                      "or give --fs")
+                notes.append(f"{path}: first column read as sample numbers (steps of 1), rate from --fs")
+                return None, 0, None, [1]
+            return 0, None, _time_unit_from_step(path, col0, "column 1", notes), [1]
+        raise RecordError(f"{path}:{int(line_of[0])}: two columns and no header: which is the ECG? add a header line "
+                          "naming them (e.g. 'time_s,ecg_mV')")
+    raise RecordError(f"{path}:{int(line_of[0])}: {ncols} columns and no header; add a header line naming them "
+                      "(e.g. 'time_s,II,V5' in mV) and choose one with --lead")
+
+
+def _time_unit_from_step(path: Path, col: np.ndarray, name: str, notes: list[str]) -> float:
+    """Seconds per unit of a time column without a stated unit, from its median step: the steps of
+    100-1000 Hz in s (1-10 ms) and in ms (1-10) do not overlap."""
+    d = np.diff(col[np.isfinite(col)])
+    step = float(np.median(d)) if len(d) else 0.0
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
+        if step > 0 and FS_RANGE[0] <= 1 / (step * scale) <= FS_RANGE[1]:
+            notes.append(f"{path}: time column {name!r} has no unit; read as {unit} (step {step:g}: "
+                         f"{1 / (step * scale):g} Hz)")
+            return scale
+    raise RecordError(f"{path}: time column {name!r}: median step {step:g} is no sampling rate of "
+                      f"{FS_RANGE[0]:g}-{FS_RANGE[1]:g} Hz in s, ms or us; name its unit (e.g. 'time_ms')")
+
+
+def _time_rate(path: Path, col: np.ndarray, line_of: np.ndarray, scale: float) -> tuple[str, float]:
+    """The rate a time column gives; a jump or a step backwards is refused at its line."""
+    d = np.diff(col) * scale
+    if not len(d):
+        raise RecordError(f"{path}: a single row: no rate from the time column")
+    step = float(np.median(d))
+    if step <= 0:
+        raise RecordError(f"{path}: the time column does not increase (median step {step:g} s)")
+    bad = np.flatnonzero((d <= 0) | (np.abs(d - step) > JUMP_TOLERANCE * step))
+    if len(bad):
+        i = int(bad[0])
+        raise RecordError(f"{path}:{int(line_of[i + 1])}: time goes from {col[i]:g} to {col[i + 1]:g} (step "
+                          f"{step / scale:g}): a gap or irregular sampling; cut the file there, or leave the time "
+                          "column out and mark the gap with empty cells (signal loss)")
+    # 6 significant digits: a time column printed to 0.1 ms gives 249.99999999999977 Hz for 250 Hz
+    return f"the time column (lines {int(line_of[0])}-{int(line_of[-1])})", float(f"{1.0 / step:.6g}")

@@ -1,0 +1,125 @@
+"""EDF and EDF+ (continuous) files, read with ``edfio``.
+
+Why edfio: pure Python on NumPy alone (no compiled extension to build for each Python), typed
+(``py.typed``, checked with mypy), Apache-2.0, maintained (0.4.18, 2026) and used by MNE-Python for EDF
+export; it reads EDF, EDF+C and their annotations and writes them (the tests make their EDF copies with
+it).  pyedflib (a C extension around EDFlib) would do as well but builds native code; MNE is a whole
+neurophysiology suite for one reader.
+
+Contract: one signal (by label, :func:`~ecgmon.models.recording.choose_lead`; the ``EDF Annotations``
+signal is never a lead) at its own sampling rate, in mV from its physical dimension (uV, mV, V; an empty
+dimension is allowed only with plausible mV amplitudes, with a warning, or with ``--units``).  EDF+
+annotations whose text is a beat symbol (N, V, A, ...: MIT-BIH codes) are the reference beats.
+EDF+D (discontinuous) files are refused: their data records have gaps that a continuous read would
+hide.  Reference: Kemp B, Olivan J. European data format 'plus' (EDF+). Clin Neurophysiol
+114:1755-1761 (2003); https://www.edfplus.info/specs/.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import edfio
+import numpy as np
+
+from ecgmon.core.limits import check_fs
+from ecgmon.models.recording import (
+    RecordError,
+    Recording,
+    beats_from_symbols,
+    check_amplitude,
+    check_units,
+    choose_lead,
+    unit_factor,
+)
+
+ANNOTATIONS_LABEL = "EDF Annotations"
+
+
+def read_edf(path: Path | str, *, lead: str | None = None, fs: float | None = None, units: str | None = None,
+             annotations: bool = True) -> Recording:
+    """One signal of an EDF/EDF+C file in mV, and its beat annotations (EDF+).
+
+    ``fs`` (Hz) and ``units``, when given, must agree with the file.  Raises :class:`RecordError`
+    naming the file and the header field.
+    """
+    path = Path(path)
+    try:
+        return _read_edf(path, lead=lead, fs=fs, units=units, annotations=annotations)
+    except RecordError:
+        raise
+    except Exception as err:  # edfio parses header fields when they are first used: a damaged one raises here
+        raise RecordError(f"{path}: not a readable EDF file ({type(err).__name__}: {err})") from err
+
+
+def _read_edf(path: Path, *, lead: str | None, fs: float | None, units: str | None,
+              annotations: bool) -> Recording:
+    try:
+        with path.open("rb") as f:
+            head = f.read(256)
+            ns = int(head[252:256].decode("ascii", "replace").strip() or 0) if len(head) == 256 else 0
+            head += f.read(256 * max(0, min(ns, 4096)))
+    except (OSError, ValueError) as err:
+        raise RecordError(f"{path}: not a readable EDF file ({err})") from err
+    bad = next((i for i, c in enumerate(head) if not 32 <= c <= 126), None)
+    if bad is not None:  # EDF header fields are printable ASCII: anything else is a damaged header
+        raise RecordError(f"{path}: header byte {bad} is {head[bad]:#04x}, not printable ASCII: a damaged EDF header")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            edf = edfio.read_edf(path, lazy_load_data=False)
+            reserved = edf.reserved
+            signals = list(edf.signals)
+    except FileNotFoundError as err:
+        raise RecordError(f"{path}: no such file") from err
+    except Exception as err:  # edfio raises ValueError and others for a malformed header or data
+        raise RecordError(f"{path}: not a readable EDF file ({type(err).__name__}: {err})") from err
+    if reserved.startswith("EDF+D"):
+        raise RecordError(f"{path}: header field 'reserved' is EDF+D: a discontinuous recording (gaps between data "
+                          "records) is not supported; export it as EDF+C (one file per continuous part)")
+    signals = [s for s in signals if s.label.strip() != ANNOTATIONS_LABEL]
+    names = [s.label.strip() for s in signals]
+    dims = [s.physical_dimension.strip() for s in signals]
+    volt = [not d or unit_factor(d) is not None for d in dims]
+    notes: list[str] = []
+    ch, note = choose_lead(names, lead, where=str(path), usable=volt)
+    if note:
+        notes.append(note)
+    sig = signals[ch]
+    where = f"{path}: signal {names[ch]!r}"
+    try:
+        rate = check_fs(sig.sampling_frequency, f"{where}: sampling rate")
+    except (TypeError, ValueError, ZeroDivisionError) as err:
+        raise RecordError(f"{where}: sampling rate not usable ({err})") from err
+    if fs is not None and abs(float(fs) - rate) > 1e-6 * rate:
+        raise RecordError(f"{where}: the header says {rate:g} Hz, --fs says {float(fs):g} Hz; "
+                          "drop --fs or fix the file")
+    factor, unit = check_units(dims[ch] or None, units, where=f"{where}: physical dimension")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            x = np.asarray(sig.data, dtype=np.float64) * factor
+    except Exception as err:
+        raise RecordError(f"{where}: cannot read the samples ({type(err).__name__}: {err})") from err
+    lo, hi = sorted((sig.physical_min, sig.physical_max))
+    step = (hi - lo) / max(1, abs(sig.digital_max - sig.digital_min))
+    fin = x[np.isfinite(x)] / factor
+    if len(fin) and (fin.min() < lo - step or fin.max() > hi + step):
+        raise RecordError(f"{where}: samples outside the header's physical/digital range ({lo:g} to {hi:g} "
+                          f"{dims[ch]}): a damaged header or data")
+    if len(x) < 2 * rate:
+        raise RecordError(f"{where}: {len(x)} samples is less than 2 s at {rate:g} Hz")
+    if note := check_amplitude(x, where=where, unit_known=unit is not None):
+        notes.append(note)
+    samples, classes, annotated = np.zeros(0, np.int64), np.zeros(0, "<U1"), False
+    if annotations and reserved.startswith("EDF+"):
+        try:
+            anns = list(edf.annotations)
+        except Exception as err:
+            raise RecordError(f"{path}: EDF+ annotations not readable ({type(err).__name__}: {err})") from err
+        texts = [a.text.strip() for a in anns]
+        samples, classes = beats_from_symbols([round(a.onset * rate) for a in anns], texts)
+        annotated = len(samples) > 0
+    return Recording(path.stem, path, rate, names[ch], x.astype(np.float32), samples, classes, annotated,
+                     tuple(notes))

@@ -1,0 +1,170 @@
+"""What every reader returns, and the checks they share: :class:`Recording`, lead names, units, amplitudes.
+
+A :class:`Recording` holds one lead in millivolts at the record's own sampling rate, its reference beat
+annotations as AAMI classes, and the reader's ``notes`` (warnings: what it decided on clear evidence,
+shown on stderr and in the run's summary).  AAMI classes follow ANSI/AAMI EC57: N (N L R e j),
+S (A a J S), V (V E), F (F), Q (/ f Q); other annotation symbols (rhythm, noise and comment marks) are
+not beats.  NaN samples are signal loss (a lead-off, a dropout, a segment without the lead).
+
+Every problem with a file raises :class:`RecordError`, whose message names the file (and the line or
+field where there is one) and what would fix it.
+
+Lead names (:func:`choose_lead`) match exactly, then case-insensitively, then through the usual
+aliases: MLII = II = ECG II = ML2 = Lead II (modified limb leads are taken for the limb lead), V1-V6
+with or without an ``ECG``/``Lead`` prefix, ECG1 = ECG 1 = ECG_1 (a channel number, not lead I).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+AAMI = {**dict.fromkeys("NLRej", "N"), **dict.fromkeys("AaJS", "S"), **dict.fromkeys("VE", "V"), "F": "F",
+        **dict.fromkeys("/fQ", "Q")}
+AAMI_CLASSES = ("N", "S", "V", "F", "Q")
+DEFAULT_LEAD = "II"  # played when no lead is asked for and the record has it (MLII, ECG II, ...)
+
+# plausibility of a surface ECG in mV: the spread between the 1st and 99th percentiles of its samples
+# (robust to spikes) is 0.05-5 mV on any lead; beyond these bounds the unit (or the gain) is wrong
+SPREAD_MAX_MV = 40.0  # 1 mV written in uV spreads ~1000; a stated unit: warned beyond this (artefact, gain)
+SPREAD_IMPOSSIBLE_MV = 200.0  # a stated unit: refused beyond this (uV written as mV)
+SPREAD_MIN_MV = 0.01  # 1 mV written in V spreads ~0.001 (only checked where no unit is stated)
+SAMPLE_MAX_MV = 100.0  # a single sample beyond this is not a surface ECG in mV (CSV cells)
+
+UNITS_TO_MV = {"mv": 1.0, "millivolt": 1.0, "millivolts": 1.0, "uv": 1e-3, "µv": 1e-3, "μv": 1e-3,
+               "microvolt": 1e-3, "microvolts": 1e-3, "v": 1e3, "volt": 1e3, "volts": 1e3, "nv": 1e-6}
+
+
+class RecordError(ValueError):
+    """A recording that cannot be used; the message names the file and the problem."""
+
+
+@dataclass(frozen=True, slots=True)
+class Recording:
+    """One lead of a record.  ``ann_*``: reference beats only (AAMI classes), sample indices at ``fs``."""
+
+    name: str
+    path: Path  # the record's path without extension (WFDB), or the EDF/CSV file
+    fs: float  # Hz
+    lead: str  # the lead played, as the file names it
+    signal: np.ndarray = field(repr=False)  # float32, mV; NaN = signal loss
+    ann_samples: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0, np.int64))
+    ann_classes: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0, "<U1"))
+    annotated: bool = False
+    notes: tuple[str, ...] = ()  # warnings: what the reader decided on clear evidence
+
+    @property
+    def seconds(self) -> float:
+        return len(self.signal) / self.fs
+
+
+def lead_key(name: str) -> str:
+    """The alias key of a lead name: ``"MLII"``, ``"ECG II"``, ``"ml2"`` -> ``"ii"``; ``"ECG 1"`` -> ``"ecg1"``."""
+    s = re.sub(r"[\s_\-.:/]+", "", name.strip().lower())
+    if m := re.fullmatch(r"(?:ecg|ekg)0*(\d+)", s):
+        return f"ecg{m.group(1)}"
+    s = re.sub(r"^(?:ecg|ekg|lead)(?=.)", "", s)
+    if m := re.fullmatch(r"ml(i{1,3}|[123])", s):
+        s = {"1": "i", "2": "ii", "3": "iii"}.get(m.group(1), m.group(1))
+    return s
+
+
+def choose_lead(names: Sequence[str], wanted: str | None, *, where: str,
+                usable: Sequence[bool] | None = None) -> tuple[int, str | None]:
+    """The index of the lead to play among ``names``, and a warning when it was not asked for by name.
+
+    ``wanted``: a lead name (matched exactly, case-insensitively, then by :func:`lead_key`); absent, it
+    is an error listing the leads.  None: lead II (or an alias) when present, else the first ``usable``
+    lead (a voltage signal), with a warning naming it.
+    """
+    if not names:
+        raise RecordError(f"{where}: no signals")
+    listing = ", ".join(repr(n) for n in names)
+    ok = list(usable) if usable is not None else [True] * len(names)
+    target = wanted if wanted is not None else DEFAULT_LEAD
+    for same in (lambda n: n == target, lambda n: n.casefold() == target.casefold(),
+                 lambda n: lead_key(n) == lead_key(target)):
+        hits = [i for i, n in enumerate(names) if same(n)]
+        if len(hits) == 1:
+            return hits[0], None
+        if len(hits) > 1:
+            raise RecordError(f"{where}: lead {target!r} is ambiguous: {', '.join(repr(names[i]) for i in hits)} "
+                              f"all match (leads: {listing}); ask for one by its exact name (--lead)")
+    if wanted is not None:
+        raise RecordError(f"{where}: no lead {wanted!r} (leads: {listing}); choose one of these with --lead")
+    first = next((i for i, u in enumerate(ok) if u), None)
+    if first is None:
+        raise RecordError(f"{where}: no ECG lead among {listing} (no signal in V, mV or uV)")
+    if len(names) == 1:
+        return first, None
+    return first, f"{where}: no lead II (leads: {listing}): playing {names[first]!r} (choose with --lead)"
+
+
+def unit_factor(unit: str) -> float | None:
+    """mV per ``unit`` (``"uV"`` -> 0.001), or None when ``unit`` is not a voltage."""
+    return UNITS_TO_MV.get(unit.strip().lower().replace(" ", ""))
+
+
+def check_units(declared: str | None, given: str | None, *, where: str) -> tuple[float, str | None]:
+    """mV per sample unit, from the file's ``declared`` unit and the user's ``given`` one (``--units``),
+    which must agree; (1.0, None) when neither is known (the caller checks the amplitude)."""
+    fd = unit_factor(declared) if declared else None
+    fg = unit_factor(given) if given else None
+    if given and fg is None:
+        raise RecordError(f"--units {given!r} is not a voltage unit (use mV, uV or V)")
+    if declared and fd is None:
+        raise RecordError(f"{where}: unit {declared!r} is not a voltage: not an ECG lead (choose another with --lead)")
+    if fd is not None and fg is not None and fd != fg:
+        raise RecordError(f"{where}: the file says {declared}, --units says {given}; drop --units or fix the file")
+    f = fd if fd is not None else fg
+    return (1.0, None) if f is None else (f, declared or given)
+
+
+def check_amplitude(x_mv: np.ndarray, *, where: str, unit_known: bool) -> str | None:
+    """Refuse samples impossible for a surface ECG in mV; a warning where they are implausible or the
+    unit was not stated.
+
+    The 1st-99th percentile spread of the finite samples: with no unit stated, it must lie between
+    :data:`SPREAD_MIN_MV` (else volts) and :data:`SPREAD_MAX_MV` (else microvolts), and mV is read with
+    a warning; with a unit stated (a WFDB or EDF header), beyond :data:`SPREAD_IMPOSSIBLE_MV` is refused
+    (the gain or unit is wrong) and beyond :data:`SPREAD_MAX_MV` warned (an ICU lead full of artefact).
+    """
+    fin = x_mv[np.isfinite(x_mv)]
+    if not len(fin):
+        raise RecordError(f"{where}: no valid samples (all NaN: the lead was never connected)")
+    lo, hi = np.percentile(fin, [1, 99])
+    spread = float(hi - lo)
+    fix = "state the unit (--units, or a unit in the file's header)" if not unit_known else \
+        "check the file's gain and unit"
+    if unit_known and SPREAD_MAX_MV < spread <= SPREAD_IMPOSSIBLE_MV:
+        return (f"{where}: samples spread {spread:.4g} mV (1st-99th percentile), implausible for a surface ECG "
+                "(artefact, or a wrong gain in the header?); played as the file says")
+    if spread > (SPREAD_IMPOSSIBLE_MV if unit_known else SPREAD_MAX_MV):
+        raise RecordError(f"{where}: samples spread {spread:.4g} mV (1st-99th percentile): not a surface ECG in mV"
+                          f"{' (microvolts?)' if spread < 40000 else ''}; {fix}")
+    if not unit_known:
+        if spread < SPREAD_MIN_MV:
+            raise RecordError(f"{where}: samples spread {spread:.3g} mV (1st-99th percentile): too small for mV "
+                              f"(volts?); {fix}")
+        return f"{where}: no unit stated; read as mV (samples spread {spread:.3g} mV, plausible for mV)"
+    return None
+
+
+def finite_runs(x: np.ndarray) -> list[tuple[int, int]]:
+    """``[(start, stop), ...]``: the runs of finite samples in ``x``, in order (NaN runs are signal loss)."""
+    ok = np.isfinite(x)
+    if ok.all():
+        return [(0, len(x))] if len(x) else []
+    edges = np.flatnonzero(np.diff(np.concatenate([[False], ok, [False]]).astype(np.int8)))
+    return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True)]
+
+
+def beats_from_symbols(samples: Sequence[int] | np.ndarray, symbols: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Reference beats (sample indices, AAMI classes) from annotation symbols; non-beat symbols dropped."""
+    keep = [i for i, s in enumerate(symbols) if s in AAMI]
+    idx = np.asarray(samples, dtype=np.int64)[keep] if keep else np.zeros(0, np.int64)
+    return idx, np.asarray([AAMI[symbols[i]] for i in keep], dtype="<U1")

@@ -1,0 +1,135 @@
+"""WFDB records, read with the ``wfdb`` package (PhysioNet's reference Python implementation).
+
+Every form ``wfdb`` reads is played: headers without a sample count (the length follows from the
+signal file's size), multi-segment records with a fixed or variable layout (a lead missing from a
+segment is NaN there: signal loss), every signal format it decodes (8, 16, 24, 32, 61, 80, 160, 212,
+310, 311, FLAC 5xx), multi-frequency records (the lead at its own rate), lower-case or unusual lead
+names (:func:`~ecgmon.models.recording.choose_lead`), records without annotations.  Samples the format
+marks invalid are NaN (signal loss).  ``wfdb`` decides what is valid WFDB; this module adds only what
+the monitor needs: a sampling rate of 100-1000 Hz, a voltage unit, plausible amplitudes, the samples
+the header promises.
+
+Reference: WFDB header and signal formats, https://physionet.org/physiotools/wag/header-5.htm and
+signal-5.htm (Moody GB, PhysioToolkit).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ecgmon.core.limits import check_fs
+from ecgmon.models.recording import (
+    RecordError,
+    Recording,
+    beats_from_symbols,
+    check_amplitude,
+    check_units,
+    choose_lead,
+    unit_factor,
+)
+
+with warnings.catch_warnings():  # wfdb's own use of deprecated pandas and numpy calls
+    warnings.simplefilter("ignore", FutureWarning)
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import wfdb
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """wfdb's own warnings (deprecated pandas and numpy calls, numeric noise): not the user's to see;
+    what wfdb finds wrong with a record it raises."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+def _layout(path: Path, header: Any) -> tuple[list[str], list[str], list[int]]:
+    """Signal names, units and samples per frame; for a multi-segment record, from its layout segment
+    (variable layout) or its first segment (fixed layout)."""
+    if isinstance(header, wfdb.MultiRecord):
+        seg = next((n for n in header.seg_name or [] if n != "~"), None)
+        if seg is None:
+            raise RecordError(f"{path.with_suffix('.hea')}: a multi-segment record without segments")
+        with _quiet():
+            header = wfdb.rdheader(str(path.parent / seg))
+    names = [str(n) for n in header.sig_name or []]
+    units = [str(u) if u else "" for u in (header.units or [""] * len(names))]
+    spf = [int(s or 1) for s in (header.samps_per_frame or [1] * len(names))]
+    return names, units, spf
+
+
+def read_wfdb(path: Path | str, *, lead: str | None = None, fs: float | None = None, units: str | None = None,
+              annotations: bool = True) -> Recording:
+    """One lead of a WFDB record (``path`` without extension) in mV, and its ``atr`` beat annotations.
+
+    ``lead``: see :func:`~ecgmon.models.recording.choose_lead` (None: lead II or an alias, else the
+    first voltage signal).  ``fs`` (Hz) and ``units``, when given, must agree with the header.
+    Raises :class:`RecordError` naming the file.
+    """
+    path = Path(path)
+    hea = path.with_suffix(".hea")
+    if not hea.is_file():
+        raise RecordError(f"{hea}: no such header file")
+    try:
+        with _quiet():
+            header = wfdb.rdheader(str(path))
+    except Exception as err:  # wfdb raises many types for a malformed header
+        raise RecordError(f"{hea}: not a readable WFDB header ({type(err).__name__}: {err})") from err
+    names, sig_units, spf = _layout(path, header)
+    notes: list[str] = []
+    volt = [unit_factor(u or "mV") is not None for u in sig_units]
+    ch, note = choose_lead(names, lead, where=str(hea), usable=volt)
+    if note:
+        notes.append(note)
+    chosen = names[ch]
+    try:
+        rate = check_fs(float(header.fs) * spf[ch], f"{hea}: sampling rate")
+    except (TypeError, ValueError) as err:
+        raise RecordError(str(err)) from err
+    if fs is not None and abs(float(fs) - rate) > 1e-6 * rate:
+        raise RecordError(f"{hea}: the header says {rate:g} Hz, --fs says {float(fs):g} Hz; "
+                          "drop --fs or fix the header")
+    try:
+        with _quiet():
+            rec = wfdb.rdrecord(str(path), channel_names=[chosen], physical=True, m2s=True,
+                                smooth_frames=spf[ch] == 1)
+    except FileNotFoundError as err:
+        raise RecordError(f"{path.parent / Path(err.filename or '?').name}: signal file missing "
+                          f"(named by {hea.name})") from err
+    except Exception as err:
+        raise RecordError(f"{path}: cannot read the signal ({type(err).__name__}: {err})") from err
+    if spf[ch] == 1:
+        sig = rec.p_signal
+        x = np.zeros(0) if sig is None or sig.ndim != 2 or sig.shape[1] != 1 else np.asarray(sig[:, 0], np.float64)
+    else:
+        e = rec.e_p_signal
+        x = np.asarray(e[0], np.float64) if e else np.zeros(0)
+    promised = None if header.sig_len is None else int(header.sig_len) * spf[ch]
+    if promised is not None and len(x) != promised:
+        raise RecordError(f"{path.with_suffix('.dat')}: truncated: {len(x)} of the {promised} samples the header "
+                          "promises")
+    where = f"{hea}: lead {chosen!r}"
+    unit = (rec.units or [sig_units[ch]])[0] or "mV"  # WFDB: no unit in the header means mV
+    factor, _ = check_units(unit, units, where=where)
+    x = x * factor
+    if not np.isfinite(x).any():
+        raise RecordError(f"{where}: no valid samples (all NaN: the lead was never connected)")
+    if note := check_amplitude(x, where=where, unit_known=True):
+        notes.append(note)
+    samples, classes, annotated = np.zeros(0, np.int64), np.zeros(0, "<U1"), False
+    if annotations and path.with_suffix(".atr").is_file():
+        try:
+            with _quiet():
+                ann = wfdb.rdann(str(path), "atr")
+            samples, classes = beats_from_symbols(np.asarray(ann.sample) * spf[ch], list(ann.symbol))
+            annotated = True
+        except Exception as err:
+            notes.append(f"{path.with_suffix('.atr')}: not a readable annotation file ({type(err).__name__}: {err}); "
+                         "played without reference beats")
+    return Recording(path.name, path, rate, chosen, x.astype(np.float32), samples, classes, annotated, tuple(notes))

@@ -1,0 +1,390 @@
+"""Readers by kind (WFDB, EDF, CSV), lead choice, NaN as signal loss, bad records left out: on files made
+here from the shipped MIT-BIH excerpt (tests/data/mitdb/205x) or from synthetic signals."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import edfio
+import numpy as np
+import pytest
+import wfdb
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ecgmon.core.messages import Chunk
+from ecgmon.evaluation import ec57
+from ecgmon.models.recording import choose_lead, lead_key
+from ecgmon.models.records import RecordError, cut_beats, read, read_all, read_csv, read_edf
+from ecgmon.monitor.sources import nan_runs_as_signal_loss
+
+DATA = Path(__file__).parent / "data" / "mitdb"
+EXCERPT = DATA / "205x"
+SECONDS = 60  # the excerpt's first minute: 78 reference beats
+
+
+@pytest.fixture(scope="module")
+def excerpt():
+    r = read(EXCERPT)
+    n = int(SECONDS * r.fs)
+    keep = r.ann_samples < n
+    return r.signal[:n].astype(np.float64), r.fs, r.ann_samples[keep], r.ann_classes[keep]
+
+
+def _wfdb(tmp: Path, name: str, x: np.ndarray, fs: float, *, fmt: str = "16", names=("MLII",), gain: float = 200.0,
+          units: str = "mV") -> Path:
+    sig = x.reshape(len(x), -1)
+    with warnings.catch_warnings():  # wfdb's own use of deprecated pandas calls
+        warnings.simplefilter("ignore")
+        wfdb.wrsamp(name, fs=fs, units=[units] * sig.shape[1], sig_name=list(names), p_signal=sig,
+                fmt=[fmt] * sig.shape[1], adc_gain=[gain] * sig.shape[1], baseline=[0] * sig.shape[1],
+                    write_dir=str(tmp))
+    return tmp / name
+
+
+# --------------------------------------------------------------------------- lead names
+
+
+def test_lead_aliases_and_an_absent_lead_lists_the_leads():
+    assert {lead_key(n) for n in ("MLII", "II", "ii", "ECG II", "ML2", "ecg_ii", "Lead II")} == {"ii"}
+    assert lead_key("ECG1") == lead_key("ECG 1") == lead_key("ecg_01") == "ecg1" != lead_key("I")
+    assert lead_key("V5") == lead_key("ECG V5") == lead_key("v5")
+    assert choose_lead(["i", "ii"], "II", where="f") == (1, None)
+    assert choose_lead(["I", "MLII", "V1"], None, where="f") == (1, None)  # II by default
+    assert choose_lead(["ECG 1", "ECG 2"], "ECG1", where="f") == (0, None)
+    with pytest.raises(RecordError, match=r"f: no lead 'V5' \(leads: 'i', 'ii'\); choose one of these with --lead"):
+        choose_lead(["i", "ii"], "V5", where="f")
+    i, note = choose_lead(["V", "aVF"], None, where="f")
+    assert i == 0 and note is not None and "playing 'V'" in note  # never a silent choice
+    with pytest.raises(RecordError, match="ambiguous"):
+        choose_lead(["MLII", "ECG II"], "II", where="f")
+
+
+# --------------------------------------------------------------------------- WFDB
+
+
+def test_wfdb_header_without_sample_count_reads_the_whole_signal(tmp_path, excerpt):
+    x, fs, _, _ = excerpt
+    p = _wfdb(tmp_path, "nolen", x, fs)
+    hea = p.with_suffix(".hea")
+    first, *rest = hea.read_text().splitlines()
+    hea.write_text(" ".join(first.split()[:3]) + "\n" + "\n".join(rest) + "\n")  # "nolen 1 360": no length
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert wfdb.rdheader(str(p)).sig_len is None
+    r = read(p)
+    assert len(r.signal) == len(x) and r.fs == fs
+    np.testing.assert_allclose(r.signal, x, atol=0.5 / 200 + 1e-6)  # half an ADC step at 200/mV
+
+
+@pytest.mark.parametrize("fmt", ["16", "212", "80"])
+def test_wfdb_formats_written_by_wfdb(tmp_path, excerpt, fmt):
+    x, fs, _, _ = excerpt
+    gain = 50.0 if fmt == "80" else 200.0  # format 80 holds 8 bits
+    r = read(_wfdb(tmp_path, f"f{fmt}", np.clip(x, -2.5, 2.5), fs, fmt=fmt, gain=gain, names=("ECG II",)))
+    assert r.lead == "ECG II" and len(r.signal) == len(x)
+    np.testing.assert_allclose(r.signal, np.clip(x, -2.5, 2.5), atol=0.5 / gain + 1e-6)
+
+
+def _pack_10bit(d: np.ndarray, fmt: str) -> bytes:
+    """Three 10-bit two's-complement samples in four bytes (WFDB signal(5), formats 310 and 311)."""
+    u = (np.asarray(d, np.int64) & 0x3FF).reshape(-1, 3)
+    if fmt == "311":  # one little-endian 32-bit word: bits 0-9, 10-19, 20-29
+        return (u[:, 0] | u[:, 1] << 10 | u[:, 2] << 20).astype("<u4").tobytes()
+    # 310: two little-endian 16-bit words; samples 1 and 2 in bits 1-10 of each word, sample 3's low five
+    # bits in bits 11-15 of the first word, its high five bits in bits 11-15 of the second
+    w1 = (u[:, 0] << 1) | ((u[:, 2] & 0x1F) << 11)
+    w2 = (u[:, 1] << 1) | ((u[:, 2] >> 5) << 11)
+    return np.stack([w1, w2], axis=1).astype("<u2").tobytes()
+
+
+@pytest.mark.parametrize("fmt", ["310", "311"])
+def test_wfdb_10_bit_formats(tmp_path, excerpt, fmt):
+    x, fs, _, _ = excerpt
+    n = len(x) - len(x) % 3
+    d = np.clip(np.round(x[:n] * 200), -512, 511).astype(np.int64)
+    (tmp_path / f"p{fmt}.dat").write_bytes(_pack_10bit(d, fmt))
+    (tmp_path / f"p{fmt}.hea").write_text(f"p{fmt} 1 {fs:g} {n}\np{fmt}.dat {fmt} 200/mV 10 0 0 0 0 MLII\n")
+    r = read(tmp_path / f"p{fmt}")
+    np.testing.assert_allclose(r.signal, d / 200.0, atol=1e-6)
+
+
+def test_wfdb_multi_segment_variable_layout_has_nan_where_the_lead_is_missing(tmp_path):
+    fs, n = 250.0, 2500
+    t = np.arange(n) / fs
+    x = np.stack([np.sin(2 * np.pi * 1.2 * t), 0.5 * np.cos(2 * np.pi * 1.2 * t)], axis=1)
+    _wfdb(tmp_path, "s1", x[:1000], fs, names=("II", "V5"))
+    _wfdb(tmp_path, "s2", x[1000:1500, 1], fs, names=("V5",))
+    _wfdb(tmp_path, "s3", x[1500:], fs, names=("II", "V5"))
+    (tmp_path / "ms_layout.hea").write_text("ms_layout 2 250 0\nms_layout.dat 16 200/mV 16 0 0 0 0 II\n"
+                                            "ms_layout.dat 16 200/mV 16 0 0 0 0 V5\n")
+    (tmp_path / "ms.hea").write_text("ms/4 2 250 2500\nms_layout 0\ns1 1000\ns2 500\ns3 1000\n")
+    r = read(tmp_path / "ms", lead="mlii")
+    assert r.lead == "II" and len(r.signal) == n
+    assert np.isnan(r.signal[1000:1500]).all()  # signal loss where the segment lacks lead II
+    np.testing.assert_allclose(r.signal[:1000], x[:1000, 0], atol=0.003)
+    np.testing.assert_allclose(r.signal[1500:], x[1500:, 0], atol=0.003)
+    assert not np.isnan(read(tmp_path / "ms", lead="V5").signal).any()
+
+
+def test_wfdb_lower_case_leads_missing_annotations_and_units(tmp_path, excerpt):
+    x, fs, _, _ = excerpt
+    two = np.stack([-x, x], axis=1)
+    p = _wfdb(tmp_path, "ptb", two, fs, names=("i", "ii"))
+    r = read(p, lead="II")
+    assert r.lead == "ii" and not r.annotated  # no .atr: played without reference beats
+    np.testing.assert_allclose(r.signal, x, atol=0.003)
+    with pytest.raises(RecordError, match=r"ptb\.hea: no lead 'V5' \(leads: 'i', 'ii'\)"):
+        read(p, lead="V5")
+    uv = read(_wfdb(tmp_path, "uv", x * 1000, fs, units="uV", gain=0.2))  # microvolts, converted
+    np.testing.assert_allclose(uv.signal, x, atol=0.003)
+    with pytest.raises(RecordError, match=r"bp\.hea: lead 'ABP': unit 'mmHg' is not a voltage"):
+        read(_wfdb(tmp_path, "bp", x * 10 + 80, fs, units="mmHg", names=("ABP",)), lead="ABP")
+    with pytest.raises(RecordError, match="the header says 360 Hz, --fs says 250 Hz"):
+        read(p, fs=250)
+
+
+# --------------------------------------------------------------------------- EDF
+
+
+def _edf(path: Path, x: np.ndarray, fs: float, *, label: str = "ECG II", dim: str = "uV", scale: float = 1000.0,
+         beats: tuple[np.ndarray, np.ndarray] | None = None) -> Path:
+    sig = edfio.EdfSignal(x * scale, fs, label=label, physical_dimension=dim)
+    anns = ([edfio.EdfAnnotation(float(s) / fs, None, str(c)) for s, c in zip(*beats, strict=True)]
+            if beats is not None else None)
+    edfio.Edf([sig], annotations=anns).write(path)
+    return path
+
+
+def test_edf_plus_reads_the_lead_in_mv_and_its_beat_annotations(tmp_path, excerpt):
+    x, fs, ann, cls = excerpt
+    r = read(_edf(tmp_path / "x.edf", x, fs, beats=(ann, cls)), lead="MLII")
+    assert (r.fs, r.lead, len(r.signal)) == (fs, "ECG II", len(x))
+    np.testing.assert_allclose(r.signal, x, atol=0.002)  # 16-bit over the excerpt's physical range, in uV
+    assert r.annotated and r.ann_samples.tolist() == ann.tolist() and r.ann_classes.tolist() == cls.tolist()
+    assert r.notes == ()
+
+
+def test_edf_unit_rules_and_edf_plus_d_refused(tmp_path, excerpt):
+    x, fs, _, _ = excerpt
+    r = read(_edf(tmp_path / "nodim.edf", x, fs, dim="", scale=1.0))
+    assert any("no unit stated; read as mV" in n for n in r.notes)  # a warning, never silent
+    with pytest.raises(RecordError, match=r"microvolts\?"):
+        read(_edf(tmp_path / "uv_nodim.edf", x, fs, dim="", scale=1000.0))
+    assert read(tmp_path / "uv_nodim.edf", units="uV").signal.max() == pytest.approx(x.max(), abs=0.002)
+    with pytest.raises(RecordError, match="the file says uV, --units says mV"):
+        read(_edf(tmp_path / "uv.edf", x, fs), units="mV")
+    p = _edf(tmp_path / "d.edf", x, fs, beats=(np.array([100]), np.array(["N"])))
+    raw = bytearray(p.read_bytes())
+    raw[192:197] = b"EDF+D"  # the 'reserved' header field
+    p.write_bytes(bytes(raw))
+    with pytest.raises(RecordError, match=r"d\.edf: header field 'reserved' is EDF\+D"):
+        read(p)
+
+
+# --------------------------------------------------------------------------- CSV
+
+
+def _sig(n=2500, fs=250.0):
+    t = np.arange(n) / fs
+    return np.round(np.sin(2 * np.pi * 1.1 * t) + 0.3 * np.sin(2 * np.pi * 7 * t), 3)
+
+
+def test_csv_semicolons_decimal_commas_metadata_and_microvolts(tmp_path):
+    x = _sig()
+    p = tmp_path / "dev.csv"
+    p.write_text("Device: Acme ECG 3\nSampling rate: 250 Hz\nUnit: uV\nTime;ECG II\n"
+                 + "".join(f"{i / 250:.3f};{v * 1000:.1f}\n".replace(".", ",") for i, v in enumerate(x)))
+    r = read_csv(p, lead="II")
+    assert r.fs == 250.0 and r.lead == "ECG II"
+    np.testing.assert_allclose(r.signal, x, atol=1e-4)
+    with pytest.raises(RecordError, match=r"dev\.csv: --fs says 500 Hz but line 2 says 250 Hz"):
+        read_csv(p, fs=500)
+    with pytest.raises(RecordError, match="the file says uV, --units says mV"):
+        read_csv(p, units="mV")
+
+
+def test_csv_time_column_gives_the_rate_and_a_gap_is_named(tmp_path):
+    x = _sig()
+    p = tmp_path / "t.csv"
+    p.write_text("time_ms,ecg (mV)\n" + "".join(f"{i * 4},{v}\n" for i, v in enumerate(x)))
+    r = read_csv(p)
+    assert r.fs == 250.0 and r.notes == () and np.allclose(r.signal, x)
+    rows = [f"{i * 4 + (400 if i >= 1000 else 0)},{v}\n" for i, v in enumerate(x)]
+    p.write_text("time_ms,ecg (mV)\n" + "".join(rows))
+    with pytest.raises(RecordError, match=r"t\.csv:1002: time goes from 3996 to 4400"):
+        read_csv(p)
+    q = tmp_path / "nohead.csv"  # no header: a time column in seconds, told by its step (warned)
+    q.write_text("".join(f"{i / 250:.4f},{v}\n" for i, v in enumerate(x)))
+    r = read_csv(q)
+    assert r.fs == 250.0 and any("read as s" in n for n in r.notes)
+
+
+def test_csv_ambiguities_are_refused_with_the_line_and_the_fix(tmp_path):
+    p = tmp_path / "a.csv"
+    p.write_text("".join(f"{int(v)},{abs(round(v * 1000)) % 1000:03d}\n" for v in _sig() * 3))
+    with pytest.raises(RecordError, match=r"a\.csv:1: .* either one number with a decimal comma or two integer "
+                                          "columns; add a header line"):
+        read_csv(p, fs=250)
+    p.write_text("".join(f"{v},{v},{v}\n" for v in _sig()))
+    with pytest.raises(RecordError, match=r"a\.csv:1: 3 columns and no header"):
+        read_csv(p, fs=250)
+    p.write_text("".join(f"{v * 1000:.0f}\n" for v in _sig()))  # microvolts without a unit
+    with pytest.raises(RecordError, match=r"microvolts\?.*--units"):
+        read_csv(p, fs=250)
+    assert np.allclose(read_csv(p, fs=250, units="uV").signal, _sig(), atol=6e-4)
+
+
+# --------------------------------------------------------------------------- the same beats from every kind
+
+
+def test_edf_wfdb_and_csv_copies_of_one_excerpt_give_the_same_beats(tmp_path, excerpt):
+    x, fs, ann, _ = excerpt
+    q = np.round(x * 200) / 200  # the excerpt's own ADC steps (200/mV): every copy holds them exactly
+    w = _wfdb(tmp_path, "w", q, fs, names=("MLII",))
+    e = _edf(tmp_path / "e.edf", q, fs, scale=1.0, dim="mV")
+    c = tmp_path / "c.csv"
+    c.write_text("# sampling rate: 360\nMLII (mV)\n" + "".join(f"{v:.3f}\n" for v in q))
+    recs = [read(w), read(e), read(c)]
+    cuts = [cut_beats(r) for r in recs]
+    assert len(cuts[0].index) >= 70  # 78 reference beats in the minute; the first 2 s are warm-up
+    assert cuts[0].index.tolist() == cuts[1].index.tolist() == cuts[2].index.tolist()
+    m = ec57.match(ann, cuts[0].index, 0.15 * fs)
+    assert (m >= 0).mean() > 0.95
+
+
+# --------------------------------------------------------------------------- NaN and bad records
+
+
+def test_nan_runs_are_signal_loss_chunks_and_an_all_nan_record_is_left_out(tmp_path, excerpt):
+    x, fs, _, _ = excerpt
+    y = x.copy()
+    y[3600:4000] = np.nan
+    r = read(_wfdb(tmp_path, "drop", y, fs))
+    assert np.isnan(r.signal[3600:4000]).all() and np.isfinite(r.signal[:3600]).all()
+    c = Chunk("b", fs, 10.0, r.signal[3500:3690], start=3500)
+    parts, in_loss = nan_runs_as_signal_loss(c, in_loss=False)
+    assert [(p.start, len(p.samples), p.reset) for p in parts] == [(3500, 100, False)] and in_loss
+    c2 = Chunk("b", fs, 11.0, r.signal[3960:4050], start=3960)
+    parts, in_loss = nan_runs_as_signal_loss(c2, in_loss=True)
+    assert [(p.start, len(p.samples), p.reset) for p in parts] == [(4000, 50, True)] and not in_loss
+    beats = cut_beats(r)
+    assert (beats.index < 3600).any() and (beats.index > 4100).any()  # beats found again after the dropout
+    empty = _wfdb(tmp_path, "empty", np.full(len(x), np.nan), fs)
+    got = read_all([tmp_path / "drop", empty, tmp_path / "missing"])
+    assert [g.name for g in got.recordings] == ["drop"]
+    assert len(got.left_out) == 2 and "no valid samples" in got.left_out[0] and "missing" in got.left_out[1]
+
+
+def test_ec57_excludes_exactly_the_beats_the_monitor_did_not_judge():
+    fs = 100.0
+    ref = np.arange(100, 6000, 100)
+    det = ref[ref != 3000].copy()  # one miss after learning; one miss while learning below
+    det = det[det != 500]
+    judged = det >= 2000  # the monitor learnt until its 19th detection (sample 1900), not until a fixed time
+    bed = ec57.RecordResult("r", fs, 6000, ref, np.full(len(ref), "N"), det, np.zeros(len(det)),
+                            np.zeros(len(det), bool), np.full(len(det), 0.5), [], judged=judged)
+    c = ec57.record_counts(bed, learn_s=10.0)  # learn_s unused: the monitor's own learning period counts
+    assert c["detections"] == judged.sum() == 39
+    assert c["ref_beats"] == 40 and c["qrs_tp"] == 39  # the miss at 500 (learning) is not counted, 3000 is
+
+
+# --------------------------------------------------------------------------- fuzz
+
+
+def _csv_text(x: np.ndarray, *, delim: str, comma: bool, header: bool, unit: str, time: bool) -> str:
+    scale = 1000.0 if unit == "uV" else 1.0
+    lines = ["sampling rate = 250"]
+    if header:
+        lines.append(delim.join((["time_s"] if time else []) + [f"ECG ({unit})"]))
+    for i, v in enumerate(x):
+        val = f"{v * scale:.3f}"
+        t = f"{i / 250:.3f}"
+        if comma:
+            val, t = val.replace(".", ","), t.replace(".", ",")
+        lines.append(delim.join(([t] if time else []) + [val]))
+    return "\n".join(lines) + "\n"
+
+
+MUTATIONS = ("none", "truncate", "text", "huge", "header", "fields")
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(delim=st.sampled_from([";", "\t", ","]), comma=st.booleans(), header=st.booleans(),
+       unit=st.sampled_from(["mV", "uV"]), time=st.booleans(), mutation=st.sampled_from(MUTATIONS),
+       where=st.floats(0.05, 0.95), seed=st.integers(0, 2**16))
+def test_fuzz_csv_never_crashes_and_never_plays_misread_data(tmp_path, delim, comma, header, unit, time, mutation,
+                                                             where, seed):
+    if delim == "," and comma:
+        delim = ";"  # a comma-delimited file cannot hold decimal commas in more than one column
+    x = np.round(np.random.default_rng(seed).normal(0, 0.4, 700), 3)
+    text = _csv_text(x, delim=delim, comma=comma, header=header, unit=unit, time=time)
+    lines = text.splitlines(keepends=True)
+    k = 2 + int(where * (len(lines) - 3))  # a data line
+    if mutation == "truncate":
+        text = text[: len("".join(lines[:k])) + 3]
+    elif mutation == "text":
+        lines[k] = lines[k].rstrip("\n") + "x\n" if not time else "abc" + delim + "1\n"
+        text = "".join(lines)
+    elif mutation == "huge":
+        lines[k] = delim.join((["0"] if time else []) + ["1e9"]) + "\n" if not time else lines[k].replace(
+            lines[k].split(delim)[-1], "123456789\n")
+        text = "".join(lines)
+    elif mutation == "header":
+        text = text.replace("ECG (", "ECG (k", 1) if header else "garbage;;;\n" + text
+    elif mutation == "fields":
+        lines[k] = lines[k].rstrip("\n") + delim + "7\n"
+        text = "".join(lines)
+    p = tmp_path / "f.csv"
+    p.write_text(text)
+    units = None if header else unit
+    try:
+        r = read_csv(p, units=units)
+    except RecordError as err:
+        assert str(p) in str(err)  # every refusal names the file
+        # one column of decimal commas without a header: '0,050' may be two integer columns, refused
+        ambiguous = comma and not header and not time and "either one number with a decimal comma" in str(err)
+        assert mutation != "none" or ambiguous, err
+        return
+    n = len(r.signal)
+    assert r.fs == 250.0
+    if mutation == "truncate":  # the cut last cell cannot be told from a shorter number; every other is exact
+        np.testing.assert_allclose(r.signal[: n - 1], x[: n - 1], atol=1e-6)
+    else:
+        assert mutation in ("none", "header"), mutation  # text, huge values and extra fields are refused
+        np.testing.assert_allclose(r.signal, x, atol=1e-6)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(kind=st.sampled_from(["truncate", "header-number", "header-bytes", "none"]), at=st.floats(0.0, 1.0),
+       junk=st.binary(min_size=1, max_size=8).filter(lambda b: any(c not in b"0123456789.+-eE " for c in b)))
+def test_fuzz_edf_never_crashes_and_never_plays_misread_data(tmp_path, kind, at, junk):
+    fs = 250.0
+    x = np.round(np.sin(np.arange(1500) / fs * 2 * np.pi * 1.2), 3)
+    src = tmp_path / "src.edf"
+    if not src.exists():
+        _edf(src, x, fs, dim="mV", scale=1.0)
+    raw = bytearray(src.read_bytes())
+    hdr = 256 * 2  # one signal: 256 bytes of record header and 256 of signal header
+    if kind == "truncate":
+        raw = raw[: int(at * len(raw))]
+    elif kind == "header-number":  # a numeric field (data records, duration, ranges, samples) made non-numeric
+        # (a field changed to another number is another valid file: EDF headers carry no checksum)
+        off = [236, 244, 256 + 104, 256 + 112, 256 + 120, 256 + 128, 256 + 136, 256 + 216][int(at * 7.99)]
+        raw[off: off + len(junk)] = junk
+    elif kind == "header-bytes":
+        off = int(at * (hdr - len(junk)))
+        raw[off: off + len(junk)] = junk
+    p = tmp_path / "f.edf"
+    p.write_bytes(bytes(raw))
+    try:
+        r = read_edf(p)
+    except RecordError as err:
+        assert str(p) in str(err)
+        assert kind != "none", err
+        return
+    # accepted: exactly the samples written (a changed label or patient field does not matter), else refused
+    np.testing.assert_allclose(r.signal[: len(x)], x[: len(r.signal)], atol=2e-3)
+    assert len(r.signal) == len(x) or (kind == "truncate" and len(r.signal) < len(x))
+
