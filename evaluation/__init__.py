@@ -1,0 +1,1 @@
+"""ecgmon.evaluation: evaluation protocols (VFDB episodes, ...)."""
