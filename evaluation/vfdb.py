@@ -16,9 +16,9 @@ Everything here drives the same streaming classes as the live path (:class:`~ecg
 
 Command line (development data; nothing here is used by the tests)::
 
-    python -m ecgmon.evaluation.vfdb features --out build/vf/features.npz   # every window's features (slow)
+    python -m ecgmon.evaluation.vfdb features --out build/vf/features.npz   # every window through VFBank (~3 min)
     python -m ecgmon.evaluation.vfdb fit build/vf/features.npz               # CV and in-sample models, report
-    python -m ecgmon.evaluation.vfdb evaluate                                # the shipped constants, live classes
+    python -m ecgmon.evaluation.vfdb evaluate build/vf/features.npz          # the shipped detector's own decisions
 """
 
 from __future__ import annotations
@@ -179,16 +179,20 @@ def cinc_label(path: Path) -> tuple[str, bool]:
 
 
 def record_features(path: Path, cfg: VFConfig = VFConfig(), chunk_s: float = 1.0) -> dict[str, np.ndarray]:
-    """Every window of a record through a one-bed :class:`VFBank` fed ``chunk_s`` chunks: end times (s), features."""
+    """Every window of a record through a one-bed :class:`VFBank` fed ``chunk_s`` chunks: end times (s), features,
+    and the bank's decisions (``vf``, ``artifact``)."""
     x, fs = read_lead(path)
     bank = VFBank(fs, 1, cfg)
     step = max(1, round(chunk_s * fs))
-    ends, feats = [], []
+    ends, feats, vfs, arts = [], [], [], []
     for a in range(0, len(x), step):
-        e, _, _, _, _, f = bank.push(x[None, a:a + step])
+        e, _, _, vf, art, f = bank.push(x[None, a:a + step])
         ends.append(e)
         feats.append(f[0])
-    return {"end_s": np.concatenate(ends) / fs, "features": np.concatenate(feats), "seconds": np.array(len(x) / fs)}
+        vfs.append(vf[0])
+        arts.append(art[0])
+    return {"end_s": np.concatenate(ends) / fs, "features": np.concatenate(feats), "seconds": np.array(len(x) / fs),
+            "vf": np.concatenate(vfs), "artifact": np.concatenate(arts)}
 
 
 def _features_job(item: tuple[str, str, Path]) -> tuple[str, str, str, dict[str, np.ndarray]]:
@@ -215,6 +219,7 @@ def cmd_features(args: argparse.Namespace) -> None:
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         for i, (db, group, path, r) in enumerate(pool.map(_features_job, items, chunksize=4)):
             out[f"f{i}"], out[f"t{i}"] = r["features"], r["end_s"]
+        out[f"v{i}"], out[f"a{i}"] = r["vf"], r["artifact"]
             meta.append({"db": db, "group": group, "path": path, "seconds": float(r["seconds"])})
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(args.out, meta=json.dumps(meta), **out)
@@ -234,6 +239,7 @@ class _Rec:
     feats: np.ndarray
     episodes: list[Episode]
     cinc: tuple[str, bool] | None
+    decided: tuple[np.ndarray, np.ndarray] | None = None  # (vf, artifact) as the live VFBank decided them
 
 
 def load_features(path: str | Path) -> list[_Rec]:
@@ -253,7 +259,8 @@ def load_features(path: str | Path) -> list[_Rec]:
         else:
             fs = 250.0 if m["db"] == "vfdb-dev" else 360.0 if m["db"] == "mitdb-ds1" else 128.0
             eps = read_episodes(p, fs, round(m["seconds"] * fs))
-        recs.append(_Rec(m["db"], m["group"], m["path"], m["seconds"], t, f, eps, cinc))
+        decided = (z[f"v{i}"], z[f"a{i}"]) if f"v{i}" in z else None
+        recs.append(_Rec(m["db"], m["group"], m["path"], m["seconds"], t, f, eps, cinc, decided))
     return recs
 
 
@@ -309,14 +316,19 @@ class Choice:
     raise_windows: int
 
 
-def apply(recs: Sequence[_Rec], model: VFModel, ch: Choice) -> dict[str, object]:
-    """Score records with the given models and choices, as :class:`VFBank` decides (same rules)."""
+def apply(recs: Sequence[_Rec], model: VFModel, ch: Choice, *, live: bool = False) -> dict[str, object]:
+    """Score records with the given model and choices, by the rules :class:`VFBank` decides with
+    (:func:`~ecgmon.segmentation.vf.decide`), or (``live``) with the decisions the bank itself made."""
     per_db: dict[str, EpisodeScore] = {}
     cinc = {"TP": 0, "FN": 0, "FP": 0, "TN": 0, "vf_alarm_on_other_types": 0, "other_records": 0}
     vf_art = vf_n = 0
     cfg = VFConfig(vf_threshold=ch.vf_threshold, artifact_threshold=ch.artifact_threshold, model=model)
     for r in recs:
-        _, _, vf, art = decide(r.feats, cfg)
+        if live:
+            assert r.decided is not None, "features file without the bank's decisions"
+            vf, art = r.decided
+        else:
+            _, _, vf, art = decide(r.feats, cfg)
         alarms = alarm_intervals(r.end_s, vf, art, raise_windows=ch.raise_windows, clear_windows=3)
         if r.cinc is not None:
             on = any(a <= 65.0 and c >= 50.0 for a, c in alarms)
@@ -433,6 +445,15 @@ def _pool(parts: dict[str, object]) -> dict[str, object]:
     return out
 
 
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    """The shipped detector (``VFConfig()``) as the live bank decides, from a ``features`` run made with it."""
+    recs = load_features(args.features)
+    cfg = VFConfig()
+    ch = Choice(cfg.vf_threshold, cfg.artifact_threshold, VFAlarm().raise_n)
+    res = {k: v for k, v in apply(recs, cfg.model, ch, live=True).items() if k != "_scores"}
+    print(json.dumps(res, indent=1))
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m ecgmon.evaluation.vfdb", description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -445,8 +466,12 @@ def main(argv: list[str] | None = None) -> None:
     g.add_argument("--folds", type=int, default=5)
     g.add_argument("--c", type=float, default=1.0, help="inverse L2 strength of the logistic regressions")
     g.add_argument("--out", default="")
+    e = sub.add_parser("evaluate", help="score the shipped detector's own decisions (from a features run)")
+    e.add_argument("features", nargs="?", default="build/vf/features.npz")
     args = ap.parse_args(argv)
-    if args.cmd == "features":
+    if args.cmd == "evaluate":
+        cmd_evaluate(args)
+    elif args.cmd == "features":
         cmd_features(args)
     elif args.cmd == "fit":
         cmd_fit(args)

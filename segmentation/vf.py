@@ -28,6 +28,11 @@ algorithms for automated external defibrillators", BioMed Eng OnLine 4:60, 2005)
 ``lf``    share of the 0.5-30 Hz power below 1.5 Hz (electrode motion, baseline steps).
 ``amp``   log robust peak-to-peak amplitude (97th - 3rd percentile), mV.
 ``freq``  the peak frequency ``F``, Hz.
+``acf``   the largest normalised autocorrelation at lags of 0.12-0.5 s (2-8 Hz): flutter and VF repeat
+          themselves at their own rate, noise does not (Chen, Clarkson and Fan 1996, "A robust sequential
+          detection algorithm for cardiac arrhythmia classification", IEEE TBME 43(11):1120-1125, use it so).
+``envcv`` coefficient of variation of the 0.25 s RMS over the window: VF is a sustained wave, a beat
+          train or a noise burst is not.
 
 The features are combined by a logistic regression (as Figuera et al. 2016, "Machine learning
 techniques for the detection of shockable rhythms in automated external defibrillators", PLoS ONE
@@ -57,7 +62,7 @@ from ecgmon.core.limits import check_fs
 __all__ = ["CLASSES", "FEATURES", "VFAlarm", "VFBank", "VFConfig", "VFDetector", "VFModel", "VFWindow", "decide",
            "vf_features"]
 
-FEATURES = ("leak", "tcsc", "a2", "fsmn", "conc", "kurt", "dkurt", "hf", "lf", "amp", "freq")
+FEATURES = ("leak", "tcsc", "a2", "fsmn", "conc", "kurt", "dkurt", "hf", "lf", "amp", "freq", "acf", "envcv")
 
 
 CLASSES = ("other", "vf", "artifact")
@@ -85,11 +90,19 @@ class VFModel:
 # Fitted by `python -m ecgmon.evaluation.vfdb fit` (see that module): every development window of
 # vfdb-dev, cinc2015-dev (false alarms only), mitdb-ds1, nstdb-118 and svdb-dev; thresholds chosen there.
 VF_MODEL = VFModel(
-    mean=(0.5, 0.3, 0.3, 2.0, 0.3, 1.5, 2.0, -3.0, 0.2, 0.0, 4.0),
-    scale=(0.2, 0.1, 0.15, 1.0, 0.2, 0.6, 0.6, 1.0, 0.2, 1.0, 2.0),
-    weights=((0.0,) * 11, (-1.0, 1.0, 1.0, -1.0, 1.0, -1.0, -1.0, -0.5, 0.0, 0.0, 0.0),
-             (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0)),
-    bias=(0.0, -2.0, -3.0),
+    mean=(0.789322, 0.189776, 0.194837, 3.99701, 0.392256, 2.18098, 2.65167, -3.15745, 0.110236, 0.149613, 3.16911,
+          0.161878, 0.653469),
+    scale=(0.0983663, 0.147341, 0.106788, 2.44936, 0.154612, 1.51114, 1.51383, 1.32111, 0.119739, 0.92246, 2.04434,
+           0.178932, 0.212045),
+    weights=(
+        (-0.237043, -1.02577, 0.905531, -0.0419691, -0.495345, -1.68043, 1.72667, 0.750932, -0.500688, 0.624698,
+         -0.583828, -0.25294, 0.506552),
+        (-0.167517, 1.43831, -0.247793, 0.177913, 1.19457, 2.73411, -2.60083, -0.31709, 0.542754, -1.34556, 0.562579,
+         0.270007, 0.170119),
+        (0.404559, -0.41254, -0.657738, -0.135944, -0.699222, -1.05367, 0.874162, -0.433843, -0.0420663, 0.720858,
+         0.0212491, -0.0170662, -0.676671),
+    ),
+    bias=(2.72178, -3.73611, 1.01432),
 )
 
 
@@ -101,7 +114,7 @@ class VFConfig:
     hop_s: float = 1.0
     band_hz: tuple[float, float] = (0.5, 30.0)
     hf_band_hz: tuple[float, float] = (20.0, 40.0)
-    vf_threshold: float = 0.5
+    vf_threshold: float = 0.9
     artifact_threshold: float = 0.5
     flat_mv: float = 0.02  # robust peak-to-peak below this: no analysable signal (asystole or leads off)
     max_mv: float = 8.0  # robust peak-to-peak above this: no ECG, an artifact
@@ -184,10 +197,20 @@ def vf_features(x: np.ndarray, hf2: np.ndarray, fs: float) -> np.ndarray:
     kurt = np.log(((x * x) ** 2).mean(axis=1) / (x2 ** 2 + eps) + eps)
     d2 = (dx * dx).mean(axis=1)
     dkurt = np.log(((dx * dx) ** 2).mean(axis=1) / (d2 ** 2 + eps) + eps)
-    hf = np.log((hf2.mean(axis=1) + 1e-9) / (x2 + 1e-9))
+    # clipped: a synthetic or heavily filtered signal with no 20-40 Hz content at all is not 'more VF'
+    hf = np.clip(np.log((hf2.mean(axis=1) + 1e-9) / (x2 + 1e-9)), -10.0, 5.0)
     q = np.percentile(x, [3.0, 97.0], axis=1)
     amp = np.log(q[1] - q[0] + 1e-3)
-    return np.stack([leak, tcsc, a2, fsmn, conc, kurt, dkurt, hf, lf, amp, fpk], axis=1)
+    # autocorrelation (zero-padded, so not circular), normalised by the overlap's length
+    r = np.fft.irfft(np.abs(np.fft.rfft(x, n=2 * n, axis=1)) ** 2, axis=1)[:, :n]
+    r = r / (n - np.arange(n))[None, :]
+    lo, hi = max(1, round(0.12 * fs)), min(n - 1, round(0.5 * fs))
+    acf = r[:, lo:hi + 1].max(axis=1) / (r[:, 0] + eps)
+    b = max(1, round(0.25 * fs))
+    nb = n // b
+    rms = np.sqrt((x[:, :nb * b] ** 2).reshape(len(x), nb, b).mean(axis=2))
+    envcv = rms.std(axis=1) / (rms.mean(axis=1) + eps)
+    return np.stack([leak, tcsc, a2, fsmn, conc, kurt, dkurt, hf, lf, amp, fpk, acf, envcv], axis=1)
 
 
 class VFBank:
