@@ -219,7 +219,7 @@ def cmd_features(args: argparse.Namespace) -> None:
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         for i, (db, group, path, r) in enumerate(pool.map(_features_job, items, chunksize=4)):
             out[f"f{i}"], out[f"t{i}"] = r["features"], r["end_s"]
-        out[f"v{i}"], out[f"a{i}"] = r["vf"], r["artifact"]
+            out[f"v{i}"], out[f"a{i}"] = r["vf"], r["artifact"]
             meta.append({"db": db, "group": group, "path": path, "seconds": float(r["seconds"])})
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(args.out, meta=json.dumps(meta), **out)
