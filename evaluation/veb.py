@@ -36,6 +36,7 @@ from ecgmon.evaluation.vfdb import (
     EMPTY,
     VF_RHYTHMS,
     VT_RHYTHMS,
+    Episode,
     EpisodeScore,
     cinc_label,
     read_episodes,
@@ -45,11 +46,11 @@ from ecgmon.evaluation.vfdb import (
 from ecgmon.models.records import AAMI, PACED, match
 from ecgmon.segmentation.beats import Segmenter
 from ecgmon.segmentation.represent import Representation
-from ecgmon.segmentation.vtype import VBeat, VTRule, VTypeModel, VTyper, VTyperConfig
+from ecgmon.segmentation.vtype import FEATURES, VBeat, VTRule, VTypeModel, VTyper, VTyperConfig, features
 
 TOLERANCE_S = 0.150
 LEARN_S = 300.0
-COLS = ("index", "centre", "p", "v", "template", "width", "prem", "corr", "dwidth", "amp", "rr", "logamp")
+COLS = ("index", "centre", "p", "v", "template", "width", "prem", "corr", "dwidth", "amp", "share", "rr", "logamp")
 
 
 def type_record(x: np.ndarray, fs: float, cfg: VTyperConfig = VTyperConfig(), chunk_s: float = 1.0) -> np.ndarray:
@@ -64,7 +65,7 @@ def type_record(x: np.ndarray, fs: float, cfg: VTyperConfig = VTyperConfig(), ch
         beats = seg.push(clean)
         rows += typer.push(chunk, [b.index for b in beats])
     return np.array([[b.index, b.centre, b.p_ventricular, b.ventricular, b.template, b.width_s, b.prem, b.corr,
-                      b.dwidth_s, b.amp, b.rr_s, b.logamp] for b in rows]
+                      b.dwidth_s, b.amp, b.share, b.rr_s, b.logamp] for b in rows]
                     if rows else np.zeros((0, len(COLS))))
 
 
@@ -122,7 +123,7 @@ class _Bed:
     label: np.ndarray  # per detected beat: 1 V, 0 other reference beat, -1 unmatched
 
 
-def load_beats(path: str | Path, dbs: Sequence[str] = ("mitdb-ds1",)) -> list[_Bed]:
+def load_beats(path: str | Path, dbs: Sequence[str] = ("mitdb-ds1",), *, exclude_vf: bool = True) -> list[_Bed]:
     z = np.load(path)
     out = []
     for i, m in enumerate(json.loads(str(z["meta"]))):
@@ -130,6 +131,15 @@ def load_beats(path: str | Path, dbs: Sequence[str] = ("mitdb-ds1",)) -> list[_B
             continue
         p, fs, rows = Path(m["path"]), float(m["fs"]), z[f"b{i}"]
         ref, cls = _reference(p, fs) if m["db"] != "cinc2015-dev" else (np.zeros(0, np.int64), np.zeros(0, "<U1"))
+        if exclude_vf and len(ref):
+            # EC57 compares no beats during ventricular flutter/fibrillation (bxb's shutdown of VF episodes)
+            vf = [e for e in read_episodes(p, fs, round(float(m["seconds"]) * fs)) if e.rhythm in VF_RHYTHMS]
+            if vf:
+                def outside(idx: np.ndarray, vf: list[Episode] = vf, fs: float = fs) -> np.ndarray:
+                    return ~np.any([(idx >= e.start * fs) & (idx < e.end * fs) for e in vf], axis=0)
+                keep = outside(ref)
+                ref, cls = ref[keep], cls[keep]
+                rows = rows[outside(rows[:, 0])] if len(rows) else rows
         label = np.full(len(rows), -1)
         if len(ref) and len(rows):
             mt = match(ref.astype(float), rows[:, 0], TOLERANCE_S * fs)
@@ -154,55 +164,41 @@ def veb_stats(beds: Sequence[_Bed], flags: Sequence[np.ndarray], *, after_s: flo
     return {"TP": tp, "FN": fn, "FP": fp, "Se": round(tp / max(1, tp + fn), 4), "+P": round(tp / max(1, tp + fp), 4)}
 
 
-def _xy(beds: Sequence[_Bed], bed_model: bool) -> tuple[np.ndarray, np.ndarray]:
-    xs, ys = [], []
-    for b in beds:
-        r = b.rows
-        if not len(r):
-            continue
-        m = b.label >= 0
-        if bed_model:
-            m &= r[:, COLS.index("template")] > 0
-            x = r[:, [COLS.index(c) for c in ("width", "prem", "corr", "dwidth", "amp")]]
-        else:
-            x = np.column_stack([r[:, COLS.index("width")], r[:, COLS.index("prem")], _logpp(r)])
-        xs.append(x[m])
-        ys.append(b.label[m])
-    return np.concatenate(xs), np.concatenate(ys)
+def _x(b: _Bed, *, population: bool = False) -> np.ndarray:
+    """The model's inputs for a bed's beats, from the measurements the live typer made (``population``: as
+    if the bed had no template yet, as in its first seconds)."""
+    r = b.rows
+    cols = [r[:, COLS.index(c)] for c in FEATURES]
+    if population:
+        cols[FEATURES.index("template")] = np.zeros(len(r))
+    return features(*cols)
 
 
-def _logpp(r: np.ndarray) -> np.ndarray:
-    return r[:, COLS.index("logamp")]
-
-
-def fit_model(beds: Sequence[_Bed], bed_model: bool, c: float = 1.0) -> VTypeModel:
+def fit_model(beds: Sequence[_Bed], c: float = 1.0) -> VTypeModel:
+    """Logistic regression (scikit-learn) of V (AAMI V, E) against every other matched beat."""
     from sklearn.linear_model import LogisticRegression
 
-    x, y = _xy(beds, bed_model)
-    ok = np.isfinite(x).all(axis=1)
-    x, y = x[ok], y[ok]
+    # every beat twice: as measured, and as if its bed had no template yet, so that the first seconds' rule
+    # (width, prematurity, amplitude) learns from every beat and not from the first four of each record
+    x = np.concatenate([_x(b, population=pop)[b.label >= 0] for b in beds if len(b.rows) for pop in (False, True)])
+    y = np.concatenate([b.label[b.label >= 0] for b in beds if len(b.rows) for _ in (False, True)])
     mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-9
-    lr = LogisticRegression(C=c, max_iter=2000).fit((x - mean) / scale, y)
+    lr = LogisticRegression(C=c, max_iter=5000).fit((x - mean) / scale, y)
     return VTypeModel(tuple(mean.tolist()), tuple(scale.tolist()), tuple(lr.coef_[0].tolist()),
                       float(lr.intercept_[0]))
 
 
-def decide(b: _Bed, pop: VTypeModel, bed: VTypeModel, thr: float) -> np.ndarray:
-    """Offline re-decision of a bed's beats with other models (the features as the live typer measured them)."""
-    r = b.rows
-    if not len(r):
-        return np.zeros(0, bool)
-    t = r[:, COLS.index("template")] > 0
-    pb = bed.prob(np.nan_to_num(r[:, [COLS.index(c) for c in ("width", "prem", "corr", "dwidth", "amp")]]))
-    pp = pop.prob(np.column_stack([r[:, COLS.index("width")], r[:, COLS.index("prem")], _logpp(r)]))
-    return np.where(t, pb, pp) >= thr
+def decide(b: _Bed, model: VTypeModel, thr: float, *, population: bool = False) -> np.ndarray:
+    """Offline decision of a bed's beats with a model (the features as the live typer measured them; the typer's
+    measurements do not depend on its decisions, so this is what the live typer would decide)."""
+    return model.prob(_x(b, population=population)) >= thr if len(b.rows) else np.zeros(0, bool)
 
 
-def choose_threshold(beds: Sequence[_Bed], pop: VTypeModel, bed: VTypeModel) -> float:
+def choose_threshold(beds: Sequence[_Bed], model: VTypeModel) -> float:
     """The threshold with the best VEB F1 (Se and +P weighed alike) on these beds."""
     best = (-1.0, 0.5)
     for thr in np.arange(0.2, 0.91, 0.05):
-        s = veb_stats(beds, [decide(b, pop, bed, float(thr)) for b in beds])
+        s = veb_stats(beds, [decide(b, model, float(thr)) for b in beds])
         f1 = 2 * s["Se"] * s["+P"] / max(1e-9, s["Se"] + s["+P"])
         best = max(best, (f1, round(float(thr), 2)))
     return best[1]
@@ -211,26 +207,31 @@ def choose_threshold(beds: Sequence[_Bed], pop: VTypeModel, bed: VTypeModel) -> 
 def cmd_fit(args: argparse.Namespace) -> None:
     beds = [b for b in load_beats(args.beats) if len(b.rows)]
     flags_cv: list[np.ndarray] = []
+    pop_cv: list[np.ndarray] = []
     thrs = []
     for i, b in enumerate(beds):  # leave one record out
         train = beds[:i] + beds[i + 1:]
-        pop, bed = fit_model(train, False, args.c), fit_model(train, True, args.c)
-        thr = choose_threshold(train, pop, bed)
+        model = fit_model(train, args.c)
+        thr = choose_threshold(train, model)
         thrs.append(thr)
-        flags_cv.append(decide(b, pop, bed, thr))
-    pop, bed = fit_model(beds, False, args.c), fit_model(beds, True, args.c)
-    thr = choose_threshold(beds, pop, bed)
-    flags_in = [decide(b, pop, bed, thr) for b in beds]
+        flags_cv.append(decide(b, model, thr))
+        pop_cv.append(decide(b, model, thr, population=True))
+    model = fit_model(beds, args.c)
+    thr = choose_threshold(beds, model)
+    flags_in = [decide(b, model, thr) for b in beds]
     live = [b.rows[:, COLS.index("v")] > 0 for b in beds]
     report = {
         "records": len(beds),
         "cv_leave_one_record_out": {"all": veb_stats(beds, flags_cv), "after_5_min": veb_stats(beds, flags_cv,
                                                                                                after_s=LEARN_S),
+                                    "population_rule_only": veb_stats(beds, pop_cv),
                                     "thresholds": [min(thrs), max(thrs)]},
-        "in_sample": {"all": veb_stats(beds, flags_in), "after_5_min": veb_stats(beds, flags_in, after_s=LEARN_S)},
+        "in_sample": {"all": veb_stats(beds, flags_in), "after_5_min": veb_stats(beds, flags_in, after_s=LEARN_S),
+                      "population_rule_only": veb_stats(beds, [decide(b, model, thr, population=True)
+                                                               for b in beds])},
         "live_decisions_in_file": {"all": veb_stats(beds, live), "after_5_min": veb_stats(beds, live,
                                                                                           after_s=LEARN_S)},
-        "model": {"pop": asdict(pop), "bed": asdict(bed), "threshold": thr},
+        "model": {**asdict(model), "threshold": thr},
         "per_record_cv": {b.path.name: veb_stats([b], [f]) for b, f in zip(beds, flags_cv, strict=True)},
     }
     print(json.dumps(report, indent=1))
@@ -244,7 +245,7 @@ def vt_alarms(b: _Bed, flags: np.ndarray, *, run: int = 5, rate_bpm: float = 100
     out: list[tuple[float, float]] = []
     r = b.rows
     for k in range(len(r)):
-        vb = VBeat(int(r[k, 0]), int(r[k, 1]), float(r[k, 2]), bool(flags[k]), bool(r[k, 4]), *map(float, r[k, 5:12]))
+        vb = VBeat(int(r[k, 0]), int(r[k, 1]), float(r[k, 2]), bool(flags[k]), bool(r[k, 4]), *map(float, r[k, 5:13]))
         ev = rule.update(vb)
         t = r[k, 0] / b.fs
         if ev == "raise":
@@ -255,7 +256,7 @@ def vt_alarms(b: _Bed, flags: np.ndarray, *, run: int = 5, rate_bpm: float = 100
 
 
 def cmd_vt(args: argparse.Namespace) -> None:
-    beds = load_beats(args.beats, ("mitdb-ds1", "svdb-dev", "vfdb-dev", "cinc2015-dev"))
+    beds = load_beats(args.beats, ("mitdb-ds1", "svdb-dev", "vfdb-dev", "cinc2015-dev"), exclude_vf=False)
     per: dict[str, EpisodeScore] = {}
     cinc = {"TP": 0, "FN": 0, "FP": 0, "TN": 0}
     for b in beds:

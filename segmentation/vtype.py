@@ -10,18 +10,21 @@ fiducial has arrived:
 ``prem``   RR prematurity ``log(RR before / median of the bed's last 16 RR)`` (Hamilton & Tompkins 1986
            use the same median RR to judge prematurity).
 ``corr``   the largest correlation (lags +/- 20 ms) of the QRS (-100..+150 ms) with the bed's dominant
-           template: the element-wise median of its last 16 beats typed supraventricular (the running-
-           template approach of Hamilton & Tompkins 1986 and of de Chazal, O'Dwyer & Reilly 2004's
-           morphology features; here the template is the bed's own, so nothing needs labels).
-``dwidth`` the width minus the template beats' median width (s).
+           template: the medoid of its last 48 beats (the beat that correlates best, by median, with the
+           others), whatever they were typed, so a bed whose own rhythm is wide (bundle branch block) gets its
+           wide beat as its template (the running-template idea of Hamilton & Tompkins 1986; here the template
+           is the bed's own and needs no labels).
+``share``  the share of the bed's last 48 beats that correlate >= 0.9 with this one: the dominant beat is
+           common, an ectopic one rare.
+``dwidth`` the width minus the template's width (s).
 ``amp``    log ratio of the QRS peak-to-peak amplitude to the template's.
 
-Until the template holds ``min_template`` beats (the first few seconds), a population model on ``width``,
-``prem`` and the QRS's absolute amplitude types the beat; then a bed model on all the features.  Both are
-logistic regressions fitted on MIT-BIH DS1 (AAMI V = V, E against every other beat) with record-level folds
-(``python -m ecgmon.evaluation.veb``; figures there).  :class:`VTRule` calls ventricular tachycardia on
-``run`` (5) consecutive ventricular beats at a rate above ``rate_bpm`` (100), as the PhysioNet/CinC 2015
-Challenge and bedside monitors define it.
+Until the bed has ``min_template`` beats (the first few seconds) only ``width``, ``prem`` and the QRS's
+absolute amplitude (population knowledge) type a beat; then the bed's own features join them.  One quadratic
+logistic regression (:func:`features`) does both, fitted on MIT-BIH DS1 (AAMI V = V, E against every other
+beat) with leave-one-record-out cross-validation (``python -m ecgmon.evaluation.veb``; figures there).
+:class:`VTRule` calls ventricular tachycardia on ``run`` (5) consecutive ventricular beats at a rate above
+``rate_bpm`` (100), as the PhysioNet/CinC 2015 Challenge and bedside monitors define it.
 """
 
 from __future__ import annotations
@@ -35,10 +38,10 @@ import numpy as np
 from ecgmon.core.limits import check_fs
 from ecgmon.segmentation.filters import CausalFilter
 
-__all__ = ["BED_FEATURES", "POP_FEATURES", "VBeat", "VTRule", "VTypeModel", "VTyper", "VTyperConfig"]
+__all__ = ["FEATURES", "VBeat", "VTRule", "VTypeModel", "VTyper", "VTyperConfig", "features"]
 
-POP_FEATURES = ("width", "prem", "logamp")
-BED_FEATURES = ("width", "prem", "corr", "dwidth", "amp")
+# a beat's measurements; the bed's (corr .. share) are 0 and ``template`` 0 until the template has formed
+FEATURES = ("width", "prem", "logamp", "template", "corr", "dwidth", "amp", "share")
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,9 +58,32 @@ class VTypeModel:
         return 1.0 / (1.0 + np.exp(-np.clip(z, -40.0, 40.0)))
 
 
-# Fitted by `python -m ecgmon.evaluation.veb fit` on MIT-BIH DS1 (placeholders until then: wide or premature).
-POP_MODEL = VTypeModel((0.1, 0.0, 0.0), (0.03, 0.2, 1.0), (3.0, -1.0, 0.0), -1.0)
-BED_MODEL = VTypeModel((0.1, 0.0, 0.9, 0.0, 0.0), (0.03, 0.2, 0.1, 0.03, 0.3), (1.0, -1.0, -2.0, 2.0, 0.5), -2.0)
+# Fitted by `python -m ecgmon.evaluation.veb fit build/veb/ds1.npz --c 0.05` on MIT-BIH DS1 (in-sample; the
+# leave-one-record-out figures are in that module's docstring).
+MODEL = VTypeModel(
+    mean=(
+        0.0474637, -0.00464009, 0.647163, 0.499132, 1.27473, 0.00156783, -0.00453572, 0.403986, 0.00272019,
+        -0.000978997, 0.0301545, 0.0236902, 0.0576251, 0.000184067, -0.000240179, 0.0183311, 0.0271401, -0.00489955,
+        -0.00232858, 0.0124844, -0.000393189, -0.00105038, 0.00301794, 0.599587, 0.323058, 0.856782, 0.00100025,
+        0.00830508, 0.27318, 0.499132, 1.27473, 0.00156783, -0.00453572, 0.403986, 3.52112, 0.00155203, -0.0113897,
+        1.11135, 0.000142465, 9.77139e-06, 0.000520356, 0.0168785, -0.00393037, 0.365404
+    ),
+    scale=(
+        0.0216193, 0.164677, 0.425167, 0.499999, 1.37702, 0.0118325, 0.129838, 0.449665, 0.00315406, 0.0104533,
+        0.0268162, 0.0282226, 0.0696783, 0.00136462, 0.00869087, 0.0227858, 0.0964281, 0.125122, 0.116359, 0.24136,
+        0.00365411, 0.0423462, 0.0719578, 0.510289, 0.441486, 1.205, 0.00922525, 0.0940784, 0.391257, 0.499999, 1.37702,
+        0.0118325, 0.129838, 0.449665, 4.01761, 0.0141428, 0.225222, 1.29243, 0.000985051, 0.00422093, 0.00476314,
+        0.0801288, 0.0753488, 0.437774
+    ),
+    weights=(
+        2.59078, -1.0131, 0.114955, 0.635768, -0.427826, 0.740618, -0.0470694, -0.0200678, -1.22254, 0.255614, 0.256524,
+        -0.961366, 1.07183, -0.85524, 0.201873, 0.716516, 0.00093072, -0.747244, 0.346397, 0.179707, 0.0483542,
+        0.0764302, -0.248038, -0.390402, 1.41695, -0.236388, -0.196852, 0.0410857, -0.986917, 0.635768, -0.427826,
+        0.740618, -0.0470694, -0.0200678, -0.24888, -0.733243, -0.149424, -1.19904, 0.0976573, -0.0817086, 0.273903,
+        0.120661, 0.137598, -1.55183
+    ),
+    bias=-5.68339,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,13 +96,12 @@ class VTyperConfig:
     pre_s: float = 0.10  # the template window: pre_s before the QRS centre ...
     post_s: float = 0.15  # ... to post_s after it
     lag_s: float = 0.02
-    template_beats: int = 16
+    template_beats: int = 48
     min_template: int = 4
     rr_beats: int = 16
     keep_s: float = 3.0  # signal kept back for fiducials that arrive late (an ECG5000 beat closes at the next QRS)
-    threshold: float = 0.5
-    pop_model: VTypeModel = field(default=POP_MODEL)
-    bed_model: VTypeModel = field(default=BED_MODEL)
+    threshold: float = 0.4
+    model: VTypeModel = field(default=MODEL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,8 +120,24 @@ class VBeat:
     corr: float
     dwidth_s: float
     amp: float
+    share: float
     rr_s: float  # RR before the beat (NaN for the first)
     logamp: float  # log of the QRS's peak-to-peak amplitude (mV)
+
+
+def features(width: float | np.ndarray, prem: float | np.ndarray, logamp: float | np.ndarray,
+             template: bool | np.ndarray, corr: float | np.ndarray, dwidth: float | np.ndarray,
+             amp: float | np.ndarray, share: float | np.ndarray) -> np.ndarray:
+    """The model's inputs (..., 44) from a beat's measurements (:data:`FEATURES`; the bed's four are ignored
+    without a template): the eight, the correlation as Fisher's z (its scale is far from linear near 1), then
+    every product of two of them (a quadratic logistic model: the bed's features matter only with a template,
+    width more when the beat is premature, ...)."""
+    t = np.asarray(template, dtype=np.float64)
+    cz = np.where(t > 0, np.arctanh(np.clip(np.nan_to_num(corr, nan=1.0), -0.95, 0.995)), 0.0)
+    bed = [np.where(t > 0, np.nan_to_num(v), 0.0) for v in (dwidth, amp, share)]
+    x = np.stack(np.broadcast_arrays(width, prem, logamp, t, cz, *bed), axis=-1).astype(np.float64)
+    i, j = np.triu_indices(x.shape[-1])
+    return np.concatenate([x, x[..., i] * x[..., j]], axis=-1)
 
 
 class VTyper:
@@ -125,10 +166,16 @@ class VTyper:
         self.pending: deque[int] = deque()
         self.last_fid: int | None = None
         self.rrs: deque[float] = deque(maxlen=cfg.rr_beats)
-        self.templ: deque[np.ndarray] = deque(maxlen=cfg.template_beats)
-        self.templ_w: deque[float] = deque(maxlen=cfg.template_beats)
-        self.templ_a: deque[float] = deque(maxlen=cfg.template_beats)
-        self._template: np.ndarray | None = None
+        # the bed's last beats: z-normalised QRS windows (at lag 0), widths, amplitudes
+        # the bed's last beats in a ring: z-normalised QRS windows (at lag 0), widths, amplitudes, and their
+        # correlation matrix, kept up to date one row per beat (the medoid costs O(K^2), not O(K^2 L))
+        k, n = cfg.template_beats, self.pre + self.post + 1
+        self.ring = np.zeros((k, n))
+        self.ring_w = np.zeros(k)
+        self.ring_a = np.zeros(k)
+        self.cc = np.zeros((k, k))
+        self.filled = 0
+        self.slot = 0
 
     def push(self, samples: np.ndarray, fiducials: Sequence[float] = ()) -> list[VBeat]:
         x = np.asarray(samples, dtype=np.float64)
@@ -183,28 +230,40 @@ class VTyper:
         if rr == rr and 0.2 <= rr <= 3.0:
             self.rrs.append(rr)
         self.last_fid = fid
-        corr = dwidth = amp = float("nan")
-        templ = self._template is not None and len(self.templ) >= cfg.min_template
+        corr = dwidth = amp = share = float("nan")
+        templ = self.filled >= cfg.min_template
+        z = self._znorm(w)
+        k = self.filled
+        r = self.ring[:k] @ z / len(z)  # correlation of this beat with each stored one
         if templ:
-            assert self._template is not None
-            corr = self._corr(centre)
-            dwidth = width - float(np.median(self.templ_w))
-            amp = float(np.log((pp + 1e-3) / (float(np.median(self.templ_a)) + 1e-3)))
-            p = float(cfg.bed_model.prob(np.array([width, prem, corr, dwidth, amp])))
-        else:
-            p = float(cfg.pop_model.prob(np.array([width, prem, np.log(pp + 1e-3)])))
+            # the medoid: the stored beat with the highest median correlation to the others
+            m = int(np.argmax(np.median(self.cc[:k, :k], axis=1)))
+            corr = self._corr(centre, self.ring[m])
+            share = float(np.mean(r >= 0.9))
+            dwidth = width - float(self.ring_w[m])
+            amp = float(np.log((pp + 1e-3) / (float(self.ring_a[m]) + 1e-3)))
+        logamp = float(np.log(pp + 1e-3))
+        p = float(cfg.model.prob(features(width, prem, logamp, templ, corr, dwidth, amp, share)))
         v = p >= cfg.threshold
-        if not v:
-            self.templ.append(w - w.mean())
-            self.templ_w.append(width)
-            self.templ_a.append(pp)
-            self._template = np.median(np.stack(self.templ), axis=0) if len(self.templ) >= cfg.min_template else None
-        return VBeat(fid, centre + b0, p, v, templ, width, prem, corr, dwidth, amp, rr, float(np.log(pp + 1e-3)))
+        j = self.slot
+        self.ring[j], self.ring_w[j], self.ring_a[j] = z, width, pp
+        rr_full = np.zeros(len(self.ring))
+        rr_full[:k] = r
+        rr_full[j] = 1.0
+        self.cc[j, :], self.cc[:, j] = rr_full, rr_full
+        self.slot = (j + 1) % len(self.ring)
+        self.filled = min(self.filled + 1, len(self.ring))
+        return VBeat(fid, centre + b0, p, v, templ, width, prem, corr, dwidth, amp, share, rr, logamp)
 
-    def _corr(self, centre: int) -> float:
+    @staticmethod
+    def _znorm(w: np.ndarray) -> np.ndarray:
+        c = w - w.mean()
+        return c / (float(c.std()) + 1e-9)
+
+
+    def _corr(self, centre: int, template: np.ndarray) -> float:
         """Largest Pearson correlation of the beat's QRS window with the template over lags of +/- lag."""
-        assert self._template is not None
-        t = self._template - self._template.mean()
+        t = template - template.mean()
         tn = float(np.sqrt((t * t).sum())) + 1e-12
         n = len(t)
         lo = centre - self.pre - self.lag
