@@ -65,6 +65,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 
@@ -255,7 +256,8 @@ def cmd_features(args: argparse.Namespace) -> None:
             out[f"v{i}"], out[f"a{i}"] = r["vf"], r["artifact"]
             meta.append({"db": db, "group": group, "path": path, "seconds": float(r["seconds"])})
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(args.out, meta=json.dumps(meta), **out)
+    out["meta"] = np.array(json.dumps(meta))
+    np.savez_compressed(args.out, **cast("dict[str, Any]", out))
     print(f"{len(meta)} records -> {args.out}")
 
 
@@ -353,7 +355,7 @@ def apply(recs: Sequence[_Rec], model: VFModel, ch: Choice, *, live: bool = Fals
     """Score records with the given model and choices, by the rules :class:`VFBank` decides with
     (:func:`~ecgmon.segmentation.vf.decide`), or (``live``) with the decisions the bank itself made."""
     per_db: dict[str, EpisodeScore] = {}
-    cinc = {"TP": 0, "FN": 0, "FP": 0, "TN": 0, "vf_alarm_on_other_types": 0, "other_records": 0}
+    cinc: dict[str, float] = {"TP": 0, "FN": 0, "FP": 0, "TN": 0, "vf_alarm_on_other_types": 0, "other_records": 0}
     vf_art = vf_n = 0
     cfg = VFConfig(vf_threshold=ch.vf_threshold, artifact_threshold=ch.artifact_threshold, model=model)
     for r in recs:
@@ -439,13 +441,13 @@ def cmd_fit(args: argparse.Namespace) -> None:
         cv_parts.append((test, model, ch))
         print(f"fold {k}: {len(test)} records, choice {ch}", flush=True)
     # cross-validated: each record scored by the models and choices of the folds that did not see it
-    cv: dict[str, object] = {}
+    cv: dict[str, list[Any]] = {}
     for test, model, ch in cv_parts:
         res = apply(test, model, ch)
         for key, v in res.items():
             if key == "choice" or (key not in ("_scores", "cinc2015_vf", "vf_windows_called_artifact")):
                 continue
-            cv.setdefault(key, []).append(v)  # type: ignore[union-attr]
+            cv.setdefault(key, []).append(v)
     report["cv"] = _pool(cv)
     model = fit_models(recs, cfg.window_s, c=args.c)
     ch = choose(recs, model)
@@ -456,7 +458,7 @@ def cmd_fit(args: argparse.Namespace) -> None:
         Path(args.out).write_text(json.dumps(report, indent=1))
 
 
-def _pool(parts: dict[str, object]) -> dict[str, object]:
+def _pool(parts: dict[str, list[Any]]) -> dict[str, object]:
     """Sum per-fold results (episode counts, alarms, hours; CinC counts)."""
     out: dict[str, object] = {}
     for key, vals in parts.items():
