@@ -63,6 +63,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
+from sklearn.linear_model import LogisticRegression
 
 from ecgmon.evaluation.vfdb import (
     DATA,
@@ -210,8 +211,6 @@ def _x(b: _Bed, *, population: bool = False) -> np.ndarray:
 
 def fit_model(beds: Sequence[_Bed], c: float = 1.0) -> VTypeModel:
     """Logistic regression (scikit-learn) of V (AAMI V, E) against every other matched beat."""
-    from sklearn.linear_model import LogisticRegression
-
     # every beat twice: as measured, and as if its bed had no template yet, so that the first seconds' rule
     # (width, prematurity, amplitude) learns from every beat and not from the first four of each record
     x = np.concatenate([_x(b, population=pop)[b.label >= 0] for b in beds if len(b.rows) for pop in (False, True)])

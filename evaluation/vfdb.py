@@ -68,6 +68,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
+from sklearn.linear_model import LogisticRegression
 
 from ecgmon.segmentation.vf import VFAlarm, VFBank, VFConfig, VFModel, decide
 
@@ -332,8 +333,6 @@ def _training_set(recs: Sequence[_Rec], window_s: float) -> tuple[np.ndarray, np
 
 def fit_models(recs: Sequence[_Rec], window_s: float, *, c: float = 1.0) -> VFModel:
     """A multinomial logistic regression (scikit-learn, balanced class weights) for other / VF / artifact."""
-    from sklearn.linear_model import LogisticRegression
-
     x, yv, ya = _training_set(recs, window_s)
     y = np.where(yv == 1, 1, np.where(ya == 1, 2, np.where((yv == 0) | (ya == 0), 0, -1)))
     m = y >= 0
