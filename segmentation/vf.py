@@ -1,0 +1,363 @@
+"""Ventricular fibrillation / flutter detection on the raw ECG (VF has no beats), streaming, per bed.
+
+Every ``hop_s`` (1 s) the last ``window_s`` (4 s) of each bed's signal is analysed.  The signal is
+band-limited causally (0.5-30 Hz Butterworth, state carried across chunks, as the AED literature
+pre-processes it: Amann, Tratnig and Unterkofler 2005) and decimated by an integer factor to an
+internal rate of 100-200 Hz, so that one design serves any ``fs`` from 100 to 1000 Hz; every feature is
+defined in seconds and hertz, not samples.  Features of a window (all published VF detectors, reviewed
+and compared by Amann et al., "Reliability of old and new ventricular fibrillation detection
+algorithms for automated external defibrillators", BioMed Eng OnLine 4:60, 2005):
+
+``leak``  VF-filter leakage (Kuo and Dillman 1978, Computers in Cardiology 5:347-349): the signal is
+          taken as a sinusoid of its mean period ``T = 2 pi sum|x| / sum|dx|``; a notch at that
+          frequency (``x[i] + x[i - T/2]``) leaves little of a fibrillatory wave (leakage near 0) and
+          much of a beat train (near 1).
+``tcsc``  Threshold crossing sample count (Arafat, Chowdhury and Hasan 2009, Med Biol Eng Comput
+          49:455-463): share of samples above 0.2 of the window's largest absolute value, after a
+          0.25 s cosine taper at both ends.  Narrow QRS complexes leave it low; VF raises it.
+``a2``    Barro et al. 1998 (SPEC; "Algorithmic sequential decision-making in the frequency domain for
+          life threatening ventricular arrhythmias and imitative artefacts", Ann Biomed Eng 17:385-400 -
+          as Amann 2005 implements it): share of the spectral amplitude within 0.7-1.4 times the peak
+          frequency ``F`` (0.5-9 Hz), amplitudes below 5 % of the largest set to zero.
+``fsmn``  Barro's normalised first spectral moment ``(1/F) sum f a / sum a`` up to ``min(20 F, 30 Hz)``:
+          near 1 for a quasi-sinusoid.
+``conc``  Spectral concentration: share of the 0.5-30 Hz power in the VF band 2.5-7.5 Hz.
+``kurt``  log kurtosis ``E x^4 / (E x^2)^2`` (a sinusoid 1.5, a beat train of narrow QRS far more).
+``dkurt`` log kurtosis of the first difference (QRS slopes are rare and steep; VF slopes are not).
+``hf``    log ratio of the 20-40 Hz power (muscle noise, QRS edges) to the 0.5-30 Hz power.
+``lf``    share of the 0.5-30 Hz power below 1.5 Hz (electrode motion, baseline steps).
+``amp``   log robust peak-to-peak amplitude (97th - 3rd percentile), mV.
+``freq``  the peak frequency ``F``, Hz.
+``acf``   the largest normalised autocorrelation at lags of 0.12-0.5 s (2-8 Hz): flutter and VF repeat
+          themselves at their own rate, noise does not (Chen, Clarkson and Fan 1996, "A robust sequential
+          detection algorithm for cardiac arrhythmia classification", IEEE TBME 43(11):1120-1125, use it so).
+``envcv`` coefficient of variation of the 0.25 s RMS over the window: VF is a sustained wave, a beat
+          train or a noise burst is not.
+
+The features are combined by a logistic regression (as Figuera et al. 2016, "Machine learning
+techniques for the detection of shockable rhythms in automated external defibrillators", PLoS ONE
+11(7):e0159654, and Li, Rajagopalan and Clifford 2014, IEEE TBME 61(6):1607-1613 combine such
+features) into ``p_vf``; a second logistic model of the same features gives ``p_artifact`` (noise bursts,
+electrode motion).  A window is ``vf`` when ``p_vf >= vf_threshold`` and it is not an artifact:
+**the artifact condition wins**.  Windows with missing samples (NaN), a flat line or a signal beyond any
+ECG's amplitude are artifacts too.  Both models' coefficients were fitted on development data with
+record-level folds (``ecgmon.evaluation.vfdb``; the figures are in its docstring).
+
+:class:`VFBank` analyses many beds of one sampling rate in one vectorised pass (``(beds, samples)``
+arrays); :class:`VFDetector` is one bed.  :class:`VFAlarm` turns a bed's windows into the alarm
+condition ("fibrillatory or flutter waveform for >= 4 s": ``raise_windows`` consecutive VF windows).
+Everything is causal: a window is analysed once its last sample has arrived.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import signal
+
+from ecgmon.core.limits import check_fs
+
+__all__ = ["CLASSES", "FEATURES", "VFAlarm", "VFBank", "VFConfig", "VFDetector", "VFModel", "VFWindow", "decide",
+           "vf_features"]
+
+FEATURES = ("leak", "tcsc", "a2", "fsmn", "conc", "kurt", "dkurt", "hf", "lf", "amp", "freq", "acf", "envcv")
+
+
+CLASSES = ("other", "vf", "artifact")
+
+
+@dataclass(frozen=True, slots=True)
+class VFModel:
+    """A multinomial logistic model over :data:`FEATURES` and :data:`CLASSES`:
+    ``p = softmax(bias + weights @ ((f - mean) / scale))``."""
+
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+    weights: tuple[tuple[float, ...], ...]  # (classes, features)
+    bias: tuple[float, ...]  # (classes,)
+
+    def probs(self, f: np.ndarray) -> np.ndarray:
+        """``f``: (..., len(FEATURES)) -> (..., len(CLASSES)) probabilities; non-finite features give NaN."""
+        u = (f - np.asarray(self.mean)) / np.asarray(self.scale)
+        z = u @ np.asarray(self.weights).T + np.asarray(self.bias)
+        z = z - np.max(z, axis=-1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(axis=-1, keepdims=True)
+
+
+# Fitted by `python -m ecgmon.evaluation.vfdb fit` (see that module): every development window of
+# vfdb-dev, cinc2015-dev (false alarms only), mitdb-ds1, nstdb-118 and svdb-dev; thresholds chosen there.
+VF_MODEL = VFModel(
+    mean=(0.789322, 0.189776, 0.194837, 3.99701, 0.392256, 2.18098, 2.65167, -3.15745, 0.110236, 0.149613, 3.16911,
+          0.161878, 0.653469),
+    scale=(0.0983663, 0.147341, 0.106788, 2.44936, 0.154612, 1.51114, 1.51383, 1.32111, 0.119739, 0.92246, 2.04434,
+           0.178932, 0.212045),
+    weights=(
+        (-0.237043, -1.02577, 0.905531, -0.0419691, -0.495345, -1.68043, 1.72667, 0.750932, -0.500688, 0.624698,
+         -0.583828, -0.25294, 0.506552),
+        (-0.167517, 1.43831, -0.247793, 0.177913, 1.19457, 2.73411, -2.60083, -0.31709, 0.542754, -1.34556, 0.562579,
+         0.270007, 0.170119),
+        (0.404559, -0.41254, -0.657738, -0.135944, -0.699222, -1.05367, 0.874162, -0.433843, -0.0420663, 0.720858,
+         0.0212491, -0.0170662, -0.676671),
+    ),
+    bias=(2.72178, -3.73611, 1.01432),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class VFConfig:
+    """Times in seconds, frequencies in Hz, amplitudes in mV."""
+
+    window_s: float = 4.0
+    hop_s: float = 1.0
+    band_hz: tuple[float, float] = (0.5, 30.0)
+    hf_band_hz: tuple[float, float] = (20.0, 40.0)
+    vf_threshold: float = 0.9
+    artifact_threshold: float = 0.5
+    flat_mv: float = 0.02  # robust peak-to-peak below this: no analysable signal (asystole or leads off)
+    max_mv: float = 8.0  # robust peak-to-peak above this: no ECG, an artifact
+    model: VFModel = field(default=VF_MODEL)
+
+
+@dataclass(frozen=True, slots=True)
+class VFWindow:
+    """One analysed window of one bed.  ``end``: absolute sample index (at the bed's ``fs``) one past the
+    window's last sample; ``vf``: fibrillatory/flutter waveform and no artifact; ``features`` in
+    :data:`FEATURES` order."""
+
+    end: int
+    p_vf: float
+    p_artifact: float
+    vf: bool
+    artifact: bool
+    features: tuple[float, ...] = ()
+
+
+def decide(feats: np.ndarray, cfg: VFConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``feats`` (..., len(FEATURES)) -> ``(p_vf, p_artifact, vf, artifact)``, each (...): the model's
+    probabilities and the decisions (an artifact is never VF; nor is a window too small to analyse)."""
+    p = cfg.model.probs(feats)
+    p_vf, p_art = p[..., 1], p[..., 2]
+    pp = np.exp(feats[..., FEATURES.index("amp")])
+    finite = np.isfinite(feats).all(axis=-1)
+    artifact = ~finite | (p_art >= cfg.artifact_threshold) | (pp > cfg.max_mv)
+    vf = finite & (p_vf >= cfg.vf_threshold) & ~artifact & (pp >= cfg.flat_mv)
+    return p_vf, p_art, vf, artifact
+
+
+def _decimation(fs: float) -> int:
+    """The integer factor that brings ``fs`` (100-1000 Hz) to an internal rate of 100-200 Hz."""
+    return max(1, int(fs // 100))
+
+
+def vf_features(x: np.ndarray, hf2: np.ndarray, fs: float) -> np.ndarray:
+    """Features of windows.
+
+    ``x``: (m, L) band-limited (0.5-30 Hz) signal, mV; ``hf2``: (m, L) squared 20-40 Hz signal;
+    ``fs``: their rate, Hz.  Returns (m, len(FEATURES)) float64.  A window of zeros gives finite values.
+    """
+    n = x.shape[1]
+    x = x - x.mean(axis=1, keepdims=True)
+    eps = 1e-12
+    ax = np.abs(x)
+    dx = np.diff(x, axis=1)
+    sa, sd = ax.sum(axis=1), np.abs(dx).sum(axis=1)
+    # Kuo & Dillman: half the mean period, in samples
+    half = np.clip(np.floor(math.pi * sa / (sd + eps) + 0.5), 1, n // 2).astype(np.int64)
+    idx = np.arange(n)[None, :] - half[:, None]
+    valid = idx >= 0
+    xs = np.take_along_axis(x, np.maximum(idx, 0), axis=1)
+    leak = (np.abs(x + xs) * valid).sum(axis=1) / (((ax + np.abs(xs)) * valid).sum(axis=1) + eps)
+    # TCSC: 0.25 s cosine taper, normalised, share above 0.2
+    k = max(1, round(0.25 * fs))
+    taper = np.ones(n)
+    ramp = 0.5 * (1 - np.cos(np.pi * np.arange(k) / k))
+    taper[:k], taper[n - k:] = ramp, ramp[::-1]
+    xt = np.abs(x * taper)
+    tcsc = (xt > 0.2 * (xt.max(axis=1, keepdims=True) + eps)).mean(axis=1)
+    # spectra
+    f = np.fft.rfftfreq(n, 1.0 / fs)
+    spec = np.abs(np.fft.rfft(x * np.hamming(n)[None, :], axis=1))
+    pw = spec ** 2
+    band = (f >= 0.5) & (f <= 30.0)
+    ptot = (pw * band).sum(axis=1) + eps
+    conc = (pw * ((f >= 2.5) & (f <= 7.5))).sum(axis=1) / ptot
+    lf = (pw * ((f >= 0.5) & (f < 1.5))).sum(axis=1) / ptot
+    pk = (f >= 0.5) & (f <= 9.0)
+    fpk = f[pk][np.argmax(spec[:, pk], axis=1)]
+    a = np.where(spec >= 0.05 * spec[:, band].max(axis=1, keepdims=True), spec, 0.0)
+    upto = (f[None, :] >= 0.5) & (f[None, :] <= np.minimum(20 * fpk, 30.0)[:, None])
+    asum = (a * upto).sum(axis=1) + eps
+    near = (f[None, :] >= 0.7 * fpk[:, None]) & (f[None, :] <= 1.4 * fpk[:, None])
+    a2 = (a * near).sum(axis=1) / asum
+    fsmn = (a * upto * f[None, :]).sum(axis=1) / asum / fpk
+    x2 = (x * x).mean(axis=1)
+    kurt = np.log(((x * x) ** 2).mean(axis=1) / (x2 ** 2 + eps) + eps)
+    d2 = (dx * dx).mean(axis=1)
+    dkurt = np.log(((dx * dx) ** 2).mean(axis=1) / (d2 ** 2 + eps) + eps)
+    # clipped: a synthetic or heavily filtered signal with no 20-40 Hz content at all is not 'more VF'
+    hf = np.clip(np.log((hf2.mean(axis=1) + 1e-9) / (x2 + 1e-9)), -10.0, 5.0)
+    q = np.percentile(x, [3.0, 97.0], axis=1)
+    amp = np.log(q[1] - q[0] + 1e-3)
+    # autocorrelation (zero-padded, so not circular), normalised by the overlap's length
+    r = np.fft.irfft(np.abs(np.fft.rfft(x, n=2 * n, axis=1)) ** 2, axis=1)[:, :n]
+    r = r / (n - np.arange(n))[None, :]
+    lo, hi = max(1, round(0.12 * fs)), min(n - 1, round(0.5 * fs))
+    acf = r[:, lo:hi + 1].max(axis=1) / (r[:, 0] + eps)
+    b = max(1, round(0.25 * fs))
+    nb = n // b
+    rms = np.sqrt((x[:, :nb * b] ** 2).reshape(len(x), nb, b).mean(axis=2))
+    envcv = rms.std(axis=1) / (rms.mean(axis=1) + eps)
+    return np.stack([leak, tcsc, a2, fsmn, conc, kurt, dkurt, hf, lf, amp, fpk, acf, envcv], axis=1)
+
+
+class VFBank:
+    """VF detection for ``beds`` beds sampled at one rate, in one vectorised pass.
+
+    ``push(x)`` takes a (beds, n) float array (mV; NaN = missing sample) of the next ``n`` samples of every
+    bed and returns the windows completed by them: ``(ends, p_vf, p_artifact, vf, artifact, features)`` with
+    shapes (k,), (beds, k), (beds, k), (beds, k), (beds, k), (beds, k, len(FEATURES)).  Filter states carry
+    across pushes, so any chunking gives the same windows.  Raises ValueError for a sampling rate outside
+    100-1000 Hz or a push of the wrong shape.
+    """
+
+    def __init__(self, fs: float, beds: int, cfg: VFConfig = VFConfig()) -> None:
+        self.fs = check_fs(fs, "VF detector sampling rate")
+        if beds < 1:
+            raise ValueError(f"VFBank needs at least one bed, got {beds}")
+        self.beds, self.cfg = beds, cfg
+        self.q = _decimation(self.fs)
+        self.fs_int = self.fs / self.q
+        self.win = round(cfg.window_s * self.fs_int)
+        self.hop = round(cfg.hop_s * self.fs_int)
+        lo, hi = cfg.band_hz
+        sos_lp = signal.butter(4, hi, btype="lowpass", fs=self.fs, output="sos")
+        sos_hp = signal.butter(1, lo, btype="highpass", fs=self.fs, output="sos")
+        self.sos = np.ascontiguousarray(np.vstack([sos_hp, sos_lp]))
+        h_lo, h_hi = cfg.hf_band_hz
+        self.sos_hf = signal.butter(2, [h_lo, min(h_hi, 0.45 * self.fs)], btype="bandpass", fs=self.fs,
+                                    output="sos")
+        self.zi: np.ndarray | None = None
+        self.zi_hf = np.zeros((self.sos_hf.shape[0], beds, 2))
+        self.last = np.zeros(beds)  # last finite sample per bed (held over NaN runs)
+        self.seen = 0  # samples pushed, at fs
+        self.count = 0  # internal samples produced
+        self.buf = np.zeros((beds, 0))
+        self.buf_hf = np.zeros((beds, 0))
+        self.buf_bad = np.zeros((beds, 0), dtype=bool)
+        self.buf_start = 0  # internal index of buf[:, 0]
+        self.next_end = self.win  # internal index (exclusive) of the next window's end
+
+    def push(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim != 2 or x.shape[0] != self.beds:
+            raise ValueError(f"VFBank.push wants ({self.beds}, n) samples, got shape {x.shape}")
+        n = x.shape[1]
+        if n == 0:
+            return self._empty()
+        bad = ~np.isfinite(x)
+        if bad.any():
+            # hold the last finite value over missing samples (no step for the filters to ring on)
+            x = x.copy()
+            for b in np.flatnonzero(bad.any(axis=1)):
+                row, m = x[b], bad[b]
+                ok = np.flatnonzero(~m)
+                fill = np.maximum.accumulate(np.where(~m, np.arange(n), -1))
+                row[m] = np.where(fill[m] >= 0, row[np.maximum(fill[m], 0)], self.last[b])
+                if len(ok):
+                    self.last[b] = row[ok[-1]]
+            good = ~bad.any(axis=1)
+            self.last[good] = x[good, -1]
+        else:
+            self.last = x[:, -1].copy()
+        if self.zi is None:
+            self.zi = signal.sosfilt_zi(self.sos)[:, None, :] * x[None, :, 0, None]
+        y, self.zi = signal.sosfilt(self.sos, x, axis=1, zi=self.zi)
+        h, self.zi_hf = signal.sosfilt(self.sos_hf, x, axis=1, zi=self.zi_hf)
+        first = (-self.seen) % self.q  # first position in this push that falls on the internal grid
+        self.seen += n
+        pick = slice(first, None, self.q)
+        y, h2, badd = y[:, pick], (h * h)[:, pick], bad[:, pick]
+        self.buf = np.concatenate([self.buf, y], axis=1)
+        self.buf_hf = np.concatenate([self.buf_hf, h2], axis=1)
+        self.buf_bad = np.concatenate([self.buf_bad, badd], axis=1)
+        self.count += y.shape[1]
+        ends = list(range(self.next_end, self.count + 1, self.hop))
+        if not ends:
+            return self._empty()
+        self.next_end = ends[-1] + self.hop
+        off = [e - self.win - self.buf_start for e in ends]
+        xw = np.stack([self.buf[:, o:o + self.win] for o in off], axis=1)  # (beds, k, L)
+        hw = np.stack([self.buf_hf[:, o:o + self.win] for o in off], axis=1)
+        bw = np.stack([self.buf_bad[:, o:o + self.win] for o in off], axis=1).any(axis=2)
+        k = len(ends)
+        feats = vf_features(xw.reshape(-1, self.win), hw.reshape(-1, self.win), self.fs_int)
+        feats = feats.reshape(self.beds, k, -1)
+        cfg = self.cfg
+        p_vf, p_art, vf, artifact = decide(feats, cfg)
+        artifact |= bw
+        vf &= ~bw
+        drop = self.next_end - self.win - self.buf_start
+        if drop > 0:
+            self.buf, self.buf_hf, self.buf_bad = self.buf[:, drop:], self.buf_hf[:, drop:], self.buf_bad[:, drop:]
+            self.buf_start += drop
+        end_idx = (np.asarray(ends) - 1) * self.q + 1
+        return end_idx, p_vf, p_art, vf, artifact, feats
+
+    def _empty(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        z = np.zeros((self.beds, 0))
+        return (np.zeros(0, dtype=np.int64), z, z, z.astype(bool), z.astype(bool),
+                np.zeros((self.beds, 0, len(FEATURES))))
+
+
+class VFDetector:
+    """One bed: ``push(samples) -> list[VFWindow]`` (samples in mV at ``fs`` Hz, NaN = missing)."""
+
+    def __init__(self, fs: float, cfg: VFConfig = VFConfig()) -> None:
+        self.bank = VFBank(fs, 1, cfg)
+
+    @property
+    def fs(self) -> float:
+        return self.bank.fs
+
+    def push(self, samples: np.ndarray) -> list[VFWindow]:
+        x = np.asarray(samples, dtype=np.float64)
+        if x.ndim != 1:
+            raise ValueError(f"VFDetector.push wants a 1-D array of samples, got shape {x.shape}")
+        ends, p, pa, vf, art, feats = self.bank.push(x[None, :])
+        return [VFWindow(int(ends[j]), float(p[0, j]), float(pa[0, j]), bool(vf[0, j]), bool(art[0, j]),
+                         tuple(float(v) for v in feats[0, j])) for j in range(len(ends))]
+
+
+class VFAlarm:
+    """The VF/flutter alarm condition of one bed from its windows: active after ``raise_windows`` consecutive
+    VF windows, cleared after ``clear_windows`` consecutive windows without VF.  Artifact windows neither
+    raise nor clear it (an active alarm stays while the signal cannot be analysed).  ``update(window) ->
+    "raise" | "clear" | None``."""
+
+    def __init__(self, *, raise_windows: int = 2, clear_windows: int = 3) -> None:
+        if raise_windows < 1 or clear_windows < 1:
+            raise ValueError("raise_windows and clear_windows must be >= 1")
+        self.raise_n, self.clear_n = raise_windows, clear_windows
+        self.active = False
+        self.run = 0  # consecutive windows towards the next transition
+
+    def update(self, w: VFWindow) -> str | None:
+        return self.step(w.vf, w.artifact)
+
+    def step(self, vf: bool, artifact: bool) -> str | None:
+        if artifact:
+            return None
+        if not self.active:
+            self.run = self.run + 1 if vf else 0
+            if self.run >= self.raise_n:
+                self.active, self.run = True, 0
+                return "raise"
+            return None
+        self.run = 0 if vf else self.run + 1
+        if self.run >= self.clear_n:
+            self.active, self.run = False, 0
+            return "clear"
+        return None

@@ -1,0 +1,313 @@
+"""Ventricular beat typing, label-free, streaming, per bed; and the ventricular tachycardia rule.
+
+A ventricular ectopic beat (VEB) is wide (QRS >= 120 ms), usually premature, and unlike the bed's dominant
+(supraventricular) morphology.  :class:`VTyper` measures each beat the :class:`~ecgmon.segmentation.beats.Segmenter`
+finds on a causally band-passed (1-35 Hz) copy of the bed's signal, once ``post_s`` of signal after its
+fiducial has arrived:
+
+``width``  QRS width from the slope energy (squared first difference, 20 ms moving average): the time in
+           which the middle 80 % of the slope energy within +/- 150 ms of the QRS falls (s).
+``prem``   RR prematurity ``log(RR before / median of the bed's last 16 RR)`` (Hamilton & Tompkins 1986
+           use the same median RR to judge prematurity).
+``corr``   the largest correlation (lags +/- 20 ms) of the QRS (-100..+150 ms) with the bed's dominant
+           template: the medoid of its last 48 beats (the beat that correlates best, by median, with the
+           others), whatever they were typed, so a bed whose own rhythm is wide (bundle branch block) gets its
+           wide beat as its template (the running-template idea of Hamilton & Tompkins 1986; here the template
+           is the bed's own and needs no labels).
+``share``  the share of the bed's last 48 beats that correlate >= 0.9 with this one: the dominant beat is
+           common, an ectopic one rare.
+``dwidth`` the width minus the template's width (s).
+``amp``    log ratio of the QRS peak-to-peak amplitude to the template's.
+
+Until the bed has ``min_template`` beats (the first few seconds) only ``width``, ``prem`` and the QRS's
+absolute amplitude (population knowledge) type a beat; then the bed's own features join them.  One quadratic
+logistic regression (:func:`features`) does both, fitted on MIT-BIH DS1 (AAMI V = V, E against every other
+beat) with leave-one-record-out cross-validation (``python -m ecgmon.evaluation.veb``; figures there).
+:class:`VTRule` calls ventricular tachycardia on ``run`` (5) consecutive ventricular beats at a rate above
+``rate_bpm`` (100), as the PhysioNet/CinC 2015 Challenge and bedside monitors define it.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ecgmon.core.limits import check_fs
+from ecgmon.segmentation.filters import CausalFilter
+
+__all__ = ["FEATURES", "VBeat", "VTRule", "VTypeModel", "VTyper", "VTyperConfig", "features"]
+
+# a beat's measurements; the bed's (corr .. share) are 0 and ``template`` 0 until the template has formed
+FEATURES = ("width", "prem", "logamp", "template", "corr", "dwidth", "amp", "share")
+
+
+@dataclass(frozen=True, slots=True)
+class VTypeModel:
+    """Binary logistic model: ``p = 1 / (1 + exp(-(bias + weights . (f - mean) / scale)))``."""
+
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+    weights: tuple[float, ...]
+    bias: float
+
+    def prob(self, f: np.ndarray) -> np.ndarray:
+        z = ((np.asarray(f) - np.asarray(self.mean)) / np.asarray(self.scale)) @ np.asarray(self.weights) + self.bias
+        return 1.0 / (1.0 + np.exp(-np.clip(z, -40.0, 40.0)))
+
+
+# Fitted by `python -m ecgmon.evaluation.veb fit build/veb/ds1.npz --c 0.05` on MIT-BIH DS1 (in-sample; the
+# leave-one-record-out figures are in that module's docstring).
+MODEL = VTypeModel(
+    mean=(
+        0.0473074, -0.00495566, 0.647481, 0.499132, 1.27473, 0.00154968, -0.00457772, 0.403986, 0.0026665, -0.000971181,
+        0.0301729, 0.0236121, 0.0575617, 0.000166732, -0.000231583, 0.0183173, 0.0246664, -0.00513839, -0.00248364,
+        0.0119487, -0.000379143, -0.000910207, 0.00287331, 0.598842, 0.323217, 0.856969, 0.0010018, 0.00783904,
+        0.273227, 0.499132, 1.27473, 0.00154968, -0.00457772, 0.403986, 3.52112, 0.00152733, -0.0113281, 1.11135,
+        0.000117074, 1.83035e-05, 0.000519621, 0.0155366, -0.00389579, 0.365404
+    ),
+    scale=(
+        0.0207004, 0.156977, 0.423805, 0.499999, 1.37702, 0.0107085, 0.124562, 0.449665, 0.00265443, 0.00975432,
+        0.0263631, 0.0278094, 0.0694598, 0.00103326, 0.00805736, 0.0227305, 0.0684081, 0.121893, 0.110932, 0.230237,
+        0.00322277, 0.0359757, 0.068937, 0.509693, 0.440948, 1.20448, 0.00876137, 0.0897935, 0.39113, 0.499999, 1.37702,
+        0.0107085, 0.124562, 0.449665, 4.01761, 0.0129117, 0.222023, 1.29243, 0.000632992, 0.003612, 0.00444307,
+        0.0635479, 0.0742666, 0.437774
+    ),
+    weights=(
+        2.26007, -0.891968, 0.122395, 0.469486, -0.317919, 0.983115, -0.0106042, -0.0769655, -0.842662, 0.204471,
+        0.294089, -0.798947, 1.11154, -1.40669, 0.115653, 0.659311, 0.130583, -0.688625, 0.292073, 0.239992, 0.0817757,
+        0.0432081, -0.269077, -0.390107, 1.54495, -0.294094, -0.308029, -0.0253134, -1.04963, 0.469486, -0.317919,
+        0.983115, -0.0106042, -0.0769655, -0.303843, -0.681418, -0.119133, -1.17385, 0.157064, -0.0418231, 0.36166,
+        0.167046, 0.159828, -1.48038
+    ),
+    bias=-5.717,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class VTyperConfig:
+    """Times in seconds."""
+
+    band_hz: tuple[float, float] = (1.0, 35.0)
+    search_s: float = 0.08  # the QRS centre is sought within this of the given fiducial
+    half_s: float = 0.15  # the slope energy that makes the width: +/- this around the QRS centre
+    pre_s: float = 0.10  # the template window: pre_s before the QRS centre ...
+    post_s: float = 0.15  # ... to post_s after it
+    lag_s: float = 0.02
+    template_beats: int = 48
+    min_template: int = 4
+    rr_beats: int = 16
+    keep_s: float = 3.0  # signal kept back for fiducials that arrive late (an ECG5000 beat closes at the next QRS)
+    threshold: float = 0.45
+    model: VTypeModel = field(default=MODEL)
+
+
+@dataclass(frozen=True, slots=True)
+class VBeat:
+    """A typed beat.  ``index``: the fiducial as given (absolute sample index); ``centre``: the QRS's slope-energy
+    peak found near it; ``template``: typed by the bed model (False: the population model); features as named
+    in the module's docstring (``corr``, ``dwidth``, ``amp`` NaN without a template)."""
+
+    index: int
+    centre: int
+    p_ventricular: float
+    ventricular: bool
+    template: bool
+    width_s: float
+    prem: float
+    corr: float
+    dwidth_s: float
+    amp: float
+    share: float
+    rr_s: float  # RR before the beat (NaN for the first)
+    logamp: float  # log of the QRS's peak-to-peak amplitude (mV)
+
+
+# (width s, prem, logamp, dwidth s, amp): lower and upper limits
+_CLIP = ((0.02, -0.65, -0.7, -0.05, -0.8), (0.14, 0.65, 1.5, 0.08, 0.7))
+
+
+def features(width: float | np.ndarray, prem: float | np.ndarray, logamp: float | np.ndarray,
+             template: bool | np.ndarray, corr: float | np.ndarray, dwidth: float | np.ndarray,
+             amp: float | np.ndarray, share: float | np.ndarray) -> np.ndarray:
+    """The model's inputs (..., 44) from a beat's measurements (:data:`FEATURES`; the bed's four are ignored
+    without a template): the eight, the correlation as Fisher's z (its scale is far from linear near 1), then
+    every product of two of them (a quadratic logistic model: the bed's features matter only with a template,
+    width more when the beat is premature, ...)."""
+    t = np.asarray(template, dtype=np.float64)
+    cz = np.where(t > 0, np.arctanh(np.clip(np.nan_to_num(corr, nan=1.0), -0.95, 0.995)), 0.0)
+    # clipped to the range of the fitting data (DS1's 0.5-99.5th percentiles): a quadratic model must not
+    # extrapolate (a VT beat wider than any in DS1 would otherwise come out 'less ventricular')
+    lo, hi = _CLIP
+    raw = [width, prem, logamp, np.nan_to_num(dwidth), np.nan_to_num(amp)]
+    width, prem, logamp, dw, am = (np.clip(v, a, b) for v, a, b in zip(raw, lo, hi, strict=True))
+    bed = [np.where(t > 0, v, 0.0) for v in (dw, am, np.nan_to_num(share))]
+    x = np.stack(np.broadcast_arrays(width, prem, logamp, t, cz, *bed), axis=-1).astype(np.float64)
+    i, j = np.triu_indices(x.shape[-1])
+    return np.concatenate([x, x[..., i] * x[..., j]], axis=-1)
+
+
+class VTyper:
+    """One bed's beat typer: ``push(samples, fiducials) -> list[VBeat]``.
+
+    ``samples``: the bed's next raw samples (mV, at ``fs`` Hz; NaN = missing); ``fiducials``: absolute sample
+    indices of QRS complexes found so far (e.g. every ``Beat.index`` the bed's Segmenter emitted for these
+    samples), in increasing order; each is typed once ``post`` samples after it have arrived.  Raises
+    ValueError for a sampling rate outside 100-1000 Hz.
+    """
+
+    def __init__(self, fs: float, cfg: VTyperConfig = VTyperConfig()) -> None:
+        self.fs, self.cfg = check_fs(fs, "beat typer sampling rate"), cfg
+        self.bp = CausalFilter.bandpass(self.fs, *cfg.band_hz)
+        s = self.fs
+        self.search, self.half = round(cfg.search_s * s), round(cfg.half_s * s)
+        self.pre, self.post, self.lag = round(cfg.pre_s * s), round(cfg.post_s * s), max(1, round(cfg.lag_s * s))
+        self.smooth = max(1, round(0.02 * s))
+        self.keep = round(cfg.keep_s * s)
+        self.need_after = max(self.search + self.half, self.search + self.post + self.lag) + self.smooth + 2
+        self.need_before = max(self.search + self.half, self.search + self.pre + self.lag) + self.smooth + 2
+        self.buf = np.zeros(0)
+        self.buf_start = 0
+        self.total = 0
+        self.last = 0.0
+        self.pending: deque[int] = deque()
+        self.last_fid: int | None = None
+        self.rrs: deque[float] = deque(maxlen=cfg.rr_beats)
+        # the bed's last beats: z-normalised QRS windows (at lag 0), widths, amplitudes
+        # the bed's last beats in a ring: z-normalised QRS windows (at lag 0), widths, amplitudes, and their
+        # correlation matrix, kept up to date one row per beat (the medoid costs O(K^2), not O(K^2 L))
+        k, n = cfg.template_beats, self.pre + self.post + 1
+        self.ring = np.zeros((k, n))
+        self.ring_w = np.zeros(k)
+        self.ring_a = np.zeros(k)
+        self.cc = np.zeros((k, k))
+        self.filled = 0
+        self.slot = 0
+
+    def push(self, samples: np.ndarray, fiducials: Sequence[float] = ()) -> list[VBeat]:
+        x = np.asarray(samples, dtype=np.float64)
+        if x.ndim != 1:
+            raise ValueError(f"VTyper.push wants a 1-D array of samples, got shape {x.shape}")
+        if len(x):
+            bad = ~np.isfinite(x)
+            if bad.any():
+                x = x.copy()
+                idx = np.maximum.accumulate(np.where(~bad, np.arange(len(x)), -1))
+                x[bad] = np.where(idx[bad] >= 0, x[np.maximum(idx[bad], 0)], self.last)
+            self.last = float(x[-1])
+            self.buf = np.concatenate([self.buf, self.bp(x)])
+            self.total += len(x)
+        for f in fiducials:
+            fi = round(f)
+            if self.pending and fi <= self.pending[-1]:
+                continue
+            self.pending.append(fi)
+        out = []
+        while self.pending and self.pending[0] + self.need_after <= self.total:
+            fid = self.pending.popleft()
+            if fid - self.need_before < self.buf_start:
+                self.last_fid = fid
+                continue
+            out.append(self._type(fid))
+        keep = min(self.pending[0] if self.pending else self.total, self.total - self.keep) - self.need_before - 1
+        drop = keep - self.buf_start
+        if drop > 0:
+            self.buf = self.buf[drop:]
+            self.buf_start += drop
+        return out
+
+    def _type(self, fid: int) -> VBeat:
+        cfg = self.cfg
+        b0 = self.buf_start
+        a = fid - self.search - self.half - self.smooth - b0
+        seg = self.buf[a: fid + self.search + self.half + self.smooth + 1 - b0]
+        d2 = np.diff(seg) ** 2
+        e = np.convolve(d2, np.ones(self.smooth) / self.smooth, mode="same")
+        c0 = self.half + self.smooth  # position of fid - search in e
+        c = c0 + int(np.argmax(e[c0: c0 + 2 * self.search + 1]))
+        centre = fid - b0 + (c - (self.search + self.half + self.smooth))  # buf position of the QRS centre
+        around = d2[c - self.half: c + self.half + 1]
+        cum = np.cumsum(around)
+        tot = float(cum[-1]) if len(cum) else 0.0
+        width = float(np.searchsorted(cum, 0.9 * tot) - np.searchsorted(cum, 0.1 * tot)) / self.fs if tot > 0 else 0.0
+        w = self.buf[centre - self.pre: centre + self.post + 1]
+        pp = float(w.max() - w.min())
+        rr = (fid - self.last_fid) / self.fs if self.last_fid is not None else float("nan")
+        prem = float(np.log(rr / np.median(self.rrs))) if self.rrs and rr == rr and rr > 0 else 0.0
+        if rr == rr and 0.2 <= rr <= 3.0:
+            self.rrs.append(rr)
+        self.last_fid = fid
+        corr = dwidth = amp = share = float("nan")
+        templ = self.filled >= cfg.min_template
+        z = self._znorm(w)
+        k = self.filled
+        r = self.ring[:k] @ z / len(z)  # correlation of this beat with each stored one
+        if templ:
+            # the medoid: the stored beat with the highest median correlation to the others
+            m = int(np.argmax(np.median(self.cc[:k, :k], axis=1)))
+            corr = self._corr(centre, self.ring[m])
+            share = float(np.mean(r >= 0.9))
+            dwidth = width - float(self.ring_w[m])
+            amp = float(np.log((pp + 1e-3) / (float(self.ring_a[m]) + 1e-3)))
+        logamp = float(np.log(pp + 1e-3))
+        p = float(cfg.model.prob(features(width, prem, logamp, templ, corr, dwidth, amp, share)))
+        v = p >= cfg.threshold
+        j = self.slot
+        self.ring[j], self.ring_w[j], self.ring_a[j] = z, width, pp
+        rr_full = np.zeros(len(self.ring))
+        rr_full[:k] = r
+        rr_full[j] = 1.0
+        self.cc[j, :], self.cc[:, j] = rr_full, rr_full
+        self.slot = (j + 1) % len(self.ring)
+        self.filled = min(self.filled + 1, len(self.ring))
+        return VBeat(fid, centre + b0, p, v, templ, width, prem, corr, dwidth, amp, share, rr, logamp)
+
+    @staticmethod
+    def _znorm(w: np.ndarray) -> np.ndarray:
+        c = w - w.mean()
+        return c / (float(c.std()) + 1e-9)
+
+
+    def _corr(self, centre: int, template: np.ndarray) -> float:
+        """Largest Pearson correlation of the beat's QRS window with the template over lags of +/- lag."""
+        t = template - template.mean()
+        tn = float(np.sqrt((t * t).sum())) + 1e-12
+        n = len(t)
+        lo = centre - self.pre - self.lag
+        seg = self.buf[lo: lo + n + 2 * self.lag]
+        win = np.lib.stride_tricks.sliding_window_view(seg, n)  # (2 lag + 1, n)
+        wc = win - win.mean(axis=1, keepdims=True)
+        r = (wc @ t) / (np.sqrt((wc * wc).sum(axis=1)) * tn + 1e-12)
+        return float(r.max())
+
+
+class VTRule:
+    """Ventricular tachycardia: ``run`` or more consecutive ventricular beats at a rate above ``rate_bpm`` (the
+    run's mean RR).  ``update(beat) -> "raise" | "clear" | None``; clears at the first supraventricular beat."""
+
+    def __init__(self, *, run: int = 5, rate_bpm: float = 100.0) -> None:
+        if run < 2:
+            raise ValueError("a VT run needs at least 2 beats")
+        self.n, self.rate = run, rate_bpm
+        self.rr: deque[float] = deque(maxlen=run - 1)
+        self.count = 0
+        self.active = False
+
+    def update(self, beat: VBeat) -> str | None:
+        if not beat.ventricular:
+            self.count = 0
+            self.rr.clear()
+            if self.active:
+                self.active = False
+                return "clear"
+            return None
+        if self.count and beat.rr_s == beat.rr_s:
+            self.rr.append(beat.rr_s)
+        self.count += 1
+        if (not self.active and self.count >= self.n and len(self.rr) == self.n - 1
+                and 60.0 / float(np.mean(self.rr)) > self.rate):
+            self.active = True
+            return "raise"
+        return None

@@ -1,0 +1,159 @@
+"""Ventricular beat typing and the VT rule (segmentation/vtype.py) on synthetic beat trains."""
+
+from __future__ import annotations
+
+import neurokit2 as nk
+import numpy as np
+import pytest
+
+from ecgmon.segmentation.beats import Segmenter
+from ecgmon.segmentation.represent import Representation
+from ecgmon.segmentation.vtype import VBeat, VTRule, VTyper
+
+
+def _g(t: np.ndarray, mu: float, sd: float, a: float) -> np.ndarray:
+    return a * np.exp(-0.5 * ((t - mu) / sd) ** 2)
+
+
+def beat_train(fs: float, kinds: str, *, rr: float = 0.8, prem: float = 0.65, seed: int = 0,
+               v_rr: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A synthetic ECG (mV): ``kinds`` is one letter per beat, ``N`` a narrow supraventricular beat (P, QRS of
+    ~80 ms, T) or ``V`` a wide ventricular one (no P, QRS of ~160 ms, discordant T), premature by ``prem`` of the
+    RR unless ``v_rr`` (s) sets the RR before every V beat (a run).  Returns (signal, R-peak sample indices, is_V)."""
+    rng = np.random.default_rng(seed)
+    times, is_v = [], []
+    t = 1.0
+    for i, k in enumerate(kinds):
+        if i:
+            if k == "V":
+                t += v_rr if v_rr is not None else prem * rr
+            elif kinds[i - 1] == "V" and v_rr is None:
+                t += (2 - prem) * rr  # the compensatory pause
+            else:
+                t += rr * (1 + 0.02 * rng.standard_normal())
+        times.append(t)
+        is_v.append(k == "V")
+    n = round((times[-1] + 1.5) * fs)
+    tt = np.arange(n) / fs
+    x = np.zeros(n)
+    for c, v in zip(times, is_v, strict=True):
+        if v:
+            x += _g(tt, c, 0.035, 1.4) + _g(tt, c + 0.075, 0.03, -0.7) + _g(tt, c + 0.33, 0.07, -0.4)
+        else:
+            x += (_g(tt, c - 0.16, 0.025, 0.15) + _g(tt, c - 0.025, 0.008, -0.1) + _g(tt, c, 0.01, 1.0)
+                  + _g(tt, c + 0.025, 0.008, -0.25) + _g(tt, c + 0.28, 0.05, 0.3))
+    x += 0.01 * rng.standard_normal(n) + 0.05 * np.sin(2 * np.pi * 0.25 * tt)
+    return x, np.round(np.asarray(times) * fs).astype(int), np.asarray(is_v)
+
+
+def typed(x: np.ndarray, fs: float, chunk_s: float = 0.25) -> list[VBeat]:
+    seg = Segmenter("t", fs, rep=Representation(kind="window"))
+    typer = VTyper(fs)
+    out: list[VBeat] = []
+    step = round(chunk_s * fs)
+    for a in range(0, len(x), step):
+        beats = seg.push(x[a:a + step])
+        out += typer.push(x[a:a + step], [b.index for b in beats])
+    return out
+
+
+def _match(beats: list[VBeat], peaks: np.ndarray, fs: float) -> list[tuple[VBeat, int]]:
+    out = []
+    for b in beats:
+        j = int(np.argmin(np.abs(peaks - b.centre)))
+        if abs(peaks[j] - b.centre) <= 0.15 * fs:
+            out.append((b, j))
+    return out
+
+
+@pytest.mark.parametrize("fs", [128.0, 250.0, 360.0, 500.0])
+def test_wide_premature_beats_are_ventricular_and_narrow_ones_are_not(fs):
+    kinds = ("NNNNV" * 14) + "NNVNNNNNVNNN"
+    x, peaks, is_v = beat_train(fs, kinds, seed=int(fs))
+    got = _match(typed(x, fs), peaks, fs)
+    assert len(got) >= len(peaks) - 4  # the Segmenter's 2 s warm-up
+    tp = sum(b.ventricular and is_v[j] for b, j in got)
+    fp = sum(b.ventricular and not is_v[j] for b, j in got)
+    n_v = sum(is_v[j] for _, j in got)
+    assert tp >= 0.95 * n_v and fp <= 0.02 * len(got), (tp, n_v, fp)
+    # widths as the slope energy measures them: narrow beats well under 100 ms, wide ones more
+    wn = np.median([b.width_s for b, j in got if not is_v[j]])
+    wv = np.median([b.width_s for b, j in got if is_v[j]])
+    assert wn < 0.06 and wv > wn + 0.03, (wn, wv)
+    # the bed's template forms within the first beats and the dominant beats match it
+    assert got[8][0].template
+    assert np.median([b.corr for b, j in got if b.template and not is_v[j]]) > 0.95
+
+
+def test_typing_works_from_the_first_beats_by_the_population_rule():
+    fs = 250.0
+    x, peaks, is_v = beat_train(fs, "NVNNVNNNNNNN", seed=3)
+    got = _match(typed(x, fs), peaks, fs)
+    early = [(b, j) for b, j in got if not b.template]
+    assert early, "the first beats come before any template"
+    assert all(b.ventricular == bool(is_v[j]) for b, j in early), [(b.p_ventricular, is_v[j]) for b, j in early]
+
+
+@pytest.mark.parametrize(("fs", "hr"), [(250.0, 60), (360.0, 90), (500.0, 120)])
+def test_neurokit_sinus_rhythm_has_no_ventricular_beats(fs, hr):
+    x = np.asarray(nk.ecg_simulate(duration=40, sampling_rate=int(fs), heart_rate=hr, noise=0.01, random_state=hr))
+    got = typed(x, fs)
+    assert len(got) >= 40 * hr / 60 - 6
+    assert sum(b.ventricular for b in got) <= 1
+
+
+def _rule(beats: list[VBeat]) -> list[str | None]:
+    rule = VTRule()
+    return [rule.update(b) for b in beats]
+
+
+def test_vt_rule_on_synthetic_runs():
+    fs = 250.0
+    # 8 ventricular beats at 150 bpm after a sinus rhythm: VT, raised at the 5th
+    x, peaks, is_v = beat_train(fs, "NNNNNNNN" + "V" * 8 + "NNNNNN", v_rr=0.4, seed=1)
+    beats = typed(x, fs)
+    ev = _rule(beats)
+    assert ev.count("raise") == 1 and ev.count("clear") == 1
+    raised = beats[ev.index("raise")].centre
+    first_v = peaks[np.flatnonzero(is_v)[0]]
+    assert abs(raised - peaks[np.flatnonzero(is_v)[4]]) <= 0.15 * fs  # at the 5th ventricular beat
+    assert (raised - first_v) / fs == pytest.approx(4 * 0.4, abs=0.2)
+    # a triplet is not VT; nor are 6 ventricular beats at 60 bpm (an idioventricular rhythm)
+    x, *_ = beat_train(fs, "NNNNNNNNVVVNNNNN", v_rr=0.4, seed=2)
+    assert "raise" not in _rule(typed(x, fs))
+    x, *_ = beat_train(fs, "NNNNNNNN" + "V" * 6 + "NNNN", v_rr=1.0, seed=3)
+    assert "raise" not in _rule(typed(x, fs))
+
+
+def _vb(v: bool, rr: float) -> VBeat:
+    return VBeat(0, 0, float(v), v, True, 0.1, 0.0, 0.5, 0.0, 0.0, 0.1, rr, 0.0)
+
+
+def test_vt_rule_counts_consecutive_ventricular_beats_and_their_rate():
+    rule = VTRule(run=5, rate_bpm=100.0)
+    seq = [_vb(True, 0.5)] * 4 + [_vb(False, 0.8)] + [_vb(True, 0.5)] * 5 + [_vb(True, 0.5), _vb(False, 0.8)]
+    assert [rule.update(b) for b in seq] == [None] * 9 + ["raise", None, "clear"]
+    slow = VTRule()
+    assert not any(slow.update(_vb(True, 0.7)) for _ in range(10))  # 86 bpm
+    with pytest.raises(ValueError):
+        VTRule(run=1)
+
+
+def test_typer_bad_input_and_missing_samples():
+    with pytest.raises(ValueError, match="outside 100-1000 Hz"):
+        VTyper(2000.0)
+    with pytest.raises(ValueError, match="1-D"):
+        VTyper(250.0).push(np.zeros((2, 3)))
+    fs = 250.0
+    x, peaks, is_v = beat_train(fs, "NNNNV" * 8, seed=4)
+    x[round(10 * fs):round(11 * fs)] = np.nan
+    seg = Segmenter("t", fs, rep=Representation(kind="window"))
+    typer = VTyper(fs)
+    out = []
+    for a in range(0, len(x), 62):
+        chunk = x[a:a + 62]
+        beats = seg.push(np.nan_to_num(chunk))
+        out += typer.push(chunk, [b.index for b in beats])
+    assert all(np.isfinite(b.p_ventricular) for b in out)
+    late = [(b, j) for b, j in _match(out, peaks, fs) if b.centre > 14 * fs]
+    assert late and all(b.ventricular == bool(is_v[j]) for b, j in late)
