@@ -126,6 +126,14 @@ class Priority(enum.IntEnum):
 class Condition(enum.StrEnum):
     """Every alarm condition the monitor knows; the value is what the journal and the console show."""
 
+    ASYSTOLE = "asystole"
+    VFIB = "ventricular fibrillation/flutter"
+    VTACH = "ventricular tachycardia"
+    EXTREME_BRADY = "extreme bradycardia"
+    EXTREME_TACHY = "extreme tachycardia"
+    HR_HIGH = "heart rate high"
+    HR_LOW = "heart rate low"
+    PAUSE = "pause"
     ABNORMAL_BEAT = "abnormal beat"
     FREQUENT_ABNORMAL = "frequent abnormal beats"
     ABNORMAL_RUN = "abnormal run"

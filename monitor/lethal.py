@@ -1,0 +1,225 @@
+"""Lethal-arrhythmia and rate alarms of one bed, from its QRS detections, beat types and VF windows.
+
+These conditions are what a bedside monitor exists for; they are evaluated from the first seconds of a bed's
+signal and are never held by per-bed learning (they need no learnt normal).  Definitions (HIGH priority)
+follow the PhysioNet/Computing in Cardiology Challenge 2015 (Clifford GD et al., "The PhysioNet/Computing in
+Cardiology Challenge 2015: reducing false arrhythmia alarms in the ICU", Computing in Cardiology 42:273-276),
+which took them from the ICU monitors whose alarms it judged:
+
+- asystole: no QRS for at least ``asystole_s`` (4 s);
+- extreme bradycardia: heart rate below ``brady_bpm`` (40) for ``brady_beats`` (5) consecutive beats;
+- extreme tachycardia: heart rate above ``tachy_bpm`` (140) for ``tachy_beats`` (17) consecutive beats;
+- ventricular tachycardia: ``vt_beats`` (5) or more consecutive ventricular beats at a rate above
+  ``vt_bpm`` (100);
+- ventricular fibrillation or flutter: a fibrillatory or flutter waveform for at least 4 s
+  (:class:`ecgmon.segmentation.vf.VFAlarm` over :mod:`ecgmon.segmentation.vf` windows).
+
+MEDIUM priority, per bed: the heart rate (EC13-style average, :mod:`ecgmon.segmentation.heartrate` when the
+segmenter gives one, else the mean of the last 8 RR) outside the bed's limits (``hr_low``/``hr_high``, default
+50/120 bpm, as bedside monitors default for adults) for ``limit_s`` (10 s: IEC 60601-2-27 lets a heart-rate
+alarm condition wait up to 10 s), and a pause: no QRS for ``pause_s`` (3 s).
+
+Clearing has hysteresis so that an alarm does not flicker: asystole and pause clear after ``clear_beats`` (3)
+QRS with RR under ``pause_s``; bradycardia after ``clear_beats`` beats at or above ``brady_bpm + 5``;
+tachycardia after ``clear_beats`` beats at or below ``tachy_bpm - 10``; VT at the first supraventricular
+beat or a run slower than ``vt_bpm`` (as :class:`ecgmon.segmentation.vtype.VTRule`); rate limits once the
+rate has been back inside them by 5 bpm for ``limit_s``.
+
+Asystole against leads off: a flat line whose spread is below the ADC's noise (``leads_off``, from the
+segmenter's quality check) or missing samples (signal loss) are technical conditions and hold the asystole
+timer; any signal with baseline noise and no QRS is asystole.  Where the signal cannot tell, the HIGH alarm
+is raised (a missed asystole costs a life, a false one a walk to the bed).  Artifact (the VF detector's
+artifact class: noise bursts, electrode motion) holds VF and VT (a noisy stretch is not a rhythm) but not
+asystole.
+
+Every transition carries the sample index at which its condition was met.  Units: sample indices at the
+bed's ``fs``, seconds, beats per minute.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, replace
+
+from ecgmon.core.messages import Condition, Priority
+
+
+@dataclass(frozen=True, slots=True)
+class LethalConfig:
+    """Thresholds of the lethal and rate alarms (see the module docstring); every one is an ``ecgmon`` option."""
+
+    asystole_s: float = 4.0
+    brady_bpm: float = 40.0
+    brady_beats: int = 5
+    tachy_bpm: float = 140.0
+    tachy_beats: int = 17
+    vt_bpm: float = 100.0
+    vt_beats: int = 5
+    pause_s: float = 3.0
+    hr_low: float = 50.0
+    hr_high: float = 120.0
+    limit_s: float = 10.0
+    clear_beats: int = 3
+
+
+PRIORITY = {Condition.ASYSTOLE: Priority.HIGH, Condition.VFIB: Priority.HIGH, Condition.VTACH: Priority.HIGH,
+            Condition.EXTREME_BRADY: Priority.HIGH, Condition.EXTREME_TACHY: Priority.HIGH,
+            Condition.HR_LOW: Priority.MEDIUM, Condition.HR_HIGH: Priority.MEDIUM, Condition.PAUSE: Priority.MEDIUM}
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A condition raised (``active``) or cleared at sample ``index``, with what a person should read."""
+
+    condition: Condition
+    active: bool
+    index: int
+    message: str = ""
+
+
+class LethalWatch:
+    """One bed's lethal and rate conditions.  Feed it, in time order: :meth:`beat` for every QRS (its sample
+    index, whether it is ventricular, the averaged heart rate if known), :meth:`samples` after every chunk
+    (how far the signal has come, and whether it can be read), :meth:`vf` for every VF window result.
+    Each returns the :class:`Change` list it caused."""
+
+    def __init__(self, fs: float, cfg: LethalConfig = LethalConfig()) -> None:
+        self.fs, self.cfg = fs, cfg
+        self.active: set[Condition] = set()
+        self.last_qrs: int | None = None
+        self.start: int | None = None  # first sample seen: the asystole timer runs from here before any QRS
+        self.rr: deque[float] = deque(maxlen=max(cfg.tachy_beats, cfg.brady_beats, cfg.vt_beats, 8))
+        self.vent: deque[bool] = deque(maxlen=cfg.vt_beats)
+        self.calm = 0  # consecutive beats counting towards clearing asystole / pause
+        self.brady_ok = 0
+        self.tachy_ok = 0
+        self.hr: float | None = None
+        self.limit_since: dict[Condition, int] = {}
+        self.inside_since: int | None = None
+        self.held = False  # leads off or signal loss: asystole cannot be judged
+        self.vf_active = False
+
+    # ------------------------------------------------------------------ inputs
+
+    def beat(self, index: int, *, ventricular: bool = False, hr_bpm: float | None = None,
+             artifact: bool = False) -> list[Change]:
+        """A QRS at sample ``index``; ``artifact``: the signal around it is noise (VT is not judged on it)."""
+        c = self.cfg
+        out: list[Change] = []
+        rr = (index - self.last_qrs) / self.fs if self.last_qrs is not None else None
+        self.last_qrs = index
+        if rr is not None and rr > 0:
+            self.rr.append(rr)
+        # asystole and pause clear once beats come back at a rate a heart can keep
+        if rr is not None and rr < c.pause_s:
+            self.calm += 1
+            if self.calm >= c.clear_beats:
+                out += self._set(Condition.ASYSTOLE, False, index)
+                out += self._set(Condition.PAUSE, False, index)
+        else:
+            self.calm = 0
+        rrs = list(self.rr)
+        if len(rrs) >= c.brady_beats and all(60.0 / r < c.brady_bpm for r in rrs[-c.brady_beats:]):
+            out += self._set(Condition.EXTREME_BRADY, True, index,
+                             f"heart rate under {c.brady_bpm:g} bpm for {c.brady_beats} beats "
+                             f"({60.0 / rrs[-1]:.0f} bpm)")
+        if rr is not None and rr > 0:
+            self.brady_ok = self.brady_ok + 1 if 60.0 / rr >= c.brady_bpm + 5 else 0
+            self.tachy_ok = self.tachy_ok + 1 if 60.0 / rr <= c.tachy_bpm - 10 else 0
+        if self.brady_ok >= c.clear_beats:
+            out += self._set(Condition.EXTREME_BRADY, False, index)
+        if len(rrs) >= c.tachy_beats and all(60.0 / r > c.tachy_bpm for r in rrs[-c.tachy_beats:]):
+            out += self._set(Condition.EXTREME_TACHY, True, index,
+                             f"heart rate over {c.tachy_bpm:g} bpm for {c.tachy_beats} beats "
+                             f"({60.0 * len(rrs[-c.tachy_beats:]) / sum(rrs[-c.tachy_beats:]):.0f} bpm)")
+        if self.tachy_ok >= c.clear_beats:
+            out += self._set(Condition.EXTREME_TACHY, False, index)
+        # ventricular tachycardia: the last vt_beats beats ventricular, at a rate over vt_bpm
+        self.vent.append(ventricular and not artifact)
+        run = list(self.rr)[-(c.vt_beats - 1):] if c.vt_beats > 1 else []
+        if (len(self.vent) == c.vt_beats and all(self.vent) and len(run) == c.vt_beats - 1
+                and 60.0 * len(run) / sum(run) > c.vt_bpm):
+            out += self._set(Condition.VTACH, True, index,
+                             f"{c.vt_beats} or more ventricular beats at {60.0 * len(run) / sum(run):.0f} bpm")
+        elif Condition.VTACH in self.active and not ventricular and not artifact:
+            out += self._set(Condition.VTACH, False, index)
+        if hr_bpm is None and len(rrs) >= 2:
+            last = rrs[-8:]
+            hr_bpm = 60.0 * len(last) / sum(last)
+        self.hr = hr_bpm
+        out += self._limits(index)
+        return out
+
+    def samples(self, end: int, *, leads_off: bool = False, signal_loss: bool = False) -> list[Change]:
+        """The bed's signal has come up to sample ``end`` (exclusive); ``leads_off``/``signal_loss``: it cannot
+        be read now (a technical condition, raised elsewhere), which holds the asystole timer."""
+        c = self.cfg
+        if self.start is None:
+            self.start = end
+        out: list[Change] = []
+        if leads_off or signal_loss:
+            self.held = True
+            return out
+        if self.held:  # the signal is back: time without QRS counts from here
+            self.held = False
+            self.last_qrs = max(self.last_qrs or 0, end)
+            self.start = end
+        since = self.last_qrs if self.last_qrs is not None else self.start
+        gap = (end - since) / self.fs
+        if gap >= c.pause_s:
+            out += self._set(Condition.PAUSE, True, since + round(c.pause_s * self.fs),
+                             f"no QRS for {c.pause_s:g} s")
+            self.calm = 0
+        if gap >= c.asystole_s:
+            out += self._set(Condition.ASYSTOLE, True, since + round(c.asystole_s * self.fs),
+                             f"no QRS for {c.asystole_s:g} s")
+        return out
+
+    def vf(self, end: int, change: str | None) -> list[Change]:
+        """The VF alarm's transition at the window ending at sample ``end`` (``"raise"``, ``"clear"``, None)."""
+        if change == "raise":
+            return self._set(Condition.VFIB, True, end, "fibrillatory or flutter waveform for 4 s or more")
+        if change == "clear":
+            return self._set(Condition.VFIB, False, end)
+        return []
+
+    def set_limits(self, *, low: float | None = None, high: float | None = None) -> None:
+        """Change the bed's heart-rate limits (bpm); they take effect from the next beat."""
+        self.cfg = replace(self.cfg, hr_low=self.cfg.hr_low if low is None else low,
+                           hr_high=self.cfg.hr_high if high is None else high)
+
+    # ------------------------------------------------------------------ state
+
+    def _limits(self, index: int) -> list[Change]:
+        c, hr, out = self.cfg, self.hr, []
+        if hr is None:
+            return out
+        need = round(c.limit_s * self.fs)
+        for cond, beyond, inside in ((Condition.HR_LOW, hr < c.hr_low, hr >= c.hr_low + 5),
+                                     (Condition.HR_HIGH, hr > c.hr_high, hr <= c.hr_high - 5)):
+            if beyond:
+                since = self.limit_since.setdefault(cond, index)
+                if index - since >= need:
+                    word = "under" if cond is Condition.HR_LOW else "over"
+                    limit = c.hr_low if cond is Condition.HR_LOW else c.hr_high
+                    out += self._set(cond, True, index, f"heart rate {hr:.0f} bpm, {word} the limit {limit:g}")
+            else:
+                self.limit_since.pop(cond, None)
+            if cond in self.active:
+                if inside:
+                    self.inside_since = index if self.inside_since is None else self.inside_since
+                    if index - self.inside_since >= need:
+                        out += self._set(cond, False, index)
+                        self.inside_since = None
+                else:
+                    self.inside_since = None
+        return out
+
+    def _set(self, cond: Condition, active: bool, index: int, message: str = "") -> list[Change]:
+        if active == (cond in self.active):
+            return []
+        if active:
+            self.active.add(cond)
+        else:
+            self.active.discard(cond)
+        return [Change(cond, active, int(index), message)]

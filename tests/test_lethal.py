@@ -1,0 +1,119 @@
+"""Lethal and rate alarm conditions of one bed (monitor/lethal.py), on beat sequences with known answers."""
+
+from __future__ import annotations
+
+import pytest
+
+from ecgmon.core.messages import Condition
+from ecgmon.monitor.lethal import LethalConfig, LethalWatch
+
+FS = 250.0
+
+
+def _play(w: LethalWatch, rates: list[tuple[float, int]], *, start: float = 0.0, ventricular: bool = False,
+          chunk_s: float = 0.25) -> tuple[list, float]:
+    """Beats at ``rate`` bpm, ``n`` of each, with the signal's progress reported every chunk; the changes
+    with the time (s) at which each was reported, and the time of the last beat."""
+    out, t = [], start
+    for rate, n in rates:
+        for _ in range(n):
+            nxt = t + 60.0 / rate
+            # the signal runs on, chunk by chunk, up to the next QRS
+            s = t
+            while s + chunk_s < nxt:
+                s += chunk_s
+                out += [(ch, s) for ch in w.samples(round(s * FS))]
+            t = nxt
+            out += [(ch, t) for ch in w.beat(round(t * FS), ventricular=ventricular)]
+    return out, t
+
+
+def _raised(changes) -> list[Condition]:
+    return [ch.condition for ch, _ in changes if ch.active]
+
+
+def test_a_normal_rate_raises_nothing():
+    w = LethalWatch(FS)
+    changes, _ = _play(w, [(75, 200)])
+    assert changes == []
+
+
+def test_asystole_is_raised_4_s_after_the_last_qrs_and_clears_when_beats_return():
+    w = LethalWatch(FS)
+    _, t = _play(w, [(75, 20)])
+    got = []
+    for k in range(1, 41):  # 10 s of signal without a QRS
+        got += [(ch, t + 0.25 * k) for ch in w.samples(round((t + 0.25 * k) * FS))]
+    raised = {ch.condition: (ch.index / FS - t, when - t) for ch, when in got if ch.active}
+    assert raised[Condition.PAUSE][0] == pytest.approx(3.0) and raised[Condition.ASYSTOLE][0] == pytest.approx(4.0)
+    assert raised[Condition.ASYSTOLE][1] <= 4.25  # reported within a chunk of the condition being met
+    back, _ = _play(w, [(75, 4)], start=t + 10)
+    cleared = [ch.condition for ch, _ in back if not ch.active]
+    assert Condition.ASYSTOLE in cleared and Condition.PAUSE in cleared
+
+
+def test_leads_off_holds_the_asystole_timer():
+    w = LethalWatch(FS)
+    _, t = _play(w, [(75, 10)])
+    got = []
+    for k in range(1, 41):
+        got += w.samples(round((t + 0.25 * k) * FS), leads_off=k > 2)
+    assert Condition.ASYSTOLE not in [c.condition for c in got]
+
+
+def test_extreme_bradycardia_after_5_beats_under_40_bpm():
+    w = LethalWatch(FS, LethalConfig(asystole_s=10, pause_s=10))  # 35 bpm is 1.7 s per beat
+    changes, _ = _play(w, [(70, 10), (35, 4)])
+    assert Condition.EXTREME_BRADY not in _raised(changes)
+    w2 = LethalWatch(FS, LethalConfig(asystole_s=10, pause_s=10))
+    changes, _ = _play(w2, [(70, 10), (35, 5)])
+    assert _raised(changes).count(Condition.EXTREME_BRADY) == 1
+    more, _ = _play(w2, [(70, 3)], start=changes[-1][1])
+    assert [c.condition for c, _ in more if not c.active] == [Condition.EXTREME_BRADY]
+
+
+def test_extreme_tachycardia_after_17_beats_over_140_bpm_up_to_300():
+    for rate in (150, 220, 300):
+        w = LethalWatch(FS)
+        changes, _ = _play(w, [(80, 10), (rate, 16)])
+        assert Condition.EXTREME_TACHY not in _raised(changes)
+        w = LethalWatch(FS)
+        changes, _ = _play(w, [(80, 10), (rate, 17)])
+        assert Condition.EXTREME_TACHY in _raised(changes), rate
+
+
+def test_ventricular_tachycardia_needs_5_ventricular_beats_over_100_bpm():
+    w = LethalWatch(FS)
+    _play(w, [(80, 10)])
+    changes, t = _play(w, [(150, 4)], start=10 * 0.75, ventricular=True)
+    assert Condition.VTACH not in _raised(changes)
+    changes, t = _play(w, [(150, 1)], start=t, ventricular=True)
+    assert Condition.VTACH in _raised(changes)
+    changes, _ = _play(w, [(80, 1)], start=t)  # a supraventricular beat ends it
+    assert [c.condition for c, _ in changes if not c.active] == [Condition.VTACH]
+    slow = LethalWatch(FS)
+    changes, _ = _play(slow, [(80, 5), (90, 10)], ventricular=True)  # idioventricular, under 100 bpm
+    assert Condition.VTACH not in _raised(changes)
+
+
+def test_rate_limits_need_10_s_beyond_and_clear_with_hysteresis():
+    w = LethalWatch(FS, LethalConfig(hr_high=120))
+    changes, t = _play(w, [(80, 20), (125, 19)])  # 125 bpm for 9 s (its 8-beat average over 120 for less)
+    assert Condition.HR_HIGH not in _raised(changes)
+    changes, t = _play(w, [(125, 10)], start=t)
+    assert Condition.HR_HIGH in _raised(changes)
+    changes, t = _play(w, [(118, 30)], start=t)  # inside the limit but not by 5 bpm: stays
+    assert not [c for c, _ in changes if not c.active]
+    changes, _ = _play(w, [(100, 30)], start=t)
+    assert [c.condition for c, _ in changes if not c.active] == [Condition.HR_HIGH]
+    w.set_limits(low=90)
+    changes, _ = _play(w, [(80, 20)], start=t + 20)
+    assert Condition.HR_LOW in _raised(changes)
+
+
+def test_vf_transitions_pass_through_with_their_sample_index():
+    w = LethalWatch(FS)
+    (ch,) = w.vf(5000, "raise")
+    assert ch.condition is Condition.VFIB and ch.active and ch.index == 5000
+    assert w.vf(6000, None) == [] and w.vf(6000, "raise") == []
+    assert w.vf(9000, "clear")[0].active is False
