@@ -59,8 +59,8 @@ from scipy import signal
 
 from ecgmon.core.limits import check_fs
 
-__all__ = ["CLASSES", "FEATURES", "VFAlarm", "VFBank", "VFConfig", "VFDetector", "VFModel", "VFWindow", "decide",
-           "vf_features"]
+__all__ = ["CLASSES", "FEATURES", "VFAlarm", "VFBank", "VFConfig", "VFDetector", "VFModel", "VFPool", "VFWindow",
+           "decide", "vf_features"]
 
 FEATURES = ("leak", "tcsc", "a2", "fsmn", "conc", "kurt", "dkurt", "hf", "lf", "amp", "freq", "acf", "envcv")
 
@@ -251,12 +251,30 @@ class VFBank:
         self.next_end = self.win  # internal index (exclusive) of the next window's end
 
     def push(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        ends, xw, hw, bw = self.windows(x)
+        if not len(ends):
+            return self._empty()
+        k = len(ends)
+        feats = vf_features(xw.reshape(-1, self.win), hw.reshape(-1, self.win), self.fs_int)
+        feats = feats.reshape(self.beds, k, -1)
+        p_vf, p_art, vf, artifact = decide(feats, self.cfg)
+        artifact |= bw
+        vf &= ~bw
+        return ends, p_vf, p_art, vf, artifact, feats
+
+    def windows(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The filtering half of :meth:`push`: the windows the next (beds, n) samples complete, not yet
+        analysed: ``(ends, x, hf2, bad)`` of shapes (k,), (beds, k, L), (beds, k, L), (beds, k) (``L`` samples
+        at the internal rate; ``bad``: the window had missing samples).  :class:`VFPool` analyses the windows
+        of many beds in one call."""
         x = np.asarray(x, dtype=np.float64)
         if x.ndim != 2 or x.shape[0] != self.beds:
             raise ValueError(f"VFBank.push wants ({self.beds}, n) samples, got shape {x.shape}")
         n = x.shape[1]
+        none = (np.zeros(0, dtype=np.int64), np.zeros((self.beds, 0, self.win)), np.zeros((self.beds, 0, self.win)),
+                np.zeros((self.beds, 0), dtype=bool))
         if n == 0:
-            return self._empty()
+            return none
         bad = ~np.isfinite(x)
         if bad.any():
             # hold the last finite value over missing samples (no step for the filters to ring on)
@@ -286,25 +304,18 @@ class VFBank:
         self.count += y.shape[1]
         ends = list(range(self.next_end, self.count + 1, self.hop))
         if not ends:
-            return self._empty()
+            return none
         self.next_end = ends[-1] + self.hop
         off = [e - self.win - self.buf_start for e in ends]
         xw = np.stack([self.buf[:, o:o + self.win] for o in off], axis=1)  # (beds, k, L)
         hw = np.stack([self.buf_hf[:, o:o + self.win] for o in off], axis=1)
         bw = np.stack([self.buf_bad[:, o:o + self.win] for o in off], axis=1).any(axis=2)
-        k = len(ends)
-        feats = vf_features(xw.reshape(-1, self.win), hw.reshape(-1, self.win), self.fs_int)
-        feats = feats.reshape(self.beds, k, -1)
-        cfg = self.cfg
-        p_vf, p_art, vf, artifact = decide(feats, cfg)
-        artifact |= bw
-        vf &= ~bw
         drop = self.next_end - self.win - self.buf_start
         if drop > 0:
             self.buf, self.buf_hf, self.buf_bad = self.buf[:, drop:], self.buf_hf[:, drop:], self.buf_bad[:, drop:]
             self.buf_start += drop
         end_idx = (np.asarray(ends) - 1) * self.q + 1
-        return end_idx, p_vf, p_art, vf, artifact, feats
+        return end_idx, xw, hw, bw
 
     def _empty(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         z = np.zeros((self.beds, 0))
@@ -329,6 +340,60 @@ class VFDetector:
         ends, p, pa, vf, art, feats = self.bank.push(x[None, :])
         return [VFWindow(int(ends[j]), float(p[0, j]), float(pa[0, j]), bool(vf[0, j]), bool(art[0, j]),
                          tuple(float(v) for v in feats[0, j])) for j in range(len(ends))]
+
+
+class VFPool:
+    """VF analysis for many beds that do not arrive in step (live devices, any sampling rates): each bed keeps
+    its own :class:`VFBank` (one bed: its filters and buffer), :meth:`add` runs a bed's new samples through
+    its filtering half and queues the windows they complete, and :meth:`flush` analyses every queued window
+    in one feature call per internal rate (the costly part: spectra and statistics of 4 s windows).  The
+    decisions are those :class:`VFBank` gives (the same features and model, window by window).
+
+    The driver flushes when ``due`` (``batch`` windows are waiting, or the oldest has waited ``max_wait_s``
+    of wall time), so a window's decision is at most ``max_wait_s`` later than a per-bed detector's."""
+
+    def __init__(self, cfg: VFConfig = VFConfig(), *, batch: int = 256, max_wait_s: float = 0.25) -> None:
+        self.cfg, self.batch, self.max_wait_s = cfg, batch, max_wait_s
+        self._queue: dict[tuple[float, int], list[tuple[object, int, np.ndarray, np.ndarray, bool]]] = {}
+        self._n = 0
+        self._oldest: float | None = None
+
+    def bank(self, fs: float) -> VFBank:
+        """A new bed's bank (its filter state and buffer)."""
+        return VFBank(fs, 1, self.cfg)
+
+    def add(self, key: object, bank: VFBank, samples: np.ndarray, now: float) -> None:
+        """Bed ``key``'s next samples (1-D, mV, NaN = missing) through its ``bank``; ``now``: time.monotonic()."""
+        ends, xw, hw, bw = bank.windows(np.asarray(samples, dtype=np.float64)[None, :])
+        if not len(ends):
+            return
+        q = self._queue.setdefault((bank.fs_int, bank.win), [])
+        for j in range(len(ends)):
+            q.append((key, int(ends[j]), xw[0, j], hw[0, j], bool(bw[0, j])))
+        self._n += len(ends)
+        if self._oldest is None:
+            self._oldest = now
+
+    def due(self, now: float) -> bool:
+        return self._n >= self.batch or (self._oldest is not None and now - self._oldest >= self.max_wait_s)
+
+    @property
+    def pending(self) -> int:
+        return self._n
+
+    def flush(self) -> list[tuple[object, VFWindow]]:
+        """Every queued window analysed: (bed key, window), in the order they were queued per rate."""
+        out: list[tuple[object, VFWindow]] = []
+        for (fs_int, _), q in self._queue.items():
+            if not q:
+                continue
+            feats = vf_features(np.stack([w[2] for w in q]), np.stack([w[3] for w in q]), fs_int)
+            p_vf, p_art, vf, art = decide(feats, self.cfg)
+            for i, (key, end, _, _, bad) in enumerate(q):
+                out.append((key, VFWindow(end, float(p_vf[i]), float(p_art[i]), bool(vf[i]) and not bad,
+                                          bool(art[i]) or bad, tuple(float(v) for v in feats[i]))))
+        self._queue, self._n, self._oldest = {}, 0, None
+        return out
 
 
 class VFAlarm:

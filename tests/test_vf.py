@@ -214,3 +214,28 @@ def test_default_config_is_the_fitted_one():
     cfg = VFConfig()
     assert len(cfg.model.mean) == len(FEATURES) and len(cfg.model.weights) == 3
     assert 0.5 <= cfg.vf_threshold < 1.0
+
+
+def test_pool_of_beds_arriving_out_of_step_decides_as_each_bed_alone():
+    """VFPool (live devices, any rates, not in step) gives the windows a one-bed VFDetector gives."""
+    from ecgmon.segmentation.vf import VFPool
+
+    rng = np.random.default_rng(5)
+    beds = {"a": (250.0, vf_wave(250.0, 20.0, 1)), "b": (360.0, vf_wave(360.0, 20.0, 2)),
+            "c": (500.0, sinus(500.0, 20.0, 72.0, 3))}
+    pool = VFPool()
+    banks = {k: pool.bank(fs) for k, (fs, _) in beds.items()}
+    got: dict[str, list] = {k: [] for k in beds}
+    pos = dict.fromkeys(beds, 0)
+    while any(pos[k] < len(x) for k, (_, x) in beds.items()):
+        for k, (fs, x) in beds.items():
+            n = int(rng.integers(20, 200))  # chunks of any size, beds out of step
+            pool.add(k, banks[k], x[pos[k]:pos[k] + n], now=0.0)
+            pos[k] += n
+        for key, w in pool.flush():
+            got[str(key)].append(w)
+    for k, (fs, x) in beds.items():
+        alone = VFDetector(fs).push(x)
+        assert [(w.end, w.vf, w.artifact) for w in got[k]] == [(w.end, w.vf, w.artifact) for w in alone]
+        np.testing.assert_allclose([w.p_vf for w in got[k]], [w.p_vf for w in alone], rtol=1e-9, atol=1e-12)
+    assert any(w.vf for w in got["a"]) and not any(w.vf for w in got["c"])
