@@ -1,0 +1,1 @@
+"""Evaluation protocols: the monitor measured on recorded data (layer above ``monitor``)."""
