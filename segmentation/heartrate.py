@@ -1,11 +1,12 @@
 """Heart rate as a monitor shows it: every QRS counted once, the mean of the last ``beats`` RR intervals.
 
 ANSI/AAMI EC13 (section 4.1.2.1) asks a cardiac monitor to count each QRS once and to disclose how
-it averages.  Here: the rate is ``60 / mean(last 8 RR intervals)`` in bpm (the mean, not the median,
-so alternating short and long intervals, as in bigeminy (EC13 figures 3a-3d), give the true rate:
-8 is even, so every window holds as many short as long intervals).  The first rate is shown from the
-second QRS on, over the intervals there are.  Response time: a step in rate is fully shown 8 beats
-after it (about 4 s at 120 bpm, 6 s at 80 bpm, 16 s at 30 bpm), half of it after 4 beats.
+it averages.  Here: the rate is ``60 / mean(last 12 RR intervals)`` in bpm (the mean, not the median,
+so repeating patterns of short and long intervals give the true rate: 12 is a multiple of 2 and 3, so
+every window holds whole cycles of bigeminy (EC13 figures 3a-3c) and of the three-beat pattern of
+EC13 figure 3d).  The first rate is shown from the second QRS on, over the intervals there are.
+Response time: a step in rate is fully shown 12 beats after it (6 s at 120 bpm, 9 s at 80 bpm), half
+of it after 6 beats.
 
 Intervals are not filtered (an ectopic beat's short interval counts, as in EC13's bigeminy); an
 interval longer than ``max_rr_s`` (a detection gap or signal loss) empties the window, so a rate is
@@ -24,7 +25,7 @@ __all__ = ["HeartRate", "HeartRateConfig"]
 
 @dataclass(frozen=True, slots=True)
 class HeartRateConfig:
-    beats: int = 8  # RR intervals averaged
+    beats: int = 12  # RR intervals averaged
     max_rr_s: float = 6.0  # a longer interval is a gap (10 bpm): the average starts again after it
 
 

@@ -21,9 +21,9 @@ amplitude, so a 4x amplitude change is a 4x level change):
   (Pan & Tompkins 1985);
 - re-acquisition (after artefact, or when the amplitude falls more than search-back reaches): when no
   QRS came for ``reacquire_s`` (3 s), the levels are learnt again from the last ``learn_s`` seconds
-  (signal level: their largest candidate, noise level: half their median candidate, as the
-  warm-up learns them) and those seconds are decided again with them.  So artefact at the start of a
-  recording, or an electrode that moves, costs at most about ``reacquire_s`` of beats.  The levels
+  (signal level: their largest candidate, noise level: half the median of the candidates under half
+  of it, at least ``npk_floor`` of it, as the warm-up learns them) and those seconds are decided again
+  with them.  So artefact at the start of a recording, or an electrode that moves, costs at most about ``reacquire_s`` of beats.  The levels
   are only learnt again from a window whose largest candidate stands out (``peak_ratio`` times its
   median candidate): a window of noise alone (asystole with baseline noise) keeps the levels, and
   its noise is not counted as beats.
@@ -71,6 +71,7 @@ class DetectorConfig:
     thr_frac: float = 0.25
     searchback_rr: float = 1.66
     searchback_frac: float = 0.5
+    suspect_frac: float = 0.5  # noise candidates above this share of the threshold leave the noise level alone
     rr_beats: int = 8
     rr_init_s: float = 1.0  # the mean RR assumed before two QRS are found
     min_rr_s: float = 0.18  # RR intervals outside [min, max] do not enter the mean RR (333 .. 24 bpm)
@@ -78,6 +79,7 @@ class DetectorConfig:
     learn_s: float = 2.0  # warm-up, and the window the levels are learnt again from
     reacquire_s: float = 3.0
     peak_ratio: float = 2.0
+    npk_floor: float = 0.125  # the noise level learnt is at least this share of the signal level
 
 
 @dataclass(slots=True)
@@ -195,10 +197,12 @@ class QRSDetector:
         if not cands:
             return False
         v = np.asarray([c.v for c in cands])
-        top, med = float(v.max()), float(np.median(v))
-        if not first and top < self.cfg.peak_ratio * med:
+        top = float(v.max())
+        low = v[v < 0.5 * top]  # the candidates that are not QRS-sized: T and P waves, noise
+        med = float(np.median(low)) if len(low) else 0.0
+        if not first and top < self.cfg.peak_ratio * float(np.median(v)):
             return False
-        self.spk, self.npk = top, 0.5 * med
+        self.spk, self.npk = top, max(0.5 * med, self.cfg.npk_floor * top)
         return True
 
     def _decide(self, c: _Cand, out: list[int]) -> None:
@@ -245,7 +249,10 @@ class QRSDetector:
             self._noise(c)
 
     def _noise(self, c: _Cand) -> None:
-        self.npk += 0.125 * (c.v - self.npk)
+        # a candidate above half the threshold may be a missed QRS (search-back may still take it): it does
+        # not raise the noise level, which would hide the next ones (bigeminy, couplets, a smaller rhythm)
+        if c.v <= self.cfg.suspect_frac * self.threshold:
+            self.npk += 0.125 * (c.v - self.npk)
         self.noise.append(c)
 
     def _qrs(self, c: _Cand, out: list[int], *, rate: float) -> None:
