@@ -70,7 +70,8 @@ class HeadlessSink(NullSink):
         b = score.beat
         line: dict[str, object] = {
             "type": "beat", "patient": b.patient, "index": b.index, "time": round(time.time(), 3),
-            "rr_s": round(b.rr_s, 4), "loss": round(score.loss, 6), "threshold": score.threshold,
+            "rr_s": round(b.rr_s, 4), "hr_bpm": None if b.hr_bpm is None else round(b.hr_bpm, 1),
+            "loss": round(score.loss, 6), "threshold": score.threshold,
             "verdict": score.verdict, "latency_ms": round(score.latency_s * 1000, 2)}
         if self.labels is not None and (label := self.labels.label_of(score)) is not None:
             line["label"] = label
