@@ -67,6 +67,7 @@ class Segmenter:
         self.total = 0
         self.signal_loss = False
         self.losses = 0
+        self._in_loss = False
         self._flat_run = 0  # identical samples ending at the last one
         self._last = np.nan  # the last sample pushed
         self._restart()
@@ -137,12 +138,12 @@ class Segmenter:
         beats: list[Beat] = []
         for a, b, lost in self._parts(x):
             if lost:
-                if not self.signal_loss:
-                    self.losses += 1
-                self.signal_loss = True
+                self.losses += not self._in_loss  # one per episode of loss, however many chunks it spans
+                self._in_loss = self.signal_loss = True
                 self.total += b - a
                 self._restart()
             else:
+                self._in_loss = False
                 beats += self._push(x[a:b])
         return beats
 

@@ -12,7 +12,7 @@ amplitude, so a 4x amplitude change is a 4x level change):
 - adaptive signal and noise levels and threshold ``THR = NPK + thr_frac * (SPK - NPK)``, the levels
   updated as running averages of the candidates classed as QRS or noise (Pan & Tompkins 1985;
   Hamilton & Tompkins 1986, ``thr_frac`` 0.25 as Pan-Tompkins);
-- refractory period ``refractory_s`` (200 ms) after a QRS; a candidate between 200 and ``t_wave_s``
+- refractory period ``refractory_s`` (180 ms: 333 bpm) after a QRS; a candidate between that and ``t_wave_s``
   (360 ms) after a QRS whose steepest band-passed slope is less than half that of the QRS is a T wave
   (Pan & Tompkins 1985, section II.F);
 - search-back: when no QRS came for ``searchback_rr`` (1.66) times the mean of the last 8 RR
@@ -23,10 +23,11 @@ amplitude, so a 4x amplitude change is a 4x level change):
   QRS came for ``reacquire_s`` (3 s), the levels are learnt again from the last ``learn_s`` seconds
   (signal level: their largest candidate, noise level: half the median of the candidates under half
   of it, at least ``npk_floor`` of it, as the warm-up learns them) and those seconds are decided again
-  with them.  So artefact at the start of a recording, or an electrode that moves, costs at most about ``reacquire_s`` of beats.  The levels
-  are only learnt again from a window whose largest candidate stands out (``peak_ratio`` times its
-  median candidate): a window of noise alone (asystole with baseline noise) keeps the levels, and
-  its noise is not counted as beats.
+  with them.  So artefact at the start of a recording, or an electrode that moves, costs at most
+  about ``reacquire_s`` of beats.  The levels are only learnt again from a window whose largest
+  candidate stands out (``peak_ratio`` times the median trough of the envelope between its
+  candidates): a window of noise alone (asystole with baseline noise) keeps the levels, and its noise
+  is not counted as beats.
 
 Detections are absolute sample indices of envelope peaks, emitted in increasing order, each once.
 
@@ -64,7 +65,7 @@ class DetectorConfig:
     peak_half_s: float = 0.15  # a candidate is the envelope's largest value within +/- this
     dominance_s: float = 0.3  # ... and at least ``dominance`` of the largest within +/- this (the look-ahead)
     dominance: float = 0.6
-    refractory_s: float = 0.2
+    refractory_s: float = 0.18  # Pan-Tompkins' 200 ms would cap the rate at 300 bpm exactly
     t_wave_s: float = 0.36
     t_slope_frac: float = 0.5
     slope_s: float = 0.15  # the band-passed slope of a candidate: its steepest within this before the peak
@@ -78,7 +79,7 @@ class DetectorConfig:
     max_rr_s: float = 2.5
     learn_s: float = 2.0  # warm-up, and the window the levels are learnt again from
     reacquire_s: float = 3.0
-    peak_ratio: float = 2.0
+    peak_ratio: float = 8.0  # white noise's envelope peaks stand about 4x above its troughs
     npk_floor: float = 0.125  # the noise level learnt is at least this share of the signal level
 
 
@@ -87,6 +88,7 @@ class _Cand:
     p: int  # absolute sample index of the envelope peak
     v: float  # RMS slope at the peak (square root of the envelope)
     s: float  # steepest |band-passed difference| in the ``slope_s`` before the peak
+    trough: float  # the lowest RMS slope between the previous candidate and this one
 
 
 class QRSDetector:
@@ -183,11 +185,14 @@ class QRSDetector:
             peak &= seg[a:b] > seg[a - 1:b - 1]
         self.next_p = last + 1
         out = []
+        prev = 0
         for k in np.flatnonzero(peak).tolist():
             i = a + k  # index in seg
             j = lo + i - self.env_start  # index in self.slope
             s = float(self.slope[max(0, j - self.slope_n):j + 1].max())
-            out.append(_Cand(lo + i, math.sqrt(max(float(seg[i]), 0.0)), s))
+            trough = float(seg[max(prev, i - 2 * self.dom):i + 1].min())
+            out.append(_Cand(lo + i, math.sqrt(max(float(seg[i]), 0.0)), s, math.sqrt(max(trough, 0.0))))
+            prev = i
         return out
 
     # ------------------------------------------------------------------ decision rules
@@ -200,7 +205,7 @@ class QRSDetector:
         top = float(v.max())
         low = v[v < 0.5 * top]  # the candidates that are not QRS-sized: T and P waves, noise
         med = float(np.median(low)) if len(low) else 0.0
-        if not first and top < self.cfg.peak_ratio * float(np.median(v)):
+        if not first and top < self.cfg.peak_ratio * float(np.median([c.trough for c in cands])):
             return False
         self.spk, self.npk = top, max(0.5 * med, self.cfg.npk_floor * top)
         return True
