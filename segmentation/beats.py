@@ -44,7 +44,7 @@ class SegmenterConfig:
     search_s: float = 0.2
     min_rr_s: float = 0.18  # ECG5000 beats: RR outside [min, max] is not cut (333 .. 24 bpm)
     max_rr_s: float = 2.5
-    flat_s: float = 1.0
+    flat_s: float = 3.0  # longer than any RR the detector follows (synthetic test signals have flat baselines)
 
 
 class Segmenter:
@@ -206,8 +206,10 @@ class Segmenter:
         if self.window is not None:
             beats += self._cut_windows(now)
         # keep from the last fiducial (the open beat) or the detector's search window, whichever is earlier
+        # (a QRS still to be reported needs the search window before it, and a window beat its pre_s)
+        margin = self.search + 1 + (self.window.needs_before() if self.window is not None else 0)
         keep_from = min(int(self.last_fid) - 2 if self.last_fid is not None else self.total,
-                        self.base + self.detector.keep_from - self.search - 1)
+                        self.base + self.detector.keep_from - margin)
         keep_from = max(keep_from, self.total - int((self.cfg.max_rr_s + 1) * self.fs))
         if self.window is not None and self.pending:
             keep_from = min(keep_from, int(self.pending[0][0]) - self.window.needs_before())

@@ -160,14 +160,15 @@ def test_signal_loss_is_reported_and_detection_restarts_after_it(kind):
         beats += seg.push(x[i:i + n])
         if seg.signal_loss:
             lost_at.append(i)
-    assert lost_at and a - n <= lost_at[0] <= a + 1.25 * fs  # reported in its chunk (NaN) or after flat_s (flat)
+    assert lost_at and a - n <= lost_at[0] <= a + 3.25 * fs  # reported in its chunk (NaN) or after flat_s (flat)
     assert seg.losses == 1
-    assert not any(a + 1.25 * fs < bt.index < b for bt in beats)  # no beats made up in the gap
+    assert not any(a + 3.25 * fs < bt.index < b for bt in beats)  # no beats made up in the gap
     se, pp = se_pp(beats, truth, fs, lo=b + int(4 * fs))  # re-acquired within 4 s (2 s warm-up)
     assert se >= 0.99 and pp >= 0.99
-    first_after = next(bt for bt in beats if bt.index > b)
+    after = [bt for bt in beats if bt.index > b]
     # the rate starts again from intervals after the gap: never averaged across it
-    assert first_after.rr_s < 1.0 and first_after.hr_bpm == pytest.approx(75.0, rel=0.02)
+    assert after[0].rr_s == 0.0 and after[0].hr_bpm is None
+    assert after[1].hr_bpm == pytest.approx(75.0, rel=0.02)
 
 
 def test_no_beats_are_made_up_from_baseline_noise_after_the_heart_stops():
