@@ -41,7 +41,7 @@ test-fast: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	mkdir -p build/typecheck/ecgmon
-	for d in core monitor segmentation models simulators; do ln -sfn ../../../$$d build/typecheck/ecgmon/$$d; done
+	for d in core monitor segmentation models simulators evaluation; do ln -sfn ../../../$$d build/typecheck/ecgmon/$$d; done
 	$(BIN)/mypy -p ecgmon
 	$(BIN)/mypy benchmarks
 
