@@ -10,8 +10,10 @@ Decision rules, on the square root of the envelope (an RMS slope, proportional t
 amplitude, so a 4x amplitude change is a 4x level change):
 
 - adaptive signal and noise levels and threshold ``THR = NPK + thr_frac * (SPK - NPK)``, the levels
-  updated as running averages of the candidates classed as QRS or noise (Pan & Tompkins 1985;
-  Hamilton & Tompkins 1986, ``thr_frac`` 0.25 as Pan-Tompkins);
+  updated as running averages (weight 1/8) of the candidates classed as QRS or noise (Pan & Tompkins
+  1985; Hamilton & Tompkins 1986, ``thr_frac`` 0.25 as Pan-Tompkins).  A noise candidate enters the
+  noise level at most at ``suspect_frac`` of the threshold (winsorised), so beats just under the
+  threshold (a bigeminy's smaller PVCs) do not lift it over themselves;
 - refractory period ``refractory_s`` (180 ms: 333 bpm) after a QRS; a candidate between that and ``t_wave_s``
   (360 ms) after a QRS whose steepest band-passed slope is less than half that of the QRS is a T wave
   (Pan & Tompkins 1985, section II.F);
@@ -72,7 +74,7 @@ class DetectorConfig:
     thr_frac: float = 0.25
     searchback_rr: float = 1.66
     searchback_frac: float = 0.5
-    suspect_frac: float = 0.5  # noise candidates above this share of the threshold leave the noise level alone
+    suspect_frac: float = 0.75  # noise candidates count at most as this share of the threshold in the noise level
     rr_beats: int = 8
     rr_init_s: float = 1.0  # the mean RR assumed before two QRS are found
     min_rr_s: float = 0.18  # RR intervals outside [min, max] do not enter the mean RR (333 .. 24 bpm)
@@ -254,10 +256,10 @@ class QRSDetector:
             self._noise(c)
 
     def _noise(self, c: _Cand) -> None:
-        # a candidate above half the threshold may be a missed QRS (search-back may still take it): it does
-        # not raise the noise level, which would hide the next ones (bigeminy, couplets, a smaller rhythm)
-        if c.v <= self.cfg.suspect_frac * self.threshold:
-            self.npk += 0.125 * (c.v - self.npk)
+        # a candidate near the threshold may be a missed QRS (search-back may still take it): it raises the
+        # noise level as one at suspect_frac of the threshold would (winsorised), so that missed beats do not
+        # lift the threshold over the next ones (bigeminy, couplets, a smaller rhythm after a larger one)
+        self.npk += 0.125 * (min(c.v, self.cfg.suspect_frac * self.threshold) - self.npk)
         self.noise.append(c)
 
     def _qrs(self, c: _Cand, out: list[int], *, rate: float) -> None:
