@@ -16,6 +16,7 @@ training data.
 
 from __future__ import annotations
 
+import math
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -151,8 +152,15 @@ class Segmenter:
         """``x`` split into (start, stop, lost) runs: non-finite samples, and the part of a flat run past
         ``flat_n`` identical samples, are lost."""
         n = len(x)
-        bad = ~np.isfinite(x)
         prev, self._last = self._last, float(x[-1])
+        if n < self.flat_n and math.isfinite(float(np.sum(x))):
+            # fast path (a chunk shorter than flat_s, all finite): only the runs at its two ends can be long
+            changes = np.flatnonzero(x[1:] != x[:-1])
+            lead = (int(changes[0]) + 1 if len(changes) else n) + (self._flat_run if x[0] == prev else 0)
+            if lead <= self.flat_n:
+                self._flat_run = lead if not len(changes) else n - 1 - int(changes[-1])
+                return [(0, n, False)]
+        bad = ~np.isfinite(x)
         same = np.empty(n, dtype=bool)
         same[0] = x[0] == prev
         np.equal(x[1:], x[:-1], out=same[1:])

@@ -275,7 +275,7 @@ class QRSDetector:
     def _searchback(self, now: int, out: list[int]) -> None:
         """Pan-Tompkins search-back at half the threshold over the candidates since the last QRS."""
         while self.last_qrs is not None and self.noise:
-            mean_rr = float(np.mean(self.rr)) if self.rr else self.cfg.rr_init_s * self.fs
+            mean_rr = sum(self.rr) / len(self.rr) if self.rr else self.cfg.rr_init_s * self.fs
             if now - self.last_qrs <= self.cfg.searchback_rr * mean_rr:
                 return
             lim = self.cfg.searchback_frac * self.threshold
