@@ -5,7 +5,7 @@ plays it) through the same :class:`~ecgmon.segmentation.beats.Segmenter` the pip
 in the beat representation of the monitor's checkpoint (it decides where the fiducial falls).  The beats
 it emits are the detections.
 
-- ``qrs``: QRS sensitivity (Se) and positive predictivity (+P) per record against the reference beat
+- ``qrs``: QRS sensitivity (Se) and positive predictivity (+P) per record (whole records) against the reference beat
   annotations, matched one to one within 150 ms (ANSI/AAMI EC57), with :func:`ecgmon.models.records.match`.
   Segments of ventricular flutter or fibrillation (``[`` .. ``]`` in the ``atr`` file) hold no
   reference beats; EC57 leaves them out of the beat-by-beat comparison: ``exclude_vf`` does the same
@@ -214,10 +214,19 @@ def ec13(data: Path, *, lead: str = "ECG", rep: Representation = Representation(
 
 def run_protocol(protocol: str, data: Path, *, rep: Representation, out: Path | None = None,
                  lead: str | None = None) -> tuple[list[str], dict[str, Any]]:
-    """``ecgmon evaluate --protocol nstdb|ec13``: (lines to print, the figures written to ``out/metrics.json``)."""
+    """``ecgmon evaluate --protocol qrs|nstdb|ec13``: (lines to print, the figures written to ``out/metrics.json``)."""
     import json
 
-    if protocol == "nstdb":
+    if protocol == "qrs":
+        counts = qrs(find_records([data]), lead=lead or "MLII", rep=rep)
+        lines = [f"QRS detection ({data}), whole records, ventricular flutter/fibrillation left out (EC57), 150 ms "
+                 f"window, beat representation {rep.kind}",
+                 f"{'record':>8} {'ref':>5} {'det':>5} {'FN':>4} {'FP':>4} {'Se %':>7} {'+P %':>7} {'VF s':>5}"]
+        for c in [*counts, total(counts)]:
+            lines.append(f"{c.record:>8} {c.ref_beats:>5} {c.detections:>5} {c.fn:>4} {c.fp:>4} "
+                         f"{100 * (c.se or 0):>7.2f} {100 * (c.ppv or 0):>7.2f} {c.excluded_s:>5.0f}")
+        figures = {"records": [c.to_dict() for c in counts], "gross": total(counts).to_dict()}
+    elif protocol == "nstdb":
         res = nstdb(data, lead=lead or "MLII", rep=rep)
         lines = [f"NSTDB QRS detection ({data}), first 300 s excluded, EC57 150 ms window, beat representation "
                  f"{rep.kind}", f"{'record':>8} {'SNR dB':>6} {'ref':>5} {'FN':>4} {'FP':>4} {'Se %':>7} {'+P %':>7}"]
@@ -238,7 +247,7 @@ def run_protocol(protocol: str, data: Path, *, rep: Representation, out: Path | 
                          f"{'PASS' if r.passed() else 'FAIL'}")
         figures = {"segments": [r.to_dict() for r in rates], "tolerance": 0.05}
     else:
-        raise ValueError(f"unknown QRS protocol {protocol!r} (nstdb, ec13)")
+        raise ValueError(f"unknown QRS protocol {protocol!r} (qrs, nstdb, ec13)")
     figures.update(protocol=protocol, data=str(data), representation=rep.to_dict(), chunk_s=0.25)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)

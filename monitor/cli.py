@@ -95,8 +95,8 @@ def _evaluate_parser(sub: argparse._SubParsersAction) -> None:
                                    "calibrated threshold. mitdb: play annotated records (--data) through the live "
                                    "pipeline and count EC57 statistics (5-minute learning period, 150 ms window, "
                                    "paced records excluded). Prints tables; writes DIR/metrics.json and PNG figures.")
-    p.add_argument("--protocol", choices=("product", "ucr", "mitdb", "nstdb", "ec13"), default="product",
-                   help="nstdb / ec13: QRS detection and heart rate only (no model), records in --data")
+    p.add_argument("--protocol", choices=("product", "ucr", "mitdb", "qrs", "nstdb", "ec13"), default="product",
+                   help="qrs / nstdb / ec13: QRS detection and heart rate only (no model), records in --data")
     p.add_argument("--records", nargs="*", default=None, help="mitdb: record names within --data (default: all)")
     p.add_argument("--lead", default="MLII", help="mitdb: lead to play (default MLII, else the record's first)")
     p.add_argument("--learn", type=float, default=300.0,
@@ -249,7 +249,7 @@ def cmd_evaluate_records(a: argparse.Namespace, console: Console) -> int:
 def cmd_evaluate(a: argparse.Namespace, console: Console) -> int:
     if a.protocol == "mitdb":
         return cmd_evaluate_records(a, console)
-    if a.protocol in ("nstdb", "ec13"):
+    if a.protocol in ("qrs", "nstdb", "ec13"):
         from ecgmon.evaluation import qrs
         from ecgmon.models.checkpoint import load
 
