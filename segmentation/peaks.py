@@ -175,10 +175,6 @@ class QRSDetector:
         mx = maximum_filter1d(seg, size=2 * self.half + 1, mode="constant", cval=-np.inf)
         a, b = self.next_p - lo, last - lo + 1
         peak = seg[a:b] == mx[a:b]
-        # not dwarfed by a neighbour (the envelope is squared: dominance squared)
-        # the largest within the following dom samples: a P wave is dwarfed by its QRS
-        wide = maximum_filter1d(seg, size=self.dom + 1, origin=-((self.dom + 1) // 2), mode="constant", cval=-np.inf)
-        peak &= seg[a:b] >= self.cfg.dominance ** 2 * wide[a:b]
         # larger than the sample before it: a plateau yields its first sample, a flat line none
         if a == 0:
             peak[0] = False
@@ -188,8 +184,13 @@ class QRSDetector:
         self.next_p = last + 1
         out = []
         prev = 0
+        dom2 = self.cfg.dominance ** 2
         for k in np.flatnonzero(peak).tolist():
             i = a + k  # index in seg
+            # not dwarfed by a larger candidate within the following dom samples (a P wave by its QRS; the
+            # envelope is squared: dominance squared)
+            if seg[i] < dom2 * seg[i:i + self.dom + 1].max():
+                continue
             j = lo + i - self.env_start  # index in self.slope
             s = float(self.slope[max(0, j - self.slope_n):j + 1].max())
             trough = float(seg[max(prev, i - 2 * self.dom):i + 1].min())
