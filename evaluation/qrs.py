@@ -217,6 +217,7 @@ def run_protocol(protocol: str, data: Path, *, rep: Representation, out: Path | 
     """``ecgmon evaluate --protocol qrs|nstdb|ec13``: (lines to print, the figures written to ``out/metrics.json``)."""
     import json
 
+    figures: dict[str, Any]
     if protocol == "qrs":
         counts = qrs(find_records([data]), lead=lead or "MLII", rep=rep)
         lines = [f"QRS detection ({data}), whole records, ventricular flutter/fibrillation left out (EC57), 150 ms "
@@ -233,7 +234,7 @@ def run_protocol(protocol: str, data: Path, *, rep: Representation, out: Path | 
         for snr, c in res:
             lines.append(f"{c.record:>8} {snr if snr is not None else float('nan'):>6.0f} {c.ref_beats:>5} {c.fn:>4} "
                          f"{c.fp:>4} {100 * (c.se or 0):>7.2f} {100 * (c.ppv or 0):>7.2f}")
-        figures: dict[str, Any] = {"records": [{"snr_db": snr, **c.to_dict()} for snr, c in res]}
+        figures = {"records": [{"snr_db": snr, **c.to_dict()} for snr, c in res]}
     elif protocol == "ec13":
         rates = ec13(data, lead=lead or "ECG", rep=rep)
         lines = [f"EC13 heart rate shown ({data}), +/-5 % of the true rate, beat representation {rep.kind}",

@@ -4,7 +4,10 @@ Envelope (unchanged from the first detector, so QRS positions, and the fiducials
 them in :mod:`ecgmon.segmentation.beats`, stay where they were): the 5-20 Hz Butterworth
 band-pass of the raw signal, its first difference squared, a causal 100 ms moving average
 (Pan & Tompkins' moving-window integration).  It peaks near the end of a QRS of either polarity.
-A *candidate* is a local maximum of the envelope, the largest within +/- ``peak_half_s``.
+A *candidate* is a local maximum of the envelope, the largest within +/- ``peak_half_s`` (150 ms,
+so rates up to 400 bpm stay separate), and at least ``dominance`` (0.6) of the largest envelope
+within the ``dominance_s`` (300 ms) after it (a P wave before a larger QRS is no candidate: the
+first detector's +/- 300 ms window did this both ways, which capped the rate at 200 bpm).
 
 Decision rules, on the square root of the envelope (an RMS slope, proportional to the QRS's
 amplitude, so a 4x amplitude change is a 4x level change):
@@ -33,9 +36,10 @@ amplitude, so a 4x amplitude change is a 4x level change):
 
 Detections are absolute sample indices of envelope peaks, emitted in increasing order, each once.
 
-Latency: a candidate is decided when ``peak_half_s`` (150 ms) of envelope after it has arrived; the
-envelope peak itself lies about 50-100 ms after the QRS's steepest slope (moving-average and
-band-pass delay).  So a QRS is reported about 0.2-0.25 s after it (plus the chunk length); a QRS
+Latency: a candidate is decided when ``dominance_s`` (300 ms) of envelope after it has arrived (as
+with the first detector); the envelope peak itself lies about 50-100 ms after the QRS's steepest
+slope (moving-average and band-pass delay).  So a QRS is reported about 0.35-0.4 s after it (plus the
+chunk length; the window beat representation then waits for its ``post_s``); a QRS
 found by search-back is reported up to 1.66 RR later, and one found on re-acquisition up to
 ``reacquire_s`` later.  Needs the first ``learn_s`` (2 s) of a stream to learn its levels.
 
