@@ -100,7 +100,8 @@ def _evaluate_parser(sub: argparse._SubParsersAction) -> None:
                                    "calibrated threshold. mitdb: play annotated records (--data) through the live "
                                    "pipeline and count EC57 statistics (5-minute learning period, 150 ms window, "
                                    "paced records excluded). Prints tables; writes DIR/metrics.json and PNG figures.")
-    p.add_argument("--protocol", choices=("product", "ucr", "mitdb"), default="product")
+    p.add_argument("--protocol", choices=("product", "ucr", "mitdb", "qrs", "nstdb", "ec13"), default="product",
+                   help="qrs / nstdb / ec13: QRS detection and heart rate only (no model), records in --data")
     p.add_argument("--records", nargs="*", default=None, help="mitdb: record names within --data (default: all)")
     p.add_argument("--lead", default=None, help="mitdb: lead to play, by name (case-insensitive; MLII = II = ECG II); "
                                                 "a record without it is left out. Default: II, else the first")
@@ -276,6 +277,17 @@ def cmd_evaluate_records(a: argparse.Namespace, console: Console) -> int:
 def cmd_evaluate(a: argparse.Namespace, console: Console) -> int:
     if a.protocol == "mitdb":
         return cmd_evaluate_records(a, console)
+    if a.protocol in ("qrs", "nstdb", "ec13"):
+        from ecgmon.evaluation import qrs
+        from ecgmon.models.checkpoint import load
+
+        if a.data is None:
+            raise ValueError(f"--protocol {a.protocol} needs --data DIR (the records)")
+        rep = load(a.checkpoint if a.checkpoint is not None else "mitdb").rep  # where the monitor puts fiducials
+        lines, _ = qrs.run_protocol(a.protocol, a.data, rep=rep, out=a.out, lead=a.lead)
+        for line in lines:
+            console.print(line, highlight=False)
+        return 0
     from ecgmon.evaluation.product import figures, metrics, sweep, sweep_thresholds, tables, write_metrics
     from ecgmon.models.checkpoint import default_path, load
     from ecgmon.models.train import losses

@@ -65,6 +65,7 @@ class Beat:
     closed_mono: float  # time.monotonic() when the next fiducial closed the beat
     sent: float | None = None  # live: device wall-clock time at which the packet that closed the beat was complete
     noise: float = 0.0  # window beats: noise level before the QRS, relative to the bed's amplitude (0: not measured)
+    hr_bpm: float | None = None  # bpm at this beat (segmentation.heartrate: mean of the last 12 RR); None: none yet
 
 
 @dataclass(frozen=True, slots=True)

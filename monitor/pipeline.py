@@ -244,6 +244,8 @@ class Monitor:
             return []
         st.last_chunk_mono = time.monotonic()
         beats = st.segmenter.push(chunk.samples)
+        if st.segmenter.signal_loss:  # NaN or a flat run: the segmenter restarted after it
+            self.emit(st.technical.raise_(Condition.SIGNAL_LOSS, "no valid samples; QRS detection restarted"))
         if beats and (st.seg_offset or not chunk.replay):
             # live: the device's packet was complete at its last sample's time; end-to-end latency starts there
             sent = None if chunk.replay else chunk.t0 + len(chunk.samples) / chunk.fs
@@ -495,6 +497,7 @@ class Monitor:
             "mean_batch": round(s.batch_beats / s.batches, 1) if s.batches else 0.0,
             "queue_max": s.queue_max, "patients": len(self.beds), "threshold": self.threshold,
             "learning": self._learning_summary(), "disk": self.disk.report(),
+            "hr_bpm": {p: _r(b.segmenter.heart_rate) for p, b in self.beds.items()},
             "time_s": {"segment": round(s.time_segment, 3), "score": round(s.time_score, 3),
                        "alarm": round(s.time_alarm, 3)},
         }

@@ -16,6 +16,7 @@ training data.
 
 from __future__ import annotations
 
+import math
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -24,7 +25,8 @@ import numpy as np
 
 from ecgmon.core.limits import BEAT_LEN, check_fs
 from ecgmon.core.messages import Beat
-from ecgmon.segmentation.peaks import QRSDetector
+from ecgmon.segmentation.heartrate import HeartRate, HeartRateConfig
+from ecgmon.segmentation.peaks import DetectorConfig, QRSDetector
 from ecgmon.segmentation.represent import Representation, WindowCutter, resample_beat
 
 __all__ = ["Segmenter", "SegmenterConfig", "resample_beat"]
@@ -33,38 +35,60 @@ __all__ = ["Segmenter", "SegmenterConfig", "resample_beat"]
 @dataclass(frozen=True, slots=True)
 class SegmenterConfig:
     """Times in seconds.  ``last_frac``: how steep (fraction of the steepest slope) a later deflection
-    must be to be taken as the beat's onset instead of an earlier one."""
+    must be to be taken as the beat's onset instead of an earlier one.  ``flat_s``: a run of identical
+    samples this long is signal loss (leads off, a device that holds its last value)."""
 
     last_frac: float = 0.9
     # beat start = steepest-slope centre - step/140 of the beat; -0.25 was chosen on the replayed
     # validation split (median fiducial error 0.2 ms there; 0 gives -0.6 ms, 0.5 gives -3.8 ms)
     step: float = -0.25
     search_s: float = 0.2
-    min_rr_s: float = 0.25
+    min_rr_s: float = 0.18  # ECG5000 beats: RR outside [min, max] is not cut (333 .. 24 bpm)
     max_rr_s: float = 2.5
-    hr_beats: int = 12
+    flat_s: float = 3.0  # longer than any RR the detector follows (synthetic test signals have flat baselines)
 
 
 class Segmenter:
-    """Per-patient streaming segmentation.  ``push(samples) -> list[Beat]``; sample indices are absolute."""
+    """Per-patient streaming segmentation.  ``push(samples) -> list[Beat]``; sample indices are absolute.
+
+    Non-finite samples (NaN runs where a device lost the signal) and flat stretches of ``flat_s`` are
+    signal loss: the detector, the open beat and the heart rate start again after them, and
+    ``signal_loss`` is True after a ``push`` that held any (``losses`` counts them).  Never raises on
+    sample values.  Each beat carries ``hr_bpm`` (:mod:`ecgmon.segmentation.heartrate`), counted from
+    every QRS the detector reports."""
 
     def __init__(self, patient: str, fs: float, cfg: SegmenterConfig = SegmenterConfig(),
-                 rep: Representation = Representation()) -> None:
+                 rep: Representation = Representation(), *, detector: DetectorConfig = DetectorConfig(),
+                 hr: HeartRateConfig = HeartRateConfig()) -> None:
         self.patient, self.fs, self.cfg = patient, check_fs(fs, f"{patient}: sampling rate"), cfg
-        self.window = WindowCutter(rep, self.fs) if rep.kind == "window" else None
-        self.pending: deque[tuple[float, float | None]] = deque()  # window: (fiducial, RR before) awaiting post_s
+        self.rep, self.det_cfg = rep, detector
         self.search = round(cfg.search_s * fs)
-        self.detector = QRSDetector(fs)
-        self.buf = np.zeros(0)
-        self.buf_start = 0
+        self.flat_n = max(2, round(cfg.flat_s * fs))
+        self.hr = HeartRate(self.fs, hr)
         self.total = 0
+        self.signal_loss = False
+        self.losses = 0
+        self._in_loss = False
+        self._flat_run = 0  # identical samples ending at the last one
+        self._last = np.nan  # the last sample pushed
+        self._restart()
+
+    def _restart(self) -> None:
+        """A fresh detector and open beat from sample ``total`` on (the stream start, or after signal loss)."""
+        self.window = WindowCutter(self.rep, self.fs) if self.rep.kind == "window" else None
+        # window: (fiducial, RR before, hr) awaiting post_s
+        self.pending: deque[tuple[float, float | None, float | None]] = deque()
+        self.detector = QRSDetector(self.fs, self.det_cfg)
+        self.base = self.total  # absolute index of the detector's sample 0
+        self.buf = np.zeros(0)
+        self.buf_start = self.total
         self.last_fid: float | None = None
-        self.rr: deque[float] = deque(maxlen=cfg.hr_beats)
+        self.hr.reset()
 
     @property
     def heart_rate(self) -> float | None:
-        """bpm averaged over the last ``hr_beats`` RR intervals, as bedside monitors show it."""
-        return 60.0 / float(np.mean(self.rr)) if self.rr else None
+        """bpm now (:meth:`HeartRate.at` the last sample the detector has decided on)."""
+        return self.hr.at(self.base + self.detector.next_p - self.search)
 
     def _onset(self, peak: int) -> float:
         """The fiducial of the QRS whose envelope peaks at ``peak``: within the ``search_s`` before it,
@@ -109,22 +133,73 @@ class Segmenter:
 
     def push(self, samples: np.ndarray) -> list[Beat]:
         x = np.asarray(samples, dtype=np.float64)
+        self.signal_loss = False
         if len(x) == 0:
             return []
+        beats: list[Beat] = []
+        for a, b, lost in self._parts(x):
+            if lost:
+                self.losses += not self._in_loss  # one per episode of loss, however many chunks it spans
+                self._in_loss = self.signal_loss = True
+                self.total += b - a
+                self._restart()
+            else:
+                self._in_loss = False
+                beats += self._push(x[a:b])
+        return beats
+
+    def _parts(self, x: np.ndarray) -> list[tuple[int, int, bool]]:
+        """``x`` split into (start, stop, lost) runs: non-finite samples, and the part of a flat run past
+        ``flat_n`` identical samples, are lost."""
+        n = len(x)
+        prev, self._last = self._last, float(x[-1])
+        if n < self.flat_n and math.isfinite(float(np.sum(x))):
+            # fast path (a chunk shorter than flat_s, all finite): only the runs at its two ends can be long
+            changes = np.flatnonzero(x[1:] != x[:-1])
+            lead = (int(changes[0]) + 1 if len(changes) else n) + (self._flat_run if x[0] == prev else 0)
+            if lead <= self.flat_n:
+                self._flat_run = lead if not len(changes) else n - 1 - int(changes[-1])
+                return [(0, n, False)]
+        bad = ~np.isfinite(x)
+        same = np.empty(n, dtype=bool)
+        same[0] = x[0] == prev
+        np.equal(x[1:], x[:-1], out=same[1:])
+        same &= ~bad
+        # run length of identical samples ending at each sample, carried across chunks
+        run = np.zeros(n, dtype=np.int64)
+        k = self._flat_run
+        if same.all():
+            run = k + np.arange(1, n + 1)
+        else:
+            idx = np.arange(n)
+            starts = np.where(~same, idx, 0)
+            np.maximum.accumulate(starts, out=starts)
+            run = idx - starts + 1
+            first = int(np.argmin(same))  # first sample that differs from its predecessor
+            run[:first] += k
+        self._flat_run = int(run[-1]) if not bad[-1] else 0
+        lost = bad | (run > self.flat_n)
+        if not lost.any():
+            return [(0, n, False)]
+        edges = np.flatnonzero(np.diff(lost.astype(np.int8))) + 1
+        bounds = [0, *edges.tolist(), n]
+        return [(bounds[i], bounds[i + 1], bool(lost[bounds[i]])) for i in range(len(bounds) - 1)]
+
+    def _push(self, x: np.ndarray) -> list[Beat]:
         self.buf = np.concatenate([self.buf, x])
         self.total += len(x)
         beats: list[Beat] = []
         now = time.monotonic()
         for peak in self.detector.push(x):
+            peak += self.base
             # fractional sample index of the QRS's steepest slope (ECG5000) or its slope-energy centre (window)
             fid = self._onset(peak) if self.window is None else self._centroid(peak)
             if self.last_fid is not None and fid <= self.last_fid + 1:
                 continue
+            hr = self.hr.add(fid)
             if self.window is not None:
                 rr_before = (fid - self.last_fid) / self.fs if self.last_fid is not None else None
-                self.pending.append((fid, rr_before))
-                if rr_before is not None and self.cfg.min_rr_s <= rr_before <= self.cfg.max_rr_s:
-                    self.rr.append(rr_before)
+                self.pending.append((fid, rr_before, hr))
             elif self.last_fid is not None:
                 n = fid - self.last_fid
                 rr = n / self.fs
@@ -134,14 +209,15 @@ class Segmenter:
                 if self.cfg.min_rr_s <= rr <= self.cfg.max_rr_s and start - self.buf_start >= 0:
                     a = start - self.buf_start
                     beats.append(Beat(self.patient, resample_beat(self.buf, a, a + n), round(start), rr,
-                                      self.fs, now))
-                    self.rr.append(rr)
+                                      self.fs, now, hr_bpm=hr))
             self.last_fid = fid
         if self.window is not None:
             beats += self._cut_windows(now)
         # keep from the last fiducial (the open beat) or the detector's search window, whichever is earlier
+        # (a QRS still to be reported needs the search window before it, and a window beat its pre_s)
+        margin = self.search + 1 + (self.window.needs_before() if self.window is not None else 0)
         keep_from = min(int(self.last_fid) - 2 if self.last_fid is not None else self.total,
-                        self.detector.next_p - self.search - 1)
+                        self.base + self.detector.keep_from - margin)
         keep_from = max(keep_from, self.total - int((self.cfg.max_rr_s + 1) * self.fs))
         if self.window is not None and self.pending:
             keep_from = min(keep_from, int(self.pending[0][0]) - self.window.needs_before())
@@ -156,11 +232,11 @@ class Segmenter:
         assert self.window is not None
         out = []
         while self.pending and self.pending[0][0] + self.window.needs_after() <= self.total:
-            fid, rr_before = self.pending.popleft()
+            fid, rr_before, hr = self.pending.popleft()
             a = fid - self.buf_start
             if a - self.window.needs_before() < 0:
                 continue
             x = self.window.cut(self.buf, a, rr_before)
             out.append(Beat(self.patient, x, round(fid), rr_before if rr_before is not None else 0.0, self.fs, now,
-                            noise=self.window.noise))
+                            noise=self.window.noise, hr_bpm=hr))
         return out

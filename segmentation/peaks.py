@@ -1,42 +1,150 @@
-"""Streaming QRS detection: a causal energy envelope, windowed local maxima, adaptive threshold.
+"""Streaming QRS detection: a causal slope-energy envelope and Pan-Tompkins/Hamilton decision rules.
 
-The envelope is the moving average (100 ms) of the squared derivative of the 5-20 Hz
-band-passed signal, so it peaks on a QRS complex of either polarity.  A sample is a
-QRS candidate when it is the largest envelope value within +/- ``refractory_s``; it is
-decided once that many samples beyond it have arrived (the detector's look-ahead),
-which uses past samples only.  Candidates below a fraction of the recent peak level
-are rejected as noise or T waves.  Detected peaks carry absolute sample indices, so
-overlapping windows never produce a peak twice.
+Envelope (unchanged from the first detector, so QRS positions, and the fiducials refined from
+them in :mod:`ecgmon.segmentation.beats`, stay where they were): the 5-20 Hz Butterworth
+band-pass of the raw signal, its first difference squared, a causal 100 ms moving average
+(Pan & Tompkins' moving-window integration).  It peaks near the end of a QRS of either polarity.
+A *candidate* is a local maximum of the envelope, the largest within +/- ``peak_half_s`` (150 ms,
+so rates up to 400 bpm stay separate), and at least ``dominance`` (0.6) of the largest envelope
+within the ``dominance_s`` (300 ms) after it (a P wave before a larger QRS is no candidate: the
+first detector's +/- 300 ms window did this both ways, which capped the rate at 200 bpm).
+
+Decision rules, on the square root of the envelope (an RMS slope, proportional to the QRS's
+amplitude, so a 4x amplitude change is a 4x level change):
+
+- adaptive signal and noise levels and threshold ``THR = NPK + thr_frac * (SPK - NPK)``, the levels
+  updated as running averages (weight 1/8) of the candidates classed as QRS or noise (Pan & Tompkins
+  1985; Hamilton & Tompkins 1986, ``thr_frac`` 0.25 as Pan-Tompkins).  A noise candidate enters the
+  noise level at most at ``suspect_frac`` of the threshold (winsorised), so beats just under the
+  threshold (a bigeminy's smaller PVCs) do not lift it over themselves;
+- refractory period ``refractory_s`` (180 ms: 333 bpm) after a QRS; a candidate between that and ``t_wave_s``
+  (360 ms) after a QRS whose steepest band-passed slope is less than half that of the QRS is a T wave
+  (Pan & Tompkins 1985, section II.F);
+- search-back: when no QRS came for ``searchback_rr`` (1.66) times the mean of the last 8 RR
+  intervals, the largest noise candidate since the last QRS above ``searchback_frac`` (half) of the
+  threshold is taken as a QRS, and the signal level learns from it at twice the usual rate
+  (Pan & Tompkins 1985);
+- re-acquisition (after artefact, or when the amplitude falls more than search-back reaches): when no
+  QRS came for ``reacquire_s`` (3 s), the levels are learnt again from the last ``learn_s`` seconds
+  (signal level: their largest candidate, noise level: half the median of the candidates under half
+  of it, at least ``npk_floor`` of it, as the warm-up learns them) and those seconds are decided again
+  with them.  So artefact at the start of a recording, or an electrode that moves, costs at most
+  about ``reacquire_s`` of beats.  The levels are only learnt again from a window whose largest
+  candidate stands out (``peak_ratio`` times the median trough of the envelope between its
+  candidates): a window of noise alone (asystole with baseline noise) keeps the levels, and its noise
+  is not counted as beats.
+
+Detections are absolute sample indices of envelope peaks, emitted in increasing order, each once.
+
+Latency: a candidate is decided when ``dominance_s`` (300 ms) of envelope after it has arrived (as
+with the first detector); the envelope peak itself lies about 50-100 ms after the QRS's steepest
+slope (moving-average and band-pass delay).  So a QRS is reported about 0.35-0.4 s after it (plus the
+chunk length; the window beat representation then waits for its ``post_s``); a QRS
+found by search-back is reported up to 1.66 RR later, and one found on re-acquisition up to
+``reacquire_s`` later.  Needs the first ``learn_s`` (2 s) of a stream to learn its levels.
+
+References: Pan J, Tompkins WJ. A real-time QRS detection algorithm. IEEE Trans Biomed Eng
+32(3):230-236 (1985).  Hamilton PS, Tompkins WJ. Quantitative investigation of QRS detection rules
+using the MIT/BIH arrhythmia database. IEEE Trans Biomed Eng 33(12):1157-1165 (1986).
 """
 
 from __future__ import annotations
 
-import statistics
+import math
 from collections import deque
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.ndimage import maximum_filter1d
 
 from ecgmon.segmentation.filters import CausalFilter, MovingAverage
 
+__all__ = ["DetectorConfig", "QRSDetector"]
+
+
+@dataclass(frozen=True, slots=True)
+class DetectorConfig:
+    """Times in seconds; fractions of levels in the RMS-slope (square root of the envelope) domain."""
+
+    band_hz: tuple[float, float] = (5.0, 20.0)
+    mwi_s: float = 0.1  # moving-window integration
+    peak_half_s: float = 0.15  # a candidate is the envelope's largest value within +/- this
+    dominance_s: float = 0.3  # ... and at least ``dominance`` of the largest within +/- this (the look-ahead)
+    dominance: float = 0.6
+    refractory_s: float = 0.18  # Pan-Tompkins' 200 ms would cap the rate at 300 bpm exactly
+    t_wave_s: float = 0.36
+    t_slope_frac: float = 0.5
+    slope_s: float = 0.15  # the band-passed slope of a candidate: its steepest within this before the peak
+    thr_frac: float = 0.25
+    searchback_rr: float = 1.66
+    searchback_frac: float = 0.5
+    suspect_frac: float = 0.75  # noise candidates count at most as this share of the threshold in the noise level
+    rr_beats: int = 8
+    rr_init_s: float = 1.0  # the mean RR assumed before two QRS are found
+    min_rr_s: float = 0.18  # RR intervals outside [min, max] do not enter the mean RR (333 .. 24 bpm)
+    max_rr_s: float = 2.5
+    learn_s: float = 2.0  # warm-up, and the window the levels are learnt again from
+    reacquire_s: float = 3.0
+    peak_ratio: float = 8.0  # white noise's envelope peaks stand about 4x above its troughs
+    npk_floor: float = 0.125  # the noise level learnt is at least this share of the signal level
+
+
+@dataclass(slots=True)
+class _Cand:
+    p: int  # absolute sample index of the envelope peak
+    v: float  # RMS slope at the peak (square root of the envelope)
+    s: float  # steepest |band-passed difference| in the ``slope_s`` before the peak
+    trough: float  # the lowest RMS slope between the previous candidate and this one
+
 
 class QRSDetector:
-    """Push samples, get the absolute indices of newly decided QRS envelope peaks."""
+    """Push samples, get the absolute indices of newly decided QRS (envelope peaks), in increasing order.
 
-    def __init__(self, fs: float, *, refractory_s: float = 0.3, warmup_s: float = 2.0,
-                 threshold_frac: float = 0.1) -> None:
-        self.fs = fs
-        self.half = max(1, round(refractory_s * fs))
-        self.warmup = round(warmup_s * fs)
-        self.frac = threshold_frac
-        self.bp = CausalFilter.bandpass(fs, 5.0, 20.0)
-        self.ma = MovingAverage(round(0.1 * fs))
-        self.env = np.zeros(0)
-        self.env_start = 0  # absolute index of env[0]
-        self.total = 0  # samples seen
-        self.next_p = 0  # first absolute index not yet decided
-        self.levels: deque[float] = deque(maxlen=8)
-        self._prev_last = None  # last raw sample, for the derivative across chunks
+    ``push(x)``: ``x`` 1-D finite samples (any unit, any chunk length) -> list of int.  Not thread-safe;
+    one detector per stream.  ``keep_from``: the earliest sample index a later push may still report a
+    QRS at (a caller's buffer must keep the signal from there)."""
+
+    def __init__(self, fs: float, cfg: DetectorConfig = DetectorConfig()) -> None:
+        self.fs, self.cfg = fs, cfg
+        self.half = max(1, round(cfg.peak_half_s * fs))
+        self.dom = max(self.half, round(cfg.dominance_s * fs))
+        self.learn_n = round(cfg.learn_s * fs)
+        self.refractory = round(cfg.refractory_s * fs)
+        self.t_wave = round(cfg.t_wave_s * fs)
+        self.slope_n = max(2, round(cfg.slope_s * fs))
+        self.reacquire = round(cfg.reacquire_s * fs)
+        self.bp = CausalFilter.bandpass(fs, *cfg.band_hz)
+        self.ma = MovingAverage(round(cfg.mwi_s * fs))
+        self.env = np.zeros(0)  # envelope from env_start
+        self.slope = np.zeros(0)  # |band-passed difference|, aligned with env
+        self.env_start = 0
+        self.total = 0
+        self.next_p = 0  # first absolute index not yet searched for candidates
+        self._prev_last: float | None = None
+        # decision state
+        self.spk = self.npk = 0.0
+        self.learnt = False
+        self.last_qrs: int | None = None
+        self.last_slope = 0.0
+        self.learnt_at = 0  # where the levels were last learnt (re-acquisition counts from here)
+        self.rr: deque[int] = deque(maxlen=cfg.rr_beats)
+        self.noise: list[_Cand] = []  # noise candidates since the last QRS (search-back)
+        self.recent: deque[_Cand] = deque()  # every candidate of the last learn_s (re-acquisition)
+        self.relearns = 0
+
+    @property
+    def threshold(self) -> float:
+        return self.npk + self.cfg.thr_frac * (self.spk - self.npk)
+
+    @property
+    def keep_from(self) -> int:
+        """The earliest sample a QRS may still be reported at."""
+        k = self.next_p - self.dom
+        if self.noise:
+            k = min(k, self.noise[0].p)
+        if self.recent:
+            k = min(k, self.recent[0].p)
+        return k
 
     def push(self, x: np.ndarray) -> list[int]:
         n = len(x)
@@ -46,40 +154,142 @@ class QRSDetector:
         d = np.empty(n)
         d[0] = f[0] - (f[0] if self._prev_last is None else self._prev_last)
         np.subtract(f[1:], f[:-1], out=d[1:])
-        self._prev_last = f[-1]
+        self._prev_last = float(f[-1])
         e = self.ma(d * d)
         self.env = np.concatenate([self.env, e])
+        self.slope = np.concatenate([self.slope, np.abs(d)])
         self.total += n
-        found = self._decide()
-        # keep only the max filter's left half-window before the first undecided sample
-        drop = self.next_p - self.half - 1 - self.env_start
+        out: list[int] = []
+        for c in self._candidates():
+            self._decide(c, out)
+        # keep the max filter's left half-window and the slope window before the first unsearched sample
+        drop = self.next_p - self.dom - self.slope_n - 1 - self.env_start
         if drop > 0:
             self.env = self.env[drop:]
+            self.slope = self.slope[drop:]
             self.env_start += drop
-        return found
+        return out
 
-    def _decide(self) -> list[int]:
-        last_decidable = self.total - self.half - 1  # needs `half` samples of look-ahead
-        if self.total < self.warmup or last_decidable < self.next_p:
+    def _candidates(self) -> list[_Cand]:
+        last = self.total - self.dom - 1  # needs `dom` samples of look-ahead
+        if last < self.next_p:
             return []
-        if not self.levels:
-            # initial level from the warm-up window: its largest envelope value
-            self.levels.append(float(self.env[: self.warmup - self.env_start].max()))
-        lo = max(self.env_start, self.next_p - self.half)
+        lo = max(self.env_start, self.next_p - self.dom)
         seg = self.env[lo - self.env_start:]
         mx = maximum_filter1d(seg, size=2 * self.half + 1, mode="constant", cval=-np.inf)
-        # a candidate is the largest value of its window and larger than the sample before it
-        a, b = self.next_p - lo, last_decidable - lo + 1
+        a, b = self.next_p - lo, last - lo + 1
         peak = seg[a:b] == mx[a:b]
+        # larger than the sample before it: a plateau yields its first sample, a flat line none
         if a == 0:
+            peak[0] = False
             peak[1:] &= seg[1:b] > seg[: b - 1]
         else:
             peak &= seg[a:b] > seg[a - 1:b - 1]
+        self.next_p = last + 1
         out = []
-        for p in np.flatnonzero(peak).tolist():
-            v = float(seg[a + p])
-            if v > self.frac * statistics.median(self.levels):  # 8 floats: no numpy call per candidate
-                out.append(lo + a + p)
-                self.levels.append(v)
-        self.next_p = last_decidable + 1
+        prev = 0
+        dom2 = self.cfg.dominance ** 2
+        for k in np.flatnonzero(peak).tolist():
+            i = a + k  # index in seg
+            # not dwarfed by a larger candidate within the following dom samples (a P wave by its QRS; the
+            # envelope is squared: dominance squared)
+            if seg[i] < dom2 * seg[i:i + self.dom + 1].max():
+                continue
+            j = lo + i - self.env_start  # index in self.slope
+            s = float(self.slope[max(0, j - self.slope_n):j + 1].max())
+            trough = float(seg[max(prev, i - 2 * self.dom):i + 1].min())
+            out.append(_Cand(lo + i, math.sqrt(max(float(seg[i]), 0.0)), s, math.sqrt(max(trough, 0.0))))
+            prev = i
         return out
+
+    # ------------------------------------------------------------------ decision rules
+
+    def _learn(self, cands: list[_Cand], *, first: bool) -> bool:
+        """Levels from a window's candidates; False (levels kept) when no candidate stands out."""
+        if not cands:
+            return False
+        v = np.asarray([c.v for c in cands])
+        top = float(v.max())
+        low = v[v < 0.5 * top]  # the candidates that are not QRS-sized: T and P waves, noise
+        med = float(np.median(low)) if len(low) else 0.0
+        if not first and top < self.cfg.peak_ratio * float(np.median([c.trough for c in cands])):
+            return False
+        self.spk, self.npk = top, max(0.5 * med, self.cfg.npk_floor * top)
+        return True
+
+    def _decide(self, c: _Cand, out: list[int]) -> None:
+        if not self.learnt:
+            self.recent.append(c)
+            while self.recent[0].p < c.p - self.learn_n:
+                self.recent.popleft()
+            if c.p < self.learn_n:
+                return
+            window, self.recent = list(self.recent), deque()
+            self.learnt = self._learn(window, first=True)
+            self.learnt_at = c.p
+            for x in window:
+                self._classify(x, out)
+            return
+        self._searchback(c.p, out)
+        if c.p - max(self.learnt_at, -1 if self.last_qrs is None else self.last_qrs) > self.reacquire:
+            # no QRS for reacquire_s: learn the levels again from the last learn_s and decide those again
+            window = [x for x in self.recent if x.p > c.p - self.learn_n] + [c]
+            self.learnt_at = c.p
+            if self._learn(window, first=False):
+                self.relearns += 1
+                self.noise = []
+                self.recent = deque()
+                for x in window:
+                    self._classify(x, out)
+                return
+        self._classify(c, out)
+
+    def _classify(self, c: _Cand, out: list[int]) -> None:
+        cfg = self.cfg
+        self.recent.append(c)
+        while self.recent and self.recent[0].p < c.p - self.learn_n:
+            self.recent.popleft()
+        last = self.last_qrs
+        if last is not None and c.p - last < self.refractory:
+            return
+        if c.v > self.threshold:
+            if last is not None and c.p - last < self.t_wave and c.s < cfg.t_slope_frac * self.last_slope:
+                self._noise(c)  # a T wave
+                return
+            self._qrs(c, out, rate=0.125)
+        else:
+            self._noise(c)
+
+    def _noise(self, c: _Cand) -> None:
+        # a candidate near the threshold may be a missed QRS (search-back may still take it): it raises the
+        # noise level as one at suspect_frac of the threshold would (winsorised), so that missed beats do not
+        # lift the threshold over the next ones (bigeminy, couplets, a smaller rhythm after a larger one)
+        self.npk += 0.125 * (min(c.v, self.cfg.suspect_frac * self.threshold) - self.npk)
+        self.noise.append(c)
+
+    def _qrs(self, c: _Cand, out: list[int], *, rate: float) -> None:
+        if self.last_qrs is not None:
+            rr = c.p - self.last_qrs
+            if self.cfg.min_rr_s * self.fs <= rr <= self.cfg.max_rr_s * self.fs:
+                self.rr.append(rr)
+        self.spk += rate * (c.v - self.spk)
+        self.last_qrs, self.last_slope = c.p, c.s
+        self.noise = []
+        out.append(c.p)
+
+    def _searchback(self, now: int, out: list[int]) -> None:
+        """Pan-Tompkins search-back at half the threshold over the candidates since the last QRS."""
+        while self.last_qrs is not None and self.noise:
+            mean_rr = sum(self.rr) / len(self.rr) if self.rr else self.cfg.rr_init_s * self.fs
+            if now - self.last_qrs <= self.cfg.searchback_rr * mean_rr:
+                return
+            lim = self.cfg.searchback_frac * self.threshold
+            ok = [x for x in self.noise if x.v > lim and not (
+                x.p - self.last_qrs < self.t_wave and x.s < self.cfg.t_slope_frac * self.last_slope)]
+            if not ok:
+                self.noise = []
+                return
+            best = max(ok, key=lambda x: x.v)
+            later = [x for x in self.noise if x.p > best.p]
+            self._qrs(best, out, rate=0.25)
+            self.noise = later

@@ -29,7 +29,10 @@ class QualityMonitor:
         self.since_beat = 0
 
     def push(self, x: np.ndarray, *, beats_found: int) -> Quality:
-        w = self.buf = np.concatenate([self.buf, np.asarray(x, dtype=np.float64)])[-self.n:]
+        x = np.asarray(x, dtype=np.float64)
+        if not np.isfinite(x).all():  # lost samples (NaN) count as a flat line
+            x = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
+        w = self.buf = np.concatenate([self.buf, x])[-self.n:]
         self.since_beat = 0 if beats_found else self.since_beat + len(x)
         full = len(w) == self.n
         flat = saturated = False

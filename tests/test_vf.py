@@ -228,7 +228,7 @@ def test_pool_of_beds_arriving_out_of_step_decides_as_each_bed_alone():
     got: dict[str, list] = {k: [] for k in beds}
     pos = dict.fromkeys(beds, 0)
     while any(pos[k] < len(x) for k, (_, x) in beds.items()):
-        for k, (fs, x) in beds.items():
+        for k, (_, x) in beds.items():
             n = int(rng.integers(20, 200))  # chunks of any size, beds out of step
             pool.add(k, banks[k], x[pos[k]:pos[k] + n], now=0.0)
             pos[k] += n

@@ -1,0 +1,257 @@
+"""QRS-only evaluation protocols (no model): records played through the live :class:`Segmenter`.
+
+Each record is played from its first sample in chunks of ``chunk_s`` (0.25 s, as ``--source record``
+plays it) through the same :class:`~ecgmon.segmentation.beats.Segmenter` the pipeline runs for a bed,
+in the beat representation of the monitor's checkpoint (it decides where the fiducial falls).  The beats
+it emits are the detections.
+
+- ``qrs``: QRS sensitivity (Se) and positive predictivity (+P) per record (whole records) against the reference beat
+  annotations, matched one to one within 150 ms (ANSI/AAMI EC57), with :func:`ecgmon.models.records.match`.
+  Segments of ventricular flutter or fibrillation (``[`` .. ``]`` in the ``atr`` file) hold no
+  reference beats; EC57 leaves them out of the beat-by-beat comparison: ``exclude_vf`` does the same
+  (detections inside them are not counted).
+- ``nstdb``: the MIT-BIH Noise Stress Test series (``118e24`` .. ``118e_6``): Se/+P per record (SNR)
+  from ``start_s`` (300 s: the first 5 minutes are clean) on (Moody, Muldrow & Mark 1984).
+- ``ec13``: ANSI/AAMI EC13 test waveforms (``aami3a`` .. ``aami4b``): the heart rate each beat shows
+  (``Beat.hr_bpm``) against the record's true rate, per segment, passing when every one is within
+  +/- ``tolerance`` (5 %).  Figures 3a-3d (bigeminy, bidirectional systoles, section 4.1.2.1 e): from
+  20 s on.  Figures 4a/4b (section 4.1.2.1 g, time to alarm for tachycardia): as PhysioNet documents
+  the records, 30 s of 80 bpm triangle waveforms, then ventricular tachycardia at 206 bpm (4a, 1 mV) or
+  195 bpm (4b, 2 mV); the rate is checked over 20-30 s (80) and from 40 s on (the VT rate: EC13 allows
+  8 s to the alarm).  Amplitude variants (``_d``, ``_h``) share their record's rates.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ecgmon.models.records import Recording, find_records, match, read
+from ecgmon.segmentation.beats import Segmenter
+from ecgmon.segmentation.represent import Representation
+from ecgmon.simulators.replay import chunk_size
+
+__all__ = ["EC13_RATES", "QRSCounts", "RateResult", "count", "detect", "ec13", "nstdb", "qrs", "rates_of", "total",
+           "vf_spans"]
+
+TOLERANCE_S = 0.150
+# the true rates of the EC13 test waveforms: (from s, to s, bpm) segments; amplitude variants (aami4a_d, ...)
+# share them.  4a/4b: https://physionet.org/content/aami-ec13/ and EC13 section 4.1.2.1 g
+EC13_RATES: dict[str, tuple[tuple[float, float, float], ...]] = {
+    "aami3a": ((20.0, math.inf, 80.0),), "aami3b": ((20.0, math.inf, 60.0),), "aami3c": ((20.0, math.inf, 120.0),),
+    "aami3d": ((20.0, math.inf, 90.0),), "aami4a": ((20.0, 30.0, 80.0), (40.0, math.inf, 206.0)),
+    "aami4b": ((20.0, 30.0, 80.0), (40.0, math.inf, 195.0))}
+
+
+@dataclass(frozen=True, slots=True)
+class Detections:
+    index: np.ndarray  # int64 absolute sample indices of the beats' fiducials
+    hr_bpm: np.ndarray  # float64, NaN where no rate yet
+    signal_losses: int
+
+
+def detect(rec: Recording, *, rep: Representation = Representation(), chunk_s: float = 0.25) -> Detections:
+    """The beats the live segmenter emits on ``rec``, played in ``chunk_s`` chunks."""
+    seg = Segmenter(rec.name, rec.fs, rep=rep)
+    size = chunk_size(chunk_s, rec.fs)
+    beats = [b for a in range(0, len(rec.signal), size) for b in seg.push(rec.signal[a:a + size])]
+    return Detections(np.asarray([b.index for b in beats], dtype=np.int64),
+                      np.asarray([np.nan if b.hr_bpm is None else b.hr_bpm for b in beats], dtype=np.float64),
+                      seg.losses)
+
+
+def vf_spans(path: Path) -> list[tuple[int, int]]:
+    """Ventricular flutter/fibrillation episodes (``[`` .. ``]`` in the record's ``atr``), sample indices."""
+    import wfdb
+
+    atr = Path(path).with_suffix(".atr")
+    if not atr.is_file():
+        return []
+    ann = wfdb.rdann(str(Path(path)), "atr")
+    out, start = [], None
+    for s, sym in zip(ann.sample, ann.symbol, strict=True):
+        if sym == "[":
+            start = int(s)
+        elif sym == "]" and start is not None:
+            out.append((start, int(s)))
+            start = None
+    if start is not None:
+        out.append((start, int(ann.sample[-1]) + 1))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class QRSCounts:
+    record: str
+    ref_beats: int
+    detections: int
+    tp: int
+    excluded_s: float = 0.0  # VF time left out
+
+    @property
+    def fn(self) -> int:
+        return self.ref_beats - self.tp
+
+    @property
+    def fp(self) -> int:
+        return self.detections - self.tp
+
+    @property
+    def se(self) -> float | None:
+        return self.tp / self.ref_beats if self.ref_beats else None
+
+    @property
+    def ppv(self) -> float | None:
+        return self.tp / self.detections if self.detections else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "fn": self.fn, "fp": self.fp, "se": self.se, "ppv": self.ppv}
+
+
+def count(rec: Recording, det: np.ndarray, *, start_s: float = 0.0, exclude: list[tuple[int, int]] | None = None,
+          tolerance_s: float = TOLERANCE_S) -> QRSCounts:
+    """Reference beats and detections from ``start_s`` on, outside ``exclude`` spans, matched within 150 ms."""
+    ref = rec.ann_samples
+    t0 = start_s * rec.fs
+    rk, dk = ref >= t0, det >= t0
+    excluded = 0
+    for a, b in exclude or []:
+        rk &= ~((ref >= a) & (ref <= b))
+        dk &= ~((det >= a) & (det <= b))
+        excluded += b - a
+    m = match(ref[rk], det[dk], tolerance_s * rec.fs)
+    return QRSCounts(rec.name, int(rk.sum()), int(dk.sum()), int((m >= 0).sum()), excluded / rec.fs)
+
+
+def total(counts: list[QRSCounts]) -> QRSCounts:
+    """Gross counts (pooled over records)."""
+    return QRSCounts("gross", sum(c.ref_beats for c in counts), sum(c.detections for c in counts),
+                     sum(c.tp for c in counts), sum(c.excluded_s for c in counts))
+
+
+def qrs(paths: list[Path], *, lead: str = "MLII", rep: Representation = Representation(), start_s: float = 0.0,
+        exclude_vf: bool = True) -> list[QRSCounts]:
+    """QRS Se/+P of every annotated record (see the module docstring)."""
+    out = []
+    for p in paths:
+        rec = read(p, lead=lead)
+        det = detect(rec, rep=rep)
+        out.append(count(rec, det.index, start_s=start_s, exclude=vf_spans(p) if exclude_vf else None))
+    return out
+
+
+def snr_of(name: str) -> float | None:
+    """NSTDB record name -> its SNR in dB (``118e_6`` -> -6), None if not one."""
+    m = re.search(r"e(_?)(\d+)$", name)
+    return None if m is None else (-1.0 if m.group(1) else 1.0) * float(m.group(2))
+
+
+def nstdb(data: Path, *, lead: str = "MLII", rep: Representation = Representation(),
+          start_s: float = 300.0) -> list[tuple[float | None, QRSCounts]]:
+    """(SNR dB, counts) per NSTDB record in ``data``, from ``start_s`` on, highest SNR first."""
+    paths = find_records([data])
+    res = [(snr_of(p.name), c) for p, c in zip(paths, qrs(paths, lead=lead, rep=rep, start_s=start_s,
+                                                          exclude_vf=False), strict=True)]
+    return sorted(res, key=lambda r: -np.inf if r[0] is None else -r[0])
+
+
+@dataclass(frozen=True, slots=True)
+class RateResult:
+    """The rate shown over one segment of an EC13 record whose true rate is ``true_bpm``."""
+
+    record: str
+    from_s: float
+    to_s: float
+    true_bpm: float
+    shown: list[float] = field(repr=False)  # every beat's hr_bpm in the segment
+
+    @property
+    def lo(self) -> float | None:
+        return min(self.shown) if self.shown else None
+
+    @property
+    def hi(self) -> float | None:
+        return max(self.shown) if self.shown else None
+
+    @property
+    def mean(self) -> float | None:
+        return float(np.mean(self.shown)) if self.shown else None
+
+    def passed(self, tolerance: float = 0.05) -> bool:
+        return bool(self.shown) and all(abs(v - self.true_bpm) <= tolerance * self.true_bpm for v in self.shown)
+
+    def to_dict(self, tolerance: float = 0.05) -> dict[str, Any]:
+        return {"record": self.record, "from_s": self.from_s, "to_s": None if math.isinf(self.to_s) else self.to_s,
+                "true_bpm": self.true_bpm, "beats": len(self.shown), "min": self.lo, "max": self.hi,
+                "mean": self.mean, "passed": self.passed(tolerance)}
+
+
+def rates_of(name: str) -> tuple[tuple[float, float, float], ...]:
+    """The true-rate segments of an EC13 waveform by name (``aami4a_h`` -> those of ``aami4a``); () unknown."""
+    return EC13_RATES.get(name.split("_")[0].lower(), ())
+
+
+def ec13(data: Path, *, lead: str = "ECG", rep: Representation = Representation()) -> list[RateResult]:
+    """The rate shown per EC13 record and segment (see the module docstring); unknown records are skipped."""
+    out = []
+    for p in find_records([data]):
+        segments = rates_of(p.name)
+        if not segments:
+            continue
+        rec = read(p, lead=lead, annotations=False)
+        det = detect(rec, rep=rep)
+        t = det.index / rec.fs
+        for a, b, bpm in segments:
+            keep = (t >= a) & (t < b) & np.isfinite(det.hr_bpm)
+            out.append(RateResult(rec.name, a, b, bpm, det.hr_bpm[keep].tolist()))
+    return out
+
+
+def run_protocol(protocol: str, data: Path, *, rep: Representation, out: Path | None = None,
+                 lead: str | None = None) -> tuple[list[str], dict[str, Any]]:
+    """``ecgmon evaluate --protocol qrs|nstdb|ec13``: (lines to print, the figures written to ``out/metrics.json``)."""
+    import json
+
+    figures: dict[str, Any]
+    if protocol == "qrs":
+        counts = qrs(find_records([data]), lead=lead or "MLII", rep=rep)
+        lines = [f"QRS detection ({data}), whole records, ventricular flutter/fibrillation left out (EC57), 150 ms "
+                 f"window, beat representation {rep.kind}",
+                 f"{'record':>8} {'ref':>5} {'det':>5} {'FN':>4} {'FP':>4} {'Se %':>7} {'+P %':>7} {'VF s':>5}"]
+        for c in [*counts, total(counts)]:
+            lines.append(f"{c.record:>8} {c.ref_beats:>5} {c.detections:>5} {c.fn:>4} {c.fp:>4} "
+                         f"{100 * (c.se or 0):>7.2f} {100 * (c.ppv or 0):>7.2f} {c.excluded_s:>5.0f}")
+        figures = {"records": [c.to_dict() for c in counts], "gross": total(counts).to_dict()}
+    elif protocol == "nstdb":
+        res = nstdb(data, lead=lead or "MLII", rep=rep)
+        lines = [f"NSTDB QRS detection ({data}), first 300 s excluded, EC57 150 ms window, beat representation "
+                 f"{rep.kind}", f"{'record':>8} {'SNR dB':>6} {'ref':>5} {'FN':>4} {'FP':>4} {'Se %':>7} {'+P %':>7}"]
+        for snr, c in res:
+            lines.append(f"{c.record:>8} {snr if snr is not None else float('nan'):>6.0f} {c.ref_beats:>5} {c.fn:>4} "
+                         f"{c.fp:>4} {100 * (c.se or 0):>7.2f} {100 * (c.ppv or 0):>7.2f}")
+        figures = {"records": [{"snr_db": snr, **c.to_dict()} for snr, c in res]}
+    elif protocol == "ec13":
+        rates = ec13(data, lead=lead or "ECG", rep=rep)
+        lines = [f"EC13 heart rate shown ({data}), +/-5 % of the true rate, beat representation {rep.kind}",
+                 f"{'record':>10} {'from s':>6} {'to s':>5} {'true':>5} {'beats':>5} {'min':>6} {'max':>6} "
+                 f"{'mean':>6}  pass"]
+        for r in rates:
+            nan = float("nan")
+            to = "end" if math.isinf(r.to_s) else f"{r.to_s:.0f}"
+            lines.append(f"{r.record:>10} {r.from_s:>6.0f} {to:>5} {r.true_bpm:>5.0f} {len(r.shown):>5} "
+                         f"{r.lo or nan:>6.1f} {r.hi or nan:>6.1f} {r.mean or nan:>6.1f}  "
+                         f"{'PASS' if r.passed() else 'FAIL'}")
+        figures = {"segments": [r.to_dict() for r in rates], "tolerance": 0.05}
+    else:
+        raise ValueError(f"unknown QRS protocol {protocol!r} (qrs, nstdb, ec13)")
+    figures.update(protocol=protocol, data=str(data), representation=rep.to_dict(), chunk_s=0.25)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "metrics.json").write_text(json.dumps(figures, indent=1))
+        lines.append(f"wrote {out / 'metrics.json'}")
+    return lines, figures
