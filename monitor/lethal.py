@@ -191,7 +191,8 @@ class LethalWatch:
     # ------------------------------------------------------------------ state
 
     def _limits(self, index: int) -> list[Change]:
-        c, hr, out = self.cfg, self.hr, []
+        c, hr = self.cfg, self.hr
+        out: list[Change] = []
         if hr is None:
             return out
         need = round(c.limit_s * self.fs)

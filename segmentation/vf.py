@@ -310,6 +310,7 @@ class VFBank:
         xw = np.stack([self.buf[:, o:o + self.win] for o in off], axis=1)  # (beds, k, L)
         hw = np.stack([self.buf_hf[:, o:o + self.win] for o in off], axis=1)
         bw = np.stack([self.buf_bad[:, o:o + self.win] for o in off], axis=1).any(axis=2)
+        bw = np.asarray(bw, dtype=bool)
         drop = self.next_end - self.win - self.buf_start
         if drop > 0:
             self.buf, self.buf_hf, self.buf_bad = self.buf[:, drop:], self.buf_hf[:, drop:], self.buf_bad[:, drop:]
