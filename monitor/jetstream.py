@@ -106,6 +106,7 @@ class NatsSettings:
     replicas: int = 1  # of the stream and the bucket: 3 on a 3-node cluster
     max_age_s: float = 24 * 3600.0  # how long the stream keeps device messages
     status_every_s: float = 1.0
+    dead_after_s: float = 2.5  # a worker not heard from this long is gone: its partitions are a standby's to take
     unmonitored_after_s: float = 5.0
     forget_s: float = FORGET_S
     reorder: int = 8
@@ -462,12 +463,13 @@ class Claim:
 
 class Ownership:
     """Who owns which partition, from the workers' status messages (and this worker's own state).  Pure: fed by
-    :meth:`heard` and :meth:`mine`, asked by :meth:`unowned`."""
+    :meth:`heard` and :meth:`mine`, asked by :meth:`unowned` and :meth:`taken`."""
 
-    def __init__(self, partitions: int, *, after_s: float, now: float) -> None:
-        self.partitions, self.after_s, self.started = partitions, after_s, now
+    def __init__(self, partitions: int, *, after_s: float, now: float, dead_after_s: float = 2.5) -> None:
+        self.partitions, self.after_s, self.started, self.dead_after_s = partitions, after_s, now, dead_after_s
         self.claims: dict[int, Claim] = {}
         self.beds: dict[int, tuple[str, ...]] = {}  # the last beds known in each partition
+        self.workers: dict[str, tuple[float, frozenset[int]]] = {}  # worker -> (last heard, preferred partitions)
 
     def heard(self, status: dict[str, Any], now: float) -> None:
         worker = str(status.get("worker", "?"))
@@ -475,9 +477,20 @@ class Ownership:
         for p, beds in owned.items():
             self._claim(int(p), worker, tuple(beds), now)
         if status.get("state") == "offline":  # a clean exit: its partitions are free at once
+            self.workers.pop(worker, None)
             for p, c in list(self.claims.items()):
                 if c.worker == worker and str(p) not in owned:
                     del self.claims[p]
+        else:
+            self.workers[worker] = (now, frozenset(int(p) for p in status.get("prefer") or ()))
+
+    def taken(self, partition: int, me: str, now: float) -> bool:
+        """Whether another live worker owns ``partition`` or prefers it (so a standby leaves it alone)."""
+        c = self.claims.get(partition)
+        if c is not None and c.worker != me and now - c.seen_mono <= self.dead_after_s:
+            return True
+        return any(w != me and now - seen <= self.dead_after_s and partition in prefer
+                   for w, (seen, prefer) in self.workers.items())
 
     def mine(self, worker: str, owned: dict[int, tuple[str, ...]], now: float) -> None:
         for p, beds in owned.items():
@@ -573,7 +586,8 @@ class NatsSource:
         self.inq: deque[tuple[str, Partition, Msg | None]] = deque()
         self.wake = asyncio.Event()
         self.started_mono = time.monotonic()
-        self.ownership = Ownership(cfg.partitions, after_s=cfg.unmonitored_after_s, now=self.started_mono)
+        self.ownership = Ownership(cfg.partitions, after_s=cfg.unmonitored_after_s, now=self.started_mono,
+                                   dead_after_s=cfg.dead_after_s)
         self.unmonitored: dict[str, AlarmBook] = {}
         self.counts: Counter[str] = Counter()
         self.takeover_s: list[float] = []  # pin -> warm-up done, per takeover
@@ -664,10 +678,13 @@ class NatsSource:
     # -- pulling
 
     def _pulls(self, part: Partition) -> bool:
-        """Whether this worker pulls ``part`` now: a preferred one at once, any other as a standby after a grace."""
-        if part.index in self.cfg.preferred():
+        """Whether this worker pulls ``part`` now: a preferred one at once, one it owns while it owns it, and, as a
+        standby (after ``standby_after_s``, time to hear the others), one that no live worker owns or prefers."""
+        if part.index in self.cfg.preferred() or part.owned:
             return True
-        return self.cfg.standby and time.monotonic() - self.started_mono >= self.cfg.standby_after_s
+        now = time.monotonic()
+        return (self.cfg.standby and now - self.started_mono >= self.cfg.standby_after_s
+                and not self.ownership.taken(part.index, self.cfg.worker, now))
 
     async def _pull(self, part: Partition) -> None:
         assert self.nc is not None and self.api is not None
@@ -862,23 +879,31 @@ class NatsSource:
         with contextlib.suppress(nats.errors.Error, OSError):
             await self.nc.publish(reply, b"+ACK")
 
-    async def _acks(self, period_s: float = 0.02) -> None:
-        """Acknowledge each message once every beat segmented up to it is judged (``settled``)."""
+    async def commit(self, settled: int, *, timeout_s: float = 1.0) -> None:
+        """Acknowledge every message whose beats are all among the first ``settled`` (judged or about to be), and
+        wait until the server has the acknowledgements.  The monitor calls it before it shows a batch's verdicts:
+        a worker killed after this has its successor start after these messages (nothing judged twice); killed
+        before it, its successor judges them (nothing lost).  A server that does not answer within ``timeout_s``
+        does not hold the verdicts up (the acknowledgements are sent again by the server's redelivery logic:
+        duplicates are then skipped by stream sequence)."""
         assert self.nc is not None
+        n = 0
+        for part in self.parts:
+            while part.acks and part.acks[0][0] <= settled:
+                await self._ack(part.acks.popleft()[1])
+                n += 1
+        if n:
+            self.counts["acked"] += n
+            with contextlib.suppress(nats.errors.Error, OSError, TimeoutError):
+                await self.nc.flush(timeout=timeout_s)
+
+    async def _acks(self, period_s: float = 0.05) -> None:
+        """Acknowledge the messages that brought no beat (labels, the middle of a beat) once those before them are
+        judged; the ones that did are acknowledged by :meth:`commit`."""
         while True:
             await asyncio.sleep(period_s)
-            if self.host is None:
-                continue
-            settled = self.host.settled
-            n = 0
-            for part in self.parts:
-                while part.acks and part.acks[0][0] <= settled:
-                    await self._ack(part.acks.popleft()[1])
-                    n += 1
-            if n:
-                self.counts["acked"] += n
-                with contextlib.suppress(nats.errors.Error, OSError, TimeoutError):
-                    await self.nc.flush(timeout=2)
+            if self.host is not None:
+                await self.commit(self.host.settled)
 
     # -- status and ownership
 

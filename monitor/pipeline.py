@@ -16,7 +16,7 @@ import dataclasses
 import functools
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -167,6 +167,7 @@ class Monitor:
         self.source: Source | None = None
         self._shed_when_full = False
         self._extra_sinks: tuple[Sink, ...] = ()
+        self._commit: Callable[[int], Awaitable[None]] | None = None
 
     @classmethod
     def for_checkpoint(cls, ckpt: Checkpoint, *, scorer: Scorer | None = None, device: str = "auto",
@@ -446,6 +447,8 @@ class Monitor:
                 self.stats.scoring = 0
                 self.stats.batches += 1
                 self.stats.batch_beats += len(batch)
+                if self._commit is not None:  # the source commits its input (JetStream acks) before verdicts show
+                    await self._commit(self.settled + len(batch))
                 self.judge(batch, scored)
                 if self.store is not None and time.monotonic() - self._store_saved > STORE_EVERY_S:
                     self.save_learnt()  # keeps last_seen current, so a restart soon after remembers
@@ -471,6 +474,7 @@ class Monitor:
         self._shed_when_full = (not source.can_pause if self.cfg.shed_when_full is None
                                 else self.cfg.shed_when_full)
         self._extra_sinks = tuple(source.sinks())
+        self._commit = getattr(source, "commit", None)  # ecgmon.monitor.jetstream.NatsSource.commit
         source.attach(self)
 
         async def stopper() -> None:

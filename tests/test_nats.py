@@ -73,6 +73,7 @@ def test_nats_ownership_view_finds_unowned_partitions():
 
 WORKER = r"""
 import asyncio, json, sys
+from pathlib import Path
 from ecgmon.monitor.app import build, run_headless
 from ecgmon.monitor.config import MonitorConfig
 from ecgmon.monitor.jetstream import NatsSettings
@@ -80,10 +81,10 @@ from ecgmon.monitor.learning import LearningConfig
 a = json.loads(sys.argv[1])
 prefer = None if a["prefer"] is None else tuple(a["prefer"])
 nats = NatsSettings(url=a["url"], partitions=a["partitions"], worker=a["worker"], prefer=prefer,
-                    standby=a["standby"], standby_after_s=1.0, replicas=a["replicas"], unmonitored_after_s=4.0,
+                    standby=a["standby"], standby_after_s=2.0, replicas=a["replicas"], unmonitored_after_s=4.0,
                     labels=False, control=False)
 cfg = MonitorConfig(source="nats", nats=nats, checkpoint="mitdb", ui=False, device="cpu", threads=1,
-                    journal=a["journal"], learning=LearningConfig(learn_s=3.0, min_beats=4))
+                    journal=Path(a["journal"]), learning=LearningConfig(learn_s=3.0, min_beats=4))
 with open(a["out"], "w", buffering=1) as out:
     b = build(cfg, out=out)
     try:
