@@ -931,7 +931,9 @@ class NatsSource:
 
         async def heard(msg: Msg) -> None:
             with contextlib.suppress(ValueError, TypeError, AttributeError):
-                self.ownership.heard(json.loads(msg.data), time.monotonic())
+                status = json.loads(msg.data)
+                if status.get("worker") != self.cfg.worker:  # its own state it knows first-hand
+                    self.ownership.heard(status, time.monotonic())
 
         await self.nc.subscribe("ecgmon.status.*", cb=heard)
         while True:
