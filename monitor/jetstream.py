@@ -41,6 +41,7 @@ import asyncio
 import contextlib
 import dataclasses
 import json
+import math
 import os
 import socket
 import time
@@ -895,7 +896,7 @@ class NatsSource:
         if n:
             self.counts["acked"] += n
             with contextlib.suppress(nats.errors.Error, OSError, TimeoutError):
-                await self.nc.flush(timeout=timeout_s)
+                await self.nc.flush(timeout=max(1, math.ceil(timeout_s)))
 
     async def _acks(self, period_s: float = 0.05) -> None:
         """Acknowledge the messages that brought no beat (labels, the middle of a beat) once those before them are

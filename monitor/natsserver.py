@@ -37,7 +37,8 @@ def server_config(*, name: str, port: int, mqtt_port: int, store_dir: Path, part
     partition mappings, and (with ``cluster_port``) a cluster route listener with ``routes`` to the others."""
     lines = [f"server_name: {name}", f"listen: 127.0.0.1:{port}",
              f'jetstream {{ store_dir: "{store_dir}" }}',
-             f"mqtt {{ listen: 127.0.0.1:{mqtt_port} }}"]
+             # in a cluster the MQTT sessions' streams need 3 replicas to survive a node (the default may be 2)
+             f"mqtt {{ listen: 127.0.0.1:{mqtt_port}{', stream_replicas: 3' if cluster_port else ''} }}"]
     if cluster_port is not None:
         urls = ", ".join(f"nats://127.0.0.1:{r}" for r in routes)
         lines.append(f"cluster {{ name: {cluster_name}, listen: 127.0.0.1:{cluster_port}, routes: [{urls}] }}")

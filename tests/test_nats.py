@@ -5,6 +5,7 @@ as real processes killed with SIGKILL under load.  Selected with ``-k "nats or f
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -51,7 +52,7 @@ def test_nats_delivery_parses_reply_subjects():
 def test_nats_settings_refuse_an_ack_wait_that_breaks_order():
     with pytest.raises(ValueError, match="ack_wait"):
         NatsSettings(ack_wait_s=3.0, priority_timeout_s=2.0)
-    with pytest.raises(ValueError, match="without '.'"):
+    with pytest.raises(ValueError, match=r"without '\.'"):
         NatsSettings(worker="host.example")
     assert shard_partitions(1, 2, 8) == (1, 3, 5, 7)
 
@@ -110,10 +111,8 @@ class Worker:
     def rows(self) -> list[dict]:
         out = []
         for line in self.out.read_text().splitlines() if self.out.exists() else []:
-            try:
+            with contextlib.suppress(json.JSONDecodeError):  # a line torn by the SIGKILL
                 out.append(json.loads(line))
-            except json.JSONDecodeError:  # a line torn by the SIGKILL
-                pass
         return out
 
     def beats(self) -> list[dict]:
@@ -274,7 +273,7 @@ async def test_nats_failover_sigkill_under_load_loses_nothing(tmp_path, nats_ser
         rr = np.median(merged)
         assert merged.max() < 1.6 * rr, (bed, merged.tolist())  # no beat missed across the takeover
         thr_a = [r["threshold"] for r in rows_a if r["patient"] == bed and r["verdict"] != "learning"][-1]
-        thr_b = [r["threshold"] for r in rows_b if r["patient"] == bed][0]
+        thr_b = next(r["threshold"] for r in rows_b if r["patient"] == bed)
         assert thr_b == pytest.approx(thr_a, rel=1e-6), bed  # the bed's learnt threshold, not relearnt
     # the flat bed's 'leads off' alarm: raised once by A, taken over by B with the same id, never raised again
     ja, _ = read_journal(a.journal)
@@ -315,3 +314,51 @@ async def test_nats_failover_without_standby_raises_bed_unmonitored(tmp_path, na
     alarms = [r for r in ws[1].rows() if r.get("condition") == "bed unmonitored"]
     assert all(r["priority"] == "high" and r["kind"] == "technical" for r in alarms)
     assert ws[1].summary()["input"]["unowned"] == [0, 1]
+
+
+@pytest.mark.broker
+@pytest.mark.slow
+@pytest.mark.xfail(reason="known gap (docs/workers.md): when the killed node leads the device stream, packets that "
+                          "devices publish over MQTT during the leader election are acknowledged by the MQTT listener "
+                          "but not stored (seen: 173 of 342 lost in one run, 0 in another)", strict=False)
+@pytest.mark.asyncio
+async def test_nats_cluster_survives_a_server_death(tmp_path):
+    """Three nodes, the stream and the bucket with 3 replicas; one node is killed (SIGKILL) while devices stream
+    to another node's MQTT listener: the worker goes on, nothing is lost, no bed is dropped."""
+    from ecgmon.monitor.mosquitto import free_port
+
+    cports = [free_port() for _ in range(3)]
+    nodes = [NatsServer(tmp_path, partitions=4, name=f"n{i + 1}", cluster_port=cports[i],
+                        routes=tuple(p for j, p in enumerate(cports) if j != i)) for i in range(3)]
+    for n in nodes:
+        n.start()
+    urls = ",".join(n.url for n in nodes)
+    w = None
+    try:
+        w = Worker(tmp_path, "W", urls, partitions=4, prefer=None, replicas=3)
+        await w.wait_for(lambda: any(r.get("type") == "stats" for r in w.rows()), 90, "started")
+        sim = SimConfig(kind="synthetic", devices=6, duration=14.0, speed=1.0, fmt="int16", labels=False, seed=7)
+        devices = asyncio.ensure_future(publish(sim, BrokerConfig(url=nodes[0].mqtt_url, client_id="simc")))
+        await w.wait_for(lambda: len({r["patient"] for r in w.beats()}) >= 6, 30, "every bed judged")
+        nodes[2].stop(kill=True)
+        killed = time.time()
+        stats = await devices
+        last = -1
+        while True:
+            await asyncio.sleep(2.0)
+            n = len(w.beats())
+            if n == last:
+                break
+            last = n
+    finally:
+        if w is not None:
+            w.stop()
+        for n in nodes:
+            n.stop()
+    inp = w.summary()["input"]
+    # every device packet used exactly once: the server may store a QoS 1 packet twice while its stream leader
+    # moves (seen: 28 of 342); the stream repair drops the copy by its device seq and t0
+    assert inp["chunks"] == stats.published and stats.lost == 0, (inp, stats)
+    assert inp["gaps"] == 0 and inp["lost_chunks"] == 0 and inp["messages"] == inp["chunks"] + inp["duplicates"]
+    after = {r["patient"] for r in w.beats() if r["time"] > killed + 3.0}
+    assert after == {f"dev{i:04d}" for i in range(1, 7)}  # every bed still judged after the node's death
