@@ -805,10 +805,14 @@ class NatsSource:
             return
         part.takeovers += 1
         self.counts["takeovers"] += 1
-        floor = await self.api.ack_floor(part.index)
-        origins = await self.bucket.read("origin", part.index)
-        learnt_rows = await self.bucket.read("learnt", part.index)
-        alarm_rows = await self.bucket.read("alarm", part.index)
+        try:
+            floor, origins, learnt_rows, alarm_rows = await self._shared(part)
+        except (JetStreamError, nats.errors.Error, TimeoutError) as err:
+            # the shared state cannot be read (a cluster electing leaders): monitor the beds all the same, as new
+            # ones (learning again, no warm-up), rather than not at all
+            self.counts["takeover_without_state"] += 1
+            self.state = f"connected (took partition {part.index} over without its shared state: {err})"
+            floor, origins, learnt_rows, alarm_rows = 0, [], [], []
         now = time.time()
         learnt: dict[str, tuple[float, Learnt]] = {}
         model = getattr(getattr(self.host, "store", None), "model", None)
@@ -855,6 +859,20 @@ class NatsSource:
                 self.state = f"connected (warm-up replay failed: {err})"
         self.counts["replayed"] += replayed
         self.takeover_s.append(time.monotonic() - t0)
+
+    async def _shared(self, part: Partition, *, tries: int = 4) -> tuple[int, list[dict[str, Any]],
+                                                                       list[dict[str, Any]], list[dict[str, Any]]]:
+        """The partition's acknowledgement floor and its beds' shared state, tried ``tries`` times."""
+        assert self.api is not None and self.bucket is not None
+        for i in range(tries):
+            try:
+                return (await self.api.ack_floor(part.index), await self.bucket.read("origin", part.index),
+                        await self.bucket.read("learnt", part.index), await self.bucket.read("alarm", part.index))
+            except (JetStreamError, nats.errors.Error, TimeoutError):
+                if i == tries - 1:
+                    raise
+                await asyncio.sleep(0.5)
+        raise AssertionError("unreachable")
 
     def _forget(self, part: Partition, devices: set[str]) -> None:
         for dev in devices:

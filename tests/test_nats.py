@@ -318,9 +318,11 @@ async def test_nats_failover_without_standby_raises_bed_unmonitored(tmp_path, na
 
 @pytest.mark.broker
 @pytest.mark.slow
-@pytest.mark.xfail(reason="known gap (docs/workers.md): when the killed node leads the device stream, packets that "
-                          "devices publish over MQTT during the leader election are acknowledged by the MQTT listener "
-                          "but not stored (seen: 173 of 342 lost in one run, 0 in another)", strict=False)
+@pytest.mark.xfail(reason="known gap (docs/workers.md): while the cluster re-elects leaders, device packets are lost "
+                          "on the MQTT side - acknowledged by the MQTT listener but not stored (173 of 342 in one "
+                          "run), or the devices' MQTT connection to a surviving node drops for ~10 s (236 due while "
+                          "away in another); 2 of 5 runs lost nothing. The workers themselves lost nothing they "
+                          "received in any run", strict=False)
 @pytest.mark.asyncio
 async def test_nats_cluster_survives_a_server_death(tmp_path):
     """Three nodes, the stream and the bucket with 3 replicas; one node is killed (SIGKILL) while devices stream
@@ -356,9 +358,10 @@ async def test_nats_cluster_survives_a_server_death(tmp_path):
         for n in nodes:
             n.stop()
     inp = w.summary()["input"]
-    # every device packet used exactly once: the server may store a QoS 1 packet twice while its stream leader
-    # moves (seen: 28 of 342); the stream repair drops the copy by its device seq and t0
-    assert inp["chunks"] == stats.published and stats.lost == 0, (inp, stats)
-    assert inp["gaps"] == 0 and inp["lost_chunks"] == 0 and inp["messages"] == inp["chunks"] + inp["duplicates"]
+    # every device packet taken (judged) once; the server may store a QoS 1 packet twice while its stream leader
+    # moves (seen: 28 of 342), and the stream repair drops the copy by its device seq and t0 ('duplicates');
+    # a partition re-pinned by a new consumer leader is taken over again (warm-up replay: 'replayed')
+    assert stats.lost == 0 and inp["taken"] == stats.published + inp["duplicates"], (inp, stats)
+    assert inp["gaps"] == 0 and inp["lost_chunks"] == 0 and inp["messages"] == inp["taken"] + inp["replayed"]
     after = {r["patient"] for r in w.beats() if r["time"] > killed + 3.0}
     assert after == {f"dev{i:04d}" for i in range(1, 7)}  # every bed still judged after the node's death
