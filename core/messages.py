@@ -48,6 +48,9 @@ class Chunk:
     truth: tuple[TrueBeat, ...] = ()
     replay: bool = False
     reset: bool = False  # a discontinuity (gap, rate change) precedes this chunk
+    # replayed from a stream after a takeover, to rebuild the bed's segmenter: segmented, its beats never judged
+    # (the bed's previous worker judged them; see ecgmon.monitor.jetstream)
+    warmup: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +149,7 @@ class Condition(enum.StrEnum):
     BAD_INPUT = "bad input"
     MONITOR_OVERLOAD = "monitor overload"
     MONITOR_BEHIND = "monitor behind"
+    BED_UNMONITORED = "bed unmonitored"  # distributed workers: no worker owns the bed's partition
 
 
 class AlarmKind(enum.StrEnum):

@@ -27,6 +27,7 @@ from ecgmon.monitor.alarms import Journal, open_alarms
 from ecgmon.monitor.config import MonitorConfig, from_args
 from ecgmon.monitor.console import ConsoleView, Snapshot, Tile, render
 from ecgmon.monitor.disk import DiskWriter
+from ecgmon.monitor.jetstream import NatsSource
 from ecgmon.monitor.mqtt import MqttSource
 from ecgmon.monitor.pipeline import Monitor, Restored
 from ecgmon.monitor.sinks import HeadlessSink, Sink, TruthFactory, TruthSink
@@ -81,6 +82,10 @@ def build(cfg: MonitorConfig, *, ckpt: Checkpoint | None = None, out: TextIO | N
         if cfg.broker is None:
             raise ValueError("--source mqtt needs broker settings")
         source = MqttSource(cfg.broker)
+    elif cfg.source == "nats":
+        if cfg.nats is None:
+            raise ValueError("--source nats needs NATS settings")
+        source = NatsSource(cfg.nats)
     elif cfg.source == "record":
         if recordings is not None:
             recs = list(recordings)
@@ -116,8 +121,10 @@ def build(cfg: MonitorConfig, *, ckpt: Checkpoint | None = None, out: TextIO | N
     if headless is not None:
         sinks.append(headless)
     sinks += extra_sinks
+    # NATS workers keep what the beds learnt in the shared bucket (a bed taken over keeps it), not in a file
+    store = source.learnt_store(ckpt.sha256) if isinstance(source, NatsSource) else None
     mon = Monitor.for_checkpoint(ckpt, scorer=scorer, cfg=cfg.pipeline, policy=cfg.policy, learning=cfg.learning,
-                                 learn_state=cfg.learn_state, sinks=sinks, restored=restored, disk=disk)
+                                 learn_state=cfg.learn_state, sinks=sinks, restored=restored, disk=disk, store=store)
     return Built(mon, source, evaluator, view, headless, notes, left_out)
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from ecgmon.core.broker import BrokerConfig, credentials
 from ecgmon.core.limits import FS_RANGE, check_fs, parse_speed
 from ecgmon.monitor.alarms import PolicyConfig
+from ecgmon.monitor.jetstream import NatsSettings, shard_partitions
 from ecgmon.monitor.learning import LearningConfig
 from ecgmon.monitor.pipeline import PipelineConfig
 
@@ -62,6 +63,7 @@ class MonitorConfig:
     pipeline: PipelineConfig = PipelineConfig()
     policy: PolicyConfig = PolicyConfig()
     broker: BrokerConfig | None = None  # --source mqtt
+    nats: NatsSettings | None = None  # --source nats (distributed workers, docs/workers.md)
 
 
 _M, _P, _A, _B, _L = MonitorConfig(), PipelineConfig(), PolicyConfig(), BrokerConfig(), LearningConfig()
@@ -69,9 +71,10 @@ _M, _P, _A, _B, _L = MonitorConfig(), PipelineConfig(), PolicyConfig(), BrokerCo
 
 def add_monitor_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("source")
-    g.add_argument("--source", choices=("replay", "mqtt", "record"), default=_M.source,
+    g.add_argument("--source", choices=("replay", "mqtt", "record", "nats"), default=_M.source,
                    help="replay: ECG5000 test-split beats rendered as live patients (default); "
-                        "mqtt: live devices publishing to a broker; record: recorded patients (WFDB or CSV)")
+                        "mqtt: live devices publishing to a broker; record: recorded patients (WFDB or CSV); "
+                        "nats: a worker of several, on NATS JetStream partitions with failover (docs/workers.md)")
     g.add_argument("records", nargs="*", type=Path, metavar="PATH",
                    help="--source record: WFDB records (without extension), folders, RECORDS lists, CSV files")
     g.add_argument("--lead", default=_M.lead,
@@ -96,6 +99,7 @@ def add_monitor_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--chunk", type=float, default=_M.chunk_s, dest="chunk_s", help="chunk duration in seconds")
     g.add_argument("--loop", action="store_true", help="replay the split again when it ends")
     add_broker_arguments(p)
+    add_nats_arguments(p)
     g = p.add_argument_group("model")
     g.add_argument("--checkpoint", default=None,
                    help="a checkpoint file, or a shipped one by name: ecg5000 (default for replay and MQTT), "
@@ -148,6 +152,40 @@ def add_broker_arguments(p: argparse.ArgumentParser, *, monitor: bool = True) ->
         g.add_argument("--shard", default=None,
                        help="I/N: this worker handles only the devices that hash to shard I of N (scale-out; "
                             "run N workers with I = 0..N-1 on one broker)")
+
+
+_N = NatsSettings()
+
+
+def add_nats_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("NATS workers (--source nats; --shard I/N: worker I of N prefers partitions p % N == I)")
+    g.add_argument("--nats", default=_N.url, help="nats://host:port of the NATS server (several: comma-separated)")
+    g.add_argument("--partitions", type=int, default=_N.partitions,
+                   help=f"partitions of the devices (default {_N.partitions}; the same as the server's mapping)")
+    g.add_argument("--worker", default=None, help="this worker's name (default HOSTNAME-PID; no '.')")
+    g.add_argument("--prefer", default=None,
+                   help="partitions this worker takes at once, e.g. 0,1,2 ('none': standby only; default all, "
+                        "or those of --shard)")
+    g.add_argument("--no-standby", action="store_true",
+                   help="never take over other partitions (default: stand by for all of them)")
+    g.add_argument("--replicas", type=int, default=_N.replicas,
+                   help="replicas of the stream and the state bucket (3 on a 3-node cluster)")
+
+
+def nats_from_args(a: argparse.Namespace) -> NatsSettings:
+    prefer: tuple[int, ...] | None = None
+    if a.prefer is not None:
+        text = a.prefer.strip().lower()
+        try:
+            prefer = () if text == "none" else tuple(int(v) for v in text.split(",") if v.strip())
+        except ValueError as err:
+            raise ValueError(f"--prefer must look like 0,1,2 or 'none', got {a.prefer!r}") from err
+    elif (shard := parse_shard(a.shard)) is not None:
+        prefer = shard_partitions(shard[0], shard[1], a.partitions)
+    cfg = replace(_N, url=a.nats, partitions=a.partitions, prefer=prefer, standby=not a.no_standby,
+                  replicas=a.replicas, reorder=a.reorder, labels=bool(a.labels_topic),
+                  control=bool(a.control_topic))
+    return replace(cfg, worker=a.worker) if a.worker else cfg
 
 
 def parse_shard(text: str | None) -> tuple[int, int] | None:
@@ -225,4 +263,5 @@ def from_args(a: argparse.Namespace) -> MonitorConfig:
                          hold_at_end=ui),
         policy=replace(_A, window=n, frequent_k=k, run_len=a.run_len, clear_normal=a.clear_after),
         broker=broker_from_args(a, monitor=True) if a.source == "mqtt" else None,
+        nats=nats_from_args(a) if a.source == "nats" else None,
     )

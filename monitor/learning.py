@@ -34,7 +34,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -206,6 +206,32 @@ class NoiseWatch(Watch):
         return self.update(noise > self.limit)
 
 
+def bed_to_json(fs: float, lt: Learnt) -> dict[str, Any]:
+    """One bed's learnt state as the state file (and the workers' key-value bucket) keep it."""
+    return {"fs": fs, "offset": np.round(lt.offset.astype(np.float64), 6).tolist(), "shift": lt.shift,
+            "beats": lt.beats, "learnt_at": lt.learnt_at, "last_seen": lt.last_seen, "noise": lt.noise}
+
+
+def bed_from_json(b: dict[str, Any]) -> tuple[float, Learnt]:
+    """The inverse of :func:`bed_to_json`; KeyError, ValueError or TypeError when it is not one."""
+    return float(b["fs"]), Learnt(np.asarray(b["offset"], dtype=np.float32), float(b["shift"]), int(b["beats"]),
+                                  float(b["learnt_at"]), float(b["last_seen"]), float(b.get("noise", 0.0)))
+
+
+class LearntStates(Protocol):
+    """Where beds' learnt states are kept: a file (:class:`LearntStore`) or, for distributed workers, a JetStream
+    key-value bucket (:class:`ecgmon.monitor.jetstream.KvLearntStore`).  ``save`` runs on the disk writer's thread."""
+
+    problem: str
+
+    @property
+    def where(self) -> str: ...
+
+    def load(self) -> dict[str, tuple[float, Learnt]]: ...
+
+    def save(self, beds: dict[str, tuple[float, Learnt]]) -> None: ...
+
+
 class LearntStore:
     """The learnt state of every bed in one JSON file, for one model (its sha256).
 
@@ -217,6 +243,10 @@ class LearntStore:
     def __init__(self, path: str | Path, model: str, *, forget_s: float = FORGET_S) -> None:
         self.path, self.model, self.forget_s = Path(path), model, forget_s
         self.problem = ""  # why the file was not used, for the summary
+
+    @property
+    def where(self) -> str:
+        return str(self.path)
 
     def load(self) -> dict[str, tuple[float, Learnt]]:
         """patient -> (fs, what it learnt), for beds seen within ``forget_s``."""

@@ -16,7 +16,7 @@ import dataclasses
 import functools
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,7 +30,7 @@ from ecgmon.monitor.alarms import AlarmBook, AlarmPolicy, PolicyConfig, Technica
 from ecgmon.monitor.batcher import MicroBatcher, next_batch
 from ecgmon.monitor.bedmodel import BedModel
 from ecgmon.monitor.disk import DiskWriter
-from ecgmon.monitor.learning import LearningConfig, Learnt, LearntStore
+from ecgmon.monitor.learning import LearningConfig, Learnt, LearntStates, LearntStore
 from ecgmon.monitor.sinks import Sink
 from ecgmon.monitor.sources import Source, Task
 from ecgmon.monitor.watchdog import Load, Watchdog, WatchdogConfig
@@ -93,6 +93,7 @@ class Stats:
     not_judged: int = 0  # beats left unjudged because --max-beats was reached
     learnt: int = 0  # beds that finished learning
     relearns: int = 0  # relearn requests carried out (beds)
+    released: int = 0  # beats left unjudged because their bed was released to another worker
     batches: int = 0
     batch_beats: int = 0
     scoring: int = 0  # beats in the model call now running
@@ -133,7 +134,7 @@ class Monitor:
                  policy: PolicyConfig = PolicyConfig(), sinks: Sequence[Sink] = (),
                  restored: Restored = Restored(), model_name: str = "",
                  rep: Representation = Representation(), learning: LearningConfig | None = None,
-                 bed_margin: float = float("nan"), store: LearntStore | None = None,
+                 bed_margin: float = float("nan"), store: LearntStates | None = None,
                  disk: DiskWriter | None = None) -> None:
         """``threshold``: the population threshold (every bed, or a bed's before it has learnt);
         ``learning`` with ``bed_margin``: per-bed learning (:mod:`ecgmon.monitor.learning`), its state
@@ -166,22 +167,24 @@ class Monitor:
         self.source: Source | None = None
         self._shed_when_full = False
         self._extra_sinks: tuple[Sink, ...] = ()
+        self._commit: Callable[[int], Awaitable[None]] | None = None
 
     @classmethod
     def for_checkpoint(cls, ckpt: Checkpoint, *, scorer: Scorer | None = None, device: str = "auto",
                        threads: int | None = None, cfg: PipelineConfig = PipelineConfig(),
                        policy: PolicyConfig = PolicyConfig(), learning: LearningConfig = LearningConfig(),
                        learn_state: Path | None = None, sinks: Sequence[Sink] = (),
-                       restored: Restored = Restored(), disk: DiskWriter | None = None) -> Monitor:
+                       restored: Restored = Restored(), disk: DiskWriter | None = None,
+                       store: LearntStates | None = None) -> Monitor:
         """The monitor for ``ckpt``: its scorer (``device``, ``threads``: default every core but one), its beat
         representation, and per-bed learning when the checkpoint has a per-bed margin and ``learning.learn_s``
-        is not 0 (what the beds learn kept in ``learn_state``; None: kept nowhere); else the population
-        threshold for every bed."""
+        is not 0 (what the beds learn kept in ``store``, else in the file ``learn_state``; None: kept nowhere); else
+        the population threshold for every bed."""
         scorer = scorer or Scorer(ckpt.model, device=device, threads=threads or default_threads())
         margin = ckpt.bed_margin
         if margin is not None and learning.learn_s > 0:
-            store = (LearntStore(learn_state, ckpt.sha256, forget_s=learning.forget_s)
-                     if learn_state is not None else None)
+            if store is None and learn_state is not None:
+                store = LearntStore(learn_state, ckpt.sha256, forget_s=learning.forget_s)
             return cls(scorer, ckpt.threshold, cfg=cfg, policy=policy, sinks=sinks, restored=restored,
                        model_name=f"{ckpt.name} learn {learning.learn_s:g}s margin {margin:.4f}", rep=ckpt.rep,
                        learning=learning, bed_margin=margin, store=store, disk=disk)
@@ -196,7 +199,7 @@ class Monitor:
                 "beds_learning": sum(m.learning for m in models),
                 "beds_learnt": sum(m.learnt is not None for m in models),
                 "learnt": self.stats.learnt, "relearns": self.stats.relearns,
-                "state_file": str(self.store.path) if self.store else None,
+                "state_file": self.store.where if self.store else None,
                 "state_problem": self.store.problem if self.store else ""}
 
     @property
@@ -238,6 +241,11 @@ class Monitor:
         """Chunk -> beats for its bed, with technical alarms updated."""
         t0 = time.perf_counter()
         st = self.bed(chunk)
+        if chunk.warmup:  # replayed after a takeover: the segmenter's state only (the previous owner judged these)
+            st.segmenter.push(chunk.samples)
+            st.quality.push(chunk.samples, beats_found=0)
+            st.last_chunk_mono = time.monotonic()
+            return []
         for sink in self._all_sinks:
             sink.on_chunk(chunk)
         if len(chunk.samples) == 0:  # sources never send these, but an empty chunk must not count as data
@@ -269,7 +277,10 @@ class Monitor:
         now, wall = time.monotonic(), time.time()
         out = []
         for b, loss, residual in zip(beats, scored.losses, scored.residuals, strict=True):
-            st = self.beds[b.patient]
+            st = self.beds.get(b.patient)
+            if st is None:  # released (another worker took its partition over) while the beat was queued
+                self.stats.released += 1
+                continue
             v = st.model.judge(b, float(loss), residual, now)
             if v.learnt_now:
                 self.stats.learnt += 1
@@ -346,6 +357,32 @@ class Monitor:
         self.disk.submit(functools.partial(self.store.save, beds))
         self._store_saved = time.monotonic()
 
+    # ------------------------------------------------------------------ beds handed between workers
+
+    @property
+    def settled(self) -> int:
+        """Beats segmented whose fate is decided: judged, shed, left unjudged (``max_beats``) or released.  A source
+        that commits its input (a JetStream acknowledgement) does so once this reaches what was segmented."""
+        s = self.stats
+        return s.beats + s.shed + s.not_judged + s.released
+
+    def adopt(self, learnt: dict[str, tuple[float, Learnt]], alarms: Sequence[Alarm]) -> None:
+        """Beds taken over from another worker: what they learnt and their open alarms (same ids), used when each
+        bed's first chunk comes (a bed already here keeps its own)."""
+        for patient, state in learnt.items():
+            if patient not in self.beds:
+                self._learnt_before[patient] = state
+        for a in alarms:
+            if a.patient not in self.beds:
+                self._waiting_restore.setdefault(a.patient, []).append(a)
+
+    def release(self, patients: Sequence[str]) -> None:
+        """Forget these beds: another worker has taken them over (their alarms and learnt state go on there)."""
+        for p in patients:
+            self.beds.pop(p, None)
+            self._learnt_before.pop(p, None)
+            self._waiting_restore.pop(p, None)
+
     def acknowledge(self) -> None:
         for st in self.beds.values():
             self.emit(st.book.acknowledge())
@@ -412,6 +449,8 @@ class Monitor:
                 self.stats.scoring = 0
                 self.stats.batches += 1
                 self.stats.batch_beats += len(batch)
+                if self._commit is not None:  # the source commits its input (JetStream acks) before verdicts show
+                    await self._commit(self.settled + len(batch))
                 self.judge(batch, scored)
                 if self.store is not None and time.monotonic() - self._store_saved > STORE_EVERY_S:
                     self.save_learnt()  # keeps last_seen current, so a restart soon after remembers
@@ -437,6 +476,7 @@ class Monitor:
         self._shed_when_full = (not source.can_pause if self.cfg.shed_when_full is None
                                 else self.cfg.shed_when_full)
         self._extra_sinks = tuple(source.sinks())
+        self._commit = getattr(source, "commit", None)  # ecgmon.monitor.jetstream.NatsSource.commit
         source.attach(self)
 
         async def stopper() -> None:

