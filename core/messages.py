@@ -179,6 +179,7 @@ class Alarm:
     loss: float | None = None
     threshold: float | None = None
     evidence: tuple[float, ...] = field(default=())  # recent losses that led to it
+    record_s: float | None = None  # beat_index in seconds from the bed's first sample (its place in a recording)
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Alarm:
@@ -187,6 +188,7 @@ class Alarm:
             str(d["id"]), str(d["patient"]), AlarmKind(d["kind"]), Condition(d["condition"]),
             Priority[str(d["priority"]).upper()], AlarmState(d["state"]), float(d["time"]), str(d.get("message", "")),
             d.get("beat_index"), d.get("loss"), d.get("threshold"), tuple(d.get("evidence") or ()),
+            d.get("record_s"),
         )
 
     def to_json(self) -> dict[str, object]:
@@ -194,5 +196,5 @@ class Alarm:
             "id": self.id, "patient": self.patient, "kind": str(self.kind), "condition": str(self.condition),
             "priority": self.priority.name.lower(), "state": str(self.state), "time": self.time,
             "message": self.message, "beat_index": self.beat_index, "loss": self.loss,
-            "threshold": self.threshold, "evidence": list(self.evidence),
+            "threshold": self.threshold, "evidence": list(self.evidence), "record_s": self.record_s,
         }

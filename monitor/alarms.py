@@ -46,28 +46,38 @@ def _new_id(patient: str, condition: Condition) -> str:
 
 
 class AlarmBook:
-    """The active alarms of one patient, keyed by condition; makes transitions."""
+    """The active alarms of one patient, keyed by condition; makes transitions.
 
-    def __init__(self, patient: str) -> None:
-        self.patient = patient
+    Every transition carries the sample index at which it happened (``beat_index``: the beat's, an explicit
+    ``index``, or else ``at``, how far the bed's signal has come, which the driver keeps up to date) and,
+    with the bed's ``fs``, its time in the record (``record_s``, seconds from the bed's first sample)."""
+
+    def __init__(self, patient: str, fs: float | None = None) -> None:
+        self.patient, self.fs = patient, fs
         self.active: dict[Condition, Alarm] = {}
+        self.at: int | None = None  # the bed's last sample index (absolute)
+
+    def _where(self, index: int | None) -> tuple[int | None, float | None]:
+        return index, (round(index / self.fs, 3) if index is not None and self.fs else None)
 
     def raise_(self, condition: Condition, kind: AlarmKind, priority: Priority, message: str, *,
-               score: BeatScore | None = None, evidence: tuple[float, ...] = ()) -> list[Alarm]:
+               score: BeatScore | None = None, evidence: tuple[float, ...] = (),
+               index: int | None = None) -> list[Alarm]:
         if condition in self.active:
             return []
+        at, rec = self._where(index if index is not None else score.beat.index if score else self.at)
         a = Alarm(_new_id(self.patient, condition), self.patient, kind, condition, priority, AlarmState.ACTIVE,
-                  time.time(), message, score.beat.index if score else None, score.loss if score else None,
-                  score.threshold if score else None, evidence)
+                  time.time(), message, at, score.loss if score else None,
+                  score.threshold if score else None, evidence, record_s=rec)
         self.active[condition] = a
         return [a]
 
-    def clear(self, condition: Condition, *, score: BeatScore | None = None) -> list[Alarm]:
+    def clear(self, condition: Condition, *, score: BeatScore | None = None, index: int | None = None) -> list[Alarm]:
         a = self.active.pop(condition, None)
         if a is None:
             return []
-        return [replace(a, state=AlarmState.CLEARED, time=time.time(),
-                        beat_index=score.beat.index if score else a.beat_index,
+        at, rec = self._where(index if index is not None else score.beat.index if score else a.beat_index)
+        return [replace(a, state=AlarmState.CLEARED, time=time.time(), beat_index=at, record_s=rec,
                         loss=score.loss if score else a.loss)]
 
     def acknowledge(self) -> list[Alarm]:
@@ -144,8 +154,8 @@ class TechnicalAlarms:
         return self.book.raise_(condition, AlarmKind.TECHNICAL, prio, f"{msg}{': ' + detail if detail else ''}")
 
     def clear(self, condition: Condition) -> list[Alarm]:
-        """Clear ``condition`` (nothing when it is not active)."""
-        return self.book.clear(condition)
+        """Clear ``condition`` (nothing when it is not active), at the bed's current sample index."""
+        return self.book.clear(condition, index=self.book.at)
 
     def follow(self, condition: Condition, present: bool) -> list[Alarm]:
         """Raise or clear ``condition`` as a check finds it ``present`` or not."""

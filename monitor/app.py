@@ -124,7 +124,8 @@ def build(cfg: MonitorConfig, *, ckpt: Checkpoint | None = None, out: TextIO | N
     # NATS workers keep what the beds learnt in the shared bucket (a bed taken over keeps it), not in a file
     store = source.learnt_store(ckpt.sha256) if isinstance(source, NatsSource) else None
     mon = Monitor.for_checkpoint(ckpt, scorer=scorer, cfg=cfg.pipeline, policy=cfg.policy, learning=cfg.learning,
-                                 learn_state=cfg.learn_state, sinks=sinks, restored=restored, disk=disk, store=store)
+                                 learn_state=cfg.learn_state, sinks=sinks, restored=restored, disk=disk, store=store,
+                                 lethal=cfg.lethal)
     return Built(mon, source, evaluator, view, headless, notes, left_out)
 
 

@@ -13,6 +13,7 @@ from ecgmon.core.limits import FS_RANGE, check_fs, parse_speed
 from ecgmon.monitor.alarms import PolicyConfig
 from ecgmon.monitor.jetstream import NatsSettings, shard_partitions
 from ecgmon.monitor.learning import LearningConfig
+from ecgmon.monitor.lethal import LethalConfig
 from ecgmon.monitor.pipeline import PipelineConfig
 
 
@@ -62,11 +63,13 @@ class MonitorConfig:
     learn_state: Path | None = field(default_factory=default_learn_state)  # None: nothing kept across runs
     pipeline: PipelineConfig = PipelineConfig()
     policy: PolicyConfig = PolicyConfig()
+    lethal: LethalConfig = LethalConfig()
     broker: BrokerConfig | None = None  # --source mqtt
     nats: NatsSettings | None = None  # --source nats (distributed workers, docs/workers.md)
 
 
 _M, _P, _A, _B, _L = MonitorConfig(), PipelineConfig(), PolicyConfig(), BrokerConfig(), LearningConfig()
+_X = LethalConfig()
 
 
 def add_monitor_arguments(p: argparse.ArgumentParser) -> None:
@@ -128,6 +131,18 @@ def add_monitor_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--run-len", type=int, default=_A.run_len, help="HIGH after this many consecutive abnormal beats")
     g.add_argument("--clear-after", type=int, default=_A.clear_normal,
                    help="normal beats before a LOW/HIGH alarm clears")
+    g = p.add_argument_group("lethal and rate alarms (docs/alarms.md; from the first seconds, never held by learning)")
+    g.add_argument("--asystole-s", type=float, default=_X.asystole_s, help="HIGH asystole: no QRS for this long (s)")
+    g.add_argument("--brady-bpm", type=float, default=_X.brady_bpm,
+                   help=f"HIGH extreme bradycardia: under this rate for {_X.brady_beats} beats")
+    g.add_argument("--tachy-bpm", type=float, default=_X.tachy_bpm,
+                   help=f"HIGH extreme tachycardia: over this rate for {_X.tachy_beats} beats")
+    g.add_argument("--vt-bpm", type=float, default=_X.vt_bpm,
+                   help=f"HIGH ventricular tachycardia: {_X.vt_beats} or more ventricular beats over this rate")
+    g.add_argument("--hr-low", type=float, default=_X.hr_low,
+                   help="MEDIUM heart rate low limit (bpm), every bed (per bed: MQTT control 'limits')")
+    g.add_argument("--hr-high", type=float, default=_X.hr_high, help="MEDIUM heart rate high limit (bpm)")
+    g.add_argument("--pause-s", type=float, default=_X.pause_s, help="MEDIUM pause: no QRS for this long (s)")
 
 
 def add_broker_arguments(p: argparse.ArgumentParser, *, monitor: bool = True) -> None:
@@ -240,6 +255,20 @@ def parse_frequent(text: str) -> tuple[int, int]:
     return k, n
 
 
+def lethal_from_args(a: argparse.Namespace) -> LethalConfig:
+    """The lethal and rate alarm thresholds, checked: rates 20-300 bpm, low under high, times 1-60 s."""
+    for name in ("brady_bpm", "tachy_bpm", "vt_bpm", "hr_low", "hr_high"):
+        if not 20 <= getattr(a, name) <= 300:
+            raise ValueError(f"--{name.replace('_', '-')} must be 20-300 bpm, got {getattr(a, name):g}")
+    for name in ("asystole_s", "pause_s"):
+        if not 1 <= getattr(a, name) <= 60:
+            raise ValueError(f"--{name.replace('_', '-')} must be 1-60 s, got {getattr(a, name):g}")
+    if a.hr_low >= a.hr_high:
+        raise ValueError(f"--hr-low {a.hr_low:g} must be under --hr-high {a.hr_high:g}")
+    return replace(_X, asystole_s=a.asystole_s, brady_bpm=a.brady_bpm, tachy_bpm=a.tachy_bpm, vt_bpm=a.vt_bpm,
+                   hr_low=a.hr_low, hr_high=a.hr_high, pause_s=a.pause_s)
+
+
 def from_args(a: argparse.Namespace) -> MonitorConfig:
     k, n = parse_frequent(a.frequent)
     ui = not a.no_ui
@@ -262,6 +291,7 @@ def from_args(a: argparse.Namespace) -> MonitorConfig:
         pipeline=replace(_P, max_batch=a.max_batch, max_wait_ms=a.max_wait_ms, max_beats=a.max_beats,
                          hold_at_end=ui),
         policy=replace(_A, window=n, frequent_k=k, run_len=a.run_len, clear_normal=a.clear_after),
+        lethal=lethal_from_args(a),
         broker=broker_from_args(a, monitor=True) if a.source == "mqtt" else None,
         nats=nats_from_args(a) if a.source == "nats" else None,
     )

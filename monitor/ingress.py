@@ -19,7 +19,7 @@ from ecgmon.models.data import CLASS_NAMES
 from ecgmon.monitor.sources import InputListener
 from ecgmon.monitor.streams import DeviceStream
 
-CONTROL_COMMANDS = frozenset({"relearn"})
+CONTROL_COMMANDS = frozenset({"relearn", "limits"})
 MAX_TOPIC = 256  # bytes; longer topics are rejected before any parsing
 
 
@@ -129,8 +129,9 @@ class Ingress:
         return chunks
 
     def _control(self, dev: str, payload: object) -> None:
-        """``{"cmd": "relearn"}`` on ``ecg/<device>/control``: who may publish there is the broker ACL's
-        business (deploy/mosquitto/ecgmon.acl lets only the station account write it)."""
+        """``{"cmd": "relearn"}`` or ``{"cmd": "limits", "low": 45, "high": 130}`` (heart-rate alarm limits, bpm)
+        on ``ecg/<device>/control``: who may publish there is the broker ACL's business
+        (deploy/mosquitto/ecgmon.acl lets only the station account write it)."""
         try:
             obj = json.loads(bytes(payload) if isinstance(payload, bytes | bytearray) else b"")
             cmd = obj["cmd"] if isinstance(obj, dict) else None
@@ -139,7 +140,8 @@ class Ingress:
         if cmd not in CONTROL_COMMANDS:
             self._reject(dev, "bad-control")
             return
-        if self.listener is None or not self.listener.control(dev, cmd):
+        args = {k: v for k, v in obj.items() if k != "cmd"} if isinstance(obj, dict) else {}
+        if self.listener is None or not self.listener.control(dev, cmd, args):
             self._reject(dev, f"control-{cmd}-refused")
             return
         self.commands[cmd] += 1

@@ -78,10 +78,10 @@ class Change:
 
 
 class LethalWatch:
-    """One bed's lethal and rate conditions.  Feed it, in time order: :meth:`beat` for every QRS (its sample
-    index, whether it is ventricular, the averaged heart rate if known), :meth:`samples` after every chunk
-    (how far the signal has come, and whether it can be read), :meth:`vf` for every VF window result.
-    Each returns the :class:`Change` list it caused."""
+    """One bed's lethal and rate conditions.  Feed it, in time order: :meth:`qrs` for every QRS as it is
+    detected (its sample index, the averaged heart rate if known), :meth:`typed` for every beat once typed
+    (ventricular or not), :meth:`samples` after every chunk (how far the signal has come, and whether it can
+    be read), :meth:`vf` for every VF window result.  Each returns the :class:`Change` list it caused."""
 
     def __init__(self, fs: float, cfg: LethalConfig = LethalConfig()) -> None:
         self.fs, self.cfg = fs, cfg
@@ -90,6 +90,8 @@ class LethalWatch:
         self.start: int | None = None  # first sample seen: the asystole timer runs from here before any QRS
         self.rr: deque[float] = deque(maxlen=max(cfg.tachy_beats, cfg.brady_beats, cfg.vt_beats, 8))
         self.vent: deque[bool] = deque(maxlen=cfg.vt_beats)
+        self.last_typed: int | None = None
+        self.typed_rr: deque[float] = deque(maxlen=max(cfg.vt_beats, 2))
         self.calm = 0  # consecutive beats counting towards clearing asystole / pause
         self.brady_ok = 0
         self.tachy_ok = 0
@@ -97,13 +99,12 @@ class LethalWatch:
         self.limit_since: dict[Condition, int] = {}
         self.inside_since: int | None = None
         self.held = False  # leads off or signal loss: asystole cannot be judged
-        self.vf_active = False
 
     # ------------------------------------------------------------------ inputs
 
-    def beat(self, index: int, *, ventricular: bool = False, hr_bpm: float | None = None,
-             artifact: bool = False) -> list[Change]:
-        """A QRS at sample ``index``; ``artifact``: the signal around it is noise (VT is not judged on it)."""
+    def qrs(self, index: int, *, hr_bpm: float | None = None) -> list[Change]:
+        """A QRS detected at sample ``index`` (as soon as the detector decides it): the asystole and pause
+        timers, the extreme rates and the rate limits.  ``hr_bpm``: the averaged heart rate at this beat."""
         c = self.cfg
         out: list[Change] = []
         rr = (index - self.last_qrs) / self.fs if self.last_qrs is not None else None
@@ -134,21 +135,36 @@ class LethalWatch:
                              f"({60.0 * len(rrs[-c.tachy_beats:]) / sum(rrs[-c.tachy_beats:]):.0f} bpm)")
         if self.tachy_ok >= c.clear_beats:
             out += self._set(Condition.EXTREME_TACHY, False, index)
-        # ventricular tachycardia: the last vt_beats beats ventricular, at a rate over vt_bpm
-        self.vent.append(ventricular and not artifact)
-        run = list(self.rr)[-(c.vt_beats - 1):] if c.vt_beats > 1 else []
-        if (len(self.vent) == c.vt_beats and all(self.vent) and len(run) == c.vt_beats - 1
-                and 60.0 * len(run) / sum(run) > c.vt_bpm):
-            out += self._set(Condition.VTACH, True, index,
-                             f"{c.vt_beats} or more ventricular beats at {60.0 * len(run) / sum(run):.0f} bpm")
-        elif Condition.VTACH in self.active and not ventricular and not artifact:
-            out += self._set(Condition.VTACH, False, index)
         if hr_bpm is None and len(rrs) >= 2:
             last = rrs[-8:]
             hr_bpm = 60.0 * len(last) / sum(last)
         self.hr = hr_bpm
         out += self._limits(index)
         return out
+
+    def typed(self, index: int, *, ventricular: bool, artifact: bool = False) -> list[Change]:
+        """The beat at sample ``index`` typed (:class:`ecgmon.segmentation.vtype.VTyper`: a little after its
+        QRS): ventricular tachycardia.  ``artifact``: the signal around it is noise (VT is not judged on it)."""
+        c = self.cfg
+        out: list[Change] = []
+        rr = (index - self.last_typed) / self.fs if self.last_typed is not None else None
+        self.last_typed = index
+        if rr is not None and rr > 0:
+            self.typed_rr.append(rr)
+        self.vent.append(ventricular and not artifact)
+        run = list(self.typed_rr)[-(c.vt_beats - 1):] if c.vt_beats > 1 else []
+        if (len(self.vent) == c.vt_beats and all(self.vent) and len(run) == c.vt_beats - 1
+                and 60.0 * len(run) / sum(run) > c.vt_bpm):
+            out += self._set(Condition.VTACH, True, index,
+                             f"{c.vt_beats} or more ventricular beats at {60.0 * len(run) / sum(run):.0f} bpm")
+        elif Condition.VTACH in self.active and not ventricular and not artifact:
+            out += self._set(Condition.VTACH, False, index)
+        return out
+
+    def beat(self, index: int, *, ventricular: bool = False, hr_bpm: float | None = None,
+             artifact: bool = False) -> list[Change]:
+        """:meth:`qrs` and :meth:`typed` of one beat at once (a caller that types beats as they are found)."""
+        return self.qrs(index, hr_bpm=hr_bpm) + self.typed(index, ventricular=ventricular, artifact=artifact)
 
     def samples(self, end: int, *, leads_off: bool = False, signal_loss: bool = False) -> list[Change]:
         """The bed's signal has come up to sample ``end`` (exclusive); ``leads_off``/``signal_loss``: it cannot

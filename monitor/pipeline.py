@@ -19,11 +19,12 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
 from ecgmon.core.limits import default_threads
-from ecgmon.core.messages import Alarm, Beat, BeatScore, Chunk, Condition
+from ecgmon.core.messages import Alarm, AlarmKind, Beat, BeatScore, Chunk, Condition
 from ecgmon.models.checkpoint import Checkpoint
 from ecgmon.models.scorer import Scored, Scorer
 from ecgmon.monitor.alarms import AlarmBook, AlarmPolicy, PolicyConfig, TechnicalAlarms
@@ -31,12 +32,15 @@ from ecgmon.monitor.batcher import MicroBatcher, next_batch
 from ecgmon.monitor.bedmodel import BedModel
 from ecgmon.monitor.disk import DiskWriter
 from ecgmon.monitor.learning import LearningConfig, Learnt, LearntStates, LearntStore
+from ecgmon.monitor.lethal import PRIORITY, Change, LethalConfig, LethalWatch
 from ecgmon.monitor.sinks import Sink
 from ecgmon.monitor.sources import Source, Task
 from ecgmon.monitor.watchdog import Load, Watchdog, WatchdogConfig
 from ecgmon.segmentation.beats import Segmenter
 from ecgmon.segmentation.quality import QualityMonitor
 from ecgmon.segmentation.represent import Representation
+from ecgmon.segmentation.vf import VFAlarm, VFBank, VFPool
+from ecgmon.segmentation.vtype import VTyper
 
 MONITOR = "monitor"  # the 'patient' of the monitor's own technical alarms
 CLEAN_CHUNKS = 20  # chunks without a rejected payload before a bed's 'bad input' alarm clears
@@ -68,6 +72,11 @@ class Bed:
     policy: AlarmPolicy
     technical: TechnicalAlarms
     model: BedModel  # the bed's verdicts and what it has learnt
+    lethal: LethalWatch  # lethal and rate conditions, from the first seconds (never held by learning)
+    vtyper: VTyper  # ventricular or not, for every QRS
+    vfbank: VFBank  # this bed's VF filters and buffer (analysed in the monitor's VFPool)
+    vfalarm: VFAlarm = field(default_factory=VFAlarm)
+    vf_artifact: bool = False  # the last VF window was noise or motion: VT is not judged on it
     seg_offset: int = 0  # absolute index of the current segmenter's first sample
     last_chunk_mono: float = 0.0
     beats: int = 0
@@ -135,7 +144,7 @@ class Monitor:
                  restored: Restored = Restored(), model_name: str = "",
                  rep: Representation = Representation(), learning: LearningConfig | None = None,
                  bed_margin: float = float("nan"), store: LearntStates | None = None,
-                 disk: DiskWriter | None = None) -> None:
+                 disk: DiskWriter | None = None, lethal: LethalConfig = LethalConfig()) -> None:
         """``threshold``: the population threshold (every bed, or a bed's before it has learnt);
         ``learning`` with ``bed_margin``: per-bed learning (:mod:`ecgmon.monitor.learning`), its state
         kept in ``store``; ``disk``: the writer every durable sink and the state file share (one of its own
@@ -145,6 +154,8 @@ class Monitor:
         self.learning = learning if learning is not None and learning.learn_s > 0 else None
         self.bed_margin, self.store = bed_margin, store
         self.disk = disk or DiskWriter()
+        self.lethal_cfg = lethal
+        self.vfpool = VFPool()  # every bed's VF windows, analysed together
         self._learnt_before: dict[str, tuple[float, Learnt]] = store.load() if store and self.learning else {}
         self._store_saved = time.monotonic()
         self.sinks: tuple[Sink, ...] = tuple(sinks)
@@ -175,7 +186,7 @@ class Monitor:
                        policy: PolicyConfig = PolicyConfig(), learning: LearningConfig = LearningConfig(),
                        learn_state: Path | None = None, sinks: Sequence[Sink] = (),
                        restored: Restored = Restored(), disk: DiskWriter | None = None,
-                       store: LearntStates | None = None) -> Monitor:
+                       store: LearntStates | None = None, lethal: LethalConfig = LethalConfig()) -> Monitor:
         """The monitor for ``ckpt``: its scorer (``device``, ``threads``: default every core but one), its beat
         representation, and per-bed learning when the checkpoint has a per-bed margin and ``learning.learn_s``
         is not 0 (what the beds learn kept in ``store``, else in the file ``learn_state``; None: kept nowhere); else
@@ -187,9 +198,10 @@ class Monitor:
                 store = LearntStore(learn_state, ckpt.sha256, forget_s=learning.forget_s)
             return cls(scorer, ckpt.threshold, cfg=cfg, policy=policy, sinks=sinks, restored=restored,
                        model_name=f"{ckpt.name} learn {learning.learn_s:g}s margin {margin:.4f}", rep=ckpt.rep,
-                       learning=learning, bed_margin=margin, store=store, disk=disk)
+                       learning=learning, bed_margin=margin, store=store, disk=disk,
+                       lethal=lethal)
         return cls(scorer, ckpt.threshold, cfg=cfg, policy=policy, sinks=sinks, restored=restored,
-                   model_name=f"{ckpt.name} thr {ckpt.threshold:.4f}", rep=ckpt.rep, disk=disk)
+                   model_name=f"{ckpt.name} thr {ckpt.threshold:.4f}", rep=ckpt.rep, disk=disk, lethal=lethal)
 
     def _learning_summary(self) -> dict[str, object] | None:
         if self.learning is None:
@@ -217,18 +229,24 @@ class Monitor:
             for a in self._waiting_restore.pop(chunk.patient, []):
                 book.active[a.condition] = a  # shown again; cleared by the policy as usual
             fs, before = self._learnt_before.pop(chunk.patient, (chunk.fs, None))
+            book.fs = chunk.fs
             st = self.beds[chunk.patient] = Bed(
                 chunk.patient, chunk.fs, Segmenter(chunk.patient, chunk.fs, rep=self.rep), QualityMonitor(chunk.fs),
                 book, AlarmPolicy(book, self.policy_cfg), TechnicalAlarms(book),
-                self._bed_model(chunk.fs, before if fs == chunk.fs else None), seg_offset=chunk.start)
+                self._bed_model(chunk.fs, before if fs == chunk.fs else None),
+                LethalWatch(chunk.fs, self.lethal_cfg), VTyper(chunk.fs), self.vfpool.bank(chunk.fs),
+                seg_offset=chunk.start)
         elif chunk.reset or st.fs != chunk.fs:
             # a gap or a rate change: the open beat and the filter state are meaningless now
             if self.learning is not None and (st.fs != chunk.fs or
                                               time.monotonic() - st.last_chunk_mono > self.learning.forget_s):
                 st.model = self._bed_model(chunk.fs)  # gone for long: learn again
-            st.fs = chunk.fs
+            if st.fs != chunk.fs:
+                st.lethal = LethalWatch(chunk.fs, st.lethal.cfg)
+            st.fs = st.book.fs = chunk.fs
             st.segmenter = Segmenter(chunk.patient, chunk.fs, rep=self.rep)
             st.quality = QualityMonitor(chunk.fs)
+            st.vtyper, st.vfbank = VTyper(chunk.fs), self.vfpool.bank(chunk.fs)
             st.seg_offset = chunk.start
             self.emit(st.technical.raise_(Condition.SIGNAL_LOSS, "gap in the stream; segmentation restarted"))
         return st
@@ -250,8 +268,9 @@ class Monitor:
             sink.on_chunk(chunk)
         if len(chunk.samples) == 0:  # sources never send these, but an empty chunk must not count as data
             return []
-        st.last_chunk_mono = time.monotonic()
+        st.last_chunk_mono = now = time.monotonic()
         beats = st.segmenter.push(chunk.samples)
+        st.book.at = st.seg_offset + st.segmenter.total
         if st.segmenter.signal_loss:  # NaN or a flat run: the segmenter restarted after it
             self.emit(st.technical.raise_(Condition.SIGNAL_LOSS, "no valid samples; QRS detection restarted"))
         if beats and (st.seg_offset or not chunk.replay):
@@ -260,7 +279,9 @@ class Monitor:
             beats = [dataclasses.replace(b, index=b.index + st.seg_offset, sent=sent) for b in beats]
         q = st.quality.push(chunk.samples, beats_found=len(beats))
         self.emit(st.technical.follow(Condition.LEADS_OFF, q.flat))
-        self.emit(st.technical.follow(Condition.NOISY_SIGNAL, q.noisy))
+        # a signal with no QRS is asystole (HIGH, below), not a technical condition; a saturated one is noise
+        self.emit(st.technical.follow(Condition.NOISY_SIGNAL, q.saturated))
+        self._watch_rhythm(st, chunk.samples, leads_off=q.flat, now=now)
         if beats:
             self.emit(st.technical.clear(Condition.SIGNAL_LOSS))
         st.clean_since_reject += 1
@@ -269,6 +290,37 @@ class Monitor:
         self.stats.segmented += len(beats)
         self.stats.time_segment += time.perf_counter() - t0
         return beats
+
+    def _watch_rhythm(self, st: Bed, samples: np.ndarray, *, leads_off: bool, now: float) -> None:
+        """The lethal and rate conditions (:mod:`ecgmon.monitor.lethal`): every QRS the segmenter decided in
+        this chunk at once, each beat's type a little later (:class:`VTyper`), the signal's progress for the
+        asystole timer, and the bed's VF windows (analysed with every bed's in the pool)."""
+        off, seg = st.seg_offset, st.segmenter
+        for fid, hr in seg.found:
+            self._lethal(st, st.lethal.qrs(round(fid) + off, hr_bpm=hr))
+        for vb in st.vtyper.push(samples, [f for f, _ in seg.found]):
+            self._lethal(st, st.lethal.typed(vb.index + off, ventricular=vb.ventricular, artifact=st.vf_artifact))
+        self._lethal(st, st.lethal.samples(off + seg.total, leads_off=leads_off, signal_loss=seg.signal_loss))
+        self.vfpool.add((st, st.vfbank), st.vfbank, samples, now)
+        if self.vfpool.due(now):
+            self.flush_vf()
+
+    def flush_vf(self) -> None:
+        """Analyse every queued VF window now (the pool does so when enough are waiting, or at the end)."""
+        for key, w in self.vfpool.flush():
+            st, bank = cast(tuple[Bed, VFBank], key)
+            if st.vfbank is not bank:  # queued before the bed's segmentation restarted: another index basis
+                continue
+            st.vf_artifact = w.artifact
+            self._lethal(st, st.lethal.vf(w.end + st.seg_offset, st.vfalarm.update(w)))
+
+    def _lethal(self, st: Bed, changes: list[Change]) -> None:
+        for ch in changes:
+            if ch.active:
+                self.emit(st.book.raise_(ch.condition, AlarmKind.PHYSIOLOGICAL, PRIORITY[ch.condition], ch.message,
+                                         index=ch.index))
+            else:
+                self.emit(st.book.clear(ch.condition, index=ch.index))
 
     def judge(self, beats: list[Beat], scored: Scored) -> list[BeatScore]:
         """The scorer's results -> each bed's verdict (its :class:`BedModel`), technical conditions, alarm
@@ -401,11 +453,27 @@ class Monitor:
         st.clean_since_reject = 0
         self.emit(st.technical.raise_(Condition.BAD_INPUT, reason))
 
-    def control(self, device: str, command: str) -> bool:
-        """A clinician's command for ``device``'s bed (from the MQTT control topic): ``relearn``."""
+    def control(self, device: str, command: str, args: dict[str, object] | None = None) -> bool:
+        """A clinician's command for ``device``'s bed (from the MQTT control topic): ``relearn``, or
+        ``limits`` with ``low``/``high`` (bpm, numbers in 20-300, low < high) for its heart-rate alarms."""
         if command == "relearn":
             return bool(self.relearn(device))
+        if command == "limits":
+            return self.set_limits(device, **{k: v for k, v in (args or {}).items() if k in ("low", "high")})
         return False
+
+    def set_limits(self, patient: str, *, low: object = None, high: object = None) -> bool:
+        """Set ``patient``'s heart-rate alarm limits (bpm); False when the bed is unknown or the limits are not
+        plausible (each 20-300 bpm, low under high)."""
+        st = self.beds.get(patient)
+        if st is None:
+            return False
+        lo = st.lethal.cfg.hr_low if low is None else low
+        hi = st.lethal.cfg.hr_high if high is None else high
+        if not (isinstance(lo, int | float) and isinstance(hi, int | float) and 20 <= lo < hi <= 300):
+            return False
+        st.lethal.set_limits(low=float(lo), high=float(hi))
+        return True
 
     def shed(self, device: str) -> None:
         """The source dropped a message from ``device`` at its full incoming queue."""
@@ -427,6 +495,7 @@ class Monitor:
                     continue
                 await self.queue.put(b)
             self.stats.queue_max = max(self.stats.queue_max, self.queue.qsize())
+        self.flush_vf()  # the source has ended: its last VF windows
         await self.queue.join()
         if not self.cfg.hold_at_end:
             self.done.set()

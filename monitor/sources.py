@@ -44,8 +44,9 @@ class InputListener(Protocol):
 
     def shed(self, device: str) -> None: ...
 
-    def control(self, device: str, command: str) -> bool:
-        """A command for ``device``'s bed from a clinician (``relearn``); False when it cannot be carried out."""
+    def control(self, device: str, command: str, args: dict[str, object] | None = None) -> bool:
+        """A command for ``device``'s bed from a clinician (``relearn``; ``limits`` with ``low``/``high`` bpm);
+        False when it cannot be carried out."""
         ...
 
 

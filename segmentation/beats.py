@@ -67,6 +67,7 @@ class Segmenter:
         self.hr = HeartRate(self.fs, hr)
         self.total = 0
         self.signal_loss = False
+        self.found: list[tuple[float, float | None]] = []  # (fiducial, hr_bpm) of every QRS the last push decided
         self.losses = 0
         self._in_loss = False
         self._flat_run = 0  # identical samples ending at the last one
@@ -134,6 +135,7 @@ class Segmenter:
     def push(self, samples: np.ndarray) -> list[Beat]:
         x = np.asarray(samples, dtype=np.float64)
         self.signal_loss = False
+        self.found = []
         if len(x) == 0:
             return []
         beats: list[Beat] = []
@@ -197,6 +199,7 @@ class Segmenter:
             if self.last_fid is not None and fid <= self.last_fid + 1:
                 continue
             hr = self.hr.add(fid)
+            self.found.append((fid, hr))
             if self.window is not None:
                 rr_before = (fid - self.last_fid) / self.fs if self.last_fid is not None else None
                 self.pending.append((fid, rr_before, hr))
