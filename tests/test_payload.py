@@ -101,8 +101,8 @@ class _Listener:
     def shed(self, device):
         raise AssertionError("nothing is shed here")
 
-    def control(self, device, command):
-        self.seen.append((device, f"control:{command}"))
+    def control(self, device, command, args=None):
+        self.seen.append((device, f"control:{command}" + (f":{sorted(args.items())}" if args else "")))
         return device == "bed07"  # the only bed that can learn again here
 
 
@@ -119,6 +119,9 @@ def test_control_topic_carries_relearn_to_the_monitor_and_rejects_anything_else(
     ing.handle("ecg/bed08/control", b'{"cmd": "relearn"}')  # the monitor could not carry it out
     assert ing.rejected[("bed08", "control-relearn-refused")] == 1 and ing.commands["relearn"] == 1
     assert ing.summary()["commands"] == {"relearn": 1}
+    # heart-rate limits for one bed, with their arguments
+    ing.handle("ecg/bed07/control", b'{"cmd": "limits", "low": 45, "high": 130}')
+    assert listener.seen[-1] == ("bed07", "control:limits:[('high', 130), ('low', 45)]")
     off = MqttSource(BrokerConfig(control_topic=None))
     off.attach(listener)
     assert off.ingress.handle("ecg/bed07/control", b'{"cmd": "relearn"}') == []
