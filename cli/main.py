@@ -100,7 +100,8 @@ def _evaluate_parser(sub: argparse._SubParsersAction) -> None:
                                    "calibrated threshold. mitdb: play annotated records (--data) through the live "
                                    "pipeline and count EC57 statistics (5-minute learning period, 150 ms window, "
                                    "paced records excluded). Prints tables; writes DIR/metrics.json and PNG figures.")
-    p.add_argument("--protocol", choices=("product", "ucr", "mitdb", "qrs", "nstdb", "ec13"), default="product",
+    p.add_argument("--protocol", choices=("product", "ucr", "mitdb", "qrs", "nstdb", "ec13", "cinc2015", "vfdb"),
+                   default="product",
                    help="qrs / nstdb / ec13: QRS detection and heart rate only (no model), records in --data")
     p.add_argument("--records", nargs="*", default=None, help="mitdb: record names within --data (default: all)")
     p.add_argument("--lead", default=None, help="mitdb: lead to play, by name (case-insensitive; MLII = II = ECG II); "
@@ -274,9 +275,52 @@ def cmd_evaluate_records(a: argparse.Namespace, console: Console) -> int:
     return _left_out_status(left)
 
 
+def cmd_evaluate_lethal(a: argparse.Namespace, console: Console) -> int:
+    """cinc2015 / vfdb: the lethal alarms through the live pipeline (ecgmon.evaluation.lethal)."""
+    from ecgmon.evaluation import ec57, lethal
+    from ecgmon.models.checkpoint import load
+    from ecgmon.models.records import read_all
+
+    if a.data is None:
+        raise ValueError(f"--protocol {a.protocol} needs --data DIR (the records)")
+    got = read_all([a.data] if not a.records else [Path(a.data) / r for r in a.records], lead=a.lead)
+    for line in got.notes:
+        print(f"warning: {line}", file=sys.stderr)
+    for line in got.left_out:
+        print(f"error: left out: {line}", file=sys.stderr)
+    if not got.recordings:
+        raise ValueError(f"{a.data}: no record could be read ({len(got.left_out)} left out, see above)")
+    ckpt = load(a.checkpoint if a.checkpoint is not None else "mitdb")
+    threads = a.threads or default_threads()
+    if a.protocol == "cinc2015":
+        res = lethal.cinc2015(got.recordings, lethal.read_cinc_alarms(a.data), ckpt, device=a.device,
+                              threads=threads, learn_s=a.learn)
+        console.print(f"CinC 2015 alarms, {len(res['records'])} records ({a.data}), ECG alone; raised = ecgmon's alarm "
+                      "of the type active from 10 s before to 5 s after the ICU monitor's", highlight=False)
+        for kind, f in [*res["types"].items(), ("all", res["all"])]:
+            console.print(f"  {kind:24s} TP {f['tp']:3d} FN {f['fn']:3d} FP {f['fp']:3d} TN {f['tn']:3d}  "
+                          f"TPR {f['tpr']}  TNR {f['tnr']}  score {f['score']}", highlight=False)
+    else:
+        res = lethal.vt_vf(got.recordings, ckpt, device=a.device, threads=threads, learn_s=a.learn)
+        console.print(f"VT and VF/flutter episodes >= 4 s, {len(res['records'])} records ({a.data}), "
+                      f"{res['hours']} h", highlight=False)
+        console.print(f"  VF/flutter: {res['vf_flutter']}\n  VT: {res['vt']}\n  false lethal alarms "
+                      f"{res['false_lethal']} ({res['false_lethal_per_bed_day']} per bed-day): "
+                      f"{res['false_by_condition']}", highlight=False)
+    a.out.mkdir(parents=True, exist_ok=True)
+    played = sorted({r.lead for r in got.recordings})
+    path = ec57.write_json(a.out / "metrics.json", {"protocol": a.protocol, "data": str(a.data),
+                                                    "lead": played[0] if len(played) == 1 else "mixed",
+                                                    "left_out": got.left_out, "checkpoint": ckpt.path, **res})
+    console.print(f"wrote {path}")
+    return 1 if got.left_out else 0
+
+
 def cmd_evaluate(a: argparse.Namespace, console: Console) -> int:
     if a.protocol == "mitdb":
         return cmd_evaluate_records(a, console)
+    if a.protocol in ("cinc2015", "vfdb"):
+        return cmd_evaluate_lethal(a, console)
     if a.protocol in ("qrs", "nstdb", "ec13"):
         from ecgmon.evaluation import qrs
         from ecgmon.models.checkpoint import load

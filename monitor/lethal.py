@@ -7,8 +7,10 @@ Cardiology Challenge 2015: reducing false arrhythmia alarms in the ICU", Computi
 which took them from the ICU monitors whose alarms it judged:
 
 - asystole: no QRS for at least ``asystole_s`` (4 s);
-- extreme bradycardia: heart rate below ``brady_bpm`` (40) for ``brady_beats`` (5) consecutive beats;
-- extreme tachycardia: heart rate above ``tachy_bpm`` (140) for ``tachy_beats`` (17) consecutive beats;
+- extreme bradycardia: heart rate below ``brady_bpm`` (40) for ``brady_beats`` (5) consecutive beats (the rate
+  over those beats, as a monitor averages it);
+- extreme tachycardia: heart rate above ``tachy_bpm`` (140) for ``tachy_beats`` (17) consecutive beats (the
+  rate over those beats: atrial fibrillation at 150 bpm is over 140 although some of its intervals are not);
 - ventricular tachycardia: ``vt_beats`` (5) or more consecutive ventricular beats at a rate above
   ``vt_bpm`` (100);
 - ventricular fibrillation or flutter: a fibrillatory or flutter waveform for at least 4 s
@@ -20,8 +22,8 @@ segmenter gives one, else the mean of the last 8 RR) outside the bed's limits (`
 alarm condition wait up to 10 s), and a pause: no QRS for ``pause_s`` (3 s).
 
 Clearing has hysteresis so that an alarm does not flicker: asystole and pause clear after ``clear_beats`` (3)
-QRS with RR under ``pause_s``; bradycardia after ``clear_beats`` beats at or above ``brady_bpm + 5``;
-tachycardia after ``clear_beats`` beats at or below ``tachy_bpm - 10``; VT at the first supraventricular
+QRS with RR under ``pause_s``; bradycardia once the rate over its beats is at or above ``brady_bpm + 5``;
+tachycardia once it is at or below ``tachy_bpm - 10``; VT at the first supraventricular
 beat or a run slower than ``vt_bpm`` (as :class:`ecgmon.segmentation.vtype.VTRule`); rate limits once the
 rate has been back inside them by 5 bpm for ``limit_s``.
 
@@ -93,8 +95,6 @@ class LethalWatch:
         self.last_typed: int | None = None
         self.typed_rr: deque[float] = deque(maxlen=max(cfg.vt_beats, 2))
         self.calm = 0  # consecutive beats counting towards clearing asystole / pause
-        self.brady_ok = 0
-        self.tachy_ok = 0
         self.hr: float | None = None
         self.limit_since: dict[Condition, int] = {}
         self.inside_since: int | None = None
@@ -120,20 +120,19 @@ class LethalWatch:
         else:
             self.calm = 0
         rrs = list(self.rr)
-        if len(rrs) >= c.brady_beats and all(60.0 / r < c.brady_bpm for r in rrs[-c.brady_beats:]):
+        # the rate over the last N beats (N RR intervals), as monitors average it: an irregular rhythm (atrial
+        # fibrillation at 150) is over 140 although some of its intervals are not
+        brady = 60.0 * c.brady_beats / sum(rrs[-c.brady_beats:]) if len(rrs) >= c.brady_beats else None
+        tachy = 60.0 * c.tachy_beats / sum(rrs[-c.tachy_beats:]) if len(rrs) >= c.tachy_beats else None
+        if brady is not None and brady < c.brady_bpm:
             out += self._set(Condition.EXTREME_BRADY, True, index,
-                             f"heart rate under {c.brady_bpm:g} bpm for {c.brady_beats} beats "
-                             f"({60.0 / rrs[-1]:.0f} bpm)")
-        if rr is not None and rr > 0:
-            self.brady_ok = self.brady_ok + 1 if 60.0 / rr >= c.brady_bpm + 5 else 0
-            self.tachy_ok = self.tachy_ok + 1 if 60.0 / rr <= c.tachy_bpm - 10 else 0
-        if self.brady_ok >= c.clear_beats:
+                             f"heart rate {brady:.0f} bpm over {c.brady_beats} beats, under {c.brady_bpm:g}")
+        elif brady is not None and brady >= c.brady_bpm + 5:
             out += self._set(Condition.EXTREME_BRADY, False, index)
-        if len(rrs) >= c.tachy_beats and all(60.0 / r > c.tachy_bpm for r in rrs[-c.tachy_beats:]):
+        if tachy is not None and tachy > c.tachy_bpm:
             out += self._set(Condition.EXTREME_TACHY, True, index,
-                             f"heart rate over {c.tachy_bpm:g} bpm for {c.tachy_beats} beats "
-                             f"({60.0 * len(rrs[-c.tachy_beats:]) / sum(rrs[-c.tachy_beats:]):.0f} bpm)")
-        if self.tachy_ok >= c.clear_beats:
+                             f"heart rate {tachy:.0f} bpm over {c.tachy_beats} beats, over {c.tachy_bpm:g}")
+        elif tachy is not None and tachy <= c.tachy_bpm - 10:
             out += self._set(Condition.EXTREME_TACHY, False, index)
         if hr_bpm is None and len(rrs) >= 2:
             last = rrs[-8:]

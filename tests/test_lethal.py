@@ -61,25 +61,31 @@ def test_leads_off_holds_the_asystole_timer():
     assert Condition.ASYSTOLE not in [c.condition for c in got]
 
 
-def test_extreme_bradycardia_after_5_beats_under_40_bpm():
-    w = LethalWatch(FS, LethalConfig(asystole_s=10, pause_s=10))  # 35 bpm is 1.7 s per beat
-    changes, _ = _play(w, [(70, 10), (35, 4)])
+def test_extreme_bradycardia_when_the_rate_over_5_beats_is_under_40_bpm():
+    cfg = LethalConfig(asystole_s=10, pause_s=10)  # 35 bpm is 1.7 s per beat: no pause or asystole here
+    changes, _ = _play(LethalWatch(FS, cfg), [(70, 10), (35, 3)])  # the last 5 beats' rate: 44 bpm
     assert Condition.EXTREME_BRADY not in _raised(changes)
-    w2 = LethalWatch(FS, LethalConfig(asystole_s=10, pause_s=10))
-    changes, _ = _play(w2, [(70, 10), (35, 5)])
+    w = LethalWatch(FS, cfg)
+    changes, t = _play(w, [(70, 10), (35, 5)])
     assert _raised(changes).count(Condition.EXTREME_BRADY) == 1
-    more, _ = _play(w2, [(70, 3)], start=changes[-1][1])
+    more, _ = _play(w, [(70, 3)], start=t)  # the rate over the last 5 beats back to 50 (>= 45): cleared
     assert [c.condition for c, _ in more if not c.active] == [Condition.EXTREME_BRADY]
 
 
-def test_extreme_tachycardia_after_17_beats_over_140_bpm_up_to_300():
+def test_extreme_tachycardia_when_the_rate_over_17_beats_is_over_140_bpm_up_to_300():
     for rate in (150, 220, 300):
         w = LethalWatch(FS)
-        changes, _ = _play(w, [(80, 10), (rate, 16)])
-        assert Condition.EXTREME_TACHY not in _raised(changes)
-        w = LethalWatch(FS)
-        changes, _ = _play(w, [(80, 10), (rate, 17)])
+        changes, _ = _play(w, [(60, 10), (rate, 17)])
         assert Condition.EXTREME_TACHY in _raised(changes), rate
+    changes, _ = _play(LethalWatch(FS), [(80, 10), (135, 60)])
+    assert Condition.EXTREME_TACHY not in _raised(changes)
+    # atrial fibrillation at a mean of about 150 bpm: some intervals are slower than 140 bpm, the rate is not
+    w = LethalWatch(FS)
+    changes, t = _play(w, [(80, 10)])
+    for _ in range(10):
+        more, t = _play(w, [(120, 1), (200, 1)], start=t)
+        changes += more
+    assert Condition.EXTREME_TACHY in _raised(changes)
 
 
 def test_ventricular_tachycardia_needs_5_ventricular_beats_over_100_bpm():
