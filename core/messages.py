@@ -63,12 +63,13 @@ class Beat:
     # absolute sample index of the beat: ECG5000 beats, their first sample (the QRS's steepest slope moved by
     # SegmenterConfig.step 140ths of the beat); window beats, their fiducial (the centre of the QRS's slope energy)
     index: int
-    rr_s: float  # ECG5000: seconds from this fiducial to the next; window: from the previous one (0: none)
+    rr_prev_s: float  # the RR interval ending at this beat's QRS: seconds from the previous QRS (0: none)
     fs: float
-    closed_mono: float  # time.monotonic() when the next fiducial closed the beat
+    closed_mono: float  # time.monotonic() when the beat was cut (ECG5000: the next QRS closed it)
     sent: float | None = None  # live: device wall-clock time at which the packet that closed the beat was complete
     noise: float = 0.0  # window beats: noise level before the QRS, relative to the bed's amplitude (0: not measured)
     hr_bpm: float | None = None  # bpm at this beat (segmentation.heartrate: mean of the last 12 RR); None: none yet
+    rr_next_s: float = 0.0  # the RR interval starting at this beat's QRS (ECG5000 beats span it; 0: not known yet)
 
 
 @dataclass(frozen=True, slots=True)

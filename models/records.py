@@ -126,7 +126,7 @@ class CutBeats:
     record: str
     x: np.ndarray
     index: np.ndarray
-    rr_s: np.ndarray
+    rr_prev_s: np.ndarray  # the RR interval before each beat (s; 0: none)
     label: np.ndarray
 
 
@@ -150,4 +150,4 @@ def cut_beats(rec: Recording, *, chunk_s: float = 0.25, tolerance_s: float = MAT
     m = match(rec.ann_samples, index, tolerance_s * rec.fs)
     hit = m >= 0
     label[m[hit]] = rec.ann_classes[hit]
-    return CutBeats(rec.name, x, index, np.asarray([b.rr_s for b in beats]), label)
+    return CutBeats(rec.name, x, index, np.asarray([b.rr_prev_s for b in beats]), label)

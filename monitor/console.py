@@ -13,14 +13,18 @@ from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
+from rich.box import HEAVY
 from rich.console import Group, RenderableType
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from ecgmon.core.messages import Alarm, AlarmKind, AlarmState, BeatScore, Chunk, Priority
+from ecgmon.core.messages import Alarm, AlarmKind, AlarmState, BeatScore, Chunk, Condition, Priority
 from ecgmon.monitor.sinks import NullSink
 
+# the alarms that take a bed's tile over (monitor/lethal.py): the rhythms that kill
+LETHAL = frozenset({Condition.ASYSTOLE, Condition.VFIB, Condition.VTACH, Condition.EXTREME_BRADY,
+                    Condition.EXTREME_TACHY})
 STYLE = {Priority.HIGH: "bold white on red", Priority.MEDIUM: "bold black on yellow", Priority.LOW: "black on cyan"}
 BLOCKS = "▁▂▃▄▅▆▇█"  # the loss bars of the one-bed view
 BORDER = {Priority.HIGH: "red", Priority.MEDIUM: "yellow", Priority.LOW: "cyan"}
@@ -235,6 +239,13 @@ def tile(t: Tile, width: int, now: float, *, key: str = "", trace_rows: int = 2)
     head.truncate(inner, overflow="ellipsis")
     border = BORDER[t.alarm.priority] if t.alarm else ("blue" if t.learning is not None else "green")
     last = _alarm_text(t.alarm, now) if t.alarm else _verdict_line(t)  # an alarm takes the verdict line
+    lethal = [a for a in t.alarms if a.condition in LETHAL and a.state is not AlarmState.CLEARED]
+    if lethal:  # a lethal rhythm takes the tile over: its name in capitals above the trace, a heavy red border
+        a = max(lethal, key=lambda a: a.time)
+        banner = _alarm_text(a, now)
+        banner.plain = f"!! {str(a.condition).upper()} !!"
+        body = Group(head, banner, *_trace(t, inner, trace_rows, TILE_S), mark_row(t, inner, TILE_S), last)
+        return Panel(body, border_style="bold red", box=HEAVY, padding=(0, 1), width=width)
     body = Group(head, *_trace(t, inner, trace_rows, TILE_S), mark_row(t, inner, TILE_S), last)
     return Panel(body, border_style=border, padding=(0, 1), width=width)
 

@@ -94,7 +94,8 @@ class HeadlessSink(NullSink):
         b = score.beat
         line: dict[str, object] = {
             "type": "beat", "patient": b.patient, "index": b.index, "time": round(time.time(), 3),
-            "rr_s": round(b.rr_s, 4), "hr_bpm": None if b.hr_bpm is None else round(b.hr_bpm, 1),
+            "rr_prev_s": round(b.rr_prev_s, 4), "rr_next_s": round(b.rr_next_s, 4),
+            "hr_bpm": None if b.hr_bpm is None else round(b.hr_bpm, 1),
             "loss": round(score.loss, 6), "threshold": score.threshold,
             "verdict": score.verdict, "latency_ms": round(score.latency_s * 1000, 2)}
         if score.shape_loss is not None:  # two-channel beats: the shares, and which the verdict was judged on

@@ -84,6 +84,7 @@ class Segmenter:
         self.buf = np.zeros(0)
         self.buf_start = self.total
         self.last_fid: float | None = None
+        self.rr_prev: float | None = None  # ECG5000 beats: the interval before the open beat's QRS
         self.hr.reset()
 
     @property
@@ -211,8 +212,9 @@ class Segmenter:
                 start = self.last_fid - h
                 if self.cfg.min_rr_s <= rr <= self.cfg.max_rr_s and start - self.buf_start >= 0:
                     a = start - self.buf_start
-                    beats.append(Beat(self.patient, resample_beat(self.buf, a, a + n), round(start), rr,
-                                      self.fs, now, hr_bpm=hr))
+                    beats.append(Beat(self.patient, resample_beat(self.buf, a, a + n), round(start),
+                                      self.rr_prev or 0.0, self.fs, now, hr_bpm=hr, rr_next_s=rr))
+                self.rr_prev = rr
             self.last_fid = fid
         if self.window is not None:
             beats += self._cut_windows(now)

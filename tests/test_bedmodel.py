@@ -15,7 +15,7 @@ MARGIN = 0.01
 
 
 def _beat(i: int, noise: float = 0.005) -> Beat:
-    return Beat("bed", np.zeros(SHAPE, np.float32), index=i * 100, rr_s=1.0, fs=FS, closed_mono=0.0, noise=noise)
+    return Beat("bed", np.zeros(SHAPE, np.float32), index=i * 100, rr_prev_s=1.0, fs=FS, closed_mono=0.0, noise=noise)
 
 
 def _learnt(rng: np.random.Generator, *, follow_rate: float = 0.0, beats: int = 20) -> tuple[BedModel, np.ndarray]:

@@ -173,7 +173,8 @@ def test_headless_run_ends_cleanly_on_a_stop_signal(tmp_path, sig):
     try:
         assert p.stdout is not None
         lines = []
-        while len([x for x in lines if '"alarm"' in x]) < 3:  # running, and alarms are being journalled
+        # running: beats judged, and alarms journalled
+        while len([x for x in lines if '"alarm"' in x]) < 3 or not any('"type": "beat"' in x for x in lines):
             line = p.stdout.readline()
             assert line, p.stderr.read() if p.stderr else ""
             lines.append(line)

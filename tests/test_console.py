@@ -110,3 +110,16 @@ def test_one_bed_view_shows_a_long_trace_the_losses_and_the_alarms():
     assert "bed01: one-bed view" in text and "bed02" not in text.split("alarm log")[0]
     assert "threshold 0.2000 (the bed's own, learnt)" in text and "HIGH abnormal run" in text
     assert "last 10 s" in text and "█" in text  # the abnormal beat's loss bar reaches over the threshold
+
+
+def test_a_lethal_rhythm_takes_the_bed_tile_over():
+    """Asystole on bed 3: its name in capitals on that tile, which a person cannot miss; other beds as before."""
+    snap = _snap()
+    asy = Alarm("bed03:asystole", "bed03", AlarmKind.PHYSIOLOGICAL, "asystole", Priority.HIGH, AlarmState.ACTIVE,
+                1_700_000_000.0, "no QRS for 4 s", beat_index=2500, record_s=10.0)
+    bed3 = dataclasses.replace(snap.tiles[2], alarm=asy, alarms=(asy,))
+    snap = dataclasses.replace(snap, tiles=(*snap.tiles[:2], bed3, *snap.tiles[3:]))
+    text = _screen(snap, 160, 48).export_text(styles=False)
+    assert text.count("!! ASYSTOLE !!") == 1
+    assert "┏" in text  # the heavy border of the tile taken over
+    assert "VENTRICULAR" not in text

@@ -78,7 +78,7 @@ def test_segmenter_cuts_window_beats_at_every_qrs_of_a_synthetic_trace():
     near = [min(abs(found - t)) for t in times[2:]]
     assert max(near) < 0.05
     early = beats[int(np.argmin(abs(found - 9.75)))]
-    assert early.samples[1, 0] < -0.5 and early.rr_s < 0.6  # the premature beat says so
+    assert early.samples[1, 0] < -0.5 and early.rr_prev_s < 0.6  # the premature beat says so
 
 
 def test_window_beats_from_the_excerpt_equal_the_training_cut_and_match_the_annotations():

@@ -167,7 +167,7 @@ def test_signal_loss_is_reported_and_detection_restarts_after_it(kind):
     assert se >= 0.99 and pp >= 0.99
     after = [bt for bt in beats if bt.index > b]
     # the rate starts again from intervals after the gap: never averaged across it
-    assert after[0].rr_s == 0.0 and after[0].hr_bpm is None
+    assert after[0].rr_prev_s == 0.0 and after[0].hr_bpm is None
     assert after[1].hr_bpm == pytest.approx(75.0, rel=0.02)
 
 

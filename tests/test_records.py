@@ -225,5 +225,6 @@ def test_qrs_detection_on_the_hardest_ds1_stretches_does_not_regress():
     recs = [read(DATA.with_name("mitdb-hard") / f"{n}x") for n in ("116", "201", "203")]
     beds = ec57.run_records(recs, load(), threads=1, learn_s=0)
     g = ec57.summarise([ec57.record_counts(b, learn_s=0) for b in beds])["gross"]
-    # measured with the detector of issue 12 (each excerpt starting cold): Se 86.97 %, +P 99.77 %
-    assert g["qrs_se"] >= 0.869 and g["qrs_pp"] >= 0.997, g
+    # measured (each excerpt starting cold): the detector of issue 12 Se 86.97 %, +P 99.77 %; the adaptive
+    # detector of issue 18 (search-back, re-acquisition) Se 94.59 %, +P 99.37 % (203's multiform beats and noise)
+    assert g["qrs_se"] >= 0.945 and g["qrs_pp"] >= 0.993, g
