@@ -15,9 +15,14 @@ in all: TP (true alarm raised), FN, FP (false alarm raised), TN, TPR, TNR and th
 ``vfdb`` (any records with rhythm annotations: the MIT-BIH Malignant Ventricular Ectopy Database, MIT-BIH,
 SVDB): VF/flutter episodes (``(VF``, ``(VFIB``, ``(VFL``) and VT episodes (``(VT``) of >= 4 s count as alarmed
 when a ventricular lethal alarm (VF/flutter or VT) is active within 10 s of their onset
-(:func:`ecgmon.evaluation.vfdb.score_episodes`: delay, overlap); a lethal alarm (any of the five HIGH
-conditions) is false when it overlaps no VT or VF/flutter episode (10 s grace after its end), counted per
-bed-day.  Units: seconds from each record's first sample.
+(:func:`ecgmon.evaluation.vfdb.score_episodes`: delay, overlap).  A lethal alarm is judged against the
+reference annotations, by its own definition: VF/flutter and VT are true when they overlap a VT or VF/flutter
+episode (10 s grace after its end) or, for VT, a run of 5 or more reference V beats over 100 bpm; asystole is
+true when no reference beat lies in the 4 s before it (records without beat annotations cannot confirm a rate
+or asystole alarm: it counts false); extreme bradycardia (tachycardia) is true when the
+reference beats' rate over the 5 (17) beats before it is under 45 (over 130) bpm, the definition's limit with
+a 5 (10) bpm allowance for where one counts from.  False ones are counted per bed-day.  Units: seconds from
+each record's first sample.
 """
 
 from __future__ import annotations
@@ -122,6 +127,35 @@ def episodes_of(bed: RecordResult, path: Path) -> tuple[list[Episode], list[Epis
     return [e for e in eps if e.rhythm in VF_RHYTHMS], [e for e in eps if e.rhythm in VT_RHYTHMS]
 
 
+def _v_runs(bed: RecordResult) -> list[tuple[float, float]]:
+    """(start, end) seconds of every run of 5 or more reference V beats over 100 bpm."""
+    out, i, cls, t = [], 0, bed.ref_class, bed.ref / bed.fs
+    while i < len(cls):
+        j = i
+        while j < len(cls) and cls[j] == "V":
+            j += 1
+        if j - i >= 5 and 60.0 * (j - i - 1) / max(1e-9, t[j - 1] - t[i]) > 100:
+            out.append((float(t[i]), float(t[j - 1])))
+        i = max(j, i + 1)
+    return out
+
+
+def _true(cond: Condition, at: float, bed: RecordResult, lethal: list[Episode], grace_s: float = 10.0) -> bool:
+    """Whether a ``cond`` alarm raised at ``at`` seconds is true by the reference (see the module docstring)."""
+    ref = bed.ref / bed.fs
+    if cond in VENTRICULAR:
+        spans = [(e.start, e.end) for e in lethal] + _v_runs(bed)
+        return any(lo - grace_s <= at <= hi + grace_s for lo, hi in spans)
+    before = ref[ref <= at + 0.15]
+    if cond is Condition.ASYSTOLE:
+        return not (before > at - 4.0).any() if len(ref) else True
+    n = 5 if cond is Condition.EXTREME_BRADY else 17
+    if len(before) < n + 1:
+        return False
+    rate = 60.0 * n / (before[-1] - before[-1 - n])
+    return rate < 45.0 if cond is Condition.EXTREME_BRADY else rate > 130.0
+
+
 def vt_vf(recordings: list[Recording], ckpt: Checkpoint, *, device: str = "cpu", threads: int | None = None,
           learn_s: float = 300.0) -> dict[str, Any]:
     """VF/flutter and VT episodes alarmed within 10 s, median delays, false lethal alarms per bed-day."""
@@ -140,7 +174,7 @@ def vt_vf(recordings: list[Recording], ckpt: Checkpoint, *, device: str = "cpu",
         false = 0
         for cond in LETHAL:
             spans = intervals(b.alarms, b.fs, frozenset({cond}))
-            f = score_episodes([], lethal, spans, seconds).false_alarms
+            f = sum(not _true(cond, lo, b, lethal) for lo, _ in spans)
             false_by[str(cond)] += f
             false += f
         # the episode scores count false alarms of the ventricular conditions only: count every lethal one
