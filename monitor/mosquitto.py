@@ -46,7 +46,7 @@ def start_mosquitto(conf: Path, port: int, log: IO[bytes], extra: str = "", *,
     deadline = time.monotonic() + timeout_s
     while True:
         if proc.poll() is not None:
-            raise RuntimeError(f"mosquitto exited with code {proc.returncode}: {_tail(log)}")
+            raise RuntimeError(f"mosquitto exited with code {proc.returncode}: {log_tail(log)}")
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
             return proc
@@ -54,13 +54,17 @@ def start_mosquitto(conf: Path, port: int, log: IO[bytes], extra: str = "", *,
             if time.monotonic() > deadline:
                 proc.kill()
                 raise RuntimeError(f"mosquitto did not listen on port {port} within {timeout_s:g} s: "
-                                   f"{_tail(log)}") from None
+                                   f"{log_tail(log)}") from None
             time.sleep(0.05)
 
 
-def stop_mosquitto(proc: subprocess.Popen[bytes] | None) -> None:
+def stop_process(proc: subprocess.Popen[bytes] | None, *, kill: bool = False) -> None:
+    """End a local server started here: SIGTERM (SIGKILL with ``kill``), then SIGKILL after 10 s."""
     if proc is not None and proc.poll() is None:
-        proc.terminate()
+        if kill:
+            proc.kill()
+        else:
+            proc.terminate()
         try:
             proc.wait(10)
         except subprocess.TimeoutExpired:
@@ -68,10 +72,15 @@ def stop_mosquitto(proc: subprocess.Popen[bytes] | None) -> None:
             proc.wait()
 
 
-def _tail(log: IO[bytes]) -> str:
+def stop_mosquitto(proc: subprocess.Popen[bytes] | None) -> None:
+    stop_process(proc)
+
+
+def log_tail(log: IO[bytes], chars: int = 800) -> str:
+    """The last ``chars`` characters of a server's log file (for an error message)."""
     log.flush()
     name = getattr(log, "name", None)
     try:
-        return Path(name).read_text(errors="replace")[-500:].strip() if isinstance(name, str) else ""
+        return Path(name).read_text(errors="replace")[-chars:].strip() if isinstance(name, str) else ""
     except OSError:
         return ""

