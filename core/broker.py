@@ -11,11 +11,13 @@ import socket
 import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import aiomqtt
-
 from ecgmon.core.payload import MAX_PAYLOAD
+
+if TYPE_CHECKING:
+    import aiomqtt
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +75,10 @@ class BrokerConfig:
                queue_type: type[asyncio.Queue[aiomqtt.Message]] | None = None,
                max_inflight: int | None = None) -> aiomqtt.Client:
         host, port, _ = self.host_port
+        # aiomqtt (and paho) load here, when a connection is made, not with the settings: `ecgmon train` and
+        # `--help` read the settings' defaults but never connect
+        import aiomqtt
+
         return aiomqtt.Client(host, port, identifier=identifier or self.client_id, username=self.username,
                               password=self.password, will=will, clean_session=not self.persistent,
                               tls_context=self.tls_context(), keepalive=self.keepalive, timeout=10,

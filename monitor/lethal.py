@@ -172,7 +172,10 @@ class LethalWatch:
         if self.start is None:
             self.start = end
         out: list[Change] = []
-        if leads_off or signal_loss:
+        if signal_loss:
+            self.gap()
+            return out
+        if leads_off:
             self.held = True
             return out
         if self.held:  # the signal is back: time without QRS counts from here
@@ -189,6 +192,16 @@ class LethalWatch:
             out += self._set(Condition.ASYSTOLE, True, since + round(c.asystole_s * self.fs),
                              f"no QRS for {c.asystole_s:g} s")
         return out
+
+    def gap(self) -> None:
+        """The bed's signal was lost (a gap in the stream, missing samples): nothing before the gap counts
+        towards the next beat's rate or the asystole timer, which runs again from the first sample after it."""
+        self.last_qrs, self.last_typed, self.start = None, None, None
+        self.rr.clear()
+        self.typed_rr.clear()
+        self.vent.clear()
+        self.calm = 0
+        self.held = True
 
     def vf(self, end: int, change: str | None) -> list[Change]:
         """The VF alarm's transition at the window ending at sample ``end`` (``"raise"``, ``"clear"``, None)."""

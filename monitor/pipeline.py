@@ -247,6 +247,7 @@ class Monitor:
             st.segmenter = Segmenter(chunk.patient, chunk.fs, rep=self.rep)
             st.quality = QualityMonitor(chunk.fs)
             st.vtyper, st.vfbank = VTyper(chunk.fs), self.vfpool.bank(chunk.fs)
+            st.lethal.gap()  # no rate across the gap, and the asystole timer starts again after it
             st.seg_offset = chunk.start
             self.emit(st.technical.raise_(Condition.SIGNAL_LOSS, "gap in the stream; segmentation restarted"))
         return st
@@ -296,11 +297,13 @@ class Monitor:
         this chunk at once, each beat's type a little later (:class:`VTyper`), the signal's progress for the
         asystole timer, and the bed's VF windows (analysed with every bed's in the pool)."""
         off, seg = st.seg_offset, st.segmenter
+        if seg.signal_loss:  # missing samples or a flat run in this chunk: the segmenter restarted after it
+            st.lethal.gap()
         for fid, hr in seg.found:
             self._lethal(st, st.lethal.qrs(round(fid) + off, hr_bpm=hr))
         for vb in st.vtyper.push(samples, [f for f, _ in seg.found]):
             self._lethal(st, st.lethal.typed(vb.index + off, ventricular=vb.ventricular, artifact=st.vf_artifact))
-        self._lethal(st, st.lethal.samples(off + seg.total, leads_off=leads_off, signal_loss=seg.signal_loss))
+        self._lethal(st, st.lethal.samples(off + seg.total, leads_off=leads_off))
         self.vfpool.add((st, st.vfbank), st.vfbank, samples, now)
         if self.vfpool.due(now):
             self.flush_vf()

@@ -112,8 +112,6 @@ async def publish(cfg: SimConfig, broker: BrokerConfig, *, stop: asyncio.Event |
     When the broker goes away the publisher reconnects (like a device would) and goes on
     with the current chunks; chunks due while it was away are lost (counted in ``lost``).
     """
-    import aiomqtt
-
     rng = np.random.default_rng(cfg.seed + 7)
     streams = await asyncio.to_thread(device_streams, cfg)
     stats = SimStats()

@@ -123,3 +123,15 @@ def test_vf_transitions_pass_through_with_their_sample_index():
     assert ch.condition is Condition.VFIB and ch.active and ch.index == 5000
     assert w.vf(6000, None) == [] and w.vf(6000, "raise") == []
     assert w.vf(9000, "clear")[0].active is False
+
+
+def test_a_signal_dropout_is_no_asystole_and_no_rate_spans_it():
+    """Missing samples (an ICU monitor losing the signal) are signal loss: no pause, asystole or bradycardia
+    from the time without beats, and the rate starts again after the gap."""
+    w = LethalWatch(FS)
+    _, t = _play(w, [(75, 20)])
+    got = []
+    for k in range(1, 41):  # 10 s without samples
+        got += w.samples(round((t + 0.25 * k) * FS), signal_loss=True)
+    back, _ = _play(w, [(75, 20)], start=t + 10)
+    assert not [c for c in got + [c for c, _ in back] if c.active]
