@@ -68,7 +68,7 @@ def test_train_loads_neither_the_console_nor_aiomqtt():
     assert "ecgmon.evaluation.crossval" in mods and "ecgmon.models.train" in mods
     code = ("import importlib, json, sys\n"
             "from ecgmon.cli.main import build_subparsers\n"
-            "build_subparsers().parse_args(['train', '--out', 'x.pt'])  # the command line, as `ecgmon train` reads it\n"
+            "build_subparsers().parse_args(['train', '--out', 'x.pt'])  # as ecgmon train reads it\n"
             f"for m in {mods!r}: importlib.import_module(m)\n"
             "print(json.dumps(sorted(sys.modules)))")
     loaded = set(json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
