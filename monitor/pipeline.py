@@ -45,6 +45,7 @@ from ecgmon.segmentation.vtype import VTyper
 MONITOR = "monitor"  # the 'patient' of the monitor's own technical alarms
 CLEAN_CHUNKS = 20  # chunks without a rejected payload before a bed's 'bad input' alarm clears
 STORE_EVERY_S = 60.0  # how often the learnt-state file is rewritten while running
+RHYTHM_BLOCK_S = 1.0  # signal gathered per bed before the beat typer and the VF detector see it
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +78,11 @@ class Bed:
     vfbank: VFBank  # this bed's VF filters and buffer (analysed in the monitor's VFPool)
     vfalarm: VFAlarm = field(default_factory=VFAlarm)
     vf_artifact: bool = False  # the last VF window was noise or motion: VT is not judged on it
+    # samples and QRS fiducials waiting for the beat typer and the VF detector, handed over once a second
+    # of signal (RHYTHM_BLOCK_S) has gathered: per-call costs once a second rather than once a chunk
+    rhythm_x: list[np.ndarray] = field(default_factory=list)
+    rhythm_fids: list[float] = field(default_factory=list)
+    rhythm_n: int = 0
     seg_offset: int = 0  # absolute index of the current segmenter's first sample
     last_chunk_mono: float = 0.0
     beats: int = 0
@@ -247,6 +253,7 @@ class Monitor:
             st.segmenter = Segmenter(chunk.patient, chunk.fs, rep=self.rep)
             st.quality = QualityMonitor(chunk.fs)
             st.vtyper, st.vfbank = VTyper(chunk.fs), self.vfpool.bank(chunk.fs)
+            st.rhythm_x, st.rhythm_fids, st.rhythm_n = [], [], 0  # samples of the old stream: another basis
             st.lethal.gap()  # no rate across the gap, and the asystole timer starts again after it
             st.seg_offset = chunk.start
             self.emit(st.technical.raise_(Condition.SIGNAL_LOSS, "gap in the stream; segmentation restarted"))
@@ -301,15 +308,33 @@ class Monitor:
             st.lethal.gap()
         for fid, hr in seg.found:
             self._lethal(st, st.lethal.qrs(round(fid) + off, hr_bpm=hr))
-        for vb in st.vtyper.push(samples, [f for f, _ in seg.found]):
-            self._lethal(st, st.lethal.typed(vb.index + off, ventricular=vb.ventricular, artifact=st.vf_artifact))
         self._lethal(st, st.lethal.samples(off + seg.total, leads_off=leads_off))
-        self.vfpool.add((st, st.vfbank), st.vfbank, samples, now)
+        st.rhythm_x.append(samples)
+        st.rhythm_fids += [f for f, _ in seg.found]
+        st.rhythm_n += len(samples)
+        if st.rhythm_n >= RHYTHM_BLOCK_S * st.fs:
+            self._type_and_vf(st, now)
         if self.vfpool.due(now):
             self.flush_vf()
 
-    def flush_vf(self) -> None:
-        """Analyse every queued VF window now (the pool does so when enough are waiting, or at the end)."""
+    def _type_and_vf(self, st: Bed, now: float) -> None:
+        """The bed's gathered samples to its beat typer (ventricular tachycardia) and its VF detector."""
+        if not st.rhythm_n:
+            return
+        x = np.concatenate(st.rhythm_x) if len(st.rhythm_x) > 1 else st.rhythm_x[0]
+        off = st.seg_offset
+        for vb in st.vtyper.push(x, st.rhythm_fids):
+            self._lethal(st, st.lethal.typed(vb.index + off, ventricular=vb.ventricular, artifact=st.vf_artifact))
+        self.vfpool.add((st, st.vfbank), st.vfbank, x, now)
+        st.rhythm_x, st.rhythm_fids, st.rhythm_n = [], [], 0
+
+    def flush_vf(self, *, final: bool = False) -> None:
+        """Analyse every queued VF window now (the pool does so when enough are waiting, or at the end; with
+        ``final`` every bed's gathered samples first)."""
+        if final:
+            now = time.monotonic()
+            for st in self.beds.values():
+                self._type_and_vf(st, now)
         for key, w in self.vfpool.flush():
             st, bank = cast(tuple[Bed, VFBank], key)
             if st.vfbank is not bank:  # queued before the bed's segmentation restarted: another index basis
@@ -498,7 +523,7 @@ class Monitor:
                     continue
                 await self.queue.put(b)
             self.stats.queue_max = max(self.stats.queue_max, self.queue.qsize())
-        self.flush_vf()  # the source has ended: its last VF windows
+        self.flush_vf(final=True)  # the source has ended: its last beats typed, its last VF windows
         await self.queue.join()
         if not self.cfg.hold_at_end:
             self.done.set()
