@@ -146,9 +146,11 @@ def _true(cond: Condition, at: float, bed: RecordResult, lethal: list[Episode], 
     if cond in VENTRICULAR:
         spans = [(e.start, e.end) for e in lethal] + _v_runs(bed)
         return any(lo - grace_s <= at <= hi + grace_s for lo, hi in spans)
+    if not len(ref):  # no reference beats (VFDB): a rate or asystole alarm cannot be confirmed, so it counts false
+        return False
     before = ref[ref <= at + 0.15]
     if cond is Condition.ASYSTOLE:
-        return not (before > at - 4.0).any() if len(ref) else True
+        return not (before > at - 4.0).any()
     n = 5 if cond is Condition.EXTREME_BRADY else 17
     if len(before) < n + 1:
         return False
