@@ -79,6 +79,14 @@ class DiskWriter:
         self._thread, self._loop = None, None
         self._deliver()
 
+    async def drain(self) -> None:
+        """Wait (without blocking the loop) until every write submitted so far is done and its ``then`` has run:
+        at a stop, while the sinks' tasks (the MQTT alarm publisher) are still alive to pass the alarms on."""
+        if self._thread is None:
+            return
+        await asyncio.to_thread(self._q.join)
+        self._deliver()
+
     def submit(self, write: Write, then: Write | None = None) -> None:
         """Do ``write`` on the worker thread, then ``then`` on the event loop (both at once when not running)."""
         if self._thread is None:
@@ -112,6 +120,7 @@ class DiskWriter:
         while True:
             job = self._q.get()
             if job is _STOP:
+                self._q.task_done()
                 return
             assert isinstance(job, _Job)
             self._run(job.write)
@@ -121,6 +130,7 @@ class DiskWriter:
                 if loop is not None:
                     with contextlib.suppress(RuntimeError):  # the loop has closed: stop() delivers what is left
                         loop.call_soon_threadsafe(self._deliver)
+            self._q.task_done()
 
     def _deliver(self) -> None:
         while self._done:

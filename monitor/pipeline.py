@@ -582,6 +582,9 @@ class Monitor:
                     await self.done.wait()
             except TimeoutError:
                 pass
+            # every alarm journalled by now reaches the sinks that show and publish while their tasks still run
+            await self.disk.drain()
+            await asyncio.sleep(0)
             raise _Stop
 
         self.disk.start(asyncio.get_running_loop())
