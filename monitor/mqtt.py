@@ -158,6 +158,12 @@ class AlarmPublisher(NullSink):
         return {"alarms_published": self.published, "alarms_unpublished": len(self.outbox),
                 "alarms_dropped_unpublished": self.dropped}
 
+    async def drain(self) -> None:
+        """At a stop: return once the outbox is empty (the caller bounds the wait; what is left is counted as
+        ``alarms_unpublished``)."""
+        while self.outbox:
+            await asyncio.sleep(0.02)
+
     async def run(self) -> None:
         while True:
             while not self.outbox:

@@ -12,6 +12,7 @@ The stages are plain classes (``Segmenter``, ``QualityMonitor``, ``Scorer``, ``A
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import functools
 import time
@@ -45,6 +46,7 @@ from ecgmon.segmentation.vtype import VTyper
 MONITOR = "monitor"  # the 'patient' of the monitor's own technical alarms
 CLEAN_CHUNKS = 20  # chunks without a rejected payload before a bed's 'bad input' alarm clears
 STORE_EVERY_S = 60.0  # how often the learnt-state file is rewritten while running
+DRAIN_S = 2.0  # at a stop, how long a sink may take to pass on what it holds (the MQTT alarm outbox)
 RHYTHM_BLOCK_S = 1.0  # signal gathered per bed before the beat typer and the VF detector see it
 
 
@@ -582,9 +584,14 @@ class Monitor:
                     await self.done.wait()
             except TimeoutError:
                 pass
-            # every alarm journalled by now reaches the sinks that show and publish while their tasks still run
+            # every alarm journalled by now reaches the sinks that show and publish while their tasks still run,
+            # and a sink with a drain (the MQTT alarm publisher) gets up to DRAIN_S to pass it on
             await self.disk.drain()
-            await asyncio.sleep(0)
+            for sink in self._all_sinks:
+                if (drain := getattr(sink, "drain", None)) is not None:
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(DRAIN_S):
+                            await drain()
             raise _Stop
 
         self.disk.start(asyncio.get_running_loop())
