@@ -65,7 +65,7 @@ from ecgmon.monitor.alarms import AlarmBook, TechnicalAlarms
 from ecgmon.monitor.ingress import Ingress
 from ecgmon.monitor.learning import FORGET_S, Learnt, bed_from_json, bed_to_json
 from ecgmon.monitor.pipeline import MONITOR
-from ecgmon.monitor.sinks import NullSink, Sink
+from ecgmon.monitor.sinks import AlarmOutbox, Sink
 from ecgmon.monitor.sources import InputListener, SourceHealth, Task
 from ecgmon.monitor.streams import DeviceStream
 
@@ -399,42 +399,21 @@ class KvLearntStore:
             self.problem = f"last save failed: {type(err).__name__}"
 
 
-class ClusterAlarms(NullSink):
+class ClusterAlarms(AlarmOutbox):
     """A sink that keeps every bed's open alarms in the bucket (the next owner takes them over, same ids) and
     publishes each transition on ``ecg.<device>.alarms`` (MQTT ``ecg/<device>/alarms``), in order, from a bounded
-    outbox (like :class:`~ecgmon.monitor.mqtt.AlarmPublisher`; what it drops stays in the journal)."""
+    outbox (:class:`~ecgmon.monitor.sinks.AlarmOutbox`; what it drops stays in the journal)."""
 
     def __init__(self, source: NatsSource, *, max_outbox: int = 10000) -> None:
+        super().__init__(max_outbox=max_outbox)
         self.source = source
-        self.outbox: deque[Alarm] = deque(maxlen=max_outbox)
-        self.ready = asyncio.Event()
-        self.published = 0
-        self.dropped = 0
 
-    def on_alarm(self, alarm: Alarm) -> None:
-        if len(self.outbox) == self.outbox.maxlen:
-            self.dropped += 1
-        self.outbox.append(alarm)
-        self.ready.set()
-
-    def report(self) -> dict[str, object]:
-        return {"alarms_published": self.published, "alarms_unpublished": len(self.outbox),
-                "alarms_dropped_unpublished": self.dropped}
-
-    async def run(self) -> None:
-        while True:
-            while not self.outbox:
-                self.ready.clear()
-                await self.ready.wait()
-            a = self.outbox[0]
-            try:
-                await self._one(a)
-            except (nats.errors.Error, OSError, TimeoutError):
-                await asyncio.sleep(0.2)  # disconnected: tried again after the reconnection
-                continue
-            if self.outbox and self.outbox[0] is a:
-                self.outbox.popleft()
-            self.published += 1
+    async def _send(self, alarm: Alarm) -> bool:
+        try:
+            await self._one(alarm)
+        except (nats.errors.Error, OSError, TimeoutError):
+            return False  # disconnected: tried again after the reconnection
+        return True
 
     async def _one(self, a: Alarm) -> None:
         src = self.source

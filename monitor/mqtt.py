@@ -24,7 +24,7 @@ import aiomqtt
 from ecgmon.core.broker import BrokerConfig
 from ecgmon.core.messages import Alarm, Chunk
 from ecgmon.monitor.ingress import Ingress
-from ecgmon.monitor.sinks import NullSink, Sink
+from ecgmon.monitor.sinks import AlarmOutbox, Sink
 from ecgmon.monitor.sources import InputListener, SourceHealth, Task
 
 
@@ -133,50 +133,18 @@ class MqttConnection:
                 pass
 
 
-class AlarmPublisher(NullSink):
-    """A sink that publishes every alarm transition on ``ecg/<device>/alarms`` (QoS 1), in order.
-
-    The outbox is bounded (``max_outbox``): while the broker is away it keeps the newest
-    transitions and counts the ones it drops (they stay in the journal).  A failed publish is
-    retried after reconnecting, so none is lost while the outbox has room.
-    """
+class AlarmPublisher(AlarmOutbox):
+    """A sink that publishes every alarm transition on ``ecg/<device>/alarms`` (QoS 1), in order, from its
+    bounded outbox (:class:`~ecgmon.monitor.sinks.AlarmOutbox`); a failed publish is retried after
+    reconnecting, so none is lost while the outbox has room."""
 
     def __init__(self, conn: MqttConnection, *, topic: str, max_outbox: int) -> None:
+        super().__init__(max_outbox=max_outbox)
         self.conn, self.topic = conn, topic
-        self.outbox: deque[Alarm] = deque(maxlen=max_outbox)
-        self.ready = asyncio.Event()
-        self.published = 0
-        self.dropped = 0
 
-    def on_alarm(self, alarm: Alarm) -> None:
-        if len(self.outbox) == self.outbox.maxlen:
-            self.dropped += 1  # the oldest goes; the journal has it
-        self.outbox.append(alarm)
-        self.ready.set()
-
-    def report(self) -> dict[str, object]:
-        return {"alarms_published": self.published, "alarms_unpublished": len(self.outbox),
-                "alarms_dropped_unpublished": self.dropped}
-
-    async def drain(self) -> None:
-        """At a stop: return once the outbox is empty (the caller bounds the wait; what is left is counted as
-        ``alarms_unpublished``)."""
-        while self.outbox:
-            await asyncio.sleep(0.02)
-
-    async def run(self) -> None:
-        while True:
-            while not self.outbox:
-                self.ready.clear()
-                await self.ready.wait()
-            await self.conn.connected.wait()
-            a = self.outbox[0]
-            if not await self.conn.publish(self.topic.format(device=a.patient), json.dumps(a.to_json()).encode()):
-                await asyncio.sleep(0.2)
-                continue
-            if self.outbox and self.outbox[0] is a:  # not pushed out by newer transitions meanwhile
-                self.outbox.popleft()
-            self.published += 1
+    async def _send(self, alarm: Alarm) -> bool:
+        await self.conn.connected.wait()
+        return await self.conn.publish(self.topic.format(device=alarm.patient), json.dumps(alarm.to_json()).encode())
 
 
 class MqttSource:

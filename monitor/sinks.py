@@ -10,8 +10,10 @@ records alarms (``records_only = True``: the alarm strips) gets each at once.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
+from collections import deque
 from typing import Protocol, TextIO
 
 from ecgmon.core.messages import Alarm, BeatScore, Chunk
@@ -51,6 +53,52 @@ class NullSink:
 
     def close(self) -> None:
         pass
+
+
+class AlarmOutbox(NullSink):
+    """A sink that passes every alarm transition on, in order, from a bounded outbox (the MQTT alarm topic, the
+    NATS workers' subjects): while the other end is away it keeps the newest ``max_outbox`` transitions and
+    counts those it drops (they stay in the journal); a failed send is tried again 0.2 s later.  Subclasses
+    say how one transition is sent (:meth:`_send`); :meth:`run` is their task."""
+
+    def __init__(self, *, max_outbox: int) -> None:
+        self.outbox: deque[Alarm] = deque(maxlen=max_outbox)
+        self.ready = asyncio.Event()
+        self.published = 0
+        self.dropped = 0
+
+    def on_alarm(self, alarm: Alarm) -> None:
+        if len(self.outbox) == self.outbox.maxlen:
+            self.dropped += 1  # the oldest goes; the journal has it
+        self.outbox.append(alarm)
+        self.ready.set()
+
+    def report(self) -> dict[str, object]:
+        return {"alarms_published": self.published, "alarms_unpublished": len(self.outbox),
+                "alarms_dropped_unpublished": self.dropped}
+
+    async def drain(self) -> None:
+        """At a stop: return once the outbox is empty (the caller bounds the wait; what is left is counted as
+        ``alarms_unpublished``)."""
+        while self.outbox:
+            await asyncio.sleep(0.02)
+
+    async def _send(self, alarm: Alarm) -> bool:
+        """Send one transition; False when it could not be sent now (it is tried again)."""
+        raise NotImplementedError
+
+    async def run(self) -> None:
+        while True:
+            while not self.outbox:
+                self.ready.clear()
+                await self.ready.wait()
+            a = self.outbox[0]
+            if not await self._send(a):
+                await asyncio.sleep(0.2)
+                continue
+            if self.outbox and self.outbox[0] is a:  # not pushed out by newer transitions meanwhile
+                self.outbox.popleft()
+            self.published += 1
 
 
 class LabelLookup(Protocol):
