@@ -531,6 +531,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ecgmon.evaluation.evaluator import Evaluator
         from ecgmon.monitor.app import run_monitor
 
+        if a.workers > 1:  # --source mqtt --workers N: a router and N worker processes
+            from ecgmon.monitor.config import from_args
+            from ecgmon.monitor.workers import run_workers
+
+            cfg = from_args(a)
+            return run_workers(cfg, cfg.workers, console, truth=Evaluator)
         return run_monitor(a, console, truth=Evaluator)
     except (OSError, ValueError, RuntimeError) as err:
         # data, checkpoint and configuration errors carry actionable messages; no traceback for users

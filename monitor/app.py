@@ -12,9 +12,9 @@ import sys
 import termios
 import time
 import tty
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TextIO
+from typing import Protocol, TextIO
 
 from rich.console import Console
 from rich.live import Live
@@ -31,7 +31,7 @@ from ecgmon.monitor.jetstream import NatsSource
 from ecgmon.monitor.mqtt import MqttSource
 from ecgmon.monitor.pipeline import Monitor, Restored
 from ecgmon.monitor.sinks import HeadlessSink, Sink, TruthFactory, TruthSink
-from ecgmon.monitor.sources import RecordSource, ReplaySource, Source
+from ecgmon.monitor.sources import RecordSource, ReplaySource, Source, Task
 from ecgmon.monitor.strips import StripRecorder, strips_path
 
 
@@ -50,7 +50,7 @@ class Built:
 
 def build(cfg: MonitorConfig, *, ckpt: Checkpoint | None = None, out: TextIO | None = None,
           extra_sinks: Sequence[Sink] = (), recordings: Sequence[Recording] | None = None,
-          truth: TruthFactory | None = None) -> Built:
+          truth: TruthFactory | None = None, source: Source | None = None) -> Built:
     """The monitor, its source and its sinks for ``cfg`` (the shipped checkpoint unless one is given).
 
     Headless (``cfg.ui`` False), verdicts and alarms go to ``out`` (stdout) as JSON lines.
@@ -58,11 +58,13 @@ def build(cfg: MonitorConfig, *, ckpt: Checkpoint | None = None, out: TextIO | N
     ``recordings``: for ``--source record``, recordings already read (else ``cfg.records`` are read).
     ``truth``: makes the ground-truth sink (the CLI passes :class:`ecgmon.evaluation.evaluator.Evaluator`);
     None: verdicts are not compared with any truth the source carries.
+    ``source``: a source built by the caller (an ``--workers`` worker's routed source, :mod:`ecgmon.monitor.workers`)
+    instead of the one ``cfg.source`` names; ``cfg.source`` still chooses the model and the evaluation tolerance.
     """
     ckpt = ckpt or load(cfg.checkpoint if cfg.checkpoint is not None else "mitdb" if cfg.source == "record" else None)
     rep = ckpt.rep
     scorer = Scorer(ckpt.model, device=cfg.device, threads=cfg.threads or default_threads())
-    source: Source
+    given = source
     offline: dict[int, bool] = {}
     if cfg.source == "replay" and rep.kind != "ecg5000":
         raise ValueError(f"--source replay plays ECG5000's beats; {ckpt.name} was trained on {rep.kind} beats of "
@@ -78,7 +80,9 @@ def build(cfg: MonitorConfig, *, ckpt: Checkpoint | None = None, out: TextIO | N
     tolerance = REPLAY_MATCH_S
     notes: tuple[str, ...] = ()
     left_out: tuple[str, ...] = ()
-    if cfg.source == "mqtt":
+    if given is not None:
+        source = given
+    elif cfg.source == "mqtt":
         if cfg.broker is None:
             raise ValueError("--source mqtt needs broker settings")
         source = MqttSource(cfg.broker)
@@ -150,13 +154,27 @@ def snapshot(b: Built, *, focus: str | None = None, notice: str = "") -> Snapsho
                     focus, notice)
 
 
-async def _stats_task(b: Built, out: HeadlessSink, period: float = 1.0) -> None:
+async def stats_task(b: Built, out: HeadlessSink, period: float = 1.0) -> None:
+    """A ``stats`` line every ``period`` seconds (headless)."""
     while True:
         await asyncio.sleep(period)
         s = b.monitor.stats
         out.write({"type": "stats", "beats": s.beats, "beats_per_s": round(s.beats_per_s(), 1),
                    "latency_p50_ms": s.latency_ms(50), "latency_p99_ms": s.latency_ms(99),
                    "queue": b.monitor.queue.qsize(), "shed": s.shed, "alarms": s.alarms})
+
+
+class Controls(Protocol):
+    """What the console's keys act on: a :class:`Monitor`, or the router of ``--workers`` processes."""
+
+    done: asyncio.Event
+
+    @property
+    def beds(self) -> Mapping[str, object]: ...
+
+    def acknowledge(self) -> None: ...
+
+    def relearn(self, patient: str | None = None) -> list[str]: ...
 
 
 @dataclass(slots=True)
@@ -167,7 +185,7 @@ class KeyState:
     focus: str | None = None
     notice: str = ""
 
-    def press(self, ch: str, mon: Monitor) -> bool:
+    def press(self, ch: str, mon: Controls) -> bool:
         """Act on one key; True to quit."""
         beds = list(mon.beds)
         if ch in ("q", "Q"):
@@ -208,7 +226,7 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
 
 
 @contextlib.contextmanager
-def stop_on_signals(mon: Monitor, on_signal: Callable[[int], None] | None = None) -> Iterator[list[int]]:
+def stop_on_signals(mon: Controls, on_signal: Callable[[int], None] | None = None) -> Iterator[list[int]]:
     """SIGTERM (a service manager), SIGHUP (the terminal was closed) and SIGINT (Ctrl-C) end the run the way
     ``q`` does: the source stops, the journal and the learnt state are complete, the summary is written.
     Yields the signals received (for the caller's exit path); ``on_signal`` is told each one."""
@@ -242,7 +260,7 @@ async def run_headless(b: Built, *, duration: float | None = None) -> dict[str, 
         raise ValueError("run_headless needs a monitor built with ui=False")
     try:
         with stop_on_signals(b.monitor):
-            await b.monitor.run(b.source, duration=duration, extra_tasks=[("stats", _stats_task(b, b.headless))])
+            await b.monitor.run(b.source, duration=duration, extra_tasks=[("stats", stats_task(b, b.headless))])
     finally:
         summary = b.monitor.summary()  # also on Ctrl-C or cancellation: the documented last line
         b.headless.write(summary)
@@ -250,6 +268,15 @@ async def run_headless(b: Built, *, duration: float | None = None) -> dict[str, 
 
 
 async def run_console(b: Built, console: Console, *, duration: float | None = None) -> dict[str, object]:
+    await console_loop(console, b.monitor, lambda keys: snapshot(b, focus=keys.focus, notice=keys.notice),
+                       lambda extra: b.monitor.run(b.source, duration=duration, extra_tasks=extra))
+    return b.monitor.summary()
+
+
+async def console_loop(console: Console, controls: Controls, snap: Callable[[KeyState], Snapshot],
+                       run: Callable[[list[Task]], Awaitable[None]]) -> None:
+    """The full-screen console around ``run(extra_tasks)``: refreshed from ``snap`` 4 times a second, keys acting
+    on ``controls``, stopped by ``q``, a stop signal or a closed terminal (``controls.done`` is set)."""
     quit_ev = asyncio.Event()
     loop = asyncio.get_running_loop()
 
@@ -257,17 +284,17 @@ async def run_console(b: Built, console: Console, *, duration: float | None = No
 
     async def refresh(live: Live, gone: Callable[[], bool]) -> None:
         while not gone():
-            snap = snapshot(b, focus=keys_state.focus, notice=keys_state.notice)
             try:
-                live.update(render(snap, width=console.size.width, height=console.size.height), refresh=True)
+                live.update(render(snap(keys_state), width=console.size.width, height=console.size.height),
+                            refresh=True)
             except OSError:  # the terminal went away between two refreshes
-                b.monitor.done.set()
+                controls.done.set()
                 return
             await asyncio.sleep(0.25)
 
     async def quitter() -> None:
         await quit_ev.wait()
-        b.monitor.done.set()
+        controls.done.set()
 
     hung_up = False
 
@@ -276,7 +303,7 @@ async def run_console(b: Built, console: Console, *, duration: float | None = No
         hung_up = hung_up or sig == signal.SIGHUP
 
     live = Live(console=console, auto_refresh=False, screen=True)
-    with cbreak(sys.stdin.fileno()) as keys, stop_on_signals(b.monitor, on_signal):
+    with cbreak(sys.stdin.fileno()) as keys, stop_on_signals(controls, on_signal):
         live.start()
         reading = keys
 
@@ -290,14 +317,13 @@ async def run_console(b: Built, console: Console, *, duration: float | None = No
                 loop.remove_reader(sys.stdin.fileno())
                 reading, hung_up = False, True
                 quit_ev.set()
-            elif keys_state.press(ch, b.monitor):
+            elif keys_state.press(ch, controls):
                 quit_ev.set()
 
         if keys:
             loop.add_reader(sys.stdin.fileno(), on_key)
         try:
-            await b.monitor.run(b.source, duration=duration, extra_tasks=[("refresh", refresh(live, lambda: hung_up)),
-                                                                          ("quit", quitter())])
+            await run([("refresh", refresh(live, lambda: hung_up)), ("quit", quitter())])
         finally:
             if reading:
                 loop.remove_reader(sys.stdin.fileno())
@@ -306,7 +332,6 @@ async def run_console(b: Built, console: Console, *, duration: float | None = No
                     live.stop()
     if hung_up:
         _detach_terminal()
-    return b.monitor.summary()
 
 
 def _detach_terminal() -> None:

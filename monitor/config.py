@@ -55,6 +55,7 @@ class MonitorConfig:
     checkpoint: Path | str | None = None  # None: by source (see --checkpoint)
     device: str = "auto"
     threads: int | None = None  # torch CPU threads; None: all cores but one, left to the event loop
+    workers: int = 1  # --source mqtt: processes judging the devices (monitor/workers.py); 1: this process alone
     duration: float | None = None
     ui: bool = True
     journal: Path = field(default_factory=default_journal)
@@ -119,6 +120,10 @@ def add_monitor_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--threads", type=int, default=None,
                    help="CPU threads for torch (default: all cores but one, left to the event loop)")
     g = p.add_argument_group("run")
+    g.add_argument("--workers", type=int, default=_M.workers,
+                   help="--source mqtt: N worker processes on this machine, each judging its own devices (a device "
+                        "hashes to one worker), one console; a worker that dies is restarted and its beds alarmed "
+                        "'bed unmonitored' meanwhile (docs/workers.md). Default 1: this process alone")
     g.add_argument("--no-ui", action="store_true", help="headless: JSON lines on stdout instead of the console")
     g.add_argument("--duration", type=float, default=None,
                    help="stop after this many seconds (--source record: play this many seconds of each record)")
@@ -276,6 +281,10 @@ def from_args(a: argparse.Namespace) -> MonitorConfig:
         raise ValueError("--source record needs one or more PATHs (records, folders or CSV files)")
     if a.records and a.source != "record":
         raise ValueError(f"PATH arguments are for --source record, not --source {a.source}")
+    if a.workers < 1 or (a.workers > 1 and a.source != "mqtt"):
+        raise ValueError(f"--workers {a.workers}: needs --source mqtt and N >= 1 (NATS workers: --source nats)")
+    if a.workers > 1 and a.shard:
+        raise ValueError("--workers and --shard exclude each other: --workers N divides the devices by itself")
     return MonitorConfig(
         source=a.source, records=tuple(a.records), lead=a.lead, units=a.units, start=a.start, patients=a.patients,
         abnormal_rate=parse_rate(a.abnormal_rate),
@@ -286,7 +295,7 @@ def from_args(a: argparse.Namespace) -> MonitorConfig:
         checkpoint=a.checkpoint, device=a.device,
         learning=replace(_L, learn_s=a.learn_s),
         learn_state=None if str(a.learn_state).lower() == "none" else a.learn_state or default_learn_state(),
-        threads=a.threads, duration=a.duration, ui=ui,
+        threads=a.threads, workers=a.workers, duration=a.duration, ui=ui,
         journal=a.journal or default_journal(),
         pipeline=replace(_P, max_batch=a.max_batch, max_wait_ms=a.max_wait_ms, max_beats=a.max_beats,
                          hold_at_end=ui),
