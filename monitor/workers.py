@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import Any, Self, TextIO
+from typing import Any, Self, TextIO, cast
 
 from rich.console import Console
 
@@ -173,7 +173,8 @@ class _Lines:
     """A text stream for the worker's headless sink: whole lines, tagged with the worker, sent in batches."""
 
     def __init__(self, uplink: _Uplink, index: int) -> None:
-        self.uplink, self.tag, self.buf, self.part = uplink, f'{{"worker": {index}, ', [], ""
+        self.uplink, self.tag, self.part = uplink, f'{{"worker": {index}, ', ""
+        self.buf: list[str] = []
 
     def write(self, s: str) -> int:
         text = self.part + s
@@ -214,7 +215,7 @@ async def _worker(index: int, n: int, cfg: MonitorConfig, inbox: Connection, upl
     lines = _Lines(uplink, index)
     source = RoutedSource(cfg.broker, f"LIVE MQTT {cfg.broker.url} {cfg.broker.topic} worker {index}/{n}")
     # headless: verdict lines to the router; console: snapshots only (build makes no headless sink with ui on)
-    b = build(cfg, out=lines, extra_sinks=[_AlarmsUp(uplink)], truth=truth, source=source)
+    b = build(cfg, out=cast(TextIO, lines), extra_sinks=[_AlarmsUp(uplink)], truth=truth, source=source)
     mon = b.monitor
     loop = asyncio.get_running_loop()
     focus: list[str | None] = [None]
