@@ -45,7 +45,7 @@ import sys
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -238,9 +238,10 @@ async def _worker(index: int, n: int, cfg: MonitorConfig, inbox: Connection, upl
             try:
                 obj = inbox.recv()
             except (EOFError, OSError):  # the router is gone: stop like a stop signal does
-                loop.call_soon_threadsafe(mon.done.set)
+                _call(loop, mon.done.set)
                 return
-            loop.call_soon_threadsafe(on_message, obj)
+            if not _call(loop, on_message, obj):
+                return
 
     async def report() -> None:
         last_beds = 0.0
@@ -266,6 +267,15 @@ async def _worker(index: int, n: int, cfg: MonitorConfig, inbox: Connection, upl
         mon.close()
         lines.flush()
         uplink.send(("summary", summary))
+
+
+def _call(loop: asyncio.AbstractEventLoop, fn: Callable[..., object], *args: object) -> bool:
+    """``fn(*args)`` on the loop, from a pipe's thread; False when the loop has closed (the run is over)."""
+    try:
+        loop.call_soon_threadsafe(fn, *args)
+    except RuntimeError:
+        return False
+    return True
 
 
 def _trim(snap: Snapshot, focus: str | None) -> Snapshot:
@@ -327,7 +337,7 @@ class Router:
     @property
     def beds(self) -> dict[str, int]:
         """Every bed a worker has reported, in the console's order, with its worker."""
-        return {p: w.index for w in self.workers for p in sorted(w.beds)}
+        return dict(sorted((p, w.index) for w in self.workers for p in w.beds))
 
     def acknowledge(self) -> None:
         for w in self.workers:
@@ -383,9 +393,10 @@ class Router:
                 try:
                     obj = from_child_r.recv()
                 except (EOFError, OSError):
-                    loop.call_soon_threadsafe(self._gone, w, gen)
+                    _call(loop, self._gone, w, gen)
                     return
-                loop.call_soon_threadsafe(self._from_worker, w, gen, obj)
+                if not _call(loop, self._from_worker, w, gen, obj):
+                    return
 
         threading.Thread(target=send, name=f"to-worker{w.index}", daemon=True).start()
         threading.Thread(target=recv, name=f"from-worker{w.index}", daemon=True).start()
@@ -500,8 +511,7 @@ class Router:
             if w.snap is not None:
                 tiles += w.snap.tiles
         down = {p for w in self.workers if not w.ready for p in w.beds}
-        tiles = [t if t.patient not in down else dataclasses.replace(t, alarm=self._down_alarm(t.patient) or t.alarm)
-                 for t in sorted(tiles, key=lambda t: t.patient)]
+        tiles = [t if t.patient not in down else self._down_tile(t) for t in sorted(tiles, key=lambda t: t.patient)]
         log = sorted([a for s in snaps for a in s.alarm_log] + list(self.own_alarms), key=lambda a: a.time)[-200:]
         lat50 = [s.latency_p50_ms for s in snaps if s.latency_p50_ms is not None]
         lat99 = [s.latency_p99_ms for s in snaps if s.latency_p99_ms is not None]
@@ -519,9 +529,12 @@ class Router:
                         max(mon_alarms, key=lambda a: a.priority, default=None),
                         sum(s.shed_messages for s in snaps) + sum(self.shed.values()), keys.focus, keys.notice)
 
-    def _down_alarm(self, patient: str) -> Alarm | None:
-        book = self.books.get(patient)
-        return book.active.get(Condition.BED_UNMONITORED) if book else None
+    def _down_tile(self, t: Tile) -> Tile:
+        """A bed whose worker is down: no rate, trace or verdict (nothing is computing them), its alarm only."""
+        book = self.books.get(t.patient)
+        a = book.active.get(Condition.BED_UNMONITORED) if book else None
+        return dataclasses.replace(t, heart_rate=None, strip=t.strip[:0], loss=None, marks=(), alarm=a,
+                                   alarms=(a,) if a else (), n_alarms=int(a is not None), learning=None)
 
     def summary(self) -> dict[str, object]:
         per = [w.summary or {} for w in self.workers]

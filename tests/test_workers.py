@@ -196,3 +196,39 @@ async def test_a_killed_worker_is_alarmed_restarted_and_its_beds_judged_again(tm
     # worker 0 never stopped judging its beds
     beds0 = {b["patient"] for b in r.of("beat")[killed:] if b["worker"] == 0}
     assert beds0 and not beds0 & beds1
+
+
+def test_a_down_workers_beds_show_no_rate_trace_or_verdict_only_the_alarm(tmp_path):
+    import numpy as np
+    from rich.console import Console
+
+    from ecgmon.core.messages import Condition
+    from ecgmon.monitor.alarms import AlarmBook, TechnicalAlarms
+    from ecgmon.monitor.app import KeyState
+    from ecgmon.monitor.config import MonitorConfig
+    from ecgmon.monitor.console import Snapshot, Tile, render
+    from ecgmon.monitor.workers import Router
+
+    r = Router(MonitorConfig(source="mqtt", broker=BrokerConfig(), journal=tmp_path / "a.jsonl", ui=False), 2)
+    strip = np.sin(np.linspace(0, 60, 1250))
+
+    def snap(patient: str, hr: float) -> Snapshot:
+        tile = Tile(patient, hr, strip, 0.01, 0.1, 40, 0, None, 0, fs=250.0, end=1250)
+        return Snapshot((tile,), (), "x", False, 5.0, 10.0, 20.0, 0, 0, 0, "cpu", "m", None, None, 1.0)
+
+    for w, (p, hr) in zip(r.workers, [("bedA", 71.0), ("bedB", 133.0)], strict=True):
+        w.snap, w.beds, w.ready = snap(p, hr), {p}, True
+    r.workers[1].ready = False  # worker 1 died
+    r.books["bedB"] = AlarmBook("bedB")
+    TechnicalAlarms(r.books["bedB"]).raise_(Condition.BED_UNMONITORED, "worker 1 died")
+    merged = r.snapshot(KeyState())
+    assert list(r.beds) == ["bedA", "bedB"] and [t.patient for t in merged.tiles] == ["bedA", "bedB"]
+    a, b = merged.tiles
+    assert a.heart_rate == 71.0 and len(a.strip) == 1250
+    assert b.heart_rate is None and len(b.strip) == 0 and b.loss is None and not b.marks
+    assert b.alarm is not None and b.alarm.condition is Condition.BED_UNMONITORED
+    con = Console(width=120, height=30, record=True)
+    con.print(render(merged, width=120, height=30))
+    text = con.export_text()
+    assert "bed unmonitored" in text and "133" not in text and "71" in text
+    r.journal.close()
