@@ -15,8 +15,11 @@ fresh broker, monitor and simulator run for ``--seconds``; then the sweep report
 Devices send samples only, as real ones do (``--labels`` adds the simulator's ground-truth
 topic, one more message per beat, and the agreement with the offline verdicts).
 
-With ``--workers N`` that many monitors share the devices (``--shard i/N``); CPU is their sum,
-latency the worst worker's.
+With ``--workers N`` one ``ecgmon --workers N`` (a router and N worker processes, each receiving only its
+own devices' messages) judges the devices; ``--shard`` instead runs N separate monitors sharing them with
+``--shard i/N`` (each receives every message).  CPU is the sum of the monitor's processes, latency the worst
+worker's; ``cpu ms/msg`` and ``ms/beat`` divide the monitor processes' CPU time by the messages sent and the
+beats judged (the capacity measure where the cores for N workers are not there).
 
 A count is *sustained* when e2e p99 <= 250 ms and nothing is lost.  The sweep stops after the
 first count that is not sustained (``--keep-going`` runs them all).
@@ -85,21 +88,37 @@ class Usage:
         self.samples.append(rss)
 
 
-def run_one(devices: int, seconds: float, work: Path, exe: Path, labels: bool = False, workers: int = 1) -> dict:
-    tag = f"{devices}x{workers}"
-    outs = [work / f"monitor-{tag}-{w}.jsonl" for w in range(workers)]
+def descendants(pid: int) -> list[int]:
+    """A process's children, theirs, and so on (``ecgmon --workers N``: its fork server and the workers)."""
+    try:
+        kids = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except (FileNotFoundError, ProcessLookupError, ValueError):
+        return []
+    return kids + [d for k in kids for d in descendants(k)]
+
+
+def run_one(devices: int, seconds: float, work: Path, exe: Path, labels: bool = False, workers: int = 1,
+            shard: bool = False) -> dict:
+    tag = f"{devices}x{workers}{'s' if shard else ''}"
+    separate = workers if shard else 1  # monitor processes started here
+    outs = [work / f"monitor-{tag}-{w}.jsonl" for w in range(separate)]
     with contextlib.ExitStack() as files:
         logs = {name: files.enter_context(open(work / f"{name}-{tag}.log", "wb"))
                 for name in ("broker", "monitor", "simulate")}
         broker, url = start_broker(work / f"mosquitto-{tag}.conf", logs["broker"])
         mons = []
-        for w in range(workers):
-            shard = ["--shard", f"{w}/{workers}"] if workers > 1 else []
+        for w in range(separate):
+            split = (["--shard", f"{w}/{workers}"] if shard else ["--workers", str(workers)]) if workers > 1 else []
             mons.append(subprocess.Popen(
                 [str(exe), "--source", "mqtt", "--broker", url, "--no-ui", "--no-persistent", "--client-id",
                  f"bench-{tag}-{w}", "--journal", str(work / f"alarms-{tag}-{w}.jsonl"), "--duration",
-                 str(seconds + 12), *shard], stdout=files.enter_context(open(outs[w], "wb")), stderr=logs["monitor"]))
-        time.sleep(5)  # model loaded, connected and subscribed
+                 str(seconds + 300), "--learn-state", "none", *split],
+                stdout=files.enter_context(open(outs[w], "wb")), stderr=logs["monitor"]))
+        time.sleep(5)  # models loaded, connected and subscribed
+        if separate < workers:  # ecgmon --workers N: until every worker says it is ready
+            deadline = time.monotonic() + 120
+            while outs[0].read_text().count('"state": "ready"') < workers and time.monotonic() < deadline:
+                time.sleep(0.5)
         t_sim = time.monotonic()
         sim = subprocess.Popen([str(exe), "simulate", "--devices", str(devices), "--duration", str(seconds),
                                 "--format", "int16", "--broker", url, "--speed", "1", "--client-id", f"sim-{tag}",
@@ -107,6 +126,7 @@ def run_one(devices: int, seconds: float, work: Path, exe: Path, labels: bool = 
                                stdout=subprocess.PIPE, stderr=logs["simulate"])
         usage = {"simulate": Usage(sim.pid), "broker": Usage(broker.pid)}
         usage.update({f"monitor{w}": Usage(m.pid) for w, m in enumerate(mons)})
+        usage.update({f"monitor-child{c}": Usage(c) for m in mons for c in descendants(m.pid)})
         while sim.poll() is None:
             for u in usage.values():
                 u.read()
@@ -115,29 +135,41 @@ def run_one(devices: int, seconds: float, work: Path, exe: Path, labels: bool = 
         sim_out = sim.stdout.read().decode() if sim.stdout else ""
         sim_summary: dict[str, int] = next(
             (json.loads(line) for line in sim_out.splitlines() if line.startswith("{")), {})
+        time.sleep(6)  # the last packets judged; then stopped as a user would (SIGINT: the summary is written)
         for m in mons:
-            m.wait(timeout=seconds + 60)
+            m.send_signal(signal.SIGINT)
+        for m in mons:
+            m.wait(timeout=60)
         broker.send_signal(signal.SIGTERM)
         broker.wait(timeout=10)
     sent = sim_summary.get("published", 0) + sim_summary.get("labels", 0)
     sums = []
+    router_shed = 0
     for w, out in enumerate(outs):
         lines = out.read_text().splitlines()
         summary = json.loads(lines[-1]) if lines else {}
         if summary.get("type") != "summary":
             raise RuntimeError(f"monitor {w} gave no summary; see {work}/monitor-{tag}.log")
-        sums.append(summary)
-    # every worker receives every message (it discards other shards' devices before decoding)
-    lost = sum(max(0, sent - s["input"]["messages"]) + s["input"]["lost_chunks"] + s["shed"] + s["shed_messages"]
-               for s in sums)
+        # ecgmon --workers N: the router's summary holds each worker's; the router's own shed counts too
+        per = summary.get("per_worker", [summary])
+        sums += per
+        router_shed += summary["shed_messages"] - sum(p["shed_messages"] for p in per)
+    handled = [s["input"]["messages"] for s in sums]
+    # --shard: every worker receives every message (it discards other shards' devices before decoding);
+    # otherwise each message reaches one worker
+    missing = sum(max(0, sent - h) for h in handled) if shard else max(0, sent - sum(handled))
+    lost = missing + router_shed + sum(s["input"]["lost_chunks"] + s["shed"] + s["shed_messages"] for s in sums)
+    cpu_s = sum(u.cpu - u.cpu0 for k, u in usage.items() if k.startswith("monitor"))
+    beats = sum(s["beats"] for s in sums)
     cpu = {k: round(100 * (u.cpu - u.cpu0) / span, 1) for k, u in usage.items()}
     cpu["monitor"] = round(sum(v for k, v in cpu.items() if k.startswith("monitor")), 1)
     rss = {k: round(u.rss_max, 1) for k, u in usage.items()}
     rss["monitor"] = max(v for k, v in rss.items() if k.startswith("monitor"))
     return {
-        "devices": devices, "workers": workers, "sent": sent, "handled": [s["input"]["messages"] for s in sums],
-        "devices_per_worker": [s["input"]["devices"] for s in sums], "lost": lost,
-        "beats": sum(s["beats"] for s in sums),
+        "devices": devices, "workers": workers, "mode": "shard" if shard else "router" if workers > 1 else "one",
+        "sent": sent, "handled": handled, "devices_per_worker": [s["input"]["devices"] for s in sums], "lost": lost,
+        "beats": beats, "cpu_ms_per_msg": round(1000 * cpu_s / max(sent, 1), 3),
+        "cpu_ms_per_beat": round(1000 * cpu_s / max(beats, 1), 3),
         # several workers: the worst worker's figure (percentiles of separate runs do not add up)
         "e2e_p50_ms": max(s["e2e_p50_ms"] or 0 for s in sums), "e2e_p99_ms": max(s["e2e_p99_ms"] or 0 for s in sums),
         "e2e_max_ms": max(s["e2e_max_ms"] or 0 for s in sums),
@@ -151,24 +183,29 @@ def main() -> None:
     ap.add_argument("--devices", default="100,200,400,600,800,1000")
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--keep-going", action="store_true")
-    ap.add_argument("--workers", type=int, default=1, help="monitors sharing the devices (--shard i/N)")
+    ap.add_argument("--workers", type=int, default=1, help="worker processes: ecgmon --workers N (or, with --shard, "
+                                                           "N monitors with --shard i/N)")
+    ap.add_argument("--shard", action="store_true", help="N separate monitors with --shard i/N instead of --workers N")
     ap.add_argument("--labels", action="store_true",
                     help="devices also publish the true beats (one more message per beat; real devices send none)")
     a = ap.parse_args()
     exe = Path(sys.executable).parent / "ecgmon"
     work = Path(tempfile.mkdtemp(prefix="ecgmon-live-"))
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
-          f"{a.seconds:g} s per count; {a.workers} monitor worker(s); logs in {work}", flush=True)
+          f"{a.seconds:g} s per count; {a.workers} monitor worker(s){' (--shard)' if a.shard else ''}; logs in {work}",
+          flush=True)
     print(f"{'devices':>7} {'sent':>8} {'lost':>5} {'beats':>7} {'e2e p50':>8} {'p99':>7} {'max':>7} "
-          f"{'sim lag p99':>11}  CPU % monitor/broker/simulator   peak RSS MiB", flush=True)
+          f"{'sim lag p99':>11}  CPU % monitor/broker/simulator   peak RSS MiB   monitor CPU ms/msg ms/beat",
+          flush=True)
     best = None
     for n in (int(v) for v in a.devices.split(",")):
-        r = run_one(n, a.seconds, work, exe, a.labels, a.workers)
+        r = run_one(n, a.seconds, work, exe, a.labels, a.workers, a.shard)
         ok = r["lost"] == 0 and r["e2e_p99_ms"] is not None and r["e2e_p99_ms"] <= 250
         c, m = r["cpu"], r["rss_mib"]
         print(f"{n:7d} {r['sent']:8d} {r['lost']:5d} {r['beats']:7d} {r['e2e_p50_ms']:8.1f} {r['e2e_p99_ms']:7.1f} "
               f"{r['e2e_max_ms']:7.1f} {r['sim_lag_p99_ms']:11.1f}  {c['monitor']:5.1f} / {c['broker']:5.1f} / "
               f"{c['simulate']:5.1f}   {m['monitor']:.0f} / {m['broker']:.0f} / {m['simulate']:.0f}"
+              f"   {r['cpu_ms_per_msg']:.3f} {r['cpu_ms_per_beat']:.3f}"
               f"  {'sustained' if ok else 'NOT sustained'}", flush=True)
         print("  " + json.dumps(r), flush=True)
         if ok:

@@ -11,9 +11,10 @@ docs/workers.md) on one machine, without a server in between:
   keep their order).  So each worker receives and decodes only its own devices' messages, unlike ``--shard``,
   where every worker receives every message.  Messages travel in batches (every ``ROUTE_S``) through a pipe per
   worker, written by a thread, so a busy worker never stalls the broker connection.
-- Each **worker** is a spawned process running the ordinary :class:`~ecgmon.monitor.pipeline.Monitor` on a
-  :class:`RoutedSource` (the same :class:`~ecgmon.monitor.ingress.Ingress` as ``--source mqtt``), with its own
-  scorer (CPU threads: the cores divided among the workers; a GPU is shared), its own journal
+- Each **worker** is a process (forked from a server process that has imported ecgmon once) running the
+  ordinary :class:`~ecgmon.monitor.pipeline.Monitor` on a :class:`RoutedSource` (the same
+  :class:`~ecgmon.monitor.ingress.Ingress` as ``--source mqtt``), with its own scorer (CPU threads: the cores
+  divided among the workers; a GPU is shared), its own journal
   ``<journal stem>.worker<i>.jsonl`` (every alarm durable there before it is shown or published, as always) and
   learnt-state file.  It sends the router its alarm transitions (the router publishes them on the alarms topic),
   its headless lines (tagged ``"worker": i``), a console snapshot (:func:`~ecgmon.monitor.app.snapshot`) every
@@ -322,6 +323,7 @@ class Router:
         self.journal = Journal(cfg.journal)
         self.books: dict[str, AlarmBook] = {}
         self.own_alarms: deque[Alarm] = deque(maxlen=200)
+        self.received = 0  # messages from the broker
         self.routed: Counter[int] = Counter()
         self.shed: Counter[int] = Counter()  # messages dropped from a down worker's full backlog
         self.restarts = 0
@@ -330,7 +332,10 @@ class Router:
         topics = [t for t in (self.broker.topic, self.broker.labels_topic, self.broker.control_topic) if t]
         self.conn = MqttConnection(self.broker, topics, on_shed=lambda topic: self.shed.update([-1]))
         self.publisher = AlarmPublisher(self.conn, topic=self.broker.alarms_topic, max_outbox=self.broker.max_outbox)
-        self._ctx = mp.get_context("spawn")
+        # workers fork from a server process that has imported ecgmon (and torch) once: a worker starts, and a dead
+        # one restarts, in about the time its model takes to load, not an interpreter's start and torch's import
+        self._ctx = mp.get_context("forkserver")
+        self._ctx.set_forkserver_preload(["ecgmon.monitor.workers"])
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # ----- Controls (the console's keys)
@@ -481,6 +486,7 @@ class Router:
         n, workers = self.n, self.workers
         cache: dict[str, int] = {}
         async for msg in self.conn.messages():
+            self.received += 1
             topic = msg.topic.value
             i = cache.get(topic)
             if i is None:
@@ -550,6 +556,7 @@ class Router:
                 "elapsed_s": round(time.monotonic() - self.started, 3),
                 "routed": {str(k): v for k, v in sorted(self.routed.items())},
                 "shed_messages": total("shed_messages") + sum(self.shed.values()),
+                "received": self.received,
                 "messages": sum(int(i.get("messages", 0)) for i in inputs if isinstance(i, dict)),
                 "restarts": self.restarts, "given_up": [w.index for w in self.workers if w.given_up],
                 "unmonitored_beds": sorted(p for p, b in self.books.items() if Condition.BED_UNMONITORED in b.active),
