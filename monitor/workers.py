@@ -25,9 +25,9 @@ docs/workers.md) on one machine, without a server in between:
   unmonitored`` (journalled in ``<journal>``, the router's own), the worker is started again (at most
   ``RESTARTS`` times in ``RESTART_WINDOW_S``), the messages that came meanwhile (up to ``BACKLOG`` per worker; the
   oldest beyond that are shed, counted) are delivered to it, and the alarm clears for each bed when the new
-  worker has its signal again.  The new worker restores what its beds learnt from the learnt-state file (saved
-  every minute) and their open alarms from its journal; a device's sample indices start again from the first
-  packet the new worker gets.
+  worker has its signal again.  The new worker restores what its beds learnt from the learnt-state file (written
+  when a bed finishes learning) and their open alarms from its journal; a device's sample indices start again
+  from the first packet the new worker gets.
 
 Not across machines (that is ``--source nats``), and no takeover of a dead worker's state beyond those files.
 """
