@@ -21,6 +21,10 @@ own devices' messages) judges the devices; ``--shard`` instead runs N separate m
 worker's; ``cpu ms/msg`` and ``ms/beat`` divide the monitor processes' CPU time by the messages sent and the
 beats judged (the capacity measure where the cores for N workers are not there).
 
+``--server nats`` (or ``both``: each count on mosquitto, then on NATS) publishes the devices' MQTT to
+nats-server's MQTT listener and runs one ``ecgmon --source nats`` worker on its JetStream partitions, for the
+one-worker-on-NATS against one-on-mosquitto comparison of docs/workers.md.
+
 A count is *sustained* when e2e p99 <= 250 ms and nothing is lost.  The sweep stops after the
 first count that is not sustained (``--keep-going`` runs them all).
 
@@ -45,6 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ecgmon.monitor.mosquitto import free_port, start_mosquitto
+from ecgmon.monitor.natsserver import server_config, start_nats
 
 TICK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -97,21 +102,37 @@ def descendants(pid: int) -> list[int]:
     return kids + [d for k in kids for d in descendants(k)]
 
 
+def start_nats_server(work: Path, tag: str, log, partitions: int) -> tuple[subprocess.Popen, str, str]:
+    """nats-server (JetStream, the MQTT listener, the partition mappings) on free loopback ports; returns
+    (process, nats url, the MQTT url the devices publish to)."""
+    port, mqtt_port = free_port(), free_port()
+    (work / f"nats-{tag}").mkdir(exist_ok=True)
+    text = server_config(name=f"bench-{tag}", port=port, mqtt_port=mqtt_port, store_dir=work / f"nats-{tag}",
+                         partitions=partitions)
+    proc = start_nats(work / f"nats-{tag}.conf", text, (port, mqtt_port), log)
+    return proc, f"nats://127.0.0.1:{port}", f"mqtt://127.0.0.1:{mqtt_port}"
+
+
 def run_one(devices: int, seconds: float, work: Path, exe: Path, labels: bool = False, workers: int = 1,
-            shard: bool = False) -> dict:
-    tag = f"{devices}x{workers}{'s' if shard else ''}"
+            shard: bool = False, server: str = "mosquitto") -> dict:
+    tag = f"{devices}x{workers}{'s' if shard else ''}{server[0]}"
     separate = workers if shard else 1  # monitor processes started here
     outs = [work / f"monitor-{tag}-{w}.jsonl" for w in range(separate)]
     with contextlib.ExitStack() as files:
         logs = {name: files.enter_context(open(work / f"{name}-{tag}.log", "wb"))
                 for name in ("broker", "monitor", "simulate")}
-        broker, url = start_broker(work / f"mosquitto-{tag}.conf", logs["broker"])
+        if server == "nats":  # devices publish MQTT to the NATS server's listener; one ecgmon --source nats worker
+            broker, nats_url, url = start_nats_server(work, tag, logs["broker"], partitions=4)
+            source = ["--source", "nats", "--nats", nats_url, "--partitions", "4", "--worker", f"bench-{tag}"]
+        else:
+            broker, url = start_broker(work / f"mosquitto-{tag}.conf", logs["broker"])
+            source = ["--source", "mqtt", "--broker", url, "--no-persistent", "--client-id", f"bench-{tag}-{{w}}"]
         mons = []
         for w in range(separate):
             split = (["--shard", f"{w}/{workers}"] if shard else ["--workers", str(workers)]) if workers > 1 else []
             mons.append(subprocess.Popen(
-                [str(exe), "--source", "mqtt", "--broker", url, "--no-ui", "--no-persistent", "--client-id",
-                 f"bench-{tag}-{w}", "--journal", str(work / f"alarms-{tag}-{w}.jsonl"), "--duration",
+                [str(exe), *(a.format(w=w) for a in source), "--no-ui",
+                 "--journal", str(work / f"alarms-{tag}-{w}.jsonl"), "--duration",
                  str(seconds + 300), "--learn-state", "none", *split],
                 stdout=files.enter_context(open(outs[w], "wb")), stderr=logs["monitor"]))
         time.sleep(5)  # models loaded, connected and subscribed
@@ -141,7 +162,7 @@ def run_one(devices: int, seconds: float, work: Path, exe: Path, labels: bool = 
         for m in mons:
             m.wait(timeout=60)
         broker.send_signal(signal.SIGTERM)
-        broker.wait(timeout=10)
+        broker.wait(timeout=20)
     sent = sim_summary.get("published", 0) + sim_summary.get("labels", 0)
     sums = []
     router_shed = 0
@@ -166,7 +187,8 @@ def run_one(devices: int, seconds: float, work: Path, exe: Path, labels: bool = 
     rss = {k: round(u.rss_max, 1) for k, u in usage.items()}
     rss["monitor"] = max(v for k, v in rss.items() if k.startswith("monitor"))
     return {
-        "devices": devices, "workers": workers, "mode": "shard" if shard else "router" if workers > 1 else "one",
+        "devices": devices, "workers": workers, "server": server,
+        "mode": "shard" if shard else "router" if workers > 1 else "one",
         "sent": sent, "handled": handled, "devices_per_worker": [s["input"]["devices"] for s in sums], "lost": lost,
         "beats": beats, "cpu_ms_per_msg": round(1000 * cpu_s / max(sent, 1), 3),
         "cpu_ms_per_beat": round(1000 * cpu_s / max(beats, 1), 3),
@@ -186,6 +208,9 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=1, help="worker processes: ecgmon --workers N (or, with --shard, "
                                                            "N monitors with --shard i/N)")
     ap.add_argument("--shard", action="store_true", help="N separate monitors with --shard i/N instead of --workers N")
+    ap.add_argument("--server", choices=("mosquitto", "nats", "both"), default="mosquitto",
+                    help="the devices' MQTT server: mosquitto and ecgmon --source mqtt, or nats-server's MQTT listener "
+                         "and one ecgmon --source nats worker (JetStream partitions); both: each count on each")
     ap.add_argument("--labels", action="store_true",
                     help="devices also publish the true beats (one more message per beat; real devices send none)")
     a = ap.parse_args()
@@ -199,16 +224,20 @@ def main() -> None:
           flush=True)
     best = None
     for n in (int(v) for v in a.devices.split(",")):
-        r = run_one(n, a.seconds, work, exe, a.labels, a.workers, a.shard)
-        ok = r["lost"] == 0 and r["e2e_p99_ms"] is not None and r["e2e_p99_ms"] <= 250
-        c, m = r["cpu"], r["rss_mib"]
-        print(f"{n:7d} {r['sent']:8d} {r['lost']:5d} {r['beats']:7d} {r['e2e_p50_ms']:8.1f} {r['e2e_p99_ms']:7.1f} "
-              f"{r['e2e_max_ms']:7.1f} {r['sim_lag_p99_ms']:11.1f}  {c['monitor']:5.1f} / {c['broker']:5.1f} / "
-              f"{c['simulate']:5.1f}   {m['monitor']:.0f} / {m['broker']:.0f} / {m['simulate']:.0f}"
-              f"   {r['cpu_ms_per_msg']:.3f} {r['cpu_ms_per_beat']:.3f}"
-              f"  {'sustained' if ok else 'NOT sustained'}", flush=True)
-        print("  " + json.dumps(r), flush=True)
-        if ok:
+        oks = []
+        for server in ("mosquitto", "nats") if a.server == "both" else (a.server,):
+            r = run_one(n, a.seconds, work, exe, a.labels, a.workers, a.shard, server)
+            ok = r["lost"] == 0 and r["e2e_p99_ms"] is not None and r["e2e_p99_ms"] <= 250
+            oks.append(ok)
+            c, m = r["cpu"], r["rss_mib"]
+            print(f"{n:7d} {r['sent']:8d} {r['lost']:5d} {r['beats']:7d} {r['e2e_p50_ms']:8.1f} "
+                  f"{r['e2e_p99_ms']:7.1f} {r['e2e_max_ms']:7.1f} {r['sim_lag_p99_ms'] or 0:11.1f}  "
+                  f"{c['monitor']:5.1f} / {c['broker']:5.1f} / {c['simulate']:5.1f}   "
+                  f"{m['monitor']:.0f} / {m['broker']:.0f} / {m['simulate']:.0f}   "
+                  f"{r['cpu_ms_per_msg']:.3f} {r['cpu_ms_per_beat']:.3f}  {server}"
+                  f"  {'sustained' if ok else 'NOT sustained'}", flush=True)
+            print("  " + json.dumps(r), flush=True)
+        if all(oks):
             best = n
         elif not a.keep_going:
             break
