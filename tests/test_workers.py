@@ -160,7 +160,7 @@ async def test_two_workers_judge_each_device_once_and_account_for_every_message(
 @pytest.mark.broker
 @pytest.mark.slow
 @pytest.mark.asyncio
-async def test_a_killed_worker_is_alarmed_restarted_and_its_beds_judged_again(tmp_path, broker, prefix):
+async def test_failover_a_killed_worker_is_alarmed_restarted_and_its_beds_judged_again(tmp_path, broker, prefix):
     r = Router(tmp_path, broker.url, prefix, 2)
     devices = None
     try:
