@@ -28,7 +28,8 @@ Advisories (defaults; docs/alarms.md gives the sources and why):
 
 Run and pattern conditions clear after ``clear_normal`` (5) beats that do not continue them, and every advisory
 only once its clearing condition has held for ``clear_s`` (60 s) of the bed's signal: runs that recur within a
-minute are one episode, one alarm (heard once), not one alarm each.  HIGH priority is only for the lethal alarms.  Acknowledging silences an alarm but keeps it visible until its condition clears.
+minute are one episode, one alarm (heard once), not one alarm each.  HIGH priority is only for the lethal alarms.
+Acknowledging silences an alarm but keeps it visible until its condition clears.
 Every transition is one :class:`~ecgmon.core.messages.Alarm` value.
 """
 
@@ -69,6 +70,9 @@ class PolicyConfig:
     sv_prem: float = 0.85  # premature: RR before the beat under this share of the bed's median RR
     sv_width_s: float = 0.12  # supraventricular: QRS no wider than this (typer's width)
     rr_beats: int = 16  # the bed's median RR over this many beats
+    # irregular rhythm (no beat is 'premature'): the median successive RR difference over the last rr_beats RR
+    # intervals, relative to the median RR, above this (atrial fibrillation; sinus arrhythmia changes RR gradually)
+    irregular: float = 0.1
     # alarms
     beat_alarm: bool = False  # LOW 'abnormal beat' for every flagged beat (the old behaviour)
     veb_per_min: int = 10
@@ -242,6 +246,7 @@ class AlarmPolicy:
             self.join.progress(math.inf)
         self.losses: deque[float] = deque(maxlen=10)
         self.rrs: deque[float] = deque(maxlen=max(1, cfg.rr_beats))
+        self.all_rrs: deque[float] = deque(maxlen=max(2, cfg.rr_beats))  # every beat's RR: the rhythm's regularity
         self.kinds: deque[BeatKind] = deque(maxlen=max(3 * cfg.pattern_cycles, cfg.run_len, 1))
         self.minute: dict[BeatKind, deque[int]] = {k: deque() for k in (V, S, OT, A)}
         self.totals: Counter[BeatKind] = Counter()
@@ -309,17 +314,32 @@ class AlarmPolicy:
             return N, ratio
         narrow = t is None or t.width_s <= c.sv_width_s
         if (ratio is not None and ratio < c.sv_prem and narrow and not s.by_shape
-                and len(self.rrs) >= min(c.rr_beats, 8)):
+                and len(self.rrs) >= min(c.rr_beats, 8) and not self.irregular()):
             return S, ratio
         return OT, ratio
+
+    def irregular(self) -> bool:
+        """The bed's rhythm is irregularly irregular (atrial fibrillation): the median of the absolute successive
+        differences of its last RR intervals over their median above ``cfg.irregular``.  Successive RR differences
+        are the usual measure of AF's irregularity (e.g. Tateno K, Glass L, *Automatic detection of atrial
+        fibrillation using the coefficient of variation and density histograms of RR and deltaRR intervals*,
+        Med Biol Eng Comput 39:664-671, 2001); a median, so that a few ectopic beats do not make a rhythm
+        irregular, and successive, so that sinus arrhythmia's gradual changes do not either."""
+        if len(self.all_rrs) < 8:
+            return False
+        r = list(self.all_rrs)
+        d = sorted(abs(b - a) for a, b in itertools.pairwise(r))
+        return d[len(d) // 2] > self.cfg.irregular * sorted(r)[len(r) // 2]
 
     def _release(self, *, final: bool = False) -> list[Alarm]:
         out: list[Alarm] = []
         for s, t in self.join.ready(final=final):
             kind, ratio = self.kind_of(s, t)
             rr = s.beat.rr_prev_s
-            if kind is not A and 0.2 <= rr <= 3.0 and kind in (N, OT):
-                self.rrs.append(rr)  # the bed's own rhythm: beats that are neither ectopic nor noise
+            if kind is not A and 0.2 <= rr <= 3.0:
+                self.all_rrs.append(rr)
+                if kind in (N, OT):
+                    self.rrs.append(rr)  # the bed's own rhythm: beats that are neither ectopic nor noise
             self.done.append(TypedBeat(s, kind, t.p_ventricular if t is not None else None, ratio))
             out += self._judge(s, kind)
         return out

@@ -208,3 +208,17 @@ def test_journal_lines_are_complete(tmp_path):
     assert {"id", "patient", "kind", "priority", "state", "time", "beat_index", "loss", "threshold"} <= r.keys()
     assert r["beat_index"] == 1400 and r["loss"] == 3.0 and r["threshold"] == 1.0
     assert r["condition"] == "abnormal beat" and Alarm.from_json(r).to_json() == r  # a line reads back whole
+
+
+def test_no_premature_beats_in_an_irregularly_irregular_rhythm():
+    rng = np.random.default_rng(3)
+    p = AlarmPolicy(AlarmBook("bed1"), fs=FS)
+    index, kinds = 0, []
+    for i in range(60):  # atrial fibrillation: RR 0.4-1.2 s at random, every beat flagged by its timing
+        rr = float(rng.uniform(0.4, 1.2))
+        index += round(rr * FS)
+        p.typed(QrsType(index, 0.05, False, 0.08))
+        p.update(_score(i, 2.0, rr=rr, index=index))
+    kinds = [t.kind for t in p.take()]
+    assert p.irregular()
+    assert kinds[20:].count(BeatKind.SUPRAVENTRICULAR) == 0 and kinds[20:].count(BeatKind.OTHER) == 40
