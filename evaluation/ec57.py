@@ -214,8 +214,8 @@ def _burden(bed: RecordResult, t0: float, tol: float, runs: list[tuple[int, int]
     raised = [a for a in bed.alarms if a.kind is AlarmKind.PHYSIOLOGICAL and a.state is AlarmState.ACTIVE
               and a.beat_index is not None and a.beat_index >= t0]
     by_cond: Counter[str] = Counter(f"{a.condition}|{a.priority.name.lower()}" for a in raised)
-    highs = [a.beat_index for a in raised if a.priority is Priority.HIGH]
-    audible = [a.beat_index for a in raised if a.priority >= Priority.MEDIUM]
+    highs = [float(a.beat_index or 0) for a in raised if a.priority is Priority.HIGH]
+    audible = [float(a.beat_index or 0) for a in raised if a.priority >= Priority.MEDIUM]
     spans = [(float(bed.ref[x]), float(bed.ref[y])) for x, y in runs]
     false_high = sum(not any(lo <= at + FALSE_HIGH_AFTER_S * fs and hi >= at - FALSE_HIGH_BEFORE_S * fs
                              for lo, hi in spans) for at in highs)
@@ -307,7 +307,7 @@ def summarise(counts: list[dict[str, Any]]) -> dict[str, Any]:
     total = pooled(counts) if counts else {}
     gross = figures_of(total) if counts else {}
     keys = list(gross)
-    average = {k: (float(np.mean(v)) if (v := [r.get(k) for r in per if r.get(k) is not None]) else None)
+    average = {k: (float(np.mean(v)) if (v := [float(r[k]) for r in per if r.get(k) is not None]) else None)
                for k in keys}
     days = total.get("hours", 0.0) / 24
     burden = {k: v / days for k, v in sorted(total.get("raised_by_condition", {}).items())} if days else {}

@@ -297,7 +297,7 @@ def policy_from_args(a: argparse.Namespace) -> PolicyConfig:
                    vrun_len=a.vrun_len, svt_run_len=a.svt_run_len, pattern_cycles=a.pattern_cycles,
                    couplet=not a.no_couplet, run_len=a.run_len, other_per_min=a.other_per_min,
                    clear_normal=a.clear_after, beat_alarm=a.beat_alarm, sv_prem=a.sv_prem, v_alone_p=a.v_alone_p,
-                   **prio)  # type: ignore[arg-type]
+                   **prio)
 
 
 def lethal_from_args(a: argparse.Namespace) -> LethalConfig:
