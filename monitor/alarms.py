@@ -69,6 +69,9 @@ class PolicyConfig:
     v_alone_p: float = 0.8  # the typer alone makes a beat ventricular at this probability (else: it and the flag)
     sv_prem: float = 0.85  # premature: RR before the beat under this share of the bed's median RR
     sv_width_s: float = 0.12  # supraventricular: QRS no wider than this (typer's width)
+    # premature beats the autoencoder does not flag are supraventricular premature too (EC57 SVEB Se up, more
+    # 'supraventricular run' advisories; docs/alarms.md has the figures)
+    sv_unflagged: bool = False
     rr_beats: int = 16  # the bed's median RR over this many beats
     # irregular rhythm (no beat is 'premature'): the median successive RR difference over the last rr_beats RR
     # intervals, relative to the median RR, above this (atrial fibrillation; sinus arrhythmia changes RR gradually)
@@ -310,13 +313,13 @@ class AlarmPolicy:
             return A, ratio
         if t is not None and t.ventricular and (s.flagged or t.p_ventricular >= c.v_alone_p):
             return V, ratio
-        if not s.flagged:
+        if not s.flagged and not c.sv_unflagged:
             return N, ratio
         narrow = t is None or t.width_s <= c.sv_width_s
         if (ratio is not None and ratio < c.sv_prem and narrow and not s.by_shape
                 and len(self.rrs) >= min(c.rr_beats, 8) and not self.irregular()):
             return S, ratio
-        return OT, ratio
+        return (OT if s.flagged else N), ratio
 
     def irregular(self) -> bool:
         """The bed's rhythm is irregularly irregular (atrial fibrillation): the median of the absolute successive

@@ -158,6 +158,9 @@ def add_monitor_arguments(p: argparse.ArgumentParser) -> None:
                    help="a LOW 'abnormal beat' alarm for every flagged beat (off: such beats are counted and shown)")
     g.add_argument("--sv-prem", type=float, default=_A.sv_prem,
                    help="supraventricular premature: RR before the beat under this share of the bed's median RR")
+    g.add_argument("--sv-unflagged", action="store_true",
+                   help="type premature narrow beats supraventricular premature even when the autoencoder does not "
+                        "flag them (more SVEB found, more supraventricular-run advisories)")
     g.add_argument("--v-alone-p", type=float, default=_A.v_alone_p,
                    help="a beat the ventricular typer calls ventricular with this probability is ventricular even "
                         "when the autoencoder does not flag it")
@@ -297,6 +300,7 @@ def policy_from_args(a: argparse.Namespace) -> PolicyConfig:
                    vrun_len=a.vrun_len, svt_run_len=a.svt_run_len, pattern_cycles=a.pattern_cycles,
                    couplet=not a.no_couplet, run_len=a.run_len, other_per_min=a.other_per_min,
                    clear_normal=a.clear_after, beat_alarm=a.beat_alarm, sv_prem=a.sv_prem, v_alone_p=a.v_alone_p,
+                   sv_unflagged=a.sv_unflagged,
                    **prio)
 
 

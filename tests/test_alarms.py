@@ -222,3 +222,15 @@ def test_no_premature_beats_in_an_irregularly_irregular_rhythm():
     kinds = [t.kind for t in p.take()]
     assert p.irregular()
     assert kinds[20:].count(BeatKind.SUPRAVENTRICULAR) == 0 and kinds[20:].count(BeatKind.OTHER) == 40
+
+
+def test_unflagged_premature_beats_are_supraventricular_only_when_asked():
+    for unflagged, want in ((False, BeatKind.NORMAL), (True, BeatKind.SUPRAVENTRICULAR)):
+        p = AlarmPolicy(AlarmBook("bed1"), PolicyConfig(sv_unflagged=unflagged), fs=FS)
+        for i in range(10):
+            p.typed(QrsType((i + 1) * STEP, 0.05, False, 0.08))
+            p.update(_score(i + 1, 0.5))
+        index = 10 * STEP + round(0.5 * FS)
+        p.typed(QrsType(index, 0.05, False, 0.08))
+        p.update(_score(0, 0.5, rr=0.5, index=index))  # premature, narrow, not flagged
+        assert p.take()[-1].kind is want
