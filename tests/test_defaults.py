@@ -24,3 +24,24 @@ def test_real_devices_over_mqtt_get_the_real_ecg_model_without_a_checkpoint(tmp_
                             ui=False, device="cpu", threads=1, journal=tmp_path / "j.jsonl", learn_state=None))
     assert b.monitor.rep.kind == "ecg5000"
     b.monitor.close()
+
+
+def test_advisory_options_reach_the_policy_and_are_checked():
+    import argparse
+
+    import pytest
+
+    from ecgmon.core.messages import Priority
+    from ecgmon.monitor.config import add_monitor_arguments, from_args
+
+    p = argparse.ArgumentParser()
+    add_monitor_arguments(p)
+    cfg = from_args(p.parse_args(["--veb-per-min", "6", "--vrun-len", "4", "--priority", "vrun=low", "--no-couplet",
+                                  "--beat-alarm", "--sv-unflagged", "--no-ui"]))
+    pol = cfg.policy
+    assert (pol.veb_per_min, pol.veb_clear_per_min, pol.vrun_len, pol.vrun_priority) == (6, 3, 4, Priority.LOW)
+    assert not pol.couplet and pol.beat_alarm and pol.sv_unflagged
+    with pytest.raises(ValueError, match="--priority"):
+        from_args(p.parse_args(["--priority", "vrun=high", "--no-ui"]))  # HIGH is for the lethal alarms
+    with pytest.raises(ValueError, match="vrun_len"):
+        from_args(p.parse_args(["--vrun-len", "-1", "--no-ui"]))
