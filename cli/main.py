@@ -261,6 +261,8 @@ def cmd_evaluate_records(a: argparse.Namespace, console: Console) -> int:
     wide = Console(width=max(console.width, 180))  # the table has 15 columns
     wide.print(ec57.table(summary, title=f"EC57 on {len(recs)} records ({a.data}), {what}, "
                                             f"learning period {a.learn:g} s excluded"))
+    for line in ec57.burden_lines(summary):
+        print(line)
     a.out.mkdir(parents=True, exist_ok=True)
     meta.update({"protocol": "mitdb", "data": str(a.data), "records": [r.name for r in recs], "learn_s": a.learn,
                  "tolerance_s": MATCH_WINDOW_S, "lead_asked": a.lead,
@@ -414,8 +416,9 @@ def cmd_simulate(a: argparse.Namespace, console: Console) -> int:
                     drop=a.drop, dup=a.dup, reorder=a.reorder, jitter_ms=a.jitter_ms,
                     artifacts=ArtifactConfig(noise_mv=a.noise, wander_mv=a.wander, leadoff_every_s=a.leadoff_every))
     broker = broker_from_args(a)
+    hint = " (judge them with `ecgmon --source mqtt --checkpoint ecg5000`)" if cfg.kind == "ecg5000" else ""
     console.print(f"simulate: {cfg.devices} {cfg.kind} devices at {cfg.fs:g} Hz, {cfg.fmt}, speed {a.speed} -> "
-                  f"{broker.url}", highlight=False)
+                  f"{broker.url}{hint}", highlight=False)
     stats = asyncio.run(publish(cfg, broker))
     print(json.dumps({"type": "simulate-summary", **dataclasses.asdict(stats)}))
     return 0

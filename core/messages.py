@@ -141,7 +141,13 @@ class Condition(enum.StrEnum):
     PAUSE = "pause"
     ABNORMAL_BEAT = "abnormal beat"
     FREQUENT_ABNORMAL = "frequent abnormal beats"
-    ABNORMAL_RUN = "abnormal run"
+    ABNORMAL_RUN = "abnormal run"  # runs of abnormal beats that are not all of one type (an advisory)
+    FREQUENT_VEB = "frequent ventricular ectopy"
+    VENT_COUPLET = "ventricular couplet"
+    VENT_BIGEMINY = "ventricular bigeminy"
+    VENT_TRIGEMINY = "ventricular trigeminy"
+    VENT_RUN = "ventricular run"  # 3 or more consecutive ventricular beats short of ventricular tachycardia
+    SVT_RUN = "supraventricular run"
     LEADS_OFF = "leads off"
     SIGNAL_LOSS = "signal loss"
     NOISY_SIGNAL = "noisy signal"
@@ -151,6 +157,38 @@ class Condition(enum.StrEnum):
     MONITOR_OVERLOAD = "monitor overload"
     MONITOR_BEHIND = "monitor behind"
     BED_UNMONITORED = "bed unmonitored"  # distributed workers: no worker owns the bed's partition
+
+
+class BeatKind(enum.StrEnum):
+    """What an abnormal beat is, label-free (see :class:`ecgmon.monitor.alarms.AlarmPolicy`): ventricular,
+    supraventricular premature, another abnormal shape, or artifact (too noisy to judge); else normal."""
+
+    NORMAL = "normal"
+    VENTRICULAR = "ventricular"
+    SUPRAVENTRICULAR = "supraventricular premature"
+    OTHER = "other abnormal"
+    ARTIFACT = "artifact"
+
+    @property
+    def short(self) -> str:
+        """One letter for tiles and counts: N, V, S, O (other abnormal), A (artifact)."""
+        return _SHORT[self]
+
+
+_SHORT = {BeatKind.NORMAL: "N", BeatKind.VENTRICULAR: "V", BeatKind.SUPRAVENTRICULAR: "S", BeatKind.OTHER: "O",
+          BeatKind.ARTIFACT: "A"}
+
+
+@dataclass(frozen=True, slots=True)
+class TypedBeat:
+    """A judged beat with its type: ``score`` the bed's verdict, ``kind`` the policy's type for it,
+    ``p_ventricular`` the beat typer's probability (None: the typer did not type it), ``rr_ratio`` the RR before
+    the beat over the bed's median RR (None: not known)."""
+
+    score: BeatScore
+    kind: BeatKind
+    p_ventricular: float | None = None
+    rr_ratio: float | None = None
 
 
 class AlarmKind(enum.StrEnum):

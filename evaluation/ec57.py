@@ -14,9 +14,22 @@ verdict and alarm; the statistics are then counted against the reference annotat
   predictivity of flags (flagged detections whose reference is not N, over all flagged detections),
   ROC-AUC for N against S, V and F of the loss minus the threshold it was judged against (with per-bed
   learning every bed has its own threshold, so raw losses of different beds do not compare);
-- alarms: reference ventricular runs (3 or more consecutive V beats) covered by the HIGH alarm
-  (active at some point between the run's first beat and 5 s after its third), HIGH alarms that
-  match no run (per bed-day), physiological alarms raised per bed-hour by priority;
+- beat types (:class:`ecgmon.core.messages.BeatKind`, the alarm policy's label-free typing): EC57 VEB and SVEB
+  sensitivity and positive predictivity of the judged beats typed ventricular (against AAMI V) and
+  supraventricular premature (against AAMI S).  Se counts every reference V (S) beat after learning, missed ones
+  included; +P counts every detection so typed whose reference is not V (S), unmatched ones included, except
+  references of class F and Q (as EC57 leaves fusion and unclassifiable beats out of VEB and SVEB false
+  positives);
+- alarms: reference ventricular runs (3 or more consecutive V beats) covered by a HIGH alarm
+  (active at some point between the run's first beat and 5 s after its third; today's ``v_run_alarmed``), HIGH
+  alarms that match no run (per bed-day), physiological alarms raised per bed-hour by priority;
+- alarm burden (issue 20's definitions): physiological alarms raised per bed-day, by condition and by priority;
+  audible ones (HIGH and MEDIUM) per bed-day; a V run (>= 3 consecutive reference V beats) is *alarmed within
+  5 s* when a HIGH alarm is raised (an alarm already active does not count: nobody hears it again) between its
+  third beat (less the 150 ms match window: an alarm carries its typed beat's fiducial) and 5 s after its last;
+  *advised* likewise by any audible (HIGH or MEDIUM) alarm; a HIGH alarm is *false* when no V run overlaps the
+  stretch from 2 s before to 5 s after it (so by this definition every lethal alarm other than VT, e.g. asystole
+  or extreme bradycardia, counts false on these records unless a V run is near);
 - gross statistics pool the counts of all records; average statistics are the mean of the
   per-record figures (over the records where a figure is defined).
 
@@ -44,7 +57,7 @@ import numpy as np
 
 from ecgmon.core.limits import LEARN_S, MATCH_WINDOW_S
 from ecgmon.core.matching import match
-from ecgmon.core.messages import Alarm, AlarmKind, AlarmState, BeatScore, Condition, Priority
+from ecgmon.core.messages import Alarm, AlarmKind, AlarmState, BeatScore, Priority, TypedBeat
 from ecgmon.evaluation.product import roc_auc, save_png
 from ecgmon.models.checkpoint import Checkpoint
 from ecgmon.models.records import AAMI_CLASSES, PACED, Recording
@@ -54,6 +67,8 @@ from ecgmon.monitor.sinks import NullSink
 from ecgmon.monitor.sources import RecordSource
 
 RUN_WINDOW_S = 5.0
+FALSE_HIGH_BEFORE_S = 2.0  # a HIGH alarm is true when a V run lies between this before it ...
+FALSE_HIGH_AFTER_S = 5.0  # ... and this after it
 
 
 class Collector(NullSink):
@@ -64,6 +79,10 @@ class Collector(NullSink):
     def __init__(self) -> None:
         self.beats: dict[str, list[tuple[int, float, bool, float, bool]]] = {}
         self.alarms: dict[str, list[Alarm]] = {}
+        self.kinds: dict[str, dict[int, str]] = {}  # per bed: beat index -> its type's letter (N V S O A)
+
+    def on_typed(self, typed: TypedBeat) -> None:
+        self.kinds.setdefault(typed.score.beat.patient, {})[typed.score.beat.index] = typed.kind.short
 
     def on_beat(self, score: BeatScore) -> None:
         self.beats.setdefault(score.beat.patient, []).append(
@@ -88,6 +107,7 @@ class RecordResult:
     threshold: np.ndarray  # what each detection was judged against (a bed's own threshold once it has learnt)
     alarms: list[Alarm] = field(default_factory=list)
     judged: np.ndarray | None = None  # per detection: False while the bed learnt; None: judged from learn_s on
+    kind: np.ndarray | None = None  # per detection: its type's letter (N V S O A; '' untyped); None: not typed
 
 
 def ventricular_runs(classes: np.ndarray) -> list[tuple[int, int]]:
@@ -107,10 +127,10 @@ def ventricular_runs(classes: np.ndarray) -> list[tuple[int, int]]:
 
 
 def _high_spans(alarms: list[Alarm]) -> list[tuple[float, float]]:
-    """(raised at, cleared at) sample indices of the HIGH 'abnormal run' alarm."""
+    """(raised at, cleared at) sample indices of every HIGH physiological alarm."""
     spans: dict[str, list[float]] = {}
     for a in alarms:
-        if a.condition is not Condition.ABNORMAL_RUN or a.beat_index is None:
+        if a.priority is not Priority.HIGH or a.kind is not AlarmKind.PHYSIOLOGICAL or a.beat_index is None:
             continue
         if a.state is AlarmState.ACTIVE:
             spans[a.id] = [float(a.beat_index), float("inf")]
@@ -171,7 +191,42 @@ def record_counts(bed: RecordResult, *, learn_s: float = LEARN_S,
             false_high += not any(bed.ref[x] - tol <= at <= bed.ref[y] + RUN_WINDOW_S * bed.fs for x, y in all_runs)
     c["high_unmatched"] = false_high
     c["alarms_raised"] = {p: raised.get(p, 0) for p in ("high", "medium", "low")}
+    c.update(_burden(bed, t0, tol, all_runs))
+    if bed.kind is not None:
+        kind = bed.kind[dk]
+        det_k = np.full(len(det), "", dtype="<U1")
+        det_k[:] = kind
+        for beat, name in (("V", "VEB"), ("S", "SVEB")):
+            typed = det_k == beat
+            ref_is = cls == beat
+            tp = int((hit & ref_is & (det_k[np.maximum(m, 0)] == beat)).sum())
+            c[f"{name}_tp"], c[f"{name}_fn"] = tp, int(ref_is.sum()) - tp
+            # typed so, and the reference is another class (F, Q left out) or none
+            c[f"{name}_fp"] = int((typed & (det_cls != beat) & (det_cls != "F") & (det_cls != "Q")).sum())
+        c["typed"] = {k: int((det_k == k).sum()) for k in ("N", "V", "S", "O", "A", "")}
     return c
+
+
+def _burden(bed: RecordResult, t0: float, tol: float, runs: list[tuple[int, int]]) -> dict[str, Any]:
+    """The alarm burden after ``t0`` (module docstring): raised by condition and priority, audible, false HIGH,
+    V runs alarmed (HIGH raised) and advised (HIGH or MEDIUM raised) within 5 s."""
+    fs = bed.fs
+    raised = [a for a in bed.alarms if a.kind is AlarmKind.PHYSIOLOGICAL and a.state is AlarmState.ACTIVE
+              and a.beat_index is not None and a.beat_index >= t0]
+    by_cond: Counter[str] = Counter(f"{a.condition}|{a.priority.name.lower()}" for a in raised)
+    highs = [float(a.beat_index or 0) for a in raised if a.priority is Priority.HIGH]
+    audible = [float(a.beat_index or 0) for a in raised if a.priority >= Priority.MEDIUM]
+    spans = [(float(bed.ref[x]), float(bed.ref[y])) for x, y in runs]
+    false_high = sum(not any(lo <= at + FALSE_HIGH_AFTER_S * fs and hi >= at - FALSE_HIGH_BEFORE_S * fs
+                             for lo, hi in spans) for at in highs)
+    judged = [(x, y) for x, y in runs if bed.ref[x + 2] >= t0]
+    alarmed = advised = 0
+    for x, y in judged:
+        lo, hi = bed.ref[x + 2] - tol, bed.ref[y] + RUN_WINDOW_S * fs
+        alarmed += any(lo <= at <= hi for at in highs)
+        advised += any(lo <= at <= hi for at in audible)
+    return {"raised_by_condition": dict(by_cond), "audible": len(audible), "false_high": false_high,
+            "v_runs_5s": len(judged), "v_runs_alarmed_5s": alarmed, "v_runs_advised_5s": advised}
 
 
 def learning_excluded(ref: np.ndarray, det: np.ndarray, judged: np.ndarray,
@@ -203,7 +258,15 @@ def figures_of(c: dict[str, Any]) -> dict[str, float | None]:
         "flag_pp": _ratio(c["flagged_not_n"], c["flagged"]),
         "v_run_alarmed": _ratio(c["v_runs_alarmed"], c["v_runs"]),
         "high_unmatched_per_bed_day": _ratio(c["high_unmatched"], c["hours"] / 24),
+        "audible_per_bed_day": _ratio(c["audible"], c["hours"] / 24),
+        "false_high_per_bed_day": _ratio(c["false_high"], c["hours"] / 24),
+        "v_run_alarmed_5s": _ratio(c["v_runs_alarmed_5s"], c["v_runs_5s"]),
+        "v_run_advised_5s": _ratio(c["v_runs_advised_5s"], c["v_runs_5s"]),
     }
+    for name in ("VEB", "SVEB"):
+        if f"{name}_tp" in c:
+            tp, fn, fp = c[f"{name}_tp"], c[f"{name}_fn"], c[f"{name}_fp"]
+            out[f"{name}_se"], out[f"{name}_pp"] = _ratio(tp, tp + fn), _ratio(tp, tp + fp)
     for k in AAMI_CLASSES:
         out[f"{k}_flagged"] = _ratio(c[f"{k}_flags"], c[f"{k}_beats"])
     for p in ("high", "medium", "low"):
@@ -227,11 +290,13 @@ def pooled(counts: list[dict[str, Any]]) -> dict[str, Any]:
             if k == "scores":
                 total["scores"]["loss"] += v["loss"]
                 total["scores"]["class"] += v["class"]
-            elif k == "alarms_raised":
-                total["alarms_raised"].update(v)
+            elif k in ("alarms_raised", "raised_by_condition", "typed"):
+                total.setdefault(k, Counter()).update(v)
             else:
                 total[k] = total.get(k, 0) + v
-    total["alarms_raised"] = dict(total["alarms_raised"])
+    for k in ("alarms_raised", "raised_by_condition", "typed"):
+        if k in total:
+            total[k] = dict(total[k])
     return total
 
 
@@ -239,10 +304,29 @@ def summarise(counts: list[dict[str, Any]]) -> dict[str, Any]:
     """Per-record figures, gross (pooled) and average (mean of per-record) statistics."""
     per = [{"record": c["record"], **figures_of(c), **{k: v for k, v in c.items() if k not in ("scores",)}}
            for c in counts]
-    gross = figures_of(pooled(counts)) if counts else {}
+    total = pooled(counts) if counts else {}
+    gross = figures_of(total) if counts else {}
     keys = list(gross)
-    average = {k: (float(np.mean(v)) if (v := [r[k] for r in per if r[k] is not None]) else None) for k in keys}
-    return {"records": per, "gross": gross, "average": average}
+    average = {k: (float(np.mean(v)) if (v := [float(r[k]) for r in per if r.get(k) is not None]) else None)
+               for k in keys}
+    days = total.get("hours", 0.0) / 24
+    burden = {k: v / days for k, v in sorted(total.get("raised_by_condition", {}).items())} if days else {}
+    return {"records": per, "gross": gross, "average": average, "burden_per_bed_day": burden,
+            "bed_days": days}
+
+
+def burden_lines(summary: dict[str, Any]) -> list[str]:
+    """The alarm burden in words: raised per bed-day by condition and priority (gross), audible, false HIGH."""
+    g = summary["gross"]
+    out = [f"alarm burden over {summary.get('bed_days', 0.0):.2f} bed-days (after learning): "
+           f"audible (HIGH+MEDIUM) {_fmt(g.get('audible_per_bed_day'), 'per_bed')}/bed-day, "
+           f"false HIGH {_fmt(g.get('false_high_per_bed_day'), 'per_bed')}/bed-day, V runs alarmed (HIGH raised) "
+           f"within 5 s {_fmt(g.get('v_run_alarmed_5s'), 'pct')} %, advised (HIGH or MEDIUM) "
+           f"{_fmt(g.get('v_run_advised_5s'), 'pct')} %"]
+    for k, v in summary.get("burden_per_bed_day", {}).items():
+        cond, prio = k.split("|")
+        out.append(f"  {prio.upper():6s} {cond:36s} {v:8.2f} per bed-day")
+    return out
 
 
 def run_records(recordings: list[Recording], ckpt: Checkpoint, *, device: str = "cpu",
@@ -261,9 +345,12 @@ def run_records(recordings: list[Recording], ckpt: Checkpoint, *, device: str = 
     for r in recordings:
         rows = col.beats.get(r.name, [])
         arr = np.asarray(rows, dtype=np.float64).reshape(-1, 5)
-        beds.append(RecordResult(r.name, r.fs, len(r.signal), r.ann_samples, r.ann_classes, arr[:, 0].astype(np.int64),
-                                     arr[:, 1], arr[:, 2].astype(bool), arr[:, 3], col.alarms.get(r.name, []),
-                                     judged=arr[:, 4].astype(bool)))
+        det = arr[:, 0].astype(np.int64)
+        kinds = col.kinds.get(r.name, {})
+        beds.append(RecordResult(r.name, r.fs, len(r.signal), r.ann_samples, r.ann_classes, det,
+                                 arr[:, 1], arr[:, 2].astype(bool), arr[:, 3], col.alarms.get(r.name, []),
+                                 judged=arr[:, 4].astype(bool),
+                                 kind=np.asarray([kinds.get(int(i), "") for i in det], dtype="<U1")))
     return beds
 
 
@@ -290,7 +377,10 @@ def write_json(path: Path, obj: object) -> Path:
 
 COLUMNS = (("qrs_se", "QRS Se"), ("qrs_pp", "QRS +P"), ("N_flagged", "N flagged"), ("V_flagged", "V flagged"),
            ("S_flagged", "S flagged"), ("F_flagged", "F flagged"), ("flag_pp", "flag +P"),
-           ("auc_n_vs_svf", "AUC"), ("v_run_alarmed", "V runs HIGH"), ("high_unmatched_per_bed_day", "false HIGH/day"),
+           ("auc_n_vs_svf", "AUC"), ("VEB_se", "VEB Se"), ("VEB_pp", "VEB +P"), ("SVEB_se", "SVEB Se"),
+           ("SVEB_pp", "SVEB +P"), ("v_run_alarmed", "V runs HIGH"), ("v_run_alarmed_5s", "V runs 5s"),
+           ("v_run_advised_5s", "V runs adv 5s"), ("high_unmatched_per_bed_day", "unmatched HIGH/day"),
+           ("false_high_per_bed_day", "false HIGH/day"), ("audible_per_bed_day", "audible/day"),
            ("alarms_high_per_bed_hour", "HIGH/h"), ("alarms_medium_per_bed_hour", "MED/h"),
            ("alarms_low_per_bed_hour", "LOW/h"))
 
@@ -311,7 +401,7 @@ def table(summary: dict[str, Any], *, title: str) -> Any:
     for _, head in COLUMNS:
         t.add_column(head, justify="right")
     for r in summary["records"]:
-        t.add_row(r["record"], str(r["ref_beats"]), *[_fmt(r[k], k) for k, _ in COLUMNS])
+        t.add_row(r["record"], str(r["ref_beats"]), *[_fmt(r.get(k), k) for k, _ in COLUMNS])
     n = sum(r["ref_beats"] for r in summary["records"])
     t.add_row("gross", str(n), *[_fmt(summary["gross"].get(k), k) for k, _ in COLUMNS], style="bold")
     t.add_row("average", "", *[_fmt(summary["average"].get(k), k) for k, _ in COLUMNS], style="bold")

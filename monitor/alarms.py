@@ -1,14 +1,34 @@
-"""Alarm policy (per patient), technical alarms, and the JSONL alarm journal.
+"""Alarm policy (per patient) on typed beats, technical alarms, and the JSONL alarm journal.
 
-Defaults (see docs/alarms.md):
+Every judged beat is typed, label-free (:class:`BeatTypes`), from the autoencoder's verdict, the bed's
+ventricular beat typer (:class:`ecgmon.segmentation.vtype.VTyper`: width, prematurity, unlike the bed's dominant
+beat) and its timing against the bed's own median RR:
 
-- ``abnormal beat`` (LOW advisory): any beat whose loss is above the threshold.
-  Clears after ``clear_normal`` (5) consecutive normal beats.
-- ``frequent abnormal beats`` (MEDIUM): >= ``frequent_k`` (3) flagged beats among the
-  last ``window`` (10).  Clears when the window holds <= ``frequent_clear_k`` (1).
-- ``abnormal run`` (HIGH): >= ``run_len`` (3) consecutive flagged beats (a ventricular
-  run is three or more consecutive ectopics).  Clears after ``clear_normal`` normal beats.
+- ``ventricular``: the typer calls it ventricular and the autoencoder flags it, or the typer is sure of it alone
+  (``v_alone_p``);
+- ``supraventricular premature``: narrow (typer's width <= ``sv_width_s``), premature (RR before it under
+  ``sv_prem`` of the bed's median RR over its last ``rr_beats``), not ventricular, flagged, in a regular rhythm
+  (not while the bed's rhythm has changed: atrial fibrillation or flutter has no "premature");
+- ``other abnormal``: flagged, neither of those;
+- ``artifact``: too noisy to judge (no verdict).
 
+Isolated abnormal beats are counted (per minute and in total; the console tile, the summary and the headless
+lines show them) but raise no alarm by default (``beat_alarm`` turns the old LOW "abnormal beat" back on).
+Advisories (defaults; docs/alarms.md gives the sources and why):
+
+- ``frequent ventricular ectopy`` (MEDIUM): >= ``veb_per_min`` (10) ventricular beats in the last minute; clears
+  at <= ``veb_clear_per_min`` (5);
+- ``ventricular run`` (MEDIUM): >= ``vrun_len`` (3) consecutive ventricular beats (non-sustained; the lethal
+  ventricular tachycardia alarm, HIGH, is :mod:`ecgmon.monitor.lethal`'s);
+- ``supraventricular run`` (MEDIUM): >= ``svt_run_len`` (5) consecutive supraventricular premature beats;
+- ``ventricular couplet``, ``ventricular bigeminy`` / ``trigeminy`` (LOW): 2 consecutive ventricular beats;
+  ``pattern_cycles`` (4) cycles of N-V or N-N-V;
+- ``abnormal run`` (LOW): >= ``run_len`` (3) consecutive abnormal beats not all of one type;
+- ``frequent abnormal beats`` (LOW): >= ``other_per_min`` (12) other abnormal beats in the last minute.
+
+Run and pattern conditions clear after ``clear_normal`` (5) beats that do not continue them, and every advisory
+only once its clearing condition has held for ``clear_s`` (60 s) of the bed's signal: runs that recur within a
+minute are one episode, one alarm (heard once), not one alarm each.  HIGH priority is only for the lethal alarms.
 Acknowledging silences an alarm but keeps it visible until its condition clears.
 Every transition is one :class:`~ecgmon.core.messages.Alarm` value.
 """
@@ -17,26 +37,81 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import os
 import time
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, ClassVar
 
-from ecgmon.core.messages import Alarm, AlarmKind, AlarmState, BeatScore, Chunk, Condition, Priority
+from ecgmon.core.messages import (
+    Alarm,
+    AlarmKind,
+    AlarmState,
+    BeatKind,
+    BeatScore,
+    Chunk,
+    Condition,
+    Priority,
+    TypedBeat,
+)
+
+V, S, OT, A, N = (BeatKind.VENTRICULAR, BeatKind.SUPRAVENTRICULAR, BeatKind.OTHER, BeatKind.ARTIFACT,
+                 BeatKind.NORMAL)
 
 
 @dataclass(frozen=True, slots=True)
 class PolicyConfig:
-    """Counts are in beats."""
+    """Counts are in beats, rates per minute, times in seconds.  A count of 0 turns its condition off."""
 
-    window: int = 10
-    frequent_k: int = 3
-    frequent_clear_k: int = 1
-    run_len: int = 3
+    # typing
+    v_alone_p: float = 0.8  # the typer alone makes a beat ventricular at this probability (else: it and the flag)
+    sv_prem: float = 0.85  # premature: RR before the beat under this share of the bed's median RR
+    sv_width_s: float = 0.12  # supraventricular: QRS no wider than this (typer's width)
+    # premature beats the autoencoder does not flag are supraventricular premature too (EC57 SVEB Se up, more
+    # 'supraventricular run' advisories; docs/alarms.md has the figures)
+    sv_unflagged: bool = False
+    rr_beats: int = 16  # the bed's median RR over this many beats
+    # irregular rhythm (no beat is 'premature'): the median successive RR difference over the last rr_beats RR
+    # intervals, relative to the median RR, above this (atrial fibrillation; sinus arrhythmia changes RR gradually)
+    irregular: float = 0.1
+    # alarms
+    beat_alarm: bool = False  # LOW 'abnormal beat' for every flagged beat (the old behaviour)
+    veb_per_min: int = 10
+    veb_clear_per_min: int = 5
+    vrun_len: int = 3
+    svt_run_len: int = 5
+    couplet: bool = True
+    pattern_cycles: int = 4  # bigeminy / trigeminy
+    run_len: int = 3  # abnormal run (mixed types)
+    other_per_min: int = 12
     clear_normal: int = 5
+    clear_s: float = 60.0  # ... and this long of the bed's signal (one episode of recurring runs: one alarm)
+    frequent_veb_priority: Priority = Priority.MEDIUM
+    vrun_priority: Priority = Priority.MEDIUM
+    svt_priority: Priority = Priority.MEDIUM
+    pattern_priority: Priority = Priority.LOW  # couplet, bigeminy, trigeminy
+    run_priority: Priority = Priority.LOW  # abnormal run
+    frequent_priority: Priority = Priority.LOW  # frequent abnormal beats
+    join_s: float = 0.15  # a scored beat and a typed QRS are the same beat within this
+    wait_beats: int = 512  # scored beats held for their type at most (then judged untyped)
 
+    def __post_init__(self) -> None:
+        for name in ("veb_per_min", "veb_clear_per_min", "vrun_len", "svt_run_len", "pattern_cycles", "run_len",
+                     "other_per_min", "clear_normal", "rr_beats", "wait_beats"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"alarm policy: {name} must be >= 0, got {getattr(self, name)}")
+        if self.veb_per_min and self.veb_clear_per_min >= self.veb_per_min:
+            raise ValueError("alarm policy: veb_clear_per_min must be under veb_per_min")
+        if not 0 < self.sv_prem < 1:
+            raise ValueError(f"alarm policy: sv_prem must be in (0, 1), got {self.sv_prem}")
+
+
+# the conditions the policy raises (cleared when a bed relearns)
+PHYSIOLOGICAL_ADVISORIES = (Condition.ABNORMAL_BEAT, Condition.FREQUENT_ABNORMAL, Condition.ABNORMAL_RUN,
+                            Condition.FREQUENT_VEB, Condition.VENT_COUPLET, Condition.VENT_BIGEMINY,
+                            Condition.VENT_TRIGEMINY, Condition.VENT_RUN, Condition.SVT_RUN)
 
 _ids = itertools.count(1)
 
@@ -92,40 +167,274 @@ class AlarmBook:
         return max(self.active.values(), key=lambda a: (a.priority, a.state is AlarmState.ACTIVE), default=None)
 
 
-class AlarmPolicy:
-    """Physiological alarms of one patient from its beat scores: ``update(score) -> list[Alarm]``."""
+@dataclass(frozen=True, slots=True)
+class QrsType:
+    """What the bed's beat typer said of one QRS (absolute sample ``index``)."""
 
-    def __init__(self, book: AlarmBook, cfg: PolicyConfig = PolicyConfig()) -> None:
+    index: int
+    p_ventricular: float
+    ventricular: bool
+    width_s: float
+    artifact: bool = False  # the signal around it was noise or motion (the VF detector's artifact verdict)
+
+
+class BeatJoin:
+    """Joins one bed's scored beats with its typed QRS complexes by sample index, in beat order.
+
+    The typer reports a QRS a little after its signal has arrived (once a second, and ``post_s`` after the QRS);
+    the scorer judges a beat whenever its batch is scored: either may come first.  A scored beat waits until its
+    QRS is typed, or until the typer's ``mark`` (every QRS before it has been typed) has passed it (then it goes
+    untyped); at most ``wait_beats`` wait (the oldest goes untyped beyond).  Typed QRS complexes are kept until a
+    scored beat passes them (at most ``4 * wait_beats``).  Memory is bounded either way."""
+
+    def __init__(self, fs: float, *, tol_s: float = 0.15, wait_beats: int = 512) -> None:
+        self.tol = max(1, round(tol_s * fs))
+        self.waiting: deque[BeatScore] = deque()
+        self.types: deque[QrsType] = deque(maxlen=max(16, 4 * wait_beats))
+        self.mark = -math.inf
+        self.wait_beats = wait_beats
+        self.untyped = 0  # beats released without a type
+
+    def typed(self, t: QrsType) -> None:
+        self.types.append(t)
+
+    def progress(self, mark: float) -> None:
+        """The typer has typed every QRS before sample ``mark`` (absolute)."""
+        self.mark = max(self.mark, mark)
+
+    def scored(self, s: BeatScore) -> None:
+        self.waiting.append(s)
+
+    def ready(self, *, final: bool = False) -> list[tuple[BeatScore, QrsType | None]]:
+        """Beats whose type is known (or will never be), in order; ``final``: all of them (the stream ended)."""
+        out: list[tuple[BeatScore, QrsType | None]] = []
+        while self.waiting:
+            s = self.waiting[0]
+            i = s.beat.index
+            while self.types and self.types[0].index < i - self.tol:
+                self.types.popleft()  # a QRS no scored beat claimed (learning, or not cut as a beat)
+            t = self.types[0] if self.types and self.types[0].index <= i + self.tol else None
+            if t is not None:
+                # the nearest of the QRS complexes within the tolerance
+                for u in itertools.islice(self.types, 1, 3):
+                    if abs(u.index - i) < abs(t.index - i):
+                        t = u
+            if t is None and not (final or i + self.tol < self.mark or len(self.waiting) > self.wait_beats):
+                break
+            self.waiting.popleft()
+            if t is not None:
+                while self.types and self.types[0].index <= t.index:
+                    self.types.popleft()
+            else:
+                self.untyped += 1
+            out.append((s, t))
+        return out
+
+
+class AlarmPolicy:
+    """Physiological alarms of one patient from its typed beats (see the module docstring).
+
+    ``update(score)`` takes a judged beat (not while learning; a noisy one counts as artifact), ``typed(qrs)``
+    and ``progress(mark)`` what the bed's beat typer says; each returns the alarm transitions of the beats whose
+    type became known, and leaves those beats in ``done`` (:class:`TypedBeat`, for the sinks)."""
+
+    def __init__(self, book: AlarmBook, cfg: PolicyConfig = PolicyConfig(), *, fs: float | None = None,
+                 typer: bool = True) -> None:
+        """``fs``: the bed's rate (Hz; default the book's); ``typer``: a beat typer reports to this policy (False:
+        every beat is judged at once, untyped: no ventricular or supraventricular advisories)."""
         self.book, self.cfg = book, cfg
-        self.recent: deque[bool] = deque(maxlen=cfg.window)
-        self.losses: deque[float] = deque(maxlen=cfg.window)
-        self.run = 0  # consecutive flagged beats
-        self.normal_run = 0  # consecutive normal beats
+        self.fs = float(fs or book.fs or 250.0)
+        self.join = BeatJoin(self.fs, tol_s=cfg.join_s, wait_beats=cfg.wait_beats)
+        if not typer:
+            self.join.progress(math.inf)
+        self.losses: deque[float] = deque(maxlen=10)
+        self.rrs: deque[float] = deque(maxlen=max(1, cfg.rr_beats))
+        self.all_rrs: deque[float] = deque(maxlen=max(2, cfg.rr_beats))  # every beat's RR: the rhythm's regularity
+        self.kinds: deque[BeatKind] = deque(maxlen=max(3 * cfg.pattern_cycles, cfg.run_len, 1))
+        self.minute: dict[BeatKind, deque[int]] = {k: deque() for k in (V, S, OT, A)}
+        self.totals: Counter[BeatKind] = Counter()
+        self.v_run = self.s_run = self.abn_run = 0  # consecutive ventricular / supraventricular / abnormal beats
+        self.abn_mixed = False  # the abnormal run holds more than one type (or other abnormal beats)
+        self.since_v = self.since_s = self.since_abn = 0  # beats since the last of each
+        self.since_flag = 0
+        self.last_index: int | None = None
+        self.done: list[TypedBeat] = []
+        self.quiet: dict[Condition, int] = {}  # active advisories whose clearing condition holds: since which sample
+
+    # ------------------------------------------------------------------ input
 
     def update(self, s: BeatScore) -> list[Alarm]:
-        c, b = self.cfg, self.book
-        flagged = s.flagged
-        self.recent.append(flagged)
-        self.losses.append(round(s.loss, 6))
-        self.run = self.run + 1 if flagged else 0
-        self.normal_run = 0 if flagged else self.normal_run + 1
-        ev = tuple(self.losses)
-        out: list[Alarm] = []
-        n_flag = sum(self.recent)
-        if flagged:
-            out += b.raise_(Condition.ABNORMAL_BEAT, AlarmKind.PHYSIOLOGICAL, Priority.LOW,
-                            f"abnormal beat (loss {s.loss:.3f} > {s.threshold:.3f})", score=s, evidence=ev)
-        if n_flag >= c.frequent_k:
-            out += b.raise_(Condition.FREQUENT_ABNORMAL, AlarmKind.PHYSIOLOGICAL, Priority.MEDIUM,
-                            f"{n_flag} abnormal of last {len(self.recent)} beats", score=s, evidence=ev)
-        if self.run >= c.run_len:
-            out += b.raise_(Condition.ABNORMAL_RUN, AlarmKind.PHYSIOLOGICAL, Priority.HIGH,
-                            f"run of {self.run} abnormal beats", score=s, evidence=ev)
-        if self.normal_run >= c.clear_normal:
-            out += b.clear(Condition.ABNORMAL_BEAT, score=s) + b.clear(Condition.ABNORMAL_RUN, score=s)
-        if n_flag <= c.frequent_clear_k:
-            out += b.clear(Condition.FREQUENT_ABNORMAL, score=s)
+        self.join.scored(s)
+        return self._release()
+
+    def typed(self, t: QrsType) -> list[Alarm]:
+        self.join.typed(t)
+        return self._release()
+
+    def progress(self, mark: float) -> list[Alarm]:
+        self.join.progress(mark)
+        return self._release()
+
+    def flush(self) -> list[Alarm]:
+        """The stream has ended: every beat still waiting is judged now (untyped where its QRS was not typed)."""
+        return self._release(final=True)
+
+    def take(self) -> list[TypedBeat]:
+        """The typed beats since the last call."""
+        out, self.done = self.done, []
         return out
+
+    # ------------------------------------------------------------------ counts
+
+    def per_minute(self) -> dict[str, int]:
+        """Beats of each abnormal type in the last minute of the bed's signal (V, S, O: other, A: artifact)."""
+        if self.last_index is not None:
+            self._expire(self.last_index)
+        return {k.short: len(q) for k, q in self.minute.items()}
+
+    def counts(self) -> dict[str, int]:
+        """Beats of each abnormal type since the bed's first."""
+        return {k.short: self.totals.get(k, 0) for k in (V, S, OT, A)}
+
+    def _expire(self, index: int) -> None:
+        lo = index - 60.0 * self.fs
+        for q in self.minute.values():
+            while q and q[0] <= lo:
+                q.popleft()
+
+    # ------------------------------------------------------------------ typing
+
+    def kind_of(self, s: BeatScore, t: QrsType | None) -> tuple[BeatKind, float | None]:
+        """The beat's type, and its RR over the bed's median RR (None: not known)."""
+        c = self.cfg
+        rr = s.beat.rr_prev_s
+        ratio = rr / float(sorted(self.rrs)[len(self.rrs) // 2]) if rr > 0 and self.rrs else None
+        if s.noisy or (t is not None and t.artifact and s.flagged):
+            return A, ratio
+        if t is not None and t.ventricular and (s.flagged or t.p_ventricular >= c.v_alone_p):
+            return V, ratio
+        if not s.flagged and not c.sv_unflagged:
+            return N, ratio
+        narrow = t is None or t.width_s <= c.sv_width_s
+        if (ratio is not None and ratio < c.sv_prem and narrow and not s.by_shape
+                and len(self.rrs) >= min(c.rr_beats, 8) and not self.irregular()):
+            return S, ratio
+        return (OT if s.flagged else N), ratio
+
+    def irregular(self) -> bool:
+        """The bed's rhythm is irregularly irregular (atrial fibrillation): the median of the absolute successive
+        differences of its last RR intervals over their median above ``cfg.irregular``.  Successive RR differences
+        are the usual measure of AF's irregularity (e.g. Tateno K, Glass L, *Automatic detection of atrial
+        fibrillation using the coefficient of variation and density histograms of RR and deltaRR intervals*,
+        Med Biol Eng Comput 39:664-671, 2001); a median, so that a few ectopic beats do not make a rhythm
+        irregular, and successive, so that sinus arrhythmia's gradual changes do not either."""
+        if len(self.all_rrs) < 8:
+            return False
+        r = list(self.all_rrs)
+        d = sorted(abs(b - a) for a, b in itertools.pairwise(r))
+        return d[len(d) // 2] > self.cfg.irregular * sorted(r)[len(r) // 2]
+
+    def _release(self, *, final: bool = False) -> list[Alarm]:
+        out: list[Alarm] = []
+        for s, t in self.join.ready(final=final):
+            kind, ratio = self.kind_of(s, t)
+            rr = s.beat.rr_prev_s
+            if kind is not A and 0.2 <= rr <= 3.0:
+                self.all_rrs.append(rr)
+                if kind in (N, OT):
+                    self.rrs.append(rr)  # the bed's own rhythm: beats that are neither ectopic nor noise
+            self.done.append(TypedBeat(s, kind, t.p_ventricular if t is not None else None, ratio))
+            out += self._judge(s, kind)
+        return out
+
+    # ------------------------------------------------------------------ conditions
+
+    def _judge(self, s: BeatScore, kind: BeatKind) -> list[Alarm]:
+        c, b = self.cfg, self.book
+        i = s.beat.index
+        self.last_index = i
+        out: list[Alarm] = []
+        if kind is not N:
+            self.minute[kind].append(i)
+            self.totals[kind] += 1
+        self._expire(i)
+        if kind is A:  # no verdict: counted, but neither continues nor breaks a run
+            return out
+        self.losses.append(round(s.loss, 6))
+        ev = tuple(self.losses)
+        P = AlarmKind.PHYSIOLOGICAL
+        self.kinds.append(kind)
+        abnormal = kind is not N
+        self.v_run = self.v_run + 1 if kind is V else 0
+        self.s_run = self.s_run + 1 if kind is S else 0
+        if abnormal:
+            self.abn_mixed = self.abn_mixed or kind is OT or (self.abn_run > 0 and self.kinds[-2] is not kind)
+            self.abn_run += 1
+        else:
+            self.abn_run, self.abn_mixed = 0, False
+        self.since_v = 0 if kind is V else self.since_v + 1
+        self.since_s = 0 if kind is S else self.since_s + 1
+        self.since_abn = 0 if abnormal else self.since_abn + 1
+        self.since_flag = 0 if s.flagged else self.since_flag + 1
+        n_v, n_o = len(self.minute[V]), len(self.minute[OT])
+        if c.beat_alarm and s.flagged:
+            out += b.raise_(Condition.ABNORMAL_BEAT, P, Priority.LOW,
+                            f"abnormal beat ({kind}; loss {s.loss:.3f} > {s.threshold:.3f})", score=s, evidence=ev)
+        if c.veb_per_min and n_v >= c.veb_per_min:
+            out += b.raise_(Condition.FREQUENT_VEB, P, c.frequent_veb_priority,
+                            f"{n_v} ventricular beats in the last minute (limit {c.veb_per_min}/min)",
+                            score=s, evidence=ev)
+        if c.vrun_len and self.v_run >= c.vrun_len:
+            out += b.raise_(Condition.VENT_RUN, P, c.vrun_priority,
+                            f"run of {self.v_run} ventricular beats", score=s, evidence=ev)
+        if c.svt_run_len and self.s_run >= c.svt_run_len:
+            out += b.raise_(Condition.SVT_RUN, P, c.svt_priority,
+                            f"run of {self.s_run} supraventricular premature beats", score=s, evidence=ev)
+        if c.couplet and self.v_run == 2:
+            out += b.raise_(Condition.VENT_COUPLET, P, c.pattern_priority, "two consecutive ventricular beats",
+                            score=s, evidence=ev)
+        if c.pattern_cycles and kind is V:
+            k = list(self.kinds)
+            if len(k) >= 2 * c.pattern_cycles and k[-2 * c.pattern_cycles:] == [N, V] * c.pattern_cycles:
+                out += b.raise_(Condition.VENT_BIGEMINY, P, c.pattern_priority,
+                                f"ventricular bigeminy ({c.pattern_cycles} cycles of N-V)", score=s, evidence=ev)
+            if len(k) >= 3 * c.pattern_cycles and k[-3 * c.pattern_cycles:] == [N, N, V] * c.pattern_cycles:
+                out += b.raise_(Condition.VENT_TRIGEMINY, P, c.pattern_priority,
+                                f"ventricular trigeminy ({c.pattern_cycles} cycles of N-N-V)", score=s, evidence=ev)
+        if c.run_len and self.abn_run >= c.run_len and self.abn_mixed:
+            out += b.raise_(Condition.ABNORMAL_RUN, P, c.run_priority,
+                            f"run of {self.abn_run} abnormal beats of mixed or unclassified types", score=s,
+                            evidence=ev)
+        if c.other_per_min and n_o >= c.other_per_min:
+            out += b.raise_(Condition.FREQUENT_ABNORMAL, P, c.frequent_priority,
+                            f"{n_o} abnormal beats of no known type in the last minute", score=s, evidence=ev)
+        # clearing
+        n = c.clear_normal
+        if self.since_flag >= n:
+            out += b.clear(Condition.ABNORMAL_BEAT, score=s)
+        for cond in (Condition.VENT_RUN, Condition.VENT_COUPLET, Condition.VENT_BIGEMINY, Condition.VENT_TRIGEMINY):
+            out += self._settle(cond, self.since_v >= n, s)
+        out += self._settle(Condition.SVT_RUN, self.since_s >= n, s)
+        out += self._settle(Condition.ABNORMAL_RUN, self.since_abn >= n, s)
+        out += self._settle(Condition.FREQUENT_VEB, n_v <= c.veb_clear_per_min, s)
+        out += self._settle(Condition.FREQUENT_ABNORMAL, n_o <= c.other_per_min // 2, s)
+        return out
+
+    def _settle(self, cond: Condition, quiet: bool, s: BeatScore) -> list[Alarm]:
+        """Clear ``cond`` once it is ``quiet`` and has been for ``clear_s`` of the bed's signal."""
+        if not quiet or cond not in self.book.active:
+            self.quiet.pop(cond, None)
+            return []
+        since = self.quiet.setdefault(cond, s.beat.index)
+        if s.beat.index - since < self.cfg.clear_s * self.fs:
+            return []
+        del self.quiet[cond]
+        return self.book.clear(cond, score=s)
+
+    def counts_line(self) -> str:
+        """Per-minute counts of ectopic beats for a tile: 'V 3 S 0 O 1 /min'."""
+        m = self.per_minute()
+        return f"V {m['V']} S {m['S']} O {m['O']}/min"
 
 
 class TechnicalAlarms:

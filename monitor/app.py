@@ -24,7 +24,7 @@ from ecgmon.models.checkpoint import Checkpoint, load
 from ecgmon.models.records import Recording, read_all
 from ecgmon.models.scorer import Scorer
 from ecgmon.monitor.alarms import Journal, open_alarms
-from ecgmon.monitor.config import MonitorConfig, from_args
+from ecgmon.monitor.config import MonitorConfig, default_checkpoint, from_args
 from ecgmon.monitor.console import ConsoleView, Snapshot, Tile, render
 from ecgmon.monitor.disk import DiskWriter
 from ecgmon.monitor.jetstream import NatsSource
@@ -61,7 +61,7 @@ def build(cfg: MonitorConfig, *, ckpt: Checkpoint | None = None, out: TextIO | N
     ``source``: a source built by the caller (an ``--workers`` worker's routed source, :mod:`ecgmon.monitor.workers`)
     instead of the one ``cfg.source`` names; ``cfg.source`` still chooses the model and the evaluation tolerance.
     """
-    ckpt = ckpt or load(cfg.checkpoint if cfg.checkpoint is not None else "mitdb" if cfg.source == "record" else None)
+    ckpt = ckpt or load(cfg.checkpoint if cfg.checkpoint is not None else default_checkpoint(cfg.source))
     rep = ckpt.rep
     scorer = Scorer(ckpt.model, device=cfg.device, threads=cfg.threads or default_threads())
     given = source
@@ -142,7 +142,7 @@ def snapshot(b: Built, *, focus: str | None = None, notice: str = "") -> Snapsho
              learning=p.model.progress(p.last.beat.index if p.last else None),
              fs=v.fs.get(p.patient, p.fs), end=v.ends.get(p.patient, 0), marks=tuple(v.marks.get(p.patient, ())),
              alarms=tuple(sorted(p.book.active.values(), key=lambda a: -a.priority)),
-             learnt=p.model.learnt is not None)
+             learnt=p.model.learnt is not None, per_min=p.policy.per_minute())
         for p in mon.beds.values()
     )
     health = b.source.health()
@@ -161,7 +161,10 @@ async def stats_task(b: Built, out: HeadlessSink, period: float = 1.0) -> None:
         s = b.monitor.stats
         out.write({"type": "stats", "beats": s.beats, "beats_per_s": round(s.beats_per_s(), 1),
                    "latency_p50_ms": s.latency_ms(50), "latency_p99_ms": s.latency_ms(99),
-                   "queue": b.monitor.queue.qsize(), "shed": s.shed, "alarms": s.alarms})
+                   "queue": b.monitor.queue.qsize(), "shed": s.shed, "alarms": s.alarms,
+                   # abnormal beats by type in the last minute, beds with any (V, S, O other, A artifact)
+                   "per_min": {p: m for p, st in b.monitor.beds.items()
+                               if any((m := st.policy.per_minute()).values())}})
 
 
 class Controls(Protocol):

@@ -12,18 +12,47 @@ the bed's own:
   watch withholds verdicts on noisy beats, the rhythm watch judges beats by their shape alone while the
   rhythm has changed (atrial fibrillation or flutter), and normal beats move the offset slowly.
 
+RR context (issue 20 item 3): the RR prematurity channel is judged against the bed's own rhythm.  A beat is
+judged by its shape alone, besides while the rhythm watch is on, when the bed's rhythm is irregularly irregular
+(the median absolute successive difference of its last ``RR_BEATS`` RR intervals over their median above
+``IRREGULAR``: atrial fibrillation, before the watch has filled) or when the beat comes late (its RR over ``LATE``
+times the bed's median: the beat after a pause of sinus arrhythmia, a block or a compensatory pause; the pause
+has its own alarm, and lateness is no sign of an ectopic beat).
+
 What the driver needs besides the verdict (the technical conditions to follow, whether learning has just
 finished) comes back in one :class:`BedVerdict`.
 """
 
 from __future__ import annotations
 
+import itertools
+from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from ecgmon.core.messages import Beat, BeatScore
 from ecgmon.monitor.learning import BedLearner, LearningConfig, Learnt, RhythmWatch, bed_loss
+
+RR_BEATS = 16  # the bed's rhythm: its last RR intervals
+IRREGULAR = 0.1  # median |successive RR difference| over the median RR above this: irregularly irregular
+LATE = 1.3  # a beat whose RR is over this times the bed's median RR comes late (after a pause)
+
+
+def rr_context(rrs: Sequence[float], rr: float) -> str | None:
+    """Why a beat with RR ``rr`` (s) after the bed's RR intervals ``rrs`` (s, oldest first) is judged by its shape
+    alone: "irregular" (the rhythm is irregularly irregular), "late" (after a pause), or None.  Needs 8 RR.
+    Successive RR differences are the usual measure of atrial fibrillation's irregularity (Tateno K, Glass L,
+    Med Biol Eng Comput 39:664-671, 2001); medians, so that a few ectopic beats change neither."""
+    if len(rrs) < 8:
+        return None
+    r = sorted(rrs)
+    med = r[len(r) // 2]
+    d = sorted(abs(b - a) for a, b in itertools.pairwise(rrs))
+    if d[len(d) // 2] > IRREGULAR * med:
+        return "irregular"
+    return "late" if rr > LATE * med else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +77,7 @@ class BedModel:
         self.threshold, self.margin = threshold, margin
         self.learner = BedLearner(fs, learning, shape, learnt) if learning is not None else None
         self.rhythm = RhythmWatch()
+        self.rrs: deque[float] = deque(maxlen=RR_BEATS)
 
     # ------------------------------------------------------------------ state
 
@@ -77,6 +107,7 @@ class BedModel:
             return False
         self.learner.restart()
         self.rhythm = RhythmWatch()
+        self.rrs.clear()
         return True
 
     # ------------------------------------------------------------------ learn_one / score_one
@@ -122,5 +153,9 @@ class BedModel:
         # the rhythm watch counts beats flagged by their timing alone (their shape is the bed's normal);
         # while the rhythm has changed, beats are judged by their shape alone
         changed = self.rhythm.update(total > thr and shape <= thr)
-        return BedVerdict(BeatScore(beat, shape if changed else total, thr, now, shape_loss=shape, rr_loss=rr,
-                                    by_shape=changed), artifact=False, rhythm_changed=changed)
+        context = rr_context(self.rrs, beat.rr_prev_s)
+        if 0.2 <= beat.rr_prev_s <= 3.0:
+            self.rrs.append(beat.rr_prev_s)
+        by_shape = changed or context is not None
+        return BedVerdict(BeatScore(beat, shape if by_shape else total, thr, now, shape_loss=shape, rr_loss=rr,
+                                    by_shape=by_shape), artifact=False, rhythm_changed=changed)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ecgmon.core.broker import BrokerConfig, credentials
 from ecgmon.core.limits import FS_RANGE, check_fs, parse_speed
+from ecgmon.core.messages import Priority
 from ecgmon.monitor.alarms import PolicyConfig
 from ecgmon.monitor.jetstream import NatsSettings, shard_partitions
 from ecgmon.monitor.learning import LearningConfig
@@ -33,6 +34,16 @@ def default_learn_state() -> Path:
 
 def _state_dir() -> Path:
     return Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "ecgmon"
+
+
+def default_checkpoint(source: str) -> str:
+    """The shipped model a source gets without ``--checkpoint``: the source kind decides.  ``replay`` plays
+    ECG5000's beats, so it gets the ECG5000 model; every other source carries real ECG (bedside devices over MQTT
+    or NATS, recordings), so it gets the real-ECG model (``mitdb``, fitted on MIT-BIH records), whose beats, RR
+    intervals and amplitudes are those of real ECG.  The simulator's ECG5000 devices (``ecgmon simulate --kind
+    ecg5000``, ``ecgmon demo``) publish ECG5000 beats: their monitor is told ``--checkpoint ecg5000`` (the demo
+    does so itself)."""
+    return "ecg5000" if source == "replay" else "mitdb"
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,8 +117,9 @@ def add_monitor_arguments(p: argparse.ArgumentParser) -> None:
     add_nats_arguments(p)
     g = p.add_argument_group("model")
     g.add_argument("--checkpoint", default=None,
-                   help="a checkpoint file, or a shipped one by name: ecg5000 (default for replay and MQTT), "
-                        "mitdb (the real-ECG model; default for --source record), ucr")
+                   help="a checkpoint file, or a shipped one by name: ecg5000 (default for --source replay, and "
+                        "for the simulator's ECG5000 devices), mitdb (the real-ECG model; default for real devices "
+                        "over MQTT or NATS and for --source record), ucr")
     g.add_argument("--learn", type=float, default=_L.learn_s, dest="learn_s",
                    help=f"seconds each bed learns its own normal before its verdicts count (default "
                         f"{_L.learn_s:g}; 0 = population threshold; models without per-bed learning ignore it)")
@@ -130,12 +142,36 @@ def add_monitor_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--max-beats", type=int, default=None, help="stop after exactly this many verdicts")
     g.add_argument("--journal", type=Path, default=None,
                    help=f"alarm journal (JSONL); default {default_journal()}")
-    g = p.add_argument_group("alarm policy")
-    g.add_argument("--frequent", default=f"{_A.frequent_k}/{_A.window}",
-                   help="K/N: MEDIUM when K of the last N beats are abnormal")
-    g.add_argument("--run-len", type=int, default=_A.run_len, help="HIGH after this many consecutive abnormal beats")
+    g = p.add_argument_group("abnormal-beat advisories (docs/alarms.md; a count of 0 turns one off)")
+    g.add_argument("--veb-per-min", type=int, default=_A.veb_per_min,
+                   help=f"frequent ventricular ectopy: this many ventricular beats in a minute (default "
+                        f"{_A.veb_per_min}; clears at {_A.veb_clear_per_min} or fewer)")
+    g.add_argument("--vrun-len", type=int, default=_A.vrun_len,
+                   help="ventricular run: this many consecutive ventricular beats (non-sustained; VT is --vt-bpm's)")
+    g.add_argument("--svt-run-len", type=int, default=_A.svt_run_len,
+                   help="supraventricular run: this many consecutive supraventricular premature beats")
+    g.add_argument("--pattern-cycles", type=int, default=_A.pattern_cycles,
+                   help="ventricular bigeminy / trigeminy: this many cycles of N-V / N-N-V")
+    g.add_argument("--no-couplet", action="store_true", help="no advisory for two consecutive ventricular beats")
+    g.add_argument("--run-len", type=int, default=_A.run_len,
+                   help="abnormal run: this many consecutive abnormal beats of mixed or unclassified types")
+    g.add_argument("--other-per-min", type=int, default=_A.other_per_min,
+                   help="frequent abnormal beats: this many unclassified abnormal beats in a minute")
     g.add_argument("--clear-after", type=int, default=_A.clear_normal,
-                   help="normal beats before a LOW/HIGH alarm clears")
+                   help="beats that do not continue a run or pattern before its advisory clears")
+    g.add_argument("--beat-alarm", action="store_true",
+                   help="a LOW 'abnormal beat' alarm for every flagged beat (off: such beats are counted and shown)")
+    g.add_argument("--sv-prem", type=float, default=_A.sv_prem,
+                   help="supraventricular premature: RR before the beat under this share of the bed's median RR")
+    g.add_argument("--sv-unflagged", action="store_true",
+                   help="type premature narrow beats supraventricular premature even when the autoencoder does not "
+                        "flag them (more SVEB found, more supraventricular-run advisories)")
+    g.add_argument("--v-alone-p", type=float, default=_A.v_alone_p,
+                   help="a beat the ventricular typer calls ventricular with this probability is ventricular even "
+                        "when the autoencoder does not flag it")
+    g.add_argument("--priority", action="append", default=[], metavar="ADVISORY=PRIORITY",
+                   help="an advisory's priority (low or medium; HIGH is for the lethal alarms): veb, vrun, svt, "
+                        "pattern (couplet, bigeminy, trigeminy), run, frequent; e.g. --priority vrun=low")
     g = p.add_argument_group("lethal and rate alarms (docs/alarms.md; from the first seconds, never held by learning)")
     g.add_argument("--asystole-s", type=float, default=_X.asystole_s, help="HIGH asystole: no QRS for this long (s)")
     g.add_argument("--brady-bpm", type=float, default=_X.brady_bpm,
@@ -250,14 +286,27 @@ def parse_rate(text: str) -> float | None:
     return v
 
 
-def parse_frequent(text: str) -> tuple[int, int]:
-    try:
-        k, n = (int(v) for v in text.split("/"))
-    except ValueError as err:
-        raise ValueError(f"--frequent must look like K/N (e.g. 3/10), got {text!r}") from err
-    if not 0 < k <= n:
-        raise ValueError(f"--frequent {text}: need 0 < K <= N")
-    return k, n
+_PRIORITY_KEYS = {"veb": "frequent_veb_priority", "vrun": "vrun_priority", "svt": "svt_priority",
+                  "pattern": "pattern_priority", "run": "run_priority", "frequent": "frequent_priority"}
+
+
+def policy_from_args(a: argparse.Namespace) -> PolicyConfig:
+    """The abnormal-beat advisories of the command line, checked (PolicyConfig checks the counts)."""
+    prio: dict[str, Priority] = {}
+    for item in a.priority:
+        key, _, value = item.partition("=")
+        if key.strip().lower() not in _PRIORITY_KEYS or value.strip().lower() not in ("low", "medium"):
+            raise ValueError(f"--priority must look like ADVISORY=low|medium with ADVISORY one of "
+                             f"{', '.join(_PRIORITY_KEYS)}, got {item!r}")
+        prio[_PRIORITY_KEYS[key.strip().lower()]] = Priority[value.strip().upper()]
+    if not 0 <= a.v_alone_p <= 1:
+        raise ValueError(f"--v-alone-p must be 0-1, got {a.v_alone_p:g}")
+    return replace(_A, veb_per_min=a.veb_per_min, veb_clear_per_min=min(_A.veb_clear_per_min, a.veb_per_min // 2),
+                   vrun_len=a.vrun_len, svt_run_len=a.svt_run_len, pattern_cycles=a.pattern_cycles,
+                   couplet=not a.no_couplet, run_len=a.run_len, other_per_min=a.other_per_min,
+                   clear_normal=a.clear_after, beat_alarm=a.beat_alarm, sv_prem=a.sv_prem, v_alone_p=a.v_alone_p,
+                   sv_unflagged=a.sv_unflagged,
+                   **prio)
 
 
 def lethal_from_args(a: argparse.Namespace) -> LethalConfig:
@@ -275,7 +324,6 @@ def lethal_from_args(a: argparse.Namespace) -> LethalConfig:
 
 
 def from_args(a: argparse.Namespace) -> MonitorConfig:
-    k, n = parse_frequent(a.frequent)
     ui = not a.no_ui
     if a.source == "record" and not a.records:
         raise ValueError("--source record needs one or more PATHs (records, folders or CSV files)")
@@ -299,7 +347,7 @@ def from_args(a: argparse.Namespace) -> MonitorConfig:
         journal=a.journal or default_journal(),
         pipeline=replace(_P, max_batch=a.max_batch, max_wait_ms=a.max_wait_ms, max_beats=a.max_beats,
                          hold_at_end=ui),
-        policy=replace(_A, window=n, frequent_k=k, run_len=a.run_len, clear_normal=a.clear_after),
+        policy=policy_from_args(a),
         lethal=lethal_from_args(a),
         broker=broker_from_args(a, monitor=True) if a.source == "mqtt" else None,
         nats=nats_from_args(a) if a.source == "nats" else None,

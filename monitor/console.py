@@ -63,6 +63,8 @@ class Tile:
     marks: tuple[Mark, ...] = ()  # recent judged beats, oldest first
     alarms: tuple[Alarm, ...] = ()  # every active/acknowledged alarm of the bed
     learnt: bool = False  # the threshold is the bed's own (per-bed learning done)
+    # abnormal beats by type in the last minute (V ventricular, S supraventricular premature, O other, A artifact)
+    per_min: dict[str, int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,9 +205,12 @@ def _verdict_line(t: Tile) -> Text:
     if t.loss is None:
         return Text(f"loss --  beats {t.beats}", style="dim", no_wrap=True)
     over = t.loss > t.threshold
+    m = t.per_min
+    counts = (f"V {m.get('V', 0)} S {m.get('S', 0)} O {m.get('O', 0)}/min", "bold yellow" if m.get("V") else "dim") \
+        if m else ("", "")
     return Text.assemble((f"loss {t.loss:.3f}/{t.threshold:.3f} {'ABN' if over else 'ok'}",
-                          "bold magenta" if over else ""), (f"  beats {t.beats} abn {t.flagged}", "dim"),
-                         no_wrap=True, overflow="ellipsis")
+                          "bold magenta" if over else ""), ("  ", ""), counts,
+                         (f"  beats {t.beats} abn {t.flagged}", "dim"), no_wrap=True, overflow="ellipsis")
 
 
 def _trace(t: Tile, width: int, rows: int, seconds: float) -> list[Text]:

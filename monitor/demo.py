@@ -58,7 +58,8 @@ def run_demo(*, devices: int = 8, speed: str = "1", duration: float | None = Non
              "--duration", "86400" if duration is None else str(duration + 5)],
             stdout=sim_log, stderr=subprocess.STDOUT)
         try:
-            cfg = MonitorConfig(source="mqtt", ui=ui, duration=duration,
+            # the simulated devices publish ECG5000 beats: the ECG5000 model judges them (real devices get mitdb)
+            cfg = MonitorConfig(source="mqtt", checkpoint="ecg5000", ui=ui, duration=duration,
                                 journal=journal or Path(tmp) / "alarms.jsonl", learn_state=None,
                                 broker=BrokerConfig(url=broker.url, client_id="ecgmon-demo-monitor", persistent=False))
             b = build(cfg, truth=truth)

@@ -28,7 +28,14 @@ from ecgmon.core.limits import default_threads
 from ecgmon.core.messages import Alarm, AlarmKind, Beat, BeatScore, Chunk, Condition
 from ecgmon.models.checkpoint import Checkpoint
 from ecgmon.models.scorer import Scored, Scorer
-from ecgmon.monitor.alarms import AlarmBook, AlarmPolicy, PolicyConfig, TechnicalAlarms
+from ecgmon.monitor.alarms import (
+    PHYSIOLOGICAL_ADVISORIES,
+    AlarmBook,
+    AlarmPolicy,
+    PolicyConfig,
+    QrsType,
+    TechnicalAlarms,
+)
 from ecgmon.monitor.batcher import MicroBatcher, next_batch
 from ecgmon.monitor.bedmodel import BedModel
 from ecgmon.monitor.disk import DiskWriter
@@ -240,7 +247,7 @@ class Monitor:
             book.fs = chunk.fs
             st = self.beds[chunk.patient] = Bed(
                 chunk.patient, chunk.fs, Segmenter(chunk.patient, chunk.fs, rep=self.rep), QualityMonitor(chunk.fs),
-                book, AlarmPolicy(book, self.policy_cfg), TechnicalAlarms(book),
+                book, AlarmPolicy(book, self.policy_cfg, fs=chunk.fs), TechnicalAlarms(book),
                 self._bed_model(chunk.fs, before if fs == chunk.fs else None),
                 LethalWatch(chunk.fs, self.lethal_cfg), VTyper(chunk.fs), self.vfpool.bank(chunk.fs),
                 seg_offset=chunk.start)
@@ -327,6 +334,10 @@ class Monitor:
         off = st.seg_offset
         for vb in st.vtyper.push(x, st.rhythm_fids):
             self._lethal(st, st.lethal.typed(vb.index + off, ventricular=vb.ventricular, artifact=st.vf_artifact))
+            self._policy(st, st.policy.typed(QrsType(vb.index + off, vb.p_ventricular, vb.ventricular, vb.width_s,
+                                                     st.vf_artifact)))
+        # every QRS the typer has been given before this sample has been typed: beats before it wait no longer
+        self._policy(st, st.policy.progress(off + st.vtyper.total - st.vtyper.need_after))
         self.vfpool.add((st, st.vfbank), st.vfbank, x, now)
         st.rhythm_x, st.rhythm_fids, st.rhythm_n = [], [], 0
 
@@ -382,11 +393,26 @@ class Monitor:
             self.stats.recent.append(now)
             for sink in self._all_sinks:
                 sink.on_beat(s)
-            if s.learning is None and not s.noisy:  # physiological alarms are held while learning or in noise
-                self.emit(st.policy.update(s))
+            if s.learning is None:  # physiological alarms are held while learning (noisy beats: counted, no alarm)
+                self._policy(st, st.policy.update(s))
             out.append(s)
         self.stats.time_alarm += time.perf_counter() - t0
         return out
+
+    def _policy(self, st: Bed, alarms: list[Alarm]) -> None:
+        """The alarm policy's transitions, and its newly typed beats to every sink that takes them (``on_typed``)."""
+        self.emit(alarms)
+        typed = st.policy.take()
+        if typed:
+            for sink in self._all_sinks:
+                if (on_typed := getattr(sink, "on_typed", None)) is not None:
+                    for tb in typed:
+                        on_typed(tb)
+
+    def flush_policies(self) -> None:
+        """The source has ended: every bed's beats still waiting for their type are judged now."""
+        for st in self.beds.values():
+            self._policy(st, st.policy.flush())
 
     def emit(self, alarms: list[Alarm]) -> None:
         """Every sink, in order: sinks that only record (``records_only``: alarm strips) at once; the durable
@@ -416,9 +442,8 @@ class Monitor:
         for st in self.beds.values():
             if (patient is not None and st.patient != patient) or not st.model.relearn():
                 continue
-            st.policy = AlarmPolicy(st.book, self.policy_cfg)
-            for cond in (Condition.ABNORMAL_BEAT, Condition.FREQUENT_ABNORMAL, Condition.ABNORMAL_RUN,
-                         Condition.RHYTHM_CHANGED, Condition.ARTIFACT):
+            st.policy = AlarmPolicy(st.book, self.policy_cfg, fs=st.fs)
+            for cond in (*PHYSIOLOGICAL_ADVISORIES, Condition.RHYTHM_CHANGED, Condition.ARTIFACT):
                 self.emit(st.book.clear(cond))
             out.append(st.patient)
         self.stats.relearns += len(out)
@@ -527,6 +552,7 @@ class Monitor:
             self.stats.queue_max = max(self.stats.queue_max, self.queue.qsize())
         self.flush_vf(final=True)  # the source has ended: its last beats typed, its last VF windows
         await self.queue.join()
+        self.flush_policies()  # beats whose QRS the typer will never reach (the stream's last)
         if not self.cfg.hold_at_end:
             self.done.set()
 
@@ -645,6 +671,8 @@ class Monitor:
             "queue_max": s.queue_max, "patients": len(self.beds), "threshold": self.threshold,
             "learning": self._learning_summary(), "disk": self.disk.report(),
             "hr_bpm": {p: _r(b.segmenter.heart_rate) for p, b in self.beds.items()},
+            # abnormal beats by type (V, S, O: other abnormal, A: artifact) per bed: in total and in the last minute
+            "ectopy": {p: {"total": b.policy.counts(), "per_min": b.policy.per_minute()} for p, b in self.beds.items()},
             "time_s": {"segment": round(s.time_segment, 3), "score": round(s.time_score, 3),
                        "alarm": round(s.time_alarm, 3)},
         }

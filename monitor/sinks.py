@@ -16,7 +16,7 @@ import time
 from collections import deque
 from typing import Protocol, TextIO
 
-from ecgmon.core.messages import Alarm, BeatScore, Chunk
+from ecgmon.core.messages import Alarm, BeatKind, BeatScore, Chunk, TypedBeat
 
 
 class Sink(Protocol):
@@ -155,6 +155,14 @@ class HeadlessSink(NullSink):
 
     def on_alarm(self, alarm: Alarm) -> None:
         self._write({"type": "alarm", **alarm.to_json()})
+
+    def on_typed(self, typed: TypedBeat) -> None:
+        """An abnormal beat's type, once the alarm policy knows it (normal beats: no line)."""
+        if typed.kind is not BeatKind.NORMAL:
+            b = typed.score.beat
+            self._write({"type": "typed", "patient": b.patient, "index": b.index, "kind": str(typed.kind),
+                         "p_ventricular": None if typed.p_ventricular is None else round(typed.p_ventricular, 3),
+                         "rr_ratio": None if typed.rr_ratio is None else round(typed.rr_ratio, 3)})
 
     def write(self, line: dict[str, object]) -> None:
         """Any other line (stats, the summary), marked as replay like the rest, and flushed."""

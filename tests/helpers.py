@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from ecgmon.core.messages import Alarm, BeatScore
+from ecgmon.core.messages import Alarm, BeatScore, TypedBeat
 from ecgmon.core.payload import HEADER, MAGIC
 from ecgmon.evaluation.evaluator import Evaluator
 from ecgmon.monitor.app import Built, build
@@ -23,11 +23,15 @@ from ecgmon.monitor.sinks import NullSink
 
 
 class Recorder(NullSink):
-    """Keeps every verdict and alarm transition it is given."""
+    """Keeps every verdict, typed beat and alarm transition it is given."""
 
     def __init__(self) -> None:
         self.scores: list[BeatScore] = []
         self.alarms: list[Alarm] = []
+        self.typed: list[TypedBeat] = []
+
+    def on_typed(self, typed: TypedBeat) -> None:
+        self.typed.append(typed)
 
     def on_beat(self, score: BeatScore) -> None:
         self.scores.append(score)

@@ -1,23 +1,61 @@
 
 import numpy as np
+import pytest
 
-from ecgmon.core.messages import Alarm, AlarmKind, AlarmState, Beat, BeatScore, Condition, Priority
-from ecgmon.monitor.alarms import AlarmBook, AlarmPolicy, Journal, PolicyConfig, TechnicalAlarms, read_journal
+from ecgmon.core.messages import Alarm, AlarmKind, AlarmState, Beat, BeatKind, BeatScore, Condition, Priority
+from ecgmon.monitor.alarms import (
+    AlarmBook,
+    AlarmPolicy,
+    BeatJoin,
+    Journal,
+    PolicyConfig,
+    QrsType,
+    TechnicalAlarms,
+    read_journal,
+)
+
+FS = 250.0
+STEP = 200  # samples between beats: 0.8 s, 75 bpm
 
 
-def _score(i: int, loss: float, thr: float = 1.0) -> BeatScore:
-    return BeatScore(Beat("bed1", np.zeros(140, np.float32), i * 200, 0.8, 250.0, 0.0), loss, thr, 0.0)
+def _score(i: int, loss: float, thr: float = 1.0, *, rr: float = 0.8, index: int | None = None,
+           noisy: bool = False, by_shape: bool = False) -> BeatScore:
+    beat = Beat("bed1", np.zeros(140, np.float32), i * STEP if index is None else index, rr, FS, 0.0)
+    return BeatScore(beat, loss, thr, 0.0, noisy=noisy, by_shape=by_shape)
 
 
 def _feed(policy, flags):
+    """Untyped beats (the policy built with typer=False): 1 flagged, 0 normal."""
+    return [policy.update(_score(i, 2.0 if f else 0.5)) for i, f in enumerate(flags)]
+
+
+def _typed(policy, kinds, *, start=0):
+    """Beats with the typer's word on each: 'V' flagged and ventricular, 'N' normal, 'O' flagged, not ventricular,
+    'S' flagged, narrow and premature (RR 0.5 s against the bed's 0.8 s).  The type comes before the score for even
+    beats and after it for odd ones (the pipeline sees both orders).  Alarm transitions per beat."""
     out = []
-    for i, f in enumerate(flags):
-        out.append(policy.update(_score(i, 2.0 if f else 0.5)))
+    index = start * STEP
+    for j, k in enumerate(kinds):
+        rr = 0.5 if k == "S" else 0.8
+        index += round(rr * FS)
+        s = _score(0, 0.5 if k == "N" else 2.0, rr=rr, index=index)
+        q = QrsType(index, 0.95 if k == "V" else 0.05, k == "V", 0.14 if k == "V" else 0.08)
+        got = policy.update(s) + policy.typed(q) if j % 2 else policy.typed(q) + policy.update(s)
+        out.append(got)
     return out
 
 
-def test_single_flagged_beat_is_a_low_advisory_that_clears_after_five_normal_beats():
-    p = AlarmPolicy(AlarmBook("bed1"))
+def _conds(out, state=AlarmState.ACTIVE):
+    return [(a.condition, a.priority) for o in out for a in o if a.state is state]
+
+
+def test_isolated_abnormal_beats_are_counted_not_alarmed_unless_asked():
+    p = AlarmPolicy(AlarmBook("bed1"), typer=False)
+    out = _feed(p, [0, 1, 0, 0, 0, 0, 0, 1, 0])
+    assert out == [[]] * 9  # no alarm for isolated abnormal beats by default
+    assert p.per_minute() == {"V": 0, "S": 0, "O": 2, "A": 0} and p.counts()["O"] == 2
+    assert [t.kind for t in p.take()].count(BeatKind.OTHER) == 2
+    p = AlarmPolicy(AlarmBook("bed1"), PolicyConfig(beat_alarm=True), typer=False)
     out = _feed(p, [0, 1, 0, 0, 0, 0, 0])
     assert [(a.condition, a.priority, a.state) for a in out[1]] == [
         ("abnormal beat", Priority.LOW, AlarmState.ACTIVE)]
@@ -26,33 +64,123 @@ def test_single_flagged_beat_is_a_low_advisory_that_clears_after_five_normal_bea
     assert out[6][0].id == out[1][0].id
 
 
-def test_three_of_ten_raise_medium_and_a_run_raises_high():
-    p = AlarmPolicy(AlarmBook("bed1"))
-    out = _feed(p, [1, 0, 0, 1, 0, 1])
-    assert [(a.condition, a.priority) for a in out[5]] == [("frequent abnormal beats", Priority.MEDIUM)]
-    p = AlarmPolicy(AlarmBook("bed2"))
-    out = _feed(p, [1, 1, 1])
-    conds = [a.condition for a in out[2]]
-    assert "abnormal run" in conds and p.book.highest().priority is Priority.HIGH
-    assert all(a.kind is AlarmKind.PHYSIOLOGICAL for a in out[2])
+def test_ventricular_couplet_and_run_are_advisories_never_high():
+    p = AlarmPolicy(AlarmBook("bed1"), PolicyConfig(clear_s=0), fs=FS)
+    out = _typed(p, "NNNNNNNNNNVVVVNNNNNN")
+    raised = _conds(out)
+    assert raised == [("ventricular couplet", Priority.LOW), ("ventricular run", Priority.MEDIUM)]
+    assert out[11][0].condition == "ventricular couplet" and out[12][0].condition == "ventricular run"
+    assert "run of 3 ventricular beats" in out[12][0].message
+    assert all(a.priority < Priority.HIGH for o in out for a in o)
+    cleared = [c for c, _ in _conds(out, AlarmState.CLEARED)]
+    assert sorted(cleared) == ["ventricular couplet", "ventricular run"]  # after 5 beats that are not ventricular
+    assert p.counts()["V"] == 4
 
 
-def test_medium_clears_when_the_window_empties_and_policy_is_configurable():
-    p = AlarmPolicy(AlarmBook("bed1"), PolicyConfig(window=4, frequent_k=2, frequent_clear_k=0, run_len=5))
-    out = _feed(p, [1, 1, 0, 0, 0, 0])
-    assert [a.condition for a in out[1] if a.state is AlarmState.ACTIVE] == ["frequent abnormal beats"]
-    cleared = [a.condition for o in out for a in o if a.state is AlarmState.CLEARED]
-    assert cleared == ["frequent abnormal beats"]
-    assert "abnormal run" not in [a.condition for o in out for a in o]
+def test_runs_recurring_within_a_minute_are_one_alarm():
+    p = AlarmPolicy(AlarmBook("bed1"), fs=FS)  # clear_s 60: the run advisory stays on between runs
+    out = _typed(p, "NNNNNNNNNN" + ("VVV" + "N" * 20) * 3)  # a run every ~18 s
+    assert _conds(out).count(("ventricular run", Priority.MEDIUM)) == 1
+    assert _conds(out, AlarmState.CLEARED) == []
+    out = _typed(p, "N" * 80, start=100)  # 64 s without a ventricular beat: clears
+    assert ("ventricular run", Priority.MEDIUM) in _conds(out, AlarmState.CLEARED)
+    p = AlarmPolicy(AlarmBook("bed2"), PolicyConfig(clear_s=0), fs=FS)  # without: one alarm per run
+    out = _typed(p, "NNNNNNNNNN" + ("VVV" + "N" * 20) * 3)
+    assert _conds(out).count(("ventricular run", Priority.MEDIUM)) == 3
+
+
+def test_frequent_ventricular_ectopy_per_minute_with_hysteresis():
+    p = AlarmPolicy(AlarmBook("bed1"), fs=FS)
+    out = _typed(p, "NNNNNNNN" + "NNNV" * 12)  # quadrigeminy: 12 VEB in ~38 s, no bigeminy or trigeminy
+    raised = _conds(out)
+    assert raised == [("frequent ventricular ectopy", Priority.MEDIUM)]
+    first = next(i for i, o in enumerate(out) if o)
+    assert "".join("NNNNNNNN" + "NNNV" * 12)[: first + 1].count("V") == 10  # raised at the 10th in a minute
+    # normal beats: the count falls to 5 or fewer, stays there for a minute (clear_s), and it clears, once
+    out = _typed(p, "N" * 150, start=len(out))
+    assert _conds(out, AlarmState.CLEARED) == [("frequent ventricular ectopy", Priority.MEDIUM)]
+    assert p.per_minute()["V"] == 0
+
+
+def test_bigeminy_and_trigeminy():
+    p = AlarmPolicy(AlarmBook("bed1"), fs=FS)
+    assert _conds(_typed(p, "NNNNNNNN" + "NV" * 4)) == [("ventricular bigeminy", Priority.LOW)]
+    p = AlarmPolicy(AlarmBook("bed2"), fs=FS)
+    assert _conds(_typed(p, "NNNNNNNN" + "NNV" * 4)) == [("ventricular trigeminy", Priority.LOW)]
+    p = AlarmPolicy(AlarmBook("bed3"), PolicyConfig(pattern_cycles=0), fs=FS)
+    assert _conds(_typed(p, "NNNNNNNN" + "NV" * 4)) == []
+
+
+def test_supraventricular_premature_beats_and_their_run():
+    p = AlarmPolicy(AlarmBook("bed1"), fs=FS)
+    out = _typed(p, "NNNNNNNNNN" + "SSSSS" + "NNNNNN")
+    kinds = [t.kind for t in p.take()]
+    assert kinds[10:15] == [BeatKind.SUPRAVENTRICULAR] * 5 and set(kinds[:10] + kinds[15:]) == {BeatKind.NORMAL}
+    assert _conds(out) == [("supraventricular run", Priority.MEDIUM)]
+    assert out[14][0].condition == "supraventricular run"  # at the 5th
+    # the same beats while the bed's rhythm has changed (atrial fibrillation: by shape alone) are not premature
+    p = AlarmPolicy(AlarmBook("bed2"), fs=FS)
+    for i in range(10):
+        p.typed(QrsType((i + 1) * STEP, 0.05, False, 0.08))
+        p.update(_score(i + 1, 0.5))
+    p.typed(QrsType(11 * STEP, 0.05, False, 0.08))
+    p.update(_score(11, 2.0, rr=0.5, by_shape=True))
+    assert p.take()[-1].kind is BeatKind.OTHER
+
+
+def test_a_mixed_abnormal_run_is_a_low_advisory():
+    p = AlarmPolicy(AlarmBook("bed1"), fs=FS)
+    out = _typed(p, "NNNNNNNNNN" + "VOV" + "NNNNN")
+    assert _conds(out) == [("abnormal run", Priority.LOW)]
+
+
+def test_noisy_beats_are_artifact_without_alarms():
+    p = AlarmPolicy(AlarmBook("bed1"), PolicyConfig(beat_alarm=True), typer=False)
+    out = [p.update(_score(i, 5.0, noisy=True)) for i in range(10)]
+    assert out == [[]] * 10
+    assert p.counts() == {"V": 0, "S": 0, "O": 0, "A": 10}
+
+
+def test_join_by_sample_index_in_either_order_bounded():
+    j = BeatJoin(FS, tol_s=0.15, wait_beats=4)
+    s1, s2 = _score(1, 2.0), _score(2, 2.0)
+    j.scored(s1)
+    assert j.ready() == []  # waits for its type
+    j.typed(QrsType(STEP + 3, 0.9, True, 0.14))  # the typer's fiducial a few samples away
+    j.typed(QrsType(2 * STEP, 0.1, False, 0.08))  # typed before its beat was scored
+    got = j.ready()
+    assert [(s.beat.index, t.index) for s, t in got] == [(STEP, STEP + 3)]
+    j.scored(s2)
+    assert [(s.beat.index, t.index) for s, t in j.ready()] == [(2 * STEP, 2 * STEP)]
+    # a beat the typer never typed goes untyped once the typer has passed it
+    j.scored(_score(3, 2.0))
+    assert j.ready() == []
+    j.progress(4 * STEP)
+    assert [(s.beat.index, t) for s, t in j.ready()] == [(3 * STEP, None)] and j.untyped == 1
+    # at most wait_beats wait
+    for i in range(10, 20):
+        j.scored(_score(i, 2.0))
+    assert len(j.ready()) == 6 and len(j.waiting) == 4
+    assert len(j.ready(final=True)) == 4 and not j.waiting
+    for i in range(100):
+        j.typed(QrsType(10_000 + i, 0.1, False, 0.08))
+    assert len(j.types) <= 16
+
+
+def test_policy_options_are_checked():
+    with pytest.raises(ValueError, match="veb_clear_per_min"):
+        PolicyConfig(veb_per_min=4, veb_clear_per_min=5)
+    with pytest.raises(ValueError, match="sv_prem"):
+        PolicyConfig(sv_prem=1.2)
 
 
 def test_acknowledge_keeps_the_alarm_visible_until_it_clears():
     book = AlarmBook("bed1")
-    p = AlarmPolicy(book)
-    _feed(p, [1, 1, 1])
+    p = AlarmPolicy(book, fs=FS)
+    _typed(p, "NNNNNNNNNNVVV")
     acks = book.acknowledge()
-    assert {a.state for a in acks} == {AlarmState.ACKNOWLEDGED} and len(acks) == 3  # LOW, MEDIUM, HIGH
-    assert book.highest().state is AlarmState.ACKNOWLEDGED
+    assert {a.state for a in acks} == {AlarmState.ACKNOWLEDGED} and len(acks) == 2  # couplet LOW, run MEDIUM
+    assert book.highest().state is AlarmState.ACKNOWLEDGED and book.highest().priority is Priority.MEDIUM
     assert book.acknowledge() == []
 
 
@@ -71,7 +199,7 @@ def test_journal_lines_are_complete(tmp_path):
     path = tmp_path / "j.jsonl"
     j = Journal(path)
     book = AlarmBook("bed1")
-    for a in AlarmPolicy(book).update(_score(7, 3.0)):
+    for a in AlarmPolicy(book, PolicyConfig(beat_alarm=True), typer=False).update(_score(7, 3.0)):
         j.on_alarm(a)
     j.close()
     rows, bad = read_journal(path)
@@ -80,3 +208,29 @@ def test_journal_lines_are_complete(tmp_path):
     assert {"id", "patient", "kind", "priority", "state", "time", "beat_index", "loss", "threshold"} <= r.keys()
     assert r["beat_index"] == 1400 and r["loss"] == 3.0 and r["threshold"] == 1.0
     assert r["condition"] == "abnormal beat" and Alarm.from_json(r).to_json() == r  # a line reads back whole
+
+
+def test_no_premature_beats_in_an_irregularly_irregular_rhythm():
+    rng = np.random.default_rng(3)
+    p = AlarmPolicy(AlarmBook("bed1"), fs=FS)
+    index, kinds = 0, []
+    for i in range(60):  # atrial fibrillation: RR 0.4-1.2 s at random, every beat flagged by its timing
+        rr = float(rng.uniform(0.4, 1.2))
+        index += round(rr * FS)
+        p.typed(QrsType(index, 0.05, False, 0.08))
+        p.update(_score(i, 2.0, rr=rr, index=index))
+    kinds = [t.kind for t in p.take()]
+    assert p.irregular()
+    assert kinds[20:].count(BeatKind.SUPRAVENTRICULAR) == 0 and kinds[20:].count(BeatKind.OTHER) == 40
+
+
+def test_unflagged_premature_beats_are_supraventricular_only_when_asked():
+    for unflagged, want in ((False, BeatKind.NORMAL), (True, BeatKind.SUPRAVENTRICULAR)):
+        p = AlarmPolicy(AlarmBook("bed1"), PolicyConfig(sv_unflagged=unflagged), fs=FS)
+        for i in range(10):
+            p.typed(QrsType((i + 1) * STEP, 0.05, False, 0.08))
+            p.update(_score(i + 1, 0.5))
+        index = 10 * STEP + round(0.5 * FS)
+        p.typed(QrsType(index, 0.05, False, 0.08))
+        p.update(_score(0, 0.5, rr=0.5, index=index))  # premature, narrow, not flagged
+        assert p.take()[-1].kind is want

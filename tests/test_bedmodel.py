@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from ecgmon.core.messages import Beat
-from ecgmon.monitor.bedmodel import BedModel
+from ecgmon.monitor.bedmodel import BedModel, rr_context
 from ecgmon.monitor.learning import NOISE_FLOOR, LearningConfig
 
 FS = 100.0
@@ -111,3 +111,32 @@ def test_offset_follows_normal_beats_but_not_flagged_ones():
     ectopic[0, 20:60] += 1.0
     assert m.judge(_beat(200), 0.0, ectopic, 0.0).score.flagged
     np.testing.assert_array_equal(m.learnt.offset, before)  # a flagged beat is not learnt
+
+
+def test_rr_context_irregular_rhythm_and_late_beats_are_judged_by_shape():
+    assert rr_context([1.0] * 7, 2.0) is None  # too few RR to know the bed's rhythm
+    assert rr_context([1.0] * 16, 1.0) is None
+    assert rr_context([1.0] * 16, 1.5) == "late"  # after a pause: lateness is no sign of an ectopic beat
+    # sinus arrhythmia: RR changes gradually (successive differences small), a beat at the slow end is not late
+    sinus = [0.8 + 0.2 * np.sin(i / 2.5) for i in range(16)]
+    assert rr_context(sinus, 1.0) is None
+    rng = np.random.default_rng(0)
+    af = rng.uniform(0.4, 1.2, 16).tolist()  # atrial fibrillation: irregularly irregular
+    assert rr_context(af, 0.5) == "irregular"
+    # a few ectopic beats in a regular rhythm do not make it irregular
+    assert rr_context([1.0] * 6 + [0.6, 1.4] + [1.0] * 8, 1.0) is None
+
+
+def test_a_late_beat_is_judged_by_its_shape_alone():
+    rng = np.random.default_rng(2)
+    m, offset = _learnt(rng)
+    for i in range(10):  # the bed's rhythm: RR 1 s
+        m.judge(_beat(100 + i), 0.0, offset, 0.0)
+    late = offset.copy()
+    late[1] -= 0.5  # the RR channel says 'late', the shape is the bed's normal
+    pause = Beat("bed", np.zeros(SHAPE, np.float32), index=20000, rr_prev_s=2.5, fs=FS, closed_mono=0.0, noise=0.005)
+    v = m.judge(pause, 0.0, late, 0.0)
+    assert v.score.by_shape and not v.score.flagged and v.score.loss == v.score.shape_loss
+    assert v.rhythm_changed is False  # not a changed rhythm: one beat after a pause
+    v = m.judge(_beat(300), 0.0, late, 0.0)  # the same residual at the bed's own RR: judged on both, flagged
+    assert v.score.flagged and not v.score.by_shape

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from helpers import Lines, Recorder
 
-from ecgmon.core.messages import Condition
+from ecgmon.core.messages import Condition, Priority
 from ecgmon.evaluation.evaluator import Evaluator
 from ecgmon.models.scorer import losses
-from ecgmon.monitor.alarms import read_journal
+from ecgmon.monitor.alarms import PHYSIOLOGICAL_ADVISORIES, read_journal
 from ecgmon.monitor.app import build, run_headless
 from ecgmon.monitor.config import MonitorConfig
 from ecgmon.monitor.pipeline import PipelineConfig
@@ -64,12 +64,18 @@ async def test_whole_test_split_streams_with_verdicts_matching_the_offline_model
 
 
 @pytest.mark.asyncio
-async def test_injected_abnormal_runs_raise_high_alarms(tmp_path, monitors, shipped):
+async def test_injected_abnormal_runs_raise_run_advisories_never_high(tmp_path, monitors, shipped):
     rec = Recorder()
     b = _build(monitors, _cfg(tmp_path, patients=4), shipped, extra_sinks=[rec])
     await asyncio.wait_for(b.monitor.run(b.source), 300)
-    highs = [a for a in rec.alarms if a.condition is Condition.ABNORMAL_RUN]
-    assert highs, "the replay contains runs of abnormal beats; at least one HIGH alarm must be raised"
+    runs = [a for a in rec.alarms if a.condition in (Condition.ABNORMAL_RUN, Condition.VENT_RUN, Condition.SVT_RUN)]
+    assert runs, "the replay contains runs of abnormal beats; at least one run advisory must be raised"
+    # HIGH is for the lethal alarms only: no advisory of the abnormal-beat policy is HIGH
+    assert all(a.priority < Priority.HIGH for a in rec.alarms if a.condition in PHYSIOLOGICAL_ADVISORIES)
+    # every judged beat was typed, and the bed's counts add up to the typed abnormal beats
+    assert len(rec.typed) == sum(1 for s in rec.scores if s.learning is None)
+    counts = b.monitor.summary()["ectopy"]
+    assert sum(sum(c["total"].values()) for c in counts.values()) == sum(t.kind.short != "N" for t in rec.typed)
 
 
 @pytest.mark.asyncio

@@ -228,3 +228,33 @@ def test_qrs_detection_on_the_hardest_ds1_stretches_does_not_regress():
     # measured (each excerpt starting cold): the detector of issue 12 Se 86.97 %, +P 99.77 %; the adaptive
     # detector of issue 18 (search-back, re-acquisition) Se 94.59 %, +P 99.37 % (203's multiform beats and noise)
     assert g["qrs_se"] >= 0.945 and g["qrs_pp"] >= 0.993, g
+
+
+def test_ec57_beat_types_and_alarm_burden_by_the_issue_definitions():
+    fs = 100.0
+    ref = [10000, 30100, 30200, 30300, 30400, 30500, 30600, 31000]
+    cls = ["V", "N", "V", "V", "V", "S", "Q", "N"]
+    det = [10002, 30110, 30200, 30300, 30400, 30520, 30600, 31500]
+    flag = [1, 1, 1, 1, 0, 1, 0, 1]
+    alarms = [_alarm(AlarmState.ACTIVE, 30300),  # HIGH before the run's third beat: not 'alarmed', but not false
+              _alarm(AlarmState.CLEARED, 30900),
+              _alarm(AlarmState.ACTIVE, 35000, aid="a2"),  # no V run from 2 s before to 5 s after: false
+              _alarm(AlarmState.ACTIVE, 30450, prio=Priority.MEDIUM, cond=Condition.VENT_RUN, aid="a3"),
+              _alarm(AlarmState.ACTIVE, 30100, prio=Priority.LOW, cond=Condition.VENT_COUPLET, aid="a4")]
+    bed = _bed(ref, cls, det, flag, alarms, fs=fs)
+    bed.kind = np.asarray(["", "V", "V", "V", "N", "O", "N", "V"])
+    c = ec57.record_counts(bed, learn_s=300, tolerance_s=0.15)
+    # V after learning: 30200 and 30300 typed V (TP), 30400 typed N (FN); typed V on an N beat and on a detection
+    # with no reference (FP); the S beat was missed (FN)
+    assert (c["VEB_tp"], c["VEB_fn"], c["VEB_fp"]) == (2, 1, 2)
+    assert (c["SVEB_tp"], c["SVEB_fn"], c["SVEB_fp"]) == (0, 1, 0)
+    assert c["raised_by_condition"] == {"abnormal run|high": 2, "ventricular run|medium": 1,
+                                        "ventricular couplet|low": 1}
+    assert (c["audible"], c["false_high"]) == (3, 1)
+    assert (c["v_runs_5s"], c["v_runs_alarmed_5s"], c["v_runs_advised_5s"]) == (1, 0, 1)
+    f = ec57.figures_of(c)
+    assert f["VEB_se"] == pytest.approx(2 / 3) and f["VEB_pp"] == pytest.approx(0.5)
+    assert f["audible_per_bed_day"] == pytest.approx(3 * 24) and f["false_high_per_bed_day"] == pytest.approx(24)
+    s = ec57.summarise([c])
+    assert s["burden_per_bed_day"]["ventricular run|medium"] == pytest.approx(24)
+    assert any("audible (HIGH+MEDIUM) 72.00/bed-day" in line for line in ec57.burden_lines(s))

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from ecgmon.core.messages import Alarm, AlarmState, Beat, BeatScore
 from ecgmon.core.payload import decode, encode
-from ecgmon.monitor.alarms import AlarmBook, AlarmPolicy, Journal, open_alarms, read_journal
+from ecgmon.monitor.alarms import AlarmBook, AlarmPolicy, Journal, PolicyConfig, open_alarms, read_journal
 from ecgmon.monitor.streams import DeviceStream
 from ecgmon.segmentation.beats import Segmenter
 from ecgmon.simulators.replay import plan_patients
@@ -29,16 +29,21 @@ def _score(i: int, loss: float) -> BeatScore:
     return BeatScore(Beat("bed1", np.zeros(140, np.float32), i, 0.8, 250.0, 0.0), loss, 1.0, 0.0)
 
 
+def _policy(book: AlarmBook) -> AlarmPolicy:
+    """Every flagged beat a LOW alarm (--beat-alarm), beats judged at once (no beat typer)."""
+    return AlarmPolicy(book, PolicyConfig(beat_alarm=True), typer=False)
+
+
 def test_a_torn_last_line_is_skipped_and_the_next_record_starts_on_its_own_line(tmp_path):
     path = tmp_path / "j.jsonl"
     j = Journal(path)
-    for a in AlarmPolicy(AlarmBook("bed1")).update(_score(1, 3.0)):
+    for a in _policy(AlarmBook("bed1")).update(_score(1, 3.0)):
         j.on_alarm(a)
     j.close()
     with path.open("a") as f:
         f.write('{"id": "bed1:torn", "pat')  # a crash in the middle of a write
     j = Journal(path)
-    for a in AlarmPolicy(AlarmBook("bed2")).update(_score(2, 3.0)):
+    for a in _policy(AlarmBook("bed2")).update(_score(2, 3.0)):
         j.on_alarm(a)
     j.close()
     rows, bad = read_journal(path)
@@ -48,20 +53,20 @@ def test_a_torn_last_line_is_skipped_and_the_next_record_starts_on_its_own_line(
 
 def test_open_alarms_are_those_whose_last_transition_is_not_cleared(tmp_path):
     book = AlarmBook("bed1")
-    p = AlarmPolicy(book)
+    p = _policy(book)
     j = Journal(tmp_path / "j.jsonl")
     out = []
-    for i, loss in enumerate([3, 3, 3]):  # LOW, MEDIUM, HIGH
+    for i, loss in enumerate([3, 3, 3]):  # abnormal beat, then abnormal run (both LOW)
         out += p.update(_score(i, loss))
     out += book.acknowledge()
-    for i in range(3, 9):  # five normal beats clear LOW and HIGH; MEDIUM stays (3 of the last 10)
+    for i in range(3, 9):  # five normal beats clear the beat's alarm; the run's waits for a minute of quiet
         out += p.update(_score(i, 0.1))
     for a in out:
         j.on_alarm(a)
     j.close()
     alarms, bad = open_alarms(tmp_path / "j.jsonl")
     assert bad == 0
-    assert [(a.condition, a.state) for a in alarms] == [("frequent abnormal beats", AlarmState.ACKNOWLEDGED)]
+    assert [(a.condition, a.state) for a in alarms] == [("abnormal run", AlarmState.ACKNOWLEDGED)]
     assert alarms[0] == Alarm.from_json(json.loads(json.dumps(alarms[0].to_json())))
 
 

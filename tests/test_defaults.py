@@ -1,0 +1,47 @@
+"""The model a source gets by default (issue 20 item 4): real ECG sources get the real-ECG model."""
+
+from ecgmon.core.broker import BrokerConfig
+from ecgmon.models.checkpoint import load
+from ecgmon.monitor.app import build
+from ecgmon.monitor.config import MonitorConfig, default_checkpoint
+
+
+def test_the_source_kind_decides_the_default_model():
+    assert default_checkpoint("replay") == "ecg5000"
+    assert {default_checkpoint(s) for s in ("mqtt", "nats", "record")} == {"mitdb"}
+
+
+def test_real_devices_over_mqtt_get_the_real_ecg_model_without_a_checkpoint(tmp_path):
+    cfg = MonitorConfig(source="mqtt", broker=BrokerConfig(url="mqtt://127.0.0.1:1"), ui=False, device="cpu",
+                        threads=1, journal=tmp_path / "j.jsonl", learn_state=None)
+    b = build(cfg)  # no connection is made until the monitor runs
+    mitdb = load("mitdb")
+    assert b.monitor.rep == mitdb.rep and b.monitor.rep.kind != "ecg5000"
+    assert b.monitor.model_name.startswith(mitdb.name)
+    b.monitor.close()
+    # asked for, the simulator's ECG5000 devices get the ECG5000 model (what `ecgmon demo` does)
+    b = build(MonitorConfig(source="mqtt", checkpoint="ecg5000", broker=BrokerConfig(url="mqtt://127.0.0.1:1"),
+                            ui=False, device="cpu", threads=1, journal=tmp_path / "j.jsonl", learn_state=None))
+    assert b.monitor.rep.kind == "ecg5000"
+    b.monitor.close()
+
+
+def test_advisory_options_reach_the_policy_and_are_checked():
+    import argparse
+
+    import pytest
+
+    from ecgmon.core.messages import Priority
+    from ecgmon.monitor.config import add_monitor_arguments, from_args
+
+    p = argparse.ArgumentParser()
+    add_monitor_arguments(p)
+    cfg = from_args(p.parse_args(["--veb-per-min", "6", "--vrun-len", "4", "--priority", "vrun=low", "--no-couplet",
+                                  "--beat-alarm", "--sv-unflagged", "--no-ui"]))
+    pol = cfg.policy
+    assert (pol.veb_per_min, pol.veb_clear_per_min, pol.vrun_len, pol.vrun_priority) == (6, 3, 4, Priority.LOW)
+    assert not pol.couplet and pol.beat_alarm and pol.sv_unflagged
+    with pytest.raises(ValueError, match="--priority"):
+        from_args(p.parse_args(["--priority", "vrun=high", "--no-ui"]))  # HIGH is for the lethal alarms
+    with pytest.raises(ValueError, match="vrun_len"):
+        from_args(p.parse_args(["--vrun-len", "-1", "--no-ui"]))
