@@ -87,6 +87,11 @@ class DetectorConfig:
     reacquire_s: float = 3.0
     peak_ratio: float = 8.0  # white noise's envelope peaks stand about 4x above its troughs
     npk_floor: float = 0.125  # the noise level learnt is at least this share of the signal level
+    # under sustained noise (noise level over noisy_npk of the signal level) a candidate earlier than early_rr of the
+    # mean RR must be QRS-sized: at least early_frac of the signal level or early_frac of the last QRS's slope
+    noisy_npk: float = 0.25
+    early_rr: float = 0.7
+    early_frac: float = 0.8
 
 
 @dataclass(slots=True)
@@ -256,9 +261,27 @@ class QRSDetector:
             if last is not None and c.p - last < self.t_wave and c.s < cfg.t_slope_frac * self.last_slope:
                 self._noise(c)  # a T wave
                 return
+            if last is not None and self._implausible(c, last):
+                self._noise(c)  # noise between beats
+                return
             self._qrs(c, out, rate=0.125)
         else:
             self._noise(c)
+
+    def _implausible(self, c: _Cand, last: int) -> bool:
+        """Under sustained noise, an early candidate that is smaller and less steep than a QRS is noise.
+
+        The expected time of the next QRS moderates the threshold, as Christov's beat-expectation threshold does
+        (Christov II, Real time electrocardiogram QRS detection using combined adaptive threshold, BioMed Eng
+        OnLine 3:28, 2004): while the noise level is over ``noisy_npk`` of the signal level, a candidate in the
+        first ``early_rr`` of the mean RR after a QRS must reach ``early_frac`` of the signal level or of that
+        QRS's steepest slope.  In a clean signal (noise level low) the rule is off, so premature beats are kept."""
+        cfg = self.cfg
+        if self.npk <= cfg.noisy_npk * self.spk or not self.rr:
+            return False
+        mean_rr = sum(self.rr) / len(self.rr)
+        return (c.p - last < cfg.early_rr * mean_rr and c.v < cfg.early_frac * self.spk
+                and c.s < cfg.early_frac * self.last_slope)
 
     def _noise(self, c: _Cand) -> None:
         # a candidate near the threshold may be a missed QRS (search-back may still take it): it raises the
