@@ -12,8 +12,8 @@ electrocardiograms. Physiol Meas 33(9):1419-1433, 2012):
   Hamilton); detector 2 is an independent curve-length detector after Zong et al.'s wqrs (Zong W, Moody GB,
   Jiang D. A robust open-source algorithm to detect onset and duration of QRS complexes. Computers in
   Cardiology 30:737-740, 2003): the length transform (sum of absolute slopes of the low-passed signal over
-  130 ms), its rising crossings of a third of the window's 98th percentile, 250 ms apart, T waves
-  rejected as Pan & Tompkins do).  Different
+  130 ms), its rising crossings of a third of the window's 98th percentile, 250 ms apart (less at rates over
+  190 bpm), T waves rejected as Pan & Tompkins do).  Different
   features and different thresholds fail differently under noise, so their disagreement measures it.
   The window is scored ``lag_s`` (1 s) behind the newest sample, where the monitor's detector has
   decided its QRS (its look-ahead is 0.3 s);
@@ -71,19 +71,34 @@ class Stretch:
     noisy: bool
 
 
-def bsqi(a: np.ndarray, b: np.ndarray, tol: float) -> float:
-    """``matched / (len(a) + len(b) - matched)``: beats of two sorted index arrays matched one to one within
-    ``tol`` samples (greedy in time order).  1.0 when both are empty."""
-    i = j = m = 0
+def _pairs(a: np.ndarray, b: np.ndarray, tol: float) -> list[tuple[int, int]]:
+    """Indices (i, j) of one-to-one matches of two sorted arrays within ``tol`` (greedy in time order)."""
+    i = j = 0
+    out = []
     while i < len(a) and j < len(b):
         d = a[i] - b[j]
         if abs(d) <= tol:
-            m, i, j = m + 1, i + 1, j + 1
+            out.append((i, j))
+            i, j = i + 1, j + 1
         elif d < 0:
             i += 1
         else:
             j += 1
-    den = len(a) + len(b) - m
+    return out
+
+
+def bsqi(a: np.ndarray, b: np.ndarray, tol: float, *, lo: float = -np.inf, hi: float = np.inf) -> float:
+    """``matched / (n_a + n_b - matched)`` (Li et al. 2008): beats of two sorted index arrays matched one to one
+    within ``tol`` samples, counted in ``[lo, hi)``; a beat of ``b`` just outside it counts when it is the match
+    of one of ``a`` inside (and one inside does not when it matches one of ``a`` outside), so that a window's
+    edges do not split pairs.  1.0 when neither has a beat."""
+    pairs = _pairs(a, b, tol)
+    in_a = (a >= lo) & (a < hi)
+    in_b = (b >= lo) & (b < hi)
+    for i, j in pairs:
+        in_b[j] = in_a[i]
+    m = sum(1 for i, _ in pairs if in_a[i])
+    den = int(in_a.sum()) + int(in_b.sum()) - m
     return 1.0 if den == 0 else m / den
 
 
@@ -95,12 +110,13 @@ def _moving_mean(x: np.ndarray, n: int) -> np.ndarray:
     return (c[hi] - c[lo]) / (hi - lo)
 
 
-def curve_length_qrs(x: np.ndarray, fs: float, *, frac: float = THR_FRAC) -> np.ndarray:
+def curve_length_qrs(x: np.ndarray, fs: float, *, frac: float = THR_FRAC, refractory_s: float = 0.25) -> np.ndarray:
     """QRS positions (sample indices into ``x``) by a curve-length detector after wqrs (Zong et al. 2003):
     the length transform (sum of absolute slopes) over 130 ms of the low-passed signal (a moving mean over
     ``fs / 30`` samples, first null at 30 Hz), its rising crossings of ``frac`` of its 98th percentile at least
-    250 ms apart, each placed at the centre of its 130 ms window where the transform peaks within the next
-    200 ms.  ``x``: 1-D finite samples, at least 0.5 s."""
+    ``refractory_s`` apart (wqrs's eye-closing period, 250 ms), each placed at the centre of its 130 ms window
+    where the transform peaks within the next 200 ms; a crossing within 360 ms of the last whose peak is less
+    than half of that one's is a T wave.  ``x``: 1-D finite samples, at least 0.5 s."""
     w = max(2, round(0.13 * fs))
     if len(x) < max(3 * w, round(0.5 * fs)):
         return np.zeros(0, dtype=np.int64)
@@ -114,7 +130,7 @@ def curve_length_qrs(x: np.ndarray, fs: float, *, frac: float = THR_FRAC) -> np.
     above = length > thr
     ups = np.flatnonzero(above[1:] & ~above[:-1]) + 1
     out: list[int] = []
-    refr, t_wave, ahead = round(0.25 * fs), round(0.36 * fs), round(0.2 * fs)
+    refr, t_wave, ahead = round(refractory_s * fs), round(0.36 * fs), round(0.2 * fs)
     last, last_peak = -t_wave, 0.0
     for u in ups.tolist():
         if u - last < refr:
@@ -191,14 +207,13 @@ class SignalQuality:
         while self.qrs and self.qrs[0] < start - self.tol:
             self.qrs.popleft()
         mine = np.asarray([q for q in self.qrs if q < stop], dtype=np.float64) - start
-        theirs = curve_length_qrs(w, self.fs)
-        # beats within the matching window of the ends may have their partner outside: leave them out
-        edge = self.tol
-        mine = mine[(mine >= edge) & (mine < self.n - edge)]
-        theirs = theirs[(theirs >= edge) & (theirs < self.n - edge)]
+        # wqrs's 250 ms eye-closing period, shortened to 0.8 of detector 1's median RR at rates over 190 bpm
+        refr = min(0.25, 0.8 * float(np.median(np.diff(mine))) / self.fs) if len(mine) > 2 else 0.25
+        theirs = curve_length_qrs(w, self.fs, refractory_s=max(0.15, refr))
         cfg = self.cfg
-        b = bsqi(mine, theirs.astype(np.float64), self.tol) if max(len(mine), len(theirs)) >= cfg.min_beats \
-            else None
+        # counted over the window less the matching tolerance at each end, where a beat's partner may lie outside
+        b = bsqi(mine, theirs.astype(np.float64), self.tol, lo=self.tol, hi=self.n - self.tol) \
+            if max(len(mine), len(theirs)) >= cfg.min_beats else None
         y = w - _moving_mean(w, round(0.5 * self.fs))  # baseline wander out (a 0.5 s centred moving mean)
         k = kurtosis_sqi(y)
         p = power_sqi(y, self.fs)
