@@ -30,10 +30,11 @@ Kurtosis 5 is Clifford et al.'s level for a clean ECG; bSQI 0.8 means about one 
 the two detectors (our choice, checked on DS1 below).  Until a first window has filled, nothing is noisy.
 
 Cost: one buffer append per push; the indices every ``step_s`` on ``window_s`` of samples (moving means,
-a percentile and an FFT, vectorised: 1.4-1.6 ms per rating at 128-360 Hz measured on the shared 2-core
-machine under a load of about 9, so under 0.8 ms per bed per second of signal).  The threshold of detector 2
-(a third, with its T-wave rule) was chosen on MIT-BIH DS1 (development records: 1.9 % of 10 s windows rated
-noisy, most in the noisy records 108 and 207); NSTDB 118 was only measured.
+a percentile and an FFT, vectorised): 0.4 ms per rating at 128 Hz, 0.7 ms at 360 Hz, measured on the shared
+2-core machine under a load of about 7 (other helpers' evaluations), so 0.2-0.35 ms per bed per second of
+signal; the Segmenter of one 360 Hz record took 35-60 % longer with it in the same conditions.  The
+threshold of detector 2 (a third, with its T-wave rule) was chosen on MIT-BIH DS1 (development records:
+1.9 % of 10 s windows rated noisy, most in the noisy records 108, 201 and 207); NSTDB 118 was only measured.
 """
 
 from __future__ import annotations
@@ -146,13 +147,15 @@ def curve_length_qrs(x: np.ndarray, fs: float, *, frac: float = THR_FRAC, refrac
 def kurtosis_sqi(y: np.ndarray) -> float:
     """Pearson's kurtosis (3 for a Gaussian); 0 for a constant signal."""
     y = y - y.mean()
-    v = float(np.mean(y * y))
-    return 0.0 if v <= 0 else float(np.mean(y ** 4)) / (v * v)
+    y2 = y * y
+    v = float(y2.mean())
+    return 0.0 if v <= 0 else float(np.dot(y2, y2)) / len(y2) / (v * v)
 
 
-def power_sqi(y: np.ndarray, fs: float) -> float:
-    """The share of the 5-40 Hz power (of the window's periodogram) that lies at 5-15 Hz; nan without power."""
-    p = np.abs(np.fft.rfft(y * np.hanning(len(y)))) ** 2
+def power_sqi(y: np.ndarray, fs: float, *, taper: np.ndarray | None = None) -> float:
+    """The share of the 5-40 Hz power (of the window's periodogram, Hann-tapered) that lies at 5-15 Hz; nan
+    without power."""
+    p = np.abs(np.fft.rfft(y * (np.hanning(len(y)) if taper is None else taper))) ** 2
     f = np.fft.rfftfreq(len(y), 1.0 / fs)
     den = float(p[(f >= 5) & (f <= min(40.0, fs / 2))].sum())
     return float(p[(f >= 5) & (f <= 15)].sum()) / den if den > 0 else float("nan")
@@ -170,6 +173,7 @@ class SignalQuality:
         self.lag = round(cfg.lag_s * fs)
         self.step = max(1, round(cfg.step_s * fs))
         self.tol = cfg.match_s * fs
+        self.taper = np.hanning(self.n)
         self.parts: deque[np.ndarray] = deque()
         self.held = 0  # samples in parts
         self.buf_start = start  # absolute index of the first sample held
@@ -216,6 +220,6 @@ class SignalQuality:
             if max(len(mine), len(theirs)) >= cfg.min_beats else None
         y = w - _moving_mean(w, round(0.5 * self.fs))  # baseline wander out (a 0.5 s centred moving mean)
         k = kurtosis_sqi(y)
-        p = power_sqi(y, self.fs)
+        p = power_sqi(y, self.fs, taper=self.taper)
         noisy = (b is not None and b < cfg.bsqi_min) or k < cfg.ksqi_min
         return Stretch(start, stop, b, k, p, noisy)
