@@ -56,7 +56,9 @@ class Segmenter:
     signal loss: the detector, the open beat and the heart rate start again after them, and
     ``signal_loss`` is True after a ``push`` that held any (``losses`` counts them).  Never raises on
     sample values.  Each beat carries ``hr_bpm`` (:mod:`ecgmon.segmentation.heartrate`), counted from
-    every QRS the detector reports."""
+    every QRS the detector reports, and ``noisy``: the last stretch rated by ``quality``
+    (:class:`~ecgmon.segmentation.sqi.SignalQuality`, restarted with the detector) failed its signal-quality
+    index."""
 
     def __init__(self, patient: str, fs: float, cfg: SegmenterConfig = SegmenterConfig(),
                  rep: Representation = Representation(), *, detector: DetectorConfig = DetectorConfig(),
