@@ -70,6 +70,9 @@ class Beat:
     noise: float = 0.0  # window beats: noise level before the QRS, relative to the bed's amplitude (0: not measured)
     hr_bpm: float | None = None  # bpm at this beat (segmentation.heartrate: mean of the last 12 RR); None: none yet
     rr_next_s: float = 0.0  # the RR interval starting at this beat's QRS (ECG5000 beats span it; 0: not known yet)
+    # the signal-quality index of the stretch the beat lies in failed (segmentation.sqi: two QRS detectors disagree,
+    # or the signal is not peaked): too noisy to judge; False also when not measured
+    noisy: bool = False
 
 
 @dataclass(frozen=True, slots=True)

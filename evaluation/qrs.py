@@ -53,6 +53,7 @@ class Detections:
     index: np.ndarray  # int64 absolute sample indices of the beats' fiducials
     hr_bpm: np.ndarray  # float64, NaN where no rate yet
     signal_losses: int
+    noisy: np.ndarray | None = None  # bool per beat: Beat.noisy (its stretch failed the signal-quality index)
 
 
 def detect(rec: Recording, *, rep: Representation = Representation(), chunk_s: float = 0.25) -> Detections:
@@ -62,7 +63,7 @@ def detect(rec: Recording, *, rep: Representation = Representation(), chunk_s: f
     beats = [b for a in range(0, len(rec.signal), size) for b in seg.push(rec.signal[a:a + size])]
     return Detections(np.asarray([b.index for b in beats], dtype=np.int64),
                       np.asarray([np.nan if b.hr_bpm is None else b.hr_bpm for b in beats], dtype=np.float64),
-                      seg.losses)
+                      seg.losses, np.asarray([b.noisy for b in beats], dtype=bool))
 
 
 def vf_spans(path: Path) -> list[tuple[int, int]]:
@@ -92,6 +93,7 @@ class QRSCounts:
     detections: int
     tp: int
     excluded_s: float = 0.0  # VF time left out
+    noisy: int = 0  # detections marked noisy (Beat.noisy: segmentation.sqi)
 
     @property
     def fn(self) -> int:
@@ -109,13 +111,19 @@ class QRSCounts:
     def ppv(self) -> float | None:
         return self.tp / self.detections if self.detections else None
 
+    @property
+    def noisy_share(self) -> float | None:
+        return self.noisy / self.detections if self.detections else None
+
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "fn": self.fn, "fp": self.fp, "se": self.se, "ppv": self.ppv}
+        return {**asdict(self), "fn": self.fn, "fp": self.fp, "se": self.se, "ppv": self.ppv,
+                "noisy_share": self.noisy_share}
 
 
 def count(rec: Recording, det: np.ndarray, *, start_s: float = 0.0, exclude: list[tuple[int, int]] | None = None,
-          tolerance_s: float = TOLERANCE_S) -> QRSCounts:
-    """Reference beats and detections from ``start_s`` on, outside ``exclude`` spans, matched within 150 ms."""
+          tolerance_s: float = TOLERANCE_S, noisy: np.ndarray | None = None) -> QRSCounts:
+    """Reference beats and detections from ``start_s`` on, outside ``exclude`` spans, matched within 150 ms;
+    ``noisy``: per detection, whether it was marked noisy (counted among the detections kept)."""
     ref = rec.ann_samples
     t0 = start_s * rec.fs
     rk, dk = ref >= t0, det >= t0
@@ -125,13 +133,14 @@ def count(rec: Recording, det: np.ndarray, *, start_s: float = 0.0, exclude: lis
         dk &= ~((det >= a) & (det <= b))
         excluded += b - a
     m = match(ref[rk], det[dk], tolerance_s * rec.fs)
-    return QRSCounts(rec.name, int(rk.sum()), int(dk.sum()), int((m >= 0).sum()), excluded / rec.fs)
+    return QRSCounts(rec.name, int(rk.sum()), int(dk.sum()), int((m >= 0).sum()), excluded / rec.fs,
+                     int(noisy[dk].sum()) if noisy is not None else 0)
 
 
 def total(counts: list[QRSCounts]) -> QRSCounts:
     """Gross counts (pooled over records)."""
     return QRSCounts("gross", sum(c.ref_beats for c in counts), sum(c.detections for c in counts),
-                     sum(c.tp for c in counts), sum(c.excluded_s for c in counts))
+                     sum(c.tp for c in counts), sum(c.excluded_s for c in counts), sum(c.noisy for c in counts))
 
 
 def qrs(paths: list[Path], *, lead: str = "MLII", rep: Representation = Representation(), start_s: float = 0.0,
@@ -141,7 +150,8 @@ def qrs(paths: list[Path], *, lead: str = "MLII", rep: Representation = Represen
     for p in paths:
         rec = read(p, lead=lead)
         det = detect(rec, rep=rep)
-        out.append(count(rec, det.index, start_s=start_s, exclude=vf_spans(p) if exclude_vf else None))
+        out.append(count(rec, det.index, start_s=start_s, exclude=vf_spans(p) if exclude_vf else None,
+                         noisy=det.noisy))
     return out
 
 
@@ -222,18 +232,22 @@ def run_protocol(protocol: str, data: Path, *, rep: Representation, out: Path | 
         counts = qrs(find_records([data]), lead=lead or "MLII", rep=rep)
         lines = [f"QRS detection ({data}), whole records, ventricular flutter/fibrillation left out (EC57), 150 ms "
                  f"window, beat representation {rep.kind}",
-                 f"{'record':>8} {'ref':>5} {'det':>5} {'FN':>4} {'FP':>4} {'Se %':>7} {'+P %':>7} {'VF s':>5}"]
+                 f"{'record':>8} {'ref':>5} {'det':>5} {'FN':>4} {'FP':>4} {'Se %':>7} {'+P %':>7} {'VF s':>5} "
+                 f"{'noisy %':>7}"]
         for c in [*counts, total(counts)]:
             lines.append(f"{c.record:>8} {c.ref_beats:>5} {c.detections:>5} {c.fn:>4} {c.fp:>4} "
-                         f"{100 * (c.se or 0):>7.2f} {100 * (c.ppv or 0):>7.2f} {c.excluded_s:>5.0f}")
+                         f"{100 * (c.se or 0):>7.2f} {100 * (c.ppv or 0):>7.2f} {c.excluded_s:>5.0f} "
+                         f"{100 * (c.noisy_share or 0):>7.1f}")
         figures = {"records": [c.to_dict() for c in counts], "gross": total(counts).to_dict()}
     elif protocol == "nstdb":
         res = nstdb(data, lead=lead or "MLII", rep=rep)
         lines = [f"NSTDB QRS detection ({data}), first 300 s excluded, EC57 150 ms window, beat representation "
-                 f"{rep.kind}", f"{'record':>8} {'SNR dB':>6} {'ref':>5} {'FN':>4} {'FP':>4} {'Se %':>7} {'+P %':>7}"]
+                 f"{rep.kind}; noisy %: detections marked noisy by the signal-quality index",
+                 f"{'record':>8} {'SNR dB':>6} {'ref':>5} {'FN':>4} {'FP':>4} {'Se %':>7} {'+P %':>7} {'noisy %':>7}"]
         for snr, c in res:
             lines.append(f"{c.record:>8} {snr if snr is not None else float('nan'):>6.0f} {c.ref_beats:>5} {c.fn:>4} "
-                         f"{c.fp:>4} {100 * (c.se or 0):>7.2f} {100 * (c.ppv or 0):>7.2f}")
+                         f"{c.fp:>4} {100 * (c.se or 0):>7.2f} {100 * (c.ppv or 0):>7.2f} "
+                         f"{100 * (c.noisy_share or 0):>7.1f}")
         figures = {"records": [{"snr_db": snr, **c.to_dict()} for snr, c in res]}
     elif protocol == "ec13":
         rates = ec13(data, lead=lead or "ECG", rep=rep)

@@ -135,7 +135,7 @@ class BedModel:
         """The beat's verdict as the bed stands now (the artifact and rhythm watches see it)."""
         lr = self.learner
         if lr is None:
-            return BedVerdict(BeatScore(beat, float(loss), self.threshold, now))
+            return BedVerdict(BeatScore(beat, float(loss), self.threshold, now, noisy=beat.noisy))
         part = bed_loss(residual, lr.offset)  # per channel: the wave's and the RR prematurity's parts
         total = float(part.mean())
         shape, rr = (float(part[0]) / len(part), float(part[1:].sum()) / len(part)) if len(part) > 1 else (None, None)
@@ -145,9 +145,11 @@ class BedModel:
         assert lr.learnt is not None
         thr = lr.learnt.shift + self.margin
         noisy = lr.noise.beat(beat.noise)
-        if noisy:  # beats that cannot be judged get no verdict, and the alarm policy does not see them
+        # beats that cannot be judged get no verdict, and the alarm policy does not see them; a beat whose stretch
+        # failed the signal-quality index (Beat.noisy, segmentation.sqi) neither, but leaves the artifact watch as is
+        if noisy or beat.noisy:
             return BedVerdict(BeatScore(beat, total, thr, now, noisy=True, shape_loss=shape, rr_loss=rr),
-                              artifact=True)
+                              artifact=True if noisy else None)
         if shape is None:
             return BedVerdict(BeatScore(beat, total, thr, now), artifact=False)
         # the rhythm watch counts beats flagged by their timing alone (their shape is the bed's normal);

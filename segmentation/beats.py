@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -28,6 +28,7 @@ from ecgmon.core.messages import Beat
 from ecgmon.segmentation.heartrate import HeartRate, HeartRateConfig
 from ecgmon.segmentation.peaks import DetectorConfig, QRSDetector
 from ecgmon.segmentation.represent import Representation, WindowCutter, resample_beat
+from ecgmon.segmentation.sqi import SignalQuality
 
 __all__ = ["Segmenter", "SegmenterConfig", "resample_beat"]
 
@@ -55,7 +56,9 @@ class Segmenter:
     signal loss: the detector, the open beat and the heart rate start again after them, and
     ``signal_loss`` is True after a ``push`` that held any (``losses`` counts them).  Never raises on
     sample values.  Each beat carries ``hr_bpm`` (:mod:`ecgmon.segmentation.heartrate`), counted from
-    every QRS the detector reports."""
+    every QRS the detector reports, and ``noisy``: the last stretch rated by ``quality``
+    (:class:`~ecgmon.segmentation.sqi.SignalQuality`, restarted with the detector) failed its signal-quality
+    index."""
 
     def __init__(self, patient: str, fs: float, cfg: SegmenterConfig = SegmenterConfig(),
                  rep: Representation = Representation(), *, detector: DetectorConfig = DetectorConfig(),
@@ -86,6 +89,7 @@ class Segmenter:
         self.last_fid: float | None = None
         self.rr_prev: float | None = None  # ECG5000 beats: the interval before the open beat's QRS
         self.hr.reset()
+        self.quality = SignalQuality(self.fs, start=self.total)  # per-stretch signal quality (Beat.noisy)
 
     @property
     def heart_rate(self) -> float | None:
@@ -193,6 +197,7 @@ class Segmenter:
         self.total += len(x)
         beats: list[Beat] = []
         now = time.monotonic()
+        n_found = len(self.found)
         for peak in self.detector.push(x):
             peak += self.base
             # fractional sample index of the QRS's steepest slope (ECG5000) or its slope-energy centre (window)
@@ -218,6 +223,8 @@ class Segmenter:
             self.last_fid = fid
         if self.window is not None:
             beats += self._cut_windows(now)
+        if self.quality.push(x, [f for f, _ in self.found[n_found:]]) is not None and self.quality.noisy and beats:
+            beats = [replace(b, noisy=True) for b in beats]
         # keep from the last fiducial (the open beat) or the detector's search window, whichever is earlier
         # (a QRS still to be reported needs the search window before it, and a window beat its pre_s)
         margin = self.search + 1 + (self.window.needs_before() if self.window is not None else 0)

@@ -19,7 +19,15 @@ amplitude, so a 4x amplitude change is a 4x level change):
   threshold (a bigeminy's smaller PVCs) do not lift it over themselves;
 - refractory period ``refractory_s`` (180 ms: 333 bpm) after a QRS; a candidate between that and ``t_wave_s``
   (360 ms) after a QRS whose steepest band-passed slope is less than half that of the QRS is a T wave
-  (Pan & Tompkins 1985, section II.F);
+  (Pan & Tompkins 1985, section II.F), unless it comes at ``t_rr`` (0.8) of the mean RR or later (a T wave lies
+  within the QT, shorter than the RR: in a tachycardia over 1 / 360 ms that is where the next QRS is due);
+- beat expectation under noise: while the noise level is over ``noisy_npk`` (a quarter) of the signal level
+  (sustained noise: electrode motion, muscle), a candidate earlier than ``early_rr`` (0.7) of the mean RR must
+  reach ``early_frac`` (0.8) of the signal level or of the last QRS's steepest slope, else it is noise
+  (after Christov's beat-expectation threshold: Christov II, BioMed Eng OnLine 3:28, 2004); off at mean RR
+  under ``early_min_rr_s`` (0.4 s, 150 bpm).  Chosen on MIT-BIH DS1 and the SVDB development half (a noise
+  gate that leaves their premature beats), its levels looked at on NSTDB 118 too: NSTDB 118 figures are
+  in-sample for it;
 - search-back: when no QRS came for ``searchback_rr`` (1.66) times the mean of the last 8 RR
   intervals, the largest noise candidate since the last QRS above ``searchback_frac`` (half) of the
   threshold is taken as a QRS, and the signal level learns from it at twice the usual rate
@@ -74,6 +82,7 @@ class DetectorConfig:
     refractory_s: float = 0.18  # Pan-Tompkins' 200 ms would cap the rate at 300 bpm exactly
     t_wave_s: float = 0.36
     t_slope_frac: float = 0.5
+    t_rr: float = 0.8  # ... unless it comes at or after this share of the mean RR (a tachycardia's next QRS)
     slope_s: float = 0.15  # the band-passed slope of a candidate: its steepest within this before the peak
     thr_frac: float = 0.25
     searchback_rr: float = 1.66
@@ -87,6 +96,12 @@ class DetectorConfig:
     reacquire_s: float = 3.0
     peak_ratio: float = 8.0  # white noise's envelope peaks stand about 4x above its troughs
     npk_floor: float = 0.125  # the noise level learnt is at least this share of the signal level
+    # under sustained noise (noise level over noisy_npk of the signal level) a candidate earlier than early_rr of the
+    # mean RR must be QRS-sized: at least early_frac of the signal level or early_frac of the last QRS's slope
+    noisy_npk: float = 0.25
+    early_rr: float = 0.7
+    early_frac: float = 0.8
+    early_min_rr_s: float = 0.4  # ... and only while the mean RR is at least this (150 bpm)
 
 
 @dataclass(slots=True)
@@ -245,7 +260,6 @@ class QRSDetector:
         self._classify(c, out)
 
     def _classify(self, c: _Cand, out: list[int]) -> None:
-        cfg = self.cfg
         self.recent.append(c)
         while self.recent and self.recent[0].p < c.p - self.learn_n:
             self.recent.popleft()
@@ -253,12 +267,42 @@ class QRSDetector:
         if last is not None and c.p - last < self.refractory:
             return
         if c.v > self.threshold:
-            if last is not None and c.p - last < self.t_wave and c.s < cfg.t_slope_frac * self.last_slope:
+            if last is not None and self._t_wave(c, last):
                 self._noise(c)  # a T wave
+                return
+            if last is not None and self._implausible(c, last):
+                self._noise(c)  # noise between beats
                 return
             self._qrs(c, out, rate=0.125)
         else:
             self._noise(c)
+
+    def _t_wave(self, c: _Cand, last: int) -> bool:
+        """Pan & Tompkins' T-wave rule: within ``t_wave_s`` of the last QRS and less than ``t_slope_frac`` of its
+        steepest slope.  A T wave lies within the QT interval, shorter than the RR: a candidate at or after
+        ``t_rr`` of the mean RR (where the next QRS is due, in a tachycardia faster than 1 / t_wave_s) is no T wave."""
+        cfg = self.cfg
+        if c.p - last >= self.t_wave or c.s >= cfg.t_slope_frac * self.last_slope:
+            return False
+        return not (len(self.rr) >= 4 and c.p - last >= cfg.t_rr * sum(self.rr) / len(self.rr))
+
+    def _implausible(self, c: _Cand, last: int) -> bool:
+        """Under sustained noise, an early candidate that is smaller and less steep than a QRS is noise.
+
+        The expected time of the next QRS moderates the threshold, as Christov's beat-expectation threshold does
+        (Christov II, Real time electrocardiogram QRS detection using combined adaptive threshold, BioMed Eng
+        OnLine 3:28, 2004): while the noise level is over ``noisy_npk`` of the signal level, a candidate in the
+        first ``early_rr`` of the mean RR after a QRS must reach ``early_frac`` of the signal level or of that
+        QRS's steepest slope.  In a clean signal (noise level low) the rule is off, so premature beats are kept; in a
+        tachycardia (mean RR under ``early_min_rr_s``) too."""
+        cfg = self.cfg
+        if self.npk <= cfg.noisy_npk * self.spk or not self.rr:
+            return False
+        mean_rr = sum(self.rr) / len(self.rr)
+        if mean_rr < cfg.early_min_rr_s * self.fs:
+            return False  # a tachycardia leaves no room between beats to tell noise by its timing
+        return (c.p - last < cfg.early_rr * mean_rr and c.v < cfg.early_frac * self.spk
+                and c.s < cfg.early_frac * self.last_slope)
 
     def _noise(self, c: _Cand) -> None:
         # a candidate near the threshold may be a missed QRS (search-back may still take it): it raises the
@@ -284,8 +328,7 @@ class QRSDetector:
             if now - self.last_qrs <= self.cfg.searchback_rr * mean_rr:
                 return
             lim = self.cfg.searchback_frac * self.threshold
-            ok = [x for x in self.noise if x.v > lim and not (
-                x.p - self.last_qrs < self.t_wave and x.s < self.cfg.t_slope_frac * self.last_slope)]
+            ok = [x for x in self.noise if x.v > lim and not self._t_wave(x, self.last_qrs)]
             if not ok:
                 self.noise = []
                 return

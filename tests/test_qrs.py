@@ -253,3 +253,49 @@ def test_a_nan_run_raises_signal_loss_for_that_bed_only_and_beats_come_back(tmp_
 class _Idx:
     def __init__(self, index: int) -> None:
         self.index = index
+
+
+@pytest.mark.parametrize("fs", [100.0, 500.0, 1000.0])
+def test_motion_artefact_at_the_start_at_the_low_and_high_sampling_rates(fs):
+    """K01's kind at the other ends of the supported range: 3 s of 10x electrode motion, then clean ECG."""
+    x, truth = synth(fs, np.full(60, 0.8), seed=29)
+    rng = np.random.default_rng(29)
+    n = int(3 * fs)
+    motion = np.cumsum(rng.standard_normal(n)) * 0.05 + rng.standard_normal(n) * 0.3
+    x[:n] = 10.0 * motion / np.abs(motion).max()
+    _, beats = run(x, fs)
+    se, pp = se_pp(beats, truth, fs, lo=int(7 * fs))
+    assert se >= 0.99 and pp >= 0.99, (se, pp)
+
+
+@pytest.mark.parametrize("fs", [100.0, 250.0, 500.0, 1000.0])
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_amplitude_falls_4x_and_rises_back_in_one_record(fs, sign):
+    """K02's kind both ways in one record (an electrode moved, then put back), with a polarity flip for the low
+    stretch: every beat found once the detector has had 4 s to adapt to each change."""
+    amp = np.ones(101)
+    amp[35:70] = 0.25 * sign
+    x, truth = synth(fs, np.full(100, 0.75), seed=31, noise_mv=0.01, amp=amp)
+    _, beats = run(x, fs)
+    fall, rise = int(truth[35]), int(truth[70])
+    assert min(se_pp(beats, truth, fs, lo=int(4 * fs), hi=fall)) >= 0.99
+    assert min(se_pp(beats, truth, fs, lo=fall + int(4 * fs), hi=rise)) >= 0.99
+    assert min(se_pp(beats, truth[:-1], fs, lo=rise + int(4 * fs))) >= 0.99
+    assert beats[-1].hr_bpm == pytest.approx(80.0, rel=0.02)
+
+
+@pytest.mark.parametrize("fs", [128.0, 500.0, 1000.0])
+def test_nan_runs_short_and_long_are_signal_loss_and_beats_resume(fs):
+    """Dropouts as ICU recordings hold them: single lost samples, a 0.5 s run and a 6 s run; each is one loss
+    episode, no beat is made up inside them, and beats resume after each within the warm-up."""
+    x, truth = synth(fs, np.full(75, 0.8), seed=37)
+    spans = [(int(10 * fs), int(10 * fs) + 1), (int(20 * fs), int(20.5 * fs)), (int(35 * fs), int(41 * fs))]
+    for a, b in spans:
+        x[a:b] = np.nan
+    seg, beats = run(x, fs)
+    assert seg.losses == 3
+    for a, b in spans:
+        assert not any(a <= bt.index < b for bt in beats)
+    assert min(se_pp(beats, truth, fs, lo=spans[2][1] + int(4 * fs))) >= 0.99
+    assert min(se_pp(beats, truth, fs, lo=spans[1][1] + int(4 * fs), hi=spans[2][0] - int(1 * fs))) >= 0.99
+    assert beats[-1].hr_bpm == pytest.approx(75.0, rel=0.02)

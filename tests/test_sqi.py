@@ -1,0 +1,117 @@
+"""Signal-quality indices (segmentation/sqi.py) and the noise rule of the QRS detector, on ECG the tests make:
+a clean ECG rates clean, the same ECG under electrode-motion-like noise rates noisy, its beats carry ``noisy`` and
+the per-bed model gives them no verdict."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from scipy.signal import butter, sosfilt
+from test_qrs import run, se_pp, synth
+
+from ecgmon.core.messages import Beat
+from ecgmon.monitor.bedmodel import BedModel
+from ecgmon.segmentation import sqi as S
+from ecgmon.segmentation.peaks import DetectorConfig, QRSDetector
+
+
+def motion_noise(n: int, fs: float, snr_db: float, *, seed: int) -> np.ndarray:
+    """Electrode-motion-like noise (1-15 Hz band-limited Gaussian) at ``snr_db`` against ``synth``'s QRS, with the
+    NSTDB definition of SNR: signal power (QRS peak-to-peak amplitude)^2 / 8 (Moody, Muldrow & Mark 1984)."""
+    rng = np.random.default_rng(seed)
+    v = sosfilt(butter(2, [1.0, 15.0], btype="band", fs=fs, output="sos"), rng.standard_normal(n))
+    qrs_pp = 1.25  # synth's R (1.0) to S (-0.25) in mV
+    return v / v.std() * np.sqrt(qrs_pp ** 2 / 8 / 10 ** (snr_db / 10))
+
+
+def test_bsqi_counts_one_to_one_matches():
+    a = np.array([100.0, 400.0, 700.0, 1000.0])
+    assert S.bsqi(a, a + 20, tol=54) == 1.0  # 150 ms at 360 Hz
+    assert S.bsqi(a, np.array([100.0, 400.0, 550.0, 700.0, 1000.0]), tol=54) == pytest.approx(4 / 5)
+    assert S.bsqi(a, np.array([100.0, 700.0]), tol=54) == pytest.approx(2 / 4)
+    assert S.bsqi(a, a + 60, tol=54) == 0.0
+    assert S.bsqi(np.zeros(0), np.zeros(0), tol=54) == 1.0
+    # at the edges: a pair split by the window edge counts once, inside
+    assert S.bsqi(a, np.array([90.0, 400.0, 700.0, 1000.0]), tol=54, lo=95, hi=2000) == 1.0
+    assert S.bsqi(a, np.array([110.0, 400.0, 700.0, 1000.0]), tol=54, lo=105, hi=2000) == 1.0
+
+
+def test_kurtosis_of_gaussian_noise_and_of_an_ecg():
+    rng = np.random.default_rng(0)
+    assert S.kurtosis_sqi(rng.standard_normal(100_000)) == pytest.approx(3.0, abs=0.1)
+    x, _ = synth(250.0, np.full(12, 0.8), noise_mv=0.01)
+    assert S.kurtosis_sqi(x - S._moving_mean(x, 125)) > 5.0  # peaked: Clifford et al.'s clean ECG
+
+
+@pytest.mark.parametrize("fs", [100.0, 128.0, 250.0, 360.0, 500.0, 1000.0])
+@pytest.mark.parametrize("bpm", [40, 75, 150, 240])
+def test_the_curve_length_detector_finds_every_beat(fs, bpm):
+    x, truth = synth(fs, np.full(int(12 * bpm / 60), 60 / bpm), seed=bpm, noise_mv=0.02)
+    n = int(10 * fs)
+    found = S.curve_length_qrs(x[:n], fs, refractory_s=min(0.25, 0.8 * 60 / bpm))
+    ref = truth[(truth > 0.2 * fs) & (truth < n - 0.2 * fs)]
+    hits = [np.min(np.abs(found - r)) <= 0.05 * fs for r in ref]
+    assert all(hits) and len(found) <= len(truth[truth < n]) + 1, (found / fs, truth / fs)
+
+
+@pytest.mark.parametrize("fs", [128.0, 360.0])
+def test_clean_ecg_is_clean_and_motion_noise_marks_its_beats_noisy(fs):
+    rr = 0.8 * (1 + 0.03 * np.random.default_rng(1).standard_normal(90))
+    x, _ = synth(fs, rr, seed=1, noise_mv=0.01)
+    _, clean = run(x, fs)
+    assert clean and not any(b.noisy for b in clean)
+    a, b = int(25 * fs), int(55 * fs)  # 30 s of electrode motion at 6 dB
+    y = x.copy()
+    y[a:b] += motion_noise(b - a, fs, 6.0, seed=2)
+    _, beats = run(y, fs)
+    inside = [bt.noisy for bt in beats if a + 4 * fs <= bt.index < b]  # seen within 4 s (window lag and step)
+    after = [bt.noisy for bt in beats if bt.index >= b + 13 * fs]  # 10 s window + lag + step after the noise
+    assert np.mean(inside) >= 0.9, np.mean(inside)
+    assert after and not any(after)
+    # before the noise the beats are as clean as without it
+    assert not any(bt.noisy for bt in beats if bt.index < a)
+
+
+def test_the_noise_rule_keeps_premature_beats_in_a_clean_signal_and_drops_noise_between_beats():
+    """Under sustained noise an early, smaller, less steep candidate is noise; in a clean signal premature beats
+    (bigeminy at 0.55 of the RR) are all found."""
+    fs = 250.0
+    rr = np.tile([0.5, 0.9], 40)
+    x, truth = synth(fs, rr, seed=3, noise_mv=0.01)
+    _, beats = run(x, fs)
+    assert min(se_pp(beats, truth, fs, lo=int(4 * fs))) >= 0.99
+    # 12 dB motion noise over a regular rhythm: fewer false beats with the rule than without it
+    x, truth = synth(fs, np.full(150, 0.8), seed=4, noise_mv=0.01)
+    x[int(10 * fs):] += motion_noise(len(x) - int(10 * fs), fs, 12.0, seed=5)[: len(x) - int(10 * fs)]
+
+    def false_beats(cfg: DetectorConfig) -> int:
+        d = QRSDetector(fs, cfg)
+        out = [p for i in range(0, len(x), 64) for p in d.push(x[i:i + 64])]
+        det = np.asarray(out) - int(0.06 * fs)  # envelope peaks lie after the R
+        det = det[det > 15 * fs]
+        return int(sum(np.min(np.abs(truth - p)) > 0.15 * fs for p in det))
+
+    with_rule = false_beats(DetectorConfig())
+    without = false_beats(dataclasses.replace(DetectorConfig(), noisy_npk=np.inf))
+    assert with_rule < without, (with_rule, without)
+
+
+def test_a_beat_marked_noisy_gets_no_verdict():
+    m = BedModel(100.0, threshold=0.5, shape=(140,))
+    b = Beat("bed", np.zeros(140, np.float32), index=0, rr_prev_s=1.0, fs=100.0, closed_mono=0.0, noisy=True)
+    s = m.judge(b, 0.9, np.zeros(140, np.float32), 0.0).score  # a loss that would be flagged
+    assert s.verdict == "noisy" and not s.flagged
+    assert m.judge(dataclasses.replace(b, noisy=False), 0.9, np.zeros(140, np.float32), 0.0).score.flagged
+
+
+def test_signal_quality_waits_for_a_full_window():
+    fs = 250.0
+    q = S.SignalQuality(fs)
+    x, truth = synth(fs, np.full(20, 0.8), seed=6)
+    assert q.push(x[: int(10 * fs)], truth[truth < 10 * fs].tolist()) is None and not q.noisy
+    st = q.push(x[int(10 * fs):int(12 * fs)], truth[(truth >= 10 * fs) & (truth < 12 * fs)].tolist())
+    assert st is not None and not st.noisy and st.bsqi == 1.0 and st.ksqi > 5
+    assert st.stop - st.start == int(10 * fs) and st.stop == int(11 * fs)
+
