@@ -124,14 +124,18 @@ class BedLearner:
         by_time = (index - self.start) / (self.cfg.learn_s * self.fs)
         return max(0.0, min(0.99, by_time, self.seen / self.cfg.min_beats))
 
-    def add(self, index: int, residual: np.ndarray, noise: float = 0.0) -> bool:
-        """One learning beat's residual (and noise level); True when learning has just finished."""
+    def add(self, index: int, residual: np.ndarray | None, noise: float = 0.0) -> bool:
+        """One learning beat's residual (and noise level); True when learning has just finished.  ``residual``
+        None: a beat in a stretch that failed the signal-quality index - its noise level is kept, its shape is
+        not learnt (nor counted towards ``min_beats``)."""
         if self.start is None:
             self.start = index
         if index - self.start >= self.cfg.learn_s * self.fs and self.seen >= self.cfg.min_beats:
             self._finish()
             return True
         self._noise.append(noise)
+        if residual is None:
+            return False
         if self.seen % self._stride == 0:
             self._res.append(np.asarray(residual, dtype=np.float32))
             if len(self._res) >= self.cfg.keep:  # thin evenly: keep every other one, sample half as often

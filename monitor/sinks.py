@@ -149,6 +149,8 @@ class HeadlessSink(NullSink):
         if score.shape_loss is not None:  # two-channel beats: the shares, and which the verdict was judged on
             line.update(shape_loss=round(score.shape_loss, 6), rr_loss=round(score.rr_loss or 0.0, 6),
                         judged_on="shape" if score.by_shape else "shape+rr")
+        if b.noisy:  # its 10 s stretch failed the signal-quality index (segmentation.sqi): no verdict was given
+            line["sqi_noisy"] = True
         if self.labels is not None and (label := self.labels.label_of(score)) is not None:
             line["label"] = label
         self._write(line)

@@ -256,3 +256,23 @@ def test_train_protocol_mitdb_writes_a_checkpoint_the_monitor_uses(tmp_path):
     assert r.returncode == 0, r.stderr
     m = json.loads((tmp_path / "ev" / "metrics.json").read_text())
     assert m["gross"]["V_flagged"] > 0.5 and m["learning"]["method"] == "residual-median"
+
+
+def test_beats_that_failed_the_signal_quality_index_teach_the_bed_no_shape():
+    # noise makes most of the learning period's beats look alike: learnt, they would be the bed's "normal"
+    from ecgmon.core.messages import Beat
+    from ecgmon.monitor.bedmodel import BedModel
+
+    m = BedModel(100.0, threshold=1.0, shape=(4,), learning=LearningConfig(learn_s=10.0, min_beats=8, keep=64),
+                 margin=0.1)
+    clean, noise = np.array([1, 2, 3, 4], dtype=np.float32), np.array([9, -9, 9, -9], dtype=np.float32)
+    done, i = False, 0
+    while not done:
+        noisy = i % 4 != 0  # three beats of four in stretches that failed the SQI
+        beat = Beat("bed", np.zeros(4, np.float32), index=i * 50, rr_prev_s=0.5, fs=100.0, closed_mono=0.0,
+                    noise=0.1, noisy=noisy)
+        done = m.learn_one(beat, noise if noisy else clean + np.float32(0.01 * (i % 3)))
+        i += 1
+    assert m.learnt is not None
+    np.testing.assert_allclose(m.learnt.offset, clean, atol=0.03)
+    assert 8 <= m.learnt.beats < i // 2  # only the clean beats counted
