@@ -127,9 +127,10 @@ class BedModel:
         return v
 
     def learn_one(self, beat: Beat, residual: np.ndarray) -> bool:
-        """While learning: keep the beat's residual and noise level; True when learning has just finished."""
-        return self.learner is not None and self.learner.learning and self.learner.add(beat.index, residual,
-                                                                                       beat.noise)
+        """While learning: keep the beat's residual and noise level; True when learning has just finished.  A beat
+        in a stretch that failed the signal-quality index (``Beat.noisy``) teaches the bed no shape."""
+        return self.learner is not None and self.learner.learning and self.learner.add(
+            beat.index, None if beat.noisy else residual, beat.noise)
 
     def score_one(self, beat: Beat, loss: float, residual: np.ndarray, now: float) -> BedVerdict:
         """The beat's verdict as the bed stands now (the artifact and rhythm watches see it)."""
