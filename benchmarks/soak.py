@@ -81,6 +81,12 @@ async def soak(patients: int, hours: float, windows: int, fs: float, device: str
           f"({100 * s.time_segment / wall:.0f} %), alarms {s.time_alarm:.1f} s; scorer thread busy "
           f"{s.time_score:.1f} s ({100 * s.time_score / wall:.0f} %, mean batch "
           f"{s.batch_beats / max(1, s.batches):.0f}); the two overlap on 2 cores")
+    if hasattr(s, "time_rhythm"):
+        print(f"of segmentation: segmenters (QRS detection, beat cutting) {s.time_segmenters:.1f} s "
+              f"({100 * s.time_segmenters / wall:.0f} % of wall), quality checks {s.time_quality:.1f} s "
+              f"({100 * s.time_quality / wall:.0f} %), lethal watches (beat typer, VF detector) {s.time_rhythm:.1f} s "
+              f"({100 * s.time_rhythm / wall:.0f} %), the rest (sinks' on_chunk, technical alarms, routing) "
+              f"{s.time_segment - s.time_segmenters - s.time_quality - s.time_rhythm:.1f} s")
     print(f"end to end {s.beats / wall:.0f} beats/s = {100 * s.beats / wall / limit:.1f} % of the model's float32 FLOP "
           f"limit on {os.cpu_count()} cores ({limit:,.0f} beats/s)")
     growth = 100 * (rows[-1][1] / warm - 1)

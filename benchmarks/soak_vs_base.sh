@@ -17,7 +17,7 @@ for r in $(seq "$ROUNDS"); do
   for which in base new; do
     dir=$HERE; [ "$which" = base ] && dir=$BASE
     echo "== round $r: $which ($(git -C "$dir" rev-parse --short HEAD)), load average $(cut -d' ' -f1-3 /proc/loadavg)"
-    (cd "$dir" && .venv/bin/python benchmarks/soak.py "${ARGS[@]}" 2>&1 | grep -E "beats/s end to end|where the time goes|FLOP limit|counters")
+    (cd "$dir" && .venv/bin/python benchmarks/soak.py "${ARGS[@]}" 2>&1 | grep -E "beats/s end to end|where the time goes|of segmentation:|FLOP limit|counters")
   done
 done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

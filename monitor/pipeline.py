@@ -121,7 +121,10 @@ class Stats:
     e2e: deque[float] = field(default_factory=lambda: deque(maxlen=20000))
     recent: deque[float] = field(default_factory=lambda: deque(maxlen=4096))  # verdict times for beats/s
     queue_max: int = 0
-    time_segment: float = 0.0
+    time_segment: float = 0.0  # all of it: the parts below, the sinks' on_chunk, technical alarms
+    time_segmenters: float = 0.0  # the segmenters: QRS detection (batched envelopes, decisions) and beat cutting
+    time_quality: float = 0.0  # the signal-quality checks
+    time_rhythm: float = 0.0  # the lethal and rate watches: beat typer (VTyper), VF detector, LethalWatch
     time_score: float = 0.0
     time_alarm: float = 0.0
 
@@ -304,7 +307,9 @@ class Monitor:
             if len(chunk.samples) == 0:  # sources never send these, but an empty chunk must not count as data
                 continue
             live.append((k, st))
+        t1 = time.perf_counter()
         found = segment_round([st.segmenter for _, st in live], [chunks[k].samples for k, _ in live])
+        self.stats.time_segmenters += time.perf_counter() - t1
         for (k, st), beats in zip(live, found, strict=True):
             out[k] = self._segmented(st, chunks[k], beats)
         self.stats.time_segment += time.perf_counter() - t0
@@ -320,11 +325,16 @@ class Monitor:
             # live: the device's packet was complete at its last sample's time; end-to-end latency starts there
             sent = None if chunk.replay else chunk.t0 + len(chunk.samples) / chunk.fs
             beats = [dataclasses.replace(b, index=b.index + st.seg_offset, sent=sent) for b in beats]
+        t0 = time.perf_counter()
         q = st.quality.push(chunk.samples, beats_found=len(beats))
+        t1 = time.perf_counter()
         self.emit(st.technical.follow(Condition.LEADS_OFF, q.flat))
         # a signal with no QRS is asystole (HIGH, below), not a technical condition; a saturated one is noise
         self.emit(st.technical.follow(Condition.NOISY_SIGNAL, q.saturated))
+        t2 = time.perf_counter()
         self._watch_rhythm(st, chunk.samples, leads_off=q.flat, now=now)
+        self.stats.time_quality += t1 - t0
+        self.stats.time_rhythm += time.perf_counter() - t2
         if beats:
             self.emit(st.technical.clear(Condition.SIGNAL_LOSS))
         st.clean_since_reject += 1
@@ -719,7 +729,9 @@ class Monitor:
             "queue_max": s.queue_max, "patients": len(self.beds), "threshold": self.threshold,
             "learning": self._learning_summary(), "disk": self.disk.report(),
             "hr_bpm": {p: _r(b.segmenter.heart_rate) for p, b in self.beds.items()},
-            "time_s": {"segment": round(s.time_segment, 3), "score": round(s.time_score, 3),
+            "time_s": {"segment": round(s.time_segment, 3), "segmenters": round(s.time_segmenters, 3),
+                       "quality": round(s.time_quality, 3), "rhythm": round(s.time_rhythm, 3),
+                       "score": round(s.time_score, 3),
                        "alarm": round(s.time_alarm, 3)},
         }
         if src is not None:
