@@ -79,7 +79,7 @@ def segment_round(segs: Sequence[Segmenter], chunks: Sequence[np.ndarray]) -> li
     Returns each segmenter's beats; ``signal_loss`` and ``found`` are set on each as ``push`` sets them."""
     if len({id(s) for s in segs}) != len(segs):
         raise ValueError("segment_round() takes each segmenter at most once")
-    prepared = [s.split(c) for s, c in zip(segs, chunks, strict=True)]
+    prepared = _split(segs, chunks)
     groups: dict[tuple[float, int, object], list[int]] = defaultdict(list)
     for i, (x, parts) in enumerate(prepared):
         if len(parts) == 1 and not parts[0][2]:
@@ -92,3 +92,39 @@ def segment_round(segs: Sequence[Segmenter], chunks: Sequence[np.ndarray]) -> li
         for k, i in enumerate(idx):
             env[i] = (e[k], s[k])
     return [segs[i].push_parts(x, parts, envelope=env.get(i)) for i, (x, parts) in enumerate(prepared)]
+
+
+Parts = list[tuple[int, int, bool]]
+
+
+def _split(segs: Sequence[Segmenter], chunks: Sequence[np.ndarray]) -> list[tuple[np.ndarray, Parts]]:
+    """``Segmenter.split`` of every chunk; the signal-loss check (:meth:`Segmenter._parts`' fast path: all finite, no
+    run of identical samples longer than ``flat_n`` across the chunk's ends) for each group of one length at once.
+    A chunk that fails it is split by its own segmenter, from the state it had."""
+    out: list[tuple[np.ndarray, Parts] | None] = [None] * len(segs)
+    by_len: dict[int, list[int]] = defaultdict(list)
+    xs = [np.asarray(c, dtype=np.float64) for c in chunks]
+    for i, x in enumerate(xs):
+        if 1 < len(x) < segs[i].flat_n:
+            by_len[len(x)].append(i)
+    for n, idx in by_len.items():
+        if len(idx) < MIN_GROUP:
+            continue
+        x = np.stack([xs[i] for i in idx])
+        prev = np.array([segs[i]._last for i in idx])
+        run = np.array([segs[i]._flat_run for i in idx])
+        flat_n = np.array([segs[i].flat_n for i in idx])
+        ch = x[:, 1:] != x[:, :-1]
+        has = ch.any(axis=1)
+        first = np.where(has, ch.argmax(axis=1) + 1, n)
+        last = n - 2 - ch[:, ::-1].argmax(axis=1)  # the last change (where ``has``)
+        lead = first + np.where(x[:, 0] == prev, run, 0)  # NaN == NaN is False, as in _parts
+        ok = np.isfinite(x.sum(axis=1)) & (lead <= flat_n)
+        new_run = np.where(has, n - 1 - last, lead).tolist()
+        ends = x[:, -1].tolist()
+        for k in np.flatnonzero(ok).tolist():
+            seg = segs[idx[k]]
+            seg.signal_loss, seg.found = False, []
+            seg._last, seg._flat_run = ends[k], new_run[k]
+            out[idx[k]] = (x[k], [(0, n, False)])
+    return [o if o is not None else s.split(x) for o, s, x in zip(out, segs, xs, strict=True)]
