@@ -54,8 +54,8 @@ class Scorer:
     BENCHMARKS.md have the figures), hence the CPU default of 64.  A GPU wants large calls.
 
     ``precision="bfloat16"`` (CPU only; ``ValueError`` where the CPU lacks native bfloat16): the model's weights
-    and activations in bfloat16, inputs, residuals and losses in float32.  1.06-1.4x float32's beats/s on an
-    AVX-512 BF16/AMX CPU (BENCHMARKS.md, measured under load); losses move by up to ~3e-2 on abnormal beats (a few 1e-3 near the threshold), the
+    and activations in bfloat16, inputs, residuals and losses in float32.  On an AVX-512 BF16/AMX CPU it gains
+    nothing at the CPU's calls of 64 on one thread, 1.1-1.7x at calls of 256-1,024 (BENCHMARKS.md); losses move by up to ~3e-2 on abnormal beats (a few 1e-3 near the threshold), the
     verdicts at the checkpoint's threshold equal float32's on >= 99.9 % of beats (``tests/test_model.py``).
     Not the monitor's default: per-bed learning reads the residuals, whose rounding was not validated.
     """
