@@ -55,9 +55,10 @@ class Scorer:
 
     ``precision="bfloat16"`` (CPU only; ``ValueError`` where the CPU lacks native bfloat16): the model's weights
     and activations in bfloat16, inputs, residuals and losses in float32.  On an AVX-512 BF16/AMX CPU it gains
-    nothing at the CPU's calls of 64 on one thread, 1.1-1.7x at calls of 256-1,024 (BENCHMARKS.md); losses move by up to ~3e-2 on abnormal beats (a few 1e-3 near the threshold), the
-    verdicts at the checkpoint's threshold equal float32's on >= 99.9 % of beats (``tests/test_model.py``).
-    Not the monitor's default: per-bed learning reads the residuals, whose rounding was not validated.
+    nothing at the CPU's calls of 64 on one thread, 1.1-1.7x at calls of 256-1,024 (BENCHMARKS.md); losses move
+    by up to ~3e-2 on abnormal beats (median 5e-4); the verdicts at the checkpoint's threshold equal float32's
+    on >= 99.9 % of beats (``tests/test_scorer_precision.py``).  Not the monitor's default: per-bed learning
+    reads the residuals, whose rounding was not validated.
     """
 
     def __init__(self, model: LSTMAutoencoder, *, device: str = "auto", max_batch: int | None = None,
