@@ -113,3 +113,39 @@ def test_envelopes_equal_push_and_keep_state() -> None:
         assert p.total == b.total
     with pytest.raises(ValueError, match="one design"):
         envelopes([QRSDetector(250.0), QRSDetector(360.0)], np.zeros((2, 10)))
+
+
+def test_monitor_rounds_equal_chunk_by_chunk(tmp_path, shipped) -> None:
+    """``Monitor.segment_many`` over rounds that hold a bed twice (cut into sub-rounds) gives each bed the beats and
+    the alarm transitions that ``Monitor.segment`` chunk by chunk gives."""
+    from helpers import Recorder
+
+    from ecgmon.core.messages import Chunk
+    from ecgmon.monitor.app import build
+    from ecgmon.monitor.config import MonitorConfig
+
+    ward = _ward(24.0)
+    runs = []
+    for how in ("one by one", "rounds"):
+        rec = Recorder()
+        cfg = MonitorConfig(speed=None, ui=False, journal=tmp_path / f"{how}.jsonl", device="cpu", abnormal_rate=None)
+        b = build(cfg, ckpt=shipped, extra_sinks=[rec])
+        beats: dict[str, list[tuple[int, bytes]]] = {p: [] for p, _, _ in ward}
+        try:
+            per_bed = {p: [Chunk(p, fs, i / fs, x[i:i + int(0.25 * fs)], start=i)
+                           for i in range(0, len(x), int(0.25 * fs))] for p, fs, x in ward}
+            n = max(map(len, per_bed.values()))
+            for r in range(0, n, 2):  # each round: every bed's next two chunks, bed by bed, then again
+                rnd = [c[k] for k in (r, r + 1) for c in per_bed.values() if k < len(c)]
+                outs = b.monitor.segment_many(rnd) if how == "rounds" else [b.monitor.segment(c) for c in rnd]
+                for c, out in zip(rnd, outs, strict=True):
+                    beats[c.patient] += [(bt.index, bt.samples.tobytes()) for bt in out]
+            runs.append((beats, [(a.patient, a.condition, a.state, a.beat_index) for a in rec.alarms]))
+        finally:
+            b.monitor.close()
+    (beats_a, alarms_a), (beats_b, alarms_b) = runs
+    assert beats_a == beats_b
+    assert sum(map(len, beats_a.values())) > 150
+    for p in beats_a:  # alarm transitions per bed, in order (beds interleave differently across a round)
+        assert [a for a in alarms_a if a[0] == p] == [a for a in alarms_b if a[0] == p]
+    assert any(a[0] == "m3" for a in alarms_a)  # the lossy bed's signal-loss / leads-off alarms
