@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from flops import limit_lines
 
 from ecgmon.evaluation.evaluator import Evaluator
 from ecgmon.monitor.app import build
@@ -40,6 +41,9 @@ async def soak(patients: int, hours: float, windows: int, fs: float, device: str
     b = build(cfg, out=open(os.devnull, "w"), truth=Evaluator)  # noqa: SIM115 - verdict lines are not measured
     mon, source = b.monitor, b.source
     print(f"{patients} beds at {fs:g} Hz, scorer on {mon.scorer.device_name}", flush=True)
+    limit, lines = limit_lines(mon.scorer.model.cfg, os.cpu_count() or 1)  # the machine's: every core
+    for line in lines:
+        print(line, flush=True)
     # beats in H hours of N beds: the replay's mean rate is about 82 bpm (55-110 bpm uniform)
     target = int(patients * hours * 3600 * 82.5 / 60)
     step = max(1, target // windows)
@@ -77,6 +81,14 @@ async def soak(patients: int, hours: float, windows: int, fs: float, device: str
           f"({100 * s.time_segment / wall:.0f} %), alarms {s.time_alarm:.1f} s; scorer thread busy "
           f"{s.time_score:.1f} s ({100 * s.time_score / wall:.0f} %, mean batch "
           f"{s.batch_beats / max(1, s.batches):.0f}); the two overlap on 2 cores")
+    if hasattr(s, "time_rhythm"):
+        print(f"of segmentation: segmenters (QRS detection, beat cutting) {s.time_segmenters:.1f} s "
+              f"({100 * s.time_segmenters / wall:.0f} % of wall), quality checks {s.time_quality:.1f} s "
+              f"({100 * s.time_quality / wall:.0f} %), lethal watches (beat typer, VF detector) {s.time_rhythm:.1f} s "
+              f"({100 * s.time_rhythm / wall:.0f} %), the rest (sinks' on_chunk, technical alarms, routing) "
+              f"{s.time_segment - s.time_segmenters - s.time_quality - s.time_rhythm:.1f} s")
+    print(f"end to end {s.beats / wall:.0f} beats/s = {100 * s.beats / wall / limit:.1f} % of the model's float32 FLOP "
+          f"limit on {os.cpu_count()} cores ({limit:,.0f} beats/s)")
     growth = 100 * (rows[-1][1] / warm - 1)
     print(f"RSS after warm-up {warm:.1f} MiB -> end {rows[-1][1]:.1f} MiB: growth {growth:+.2f} %")
     p99 = [r[3] for r in rows[1:]]

@@ -7,6 +7,7 @@ calls this from a worker thread, never from the event loop.
 
 from __future__ import annotations
 
+import copy
 import threading
 from dataclasses import dataclass
 
@@ -36,18 +37,42 @@ def losses(model: LSTMAutoencoder, x: np.ndarray | torch.Tensor, *, device: torc
     return torch.cat(out).double().numpy() if out else np.zeros(0)
 
 
+PRECISIONS = ("float32", "bfloat16")
+
+
+def bf16_supported() -> bool:
+    """Whether this CPU runs bfloat16 matrix products natively (AVX-512 BF16 or AMX): elsewhere torch emulates them,
+    slower than float32."""
+    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
 class Scorer:
     """Reconstruction loss of beats, in chunks of at most ``max_batch`` beats per model call.
 
     On the CPU the LSTM's throughput peaks around 64 beats per call and falls for larger
     calls (its per-step activations leave the cache; ``benchmarks/bench_scoring.py`` and
     BENCHMARKS.md have the figures), hence the CPU default of 64.  A GPU wants large calls.
+
+    ``precision="bfloat16"`` (CPU only; ``ValueError`` where the CPU lacks native bfloat16): the model's weights
+    and activations in bfloat16, inputs, residuals and losses in float32.  On an AVX-512 BF16/AMX CPU it gains
+    nothing at the CPU's calls of 64 on one thread, 1.1-1.7x at calls of 256-1,024 (BENCHMARKS.md); losses move
+    by up to ~3e-2 on abnormal beats (median 5e-4); the verdicts at the checkpoint's threshold equal float32's
+    on >= 99.9 % of beats (``tests/test_scorer_precision.py``).  Not the monitor's default: per-bed learning
+    reads the residuals, whose rounding was not validated.
     """
 
     def __init__(self, model: LSTMAutoencoder, *, device: str = "auto", max_batch: int | None = None,
-                 threads: int | None = None) -> None:
+                 threads: int | None = None, precision: str = "float32") -> None:
         self.device = resolve_device(device)
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        if precision == "bfloat16" and (self.device.type != "cpu" or not bf16_supported()):
+            raise ValueError("precision bfloat16 needs a CPU with AVX-512 BF16 or AMX (torch's mkldnn bf16 support)")
+        self.precision = precision
+        self.dtype = torch.bfloat16 if precision == "bfloat16" else torch.float32
         self.model = model.to(self.device).eval()
+        if self.dtype != torch.float32:
+            self.model = copy.deepcopy(self.model).to(self.dtype)  # the caller's model stays float32
         self.max_batch = max_batch or (64 if self.device.type == "cpu" else 4096)
         if threads is not None and self.device.type == "cpu":
             torch.set_num_threads(threads)
@@ -63,7 +88,8 @@ class Scorer:
     def device_name(self) -> str:
         if self.device.type == "cuda":
             return f"cuda:{torch.cuda.get_device_name(self.device)}"
-        return f"cpu ({torch.get_num_threads()} threads)"
+        bf = ", bfloat16" if self.dtype == torch.bfloat16 else ""
+        return f"cpu ({torch.get_num_threads()} threads{bf})"
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -80,6 +106,8 @@ class Scorer:
     def score(self, beats: np.ndarray) -> np.ndarray:
         """Losses (float64, shape (N,)) of ``beats`` (N, *shape)."""
         x = self._check(beats)
+        if self.dtype != torch.float32:
+            return self.score_batch(x).losses
         with self._lock:
             return losses(self.model, x, device=self.device, batch=self.max_batch)
 
@@ -94,7 +122,7 @@ class Scorer:
             res, lo = [], []
             for i in range(0, len(xt), self.max_batch):
                 xb = xt[i:i + self.max_batch].to(self.device)
-                recon = self.model(xb)
+                recon = self.model(xb.to(self.dtype)).float()
                 res.append(xb - recon)
                 lo.append(reconstruction_loss(xb, recon))
         if not res:

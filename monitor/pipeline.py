@@ -44,6 +44,7 @@ from ecgmon.monitor.lethal import PRIORITY, Change, LethalConfig, LethalWatch
 from ecgmon.monitor.sinks import Sink
 from ecgmon.monitor.sources import Source, Task
 from ecgmon.monitor.watchdog import Load, Watchdog, WatchdogConfig
+from ecgmon.segmentation.bank import segment_round
 from ecgmon.segmentation.beats import Segmenter
 from ecgmon.segmentation.quality import QualityMonitor
 from ecgmon.segmentation.represent import Representation
@@ -64,6 +65,7 @@ class PipelineConfig:
     max_batch: int = 1024
     max_wait_ms: float = 20.0
     queue_size: int = 4096
+    max_round: int = 2048  # chunks segmented together at most (what has arrived since the last round)
     max_beats: int | None = None  # stop after exactly this many verdicts
     hold_at_end: bool = False  # keep running after the source ends (the console keeps its last state)
     shed_when_full: bool | None = None  # None: shed only when the source cannot pause
@@ -126,7 +128,10 @@ class Stats:
     e2e: deque[float] = field(default_factory=lambda: deque(maxlen=20000))
     recent: deque[float] = field(default_factory=lambda: deque(maxlen=4096))  # verdict times for beats/s
     queue_max: int = 0
-    time_segment: float = 0.0
+    time_segment: float = 0.0  # all of it: the parts below, the sinks' on_chunk, technical alarms
+    time_segmenters: float = 0.0  # the segmenters: QRS detection (batched envelopes, decisions) and beat cutting
+    time_quality: float = 0.0  # the signal-quality checks
+    time_rhythm: float = 0.0  # the lethal and rate watches: beat typer (VTyper), VF detector, LethalWatch
     time_score: float = 0.0
     time_alarm: float = 0.0
 
@@ -274,19 +279,52 @@ class Monitor:
 
     def segment(self, chunk: Chunk) -> list[Beat]:
         """Chunk -> beats for its bed, with technical alarms updated."""
+        return self.segment_many([chunk])[0]
+
+    def segment_many(self, chunks: Sequence[Chunk]) -> list[list[Beat]]:
+        """A round of chunks -> each chunk's beats, as :meth:`segment` one by one would give them, the QRS
+        envelopes of all beds computed together (:func:`ecgmon.segmentation.bank.segment_round`: one pass per
+        sampling rate and chunk length).  A bed with several chunks in the round has them segmented in order
+        (the round is cut into sub-rounds that hold each bed at most once)."""
+        out: list[list[Beat]] = []
+        i = 0
+        while i < len(chunks):
+            seen: set[str] = set()
+            j = i
+            while j < len(chunks) and chunks[j].patient not in seen:
+                seen.add(chunks[j].patient)
+                j += 1
+            out += self._segment_round(chunks[i:j])
+            i = j
+        return out
+
+    def _segment_round(self, chunks: Sequence[Chunk]) -> list[list[Beat]]:
         t0 = time.perf_counter()
-        st = self.bed(chunk)
-        if chunk.warmup:  # replayed after a takeover: the segmenter's state only (the previous owner judged these)
-            st.segmenter.push(chunk.samples)
-            st.quality.push(chunk.samples, beats_found=0)
-            st.last_chunk_mono = time.monotonic()
-            return []
-        for sink in self._all_sinks:
-            sink.on_chunk(chunk)
-        if len(chunk.samples) == 0:  # sources never send these, but an empty chunk must not count as data
-            return []
+        out: list[list[Beat]] = [[] for _ in chunks]
+        live: list[tuple[int, Bed]] = []
+        for k, chunk in enumerate(chunks):
+            st = self.bed(chunk)
+            if chunk.warmup:  # replayed after a takeover: the segmenter's state only (the previous owner judged these)
+                st.segmenter.push(chunk.samples)
+                st.quality.push(chunk.samples, beats_found=0)
+                st.last_chunk_mono = time.monotonic()
+                continue
+            for sink in self._all_sinks:
+                sink.on_chunk(chunk)
+            if len(chunk.samples) == 0:  # sources never send these, but an empty chunk must not count as data
+                continue
+            live.append((k, st))
+        t1 = time.perf_counter()
+        found = segment_round([st.segmenter for _, st in live], [chunks[k].samples for k, _ in live])
+        self.stats.time_segmenters += time.perf_counter() - t1
+        for (k, st), beats in zip(live, found, strict=True):
+            out[k] = self._segmented(st, chunks[k], beats)
+        self.stats.time_segment += time.perf_counter() - t0
+        return out
+
+    def _segmented(self, st: Bed, chunk: Chunk, beats: list[Beat]) -> list[Beat]:
+        """What follows a chunk's segmentation: beat indices, quality, technical alarms, the lethal watches."""
         st.last_chunk_mono = now = time.monotonic()
-        beats = st.segmenter.push(chunk.samples)
         st.book.at = st.seg_offset + st.segmenter.total
         if st.segmenter.signal_loss:  # NaN or a flat run: the segmenter restarted after it
             self.emit(st.technical.raise_(Condition.SIGNAL_LOSS, "no valid samples; QRS detection restarted"))
@@ -294,18 +332,22 @@ class Monitor:
             # live: the device's packet was complete at its last sample's time; end-to-end latency starts there
             sent = None if chunk.replay else chunk.t0 + len(chunk.samples) / chunk.fs
             beats = [dataclasses.replace(b, index=b.index + st.seg_offset, sent=sent) for b in beats]
+        t0 = time.perf_counter()
         q = st.quality.push(chunk.samples, beats_found=len(beats))
+        t1 = time.perf_counter()
         self.emit(st.technical.follow(Condition.LEADS_OFF, q.flat))
         # a signal with no QRS is asystole (HIGH, below), not a technical condition; a saturated one is noise
         self.emit(st.technical.follow(Condition.NOISY_SIGNAL, q.saturated))
+        t2 = time.perf_counter()
         self._watch_rhythm(st, chunk.samples, leads_off=q.flat, now=now)
+        self.stats.time_quality += t1 - t0
+        self.stats.time_rhythm += time.perf_counter() - t2
         if beats:
             self.emit(st.technical.clear(Condition.SIGNAL_LOSS))
         st.clean_since_reject += 1
         if st.clean_since_reject >= CLEAN_CHUNKS:
             self.emit(st.technical.clear(Condition.BAD_INPUT))
         self.stats.segmented += len(beats)
-        self.stats.time_segment += time.perf_counter() - t0
         return beats
 
     def _watch_rhythm(self, st: Bed, samples: np.ndarray, *, leads_off: bool, now: float) -> None:
@@ -542,19 +584,61 @@ class Monitor:
     # ------------------------------------------------------------------ async tasks
 
     async def _ingest(self, source: Source) -> None:
-        async for chunk in source:
-            for b in self.segment(chunk):
-                if self._shed_when_full and self.queue.full():
-                    self.stats.shed += 1
-                    self._overload(f"scoring is behind: beats are shed (first from {b.patient})")
-                    continue
-                await self.queue.put(b)
-            self.stats.queue_max = max(self.stats.queue_max, self.queue.qsize())
+        """Chunks from the source in rounds: whatever has arrived since the last round (up to ``max_round``
+        chunks) is segmented together (:meth:`segment_many`).  A reader task takes the source's chunks into a
+        bounded queue, so a source that can pause still feels back-pressure.  A source that commits its input
+        (JetStream: it notes ``stats.segmented`` when the monitor asks for its next chunk) is read one chunk
+        at a time, as it expects."""
+        if self._commit is not None:
+            async for chunk in source:
+                await self._queue_beats(self.segment(chunk))
+        else:
+            await self._ingest_rounds(source)
         self.flush_vf(final=True)  # the source has ended: its last beats typed, its last VF windows
         await self.queue.join()
         self.flush_policies()  # beats whose QRS the typer will never reach (the stream's last)
         if not self.cfg.hold_at_end:
             self.done.set()
+
+    async def _ingest_rounds(self, source: Source) -> None:
+        inbox: asyncio.Queue[Chunk | Exception | None] = asyncio.Queue(maxsize=self.cfg.max_round)
+
+        async def read() -> None:
+            try:
+                async for chunk in source:
+                    await inbox.put(chunk)
+            except Exception as e:  # raised again by the ingest task, which the TaskGroup watches
+                await inbox.put(e)
+                return
+            await inbox.put(None)
+
+        reader = asyncio.create_task(read(), name="read-source")
+        try:
+            while True:
+                items = [await inbox.get()]
+                while len(items) < self.cfg.max_round and not inbox.empty():
+                    items.append(inbox.get_nowait())
+                chunks = [c for c in items if isinstance(c, Chunk)]
+                end = next((c for c in items if not isinstance(c, Chunk)), False)  # the first one: nothing follows
+                for beats in self.segment_many(chunks):
+                    await self._queue_beats(beats)
+                if isinstance(end, Exception):
+                    raise end
+                if end is None:
+                    return
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+
+    async def _queue_beats(self, beats: list[Beat]) -> None:
+        for b in beats:
+            if self._shed_when_full and self.queue.full():
+                self.stats.shed += 1
+                self._overload(f"scoring is behind: beats are shed (first from {b.patient})")
+                continue
+            await self.queue.put(b)
+        self.stats.queue_max = max(self.stats.queue_max, self.queue.qsize())
 
     async def _score(self) -> None:
         while True:
@@ -673,7 +757,9 @@ class Monitor:
             "hr_bpm": {p: _r(b.segmenter.heart_rate) for p, b in self.beds.items()},
             # abnormal beats by type (V, S, O: other abnormal, A: artifact) per bed: in total and in the last minute
             "ectopy": {p: {"total": b.policy.counts(), "per_min": b.policy.per_minute()} for p, b in self.beds.items()},
-            "time_s": {"segment": round(s.time_segment, 3), "score": round(s.time_score, 3),
+            "time_s": {"segment": round(s.time_segment, 3), "segmenters": round(s.time_segmenters, 3),
+                       "quality": round(s.time_quality, 3), "rhythm": round(s.time_rhythm, 3),
+                       "score": round(s.time_score, 3),
                        "alarm": round(s.time_alarm, 3)},
         }
         if src is not None:

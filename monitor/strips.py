@@ -76,7 +76,7 @@ class StripRecorder(NullSink):
         # back to before_s before the last judged beat, however long ago that is in signal time, up to
         # MAX_BEHIND_S (a bed whose beats are never judged must not grow without bound)
         self.beds: dict[str, _Bed] = {}
-        self.pending: list[Alarm] = []
+        self.pending: dict[str, list[Alarm]] = {}  # per bed: a chunk looks at its own bed's alarms only
         self.written = 0
         self._f: IO[str] = self.path.open("a", encoding="utf-8")
 
@@ -91,14 +91,15 @@ class StripRecorder(NullSink):
         floor = bed.end - int(self.keep_s * chunk.fs)
         # nothing judged yet (a replay fills the beat queue before the first verdict): keep it all
         floor = min(floor, bed.judged - int((self.before_s + 1.0) * chunk.fs) if bed.judged is not None else 0)
-        for a in self.pending:  # a batch judges many beats at once: its alarms may be far behind the last one
-            if a.patient == chunk.patient and a.beat_index is not None:
+        waiting = self.pending.get(chunk.patient)
+        for a in waiting or ():  # a batch judges many beats at once: its alarms may be far behind the last one
+            if a.beat_index is not None:
                 floor = min(floor, a.beat_index - int((self.before_s + 1.0) * chunk.fs))
         floor = max(floor, bed.end - int(MAX_BEHIND_S * chunk.fs))
         while bed.chunks and bed.chunks[0][0] + len(bed.chunks[0][1]) <= floor:
             bed.chunks.popleft()
-        if self.pending:
-            self._flush(final=False)
+        if waiting:
+            self._flush(chunk.patient, final=False)
 
     def on_beat(self, score: BeatScore) -> None:
         bed = self.beds.get(score.beat.patient)
@@ -108,12 +109,12 @@ class StripRecorder(NullSink):
 
     def on_alarm(self, alarm: Alarm) -> None:
         if alarm.kind is AlarmKind.PHYSIOLOGICAL and alarm.state is AlarmState.ACTIVE and alarm.beat_index is not None:
-            self.pending.append(alarm)
+            self.pending.setdefault(alarm.patient, []).append(alarm)
 
-    def _flush(self, *, final: bool) -> None:
+    def _flush(self, patient: str, *, final: bool) -> None:
         keep = []
-        for a in self.pending:
-            bed = self.beds.get(a.patient)
+        bed = self.beds.get(patient)
+        for a in self.pending.pop(patient, []):
             assert a.beat_index is not None
             if bed is None:
                 continue
@@ -123,7 +124,8 @@ class StripRecorder(NullSink):
                 self._write(a, bed, complete=bed.end >= hi)
             else:
                 keep.append(a)
-        self.pending = keep
+        if keep:
+            self.pending[patient] = keep
 
     def _write(self, a: Alarm, bed: _Bed, *, complete: bool) -> None:
         assert a.beat_index is not None
@@ -144,12 +146,13 @@ class StripRecorder(NullSink):
         self.written += 1
 
     def report(self) -> dict[str, object]:
-        return {"strips_written": self.written, "strips_pending": len(self.pending)}
+        return {"strips_written": self.written, "strips_pending": sum(map(len, self.pending.values()))}
 
     def close(self) -> None:
         if self._f.closed:
             return
-        self._flush(final=True)
+        for patient in list(self.pending):
+            self._flush(patient, final=True)
         self._f.close()
 
 

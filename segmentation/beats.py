@@ -138,13 +138,22 @@ class Segmenter:
         return lo + 0.5 + float(np.dot(np.arange(len(w)), w) / w.sum()) if w.sum() > 0 else float(peak)
 
     def push(self, samples: np.ndarray) -> list[Beat]:
+        return self.push_parts(*self.split(samples))
+
+    def split(self, samples: np.ndarray) -> tuple[np.ndarray, list[tuple[int, int, bool]]]:
+        """The first half of :meth:`push`: the samples as float64 and their ``(start, stop, lost)`` runs (one
+        ``(0, n, False)`` run for a clean chunk).  :meth:`push_parts` must follow, with what this returns."""
         x = np.asarray(samples, dtype=np.float64)
         self.signal_loss = False
         self.found = []
-        if len(x) == 0:
-            return []
+        return x, (self._parts(x) if len(x) else [])
+
+    def push_parts(self, x: np.ndarray, parts: list[tuple[int, int, bool]], *,
+                   envelope: tuple[np.ndarray, np.ndarray] | None = None) -> list[Beat]:
+        """The second half of :meth:`push`.  ``envelope``: the detector's envelope and slope of a clean chunk
+        (one run), computed with the detector's state by :func:`ecgmon.segmentation.bank.envelopes`."""
         beats: list[Beat] = []
-        for a, b, lost in self._parts(x):
+        for a, b, lost in parts:
             if lost:
                 self.losses += not self._in_loss  # one per episode of loss, however many chunks it spans
                 self._in_loss = self.signal_loss = True
@@ -152,7 +161,7 @@ class Segmenter:
                 self._restart()
             else:
                 self._in_loss = False
-                beats += self._push(x[a:b])
+                beats += self._push(x[a:b], envelope if len(parts) == 1 else None)
         return beats
 
     def _parts(self, x: np.ndarray) -> list[tuple[int, int, bool]]:
@@ -192,13 +201,14 @@ class Segmenter:
         bounds = [0, *edges.tolist(), n]
         return [(bounds[i], bounds[i + 1], bool(lost[bounds[i]])) for i in range(len(bounds) - 1)]
 
-    def _push(self, x: np.ndarray) -> list[Beat]:
+    def _push(self, x: np.ndarray, envelope: tuple[np.ndarray, np.ndarray] | None = None) -> list[Beat]:
         self.buf = np.concatenate([self.buf, x])
         self.total += len(x)
         beats: list[Beat] = []
         now = time.monotonic()
         n_found = len(self.found)
-        for peak in self.detector.push(x):
+        peaks = self.detector.push(x) if envelope is None else self.detector.push_envelope(*envelope)
+        for peak in peaks:
             peak += self.base
             # fractional sample index of the QRS's steepest slope (ECG5000) or its slope-energy centre (window)
             fid = self._onset(peak) if self.window is None else self._centroid(peak)

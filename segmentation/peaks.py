@@ -162,17 +162,25 @@ class QRSDetector:
         return k
 
     def push(self, x: np.ndarray) -> list[int]:
-        n = len(x)
-        if n == 0:
+        if len(x) == 0:
             return []
         f = self.bp(x)
-        d = np.empty(n)
+        d = np.empty(len(x))
         d[0] = f[0] - (f[0] if self._prev_last is None else self._prev_last)
         np.subtract(f[1:], f[:-1], out=d[1:])
         self._prev_last = float(f[-1])
-        e = self.ma(d * d)
+        return self.push_envelope(self.ma(d * d), np.abs(d))
+
+    def push_envelope(self, e: np.ndarray, slope: np.ndarray) -> list[int]:
+        """The decision stage alone: ``e`` (the envelope) and ``slope`` (``|band-passed difference|``) of the
+        next ``len(e)`` samples, as :meth:`push` computes them (the filter state, ``bp``, ``ma`` and
+        ``_prev_last``, advanced by the caller: :class:`ecgmon.segmentation.bank.EnvelopeBank` does so for
+        many beds at once) -> the QRS decided, as :meth:`push`."""
+        n = len(e)
+        if n == 0:
+            return []
         self.env = np.concatenate([self.env, e])
-        self.slope = np.concatenate([self.slope, np.abs(d)])
+        self.slope = np.concatenate([self.slope, slope])
         self.total += n
         out: list[int] = []
         for c in self._candidates():

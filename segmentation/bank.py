@@ -1,0 +1,130 @@
+"""Segmentation of many beds in one vectorised pass: the QRS detector's envelope over a ``(beds, samples)`` array.
+
+The per-sample work of :class:`~ecgmon.segmentation.peaks.QRSDetector` (Pan & Tompkins 1985: band-pass,
+first difference, squaring, moving-window integration) is the same arithmetic for every bed of one sampling
+rate; only the filter state differs.  :func:`envelopes` runs it for a group of beds whose chunks have the same
+sampling rate and length as one ``scipy.signal.sosfilt`` call over ``axis=-1`` with per-bed initial conditions
+(``zi`` of shape ``(sections, beds, 2)``), one first difference and one running sum, and hands each bed's
+state back to its detector.  Each row sees exactly the operations a per-bed :meth:`QRSDetector.push` would
+do, in the same order, so the envelope, the detections and the beats are the same, bit for bit
+(``tests/test_bank.py``).  The decision rules stay per candidate (:meth:`QRSDetector.push_envelope`).
+
+:func:`segment_round` is the whole round for the segmenters: chunks with signal loss (NaN, flat runs), empty
+chunks and groups of one take the per-bed path.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+import numpy as np
+from scipy import signal
+
+from ecgmon.core.messages import Beat
+from ecgmon.segmentation.beats import Segmenter
+from ecgmon.segmentation.peaks import QRSDetector
+
+__all__ = ["envelopes", "segment_round"]
+
+MIN_GROUP = 2  # beds of one (rate, length) needed for the batched pass; fewer take the per-bed path
+
+
+def envelopes(dets: Sequence[QRSDetector], x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Envelope and ``|band-passed difference|`` of ``x`` (float64, ``(len(dets), n)``, row ``i`` the next
+    ``n`` samples of ``dets[i]``'s stream), each ``(len(dets), n)``; every detector's filter state (band-pass
+    ``zi``, the last filtered sample, the moving average's tail) advanced as its own ``push`` would.
+
+    The detectors must share one design (sampling rate and configuration): ``ValueError`` otherwise."""
+    b, n = x.shape
+    if b != len(dets):
+        raise ValueError(f"{len(dets)} detectors for {b} rows of samples")
+    if n == 0:
+        return np.zeros((b, 0)), np.zeros((b, 0))
+    d0 = dets[0]
+    sos, m = d0.bp.sos, d0.ma.n
+    for d in dets:
+        if d.ma.n != m or d.bp.sos.shape != sos.shape or not np.array_equal(d.bp.sos, sos):
+            raise ValueError("envelopes() needs detectors of one design (sampling rate and band)")
+    # band-pass with each bed's state; a fresh detector starts in steady state for its first sample's level
+    zi = np.empty((sos.shape[0], b, 2))
+    for i, d in enumerate(dets):
+        zi[:, i] = d.bp.zi if d.bp.zi is not None else d.bp.zi_unit * x[i, 0]
+    f, zf = signal.sosfilt(sos, x, axis=-1, zi=zi)
+    # first difference, the first sample against the previous chunk's last (0 for a fresh detector)
+    prev = np.array([f[i, 0] if d._prev_last is None else d._prev_last for i, d in enumerate(dets)])
+    dd = np.empty((b, n))
+    dd[:, 0] = f[:, 0] - prev
+    np.subtract(f[:, 1:], f[:, :-1], out=dd[:, 1:])
+    # causal moving average of d^2 over m samples, carrying each bed's last m - 1 squared differences
+    sq = dd * dd
+    ext = np.concatenate([np.stack([d.ma.tail for d in dets]), sq], axis=1) if m > 1 else sq
+    c = np.cumsum(ext, axis=1)
+    e = c[:, m - 1:].copy()
+    e[:, 1:] -= c[:, : ext.shape[1] - m]
+    e /= m
+    last = f[:, -1].tolist()
+    zs = np.ascontiguousarray(zf.transpose(1, 0, 2))  # each bed's state a C-contiguous (sections, 2) block
+    for i, d in enumerate(dets):
+        d.bp.zi = zs[i]
+        d._prev_last = last[i]
+        if m > 1:
+            d.ma.tail = ext[i, ext.shape[1] - (m - 1):]
+    return e, np.abs(dd)
+
+
+def segment_round(segs: Sequence[Segmenter], chunks: Sequence[np.ndarray]) -> list[list[Beat]]:
+    """``segs[i].push(chunks[i])`` for every ``i`` (each segmenter at most once), the QRS envelopes of the
+    clean chunks computed in one pass per group of one sampling rate, detector design and chunk length.
+    Returns each segmenter's beats; ``signal_loss`` and ``found`` are set on each as ``push`` sets them."""
+    if len({id(s) for s in segs}) != len(segs):
+        raise ValueError("segment_round() takes each segmenter at most once")
+    prepared = _split(segs, chunks)
+    groups: dict[tuple[float, int, object], list[int]] = defaultdict(list)
+    for i, (x, parts) in enumerate(prepared):
+        if len(parts) == 1 and not parts[0][2]:
+            groups[(segs[i].fs, len(x), segs[i].det_cfg)].append(i)
+    env: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    for idx in groups.values():
+        if len(idx) < MIN_GROUP:
+            continue
+        e, s = envelopes([segs[i].detector for i in idx], np.stack([prepared[i][0] for i in idx]))
+        for k, i in enumerate(idx):
+            env[i] = (e[k], s[k])
+    return [segs[i].push_parts(x, parts, envelope=env.get(i)) for i, (x, parts) in enumerate(prepared)]
+
+
+Parts = list[tuple[int, int, bool]]
+
+
+def _split(segs: Sequence[Segmenter], chunks: Sequence[np.ndarray]) -> list[tuple[np.ndarray, Parts]]:
+    """``Segmenter.split`` of every chunk; the signal-loss check (:meth:`Segmenter._parts`' fast path: all finite, no
+    run of identical samples longer than ``flat_n`` across the chunk's ends) for each group of one length at once.
+    A chunk that fails it is split by its own segmenter, from the state it had."""
+    out: list[tuple[np.ndarray, Parts] | None] = [None] * len(segs)
+    by_len: dict[int, list[int]] = defaultdict(list)
+    xs = [np.asarray(c, dtype=np.float64) for c in chunks]
+    for i, x in enumerate(xs):
+        if 1 < len(x) < segs[i].flat_n:
+            by_len[len(x)].append(i)
+    for n, idx in by_len.items():
+        if len(idx) < MIN_GROUP:
+            continue
+        x = np.stack([xs[i] for i in idx])
+        prev = np.array([segs[i]._last for i in idx])
+        run = np.array([segs[i]._flat_run for i in idx])
+        flat_n = np.array([segs[i].flat_n for i in idx])
+        ch = x[:, 1:] != x[:, :-1]
+        has = ch.any(axis=1)
+        first = np.where(has, ch.argmax(axis=1) + 1, n)
+        last = n - 2 - ch[:, ::-1].argmax(axis=1)  # the last change (where ``has``)
+        lead = first + np.where(x[:, 0] == prev, run, 0)  # NaN == NaN is False, as in _parts
+        ok = np.isfinite(x.sum(axis=1)) & (lead <= flat_n)
+        new_run = np.where(has, n - 1 - last, lead).tolist()
+        ends = x[:, -1].tolist()
+        for k in np.flatnonzero(ok).tolist():
+            seg = segs[idx[k]]
+            seg.signal_loss, seg.found = False, []
+            seg._last, seg._flat_run = ends[k], new_run[k]
+            out[idx[k]] = (x[k], [(0, n, False)])
+    return [o if o is not None else s.split(x) for o, s, x in zip(out, segs, xs, strict=True)]
