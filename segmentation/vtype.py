@@ -29,6 +29,7 @@ beat) with leave-one-record-out cross-validation (``python -m ecgmon.evaluation.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -38,7 +39,8 @@ import numpy as np
 from ecgmon.core.limits import check_fs
 from ecgmon.segmentation.filters import CausalFilter
 
-__all__ = ["FEATURES", "VBeat", "VTRule", "VTypeModel", "VTyper", "VTyperConfig", "features"]
+__all__ = ["FEATURES", "VBeat", "VTRule", "VTypeModel", "VTyper", "VTyperConfig", "base_features", "features",
+           "quadratic_form"]
 
 # a beat's measurements; the bed's (corr .. share) are 0 and ``template`` 0 until the template has formed
 FEATURES = ("width", "prem", "logamp", "template", "corr", "dwidth", "amp", "share")
@@ -127,26 +129,45 @@ class VBeat:
 
 # (width s, prem, logamp, dwidth s, amp): lower and upper limits
 _CLIP = ((0.02, -0.65, -0.7, -0.05, -0.8), (0.14, 0.65, 1.5, 0.08, 0.7))
+_LO, _HI = np.asarray(_CLIP[0]), np.asarray(_CLIP[1])
+
+
+def base_features(width: float | np.ndarray, prem: float | np.ndarray, logamp: float | np.ndarray,
+                  template: bool | np.ndarray, corr: float | np.ndarray, dwidth: float | np.ndarray,
+                  amp: float | np.ndarray, share: float | np.ndarray) -> np.ndarray:
+    """The model's eight linear inputs (..., 8) from a beat's measurements (:data:`FEATURES`; the bed's four are
+    0 without a template): the correlation as Fisher's z (its scale is far from linear near 1), every value
+    clipped to the range of the fitting data (DS1's 0.5-99.5th percentiles: a quadratic model must not
+    extrapolate; a VT beat wider than any in DS1 would otherwise come out 'less ventricular')."""
+    t = np.asarray(template, dtype=np.float64)
+    cz = np.where(t > 0, np.arctanh(np.clip(np.nan_to_num(corr, nan=1.0), -0.95, 0.995)), 0.0)
+    lo, hi = _CLIP
+    raw = [width, prem, logamp, np.nan_to_num(dwidth), np.nan_to_num(amp)]
+    width, prem, logamp, dw, am = (np.clip(v, a, b) for v, a, b in zip(raw, lo, hi, strict=True))
+    bed = [np.where(t > 0, v, 0.0) for v in (dw, am, np.nan_to_num(share))]
+    return np.stack(np.broadcast_arrays(width, prem, logamp, t, cz, *bed), axis=-1).astype(np.float64)
 
 
 def features(width: float | np.ndarray, prem: float | np.ndarray, logamp: float | np.ndarray,
              template: bool | np.ndarray, corr: float | np.ndarray, dwidth: float | np.ndarray,
              amp: float | np.ndarray, share: float | np.ndarray) -> np.ndarray:
-    """The model's inputs (..., 44) from a beat's measurements (:data:`FEATURES`; the bed's four are ignored
-    without a template): the eight, the correlation as Fisher's z (its scale is far from linear near 1), then
-    every product of two of them (a quadratic logistic model: the bed's features matter only with a template,
-    width more when the beat is premature, ...)."""
-    t = np.asarray(template, dtype=np.float64)
-    cz = np.where(t > 0, np.arctanh(np.clip(np.nan_to_num(corr, nan=1.0), -0.95, 0.995)), 0.0)
-    # clipped to the range of the fitting data (DS1's 0.5-99.5th percentiles): a quadratic model must not
-    # extrapolate (a VT beat wider than any in DS1 would otherwise come out 'less ventricular')
-    lo, hi = _CLIP
-    raw = [width, prem, logamp, np.nan_to_num(dwidth), np.nan_to_num(amp)]
-    width, prem, logamp, dw, am = (np.clip(v, a, b) for v, a, b in zip(raw, lo, hi, strict=True))
-    bed = [np.where(t > 0, v, 0.0) for v in (dw, am, np.nan_to_num(share))]
-    x = np.stack(np.broadcast_arrays(width, prem, logamp, t, cz, *bed), axis=-1).astype(np.float64)
+    """The model's inputs (..., 44) from a beat's measurements: the eight of :func:`base_features`, then every
+    product of two of them (a quadratic logistic model: the bed's features matter only with a template, width
+    more when the beat is premature, ...)."""
+    x = base_features(width, prem, logamp, template, corr, dwidth, amp, share)
     i, j = np.triu_indices(x.shape[-1])
     return np.concatenate([x, x[..., i] * x[..., j]], axis=-1)
+
+
+def quadratic_form(model: VTypeModel, d: int = len(FEATURES)) -> tuple[np.ndarray, np.ndarray, float]:
+    """``model`` over :func:`features` rewritten on the eight base features ``x``: ``z = b + x @ lin +
+    sum((x @ quad) * x)``, ``(lin (d,), quad (d, d), b)`` - the same logit in three array operations."""
+    a = np.asarray(model.weights) / np.asarray(model.scale)
+    b = float(model.bias - np.asarray(model.mean) @ a)
+    i, j = np.triu_indices(d)
+    quad = np.zeros((d, d))
+    quad[i, j] = a[d:]
+    return a[:d].copy(), quad, b
 
 
 class VTyper:
@@ -185,6 +206,7 @@ class VTyper:
         self.cc = np.zeros((k, k))
         self.filled = 0
         self.slot = 0
+        self.lin, self.quad, self.b = quadratic_form(cfg.model)
 
     def push(self, samples: np.ndarray, fiducials: Sequence[float] = ()) -> list[VBeat]:
         x = np.asarray(samples, dtype=np.float64)
@@ -204,13 +226,11 @@ class VTyper:
             if self.pending and fi <= self.pending[-1]:
                 continue
             self.pending.append(fi)
-        out = []
+        ready: list[int] = []  # fiducials to type; a negative one: too early (no history), only its RR counts
         while self.pending and self.pending[0] + self.need_after <= self.total:
             fid = self.pending.popleft()
-            if fid - self.need_before < self.buf_start:
-                self.last_fid = fid
-                continue
-            out.append(self._type(fid))
+            ready.append(fid if fid - self.need_before >= self.buf_start else -1 - fid)
+        out = self._type_block(ready) if ready else []
         keep = min(self.pending[0] if self.pending else self.total, self.total - self.keep) - self.need_before - 1
         drop = keep - self.buf_start
         if drop > 0:
@@ -218,69 +238,117 @@ class VTyper:
             self.buf_start += drop
         return out
 
-    def _type(self, fid: int) -> VBeat:
-        cfg = self.cfg
-        b0 = self.buf_start
-        a = fid - self.search - self.half - self.smooth - b0
-        seg = self.buf[a: fid + self.search + self.half + self.smooth + 1 - b0]
-        d2 = np.diff(seg) ** 2
-        e = np.convolve(d2, np.ones(self.smooth) / self.smooth, mode="same")
-        c0 = self.half + self.smooth  # position of fid - search in e
-        c = c0 + int(np.argmax(e[c0: c0 + 2 * self.search + 1]))
-        centre = fid - b0 + (c - (self.search + self.half + self.smooth))  # buf position of the QRS centre
-        around = d2[c - self.half: c + self.half + 1]
-        cum = np.cumsum(around)
-        tot = float(cum[-1]) if len(cum) else 0.0
-        width = float(np.searchsorted(cum, 0.9 * tot) - np.searchsorted(cum, 0.1 * tot)) / self.fs if tot > 0 else 0.0
-        w = self.buf[centre - self.pre: centre + self.post + 1]
-        pp = float(w.max() - w.min())
-        rr = (fid - self.last_fid) / self.fs if self.last_fid is not None else float("nan")
-        prem = float(np.log(rr / np.median(self.rrs))) if self.rrs and rr == rr and rr > 0 else 0.0
-        if rr == rr and 0.2 <= rr <= 3.0:
-            self.rrs.append(rr)
-        self.last_fid = fid
-        corr = dwidth = amp = share = float("nan")
-        templ = self.filled >= cfg.min_template
-        z = self._znorm(w)
-        k = self.filled
-        r = self.ring[:k] @ z / len(z)  # correlation of this beat with each stored one
-        if templ:
-            # the medoid: the stored beat with the highest median correlation to the others
-            m = int(np.argmax(np.median(self.cc[:k, :k], axis=1)))
-            corr = self._corr(centre, self.ring[m])
-            share = float(np.mean(r >= 0.9))
-            dwidth = width - float(self.ring_w[m])
-            amp = float(np.log((pp + 1e-3) / (float(self.ring_a[m]) + 1e-3)))
-        logamp = float(np.log(pp + 1e-3))
-        p = float(cfg.model.prob(features(width, prem, logamp, templ, corr, dwidth, amp, share)))
-        v = p >= cfg.threshold
-        j = self.slot
-        self.ring[j], self.ring_w[j], self.ring_a[j] = z, width, pp
-        rr_full = np.zeros(len(self.ring))
-        rr_full[:k] = r
-        rr_full[j] = 1.0
-        self.cc[j, :], self.cc[:, j] = rr_full, rr_full
-        self.slot = (j + 1) % len(self.ring)
-        self.filled = min(self.filled + 1, len(self.ring))
-        return VBeat(fid, centre + b0, p, v, templ, width, prem, corr, dwidth, amp, share, rr, logamp)
+    def _type_block(self, ready: list[int]) -> list[VBeat]:
+        """Type the ready beats of one push at once: the measurements of every beat in a few array operations
+        over the block (they depend on the signal alone), then the bed's running state (RR median, template
+        ring) beat by beat, then the template correlations and the model over the block."""
+        cfg, b0, fs = self.cfg, self.buf_start, self.fs
+        fids = np.asarray([f for f in ready if f >= 0], dtype=np.int64)
+        nb = len(fids)
+        if nb:
+            s, h, m = self.search, self.half, self.smooth
+            span = s + h + m
+            seg = self.buf[(fids - span - b0)[:, None] + np.arange(2 * span + 1)]  # (B, L)
+            d2 = np.diff(seg, axis=1) ** 2
+            # the slope energy's 20 ms moving average ('same' convolution) where the QRS centre is sought
+            c0 = h + m
+            pos = c0 + np.arange(2 * s + 1)
+            e = d2[:, pos[:, None] - m // 2 + np.arange(m)].sum(axis=2) / m  # (B, 2 s + 1)
+            c = c0 + np.argmax(e, axis=1)
+            centre = fids - b0 + (c - span)  # buf positions of the QRS centres
+            around = np.take_along_axis(d2, c[:, None] + np.arange(-h, h + 1), axis=1)
+            cum = np.cumsum(around, axis=1)
+            tot = cum[:, -1:]
+            width = np.where(tot[:, 0] > 0, ((cum < 0.9 * tot).sum(axis=1) - (cum < 0.1 * tot).sum(axis=1)) / fs,
+                             0.0)
+            n = self.pre + self.post + 1
+            w = self.buf[(centre - self.pre)[:, None] + np.arange(n)]  # (B, n)
+            pp = w.max(axis=1) - w.min(axis=1)
+            wz = w - w.mean(axis=1, keepdims=True)
+            z = wz / (wz.std(axis=1, keepdims=True) + 1e-9)
+        # the bed's running state, beat by beat
+        rows: list[tuple[float, float, bool, float, float, float]] = []  # rr, prem, templ, dwidth, amp, share
+        temps: list[np.ndarray] = []
+        j_beat = 0
+        for f in ready:
+            fid = f if f >= 0 else -1 - f
+            rr = (fid - self.last_fid) / fs if self.last_fid is not None else float("nan")
+            if f < 0:  # no signal before it: not typed, but it ends the next beat's RR
+                self.last_fid = fid
+                continue
+            i = j_beat
+            j_beat += 1
+            if self.rrs and rr == rr and rr > 0:
+                srt = sorted(self.rrs)
+                q = len(srt)
+                med = srt[q // 2] if q % 2 else (srt[q // 2 - 1] + srt[q // 2]) / 2
+                prem = math.log(rr / med)
+            else:
+                prem = 0.0
+            if rr == rr and 0.2 <= rr <= 3.0:
+                self.rrs.append(rr)
+            self.last_fid = fid
+            k = self.filled
+            templ = k >= cfg.min_template
+            r = self.ring[:k] @ z[i] / len(z[i])  # correlation of this beat with each stored one
+            dwidth = amp = share = math.nan
+            if templ:
+                mi = self._medoid(k)
+                temps.append(self.ring[mi].copy())
+                share = float(np.mean(r >= 0.9))
+                dwidth = float(width[i]) - float(self.ring_w[mi])
+                amp = math.log((float(pp[i]) + 1e-3) / (float(self.ring_a[mi]) + 1e-3))
+            rows.append((rr, prem, templ, dwidth, amp, share))
+            j = self.slot
+            self.ring[j], self.ring_w[j], self.ring_a[j] = z[i], width[i], pp[i]
+            rr_full = np.zeros(len(self.ring))
+            rr_full[:k] = r
+            rr_full[j] = 1.0
+            self.cc[j, :], self.cc[:, j] = rr_full, rr_full
+            self.slot = (j + 1) % len(self.ring)
+            self.filled = min(self.filled + 1, len(self.ring))
+        if not nb:
+            return []
+        tm = np.array([t for _, _, t, _, _, _ in rows])
+        corr = np.full(nb, np.nan)
+        if temps:
+            corr[tm] = self._corr_many(centre[tm], np.stack(temps))
+        rr_a, prem_a, _, dw_a, amp_a, share_a = (np.array(v, dtype=np.float64) for v in zip(*rows, strict=True))
+        logamp = np.log(pp + 1e-3)
+        # base_features, in fewer array operations (a block holds one or two beats)
+        t = tm.astype(np.float64)
+        v = np.clip(np.nan_to_num(np.column_stack([width, prem_a, logamp, dw_a, amp_a])), _LO, _HI)
+        cz = np.where(tm, np.arctanh(np.clip(np.nan_to_num(corr, nan=1.0), -0.95, 0.995)), 0.0)
+        x = np.column_stack([v[:, :3], t, cz, v[:, 3:] * t[:, None], np.nan_to_num(share_a) * t])
+        z = self.b + x @ self.lin + ((x @ self.quad) * x).sum(axis=1)
+        p = 1.0 / (1.0 + np.exp(-np.clip(z, -40.0, 40.0)))
+        return [VBeat(int(fids[i]), int(centre[i]) + b0, float(p[i]), bool(p[i] >= cfg.threshold), bool(tm[i]),
+                      float(width[i]), float(prem_a[i]), float(corr[i]), float(dw_a[i]), float(amp_a[i]),
+                      float(share_a[i]), float(rr_a[i]), float(logamp[i])) for i in range(nb)]
 
-    @staticmethod
-    def _znorm(w: np.ndarray) -> np.ndarray:
-        c = w - w.mean()
-        return c / (float(c.std()) + 1e-9)
+    def _medoid(self, k: int) -> int:
+        """The stored beat whose median correlation with the stored beats (itself included) is highest."""
+        c = self.cc[:k, :k]
+        q = k // 2
+        if k % 2:
+            med = np.partition(c, q, axis=1)[:, q]
+        else:
+            part = np.partition(c, (q - 1, q), axis=1)
+            med = (part[:, q - 1] + part[:, q]) / 2
+        return int(np.argmax(med))
 
-
-    def _corr(self, centre: int, template: np.ndarray) -> float:
-        """Largest Pearson correlation of the beat's QRS window with the template over lags of +/- lag."""
-        t = template - template.mean()
-        tn = float(np.sqrt((t * t).sum())) + 1e-12
-        n = len(t)
-        lo = centre - self.pre - self.lag
-        seg = self.buf[lo: lo + n + 2 * self.lag]
-        win = np.lib.stride_tricks.sliding_window_view(seg, n)  # (2 lag + 1, n)
-        wc = win - win.mean(axis=1, keepdims=True)
-        r = (wc @ t) / (np.sqrt((wc * wc).sum(axis=1)) * tn + 1e-12)
-        return float(r.max())
+    def _corr_many(self, centres: np.ndarray, templates: np.ndarray) -> np.ndarray:
+        """Largest Pearson correlation of each beat's QRS window with its template over lags of +/- lag:
+        ``centres`` (B,) buf positions, ``templates`` (B, n) -> (B,)."""
+        t = templates - templates.mean(axis=1, keepdims=True)
+        tn = np.sqrt((t * t).sum(axis=1)) + 1e-12
+        n = t.shape[1]
+        lags = 2 * self.lag + 1
+        lo = centres - self.pre - self.lag
+        win = self.buf[lo[:, None, None] + np.arange(lags)[None, :, None] + np.arange(n)[None, None, :]]
+        wc = win - win.mean(axis=2, keepdims=True)
+        r = np.einsum("bln,bn->bl", wc, t) / (np.sqrt((wc * wc).sum(axis=2)) * tn[:, None] + 1e-12)
+        return np.asarray(r.max(axis=1))
 
 
 class VTRule:
