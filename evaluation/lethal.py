@@ -174,16 +174,18 @@ def vt_vf(recordings: list[Recording], ckpt: Checkpoint, *, device: str = "cpu",
         s_vf = score_episodes(vf_eps, lethal, vent, seconds)
         s_vt = score_episodes(vt_eps, lethal, vent, seconds)
         false = 0
-        for cond in LETHAL:
+        false_at: list[tuple[str, float]] = []
+        for cond in sorted(LETHAL, key=str):
             spans = intervals(b.alarms, b.fs, frozenset({cond}))
-            f = sum(not _true(cond, lo, b, lethal) for lo, _ in spans)
-            false_by[str(cond)] += f
-            false += f
+            at = [lo for lo, _ in spans if not _true(cond, lo, b, lethal)]
+            false_by[str(cond)] += len(at)
+            false += len(at)
+            false_at += [(str(cond), round(t, 1)) for t in at]
         # the episode scores count false alarms of the ventricular conditions only: count every lethal one
         vf_score += EpisodeScore(s_vf.episodes, s_vf.alarmed, s_vf.delays, false, seconds / 3600.0)
         vt_score += EpisodeScore(s_vt.episodes, s_vt.alarmed, s_vt.delays, 0, 0.0)
         rows.append({"record": b.name, "hours": round(seconds / 3600, 3), "vf": s_vf.summary(), "vt": s_vt.summary(),
-                     "false_lethal": false})
+                     "false_lethal": false, "false_at_s": sorted(false_at, key=lambda c: c[1])})
     hours = vf_score.hours
     return {"vf_flutter": {k: v for k, v in vf_score.summary().items() if k not in ("false_alarms", "hours",
                                                                                   "false_per_bed_day")},

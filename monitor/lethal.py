@@ -8,9 +8,10 @@ which took them from the ICU monitors whose alarms it judged:
 
 - asystole: no QRS for at least ``asystole_s`` (4 s);
 - extreme bradycardia: heart rate below ``brady_bpm`` (40) for ``brady_beats`` (5) consecutive beats (the rate
-  over those beats, as a monitor averages it);
+  over the 4 intervals between those beats, as a monitor averages it);
 - extreme tachycardia: heart rate above ``tachy_bpm`` (140) for ``tachy_beats`` (17) consecutive beats (the
-  rate over those beats: atrial fibrillation at 150 bpm is over 140 although some of its intervals are not);
+  rate over their 16 intervals: atrial fibrillation at 150 bpm is over 140 although some of its intervals are
+  not);
 - ventricular tachycardia: ``vt_beats`` (5) or more consecutive ventricular beats at a rate above
   ``vt_bpm`` (100);
 - ventricular fibrillation or flutter: a fibrillatory or flutter waveform for at least 4 s
@@ -122,8 +123,10 @@ class LethalWatch:
         rrs = list(self.rr)
         # the rate over the last N beats (N RR intervals), as monitors average it: an irregular rhythm (atrial
         # fibrillation at 150) is over 140 although some of its intervals are not
-        brady = 60.0 * c.brady_beats / sum(rrs[-c.brady_beats:]) if len(rrs) >= c.brady_beats else None
-        tachy = 60.0 * c.tachy_beats / sum(rrs[-c.tachy_beats:]) if len(rrs) >= c.tachy_beats else None
+        # N consecutive beats span N - 1 intervals
+        nb, nt = max(1, c.brady_beats - 1), max(1, c.tachy_beats - 1)
+        brady = 60.0 * nb / sum(rrs[-nb:]) if len(rrs) >= nb else None
+        tachy = 60.0 * nt / sum(rrs[-nt:]) if len(rrs) >= nt else None
         if brady is not None and brady < c.brady_bpm:
             out += self._set(Condition.EXTREME_BRADY, True, index,
                              f"heart rate {brady:.0f} bpm over {c.brady_beats} beats, under {c.brady_bpm:g}")

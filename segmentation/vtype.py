@@ -256,7 +256,7 @@ class VTyper:
             e = d2[:, pos[:, None] - m // 2 + np.arange(m)].sum(axis=2) / m  # (B, 2 s + 1)
             c = c0 + np.argmax(e, axis=1)
             centre = fids - b0 + (c - span)  # buf positions of the QRS centres
-            around = np.take_along_axis(d2, c[:, None] + np.arange(-h, h + 1), axis=1)
+            around = d2[np.arange(nb)[:, None], c[:, None] + np.arange(-h, h + 1)]
             cum = np.cumsum(around, axis=1)
             tot = cum[:, -1:]
             width = np.where(tot[:, 0] > 0, ((cum < 0.9 * tot).sum(axis=1) - (cum < 0.1 * tot).sum(axis=1)) / fs,
@@ -309,17 +309,23 @@ class VTyper:
             self.filled = min(self.filled + 1, len(self.ring))
         if not nb:
             return []
-        tm = np.array([t for _, _, t, _, _, _ in rows])
+        tm = np.array([r[2] for r in rows], dtype=bool)
         corr = np.full(nb, np.nan)
         if temps:
             corr[tm] = self._corr_many(centre[tm], np.stack(temps))
         rr_a, prem_a, _, dw_a, amp_a, share_a = (np.array(v, dtype=np.float64) for v in zip(*rows, strict=True))
         logamp = np.log(pp + 1e-3)
-        # base_features, in fewer array operations (a block holds one or two beats)
-        t = tm.astype(np.float64)
-        v = np.clip(np.nan_to_num(np.column_stack([width, prem_a, logamp, dw_a, amp_a])), _LO, _HI)
-        cz = np.where(tm, np.arctanh(np.clip(np.nan_to_num(corr, nan=1.0), -0.95, 0.995)), 0.0)
-        x = np.column_stack([v[:, :3], t, cz, v[:, 3:] * t[:, None], np.nan_to_num(share_a) * t])
+        # base_features, in fewer array operations (a block holds one or two beats); the bed's four are 0
+        # without a template
+        x = np.zeros((nb, len(FEATURES)))
+        x[:, 0], x[:, 1], x[:, 2] = width, prem_a, logamp
+        x[:, :3] = np.clip(x[:, :3], _LO[:3], _HI[:3])
+        x[:, 3] = tm
+        if temps:
+            x[tm, 4] = np.arctanh(np.clip(corr[tm], -0.95, 0.995))
+            x[tm, 5] = np.clip(dw_a[tm], _LO[3], _HI[3])
+            x[tm, 6] = np.clip(amp_a[tm], _LO[4], _HI[4])
+            x[tm, 7] = share_a[tm]
         z = self.b + x @ self.lin + ((x @ self.quad) * x).sum(axis=1)
         p = 1.0 / (1.0 + np.exp(-np.clip(z, -40.0, 40.0)))
         return [VBeat(int(fids[i]), int(centre[i]) + b0, float(p[i]), bool(p[i] >= cfg.threshold), bool(tm[i]),

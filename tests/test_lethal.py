@@ -63,8 +63,12 @@ def test_leads_off_holds_the_asystole_timer():
 
 def test_extreme_bradycardia_when_the_rate_over_5_beats_is_under_40_bpm():
     cfg = LethalConfig(asystole_s=10, pause_s=10)  # 35 bpm is 1.7 s per beat: no pause or asystole here
-    changes, _ = _play(LethalWatch(FS, cfg), [(70, 10), (35, 3)])  # the last 5 beats' rate: 44 bpm
+    changes, _ = _play(LethalWatch(FS, cfg), [(70, 10), (35, 2)])  # the last 5 beats' 4 intervals: 47 bpm
     assert Condition.EXTREME_BRADY not in _raised(changes)
+    # 5 consecutive beats at 38.5 bpm after beats at 60: their 4 intervals are under 40 bpm (5 intervals, one of
+    # them from the faster rhythm before, would give 41.5)
+    changes, _ = _play(LethalWatch(FS, cfg), [(60, 10), (38.5, 4)])
+    assert Condition.EXTREME_BRADY in _raised(changes)
     w = LethalWatch(FS, cfg)
     changes, t = _play(w, [(70, 10), (35, 5)])
     assert _raised(changes).count(Condition.EXTREME_BRADY) == 1
