@@ -158,6 +158,11 @@ def _true(cond: Condition, at: float, bed: RecordResult, lethal: list[Episode], 
     return rate < 45.0 if cond is Condition.EXTREME_BRADY else rate > 130.0
 
 
+def _rhythm_at(episodes: list[Episode], t: float) -> str:
+    """The reference rhythm annotation in force at ``t`` seconds ('' when none)."""
+    return next((e.rhythm for e in episodes if e.start <= t < e.end), "")
+
+
 def vt_vf(recordings: list[Recording], ckpt: Checkpoint, *, device: str = "cpu", threads: int | None = None,
           learn_s: float = 300.0) -> dict[str, Any]:
     """VF/flutter and VT episodes alarmed within 10 s, median delays, false lethal alarms per bed-day."""
@@ -168,6 +173,7 @@ def vt_vf(recordings: list[Recording], ckpt: Checkpoint, *, device: str = "cpu",
     rows = []
     for b in beds:
         vf_eps, vt_eps = episodes_of(b, paths[b.name])
+        rhythms = read_episodes(paths[b.name], b.fs, b.n_samples)
         seconds = b.n_samples / b.fs
         vent = intervals(b.alarms, b.fs, VENTRICULAR)
         lethal = vf_eps + vt_eps
@@ -180,7 +186,7 @@ def vt_vf(recordings: list[Recording], ckpt: Checkpoint, *, device: str = "cpu",
             at = [lo for lo, _ in spans if not _true(cond, lo, b, lethal)]
             false_by[str(cond)] += len(at)
             false += len(at)
-            false_at += [(str(cond), round(t, 1)) for t in at]
+            false_at += [(str(cond), round(t, 1), _rhythm_at(rhythms, t)) for t in at]
         # the episode scores count false alarms of the ventricular conditions only: count every lethal one
         vf_score += EpisodeScore(s_vf.episodes, s_vf.alarmed, s_vf.delays, false, seconds / 3600.0)
         vt_score += EpisodeScore(s_vt.episodes, s_vt.alarmed, s_vt.delays, 0, 0.0)

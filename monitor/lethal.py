@@ -32,8 +32,13 @@ Asystole against leads off: a flat line whose spread is below the ADC's noise (`
 segmenter's quality check) or missing samples (signal loss) are technical conditions and hold the asystole
 timer; any signal with baseline noise and no QRS is asystole.  Where the signal cannot tell, the HIGH alarm
 is raised (a missed asystole costs a life, a false one a walk to the bed).  Artifact (the VF detector's
-artifact class: noise bursts, electrode motion) holds VF and VT (a noisy stretch is not a rhythm) but not
-asystole.
+artifact class: noise bursts, electrode motion) holds VF, VT and the extreme rates (a noisy stretch is not a
+rhythm, and its detections are not beats) but not asystole.
+
+Alarm hierarchy (as bedside monitors chain their arrhythmia alarms): while the VF detector's last window is
+VF/flutter or a VF or VT alarm is on, and for ``hold_s`` (10 s) after, extreme brady- and tachycardia are not
+raised (the detections on fibrillatory waves are not beats, a VT alarm comes and goes with its runs, and the
+higher alarm says more); asystole is not raised while the signal fibrillates.
 
 Every transition carries the sample index at which its condition was met.  Units: sample indices at the
 bed's ``fs``, seconds, beats per minute.
@@ -63,7 +68,10 @@ class LethalConfig:
     hr_high: float = 120.0
     limit_s: float = 10.0
     clear_beats: int = 3
+    hold_s: float = 10.0  # the extreme rates stay held this long after VF/flutter or VT was last seen
 
+
+_VENTRICULAR = frozenset({Condition.VFIB, Condition.VTACH})
 
 PRIORITY = {Condition.ASYSTOLE: Priority.HIGH, Condition.VFIB: Priority.HIGH, Condition.VTACH: Priority.HIGH,
             Condition.EXTREME_BRADY: Priority.HIGH, Condition.EXTREME_TACHY: Priority.HIGH,
@@ -100,6 +108,9 @@ class LethalWatch:
         self.limit_since: dict[Condition, int] = {}
         self.inside_since: int | None = None
         self.held = False  # leads off or signal loss: asystole cannot be judged
+        self.noise = False  # the VF detector's last window was an artifact (noise, motion)
+        self.fibrillating = False  # the VF detector's last window was VF/flutter
+        self.vent_until: int | None = None  # extreme rates held up to here (a ventricular rhythm was just seen)
 
     # ------------------------------------------------------------------ inputs
 
@@ -127,12 +138,17 @@ class LethalWatch:
         nb, nt = max(1, c.brady_beats - 1), max(1, c.tachy_beats - 1)
         brady = 60.0 * nb / sum(rrs[-nb:]) if len(rrs) >= nb else None
         tachy = 60.0 * nt / sum(rrs[-nt:]) if len(rrs) >= nt else None
-        if brady is not None and brady < c.brady_bpm:
+        # the extreme rates are not raised on a noisy signal (the artifact wins), nor while the signal fibrillates
+        # or a ventricular rhythm's alarm is on: the detections are then not beats, or a higher alarm says more
+        if self.fibrillating or self.active & _VENTRICULAR:
+            self.vent_until = index + round(c.hold_s * self.fs)
+        hold = self.noise or (self.vent_until is not None and index < self.vent_until)
+        if brady is not None and brady < c.brady_bpm and not hold:
             out += self._set(Condition.EXTREME_BRADY, True, index,
                              f"heart rate {brady:.0f} bpm over {c.brady_beats} beats, under {c.brady_bpm:g}")
         elif brady is not None and brady >= c.brady_bpm + 5:
             out += self._set(Condition.EXTREME_BRADY, False, index)
-        if tachy is not None and tachy > c.tachy_bpm:
+        if tachy is not None and tachy > c.tachy_bpm and not hold:
             out += self._set(Condition.EXTREME_TACHY, True, index,
                              f"heart rate {tachy:.0f} bpm over {c.tachy_beats} beats, over {c.tachy_bpm:g}")
         elif tachy is not None and tachy <= c.tachy_bpm - 10:
@@ -191,7 +207,7 @@ class LethalWatch:
             out += self._set(Condition.PAUSE, True, since + round(c.pause_s * self.fs),
                              f"no QRS for {c.pause_s:g} s")
             self.calm = 0
-        if gap >= c.asystole_s:
+        if gap >= c.asystole_s and not self.fibrillating and Condition.VFIB not in self.active:
             out += self._set(Condition.ASYSTOLE, True, since + round(c.asystole_s * self.fs),
                              f"no QRS for {c.asystole_s:g} s")
         return out
@@ -206,8 +222,11 @@ class LethalWatch:
         self.calm = 0
         self.held = True
 
-    def vf(self, end: int, change: str | None) -> list[Change]:
-        """The VF alarm's transition at the window ending at sample ``end`` (``"raise"``, ``"clear"``, None)."""
+    def vf(self, end: int, change: str | None, *, vf: bool = False, artifact: bool = False) -> list[Change]:
+        """The VF alarm's transition at the window ending at sample ``end`` (``"raise"``, ``"clear"``, None), and
+        that window's decisions (``vf``: fibrillatory or flutter waveform; ``artifact``: noise or motion), which
+        hold the extreme-rate alarms (and, while it fibrillates, asystole)."""
+        self.fibrillating, self.noise = vf, artifact
         if change == "raise":
             return self._set(Condition.VFIB, True, end, "fibrillatory or flutter waveform for 4 s or more")
         if change == "clear":

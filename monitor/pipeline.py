@@ -41,7 +41,7 @@ from ecgmon.segmentation.beats import Segmenter
 from ecgmon.segmentation.quality import QualityMonitor
 from ecgmon.segmentation.represent import Representation
 from ecgmon.segmentation.vf import VFAlarm, VFBank, VFPool
-from ecgmon.segmentation.vtype import VTyper
+from ecgmon.segmentation.vtype import Staged, VTyper, type_staged
 
 MONITOR = "monitor"  # the 'patient' of the monitor's own technical alarms
 CLEAN_CHUNKS = 20  # chunks without a rejected payload before a bed's 'bad input' alarm clears
@@ -164,6 +164,9 @@ class Monitor:
         self.disk = disk or DiskWriter()
         self.lethal_cfg = lethal
         self.vfpool = VFPool()  # every bed's VF windows, analysed together
+        # every bed's beats ready to type, typed together when the VF pool is analysed (or at the same bounds)
+        self._vt_jobs: list[tuple[Bed, Staged]] = []
+        self._vt_oldest: float | None = None
         self._learnt_before: dict[str, tuple[float, Learnt]] = store.load() if store and self.learning else {}
         self._store_saved = time.monotonic()
         self.sinks: tuple[Sink, ...] = tuple(sinks)
@@ -316,33 +319,47 @@ class Monitor:
         st.rhythm_n += len(samples)
         if st.rhythm_n >= RHYTHM_BLOCK_S * st.fs:
             self._type_and_vf(st, now)
-        if self.vfpool.due(now):
+        if self.vfpool.due(now) or (self._vt_oldest is not None and (
+                len(self._vt_jobs) >= self.vfpool.batch or now - self._vt_oldest >= self.vfpool.max_wait_s)):
             self.flush_vf()
 
     def _type_and_vf(self, st: Bed, now: float) -> None:
-        """The bed's gathered samples to its beat typer (ventricular tachycardia) and its VF detector."""
+        """The bed's gathered samples to its beat typer (ventricular tachycardia) and its VF detector; both
+        analyse every bed's queued work together (:meth:`flush_vf`)."""
         if not st.rhythm_n:
             return
         x = np.concatenate(st.rhythm_x) if len(st.rhythm_x) > 1 else st.rhythm_x[0]
-        off = st.seg_offset
-        for vb in st.vtyper.push(x, st.rhythm_fids):
-            self._lethal(st, st.lethal.typed(vb.index + off, ventricular=vb.ventricular, artifact=st.vf_artifact))
+        st.vtyper.add(x, st.rhythm_fids)
+        job = st.vtyper.stage()
+        if job is not None:
+            self._vt_jobs.append((st, job))
+            if self._vt_oldest is None:
+                self._vt_oldest = now
         self.vfpool.add((st, st.vfbank), st.vfbank, x, now)
         st.rhythm_x, st.rhythm_fids, st.rhythm_n = [], [], 0
 
     def flush_vf(self, *, final: bool = False) -> None:
-        """Analyse every queued VF window now (the pool does so when enough are waiting, or at the end; with
-        ``final`` every bed's gathered samples first)."""
+        """Type every queued beat and analyse every queued VF window now (when enough are waiting or the oldest
+        has waited long enough, and at the end; with ``final`` every bed's gathered samples first)."""
         if final:
             now = time.monotonic()
             for st in self.beds.values():
                 self._type_and_vf(st, now)
+        if self._vt_jobs:
+            jobs, self._vt_jobs, self._vt_oldest = self._vt_jobs, [], None
+            for (st, job), typed in zip(jobs, type_staged([j for _, j in jobs]), strict=True):
+                if st.vtyper is not job.typer:  # staged before the bed's segmentation restarted
+                    continue
+                off = st.seg_offset
+                for vb in typed:
+                    self._lethal(st, st.lethal.typed(vb.index + off, ventricular=vb.ventricular,
+                                                     artifact=st.vf_artifact))
         for key, w in self.vfpool.flush():
             st, bank = cast(tuple[Bed, VFBank], key)
             if st.vfbank is not bank:  # queued before the bed's segmentation restarted: another index basis
                 continue
             st.vf_artifact = w.artifact
-            self._lethal(st, st.lethal.vf(w.end + st.seg_offset, st.vfalarm.update(w)))
+            self._lethal(st, st.lethal.vf(w.end + st.seg_offset, st.vfalarm.update(w), vf=w.vf, artifact=w.artifact))
 
     def _lethal(self, st: Bed, changes: list[Change]) -> None:
         for ch in changes:

@@ -39,8 +39,8 @@ import numpy as np
 from ecgmon.core.limits import check_fs
 from ecgmon.segmentation.filters import CausalFilter
 
-__all__ = ["FEATURES", "VBeat", "VTRule", "VTypeModel", "VTyper", "VTyperConfig", "base_features", "features",
-           "quadratic_form"]
+__all__ = ["FEATURES", "Staged", "VBeat", "VTRule", "VTypeModel", "VTyper", "VTyperConfig", "base_features",
+           "features", "quadratic_form", "type_staged"]
 
 # a beat's measurements; the bed's (corr .. share) are 0 and ``template`` 0 until the template has formed
 FEATURES = ("width", "prem", "logamp", "template", "corr", "dwidth", "amp", "share")
@@ -189,6 +189,10 @@ class VTyper:
         self.keep = round(cfg.keep_s * s)
         self.need_after = max(self.search + self.half, self.search + self.post + self.lag) + self.smooth + 2
         self.need_before = max(self.search + self.half, self.search + self.pre + self.lag) + self.smooth + 2
+        # a beat's measurements need the signal within this of its fiducial
+        self.reach = self.search + max(self.half + self.smooth, self.pre + self.lag, self.post + self.lag)
+        self.need_before = max(self.need_before, self.reach + 1)
+        self.need_after = max(self.need_after, self.reach + 1)
         self.buf = np.zeros(0)
         self.buf_start = 0
         self.total = 0
@@ -209,6 +213,12 @@ class VTyper:
         self.lin, self.quad, self.b = quadratic_form(cfg.model)
 
     def push(self, samples: np.ndarray, fiducials: Sequence[float] = ()) -> list[VBeat]:
+        self.add(samples, fiducials)
+        job = self.stage()
+        return type_staged([job])[0] if job is not None else []
+
+    def add(self, samples: np.ndarray, fiducials: Sequence[float] = ()) -> None:
+        """The bed's next samples and fiducials, kept until their beats are ready (:meth:`stage`)."""
         x = np.asarray(samples, dtype=np.float64)
         if x.ndim != 1:
             raise ValueError(f"VTyper.push wants a 1-D array of samples, got shape {x.shape}")
@@ -226,58 +236,42 @@ class VTyper:
             if self.pending and fi <= self.pending[-1]:
                 continue
             self.pending.append(fi)
+
+    def stage(self) -> Staged | None:
+        """The beats now ready (after :meth:`add`), each with
+        the stretch of band-passed signal around it that its measurements need, taken out of the bed's buffer
+        (which is then trimmed).  :func:`type_staged` types the staged beats of many beds at once."""
         ready: list[int] = []  # fiducials to type; a negative one: too early (no history), only its RR counts
         while self.pending and self.pending[0] + self.need_after <= self.total:
             fid = self.pending.popleft()
             ready.append(fid if fid - self.need_before >= self.buf_start else -1 - fid)
-        out = self._type_block(ready) if ready else []
+        job = None
+        if ready:
+            fids = np.asarray([f for f in ready if f >= 0], dtype=np.int64)
+            r = self.reach
+            segs = self.buf[(fids - r - self.buf_start)[:, None] + np.arange(2 * r + 1)]
+            job = Staged(self, ready, fids, segs)
         keep = min(self.pending[0] if self.pending else self.total, self.total - self.keep) - self.need_before - 1
         drop = keep - self.buf_start
         if drop > 0:
             self.buf = self.buf[drop:]
             self.buf_start += drop
-        return out
+        return job
 
-    def _type_block(self, ready: list[int]) -> list[VBeat]:
-        """Type the ready beats of one push at once: the measurements of every beat in a few array operations
-        over the block (they depend on the signal alone), then the bed's running state (RR median, template
-        ring) beat by beat, then the template correlations and the model over the block."""
-        cfg, b0, fs = self.cfg, self.buf_start, self.fs
-        fids = np.asarray([f for f in ready if f >= 0], dtype=np.int64)
-        nb = len(fids)
-        if nb:
-            s, h, m = self.search, self.half, self.smooth
-            span = s + h + m
-            seg = self.buf[(fids - span - b0)[:, None] + np.arange(2 * span + 1)]  # (B, L)
-            d2 = np.diff(seg, axis=1) ** 2
-            # the slope energy's 20 ms moving average ('same' convolution) where the QRS centre is sought
-            c0 = h + m
-            pos = c0 + np.arange(2 * s + 1)
-            e = d2[:, pos[:, None] - m // 2 + np.arange(m)].sum(axis=2) / m  # (B, 2 s + 1)
-            c = c0 + np.argmax(e, axis=1)
-            centre = fids - b0 + (c - span)  # buf positions of the QRS centres
-            around = d2[np.arange(nb)[:, None], c[:, None] + np.arange(-h, h + 1)]
-            cum = np.cumsum(around, axis=1)
-            tot = cum[:, -1:]
-            width = np.where(tot[:, 0] > 0, ((cum < 0.9 * tot).sum(axis=1) - (cum < 0.1 * tot).sum(axis=1)) / fs,
-                             0.0)
-            n = self.pre + self.post + 1
-            w = self.buf[(centre - self.pre)[:, None] + np.arange(n)]  # (B, n)
-            pp = w.max(axis=1) - w.min(axis=1)
-            wz = w - w.mean(axis=1, keepdims=True)
-            z = wz / (wz.std(axis=1, keepdims=True) + 1e-9)
-        # the bed's running state, beat by beat
-        rows: list[tuple[float, float, bool, float, float, float]] = []  # rr, prem, templ, dwidth, amp, share
+    def _state(self, ready: list[int], width: np.ndarray, pp: np.ndarray, z: np.ndarray,
+               ) -> tuple[list[tuple[float, float, bool, float, float, float]], list[np.ndarray]]:
+        """The bed's running state (RR median, template ring), beat by beat: per typed beat (rr, prem, template,
+        dwidth, amp, share), and the template of each beat that had one."""
+        cfg, fs = self.cfg, self.fs
+        rows: list[tuple[float, float, bool, float, float, float]] = []
         temps: list[np.ndarray] = []
-        j_beat = 0
+        i = 0
         for f in ready:
             fid = f if f >= 0 else -1 - f
             rr = (fid - self.last_fid) / fs if self.last_fid is not None else float("nan")
             if f < 0:  # no signal before it: not typed, but it ends the next beat's RR
                 self.last_fid = fid
                 continue
-            i = j_beat
-            j_beat += 1
             if self.rrs and rr == rr and rr > 0:
                 srt = sorted(self.rrs)
                 q = len(srt)
@@ -290,7 +284,7 @@ class VTyper:
             self.last_fid = fid
             k = self.filled
             templ = k >= cfg.min_template
-            r = self.ring[:k] @ z[i] / len(z[i])  # correlation of this beat with each stored one
+            r = self.ring[:k] @ z[i] / z.shape[1]  # correlation of this beat with each stored one
             dwidth = amp = share = math.nan
             if templ:
                 mi = self._medoid(k)
@@ -307,30 +301,8 @@ class VTyper:
             self.cc[j, :], self.cc[:, j] = rr_full, rr_full
             self.slot = (j + 1) % len(self.ring)
             self.filled = min(self.filled + 1, len(self.ring))
-        if not nb:
-            return []
-        tm = np.array([r[2] for r in rows], dtype=bool)
-        corr = np.full(nb, np.nan)
-        if temps:
-            corr[tm] = self._corr_many(centre[tm], np.stack(temps))
-        rr_a, prem_a, _, dw_a, amp_a, share_a = (np.array(v, dtype=np.float64) for v in zip(*rows, strict=True))
-        logamp = np.log(pp + 1e-3)
-        # base_features, in fewer array operations (a block holds one or two beats); the bed's four are 0
-        # without a template
-        x = np.zeros((nb, len(FEATURES)))
-        x[:, 0], x[:, 1], x[:, 2] = width, prem_a, logamp
-        x[:, :3] = np.clip(x[:, :3], _LO[:3], _HI[:3])
-        x[:, 3] = tm
-        if temps:
-            x[tm, 4] = np.arctanh(np.clip(corr[tm], -0.95, 0.995))
-            x[tm, 5] = np.clip(dw_a[tm], _LO[3], _HI[3])
-            x[tm, 6] = np.clip(amp_a[tm], _LO[4], _HI[4])
-            x[tm, 7] = share_a[tm]
-        z = self.b + x @ self.lin + ((x @ self.quad) * x).sum(axis=1)
-        p = 1.0 / (1.0 + np.exp(-np.clip(z, -40.0, 40.0)))
-        return [VBeat(int(fids[i]), int(centre[i]) + b0, float(p[i]), bool(p[i] >= cfg.threshold), bool(tm[i]),
-                      float(width[i]), float(prem_a[i]), float(corr[i]), float(dw_a[i]), float(amp_a[i]),
-                      float(share_a[i]), float(rr_a[i]), float(logamp[i])) for i in range(nb)]
+            i += 1
+        return rows, temps
 
     def _medoid(self, k: int) -> int:
         """The stored beat whose median correlation with the stored beats (itself included) is highest."""
@@ -343,18 +315,111 @@ class VTyper:
             med = (part[:, q - 1] + part[:, q]) / 2
         return int(np.argmax(med))
 
-    def _corr_many(self, centres: np.ndarray, templates: np.ndarray) -> np.ndarray:
-        """Largest Pearson correlation of each beat's QRS window with its template over lags of +/- lag:
-        ``centres`` (B,) buf positions, ``templates`` (B, n) -> (B,)."""
-        t = templates - templates.mean(axis=1, keepdims=True)
+@dataclass(slots=True)
+class Staged:
+    """One bed's beats ready to type (:meth:`VTyper.stage`): ``ready`` fiducials in order (a negative one,
+    ``-1 - fid``, ends an RR but is not typed), ``fids`` (B,) those typed, ``segs`` (B, 2 reach + 1) the
+    band-passed signal centred on each."""
+
+    typer: VTyper
+    ready: list[int]
+    fids: np.ndarray
+    segs: np.ndarray
+
+
+def type_staged(jobs: Sequence[Staged]) -> list[list[VBeat]]:
+    """Type the staged beats of many beds (:class:`VTyper` s of one sampling rate and configuration in one
+    set of array operations; mixed ones group by rate): each beat's measurements over all beats at once (they
+    depend on the signal alone), then each bed's running state beat by beat, in order, then the template
+    correlations and the model over all beats.  Returns each job's :class:`VBeat` list, the values a per-bed
+    :meth:`VTyper.push` gives."""
+    out: list[list[VBeat]] = [[] for _ in jobs]
+    groups: dict[tuple[float, VTyperConfig], list[int]] = {}
+    for q, job in enumerate(jobs):
+        groups.setdefault((job.typer.fs, job.typer.cfg), []).append(q)
+    for idx in groups.values():
+        _type_group([jobs[q] for q in idx], [out[q] for q in idx])
+    return out
+
+
+def _type_group(jobs: Sequence[Staged], outs: Sequence[list[VBeat]]) -> None:
+    t0 = jobs[0].typer
+    cfg, fs = t0.cfg, t0.fs
+    s, h, m, r = t0.search, t0.half, t0.smooth, t0.reach
+    pre, post, lag = t0.pre, t0.post, t0.lag
+    segs = np.concatenate([j.segs for j in jobs]) if len(jobs) > 1 else jobs[0].segs
+    nb = len(segs)
+    fids = np.concatenate([j.fids for j in jobs]) if len(jobs) > 1 else jobs[0].fids
+    if nb:
+        span = s + h + m
+        d2 = np.diff(segs[:, r - span: r + span + 1], axis=1) ** 2
+        # the slope energy's 20 ms moving average ('same' convolution) where the QRS centre is sought
+        c0 = h + m
+        pos = c0 + np.arange(2 * s + 1)
+        e = d2[:, pos[:, None] - m // 2 + np.arange(m)].sum(axis=2) / m  # (B, 2 s + 1)
+        c = c0 + np.argmax(e, axis=1)
+        cpos = r + c - span  # the QRS centre's position in segs (the fiducial is at r)
+        rows_b = np.arange(nb)[:, None]
+        around = d2[rows_b, c[:, None] + np.arange(-h, h + 1)]
+        cum = np.cumsum(around, axis=1)
+        tot = cum[:, -1:]
+        width = np.where(tot[:, 0] > 0, ((cum < 0.9 * tot).sum(axis=1) - (cum < 0.1 * tot).sum(axis=1)) / fs, 0.0)
+        n = pre + post + 1
+        w = segs[rows_b, (cpos - pre)[:, None] + np.arange(n)]  # (B, n)
+        pp = w.max(axis=1) - w.min(axis=1)
+        wz = w - w.mean(axis=1, keepdims=True)
+        z = wz / (wz.std(axis=1, keepdims=True) + 1e-9)
+    else:
+        width = pp = np.zeros(0)
+        z = np.zeros((0, pre + post + 1))
+        cpos = np.zeros(0, np.int64)
+    # each bed's running state, beat by beat
+    rows: list[tuple[float, float, bool, float, float, float]] = []
+    temps: list[np.ndarray] = []
+    a = 0
+    for job in jobs:
+        k = len(job.fids)
+        rw, tp = job.typer._state(job.ready, width[a:a + k], pp[a:a + k], z[a:a + k])
+        rows += rw
+        temps += tp
+        a += k
+    if not nb:
+        return
+    tm = np.array([x[2] for x in rows], dtype=bool)
+    corr = np.full(nb, np.nan)
+    if temps:
+        # the largest Pearson correlation of the QRS window with the template over lags of +/- lag
+        t = np.stack(temps)
+        t = t - t.mean(axis=1, keepdims=True)
         tn = np.sqrt((t * t).sum(axis=1)) + 1e-12
-        n = t.shape[1]
-        lags = 2 * self.lag + 1
-        lo = centres - self.pre - self.lag
-        win = self.buf[lo[:, None, None] + np.arange(lags)[None, :, None] + np.arange(n)[None, None, :]]
+        lo = cpos[tm] - pre - lag
+        win = segs[np.flatnonzero(tm)[:, None, None],
+                   lo[:, None, None] + np.arange(2 * lag + 1)[None, :, None] + np.arange(n)[None, None, :]]
         wc = win - win.mean(axis=2, keepdims=True)
-        r = np.einsum("bln,bn->bl", wc, t) / (np.sqrt((wc * wc).sum(axis=2)) * tn[:, None] + 1e-12)
-        return np.asarray(r.max(axis=1))
+        rc = np.einsum("bln,bn->bl", wc, t) / (np.sqrt((wc * wc).sum(axis=2)) * tn[:, None] + 1e-12)
+        corr[tm] = rc.max(axis=1)
+    rr_a, prem_a, _, dw_a, amp_a, share_a = (np.array(v, dtype=np.float64) for v in zip(*rows, strict=True))
+    logamp = np.log(pp + 1e-3)
+    # base_features in fewer array operations; the bed's four are 0 without a template
+    x = np.zeros((nb, len(FEATURES)))
+    x[:, 0], x[:, 1], x[:, 2] = width, prem_a, logamp
+    x[:, :3] = np.clip(x[:, :3], _LO[:3], _HI[:3])
+    x[:, 3] = tm
+    if temps:
+        x[tm, 4] = np.arctanh(np.clip(corr[tm], -0.95, 0.995))
+        x[tm, 5] = np.clip(dw_a[tm], _LO[3], _HI[3])
+        x[tm, 6] = np.clip(amp_a[tm], _LO[4], _HI[4])
+        x[tm, 7] = share_a[tm]
+    zz = t0.b + x @ t0.lin + ((x @ t0.quad) * x).sum(axis=1)
+    p = 1.0 / (1.0 + np.exp(-np.clip(zz, -40.0, 40.0)))
+    centre = fids + (cpos - r)
+    a = 0
+    for job, o in zip(jobs, outs, strict=True):
+        for i in range(a, a + len(job.fids)):
+            o.append(VBeat(int(fids[i]), int(centre[i]), float(p[i]), bool(p[i] >= cfg.threshold), bool(tm[i]),
+                           float(width[i]), float(prem_a[i]), float(corr[i]), float(dw_a[i]), float(amp_a[i]),
+                           float(share_a[i]), float(rr_a[i]), float(logamp[i])))
+        a += len(job.fids)
 
 
 class VTRule:

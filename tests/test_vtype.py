@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import neurokit2 as nk
 import numpy as np
 import pytest
 
 from ecgmon.segmentation.beats import Segmenter
 from ecgmon.segmentation.represent import Representation
-from ecgmon.segmentation.vtype import VBeat, VTRule, VTyper
+from ecgmon.segmentation.vtype import VBeat, VTRule, VTyper, type_staged
 
 
 def _g(t: np.ndarray, mu: float, sd: float, a: float) -> np.ndarray:
@@ -193,3 +195,39 @@ def test_vectorised_typer_equals_the_per_beat_one_on_a_record_excerpt():
                                         u.rr_s, u.logamp],
                                        [v.p_ventricular, v.width_s, v.prem, v.corr, v.dwidth_s, v.amp, v.share,
                                         v.rr_s, v.logamp], rtol=1e-9, atol=1e-12, equal_nan=True)
+
+
+def test_beds_typed_together_get_what_each_bed_alone_gets():
+    """type_staged over the staged beats of several beds (two rates, out of step) gives every bed the beats its
+    own push gives."""
+    beds = [(250.0, "NNNNNNVNNNNVVVVVVNNNNNNVNN", 0), (250.0, "NNNNNNNNNNNNNNNNNN", 1), (360.0, "NNNNNVNNNNNVNNNN", 2)]
+    alone = []
+    streams = []
+    for fs, kinds, seed in beds:
+        x, _, _ = beat_train(fs, kinds, seed=seed, v_rr=0.45 if "VVVV" in kinds else None)
+        seg = Segmenter("t", fs, rep=Representation(kind="window"))
+        step = round(0.7 * fs) + seed * 17  # blocks of different lengths: the beds are out of step
+        blocks = [(x[a:a + step], [b.index for b in seg.push(x[a:a + step])]) for a in range(0, len(x), step)]
+        streams.append((fs, blocks))
+        t = VTyper(fs)
+        alone.append([vb for ch, f in blocks for vb in t.push(ch, f)])
+    typers = [VTyper(fs) for fs, _ in streams]
+    got: list[list[VBeat]] = [[] for _ in streams]
+    for k in range(max(len(b) for _, b in streams)):
+        jobs, who = [], []
+        for i, (_, blocks) in enumerate(streams):
+            if k < len(blocks):
+                typers[i].add(*blocks[k])
+                job = typers[i].stage()
+                if job is not None:
+                    jobs.append(job)
+                    who.append(i)
+        for i, vbs in zip(who, type_staged(jobs), strict=True):
+            got[i] += vbs
+    for a, b in zip(alone, got, strict=True):
+        assert len(a) == len(b) > 10
+        assert [(u.index, u.centre, u.ventricular, u.template) for u in a] == [
+            (u.index, u.centre, u.ventricular, u.template) for u in b]
+        np.testing.assert_allclose([dataclasses.astuple(u) for u in a], [dataclasses.astuple(u) for u in b],
+                                   rtol=1e-12, atol=1e-15, equal_nan=True)
+    assert sum(vb.ventricular for vb in alone[0]) >= 6  # the run and the PVCs
