@@ -32,8 +32,8 @@ Asystole against leads off: a flat line whose spread is below the ADC's noise (`
 segmenter's quality check) or missing samples (signal loss) are technical conditions and hold the asystole
 timer; any signal with baseline noise and no QRS is asystole.  Where the signal cannot tell, the HIGH alarm
 is raised (a missed asystole costs a life, a false one a walk to the bed).  Artifact (the VF detector's
-artifact class: noise bursts, electrode motion) holds VF, VT and the extreme rates (a noisy stretch is not a
-rhythm, and its detections are not beats) but not asystole.
+artifact class: noise bursts, electrode motion) holds VF and VT (a noisy stretch is not a rhythm) but not
+asystole or the extreme rates.
 
 Alarm hierarchy (as bedside monitors chain their arrhythmia alarms): while the VF detector's last window is
 VF/flutter or a VF or VT alarm is on, and for ``hold_s`` (10 s) after, extreme brady- and tachycardia are not
@@ -108,7 +108,6 @@ class LethalWatch:
         self.limit_since: dict[Condition, int] = {}
         self.inside_since: int | None = None
         self.held = False  # leads off or signal loss: asystole cannot be judged
-        self.noise = False  # the VF detector's last window was an artifact (noise, motion)
         self.fibrillating = False  # the VF detector's last window was VF/flutter
         self.vent_until: int | None = None  # extreme rates held up to here (a ventricular rhythm was just seen)
 
@@ -138,11 +137,12 @@ class LethalWatch:
         nb, nt = max(1, c.brady_beats - 1), max(1, c.tachy_beats - 1)
         brady = 60.0 * nb / sum(rrs[-nb:]) if len(rrs) >= nb else None
         tachy = 60.0 * nt / sum(rrs[-nt:]) if len(rrs) >= nt else None
-        # the extreme rates are not raised on a noisy signal (the artifact wins), nor while the signal fibrillates
-        # or a ventricular rhythm's alarm is on: the detections are then not beats, or a higher alarm says more
+        # the extreme rates are not raised while the signal fibrillates or a ventricular rhythm's alarm is on (and
+        # for hold_s after): the detections are then not beats, or a higher alarm says more.  (Holding them on the
+        # VF detector's artifact windows too cost true ICU alarms: it calls much of the Challenge's signal noisy.)
         if self.fibrillating or self.active & _VENTRICULAR:
             self.vent_until = index + round(c.hold_s * self.fs)
-        hold = self.noise or (self.vent_until is not None and index < self.vent_until)
+        hold = self.vent_until is not None and index < self.vent_until
         if brady is not None and brady < c.brady_bpm and not hold:
             out += self._set(Condition.EXTREME_BRADY, True, index,
                              f"heart rate {brady:.0f} bpm over {c.brady_beats} beats, under {c.brady_bpm:g}")
@@ -222,11 +222,11 @@ class LethalWatch:
         self.calm = 0
         self.held = True
 
-    def vf(self, end: int, change: str | None, *, vf: bool = False, artifact: bool = False) -> list[Change]:
+    def vf(self, end: int, change: str | None, *, vf: bool = False) -> list[Change]:
         """The VF alarm's transition at the window ending at sample ``end`` (``"raise"``, ``"clear"``, None), and
-        that window's decisions (``vf``: fibrillatory or flutter waveform; ``artifact``: noise or motion), which
-        hold the extreme-rate alarms (and, while it fibrillates, asystole)."""
-        self.fibrillating, self.noise = vf, artifact
+        whether that window was fibrillatory or flutter waveform (``vf``), which holds the extreme rates and
+        asystole."""
+        self.fibrillating = vf
         if change == "raise":
             return self._set(Condition.VFIB, True, end, "fibrillatory or flutter waveform for 4 s or more")
         if change == "clear":

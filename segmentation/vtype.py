@@ -177,6 +177,12 @@ class VTyper:
     indices of QRS complexes found so far (e.g. every ``Beat.index`` the bed's Segmenter emitted for these
     samples), in increasing order; each is typed once ``post`` samples after it have arrived.  Raises
     ValueError for a sampling rate outside 100-1000 Hz.
+
+    Many beds: :meth:`add` then :meth:`stage` per bed, and :func:`type_staged` over every bed's staged beats
+    at once (the live pipeline does so with the VF pool); the values are those of :meth:`push`.  The
+    measurements are array operations over all staged beats (QRS centre from the slope energy's moving
+    average, width from its cumulative sum, the lagged correlations with the template as one product); only
+    the bed's running state (RR median, template ring and its medoid) is updated beat by beat.
     """
 
     def __init__(self, fs: float, cfg: VTyperConfig = VTyperConfig()) -> None:
