@@ -21,8 +21,11 @@ episode (10 s grace after its end) or, for VT, a run of 5 or more reference V be
 true when no reference beat lies in the 4 s before it (records without beat annotations cannot confirm a rate
 or asystole alarm: it counts false); extreme bradycardia (tachycardia) is true when the
 reference beats' rate over the 5 (17) beats before it is under 45 (over 130) bpm, the definition's limit with
-a 5 (10) bpm allowance for where one counts from.  False ones are counted per bed-day.  Units: seconds from
-each record's first sample.
+a 5 (10) bpm allowance for where one counts from.  False ones are counted per bed-day, by condition, and each
+record's row lists them (``false_at_s``: condition, time, the reference rhythm annotation in force then).
+Units: seconds from each record's first sample.
+
+Figures and commands: docs/alarms.md ("Lethal and rate alarms").
 """
 
 from __future__ import annotations
@@ -180,7 +183,7 @@ def vt_vf(recordings: list[Recording], ckpt: Checkpoint, *, device: str = "cpu",
         s_vf = score_episodes(vf_eps, lethal, vent, seconds)
         s_vt = score_episodes(vt_eps, lethal, vent, seconds)
         false = 0
-        false_at: list[tuple[str, float]] = []
+        false_at: list[tuple[str, float, str]] = []
         for cond in sorted(LETHAL, key=str):
             spans = intervals(b.alarms, b.fs, frozenset({cond}))
             at = [lo for lo, _ in spans if not _true(cond, lo, b, lethal)]
