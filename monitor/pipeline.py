@@ -294,7 +294,7 @@ class Monitor:
         self.emit(st.technical.follow(Condition.LEADS_OFF, q.flat))
         # a signal with no QRS is asystole (HIGH, below), not a technical condition; a saturated one is noise
         self.emit(st.technical.follow(Condition.NOISY_SIGNAL, q.saturated))
-        self._watch_rhythm(st, chunk.samples, leads_off=q.flat, now=now)
+        self._watch_rhythm(st, chunk.samples, leads_off=q.flat, now=now, replay=chunk.replay)
         if beats:
             self.emit(st.technical.clear(Condition.SIGNAL_LOSS))
         st.clean_since_reject += 1
@@ -304,7 +304,8 @@ class Monitor:
         self.stats.time_segment += time.perf_counter() - t0
         return beats
 
-    def _watch_rhythm(self, st: Bed, samples: np.ndarray, *, leads_off: bool, now: float) -> None:
+    def _watch_rhythm(self, st: Bed, samples: np.ndarray, *, leads_off: bool, now: float,
+                      replay: bool = False) -> None:
         """The lethal and rate conditions (:mod:`ecgmon.monitor.lethal`): every QRS the segmenter decided in
         this chunk at once, each beat's type a little later (:class:`VTyper`), the signal's progress for the
         asystole timer, and the bed's VF windows (analysed with every bed's in the pool)."""
@@ -319,9 +320,20 @@ class Monitor:
         st.rhythm_n += len(samples)
         if st.rhythm_n >= RHYTHM_BLOCK_S * st.fs:
             self._type_and_vf(st, now)
-        if self.vfpool.due(now) or (self._vt_oldest is not None and (
-                len(self._vt_jobs) >= self.vfpool.batch or now - self._vt_oldest >= self.vfpool.max_wait_s)):
+        if self._rhythm_due(now, replay=replay):
             self.flush_vf()
+
+    def _rhythm_due(self, now: float, *, replay: bool) -> bool:
+        """Whether the queued typing and VF work is analysed now: once about a block of every bed is queued (the
+        pool's batch at most); for a live source also once the oldest has waited ``max_wait_s`` of wall time.  A
+        replay is judged by signal alone, so that its alarms do not depend on how fast the machine was (the
+        rate holds and the typed beats' artifact flag follow the analysed windows)."""
+        pool = self.vfpool
+        if max(pool.pending, len(self._vt_jobs)) >= min(pool.batch, max(1, len(self.beds))):
+            return True
+        if replay:
+            return False
+        return pool.due(now) or (self._vt_oldest is not None and now - self._vt_oldest >= pool.max_wait_s)
 
     def _type_and_vf(self, st: Bed, now: float) -> None:
         """The bed's gathered samples to its beat typer (ventricular tachycardia) and its VF detector; both
