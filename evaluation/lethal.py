@@ -21,8 +21,11 @@ episode (10 s grace after its end) or, for VT, a run of 5 or more reference V be
 true when no reference beat lies in the 4 s before it (records without beat annotations cannot confirm a rate
 or asystole alarm: it counts false); extreme bradycardia (tachycardia) is true when the
 reference beats' rate over the 5 (17) beats before it is under 45 (over 130) bpm, the definition's limit with
-a 5 (10) bpm allowance for where one counts from.  False ones are counted per bed-day.  Units: seconds from
-each record's first sample.
+a 5 (10) bpm allowance for where one counts from.  False ones are counted per bed-day, by condition, and each
+record's row lists them (``false_at_s``: condition, time, the reference rhythm annotation in force then).
+Units: seconds from each record's first sample.
+
+Figures and commands: docs/alarms.md ("Lethal and rate alarms").
 """
 
 from __future__ import annotations
@@ -158,6 +161,11 @@ def _true(cond: Condition, at: float, bed: RecordResult, lethal: list[Episode], 
     return rate < 45.0 if cond is Condition.EXTREME_BRADY else rate > 130.0
 
 
+def _rhythm_at(episodes: list[Episode], t: float) -> str:
+    """The reference rhythm annotation in force at ``t`` seconds ('' when none)."""
+    return next((e.rhythm for e in episodes if e.start <= t < e.end), "")
+
+
 def vt_vf(recordings: list[Recording], ckpt: Checkpoint, *, device: str = "cpu", threads: int | None = None,
           learn_s: float = 300.0) -> dict[str, Any]:
     """VF/flutter and VT episodes alarmed within 10 s, median delays, false lethal alarms per bed-day."""
@@ -168,22 +176,25 @@ def vt_vf(recordings: list[Recording], ckpt: Checkpoint, *, device: str = "cpu",
     rows = []
     for b in beds:
         vf_eps, vt_eps = episodes_of(b, paths[b.name])
+        rhythms = read_episodes(paths[b.name], b.fs, b.n_samples)
         seconds = b.n_samples / b.fs
         vent = intervals(b.alarms, b.fs, VENTRICULAR)
         lethal = vf_eps + vt_eps
         s_vf = score_episodes(vf_eps, lethal, vent, seconds)
         s_vt = score_episodes(vt_eps, lethal, vent, seconds)
         false = 0
-        for cond in LETHAL:
+        false_at: list[tuple[str, float, str]] = []
+        for cond in sorted(LETHAL, key=str):
             spans = intervals(b.alarms, b.fs, frozenset({cond}))
-            f = sum(not _true(cond, lo, b, lethal) for lo, _ in spans)
-            false_by[str(cond)] += f
-            false += f
+            at = [lo for lo, _ in spans if not _true(cond, lo, b, lethal)]
+            false_by[str(cond)] += len(at)
+            false += len(at)
+            false_at += [(str(cond), round(t, 1), _rhythm_at(rhythms, t)) for t in at]
         # the episode scores count false alarms of the ventricular conditions only: count every lethal one
         vf_score += EpisodeScore(s_vf.episodes, s_vf.alarmed, s_vf.delays, false, seconds / 3600.0)
         vt_score += EpisodeScore(s_vt.episodes, s_vt.alarmed, s_vt.delays, 0, 0.0)
         rows.append({"record": b.name, "hours": round(seconds / 3600, 3), "vf": s_vf.summary(), "vt": s_vt.summary(),
-                     "false_lethal": false})
+                     "false_lethal": false, "false_at_s": sorted(false_at, key=lambda c: c[1])})
     hours = vf_score.hours
     return {"vf_flutter": {k: v for k, v in vf_score.summary().items() if k not in ("false_alarms", "hours",
                                                                                   "false_per_bed_day")},

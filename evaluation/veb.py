@@ -44,6 +44,22 @@ docs/results/vt_rule.json; the typer is in-sample on DS1 and out-of-sample elsew
 Far from the issue's targets: per-beat sensitivity near 75 % leaves few runs of five typed in a row, and a
 sustained VT becomes the bed's dominant morphology (the medoid of the last 48 beats) within ~25 beats.
 
+Re-measured 2026-11-30 (branch ``lethal``) with the current QRS detector (issue 18's, which finds other beats
+than the one the figures above were made with); the typer is now vectorised and pooled across beds with the same
+values (tests/test_vtype.py checks them against the per-beat implementation, tests/vtype_perbeat.py).
+``beats --only mitdb-ds1,cinc2015-dev,svdb-dev,vfdb-dev --jobs 1``, then the shipped typer's decisions
+(in-sample on DS1)::
+
+    python -c "from ecgmon.evaluation import veb; from ecgmon.segmentation.vtype import VTyperConfig as C; \
+        c = C(); b = veb.load_beats('build/veb/beats.npz'); \
+        print(veb.veb_stats(b, [veb.decide(x, c.model, c.threshold) for x in b]))"
+
+- DS1 VEB, whole records: Se 87.7 %, +P 88.3 % (TP 3320, FN 468, FP 439); after 5 minutes (``after_s=300``):
+  Se 88.2 %, +P 88.3 % - short of issue 20's 95 %/95 %, and in-sample;
+- ``vt build/veb/beats.npz``: VT episodes alarmed within 10 s: DS1 2 of 4, VFDB 13 of 15; false VT alarms
+  DS1 3 (6.5 per bed-day), SVDB 10 (12.3), VFDB 163 (610; the rule alone, without the live hierarchy and
+  artifact gating); CinC 2015 VT alarms (first lead): TP 14, FN 16, FP 18, TN 66.
+
 Command line (development data; nothing here is used by the tests)::
 
     python -m ecgmon.evaluation.veb beats --out build/veb/beats.npz     # every DS1/SVDB/VFDB/CinC beat's features

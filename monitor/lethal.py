@@ -8,9 +8,10 @@ which took them from the ICU monitors whose alarms it judged:
 
 - asystole: no QRS for at least ``asystole_s`` (4 s);
 - extreme bradycardia: heart rate below ``brady_bpm`` (40) for ``brady_beats`` (5) consecutive beats (the rate
-  over those beats, as a monitor averages it);
+  over the 4 intervals between those beats, as a monitor averages it);
 - extreme tachycardia: heart rate above ``tachy_bpm`` (140) for ``tachy_beats`` (17) consecutive beats (the
-  rate over those beats: atrial fibrillation at 150 bpm is over 140 although some of its intervals are not);
+  rate over their 16 intervals: atrial fibrillation at 150 bpm is over 140 although some of its intervals are
+  not);
 - ventricular tachycardia: ``vt_beats`` (5) or more consecutive ventricular beats at a rate above
   ``vt_bpm`` (100);
 - ventricular fibrillation or flutter: a fibrillatory or flutter waveform for at least 4 s
@@ -32,7 +33,12 @@ segmenter's quality check) or missing samples (signal loss) are technical condit
 timer; any signal with baseline noise and no QRS is asystole.  Where the signal cannot tell, the HIGH alarm
 is raised (a missed asystole costs a life, a false one a walk to the bed).  Artifact (the VF detector's
 artifact class: noise bursts, electrode motion) holds VF and VT (a noisy stretch is not a rhythm) but not
-asystole.
+asystole or the extreme rates.
+
+Alarm hierarchy (as bedside monitors chain their arrhythmia alarms): while the VF detector's last window is
+VF/flutter or a VF or VT alarm is on, and for ``hold_s`` (10 s) after, extreme brady- and tachycardia are not
+raised (the detections on fibrillatory waves are not beats, a VT alarm comes and goes with its runs, and the
+higher alarm says more); asystole is not raised while the signal fibrillates.
 
 Every transition carries the sample index at which its condition was met.  Units: sample indices at the
 bed's ``fs``, seconds, beats per minute.
@@ -62,7 +68,10 @@ class LethalConfig:
     hr_high: float = 120.0
     limit_s: float = 10.0
     clear_beats: int = 3
+    hold_s: float = 10.0  # the extreme rates stay held this long after VF/flutter or VT was last seen
 
+
+_VENTRICULAR = frozenset({Condition.VFIB, Condition.VTACH})
 
 PRIORITY = {Condition.ASYSTOLE: Priority.HIGH, Condition.VFIB: Priority.HIGH, Condition.VTACH: Priority.HIGH,
             Condition.EXTREME_BRADY: Priority.HIGH, Condition.EXTREME_TACHY: Priority.HIGH,
@@ -99,6 +108,8 @@ class LethalWatch:
         self.limit_since: dict[Condition, int] = {}
         self.inside_since: int | None = None
         self.held = False  # leads off or signal loss: asystole cannot be judged
+        self.fibrillating = False  # the VF detector's last window was VF/flutter
+        self.vent_until: int | None = None  # extreme rates held up to here (a ventricular rhythm was just seen)
 
     # ------------------------------------------------------------------ inputs
 
@@ -122,14 +133,22 @@ class LethalWatch:
         rrs = list(self.rr)
         # the rate over the last N beats (N RR intervals), as monitors average it: an irregular rhythm (atrial
         # fibrillation at 150) is over 140 although some of its intervals are not
-        brady = 60.0 * c.brady_beats / sum(rrs[-c.brady_beats:]) if len(rrs) >= c.brady_beats else None
-        tachy = 60.0 * c.tachy_beats / sum(rrs[-c.tachy_beats:]) if len(rrs) >= c.tachy_beats else None
-        if brady is not None and brady < c.brady_bpm:
+        # N consecutive beats span N - 1 intervals
+        nb, nt = max(1, c.brady_beats - 1), max(1, c.tachy_beats - 1)
+        brady = 60.0 * nb / sum(rrs[-nb:]) if len(rrs) >= nb else None
+        tachy = 60.0 * nt / sum(rrs[-nt:]) if len(rrs) >= nt else None
+        # the extreme rates are not raised while the signal fibrillates or a ventricular rhythm's alarm is on (and
+        # for hold_s after): the detections are then not beats, or a higher alarm says more.  (Holding them on the
+        # VF detector's artifact windows too cost true ICU alarms: it calls much of the Challenge's signal noisy.)
+        if self.fibrillating or self.active & _VENTRICULAR:
+            self.vent_until = index + round(c.hold_s * self.fs)
+        hold = self.vent_until is not None and index < self.vent_until
+        if brady is not None and brady < c.brady_bpm and not hold:
             out += self._set(Condition.EXTREME_BRADY, True, index,
                              f"heart rate {brady:.0f} bpm over {c.brady_beats} beats, under {c.brady_bpm:g}")
         elif brady is not None and brady >= c.brady_bpm + 5:
             out += self._set(Condition.EXTREME_BRADY, False, index)
-        if tachy is not None and tachy > c.tachy_bpm:
+        if tachy is not None and tachy > c.tachy_bpm and not hold:
             out += self._set(Condition.EXTREME_TACHY, True, index,
                              f"heart rate {tachy:.0f} bpm over {c.tachy_beats} beats, over {c.tachy_bpm:g}")
         elif tachy is not None and tachy <= c.tachy_bpm - 10:
@@ -188,7 +207,7 @@ class LethalWatch:
             out += self._set(Condition.PAUSE, True, since + round(c.pause_s * self.fs),
                              f"no QRS for {c.pause_s:g} s")
             self.calm = 0
-        if gap >= c.asystole_s:
+        if gap >= c.asystole_s and not self.fibrillating and Condition.VFIB not in self.active:
             out += self._set(Condition.ASYSTOLE, True, since + round(c.asystole_s * self.fs),
                              f"no QRS for {c.asystole_s:g} s")
         return out
@@ -203,8 +222,11 @@ class LethalWatch:
         self.calm = 0
         self.held = True
 
-    def vf(self, end: int, change: str | None) -> list[Change]:
-        """The VF alarm's transition at the window ending at sample ``end`` (``"raise"``, ``"clear"``, None)."""
+    def vf(self, end: int, change: str | None, *, vf: bool = False) -> list[Change]:
+        """The VF alarm's transition at the window ending at sample ``end`` (``"raise"``, ``"clear"``, None), and
+        whether that window was fibrillatory or flutter waveform (``vf``), which holds the extreme rates and
+        asystole."""
+        self.fibrillating = vf
         if change == "raise":
             return self._set(Condition.VFIB, True, end, "fibrillatory or flutter waveform for 4 s or more")
         if change == "clear":

@@ -49,7 +49,7 @@ from ecgmon.segmentation.beats import Segmenter
 from ecgmon.segmentation.quality import QualityMonitor
 from ecgmon.segmentation.represent import Representation
 from ecgmon.segmentation.vf import VFAlarm, VFBank, VFPool
-from ecgmon.segmentation.vtype import VTyper
+from ecgmon.segmentation.vtype import Staged, VTyper, type_staged
 
 MONITOR = "monitor"  # the 'patient' of the monitor's own technical alarms
 CLEAN_CHUNKS = 20  # chunks without a rejected payload before a bed's 'bad input' alarm clears
@@ -176,6 +176,9 @@ class Monitor:
         self.disk = disk or DiskWriter()
         self.lethal_cfg = lethal
         self.vfpool = VFPool()  # every bed's VF windows, analysed together
+        # every bed's beats ready to type, typed together when the VF pool is analysed (or at the same bounds)
+        self._vt_jobs: list[tuple[Bed, Staged]] = []
+        self._vt_oldest: float | None = None
         self._learnt_before: dict[str, tuple[float, Learnt]] = store.load() if store and self.learning else {}
         self._store_saved = time.monotonic()
         self.sinks: tuple[Sink, ...] = tuple(sinks)
@@ -339,7 +342,7 @@ class Monitor:
         # a signal with no QRS is asystole (HIGH, below), not a technical condition; a saturated one is noise
         self.emit(st.technical.follow(Condition.NOISY_SIGNAL, q.saturated))
         t2 = time.perf_counter()
-        self._watch_rhythm(st, chunk.samples, leads_off=q.flat, now=now)
+        self._watch_rhythm(st, chunk.samples, leads_off=q.flat, now=now, replay=chunk.replay)
         self.stats.time_quality += t1 - t0
         self.stats.time_rhythm += time.perf_counter() - t2
         if beats:
@@ -350,7 +353,8 @@ class Monitor:
         self.stats.segmented += len(beats)
         return beats
 
-    def _watch_rhythm(self, st: Bed, samples: np.ndarray, *, leads_off: bool, now: float) -> None:
+    def _watch_rhythm(self, st: Bed, samples: np.ndarray, *, leads_off: bool, now: float,
+                      replay: bool = False) -> None:
         """The lethal and rate conditions (:mod:`ecgmon.monitor.lethal`): every QRS the segmenter decided in
         this chunk at once, each beat's type a little later (:class:`VTyper`), the signal's progress for the
         asystole timer, and the bed's VF windows (analysed with every bed's in the pool)."""
@@ -365,37 +369,66 @@ class Monitor:
         st.rhythm_n += len(samples)
         if st.rhythm_n >= RHYTHM_BLOCK_S * st.fs:
             self._type_and_vf(st, now)
-        if self.vfpool.due(now):
+        if self._rhythm_due(now, replay=replay):
             self.flush_vf()
 
+    def _rhythm_due(self, now: float, *, replay: bool) -> bool:
+        """Whether the queued typing and VF work is analysed now: once about a block of every bed is queued (the
+        pool's batch at most); for a live source also once the oldest has waited ``max_wait_s`` of wall time.  A
+        replay is judged by signal alone, so that its alarms do not depend on how fast the machine was (the
+        rate holds and the typed beats' artifact flag follow the analysed windows)."""
+        pool = self.vfpool
+        if max(pool.pending, len(self._vt_jobs)) >= min(pool.batch, max(1, len(self.beds))):
+            return True
+        if replay:
+            return False
+        return pool.due(now) or (self._vt_oldest is not None and now - self._vt_oldest >= pool.max_wait_s)
+
     def _type_and_vf(self, st: Bed, now: float) -> None:
-        """The bed's gathered samples to its beat typer (ventricular tachycardia) and its VF detector."""
+        """The bed's gathered samples to its beat typer (ventricular tachycardia) and its VF detector; both
+        analyse every bed's queued work together (:meth:`flush_vf`)."""
         if not st.rhythm_n:
             return
         x = np.concatenate(st.rhythm_x) if len(st.rhythm_x) > 1 else st.rhythm_x[0]
-        off = st.seg_offset
-        for vb in st.vtyper.push(x, st.rhythm_fids):
-            self._lethal(st, st.lethal.typed(vb.index + off, ventricular=vb.ventricular, artifact=st.vf_artifact))
-            self._policy(st, st.policy.typed(QrsType(vb.index + off, vb.p_ventricular, vb.ventricular, vb.width_s,
-                                                     st.vf_artifact)))
-        # every QRS the typer has been given before this sample has been typed: beats before it wait no longer
-        self._policy(st, st.policy.progress(off + st.vtyper.total - st.vtyper.need_after))
+        st.vtyper.add(x, st.rhythm_fids)
+        job = st.vtyper.stage()
+        if job is not None:
+            self._vt_jobs.append((st, job))
+            if self._vt_oldest is None:
+                self._vt_oldest = now
         self.vfpool.add((st, st.vfbank), st.vfbank, x, now)
         st.rhythm_x, st.rhythm_fids, st.rhythm_n = [], [], 0
 
     def flush_vf(self, *, final: bool = False) -> None:
-        """Analyse every queued VF window now (the pool does so when enough are waiting, or at the end; with
-        ``final`` every bed's gathered samples first)."""
+        """Type every queued beat and analyse every queued VF window now (when enough are waiting or the oldest
+        has waited long enough, and at the end; with ``final`` every bed's gathered samples first)."""
         if final:
             now = time.monotonic()
             for st in self.beds.values():
                 self._type_and_vf(st, now)
+        if self._vt_jobs:
+            typed_beds: dict[int, Bed] = {}
+            jobs, self._vt_jobs, self._vt_oldest = self._vt_jobs, [], None
+            for (st, job), typed in zip(jobs, type_staged([j for _, j in jobs]), strict=True):
+                if st.vtyper is not job.typer:  # staged before the bed's segmentation restarted
+                    continue
+                off = st.seg_offset
+                typed_beds[id(st)] = st
+                for vb in typed:
+                    self._lethal(st, st.lethal.typed(vb.index + off, ventricular=vb.ventricular,
+                                                     artifact=st.vf_artifact))
+                    self._policy(st, st.policy.typed(QrsType(vb.index + off, vb.p_ventricular, vb.ventricular,
+                                                             vb.width_s, st.vf_artifact)))
+            # every QRS these beds' typers were given before this sample has been typed (all their staged jobs
+            # were in this flush): beats before it wait for their type no longer
+            for st in typed_beds.values():
+                self._policy(st, st.policy.progress(st.seg_offset + st.vtyper.total - st.vtyper.need_after))
         for key, w in self.vfpool.flush():
             st, bank = cast(tuple[Bed, VFBank], key)
             if st.vfbank is not bank:  # queued before the bed's segmentation restarted: another index basis
                 continue
             st.vf_artifact = w.artifact
-            self._lethal(st, st.lethal.vf(w.end + st.seg_offset, st.vfalarm.update(w)))
+            self._lethal(st, st.lethal.vf(w.end + st.seg_offset, st.vfalarm.update(w), vf=w.vf))
 
     def _lethal(self, st: Bed, changes: list[Change]) -> None:
         for ch in changes:

@@ -275,9 +275,16 @@ class VFBank:
                 np.zeros((self.beds, 0), dtype=bool))
         if n == 0:
             return none
+        x, bad = self._hold(x)
+        y, h = self._filter(x)
+        return self._gather(y, h, bad)
+
+    def _hold(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Missing samples (NaN) replaced by the last finite value (no step for the filters to ring on):
+        ``(x, bad)``."""
+        n = x.shape[1]
         bad = ~np.isfinite(x)
         if bad.any():
-            # hold the last finite value over missing samples (no step for the filters to ring on)
             x = x.copy()
             for b in np.flatnonzero(bad.any(axis=1)):
                 row, m = x[b], bad[b]
@@ -290,10 +297,38 @@ class VFBank:
             self.last[good] = x[good, -1]
         else:
             self.last = x[:, -1].copy()
+        return x, bad
+
+    def _filter(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if self.zi is None:
             self.zi = signal.sosfilt_zi(self.sos)[:, None, :] * x[None, :, 0, None]
         y, self.zi = signal.sosfilt(self.sos, x, axis=1, zi=self.zi)
         h, self.zi_hf = signal.sosfilt(self.sos_hf, x, axis=1, zi=self.zi_hf)
+        return y, h
+
+    @staticmethod
+    def filter_many(banks: list[VFBank], xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`_filter` of many one-bed banks of one rate at once: ``xs`` (banks, n) held samples ->
+        (band-limited, 20-40 Hz) (banks, n) each, every bank's filter state carried as its own filtering
+        would (the filters run row by row: the same values)."""
+        b0 = banks[0]
+        for b, x in zip(banks, xs, strict=True):
+            if b.zi is None:
+                b.zi = signal.sosfilt_zi(b.sos)[:, None, :] * x[0]
+        zi = np.concatenate([b.zi for b in banks if b.zi is not None], axis=1)
+        zh = np.concatenate([b.zi_hf for b in banks], axis=1)
+        y, zi = signal.sosfilt(b0.sos, xs, axis=1, zi=zi)
+        h, zh = signal.sosfilt(b0.sos_hf, xs, axis=1, zi=zh)
+        for i, b in enumerate(banks):
+            b.zi, b.zi_hf = zi[:, i:i + 1].copy(), zh[:, i:i + 1].copy()
+        return y, h
+
+    def _gather(self, y: np.ndarray, h: np.ndarray, bad: np.ndarray,
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Filtered samples onto the internal grid and into the buffer; the windows they complete."""
+        n = y.shape[1]
+        none = (np.zeros(0, dtype=np.int64), np.zeros((self.beds, 0, self.win)), np.zeros((self.beds, 0, self.win)),
+                np.zeros((self.beds, 0), dtype=bool))
         first = (-self.seen) % self.q  # first position in this push that falls on the internal grid
         self.seen += n
         pick = slice(first, None, self.q)
@@ -345,9 +380,10 @@ class VFDetector:
 
 class VFPool:
     """VF analysis for many beds that do not arrive in step (live devices, any sampling rates): each bed keeps
-    its own :class:`VFBank` (one bed: its filters and buffer), :meth:`add` runs a bed's new samples through
-    its filtering half and queues the windows they complete, and :meth:`flush` analyses every queued window
-    in one feature call per internal rate (the costly part: spectra and statistics of 4 s windows).  The
+    its own :class:`VFBank` (one bed: its filters and buffer), :meth:`add` queues a bed's new samples, and
+    :meth:`flush` filters every queued block (one filter call for the beds of a rate whose blocks have one
+    length) and analyses every window they complete in one feature call per internal rate (spectra and
+    statistics of 4 s windows).  The
     decisions are those :class:`VFBank` gives (the same features and model, window by window).
 
     The driver flushes when ``due`` (``batch`` windows are waiting, or the oldest has waited ``max_wait_s``
@@ -355,6 +391,7 @@ class VFPool:
 
     def __init__(self, cfg: VFConfig = VFConfig(), *, batch: int = 256, max_wait_s: float = 0.25) -> None:
         self.cfg, self.batch, self.max_wait_s = cfg, batch, max_wait_s
+        self._raw: list[tuple[object, VFBank, np.ndarray]] = []  # samples not yet filtered, in arrival order
         self._queue: dict[tuple[float, int], list[tuple[object, int, np.ndarray, np.ndarray, bool]]] = {}
         self._n = 0
         self._oldest: float | None = None
@@ -364,14 +401,15 @@ class VFPool:
         return VFBank(fs, 1, self.cfg)
 
     def add(self, key: object, bank: VFBank, samples: np.ndarray, now: float) -> None:
-        """Bed ``key``'s next samples (1-D, mV, NaN = missing) through its ``bank``; ``now``: time.monotonic()."""
-        ends, xw, hw, bw = bank.windows(np.asarray(samples, dtype=np.float64)[None, :])
-        if not len(ends):
+        """Bed ``key``'s next samples (1-D, mV, NaN = missing) for its ``bank``, filtered with every other bed's
+        at the next :meth:`flush`; ``now``: time.monotonic()."""
+        x = np.asarray(samples, dtype=np.float64)
+        if x.ndim != 1:
+            raise ValueError(f"VFPool.add wants a 1-D array of samples, got shape {x.shape}")
+        if not len(x):
             return
-        q = self._queue.setdefault((bank.fs_int, bank.win), [])
-        for j in range(len(ends)):
-            q.append((key, int(ends[j]), xw[0, j], hw[0, j], bool(bw[0, j])))
-        self._n += len(ends)
+        self._raw.append((key, bank, x))
+        self._n += 1
         if self._oldest is None:
             self._oldest = now
 
@@ -380,10 +418,38 @@ class VFPool:
 
     @property
     def pending(self) -> int:
+        """Blocks of samples waiting (about one window each when a bed's blocks are a second long)."""
         return self._n
 
+    def _filter_raw(self) -> None:
+        """Every queued block through its bank's filters: one filter call for all banks of a rate whose blocks
+        have one length, each bank's blocks in order (a bank's k-th block in the k-th round); the windows they
+        complete are queued for analysis."""
+        rounds: dict[int, list[tuple[object, VFBank, np.ndarray]]] = {}
+        seen: dict[int, int] = {}
+        for item in self._raw:
+            k = seen.get(id(item[1]), 0)
+            seen[id(item[1])] = k + 1
+            rounds.setdefault(k, []).append(item)
+        self._raw = []
+        for k in sorted(rounds):
+            groups: dict[tuple[float, int], list[tuple[object, VFBank, np.ndarray]]] = {}
+            for key, bank, x in rounds[k]:
+                groups.setdefault((bank.fs, len(x)), []).append((key, bank, x))
+            for items in groups.values():
+                held = [bank._hold(x[None, :]) for _, bank, x in items]
+                xs = np.concatenate([h[0] for h in held])
+                y, hf = VFBank.filter_many([bank for _, bank, _ in items], xs)
+                for i, (key, bank, _) in enumerate(items):
+                    ends, xw, hw, bw = bank._gather(y[i:i + 1], hf[i:i + 1], held[i][1])
+                    q = self._queue.setdefault((bank.fs_int, bank.win), [])
+                    for j in range(len(ends)):
+                        q.append((key, int(ends[j]), xw[0, j], hw[0, j], bool(bw[0, j])))
+
     def flush(self) -> list[tuple[object, VFWindow]]:
-        """Every queued window analysed: (bed key, window), in the order they were queued per rate."""
+        """Every queued block filtered and every window it completes analysed: (bed key, window), per rate in
+        the order the windows were completed."""
+        self._filter_raw()
         out: list[tuple[object, VFWindow]] = []
         for (fs_int, _), q in self._queue.items():
             if not q:

@@ -63,8 +63,12 @@ def test_leads_off_holds_the_asystole_timer():
 
 def test_extreme_bradycardia_when_the_rate_over_5_beats_is_under_40_bpm():
     cfg = LethalConfig(asystole_s=10, pause_s=10)  # 35 bpm is 1.7 s per beat: no pause or asystole here
-    changes, _ = _play(LethalWatch(FS, cfg), [(70, 10), (35, 3)])  # the last 5 beats' rate: 44 bpm
+    changes, _ = _play(LethalWatch(FS, cfg), [(70, 10), (35, 2)])  # the last 5 beats' 4 intervals: 47 bpm
     assert Condition.EXTREME_BRADY not in _raised(changes)
+    # 5 consecutive beats at 38.5 bpm after beats at 60: their 4 intervals are under 40 bpm (5 intervals, one of
+    # them from the faster rhythm before, would give 41.5)
+    changes, _ = _play(LethalWatch(FS, cfg), [(60, 10), (38.5, 4)])
+    assert Condition.EXTREME_BRADY in _raised(changes)
     w = LethalWatch(FS, cfg)
     changes, t = _play(w, [(70, 10), (35, 5)])
     assert _raised(changes).count(Condition.EXTREME_BRADY) == 1
@@ -135,3 +139,36 @@ def test_a_signal_dropout_is_no_asystole_and_no_rate_spans_it():
         got += w.samples(round((t + 0.25 * k) * FS), signal_loss=True)
     back, _ = _play(w, [(75, 20)], start=t + 10)
     assert not [c for c in got + [c for c, _ in back] if c.active]
+
+
+def test_extreme_rates_are_held_while_the_signal_fibrillates_and_for_hold_s_after():
+    """Detections on fibrillatory waves are not beats: while the VF detector's windows say VF/flutter (and
+    10 s after) a fast train of detections raises no extreme tachycardia, nor a silent stretch asystole; once
+    the hold has passed a still fast rhythm raises it."""
+    w = LethalWatch(FS)
+    _, t = _play(w, [(80, 10)])
+    w.vf(round(t * FS), None, vf=True)
+    changes, t = _play(w, [(240, 40)], start=t)  # 10 s of detections at 240 per minute
+    assert Condition.EXTREME_TACHY not in _raised(changes)
+    w.vf(round(t * FS), None, vf=False)
+    changes, t2 = _play(w, [(240, 36)], start=t)  # 9 s more: still inside the 10 s hold
+    assert Condition.EXTREME_TACHY not in _raised(changes)
+    changes, _ = _play(w, [(240, 10)], start=t2)
+    assert Condition.EXTREME_TACHY in _raised(changes)
+    quiet = LethalWatch(FS)
+    _, t = _play(quiet, [(80, 10)])
+    quiet.vf(round(t * FS), None, vf=True)
+    got = []
+    for k in range(1, 25):  # 6 s without detections while the windows fibrillate
+        got += quiet.samples(round((t + 0.25 * k) * FS))
+    assert Condition.ASYSTOLE not in [c.condition for c in got if c.active]
+    quiet.vf(round((t + 6) * FS), None, vf=False)
+    assert Condition.ASYSTOLE in [c.condition for c in quiet.samples(round((t + 6.25) * FS)) if c.active]
+
+
+def test_a_vt_alarm_holds_extreme_tachycardia():
+    w = LethalWatch(FS)
+    _, t = _play(w, [(80, 10)])
+    changes, t = _play(w, [(180, 20)], start=t, ventricular=True)
+    raised = _raised(changes)
+    assert Condition.VTACH in raised and Condition.EXTREME_TACHY not in raised

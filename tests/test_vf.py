@@ -239,3 +239,34 @@ def test_pool_of_beds_arriving_out_of_step_decides_as_each_bed_alone():
         assert [(w.end, w.vf, w.artifact) for w in got[k]] == [(w.end, w.vf, w.artifact) for w in alone]
         np.testing.assert_allclose([w.p_vf for w in got[k]], [w.p_vf for w in alone], rtol=1e-9, atol=1e-12)
     assert any(w.vf for w in got["a"]) and not any(w.vf for w in got["c"])
+
+
+def test_pool_filters_beds_of_one_rate_together_as_each_alone():
+    """Beds of one rate sending blocks of one length are filtered in one call (several blocks a bed between two
+    flushes, missing samples in one bed, a bed that joins late): every window as a one-bed VFDetector gives it."""
+    from ecgmon.segmentation.vf import VFPool
+
+    fs, n = 250.0, 250
+    xs = {"vf": vf_wave(fs, 16.0, 1), "sinus": sinus(fs, 16.0, 80.0, 2), "late": sinus(fs, 16.0, 60.0, 3)}
+    xs["sinus"] = xs["sinus"].copy()
+    xs["sinus"][1000:1300] = np.nan
+    pool = VFPool()
+    banks = {k: pool.bank(fs) for k in xs}
+    got: dict[str, list] = {k: [] for k in xs}
+    for b in range(len(xs["vf"]) // n):
+        for k, x in xs.items():
+            if k == "late" and b < 3:
+                continue
+            pool.add(k, banks[k], x[b * n:(b + 1) * n] if k != "late" else x[(b - 3) * n:(b - 2) * n], now=0.0)
+        if b % 3 == 2:  # three blocks a bed queued between flushes
+            for key, w in pool.flush():
+                got[str(key)].append(w)
+    for key, w in pool.flush():
+        got[str(key)].append(w)
+    for k, x in xs.items():
+        m = len(x) // n - (3 if k == "late" else 0)
+        alone = VFDetector(fs).push(x[:m * n])
+        assert len(got[k]) == len(alone) > 5
+        assert [(w.end, w.vf, w.artifact) for w in got[k]] == [(w.end, w.vf, w.artifact) for w in alone]
+        np.testing.assert_allclose([w.features for w in got[k]], [w.features for w in alone], rtol=1e-9, atol=1e-12)
+    assert any(w.vf for w in got["vf"]) and not any(w.vf for w in got["sinus"])
