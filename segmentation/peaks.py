@@ -8,6 +8,13 @@ A *candidate* is a local maximum of the envelope, the largest within +/- ``peak_
 so rates up to 400 bpm stay separate), and at least ``dominance`` (0.6) of the largest envelope
 within the ``dominance_s`` (300 ms) after it (a P wave before a larger QRS is no candidate: the
 first detector's +/- 300 ms window did this both ways, which capped the rate at 200 bpm).
+In a tachycardia (at least 4 RR intervals known, their mean under ``scale_below_s``, 0.4 s: over 150 bpm)
+both windows shrink with the mean RR, to ``peak_half_rr`` (0.3) and ``dominance_rr`` (0.5) of it where that
+is shorter, and so does the refractory period below (``refractory_rr``, 0.6): a wide ventricular complex
+(120-200 ms) gives a humped envelope whose largest hump moves by up to +/- 80 ms from complex to complex, and
+at 200-250 bpm (RR 240-300 ms) fixed 150/300 ms windows let a larger neighbour hide a complex (EC13 4a/4b:
+1 in 8 VT complexes lost).  Each candidate's windows follow the mean RR of the QRS decided before it, so the
+detections do not depend on the chunking.
 
 Decision rules, on the square root of the envelope (an RMS slope, proportional to the QRS's
 amplitude, so a 4x amplitude change is a 4x level change):
@@ -17,8 +24,8 @@ amplitude, so a 4x amplitude change is a 4x level change):
   1985; Hamilton & Tompkins 1986, ``thr_frac`` 0.25 as Pan-Tompkins).  A noise candidate enters the
   noise level at most at ``suspect_frac`` of the threshold (winsorised), so beats just under the
   threshold (a bigeminy's smaller PVCs) do not lift it over themselves;
-- refractory period ``refractory_s`` (180 ms: 333 bpm) after a QRS; a candidate between that and ``t_wave_s``
-  (360 ms) after a QRS whose steepest band-passed slope is less than half that of the QRS is a T wave
+- refractory period ``refractory_s`` (180 ms: 333 bpm; shorter in a tachycardia, above) after a QRS; a candidate
+  between that and ``t_wave_s`` (360 ms) after a QRS whose steepest band-passed slope is less than half that of the QRS is a T wave
   (Pan & Tompkins 1985, section II.F), unless it comes at ``t_rr`` (0.8) of the mean RR or later (a T wave lies
   within the QT, shorter than the RR: in a tachycardia over 1 / 360 ms that is where the next QRS is due);
 - beat expectation under noise: while the noise level is over ``noisy_npk`` (a quarter) of the signal level
