@@ -24,10 +24,11 @@ amplitude, so a 4x amplitude change is a 4x level change):
   1985; Hamilton & Tompkins 1986, ``thr_frac`` 0.25 as Pan-Tompkins).  A noise candidate enters the
   noise level at most at ``suspect_frac`` of the threshold (winsorised), so beats just under the
   threshold (a bigeminy's smaller PVCs) do not lift it over themselves;
-- refractory period ``refractory_s`` (180 ms: 333 bpm; shorter in a tachycardia, above) after a QRS; a candidate
-  between that and ``t_wave_s`` (360 ms) after a QRS whose steepest band-passed slope is less than half that of the QRS is a T wave
-  (Pan & Tompkins 1985, section II.F), unless it comes at ``t_rr`` (0.8) of the mean RR or later (a T wave lies
-  within the QT, shorter than the RR: in a tachycardia over 1 / 360 ms that is where the next QRS is due);
+- refractory period ``refractory_s`` (180 ms: 333 bpm; shorter in a tachycardia, above) after a QRS; a
+  candidate between that and ``t_wave_s`` (360 ms) after a QRS whose steepest band-passed slope is less than
+  half that of the QRS is a T wave (Pan & Tompkins 1985, section II.F), unless it comes at ``t_rr`` (0.8) of
+  the mean RR or later (a T wave lies within the QT, shorter than the RR: in a tachycardia over 1 / 360 ms
+  that is where the next QRS is due);
 - beat expectation under noise: while the noise level is over ``noisy_npk`` (a quarter) of the signal level
   (sustained noise: electrode motion, muscle), a candidate earlier than ``early_rr`` (0.7) of the mean RR must
   reach ``early_frac`` (0.8) of the signal level or of the last QRS's steepest slope, else it is noise
