@@ -124,10 +124,11 @@ def test_fast_narrow_complex_tachycardia_shows_its_rate():
 
 
 def wide_tachycardia(fs: float, bpm: float, width_s: float, *, seed: int, seconds: float = 30.0,
-                     onset_s: float = 4.0) -> tuple[np.ndarray, np.ndarray, int]:
+                     onset_s: float = 4.0, vt_amp: float = 1.0) -> tuple[np.ndarray, np.ndarray, int]:
     """A seeded wide-complex (ventricular) tachycardia at ``bpm`` after ``onset_s`` of 80 bpm sinus rhythm (mV),
     as EC13 figures 4a/4b begin: each complex biphasic, a positive then a negative lobe over about ``width_s``
-    (width and size varying 10 % and 15 % from beat to beat, RR 3 %), followed by a broad opposite T wave.  Returns
+    (width and size varying 10 % and 15 % from beat to beat, RR 3 %; ``vt_amp`` times the sinus QRS, as EC13's
+    half and double amplitude variants), followed by a broad opposite T wave.  Returns
     (signal, complex centres as sample indices, index of the first tachycardia complex)."""
     rng = np.random.default_rng(seed)
     n = int((seconds + 1.0) * fs)
@@ -144,7 +145,7 @@ def wide_tachycardia(fs: float, bpm: float, width_s: float, *, seed: int, second
             w = (np.exp(-0.5 * (u / 0.012) ** 2) - 0.25 * np.exp(-0.5 * ((u - 0.027) / 0.009) ** 2)
                  + 0.3 * np.exp(-0.5 * ((u - 0.25) / 0.08) ** 2))
         else:
-            wd, a = width_s * (1 + 0.1 * rng.standard_normal()), 1 + 0.15 * rng.standard_normal()
+            wd, a = width_s * (1 + 0.1 * rng.standard_normal()), vt_amp * (1 + 0.15 * rng.standard_normal())
             w = a * (np.exp(-0.5 * ((u + wd / 4) / (wd / 6)) ** 2) - 0.8 * np.exp(-0.5 * ((u - wd / 4) / (wd / 6)) ** 2)
                      - 0.25 * np.exp(-0.5 * ((u - wd / 2 - 0.06) / 0.04) ** 2))
         x[lo:hi] += w
@@ -153,12 +154,14 @@ def wide_tachycardia(fs: float, bpm: float, width_s: float, *, seed: int, second
 
 
 @pytest.mark.parametrize("fs", [250.0, 360.0])
-@pytest.mark.parametrize(("bpm", "width_s"), [(180, 0.16), (215, 0.12), (215, 0.16), (250, 0.12), (250, 0.16)])
-def test_wide_complex_tachycardia_every_complex_once_and_its_rate(fs, bpm, width_s):
+@pytest.mark.parametrize(("bpm", "width_s", "vt_amp"), [(180, 0.16, 1.0), (215, 0.12, 1.0), (215, 0.16, 1.0),
+                                                        (250, 0.12, 1.0), (250, 0.16, 1.0), (200, 0.14, 0.5),
+                                                        (200, 0.14, 2.0)])
+def test_wide_complex_tachycardia_every_complex_once_and_its_rate(fs, bpm, width_s, vt_amp):
     """EC13 4a/4b's kind: a wide, fast ventricular tachycardia after sinus rhythm.  Its humped slope-energy envelope
     must give one candidate per complex (the candidate windows shrink with the mean RR): every complex counted once
     and, from 6 s after the onset, every beat's rate within 5 % of the true one (the mean of its last 12 RR)."""
-    x, truth, first = wide_tachycardia(fs, bpm, width_s, seed=bpm + round(100 * width_s))
+    x, truth, first = wide_tachycardia(fs, bpm, width_s, seed=bpm + round(100 * width_s), vt_amp=vt_amp)
     _, beats = run(x, fs)
     settled = int(truth[first] + 6 * fs)
     se, pp = se_pp(beats, truth[:-1], fs, tol_s=0.075, lo=settled, hi=int(truth[-2]) + 1)
