@@ -8,6 +8,13 @@ A *candidate* is a local maximum of the envelope, the largest within +/- ``peak_
 so rates up to 400 bpm stay separate), and at least ``dominance`` (0.6) of the largest envelope
 within the ``dominance_s`` (300 ms) after it (a P wave before a larger QRS is no candidate: the
 first detector's +/- 300 ms window did this both ways, which capped the rate at 200 bpm).
+In a tachycardia (at least 4 RR intervals known, their mean under ``scale_below_s``, 0.4 s: over 150 bpm)
+both windows shrink with the mean RR, to ``peak_half_rr`` (0.3) and ``dominance_rr`` (0.5) of it where that
+is shorter, and so does the refractory period below (``refractory_rr``, 0.6): a wide ventricular complex
+(120-200 ms) gives a humped envelope whose largest hump moves by up to +/- 80 ms from complex to complex, and
+at 200-250 bpm (RR 240-300 ms) fixed 150/300 ms windows let a larger neighbour hide a complex (EC13 4a/4b:
+1 in 8 VT complexes lost).  Each candidate's windows follow the mean RR of the QRS decided before it, so the
+detections do not depend on the chunking.
 
 Decision rules, on the square root of the envelope (an RMS slope, proportional to the QRS's
 amplitude, so a 4x amplitude change is a 4x level change):
@@ -17,10 +24,11 @@ amplitude, so a 4x amplitude change is a 4x level change):
   1985; Hamilton & Tompkins 1986, ``thr_frac`` 0.25 as Pan-Tompkins).  A noise candidate enters the
   noise level at most at ``suspect_frac`` of the threshold (winsorised), so beats just under the
   threshold (a bigeminy's smaller PVCs) do not lift it over themselves;
-- refractory period ``refractory_s`` (180 ms: 333 bpm) after a QRS; a candidate between that and ``t_wave_s``
-  (360 ms) after a QRS whose steepest band-passed slope is less than half that of the QRS is a T wave
-  (Pan & Tompkins 1985, section II.F), unless it comes at ``t_rr`` (0.8) of the mean RR or later (a T wave lies
-  within the QT, shorter than the RR: in a tachycardia over 1 / 360 ms that is where the next QRS is due);
+- refractory period ``refractory_s`` (180 ms: 333 bpm; shorter in a tachycardia, above) after a QRS; a
+  candidate between that and ``t_wave_s`` (360 ms) after a QRS whose steepest band-passed slope is less than
+  half that of the QRS is a T wave (Pan & Tompkins 1985, section II.F), unless it comes at ``t_rr`` (0.8) of
+  the mean RR or later (a T wave lies within the QT, shorter than the RR: in a tachycardia over 1 / 360 ms
+  that is where the next QRS is due);
 - beat expectation under noise: while the noise level is over ``noisy_npk`` (a quarter) of the signal level
   (sustained noise: electrode motion, muscle), a candidate earlier than ``early_rr`` (0.7) of the mean RR must
   reach ``early_frac`` (0.8) of the signal level or of the last QRS's steepest slope, else it is noise
@@ -60,6 +68,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -79,6 +88,12 @@ class DetectorConfig:
     peak_half_s: float = 0.15  # a candidate is the envelope's largest value within +/- this
     dominance_s: float = 0.3  # ... and at least ``dominance`` of the largest within +/- this (the look-ahead)
     dominance: float = 0.6
+    # at high rates both windows shrink with the mean RR (at most these shares of it), so that a complex smaller than
+    # its neighbours (a wide tachycardia's humped envelope) is not hidden by them
+    peak_half_rr: float = 0.3
+    dominance_rr: float = 0.5
+    refractory_rr: float = 0.6  # ... and so does the refractory period (a wide complex's jittering peak)
+    scale_below_s: float = 0.4  # ... while the mean RR is shorter than this (150 bpm)
     refractory_s: float = 0.18  # Pan-Tompkins' 200 ms would cap the rate at 300 bpm exactly
     t_wave_s: float = 0.36
     t_slope_frac: float = 0.5
@@ -123,6 +138,8 @@ class QRSDetector:
         self.fs, self.cfg = fs, cfg
         self.half = max(1, round(cfg.peak_half_s * fs))
         self.dom = max(self.half, round(cfg.dominance_s * fs))
+        # the smallest the RR-scaled half-window can be (the mean RR is at least min_rr_s)
+        self.half_lo = max(1, min(self.half, round(cfg.peak_half_rr * cfg.min_rr_s * fs)))
         self.learn_n = round(cfg.learn_s * fs)
         self.refractory = round(cfg.refractory_s * fs)
         self.t_wave = round(cfg.t_wave_s * fs)
@@ -193,13 +210,38 @@ class QRSDetector:
             self.env_start += drop
         return out
 
-    def _candidates(self) -> list[_Cand]:
+    def _windows(self) -> tuple[int, int]:
+        """(half-window, dominance look-ahead) in samples for the next candidate: ``peak_half_s`` and
+        ``dominance_s``, or ``peak_half_rr`` and ``dominance_rr`` of the mean RR where those are shorter."""
+        mean_rr = self._fast_rr()
+        if mean_rr is None:
+            return self.half, self.dom
+        h = max(self.half_lo, min(self.half, round(self.cfg.peak_half_rr * mean_rr)))
+        return h, max(h, min(self.dom, round(self.cfg.dominance_rr * mean_rr)))
+
+    def _refractory(self) -> int:
+        """``refractory_s``, or ``refractory_rr`` of the mean RR where that is shorter (samples)."""
+        mean_rr = self._fast_rr()
+        return self.refractory if mean_rr is None else min(self.refractory, round(self.cfg.refractory_rr * mean_rr))
+
+    def _fast_rr(self) -> float | None:
+        """The mean of the last ``rr_beats`` RR intervals (samples) in a tachycardia (at least 4 of them, mean under
+        ``scale_below_s``), else None."""
+        if len(self.rr) < 4:
+            return None
+        mean_rr = sum(self.rr) / len(self.rr)
+        return mean_rr if mean_rr < self.cfg.scale_below_s * self.fs else None
+
+    def _candidates(self) -> Iterator[_Cand]:
+        """The candidates of the envelope searched so far, in order; a generator, so that the windows of each
+        follow the mean RR of the QRS decided before it (the same candidates for any chunking)."""
         last = self.total - self.dom - 1  # needs `dom` samples of look-ahead
         if last < self.next_p:
-            return []
+            return
         lo = max(self.env_start, self.next_p - self.dom)
         seg = self.env[lo - self.env_start:]
-        mx = maximum_filter1d(seg, size=2 * self.half + 1, mode="constant", cval=-np.inf)
+        # local maxima over the smallest half-window the RR may set; the window of each is checked below
+        mx = maximum_filter1d(seg, size=2 * self.half_lo + 1, mode="constant", cval=-np.inf)
         a, b = self.next_p - lo, last - lo + 1
         peak = seg[a:b] == mx[a:b]
         # larger than the sample before it: a plateau yields its first sample, a flat line none
@@ -209,21 +251,23 @@ class QRSDetector:
         else:
             peak &= seg[a:b] > seg[a - 1:b - 1]
         self.next_p = last + 1
-        out = []
         prev = 0
         dom2 = self.cfg.dominance ** 2
         for k in np.flatnonzero(peak).tolist():
             i = a + k  # index in seg
+            half, dom = self._windows()
+            # the largest within +/- half
+            if half > self.half_lo and seg[i] < seg[max(0, i - half):i + half + 1].max():
+                continue
             # not dwarfed by a larger candidate within the following dom samples (a P wave by its QRS; the
             # envelope is squared: dominance squared)
-            if seg[i] < dom2 * seg[i:i + self.dom + 1].max():
+            if seg[i] < dom2 * seg[i:i + dom + 1].max():
                 continue
             j = lo + i - self.env_start  # index in self.slope
             s = float(self.slope[max(0, j - self.slope_n):j + 1].max())
             trough = float(seg[max(prev, i - 2 * self.dom):i + 1].min())
-            out.append(_Cand(lo + i, math.sqrt(max(float(seg[i]), 0.0)), s, math.sqrt(max(trough, 0.0))))
             prev = i
-        return out
+            yield _Cand(lo + i, math.sqrt(max(float(seg[i]), 0.0)), s, math.sqrt(max(trough, 0.0)))
 
     # ------------------------------------------------------------------ decision rules
 
@@ -272,7 +316,7 @@ class QRSDetector:
         while self.recent and self.recent[0].p < c.p - self.learn_n:
             self.recent.popleft()
         last = self.last_qrs
-        if last is not None and c.p - last < self.refractory:
+        if last is not None and c.p - last < self._refractory():
             return
         if c.v > self.threshold:
             if last is not None and self._t_wave(c, last):

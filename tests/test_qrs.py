@@ -123,6 +123,56 @@ def test_fast_narrow_complex_tachycardia_shows_its_rate():
     assert np.all(np.abs(hr - 220) <= 0.03 * 220)
 
 
+def wide_tachycardia(fs: float, bpm: float, width_s: float, *, seed: int, seconds: float = 30.0,
+                     onset_s: float = 4.0, vt_amp: float = 1.0) -> tuple[np.ndarray, np.ndarray, int]:
+    """A seeded wide-complex (ventricular) tachycardia at ``bpm`` after ``onset_s`` of 80 bpm sinus rhythm (mV),
+    as EC13 figures 4a/4b begin: each complex biphasic, a positive then a negative lobe over about ``width_s``
+    (width and size varying 10 % and 15 % from beat to beat, RR 3 %; ``vt_amp`` times the sinus QRS, as EC13's
+    half and double amplitude variants), followed by a broad opposite T wave.  Returns
+    (signal, complex centres as sample indices, index of the first tachycardia complex)."""
+    rng = np.random.default_rng(seed)
+    n = int((seconds + 1.0) * fs)
+    t = np.arange(n) / fs
+    x = np.zeros(n)
+    centres = list(np.arange(0.5, onset_s, 0.75))
+    first = len(centres)
+    while centres[-1] < seconds:
+        centres.append(centres[-1] + 60.0 / bpm * (1 + 0.03 * rng.standard_normal()))
+    for k, ct in enumerate(centres):
+        lo, hi = np.searchsorted(t, ct - 0.4), np.searchsorted(t, ct + 0.5)
+        u = t[lo:hi] - ct
+        if k < first:  # a narrow sinus beat with its T wave
+            w = (np.exp(-0.5 * (u / 0.012) ** 2) - 0.25 * np.exp(-0.5 * ((u - 0.027) / 0.009) ** 2)
+                 + 0.3 * np.exp(-0.5 * ((u - 0.25) / 0.08) ** 2))
+        else:
+            wd, a = width_s * (1 + 0.1 * rng.standard_normal()), vt_amp * (1 + 0.15 * rng.standard_normal())
+            w = a * (np.exp(-0.5 * ((u + wd / 4) / (wd / 6)) ** 2) - 0.8 * np.exp(-0.5 * ((u - wd / 4) / (wd / 6)) ** 2)
+                     - 0.25 * np.exp(-0.5 * ((u - wd / 2 - 0.06) / 0.04) ** 2))
+        x[lo:hi] += w
+    x += 0.02 * rng.standard_normal(n) + 0.1 * np.sin(2 * np.pi * 0.25 * t)
+    return x, np.round(np.asarray(centres) * fs).astype(np.int64), first
+
+
+@pytest.mark.parametrize("fs", [250.0, 360.0])
+@pytest.mark.parametrize(("bpm", "width_s", "vt_amp"), [(180, 0.16, 1.0), (215, 0.12, 1.0), (215, 0.16, 1.0),
+                                                        (250, 0.12, 1.0), (250, 0.16, 1.0), (200, 0.14, 0.5),
+                                                        (200, 0.14, 2.0)])
+def test_wide_complex_tachycardia_every_complex_once_and_its_rate(fs, bpm, width_s, vt_amp):
+    """EC13 4a/4b's kind: a wide, fast ventricular tachycardia after sinus rhythm.  Its humped slope-energy envelope
+    must give one candidate per complex (the candidate windows shrink with the mean RR): every complex counted once
+    and, from 6 s after the onset, every beat's rate within 5 % of the true one (the mean of its last 12 RR)."""
+    x, truth, first = wide_tachycardia(fs, bpm, width_s, seed=bpm + round(100 * width_s), vt_amp=vt_amp)
+    _, beats = run(x, fs)
+    settled = int(truth[first] + 6 * fs)
+    se, pp = se_pp(beats, truth[:-1], fs, tol_s=0.075, lo=settled, hi=int(truth[-2]) + 1)
+    assert se >= 0.98 and pp >= 0.98, (se, pp)
+    for b in beats:
+        if settled <= b.index < truth[-2]:
+            k = int(np.searchsorted(truth, b.index - 0.075 * fs))  # the complex this beat belongs to
+            true_bpm = 60.0 * fs / np.mean(np.diff(truth[k - 12:k + 1]))
+            assert b.hr_bpm == pytest.approx(true_bpm, rel=0.05), (b.index / fs, b.hr_bpm, true_bpm)
+
+
 def test_bigeminy_rate_is_the_mean_of_the_intervals():
     """EC13 3a-3c: alternating short and long RR; the rate counts every QRS (the mean, not the median)."""
     fs = 360.0
