@@ -45,3 +45,21 @@ def test_advisory_options_reach_the_policy_and_are_checked():
         from_args(p.parse_args(["--priority", "vrun=high", "--no-ui"]))  # HIGH is for the lethal alarms
     with pytest.raises(ValueError, match="vrun_len"):
         from_args(p.parse_args(["--vrun-len", "-1", "--no-ui"]))
+
+
+def test_the_ecg5000_replay_types_ventricular_only_beats_the_model_flags(capsys, tmp_path, monkeypatch):
+    # the ventricular typer is fitted on real ECG; on ECG5000's rendered beats it called most normal beats
+    # ventricular (a 3 % ward had every bed in "frequent ventricular ectopy"): there only flagged beats can be V
+    import json
+
+    from ecgmon.cli.main import main
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    assert main(["--source", "replay", "--speed", "max", "--no-ui", "--max-beats", "640", "--device", "cpu"]) == 0
+    rows = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    summary = rows[-1]
+    assert summary["type"] == "summary" and summary["beats"] > 500
+    abnormal = sum(r["verdict"] == "abnormal" for r in rows if r.get("type") == "beat")
+    typed_v = sum(b["total"]["V"] for b in summary["ectopy"].values())
+    assert typed_v <= abnormal < 0.15 * summary["beats"]
+    assert not [r for r in rows if r.get("type") == "alarm" and r["condition"] == "frequent ventricular ectopy"]
