@@ -114,6 +114,7 @@ PHYSIOLOGICAL_ADVISORIES = (Condition.ABNORMAL_BEAT, Condition.FREQUENT_ABNORMAL
                             Condition.VENT_TRIGEMINY, Condition.VENT_RUN, Condition.SVT_RUN)
 
 _ids = itertools.count(1)
+RESTORED_RECHECK_S = 60.0  # s of a bed's signal in which this run must confirm an alarm a previous run left open
 
 
 def _new_id(patient: str, condition: Condition) -> str:
@@ -131,6 +132,29 @@ class AlarmBook:
         self.patient, self.fs = patient, fs
         self.active: dict[Condition, Alarm] = {}
         self.at: int | None = None  # the bed's last sample index (absolute)
+        # alarms a previous run left open, shown again until this run confirms them (its check raises the same
+        # condition again) or has watched the bed for RESTORED_RECHECK_S without doing so: condition -> deadline
+        # (sample index; None until the bed's first samples)
+        self.restored: dict[Condition, int | None] = {}
+
+    def restore(self, alarm: Alarm) -> None:
+        """Show ``alarm`` again (left open by a previous run) until this run confirms or expires it."""
+        self.active[alarm.condition] = alarm
+        self.restored[alarm.condition] = None
+
+    def expire_restored(self) -> list[Alarm]:
+        """Clear the restored alarms this run has not confirmed within RESTORED_RECHECK_S of the bed's signal: a
+        condition no check of this run raises (its state was lost with the previous run, or this version no longer
+        has it) would otherwise stay on for ever."""
+        if not self.restored or self.at is None or not self.fs:
+            return []
+        out: list[Alarm] = []
+        for cond, deadline in list(self.restored.items()):
+            if deadline is None:
+                self.restored[cond] = self.at + round(RESTORED_RECHECK_S * self.fs)
+            elif self.at >= deadline:
+                out += self.clear(cond, index=self.at)
+        return out
 
     def _where(self, index: int | None) -> tuple[int | None, float | None]:
         return index, (round(index / self.fs, 3) if index is not None and self.fs else None)
@@ -139,6 +163,7 @@ class AlarmBook:
                score: BeatScore | None = None, evidence: tuple[float, ...] = (),
                index: int | None = None) -> list[Alarm]:
         if condition in self.active:
+            self.restored.pop(condition, None)  # a restored alarm this run's check confirms
             return []
         at, rec = self._where(index if index is not None else score.beat.index if score else self.at)
         a = Alarm(_new_id(self.patient, condition), self.patient, kind, condition, priority, AlarmState.ACTIVE,
@@ -149,6 +174,7 @@ class AlarmBook:
 
     def clear(self, condition: Condition, *, score: BeatScore | None = None, index: int | None = None) -> list[Alarm]:
         a = self.active.pop(condition, None)
+        self.restored.pop(condition, None)
         if a is None:
             return []
         at, rec = self._where(index if index is not None else score.beat.index if score else a.beat_index)

@@ -256,7 +256,7 @@ class Monitor:
         if st is None:
             book = AlarmBook(chunk.patient)
             for a in self._waiting_restore.pop(chunk.patient, []):
-                book.active[a.condition] = a  # shown again; cleared by the policy as usual
+                book.restore(a)  # shown again; cleared by the policy as usual, or unconfirmed after a minute
             fs, before = self._learnt_before.pop(chunk.patient, (chunk.fs, None))
             book.fs = chunk.fs
             st = self.beds[chunk.patient] = Bed(
@@ -335,6 +335,8 @@ class Monitor:
         """What follows a chunk's segmentation: beat indices, quality, technical alarms, the lethal watches."""
         st.last_chunk_mono = now = time.monotonic()
         st.book.at = st.seg_offset + st.segmenter.total
+        if st.book.restored:
+            self.emit(st.book.expire_restored())
         if st.segmenter.signal_loss:  # NaN or a flat run: the segmenter restarted after it
             self.emit(st.technical.raise_(Condition.SIGNAL_LOSS, "no valid samples; QRS detection restarted"))
         if beats and (st.seg_offset or not chunk.replay):

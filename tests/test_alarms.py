@@ -234,3 +234,27 @@ def test_unflagged_premature_beats_are_supraventricular_only_when_asked():
         p.typed(QrsType(index, 0.05, False, 0.08))
         p.update(_score(0, 0.5, rr=0.5, index=index))  # premature, narrow, not flagged
         assert p.take()[-1].kind is want
+
+
+def test_an_alarm_a_previous_run_left_open_clears_unless_this_run_confirms_it_within_a_minute():
+    from ecgmon.monitor.alarms import RESTORED_RECHECK_S
+
+    old = AlarmBook("bed")
+    old.at = 100
+    (high,) = old.raise_(Condition.ABNORMAL_RUN, AlarmKind.PHYSIOLOGICAL, Priority.HIGH, "left open")
+    (vf,) = old.raise_(Condition.VFIB, AlarmKind.PHYSIOLOGICAL, Priority.HIGH, "left open")
+    book = AlarmBook("bed", fs=250.0)  # the next run
+    book.restore(high)
+    book.restore(vf)
+    assert set(book.active) == {Condition.ABNORMAL_RUN, Condition.VFIB}
+    book.at = 1000  # its first samples: the minute starts
+    assert book.expire_restored() == []
+    book.at = 1000 + 250 * 30
+    assert book.raise_(Condition.VFIB, AlarmKind.PHYSIOLOGICAL, Priority.HIGH, "again") == []  # confirmed: same id
+    book.at = 1000 + round(250 * RESTORED_RECHECK_S) - 1
+    assert book.expire_restored() == []
+    book.at += 1
+    (cleared,) = book.expire_restored()
+    assert cleared.id == high.id and cleared.state is AlarmState.CLEARED and cleared.beat_index == book.at
+    assert set(book.active) == {Condition.VFIB} and book.active[Condition.VFIB].id == vf.id
+    assert book.expire_restored() == []
