@@ -43,6 +43,7 @@ class BrokerConfig:
     max_queued: int = 20000  # incoming messages held before the monitor sheds (bounded memory)
     max_outbox: int = 10000  # alarm transitions held for publishing while the broker is away
     shard: tuple[int, int] | None = None  # (i, n): this worker handles the devices whose hash % n == i
+    simulated: bool = False  # the devices are ecgmon's simulator replaying recorded beats (`ecgmon demo`): labelled so
 
     def owns(self, device: str) -> bool:
         """Stable device-to-worker assignment (sha256, not Python's per-process ``hash``)."""

@@ -61,7 +61,8 @@ def run_demo(*, devices: int = 8, speed: str = "1", duration: float | None = Non
             # the simulated devices publish ECG5000 beats: the ECG5000 model judges them (real devices get mitdb)
             cfg = MonitorConfig(source="mqtt", checkpoint="ecg5000", ui=ui, duration=duration,
                                 journal=journal or Path(tmp) / "alarms.jsonl", learn_state=None,
-                                broker=BrokerConfig(url=broker.url, client_id="ecgmon-demo-monitor", persistent=False))
+                                broker=BrokerConfig(url=broker.url, client_id="ecgmon-demo-monitor", persistent=False,
+                                                    simulated=True))
             b = build(cfg, truth=truth)
             try:
                 if ui:

@@ -160,7 +160,10 @@ class MqttSource:
         self.cfg = cfg
         host, port, tls = cfg.host_port
         shard = f" shard {cfg.shard[0]}/{cfg.shard[1]}" if cfg.shard else ""
-        self.label = f"LIVE MQTT {'mqtts' if tls else 'mqtt'}://{host}:{port} {cfg.topic}{shard}"
+        # simulated devices replay recorded beats: labelled as such everywhere, as a replay is
+        self.replay = cfg.simulated
+        kind = "SIMULATED DEVICES (replayed ECG5000 beats) over" if cfg.simulated else "LIVE"
+        self.label = f"{kind} MQTT {'mqtts' if tls else 'mqtt'}://{host}:{port} {cfg.topic}{shard}"
         self.ingress = Ingress(topic=cfg.topic, labels_topic=cfg.labels_topic, reorder=cfg.reorder,
                                max_payload=cfg.max_payload, owns=cfg.owns if cfg.shard else None,
                                control_topic=cfg.control_topic)

@@ -463,7 +463,9 @@ def test_demo_starts_a_broker_devices_and_the_monitor_and_stops_them(tmp_path):
                         "--speed", "4", "--journal", str(journal)], capture_output=True, text=True, timeout=180)
     assert r.returncode == 0, r.stderr
     s = json.loads(r.stdout.splitlines()[-1])
-    assert s["type"] == "summary" and s["source"].startswith("LIVE MQTT mqtt://127.0.0.1:")
+    # the simulator's devices replay recorded beats: never labelled live
+    assert s["type"] == "summary" and s["source"].startswith("SIMULATED DEVICES (replayed ECG5000 beats) over MQTT")
+    assert s["replay"] is True and all(json.loads(x).get("replay") for x in r.stdout.splitlines() if x.startswith("{"))
     assert s["input"]["devices"] == 8 and s["beats"] > 50 and s["rejected"] == 0
     assert s["agreement_offline"] is not None and s["agreement_offline"] >= 0.9
     # the simulated ward is mostly quiet: a few percent of abnormal beats, not ECG5000's 42 %
