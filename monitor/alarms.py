@@ -477,7 +477,7 @@ class TechnicalAlarms:
         Condition.MONITOR_OVERLOAD: (Priority.HIGH, "monitor cannot keep up; data is being shed"),
         Condition.MONITOR_BEHIND: (Priority.MEDIUM, "verdicts are late: the monitor is falling behind its input"),
         Condition.BAD_INPUT: (Priority.LOW, "malformed or out-of-range data rejected"),
-        Condition.BED_UNMONITORED: (Priority.HIGH, "no worker monitors this bed (its partition has no owner)"),
+        Condition.BED_UNMONITORED: (Priority.HIGH, "no worker monitors this bed"),
     }
 
     def __init__(self, book: AlarmBook) -> None:

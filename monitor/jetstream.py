@@ -946,7 +946,8 @@ class NatsSource:
                     if p in unowned:
                         if book is None:
                             book = self.unmonitored[dev] = AlarmBook(dev)
-                        out += TechnicalAlarms(book).raise_(Condition.BED_UNMONITORED, f"partition {p}")
+                        out += TechnicalAlarms(book).raise_(Condition.BED_UNMONITORED,
+                                                                     f"its partition {p} has no owner")
                     elif book is not None:
                         out += TechnicalAlarms(book).clear(Condition.BED_UNMONITORED)
             if out and self.host is not None:
