@@ -24,8 +24,9 @@ alarm condition wait up to 10 s), and a pause: no QRS for ``pause_s`` (3 s).
 
 Clearing has hysteresis so that an alarm does not flicker: asystole and pause clear after ``clear_beats`` (3)
 QRS with RR under ``pause_s``; bradycardia once the rate over its beats is at or above ``brady_bpm + 5``;
-tachycardia once it is at or below ``tachy_bpm - 10``; VT at the first supraventricular
-beat or a run slower than ``vt_bpm`` (as :class:`ecgmon.segmentation.vtype.VTRule`); rate limits once the
+tachycardia once it is at or below ``tachy_bpm - 10``; VT after ``vt_clear_beats`` (8) beats in a row not typed
+ventricular (one misread beat does not end a run), and it is not raised while the VF alarm is on (VF/flutter
+outranks it; its waves typed ventricular would raise and clear VT again and again); rate limits once the
 rate has been back inside them by 5 bpm for ``limit_s``.
 
 Asystole against leads off: a flat line whose spread is below the ADC's noise (``leads_off``, from the
@@ -69,6 +70,7 @@ class LethalConfig:
     limit_s: float = 10.0
     clear_beats: int = 3
     hold_s: float = 10.0  # the extreme rates stay held this long after VF/flutter or VT was last seen
+    vt_clear_beats: int = 8  # VT clears after this many beats in a row not typed ventricular (not after one)
 
 
 _VENTRICULAR = frozenset({Condition.VFIB, Condition.VTACH})
@@ -101,6 +103,7 @@ class LethalWatch:
         self.start: int | None = None  # first sample seen: the asystole timer runs from here before any QRS
         self.rr: deque[float] = deque(maxlen=max(cfg.tachy_beats, cfg.brady_beats, cfg.vt_beats, 8))
         self.vent: deque[bool] = deque(maxlen=cfg.vt_beats)
+        self.not_vent = 0  # beats in a row not typed ventricular (VT's clearing hysteresis)
         self.last_typed: int | None = None
         self.typed_rr: deque[float] = deque(maxlen=max(cfg.vt_beats, 2))
         self.calm = 0  # consecutive beats counting towards clearing asystole / pause
@@ -170,12 +173,15 @@ class LethalWatch:
         if rr is not None and rr > 0:
             self.typed_rr.append(rr)
         self.vent.append(ventricular and not artifact)
+        self.not_vent = 0 if ventricular or artifact else self.not_vent + 1
         run = list(self.typed_rr)[-(c.vt_beats - 1):] if c.vt_beats > 1 else []
+        # VF/flutter outranks VT: while its alarm is on, the "beats" typed are fibrillatory waves, and a VT alarm
+        # raised and cleared under it would sound again and again (record 207's flutter: 10 times)
         if (len(self.vent) == c.vt_beats and all(self.vent) and len(run) == c.vt_beats - 1
-                and 60.0 * len(run) / sum(run) > c.vt_bpm):
+                and 60.0 * len(run) / sum(run) > c.vt_bpm and Condition.VFIB not in self.active):
             out += self._set(Condition.VTACH, True, index,
                              f"{c.vt_beats} or more ventricular beats at {60.0 * len(run) / sum(run):.0f} bpm")
-        elif Condition.VTACH in self.active and not ventricular and not artifact:
+        elif Condition.VTACH in self.active and self.not_vent >= c.vt_clear_beats:
             out += self._set(Condition.VTACH, False, index)
         return out
 

@@ -99,7 +99,12 @@ def test_ventricular_tachycardia_needs_5_ventricular_beats_over_100_bpm():
     assert Condition.VTACH not in _raised(changes)
     changes, t = _play(w, [(150, 1)], start=t, ventricular=True)
     assert Condition.VTACH in _raised(changes)
-    changes, _ = _play(w, [(80, 1)], start=t)  # a supraventricular beat ends it
+    changes, t = _play(w, [(150, 1)], start=t)  # one beat not typed ventricular: the run goes on (hysteresis)
+    assert not [c for c, _ in changes if not c.active]
+    changes, t = _play(w, [(150, 2)], start=t, ventricular=True)
+    changes, t = _play(w, [(80, 7)], start=t)
+    assert not [c for c, _ in changes if not c.active]
+    changes, _ = _play(w, [(80, 1)], start=t)  # the 8th supraventricular beat in a row ends it
     assert [c.condition for c, _ in changes if not c.active] == [Condition.VTACH]
     slow = LethalWatch(FS)
     changes, _ = _play(slow, [(80, 5), (90, 10)], ventricular=True)  # idioventricular, under 100 bpm
@@ -172,3 +177,14 @@ def test_a_vt_alarm_holds_extreme_tachycardia():
     changes, t = _play(w, [(180, 20)], start=t, ventricular=True)
     raised = _raised(changes)
     assert Condition.VTACH in raised and Condition.EXTREME_TACHY not in raised
+
+
+def test_vt_is_not_raised_under_a_vf_alarm_it_would_only_sound_again_and_again():
+    w = LethalWatch(FS)
+    _play(w, [(80, 10)])
+    w.vf(round(8 * FS), "raise", vf=True)
+    changes, t = _play(w, [(240, 40)], start=8.0, ventricular=True)  # flutter waves typed ventricular
+    assert Condition.VTACH not in _raised(changes)
+    w.vf(round(t * FS), "clear")
+    changes, _ = _play(w, [(180, 6)], start=t, ventricular=True)  # VT after the flutter: alarmed
+    assert Condition.VTACH in _raised(changes)
