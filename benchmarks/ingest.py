@@ -33,7 +33,6 @@ import os
 import platform
 import pstats
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -127,7 +126,7 @@ def subscribe_once(port: int, client_id: str, topic: str) -> None:
     c.loop_stop()
 
 
-async def drain_source(port: int, client_id: str, n: int) -> tuple[float, dict[str, object]]:
+async def drain_source(port: int, client_id: str, n: int) -> tuple[tuple[float, float], dict[str, object]]:
     cfg = BrokerConfig(url=f"mqtt://127.0.0.1:{port}", client_id=client_id, persistent=True, max_queued=20000)
     src = MqttSource(cfg)
     got = 0
@@ -236,7 +235,7 @@ def main() -> None:
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
           f"load average {os.getloadavg()[0]:.1f}; {a.devices} devices, {a.messages} messages through the broker")
     print("CPU us per message (this process's CPU time); through the broker also messages/s (wall)")
-    print(f"{'':<16} {'--- Ingress (no I/O) ----------':<31}   {'-- from mosquitto: CPU us, msg/s -----------------':<50}")
+    print(f"{'':<16} {'--- Ingress (no I/O) ----------':<31}   -- from mosquitto: CPU us, msg/s ---------------")
     print(f"{'checkout':<16} {'decode':>6} {'stream':>6} {'handle':>6} {'many':>6}   "
           f"{'paho (bare)':>14}  {'aiomqtt (bare)':>14}  {'MqttSource':>14}")
     base_label = ""
@@ -259,4 +258,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -97,8 +97,9 @@ class Packet:
     samples: np.ndarray  # float32, mV
 
 
-def _check_meta(device: str | None, seq: object, fs: object, t0: object, n: int) -> None:
-    """The checks of :func:`_validate` that do not look at the samples' values (``n``: how many there are)."""
+def _check_meta(device: str | None, seq: object, fs: object, t0: object, n: int) -> tuple[int, float, float]:
+    """The checks of :func:`_validate` that do not look at the samples' values (``n``: how many there are);
+    (seq, fs, t0) as int and floats."""
     if device is not None and (not isinstance(device, str) or not DEVICE_RE.match(device)):
         raise PayloadError("bad-device", "device must be 1-64 characters of A-Z a-z 0-9 _ . -")
     if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0 or seq >= 2**63:
@@ -113,6 +114,7 @@ def _check_meta(device: str | None, seq: object, fs: object, t0: object, n: int)
         raise PayloadError("empty", "no samples")
     if n > MAX_SECONDS * fs:
         raise PayloadError("too-many-samples", f"{n} samples is more than {MAX_SECONDS:g} s at {fs} Hz")
+    return int(seq), float(fs), float(t0)
 
 
 def _non_finite() -> PayloadError:
@@ -124,13 +126,12 @@ def _out_of_range() -> PayloadError:
 
 
 def _validate(device: str | None, seq: object, fs: object, t0: object, samples: np.ndarray) -> Packet:
-    _check_meta(device, seq, fs, t0, samples.size)
+    iseq, ffs, ft0 = _check_meta(device, seq, fs, t0, samples.size)
     if not np.isfinite(samples).all():
         raise _non_finite()
     if np.abs(samples).max() > MAX_ABS_MV:
         raise _out_of_range()
-    return Packet(device, int(seq), float(fs), float(t0),  # type: ignore[arg-type]
-                  samples.astype(np.float32, copy=False))
+    return Packet(device, iseq, ffs, ft0, samples.astype(np.float32, copy=False))
 
 
 def decode(data: bytes, *, max_size: int = MAX_PAYLOAD) -> Packet:
@@ -162,8 +163,7 @@ def _binary_header(data: bytes) -> tuple[int, int, float, float, float, int]:
         raise PayloadError("truncated", f"header says {n} samples but {len(data) - HEADER.size} bytes follow")
     if dtype == DTYPE_INT16 and (not math.isfinite(scale) or scale <= 0):
         raise PayloadError("bad-scale", f"int16 scale must be positive, got {scale}")
-    fs = float(fs)
-    _check_meta(None, seq, fs, t0, n)
+    seq, fs, t0 = _check_meta(None, seq, float(fs), t0, n)
     return dtype, seq, fs, scale, t0, n
 
 

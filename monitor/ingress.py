@@ -14,8 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 
 from ecgmon.core.messages import Chunk, TrueBeat, is_abnormal
-from ecgmon.core.payload import (MAX_PAYLOAD, Packet, PayloadError, decode, decode_many, device_from_topic,
-                                 t0_problem)
+from ecgmon.core.payload import MAX_PAYLOAD, Packet, PayloadError, decode, decode_many, device_from_topic, t0_problem
 from ecgmon.models.data import CLASS_NAMES
 from ecgmon.monitor.sources import InputListener
 from ecgmon.monitor.streams import DeviceStream
@@ -139,7 +138,7 @@ class Ingress:
         samples, or a rejected topic."""
         if kind == SAMPLES:
             self.other_shards += 1  # another worker's device
-        elif kind == LABELS or kind == CONTROL:
+        elif kind in (LABELS, CONTROL):
             if self.owns(dev):
                 (self._labels if kind == LABELS else self._control)(dev, payload)
         else:

@@ -65,6 +65,7 @@ class BufferedSocket:
         if self._pos >= len(self._buf):
             inner = self._sock.pending() if hasattr(self._sock, "pending") else 0
             if self._refills >= self.REFILLS and not inner:
+                self._refills = 0  # (the next call reads again, whoever makes it: never a stall)
                 raise BlockingIOError  # the rest in the next event-loop step
             data = self._sock.recv(self.CHUNK)  # BlockingIOError (ssl: SSLWantReadError) when there is none
             self._refills += 1
@@ -97,7 +98,7 @@ def buffer_reads(client: aiomqtt.Client) -> bool:
 
     def on_socket_open(c: Any, userdata: Any, sock: Any) -> None:
         buffered = BufferedSocket(sock)
-        c._sock = buffered  # noqa: SLF001  paho reads and writes through it from now on
+        c._sock = buffered
         inner(c, userdata, buffered)
 
     paho_client.on_socket_open = on_socket_open
