@@ -44,6 +44,7 @@ import json
 import math
 import re
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -96,7 +97,9 @@ class Packet:
     samples: np.ndarray  # float32, mV
 
 
-def _validate(device: str | None, seq: object, fs: object, t0: object, samples: np.ndarray) -> Packet:
+def _check_meta(device: str | None, seq: object, fs: object, t0: object, n: int) -> tuple[int, float, float]:
+    """The checks of :func:`_validate` that do not look at the samples' values (``n``: how many there are);
+    (seq, fs, t0) as int and floats."""
     if device is not None and (not isinstance(device, str) or not DEVICE_RE.match(device)):
         raise PayloadError("bad-device", "device must be 1-64 characters of A-Z a-z 0-9 _ . -")
     if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0 or seq >= 2**63:
@@ -107,15 +110,28 @@ def _validate(device: str | None, seq: object, fs: object, t0: object, samples: 
         raise PayloadError("bad-fs", f"fs {fs} Hz is outside {FS_RANGE[0]:g}-{FS_RANGE[1]:g} Hz")
     if isinstance(t0, bool) or not isinstance(t0, int | float) or not math.isfinite(t0) or t0 < 0:
         raise PayloadError("bad-t0", f"t0 must be a finite non-negative number of seconds, got {t0!r}")
-    if samples.size == 0:
+    if n == 0:
         raise PayloadError("empty", "no samples")
-    if samples.size > MAX_SECONDS * fs:
-        raise PayloadError("too-many-samples", f"{samples.size} samples is more than {MAX_SECONDS:g} s at {fs} Hz")
+    if n > MAX_SECONDS * fs:
+        raise PayloadError("too-many-samples", f"{n} samples is more than {MAX_SECONDS:g} s at {fs} Hz")
+    return int(seq), float(fs), float(t0)
+
+
+def _non_finite() -> PayloadError:
+    return PayloadError("non-finite", "NaN or infinite sample")
+
+
+def _out_of_range() -> PayloadError:
+    return PayloadError("out-of-range", f"sample beyond +/-{MAX_ABS_MV:g} mV")
+
+
+def _validate(device: str | None, seq: object, fs: object, t0: object, samples: np.ndarray) -> Packet:
+    iseq, ffs, ft0 = _check_meta(device, seq, fs, t0, samples.size)
     if not np.isfinite(samples).all():
-        raise PayloadError("non-finite", "NaN or infinite sample")
+        raise _non_finite()
     if np.abs(samples).max() > MAX_ABS_MV:
-        raise PayloadError("out-of-range", f"sample beyond +/-{MAX_ABS_MV:g} mV")
-    return Packet(device, int(seq), float(fs), float(t0), samples.astype(np.float32, copy=False))
+        raise _out_of_range()
+    return Packet(device, iseq, ffs, ft0, samples.astype(np.float32, copy=False))
 
 
 def decode(data: bytes, *, max_size: int = MAX_PAYLOAD) -> Packet:
@@ -132,24 +148,88 @@ def decode(data: bytes, *, max_size: int = MAX_PAYLOAD) -> Packet:
     raise PayloadError("unknown-format", "neither JSON (starts with '{') nor binary (starts with ECGB)")
 
 
-def _decode_binary(data: bytes) -> Packet:
+def _binary_header(data: bytes) -> tuple[int, int, float, float, float, int]:
+    """A binary payload's header, checked: (dtype, seq, fs Hz, scale, t0 s, n samples).  The samples' values are
+    not looked at."""
     if len(data) < HEADER.size:
         raise PayloadError("truncated", f"{len(data)} bytes is shorter than the {HEADER.size}-byte header")
     _, version, dtype, _, seq, fs, scale, t0, n = HEADER.unpack_from(data)
     if version != 1:
         raise PayloadError("bad-version", f"binary version {version} is not supported (expected 1)")
-    width = {DTYPE_INT16: 2, DTYPE_FLOAT32: 4}.get(dtype)
-    if width is None:
+    width = 2 if dtype == DTYPE_INT16 else 4 if dtype == DTYPE_FLOAT32 else 0
+    if not width:
         raise PayloadError("bad-dtype", f"dtype {dtype} is not 1 (int16) or 2 (float32)")
     if len(data) != HEADER.size + n * width:
         raise PayloadError("truncated", f"header says {n} samples but {len(data) - HEADER.size} bytes follow")
+    if dtype == DTYPE_INT16 and (not math.isfinite(scale) or scale <= 0):
+        raise PayloadError("bad-scale", f"int16 scale must be positive, got {scale}")
+    seq, fs, t0 = _check_meta(None, seq, float(fs), t0, n)
+    return dtype, seq, fs, scale, t0, n
+
+
+def _decode_binary(data: bytes) -> Packet:
+    dtype, seq, fs, scale, t0, n = _binary_header(data)
     if dtype == DTYPE_INT16:
-        if not math.isfinite(scale) or scale <= 0:
-            raise PayloadError("bad-scale", f"int16 scale must be positive, got {scale}")
         samples = np.frombuffer(data, "<i2", n, HEADER.size).astype(np.float32) * np.float32(scale)
     else:
         samples = np.frombuffer(data, "<f4", n, HEADER.size).astype(np.float32)
-    return _validate(None, seq, float(fs), t0, samples)
+    return _validate(None, seq, fs, t0, samples)
+
+
+def decode_many(payloads: Sequence[bytes], *, max_size: int = MAX_PAYLOAD) -> list[Packet | PayloadError]:
+    """:func:`decode` for many payloads at once: for each, the packet or the :class:`PayloadError` that
+    :func:`decode` raises for it (the same reason).  Binary payloads' samples are converted and checked
+    (finite, within +/-``MAX_ABS_MV``) for all of them together, with no Python per sample or per packet
+    beyond reading its header; JSON payloads are decoded one by one.  Each packet's samples are its own array."""
+    if len(payloads) < 4:  # the batch's fixed cost is not worth it
+        return [_decode_or_error(d, max_size) for d in payloads]
+    out: list[Packet | PayloadError] = []
+    # per dtype: (index in out, header fields, payload) of the binary payloads whose header is good
+    groups: dict[int, list[tuple[int, int, float, float, float, int, bytes]]] = {DTYPE_INT16: [], DTYPE_FLOAT32: []}
+    for i, data in enumerate(payloads):
+        try:
+            if isinstance(data, bytes) and data[:4] == MAGIC and len(data) <= max_size:
+                dtype, seq, fs, scale, t0, n = _binary_header(data)
+                groups[dtype].append((i, seq, fs, scale, t0, n, data))
+                out.append(_PENDING)
+            else:
+                out.append(decode(data, max_size=max_size))
+        except PayloadError as err:
+            out.append(err)
+    for dtype, group in groups.items():
+        if not group:
+            continue
+        ns = np.fromiter((g[5] for g in group), np.int64, len(group))
+        ends = np.cumsum(ns)
+        starts = ends - ns
+        if dtype == DTYPE_INT16:
+            raw = np.frombuffer(b"".join([memoryview(g[6])[HEADER.size:] for g in group]), "<i2")
+            scales = np.fromiter((g[3] for g in group), np.float32, len(group))
+            x = raw.astype(np.float32) * np.repeat(scales, ns)
+            bad_finite = np.zeros(len(group), bool)  # int16 counts times a finite positive scale
+        else:
+            x = np.frombuffer(b"".join([memoryview(g[6])[HEADER.size:] for g in group]), "<f4").astype(np.float32)
+            bad_finite = np.logical_or.reduceat(~np.isfinite(x), starts)
+        with np.errstate(invalid="ignore"):
+            peak = np.maximum.reduceat(np.abs(x), starts)
+        for k, (i, seq, fs, _, t0, _, _) in enumerate(group):
+            if bad_finite[k]:
+                out[i] = _non_finite()
+            elif peak[k] > MAX_ABS_MV:
+                out[i] = _out_of_range()
+            else:
+                out[i] = Packet(None, seq, fs, t0, x[starts[k]:ends[k]].copy())
+    return out
+
+
+_PENDING = PayloadError("pending", "decoded with its group")
+
+
+def _decode_or_error(data: bytes, max_size: int) -> Packet | PayloadError:
+    try:
+        return decode(data, max_size=max_size)
+    except PayloadError as err:
+        return err
 
 
 def _decode_json(data: bytes) -> Packet:

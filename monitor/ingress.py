@@ -11,16 +11,18 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from ecgmon.core.messages import Chunk, TrueBeat, is_abnormal
-from ecgmon.core.payload import MAX_PAYLOAD, PayloadError, decode, device_from_topic, t0_problem
+from ecgmon.core.payload import MAX_PAYLOAD, Packet, PayloadError, decode, decode_many, device_from_topic, t0_problem
 from ecgmon.models.data import CLASS_NAMES
 from ecgmon.monitor.sources import InputListener
 from ecgmon.monitor.streams import DeviceStream
 
 CONTROL_COMMANDS = frozenset({"relearn", "limits"})
 MAX_TOPIC = 256  # bytes; longer topics are rejected before any parsing
+MAX_ROUTES = 16384  # topics whose route is remembered (the cache starts again when full)
+SAMPLES, LABELS, CONTROL, TOO_LONG, UNKNOWN = range(5)  # what a topic carries
 
 
 class Ingress:
@@ -42,6 +44,7 @@ class Ingress:
         # time on the device's clock) above the smallest delay seen from that device
         self._delay_floor: dict[str, float] = {}
         self._lag_max = 0.0
+        self._routes: dict[str, tuple[int, str]] = {}
 
     def owns(self, device: str) -> bool:
         return self._owns is None or self._owns(device)
@@ -72,61 +75,107 @@ class Ingress:
         if self.listener:
             self.listener.rejected(device, reason)
 
+    def _route(self, topic: str) -> tuple[int, str]:
+        """(what the topic carries, its device): SAMPLES, LABELS, CONTROL, or TOO_LONG / UNKNOWN (device
+        ``(unknown)``).  Cached per topic (a ward has a few thousand)."""
+        route = self._routes.get(topic)
+        if route is None:
+            if len(topic.encode()) > MAX_TOPIC:
+                return TOO_LONG, "(unknown)"  # not cached: any number of them may come
+            if self.labels_topic and (dev := device_from_topic(topic, self.labels_topic)) is not None:
+                route = (LABELS, dev)
+            elif self.control_topic and (dev := device_from_topic(topic, self.control_topic)) is not None:
+                route = (CONTROL, dev)
+            elif (dev := device_from_topic(topic, self.topic)) is not None:
+                route = (SAMPLES, dev)
+            else:
+                return UNKNOWN, "(unknown)"
+            if len(self._routes) >= MAX_ROUTES:
+                self._routes.clear()
+            self._routes[topic] = route
+        return route
+
     def handle(self, topic: str, payload: object) -> list[Chunk]:
         """One MQTT message -> releasable chunks (possibly none).  Never raises on bad input."""
         self.handled += 1
-        if len(topic.encode()) > MAX_TOPIC:
-            self._reject("(unknown)", "topic-too-long")
-            return []
-        if self.labels_topic and (dev := device_from_topic(topic, self.labels_topic)) is not None:
-            if self.owns(dev):
-                self._labels(dev, payload)
-            return []
-        if self.control_topic and (dev := device_from_topic(topic, self.control_topic)) is not None:
-            if self.owns(dev):
-                self._control(dev, payload)
-            return []
-        dev = device_from_topic(topic, self.topic)
-        if dev is None:
-            self._reject("(unknown)", "unknown-topic")
-            return []
-        if not self.owns(dev):
+        kind, dev = self._route(topic)
+        out: list[Chunk] = []
+        if kind == SAMPLES and (self._owns is None or self._owns(dev)):
+            try:
+                p = decode(_bytes(payload), max_size=self.max_payload)
+            except PayloadError as err:
+                self._reject(dev, err.reason)
+                return out
+            self._accept(dev, p, time.time(), out)
+        else:
+            self._not_samples(kind, dev, payload)
+        return out
+
+    def handle_many(self, messages: Sequence[tuple[str, object]]) -> list[Chunk]:
+        """Messages (topic, payload), in their order of arrival -> the chunks they release, in order: the same
+        as :meth:`handle` on each in turn, with the sample payloads decoded together
+        (:func:`~ecgmon.core.payload.decode_many`).  Never raises on bad input."""
+        self.handled += len(messages)
+        routes = [self._route(topic) for topic, _ in messages]
+        owns = self._owns
+        samples = [i for i, (kind, dev) in enumerate(routes) if kind == SAMPLES and (owns is None or owns(dev))]
+        decoded = decode_many([_bytes(messages[i][1]) for i in samples], max_size=self.max_payload)
+        packets = dict(zip(samples, decoded, strict=True))
+        now = time.time()
+        out: list[Chunk] = []
+        for i, (kind, dev) in enumerate(routes):
+            p = packets.get(i)
+            if p is None:
+                self._not_samples(kind, dev, messages[i][1])
+            elif isinstance(p, PayloadError):
+                self._reject(dev, p.reason)
+            else:
+                self._accept(dev, p, now, out)
+        return out
+
+    def _not_samples(self, kind: int, dev: str, payload: object) -> None:
+        """A message that is not samples this worker decodes: labels, control, another worker's device's
+        samples, or a rejected topic."""
+        if kind == SAMPLES:
             self.other_shards += 1  # another worker's device
-            return []
-        try:
-            p = decode(bytes(payload) if isinstance(payload, bytes | bytearray) else b"", max_size=self.max_payload)
-        except PayloadError as err:
-            self._reject(dev, err.reason)
-            return []
+        elif kind in (LABELS, CONTROL):
+            if self.owns(dev):
+                (self._labels if kind == LABELS else self._control)(dev, payload)
+        else:
+            self._reject(dev, "topic-too-long" if kind == TOO_LONG else "unknown-topic")
+
+    def _accept(self, dev: str, p: Packet, now: float, out: list[Chunk]) -> None:
+        """A decoded packet from ``dev`` that arrived at ``now`` (Unix s): its chunks appended to ``out``."""
         if p.device is not None and p.device != dev:
             self._reject(dev, "device-mismatch")
-            return []
-        now = time.time()
+            return
         if (problem := t0_problem(p.t0, now)) is not None:
             self._reject(dev, problem)  # never a stream's time, never a latency figure
-            return []
+            return
         stream = self.streams.get(dev)
         if stream is None:
             stream = self.streams[dev] = DeviceStream(dev, reorder=self.reorder)
-        reboots = stream.counts["reboot"]
+        counts = stream.counts
+        reboots = counts["reboot"]
         chunks = stream.push(p)
-        if stream.counts["reboot"] != reboots:
+        if counts["reboot"] != reboots:
             self._delay_floor.pop(dev, None)  # its clock may have restarted: its delay floor with it
         delay = now - p.t0 - len(p.samples) / p.fs
         floor = self._delay_floor.get(dev)
         if floor is None or delay < floor:
             self._delay_floor[dev] = floor = delay
-        self._lag_max = max(self._lag_max, delay - floor)
-        labels = self.pending_labels.pop(dev, None)
-        if labels and chunks and stream.t0_first is not None and stream.fs is not None:
-            # label times -> this monitor's sample indices for the device (it may have joined late)
-            t0, fs = stream.t0_first, stream.fs
-            truth = tuple(TrueBeat((t - t0) * fs, lab, is_abnormal(lab), ref) for t, lab, ref in labels)
-            c = chunks[0]
-            chunks[0] = Chunk(c.patient, c.fs, c.t0, c.samples, start=c.start, truth=truth, reset=c.reset)
-        elif labels:
-            self.pending_labels[dev] = labels
-        return chunks
+        if delay - floor > self._lag_max:
+            self._lag_max = delay - floor
+        if self.pending_labels and (labels := self.pending_labels.pop(dev, None)):
+            if chunks and stream.t0_first is not None and stream.fs is not None:
+                # label times -> this monitor's sample indices for the device (it may have joined late)
+                t0, fs = stream.t0_first, stream.fs
+                truth = tuple(TrueBeat((t - t0) * fs, lab, is_abnormal(lab), ref) for t, lab, ref in labels)
+                c = chunks[0]
+                chunks[0] = Chunk(c.patient, c.fs, c.t0, c.samples, start=c.start, truth=truth, reset=c.reset)
+            else:
+                self.pending_labels[dev] = labels
+        out += chunks
 
     def _control(self, dev: str, payload: object) -> None:
         """``{"cmd": "relearn"}`` or ``{"cmd": "limits", "low": 45, "high": 130}`` (heart-rate alarm limits, bpm)
@@ -155,6 +204,10 @@ class Ingress:
             self._reject(dev, "bad-labels")
             return
         self.pending_labels.setdefault(dev, []).extend(beats)
+
+
+def _bytes(payload: object) -> bytes:
+    return bytes(payload) if isinstance(payload, bytes | bytearray) else b""
 
 
 def _label(v: object) -> str:

@@ -17,7 +17,7 @@ import json
 import time
 from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable
-from typing import Self
+from typing import Any, Self
 
 import aiomqtt
 
@@ -36,6 +36,73 @@ def _is_auth_error(err: aiomqtt.MqttError) -> bool:
     rc = getattr(err, "rc", None)
     code = getattr(rc, "value", rc)
     return code in (4, 5, 134, 135) or "not authori" in str(err).lower() or "bad user" in str(err).lower()
+
+
+MAX_BATCH = 1024  # messages handed on at once
+
+
+class BufferedSocket:
+    """The MQTT client's socket, read ``CHUNK`` bytes at a time: paho asks for each packet's first byte, its
+    length and its body separately (three or more ``recv`` calls per message) and aiomqtt reads one packet
+    per readiness of the socket; through this socket it reads every packet already received, in one event-loop
+    step, with one ``recv`` for many.
+
+    aiomqtt's reader calls paho's ``loop_read`` while ``pending()`` is above zero (meant for TLS sockets, which
+    hold decrypted bytes).  The work per step is bounded: once ``REFILLS`` reads from the kernel have been made
+    since ``pending()`` last said 0, an empty buffer reads as "no data yet", and what the kernel still holds
+    makes the socket ready again for the next step.  Everything else goes to the wrapped socket."""
+
+    CHUNK = 65536
+    REFILLS = 4
+
+    def __init__(self, sock: Any) -> None:
+        self._sock = sock
+        self._buf = b""
+        self._pos = 0
+        self._refills = 0
+
+    def recv(self, n: int) -> bytes:
+        if self._pos >= len(self._buf):
+            inner = self._sock.pending() if hasattr(self._sock, "pending") else 0
+            if self._refills >= self.REFILLS and not inner:
+                self._refills = 0  # (the next call reads again, whoever makes it: never a stall)
+                raise BlockingIOError  # the rest in the next event-loop step
+            data = self._sock.recv(self.CHUNK)  # BlockingIOError (ssl: SSLWantReadError) when there is none
+            self._refills += 1
+            if len(data) <= n:
+                return data  # b"": the broker closed the connection
+            self._buf, self._pos = data, 0
+        out = self._buf[self._pos:self._pos + n]
+        self._pos += len(out)
+        return out
+
+    def pending(self) -> int:
+        """Bytes received and not yet read (here or, for TLS, in the wrapped socket)."""
+        n = len(self._buf) - self._pos + (self._sock.pending() if hasattr(self._sock, "pending") else 0)
+        if n == 0:
+            self._refills = 0
+        return n
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+
+def buffer_reads(client: aiomqtt.Client) -> bool:
+    """Give ``client`` (not yet connected) a :class:`BufferedSocket` on each connection.  False, and the client
+    as it was, where this aiomqtt/paho lacks the hooks used (``Client._client``: the paho client; its
+    ``on_socket_open`` callback and ``_sock``, the socket it reads)."""
+    paho_client = getattr(client, "_client", None)
+    inner = getattr(paho_client, "on_socket_open", None)
+    if paho_client is None or inner is None or not hasattr(paho_client, "_sock"):
+        return False
+
+    def on_socket_open(c: Any, userdata: Any, sock: Any) -> None:
+        buffered = BufferedSocket(sock)
+        c._sock = buffered
+        inner(c, userdata, buffered)
+
+    paho_client.on_socket_open = on_socket_open
+    return True
 
 
 class MqttConnection:
@@ -83,12 +150,16 @@ class MqttConnection:
         self.state = what
         self.events.append((time.monotonic(), what))
 
-    async def messages(self) -> AsyncIterator[aiomqtt.Message]:
+    async def batches(self, max_batch: int = MAX_BATCH) -> AsyncIterator[list[aiomqtt.Message]]:
+        """Every incoming message, in order of arrival, in lists: all that have arrived (up to ``max_batch``)
+        each time the caller asks, waiting only when none has.  Reconnects with backoff."""
         backoff = 0.25
         will = aiomqtt.Will(self.cfg.status_topic, self._status("offline"), qos=1, retain=True)
         while True:
             try:
-                async with self.cfg.client(will=will, queue_type=self._queue_type) as client:
+                client = self.cfg.client(will=will, queue_type=self._queue_type)
+                buffer_reads(client)
+                async with client:
                     self.client = client
                     self.connects += 1
                     self._event("connected" if self.connects == 1 else f"reconnected (#{self.connects - 1})")
@@ -97,8 +168,14 @@ class MqttConnection:
                         await client.subscribe(topic, qos=self.cfg.qos)
                     self.connected.set()
                     backoff = 0.25
-                    async for msg in client.messages:
-                        yield msg
+                    queue = self.incoming
+                    assert queue is not None
+                    waiting = client.messages  # waits for the next message, and raises when the connection drops
+                    while True:
+                        batch = [queue.get_nowait() if not queue.empty() else await anext(waiting)]
+                        while len(batch) < max_batch and not queue.empty():
+                            batch.append(queue.get_nowait())
+                        yield batch
             except aiomqtt.MqttError as err:
                 self.connected.clear()
                 self.client = None
@@ -108,6 +185,12 @@ class MqttConnection:
                 self._event(f"reconnecting in {backoff:.2g} s ({err})")
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
+
+    async def messages(self) -> AsyncIterator[aiomqtt.Message]:
+        """Every incoming message, one at a time (see :meth:`batches`)."""
+        async for batch in self.batches():
+            for msg in batch:
+                yield msg
 
     async def publish(self, topic: str, payload: bytes, *, timeout_s: float = 5.0) -> bool:
         """Publish QoS 1 on the current connection; False (and the connection marked down) when it fails."""
@@ -203,7 +286,7 @@ class MqttSource:
         await self.conn.close()
 
     async def __aiter__(self) -> AsyncIterator[Chunk]:
-        handle = self.ingress.handle
-        async for msg in self.conn.messages():
-            for chunk in handle(msg.topic.value, msg.payload):
+        handle_many = self.ingress.handle_many
+        async for batch in self.conn.batches():
+            for chunk in handle_many([(msg.topic.value, msg.payload) for msg in batch]):
                 yield chunk
