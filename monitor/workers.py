@@ -138,12 +138,11 @@ class RoutedSource:
         pass
 
     async def __aiter__(self) -> AsyncIterator[Any]:
-        handle = self.ingress.handle
+        handle_many = self.ingress.handle_many  # a batch's sample payloads decoded together
         while (batch := await self.inbox.get()) is not None:
             self.waiting -= len(batch)
-            for topic, payload in batch:
-                for chunk in handle(topic, payload):
-                    yield chunk
+            for chunk in handle_many(batch):
+                yield chunk
 
 
 class _Uplink:
