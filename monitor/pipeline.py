@@ -170,6 +170,11 @@ class Monitor:
         ``learning`` with ``bed_margin``: per-bed learning (:mod:`ecgmon.monitor.learning`), its state
         kept in ``store``; ``disk``: the writer every durable sink and the state file share (one of its own
         when None), run on a worker thread while :meth:`run` runs."""
+        if rep.kind == "ecg5000":
+            # ECG5000's beats are resampled and z-normalised: the ventricular typer, fitted on real ECG, reads
+            # their rendered trace as ventricular far too often (a replay ward with 3 % abnormal beats had 15-27
+            # beats a minute typed ventricular per bed), so there only a flagged beat can be typed ventricular
+            policy = dataclasses.replace(policy, v_alone_p=math.inf)
         self.scorer, self.threshold, self.cfg, self.policy_cfg = scorer, threshold, cfg, policy
         self.rep = rep
         self.learning = learning if learning is not None and learning.learn_s > 0 else None
@@ -216,11 +221,6 @@ class Monitor:
         is not 0 (what the beds learn kept in ``store``, else in the file ``learn_state``; None: kept nowhere); else
         the population threshold for every bed."""
         scorer = scorer or Scorer(ckpt.model, device=device, threads=threads or default_threads())
-        if ckpt.rep.kind == "ecg5000":
-            # ECG5000's beats are resampled and z-normalised: the ventricular typer, fitted on real ECG, reads
-            # their rendered trace as ventricular far too often (a replay ward with 3 % abnormal beats had 15-27
-            # beats a minute typed ventricular per bed), so there only a flagged beat can be typed ventricular
-            policy = dataclasses.replace(policy, v_alone_p=math.inf)
         margin = ckpt.bed_margin
         if margin is not None and learning.learn_s > 0:
             if store is None and learn_state is not None:

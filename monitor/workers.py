@@ -301,7 +301,6 @@ class _Worker:
     summary: dict[str, object] | None = None
     starts: deque[float] = field(default_factory=lambda: deque(maxlen=RESTARTS + 1))
     pid: int | None = None
-    down_since: float | None = None
     given_up: bool = False
 
 
@@ -442,7 +441,6 @@ class Router:
         if self.stopping:
             return
         code = w.proc.exitcode if w.proc is not None else None
-        w.down_since = time.monotonic()
         for p in sorted(w.beds):
             book = self.books.setdefault(p, AlarmBook(p))
             for a in TechnicalAlarms(book).raise_(Condition.BED_UNMONITORED, f"worker {w.index} died "
@@ -500,9 +498,7 @@ class Router:
                 if not w.pending:
                     continue
                 if w.ready:
-                    self.routed[w.index] += len(w.pending)
-                    w.tx.put(("msgs", w.pending))
-                    w.pending = []
+                    self._send_pending(w)
                 elif len(w.pending) > BACKLOG:  # down: keep the newest BACKLOG
                     cut = len(w.pending) - BACKLOG
                     self.shed[w.index] += cut
@@ -587,7 +583,9 @@ class Router:
 
     async def _stop(self) -> None:
         self.stopping = True
-        await self._flush_now()
+        for w in self.workers:
+            if w.pending and w.ready:
+                self._send_pending(w)
         for w in self.workers:
             w.tx.put(("stop",))
         deadline = time.monotonic() + STOP_S
@@ -598,12 +596,11 @@ class Router:
             async with asyncio.timeout(2.0):
                 await self.publisher.drain()
 
-    async def _flush_now(self) -> None:
-        for w in self.workers:
-            if w.pending and w.ready:
-                self.routed[w.index] += len(w.pending)
-                w.tx.put(("msgs", w.pending))
-                w.pending = []
+    def _send_pending(self, w: _Worker) -> None:
+        """The messages that came for a ready worker since the last send, as one batch."""
+        self.routed[w.index] += len(w.pending)
+        w.tx.put(("msgs", w.pending))
+        w.pending = []
 
 
 def run_workers(cfg: MonitorConfig, workers: int, console: Console, *, truth: TruthFactory | None = None) -> int:
