@@ -645,8 +645,9 @@ class NatsSource:
             async with asyncio.timeout(3):
                 await self._publish_status("offline")
                 await nc.drain()
-        with contextlib.suppress(nats.errors.Error, OSError):
-            await nc.close()
+        with contextlib.suppress(nats.errors.Error, OSError, TimeoutError):
+            async with asyncio.timeout(3):  # a stop is bounded even when the server has gone silent
+                await nc.close()
 
     async def _disconnected(self) -> None:
         self.state = "reconnecting"

@@ -16,6 +16,8 @@ import time
 from collections import deque
 from typing import Protocol, TextIO
 
+import numpy as np
+
 from ecgmon.core.messages import Alarm, BeatKind, BeatScore, Chunk, TypedBeat
 
 
@@ -177,7 +179,7 @@ class HeadlessSink(NullSink):
             self.lost += 1
             return
         try:
-            self.out.write(json.dumps(line) + "\n")
+            self.out.write(json.dumps(line, default=_plain) + "\n")
             if flush:
                 self.out.flush()
         except (OSError, ValueError):  # a closed pipe or terminal (EPIPE, EIO), or a closed file
@@ -185,3 +187,13 @@ class HeadlessSink(NullSink):
 
     def report(self) -> dict[str, object]:
         return {"output_lines_lost": self.lost} if self.lost else {}
+
+
+def _plain(o: object) -> object:
+    """JSON for what ``json`` does not know: numpy scalars and arrays as numbers and lists, anything else as its
+    text (an output line is never lost, nor the monitor stopped, over a value's type)."""
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    return str(o)

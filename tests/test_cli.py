@@ -7,6 +7,7 @@ import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -92,8 +93,6 @@ class PtyApp:
     """The console in a pseudo-terminal, its output drained continuously (a full pty would block it)."""
 
     def __init__(self, args, env=None):
-        import threading
-
         self.master, slave = pty.openpty()
         self.slave = slave
         self.tty_before = subprocess.run(["stty", "-g"], stdin=slave, capture_output=True, text=True).stdout
@@ -179,12 +178,25 @@ def test_headless_run_ends_cleanly_on_a_stop_signal(tmp_path, sig):
             assert line, p.stderr.read() if p.stderr else ""
             lines.append(line)
         p.send_signal(sig)
-        out, err = p.communicate(timeout=30)
+        # the rest through the same text buffer that readline used (communicate() would skip what it holds)
+        killer = threading.Timer(30, p.kill)
+        killer.start()
+        try:
+            out = p.stdout.read()
+            err = p.stderr.read() if p.stderr else ""
+            p.wait()
+        finally:
+            killer.cancel()
     finally:
         if p.poll() is None:
             p.kill()
             p.wait()
-    assert p.returncode == 0, err
+        for f in (p.stdout, p.stderr):
+            if f is not None:
+                f.close()
+    tail = "".join(lines[-3:]) + out[-2000:]
+    assert p.returncode == 0, (p.returncode, err[-3000:], tail)
+    assert out.strip(), (f"no output after signal {sig}", p.returncode, err[-3000:], tail)
     last = json.loads(out.strip().splitlines()[-1])
     assert last["type"] == "summary" and last["beats"] > 0
     rows, bad = read_journal(journal)

@@ -73,8 +73,9 @@ def test_nats_ownership_view_finds_unowned_partitions():
 # ---------------------------------------------------------------------------------------------- real servers
 
 WORKER = r"""
-import asyncio, json, sys
+import asyncio, faulthandler, json, signal, sys
 from pathlib import Path
+faulthandler.register(signal.SIGUSR1, all_threads=True)  # the test asks for every stack when a stop hangs
 from ecgmon.monitor.app import build, run_headless
 from ecgmon.monitor.config import MonitorConfig
 from ecgmon.monitor.jetstream import NatsSettings
@@ -105,6 +106,7 @@ class Worker:
         args = {"url": url, "partitions": partitions, "worker": name, "prefer": prefer, "standby": standby,
                 "duration": duration, "out": str(self.out), "journal": str(self.journal), "replicas": replicas}
         self.err = open(tmp / f"{name}.err", "wb")  # noqa: SIM115 - closed in stop()
+        self.stop_s: float | None = None
         self.proc = subprocess.Popen([sys.executable, "-c", WORKER, json.dumps(args)], stdout=subprocess.DEVNULL,
                                      stderr=self.err, env={**os.environ, "OMP_NUM_THREADS": "1"})
 
@@ -119,7 +121,14 @@ class Worker:
         return [r for r in self.rows() if r.get("type") == "beat"]
 
     def summary(self) -> dict:
-        return next(r for r in reversed(self.rows()) if r.get("type") == "summary")
+        for r in reversed(self.rows()):
+            if r.get("type") == "summary":
+                return r
+        raise AssertionError(f"worker {self.name} wrote no summary (exit {self.proc.returncode}, "
+                             f"stop took {self.stop_s} s): {self.stderr()}")
+
+    def stderr(self) -> str:
+        return Path(self.err.name).read_text(errors="replace")[-6000:]
 
     async def wait_for(self, pred, timeout: float, what: str) -> None:
         deadline = time.monotonic() + timeout
@@ -137,13 +146,19 @@ class Worker:
         return time.time()
 
     def stop(self) -> None:
+        """SIGTERM, as a service manager stops it; a worker still running after 60 s dumps its stacks (for the
+        failure message) and is killed."""
         if self.proc.poll() is None:
+            t0 = time.monotonic()
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(20)
+                self.proc.wait(60)
             except subprocess.TimeoutExpired:
+                self.proc.send_signal(signal.SIGUSR1)
+                time.sleep(2.0)
                 self.proc.kill()
                 self.proc.wait()
+            self.stop_s = round(time.monotonic() - t0, 1)
         self.err.close()
 
 

@@ -149,3 +149,18 @@ def test_reordering_within_the_window_yields_the_same_chunks(perm_tail, start):
     assert [round((c.t0 - 10.0) * 250 / 62) for c in out] == list(range(start + 8))  # released in seq order
     assert [c.start for c in out] == [62 * s for s in range(start + 8)]
     assert not any(c.reset for c in out)
+
+
+def test_headless_lines_with_numpy_values_are_written_not_lost():
+    """A numpy scalar or array in a stats or summary line is written as a number or list: json alone would raise
+    TypeError and the summary, the documented last line, would be lost with the run's exit."""
+    import io
+
+    from ecgmon.monitor.sinks import HeadlessSink
+
+    out = io.StringIO()
+    sink = HeadlessSink(out, replay=True)
+    sink.write({"type": "summary", "threshold": np.float32(0.25), "beats": np.int64(3), "hr": np.array([60.0])})
+    line = json.loads(out.getvalue())
+    assert line == {"type": "summary", "threshold": 0.25, "beats": 3, "hr": [60.0], "replay": True}
+    assert sink.report() == {}
