@@ -72,6 +72,8 @@ async def soak(patients: int, hours: float, windows: int, fs: float, device: str
     await mon.run(source, extra_tasks=[("sampler", sampler())])
     mon.close()
     s = mon.stats
+    if not rows:  # the run ended before the first window (a stop, or fewer beats than one window)
+        raise SystemExit(f"no window completed ({s.beats} beats of {target}): nothing to report")
     warm = rows[min(1, len(rows) - 1)][1]
     wall = time.monotonic() - t0
     passes = source.summary()["passes"]
@@ -91,8 +93,9 @@ async def soak(patients: int, hours: float, windows: int, fs: float, device: str
           f"limit on {os.cpu_count()} cores ({limit:,.0f} beats/s)")
     growth = 100 * (rows[-1][1] / warm - 1)
     print(f"RSS after warm-up {warm:.1f} MiB -> end {rows[-1][1]:.1f} MiB: growth {growth:+.2f} %")
-    p99 = [r[3] for r in rows[1:]]
-    print(f"latency p99 per window: first {p99[0]:.1f} ms, last {p99[-1]:.1f} ms, max {max(p99):.1f} ms")
+    p99 = [r[3] for r in rows[1:]] or [rows[0][3]]  # after the warm-up window, when there is one
+    print(f"latency p99 per window{'' if len(rows) > 1 else ' (one window: warm-up included)'}: first "
+          f"{p99[0]:.1f} ms, last {p99[-1]:.1f} ms, max {max(p99):.1f} ms")
     queued = mon.queue.qsize()
     ok = s.segmented == s.beats + s.shed + queued + mon.in_flight + s.not_judged
     print(f"counters: segmented {s.segmented} = judged {s.beats} + shed {s.shed} + queued {queued} + in the "

@@ -251,8 +251,12 @@ async def _worker(index: int, n: int, cfg: MonitorConfig, inbox: Connection, upl
             now = time.monotonic()
             if cfg.ui:
                 uplink.send(("snap", _trim(snapshot(b), focus[0])))
-            elif now - last_beds >= 1.0:
-                uplink.send(("beds", sorted(mon.beds)))
+            if now - last_beds >= 1.0:
+                if not cfg.ui:
+                    uplink.send(("beds", sorted(mon.beds)))
+                st = mon.stats  # what this process has done so far: kept by the router should it die
+                uplink.send(("progress", {"beats": st.beats, "alarms": st.alarms, "segmented": st.segmented,
+                                          "shed_messages": st.shed_messages}))
                 last_beds = now
 
     threading.Thread(target=reader, name="router-reader", daemon=True).start()
@@ -299,6 +303,8 @@ class _Worker:
     beds: set[str] = field(default_factory=set)
     snap: Snapshot | None = None
     summary: dict[str, object] | None = None
+    progress: dict[str, int] = field(default_factory=dict)  # this process's counts, reported every second
+    before: Counter[str] = field(default_factory=Counter)  # the counts of its earlier, dead processes
     starts: deque[float] = field(default_factory=lambda: deque(maxlen=RESTARTS + 1))
     pid: int | None = None
     given_up: bool = False
@@ -421,6 +427,8 @@ class Router:
             self._seen(w, {t.patient for t in w.snap.tiles})
         elif kind == "beds":
             self._seen(w, set(obj[1]))
+        elif kind == "progress":
+            w.progress = obj[1]
         elif kind == "summary":
             w.summary = obj[1]
 
@@ -438,6 +446,9 @@ class Router:
         if w.proc is not None:
             w.proc.join(timeout=1)
         w.tx.put(None)
+        if w.summary is None:  # died without a summary: what it last reported counts (at most 1 s old)
+            w.before.update(w.progress)
+            w.progress = {}
         if self.stopping:
             return
         code = w.proc.exitcode if w.proc is not None else None
@@ -538,10 +549,17 @@ class Router:
                                    alarms=(a,) if a else (), n_alarms=int(a is not None), learning=None)
 
     def summary(self) -> dict[str, object]:
+        """The workers' summaries added up, with what their dead processes had counted (each process's last
+        progress report, at most a second before it died: ``before_restarts``)."""
         per = [w.summary or {} for w in self.workers]
+        dead: Counter[str] = Counter()
+        for w in self.workers:
+            dead.update(w.before)
+            if w.summary is None:  # still down, or gone without a summary at the stop
+                dead.update(w.progress)
 
         def total(key: str) -> int:
-            return sum(int(s.get(key, 0) or 0) for s in per)  # type: ignore[call-overload]
+            return sum(int(s.get(key, 0) or 0) for s in per) + dead[key]  # type: ignore[call-overload]
 
         inputs = [s.get("input", {}) for s in per]
         own = len({a.id for a in self.own_alarms})
@@ -555,7 +573,7 @@ class Router:
                 "messages": sum(int(i.get("messages", 0)) for i in inputs if isinstance(i, dict)),
                 "restarts": self.restarts, "given_up": [w.index for w in self.workers if w.given_up],
                 "unmonitored_beds": sorted(p for p, b in self.books.items() if Condition.BED_UNMONITORED in b.active),
-                "router_alarms": own, "per_worker": per}
+                "router_alarms": own, "before_restarts": dict(dead), "per_worker": per}
 
     # ----- running
     async def run(self, extra_tasks: list[Task] | None = None) -> dict[str, object]:

@@ -188,6 +188,12 @@ async def test_failover_a_killed_worker_is_alarmed_restarted_and_its_beds_judged
             devices.cancel()
             await asyncio.gather(devices, return_exceptions=True)
     assert summary["restarts"] == 1 and summary["unmonitored_beds"] == []
+    # the killed process's beats stay in the totals: its last progress report (<= ~1 s before the kill)
+    restart = next(i for i, x in enumerate(r.lines) if x.get("type") == "worker" and x["worker"] == 1
+                   and x["state"] == "restarting")  # the router wrote it after the dead process's last line
+    first_life = sum(1 for x in r.lines[:restart] if x.get("type") == "beat" and x["worker"] == 1)
+    assert 0 <= first_life - summary["before_restarts"]["beats"] <= 10, (first_life, summary["before_restarts"])
+    assert 0 <= len(r.of("beat")) - summary["beats"] <= 10
     states = [w["state"] for w in r.of("worker") if w["worker"] == 1]
     assert states == ["ready", "restarting", "ready"]
     # the router journalled its own alarms: raised and cleared once per bed
