@@ -177,6 +177,7 @@ def test_headless_run_ends_cleanly_on_a_stop_signal(tmp_path, sig):
             line = p.stdout.readline()
             assert line, p.stderr.read() if p.stderr else ""
             lines.append(line)
+        assert p.poll() is None, f"the --loop run ended by itself (exit {p.returncode}) before the signal"
         p.send_signal(sig)
         # the rest through the same text buffer that readline used (communicate() would skip what it holds)
         killer = threading.Timer(30, p.kill)
