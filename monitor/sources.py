@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import math
 import time
 from collections.abc import AsyncIterator, Coroutine, Sequence
 from dataclasses import dataclass
@@ -19,9 +20,12 @@ import numpy as np
 
 from ecgmon.core.limits import chunk_size
 from ecgmon.core.messages import Chunk, TrueBeat, is_abnormal
+from ecgmon.models.data import NORMAL
 from ecgmon.models.records import Recording, finite_runs
 from ecgmon.monitor.sinks import Sink
 from ecgmon.simulators.replay import PatientPlan, RhythmConfig, chunks, plan_patients
+
+MIN_BEATS_PER_PASS = 60  # replay: beats each bed plays per pass of the split, about (a minute or so)
 
 Task = tuple[str, Coroutine[Any, Any, None]]
 
@@ -142,7 +146,12 @@ class ReplaySource(PausableSource):
         return {"passes": self.passes}
 
     def _plan(self, seed: int) -> list[PatientPlan]:
-        return plan_patients(self.x, self.y, self.rows, patients=self.patients, fs=self.fs, seed=seed,
+        # many beds on a small split: the split is dealt several times over, so that each bed plays about
+        # MIN_BEATS_PER_PASS beats a pass or more (a bed with one beat or none would show no rhythm at all); a ward
+        # plays its normal rows (and a few abnormal ones)
+        played = len(self.rows) if self.abnormal_rate is None else int(np.sum(self.y[self.rows] == NORMAL))
+        rows = np.tile(self.rows, max(1, math.ceil(self.patients * MIN_BEATS_PER_PASS / max(1, played))))
+        return plan_patients(self.x, self.y, rows, patients=self.patients, fs=self.fs, seed=seed,
                              rhythm=self.rhythm, abnormal_rate=self.abnormal_rate)
 
     async def __aiter__(self) -> AsyncIterator[Chunk]:

@@ -133,7 +133,7 @@ def plan_patients(x: np.ndarray, y: np.ndarray, rows: np.ndarray, *, patients: i
                           + rhythm.resp_mod * np.sin(2 * np.pi * t_beats / rhythm.resp_period_s
                                                      + rng.uniform(0, 2 * np.pi)))
         rr = np.clip(rr, 60.0 / 180, 60.0 / 35)
-        starts = np.r_[0.0, np.cumsum(rr * fs)[:-1]] + 0.5 * fs  # half a second of lead-in
+        starts = np.cumsum(np.r_[0.0, rr * fs])[:n] + 0.5 * fs  # half a second of lead-in (none for no beat)
         plan = PatientPlan(f"bed{p + 1:02d}", order, y[order].astype(np.int8), starts, rr, fs)
         # a closing beat (the patient's first beat again, not counted as truth) lets the monitor
         # close the last real beat, which ends at the next fiducial

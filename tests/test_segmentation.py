@@ -115,3 +115,27 @@ def test_ward_replay_keeps_every_normal_beat_and_a_few_percent_of_ectopy_unevenl
     assert all((a.refs == b.refs).all() for a, b in zip(ward, again, strict=True))
     with pytest.raises(ValueError):
         plan_patients(split.pool.x, split.pool.y, rows, abnormal_rate=1.5)
+
+
+def test_a_ward_of_more_beds_than_the_split_fills_plays_every_bed(split):
+    """256 beds on ECG5000's 1,000 test rows as a ward (3 % abnormal): beds left without a beat used to crash the
+    replay (a lead-in start with no beat); the replay deals the split over again so that every bed plays beats."""
+    import asyncio
+
+    from ecgmon.monitor.sources import MIN_BEATS_PER_PASS, ReplaySource
+
+    empty = plan_patients(split.pool.x, split.pool.y, split.test[:10], patients=12, fs=250.0, abnormal_rate=0.03)
+    assert any(len(p.refs) == 0 for p in empty)
+    assert all(len(p.starts) == len(p.refs) == len(p.truth()) for p in empty)
+
+    src = ReplaySource(split.pool.x, split.pool.y, split.test, patients=256, speed=None, abnormal_rate=0.03)
+    beats: dict[str, int] = {}
+
+    async def one_pass() -> None:
+        async for c in src:
+            beats[c.patient] = beats.get(c.patient, 0) + len(c.truth)
+            if src.passes:
+                return
+
+    asyncio.run(one_pass())
+    assert len(beats) == 256 and min(beats.values()) >= 0.7 * MIN_BEATS_PER_PASS  # about that many each
