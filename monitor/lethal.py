@@ -70,7 +70,9 @@ class LethalConfig:
     limit_s: float = 10.0
     clear_beats: int = 3
     hold_s: float = 10.0  # the extreme rates stay held this long after VF/flutter or VT was last seen
-    vt_clear_beats: int = 8  # VT clears after this many beats in a row not typed ventricular (not after one)
+    vt_clear_beats: int = 8  # VT clears on the last this many typed beats (not after one misread beat) ...
+    vt_clear_share: float = 0.5  # ... once under this share of them is ventricular (0.125 of 8: 8 in a row not V)
+    rate_gap_s: float | None = None  # RR of this long or more is no rate (asystole's, not bradycardia's); None: asystole_s
 
 
 _VENTRICULAR = frozenset({Condition.VFIB, Condition.VTACH})
@@ -103,7 +105,7 @@ class LethalWatch:
         self.start: int | None = None  # first sample seen: the asystole timer runs from here before any QRS
         self.rr: deque[float] = deque(maxlen=max(cfg.tachy_beats, cfg.brady_beats, cfg.vt_beats, 8))
         self.vent: deque[bool] = deque(maxlen=cfg.vt_beats)
-        self.not_vent = 0  # beats in a row not typed ventricular (VT's clearing hysteresis)
+        self.recent: deque[bool] = deque(maxlen=max(1, cfg.vt_clear_beats))  # VT's clearing: last beats, V or not
         self.last_typed: int | None = None
         self.typed_rr: deque[float] = deque(maxlen=max(cfg.vt_beats, 2))
         self.calm = 0  # consecutive beats counting towards clearing asystole / pause
@@ -123,7 +125,12 @@ class LethalWatch:
         out: list[Change] = []
         rr = (index - self.last_qrs) / self.fs if self.last_qrs is not None else None
         self.last_qrs = index
-        if rr is not None and rr > 0:
+        gap_s = c.asystole_s if c.rate_gap_s is None else c.rate_gap_s
+        if rr is not None and rr >= gap_s:
+            # no QRS for as long as asystole takes: that interval is the asystole alarm's (raised, or held because
+            # the signal could not be read), not a heart rate; the extreme rates count from the beats after it
+            self.rr.clear()
+        elif rr is not None and rr > 0:
             self.rr.append(rr)
         # asystole and pause clear once beats come back at a rate a heart can keep
         if rr is not None and rr < c.pause_s:
@@ -173,7 +180,9 @@ class LethalWatch:
         if rr is not None and rr > 0:
             self.typed_rr.append(rr)
         self.vent.append(ventricular and not artifact)
-        self.not_vent = 0 if ventricular or artifact else self.not_vent + 1
+        # a beat in noise is no evidence of a ventricular rhythm: it counts towards clearing VT (as monitors suspend
+        # their arrhythmia alarms while they 'cannot analyse' the ECG), so noise does not hold a VT alarm for good
+        self.recent.append(ventricular and not artifact)
         run = list(self.typed_rr)[-(c.vt_beats - 1):] if c.vt_beats > 1 else []
         # VF/flutter outranks VT: while its alarm is on, the "beats" typed are fibrillatory waves, and a VT alarm
         # raised and cleared under it would sound again and again (record 207's flutter: 10 times)
@@ -181,7 +190,8 @@ class LethalWatch:
                 and 60.0 * len(run) / sum(run) > c.vt_bpm and Condition.VFIB not in self.active):
             out += self._set(Condition.VTACH, True, index,
                              f"{c.vt_beats} or more ventricular beats at {60.0 * len(run) / sum(run):.0f} bpm")
-        elif Condition.VTACH in self.active and self.not_vent >= c.vt_clear_beats:
+        elif (Condition.VTACH in self.active and len(self.recent) == self.recent.maxlen
+              and sum(self.recent) < c.vt_clear_share * len(self.recent)):
             out += self._set(Condition.VTACH, False, index)
         return out
 
