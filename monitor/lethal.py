@@ -72,7 +72,10 @@ class LethalConfig:
     hold_s: float = 10.0  # the extreme rates stay held this long after VF/flutter or VT was last seen
     vt_clear_beats: int = 8  # VT clears on the last this many typed beats (not after one misread beat) ...
     vt_clear_share: float = 0.5  # ... once under this share of them is ventricular (0.125 of 8: 8 in a row not V)
-    rate_gap_s: float | None = None  # RR of this long or more is no rate (asystole's, not bradycardia's); None: asystole_s
+    rate_gap_s: float | None = None  # an RR this long or more is no rate (it is asystole's); None: asystole_s
+    # the VF detector's artifact windows (noise, motion, an amplifier's baseline step) hold the asystole timer
+    asystole_artifact: bool = True
+    asystole_wait_s: float = 2.0  # the longest asystole waits past asystole_s for the windows that cover it
 
 
 _VENTRICULAR = frozenset({Condition.VFIB, Condition.VTACH})
@@ -115,6 +118,8 @@ class LethalWatch:
         self.held = False  # leads off or signal loss: asystole cannot be judged
         self.fibrillating = False  # the VF detector's last window was VF/flutter
         self.vent_until: int | None = None  # extreme rates held up to here (a ventricular rhythm was just seen)
+        self.windows: deque[tuple[int, bool, bool]] = deque(maxlen=32)  # VF detector's windows: end, artifact, vf
+        self.now: int | None = None  # how far the signal has come (samples())
 
     # ------------------------------------------------------------------ inputs
 
@@ -223,10 +228,39 @@ class LethalWatch:
             out += self._set(Condition.PAUSE, True, since + round(c.pause_s * self.fs),
                              f"no QRS for {c.pause_s:g} s")
             self.calm = 0
-        if gap >= c.asystole_s and not self.fibrillating and Condition.VFIB not in self.active:
-            out += self._set(Condition.ASYSTOLE, True, since + round(c.asystole_s * self.fs),
-                             f"no QRS for {c.asystole_s:g} s")
-        return out
+        self.now = end
+        return out + self._asystole()
+
+    def _asystole(self) -> list[Change]:
+        """Asystole once ``asystole_s`` of readable signal has passed without a QRS, unless the signal
+        fibrillates.  With ``asystole_artifact`` a VF-detector window called artifact (noise, electrode motion,
+        an amplifier's baseline step) holds the timer as leads off does: the time without QRS counts from the
+        end of the last such window.  It waits for a window that covers the stretch, at most ``asystole_wait_s``
+        (a watch never fed VF windows decides on the QRS alone); raised at the sample where it is decided."""
+        c, fs = self.cfg, self.fs
+        if self.now is None or self.held or Condition.ASYSTOLE in self.active or Condition.VFIB in self.active:
+            return []
+        since = self.last_qrs if self.last_qrs is not None else self.start
+        if since is None:
+            return []
+        use = c.asystole_artifact and bool(self.windows)
+        if use:
+            since = max([since, *(e for e, a, _ in self.windows if a and e > since)])
+        due = since + round(c.asystole_s * fs)
+        if self.now < due:
+            return []
+        # held while the signal fibrillates, judged when the condition was met (the last window by then) and now:
+        # a window that looks fibrillatory only after the 4 s (a flat line's noise can) is VF's to call (it needs
+        # two such windows and raises its own alarm), and a clean window ends the hold
+        if self.fibrillating and next((v for e, _, v in reversed(self.windows) if e <= due), True):
+            return []
+        at = due
+        if use:
+            last = self.windows[-1][0]
+            if last < due and self.now < due + round(c.asystole_wait_s * fs):
+                return []  # the windows over the stretch are still being analysed
+            at = min(last, self.now) if last >= due else self.now
+        return self._set(Condition.ASYSTOLE, True, at, f"no QRS for {c.asystole_s:g} s")
 
     def gap(self) -> None:
         """The bed's signal was lost (a gap in the stream, missing samples): nothing before the gap counts
@@ -238,16 +272,18 @@ class LethalWatch:
         self.calm = 0
         self.held = True
 
-    def vf(self, end: int, change: str | None, *, vf: bool = False) -> list[Change]:
+    def vf(self, end: int, change: str | None, *, vf: bool = False, artifact: bool = False) -> list[Change]:
         """The VF alarm's transition at the window ending at sample ``end`` (``"raise"``, ``"clear"``, None), and
         whether that window was fibrillatory or flutter waveform (``vf``), which holds the extreme rates and
-        asystole."""
+        asystole, or artifact (``artifact``: noise, electrode motion), which holds asystole when most windows over
+        the stretch without QRS are."""
         self.fibrillating = vf
+        self.windows.append((end, artifact, vf))
         if change == "raise":
             return self._set(Condition.VFIB, True, end, "fibrillatory or flutter waveform for 4 s or more")
         if change == "clear":
             return self._set(Condition.VFIB, False, end)
-        return []
+        return self._asystole()
 
     def set_limits(self, *, low: float | None = None, high: float | None = None) -> None:
         """Change the bed's heart-rate limits (bpm); they take effect from the next beat."""

@@ -157,6 +157,46 @@ def test_the_beats_that_end_an_asystole_are_no_extreme_bradycardia():
     assert Condition.EXTREME_BRADY in _raised(back)
 
 
+def _silence(w: LethalWatch, t: float, seconds: float, artifact: set[int] = frozenset()) -> list:
+    """``seconds`` of signal without a QRS after time ``t``, in 0.25 s chunks, with a VF window ending on every
+    whole second (``artifact``: the seconds whose window the VF detector calls artifact); the changes."""
+    got = []
+    for k in range(1, round(seconds * 4) + 1):
+        end = round((t + 0.25 * k) * FS)
+        got += w.samples(end)
+        if k % 4 == 0:
+            got += w.vf(end, None, artifact=k // 4 in artifact)
+    return got
+
+
+def test_artifact_windows_hold_the_asystole_timer_as_leads_off_does():
+    """An amplifier's baseline step (MIT-BIH 116, 208) hides the QRS for a few seconds and the VF detector
+    calls those windows artifact: the time without QRS counts from the last artifact window, so the beats
+    that show again 5.5 s after the last QRS raise no asystole; 4 s of clean signal without QRS after the
+    artifact still do, and without artifact asystole comes at 4 s, at the window that covers it."""
+    w = LethalWatch(FS)
+    _, t = _play(w, [(75, 20)])
+    w.vf(round(t * FS), None)
+    got = _silence(w, t, 5.5, artifact={1, 2, 3})
+    back, _ = _play(w, [(75, 5)], start=t + 5.5)
+    assert Condition.ASYSTOLE not in [c.condition for c in got if c.active] + _raised(back)
+    assert Condition.PAUSE in [c.condition for c in got if c.active]  # the MEDIUM pause still says it
+    w2 = LethalWatch(FS)
+    _, t = _play(w2, [(75, 20)])
+    w2.vf(round(t * FS), None)
+    (a,) = [c for c in _silence(w2, t, 10, artifact={1, 2, 3}) if c.active and c.condition is Condition.ASYSTOLE]
+    assert a.index == round((t + 7) * FS)  # 4 s after the last artifact window
+    w3 = LethalWatch(FS)
+    _, t = _play(w3, [(75, 20)])
+    w3.vf(round(t * FS), None)
+    (a,) = [c for c in _silence(w3, t, 6) if c.active and c.condition is Condition.ASYSTOLE]
+    assert a.index == round((t + 4) * FS)
+    off = LethalWatch(FS, LethalConfig(asystole_artifact=False))
+    _, t = _play(off, [(75, 20)])
+    off.vf(round(t * FS), None)
+    assert Condition.ASYSTOLE in [c.condition for c in _silence(off, t, 5.5, artifact={1, 2, 3}) if c.active]
+
+
 def test_rate_limits_need_10_s_beyond_and_clear_with_hysteresis():
     w = LethalWatch(FS, LethalConfig(hr_high=120))
     changes, t = _play(w, [(80, 20), (125, 19)])  # 125 bpm for 9 s (its 8-beat average over 120 for less)
@@ -213,8 +253,8 @@ def test_extreme_rates_are_held_while_the_signal_fibrillates_and_for_hold_s_afte
     for k in range(1, 25):  # 6 s without detections while the windows fibrillate
         got += quiet.samples(round((t + 0.25 * k) * FS))
     assert Condition.ASYSTOLE not in [c.condition for c in got if c.active]
-    quiet.vf(round((t + 6) * FS), None, vf=False)
-    assert Condition.ASYSTOLE in [c.condition for c in quiet.samples(round((t + 6.25) * FS)) if c.active]
+    got = quiet.vf(round((t + 6) * FS), None, vf=False) + quiet.samples(round((t + 6.25) * FS))
+    assert Condition.ASYSTOLE in [c.condition for c in got if c.active]
 
 
 def test_a_vt_alarm_holds_extreme_tachycardia():
