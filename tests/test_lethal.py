@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
+
 import pytest
 
 from ecgmon.core.messages import Condition
+from ecgmon.monitor.config import add_monitor_arguments, lethal_from_args
 from ecgmon.monitor.lethal import LethalConfig, LethalWatch
 
 FS = 250.0
@@ -274,3 +277,15 @@ def test_vt_is_not_raised_under_a_vf_alarm_it_would_only_sound_again_and_again()
     w.vf(round(t * FS), "clear")
     changes, _ = _play(w, [(180, 6)], start=t, ventricular=True)  # VT after the flutter: alarmed
     assert Condition.VTACH in _raised(changes)
+
+
+def test_the_new_lethal_thresholds_are_options_with_checked_values():
+    p = argparse.ArgumentParser()
+    add_monitor_arguments(p)
+    d = lethal_from_args(p.parse_args([]))
+    assert (d.vt_clear_share, d.rate_gap_s, d.asystole_artifact) == (0.5, None, True)
+    got = lethal_from_args(p.parse_args(["--vt-clear-share", "0.125", "--rate-gap-s", "6", "--no-asystole-artifact"]))
+    assert (got.vt_clear_share, got.rate_gap_s, got.asystole_artifact) == (0.125, 6.0, False)
+    for bad in (["--vt-clear-share", "0"], ["--vt-clear-share", "1.5"], ["--rate-gap-s", "0.5"]):
+        with pytest.raises(ValueError):
+            lethal_from_args(p.parse_args(bad))
