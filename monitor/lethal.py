@@ -8,7 +8,10 @@ which took them from the ICU monitors whose alarms it judged:
 
 - asystole: no QRS for at least ``asystole_s`` (4 s);
 - extreme bradycardia: heart rate below ``brady_bpm`` (40) for ``brady_beats`` (5) consecutive beats (the rate
-  over the 4 intervals between those beats, as a monitor averages it);
+  over the 4 intervals between those beats, as a monitor averages it); an interval of ``rate_gap_s`` (default
+  ``asystole_s``) or more is no rate: it is the asystole alarm's (raised, or held because the signal could not
+  be read), and the extreme rates count again from the beats after it, so that the beats that end an asystole
+  do not raise bradycardia as well (MIT-BIH 116, 208: 3 such alarms on DS1);
 - extreme tachycardia: heart rate above ``tachy_bpm`` (140) for ``tachy_beats`` (17) consecutive beats (the
   rate over their 16 intervals: atrial fibrillation at 150 bpm is over 140 although some of its intervals are
   not);
@@ -24,8 +27,12 @@ alarm condition wait up to 10 s), and a pause: no QRS for ``pause_s`` (3 s).
 
 Clearing has hysteresis so that an alarm does not flicker: asystole and pause clear after ``clear_beats`` (3)
 QRS with RR under ``pause_s``; bradycardia once the rate over its beats is at or above ``brady_bpm + 5``;
-tachycardia once it is at or below ``tachy_bpm - 10``; VT after ``vt_clear_beats`` (8) beats in a row not typed
-ventricular (one misread beat does not end a run), and it is not raised while the VF alarm is on (VF/flutter
+tachycardia once it is at or below ``tachy_bpm - 10``; VT once under ``vt_clear_share`` (half) of the last
+``vt_clear_beats`` (8) typed beats are ventricular, beats in artifact counting as not ventricular (one misread
+beat does not end a run, but scattered ventricular beats or misreads in a noisy lead no longer hold it for good:
+with '8 in a row not ventricular' CinC 2015 records v204s and v224s kept a VT alarm raised in their first
+seconds for a minute; monitors likewise suspend arrhythmia alarms while they cannot analyse the ECG), and it
+is not raised while the VF alarm is on (VF/flutter
 outranks it; its waves typed ventricular would raise and clear VT again and again); rate limits once the
 rate has been back inside them by 5 bpm for ``limit_s``.
 
@@ -33,16 +40,24 @@ Asystole against leads off: a flat line whose spread is below the ADC's noise (`
 segmenter's quality check) or missing samples (signal loss) are technical conditions and hold the asystole
 timer; any signal with baseline noise and no QRS is asystole.  Where the signal cannot tell, the HIGH alarm
 is raised (a missed asystole costs a life, a false one a walk to the bed).  Artifact (the VF detector's
-artifact class: noise bursts, electrode motion) holds VF and VT (a noisy stretch is not a rhythm) but not
-asystole or the extreme rates.
+artifact class: noise bursts, electrode motion) holds VF and VT (a noisy stretch is not a rhythm) and, with
+``asystole_artifact`` (default), the asystole timer as leads off does: the time without QRS counts from the end
+of the last window called artifact, so an amplifier's baseline step that hides the QRS for a few seconds
+(MIT-BIH 116, 208) is not asystole, while 4 s of readable signal without QRS after it still is (signal-quality
+gating of asystole, as CinC 2015 entries did: Plesinger F et al., "Taming of the monitors: reducing false
+alarms in intensive care units", Physiol Meas 37(8), 2016; overview: Clifford GD et al., "False alarm reduction
+in critical care", Physiol Meas 37(8), 2016).  Asystole is decided once a VF window covers the 4 s
+(at most ``asystole_wait_s``, 2 s, later; about 1 s in practice); a watch never fed VF windows decides on the
+QRS alone.  It does not hold the extreme rates: the VF detector calls much of the Challenge's ICU signal noisy.
 
 Alarm hierarchy (as bedside monitors chain their arrhythmia alarms): while the VF detector's last window is
 VF/flutter or a VF or VT alarm is on, and for ``hold_s`` (10 s) after, extreme brady- and tachycardia are not
 raised (the detections on fibrillatory waves are not beats, a VT alarm comes and goes with its runs, and the
-higher alarm says more); asystole is not raised while the signal fibrillates.
+higher alarm says more); asystole is not raised while the signal fibrillates (judged by the window at the
+4 s and the latest: a flat line's noise that looks fibrillatory only afterwards is VF's to call).
 
-Every transition carries the sample index at which its condition was met.  Units: sample indices at the
-bed's ``fs``, seconds, beats per minute.
+Every transition carries the sample index at which its condition was met (asystole: where it was decided).
+Units: sample indices at the bed's ``fs``, seconds, beats per minute.
 """
 
 from __future__ import annotations
