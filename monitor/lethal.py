@@ -27,12 +27,13 @@ alarm condition wait up to 10 s), and a pause: no QRS for ``pause_s`` (3 s).
 
 Clearing has hysteresis so that an alarm does not flicker: asystole and pause clear after ``clear_beats`` (3)
 QRS with RR under ``pause_s``; bradycardia once the rate over its beats is at or above ``brady_bpm + 5``;
-tachycardia once it is at or below ``tachy_bpm - 10``; VT once under ``vt_clear_share`` (half) of the last
-``vt_clear_beats`` (8) typed beats are ventricular, beats in artifact counting as not ventricular (one misread
-beat does not end a run, but scattered ventricular beats or misreads in a noisy lead no longer hold it for good:
-with '8 in a row not ventricular' CinC 2015 records v204s and v224s kept a VT alarm raised in their first
-seconds for a minute; monitors likewise suspend arrhythmia alarms while they cannot analyse the ECG), and it
-is not raised while the VF alarm is on (VF/flutter
+tachycardia once it is at or below ``tachy_bpm - 10``; VT once under ``vt_clear_share`` of the last
+``vt_clear_beats`` (8) typed beats are ventricular, a beat in artifact counting as ventricular
+(``vt_artifact_holds``): by default (1/8) 8 clean beats in a row not typed ventricular (one misread beat does not
+end a run).  Half (0.5) with beats in artifact counting against VT clears the VT alarms that noise kept on in the
+CinC 2015 'false' records (VT false alarms there 15 -> 9, no true one lost) but clears and raises VT again and
+again in VFDB 418's wide-complex rhythm and 610's ventricular ectopy (VFDB false VT 13 -> 39, and extreme
+tachycardia 17 -> 20 once the VT hold ends): not the default.  VT is not raised while the VF alarm is on (VF/flutter
 outranks it; its waves typed ventricular would raise and clear VT again and again); rate limits once the
 rate has been back inside them by 5 bpm for ``limit_s``.
 
@@ -86,7 +87,8 @@ class LethalConfig:
     clear_beats: int = 3
     hold_s: float = 10.0  # the extreme rates stay held this long after VF/flutter or VT was last seen
     vt_clear_beats: int = 8  # VT clears on the last this many typed beats (not after one misread beat) ...
-    vt_clear_share: float = 0.5  # ... once under this share of them is ventricular (0.125 of 8: 8 in a row not V)
+    vt_clear_share: float = 0.125  # ... once under this share of them is ventricular (0.125 of 8: 8 in a row not V)
+    vt_artifact_holds: bool = True  # a beat in artifact counts as ventricular for clearing (holds VT) or as not
     rate_gap_s: float | None = None  # an RR this long or more is no rate (it is asystole's); None: asystole_s
     # the VF detector's artifact windows (noise, motion, an amplifier's baseline step) hold the asystole timer
     asystole_artifact: bool = True
@@ -200,9 +202,9 @@ class LethalWatch:
         if rr is not None and rr > 0:
             self.typed_rr.append(rr)
         self.vent.append(ventricular and not artifact)
-        # a beat in noise is no evidence of a ventricular rhythm: it counts towards clearing VT (as monitors suspend
-        # their arrhythmia alarms while they 'cannot analyse' the ECG), so noise does not hold a VT alarm for good
-        self.recent.append(ventricular and not artifact)
+        # a beat in noise holds VT (vt_artifact_holds: 8 clean beats not ventricular are needed after it) or counts
+        # towards clearing it (as monitors suspend arrhythmia alarms while they 'cannot analyse' the ECG)
+        self.recent.append((ventricular or artifact) if c.vt_artifact_holds else (ventricular and not artifact))
         run = list(self.typed_rr)[-(c.vt_beats - 1):] if c.vt_beats > 1 else []
         # VF/flutter outranks VT: while its alarm is on, the "beats" typed are fibrillatory waves, and a VT alarm
         # raised and cleared under it would sound again and again (record 207's flutter: 10 times)
