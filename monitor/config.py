@@ -184,6 +184,17 @@ def add_monitor_arguments(p: argparse.ArgumentParser) -> None:
                    help="MEDIUM heart rate low limit (bpm), every bed (per bed: MQTT control 'limits')")
     g.add_argument("--hr-high", type=float, default=_X.hr_high, help="MEDIUM heart rate high limit (bpm)")
     g.add_argument("--pause-s", type=float, default=_X.pause_s, help="MEDIUM pause: no QRS for this long (s)")
+    g.add_argument("--vt-clear-share", type=float, default=_X.vt_clear_share,
+                   help=f"VT clears once under this share of the last {_X.vt_clear_beats} typed beats is ventricular "
+                        f"({1 / _X.vt_clear_beats:g}, the default: {_X.vt_clear_beats} in a row not ventricular)")
+    g.add_argument("--vt-artifact-clears", action="store_true",
+                   help="a beat in artifact counts as not ventricular when clearing VT (by default it holds VT)")
+    g.add_argument("--rate-gap-s", type=float, default=_X.rate_gap_s,
+                   help="an RR interval this long or more is no heart rate for the extreme-rate alarms (default: "
+                        "--asystole-s; asystole's own alarm covers it)")
+    g.add_argument("--no-asystole-artifact", action="store_true",
+                   help="the VF detector's artifact windows do not hold the asystole timer (by default they do, as "
+                        "leads off does)")
 
 
 def add_broker_arguments(p: argparse.ArgumentParser, *, monitor: bool = True) -> None:
@@ -319,8 +330,14 @@ def lethal_from_args(a: argparse.Namespace) -> LethalConfig:
             raise ValueError(f"--{name.replace('_', '-')} must be 1-60 s, got {getattr(a, name):g}")
     if a.hr_low >= a.hr_high:
         raise ValueError(f"--hr-low {a.hr_low:g} must be under --hr-high {a.hr_high:g}")
+    if not 0 < a.vt_clear_share <= 1:
+        raise ValueError(f"--vt-clear-share must be over 0 and at most 1, got {a.vt_clear_share:g}")
+    if a.rate_gap_s is not None and not 1 <= a.rate_gap_s <= 60:
+        raise ValueError(f"--rate-gap-s must be 1-60 s, got {a.rate_gap_s:g}")
     return replace(_X, asystole_s=a.asystole_s, brady_bpm=a.brady_bpm, tachy_bpm=a.tachy_bpm, vt_bpm=a.vt_bpm,
-                   hr_low=a.hr_low, hr_high=a.hr_high, pause_s=a.pause_s)
+                   hr_low=a.hr_low, hr_high=a.hr_high, pause_s=a.pause_s, vt_clear_share=a.vt_clear_share,
+                   rate_gap_s=a.rate_gap_s, asystole_artifact=not a.no_asystole_artifact,
+                   vt_artifact_holds=not a.vt_artifact_clears)
 
 
 def from_args(a: argparse.Namespace) -> MonitorConfig:

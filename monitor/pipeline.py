@@ -436,7 +436,8 @@ class Monitor:
             if st.vfbank is not bank:  # queued before the bed's segmentation restarted: another index basis
                 continue
             st.vf_artifact = w.artifact
-            self._lethal(st, st.lethal.vf(w.end + st.seg_offset, st.vfalarm.update(w), vf=w.vf))
+            self._lethal(st, st.lethal.vf(w.end + st.seg_offset, st.vfalarm.update(w), vf=w.vf,
+                                          artifact=w.artifact))
 
     def _lethal(self, st: Bed, changes: list[Change]) -> None:
         for ch in changes:
