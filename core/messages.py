@@ -156,6 +156,7 @@ class Condition(enum.StrEnum):
     NOISY_SIGNAL = "noisy signal"
     RHYTHM_CHANGED = "rhythm changed"
     ARTIFACT = "artifact"
+    CANNOT_ANALYSE = "ECG cannot be analysed"  # noise or artifact: asystole can be neither called nor ruled out
     BAD_INPUT = "bad input"
     MONITOR_OVERLOAD = "monitor overload"
     MONITOR_BEHIND = "monitor behind"

@@ -474,6 +474,8 @@ class TechnicalAlarms:
                                                     "fibrillation or flutter?); beats judged by shape alone. Review "
                                                     "the rhythm; relearn (r) if it is the patient's new normal"),
         Condition.ARTIFACT: (Priority.LOW, "noise or artifact: beats cannot be judged; physiological alarms held"),
+        Condition.CANNOT_ANALYSE: (Priority.MEDIUM, "noise or artifact: the rhythm cannot be analysed and asystole "
+                                                    "is not ruled out; check the patient and the electrodes"),
         Condition.MONITOR_OVERLOAD: (Priority.HIGH, "monitor cannot keep up; data is being shed"),
         Condition.MONITOR_BEHIND: (Priority.MEDIUM, "verdicts are late: the monitor is falling behind its input"),
         Condition.BAD_INPUT: (Priority.LOW, "malformed or out-of-range data rejected"),

@@ -192,6 +192,10 @@ def add_monitor_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--rate-gap-s", type=float, default=_X.rate_gap_s,
                    help="an RR interval this long or more is no heart rate for the extreme-rate alarms (default: "
                         "--asystole-s; asystole's own alarm covers it)")
+    g.add_argument("--rates-in-noise", action="store_true",
+                   help="QRS detections in a stretch the signal-quality index calls noisy count as heart rate for "
+                        "the extreme-rate alarms and rate limits (by default they do not, and 'ECG cannot be "
+                        "analysed' is raised after --asystole-s of them)")
     g.add_argument("--no-asystole-artifact", action="store_true",
                    help="the VF detector's artifact windows do not hold the asystole timer (by default they do, as "
                         "leads off does)")
@@ -337,6 +341,7 @@ def lethal_from_args(a: argparse.Namespace) -> LethalConfig:
     return replace(_X, asystole_s=a.asystole_s, brady_bpm=a.brady_bpm, tachy_bpm=a.tachy_bpm, vt_bpm=a.vt_bpm,
                    hr_low=a.hr_low, hr_high=a.hr_high, pause_s=a.pause_s, vt_clear_share=a.vt_clear_share,
                    rate_gap_s=a.rate_gap_s, asystole_artifact=not a.no_asystole_artifact,
+                   noisy_rates=not a.rates_in_noise,
                    vt_artifact_holds=not a.vt_artifact_clears)
 
 

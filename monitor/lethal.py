@@ -93,6 +93,9 @@ class LethalConfig:
     # the VF detector's artifact windows (noise, motion, an amplifier's baseline step) hold the asystole timer
     asystole_artifact: bool = True
     asystole_wait_s: float = 2.0  # the longest asystole waits past asystole_s for the windows that cover it
+    # a QRS in a stretch the signal-quality index calls noisy (segmentation.sqi) is no heart rate: the extreme
+    # rates and the rate limits count from clean beats only, and "ECG cannot be analysed" says so
+    noisy_rates: bool = True
 
 
 _VENTRICULAR = frozenset({Condition.VFIB, Condition.VTACH})
@@ -137,16 +140,36 @@ class LethalWatch:
         self.vent_until: int | None = None  # extreme rates held up to here (a ventricular rhythm was just seen)
         self.windows: deque[tuple[int, bool, bool]] = deque(maxlen=32)  # VF detector's windows: end, artifact, vf
         self.now: int | None = None  # how far the signal has come (samples())
+        self.noisy_since: int | None = None  # first QRS of the current run of QRS in noise
+        self.clean = 0  # clean QRS in a row (clearing "cannot be analysed")
 
     # ------------------------------------------------------------------ inputs
 
-    def qrs(self, index: int, *, hr_bpm: float | None = None) -> list[Change]:
+    def qrs(self, index: int, *, hr_bpm: float | None = None, noisy: bool = False) -> list[Change]:
         """A QRS detected at sample ``index`` (as soon as the detector decides it): the asystole and pause
-        timers, the extreme rates and the rate limits.  ``hr_bpm``: the averaged heart rate at this beat."""
+        timers, the extreme rates and the rate limits.  ``hr_bpm``: the averaged heart rate at this beat.
+        ``noisy``: the signal-quality index calls the stretch noisy (:mod:`ecgmon.segmentation.sqi`); with
+        ``noisy_rates`` such a detection is no heart rate (noise and motion counted as beats made extreme
+        tachycardia), and after ``asystole_s`` of them "ECG cannot be analysed" (technical, MEDIUM) is raised,
+        cleared after ``clear_beats`` clean QRS."""
         c = self.cfg
         out: list[Change] = []
         rr = (index - self.last_qrs) / self.fs if self.last_qrs is not None else None
         self.last_qrs = index
+        if noisy and c.noisy_rates:
+            self.rr.clear()  # no rate spans noise: the extreme rates count again from the clean beats after it
+            self.clean, self.calm = 0, 0
+            if self.noisy_since is None:
+                self.noisy_since = index
+            if index - self.noisy_since >= round(c.asystole_s * self.fs):
+                out += self._set(Condition.CANNOT_ANALYSE, True, index,
+                                 f"detections in it for {c.asystole_s:g} s are no heart rate")
+            self.hr = None
+            return out
+        self.noisy_since = None
+        self.clean += 1
+        if self.clean >= c.clear_beats:  # the signal can be read again
+            out += self._set(Condition.CANNOT_ANALYSE, False, index)
         gap_s = c.asystole_s if c.rate_gap_s is None else c.rate_gap_s
         if rr is not None and rr >= gap_s:
             # no QRS for as long as asystole takes: that interval is the asystole alarm's (raised, or held because
@@ -255,29 +278,41 @@ class LethalWatch:
         end of the last such window.  It waits for a window that covers the stretch, at most ``asystole_wait_s``
         (a watch never fed VF windows decides on the QRS alone); raised at the sample where it is decided."""
         c, fs = self.cfg, self.fs
-        if self.now is None or self.held or Condition.ASYSTOLE in self.active or Condition.VFIB in self.active:
+        if self.now is None:
             return []
+        if self.held or Condition.ASYSTOLE in self.active or Condition.VFIB in self.active:
+            # leads off or signal loss says why (its own technical alarm), a lethal alarm says more
+            return self._set(Condition.CANNOT_ANALYSE, False, self.now)
         since = self.last_qrs if self.last_qrs is not None else self.start
         if since is None:
             return []
         use = c.asystole_artifact and bool(self.windows)
+        out: list[Change] = []
+        by_qrs = since + round(c.asystole_s * fs)  # when asystole is due by the QRS alone
         if use:
             since = max([since, *(e for e, a, _ in self.windows if a and e > since)])
         due = since + round(c.asystole_s * fs)
         if self.now < due:
-            return []
+            if self.now >= by_qrs and not self.fibrillating:
+                # asystole_s without a QRS, but artifact over it holds the alarm: say that it is held (a monitor's
+                # "cannot analyse ECG"), so that a patient without beats in noise is not left silent
+                out += self._set(Condition.CANNOT_ANALYSE, True, self.now,
+                                 f"no QRS for {c.asystole_s:g} s in it")
+            return out
         # held while the signal fibrillates, judged when the condition was met (the last window by then) and now:
         # a window that looks fibrillatory only after the 4 s (a flat line's noise can) is VF's to call (it needs
         # two such windows and raises its own alarm), and a clean window ends the hold
         if self.fibrillating and next((v for e, _, v in reversed(self.windows) if e <= due), True):
-            return []
+            return out
         at = due
         if use:
             last = self.windows[-1][0]
             if last < due and self.now < due + round(c.asystole_wait_s * fs):
-                return []  # the windows over the stretch are still being analysed
+                return out  # the windows over the stretch are still being analysed
             at = min(last, self.now) if last >= due else self.now
-        return self._set(Condition.ASYSTOLE, True, at, f"no QRS for {c.asystole_s:g} s")
+        # asystole says more than "cannot be analysed" (and is HIGH): the technical alarm ends where it is raised
+        return (out + self._set(Condition.CANNOT_ANALYSE, False, at)
+                + self._set(Condition.ASYSTOLE, True, at, f"no QRS for {c.asystole_s:g} s"))
 
     def gap(self) -> None:
         """The bed's signal was lost (a gap in the stream, missing samples): nothing before the gap counts
@@ -297,7 +332,8 @@ class LethalWatch:
         self.fibrillating = vf
         self.windows.append((end, artifact, vf))
         if change == "raise":
-            return self._set(Condition.VFIB, True, end, "fibrillatory or flutter waveform for 4 s or more")
+            return (self._set(Condition.CANNOT_ANALYSE, False, end)
+                    + self._set(Condition.VFIB, True, end, "fibrillatory or flutter waveform for 4 s or more"))
         if change == "clear":
             return self._set(Condition.VFIB, False, end)
         return self._asystole()

@@ -369,8 +369,9 @@ class Monitor:
         off, seg = st.seg_offset, st.segmenter
         if seg.signal_loss:  # missing samples or a flat run in this chunk: the segmenter restarted after it
             st.lethal.gap()
+        noisy = seg.quality.noisy  # the last stretch's signal quality (Beat.noisy)
         for fid, hr in seg.found:
-            self._lethal(st, st.lethal.qrs(round(fid) + off, hr_bpm=hr))
+            self._lethal(st, st.lethal.qrs(round(fid) + off, hr_bpm=hr, noisy=noisy))
         self._lethal(st, st.lethal.samples(off + seg.total, leads_off=leads_off))
         st.rhythm_x.append(samples)
         st.rhythm_fids += [f for f, _ in seg.found]
@@ -441,7 +442,11 @@ class Monitor:
 
     def _lethal(self, st: Bed, changes: list[Change]) -> None:
         for ch in changes:
-            if ch.active:
+            if ch.active and ch.condition in TechnicalAlarms.CONDITIONS:  # the watch's technical condition
+                prio, what = TechnicalAlarms.CONDITIONS[ch.condition]
+                self.emit(st.book.raise_(ch.condition, AlarmKind.TECHNICAL, prio, f"{what}: {ch.message}",
+                                         index=ch.index))
+            elif ch.active:
                 self.emit(st.book.raise_(ch.condition, AlarmKind.PHYSIOLOGICAL, PRIORITY[ch.condition], ch.message,
                                          index=ch.index))
             else:

@@ -291,6 +291,58 @@ def test_the_new_lethal_thresholds_are_options_with_checked_values():
                                          "--no-asystole-artifact"]))
     assert (got.vt_clear_share, got.vt_artifact_holds, got.rate_gap_s, got.asystole_artifact) == (0.5, False, 6.0,
                                                                                                     False)
+    assert d.noisy_rates and not lethal_from_args(p.parse_args(["--rates-in-noise"])).noisy_rates
     for bad in (["--vt-clear-share", "0"], ["--vt-clear-share", "1.5"], ["--rate-gap-s", "0.5"]):
         with pytest.raises(ValueError):
             lethal_from_args(p.parse_args(bad))
+
+
+def _noisy_qrs(w: LethalWatch, t: float, rate: float, seconds: float) -> list:
+    """Detections at ``rate`` for ``seconds`` after ``t`` in a stretch the signal-quality index calls noisy."""
+    got = []
+    for k in range(1, round(seconds * rate / 60) + 1):
+        got += w.samples(round((t + 60.0 / rate * k - 0.01) * FS))
+        got += w.qrs(round((t + 60.0 / rate * k) * FS), noisy=True)
+    return got
+
+
+def test_detections_in_noise_are_no_heart_rate_and_say_the_ecg_cannot_be_analysed():
+    """Motion or muscle noise counted as beats at 160 'bpm' (a synthetic stretch through the monitor raised
+    extreme tachycardia this way): in a stretch the signal-quality index calls noisy no extreme rate or rate
+    limit is raised; after 4 s of it the MEDIUM technical 'ECG cannot be analysed' is, and it clears after 3
+    clean beats; the extreme rates then count from the clean beats only."""
+    w = LethalWatch(FS, LethalConfig(hr_high=120))
+    _, t = _play(w, [(75, 20)])
+    got = _noisy_qrs(w, t, 160, 30)
+    assert Condition.EXTREME_TACHY not in [c.condition for c in got if c.active]
+    assert Condition.HR_HIGH not in [c.condition for c in got if c.active]
+    (ca,) = [c for c in got if c.active and c.condition is Condition.CANNOT_ANALYSE]
+    assert round(t * FS) + 4 * FS <= ca.index <= round(t * FS) + 4.5 * FS
+    back, t2 = _play(w, [(75, 5)], start=t + 30)
+    cleared = [(c, at) for c, at in back if not c.active and c.condition is Condition.CANNOT_ANALYSE]
+    assert len(cleared) == 1 and cleared[0][1] == pytest.approx(t + 30 + 3 * 0.8)  # at the third clean beat
+    fast, _ = _play(w, [(160, 20)], start=t2)  # a real tachycardia in clean signal is still called
+    assert Condition.EXTREME_TACHY in _raised(fast)
+    off = LethalWatch(FS, LethalConfig(noisy_rates=False))  # as before: every detection a rate
+    _, t = _play(off, [(75, 20)])
+    assert Condition.EXTREME_TACHY in [c.condition for c in _noisy_qrs(off, t, 160, 30) if c.active]
+
+
+def test_asystole_held_by_artifact_is_not_silent():
+    """No QRS for 4 s while the VF detector calls the windows artifact: asystole is held (an amplifier's
+    baseline step is not asystole) but the MEDIUM technical 'ECG cannot be analysed' says that it cannot be
+    ruled out; when 4 s of readable signal confirm asystole, the HIGH alarm replaces it at the same sample.
+    Without artifact there is no technical alarm, only asystole."""
+    w = LethalWatch(FS)
+    _, t = _play(w, [(75, 20)])
+    w.vf(round(t * FS), None)
+    got = _silence(w, t, 10, artifact={1, 2, 3, 4, 5})
+    ca = [c for c in got if c.condition is Condition.CANNOT_ANALYSE]
+    asy = [c for c in got if c.condition is Condition.ASYSTOLE]
+    assert [c.active for c in ca] == [True, False] and ca[0].index >= round((t + 4) * FS)
+    assert len(asy) == 1 and asy[0].active and asy[0].index == ca[1].index == round((t + 9) * FS)
+    w3 = LethalWatch(FS)
+    _, t = _play(w3, [(75, 20)])
+    w3.vf(round(t * FS), None)
+    got = _silence(w3, t, 6)
+    assert [c.condition for c in got if c.active] == [Condition.PAUSE, Condition.ASYSTOLE]
