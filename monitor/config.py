@@ -193,9 +193,9 @@ def add_monitor_arguments(p: argparse.ArgumentParser) -> None:
                    help="an RR interval this long or more is no heart rate for the extreme-rate alarms (default: "
                         "--asystole-s; asystole's own alarm covers it)")
     g.add_argument("--rates-in-noise", action="store_true",
-                   help="QRS detections in a stretch the signal-quality index calls noisy count as heart rate for "
-                        "the extreme-rate alarms and rate limits (by default they do not, and 'ECG cannot be "
-                        "analysed' is raised after --asystole-s of them)")
+                   help="RR intervals ending in a stretch the signal-quality index calls noisy count for extreme "
+                        "tachycardia and the high rate limit (by default they do not, and 'ECG cannot be analysed' "
+                        "is raised after --asystole-s of such detections)")
     g.add_argument("--no-asystole-artifact", action="store_true",
                    help="the VF detector's artifact windows do not hold the asystole timer (by default they do, as "
                         "leads off does)")

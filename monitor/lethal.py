@@ -93,8 +93,8 @@ class LethalConfig:
     # the VF detector's artifact windows (noise, motion, an amplifier's baseline step) hold the asystole timer
     asystole_artifact: bool = True
     asystole_wait_s: float = 2.0  # the longest asystole waits past asystole_s for the windows that cover it
-    # a QRS in a stretch the signal-quality index calls noisy (segmentation.sqi) is no heart rate: the extreme
-    # rates and the rate limits count from clean beats only, and "ECG cannot be analysed" says so
+    # a QRS in a stretch the signal-quality index calls noisy (segmentation.sqi) is no fast heart rate: extreme
+    # tachycardia and the high limit count clean intervals only, and "ECG cannot be analysed" says so
     noisy_rates: bool = True
 
 
@@ -127,6 +127,7 @@ class LethalWatch:
         self.last_qrs: int | None = None
         self.start: int | None = None  # first sample seen: the asystole timer runs from here before any QRS
         self.rr: deque[float] = deque(maxlen=max(cfg.tachy_beats, cfg.brady_beats, cfg.vt_beats, 8))
+        self.rr_noisy: deque[bool] = deque(maxlen=self.rr.maxlen)  # each interval ends in a noisy stretch
         self.vent: deque[bool] = deque(maxlen=cfg.vt_beats)
         self.recent: deque[bool] = deque(maxlen=max(1, cfg.vt_clear_beats))  # VT's clearing: last beats, V or not
         self.last_typed: int | None = None
@@ -149,34 +150,36 @@ class LethalWatch:
         """A QRS detected at sample ``index`` (as soon as the detector decides it): the asystole and pause
         timers, the extreme rates and the rate limits.  ``hr_bpm``: the averaged heart rate at this beat.
         ``noisy``: the signal-quality index calls the stretch noisy (:mod:`ecgmon.segmentation.sqi`); with
-        ``noisy_rates`` such a detection is no heart rate (noise and motion counted as beats made extreme
-        tachycardia), and after ``asystole_s`` of them "ECG cannot be analysed" (technical, MEDIUM) is raised,
-        cleared after ``clear_beats`` clean QRS."""
+        ``noisy_rates`` an interval ending there counts for no fast rate (extreme tachycardia, the high limit:
+        noise and motion counted as beats raised them), slow ones still count; after ``asystole_s`` of such
+        detections "ECG cannot be analysed" (technical, MEDIUM) is raised, cleared after ``clear_beats`` clean
+        QRS."""
         c = self.cfg
         out: list[Change] = []
         rr = (index - self.last_qrs) / self.fs if self.last_qrs is not None else None
         self.last_qrs = index
-        if noisy and c.noisy_rates:
-            self.rr.clear()  # no rate spans noise: the extreme rates count again from the clean beats after it
-            self.clean, self.calm = 0, 0
+        noisy = noisy and c.noisy_rates
+        if noisy:
+            self.clean = 0
             if self.noisy_since is None:
                 self.noisy_since = index
             if index - self.noisy_since >= round(c.asystole_s * self.fs):
                 out += self._set(Condition.CANNOT_ANALYSE, True, index,
-                                 f"detections in it for {c.asystole_s:g} s are no heart rate")
-            self.hr = None
-            return out
-        self.noisy_since = None
-        self.clean += 1
-        if self.clean >= c.clear_beats:  # the signal can be read again
-            out += self._set(Condition.CANNOT_ANALYSE, False, index)
+                                 f"detections in it for {c.asystole_s:g} s are no fast heart rate")
+        else:
+            self.noisy_since = None
+            self.clean += 1
+            if self.clean >= c.clear_beats:  # the signal can be read again
+                out += self._set(Condition.CANNOT_ANALYSE, False, index)
         gap_s = c.asystole_s if c.rate_gap_s is None else c.rate_gap_s
         if rr is not None and rr >= gap_s:
             # no QRS for as long as asystole takes: that interval is the asystole alarm's (raised, or held because
             # the signal could not be read), not a heart rate; the extreme rates count from the beats after it
             self.rr.clear()
+            self.rr_noisy.clear()
         elif rr is not None and rr > 0:
             self.rr.append(rr)
+            self.rr_noisy.append(noisy)
         # asystole and pause clear once beats come back at a rate a heart can keep
         if rr is not None and rr < c.pause_s:
             self.calm += 1
@@ -191,7 +194,10 @@ class LethalWatch:
         # N consecutive beats span N - 1 intervals
         nb, nt = max(1, c.brady_beats - 1), max(1, c.tachy_beats - 1)
         brady = 60.0 * nb / sum(rrs[-nb:]) if len(rrs) >= nb else None
-        tachy = 60.0 * nt / sum(rrs[-nt:]) if len(rrs) >= nt else None
+        # noise adds detections: a fast rate over intervals in noise is no tachycardia (a slow one still counts:
+        # beats missed in noise, or a true bradycardia whose P waves split the detectors, CinC b562s)
+        tachy = (60.0 * nt / sum(rrs[-nt:]) if len(rrs) >= nt and not any(list(self.rr_noisy)[-nt:])
+                 else None)
         # the extreme rates are not raised while the signal fibrillates or a ventricular rhythm's alarm is on (and
         # for hold_s after): the detections are then not beats, or a higher alarm says more.  (Holding them on the
         # VF detector's artifact windows too cost true ICU alarms: it calls much of the Challenge's signal noisy.)
@@ -212,7 +218,7 @@ class LethalWatch:
             last = rrs[-8:]
             hr_bpm = 60.0 * len(last) / sum(last)
         self.hr = hr_bpm
-        out += self._limits(index)
+        out += self._limits(index, high=not noisy)
         return out
 
     def typed(self, index: int, *, ventricular: bool, artifact: bool = False) -> list[Change]:
@@ -345,14 +351,17 @@ class LethalWatch:
 
     # ------------------------------------------------------------------ state
 
-    def _limits(self, index: int) -> list[Change]:
+    def _limits(self, index: int, *, high: bool = True) -> list[Change]:
+        """The rate limits at this beat; ``high`` False: the high limit is not judged (a rate in noise)."""
         c, hr = self.cfg, self.hr
         out: list[Change] = []
         if hr is None:
             return out
         need = round(c.limit_s * self.fs)
-        for cond, beyond, inside in ((Condition.HR_LOW, hr < c.hr_low, hr >= c.hr_low + 5),
-                                     (Condition.HR_HIGH, hr > c.hr_high, hr <= c.hr_high - 5)):
+        checks = [(Condition.HR_LOW, hr < c.hr_low, hr >= c.hr_low + 5)]
+        if high:
+            checks.append((Condition.HR_HIGH, hr > c.hr_high, hr <= c.hr_high - 5))
+        for cond, beyond, inside in checks:
             if beyond:
                 since = self.limit_since.setdefault(cond, index)
                 if index - since >= need:

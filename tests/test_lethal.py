@@ -308,9 +308,10 @@ def _noisy_qrs(w: LethalWatch, t: float, rate: float, seconds: float) -> list:
 
 def test_detections_in_noise_are_no_heart_rate_and_say_the_ecg_cannot_be_analysed():
     """Motion or muscle noise counted as beats at 160 'bpm' (a synthetic stretch through the monitor raised
-    extreme tachycardia this way): in a stretch the signal-quality index calls noisy no extreme rate or rate
-    limit is raised; after 4 s of it the MEDIUM technical 'ECG cannot be analysed' is, and it clears after 3
-    clean beats; the extreme rates then count from the clean beats only."""
+    extreme tachycardia this way): in a stretch the signal-quality index calls noisy neither extreme tachycardia
+    nor the high limit is raised; after 4 s of it the MEDIUM technical 'ECG cannot be analysed' is, and it
+    clears after 3 clean beats.  A slow rate in noise still raises extreme bradycardia (beats missed in noise, or
+    a true bradycardia whose P waves split the two detectors: CinC b562s)."""
     w = LethalWatch(FS, LethalConfig(hr_high=120))
     _, t = _play(w, [(75, 20)])
     got = _noisy_qrs(w, t, 160, 30)
@@ -323,6 +324,9 @@ def test_detections_in_noise_are_no_heart_rate_and_say_the_ecg_cannot_be_analyse
     assert len(cleared) == 1 and cleared[0][1] == pytest.approx(t + 30 + 3 * 0.8)  # at the third clean beat
     fast, _ = _play(w, [(160, 20)], start=t2)  # a real tachycardia in clean signal is still called
     assert Condition.EXTREME_TACHY in _raised(fast)
+    slow = LethalWatch(FS)
+    _, t = _play(slow, [(75, 20)])
+    assert Condition.EXTREME_BRADY in [c.condition for c in _noisy_qrs(slow, t, 35, 20) if c.active]
     off = LethalWatch(FS, LethalConfig(noisy_rates=False))  # as before: every detection a rate
     _, t = _play(off, [(75, 20)])
     assert Condition.EXTREME_TACHY in [c.condition for c in _noisy_qrs(off, t, 160, 30) if c.active]
