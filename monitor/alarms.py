@@ -509,8 +509,9 @@ class Journal:
 
     durable: ClassVar[bool] = True
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, replay: bool = False) -> None:
         self.path = Path(path)
+        self.replay = replay  # lines of a replay or recording say so: no live monitor restores them
         self.path.parent.mkdir(parents=True, exist_ok=True)
         torn = False
         if self.path.exists() and self.path.stat().st_size:
@@ -528,7 +529,8 @@ class Journal:
         pass
 
     def on_alarm(self, alarm: Alarm) -> None:
-        self._f.write(json.dumps(alarm.to_json(), separators=(",", ":")) + "\n")
+        line = {**alarm.to_json(), "replay": True} if self.replay else alarm.to_json()
+        self._f.write(json.dumps(line, separators=(",", ":")) + "\n")
         self._f.flush()
         os.fsync(self._f.fileno())
 
@@ -541,11 +543,12 @@ class Journal:
 
 def open_alarms(path: str | Path) -> tuple[list[Alarm], int]:
     """Alarms whose last journalled transition is active or acknowledged (what a restarted monitor
-    must show again), and the number of unreadable lines skipped."""
+    must show again), and the number of unreadable lines skipped.  Lines of a replay or recording
+    (``"replay": true``) are not a patient's open alarms: left out."""
     rows, bad = read_journal(path)
     last: dict[str, dict[str, object]] = {}
     for r in rows:
-        if isinstance(r, dict) and "id" in r:
+        if isinstance(r, dict) and "id" in r and not r.get("replay"):
             last[str(r["id"])] = r
     out = []
     for r in last.values():

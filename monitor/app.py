@@ -107,8 +107,9 @@ def build(cfg: MonitorConfig, *, ckpt: Checkpoint | None = None, out: TextIO | N
                               seed=cfg.seed, chunk_s=cfg.chunk_s, loop=cfg.loop,
                               split_name=f"{ckpt.split.get('protocol', 'product')} test split",
                               abnormal_rate=cfg.abnormal_rate)
-    # alarms a previous run left open (e.g. after a crash) are shown again; a torn last line is skipped
-    alarms, skipped = open_alarms(cfg.journal) if cfg.journal.exists() else ([], 0)
+    # alarms a previous live run left open (e.g. after a crash) are shown again; a torn last line is skipped.  A
+    # replay or recording starts its patients' time again: nothing is restored into it
+    alarms, skipped = open_alarms(cfg.journal) if cfg.journal.exists() and not source.replay else ([], 0)
     restored = Restored(tuple(alarms), skipped)
     evaluator = truth(tolerance_s=tolerance, offline_flags=offline) if truth is not None else None
     view = ConsoleView(restored=restored.alarms)
@@ -116,7 +117,7 @@ def build(cfg: MonitorConfig, *, ckpt: Checkpoint | None = None, out: TextIO | N
     # the journal first: an alarm is durable before it is shown or published; it, the strips and the
     # learnt-state file are written by one disk writer, off the event loop
     disk = DiskWriter()
-    sinks: list[Sink] = [Journal(cfg.journal)]
+    sinks: list[Sink] = [Journal(cfg.journal, replay=source.replay)]
     if cfg.strips:
         sinks.append(StripRecorder(strips_path(cfg.journal), replay=source.replay, disk=disk))
     if evaluator is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import random
 import signal
@@ -15,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ecgmon.core.messages import Alarm, AlarmState, Beat, BeatScore
+from ecgmon.core.messages import Alarm, AlarmKind, AlarmState, Beat, BeatScore, Condition, Priority
 from ecgmon.core.payload import decode, encode
 from ecgmon.monitor.alarms import AlarmBook, AlarmPolicy, Journal, PolicyConfig, open_alarms, read_journal
 from ecgmon.monitor.streams import DeviceStream
@@ -93,15 +94,51 @@ def test_kill_9_at_random_moments_never_corrupts_the_journal_and_restarts_restor
         assert bad <= k + 1  # at most one torn line per kill (in practice none: one write per line)
         assert rows, "the monitor journalled alarms before it was killed"
         restored_seen.append(len(expected))
-    # a last, clean run reports what it restored: every alarm left open by the last kill
-    expected, _ = open_alarms(journal)
-    torn = read_journal(journal)[1]
+    # every line says it came from a replay, so nothing of it is restored: not into a live monitor (the same bed
+    # names would get a replay's alarms), nor into the next replay (it starts its patients' time again)
+    rows, torn = read_journal(journal)
+    assert rows and all(r.get("replay") is True for r in rows)
+    assert restored_seen == [0] * 5 and open_alarms(journal)[0] == []
+    left_open = {r["id"] for r in rows} - {r["id"] for r in rows if r["state"] == "cleared"}
+    assert left_open, "the kills left alarms open"
     r = subprocess.run([ECGMON, "--source", "replay", "--speed", "max", "--no-ui", "--max-beats", "1",
                         "--journal", str(journal), "--device", "cpu"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     summary = json.loads(r.stdout.strip().splitlines()[-1])
-    assert summary["restored_alarms"] == len(expected) > 0
-    assert summary["journal_skipped"] == torn
+    assert summary["restored_alarms"] == 0
+    assert summary["journal_skipped"] == 0
+
+
+def test_a_live_monitor_restores_its_open_alarms_and_never_a_replays(tmp_path):
+    """A live monitor restarted after a crash shows the alarms its journal left open (its own lines); lines a
+    replay or recording wrote into the same journal (``"replay": true``, bed names like bed01 alike) are not
+    restored, and a replay restores nothing (it starts its patients' time again)."""
+    from ecgmon.core.broker import BrokerConfig
+    from ecgmon.monitor.app import build
+    from ecgmon.monitor.config import MonitorConfig
+
+    journal = tmp_path / "alarms.jsonl"
+    live, replay = Journal(journal), Journal(journal, replay=True)
+    book, rbook = AlarmBook("bed01"), AlarmBook("bed01")
+    for a in book.raise_(Condition.ASYSTOLE, AlarmKind.PHYSIOLOGICAL, Priority.HIGH, "no QRS for 4 s", index=10):
+        live.on_alarm(a)
+    for a in rbook.raise_(Condition.VTACH, AlarmKind.PHYSIOLOGICAL, Priority.HIGH, "5 V beats", index=20):
+        replay.on_alarm(a)
+    live.close()
+    replay.close()
+    opened, bad = open_alarms(journal)
+    assert [a.condition for a in opened] == [Condition.ASYSTOLE] and bad == 0
+    cfg = MonitorConfig(source="mqtt", broker=BrokerConfig(), journal=journal, ui=False, device="cpu")
+    b = build(cfg, out=io.StringIO())
+    try:
+        assert [a.condition for a in b.monitor.restored.alarms] == [Condition.ASYSTOLE]
+    finally:
+        b.monitor.close()
+    b = build(MonitorConfig(source="replay", journal=journal, ui=False, device="cpu"), out=io.StringIO())
+    try:
+        assert b.monitor.restored.alarms == ()
+    finally:
+        b.monitor.close()
 
 
 def _beats(signal_: np.ndarray, sizes: list[int]) -> list[tuple[int, bytes]]:
