@@ -96,7 +96,7 @@ def test_kill_9_at_random_moments_never_corrupts_the_journal_and_restarts_restor
         restored_seen.append(len(expected))
     # every line says it came from a replay, so nothing of it is restored: not into a live monitor (the same bed
     # names would get a replay's alarms), nor into the next replay (it starts its patients' time again)
-    rows, torn = read_journal(journal)
+    rows, _ = read_journal(journal)
     assert rows and all(r.get("replay") is True for r in rows)
     assert restored_seen == [0] * 5 and open_alarms(journal)[0] == []
     left_open = {r["id"] for r in rows} - {r["id"] for r in rows if r["state"] == "cleared"}
