@@ -191,8 +191,8 @@ def vt_vf(recordings: list[Recording], ckpt: Checkpoint, *, device: str = "cpu",
             false += len(at)
             false_at += [(str(cond), round(t, 1), _rhythm_at(rhythms, t)) for t in at]
         # the episode scores count false alarms of the ventricular conditions only: count every lethal one
-        vf_score += EpisodeScore(s_vf.episodes, s_vf.alarmed, s_vf.delays, false, seconds / 3600.0)
-        vt_score += EpisodeScore(s_vt.episodes, s_vt.alarmed, s_vt.delays, 0, 0.0)
+        vf_score += EpisodeScore(s_vf.episodes, s_vf.alarmed, s_vf.delays, false, seconds / 3600.0, s_vf.carried)
+        vt_score += EpisodeScore(s_vt.episodes, s_vt.alarmed, s_vt.delays, 0, 0.0, s_vt.carried)
         rows.append({"record": b.name, "hours": round(seconds / 3600, 3), "vf": s_vf.summary(), "vt": s_vt.summary(),
                      "false_lethal": false, "false_at_s": sorted(false_at, key=lambda c: c[1])})
     hours = vf_score.hours

@@ -92,13 +92,16 @@ class Episode:
 
 @dataclass(frozen=True, slots=True)
 class EpisodeScore:
-    """Episodes >= min_episode_s: how many, how many alarmed within ``within_s``, their delays (s); false alarms."""
+    """Episodes >= min_episode_s: how many, how many alarmed within ``within_s``, the delays (s) of those alarmed
+    by a raise at or after onset, false alarms; ``carried``: alarmed by an alarm already on at onset that stayed
+    on (no delay: it was sounding; not in ``delays``)."""
 
     episodes: int
     alarmed: int
     delays: tuple[float, ...]
     false_alarms: int
     hours: float
+    carried: int = 0
 
     @property
     def sensitivity(self) -> float:
@@ -115,11 +118,12 @@ class EpisodeScore:
     def __add__(self, other: EpisodeScore) -> EpisodeScore:
         return EpisodeScore(self.episodes + other.episodes, self.alarmed + other.alarmed,
                             self.delays + other.delays, self.false_alarms + other.false_alarms,
-                            self.hours + other.hours)
+                            self.hours + other.hours, self.carried + other.carried)
 
     def summary(self) -> dict[str, float | int]:
         return {"episodes": self.episodes, "alarmed": self.alarmed, "sensitivity": round(self.sensitivity, 4),
-                "median_delay_s": round(self.median_delay, 2), "false_alarms": self.false_alarms,
+                "median_delay_s": round(self.median_delay, 2), "carried": self.carried,
+                "false_alarms": self.false_alarms,
                 "hours": round(self.hours, 2), "false_per_bed_day": round(self.false_per_day, 2)}
 
 
@@ -131,15 +135,21 @@ def score_episodes(targets: Sequence[Episode], lethal: Sequence[Episode], alarms
                    grace_s: float = 10.0) -> EpisodeScore:
     """Score one bed.  ``targets``: the episodes the alarm should catch; ``lethal``: every episode during which
     a raise is not false (targets and, e.g., VT); ``alarms``: (raise, clear) times in seconds (clear = inf
-    while still active); ``seconds``: the bed's signal length."""
+    while still active); ``seconds``: the bed's signal length.  An episode is alarmed by a raise within
+    ``within_s`` of its onset (its delay counted), or by an alarm already on at onset that stays on for the
+    first ``within_s`` of it, or all of it when shorter (``carried``, no delay); one that clears during the
+    episode's first seconds and is not raised again in time does not count."""
     eps = [e for e in targets if e.seconds >= min_episode_s]
     delays = []
+    carried = 0
     for e in eps:
-        hits = [max(r, e.start) for r, c in alarms if r <= e.start + within_s and c >= e.start]
-        if hits:
-            delays.append(min(hits) - e.start)
+        raised = [r for r, _ in alarms if e.start <= r <= e.start + within_s]
+        if raised:
+            delays.append(min(raised) - e.start)
+        elif any(r < e.start and c >= e.start + min(within_s, e.seconds) for r, c in alarms):
+            carried += 1
     false = sum(1 for r, c in alarms if not any(r <= e.end + grace_s and c >= e.start for e in lethal))
-    return EpisodeScore(len(eps), len(delays), tuple(delays), false, seconds / 3600.0)
+    return EpisodeScore(len(eps), len(delays) + carried, tuple(delays), false, seconds / 3600.0, carried)
 
 
 def alarm_intervals(ends_s: np.ndarray, vf: np.ndarray, artifact: np.ndarray, *, raise_windows: int,

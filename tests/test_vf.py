@@ -204,6 +204,15 @@ def test_episode_scorer_counts_alarmed_episodes_delays_and_false_alarms():
     s = score_episodes(targets, eps, alarms, 7200.0)
     assert (s.episodes, s.alarmed, s.delays, s.false_alarms) == (2, 1, (6.0,), 2)  # the 3 s VFL is too short
     assert s.false_per_day == pytest.approx(24.0)
+    # an alarm on from an earlier episode: carried (alarmed, no delay) when it stays on through the onset's 10 s;
+    # one that clears 0.4 s in does not count, the raise 4.4 s after onset does, with its delay (MIT-BIH 207)
+    eps = [Episode("VFL", 240.0, 260.0), Episode("VFL", 269.6, 281.1), Episode("VFL", 400.0, 420.0)]
+    alarms = [(244.0, 270.0), (274.0, 300.0), (380.0, 430.0)]
+    s = score_episodes(eps, eps, alarms, 7200.0)
+    assert (s.episodes, s.alarmed, s.carried, s.false_alarms) == (3, 3, 1, 0)
+    assert s.delays == pytest.approx((4.0, 4.4)) and s.median_delay == pytest.approx(4.2)
+    late = score_episodes(eps[1:2], eps, [(244.0, 270.0)], 7200.0)
+    assert (late.alarmed, late.carried, late.delays) == (0, 0, ())
     ends = np.arange(1, 11, dtype=float)
     vf = np.array([0, 1, 1, 1, 0, 0, 0, 1, 1, 0], dtype=bool)
     assert alarm_intervals(ends, vf, np.zeros(10, bool), raise_windows=2, clear_windows=3) == [
