@@ -7,9 +7,11 @@ margin 0, so each judged beat's loss minus its threshold is its loss against its
 the margin is chosen on those by the same rule (:func:`ecgmon.models.realecg.set_bed_margin`).  The margin
 is calibrated on exactly what the monitor computes.
 
-``cross_validate(recordings, k)`` (``ecgmon evaluate --protocol mitdb --cv K``): the records, sorted by name,
-are dealt into ``k`` folds (record ``i`` in fold ``i % k``); for each fold a model is fitted and calibrated on
-the other folds' records only, then the fold's records are played through the EC57 evaluation.  Every record
+``cross_validate(recordings, k)`` (``ecgmon evaluate --protocol mitdb --cv K``): the records, sorted by
+database (the folder each was read from, e.g. ``mitdb-ds1``, ``svdb-dev``) then name, are dealt into ``k``
+folds (record ``i`` in fold ``i % k``: stratified by database, no seed); for each fold a model is fitted
+and calibrated on the other folds' records only, then the fold's records are played through the EC57
+evaluation.  Every record
 is counted once, by a model that neither fitted nor chose anything on it.
 """
 
@@ -26,7 +28,7 @@ from ecgmon.core.limits import MATCH_WINDOW_S
 from ecgmon.core.matching import match
 from ecgmon.evaluation import ec57
 from ecgmon.models.checkpoint import Checkpoint, save
-from ecgmon.models.realecg import RealConfig, fit, folds_of, set_bed_margin
+from ecgmon.models.realecg import RealConfig, database_of, fit, folds_of, set_bed_margin
 from ecgmon.models.records import Recording
 
 
@@ -71,6 +73,8 @@ def cross_validate(recordings: list[Recording], k: int, cfg: RealConfig = RealCo
         beds = ec57.run_records(test, ckpt, device=device, threads=threads, learn_s=cfg.learn_s)
         counts += [ec57.record_counts(b, learn_s=cfg.learn_s) for b in beds]
         folds.append({"fold": i, "held_out": sorted(names), "fitted_on": sorted(r.name for r in fit_on),
+                      "held_out_by_database": {d: sorted(r.name for r in test if database_of(r) == d)
+                                               for d in sorted({database_of(r) for r in test})},
                       "threshold": ckpt.threshold, "calibration": ckpt.calibration,
                       "train_seconds": ckpt.train["total_seconds"]})
     return counts, folds

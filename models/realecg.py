@@ -14,7 +14,8 @@
    margin is measured through the live pipeline (each record a bed that learns for ``learn_s``), so it
    is calibrated on exactly what the monitor computes.
 
-``folds_of(recordings, k)``: the record-level folds of ``ecgmon evaluate --protocol mitdb --cv K``.
+``folds_of(recordings, k)``: the record-level folds of ``ecgmon evaluate --protocol mitdb --cv K``, stratified
+by database (the folder each record was read from), so DS1 and SVDB records share every fold.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +50,7 @@ class RealConfig:
     embedding: int = 32
     noise: float = 0.03
     gain: float = 0.1
+    max_shift: float = 2.5  # cut jitter, samples of the 140-sample beat (TrainConfig.max_shift)
     seed: int = 0
     v_target: float = 0.95  # calibration: the threshold flags this share of the records' V beats
     min_v: int = 20  # fewer V beats than this: the threshold flags 1 - n_quantile of N beats instead
@@ -73,10 +75,13 @@ def choose(values: np.ndarray, classes: np.ndarray, cfg: RealConfig) -> tuple[fl
 
 
 def fit(recordings: list[Recording], cfg: RealConfig = RealConfig(), *, device: str = "cpu",
+        databases: Mapping[str, str] | None = None,
         on_epoch: Callable[[int, float, float], None] | None = None,
         log: Callable[[str], None] = lambda s: None) -> Checkpoint:
     """Train the real-ECG model on ``recordings`` and choose its population threshold (see the module docstring);
-    the per-bed margin is 0 until :func:`set_bed_margin`."""
+    the per-bed margin is 0 until :func:`set_bed_margin`.  ``databases``: record name -> the database (data
+    folder) it came from (default :func:`database_of`), written into the checkpoint's ``split`` with each
+    record's lead and sampling rate."""
     t0 = time.perf_counter()
     cuts = [cut_beats(r, rep=cfg.rep) for r in recordings]
     normal = np.concatenate([c.x[c.label == "N"] for c in cuts])
@@ -88,7 +93,7 @@ def fit(recordings: list[Recording], cfg: RealConfig = RealConfig(), *, device: 
         f"training on {len(x_train)}, validation {len(x_val)}")
     mc = AEConfig(channels=cfg.rep.channels, hidden=cfg.hidden, embedding=cfg.embedding)
     tc = TrainConfig(epochs=cfg.epochs, patience=cfg.epochs, seed=cfg.seed, noise=cfg.noise, gain=cfg.gain,
-                     batch_size=128)
+                     max_shift=cfg.max_shift, batch_size=128)
     before = torch.get_num_threads()
     torch.set_num_threads(os.cpu_count() or 1)  # training wants every core (the monitor's scorer leaves one)
     try:
@@ -105,7 +110,7 @@ def fit(recordings: list[Recording], cfg: RealConfig = RealConfig(), *, device: 
     ckpt = Checkpoint(
         model=model, threshold=threshold,
         calibration={"rule": f"population: {pop_rule}", "bed_margin": 0.0},
-        split={"protocol": "mitdb", "records": [r.name for r in recordings], "lead": recordings[0].lead},
+        split=fitted_on(recordings, databases),
         train={**cfg.to_dict(), "device": device, "epochs_run": len(hist.train), "best_epoch": hist.best_epoch,
                "seconds": round(hist.seconds, 1), "train_loss": hist.train, "val_loss": hist.val,
                "n_train": len(x_train), "n_val": len(x_val)},
@@ -129,9 +134,32 @@ def set_bed_margin(ckpt: Checkpoint, rel: np.ndarray, classes: np.ndarray, cfg: 
     return bed_rule
 
 
+def fitted_on(recordings: list[Recording], databases: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """What a model was fitted on, for its checkpoint's ``split``: the records, each one's database, lead and
+    sampling rate, and per database its records and leads.  ``lead``: the one lead played, or ``"mixed"``."""
+    db = {r.name: (databases or {}).get(r.name, database_of(r)) for r in recordings}
+    by_db: dict[str, dict[str, Any]] = {}
+    for r in recordings:
+        d = by_db.setdefault(db[r.name], {"records": [], "leads": [], "fs": []})
+        d["records"].append(r.name)
+        d["leads"] = sorted({*d["leads"], r.lead})
+        d["fs"] = sorted({*d["fs"], float(r.fs)})
+    leads = sorted({r.lead for r in recordings})
+    return {"protocol": "mitdb", "records": [r.name for r in recordings],
+            "lead": leads[0] if len(leads) == 1 else "mixed", "databases": by_db,
+            "record_database": db, "record_lead": {r.name: r.lead for r in recordings}}
+
+
+def database_of(rec: Recording) -> str:
+    """The database a record belongs to: the name of the folder it was read from (``mitdb-ds1``, ``svdb-dev``)."""
+    return rec.path.parent.name
+
+
 def folds_of(recordings: list[Recording], k: int) -> list[list[Recording]]:
-    """Records sorted by name, record ``i`` in fold ``i % k``."""
+    """Record-level folds, stratified by database (:func:`database_of`): records sorted by (database, name),
+    record ``i`` of that order in fold ``i % k``, so each fold holds about ``1/k`` of every database's records.
+    Deterministic (no seed); with one database, the records sorted by name."""
     if not 2 <= k <= len(recordings):
         raise ValueError(f"--cv {k}: need 2 <= K <= {len(recordings)} (the number of records)")
-    srt = sorted(recordings, key=lambda r: r.name)
+    srt = sorted(recordings, key=lambda r: (database_of(r), r.name))
     return [srt[i::k] for i in range(k)]
