@@ -18,7 +18,7 @@ is counted once, by a model that neither fitted nor chose anything on it.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -29,14 +29,16 @@ from ecgmon.core.matching import match
 from ecgmon.evaluation import ec57
 from ecgmon.models.checkpoint import Checkpoint, save
 from ecgmon.models.realecg import RealConfig, database_of, fit, folds_of, set_bed_margin
-from ecgmon.models.records import Recording
+from ecgmon.models.records import CutBeats, Recording, cut_beats
 
 
 def fit_and_calibrate(recordings: list[Recording], cfg: RealConfig = RealConfig(), *, device: str = "cpu",
                       threads: int | None = None, on_epoch: Callable[[int, float, float], None] | None = None,
+                      cuts: Mapping[str, CutBeats] | None = None,
                       log: Callable[[str], None] = lambda s: None) -> Checkpoint:
-    """Train the real-ECG model on ``recordings`` and calibrate its population threshold and per-bed margin."""
-    ckpt = fit(recordings, cfg, device=device, on_epoch=on_epoch, log=log)
+    """Train the real-ECG model on ``recordings`` and calibrate its population threshold and per-bed margin
+    (``cuts``: beats already cut, by record name, as for :func:`ecgmon.models.realecg.fit`)."""
+    ckpt = fit(recordings, cfg, device=device, cuts=cuts, on_epoch=on_epoch, log=log)
     t0 = time.perf_counter()
     # through the live pipeline: with margin 0 a beat's threshold is its bed's shift
     beds = ec57.run_records(recordings, ckpt, device=device, threads=threads, learn_s=cfg.learn_s)
@@ -61,12 +63,16 @@ def cross_validate(recordings: list[Recording], k: int, cfg: RealConfig = RealCo
     """Per-record EC57 counts, each record counted by the model of the fold that held it out; and each
     fold's records and calibration.  Each fold's checkpoint is kept in ``save_dir`` (``foldI.pt``)."""
     counts, folds = [], []
-    for i, test in enumerate(folds_of(recordings, k)):
+    split = folds_of(recordings, k)  # checks k before the beats are cut
+    t0 = time.perf_counter()
+    cuts = {r.name: cut_beats(r, rep=cfg.rep) for r in recordings}  # once: the model does not change the cut
+    log(f"beats cut from {len(recordings)} records in {time.perf_counter() - t0:.0f} s")
+    for i, test in enumerate(split):
         names = {r.name for r in test}
         fit_on = [r for r in recordings if r.name not in names]
         log(f"fold {i + 1}/{k}: held out {', '.join(sorted(names))}")
         ckpt = fit_and_calibrate(
-            fit_on, cfg, device=device, threads=threads, log=log,
+            fit_on, cfg, device=device, threads=threads, log=log, cuts=cuts,
             on_epoch=lambda e, tl, vl: log(f"  epoch {e + 1}/{cfg.epochs}: train {tl:.5f} val {vl:.5f}"))
         if save_dir is not None:
             save(ckpt, save_dir / f"fold{i + 1}.pt")

@@ -33,7 +33,7 @@ import torch
 from ecgmon.core.limits import LEARN_S
 from ecgmon.models.autoencoder import AEConfig
 from ecgmon.models.checkpoint import Checkpoint, versions
-from ecgmon.models.records import Recording, cut_beats
+from ecgmon.models.records import CutBeats, Recording, cut_beats
 from ecgmon.models.scorer import losses
 from ecgmon.models.train import TrainConfig, train
 from ecgmon.segmentation.represent import Representation
@@ -75,21 +75,23 @@ def choose(values: np.ndarray, classes: np.ndarray, cfg: RealConfig) -> tuple[fl
 
 
 def fit(recordings: list[Recording], cfg: RealConfig = RealConfig(), *, device: str = "cpu",
-        databases: Mapping[str, str] | None = None,
+        databases: Mapping[str, str] | None = None, cuts: Mapping[str, CutBeats] | None = None,
         on_epoch: Callable[[int, float, float], None] | None = None,
         log: Callable[[str], None] = lambda s: None) -> Checkpoint:
     """Train the real-ECG model on ``recordings`` and choose its population threshold (see the module docstring);
     the per-bed margin is 0 until :func:`set_bed_margin`.  ``databases``: record name -> the database (data
     folder) it came from (default :func:`database_of`), written into the checkpoint's ``split`` with each
-    record's lead and sampling rate."""
+    record's lead and sampling rate.  ``cuts``: record name -> its beats already cut in ``cfg.rep`` (as
+    :func:`~ecgmon.models.records.cut_beats` cuts them; cross-validation cuts each record once for all folds)."""
     t0 = time.perf_counter()
-    cuts = [cut_beats(r, rep=cfg.rep) for r in recordings]
-    normal = np.concatenate([c.x[c.label == "N"] for c in cuts])
+    given = dict(cuts or {})
+    cut = [given[r.name] if r.name in given else cut_beats(r, rep=cfg.rep) for r in recordings]
+    normal = np.concatenate([c.x[c.label == "N"] for c in cut])
     rng = np.random.default_rng(cfg.seed)
     pick = rng.permutation(len(normal))[:cfg.max_beats]
     n_val = max(1, int(len(pick) * cfg.val_frac))
     x_val, x_train = normal[pick[:n_val]], normal[pick[n_val:]]
-    log(f"{len(recordings)} records, {sum(len(c.x) for c in cuts)} beats cut, {len(normal)} N; "
+    log(f"{len(recordings)} records, {sum(len(c.x) for c in cut)} beats cut, {len(normal)} N; "
         f"training on {len(x_train)}, validation {len(x_val)}")
     mc = AEConfig(channels=cfg.rep.channels, hidden=cfg.hidden, embedding=cfg.embedding)
     tc = TrainConfig(epochs=cfg.epochs, patience=cfg.epochs, seed=cfg.seed, noise=cfg.noise, gain=cfg.gain,
@@ -102,7 +104,7 @@ def fit(recordings: list[Recording], cfg: RealConfig = RealConfig(), *, device: 
         torch.set_num_threads(before)
     # the population threshold, on every record's beats after its learning period
     vals, cls = [], []
-    for r, c in zip(recordings, cuts, strict=True):
+    for r, c in zip(recordings, cut, strict=True):
         after = c.index >= cfg.learn_s * r.fs
         vals.append(losses(model, c.x[after]))
         cls.append(c.label[after])
