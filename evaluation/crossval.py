@@ -58,16 +58,22 @@ def fit_and_calibrate(recordings: list[Recording], cfg: RealConfig = RealConfig(
 
 
 def cross_validate(recordings: list[Recording], k: int, cfg: RealConfig = RealConfig(), *, device: str = "cpu",
-                   threads: int | None = None, save_dir: Path | None = None,
+                   threads: int | None = None, save_dir: Path | None = None, only: list[int] | None = None,
                    log: Callable[[str], None] = lambda s: None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Per-record EC57 counts, each record counted by the model of the fold that held it out; and each
-    fold's records and calibration.  Each fold's checkpoint is kept in ``save_dir`` (``foldI.pt``)."""
+    fold's records and calibration.  Each fold's checkpoint is kept in ``save_dir`` (``foldI.pt``).
+    ``only``: the folds (1-based) to run, the others skipped (fewer records judged, each still by a model
+    fitted without it); default all."""
     counts, folds = [], []
     split = folds_of(recordings, k)  # checks k before the beats are cut
+    if only is not None and not set(only) <= set(range(1, k + 1)):
+        raise ValueError(f"--folds {' '.join(map(str, only))}: folds are numbered 1 to {k}")
     t0 = time.perf_counter()
     cuts = {r.name: cut_beats(r, rep=cfg.rep) for r in recordings}  # once: the model does not change the cut
     log(f"beats cut from {len(recordings)} records in {time.perf_counter() - t0:.0f} s")
     for i, test in enumerate(split):
+        if only is not None and i + 1 not in only:
+            continue
         names = {r.name for r in test}
         fit_on = [r for r in recordings if r.name not in names]
         log(f"fold {i + 1}/{k}: held out {', '.join(sorted(names))}")

@@ -17,6 +17,7 @@ import pytest
 from scipy.signal import resample_poly
 
 from ecgmon.cli.main import _read_records, main
+from ecgmon.evaluation.crossval import cross_validate
 from ecgmon.models.realecg import database_of, fitted_on, folds_of
 from ecgmon.models.records import Recording, read
 
@@ -48,6 +49,8 @@ def test_folds_are_stratified_by_database_and_hold_every_record_once():
     assert [[r.name for r in f] for f in folds_of(ds1, 2)] == [["101", "108", "112", "230"], ["106", "109", "114"]]
     with pytest.raises(ValueError, match="2 <= K <= 7"):
         folds_of(ds1, 8)
+    with pytest.raises(ValueError, match="folds are numbered 1 to 3"):  # --folds: checked before any work
+        cross_validate(ds1, 3, only=[2, 4])
 
 
 def test_fitted_on_names_each_database_its_records_leads_and_rates():
