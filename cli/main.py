@@ -76,18 +76,17 @@ def _add_real_settings(p: argparse.ArgumentParser) -> None:
     g.add_argument("--hidden", type=int, default=None, help="LSTM units (default from RealConfig)")
     g.add_argument("--embedding", type=int, default=None, help="embedding size (default from RealConfig)")
     g.add_argument("--epochs", type=int, default=None, help="epochs (default from RealConfig)")
-    g.add_argument("--max-shift", type=float, default=None,
-                   help="segmentation-jitter augmentation: samples (of 140) each cut end may move; 0 = off")
     g.add_argument("--noise", type=float, default=None, help="denoising input noise (z units); 0 = off")
 
 
 def _real_config(a: argparse.Namespace) -> Any:
-    """The RealConfig of --seed, --epochs, --hidden, --embedding, --noise, --max-shift and --learn."""
+    """The RealConfig of --seed, --epochs, --hidden, --embedding, --noise and --learn (window beats have no cut
+    jitter: --max-shift does not apply to the real-ECG model)."""
     from ecgmon.models.realecg import RealConfig
 
     return dataclasses.replace(RealConfig(seed=a.seed), **{k: v for k, v in (
-        ("epochs", a.epochs), ("hidden", a.hidden), ("embedding", a.embedding), ("noise", a.noise),
-        ("max_shift", a.max_shift)) if v is not None}, learn_s=a.learn)
+        ("epochs", a.epochs), ("hidden", a.hidden), ("embedding", a.embedding), ("noise", a.noise)) if v is not None},
+        learn_s=a.learn)
 
 
 def _train_parser(sub: argparse._SubParsersAction) -> None:
@@ -113,7 +112,8 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--patience", type=int, default=None, help="early-stopping patience in epochs")
     p.add_argument("--max-shift", type=float, default=None,
-                   help="segmentation-jitter augmentation: samples (of 140) each cut end may move; 0 = off")
+                   help="product/ucr: segmentation-jitter augmentation: samples (of 140) each cut end may move; "
+                        "0 = off (window beats of the real-ECG model have none)")
     p.add_argument("--noise", type=float, default=None, help="denoising input noise (z units); 0 = off")
     p.add_argument("--rule", default="max-f1", help="calibration rule (see `ecgmon calibrate --help`)")
     p.add_argument("--param", type=float, default=None, help="calibration rule parameter")

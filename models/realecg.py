@@ -50,7 +50,6 @@ class RealConfig:
     embedding: int = 32
     noise: float = 0.03
     gain: float = 0.1
-    max_shift: float = 2.5  # cut jitter, samples of the 140-sample beat (TrainConfig.max_shift)
     seed: int = 0
     v_target: float = 0.95  # calibration: the threshold flags this share of the records' V beats
     min_v: int = 20  # fewer V beats than this: the threshold flags 1 - n_quantile of N beats instead
@@ -95,7 +94,7 @@ def fit(recordings: list[Recording], cfg: RealConfig = RealConfig(), *, device: 
         f"training on {len(x_train)}, validation {len(x_val)}")
     mc = AEConfig(channels=cfg.rep.channels, hidden=cfg.hidden, embedding=cfg.embedding)
     tc = TrainConfig(epochs=cfg.epochs, patience=cfg.epochs, seed=cfg.seed, noise=cfg.noise, gain=cfg.gain,
-                     max_shift=cfg.max_shift, batch_size=128)
+                     batch_size=128)  # window beats: no cut jitter (train.augment_window)
     before = torch.get_num_threads()
     torch.set_num_threads(os.cpu_count() or 1)  # training wants every core (the monitor's scorer leaves one)
     try:
