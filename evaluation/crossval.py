@@ -38,7 +38,7 @@ def fit_and_calibrate(recordings: list[Recording], cfg: RealConfig = RealConfig(
                       log: Callable[[str], None] = lambda s: None) -> Checkpoint:
     """Train the real-ECG model on ``recordings`` and calibrate its population threshold and per-bed margin
     (``cuts``: beats already cut, by record name, as for :func:`ecgmon.models.realecg.fit`)."""
-    ckpt = fit(recordings, cfg, device=device, cuts=cuts, on_epoch=on_epoch, log=log)
+    ckpt = fit(recordings, cfg, device=device, cuts=cuts, threads=threads, on_epoch=on_epoch, log=log)
     t0 = time.perf_counter()
     # through the live pipeline: with margin 0 a beat's threshold is its bed's shift
     beds = ec57.run_records(recordings, ckpt, device=device, threads=threads, learn_s=cfg.learn_s)

@@ -75,13 +75,14 @@ def choose(values: np.ndarray, classes: np.ndarray, cfg: RealConfig) -> tuple[fl
 
 def fit(recordings: list[Recording], cfg: RealConfig = RealConfig(), *, device: str = "cpu",
         databases: Mapping[str, str] | None = None, cuts: Mapping[str, CutBeats] | None = None,
-        on_epoch: Callable[[int, float, float], None] | None = None,
+        threads: int | None = None, on_epoch: Callable[[int, float, float], None] | None = None,
         log: Callable[[str], None] = lambda s: None) -> Checkpoint:
     """Train the real-ECG model on ``recordings`` and choose its population threshold (see the module docstring);
     the per-bed margin is 0 until :func:`set_bed_margin`.  ``databases``: record name -> the database (data
     folder) it came from (default :func:`database_of`), written into the checkpoint's ``split`` with each
     record's lead and sampling rate.  ``cuts``: record name -> its beats already cut in ``cfg.rep`` (as
-    :func:`~ecgmon.models.records.cut_beats` cuts them; cross-validation cuts each record once for all folds)."""
+    :func:`~ecgmon.models.records.cut_beats` cuts them; cross-validation cuts each record once for all folds).
+    ``threads``: torch threads for training (default: every core)."""
     t0 = time.perf_counter()
     given = dict(cuts or {})
     cut = [given[r.name] if r.name in given else cut_beats(r, rep=cfg.rep) for r in recordings]
@@ -96,7 +97,9 @@ def fit(recordings: list[Recording], cfg: RealConfig = RealConfig(), *, device: 
     tc = TrainConfig(epochs=cfg.epochs, patience=cfg.epochs, seed=cfg.seed, noise=cfg.noise, gain=cfg.gain,
                      batch_size=128)  # window beats: no cut jitter (train.augment_window)
     before = torch.get_num_threads()
-    torch.set_num_threads(os.cpu_count() or 1)  # training wants every core (the monitor's scorer leaves one)
+    # training takes every core unless told (``threads``: on a shared machine more threads than free cores
+    # spin at each step's barrier and run many times slower)
+    torch.set_num_threads(threads or os.cpu_count() or 1)
     try:
         model, hist = train(x_train, x_val, model_cfg=mc, cfg=tc, device=device, on_epoch=on_epoch)
     finally:
