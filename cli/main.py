@@ -48,8 +48,45 @@ examples:
 
 def _add_common_model(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto | cpu | cuda (default: auto)")
-    p.add_argument("--data", type=Path, default=None,
-                   help="folder with ECG5000_TRAIN/TEST as .txt/.tsv/.arff (default: the bundled copy)")
+    p.add_argument("--data", type=Path, action="append", default=None,
+                   help="product/ucr: folder with ECG5000_TRAIN/TEST as .txt/.tsv/.arff (default: the bundled copy). "
+                        "mitdb: a folder of annotated records; may be given more than once (e.g. MIT-BIH DS1 and "
+                        "SVDB): their records are pooled, each known by its folder name as its database")
+
+
+LEAD_HELP = ("mitdb: lead, by name (case-insensitive; MLII = II = ECG II); a record without it is left out. "
+             "Once: for every --data; or once per --data, in the same order. Default: II, else the first lead "
+             "(MLII on MIT-BIH, ECG1 on SVDB)")
+
+
+def _one_data(a: argparse.Namespace) -> None:
+    """Protocols other than mitdb take one --data folder and one --lead: a list of them becomes that one."""
+    for key in ("data", "lead"):
+        v = getattr(a, key, None)
+        if isinstance(v, list):
+            if len(v) > 1:
+                raise ValueError(f"--{key} is given {len(v)} times; --protocol {a.protocol} takes it once")
+            setattr(a, key, v[0])
+
+
+def _add_real_settings(p: argparse.ArgumentParser) -> None:
+    """The real-ECG model's training settings (RealConfig), for ``evaluate --cv`` (``train`` has its own)."""
+    g = p.add_argument_group("mitdb --cv: training settings of each fold's model (as for `ecgmon train`)")
+    g.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
+    g.add_argument("--hidden", type=int, default=None, help="LSTM units (default from RealConfig)")
+    g.add_argument("--embedding", type=int, default=None, help="embedding size (default from RealConfig)")
+    g.add_argument("--epochs", type=int, default=None, help="epochs (default from RealConfig)")
+    g.add_argument("--noise", type=float, default=None, help="denoising input noise (z units); 0 = off")
+
+
+def _real_config(a: argparse.Namespace) -> Any:
+    """The RealConfig of --seed, --epochs, --hidden, --embedding, --noise and --learn (window beats have no cut
+    jitter: --max-shift does not apply to the real-ECG model)."""
+    from ecgmon.models.realecg import RealConfig
+
+    return dataclasses.replace(RealConfig(seed=a.seed), **{k: v for k, v in (
+        ("epochs", a.epochs), ("hidden", a.hidden), ("embedding", a.embedding), ("noise", a.noise)) if v is not None},
+        learn_s=a.learn)
 
 
 def _train_parser(sub: argparse._SubParsersAction) -> None:
@@ -60,9 +97,11 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--protocol", choices=("product", "ucr", "mitdb"), default="product",
                    help="mitdb: the real-ECG model, on annotated records in --data (window beats, per-bed "
                         "learning; see docs/recordings.md)")
-    p.add_argument("--records", nargs="*", default=None, help="mitdb: record names within --data (default: all)")
-    p.add_argument("--lead", default=None, help="mitdb: lead, by name (case-insensitive; MLII = II = ECG II); "
-                                                "a record without it is left out. Default: II, else the first")
+    p.add_argument("--records", nargs="*", default=None,
+                   help="mitdb: record names, each looked up in the --data folders (default: all)")
+    p.add_argument("--lead", action="append", default=None, help=LEAD_HELP)
+    p.add_argument("--chosen-by", default=None,
+                   help="mitdb: how the training settings were chosen (text stored in the checkpoint's metadata)")
     p.add_argument("--learn", type=float, default=LEARN_S,
                    help="mitdb: each bed's learning period (s) the per-bed margin is calibrated after")
     p.add_argument("--seed", type=int, default=0, help="split and training seed (default 0)")
@@ -73,7 +112,8 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--patience", type=int, default=None, help="early-stopping patience in epochs")
     p.add_argument("--max-shift", type=float, default=None,
-                   help="segmentation-jitter augmentation: samples (of 140) each cut end may move; 0 = off")
+                   help="product/ucr: segmentation-jitter augmentation: samples (of 140) each cut end may move; "
+                        "0 = off (window beats of the real-ECG model have none)")
     p.add_argument("--noise", type=float, default=None, help="denoising input noise (z units); 0 = off")
     p.add_argument("--rule", default="max-f1", help="calibration rule (see `ecgmon calibrate --help`)")
     p.add_argument("--param", type=float, default=None, help="calibration rule parameter")
@@ -103,19 +143,24 @@ def _evaluate_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--protocol", choices=("product", "ucr", "mitdb", "qrs", "nstdb", "ec13", "cinc2015", "vfdb"),
                    default="product",
                    help="qrs / nstdb / ec13: QRS detection and heart rate only (no model), records in --data")
-    p.add_argument("--records", nargs="*", default=None, help="mitdb: record names within --data (default: all)")
-    p.add_argument("--lead", default=None, help="mitdb: lead to play, by name (case-insensitive; MLII = II = ECG II); "
-                                                "a record without it is left out. Default: II, else the first")
+    p.add_argument("--records", nargs="*", default=None,
+                   help="mitdb: record names, each looked up in the --data folders (default: all)")
+    p.add_argument("--lead", action="append", default=None, help=LEAD_HELP.replace("lead,", "lead to play,"))
     p.add_argument("--learn", type=float, default=LEARN_S,
                    help="mitdb: each bed's learning period, seconds (excluded from every figure)")
     p.add_argument("--cv", type=int, default=None, metavar="K",
                    help="mitdb: record-level K-fold cross-validation: fit the real-ECG model on K-1 folds' records, "
-                        "evaluate the held-out fold, every record once (trains K models)")
+                        "evaluate the held-out fold, every record once (trains K models). Folds: the records of "
+                        "all --data folders sorted by (folder, name), record i in fold i mod K (stratified by "
+                        "database, no seed); figures pooled and per database")
+    p.add_argument("--folds", type=int, nargs="+", default=None, metavar="I",
+                   help="mitdb --cv K: run only these folds (1..K), judging fewer records (default: all K)")
     p.add_argument("--checkpoint", type=Path, default=None,
                    help="default: the shipped checkpoint of that protocol")
     p.add_argument("--out", type=Path, default=Path("runs/eval"), help="output folder (default runs/eval)")
     p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (mitdb)")
+    _add_real_settings(p)
     _add_common_model(p)
 
 
@@ -125,18 +170,48 @@ def _read_records(a: argparse.Namespace) -> tuple[list[Recording], list[str]]:
     from ecgmon.evaluation import ec57
     from ecgmon.models.records import read_all
 
-    if a.data is None:
+    if not a.data:
         raise ValueError("--protocol mitdb needs --data DIR (the records; `ecgmon data fetch mitdb` downloads them)")
-    got = read_all([a.data] if not a.records else [Path(a.data) / r for r in a.records], lead=a.lead)
-    recs, left = ec57.check_evaluable(got.recordings)
-    left = [*got.left_out, *left]
-    for line in got.notes:
+    dirs: list[Path] = list(a.data)
+    leads: list[str | None] = list(a.lead or [None])
+    if len(leads) == 1:
+        leads *= len(dirs)
+    if len(leads) != len(dirs):
+        raise ValueError(f"--lead is given {len(leads)} times for {len(dirs)} --data folders: give it once "
+                         "(every folder) or once per --data, in the same order")
+    paths: list[list[Path]] = [[d] for d in dirs]
+    if a.records:  # each name in the folder that has it
+        paths = [[] for _ in dirs]
+        for r in a.records:
+            where = [i for i, d in enumerate(dirs) if any((d / r).with_suffix(s).exists() for s in ("", ".hea"))
+                     or (d / r).exists()]
+            if not where:
+                raise ValueError(f"record {r!r} is in none of the --data folders ({', '.join(map(str, dirs))})")
+            paths[where[0]].append(dirs[where[0]] / r)
+    got_recs: list[Recording] = []
+    left: list[str] = []
+    for ps, lead in zip(paths, leads, strict=True):
+        if ps:
+            got = read_all(ps, lead=lead)
+            got_recs += got.recordings
+            left += got.left_out
+    names = [r.name for r in got_recs]
+    if dup := sorted({n for n in names if names.count(n) > 1}):
+        raise ValueError(f"records named alike in different --data folders: {', '.join(dup)}; "
+                         "beds are known by name: evaluate them in separate runs")
+    recs, not_evaluable = ec57.check_evaluable(got_recs)
+    left += not_evaluable
+    for line in (n for r in got_recs for n in r.notes):
         print(f"warning: {line}", file=sys.stderr)
     for line in left:
         print(f"error: left out: {line}", file=sys.stderr)
     if not recs:
-        raise ValueError(f"{a.data}: no record can be evaluated ({len(left)} left out, see above)")
+        raise ValueError(f"{_data_label(a)}: no record can be evaluated ({len(left)} left out, see above)")
     return recs, left
+
+
+def _data_label(a: argparse.Namespace) -> str:
+    return " + ".join(str(d) for d in a.data) if isinstance(a.data, list) else str(a.data)
 
 
 def _left_out_status(left: list[str]) -> int:
@@ -150,21 +225,21 @@ def cmd_train_records(a: argparse.Namespace, console: Console) -> int:
     import torch
 
     from ecgmon.evaluation.crossval import fit_and_calibrate
-    from ecgmon.models import realecg
     from ecgmon.models.checkpoint import save
 
     if a.threads:
         torch.set_num_threads(a.threads)
     recs, left = _read_records(a)
-    cfg = dataclasses.replace(realecg.RealConfig(seed=a.seed), **{k: v for k, v in (
-        ("epochs", a.epochs), ("hidden", a.hidden), ("embedding", a.embedding), ("noise", a.noise)) if v is not None},
-        learn_s=a.learn)
-    console.print(f"[bold]train[/] protocol=mitdb records={len(recs)} ({a.data}) {cfg}")
+    cfg = _real_config(a)
+    console.print(f"[bold]train[/] protocol=mitdb records={len(recs)} ({_data_label(a)}) {cfg}")
 
     def on_epoch(epoch: int, tl: float, vl: float) -> None:
         console.print(f"epoch {epoch + 1}/{cfg.epochs}: train {tl:.5f} val {vl:.5f}")
 
     ckpt = fit_and_calibrate(recs, cfg, device=a.device, threads=a.threads, on_epoch=on_epoch, log=console.print)
+    ckpt.split["data"] = [str(d) for d in a.data]
+    if a.chosen_by:
+        ckpt.train["settings_chosen_by"] = a.chosen_by
     path = save(ckpt, a.out)
     console.print(f"{ckpt.train['total_seconds']:.0f} s; saved {path} (sha256 {ckpt.sha256[:12]})")
     return _left_out_status(left)
@@ -184,6 +259,7 @@ def cmd_train(a: argparse.Namespace, console: Console) -> int:
 
     if a.protocol == "mitdb":
         return cmd_train_records(a, console)
+    _one_data(a)
     if a.threads:
         torch.set_num_threads(a.threads)
     mc = AEConfig(**{k: v for k, v in (("hidden", a.hidden), ("embedding", a.embedding)) if v is not None})
@@ -222,6 +298,7 @@ def cmd_calibrate(a: argparse.Namespace, console: Console) -> int:
     from ecgmon.models.checkpoint import load, save
     from ecgmon.models.train import losses
 
+    _one_data(a)
     ckpt = load(a.checkpoint)
     split = ckpt.data_split(a.data)
     val = split.part("val")
@@ -238,16 +315,21 @@ def cmd_calibrate(a: argparse.Namespace, console: Console) -> int:
 def cmd_evaluate_records(a: argparse.Namespace, console: Console) -> int:
     from ecgmon.evaluation import crossval, ec57
     from ecgmon.models.checkpoint import load
-    from ecgmon.models.realecg import RealConfig
+    from ecgmon.models.realecg import database_of
 
     recs, left = _read_records(a)
     threads = a.threads or default_threads()
     if a.cv:
-        cfg = dataclasses.replace(RealConfig(), learn_s=a.learn)
+        cfg = _real_config(a)
+        a.out.mkdir(parents=True, exist_ok=True)  # each fold's checkpoint is saved there as it is made
         counts, folds = crossval.cross_validate(recs, a.cv, cfg, device=a.device, threads=threads, save_dir=a.out,
-                                               log=console.print)
+                                               only=a.folds, log=console.print)
         what = f"{a.cv}-fold record-level cross-validation (each record scored by a model not fitted on it)"
-        meta: dict[str, Any] = {"cv": a.cv, "folds": folds, "config": cfg.to_dict()}
+        if a.folds:
+            what += f", folds {' '.join(map(str, a.folds))} only"
+            judged = {n for f in folds for n in f["held_out"]}
+            recs = [r for r in recs if r.name in judged]
+        meta: dict[str, Any] = {"cv": a.cv, "cv_folds_run": a.folds, "folds": folds, "config": cfg.to_dict()}
         label = "each bed's own threshold"
     else:
         ckpt = load(a.checkpoint if a.checkpoint is not None else "mitdb")
@@ -258,14 +340,25 @@ def cmd_evaluate_records(a: argparse.Namespace, console: Console) -> int:
                 "learning": ckpt.learning}
         label = "each bed's own threshold" if ckpt.bed_margin is not None and a.learn > 0 else f"{ckpt.threshold:.4f}"
     summary = ec57.summarise(counts)
+    db = {r.name: database_of(r) for r in recs}
+    by_db = {d: ec57.summarise([c for c in counts if db[c["record"]] == d]) for d in sorted(set(db.values()))}
+    if len(by_db) > 1:  # gross rows per database under the pooled one
+        summary["by_database"] = {d: {"names": [r["record"] for r in sm["records"]],
+                                      **{k: v for k, v in sm.items() if k != "records"}} for d, sm in by_db.items()}
     wide = Console(width=max(console.width, 180))  # the table has 15 columns
-    wide.print(ec57.table(summary, title=f"EC57 on {len(recs)} records ({a.data}), {what}, "
+    wide.print(ec57.table(summary, title=f"EC57 on {len(recs)} records ({_data_label(a)}), {what}, "
                                             f"learning period {a.learn:g} s excluded"))
     for line in ec57.burden_lines(summary):
         print(line)
+    for d, sm in by_db.items() if len(by_db) > 1 else ():
+        print(f"{d}:")
+        for line in ec57.burden_lines(sm):
+            print(f"  {line}")
     a.out.mkdir(parents=True, exist_ok=True)
-    meta.update({"protocol": "mitdb", "data": str(a.data), "records": [r.name for r in recs], "learn_s": a.learn,
-                 "tolerance_s": MATCH_WINDOW_S, "lead_asked": a.lead,
+    one = len(a.data) == 1  # one folder, one lead: written as before (a string), else lists in --data's order
+    meta.update({"protocol": "mitdb", "data": str(a.data[0]) if one else [str(d) for d in a.data], "databases": db,
+                 "records": [r.name for r in recs], "learn_s": a.learn, "tolerance_s": MATCH_WINDOW_S,
+                 "lead_asked": a.lead[0] if a.lead and len(a.lead) == 1 else a.lead,
                  # the lead actually played: one name when every record played the same, else "mixed"
                  "lead": played[0] if len(played := sorted({r.lead for r in recs})) == 1 else "mixed",
                  "leads": {r.name: r.lead for r in recs}, "left_out": left})
@@ -321,6 +414,7 @@ def cmd_evaluate_lethal(a: argparse.Namespace, console: Console) -> int:
 def cmd_evaluate(a: argparse.Namespace, console: Console) -> int:
     if a.protocol == "mitdb":
         return cmd_evaluate_records(a, console)
+    _one_data(a)
     if a.protocol in ("cinc2015", "vfdb"):
         return cmd_evaluate_lethal(a, console)
     if a.protocol in ("qrs", "nstdb", "ec13"):

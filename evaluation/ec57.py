@@ -405,13 +405,17 @@ def table(summary: dict[str, Any], *, title: str) -> Any:
     n = sum(r["ref_beats"] for r in summary["records"])
     t.add_row("gross", str(n), *[_fmt(summary["gross"].get(k), k) for k, _ in COLUMNS], style="bold")
     t.add_row("average", "", *[_fmt(summary["average"].get(k), k) for k, _ in COLUMNS], style="bold")
+    for name, sm in summary.get("by_database", {}).items():  # several databases: each one's gross figures
+        t.add_row(f"gross {name}", str(sum(r["ref_beats"] for r in summary["records"] if r["record"] in sm["names"])),
+                  *[_fmt(sm["gross"].get(k), k) for k, _ in COLUMNS])
     return t
 
 
 def write_csv(path: Path, summary: dict[str, Any]) -> Path:
     keys = ["record", "ref_beats", "detections", *[k for k, _ in COLUMNS]]
     rows = [",".join(keys)]
-    tail = [{"record": "gross", **summary["gross"]}, {"record": "average", **summary["average"]}]
+    tail = [{"record": "gross", **summary["gross"]}, {"record": "average", **summary["average"]},
+            *({"record": f"gross {d}", **sm["gross"]} for d, sm in summary.get("by_database", {}).items())]
     for r in [*summary["records"], *tail]:
         rows.append(",".join("" if r.get(k) is None else str(r.get(k)) for k in keys))
     tmp = path.with_suffix(".tmp")

@@ -14,7 +14,8 @@
    margin is measured through the live pipeline (each record a bed that learns for ``learn_s``), so it
    is calibrated on exactly what the monitor computes.
 
-``folds_of(recordings, k)``: the record-level folds of ``ecgmon evaluate --protocol mitdb --cv K``.
+``folds_of(recordings, k)``: the record-level folds of ``ecgmon evaluate --protocol mitdb --cv K``, stratified
+by database (the folder each record was read from), so DS1 and SVDB records share every fold.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,7 +33,7 @@ import torch
 from ecgmon.core.limits import LEARN_S
 from ecgmon.models.autoencoder import AEConfig
 from ecgmon.models.checkpoint import Checkpoint, versions
-from ecgmon.models.records import Recording, cut_beats
+from ecgmon.models.records import CutBeats, Recording, cut_beats
 from ecgmon.models.scorer import losses
 from ecgmon.models.train import TrainConfig, train
 from ecgmon.segmentation.represent import Representation
@@ -73,31 +74,39 @@ def choose(values: np.ndarray, classes: np.ndarray, cfg: RealConfig) -> tuple[fl
 
 
 def fit(recordings: list[Recording], cfg: RealConfig = RealConfig(), *, device: str = "cpu",
-        on_epoch: Callable[[int, float, float], None] | None = None,
+        databases: Mapping[str, str] | None = None, cuts: Mapping[str, CutBeats] | None = None,
+        threads: int | None = None, on_epoch: Callable[[int, float, float], None] | None = None,
         log: Callable[[str], None] = lambda s: None) -> Checkpoint:
     """Train the real-ECG model on ``recordings`` and choose its population threshold (see the module docstring);
-    the per-bed margin is 0 until :func:`set_bed_margin`."""
+    the per-bed margin is 0 until :func:`set_bed_margin`.  ``databases``: record name -> the database (data
+    folder) it came from (default :func:`database_of`), written into the checkpoint's ``split`` with each
+    record's lead and sampling rate.  ``cuts``: record name -> its beats already cut in ``cfg.rep`` (as
+    :func:`~ecgmon.models.records.cut_beats` cuts them; cross-validation cuts each record once for all folds).
+    ``threads``: torch threads for training (default: every core)."""
     t0 = time.perf_counter()
-    cuts = [cut_beats(r, rep=cfg.rep) for r in recordings]
-    normal = np.concatenate([c.x[c.label == "N"] for c in cuts])
+    given = dict(cuts or {})
+    cut = [given[r.name] if r.name in given else cut_beats(r, rep=cfg.rep) for r in recordings]
+    normal = np.concatenate([c.x[c.label == "N"] for c in cut])
     rng = np.random.default_rng(cfg.seed)
     pick = rng.permutation(len(normal))[:cfg.max_beats]
     n_val = max(1, int(len(pick) * cfg.val_frac))
     x_val, x_train = normal[pick[:n_val]], normal[pick[n_val:]]
-    log(f"{len(recordings)} records, {sum(len(c.x) for c in cuts)} beats cut, {len(normal)} N; "
+    log(f"{len(recordings)} records, {sum(len(c.x) for c in cut)} beats cut, {len(normal)} N; "
         f"training on {len(x_train)}, validation {len(x_val)}")
     mc = AEConfig(channels=cfg.rep.channels, hidden=cfg.hidden, embedding=cfg.embedding)
     tc = TrainConfig(epochs=cfg.epochs, patience=cfg.epochs, seed=cfg.seed, noise=cfg.noise, gain=cfg.gain,
-                     batch_size=128)
+                     batch_size=128)  # window beats: no cut jitter (train.augment_window)
     before = torch.get_num_threads()
-    torch.set_num_threads(os.cpu_count() or 1)  # training wants every core (the monitor's scorer leaves one)
+    # training takes every core unless told (``threads``: on a shared machine more threads than free cores
+    # spin at each step's barrier and run many times slower)
+    torch.set_num_threads(threads or os.cpu_count() or 1)
     try:
         model, hist = train(x_train, x_val, model_cfg=mc, cfg=tc, device=device, on_epoch=on_epoch)
     finally:
         torch.set_num_threads(before)
     # the population threshold, on every record's beats after its learning period
     vals, cls = [], []
-    for r, c in zip(recordings, cuts, strict=True):
+    for r, c in zip(recordings, cut, strict=True):
         after = c.index >= cfg.learn_s * r.fs
         vals.append(losses(model, c.x[after]))
         cls.append(c.label[after])
@@ -105,7 +114,7 @@ def fit(recordings: list[Recording], cfg: RealConfig = RealConfig(), *, device: 
     ckpt = Checkpoint(
         model=model, threshold=threshold,
         calibration={"rule": f"population: {pop_rule}", "bed_margin": 0.0},
-        split={"protocol": "mitdb", "records": [r.name for r in recordings], "lead": recordings[0].lead},
+        split=fitted_on(recordings, databases),
         train={**cfg.to_dict(), "device": device, "epochs_run": len(hist.train), "best_epoch": hist.best_epoch,
                "seconds": round(hist.seconds, 1), "train_loss": hist.train, "val_loss": hist.val,
                "n_train": len(x_train), "n_val": len(x_val)},
@@ -129,9 +138,32 @@ def set_bed_margin(ckpt: Checkpoint, rel: np.ndarray, classes: np.ndarray, cfg: 
     return bed_rule
 
 
+def fitted_on(recordings: list[Recording], databases: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """What a model was fitted on, for its checkpoint's ``split``: the records, each one's database, lead and
+    sampling rate, and per database its records and leads.  ``lead``: the one lead played, or ``"mixed"``."""
+    db = {r.name: (databases or {}).get(r.name, database_of(r)) for r in recordings}
+    by_db: dict[str, dict[str, Any]] = {}
+    for r in recordings:
+        d = by_db.setdefault(db[r.name], {"records": [], "leads": [], "fs": []})
+        d["records"].append(r.name)
+        d["leads"] = sorted({*d["leads"], r.lead})
+        d["fs"] = sorted({*d["fs"], float(r.fs)})
+    leads = sorted({r.lead for r in recordings})
+    return {"protocol": "mitdb", "records": [r.name for r in recordings],
+            "lead": leads[0] if len(leads) == 1 else "mixed", "databases": by_db,
+            "record_database": db, "record_lead": {r.name: r.lead for r in recordings}}
+
+
+def database_of(rec: Recording) -> str:
+    """The database a record belongs to: the name of the folder it was read from (``mitdb-ds1``, ``svdb-dev``)."""
+    return rec.path.parent.name
+
+
 def folds_of(recordings: list[Recording], k: int) -> list[list[Recording]]:
-    """Records sorted by name, record ``i`` in fold ``i % k``."""
+    """Record-level folds, stratified by database (:func:`database_of`): records sorted by (database, name),
+    record ``i`` of that order in fold ``i % k``, so each fold holds about ``1/k`` of every database's records.
+    Deterministic (no seed); with one database, the records sorted by name."""
     if not 2 <= k <= len(recordings):
         raise ValueError(f"--cv {k}: need 2 <= K <= {len(recordings)} (the number of records)")
-    srt = sorted(recordings, key=lambda r: r.name)
+    srt = sorted(recordings, key=lambda r: (database_of(r), r.name))
     return [srt[i::k] for i in range(k)]

@@ -151,7 +151,12 @@ def test_shipped_real_ecg_checkpoint_declares_its_representation_and_learning():
     ck = load("mitdb")
     assert ck.rep == WINDOW and ck.model.cfg.channels == 2
     assert ck.learning["method"] == "residual-median" and ck.bed_margin is not None and ck.bed_margin > 0
-    assert ck.split["protocol"] == "mitdb" and len(ck.split["records"]) == 22
+    assert ck.split["protocol"] == "mitdb" and len(ck.split["records"]) == 61
+    # what it was fitted on (issue 20 item 5): DS1 in MLII at 360 Hz and the SVDB development half in ECG1 at 128 Hz
+    dbs = ck.split["databases"]
+    assert {d: (len(v["records"]), v["leads"], v["fs"]) for d, v in dbs.items()} == {
+        "mitdb-ds1": (22, ["MLII"], [360.0]), "svdb-dev": (39, ["ECG1"], [128.0])}
+    assert "cross-validation" in ck.train["settings_chosen_by"] and ck.train["epochs_run"] == ck.train["epochs"]
     assert load().rep.kind == "ecg5000" and load().bed_margin is None  # the ECG5000 model keeps its own
 
 
