@@ -50,8 +50,9 @@ def _add_common_model(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto | cpu | cuda (default: auto)")
     p.add_argument("--data", type=Path, action="append", default=None,
                    help="product/ucr: folder with ECG5000_TRAIN/TEST as .txt/.tsv/.arff (default: the bundled copy). "
-                        "mitdb: a folder of annotated records; may be given more than once (e.g. MIT-BIH DS1 and "
-                        "SVDB): their records are pooled, each known by its folder name as its database")
+                        "Other protocols: a folder of records (required); mitdb: may be given more than once (e.g. "
+                        "MIT-BIH DS1 and SVDB): their records are pooled, each known by its folder name as its "
+                        "database")
 
 
 LEAD_HELP = ("mitdb: lead, by name (case-insensitive; MLII = II = ECG II); a record without it is left out. "
@@ -139,15 +140,20 @@ def _evaluate_parser(sub: argparse._SubParsersAction) -> None:
                        description="product/ucr: score the protocol's ECG5000 test split with the checkpoint at its "
                                    "calibrated threshold. mitdb: play annotated records (--data) through the live "
                                    "pipeline and count EC57 statistics (5-minute learning period, 150 ms window, "
-                                   "paced records excluded). Prints tables; writes DIR/metrics.json and PNG figures.")
+                                   "paced records excluded) and the alarm burden. qrs / nstdb / ec13: QRS detection "
+                                   "and heart rate only (no model). cinc2015: the CinC 2015 ICU alarms, per type TP, "
+                                   "FN, FP, TN and the Challenge score. vfdb: VT and VF/flutter episodes alarmed "
+                                   "within 10 s, delays, false lethal alarms per bed-day. Every protocol but "
+                                   "product/ucr needs --data. Prints tables; writes DIR/metrics.json and PNG figures.")
     p.add_argument("--protocol", choices=("product", "ucr", "mitdb", "qrs", "nstdb", "ec13", "cinc2015", "vfdb"),
                    default="product",
                    help="qrs / nstdb / ec13: QRS detection and heart rate only (no model), records in --data")
     p.add_argument("--records", nargs="*", default=None,
-                   help="mitdb: record names, each looked up in the --data folders (default: all)")
-    p.add_argument("--lead", action="append", default=None, help=LEAD_HELP.replace("lead,", "lead to play,"))
+                   help="record names, each looked up in the --data folders (default: all)")
+    p.add_argument("--lead", action="append", default=None,
+                   help=LEAD_HELP.replace("mitdb: lead,", "lead to play (every record protocol),"))
     p.add_argument("--learn", type=float, default=LEARN_S,
-                   help="mitdb: each bed's learning period, seconds (excluded from every figure)")
+                   help=f"mitdb: each bed's learning period, seconds (excluded from every figure; default {LEARN_S:g})")
     p.add_argument("--cv", type=int, default=None, metavar="K",
                    help="mitdb: record-level K-fold cross-validation: fit the real-ECG model on K-1 folds' records, "
                         "evaluate the held-out fold, every record once (trains K models). Folds: the records of "
@@ -159,7 +165,8 @@ def _evaluate_parser(sub: argparse._SubParsersAction) -> None:
                    help="default: the shipped checkpoint of that protocol")
     p.add_argument("--out", type=Path, default=Path("runs/eval"), help="output folder (default runs/eval)")
     p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (mitdb)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads for torch (the protocols that play records through the monitor)")
     _add_real_settings(p)
     _add_common_model(p)
 

@@ -111,6 +111,12 @@ class Scorer:
         with self._lock:
             return losses(self.model, x, device=self.device, batch=self.max_batch)
 
+    def warm_up(self) -> None:
+        """One model call on a batch of flat beats, before the first real one: torch's one-time set-up (kernel
+        choice, allocations) took seconds on a loaded machine, so a monitor's first verdicts were late (a live
+        monitor raised 'monitor behind' at every start)."""
+        self.score_batch(np.zeros((min(self.max_batch, 64), *self.shape), np.float32))
+
     def score_batch(self, beats: np.ndarray) -> Scored:
         """Each beat's loss and residual ``x - reconstruction`` from one model call: what every bed's model
         needs (:class:`ecgmon.monitor.bedmodel.BedModel`: the loss against the population threshold, or the

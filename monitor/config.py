@@ -135,7 +135,7 @@ def add_monitor_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--workers", type=int, default=_M.workers,
                    help="--source mqtt: N worker processes on this machine, each judging its own devices (a device "
                         "hashes to one worker), one console; a worker that dies is restarted and its beds alarmed "
-                        "'bed unmonitored' meanwhile (docs/workers.md). Default 1: this process alone")
+                        "'bed unmonitored' meanwhile (docs/mqtt.md). Default 1: this process alone")
     g.add_argument("--no-ui", action="store_true", help="headless: JSON lines on stdout instead of the console")
     g.add_argument("--duration", type=float, default=None,
                    help="stop after this many seconds (--source record: play this many seconds of each record)")
@@ -204,7 +204,8 @@ def add_monitor_arguments(p: argparse.ArgumentParser) -> None:
 def add_broker_arguments(p: argparse.ArgumentParser, *, monitor: bool = True) -> None:
     g = p.add_argument_group("MQTT (credentials: ECGMON_MQTT_USERNAME and ECGMON_MQTT_PASSWORD, or --password-file)")
     g.add_argument("--broker", default=_B.url, help="mqtt://host:port or mqtts://host:port (TLS)")
-    g.add_argument("--client-id", default=None, help="MQTT client id (default ecgmon-HOSTNAME)")
+    g.add_argument("--client-id", default=None,
+                   help="MQTT client id (default ecgmon-HOSTNAME; the simulator connects as CLIENT_ID-sim)")
     g.add_argument("--qos", type=int, choices=(0, 1, 2), default=_B.qos)
     g.add_argument("--ca", type=Path, default=None, help="CA certificate to verify an mqtts:// broker")
     g.add_argument("--cert", type=Path, default=None, help="client certificate (mutual TLS)")
@@ -221,8 +222,9 @@ def add_broker_arguments(p: argparse.ArgumentParser, *, monitor: bool = True) ->
         g.add_argument("--no-persistent", action="store_true", help="clean session instead of a persistent one")
         g.add_argument("--reorder", type=int, default=_B.reorder, help="chunks held per device to repair reordering")
         g.add_argument("--shard", default=None,
-                       help="I/N: this worker handles only the devices that hash to shard I of N (scale-out; "
-                            "run N workers with I = 0..N-1 on one broker)")
+                       help="I/N: this worker handles only the devices that hash to shard I of N (run N workers "
+                            "with I = 0..N-1; each still receives every device's messages, so on one machine "
+                            "--workers N is better; docs/mqtt.md)")
 
 
 _N = NatsSettings()

@@ -751,6 +751,7 @@ class Monitor:
                             await drain()
             raise _Stop
 
+        await asyncio.to_thread(self.scorer.warm_up)  # before the source opens: the first verdicts are not late
         self.disk.start(asyncio.get_running_loop())
         try:
             try:

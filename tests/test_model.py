@@ -99,6 +99,8 @@ def test_scorer_batched_equals_one_at_a_time(split):
     batched = s.score(x)
     single = np.array([s.score(x[i:i + 1])[0] for i in range(20)])
     np.testing.assert_allclose(batched, single, rtol=1e-5)
+    s.warm_up()  # the monitor's call before its first beats: it changes no later score
+    np.testing.assert_array_equal(s.score(x), batched)
     with pytest.raises(ValueError, match=r"shape \(N, 140\)"):
         s.score(np.zeros((3, 100)))
 
