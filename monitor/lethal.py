@@ -218,7 +218,10 @@ class LethalWatch:
             last = rrs[-8:]
             hr_bpm = 60.0 * len(last) / sum(last)
         self.hr = hr_bpm
-        out += self._limits(index, high=not noisy)
+        if hold:  # the rate limits are held as the extreme rates are: the detections are fibrillatory waves
+            self.limit_since.clear()
+        else:
+            out += self._limits(index, high=not noisy)
         return out
 
     def typed(self, index: int, *, ventricular: bool, artifact: bool = False) -> list[Change]:
