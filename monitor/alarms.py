@@ -485,10 +485,12 @@ class TechnicalAlarms:
     def __init__(self, book: AlarmBook) -> None:
         self.book = book
 
-    def raise_(self, condition: Condition, detail: str = "") -> list[Alarm]:
-        """Raise ``condition`` (nothing when it is already active)."""
+    def raise_(self, condition: Condition, detail: str = "", *, index: int | None = None) -> list[Alarm]:
+        """Raise ``condition`` (nothing when it is already active), at sample ``index`` (default: the bed's
+        current one)."""
         prio, msg = self.CONDITIONS[condition]
-        return self.book.raise_(condition, AlarmKind.TECHNICAL, prio, f"{msg}{': ' + detail if detail else ''}")
+        return self.book.raise_(condition, AlarmKind.TECHNICAL, prio, f"{msg}{': ' + detail if detail else ''}",
+                                index=index)
 
     def clear(self, condition: Condition) -> list[Alarm]:
         """Clear ``condition`` (nothing when it is not active), at the bed's current sample index."""

@@ -126,8 +126,8 @@ class LethalWatch:
         self.active: set[Condition] = set()
         self.last_qrs: int | None = None
         self.start: int | None = None  # first sample seen: the asystole timer runs from here before any QRS
-        self.rr: deque[float] = deque(maxlen=max(cfg.tachy_beats, cfg.brady_beats, cfg.vt_beats, 8))
-        self.rr_noisy: deque[bool] = deque(maxlen=self.rr.maxlen)  # each interval ends in a noisy stretch
+        # RR intervals (s), each with whether it ends in a stretch the signal-quality index calls noisy
+        self.rr: deque[tuple[float, bool]] = deque(maxlen=max(cfg.tachy_beats, cfg.brady_beats, cfg.vt_beats, 8))
         self.vent: deque[bool] = deque(maxlen=cfg.vt_beats)
         self.recent: deque[bool] = deque(maxlen=max(1, cfg.vt_clear_beats))  # VT's clearing: last beats, V or not
         self.last_typed: int | None = None
@@ -176,10 +176,8 @@ class LethalWatch:
             # no QRS for as long as asystole takes: that interval is the asystole alarm's (raised, or held because
             # the signal could not be read), not a heart rate; the extreme rates count from the beats after it
             self.rr.clear()
-            self.rr_noisy.clear()
         elif rr is not None and rr > 0:
-            self.rr.append(rr)
-            self.rr_noisy.append(noisy)
+            self.rr.append((rr, noisy))
         # asystole and pause clear once beats come back at a rate a heart can keep
         if rr is not None and rr < c.pause_s:
             self.calm += 1
@@ -188,7 +186,7 @@ class LethalWatch:
                 out += self._set(Condition.PAUSE, False, index)
         else:
             self.calm = 0
-        rrs = list(self.rr)
+        rrs = [r for r, _ in self.rr]
         # the rate over the last N beats (N RR intervals), as monitors average it: an irregular rhythm (atrial
         # fibrillation at 150) is over 140 although some of its intervals are not
         # N consecutive beats span N - 1 intervals
@@ -196,7 +194,7 @@ class LethalWatch:
         brady = 60.0 * nb / sum(rrs[-nb:]) if len(rrs) >= nb else None
         # noise adds detections: a fast rate over intervals in noise is no tachycardia (a slow one still counts:
         # beats missed in noise, or a true bradycardia whose P waves split the detectors, CinC b562s)
-        tachy = (60.0 * nt / sum(rrs[-nt:]) if len(rrs) >= nt and not any(list(self.rr_noisy)[-nt:])
+        tachy = (60.0 * nt / sum(rrs[-nt:]) if len(rrs) >= nt and not any(n for _, n in list(self.rr)[-nt:])
                  else None)
         # the extreme rates are not raised while the signal fibrillates or a ventricular rhythm's alarm is on (and
         # for hold_s after): the detections are then not beats, or a higher alarm says more.  (Holding them on the

@@ -443,9 +443,7 @@ class Monitor:
     def _lethal(self, st: Bed, changes: list[Change]) -> None:
         for ch in changes:
             if ch.active and ch.condition in TechnicalAlarms.CONDITIONS:  # the watch's technical condition
-                prio, what = TechnicalAlarms.CONDITIONS[ch.condition]
-                self.emit(st.book.raise_(ch.condition, AlarmKind.TECHNICAL, prio, f"{what}: {ch.message}",
-                                         index=ch.index))
+                self.emit(st.technical.raise_(ch.condition, ch.message, index=ch.index))
             elif ch.active:
                 self.emit(st.book.raise_(ch.condition, AlarmKind.PHYSIOLOGICAL, PRIORITY[ch.condition], ch.message,
                                          index=ch.index))
