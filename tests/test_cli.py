@@ -198,8 +198,10 @@ def test_headless_run_ends_cleanly_on_a_stop_signal(tmp_path, sig):
     tail = "".join(lines[-3:]) + out[-2000:]
     assert p.returncode == 0, (p.returncode, err[-3000:], tail)
     assert out.strip(), (f"no output after signal {sig}", p.returncode, err[-3000:], tail)
-    last = json.loads(out.strip().splitlines()[-1])
-    assert last["type"] == "summary" and last["beats"] > 0
+    rest = out.strip().splitlines()
+    last = json.loads(rest[-1])
+    assert last["type"] == "summary" and last["beats"] > 0, (  # what came instead, for a flake seen under load
+        [json.loads(x).get("type") for x in rest[-5:]], sum('"summary"' in x for x in rest), err[-2000:])
     rows, bad = read_journal(journal)
     assert bad == 0 and len(rows) == last["alarms"] - last["disk"]["disk_failed"] >= 3  # every alarm journalled
 
