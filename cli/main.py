@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.measure import Measurement
 
 from ecgmon.core.limits import LEARN_S, MATCH_WINDOW_S, default_threads
 
@@ -352,9 +353,11 @@ def cmd_evaluate_records(a: argparse.Namespace, console: Console) -> int:
     if len(by_db) > 1:  # gross rows per database under the pooled one
         summary["by_database"] = {d: {"names": [r["record"] for r in sm["records"]],
                                       **{k: v for k, v in sm.items() if k != "records"}} for d, sm in by_db.items()}
-    wide = Console(width=max(console.width, 180))  # the table has 15 columns
-    wide.print(ec57.table(summary, title=f"EC57 on {len(recs)} records ({_data_label(a)}), {what}, "
-                                            f"learning period {a.learn:g} s excluded"))
+    tbl = ec57.table(summary, title=f"EC57 on {len(recs)} records ({_data_label(a)}), {what}, "
+                                    f"learning period {a.learn:g} s excluded")
+    # as wide as the table needs (23 columns): a narrow terminal or a file must get whole figures, not "99.…"
+    need = Measurement.get(console, console.options.update(max_width=100_000), tbl).maximum
+    Console(width=max(console.width, need), soft_wrap=False).print(tbl)
     for line in ec57.burden_lines(summary):
         print(line)
     for d, sm in by_db.items() if len(by_db) > 1 else ():

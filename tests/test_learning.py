@@ -261,6 +261,9 @@ def test_train_protocol_mitdb_writes_a_checkpoint_the_monitor_uses(tmp_path):
     assert r.returncode == 0, r.stderr
     m = json.loads((tmp_path / "ev" / "metrics.json").read_text())
     assert m["gross"]["V_flagged"] > 0.5 and m["learning"]["method"] == "residual-median"
+    # the table, printed to a pipe, is as wide as it needs: whole record names and figures, none cut to "99.…"
+    gross = next(line for line in r.stdout.splitlines() if "gross" in line)
+    assert "\u2026" not in gross and f"{100 * m['gross']['qrs_se']:.2f}" in gross, gross
 
 
 def test_beats_that_failed_the_signal_quality_index_teach_the_bed_no_shape():
