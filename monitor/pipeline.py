@@ -337,8 +337,6 @@ class Monitor:
         st.book.at = st.seg_offset + st.segmenter.total
         if st.book.restored:
             self.emit(st.book.expire_restored())
-        if st.segmenter.signal_loss:  # NaN or a flat run: the segmenter restarted after it
-            self.emit(st.technical.raise_(Condition.SIGNAL_LOSS, "no valid samples; QRS detection restarted"))
         if beats and (st.seg_offset or not chunk.replay):
             # live: the device's packet was complete at its last sample's time; end-to-end latency starts there
             sent = None if chunk.replay else chunk.t0 + len(chunk.samples) / chunk.fs
@@ -347,6 +345,10 @@ class Monitor:
         q = st.quality.push(chunk.samples, beats_found=len(beats))
         t1 = time.perf_counter()
         self.emit(st.technical.follow(Condition.LEADS_OFF, q.flat))
+        # NaN or a flat run: the segmenter restarted after it.  One cause, one alarm: missing samples are "signal
+        # loss"; a flat run (a disconnected lead holding its last value) is the "leads off" raised above
+        if st.segmenter.signal_loss and not np.isfinite(chunk.samples).all():
+            self.emit(st.technical.raise_(Condition.SIGNAL_LOSS, "no valid samples; QRS detection restarted"))
         # a signal with no QRS is asystole (HIGH, below), not a technical condition; a saturated one is noise
         self.emit(st.technical.follow(Condition.NOISY_SIGNAL, q.saturated))
         t2 = time.perf_counter()

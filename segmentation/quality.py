@@ -30,8 +30,8 @@ class QualityMonitor:
 
     def push(self, x: np.ndarray, *, beats_found: int) -> Quality:
         x = np.asarray(x, dtype=np.float64)
-        if not np.isfinite(x).all():  # lost samples (NaN) count as a flat line
-            x = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
+        if not np.isfinite(x).all():  # lost samples (NaN) are signal loss (the segmenter's), not a flat line
+            x = x[np.isfinite(x)]
         w = self.buf = np.concatenate([self.buf, x])[-self.n:]
         self.since_beat = 0 if beats_found else self.since_beat + len(x)
         full = len(w) == self.n
@@ -42,7 +42,14 @@ class QualityMonitor:
             # the (costlier) deviation is only needed when the range allows a flat line
             flat = bool(hi - lo < self.flat_std * self._sqrt2n) and float(w.std()) < self.flat_std
             if not flat:
-                limit = self.sat_frac * self.n
-                saturated = bool(np.count_nonzero(w == hi) > limit or np.count_nonzero(w == lo) > limit)
+                saturated = self._pinned(w == hi) or self._pinned(w == lo)
         noisy = not flat and self.since_beat > self.no_beat
         return Quality(flat, saturated, noisy or saturated)
+
+    def _pinned(self, at: np.ndarray) -> bool:
+        """Saturation: over ``saturation_frac`` of the window at its extreme value, in two or more stretches (the
+        signal clipped again and again).  One stretch is a held value: a lead coming off holds its last sample
+        (that is a flat line, "leads off", once it lasts ``window_s``), and it must not look clipped meanwhile."""
+        if np.count_nonzero(at) <= self.sat_frac * self.n:
+            return False
+        return int(at[0]) + int(np.count_nonzero(at[1:] & ~at[:-1])) >= 2

@@ -300,6 +300,40 @@ def test_a_nan_run_raises_signal_loss_for_that_bed_only_and_beats_come_back(tmp_
         b.monitor.close()
 
 
+def test_a_flat_line_is_one_alarm_leads_off_not_signal_loss_too(tmp_path, shipped):
+    """A disconnected lead sends a constant value: the segmenter restarts after its flat run as after NaN, but
+    the condition the nurse needs is "leads off" (one cause, one technical alarm); NaN stays "signal loss"."""
+    import dataclasses
+
+    from helpers import Recorder
+
+    from ecgmon.core.messages import Chunk, Condition
+    from ecgmon.monitor.app import build
+    from ecgmon.monitor.config import MonitorConfig
+
+    rec = Recorder()
+    cfg = dataclasses.replace(MonitorConfig(speed=None, ui=False, journal=tmp_path / "j.jsonl", device="cpu",
+                                            abnormal_rate=None))
+    b = build(cfg, ckpt=shipped, extra_sinks=[rec])
+    try:
+        fs = 250.0
+        x, _ = synth(fs, np.full(40, 0.8), seed=29)
+        flat = x.copy()
+        flat[int(10 * fs):int(20 * fs)] = flat[int(10 * fs)]  # 10 s of one value
+        nan = x.copy()
+        nan[int(10 * fs):int(20 * fs)] = np.nan
+        n = int(0.25 * fs)
+        for i in range(0, len(x), n):
+            for bed, sig in (("flat", flat), ("nan", nan)):
+                b.monitor.segment(Chunk(bed, fs, i / fs, sig[i:i + n].astype(np.float32), start=i))
+        raised = {(a.patient, a.condition.value) for a in rec.alarms if a.state.name == "ACTIVE"}
+        # each bed exactly one technical alarm (before: the flat line also "noisy signal" and "signal loss", the
+        # NaN run "leads off" and "noisy signal" too)
+        assert raised == {("flat", Condition.LEADS_OFF.value), ("nan", Condition.SIGNAL_LOSS.value)}, raised
+    finally:
+        b.monitor.close()
+
+
 class _Idx:
     def __init__(self, index: int) -> None:
         self.index = index

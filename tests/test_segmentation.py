@@ -97,6 +97,23 @@ def test_quality_flags_flat_line_and_noise(rng):
     assert r is not None and r.noisy and not r.flat
 
 
+def test_quality_tells_a_clipped_signal_from_a_held_value_and_from_missing_samples():
+    fs = 250
+    t = np.arange(4 * fs) / fs
+    wave = np.sin(2 * np.pi * 1.2 * t)
+    q = QualityMonitor(fs)  # an amplifier at its rail: every crest pinned at the same value, again and again
+    clipped = [q.push(c, beats_found=1) for c in np.split(np.clip(wave, -2, 0.3), 4)]
+    assert clipped[-1].saturated and not clipped[-1].flat
+    q = QualityMonitor(fs)  # a lead coming off holds its last value: not clipping; a flat line once it lasts 2 s
+    held = np.concatenate([wave[:fs], np.full(3 * fs, wave[fs - 1])])
+    got = [q.push(c, beats_found=0) for c in np.split(held, 8)]
+    assert not any(g.saturated for g in got) and got[-1].flat
+    q = QualityMonitor(fs)  # NaN is signal loss (the segmenter's alarm), neither a flat line nor noise
+    got = [q.push(c, beats_found=1 if i < 2 else 0) for i, c in
+           enumerate(np.split(np.concatenate([wave[:2 * fs], np.full(2 * fs, np.nan)]), 8))]
+    assert not any(g.flat or g.saturated for g in got)
+
+
 def test_ward_replay_keeps_every_normal_beat_and_a_few_percent_of_ectopy_unevenly(split):
     rows = split.test
     full = plan_patients(split.pool.x, split.pool.y, rows, patients=16, fs=250.0, seed=0)
