@@ -140,6 +140,23 @@ def test_a_flat_line_is_never_vf():
     assert len(w) == 7 and not any(v.vf for v in w)
 
 
+@pytest.mark.parametrize("sd", [0.005, 0.01, 0.02, 0.03, 0.05])
+def test_low_amplitude_noise_is_asystole_never_vf(sd):
+    """A line of amplifier noise with no QRS (asystole, or a lead off that still picks up noise) is under the
+    0.1 mV that separates asystole from fine VF (Kerber et al. 1997): never VF, whatever the noise's shape (0.02 mV
+    Gaussian noise at 360 Hz had raised VF beside asystole)."""
+    fs = 360.0
+    rng = np.random.default_rng(round(sd * 1000))
+    w = VFDetector(fs).push(sd * rng.standard_normal(round(30 * fs)))
+    assert not any(v.vf for v in w), [round(v.p_vf, 2) for v in w if v.vf]
+
+
+def test_fine_vf_over_the_asystole_floor_is_still_vf():
+    fs = 250.0
+    w = VFDetector(fs).push(vf_wave(fs, 16, seed=3, amp=0.15))  # about 0.3 mV peak to peak, "fine VF"
+    assert all(v.vf for v in w if v.end >= 6 * fs), [round(v.p_vf, 2) for v in w]
+
+
 def test_windows_do_not_depend_on_chunking_and_bank_equals_single_beds():
     fs = 360.0
     rng = np.random.default_rng(0)
