@@ -340,7 +340,7 @@ def render(s: Snapshot, *, width: int = 120, height: int = 40, now: float | None
     log.add_column(no_wrap=True, min_width=min(8, max((len(a.patient) for a in s.alarm_log), default=5)))
     log.add_column(overflow="ellipsis", no_wrap=True)
     for a in list(s.alarm_log)[-log_rows:][::-1]:
-        stamp = time.strftime("%H:%M:%S", time.localtime(a.time))
+        stamp = _stamp(a, s.replay)
         tag = "TECH " if a.kind is AlarmKind.TECHNICAL else ""
         log.add_row(stamp, Text(f"{a.patient}", style="bold"),
                     Text(f"{a.state}: {tag}{a.priority.name} {a.condition} - {a.message}",
@@ -368,4 +368,14 @@ def render(s: Snapshot, *, width: int = 120, height: int = 40, now: float | None
         footer = Text(s.notice + "  ", style="bold", no_wrap=True, overflow="ellipsis") + footer
     header.no_wrap, header.overflow = True, "ellipsis"
     header.truncate(width, overflow="ellipsis")
-    return Group(header, main, Panel(log, title="alarm log", border_style="white", padding=(0, 1)), footer)
+    title = "alarm log (time into the recording)" if s.replay else "alarm log"
+    return Group(header, main, Panel(log, title=title, border_style="white", padding=(0, 1)), footer)
+
+
+def _stamp(a: Alarm, replay: bool) -> str:
+    """When an alarm happened as the log shows it: wall-clock time live; for a replay or recording its place in
+    the recording (``+h:mm:ss``; a recording played at full speed has no meaningful wall-clock time)."""
+    if replay and a.record_s is not None:
+        m, sec = divmod(int(a.record_s), 60)
+        return f"+{m // 60}:{m % 60:02d}:{sec:02d}"
+    return time.strftime("%H:%M:%S", time.localtime(a.time))

@@ -1,5 +1,6 @@
 
 import dataclasses
+import time
 
 import numpy as np
 from rich.console import Console
@@ -123,3 +124,14 @@ def test_a_lethal_rhythm_takes_the_bed_tile_over():
     assert text.count("!! ASYSTOLE !!") == 1
     assert "┏" in text  # the heavy border of the tile taken over
     assert "VENTRICULAR" not in text
+
+
+def test_the_alarm_log_of_a_recording_says_where_in_the_recording_live_the_clock_time():
+    snap = _snap()
+    rec = dataclasses.replace(snap, alarm_log=(dataclasses.replace(_alarm("bed01", Priority.HIGH), record_s=754.6),))
+    text = _screen(rec, 160, 48).export_text(styles=False)
+    assert "alarm log (time into the recording)" in text and "+0:12:34" in text
+    live = dataclasses.replace(rec, replay=False, source_label="LIVE - mqtt")
+    a = live.alarm_log[0]
+    text = _screen(live, 160, 48).export_text(styles=False)
+    assert time.strftime("%H:%M:%S", time.localtime(a.time)) in text and "+0:12:34" not in text
