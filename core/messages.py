@@ -48,6 +48,7 @@ class Chunk:
     truth: tuple[TrueBeat, ...] = ()
     replay: bool = False
     reset: bool = False  # a discontinuity (gap, rate change) precedes this chunk
+    simulated: bool = False  # the device says its samples are a simulator's, not a patient's (core.payload)
     # replayed from a stream after a takeover, to rebuild the bed's segmenter: segmented, its beats never judged
     # (the bed's previous worker judged them; see ecgmon.monitor.jetstream)
     warmup: bool = False
@@ -223,6 +224,7 @@ class Alarm:
     threshold: float | None = None
     evidence: tuple[float, ...] = field(default=())  # recent losses that led to it
     record_s: float | None = None  # beat_index in seconds from the bed's first sample (its place in a recording)
+    simulated: bool = False  # the bed's device sends a simulator's samples (core.payload): no patient's alarm
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Alarm:
@@ -231,7 +233,7 @@ class Alarm:
             str(d["id"]), str(d["patient"]), AlarmKind(d["kind"]), Condition(d["condition"]),
             Priority[str(d["priority"]).upper()], AlarmState(d["state"]), float(d["time"]), str(d.get("message", "")),
             d.get("beat_index"), d.get("loss"), d.get("threshold"), tuple(d.get("evidence") or ()),
-            d.get("record_s"),
+            d.get("record_s"), bool(d.get("simulated", False)),
         )
 
     def to_json(self) -> dict[str, object]:
@@ -240,4 +242,5 @@ class Alarm:
             "priority": self.priority.name.lower(), "state": str(self.state), "time": self.time,
             "message": self.message, "beat_index": self.beat_index, "loss": self.loss,
             "threshold": self.threshold, "evidence": list(self.evidence), "record_s": self.record_s,
+            **({"simulated": True} if self.simulated else {}),
         }

@@ -7,7 +7,10 @@ JSON (UTF-8)::
 ``device`` is optional (the topic names the device; when present it must match), ``seq``
 counts chunks from 0 per device, ``fs`` is in Hz (100-1000), ``t0`` is the first
 sample's time in seconds (Unix time, or any clock that is continuous per device), and
-``samples`` are millivolts.
+``samples`` are millivolts.  ``"simulated": true`` (optional, a boolean) says the samples come from a
+simulator or a device in demonstration mode, not from a patient: the monitor labels that bed SIMULATED
+everywhere it shows or writes it (IEC 60601-2-27 asks a monitor to mark demonstration waveforms so that
+nobody takes them for a patient's).
 
 ``t0`` must be plausible as seconds (:func:`t0_problem`, checked on arrival, each rejection counted
 per device and reason, never entering the latency figures): at or above 1e11 it is milliseconds or
@@ -25,7 +28,7 @@ Binary (little-endian), a 36-byte header then the samples::
     0      4     magic  b"ECGB"
     4      1     version (1)
     5      1     dtype: 1 = int16 (value = count * scale mV), 2 = float32 (mV)
-    6      2     reserved (0)
+    6      2     flags  uint16: bit 0 = simulated (as in JSON); other bits reserved (0, ignored)
     8      8     seq    uint64
     16     4     fs     float32, Hz
     20     4     scale  float32, mV per int16 count (ignored for float32)
@@ -54,6 +57,7 @@ from ecgmon.core.limits import FS_RANGE
 MAGIC = b"ECGB"
 HEADER = struct.Struct("<4sBBHQffdI")
 DTYPE_INT16, DTYPE_FLOAT32 = 1, 2
+FLAG_SIMULATED = 1  # binary header flags, bit 0
 MAX_PAYLOAD = 64 * 1024  # bytes
 MAX_SECONDS = 10.0  # longest chunk accepted, seconds of signal
 MAX_ABS_MV = 20.0  # a surface ECG never reaches this; larger values are corrupt
@@ -95,6 +99,7 @@ class Packet:
     fs: float
     t0: float
     samples: np.ndarray  # float32, mV
+    simulated: bool = False  # a simulator's (or demonstration mode's) samples, not a patient's
 
 
 def _check_meta(device: str | None, seq: object, fs: object, t0: object, n: int) -> tuple[int, float, float]:
@@ -125,13 +130,14 @@ def _out_of_range() -> PayloadError:
     return PayloadError("out-of-range", f"sample beyond +/-{MAX_ABS_MV:g} mV")
 
 
-def _validate(device: str | None, seq: object, fs: object, t0: object, samples: np.ndarray) -> Packet:
+def _validate(device: str | None, seq: object, fs: object, t0: object, samples: np.ndarray, *,
+              simulated: bool = False) -> Packet:
     iseq, ffs, ft0 = _check_meta(device, seq, fs, t0, samples.size)
     if not np.isfinite(samples).all():
         raise _non_finite()
     if np.abs(samples).max() > MAX_ABS_MV:
         raise _out_of_range()
-    return Packet(device, iseq, ffs, ft0, samples.astype(np.float32, copy=False))
+    return Packet(device, iseq, ffs, ft0, samples.astype(np.float32, copy=False), simulated)
 
 
 def decode(data: bytes, *, max_size: int = MAX_PAYLOAD) -> Packet:
@@ -148,12 +154,12 @@ def decode(data: bytes, *, max_size: int = MAX_PAYLOAD) -> Packet:
     raise PayloadError("unknown-format", "neither JSON (starts with '{') nor binary (starts with ECGB)")
 
 
-def _binary_header(data: bytes) -> tuple[int, int, float, float, float, int]:
-    """A binary payload's header, checked: (dtype, seq, fs Hz, scale, t0 s, n samples).  The samples' values are
-    not looked at."""
+def _binary_header(data: bytes) -> tuple[int, int, float, float, float, int, bool]:
+    """A binary payload's header, checked: (dtype, seq, fs Hz, scale, t0 s, n samples, simulated).  The samples'
+    values are not looked at."""
     if len(data) < HEADER.size:
         raise PayloadError("truncated", f"{len(data)} bytes is shorter than the {HEADER.size}-byte header")
-    _, version, dtype, _, seq, fs, scale, t0, n = HEADER.unpack_from(data)
+    _, version, dtype, flags, seq, fs, scale, t0, n = HEADER.unpack_from(data)
     if version != 1:
         raise PayloadError("bad-version", f"binary version {version} is not supported (expected 1)")
     width = 2 if dtype == DTYPE_INT16 else 4 if dtype == DTYPE_FLOAT32 else 0
@@ -164,16 +170,16 @@ def _binary_header(data: bytes) -> tuple[int, int, float, float, float, int]:
     if dtype == DTYPE_INT16 and (not math.isfinite(scale) or scale <= 0):
         raise PayloadError("bad-scale", f"int16 scale must be positive, got {scale}")
     seq, fs, t0 = _check_meta(None, seq, float(fs), t0, n)
-    return dtype, seq, fs, scale, t0, n
+    return dtype, seq, fs, scale, t0, n, bool(flags & FLAG_SIMULATED)
 
 
 def _decode_binary(data: bytes) -> Packet:
-    dtype, seq, fs, scale, t0, n = _binary_header(data)
+    dtype, seq, fs, scale, t0, n, simulated = _binary_header(data)
     if dtype == DTYPE_INT16:
         samples = np.frombuffer(data, "<i2", n, HEADER.size).astype(np.float32) * np.float32(scale)
     else:
         samples = np.frombuffer(data, "<f4", n, HEADER.size).astype(np.float32)
-    return _validate(None, seq, fs, t0, samples)
+    return _validate(None, seq, fs, t0, samples, simulated=simulated)
 
 
 def decode_many(payloads: Sequence[bytes], *, max_size: int = MAX_PAYLOAD) -> list[Packet | PayloadError]:
@@ -185,12 +191,13 @@ def decode_many(payloads: Sequence[bytes], *, max_size: int = MAX_PAYLOAD) -> li
         return [_decode_or_error(d, max_size) for d in payloads]
     out: list[Packet | PayloadError] = []
     # per dtype: (index in out, header fields, payload) of the binary payloads whose header is good
-    groups: dict[int, list[tuple[int, int, float, float, float, int, bytes]]] = {DTYPE_INT16: [], DTYPE_FLOAT32: []}
+    groups: dict[int, list[tuple[int, int, float, float, float, int, bytes, bool]]] = {DTYPE_INT16: [],
+                                                                                        DTYPE_FLOAT32: []}
     for i, data in enumerate(payloads):
         try:
             if isinstance(data, bytes) and data[:4] == MAGIC and len(data) <= max_size:
-                dtype, seq, fs, scale, t0, n = _binary_header(data)
-                groups[dtype].append((i, seq, fs, scale, t0, n, data))
+                dtype, seq, fs, scale, t0, n, simulated = _binary_header(data)
+                groups[dtype].append((i, seq, fs, scale, t0, n, data, simulated))
                 out.append(_PENDING)
             else:
                 out.append(decode(data, max_size=max_size))
@@ -212,13 +219,13 @@ def decode_many(payloads: Sequence[bytes], *, max_size: int = MAX_PAYLOAD) -> li
             bad_finite = np.logical_or.reduceat(~np.isfinite(x), starts)
         with np.errstate(invalid="ignore"):
             peak = np.maximum.reduceat(np.abs(x), starts)
-        for k, (i, seq, fs, _, t0, _, _) in enumerate(group):
+        for k, (i, seq, fs, _, t0, _, _, simulated) in enumerate(group):
             if bad_finite[k]:
                 out[i] = _non_finite()
             elif peak[k] > MAX_ABS_MV:
                 out[i] = _out_of_range()
             else:
-                out[i] = Packet(None, seq, fs, t0, x[starts[k]:ends[k]].copy())
+                out[i] = Packet(None, seq, fs, t0, x[starts[k]:ends[k]].copy(), simulated)
     return out
 
 
@@ -251,20 +258,27 @@ def _decode_json(data: bytes) -> Packet:
         arr = np.asarray(s, dtype=np.float64)
     except (OverflowError, ValueError) as err:
         raise PayloadError("bad-samples", str(err)[:120]) from err
-    return _validate(obj.get("device"), obj["seq"], obj["fs"], obj["t0"], arr)
+    simulated = obj.get("simulated", False)
+    if not isinstance(simulated, bool):
+        raise PayloadError("bad-simulated", f"simulated must be true or false, got {simulated!r}")
+    return _validate(obj.get("device"), obj["seq"], obj["fs"], obj["t0"], arr, simulated=simulated)
 
 
 def _reject_constant(name: str) -> float:
     raise PayloadError("non-finite", f"{name} is not allowed in JSON payloads")
 
 
-def encode_json(device: str, seq: int, fs: float, t0: float, samples: np.ndarray) -> bytes:
-    return json.dumps({"device": device, "seq": seq, "fs": fs, "t0": t0,
-                       "samples": [round(float(v), 5) for v in samples]}, separators=(",", ":")).encode()
+def encode_json(device: str, seq: int, fs: float, t0: float, samples: np.ndarray, *, simulated: bool = False,
+                ) -> bytes:
+    obj: dict[str, object] = {"device": device, "seq": seq, "fs": fs, "t0": t0}
+    if simulated:
+        obj["simulated"] = True
+    obj["samples"] = [round(float(v), 5) for v in samples]
+    return json.dumps(obj, separators=(",", ":")).encode()
 
 
 def encode_binary(seq: int, fs: float, t0: float, samples: np.ndarray, *, dtype: str = "int16",
-                  scale: float = 0.001) -> bytes:
+                  scale: float = 0.001, simulated: bool = False) -> bytes:
     """Binary payload; int16 stores ``round(mV / scale)`` (default 1 uV resolution, +/-32 mV range)."""
     x = np.asarray(samples, dtype=np.float64)
     if dtype == "int16":
@@ -274,13 +288,16 @@ def encode_binary(seq: int, fs: float, t0: float, samples: np.ndarray, *, dtype:
         body, code, scale = x.astype("<f4").tobytes(), DTYPE_FLOAT32, 1.0
     else:
         raise ValueError(f"dtype must be 'int16' or 'float32', got {dtype!r}")
-    return HEADER.pack(MAGIC, 1, code, 0, seq, fs, scale, t0, len(x)) + body
+    flags = FLAG_SIMULATED if simulated else 0
+    return HEADER.pack(MAGIC, 1, code, flags, seq, fs, scale, t0, len(x)) + body
 
 
-def encode(fmt: str, device: str, seq: int, fs: float, t0: float, samples: np.ndarray) -> bytes:
-    """``fmt``: json | int16 | float32."""
-    return encode_json(device, seq, fs, t0, samples) if fmt == "json" else encode_binary(seq, fs, t0, samples,
-                                                                                         dtype=fmt)
+def encode(fmt: str, device: str, seq: int, fs: float, t0: float, samples: np.ndarray, *,
+           simulated: bool = False) -> bytes:
+    """``fmt``: json | int16 | float32; ``simulated``: mark the payload as a simulator's (module docstring)."""
+    if fmt == "json":
+        return encode_json(device, seq, fs, t0, samples, simulated=simulated)
+    return encode_binary(seq, fs, t0, samples, dtype=fmt, simulated=simulated)
 
 
 @functools.lru_cache(maxsize=16384)  # every message asks, for a ward's few thousand topics

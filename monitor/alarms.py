@@ -132,6 +132,7 @@ class AlarmBook:
         self.patient, self.fs = patient, fs
         self.active: dict[Condition, Alarm] = {}
         self.at: int | None = None  # the bed's last sample index (absolute)
+        self.simulated = False  # the bed's device says it sends a simulator's samples: its alarms say so
         # alarms a previous run left open, shown again until this run confirms them (its check raises the same
         # condition again) or has watched the bed for RESTORED_RECHECK_S without doing so: condition -> deadline
         # (sample index; None until the bed's first samples)
@@ -168,7 +169,7 @@ class AlarmBook:
         at, rec = self._where(index if index is not None else score.beat.index if score else self.at)
         a = Alarm(_new_id(self.patient, condition), self.patient, kind, condition, priority, AlarmState.ACTIVE,
                   time.time(), message, at, score.loss if score else None,
-                  score.threshold if score else None, evidence, record_s=rec)
+                  score.threshold if score else None, evidence, record_s=rec, simulated=self.simulated)
         self.active[condition] = a
         return [a]
 

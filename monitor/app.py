@@ -131,6 +131,8 @@ def build(cfg: MonitorConfig, *, ckpt: Checkpoint | None = None, out: TextIO | N
     mon = Monitor.for_checkpoint(ckpt, scorer=scorer, cfg=cfg.pipeline, policy=cfg.policy, learning=cfg.learning,
                                  learn_state=cfg.learn_state, sinks=sinks, restored=restored, disk=disk, store=store,
                                  lethal=cfg.lethal)
+    if headless is not None:
+        headless.simulated = mon.simulated  # the monitor's own set, kept up to date as devices say
     return Built(mon, source, evaluator, view, headless, notes, left_out)
 
 
@@ -143,12 +145,15 @@ def snapshot(b: Built, *, focus: str | None = None, notice: str = "") -> Snapsho
              learning=p.model.progress(p.last.beat.index if p.last else None),
              fs=v.fs.get(p.patient, p.fs), end=v.ends.get(p.patient, 0), marks=tuple(v.marks.get(p.patient, ())),
              alarms=tuple(sorted(p.book.active.values(), key=lambda a: -a.priority)),
-             learnt=p.model.learnt is not None, per_min=p.policy.per_minute())
+             learnt=p.model.learnt is not None, per_min=p.policy.per_minute(), simulated=p.book.simulated)
         for p in mon.beds.values()
     )
     health = b.source.health()
     se, sp = (b.truth.sensitivity, b.truth.specificity) if b.truth is not None else (None, None)
-    return Snapshot(tiles, tuple(b.view.alarm_log), f"{b.source.label} [{health.state}]", b.source.replay,
+    label = f"{b.source.label} [{health.state}]"
+    if mon.simulated:
+        label += f" - {len(mon.simulated)} SIMULATED device(s), not patients"
+    return Snapshot(tiles, tuple(b.view.alarm_log), label, b.source.replay,
                     s.beats_per_s(), s.latency_ms(50), s.latency_ms(99), mon.queue.qsize(), s.queue_max, s.shed,
                     mon.scorer.device_name, mon.model_name, se, sp,
                     time.monotonic() - s.started_mono, health.finished, mon.monitor_book.highest(), s.shed_messages,

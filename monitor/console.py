@@ -65,6 +65,7 @@ class Tile:
     learnt: bool = False  # the threshold is the bed's own (per-bed learning done)
     # abnormal beats by type in the last minute (V ventricular, S supraventricular premature, O other, A artifact)
     per_min: dict[str, int] | None = None
+    simulated: bool = False  # the device says it sends a simulator's samples (core.payload), not a patient's
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,6 +238,8 @@ def tile(t: Tile, width: int, now: float, *, key: str = "", trace_rows: int = 2)
     inner = max(10, width - 4)
     hr = f"{t.heart_rate:4.0f} bpm" if t.heart_rate else " --- bpm"
     head = Text.assemble((f"{key}{t.patient} ", "bold"), (hr, "bold green"), no_wrap=True, overflow="ellipsis")
+    if t.simulated:
+        head.append(" SIM", style="bold black on bright_white")
     if t.learning is not None:
         head.append(f" LEARN {t.learning:.0%}", style="bold blue")
     elif t.loss is not None:
@@ -290,6 +293,8 @@ def focus_view(t: Tile, width: int, height: int, now: float) -> Panel:
     trace_rows = max(3, min(10, (height - 16) // 2))
     hr = f"{t.heart_rate:4.0f} bpm" if t.heart_rate else "--- bpm"
     head = Text.assemble((f"{t.patient}  ", "bold"), (hr, "bold green"), "  ")
+    if t.simulated:
+        head.append("SIMULATED DEVICE, not a patient  ", style="bold black on bright_white")
     head.append_text(_alarm_text(t.alarm, now))
     thr = f"threshold {t.threshold:.4f}" + (" (the bed's own, learnt)" if t.learnt else "")
     body: list[RenderableType] = [head, *_trace(t, inner, trace_rows, FOCUS_S), mark_row(t, inner, FOCUS_S),

@@ -8,6 +8,7 @@ and reported to the listener.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections import Counter
@@ -172,7 +173,7 @@ class Ingress:
                 t0, fs = stream.t0_first, stream.fs
                 truth = tuple(TrueBeat((t - t0) * fs, lab, is_abnormal(lab), ref) for t, lab, ref in labels)
                 c = chunks[0]
-                chunks[0] = Chunk(c.patient, c.fs, c.t0, c.samples, start=c.start, truth=truth, reset=c.reset)
+                chunks[0] = dataclasses.replace(c, truth=truth)
             else:
                 self.pending_labels[dev] = labels
         out += chunks

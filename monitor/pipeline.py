@@ -192,6 +192,8 @@ class Monitor:
         self.queue: asyncio.Queue[Beat] = asyncio.Queue(maxsize=cfg.queue_size)
         self.batcher: MicroBatcher[Beat] = MicroBatcher(max_batch=cfg.max_batch, max_wait_s=cfg.max_wait_ms / 1000)
         self.beds: dict[str, Bed] = {}
+        # beds whose device says it sends a simulator's samples (core.payload): labelled so wherever shown
+        self.simulated: set[str] = set()
         self.stats = Stats()
         self.monitor_book = AlarmBook(MONITOR)
         self.monitor_tech = TechnicalAlarms(self.monitor_book)
@@ -280,6 +282,9 @@ class Monitor:
             st.lethal.gap()  # no rate across the gap, and the asystole timer starts again after it
             st.seg_offset = chunk.start
             self.emit(st.technical.raise_(Condition.SIGNAL_LOSS, "gap in the stream; segmentation restarted"))
+        if chunk.simulated != st.book.simulated:  # as the device's latest packet says
+            st.book.simulated = chunk.simulated
+            (self.simulated.add if chunk.simulated else self.simulated.discard)(chunk.patient)
         return st
 
     def _bed_model(self, fs: float, learnt: Learnt | None = None) -> BedModel:
@@ -791,6 +796,7 @@ class Monitor:
         src = self.source
         out: dict[str, object] = {
             "type": "summary", "source": src.label if src else "", "replay": bool(src and src.replay),
+            "simulated": sorted(self.simulated),
             "beats": s.beats, "alarms": s.alarms, "elapsed_s": round(elapsed, 3),
             "beats_per_s": round(s.beats / elapsed, 1) if elapsed > 0 else 0.0,
             "latency_p50_ms": _r(s.latency_ms(50)), "latency_p99_ms": _r(s.latency_ms(99)),

@@ -122,4 +122,4 @@ class DeviceStream:
         if len(self.recent) > self.RECENT:
             del self.recent[next(iter(self.recent))]
         self.last = (p.seq, p.t0, len(p.samples) / p.fs)
-        return Chunk(self.device, p.fs, p.t0, p.samples, start=start, reset=reset)
+        return Chunk(self.device, p.fs, p.t0, p.samples, start=start, reset=reset, simulated=p.simulated)

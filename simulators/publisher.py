@@ -223,7 +223,8 @@ async def _round(cfg: SimConfig, streams, live: list[int], held: dict[int, tuple
             stats.dropped += 1
         else:
             seq = c.start // chunk_size(cfg.chunk_s, c.fs)  # chunks are consecutive and of one size
-            msg = (topic, encode(cfg.fmt, c.patient, seq, c.fs, wall0 + c.start / c.fs, c.samples))
+            # every packet says it is a simulator's (core.payload): the monitor labels the bed SIMULATED
+            msg = (topic, encode(cfg.fmt, c.patient, seq, c.fs, wall0 + c.start / c.fs, c.samples, simulated=True))
             if i in held:  # send the newer one first, then the held older one: a reorder
                 msgs += [(*msg, "published"), (*held.pop(i), "published")]
                 stats.reordered += 1

@@ -96,6 +96,7 @@ CORPUS = [
     (payload_json(fs="250"), "bad-fs"),
     (payload_json(t0=None), "bad-t0"),
     (payload_json(samples="0.1,0.2"), "bad-samples"),
+    (payload_json(simulated="yes"), "bad-simulated"),
     (payload_json(samples=[0.1, "x"]), "bad-samples"),
     (payload_json(samples=[]), "empty"),
     (payload_json(samples=[0.1] * 2600), "too-many-samples"),

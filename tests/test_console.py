@@ -135,3 +135,12 @@ def test_the_alarm_log_of_a_recording_says_where_in_the_recording_live_the_clock
     a = live.alarm_log[0]
     text = _screen(live, 160, 48).export_text(styles=False)
     assert time.strftime("%H:%M:%S", time.localtime(a.time)) in text and "+0:12:34" not in text
+
+
+def test_a_simulated_devices_bed_is_marked_on_its_tile_and_in_its_one_bed_view():
+    snap = _snap()
+    tiles = (dataclasses.replace(snap.tiles[0], simulated=True), *snap.tiles[1:])
+    text = _screen(dataclasses.replace(snap, tiles=tiles), 160, 48).export_text(styles=False)
+    assert text.count(" SIM") == 1  # bed01's tile only
+    one = dataclasses.replace(snap, tiles=tiles, focus="bed01")
+    assert "SIMULATED DEVICE, not a patient" in _screen(one, 160, 48).export_text(styles=False)

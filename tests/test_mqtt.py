@@ -477,3 +477,35 @@ def test_demo_starts_a_broker_devices_and_the_monitor_and_stops_them(tmp_path):
     assert journal.exists()
     left = subprocess.run(["pgrep", "-f", "ecgmon-demo"], capture_output=True, text=True).stdout.split()
     assert left == []  # the simulator and the broker were stopped
+
+
+@pytest.mark.asyncio
+async def test_simulated_devices_are_labelled_and_a_patients_device_beside_them_is_not(tmp_path, broker, prefix,
+                                                                                         shipped, capsys):
+    """The simulator's packets say they are simulated (core.payload): its beds are labelled SIMULATED on every
+    headless line and in the summary; a device that does not say so, on the same broker, is a patient's."""
+    from ecgmon.core.payload import encode
+
+    sim = SimConfig(devices=2, speed=1.0, duration=5.0, topic_prefix=prefix, fmt="int16", labels=False)
+    t = np.arange(62) / 250.0
+
+    async def patient(source: MqttSource) -> None:
+        await source.conn.connected.wait()
+        async with BrokerConfig(url=broker.url, client_id=f"{prefix}-pt").client() as c:
+            t0 = time.time()
+            for k in range(20):  # 5 s of a 1.2 Hz wave, JSON, no "simulated"
+                x = np.sin(2 * np.pi * 1.2 * (t + k * 62 / 250.0)).astype(np.float32)
+                await c.publish(f"{prefix}/pt01/samples", encode("json", "pt01", k, 250.0, t0 + k * 62 / 250.0, x),
+                                qos=1)
+                await asyncio.sleep(0.25)
+
+    mon, _source, _, _ = await _run(tmp_path, _broker_cfg(broker.url, prefix), shipped, sim, settle_s=1.5,
+                                    sim_broker=BrokerConfig(url=broker.url, client_id=f"{prefix}-dev"),
+                                    during=patient)
+    s = mon.summary()
+    assert s["simulated"] == ["bed01", "bed02"] and "pt01" in mon.beds, (s["simulated"], list(mon.beds))
+    assert mon.beds["bed01"].book.simulated and not mon.beds["pt01"].book.simulated
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
+    beats = [x for x in lines if x["type"] == "beat"]
+    assert {x["patient"] for x in beats if x.get("simulated")} == {"bed01", "bed02"}
+    assert not [x for x in lines if x.get("patient") == "pt01" and x.get("simulated")]

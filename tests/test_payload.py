@@ -9,7 +9,7 @@ from helpers import CORPUS, payload_json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ecgmon.core.payload import HEADER, MAGIC, PayloadError, decode, device_from_topic, encode
+from ecgmon.core.payload import HEADER, MAGIC, PayloadError, decode, decode_many, device_from_topic, encode
 from ecgmon.monitor.ingress import Ingress
 from ecgmon.monitor.mqtt import BrokerConfig, MqttSource
 from ecgmon.monitor.streams import DeviceStream
@@ -25,6 +25,15 @@ def test_round_trip_every_format(fmt):
     assert p.device == ("bed01" if fmt == "json" else None)
 
 
+
+
+@pytest.mark.parametrize("fmt", ["json", "int16", "float32"])
+def test_a_device_can_say_its_samples_are_simulated_in_every_format(fmt):
+    assert not decode(encode(fmt, "bed01", 1, 250.0, 10.0, SIG)).simulated  # a patient's, unless it says so
+    assert decode(encode(fmt, "bed01", 1, 250.0, 10.0, SIG, simulated=True)).simulated
+    blobs = [encode(fmt, "bed01", i, 250.0, 10.0 + i, SIG, simulated=i % 2 == 1) for i in range(6)]
+    got = decode_many(blobs)  # the batched decoder reads the flag too
+    assert [p.simulated for p in got if not isinstance(p, PayloadError)] == [False, True] * 3
 
 
 @pytest.mark.parametrize(("payload", "reason"), CORPUS, ids=[r for _, r in CORPUS])
