@@ -9,8 +9,8 @@ counts chunks from 0 per device, ``fs`` is in Hz (100-1000), ``t0`` is the first
 sample's time in seconds (Unix time, or any clock that is continuous per device), and
 ``samples`` are millivolts.  ``"simulated": true`` (optional, a boolean) says the samples come from a
 simulator or a device in demonstration mode, not from a patient: the monitor labels that bed SIMULATED
-everywhere it shows or writes it (IEC 60601-2-27 asks a monitor to mark demonstration waveforms so that
-nobody takes them for a patient's).
+everywhere it shows or writes it (as bedside monitors mark their demonstration mode, so that nobody takes the
+waveforms for a patient's).
 
 ``t0`` must be plausible as seconds (:func:`t0_problem`, checked on arrival, each rejection counted
 per device and reason, never entering the latency figures): at or above 1e11 it is milliseconds or
