@@ -563,6 +563,11 @@ class Router:
 
         inputs = [s.get("input", {}) for s in per]
         own = len({a.id for a in self.own_alarms})
+
+        def worst(key: str) -> float | None:  # percentiles do not add up across workers: the worst worker's
+            vals = [float(v) for s in per if isinstance(v := s.get(key), int | float)]
+            return max(vals) if vals else None
+
         return {"type": "summary", "source": f"mqtt {self.broker.url} {self.broker.topic}", "replay": False,
                 "workers": self.n, "beats": total("beats"), "alarms": total("alarms") + own,
                 "patients": total("patients"), "segmented": total("segmented"),
@@ -573,7 +578,12 @@ class Router:
                 "messages": sum(int(i.get("messages", 0)) for i in inputs if isinstance(i, dict)),
                 "restarts": self.restarts, "given_up": [w.index for w in self.workers if w.given_up],
                 "unmonitored_beds": sorted(p for p, b in self.books.items() if Condition.BED_UNMONITORED in b.active),
-                "router_alarms": own, "before_restarts": dict(dead), "per_worker": per}
+                "router_alarms": own, "before_restarts": dict(dead),
+                # latency: the worst worker's percentile (an upper bound of the pooled one) and the longest seen
+                "latency_p99_ms_worst_worker": worst("latency_p99_ms"), "e2e_p99_ms_worst_worker": worst("e2e_p99_ms"),
+                "e2e_max_ms": worst("e2e_max_ms"),
+                "simulated": sorted({str(p) for s in per for p in s.get("simulated", ()) or ()}),  # type: ignore[attr-defined]
+                "per_worker": per}
 
     # ----- running
     async def run(self, extra_tasks: list[Task] | None = None) -> dict[str, object]:

@@ -150,6 +150,9 @@ async def test_two_workers_judge_each_device_once_and_account_for_every_message(
         assert inp["lost_chunks"] == inp["gaps"] == inp["rejected"] == 0
     assert summary["shed_messages"] == 0 and summary["restarts"] == 0
     assert summary["beats"] == len(beats) == sum(p["beats"] for p in per) > 900
+    # latency at the top: the worst worker's p99 (percentiles do not pool), and the simulator's devices labelled
+    assert summary["latency_p99_ms_worst_worker"] == max(p["latency_p99_ms"] for p in per) > 0
+    assert summary["simulated"] == [f"bed{i:02d}" for i in range(1, 9)]
     # every alarm transition a worker journalled was shown, tagged with its worker
     for i in range(2):
         journal = [json.loads(x) for x in worker_journal(r.journal, i).read_text().splitlines()]
