@@ -26,8 +26,9 @@ docs/workers.md) on one machine, without a server in between:
   ``RESTARTS`` times in ``RESTART_WINDOW_S``), the messages that came meanwhile (up to ``BACKLOG`` per worker; the
   oldest beyond that are shed, counted) are delivered to it, and the alarm clears for each bed when the new
   worker has its signal again.  The new worker restores what its beds learnt from the learnt-state file (written
-  when a bed finishes learning) and their open alarms from its journal; a device's sample indices start again
-  from the first packet the new worker gets.
+  when a bed finishes learning) and their open alarms from its journal; a device's sample indices go on from
+  the dead process's (each worker reports its devices' sample clocks, the t0 of sample 0 and the rate, to the
+  router every second; a new process starts their streams from them, as a NATS takeover does).
 
 Not across machines (that is ``--source nats``), and no takeover of a dead worker's state beyond those files.
 """
@@ -67,6 +68,7 @@ from ecgmon.monitor.jetstream import partition_of
 from ecgmon.monitor.mqtt import AlarmPublisher, MqttConnection
 from ecgmon.monitor.sinks import NullSink, TruthFactory
 from ecgmon.monitor.sources import InputListener, SourceHealth, Task
+from ecgmon.monitor.streams import DeviceStream
 
 __all__ = ["RoutedSource", "Router", "run_workers", "worker_journal", "worker_of"]
 
@@ -199,21 +201,28 @@ class _AlarmsUp(NullSink):
 
 
 def _worker_main(index: int, n: int, cfg: MonitorConfig, inbox: Connection, outbox: Connection,
-                 truth: TruthFactory | None) -> None:
-    """A worker process: the router stops it (SIGINT from the terminal is the router's to handle)."""
+                 truth: TruthFactory | None, origins: dict[str, tuple[float, float]] | None = None) -> None:
+    """A worker process: the router stops it (SIGINT from the terminal is the router's to handle).  ``origins``:
+    device -> (t0 of its sample 0, fs), as an earlier process of this worker had them (a restart)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     uplink = _Uplink(outbox)
     try:
-        asyncio.run(_worker(index, n, cfg, inbox, uplink, truth))
+        asyncio.run(_worker(index, n, cfg, inbox, uplink, truth, origins or {}))
     finally:
         uplink.close()
 
 
 async def _worker(index: int, n: int, cfg: MonitorConfig, inbox: Connection, uplink: _Uplink,
-                  truth: TruthFactory | None) -> None:
+                  truth: TruthFactory | None, origins: dict[str, tuple[float, float]]) -> None:
     assert cfg.broker is not None
     lines = _Lines(uplink, index)
     source = RoutedSource(cfg.broker, f"LIVE MQTT {cfg.broker.url} {cfg.broker.topic} worker {index}/{n}")
+    # a restarted worker's devices keep their sample clocks: beat and alarm indices go on from where the dead
+    # process's were (as a NATS takeover does), not from 0 again
+    for dev, (t0, fs) in origins.items():
+        st = source.ingress.streams[dev] = DeviceStream(dev, reorder=cfg.broker.reorder)
+        st.t0_first, st.fs = t0, fs
+    sent: dict[str, tuple[float, float]] = dict(origins)
     # headless: verdict lines to the router; console: snapshots only (build makes no headless sink with ui on)
     b = build(cfg, out=cast(TextIO, lines), extra_sinks=[_AlarmsUp(uplink)], truth=truth, source=source)
     mon = b.monitor
@@ -257,6 +266,11 @@ async def _worker(index: int, n: int, cfg: MonitorConfig, inbox: Connection, upl
                 st = mon.stats  # what this process has done so far: kept by the router should it die
                 uplink.send(("progress", {"beats": st.beats, "alarms": st.alarms, "segmented": st.segmented,
                                           "shed_messages": st.shed_messages}))
+                new = {d: o for d, s in source.ingress.streams.items()
+                       if s.t0_first is not None and s.fs is not None and sent.get(d) != (o := (s.t0_first, s.fs))}
+                if new:  # the devices' sample clocks, for a restart of this worker
+                    uplink.send(("origins", new))
+                    sent.update(new)
                 last_beds = now
 
     threading.Thread(target=reader, name="router-reader", daemon=True).start()
@@ -308,6 +322,7 @@ class _Worker:
     starts: deque[float] = field(default_factory=lambda: deque(maxlen=RESTARTS + 1))
     pid: int | None = None
     given_up: bool = False
+    origins: dict[str, tuple[float, float]] = field(default_factory=dict)  # device -> (t0 of sample 0, fs)
 
 
 class Router:
@@ -381,7 +396,7 @@ class Router:
         cfg = dataclasses.replace(self.cfg, journal=worker_journal(self.cfg.journal, w.index),
                                   learn_state=_worker_state(self.cfg.learn_state, w.index), threads=self.threads)
         p = self._ctx.Process(target=_worker_main, name=f"ecgmon-worker{w.index}", daemon=True,
-                              args=(w.index, self.n, cfg, to_child_r, from_child_w, self.truth))
+                              args=(w.index, self.n, cfg, to_child_r, from_child_w, self.truth, dict(w.origins)))
         p.start()
         to_child_r.close()
         from_child_w.close()
@@ -429,6 +444,8 @@ class Router:
             self._seen(w, set(obj[1]))
         elif kind == "progress":
             w.progress = obj[1]
+        elif kind == "origins":
+            w.origins.update(obj[1])
         elif kind == "summary":
             w.summary = obj[1]
 

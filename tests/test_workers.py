@@ -195,6 +195,11 @@ async def test_failover_a_killed_worker_is_alarmed_restarted_and_its_beds_judged
     restart = next(i for i, x in enumerate(r.lines) if x.get("type") == "worker" and x["worker"] == 1
                    and x["state"] == "restarting")  # the router wrote it after the dead process's last line
     first_life = sum(1 for x in r.lines[:restart] if x.get("type") == "beat" and x["worker"] == 1)
+    # the new process's beat indices go on from the dead one's (each device's sample clock handed over)
+    for p in beds1:
+        old = [x["index"] for x in r.lines[:restart] if x.get("type") == "beat" and x["patient"] == p]
+        new = [x["index"] for x in r.lines[restart:] if x.get("type") == "beat" and x["patient"] == p]
+        assert old and new and min(new) > max(old), (p, max(old), min(new))
     assert 0 <= first_life - summary["before_restarts"]["beats"] <= 10, (first_life, summary["before_restarts"])
     assert 0 <= len(r.of("beat")) - summary["beats"] <= 10
     states = [w["state"] for w in r.of("worker") if w["worker"] == 1]
