@@ -56,7 +56,8 @@ def _add_common_model(p: argparse.ArgumentParser) -> None:
                         "database")
 
 
-LEAD_HELP = ("mitdb: lead, by name (case-insensitive; MLII = II = ECG II); a record without it is left out. "
+LEAD_HELP = ("mitdb: lead, by name (case-insensitive; MLII = II = ECG II) or '#k', the k-th signal (leads that "
+             "share a name, as VFDB's two 'ECG'); a record without it is left out. "
              "Once: for every --data; or once per --data, in the same order. Default: II, else the first lead "
              "(MLII on MIT-BIH, ECG1 on SVDB)")
 

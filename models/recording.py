@@ -77,14 +77,20 @@ def choose_lead(names: Sequence[str], wanted: str | None, *, where: str,
                 usable: Sequence[bool] | None = None) -> tuple[int, str | None]:
     """The index of the lead to play among ``names``, and a warning when it was not asked for by name.
 
-    ``wanted``: a lead name (matched exactly, case-insensitively, then by :func:`lead_key`); absent, it
-    is an error listing the leads.  None: lead II (or an alias) when present, else the first ``usable``
-    lead (a voltage signal), with a warning naming it.
+    ``wanted``: a lead name (matched exactly, case-insensitively, then by :func:`lead_key`), or ``#k``, the
+    k-th signal of the file (1-based: for files whose leads share a name, as the two ``ECG`` signals of the
+    MIT-BIH Malignant Ventricular Ectopy Database); absent, it is an error listing the leads.  None: lead II (or
+    an alias) when present, else the first ``usable`` lead (a voltage signal), with a warning naming it.
     """
     if not names:
         raise RecordError(f"{where}: no signals")
     listing = ", ".join(repr(n) for n in names)
     ok = list(usable) if usable is not None else [True] * len(names)
+    if wanted is not None and wanted.startswith("#"):
+        k = wanted[1:]
+        if not k.isdigit() or not 1 <= int(k) <= len(names):
+            raise RecordError(f"{where}: no signal {wanted!r} (leads: {listing}); #k is the k-th signal, 1-based")
+        return int(k) - 1, None
     target = wanted if wanted is not None else DEFAULT_LEAD
     for same in (lambda n: n == target, lambda n: n.casefold() == target.casefold(),
                  lambda n: lead_key(n) == lead_key(target)):
@@ -92,8 +98,9 @@ def choose_lead(names: Sequence[str], wanted: str | None, *, where: str,
         if len(hits) == 1:
             return hits[0], None
         if len(hits) > 1:
-            raise RecordError(f"{where}: lead {target!r} is ambiguous: {', '.join(repr(names[i]) for i in hits)} "
-                              f"all match (leads: {listing}); ask for one by its exact name (--lead)")
+            raise RecordError(f"{where}: lead {target!r} is ambiguous: {', '.join(f'#{i + 1}' for i in hits)} "
+                              f"all match (leads: {listing}); ask for one by its exact name or its position "
+                              f"(--lead '#{hits[0] + 1}')")
     if wanted is not None:
         raise RecordError(f"{where}: no lead {wanted!r} (leads: {listing}); choose one of these with --lead")
     first = next((i for i, u in enumerate(ok) if u), None)

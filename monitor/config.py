@@ -93,7 +93,8 @@ def add_monitor_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("records", nargs="*", type=Path, metavar="PATH",
                    help="--source record: WFDB records (without extension), folders, RECORDS lists, CSV files")
     g.add_argument("--lead", default=_M.lead,
-                   help="--source record: lead to play, by name (case-insensitive; MLII = II = ECG II, ECG1 = ECG 1); "
+                   help="--source record: lead to play, by name (case-insensitive; MLII = II = ECG II, ECG1 = ECG 1) "
+                        "or '#k', the k-th signal of the file (for leads that share a name); "
                         "a record without it is left out. Default: II or an alias, else the record's first (warned)")
     g.add_argument("--units", default=_M.units,
                    help="--source record: unit of the samples (mV, uV, V) where a file does not say it; where it "

@@ -59,6 +59,13 @@ def test_lead_aliases_and_an_absent_lead_lists_the_leads():
     assert i == 0 and note is not None and "playing 'V'" in note  # never a silent choice
     with pytest.raises(RecordError, match="ambiguous"):
         choose_lead(["MLII", "ECG II"], "II", where="f")
+    # leads that share a name (VFDB's two "ECG" signals): the error says how to pick one, by position
+    with pytest.raises(RecordError, match=r"ambiguous: #1, #2 all match .*--lead '#1'"):
+        choose_lead(["ECG", "ECG"], "ECG", where="f")
+    assert choose_lead(["ECG", "ECG"], "#2", where="f") == (1, None)
+    for bad in ("#0", "#3", "#x"):
+        with pytest.raises(RecordError, match=rf"no signal '{bad}' .*1-based"):
+            choose_lead(["ECG", "ECG"], bad, where="f")
 
 
 # --------------------------------------------------------------------------- WFDB
