@@ -22,6 +22,10 @@ it emits are the detections.
   (maxima of the 1-6 Hz band-passed signal, 40 s to the end), the VT cycles come at 198.3 bpm in 4a (RR
   264-339 ms) and 195.2 bpm in 4b; the 12-beat mean of those cycles stays within 196.9-200.0 (4a) and
   193.8-197.5 (4b), so a detector that counts every cycle once passes the 206/195 bpm reference at +/-5 %.
+  With a checkpoint, figures 4a/4b are also played through the whole monitor (lethal and rate watches
+  included): the **time to alarm for tachycardia** (section 4.1.2.1 g) is the time from the tachycardia's onset
+  (30 s) to the first ventricular tachycardia, VF/flutter or extreme tachycardia alarm raised, and any such
+  alarm raised over the 80 bpm part is listed as false.  Reported, not judged: no limit is asserted here.
 """
 
 from __future__ import annotations
@@ -34,6 +38,9 @@ from typing import Any
 
 import numpy as np
 
+from ecgmon.core.messages import AlarmState, Condition
+from ecgmon.evaluation.ec57 import run_records
+from ecgmon.models.checkpoint import Checkpoint
 from ecgmon.models.records import Recording, find_records, match, read
 from ecgmon.segmentation.beats import Segmenter
 from ecgmon.segmentation.represent import Representation
@@ -225,8 +232,31 @@ def ec13(data: Path, *, lead: str = "ECG", rep: Representation = Representation(
     return out
 
 
+EC13_TACHY_ONSET_S = 30.0  # aami4*: 30 s of triangle waveforms, then the figure 4 tachycardia (PhysioNet)
+TACHY_ALARMS = frozenset({Condition.VTACH, Condition.VFIB, Condition.EXTREME_TACHY})
+
+
+def ec13_time_to_alarm(data: Path, ckpt: Checkpoint, *, lead: str = "ECG") -> list[dict[str, Any]]:
+    """Figures 4a/4b (and their amplitude variants) through the whole monitor: per record, the first tachycardia
+    alarm raised from the onset on (condition, seconds after the onset), and those raised before it (false)."""
+    recs = [read(p, lead=lead, annotations=False) for p in find_records([data])
+            if p.name.split("_")[0].lower() in ("aami4a", "aami4b")]
+    if not recs:
+        return []
+    out = []
+    for b in run_records(recs, ckpt, learn_s=0.0):
+        raised = sorted((a.beat_index / b.fs, str(a.condition)) for a in b.alarms
+                        if a.condition in TACHY_ALARMS and a.state is AlarmState.ACTIVE and a.beat_index is not None)
+        after = [(t, c) for t, c in raised if t >= EC13_TACHY_ONSET_S]
+        out.append({"record": b.name, "onset_s": EC13_TACHY_ONSET_S,
+                    "alarm": after[0][1] if after else None,
+                    "time_to_alarm_s": round(after[0][0] - EC13_TACHY_ONSET_S, 2) if after else None,
+                    "false_before_onset": [[round(t, 2), c] for t, c in raised if t < EC13_TACHY_ONSET_S]})
+    return out
+
+
 def run_protocol(protocol: str, data: Path, *, rep: Representation, out: Path | None = None,
-                 lead: str | None = None) -> tuple[list[str], dict[str, Any]]:
+                 lead: str | None = None, ckpt: Checkpoint | None = None) -> tuple[list[str], dict[str, Any]]:
     """``ecgmon evaluate --protocol qrs|nstdb|ec13``: (lines to print, the figures written to ``out/metrics.json``)."""
     import json
 
@@ -264,6 +294,14 @@ def run_protocol(protocol: str, data: Path, *, rep: Representation, out: Path | 
                          f"{r.lo or nan:>6.1f} {r.hi or nan:>6.1f} {r.mean or nan:>6.1f}  "
                          f"{'PASS' if r.passed() else 'FAIL'}")
         figures = {"segments": [r.to_dict() for r in rates], "tolerance": 0.05}
+        if ckpt is not None and (alarms := ec13_time_to_alarm(data, ckpt, lead=lead or "ECG")):
+            lines.append("time to alarm for tachycardia (EC13 4.1.2.1 g; onset at 30 s), the whole monitor:")
+            for r in alarms:
+                got = (f"{r['time_to_alarm_s']:.1f} s ({r['alarm']})" if r["alarm"] is not None
+                       else "no tachycardia alarm")
+                lines.append(f"{r['record']:>10} {got}" + (f"; false before the onset: {r['false_before_onset']}"
+                                                             if r["false_before_onset"] else ""))
+            figures["time_to_alarm"] = alarms
     else:
         raise ValueError(f"unknown QRS protocol {protocol!r} (qrs, nstdb, ec13)")
     figures.update(protocol=protocol, data=str(data), representation=rep.to_dict(), chunk_s=0.25)

@@ -1,10 +1,12 @@
 """The streaming QRS detector and heart rate on ECG the tests make: the kinds of the field cases K01 (artefact at
 the start), K02 (amplitude changes 4x), K03 (fast rates), plus polarity, sampling rates, signal loss and bigeminy."""
 
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
+import wfdb
 
 from ecgmon.evaluation import qrs as Q
 from ecgmon.models.records import match, read
@@ -383,3 +385,20 @@ def test_nan_runs_short_and_long_are_signal_loss_and_beats_resume(fs):
     assert min(se_pp(beats, truth, fs, lo=spans[2][1] + int(4 * fs))) >= 0.99
     assert min(se_pp(beats, truth, fs, lo=spans[1][1] + int(4 * fs), hi=spans[2][0] - int(1 * fs))) >= 0.99
     assert beats[-1].hr_bpm == pytest.approx(75.0, rel=0.02)
+
+
+def test_ec13_time_to_alarm_for_tachycardia_through_the_whole_monitor(tmp_path, shipped):
+    """EC13 4.1.2.1 g's kind, on a record made here as PhysioNet's aami4a is laid out (30 s at 80 bpm, then a
+    wide-complex tachycardia): the whole monitor raises a tachycardia alarm within seconds of the onset, and none
+    over the 80 bpm part."""
+    fs = 360.0
+    x, _, _ = wide_tachycardia(fs, 200, 0.14, seed=11, seconds=50.0, onset_s=30.0)
+    with warnings.catch_warnings():  # wfdb's own use of deprecated pandas calls
+        warnings.simplefilter("ignore")
+        wfdb.wrsamp("aami4a", fs=fs, units=["mV"], sig_name=["ECG"], p_signal=x[:, None], fmt=["16"],
+                    adc_gain=[1000.0], baseline=[0], write_dir=str(tmp_path))
+    got = Q.ec13_time_to_alarm(tmp_path, shipped)
+    assert len(got) == 1 and got[0]["record"] == "aami4a", got
+    r = got[0]
+    assert r["alarm"] in ("ventricular tachycardia", "ventricular fibrillation/flutter", "extreme tachycardia"), r
+    assert 0 <= r["time_to_alarm_s"] <= 8.0 and r["false_before_onset"] == [], r
