@@ -296,11 +296,11 @@ def run_protocol(protocol: str, data: Path, *, rep: Representation, out: Path | 
         figures = {"segments": [r.to_dict() for r in rates], "tolerance": 0.05}
         if ckpt is not None and (alarms := ec13_time_to_alarm(data, ckpt, lead=lead or "ECG")):
             lines.append("time to alarm for tachycardia (EC13 4.1.2.1 g; onset at 30 s), the whole monitor:")
-            for r in alarms:
-                got = (f"{r['time_to_alarm_s']:.1f} s ({r['alarm']})" if r["alarm"] is not None
+            for t in alarms:
+                got = (f"{t['time_to_alarm_s']:.1f} s ({t['alarm']})" if t["alarm"] is not None
                        else "no tachycardia alarm")
-                lines.append(f"{r['record']:>10} {got}" + (f"; false before the onset: {r['false_before_onset']}"
-                                                             if r["false_before_onset"] else ""))
+                lines.append(f"{t['record']:>10} {got}" + (f"; false before the onset: {t['false_before_onset']}"
+                                                             if t["false_before_onset"] else ""))
             figures["time_to_alarm"] = alarms
     else:
         raise ValueError(f"unknown QRS protocol {protocol!r} (qrs, nstdb, ec13)")
