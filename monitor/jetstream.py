@@ -106,6 +106,7 @@ class NatsSettings:
     bucket: str = "ecgmon"
     replicas: int = 1  # of the stream and the bucket: 3 on a 3-node cluster
     max_age_s: float = 24 * 3600.0  # how long the stream keeps device messages
+    duplicate_window_s: float = 120.0  # a packet stored again within this (same Nats-Msg-Id) is a duplicate
     status_every_s: float = 1.0
     dead_after_s: float = 2.5  # a worker not heard from this long is gone: its partitions are a standby's to take
     unmonitored_after_s: float = 5.0
@@ -214,7 +215,9 @@ class NatsApi:
         calls it at start; an existing consumer keeps its state)."""
         c = self.cfg
         stream = {"name": c.stream, "subjects": [f"{c.prefix}.>"], "storage": "file", "retention": "limits",
-                  "max_age": int(c.max_age_s * _NS), "num_replicas": c.replicas, "discard": "old"}
+                  "max_age": int(c.max_age_s * _NS), "num_replicas": c.replicas, "discard": "old",
+                  # the ingest bridge's retries carry a Nats-Msg-Id: a copy within this window is not stored again
+                  "duplicate_window": int(c.duplicate_window_s * _NS)}
         try:
             await self.request(f"STREAM.INFO.{c.stream}")
         except JetStreamError:
