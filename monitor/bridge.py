@@ -77,8 +77,6 @@ class BridgeSettings:
     def __post_init__(self) -> None:
         if not self.mqtt.persistent:
             raise ValueError("the bridge needs a persistent MQTT session (unacknowledged packets wait in it)")
-        if "." in self.mqtt.client_id:
-            raise ValueError(f"bridge client id {self.mqtt.client_id!r}: without '.'")
 
     def topics(self) -> list[str]:
         kinds = ["samples"] + (["labels"] if self.nats.labels else []) + (["control"] if self.nats.control else [])
