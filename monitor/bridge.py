@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import json
 import signal
@@ -206,8 +207,12 @@ class MqttBridge:
             subject, key, mid = route
             task = asyncio.ensure_future(self._store(subject, payload, mid, self._last.get(key)))
             self._last[key] = task
-            task.add_done_callback(lambda t, k=key: self._last.pop(k, None) if self._last.get(k) is t else None)
+            task.add_done_callback(functools.partial(self._done, key))
         self._order.append(_Entry(message.mid, task))
+
+    def _done(self, key: str, task: asyncio.Task[None]) -> None:
+        if self._last.get(key) is task:  # the device's latest packet is stored: nothing for the next to wait on
+            del self._last[key]
 
     async def _session(self, stop: asyncio.Event) -> None:
         """One MQTT connection: subscribe, take packets until ``stop``, then let the pending ones finish."""
