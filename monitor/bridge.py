@@ -270,8 +270,8 @@ class MqttBridge:
         finally:
             self.state = "stopped"
             with contextlib.suppress(nats.errors.Error, OSError, TimeoutError):
-                async with asyncio.timeout(3):
-                    await self.nc.drain()
+                async with asyncio.timeout(3):  # not drain(): it swallows the timeout's cancellation
+                    await self.nc.close()
         return self.summary()
 
 

@@ -525,6 +525,10 @@ class Partition:
     seen_order: deque[int] = field(default_factory=deque)
     devices: set[str] = field(default_factory=set)
     acks: deque[tuple[int, str]] = field(default_factory=deque)  # (segmented mark, reply subject) to acknowledge
+    # stream sequences this worker judged and acknowledged: kept across its own re-pinning, because an
+    # acknowledgement can be lost with a server (the new consumer leader's floor is then below it)
+    committed: set[int] = field(default_factory=set)
+    committed_order: deque[int] = field(default_factory=deque)
     since_mono: float = 0.0
     takeovers: int = 0
 
@@ -539,6 +543,12 @@ class Partition:
         if len(self.seen_order) > self.SEEN:
             self.seen.discard(self.seen_order.popleft())
         return False
+
+    def commit(self, seq: int) -> None:
+        self.committed.add(seq)
+        self.committed_order.append(seq)
+        if len(self.committed_order) > self.SEEN:
+            self.committed.discard(self.committed_order.popleft())
 
 
 class NatsSource:
@@ -647,7 +657,9 @@ class NatsSource:
         with contextlib.suppress(nats.errors.Error, OSError, TimeoutError):
             async with asyncio.timeout(3):
                 await self._publish_status("offline")
-                await nc.drain()
+                # flush, not drain: nats-py's drain swallows the timeout's cancellation and then flushes for up to
+                # 10 s more; the pulls' undelivered messages are redelivered to the next owner anyway
+                await nc.flush(timeout=2)
         with contextlib.suppress(nats.errors.Error, OSError, TimeoutError):
             async with asyncio.timeout(3):  # a stop is bounded even when the server has gone silent
                 await nc.close()
@@ -739,6 +751,14 @@ class NatsSource:
             d = Delivery.parse(msg.reply)
             if part.taken(d.stream_seq):
                 self.counts["duplicates_skipped"] += 1
+                await self._ack(msg.reply)
+                continue
+            if d.stream_seq in part.committed:
+                # judged and acknowledged here before this worker was pinned again, the acknowledgement lost with
+                # a server: its chunks rebuild the segmenters (warm-up), their beats are not judged twice
+                self.counts["rejudge_skipped"] += 1
+                for chunk in self._handle(part, msg.subject, msg.data, warmup=True):
+                    yield chunk
                 await self._ack(msg.reply)
                 continue
             for chunk in self._handle(part, msg.subject, msg.data):
@@ -892,7 +912,9 @@ class NatsSource:
         n = 0
         for part in self.parts:
             while part.acks and part.acks[0][0] <= settled:
-                await self._ack(part.acks.popleft()[1])
+                reply = part.acks.popleft()[1]
+                await self._ack(reply)
+                part.commit(Delivery.parse(reply).stream_seq)
                 n += 1
         if n:
             self.counts["acked"] += n

@@ -87,10 +87,23 @@ nats = NatsSettings(url=a["url"], partitions=a["partitions"], worker=a["worker"]
                     labels=False, control=False)
 cfg = MonitorConfig(source="nats", nats=nats, checkpoint="mitdb", ui=False, device="cpu", threads=1,
                     journal=Path(a["journal"]), learning=LearningConfig(learn_s=3.0, min_beats=4))
+
+
+def dump_tasks():  # SIGUSR2: every asyncio task's stack (the test asks for them when a stop hangs)
+    for t in asyncio.all_tasks():
+        t.print_stack(file=sys.stderr)
+    sys.stderr.flush()
+
+
+async def main(b):
+    asyncio.get_running_loop().add_signal_handler(signal.SIGUSR2, dump_tasks)
+    await run_headless(b, duration=a["duration"])
+
+
 with open(a["out"], "w", buffering=1) as out:
     b = build(cfg, out=out)
     try:
-        asyncio.run(run_headless(b, duration=a["duration"]))
+        asyncio.run(main(b))
     finally:
         b.monitor.close()
 """
@@ -154,7 +167,9 @@ class Worker:
             try:
                 self.proc.wait(60)
             except subprocess.TimeoutExpired:
-                self.proc.send_signal(signal.SIGUSR1)
+                self.proc.send_signal(signal.SIGUSR2)  # the asyncio tasks' stacks
+                time.sleep(1.0)
+                self.proc.send_signal(signal.SIGUSR1)  # the threads' stacks
                 time.sleep(2.0)
                 self.proc.kill()
                 self.proc.wait()
@@ -505,9 +520,23 @@ async def test_nats_cluster_survives_a_server_death(tmp_path):
         seqs = [q for d, q in held if d == dev]
         assert seqs == sorted(seqs), dev
     assert summary["pending"] == 0 and summary["received"] >= stats.published
-    # the worker took every packet once (a partition re-pinned where a consumer leader moved is taken over again:
-    # warm-up replay, 'replayed') and judged every bed after the death
-    assert inp["taken"] == stats.published + inp["duplicates"], (inp, stats)
-    assert inp["gaps"] == 0 and inp["lost_chunks"] == 0 and inp["messages"] == inp["taken"] + inp["replayed"]
+    # the worker took every packet once: a partition re-pinned where a consumer leader moved is taken over again
+    # (warm-up replay: 'replayed'); what it had taken but not yet judged at the release comes again
+    # ('unacked_at_release'); what it had judged but whose acknowledgement died with the server is only warm-up
+    # ('rejudge_skipped')
+    assert inp["taken"] - inp.get("unacked_at_release", 0) == stats.published + inp["duplicates"], json.dumps(inp)
+    assert inp["gaps"] == 0 and inp["lost_chunks"] == 0, json.dumps(inp)
+    assert inp["messages"] == inp["taken"] + inp["replayed"] + inp.get("rejudge_skipped", 0), json.dumps(inp)
+    # no beat missed: per bed, the distinct judged sample indices have no RR gap across the death. A beat judged
+    # twice can happen here (known gap, docs/workers.md: the worker re-pinned by a new consumer leader judged 2
+    # 'learning' beats of one bed again in 1 of 8 runs); it stays rare: at most 2 per bed
+    twice = {}
+    for bed in {r["patient"] for r in w.beats()}:
+        seen = Counter(r["index"] for r in w.beats() if r["patient"] == bed)
+        twice[bed] = sum(n - 1 for n in seen.values())
+        steps = np.diff(sorted(seen))
+        assert np.all(steps > 0.2 * 250), (bed, steps.tolist())  # distinct beats (a 300 bpm bound)
+        assert steps.max() < 1.6 * np.median(steps), (bed, steps.tolist())  # no beat missed across the death
+    assert max(twice.values()) <= 2, (twice, json.dumps(inp))
     after = {r["patient"] for r in w.beats() if r["time"] > killed + 3.0}
     assert after == {f"dev{i:04d}" for i in range(1, 7)}  # every bed still judged after the node's death
