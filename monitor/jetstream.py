@@ -531,6 +531,7 @@ class Partition:
     committed_order: deque[int] = field(default_factory=deque)
     since_mono: float = 0.0
     takeovers: int = 0
+    repin_by: float | None = None  # after losing the pin to a consumer leader change: re-pinned by then, or release
 
     SEEN = 100_000
 
@@ -709,10 +710,18 @@ class NatsSource:
                     break  # the request was lost (a reconnection): ask again
                 status = _status(msg)
                 if status is not None:
-                    if status == "423":  # the pin moved to another worker (this one was too slow, or unpinned)
+                    if status == "423":  # the pin moved: to another worker (this one was too slow, or unpinned),
+                        # or nowhere (a new consumer leader after a server's death does not know the pin id)
                         part.pin = None
                         self.counts["pin_lost"] += 1
-                        self._put("release", part)
+                        if part.owned and not self.ownership.taken(part.index, c.worker, time.monotonic()):
+                            # no other live worker claims or prefers it: keep the beds and pull on; the server
+                            # pins this worker again (no second takeover: nothing replayed, nothing judged twice)
+                            # or, if not within the priority timeout and a pull, the partition is released
+                            part.repin_by = time.monotonic() + c.priority_timeout_s + c.pull_expires_s + 1.0
+                            self.counts["pin_reset"] += 1
+                        else:
+                            self._put("release", part)
                     elif status not in ("404", "408", "409"):
                         self.counts[f"pull_status_{status}"] += 1
                         await asyncio.sleep(0.1)
@@ -721,8 +730,15 @@ class NatsSource:
                 pin = msg.headers.get("Nats-Pin-Id") if msg.headers else None
                 if pin is not None and pin != part.pin:
                     part.pin = pin
-                    self._put("acquire", part)
+                    if part.repin_by is not None and part.owned:
+                        part.repin_by = None  # pinned again, still the owner: go on (see the 423 above)
+                        self.counts["repinned"] += 1
+                    else:
+                        self._put("acquire", part)
                 self._put("msg", part, msg)
+            if part.repin_by is not None and time.monotonic() > part.repin_by:
+                part.repin_by = None  # not pinned again in time: another worker may have been; let it take over
+                self._put("release", part)
 
     def _put(self, kind: str, part: Partition, msg: Msg | None = None) -> None:
         self.inq.append((kind, part, msg))
@@ -751,7 +767,9 @@ class NatsSource:
             d = Delivery.parse(msg.reply)
             if part.taken(d.stream_seq):
                 self.counts["duplicates_skipped"] += 1
-                await self._ack(msg.reply)
+                if d.stream_seq <= part.floor or d.stream_seq in part.committed:
+                    await self._ack(msg.reply)  # judged: acknowledged (again: the first one may have been lost)
+                # else: in hand, not judged yet; its acknowledgement comes with the judgement (commit)
                 continue
             if d.stream_seq in part.committed:
                 # judged and acknowledged here before this worker was pinned again, the acknowledgement lost with
