@@ -26,7 +26,7 @@ from ecgmon.core.limits import LEARN_S, MATCH_WINDOW_S, default_threads
 if TYPE_CHECKING:
     from ecgmon.models.records import Recording
 
-SUBCOMMANDS = ("monitor", "train", "calibrate", "evaluate", "simulate", "data", "review", "demo")
+SUBCOMMANDS = ("monitor", "train", "calibrate", "evaluate", "simulate", "data", "review", "demo", "bridge")
 EPILOG = """\
 subcommands (each has --help):
   ecgmon [monitor] --source replay   run the monitor (the default when no subcommand is given)
@@ -588,6 +588,45 @@ def cmd_demo(a: argparse.Namespace, console: Console) -> int:
                     console=console, truth=Evaluator)
 
 
+def _bridge_parser(sub: argparse._SubParsersAction) -> None:
+    from ecgmon.monitor.config import add_broker_arguments
+    from ecgmon.monitor.jetstream import NatsSettings
+
+    n = NatsSettings()
+    p = sub.add_parser("bridge", help="devices' MQTT packets into the NATS JetStream stream, none lost",
+                       description="Subscribe to the devices' topics on an MQTT broker (QoS 1, a persistent session) "
+                                   "and publish each packet to the JetStream device stream, acknowledging it to the "
+                                   "broker only once the stream has stored it (retried across a cluster's leader "
+                                   "elections; Nats-Msg-Id makes retries idempotent). docs/workers.md.")
+    p.add_argument("--nats", default=n.url, help="nats://host:port of the NATS servers (comma-separated)")
+    p.add_argument("--partitions", type=int, default=n.partitions,
+                   help=f"partitions of the devices (default {n.partitions}; the workers' --partitions)")
+    p.add_argument("--replicas", type=int, default=n.replicas,
+                   help="replicas of the stream when the bridge creates it (3 on a 3-node cluster)")
+    p.add_argument("--no-labels", action="store_true", help="do not carry ecg/+/labels")
+    p.add_argument("--no-control", action="store_true", help="do not carry ecg/+/control")
+    p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    p.add_argument("--stats-every", type=float, default=10.0, help="a JSON stats line every S seconds (0: none)")
+    add_broker_arguments(p, monitor=False)
+
+
+def cmd_bridge(a: argparse.Namespace, console: Console) -> int:
+    import asyncio
+
+    from ecgmon.monitor.bridge import bridge_settings, run_bridge
+    from ecgmon.monitor.config import broker_from_args
+    from ecgmon.monitor.jetstream import NatsSettings
+
+    broker = broker_from_args(a)
+    if a.client_id is None:
+        broker = dataclasses.replace(broker, client_id="ecgmon-bridge")
+    cfg = bridge_settings(mqtt=broker, nats_cfg=NatsSettings(url=a.nats, partitions=a.partitions, replicas=a.replicas,
+                                                             labels=not a.no_labels, control=not a.no_control))
+    summary = asyncio.run(run_bridge(cfg, duration=a.duration, stats_every_s=a.stats_every,
+                                     out=lambda line: print(line, flush=True)))
+    return 0 if summary["pending"] == 0 else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     from ecgmon.monitor.config import add_monitor_arguments
 
@@ -611,6 +650,7 @@ def build_subparsers() -> argparse.ArgumentParser:
     _data_parser(sub)
     _review_parser(sub)
     _demo_parser(sub)
+    _bridge_parser(sub)
     return p
 
 
@@ -637,6 +677,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_review(a, console)
         if a.command == "demo":
             return cmd_demo(a, console)
+        if a.command == "bridge":
+            return cmd_bridge(a, console)
         from ecgmon.evaluation.evaluator import Evaluator
         from ecgmon.monitor.app import run_monitor
 

@@ -106,6 +106,7 @@ class NatsSettings:
     bucket: str = "ecgmon"
     replicas: int = 1  # of the stream and the bucket: 3 on a 3-node cluster
     max_age_s: float = 24 * 3600.0  # how long the stream keeps device messages
+    duplicate_window_s: float = 120.0  # a packet stored again within this (same Nats-Msg-Id) is a duplicate
     status_every_s: float = 1.0
     dead_after_s: float = 2.5  # a worker not heard from this long is gone: its partitions are a standby's to take
     unmonitored_after_s: float = 5.0
@@ -214,7 +215,9 @@ class NatsApi:
         calls it at start; an existing consumer keeps its state)."""
         c = self.cfg
         stream = {"name": c.stream, "subjects": [f"{c.prefix}.>"], "storage": "file", "retention": "limits",
-                  "max_age": int(c.max_age_s * _NS), "num_replicas": c.replicas, "discard": "old"}
+                  "max_age": int(c.max_age_s * _NS), "num_replicas": c.replicas, "discard": "old",
+                  # the ingest bridge's retries carry a Nats-Msg-Id: a copy within this window is not stored again
+                  "duplicate_window": int(c.duplicate_window_s * _NS)}
         try:
             await self.request(f"STREAM.INFO.{c.stream}")
         except JetStreamError:
@@ -522,8 +525,13 @@ class Partition:
     seen_order: deque[int] = field(default_factory=deque)
     devices: set[str] = field(default_factory=set)
     acks: deque[tuple[int, str]] = field(default_factory=deque)  # (segmented mark, reply subject) to acknowledge
+    # stream sequences this worker judged and acknowledged: kept across its own re-pinning, because an
+    # acknowledgement can be lost with a server (the new consumer leader's floor is then below it)
+    committed: set[int] = field(default_factory=set)
+    committed_order: deque[int] = field(default_factory=deque)
     since_mono: float = 0.0
     takeovers: int = 0
+    repin_by: float | None = None  # after losing the pin to a consumer leader change: re-pinned by then, or release
 
     SEEN = 100_000
 
@@ -536,6 +544,12 @@ class Partition:
         if len(self.seen_order) > self.SEEN:
             self.seen.discard(self.seen_order.popleft())
         return False
+
+    def commit(self, seq: int) -> None:
+        self.committed.add(seq)
+        self.committed_order.append(seq)
+        if len(self.committed_order) > self.SEEN:
+            self.committed.discard(self.committed_order.popleft())
 
 
 class NatsSource:
@@ -644,7 +658,9 @@ class NatsSource:
         with contextlib.suppress(nats.errors.Error, OSError, TimeoutError):
             async with asyncio.timeout(3):
                 await self._publish_status("offline")
-                await nc.drain()
+                # flush, not drain: nats-py's drain swallows the timeout's cancellation and then flushes for up to
+                # 10 s more; the pulls' undelivered messages are redelivered to the next owner anyway
+                await nc.flush(timeout=2)
         with contextlib.suppress(nats.errors.Error, OSError, TimeoutError):
             async with asyncio.timeout(3):  # a stop is bounded even when the server has gone silent
                 await nc.close()
@@ -694,10 +710,18 @@ class NatsSource:
                     break  # the request was lost (a reconnection): ask again
                 status = _status(msg)
                 if status is not None:
-                    if status == "423":  # the pin moved to another worker (this one was too slow, or unpinned)
+                    if status == "423":  # the pin moved: to another worker (this one was too slow, or unpinned),
+                        # or nowhere (a new consumer leader after a server's death does not know the pin id)
                         part.pin = None
                         self.counts["pin_lost"] += 1
-                        self._put("release", part)
+                        if part.owned and not self.ownership.taken(part.index, c.worker, time.monotonic()):
+                            # no other live worker claims or prefers it: keep the beds and pull on; the server
+                            # pins this worker again (no second takeover: nothing replayed, nothing judged twice)
+                            # or, if not within the priority timeout and a pull, the partition is released
+                            part.repin_by = time.monotonic() + c.priority_timeout_s + c.pull_expires_s + 1.0
+                            self.counts["pin_reset"] += 1
+                        else:
+                            self._put("release", part)
                     elif status not in ("404", "408", "409"):
                         self.counts[f"pull_status_{status}"] += 1
                         await asyncio.sleep(0.1)
@@ -706,8 +730,15 @@ class NatsSource:
                 pin = msg.headers.get("Nats-Pin-Id") if msg.headers else None
                 if pin is not None and pin != part.pin:
                     part.pin = pin
-                    self._put("acquire", part)
+                    if part.repin_by is not None and part.owned:
+                        part.repin_by = None  # pinned again, still the owner: go on (see the 423 above)
+                        self.counts["repinned"] += 1
+                    else:
+                        self._put("acquire", part)
                 self._put("msg", part, msg)
+            if part.repin_by is not None and time.monotonic() > part.repin_by:
+                part.repin_by = None  # not pinned again in time: another worker may have been; let it take over
+                self._put("release", part)
 
     def _put(self, kind: str, part: Partition, msg: Msg | None = None) -> None:
         self.inq.append((kind, part, msg))
@@ -736,6 +767,16 @@ class NatsSource:
             d = Delivery.parse(msg.reply)
             if part.taken(d.stream_seq):
                 self.counts["duplicates_skipped"] += 1
+                if d.stream_seq <= part.floor or d.stream_seq in part.committed:
+                    await self._ack(msg.reply)  # judged: acknowledged (again: the first one may have been lost)
+                # else: in hand, not judged yet; its acknowledgement comes with the judgement (commit)
+                continue
+            if d.stream_seq in part.committed:
+                # judged and acknowledged here before this worker was pinned again, the acknowledgement lost with
+                # a server: its chunks rebuild the segmenters (warm-up), their beats are not judged twice
+                self.counts["rejudge_skipped"] += 1
+                for chunk in self._handle(part, msg.subject, msg.data, warmup=True):
+                    yield chunk
                 await self._ack(msg.reply)
                 continue
             for chunk in self._handle(part, msg.subject, msg.data):
@@ -889,7 +930,9 @@ class NatsSource:
         n = 0
         for part in self.parts:
             while part.acks and part.acks[0][0] <= settled:
-                await self._ack(part.acks.popleft()[1])
+                reply = part.acks.popleft()[1]
+                await self._ack(reply)
+                part.commit(Delivery.parse(reply).stream_seq)
                 n += 1
         if n:
             self.counts["acked"] += n
