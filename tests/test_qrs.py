@@ -265,21 +265,24 @@ def test_snr_names_and_ec13_rates():
     assert Q.rates_of("aami3b")[0][2] == 60.0 and Q.rates_of("nope") == ()
 
 
-def test_a_nan_run_raises_signal_loss_for_that_bed_only_and_beats_come_back(tmp_path, shipped):
-    """Through the monitor's own segmentation stage: one bed's NaN run is a technical alarm for that bed, never an
-    error; its beats resume after the gap; the other bed is undisturbed."""
-    import dataclasses
-
+def _segmenting_monitor(tmp_path, shipped):
+    """A monitor built as the command line builds it, and a sink that keeps every alarm: (built, recorder)."""
     from helpers import Recorder
 
-    from ecgmon.core.messages import Chunk, Condition
     from ecgmon.monitor.app import build
     from ecgmon.monitor.config import MonitorConfig
 
     rec = Recorder()
-    cfg = dataclasses.replace(MonitorConfig(speed=None, ui=False, journal=tmp_path / "j.jsonl", device="cpu",
-                                            abnormal_rate=None))
-    b = build(cfg, ckpt=shipped, extra_sinks=[rec])
+    cfg = MonitorConfig(speed=None, ui=False, journal=tmp_path / "j.jsonl", device="cpu", abnormal_rate=None)
+    return build(cfg, ckpt=shipped, extra_sinks=[rec]), rec
+
+
+def test_a_nan_run_raises_signal_loss_for_that_bed_only_and_beats_come_back(tmp_path, shipped):
+    """Through the monitor's own segmentation stage: one bed's NaN run is a technical alarm for that bed, never an
+    error; its beats resume after the gap; the other bed is undisturbed."""
+    from ecgmon.core.messages import Chunk, Condition
+
+    b, rec = _segmenting_monitor(tmp_path, shipped)
     try:
         fs = 250.0
         x, truth = synth(fs, np.full(40, 0.8), seed=23)
@@ -305,18 +308,9 @@ def test_a_nan_run_raises_signal_loss_for_that_bed_only_and_beats_come_back(tmp_
 def test_a_flat_line_is_one_alarm_leads_off_not_signal_loss_too(tmp_path, shipped):
     """A disconnected lead sends a constant value: the segmenter restarts after its flat run as after NaN, but
     the condition the nurse needs is "leads off" (one cause, one technical alarm); NaN stays "signal loss"."""
-    import dataclasses
-
-    from helpers import Recorder
-
     from ecgmon.core.messages import Chunk, Condition
-    from ecgmon.monitor.app import build
-    from ecgmon.monitor.config import MonitorConfig
 
-    rec = Recorder()
-    cfg = dataclasses.replace(MonitorConfig(speed=None, ui=False, journal=tmp_path / "j.jsonl", device="cpu",
-                                            abnormal_rate=None))
-    b = build(cfg, ckpt=shipped, extra_sinks=[rec])
+    b, rec = _segmenting_monitor(tmp_path, shipped)
     try:
         fs = 250.0
         x, _ = synth(fs, np.full(40, 0.8), seed=29)
