@@ -617,6 +617,9 @@ def cmd_bridge(a: argparse.Namespace, console: Console) -> int:
     from ecgmon.monitor.config import broker_from_args
     from ecgmon.monitor.jetstream import NatsSettings
 
+    if a.qos != 1:  # the option is shared with the monitor's; the bridge's guarantee is QoS 1's
+        raise ValueError(f"ecgmon bridge subscribes at QoS 1 (what makes its acknowledgement mean 'stored'); "
+                         f"--qos {a.qos} is not supported")
     broker = broker_from_args(a)
     if a.client_id is None:
         broker = dataclasses.replace(broker, client_id="ecgmon-bridge")
