@@ -88,6 +88,9 @@ class PolicyConfig:
     other_per_min: int = 12
     clear_normal: int = 5
     clear_s: float = 60.0  # ... and this long of the bed's signal (one episode of recurring runs: one alarm)
+    # every new ventricular run is announced again (a new alarm) even while the run advisory of its episode is on:
+    # more runs advised within 5 s, one audible alarm per run (docs/alarms.md has the cost)
+    vrun_reannounce: bool = False
     veb_episode_s: float = 300.0  # frequent ventricular ectopy clears once under its clearing rate this long
     # alarm chaining: an advisory is not raised while a higher alarm of its chain (ventricular run < ventricular
     # tachycardia, ventricular fibrillation/flutter; frequent ventricular ectopy < all three) is on, nor for this
@@ -434,6 +437,9 @@ class AlarmPolicy:
                             f"{n_v} ventricular beats in the last minute (limit {c.veb_per_min}/min)",
                             score=s, evidence=ev)
         if c.vrun_len and self.v_run >= c.vrun_len and not self._chained(Condition.VENT_RUN, i, window):
+            if c.vrun_reannounce and self.v_run == c.vrun_len and Condition.VENT_RUN in b.active:
+                self.quiet.pop(Condition.VENT_RUN, None)
+                out += b.clear(Condition.VENT_RUN, score=s)  # a new run of the episode: announced again
             out += b.raise_(Condition.VENT_RUN, P, c.vrun_priority,
                             f"run of {self.v_run} ventricular beats", score=s, evidence=ev)
         if c.svt_run_len and self.s_run >= c.svt_run_len:

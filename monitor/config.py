@@ -169,6 +169,9 @@ def add_monitor_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--v-alone-p", type=float, default=_A.v_alone_p,
                    help="a beat the ventricular typer calls ventricular with this probability is ventricular even "
                         "when the autoencoder does not flag it")
+    g.add_argument("--vrun-reannounce", action="store_true",
+                   help="announce every new ventricular run again, even while the run advisory of its episode is on "
+                        "(by default runs that recur within a minute are one alarm)")
     g.add_argument("--veb-episode-s", type=float, default=_A.veb_episode_s,
                    help=f"frequent ventricular ectopy clears once the count has stayed at or under its clearing rate "
                         f"this long (s; default {_A.veb_episode_s:g}): ectopy that comes and goes is one episode")
@@ -340,6 +343,7 @@ def policy_from_args(a: argparse.Namespace) -> PolicyConfig:
                    couplet=not a.no_couplet, run_len=a.run_len, other_per_min=a.other_per_min,
                    clear_normal=a.clear_after, beat_alarm=a.beat_alarm, sv_prem=a.sv_prem, v_alone_p=a.v_alone_p,
                    sv_unflagged=a.sv_unflagged, veb_episode_s=a.veb_episode_s, chain_s=a.chain_s,
+                   vrun_reannounce=a.vrun_reannounce,
                    **prio)
 
 

@@ -305,3 +305,13 @@ def test_isolated_ventricular_beats_between_runs_do_not_hold_the_run_advisory():
     p = AlarmPolicy(AlarmBook("bed1"), PolicyConfig(veb_per_min=0), fs=FS)
     out = _typed(p, "N" * 10 + "VVV" + "NNNV" * 10 + "VVV" + "N" * 10)  # ~32 s later: the same episode
     assert _conds(out).count(("ventricular run", Priority.MEDIUM)) == 1
+
+
+def test_vrun_reannounce_announces_every_run_of_an_episode():
+    """--vrun-reannounce: each new run is a new alarm (heard again) although the episode's advisory is on."""
+    beats = "N" * 10 + ("VVV" + "N" * 20) * 3
+    p = AlarmPolicy(AlarmBook("bed1"), PolicyConfig(vrun_reannounce=True), fs=FS)
+    out = _typed(p, beats)
+    assert _conds(out).count(("ventricular run", Priority.MEDIUM)) == 3
+    assert _conds(out, AlarmState.CLEARED).count(("ventricular run", Priority.MEDIUM)) == 2
+    assert len({a.id for o in out for a in o if a.condition == "ventricular run"}) == 3

@@ -316,8 +316,10 @@ def test_the_chain_episode_and_pause_options():
     add_monitor_arguments(p)
     d, dp = lethal_from_args(p.parse_args([])), policy_from_args(p.parse_args([]))
     assert (d.chain_s, dp.chain_s, d.pause_artifact) == (LethalConfig().chain_s, PolicyConfig().chain_s, True)
-    a = p.parse_args(["--chain-s", "0", "--rate-episode-s", "90", "--veb-episode-s", "120", "--no-pause-artifact"])
+    a = p.parse_args(["--chain-s", "0", "--rate-episode-s", "90", "--veb-episode-s", "120", "--no-pause-artifact",
+                      "--vrun-reannounce"])
     got, gp = lethal_from_args(a), policy_from_args(a)
+    assert gp.vrun_reannounce and not dp.vrun_reannounce
     assert (got.chain_s, gp.chain_s, got.rate_episode_s, gp.veb_episode_s, got.pause_artifact) == (0, 0, 90, 120,
                                                                                                      False)
     for bad in (["--chain-s", "-1"], ["--rate-episode-s", "-5"], ["--veb-episode-s", "4000"]):
