@@ -28,7 +28,11 @@ Advisories (defaults; docs/alarms.md gives the sources and why):
 
 Run and pattern conditions clear after ``clear_normal`` (5) beats that do not continue them, and every advisory
 only once its clearing condition has held for ``clear_s`` (60 s) of the bed's signal: runs that recur within a
-minute are one episode, one alarm (heard once), not one alarm each.  HIGH priority is only for the lethal alarms.
+minute are one episode, one alarm (heard once), not one alarm each; a ventricular run's episode is held by runs
+(single ventricular beats between them do not hold it), frequent ventricular ectopy's by ``veb_episode_s`` (5 min)
+at or under its clearing rate.  Alarm chains (:data:`ADVISORY_CHAINS`): a ventricular run is not raised while the
+lethal VT or VF alarm is on nor for ``chain_s`` (60 s) after it cleared, frequent ventricular ectopy not while any
+of the three is (the higher alarm announced the episode).  HIGH priority is only for the lethal alarms.
 Acknowledging silences an alarm but keeps it visible until its condition clears.
 Every transition is one :class:`~ecgmon.core.messages.Alarm` value.
 """

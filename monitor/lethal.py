@@ -57,6 +57,15 @@ raised (the detections on fibrillatory waves are not beats, a VT alarm comes and
 higher alarm says more); asystole is not raised while the signal fibrillates (judged by the window at the
 4 s and the latest: a flat line's noise that looks fibrillatory only afterwards is VF's to call).
 
+Alarm chains (what the nurse hears; docs/alarms.md "Alarm chains and episodes"): a lower alarm of a chain is not
+raised while a higher one is on, nor for ``chain_s`` (60 s) after it cleared, the episode the higher alarm announced
+(:data:`CHAINS`: heart rate high under extreme tachycardia; heart rate low and pause under extreme bradycardia and
+asystole), as bedside monitors chain their arrhythmia alarms and IEC 60601-1-8 has an alarm system give the
+condition of the highest priority.  The pause is judged on readable signal as asystole is (``pause_artifact``:
+the VF detector's artifact windows hold its timer too).  ``rate_episode_s`` (off by default: it cost a CinC 2015
+alarm) keeps an extreme-rate alarm on until its condition has been absent that long.  "ECG cannot be analysed"
+is not raised while asystole or VF/flutter is on (they say more) or leads off holds the timer.
+
 Every transition carries the sample index at which its condition was met (asystole: where it was decided).
 Units: sample indices at the bed's ``fs``, seconds, beats per minute.
 """
