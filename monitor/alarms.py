@@ -120,13 +120,13 @@ class PolicyConfig:
             raise ValueError(f"alarm policy: sv_prem must be in (0, 1), got {self.sv_prem}")
 
 
-# the conditions the policy raises (cleared when a bed relearns)
 # alarm chains of the advisories: each one, and the higher alarms that announce its episode (docs/alarms.md)
 ADVISORY_CHAINS: dict[Condition, frozenset[Condition]] = {
     Condition.VENT_RUN: frozenset({Condition.VTACH, Condition.VFIB}),
     Condition.FREQUENT_VEB: frozenset({Condition.VENT_RUN, Condition.VTACH, Condition.VFIB}),
 }
 
+# the conditions the policy raises (cleared when a bed relearns)
 PHYSIOLOGICAL_ADVISORIES = (Condition.ABNORMAL_BEAT, Condition.FREQUENT_ABNORMAL, Condition.ABNORMAL_RUN,
                             Condition.FREQUENT_VEB, Condition.VENT_COUPLET, Condition.VENT_BIGEMINY,
                             Condition.VENT_TRIGEMINY, Condition.VENT_RUN, Condition.SVT_RUN)
