@@ -28,7 +28,11 @@ Advisories (defaults; docs/alarms.md gives the sources and why):
 
 Run and pattern conditions clear after ``clear_normal`` (5) beats that do not continue them, and every advisory
 only once its clearing condition has held for ``clear_s`` (60 s) of the bed's signal: runs that recur within a
-minute are one episode, one alarm (heard once), not one alarm each.  HIGH priority is only for the lethal alarms.
+minute are one episode, one alarm (heard once), not one alarm each; a ventricular run's episode is held by runs
+(single ventricular beats between them do not hold it), frequent ventricular ectopy's by ``veb_episode_s`` (5 min)
+at or under its clearing rate.  Alarm chains (:data:`ADVISORY_CHAINS`): a ventricular run is not raised while the
+lethal VT or VF alarm is on nor for ``chain_s`` (60 s) after it cleared, frequent ventricular ectopy not while any
+of the three is (the higher alarm announced the episode).  HIGH priority is only for the lethal alarms.
 Acknowledging silences an alarm but keeps it visible until its condition clears.
 Every transition is one :class:`~ecgmon.core.messages.Alarm` value.
 """
@@ -88,6 +92,14 @@ class PolicyConfig:
     other_per_min: int = 12
     clear_normal: int = 5
     clear_s: float = 60.0  # ... and this long of the bed's signal (one episode of recurring runs: one alarm)
+    # every new ventricular run is announced again (a new alarm) even while the run advisory of its episode is on:
+    # more runs advised within 5 s, one audible alarm per run (docs/alarms.md has the cost)
+    vrun_reannounce: bool = False
+    veb_episode_s: float = 300.0  # frequent ventricular ectopy clears once under its clearing rate this long
+    # alarm chaining: an advisory is not raised while a higher alarm of its chain (ventricular run < ventricular
+    # tachycardia, ventricular fibrillation/flutter; frequent ventricular ectopy < all three) is on, nor for this
+    # long after it cleared (the episode the higher alarm announced); 0: no chaining
+    chain_s: float = 60.0
     frequent_veb_priority: Priority = Priority.MEDIUM
     vrun_priority: Priority = Priority.MEDIUM
     svt_priority: Priority = Priority.MEDIUM
@@ -107,6 +119,12 @@ class PolicyConfig:
         if not 0 < self.sv_prem < 1:
             raise ValueError(f"alarm policy: sv_prem must be in (0, 1), got {self.sv_prem}")
 
+
+# alarm chains of the advisories: each one, and the higher alarms that announce its episode (docs/alarms.md)
+ADVISORY_CHAINS: dict[Condition, frozenset[Condition]] = {
+    Condition.VENT_RUN: frozenset({Condition.VTACH, Condition.VFIB}),
+    Condition.FREQUENT_VEB: frozenset({Condition.VENT_RUN, Condition.VTACH, Condition.VFIB}),
+}
 
 # the conditions the policy raises (cleared when a bed relearns)
 PHYSIOLOGICAL_ADVISORIES = (Condition.ABNORMAL_BEAT, Condition.FREQUENT_ABNORMAL, Condition.ABNORMAL_RUN,
@@ -133,6 +151,7 @@ class AlarmBook:
         self.active: dict[Condition, Alarm] = {}
         self.at: int | None = None  # the bed's last sample index (absolute)
         self.simulated = False  # the bed's device says it sends a simulator's samples: its alarms say so
+        self.ended: dict[Condition, int] = {}  # the sample index at which each condition's alarm last cleared
         # alarms a previous run left open, shown again until this run confirms them (its check raises the same
         # condition again) or has watched the bed for RESTORED_RECHECK_S without doing so: condition -> deadline
         # (sample index; None until the bed's first samples)
@@ -179,8 +198,16 @@ class AlarmBook:
         if a is None:
             return []
         at, rec = self._where(index if index is not None else score.beat.index if score else a.beat_index)
+        if at is not None:
+            self.ended[condition] = at
         return [replace(a, state=AlarmState.CLEARED, time=time.time(), beat_index=at, record_s=rec,
                         loss=score.loss if score else a.loss)]
+
+    def chained(self, condition: Condition, higher: frozenset[Condition], index: int, window: float) -> bool:
+        """Whether one of the ``higher`` conditions of ``condition``'s chain is on, or cleared less than ``window``
+        samples before ``index``: its alarm announced the episode, and ``condition`` is not raised."""
+        return window > 0 and any(h in self.active or (h in self.ended and index - self.ended[h] < window)
+                                  for h in higher)
 
     def acknowledge(self) -> list[Alarm]:
         out = []
@@ -283,6 +310,7 @@ class AlarmPolicy:
         self.v_run = self.s_run = self.abn_run = 0  # consecutive ventricular / supraventricular / abnormal beats
         self.abn_mixed = False  # the abnormal run holds more than one type (or other abnormal beats)
         self.since_v = self.since_s = self.since_abn = 0  # beats since the last of each
+        self.since_vrun = 0  # beats since the last beat of a ventricular run (vrun_len or more)
         self.since_flag = 0
         self.last_index: int | None = None
         self.done: list[TypedBeat] = []
@@ -400,6 +428,7 @@ class AlarmPolicy:
         else:
             self.abn_run, self.abn_mixed = 0, False
         self.since_v = 0 if kind is V else self.since_v + 1
+        self.since_vrun = 0 if c.vrun_len and self.v_run >= c.vrun_len else self.since_vrun + 1
         self.since_s = 0 if kind is S else self.since_s + 1
         self.since_abn = 0 if abnormal else self.since_abn + 1
         self.since_flag = 0 if s.flagged else self.since_flag + 1
@@ -407,11 +436,15 @@ class AlarmPolicy:
         if c.beat_alarm and s.flagged:
             out += b.raise_(Condition.ABNORMAL_BEAT, P, Priority.LOW,
                             f"abnormal beat ({kind}; loss {s.loss:.3f} > {s.threshold:.3f})", score=s, evidence=ev)
-        if c.veb_per_min and n_v >= c.veb_per_min:
+        window = c.chain_s * self.fs
+        if c.veb_per_min and n_v >= c.veb_per_min and not self._chained(Condition.FREQUENT_VEB, i, window):
             out += b.raise_(Condition.FREQUENT_VEB, P, c.frequent_veb_priority,
                             f"{n_v} ventricular beats in the last minute (limit {c.veb_per_min}/min)",
                             score=s, evidence=ev)
-        if c.vrun_len and self.v_run >= c.vrun_len:
+        if c.vrun_len and self.v_run >= c.vrun_len and not self._chained(Condition.VENT_RUN, i, window):
+            if c.vrun_reannounce and self.v_run == c.vrun_len and Condition.VENT_RUN in b.active:
+                self.quiet.pop(Condition.VENT_RUN, None)
+                out += b.clear(Condition.VENT_RUN, score=s)  # a new run of the episode: announced again
             out += b.raise_(Condition.VENT_RUN, P, c.vrun_priority,
                             f"run of {self.v_run} ventricular beats", score=s, evidence=ev)
         if c.svt_run_len and self.s_run >= c.svt_run_len:
@@ -439,21 +472,29 @@ class AlarmPolicy:
         n = c.clear_normal
         if self.since_flag >= n:
             out += b.clear(Condition.ABNORMAL_BEAT, score=s)
-        for cond in (Condition.VENT_RUN, Condition.VENT_COUPLET, Condition.VENT_BIGEMINY, Condition.VENT_TRIGEMINY):
+        # a ventricular run's episode lasts while runs recur (isolated ventricular beats between them do not hold
+        # it: they are frequent ventricular ectopy's); couplets and patterns while ventricular beats do
+        out += self._settle(Condition.VENT_RUN, self.since_vrun >= n, s)
+        for cond in (Condition.VENT_COUPLET, Condition.VENT_BIGEMINY, Condition.VENT_TRIGEMINY):
             out += self._settle(cond, self.since_v >= n, s)
         out += self._settle(Condition.SVT_RUN, self.since_s >= n, s)
         out += self._settle(Condition.ABNORMAL_RUN, self.since_abn >= n, s)
-        out += self._settle(Condition.FREQUENT_VEB, n_v <= c.veb_clear_per_min, s)
+        out += self._settle(Condition.FREQUENT_VEB, n_v <= c.veb_clear_per_min, s, hold_s=c.veb_episode_s)
         out += self._settle(Condition.FREQUENT_ABNORMAL, n_o <= c.other_per_min // 2, s)
         return out
 
-    def _settle(self, cond: Condition, quiet: bool, s: BeatScore) -> list[Alarm]:
-        """Clear ``cond`` once it is ``quiet`` and has been for ``clear_s`` of the bed's signal."""
+    def _chained(self, cond: Condition, index: int, window: float) -> bool:
+        """``cond`` is not raised: a higher alarm of its chain is on or announced its episode (``chain_s``)."""
+        return cond not in self.book.active and self.book.chained(cond, ADVISORY_CHAINS[cond], index, window)
+
+    def _settle(self, cond: Condition, quiet: bool, s: BeatScore, *, hold_s: float | None = None) -> list[Alarm]:
+        """Clear ``cond`` once it is ``quiet`` and has been for ``hold_s`` (default ``clear_s``) of the bed's
+        signal."""
         if not quiet or cond not in self.book.active:
             self.quiet.pop(cond, None)
             return []
         since = self.quiet.setdefault(cond, s.beat.index)
-        if s.beat.index - since < self.cfg.clear_s * self.fs:
+        if s.beat.index - since < (self.cfg.clear_s if hold_s is None else hold_s) * self.fs:
             return []
         del self.quiet[cond]
         return self.book.clear(cond, score=s)

@@ -170,6 +170,17 @@ def add_monitor_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--v-alone-p", type=float, default=_A.v_alone_p,
                    help="a beat the ventricular typer calls ventricular with this probability is ventricular even "
                         "when the autoencoder does not flag it")
+    g.add_argument("--vrun-reannounce", action="store_true",
+                   help="announce every new ventricular run again, even while the run advisory of its episode is on "
+                        "(by default runs that recur within a minute are one alarm)")
+    g.add_argument("--veb-episode-s", type=float, default=_A.veb_episode_s,
+                   help=f"frequent ventricular ectopy clears once the count has stayed at or under its clearing rate "
+                        f"this long (s; default {_A.veb_episode_s:g}): ectopy that comes and goes is one episode")
+    g.add_argument("--chain-s", type=float, default=_A.chain_s,
+                   help=f"alarm chains: a lower alarm (heart rate high < extreme tachycardia; pause, heart rate low < "
+                        f"extreme bradycardia, asystole; ventricular run < VT, VF; frequent ventricular ectopy < all "
+                        f"three) is not raised while a higher one is on nor for this long after it cleared (s; "
+                        f"default {_A.chain_s:g}; 0: no chaining)")
     g.add_argument("--priority", action="append", default=[], metavar="ADVISORY=PRIORITY",
                    help="an advisory's priority (low or medium; HIGH is for the lethal alarms): veb, vrun, svt, "
                         "pattern (couplet, bigeminy, trigeminy), run, frequent; e.g. --priority vrun=low")
@@ -197,6 +208,12 @@ def add_monitor_arguments(p: argparse.ArgumentParser) -> None:
                    help="RR intervals ending in a stretch the signal-quality index calls noisy count for extreme "
                         "tachycardia and the high rate limit (by default they do not, and 'ECG cannot be analysed' "
                         "is raised after --asystole-s of such detections)")
+    g.add_argument("--rate-episode-s", type=float, default=_X.rate_episode_s,
+                   help="an extreme brady- or tachycardia alarm clears only once its condition has been absent this "
+                        f"long (s; default {_X.rate_episode_s:g}): a rate that recurs within it is one alarm")
+    g.add_argument("--no-pause-artifact", action="store_true",
+                   help="the VF detector's artifact windows do not hold the pause timer (by default they hold it as "
+                        "they hold asystole's)")
     g.add_argument("--no-asystole-artifact", action="store_true",
                    help="the VF detector's artifact windows do not hold the asystole timer (by default they do, as "
                         "leads off does)")
@@ -319,11 +336,15 @@ def policy_from_args(a: argparse.Namespace) -> PolicyConfig:
         prio[_PRIORITY_KEYS[key.strip().lower()]] = Priority[value.strip().upper()]
     if not 0 <= a.v_alone_p <= 1:
         raise ValueError(f"--v-alone-p must be 0-1, got {a.v_alone_p:g}")
+    for name in ("veb_episode_s", "chain_s"):
+        if not 0 <= getattr(a, name) <= 3600:
+            raise ValueError(f"--{name.replace('_', '-')} must be 0-3600 s, got {getattr(a, name):g}")
     return replace(_A, veb_per_min=a.veb_per_min, veb_clear_per_min=min(_A.veb_clear_per_min, a.veb_per_min // 2),
                    vrun_len=a.vrun_len, svt_run_len=a.svt_run_len, pattern_cycles=a.pattern_cycles,
                    couplet=not a.no_couplet, run_len=a.run_len, other_per_min=a.other_per_min,
                    clear_normal=a.clear_after, beat_alarm=a.beat_alarm, sv_prem=a.sv_prem, v_alone_p=a.v_alone_p,
-                   sv_unflagged=a.sv_unflagged,
+                   sv_unflagged=a.sv_unflagged, veb_episode_s=a.veb_episode_s, chain_s=a.chain_s,
+                   vrun_reannounce=a.vrun_reannounce,
                    **prio)
 
 
@@ -341,10 +362,14 @@ def lethal_from_args(a: argparse.Namespace) -> LethalConfig:
         raise ValueError(f"--vt-clear-share must be over 0 and at most 1, got {a.vt_clear_share:g}")
     if a.rate_gap_s is not None and not 1 <= a.rate_gap_s <= 60:
         raise ValueError(f"--rate-gap-s must be 1-60 s, got {a.rate_gap_s:g}")
+    for name in ("rate_episode_s", "chain_s"):
+        if not 0 <= getattr(a, name) <= 3600:
+            raise ValueError(f"--{name.replace('_', '-')} must be 0-3600 s, got {getattr(a, name):g}")
     return replace(_X, asystole_s=a.asystole_s, brady_bpm=a.brady_bpm, tachy_bpm=a.tachy_bpm, vt_bpm=a.vt_bpm,
                    hr_low=a.hr_low, hr_high=a.hr_high, pause_s=a.pause_s, vt_clear_share=a.vt_clear_share,
                    rate_gap_s=a.rate_gap_s, asystole_artifact=not a.no_asystole_artifact,
-                   noisy_rates=not a.rates_in_noise,
+                   noisy_rates=not a.rates_in_noise, chain_s=a.chain_s, rate_episode_s=a.rate_episode_s,
+                   pause_artifact=not a.no_pause_artifact,
                    vt_artifact_holds=not a.vt_artifact_clears)
 
 

@@ -57,6 +57,15 @@ raised (the detections on fibrillatory waves are not beats, a VT alarm comes and
 higher alarm says more); asystole is not raised while the signal fibrillates (judged by the window at the
 4 s and the latest: a flat line's noise that looks fibrillatory only afterwards is VF's to call).
 
+Alarm chains (what the nurse hears; docs/alarms.md "Alarm chains and episodes"): a lower alarm of a chain is not
+raised while a higher one is on, nor for ``chain_s`` (60 s) after it cleared, the episode the higher alarm announced
+(:data:`CHAINS`: heart rate high under extreme tachycardia; heart rate low and pause under extreme bradycardia and
+asystole), as bedside monitors chain their arrhythmia alarms and IEC 60601-1-8 has an alarm system give the
+condition of the highest priority.  The pause is judged on readable signal as asystole is (``pause_artifact``:
+the VF detector's artifact windows hold its timer too).  ``rate_episode_s`` (off by default: it cost a CinC 2015
+alarm) keeps an extreme-rate alarm on until its condition has been absent that long.  "ECG cannot be analysed"
+is not raised while asystole or VF/flutter is on (they say more) or leads off holds the timer.
+
 Every transition carries the sample index at which its condition was met (asystole: where it was decided).
 Units: sample indices at the bed's ``fs``, seconds, beats per minute.
 """
@@ -96,9 +105,27 @@ class LethalConfig:
     # a QRS in a stretch the signal-quality index calls noisy (segmentation.sqi) is no fast heart rate: extreme
     # tachycardia and the high limit count clean intervals only, and "ECG cannot be analysed" says so
     noisy_rates: bool = True
+    # alarm chaining (docs/alarms.md "Alarm chains"): a lower alarm of a chain (heart rate high < extreme
+    # tachycardia; pause, heart rate low < extreme bradycardia, asystole) is not raised while a higher one of its
+    # chain is on, nor for this long after it cleared (the episode the higher alarm announced); 0: no chaining
+    chain_s: float = 60.0
+    # an extreme-rate alarm clears only once its condition has been absent this long (s): the rate going back over
+    # and under the limit within it is one episode, one alarm; 0: clears at once (the rate's hysteresis alone)
+    rate_episode_s: float = 0.0
+    # the pause alarm is judged on readable signal as asystole is: the VF detector's artifact windows (noise, motion,
+    # an amplifier's baseline step) hold its timer too (asystole_artifact holds only asystole's)
+    pause_artifact: bool = True
 
 
 _VENTRICULAR = frozenset({Condition.VFIB, Condition.VTACH})
+
+# alarm chains: each lower condition, and the higher ones that announce its episode (IEC 60601-1-8 alarm
+# condition prioritisation; bedside monitors' arrhythmia alarm chains)
+CHAINS: dict[Condition, frozenset[Condition]] = {
+    Condition.HR_HIGH: frozenset({Condition.EXTREME_TACHY}),
+    Condition.HR_LOW: frozenset({Condition.EXTREME_BRADY, Condition.ASYSTOLE}),
+    Condition.PAUSE: frozenset({Condition.EXTREME_BRADY, Condition.ASYSTOLE}),
+}
 
 PRIORITY = {Condition.ASYSTOLE: Priority.HIGH, Condition.VFIB: Priority.HIGH, Condition.VTACH: Priority.HIGH,
             Condition.EXTREME_BRADY: Priority.HIGH, Condition.EXTREME_TACHY: Priority.HIGH,
@@ -143,6 +170,8 @@ class LethalWatch:
         self.now: int | None = None  # how far the signal has come (samples())
         self.noisy_since: int | None = None  # first QRS of the current run of QRS in noise
         self.clean = 0  # clean QRS in a row (clearing "cannot be analysed")
+        self.ended: dict[Condition, int] = {}  # sample index at which each condition last cleared (chaining)
+        self.met: dict[Condition, int] = {}  # extreme rates: the last sample index at which the condition held
 
     # ------------------------------------------------------------------ inputs
 
@@ -163,7 +192,10 @@ class LethalWatch:
             self.clean = 0
             if self.noisy_since is None:
                 self.noisy_since = index
-            if index - self.noisy_since >= round(c.asystole_s * self.fs):
+            # not under asystole or VF/flutter (they say more, and their watch clears it at every chunk: raised at
+            # each noisy QRS it flickered, MIT-BIH 207: 281 times in its flutter), nor while leads off holds it
+            if (index - self.noisy_since >= round(c.asystole_s * self.fs) and not self.held
+                    and not self.active & {Condition.ASYSTOLE, Condition.VFIB}):
                 out += self._set(Condition.CANNOT_ANALYSE, True, index,
                                  f"detections in it for {c.asystole_s:g} s are no fast heart rate")
         else:
@@ -203,14 +235,16 @@ class LethalWatch:
             self.vent_until = index + round(c.hold_s * self.fs)
         hold = self.vent_until is not None and index < self.vent_until
         if brady is not None and brady < c.brady_bpm and not hold:
+            self.met[Condition.EXTREME_BRADY] = index
             out += self._set(Condition.EXTREME_BRADY, True, index,
                              f"heart rate {brady:.0f} bpm over {c.brady_beats} beats, under {c.brady_bpm:g}")
-        elif brady is not None and brady >= c.brady_bpm + 5:
+        elif brady is not None and brady >= c.brady_bpm + 5 and self._episode_over(Condition.EXTREME_BRADY, index):
             out += self._set(Condition.EXTREME_BRADY, False, index)
         if tachy is not None and tachy > c.tachy_bpm and not hold:
+            self.met[Condition.EXTREME_TACHY] = index
             out += self._set(Condition.EXTREME_TACHY, True, index,
                              f"heart rate {tachy:.0f} bpm over {c.tachy_beats} beats, over {c.tachy_bpm:g}")
-        elif tachy is not None and tachy <= c.tachy_bpm - 10:
+        elif tachy is not None and tachy <= c.tachy_bpm - 10 and self._episode_over(Condition.EXTREME_TACHY, index):
             out += self._set(Condition.EXTREME_TACHY, False, index)
         if hr_bpm is None and len(rrs) >= 2:
             last = rrs[-8:]
@@ -270,11 +304,11 @@ class LethalWatch:
             self.last_qrs = max(self.last_qrs or 0, end)
             self.start = end
         since = self.last_qrs if self.last_qrs is not None else self.start
-        gap = (end - since) / self.fs
-        if gap >= c.pause_s:
-            out += self._set(Condition.PAUSE, True, since + round(c.pause_s * self.fs),
-                             f"no QRS for {c.pause_s:g} s")
+        if (end - since) / self.fs >= c.pause_s:
             self.calm = 0
+            if not c.pause_artifact:
+                out += self._set(Condition.PAUSE, True, since + round(c.pause_s * self.fs),
+                                 f"no QRS for {c.pause_s:g} s")
         self.now = end
         return out + self._asystole()
 
@@ -298,6 +332,8 @@ class LethalWatch:
         by_qrs = since + round(c.asystole_s * fs)  # when asystole is due by the QRS alone
         if use:
             since = max([since, *(e for e, a, _ in self.windows if a and e > since)])
+        if c.pause_artifact:
+            out += self._pause(since, use)
         due = since + round(c.asystole_s * fs)
         if self.now < due:
             if self.now >= by_qrs and not self.fibrillating:
@@ -320,6 +356,18 @@ class LethalWatch:
         # asystole says more than "cannot be analysed" (and is HIGH): the technical alarm ends where it is raised
         return (out + self._set(Condition.CANNOT_ANALYSE, False, at)
                 + self._set(Condition.ASYSTOLE, True, at, f"no QRS for {c.asystole_s:g} s"))
+
+    def _pause(self, since: int, use: bool) -> list[Change]:
+        """Pause once ``pause_s`` of readable signal has passed without a QRS (``since``: the last QRS, or the end
+        of the last artifact window after it, as for asystole), decided once a VF window covers it (at most
+        ``asystole_wait_s`` later; at once for a watch never fed VF windows)."""
+        c = self.cfg
+        due = since + round(c.pause_s * self.fs)
+        if self.now is None or self.now < due or Condition.PAUSE in self.active:
+            return []
+        if use and self.windows[-1][0] < due and self.now < due + round(c.asystole_wait_s * self.fs):
+            return []  # the windows over the stretch are still being analysed
+        return self._set(Condition.PAUSE, True, due, f"no QRS for {c.pause_s:g} s")
 
     def gap(self) -> None:
         """The bed's signal was lost (a gap in the stream, missing samples): nothing before the gap counts
@@ -381,11 +429,30 @@ class LethalWatch:
                     self.inside_since = None
         return out
 
+    def _episode_over(self, cond: Condition, index: int) -> bool:
+        """Whether an extreme-rate condition has been absent for ``rate_episode_s`` (its alarm may clear)."""
+        last = self.met.get(cond)
+        return last is None or index - last >= round(self.cfg.rate_episode_s * self.fs)
+
+    def chained_under(self, cond: Condition, index: int) -> Condition | None:
+        """The higher alarm of ``cond``'s chain that is on, or cleared less than ``chain_s`` before sample
+        ``index`` (its episode), if any: ``cond`` is then not raised."""
+        if self.cfg.chain_s <= 0:
+            return None
+        window = round(self.cfg.chain_s * self.fs)
+        for higher in sorted(CHAINS.get(cond, ())):
+            if higher in self.active or (higher in self.ended and index - self.ended[higher] < window):
+                return higher
+        return None
+
     def _set(self, cond: Condition, active: bool, index: int, message: str = "") -> list[Change]:
         if active == (cond in self.active):
             return []
         if active:
+            if self.chained_under(cond, index) is not None:
+                return []
             self.active.add(cond)
         else:
             self.active.discard(cond)
+            self.ended[cond] = int(index)
         return [Change(cond, active, int(index), message)]

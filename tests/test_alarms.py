@@ -96,10 +96,19 @@ def test_frequent_ventricular_ectopy_per_minute_with_hysteresis():
     assert raised == [("frequent ventricular ectopy", Priority.MEDIUM)]
     first = next(i for i, o in enumerate(out) if o)
     assert "".join("NNNNNNNN" + "NNNV" * 12)[: first + 1].count("V") == 10  # raised at the 10th in a minute
-    # normal beats: the count falls to 5 or fewer, stays there for a minute (clear_s), and it clears, once
-    out = _typed(p, "N" * 150, start=len(out))
+    # normal beats: the count falls to 5 or fewer and stays there for veb_episode_s (5 min: ectopy that comes and
+    # goes around the limit is one episode, MIT-BIH 223's bigeminy), and it clears, once
+    out = _typed(p, "N" * 350, start=len(out))
+    assert _conds(out, AlarmState.CLEARED) == []  # 280 s of normal beats
+    out += _typed(p, "N" * 60, start=len(out) + 400)
     assert _conds(out, AlarmState.CLEARED) == [("frequent ventricular ectopy", Priority.MEDIUM)]
     assert p.per_minute()["V"] == 0
+    again = _typed(p, "NNNV" * 12, start=1000)  # after the episode: a new one, heard again
+    assert _conds(again) == [("frequent ventricular ectopy", Priority.MEDIUM)]
+    short = AlarmPolicy(AlarmBook("bed2"), PolicyConfig(veb_episode_s=60), fs=FS)
+    _typed(short, "NNNNNNNN" + "NNNV" * 12)
+    assert _conds(_typed(short, "N" * 150, start=56), AlarmState.CLEARED) == [
+        ("frequent ventricular ectopy", Priority.MEDIUM)]
 
 
 def test_bigeminy_and_trigeminy():
@@ -258,3 +267,51 @@ def test_an_alarm_a_previous_run_left_open_clears_unless_this_run_confirms_it_wi
     assert cleared.id == high.id and cleared.state is AlarmState.CLEARED and cleared.beat_index == book.at
     assert set(book.active) == {Condition.VFIB} and book.active[Condition.VFIB].id == vf.id
     assert book.expire_restored() == []
+
+
+def test_a_ventricular_run_is_not_announced_again_as_frequent_ectopy():
+    """Alarm chain (docs/alarms.md): frequent ventricular ectopy is not raised while a ventricular run's advisory
+    (or a lethal ventricular alarm) is on: the nurse has heard of this patient's ventricular ectopy (MIT-BIH 205:
+    'frequent ventricular ectopy' 1.5 s after 'ventricular run'); without chaining both sound."""
+    beats = "N" * 10 + "VVV" + "NNNV" * 12
+    out = _typed(AlarmPolicy(AlarmBook("bed1"), fs=FS), beats)
+    assert [c for c, p in _conds(out) if p >= Priority.MEDIUM] == ["ventricular run"]
+    out = _typed(AlarmPolicy(AlarmBook("bed2"), PolicyConfig(chain_s=0), fs=FS), beats)
+    assert [c for c, p in _conds(out) if p >= Priority.MEDIUM] == ["ventricular run", "frequent ventricular ectopy"]
+
+
+def test_no_ventricular_run_advisory_under_a_lethal_ventricular_alarm_or_a_minute_after_it():
+    book = AlarmBook("bed1", FS)
+    p = AlarmPolicy(book, fs=FS)
+    _typed(p, "N" * 10)
+    book.raise_(Condition.VTACH, AlarmKind.PHYSIOLOGICAL, Priority.HIGH, "VT", index=10 * STEP)
+    out = _typed(p, "VVVVV" + "N" * 10, start=10)
+    assert "ventricular run" not in [c for c, _ in _conds(out)]
+    book.clear(Condition.VTACH, index=30 * STEP)
+    out = _typed(p, "VVV" + "N" * 10, start=30)  # within chain_s (60 s) of its end: the same episode
+    assert "ventricular run" not in [c for c, _ in _conds(out)]
+    out = _typed(p, "N" * 80 + "VVV", start=45)  # over a minute later: a new episode
+    assert "ventricular run" in [c for c, _ in _conds(out)]
+
+
+def test_isolated_ventricular_beats_between_runs_do_not_hold_the_run_advisory():
+    """A ventricular run's episode lasts while runs recur (within clear_s); isolated ventricular beats between runs
+    are frequent ectopy's, not the run's: a run 90 s after the last one, with single VEBs every fourth beat in
+    between, is announced again (MIT-BIH 203: the advisory raised at 302 s stayed on to the end of the record).
+    Before, any ventricular beat within 5 beats held it."""
+    p = AlarmPolicy(AlarmBook("bed1"), PolicyConfig(veb_per_min=0), fs=FS)
+    out = _typed(p, "N" * 10 + "VVV" + "NNNV" * 28 + "VVV" + "N" * 10)  # the second run ~92 s after the first
+    assert _conds(out).count(("ventricular run", Priority.MEDIUM)) == 2
+    p = AlarmPolicy(AlarmBook("bed1"), PolicyConfig(veb_per_min=0), fs=FS)
+    out = _typed(p, "N" * 10 + "VVV" + "NNNV" * 10 + "VVV" + "N" * 10)  # ~32 s later: the same episode
+    assert _conds(out).count(("ventricular run", Priority.MEDIUM)) == 1
+
+
+def test_vrun_reannounce_announces_every_run_of_an_episode():
+    """--vrun-reannounce: each new run is a new alarm (heard again) although the episode's advisory is on."""
+    beats = "N" * 10 + ("VVV" + "N" * 20) * 3
+    p = AlarmPolicy(AlarmBook("bed1"), PolicyConfig(vrun_reannounce=True), fs=FS)
+    out = _typed(p, beats)
+    assert _conds(out).count(("ventricular run", Priority.MEDIUM)) == 3
+    assert _conds(out, AlarmState.CLEARED).count(("ventricular run", Priority.MEDIUM)) == 2
+    assert len({a.id for o in out for a in o if a.condition == "ventricular run"}) == 3

@@ -7,7 +7,8 @@ import argparse
 import pytest
 
 from ecgmon.core.messages import Condition
-from ecgmon.monitor.config import add_monitor_arguments, lethal_from_args
+from ecgmon.monitor.alarms import PolicyConfig
+from ecgmon.monitor.config import add_monitor_arguments, lethal_from_args, policy_from_args
 from ecgmon.monitor.lethal import LethalConfig, LethalWatch
 
 FS = 250.0
@@ -186,7 +187,13 @@ def test_artifact_windows_hold_the_asystole_timer_as_leads_off_does():
     got = _silence(w, t, 5.5, artifact={1, 2, 3})
     back, _ = _play(w, [(75, 5)], start=t + 5.5)
     assert Condition.ASYSTOLE not in [c.condition for c in got if c.active] + _raised(back)
-    assert Condition.PAUSE in [c.condition for c in got if c.active]  # the MEDIUM pause still says it
+    # no physiological pause either (pause_artifact): the technical 'ECG cannot be analysed' says that the signal
+    # hid the QRS (MIT-BIH 116: two pauses and that technical alarm for each baseline step)
+    assert [c.condition for c in got if c.active] == [Condition.CANNOT_ANALYSE]
+    old = LethalWatch(FS, LethalConfig(pause_artifact=False))
+    _, t = _play(old, [(75, 20)])
+    old.vf(round(t * FS), None)
+    assert Condition.PAUSE in [c.condition for c in _silence(old, t, 5.5, artifact={1, 2, 3}) if c.active]
     w2 = LethalWatch(FS)
     _, t = _play(w2, [(75, 20)])
     w2.vf(round(t * FS), None)
@@ -242,7 +249,7 @@ def test_extreme_rates_are_held_while_the_signal_fibrillates_and_for_hold_s_afte
     """Detections on fibrillatory waves are not beats: while the VF detector's windows say VF/flutter (and
     10 s after) a fast train of detections raises no extreme tachycardia and no heart-rate limit (MIT-BIH 207:
     'heart rate high' from flutter waves 1.5 s after the flutter), nor a silent stretch asystole; once the hold
-    has passed a still fast rhythm raises them (the limit after its own 10 s)."""
+    has passed a still fast rhythm raises extreme tachycardia (and the high limit, chained under it, stays silent)."""
     w = LethalWatch(FS)
     _, t = _play(w, [(80, 10)])
     w.vf(round(t * FS), None, vf=True)
@@ -254,7 +261,11 @@ def test_extreme_rates_are_held_while_the_signal_fibrillates_and_for_hold_s_afte
     changes, t3 = _play(w, [(240, 10)], start=t2)
     assert Condition.EXTREME_TACHY in _raised(changes)
     changes, _ = _play(w, [(240, 44)], start=t3)
-    assert Condition.HR_HIGH in _raised(changes)
+    assert Condition.HR_HIGH not in _raised(changes)  # extreme tachycardia is on: it announced the episode
+    unchained = LethalWatch(FS, LethalConfig(chain_s=0))
+    _, t = _play(unchained, [(80, 10)])
+    changes, _ = _play(unchained, [(240, 60)], start=t)
+    assert {Condition.EXTREME_TACHY, Condition.HR_HIGH} <= set(_raised(changes))
     quiet = LethalWatch(FS)
     _, t = _play(quiet, [(80, 10)])
     quiet.vf(round(t * FS), None, vf=True)
@@ -298,6 +309,23 @@ def test_the_new_lethal_thresholds_are_options_with_checked_values():
     for bad in (["--vt-clear-share", "0"], ["--vt-clear-share", "1.5"], ["--rate-gap-s", "0.5"]):
         with pytest.raises(ValueError):
             lethal_from_args(p.parse_args(bad))
+
+
+def test_the_chain_episode_and_pause_options():
+    p = argparse.ArgumentParser()
+    add_monitor_arguments(p)
+    d, dp = lethal_from_args(p.parse_args([])), policy_from_args(p.parse_args([]))
+    assert (d.chain_s, dp.chain_s, d.pause_artifact) == (LethalConfig().chain_s, PolicyConfig().chain_s, True)
+    a = p.parse_args(["--chain-s", "0", "--rate-episode-s", "90", "--veb-episode-s", "120", "--no-pause-artifact",
+                      "--vrun-reannounce"])
+    got, gp = lethal_from_args(a), policy_from_args(a)
+    assert gp.vrun_reannounce and not dp.vrun_reannounce
+    assert (got.chain_s, gp.chain_s, got.rate_episode_s, gp.veb_episode_s, got.pause_artifact) == (0, 0, 90, 120,
+                                                                                                     False)
+    for bad in (["--chain-s", "-1"], ["--rate-episode-s", "-5"], ["--veb-episode-s", "4000"]):
+        with pytest.raises(ValueError):
+            lethal_from_args(p.parse_args(bad))
+            policy_from_args(p.parse_args(bad))
 
 
 def _noisy_qrs(w: LethalWatch, t: float, rate: float, seconds: float) -> list:
@@ -353,3 +381,50 @@ def test_asystole_held_by_artifact_is_not_silent():
     w3.vf(round(t * FS), None)
     got = _silence(w3, t, 6)
     assert [c.condition for c in got if c.active] == [Condition.PAUSE, Condition.ASYSTOLE]
+
+
+def test_lower_rate_alarms_are_chained_under_the_higher_ones():
+    """Alarm chain (docs/alarms.md): heart rate low and pause are not raised while extreme bradycardia is on nor
+    for chain_s (60 s) after it cleared, the episode it announced (MIT-BIH 201: 'heart rate low' 6-14 s after each
+    extreme bradycardia); a minute later they are raised again; without chaining (chain_s 0) they sound too."""
+    cfg = LethalConfig(asystole_s=10)
+    w = LethalWatch(FS, cfg)
+    changes, t = _play(w, [(70, 10), (35, 12)])  # 35 bpm: extreme bradycardia, and under the low limit for 10 s
+    assert _raised(changes) == [Condition.EXTREME_BRADY]
+    changes, t = _play(w, [(60, 10), (45, 12)], start=t)  # cleared, then 45 bpm for 15 s within the minute
+    assert Condition.EXTREME_BRADY in [c.condition for c, _ in changes if not c.active]
+    assert Condition.HR_LOW not in _raised(changes)
+    gap: list = []  # a 3.5 s pause half a minute after the extreme bradycardia
+    for k in range(1, 15):
+        gap += w.samples(round((t + 0.25 * k) * FS))
+    assert Condition.PAUSE not in [c.condition for c in gap if c.active]
+    changes, t = _play(w, [(60, 60), (45, 14)], start=t + 3.5)  # over a minute later: a new episode
+    assert Condition.HR_LOW in _raised(changes)
+    off = LethalWatch(FS, LethalConfig(asystole_s=10, chain_s=0))
+    changes, _ = _play(off, [(70, 10), (35, 12)])
+    assert set(_raised(changes)) == {Condition.EXTREME_BRADY, Condition.HR_LOW}
+
+
+def test_rate_episode_s_keeps_a_recurring_extreme_rate_one_alarm():
+    """With rate_episode_s (an option; 0 by default) an extreme tachycardia whose rate dips under the clearing
+    rate for less than that long and comes back is one alarm, heard once; by default two."""
+    def episodes(cfg: LethalConfig) -> int:
+        w = LethalWatch(FS, cfg)
+        changes, _ = _play(w, [(80, 10), (150, 40), (110, 30), (150, 40)])
+        return _raised(changes).count(Condition.EXTREME_TACHY)
+    assert episodes(LethalConfig()) == 2
+    assert episodes(LethalConfig(rate_episode_s=60)) == 1
+
+
+def test_no_cannot_analyse_flicker_under_a_vf_alarm():
+    """Under the VF/flutter alarm, noisy detections on the flutter waves raise no 'ECG cannot be analysed': the
+    watch clears it at every chunk while VF is on, so it was raised and cleared at each noisy QRS (MIT-BIH 207:
+    281 technical MEDIUM alarms in 28 min of flutter)."""
+    w = LethalWatch(FS)
+    _, t = _play(w, [(75, 20)])
+    w.vf(round(t * FS), "raise", vf=True)
+    got = _noisy_qrs(w, t, 200, 20)
+    assert [c.condition for c in got if c.active] == []
+    w.vf(round((t + 20) * FS), "clear", vf=False)
+    after = _noisy_qrs(w, t + 20, 200, 6)  # VF over: 4 s of noisy detections say it again, once
+    assert [c.condition for c in after if c.active] == [Condition.CANNOT_ANALYSE]
