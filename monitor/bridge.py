@@ -126,8 +126,13 @@ class MqttBridge:
         async def disconnected() -> None:
             self.counts["nats_disconnects"] += 1
 
+        async def error(err: Exception) -> None:  # one line each, not nats-py's default traceback
+            self.failures[f"nats: {type(err).__name__}"] += 1
+            self.state = f"connecting to NATS {self.cfg.nats.url} ({type(err).__name__}: {err})"
+
         nc = await nats.connect(servers=self.cfg.nats.servers, name=f"ecgmon-bridge-{self.cfg.mqtt.client_id}",
-                                max_reconnect_attempts=-1, reconnect_time_wait=0.25, disconnected_cb=disconnected)
+                                max_reconnect_attempts=-1, reconnect_time_wait=0.25, disconnected_cb=disconnected,
+                                error_cb=error)
         api = NatsApi(nc, self.cfg.nats)
         deadline = time.monotonic() + 60.0
         while True:  # the stream and the consumers, so that nothing stored waits for a worker to create them
@@ -256,7 +261,16 @@ class MqttBridge:
         self._last.clear()
 
     async def run(self, stop: asyncio.Event) -> dict[str, Any]:
-        self.nc = await self._connect_nats()
+        # a stop (SIGTERM, --duration) ends the wait for NATS too: nats-py's connect retries for ever
+        connect, stopped = asyncio.ensure_future(self._connect_nats()), asyncio.ensure_future(stop.wait())
+        await asyncio.wait({connect, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        if not connect.done():
+            connect.cancel()
+            await asyncio.wait({connect}, timeout=3.0)  # the client's own clean-up, bounded
+            self.state = "stopped before NATS was reached"
+            return self.summary()
+        self.nc = connect.result()
         try:
             while not stop.is_set():
                 try:

@@ -537,3 +537,34 @@ async def test_nats_cluster_survives_a_server_death(tmp_path):
         assert steps.max() < 1.6 * np.median(steps), (bed, steps.tolist())  # no beat missed across the death
     after = {r["patient"] for r in w.beats() if r["time"] > killed + 3.0}
     assert after == {f"dev{i:04d}" for i in range(1, 7)}  # every bed still judged after the node's death
+
+
+def test_a_bridge_that_cannot_reach_nats_still_stops_on_time_and_on_sigterm():
+    """nats-py retries its first connection for ever: the bridge's stop (--duration, SIGTERM) must still end it,
+    with a summary that says NATS was never reached, and exit 1 (a service manager sees the failure)."""
+    import signal as sig
+
+    from ecgmon.monitor.mosquitto import free_port
+
+    args = [sys.executable, "-m", "ecgmon.cli.main", "bridge", "--broker", f"mqtt://127.0.0.1:{free_port()}",
+            "--nats", f"nats://127.0.0.1:{free_port()}"]
+    r = subprocess.run([*args, "--duration", "1"], capture_output=True, text=True, timeout=60)
+    last = json.loads(r.stdout.strip().splitlines()[-1])
+    assert r.returncode == 1 and last["type"] == "bridge-summary", (r.returncode, r.stdout[-500:], r.stderr[-500:])
+    assert last["state"] == "stopped before NATS was reached" and last["failures"], last
+    assert "Traceback" not in r.stderr  # nats-py's connection errors are counted, not printed as tracebacks
+    p = subprocess.Popen([*args, "--stats-every", "0.5"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert p.stdout is not None
+        first = p.stdout.readline()  # running (and its signal handlers in place): a stats line
+        assert '"bridge-stats"' in first, first
+        p.send_signal(sig.SIGTERM)
+        rest = p.stdout.read()
+        p.wait(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        if p.stdout is not None:
+            p.stdout.close()
+    assert p.returncode == 1 and '"bridge-summary"' in rest.strip().splitlines()[-1], (p.returncode, rest[-500:])
