@@ -87,7 +87,8 @@ def read_wfdb(path: Path | str, *, lead: str | None = None, fs: float | None = N
     ch, note = choose_lead(names, lead, where=str(hea), usable=volt)
     if note:
         notes.append(note)
-    chosen = names[ch]
+    # the lead as reports name it: its position too when another signal of the file has the same name
+    chosen = names[ch] if names.count(names[ch]) == 1 else f"{names[ch]} (#{ch + 1})"
     try:
         rate = check_fs(float(header.fs) * spf[ch], f"{hea}: sampling rate")
     except (TypeError, ValueError) as err:
@@ -97,7 +98,7 @@ def read_wfdb(path: Path | str, *, lead: str | None = None, fs: float | None = N
                           "drop --fs or fix the header")
     try:
         with _quiet():
-            rec = wfdb.rdrecord(str(path), channel_names=[chosen], physical=True, m2s=True,
+            rec = wfdb.rdrecord(str(path), channels=[ch], physical=True, m2s=True,  # by position: names repeat
                                 smooth_frames=spf[ch] == 1)
     except FileNotFoundError as err:
         raise RecordError(f"{path.parent / Path(err.filename or '?').name}: signal file missing "

@@ -68,6 +68,19 @@ def test_lead_aliases_and_an_absent_lead_lists_the_leads():
             choose_lead(["ECG", "ECG"], bad, where="f")
 
 
+def test_leads_that_share_a_name_are_read_by_position(tmp_path, excerpt):
+    """VFDB's two signals are both named ECG: '#2' must play the second (wfdb's channel_names picks the first)."""
+    x, fs, _, _ = excerpt
+    sig = np.column_stack([x, -0.5 * x])
+    p = _wfdb(tmp_path, "twin", sig, fs, names=("ECGA", "ECGB"))  # wfdb writes unique names only
+    hea = p.with_suffix(".hea")
+    hea.write_text(hea.read_text().replace(" ECGA", " ECG").replace(" ECGB", " ECG"))
+    one, two = read(p, lead="#1", annotations=False), read(p, lead="#2", annotations=False)
+    np.testing.assert_allclose(one.signal[:500], x[:500], atol=0.01)
+    np.testing.assert_allclose(two.signal[:500], -0.5 * x[:500], atol=0.01)
+    assert (one.lead, two.lead) == ("ECG (#1)", "ECG (#2)")  # reports say which signal was played
+
+
 # --------------------------------------------------------------------------- WFDB
 
 
