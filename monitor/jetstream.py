@@ -110,6 +110,7 @@ class NatsSettings:
     status_every_s: float = 1.0
     dead_after_s: float = 2.5  # a worker not heard from this long is gone: its partitions are a standby's to take
     unmonitored_after_s: float = 5.0
+    connect_timeout_s: float = 60.0  # at start: no server reached in this long is an error (a restart's business)
     forget_s: float = FORGET_S
     reorder: int = 8
     max_payload: int = MAX_PAYLOAD
@@ -633,9 +634,7 @@ class NatsSource:
 
     async def __aenter__(self) -> Self:
         self.loop = asyncio.get_running_loop()
-        self.nc = await nats.connect(servers=self.cfg.servers, name=f"ecgmon-{self.cfg.worker}",
-                                     max_reconnect_attempts=-1, reconnect_time_wait=0.5,
-                                     disconnected_cb=self._disconnected, reconnected_cb=self._reconnected)
+        self.nc = await self._connect()
         self.api = NatsApi(self.nc, self.cfg)
         deadline = time.monotonic() + 30.0
         while True:  # a cluster just started elects its JetStream leaders first
@@ -664,6 +663,30 @@ class NatsSource:
         with contextlib.suppress(nats.errors.Error, OSError, TimeoutError):
             async with asyncio.timeout(3):  # a stop is bounded even when the server has gone silent
                 await nc.close()
+
+    async def _connect(self) -> NatsClient:
+        """The connection to the servers; a stop (the monitor's ``done``: SIGTERM, ``--duration``) or
+        ``connect_timeout_s`` without a server ends the wait with a clear error (nats-py retries for ever)."""
+        async def error(err: Exception) -> None:  # counted, not nats-py's default traceback per attempt
+            self.counts[f"nats_error_{type(err).__name__}"] += 1
+
+        connect = asyncio.ensure_future(nats.connect(
+            servers=self.cfg.servers, name=f"ecgmon-{self.cfg.worker}", max_reconnect_attempts=-1,
+            reconnect_time_wait=0.5, disconnected_cb=self._disconnected, reconnected_cb=self._reconnected,
+            error_cb=error))
+        done = getattr(self.host, "done", None)
+        stop = asyncio.ensure_future(done.wait()) if isinstance(done, asyncio.Event) else None
+        await asyncio.wait({connect, *([stop] if stop else [])}, timeout=self.cfg.connect_timeout_s,
+                           return_when=asyncio.FIRST_COMPLETED)
+        if stop is not None:
+            stop.cancel()
+        if connect.done():
+            return connect.result()
+        connect.cancel()
+        await asyncio.wait({connect}, timeout=3.0)  # the client's own clean-up, bounded
+        why = "stopped" if done is not None and done.is_set() else f"gave up after {self.cfg.connect_timeout_s:g} s"
+        raise JetStreamError(f"NATS at {self.cfg.url} was not reached ({why}; errors: "
+                             f"{ {k: v for k, v in self.counts.items() if k.startswith('nats_error_')} })")
 
     async def _disconnected(self) -> None:
         self.state = "reconnecting"

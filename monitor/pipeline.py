@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import dataclasses
 import functools
+import inspect
 import math
 import time
 from collections import deque
@@ -779,6 +780,9 @@ class Monitor:
             raise
         finally:
             self.disk.stop()  # every journal line, strip and state file written; every alarm shown
+            for _, coro in extra_tasks:  # never started (the source failed to open): no "never awaited" warning
+                if inspect.iscoroutine(coro) and inspect.getcoroutinestate(coro) == inspect.CORO_CREATED:
+                    coro.close()
 
     @property
     def _all_sinks(self) -> tuple[Sink, ...]:

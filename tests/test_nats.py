@@ -568,3 +568,33 @@ def test_a_bridge_that_cannot_reach_nats_still_stops_on_time_and_on_sigterm():
         if p.stdout is not None:
             p.stdout.close()
     assert p.returncode == 1 and '"bridge-summary"' in rest.strip().splitlines()[-1], (p.returncode, rest[-500:])
+
+
+def test_a_worker_that_cannot_reach_nats_stops_on_sigterm_with_a_clear_error():
+    """nats-py retries its first connection for ever, before the monitor's own tasks run: a SIGTERM then must
+    still end the worker, with an error that names the server (it had ignored SIGTERM and SIGINT)."""
+    import signal as sig
+
+    from ecgmon.monitor.mosquitto import free_port
+
+    url = f"nats://127.0.0.1:{free_port()}"
+    p = subprocess.Popen([sys.executable, "-m", "ecgmon.cli.main", "--source", "nats", "--nats", url, "--no-ui",
+                          "--learn-state", "none", "--journal", os.devnull], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:  # its stop-signal handlers are in place (SIGTERM caught)
+            caught = next((ln for ln in Path(f"/proc/{p.pid}/status").read_text().splitlines()
+                           if ln.startswith("SigCgt:")), "SigCgt: 0")
+            if int(caught.split()[1], 16) >> (sig.SIGTERM - 1) & 1:
+                break
+            time.sleep(0.2)
+        time.sleep(1.0)
+        p.send_signal(sig.SIGTERM)
+        _, err = p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 2 and f"NATS at {url} was not reached (stopped" in err, (p.returncode, err[-800:])
+    assert "Traceback" not in err and "never awaited" not in err, err[-800:]
