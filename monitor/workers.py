@@ -20,7 +20,8 @@ docs/workers.md) on one machine, without a server in between:
   its headless lines (tagged ``"worker": i``), a console snapshot (:func:`~ecgmon.monitor.app.snapshot`) every
   ``SNAPSHOT_S`` and its summary at the end.
 - **One view.**  The console merges the workers' snapshots: every bed's tile, one alarm log; ``a`` acknowledges
-  on every worker, ``r`` relearns on the bed's worker.  ``ecgmon review`` takes the workers' journals together.
+  on every worker, ``r`` relearns on the bed's worker.  ``ecgmon review`` reads one journal at a time (each
+  worker's ``<journal stem>.worker<i>.jsonl``; the router's own holds ``bed unmonitored``): no merged page yet.
 - **A worker that dies** (a crash, an out-of-memory kill): each of its beds gets the HIGH technical alarm ``bed
   unmonitored`` (journalled in ``<journal>``, the router's own), the worker is started again (at most
   ``RESTARTS`` times in ``RESTART_WINDOW_S``), the messages that came meanwhile (up to ``BACKLOG`` per worker; the
