@@ -69,10 +69,13 @@ async def _run(tmp_path: Path, bcfg: BrokerConfig, shipped, sim: SimConfig, *, s
         if subscriber:
             await subscriber.ready.wait()
         stats["sim"] = await publish(sim, sim_broker)
-        # wait for the monitor to drain: no new beats for settle_s, and every alarm published
-        last = -1
-        while last != mon.stats.segmented or source.publisher.outbox:
-            last = mon.stats.segmented
+        # wait for the monitor to drain: no new beats and no new alarm for settle_s (the devices' end raises
+        # "signal loss" 3 s after their last samples), every alarm published and, with a subscriber, received
+        last: tuple[int, int] = (-1, -1)
+        deadline = time.monotonic() + 60.0
+        while (last != (mon.stats.segmented, mon.stats.alarms) or source.publisher.outbox
+               or (subscriber is not None and len(subscriber.got) < mon.stats.alarms)) and time.monotonic() < deadline:
+            last = (mon.stats.segmented, mon.stats.alarms)
             await asyncio.sleep(settle_s)
         mon.done.set()
 
