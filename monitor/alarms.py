@@ -45,6 +45,7 @@ import math
 import os
 import time
 from collections import Counter, deque
+from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, ClassVar
@@ -126,6 +127,14 @@ ADVISORY_CHAINS: dict[Condition, frozenset[Condition]] = {
     Condition.FREQUENT_VEB: frozenset({Condition.VENT_RUN, Condition.VTACH, Condition.VFIB}),
 }
 
+def announced(higher: Iterable[Condition], active: Container[Condition], ended: Mapping[Condition, int], index: int,
+              window: float) -> bool:
+    """The alarm-chain rule, for the advisories here and the rate alarms of :mod:`ecgmon.monitor.lethal`: one of
+    the ``higher`` conditions is ``active``, or cleared (``ended``: the sample index of its last clearing) less than
+    ``window`` samples before sample ``index`` - its alarm announced the episode, so a lower one is not raised."""
+    return any(h in active or (h in ended and index - ended[h] < window) for h in higher)
+
+
 # the conditions the policy raises (cleared when a bed relearns)
 PHYSIOLOGICAL_ADVISORIES = (Condition.ABNORMAL_BEAT, Condition.FREQUENT_ABNORMAL, Condition.ABNORMAL_RUN,
                             Condition.FREQUENT_VEB, Condition.VENT_COUPLET, Condition.VENT_BIGEMINY,
@@ -206,8 +215,7 @@ class AlarmBook:
     def chained(self, condition: Condition, higher: frozenset[Condition], index: int, window: float) -> bool:
         """Whether one of the ``higher`` conditions of ``condition``'s chain is on, or cleared less than ``window``
         samples before ``index``: its alarm announced the episode, and ``condition`` is not raised."""
-        return window > 0 and any(h in self.active or (h in self.ended and index - self.ended[h] < window)
-                                  for h in higher)
+        return window > 0 and announced(higher, self.active, self.ended, index, window)
 
     def acknowledge(self) -> list[Alarm]:
         out = []

@@ -76,6 +76,7 @@ from collections import deque
 from dataclasses import dataclass, replace
 
 from ecgmon.core.messages import Condition, Priority
+from ecgmon.monitor.alarms import announced
 
 
 @dataclass(frozen=True, slots=True)
@@ -434,22 +435,17 @@ class LethalWatch:
         last = self.met.get(cond)
         return last is None or index - last >= round(self.cfg.rate_episode_s * self.fs)
 
-    def chained_under(self, cond: Condition, index: int) -> Condition | None:
-        """The higher alarm of ``cond``'s chain that is on, or cleared less than ``chain_s`` before sample
-        ``index`` (its episode), if any: ``cond`` is then not raised."""
-        if self.cfg.chain_s <= 0:
-            return None
-        window = round(self.cfg.chain_s * self.fs)
-        for higher in sorted(CHAINS.get(cond, ())):
-            if higher in self.active or (higher in self.ended and index - self.ended[higher] < window):
-                return higher
-        return None
+    def _chained(self, cond: Condition, index: int) -> bool:
+        """A higher alarm of ``cond``'s chain is on, or cleared less than ``chain_s`` before sample ``index`` (its
+        episode): ``cond`` is then not raised."""
+        return self.cfg.chain_s > 0 and announced(CHAINS.get(cond, ()), self.active, self.ended, index,
+                                                  round(self.cfg.chain_s * self.fs))
 
     def _set(self, cond: Condition, active: bool, index: int, message: str = "") -> list[Change]:
         if active == (cond in self.active):
             return []
         if active:
-            if self.chained_under(cond, index) is not None:
+            if self._chained(cond, index):
                 return []
             self.active.add(cond)
         else:
