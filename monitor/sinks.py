@@ -133,15 +133,14 @@ class HeadlessSink(NullSink):
     """Headless output: one JSON object per line for every verdict and alarm transition.
 
     Lines from a replayed or recorded stream carry ``"replay": true``, so no consumer can mistake
-    them for a live patient; a bed in ``simulated`` (the monitor's set of beds whose device says it sends a
-    simulator's samples) has ``"simulated": true`` on its beat, typed and alarm lines.  With ``labels``
-    (the evaluator), beat lines carry their reference class.
+    them for a live patient; a line of a bed in ``simulated`` (the monitor's set of beds whose device says it
+    sends a simulator's samples, handed over by :func:`ecgmon.monitor.app.build`) carries ``"simulated": true``.
+    With ``labels`` (the evaluator), beat lines carry their reference class.
     """
 
-    def __init__(self, out: TextIO, *, replay: bool, labels: LabelLookup | None = None,
-                 simulated: set[str] | None = None) -> None:
+    def __init__(self, out: TextIO, *, replay: bool, labels: LabelLookup | None = None) -> None:
         self.out, self.replay, self.labels = out, replay, labels
-        self.simulated: set[str] = simulated if simulated is not None else set()
+        self.simulated: set[str] = set()
         self.lost = 0  # lines that could not be written (the reader went away: a closed pipe or terminal)
 
     def on_beat(self, score: BeatScore) -> None:
@@ -159,8 +158,6 @@ class HeadlessSink(NullSink):
             line["sqi_noisy"] = True
         if self.labels is not None and (label := self.labels.label_of(score)) is not None:
             line["label"] = label
-        if b.patient in self.simulated:
-            line["simulated"] = True
         self._write(line)
 
     def on_alarm(self, alarm: Alarm) -> None:
@@ -170,13 +167,9 @@ class HeadlessSink(NullSink):
         """An abnormal beat's type, once the alarm policy knows it (normal beats: no line)."""
         if typed.kind is not BeatKind.NORMAL:
             b = typed.score.beat
-            line: dict[str, object] = {
-                "type": "typed", "patient": b.patient, "index": b.index, "kind": str(typed.kind),
-                "p_ventricular": None if typed.p_ventricular is None else round(typed.p_ventricular, 3),
-                "rr_ratio": None if typed.rr_ratio is None else round(typed.rr_ratio, 3)}
-            if b.patient in self.simulated:
-                line["simulated"] = True
-            self._write(line)
+            self._write({"type": "typed", "patient": b.patient, "index": b.index, "kind": str(typed.kind),
+                         "p_ventricular": None if typed.p_ventricular is None else round(typed.p_ventricular, 3),
+                         "rr_ratio": None if typed.rr_ratio is None else round(typed.rr_ratio, 3)})
 
     def write(self, line: dict[str, object]) -> None:
         """Any other line (stats, the summary), marked as replay like the rest, and flushed."""
@@ -185,6 +178,8 @@ class HeadlessSink(NullSink):
     def _write(self, line: dict[str, object], *, flush: bool = False) -> None:
         if self.replay:
             line["replay"] = True
+        if self.simulated and line.get("patient") in self.simulated:
+            line["simulated"] = True
         if self.lost:  # nobody reads any more: the monitor goes on (the journal keeps the alarms)
             self.lost += 1
             return
