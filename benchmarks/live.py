@@ -22,8 +22,10 @@ worker's; ``cpu ms/msg`` and ``ms/beat`` divide the monitor processes' CPU time 
 beats judged (the capacity measure where the cores for N workers are not there).
 
 ``--server nats`` (or ``both``: each count on mosquitto, then on NATS) publishes the devices' MQTT to
-nats-server's MQTT listener and runs one ``ecgmon --source nats`` worker on its JetStream partitions, for the
-one-worker-on-NATS against one-on-mosquitto comparison of docs/workers.md.
+nats-server's MQTT listener and runs one ``ecgmon --source nats`` worker on its JetStream partitions (4), for the
+one-worker-on-NATS against one-on-mosquitto comparison of docs/workers.md; with ``--workers N`` N NATS workers,
+worker I preferring the partitions p with p % N == I (``--shard I/N``), each receiving only its partitions'
+messages.
 
 A count is *sustained* when e2e p99 <= 250 ms and nothing is lost.  The sweep stops after the
 first count that is not sustained (``--keep-going`` runs them all).
@@ -116,20 +118,23 @@ def start_nats_server(work: Path, tag: str, log, partitions: int) -> tuple[subpr
 def run_one(devices: int, seconds: float, work: Path, exe: Path, labels: bool = False, workers: int = 1,
             shard: bool = False, server: str = "mosquitto") -> dict:
     tag = f"{devices}x{workers}{'s' if shard else ''}{server[0]}"
-    separate = workers if shard else 1  # monitor processes started here
+    # monitor processes started here: --shard's N monitors, or N NATS workers (each preferring its share of the
+    # partitions: --shard I/N), or one (ecgmon --workers N forks its own)
+    separate = workers if shard or server == "nats" else 1
     outs = [work / f"monitor-{tag}-{w}.jsonl" for w in range(separate)]
     with contextlib.ExitStack() as files:
         logs = {name: files.enter_context(open(work / f"{name}-{tag}.log", "wb"))
                 for name in ("broker", "monitor", "simulate")}
         if server == "nats":  # devices publish MQTT to the NATS server's listener; one ecgmon --source nats worker
             broker, nats_url, url = start_nats_server(work, tag, logs["broker"], partitions=4)
-            source = ["--source", "nats", "--nats", nats_url, "--partitions", "4", "--worker", f"bench-{tag}"]
+            source = ["--source", "nats", "--nats", nats_url, "--partitions", "4", "--worker", f"bench-{tag}-{{w}}"]
         else:
             broker, url = start_broker(work / f"mosquitto-{tag}.conf", logs["broker"])
             source = ["--source", "mqtt", "--broker", url, "--no-persistent", "--client-id", f"bench-{tag}-{{w}}"]
         mons = []
         for w in range(separate):
-            split = (["--shard", f"{w}/{workers}"] if shard else ["--workers", str(workers)]) if workers > 1 else []
+            split = ((["--shard", f"{w}/{workers}"] if shard or server == "nats" else ["--workers", str(workers)])
+                     if workers > 1 else [])
             mons.append(subprocess.Popen(
                 [str(exe), *(a.format(w=w) for a in source), "--no-ui",
                  "--journal", str(work / f"alarms-{tag}-{w}.jsonl"), "--duration",
@@ -178,7 +183,7 @@ def run_one(devices: int, seconds: float, work: Path, exe: Path, labels: bool = 
     handled = [s["input"]["messages"] for s in sums]
     # --shard: every worker receives every message (it discards other shards' devices before decoding);
     # otherwise each message reaches one worker
-    missing = sum(max(0, sent - h) for h in handled) if shard else max(0, sent - sum(handled))
+    missing = sum(max(0, sent - h) for h in handled) if shard and server != "nats" else max(0, sent - sum(handled))
     lost = missing + router_shed + sum(s["input"]["lost_chunks"] + s["shed"] + s["shed_messages"] for s in sums)
     cpu_s = sum(u.cpu - u.cpu0 for k, u in usage.items() if k.startswith("monitor"))
     beats = sum(s["beats"] for s in sums)
@@ -188,7 +193,7 @@ def run_one(devices: int, seconds: float, work: Path, exe: Path, labels: bool = 
     rss["monitor"] = max(v for k, v in rss.items() if k.startswith("monitor"))
     return {
         "devices": devices, "workers": workers, "server": server,
-        "mode": "shard" if shard else "router" if workers > 1 else "one",
+        "mode": ("nats-partitions" if server == "nats" else "shard" if shard else "router") if workers > 1 else "one",
         "sent": sent, "handled": handled, "devices_per_worker": [s["input"]["devices"] for s in sums], "lost": lost,
         "beats": beats, "cpu_ms_per_msg": round(1000 * cpu_s / max(sent, 1), 3),
         "cpu_ms_per_beat": round(1000 * cpu_s / max(beats, 1), 3),

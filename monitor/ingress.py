@@ -112,10 +112,12 @@ class Ingress:
             self._not_samples(kind, dev, payload)
         return out
 
-    def handle_many(self, messages: Sequence[tuple[str, object]]) -> list[Chunk]:
+    def handle_many(self, messages: Sequence[tuple[str, object]], *, ends: list[int] | None = None) -> list[Chunk]:
         """Messages (topic, payload), in their order of arrival -> the chunks they release, in order: the same
         as :meth:`handle` on each in turn, with the sample payloads decoded together
-        (:func:`~ecgmon.core.payload.decode_many`).  Never raises on bad input."""
+        (:func:`~ecgmon.core.payload.decode_many`).  ``ends``, if given, gets per message the number of chunks
+        released up to and including it (a source that commits each message once its beats are judged).  Never
+        raises on bad input."""
         self.handled += len(messages)
         routes = [self._route(topic) for topic, _ in messages]
         owns = self._owns
@@ -132,6 +134,8 @@ class Ingress:
                 self._reject(dev, p.reason)
             else:
                 self._accept(dev, p, now, out)
+            if ends is not None:
+                ends.append(len(out))
         return out
 
     def _not_samples(self, kind: int, dev: str, payload: object) -> None:

@@ -525,7 +525,8 @@ class Partition:
     seen: set[int] = field(default_factory=set)  # stream sequences taken while owning
     seen_order: deque[int] = field(default_factory=deque)
     devices: set[str] = field(default_factory=set)
-    acks: deque[tuple[int, str]] = field(default_factory=deque)  # (segmented mark, reply subject) to acknowledge
+    # to acknowledge: (the beats segmented up to it, reply subject, stream sequence)
+    acks: deque[tuple[int, str, int]] = field(default_factory=deque)
     # stream sequences this worker judged and acknowledged: kept across its own re-pinning, because an
     # acknowledgement can be lost with a server (the new consumer leader's floor is then below it)
     committed: set[int] = field(default_factory=set)
@@ -551,6 +552,25 @@ class Partition:
         self.committed_order.append(seq)
         if len(self.committed_order) > self.SEEN:
             self.committed.discard(self.committed_order.popleft())
+
+
+@dataclass(slots=True)
+class Round:
+    """Chunks to segment together, from messages in stream order.  ``marks``: per message to acknowledge once
+    judged, (the number of the round's chunks up to and including it, its partition, its reply subject, its
+    stream sequence)."""
+
+    chunks: list[Chunk]
+    marks: list[tuple[int, Partition, str, int]]
+
+    def segmented(self, beats: Sequence[int], before: int) -> None:
+        """The monitor has segmented the chunks: ``beats[k]`` beats from chunk k, ``before`` beats before the
+        round.  Each message is to be acknowledged once every beat up to its last chunk's is settled."""
+        upto = [before]
+        for n in beats:
+            upto.append(upto[-1] + n)
+        for n, part, reply, seq in self.marks:
+            part.acks.append((upto[n], reply, seq))
 
 
 class NatsSource:
@@ -707,11 +727,52 @@ class NatsSource:
                 and not self.ownership.taken(part.index, self.cfg.worker, now))
 
     async def _pull(self, part: Partition) -> None:
+        """Pull requests for ``part`` one after the other (a new one when the last is answered in full, expired or
+        refused), the messages taken by a subscription callback (one coroutine call per message: no task, no
+        timer per message as ``next_msg`` has)."""
         assert self.nc is not None and self.api is not None
         c, nc = self.cfg, self.nc
         subject = f"$JS.API.CONSUMER.MSG.NEXT.{c.stream}.{self.api.consumer(part.index)}"
+        answered = asyncio.Event()
+        got = 0
+        pause = False
+
+        async def take(msg: Msg) -> None:
+            nonlocal got, pause
+            status = _status(msg)
+            if status is not None:
+                if status == "423":  # the pin moved: to another worker (this one was too slow, or unpinned),
+                    # or nowhere (a new consumer leader after a server's death does not know the pin id)
+                    part.pin = None
+                    self.counts["pin_lost"] += 1
+                    if part.owned and not self.ownership.taken(part.index, c.worker, time.monotonic()):
+                        # no other live worker claims or prefers it: keep the beds and pull on; the server
+                        # pins this worker again (no second takeover: nothing replayed, nothing judged twice)
+                        # or, if not within the priority timeout and a pull, the partition is released
+                        part.repin_by = time.monotonic() + c.priority_timeout_s + c.pull_expires_s + 1.0
+                        self.counts["pin_reset"] += 1
+                    else:
+                        self._put("release", part)
+                elif status not in ("404", "408", "409"):
+                    self.counts[f"pull_status_{status}"] += 1
+                    pause = True
+                answered.set()
+                return
+            got += 1
+            pin = msg.headers.get("Nats-Pin-Id") if msg.headers else None
+            if pin is not None and pin != part.pin:
+                part.pin = pin
+                if part.repin_by is not None and part.owned:
+                    part.repin_by = None  # pinned again, still the owner: go on (see the 423 above)
+                    self.counts["repinned"] += 1
+                else:
+                    self._put("acquire", part)
+            self._put("msg", part, msg)
+            if got >= c.batch:
+                answered.set()
+
         inbox = nc.new_inbox()
-        sub = await nc.subscribe(inbox, pending_msgs_limit=4 * c.max_ack_pending)
+        await nc.subscribe(inbox, cb=take, pending_msgs_limit=4 * c.max_ack_pending)
         expires = int(c.pull_expires_s * _NS)
         while True:
             if not self._pulls(part):
@@ -720,45 +781,19 @@ class NatsSource:
             req: dict[str, Any] = {"batch": c.batch, "expires": expires, "group": c.group}
             if part.pin is not None:
                 req["id"] = part.pin
+            answered.clear()
+            got = 0
             try:
                 await nc.publish(subject, json.dumps(req).encode(), reply=inbox)
             except (nats.errors.Error, OSError):
                 await asyncio.sleep(0.2)
                 continue
-            got = 0
-            while got < c.batch:
-                try:
-                    msg = await sub.next_msg(timeout=c.pull_expires_s + 1.0)
-                except nats.errors.TimeoutError:
-                    break  # the request was lost (a reconnection): ask again
-                status = _status(msg)
-                if status is not None:
-                    if status == "423":  # the pin moved: to another worker (this one was too slow, or unpinned),
-                        # or nowhere (a new consumer leader after a server's death does not know the pin id)
-                        part.pin = None
-                        self.counts["pin_lost"] += 1
-                        if part.owned and not self.ownership.taken(part.index, c.worker, time.monotonic()):
-                            # no other live worker claims or prefers it: keep the beds and pull on; the server
-                            # pins this worker again (no second takeover: nothing replayed, nothing judged twice)
-                            # or, if not within the priority timeout and a pull, the partition is released
-                            part.repin_by = time.monotonic() + c.priority_timeout_s + c.pull_expires_s + 1.0
-                            self.counts["pin_reset"] += 1
-                        else:
-                            self._put("release", part)
-                    elif status not in ("404", "408", "409"):
-                        self.counts[f"pull_status_{status}"] += 1
-                        await asyncio.sleep(0.1)
-                    break
-                got += 1
-                pin = msg.headers.get("Nats-Pin-Id") if msg.headers else None
-                if pin is not None and pin != part.pin:
-                    part.pin = pin
-                    if part.repin_by is not None and part.owned:
-                        part.repin_by = None  # pinned again, still the owner: go on (see the 423 above)
-                        self.counts["repinned"] += 1
-                    else:
-                        self._put("acquire", part)
-                self._put("msg", part, msg)
+            with contextlib.suppress(TimeoutError):  # no answer: the request was lost (a reconnection): ask again
+                async with asyncio.timeout(c.pull_expires_s + 1.0):
+                    await answered.wait()
+            if pause:
+                pause = False
+                await asyncio.sleep(0.1)
             if part.repin_by is not None and time.monotonic() > part.repin_by:
                 part.repin_by = None  # not pinned again in time: another worker may have been; let it take over
                 self._put("release", part)
@@ -770,42 +805,67 @@ class NatsSource:
     # -- the chunks
 
     async def __aiter__(self) -> AsyncIterator[Chunk]:
+        """Chunk by chunk, for a reader that segments each chunk before it asks for the next (the Source
+        protocol): each message is committed at what the monitor had segmented when it asked again."""
         host = self.host
+        async for rnd in self.rounds(1):
+            for chunk in rnd.chunks:
+                yield chunk
+            n = host.stats.segmented if host is not None else 0
+            rnd.segmented([0] * len(rnd.chunks), n)
+
+    async def rounds(self, limit: int) -> AsyncIterator[Round]:
+        """The messages that have arrived, up to ``limit`` at a time, as one :class:`Round` of chunks (their
+        sample payloads decoded together, :meth:`Ingress.handle_many`), in order.  The monitor segments a round's
+        chunks and calls :meth:`Round.segmented` before it asks for the next one: that is when this worker notes,
+        per message, the beats that must be judged before it is acknowledged.  A takeover or a release ends a
+        round (they change which beds are here); a takeover's warm-up comes as rounds of its own."""
         while True:
             while not self.inq:
                 self.wake.clear()
                 await self.wake.wait()
-            kind, part, msg = self.inq.popleft()
-            if kind == "acquire":
-                async for chunk in self._takeover(part, msg_ts=self._next_ts(part)):
-                    yield chunk
+            taken: list[tuple[Partition, Msg, int]] = []  # (partition, message, stream sequence)
+            warm: list[tuple[Partition, Msg]] = []  # judged here before (its acknowledgement lost): warm-up only
+            while self.inq and len(taken) + len(warm) < limit:
+                kind, part, msg = self.inq[0]
+                if kind != "msg":
+                    if taken or warm:
+                        break  # the messages before it first
+                    self.inq.popleft()
+                    if kind == "acquire":
+                        async for rnd in self._takeover(part, msg_ts=self._next_ts(part), limit=limit):
+                            yield rnd
+                    else:
+                        self._release(part)
+                    continue
+                self.inq.popleft()
+                assert msg is not None
+                if not part.owned:
+                    self.counts["not_owned"] += 1  # delivered while it was being released: the next owner gets it
+                    continue
+                seq = Delivery.parse(msg.reply).stream_seq
+                if part.taken(seq):
+                    self.counts["duplicates_skipped"] += 1
+                    if seq <= part.floor or seq in part.committed:
+                        await self._ack(msg.reply)  # judged: acknowledged (again: the first one may have been lost)
+                    # else: in hand, not judged yet; its acknowledgement comes with the judgement (commit)
+                    continue
+                if seq in part.committed:
+                    # judged and acknowledged here before this worker was pinned again, the acknowledgement lost
+                    # with a server: its chunks rebuild the segmenters (warm-up), their beats are not judged twice
+                    self.counts["rejudge_skipped"] += 1
+                    warm.append((part, msg))
+                    await self._ack(msg.reply)
+                    continue
+                taken.append((part, msg, seq))
+            if not (taken or warm):
                 continue
-            if kind == "release":
-                self._release(part)
-                continue
-            assert msg is not None
-            if not part.owned:
-                self.counts["not_owned"] += 1  # delivered while it was being released: the next owner gets it
-                continue
-            d = Delivery.parse(msg.reply)
-            if part.taken(d.stream_seq):
-                self.counts["duplicates_skipped"] += 1
-                if d.stream_seq <= part.floor or d.stream_seq in part.committed:
-                    await self._ack(msg.reply)  # judged: acknowledged (again: the first one may have been lost)
-                # else: in hand, not judged yet; its acknowledgement comes with the judgement (commit)
-                continue
-            if d.stream_seq in part.committed:
-                # judged and acknowledged here before this worker was pinned again, the acknowledgement lost with
-                # a server: its chunks rebuild the segmenters (warm-up), their beats are not judged twice
-                self.counts["rejudge_skipped"] += 1
-                for chunk in self._handle(part, msg.subject, msg.data, warmup=True):
-                    yield chunk
-                await self._ack(msg.reply)
-                continue
-            for chunk in self._handle(part, msg.subject, msg.data):
-                yield chunk
-            part.acks.append((host.stats.segmented if host is not None else 0, msg.reply))
-            self.counts["taken"] += 1
+            chunks, ends = self._decode([(p, m) for p, m, _ in taken])
+            rnd = Round(chunks, [(n, p, m.reply, q) for n, (p, m, q) in zip(ends, taken, strict=True)])
+            if warm:
+                rnd.chunks += self._decode(warm, warmup=True)[0]
+            self.counts["taken"] += len(taken)
+            yield rnd
 
     def _next_ts(self, part: Partition) -> float:
         """The stream time of the first message queued for ``part`` (the one that brought the pin)."""
@@ -814,22 +874,39 @@ class NatsSource:
                 return Delivery.parse(m.reply).timestamp
         return time.time()
 
-    def _handle(self, part: Partition, subject: str, data: bytes, *, warmup: bool = False) -> list[Chunk]:
-        t = subject.split(".")
-        if len(t) != 4 or t[0] != self.cfg.prefix or t[3] not in KINDS:
-            self.counts["unknown_subject"] += 1
-            return []
-        device = device_of_token(t[2])
-        part.devices.add(device)
-        chunks = self.ingress.handle(f"ecg/{device}/{t[3]}", data)
-        if device not in self._origins_written and (st := self.ingress.streams.get(device)) is not None \
-                and st.t0_first is not None and st.fs is not None:
-            self._origins_written.add(device)
-            if not warmup:
-                self._spawn(self._write_origin(device, st.t0_first, st.fs))
+    def _decode(self, msgs: Sequence[tuple[Partition, Msg]], *, warmup: bool = False) -> tuple[list[Chunk], list[int]]:
+        """Messages -> the chunks they release, in order, and per message the number of chunks released up to and
+        including it.  Warm-up chunks rebuild the segmenters; their beats are not judged."""
+        topics: list[tuple[str, object]] = []
+        keep: list[int] = []  # messages with a subject of ours
+        for i, (part, msg) in enumerate(msgs):
+            t = msg.subject.split(".")
+            if len(t) != 4 or t[0] != self.cfg.prefix or t[3] not in KINDS:
+                self.counts["unknown_subject"] += 1
+                continue
+            device = device_of_token(t[2])
+            part.devices.add(device)
+            topics.append((f"ecg/{device}/{t[3]}", msg.data))
+            keep.append(i)
+        some: list[int] = []
+        chunks = self.ingress.handle_many(topics, ends=some)
+        ends, n, k = [], 0, 0
+        for i in range(len(msgs)):
+            if k < len(keep) and keep[k] == i:
+                n = some[k]
+                k += 1
+            ends.append(n)
+        streams = self.ingress.streams
+        for c in chunks:
+            device = c.patient
+            if device not in self._origins_written and (st := streams.get(device)) is not None \
+                    and st.t0_first is not None and st.fs is not None:
+                self._origins_written.add(device)
+                if not warmup:
+                    self._spawn(self._write_origin(device, st.t0_first, st.fs))
         if warmup:
-            return [dataclasses.replace(c, warmup=True, truth=()) for c in chunks]
-        return chunks
+            chunks = [dataclasses.replace(c, warmup=True, truth=()) for c in chunks]
+        return chunks, ends
 
     async def _write_origin(self, device: str, t0: float, fs: float) -> None:
         if self.bucket is not None:
@@ -841,7 +918,7 @@ class NatsSource:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def _takeover(self, part: Partition, *, msg_ts: float) -> AsyncIterator[Chunk]:
+    async def _takeover(self, part: Partition, *, msg_ts: float, limit: int) -> AsyncIterator[Round]:
         """This worker has just been pinned on ``part``: take its beds over and rebuild their segmenters."""
         assert self.api is not None and self.bucket is not None
         t0 = time.monotonic()
@@ -893,14 +970,19 @@ class NatsSource:
         part.seen_order.clear()
         replayed = 0
         if floor > 0 and self.cfg.replay_s > 0:
+            batch: list[tuple[Partition, Msg]] = []
             try:
                 async for msg in self.api.replay(part.index, since=msg_ts - self.cfg.replay_s, upto=floor):
                     replayed += 1
-                    for chunk in self._handle(part, msg.subject, msg.data, warmup=True):
-                        yield chunk
+                    batch.append((part, msg))
+                    if len(batch) >= limit:
+                        yield Round(self._decode(batch, warmup=True)[0], [])
+                        batch = []
             except (JetStreamError, nats.errors.Error) as err:
                 self.counts["replay_failed"] += 1
                 self.state = f"connected (warm-up replay failed: {err})"
+            if batch:
+                yield Round(self._decode(batch, warmup=True)[0], [])
         self.counts["replayed"] += replayed
         self.takeover_s.append(time.monotonic() - t0)
 
@@ -953,9 +1035,9 @@ class NatsSource:
         n = 0
         for part in self.parts:
             while part.acks and part.acks[0][0] <= settled:
-                reply = part.acks.popleft()[1]
+                _, reply, seq = part.acks.popleft()
                 await self._ack(reply)
-                part.commit(Delivery.parse(reply).stream_seq)
+                part.commit(seq)
                 n += 1
         if n:
             self.counts["acked"] += n

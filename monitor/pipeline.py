@@ -640,9 +640,18 @@ class Monitor:
         """Chunks from the source in rounds: whatever has arrived since the last round (up to ``max_round``
         chunks) is segmented together (:meth:`segment_many`).  A reader task takes the source's chunks into a
         bounded queue, so a source that can pause still feels back-pressure.  A source that commits its input
-        (JetStream: it notes ``stats.segmented`` when the monitor asks for its next chunk) is read one chunk
-        at a time, as it expects."""
-        if self._commit is not None:
+        (JetStream) gives its rounds itself (``rounds``) and is told what each round's chunks brought, so it
+        acknowledges each message once the beats up to it are judged; without ``rounds`` it is read one chunk
+        at a time (it notes ``stats.segmented`` when the monitor asks for the next)."""
+        rounds = getattr(source, "rounds", None)  # ecgmon.monitor.jetstream.NatsSource.rounds
+        if self._commit is not None and rounds is not None:
+            async for rnd in rounds(self.cfg.max_round):
+                before = self.stats.segmented
+                out = self.segment_many(rnd.chunks)
+                rnd.segmented([len(b) for b in out], before)  # before the beats can be judged
+                for beats in out:
+                    await self._queue_beats(beats)
+        elif self._commit is not None:
             async for chunk in source:
                 await self._queue_beats(self.segment(chunk))
         else:

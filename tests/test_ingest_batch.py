@@ -137,6 +137,30 @@ def test_handle_many_is_handle_one_by_one(batch):
     assert any(c.truth for c in b)  # the labels reached a chunk
 
 
+@pytest.mark.parametrize("batch", [1, 7, 1000])
+def test_handle_many_ends_say_which_chunks_each_message_released(batch):
+    """A committing source (JetStream) acknowledges each message once the beats of the chunks it released are
+    judged: ``ends`` must say, per message, how many chunks were released up to and including it."""
+    msgs = _ward_messages(np.random.default_rng(batch))
+    one, many = _ingress(), _ingress()
+    per_message = [len(one.handle(t, p)) for t, p in msgs]
+    ends: list[int] = []
+    chunks = [c for i in range(0, len(msgs), batch) for c in _ends_of(many, msgs[i:i + batch], ends)]
+    assert len(ends) == len(msgs)
+    assert ends == list(np.cumsum(per_message))
+    assert ends[-1] == len(chunks)
+    assert 0 in per_message and max(per_message) >= 1  # messages that release nothing (reordered, labels, bad)
+
+
+def _ends_of(ingress, msgs, ends):
+    """handle_many on one batch, its ``ends`` made cumulative over the batches so far."""
+    before = ends[-1] if ends else 0
+    part: list[int] = []
+    out = ingress.handle_many(msgs, ends=part)
+    ends += [before + n for n in part]
+    return out
+
+
 def test_handle_many_with_shards_counts_the_other_workers_messages():
     msgs = _ward_messages(np.random.default_rng(0))
     owns = lambda dev: dev in ("dev0", "dev3")  # noqa: E731

@@ -24,7 +24,16 @@ from helpers import Broker, NatsServer
 from ecgmon.core.broker import BrokerConfig
 from ecgmon.core.payload import decode, encode
 from ecgmon.monitor.alarms import read_journal
-from ecgmon.monitor.jetstream import Delivery, NatsApi, NatsSettings, Ownership, partition_of, shard_partitions
+from ecgmon.monitor.jetstream import (
+    Delivery,
+    NatsApi,
+    NatsSettings,
+    Ownership,
+    Partition,
+    Round,
+    partition_of,
+    shard_partitions,
+)
 from ecgmon.simulators.publisher import SimConfig, publish
 
 # ---------------------------------------------------------------------------------------------- pure parts
@@ -47,6 +56,18 @@ def test_nats_delivery_parses_reply_subjects():
     assert d.stream_seq == 7
     with pytest.raises(ValueError):
         Delivery.parse("_INBOX.x")
+
+
+def test_a_round_marks_each_message_with_the_beats_segmented_up_to_its_last_chunk():
+    """A round of 4 chunks from 5 messages (one released nothing, one released two chunks): each message is
+    acknowledged once the beats before the round and those of its chunks are settled, none before."""
+    p0, p1 = Partition(0), Partition(1)
+    chunks = [object()] * 4  # what the monitor segments; only their beat counts matter here
+    rnd = Round(chunks, [(1, p0, "r1", 11), (1, p1, "r2", 12), (3, p0, "r3", 13), (3, p1, "r4", 14),
+                         (4, p0, "r5", 15)])  # type: ignore[arg-type]
+    rnd.segmented([2, 0, 1, 3], before=100)
+    assert list(p0.acks) == [(102, "r1", 11), (103, "r3", 13), (106, "r5", 15)]
+    assert list(p1.acks) == [(102, "r2", 12), (103, "r4", 14)]
 
 
 def test_nats_settings_refuse_an_ack_wait_that_breaks_order():
