@@ -607,7 +607,9 @@ def _bridge_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-control", action="store_true", help="do not carry ecg/+/control")
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     p.add_argument("--stats-every", type=float, default=10.0, help="a JSON stats line every S seconds (0: none)")
-    add_broker_arguments(p, monitor=False)
+    add_broker_arguments(p, monitor=False,
+                         client_id_help="MQTT client id (default ecgmon-bridge): the bridge's persistent session, "
+                                        "which a restarted bridge resumes; one bridge per id (deploy/nats/README.md)")
 
 
 def cmd_bridge(a: argparse.Namespace, console: Console) -> int:

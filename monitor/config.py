@@ -219,11 +219,13 @@ def add_monitor_arguments(p: argparse.ArgumentParser) -> None:
                         "leads off does)")
 
 
-def add_broker_arguments(p: argparse.ArgumentParser, *, monitor: bool = True) -> None:
+def add_broker_arguments(p: argparse.ArgumentParser, *, monitor: bool = True,
+                         client_id_help: str | None = None) -> None:
     g = p.add_argument_group("MQTT (credentials: ECGMON_MQTT_USERNAME and ECGMON_MQTT_PASSWORD, or --password-file)")
     g.add_argument("--broker", default=_B.url, help="mqtt://host:port or mqtts://host:port (TLS)")
     g.add_argument("--client-id", default=None,
-                   help="MQTT client id (default ecgmon-HOSTNAME; the simulator connects as CLIENT_ID-sim)")
+                   help=client_id_help or "MQTT client id (default ecgmon-HOSTNAME; the simulator connects as "
+                                          "CLIENT_ID-sim)")
     g.add_argument("--qos", type=int, choices=(0, 1, 2), default=_B.qos)
     g.add_argument("--ca", type=Path, default=None, help="CA certificate to verify an mqtts:// broker")
     g.add_argument("--cert", type=Path, default=None, help="client certificate (mutual TLS)")

@@ -626,8 +626,14 @@ class NatsSource:
         owned = sorted(self.owned_partitions())
         unowned = self.ownership.unowned(time.monotonic())
         state = f"{self.state}; owns {','.join(map(str, owned)) or 'none'}"
-        if unowned:
-            state += f"; UNOWNED {','.join(map(str, unowned))}"
+        # without an owner: with beds known there, those beds are unmonitored (the HIGH 'bed unmonitored' alarm);
+        # without any, no device has sent on it yet (nothing to pin a worker to)
+        orphaned = [p for p in unowned if self.ownership.beds.get(p)]
+        idle = [p for p in unowned if not self.ownership.beds.get(p)]
+        if orphaned:
+            state += f"; UNOWNED {','.join(map(str, orphaned))}"
+        if idle:
+            state += f"; no devices yet on {','.join(map(str, idle))}"
         waiting = len(self.inq)
         return SourceHealth(state, input_lag_s=self.ingress.input_lag(), waiting=waiting,
                             capacity=self.cfg.max_ack_pending * max(1, len(owned)))

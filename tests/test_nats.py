@@ -28,6 +28,7 @@ from ecgmon.monitor.jetstream import (
     Delivery,
     NatsApi,
     NatsSettings,
+    NatsSource,
     Ownership,
     Partition,
     Round,
@@ -89,6 +90,20 @@ def test_nats_ownership_view_finds_unowned_partitions():
     assert view.beds[0] == ("bed1", "bed2")
     view.heard({"worker": "a", "state": "offline", "owned": {}}, now=8.0)
     assert view.owners(8.0) == {0: None, 1: None, 2: "b"}
+
+
+def test_a_worker_tells_unowned_partitions_with_beds_from_ones_no_device_has_sent_on():
+    """A partition without an owner whose beds are known has unmonitored beds (UNOWNED); one on which no device
+    has sent yet has no owner only because nothing has pinned a worker to it (newcomer: 'UNOWNED' for idle
+    partitions of a lone worker read as an outage)."""
+    src = NatsSource(NatsSettings(partitions=3, unmonitored_after_s=5.0))
+    now = time.monotonic()
+    src.ownership = Ownership(3, after_s=5.0, now=now - 10.0)  # watching for 10 s
+    src.ownership.heard({"worker": "a", "owned": {"0": ["bed1"]}}, now=now - 9.0)  # a went silent 9 s ago
+    src.ownership.mine(src.cfg.worker, {1: ("bed2",)}, now=now)
+    assert src.ownership.unowned(time.monotonic()) == [0, 2]
+    h = src.health().state
+    assert "UNOWNED 0;" in h + ";" and "no devices yet on 2" in h, h
 
 
 # ---------------------------------------------------------------------------------------------- real servers
