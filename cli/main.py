@@ -551,12 +551,14 @@ def cmd_data(a: argparse.Namespace, console: Console) -> int:
 def _review_parser(sub: argparse._SubParsersAction) -> None:
     from ecgmon.monitor.config import default_journal
 
-    p = sub.add_parser("review", help="render a journal's alarms and their ECG strips as one HTML page",
-                       description="Read an alarm journal and the strips kept beside it (X.jsonl -> X.strips.jsonl) "
+    p = sub.add_parser("review", help="render journals' alarms and their ECG strips as one HTML page",
+                       description="Read alarm journals and the strips kept beside them (X.jsonl -> X.strips.jsonl) "
                                    "and write DIR/review.html: every physiological alarm, newest first, with when it "
-                                   "was raised, acknowledged and cleared, and the ECG 6 s before to 4 s after it.")
-    p.add_argument("journal", type=Path, nargs="?", default=default_journal(),
-                   help=f"the alarm journal (default {default_journal()})")
+                                   "was raised, acknowledged and cleared, and the ECG 6 s before to 4 s after it. "
+                                   "Several journals (NATS workers', a station's) make one view of every bed: an "
+                                   "alarm taken over by another worker is one entry.")
+    p.add_argument("journal", type=Path, nargs="*", default=[default_journal()],
+                   help=f"alarm journals (default {default_journal()})")
     p.add_argument("--out", type=Path, default=Path("runs/review"), help="output folder (default runs/review)")
 
 

@@ -225,6 +225,7 @@ class Alarm:
     evidence: tuple[float, ...] = field(default=())  # recent losses that led to it
     record_s: float | None = None  # beat_index in seconds from the bed's first sample (its place in a recording)
     simulated: bool = False  # the bed's device sends a simulator's samples (core.payload): no patient's alarm
+    origin: str | None = None  # another worker that judged it (a central station's view): never this monitor's own
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Alarm:
@@ -233,7 +234,7 @@ class Alarm:
             str(d["id"]), str(d["patient"]), AlarmKind(d["kind"]), Condition(d["condition"]),
             Priority[str(d["priority"]).upper()], AlarmState(d["state"]), float(d["time"]), str(d.get("message", "")),
             d.get("beat_index"), d.get("loss"), d.get("threshold"), tuple(d.get("evidence") or ()),
-            d.get("record_s"), bool(d.get("simulated", False)),
+            d.get("record_s"), bool(d.get("simulated", False)), _origin(d.get("origin")),
         )
 
     def to_json(self) -> dict[str, object]:
@@ -243,4 +244,9 @@ class Alarm:
             "message": self.message, "beat_index": self.beat_index, "loss": self.loss,
             "threshold": self.threshold, "evidence": list(self.evidence), "record_s": self.record_s,
             **({"simulated": True} if self.simulated else {}),
+            **({"origin": self.origin} if self.origin is not None else {}),
         }
+
+
+def _origin(v: object) -> str | None:
+    return None if v is None else str(v)

@@ -596,7 +596,8 @@ class Journal:
 def open_alarms(path: str | Path) -> tuple[list[Alarm], int]:
     """Alarms whose last journalled transition is active or acknowledged (what a restarted monitor
     must show again), and the number of unreadable lines skipped.  Lines of a replay or recording
-    (``"replay": true``) are not a patient's open alarms: left out."""
+    (``"replay": true``) are not a patient's open alarms: left out; nor are other workers' alarms that a NATS
+    central station journalled (``origin``): their workers keep them, and the station hears them again."""
     rows, bad = read_journal(path)
     last: dict[str, dict[str, object]] = {}
     for r in rows:
@@ -609,7 +610,7 @@ def open_alarms(path: str | Path) -> tuple[list[Alarm], int]:
         except (KeyError, ValueError, TypeError):
             bad += 1
             continue
-        if a.state is not AlarmState.CLEARED:
+        if a.state is not AlarmState.CLEARED and a.origin is None:
             out.append(a)
     return out, bad
 

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TextIO
 
+import numpy as np
 from rich.console import Console
 from rich.live import Live
 
@@ -148,6 +149,11 @@ def snapshot(b: Built, *, focus: str | None = None, notice: str = "") -> Snapsho
              learnt=p.model.learnt is not None, per_min=p.policy.per_minute(), simulated=p.book.simulated)
         for p in mon.beds.values()
     )
+    # a NATS central station (--station): the beds other workers judge, with their alarms only
+    remote = b.source.remote_beds() if isinstance(b.source, NatsSource) else {}
+    tiles += tuple(Tile(d, None, np.zeros(0, np.float32), None, mon.threshold, 0, 0, alarms[0] if alarms else None,
+                        len(alarms), alarms=alarms, remote=True, judged_by=worker)
+                   for d, (worker, alarms) in sorted(remote.items()) if d not in mon.beds)
     health = b.source.health()
     se, sp = (b.truth.sensitivity, b.truth.specificity) if b.truth is not None else (None, None)
     label = f"{b.source.label} [{health.state}]"

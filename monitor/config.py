@@ -263,6 +263,9 @@ def add_nats_arguments(p: argparse.ArgumentParser) -> None:
                    help="never take over other partitions (default: stand by for all of them)")
     g.add_argument("--replicas", type=int, default=_N.replicas,
                    help="replicas of the stream and the state bucket (3 on a 3-node cluster)")
+    g.add_argument("--station", action="store_true",
+                   help="a central station's view: also show and journal every bed the other workers judge, with "
+                        "their alarms (with --prefer none --no-standby: a console that judges no bed itself)")
 
 
 def nats_from_args(a: argparse.Namespace) -> NatsSettings:
@@ -277,7 +280,7 @@ def nats_from_args(a: argparse.Namespace) -> NatsSettings:
         prefer = shard_partitions(shard[0], shard[1], a.partitions)
     cfg = replace(_N, url=a.nats, partitions=a.partitions, prefer=prefer, standby=not a.no_standby,
                   replicas=a.replicas, reorder=a.reorder, labels=bool(a.labels_topic),
-                  control=bool(a.control_topic))
+                  control=bool(a.control_topic), station=a.station)
     return replace(cfg, worker=a.worker) if a.worker else cfg
 
 

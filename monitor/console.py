@@ -66,6 +66,10 @@ class Tile:
     # abnormal beats by type in the last minute (V ventricular, S supraventricular premature, O other, A artifact)
     per_min: dict[str, int] | None = None
     simulated: bool = False  # the device says it sends a simulator's samples (core.payload), not a patient's
+    # another worker judges this bed (a NATS central station's view, --station): its alarms only, no trace, no
+    # verdict here; judged_by is that worker (None while its partition has no owner)
+    remote: bool = False
+    judged_by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +205,9 @@ def _alarm_text(a: Alarm | None, now: float) -> Text:
 
 
 def _verdict_line(t: Tile) -> Text:
+    if t.remote:
+        return Text(f"judged by {t.judged_by}: no open alarm" if t.judged_by else "no worker judges this bed",
+                    style="dim" if t.judged_by else "bold red", no_wrap=True, overflow="ellipsis")
     if t.learning is not None:
         return Text(f"LEARNING {t.learning:4.0%}  beats {t.beats}", style="bold blue", no_wrap=True)
     if t.loss is None:
@@ -240,7 +247,9 @@ def tile(t: Tile, width: int, now: float, *, key: str = "", trace_rows: int = 2)
     head = Text.assemble((f"{key}{t.patient} ", "bold"), (hr, "bold green"), no_wrap=True, overflow="ellipsis")
     if t.simulated:
         head.append(" SIM", style="bold black on bright_white")
-    if t.learning is not None:
+    if t.remote:
+        head.append(f" @{t.judged_by}" if t.judged_by else " NO WORKER", style="dim" if t.judged_by else "bold red")
+    elif t.learning is not None:
         head.append(f" LEARN {t.learning:.0%}", style="bold blue")
     elif t.loss is not None:
         head.append(f" {'ABN' if t.loss > t.threshold else 'ok'}", style="bold magenta" if t.loss > t.threshold else "")

@@ -70,6 +70,7 @@ from ecgmon.monitor.sources import InputListener, SourceHealth, Task
 from ecgmon.monitor.streams import DeviceStream
 
 KINDS = ("samples", "labels", "control")  # the device topics mapped into partitions
+ORIGIN = "Ecgmon-Worker"  # the header naming the worker that published a bed's alarm
 _NS = 1_000_000_000
 
 
@@ -116,6 +117,7 @@ class NatsSettings:
     max_payload: int = MAX_PAYLOAD
     labels: bool = True
     control: bool = True
+    station: bool = False  # also show and journal the other workers' beds' alarms (a central station's console)
 
     def __post_init__(self) -> None:
         if self.partitions < 1:
@@ -419,6 +421,10 @@ class ClusterAlarms(AlarmOutbox):
             return False  # disconnected: tried again after the reconnection
         return True
 
+    def on_alarm(self, alarm: Alarm) -> None:
+        if alarm.origin is None:  # another worker's alarm (a station's view) is that worker's to keep and publish
+            super().on_alarm(alarm)
+
     async def _one(self, a: Alarm) -> None:
         src = self.source
         assert src.nc is not None and src.bucket is not None
@@ -431,8 +437,8 @@ class ClusterAlarms(AlarmOutbox):
             if a.state is AlarmState.CLEARED:
                 await src.bucket.delete(key)
             else:
-                await src.bucket.put(key, a.to_json())
-        await src.nc.publish(f"ecg.{device_token(a.patient)}.alarms", payload)
+                await src.bucket.put(key, {**a.to_json(), "worker": src.cfg.worker})
+        await src.nc.publish(f"ecg.{device_token(a.patient)}.alarms", payload, headers={ORIGIN: src.cfg.worker})
 
 
 # ---------------------------------------------------------------------------------------------- who owns what
@@ -609,6 +615,8 @@ class NatsSource:
         self.state = "connecting"
         self._origins_written: set[str] = set()
         self._background: set[asyncio.Future[Any]] = set()
+        # --station: the other workers' beds' open alarms, per bed (id -> the alarm, ``origin`` its worker)
+        self.remote: dict[str, dict[str, Alarm]] = {}
 
     # -- the Source protocol
 
@@ -653,6 +661,8 @@ class NatsSource:
         out: list[Task] = [(f"pull-{p.index}", self._pull(p)) for p in self.parts]
         out += [("acks", self._acks()), ("status", self._status()), ("watch-owners", self._watch()),
                 ("nats-alarms", self.alarms.run())]
+        if self.cfg.station:
+            out.append(("station", self._station()))
         return out
 
     def sinks(self) -> list[Sink]:
@@ -969,6 +979,8 @@ class NatsSource:
                 self.ingress.streams[dev] = st
                 self._origins_written.add(dev)
                 part.devices.add(dev)
+        for dev in known:
+            self.remote.pop(dev, None)  # this worker's own beds now: their alarms are its own
         if self.host is not None:
             self.host.adopt(learnt, alarms)
         part.floor, part.owned, part.since_mono = floor, True, time.monotonic()
@@ -1057,6 +1069,76 @@ class NatsSource:
             await asyncio.sleep(period_s)
             if self.host is not None:
                 await self.commit(self.host.settled)
+
+    # -- a central station's view of the other workers' beds
+
+    async def _station(self) -> None:
+        """Every other worker's bed alarms, shown and journalled here (``--station``): first the open ones the
+        workers keep in the bucket, then each transition they publish on ``ecg.<device>.alarms``.  Each comes with
+        ``origin`` (the worker that judged it), so this monitor never keeps, publishes or restores it as its own."""
+        assert self.nc is not None
+
+        async def heard(msg: Msg) -> None:
+            worker = msg.headers.get(ORIGIN) if msg.headers else None
+            if worker == self.cfg.worker:
+                return
+            try:
+                alarm = Alarm.from_json(json.loads(msg.data))
+            except (ValueError, KeyError, TypeError):
+                self.counts["station_unreadable"] += 1
+                return
+            self._remote_alarm(alarm, worker or "another worker")
+
+        await self.nc.subscribe("ecg.*.alarms", cb=heard)
+        if self.bucket is not None:
+            for p in range(self.cfg.partitions):
+                with contextlib.suppress(JetStreamError, nats.errors.Error, TimeoutError):
+                    for row in await self.bucket.read("alarm", p):
+                        try:
+                            alarm = Alarm.from_json(row)
+                        except (ValueError, KeyError, TypeError):
+                            self.counts["station_unreadable"] += 1
+                            continue
+                        self._remote_alarm(alarm, str(row.get("worker") or "another worker"))
+
+    def _remote_alarm(self, alarm: Alarm, worker: str) -> None:
+        """Another worker's alarm transition: kept in the station's view, journalled and shown (once)."""
+        if alarm.condition is Condition.BED_UNMONITORED or alarm.patient == MONITOR:
+            return  # each observer raises its own; a worker's own technical state is its own business
+        if any(alarm.patient in p.devices for p in self.parts if p.owned):
+            return  # a bed this worker judges (a takeover just happened): its alarms are this worker's own
+        open_ = self.remote.setdefault(alarm.patient, {})
+        known = open_.get(alarm.id)
+        if known is not None and known.state is alarm.state:
+            return  # heard twice (the bucket and the subject)
+        alarm = dataclasses.replace(alarm, origin=worker)
+        if alarm.state is AlarmState.CLEARED:
+            if open_.pop(alarm.id, None) is None:
+                return  # its raise was never seen here: nothing to clear on this view
+        else:
+            open_[alarm.id] = alarm
+        self.counts["station_alarms"] += 1
+        if self.host is not None:
+            self.host.emit([alarm])
+
+    def remote_beds(self) -> dict[str, tuple[str | None, tuple[Alarm, ...]]]:
+        """``--station``: every bed another worker judges (from the workers' status and their alarms) -> (its
+        worker, None while its partition has no owner; its open alarms, highest priority first).  Empty without
+        ``--station``."""
+        if not self.cfg.station:
+            return {}
+        mine = {d for p in self.parts if p.owned for d in p.devices}
+        owners = self.ownership.owners(time.monotonic())
+        out: dict[str, tuple[str | None, tuple[Alarm, ...]]] = {}
+        for p, beds in self.ownership.beds.items():
+            for d in beds:
+                if d not in mine and owners.get(p) != self.cfg.worker:
+                    out[d] = (owners.get(p), ())
+        for d, open_ in self.remote.items():
+            if d not in mine:
+                worker = out[d][0] if d in out else next((a.origin for a in open_.values()), None)
+                out[d] = (worker, tuple(sorted(open_.values(), key=lambda a: -a.priority)))
+        return out
 
     # -- status and ownership
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -78,24 +79,45 @@ def svg(strip: dict[str, Any], *, width: int = 1000, height: int = 180) -> str:
     return "".join(parts)
 
 
-def render(journal: str | Path, out: str | Path) -> tuple[Path, dict[str, int]]:
-    """Write ``out/review.html`` from a journal and its strips; the page and what it holds."""
-    journal, out = Path(journal), Path(out)
-    if not journal.is_file():
-        raise FileNotFoundError(f"{journal}: no such journal")
-    rows, bad = read_journal(journal)
-    strips, bad_strips = read_strips(strips_path(journal))
+def render(journal: str | Path | Sequence[str | Path], out: str | Path) -> tuple[Path, dict[str, int]]:
+    """Write ``out/review.html`` from one journal or several (the workers' of a NATS cluster, a station's) and
+    their strips; the page and what it holds.  Several journals make one view of every bed: an alarm is one
+    entry however many journals hold it (a takeover continues the same id in the next worker's journal: raised in
+    one, cleared in the other), with the journals that hold it named.
+
+    Raises FileNotFoundError for a journal that does not exist."""
+    journals = [Path(journal)] if isinstance(journal, str | Path) else [Path(j) for j in journal]
+    out = Path(out)
+    for j in journals:
+        if not j.is_file():
+            raise FileNotFoundError(f"{j}: no such journal")
     life: dict[str, dict[str, float]] = {}
     alarms: dict[str, dict[str, Any]] = {}
-    for r in rows:
-        if not isinstance(r, dict) or "id" not in r:
-            continue
-        t = r.get("time")
-        life.setdefault(str(r["id"]), {})[str(r.get("state"))] = float(t) if isinstance(t, int | float) else 0.0
-        if r.get("kind") == "physiological" and r.get("state") == "active":
-            alarms[str(r["id"])] = r
-    by_id = {s["alarm"]["id"]: s for s in strips}
+    where: dict[str, list[str]] = {}
+    by_id: dict[str, dict[str, Any]] = {}
+    bad = bad_strips = 0
+    for j in journals:
+        rows, n_bad = read_journal(j)
+        strips, n_bad_strips = read_strips(strips_path(j))
+        bad, bad_strips = bad + n_bad, bad_strips + n_bad_strips
+        for r in rows:
+            if not isinstance(r, dict) or "id" not in r:
+                continue
+            aid, t = str(r["id"]), r.get("time")
+            when = float(t) if isinstance(t, int | float) else 0.0
+            states = life.setdefault(aid, {})
+            state = str(r.get("state"))
+            states[state] = min(states.get(state, when), when)  # the first journal to note each transition
+            if j.name not in where.setdefault(aid, []):
+                where[aid].append(j.name)
+            if r.get("kind") == "physiological" and r.get("state") == "active" and aid not in alarms:
+                alarms[aid] = r
+        for st in strips:  # a complete strip over an incomplete one
+            sid = st["alarm"]["id"]
+            if sid not in by_id or (st["complete"] and not by_id[sid]["complete"]):
+                by_id[sid] = st
     sections = []
+    several = len(journals) > 1
     for aid, a in sorted(alarms.items(), key=lambda kv: -float(kv[1].get("time") or 0)):
         st = life.get(aid, {})
         prio = str(a.get("priority"))
@@ -103,8 +125,10 @@ def render(journal: str | Path, out: str | Path) -> tuple[Path, dict[str, int]]:
         replay = REPLAY_TAG if strip and strip["replay"] else ""
         head = (f'<h2><span class=prio style="background:{PRIORITY.get(prio, "#555")}">{html.escape(prio.upper())}'
                 f'</span> {html.escape(str(a.get("patient")))}: {html.escape(str(a.get("condition")))}{replay}</h2>')
+        origin = f' · judged by {html.escape(str(a["origin"]))}' if a.get("origin") else ""
+        held = f' · in {html.escape(", ".join(where.get(aid, [])))}' if several else ""
         times = (f'<p>raised {_stamp(st.get("active"))} · acknowledged {_stamp(st.get("acknowledged"))} · '
-                 f'cleared {_stamp(st.get("cleared"))} · {html.escape(str(a.get("message", "")))}</p>')
+                 f'cleared {_stamp(st.get("cleared"))} · {html.escape(str(a.get("message", "")))}{origin}{held}</p>')
         body = svg(strip) if strip else '<p class="dim">no strip was kept for this alarm (journal only)</p>'
         if strip and not strip["complete"]:
             body += '<p class="dim">the monitor stopped before the strip was complete</p>'
@@ -116,8 +140,9 @@ def render(journal: str | Path, out: str | Path) -> tuple[Path, dict[str, int]]:
                if bad or bad_strips else "")
     page = "\n".join([
         '<!doctype html><html lang="en"><head><meta charset="utf-8">',
-        f"<title>ecgmon review: {html.escape(journal.name)}</title><style>{CSS}</style></head><body>",
-        f"<h1>Alarm review: {html.escape(str(journal))}</h1>",
+        f"<title>ecgmon review: {html.escape(', '.join(j.name for j in journals))}</title><style>{CSS}</style>"
+        "</head><body>",
+        f"<h1>Alarm review: {html.escape(', '.join(map(str, journals)))}</h1>",
         f'<p>{counts["alarms"]} physiological alarms, {counts["strips"]} with their ECG strip; newest first. '
         f"Beats: {legend} (hover for loss and threshold); dashed red line: the alarm's beat. {skipped}</p>",
         "".join(sections) or "<p>no physiological alarms in this journal</p>",

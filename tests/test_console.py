@@ -144,3 +144,20 @@ def test_a_simulated_devices_bed_is_marked_on_its_tile_and_in_its_one_bed_view()
     assert text.count(" SIM") == 1  # bed01's tile only
     one = dataclasses.replace(snap, tiles=tiles, focus="bed01")
     assert "SIMULATED DEVICE, not a patient" in _screen(one, 160, 48).export_text(styles=False)
+
+
+def test_a_station_shows_other_workers_beds_with_their_alarms_only():
+    """A NATS central station (--station) shows beds another worker judges: who judges each, its alarms, no trace
+    or verdict of its own; a bed whose partition has no owner says so in red."""
+    snap = _snap(2, alarms=False)
+    empty = np.zeros(0, np.float32)
+    remote = (Tile("bed07", None, empty, None, 0.35, 0, 0, _alarm("bed07", Priority.HIGH), 1,
+                   alarms=(_alarm("bed07", Priority.HIGH),), remote=True, judged_by="ward-b"),
+              Tile("bed08", None, empty, None, 0.35, 0, 0, None, 0, remote=True, judged_by="ward-b"),
+              Tile("bed09", None, empty, None, 0.35, 0, 0, None, 0, remote=True, judged_by=None))
+    snap = dataclasses.replace(snap, tiles=snap.tiles + remote)
+    text = _screen(snap, 160, 48).export_text(styles=False)
+    assert "bed07" in text and "@ward-b" in text and "HIGH" in text
+    assert "judged by ward-b: no open alarm" in text
+    assert "NO WORKER" in text and "no worker judges this bed" in text
+    assert "bed07   --- bpm ok" not in text and "ABN" not in text.split("bed07")[1][:40]  # no verdict of its own

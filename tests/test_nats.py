@@ -23,7 +23,7 @@ from helpers import Broker, NatsServer
 
 from ecgmon.core.broker import BrokerConfig
 from ecgmon.core.payload import decode, encode
-from ecgmon.monitor.alarms import read_journal
+from ecgmon.monitor.alarms import open_alarms, read_journal
 from ecgmon.monitor.jetstream import (
     Delivery,
     NatsApi,
@@ -120,7 +120,7 @@ a = json.loads(sys.argv[1])
 prefer = None if a["prefer"] is None else tuple(a["prefer"])
 nats = NatsSettings(url=a["url"], partitions=a["partitions"], worker=a["worker"], prefer=prefer,
                     standby=a["standby"], standby_after_s=2.0, replicas=a["replicas"], unmonitored_after_s=4.0,
-                    labels=False, control=False)
+                    labels=False, control=False, station=a.get("station", False))
 cfg = MonitorConfig(source="nats", nats=nats, checkpoint="mitdb", ui=False, device="cpu", threads=1,
                     journal=Path(a["journal"]), learning=LearningConfig(learn_s=3.0, min_beats=4))
 
@@ -150,10 +150,11 @@ class Worker:
     in a line-buffered file (every line written survives a SIGKILL)."""
 
     def __init__(self, tmp: Path, name: str, url: str, *, partitions: int, prefer: list[int] | None,
-                 standby: bool = True, duration: float = 60.0, replicas: int = 1) -> None:
+                 standby: bool = True, duration: float = 60.0, replicas: int = 1, station: bool = False) -> None:
         self.name, self.out, self.journal = name, tmp / f"{name}.jsonl", tmp / f"{name}-alarms.jsonl"
         args = {"url": url, "partitions": partitions, "worker": name, "prefer": prefer, "standby": standby,
-                "duration": duration, "out": str(self.out), "journal": str(self.journal), "replicas": replicas}
+                "duration": duration, "out": str(self.out), "journal": str(self.journal), "replicas": replicas,
+                "station": station}
         self.err = open(tmp / f"{name}.err", "wb")  # noqa: SIM115 - closed in stop()
         self.stop_s: float | None = None
         self.proc = subprocess.Popen([sys.executable, "-c", WORKER, json.dumps(args)], stdout=subprocess.DEVNULL,
@@ -380,6 +381,37 @@ async def test_nats_failover_without_standby_raises_bed_unmonitored(tmp_path, na
     alarms = [r for r in ws[1].rows() if r.get("condition") == "bed unmonitored"]
     assert all(r["priority"] == "high" and r["kind"] == "technical" for r in alarms)
     assert ws[1].summary()["input"]["unowned"] == [0, 1]
+
+
+@pytest.mark.broker
+@pytest.mark.slow
+@pytest.mark.asyncio
+async def test_a_station_shows_and_journals_every_bed_another_worker_judges(tmp_path, nats_server):
+    """A central station (--station, judging no bed itself) hears worker A's alarms: a flat bed's 'leads off'
+    raised by A reaches the station's lines and journal with A as its origin, and is not the station's to keep
+    (a restarted station does not restore it); the station judges no beat."""
+    a = Worker(tmp_path, "A", nats_server.url, partitions=4, prefer=None, standby=False)
+    station = Worker(tmp_path, "S", nats_server.url, partitions=4, prefer=[], standby=False, station=True)
+    try:
+        for w in (a, station):
+            await w.wait_for(lambda w=w: any(r.get("type") == "stats" for r in w.rows()), 60, "started")
+        sim = SimConfig(kind="synthetic", devices=2, duration=10.0, speed=1.0, fmt="int16", labels=False, seed=3)
+        devices = asyncio.ensure_future(publish(sim, BrokerConfig(url=nats_server.mqtt_url, client_id="sim3")))
+        flat = asyncio.ensure_future(_flat_device(nats_server.mqtt_url, "flat1", 8.0))
+        await station.wait_for(lambda: any(r.get("patient") == "flat1" and r.get("condition") == "leads off"
+                                           for r in station.rows()), 30, "A's leads-off alarm at the station")
+        await asyncio.gather(devices, flat)
+    finally:
+        for w in (station, a):  # the station first: A's stop would leave its beds unmonitored in the station's view
+            w.stop()
+    seen = [r for r in station.rows() if r.get("patient") == "flat1" and r.get("condition") == "leads off"]
+    raised_by_a = [r for r in a.rows() if r.get("patient") == "flat1" and r.get("condition") == "leads off"]
+    assert seen[0]["origin"] == "A" and seen[0]["id"] == raised_by_a[0]["id"]
+    assert not station.beats() and a.beats()
+    journal, _ = read_journal(station.journal)
+    assert any(r["patient"] == "flat1" and r.get("origin") == "A" for r in journal)
+    assert open_alarms(station.journal)[0] == []  # the station keeps no other worker's alarm as its own
+    assert station.summary()["input"]["station_alarms"] >= 1
 
 
 class Bridge:

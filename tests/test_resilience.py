@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import random
@@ -69,6 +70,22 @@ def test_open_alarms_are_those_whose_last_transition_is_not_cleared(tmp_path):
     assert bad == 0
     assert [(a.condition, a.state) for a in alarms] == [("abnormal run", AlarmState.ACKNOWLEDGED)]
     assert alarms[0] == Alarm.from_json(json.loads(json.dumps(alarms[0].to_json())))
+
+
+def test_a_station_does_not_restore_other_workers_alarms_as_its_own(tmp_path):
+    """A NATS central station journals other workers' alarms with their ``origin``; a restart of the station must
+    not take them as its own open alarms (their workers keep and clear them)."""
+    mine = Alarm("bed1:a", "bed1", AlarmKind.PHYSIOLOGICAL, Condition.ABNORMAL_RUN, Priority.HIGH, AlarmState.ACTIVE,
+                 1.0e9, "run", 10)
+    theirs = dataclasses.replace(mine, id="bed7:a", patient="bed7", origin="ward-b")
+    assert Alarm.from_json(json.loads(json.dumps(theirs.to_json()))) == theirs
+    assert "origin" not in mine.to_json()
+    j = Journal(tmp_path / "j.jsonl")
+    for a in (mine, theirs):
+        j.on_alarm(a)
+    j.close()
+    alarms, _ = open_alarms(tmp_path / "j.jsonl")
+    assert [a.id for a in alarms] == ["bed1:a"]
 
 
 @pytest.mark.slow

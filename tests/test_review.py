@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -20,8 +21,8 @@ ECGMON = str(Path(sys.executable).with_name("ecgmon"))
 EXCERPT = Path(__file__).parent / "data" / "mitdb" / "205x"
 
 
-def _alarm(index, aid="bed01:run", kind=AlarmKind.PHYSIOLOGICAL, state=AlarmState.ACTIVE):
-    return Alarm(aid, "bed01", kind, Condition.ABNORMAL_RUN, Priority.HIGH, state, time.time(), "run of 3",
+def _alarm(index, aid="bed01:run", kind=AlarmKind.PHYSIOLOGICAL, state=AlarmState.ACTIVE, patient="bed01"):
+    return Alarm(aid, patient, kind, Condition.ABNORMAL_RUN, Priority.HIGH, state, time.time(), "run of 3",
                  index, 0.5, 0.1)
 
 
@@ -94,6 +95,35 @@ def test_review_page_lists_alarms_newest_first_with_strips_and_survives_torn_lin
     assert "cleared -" not in text.split("<section>")[-1]  # the first alarm (last section) shows when it cleared
     with pytest.raises(FileNotFoundError):
         render(tmp_path / "missing.jsonl", tmp_path / "out")
+
+
+def test_review_of_several_journals_is_one_view_of_every_bed(tmp_path):
+    """NATS workers each journal their own beds; a takeover continues an alarm's id in the next worker's journal
+    (raised in A's, cleared in B's), and a central station journals the others' alarms with their origin.  One
+    page of them all: each alarm once, when it cleared, who judged it and where it is held."""
+    a_path, b_path, station = tmp_path / "a.jsonl", tmp_path / "b.jsonl", tmp_path / "station.jsonl"
+    a, b, s = Journal(a_path), Journal(b_path), Journal(station)
+    rec = StripRecorder(strips_path(a_path))
+    _feed(rec, 100.0, 10)
+    taken_over = _alarm(300, "bed01:run")
+    a.on_alarm(taken_over)
+    rec.on_alarm(taken_over)
+    _feed(rec, 100.0, 10, start=1000)
+    rec.close()
+    b.on_alarm(_alarm(300, "bed01:run", state=AlarmState.CLEARED))
+    b.on_alarm(_alarm(700, "bed02:run", patient="bed02"))
+    s.on_alarm(dataclasses.replace(_alarm(700, "bed02:run", patient="bed02"), origin="ward-b"))
+    for j in (a, b, s):
+        j.close()
+    page, counts = render([a_path, b_path, station], tmp_path / "out")
+    text = page.read_text()
+    assert counts["alarms"] == 2 and counts["strips"] == 1
+    sections = text.split("<section>")[1:]
+    assert len(sections) == 2
+    bed01 = next(x for x in sections if "bed01" in x)
+    assert "cleared -" not in bed01 and "in a.jsonl, b.jsonl" in bed01 and "<svg" in bed01
+    bed02 = next(x for x in sections if "bed02" in x)
+    assert "in b.jsonl, station.jsonl" in bed02 or "in station.jsonl, b.jsonl" in bed02
 
 
 @pytest.mark.slow
