@@ -690,6 +690,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ecgmon.evaluation.evaluator import Evaluator
         from ecgmon.monitor.app import run_monitor
 
+        if a.source == "mqtt" and a.shard:  # retired: kept working for deployments that use it, with a notice
+            print("note: --shard on --source mqtt is deprecated: every shard still receives every device's "
+                  "messages. One machine: --workers N; many machines: --source nats workers (docs/workers.md).",
+                  file=sys.stderr)
         if a.workers > 1:  # --source mqtt --workers N: a router and N worker processes
             from ecgmon.monitor.config import from_args
             from ecgmon.monitor.workers import run_workers

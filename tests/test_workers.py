@@ -115,7 +115,9 @@ def test_devices_are_spread_over_workers_stably_and_lines_are_tagged():
                                   ["--source", "mqtt", "--workers", "2", "--shard", "0/2"]])
 def test_workers_need_mqtt_and_exclude_shard(argv, capsys):
     assert main([*argv, "--no-ui", "--duration", "1"]) == 2
-    assert "--workers" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--workers" in err
+    assert ("--shard on --source mqtt is deprecated" in err) == ("--shard" in argv)  # retired (issue 23)
 
 
 @pytest.mark.broker
