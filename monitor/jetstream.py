@@ -66,7 +66,7 @@ from ecgmon.monitor.ingress import Ingress
 from ecgmon.monitor.learning import FORGET_S, Learnt, bed_from_json, bed_to_json
 from ecgmon.monitor.pipeline import MONITOR
 from ecgmon.monitor.sinks import AlarmOutbox, Sink
-from ecgmon.monitor.sources import InputListener, SourceHealth, Task
+from ecgmon.monitor.sources import InputListener, Round, SourceHealth, Task
 from ecgmon.monitor.streams import DeviceStream
 
 KINDS = ("samples", "labels", "control")  # the device topics mapped into partitions
@@ -560,25 +560,6 @@ class Partition:
             self.committed.discard(self.committed_order.popleft())
 
 
-@dataclass(slots=True)
-class Round:
-    """Chunks to segment together, from messages in stream order.  ``marks``: per message to acknowledge once
-    judged, (the number of the round's chunks up to and including it, its partition, its reply subject, its
-    stream sequence)."""
-
-    chunks: list[Chunk]
-    marks: list[tuple[int, Partition, str, int]]
-
-    def segmented(self, beats: Sequence[int], before: int) -> None:
-        """The monitor has segmented the chunks: ``beats[k]`` beats from chunk k, ``before`` beats before the
-        round.  Each message is to be acknowledged once every beat up to its last chunk's is settled."""
-        upto = [before]
-        for n in beats:
-            upto.append(upto[-1] + n)
-        for n, part, reply, seq in self.marks:
-            part.acks.append((upto[n], reply, seq))
-
-
 class NatsSource:
     """A live source: this worker's partitions of the devices, from JetStream (see the module docstring).
 
@@ -877,11 +858,18 @@ class NatsSource:
             if not (taken or warm):
                 continue
             chunks, ends = self._decode([(p, m) for p, m, _ in taken])
-            rnd = Round(chunks, [(n, p, m.reply, q) for n, (p, m, q) in zip(ends, taken, strict=True)])
+            rnd = Round(chunks, [(n, (p, m.reply, q)) for n, (p, m, q) in zip(ends, taken, strict=True)],
+                        self._settle)
             if warm:
                 rnd.chunks += self._decode(warm, warmup=True)[0]
             self.counts["taken"] += len(taken)
             yield rnd
+
+    @staticmethod
+    def _settle(upto: int, token: tuple[Partition, str, int]) -> None:
+        """A message of a segmented round: acknowledged once the first ``upto`` beats are settled."""
+        part, reply, seq = token
+        part.acks.append((upto, reply, seq))
 
     def _next_ts(self, part: Partition) -> float:
         """The stream time of the first message queued for ``part`` (the one that brought the pin)."""

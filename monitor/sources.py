@@ -12,7 +12,7 @@ import asyncio
 import dataclasses
 import math
 import time
-from collections.abc import AsyncIterator, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, Self
 
@@ -52,6 +52,30 @@ class InputListener(Protocol):
         """A command for ``device``'s bed from a clinician (``relearn``; ``limits`` with ``low``/``high`` bpm);
         False when it cannot be carried out."""
         ...
+
+
+@dataclass(slots=True)
+class Round:
+    """Chunks to segment together, from input messages in order, for a source that commits its input once it is
+    judged (JetStream acknowledgements; the ``--workers`` router's floor).  ``marks``: per message to commit,
+    (the number of the round's chunks up to and including it, the source's token for it); ``settle(upto,
+    token)`` is called for each once the monitor has segmented the round: ``upto`` beats must be settled
+    (judged, shed, released) before the message may be committed."""
+
+    chunks: list[Chunk]
+    marks: list[tuple[int, Any]] = dataclasses.field(default_factory=list)
+    settle: Callable[[int, Any], None] | None = None
+
+    def segmented(self, beats: Sequence[int], before: int) -> None:
+        """The monitor has segmented the chunks: ``beats[k]`` beats from chunk k, ``before`` beats before the
+        round."""
+        if self.settle is None:
+            return
+        upto = [before]
+        for n in beats:
+            upto.append(upto[-1] + n)
+        for n, token in self.marks:
+            self.settle(upto[n], token)
 
 
 class Source(Protocol):

@@ -20,8 +20,8 @@ docs/workers.md) on one machine, without a server in between:
   its headless lines (tagged ``"worker": i``), a console snapshot (:func:`~ecgmon.monitor.app.snapshot`) every
   ``SNAPSHOT_S`` and its summary at the end.
 - **One view.**  The console merges the workers' snapshots: every bed's tile, one alarm log; ``a`` acknowledges
-  on every worker, ``r`` relearns on the bed's worker.  ``ecgmon review`` reads one journal at a time (each
-  worker's ``<journal stem>.worker<i>.jsonl``; the router's own holds ``bed unmonitored``): no merged page yet.
+  on every worker, ``r`` relearns on the bed's worker.  ``ecgmon review`` takes the workers' journals together
+  (``ecgmon review <journal stem>.worker*.jsonl``: one page; the router's own journal holds ``bed unmonitored``).
 - **A worker that dies** (a crash, an out-of-memory kill): each of its beds gets the HIGH technical alarm ``bed
   unmonitored`` (journalled in ``<journal>``, the router's own), the worker is started again (at most
   ``RESTARTS`` times in ``RESTART_WINDOW_S``), the messages that came meanwhile (up to ``BACKLOG`` per worker; the
@@ -58,7 +58,7 @@ from typing import Any, Self, TextIO, cast
 from rich.console import Console
 
 from ecgmon.core.broker import BrokerConfig
-from ecgmon.core.messages import Alarm, Condition
+from ecgmon.core.messages import Alarm, Chunk, Condition
 from ecgmon.core.payload import device_from_topic
 from ecgmon.monitor.alarms import AlarmBook, Journal, TechnicalAlarms
 from ecgmon.monitor.app import KeyState, build, console_loop, snapshot, stats_task, stop_on_signals
@@ -68,7 +68,7 @@ from ecgmon.monitor.ingress import Ingress
 from ecgmon.monitor.jetstream import partition_of
 from ecgmon.monitor.mqtt import AlarmPublisher, MqttConnection
 from ecgmon.monitor.sinks import NullSink, TruthFactory
-from ecgmon.monitor.sources import InputListener, SourceHealth, Task
+from ecgmon.monitor.sources import InputListener, Round, SourceHealth, Task
 from ecgmon.monitor.streams import DeviceStream
 
 __all__ = ["RoutedSource", "Router", "run_workers", "worker_journal", "worker_of"]
@@ -76,6 +76,7 @@ __all__ = ["RoutedSource", "Router", "run_workers", "worker_journal", "worker_of
 ROUTE_S = 0.01  # the router sends each worker what came for it this often (seconds)
 SNAPSHOT_S = 0.25  # a worker's console snapshot, this often (console mode); headless: its beds, every second
 BACKLOG = 200_000  # messages kept per worker while it is down (about a minute of 800 devices at 4 packets/s)
+REPLAY_S = 8.0  # a restarted worker first gets this much of its judged input again as warm-up (its segmenters)
 RESTARTS = 5  # restarts of one worker allowed within RESTART_WINDOW_S; after that it stays down (alarmed)
 RESTART_WINDOW_S = 60.0
 STOP_S = 30.0  # how long the router waits for each worker's summary at a stop before killing it
@@ -101,7 +102,16 @@ def _worker_state(path: Path | None, index: int) -> Path | None:
 
 
 class RoutedSource:
-    """Chunks from the router's batches of MQTT messages: the worker's source (live: it cannot pause)."""
+    """Chunks from the router's batches of MQTT messages: the worker's source (live: it cannot pause).
+
+    The router numbers the messages it sends each worker.  This source gives the monitor its rounds itself
+    (:meth:`rounds`) and commits: once every beat segmented up to a message is settled (judged, shed), the
+    message's number is the worker's *floor* (``commit``, which the monitor calls before it shows a batch's
+    verdicts).  The worker tells the router its floor after the verdict lines it covers (one pipe, in order).  A
+    restarted worker gets from the router what is above the floor again, and ``REPLAY_S`` of what is below it as
+    warm-up (:attr:`Chunk.warmup`: the segmenters rebuilt, those beats not judged again): nothing lost, nothing
+    judged twice, as a NATS takeover (:mod:`ecgmon.monitor.jetstream`).  What a worker killed between its lines
+    and its floor had judged is judged again (at least once, never lost)."""
 
     replay = False
     can_pause = False
@@ -110,26 +120,31 @@ class RoutedSource:
         self.label = label
         self.ingress = Ingress(topic=cfg.topic, labels_topic=cfg.labels_topic, reorder=cfg.reorder,
                                max_payload=cfg.max_payload, control_topic=cfg.control_topic)
-        self.inbox: asyncio.Queue[Batch | None] = asyncio.Queue()
+        self.inbox: asyncio.Queue[tuple[Batch, int | None] | None] = asyncio.Queue()
         self.waiting = 0  # messages in the inbox
+        self.marks: deque[tuple[int, int]] = deque()  # (beats segmented up to it, message number), to commit
+        self.floor = -1  # every message up to this number is judged
+        self.host: object = None
 
-    def put(self, batch: Batch | None) -> None:
-        """A batch from the router (None: no more)."""
+    def put(self, batch: Batch | None, first: int | None = None) -> None:
+        """A batch from the router, its first message's number (None: warm-up, already judged; the batch None:
+        no more)."""
         self.waiting += len(batch or ())
-        self.inbox.put_nowait(batch)
+        self.inbox.put_nowait(None if batch is None else (batch, first))
 
     def attach(self, listener: InputListener) -> None:
         self.ingress.listener = listener
+        self.host = listener  # the Monitor: its ``settled`` count
 
     def health(self) -> SourceHealth:
         return SourceHealth("routed", input_lag_s=self.ingress.input_lag(), waiting=self.waiting,
                             capacity=BACKLOG)
 
     def summary(self) -> dict[str, object]:
-        return self.ingress.summary()
+        return {**self.ingress.summary(), "floor": self.floor}
 
     def tasks(self) -> list[Task]:
-        return []
+        return [("floor", self._commits())]
 
     def sinks(self) -> list[Any]:
         return []
@@ -140,12 +155,45 @@ class RoutedSource:
     async def __aexit__(self, *exc: object) -> None:
         pass
 
-    async def __aiter__(self) -> AsyncIterator[Any]:
-        handle_many = self.ingress.handle_many  # a batch's sample payloads decoded together
-        while (batch := await self.inbox.get()) is not None:
+    async def _commits(self, period_s: float = 0.05) -> None:
+        """The floor moves on for messages that brought no beat too (labels, the middle of a beat)."""
+        while True:
+            await asyncio.sleep(period_s)
+            settled = getattr(self.host, "settled", None)
+            if isinstance(settled, int):
+                await self.commit(settled)
+
+    async def rounds(self, limit: int) -> AsyncIterator[Round]:
+        """Each batch from the router as rounds of at most ``limit`` messages, their payloads decoded together."""
+        while (item := await self.inbox.get()) is not None:
+            batch, first = item
             self.waiting -= len(batch)
-            for chunk in handle_many(batch):
+            for i in range(0, len(batch), limit):
+                part = batch[i:i + limit]
+                if first is None:  # warm-up: judged by the dead process
+                    chunks = self.ingress.handle_many(part)
+                    yield Round([dataclasses.replace(c, warmup=True, truth=()) for c in chunks])
+                    continue
+                ends: list[int] = []
+                chunks = self.ingress.handle_many(part, ends=ends)
+                yield Round(chunks, [(n, first + i + k) for k, n in enumerate(ends)], self._settle)
+
+    def _settle(self, upto: int, number: int) -> None:
+        self.marks.append((upto, number))
+
+    async def commit(self, settled: int) -> None:
+        """The first ``settled`` beats are settled (or about to be shown): the messages up to them are judged."""
+        floor = self.floor
+        while self.marks and self.marks[0][0] <= settled:
+            floor = self.marks.popleft()[1]
+        self.floor = floor
+
+    async def __aiter__(self) -> AsyncIterator[Chunk]:
+        """Chunk by chunk (the Source protocol), for a reader that segments each before it asks for the next."""
+        async for rnd in self.rounds(1):
+            for chunk in rnd.chunks:
                 yield chunk
+            rnd.segmented([0] * len(rnd.chunks), 0)
 
 
 class _Uplink:
@@ -233,7 +281,9 @@ async def _worker(index: int, n: int, cfg: MonitorConfig, inbox: Connection, upl
     def on_message(obj: tuple[Any, ...]) -> None:
         kind = obj[0]
         if kind == "msgs":
-            source.put(obj[1])
+            source.put(obj[1], obj[2])
+        elif kind == "warm":
+            source.put(obj[1], None)
         elif kind == "ack":
             mon.acknowledge()
         elif kind == "relearn":
@@ -254,10 +304,13 @@ async def _worker(index: int, n: int, cfg: MonitorConfig, inbox: Connection, upl
                 return
 
     async def report() -> None:
-        last_beds = 0.0
+        last_beds, floor = 0.0, -1
         while True:
             await asyncio.sleep(SNAPSHOT_S if cfg.ui else 0.1)
             lines.flush()
+            if source.floor != floor:  # after the verdict lines it covers: the router never loses one
+                floor = source.floor
+                uplink.send(("floor", floor))
             now = time.monotonic()
             if cfg.ui:
                 uplink.send(("snap", _trim(snapshot(b), focus[0])))
@@ -324,6 +377,11 @@ class _Worker:
     pid: int | None = None
     given_up: bool = False
     origins: dict[str, tuple[float, float]] = field(default_factory=dict)  # device -> (t0 of sample 0, fs)
+    # messages are numbered per worker as they are sent; the worker reports its floor (every message up to it
+    # judged); what was sent is kept (numbered, with when) while above the floor, and REPLAY_S below it (warm-up)
+    next_number: int = 0
+    floor: int = -1
+    sent: deque[tuple[int, float, str, bytes]] = field(default_factory=deque)
 
 
 class Router:
@@ -346,6 +404,8 @@ class Router:
         self.received = 0  # messages from the broker
         self.routed: Counter[int] = Counter()
         self.shed: Counter[int] = Counter()  # messages dropped from a down worker's full backlog
+        self.resent: Counter[int] = Counter()  # sent again to a restarted worker (its dead process had not judged)
+        self.warmup: Counter[int] = Counter()  # sent again as warm-up (judged, to rebuild the segmenters)
         self.restarts = 0
         self.stopping = False
         self.started = time.monotonic()
@@ -447,6 +507,9 @@ class Router:
             w.progress = obj[1]
         elif kind == "origins":
             w.origins.update(obj[1])
+        elif kind == "floor":
+            w.floor = max(w.floor, int(obj[1]))
+            self._trim_sent(w)
         elif kind == "summary":
             w.summary = obj[1]
 
@@ -482,9 +545,22 @@ class Router:
                                            "exitcode": code, "restarts_in_window": len(recent)})])
             return
         self.restarts += 1
+        # what the dead process was sent and had not judged goes to the new one first (numbered again from the
+        # floor on), after REPLAY_S of what it had judged as warm-up: its segmenters rebuilt, nothing judged twice
+        now = time.monotonic()
+        warm = [(t, p) for n, at, t, p in w.sent if n <= w.floor and now - at <= REPLAY_S]
+        again = [(t, p) for n, _, t, p in w.sent if n > w.floor]
+        while w.sent and w.sent[-1][0] > w.floor:
+            w.sent.pop()
+        w.pending = again + w.pending
+        w.next_number = w.floor + 1
+        self.resent[w.index] += len(again)
+        self.warmup[w.index] += len(warm)
         self._write_lines([json.dumps({"type": "worker", "worker": w.index, "state": "restarting",
-                                       "exitcode": code})])
+                                       "exitcode": code, "resent": len(again), "warmup": len(warm)})])
         self._start(w)
+        if warm:
+            w.tx.put(("warm", warm))
 
     def _own(self, alarm: Alarm) -> None:
         """The router's own alarm transitions: journalled, then shown and published."""
@@ -591,6 +667,8 @@ class Router:
                 "patients": total("patients"), "segmented": total("segmented"),
                 "elapsed_s": round(time.monotonic() - self.started, 3),
                 "routed": {str(k): v for k, v in sorted(self.routed.items())},
+                "resent": {str(k): v for k, v in sorted(self.resent.items())},
+                "warmup_messages": {str(k): v for k, v in sorted(self.warmup.items())},
                 "shed_messages": total("shed_messages") + sum(self.shed.values()),
                 "received": self.received,
                 "messages": sum(int(i.get("messages", 0)) for i in inputs if isinstance(i, dict)),
@@ -643,10 +721,20 @@ class Router:
                 await self.publisher.drain()
 
     def _send_pending(self, w: _Worker) -> None:
-        """The messages that came for a ready worker since the last send, as one batch."""
+        """The messages that came for a ready worker since the last send, as one batch, numbered on."""
         self.routed[w.index] += len(w.pending)
-        w.tx.put(("msgs", w.pending))
+        first, now = w.next_number, time.monotonic()
+        w.tx.put(("msgs", w.pending, first))
+        w.sent.extend((first + k, now, t, p) for k, (t, p) in enumerate(w.pending))
+        w.next_number += len(w.pending)
         w.pending = []
+        self._trim_sent(w)
+
+    def _trim_sent(self, w: _Worker) -> None:
+        """Forget what was sent, judged and older than REPLAY_S (kept: what is above the floor, up to BACKLOG)."""
+        sent, cutoff = w.sent, time.monotonic() - REPLAY_S
+        while sent and ((sent[0][0] <= w.floor and sent[0][1] < cutoff) or len(sent) > BACKLOG):
+            sent.popleft()
 
 
 def run_workers(cfg: MonitorConfig, workers: int, console: Console, *, truth: TruthFactory | None = None) -> int:

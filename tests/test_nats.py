@@ -64,8 +64,8 @@ def test_a_round_marks_each_message_with_the_beats_segmented_up_to_its_last_chun
     acknowledged once the beats before the round and those of its chunks are settled, none before."""
     p0, p1 = Partition(0), Partition(1)
     chunks = [object()] * 4  # what the monitor segments; only their beat counts matter here
-    rnd = Round(chunks, [(1, p0, "r1", 11), (1, p1, "r2", 12), (3, p0, "r3", 13), (3, p1, "r4", 14),
-                         (4, p0, "r5", 15)])  # type: ignore[arg-type]
+    rnd = Round(chunks, [(1, (p0, "r1", 11)), (1, (p1, "r2", 12)), (3, (p0, "r3", 13)), (3, (p1, "r4", 14)),
+                         (4, (p0, "r5", 15))], NatsSource._settle)  # type: ignore[arg-type]
     rnd.segmented([2, 0, 1, 3], before=100)
     assert list(p0.acks) == [(102, "r1", 11), (103, "r3", 13), (106, "r5", 15)]
     assert list(p1.acks) == [(102, "r2", 12), (103, "r4", 14)]
