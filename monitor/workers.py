@@ -24,8 +24,9 @@ docs/workers.md) on one machine, without a server in between:
   (``ecgmon review <journal stem>.worker*.jsonl``: one page; the router's own journal holds ``bed unmonitored``).
 - **A worker that dies** (a crash, an out-of-memory kill): each of its beds gets the HIGH technical alarm ``bed
   unmonitored`` (journalled in ``<journal>``, the router's own), the worker is started again (at most
-  ``RESTARTS`` times in ``RESTART_WINDOW_S``), the messages that came meanwhile (up to ``BACKLOG`` per worker; the
-  oldest beyond that are shed, counted) are delivered to it, and the alarm clears for each bed when the new
+  ``RESTARTS`` times in ``RESTART_WINDOW_S``), ``REPLAY_S`` of what the dead process had judged is delivered to it
+  as warm-up, then what it had not judged (the worker's floor, :class:`RoutedSource`), then the messages that came
+  meanwhile (up to ``BACKLOG`` per worker; the oldest beyond that are shed, counted), and the alarm clears for each bed when the new
   worker has its signal again.  The new worker restores what its beds learnt from the learnt-state file (written
   when a bed finishes learning) and their open alarms from its journal; a device's sample indices go on from
   the dead process's (each worker reports its devices' sample clocks, the t0 of sample 0 and the rate, to the
