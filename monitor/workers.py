@@ -24,13 +24,14 @@ docs/workers.md) on one machine, without a server in between:
   (``ecgmon review <journal stem>.worker*.jsonl``: one page; the router's own journal holds ``bed unmonitored``).
 - **A worker that dies** (a crash, an out-of-memory kill): each of its beds gets the HIGH technical alarm ``bed
   unmonitored`` (journalled in ``<journal>``, the router's own), the worker is started again (at most
-  ``RESTARTS`` times in ``RESTART_WINDOW_S``), ``REPLAY_S`` of what the dead process had judged is delivered to it
-  as warm-up, then what it had not judged (the worker's floor, :class:`RoutedSource`), then the messages that came
-  meanwhile (up to ``BACKLOG`` per worker; the oldest beyond that are shed, counted), and the alarm clears for each bed when the new
-  worker has its signal again.  The new worker restores what its beds learnt from the learnt-state file (written
-  when a bed finishes learning) and their open alarms from its journal; a device's sample indices go on from
-  the dead process's (each worker reports its devices' sample clocks, the t0 of sample 0 and the rate, to the
-  router every second; a new process starts their streams from them, as a NATS takeover does).
+  ``RESTARTS`` times in ``RESTART_WINDOW_S``), ``REPLAY_S`` of what the dead process had judged is delivered to
+  it as warm-up, then what it had not judged (the worker's floor, :class:`RoutedSource`), then the messages that
+  came meanwhile (up to ``BACKLOG`` per worker; the oldest beyond that are shed, counted), and the alarm clears
+  for each bed when the new worker has its signal again.  The new worker restores what its beds learnt from the
+  learnt-state file (written when a bed finishes learning) and their open alarms from its journal; a device's
+  sample indices go on from the dead process's (each worker reports its devices' sample clocks, the t0 of sample
+  0 and the rate, to the router every second; a new process starts their streams from them, as a NATS takeover
+  does).
 
 Not across machines (that is ``--source nats``), and no takeover of a dead worker's state beyond those files.
 """
@@ -320,7 +321,8 @@ async def _worker(index: int, n: int, cfg: MonitorConfig, inbox: Connection, upl
                     uplink.send(("beds", sorted(mon.beds)))
                 st = mon.stats  # what this process has done so far: kept by the router should it die
                 uplink.send(("progress", {"beats": st.beats, "alarms": st.alarms, "segmented": st.segmented,
-                                          "shed_messages": st.shed_messages}))
+                                          "shed_messages": st.shed_messages,
+                                          "messages": source.ingress.handled}))
                 new = {d: o for d, s in source.ingress.streams.items()
                        if s.t0_first is not None and s.fs is not None and sent.get(d) != (o := (s.t0_first, s.fs))}
                 if new:  # the devices' sample clocks, for a restart of this worker
@@ -672,7 +674,9 @@ class Router:
                 "warmup_messages": {str(k): v for k, v in sorted(self.warmup.items())},
                 "shed_messages": total("shed_messages") + sum(self.shed.values()),
                 "received": self.received,
-                "messages": sum(int(i.get("messages", 0)) for i in inputs if isinstance(i, dict)),
+                # handled by the workers' processes, dead ones included (their last progress report); a message
+                # sent again to a restarted worker (``resent``) counts in both
+                "messages": sum(int(i.get("messages", 0)) for i in inputs if isinstance(i, dict)) + dead["messages"],
                 "restarts": self.restarts, "given_up": [w.index for w in self.workers if w.given_up],
                 "unmonitored_beds": sorted(p for p, b in self.books.items() if Condition.BED_UNMONITORED in b.active),
                 "router_alarms": own, "before_restarts": dict(dead),

@@ -205,6 +205,9 @@ async def test_failover_a_killed_worker_is_alarmed_restarted_and_its_beds_judged
     assert restarting["warmup"] > 0 and restarting["resent"] >= 0, restarting  # resent: what was in flight, often 0
     assert summary["resent"] == {"1": restarting["resent"]}
     assert summary["warmup_messages"] == {"1": restarting["warmup"]}
+    # every message handled, the dead process's too (its last progress report), the resent ones twice
+    assert summary["messages"] >= summary["received"] + restarting["resent"] - 50, (summary["messages"],
+                                                                                   summary["received"])
     for p in beds1:
         old = [x["index"] for x in r.lines[:restart] if x.get("type") == "beat" and x["patient"] == p]
         new = [x["index"] for x in r.lines[restart:] if x.get("type") == "beat" and x["patient"] == p]
