@@ -538,8 +538,11 @@ class Router:
         code = w.proc.exitcode if w.proc is not None else None
         for p in sorted(w.beds):
             book = self.books.setdefault(p, AlarmBook(p))
+            # where in the bed's signal: its device's sample clock, as the dead process last reported it
+            t0, fs = w.origins.get(p, (None, None))
+            at = int((time.time() - t0) * fs) if t0 is not None and fs else None
             for a in TechnicalAlarms(book).raise_(Condition.BED_UNMONITORED, f"worker {w.index} died "
-                                                  f"(exit code {code}); being restarted"):
+                                                  f"(exit code {code}); being restarted", index=at):
                 self._own(a)
         recent = [t for t in w.starts if time.monotonic() - t < RESTART_WINDOW_S]
         if len(recent) >= RESTARTS:

@@ -221,6 +221,9 @@ async def test_failover_a_killed_worker_is_alarmed_restarted_and_its_beds_judged
     # the router journalled its own alarms: raised and cleared once per bed
     journal = [json.loads(x) for x in r.journal.read_text().splitlines()]
     assert Counter(a["state"] for a in journal) == {"active": len(beds1), "cleared": len(beds1)}
+    for a in (a for a in journal if a["state"] == "active"):  # raised where the bed's signal was (newcomer 10)
+        last = max(x["index"] for x in r.lines[:restart] if x.get("type") == "beat" and x["patient"] == a["patient"])
+        assert last < a["beat_index"] < last + 10 * 250, (a, last)
     # worker 0 never stopped judging its beds
     beds0 = {b["patient"] for b in r.of("beat")[killed:] if b["worker"] == 0}
     assert beds0 and not beds0 & beds1
