@@ -128,6 +128,7 @@ class Stats:
     latencies: deque[float] = field(default_factory=lambda: deque(maxlen=20000))
     # live sources: device packet complete -> verdict (wall clocks; broker, queues, segmentation and scoring)
     e2e: deque[float] = field(default_factory=lambda: deque(maxlen=20000))
+    e2e_clock_ahead: int = 0  # beats whose device said their packet was complete after they were judged
     recent: deque[float] = field(default_factory=lambda: deque(maxlen=4096))  # verdict times for beats/s
     queue_max: int = 0
     time_segment: float = 0.0  # all of it: the parts below, the sinks' on_chunk, technical alarms
@@ -484,7 +485,10 @@ class Monitor:
             self.stats.beats += 1
             self.stats.latencies.append(s.latency_s)
             if b.sent is not None:
-                self.stats.e2e.append(wall - b.sent)
+                if wall >= b.sent:
+                    self.stats.e2e.append(wall - b.sent)
+                else:  # a device clock ahead of this machine's (or a simulator faster than real time): no figure
+                    self.stats.e2e_clock_ahead += 1
             self.stats.recent.append(now)
             for sink in self._all_sinks:
                 sink.on_beat(s)
@@ -814,6 +818,7 @@ class Monitor:
             "beats_per_s": round(s.beats / elapsed, 1) if elapsed > 0 else 0.0,
             "latency_p50_ms": _r(s.latency_ms(50)), "latency_p99_ms": _r(s.latency_ms(99)),
             "e2e_p50_ms": _r(s.e2e_ms(50)), "e2e_p99_ms": _r(s.e2e_ms(99)), "e2e_max_ms": _r(s.e2e_ms(100)),
+            "e2e_clock_ahead": s.e2e_clock_ahead,
             "segmented": s.segmented, "shed": s.shed, "shed_messages": s.shed_messages, "rejected": s.rejected,
             "not_judged": s.not_judged, "queued": self.queue.qsize(), "in_flight": self.in_flight,
             "batches": s.batches,

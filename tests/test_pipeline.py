@@ -2,6 +2,7 @@
 
 import asyncio
 import dataclasses
+import time
 
 import numpy as np
 import pytest
@@ -136,3 +137,29 @@ async def test_looped_replay_keeps_each_bed_continuous_and_matched(tmp_path, mon
     # nothing piles up: what is pending is what was still queued when the run stopped
     assert s["beats_pending"] <= s["queued"] + s["in_flight"] + s["not_judged"] + 50
     assert s["agreement_offline"] >= 0.98
+
+
+def test_a_device_clock_ahead_gives_no_end_to_end_figure_but_is_counted(tmp_path, monitors, shipped):
+    """End-to-end latency is the verdict's wall time minus the device's packet end (its t0): a device whose clock
+    runs ahead (or a simulator faster than real time) would give negative latencies, which are no figure: counted
+    in ``e2e_clock_ahead`` instead (newcomer: negative e2e with simulated clocks 5x fast)."""
+    from test_qrs import synth
+
+    from ecgmon.core.messages import Chunk
+
+    b = _build(monitors, _cfg(tmp_path), shipped)
+    mon = b.monitor
+    fs, n = 250.0, 62
+    x, _ = synth(fs, np.full(30, 0.8), seed=4)
+    now = time.time()
+    beats = {"sync": [], "ahead": []}
+    for i in range(0, len(x) - n, n):
+        for bed, t0 in (("sync", now - len(x) / fs), ("ahead", now + 600.0)):
+            beats[bed] += mon.segment(Chunk(bed, fs, t0 + i / fs, x[i:i + n].astype(np.float32), start=i))
+    assert beats["sync"] and beats["ahead"]
+    all_beats = beats["sync"] + beats["ahead"]
+    mon.judge(all_beats, mon.scorer.score_batch(np.stack([bt.samples for bt in all_beats])))
+    s = mon.summary()
+    assert s["e2e_clock_ahead"] == len(beats["ahead"])
+    assert len(mon.stats.e2e) == len(beats["sync"]) and min(mon.stats.e2e) >= 0
+    assert s["e2e_p50_ms"] > 0
