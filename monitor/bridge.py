@@ -52,6 +52,7 @@ import nats.errors
 import nats.js.errors
 from nats.aio.client import Client as NatsClient
 
+from ecgmon.core.aio import check_cancelled
 from ecgmon.core.broker import BrokerConfig
 from ecgmon.monitor.jetstream import KINDS, JetStreamError, NatsApi, NatsSettings, device_token, partition_of
 
@@ -156,6 +157,7 @@ class MqttBridge:
         wait = self.cfg.retry_s
         t0 = time.monotonic()
         while True:
+            check_cancelled()  # nats-py's wait_for may have swallowed a stop (see ecgmon.core.aio)
             try:
                 ack = await js.publish(subject, payload, timeout=self.cfg.attempt_timeout_s,
                                        headers={"Nats-Msg-Id": mid})
@@ -189,6 +191,7 @@ class MqttBridge:
         """PUBACK each packet once it is stored, in the order the packets came (MQTT 3.1.1, 4.6)."""
         paho = client._client  # aiomqtt 2 has no manual-ack API: paho's (public) Client.ack, under aiomqtt
         while True:
+            check_cancelled()
             while self._order and self._order[0].task.done():
                 e = self._order.popleft()
                 if e.task.cancelled():

@@ -59,6 +59,7 @@ from nats.aio.msg import Msg
 from nats.js.api import KeyValueConfig
 from nats.js.kv import KeyValue
 
+from ecgmon.core.aio import check_cancelled
 from ecgmon.core.messages import Alarm, AlarmState, Chunk, Condition
 from ecgmon.core.payload import MAX_PAYLOAD
 from ecgmon.monitor.alarms import AlarmBook, TechnicalAlarms
@@ -772,6 +773,7 @@ class NatsSource:
         await nc.subscribe(inbox, cb=take, pending_msgs_limit=4 * c.max_ack_pending)
         expires = int(c.pull_expires_s * _NS)
         while True:
+            check_cancelled()  # nats-py's wait_for may have swallowed a stop (see ecgmon.core.aio)
             if not self._pulls(part):
                 await asyncio.sleep(0.1)
                 continue
@@ -818,6 +820,7 @@ class NatsSource:
         per message, the beats that must be judged before it is acknowledged.  A takeover or a release ends a
         round (they change which beds are here); a takeover's warm-up comes as rounds of its own."""
         while True:
+            check_cancelled()
             while not self.inq:
                 self.wake.clear()
                 await self.wake.wait()
@@ -1054,6 +1057,7 @@ class NatsSource:
         """Acknowledge the messages that brought no beat (labels, the middle of a beat) once those before them are
         judged; the ones that did are acknowledged by :meth:`commit`."""
         while True:
+            check_cancelled()
             await asyncio.sleep(period_s)
             if self.host is not None:
                 await self.commit(self.host.settled)
@@ -1144,6 +1148,7 @@ class NatsSource:
 
     async def _status(self) -> None:
         while True:
+            check_cancelled()
             with contextlib.suppress(nats.errors.Error, OSError):
                 await self._publish_status()
             await asyncio.sleep(self.cfg.status_every_s)
@@ -1160,6 +1165,7 @@ class NatsSource:
 
         await self.nc.subscribe("ecgmon.status.*", cb=heard)
         while True:
+            check_cancelled()
             await asyncio.sleep(self.cfg.status_every_s)
             now = time.monotonic()
             self.ownership.mine(self.cfg.worker, self._owned_beds(), now)

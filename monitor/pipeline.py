@@ -26,6 +26,7 @@ from typing import cast
 
 import numpy as np
 
+from ecgmon.core.aio import check_cancelled
 from ecgmon.core.limits import default_threads
 from ecgmon.core.messages import Alarm, AlarmKind, Beat, BeatScore, Chunk, Condition
 from ecgmon.models.checkpoint import Checkpoint
@@ -708,6 +709,7 @@ class Monitor:
 
     async def _score(self) -> None:
         while True:
+            check_cancelled()  # a stop swallowed by the commit's flush (nats-py, Python 3.11's wait_for) ends it
             batch = await next_batch(self.queue, self.batcher)
             if self.cfg.max_beats is not None:
                 keep = max(0, self.cfg.max_beats - self.stats.beats)

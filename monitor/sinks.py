@@ -18,6 +18,7 @@ from typing import Protocol, TextIO
 
 import numpy as np
 
+from ecgmon.core.aio import check_cancelled
 from ecgmon.core.messages import Alarm, BeatKind, BeatScore, Chunk, TypedBeat
 
 
@@ -91,6 +92,7 @@ class AlarmOutbox(NullSink):
 
     async def run(self) -> None:
         while True:
+            check_cancelled()  # a stop that came while a client library's wait_for completed ends the task
             while not self.outbox:
                 self.ready.clear()
                 await self.ready.wait()
