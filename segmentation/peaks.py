@@ -62,10 +62,11 @@ amplitude, so a 4x amplitude change is a 4x level change):
 Detections are absolute sample indices of envelope peaks, emitted in increasing order, each once.
 
 Latency: a candidate is decided when ``dominance_s`` (300 ms) of envelope after it has arrived (as
-with the first detector; pre-blanking looks only within that look-ahead, so it adds none); the envelope peak itself lies about 50-100 ms after the QRS's steepest
-slope (moving-average and band-pass delay).  So a QRS is reported about 0.35-0.4 s after it (plus the
-chunk length; the window beat representation then waits for its ``post_s``); a QRS
-found by search-back is reported up to 1.66 RR later, and one found on re-acquisition up to
+with the first detector; pre-blanking looks only within that look-ahead, so it adds none); the
+envelope peak itself lies about 50-100 ms after the QRS's steepest slope (moving-average and band-pass
+delay).  So a QRS is reported about 0.35-0.4 s after it (plus the chunk length; the window beat
+representation then waits for its ``post_s``); a QRS found by search-back is reported up to 1.66 RR
+later, and one found on re-acquisition up to
 ``reacquire_s`` later.  Needs the first ``learn_s`` (2 s) of a stream to learn its levels.
 
 References: Pan J, Tompkins WJ. A real-time QRS detection algorithm. IEEE Trans Biomed Eng
