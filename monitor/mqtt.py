@@ -21,6 +21,7 @@ from typing import Any, Self
 
 import aiomqtt
 
+from ecgmon.core.aio import check_cancelled
 from ecgmon.core.broker import BrokerConfig
 from ecgmon.core.messages import Alarm, Chunk
 from ecgmon.monitor.ingress import Ingress
@@ -156,6 +157,7 @@ class MqttConnection:
         backoff = 0.25
         will = aiomqtt.Will(self.cfg.status_topic, self._status("offline"), qos=1, retain=True)
         while True:
+            check_cancelled()
             try:
                 client = self.cfg.client(will=will, queue_type=self._queue_type)
                 buffer_reads(client)
@@ -172,6 +174,7 @@ class MqttConnection:
                     assert queue is not None
                     waiting = client.messages  # waits for the next message, and raises when the connection drops
                     while True:
+                        check_cancelled()  # aiomqtt's wait_for may have swallowed a stop (see ecgmon.core.aio)
                         batch = [queue.get_nowait() if not queue.empty() else await anext(waiting)]
                         while len(batch) < max_batch and not queue.empty():
                             batch.append(queue.get_nowait())
