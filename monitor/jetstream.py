@@ -247,6 +247,25 @@ class NatsApi:
         info = await self.request(f"CONSUMER.INFO.{self.cfg.stream}.{self.consumer(partition)}")
         return int(info.get("ack_floor", {}).get("stream_seq", 0))
 
+    async def waiting_devices(self, partition: int) -> list[str]:
+        """The devices whose messages in ``partition`` wait for a worker: stored after the last one the partition's
+        consumer delivered (none when nothing waits).  One request per device of the partition: for a partition
+        without an owner only."""
+        c = self.cfg
+        info = await self.request(f"CONSUMER.INFO.{c.stream}.{self.consumer(partition)}")
+        if int(info.get("num_pending", 0)) + int(info.get("num_ack_pending", 0)) == 0:
+            return []
+        delivered = int((info.get("delivered") or {}).get("stream_seq", 0))
+        acked = int((info.get("ack_floor") or {}).get("stream_seq", 0))
+        upto = min(delivered, acked) if info.get("num_ack_pending") else delivered
+        stream = await self.request(f"STREAM.INFO.{c.stream}", {"subjects_filter": f"{c.prefix}.{partition}.*.samples"})
+        out = []
+        for subject in (stream.get("state") or {}).get("subjects") or {}:
+            last = await self.request(f"STREAM.MSG.GET.{c.stream}", {"last_by_subj": subject})
+            if int((last.get("message") or {}).get("seq", 0)) > upto:
+                out.append(device_of_token(subject.split(".")[2]))
+        return sorted(out)
+
     async def pinned(self) -> dict[int, str | None]:
         """partition -> the pin id the server holds now (None: no client pinned)."""
         out: dict[int, str | None] = {}
@@ -624,6 +643,8 @@ class NatsSource:
             state += f"; UNOWNED {','.join(map(str, orphaned))}"
         if idle:
             state += f"; no devices yet on {','.join(map(str, idle))}"
+        if self.counts["partition_mismatch"]:
+            state += f"; PARTITIONS MISMATCH (--partitions {self.cfg.partitions} is not the server's)"
         waiting = len(self.inq)
         return SourceHealth(state, input_lag_s=self.ingress.input_lag(), waiting=waiting,
                             capacity=self.cfg.max_ack_pending * max(1, len(owned)))
@@ -634,7 +655,8 @@ class NatsSource:
                 "owned": sorted(self.owned_partitions()),
                 "owners": {str(p): w for p, w in self.ownership.owners(now).items()},
                 "unowned": self.ownership.unowned(now),
-                "unmonitored_beds": sorted(d for d, b in self.unmonitored.items() if b.active),
+                "unmonitored_beds": sorted(d for d, b in self.unmonitored.items() if b.active and d != MONITOR),
+                "partition_mismatch": self.counts["partition_mismatch"],
                 "takeovers": sum(p.takeovers for p in self.parts),
                 "takeover_s": [round(t, 3) for t in self.takeover_s],
                 **{k: v for k, v in self.counts.items()}}
@@ -892,6 +914,8 @@ class NatsSource:
                 self.counts["unknown_subject"] += 1
                 continue
             device = device_of_token(t[2])
+            if device not in part.devices:
+                self._check_partition(device, t[1])
             part.devices.add(device)
             topics.append((f"ecg/{device}/{t[3]}", msg.data))
             keep.append(i)
@@ -914,6 +938,23 @@ class NatsSource:
         if warmup:
             chunks = [dataclasses.replace(c, warmup=True, truth=()) for c in chunks]
         return chunks, ends
+
+    def _check_partition(self, device: str, token: str) -> None:
+        """A device's first message here: it must come in the partition ``--partitions`` puts it in.  Where not,
+        the server maps the devices into another number of partitions, and the devices of the partitions no
+        worker pulls are not monitored: the HIGH technical alarm ``bed unmonitored`` on the monitor itself."""
+        expected = partition_of(device, self.cfg.partitions)
+        if token == str(expected):
+            return
+        self.counts["partition_mismatch"] += 1
+        book = self.unmonitored.setdefault(MONITOR, AlarmBook(MONITOR))
+        out = TechnicalAlarms(book).raise_(
+            Condition.BED_UNMONITORED,
+            f"device {device} came in partition {token}, but --partitions {self.cfg.partitions} puts it in "
+            f"{expected}: the server's subject mapping has another number of partitions, and the devices of the "
+            f"partitions no worker pulls are not monitored. Give the workers the server's number (docs/workers.md)")
+        if out and self.host is not None:
+            self.host.emit(out)
 
     async def _write_origin(self, device: str, t0: float, fs: float) -> None:
         if self.bucket is not None:
@@ -1127,8 +1168,8 @@ class NatsSource:
                 if d not in mine and owners.get(p) != self.cfg.worker:
                     out[d] = (owners.get(p), ())
         for d, open_ in self.remote.items():
-            if d not in mine:
-                worker = out[d][0] if d in out else next((a.origin for a in open_.values()), None)
+            if d not in mine:  # its worker now: its partition's owner (None: none), not the worker that raised them
+                worker = out[d][0] if d in out else owners.get(partition_of(d, self.cfg.partitions))
                 out[d] = (worker, tuple(sorted(open_.values(), key=lambda a: -a.priority)))
         return out
 
@@ -1164,12 +1205,22 @@ class NatsSource:
                     self.ownership.heard(status, time.monotonic())
 
         await self.nc.subscribe("ecgmon.status.*", cb=heard)
+        probed: dict[int, float] = {}
         while True:
             check_cancelled()
             await asyncio.sleep(self.cfg.status_every_s)
             now = time.monotonic()
             self.ownership.mine(self.cfg.worker, self._owned_beds(), now)
             unowned = set(self.ownership.unowned(now))
+            # beds nobody has named yet (no worker ever owned them, or this observer started after their worker
+            # died): the devices whose messages wait in an unowned partition's stream
+            for p in sorted(unowned):
+                if now - probed.get(p, -1e9) >= self.cfg.unmonitored_after_s:
+                    probed[p] = now
+                    with contextlib.suppress(JetStreamError, nats.errors.Error, TimeoutError, ValueError):
+                        if waiting := await self.api.waiting_devices(p) if self.api is not None else []:
+                            self.ownership.beds[p] = tuple(sorted(set(self.ownership.beds.get(p, ())) | set(waiting)))
+                            self.counts["waiting_found"] += len(waiting)
             out: list[Alarm] = []
             for p in range(self.cfg.partitions):
                 for dev in self.ownership.beds.get(p, ()):

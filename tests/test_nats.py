@@ -22,6 +22,7 @@ import pytest
 from helpers import Broker, NatsServer
 
 from ecgmon.core.broker import BrokerConfig
+from ecgmon.core.messages import Alarm, AlarmKind, AlarmState, Condition, Priority
 from ecgmon.core.payload import decode, encode
 from ecgmon.monitor.alarms import open_alarms, read_journal
 from ecgmon.monitor.jetstream import (
@@ -104,6 +105,47 @@ def test_a_worker_tells_unowned_partitions_with_beds_from_ones_no_device_has_sen
     assert src.ownership.unowned(time.monotonic()) == [0, 2]
     h = src.health().state
     assert "UNOWNED 0;" in h + ";" and "no devices yet on 2" in h, h
+
+
+def test_a_station_names_a_beds_current_worker_not_the_one_that_raised_its_alarm():
+    """A bed known to the station only from an open alarm in the bucket (raised by worker 'wa', which has since
+    died) shows no worker while its partition has no owner (newcomer: '@wa' shown minutes after wa exited)."""
+    src = NatsSource(NatsSettings(partitions=4, station=True, worker="st"))
+    now = time.monotonic()
+    src.ownership = Ownership(4, after_s=5.0, now=now - 10.0)
+    alarm = Alarm("bedx:signal-loss:1", "bedx", AlarmKind.TECHNICAL, Condition.SIGNAL_LOSS, Priority.MEDIUM,
+                  AlarmState.ACTIVE, time.time(), "no samples")
+    src._remote_alarm(alarm, "wa")
+    assert src.remote_beds()["bedx"][0] is None  # no owner of its partition now: NO WORKER, not '@wa'
+    p = partition_of("bedx", 4)
+    src.ownership.heard({"worker": "wb", "owned": {str(p): ["bedx"]}}, now=time.monotonic())
+    assert src.remote_beds()["bedx"][0] == "wb"
+
+
+def test_a_worker_whose_partitions_are_not_the_servers_raises_an_alarm():
+    """--partitions 4 against a server that maps into 8: a device comes in a partition its hash does not give
+    with 4, and the worker says so (HIGH, on the monitor) instead of silently leaving half the beds unjudged."""
+    from helpers import Recorder
+    from nats.aio.msg import Msg
+
+    src = NatsSource(NatsSettings(partitions=4, worker="we"))
+
+    class Host(Recorder):
+        def emit(self, alarms):
+            for a in alarms:
+                self.on_alarm(a)
+
+    host = Host()
+    src.host = host  # type: ignore[assignment]
+    right = next(f"d{i}" for i in range(100) if partition_of(f"d{i}", 8) == partition_of(f"d{i}", 4))
+    wrong = next(f"d{i}" for i in range(100) if partition_of(f"d{i}", 8) != partition_of(f"d{i}", 4))
+    part = src.parts[0]
+    src._decode([(part, Msg(None, subject=f"ecgp.{partition_of(right, 8)}.{right}.samples", data=b""))])
+    assert not host.alarms and "MISMATCH" not in src.health().state
+    src._decode([(part, Msg(None, subject=f"ecgp.{partition_of(wrong, 8)}.{wrong}.samples", data=b""))])
+    (a,) = host.alarms
+    assert a.condition is Condition.BED_UNMONITORED and a.priority is Priority.HIGH and "--partitions 4" in a.message
+    assert "PARTITIONS MISMATCH" in src.health().state and src.summary()["partition_mismatch"] == 1
 
 
 # ---------------------------------------------------------------------------------------------- real servers
@@ -412,6 +454,31 @@ async def test_a_station_shows_and_journals_every_bed_another_worker_judges(tmp_
     assert any(r["patient"] == "flat1" and r.get("origin") == "A" for r in journal)
     assert open_alarms(station.journal)[0] == []  # the station keeps no other worker's alarm as its own
     assert station.summary()["input"]["station_alarms"] >= 1
+
+
+@pytest.mark.broker
+@pytest.mark.slow
+@pytest.mark.asyncio
+async def test_beds_no_worker_ever_named_are_found_unmonitored_from_the_stream(tmp_path, nats_server):
+    """No worker owns any partition (none started, or this observer came after they died): the devices whose
+    messages wait in the stream get 'bed unmonitored' all the same, found from the partitions' waiting messages
+    (newcomer: a station alone raised nothing while 426 messages of 3 beds waited)."""
+    station = Worker(tmp_path, "S", nats_server.url, partitions=4, prefer=[], standby=False, station=True)
+    try:
+        await station.wait_for(lambda: any(r.get("type") == "stats" for r in station.rows()), 60, "started")
+        sim = SimConfig(kind="synthetic", devices=3, duration=14.0, speed=1.0, fmt="int16", labels=False, seed=9)
+        devices = asyncio.ensure_future(publish(sim, BrokerConfig(url=nats_server.mqtt_url, client_id="sim4")))
+        names = {f"dev{i:04d}" for i in range(1, 4)}
+        alarmed = lambda: {r["patient"] for r in station.rows()  # noqa: E731
+                           if r.get("condition") == "bed unmonitored" and r.get("state") == "active"}
+        await station.wait_for(lambda: alarmed() >= names, 30, "bed unmonitored for every waiting device")
+        await devices
+    finally:
+        station.stop()
+    alarms = [r for r in station.rows() if r.get("condition") == "bed unmonitored" and r.get("state") == "active"]
+    assert all(r["priority"] == "high" for r in alarms)
+    assert not station.beats()
+    assert set(station.summary()["input"]["unmonitored_beds"]) >= names
 
 
 class Bridge:
