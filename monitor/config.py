@@ -388,6 +388,10 @@ def from_args(a: argparse.Namespace) -> MonitorConfig:
         raise ValueError(f"--workers {a.workers}: needs --source mqtt and N >= 1 (NATS workers: --source nats)")
     if a.workers > 1 and a.shard:
         raise ValueError("--workers and --shard exclude each other: --workers N divides the devices by itself")
+    if a.shard and a.source not in ("mqtt", "nats"):
+        raise ValueError(f"--shard is for --source nats (or the deprecated MQTT sharding), not --source {a.source}")
+    if a.shard and a.source == "nats" and getattr(a, "prefer", None) is not None:
+        raise ValueError("--shard and --prefer exclude each other: --shard I/N is the partitions p % N == I")
     return MonitorConfig(
         source=a.source, records=tuple(a.records), lead=a.lead, units=a.units, start=a.start, patients=a.patients,
         abnormal_rate=parse_rate(a.abnormal_rate),

@@ -111,6 +111,13 @@ def test_devices_are_spread_over_workers_stably_and_lines_are_tagged():
                                                       {"worker": 3, "type": "stats"}]
 
 
+@pytest.mark.parametrize("argv", [["--source", "replay", "--shard", "0/2"],
+                                  ["--source", "nats", "--shard", "0/2", "--prefer", "0"]])
+def test_shard_is_refused_where_it_would_be_ignored(argv, capsys):
+    assert main([*argv, "--no-ui", "--duration", "1"]) == 2
+    assert "--shard" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("argv", [["--source", "replay", "--workers", "2"],
                                   ["--source", "mqtt", "--workers", "0"],
                                   ["--source", "mqtt", "--workers", "2", "--shard", "0/2"]])
