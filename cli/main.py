@@ -525,8 +525,11 @@ def cmd_simulate(a: argparse.Namespace, console: Console) -> int:
     hint = " (judge them with `ecgmon --source mqtt --checkpoint ecg5000`)" if cfg.kind == "ecg5000" else ""
     console.print(f"simulate: {cfg.devices} {cfg.kind} devices at {cfg.fs:g} Hz, {cfg.fmt}, speed {a.speed} -> "
                   f"{broker.url}{hint}", highlight=False)
-    stats = asyncio.run(publish(cfg, broker))
+    stats = asyncio.run(publish(cfg, broker, report=lambda line: print(line, file=sys.stderr, flush=True)))
     print(json.dumps({"type": "simulate-summary", **dataclasses.asdict(stats)}))
+    if stats.published == 0 and stats.reconnects:
+        print(f"error: nothing was published: the broker {broker.url} was not reached", file=sys.stderr)
+        return 1
     return 0
 
 

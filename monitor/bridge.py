@@ -125,7 +125,8 @@ class MqttBridge:
 
     async def _connect_nats(self) -> NatsClient:
         async def disconnected() -> None:
-            self.counts["nats_disconnects"] += 1
+            if self.state != "stopped":  # the bridge's own stop is no lost connection
+                self.counts["nats_disconnects"] += 1
 
         async def error(err: Exception) -> None:  # one line each, not nats-py's default traceback
             self.failures[f"nats: {type(err).__name__}"] += 1

@@ -618,6 +618,7 @@ class NatsSource:
         self._background: set[asyncio.Future[Any]] = set()
         # --station: the other workers' beds' open alarms, per bed (id -> the alarm, ``origin`` its worker)
         self.remote: dict[str, dict[str, Alarm]] = {}
+        self._closing = False
 
     # -- the Source protocol
 
@@ -694,6 +695,7 @@ class NatsSource:
         nc = self.nc
         if nc is None:
             return
+        self._closing = True
         with contextlib.suppress(nats.errors.Error, OSError, TimeoutError):
             async with asyncio.timeout(3):
                 await self._publish_status("offline")
@@ -729,6 +731,8 @@ class NatsSource:
                              f"{ {k: v for k, v in self.counts.items() if k.startswith('nats_error_')} })")
 
     async def _disconnected(self) -> None:
+        if self.nc is not None and (self.nc.is_closed or self._closing):
+            return  # this worker's own stop, not a lost connection
         self.state = "reconnecting"
         self.counts["disconnects"] += 1
 

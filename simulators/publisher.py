@@ -21,7 +21,7 @@ import asyncio
 import json
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import aiomqtt
@@ -103,14 +103,17 @@ def device_streams(cfg: SimConfig) -> list[Iterator[Chunk]]:
     raise ValueError(f"--kind must be ecg5000 or synthetic, got {cfg.kind!r}")
 
 
-async def publish(cfg: SimConfig, broker: BrokerConfig, *, stop: asyncio.Event | None = None) -> SimStats:
+async def publish(cfg: SimConfig, broker: BrokerConfig, *, stop: asyncio.Event | None = None,
+                  report: Callable[[str], None] | None = None) -> SimStats:
     """Publish every device's stream, interleaved in time, paced at ``cfg.speed`` x real time.
 
     Like a device, each packet is sent when its last sample is due (t0 + n / fs on the
     wall clock, at speed 1), so a monitor on the same clock can measure end-to-end latency.
 
     When the broker goes away the publisher reconnects (like a device would) and goes on
-    with the current chunks; chunks due while it was away are lost (counted in ``lost``).
+    with the current chunks; chunks due while it was away are lost (counted in ``lost``).  ``report`` is told
+    of the first failed connection and of every 20th after it (a broker that cannot be reached is not silent); a
+    run paced in real time (``cfg.speed``) ends at ``cfg.duration`` whether or not the broker was reached.
     """
     rng = np.random.default_rng(cfg.seed + 7)
     streams = await asyncio.to_thread(device_streams, cfg)
@@ -151,8 +154,11 @@ async def publish(cfg: SimConfig, broker: BrokerConfig, *, stop: asyncio.Event |
                     # here would pace every device by the broker's round trip
                     await _round(cfg, streams, groups[g], held, rng, stats, wall0 + g * slot, out)
                     step += 1
-        except* aiomqtt.MqttError:
+        except* aiomqtt.MqttError as group:
             stats.reconnects += 1
+            if report is not None and stats.reconnects % 20 == 1:
+                report(f"simulate: broker {broker.url}: {group.exceptions[0]} (attempt {stats.reconnects}; "
+                       f"retrying, as a device would)")
             await asyncio.sleep(0.25)
             # chunks that fell due while disconnected are lost, as they would be for a real device
             if cfg.speed is not None:
@@ -164,6 +170,8 @@ async def publish(cfg: SimConfig, broker: BrokerConfig, *, stop: asyncio.Event |
                         else:
                             stats.lost += 1
                 step = max(step, due_step)
+                if cfg.duration and (step // ticks) * period >= cfg.duration:
+                    groups = [[] for _ in groups]  # the run's time is over, the broker reached or not
     stats.seconds = time.monotonic() - t_start
     if lags:
         stats.lag_p99_ms = round(float(np.percentile(lags, 99)) * 1000, 1)

@@ -454,6 +454,7 @@ async def test_a_station_shows_and_journals_every_bed_another_worker_judges(tmp_
     assert any(r["patient"] == "flat1" and r.get("origin") == "A" for r in journal)
     assert open_alarms(station.journal)[0] == []  # the station keeps no other worker's alarm as its own
     assert station.summary()["input"]["station_alarms"] >= 1
+    assert station.summary()["input"].get("disconnects", 0) == 0  # its own stop is no lost connection
 
 
 @pytest.mark.broker
