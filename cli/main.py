@@ -612,7 +612,7 @@ def _bridge_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-control", action="store_true", help="do not carry ecg/+/control")
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     p.add_argument("--stats-every", type=float, default=10.0, help="a JSON stats line every S seconds (0: none)")
-    add_broker_arguments(p, monitor=False,
+    add_broker_arguments(p, monitor=False, qos_choices=(1,),  # the bridge's acknowledgement means 'stored'
                          client_id_help="MQTT client id (default ecgmon-bridge): the bridge's persistent session, "
                                         "which a restarted bridge resumes; one bridge per id (deploy/nats/README.md)")
 
@@ -624,9 +624,6 @@ def cmd_bridge(a: argparse.Namespace, console: Console) -> int:
     from ecgmon.monitor.config import broker_from_args
     from ecgmon.monitor.jetstream import NatsSettings
 
-    if a.qos != 1:  # the option is shared with the monitor's; the bridge's guarantee is QoS 1's
-        raise ValueError(f"ecgmon bridge subscribes at QoS 1 (what makes its acknowledgement mean 'stored'); "
-                         f"--qos {a.qos} is not supported")
     broker = broker_from_args(a)
     if a.client_id is None:
         broker = dataclasses.replace(broker, client_id="ecgmon-bridge")

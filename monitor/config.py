@@ -220,13 +220,13 @@ def add_monitor_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def add_broker_arguments(p: argparse.ArgumentParser, *, monitor: bool = True,
-                         client_id_help: str | None = None) -> None:
+                         client_id_help: str | None = None, qos_choices: tuple[int, ...] = (0, 1, 2)) -> None:
     g = p.add_argument_group("MQTT (credentials: ECGMON_MQTT_USERNAME and ECGMON_MQTT_PASSWORD, or --password-file)")
     g.add_argument("--broker", default=_B.url, help="mqtt://host:port or mqtts://host:port (TLS)")
     g.add_argument("--client-id", default=None,
                    help=client_id_help or "MQTT client id (default ecgmon-HOSTNAME; the simulator connects as "
                                           "CLIENT_ID-sim)")
-    g.add_argument("--qos", type=int, choices=(0, 1, 2), default=_B.qos)
+    g.add_argument("--qos", type=int, choices=qos_choices, default=_B.qos if _B.qos in qos_choices else qos_choices[0])
     g.add_argument("--ca", type=Path, default=None, help="CA certificate to verify an mqtts:// broker")
     g.add_argument("--cert", type=Path, default=None, help="client certificate (mutual TLS)")
     g.add_argument("--key", type=Path, default=None, help="client private key (mutual TLS)")
