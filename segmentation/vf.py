@@ -51,6 +51,7 @@ Everything is causal: a window is analysed once its last sample has arrived.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -156,6 +157,21 @@ def _decimation(fs: float) -> int:
     return max(1, int(fs // 100))
 
 
+@functools.lru_cache(maxsize=32)
+def _designs(fs: float, band_hz: tuple[float, float], hf_band_hz: tuple[float, float],
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The VF detector's filters at ``fs``: (0.5-30 Hz band-limiting sos, 20-40 Hz band-pass sos, the first's
+    steady-state ``zi`` for a unit input), shared by every bank of this design: never written to (scipy's sosfilt
+    kernel takes only writable arrays, so they are not marked read-only)."""
+    lo, hi = band_hz
+    sos_lp = signal.butter(4, hi, btype="lowpass", fs=fs, output="sos")
+    sos_hp = signal.butter(1, lo, btype="highpass", fs=fs, output="sos")
+    sos = np.ascontiguousarray(np.vstack([sos_hp, sos_lp]))
+    h_lo, h_hi = hf_band_hz
+    sos_hf = signal.butter(2, [h_lo, min(h_hi, 0.45 * fs)], btype="bandpass", fs=fs, output="sos")
+    return sos, sos_hf, signal.sosfilt_zi(sos)
+
+
 def vf_features(x: np.ndarray, hf2: np.ndarray, fs: float) -> np.ndarray:
     """Features of windows.
 
@@ -236,13 +252,8 @@ class VFBank:
         self.fs_int = self.fs / self.q
         self.win = round(cfg.window_s * self.fs_int)
         self.hop = round(cfg.hop_s * self.fs_int)
-        lo, hi = cfg.band_hz
-        sos_lp = signal.butter(4, hi, btype="lowpass", fs=self.fs, output="sos")
-        sos_hp = signal.butter(1, lo, btype="highpass", fs=self.fs, output="sos")
-        self.sos = np.ascontiguousarray(np.vstack([sos_hp, sos_lp]))
-        h_lo, h_hi = cfg.hf_band_hz
-        self.sos_hf = signal.butter(2, [h_lo, min(h_hi, 0.45 * self.fs)], btype="bandpass", fs=self.fs,
-                                    output="sos")
+        # one design per rate and band, shared by every bed's bank (a ward of 512 beds paid 2 s of scipy design)
+        self.sos, self.sos_hf, self.zi_unit = _designs(self.fs, cfg.band_hz, cfg.hf_band_hz)
         self.zi: np.ndarray | None = None
         self.zi_hf = np.zeros((self.sos_hf.shape[0], beds, 2))
         self.last = np.zeros(beds)  # last finite sample per bed (held over NaN runs)
@@ -305,7 +316,7 @@ class VFBank:
 
     def _filter(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if self.zi is None:
-            self.zi = signal.sosfilt_zi(self.sos)[:, None, :] * x[None, :, 0, None]
+            self.zi = self.zi_unit[:, None, :] * x[None, :, 0, None]
         y, self.zi = signal.sosfilt(self.sos, x, axis=1, zi=self.zi)
         h, self.zi_hf = signal.sosfilt(self.sos_hf, x, axis=1, zi=self.zi_hf)
         return y, h
@@ -318,7 +329,7 @@ class VFBank:
         b0 = banks[0]
         for b, x in zip(banks, xs, strict=True):
             if b.zi is None:
-                b.zi = signal.sosfilt_zi(b.sos)[:, None, :] * x[0]
+                b.zi = b.zi_unit[:, None, :] * x[0]
         zi = np.concatenate([b.zi for b in banks if b.zi is not None], axis=1)
         zh = np.concatenate([b.zi_hf for b in banks], axis=1)
         y, zi = signal.sosfilt(b0.sos, xs, axis=1, zi=zi)
