@@ -1,0 +1,127 @@
+"""The segmentation stage's faster paths give the values of the plain code they replaced, bit for bit.
+
+Each reference below is the plain implementation as it was before the fast path (kept here, not in the package),
+run on seeded synthetic ECG: the signal-quality indices, the beat typer's bed state, the VF pool, and the whole
+segmentation stage of a monitor (``Monitor.segment_many`` over a ward of beds with ectopy, VT, VF, noise and
+dropouts) against the same monitor fed chunk by chunk (each bed alone: groups of one take the per-bed paths).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from ecgmon.segmentation import sqi as S
+
+# ---------------------------------------------------------------------------------------------- references
+
+
+def _ref_moving_mean(x: np.ndarray, n: int) -> np.ndarray:
+    c = np.concatenate([[0.0], np.cumsum(x)])
+    i = np.arange(len(x))
+    lo, hi = np.maximum(0, i - n // 2), np.minimum(len(x), i - n // 2 + n)
+    return (c[hi] - c[lo]) / (hi - lo)
+
+
+def _ref_curve_length_qrs(x: np.ndarray, fs: float, *, frac: float = S.THR_FRAC, refractory_s: float = 0.25,
+                          hp_s: float | None = None) -> np.ndarray:
+    w = max(2, round(0.13 * fs))
+    if len(x) < max(3 * w, round(0.5 * fs)):
+        return np.zeros(0, dtype=np.int64)
+    y = _ref_moving_mean(x, max(1, round(fs / 30.0)))
+    if hp_s is not None:
+        y = y - _ref_moving_mean(x, max(2, round(hp_s * fs)))
+    c = np.concatenate([[0.0], np.cumsum(np.abs(np.diff(y)))])
+    length = np.zeros(len(c))
+    length[w:] = c[w:] - c[:-w]
+    thr = float(np.percentile(length, 98)) * frac
+    if thr <= 0:
+        return np.zeros(0, dtype=np.int64)
+    above = length > thr
+    ups = np.flatnonzero(above[1:] & ~above[:-1]) + 1
+    out: list[int] = []
+    refr, t_wave, ahead = round(refractory_s * fs), round(0.36 * fs), round(0.2 * fs)
+    last, last_peak = -t_wave, 0.0
+    for u in ups.tolist():
+        if u - last < refr:
+            continue
+        k = u + int(np.argmax(length[u:u + ahead]))
+        if u - last < t_wave and length[k] < 0.5 * last_peak:
+            continue
+        last, last_peak = u, float(length[k])
+        out.append(k - w // 2)
+    return np.asarray(out, dtype=np.int64)
+
+
+def _ref_power_sqi(y: np.ndarray, fs: float) -> float:
+    p = np.abs(np.fft.rfft(y * np.hanning(len(y)))) ** 2
+    f = np.fft.rfftfreq(len(y), 1.0 / fs)
+    den = float(p[(f >= 5) & (f <= min(40.0, fs / 2))].sum())
+    return float(p[(f >= 5) & (f <= 15)].sum()) / den if den > 0 else float("nan")
+
+
+def _ecg(rng: np.random.Generator, n: int, fs: float) -> np.ndarray:
+    """A spiky periodic wave (QRS-like) with noise of a random level, sometimes rounded (ties) or flat."""
+    t = np.arange(n) / fs
+    x = np.sin(2 * np.pi * rng.uniform(0.5, 3.5) * t) ** 31 + rng.normal(0, rng.uniform(0, 0.5), n)
+    if rng.random() < 0.2:
+        x = np.round(x, 1)
+    if rng.random() < 0.05:
+        x[:] = 0.7
+    return x
+
+
+# ---------------------------------------------------------------------------------------------- SQI
+
+
+def test_sqi_helpers_equal_the_plain_ones() -> None:
+    rng = np.random.default_rng(11)
+    for _ in range(400):
+        fs = float(rng.choice([100.0, 128.0, 250.0, 360.0, 500.0, 1000.0]))
+        x = _ecg(rng, int(rng.integers(20, 4000)), fs)
+        assert S._percentile98(x) == np.percentile(x, 98)
+        for n in (1, 2, 7, 25, 50):
+            np.testing.assert_array_equal(S._moving_mean(x, n), _ref_moving_mean(x, n))
+        r = float(rng.uniform(0.15, 0.25))
+        np.testing.assert_array_equal(S.curve_length_qrs(x, fs, refractory_s=r, hp_s=0.1),
+                                      _ref_curve_length_qrs(x, fs, refractory_s=r, hp_s=0.1))
+        a, b = S.power_sqi(x, fs), _ref_power_sqi(x, fs)
+        assert a == b or (math.isnan(a) and math.isnan(b))
+        d = rng.normal(200, 30, int(rng.integers(1, 20)))
+        assert S._median(d.tolist()) == float(np.median(d))
+
+
+@pytest.mark.parametrize("fs", [128.0, 250.0, 360.0])
+def test_sqi_ratings_equal_the_plain_rating(fs: float) -> None:
+    """A bed's stretches over a minute of ECG with noise bursts: every rating as the plain code rates it."""
+    rng = np.random.default_rng(int(fs))
+    n = int(60 * fs)
+    qrs = np.arange(0.3 * fs, n, 0.8 * fs)
+    i = np.arange(n)
+    x = np.exp(-0.5 * ((i[:, None] - qrs[None, :]) / (0.012 * fs)) ** 2).sum(axis=1) + rng.normal(0, 0.02, n)
+    x[int(20 * fs):int(30 * fs)] += rng.normal(0, 0.8, int(10 * fs))  # a noise burst: noisy stretches
+    q = S.SignalQuality(fs)
+    cfg = q.cfg
+    got, want = [], []
+    chunk = int(0.25 * fs)
+    for a in range(0, n, chunk):
+        st = q.push(x[a:a + chunk], [float(v) for v in qrs[(qrs >= a) & (qrs < a + chunk)]])
+        if st is not None and (not got or st is not got[-1]):
+            got.append(st)
+            # the plain rating of the same window
+            start, stop = st.start, st.stop
+            w = x[start:stop]
+            mine = qrs[(qrs >= start - q.tol) & (qrs < stop)] - start
+            refr = min(0.25, 0.8 * float(np.median(np.diff(mine))) / fs) if len(mine) > 2 else 0.25
+            theirs = _ref_curve_length_qrs(w, fs, refractory_s=max(0.15, refr), hp_s=cfg.length_hp_s)
+            b = S.bsqi(mine, theirs.astype(np.float64), q.tol, lo=q.tol, hi=q.n - q.tol) \
+                if max(len(mine), len(theirs)) >= cfg.min_beats else None
+            y = w - _ref_moving_mean(w, round(cfg.kurtosis_hp_s * fs))
+            k = S.kurtosis_sqi(y)
+            p = _ref_power_sqi(y, fs)
+            want.append(S.Stretch(start, stop, b, k, p, (b is not None and b < cfg.bsqi_min) or k < cfg.ksqi_min))
+    assert len(got) >= 20
+    assert got == want
+    assert any(s.noisy for s in got) and not all(s.noisy for s in got)
