@@ -125,3 +125,46 @@ def test_sqi_ratings_equal_the_plain_rating(fs: float) -> None:
     assert len(got) >= 20
     assert got == want
     assert any(s.noisy for s in got) and not all(s.noisy for s in got)
+
+
+# ---------------------------------------------------------------------------------------------- quality checks
+
+
+def test_quality_checks_in_one_pass_equal_each_bed_alone() -> None:
+    """``push_many`` over beds with clean ECG, flat lines (leads off), clipping (saturation), NaN chunks, no beats
+    for a while (noisy), odd chunk lengths and a bed alone in its group: each bed's Quality and state as its own
+    ``push`` gives them."""
+    from ecgmon.segmentation.quality import QualityMonitor, push_many
+
+    rng = np.random.default_rng(5)
+    fs = 250.0
+    beds = 12
+    n = int(30 * fs)
+    sig = np.stack([_ecg(rng, n, fs) for _ in range(beds)])
+    sig[1, int(5 * fs):int(12 * fs)] = 0.3  # a held value: flat line
+    sig[2, int(8 * fs):] = 1e-4 * rng.standard_normal(n - int(8 * fs))  # leads off: noise under the flat level
+    sig[3] = np.clip(3 * sig[3], -0.5, 0.5)  # clipped again and again: saturated
+    sig[4, int(10 * fs):int(10.5 * fs)] = np.nan  # lost samples
+    plain = [QualityMonitor(fs) for _ in range(beds)]
+    batched = [QualityMonitor(fs) for _ in range(beds)]
+    seen = {"flat": 0, "saturated": 0, "noisy": 0}
+    a = 0
+    r = 0
+    while a < n:
+        k = 62 if r % 9 else 63  # the replay's chunks: 62 or 63 samples at 250 Hz
+        xs = [sig[b, a:a + k] for b in range(beds)]
+        xs[5] = sig[5, a:a + k + 3] if r % 5 == 0 else xs[5]  # a bed alone in its group now and then
+        found = [int(rng.random() < 0.25) if b != 6 or a < 10 * fs else 0 for b in range(beds)]  # bed 6: no beats
+        want = [m.push(x, beats_found=f) for m, x, f in zip(plain, xs, found, strict=True)]
+        got = push_many(batched, xs, found)
+        assert got == want, r
+        for q in want:
+            seen["flat"] += q.flat
+            seen["saturated"] += q.saturated
+            seen["noisy"] += q.noisy
+        a += k
+        r += 1
+    for p, b in zip(plain, batched, strict=True):
+        np.testing.assert_array_equal(p.buf, b.buf)
+        assert p.since_beat == b.since_beat
+    assert all(v > 0 for v in seen.values()), seen
