@@ -22,7 +22,7 @@ import numpy as np
 from scipy import signal
 
 from ecgmon.core.messages import Beat
-from ecgmon.segmentation.beats import Segmenter
+from ecgmon.segmentation.beats import Segmenter, resample_many
 from ecgmon.segmentation.peaks import QRSDetector
 
 __all__ = ["envelopes", "segment_round"]
@@ -91,7 +91,21 @@ def segment_round(segs: Sequence[Segmenter], chunks: Sequence[np.ndarray]) -> li
         e, s = envelopes([segs[i].detector for i in idx], np.stack([prepared[i][0] for i in idx]))
         for k, i in enumerate(idx):
             env[i] = (e[k], s[k])
-    return [segs[i].push_parts(x, parts, envelope=env.get(i)) for i, (x, parts) in enumerate(prepared)]
+    out = [segs[i].push_parts(x, parts, envelope=env.get(i), defer_cuts=True) for i, (x, parts) in enumerate(prepared)]
+    # every bed's ECG5000 beats resampled at once
+    cutting = [i for i, s in enumerate(segs) if s.cuts is not None]
+    cuts = [(c[0], c[1], c[2]) for i in cutting for c in segs[i].cuts or ()]
+    if cuts:
+        rows = resample_many(cuts)
+        at = 0
+        for i in cutting:
+            k = len(segs[i].cuts or ())
+            out[i] = segs[i].make_beats(rows[at:at + k])
+            at += k
+    else:
+        for i in cutting:
+            segs[i].cuts = None
+    return out
 
 
 Parts = list[tuple[int, int, bool]]

@@ -168,3 +168,40 @@ def test_quality_checks_in_one_pass_equal_each_bed_alone() -> None:
         np.testing.assert_array_equal(p.buf, b.buf)
         assert p.since_beat == b.since_beat
     assert all(v > 0 for v in seen.values()), seen
+
+
+# ---------------------------------------------------------------------------------------------- beat cutting
+
+
+def test_resample_many_equals_resample_beat() -> None:
+    """Every row of ``resample_many`` is ``resample_beat`` of its cut, bit for bit: fractional and whole-sample
+    bounds, beats that reach the buffer's last sample or pass it, flat stretches (no z-normalisation), ties."""
+    from ecgmon.segmentation.beats import resample_beat, resample_many
+
+    rng = np.random.default_rng(3)
+    cuts = []
+    for t in range(3000):
+        n_x = int(rng.integers(10, 900))
+        x = rng.normal(size=n_x) * rng.uniform(1e-3, 10)
+        if t % 11 == 0:
+            x = np.round(x, 1)
+        if t % 37 == 0:
+            x[:] = 0.5
+        n = float(rng.uniform(2, n_x))
+        a = float(rng.uniform(0, n_x - n))
+        if t % 5 == 0:
+            a = float(int(a))
+        if t % 13 == 0:
+            n = float(int(n))
+        stop = a + n
+        if t % 17 == 0:
+            stop = float(n_x)
+        if t % 19 == 0:
+            stop = n_x + float(rng.uniform(0, 2))
+        cuts.append((x, a, stop))
+    for lo in range(0, len(cuts), 250):  # batches of a round's size
+        got = resample_many(cuts[lo:lo + 250])
+        assert got.dtype == np.float32 and got.shape == (len(cuts[lo:lo + 250]), 140)
+        for row, c in zip(got, cuts[lo:lo + 250], strict=True):
+            assert row.tobytes() == resample_beat(*c).tobytes()
+    assert resample_many([]).shape == (0, 140)
