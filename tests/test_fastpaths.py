@@ -205,3 +205,93 @@ def test_resample_many_equals_resample_beat() -> None:
         for row, c in zip(got, cuts[lo:lo + 250], strict=True):
             assert row.tobytes() == resample_beat(*c).tobytes()
     assert resample_many([]).shape == (0, 140)
+
+
+# ---------------------------------------------------------------------------------------------- VF pool
+
+
+def _ref_pool():  # the pool as it was: each bank's block held and gathered by itself, windows built one by one
+    from ecgmon.segmentation.vf import VFBank, VFPool, VFWindow, decide, vf_features
+
+    class RefPool(VFPool):
+        def _filter_raw(self) -> None:
+            rounds: dict[int, list] = {}
+            seen: dict[int, int] = {}
+            for item in self._raw:
+                k = seen.get(id(item[1]), 0)
+                seen[id(item[1])] = k + 1
+                rounds.setdefault(k, []).append(item)
+            self._raw = []
+            for k in sorted(rounds):
+                groups: dict[tuple[float, int], list] = {}
+                for key, bank, x in rounds[k]:
+                    groups.setdefault((bank.fs, len(x)), []).append((key, bank, x))
+                for items in groups.values():
+                    held = [bank._hold(x[None, :]) for _, bank, x in items]
+                    xs = np.concatenate([h[0] for h in held])
+                    y, hf = VFBank.filter_many([bank for _, bank, _ in items], xs)
+                    for i, (key, bank, _) in enumerate(items):
+                        ends, xw, hw, bw = bank._gather(y[i:i + 1], hf[i:i + 1], held[i][1])
+                        q = self._queue.setdefault((bank.fs_int, bank.win), [])
+                        for j in range(len(ends)):
+                            q.append((key, int(ends[j]), xw[0, j], hw[0, j], bool(bw[0, j])))
+
+        def flush(self) -> list:
+            self._filter_raw()
+            out = []
+            for (fs_int, _), q in self._queue.items():
+                if not q:
+                    continue
+                feats = vf_features(np.stack([w[2] for w in q]), np.stack([w[3] for w in q]), fs_int)
+                p_vf, p_art, vf, art = decide(feats, self.cfg)
+                for i, (key, end, _, _, bad) in enumerate(q):
+                    out.append((key, VFWindow(end, float(p_vf[i]), float(p_art[i]), bool(vf[i]) and not bad,
+                                              bool(art[i]) or bad, tuple(float(v) for v in feats[i]))))
+            self._queue, self._n, self._oldest = {}, 0, None
+            return out
+
+    return RefPool()
+
+
+def test_vf_pool_gathers_beds_together_as_each_alone() -> None:
+    """A ward of 40 beds at two rates (beds in step, beds that join late or send an odd block, missing samples, VF
+    waves and sinus rhythm): every window, feature and decision the pool gives equals the plain pool's, bit for bit."""
+    from ecgmon.segmentation.vf import VFPool
+
+    rng = np.random.default_rng(9)
+    beds = []
+    for b in range(40):
+        fs = 250.0 if b % 4 else 360.0
+        n = int(30 * fs)
+        t = np.arange(n) / fs
+        if b % 5 == 0:  # VF: a 4-6 Hz wave of drifting amplitude
+            x = (0.5 + 0.3 * np.sin(2 * np.pi * 0.2 * t)) * np.sin(2 * np.pi * rng.uniform(4, 6) * t)
+        else:
+            x = _ecg(rng, n, fs)
+        x = x + rng.normal(0, 0.02, n)
+        if b % 7 == 3:
+            x[int(rng.integers(0, n - 200)):][:int(rng.integers(5, 200))] = np.nan
+        beds.append((f"b{b}", fs, x, 3 if b % 9 == 4 else 0))  # (name, fs, signal, blocks late)
+    new, ref = VFPool(), _ref_pool()
+    banks = {p: (new.bank(fs), ref.bank(fs)) for p, fs, _, _ in beds}
+    got, want = [], []
+    for r in range(32):
+        for p, fs, x, late in beds:
+            if r < late:
+                continue
+            blk = int(fs)
+            a = (r - late) * blk
+            size = blk + (17 if (r + len(p)) % 11 == 0 else 0)  # now and then an odd block
+            seg = x[a:a + size]
+            if not len(seg):
+                continue
+            new.add(p, banks[p][0], seg, now=0.0)
+            ref.add(p, banks[p][1], seg, now=0.0)
+        if r % 3 != 1:  # sometimes two blocks a bed between flushes
+            got += [(k, w) for k, w in new.flush()]
+            want += [(k, w) for k, w in ref.flush()]
+    got += new.flush()
+    want += ref.flush()
+    assert got == want
+    assert len(got) > 500
+    assert any(w.vf for _, w in got) and any(w.artifact for _, w in got)
