@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import dataclasses
 import hashlib
 import json
 import os
@@ -62,8 +63,7 @@ async def run(a: argparse.Namespace) -> None:
         def type_staged(jobs: Any) -> Any:
             out = plain_type(jobs)
             for job, vbs in zip(jobs, out, strict=True):
-                typed.extend((id(job.typer), v.index, v.centre, v.p_ventricular, v.ventricular, v.width_s, v.corr)
-                             for v in vbs)
+                typed.extend((id(job.typer), *dataclasses.astuple(v)) for v in vbs)
             return out
 
         def flush() -> Any:
