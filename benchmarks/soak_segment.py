@@ -67,11 +67,11 @@ async def run(a: argparse.Namespace) -> None:
             return out
 
         def flush() -> Any:
-            out = plain_flush()
+            out: list[Any] = plain_flush()
             windows.extend((k[0].patient, w.end, w.p_vf, w.p_artifact, w.vf, w.artifact, w.features) for k, w in out)
             return out
 
-        pipeline.type_staged = type_staged  # type: ignore[assignment]
+        pipeline.type_staged = type_staged
         mon.vfpool.flush = flush  # type: ignore[method-assign]
     n_chunks = int(a.seconds / 0.25) * a.patients
     rounds: list[list[Any]] = [[]]

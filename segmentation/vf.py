@@ -525,7 +525,7 @@ def _gather_many(banks: list[VFBank], y: np.ndarray, h: np.ndarray, bad: np.ndar
         if rel:
             xw = np.stack([buf[:, e - b0.win:e] for e in rel], axis=1)
             hw = np.stack([buf_hf[:, e - b0.win:e] for e in rel], axis=1)
-            bw = np.stack([buf_bad[:, e - b0.win:e] for e in rel], axis=1).any(axis=2)
+            bw = np.asarray(np.stack([buf_bad[:, e - b0.win:e] for e in rel], axis=1).any(axis=2), dtype=bool)
             drop = rel[-1] + b0.hop - b0.win
         for g, i in enumerate(idx):
             b = banks[i]

@@ -8,6 +8,7 @@ dropouts) against the same monitor fed chunk by chunk (each bed alone: groups of
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -295,3 +296,211 @@ def test_vf_pool_gathers_beds_together_as_each_alone() -> None:
     assert got == want
     assert len(got) > 500
     assert any(w.vf for _, w in got) and any(w.artifact for _, w in got)
+
+
+# ---------------------------------------------------------------------------------------------- a synthetic ward
+
+
+def _wave(t: np.ndarray, mu: float, sd: float, a: float) -> np.ndarray:
+    return a * np.exp(-0.5 * ((t - mu) / sd) ** 2)
+
+
+def _bed_signal(fs: float, seconds: float, seed: int) -> np.ndarray:
+    """A bed's ECG (mV): sinus rhythm with premature wide (ventricular) beats, then by the seed's choice a run of
+    VT (wide beats at 150-180 bpm), a VF episode (a 4-6 Hz wave), a burst of noise and electrode motion, a dropout
+    (NaN) and a flat run (a held value); baseline wander and measurement noise throughout."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * fs)
+    tt = np.arange(n) / fs
+    x = np.zeros(n)
+    rr = 60.0 / rng.uniform(55, 100)
+    vt = (12.0, 18.0) if seed % 3 == 0 else (-1.0, -1.0)
+    vf = (30.0, 40.0) if seed % 4 == 1 else (-1.0, -1.0)
+    t = 0.6
+    while t < seconds - 0.5:
+        if vf[0] <= t < vf[1]:
+            t = vf[1]
+            continue
+        wide = vt[0] <= t < vt[1] or rng.random() < 0.12
+        lo, hi = max(0, int((t - 0.6) * fs)), min(n, int((t + 0.8) * fs))
+        s = tt[lo:hi]
+        if wide:
+            x[lo:hi] += _wave(s, t, 0.035, 1.4) + _wave(s, t + 0.075, 0.03, -0.7) + _wave(s, t + 0.33, 0.07, -0.4)
+        else:
+            x[lo:hi] += (_wave(s, t - 0.16, 0.025, 0.15) + _wave(s, t, 0.01, 1.0) + _wave(s, t + 0.025, 0.008, -0.25)
+                         + _wave(s, t + 0.28, 0.05, 0.3))
+        t += 60.0 / rng.uniform(150, 180) if vt[0] <= t < vt[1] else rr * (1 + 0.03 * rng.standard_normal())
+    if vf[0] >= 0:
+        a, b = int(vf[0] * fs), int(vf[1] * fs)
+        ph = 2 * np.pi * np.cumsum(rng.uniform(4.0, 6.0) + 0.5 * np.sin(2 * np.pi * 0.3 * tt[a:b])) / fs
+        x[a:b] = 0.6 * (np.sin(ph) + 0.2 * np.sin(2 * ph + 1.0))
+    x += 0.01 * rng.standard_normal(n) + 0.05 * np.sin(2 * np.pi * 0.25 * tt)
+    if seed % 5 == 2:  # noise and electrode motion
+        a, b = int(22 * fs), int(27 * fs)
+        x[a:b] += 0.5 * rng.standard_normal(b - a) + 1.5 * np.sin(2 * np.pi * 0.7 * tt[a:b])
+    if seed % 6 == 4:  # a dropout
+        x[int(25 * fs):int(26.3 * fs)] = np.nan
+    if seed % 7 == 5:  # leads off: a held value for 4 s
+        x[int(33 * fs):int(37 * fs)] = x[int(33 * fs)]
+    return x
+
+
+def _ward(beds: int, seconds: float) -> list[tuple[str, float, np.ndarray]]:
+    return [(f"w{i:02d}", 360.0 if i % 5 == 3 else 250.0, _bed_signal(360.0 if i % 5 == 3 else 250.0, seconds, i))
+            for i in range(beds)]
+
+
+def test_monitor_segmentation_in_rounds_equals_bed_by_bed(tmp_path, shipped, monkeypatch) -> None:
+    """The whole segmentation stage of a monitor (``Monitor.segment_many`` in rounds: envelopes, signal-loss
+    check, quality checks and beat cutting of all beds at once) gives a synthetic ward of 24 beds (ectopy, VT, VF,
+    noise, dropouts, leads off; two rates) the beats, QRS, beat types, VF windows and alarm transitions that
+    ``Monitor.segment`` chunk by chunk gives (each bed alone: every batched step takes its per-bed path)."""
+    from helpers import Recorder
+
+    import ecgmon.monitor.pipeline as pipeline
+    from ecgmon.core.messages import Chunk
+    from ecgmon.monitor.app import build
+    from ecgmon.monitor.config import MonitorConfig
+
+    ward = _ward(24, 45.0)
+    plain_type = pipeline.type_staged
+    runs = []
+    for how in ("bed by bed", "rounds"):
+        typed: list[tuple] = []
+
+        def type_staged(jobs, typed=typed):
+            out = plain_type(jobs)
+            for job, vbs in zip(jobs, out, strict=True):
+                typed.extend(repr((job.typer.fs, *dataclasses.astuple(vb))) for vb in vbs)
+            return out
+
+        monkeypatch.setattr(pipeline, "type_staged", type_staged)
+        rec = Recorder()
+        cfg = MonitorConfig(speed=None, ui=False, journal=tmp_path / f"{how}.jsonl", device="cpu", abnormal_rate=None)
+        b = build(cfg, ckpt=shipped, extra_sinks=[rec])
+        windows: list[str] = []
+        flush = b.monitor.vfpool.flush
+
+        def vf_flush(flush=flush, windows=windows):
+            out = flush()
+            windows.extend(repr((k[0].patient, w)) for k, w in out)
+            return out
+
+        b.monitor.vfpool.flush = vf_flush
+        beats: dict[str, list] = {p: [] for p, _, _ in ward}
+        try:
+            step = {p: int(0.25 * fs) for p, fs, _ in ward}
+            per_bed = {p: [Chunk(p, fs, i / fs, x[i:i + step[p]], start=i, replay=True)
+                           for i in range(0, len(x), step[p])] for p, fs, x in ward}
+            n = max(map(len, per_bed.values()))
+            for r in range(0, n, 3):  # each round: every bed's next three chunks (three sub-rounds)
+                rnd = [c[k] for k in (r, r + 1, r + 2) for c in per_bed.values() if k < len(c)]
+                outs = b.monitor.segment_many(rnd) if how == "rounds" else [b.monitor.segment(c) for c in rnd]
+                for c, out in zip(rnd, outs, strict=True):
+                    beats[c.patient] += [(bt.index, bt.rr_prev_s, bt.rr_next_s, bt.hr_bpm, bt.noisy,
+                                          bt.samples.tobytes()) for bt in out]
+            b.monitor.flush_vf(final=True)
+            runs.append((beats, typed, windows, [(a.patient, a.condition, a.state, a.beat_index, a.message)
+                                                 for a in rec.alarms]))
+        finally:
+            b.monitor.close()
+    (beats_a, typed_a, win_a, alarms_a), (beats_b, typed_b, win_b, alarms_b) = runs
+    assert beats_a == beats_b
+    assert sorted(typed_a) == sorted(typed_b) and len(typed_a) > 1000
+    assert sorted(win_a) == sorted(win_b) and len(win_a) > 500
+    for p, _, _ in ward:  # alarm transitions per bed, in order (beds interleave differently across a round)
+        assert [a for a in alarms_a if a[0] == p] == [a for a in alarms_b if a[0] == p], p
+    # the ward holds what it was made of: beats, noisy stretches, ventricular beats, VF, signal loss
+    assert sum(map(len, beats_a.values())) > 1500
+    assert any(bt[4] for v in beats_a.values() for bt in v)
+    conditions = {str(a[1]) for a in alarms_a}
+    assert any("fibrillation" in c for c in conditions), conditions
+    assert any("loss" in c for c in conditions), conditions
+    assert any("ventricular tachycardia" in c for c in conditions), conditions
+    assert any("leads off" in c for c in conditions), conditions
+
+
+# ---------------------------------------------------------------------------------------------- beat typer state
+
+
+def _ref_typer_class():  # the bed state as it was: per-beat conversions, np.mean share, a fresh correlation row
+    from ecgmon.segmentation.vtype import VTyper
+
+    class RefTyper(VTyper):
+        def _state(self, ready, width, pp, z):
+            cfg, fs = self.cfg, self.fs
+            rows, temps = [], []
+            i = 0
+            for f in ready:
+                fid = f if f >= 0 else -1 - f
+                rr = (fid - self.last_fid) / fs if self.last_fid is not None else float("nan")
+                if f < 0:
+                    self.last_fid = fid
+                    continue
+                if self.rrs and rr == rr and rr > 0:
+                    srt = sorted(self.rrs)
+                    q = len(srt)
+                    med = srt[q // 2] if q % 2 else (srt[q // 2 - 1] + srt[q // 2]) / 2
+                    prem = math.log(rr / med)
+                else:
+                    prem = 0.0
+                if rr == rr and 0.2 <= rr <= 3.0:
+                    self.rrs.append(rr)
+                self.last_fid = fid
+                k = self.filled
+                templ = k >= cfg.min_template
+                r = self.ring[:k] @ z[i] / z.shape[1]
+                dwidth = amp = share = math.nan
+                if templ:
+                    mi = self._medoid(k)
+                    temps.append(self.ring[mi].copy())
+                    share = float(np.mean(r >= 0.9))
+                    dwidth = float(width[i]) - float(self.ring_w[mi])
+                    amp = math.log((float(pp[i]) + 1e-3) / (float(self.ring_a[mi]) + 1e-3))
+                rows.append((rr, prem, templ, dwidth, amp, share))
+                j = self.slot
+                self.ring[j], self.ring_w[j], self.ring_a[j] = z[i], width[i], pp[i]
+                rr_full = np.zeros(len(self.ring))
+                rr_full[:k] = r
+                rr_full[j] = 1.0
+                self.cc[j, :], self.cc[:, j] = rr_full, rr_full
+                self.slot = (j + 1) % len(self.ring)
+                self.filled = min(self.filled + 1, len(self.ring))
+                i += 1
+            return rows, temps
+
+    return RefTyper
+
+
+def test_beat_typer_state_equals_the_plain_one() -> None:
+    """Beds of the synthetic ward typed together (``type_staged``, 1 s blocks as the monitor feeds them): every
+    VBeat field as the plain bed state gives it, bit for bit (NaN where the plain one has NaN)."""
+    from ecgmon.segmentation.beats import Segmenter
+    from ecgmon.segmentation.vtype import VTyper, type_staged
+
+    ref_cls = _ref_typer_class()
+    ward = _ward(10, 45.0)
+    new = [VTyper(fs) for _, fs, _ in ward]
+    ref = [ref_cls(fs) for _, fs, _ in ward]
+    fids = []
+    for _, fs, x in ward:
+        seg = Segmenter("t", fs)
+        blocks = []
+        for a in range(0, len(x), int(fs)):
+            ch = x[a:a + int(fs)]
+            seg.push(ch)
+            blocks.append((ch, [f for f, _ in seg.found]))
+        fids.append(blocks)
+    got, want = [], []
+    for k in range(max(map(len, fids))):
+        for typers, out in ((new, got), (ref, want)):
+            jobs = []
+            for t, blocks in zip(typers, fids, strict=True):
+                if k < len(blocks):
+                    t.add(*blocks[k])
+                    job = t.stage()
+                    if job is not None:
+                        jobs.append(job)
+            out += [repr(dataclasses.astuple(v)) for vbs in type_staged(jobs) for v in vbs]
+    assert got == want
+    assert len(got) > 500 and sum(", True, True," in g for g in got) > 50  # beats typed V with a template
