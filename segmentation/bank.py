@@ -22,7 +22,7 @@ import numpy as np
 from scipy import signal
 
 from ecgmon.core.messages import Beat
-from ecgmon.segmentation.beats import Segmenter, resample_many
+from ecgmon.segmentation.beats import Segmenter, onsets_many, resample_many
 from ecgmon.segmentation.peaks import QRSDetector
 
 __all__ = ["envelopes", "segment_round"]
@@ -91,7 +91,20 @@ def segment_round(segs: Sequence[Segmenter], chunks: Sequence[np.ndarray]) -> li
         e, s = envelopes([segs[i].detector for i in idx], np.stack([prepared[i][0] for i in idx]))
         for k, i in enumerate(idx):
             env[i] = (e[k], s[k])
-    out = [segs[i].push_parts(x, parts, envelope=env.get(i), defer_cuts=True) for i, (x, parts) in enumerate(prepared)]
+    out: list[list[Beat]] = [[] for _ in segs]
+    halves: list[tuple[int, np.ndarray, list[int]]] = []  # clean ECG5000 chunks: (bed, samples, peaks)
+    for i, (x, parts) in enumerate(prepared):
+        s = segs[i]
+        if len(parts) == 1 and not parts[0][2] and s.window is None:
+            halves.append((i, x, s.begin(x, env.get(i))))
+        else:
+            out[i] = s.push_parts(x, parts, envelope=env.get(i), defer_cuts=True)
+    # every bed's QRS fiducials at once, then each bed's beats
+    fids = onsets_many([(segs[i], p) for i, _, peaks in halves for p in peaks])
+    at = 0
+    for i, x, peaks in halves:
+        out[i] = segs[i].finish(x, peaks, fids[at:at + len(peaks)])
+        at += len(peaks)
     # every bed's ECG5000 beats resampled at once
     cutting = [i for i, s in enumerate(segs) if s.cuts is not None]
     cuts = [(c[0], c[1], c[2]) for i in cutting for c in segs[i].cuts or ()]

@@ -32,7 +32,58 @@ from ecgmon.segmentation.peaks import DetectorConfig, QRSDetector
 from ecgmon.segmentation.represent import Representation, WindowCutter, resample_beat
 from ecgmon.segmentation.sqi import SignalQuality
 
-__all__ = ["Segmenter", "SegmenterConfig", "resample_beat", "resample_many"]
+__all__ = ["Segmenter", "SegmenterConfig", "onsets_many", "resample_beat", "resample_many"]
+
+
+def onsets_many(jobs: Sequence[tuple[Segmenter, int]]) -> list[float]:
+    """``seg._onset(peak)`` for every ``(seg, peak)`` (ECG5000 segmenters after :meth:`Segmenter.begin`), the
+    same values: the steepest slope, the last deflection at least ``last_frac`` as steep, its steepest sample and
+    the parabola through it, as array operations over all peaks of one search window and configuration
+    (``tests/test_fastpaths.py``)."""
+    out = [0.0] * len(jobs)
+    groups: dict[tuple[int, int, float], list[int]] = {}
+    segs: list[np.ndarray] = []
+    los: list[int] = []
+    for q, (sg, peak) in enumerate(jobs):
+        lo = max(sg.buf_start, peak - sg.search)
+        seg = sg.buf[lo - sg.buf_start: min(peak, sg.total - 1) - sg.buf_start + 1]
+        segs.append(seg)
+        los.append(lo)
+        if len(seg) < 3:
+            out[q] = float(peak)
+        else:
+            groups.setdefault((sg.search, max(1, int(0.03 * sg.fs)), sg.cfg.last_frac), []).append(q)
+    for (search, w, frac), idx in groups.items():
+        p = len(idx)
+        width = search  # differences of at most search + 1 samples
+        n_d = np.array([len(segs[q]) - 1 for q in idx])
+        x = np.zeros((p, width + 1))  # each peak's stretch, left-aligned (past its end: ignored below)
+        for r, q in enumerate(idx):
+            x[r, :len(segs[q])] = segs[q]
+        d = np.diff(x, axis=1)
+        cols = np.arange(width)
+        valid = cols < n_d[:, None]
+        ad = np.abs(d)
+        m = np.argmax(np.where(valid, ad, -1.0), axis=1)
+        dm = d[np.arange(p), m]
+        steep = (d * np.sign(dm)[:, None] >= frac * np.abs(dm)[:, None]) & valid
+        run = steep & ~np.concatenate([np.zeros((p, 1), dtype=bool), steep[:, :-1]], axis=1)
+        k = width - 1 - np.argmax(run[:, ::-1], axis=1)  # the start of the last run of steep slopes
+        win = k[:, None] + np.arange(w)
+        inside = win < n_d[:, None]
+        j = k + np.argmax(np.where(inside, np.take_along_axis(ad, np.minimum(win, width - 1), axis=1), -1.0), axis=1)
+        par = (j > 0) & (j < n_d - 1)
+        rows = np.arange(p)
+        a = ad[rows, np.maximum(j - 1, 0)]
+        b = ad[rows, j]
+        c = ad[rows, np.minimum(j + 1, width - 1)]
+        den = a - 2 * b + c
+        with np.errstate(divide="ignore", invalid="ignore"):
+            off = np.where(par & (den < 0), np.clip(0.5 * (a - c) / den, -0.5, 0.5), 0.0)
+        fid = (np.array([los[q] for q in idx]) + j) + 0.5 + off
+        for q, f in zip(idx, fid.tolist(), strict=True):
+            out[q] = f
+    return out
 
 
 def resample_many(cuts: Sequence[tuple[np.ndarray, float, float]], n: int = BEAT_LEN) -> np.ndarray:
@@ -255,18 +306,39 @@ class Segmenter:
         bounds = [0, *edges.tolist(), n]
         return [(bounds[i], bounds[i + 1], bool(lost[bounds[i]])) for i in range(len(bounds) - 1)]
 
+    def begin(self, x: np.ndarray, envelope: tuple[np.ndarray, np.ndarray] | None = None) -> list[int]:
+        """:meth:`push_parts` of a clean chunk (``split`` gave one run) in two halves, for a caller that finds the
+        fiducials of many beds at once: the buffer and the detector (``envelope`` as for :meth:`push_parts`) ->
+        the QRS envelope peaks decided (absolute indices).  :meth:`finish` follows with their fiducials
+        (:func:`onsets_many`; ECG5000 beats only), the beats deferred as with ``defer_cuts``."""
+        self.cuts = [] if self.window is None else None
+        self._in_loss = False
+        return self._push_peaks(x, envelope)
+
+    def finish(self, x: np.ndarray, peaks: list[int], fids: list[float]) -> list[Beat]:
+        """The second half of :meth:`begin`: ``fids`` the fiducial of each of ``peaks`` (as :meth:`_onset`)."""
+        return self._push_rest(x, peaks, fids)
+
     def _push(self, x: np.ndarray, envelope: tuple[np.ndarray, np.ndarray] | None = None) -> list[Beat]:
+        return self._push_rest(x, self._push_peaks(x, envelope), None)
+
+    def _push_peaks(self, x: np.ndarray, envelope: tuple[np.ndarray, np.ndarray] | None) -> list[int]:
         self.buf = np.concatenate([self.buf, x])
         self.total += len(x)
+        peaks = self.detector.push(x) if envelope is None else self.detector.push_envelope(*envelope)
+        return [p + self.base for p in peaks]
+
+    def _push_rest(self, x: np.ndarray, peaks: list[int], fids: list[float] | None) -> list[Beat]:
         beats: list[Beat] = []
         now = time.monotonic()
         n_found = len(self.found)
         n_cuts = len(self.cuts) if self.cuts is not None else 0
-        peaks = self.detector.push(x) if envelope is None else self.detector.push_envelope(*envelope)
-        for peak in peaks:
-            peak += self.base
+        for i, peak in enumerate(peaks):
             # fractional sample index of the QRS's steepest slope (ECG5000) or its slope-energy centre (window)
-            fid = self._onset(peak) if self.window is None else self._centroid(peak)
+            if fids is not None:
+                fid = fids[i]
+            else:
+                fid = self._onset(peak) if self.window is None else self._centroid(peak)
             if self.last_fid is not None and fid <= self.last_fid + 1:
                 continue
             hr = self.hr.add(fid)
