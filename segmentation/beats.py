@@ -333,12 +333,10 @@ class Segmenter:
         now = time.monotonic()
         n_found = len(self.found)
         n_cuts = len(self.cuts) if self.cuts is not None else 0
-        for i, peak in enumerate(peaks):
+        if fids is None:
             # fractional sample index of the QRS's steepest slope (ECG5000) or its slope-energy centre (window)
-            if fids is not None:
-                fid = fids[i]
-            else:
-                fid = self._onset(peak) if self.window is None else self._centroid(peak)
+            fids = [self._onset(p) if self.window is None else self._centroid(p) for p in peaks]
+        for fid in fids:
             if self.last_fid is not None and fid <= self.last_fid + 1:
                 continue
             hr = self.hr.add(fid)
