@@ -94,11 +94,11 @@ def segment_round(segs: Sequence[Segmenter], chunks: Sequence[np.ndarray]) -> li
     out: list[list[Beat]] = [[] for _ in segs]
     halves: list[tuple[int, np.ndarray, list[int]]] = []  # clean ECG5000 chunks: (bed, samples, peaks)
     for i, (x, parts) in enumerate(prepared):
-        s = segs[i]
-        if len(parts) == 1 and not parts[0][2] and s.window is None:
-            halves.append((i, x, s.begin(x, env.get(i))))
+        sg = segs[i]
+        if len(parts) == 1 and not parts[0][2] and sg.window is None:
+            halves.append((i, x, sg.begin(x, env.get(i))))
         else:
-            out[i] = s.push_parts(x, parts, envelope=env.get(i), defer_cuts=True)
+            out[i] = sg.push_parts(x, parts, envelope=env.get(i), defer_cuts=True)
     # every bed's QRS fiducials at once, then each bed's beats
     fids = onsets_many([(segs[i], p) for i, _, peaks in halves for p in peaks])
     at = 0
@@ -106,7 +106,7 @@ def segment_round(segs: Sequence[Segmenter], chunks: Sequence[np.ndarray]) -> li
         out[i] = segs[i].finish(x, peaks, fids[at:at + len(peaks)])
         at += len(peaks)
     # every bed's ECG5000 beats resampled at once
-    cutting = [i for i, s in enumerate(segs) if s.cuts is not None]
+    cutting = [i for i, sg in enumerate(segs) if sg.cuts is not None]
     cuts = [(c[0], c[1], c[2]) for i in cutting for c in segs[i].cuts or ()]
     if cuts:
         rows = resample_many(cuts)
