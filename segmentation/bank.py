@@ -9,8 +9,12 @@ state back to its detector.  Each row sees exactly the operations a per-bed :met
 do, in the same order, so the envelope, the detections and the beats are the same, bit for bit
 (``tests/test_bank.py``).  The decision rules stay per candidate (:meth:`QRSDetector.push_envelope`).
 
-:func:`segment_round` is the whole round for the segmenters: chunks with signal loss (NaN, flat runs), empty
-chunks and groups of one take the per-bed path.
+:func:`segment_round` is the whole round for the segmenters: the signal-loss check of every chunk of one length
+at once, the envelopes, then the decisions per bed; the QRS fiducials of every bed's new QRS in one pass
+(:func:`~ecgmon.segmentation.beats.onsets_many`) and every bed's ECG5000 beats resampled in one pass
+(:func:`~ecgmon.segmentation.beats.resample_many`), each bit for bit what the per-bed code gives
+(``tests/test_fastpaths.py``).  Chunks with signal loss (NaN, flat runs), empty chunks and groups of one take the
+per-bed path.
 """
 
 from __future__ import annotations
