@@ -48,6 +48,8 @@ def envelopes(dets: Sequence[QRSDetector], x: np.ndarray) -> tuple[np.ndarray, n
     d0 = dets[0]
     sos, m = d0.bp.sos, d0.ma.n
     for d in dets:
+        if d.cfg is d0.cfg and d.fs == d0.fs:  # one configuration and rate: one design (the common case, at once)
+            continue
         if d.ma.n != m or d.bp.sos.shape != sos.shape or not np.array_equal(d.bp.sos, sos):
             raise ValueError("envelopes() needs detectors of one design (sampling rate and band)")
     # band-pass with each bed's state; a fresh detector starts in steady state for its first sample's level

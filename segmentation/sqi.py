@@ -208,12 +208,19 @@ def kurtosis_sqi(y: np.ndarray) -> float:
 
 
 @functools.lru_cache(maxsize=64)
-def _psqi_bands(n: int, fs: float) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`power_sqi`'s 5-40 Hz and 5-15 Hz bins of an ``n``-sample window's periodogram (read-only)."""
+def _psqi_bands(n: int, fs: float) -> tuple[slice | np.ndarray, slice | np.ndarray]:
+    """:func:`power_sqi`'s 5-40 Hz and 5-15 Hz bins of an ``n``-sample window's periodogram: as slices (the bins of
+    a band are consecutive: the same elements, in order, as the boolean masks pick), else the masks (read-only)."""
     f = np.fft.rfftfreq(n, 1.0 / fs)
-    band, qrs = (f >= 5) & (f <= min(40.0, fs / 2)), (f >= 5) & (f <= 15)
-    band.flags.writeable = qrs.flags.writeable = False
-    return band, qrs
+    out: list[slice | np.ndarray] = []
+    for mask in ((f >= 5) & (f <= min(40.0, fs / 2)), (f >= 5) & (f <= 15)):
+        at = np.flatnonzero(mask)
+        if len(at) and at[-1] - at[0] + 1 == len(at):
+            out.append(slice(int(at[0]), int(at[-1]) + 1))
+        else:
+            mask.flags.writeable = False
+            out.append(mask)
+    return out[0], out[1]
 
 
 def power_sqi(y: np.ndarray, fs: float, *, taper: np.ndarray | None = None) -> float:
