@@ -502,11 +502,11 @@ def _gather_many(banks: list[VFBank], y: np.ndarray, h: np.ndarray, bad: np.ndar
     as one ``(banks, samples)`` array; the others alone.  The same values as :meth:`VFBank._gather`."""
     n = y.shape[1]
     h2 = h * h
-    same: dict[tuple[int, int, int, int], list[int]] = {}
+    same: dict[tuple[int, int, int, int, int, int], list[int]] = {}
     for i, b in enumerate(banks):
-        same.setdefault((b.q, b.seen % b.q, b.buf.shape[1], b.next_end - b.buf_start), []).append(i)
+        same.setdefault((b.q, b.seen % b.q, b.buf.shape[1], b.next_end - b.buf_start, b.win, b.hop), []).append(i)
     out: list[tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
-    for (q, phase, _, _), idx in same.items():
+    for (q, phase, _, _, _, _), idx in same.items():
         if len(idx) == 1:
             i = idx[0]
             ends, xw, hw, bw = banks[i]._gather(y[i:i + 1], h[i:i + 1], bad[i:i + 1])
