@@ -353,23 +353,30 @@ class Monitor:
             # live: the device's packet was complete at its last sample's time; end-to-end latency starts there
             sent = None if chunk.replay else chunk.t0 + len(chunk.samples) / chunk.fs
             beats = [dataclasses.replace(b, index=b.index + st.seg_offset, sent=sent) for b in beats]
-        self.emit(st.technical.follow(Condition.LEADS_OFF, q.flat))
+        self._follow(st, Condition.LEADS_OFF, q.flat)
         # NaN or a flat run: the segmenter restarted after it.  One cause, one alarm: missing samples are "signal
         # loss"; a flat run (a disconnected lead holding its last value) is the "leads off" raised above
         if st.segmenter.signal_loss and not np.isfinite(chunk.samples).all():
             self.emit(st.technical.raise_(Condition.SIGNAL_LOSS, "no valid samples; QRS detection restarted"))
         # a signal with no QRS is asystole (HIGH, below), not a technical condition; a saturated one is noise
-        self.emit(st.technical.follow(Condition.NOISY_SIGNAL, q.saturated))
+        self._follow(st, Condition.NOISY_SIGNAL, q.saturated)
         t2 = time.perf_counter()
         self._watch_rhythm(st, chunk.samples, leads_off=q.flat, now=now, replay=chunk.replay)
         self.stats.time_rhythm += time.perf_counter() - t2
         if beats:
-            self.emit(st.technical.clear(Condition.SIGNAL_LOSS))
+            self._follow(st, Condition.SIGNAL_LOSS, False)
         st.clean_since_reject += 1
         if st.clean_since_reject >= CLEAN_CHUNKS:
-            self.emit(st.technical.clear(Condition.BAD_INPUT))
+            self._follow(st, Condition.BAD_INPUT, False)
         self.stats.segmented += len(beats)
         return beats
+
+    def _follow(self, st: Bed, condition: Condition, present: bool) -> None:
+        """``st.technical.follow(condition, present)``, the clearing skipped where it would do nothing (the condition
+        neither active nor restored in the bed's book: ``AlarmBook.clear`` only pops those), as it is at almost
+        every chunk."""
+        if present or condition in st.book.active or condition in st.book.restored:
+            self.emit(st.technical.follow(condition, present))
 
     def _watch_rhythm(self, st: Bed, samples: np.ndarray, *, leads_off: bool, now: float,
                       replay: bool = False) -> None:
