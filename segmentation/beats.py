@@ -109,7 +109,7 @@ def resample_many(cuts: Sequence[tuple[np.ndarray, float, float]], n: int = BEAT
         offs[k] = at - a  # flat index of x[0]
         ends[k] = len(x) - 1  # x's last index
         at += b - a
-    flat = np.concatenate(parts) if m > 1 else np.asarray(parts[0], dtype=np.float64)
+    flat = np.concatenate(parts).astype(np.float64, copy=False)  # np.interp works in float64
     j = np.floor(pos).astype(np.int64)
     last = ends[:, None]
     on = (j >= last) | (pos == j)  # on a sample, or at or past the last: that sample (np.interp's special cases)
