@@ -68,6 +68,8 @@ def push_many(mons: Sequence[QualityMonitor], xs: Sequence[np.ndarray], beats_fo
     exact in any order); a window whose range allows a flat line, or whose extremes are common enough to be
     saturation, is judged by its own monitor as :meth:`QualityMonitor.push` judges it.  The rest take the per-bed
     path.  The same values as the per-bed pushes."""
+    if len({id(m) for m in mons}) != len(mons):
+        raise ValueError("push_many() takes each monitor at most once")
     out: list[Quality | None] = [None] * len(mons)
     groups: dict[tuple[int, int], list[int]] = defaultdict(list)
     arrs = [np.asarray(x, dtype=np.float64) for x in xs]

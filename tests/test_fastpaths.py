@@ -169,6 +169,8 @@ def test_quality_checks_in_one_pass_equal_each_bed_alone() -> None:
         np.testing.assert_array_equal(p.buf, b.buf)
         assert p.since_beat == b.since_beat
     assert all(v > 0 for v in seen.values()), seen
+    with pytest.raises(ValueError, match="at most once"):
+        push_many([plain[0], plain[0]], [sig[0, :62], sig[0, 62:124]], [0, 0])
 
 
 # ---------------------------------------------------------------------------------------------- beat cutting
