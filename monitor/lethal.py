@@ -168,6 +168,8 @@ class LethalWatch:
         self.fibrillating = False  # the VF detector's last window was VF/flutter
         self.vent_until: int | None = None  # extreme rates held up to here (a ventricular rhythm was just seen)
         self.windows: deque[tuple[int, bool, bool]] = deque(maxlen=32)  # VF detector's windows: end, artifact, vf
+        self._art_end: int | None = None  # _artifact_end() of windows, while _art_known
+        self._art_known = True
         self.now: int | None = None  # how far the signal has come (samples())
         self.noisy_since: int | None = None  # first QRS of the current run of QRS in noise
         self.clean = 0  # clean QRS in a row (clearing "cannot be analysed")
@@ -332,7 +334,9 @@ class LethalWatch:
         out: list[Change] = []
         by_qrs = since + round(c.asystole_s * fs)  # when asystole is due by the QRS alone
         if use:
-            since = max([since, *(e for e, a, _ in self.windows if a and e > since)])
+            art = self._artifact_end()
+            if art is not None and art > since:
+                since = art
         if c.pause_artifact:
             out += self._pause(since, use)
         due = since + round(c.asystole_s * fs)
@@ -357,6 +361,14 @@ class LethalWatch:
         # asystole says more than "cannot be analysed" (and is HIGH): the technical alarm ends where it is raised
         return (out + self._set(Condition.CANNOT_ANALYSE, False, at)
                 + self._set(Condition.ASYSTOLE, True, at, f"no QRS for {c.asystole_s:g} s"))
+
+    def _artifact_end(self) -> int | None:
+        """The latest end of the artifact windows among the last ``windows`` (None: none), found once per window
+        (the asystole timer asks at every chunk)."""
+        if not self._art_known:
+            self._art_end = max((e for e, a, _ in self.windows if a), default=None)
+            self._art_known = True
+        return self._art_end
 
     def _pause(self, since: int, use: bool) -> list[Change]:
         """Pause once ``pause_s`` of readable signal has passed without a QRS (``since``: the last QRS, or the end
@@ -387,6 +399,7 @@ class LethalWatch:
         the stretch without QRS are."""
         self.fibrillating = vf
         self.windows.append((end, artifact, vf))
+        self._art_known = False  # the latest end of an artifact window among them: to be found again
         if change == "raise":
             return (self._set(Condition.CANNOT_ANALYSE, False, end)
                     + self._set(Condition.VFIB, True, end, "fibrillatory or flutter waveform for 4 s or more"))

@@ -49,7 +49,7 @@ from ecgmon.monitor.sources import Source, Task
 from ecgmon.monitor.watchdog import Load, Watchdog, WatchdogConfig
 from ecgmon.segmentation.bank import segment_round
 from ecgmon.segmentation.beats import Segmenter
-from ecgmon.segmentation.quality import QualityMonitor
+from ecgmon.segmentation.quality import Quality, QualityMonitor, push_many
 from ecgmon.segmentation.represent import Representation
 from ecgmon.segmentation.vf import VFAlarm, VFBank, VFPool
 from ecgmon.segmentation.vtype import Staged, VTyper, type_staged
@@ -333,14 +333,20 @@ class Monitor:
             live.append((k, st))
         t1 = time.perf_counter()
         found = segment_round([st.segmenter for _, st in live], [chunks[k].samples for k, _ in live])
-        self.stats.time_segmenters += time.perf_counter() - t1
-        for (k, st), beats in zip(live, found, strict=True):
-            out[k] = self._segmented(st, chunks[k], beats)
+        t2 = time.perf_counter()
+        self.stats.time_segmenters += t2 - t1
+        # the quality checks of every bed at once (their windows as one array)
+        quality = push_many([st.quality for _, st in live], [chunks[k].samples for k, _ in live],
+                            [len(b) for b in found])
+        self.stats.time_quality += time.perf_counter() - t2
+        for (k, st), beats, q in zip(live, found, quality, strict=True):
+            out[k] = self._segmented(st, chunks[k], beats, q)
         self.stats.time_segment += time.perf_counter() - t0
         return out
 
-    def _segmented(self, st: Bed, chunk: Chunk, beats: list[Beat]) -> list[Beat]:
-        """What follows a chunk's segmentation: beat indices, quality, technical alarms, the lethal watches."""
+    def _segmented(self, st: Bed, chunk: Chunk, beats: list[Beat], q: Quality) -> list[Beat]:
+        """What follows a chunk's segmentation and quality check ``q``: beat indices, technical alarms, the lethal
+        watches."""
         st.last_chunk_mono = now = time.monotonic()
         st.book.at = st.seg_offset + st.segmenter.total
         if st.book.restored:
@@ -349,27 +355,30 @@ class Monitor:
             # live: the device's packet was complete at its last sample's time; end-to-end latency starts there
             sent = None if chunk.replay else chunk.t0 + len(chunk.samples) / chunk.fs
             beats = [dataclasses.replace(b, index=b.index + st.seg_offset, sent=sent) for b in beats]
-        t0 = time.perf_counter()
-        q = st.quality.push(chunk.samples, beats_found=len(beats))
-        t1 = time.perf_counter()
-        self.emit(st.technical.follow(Condition.LEADS_OFF, q.flat))
+        self._follow(st, Condition.LEADS_OFF, q.flat)
         # NaN or a flat run: the segmenter restarted after it.  One cause, one alarm: missing samples are "signal
         # loss"; a flat run (a disconnected lead holding its last value) is the "leads off" raised above
         if st.segmenter.signal_loss and not np.isfinite(chunk.samples).all():
             self.emit(st.technical.raise_(Condition.SIGNAL_LOSS, "no valid samples; QRS detection restarted"))
         # a signal with no QRS is asystole (HIGH, below), not a technical condition; a saturated one is noise
-        self.emit(st.technical.follow(Condition.NOISY_SIGNAL, q.saturated))
+        self._follow(st, Condition.NOISY_SIGNAL, q.saturated)
         t2 = time.perf_counter()
         self._watch_rhythm(st, chunk.samples, leads_off=q.flat, now=now, replay=chunk.replay)
-        self.stats.time_quality += t1 - t0
         self.stats.time_rhythm += time.perf_counter() - t2
         if beats:
-            self.emit(st.technical.clear(Condition.SIGNAL_LOSS))
+            self._follow(st, Condition.SIGNAL_LOSS, False)
         st.clean_since_reject += 1
         if st.clean_since_reject >= CLEAN_CHUNKS:
-            self.emit(st.technical.clear(Condition.BAD_INPUT))
+            self._follow(st, Condition.BAD_INPUT, False)
         self.stats.segmented += len(beats)
         return beats
+
+    def _follow(self, st: Bed, condition: Condition, present: bool) -> None:
+        """``st.technical.follow(condition, present)``, the clearing skipped where it would do nothing (the condition
+        neither active nor restored in the bed's book: ``AlarmBook.clear`` only pops those), as it is at almost
+        every chunk."""
+        if present or condition in st.book.active or condition in st.book.restored:
+            self.emit(st.technical.follow(condition, present))
 
     def _watch_rhythm(self, st: Bed, samples: np.ndarray, *, leads_off: bool, now: float,
                       replay: bool = False) -> None:

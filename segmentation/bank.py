@@ -9,8 +9,12 @@ state back to its detector.  Each row sees exactly the operations a per-bed :met
 do, in the same order, so the envelope, the detections and the beats are the same, bit for bit
 (``tests/test_bank.py``).  The decision rules stay per candidate (:meth:`QRSDetector.push_envelope`).
 
-:func:`segment_round` is the whole round for the segmenters: chunks with signal loss (NaN, flat runs), empty
-chunks and groups of one take the per-bed path.
+:func:`segment_round` is the whole round for the segmenters: the signal-loss check of every chunk of one length
+at once, the envelopes, then the decisions per bed; the QRS fiducials of every bed's new QRS in one pass
+(:func:`~ecgmon.segmentation.beats.onsets_many`) and every bed's ECG5000 beats resampled in one pass
+(:func:`~ecgmon.segmentation.beats.resample_many`), each bit for bit what the per-bed code gives
+(``tests/test_fastpaths.py``).  Chunks with signal loss (NaN, flat runs), empty chunks and groups of one take the
+per-bed path.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import numpy as np
 from scipy import signal
 
 from ecgmon.core.messages import Beat
-from ecgmon.segmentation.beats import Segmenter
+from ecgmon.segmentation.beats import Segmenter, onsets_many, resample_many
 from ecgmon.segmentation.peaks import QRSDetector
 
 __all__ = ["envelopes", "segment_round"]
@@ -44,6 +48,8 @@ def envelopes(dets: Sequence[QRSDetector], x: np.ndarray) -> tuple[np.ndarray, n
     d0 = dets[0]
     sos, m = d0.bp.sos, d0.ma.n
     for d in dets:
+        if d.cfg is d0.cfg and d.fs == d0.fs:  # one configuration and rate: one design (the common case, at once)
+            continue
         if d.ma.n != m or d.bp.sos.shape != sos.shape or not np.array_equal(d.bp.sos, sos):
             raise ValueError("envelopes() needs detectors of one design (sampling rate and band)")
     # band-pass with each bed's state; a fresh detector starts in steady state for its first sample's level
@@ -91,7 +97,34 @@ def segment_round(segs: Sequence[Segmenter], chunks: Sequence[np.ndarray]) -> li
         e, s = envelopes([segs[i].detector for i in idx], np.stack([prepared[i][0] for i in idx]))
         for k, i in enumerate(idx):
             env[i] = (e[k], s[k])
-    return [segs[i].push_parts(x, parts, envelope=env.get(i)) for i, (x, parts) in enumerate(prepared)]
+    out: list[list[Beat]] = [[] for _ in segs]
+    halves: list[tuple[int, np.ndarray, list[int]]] = []  # clean ECG5000 chunks: (bed, samples, peaks)
+    for i, (x, parts) in enumerate(prepared):
+        sg = segs[i]
+        if len(parts) == 1 and not parts[0][2] and sg.window is None:
+            halves.append((i, x, sg.begin(x, env.get(i))))
+        else:
+            out[i] = sg.push_parts(x, parts, envelope=env.get(i), defer_cuts=True)
+    # every bed's QRS fiducials at once, then each bed's beats
+    fids = onsets_many([(segs[i], p) for i, _, peaks in halves for p in peaks])
+    at = 0
+    for i, x, peaks in halves:
+        out[i] = segs[i].finish(x, peaks, fids[at:at + len(peaks)])
+        at += len(peaks)
+    # every bed's ECG5000 beats resampled at once
+    cutting = [i for i, sg in enumerate(segs) if sg.cuts is not None]
+    cuts = [(c[0], c[1], c[2]) for i in cutting for c in segs[i].cuts or ()]
+    if cuts:
+        rows = resample_many(cuts)
+        at = 0
+        for i in cutting:
+            k = len(segs[i].cuts or ())
+            out[i] = segs[i].make_beats(rows[at:at + k])
+            at += k
+    else:
+        for i in cutting:
+            segs[i].cuts = None
+    return out
 
 
 Parts = list[tuple[int, int, bool]]

@@ -19,7 +19,9 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -30,7 +32,97 @@ from ecgmon.segmentation.peaks import DetectorConfig, QRSDetector
 from ecgmon.segmentation.represent import Representation, WindowCutter, resample_beat
 from ecgmon.segmentation.sqi import SignalQuality
 
-__all__ = ["Segmenter", "SegmenterConfig", "resample_beat"]
+__all__ = ["Segmenter", "SegmenterConfig", "onsets_many", "resample_beat", "resample_many"]
+
+
+def onsets_many(jobs: Sequence[tuple[Segmenter, int]]) -> list[float]:
+    """``seg._onset(peak)`` for every ``(seg, peak)`` (ECG5000 segmenters after :meth:`Segmenter.begin`), the
+    same values: the steepest slope, the last deflection at least ``last_frac`` as steep, its steepest sample and
+    the parabola through it, as array operations over all peaks of one search window and configuration
+    (``tests/test_fastpaths.py``)."""
+    out = [0.0] * len(jobs)
+    groups: dict[tuple[int, int, float], list[int]] = {}
+    segs: list[np.ndarray] = []
+    los: list[int] = []
+    for q, (sg, peak) in enumerate(jobs):
+        lo = max(sg.buf_start, peak - sg.search)
+        seg = sg.buf[lo - sg.buf_start: min(peak, sg.total - 1) - sg.buf_start + 1]
+        segs.append(seg)
+        los.append(lo)
+        if len(seg) < 3:
+            out[q] = float(peak)
+        else:
+            groups.setdefault((sg.search, max(1, int(0.03 * sg.fs)), sg.cfg.last_frac), []).append(q)
+    for (search, w, frac), idx in groups.items():
+        p = len(idx)
+        width = search  # differences of at most search + 1 samples
+        n_d = np.array([len(segs[q]) - 1 for q in idx])
+        x = np.zeros((p, width + 1))  # each peak's stretch, left-aligned (past its end: ignored below)
+        for r, q in enumerate(idx):
+            x[r, :len(segs[q])] = segs[q]
+        d = np.diff(x, axis=1)
+        cols = np.arange(width)
+        valid = cols < n_d[:, None]
+        ad = np.abs(d)
+        m = np.argmax(np.where(valid, ad, -1.0), axis=1)
+        dm = d[np.arange(p), m]
+        steep = (d * np.sign(dm)[:, None] >= frac * np.abs(dm)[:, None]) & valid
+        run = steep & ~np.concatenate([np.zeros((p, 1), dtype=bool), steep[:, :-1]], axis=1)
+        k = width - 1 - np.argmax(run[:, ::-1], axis=1)  # the start of the last run of steep slopes
+        win = k[:, None] + np.arange(w)
+        inside = win < n_d[:, None]
+        j = k + np.argmax(np.where(inside, np.take_along_axis(ad, np.minimum(win, width - 1), axis=1), -1.0), axis=1)
+        par = (j > 0) & (j < n_d - 1)
+        rows = np.arange(p)
+        a = ad[rows, np.maximum(j - 1, 0)]
+        b = ad[rows, j]
+        c = ad[rows, np.minimum(j + 1, width - 1)]
+        den = a - 2 * b + c
+        with np.errstate(divide="ignore", invalid="ignore"):
+            off = np.where(par & (den < 0), np.clip(0.5 * (a - c) / den, -0.5, 0.5), 0.0)
+        fid = (np.array([los[q] for q in idx]) + j) + 0.5 + off
+        for q, f in zip(idx, fid.tolist(), strict=True):
+            out[q] = f
+    return out
+
+
+def resample_many(cuts: Sequence[tuple[np.ndarray, float, float]], n: int = BEAT_LEN) -> np.ndarray:
+    """:func:`resample_beat` of many beats at once: ``cuts`` ``(x, start, stop)`` -> float32 ``(len(cuts), n)``, row
+    ``i`` bit for bit ``resample_beat(*cuts[i], n)`` (``tests/test_fastpaths.py``).  The positions, ``np.interp``'s
+    arithmetic on a unit grid (``x[j] + (x[j + 1] - x[j]) * (pos - j)``; a position on a sample, or at or past the
+    last one, takes that sample) and the z-normalisation (each row's mean and standard deviation, numpy's pairwise
+    sums over one row) as array operations over all beats; only the stretch each beat spans is copied."""
+    m = len(cuts)
+    if m == 0:
+        return np.zeros((0, n), dtype=np.float32)
+    start = np.array([c[1] for c in cuts], dtype=np.float64)
+    stop = np.array([c[2] for c in cuts], dtype=np.float64)
+    pos = start[:, None] + np.arange(n) * ((stop - start) / n)[:, None]  # as resample_beat: start + k * step
+    # each beat's stretch [i0, i1) of its x (i1: the sample after its last position's, or x's end), end to end
+    i0 = np.floor(pos[:, 0]).astype(np.int64)
+    top = np.floor(pos[:, -1]).astype(np.int64) + 2
+    parts, offs, ends = [], np.empty(m, dtype=np.int64), np.empty(m, dtype=np.int64)
+    at = 0
+    for k, (x, _, _) in enumerate(cuts):
+        a, b = int(i0[k]), min(len(x), int(top[k]))
+        parts.append(x[a:b])
+        offs[k] = at - a  # flat index of x[0]
+        ends[k] = len(x) - 1  # x's last index
+        at += b - a
+    flat = np.concatenate(parts).astype(np.float64, copy=False)  # np.interp works in float64
+    j = np.floor(pos).astype(np.int64)
+    last = ends[:, None]
+    on = (j >= last) | (pos == j)  # on a sample, or at or past the last: that sample (np.interp's special cases)
+    jj = np.minimum(j, last) + offs[:, None]
+    y0 = flat[jj]
+    y1 = flat[np.where(on, jj, jj + 1)]
+    v = np.where(on, y0, (y1 - y0) * (pos - j) + y0)  # y0: x[min(j, last)]
+    sd = v.std(axis=1)
+    mu = v.mean(axis=1)
+    z = v - mu[:, None]
+    ok = sd > 1e-12
+    z[ok] /= sd[ok, None]
+    return z.astype(np.float32)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +164,9 @@ class Segmenter:
         self.signal_loss = False
         self.found: list[tuple[float, float | None]] = []  # (fiducial, hr_bpm) of every QRS the last push decided
         self.losses = 0
+        # a push with defer_cuts: its ECG5000 beats to resample, each [x, start, stop, index, rr_prev, now, hr,
+        # rr_next, noisy]
+        self.cuts: list[list[Any]] | None = None
         self._in_loss = False
         self._flat_run = 0  # identical samples ending at the last one
         self._last = np.nan  # the last sample pushed
@@ -149,9 +244,13 @@ class Segmenter:
         return x, (self._parts(x) if len(x) else [])
 
     def push_parts(self, x: np.ndarray, parts: list[tuple[int, int, bool]], *,
-                   envelope: tuple[np.ndarray, np.ndarray] | None = None) -> list[Beat]:
+                   envelope: tuple[np.ndarray, np.ndarray] | None = None, defer_cuts: bool = False) -> list[Beat]:
         """The second half of :meth:`push`.  ``envelope``: the detector's envelope and slope of a clean chunk
-        (one run), computed with the detector's state by :func:`ecgmon.segmentation.bank.envelopes`."""
+        (one run), computed with the detector's state by :func:`ecgmon.segmentation.bank.envelopes`.
+        ``defer_cuts`` (ECG5000 beats): the beats are not resampled here but left in :attr:`cuts` (what
+        :func:`resample_beat` would take, and the beat's other fields) for the caller, which resamples every bed's
+        at once (:func:`resample_many`) and makes them with :meth:`make_beats`; this returns no beat then."""
+        self.cuts = [] if defer_cuts and self.window is None else None
         beats: list[Beat] = []
         for a, b, lost in parts:
             if lost:
@@ -163,6 +262,12 @@ class Segmenter:
                 self._in_loss = False
                 beats += self._push(x[a:b], envelope if len(parts) == 1 else None)
         return beats
+
+    def make_beats(self, samples: np.ndarray) -> list[Beat]:
+        """The beats of :attr:`cuts` (a push with ``defer_cuts``), with ``samples`` their resampled rows."""
+        cuts, self.cuts = self.cuts or [], None
+        return [Beat(self.patient, samples[i], index, rr_prev, self.fs, now, hr_bpm=hr, rr_next_s=rr, noisy=noisy)
+                for i, (_, _, _, index, rr_prev, now, hr, rr, noisy) in enumerate(cuts)]
 
     def _parts(self, x: np.ndarray) -> list[tuple[int, int, bool]]:
         """``x`` split into (start, stop, lost) runs: non-finite samples, and the part of a flat run past
@@ -201,17 +306,37 @@ class Segmenter:
         bounds = [0, *edges.tolist(), n]
         return [(bounds[i], bounds[i + 1], bool(lost[bounds[i]])) for i in range(len(bounds) - 1)]
 
+    def begin(self, x: np.ndarray, envelope: tuple[np.ndarray, np.ndarray] | None = None) -> list[int]:
+        """:meth:`push_parts` of a clean chunk (``split`` gave one run) in two halves, for a caller that finds the
+        fiducials of many beds at once: the buffer and the detector (``envelope`` as for :meth:`push_parts`) ->
+        the QRS envelope peaks decided (absolute indices).  :meth:`finish` follows with their fiducials
+        (:func:`onsets_many`; ECG5000 beats only), the beats deferred as with ``defer_cuts``."""
+        self.cuts = [] if self.window is None else None
+        self._in_loss = False
+        return self._push_peaks(x, envelope)
+
+    def finish(self, x: np.ndarray, peaks: list[int], fids: list[float]) -> list[Beat]:
+        """The second half of :meth:`begin`: ``fids`` the fiducial of each of ``peaks`` (as :meth:`_onset`)."""
+        return self._push_rest(x, peaks, fids)
+
     def _push(self, x: np.ndarray, envelope: tuple[np.ndarray, np.ndarray] | None = None) -> list[Beat]:
+        return self._push_rest(x, self._push_peaks(x, envelope), None)
+
+    def _push_peaks(self, x: np.ndarray, envelope: tuple[np.ndarray, np.ndarray] | None) -> list[int]:
         self.buf = np.concatenate([self.buf, x])
         self.total += len(x)
+        peaks = self.detector.push(x) if envelope is None else self.detector.push_envelope(*envelope)
+        return [p + self.base for p in peaks]
+
+    def _push_rest(self, x: np.ndarray, peaks: list[int], fids: list[float] | None) -> list[Beat]:
         beats: list[Beat] = []
         now = time.monotonic()
         n_found = len(self.found)
-        peaks = self.detector.push(x) if envelope is None else self.detector.push_envelope(*envelope)
-        for peak in peaks:
-            peak += self.base
+        n_cuts = len(self.cuts) if self.cuts is not None else 0
+        if fids is None:
             # fractional sample index of the QRS's steepest slope (ECG5000) or its slope-energy centre (window)
-            fid = self._onset(peak) if self.window is None else self._centroid(peak)
+            fids = [self._onset(p) if self.window is None else self._centroid(p) for p in peaks]
+        for fid in fids:
             if self.last_fid is not None and fid <= self.last_fid + 1:
                 continue
             hr = self.hr.add(fid)
@@ -227,14 +352,20 @@ class Segmenter:
                 start = self.last_fid - h
                 if self.cfg.min_rr_s <= rr <= self.cfg.max_rr_s and start - self.buf_start >= 0:
                     a = start - self.buf_start
-                    beats.append(Beat(self.patient, resample_beat(self.buf, a, a + n), round(start),
-                                      self.rr_prev or 0.0, self.fs, now, hr_bpm=hr, rr_next_s=rr))
+                    if self.cuts is not None:  # the caller resamples (every bed's beats at once)
+                        self.cuts.append([self.buf, a, a + n, round(start), self.rr_prev or 0.0, now, hr, rr, False])
+                    else:
+                        beats.append(Beat(self.patient, resample_beat(self.buf, a, a + n), round(start),
+                                          self.rr_prev or 0.0, self.fs, now, hr_bpm=hr, rr_next_s=rr))
                 self.rr_prev = rr
             self.last_fid = fid
         if self.window is not None:
             beats += self._cut_windows(now)
-        if self.quality.push(x, [f for f, _ in self.found[n_found:]]) is not None and self.quality.noisy and beats:
-            beats = [replace(b, noisy=True) for b in beats]
+        if self.quality.push(x, [f for f, _ in self.found[n_found:]]) is not None and self.quality.noisy:
+            if beats:
+                beats = [replace(b, noisy=True) for b in beats]
+            for c in self.cuts[n_cuts:] if self.cuts is not None else ():
+                c[-1] = True
         # keep from the last fiducial (the open beat) or the detector's search window, whichever is earlier
         # (a QRS still to be reported needs the search window before it, and a window beat its pre_s)
         margin = self.search + 1 + (self.window.needs_before() if self.window is not None else 0)

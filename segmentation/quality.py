@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import math
+from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+__all__ = ["Quality", "QualityMonitor", "push_many"]
+
+MIN_GROUP = 2  # monitors of one window and chunk length needed for the batched pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,3 +59,45 @@ class QualityMonitor:
         if np.count_nonzero(at) <= self.sat_frac * self.n:
             return False
         return int(at[0]) + int(np.count_nonzero(at[1:] & ~at[:-1])) >= 2
+
+
+def push_many(mons: Sequence[QualityMonitor], xs: Sequence[np.ndarray], beats_found: Sequence[int]) -> list[Quality]:
+    """``mons[i].push(xs[i], beats_found=beats_found[i])`` for every ``i`` (each monitor at most once): the monitors
+    whose window is full and whose chunk is finite, grouped by window and chunk length, take their windows as one
+    ``(monitors, n)`` array (the range, and the counts at the extremes, in one call each; max, min and counts are
+    exact in any order); a window whose range allows a flat line, or whose extremes are common enough to be
+    saturation, is judged by its own monitor as :meth:`QualityMonitor.push` judges it.  The rest take the per-bed
+    path.  The same values as the per-bed pushes."""
+    if len({id(m) for m in mons}) != len(mons):
+        raise ValueError("push_many() takes each monitor at most once")
+    out: list[Quality | None] = [None] * len(mons)
+    groups: dict[tuple[int, int], list[int]] = defaultdict(list)
+    arrs = [np.asarray(x, dtype=np.float64) for x in xs]
+    for i, (m, x) in enumerate(zip(mons, arrs, strict=True)):
+        if len(m.buf) == m.n and 0 < len(x) <= m.n:
+            groups[(m.n, len(x))].append(i)
+    for (n, k), idx in groups.items():
+        if len(idx) < MIN_GROUP:
+            continue
+        x = np.stack([arrs[i] for i in idx])
+        finite = np.isfinite(x.sum(axis=1))  # a finite sum: every sample finite (else the per-bed path judges)
+        if not finite.all():
+            idx = [i for i, f in zip(idx, finite.tolist(), strict=True) if f]
+            x = x[finite]
+            if len(idx) < MIN_GROUP:
+                continue
+        w = np.concatenate([np.stack([mons[i].buf[k:] for i in idx]), x], axis=1)
+        hi, lo = w.max(axis=1), w.min(axis=1)
+        # rows judged by their own monitor: the range allows a flat line, or the extremes may be pinned
+        own = hi - lo < np.array([mons[i].flat_std * mons[i]._sqrt2n for i in idx])
+        lim = np.array([mons[i].sat_frac * n for i in idx])
+        own |= (np.count_nonzero(w == hi[:, None], axis=1) > lim) | (np.count_nonzero(w == lo[:, None], axis=1) > lim)
+        for j, i in enumerate(idx):
+            if own[j]:
+                continue
+            m = mons[i]
+            m.buf = w[j]
+            m.since_beat = 0 if beats_found[i] else m.since_beat + k
+            out[i] = Quality(False, False, m.since_beat > m.no_beat)
+    return [q if q is not None else m.push(x, beats_found=b)
+            for q, m, x, b in zip(out, mons, arrs, beats_found, strict=True)]

@@ -51,6 +51,7 @@ Everything is causal: a window is analysed once its last sample has arrived.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -156,6 +157,21 @@ def _decimation(fs: float) -> int:
     return max(1, int(fs // 100))
 
 
+@functools.lru_cache(maxsize=32)
+def _designs(fs: float, band_hz: tuple[float, float], hf_band_hz: tuple[float, float],
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The VF detector's filters at ``fs``: (0.5-30 Hz band-limiting sos, 20-40 Hz band-pass sos, the first's
+    steady-state ``zi`` for a unit input), shared by every bank of this design: never written to (scipy's sosfilt
+    kernel takes only writable arrays, so they are not marked read-only)."""
+    lo, hi = band_hz
+    sos_lp = signal.butter(4, hi, btype="lowpass", fs=fs, output="sos")
+    sos_hp = signal.butter(1, lo, btype="highpass", fs=fs, output="sos")
+    sos = np.ascontiguousarray(np.vstack([sos_hp, sos_lp]))
+    h_lo, h_hi = hf_band_hz
+    sos_hf = signal.butter(2, [h_lo, min(h_hi, 0.45 * fs)], btype="bandpass", fs=fs, output="sos")
+    return sos, sos_hf, signal.sosfilt_zi(sos)
+
+
 def vf_features(x: np.ndarray, hf2: np.ndarray, fs: float) -> np.ndarray:
     """Features of windows.
 
@@ -236,13 +252,8 @@ class VFBank:
         self.fs_int = self.fs / self.q
         self.win = round(cfg.window_s * self.fs_int)
         self.hop = round(cfg.hop_s * self.fs_int)
-        lo, hi = cfg.band_hz
-        sos_lp = signal.butter(4, hi, btype="lowpass", fs=self.fs, output="sos")
-        sos_hp = signal.butter(1, lo, btype="highpass", fs=self.fs, output="sos")
-        self.sos = np.ascontiguousarray(np.vstack([sos_hp, sos_lp]))
-        h_lo, h_hi = cfg.hf_band_hz
-        self.sos_hf = signal.butter(2, [h_lo, min(h_hi, 0.45 * self.fs)], btype="bandpass", fs=self.fs,
-                                    output="sos")
+        # one design per rate and band, shared by every bed's bank (a ward of 512 beds paid 2 s of scipy design)
+        self.sos, self.sos_hf, self.zi_unit = _designs(self.fs, cfg.band_hz, cfg.hf_band_hz)
         self.zi: np.ndarray | None = None
         self.zi_hf = np.zeros((self.sos_hf.shape[0], beds, 2))
         self.last = np.zeros(beds)  # last finite sample per bed (held over NaN runs)
@@ -305,7 +316,7 @@ class VFBank:
 
     def _filter(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if self.zi is None:
-            self.zi = signal.sosfilt_zi(self.sos)[:, None, :] * x[None, :, 0, None]
+            self.zi = self.zi_unit[:, None, :] * x[None, :, 0, None]
         y, self.zi = signal.sosfilt(self.sos, x, axis=1, zi=self.zi)
         h, self.zi_hf = signal.sosfilt(self.sos_hf, x, axis=1, zi=self.zi_hf)
         return y, h
@@ -318,13 +329,13 @@ class VFBank:
         b0 = banks[0]
         for b, x in zip(banks, xs, strict=True):
             if b.zi is None:
-                b.zi = signal.sosfilt_zi(b.sos)[:, None, :] * x[0]
+                b.zi = b.zi_unit[:, None, :] * x[0]
         zi = np.concatenate([b.zi for b in banks if b.zi is not None], axis=1)
         zh = np.concatenate([b.zi_hf for b in banks], axis=1)
         y, zi = signal.sosfilt(b0.sos, xs, axis=1, zi=zi)
         h, zh = signal.sosfilt(b0.sos_hf, xs, axis=1, zi=zh)
-        for i, b in enumerate(banks):
-            b.zi, b.zi_hf = zi[:, i:i + 1].copy(), zh[:, i:i + 1].copy()
+        for i, b in enumerate(banks):  # views: sosfilt takes a copy of its zi, nothing writes into them
+            b.zi, b.zi_hf = zi[:, i:i + 1], zh[:, i:i + 1]
         return y, h
 
     def _gather(self, y: np.ndarray, h: np.ndarray, bad: np.ndarray,
@@ -441,14 +452,14 @@ class VFPool:
             for key, bank, x in rounds[k]:
                 groups.setdefault((bank.fs, len(x)), []).append((key, bank, x))
             for items in groups.values():
-                held = [bank._hold(x[None, :]) for _, bank, x in items]
-                xs = np.concatenate([h[0] for h in held])
-                y, hf = VFBank.filter_many([bank for _, bank, _ in items], xs)
-                for i, (key, bank, _) in enumerate(items):
-                    ends, xw, hw, bw = bank._gather(y[i:i + 1], hf[i:i + 1], held[i][1])
+                banks = [bank for _, bank, _ in items]
+                xs, bad = _hold_many(banks, np.stack([x for _, _, x in items]))
+                y, hf = VFBank.filter_many(banks, xs)
+                for i, ends, xw, hw, bw in _gather_many(banks, y, hf, bad):
+                    key, bank = items[i][0], banks[i]
                     q = self._queue.setdefault((bank.fs_int, bank.win), [])
-                    for j in range(len(ends)):
-                        q.append((key, int(ends[j]), xw[0, j], hw[0, j], bool(bw[0, j])))
+                    for j, end in enumerate(ends.tolist()):
+                        q.append((key, end, xw[j], hw[j], bool(bw[j])))
 
     def flush(self) -> list[tuple[object, VFWindow]]:
         """Every queued block filtered and every window it completes analysed: (bed key, window), per rate in
@@ -460,11 +471,77 @@ class VFPool:
                 continue
             feats = vf_features(np.stack([w[2] for w in q]), np.stack([w[3] for w in q]), fs_int)
             p_vf, p_art, vf, art = decide(feats, self.cfg)
-            for i, (key, end, _, _, bad) in enumerate(q):
-                out.append((key, VFWindow(end, float(p_vf[i]), float(p_art[i]), bool(vf[i]) and not bad,
-                                          bool(art[i]) or bad, tuple(float(v) for v in feats[i]))))
+            rows = zip(p_vf.tolist(), p_art.tolist(), vf.tolist(), art.tolist(), feats.tolist(), strict=True)
+            for (key, end, _, _, bad), (pv, pa, v, a, f) in zip(q, rows, strict=True):
+                out.append((key, VFWindow(end, pv, pa, v and not bad, a or bad, tuple(f))))
         self._queue, self._n, self._oldest = {}, 0, None
         return out
+
+
+def _hold_many(banks: list[VFBank], xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:meth:`VFBank._hold` of one-bed banks, row ``i`` of ``xs`` (banks, n) for ``banks[i]``: ``(held, bad)``."""
+    bad = ~np.isfinite(xs)
+    rows = np.flatnonzero(bad.any(axis=1)).tolist()
+    if rows:
+        xs = xs.copy()
+        for i in rows:
+            xs[i] = banks[i]._hold(xs[i:i + 1])[0][0]
+    ends = xs[:, -1].copy()
+    skip = set(rows)
+    for i, b in enumerate(banks):
+        if i not in skip:
+            b.last = ends[i:i + 1]  # as _hold sets it for a row without missing samples
+    return xs, bad
+
+
+def _gather_many(banks: list[VFBank], y: np.ndarray, h: np.ndarray, bad: np.ndarray,
+                 ) -> list[tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """:meth:`VFBank._gather` of one-bed banks (row ``i`` of the filtered ``y``, ``h`` and ``bad`` for ``banks[i]``)
+    -> ``(i, ends, x, hf2, bad)`` per bank with windows (``x``, ``hf2`` (k, L), ``bad`` (k,)).  Banks whose
+    buffers stand alike (grid phase, buffer length, next window's end) take the same slices, so they are gathered
+    as one ``(banks, samples)`` array; the others alone.  The same values as :meth:`VFBank._gather`."""
+    n = y.shape[1]
+    h2 = h * h
+    same: dict[tuple[int, int, int, int, int, int], list[int]] = {}
+    for i, b in enumerate(banks):
+        same.setdefault((b.q, b.seen % b.q, b.buf.shape[1], b.next_end - b.buf_start, b.win, b.hop), []).append(i)
+    out: list[tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+    for (q, phase, _, _, _, _), idx in same.items():
+        if len(idx) == 1:
+            i = idx[0]
+            ends, xw, hw, bw = banks[i]._gather(y[i:i + 1], h[i:i + 1], bad[i:i + 1])
+            if len(ends):
+                out.append((i, ends, xw[0], hw[0], bw[0]))
+            continue
+        b0 = banks[idx[0]]
+        pick = slice((-phase) % q, None, q)
+        buf = np.concatenate([np.concatenate([banks[i].buf for i in idx]), y[idx, pick]], axis=1)
+        buf_hf = np.concatenate([np.concatenate([banks[i].buf_hf for i in idx]), h2[idx, pick]], axis=1)
+        buf_bad = np.concatenate([np.concatenate([banks[i].buf_bad for i in idx]), bad[idx, pick]], axis=1)
+        # in buffer coordinates (internal index - buf_start; every bank's buffer holds [buf_start, count)), the
+        # windows' ends are the same for the whole group: range(next_end, count + 1, hop) less buf_start
+        rel = list(range(b0.next_end - b0.buf_start, buf.shape[1] + 1, b0.hop))
+        added = buf.shape[1] - b0.buf.shape[1]
+        if rel:
+            xw = np.stack([buf[:, e - b0.win:e] for e in rel], axis=1)
+            hw = np.stack([buf_hf[:, e - b0.win:e] for e in rel], axis=1)
+            bw = np.asarray(np.stack([buf_bad[:, e - b0.win:e] for e in rel], axis=1).any(axis=2), dtype=bool)
+            drop = rel[-1] + b0.hop - b0.win
+        for g, i in enumerate(idx):
+            b = banks[i]
+            b.seen += n
+            b.count += added
+            b.buf, b.buf_hf, b.buf_bad = buf[g:g + 1], buf_hf[g:g + 1], buf_bad[g:g + 1]
+            if not rel:
+                continue
+            start = b.buf_start
+            b.next_end = start + rel[-1] + b0.hop
+            if drop > 0:
+                b.buf, b.buf_hf, b.buf_bad = b.buf[:, drop:], b.buf_hf[:, drop:], b.buf_bad[:, drop:]
+                b.buf_start += drop
+            out.append((i, (np.asarray([start + e for e in rel]) - 1) * q + 1, xw[g], hw[g], bw[g]))
+    out.sort(key=lambda t: t[0])
+    return out
 
 
 class VFAlarm:

@@ -271,6 +271,7 @@ class VTyper:
         cfg, fs = self.cfg, self.fs
         rows: list[tuple[float, float, bool, float, float, float]] = []
         temps: list[np.ndarray] = []
+        widths, pps = width.tolist(), pp.tolist()
         i = 0
         for f in ready:
             fid = f if f >= 0 else -1 - f
@@ -295,16 +296,17 @@ class VTyper:
             if templ:
                 mi = self._medoid(k)
                 temps.append(self.ring[mi].copy())
-                share = float(np.mean(r >= 0.9))
-                dwidth = float(width[i]) - float(self.ring_w[mi])
-                amp = math.log((float(pp[i]) + 1e-3) / (float(self.ring_a[mi]) + 1e-3))
+                share = int(np.count_nonzero(r >= 0.9)) / k  # the mean of the 0/1 values, exactly
+                dwidth = widths[i] - float(self.ring_w[mi])
+                amp = math.log((pps[i] + 1e-3) / (float(self.ring_a[mi]) + 1e-3))
             rows.append((rr, prem, templ, dwidth, amp, share))
             j = self.slot
             self.ring[j], self.ring_w[j], self.ring_a[j] = z[i], width[i], pp[i]
-            rr_full = np.zeros(len(self.ring))
-            rr_full[:k] = r
-            rr_full[j] = 1.0
-            self.cc[j, :], self.cc[:, j] = rr_full, rr_full
+            row = self.cc[j]  # this beat's correlations with the stored ones, itself 1; the matrix symmetric
+            row[:k] = r
+            row[k:] = 0.0
+            row[j] = 1.0
+            self.cc[:, j] = row
             self.slot = (j + 1) % len(self.ring)
             self.filled = min(self.filled + 1, len(self.ring))
             i += 1
@@ -419,12 +421,13 @@ def _type_group(jobs: Sequence[Staged], outs: Sequence[list[VBeat]]) -> None:
     zz = t0.b + x @ t0.lin + ((x @ t0.quad) * x).sum(axis=1)
     p = 1.0 / (1.0 + np.exp(-np.clip(zz, -40.0, 40.0)))
     centre = fids + (cpos - r)
+    # the beats' fields as Python numbers, one tolist() per field (the values float(x[i]) gives)
+    cols = list(zip(fids.tolist(), centre.tolist(), p.tolist(), (p >= cfg.threshold).tolist(), tm.tolist(),
+                    width.tolist(), prem_a.tolist(), corr.tolist(), dw_a.tolist(), amp_a.tolist(), share_a.tolist(),
+                    rr_a.tolist(), logamp.tolist(), strict=True))
     a = 0
     for job, o in zip(jobs, outs, strict=True):
-        for i in range(a, a + len(job.fids)):
-            o.append(VBeat(int(fids[i]), int(centre[i]), float(p[i]), bool(p[i] >= cfg.threshold), bool(tm[i]),
-                           float(width[i]), float(prem_a[i]), float(corr[i]), float(dw_a[i]), float(amp_a[i]),
-                           float(share_a[i]), float(rr_a[i]), float(logamp[i])))
+        o += [VBeat(*c) for c in cols[a:a + len(job.fids)]]
         a += len(job.fids)
 
 

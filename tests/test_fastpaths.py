@@ -1,0 +1,540 @@
+"""The segmentation stage's faster paths give the values of the plain code they replaced, bit for bit.
+
+Each reference below is the plain implementation as it was before the fast path (kept here, not in the package),
+run on seeded synthetic ECG: the signal-quality indices, the beat typer's bed state, the VF pool, and the whole
+segmentation stage of a monitor (``Monitor.segment_many`` over a ward of beds with ectopy, VT, VF, noise and
+dropouts) against the same monitor fed chunk by chunk (each bed alone: groups of one take the per-bed paths).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+
+from ecgmon.segmentation import sqi as S
+
+# ---------------------------------------------------------------------------------------------- references
+
+
+def _ref_moving_mean(x: np.ndarray, n: int) -> np.ndarray:
+    c = np.concatenate([[0.0], np.cumsum(x)])
+    i = np.arange(len(x))
+    lo, hi = np.maximum(0, i - n // 2), np.minimum(len(x), i - n // 2 + n)
+    return (c[hi] - c[lo]) / (hi - lo)
+
+
+def _ref_curve_length_qrs(x: np.ndarray, fs: float, *, frac: float = S.THR_FRAC, refractory_s: float = 0.25,
+                          hp_s: float | None = None) -> np.ndarray:
+    w = max(2, round(0.13 * fs))
+    if len(x) < max(3 * w, round(0.5 * fs)):
+        return np.zeros(0, dtype=np.int64)
+    y = _ref_moving_mean(x, max(1, round(fs / 30.0)))
+    if hp_s is not None:
+        y = y - _ref_moving_mean(x, max(2, round(hp_s * fs)))
+    c = np.concatenate([[0.0], np.cumsum(np.abs(np.diff(y)))])
+    length = np.zeros(len(c))
+    length[w:] = c[w:] - c[:-w]
+    thr = float(np.percentile(length, 98)) * frac
+    if thr <= 0:
+        return np.zeros(0, dtype=np.int64)
+    above = length > thr
+    ups = np.flatnonzero(above[1:] & ~above[:-1]) + 1
+    out: list[int] = []
+    refr, t_wave, ahead = round(refractory_s * fs), round(0.36 * fs), round(0.2 * fs)
+    last, last_peak = -t_wave, 0.0
+    for u in ups.tolist():
+        if u - last < refr:
+            continue
+        k = u + int(np.argmax(length[u:u + ahead]))
+        if u - last < t_wave and length[k] < 0.5 * last_peak:
+            continue
+        last, last_peak = u, float(length[k])
+        out.append(k - w // 2)
+    return np.asarray(out, dtype=np.int64)
+
+
+def _ref_power_sqi(y: np.ndarray, fs: float) -> float:
+    p = np.abs(np.fft.rfft(y * np.hanning(len(y)))) ** 2
+    f = np.fft.rfftfreq(len(y), 1.0 / fs)
+    den = float(p[(f >= 5) & (f <= min(40.0, fs / 2))].sum())
+    return float(p[(f >= 5) & (f <= 15)].sum()) / den if den > 0 else float("nan")
+
+
+def _ecg(rng: np.random.Generator, n: int, fs: float) -> np.ndarray:
+    """A spiky periodic wave (QRS-like) with noise of a random level, sometimes rounded (ties) or flat."""
+    t = np.arange(n) / fs
+    x = np.sin(2 * np.pi * rng.uniform(0.5, 3.5) * t) ** 31 + rng.normal(0, rng.uniform(0, 0.5), n)
+    if rng.random() < 0.2:
+        x = np.round(x, 1)
+    if rng.random() < 0.05:
+        x[:] = 0.7
+    return x
+
+
+# ---------------------------------------------------------------------------------------------- SQI
+
+
+def test_sqi_helpers_equal_the_plain_ones() -> None:
+    rng = np.random.default_rng(11)
+    for _ in range(400):
+        fs = float(rng.choice([100.0, 128.0, 250.0, 360.0, 500.0, 1000.0]))
+        x = _ecg(rng, int(rng.integers(20, 4000)), fs)
+        assert S._percentile98(x) == np.percentile(x, 98)
+        for n in (1, 2, 7, 25, 50):
+            np.testing.assert_array_equal(S._moving_mean(x, n), _ref_moving_mean(x, n))
+        r = float(rng.uniform(0.15, 0.25))
+        np.testing.assert_array_equal(S.curve_length_qrs(x, fs, refractory_s=r, hp_s=0.1),
+                                      _ref_curve_length_qrs(x, fs, refractory_s=r, hp_s=0.1))
+        a, b = S.power_sqi(x, fs), _ref_power_sqi(x, fs)
+        assert a == b or (math.isnan(a) and math.isnan(b))
+        d = rng.normal(200, 30, int(rng.integers(1, 20)))
+        assert S._median(d.tolist()) == float(np.median(d))
+
+
+@pytest.mark.parametrize("fs", [128.0, 250.0, 360.0])
+def test_sqi_ratings_equal_the_plain_rating(fs: float) -> None:
+    """A bed's stretches over a minute of ECG with noise bursts: every rating as the plain code rates it."""
+    rng = np.random.default_rng(int(fs))
+    n = int(60 * fs)
+    qrs = np.arange(0.3 * fs, n, 0.8 * fs)
+    i = np.arange(n)
+    x = np.exp(-0.5 * ((i[:, None] - qrs[None, :]) / (0.012 * fs)) ** 2).sum(axis=1) + rng.normal(0, 0.02, n)
+    x[int(20 * fs):int(30 * fs)] += rng.normal(0, 0.8, int(10 * fs))  # a noise burst: noisy stretches
+    q = S.SignalQuality(fs)
+    cfg = q.cfg
+    got, want = [], []
+    chunk = int(0.25 * fs)
+    for a in range(0, n, chunk):
+        st = q.push(x[a:a + chunk], [float(v) for v in qrs[(qrs >= a) & (qrs < a + chunk)]])
+        if st is not None and (not got or st is not got[-1]):
+            got.append(st)
+            # the plain rating of the same window
+            start, stop = st.start, st.stop
+            w = x[start:stop]
+            mine = qrs[(qrs >= start - q.tol) & (qrs < stop)] - start
+            refr = min(0.25, 0.8 * float(np.median(np.diff(mine))) / fs) if len(mine) > 2 else 0.25
+            theirs = _ref_curve_length_qrs(w, fs, refractory_s=max(0.15, refr), hp_s=cfg.length_hp_s)
+            b = S.bsqi(mine, theirs.astype(np.float64), q.tol, lo=q.tol, hi=q.n - q.tol) \
+                if max(len(mine), len(theirs)) >= cfg.min_beats else None
+            y = w - _ref_moving_mean(w, round(cfg.kurtosis_hp_s * fs))
+            k = S.kurtosis_sqi(y)
+            p = _ref_power_sqi(y, fs)
+            want.append(S.Stretch(start, stop, b, k, p, (b is not None and b < cfg.bsqi_min) or k < cfg.ksqi_min))
+    assert len(got) >= 20
+    assert got == want
+    assert any(s.noisy for s in got) and not all(s.noisy for s in got)
+
+
+# ---------------------------------------------------------------------------------------------- quality checks
+
+
+def test_quality_checks_in_one_pass_equal_each_bed_alone() -> None:
+    """``push_many`` over beds with clean ECG, flat lines (leads off), clipping (saturation), NaN chunks, no beats
+    for a while (noisy), odd chunk lengths and a bed alone in its group: each bed's Quality and state as its own
+    ``push`` gives them."""
+    from ecgmon.segmentation.quality import QualityMonitor, push_many
+
+    rng = np.random.default_rng(5)
+    fs = 250.0
+    beds = 12
+    n = int(30 * fs)
+    sig = np.stack([_ecg(rng, n, fs) for _ in range(beds)])
+    sig[1, int(5 * fs):int(12 * fs)] = 0.3  # a held value: flat line
+    sig[2, int(8 * fs):] = 1e-4 * rng.standard_normal(n - int(8 * fs))  # leads off: noise under the flat level
+    sig[3] = np.clip(3 * sig[3], -0.5, 0.5)  # clipped again and again: saturated
+    sig[4, int(10 * fs):int(10.5 * fs)] = np.nan  # lost samples
+    plain = [QualityMonitor(fs) for _ in range(beds)]
+    batched = [QualityMonitor(fs) for _ in range(beds)]
+    seen = {"flat": 0, "saturated": 0, "noisy": 0}
+    a = 0
+    r = 0
+    while a < n:
+        k = 62 if r % 9 else 63  # the replay's chunks: 62 or 63 samples at 250 Hz
+        xs = [sig[b, a:a + k] for b in range(beds)]
+        xs[5] = sig[5, a:a + k + 3] if r % 5 == 0 else xs[5]  # a bed alone in its group now and then
+        found = [int(rng.random() < 0.25) if b != 6 or a < 10 * fs else 0 for b in range(beds)]  # bed 6: no beats
+        want = [m.push(x, beats_found=f) for m, x, f in zip(plain, xs, found, strict=True)]
+        got = push_many(batched, xs, found)
+        assert got == want, r
+        for q in want:
+            seen["flat"] += q.flat
+            seen["saturated"] += q.saturated
+            seen["noisy"] += q.noisy
+        a += k
+        r += 1
+    for p, b in zip(plain, batched, strict=True):
+        np.testing.assert_array_equal(p.buf, b.buf)
+        assert p.since_beat == b.since_beat
+    assert all(v > 0 for v in seen.values()), seen
+    with pytest.raises(ValueError, match="at most once"):
+        push_many([plain[0], plain[0]], [sig[0, :62], sig[0, 62:124]], [0, 0])
+
+
+# ---------------------------------------------------------------------------------------------- beat cutting
+
+
+def test_resample_many_equals_resample_beat() -> None:
+    """Every row of ``resample_many`` is ``resample_beat`` of its cut, bit for bit: fractional and whole-sample
+    bounds, beats that reach the buffer's last sample or pass it, flat stretches (no z-normalisation), ties."""
+    from ecgmon.segmentation.beats import resample_beat, resample_many
+
+    rng = np.random.default_rng(3)
+    cuts = []
+    for t in range(3000):
+        n_x = int(rng.integers(10, 900))
+        x = rng.normal(size=n_x) * rng.uniform(1e-3, 10)
+        if t % 11 == 0:
+            x = np.round(x, 1)
+        if t % 37 == 0:
+            x[:] = 0.5
+        n = float(rng.uniform(2, n_x))
+        a = float(rng.uniform(0, n_x - n))
+        if t % 5 == 0:
+            a = float(int(a))
+        if t % 13 == 0:
+            n = float(int(n))
+        stop = a + n
+        if t % 17 == 0:
+            stop = float(n_x)
+        if t % 19 == 0:
+            stop = n_x + float(rng.uniform(0, 2))
+        cuts.append((x, a, stop))
+    for lo in range(0, len(cuts), 250):  # batches of a round's size
+        got = resample_many(cuts[lo:lo + 250])
+        assert got.dtype == np.float32 and got.shape == (len(cuts[lo:lo + 250]), 140)
+        for row, c in zip(got, cuts[lo:lo + 250], strict=True):
+            assert row.tobytes() == resample_beat(*c).tobytes()
+    assert resample_many([]).shape == (0, 140)
+
+
+# ---------------------------------------------------------------------------------------------- VF pool
+
+
+def _ref_pool():  # the pool as it was: each bank's block held and gathered by itself, windows built one by one
+    from ecgmon.segmentation.vf import VFBank, VFPool, VFWindow, decide, vf_features
+
+    class RefPool(VFPool):
+        def _filter_raw(self) -> None:
+            rounds: dict[int, list] = {}
+            seen: dict[int, int] = {}
+            for item in self._raw:
+                k = seen.get(id(item[1]), 0)
+                seen[id(item[1])] = k + 1
+                rounds.setdefault(k, []).append(item)
+            self._raw = []
+            for k in sorted(rounds):
+                groups: dict[tuple[float, int], list] = {}
+                for key, bank, x in rounds[k]:
+                    groups.setdefault((bank.fs, len(x)), []).append((key, bank, x))
+                for items in groups.values():
+                    held = [bank._hold(x[None, :]) for _, bank, x in items]
+                    xs = np.concatenate([h[0] for h in held])
+                    y, hf = VFBank.filter_many([bank for _, bank, _ in items], xs)
+                    for i, (key, bank, _) in enumerate(items):
+                        ends, xw, hw, bw = bank._gather(y[i:i + 1], hf[i:i + 1], held[i][1])
+                        q = self._queue.setdefault((bank.fs_int, bank.win), [])
+                        for j in range(len(ends)):
+                            q.append((key, int(ends[j]), xw[0, j], hw[0, j], bool(bw[0, j])))
+
+        def flush(self) -> list:
+            self._filter_raw()
+            out = []
+            for (fs_int, _), q in self._queue.items():
+                if not q:
+                    continue
+                feats = vf_features(np.stack([w[2] for w in q]), np.stack([w[3] for w in q]), fs_int)
+                p_vf, p_art, vf, art = decide(feats, self.cfg)
+                for i, (key, end, _, _, bad) in enumerate(q):
+                    out.append((key, VFWindow(end, float(p_vf[i]), float(p_art[i]), bool(vf[i]) and not bad,
+                                              bool(art[i]) or bad, tuple(float(v) for v in feats[i]))))
+            self._queue, self._n, self._oldest = {}, 0, None
+            return out
+
+    return RefPool()
+
+
+def test_vf_pool_gathers_beds_together_as_each_alone() -> None:
+    """A ward of 40 beds at two rates (beds in step, beds that join late or send an odd block, missing samples, VF
+    waves and sinus rhythm): every window, feature and decision the pool gives equals the plain pool's, bit for bit."""
+    from ecgmon.segmentation.vf import VFPool
+
+    rng = np.random.default_rng(9)
+    beds = []
+    for b in range(40):
+        fs = 250.0 if b % 4 else 360.0
+        n = int(30 * fs)
+        t = np.arange(n) / fs
+        if b % 5 == 0:  # VF: a 4-6 Hz wave of drifting amplitude
+            x = (0.5 + 0.3 * np.sin(2 * np.pi * 0.2 * t)) * np.sin(2 * np.pi * rng.uniform(4, 6) * t)
+        else:
+            x = _ecg(rng, n, fs)
+        x = x + rng.normal(0, 0.02, n)
+        if b % 7 == 3:
+            x[int(rng.integers(0, n - 200)):][:int(rng.integers(5, 200))] = np.nan
+        beds.append((f"b{b}", fs, x, 3 if b % 9 == 4 else 0))  # (name, fs, signal, blocks late)
+    new, ref = VFPool(), _ref_pool()
+    banks = {p: (new.bank(fs), ref.bank(fs)) for p, fs, _, _ in beds}
+    got, want = [], []
+    for r in range(32):
+        for p, fs, x, late in beds:
+            if r < late:
+                continue
+            blk = int(fs)
+            a = (r - late) * blk
+            size = blk + (17 if (r + len(p)) % 11 == 0 else 0)  # now and then an odd block
+            seg = x[a:a + size]
+            if not len(seg):
+                continue
+            new.add(p, banks[p][0], seg, now=0.0)
+            ref.add(p, banks[p][1], seg, now=0.0)
+        if r % 3 != 1:  # sometimes two blocks a bed between flushes
+            got += [(k, w) for k, w in new.flush()]
+            want += [(k, w) for k, w in ref.flush()]
+    got += new.flush()
+    want += ref.flush()
+    assert got == want
+    assert len(got) > 500
+    assert any(w.vf for _, w in got) and any(w.artifact for _, w in got)
+
+
+# ---------------------------------------------------------------------------------------------- a synthetic ward
+
+
+def _wave(t: np.ndarray, mu: float, sd: float, a: float) -> np.ndarray:
+    return a * np.exp(-0.5 * ((t - mu) / sd) ** 2)
+
+
+def _bed_signal(fs: float, seconds: float, seed: int) -> np.ndarray:
+    """A bed's ECG (mV): sinus rhythm with premature wide (ventricular) beats, then by the seed's choice a run of
+    VT (wide beats at 150-180 bpm), a VF episode (a 4-6 Hz wave), a burst of noise and electrode motion, a dropout
+    (NaN) and a flat run (a held value); baseline wander and measurement noise throughout."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * fs)
+    tt = np.arange(n) / fs
+    x = np.zeros(n)
+    rr = 60.0 / rng.uniform(55, 100)
+    vt = (12.0, 18.0) if seed % 3 == 0 else (-1.0, -1.0)
+    vf = (30.0, 40.0) if seed % 4 == 1 else (-1.0, -1.0)
+    t = 0.6
+    while t < seconds - 0.5:
+        if vf[0] <= t < vf[1]:
+            t = vf[1]
+            continue
+        wide = vt[0] <= t < vt[1] or rng.random() < 0.12
+        lo, hi = max(0, int((t - 0.6) * fs)), min(n, int((t + 0.8) * fs))
+        s = tt[lo:hi]
+        if wide:
+            x[lo:hi] += _wave(s, t, 0.035, 1.4) + _wave(s, t + 0.075, 0.03, -0.7) + _wave(s, t + 0.33, 0.07, -0.4)
+        else:
+            x[lo:hi] += (_wave(s, t - 0.16, 0.025, 0.15) + _wave(s, t, 0.01, 1.0) + _wave(s, t + 0.025, 0.008, -0.25)
+                         + _wave(s, t + 0.28, 0.05, 0.3))
+        t += 60.0 / rng.uniform(150, 180) if vt[0] <= t < vt[1] else rr * (1 + 0.03 * rng.standard_normal())
+    if vf[0] >= 0:
+        a, b = int(vf[0] * fs), int(vf[1] * fs)
+        ph = 2 * np.pi * np.cumsum(rng.uniform(4.0, 6.0) + 0.5 * np.sin(2 * np.pi * 0.3 * tt[a:b])) / fs
+        x[a:b] = 0.6 * (np.sin(ph) + 0.2 * np.sin(2 * ph + 1.0))
+    x += 0.01 * rng.standard_normal(n) + 0.05 * np.sin(2 * np.pi * 0.25 * tt)
+    if seed % 5 == 2 and seconds >= 27:  # noise and electrode motion
+        a, b = int(22 * fs), int(27 * fs)
+        x[a:b] += 0.5 * rng.standard_normal(b - a) + 1.5 * np.sin(2 * np.pi * 0.7 * tt[a:b])
+    if seed % 6 == 4 and seconds >= 27:  # a dropout
+        x[int(25 * fs):int(26.3 * fs)] = np.nan
+    if seed % 7 == 5 and seconds >= 38:  # leads off: a held value for 4 s
+        x[int(33 * fs):int(37 * fs)] = x[int(33 * fs)]
+    return x
+
+
+def _ward(beds: int, seconds: float) -> list[tuple[str, float, np.ndarray]]:
+    return [(f"w{i:02d}", 360.0 if i % 5 == 3 else 250.0, _bed_signal(360.0 if i % 5 == 3 else 250.0, seconds, i))
+            for i in range(beds)]
+
+
+def test_monitor_segmentation_in_rounds_equals_bed_by_bed(tmp_path, shipped, monkeypatch) -> None:
+    """The whole segmentation stage of a monitor (``Monitor.segment_many`` in rounds: envelopes, signal-loss
+    check, quality checks and beat cutting of all beds at once) gives a synthetic ward of 24 beds (ectopy, VT, VF,
+    noise, dropouts, leads off; two rates) the beats, QRS, beat types, VF windows and alarm transitions that
+    ``Monitor.segment`` chunk by chunk gives (each bed alone: every batched step takes its per-bed path)."""
+    from helpers import Recorder
+
+    import ecgmon.monitor.pipeline as pipeline
+    from ecgmon.core.messages import Chunk
+    from ecgmon.monitor.app import build
+    from ecgmon.monitor.config import MonitorConfig
+
+    ward = _ward(24, 45.0)
+    plain_type = pipeline.type_staged
+    runs = []
+    for how in ("bed by bed", "rounds"):
+        typed: list[tuple] = []
+
+        def type_staged(jobs, typed=typed):
+            out = plain_type(jobs)
+            for job, vbs in zip(jobs, out, strict=True):
+                typed.extend(repr((job.typer.fs, *dataclasses.astuple(vb))) for vb in vbs)
+            return out
+
+        monkeypatch.setattr(pipeline, "type_staged", type_staged)
+        rec = Recorder()
+        cfg = MonitorConfig(speed=None, ui=False, journal=tmp_path / f"{how}.jsonl", device="cpu", abnormal_rate=None)
+        b = build(cfg, ckpt=shipped, extra_sinks=[rec])
+        windows: list[str] = []
+        flush = b.monitor.vfpool.flush
+
+        def vf_flush(flush=flush, windows=windows):
+            out = flush()
+            windows.extend(repr((k[0].patient, w)) for k, w in out)
+            return out
+
+        b.monitor.vfpool.flush = vf_flush
+        beats: dict[str, list] = {p: [] for p, _, _ in ward}
+        try:
+            step = {p: int(0.25 * fs) for p, fs, _ in ward}
+            per_bed = {p: [Chunk(p, fs, i / fs, x[i:i + step[p]], start=i, replay=True)
+                           for i in range(0, len(x), step[p])] for p, fs, x in ward}
+            n = max(map(len, per_bed.values()))
+            for r in range(0, n, 3):  # each round: every bed's next three chunks (three sub-rounds)
+                rnd = [c[k] for k in (r, r + 1, r + 2) for c in per_bed.values() if k < len(c)]
+                outs = b.monitor.segment_many(rnd) if how == "rounds" else [b.monitor.segment(c) for c in rnd]
+                for c, out in zip(rnd, outs, strict=True):
+                    beats[c.patient] += [(bt.index, bt.rr_prev_s, bt.rr_next_s, bt.hr_bpm, bt.noisy,
+                                          bt.samples.tobytes()) for bt in out]
+            b.monitor.flush_vf(final=True)
+            runs.append((beats, typed, windows, [(a.patient, a.condition, a.state, a.beat_index, a.message)
+                                                 for a in rec.alarms]))
+        finally:
+            b.monitor.close()
+    (beats_a, typed_a, win_a, alarms_a), (beats_b, typed_b, win_b, alarms_b) = runs
+    assert beats_a == beats_b
+    assert sorted(typed_a) == sorted(typed_b) and len(typed_a) > 1000
+    assert sorted(win_a) == sorted(win_b) and len(win_a) > 500
+    for p, _, _ in ward:  # alarm transitions per bed, in order (beds interleave differently across a round)
+        assert [a for a in alarms_a if a[0] == p] == [a for a in alarms_b if a[0] == p], p
+    # the ward holds what it was made of: beats, noisy stretches, ventricular beats, VF, signal loss
+    assert sum(map(len, beats_a.values())) > 1500
+    assert any(bt[4] for v in beats_a.values() for bt in v)
+    conditions = {str(a[1]) for a in alarms_a}
+    assert any("fibrillation" in c for c in conditions), conditions
+    assert any("loss" in c for c in conditions), conditions
+    assert any("ventricular tachycardia" in c for c in conditions), conditions
+    assert any("leads off" in c for c in conditions), conditions
+
+
+# ---------------------------------------------------------------------------------------------- beat typer state
+
+
+def _ref_typer_class():  # the bed state as it was: per-beat conversions, np.mean share, a fresh correlation row
+    from ecgmon.segmentation.vtype import VTyper
+
+    class RefTyper(VTyper):
+        def _state(self, ready, width, pp, z):
+            cfg, fs = self.cfg, self.fs
+            rows, temps = [], []
+            i = 0
+            for f in ready:
+                fid = f if f >= 0 else -1 - f
+                rr = (fid - self.last_fid) / fs if self.last_fid is not None else float("nan")
+                if f < 0:
+                    self.last_fid = fid
+                    continue
+                if self.rrs and rr == rr and rr > 0:
+                    srt = sorted(self.rrs)
+                    q = len(srt)
+                    med = srt[q // 2] if q % 2 else (srt[q // 2 - 1] + srt[q // 2]) / 2
+                    prem = math.log(rr / med)
+                else:
+                    prem = 0.0
+                if rr == rr and 0.2 <= rr <= 3.0:
+                    self.rrs.append(rr)
+                self.last_fid = fid
+                k = self.filled
+                templ = k >= cfg.min_template
+                r = self.ring[:k] @ z[i] / z.shape[1]
+                dwidth = amp = share = math.nan
+                if templ:
+                    mi = self._medoid(k)
+                    temps.append(self.ring[mi].copy())
+                    share = float(np.mean(r >= 0.9))
+                    dwidth = float(width[i]) - float(self.ring_w[mi])
+                    amp = math.log((float(pp[i]) + 1e-3) / (float(self.ring_a[mi]) + 1e-3))
+                rows.append((rr, prem, templ, dwidth, amp, share))
+                j = self.slot
+                self.ring[j], self.ring_w[j], self.ring_a[j] = z[i], width[i], pp[i]
+                rr_full = np.zeros(len(self.ring))
+                rr_full[:k] = r
+                rr_full[j] = 1.0
+                self.cc[j, :], self.cc[:, j] = rr_full, rr_full
+                self.slot = (j + 1) % len(self.ring)
+                self.filled = min(self.filled + 1, len(self.ring))
+                i += 1
+            return rows, temps
+
+    return RefTyper
+
+
+def test_beat_typer_state_equals_the_plain_one() -> None:
+    """Beds of the synthetic ward typed together (``type_staged``, 1 s blocks as the monitor feeds them): every
+    VBeat field as the plain bed state gives it, bit for bit (NaN where the plain one has NaN)."""
+    from ecgmon.segmentation.beats import Segmenter
+    from ecgmon.segmentation.vtype import VTyper, type_staged
+
+    ref_cls = _ref_typer_class()
+    ward = _ward(10, 45.0)
+    new = [VTyper(fs) for _, fs, _ in ward]
+    ref = [ref_cls(fs) for _, fs, _ in ward]
+    fids = []
+    for _, fs, x in ward:
+        seg = Segmenter("t", fs)
+        blocks = []
+        for a in range(0, len(x), int(fs)):
+            ch = x[a:a + int(fs)]
+            seg.push(ch)
+            blocks.append((ch, [f for f, _ in seg.found]))
+        fids.append(blocks)
+    got, want = [], []
+    for k in range(max(map(len, fids))):
+        for typers, out in ((new, got), (ref, want)):
+            jobs = []
+            for t, blocks in zip(typers, fids, strict=True):
+                if k < len(blocks):
+                    t.add(*blocks[k])
+                    job = t.stage()
+                    if job is not None:
+                        jobs.append(job)
+            out += [repr(dataclasses.astuple(v)) for vbs in type_staged(jobs) for v in vbs]
+    assert got == want
+    assert len(got) > 500 and sum(", True, True," in g for g in got) > 50  # beats typed V with a template
+
+
+def test_onsets_many_equal_each_onset() -> None:
+    """The fiducials of every QRS the segmenters of the synthetic ward find (two rates, VT, VF waves, noise, the
+    start of a stream where the search window is cut short), found together by ``onsets_many``, equal each
+    segmenter's ``_onset``."""
+    from ecgmon.segmentation.beats import Segmenter, onsets_many
+
+    ward = _ward(12, 40.0)
+    segs = [Segmenter(p, fs) for p, fs, _ in ward]
+    n = 0
+    for a in range(0, 40 * 360, 90):
+        jobs = []
+        for sg, (_, fs, x) in zip(segs, ward, strict=True):
+            ch = x[a * int(fs) // 360:(a + 90) * int(fs) // 360]
+            if not len(ch) or not np.isfinite(ch).all():
+                sg.push(np.nan_to_num(ch))
+                continue
+            peaks = sg.begin(ch)
+            jobs += [(sg, p) for p in peaks]
+            want = [sg._onset(p) for p in peaks]
+            got = onsets_many([(sg, p) for p in peaks])
+            assert got == want
+            sg.finish(ch, peaks, got)
+        got = onsets_many(jobs)
+        assert got == [sg._onset(p) for sg, p in jobs]
+        n += len(jobs)
+    assert n > 300
+    # a peak at the very start of a stream: a stretch shorter than 3 samples gives the peak itself
+    sg = Segmenter("s", 250.0)
+    sg.begin(np.zeros(2))
+    assert onsets_many([(sg, 1)]) == [sg._onset(1)] == [1.0]
