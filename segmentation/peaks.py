@@ -259,7 +259,9 @@ class QRSDetector:
         lo = max(self.env_start, self.next_p - self.dom)
         seg = self.env[lo - self.env_start:]
         # local maxima over the smallest half-window the RR may set; the window of each is checked below
-        mx = maximum_filter1d(seg, size=2 * self.half_lo + 1, mode="constant", cval=-np.inf)
+        # (an output array given: scipy then skips half of its per-call argument handling; the same values)
+        mx = maximum_filter1d(seg, size=2 * self.half_lo + 1, output=np.empty_like(seg), mode="constant",
+                              cval=-np.inf)
         a, b = self.next_p - lo, last - lo + 1
         peak = seg[a:b] == mx[a:b]
         # larger than the sample before it: a plateau yields its first sample, a flat line none
