@@ -11,7 +11,9 @@ records alarms (``records_only = True``: the alarm strips) gets each at once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import sys
 import time
 from collections import deque
 from typing import Protocol, TextIO
@@ -182,14 +184,18 @@ class HeadlessSink(NullSink):
             line["replay"] = True
         if self.simulated and line.get("patient") in self.simulated:
             line["simulated"] = True
-        if self.lost:  # nobody reads any more: the monitor goes on (the journal keeps the alarms)
-            self.lost += 1
-            return
+        if self.lost and not flush:  # nobody reads any more: the monitor goes on (the journal keeps the alarms)
+            self.lost += 1  # (a flushed line, a stats line or the summary, is tried all the same: the failure
+            return  # may have been passing, and the summary is the run's account)
         try:
             self.out.write(json.dumps(line, default=_plain) + "\n")
             if flush:
                 self.out.flush()
-        except (OSError, ValueError):  # a closed pipe or terminal (EPIPE, EIO), or a closed file
+        except (OSError, ValueError) as err:  # a closed pipe or terminal (EPIPE, EIO), or a closed file
+            if not self.lost:  # said once, where it is seen (stderr), with its cause
+                with contextlib.suppress(OSError, ValueError):
+                    print(f"ecgmon: output lines are lost from now on ({type(err).__name__}: {err}); the journal "
+                          f"keeps every alarm", file=sys.stderr, flush=True)
             self.lost += 1
 
     def report(self) -> dict[str, object]:

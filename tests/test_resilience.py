@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import json
@@ -218,3 +219,40 @@ def test_headless_lines_with_numpy_values_are_written_not_lost():
     line = json.loads(out.getvalue())
     assert line == {"type": "summary", "threshold": 0.25, "beats": 3, "hr": [60.0], "replay": True}
     assert sink.report() == {}
+
+
+def test_lost_output_is_said_on_stderr_and_the_summary_is_still_tried(capsys):
+    """A headless monitor whose stdout cannot take a line (here a full non-blocking pipe: EAGAIN) drops the
+    following verdict lines, says so once on stderr with the cause, and still writes the summary once the pipe
+    can take it (the summary was lost with the rest: a SIGTERM test saw exit 0 and no line after the signal)."""
+    import os
+
+    from ecgmon.monitor.sinks import HeadlessSink
+
+    r, w = os.pipe()
+    os.set_blocking(w, False)
+    out = os.fdopen(w, "w")  # as sys.stdout is: text over a buffered writer
+    sink = HeadlessSink(out, replay=True)
+    pad = "x" * 4000
+    for i in range(200):  # 800 kB into a 64 kB pipe: it fills
+        sink.write({"type": "stats", "i": i, "pad": pad})
+    assert sink.lost > 0
+    err = capsys.readouterr().err
+    assert err.count("output lines are lost") == 1 and "BlockingIOError" in err
+    with os.fdopen(r, "rb") as reader:
+        os.set_blocking(r, False)
+        while True:
+            try:
+                if not reader.read(65536):
+                    break
+            except BlockingIOError:
+                break
+            except TypeError:  # read() of a non-blocking empty pipe gives None
+                break
+        sink.write({"type": "summary", "beats": 1})
+        os.set_blocking(r, True)
+        with contextlib.suppress(OSError):
+            out.close()
+        tail = reader.read().decode(errors="replace")
+    assert '"type": "summary"' in tail
+    assert sink.report() == {"output_lines_lost": sink.lost}
