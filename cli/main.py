@@ -522,7 +522,8 @@ def cmd_simulate(a: argparse.Namespace, console: Console) -> int:
                     drop=a.drop, dup=a.dup, reorder=a.reorder, jitter_ms=a.jitter_ms,
                     artifacts=ArtifactConfig(noise_mv=a.noise, wander_mv=a.wander, leadoff_every_s=a.leadoff_every))
     broker = broker_from_args(a)
-    hint = " (judge them with `ecgmon --source mqtt --checkpoint ecg5000`)" if cfg.kind == "ecg5000" else ""
+    hint = (" (judge them with `ecgmon --source mqtt --checkpoint ecg5000`; into a NATS server's MQTT listener: "
+            "`ecgmon --source nats --checkpoint ecg5000`)" if cfg.kind == "ecg5000" else "")
     console.print(f"simulate: {cfg.devices} {cfg.kind} devices at {cfg.fs:g} Hz, {cfg.fmt}, speed {a.speed} -> "
                   f"{broker.url}{hint}", highlight=False)
     stats = asyncio.run(publish(cfg, broker, report=lambda line: print(line, file=sys.stderr, flush=True)))

@@ -60,7 +60,7 @@ from nats.js.api import KeyValueConfig
 from nats.js.kv import KeyValue
 
 from ecgmon.core.aio import check_cancelled
-from ecgmon.core.messages import Alarm, AlarmState, Chunk, Condition
+from ecgmon.core.messages import Alarm, AlarmKind, AlarmState, Chunk, Condition, Priority
 from ecgmon.core.payload import MAX_PAYLOAD
 from ecgmon.monitor.alarms import AlarmBook, TechnicalAlarms
 from ecgmon.monitor.ingress import Ingress
@@ -265,6 +265,18 @@ class NatsApi:
             if int((last.get("message") or {}).get("seq", 0)) > upto:
                 out.append(device_of_token(subject.split(".")[2]))
         return sorted(out)
+
+    async def stream_partitions(self) -> dict[int, list[str]]:
+        """partition -> its devices, for every partition the stream holds device samples in (within its
+        retention): a worker with fewer ``--partitions`` than the server's mapping sees devices beyond its own."""
+        c = self.cfg
+        info = await self.request(f"STREAM.INFO.{c.stream}", {"subjects_filter": f"{c.prefix}.*.*.samples"})
+        out: dict[int, list[str]] = {}
+        for subject in (info.get("state") or {}).get("subjects") or {}:
+            t = subject.split(".")
+            if len(t) == 4 and t[1].isdigit():
+                out.setdefault(int(t[1]), []).append(device_of_token(t[2]))
+        return out
 
     async def pinned(self) -> dict[int, str | None]:
         """partition -> the pin id the server holds now (None: no client pinned)."""
@@ -944,19 +956,32 @@ class NatsSource:
         return chunks, ends
 
     def _check_partition(self, device: str, token: str) -> None:
-        """A device's first message here: it must come in the partition ``--partitions`` puts it in.  Where not,
-        the server maps the devices into another number of partitions, and the devices of the partitions no
-        worker pulls are not monitored: the HIGH technical alarm ``bed unmonitored`` on the monitor itself."""
+        """A device's first message here: it must come in the partition ``--partitions`` puts it in (a worker with
+        more partitions than the server's mapping sees it here; one with fewer is caught by :meth:`_check_stream`)."""
         expected = partition_of(device, self.cfg.partitions)
-        if token == str(expected):
+        if token != str(expected):
+            self._mismatch(f"device {device} came in partition {token}, but --partitions {self.cfg.partitions} "
+                           f"puts it in {expected}")
+
+    async def _check_stream(self) -> None:
+        """Devices stored in partitions at or beyond ``--partitions``: no worker of this configuration pulls them."""
+        if self.api is None:
             return
+        beyond = {p: d for p, d in (await self.api.stream_partitions()).items() if p >= self.cfg.partitions}
+        if beyond:
+            devices = sorted(d for ds in beyond.values() for d in ds)
+            self._mismatch(f"the stream holds devices in partitions {','.join(map(str, sorted(beyond)))}, beyond "
+                           f"--partitions {self.cfg.partitions}: {len(devices)} bed(s) that no worker with this "
+                           f"setting pulls ({', '.join(devices[:5])}{', ...' if len(devices) > 5 else ''})")
+
+    def _mismatch(self, why: str) -> None:
+        """``--partitions`` differs from the server's subject mapping: HIGH on the monitor itself (once)."""
         self.counts["partition_mismatch"] += 1
         book = self.unmonitored.setdefault(MONITOR, AlarmBook(MONITOR))
-        out = TechnicalAlarms(book).raise_(
-            Condition.BED_UNMONITORED,
-            f"device {device} came in partition {token}, but --partitions {self.cfg.partitions} puts it in "
-            f"{expected}: the server's subject mapping has another number of partitions, and the devices of the "
-            f"partitions no worker pulls are not monitored. Give the workers the server's number (docs/workers.md)")
+        out = book.raise_(Condition.BED_UNMONITORED, AlarmKind.TECHNICAL, Priority.HIGH,
+                          f"--partitions is not the server's number of partitions: {why}. Give every worker the "
+                          f"number of the servers' subject mapping (docs/workers.md); where the server has more, "
+                          f"the beds of the partitions beyond are not monitored")
         if out and self.host is not None:
             self.host.emit(out)
 
@@ -1210,10 +1235,16 @@ class NatsSource:
 
         await self.nc.subscribe("ecgmon.status.*", cb=heard)
         probed: dict[int, float] = {}
+        found: set[str] = set()
+        stream_checked = -1e9
         while True:
             check_cancelled()
             await asyncio.sleep(self.cfg.status_every_s)
             now = time.monotonic()
+            if now - stream_checked >= 10.0:
+                stream_checked = now
+                with contextlib.suppress(JetStreamError, nats.errors.Error, TimeoutError, ValueError):
+                    await self._check_stream()
             self.ownership.mine(self.cfg.worker, self._owned_beds(), now)
             unowned = set(self.ownership.unowned(now))
             # beds nobody has named yet (no worker ever owned them, or this observer started after their worker
@@ -1224,7 +1255,8 @@ class NatsSource:
                     with contextlib.suppress(JetStreamError, nats.errors.Error, TimeoutError, ValueError):
                         if waiting := await self.api.waiting_devices(p) if self.api is not None else []:
                             self.ownership.beds[p] = tuple(sorted(set(self.ownership.beds.get(p, ())) | set(waiting)))
-                            self.counts["waiting_found"] += len(waiting)
+                            found.update(waiting)
+                            self.counts["waiting_found"] = len(found)
             out: list[Alarm] = []
             for p in range(self.cfg.partitions):
                 for dev in self.ownership.beds.get(p, ()):

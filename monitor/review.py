@@ -94,6 +94,7 @@ def render(journal: str | Path | Sequence[str | Path], out: str | Path) -> tuple
     life: dict[str, dict[str, float]] = {}
     alarms: dict[str, dict[str, Any]] = {}
     where: dict[str, list[str]] = {}
+    judged_by: dict[str, str] = {}
     by_id: dict[str, dict[str, Any]] = {}
     bad = bad_strips = 0
     for j in journals:
@@ -112,6 +113,8 @@ def render(journal: str | Path | Sequence[str | Path], out: str | Path) -> tuple
                 where[aid].append(j.name)
             if r.get("kind") == "physiological" and r.get("state") == "active" and aid not in alarms:
                 alarms[aid] = r
+            if r.get("origin"):  # a station's copy names the worker that judged it, whichever journal came first
+                judged_by[aid] = str(r["origin"])
         for st in strips:  # a complete strip over an incomplete one
             sid = st["alarm"]["id"]
             if sid not in by_id or (st["complete"] and not by_id[sid]["complete"]):
@@ -125,7 +128,7 @@ def render(journal: str | Path | Sequence[str | Path], out: str | Path) -> tuple
         replay = REPLAY_TAG if strip and strip["replay"] else ""
         head = (f'<h2><span class=prio style="background:{PRIORITY.get(prio, "#555")}">{html.escape(prio.upper())}'
                 f'</span> {html.escape(str(a.get("patient")))}: {html.escape(str(a.get("condition")))}{replay}</h2>')
-        origin = f' · judged by {html.escape(str(a["origin"]))}' if a.get("origin") else ""
+        origin = f" · judged by {html.escape(judged_by[aid])}" if aid in judged_by else ""
         held = f' · in {html.escape(", ".join(where.get(aid, [])))}' if several else ""
         times = (f'<p>raised {_stamp(st.get("active"))} · acknowledged {_stamp(st.get("acknowledged"))} · '
                  f'cleared {_stamp(st.get("cleared"))} · {html.escape(str(a.get("message", "")))}{origin}{held}</p>')

@@ -482,6 +482,31 @@ async def test_beds_no_worker_ever_named_are_found_unmonitored_from_the_stream(t
     assert set(station.summary()["input"]["unmonitored_beds"]) >= names
 
 
+@pytest.mark.broker
+@pytest.mark.slow
+@pytest.mark.asyncio
+async def test_a_worker_with_fewer_partitions_than_the_server_raises_an_alarm(tmp_path, nats_server):
+    """--partitions 2 against a server that maps into 4: the devices of partitions 2 and 3 reach no consumer of
+    this worker, so no message it receives can show the mismatch; the stream does (newcomer: half the beds
+    silently unjudged, the worker healthy)."""
+    w = Worker(tmp_path, "W", nats_server.url, partitions=2, prefer=None)
+    try:
+        await w.wait_for(lambda: any(r.get("type") == "stats" for r in w.rows()), 60, "started")
+        sim = SimConfig(kind="synthetic", devices=8, duration=14.0, speed=1.0, fmt="int16", labels=False, seed=2)
+        devices = asyncio.ensure_future(publish(sim, BrokerConfig(url=nats_server.mqtt_url, client_id="sim5")))
+        beyond = sorted(d for d in (f"dev{i:04d}" for i in range(1, 9)) if partition_of(d, 4) >= 2)
+        assert beyond
+        said = lambda: [r for r in w.rows() if r.get("condition") == "bed unmonitored"  # noqa: E731
+                        and "--partitions is not the server's" in r.get("message", "")]
+        await w.wait_for(lambda: bool(said()), 30, "the partitions mismatch alarm")
+        await devices
+    finally:
+        w.stop()
+    (a, *_) = said()
+    assert a["priority"] == "high" and "beyond --partitions 2" in a["message"] and beyond[0] in a["message"]
+    assert w.summary()["input"]["partition_mismatch"] >= 1
+
+
 class Bridge:
     """``ecgmon bridge`` as a real process (mosquitto -> JetStream), its JSON lines in a file."""
 

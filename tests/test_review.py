@@ -124,6 +124,7 @@ def test_review_of_several_journals_is_one_view_of_every_bed(tmp_path):
     assert "cleared -" not in bed01 and "in a.jsonl, b.jsonl" in bed01 and "<svg" in bed01
     bed02 = next(x for x in sections if "bed02" in x)
     assert "in b.jsonl, station.jsonl" in bed02 or "in station.jsonl, b.jsonl" in bed02
+    assert "judged by ward-b" in bed02  # the station's copy names it, though b.jsonl came first
 
 
 @pytest.mark.slow
