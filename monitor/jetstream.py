@@ -670,6 +670,7 @@ class NatsSource:
                 "unowned": self.ownership.unowned(now),
                 "unmonitored_beds": sorted(d for d, b in self.unmonitored.items() if b.active and d != MONITOR),
                 "partition_mismatch": self.counts["partition_mismatch"],
+                **({"station_alarms": self.counts["station_alarms"]} if self.cfg.station else {}),
                 "takeovers": sum(p.takeovers for p in self.parts),
                 "takeover_s": [round(t, 3) for t in self.takeover_s],
                 **{k: v for k, v in self.counts.items()}}

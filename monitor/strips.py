@@ -108,6 +108,8 @@ class StripRecorder(NullSink):
             bed.beats.append((score.beat.index, score.verdict, round(score.loss, 6), round(score.threshold, 6)))
 
     def on_alarm(self, alarm: Alarm) -> None:
+        if alarm.origin is not None:  # another worker's bed (a station's view): its samples are that worker's
+            return
         if alarm.kind is AlarmKind.PHYSIOLOGICAL and alarm.state is AlarmState.ACTIVE and alarm.beat_index is not None:
             self.pending.setdefault(alarm.patient, []).append(alarm)
 

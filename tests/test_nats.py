@@ -455,6 +455,7 @@ async def test_a_station_shows_and_journals_every_bed_another_worker_judges(tmp_
     assert open_alarms(station.journal)[0] == []  # the station keeps no other worker's alarm as its own
     assert station.summary()["input"]["station_alarms"] >= 1
     assert station.summary()["input"].get("disconnects", 0) == 0  # its own stop is no lost connection
+    assert station.summary().get("strips_pending", 0) == 0  # no strip waits for another worker's samples
 
 
 @pytest.mark.broker
