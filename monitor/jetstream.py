@@ -67,7 +67,7 @@ from ecgmon.monitor.ingress import Ingress
 from ecgmon.monitor.learning import FORGET_S, Learnt, bed_from_json, bed_to_json
 from ecgmon.monitor.pipeline import MONITOR
 from ecgmon.monitor.sinks import AlarmOutbox, Sink
-from ecgmon.monitor.sources import InputListener, Round, SourceHealth, Task
+from ecgmon.monitor.sources import InputListener, Round, SourceHealth, Task, commit_settled, one_by_one
 from ecgmon.monitor.streams import DeviceStream
 
 KINDS = ("samples", "labels", "control")  # the device topics mapped into partitions
@@ -258,9 +258,8 @@ class NatsApi:
         delivered = int((info.get("delivered") or {}).get("stream_seq", 0))
         acked = int((info.get("ack_floor") or {}).get("stream_seq", 0))
         upto = min(delivered, acked) if info.get("num_ack_pending") else delivered
-        stream = await self.request(f"STREAM.INFO.{c.stream}", {"subjects_filter": f"{c.prefix}.{partition}.*.samples"})
         out = []
-        for subject in (stream.get("state") or {}).get("subjects") or {}:
+        for subject in await self._sample_subjects(f"{c.prefix}.{partition}.*.samples"):
             last = await self.request(f"STREAM.MSG.GET.{c.stream}", {"last_by_subj": subject})
             if int((last.get("message") or {}).get("seq", 0)) > upto:
                 out.append(device_of_token(subject.split(".")[2]))
@@ -269,14 +268,17 @@ class NatsApi:
     async def stream_partitions(self) -> dict[int, list[str]]:
         """partition -> its devices, for every partition the stream holds device samples in (within its
         retention): a worker with fewer ``--partitions`` than the server's mapping sees devices beyond its own."""
-        c = self.cfg
-        info = await self.request(f"STREAM.INFO.{c.stream}", {"subjects_filter": f"{c.prefix}.*.*.samples"})
         out: dict[int, list[str]] = {}
-        for subject in (info.get("state") or {}).get("subjects") or {}:
+        for subject in await self._sample_subjects(f"{self.cfg.prefix}.*.*.samples"):
             t = subject.split(".")
             if len(t) == 4 and t[1].isdigit():
                 out.setdefault(int(t[1]), []).append(device_of_token(t[2]))
         return out
+
+    async def _sample_subjects(self, pattern: str) -> list[str]:
+        """The stream's subjects matching ``pattern`` that hold messages."""
+        info = await self.request(f"STREAM.INFO.{self.cfg.stream}", {"subjects_filter": pattern})
+        return list((info.get("state") or {}).get("subjects") or {})
 
     async def pinned(self) -> dict[int, str | None]:
         """partition -> the pin id the server holds now (None: no client pinned)."""
@@ -677,7 +679,8 @@ class NatsSource:
 
     def tasks(self) -> list[Task]:
         out: list[Task] = [(f"pull-{p.index}", self._pull(p)) for p in self.parts]
-        out += [("acks", self._acks()), ("status", self._status()), ("watch-owners", self._watch()),
+        out += [("acks", commit_settled(self.commit, lambda: self.host.settled if self.host is not None else None)),
+                ("status", self._status()), ("watch-owners", self._watch()),
                 ("nats-alarms", self.alarms.run())]
         if self.cfg.station:
             out.append(("station", self._station()))
@@ -842,15 +845,9 @@ class NatsSource:
 
     # -- the chunks
 
-    async def __aiter__(self) -> AsyncIterator[Chunk]:
-        """Chunk by chunk, for a reader that segments each chunk before it asks for the next (the Source
-        protocol): each message is committed at what the monitor had segmented when it asked again."""
-        host = self.host
-        async for rnd in self.rounds(1):
-            for chunk in rnd.chunks:
-                yield chunk
-            n = host.stats.segmented if host is not None else 0
-            rnd.segmented([0] * len(rnd.chunks), n)
+    def __aiter__(self) -> AsyncIterator[Chunk]:
+        """Chunk by chunk (the Source protocol): see :func:`~ecgmon.monitor.sources.one_by_one`."""
+        return one_by_one(self.rounds(1), lambda: self.host.stats.segmented if self.host is not None else 0)
 
     async def rounds(self, limit: int) -> AsyncIterator[Round]:
         """The messages that have arrived, up to ``limit`` at a time, as one :class:`Round` of chunks (their
@@ -1123,15 +1120,6 @@ class NatsSource:
             self.counts["acked"] += n
             with contextlib.suppress(nats.errors.Error, OSError, TimeoutError):
                 await self.nc.flush(timeout=max(1, math.ceil(timeout_s)))
-
-    async def _acks(self, period_s: float = 0.05) -> None:
-        """Acknowledge the messages that brought no beat (labels, the middle of a beat) once those before them are
-        judged; the ones that did are acknowledged by :meth:`commit`."""
-        while True:
-            check_cancelled()
-            await asyncio.sleep(period_s)
-            if self.host is not None:
-                await self.commit(self.host.settled)
 
     # -- a central station's view of the other workers' beds
 

@@ -654,20 +654,15 @@ class Monitor:
         """Chunks from the source in rounds: whatever has arrived since the last round (up to ``max_round``
         chunks) is segmented together (:meth:`segment_many`).  A reader task takes the source's chunks into a
         bounded queue, so a source that can pause still feels back-pressure.  A source that commits its input
-        (JetStream) gives its rounds itself (``rounds``) and is told what each round's chunks brought, so it
-        acknowledges each message once the beats up to it are judged; without ``rounds`` it is read one chunk
-        at a time (it notes ``stats.segmented`` when the monitor asks for the next)."""
-        rounds = getattr(source, "rounds", None)  # ecgmon.monitor.jetstream.NatsSource.rounds
-        if self._commit is not None and rounds is not None:
-            async for rnd in rounds(self.cfg.max_round):
+        (JetStream, the ``--workers`` router) gives its rounds itself (``rounds``) and is told what each round's
+        chunks brought, so it commits each message once the beats up to it are judged."""
+        if self._commit is not None:
+            async for rnd in source.rounds(self.cfg.max_round):  # type: ignore[attr-defined]  # checked in run()
                 before = self.stats.segmented
                 out = self.segment_many(rnd.chunks)
                 rnd.segmented([len(b) for b in out], before)  # before the beats can be judged
                 for beats in out:
                     await self._queue_beats(beats)
-        elif self._commit is not None:
-            async for chunk in source:
-                await self._queue_beats(self.segment(chunk))
         else:
             await self._ingest_rounds(source)
         self.flush_vf(final=True)  # the source has ended: its last beats typed, its last VF windows
@@ -762,7 +757,10 @@ class Monitor:
         self._shed_when_full = (not source.can_pause if self.cfg.shed_when_full is None
                                 else self.cfg.shed_when_full)
         self._extra_sinks = tuple(source.sinks())
-        self._commit = getattr(source, "commit", None)  # ecgmon.monitor.jetstream.NatsSource.commit
+        self._commit = getattr(source, "commit", None)  # NatsSource.commit, RoutedSource.commit
+        if self._commit is not None and not hasattr(source, "rounds"):
+            raise TypeError(f"{type(source).__name__} commits its input but gives no rounds: the monitor could not "
+                            "tell it which beats each message brought")
         source.attach(self)
 
         async def stopper() -> None:

@@ -12,12 +12,13 @@ import asyncio
 import dataclasses
 import math
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, Self
 
 import numpy as np
 
+from ecgmon.core.aio import check_cancelled
 from ecgmon.core.limits import chunk_size
 from ecgmon.core.messages import Chunk, TrueBeat, is_abnormal
 from ecgmon.models.data import NORMAL
@@ -76,6 +77,28 @@ class Round:
             upto.append(upto[-1] + n)
         for n, token in self.marks:
             self.settle(upto[n], token)
+
+
+async def one_by_one(rounds: AsyncIterator[Round], segmented: Callable[[], int]) -> AsyncIterator[Chunk]:
+    """A committing source's rounds chunk by chunk (its ``__aiter__``, the Source protocol), for a reader that
+    segments each chunk before it asks for the next: each round's messages are marked with ``segmented()`` (the
+    reader's count of beats cut so far) when it asks again."""
+    async for rnd in rounds:
+        for chunk in rnd.chunks:
+            yield chunk
+        rnd.segmented([0] * len(rnd.chunks), segmented())
+
+
+async def commit_settled(commit: Callable[[int], Awaitable[None]], settled: Callable[[], int | None], *,
+                         period_s: float = 0.05) -> None:
+    """A committing source's task: every ``period_s``, commit what the monitor has settled, so that messages that
+    brought no beat (labels, the middle of a beat) are committed too once those before them are judged (the ones
+    that did are committed before their verdicts show)."""
+    while True:
+        check_cancelled()
+        await asyncio.sleep(period_s)
+        if (n := settled()) is not None:
+            await commit(n)
 
 
 class Source(Protocol):

@@ -70,7 +70,7 @@ from ecgmon.monitor.ingress import Ingress
 from ecgmon.monitor.jetstream import partition_of
 from ecgmon.monitor.mqtt import AlarmPublisher, MqttConnection
 from ecgmon.monitor.sinks import NullSink, TruthFactory
-from ecgmon.monitor.sources import InputListener, Round, SourceHealth, Task
+from ecgmon.monitor.sources import InputListener, Round, SourceHealth, Task, commit_settled, one_by_one
 from ecgmon.monitor.streams import DeviceStream
 
 __all__ = ["RoutedSource", "Router", "run_workers", "worker_journal", "worker_of"]
@@ -146,7 +146,7 @@ class RoutedSource:
         return {**self.ingress.summary(), "floor": self.floor}
 
     def tasks(self) -> list[Task]:
-        return [("floor", self._commits())]
+        return [("floor", commit_settled(self.commit, lambda: getattr(self.host, "settled", None)))]
 
     def sinks(self) -> list[Any]:
         return []
@@ -156,14 +156,6 @@ class RoutedSource:
 
     async def __aexit__(self, *exc: object) -> None:
         pass
-
-    async def _commits(self, period_s: float = 0.05) -> None:
-        """The floor moves on for messages that brought no beat too (labels, the middle of a beat)."""
-        while True:
-            await asyncio.sleep(period_s)
-            settled = getattr(self.host, "settled", None)
-            if isinstance(settled, int):
-                await self.commit(settled)
 
     async def rounds(self, limit: int) -> AsyncIterator[Round]:
         """Each batch from the router as rounds of at most ``limit`` messages, their payloads decoded together."""
@@ -190,12 +182,9 @@ class RoutedSource:
             floor = self.marks.popleft()[1]
         self.floor = floor
 
-    async def __aiter__(self) -> AsyncIterator[Chunk]:
-        """Chunk by chunk (the Source protocol), for a reader that segments each before it asks for the next."""
-        async for rnd in self.rounds(1):
-            for chunk in rnd.chunks:
-                yield chunk
-            rnd.segmented([0] * len(rnd.chunks), 0)
+    def __aiter__(self) -> AsyncIterator[Chunk]:
+        """Chunk by chunk (the Source protocol): see :func:`~ecgmon.monitor.sources.one_by_one`."""
+        return one_by_one(self.rounds(1), lambda: getattr(getattr(self.host, "stats", None), "segmented", 0))
 
 
 class _Uplink:
