@@ -25,7 +25,7 @@ from flops import limit_lines
 from ecgmon.evaluation.evaluator import Evaluator
 from ecgmon.monitor.app import build
 from ecgmon.monitor.config import MonitorConfig
-from ecgmon.monitor.pipeline import PipelineConfig
+from ecgmon.monitor.settings import PipelineConfig
 
 
 def rss_mib() -> float:

@@ -596,7 +596,7 @@ def cmd_demo(a: argparse.Namespace, console: Console) -> int:
 
 def _bridge_parser(sub: argparse._SubParsersAction) -> None:
     from ecgmon.monitor.config import add_broker_arguments
-    from ecgmon.monitor.jetstream import NatsSettings
+    from ecgmon.monitor.settings import NatsSettings
 
     n = NatsSettings()
     p = sub.add_parser("bridge", help="devices' MQTT packets into the NATS JetStream stream, none lost",
@@ -623,7 +623,7 @@ def cmd_bridge(a: argparse.Namespace, console: Console) -> int:
 
     from ecgmon.monitor.bridge import bridge_settings, run_bridge
     from ecgmon.monitor.config import broker_from_args
-    from ecgmon.monitor.jetstream import NatsSettings
+    from ecgmon.monitor.settings import NatsSettings
 
     broker = broker_from_args(a)
     if a.client_id is None:

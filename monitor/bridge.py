@@ -54,7 +54,8 @@ from nats.aio.client import Client as NatsClient
 
 from ecgmon.core.aio import check_cancelled
 from ecgmon.core.broker import BrokerConfig
-from ecgmon.monitor.jetstream import KINDS, JetStreamError, NatsApi, NatsSettings, device_token, partition_of
+from ecgmon.monitor.jetstream import KINDS, JetStreamError, NatsApi, device_token, partition_of
+from ecgmon.monitor.settings import NatsSettings
 
 
 @dataclass(frozen=True, slots=True)

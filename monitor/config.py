@@ -12,10 +12,9 @@ from ecgmon.core.broker import BrokerConfig, credentials
 from ecgmon.core.limits import FS_RANGE, check_fs, parse_speed
 from ecgmon.core.messages import Priority
 from ecgmon.monitor.alarms import PolicyConfig
-from ecgmon.monitor.jetstream import NatsSettings, shard_partitions
 from ecgmon.monitor.learning import LearningConfig
 from ecgmon.monitor.lethal import LethalConfig
-from ecgmon.monitor.pipeline import PipelineConfig
+from ecgmon.monitor.settings import NatsSettings, PipelineConfig, shard_partitions
 
 
 def default_journal() -> Path:

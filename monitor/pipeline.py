@@ -44,9 +44,10 @@ from ecgmon.monitor.bedmodel import BedModel
 from ecgmon.monitor.disk import DiskWriter
 from ecgmon.monitor.learning import LearningConfig, Learnt, LearntStates, LearntStore
 from ecgmon.monitor.lethal import PRIORITY, Change, LethalConfig, LethalWatch
+from ecgmon.monitor.settings import PipelineConfig
 from ecgmon.monitor.sinks import Sink
 from ecgmon.monitor.sources import Source, Task
-from ecgmon.monitor.watchdog import Load, Watchdog, WatchdogConfig
+from ecgmon.monitor.watchdog import Load, Watchdog
 from ecgmon.segmentation.bank import segment_round
 from ecgmon.segmentation.beats import Segmenter
 from ecgmon.segmentation.quality import Quality, QualityMonitor, push_many
@@ -59,20 +60,6 @@ CLEAN_CHUNKS = 20  # chunks without a rejected payload before a bed's 'bad input
 STORE_EVERY_S = 60.0  # how often the learnt-state file is rewritten while running
 DRAIN_S = 2.0  # at a stop, how long a sink may take to pass on what it holds (the MQTT alarm outbox)
 RHYTHM_BLOCK_S = 1.0  # signal gathered per bed before the beat typer and the VF detector see it
-
-
-@dataclass(frozen=True, slots=True)
-class PipelineConfig:
-    """Batching in beats and milliseconds; the beat queue in beats."""
-
-    max_batch: int = 1024
-    max_wait_ms: float = 20.0
-    queue_size: int = 4096
-    max_round: int = 2048  # chunks segmented together at most (what has arrived since the last round)
-    max_beats: int | None = None  # stop after exactly this many verdicts
-    hold_at_end: bool = False  # keep running after the source ends (the console keeps its last state)
-    shed_when_full: bool | None = None  # None: shed only when the source cannot pause
-    watchdog: WatchdogConfig = WatchdogConfig()
 
 
 @dataclass(slots=True)

@@ -28,14 +28,13 @@ from ecgmon.monitor.alarms import open_alarms, read_journal
 from ecgmon.monitor.jetstream import (
     Delivery,
     NatsApi,
-    NatsSettings,
     NatsSource,
     Ownership,
     Partition,
     Round,
     partition_of,
-    shard_partitions,
 )
+from ecgmon.monitor.settings import NatsSettings, shard_partitions
 from ecgmon.simulators.publisher import SimConfig, publish
 
 # ---------------------------------------------------------------------------------------------- pure parts
@@ -156,7 +155,7 @@ from pathlib import Path
 faulthandler.register(signal.SIGUSR1, all_threads=True)  # the test asks for every stack when a stop hangs
 from ecgmon.monitor.app import build, run_headless
 from ecgmon.monitor.config import MonitorConfig
-from ecgmon.monitor.jetstream import NatsSettings
+from ecgmon.monitor.settings import NatsSettings
 from ecgmon.monitor.learning import LearningConfig
 a = json.loads(sys.argv[1])
 prefer = None if a["prefer"] is None else tuple(a["prefer"])

@@ -14,7 +14,7 @@ from ecgmon.models.scorer import losses
 from ecgmon.monitor.alarms import PHYSIOLOGICAL_ADVISORIES, read_journal
 from ecgmon.monitor.app import build, run_headless
 from ecgmon.monitor.config import MonitorConfig
-from ecgmon.monitor.pipeline import PipelineConfig
+from ecgmon.monitor.settings import PipelineConfig
 
 pytestmark = pytest.mark.slow
 
