@@ -171,6 +171,24 @@ def _evaluate_parser(sub: argparse._SubParsersAction) -> None:
                    help="CPU threads for torch (the protocols that play records through the monitor)")
     _add_real_settings(p)
     _add_common_model(p)
+    from ecgmon.monitor.config import add_alarm_arguments
+
+    add_alarm_arguments(p)  # mitdb, cinc2015, vfdb: the alarm settings to measure (default: the monitor's)
+
+
+def _alarm_settings(a: argparse.Namespace) -> tuple[Any, Any, dict[str, Any]]:
+    """The alarm settings of the command line (PolicyConfig, LethalConfig) and, for metrics.json, the options that
+    differ from the monitor's defaults (empty: the defaults a user gets)."""
+    from ecgmon.monitor.alarms import PolicyConfig
+    from ecgmon.monitor.config import lethal_from_args, policy_from_args
+    from ecgmon.monitor.lethal import LethalConfig
+
+    policy, lethal = policy_from_args(a), lethal_from_args(a)
+    changed = {f"policy.{k}": v for k, v in dataclasses.asdict(policy).items()
+               if v != getattr(PolicyConfig(), k)}
+    changed.update({f"lethal.{k}": v for k, v in dataclasses.asdict(lethal).items()
+                    if v != getattr(LethalConfig(), k)})
+    return policy, lethal, changed
 
 
 def _read_records(a: argparse.Namespace) -> tuple[list[Recording], list[str]]:
@@ -328,7 +346,11 @@ def cmd_evaluate_records(a: argparse.Namespace, console: Console) -> int:
 
     recs, left = _read_records(a)
     threads = a.threads or default_threads()
+    policy, lethal, changed = _alarm_settings(a)
     if a.cv:
+        if changed:
+            raise ValueError("--cv evaluates with the default alarm settings: leave the alarm options out "
+                             f"(given: {', '.join(sorted(changed))})")
         cfg = _real_config(a)
         a.out.mkdir(parents=True, exist_ok=True)  # each fold's checkpoint is saved there as it is made
         counts, folds = crossval.cross_validate(recs, a.cv, cfg, device=a.device, threads=threads, save_dir=a.out,
@@ -342,12 +364,15 @@ def cmd_evaluate_records(a: argparse.Namespace, console: Console) -> int:
         label = "each bed's own threshold"
     else:
         ckpt = load(a.checkpoint if a.checkpoint is not None else "mitdb")
-        beds = ec57.run_records(recs, ckpt, device=a.device, threads=threads, learn_s=a.learn)
+        beds = ec57.run_records(recs, ckpt, device=a.device, threads=threads, learn_s=a.learn, policy=policy,
+                                lethal=lethal)
         counts = [ec57.record_counts(b, learn_s=a.learn) for b in beds]
         what = ckpt.name
         meta = {"checkpoint": ckpt.path, "threshold": ckpt.threshold, "calibration": ckpt.calibration,
                 "learning": ckpt.learning}
         label = "each bed's own threshold" if ckpt.bed_margin is not None and a.learn > 0 else f"{ckpt.threshold:.4f}"
+    if changed:
+        print(f"alarm settings other than the defaults: {changed}")
     summary = ec57.summarise(counts)
     db = {r.name: database_of(r) for r in recs}
     by_db = {d: ec57.summarise([c for c in counts if db[c["record"]] == d]) for d in sorted(set(db.values()))}
@@ -372,7 +397,7 @@ def cmd_evaluate_records(a: argparse.Namespace, console: Console) -> int:
                  "lead_asked": a.lead[0] if a.lead and len(a.lead) == 1 else a.lead,
                  # the lead actually played: one name when every record played the same, else "mixed"
                  "lead": played[0] if len(played := sorted({r.lead for r in recs})) == 1 else "mixed",
-                 "leads": {r.name: r.lead for r in recs}, "left_out": left})
+                 "leads": {r.name: r.lead for r in recs}, "left_out": left, "alarm_settings": changed})
     written = [ec57.write_json(a.out / "metrics.json", {**meta, **summary}),
                ec57.write_csv(a.out / "records.csv", summary)]
     if not a.no_figures:
@@ -398,16 +423,20 @@ def cmd_evaluate_lethal(a: argparse.Namespace, console: Console) -> int:
         raise ValueError(f"{a.data}: no record could be read ({len(got.left_out)} left out, see above)")
     ckpt = load(a.checkpoint if a.checkpoint is not None else "mitdb")
     threads = a.threads or default_threads()
+    policy, watch, changed = _alarm_settings(a)
+    if changed:
+        print(f"alarm settings other than the defaults: {changed}")
     if a.protocol == "cinc2015":
         res = lethal.cinc2015(got.recordings, lethal.read_cinc_alarms(a.data), ckpt, device=a.device,
-                              threads=threads, learn_s=a.learn)
+                              threads=threads, learn_s=a.learn, policy=policy, watch=watch)
         print(f"CinC 2015 alarms, {len(res['records'])} records ({a.data}), ECG alone; raised = ecgmon's alarm "
                       "of the type active from 10 s before to 5 s after the ICU monitor's")
         for kind, f in [*res["types"].items(), ("all", res["all"])]:
             print(f"  {kind:24s} TP {f['tp']:3d} FN {f['fn']:3d} FP {f['fp']:3d} TN {f['tn']:3d}  "
                           f"TPR {f['tpr']}  TNR {f['tnr']}  score {f['score']}")
     else:
-        res = lethal.vt_vf(got.recordings, ckpt, device=a.device, threads=threads, learn_s=a.learn)
+        res = lethal.vt_vf(got.recordings, ckpt, device=a.device, threads=threads, learn_s=a.learn, policy=policy,
+                           watch=watch)
         print(f"VT and VF/flutter episodes >= 4 s, {len(res['records'])} records ({a.data}), "
                       f"{res['hours']} h")
         print(f"  VF/flutter: {res['vf_flutter']}\n  VT: {res['vt']}\n  false lethal alarms "
@@ -417,7 +446,8 @@ def cmd_evaluate_lethal(a: argparse.Namespace, console: Console) -> int:
     played = sorted({r.lead for r in got.recordings})
     path = ec57.write_json(a.out / "metrics.json", {"protocol": a.protocol, "data": str(a.data),
                                                     "lead": played[0] if len(played) == 1 else "mixed",
-                                                    "left_out": got.left_out, "checkpoint": ckpt.path, **res})
+                                                    "left_out": got.left_out, "checkpoint": ckpt.path,
+                                                    "alarm_settings": changed, **res})
     console.print(f"wrote {path}")
     return 1 if got.left_out else 0
 

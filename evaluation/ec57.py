@@ -61,7 +61,9 @@ from ecgmon.core.messages import Alarm, AlarmKind, AlarmState, BeatScore, Priori
 from ecgmon.evaluation.product import roc_auc, save_png
 from ecgmon.models.checkpoint import Checkpoint
 from ecgmon.models.records import AAMI_CLASSES, PACED, Recording
+from ecgmon.monitor.alarms import PolicyConfig
 from ecgmon.monitor.learning import LearningConfig
+from ecgmon.monitor.lethal import LethalConfig
 from ecgmon.monitor.pipeline import Monitor
 from ecgmon.monitor.sinks import NullSink
 from ecgmon.monitor.sources import RecordSource
@@ -330,13 +332,15 @@ def burden_lines(summary: dict[str, Any]) -> list[str]:
 
 
 def run_records(recordings: list[Recording], ckpt: Checkpoint, *, device: str = "cpu",
-                threads: int | None = None, learn_s: float = LEARN_S) -> list[RecordResult]:
+                threads: int | None = None, learn_s: float = LEARN_S, policy: PolicyConfig = PolicyConfig(),
+                lethal: LethalConfig = LethalConfig()) -> list[RecordResult]:
     """Play the recordings at once through the live pipeline; what each bed gave.  Beds learn for
-    ``learn_s`` when the checkpoint has per-bed learning; nothing learnt is kept afterwards."""
+    ``learn_s`` when the checkpoint has per-bed learning; nothing learnt is kept afterwards.  ``policy`` and
+    ``lethal``: the alarm settings (the monitor's defaults unless given, as ``ecgmon evaluate``'s options do)."""
     col = Collector()
     # alarms are counted from the collector: no journal, no strips, nothing learnt is kept
     mon = Monitor.for_checkpoint(ckpt, device=device, threads=threads, learning=LearningConfig(learn_s=learn_s),
-                                 sinks=[col])
+                                 sinks=[col], policy=policy, lethal=lethal)
     try:
         asyncio.run(mon.run(RecordSource(recordings, speed=None)))
     finally:

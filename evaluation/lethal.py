@@ -41,6 +41,8 @@ from ecgmon.evaluation.ec57 import RecordResult, run_records
 from ecgmon.evaluation.vfdb import EMPTY, Episode, EpisodeScore, read_episodes, score_episodes
 from ecgmon.models.checkpoint import Checkpoint
 from ecgmon.models.records import Recording
+from ecgmon.monitor.alarms import PolicyConfig
+from ecgmon.monitor.lethal import LethalConfig
 
 CINC_TYPES = {"Asystole": Condition.ASYSTOLE, "Bradycardia": Condition.EXTREME_BRADY,
               "Tachycardia": Condition.EXTREME_TACHY, "Ventricular_Tachycardia": Condition.VTACH,
@@ -105,9 +107,12 @@ class Counts:
 
 def cinc2015(recordings: list[Recording], labels: dict[str, tuple[str, bool]], ckpt: Checkpoint, *,
              alarm_s: float = 60.0, before_s: float = 10.0, after_s: float = 5.0, device: str = "cpu",
-             threads: int | None = None, learn_s: float = 300.0) -> dict[str, Any]:
-    """The Challenge's figures for ``recordings`` (see the module docstring), and each record's verdict."""
-    beds = run_records(recordings, ckpt, device=device, threads=threads, learn_s=learn_s)
+             threads: int | None = None, learn_s: float = 300.0, policy: PolicyConfig = PolicyConfig(),
+             watch: LethalConfig = LethalConfig()) -> dict[str, Any]:
+    """The Challenge's figures for ``recordings`` (see the module docstring), and each record's verdict.
+    ``policy``, ``watch``: the alarm settings (default: the monitor's)."""
+    beds = run_records(recordings, ckpt, device=device, threads=threads, learn_s=learn_s, policy=policy,
+                       lethal=watch)
     per_type: dict[str, Counts] = {t: Counts() for t in CINC_TYPES}
     total = Counts()
     rows = []
@@ -167,9 +172,12 @@ def _rhythm_at(episodes: list[Episode], t: float) -> str:
 
 
 def vt_vf(recordings: list[Recording], ckpt: Checkpoint, *, device: str = "cpu", threads: int | None = None,
-          learn_s: float = 300.0) -> dict[str, Any]:
-    """VF/flutter and VT episodes alarmed within 10 s, median delays, false lethal alarms per bed-day."""
-    beds = run_records(recordings, ckpt, device=device, threads=threads, learn_s=learn_s)
+          learn_s: float = 300.0, policy: PolicyConfig = PolicyConfig(),
+          watch: LethalConfig = LethalConfig()) -> dict[str, Any]:
+    """VF/flutter and VT episodes alarmed within 10 s, median delays, false lethal alarms per bed-day.
+    ``policy``, ``watch``: the alarm settings (default: the monitor's)."""
+    beds = run_records(recordings, ckpt, device=device, threads=threads, learn_s=learn_s, policy=policy,
+                       lethal=watch)
     paths = {r.name: Path(r.path) for r in recordings}
     vf_score, vt_score = EMPTY, EMPTY
     false_by: Counter[str] = Counter()

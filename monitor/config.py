@@ -142,6 +142,12 @@ def add_monitor_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--max-beats", type=int, default=None, help="stop after exactly this many verdicts")
     g.add_argument("--journal", type=Path, default=None,
                    help=f"alarm journal (JSONL); default {default_journal()}")
+    add_alarm_arguments(p)
+
+
+def add_alarm_arguments(p: argparse.ArgumentParser) -> None:
+    """The alarm options (abnormal-beat advisories, lethal and rate alarms): the monitor's, and ``ecgmon evaluate``'s
+    so that the settings a unit would deploy can be measured on records before they are."""
     g = p.add_argument_group("abnormal-beat advisories (docs/alarms.md; a count of 0 turns one off)")
     g.add_argument("--veb-per-min", type=int, default=_A.veb_per_min,
                    help=f"frequent ventricular ectopy: this many ventricular beats in a minute (default "
@@ -209,7 +215,11 @@ def add_monitor_arguments(p: argparse.ArgumentParser) -> None:
                         "is raised after --asystole-s of such detections)")
     g.add_argument("--rate-episode-s", type=float, default=_X.rate_episode_s,
                    help="an extreme brady- or tachycardia alarm clears only once its condition has been absent this "
-                        f"long (s; default {_X.rate_episode_s:g}): a rate that recurs within it is one alarm")
+                        f"long (s; default {_X.rate_episode_s:g}): a rate that recurs within it is one alarm; or at "
+                        f"once when the rate is --rate-resolved-bpm inside the limit")
+    g.add_argument("--rate-resolved-bpm", type=float, default=_X.rate_resolved_bpm,
+                   help=f"with --rate-episode-s: an extreme-rate episode is over at once when the rate is this far "
+                        f"inside its limit (bpm; default {_X.rate_resolved_bpm:g})")
     g.add_argument("--no-pause-artifact", action="store_true",
                    help="the VF detector's artifact windows do not hold the pause timer (by default they hold it as "
                         "they hold asystole's)")
@@ -369,10 +379,13 @@ def lethal_from_args(a: argparse.Namespace) -> LethalConfig:
     for name in ("rate_episode_s", "chain_s"):
         if not 0 <= getattr(a, name) <= 3600:
             raise ValueError(f"--{name.replace('_', '-')} must be 0-3600 s, got {getattr(a, name):g}")
+    if not 5 <= a.rate_resolved_bpm <= 100:
+        raise ValueError(f"--rate-resolved-bpm must be 5-100 bpm, got {a.rate_resolved_bpm:g}")
     return replace(_X, asystole_s=a.asystole_s, brady_bpm=a.brady_bpm, tachy_bpm=a.tachy_bpm, vt_bpm=a.vt_bpm,
                    hr_low=a.hr_low, hr_high=a.hr_high, pause_s=a.pause_s, vt_clear_share=a.vt_clear_share,
                    rate_gap_s=a.rate_gap_s, asystole_artifact=not a.no_asystole_artifact,
                    noisy_rates=not a.rates_in_noise, chain_s=a.chain_s, rate_episode_s=a.rate_episode_s,
+                   rate_resolved_bpm=a.rate_resolved_bpm,
                    pause_artifact=not a.no_pause_artifact,
                    vt_artifact_holds=not a.vt_artifact_clears)
 

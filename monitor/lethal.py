@@ -62,9 +62,11 @@ raised while a higher one is on, nor for ``chain_s`` (60 s) after it cleared, th
 (:data:`CHAINS`: heart rate high under extreme tachycardia; heart rate low and pause under extreme bradycardia and
 asystole), as bedside monitors chain their arrhythmia alarms and IEC 60601-1-8 has an alarm system give the
 condition of the highest priority.  The pause is judged on readable signal as asystole is (``pause_artifact``:
-the VF detector's artifact windows hold its timer too).  ``rate_episode_s`` (off by default: it cost a CinC 2015
-alarm) keeps an extreme-rate alarm on until its condition has been absent that long.  "ECG cannot be analysed"
-is not raised while asystole or VF/flutter is on (they say more) or leads off holds the timer.
+the VF detector's artifact windows hold its timer too).  ``rate_episode_s`` (60 s) keeps an extreme-rate alarm on
+until its condition has been absent that long, unless the rate is ``rate_resolved_bpm`` (15) inside its limit, which
+ends the episode at once (a rate hovering at its limit is one alarm; one plainly back leaves none on).
+"ECG cannot be analysed" is not raised while asystole or VF/flutter is on (they say more) or leads off holds the
+timer.
 
 Every transition carries the sample index at which its condition was met (asystole: where it was decided).
 Units: sample indices at the bed's ``fs``, seconds, beats per minute.
@@ -112,7 +114,10 @@ class LethalConfig:
     chain_s: float = 60.0
     # an extreme-rate alarm clears only once its condition has been absent this long (s): the rate going back over
     # and under the limit within it is one episode, one alarm; 0: clears at once (the rate's hysteresis alone)
-    rate_episode_s: float = 0.0
+    rate_episode_s: float = 60.0
+    # ... unless the rate is back this far inside its limit (bpm): then the episode is over at once (a rate that
+    # hovers near the limit is one episode; one that is plainly back is not kept on)
+    rate_resolved_bpm: float = 15.0
     # the pause alarm is judged on readable signal as asystole is: the VF detector's artifact windows (noise, motion,
     # an amplifier's baseline step) hold its timer too (asystole_artifact holds only asystole's)
     pause_artifact: bool = True
@@ -241,13 +246,15 @@ class LethalWatch:
             self.met[Condition.EXTREME_BRADY] = index
             out += self._set(Condition.EXTREME_BRADY, True, index,
                              f"heart rate {brady:.0f} bpm over {c.brady_beats} beats, under {c.brady_bpm:g}")
-        elif brady is not None and brady >= c.brady_bpm + 5 and self._episode_over(Condition.EXTREME_BRADY, index):
+        elif (brady is not None and brady >= c.brady_bpm + 5
+              and self._episode_over(Condition.EXTREME_BRADY, index, brady >= c.brady_bpm + c.rate_resolved_bpm)):
             out += self._set(Condition.EXTREME_BRADY, False, index)
         if tachy is not None and tachy > c.tachy_bpm and not hold:
             self.met[Condition.EXTREME_TACHY] = index
             out += self._set(Condition.EXTREME_TACHY, True, index,
                              f"heart rate {tachy:.0f} bpm over {c.tachy_beats} beats, over {c.tachy_bpm:g}")
-        elif tachy is not None and tachy <= c.tachy_bpm - 10 and self._episode_over(Condition.EXTREME_TACHY, index):
+        elif (tachy is not None and tachy <= c.tachy_bpm - 10
+              and self._episode_over(Condition.EXTREME_TACHY, index, tachy <= c.tachy_bpm - c.rate_resolved_bpm)):
             out += self._set(Condition.EXTREME_TACHY, False, index)
         if hr_bpm is None and len(rrs) >= 2:
             last = rrs[-8:]
@@ -443,10 +450,11 @@ class LethalWatch:
                     self.inside_since = None
         return out
 
-    def _episode_over(self, cond: Condition, index: int) -> bool:
-        """Whether an extreme-rate condition has been absent for ``rate_episode_s`` (its alarm may clear)."""
+    def _episode_over(self, cond: Condition, index: int, resolved: bool) -> bool:
+        """Whether an extreme-rate condition's episode is over (its alarm may clear): the rate is ``resolved``
+        (``rate_resolved_bpm`` inside the limit), or the condition has been absent for ``rate_episode_s``."""
         last = self.met.get(cond)
-        return last is None or index - last >= round(self.cfg.rate_episode_s * self.fs)
+        return resolved or last is None or index - last >= round(self.cfg.rate_episode_s * self.fs)
 
     def _chained(self, cond: Condition, index: int) -> bool:
         """A higher alarm of ``cond``'s chain is on, or cleared less than ``chain_s`` before sample ``index`` (its

@@ -405,15 +405,26 @@ def test_lower_rate_alarms_are_chained_under_the_higher_ones():
     assert set(_raised(changes)) == {Condition.EXTREME_BRADY, Condition.HR_LOW}
 
 
-def test_rate_episode_s_keeps_a_recurring_extreme_rate_one_alarm():
-    """With rate_episode_s (an option; 0 by default) an extreme tachycardia whose rate dips under the clearing
-    rate for less than that long and comes back is one alarm, heard once; by default two."""
-    def episodes(cfg: LethalConfig) -> int:
+def test_an_extreme_rate_that_hovers_at_its_limit_is_one_alarm_and_a_resolved_one_clears():
+    """rate_episode_s (60 s by default): an extreme tachycardia whose rate dips under the clearing rate (130) but
+    stays near the limit (128) for less than that long and comes back is one alarm, heard once (VFDB 423: six alarms
+    at 141 bpm in 4 min; 605: a bradycardia at 39-46 bpm, 14); a rate plainly back (100: rate_resolved_bpm, 15, inside
+    the limit) ends the episode at once, so no alarm stays on over a normal rate (CinC b703l); without the episode
+    (0) the hovering rate is two alarms."""
+    def raised_and_on(cfg: LethalConfig, dip: float) -> tuple[int, bool]:
         w = LethalWatch(FS, cfg)
-        changes, _ = _play(w, [(80, 10), (150, 40), (110, 30), (150, 40)])
-        return _raised(changes).count(Condition.EXTREME_TACHY)
-    assert episodes(LethalConfig()) == 2
-    assert episodes(LethalConfig(rate_episode_s=60)) == 1
+        changes, t = _play(w, [(80, 10), (150, 40), (dip, 30)])
+        on_in_dip = Condition.EXTREME_TACHY in w.active
+        more, _ = _play(w, [(150, 40)], start=t)
+        return _raised(changes + more).count(Condition.EXTREME_TACHY), on_in_dip
+
+    assert LethalConfig().rate_episode_s == 60
+    assert raised_and_on(LethalConfig(), 128) == (1, True)
+    assert raised_and_on(LethalConfig(), 100) == (2, False)
+    assert raised_and_on(LethalConfig(rate_episode_s=0), 128) == (2, False)
+    bradys = LethalWatch(FS)  # the same for bradycardia: 36 -> 44 (near) -> 36 is one alarm
+    changes, _ = _play(bradys, [(70, 10), (36, 15), (44, 20), (36, 15)])
+    assert _raised(changes).count(Condition.EXTREME_BRADY) == 1
 
 
 def test_no_cannot_analyse_flicker_under_a_vf_alarm():
@@ -428,3 +439,37 @@ def test_no_cannot_analyse_flicker_under_a_vf_alarm():
     w.vf(round((t + 20) * FS), "clear", vf=False)
     after = _noisy_qrs(w, t + 20, 200, 6)  # VF over: 4 s of noisy detections say it again, once
     assert [c.condition for c in after if c.active] == [Condition.CANNOT_ANALYSE]
+
+
+@pytest.mark.slow
+def test_evaluate_measures_the_alarm_settings_it_is_given(tmp_path):
+    """`ecgmon evaluate` takes the monitor's alarm options, so a unit can measure the settings it would deploy:
+    the 205 excerpt's V runs at about 200 bpm raise VT by default and none with --vt-bpm 250; metrics.json names
+    the options that differ from the defaults; an option out of range is refused (exit 2) before anything runs."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    ecgmon = str(Path(sys.executable).with_name("ecgmon"))
+    data = Path(__file__).parent / "data" / "mitdb"
+
+    def run(*extra: str) -> tuple[subprocess.CompletedProcess, dict]:
+        out = tmp_path / f"ev{len(extra)}"
+        r = subprocess.run([ecgmon, "evaluate", "--protocol", "mitdb", "--data", str(data), "--learn", "60",
+                            "--no-figures", "--threads", "1", "--out", str(out), *extra],
+                           capture_output=True, text=True, timeout=300)
+        m = json.loads((out / "metrics.json").read_text()) if r.returncode == 0 else {}
+        return r, m
+
+    r, default = run()
+    assert r.returncode == 0, r.stderr
+    assert default["alarm_settings"] == {}
+    assert default["burden_per_bed_day"].get("ventricular tachycardia|high", 0) > 0, default["burden_per_bed_day"]
+    r, high = run("--vt-bpm", "250")
+    assert r.returncode == 0, r.stderr
+    assert high["alarm_settings"] == {"lethal.vt_bpm": 250.0}
+    assert "ventricular tachycardia|high" not in high["burden_per_bed_day"]
+    assert "alarm settings other than the defaults" in r.stdout
+    r, _ = run("--vt-bpm", "400")
+    assert r.returncode == 2 and "--vt-bpm must be 20-300 bpm" in r.stderr
