@@ -22,7 +22,11 @@ is shorter, and so does the refractory period below (``refractory_rr``, 0.6): a 
 (120-200 ms) gives a humped envelope whose largest hump moves by up to +/- 80 ms from complex to complex, and
 at 200-250 bpm (RR 240-300 ms) fixed 150/300 ms windows let a larger neighbour hide a complex (EC13 4a/4b:
 1 in 8 VT complexes lost).  Each candidate's windows follow the mean RR of the QRS decided before it, so the
-detections do not depend on the chunking.
+detections do not depend on the chunking.  While the mean RR is under ``edge_trim_below_s`` (0.6 s: over 100 bpm)
+the dominance look-ahead leaves out the rising edge it ends on: that edge is the next QRS, beyond the window, and a
+fast irregular rhythm's smaller beat 0.3-0.4 s before a larger one is a beat (CinC 2015 t157l, atrial fibrillation
+at 125-145 bpm: its smaller beats were dropped and the true extreme-tachycardia alarm missed).  Slower, the edge
+still counts (noise before a QRS: NSTDB 118 at 12 dB, 5 more false beats without the rate limit).
 
 Decision rules, on the square root of the envelope (an RMS slope, proportional to the QRS's
 amplitude, so a 4x amplitude change is a 4x level change):
@@ -110,6 +114,9 @@ class DetectorConfig:
     dominance_rr: float = 0.5
     refractory_rr: float = 0.6  # ... and so does the refractory period (a wide complex's jittering peak)
     scale_below_s: float = 0.4  # ... while the mean RR is shorter than this (150 bpm)
+    # while the mean RR is under this (100 bpm), the rising edge the dominance look-ahead ends on (the next QRS of a
+    # fast irregular rhythm) dwarfs no candidate: atrial fibrillation's smaller beats 0.3 s before a larger one
+    edge_trim_below_s: float = 0.6
     refractory_s: float = 0.18  # Pan-Tompkins' 200 ms would cap the rate at 300 bpm exactly
     t_wave_s: float = 0.36
     t_slope_frac: float = 0.5
@@ -141,6 +148,15 @@ class _Cand:
     v: float  # RMS slope at the peak (square root of the envelope)
     s: float  # steepest |band-passed difference| in the ``slope_s`` before the peak
     trough: float  # the lowest RMS slope between the previous candidate and this one
+
+
+def _peak_max(seg: np.ndarray, i: int, n: int) -> float:
+    """The largest envelope value in ``seg[i:i + n + 1]`` less the rising edge the window ends on: that edge belongs
+    to a peak beyond the window (the next QRS of a fast irregular rhythm), which dwarfs nothing within it."""
+    j = min(i + n, len(seg) - 1)
+    while j > i and seg[j] > seg[j - 1]:
+        j -= 1
+    return float(seg[i:j + 1].max())
 
 
 class QRSDetector:
@@ -242,6 +258,11 @@ class QRSDetector:
         mean_rr = self._fast_rr()
         return self.refractory if mean_rr is None else min(self.refractory, round(self.cfg.refractory_rr * mean_rr))
 
+    def _edge_trim(self) -> bool:
+        """Whether the dominance look-ahead leaves out the rising edge it ends on (:func:`_peak_max`): while the mean
+        RR (at least 4 known) is under ``edge_trim_below_s``, where the next QRS falls within the look-ahead."""
+        return len(self.rr) >= 4 and sum(self.rr) < self.cfg.edge_trim_below_s * self.fs * len(self.rr)
+
     def _fast_rr(self) -> float | None:
         """The mean of the last ``rr_beats`` RR intervals (samples) in a tachycardia (at least 4 of them, mean under
         ``scale_below_s``), else None."""
@@ -281,7 +302,7 @@ class QRSDetector:
                 continue
             # not dwarfed by a larger candidate within the following dom samples (a P wave by its QRS; the
             # envelope is squared: dominance squared)
-            if seg[i] < dom2 * seg[i:i + dom + 1].max():
+            if seg[i] < dom2 * (_peak_max(seg, i, dom) if self._edge_trim() else seg[i:i + dom + 1].max()):
                 continue
             j = lo + i - self.env_start  # index in self.slope
             s = float(self.slope[max(0, j - self.slope_n):j + 1].max())
