@@ -52,7 +52,12 @@ amplitude, so a 4x amplitude change is a 4x level change):
 - search-back: when no QRS came for ``searchback_rr`` (1.66) times the mean of the last 8 RR
   intervals, the largest noise candidate since the last QRS above ``searchback_frac`` (half) of the
   threshold is taken as a QRS, and the signal level learns from it at twice the usual rate
-  (Pan & Tompkins 1985);
+  (Pan & Tompkins 1985).  Its T-wave window follows the QT after a long cycle: Bazett's ``searchback_qtc``
+  (0.40 s) times the square root of the RR that ended at the last QRS, at least ``t_wave_s`` (a bradycardia's
+  T wave peaks 0.4-0.5 s after its QRS: CinC 2015 b656s, where search-back took it as a beat and the rate read
+  over 40).  0.40 (the T wave's peak lies well inside the QT, QTc about 0.40-0.45 s) keeps MIT-BIH 201's
+  aberrated premature beats 0.47 s after a QRS that 0.42 and 0.45 lost (2 beats); DS1, the SVDB development
+  half and NSTDB 118 gave the same FN and FP counts with it as without (in-sample: chosen on b656s and 201);
 - re-acquisition (after artefact, or when the amplitude falls more than search-back reaches): when no
   QRS came for ``reacquire_s`` (3 s), the levels are learnt again from the last ``learn_s`` seconds
   (signal level: their largest candidate, noise level: half the median of the candidates under half
@@ -125,6 +130,10 @@ class DetectorConfig:
     thr_frac: float = 0.25
     searchback_rr: float = 1.66
     searchback_frac: float = 0.5
+    # search-back's T-wave window after a long cycle: Bazett's QT at this QTc (s) over the RR before the last QRS
+    # (a bradycardia's T wave comes 0.4-0.55 s after its QRS, past t_wave_s), at most searchback_qt_max_s
+    searchback_qtc: float = 0.40
+    searchback_qt_max_s: float = 0.6
     suspect_frac: float = 0.75  # noise candidates count at most as this share of the threshold in the noise level
     rr_beats: int = 8
     rr_init_s: float = 1.0  # the mean RR assumed before two QRS are found
@@ -390,12 +399,13 @@ class QRSDetector:
         else:
             self._noise(c)
 
-    def _t_wave(self, c: _Cand, last: int) -> bool:
-        """Pan & Tompkins' T-wave rule: within ``t_wave_s`` of the last QRS and less than ``t_slope_frac`` of its
-        steepest slope.  A T wave lies within the QT interval, shorter than the RR: a candidate at or after
-        ``t_rr`` of the mean RR (where the next QRS is due, in a tachycardia faster than 1 / t_wave_s) is no T wave."""
+    def _t_wave(self, c: _Cand, last: int, *, window: int | None = None) -> bool:
+        """Pan & Tompkins' T-wave rule: within ``t_wave_s`` (or ``window`` samples) of the last QRS and less than
+        ``t_slope_frac`` of its steepest slope.  A T wave lies within the QT interval, shorter than the RR: a
+        candidate at or after ``t_rr`` of the mean RR (where the next QRS is due, in a tachycardia faster than
+        1 / t_wave_s) is no T wave."""
         cfg = self.cfg
-        if c.p - last >= self.t_wave or c.s >= cfg.t_slope_frac * self.last_slope:
+        if c.p - last >= (self.t_wave if window is None else window) or c.s >= cfg.t_slope_frac * self.last_slope:
             return False
         return not (len(self.rr) >= 4 and c.p - last >= cfg.t_rr * sum(self.rr) / len(self.rr))
 
@@ -434,6 +444,15 @@ class QRSDetector:
         self.noise = []
         out.append(c.p)
 
+    def _qt_window(self) -> int:
+        """The T-wave window of search-back (samples): ``t_wave_s``, or longer after a long cycle, where the QT is:
+        Bazett's ``searchback_qtc * sqrt(RR)`` over the RR that ended at the last QRS (the QT follows the preceding
+        cycle; Bazett HC, Heart 7:353-370, 1920), at most ``searchback_qt_max_s``."""
+        if not self.rr:
+            return self.t_wave
+        qt = self.cfg.searchback_qtc * math.sqrt(self.rr[-1] / self.fs)
+        return max(self.t_wave, round(min(qt, self.cfg.searchback_qt_max_s) * self.fs))
+
     def _searchback(self, now: int, out: list[int]) -> None:
         """Pan-Tompkins search-back at half the threshold over the candidates since the last QRS."""
         while self.last_qrs is not None and self.noise:
@@ -441,7 +460,8 @@ class QRSDetector:
             if now - self.last_qrs <= self.cfg.searchback_rr * mean_rr:
                 return
             lim = self.cfg.searchback_frac * self.threshold
-            ok = [x for x in self.noise if x.v > lim and not self._t_wave(x, self.last_qrs)]
+            qt = self._qt_window()
+            ok = [x for x in self.noise if x.v > lim and not self._t_wave(x, self.last_qrs, window=qt)]
             if not ok:
                 self.noise = []
                 return

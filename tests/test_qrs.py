@@ -239,6 +239,39 @@ def test_a_fast_irregular_rhythms_smaller_beats_before_larger_ones_are_found(fs,
     assert res[0.0][0] < res[DetectorConfig().edge_trim_below_s][0] - 0.03, res  # the test sees the rule
 
 
+def bradycardia_with_late_t_waves(fs: float, *, seed: int, t_amp: float, t_at: float = 0.42) -> tuple[np.ndarray,
+                                                                                                    np.ndarray]:
+    """Sinus bradycardia with pauses (RR 0.85 s, then 1.7 and 1.75 s) whose sharp T wave (``t_amp`` of the R, sd
+    25 ms) peaks ``t_at`` after each R, as a slow rhythm's long QT puts it (CinC 2015 b656s); (signal, R indices)."""
+    rng = np.random.default_rng(seed)
+    rr = np.tile(np.r_[np.full(8, 0.85), 1.7, 1.75], 12) * (1 + 0.01 * rng.standard_normal(120))
+    r_t = 0.5 + np.concatenate([[0.0], np.cumsum(rr)])
+    t = np.arange(int((r_t[-1] + 1.0) * fs)) / fs
+    x = 0.02 * rng.standard_normal(len(t))
+    for rt in r_t:
+        u = t - rt
+        x += (np.exp(-0.5 * (u / 0.012) ** 2) - 0.25 * np.exp(-0.5 * ((u - 0.027) / 0.009) ** 2)
+              + t_amp * np.exp(-0.5 * ((u - t_at) / 0.025) ** 2))
+    return x, np.round(r_t * fs).astype(np.int64)
+
+
+@pytest.mark.parametrize("fs", [250.0, 360.0])
+def test_search_back_takes_no_t_wave_after_a_long_cycle(fs):
+    """Search-back (Pan-Tompkins) after a pause took the T wave 0.42 s after the last QRS, past the fixed 360 ms
+    T-wave window, as a beat: a bradycardia's rate then read over 40 (CinC 2015 b656s, a true extreme-bradycardia
+    alarm missed).  Its T-wave window now follows Bazett's QT over the RR before that QRS (``searchback_qtc``):
+    +P >= 0.99; without it (0) under 0.9."""
+    x, truth = bradycardia_with_late_t_waves(fs, seed=1, t_amp=0.28)
+    n = round(0.25 * fs)
+    res = {}
+    for qtc in (DetectorConfig().searchback_qtc, 0.0):
+        seg = Segmenter("p", fs, rep=WINDOW, detector=dataclasses.replace(DetectorConfig(), searchback_qtc=qtc))
+        beats = [b for a in range(0, len(x), n) for b in seg.push(x[a:a + n])]
+        res[qtc] = se_pp(beats, truth, fs, lo=int(4 * fs))
+    assert min(res[DetectorConfig().searchback_qtc]) >= 0.99, res
+    assert res[0.0][1] < 0.9, res
+
+
 def test_heart_rate_window_pause_and_gap():
     hr = HeartRate(100.0)
     assert hr.add(0) is None
