@@ -159,7 +159,9 @@ def _true(cond: Condition, at: float, bed: RecordResult, lethal: list[Episode], 
     before = ref[ref <= at + 0.15]
     if cond is Condition.ASYSTOLE:
         return not (before > at - 4.0).any()
-    n = 5 if cond is Condition.EXTREME_BRADY else 17
+    # the definition's beats (5 or 17) span one interval fewer: the reference rate over the same beats as the alarm's
+    # (counting one beat more judged an alarm at the 17th beat of a record false: SVDB 848 at 150 bpm from its start)
+    n = (5 if cond is Condition.EXTREME_BRADY else 17) - 1
     if len(before) < n + 1:
         return False
     rate = 60.0 * n / (before[-1] - before[-1 - n])

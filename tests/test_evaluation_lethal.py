@@ -46,6 +46,12 @@ def test_rate_and_asystole_alarms_are_judged_against_the_reference_beats():
     assert lethal._true(Condition.EXTREME_TACHY, 20.0, fast, [])
     assert not lethal._true(Condition.EXTREME_TACHY, 20.0, bed, [])
     assert not lethal._true(Condition.ASYSTOLE, 7.5, _bed([], [], []), [])  # nothing to confirm it with
+    # the alarm's own beats: the 17th reference beat of a record at 150 bpm (16 intervals) makes a true tachycardia
+    # (SVDB 848 from its start was counted false when the reference needed an 18th), the 16th does not
+    start = _bed([i * 0.4 for i in range(17)], ["N"] * 17, [])
+    assert lethal._true(Condition.EXTREME_TACHY, 6.4, start, [])
+    assert not lethal._true(Condition.EXTREME_TACHY, 6.0, start, [])
+    assert lethal._true(Condition.EXTREME_BRADY, 8.0, _bed([i * 2.0 for i in range(5)], ["N"] * 5, []), [])
 
 
 def test_vt_alarms_are_true_over_an_episode_or_a_run_of_reference_v_beats():
