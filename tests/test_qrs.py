@@ -68,6 +68,19 @@ def se_pp(beats: list, truth: np.ndarray, fs: float, *, tol_s: float = 0.05, lo:
     return tp / max(1, len(ref)), tp / max(1, tp + fp)
 
 
+def with_and_without(x: np.ndarray, truth: np.ndarray, fs: float, name: str, off: float) -> tuple[tuple[float, float],
+                                                                                                  tuple[float, float]]:
+    """(Se, +P) from 4 s on with the detector's defaults, and with ``DetectorConfig.<name>`` set to ``off`` (the
+    rule under test turned off): a rule's test sees the rule."""
+    n = round(0.25 * fs)
+    out = []
+    for value in (getattr(DetectorConfig(), name), off):
+        seg = Segmenter("p", fs, rep=WINDOW, detector=dataclasses.replace(DetectorConfig(), **{name: value}))
+        beats = [b for a in range(0, len(x), n) for b in seg.push(x[a:a + n])]
+        out.append(se_pp(beats, truth, fs, lo=int(4 * fs)))
+    return out[0], out[1]
+
+
 @pytest.mark.parametrize("fs", [100.0, 128.0, 250.0, 360.0, 500.0, 1000.0])
 @pytest.mark.parametrize("bpm", [30, 60, 120, 180, 240, 300])
 def test_every_beat_and_the_rate_from_30_to_300_bpm_at_every_sampling_rate(fs, bpm):
@@ -208,14 +221,9 @@ def test_tall_p_waves_before_their_qrs_are_not_beats(fs, p_amp):
     """Pre-blanking (Hamilton 2002): a candidate followed within 200 ms by a larger, steeper one is a P wave.
     Without the rule (``blank_s=0``) the same signal gives about one false beat per P wave."""
     x, truth = tall_p_waves(fs, 80, seed=11, p_amp=p_amp)
-    n = round(0.25 * fs)
-    res = {}
-    for blank in (DetectorConfig().blank_s, 0.0):
-        seg = Segmenter("p", fs, rep=WINDOW, detector=dataclasses.replace(DetectorConfig(), blank_s=blank))
-        beats = [b for a in range(0, len(x), n) for b in seg.push(x[a:a + n])]
-        res[blank] = se_pp(beats, truth, fs, lo=int(4 * fs))
-    assert min(res[DetectorConfig().blank_s]) >= 0.99, res
-    assert res[0.0][1] < 0.75, res  # the P waves are beats without it: the test sees the rule
+    on, off = with_and_without(x, truth, fs, "blank_s", 0.0)
+    assert min(on) >= 0.99, (on, off)
+    assert off[1] < 0.75, (on, off)  # the P waves are beats without it: the test sees the rule
 
 
 @pytest.mark.parametrize("fs", [128.0, 250.0, 360.0])
@@ -229,14 +237,9 @@ def test_a_fast_irregular_rhythms_smaller_beats_before_larger_ones_are_found(fs,
     rr = rng.uniform(0.30, 0.68, 240)
     amp = np.where(np.concatenate([rr, [1.0]]) < 0.36, 0.5, 1.0)
     x, truth = synth(fs, rr, seed=seed, amp=amp)
-    n = round(0.25 * fs)
-    res = {}
-    for trim in (DetectorConfig().edge_trim_below_s, 0.0):
-        seg = Segmenter("p", fs, rep=WINDOW, detector=dataclasses.replace(DetectorConfig(), edge_trim_below_s=trim))
-        beats = [b for a in range(0, len(x), n) for b in seg.push(x[a:a + n])]
-        res[trim] = se_pp(beats, truth, fs, lo=int(4 * fs))
-    assert res[DetectorConfig().edge_trim_below_s][0] >= 0.97 and res[DetectorConfig().edge_trim_below_s][1] >= 0.99
-    assert res[0.0][0] < res[DetectorConfig().edge_trim_below_s][0] - 0.03, res  # the test sees the rule
+    on, off = with_and_without(x, truth, fs, "edge_trim_below_s", 0.0)
+    assert on[0] >= 0.97 and on[1] >= 0.99, (on, off)
+    assert off[0] < on[0] - 0.03, (on, off)  # the test sees the rule
 
 
 def bradycardia_with_late_t_waves(fs: float, *, seed: int, t_amp: float, t_at: float = 0.42) -> tuple[np.ndarray,
@@ -262,14 +265,9 @@ def test_search_back_takes_no_t_wave_after_a_long_cycle(fs):
     alarm missed).  Its T-wave window now follows Bazett's QT over the RR before that QRS (``searchback_qtc``):
     +P >= 0.99; without it (0) under 0.9."""
     x, truth = bradycardia_with_late_t_waves(fs, seed=1, t_amp=0.28)
-    n = round(0.25 * fs)
-    res = {}
-    for qtc in (DetectorConfig().searchback_qtc, 0.0):
-        seg = Segmenter("p", fs, rep=WINDOW, detector=dataclasses.replace(DetectorConfig(), searchback_qtc=qtc))
-        beats = [b for a in range(0, len(x), n) for b in seg.push(x[a:a + n])]
-        res[qtc] = se_pp(beats, truth, fs, lo=int(4 * fs))
-    assert min(res[DetectorConfig().searchback_qtc]) >= 0.99, res
-    assert res[0.0][1] < 0.9, res
+    on, off = with_and_without(x, truth, fs, "searchback_qtc", 0.0)
+    assert min(on) >= 0.99, (on, off)
+    assert off[1] < 0.9, (on, off)
 
 
 def test_heart_rate_window_pause_and_gap():
