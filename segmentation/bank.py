@@ -24,12 +24,13 @@ from collections.abc import Sequence
 
 import numpy as np
 from scipy import signal
+from scipy.ndimage import maximum_filter1d
 
 from ecgmon.core.messages import Beat
 from ecgmon.segmentation.beats import Segmenter, onsets_many, resample_many
 from ecgmon.segmentation.peaks import QRSDetector
 
-__all__ = ["envelopes", "segment_round"]
+__all__ = ["decide_many", "envelopes", "segment_round"]
 
 MIN_GROUP = 2  # beds of one (rate, length) needed for the batched pass; fewer take the per-bed path
 
@@ -79,6 +80,78 @@ def envelopes(dets: Sequence[QRSDetector], x: np.ndarray) -> tuple[np.ndarray, n
     return e, np.abs(dd)
 
 
+def decide_many(dets: Sequence[QRSDetector], e: np.ndarray, s: np.ndarray) -> list[list[int]]:
+    """``dets[i].push_envelope(e[i], s[i])`` for every ``i`` (detectors of one design, as :func:`envelopes` returns
+    their envelopes; ``e`` and ``s`` ``(len(dets), n)``) -> each detector's QRS decided, the same, with the same
+    state after.
+
+    The candidate search of beds whose held envelope stands alike (the same length and search position in it: every
+    bed in steady state) runs over their envelopes as one array: the local maxima, and for a bed outside a
+    tachycardia (:meth:`QRSDetector._windows` then gives the fixed half-window and look-ahead) the first two
+    candidate tests (the largest within its half-window, not dwarfed within the look-ahead).  A bed with a local
+    maximum that passes both (or in a tachycardia, whose windows follow each decision) is decided by its detector's
+    own rules from those maxima; a bed with none has no candidate (the tests and their windows are the detector's,
+    which no decision changes before a first candidate), so only its buffers move on: most beds at most chunks."""
+    b, n = e.shape
+    if b != len(dets) or s.shape != e.shape:
+        raise ValueError(f"{len(dets)} detectors for envelopes of shape {e.shape} and {s.shape}")
+    out: list[list[int]] = [[] for _ in dets]
+    if n == 0:
+        return out
+    d0 = dets[0]
+    dom, half, half_lo, slope_n = d0.dom, d0.half, d0.half_lo, d0.slope_n
+    dom2 = d0.cfg.dominance ** 2
+    alike: dict[tuple[int, int], list[int]] = defaultdict(list)
+    for i, d in enumerate(dets):
+        alike[(d.total - d.env_start, d.next_p - d.env_start)].append(i)
+    for (held, off), idx in alike.items():
+        if held:
+            env = np.concatenate([np.stack([dets[i].env for i in idx]), e[idx]], axis=1)
+            slope = np.concatenate([np.stack([dets[i].slope for i in idx]), s[idx]], axis=1)
+        else:
+            env, slope = e[idx], s[idx]
+        last = held + n - dom - 1  # relative to env_start, as below
+        if last < off:  # too little look-ahead yet: nothing searched
+            for k, i in enumerate(idx):
+                d = dets[i]
+                d.env, d.slope, d.total = env[k], slope[k], d.total + n
+                d.trim()
+            continue
+        lo = max(0, off - dom)
+        seg = env[:, lo:]
+        a, bb = off - lo, last - lo + 1
+        mx = maximum_filter1d(seg, size=2 * half_lo + 1, axis=1, mode="constant", cval=-np.inf)
+        peak = seg[:, a:bb] == mx[:, a:bb]
+        if a == 0:
+            peak[:, 0] = False
+            peak[:, 1:] &= seg[:, 1:bb] > seg[:, : bb - 1]
+        else:
+            peak &= seg[:, a:bb] > seg[:, a - 1:bb - 1]
+        has = peak.any(axis=1)
+        if has.any():
+            wide = maximum_filter1d(seg, size=2 * half + 1, axis=1, mode="constant", cval=-np.inf)[:, a:bb]
+            ahead = maximum_filter1d(seg, size=dom + 1, axis=1, origin=-((dom + 1) // 2), mode="constant",
+                                     cval=-np.inf)[:, a:bb]
+            v = seg[:, a:bb]
+            passed = (peak & ~(v < wide) & ~(v < dom2 * ahead)).any(axis=1).tolist()
+        has_l = has.tolist()
+        drop = last + 1 - dom - slope_n - 1  # what trim() drops once next_p is last + 1 (relative)
+        for k, i in enumerate(idx):
+            d = dets[i]
+            if has_l[k] and (passed[k] or d._fast_rr() is not None):
+                d.env, d.slope, d.total = env[k], slope[k], d.total + n
+                out[i] = d.decide((np.flatnonzero(peak[k]) + a).tolist())
+            elif drop > 0:
+                d.env, d.slope = env[k, drop:], slope[k, drop:]
+                d.total += n
+                d.next_p = d.env_start + last + 1
+                d.env_start += drop
+            else:
+                d.env, d.slope, d.total = env[k], slope[k], d.total + n
+                d.next_p = d.env_start + last + 1
+    return out
+
+
 def segment_round(segs: Sequence[Segmenter], chunks: Sequence[np.ndarray]) -> list[list[Beat]]:
     """``segs[i].push(chunks[i])`` for every ``i`` (each segmenter at most once), the QRS envelopes of the
     clean chunks computed in one pass per group of one sampling rate, detector design and chunk length.
@@ -90,21 +163,22 @@ def segment_round(segs: Sequence[Segmenter], chunks: Sequence[np.ndarray]) -> li
     for i, (x, parts) in enumerate(prepared):
         if len(parts) == 1 and not parts[0][2]:
             groups[(segs[i].fs, len(x), segs[i].det_cfg)].append(i)
-    env: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    decided: dict[int, list[int]] = {}  # each grouped bed's QRS (detector sample indices), decided with its group
     for idx in groups.values():
         if len(idx) < MIN_GROUP:
             continue
-        e, s = envelopes([segs[i].detector for i in idx], np.stack([prepared[i][0] for i in idx]))
-        for k, i in enumerate(idx):
-            env[i] = (e[k], s[k])
+        dets = [segs[i].detector for i in idx]
+        e, s = envelopes(dets, np.stack([prepared[i][0] for i in idx]))
+        for i, peaks in zip(idx, decide_many(dets, e, s), strict=True):
+            decided[i] = peaks
     out: list[list[Beat]] = [[] for _ in segs]
     halves: list[tuple[int, np.ndarray, list[int]]] = []  # clean ECG5000 chunks: (bed, samples, peaks)
     for i, (x, parts) in enumerate(prepared):
         sg = segs[i]
         if len(parts) == 1 and not parts[0][2] and sg.window is None:
-            halves.append((i, x, sg.begin(x, env.get(i))))
+            halves.append((i, x, sg.begin(x, decided=decided.get(i))))
         else:
-            out[i] = sg.push_parts(x, parts, envelope=env.get(i), defer_cuts=True)
+            out[i] = sg.push_parts(x, parts, decided=decided.get(i), defer_cuts=True)
     # every bed's QRS fiducials at once, then each bed's beats
     fids = onsets_many([(segs[i], p) for i, _, peaks in halves for p in peaks])
     at = 0

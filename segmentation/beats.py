@@ -244,9 +244,12 @@ class Segmenter:
         return x, (self._parts(x) if len(x) else [])
 
     def push_parts(self, x: np.ndarray, parts: list[tuple[int, int, bool]], *,
-                   envelope: tuple[np.ndarray, np.ndarray] | None = None, defer_cuts: bool = False) -> list[Beat]:
+                   envelope: tuple[np.ndarray, np.ndarray] | None = None, decided: list[int] | None = None,
+                   defer_cuts: bool = False) -> list[Beat]:
         """The second half of :meth:`push`.  ``envelope``: the detector's envelope and slope of a clean chunk
-        (one run), computed with the detector's state by :func:`ecgmon.segmentation.bank.envelopes`.
+        (one run), computed with the detector's state by :func:`ecgmon.segmentation.bank.envelopes`; ``decided``:
+        instead, the detector has been pushed that envelope already and decided these QRS (detector sample indices;
+        :func:`ecgmon.segmentation.bank.decide_many`).
         ``defer_cuts`` (ECG5000 beats): the beats are not resampled here but left in :attr:`cuts` (what
         :func:`resample_beat` would take, and the beat's other fields) for the caller, which resamples every bed's
         at once (:func:`resample_many`) and makes them with :meth:`make_beats`; this returns no beat then."""
@@ -260,7 +263,8 @@ class Segmenter:
                 self._restart()
             else:
                 self._in_loss = False
-                beats += self._push(x[a:b], envelope if len(parts) == 1 else None)
+                one = len(parts) == 1
+                beats += self._push(x[a:b], envelope if one else None, decided if one else None)
         return beats
 
     def make_beats(self, samples: np.ndarray) -> list[Beat]:
@@ -306,27 +310,33 @@ class Segmenter:
         bounds = [0, *edges.tolist(), n]
         return [(bounds[i], bounds[i + 1], bool(lost[bounds[i]])) for i in range(len(bounds) - 1)]
 
-    def begin(self, x: np.ndarray, envelope: tuple[np.ndarray, np.ndarray] | None = None) -> list[int]:
+    def begin(self, x: np.ndarray, envelope: tuple[np.ndarray, np.ndarray] | None = None, *,
+              decided: list[int] | None = None) -> list[int]:
         """:meth:`push_parts` of a clean chunk (``split`` gave one run) in two halves, for a caller that finds the
-        fiducials of many beds at once: the buffer and the detector (``envelope`` as for :meth:`push_parts`) ->
-        the QRS envelope peaks decided (absolute indices).  :meth:`finish` follows with their fiducials
-        (:func:`onsets_many`; ECG5000 beats only), the beats deferred as with ``defer_cuts``."""
+        fiducials of many beds at once: the buffer and the detector (``envelope`` and ``decided`` as for
+        :meth:`push_parts`) -> the QRS envelope peaks decided (absolute indices).  :meth:`finish` follows with their
+        fiducials (:func:`onsets_many`; ECG5000 beats only), the beats deferred as with ``defer_cuts``."""
         self.cuts = [] if self.window is None else None
         self._in_loss = False
-        return self._push_peaks(x, envelope)
+        return self._push_peaks(x, envelope, decided)
 
     def finish(self, x: np.ndarray, peaks: list[int], fids: list[float]) -> list[Beat]:
         """The second half of :meth:`begin`: ``fids`` the fiducial of each of ``peaks`` (as :meth:`_onset`)."""
         return self._push_rest(x, peaks, fids)
 
-    def _push(self, x: np.ndarray, envelope: tuple[np.ndarray, np.ndarray] | None = None) -> list[Beat]:
-        return self._push_rest(x, self._push_peaks(x, envelope), None)
+    def _push(self, x: np.ndarray, envelope: tuple[np.ndarray, np.ndarray] | None = None,
+              decided: list[int] | None = None) -> list[Beat]:
+        return self._push_rest(x, self._push_peaks(x, envelope, decided), None)
 
-    def _push_peaks(self, x: np.ndarray, envelope: tuple[np.ndarray, np.ndarray] | None) -> list[int]:
+    def _push_peaks(self, x: np.ndarray, envelope: tuple[np.ndarray, np.ndarray] | None,
+                    decided: list[int] | None = None) -> list[int]:
         self.buf = np.concatenate([self.buf, x])
         self.total += len(x)
-        peaks = self.detector.push(x) if envelope is None else self.detector.push_envelope(*envelope)
-        return [p + self.base for p in peaks]
+        if decided is not None:
+            peaks = decided
+        else:
+            peaks = self.detector.push(x) if envelope is None else self.detector.push_envelope(*envelope)
+        return [p + self.base for p in peaks] if peaks else []
 
     def _push_rest(self, x: np.ndarray, peaks: list[int], fids: list[float] | None) -> list[Beat]:
         beats: list[Beat] = []
