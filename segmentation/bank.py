@@ -29,6 +29,7 @@ from scipy.ndimage import maximum_filter1d
 from ecgmon.core.messages import Beat
 from ecgmon.segmentation.beats import Segmenter, onsets_many, resample_many
 from ecgmon.segmentation.peaks import QRSDetector
+from ecgmon.segmentation.sqi import rate_many
 
 __all__ = ["decide_many", "envelopes", "segment_round"]
 
@@ -176,7 +177,7 @@ def segment_round(segs: Sequence[Segmenter], chunks: Sequence[np.ndarray]) -> li
     for i, (x, parts) in enumerate(prepared):
         sg = segs[i]
         if len(parts) == 1 and not parts[0][2] and sg.window is None:
-            halves.append((i, x, sg.begin(x, decided=decided.get(i))))
+            halves.append((i, x, sg.begin(x, decided=decided.get(i), defer_quality=True)))
         else:
             out[i] = sg.push_parts(x, parts, decided=decided.get(i), defer_cuts=True)
     # every bed's QRS fiducials at once, then each bed's beats
@@ -185,6 +186,14 @@ def segment_round(segs: Sequence[Segmenter], chunks: Sequence[np.ndarray]) -> li
     for i, x, peaks in halves:
         out[i] = segs[i].finish(x, peaks, fids[at:at + len(peaks)])
         at += len(peaks)
+    # every bed's signal-quality rating that fell due, at once; a noisy one marks the bed's beats of this push
+    due = [segs[i] for i, _, _ in halves if segs[i].quality.due]
+    if due:
+        rate_many([sg.quality for sg in due])
+        for sg in due:
+            if sg.quality.noisy:
+                for c in sg.cuts or ():
+                    c[-1] = True
     # every bed's ECG5000 beats resampled at once
     cutting = [i for i, sg in enumerate(segs) if sg.cuts is not None]
     cuts = [(c[0], c[1], c[2]) for i in cutting for c in segs[i].cuts or ()]

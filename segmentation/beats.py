@@ -167,6 +167,7 @@ class Segmenter:
         # a push with defer_cuts: its ECG5000 beats to resample, each [x, start, stop, index, rr_prev, now, hr,
         # rr_next, noisy]
         self.cuts: list[list[Any]] | None = None
+        self.defer_quality = False  # the next push leaves a signal-quality rating that falls due to the caller
         self._in_loss = False
         self._flat_run = 0  # identical samples ending at the last one
         self._last = np.nan  # the last sample pushed
@@ -311,13 +312,17 @@ class Segmenter:
         return [(bounds[i], bounds[i + 1], bool(lost[bounds[i]])) for i in range(len(bounds) - 1)]
 
     def begin(self, x: np.ndarray, envelope: tuple[np.ndarray, np.ndarray] | None = None, *,
-              decided: list[int] | None = None) -> list[int]:
+              decided: list[int] | None = None, defer_quality: bool = False) -> list[int]:
         """:meth:`push_parts` of a clean chunk (``split`` gave one run) in two halves, for a caller that finds the
         fiducials of many beds at once: the buffer and the detector (``envelope`` and ``decided`` as for
         :meth:`push_parts`) -> the QRS envelope peaks decided (absolute indices).  :meth:`finish` follows with their
-        fiducials (:func:`onsets_many`; ECG5000 beats only), the beats deferred as with ``defer_cuts``."""
+        fiducials (:func:`onsets_many`; ECG5000 beats only), the beats deferred as with ``defer_cuts``.
+        ``defer_quality``: a signal-quality rating that falls due in :meth:`finish` is left to the caller
+        (``quality.due``; :func:`ecgmon.segmentation.sqi.rate_many`), which then marks the deferred beats noisy
+        (the last element of each of :attr:`cuts`) where the new rating is."""
         self.cuts = [] if self.window is None else None
         self._in_loss = False
+        self.defer_quality = defer_quality
         return self._push_peaks(x, envelope, decided)
 
     def finish(self, x: np.ndarray, peaks: list[int], fids: list[float]) -> list[Beat]:
@@ -371,7 +376,9 @@ class Segmenter:
             self.last_fid = fid
         if self.window is not None:
             beats += self._cut_windows(now)
-        if self.quality.push(x, [f for f, _ in self.found[n_found:]]) is not None and self.quality.noisy:
+        defer, self.defer_quality = self.defer_quality, False
+        if self.quality.push(x, [f for f, _ in self.found[n_found:]] if fids else (), defer=defer) is not None \
+                and self.quality.noisy and not self.quality.due:
             if beats:
                 beats = [replace(b, noisy=True) for b in beats]
             for c in self.cuts[n_cuts:] if self.cuts is not None else ():
