@@ -202,8 +202,11 @@ def segment_round(segs: Sequence[Segmenter], chunks: Sequence[np.ndarray]) -> li
         at = 0
         for i in cutting:
             k = len(segs[i].cuts or ())
-            out[i] = segs[i].make_beats(rows[at:at + k])
-            at += k
+            if k:
+                out[i] = segs[i].make_beats(rows[at:at + k])
+                at += k
+            else:
+                segs[i].cuts = None
     else:
         for i in cutting:
             segs[i].cuts = None

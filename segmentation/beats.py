@@ -181,6 +181,8 @@ class Segmenter:
         self.detector = QRSDetector(self.fs, self.det_cfg)
         self.base = self.total  # absolute index of the detector's sample 0
         self.buf = np.zeros(0)
+        self._store: np.ndarray | None = None  # buf is _store[_end - len(buf):_end], room after it for the next chunks
+        self._end = 0
         self.buf_start = self.total
         self.last_fid: float | None = None
         self.rr_prev: float | None = None  # ECG5000 beats: the interval before the open beat's QRS
@@ -335,8 +337,18 @@ class Segmenter:
 
     def _push_peaks(self, x: np.ndarray, envelope: tuple[np.ndarray, np.ndarray] | None,
                     decided: list[int] | None = None) -> list[int]:
-        self.buf = np.concatenate([self.buf, x])
-        self.total += len(x)
+        # self.buf = np.concatenate([self.buf, x]), written into room kept after the buffer (views taken of the buffer
+        # before, as the deferred cuts hold, never see a sample change: only the room past their end is written)
+        n, m = len(x), len(self.buf)
+        st = self._store
+        if st is None or self._end + n > len(st):
+            st = self._store = np.empty(max(2 * (m + n), 1024))
+            st[:m] = self.buf
+            self._end = m
+        st[self._end:self._end + n] = x
+        self._end += n
+        self.buf = st[self._end - m - n:self._end]
+        self.total += n
         if decided is not None:
             peaks = decided
         else:
