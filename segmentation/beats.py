@@ -356,6 +356,8 @@ class Segmenter:
         return [p + self.base for p in peaks] if peaks else []
 
     def _push_rest(self, x: np.ndarray, peaks: list[int], fids: list[float] | None) -> list[Beat]:
+        if not peaks and self.window is None:
+            return self._push_quiet(x)
         beats: list[Beat] = []
         now = time.monotonic()
         n_found = len(self.found)
@@ -408,6 +410,29 @@ class Segmenter:
             self.buf = self.buf[drop:]
             self.buf_start += drop
         return beats
+
+    def _push_quiet(self, x: np.ndarray) -> list[Beat]:
+        """:meth:`_push_rest` of a push that decided no QRS (ECG5000 beats): no beat, no cut; the signal quality and
+        the buffer move on as there."""
+        defer, self.defer_quality = self.defer_quality, False
+        self.quality.push(x, (), defer=defer)
+        det = self.detector
+        k = det.next_p - det.dom  # det.keep_from, inline
+        if det.noise and det.noise[0].p < k:
+            k = det.noise[0].p
+        if det.recent and det.recent[0].p < k:
+            k = det.recent[0].p
+        keep_from = self.base + k - (self.search + 1)
+        if self.last_fid is not None:
+            keep_from = min(int(self.last_fid) - 2, keep_from)
+        elif self.total < keep_from:
+            keep_from = self.total
+        keep_from = max(keep_from, self.total - int((self.cfg.max_rr_s + 1) * self.fs))
+        drop = keep_from - self.buf_start
+        if drop > 0:
+            self.buf = self.buf[drop:]
+            self.buf_start += drop
+        return []
 
     def _cut_windows(self, now: float) -> list[Beat]:
         """Window beats whose ``post_s`` has arrived; a fiducial too close to the stream's start is dropped."""
