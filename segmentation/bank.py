@@ -56,12 +56,13 @@ def envelopes(dets: Sequence[QRSDetector], x: np.ndarray) -> tuple[np.ndarray, n
             raise ValueError("envelopes() needs detectors of one design (sampling rate and band)")
     # band-pass with each bed's state; a fresh detector starts in steady state for its first sample's level
     zis = [d.bp.zi for d in dets]
-    if any(z is None for z in zis):
+    have = [z for z in zis if z is not None]
+    if len(have) == b:
+        zi = np.stack(have, axis=1)
+    else:
         zi = np.empty((sos.shape[0], b, 2))
         for i, d in enumerate(dets):
             zi[:, i] = d.bp.zi if d.bp.zi is not None else d.bp.zi_unit * x[i, 0]
-    else:
-        zi = np.stack(zis, axis=1)
     f, zf = signal.sosfilt(sos, x, axis=-1, zi=zi)
     # first difference, the first sample against the previous chunk's last (0 for a fresh detector)
     prev = np.array([f[i, 0] if d._prev_last is None else d._prev_last for i, d in enumerate(dets)])

@@ -161,7 +161,7 @@ def test_rate_many_equals_each_bed_rating(monkeypatch) -> None:
         x = _sqi_bed(rng, fs, n, b % 5)
         qrs = np.flatnonzero((x[1:-1] > x[:-2]) & (x[1:-1] >= x[2:]) & (x[1:-1] > 0.25)) + 1.0
         beds.append((fs, x, qrs, S.SignalQuality(fs), S.SignalQuality(fs)))
-    rounds = rated = 0
+    rated = 0
     for t in np.arange(0, 40, 0.25):
         for fs, x, qrs, fast, plain in beds:
             a, b = int(t * fs), int((t + 0.25) * fs)
@@ -173,7 +173,6 @@ def test_rate_many_equals_each_bed_rating(monkeypatch) -> None:
         for _, _, _, fast, plain in beds:
             assert not fast.due
             assert repr(fast.last) == repr(plain.last)
-        rounds += 1
     assert rated >= 27 * 15
     kinds = {(s.last.bsqi is None, s.last.noisy) for *_, s, _ in beds if s.last is not None}
     assert len(kinds) >= 3  # rated by kurtosis alone, clean and noisy stretches
@@ -656,7 +655,7 @@ def test_decide_many_equals_each_detector_alone() -> None:
             want[0] += len(want_q)
             want.append(want_q)
         e, s = envelopes([fast[b] for b in idx], chunk)
-        for b, q in zip(idx, decide_many([fast[b] for b in idx], e, s), strict=True):
+        for q in decide_many([fast[b] for b in idx], e, s):
             got[0] += len(q)
             got.append(q)
         for b in idx:
