@@ -82,10 +82,12 @@ class Stretch:
 
 def _pairs(a: np.ndarray, b: np.ndarray, tol: float) -> list[tuple[int, int]]:
     """Indices (i, j) of one-to-one matches of two sorted arrays within ``tol`` (greedy in time order)."""
+    al, bl = a.tolist(), b.tolist()  # Python floats: the same differences, without numpy's per-element cost
+    na, nb = len(al), len(bl)
     i = j = 0
     out = []
-    while i < len(a) and j < len(b):
-        d = a[i] - b[j]
+    while i < na and j < nb:
+        d = al[i] - bl[j]
         if abs(d) <= tol:
             out.append((i, j))
             i, j = i + 1, j + 1
@@ -110,12 +112,12 @@ def bsqi(a: np.ndarray, b: np.ndarray, tol: float, *, lo: float = -np.inf, hi: f
     of one of ``a`` inside (and one inside does not when it matches one of ``a`` outside), so that a window's
     edges do not split pairs.  1.0 when neither has a beat."""
     pairs = _pairs(a, b, tol)
-    in_a = (a >= lo) & (a < hi)
-    in_b = (b >= lo) & (b < hi)
+    in_a = ((a >= lo) & (a < hi)).tolist()
+    in_b = ((b >= lo) & (b < hi)).tolist()
     for i, j in pairs:
         in_b[j] = in_a[i]
     m = sum(1 for i, _ in pairs if in_a[i])
-    den = int(in_a.sum()) + int(in_b.sum()) - m
+    den = sum(in_a) + sum(in_b) - m
     return 1.0 if den == 0 else m / den
 
 

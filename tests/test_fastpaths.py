@@ -56,6 +56,27 @@ def _ref_curve_length_qrs(x: np.ndarray, fs: float, *, frac: float = S.THR_FRAC,
     return np.asarray(out, dtype=np.int64)
 
 
+def _ref_bsqi(a: np.ndarray, b: np.ndarray, tol: float, *, lo: float = -np.inf, hi: float = np.inf) -> float:
+    pairs = []
+    i = j = 0
+    while i < len(a) and j < len(b):
+        d = a[i] - b[j]
+        if abs(d) <= tol:
+            pairs.append((i, j))
+            i, j = i + 1, j + 1
+        elif d < 0:
+            i += 1
+        else:
+            j += 1
+    in_a = (a >= lo) & (a < hi)
+    in_b = (b >= lo) & (b < hi)
+    for i, j in pairs:
+        in_b[j] = in_a[i]
+    m = sum(1 for i, _ in pairs if in_a[i])
+    den = int(in_a.sum()) + int(in_b.sum()) - m
+    return 1.0 if den == 0 else m / den
+
+
 def _ref_power_sqi(y: np.ndarray, fs: float) -> float:
     p = np.abs(np.fft.rfft(y * np.hanning(len(y)))) ** 2
     f = np.fft.rfftfreq(len(y), 1.0 / fs)
@@ -146,6 +167,22 @@ def _sqi_bed(rng: np.random.Generator, fs: float, n: int, kind: int) -> np.ndarr
     if kind == 3:
         x += 2 * np.sin(2 * np.pi * 0.3 * i / fs)
     return x
+
+
+def test_bsqi_equals_the_plain_one() -> None:
+    """Beat lists that match, miss, drift past the tolerance and straddle the counted range: the same index."""
+    rng = np.random.default_rng(5)
+    seen = set()
+    for trial in range(400):
+        a = np.sort(rng.uniform(0, 2500, int(rng.integers(0, 20))))
+        kept = a[rng.random(len(a)) < 0.8]  # detector 2 misses some beats, finds some others, and is off by 0-60 ms
+        b = np.concatenate([kept, rng.uniform(0, 2500, int(rng.integers(0, 4)))])
+        b = np.sort(b + rng.normal(0, 25, len(b)))
+        kw = {} if trial % 3 == 0 else {"lo": 37.5, "hi": 2500 - 37.5}
+        want = _ref_bsqi(a, b, 37.5, **kw)
+        assert S.bsqi(a, b, 37.5, **kw) == want
+        seen.add(round(want, 1))
+    assert len(seen) >= 5 and 1.0 in seen
 
 
 def test_rate_many_equals_each_bed_rating(monkeypatch) -> None:
