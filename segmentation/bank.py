@@ -126,8 +126,7 @@ def decide_many(dets: Sequence[QRSDetector], e: np.ndarray, s: np.ndarray) -> li
         lo = max(0, off - dom)
         seg = env[:, lo:]
         a, bb = off - lo, last - lo + 1
-        mx = maximum_filter1d(seg, size=2 * half_lo + 1, axis=1, mode="constant", cval=-np.inf)
-        peak = seg[:, a:bb] == mx[:, a:bb]
+        peak = seg[:, a:bb] == _max_around(seg, a, bb, half_lo, half_lo)
         if a == 0:
             peak[:, 0] = False
             peak[:, 1:] &= seg[:, 1:bb] > seg[:, : bb - 1]
@@ -135,9 +134,8 @@ def decide_many(dets: Sequence[QRSDetector], e: np.ndarray, s: np.ndarray) -> li
             peak &= seg[:, a:bb] > seg[:, a - 1:bb - 1]
         has = peak.any(axis=1)
         if has.any():
-            wide = maximum_filter1d(seg, size=2 * half + 1, axis=1, mode="constant", cval=-np.inf)[:, a:bb]
-            ahead = maximum_filter1d(seg, size=dom + 1, axis=1, origin=-((dom + 1) // 2), mode="constant",
-                                     cval=-np.inf)[:, a:bb]
+            wide = _max_around(seg, a, bb, half, half)
+            ahead = _max_around(seg, a, bb, 0, dom)
             v = seg[:, a:bb]
             passed = (peak & ~(v < wide) & ~(v < dom2 * ahead)).any(axis=1).tolist()
         has_l = has.tolist()
@@ -156,6 +154,16 @@ def decide_many(dets: Sequence[QRSDetector], e: np.ndarray, s: np.ndarray) -> li
                 d.env, d.slope, d.total = env[k], slope[k], d.total + n
                 d.next_p = d.env_start + last + 1
     return out
+
+
+def _max_around(seg: np.ndarray, a: int, b: int, left: int, right: int) -> np.ndarray:
+    """``seg[:, max(0, i - left):i + right + 1].max(axis=1)`` for every ``i`` in ``[a, b)`` (``i + right`` inside
+    ``seg``): one max filter over the columns those windows span."""
+    s0 = max(0, a - left)
+    size = left + right + 1
+    m = maximum_filter1d(seg[:, s0:b + right], size=size, axis=1, origin=left - size // 2, mode="constant",
+                         cval=-np.inf)
+    return m[:, a - s0:b - s0]
 
 
 def segment_round(segs: Sequence[Segmenter], chunks: Sequence[np.ndarray]) -> list[list[Beat]]:
