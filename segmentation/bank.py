@@ -7,11 +7,13 @@ sampling rate and length as one ``scipy.signal.sosfilt`` call over ``axis=-1`` w
 (``zi`` of shape ``(sections, beds, 2)``), one first difference and one running sum, and hands each bed's
 state back to its detector.  Each row sees exactly the operations a per-bed :meth:`QRSDetector.push` would
 do, in the same order, so the envelope, the detections and the beats are the same, bit for bit
-(``tests/test_bank.py``).  The decision rules stay per candidate (:meth:`QRSDetector.push_envelope`).
+(``tests/test_bank.py``).  The candidate search runs over the group too (:func:`decide_many`); the decision rules stay
+per candidate, for the beds that have one (:meth:`QRSDetector.decide`).
 
 :func:`segment_round` is the whole round for the segmenters: the signal-loss check of every chunk of one length
-at once, the envelopes, then the decisions per bed; the QRS fiducials of every bed's new QRS in one pass
-(:func:`~ecgmon.segmentation.beats.onsets_many`) and every bed's ECG5000 beats resampled in one pass
+at once, the envelopes, the candidate search, then the decisions of the beds with a candidate; the QRS fiducials of
+every bed's new QRS in one pass (:func:`~ecgmon.segmentation.beats.onsets_many`), the signal-quality ratings that
+fall due (:func:`~ecgmon.segmentation.sqi.rate_many`) and every bed's ECG5000 beats resampled in one pass
 (:func:`~ecgmon.segmentation.beats.resample_many`), each bit for bit what the per-bed code gives
 (``tests/test_fastpaths.py``).  Chunks with signal loss (NaN, flat runs), empty chunks and groups of one take the
 per-bed path.

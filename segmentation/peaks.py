@@ -209,7 +209,7 @@ class QRSDetector:
     def push_envelope(self, e: np.ndarray, slope: np.ndarray) -> list[int]:
         """The decision stage alone: ``e`` (the envelope) and ``slope`` (``|band-passed difference|``) of the
         next ``len(e)`` samples, as :meth:`push` computes them (the filter state, ``bp``, ``ma`` and
-        ``_prev_last``, advanced by the caller: :class:`ecgmon.segmentation.bank.EnvelopeBank` does so for
+        ``_prev_last``, advanced by the caller: :func:`ecgmon.segmentation.bank.envelopes` does so for
         many beds at once) -> the QRS decided, as :meth:`push`."""
         n = len(e)
         if n == 0:
