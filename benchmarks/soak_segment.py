@@ -2,14 +2,16 @@
 soak's ingest loop takes them (``--round`` chunks, cut into sub-rounds of one chunk per bed), without the scorer.
 
     .venv/bin/python benchmarks/soak_segment.py [--patients 512] [--seconds 20] [--profile OUT.prof]
-        [--digest OUT.json]
+        [--digest OUT.json] [--split]
 
 Prints the main thread's CPU time (``time.thread_time``: other processes on a shared machine do not count) per
 chunk and per beat, and the monitor's own stage timers (wall clock).  ``--digest`` writes what the stage decided
 (beats, QRS found, beat types, VF windows, alarm transitions) as hashes per kind, so that two checkouts can be
 compared: run this file with each checkout's venv (``/path/to/other/.venv/bin/python benchmarks/soak_segment.py``
 imports that checkout's ecgmon) and diff the files.  ``--profile``: cProfile of the rounds, its clock the thread's
-CPU time.
+CPU time.  ``--split``: the thread's CPU time in the stage's parts (the segmenters, the quality checks, the lethal
+watches with the beat typer's and the VF pool's flushes), counted around those calls without a profiler; the names
+it wraps exist in older checkouts too, so it compares with the previous main.
 """
 
 from __future__ import annotations
@@ -73,6 +75,13 @@ async def run(a: argparse.Namespace) -> None:
 
         pipeline.type_staged = type_staged
         mon.vfpool.flush = flush  # type: ignore[method-assign]
+    split: dict[str, float] = {}
+    if a.split:
+        _count(pipeline, "segment_round", "segmenters (segmentation.bank.segment_round)", split)
+        _count(pipeline, "push_many", "quality checks (segmentation.quality.push_many)", split)
+        _count(pipeline.Monitor, "_watch_rhythm", "lethal watches, flushes included (Monitor._watch_rhythm)", split)
+        _count(pipeline, "type_staged", "  beat typer flushes (segmentation.vtype.type_staged)", split)
+        _count(mon.vfpool, "flush", "  VF pool flushes (segmentation.vf.VFPool.flush)", split)
     n_chunks = int(a.seconds / 0.25) * a.patients
     rounds: list[list[Any]] = [[]]
     async for c in source:
@@ -116,6 +125,9 @@ async def run(a: argparse.Namespace) -> None:
     rest = s.time_segment - s.time_segmenters - s.time_quality - s.time_rhythm
     print(f"stage timers (wall): segmenters {s.time_segmenters:.2f} s, quality {s.time_quality:.2f} s, lethal "
           f"watches {s.time_rhythm:.2f} s, rest {rest:.2f} s (flush at the end not counted)")
+    if a.split:
+        for name, v in split.items():
+            print(f"  {name}: {v:.2f} s CPU ({100 * v / cpu:.0f} %)")
     if a.digest:
         d = {"beats": [len(beats), _hash(beats)], "found": [len(found), _hash(found)],
              "typed": [len(typed), _hash([t[1:] for t in typed])], "vf_windows": [len(windows), _hash(windows)],
@@ -126,6 +138,21 @@ async def run(a: argparse.Namespace) -> None:
     mon.close()
 
 
+def _count(owner: Any, name: str, label: str, into: dict[str, float]) -> None:
+    """Wrap ``owner.name`` so that the thread's CPU time inside it adds up in ``into[label]``."""
+    f = getattr(owner, name)
+    into[label] = 0.0
+
+    def counted(*args: Any, **kw: Any) -> Any:
+        t = time.thread_time()
+        try:
+            return f(*args, **kw)
+        finally:
+            into[label] += time.thread_time() - t
+
+    setattr(owner, name, counted)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--patients", type=int, default=512)
@@ -134,6 +161,7 @@ def main() -> None:
     ap.add_argument("--round", type=int, default=2048, help="chunks per round (the soak's max_round)")
     ap.add_argument("--profile", default="")
     ap.add_argument("--digest", default="")
+    ap.add_argument("--split", action="store_true", help="CPU time per part of the stage")
     a = ap.parse_args()
     asyncio.run(run(a))
 

@@ -7,11 +7,13 @@ sampling rate and length as one ``scipy.signal.sosfilt`` call over ``axis=-1`` w
 (``zi`` of shape ``(sections, beds, 2)``), one first difference and one running sum, and hands each bed's
 state back to its detector.  Each row sees exactly the operations a per-bed :meth:`QRSDetector.push` would
 do, in the same order, so the envelope, the detections and the beats are the same, bit for bit
-(``tests/test_bank.py``).  The decision rules stay per candidate (:meth:`QRSDetector.push_envelope`).
+(``tests/test_bank.py``).  The candidate search runs over the group too (:func:`decide_many`); the decision rules stay
+per candidate, for the beds that have one (:meth:`QRSDetector.decide`).
 
 :func:`segment_round` is the whole round for the segmenters: the signal-loss check of every chunk of one length
-at once, the envelopes, then the decisions per bed; the QRS fiducials of every bed's new QRS in one pass
-(:func:`~ecgmon.segmentation.beats.onsets_many`) and every bed's ECG5000 beats resampled in one pass
+at once, the envelopes, the candidate search, then the decisions of the beds with a candidate; the QRS fiducials of
+every bed's new QRS in one pass (:func:`~ecgmon.segmentation.beats.onsets_many`), the signal-quality ratings that
+fall due (:func:`~ecgmon.segmentation.sqi.rate_many`) and every bed's ECG5000 beats resampled in one pass
 (:func:`~ecgmon.segmentation.beats.resample_many`), each bit for bit what the per-bed code gives
 (``tests/test_fastpaths.py``).  Chunks with signal loss (NaN, flat runs), empty chunks and groups of one take the
 per-bed path.
@@ -24,12 +26,14 @@ from collections.abc import Sequence
 
 import numpy as np
 from scipy import signal
+from scipy.ndimage import maximum_filter1d
 
 from ecgmon.core.messages import Beat
 from ecgmon.segmentation.beats import Segmenter, onsets_many, resample_many
 from ecgmon.segmentation.peaks import QRSDetector
+from ecgmon.segmentation.sqi import rate_many
 
-__all__ = ["envelopes", "segment_round"]
+__all__ = ["decide_many", "envelopes", "segment_round"]
 
 MIN_GROUP = 2  # beds of one (rate, length) needed for the batched pass; fewer take the per-bed path
 
@@ -53,9 +57,14 @@ def envelopes(dets: Sequence[QRSDetector], x: np.ndarray) -> tuple[np.ndarray, n
         if d.ma.n != m or d.bp.sos.shape != sos.shape or not np.array_equal(d.bp.sos, sos):
             raise ValueError("envelopes() needs detectors of one design (sampling rate and band)")
     # band-pass with each bed's state; a fresh detector starts in steady state for its first sample's level
-    zi = np.empty((sos.shape[0], b, 2))
-    for i, d in enumerate(dets):
-        zi[:, i] = d.bp.zi if d.bp.zi is not None else d.bp.zi_unit * x[i, 0]
+    zis = [d.bp.zi for d in dets]
+    have = [z for z in zis if z is not None]
+    if len(have) == b:
+        zi = np.stack(have, axis=1)
+    else:
+        zi = np.empty((sos.shape[0], b, 2))
+        for i, d in enumerate(dets):
+            zi[:, i] = d.bp.zi if d.bp.zi is not None else d.bp.zi_unit * x[i, 0]
     f, zf = signal.sosfilt(sos, x, axis=-1, zi=zi)
     # first difference, the first sample against the previous chunk's last (0 for a fresh detector)
     prev = np.array([f[i, 0] if d._prev_last is None else d._prev_last for i, d in enumerate(dets)])
@@ -79,6 +88,86 @@ def envelopes(dets: Sequence[QRSDetector], x: np.ndarray) -> tuple[np.ndarray, n
     return e, np.abs(dd)
 
 
+def decide_many(dets: Sequence[QRSDetector], e: np.ndarray, s: np.ndarray) -> list[list[int]]:
+    """``dets[i].push_envelope(e[i], s[i])`` for every ``i`` (detectors of one design, as :func:`envelopes` returns
+    their envelopes; ``e`` and ``s`` ``(len(dets), n)``) -> each detector's QRS decided, the same, with the same
+    state after.
+
+    The candidate search of beds whose held envelope stands alike (the same length and search position in it: every
+    bed in steady state) runs over their envelopes as one array: the local maxima, and for a bed outside a
+    tachycardia (:meth:`QRSDetector._windows` then gives the fixed half-window and look-ahead) the first two
+    candidate tests (the largest within its half-window, not dwarfed within the look-ahead).  A bed with a local
+    maximum that passes both (or in a tachycardia, whose windows follow each decision) is decided by its detector's
+    own rules from those maxima; a bed with none has no candidate (the tests and their windows are the detector's,
+    which no decision changes before a first candidate), so only its buffers move on: most beds at most chunks."""
+    b, n = e.shape
+    if b != len(dets) or s.shape != e.shape:
+        raise ValueError(f"{len(dets)} detectors for envelopes of shape {e.shape} and {s.shape}")
+    out: list[list[int]] = [[] for _ in dets]
+    if n == 0:
+        return out
+    d0 = dets[0]
+    dom, half, half_lo, slope_n = d0.dom, d0.half, d0.half_lo, d0.slope_n
+    dom2 = d0.cfg.dominance ** 2
+    alike: dict[tuple[int, int], list[int]] = defaultdict(list)
+    for i, d in enumerate(dets):
+        alike[(d.total - d.env_start, d.next_p - d.env_start)].append(i)
+    for (held, off), idx in alike.items():
+        if held:
+            env = np.concatenate([np.stack([dets[i].env for i in idx]), e[idx]], axis=1)
+            slope = np.concatenate([np.stack([dets[i].slope for i in idx]), s[idx]], axis=1)
+        else:
+            env, slope = e[idx], s[idx]
+        last = held + n - dom - 1  # relative to env_start, as below
+        if last < off:  # too little look-ahead yet: nothing searched
+            for k, i in enumerate(idx):
+                d = dets[i]
+                d.env, d.slope, d.total = env[k], slope[k], d.total + n
+                d.trim()
+            continue
+        lo = max(0, off - dom)
+        seg = env[:, lo:]
+        a, bb = off - lo, last - lo + 1
+        peak = seg[:, a:bb] == _max_around(seg, a, bb, half_lo, half_lo)
+        if a == 0:
+            peak[:, 0] = False
+            peak[:, 1:] &= seg[:, 1:bb] > seg[:, : bb - 1]
+        else:
+            peak &= seg[:, a:bb] > seg[:, a - 1:bb - 1]
+        has = peak.any(axis=1)
+        if has.any():
+            wide = _max_around(seg, a, bb, half, half)
+            ahead = _max_around(seg, a, bb, 0, dom)
+            v = seg[:, a:bb]
+            passed = (peak & ~(v < wide) & ~(v < dom2 * ahead)).any(axis=1).tolist()
+        has_l = has.tolist()
+        drop = last + 1 - dom - slope_n - 1  # what trim() drops once next_p is last + 1 (relative)
+        for k, i in enumerate(idx):
+            d = dets[i]
+            if has_l[k] and (passed[k] or d._fast_rr() is not None):
+                d.env, d.slope, d.total = env[k], slope[k], d.total + n
+                out[i] = d.decide((np.flatnonzero(peak[k]) + a).tolist())
+            elif drop > 0:
+                d.env, d.slope = env[k, drop:], slope[k, drop:]
+                d.total += n
+                d.next_p = d.env_start + last + 1
+                d.env_start += drop
+            else:
+                d.env, d.slope, d.total = env[k], slope[k], d.total + n
+                d.next_p = d.env_start + last + 1
+    return out
+
+
+def _max_around(seg: np.ndarray, a: int, b: int, left: int, right: int) -> np.ndarray:
+    """``seg[:, max(0, i - left):i + right + 1].max(axis=1)`` for every ``i`` in ``[a, b)`` (``i + right`` inside
+    ``seg``): one max filter over the columns those windows span."""
+    s0 = max(0, a - left)
+    size = left + right + 1
+    m = maximum_filter1d(seg[:, s0:b + right], size=size, axis=1, origin=left - size // 2, mode="constant",
+                         cval=-np.inf)
+    return m[:, a - s0:b - s0]
+
+
 def segment_round(segs: Sequence[Segmenter], chunks: Sequence[np.ndarray]) -> list[list[Beat]]:
     """``segs[i].push(chunks[i])`` for every ``i`` (each segmenter at most once), the QRS envelopes of the
     clean chunks computed in one pass per group of one sampling rate, detector design and chunk length.
@@ -90,27 +179,36 @@ def segment_round(segs: Sequence[Segmenter], chunks: Sequence[np.ndarray]) -> li
     for i, (x, parts) in enumerate(prepared):
         if len(parts) == 1 and not parts[0][2]:
             groups[(segs[i].fs, len(x), segs[i].det_cfg)].append(i)
-    env: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    decided: dict[int, list[int]] = {}  # each grouped bed's QRS (detector sample indices), decided with its group
     for idx in groups.values():
         if len(idx) < MIN_GROUP:
             continue
-        e, s = envelopes([segs[i].detector for i in idx], np.stack([prepared[i][0] for i in idx]))
-        for k, i in enumerate(idx):
-            env[i] = (e[k], s[k])
+        dets = [segs[i].detector for i in idx]
+        e, s = envelopes(dets, np.stack([prepared[i][0] for i in idx]))
+        for i, peaks in zip(idx, decide_many(dets, e, s), strict=True):
+            decided[i] = peaks
     out: list[list[Beat]] = [[] for _ in segs]
     halves: list[tuple[int, np.ndarray, list[int]]] = []  # clean ECG5000 chunks: (bed, samples, peaks)
     for i, (x, parts) in enumerate(prepared):
         sg = segs[i]
         if len(parts) == 1 and not parts[0][2] and sg.window is None:
-            halves.append((i, x, sg.begin(x, env.get(i))))
+            halves.append((i, x, sg.begin(x, decided=decided.get(i), defer_quality=True)))
         else:
-            out[i] = sg.push_parts(x, parts, envelope=env.get(i), defer_cuts=True)
+            out[i] = sg.push_parts(x, parts, decided=decided.get(i), defer_cuts=True)
     # every bed's QRS fiducials at once, then each bed's beats
     fids = onsets_many([(segs[i], p) for i, _, peaks in halves for p in peaks])
     at = 0
     for i, x, peaks in halves:
         out[i] = segs[i].finish(x, peaks, fids[at:at + len(peaks)])
         at += len(peaks)
+    # every bed's signal-quality rating that fell due, at once; a noisy one marks the bed's beats of this push
+    due = [segs[i] for i, _, _ in halves if segs[i].quality.due]
+    if due:
+        rate_many([sg.quality for sg in due])
+        for sg in due:
+            if sg.quality.noisy:
+                for c in sg.cuts or ():
+                    c[-1] = True
     # every bed's ECG5000 beats resampled at once
     cutting = [i for i, sg in enumerate(segs) if sg.cuts is not None]
     cuts = [(c[0], c[1], c[2]) for i in cutting for c in segs[i].cuts or ()]
@@ -119,8 +217,11 @@ def segment_round(segs: Sequence[Segmenter], chunks: Sequence[np.ndarray]) -> li
         at = 0
         for i in cutting:
             k = len(segs[i].cuts or ())
-            out[i] = segs[i].make_beats(rows[at:at + k])
-            at += k
+            if k:
+                out[i] = segs[i].make_beats(rows[at:at + k])
+                at += k
+            else:
+                segs[i].cuts = None
     else:
         for i in cutting:
             segs[i].cuts = None

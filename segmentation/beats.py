@@ -167,6 +167,7 @@ class Segmenter:
         # a push with defer_cuts: its ECG5000 beats to resample, each [x, start, stop, index, rr_prev, now, hr,
         # rr_next, noisy]
         self.cuts: list[list[Any]] | None = None
+        self.defer_quality = False  # the next push leaves a signal-quality rating that falls due to the caller
         self._in_loss = False
         self._flat_run = 0  # identical samples ending at the last one
         self._last = np.nan  # the last sample pushed
@@ -180,6 +181,8 @@ class Segmenter:
         self.detector = QRSDetector(self.fs, self.det_cfg)
         self.base = self.total  # absolute index of the detector's sample 0
         self.buf = np.zeros(0)
+        self._store: np.ndarray | None = None  # buf is _store[_end - len(buf):_end], room after it for the next chunks
+        self._end = 0
         self.buf_start = self.total
         self.last_fid: float | None = None
         self.rr_prev: float | None = None  # ECG5000 beats: the interval before the open beat's QRS
@@ -244,9 +247,12 @@ class Segmenter:
         return x, (self._parts(x) if len(x) else [])
 
     def push_parts(self, x: np.ndarray, parts: list[tuple[int, int, bool]], *,
-                   envelope: tuple[np.ndarray, np.ndarray] | None = None, defer_cuts: bool = False) -> list[Beat]:
+                   envelope: tuple[np.ndarray, np.ndarray] | None = None, decided: list[int] | None = None,
+                   defer_cuts: bool = False) -> list[Beat]:
         """The second half of :meth:`push`.  ``envelope``: the detector's envelope and slope of a clean chunk
-        (one run), computed with the detector's state by :func:`ecgmon.segmentation.bank.envelopes`.
+        (one run), computed with the detector's state by :func:`ecgmon.segmentation.bank.envelopes`; ``decided``:
+        instead, the detector has been pushed that envelope already and decided these QRS (detector sample indices;
+        :func:`ecgmon.segmentation.bank.decide_many`).
         ``defer_cuts`` (ECG5000 beats): the beats are not resampled here but left in :attr:`cuts` (what
         :func:`resample_beat` would take, and the beat's other fields) for the caller, which resamples every bed's
         at once (:func:`resample_many`) and makes them with :meth:`make_beats`; this returns no beat then."""
@@ -260,7 +266,8 @@ class Segmenter:
                 self._restart()
             else:
                 self._in_loss = False
-                beats += self._push(x[a:b], envelope if len(parts) == 1 else None)
+                one = len(parts) == 1
+                beats += self._push(x[a:b], envelope if one else None, decided if one else None)
         return beats
 
     def make_beats(self, samples: np.ndarray) -> list[Beat]:
@@ -306,29 +313,51 @@ class Segmenter:
         bounds = [0, *edges.tolist(), n]
         return [(bounds[i], bounds[i + 1], bool(lost[bounds[i]])) for i in range(len(bounds) - 1)]
 
-    def begin(self, x: np.ndarray, envelope: tuple[np.ndarray, np.ndarray] | None = None) -> list[int]:
+    def begin(self, x: np.ndarray, envelope: tuple[np.ndarray, np.ndarray] | None = None, *,
+              decided: list[int] | None = None, defer_quality: bool = False) -> list[int]:
         """:meth:`push_parts` of a clean chunk (``split`` gave one run) in two halves, for a caller that finds the
-        fiducials of many beds at once: the buffer and the detector (``envelope`` as for :meth:`push_parts`) ->
-        the QRS envelope peaks decided (absolute indices).  :meth:`finish` follows with their fiducials
-        (:func:`onsets_many`; ECG5000 beats only), the beats deferred as with ``defer_cuts``."""
+        fiducials of many beds at once: the buffer and the detector (``envelope`` and ``decided`` as for
+        :meth:`push_parts`) -> the QRS envelope peaks decided (absolute indices).  :meth:`finish` follows with their
+        fiducials (:func:`onsets_many`; ECG5000 beats only), the beats deferred as with ``defer_cuts``.
+        ``defer_quality``: a signal-quality rating that falls due in :meth:`finish` is left to the caller
+        (``quality.due``; :func:`ecgmon.segmentation.sqi.rate_many`), which then marks the deferred beats noisy
+        (the last element of each of :attr:`cuts`) where the new rating is."""
         self.cuts = [] if self.window is None else None
         self._in_loss = False
-        return self._push_peaks(x, envelope)
+        self.defer_quality = defer_quality
+        return self._push_peaks(x, envelope, decided)
 
     def finish(self, x: np.ndarray, peaks: list[int], fids: list[float]) -> list[Beat]:
         """The second half of :meth:`begin`: ``fids`` the fiducial of each of ``peaks`` (as :meth:`_onset`)."""
         return self._push_rest(x, peaks, fids)
 
-    def _push(self, x: np.ndarray, envelope: tuple[np.ndarray, np.ndarray] | None = None) -> list[Beat]:
-        return self._push_rest(x, self._push_peaks(x, envelope), None)
+    def _push(self, x: np.ndarray, envelope: tuple[np.ndarray, np.ndarray] | None = None,
+              decided: list[int] | None = None) -> list[Beat]:
+        return self._push_rest(x, self._push_peaks(x, envelope, decided), None)
 
-    def _push_peaks(self, x: np.ndarray, envelope: tuple[np.ndarray, np.ndarray] | None) -> list[int]:
-        self.buf = np.concatenate([self.buf, x])
-        self.total += len(x)
-        peaks = self.detector.push(x) if envelope is None else self.detector.push_envelope(*envelope)
-        return [p + self.base for p in peaks]
+    def _push_peaks(self, x: np.ndarray, envelope: tuple[np.ndarray, np.ndarray] | None,
+                    decided: list[int] | None = None) -> list[int]:
+        # self.buf = np.concatenate([self.buf, x]), written into room kept after the buffer (views taken of the buffer
+        # before, as the deferred cuts hold, never see a sample change: only the room past their end is written)
+        n, m = len(x), len(self.buf)
+        st = self._store
+        if st is None or self._end + n > len(st):
+            st = self._store = np.empty(max(2 * (m + n), 1024))
+            st[:m] = self.buf
+            self._end = m
+        st[self._end:self._end + n] = x
+        self._end += n
+        self.buf = st[self._end - m - n:self._end]
+        self.total += n
+        if decided is not None:
+            peaks = decided
+        else:
+            peaks = self.detector.push(x) if envelope is None else self.detector.push_envelope(*envelope)
+        return [p + self.base for p in peaks] if peaks else []
 
     def _push_rest(self, x: np.ndarray, peaks: list[int], fids: list[float] | None) -> list[Beat]:
+        if not peaks and self.window is None:
+            return self._push_quiet(x)
         beats: list[Beat] = []
         now = time.monotonic()
         n_found = len(self.found)
@@ -361,7 +390,9 @@ class Segmenter:
             self.last_fid = fid
         if self.window is not None:
             beats += self._cut_windows(now)
-        if self.quality.push(x, [f for f, _ in self.found[n_found:]]) is not None and self.quality.noisy:
+        defer, self.defer_quality = self.defer_quality, False
+        if self.quality.push(x, [f for f, _ in self.found[n_found:]] if fids else (), defer=defer) is not None \
+                and self.quality.noisy and not self.quality.due:
             if beats:
                 beats = [replace(b, noisy=True) for b in beats]
             for c in self.cuts[n_cuts:] if self.cuts is not None else ():
@@ -379,6 +410,29 @@ class Segmenter:
             self.buf = self.buf[drop:]
             self.buf_start += drop
         return beats
+
+    def _push_quiet(self, x: np.ndarray) -> list[Beat]:
+        """:meth:`_push_rest` of a push that decided no QRS (ECG5000 beats): no beat, no cut; the signal quality and
+        the buffer move on as there."""
+        defer, self.defer_quality = self.defer_quality, False
+        self.quality.push(x, (), defer=defer)
+        det = self.detector
+        k = det.next_p - det.dom  # det.keep_from, inline
+        if det.noise and det.noise[0].p < k:
+            k = det.noise[0].p
+        if det.recent and det.recent[0].p < k:
+            k = det.recent[0].p
+        keep_from = self.base + k - (self.search + 1)
+        if self.last_fid is not None:
+            keep_from = min(int(self.last_fid) - 2, keep_from)
+        elif self.total < keep_from:
+            keep_from = self.total
+        keep_from = max(keep_from, self.total - int((self.cfg.max_rr_s + 1) * self.fs))
+        drop = keep_from - self.buf_start
+        if drop > 0:
+            self.buf = self.buf[drop:]
+            self.buf_start += drop
+        return []
 
     def _cut_windows(self, now: float) -> list[Beat]:
         """Window beats whose ``post_s`` has arrived; a fiducial too close to the stream's start is dropped."""

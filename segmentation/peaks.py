@@ -234,7 +234,7 @@ class QRSDetector:
     def push_envelope(self, e: np.ndarray, slope: np.ndarray) -> list[int]:
         """The decision stage alone: ``e`` (the envelope) and ``slope`` (``|band-passed difference|``) of the
         next ``len(e)`` samples, as :meth:`push` computes them (the filter state, ``bp``, ``ma`` and
-        ``_prev_last``, advanced by the caller: :class:`ecgmon.segmentation.bank.EnvelopeBank` does so for
+        ``_prev_last``, advanced by the caller: :func:`ecgmon.segmentation.bank.envelopes` does so for
         many beds at once) -> the QRS decided, as :meth:`push`."""
         n = len(e)
         if n == 0:
@@ -242,16 +242,26 @@ class QRSDetector:
         self.env = np.concatenate([self.env, e])
         self.slope = np.concatenate([self.slope, slope])
         self.total += n
+        return self.decide()
+
+    def decide(self, peaks: list[int] | None = None) -> list[int]:
+        """The decisions on the envelope appended so far (``env``, ``slope`` and ``total`` advanced by the caller, as
+        :meth:`push_envelope` advances them), then the buffers trimmed.  ``peaks``: the local maxima that
+        :meth:`_candidates` would find first (indices from ``max(env_start, next_p - dom)``), where a caller
+        (:func:`ecgmon.segmentation.bank.decide_many`) has found them for many beds at once."""
         out: list[int] = []
-        for c in self._candidates():
+        for c in self._candidates(peaks):
             self._decide(c, out)
-        # keep the max filter's left half-window and the slope window before the first unsearched sample
+        self.trim()
+        return out
+
+    def trim(self) -> None:
+        """Keep the max filter's left half-window and the slope window before the first unsearched sample."""
         drop = self.next_p - self.dom - self.slope_n - 1 - self.env_start
         if drop > 0:
             self.env = self.env[drop:]
             self.slope = self.slope[drop:]
             self.env_start += drop
-        return out
 
     def _windows(self) -> tuple[int, int]:
         """(half-window, dominance look-ahead) in samples for the next candidate: ``peak_half_s`` and
@@ -280,14 +290,19 @@ class QRSDetector:
         mean_rr = sum(self.rr) / len(self.rr)
         return mean_rr if mean_rr < self.cfg.scale_below_s * self.fs else None
 
-    def _candidates(self) -> Iterator[_Cand]:
+    def _candidates(self, peaks: list[int] | None = None) -> Iterator[_Cand]:
         """The candidates of the envelope searched so far, in order; a generator, so that the windows of each
-        follow the mean RR of the QRS decided before it (the same candidates for any chunking)."""
+        follow the mean RR of the QRS decided before it (the same candidates for any chunking).  ``peaks``: the
+        local maxima below (indices in ``seg``), found by the caller."""
         last = self.total - self.dom - 1  # needs `dom` samples of look-ahead
         if last < self.next_p:
             return
         lo = max(self.env_start, self.next_p - self.dom)
         seg = self.env[lo - self.env_start:]
+        if peaks is not None:
+            self.next_p = last + 1
+            yield from self._checked(seg, lo, peaks)
+            return
         # local maxima over the smallest half-window the RR may set; the window of each is checked below
         # (an output array given: scipy then skips half of its per-call argument handling; the same values)
         mx = maximum_filter1d(seg, size=2 * self.half_lo + 1, output=np.empty_like(seg), mode="constant",
@@ -301,10 +316,14 @@ class QRSDetector:
         else:
             peak &= seg[a:b] > seg[a - 1:b - 1]
         self.next_p = last + 1
+        yield from self._checked(seg, lo, (np.flatnonzero(peak) + a).tolist())
+
+    def _checked(self, seg: np.ndarray, lo: int, peaks: list[int]) -> Iterator[_Cand]:
+        """The local maxima ``peaks`` (indices in ``seg``, the envelope from absolute index ``lo``) that are
+        candidates: each the largest within its half-window, not dwarfed, not pre-blanked."""
         prev = 0
         dom2 = self.cfg.dominance ** 2
-        for k in np.flatnonzero(peak).tolist():
-            i = a + k  # index in seg
+        for i in peaks:
             half, dom = self._windows()
             # the largest within +/- half
             if half > self.half_lo and seg[i] < seg[max(0, i - half):i + half + 1].max():

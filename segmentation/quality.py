@@ -21,6 +21,9 @@ class Quality:
     noisy: bool  # signal present but no beat found for ``no_beat_s`` seconds
 
 
+_CLEAN, _NOISY = Quality(False, False, False), Quality(False, False, True)  # push_many's verdicts (frozen: shared)
+
+
 class QualityMonitor:
     """Rolling checks over the last ``window_s`` seconds of one patient's raw signal."""
 
@@ -92,12 +95,11 @@ def push_many(mons: Sequence[QualityMonitor], xs: Sequence[np.ndarray], beats_fo
         own = hi - lo < np.array([mons[i].flat_std * mons[i]._sqrt2n for i in idx])
         lim = np.array([mons[i].sat_frac * n for i in idx])
         own |= (np.count_nonzero(w == hi[:, None], axis=1) > lim) | (np.count_nonzero(w == lo[:, None], axis=1) > lim)
-        for j, i in enumerate(idx):
-            if own[j]:
-                continue
+        for j in np.flatnonzero(~own).tolist():
+            i = idx[j]
             m = mons[i]
             m.buf = w[j]
             m.since_beat = 0 if beats_found[i] else m.since_beat + k
-            out[i] = Quality(False, False, m.since_beat > m.no_beat)
+            out[i] = _NOISY if m.since_beat > m.no_beat else _CLEAN
     return [q if q is not None else m.push(x, beats_found=b)
             for q, m, x, b in zip(out, mons, arrs, beats_found, strict=True)]

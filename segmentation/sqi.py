@@ -44,12 +44,13 @@ from __future__ import annotations
 
 import functools
 import math
-from collections import deque
+from collections import defaultdict, deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["SQIConfig", "SignalQuality", "Stretch", "bsqi", "curve_length_qrs"]
+__all__ = ["SQIConfig", "SignalQuality", "Stretch", "bsqi", "curve_length_qrs", "rate_many"]
 
 THR_FRAC = 1 / 3  # detector 2's threshold: this share of the window's 98th percentile of the length transform
 
@@ -81,10 +82,12 @@ class Stretch:
 
 def _pairs(a: np.ndarray, b: np.ndarray, tol: float) -> list[tuple[int, int]]:
     """Indices (i, j) of one-to-one matches of two sorted arrays within ``tol`` (greedy in time order)."""
+    al, bl = a.tolist(), b.tolist()  # Python floats: the same differences, without numpy's per-element cost
+    na, nb = len(al), len(bl)
     i = j = 0
     out = []
-    while i < len(a) and j < len(b):
-        d = a[i] - b[j]
+    while i < na and j < nb:
+        d = al[i] - bl[j]
         if abs(d) <= tol:
             out.append((i, j))
             i, j = i + 1, j + 1
@@ -109,12 +112,12 @@ def bsqi(a: np.ndarray, b: np.ndarray, tol: float, *, lo: float = -np.inf, hi: f
     of one of ``a`` inside (and one inside does not when it matches one of ``a`` outside), so that a window's
     edges do not split pairs.  1.0 when neither has a beat."""
     pairs = _pairs(a, b, tol)
-    in_a = (a >= lo) & (a < hi)
-    in_b = (b >= lo) & (b < hi)
+    in_a = ((a >= lo) & (a < hi)).tolist()
+    in_b = ((b >= lo) & (b < hi)).tolist()
     for i, j in pairs:
         in_b[j] = in_a[i]
     m = sum(1 for i, _ in pairs if in_a[i])
-    den = int(in_a.sum()) + int(in_b.sum()) - m
+    den = sum(in_a) + sum(in_b) - m
     return 1.0 if den == 0 else m / den
 
 
@@ -252,23 +255,32 @@ class SignalQuality:
         self.qrs: deque[float] = deque()
         self.next_at = start + self.n + self.lag
         self.last: Stretch | None = None
+        self.due = False  # a deferred rating is due (push with defer)
 
     @property
     def noisy(self) -> bool:
         return self.last is not None and self.last.noisy
 
-    def push(self, x: np.ndarray, qrs: list[float] | tuple[float, ...] = ()) -> Stretch | None:
+    def push(self, x: np.ndarray, qrs: list[float] | tuple[float, ...] = (), *, defer: bool = False) -> Stretch | None:
+        """``defer``: a rating that falls due is not made here but left to the caller (:attr:`due` set; it rates
+        every bed's at once with :func:`rate_many`); returns the last stretch rated before."""
         if len(x):
             self.parts.append(np.asarray(x, dtype=np.float64))
             self.held += len(x)
             self.total += len(x)
-        self.qrs.extend(qrs)
+        if qrs:
+            self.qrs.extend(qrs)
         if self.total >= self.next_at:
             self.next_at = self.total + self.step
-            self.last = self._rate()
+            if defer:
+                self.due = True
+            else:
+                self.last = self._rate()
         return self.last
 
-    def _rate(self) -> Stretch:
+    def _window(self) -> tuple[np.ndarray, np.ndarray, float, int, int]:
+        """The rating's first step: the buffer trimmed to the window and the lag, the monitor's QRS in the window ->
+        (window, those QRS relative to its start, detector 2's refractory period in s, start, stop)."""
         buf = np.concatenate(self.parts) if len(self.parts) > 1 else self.parts[0]
         keep = self.n + self.lag
         if len(buf) > keep:
@@ -276,7 +288,6 @@ class SignalQuality:
             self.buf_start = self.total - keep
         self.parts = deque([buf])
         self.held = len(buf)
-        cfg = self.cfg
         stop = self.total - self.lag
         start = stop - self.n
         w = buf[start - self.buf_start: stop - self.buf_start]
@@ -285,12 +296,131 @@ class SignalQuality:
         mine = np.asarray([q for q in self.qrs if q < stop], dtype=np.float64) - start
         # wqrs's 250 ms eye-closing period, shortened to 0.8 of detector 1's median RR at rates over 190 bpm
         refr = min(0.25, 0.8 * _median(np.diff(mine).tolist()) / self.fs) if len(mine) > 2 else 0.25
-        theirs = curve_length_qrs(w, self.fs, refractory_s=max(0.15, refr), hp_s=cfg.length_hp_s)
+        return w, mine, refr, start, stop
+
+    def _stretch(self, mine: np.ndarray, theirs: np.ndarray, k: float, p: float, start: int, stop: int) -> Stretch:
+        cfg = self.cfg
         # counted over the window less the matching tolerance at each end, where a beat's partner may lie outside
         b = bsqi(mine, theirs.astype(np.float64), self.tol, lo=self.tol, hi=self.n - self.tol) \
             if max(len(mine), len(theirs)) >= cfg.min_beats else None
-        y = w - _moving_mean(w, round(cfg.kurtosis_hp_s * self.fs))  # baseline wander and slow waves out
-        k = kurtosis_sqi(y)
-        p = power_sqi(y, self.fs, taper=self.taper)
         noisy = (b is not None and b < cfg.bsqi_min) or k < cfg.ksqi_min
         return Stretch(start, stop, b, k, p, noisy)
+
+    def _rate(self) -> Stretch:
+        cfg = self.cfg
+        w, mine, refr, start, stop = self._window()
+        theirs = curve_length_qrs(w, self.fs, refractory_s=max(0.15, refr), hp_s=cfg.length_hp_s)
+        y = w - _moving_mean(w, round(cfg.kurtosis_hp_s * self.fs))  # baseline wander and slow waves out
+        return self._stretch(mine, theirs, kurtosis_sqi(y), power_sqi(y, self.fs, taper=self.taper), start, stop)
+
+
+def _moving_mean_rows(x: np.ndarray, n: int) -> np.ndarray:
+    """:func:`_moving_mean` of each row of ``x`` (2-D), the same values (the running sum along the row)."""
+    b, m = x.shape
+    c = np.empty((b, m + 1))
+    c[:, 0] = 0.0
+    np.cumsum(x, axis=1, out=c[:, 1:])
+    lo, hi, den = _mm_index(m, n)
+    return (c.take(hi, axis=1) - c.take(lo, axis=1)) / den
+
+
+def _curve_length_rows(x: np.ndarray, fs: float, refractory_s: Sequence[float], *, frac: float = THR_FRAC,
+                       hp_s: float | None = None) -> list[np.ndarray]:
+    """:func:`curve_length_qrs` of each row of ``x`` (2-D), ``refractory_s`` one per row: the same positions.  The
+    transform, its percentile, the crossings and their peaks as array operations over all rows; the refractory and
+    T-wave rules per crossing."""
+    b, n = x.shape
+    w = max(2, round(0.13 * fs))
+    empty = np.zeros(0, dtype=np.int64)
+    if n < max(3 * w, round(0.5 * fs)):
+        return [empty] * b
+    y = _moving_mean_rows(x, max(1, round(fs / 30.0)))
+    if hp_s is not None:
+        y = y - _moving_mean_rows(x, max(2, round(hp_s * fs)))
+    c = np.empty((b, n))
+    c[:, 0] = 0.0
+    np.cumsum(np.abs(np.diff(y, axis=1)), axis=1, out=c[:, 1:])
+    length = np.zeros((b, n))
+    length[:, w:] = c[:, w:] - c[:, :-w]
+    v = (n - 1) * 0.98  # _percentile98 of each row
+    j = math.floor(v)
+    g = v - j
+    if j + 1 >= n:
+        thr = np.array([_percentile98(r) for r in length]) * frac
+    else:
+        part = np.partition(length, (j, j + 1), axis=1)
+        lo, hi = part[:, j], part[:, j + 1]
+        d = hi - lo
+        thr = (hi - d * (1.0 - g) if g >= 0.5 else lo + d * g) * frac
+    above = length > thr[:, None]
+    rows, ups = np.nonzero(above[:, 1:] & ~above[:, :-1])
+    ups += 1
+    ahead = round(0.2 * fs)
+    ext = np.concatenate([length, np.full((b, ahead), -np.inf)], axis=1)
+    ks = ups + np.argmax(ext[rows[:, None], ups[:, None] + np.arange(ahead)], axis=1)
+    peaks = length[rows, ks].tolist()
+    t_wave = round(0.36 * fs)
+    bounds = np.searchsorted(rows, np.arange(b + 1)).tolist()
+    ups_l, ks_l, thr_l = ups.tolist(), ks.tolist(), thr.tolist()
+    out: list[np.ndarray] = []
+    for r in range(b):
+        a, e = bounds[r], bounds[r + 1]
+        if thr_l[r] <= 0 or a == e:
+            out.append(empty)
+            continue
+        refr = round(refractory_s[r] * fs)
+        found: list[int] = []
+        last, last_peak = -t_wave, 0.0
+        for q in range(a, e):
+            u, pk = ups_l[q], peaks[q]
+            if u - last < refr:
+                continue
+            if u - last < t_wave and pk < 0.5 * last_peak:
+                continue  # a T wave (as curve_length_qrs)
+            last, last_peak = u, pk
+            found.append(ks_l[q] - w // 2)
+        out.append(np.asarray(found, dtype=np.int64))
+    return out
+
+
+def rate_many(quals: Sequence[SignalQuality]) -> None:
+    """The deferred rating of every ``quals[i]`` whose :attr:`SignalQuality.due` is set (a push with ``defer``): its
+    :attr:`SignalQuality.last` set as its own rating would set it, the same values.  Windows of one length, rate and
+    configuration are rated as one ``(beds, n)`` array (moving means, the length transform and its percentile,
+    the kurtosis' means, the periodogram: each row the same arithmetic as a window alone); the matching of the two
+    detectors per bed."""
+    groups: dict[tuple[int, float, SQIConfig], list[SignalQuality]] = defaultdict(list)
+    for q in quals:
+        if q.due:
+            q.due = False
+            groups[(q.n, q.fs, q.cfg)].append(q)
+    for (n, fs, cfg), group in groups.items():
+        for at in range(0, len(group), RATE_BLOCK):
+            _rate_block(group[at:at + RATE_BLOCK], n, fs, cfg)
+
+
+RATE_BLOCK = 32  # windows rated as one array: more make arrays that leave the CPU's caches (512 took 2.5x longer)
+
+
+def _rate_block(qs: Sequence[SignalQuality], n: int, fs: float, cfg: SQIConfig) -> None:
+    if len(qs) < 2:
+        for q in qs:
+            q.last = q._rate()
+        return
+    preps = [q._window() for q in qs]
+    w = np.stack([p[0] for p in preps])
+    theirs = _curve_length_rows(w, fs, [max(0.15, p[2]) for p in preps], hp_s=cfg.length_hp_s)
+    y = w - _moving_mean_rows(w, round(cfg.kurtosis_hp_s * fs))
+    # kurtosis_sqi of each row
+    yc = y - y.mean(axis=1)[:, None]
+    y2 = yc * yc
+    var = y2.mean(axis=1).tolist()
+    # power_sqi of each row
+    pw = np.abs(np.fft.rfft(y * qs[0].taper, axis=1)) ** 2
+    band, qrs = _psqi_bands(n, fs)
+    dens, nums = pw[:, band].sum(axis=1).tolist(), pw[:, qrs].sum(axis=1).tolist()
+    for r, (q, (_, mine, _, start, stop)) in enumerate(zip(qs, preps, strict=True)):
+        v = var[r]
+        k = 0.0 if v <= 0 else float(np.dot(y2[r], y2[r])) / n / (v * v)
+        p = nums[r] / dens[r] if dens[r] > 0 else float("nan")
+        q.last = q._stretch(mine, theirs[r], k, p, start, stop)

@@ -393,6 +393,9 @@ class VFDetector:
                          tuple(float(v) for v in feats[0, j])) for j in range(len(ends))]
 
 
+FEATURE_BLOCK = 64  # windows per vf_features call in VFPool.flush
+
+
 class VFPool:
     """VF analysis for many beds that do not arrive in step (live devices, any sampling rates): each bed keeps
     its own :class:`VFBank` (one bed: its filters and buffer), :meth:`add` queues a bed's new samples, and
@@ -469,7 +472,12 @@ class VFPool:
         for (fs_int, _), q in self._queue.items():
             if not q:
                 continue
-            feats = vf_features(np.stack([w[2] for w in q]), np.stack([w[3] for w in q]), fs_int)
+            # in blocks of FEATURE_BLOCK windows: each row's features are its own (row-wise arithmetic), and
+            # smaller arrays stay in the CPU's caches (a flush of ~400 windows as one array took 1.3x as long)
+            feats = np.concatenate([
+                vf_features(np.stack([w[2] for w in q[a:a + FEATURE_BLOCK]]),
+                            np.stack([w[3] for w in q[a:a + FEATURE_BLOCK]]), fs_int)
+                for a in range(0, len(q), FEATURE_BLOCK)])
             p_vf, p_art, vf, art = decide(feats, self.cfg)
             rows = zip(p_vf.tolist(), p_art.tolist(), vf.tolist(), art.tolist(), feats.tolist(), strict=True)
             for (key, end, _, _, bad), (pv, pa, v, a, f) in zip(q, rows, strict=True):

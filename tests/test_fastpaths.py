@@ -56,6 +56,27 @@ def _ref_curve_length_qrs(x: np.ndarray, fs: float, *, frac: float = S.THR_FRAC,
     return np.asarray(out, dtype=np.int64)
 
 
+def _ref_bsqi(a: np.ndarray, b: np.ndarray, tol: float, *, lo: float = -np.inf, hi: float = np.inf) -> float:
+    pairs = []
+    i = j = 0
+    while i < len(a) and j < len(b):
+        d = a[i] - b[j]
+        if abs(d) <= tol:
+            pairs.append((i, j))
+            i, j = i + 1, j + 1
+        elif d < 0:
+            i += 1
+        else:
+            j += 1
+    in_a = (a >= lo) & (a < hi)
+    in_b = (b >= lo) & (b < hi)
+    for i, j in pairs:
+        in_b[j] = in_a[i]
+    m = sum(1 for i, _ in pairs if in_a[i])
+    den = int(in_a.sum()) + int(in_b.sum()) - m
+    return 1.0 if den == 0 else m / den
+
+
 def _ref_power_sqi(y: np.ndarray, fs: float) -> float:
     p = np.abs(np.fft.rfft(y * np.hanning(len(y)))) ** 2
     f = np.fft.rfftfreq(len(y), 1.0 / fs)
@@ -126,6 +147,80 @@ def test_sqi_ratings_equal_the_plain_rating(fs: float) -> None:
     assert len(got) >= 20
     assert got == want
     assert any(s.noisy for s in got) and not all(s.noisy for s in got)
+
+
+def _sqi_bed(rng: np.random.Generator, fs: float, n: int, kind: int) -> np.ndarray:
+    """A bed's signal for the batched ratings: ECG at 40-240 bpm with noise bursts, pure noise, a zero line, or
+    ECG over a large slow wave."""
+    i = np.arange(n)
+    if kind == 0:
+        return np.zeros(n)  # no power: kurtosis 0, psqi nan, no crossings
+    if kind == 1:
+        return rng.normal(0, 1.0, n)
+    rr = fs * 60.0 / rng.uniform(40, 240)
+    qrs = np.arange(rng.uniform(0, rr), n, rr)
+    x = rng.uniform(0.3, 3) * np.exp(-0.5 * ((i[:, None] - qrs[None, :]) / (0.012 * fs)) ** 2).sum(axis=1)
+    x += rng.normal(0, 0.02, n)
+    if kind == 2:
+        a = int(rng.uniform(0, n - 6 * fs))
+        x[a:a + int(5 * fs)] += rng.normal(0, rng.uniform(0.2, 2), int(5 * fs))
+    if kind == 3:
+        x += 2 * np.sin(2 * np.pi * 0.3 * i / fs)
+    return x
+
+
+def test_bsqi_equals_the_plain_one() -> None:
+    """Beat lists that match, miss, drift past the tolerance and straddle the counted range: the same index."""
+    rng = np.random.default_rng(5)
+    seen = set()
+    for trial in range(400):
+        a = np.sort(rng.uniform(0, 2500, int(rng.integers(0, 20))))
+        kept = a[rng.random(len(a)) < 0.8]  # detector 2 misses some beats, finds some others, and is off by 0-60 ms
+        b = np.concatenate([kept, rng.uniform(0, 2500, int(rng.integers(0, 4)))])
+        b = np.sort(b + rng.normal(0, 25, len(b)))
+        kw = {} if trial % 3 == 0 else {"lo": 37.5, "hi": 2500 - 37.5}
+        want = _ref_bsqi(a, b, 37.5, **kw)
+        assert S.bsqi(a, b, 37.5, **kw) == want
+        seen.add(round(want, 1))
+    assert len(seen) >= 5 and 1.0 in seen
+
+
+def test_rate_many_equals_each_bed_rating(monkeypatch) -> None:
+    """Beds of three sampling rates pushed chunk by chunk: the deferred ratings, made together by ``rate_many`` (in
+    blocks, the last of one bed), equal each bed's own rating at every push, and the plain curve-length detector's
+    positions."""
+    monkeypatch.setattr(S, "RATE_BLOCK", 5)
+    rng = np.random.default_rng(7)
+    beds = []
+    for b in range(27):
+        fs = (128.0, 250.0, 360.0)[b % 3]
+        n = int(40 * fs)
+        x = _sqi_bed(rng, fs, n, b % 5)
+        qrs = np.flatnonzero((x[1:-1] > x[:-2]) & (x[1:-1] >= x[2:]) & (x[1:-1] > 0.25)) + 1.0
+        beds.append((fs, x, qrs, S.SignalQuality(fs), S.SignalQuality(fs)))
+    rated = 0
+    for t in np.arange(0, 40, 0.25):
+        for fs, x, qrs, fast, plain in beds:
+            a, b = int(t * fs), int((t + 0.25) * fs)
+            q = [float(v) for v in qrs[(qrs >= a) & (qrs < b)]]
+            plain.push(x[a:b], q)
+            fast.push(x[a:b], q, defer=True)
+        rated += sum(f.due for _, _, _, f, _ in beds)
+        S.rate_many([f for _, _, _, f, _ in beds])
+        for _, _, _, fast, plain in beds:
+            assert not fast.due
+            assert repr(fast.last) == repr(plain.last)
+    assert rated >= 27 * 15
+    kinds = {(s.last.bsqi is None, s.last.noisy) for *_, s, _ in beds if s.last is not None}
+    assert len(kinds) >= 3  # rated by kurtosis alone, clean and noisy stretches
+    # the rows' detector equals the plain one on each window
+    for fs in (128.0, 250.0, 360.0):
+        w = np.stack([_sqi_bed(rng, fs, int(10 * fs), k % 5) for k in range(11)])
+        refr = [0.25, 0.15, 0.2] * 4
+        got = S._curve_length_rows(w, fs, refr[:11], hp_s=0.1)
+        for r in range(11):
+            want = _ref_curve_length_qrs(w[r], fs, refractory_s=refr[r], hp_s=0.1)
+            assert np.array_equal(got[r], want)
 
 
 # ---------------------------------------------------------------------------------------------- quality checks
@@ -256,10 +351,14 @@ def _ref_pool():  # the pool as it was: each bank's block held and gathered by i
     return RefPool()
 
 
-def test_vf_pool_gathers_beds_together_as_each_alone() -> None:
+def test_vf_pool_gathers_beds_together_as_each_alone(monkeypatch) -> None:
     """A ward of 40 beds at two rates (beds in step, beds that join late or send an odd block, missing samples, VF
-    waves and sinus rhythm): every window, feature and decision the pool gives equals the plain pool's, bit for bit."""
+    waves and sinus rhythm): every window, feature and decision the pool gives equals the plain pool's, bit for bit
+    (its features in blocks of 7 windows, the plain pool's in one call)."""
+    from ecgmon.segmentation import vf as vfmod
     from ecgmon.segmentation.vf import VFPool
+
+    monkeypatch.setattr(vfmod, "FEATURE_BLOCK", 7)
 
     rng = np.random.default_rng(9)
     beds = []
@@ -538,3 +637,73 @@ def test_onsets_many_equal_each_onset() -> None:
     sg = Segmenter("s", 250.0)
     sg.begin(np.zeros(2))
     assert onsets_many([(sg, 1)]) == [sg._onset(1)] == [1.0]
+
+
+# ---------------------------------------------------------------------------------------------- QRS decisions
+
+
+def test_decide_many_equals_each_detector_alone() -> None:
+    """A ward of 30 detectors of one design (250 Hz): rhythms of 30-300 bpm (the tachycardia windows), tall P waves,
+    an amplitude drop to a fifth (re-acquisition), noise bursts, beds that start late (held envelopes that stand
+    apart), chunks of changing length (1 sample to 1 s).  ``decide_many`` over the group gives every detector's QRS
+    and leaves every detector's state as its own ``push_envelope`` does, bit for bit."""
+    from ecgmon.segmentation.bank import decide_many, envelopes
+    from ecgmon.segmentation.peaks import QRSDetector
+
+    fs = 250.0
+    rng = np.random.default_rng(11)
+    n = int(40 * fs)
+    i = np.arange(n)
+    xs = []
+    for b in range(30):
+        bpm = (30, 48, 60, 75, 90, 120, 150, 180, 220, 260, 300)[b % 11]
+        rr = fs * 60.0 / bpm
+        qrs = np.arange(rng.uniform(0, rr), n, rr * rng.uniform(0.97, 1.03))
+        amp = np.ones(len(qrs))
+        if b % 6 == 1:  # an artefact burst, then a fifth of the amplitude: re-acquisition
+            amp[qrs > n / 2] = 0.2
+            x_art = np.zeros(n)
+            x_art[n // 2:n // 2 + int(fs)] = rng.normal(0, 3.0, int(fs))
+        else:
+            x_art = np.zeros(n)
+        x = (amp[None, :] * np.exp(-0.5 * ((i[:, None] - qrs[None, :]) / (0.01 * fs)) ** 2)).sum(axis=1)
+        if b % 4 == 2:  # tall P waves 160 ms before each QRS
+            x += 0.6 * np.exp(-0.5 * ((i[:, None] - (qrs[None, :] - 0.16 * fs)) / (0.025 * fs)) ** 2).sum(axis=1)
+        x += rng.normal(0, 0.01, n) + x_art
+        if b % 5 == 3:
+            a = int(rng.uniform(2 * fs, n - 6 * fs))
+            x[a:a + int(4 * fs)] += rng.normal(0, 0.7, int(4 * fs))
+        xs.append(x)
+    late = [0 if b % 7 else int(rng.integers(1, 9)) for b in range(30)]  # rounds a bed starts after the rest
+    plain = [QRSDetector(fs) for _ in xs]
+    fast = [QRSDetector(fs) for _ in xs]
+    at = [0] * 30
+    sizes = [62, 63, 62, 1, 63, 250, 5, 62, 90]
+    got, want = [0, 0], [0, 0]
+    r = 0
+    while min(at) < n:
+        size = sizes[r % len(sizes)]
+        idx = [b for b in range(30) if r >= late[b] and at[b] + size <= n]
+        if len(idx) < 2:
+            break
+        chunk = np.stack([xs[b][at[b]:at[b] + size] for b in idx])
+        for k, b in enumerate(idx):
+            want_q = plain[b].push(chunk[k])
+            want[0] += len(want_q)
+            want.append(want_q)
+        e, s = envelopes([fast[b] for b in idx], chunk)
+        for q in decide_many([fast[b] for b in idx], e, s):
+            got[0] += len(q)
+            got.append(q)
+        for b in idx:
+            at[b] += size
+        r += 1
+    assert got == want
+    assert want[0] > 30 * 40  # most beds' QRS found
+    for p, f in zip(plain, fast, strict=True):
+        for attr in ("total", "next_p", "env_start", "spk", "npk", "learnt", "last_qrs", "last_slope", "learnt_at",
+                     "relearns"):
+            assert getattr(p, attr) == getattr(f, attr), attr
+        assert list(p.rr) == list(f.rr) and p.noise == f.noise and list(p.recent) == list(f.recent)
+        assert np.array_equal(p.env, f.env) and np.array_equal(p.slope, f.slope)
+    assert any(f._fast_rr() is not None for f in fast) and any(f.relearns for f in fast)
