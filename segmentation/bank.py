@@ -97,8 +97,9 @@ def decide_many(dets: Sequence[QRSDetector], e: np.ndarray, s: np.ndarray) -> li
     bed in steady state) runs over their envelopes as one array: the local maxima, and for a bed outside a
     tachycardia (:meth:`QRSDetector._windows` then gives the fixed half-window and look-ahead) the first two
     candidate tests (the largest within its half-window, not dwarfed within the look-ahead).  A bed with a local
-    maximum that passes both (or in a tachycardia, whose windows follow each decision) is decided by its detector's
-    own rules from those maxima; a bed with none has no candidate (the tests and their windows are the detector's,
+    maximum that passes both (or in a tachycardia, whose windows follow each decision, or over 100 bpm, where the
+    look-ahead's rising edge dwarfs nothing: :meth:`QRSDetector._edge_trim`) is decided by its detector's own rules
+    from those maxima; a bed with none has no candidate (the tests and their windows are the detector's,
     which no decision changes before a first candidate), so only its buffers move on: most beds at most chunks."""
     b, n = e.shape
     if b != len(dets) or s.shape != e.shape:
@@ -144,7 +145,7 @@ def decide_many(dets: Sequence[QRSDetector], e: np.ndarray, s: np.ndarray) -> li
         drop = last + 1 - dom - slope_n - 1  # what trim() drops once next_p is last + 1 (relative)
         for k, i in enumerate(idx):
             d = dets[i]
-            if has_l[k] and (passed[k] or d._fast_rr() is not None):
+            if has_l[k] and (passed[k] or d._fast_rr() is not None or d._edge_trim()):
                 d.env, d.slope, d.total = env[k], slope[k], d.total + n
                 out[i] = d.decide((np.flatnonzero(peak[k]) + a).tolist())
             elif drop > 0:

@@ -643,7 +643,8 @@ def test_onsets_many_equal_each_onset() -> None:
 
 
 def test_decide_many_equals_each_detector_alone() -> None:
-    """A ward of 30 detectors of one design (250 Hz): rhythms of 30-300 bpm (the tachycardia windows), tall P waves,
+    """A ward of 30 detectors of one design (250 Hz): rhythms of 30-300 bpm (the tachycardia windows), atrial
+    fibrillation with smaller beats just before larger ones (the look-ahead's edge rule over 100 bpm), tall P waves,
     an amplitude drop to a fifth (re-acquisition), noise bursts, beds that start late (held envelopes that stand
     apart), chunks of changing length (1 sample to 1 s).  ``decide_many`` over the group gives every detector's QRS
     and leaves every detector's state as its own ``push_envelope`` does, bit for bit."""
@@ -660,6 +661,10 @@ def test_decide_many_equals_each_detector_alone() -> None:
         rr = fs * 60.0 / bpm
         qrs = np.arange(rng.uniform(0, rr), n, rr * rng.uniform(0.97, 1.03))
         amp = np.ones(len(qrs))
+        if b in (4, 22):  # atrial fibrillation at about 125 bpm, a beat half the size when the next comes within 0.36 s
+            qrs = np.cumsum(rng.uniform(0.30, 0.68, int(n / fs / 0.3))) * fs
+            qrs = qrs[qrs < n]
+            amp = np.where(np.diff(qrs, append=np.inf) < 0.36 * fs, 0.5, 1.0)
         if b % 6 == 1:  # an artefact burst, then a fifth of the amplitude: re-acquisition
             amp[qrs > n / 2] = 0.2
             x_art = np.zeros(n)
