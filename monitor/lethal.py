@@ -99,6 +99,12 @@ class LethalConfig:
     vt_clear_beats: int = 8  # VT clears on the last this many typed beats (not after one misread beat) ...
     vt_clear_share: float = 0.125  # ... once under this share of them is ventricular (0.125 of 8: 8 in a row not V)
     vt_artifact_holds: bool = True  # a beat in artifact counts as ventricular for clearing (holds VT) or as not
+    # a VT run may hold this many beats not typed ventricular between its first and last ventricular beat (a
+    # misread beat does not break it): vt_beats ventricular beats among vt_beats + vt_misread; 0: strictly in a row
+    vt_misread: int = 1
+    # VT also clears once the rate over the last vt_clear_beats typed beats is at or under this (bpm; None: vt_bpm
+    # - 10, the hysteresis of extreme tachycardia): beats typed ventricular at a sinus rate are no tachycardia
+    vt_clear_bpm: float | None = None
     rate_gap_s: float | None = None  # an RR this long or more is no rate (it is asystole's); None: asystole_s
     # the VF detector's artifact windows (noise, motion, an amplifier's baseline step) hold the asystole timer
     asystole_artifact: bool = True
@@ -156,10 +162,10 @@ class LethalWatch:
         self.start: int | None = None  # first sample seen: the asystole timer runs from here before any QRS
         # RR intervals (s), each with whether it ends in a stretch the signal-quality index calls noisy
         self.rr: deque[tuple[float, bool]] = deque(maxlen=max(cfg.tachy_beats, cfg.brady_beats, cfg.vt_beats, 8))
-        self.vent: deque[bool] = deque(maxlen=cfg.vt_beats)
+        self.vent: deque[bool] = deque(maxlen=cfg.vt_beats + max(0, cfg.vt_misread))
         self.recent: deque[bool] = deque(maxlen=max(1, cfg.vt_clear_beats))  # VT's clearing: last beats, V or not
         self.last_typed: int | None = None
-        self.typed_rr: deque[float] = deque(maxlen=max(cfg.vt_beats, 2))
+        self.typed_rr: deque[float] = deque(maxlen=max(cfg.vt_beats + max(0, cfg.vt_misread), cfg.vt_clear_beats, 2))
         self.calm = 0  # consecutive beats counting towards clearing asystole / pause
         self.hr: float | None = None
         self.limit_since: dict[Condition, int] = {}
@@ -272,17 +278,34 @@ class LethalWatch:
         # a beat in noise holds VT (vt_artifact_holds: 8 clean beats not ventricular are needed after it) or counts
         # towards clearing it (as monitors suspend arrhythmia alarms while they 'cannot analyse' the ECG)
         self.recent.append((ventricular or artifact) if c.vt_artifact_holds else (ventricular and not artifact))
-        run = list(self.typed_rr)[-(c.vt_beats - 1):] if c.vt_beats > 1 else []
         # VF/flutter outranks VT: while its alarm is on, the "beats" typed are fibrillatory waves, and a VT alarm
         # raised and cleared under it would sound again and again (record 207's flutter: 10 times)
-        if (len(self.vent) == c.vt_beats and all(self.vent) and len(run) == c.vt_beats - 1
-                and 60.0 * len(run) / sum(run) > c.vt_bpm and Condition.VFIB not in self.active):
-            out += self._set(Condition.VTACH, True, index,
-                             f"{c.vt_beats} or more ventricular beats at {60.0 * len(run) / sum(run):.0f} bpm")
-        elif (Condition.VTACH in self.active and len(self.recent) == self.recent.maxlen
-              and sum(self.recent) < c.vt_clear_share * len(self.recent)):
-            out += self._set(Condition.VTACH, False, index)
+        rate = self._vt_run()
+        if rate is not None and Condition.VFIB not in self.active:
+            out += self._set(Condition.VTACH, True, index, f"{c.vt_beats} or more ventricular beats at {rate:.0f} bpm")
+        elif Condition.VTACH in self.active and len(self.recent) == self.recent.maxlen:
+            rrs = list(self.typed_rr)[-(len(self.recent) - 1):]
+            slow = c.vt_clear_bpm if c.vt_clear_bpm is not None else c.vt_bpm - 10.0
+            if (sum(self.recent) < c.vt_clear_share * len(self.recent)
+                    or (len(rrs) == len(self.recent) - 1 and 60.0 * len(rrs) / sum(rrs) <= slow)):
+                out += self._set(Condition.VTACH, False, index)
         return out
+
+    def _vt_run(self) -> float | None:
+        """The rate (bpm) of a VT run ending at the last typed beat, or None: the last ``w`` typed beats (``vt_beats``
+        <= w <= ``vt_beats + vt_misread``) begin and end with a ventricular beat, hold ``vt_beats`` ventricular
+        beats (beats in artifact are not), and their ``w - 1`` intervals average over ``vt_bpm``."""
+        c = self.cfg
+        flags, rrs = list(self.vent), list(self.typed_rr)
+        if not flags or not flags[-1]:
+            return None
+        for w in range(c.vt_beats, c.vt_beats + max(0, c.vt_misread) + 1):
+            if len(flags) < w or len(rrs) < w - 1 or not flags[-w] or sum(flags[-w:]) < c.vt_beats:
+                continue
+            run = rrs[-(w - 1):] if w > 1 else []
+            if run and 60.0 * len(run) / sum(run) > c.vt_bpm:
+                return 60.0 * len(run) / sum(run)
+        return None
 
     def beat(self, index: int, *, ventricular: bool = False, hr_bpm: float | None = None,
              artifact: bool = False) -> list[Change]:
