@@ -102,9 +102,20 @@ class LethalConfig:
     # a VT run may hold this many beats not typed ventricular between its first and last ventricular beat (a
     # misread beat does not break it): vt_beats ventricular beats among vt_beats + vt_misread; 0: strictly in a row
     vt_misread: int = 1
-    # VT also clears once the rate over the last vt_clear_beats typed beats is at or under this (bpm; None: vt_bpm
-    # - 10, the hysteresis of extreme tachycardia): beats typed ventricular at a sinus rate are no tachycardia
-    vt_clear_bpm: float | None = None
+    # ... in a regular run: each of its intervals within this share of their median (a VT beat misread keeps the
+    # run's cadence; a sinus or fusion beat between ventricular ones mostly does not)
+    vt_misread_rr: float = 0.25
+    # VT also clears once the rate over the last vt_clear_beats typed beats is at or under this (bpm); 0: off
+    vt_clear_bpm: float = 0.0
+    # a beat counts as ventricular for the VT rule when the typer's P(ventricular) is at least this (None: the
+    # typer's own decision, its threshold 0.4 chosen for VEB counting); chosen on CinC 2015 halves, docs/alarms.md
+    vt_p: float | None = 0.3
+    # a beat whose QRS the signal-quality index called noisy (qrs(noisy=True)) counts for the VT rule as a beat in
+    # the VF detector's artifact does: not ventricular (noise and motion typed 'wide and unlike' raised VT)
+    vt_noisy: bool = False
+    # the beats of a VT run are alike: the median correlation of each of the run's QRS windows with the one before
+    # (VBeat.prev_corr) must be at least this (noise and motion detections typed ventricular are not alike)
+    vt_similar: float = 0.6
     rate_gap_s: float | None = None  # an RR this long or more is no rate (it is asystole's); None: asystole_s
     # the VF detector's artifact windows (noise, motion, an amplifier's baseline step) hold the asystole timer
     asystole_artifact: bool = True
@@ -163,8 +174,10 @@ class LethalWatch:
         # RR intervals (s), each with whether it ends in a stretch the signal-quality index calls noisy
         self.rr: deque[tuple[float, bool]] = deque(maxlen=max(cfg.tachy_beats, cfg.brady_beats, cfg.vt_beats, 8))
         self.vent: deque[bool] = deque(maxlen=cfg.vt_beats + max(0, cfg.vt_misread))
+        self.similar: deque[float] = deque(maxlen=cfg.vt_beats + max(0, cfg.vt_misread))  # VBeat.prev_corr
         self.recent: deque[bool] = deque(maxlen=max(1, cfg.vt_clear_beats))  # VT's clearing: last beats, V or not
         self.last_typed: int | None = None
+        self.noisy_qrs: deque[int] = deque(maxlen=64)  # the last QRS the signal-quality index called noisy
         self.typed_rr: deque[float] = deque(maxlen=max(cfg.vt_beats + max(0, cfg.vt_misread), cfg.vt_clear_beats, 2))
         self.calm = 0  # consecutive beats counting towards clearing asystole / pause
         self.hr: float | None = None
@@ -196,6 +209,8 @@ class LethalWatch:
         out: list[Change] = []
         rr = (index - self.last_qrs) / self.fs if self.last_qrs is not None else None
         self.last_qrs = index
+        if noisy:
+            self.noisy_qrs.append(index)
         noisy = noisy and c.noisy_rates
         if noisy:
             self.clean = 0
@@ -265,16 +280,26 @@ class LethalWatch:
             out += self._limits(index, high=not noisy)
         return out
 
-    def typed(self, index: int, *, ventricular: bool, artifact: bool = False) -> list[Change]:
+    def typed(self, index: int, *, ventricular: bool, artifact: bool = False,
+              p_ventricular: float | None = None, prev_corr: float | None = None) -> list[Change]:
         """The beat at sample ``index`` typed (:class:`ecgmon.segmentation.vtype.VTyper`: a little after its
-        QRS): ventricular tachycardia.  ``artifact``: the signal around it is noise (VT is not judged on it)."""
+        QRS): ventricular tachycardia.  ``artifact``: the signal around it is noise (VT is not judged on it); with
+        ``vt_noisy`` so is a beat whose QRS :meth:`qrs` was told is noisy.
+        ``p_ventricular``: the typer's probability; with ``vt_p`` set, the VT rule counts the beat ventricular
+        when it is at least ``vt_p`` (else ``ventricular``).  ``prev_corr``: the beat's QRS correlation with the
+        previous typed beat's (:attr:`VBeat.prev_corr`; None: not known, the run is not judged on it)."""
         c = self.cfg
+        if c.vt_p is not None and p_ventricular is not None:
+            ventricular = p_ventricular >= c.vt_p
+        if c.vt_noisy and index in self.noisy_qrs:
+            artifact = True
         out: list[Change] = []
         rr = (index - self.last_typed) / self.fs if self.last_typed is not None else None
         self.last_typed = index
         if rr is not None and rr > 0:
             self.typed_rr.append(rr)
         self.vent.append(ventricular and not artifact)
+        self.similar.append(1.0 if prev_corr is None or prev_corr != prev_corr else prev_corr)
         # a beat in noise holds VT (vt_artifact_holds: 8 clean beats not ventricular are needed after it) or counts
         # towards clearing it (as monitors suspend arrhythmia alarms while they 'cannot analyse' the ECG)
         self.recent.append((ventricular or artifact) if c.vt_artifact_holds else (ventricular and not artifact))
@@ -285,16 +310,17 @@ class LethalWatch:
             out += self._set(Condition.VTACH, True, index, f"{c.vt_beats} or more ventricular beats at {rate:.0f} bpm")
         elif Condition.VTACH in self.active and len(self.recent) == self.recent.maxlen:
             rrs = list(self.typed_rr)[-(len(self.recent) - 1):]
-            slow = c.vt_clear_bpm if c.vt_clear_bpm is not None else c.vt_bpm - 10.0
             if (sum(self.recent) < c.vt_clear_share * len(self.recent)
-                    or (len(rrs) == len(self.recent) - 1 and 60.0 * len(rrs) / sum(rrs) <= slow)):
+                    or (len(rrs) == len(self.recent) - 1 and 60.0 * len(rrs) / sum(rrs) <= c.vt_clear_bpm)):
                 out += self._set(Condition.VTACH, False, index)
         return out
 
     def _vt_run(self) -> float | None:
         """The rate (bpm) of a VT run ending at the last typed beat, or None: the last ``w`` typed beats (``vt_beats``
         <= w <= ``vt_beats + vt_misread``) begin and end with a ventricular beat, hold ``vt_beats`` ventricular
-        beats (beats in artifact are not), and their ``w - 1`` intervals average over ``vt_bpm``."""
+        beats (beats in artifact are not), and their ``w - 1`` intervals average over ``vt_bpm`` (with a beat not
+        ventricular among them, each interval within ``vt_misread_rr`` of their median), and the median
+        correlation of each of the run's QRS with the one before is at least ``vt_similar``."""
         c = self.cfg
         flags, rrs = list(self.vent), list(self.typed_rr)
         if not flags or not flags[-1]:
@@ -303,6 +329,13 @@ class LethalWatch:
             if len(flags) < w or len(rrs) < w - 1 or not flags[-w] or sum(flags[-w:]) < c.vt_beats:
                 continue
             run = rrs[-(w - 1):] if w > 1 else []
+            if w > c.vt_beats and run:
+                med = sorted(run)[len(run) // 2]
+                if any(abs(r - med) > c.vt_misread_rr * med for r in run):
+                    continue
+            alike = sorted(list(self.similar)[-(w - 1):])
+            if alike and alike[len(alike) // 2] < c.vt_similar:
+                continue
             if run and 60.0 * len(run) / sum(run) > c.vt_bpm:
                 return 60.0 * len(run) / sum(run)
         return None
@@ -412,6 +445,7 @@ class LethalWatch:
         self.rr.clear()
         self.typed_rr.clear()
         self.vent.clear()
+        self.similar.clear()
         self.calm = 0
         self.held = True
 

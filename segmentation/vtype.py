@@ -149,6 +149,7 @@ class VBeat:
     share: float
     rr_s: float  # RR before the beat (NaN for the first)
     logamp: float  # log of the QRS's peak-to-peak amplitude (mV)
+    prev_corr: float = math.nan  # correlation (lag 0) of the QRS window with the previous typed beat's
 
 
 def features(width: float | np.ndarray, prem: float | np.ndarray, logamp: float | np.ndarray,
@@ -259,11 +260,11 @@ class VTyper:
         return job
 
     def _state(self, ready: list[int], width: np.ndarray, pp: np.ndarray, z: np.ndarray,
-               ) -> tuple[list[tuple[float, float, bool, float, float, float]], list[np.ndarray]]:
+               ) -> tuple[list[tuple[float, float, bool, float, float, float, float]], list[np.ndarray]]:
         """The bed's running state (RR median, template ring), beat by beat: per typed beat (rr, prem, template,
-        dwidth, amp, share), and the template of each beat that had one."""
+        dwidth, amp, share, prev_corr), and the template of each beat that had one."""
         cfg, fs = self.cfg, self.fs
-        rows: list[tuple[float, float, bool, float, float, float]] = []
+        rows: list[tuple[float, float, bool, float, float, float, float]] = []
         temps: list[np.ndarray] = []
         widths, pps = width.tolist(), pp.tolist()
         i = 0
@@ -293,7 +294,10 @@ class VTyper:
                 share = int(np.count_nonzero(r >= 0.9)) / k  # the mean of the 0/1 values, exactly
                 dwidth = widths[i] - float(self.ring_w[mi])
                 amp = math.log((pps[i] + 1e-3) / (float(self.ring_a[mi]) + 1e-3))
-            rows.append((rr, prem, templ, dwidth, amp, share))
+            # the QRS window's correlation with the previous typed beat's (lag 0): the beats of a VT run are alike,
+            # noise and motion 'beats' are not
+            prev = float(r[(self.slot - 1) % len(self.ring)]) if k else math.nan
+            rows.append((rr, prem, templ, dwidth, amp, share, prev))
             j = self.slot
             self.ring[j], self.ring_w[j], self.ring_a[j] = z[i], width[i], pp[i]
             row = self.cc[j]  # this beat's correlations with the stored ones, itself 1; the matrix symmetric
@@ -376,7 +380,7 @@ def _type_group(jobs: Sequence[Staged], outs: Sequence[list[VBeat]]) -> None:
         z = np.zeros((0, pre + post + 1))
         cpos = np.zeros(0, np.int64)
     # each bed's running state, beat by beat
-    rows: list[tuple[float, float, bool, float, float, float]] = []
+    rows: list[tuple[float, float, bool, float, float, float, float]] = []
     temps: list[np.ndarray] = []
     a = 0
     for job in jobs:
@@ -400,7 +404,7 @@ def _type_group(jobs: Sequence[Staged], outs: Sequence[list[VBeat]]) -> None:
         wc = win - win.mean(axis=2, keepdims=True)
         rc = np.einsum("bln,bn->bl", wc, t) / (np.sqrt((wc * wc).sum(axis=2)) * tn[:, None] + 1e-12)
         corr[tm] = rc.max(axis=1)
-    rr_a, prem_a, _, dw_a, amp_a, share_a = (np.array(v, dtype=np.float64) for v in zip(*rows, strict=True))
+    rr_a, prem_a, _, dw_a, amp_a, share_a, prev_a = (np.array(v, dtype=np.float64) for v in zip(*rows, strict=True))
     logamp = np.log(pp + 1e-3)
     # features() in fewer array operations; the bed's four are 0 without a template
     x = np.zeros((nb, len(FEATURES)))
@@ -417,7 +421,7 @@ def _type_group(jobs: Sequence[Staged], outs: Sequence[list[VBeat]]) -> None:
     # the beats' fields as Python numbers, one tolist() per field (the values float(x[i]) gives)
     cols = list(zip(fids.tolist(), centre.tolist(), p.tolist(), (p >= cfg.threshold).tolist(), tm.tolist(),
                     width.tolist(), prem_a.tolist(), corr.tolist(), dw_a.tolist(), amp_a.tolist(), share_a.tolist(),
-                    rr_a.tolist(), logamp.tolist(), strict=True))
+                    rr_a.tolist(), logamp.tolist(), prev_a.tolist(), strict=True))
     a = 0
     for job, o in zip(jobs, outs, strict=True):
         o += [VBeat(*c) for c in cols[a:a + len(job.fids)]]
