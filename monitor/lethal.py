@@ -102,9 +102,9 @@ class LethalConfig:
     # a VT run may hold this many beats not typed ventricular between its first and last ventricular beat (a
     # misread beat does not break it): vt_beats ventricular beats among vt_beats + vt_misread; 0: strictly in a row
     vt_misread: int = 1
-    # ... in a regular run: each of its intervals within this share of their median (a VT beat misread keeps the
-    # run's cadence; a sinus or fusion beat between ventricular ones mostly does not)
-    vt_misread_rr: float = 0.25
+    # ... in a run whose intervals are each within this share of their median (1.0: none over twice the median,
+    # where more than one beat would be missing; CinC 2015 halves chose 1.0 over 0.25 and 0.4, docs/alarms.md)
+    vt_misread_rr: float = 1.0
     # VT also clears once the rate over the last vt_clear_beats typed beats is at or under this (bpm); 0: off
     vt_clear_bpm: float = 0.0
     # a beat counts as ventricular for the VT rule when the typer's P(ventricular) is at least this (None: the

@@ -18,13 +18,23 @@ fiducial has arrived:
            common, an ectopic one rare.
 ``dwidth`` the width minus the template's width (s).
 ``amp``    log ratio of the QRS peak-to-peak amplitude to the template's.
+``prev_corr`` the QRS window's correlation (lag 0) with the previous typed beat's: the complexes of a VT run are
+           alike, noise and motion detections are not (used by the VT rule, not by the model).
 
-Until the bed has ``min_template`` beats (the first few seconds) only ``width``, ``prem`` and the QRS's
-absolute amplitude (population knowledge) type a beat; then the bed's own features join them.  One quadratic
-logistic regression (:func:`features`) does both, fitted on MIT-BIH DS1 (AAMI V = V, E against every other
-beat) with leave-one-record-out cross-validation (``python -m ecgmon.evaluation.veb``; figures there).
-:class:`VTRule` calls ventricular tachycardia on ``run`` (5) consecutive ventricular beats at a rate above
-``rate_bpm`` (100), as the PhysioNet/CinC 2015 Challenge and bedside monitors define it.
+Until the bed has ``min_template`` beats (the first few seconds) only ``width`` and ``prem`` (population
+knowledge) type a beat; then the bed's own features join them.  One additive logistic model
+(:class:`VTypeModel`: a generalised additive model with piecewise-linear shape functions, Hastie & Tibshirani
+1986) does both: each input's shape function is held monotone in the direction physiology gives it (wider, more
+premature, less like the template, wider than the template, rarer: more ventricular) and constant beyond the
+fitting data, so a complex more extreme than any in the fitting data is never typed 'less ventricular'.  The QRS
+amplitude (absolute, or relative to the template: ``logamp``, ``amp``) is measured but is no input: in MIT-BIH's
+modified lead II a ventricular complex is mostly larger than the sinus beat, in the ICU's lead II (CinC 2015) as
+often smaller, and the model that used it typed ICU VT complexes at p < 0.1.  Fitted on MIT-BIH DS1 and the SVDB
+development half (AAMI V = V, E against every other beat; ``python -m ecgmon.evaluation.veb fit``, 5-fold
+cross-validation by record; figures there).  The VT rule the live monitor uses is
+:class:`ecgmon.monitor.lethal.LethalWatch` (tolerates one misread beat, needs alike complexes);
+:class:`VTRule` is the plain definition (``run`` (5) consecutive ventricular beats at a rate above ``rate_bpm``
+(100), as the PhysioNet/CinC 2015 Challenge and bedside monitors define it), kept for offline scoring.
 """
 
 from __future__ import annotations

@@ -126,8 +126,8 @@ def test_no_vt_from_bigeminy_from_a_misread_beat_off_the_cadence_or_beats_in_art
     assert not _typed_run(w, [0.9, 0.05] * 8, [0.4] * 16)
     w = LethalWatch(FS)
     _sinus(w)
-    # a sinus beat after a compensatory pause inside the run: not a misread VT beat
-    assert not _typed_run(w, [0.9, 0.9, 0.9, 0.05, 0.9, 0.9], [0.4, 0.4, 0.4, 0.4, 0.65, 0.4])
+    # a sinus beat after a pause of more than twice the run's cadence inside it: not a misread VT beat
+    assert not _typed_run(w, [0.9, 0.9, 0.9, 0.05, 0.9, 0.9], [0.4, 0.4, 0.4, 0.4, 0.85, 0.4])
     w = LethalWatch(FS)
     _sinus(w)
     assert not _typed_run(w, [0.9] * 8, [0.4] * 8, artifact=True)
@@ -205,6 +205,6 @@ def test_a_noise_burst_on_sinus_rhythm_raises_no_vt_through_the_live_pipeline():
 def test_lethal_config_vt_options_are_frozen_with_their_defaults():
     c = LethalConfig()
     assert (c.vt_beats, c.vt_bpm, c.vt_misread, c.vt_misread_rr, c.vt_p, c.vt_similar, c.vt_noisy, c.vt_clear_bpm) == (
-        5, 100.0, 1, 0.25, 0.3, 0.6, False, 0.0)
+        5, 100.0, 1, 1.0, 0.3, 0.6, False, 0.0)
     with pytest.raises(dataclasses.FrozenInstanceError):
         c.vt_misread = 2  # type: ignore[misc]
