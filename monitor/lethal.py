@@ -16,7 +16,15 @@ which took them from the ICU monitors whose alarms it judged:
   rate over their 16 intervals: atrial fibrillation at 150 bpm is over 140 although some of its intervals are
   not);
 - ventricular tachycardia: ``vt_beats`` (5) or more consecutive ventricular beats at a rate above
-  ``vt_bpm`` (100);
+  ``vt_bpm`` (100).  A beat counts as ventricular for VT when the typer's P(ventricular) is at least ``vt_p``
+  (0.3; the typer's own threshold, 0.4, is chosen for VEB counting) and it is not in artifact; one beat not typed
+  ventricular may lie inside the run (``vt_misread``: 5 ventricular beats among 6, the first and last ventricular,
+  no interval over twice the run's median, ``vt_misread_rr``), as a monitor's VT call survives one misread
+  complex; and the run's complexes must be alike (``vt_similar``: the median correlation of each QRS window with
+  the one before, :attr:`~ecgmon.segmentation.vtype.VBeat.prev_corr`, at least 0.6), since noise and motion
+  detections typed 'wide and unlike' are not alike while a VT run's complexes are (signal-quality gating of VT
+  as CinC 2015 entries did: Plesinger et al. 2016, below; a polymorphic VT whose complexes are unlike is the VF
+  detector's to call).  Chosen on the CinC 2015 development records in two halves by record (docs/alarms.md);
 - ventricular fibrillation or flutter: a fibrillatory or flutter waveform for at least 4 s
   (:class:`ecgmon.segmentation.vf.VFAlarm` over :mod:`ecgmon.segmentation.vf` windows).
 
@@ -30,7 +38,10 @@ QRS with RR under ``pause_s``; bradycardia once the rate over its beats is at or
 tachycardia once it is at or below ``tachy_bpm - 10``; VT once under ``vt_clear_share`` of the last
 ``vt_clear_beats`` (8) typed beats are ventricular, a beat in artifact counting as ventricular
 (``vt_artifact_holds``): by default (1/8) 8 clean beats in a row not typed ventricular (one misread beat does not
-end a run).  Half (0.5) with beats in artifact counting against VT clears the VT alarms that noise kept on in the
+end a run); options, off by default: ``vt_clear_bpm`` (VT also clears once the rate over those beats is at or under
+it: on VFDB it cleared and raised VT again and again in 610's ventricular ectopy, false VT 12 -> 30) and
+``vt_noisy`` (a QRS the signal-quality index calls noisy counts as in artifact: it lost 4 of 19 true CinC VT
+alarms).  Half (0.5) with beats in artifact counting against VT clears the VT alarms that noise kept on in the
 CinC 2015 'false' records (VT false alarms there 15 -> 9, no true one lost) but clears and raises VT again and
 again in VFDB 418's wide-complex rhythm and 610's ventricular ectopy (VFDB false VT 13 -> 39, and extreme
 tachycardia 17 -> 20 once the VT hold ends): not the default.  VT is not raised while the VF alarm is on (VF/flutter
