@@ -97,7 +97,7 @@ def test_extreme_tachycardia_when_the_rate_over_17_beats_is_over_140_bpm_up_to_3
 
 
 def test_ventricular_tachycardia_needs_5_ventricular_beats_over_100_bpm():
-    w = LethalWatch(FS, LethalConfig(vt_clear_bpm=0.0))  # clearing by the share of ventricular beats alone
+    w = LethalWatch(FS)
     _play(w, [(80, 10)])
     changes, t = _play(w, [(150, 4)], start=10 * 0.75, ventricular=True)
     assert Condition.VTACH not in _raised(changes)
@@ -132,7 +132,7 @@ def test_vt_clear_share_clears_vt_when_few_beats_are_ventricular_although_some_s
         cleared += [c.condition for c, _ in changes if not c.active]
         assert Condition.VTACH not in _raised(changes)
     assert cleared == [Condition.VTACH]
-    old = LethalWatch(FS, LethalConfig(vt_clear_bpm=0.0))  # the default share: 8 in a row
+    old = LethalWatch(FS)  # the default: 8 in a row
     _, t = _play(old, [(80, 10)])
     _, t = _play(old, [(150, 6)], start=t, ventricular=True)
     for _ in range(8):
