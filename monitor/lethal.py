@@ -15,16 +15,17 @@ which took them from the ICU monitors whose alarms it judged:
 - extreme tachycardia: heart rate above ``tachy_bpm`` (140) for ``tachy_beats`` (17) consecutive beats (the
   rate over their 16 intervals: atrial fibrillation at 150 bpm is over 140 although some of its intervals are
   not);
-- ventricular tachycardia: ``vt_beats`` (5) or more consecutive ventricular beats at a rate above
-  ``vt_bpm`` (100).  A beat counts as ventricular for VT when the typer's P(ventricular) is at least ``vt_p``
-  (0.3; the typer's own threshold, 0.4, is chosen for VEB counting) and it is not in artifact; one beat not typed
-  ventricular may lie inside the run (``vt_misread``: 5 ventricular beats among 6, the first and last ventricular,
-  no interval over twice the run's median, ``vt_misread_rr``), as a monitor's VT call survives one misread
-  complex; and the run's complexes must be alike (``vt_similar``: the median correlation of each QRS window with
-  the one before, :attr:`~ecgmon.segmentation.vtype.VBeat.prev_corr`, at least 0.6), since noise and motion
-  detections typed 'wide and unlike' are not alike while a VT run's complexes are (signal-quality gating of VT
-  as CinC 2015 entries did: Plesinger et al. 2016, below; a polymorphic VT whose complexes are unlike is the VF
-  detector's to call).  Chosen on the CinC 2015 development records in two halves by record (docs/alarms.md);
+- ventricular tachycardia: ``vt_beats`` (5) or more consecutive ventricular beats at a rate above ``vt_bpm``
+  (100). A beat counts as ventricular for VT when the typer's P(ventricular) is at least ``vt_p`` (0.3, not the
+  typer's own threshold, 0.2, chosen for VEB counting together with the autoencoder's flag) and it is not in
+  artifact; one beat not typed ventricular may lie inside the run (``vt_misread``: 5 ventricular beats among 6, the
+  first and last ventricular, no interval over twice the run's median, ``vt_misread_rr``), as a monitor's VT call
+  survives one misread complex; and the run's complexes must be alike (``vt_similar``: the median correlation of
+  each QRS window with the one before, :attr:`~ecgmon.segmentation.vtype.VBeat.prev_corr`, at least 0.6), since
+  noise and motion detections typed 'wide and unlike' are not alike while a VT run's complexes are (signal-quality
+  gating of VT as CinC 2015 entries did: Plesinger et al. 2016, below; a polymorphic VT whose complexes are unlike
+  is the VF detector's to call). Chosen on the CinC 2015 development records in two halves by record
+  (docs/alarms.md);
 - ventricular fibrillation or flutter: a fibrillatory or flutter waveform for at least 4 s
   (:class:`ecgmon.segmentation.vf.VFAlarm` over :mod:`ecgmon.segmentation.vf` windows).
 
@@ -119,7 +120,7 @@ class LethalConfig:
     # VT also clears once the rate over the last vt_clear_beats typed beats is at or under this (bpm); 0: off
     vt_clear_bpm: float = 0.0
     # a beat counts as ventricular for the VT rule when the typer's P(ventricular) is at least this (None: the
-    # typer's own decision, its threshold 0.4 chosen for VEB counting); chosen on CinC 2015 halves, docs/alarms.md
+    # typer's own decision, its threshold 0.2 chosen for VEB counting); chosen on CinC 2015 VT records, docs/alarms.md
     vt_p: float | None = 0.3
     # a beat whose QRS the signal-quality index called noisy (qrs(noisy=True)) counts for the VT rule as a beat in
     # the VF detector's artifact does: not ventricular (noise and motion typed 'wide and unlike' raised VT)
