@@ -15,8 +15,17 @@ which took them from the ICU monitors whose alarms it judged:
 - extreme tachycardia: heart rate above ``tachy_bpm`` (140) for ``tachy_beats`` (17) consecutive beats (the
   rate over their 16 intervals: atrial fibrillation at 150 bpm is over 140 although some of its intervals are
   not);
-- ventricular tachycardia: ``vt_beats`` (5) or more consecutive ventricular beats at a rate above
-  ``vt_bpm`` (100);
+- ventricular tachycardia: ``vt_beats`` (5) or more consecutive ventricular beats at a rate above ``vt_bpm``
+  (100). A beat counts as ventricular for VT when the typer's P(ventricular) is at least ``vt_p`` (0.3, not the
+  typer's own threshold, 0.2, chosen for VEB counting together with the autoencoder's flag) and it is not in
+  artifact; one beat not typed ventricular may lie inside the run (``vt_misread``: 5 ventricular beats among 6, the
+  first and last ventricular, no interval over twice the run's median, ``vt_misread_rr``), as a monitor's VT call
+  survives one misread complex; and the run's complexes must be alike (``vt_similar``: the median correlation of
+  each QRS window with the one before, :attr:`~ecgmon.segmentation.vtype.VBeat.prev_corr`, at least 0.6), since
+  noise and motion detections typed 'wide and unlike' are not alike while a VT run's complexes are (signal-quality
+  gating of VT as CinC 2015 entries did: Plesinger et al. 2016, below; a polymorphic VT whose complexes are unlike
+  is the VF detector's to call). Chosen on the CinC 2015 development records in two halves by record
+  (docs/alarms.md);
 - ventricular fibrillation or flutter: a fibrillatory or flutter waveform for at least 4 s
   (:class:`ecgmon.segmentation.vf.VFAlarm` over :mod:`ecgmon.segmentation.vf` windows).
 
@@ -30,7 +39,10 @@ QRS with RR under ``pause_s``; bradycardia once the rate over its beats is at or
 tachycardia once it is at or below ``tachy_bpm - 10``; VT once under ``vt_clear_share`` of the last
 ``vt_clear_beats`` (8) typed beats are ventricular, a beat in artifact counting as ventricular
 (``vt_artifact_holds``): by default (1/8) 8 clean beats in a row not typed ventricular (one misread beat does not
-end a run).  Half (0.5) with beats in artifact counting against VT clears the VT alarms that noise kept on in the
+end a run); options, off by default: ``vt_clear_bpm`` (VT also clears once the rate over those beats is at or under
+it: on VFDB it cleared and raised VT again and again in 610's ventricular ectopy, false VT 12 -> 30) and
+``vt_noisy`` (a QRS the signal-quality index calls noisy counts as in artifact: it lost 4 of 19 true CinC VT
+alarms).  Half (0.5) with beats in artifact counting against VT clears the VT alarms that noise kept on in the
 CinC 2015 'false' records (VT false alarms there 15 -> 9, no true one lost) but clears and raises VT again and
 again in VFDB 418's wide-complex rhythm and 610's ventricular ectopy (VFDB false VT 13 -> 39, and extreme
 tachycardia 17 -> 20 once the VT hold ends): not the default.  VT is not raised while the VF alarm is on (VF/flutter
@@ -101,6 +113,23 @@ class LethalConfig:
     vt_clear_beats: int = 8  # VT clears on the last this many typed beats (not after one misread beat) ...
     vt_clear_share: float = 0.125  # ... once under this share of them is ventricular (0.125 of 8: 8 in a row not V)
     vt_artifact_holds: bool = True  # a beat in artifact counts as ventricular for clearing (holds VT) or as not
+    # a VT run may hold this many beats not typed ventricular between its first and last ventricular beat (a
+    # misread beat does not break it): vt_beats ventricular beats among vt_beats + vt_misread; 0: strictly in a row
+    vt_misread: int = 1
+    # ... in a run whose intervals are each within this share of their median (1.0: none over twice the median,
+    # where more than one beat would be missing; CinC 2015 halves chose 1.0 over 0.25 and 0.4, docs/alarms.md)
+    vt_misread_rr: float = 1.0
+    # VT also clears once the rate over the last vt_clear_beats typed beats is at or under this (bpm); 0: off
+    vt_clear_bpm: float = 0.0
+    # a beat counts as ventricular for the VT rule when the typer's P(ventricular) is at least this (None: the
+    # typer's own decision, its threshold 0.2 chosen for VEB counting); chosen on CinC 2015 VT records, docs/alarms.md
+    vt_p: float | None = 0.3
+    # a beat whose QRS the signal-quality index called noisy (qrs(noisy=True)) counts for the VT rule as a beat in
+    # the VF detector's artifact does: not ventricular (noise and motion typed 'wide and unlike' raised VT)
+    vt_noisy: bool = False
+    # the beats of a VT run are alike: the median correlation of each of the run's QRS windows with the one before
+    # (VBeat.prev_corr) must be at least this (noise and motion detections typed ventricular are not alike)
+    vt_similar: float = 0.6
     rate_gap_s: float | None = None  # an RR this long or more is no rate (it is asystole's); None: asystole_s
     # the VF detector's artifact windows (noise, motion, an amplifier's baseline step) hold the asystole timer
     asystole_artifact: bool = True
@@ -161,10 +190,12 @@ class LethalWatch:
         self.start: int | None = None  # first sample seen: the asystole timer runs from here before any QRS
         # RR intervals (s), each with whether it ends in a stretch the signal-quality index calls noisy
         self.rr: deque[tuple[float, bool]] = deque(maxlen=max(cfg.tachy_beats, cfg.brady_beats, cfg.vt_beats, 8))
-        self.vent: deque[bool] = deque(maxlen=cfg.vt_beats)
+        self.vent: deque[bool] = deque(maxlen=cfg.vt_beats + max(0, cfg.vt_misread))
+        self.similar: deque[float] = deque(maxlen=cfg.vt_beats + max(0, cfg.vt_misread))  # VBeat.prev_corr
         self.recent: deque[bool] = deque(maxlen=max(1, cfg.vt_clear_beats))  # VT's clearing: last beats, V or not
         self.last_typed: int | None = None
-        self.typed_rr: deque[float] = deque(maxlen=max(cfg.vt_beats, 2))
+        self.noisy_qrs: deque[int] = deque(maxlen=64)  # the last QRS the signal-quality index called noisy
+        self.typed_rr: deque[float] = deque(maxlen=max(cfg.vt_beats + max(0, cfg.vt_misread), cfg.vt_clear_beats, 2))
         self.calm = 0  # consecutive beats counting towards clearing asystole / pause
         self.hr: float | None = None
         self.limit_since: dict[Condition, int] = {}
@@ -195,6 +226,8 @@ class LethalWatch:
         out: list[Change] = []
         rr = (index - self.last_qrs) / self.fs if self.last_qrs is not None else None
         self.last_qrs = index
+        if noisy:
+            self.noisy_qrs.append(index)
         noisy = noisy and c.noisy_rates
         if noisy:
             self.clean = 0
@@ -266,30 +299,65 @@ class LethalWatch:
             out += self._limits(index, high=not noisy)
         return out
 
-    def typed(self, index: int, *, ventricular: bool, artifact: bool = False) -> list[Change]:
+    def typed(self, index: int, *, ventricular: bool, artifact: bool = False,
+              p_ventricular: float | None = None, prev_corr: float | None = None) -> list[Change]:
         """The beat at sample ``index`` typed (:class:`ecgmon.segmentation.vtype.VTyper`: a little after its
-        QRS): ventricular tachycardia.  ``artifact``: the signal around it is noise (VT is not judged on it)."""
+        QRS): ventricular tachycardia.  ``artifact``: the signal around it is noise (VT is not judged on it); with
+        ``vt_noisy`` so is a beat whose QRS :meth:`qrs` was told is noisy.
+        ``p_ventricular``: the typer's probability; with ``vt_p`` set, the VT rule counts the beat ventricular
+        when it is at least ``vt_p`` (else ``ventricular``).  ``prev_corr``: the beat's QRS correlation with the
+        previous typed beat's (:attr:`VBeat.prev_corr`; None: not known, the run is not judged on it)."""
         c = self.cfg
+        if c.vt_p is not None and p_ventricular is not None:
+            ventricular = p_ventricular >= c.vt_p
+        if c.vt_noisy and index in self.noisy_qrs:
+            artifact = True
         out: list[Change] = []
         rr = (index - self.last_typed) / self.fs if self.last_typed is not None else None
         self.last_typed = index
         if rr is not None and rr > 0:
             self.typed_rr.append(rr)
         self.vent.append(ventricular and not artifact)
+        self.similar.append(1.0 if prev_corr is None or prev_corr != prev_corr else prev_corr)
         # a beat in noise holds VT (vt_artifact_holds: 8 clean beats not ventricular are needed after it) or counts
         # towards clearing it (as monitors suspend arrhythmia alarms while they 'cannot analyse' the ECG)
         self.recent.append((ventricular or artifact) if c.vt_artifact_holds else (ventricular and not artifact))
-        run = list(self.typed_rr)[-(c.vt_beats - 1):] if c.vt_beats > 1 else []
         # VF/flutter outranks VT: while its alarm is on, the "beats" typed are fibrillatory waves, and a VT alarm
         # raised and cleared under it would sound again and again (record 207's flutter: 10 times)
-        if (len(self.vent) == c.vt_beats and all(self.vent) and len(run) == c.vt_beats - 1
-                and 60.0 * len(run) / sum(run) > c.vt_bpm and Condition.VFIB not in self.active):
-            out += self._set(Condition.VTACH, True, index,
-                             f"{c.vt_beats} or more ventricular beats at {60.0 * len(run) / sum(run):.0f} bpm")
-        elif (Condition.VTACH in self.active and len(self.recent) == self.recent.maxlen
-              and sum(self.recent) < c.vt_clear_share * len(self.recent)):
-            out += self._set(Condition.VTACH, False, index)
+        rate = self._vt_run()
+        if rate is not None and Condition.VFIB not in self.active:
+            out += self._set(Condition.VTACH, True, index, f"{c.vt_beats} or more ventricular beats at {rate:.0f} bpm")
+        elif Condition.VTACH in self.active and len(self.recent) == self.recent.maxlen:
+            rrs = list(self.typed_rr)[-(len(self.recent) - 1):]
+            if (sum(self.recent) < c.vt_clear_share * len(self.recent)
+                    or (len(rrs) == len(self.recent) - 1 and 60.0 * len(rrs) / sum(rrs) <= c.vt_clear_bpm)):
+                out += self._set(Condition.VTACH, False, index)
         return out
+
+    def _vt_run(self) -> float | None:
+        """The rate (bpm) of a VT run ending at the last typed beat, or None: the last ``w`` typed beats (``vt_beats``
+        <= w <= ``vt_beats + vt_misread``) begin and end with a ventricular beat, hold ``vt_beats`` ventricular
+        beats (beats in artifact are not), and their ``w - 1`` intervals average over ``vt_bpm`` (with a beat not
+        ventricular among them, each interval within ``vt_misread_rr`` of their median), and the median
+        correlation of each of the run's QRS with the one before is at least ``vt_similar``."""
+        c = self.cfg
+        flags, rrs = list(self.vent), list(self.typed_rr)
+        if not flags or not flags[-1]:
+            return None
+        for w in range(c.vt_beats, c.vt_beats + max(0, c.vt_misread) + 1):
+            if len(flags) < w or len(rrs) < w - 1 or not flags[-w] or sum(flags[-w:]) < c.vt_beats:
+                continue
+            run = rrs[-(w - 1):] if w > 1 else []
+            if w > c.vt_beats and run:
+                med = sorted(run)[len(run) // 2]
+                if any(abs(r - med) > c.vt_misread_rr * med for r in run):
+                    continue
+            alike = sorted(list(self.similar)[-(w - 1):])
+            if alike and alike[len(alike) // 2] < c.vt_similar:
+                continue
+            if run and 60.0 * len(run) / sum(run) > c.vt_bpm:
+                return 60.0 * len(run) / sum(run)
+        return None
 
     def beat(self, index: int, *, ventricular: bool = False, hr_bpm: float | None = None,
              artifact: bool = False) -> list[Change]:
@@ -396,6 +464,7 @@ class LethalWatch:
         self.rr.clear()
         self.typed_rr.clear()
         self.vent.clear()
+        self.similar.clear()
         self.calm = 0
         self.held = True
 

@@ -431,7 +431,8 @@ class Monitor:
                 typed_beds[id(st)] = st
                 for vb in typed:
                     self._lethal(st, st.lethal.typed(vb.index + off, ventricular=vb.ventricular,
-                                                     artifact=st.vf_artifact))
+                                                     artifact=st.vf_artifact, p_ventricular=vb.p_ventricular,
+                                                     prev_corr=vb.prev_corr))
                     self._policy(st, st.policy.typed(QrsType(vb.index + off, vb.p_ventricular, vb.ventricular,
                                                              vb.width_s, st.vf_artifact)))
             # every QRS these beds' typers were given before this sample has been typed (all their staged jobs

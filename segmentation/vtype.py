@@ -18,13 +18,23 @@ fiducial has arrived:
            common, an ectopic one rare.
 ``dwidth`` the width minus the template's width (s).
 ``amp``    log ratio of the QRS peak-to-peak amplitude to the template's.
+``prev_corr`` the QRS window's correlation (lag 0) with the previous typed beat's: the complexes of a VT run are
+           alike, noise and motion detections are not (used by the VT rule, not by the model).
 
-Until the bed has ``min_template`` beats (the first few seconds) only ``width``, ``prem`` and the QRS's
-absolute amplitude (population knowledge) type a beat; then the bed's own features join them.  One quadratic
-logistic regression (:func:`features`) does both, fitted on MIT-BIH DS1 (AAMI V = V, E against every other
-beat) with leave-one-record-out cross-validation (``python -m ecgmon.evaluation.veb``; figures there).
-:class:`VTRule` calls ventricular tachycardia on ``run`` (5) consecutive ventricular beats at a rate above
-``rate_bpm`` (100), as the PhysioNet/CinC 2015 Challenge and bedside monitors define it.
+Until the bed has ``min_template`` beats (the first few seconds) only ``width`` and ``prem`` (population
+knowledge) type a beat; then the bed's own features join them.  One additive logistic model
+(:class:`VTypeModel`: a generalised additive model with piecewise-linear shape functions, Hastie & Tibshirani
+1986) does both: each input's shape function is held monotone in the direction physiology gives it (wider, more
+premature, less like the template, wider than the template, rarer: more ventricular) and constant beyond the
+fitting data, so a complex more extreme than any in the fitting data is never typed 'less ventricular'.  The QRS
+amplitude (absolute, or relative to the template: ``logamp``, ``amp``) is measured but is no input: in MIT-BIH's
+modified lead II a ventricular complex is mostly larger than the sinus beat, in the ICU's lead II (CinC 2015) as
+often smaller, and the model that used it typed ICU VT complexes at p < 0.1.  Fitted on MIT-BIH DS1 and the SVDB
+development half (AAMI V = V, E against every other beat; ``python -m ecgmon.evaluation.veb fit``, 5-fold
+cross-validation by record; figures there).  The VT rule the live monitor uses is
+:class:`ecgmon.monitor.lethal.LethalWatch` (tolerates one misread beat, needs alike complexes);
+:class:`VTRule` is the plain definition (``run`` (5) consecutive ventricular beats at a rate above ``rate_bpm``
+(100), as the PhysioNet/CinC 2015 Challenge and bedside monitors define it), kept for offline scoring.
 """
 
 from __future__ import annotations
@@ -39,52 +49,76 @@ import numpy as np
 from ecgmon.core.limits import check_fs
 from ecgmon.segmentation.filters import CausalFilter
 
-__all__ = ["FEATURES", "Staged", "VBeat", "VTRule", "VTypeModel", "VTyper", "VTyperConfig", "base_features",
-           "features", "quadratic_form", "type_staged"]
+__all__ = ["BED", "DIRECTIONS", "FEATURES", "Staged", "VBeat", "VTRule", "VTypeModel", "VTyper", "VTyperConfig",
+           "features", "type_staged"]
 
 # a beat's measurements; the bed's (corr .. share) are 0 and ``template`` 0 until the template has formed
 FEATURES = ("width", "prem", "logamp", "template", "corr", "dwidth", "amp", "share")
+# the bed's own measurements: they count only once the bed has a template
+BED = frozenset({"corr", "dwidth", "amp", "share"})
 
 
 @dataclass(frozen=True, slots=True)
 class VTypeModel:
-    """Binary logistic model: ``p = 1 / (1 + exp(-(bias + weights . (f - mean) / scale)))``."""
+    """Additive logistic model with piecewise-linear shape functions (a generalised additive model: Hastie T,
+    Tibshirani R, "Generalized additive models", Statistical Science 1(3):297-310, 1986)::
 
-    mean: tuple[float, ...]
-    scale: tuple[float, ...]
-    weights: tuple[float, ...]
+        z = bias + template_w * template + sum_f interp(x_f, knots[f], values[f])   (the bed's f times template)
+        p = 1 / (1 + exp(-z))
+
+    over the base features of :func:`features` named in ``inputs``.  Each shape function is linear between its
+    knots and constant outside them (no extrapolation beyond the fitting data), and is fitted monotone where the
+    physiology says which way a feature points (wider, more premature, less like the template, rarer: more
+    ventricular; :data:`DIRECTIONS`), so that a beat more extreme than any in the fitting data is never typed
+    'less ventricular' (the quadratic model this replaced typed a QRS of 130 ms correlating -0.7 with the bed's
+    template at p = 0.04)."""
+
+    inputs: tuple[str, ...]
+    knots: tuple[tuple[float, ...], ...]
+    values: tuple[tuple[float, ...], ...]
+    template_w: float
     bias: float
 
-    def prob(self, f: np.ndarray) -> np.ndarray:
-        z = ((np.asarray(f) - np.asarray(self.mean)) / np.asarray(self.scale)) @ np.asarray(self.weights) + self.bias
-        return 1.0 / (1.0 + np.exp(-np.clip(z, -40.0, 40.0)))
+    def logit(self, x: np.ndarray) -> np.ndarray:
+        """``x`` (..., 8): base features (:func:`features`) -> the logit (...)."""
+        x = np.asarray(x, dtype=np.float64)
+        t = x[..., FEATURES.index("template")]
+        z = self.bias + self.template_w * t
+        for name, k, v in zip(self.inputs, self.knots, self.values, strict=True):
+            g = np.interp(x[..., FEATURES.index(name)], k, v)
+            z = z + (g * t if name in BED else g)
+        return z
+
+    def prob(self, x: np.ndarray) -> np.ndarray:
+        """``x`` (..., 8): base features -> P(ventricular) (...)."""
+        return 1.0 / (1.0 + np.exp(-np.clip(self.logit(x), -40.0, 40.0)))
 
 
-# Fitted by `python -m ecgmon.evaluation.veb fit build/veb/ds1.npz --c 0.05` on MIT-BIH DS1 (in-sample; the
-# leave-one-record-out figures are in that module's docstring).
+# the sign each shape function is held to (+1 increasing, -1 decreasing in P(ventricular)); the absolute and
+# relative QRS amplitudes are not inputs: in the ICU's lead II a ventricular complex is as often smaller than the
+# dominant beat as larger (CinC 2015), while in MIT-BIH's modified lead II it is mostly larger
+DIRECTIONS = {"width": 1, "prem": -1, "corr": -1, "dwidth": 1, "share": -1}
+
+# Fitted by `python -m ecgmon.evaluation.veb fit build/veb/beats.npz` on MIT-BIH DS1 and the SVDB development half
+# (in-sample; the record-level cross-validated figures are in that module's docstring).
 MODEL = VTypeModel(
-    mean=(
-        0.0473074, -0.00495566, 0.647481, 0.499132, 1.27473, 0.00154968, -0.00457772, 0.403986, 0.0026665, -0.000971181,
-        0.0301729, 0.0236121, 0.0575617, 0.000166732, -0.000231583, 0.0183173, 0.0246664, -0.00513839, -0.00248364,
-        0.0119487, -0.000379143, -0.000910207, 0.00287331, 0.598842, 0.323217, 0.856969, 0.0010018, 0.00783904,
-        0.273227, 0.499132, 1.27473, 0.00154968, -0.00457772, 0.403986, 3.52112, 0.00152733, -0.0113281, 1.11135,
-        0.000117074, 1.83035e-05, 0.000519621, 0.0155366, -0.00389579, 0.365404
+    inputs=("width", "prem", "corr", "dwidth", "share"),
+    knots=(
+        (0.02344, 0.03125, 0.03906, 0.04688, 0.05469, 0.07031, 0.14898),
+        (-0.69315, -0.05137, -0.01575, 0.0, 0.01482, 0.0474, 0.53151),
+        (-0.21201, 0.94804, 0.97927, 0.99034, 0.99497, 0.99768, 0.99978),
+        (-0.03906, -0.00556, 0.0, 0.00781, 0.1),
+        (0.0, 0.45833, 0.72917, 0.89583, 0.97917, 1.0),
     ),
-    scale=(
-        0.0207004, 0.156977, 0.423805, 0.499999, 1.37702, 0.0107085, 0.124562, 0.449665, 0.00265443, 0.00975432,
-        0.0263631, 0.0278094, 0.0694598, 0.00103326, 0.00805736, 0.0227305, 0.0684081, 0.121893, 0.110932, 0.230237,
-        0.00322277, 0.0359757, 0.068937, 0.509693, 0.440948, 1.20448, 0.00876137, 0.0897935, 0.39113, 0.499999, 1.37702,
-        0.0107085, 0.124562, 0.449665, 4.01761, 0.0129117, 0.222023, 1.29243, 0.000632992, 0.003612, 0.00444307,
-        0.0635479, 0.0742666, 0.437774
+    values=(
+        (0.0, 0.0, 1.1631, 2.11656, 2.81145, 3.96657, 4.91513),
+        (0.0, -2.82028, -5.61475, -5.61475, -5.61475, -5.61475, -5.61475),
+        (0.0, -1.31485, -2.47501, -3.01271, -3.01271, -3.01271, -3.95529),
+        (0.0, 0.1561, 0.1561, 0.72381, 0.72381),
+        (0.0, 0.0, -1.42269, -1.42269, -1.42269, -1.71608),
     ),
-    weights=(
-        2.26007, -0.891968, 0.122395, 0.469486, -0.317919, 0.983115, -0.0106042, -0.0769655, -0.842662, 0.204471,
-        0.294089, -0.798947, 1.11154, -1.40669, 0.115653, 0.659311, 0.130583, -0.688625, 0.292073, 0.239992, 0.0817757,
-        0.0432081, -0.269077, -0.390107, 1.54495, -0.294094, -0.308029, -0.0253134, -1.04963, 0.469486, -0.317919,
-        0.983115, -0.0106042, -0.0769655, -0.303843, -0.681418, -0.119133, -1.17385, 0.157064, -0.0418231, 0.36166,
-        0.167046, 0.159828, -1.48038
-    ),
-    bias=-5.717,
+    template_w=2.06352,
+    bias=-2.0262,
 )
 
 
@@ -102,7 +136,10 @@ class VTyperConfig:
     min_template: int = 4
     rr_beats: int = 16
     keep_s: float = 3.0  # signal kept back for fiducials that arrive late (an ECG5000 beat closes at the next QRS)
-    threshold: float = 0.45
+    # P(ventricular) at which a beat is typed ventricular: 0.2, the best live EC57 VEB F1 on DS1 and SVDB dev of 0.2,
+    # 0.3, 0.4 (the monitor counts a beat V where this and the autoencoder's flag agree, which restores +P); the
+    # typer alone is best at 0.4 (every cross-validation fold 0.35-0.4): `python -m ecgmon.evaluation.veb fit`
+    threshold: float = 0.2
     model: VTypeModel = field(default=MODEL)
 
 
@@ -125,49 +162,21 @@ class VBeat:
     share: float
     rr_s: float  # RR before the beat (NaN for the first)
     logamp: float  # log of the QRS's peak-to-peak amplitude (mV)
-
-
-# (width s, prem, logamp, dwidth s, amp): lower and upper limits
-_CLIP = ((0.02, -0.65, -0.7, -0.05, -0.8), (0.14, 0.65, 1.5, 0.08, 0.7))
-_LO, _HI = np.asarray(_CLIP[0]), np.asarray(_CLIP[1])
-
-
-def base_features(width: float | np.ndarray, prem: float | np.ndarray, logamp: float | np.ndarray,
-                  template: bool | np.ndarray, corr: float | np.ndarray, dwidth: float | np.ndarray,
-                  amp: float | np.ndarray, share: float | np.ndarray) -> np.ndarray:
-    """The model's eight linear inputs (..., 8) from a beat's measurements (:data:`FEATURES`; the bed's four are
-    0 without a template): the correlation as Fisher's z (its scale is far from linear near 1), every value
-    clipped to the range of the fitting data (DS1's 0.5-99.5th percentiles: a quadratic model must not
-    extrapolate; a VT beat wider than any in DS1 would otherwise come out 'less ventricular')."""
-    t = np.asarray(template, dtype=np.float64)
-    cz = np.where(t > 0, np.arctanh(np.clip(np.nan_to_num(corr, nan=1.0), -0.95, 0.995)), 0.0)
-    lo, hi = _CLIP
-    raw = [width, prem, logamp, np.nan_to_num(dwidth), np.nan_to_num(amp)]
-    width, prem, logamp, dw, am = (np.clip(v, a, b) for v, a, b in zip(raw, lo, hi, strict=True))
-    bed = [np.where(t > 0, v, 0.0) for v in (dw, am, np.nan_to_num(share))]
-    return np.stack(np.broadcast_arrays(width, prem, logamp, t, cz, *bed), axis=-1).astype(np.float64)
+    prev_corr: float = math.nan  # correlation (lag 0) of the QRS window with the previous typed beat's
 
 
 def features(width: float | np.ndarray, prem: float | np.ndarray, logamp: float | np.ndarray,
              template: bool | np.ndarray, corr: float | np.ndarray, dwidth: float | np.ndarray,
              amp: float | np.ndarray, share: float | np.ndarray) -> np.ndarray:
-    """The model's inputs (..., 44) from a beat's measurements: the eight of :func:`base_features`, then every
-    product of two of them (a quadratic logistic model: the bed's features matter only with a template, width
-    more when the beat is premature, ...)."""
-    x = base_features(width, prem, logamp, template, corr, dwidth, amp, share)
-    i, j = np.triu_indices(x.shape[-1])
-    return np.concatenate([x, x[..., i] * x[..., j]], axis=-1)
-
-
-def quadratic_form(model: VTypeModel, d: int = len(FEATURES)) -> tuple[np.ndarray, np.ndarray, float]:
-    """``model`` over :func:`features` rewritten on the eight base features ``x``: ``z = b + x @ lin +
-    sum((x @ quad) * x)``, ``(lin (d,), quad (d, d), b)`` - the same logit in three array operations."""
-    a = np.asarray(model.weights) / np.asarray(model.scale)
-    b = float(model.bias - np.asarray(model.mean) @ a)
-    i, j = np.triu_indices(d)
-    quad = np.zeros((d, d))
-    quad[i, j] = a[d:]
-    return a[:d].copy(), quad, b
+    """The model's base inputs (..., 8) from a beat's measurements (:data:`FEATURES`; the bed's four are 0
+    without a template, a missing correlation 1).  The model's shape functions are constant beyond their knots,
+    so nothing needs clipping here."""
+    t = np.asarray(template, dtype=np.float64)
+    raw = [np.nan_to_num(np.asarray(v, dtype=np.float64), nan=1.0 if i == 0 else 0.0)
+           for i, v in enumerate((corr, dwidth, amp, share))]
+    bed = [np.where(t > 0, v, 0.0) for v in raw]
+    return np.stack(np.broadcast_arrays(np.asarray(width, np.float64), np.asarray(prem, np.float64),
+                                        np.asarray(logamp, np.float64), t, *bed), axis=-1)
 
 
 class VTyper:
@@ -216,7 +225,6 @@ class VTyper:
         self.cc = np.zeros((k, k))
         self.filled = 0
         self.slot = 0
-        self.lin, self.quad, self.b = quadratic_form(cfg.model)
 
     def push(self, samples: np.ndarray, fiducials: Sequence[float] = ()) -> list[VBeat]:
         self.add(samples, fiducials)
@@ -265,11 +273,11 @@ class VTyper:
         return job
 
     def _state(self, ready: list[int], width: np.ndarray, pp: np.ndarray, z: np.ndarray,
-               ) -> tuple[list[tuple[float, float, bool, float, float, float]], list[np.ndarray]]:
+               ) -> tuple[list[tuple[float, float, bool, float, float, float, float]], list[np.ndarray]]:
         """The bed's running state (RR median, template ring), beat by beat: per typed beat (rr, prem, template,
-        dwidth, amp, share), and the template of each beat that had one."""
+        dwidth, amp, share, prev_corr), and the template of each beat that had one."""
         cfg, fs = self.cfg, self.fs
-        rows: list[tuple[float, float, bool, float, float, float]] = []
+        rows: list[tuple[float, float, bool, float, float, float, float]] = []
         temps: list[np.ndarray] = []
         widths, pps = width.tolist(), pp.tolist()
         i = 0
@@ -299,7 +307,10 @@ class VTyper:
                 share = int(np.count_nonzero(r >= 0.9)) / k  # the mean of the 0/1 values, exactly
                 dwidth = widths[i] - float(self.ring_w[mi])
                 amp = math.log((pps[i] + 1e-3) / (float(self.ring_a[mi]) + 1e-3))
-            rows.append((rr, prem, templ, dwidth, amp, share))
+            # the QRS window's correlation with the previous typed beat's (lag 0): the beats of a VT run are alike,
+            # noise and motion 'beats' are not
+            prev = float(r[(self.slot - 1) % len(self.ring)]) if k else math.nan
+            rows.append((rr, prem, templ, dwidth, amp, share, prev))
             j = self.slot
             self.ring[j], self.ring_w[j], self.ring_a[j] = z[i], width[i], pp[i]
             row = self.cc[j]  # this beat's correlations with the stored ones, itself 1; the matrix symmetric
@@ -382,7 +393,7 @@ def _type_group(jobs: Sequence[Staged], outs: Sequence[list[VBeat]]) -> None:
         z = np.zeros((0, pre + post + 1))
         cpos = np.zeros(0, np.int64)
     # each bed's running state, beat by beat
-    rows: list[tuple[float, float, bool, float, float, float]] = []
+    rows: list[tuple[float, float, bool, float, float, float, float]] = []
     temps: list[np.ndarray] = []
     a = 0
     for job in jobs:
@@ -406,25 +417,24 @@ def _type_group(jobs: Sequence[Staged], outs: Sequence[list[VBeat]]) -> None:
         wc = win - win.mean(axis=2, keepdims=True)
         rc = np.einsum("bln,bn->bl", wc, t) / (np.sqrt((wc * wc).sum(axis=2)) * tn[:, None] + 1e-12)
         corr[tm] = rc.max(axis=1)
-    rr_a, prem_a, _, dw_a, amp_a, share_a = (np.array(v, dtype=np.float64) for v in zip(*rows, strict=True))
+    rr_a, prem_a, _, dw_a, amp_a, share_a, prev_a = (np.array(v, dtype=np.float64) for v in zip(*rows, strict=True))
     logamp = np.log(pp + 1e-3)
-    # base_features in fewer array operations; the bed's four are 0 without a template
+    # features() in fewer array operations; the bed's four are 0 without a template
     x = np.zeros((nb, len(FEATURES)))
     x[:, 0], x[:, 1], x[:, 2] = width, prem_a, logamp
-    x[:, :3] = np.clip(x[:, :3], _LO[:3], _HI[:3])
     x[:, 3] = tm
     if temps:
-        x[tm, 4] = np.arctanh(np.clip(corr[tm], -0.95, 0.995))
-        x[tm, 5] = np.clip(dw_a[tm], _LO[3], _HI[3])
-        x[tm, 6] = np.clip(amp_a[tm], _LO[4], _HI[4])
+        x[tm, 4] = corr[tm]
+        x[tm, 5] = dw_a[tm]
+        x[tm, 6] = amp_a[tm]
         x[tm, 7] = share_a[tm]
-    zz = t0.b + x @ t0.lin + ((x @ t0.quad) * x).sum(axis=1)
+    zz = cfg.model.logit(x)
     p = 1.0 / (1.0 + np.exp(-np.clip(zz, -40.0, 40.0)))
     centre = fids + (cpos - r)
     # the beats' fields as Python numbers, one tolist() per field (the values float(x[i]) gives)
     cols = list(zip(fids.tolist(), centre.tolist(), p.tolist(), (p >= cfg.threshold).tolist(), tm.tolist(),
                     width.tolist(), prem_a.tolist(), corr.tolist(), dw_a.tolist(), amp_a.tolist(), share_a.tolist(),
-                    rr_a.tolist(), logamp.tolist(), strict=True))
+                    rr_a.tolist(), logamp.tolist(), prev_a.tolist(), strict=True))
     a = 0
     for job, o in zip(jobs, outs, strict=True):
         o += [VBeat(*c) for c in cols[a:a + len(job.fids)]]

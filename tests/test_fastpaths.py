@@ -558,7 +558,8 @@ def _ref_typer_class():  # the bed state as it was: per-beat conversions, np.mea
                     share = float(np.mean(r >= 0.9))
                     dwidth = float(width[i]) - float(self.ring_w[mi])
                     amp = math.log((float(pp[i]) + 1e-3) / (float(self.ring_a[mi]) + 1e-3))
-                rows.append((rr, prem, templ, dwidth, amp, share))
+                prev = float(r[(self.slot - 1) % len(self.ring)]) if k else math.nan
+                rows.append((rr, prem, templ, dwidth, amp, share, prev))
                 j = self.slot
                 self.ring[j], self.ring_w[j], self.ring_a[j] = z[i], width[i], pp[i]
                 rr_full = np.zeros(len(self.ring))

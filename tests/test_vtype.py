@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import warnings
 
 import neurokit2 as nk
 import numpy as np
@@ -89,7 +90,8 @@ def test_wide_premature_beats_are_ventricular_and_narrow_ones_are_not(fs):
 
 def test_typing_works_from_the_first_beats_by_the_population_rule():
     fs = 250.0
-    x, peaks, is_v = beat_train(fs, "NVNNVNNNNNNN", seed=3)
+    # (the second beat of a bed has no prematurity yet: no RR before the one before it)
+    x, peaks, is_v = beat_train(fs, "NNVNVNNNNNNN", seed=3)
     got = _match(typed(x, fs), peaks, fs)
     early = [(b, j) for b, j in got if not b.template]
     assert early, "the first beats come before any template"
@@ -188,7 +190,14 @@ def test_vectorised_typer_equals_the_per_beat_one_on_a_record_excerpt():
             a_out += new.push(ch, fids)
             b_out += old.push(ch, fids)
         assert len(a_out) == len(b_out) > 400
-        assert sum(b.ventricular for b in b_out) > 20  # the excerpt's PVCs and runs are typed V by both
+        # the excerpt's 21 reference V beats (PVCs and runs): at least 18 typed V, and hardly any other beat
+        with warnings.catch_warnings():  # wfdb's annotation reader trips a pandas deprecation warning
+            warnings.simplefilter("ignore")
+            ref = wfdb.rdann(str(Path(__file__).parent / "data" / "mitdb" / "205x"), "atr")
+        ref_v = np.asarray([i for i, sym in zip(ref.sample, ref.symbol, strict=True) if sym == "V"])
+        near_v = [b.ventricular for b in b_out if np.min(np.abs(ref_v - b.index)) <= 0.15 * fs]
+        assert len(ref_v) == 21 and sum(near_v) >= 18
+        assert sum(b.ventricular for b in b_out) - sum(near_v) <= 2
         for u, v in zip(a_out, b_out, strict=True):
             assert (u.index, u.centre, u.ventricular, u.template) == (v.index, v.centre, v.ventricular, v.template)
             np.testing.assert_allclose([u.p_ventricular, u.width_s, u.prem, u.corr, u.dwidth_s, u.amp, u.share,
