@@ -204,6 +204,23 @@ def add_alarm_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--vt-clear-share", type=float, default=_X.vt_clear_share,
                    help=f"VT clears once under this share of the last {_X.vt_clear_beats} typed beats is ventricular "
                         f"({1 / _X.vt_clear_beats:g}, the default: {_X.vt_clear_beats} in a row not ventricular)")
+    g.add_argument("--vt-p", type=float, default=_X.vt_p,
+                   help=f"VT: a beat counts as ventricular at this P(ventricular) of the beat typer (default "
+                        f"{_X.vt_p})")
+    g.add_argument("--vt-misread", type=int, default=_X.vt_misread,
+                   help=f"VT: beats not typed ventricular a run may hold between its first and last ventricular beat "
+                        f"(default {_X.vt_misread}; 0: strictly in a row)")
+    g.add_argument("--vt-misread-rr", type=float, default=_X.vt_misread_rr,
+                   help=f"VT with a misread beat: each interval of the run within this share of their median (default "
+                        f"{_X.vt_misread_rr:g}: none over twice the median)")
+    g.add_argument("--vt-similar", type=float, default=_X.vt_similar,
+                   help=f"VT: the run's complexes alike: median correlation of each with the one before at least "
+                        f"this (default {_X.vt_similar:g}; 0: off)")
+    g.add_argument("--vt-clear-bpm", type=float, default=_X.vt_clear_bpm,
+                   help="VT also clears once the rate over its clearing beats is at or under this (bpm; 0, the "
+                        "default: off)")
+    g.add_argument("--vt-noisy", action="store_true",
+                   help="VT: a QRS the signal-quality index calls noisy counts as in artifact (not ventricular)")
     g.add_argument("--vt-artifact-clears", action="store_true",
                    help="a beat in artifact counts as not ventricular when clearing VT (by default it holds VT)")
     g.add_argument("--rate-gap-s", type=float, default=_X.rate_gap_s,
@@ -379,6 +396,11 @@ def lethal_from_args(a: argparse.Namespace) -> LethalConfig:
     for name in ("rate_episode_s", "chain_s"):
         if not 0 <= getattr(a, name) <= 3600:
             raise ValueError(f"--{name.replace('_', '-')} must be 0-3600 s, got {getattr(a, name):g}")
+    if not 0 < a.vt_p <= 1 or not 0 <= a.vt_similar <= 1 or not 0 <= a.vt_misread <= 3 or a.vt_misread_rr <= 0:
+        raise ValueError(f"--vt-p must be over 0 and at most 1, --vt-similar 0-1, --vt-misread 0-3 and --vt-misread-rr "
+                         f"over 0; got {a.vt_p:g}, {a.vt_similar:g}, {a.vt_misread}, {a.vt_misread_rr:g}")
+    if not (a.vt_clear_bpm == 0 or 20 <= a.vt_clear_bpm <= 300):
+        raise ValueError(f"--vt-clear-bpm must be 0 (off) or 20-300 bpm, got {a.vt_clear_bpm:g}")
     if not 5 <= a.rate_resolved_bpm <= 100:
         raise ValueError(f"--rate-resolved-bpm must be 5-100 bpm, got {a.rate_resolved_bpm:g}")
     return replace(_X, asystole_s=a.asystole_s, brady_bpm=a.brady_bpm, tachy_bpm=a.tachy_bpm, vt_bpm=a.vt_bpm,
@@ -387,7 +409,9 @@ def lethal_from_args(a: argparse.Namespace) -> LethalConfig:
                    noisy_rates=not a.rates_in_noise, chain_s=a.chain_s, rate_episode_s=a.rate_episode_s,
                    rate_resolved_bpm=a.rate_resolved_bpm,
                    pause_artifact=not a.no_pause_artifact,
-                   vt_artifact_holds=not a.vt_artifact_clears)
+                   vt_artifact_holds=not a.vt_artifact_clears, vt_p=a.vt_p, vt_misread=a.vt_misread,
+                   vt_misread_rr=a.vt_misread_rr, vt_similar=a.vt_similar, vt_clear_bpm=a.vt_clear_bpm,
+                   vt_noisy=a.vt_noisy)
 
 
 def from_args(a: argparse.Namespace) -> MonitorConfig:

@@ -90,7 +90,9 @@ def test_the_typing_model_is_monotone_where_physiology_says_which_way():
     vt = features(0.16, -0.5, 0.0, True, -0.7, 0.09, -0.4, 0.0)
     sinus = features(0.04, 0.0, 0.0, True, 0.99, 0.0, 0.0, 0.95)
     assert MODEL.prob(vt) > 0.9 and MODEL.prob(sinus) < 0.02
-    assert VTyperConfig().threshold == pytest.approx(0.2)
+    # the VT rule counts a beat ventricular at a lower probability than VEB counting does (a VT run's complexes are
+    # read more leniently; an isolated beat's advisory is not lethal)
+    assert LethalConfig().vt_p is not None and LethalConfig().vt_p < VTyperConfig().threshold
 
 
 def _typed_run(w: LethalWatch, ps: list[float], rrs: list[float], *, t0: float = 10.0,
