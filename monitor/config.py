@@ -216,6 +216,9 @@ def add_alarm_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--vt-similar", type=float, default=_X.vt_similar,
                    help=f"VT: the run's complexes alike: median correlation of each with the one before at least "
                         f"this (default {_X.vt_similar:g}; 0: off)")
+    g.add_argument("--vt-regular", type=float, default=_X.vt_regular,
+                   help=f"VT: each interval of the run within this share of their median (default {_X.vt_regular:g}; "
+                        f"0: off)")
     g.add_argument("--vt-clear-bpm", type=float, default=_X.vt_clear_bpm,
                    help="VT also clears once the rate over its clearing beats is at or under this (bpm; 0, the "
                         "default: off)")
@@ -399,6 +402,8 @@ def lethal_from_args(a: argparse.Namespace) -> LethalConfig:
     if not 0 < a.vt_p <= 1 or not 0 <= a.vt_similar <= 1 or not 0 <= a.vt_misread <= 3 or a.vt_misread_rr <= 0:
         raise ValueError(f"--vt-p must be over 0 and at most 1, --vt-similar 0-1, --vt-misread 0-3 and --vt-misread-rr "
                          f"over 0; got {a.vt_p:g}, {a.vt_similar:g}, {a.vt_misread}, {a.vt_misread_rr:g}")
+    if not 0 <= a.vt_regular <= 2:
+        raise ValueError(f"--vt-regular must be 0-2, got {a.vt_regular:g}")
     if not (a.vt_clear_bpm == 0 or 20 <= a.vt_clear_bpm <= 300):
         raise ValueError(f"--vt-clear-bpm must be 0 (off) or 20-300 bpm, got {a.vt_clear_bpm:g}")
     if not 5 <= a.rate_resolved_bpm <= 100:
@@ -411,6 +416,7 @@ def lethal_from_args(a: argparse.Namespace) -> LethalConfig:
                    pause_artifact=not a.no_pause_artifact,
                    vt_artifact_holds=not a.vt_artifact_clears, vt_p=a.vt_p, vt_misread=a.vt_misread,
                    vt_misread_rr=a.vt_misread_rr, vt_similar=a.vt_similar, vt_clear_bpm=a.vt_clear_bpm,
+                   vt_regular=a.vt_regular,
                    vt_noisy=a.vt_noisy)
 
 

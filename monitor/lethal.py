@@ -130,6 +130,10 @@ class LethalConfig:
     # the beats of a VT run are alike: the median correlation of each of the run's QRS windows with the one before
     # (VBeat.prev_corr) must be at least this (noise and motion detections typed ventricular are not alike)
     vt_similar: float = 0.6
+    # a VT run is regular (monomorphic VT's cycle varies little; atrial fibrillation's aberrated beats do not keep a
+    # cycle): each of its intervals within this share of their median; 0: off (any value lost 6-9 of 22 true CinC VT
+    # alarms: detected runs of true VT are irregular too; docs/alarms.md)
+    vt_regular: float = 0.0
     rate_gap_s: float | None = None  # an RR this long or more is no rate (it is asystole's); None: asystole_s
     # the VF detector's artifact windows (noise, motion, an amplifier's baseline step) hold the asystole timer
     asystole_artifact: bool = True
@@ -348,9 +352,11 @@ class LethalWatch:
             if len(flags) < w or len(rrs) < w - 1 or not flags[-w] or sum(flags[-w:]) < c.vt_beats:
                 continue
             run = rrs[-(w - 1):] if w > 1 else []
-            if w > c.vt_beats and run:
+            if run and (w > c.vt_beats or c.vt_regular > 0):
                 med = sorted(run)[len(run) // 2]
-                if any(abs(r - med) > c.vt_misread_rr * med for r in run):
+                if w > c.vt_beats and any(abs(r - med) > c.vt_misread_rr * med for r in run):
+                    continue
+                if c.vt_regular > 0 and any(abs(r - med) > c.vt_regular * med for r in run):
                     continue
             alike = sorted(list(self.similar)[-(w - 1):])
             if alike and alike[len(alike) // 2] < c.vt_similar:

@@ -319,11 +319,11 @@ def test_the_vt_rule_and_rate_episode_thresholds_are_options_with_checked_values
                                                                         LethalConfig().vt_similar, 15.0)
     got = lethal_from_args(p.parse_args(["--vt-p", "0.5", "--vt-misread", "0", "--vt-misread-rr", "0.4",
                                          "--vt-similar", "0", "--vt-clear-bpm", "90", "--vt-noisy",
-                                         "--rate-resolved-bpm", "25"]))
+                                         "--rate-resolved-bpm", "25", "--vt-regular", "0.3"]))
     assert (got.vt_p, got.vt_misread, got.vt_misread_rr, got.vt_similar, got.vt_clear_bpm, got.vt_noisy,
-            got.rate_resolved_bpm) == (0.5, 0, 0.4, 0.0, 90.0, True, 25.0)
+            got.rate_resolved_bpm, got.vt_regular) == (0.5, 0, 0.4, 0.0, 90.0, True, 25.0, 0.3)
     for bad in (["--vt-p", "0"], ["--vt-similar", "1.5"], ["--vt-misread", "9"], ["--vt-clear-bpm", "10"],
-                ["--rate-resolved-bpm", "2"]):
+                ["--rate-resolved-bpm", "2"], ["--vt-regular", "-1"]):
         with pytest.raises(ValueError):
             lethal_from_args(p.parse_args(bad))
 

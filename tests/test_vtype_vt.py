@@ -210,3 +210,16 @@ def test_lethal_config_vt_options_are_frozen_with_their_defaults():
         5, 100.0, 1, 1.0, 0.3, 0.6, False, 0.0)
     with pytest.raises(dataclasses.FrozenInstanceError):
         c.vt_misread = 2  # type: ignore[misc]
+
+
+def test_vt_regular_refuses_an_irregular_run_when_asked():
+    """``vt_regular`` (off by default): wide beats at atrial fibrillation's irregular cycle (0.3-0.6 s) are no VT
+    with it at 0.3; a regular run (0.4 s +/- 5 %) still is, and without it both are."""
+    irregular = [0.32, 0.55, 0.36, 0.6, 0.3, 0.5]
+    regular = [0.4, 0.42, 0.39, 0.41, 0.4, 0.38]
+    for rrs, with_rule, without in ((irregular, False, True), (regular, True, True)):
+        for cfg, want in ((LethalConfig(vt_regular=0.3), with_rule), (LethalConfig(), without)):
+            w = LethalWatch(FS, cfg)
+            _sinus(w)
+            got = [c.condition for c in _typed_run(w, [0.9] * 6, rrs) if c.active] == [Condition.VTACH]
+            assert got == want, (rrs, cfg.vt_regular)
