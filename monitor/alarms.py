@@ -86,6 +86,9 @@ class PolicyConfig:
     veb_per_min: int = 10
     veb_clear_per_min: int = 5
     vrun_len: int = 3
+    # ... whose complexes are alike: median correlation of each with the one before at least this (0: off); noise
+    # bursts typed ventricular are not alike (the VT rule's vt_similar, 0.6)
+    vrun_similar: float = 0.6
     svt_run_len: int = 5
     couplet: bool = True
     pattern_cycles: int = 4  # bigeminy / trigeminy
@@ -238,6 +241,7 @@ class QrsType:
     ventricular: bool
     width_s: float
     artifact: bool = False  # the signal around it was noise or motion (the VF detector's artifact verdict)
+    prev_corr: float | None = None  # its QRS's correlation with the previous typed QRS (VBeat.prev_corr; None: unknown)
 
 
 class BeatJoin:
@@ -319,6 +323,7 @@ class AlarmPolicy:
         self.abn_mixed = False  # the abnormal run holds more than one type (or other abnormal beats)
         self.since_v = self.since_s = self.since_abn = 0  # beats since the last of each
         self.since_vrun = 0  # beats since the last beat of a ventricular run (vrun_len or more)
+        self.v_alike: list[float] = []  # the current ventricular run's QRS correlations with the beat before
         self.since_flag = 0
         self.last_index: int | None = None
         self.done: list[TypedBeat] = []
@@ -384,6 +389,13 @@ class AlarmPolicy:
             return S, ratio
         return (OT if s.flagged else N), ratio
 
+    def _alike_run(self) -> bool:
+        """The current ventricular run's complexes are alike (``vrun_similar``): the median correlation of each of
+        its QRS after the first with the one before; noise and motion detections typed ventricular are not alike
+        (as the VT rule's ``vt_similar``)."""
+        inner = sorted(self.v_alike[1:])
+        return not (self.cfg.vrun_similar > 0 and inner and inner[len(inner) // 2] < self.cfg.vrun_similar)
+
     def irregular(self) -> bool:
         """The bed's rhythm is irregularly irregular (atrial fibrillation): the median of the absolute successive
         differences of its last RR intervals over their median above ``cfg.irregular``.  Successive RR differences
@@ -407,12 +419,12 @@ class AlarmPolicy:
                 if kind in (N, OT):
                     self.rrs.append(rr)  # the bed's own rhythm: beats that are neither ectopic nor noise
             self.done.append(TypedBeat(s, kind, t.p_ventricular if t is not None else None, ratio))
-            out += self._judge(s, kind)
+            out += self._judge(s, kind, None if t is None else t.prev_corr)
         return out
 
     # ------------------------------------------------------------------ conditions
 
-    def _judge(self, s: BeatScore, kind: BeatKind) -> list[Alarm]:
+    def _judge(self, s: BeatScore, kind: BeatKind, prev_corr: float | None = None) -> list[Alarm]:
         c, b = self.cfg, self.book
         i = s.beat.index
         self.last_index = i
@@ -429,6 +441,10 @@ class AlarmPolicy:
         self.kinds.append(kind)
         abnormal = kind is not N
         self.v_run = self.v_run + 1 if kind is V else 0
+        if kind is V:  # each V beat's correlation with the beat before (the run's first: with a beat not in it)
+            self.v_alike = [*self.v_alike[-15:], 1.0 if prev_corr is None or prev_corr != prev_corr else prev_corr]
+        else:
+            self.v_alike = []
         self.s_run = self.s_run + 1 if kind is S else 0
         if abnormal:
             self.abn_mixed = self.abn_mixed or kind is OT or (self.abn_run > 0 and self.kinds[-2] is not kind)
@@ -449,7 +465,8 @@ class AlarmPolicy:
             out += b.raise_(Condition.FREQUENT_VEB, P, c.frequent_veb_priority,
                             f"{n_v} ventricular beats in the last minute (limit {c.veb_per_min}/min)",
                             score=s, evidence=ev)
-        if c.vrun_len and self.v_run >= c.vrun_len and not self._chained(Condition.VENT_RUN, i, window):
+        if (c.vrun_len and self.v_run >= c.vrun_len and self._alike_run()
+                and not self._chained(Condition.VENT_RUN, i, window)):
             if c.vrun_reannounce and self.v_run == c.vrun_len and Condition.VENT_RUN in b.active:
                 self.quiet.pop(Condition.VENT_RUN, None)
                 out += b.clear(Condition.VENT_RUN, score=s)  # a new run of the episode: announced again

@@ -154,6 +154,9 @@ def add_alarm_arguments(p: argparse.ArgumentParser) -> None:
                         f"{_A.veb_per_min}; clears at {_A.veb_clear_per_min} or fewer)")
     g.add_argument("--vrun-len", type=int, default=_A.vrun_len,
                    help="ventricular run: this many consecutive ventricular beats (non-sustained; VT is --vt-bpm's)")
+    g.add_argument("--vrun-similar", type=float, default=_A.vrun_similar,
+                   help=f"ventricular run: its complexes alike, median correlation of each with the one before at "
+                        f"least this (default {_A.vrun_similar:g}; 0: off)")
     g.add_argument("--svt-run-len", type=int, default=_A.svt_run_len,
                    help="supraventricular run: this many consecutive supraventricular premature beats")
     g.add_argument("--pattern-cycles", type=int, default=_A.pattern_cycles,
@@ -368,13 +371,16 @@ def policy_from_args(a: argparse.Namespace) -> PolicyConfig:
             raise ValueError(f"--priority must look like ADVISORY=low|medium with ADVISORY one of "
                              f"{', '.join(_PRIORITY_KEYS)}, got {item!r}")
         prio[_PRIORITY_KEYS[key.strip().lower()]] = Priority[value.strip().upper()]
+    if not 0 <= a.vrun_similar <= 1:
+        raise ValueError(f"--vrun-similar must be 0-1, got {a.vrun_similar:g}")
     if not 0 <= a.v_alone_p <= 1:
         raise ValueError(f"--v-alone-p must be 0-1, got {a.v_alone_p:g}")
     for name in ("veb_episode_s", "chain_s"):
         if not 0 <= getattr(a, name) <= 3600:
             raise ValueError(f"--{name.replace('_', '-')} must be 0-3600 s, got {getattr(a, name):g}")
     return replace(_A, veb_per_min=a.veb_per_min, veb_clear_per_min=min(_A.veb_clear_per_min, a.veb_per_min // 2),
-                   vrun_len=a.vrun_len, svt_run_len=a.svt_run_len, pattern_cycles=a.pattern_cycles,
+                   vrun_len=a.vrun_len, vrun_similar=a.vrun_similar, svt_run_len=a.svt_run_len,
+                   pattern_cycles=a.pattern_cycles,
                    couplet=not a.no_couplet, run_len=a.run_len, other_per_min=a.other_per_min,
                    clear_normal=a.clear_after, beat_alarm=a.beat_alarm, sv_prem=a.sv_prem, v_alone_p=a.v_alone_p,
                    sv_unflagged=a.sv_unflagged, veb_episode_s=a.veb_episode_s, chain_s=a.chain_s,

@@ -434,7 +434,7 @@ class Monitor:
                                                      artifact=st.vf_artifact, p_ventricular=vb.p_ventricular,
                                                      prev_corr=vb.prev_corr))
                     self._policy(st, st.policy.typed(QrsType(vb.index + off, vb.p_ventricular, vb.ventricular,
-                                                             vb.width_s, st.vf_artifact)))
+                                                             vb.width_s, st.vf_artifact, vb.prev_corr)))
             # every QRS these beds' typers were given before this sample has been typed (all their staged jobs
             # were in this flush): beats before it wait for their type no longer
             for st in typed_beds.values():
