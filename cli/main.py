@@ -184,10 +184,9 @@ def _alarm_settings(a: argparse.Namespace) -> tuple[Any, Any, dict[str, Any]]:
     from ecgmon.monitor.lethal import LethalConfig
 
     policy, lethal = policy_from_args(a), lethal_from_args(a)
-    changed = {f"policy.{k}": v for k, v in dataclasses.asdict(policy).items()
-               if v != getattr(PolicyConfig(), k)}
-    changed.update({f"lethal.{k}": v for k, v in dataclasses.asdict(lethal).items()
-                    if v != getattr(LethalConfig(), k)})
+    changed = {}
+    for name, got, default in (("policy", policy, PolicyConfig()), ("lethal", lethal, LethalConfig())):
+        changed.update({f"{name}.{k}": v for k, v in dataclasses.asdict(got).items() if v != getattr(default, k)})
     return policy, lethal, changed
 
 

@@ -45,7 +45,7 @@ import math
 import os
 import time
 from collections import Counter, deque
-from collections.abc import Container, Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, ClassVar
@@ -136,6 +136,17 @@ def announced(higher: Iterable[Condition], active: Container[Condition], ended: 
     the ``higher`` conditions is ``active``, or cleared (``ended``: the sample index of its last clearing) less than
     ``window`` samples before sample ``index`` - its alarm announced the episode, so a lower one is not raised."""
     return any(h in active or (h in ended and index - ended[h] < window) for h in higher)
+
+
+def alike(corrs: Sequence[float | None], min_corr: float) -> bool:
+    """Whether a run's complexes are alike, for the ventricular-run advisory here and the VT rule of
+    :mod:`ecgmon.monitor.lethal`: the median of ``corrs``, each complex's QRS correlation with the one before
+    (:attr:`ecgmon.segmentation.vtype.VBeat.prev_corr`; None or NaN, unknown, counts as 1), is at least
+    ``min_corr``.  No correlations: alike.  Noise and motion detections typed ventricular are not alike."""
+    if not corrs:
+        return True
+    srt = sorted(1.0 if r is None or r != r else r for r in corrs)
+    return srt[len(srt) // 2] >= min_corr
 
 
 # the conditions the policy raises (cleared when a bed relearns)
@@ -323,7 +334,7 @@ class AlarmPolicy:
         self.abn_mixed = False  # the abnormal run holds more than one type (or other abnormal beats)
         self.since_v = self.since_s = self.since_abn = 0  # beats since the last of each
         self.since_vrun = 0  # beats since the last beat of a ventricular run (vrun_len or more)
-        self.v_alike: list[float] = []  # the current ventricular run's QRS correlations with the beat before
+        self.v_alike: list[float | None] = []  # the current ventricular run's QRS correlations with the beat before
         self.since_flag = 0
         self.last_index: int | None = None
         self.done: list[TypedBeat] = []
@@ -393,8 +404,7 @@ class AlarmPolicy:
         """The current ventricular run's complexes are alike (``vrun_similar``): the median correlation of each of
         its QRS after the first with the one before; noise and motion detections typed ventricular are not alike
         (as the VT rule's ``vt_similar``)."""
-        inner = sorted(self.v_alike[1:])
-        return not (self.cfg.vrun_similar > 0 and inner and inner[len(inner) // 2] < self.cfg.vrun_similar)
+        return self.cfg.vrun_similar <= 0 or alike(self.v_alike[1:], self.cfg.vrun_similar)
 
     def irregular(self) -> bool:
         """The bed's rhythm is irregularly irregular (atrial fibrillation): the median of the absolute successive
@@ -442,7 +452,7 @@ class AlarmPolicy:
         abnormal = kind is not N
         self.v_run = self.v_run + 1 if kind is V else 0
         if kind is V:  # each V beat's correlation with the beat before (the run's first: with a beat not in it)
-            self.v_alike = [*self.v_alike[-15:], 1.0 if prev_corr is None or prev_corr != prev_corr else prev_corr]
+            self.v_alike = [*self.v_alike[-15:], prev_corr]
         else:
             self.v_alike = []
         self.s_run = self.s_run + 1 if kind is S else 0

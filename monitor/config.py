@@ -218,7 +218,7 @@ def add_alarm_arguments(p: argparse.ArgumentParser) -> None:
                         f"{_X.vt_misread_rr:g}: none over twice the median)")
     g.add_argument("--vt-similar", type=float, default=_X.vt_similar,
                    help=f"VT: the run's complexes alike: median correlation of each with the one before at least "
-                        f"this (default {_X.vt_similar:g}; 0: off)")
+                        f"this (default {_X.vt_similar:g}; 0 still refuses a run whose complexes anti-correlate)")
     g.add_argument("--vt-regular", type=float, default=_X.vt_regular,
                    help=f"VT: each interval of the run within this share of their median (default {_X.vt_regular:g}; "
                         f"0: off)")

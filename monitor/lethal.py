@@ -17,7 +17,7 @@ which took them from the ICU monitors whose alarms it judged:
   not);
 - ventricular tachycardia: ``vt_beats`` (5) or more consecutive ventricular beats at a rate above ``vt_bpm``
   (100). A beat counts as ventricular for VT when the typer's P(ventricular) is at least ``vt_p`` (0.3, not the
-  typer's own threshold, 0.2, chosen for VEB counting together with the autoencoder's flag) and it is not in
+  typer's own threshold, 0.4, chosen for VEB counting) and it is not in
   artifact; one beat not typed ventricular may lie inside the run (``vt_misread``: 5 ventricular beats among 6, the
   first and last ventricular, no interval over twice the run's median, ``vt_misread_rr``), as a monitor's VT call
   survives one misread complex; and the run's complexes must be alike (``vt_similar``: the median correlation of
@@ -90,7 +90,7 @@ from collections import deque
 from dataclasses import dataclass, replace
 
 from ecgmon.core.messages import Condition, Priority
-from ecgmon.monitor.alarms import announced
+from ecgmon.monitor.alarms import alike, announced
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +122,7 @@ class LethalConfig:
     # VT also clears once the rate over the last vt_clear_beats typed beats is at or under this (bpm); 0: off
     vt_clear_bpm: float = 0.0
     # a beat counts as ventricular for the VT rule when the typer's P(ventricular) is at least this (None: the
-    # typer's own decision, its threshold 0.2 chosen for VEB counting); chosen on CinC 2015 VT records, docs/alarms.md
+    # typer's own decision, its threshold 0.4 chosen for VEB counting); chosen on CinC 2015 VT records, docs/alarms.md
     vt_p: float | None = 0.3
     # a beat whose QRS the signal-quality index called noisy (qrs(noisy=True)) counts for the VT rule as a beat in
     # the VF detector's artifact does: not ventricular (noise and motion typed 'wide and unlike' raised VT)
@@ -195,7 +195,7 @@ class LethalWatch:
         # RR intervals (s), each with whether it ends in a stretch the signal-quality index calls noisy
         self.rr: deque[tuple[float, bool]] = deque(maxlen=max(cfg.tachy_beats, cfg.brady_beats, cfg.vt_beats, 8))
         self.vent: deque[bool] = deque(maxlen=cfg.vt_beats + max(0, cfg.vt_misread))
-        self.similar: deque[float] = deque(maxlen=cfg.vt_beats + max(0, cfg.vt_misread))  # VBeat.prev_corr
+        self.similar: deque[float | None] = deque(maxlen=cfg.vt_beats + max(0, cfg.vt_misread))  # VBeat.prev_corr
         self.recent: deque[bool] = deque(maxlen=max(1, cfg.vt_clear_beats))  # VT's clearing: last beats, V or not
         self.last_typed: int | None = None
         self.noisy_qrs: deque[int] = deque(maxlen=64)  # the last QRS the signal-quality index called noisy
@@ -322,7 +322,7 @@ class LethalWatch:
         if rr is not None and rr > 0:
             self.typed_rr.append(rr)
         self.vent.append(ventricular and not artifact)
-        self.similar.append(1.0 if prev_corr is None or prev_corr != prev_corr else prev_corr)
+        self.similar.append(prev_corr)
         # a beat in noise holds VT (vt_artifact_holds: 8 clean beats not ventricular are needed after it) or counts
         # towards clearing it (as monitors suspend arrhythmia alarms while they 'cannot analyse' the ECG)
         self.recent.append((ventricular or artifact) if c.vt_artifact_holds else (ventricular and not artifact))
@@ -332,7 +332,7 @@ class LethalWatch:
         if rate is not None and Condition.VFIB not in self.active:
             out += self._set(Condition.VTACH, True, index, f"{c.vt_beats} or more ventricular beats at {rate:.0f} bpm")
         elif Condition.VTACH in self.active and len(self.recent) == self.recent.maxlen:
-            rrs = list(self.typed_rr)[-(len(self.recent) - 1):]
+            rrs = list(self.typed_rr)[-(len(self.recent) - 1):] if c.vt_clear_bpm > 0 else []
             if (sum(self.recent) < c.vt_clear_share * len(self.recent)
                     or (len(rrs) == len(self.recent) - 1 and 60.0 * len(rrs) / sum(rrs) <= c.vt_clear_bpm)):
                 out += self._set(Condition.VTACH, False, index)
@@ -358,8 +358,7 @@ class LethalWatch:
                     continue
                 if c.vt_regular > 0 and any(abs(r - med) > c.vt_regular * med for r in run):
                     continue
-            alike = sorted(list(self.similar)[-(w - 1):])
-            if alike and alike[len(alike) // 2] < c.vt_similar:
+            if not alike(list(self.similar)[-(w - 1):], c.vt_similar):
                 continue
             if run and 60.0 * len(run) / sum(run) > c.vt_bpm:
                 return 60.0 * len(run) / sum(run)
