@@ -26,6 +26,7 @@ from ecgmon.core.messages import Alarm, AlarmKind, AlarmState, Condition, Priori
 from ecgmon.core.payload import decode, encode
 from ecgmon.monitor.alarms import open_alarms, read_journal
 from ecgmon.monitor.jetstream import (
+    Bucket,
     Delivery,
     NatsApi,
     NatsSource,
@@ -160,7 +161,8 @@ from ecgmon.monitor.learning import LearningConfig
 a = json.loads(sys.argv[1])
 prefer = None if a["prefer"] is None else tuple(a["prefer"])
 nats = NatsSettings(url=a["url"], partitions=a["partitions"], worker=a["worker"], prefer=prefer,
-                    standby=a["standby"], standby_after_s=2.0, replicas=a["replicas"], unmonitored_after_s=4.0,
+                    standby=a["standby"], standby_after_s=2.0, replicas=a["replicas"],
+                    unmonitored_after_s=a.get("unmonitored_after_s", 4.0),
                     labels=False, control=False, station=a.get("station", False))
 cfg = MonitorConfig(source="nats", nats=nats, checkpoint="mitdb", ui=False, device="cpu", threads=1,
                     journal=Path(a["journal"]), learning=LearningConfig(learn_s=3.0, min_beats=4))
@@ -191,11 +193,12 @@ class Worker:
     in a line-buffered file (every line written survives a SIGKILL)."""
 
     def __init__(self, tmp: Path, name: str, url: str, *, partitions: int, prefer: list[int] | None,
-                 standby: bool = True, duration: float = 60.0, replicas: int = 1, station: bool = False) -> None:
+                 standby: bool = True, duration: float = 60.0, replicas: int = 1, station: bool = False,
+                 unmonitored_after_s: float = 4.0) -> None:
         self.name, self.out, self.journal = name, tmp / f"{name}.jsonl", tmp / f"{name}-alarms.jsonl"
         args = {"url": url, "partitions": partitions, "worker": name, "prefer": prefer, "standby": standby,
                 "duration": duration, "out": str(self.out), "journal": str(self.journal), "replicas": replicas,
-                "station": station}
+                "station": station, "unmonitored_after_s": unmonitored_after_s}
         self.err = open(tmp / f"{name}.err", "wb")  # noqa: SIM115 - closed in stop()
         self.stop_s: float | None = None
         self.proc = subprocess.Popen([sys.executable, "-c", WORKER, json.dumps(args)], stdout=subprocess.DEVNULL,
@@ -317,12 +320,14 @@ async def test_nats_failover_sigkill_under_load_loses_nothing(tmp_path, nats_ser
     """Worker A owns every partition, B stands by; A is killed (SIGKILL) while devices stream in real time.
     B takes over within 5 s: no message lost or judged twice, no alarm raised twice, learnt beds keep their
     thresholds."""
-    a = Worker(tmp_path, "A", nats_server.url, partitions=4, prefer=None)
+    # 'bed unmonitored' after 10 s here (4 s elsewhere): this test is about what the takeover keeps, and a loaded
+    # machine (CI) can take longer than 4 s to take four partitions over; the alarm has its own test below
+    a = Worker(tmp_path, "A", nats_server.url, partitions=4, prefer=None, unmonitored_after_s=10.0)
     b = None
     sim_s = 16.0
     try:
         await a.wait_for(lambda: any(r.get("type") == "stats" for r in a.rows()), 60, "started")
-        b = Worker(tmp_path, "B", nats_server.url, partitions=4, prefer=[], standby=True)
+        b = Worker(tmp_path, "B", nats_server.url, partitions=4, prefer=[], standby=True, unmonitored_after_s=10.0)
         await b.wait_for(lambda: any(r.get("type") == "stats" for r in b.rows()), 60, "started")
         sim = SimConfig(kind="synthetic", devices=8, duration=sim_s, speed=1.0, fmt="int16", labels=False,
                         device_prefix="bed", seed=3)
@@ -331,7 +336,22 @@ async def test_nats_failover_sigkill_under_load_loses_nothing(tmp_path, nats_ser
         # A learns every bed (3 s, 4 beats), then dies mid-stream
         await a.wait_for(lambda: len({r["patient"] for r in a.beats() if r["verdict"] != "learning"}) >= 8, 30,
                          "every bed learnt")
-        await asyncio.sleep(1.0)
+        # ... and has shared what they learnt (written on the worker's disk thread when each bed finishes: a bed
+        # killed before its write lands is, by design, learnt again by the next owner; a loaded machine can take
+        # over a second to write, so the test waits for the bucket itself, not for a fixed time)
+        nc = await nats.connect(nats_server.url)
+        try:
+            bucket = await Bucket.open(nc, NatsSettings(partitions=4))
+            deadline = time.monotonic() + 30
+            while True:
+                shared = {str(r.get("device")) for p in range(4) for r in await bucket.read("learnt", p)}
+                if len(shared) >= 8 or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.2)
+        finally:
+            await nc.close()
+        assert len(shared) >= 8, shared
+        await asyncio.sleep(0.5)
         killed = a.kill()
         stats, flat_sent = await devices
         # B has judged everything: its input stays still for 2 s after the devices stopped
@@ -370,7 +390,18 @@ async def test_nats_failover_sigkill_under_load_loses_nothing(tmp_path, nats_ser
     # no beat judged twice, none missed: per bed, A's and B's verdicts (on the same sample indices) do not
     # overlap, and the merged beats have no RR gap
     rows_a, rows_b = a.beats(), b.beats()
-    assert all(r["verdict"] != "learning" for r in rows_b)  # learnt beds kept what they learnt: no relearning
+    relearnt = [(r["patient"], r["index"]) for r in rows_b if r["verdict"] == "learning"]
+    if relearnt:
+        diag = {}
+        for bed in sorted({p for p, _ in relearnt}):
+            ra = [r for r in rows_a if r["patient"] == bed]
+            rb = [r for r in rows_b if r["patient"] == bed]
+            diag[bed] = dict(a_learnt_at=next((r["index"] for r in ra if r["verdict"] != "learning"), None),
+                             a_learnt_time=next((r["time"] for r in ra if r["verdict"] != "learning"), None),
+                             a_last=ra[-1]["index"] if ra else None, b_first=rb[0]["index"], killed=killed,
+                             b_first_time=rb[0]["time"])
+        print("DIAG", diag, sb.get("input"), flush=True)
+    assert not relearnt, (relearnt[:5], inp)  # learnt beds kept what they learnt: no relearning
     for bed in {r["patient"] for r in rows_a}:
         ia = sorted(r["index"] for r in rows_a if r["patient"] == bed)
         ib = sorted(r["index"] for r in rows_b if r["patient"] == bed)
