@@ -327,10 +327,7 @@ async def test_overload_sheds_input_with_an_exact_count_alarms_and_recovers(tmp_
     assert source.ingress.handled + mon.stats.shed_messages == sent  # every message used, rejected or counted as shed
     journal, _ = read_journal(tmp_path / "j.jsonl")
     over = [a for a in journal if a["condition"] == "monitor overload"]
-    # raised, then recovered by itself (a loaded machine may shed again while draining: a second episode, which
-    # must clear too)
-    states = [a["state"] for a in over]
-    assert states and states == ["active", "cleared"] * (len(states) // 2), states
+    assert [a["state"] for a in over] == ["active", "cleared"]  # raised, then recovered by itself
     assert "shed" in over[0]["message"]
 
 

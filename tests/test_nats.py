@@ -391,16 +391,6 @@ async def test_nats_failover_sigkill_under_load_loses_nothing(tmp_path, nats_ser
     # overlap, and the merged beats have no RR gap
     rows_a, rows_b = a.beats(), b.beats()
     relearnt = [(r["patient"], r["index"]) for r in rows_b if r["verdict"] == "learning"]
-    if relearnt:
-        diag = {}
-        for bed in sorted({p for p, _ in relearnt}):
-            ra = [r for r in rows_a if r["patient"] == bed]
-            rb = [r for r in rows_b if r["patient"] == bed]
-            diag[bed] = dict(a_learnt_at=next((r["index"] for r in ra if r["verdict"] != "learning"), None),
-                             a_learnt_time=next((r["time"] for r in ra if r["verdict"] != "learning"), None),
-                             a_last=ra[-1]["index"] if ra else None, b_first=rb[0]["index"], killed=killed,
-                             b_first_time=rb[0]["time"])
-        print("DIAG", diag, sb.get("input"), flush=True)
     assert not relearnt, (relearnt[:5], inp)  # learnt beds kept what they learnt: no relearning
     for bed in {r["patient"] for r in rows_a}:
         ia = sorted(r["index"] for r in rows_a if r["patient"] == bed)
