@@ -57,6 +57,10 @@ async def run(a: argparse.Namespace) -> None:
                         device="cpu", abnormal_rate=None)
     dig = Digest()
     b = build(cfg, out=open(os.devnull, "w"), extra_sinks=[dig])  # noqa: SIM115 - not measured
+    if a.checkpoint not in (None, "ecg5000"):  # the replay's chunks, judged as a live device's by a real-ECG model
+        b.monitor.close()
+        b = build(dataclasses.replace(cfg, source="mqtt", checkpoint=a.checkpoint), source=b.source,
+                  out=open(os.devnull, "w"), extra_sinks=[dig])  # noqa: SIM115 - not measured
     mon, source = b.monitor, b.source
     typed: list[tuple[Any, ...]] = []
     windows: list[tuple[Any, ...]] = []
@@ -159,6 +163,9 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=20.0, help="signal per bed")
     ap.add_argument("--fs", type=float, default=250.0)
     ap.add_argument("--round", type=int, default=2048, help="chunks per round (the soak's max_round)")
+    ap.add_argument("--checkpoint", default=None,
+                    help="the model whose beats are cut: ecg5000 (the replay's default) or mitdb (real ECG's window "
+                         "beats, what live devices get)")
     ap.add_argument("--profile", default="")
     ap.add_argument("--digest", default="")
     ap.add_argument("--split", action="store_true", help="CPU time per part of the stage")
