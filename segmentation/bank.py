@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 from scipy import signal
@@ -190,10 +191,16 @@ def segment_round(segs: Sequence[Segmenter], chunks: Sequence[np.ndarray]) -> li
             decided[i] = peaks
     out: list[list[Beat]] = [[] for _ in segs]
     halves: list[tuple[int, np.ndarray, list[int]]] = []  # clean ECG5000 chunks: (bed, samples, peaks)
+    windowed: list[int] = []  # clean chunks of window-beat beds (real ECG): their quality rating deferred too
     for i, (x, parts) in enumerate(prepared):
         sg = segs[i]
-        if len(parts) == 1 and not parts[0][2] and sg.window is None:
-            halves.append((i, x, sg.begin(x, decided=decided.get(i), defer_quality=True)))
+        if len(parts) == 1 and not parts[0][2]:
+            peaks = sg.begin(x, decided=decided.get(i), defer_quality=True)
+            if sg.window is None:
+                halves.append((i, x, peaks))
+            else:
+                out[i] = sg.finish(x, peaks, None)
+                windowed.append(i)
         else:
             out[i] = sg.push_parts(x, parts, decided=decided.get(i), defer_cuts=True)
     # every bed's QRS fiducials at once, then each bed's beats
@@ -203,13 +210,17 @@ def segment_round(segs: Sequence[Segmenter], chunks: Sequence[np.ndarray]) -> li
         out[i] = segs[i].finish(x, peaks, fids[at:at + len(peaks)])
         at += len(peaks)
     # every bed's signal-quality rating that fell due, at once; a noisy one marks the bed's beats of this push
-    due = [segs[i] for i, _, _ in halves if segs[i].quality.due]
+    # (the ECG5000 beds' deferred cuts, the window beds' beats), as the rating in its own push would have
+    due = [i for i in (*(i for i, _, _ in halves), *windowed) if segs[i].quality.due]
     if due:
-        rate_many([sg.quality for sg in due])
-        for sg in due:
+        rate_many([segs[i].quality for i in due])
+        for i in due:
+            sg = segs[i]
             if sg.quality.noisy:
                 for c in sg.cuts or ():
                     c[-1] = True
+                if out[i]:
+                    out[i] = [replace(b, noisy=True) for b in out[i]]
     # every bed's ECG5000 beats resampled at once
     cutting = [i for i, sg in enumerate(segs) if sg.cuts is not None]
     cuts = [(c[0], c[1], c[2]) for i in cutting for c in segs[i].cuts or ()]

@@ -39,6 +39,9 @@ def _ward(seconds: float) -> list[tuple[str, float, np.ndarray]]:
         tw = 0.25 * np.exp(-0.5 * ((phase - 0.3 * rr - min(0.3, rr / 3)) / 0.04) ** 2)
         sig = qrs + tw + 0.1 * np.sin(2 * np.pi * 0.2 * t) + rng.normal(0, 0.02, m)
         beds.append((f"s{k}", fs, sig.astype(np.float32)))
+        if bpm == 72:  # the same rhythm with muscle-like noise from 10 s to 22 s: its beats there rated noisy
+            noisy = sig + np.where((t >= 10) & (t < 22), rng.normal(0, 0.6, m), 0.0)
+            beds.append(("n1", fs, noisy.astype(np.float32)))
     return beds
 
 
@@ -47,7 +50,7 @@ def _chunks(x: np.ndarray, n: int) -> list[np.ndarray]:
 
 
 def _beats(beats: list) -> list[tuple]:
-    return [(b.index, b.rr_prev_s, b.rr_next_s, b.noise, b.hr_bpm, b.samples.tobytes()) for b in beats]
+    return [(b.index, b.rr_prev_s, b.rr_next_s, b.noise, b.hr_bpm, b.noisy, b.samples.tobytes()) for b in beats]
 
 
 @pytest.mark.parametrize("rep", [Representation(), Representation(kind="window")])
@@ -84,6 +87,7 @@ def test_round_equals_per_bed(rep: Representation) -> None:
         assert batched[p].losses == plain[p].losses
     # the ward was segmented: about the beats its rhythms hold (the real excerpt runs 70-100 bpm, with PVCs)
     assert plain["m3"].losses == 2
+    assert any(b[5] for b in want["n1"]) and not any(b[5] for b in want["s1"])  # beats rated noisy, and not
     for k, bpm in enumerate((45, 72, 110, 180)):
         # a beat per QRS of the 30 s (the warm-up's beats are decided once it has learnt; a beat at either end
         # may lack the signal around it)
