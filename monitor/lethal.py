@@ -93,6 +93,12 @@ from ecgmon.core.messages import Condition, Priority
 from ecgmon.monitor.alarms import alike, announced
 
 
+def _bpm(rate: float, limit: float) -> str:
+    """A rate for an alarm message: whole bpm, unless rounding would show the very limit it crossed (a nurse reading
+    "140 bpm, over 140" would doubt the alarm): then to a tenth ("140.4")."""
+    return f"{rate:.1f}" if round(rate) == limit else f"{rate:.0f}"
+
+
 @dataclass(frozen=True, slots=True)
 class LethalConfig:
     """Thresholds of the lethal and rate alarms (see the module docstring); every one is an ``ecgmon`` option."""
@@ -282,14 +288,16 @@ class LethalWatch:
         if brady is not None and brady < c.brady_bpm and not hold:
             self.met[Condition.EXTREME_BRADY] = index
             out += self._set(Condition.EXTREME_BRADY, True, index,
-                             f"heart rate {brady:.0f} bpm over {c.brady_beats} beats, under {c.brady_bpm:g}")
+                             f"heart rate {_bpm(brady, c.brady_bpm)} bpm over {c.brady_beats} beats, "
+                             f"under {c.brady_bpm:g}")
         elif (brady is not None and brady >= c.brady_bpm + 5
               and self._episode_over(Condition.EXTREME_BRADY, index, brady >= c.brady_bpm + c.rate_resolved_bpm)):
             out += self._set(Condition.EXTREME_BRADY, False, index)
         if tachy is not None and tachy > c.tachy_bpm and not hold:
             self.met[Condition.EXTREME_TACHY] = index
             out += self._set(Condition.EXTREME_TACHY, True, index,
-                             f"heart rate {tachy:.0f} bpm over {c.tachy_beats} beats, over {c.tachy_bpm:g}")
+                             f"heart rate {_bpm(tachy, c.tachy_bpm)} bpm over {c.tachy_beats} beats, "
+                             f"over {c.tachy_bpm:g}")
         elif (tachy is not None and tachy <= c.tachy_bpm - 10
               and self._episode_over(Condition.EXTREME_TACHY, index, tachy <= c.tachy_bpm - c.rate_resolved_bpm)):
             out += self._set(Condition.EXTREME_TACHY, False, index)
@@ -511,7 +519,7 @@ class LethalWatch:
                 if index - since >= need:
                     word = "under" if cond is Condition.HR_LOW else "over"
                     limit = c.hr_low if cond is Condition.HR_LOW else c.hr_high
-                    out += self._set(cond, True, index, f"heart rate {hr:.0f} bpm, {word} the limit {limit:g}")
+                    out += self._set(cond, True, index, f"heart rate {_bpm(hr, limit)} bpm, {word} the limit {limit:g}")
             else:
                 self.limit_since.pop(cond, None)
             if cond in self.active:

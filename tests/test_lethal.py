@@ -96,6 +96,19 @@ def test_extreme_tachycardia_when_the_rate_over_17_beats_is_over_140_bpm_up_to_3
     assert Condition.EXTREME_TACHY in _raised(changes)
 
 
+def test_a_rate_just_over_its_limit_is_shown_to_a_tenth_not_as_the_limit():
+    # 140.4 bpm over 17 beats: "140 bpm, over 140" would read as no alarm at all
+    changes, _ = _play(LethalWatch(FS), [(60, 10), (140.4, 20)])
+    msgs = [ch.message for ch, _ in changes if ch.active and ch.condition is Condition.EXTREME_TACHY]
+    assert msgs and msgs[0].startswith("heart rate 140.4 bpm over 17 beats"), msgs
+    changes, _ = _play(LethalWatch(FS), [(60, 10), (39.6, 8)])
+    msgs = [ch.message for ch, _ in changes if ch.active and ch.condition is Condition.EXTREME_BRADY]
+    assert msgs and msgs[0].startswith("heart rate 39.6 bpm"), msgs
+    changes, _ = _play(LethalWatch(FS), [(60, 10), (150, 20)])  # plainly over: whole bpm
+    msgs = [ch.message for ch, _ in changes if ch.active and ch.condition is Condition.EXTREME_TACHY]
+    assert msgs and msgs[0].startswith("heart rate 150 bpm"), msgs
+
+
 def test_ventricular_tachycardia_needs_5_ventricular_beats_over_100_bpm():
     w = LethalWatch(FS)
     _play(w, [(80, 10)])
