@@ -23,7 +23,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import replace
 
 import numpy as np
 from scipy import signal
@@ -32,6 +31,7 @@ from scipy.ndimage import maximum_filter1d
 from ecgmon.core.messages import Beat
 from ecgmon.segmentation.beats import Segmenter, onsets_many, resample_many
 from ecgmon.segmentation.peaks import QRSDetector
+from ecgmon.segmentation.represent import cut_many
 from ecgmon.segmentation.sqi import rate_many
 
 __all__ = ["decide_many", "envelopes", "segment_round"]
@@ -219,8 +219,20 @@ def segment_round(segs: Sequence[Segmenter], chunks: Sequence[np.ndarray]) -> li
             if sg.quality.noisy:
                 for c in sg.cuts or ():
                     c[-1] = True
-                if out[i]:
-                    out[i] = [replace(b, noisy=True) for b in out[i]]
+                for c in sg.wcuts or ():
+                    c[-1] = True
+    # every window-beat bed's beats cut at once (real ECG)
+    jobs = [(segs[i].window, c[0], c[1], c[2]) for i in windowed for c in segs[i].wcuts or ()]
+    if jobs:
+        rows, noise = cut_many(jobs)  # type: ignore[arg-type]  # window beds have a cutter
+        at = 0
+        for i in windowed:
+            k = len(segs[i].wcuts or ())
+            out[i] = segs[i].make_window_beats(rows[at:at + k], noise[at:at + k])
+            at += k
+    else:
+        for i in windowed:
+            segs[i].wcuts = None
     # every bed's ECG5000 beats resampled at once
     cutting = [i for i, sg in enumerate(segs) if sg.cuts is not None]
     cuts = [(c[0], c[1], c[2]) for i in cutting for c in segs[i].cuts or ()]

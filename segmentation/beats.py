@@ -167,6 +167,9 @@ class Segmenter:
         # a push with defer_cuts: its ECG5000 beats to resample, each [x, start, stop, index, rr_prev, now, hr,
         # rr_next, noisy]
         self.cuts: list[list[Any]] | None = None
+        # window beats whose cut the caller makes (every bed's at once: :func:`ecgmon.segmentation.bank.segment_round`
+        # after :meth:`begin`): [buf, fid in buf, RR before, fiducial, rate, time, noisy]; None: cut here
+        self.wcuts: list[list[Any]] | None = None
         self.defer_quality = False  # the next push leaves a signal-quality rating that falls due to the caller
         self._in_loss = False
         self._flat_run = 0  # identical samples ending at the last one
@@ -257,6 +260,7 @@ class Segmenter:
         :func:`resample_beat` would take, and the beat's other fields) for the caller, which resamples every bed's
         at once (:func:`resample_many`) and makes them with :meth:`make_beats`; this returns no beat then."""
         self.cuts = [] if defer_cuts and self.window is None else None
+        self.wcuts = None
         beats: list[Beat] = []
         for a, b, lost in parts:
             if lost:
@@ -275,6 +279,14 @@ class Segmenter:
         cuts, self.cuts = self.cuts or [], None
         return [Beat(self.patient, samples[i], index, rr_prev, self.fs, now, hr_bpm=hr, rr_next_s=rr, noisy=noisy)
                 for i, (_, _, _, index, rr_prev, now, hr, rr, noisy) in enumerate(cuts)]
+
+    def make_window_beats(self, samples: np.ndarray, noise: Sequence[float]) -> list[Beat]:
+        """The beats of :attr:`wcuts` (after :meth:`begin`), ``samples`` their cut rows and ``noise`` their noise
+        levels (:func:`~ecgmon.segmentation.represent.cut_many`)."""
+        cuts, self.wcuts = self.wcuts or [], None
+        return [Beat(self.patient, samples[i], round(fid), rr_before if rr_before is not None else 0.0, self.fs,
+                     now, noise=noise[i], hr_bpm=hr, noisy=noisy)
+                for i, (_, _, rr_before, fid, hr, now, noisy) in enumerate(cuts)]
 
     def _parts(self, x: np.ndarray) -> list[tuple[int, int, bool]]:
         """``x`` split into (start, stop, lost) runs: non-finite samples, and the part of a flat run past
@@ -321,14 +333,18 @@ class Segmenter:
         fiducials (:func:`onsets_many`; ECG5000 beats only), the beats deferred as with ``defer_cuts``.
         ``defer_quality``: a signal-quality rating that falls due in :meth:`finish` is left to the caller
         (``quality.due``; :func:`ecgmon.segmentation.sqi.rate_many`), which then marks the deferred beats noisy
-        (the last element of each of :attr:`cuts`) where the new rating is."""
+        (the last element of each of :attr:`cuts`) where the new rating is.  A window-beat bed's beats are not cut
+        here either: they wait in :attr:`wcuts` for the caller, which cuts every bed's at once
+        (:func:`ecgmon.segmentation.represent.cut_many`) and makes them with :meth:`make_window_beats`."""
         self.cuts = [] if self.window is None else None
+        self.wcuts = [] if self.window is not None else None
         self._in_loss = False
         self.defer_quality = defer_quality
         return self._push_peaks(x, envelope, decided)
 
-    def finish(self, x: np.ndarray, peaks: list[int], fids: list[float]) -> list[Beat]:
-        """The second half of :meth:`begin`: ``fids`` the fiducial of each of ``peaks`` (as :meth:`_onset`)."""
+    def finish(self, x: np.ndarray, peaks: list[int], fids: list[float] | None) -> list[Beat]:
+        """The second half of :meth:`begin`: ``fids`` the fiducial of each of ``peaks`` (as :meth:`_onset`; None: found
+        here, as a window-beat bed's are)."""
         return self._push_rest(x, peaks, fids)
 
     def _push(self, x: np.ndarray, envelope: tuple[np.ndarray, np.ndarray] | None = None,
@@ -362,6 +378,7 @@ class Segmenter:
         now = time.monotonic()
         n_found = len(self.found)
         n_cuts = len(self.cuts) if self.cuts is not None else 0
+        n_wcuts = len(self.wcuts) if self.wcuts is not None else 0
         if fids is None:
             # fractional sample index of the QRS's steepest slope (ECG5000) or its slope-energy centre (window)
             fids = [self._onset(p) if self.window is None else self._centroid(p) for p in peaks]
@@ -396,6 +413,8 @@ class Segmenter:
             if beats:
                 beats = [replace(b, noisy=True) for b in beats]
             for c in self.cuts[n_cuts:] if self.cuts is not None else ():
+                c[-1] = True
+            for c in self.wcuts[n_wcuts:] if self.wcuts is not None else ():
                 c[-1] = True
         # keep from the last fiducial (the open beat) or the detector's search window, whichever is earlier
         # (a QRS still to be reported needs the search window before it, and a window beat its pre_s)
@@ -442,6 +461,9 @@ class Segmenter:
             fid, rr_before, hr = self.pending.popleft()
             a = fid - self.buf_start
             if a - self.window.needs_before() < 0:
+                continue
+            if self.wcuts is not None:  # the caller cuts it, with every bed's (cut_many)
+                self.wcuts.append([self.buf, a, rr_before, fid, hr, now, False])
                 continue
             x = self.window.cut(self.buf, a, rr_before)
             out.append(Beat(self.patient, x, round(fid), rr_before if rr_before is not None else 0.0, self.fs, now,

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -134,3 +134,59 @@ class WindowCutter:
         out[0] = wave
         out[1] = self.rep.rr_gain * prem
         return out
+
+    def finish_cut(self, v: np.ndarray, amp: float, spread: float, rr_before_s: float | None,
+                   out: np.ndarray) -> None:
+        """The second, per-bed half of :meth:`cut` for :func:`cut_many`: ``v`` the window less its baseline,
+        ``amp`` its peak-to-peak, ``spread`` the spread of its PR segment's steps (before scaling); writes the
+        (2, 140) beat into ``out`` and moves the bed's running medians on, as :meth:`cut` does."""
+        self.amps.append(amp)
+        scale = max(_median(self.amps), 1e-3)
+        out[0] = (v / scale)[self.order]
+        self.noise = spread / scale
+        if rr_before_s is None or not self.rrs:
+            prem = 0.0
+        else:
+            prem = math.log(rr_before_s / _median(self.rrs))
+            prem = max(-self.rep.rr_clip, min(self.rep.rr_clip, prem))
+        if rr_before_s is not None:
+            self.rrs.append(rr_before_s)
+        out[1] = self.rep.rr_gain * prem
+
+
+def cut_many(jobs: Sequence[tuple[WindowCutter, np.ndarray, float, float | None]]) -> tuple[np.ndarray, list[float]]:
+    """:meth:`WindowCutter.cut` of many beats at once: ``jobs`` are ``(cutter, buf, fid_in_buf, rr_before_s)``, a
+    bed's beats in their order (each cutter's running medians move on beat by beat, as one cut after another would
+    move them).  Returns the beats, float32 ``(len(jobs), 2, 140)``, and each beat's noise level (what
+    :attr:`WindowCutter.noise` holds after its cut): the same values as the cuts one by one.  The interpolation, the
+    baseline medians, the peak-to-peak amplitudes and the PR segments' step spreads are array operations over all
+    beats of one window design and sampling rate (np.interp's arithmetic: ``(b1 - b0) * (x - j) + b0``)."""
+    out = np.empty((len(jobs), 2, BEAT_LEN), dtype=np.float32)
+    noise = [0.0] * len(jobs)
+    groups: dict[tuple[float, float, float], list[int]] = {}
+    for k, (c, _, _, _) in enumerate(jobs):
+        groups.setdefault((c.pre, c.post, c.fs), []).append(k)
+    for idx in groups.values():
+        c0 = jobs[idx[0]][0]
+        t = c0.t
+        los = [max(0, math.floor(jobs[k][2] - c0.pre)) for k in idx]
+        his = [min(len(jobs[k][1]), math.ceil(jobs[k][2] + c0.post) + 2) for k in idx]
+        width = max(h - lo for lo, h in zip(los, his, strict=True)) + 1
+        seg = np.zeros((len(idx), width))
+        for r, (k, lo, h) in enumerate(zip(idx, los, his, strict=True)):
+            seg[r, :h - lo] = jobs[k][1][lo:h]
+            seg[r, h - lo:] = jobs[k][1][h - 1]  # np.interp holds the last value past the end
+        pos = np.asarray([jobs[k][2] - lo for k, lo in zip(idx, los, strict=True)])[:, None] + t
+        j = np.floor(pos).astype(np.int64)
+        rows = np.arange(len(idx))[:, None]
+        b0 = seg[rows, j]
+        v = (seg[rows, j + 1] - b0) * (pos - j) + b0
+        v = v - np.median(v[:, c0.base], axis=1)[:, None]
+        amp = (v.max(axis=1) - v.min(axis=1)).tolist()
+        # the spread row by row: np.std along an axis sums in another order than over one row (the last bit differs)
+        spread = [float(np.std(d)) for d in np.diff(v[:, c0.base], axis=1)]
+        for r, k in enumerate(idx):
+            c = jobs[k][0]
+            c.finish_cut(v[r], amp[r], spread[r], jobs[k][3], out[k])
+            noise[k] = c.noise
+    return out, noise

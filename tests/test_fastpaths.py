@@ -713,3 +713,28 @@ def test_decide_many_equals_each_detector_alone() -> None:
         assert list(p.rr) == list(f.rr) and p.noise == f.noise and list(p.recent) == list(f.recent)
         assert np.array_equal(p.env, f.env) and np.array_equal(p.slope, f.slope)
     assert any(f._fast_rr() is not None for f in fast) and any(f.relearns for f in fast)
+
+
+def test_cut_many_equals_each_window_cut() -> None:
+    """Window beats (real ECG) of several beds cut together by ``cut_many`` equal the cuts one by one, bit for bit
+    (samples and noise levels), each bed's running amplitude and RR medians moving on beat by beat; three rates."""
+    from ecgmon.segmentation.represent import Representation, WindowCutter, cut_many
+
+    rng = np.random.default_rng(1)
+    rep = Representation(kind="window")
+    for fs in (250.0, 128.0, 360.0):
+        plain = [WindowCutter(rep, fs), WindowCutter(rep, fs)]
+        batched = [WindowCutter(rep, fs), WindowCutter(rep, fs)]
+        jobs, want = [], []
+        for i in range(120):
+            buf = rng.normal(size=int(rng.integers(200, 900)))
+            fid = float(rng.uniform(plain[0].needs_before(), len(buf) - plain[0].needs_after()))
+            rr = None if i % 17 == 0 else float(rng.uniform(0.3, 1.5))
+            bed = int(i % 3 == 0)
+            want.append((plain[bed].cut(buf, fid, rr), plain[bed].noise))
+            jobs.append((batched[bed], buf, fid, rr))
+        got, noise = cut_many(jobs)
+        assert got.shape == (120, 2, 140)
+        assert all(np.array_equal(g, w) for g, (w, _) in zip(got, want, strict=True)), fs
+        assert noise == [n for _, n in want], fs
+        assert list(batched[0].amps) == list(plain[0].amps) and list(batched[1].rrs) == list(plain[1].rrs)
