@@ -141,7 +141,7 @@ def snapshot(b: Built, *, focus: str | None = None, notice: str = "") -> Snapsho
     mon, s = b.monitor, b.monitor.stats
     v = b.view
     tiles = tuple(
-        Tile(p.patient, p.segmenter.heart_rate, v.strip(p.patient), p.last.loss if p.last else None,
+        Tile(p.patient, mon.heart_rate(p), v.strip(p.patient), p.last.loss if p.last else None,
              p.last.threshold if p.last else mon.threshold, p.beats, p.flagged, p.book.highest(), len(p.book.active),
              learning=p.model.progress(p.last.beat.index if p.last else None),
              fs=v.fs.get(p.patient, p.fs), end=v.ends.get(p.patient, 0), marks=tuple(v.marks.get(p.patient, ())),

@@ -277,6 +277,16 @@ class Monitor:
             (self.simulated.add if chunk.simulated else self.simulated.discard)(chunk.patient)
         return st
 
+    @staticmethod
+    def heart_rate(st: Bed) -> float | None:
+        """The heart rate a bed's tile and summary show, bpm (EC13-style, :attr:`Segmenter.heart_rate`), or None
+        ("---") while its signal fibrillates (the VF detector's last window was VF/flutter, or the VF/flutter
+        alarm is on): VF and flutter have no QRS complexes, and the detector's 'beats' on their waves (75-120 a
+        minute on VFDB) would show a plausible rate under the lethal alarm."""
+        if st.lethal.fibrillating or Condition.VFIB in st.book.active:
+            return None
+        return st.segmenter.heart_rate
+
     def _bed_model(self, fs: float, learnt: Learnt | None = None) -> BedModel:
         return BedModel(fs, threshold=self.threshold, shape=self.scorer.shape, learning=self.learning,
                         margin=self.bed_margin, learnt=learnt)
@@ -823,7 +833,7 @@ class Monitor:
             "mean_batch": round(s.batch_beats / s.batches, 1) if s.batches else 0.0,
             "queue_max": s.queue_max, "patients": len(self.beds), "threshold": self.threshold,
             "learning": self._learning_summary(), "disk": self.disk.report(),
-            "hr_bpm": {p: _r(b.segmenter.heart_rate) for p, b in self.beds.items()},
+            "hr_bpm": {p: _r(self.heart_rate(b)) for p, b in self.beds.items()},
             # abnormal beats by type (V, S, O: other abnormal, A: artifact) per bed: in total and in the last minute
             "ectopy": {p: {"total": b.policy.counts(), "per_min": b.policy.per_minute()} for p, b in self.beds.items()},
             "time_s": {"segment": round(s.time_segment, 3), "segmenters": round(s.time_segmenters, 3),

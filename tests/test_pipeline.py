@@ -3,6 +3,7 @@
 import asyncio
 import dataclasses
 import time
+import warnings
 
 import numpy as np
 import pytest
@@ -163,3 +164,30 @@ def test_a_device_clock_ahead_gives_no_end_to_end_figure_but_is_counted(tmp_path
     assert s["e2e_clock_ahead"] == len(beats["ahead"])
     assert len(mon.stats.e2e) == len(beats["sync"]) and min(mon.stats.e2e) >= 0
     assert s["e2e_p50_ms"] > 0
+
+
+def test_no_heart_rate_is_shown_while_the_signal_fibrillates(tmp_path):
+    """Sinus rhythm, then ventricular fibrillation to the end of a recording: the detector goes on counting the
+    fibrillatory waves as 'beats', but the tile and the summary show no rate ('---') under the VF/flutter alarm,
+    and the sinus part showed its rate."""
+    import wfdb
+    from helpers import play_records
+    from test_vf import sinus, vf_wave
+
+    from ecgmon.monitor.app import snapshot
+
+    fs = 250.0
+    x = np.concatenate([sinus(fs, 20.0, 75, seed=1), vf_wave(fs, 20.0, seed=2)])
+    with warnings.catch_warnings():  # wfdb's own use of deprecated pandas calls
+        warnings.simplefilter("ignore")
+        for name, sig in (("vfrec", x), ("sinus", sinus(fs, 20.0, 75, seed=1))):
+            wfdb.wrsamp(name, fs=fs, units=["mV"], sig_name=["MLII"], p_signal=sig[:, None], fmt=["16"],
+                        adc_gain=[1000.0], baseline=[0], write_dir=str(tmp_path))
+    b, rec = play_records(tmp_path, [tmp_path / "vfrec", tmp_path / "sinus"])
+    assert any(a.condition is Condition.VFIB and a.state.value == "active" for a in rec.alarms)
+    st = b.monitor.beds["vfrec"]
+    assert st.segmenter.heart_rate is not None  # the waves are still counted by the QRS detector ...
+    tiles = {t.patient: t for t in snapshot(b).tiles}
+    assert tiles["vfrec"].heart_rate is None  # ... but no rate is shown under VF
+    assert b.monitor.summary()["hr_bpm"]["vfrec"] is None
+    assert 70 <= tiles["sinus"].heart_rate <= 80 and 70 <= b.monitor.summary()["hr_bpm"]["sinus"] <= 80
