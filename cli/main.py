@@ -154,6 +154,9 @@ def _evaluate_parser(sub: argparse._SubParsersAction) -> None:
                    help="record names, each looked up in the --data folders (default: all)")
     p.add_argument("--lead", action="append", default=None,
                    help=LEAD_HELP.replace("mitdb: lead,", "lead to play (every record protocol),"))
+    p.add_argument("--second-lead", action="store_true",
+                   help="cinc2015 / vfdb: each record's second ECG lead is played beside the first, and the lethal "
+                        "alarms are decided on both (docs/alarms.md, 'A second lead')")
     p.add_argument("--learn", type=float, default=LEARN_S,
                    help=f"mitdb: each bed's learning period, seconds (excluded from every figure; default {LEARN_S:g})")
     p.add_argument("--cv", type=int, default=None, metavar="K",
@@ -413,7 +416,8 @@ def cmd_evaluate_lethal(a: argparse.Namespace, console: Console) -> int:
 
     if a.data is None:
         raise ValueError(f"--protocol {a.protocol} needs --data DIR (the records)")
-    got = read_all([a.data] if not a.records else [Path(a.data) / r for r in a.records], lead=a.lead)
+    got = read_all([a.data] if not a.records else [Path(a.data) / r for r in a.records], lead=a.lead,
+                   second_lead=a.second_lead)
     for line in got.notes:
         print(f"warning: {line}", file=sys.stderr)
     for line in got.left_out:
@@ -445,6 +449,7 @@ def cmd_evaluate_lethal(a: argparse.Namespace, console: Console) -> int:
     played = sorted({r.lead for r in got.recordings})
     path = ec57.write_json(a.out / "metrics.json", {"protocol": a.protocol, "data": str(a.data),
                                                     "lead": played[0] if len(played) == 1 else "mixed",
+                                                    "second_lead": a.second_lead,
                                                     "left_out": got.left_out, "checkpoint": ckpt.path,
                                                     "alarm_settings": changed, **res})
     console.print(f"wrote {path}")

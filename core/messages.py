@@ -52,6 +52,9 @@ class Chunk:
     # replayed from a stream after a takeover, to rebuild the bed's segmenter: segmented, its beats never judged
     # (the bed's previous worker judged them; see ecgmon.monitor.jetstream)
     warmup: bool = False
+    # the bed's lead: 0 its first (scored, shown), 1 its second (``--second-lead``: QRS, beat types and VF for the
+    # lethal alarms only; see ecgmon.monitor.pipeline)
+    lead: int = 0
 
 
 @dataclass(frozen=True, slots=True)

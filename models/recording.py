@@ -56,6 +56,7 @@ class Recording:
     ann_classes: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0, "<U1"))
     annotated: bool = False
     notes: tuple[str, ...] = ()  # warnings: what the reader decided on clear evidence
+    second: Recording | None = field(default=None, repr=False)  # a second ECG lead of the bed (``--second-lead``)
 
     @property
     def seconds(self) -> float:
@@ -71,6 +72,20 @@ def lead_key(name: str) -> str:
     if m := re.fullmatch(r"ml(i{1,3}|[123])", s):
         s = {"1": "i", "2": "ii", "3": "iii"}.get(m.group(1), m.group(1))
     return s
+
+
+# lead names (their :func:`lead_key`) that are ECG: a record's other signals (blood pressure, pleth, respiration)
+# are never a second lead
+ECG_KEYS = frozenset({"i", "ii", "iii", "avr", "avl", "avf", "v", "mcl1", "mcl5", *(f"v{k}" for k in range(1, 7)),
+                      "ml5", "ecg"}) | frozenset(f"ecg{k}" for k in range(1, 13))
+
+
+def second_lead(names: Sequence[str], first: int, usable: Sequence[bool] | None = None) -> int | None:
+    """The index of a bed's second ECG lead among ``names``, the lead at ``first`` being played: the first other
+    signal whose name is an ECG lead's (:data:`ECG_KEYS`, by :func:`lead_key`) and ``usable`` (a voltage), else
+    None (a record of one ECG lead)."""
+    ok = list(usable) if usable is not None else [True] * len(names)
+    return next((i for i, n in enumerate(names) if i != first and ok[i] and lead_key(n) in ECG_KEYS), None)
 
 
 def choose_lead(names: Sequence[str], wanted: str | None, *, where: str,

@@ -29,7 +29,7 @@ from ecgmon.models.recording import (
     finite_runs,
     lead_key,
 )
-from ecgmon.models.wfdb_io import read_wfdb
+from ecgmon.models.wfdb_io import read_wfdb, second_lead_of
 from ecgmon.segmentation.beats import Segmenter
 from ecgmon.segmentation.represent import Representation
 
@@ -92,10 +92,12 @@ class ReadReport:
 
 
 def read_all(paths: list[Path] | list[str], *, lead: str | None = None, fs: float | None = None,
-             units: str | None = None, annotations: bool = True) -> ReadReport:
+             units: str | None = None, annotations: bool = True, second_lead: bool = False) -> ReadReport:
     """Every record under ``paths`` (see :func:`find_records`); one that cannot be read, or whose lead
     has no valid sample, is left out and reported, never stopping the others.  A path that names no
-    record at all (a folder without records) is reported the same way."""
+    record at all (a folder without records) is reported the same way.  ``second_lead``: a WFDB record's second
+    ECG lead (:func:`~ecgmon.models.recording.second_lead`) is read too, as the recording's ``second`` (played
+    beside the first; a second lead that cannot be read is left out with a note, the record plays one lead)."""
     recs: list[Recording] = []
     left: list[str] = []
     for p in map(Path, paths):
@@ -106,15 +108,34 @@ def read_all(paths: list[Path] | list[str], *, lead: str | None = None, fs: floa
             continue
         for f in found:
             try:
-                recs.append(read(f, lead=lead, fs=fs, units=units, annotations=annotations))
+                r = read(f, lead=lead, fs=fs, units=units, annotations=annotations)
             except RecordError as err:
                 left.append(str(err))
+                continue
+            if second_lead and f.suffix.lower() not in (*TEXT_SUFFIXES, *EDF_SUFFIXES):
+                r = _with_second(f, r)
+            recs.append(r)
     names = [r.name for r in recs]
     dup = {n for n in names if names.count(n) > 1}
     if dup:  # beds are known by name: two records of one name would play as one bed
         raise RecordError(f"records named alike in different places: {', '.join(sorted(dup))}; "
                           "play them in separate runs or rename one")
     return ReadReport(recs, left)
+
+
+def _with_second(path: Path, r: Recording) -> Recording:
+    """``r`` with its record's second ECG lead (WFDB), or with a note saying why it has none."""
+    try:
+        k = second_lead_of(path, r)
+        if k is None:
+            return replace(r, notes=(*r.notes, f"{path}: no second ECG lead; one lead played"))
+        r2 = read_wfdb(path, lead=k, annotations=False)
+    except RecordError as err:
+        return replace(r, notes=(*r.notes, f"second lead left out: {err}"))
+    if r2.fs != r.fs or len(r2.signal) != len(r.signal):
+        return replace(r, notes=(*r.notes, f"{path}: second lead {r2.lead!r} is sampled otherwise; "
+                                                       "one lead played"))
+    return replace(r, second=r2, notes=(*r.notes, *r2.notes))
 
 
 @dataclass(frozen=True, slots=True)

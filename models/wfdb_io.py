@@ -31,6 +31,7 @@ from ecgmon.models.recording import (
     check_amplitude,
     check_units,
     choose_lead,
+    second_lead,
     unit_factor,
 )
 
@@ -62,6 +63,19 @@ def _layout(path: Path, header: Any) -> tuple[list[str], list[str], list[int]]:
     units = [str(u) if u else "" for u in (header.units or [""] * len(names))]
     spf = [int(s or 1) for s in (header.samps_per_frame or [1] * len(names))]
     return names, units, spf
+
+
+def second_lead_of(path: Path | str, rec: Recording) -> str | None:
+    """``#k`` (1-based position) of the record's second ECG lead beside ``rec``'s (:func:`second_lead`), or None."""
+    path = Path(path)
+    with _quiet():
+        header = wfdb.rdheader(str(path))
+    names, sig_units, _ = _layout(path, header)
+    first = next((i for i, n in enumerate(names) if n == rec.lead or f"{n} (#{i + 1})" == rec.lead), None)
+    if first is None:
+        return None
+    k = second_lead(names, first, [unit_factor(u or "mV") is not None for u in sig_units])
+    return None if k is None else f"#{k + 1}"
 
 
 def read_wfdb(path: Path | str, *, lead: str | None = None, fs: float | None = None, units: str | None = None,

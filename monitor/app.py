@@ -95,7 +95,8 @@ def build(cfg: MonitorConfig, *, ckpt: Checkpoint | None = None, out: TextIO | N
         if recordings is not None:
             recs = list(recordings)
         else:  # a record that cannot be read is left out and reported; the others play
-            got = read_all(list(cfg.records), lead=cfg.lead, fs=cfg.csv_fs, units=cfg.units)
+            got = read_all(list(cfg.records), lead=cfg.lead, fs=cfg.csv_fs, units=cfg.units,
+                           second_lead=cfg.second_lead)
             recs, left_out = got.recordings, tuple(got.left_out)
             if not recs:
                 raise ValueError("no record could be played:\n  " + "\n  ".join(left_out))

@@ -52,6 +52,7 @@ class MonitorConfig:
     source: str = "replay"
     records: tuple[Path, ...] = ()  # --source record: WFDB records, folders, RECORDS lists or CSV files
     lead: str | None = None  # the lead played from each record; None: II (MLII, ...) or, lacking it, the first
+    second_lead: bool = False  # --source record: a record's second ECG lead too, for the lethal alarms
     units: str | None = None  # --source record: the unit of records that do not state theirs (mV, uV, V)
     start: float = 0.0  # --source record: seconds skipped at the start of each record
     csv_fs: float | None = None  # --source record: the rate of records that do not state theirs (else: must agree)
@@ -95,6 +96,10 @@ def add_monitor_arguments(p: argparse.ArgumentParser) -> None:
                    help="--source record: lead to play, by name (case-insensitive; MLII = II = ECG II, ECG1 = ECG 1) "
                         "or '#k', the k-th signal of the file (for leads that share a name); "
                         "a record without it is left out. Default: II or an alias, else the record's first (warned)")
+    g.add_argument("--second-lead", action="store_true",
+                   help="--source record: each record's second ECG lead is played beside the first; the lethal "
+                        "alarms (asystole, extreme rates, VT) are decided on both leads, the first is scored and "
+                        "shown (docs/alarms.md, 'A second lead')")
     g.add_argument("--units", default=_M.units,
                    help="--source record: unit of the samples (mV, uV, V) where a file does not say it; where it "
                         "does, they must agree")
@@ -441,7 +446,8 @@ def from_args(a: argparse.Namespace) -> MonitorConfig:
     if a.shard and a.source == "nats" and getattr(a, "prefer", None) is not None:
         raise ValueError("--shard and --prefer exclude each other: --shard I/N is the partitions p % N == I")
     return MonitorConfig(
-        source=a.source, records=tuple(a.records), lead=a.lead, units=a.units, start=a.start, patients=a.patients,
+        source=a.source, records=tuple(a.records), lead=a.lead, second_lead=a.second_lead, units=a.units,
+        start=a.start, patients=a.patients,
         abnormal_rate=parse_rate(a.abnormal_rate),
         csv_fs=a.fs if a.source == "record" else None,
         fs=_M.fs if a.fs is None else check_fs(a.fs, "--fs"), speed=parse_speed(a.speed), seed=a.seed,

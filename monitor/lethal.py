@@ -555,3 +555,63 @@ class LethalWatch:
             self.active.discard(cond)
             self.ended[cond] = int(index)
         return [Change(cond, active, int(index), message)]
+
+
+class LeadFusion:
+    """The lethal conditions of a bed with a second ECG lead (``--second-lead``), from each lead's own
+    :class:`LethalWatch` (each lead has its QRS detector, beat typer and VF detector).
+
+    - extreme brady- and tachycardia and ventricular tachycardia: raised when either lead's watch raises them (a
+      rate or a VT run read on the lead where it can be read: ICU VT that lead II types poorly, a rate whose beats
+      one lead misses), cleared once no lead's watch has them on; the message says when the second lead raised it;
+    - asystole: raised when the first lead's watch raises it and the second lead's is on too, or the second lead
+      cannot be read (leads off, signal loss: its watch holds its timer); a second lead that still shows QRS
+      complexes holds it (a lead II whose electrode moved or whose complexes fell to nothing is no asystole);
+    - everything else (VF/flutter, the heart-rate limits, pause and the watch's technical condition): the first
+      lead's, as for a one-lead bed.
+
+    The choice follows what the CinC 2015 entries did with several leads (a rate or a rhythm taken from the
+    signal-quality-best channel, asystole only where no channel shows beats: Plesinger et al. 2016; Clifford et al.
+    2016, cited in this module's docstring); it was measured on the development records (docs/alarms.md)."""
+
+    EITHER = frozenset({Condition.EXTREME_BRADY, Condition.EXTREME_TACHY, Condition.VTACH})
+    BOTH = frozenset({Condition.ASYSTOLE})
+
+    def __init__(self) -> None:
+        self.on: tuple[dict[Condition, Change], dict[Condition, Change]] = ({}, {})  # each lead's active changes
+        self.shown: set[Condition] = set()  # what the bed has raised from these conditions
+
+    def update(self, lead: int, changes: list[Change], *, second_readable: bool) -> list[Change]:
+        """Lead ``lead``'s watch changes -> the bed's; ``second_readable``: the second lead's signal can be read
+        now (its watch's asystole timer is not held)."""
+        out: list[Change] = []
+        for ch in changes:
+            cond = ch.condition
+            if cond in self.EITHER or cond in self.BOTH:
+                if ch.active:
+                    self.on[lead][cond] = ch
+                else:
+                    self.on[lead].pop(cond, None)
+                out += self._judge(cond, ch.index, second_readable, lead)
+            elif lead == 0:
+                out.append(ch)
+        # the second lead's readability may have changed without a change of its own
+        for cond in self.BOTH:
+            if cond in self.on[0] and cond not in self.shown:
+                out += self._judge(cond, self.on[0][cond].index, second_readable, 0)
+        return out
+
+    def _judge(self, cond: Condition, index: int, second_readable: bool, lead: int) -> list[Change]:
+        if cond in self.EITHER:
+            want = cond in self.on[0] or cond in self.on[1]
+        else:
+            want = cond in self.on[0] and (cond in self.on[1] or not second_readable)
+        if want and cond not in self.shown:
+            self.shown.add(cond)
+            src = self.on[0].get(cond) or self.on[1][cond]
+            where = " (second lead)" if cond not in self.on[0] else ""
+            return [Change(cond, True, src.index if src.index >= 0 else index, src.message + where)]
+        if not want and cond in self.shown:
+            self.shown.discard(cond)
+            return [Change(cond, False, index)]
+        return []

@@ -43,7 +43,7 @@ from ecgmon.monitor.batcher import MicroBatcher, next_batch
 from ecgmon.monitor.bedmodel import BedModel
 from ecgmon.monitor.disk import DiskWriter
 from ecgmon.monitor.learning import LearningConfig, Learnt, LearntStates, LearntStore
-from ecgmon.monitor.lethal import PRIORITY, Change, LethalConfig, LethalWatch
+from ecgmon.monitor.lethal import PRIORITY, Change, LeadFusion, LethalConfig, LethalWatch
 from ecgmon.monitor.settings import PipelineConfig
 from ecgmon.monitor.sinks import Sink
 from ecgmon.monitor.sources import Source, Task
@@ -91,6 +91,7 @@ class Bed:
     last: BeatScore | None = None
     rejected: int = 0  # payloads from this device that broke the contract
     clean_since_reject: int = 0
+    lead: int = 0  # 1: a bed's second lead (Monitor.aux): its QRS, types and VF windows feed the lethal alarms only
 
 
 @dataclass(slots=True)
@@ -182,6 +183,10 @@ class Monitor:
         self.queue: asyncio.Queue[Beat] = asyncio.Queue(maxsize=cfg.queue_size)
         self.batcher: MicroBatcher[Beat] = MicroBatcher(max_batch=cfg.max_batch, max_wait_s=cfg.max_wait_ms / 1000)
         self.beds: dict[str, Bed] = {}
+        # a bed's second lead (--second-lead): its own segmenter, beat typer, VF detector and lethal watch, whose
+        # conditions join the first lead's in the bed's LeadFusion; its beats are not scored, nothing of it is shown
+        self.aux: dict[str, Bed] = {}
+        self.fusion: dict[str, LeadFusion] = {}
         # beds whose device says it sends a simulator's samples (core.payload): labelled so wherever shown
         self.simulated: set[str] = set()
         self.stats = Stats()
@@ -244,6 +249,8 @@ class Monitor:
 
     def bed(self, chunk: Chunk) -> Bed:
         """The bed's state, created on its first chunk; its segmenter restarts after a discontinuity."""
+        if chunk.lead:
+            return self._aux_bed(chunk)
         st = self.beds.get(chunk.patient)
         if st is None:
             book = AlarmBook(chunk.patient)
@@ -287,6 +294,25 @@ class Monitor:
             return None
         return st.segmenter.heart_rate
 
+    def _aux_bed(self, chunk: Chunk) -> Bed:
+        """A bed's second lead (:attr:`aux`): created on its first chunk, restarted after a discontinuity (its own
+        book and technical conditions are never shown: the bed's first lead says those)."""
+        st = self.aux.get(chunk.patient)
+        if st is None or chunk.reset or st.fs != chunk.fs:
+            book = AlarmBook(chunk.patient)
+            book.fs = chunk.fs
+            prev = st
+            st = self.aux[chunk.patient] = Bed(
+                chunk.patient, chunk.fs, Segmenter(chunk.patient, chunk.fs, rep=self.rep), QualityMonitor(chunk.fs),
+                book, AlarmPolicy(book, self.policy_cfg, fs=chunk.fs), TechnicalAlarms(book),
+                self._bed_model(chunk.fs), LethalWatch(chunk.fs, self.lethal_cfg), VTyper(chunk.fs),
+                self.vfpool.bank(chunk.fs), seg_offset=chunk.start, lead=1)
+            if prev is not None and prev.fs == chunk.fs:  # a gap: the same watch, no rate across it
+                st.lethal = prev.lethal
+                st.lethal.gap()
+            self.fusion.setdefault(chunk.patient, LeadFusion())
+        return st
+
     def _bed_model(self, fs: float, learnt: Learnt | None = None) -> BedModel:
         return BedModel(fs, threshold=self.threshold, shape=self.scorer.shape, learning=self.learning,
                         margin=self.bed_margin, learnt=learnt)
@@ -303,10 +329,10 @@ class Monitor:
         out: list[list[Beat]] = []
         i = 0
         while i < len(chunks):
-            seen: set[str] = set()
+            seen: set[tuple[str, int]] = set()
             j = i
-            while j < len(chunks) and chunks[j].patient not in seen:
-                seen.add(chunks[j].patient)
+            while j < len(chunks) and (chunks[j].patient, chunks[j].lead) not in seen:
+                seen.add((chunks[j].patient, chunks[j].lead))
                 j += 1
             out += self._segment_round(chunks[i:j])
             i = j
@@ -323,8 +349,9 @@ class Monitor:
                 st.quality.push(chunk.samples, beats_found=0)
                 st.last_chunk_mono = time.monotonic()
                 continue
-            for sink in self._all_sinks:
-                sink.on_chunk(chunk)
+            if not chunk.lead:  # a second lead is not shown
+                for sink in self._all_sinks:
+                    sink.on_chunk(chunk)
             if len(chunk.samples) == 0:  # sources never send these, but an empty chunk must not count as data
                 continue
             live.append((k, st))
@@ -345,6 +372,9 @@ class Monitor:
         """What follows a chunk's segmentation and quality check ``q``: beat indices, technical alarms, the lethal
         watches."""
         st.last_chunk_mono = now = time.monotonic()
+        if st.lead:  # a second lead: its lethal watch only; no beat of it is scored, no technical alarm shown
+            self._watch_rhythm(st, chunk.samples, leads_off=q.flat, now=now, replay=chunk.replay)
+            return []
         st.book.at = st.seg_offset + st.segmenter.total
         if st.book.restored:
             self.emit(st.book.expire_restored())
@@ -429,7 +459,7 @@ class Monitor:
         has waited long enough, and at the end; with ``final`` every bed's gathered samples first)."""
         if final:
             now = time.monotonic()
-            for st in self.beds.values():
+            for st in (*self.beds.values(), *self.aux.values()):
                 self._type_and_vf(st, now)
         if self._vt_jobs:
             typed_beds: dict[int, Bed] = {}
@@ -438,13 +468,15 @@ class Monitor:
                 if st.vtyper is not job.typer:  # staged before the bed's segmentation restarted
                     continue
                 off = st.seg_offset
-                typed_beds[id(st)] = st
+                if not st.lead:
+                    typed_beds[id(st)] = st
                 for vb in typed:
                     self._lethal(st, st.lethal.typed(vb.index + off, ventricular=vb.ventricular,
                                                      artifact=st.vf_artifact, p_ventricular=vb.p_ventricular,
                                                      prev_corr=vb.prev_corr))
-                    self._policy(st, st.policy.typed(QrsType(vb.index + off, vb.p_ventricular, vb.ventricular,
-                                                             vb.width_s, st.vf_artifact, vb.prev_corr)))
+                    if not st.lead:  # the alarm policy types the first lead's beats (those scored)
+                        self._policy(st, st.policy.typed(QrsType(vb.index + off, vb.p_ventricular, vb.ventricular,
+                                                                 vb.width_s, st.vf_artifact, vb.prev_corr)))
             # every QRS these beds' typers were given before this sample has been typed (all their staged jobs
             # were in this flush): beats before it wait for their type no longer
             for st in typed_beds.values():
@@ -458,6 +490,14 @@ class Monitor:
                                           artifact=w.artifact))
 
     def _lethal(self, st: Bed, changes: list[Change]) -> None:
+        fusion = self.fusion.get(st.patient)
+        if fusion is not None:  # a bed with a second lead: both leads' conditions decide the bed's
+            aux = self.aux.get(st.patient)
+            changes = fusion.update(st.lead, changes, second_readable=aux is not None and not aux.lethal.held)
+            bed = self.beds.get(st.patient)
+            if bed is None:
+                return
+            st = bed
         for ch in changes:
             if ch.active and ch.condition in TechnicalAlarms.CONDITIONS:  # the watch's technical condition
                 self.emit(st.technical.raise_(ch.condition, ch.message, index=ch.index))

@@ -283,7 +283,8 @@ class RecordSource(PausableSource):
     def summary(self) -> dict[str, object]:
         return {"records": len(self.recordings), "annotated": sum(r.annotated for r in self.recordings),
                 "played_s": round(self.played_s, 3), "signal_loss_s": round(self.lost_s, 3),
-                "leads": {r.name: r.lead for r in self.recordings},
+                "leads": {r.name: r.lead if r.second is None else f"{r.lead} + {r.second.lead}"
+                          for r in self.recordings},
                 "warnings": [n for r in self.recordings for n in r.notes], "left_out": self.left_out}
 
     def window(self, r: Recording) -> tuple[int, int]:
@@ -305,6 +306,7 @@ class RecordSource(PausableSource):
         pos = [0] * len(plays)  # samples played per record (from its window's start)
         ti = [0] * len(plays)
         in_loss = [False] * len(plays)
+        in_loss2 = [False] * len(plays)  # the second lead's
         live = list(range(len(plays)))
         while live:
             for i in list(live):
@@ -323,6 +325,11 @@ class RecordSource(PausableSource):
                 self.lost_s += (len(c.samples) - sum(len(p.samples) for p in parts)) / r.fs
                 for part in parts:
                     yield part
+                if r.second is not None:  # the bed's second lead, the same stretch
+                    c2 = Chunk(r.name, r.fs, c.t0, r.second.signal[a + lo: a + hi], start=lo, replay=True, lead=1)
+                    parts, in_loss2[i] = nan_runs_as_signal_loss(c2, in_loss=in_loss2[i])
+                    for part in parts:
+                        yield part
                 pos[i], ti[i] = hi, k
             # signal time reached (whole-sample chunks: 0.25 s at 250 Hz is 62 samples, 0.248 s)
             self.played_s = max(pos[i] / plays[i][0].fs for i in range(len(plays)))
