@@ -503,3 +503,50 @@ def test_evaluate_measures_the_alarm_settings_it_is_given(tmp_path):
     assert "alarm settings other than the defaults" in r.stdout
     r, _ = run("--vt-bpm", "400")
     assert r.returncode == 2 and "--vt-bpm must be 20-300 bpm" in r.stderr
+
+
+# --------------------------------------------------------------------------- a second lead (LeadFusion)
+
+
+def _ch(cond, active, index, message=""):
+    from ecgmon.monitor.lethal import Change
+    return Change(cond, active, index, message)
+
+
+def test_rates_and_vt_come_from_either_lead_and_clear_when_neither_has_them():
+    from ecgmon.monitor.lethal import LeadFusion
+
+    f = LeadFusion()
+    vt = Condition.VTACH
+    got = f.update(1, [_ch(vt, True, 100, "5 or more ventricular beats at 150 bpm")], second_readable=True)
+    assert [(c.condition, c.active, c.index) for c in got] == [(vt, True, 100)]
+    assert got[0].message.endswith("(second lead)")  # the nurse is told where it was read
+    assert f.update(0, [_ch(vt, True, 120, "x")], second_readable=True) == []  # already on: not raised twice
+    assert f.update(1, [_ch(vt, False, 200)], second_readable=True) == []  # the first lead still has it
+    got = f.update(0, [_ch(vt, False, 260)], second_readable=True)
+    assert [(c.condition, c.active, c.index) for c in got] == [(vt, False, 260)]
+    # the first lead's own conditions pass as they are; the second lead's others are dropped
+    hr = _ch(Condition.HR_HIGH, True, 300, "heart rate 130 bpm")
+    assert f.update(0, [hr], second_readable=True) == [hr]
+    assert f.update(1, [_ch(Condition.HR_HIGH, True, 300)], second_readable=True) == []
+    assert f.update(1, [_ch(Condition.VFIB, True, 300)], second_readable=True) == []
+
+
+def test_asystole_needs_the_second_lead_without_qrs_or_unreadable():
+    from ecgmon.monitor.lethal import LeadFusion
+
+    a = Condition.ASYSTOLE
+    f = LeadFusion()
+    # lead II lost its complexes while the second lead still shows QRS: no asystole
+    assert f.update(0, [_ch(a, True, 1000, "no QRS for 4 s")], second_readable=True) == []
+    assert f.update(1, [], second_readable=True) == []
+    # the second lead has none either: asystole, at the first lead's index
+    got = f.update(1, [_ch(a, True, 1100)], second_readable=True)
+    assert [(c.condition, c.active, c.index, c.message) for c in got] == [(a, True, 1000, "no QRS for 4 s")]
+    got = f.update(0, [_ch(a, False, 1500)], second_readable=True)
+    assert [(c.condition, c.active) for c in got] == [(a, False)]
+    # a second lead that cannot be read (leads off) does not hold it: raised on the next update
+    g = LeadFusion()
+    assert g.update(0, [_ch(a, True, 1000, "no QRS for 4 s")], second_readable=True) == []
+    got = g.update(0, [], second_readable=False)
+    assert [(c.condition, c.active, c.index) for c in got] == [(a, True, 1000)]

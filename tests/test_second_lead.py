@@ -1,0 +1,61 @@
+"""A bed's second ECG lead (``--second-lead``): read beside the first, its lethal conditions joined with the first
+lead's (monitor/lethal.py LeadFusion), nothing of it scored or shown."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import wfdb
+from helpers import play_records
+from test_vf import sinus
+
+from ecgmon.core.messages import Condition
+from ecgmon.models.records import read_all
+
+FS = 250.0
+
+
+def _record(tmp: Path, name: str, leads: dict[str, np.ndarray], units: dict[str, str] | None = None) -> Path:
+    sig = np.column_stack(list(leads.values()))
+    u = [(units or {}).get(k, "mV") for k in leads]
+    with warnings.catch_warnings():  # wfdb's own use of deprecated pandas calls
+        warnings.simplefilter("ignore")
+        wfdb.wrsamp(name, fs=FS, units=u, sig_name=list(leads), p_signal=sig, fmt=["16"] * len(leads),
+                    adc_gain=[1000.0] * len(leads), baseline=[0] * len(leads), write_dir=str(tmp))
+    return tmp / name
+
+
+def test_the_second_ecg_lead_is_read_and_other_signals_are_not(tmp_path):
+    x = sinus(FS, 10.0, 70, seed=1)
+    abp = 80 + 20 * np.sin(np.arange(len(x)) / FS * 2 * np.pi * 1.2)
+    _record(tmp_path, "two", {"ABP": abp / 100, "II": x, "V": -0.5 * x}, units={"ABP": "mmHg"})
+    _record(tmp_path, "one", {"II": x, "PLETH": x * 0})
+    got = read_all([tmp_path / "two", tmp_path / "one"], second_lead=True)
+    r = {x.name: x for x in got.recordings}
+    assert r["two"].lead == "II" and r["two"].second is not None and r["two"].second.lead == "V"
+    np.testing.assert_allclose(r["two"].second.signal, -0.5 * r["two"].signal, atol=2e-3)
+    assert r["one"].second is None and any("no second ECG lead" in n for n in r["one"].notes)
+    assert all(x.second is None for x in read_all([tmp_path / "two"]).recordings)  # only when asked
+
+
+def test_a_lead_ii_that_loses_its_complexes_is_no_asystole_while_the_second_lead_shows_them(tmp_path):
+    """Lead II's complexes fall to a fiftieth for 8 s (an electrode that moved) while lead V goes on: one lead
+    raises asystole, the bed with its second lead does not, and still raises it when both leads lose them."""
+    x = sinus(FS, 40.0, 70, seed=3)
+    rng = np.random.default_rng(3)
+    t = np.arange(len(x)) / FS
+    gone = (t >= 15) & (t < 23)
+    lead2 = np.where(gone, 0.02 * x, x) + rng.normal(0, 0.01, len(x))
+    both = np.where(gone, 0.02 * x, x) + rng.normal(0, 0.01, len(x))
+    _record(tmp_path, "moved", {"II": lead2, "V": 0.7 * x + rng.normal(0, 0.01, len(x))})
+    _record(tmp_path, "stopped", {"II": both, "V": 0.7 * np.where(gone, 0.02 * x, x) + rng.normal(0, 0.01, len(x))})
+
+    def asystole(**cfg):
+        (tmp_path / "run").mkdir(exist_ok=True)
+        _, rec = play_records(tmp_path / "run", [tmp_path / "moved", tmp_path / "stopped"], **cfg)
+        return {a.patient for a in rec.alarms if a.condition is Condition.ASYSTOLE and a.state.value == "active"}
+
+    assert asystole() == {"moved", "stopped"}  # one lead: lead II's loss reads as asystole
+    assert asystole(second_lead=True) == {"stopped"}
