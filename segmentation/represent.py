@@ -17,6 +17,22 @@ the segmenter cuts beats to match it, so one monitor can run either model.
     the 140 steps, carries the beat's RR prematurity: ``rr_gain * log(RR before the beat / median of
     the bed's last rr_beats RR)``, so a premature beat of normal shape still reconstructs badly.  Both
     running medians are label-free and learn from the bed itself.
+
+A window beat's **noise level** (``Beat.noise``, judged against the bed's own by
+:class:`ecgmon.monitor.learning.NoiseWatch`) is how much it differs from the beats just before it outside its
+QRS: the root mean square of the difference between its amplitude-scaled window and each of the
+``NOISE_BEATS`` (3) beats before it, over the samples outside the QRS (before ``QRS_PRE_S``, 50 ms, and from
+``QRS_POST_S``, 80 ms, after the fiducial), the least of the three.  A clean ECG repeats itself from beat to
+beat; how well each beat matches the others is a standard signal-quality index (the template-matching index of
+Orphanidou C et al., Signal-quality indices for the electrocardiogram and photoplethysmogram: derivation and
+applications to wireless monitoring, IEEE J Biomed Health Inform 19(3):832-838, 2015, correlates each beat with
+the average beat of a 10 s stretch).  Electrode motion and muscle noise do not repeat; electrode motion is
+low-frequency and in-band, which the PR segment's sample-to-sample steps (this level's former definition)
+barely see at 360 Hz.
+The least of three: a ventricular beat differs from the normal beats before it, but in a bigeminy or trigeminy
+the beat two or three before is of its own kind, and the normal beat after an ectopic matches the normal ones
+before it.  Outside the QRS: the QRS is where a ventricular beat differs in shape, and where respiration
+changes a normal beat's amplitude from beat to beat.
 """
 
 from __future__ import annotations
@@ -31,6 +47,10 @@ import numpy as np
 from ecgmon.core.limits import BEAT_LEN
 
 Kind = Literal["ecg5000", "window"]
+
+NOISE_BEATS = 3  # a beat's noise level: the least difference from each of this many beats before it ...
+QRS_PRE_S = 0.05  # ... outside its QRS: the samples more than this before the fiducial ...
+QRS_POST_S = 0.08  # ... and from this after it
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,12 +100,14 @@ class WindowCutter:
         self.pre, self.post = rep.pre_s * fs, rep.post_s * fs
         self.amps: deque[float] = deque(maxlen=rep.amp_beats)
         self.rrs: deque[float] = deque(maxlen=rep.rr_beats)
-        self.noise = 0.0  # of the last beat cut
+        self.noise = 0.0  # of the last beat cut (0 for a bed's first beat: nothing to compare it with)
+        self.recent: deque[np.ndarray] = deque(maxlen=NOISE_BEATS)  # the last beats' scaled windows, time order
         n = BEAT_LEN
         # window positions in time order, then rotated so that the sequence starts at the fiducial
         self.t = -self.pre + np.arange(n) * ((self.pre + self.post) / n)  # sample offsets from the fiducial
         k = int(np.searchsorted(self.t, 0.0))
         self.base = self.t <= -self.pre / 2  # PR segment
+        self.outside = (self.t <= -QRS_PRE_S * fs) | (self.t >= QRS_POST_S * fs)  # outside the QRS
         self.order = np.concatenate([np.arange(k, n), np.arange(k)])
 
     def needs_after(self) -> int:
@@ -101,10 +123,12 @@ class WindowCutter:
         amp = float(v.max() - v.min())
         self.amps.append(amp)
         scale = max(float(np.median(self.amps)), 1e-3)
-        wave = (v / scale)[self.order]
-        # noise: the spread of sample-to-sample steps over the PR segment, which is flat in a clean ECG
-        # (baseline wander barely moves it; muscle noise and electrode motion do)
-        self.noise = float(np.std(np.diff(v[self.base]))) / scale
+        scaled = v / scale
+        wave = scaled[self.order]
+        # noise: the least RMS difference outside the QRS from the last NOISE_BEATS beats (module docstring)
+        out_qrs = scaled[self.outside]
+        self.noise = min((float(np.sqrt(np.mean((out_qrs - p) ** 2))) for p in self.recent), default=0.0)
+        self.recent.append(out_qrs)
         if rr_before_s is None or not self.rrs:
             prem = 0.0
         else:
