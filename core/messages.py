@@ -68,13 +68,15 @@ class Beat:
     fs: float
     closed_mono: float  # time.monotonic() when the beat was cut (ECG5000: the next QRS closed it)
     sent: float | None = None  # live: device wall-clock time at which the packet that closed the beat was complete
-    noise: float = 0.0  # window beats: how much it differs outside its QRS from the 3 beats before it, relative to
-    # the bed's amplitude (segmentation.represent; 0: not measured)
+    noise: float = 0.0  # window beats: noise level before the QRS, relative to the bed's amplitude (0: not measured)
     hr_bpm: float | None = None  # bpm at this beat (segmentation.heartrate: mean of the last 12 RR); None: none yet
     rr_next_s: float = 0.0  # the RR interval starting at this beat's QRS (ECG5000 beats span it; 0: not known yet)
     # the signal-quality index of the stretch the beat lies in failed (segmentation.sqi: two QRS detectors disagree,
     # or the signal is not peaked): too noisy to judge; False also when not measured
     noisy: bool = False
+    # window beats: how much it differs outside its QRS from the 3 beats before it, relative to the bed's amplitude
+    # (segmentation.represent; 0: not measured)
+    mismatch: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

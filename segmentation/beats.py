@@ -445,5 +445,5 @@ class Segmenter:
                 continue
             x = self.window.cut(self.buf, a, rr_before)
             out.append(Beat(self.patient, x, round(fid), rr_before if rr_before is not None else 0.0, self.fs, now,
-                            noise=self.window.noise, hr_bpm=hr))
+                            noise=self.window.noise, hr_bpm=hr, mismatch=self.window.mismatch))
         return out

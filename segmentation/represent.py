@@ -18,21 +18,25 @@ the segmenter cuts beats to match it, so one monitor can run either model.
     the bed's last rr_beats RR)``, so a premature beat of normal shape still reconstructs badly.  Both
     running medians are label-free and learn from the bed itself.
 
-A window beat's **noise level** (``Beat.noise``, judged against the bed's own by
-:class:`ecgmon.monitor.learning.NoiseWatch`) is how much it differs from the beats just before it outside its
-QRS: the root mean square of the difference between its amplitude-scaled window and each of the
-``NOISE_BEATS`` (3) beats before it, over the samples outside the QRS (before ``QRS_PRE_S``, 50 ms, and from
-``QRS_POST_S``, 80 ms, after the fiducial), the least of the three.  A clean ECG repeats itself from beat to
-beat; how well each beat matches the others is a standard signal-quality index (the template-matching index of
-Orphanidou C et al., Signal-quality indices for the electrocardiogram and photoplethysmogram: derivation and
-applications to wireless monitoring, IEEE J Biomed Health Inform 19(3):832-838, 2015, correlates each beat with
-the average beat of a 10 s stretch).  Electrode motion and muscle noise do not repeat; electrode motion is
-low-frequency and in-band, which the PR segment's sample-to-sample steps (this level's former definition)
-barely see at 360 Hz.
-The least of three: a ventricular beat differs from the normal beats before it, but in a bigeminy or trigeminy
-the beat two or three before is of its own kind, and the normal beat after an ectopic matches the normal ones
-before it.  Outside the QRS: the QRS is where a ventricular beat differs in shape, and where respiration
-changes a normal beat's amplitude from beat to beat.
+A window beat carries two noise levels, each judged against the bed's own by
+:class:`ecgmon.monitor.learning.NoiseWatch`:
+
+- ``Beat.noise``: the spread of sample-to-sample steps over its PR segment, relative to the bed's amplitude (flat in
+  a clean ECG; muscle noise and other high-frequency noise raise it, baseline wander barely moves it);
+- ``Beat.mismatch``: how much it differs from the beats just before it outside its QRS: the root mean square of the
+  difference between its amplitude-scaled window and each of the ``MISMATCH_BEATS`` (3) beats before it, over the
+  samples outside its QRS (before ``QRS_PRE_S``, 50 ms, and from ``QRS_POST_S``, 80 ms, after the fiducial) and
+  away from its neighbours' QRS (more than ``NEIGHBOUR_S``, 100 ms, from the fiducial one RR interval before and
+  after it, the RR before it standing for the one after: at fast rates the window reaches into them), the least of
+  the three.  A clean ECG repeats itself from beat to beat; how well each beat matches the others is a standard
+  signal-quality index (the template-matching index of Orphanidou C et al., Signal-quality indices for the
+  electrocardiogram and photoplethysmogram: derivation and applications to wireless monitoring, IEEE J Biomed
+  Health Inform 19(3):832-838, 2015, correlates each beat with the average beat of a 10 s stretch).  Electrode
+  motion and muscle noise do not repeat; electrode motion is low-frequency and in-band, which the PR segment's
+  steps barely see at 360 Hz.  The least of three: a ventricular beat differs from the normal beats before it, but
+  in a bigeminy or trigeminy the beat two or three before is of its own kind, and the normal beat after an ectopic
+  matches the normal ones before it.  Outside the QRS: the QRS is where a ventricular beat differs in shape, and
+  where respiration changes a normal beat's amplitude from beat to beat.
 """
 
 from __future__ import annotations
@@ -48,9 +52,10 @@ from ecgmon.core.limits import BEAT_LEN
 
 Kind = Literal["ecg5000", "window"]
 
-NOISE_BEATS = 3  # a beat's noise level: the least difference from each of this many beats before it ...
+MISMATCH_BEATS = 3  # a beat's mismatch: the least difference from each of this many beats before it ...
 QRS_PRE_S = 0.05  # ... outside its QRS: the samples more than this before the fiducial ...
-QRS_POST_S = 0.08  # ... and from this after it
+QRS_POST_S = 0.08  # ... and from this after it ...
+NEIGHBOUR_S = 0.1  # ... and more than this from the neighbouring beats' fiducials
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,8 +105,9 @@ class WindowCutter:
         self.pre, self.post = rep.pre_s * fs, rep.post_s * fs
         self.amps: deque[float] = deque(maxlen=rep.amp_beats)
         self.rrs: deque[float] = deque(maxlen=rep.rr_beats)
-        self.noise = 0.0  # of the last beat cut (0 for a bed's first beat: nothing to compare it with)
-        self.recent: deque[np.ndarray] = deque(maxlen=NOISE_BEATS)  # the last beats' scaled windows, time order
+        self.noise = 0.0  # of the last beat cut
+        self.mismatch = 0.0  # of the last beat cut (0 for a bed's first beat: nothing to compare it with)
+        self.recent: deque[np.ndarray] = deque(maxlen=MISMATCH_BEATS)  # the last beats' scaled windows, time order
         n = BEAT_LEN
         # window positions in time order, then rotated so that the sequence starts at the fiducial
         self.t = -self.pre + np.arange(n) * ((self.pre + self.post) / n)  # sample offsets from the fiducial
@@ -109,6 +115,19 @@ class WindowCutter:
         self.base = self.t <= -self.pre / 2  # PR segment
         self.outside = (self.t <= -QRS_PRE_S * fs) | (self.t >= QRS_POST_S * fs)  # outside the QRS
         self.order = np.concatenate([np.arange(k, n), np.arange(k)])
+
+    def _mismatch(self, scaled: np.ndarray, rr_before_s: float | None) -> float:
+        """The least RMS difference from the last ``MISMATCH_BEATS`` beats outside the QRS (module docstring)."""
+        if not self.recent:
+            return 0.0
+        mask = self.outside
+        if rr_before_s is not None:
+            reach = (rr_before_s - NEIGHBOUR_S) * self.fs  # the neighbours' QRS lie beyond this from the fiducial
+            mask = mask & (np.abs(self.t) < reach)
+        if not mask.any():
+            return 0.0
+        x = scaled[mask]
+        return min(float(np.sqrt(np.mean((x - p[mask]) ** 2))) for p in self.recent)
 
     def needs_after(self) -> int:
         """Samples needed after the fiducial before the beat can be cut."""
@@ -125,10 +144,11 @@ class WindowCutter:
         scale = max(float(np.median(self.amps)), 1e-3)
         scaled = v / scale
         wave = scaled[self.order]
-        # noise: the least RMS difference outside the QRS from the last NOISE_BEATS beats (module docstring)
-        out_qrs = scaled[self.outside]
-        self.noise = min((float(np.sqrt(np.mean((out_qrs - p) ** 2))) for p in self.recent), default=0.0)
-        self.recent.append(out_qrs)
+        # noise: the spread of sample-to-sample steps over the PR segment, which is flat in a clean ECG
+        # (baseline wander barely moves it; muscle noise does)
+        self.noise = float(np.std(np.diff(v[self.base]))) / scale
+        self.mismatch = self._mismatch(scaled, rr_before_s)
+        self.recent.append(scaled)
         if rr_before_s is None or not self.rrs:
             prem = 0.0
         else:
