@@ -75,8 +75,8 @@ class Beat:
     # or the signal is not peaked): too noisy to judge; False also when not measured
     noisy: bool = False
     # window beats: how much it differs outside its QRS from the 3 beats before it, relative to the bed's amplitude
-    # (segmentation.represent; 0: not measured)
-    mismatch: float = 0.0
+    # (segmentation.represent; nan: not measured)
+    mismatch: float = float("nan")
 
 
 @dataclass(frozen=True, slots=True)

@@ -137,7 +137,7 @@ class BedLearner:
         by_time = (index - self.start) / (self.cfg.learn_s * self.fs)
         return max(0.0, min(0.99, by_time, self.seen / self.cfg.min_beats))
 
-    def add(self, index: int, residual: np.ndarray | None, noise: float = 0.0, mismatch: float = 0.0) -> bool:
+    def add(self, index: int, residual: np.ndarray | None, noise: float = 0.0, mismatch: float = math.nan) -> bool:
         """One learning beat's residual (and noise level and mismatch, ``Beat.noise`` and ``Beat.mismatch``); True
         when learning has just finished.  ``residual`` None: a beat in a stretch that failed the signal-quality index -
         its noise levels are kept, its shape is not learnt (nor counted towards ``min_beats``)."""
@@ -170,7 +170,8 @@ class BedLearner:
         offset = np.median(r, axis=0).astype(np.float32)
         corrected = bed_losses(r, offset)
         noise = float(np.median(self._noise)) if self._noise else 0.0
-        mismatch = float(np.median(self._mismatch)) if self._mismatch else math.nan
+        measured = [m for m in self._mismatch if math.isfinite(m)]
+        mismatch = float(np.median(measured)) if measured else math.nan
         self.learnt = Learnt(offset, float(np.median(corrected)), self.seen, time.time(), noise=noise,
                              mismatch=mismatch)
         self.noise = NoiseWatch(noise, mismatch)
@@ -223,8 +224,9 @@ class NoiseWatch:
       :class:`~ecgmon.segmentation.represent.WindowCutter`: the least RMS difference outside its QRS from each of the
       3 beats before it, relative to the bed's QRS amplitude) over ``MISMATCH_RATIO`` (4) times the bed's learnt
       level (the median over its learning period) and over ``MISMATCH_FLOOR`` (0.04) counts; on at
-      ``MISMATCH_RAISE`` (7) of the last ``MISMATCH_WINDOW`` (8) beats, off at ``MISMATCH_CLEAR`` (3) or fewer.
-      A level not known (nan: a state learnt before mismatch existed) counts nothing.
+      ``MISMATCH_RAISE`` (7) of the last ``MISMATCH_WINDOW`` (8) beats measured, off at ``MISMATCH_CLEAR`` (3) or
+      fewer.  A beat whose mismatch is not measured (a premature beat, a fast rate) leaves the watch as it is; a
+      learnt level not known (nan: a state learnt before mismatch existed) counts nothing.
 
     Bed-relative, because absolute levels do not separate noise from clean signal across patients: on MIT-BIH
     DS1 and SVDB development records the learnt (clean) mismatch ranges 0.005-0.09, and an earlier study here
@@ -248,10 +250,11 @@ class NoiseWatch:
     def active(self) -> bool:
         return self.pr.active or self.mm.active
 
-    def beat(self, noise: float, mismatch: float = 0.0) -> bool:
-        """One beat's noise level and mismatch; True while the bed is too noisy to judge (this beat included)."""
+    def beat(self, noise: float, mismatch: float = math.nan) -> bool:
+        """One beat's noise level and mismatch; True while the bed is too noisy to judge (this beat included).  A
+        mismatch not measured (nan: a premature beat, a fast rate) leaves its watch as it is."""
         a = self.pr.update(noise > self.pr_limit)
-        b = self.mm.update(mismatch > self.mm_limit)
+        b = self.mm.update(mismatch > self.mm_limit) if math.isfinite(mismatch) else self.mm.active
         return a or b
 
 

@@ -28,7 +28,10 @@ A window beat carries two noise levels, each judged against the bed's own by
   samples outside its QRS (before ``QRS_PRE_S``, 50 ms, and from ``QRS_POST_S``, 80 ms, after the fiducial) and
   away from its neighbours' QRS (more than ``NEIGHBOUR_S``, 100 ms, from the fiducial one RR interval before and
   after it, the RR before it standing for the one after: at fast rates the window reaches into them), the least of
-  the three.  A clean ECG repeats itself from beat to beat; how well each beat matches the others is a standard
+  the three; not measured (nan) for a bed's first beat, for a premature beat (RR under ``EARLY``, 0.8, of the bed's running median RR) and at
+  fast rates (RR under ``FAST_RR_S``, 0.45 s), where the window lies on the previous beat's T wave, which moves with
+  every change of RR (the fast ventricular runs of MIT-BIH 205 otherwise differed from beat to beat as much as noise
+  does).  A clean ECG repeats itself from beat to beat; how well each beat matches the others is a standard
   signal-quality index (the template-matching index of Orphanidou C et al., Signal-quality indices for the
   electrocardiogram and photoplethysmogram: derivation and applications to wireless monitoring, IEEE J Biomed
   Health Inform 19(3):832-838, 2015, correlates each beat with the average beat of a 10 s stretch).  Electrode
@@ -56,6 +59,10 @@ MISMATCH_BEATS = 3  # a beat's mismatch: the least difference from each of this 
 QRS_PRE_S = 0.05  # ... outside its QRS: the samples more than this before the fiducial ...
 QRS_POST_S = 0.08  # ... and from this after it ...
 NEIGHBOUR_S = 0.1  # ... and more than this from the neighbouring beats' fiducials
+# a premature beat (RR under EARLY of the bed's running median RR) or one at a fast rate (RR under FAST_RR_S) is not
+# measured (mismatch nan): its window lies on the previous beat's T wave, which moves with every change of RR
+EARLY = 0.8
+FAST_RR_S = 0.45
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +113,7 @@ class WindowCutter:
         self.amps: deque[float] = deque(maxlen=rep.amp_beats)
         self.rrs: deque[float] = deque(maxlen=rep.rr_beats)
         self.noise = 0.0  # of the last beat cut
-        self.mismatch = 0.0  # of the last beat cut (0 for a bed's first beat: nothing to compare it with)
+        self.mismatch = math.nan  # of the last beat cut (nan: not measured)
         self.recent: deque[np.ndarray] = deque(maxlen=MISMATCH_BEATS)  # the last beats' scaled windows, time order
         n = BEAT_LEN
         # window positions in time order, then rotated so that the sequence starts at the fiducial
@@ -119,13 +126,13 @@ class WindowCutter:
     def _mismatch(self, scaled: np.ndarray, rr_before_s: float | None) -> float:
         """The least RMS difference from the last ``MISMATCH_BEATS`` beats outside the QRS (module docstring)."""
         if not self.recent:
-            return 0.0
+            return math.nan
         mask = self.outside
         if rr_before_s is not None:
             reach = (rr_before_s - NEIGHBOUR_S) * self.fs  # the neighbours' QRS lie beyond this from the fiducial
             mask = mask & (np.abs(self.t) < reach)
         if not mask.any():
-            return 0.0
+            return math.nan
         x = scaled[mask]
         return min(float(np.sqrt(np.mean((x - p[mask]) ** 2))) for p in self.recent)
 
@@ -147,13 +154,15 @@ class WindowCutter:
         # noise: the spread of sample-to-sample steps over the PR segment, which is flat in a clean ECG
         # (baseline wander barely moves it; muscle noise does)
         self.noise = float(np.std(np.diff(v[self.base]))) / scale
-        self.mismatch = self._mismatch(scaled, rr_before_s)
-        self.recent.append(scaled)
         if rr_before_s is None or not self.rrs:
             prem = 0.0
+            early = False
         else:
-            prem = math.log(rr_before_s / float(np.median(self.rrs)))
-            prem = max(-self.rep.rr_clip, min(self.rep.rr_clip, prem))
+            ratio = rr_before_s / float(np.median(self.rrs))
+            prem = max(-self.rep.rr_clip, min(self.rep.rr_clip, math.log(ratio)))
+            early = ratio < EARLY or rr_before_s < FAST_RR_S
+        self.mismatch = math.nan if early else self._mismatch(scaled, rr_before_s)
+        self.recent.append(scaled)
         if rr_before_s is not None:
             self.rrs.append(rr_before_s)
         out = np.empty((2, BEAT_LEN), dtype=np.float32)
