@@ -25,21 +25,21 @@ A window beat carries two noise levels, each judged against the bed's own by
   a clean ECG; muscle noise and other high-frequency noise raise it, baseline wander barely moves it);
 - ``Beat.mismatch``: how much it differs from the beats just before it outside its QRS: the root mean square of the
   difference between its amplitude-scaled window and each of the ``MISMATCH_BEATS`` (3) beats before it, over the
-  samples outside its QRS (before ``QRS_PRE_S``, 50 ms, and from ``QRS_POST_S``, 80 ms, after the fiducial) and
-  away from its neighbours' QRS (more than ``NEIGHBOUR_S``, 100 ms, from the fiducial one RR interval before and
-  after it, the RR before it standing for the one after: at fast rates the window reaches into them), the least of
-  the three; not measured (nan) for a bed's first beat, for a premature beat (RR under ``EARLY``, 0.8, of the bed's running median RR) and at
-  fast rates (RR under ``FAST_RR_S``, 0.45 s), where the window lies on the previous beat's T wave, which moves with
-  every change of RR (the fast ventricular runs of MIT-BIH 205 otherwise differed from beat to beat as much as noise
-  does).  A clean ECG repeats itself from beat to beat; how well each beat matches the others is a standard
-  signal-quality index (the template-matching index of Orphanidou C et al., Signal-quality indices for the
-  electrocardiogram and photoplethysmogram: derivation and applications to wireless monitoring, IEEE J Biomed
-  Health Inform 19(3):832-838, 2015, correlates each beat with the average beat of a 10 s stretch).  Electrode
-  motion and muscle noise do not repeat; electrode motion is low-frequency and in-band, which the PR segment's
-  steps barely see at 360 Hz.  The least of three: a ventricular beat differs from the normal beats before it, but
-  in a bigeminy or trigeminy the beat two or three before is of its own kind, and the normal beat after an ectopic
-  matches the normal ones before it.  Outside the QRS: the QRS is where a ventricular beat differs in shape, and
-  where respiration changes a normal beat's amplitude from beat to beat.
+  samples outside its QRS (before ``QRS_PRE_S``, 50 ms, and from ``QRS_POST_S``, 80 ms, after the fiducial) and away
+  from its neighbours' QRS (more than ``NEIGHBOUR_S``, 100 ms, from the fiducial one RR interval before and after
+  it, the RR before it standing for the one after: at fast rates the window reaches into them), the least of the
+  three; not measured (nan) for a bed's first beat, for a premature beat (RR under ``EARLY``, 0.8, of the bed's
+  running median RR) and at fast rates (RR under ``FAST_RR_S``, 0.45 s), where the window lies on the previous
+  beat's T wave, which moves with every change of RR (the fast ventricular runs of MIT-BIH 205 otherwise differed
+  from beat to beat as much as noise does).  A clean ECG repeats itself from beat to beat; how well each beat
+  matches the others is a standard signal-quality index (the template-matching index of Orphanidou C et al.,
+  Signal-quality indices for the electrocardiogram and photoplethysmogram: derivation and applications to wireless
+  monitoring, IEEE J Biomed Health Inform 19(3):832-838, 2015, correlates each beat with the average beat of a 10 s
+  stretch).  Electrode motion and muscle noise do not repeat; electrode motion is low-frequency and in-band, which
+  the PR segment's steps barely see at 360 Hz.  The least of three: a ventricular beat differs from the normal beats
+  before it, but in a bigeminy or trigeminy the beat two or three before is of its own kind, and the normal beat
+  after an ectopic matches the normal ones before it.  Outside the QRS: the QRS is where a ventricular beat differs
+  in shape, and where respiration changes a normal beat's amplitude from beat to beat.
 """
 
 from __future__ import annotations

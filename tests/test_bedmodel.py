@@ -7,8 +7,14 @@ import pytest
 
 from ecgmon.core.messages import Beat
 from ecgmon.monitor.bedmodel import BedModel, rr_context
-from ecgmon.monitor.learning import (MISMATCH_FLOOR, MISMATCH_RATIO, NOISE_FLOOR, LearningConfig, bed_from_json,
-                                     bed_to_json)
+from ecgmon.monitor.learning import (
+    MISMATCH_FLOOR,
+    MISMATCH_RATIO,
+    NOISE_FLOOR,
+    LearningConfig,
+    bed_from_json,
+    bed_to_json,
+)
 
 FS = 100.0
 SHAPE = (2, 140)
