@@ -25,14 +25,12 @@ A window beat carries two noise levels, each judged against the bed's own by
   a clean ECG; muscle noise and other high-frequency noise raise it, baseline wander barely moves it);
 - ``Beat.mismatch``: how much it differs from the beats just before it outside its QRS: the root mean square of the
   difference between its amplitude-scaled window and each of the ``MISMATCH_BEATS`` (3) beats before it, over the
-  samples outside its QRS (before ``QRS_PRE_S``, 50 ms, and from ``QRS_POST_S``, 80 ms, after the fiducial) and away
-  from its neighbours' QRS (more than ``NEIGHBOUR_S``, 100 ms, from the fiducial one RR interval before and after
-  it, the RR before it standing for the one after: at fast rates the window reaches into them), the least of the
-  three; not measured (nan) for a bed's first beat, for a premature beat (RR under ``EARLY``, 0.8, of the bed's
-  running median RR) and at fast rates (RR under ``FAST_RR_S``, 0.45 s), where the window lies on the previous
-  beat's T wave, which moves with every change of RR (the fast ventricular runs of MIT-BIH 205 otherwise differed
-  from beat to beat as much as noise does).  A clean ECG repeats itself from beat to beat; how well each beat
-  matches the others is a standard signal-quality index (the template-matching index of Orphanidou C et al.,
+  samples outside its QRS (before ``QRS_PRE_S``, 50 ms, and from ``QRS_POST_S``, 80 ms, after the fiducial), the
+  least of the three; not measured (nan) for a bed's first beat, for a premature beat (RR under ``EARLY``, 0.8, of
+  the bed's running median RR) and at fast rates (RR under ``FAST_RR_S``, 0.45 s), where the window lies on the
+  previous beat's T wave, which moves with every change of RR (the fast ventricular runs of MIT-BIH 205 otherwise
+  differed from beat to beat as much as noise does).  A clean ECG repeats itself from beat to beat; how well each
+  beat matches the others is a standard signal-quality index (the template-matching index of Orphanidou C et al.,
   Signal-quality indices for the electrocardiogram and photoplethysmogram: derivation and applications to wireless
   monitoring, IEEE J Biomed Health Inform 19(3):832-838, 2015, correlates each beat with the average beat of a 10 s
   stretch).  Electrode motion and muscle noise do not repeat; electrode motion is low-frequency and in-band, which
@@ -57,8 +55,7 @@ Kind = Literal["ecg5000", "window"]
 
 MISMATCH_BEATS = 3  # a beat's mismatch: the least difference from each of this many beats before it ...
 QRS_PRE_S = 0.05  # ... outside its QRS: the samples more than this before the fiducial ...
-QRS_POST_S = 0.08  # ... and from this after it ...
-NEIGHBOUR_S = 0.1  # ... and more than this from the neighbouring beats' fiducials
+QRS_POST_S = 0.08  # ... and from this after it
 # a premature beat (RR under EARLY of the bed's running median RR) or one at a fast rate (RR under FAST_RR_S) is not
 # measured (mismatch nan): its window lies on the previous beat's T wave, which moves with every change of RR
 EARLY = 0.8
@@ -114,7 +111,7 @@ class WindowCutter:
         self.rrs: deque[float] = deque(maxlen=rep.rr_beats)
         self.noise = 0.0  # of the last beat cut
         self.mismatch = math.nan  # of the last beat cut (nan: not measured)
-        self.recent: deque[np.ndarray] = deque(maxlen=MISMATCH_BEATS)  # the last beats' scaled windows, time order
+        self.recent: deque[np.ndarray] = deque(maxlen=MISMATCH_BEATS)  # the last beats' scaled windows outside the QRS
         n = BEAT_LEN
         # window positions in time order, then rotated so that the sequence starts at the fiducial
         self.t = -self.pre + np.arange(n) * ((self.pre + self.post) / n)  # sample offsets from the fiducial
@@ -123,18 +120,12 @@ class WindowCutter:
         self.outside = (self.t <= -QRS_PRE_S * fs) | (self.t >= QRS_POST_S * fs)  # outside the QRS
         self.order = np.concatenate([np.arange(k, n), np.arange(k)])
 
-    def _mismatch(self, scaled: np.ndarray, rr_before_s: float | None) -> float:
+    def _mismatch(self, outside: np.ndarray) -> float:
         """The least RMS difference from the last ``MISMATCH_BEATS`` beats outside the QRS (module docstring)."""
         if not self.recent:
             return math.nan
-        mask = self.outside
-        if rr_before_s is not None:
-            reach = (rr_before_s - NEIGHBOUR_S) * self.fs  # the neighbours' QRS lie beyond this from the fiducial
-            mask = mask & (np.abs(self.t) < reach)
-        if not mask.any():
-            return math.nan
-        x = scaled[mask]
-        return min(float(np.sqrt(np.mean((x - p[mask]) ** 2))) for p in self.recent)
+        d = np.asarray(self.recent) - outside
+        return float(np.sqrt(np.min(np.mean(d * d, axis=1))))
 
     def needs_after(self) -> int:
         """Samples needed after the fiducial before the beat can be cut."""
@@ -161,8 +152,9 @@ class WindowCutter:
             ratio = rr_before_s / float(np.median(self.rrs))
             prem = max(-self.rep.rr_clip, min(self.rep.rr_clip, math.log(ratio)))
             early = ratio < EARLY or rr_before_s < FAST_RR_S
-        self.mismatch = math.nan if early else self._mismatch(scaled, rr_before_s)
-        self.recent.append(scaled)
+        outside = scaled[self.outside]
+        self.mismatch = math.nan if early else self._mismatch(outside)
+        self.recent.append(outside)
         if rr_before_s is not None:
             self.rrs.append(rr_before_s)
         out = np.empty((2, BEAT_LEN), dtype=np.float32)

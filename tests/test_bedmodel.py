@@ -12,6 +12,7 @@ from ecgmon.monitor.learning import (
     MISMATCH_RATIO,
     NOISE_FLOOR,
     LearningConfig,
+    LearntStore,
     bed_from_json,
     bed_to_json,
 )
@@ -102,13 +103,16 @@ def test_mismatched_beats_get_no_verdict_at_7_of_8_and_clear_at_3():
     assert all(v.artifact is False and v.score.flagged for v in mixed)
 
 
-def test_a_bed_restored_without_a_learnt_mismatch_counts_no_beat_mismatched():
+def test_a_bed_restored_without_a_learnt_mismatch_counts_no_beat_mismatched(tmp_path):
     """A state saved before mismatch existed (no "mismatch" key) has no level: only the PR segment's noise counts."""
     rng = np.random.default_rng(6)
     m, offset = _learnt(rng)
     assert m.learnt is not None
     d = bed_to_json(FS, m.learnt)
     assert d["mismatch"] == pytest.approx(0.02) and bed_from_json(d)[1].mismatch == pytest.approx(0.02)
+    store = LearntStore(tmp_path / "learnt.json", "sha")
+    store.save({"bed": (FS, m.learnt)})
+    assert store.load()["bed"][1].mismatch == pytest.approx(0.02)
     fs, lt = bed_from_json({k: v for k, v in d.items() if k != "mismatch"})
     assert np.isnan(lt.mismatch) and lt.noise == pytest.approx(0.005)
     restored = BedModel(fs, threshold=1.0, shape=SHAPE, learning=LearningConfig(learn_s=10.0), margin=MARGIN,
