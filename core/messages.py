@@ -77,6 +77,9 @@ class Beat:
     # the signal-quality index of the stretch the beat lies in failed (segmentation.sqi: two QRS detectors disagree,
     # or the signal is not peaked): too noisy to judge; False also when not measured
     noisy: bool = False
+    # window beats: how much it differs outside its QRS from the 3 beats before it, relative to the bed's amplitude
+    # (segmentation.represent; nan: not measured)
+    mismatch: float = float("nan")
 
 
 @dataclass(frozen=True, slots=True)

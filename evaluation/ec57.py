@@ -79,7 +79,7 @@ class Collector(NullSink):
     excludes exactly those."""
 
     def __init__(self) -> None:
-        self.beats: dict[str, list[tuple[int, float, bool, float, bool]]] = {}
+        self.beats: dict[str, list[tuple[int, float, bool, float, bool, bool]]] = {}
         self.alarms: dict[str, list[Alarm]] = {}
         self.kinds: dict[str, dict[int, str]] = {}  # per bed: beat index -> its type's letter (N V S O A)
 
@@ -88,7 +88,7 @@ class Collector(NullSink):
 
     def on_beat(self, score: BeatScore) -> None:
         self.beats.setdefault(score.beat.patient, []).append(
-            (score.beat.index, score.loss, score.flagged, score.threshold, score.learning is None))
+            (score.beat.index, score.loss, score.flagged, score.threshold, score.learning is None, score.noisy))
 
     def on_alarm(self, alarm: Alarm) -> None:
         self.alarms.setdefault(alarm.patient, []).append(alarm)
@@ -110,6 +110,7 @@ class RecordResult:
     alarms: list[Alarm] = field(default_factory=list)
     judged: np.ndarray | None = None  # per detection: False while the bed learnt; None: judged from learn_s on
     kind: np.ndarray | None = None  # per detection: its type's letter (N V S O A; '' untyped); None: not typed
+    noisy: np.ndarray | None = None  # per detection: no verdict for noise (BeatScore.noisy); None: not recorded
 
 
 def ventricular_runs(classes: np.ndarray) -> list[tuple[int, int]]:
@@ -169,6 +170,11 @@ def record_counts(bed: RecordResult, *, learn_s: float = LEARN_S,
         c[f"{k}_beats"] = int(sel.sum())
         c[f"{k}_flags"] = int(flag[m[sel]].sum())
     c["flagged"] = int(flag.sum())
+    if bed.noisy is not None:  # detections given no verdict for noise, and the reference beats among them per class
+        nz = bed.noisy[dk]
+        c["noisy"] = int(nz.sum())
+        for k in AAMI_CLASSES:
+            c[f"{k}_noisy"] = int(nz[m[hit & (cls == k)]].sum())
     c["flagged_not_n"] = int((flag & (det_cls != "N") & (det_cls != "")).sum())
     c["scores"] = {"loss": loss[m[hit]].tolist(), "class": cls[hit].tolist()}
     # runs of V in the whole reference sequence (a run may start in the learning period), judged
@@ -271,6 +277,10 @@ def figures_of(c: dict[str, Any]) -> dict[str, float | None]:
             out[f"{name}_se"], out[f"{name}_pp"] = _ratio(tp, tp + fn), _ratio(tp, tp + fp)
     for k in AAMI_CLASSES:
         out[f"{k}_flagged"] = _ratio(c[f"{k}_flags"], c[f"{k}_beats"])
+        if f"{k}_noisy" in c:
+            out[f"{k}_noisy_share"] = _ratio(c[f"{k}_noisy"], c[f"{k}_beats"])
+    if "noisy" in c:
+        out["noisy_share"] = _ratio(c["noisy"], c["detections"])
     for p in ("high", "medium", "low"):
         out[f"alarms_{p}_per_bed_hour"] = _ratio(c["alarms_raised"][p], c["hours"])
     lo = np.asarray(c["scores"]["loss"], dtype=np.float64)
@@ -348,12 +358,12 @@ def run_records(recordings: list[Recording], ckpt: Checkpoint, *, device: str = 
     beds = []
     for r in recordings:
         rows = col.beats.get(r.name, [])
-        arr = np.asarray(rows, dtype=np.float64).reshape(-1, 5)
+        arr = np.asarray(rows, dtype=np.float64).reshape(-1, 6)
         det = arr[:, 0].astype(np.int64)
         kinds = col.kinds.get(r.name, {})
         beds.append(RecordResult(r.name, r.fs, len(r.signal), r.ann_samples, r.ann_classes, det,
                                  arr[:, 1], arr[:, 2].astype(bool), arr[:, 3], col.alarms.get(r.name, []),
-                                 judged=arr[:, 4].astype(bool),
+                                 judged=arr[:, 4].astype(bool), noisy=arr[:, 5].astype(bool),
                                  kind=np.asarray([kinds.get(int(i), "") for i in det], dtype="<U1")))
     return beds
 
@@ -386,7 +396,7 @@ COLUMNS = (("qrs_se", "QRS Se"), ("qrs_pp", "QRS +P"), ("N_flagged", "N flagged"
            ("v_run_advised_5s", "V runs adv 5s"), ("high_unmatched_per_bed_day", "unmatched HIGH/day"),
            ("false_high_per_bed_day", "false HIGH/day"), ("audible_per_bed_day", "audible/day"),
            ("alarms_high_per_bed_hour", "HIGH/h"), ("alarms_medium_per_bed_hour", "MED/h"),
-           ("alarms_low_per_bed_hour", "LOW/h"))
+           ("alarms_low_per_bed_hour", "LOW/h"), ("noisy_share", "noisy"), ("V_noisy_share", "V noisy"))
 
 
 def _fmt(v: float | None, key: str) -> str:

@@ -130,7 +130,7 @@ class BedModel:
         """While learning: keep the beat's residual and noise level; True when learning has just finished.  A beat
         in a stretch that failed the signal-quality index (``Beat.noisy``) teaches the bed no shape."""
         return self.learner is not None and self.learner.learning and self.learner.add(
-            beat.index, None if beat.noisy else residual, beat.noise)
+            beat.index, None if beat.noisy else residual, beat.noise, beat.mismatch)
 
     def score_one(self, beat: Beat, loss: float, residual: np.ndarray, now: float) -> BedVerdict:
         """The beat's verdict as the bed stands now (the artifact and rhythm watches see it)."""
@@ -145,7 +145,7 @@ class BedModel:
                                         shape_loss=shape, rr_loss=rr))
         assert lr.learnt is not None
         thr = lr.learnt.shift + self.margin
-        noisy = lr.noise.beat(beat.noise)
+        noisy = lr.noise.beat(beat.noise, beat.mismatch)
         # beats that cannot be judged get no verdict, and the alarm policy does not see them; a beat whose stretch
         # failed the signal-quality index (Beat.noisy, segmentation.sqi) neither, but leaves the artifact watch as is
         if noisy or beat.noisy:

@@ -17,6 +17,27 @@ the segmenter cuts beats to match it, so one monitor can run either model.
     the 140 steps, carries the beat's RR prematurity: ``rr_gain * log(RR before the beat / median of
     the bed's last rr_beats RR)``, so a premature beat of normal shape still reconstructs badly.  Both
     running medians are label-free and learn from the bed itself.
+
+A window beat carries two noise levels, each judged against the bed's own by
+:class:`ecgmon.monitor.learning.NoiseWatch`:
+
+- ``Beat.noise``: the spread of sample-to-sample steps over its PR segment, relative to the bed's amplitude (flat in
+  a clean ECG; muscle noise and other high-frequency noise raise it, baseline wander barely moves it);
+- ``Beat.mismatch``: how much it differs from the beats just before it outside its QRS: the root mean square of the
+  difference between its amplitude-scaled window and each of the ``MISMATCH_BEATS`` (3) beats before it, over the
+  samples outside its QRS (before ``QRS_PRE_S``, 50 ms, and from ``QRS_POST_S``, 80 ms, after the fiducial), the
+  least of the three; not measured (nan) for a bed's first beat, for a premature beat (RR under ``EARLY``, 0.8, of
+  the bed's running median RR) and at fast rates (RR under ``FAST_RR_S``, 0.45 s), where the window lies on the
+  previous beat's T wave, which moves with every change of RR (the fast ventricular runs of MIT-BIH 205 otherwise
+  differed from beat to beat as much as noise does).  A clean ECG repeats itself from beat to beat; how well each
+  beat matches the others is a standard signal-quality index (the template-matching index of Orphanidou C et al.,
+  Signal-quality indices for the electrocardiogram and photoplethysmogram: derivation and applications to wireless
+  monitoring, IEEE J Biomed Health Inform 19(3):832-838, 2015, correlates each beat with the average beat of a 10 s
+  stretch).  Electrode motion and muscle noise do not repeat; electrode motion is low-frequency and in-band, which
+  the PR segment's steps barely see at 360 Hz.  The least of three: a ventricular beat differs from the normal beats
+  before it, but in a bigeminy or trigeminy the beat two or three before is of its own kind, and the normal beat
+  after an ectopic matches the normal ones before it.  Outside the QRS: the QRS is where a ventricular beat differs
+  in shape, and where respiration changes a normal beat's amplitude from beat to beat.
 """
 
 from __future__ import annotations
@@ -32,6 +53,14 @@ import numpy as np
 from ecgmon.core.limits import BEAT_LEN
 
 Kind = Literal["ecg5000", "window"]
+
+MISMATCH_BEATS = 3  # a beat's mismatch: the least difference from each of this many beats before it ...
+QRS_PRE_S = 0.05  # ... outside its QRS: the samples more than this before the fiducial ...
+QRS_POST_S = 0.08  # ... and from this after it
+# a premature beat (RR under EARLY of the bed's running median RR) or one at a fast rate (RR under FAST_RR_S) is not
+# measured (mismatch nan): its window lies on the previous beat's T wave, which moves with every change of RR
+EARLY = 0.8
+FAST_RR_S = 0.45
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,12 +122,22 @@ class WindowCutter:
         self.amps: deque[float] = deque(maxlen=rep.amp_beats)
         self.rrs: deque[float] = deque(maxlen=rep.rr_beats)
         self.noise = 0.0  # of the last beat cut
+        self.mismatch = math.nan  # of the last beat cut (nan: not measured)
+        self.recent: deque[np.ndarray] = deque(maxlen=MISMATCH_BEATS)  # the last beats' scaled windows outside the QRS
         n = BEAT_LEN
         # window positions in time order, then rotated so that the sequence starts at the fiducial
         self.t = -self.pre + np.arange(n) * ((self.pre + self.post) / n)  # sample offsets from the fiducial
         k = int(np.searchsorted(self.t, 0.0))
         self.base = self.t <= -self.pre / 2  # PR segment
+        self.outside = (self.t <= -QRS_PRE_S * fs) | (self.t >= QRS_POST_S * fs)  # outside the QRS
         self.order = np.concatenate([np.arange(k, n), np.arange(k)])
+
+    def _mismatch(self, outside: np.ndarray) -> float:
+        """The least RMS difference from the last ``MISMATCH_BEATS`` beats outside the QRS (module docstring)."""
+        if not self.recent:
+            return math.nan
+        d = np.asarray(self.recent) - outside
+        return float(np.sqrt(np.min(np.mean(d * d, axis=1))))
 
     def needs_after(self) -> int:
         """Samples needed after the fiducial before the beat can be cut."""
@@ -116,53 +155,50 @@ class WindowCutter:
         v = np.interp((fid - lo) + self.t, _ARANGE[:hi - lo] if hi - lo <= len(_ARANGE) else np.arange(hi - lo),
                       buf[lo:hi])
         v = v - _median(v[self.base].tolist())
-        amp = float(v.max() - v.min())
-        self.amps.append(amp)
-        scale = max(_median(self.amps), 1e-3)
-        wave = (v / scale)[self.order]
         # noise: the spread of sample-to-sample steps over the PR segment, which is flat in a clean ECG
-        # (baseline wander barely moves it; muscle noise and electrode motion do)
-        self.noise = float(np.std(np.diff(v[self.base]))) / scale
-        if rr_before_s is None or not self.rrs:
-            prem = 0.0
-        else:
-            prem = math.log(rr_before_s / _median(self.rrs))
-            prem = max(-self.rep.rr_clip, min(self.rep.rr_clip, prem))
-        if rr_before_s is not None:
-            self.rrs.append(rr_before_s)
+        # (baseline wander barely moves it; muscle noise does)
+        spread = float(np.std(np.diff(v[self.base])))
         out = np.empty((2, BEAT_LEN), dtype=np.float32)
-        out[0] = wave
-        out[1] = self.rep.rr_gain * prem
+        self.finish_cut(v, float(v.max() - v.min()), spread, rr_before_s, out)
         return out
 
     def finish_cut(self, v: np.ndarray, amp: float, spread: float, rr_before_s: float | None,
                    out: np.ndarray) -> None:
-        """The second, per-bed half of :meth:`cut` for :func:`cut_many`: ``v`` the window less its baseline,
-        ``amp`` its peak-to-peak, ``spread`` the spread of its PR segment's steps (before scaling); writes the
-        (2, 140) beat into ``out`` and moves the bed's running medians on, as :meth:`cut` does."""
+        """The per-bed half of :meth:`cut` (and of :func:`cut_many`): ``v`` the window less its baseline, ``amp``
+        its peak-to-peak, ``spread`` the spread of its PR segment's steps (before scaling); writes the (2, 140) beat
+        into ``out``, sets :attr:`noise` and :attr:`mismatch`, and moves the bed's running medians on."""
         self.amps.append(amp)
         scale = max(_median(self.amps), 1e-3)
-        out[0] = (v / scale)[self.order]
+        scaled = v / scale
+        out[0] = scaled[self.order]
         self.noise = spread / scale
         if rr_before_s is None or not self.rrs:
             prem = 0.0
+            early = False
         else:
-            prem = math.log(rr_before_s / _median(self.rrs))
-            prem = max(-self.rep.rr_clip, min(self.rep.rr_clip, prem))
+            ratio = rr_before_s / _median(self.rrs)
+            prem = max(-self.rep.rr_clip, min(self.rep.rr_clip, math.log(ratio)))
+            early = ratio < EARLY or rr_before_s < FAST_RR_S
+        outside = scaled[self.outside]
+        self.mismatch = math.nan if early else self._mismatch(outside)
+        self.recent.append(outside)
         if rr_before_s is not None:
             self.rrs.append(rr_before_s)
         out[1] = self.rep.rr_gain * prem
 
 
-def cut_many(jobs: Sequence[tuple[WindowCutter, np.ndarray, float, float | None]]) -> tuple[np.ndarray, list[float]]:
+def cut_many(jobs: Sequence[tuple[WindowCutter, np.ndarray, float, float | None]],
+             ) -> tuple[np.ndarray, list[float], list[float]]:
     """:meth:`WindowCutter.cut` of many beats at once: ``jobs`` are ``(cutter, buf, fid_in_buf, rr_before_s)``, a
     bed's beats in their order (each cutter's running medians move on beat by beat, as one cut after another would
-    move them).  Returns the beats, float32 ``(len(jobs), 2, 140)``, and each beat's noise level (what
-    :attr:`WindowCutter.noise` holds after its cut): the same values as the cuts one by one.  The interpolation, the
+    move them).  Returns the beats, float32 ``(len(jobs), 2, 140)``, and each beat's noise level and mismatch (what
+    :attr:`WindowCutter.noise` and :attr:`WindowCutter.mismatch` hold after its cut): the same values as the cuts one
+    by one.  The interpolation, the
     baseline medians, the peak-to-peak amplitudes and the PR segments' step spreads are array operations over all
     beats of one window design and sampling rate (np.interp's arithmetic: ``(b1 - b0) * (x - j) + b0``)."""
     out = np.empty((len(jobs), 2, BEAT_LEN), dtype=np.float32)
     noise = [0.0] * len(jobs)
+    mismatch = [math.nan] * len(jobs)
     groups: dict[tuple[float, float, float], list[int]] = {}
     for k, (c, _, _, _) in enumerate(jobs):
         groups.setdefault((c.pre, c.post, c.fs), []).append(k)
@@ -188,5 +224,5 @@ def cut_many(jobs: Sequence[tuple[WindowCutter, np.ndarray, float, float | None]
         for r, k in enumerate(idx):
             c = jobs[k][0]
             c.finish_cut(v[r], amp[r], spread[r], jobs[k][3], out[k])
-            noise[k] = c.noise
-    return out, noise
+            noise[k], mismatch[k] = c.noise, c.mismatch
+    return out, noise, mismatch

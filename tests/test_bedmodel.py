@@ -7,15 +7,24 @@ import pytest
 
 from ecgmon.core.messages import Beat
 from ecgmon.monitor.bedmodel import BedModel, rr_context
-from ecgmon.monitor.learning import NOISE_FLOOR, LearningConfig
+from ecgmon.monitor.learning import (
+    MISMATCH_FLOOR,
+    MISMATCH_RATIO,
+    NOISE_FLOOR,
+    LearningConfig,
+    LearntStore,
+    bed_from_json,
+    bed_to_json,
+)
 
 FS = 100.0
 SHAPE = (2, 140)
 MARGIN = 0.01
 
 
-def _beat(i: int, noise: float = 0.005) -> Beat:
-    return Beat("bed", np.zeros(SHAPE, np.float32), index=i * 100, rr_prev_s=1.0, fs=FS, closed_mono=0.0, noise=noise)
+def _beat(i: int, noise: float = 0.005, mismatch: float = 0.02) -> Beat:
+    return Beat("bed", np.zeros(SHAPE, np.float32), index=i * 100, rr_prev_s=1.0, fs=FS, closed_mono=0.0, noise=noise,
+                mismatch=mismatch)
 
 
 def _learnt(rng: np.random.Generator, *, follow_rate: float = 0.0, beats: int = 20) -> tuple[BedModel, np.ndarray]:
@@ -69,6 +78,47 @@ def test_artifact_withholds_verdicts_on_noisy_beats_and_clears():
     assert all(v.score.verdict == "noisy" and not v.score.flagged for v in seen[3:])
     clean = [m.judge(_beat(300 + i), 0.0, offset, 0.0) for i in range(8)]
     assert clean[-1].artifact is False and clean[-1].score.verdict == "normal"
+
+
+def test_mismatched_beats_get_no_verdict_at_7_of_8_and_clear_at_3():
+    """Beats that differ from the ones before them outside their QRS (electrode motion): judged against the bed's own
+    learnt mismatch (0.02 here, so the limit is MISMATCH_RATIO times it), 7 of the last 8 raise the artifact."""
+    rng = np.random.default_rng(3)
+    m, offset = _learnt(rng)
+    assert m.learnt is not None and m.learnt.mismatch == pytest.approx(0.02)
+    limit = max(MISMATCH_FLOOR, 0.02 * MISMATCH_RATIO)
+    bad = offset.copy()
+    bad[0] += 1.0  # would be flagged if it were judged
+    seen = [m.judge(_beat(200 + i, mismatch=1.5 * limit), 0.0, bad, 0.0) for i in range(9)]
+    assert [v.artifact for v in seen] == [False] * 6 + [True] * 3
+    assert all(v.score.flagged for v in seen[:6])
+    assert all(v.score.verdict == "noisy" and not v.score.flagged for v in seen[6:])
+    clean = [m.judge(_beat(300 + i), 0.0, offset, 0.0) for i in range(8)]
+    assert [v.artifact for v in clean] == [True] * 4 + [False] * 4  # 3 or fewer of 8: off
+    assert clean[-1].score.verdict == "normal"
+    # just under the limit, or one beat in 4 matching (6 of 8 mismatched at most): judged
+    under = [m.judge(_beat(400 + i, mismatch=0.99 * limit), 0.0, offset, 0.0) for i in range(10)]
+    assert all(v.artifact is False and v.score.verdict == "normal" for v in under)
+    mixed = [m.judge(_beat(500 + i, mismatch=1.5 * limit if i % 4 else 0.02), 0.0, bad, 0.0) for i in range(16)]
+    assert all(v.artifact is False and v.score.flagged for v in mixed)
+
+
+def test_a_bed_restored_without_a_learnt_mismatch_counts_no_beat_mismatched(tmp_path):
+    """A state saved before mismatch existed (no "mismatch" key) has no level: only the PR segment's noise counts."""
+    rng = np.random.default_rng(6)
+    m, offset = _learnt(rng)
+    assert m.learnt is not None
+    d = bed_to_json(FS, m.learnt)
+    assert d["mismatch"] == pytest.approx(0.02) and bed_from_json(d)[1].mismatch == pytest.approx(0.02)
+    store = LearntStore(tmp_path / "learnt.json", "sha")
+    store.save({"bed": (FS, m.learnt)})
+    assert store.load()["bed"][1].mismatch == pytest.approx(0.02)
+    fs, lt = bed_from_json({k: v for k, v in d.items() if k != "mismatch"})
+    assert np.isnan(lt.mismatch) and lt.noise == pytest.approx(0.005)
+    restored = BedModel(fs, threshold=1.0, shape=SHAPE, learning=LearningConfig(learn_s=10.0), margin=MARGIN,
+                        learnt=lt)
+    vs = [restored.judge(_beat(200 + i, mismatch=10.0), 0.0, offset, 0.0) for i in range(10)]
+    assert all(v.artifact is False and v.score.verdict == "normal" for v in vs)
 
 
 def test_rhythm_changed_judges_beats_by_their_shape_alone():
