@@ -227,6 +227,9 @@ def add_alarm_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--vt-regular", type=float, default=_X.vt_regular,
                    help=f"VT: each interval of the run within this share of their median (default {_X.vt_regular:g}; "
                         f"0: off)")
+    g.add_argument("--second-lead-vt", choices=("first", "either", "both"), default=_X.second_lead_vt,
+                   help="a bed with a second lead (--second-lead): VT read on the first lead alone (the default), on "
+                        "either lead, or on the first confirmed by the second where it can be read")
     g.add_argument("--vt-clear-bpm", type=float, default=_X.vt_clear_bpm,
                    help="VT also clears once the rate over its clearing beats is at or under this (bpm; 0, the "
                         "default: off)")
@@ -427,7 +430,7 @@ def lethal_from_args(a: argparse.Namespace) -> LethalConfig:
                    pause_artifact=not a.no_pause_artifact,
                    vt_artifact_holds=not a.vt_artifact_clears, vt_p=a.vt_p, vt_misread=a.vt_misread,
                    vt_misread_rr=a.vt_misread_rr, vt_similar=a.vt_similar, vt_clear_bpm=a.vt_clear_bpm,
-                   vt_regular=a.vt_regular,
+                   vt_regular=a.vt_regular, second_lead_vt=a.second_lead_vt,
                    vt_noisy=a.vt_noisy)
 
 

@@ -140,6 +140,10 @@ class LethalConfig:
     # cycle): each of its intervals within this share of their median; 0: off (any value lost 6-9 of 22 true CinC VT
     # alarms: detected runs of true VT are irregular too; docs/alarms.md)
     vt_regular: float = 0.0
+    # a bed with a second lead (--second-lead, LeadFusion): where VT is read. "first": the first lead's alone (the
+    # default); "either": either lead's run; "both": the first lead's run, confirmed by the second lead's where that
+    # can be read (docs/alarms.md, 'A second lead': either cost MIT-BIH DS1 25 false VT alarms in 11 h)
+    second_lead_vt: str = "first"
     rate_gap_s: float | None = None  # an RR this long or more is no rate (it is asystole's); None: asystole_s
     # the VF detector's artifact windows (noise, motion, an amplifier's baseline step) hold the asystole timer
     asystole_artifact: bool = True
@@ -561,12 +565,15 @@ class LeadFusion:
     """The lethal conditions of a bed with a second ECG lead (``--second-lead``), from each lead's own
     :class:`LethalWatch` (each lead has its QRS detector, beat typer and VF detector).
 
-    - extreme brady- and tachycardia and ventricular tachycardia: raised when either lead's watch raises them (a
-      rate or a VT run read on the lead where it can be read: ICU VT that lead II types poorly, a rate whose beats
-      one lead misses), cleared once no lead's watch has them on; the message says when the second lead raised it;
+    - extreme brady- and tachycardia: raised when either lead's watch raises them (a rate read on the lead where it
+      can be read: a rate whose beats one lead misses), cleared once no lead's watch has them on; the message says
+      when the second lead raised it;
     - asystole: raised when the first lead's watch raises it and the second lead's is on too, or the second lead
       cannot be read (leads off, signal loss: its watch holds its timer); a second lead that still shows QRS
       complexes holds it (a lead II whose electrode moved or whose complexes fell to nothing is no asystole);
+    - ventricular tachycardia (``vt``): the first lead's alone ("first", the default), either lead's ("either": as
+      the rates), or the first lead's confirmed by the second where that can be read ("both": as asystole).  The
+      beat typer was fitted on lead II/MLII: on other leads (V1's rS complexes) it types far more beats ventricular;
     - everything else (VF/flutter, the heart-rate limits, pause and the watch's technical condition): the first
       lead's, as for a one-lead bed.
 
@@ -574,10 +581,12 @@ class LeadFusion:
     signal-quality-best channel, asystole only where no channel shows beats: Plesinger et al. 2016; Clifford et al.
     2016, cited in this module's docstring); it was measured on the development records (docs/alarms.md)."""
 
-    EITHER = frozenset({Condition.EXTREME_BRADY, Condition.EXTREME_TACHY, Condition.VTACH})
-    BOTH = frozenset({Condition.ASYSTOLE})
-
-    def __init__(self) -> None:
+    def __init__(self, *, vt: str = "first") -> None:
+        if vt not in ("first", "either", "both"):
+            raise ValueError(f"second-lead VT must be first, either or both, got {vt!r}")
+        self.EITHER = frozenset({Condition.EXTREME_BRADY, Condition.EXTREME_TACHY,
+                                 *((Condition.VTACH,) if vt == "either" else ())})
+        self.BOTH = frozenset({Condition.ASYSTOLE, *((Condition.VTACH,) if vt == "both" else ())})
         self.on: tuple[dict[Condition, Change], dict[Condition, Change]] = ({}, {})  # each lead's active changes
         self.shown: set[Condition] = set()  # what the bed has raised from these conditions
 

@@ -310,7 +310,7 @@ class Monitor:
             if prev is not None and prev.fs == chunk.fs:  # a gap: the same watch, no rate across it
                 st.lethal = prev.lethal
                 st.lethal.gap()
-            self.fusion.setdefault(chunk.patient, LeadFusion())
+            self.fusion.setdefault(chunk.patient, LeadFusion(vt=self.lethal_cfg.second_lead_vt))
         return st
 
     def _bed_model(self, fs: float, learnt: Learnt | None = None) -> BedModel:

@@ -516,7 +516,7 @@ def _ch(cond, active, index, message=""):
 def test_rates_and_vt_come_from_either_lead_and_clear_when_neither_has_them():
     from ecgmon.monitor.lethal import LeadFusion
 
-    f = LeadFusion()
+    f = LeadFusion(vt="either")
     vt = Condition.VTACH
     got = f.update(1, [_ch(vt, True, 100, "5 or more ventricular beats at 150 bpm")], second_readable=True)
     assert [(c.condition, c.active, c.index) for c in got] == [(vt, True, 100)]
@@ -550,3 +550,20 @@ def test_asystole_needs_the_second_lead_without_qrs_or_unreadable():
     assert g.update(0, [_ch(a, True, 1000, "no QRS for 4 s")], second_readable=True) == []
     got = g.update(0, [], second_readable=False)
     assert [(c.condition, c.active, c.index) for c in got] == [(a, True, 1000)]
+
+
+def test_second_lead_vt_first_by_default_or_confirmed_by_both():
+    from ecgmon.monitor.lethal import LeadFusion
+
+    vt = Condition.VTACH
+    first = LeadFusion()  # the default: the first lead's VT alone
+    assert first.update(1, [_ch(vt, True, 100, "run")], second_readable=True) == []
+    assert [c.active for c in first.update(0, [_ch(vt, True, 120, "run")], second_readable=True)] == [True]
+    both = LeadFusion(vt="both")
+    assert both.update(0, [_ch(vt, True, 120, "run")], second_readable=True) == []  # not confirmed yet
+    got = both.update(1, [_ch(vt, True, 130, "run")], second_readable=True)
+    assert [(c.active, c.index) for c in got] == [(True, 120)]
+    unread = LeadFusion(vt="both")  # a second lead that cannot be read confirms nothing and holds nothing
+    assert [c.active for c in unread.update(0, [_ch(vt, True, 120, "run")], second_readable=False)] == [True]
+    with pytest.raises(ValueError):
+        LeadFusion(vt="any")
