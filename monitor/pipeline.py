@@ -259,8 +259,10 @@ class Monitor:
                 seg_offset=chunk.start)
         elif chunk.reset or st.fs != chunk.fs:
             # a gap or a rate change: the open beat and the filter state are meaningless now
-            if self.learning is not None and (st.fs != chunk.fs or
-                                              time.monotonic() - st.last_chunk_mono > self.learning.forget_s):
+            # gone for how long: a recording's gap in its own samples (however fast it plays), a live bed's in wall time
+            gone_s = ((chunk.start - st.seg_offset - st.segmenter.total) / st.fs if chunk.replay
+                      else time.monotonic() - st.last_chunk_mono)
+            if self.learning is not None and (st.fs != chunk.fs or gone_s > self.learning.forget_s):
                 st.model = self._bed_model(chunk.fs)  # gone for long: learn again
             if st.fs != chunk.fs:
                 st.lethal = LethalWatch(chunk.fs, st.lethal.cfg)
@@ -421,24 +423,23 @@ class Monitor:
             now = time.monotonic()
             for st in self.beds.values():
                 self._type_and_vf(st, now)
+        # each bed's typed QRS for its alarm policy, handed over once the VF windows below are analysed too: a beat
+        # the policy judges then finds every lethal alarm up to its sample raised (its alarm chains), whether its
+        # verdict came before its type (judged here) or after (judged in judge())
+        for_policy: dict[int, tuple[Bed, list[QrsType]]] = {}
         if self._vt_jobs:
-            typed_beds: dict[int, Bed] = {}
             jobs, self._vt_jobs, self._vt_oldest = self._vt_jobs, [], None
             for (st, job), typed in zip(jobs, type_staged([j for _, j in jobs]), strict=True):
                 if st.vtyper is not job.typer:  # staged before the bed's segmentation restarted
                     continue
                 off = st.seg_offset
-                typed_beds[id(st)] = st
+                qrs = for_policy.setdefault(id(st), (st, []))[1]
                 for vb in typed:
                     self._lethal(st, st.lethal.typed(vb.index + off, ventricular=vb.ventricular,
                                                      artifact=st.vf_artifact, p_ventricular=vb.p_ventricular,
                                                      prev_corr=vb.prev_corr))
-                    self._policy(st, st.policy.typed(QrsType(vb.index + off, vb.p_ventricular, vb.ventricular,
-                                                             vb.width_s, st.vf_artifact, vb.prev_corr)))
-            # every QRS these beds' typers were given before this sample has been typed (all their staged jobs
-            # were in this flush): beats before it wait for their type no longer
-            for st in typed_beds.values():
-                self._policy(st, st.policy.progress(st.seg_offset + st.vtyper.total - st.vtyper.need_after))
+                    qrs.append(QrsType(vb.index + off, vb.p_ventricular, vb.ventricular, vb.width_s, st.vf_artifact,
+                                       vb.prev_corr))
         for key, w in self.vfpool.flush():
             st, bank = cast(tuple[Bed, VFBank], key)
             if st.vfbank is not bank:  # queued before the bed's segmentation restarted: another index basis
@@ -446,6 +447,12 @@ class Monitor:
             st.vf_artifact = w.artifact
             self._lethal(st, st.lethal.vf(w.end + st.seg_offset, st.vfalarm.update(w), vf=w.vf,
                                           artifact=w.artifact))
+        for st, qrs in for_policy.values():
+            for t in qrs:
+                self._policy(st, st.policy.typed(t))
+            # every QRS the bed's typer was given before this sample has been typed (all its staged jobs were in
+            # this flush): beats before it wait for their type no longer
+            self._policy(st, st.policy.progress(st.seg_offset + st.vtyper.total - st.vtyper.need_after))
 
     def _lethal(self, st: Bed, changes: list[Change]) -> None:
         for ch in changes:
@@ -472,10 +479,11 @@ class Monitor:
             if v.learnt_now:
                 self.stats.learnt += 1
                 self.save_learnt()
+            # at the beat's own sample index: how far the segmentation has come meanwhile depends on the load
             if v.artifact is not None:
-                self.emit(st.technical.follow(Condition.ARTIFACT, v.artifact))
+                self.emit(st.technical.follow(Condition.ARTIFACT, v.artifact, index=b.index))
             if v.rhythm_changed is not None:
-                self.emit(st.technical.follow(Condition.RHYTHM_CHANGED, v.rhythm_changed))
+                self.emit(st.technical.follow(Condition.RHYTHM_CHANGED, v.rhythm_changed, index=b.index))
             s = v.score
             st.beats += 1
             st.flagged += s.flagged
