@@ -286,12 +286,16 @@ class BeatJoin:
     the scorer judges a beat whenever its batch is scored: either may come first.  A scored beat waits until its
     QRS is typed, or until the typer's ``mark`` (every QRS before it has been typed) has passed it (then it goes
     untyped); at most ``wait_beats`` wait (the oldest goes untyped beyond).  Typed QRS complexes are kept until a
-    scored beat passes them (at most ``4 * wait_beats``).  Memory is bounded either way."""
+    scored beat, or a beat the policy does not judge (:meth:`skip`: its bed learning, or shed), passes them: as
+    many as the verdicts lag behind the typer, at most ``32 * wait_beats`` (16,384 by default: a recording's
+    verdicts lag its typing by at most the monitor's beat queue and the batches in flight, 4,096 + 2 x 1,024 beats
+    by default, and a type dropped for room would leave its beat untyped, as the load decided).  Memory is bounded
+    either way."""
 
     def __init__(self, fs: float, *, tol_s: float = 0.15, wait_beats: int = 512) -> None:
         self.tol = max(1, round(tol_s * fs))
         self.waiting: deque[BeatScore] = deque()
-        self.types: deque[QrsType] = deque(maxlen=max(16, 4 * wait_beats))
+        self.types: deque[QrsType] = deque(maxlen=max(16, 32 * wait_beats))
         self.mark = -math.inf
         self.wait_beats = wait_beats
         self.untyped = 0  # beats released without a type
@@ -305,6 +309,13 @@ class BeatJoin:
 
     def scored(self, s: BeatScore) -> None:
         self.waiting.append(s)
+
+    def skip(self, index: int) -> None:
+        """The bed's beat at sample ``index`` gets no verdict here (its bed learns, or it was shed): the QRS types
+        before it (and before every beat still waiting) are claimed by no later beat."""
+        lo = min(index, self.waiting[0].beat.index) if self.waiting else index
+        while self.types and self.types[0].index < lo - self.tol:
+            self.types.popleft()
 
     def ready(self, *, final: bool = False) -> list[tuple[BeatScore, QrsType | None]]:
         """Beats whose type is known (or will never be), in order; ``final``: all of them (the stream ended)."""
@@ -373,6 +384,11 @@ class AlarmPolicy:
     def update(self, s: BeatScore) -> list[Alarm]:
         self.join.scored(s)
         return self._release()
+
+    def skip(self, index: int) -> None:
+        """A beat of the bed at sample ``index`` that gets no verdict from the policy (its bed learns, or the beat
+        was shed): what the typer said before it is let go."""
+        self.join.skip(index)
 
     def typed(self, t: QrsType) -> list[Alarm]:
         self.join.typed(t)

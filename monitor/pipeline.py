@@ -84,6 +84,10 @@ class Bed:
     rhythm_x: list[np.ndarray] = field(default_factory=list)
     rhythm_fids: list[float] = field(default_factory=list)
     rhythm_n: int = 0
+    # absolute index of the last QRS handed to the beat typer: the QRS detector decides QRS in order (a search-back
+    # finds one after the last), so every QRS before it has been handed over, and once typed the policy's beats
+    # before it wait for their type no longer (a QRS found late is not passed by the typer's mark)
+    typer_fid: float = -math.inf
     seg_offset: int = 0  # absolute index of the current segmenter's first sample
     last_chunk_mono: float = 0.0
     beats: int = 0
@@ -408,6 +412,8 @@ class Monitor:
             return
         x = np.concatenate(st.rhythm_x) if len(st.rhythm_x) > 1 else st.rhythm_x[0]
         st.vtyper.add(x, st.rhythm_fids)
+        if st.rhythm_fids:
+            st.typer_fid = max(st.typer_fid, st.seg_offset + max(st.rhythm_fids))
         job = st.vtyper.stage()
         if job is not None:
             self._vt_jobs.append((st, job))
@@ -450,9 +456,10 @@ class Monitor:
         for st, qrs in for_policy.values():
             for t in qrs:
                 self._policy(st, st.policy.typed(t))
-            # every QRS the bed's typer was given before this sample has been typed (all its staged jobs were in
-            # this flush): beats before it wait for their type no longer
-            self._policy(st, st.policy.progress(st.seg_offset + st.vtyper.total - st.vtyper.need_after))
+            # every QRS before this sample has been found and typed (all the bed's staged jobs were in this flush;
+            # none before its last QRS handed to the typer is still to be found): beats before it wait no longer
+            self._policy(st, st.policy.progress(min(st.seg_offset + st.vtyper.total - st.vtyper.need_after,
+                                                    st.typer_fid + 1)))
 
     def _lethal(self, st: Bed, changes: list[Change]) -> None:
         for ch in changes:
@@ -500,6 +507,8 @@ class Monitor:
                 sink.on_beat(s)
             if s.learning is None:  # physiological alarms are held while learning (noisy beats: counted, no alarm)
                 self._policy(st, st.policy.update(s))
+            else:
+                st.policy.skip(b.index)
             out.append(s)
         self.stats.time_alarm += time.perf_counter() - t0
         return out
@@ -702,6 +711,8 @@ class Monitor:
         for b in beats:
             if self._shed_when_full and self.queue.full():
                 self.stats.shed += 1
+                if (st := self.beds.get(b.patient)) is not None:
+                    st.policy.skip(b.index)
                 self._overload(f"scoring is behind: beats are shed (first from {b.patient})")
                 continue
             await self.queue.put(b)
