@@ -33,18 +33,26 @@ from ecgmon.core.messages import (
     Priority,
     TypedBeat,
 )
-from ecgmon.models.checkpoint import Checkpoint
+from ecgmon.models.checkpoint import Checkpoint, load
 from ecgmon.models.records import read
 from ecgmon.models.scorer import Scored, Scorer
 from ecgmon.monitor.alarms import ADVISORY_CHAINS, AlarmBook, AlarmPolicy, BeatJoin, PolicyConfig, QrsType
+from ecgmon.monitor.disk import DiskWriter
 from ecgmon.monitor.learning import LearningConfig
 from ecgmon.monitor.pipeline import Monitor, PipelineConfig
 from ecgmon.monitor.sinks import NullSink
 from ecgmon.monitor.sources import RecordSource
+from ecgmon.monitor.strips import StripRecorder, read_strips
 
 DATA = Path(__file__).parent / "data"
 RECORDS = [DATA / "mitdb-hard" / "201x", DATA / "mitdb-hard" / "203x", DATA / "mitdb" / "205x"]
 LEARN_S = 40.0
+
+
+@pytest.fixture(scope="module")
+def mitdb() -> Checkpoint:
+    """The real-ECG model that ships (per-bed learning), as the monitor plays recordings with."""
+    return load("mitdb")
 
 
 class Collector(NullSink):
@@ -94,9 +102,11 @@ class ReleasingSource(RecordSource):
         self.release.set()
 
 
-def _play(ckpt: Checkpoint, *, held: bool) -> Collector:
+def _play(ckpt: Checkpoint, strips: Path, *, held: bool) -> Collector:
+    """Play RECORDS; every verdict, typed beat and alarm, and the alarm strips written to ``strips``."""
     recs = [read(p) for p in RECORDS]
     col = Collector()
+    disk = DiskWriter()
     learning = LearningConfig(learn_s=LEARN_S)
     if held:  # every beat queued before the first is scored; then scored in calls of 64 (the CPU's)
         release = threading.Event()
@@ -107,7 +117,8 @@ def _play(ckpt: Checkpoint, *, held: bool) -> Collector:
         scorer = Scorer(ckpt.model, device="cpu", threads=1)
         cfg = PipelineConfig(queue_size=1, max_batch=1, max_wait_ms=0.0, max_round=1)
         source = RecordSource(recs, speed=None)
-    mon = Monitor.for_checkpoint(ckpt, scorer=scorer, cfg=cfg, learning=learning, sinks=[col])
+    mon = Monitor.for_checkpoint(ckpt, scorer=scorer, cfg=cfg, learning=learning, disk=disk,
+                                 sinks=[col, StripRecorder(strips, replay=True, disk=disk)])
     try:
         asyncio.run(mon.run(source))
     finally:
@@ -128,14 +139,20 @@ def _transitions(col: Collector) -> list[tuple[object, ...]]:
 
 
 @pytest.mark.slow
-def test_a_recording_gives_the_same_verdicts_and_alarms_however_far_the_scorer_lags(shipped: Checkpoint) -> None:
-    step = _play(shipped, held=False)
-    held = _play(shipped, held=True)
+def test_a_recording_gives_the_same_verdicts_and_alarms_however_far_the_scorer_lags(mitdb: Checkpoint,
+                                                                                     tmp_path: Path) -> None:
+    step = _play(mitdb, tmp_path / "step.strips.jsonl", held=False)
+    held = _play(mitdb, tmp_path / "held.strips.jsonl", held=True)
     assert _verdicts(step) == _verdicts(held)
     assert sorted((t.score.beat.patient, t.score.beat.index, t.kind.short, t.p_ventricular, t.rr_ratio)
                   for t in step.typed) == sorted((t.score.beat.patient, t.score.beat.index, t.kind.short,
                                                   t.p_ventricular, t.rr_ratio) for t in held.typed)
     assert _transitions(step) == _transitions(held)
+    # the alarm strips: the same samples and the same beats with their verdicts, each complete
+    strips = [sorted(((r["alarm"]["condition"], r["alarm"]["beat_index"]), r["start"], r["samples"], r["beats"],
+                      r["complete"]) for r in read_strips(tmp_path / f"{k}.strips.jsonl")[0]) for k in ("step", "held")]
+    assert strips[0] == strips[1]
+    assert sum(bool(c and beats) for *_, beats, c in strips[0]) >= 3, [(k, len(b), c) for k, _, _, b, c in strips[0]]
     # the recordings exercise what differed: beats judged (after learning) and typed ventricular, and physiological
     # alarms of the policy and of the lethal watch
     judged = [s for s in step.scores if s.learning is None]
@@ -146,10 +163,10 @@ def test_a_recording_gives_the_same_verdicts_and_alarms_however_far_the_scorer_l
     assert conds & {Condition.VTACH, Condition.VFIB}
 
 
-def test_a_beats_loss_does_not_depend_on_how_many_beats_share_its_model_call(shipped: Checkpoint) -> None:
+def test_a_beats_loss_does_not_depend_on_how_many_beats_share_its_model_call(mitdb: Checkpoint) -> None:
     """Calls of 1-5 rows took another kernel path and gave losses ~1e-7 apart: a beat's verdict depended on how
     many beats the micro-batcher had gathered, that is on the load."""
-    scorer = Scorer(shipped.model, device="cpu", threads=1)
+    scorer = Scorer(mitdb.model, device="cpu", threads=1)
     x = np.random.default_rng(3).normal(0.0, 1.0, (70, *scorer.shape)).astype(np.float32)
     whole = scorer.score_batch(x)  # calls of 64 and 6 rows
     for n in (1, 2, 3, 4, 5, 7, 13):
