@@ -5,7 +5,8 @@ physiological alarm goes active it waits until ``after_s`` of signal past the al
 then writes one JSON line: ``before_s`` + ``after_s`` of samples (mV as received), the beats in that
 window with their verdicts, losses and thresholds, and the alarm.  A replay or recording writes it once a beat
 past the window has been judged instead (the same strip however far the scorer lagged the signal).  Lines go
-to a file beside the journal (``alarms.jsonl`` -> ``alarms.strips.jsonl``), each written whole and fsynced, like the journal.
+to a file beside the journal (``alarms.jsonl`` -> ``alarms.strips.jsonl``), each written whole and fsynced, like
+the journal.
 A strip still waiting when the monitor stops is written with what there is (``complete: false``).
 ``ecgmon review JOURNAL --out DIR`` renders them (:mod:`ecgmon.monitor.review`).
 """
