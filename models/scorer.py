@@ -38,6 +38,12 @@ def losses(model: LSTMAutoencoder, x: np.ndarray | torch.Tensor, *, device: torc
 
 
 PRECISIONS = ("float32", "bfloat16")
+# rows per model call at least (:meth:`Scorer.score_batch` pads smaller calls with flat beats): torch's CPU kernels
+# take another path for calls of 1-5 rows, whose results differ from a larger call's in the last bit (a loss by
+# ~1e-7), so a beat's loss depended on how many beats shared its call, that is on the machine's load; from 6 rows
+# on, a row's result is the same whatever the call's size and the row's place in it (tests/test_determinism.py).
+# Costs ~0.6 ms per call of 1 beat on one thread (1.3 -> 2.0 ms)
+MIN_ROWS = 8
 
 
 def bf16_supported() -> bool:
@@ -128,9 +134,12 @@ class Scorer:
             res, lo = [], []
             for i in range(0, len(xt), self.max_batch):
                 xb = xt[i:i + self.max_batch].to(self.device)
+                n = len(xb)
+                if n < MIN_ROWS:  # padded with flat beats, so that a beat's result does not depend on its call's size
+                    xb = torch.cat([xb, xb.new_zeros((MIN_ROWS - n, *xb.shape[1:]))])
                 recon = self.model(xb.to(self.dtype)).float()
-                res.append(xb - recon)
-                lo.append(reconstruction_loss(xb, recon))
+                res.append((xb - recon)[:n])
+                lo.append(reconstruction_loss(xb, recon)[:n])
         if not res:
             return Scored(np.zeros(0), np.zeros((0, *self.shape), np.float32))
         return Scored(torch.cat(lo).cpu().double().numpy(), torch.cat(res).cpu().numpy())

@@ -155,6 +155,7 @@ PHYSIOLOGICAL_ADVISORIES = (Condition.ABNORMAL_BEAT, Condition.FREQUENT_ABNORMAL
                             Condition.VENT_TRIGEMINY, Condition.VENT_RUN, Condition.SVT_RUN)
 
 _ids = itertools.count(1)
+SPANS_KEPT = 64  # alarms of a condition whose sample-index spans a book keeps (alarm chains look back chain_s)
 RESTORED_RECHECK_S = 60.0  # s of a bed's signal in which this run must confirm an alarm a previous run left open
 
 
@@ -179,11 +180,22 @@ class AlarmBook:
         # condition again) or has watched the bed for RESTORED_RECHECK_S without doing so: condition -> deadline
         # (sample index; None until the bed's first samples)
         self.restored: dict[Condition, int | None] = {}
+        # each condition's last alarms as sample-index spans (raised at, cleared at; None: still on), so that the
+        # alarm chains are judged as the bed's signal stood at a beat, whenever that beat's verdict comes
+        # (:meth:`chained`); -inf: raised before this run knew the bed's position (restored, or no samples yet)
+        self.spans: dict[Condition, deque[list[float | None]]] = {}
 
     def restore(self, alarm: Alarm) -> None:
         """Show ``alarm`` again (left open by a previous run) until this run confirms or expires it."""
         self.active[alarm.condition] = alarm
         self.restored[alarm.condition] = None
+        self._span(alarm.condition).append([-math.inf, None])
+
+    def _span(self, condition: Condition) -> deque[list[float | None]]:
+        q = self.spans.get(condition)
+        if q is None:
+            q = self.spans[condition] = deque(maxlen=SPANS_KEPT)
+        return q
 
     def expire_restored(self) -> list[Alarm]:
         """Clear the restored alarms this run has not confirmed within RESTORED_RECHECK_S of the bed's signal: a
@@ -213,6 +225,7 @@ class AlarmBook:
                   time.time(), message, at, score.loss if score else None,
                   score.threshold if score else None, evidence, record_s=rec, simulated=self.simulated)
         self.active[condition] = a
+        self._span(condition).append([-math.inf if at is None else float(at), None])
         return [a]
 
     def clear(self, condition: Condition, *, score: BeatScore | None = None, index: int | None = None) -> list[Alarm]:
@@ -223,13 +236,24 @@ class AlarmBook:
         at, rec = self._where(index if index is not None else score.beat.index if score else a.beat_index)
         if at is not None:
             self.ended[condition] = at
+        if (q := self.spans.get(condition)) and q[-1][1] is None:
+            q[-1][1] = -math.inf if at is None else float(at)  # unknown: as if it never was (no chain window)
         return [replace(a, state=AlarmState.CLEARED, time=time.time(), beat_index=at, record_s=rec,
                         loss=score.loss if score else a.loss)]
 
     def chained(self, condition: Condition, higher: frozenset[Condition], index: int, window: float) -> bool:
-        """Whether one of the ``higher`` conditions of ``condition``'s chain is on, or cleared less than ``window``
-        samples before ``index``: its alarm announced the episode, and ``condition`` is not raised."""
-        return window > 0 and announced(higher, self.active, self.ended, index, window)
+        """Whether one of the ``higher`` conditions of ``condition``'s chain was on at sample ``index``, or had
+        cleared less than ``window`` samples before it: its alarm announced the episode, and ``condition`` is not
+        raised.  Judged from the alarms' sample indices (:attr:`spans`), not from what is on now: the beat typer,
+        the VF detector and the scorer each report a little after the signal, by how much depends on the machine's
+        load, and a verdict must not (a recording gives the same alarms however fast it is played)."""
+        return window > 0 and any(self.on_near(h, index, window) for h in higher)
+
+    def on_near(self, condition: Condition, index: int, window: float = 0.0) -> bool:
+        """Whether ``condition``'s alarm was on at sample ``index`` (raised at or before it, not cleared by it), or
+        cleared less than ``window`` samples before it."""
+        return any(lo is not None and lo <= index and (hi is None or hi > index - window)
+                   for lo, hi in self.spans.get(condition, ()))
 
     def acknowledge(self) -> list[Alarm]:
         out = []
@@ -262,12 +286,16 @@ class BeatJoin:
     the scorer judges a beat whenever its batch is scored: either may come first.  A scored beat waits until its
     QRS is typed, or until the typer's ``mark`` (every QRS before it has been typed) has passed it (then it goes
     untyped); at most ``wait_beats`` wait (the oldest goes untyped beyond).  Typed QRS complexes are kept until a
-    scored beat passes them (at most ``4 * wait_beats``).  Memory is bounded either way."""
+    scored beat, or a beat the policy does not judge (:meth:`skip`: its bed learning, or shed), passes them: as
+    many as the verdicts lag behind the typer, at most ``32 * wait_beats`` (16,384 by default: a recording's
+    verdicts lag its typing by at most the monitor's beat queue and the batches in flight, 4,096 + 2 x 1,024 beats
+    by default, and a type dropped for room would leave its beat untyped, as the load decided).  Memory is bounded
+    either way."""
 
     def __init__(self, fs: float, *, tol_s: float = 0.15, wait_beats: int = 512) -> None:
         self.tol = max(1, round(tol_s * fs))
         self.waiting: deque[BeatScore] = deque()
-        self.types: deque[QrsType] = deque(maxlen=max(16, 4 * wait_beats))
+        self.types: deque[QrsType] = deque(maxlen=max(16, 32 * wait_beats))
         self.mark = -math.inf
         self.wait_beats = wait_beats
         self.untyped = 0  # beats released without a type
@@ -281,6 +309,13 @@ class BeatJoin:
 
     def scored(self, s: BeatScore) -> None:
         self.waiting.append(s)
+
+    def skip(self, index: int) -> None:
+        """The bed's beat at sample ``index`` gets no verdict here (its bed learns, or it was shed): the QRS types
+        before it (and before every beat still waiting) are claimed by no later beat."""
+        lo = min(index, self.waiting[0].beat.index) if self.waiting else index
+        while self.types and self.types[0].index < lo - self.tol:
+            self.types.popleft()
 
     def ready(self, *, final: bool = False) -> list[tuple[BeatScore, QrsType | None]]:
         """Beats whose type is known (or will never be), in order; ``final``: all of them (the stream ended)."""
@@ -296,7 +331,11 @@ class BeatJoin:
                 for u in itertools.islice(self.types, 1, 3):
                     if abs(u.index - i) < abs(t.index - i):
                         t = u
-            if t is None and not (final or i + self.tol < self.mark or len(self.waiting) > self.wait_beats):
+            known = final or i + self.tol < self.mark or len(self.waiting) > self.wait_beats
+            # a QRS before the beat is its match only once no nearer one can follow (one at or after the beat has
+            # been typed, or the typer has passed it): the same match whether the beat's verdict or its QRS
+            # complexes' types came first
+            if (t is None or (t.index < i and self.types[-1].index < i)) and not known:
                 break
             self.waiting.popleft()
             if t is not None:
@@ -345,6 +384,11 @@ class AlarmPolicy:
     def update(self, s: BeatScore) -> list[Alarm]:
         self.join.scored(s)
         return self._release()
+
+    def skip(self, index: int) -> None:
+        """A beat of the bed at sample ``index`` that gets no verdict from the policy (its bed learns, or the beat
+        was shed): what the typer said before it is let go."""
+        self.join.skip(index)
 
     def typed(self, t: QrsType) -> list[Alarm]:
         self.join.typed(t)
@@ -569,13 +613,16 @@ class TechnicalAlarms:
         return self.book.raise_(condition, AlarmKind.TECHNICAL, prio, f"{msg}{': ' + detail if detail else ''}",
                                 index=index)
 
-    def clear(self, condition: Condition) -> list[Alarm]:
-        """Clear ``condition`` (nothing when it is not active), at the bed's current sample index."""
-        return self.book.clear(condition, index=self.book.at)
+    def clear(self, condition: Condition, *, index: int | None = None) -> list[Alarm]:
+        """Clear ``condition`` (nothing when it is not active), at sample ``index`` (default: the bed's current
+        one)."""
+        return self.book.clear(condition, index=self.book.at if index is None else index)
 
-    def follow(self, condition: Condition, present: bool) -> list[Alarm]:
-        """Raise or clear ``condition`` as a check finds it ``present`` or not."""
-        return self.raise_(condition) if present else self.clear(condition)
+    def follow(self, condition: Condition, present: bool, *, index: int | None = None) -> list[Alarm]:
+        """Raise or clear ``condition`` as a check finds it ``present`` or not, at sample ``index`` (default: the
+        bed's current one; a check of a beat's verdict gives the beat's, which does not depend on how far the
+        segmentation has come by the time the verdict does)."""
+        return self.raise_(condition, index=index) if present else self.clear(condition, index=index)
 
 
 class Journal:

@@ -84,6 +84,10 @@ class Bed:
     rhythm_x: list[np.ndarray] = field(default_factory=list)
     rhythm_fids: list[float] = field(default_factory=list)
     rhythm_n: int = 0
+    # absolute index of the last QRS handed to the beat typer: the QRS detector decides QRS in order (a search-back
+    # finds one after the last), so every QRS before it has been handed over, and once typed the policy's beats
+    # before it wait for their type no longer (a QRS found late is not passed by the typer's mark)
+    typer_fid: float = -math.inf
     seg_offset: int = 0  # absolute index of the current segmenter's first sample
     last_chunk_mono: float = 0.0
     beats: int = 0
@@ -266,8 +270,10 @@ class Monitor:
                 seg_offset=chunk.start)
         elif chunk.reset or st.fs != chunk.fs:
             # a gap or a rate change: the open beat and the filter state are meaningless now
-            if self.learning is not None and (st.fs != chunk.fs or
-                                              time.monotonic() - st.last_chunk_mono > self.learning.forget_s):
+            # gone for how long: a recording's gap in its own samples (however fast it plays), a live bed's in wall time
+            gone_s = ((chunk.start - st.seg_offset - st.segmenter.total) / st.fs if chunk.replay
+                      else time.monotonic() - st.last_chunk_mono)
+            if self.learning is not None and (st.fs != chunk.fs or gone_s > self.learning.forget_s):
                 st.model = self._bed_model(chunk.fs)  # gone for long: learn again
             if st.fs != chunk.fs:
                 st.lethal = LethalWatch(chunk.fs, st.lethal.cfg)
@@ -446,6 +452,8 @@ class Monitor:
             return
         x = np.concatenate(st.rhythm_x) if len(st.rhythm_x) > 1 else st.rhythm_x[0]
         st.vtyper.add(x, st.rhythm_fids)
+        if st.rhythm_fids:
+            st.typer_fid = max(st.typer_fid, st.seg_offset + max(st.rhythm_fids))
         job = st.vtyper.stage()
         if job is not None:
             self._vt_jobs.append((st, job))
@@ -461,26 +469,25 @@ class Monitor:
             now = time.monotonic()
             for st in (*self.beds.values(), *self.aux.values()):
                 self._type_and_vf(st, now)
+        # each bed's typed QRS for its alarm policy, handed over once the VF windows below are analysed too: a beat
+        # the policy judges then finds every lethal alarm up to its sample raised (its alarm chains), whether its
+        # verdict came before its type (judged here) or after (judged in judge())
+        for_policy: dict[int, tuple[Bed, list[QrsType]]] = {}
         if self._vt_jobs:
-            typed_beds: dict[int, Bed] = {}
             jobs, self._vt_jobs, self._vt_oldest = self._vt_jobs, [], None
             for (st, job), typed in zip(jobs, type_staged([j for _, j in jobs]), strict=True):
                 if st.vtyper is not job.typer:  # staged before the bed's segmentation restarted
                     continue
                 off = st.seg_offset
-                if not st.lead:
-                    typed_beds[id(st)] = st
+                # the alarm policy types the first lead's beats (those scored), not a second lead's
+                qrs = for_policy.setdefault(id(st), (st, []))[1] if not st.lead else None
                 for vb in typed:
                     self._lethal(st, st.lethal.typed(vb.index + off, ventricular=vb.ventricular,
                                                      artifact=st.vf_artifact, p_ventricular=vb.p_ventricular,
                                                      prev_corr=vb.prev_corr))
-                    if not st.lead:  # the alarm policy types the first lead's beats (those scored)
-                        self._policy(st, st.policy.typed(QrsType(vb.index + off, vb.p_ventricular, vb.ventricular,
-                                                                 vb.width_s, st.vf_artifact, vb.prev_corr)))
-            # every QRS these beds' typers were given before this sample has been typed (all their staged jobs
-            # were in this flush): beats before it wait for their type no longer
-            for st in typed_beds.values():
-                self._policy(st, st.policy.progress(st.seg_offset + st.vtyper.total - st.vtyper.need_after))
+                    if qrs is not None:
+                        qrs.append(QrsType(vb.index + off, vb.p_ventricular, vb.ventricular, vb.width_s,
+                                           st.vf_artifact, vb.prev_corr))
         for key, w in self.vfpool.flush():
             st, bank = cast(tuple[Bed, VFBank], key)
             if st.vfbank is not bank:  # queued before the bed's segmentation restarted: another index basis
@@ -488,6 +495,13 @@ class Monitor:
             st.vf_artifact = w.artifact
             self._lethal(st, st.lethal.vf(w.end + st.seg_offset, st.vfalarm.update(w), vf=w.vf,
                                           artifact=w.artifact))
+        for st, qrs in for_policy.values():
+            for t in qrs:
+                self._policy(st, st.policy.typed(t))
+            # every QRS before this sample has been found and typed (all the bed's staged jobs were in this flush;
+            # none before its last QRS handed to the typer is still to be found): beats before it wait no longer
+            self._policy(st, st.policy.progress(min(st.seg_offset + st.vtyper.total - st.vtyper.need_after,
+                                                    st.typer_fid + 1)))
 
     def _lethal(self, st: Bed, changes: list[Change]) -> None:
         fusion = self.fusion.get(st.patient)
@@ -522,10 +536,11 @@ class Monitor:
             if v.learnt_now:
                 self.stats.learnt += 1
                 self.save_learnt()
+            # at the beat's own sample index: how far the segmentation has come meanwhile depends on the load
             if v.artifact is not None:
-                self.emit(st.technical.follow(Condition.ARTIFACT, v.artifact))
+                self.emit(st.technical.follow(Condition.ARTIFACT, v.artifact, index=b.index))
             if v.rhythm_changed is not None:
-                self.emit(st.technical.follow(Condition.RHYTHM_CHANGED, v.rhythm_changed))
+                self.emit(st.technical.follow(Condition.RHYTHM_CHANGED, v.rhythm_changed, index=b.index))
             s = v.score
             st.beats += 1
             st.flagged += s.flagged
@@ -542,6 +557,8 @@ class Monitor:
                 sink.on_beat(s)
             if s.learning is None:  # physiological alarms are held while learning (noisy beats: counted, no alarm)
                 self._policy(st, st.policy.update(s))
+            else:
+                st.policy.skip(b.index)
             out.append(s)
         self.stats.time_alarm += time.perf_counter() - t0
         return out
@@ -744,6 +761,8 @@ class Monitor:
         for b in beats:
             if self._shed_when_full and self.queue.full():
                 self.stats.shed += 1
+                if (st := self.beds.get(b.patient)) is not None:
+                    st.policy.skip(b.index)
                 self._overload(f"scoring is behind: beats are shed (first from {b.patient})")
                 continue
             await self.queue.put(b)

@@ -3,8 +3,10 @@
 :class:`StripRecorder` is a sink.  It keeps each bed's last seconds of signal and judged beats; when a
 physiological alarm goes active it waits until ``after_s`` of signal past the alarm's beat has arrived,
 then writes one JSON line: ``before_s`` + ``after_s`` of samples (mV as received), the beats in that
-window with their verdicts, losses and thresholds, and the alarm.  Lines go to a file beside the
-journal (``alarms.jsonl`` -> ``alarms.strips.jsonl``), each written whole and fsynced, like the journal.
+window with their verdicts, losses and thresholds, and the alarm.  A replay or recording writes it once a beat
+past the window has been judged instead (the same strip however far the scorer lagged the signal).  Lines go
+to a file beside the journal (``alarms.jsonl`` -> ``alarms.strips.jsonl``), each written whole and fsynced, like
+the journal.
 A strip still waiting when the monitor stops is written with what there is (``complete: false``).
 ``ecgmon review JOURNAL --out DIR`` renders them (:mod:`ecgmon.monitor.review`).
 """
@@ -106,6 +108,8 @@ class StripRecorder(NullSink):
         if bed is not None:
             bed.judged = score.beat.index
             bed.beats.append((score.beat.index, score.verdict, round(score.loss, 6), round(score.threshold, 6)))
+            if self.replay and score.beat.patient in self.pending:
+                self._flush(score.beat.patient, final=False)
 
     def on_alarm(self, alarm: Alarm) -> None:
         if alarm.origin is not None:  # another worker's bed (a station's view): its samples are that worker's
@@ -121,8 +125,12 @@ class StripRecorder(NullSink):
             if bed is None:
                 continue
             hi = a.beat_index + int(self.after_s * bed.fs)
-            # and 2 s more, so that the window's last beats have their verdicts
-            if bed.end >= hi + int(2.0 * bed.fs) or final:
+            # a replay or recording: once a beat past the window is judged (a bed's beats are judged in order, so
+            # every beat in it has its verdict), so that the strip does not depend on how far the scorer lagged;
+            # live: once 2 s more signal has come, so that the window's last beats have their verdicts
+            ready = (bed.judged is not None and bed.judged >= hi and bed.end >= hi if self.replay
+                     else bed.end >= hi + int(2.0 * bed.fs))
+            if ready or final:
                 self._write(a, bed, complete=bed.end >= hi)
             else:
                 keep.append(a)
