@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import Recorder
 
 from ecgmon.core.messages import (
     Alarm,
@@ -31,7 +32,6 @@ from ecgmon.core.messages import (
     Chunk,
     Condition,
     Priority,
-    TypedBeat,
 )
 from ecgmon.models.checkpoint import Checkpoint, load
 from ecgmon.models.records import read
@@ -40,7 +40,6 @@ from ecgmon.monitor.alarms import ADVISORY_CHAINS, AlarmBook, AlarmPolicy, BeatJ
 from ecgmon.monitor.disk import DiskWriter
 from ecgmon.monitor.learning import LearningConfig
 from ecgmon.monitor.pipeline import Monitor, PipelineConfig
-from ecgmon.monitor.sinks import NullSink
 from ecgmon.monitor.sources import RecordSource
 from ecgmon.monitor.strips import StripRecorder, read_strips
 
@@ -53,24 +52,6 @@ LEARN_S = 40.0
 def mitdb() -> Checkpoint:
     """The real-ECG model that ships (per-bed learning), as the monitor plays recordings with."""
     return load("mitdb")
-
-
-class Collector(NullSink):
-    """Every verdict, typed beat and alarm transition."""
-
-    def __init__(self) -> None:
-        self.scores: list[BeatScore] = []
-        self.typed: list[TypedBeat] = []
-        self.alarms: list[Alarm] = []
-
-    def on_beat(self, score: BeatScore) -> None:
-        self.scores.append(score)
-
-    def on_typed(self, typed: TypedBeat) -> None:
-        self.typed.append(typed)
-
-    def on_alarm(self, alarm: Alarm) -> None:
-        self.alarms.append(alarm)
 
 
 class HeldScorer(Scorer):
@@ -102,10 +83,10 @@ class ReleasingSource(RecordSource):
         self.release.set()
 
 
-def _play(ckpt: Checkpoint, strips: Path, *, held: bool) -> Collector:
+def _play(ckpt: Checkpoint, strips: Path, *, held: bool) -> Recorder:
     """Play RECORDS; every verdict, typed beat and alarm, and the alarm strips written to ``strips``."""
     recs = [read(p) for p in RECORDS]
-    col = Collector()
+    col = Recorder()
     disk = DiskWriter()
     learning = LearningConfig(learn_s=LEARN_S)
     if held:  # every beat queued before the first is scored; then scored in calls of 64 (the CPU's)
@@ -127,12 +108,12 @@ def _play(ckpt: Checkpoint, strips: Path, *, held: bool) -> Collector:
     return col
 
 
-def _verdicts(col: Collector) -> list[tuple[object, ...]]:
+def _verdicts(col: Recorder) -> list[tuple[object, ...]]:
     return sorted((s.beat.patient, s.beat.index, s.loss, s.threshold, s.flagged, s.noisy, s.learning, s.by_shape)
                   for s in col.scores)
 
 
-def _transitions(col: Collector) -> list[tuple[object, ...]]:
+def _transitions(col: Recorder) -> list[tuple[object, ...]]:
     """Each bed's alarm transitions in its own order: (bed, condition, state, sample index, priority)."""
     return sorted((a.patient, str(a.condition), a.state.value, a.beat_index, a.priority.name)
                   for a in col.alarms)
