@@ -584,9 +584,9 @@ class LeadFusion:
     def __init__(self, *, vt: str = "first") -> None:
         if vt not in ("first", "either", "both"):
             raise ValueError(f"second-lead VT must be first, either or both, got {vt!r}")
-        self.EITHER = frozenset({Condition.EXTREME_BRADY, Condition.EXTREME_TACHY,
+        self.either = frozenset({Condition.EXTREME_BRADY, Condition.EXTREME_TACHY,
                                  *((Condition.VTACH,) if vt == "either" else ())})
-        self.BOTH = frozenset({Condition.ASYSTOLE, *((Condition.VTACH,) if vt == "both" else ())})
+        self.both = frozenset({Condition.ASYSTOLE, *((Condition.VTACH,) if vt == "both" else ())})
         self.on: tuple[dict[Condition, Change], dict[Condition, Change]] = ({}, {})  # each lead's active changes
         self.shown: set[Condition] = set()  # what the bed has raised from these conditions
 
@@ -596,22 +596,22 @@ class LeadFusion:
         out: list[Change] = []
         for ch in changes:
             cond = ch.condition
-            if cond in self.EITHER or cond in self.BOTH:
+            if cond in self.either or cond in self.both:
                 if ch.active:
                     self.on[lead][cond] = ch
                 else:
                     self.on[lead].pop(cond, None)
-                out += self._judge(cond, ch.index, second_readable, lead)
+                out += self._judge(cond, ch.index, second_readable)
             elif lead == 0:
                 out.append(ch)
         # the second lead's readability may have changed without a change of its own
-        for cond in self.BOTH:
+        for cond in self.both:
             if cond in self.on[0] and cond not in self.shown:
-                out += self._judge(cond, self.on[0][cond].index, second_readable, 0)
+                out += self._judge(cond, self.on[0][cond].index, second_readable)
         return out
 
-    def _judge(self, cond: Condition, index: int, second_readable: bool, lead: int) -> list[Change]:
-        if cond in self.EITHER:
+    def _judge(self, cond: Condition, index: int, second_readable: bool) -> list[Change]:
+        if cond in self.either:
             want = cond in self.on[0] or cond in self.on[1]
         else:
             want = cond in self.on[0] and (cond in self.on[1] or not second_readable)
@@ -619,7 +619,7 @@ class LeadFusion:
             self.shown.add(cond)
             src = self.on[0].get(cond) or self.on[1][cond]
             where = " (second lead)" if cond not in self.on[0] else ""
-            return [Change(cond, True, src.index if src.index >= 0 else index, src.message + where)]
+            return [Change(cond, True, src.index, src.message + where)]
         if not want and cond in self.shown:
             self.shown.discard(cond)
             return [Change(cond, False, index)]

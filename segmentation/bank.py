@@ -223,16 +223,12 @@ def segment_round(segs: Sequence[Segmenter], chunks: Sequence[np.ndarray]) -> li
                     c[-1] = True
     # every window-beat bed's beats cut at once (real ECG)
     jobs = [(segs[i].window, c[0], c[1], c[2]) for i in windowed for c in segs[i].wcuts or ()]
-    if jobs:
-        rows, noise, mismatch = cut_many(jobs)  # type: ignore[arg-type]  # window beds have a cutter
-        at = 0
-        for i in windowed:
-            k = len(segs[i].wcuts or ())
-            out[i] = segs[i].make_window_beats(rows[at:at + k], noise[at:at + k], mismatch[at:at + k])
-            at += k
-    else:
-        for i in windowed:
-            segs[i].wcuts = None
+    rows, noise, mismatch = cut_many(jobs)  # type: ignore[arg-type]  # window beds have a cutter
+    at = 0
+    for i in windowed:
+        k = len(segs[i].wcuts or ())
+        out[i] = segs[i].make_window_beats(rows[at:at + k], noise[at:at + k], mismatch[at:at + k])
+        at += k
     # every bed's ECG5000 beats resampled at once
     cutting = [i for i, sg in enumerate(segs) if sg.cuts is not None]
     cuts = [(c[0], c[1], c[2]) for i in cutting for c in segs[i].cuts or ()]
