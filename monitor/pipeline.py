@@ -53,7 +53,7 @@ from ecgmon.segmentation.beats import Segmenter
 from ecgmon.segmentation.quality import Quality, QualityMonitor, push_many
 from ecgmon.segmentation.represent import Representation
 from ecgmon.segmentation.vf import VFAlarm, VFBank, VFPool
-from ecgmon.segmentation.vtype import Staged, VTyper, type_staged
+from ecgmon.segmentation.vtype import Staged, VTyper, add_many, type_staged
 
 MONITOR = "monitor"  # the 'patient' of the monitor's own technical alarms
 CLEAN_CHUNKS = 20  # chunks without a rejected payload before a bed's 'bad input' alarm clears
@@ -178,7 +178,8 @@ class Monitor:
         self.lethal_cfg = lethal
         self.vfpool = VFPool()  # every bed's VF windows, analysed together
         # every bed's beats ready to type, typed together when the VF pool is analysed (or at the same bounds)
-        self._vt_jobs: list[tuple[Bed, Staged]] = []
+        # each bed's gathered samples and QRS for its beat typer, typed at the next flush_vf
+        self._vt_jobs: list[tuple[Bed, VTyper, np.ndarray, list[float]]] = []
         self._vt_oldest: float | None = None
         self._learnt_before: dict[str, tuple[float, Learnt]] = store.load() if store and self.learning else {}
         self._store_saved = time.monotonic()
@@ -451,14 +452,12 @@ class Monitor:
         if not st.rhythm_n:
             return
         x = np.concatenate(st.rhythm_x) if len(st.rhythm_x) > 1 else st.rhythm_x[0]
-        st.vtyper.add(x, st.rhythm_fids)
+        # the typer's samples wait for the flush too, so that every bed's are band-passed together (add_many)
+        self._vt_jobs.append((st, st.vtyper, x, st.rhythm_fids))
+        if self._vt_oldest is None:
+            self._vt_oldest = now
         if st.rhythm_fids:
             st.typer_fid = max(st.typer_fid, st.seg_offset + max(st.rhythm_fids))
-        job = st.vtyper.stage()
-        if job is not None:
-            self._vt_jobs.append((st, job))
-            if self._vt_oldest is None:
-                self._vt_oldest = now
         self.vfpool.add((st, st.vfbank), st.vfbank, x, now)
         st.rhythm_x, st.rhythm_fids, st.rhythm_n = [], [], 0
 
@@ -474,9 +473,20 @@ class Monitor:
         # verdict came before its type (judged here) or after (judged in judge())
         for_policy: dict[int, tuple[Bed, list[QrsType]]] = {}
         if self._vt_jobs:
-            jobs, self._vt_jobs, self._vt_oldest = self._vt_jobs, [], None
+            queued, self._vt_jobs, self._vt_oldest = self._vt_jobs, [], None
+            jobs: list[tuple[Bed, Staged]] = []
+            # a bed queued twice (a final flush after its blocks) is added in order, one round at a time
+            while queued:
+                seen: set[int] = set()
+                now_, later = [], []
+                for q in queued:
+                    (later if id(q[1]) in seen else now_).append(q)
+                    seen.add(id(q[1]))
+                add_many([t for _, t, _, _ in now_], [x for _, _, x, _ in now_], [f for _, _, _, f in now_])
+                jobs += [(st, job) for st, t, _, _ in now_ if (job := t.stage()) is not None]
+                queued = later
             for (st, job), typed in zip(jobs, type_staged([j for _, j in jobs]), strict=True):
-                if st.vtyper is not job.typer:  # staged before the bed's segmentation restarted
+                if st.vtyper is not job.typer:  # queued before the bed's segmentation restarted
                     continue
                 off = st.seg_offset
                 # the alarm policy types the first lead's beats (those scored), not a second lead's

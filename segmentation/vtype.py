@@ -47,9 +47,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ecgmon.core.limits import check_fs
-from ecgmon.segmentation.filters import CausalFilter
+from ecgmon.segmentation.filters import CausalFilter, filter_many
 
-__all__ = ["BED", "DIRECTIONS", "FEATURES", "Staged", "VBeat", "VTRule", "VTypeModel", "VTyper", "VTyperConfig",
+__all__ = ["BED", "DIRECTIONS", "FEATURES", "Staged", "add_many", "VBeat", "VTRule", "VTypeModel", "VTyper", "VTyperConfig",
            "features", "type_staged"]
 
 # a beat's measurements; the bed's (corr .. share) are 0 and ``template`` 0 until the template has formed
@@ -234,7 +234,14 @@ class VTyper:
         return type_staged([job])[0] if job is not None else []
 
     def add(self, samples: np.ndarray, fiducials: Sequence[float] = ()) -> None:
-        """The bed's next samples and fiducials, kept until their beats are ready (:meth:`stage`)."""
+        """The bed's next samples and fiducials, kept until their beats are ready (:meth:`stage`).  Many beds:
+        :func:`add_many`."""
+        x = self._held(samples)
+        self._append(self.bp(x) if len(x) else x, fiducials)
+
+    def _held(self, samples: np.ndarray) -> np.ndarray:
+        """The samples as float64, a missing one (NaN) holding the last valid value (the typer's filter needs
+        numbers; the segmenter reports the signal loss)."""
         x = np.asarray(samples, dtype=np.float64)
         if x.ndim != 1:
             raise ValueError(f"VTyper.push wants a 1-D array of samples, got shape {x.shape}")
@@ -245,8 +252,12 @@ class VTyper:
                 idx = np.maximum.accumulate(np.where(~bad, np.arange(len(x)), -1))
                 x[bad] = np.where(idx[bad] >= 0, x[np.maximum(idx[bad], 0)], self.last)
             self.last = float(x[-1])
-            self.buf = np.concatenate([self.buf, self.bp(x)])
-            self.total += len(x)
+        return x
+
+    def _append(self, filtered: np.ndarray, fiducials: Sequence[float]) -> None:
+        if len(filtered):
+            self.buf = np.concatenate([self.buf, filtered])
+            self.total += len(filtered)
         for f in fiducials:
             fi = round(f)
             if self.pending and fi <= self.pending[-1]:
@@ -335,6 +346,16 @@ class VTyper:
             part = np.partition(c, (q - 1, q), axis=1)
             med = (part[:, q - 1] + part[:, q]) / 2
         return int(np.argmax(med))
+
+
+def add_many(typers: Sequence[VTyper], samples: Sequence[np.ndarray], fiducials: Sequence[Sequence[float]]) -> None:
+    """``typers[i].add(samples[i], fiducials[i])`` for every ``i`` (each typer at most once), the same state after,
+    the band-pass of all beds in one call per sampling rate and length (:func:`~ecgmon.segmentation.filters.
+    filter_many`)."""
+    xs = [t._held(x) for t, x in zip(typers, samples, strict=True)]
+    for t, y, f in zip(typers, filter_many([t.bp for t in typers], xs), fiducials, strict=True):
+        t._append(y, f)
+
 
 @dataclass(slots=True)
 class Staged:
