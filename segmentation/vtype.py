@@ -49,8 +49,8 @@ import numpy as np
 from ecgmon.core.limits import check_fs
 from ecgmon.segmentation.filters import CausalFilter, filter_many
 
-__all__ = ["BED", "DIRECTIONS", "FEATURES", "Staged", "add_many", "VBeat", "VTRule", "VTypeModel", "VTyper", "VTyperConfig",
-           "features", "type_staged"]
+__all__ = ["BED", "DIRECTIONS", "FEATURES", "Staged", "VBeat", "VTRule", "VTypeModel", "VTyper", "VTyperConfig",
+           "add_many", "features", "type_staged"]
 
 # a beat's measurements; the bed's (corr .. share) are 0 and ``template`` 0 until the template has formed
 FEATURES = ("width", "prem", "logamp", "template", "corr", "dwidth", "amp", "share")
