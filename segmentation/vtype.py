@@ -48,6 +48,7 @@ import numpy as np
 
 from ecgmon.core.limits import check_fs
 from ecgmon.segmentation.filters import CausalFilter, filter_many
+from ecgmon.segmentation.vnet import INPUTS, VNet, shipped
 
 __all__ = ["BED", "DIRECTIONS", "FEATURES", "Staged", "VBeat", "VTRule", "VTypeModel", "VTyper", "VTyperConfig",
            "add_many", "features", "type_staged"]
@@ -143,6 +144,9 @@ class VTyperConfig:
     # (LethalConfig.vt_p, 0.3).
     threshold: float = 0.4
     model: VTypeModel = field(default=MODEL)
+    # the waveform network joined with the additive model once the bed has a template (None: the additive model
+    # alone, as before it)
+    net: VNet | None = field(default_factory=shipped)
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +212,8 @@ class VTyper:
         self.need_before = max(self.search + self.half, self.search + self.pre + self.lag) + self.smooth + 2
         # a beat's measurements need the signal within this of its fiducial
         self.reach = self.search + max(self.half + self.smooth, self.pre + self.lag, self.post + self.lag)
+        if cfg.net is not None:  # the network's window around the QRS centre (interpolated: a sample beyond)
+            self.reach = max(self.reach, self.search + math.ceil(max(cfg.net.pre_s, cfg.net.post_s) * s) + 1)
         self.need_before = max(self.need_before, self.reach + 1)
         self.need_after = max(self.need_after, self.reach + 1)
         self.buf = np.zeros(0)
@@ -222,6 +228,7 @@ class VTyper:
         # correlation matrix, kept up to date one row per beat (the medoid costs O(K^2), not O(K^2 L))
         k, n = cfg.template_beats, self.pre + self.post + 1
         self.ring = np.zeros((k, n))
+        self.ring_wide = np.zeros((k, len(cfg.net.grid) if cfg.net is not None else 0))  # the network's windows
         self.ring_w = np.zeros(k)
         self.ring_a = np.zeros(k)
         self.cc = np.zeros((k, k))
@@ -285,13 +292,16 @@ class VTyper:
             self.buf_start += drop
         return job
 
-    def _state(self, ready: list[int], width: np.ndarray, pp: np.ndarray, z: np.ndarray,
-               ) -> tuple[list[tuple[float, float, bool, float, float, float, float]], list[np.ndarray]]:
+    def _state(self, ready: list[int], width: np.ndarray, pp: np.ndarray, z: np.ndarray, wide: np.ndarray,
+               ) -> tuple[list[tuple[float, float, bool, float, float, float, float]], list[np.ndarray],
+                          list[np.ndarray]]:
         """The bed's running state (RR median, template ring), beat by beat: per typed beat (rr, prem, template,
-        dwidth, amp, share, prev_corr), and the template of each beat that had one."""
+        dwidth, amp, share, prev_corr), and the template of each beat that had one (its QRS window and its
+        network window, ``wide``'s)."""
         cfg, fs = self.cfg, self.fs
         rows: list[tuple[float, float, bool, float, float, float, float]] = []
         temps: list[np.ndarray] = []
+        temps_wide: list[np.ndarray] = []
         widths, pps = width.tolist(), pp.tolist()
         i = 0
         for f in ready:
@@ -317,6 +327,7 @@ class VTyper:
             if templ:
                 mi = self._medoid(k)
                 temps.append(self.ring[mi].copy())
+                temps_wide.append(self.ring_wide[mi].copy())
                 share = int(np.count_nonzero(r >= 0.9)) / k  # the mean of the 0/1 values, exactly
                 dwidth = widths[i] - float(self.ring_w[mi])
                 amp = math.log((pps[i] + 1e-3) / (float(self.ring_a[mi]) + 1e-3))
@@ -326,6 +337,7 @@ class VTyper:
             rows.append((rr, prem, templ, dwidth, amp, share, prev))
             j = self.slot
             self.ring[j], self.ring_w[j], self.ring_a[j] = z[i], width[i], pp[i]
+            self.ring_wide[j] = wide[i]
             row = self.cc[j]  # this beat's correlations with the stored ones, itself 1; the matrix symmetric
             row[:k] = r
             row[k:] = 0.0
@@ -334,7 +346,7 @@ class VTyper:
             self.slot = (j + 1) % len(self.ring)
             self.filled = min(self.filled + 1, len(self.ring))
             i += 1
-        return rows, temps
+        return rows, temps, temps_wide
 
     def _medoid(self, k: int) -> int:
         """The stored beat whose median correlation with the stored beats (itself included) is highest."""
@@ -411,19 +423,23 @@ def _type_group(jobs: Sequence[Staged], outs: Sequence[list[VBeat]]) -> None:
         pp = w.max(axis=1) - w.min(axis=1)
         wz = w - w.mean(axis=1, keepdims=True)
         z = wz / (wz.std(axis=1, keepdims=True) + 1e-9)
+        wide = _wide(cfg.net, segs, cpos, fs) if cfg.net is not None else np.zeros((nb, 0))
     else:
         width = pp = np.zeros(0)
         z = np.zeros((0, pre + post + 1))
+        wide = np.zeros((0, len(cfg.net.grid) if cfg.net is not None else 0))
         cpos = np.zeros(0, np.int64)
     # each bed's running state, beat by beat
     rows: list[tuple[float, float, bool, float, float, float, float]] = []
     temps: list[np.ndarray] = []
+    temps_wide: list[np.ndarray] = []
     a = 0
     for job in jobs:
         k = len(job.fids)
-        rw, tp = job.typer._state(job.ready, width[a:a + k], pp[a:a + k], z[a:a + k])
+        rw, tp, tw = job.typer._state(job.ready, width[a:a + k], pp[a:a + k], z[a:a + k], wide[a:a + k])
         rows += rw
         temps += tp
+        temps_wide += tw
         a += k
     if not nb:
         return
@@ -452,6 +468,11 @@ def _type_group(jobs: Sequence[Staged], outs: Sequence[list[VBeat]]) -> None:
         x[tm, 6] = amp_a[tm]
         x[tm, 7] = share_a[tm]
     zz = cfg.model.logit(x)
+    if cfg.net is not None and temps:
+        # with a template: the network's logit and the additive model's, weighed (vnet's docstring)
+        net = cfg.net
+        meas = x[tm][:, [FEATURES.index(f) for f in INPUTS]]
+        zz[tm] = net.weight * net.logit(wide[tm], np.stack(temps_wide), meas) + (1 - net.weight) * zz[tm] + net.shift
     p = 1.0 / (1.0 + np.exp(-np.clip(zz, -40.0, 40.0)))
     centre = fids + (cpos - r)
     # the beats' fields as Python numbers, one tolist() per field (the values float(x[i]) gives)
@@ -462,6 +483,19 @@ def _type_group(jobs: Sequence[Staged], outs: Sequence[list[VBeat]]) -> None:
     for job, o in zip(jobs, outs, strict=True):
         o += [VBeat(*c) for c in cols[a:a + len(job.fids)]]
         a += len(job.fids)
+
+
+def _wide(net: VNet, segs: np.ndarray, cpos: np.ndarray, fs: float) -> np.ndarray:
+    """The network's window of each beat: ``segs`` (B, n) band-passed signal, ``cpos`` (B,) the QRS centre's
+    position in each row -> (B, L) the signal at ``cpos + grid * fs`` (linear interpolation, as ``np.interp``),
+    z-normalised."""
+    pos = cpos[:, None] + net.grid[None, :] * fs
+    i0 = np.floor(pos).astype(np.int64)
+    fr = pos - i0
+    rows = np.arange(len(segs))[:, None]
+    w = segs[rows, i0] * (1.0 - fr) + segs[rows, i0 + 1] * fr
+    w = w - w.mean(axis=1, keepdims=True)
+    return w / (w.std(axis=1, keepdims=True) + 1e-9)
 
 
 class VTRule:

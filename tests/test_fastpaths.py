@@ -528,7 +528,7 @@ def _ref_typer_class():  # the bed state as it was: per-beat conversions, np.mea
     from ecgmon.segmentation.vtype import VTyper
 
     class RefTyper(VTyper):
-        def _state(self, ready, width, pp, z):
+        def _state(self, ready, width, pp, z, wide):  # the network's windows: none (VTyperConfig(net=None))
             cfg, fs = self.cfg, self.fs
             rows, temps = [], []
             i = 0
@@ -569,7 +569,7 @@ def _ref_typer_class():  # the bed state as it was: per-beat conversions, np.mea
                 self.slot = (j + 1) % len(self.ring)
                 self.filled = min(self.filled + 1, len(self.ring))
                 i += 1
-            return rows, temps
+            return rows, temps, []
 
     return RefTyper
 
@@ -578,12 +578,13 @@ def test_beat_typer_state_equals_the_plain_one() -> None:
     """Beds of the synthetic ward typed together (``type_staged``, 1 s blocks as the monitor feeds them): every
     VBeat field as the plain bed state gives it, bit for bit (NaN where the plain one has NaN)."""
     from ecgmon.segmentation.beats import Segmenter
-    from ecgmon.segmentation.vtype import VTyper, type_staged
+    from ecgmon.segmentation.vtype import VTyper, VTyperConfig, type_staged
 
     ref_cls = _ref_typer_class()
     ward = _ward(10, 45.0)
-    new = [VTyper(fs) for _, fs, _ in ward]
-    ref = [ref_cls(fs) for _, fs, _ in ward]
+    cfg = VTyperConfig(net=None)  # the bed state (the network's part: tests/test_vnet.py)
+    new = [VTyper(fs, cfg) for _, fs, _ in ward]
+    ref = [ref_cls(fs, cfg) for _, fs, _ in ward]
     fids = []
     for _, fs, x in ward:
         seg = Segmenter("t", fs)

@@ -11,7 +11,7 @@ import pytest
 
 from ecgmon.segmentation.beats import Segmenter
 from ecgmon.segmentation.represent import Representation
-from ecgmon.segmentation.vtype import VBeat, VTRule, VTyper, add_many, type_staged
+from ecgmon.segmentation.vtype import VBeat, VTRule, VTyper, VTyperConfig, add_many, type_staged
 
 
 def _g(t: np.ndarray, mu: float, sd: float, a: float) -> np.ndarray:
@@ -180,7 +180,8 @@ def test_vectorised_typer_equals_the_per_beat_one_on_a_record_excerpt():
     x[40_000:40_400] = np.nan  # a dropout: held over by both
     for chunk_s in (1.0, 0.1):
         seg = Segmenter("r", fs, rep=Representation(kind="window"))
-        new, old = VTyper(fs), PerBeatVTyper(fs)
+        # the additive model alone, as the per-beat implementation has it (the network: test_vnet.py)
+        new, old = VTyper(fs, VTyperConfig(net=None)), PerBeatVTyper(fs, VTyperConfig(net=None))
         a_out: list[VBeat] = []
         b_out: list[VBeat] = []
         step = round(chunk_s * fs)

@@ -1,0 +1,106 @@
+"""A small convolutional network that types a beat ventricular from its waveform against the bed's own template.
+
+Inputs, per beat that has a template (:class:`~ecgmon.segmentation.vtype.VTyper`, after the bed's first
+``min_template`` beats): the beat's band-passed (1-35 Hz) signal from ``pre_s`` (0.25 s) before its QRS centre to
+``post_s`` (0.40 s) after it, linearly resampled to ``hz`` (100 Hz: 66 samples) and z-normalised (no amplitude:
+a ventricular complex is larger than the sinus beat in MIT-BIH's modified lead II and as often smaller in the ICU's
+lead II); the same window of the bed's dominant template (the medoid beat the typer's ``corr`` uses); and five of
+the typer's measurements (``width``, ``prem``, ``corr``, ``dwidth``, ``share``).  Three channels (beat, template,
+beat minus template) go through three 1-D convolutions (16 filters; 7, 5, 5 taps; ReLU; max-pooling by 2 after the
+first two; average-pooling to 4 positions at the end), then a hidden layer of 32 with the measurements, then one
+logit.  A wide window shows what a QRS window cannot: the P wave a ventricular beat lacks and the T wave that
+opposes its QRS (the morphology-against-template idea of Hamilton & Tompkins 1986, learnt from labelled beats of
+other patients, as inter-patient classifiers do: de Chazal P, O'Dwyer M, Reilly RB, IEEE Trans Biomed Eng
+51(7):1196-1206, 2004; Kiranyaz S, Ince T, Gabbouj M, IEEE Trans Biomed Eng 63(3):664-675, 2016, adapt a small 1-D
+CNN per patient; here one network for every patient, the template carrying the patient).
+
+The typer's probability is the logistic of ``weight`` times this logit plus ``1 - weight`` times the additive
+model's (:class:`~ecgmon.segmentation.vtype.VTypeModel`), shifted by ``shift`` so that the threshold chosen on the
+training records maps to the typer's ``threshold`` (0.4).  Fitted and cross-validated by record with
+``python -m ecgmon.evaluation.veb fitnet`` (figures in docs/results/vnet_fit.json and docs/alarms.md).  The forward
+pass is numpy (no torch in the segmentation layer): about 0.1 MFLOP per beat.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+__all__ = ["ASSET", "INPUTS", "VNet", "load_vnet", "shipped"]
+
+ASSET = Path(__file__).parent / "assets" / "vnet.npz"
+# measurements the network reads, in this order (names of vtype.FEATURES)
+INPUTS = ("width", "prem", "corr", "dwidth", "share")
+
+
+@dataclass(frozen=True, eq=False)
+class VNet:
+    """Weights (torch's layouts: conv ``(out, in, taps)``, linear ``(out, in)``) and the window's grid."""
+
+    convs: tuple[tuple[np.ndarray, np.ndarray], ...]
+    fc1: tuple[np.ndarray, np.ndarray]
+    fc2: tuple[np.ndarray, np.ndarray]
+    pre_s: float = 0.25
+    post_s: float = 0.40
+    hz: float = 100.0
+    weight: float = 0.5
+    shift: float = 0.0
+
+    @property
+    def grid(self) -> np.ndarray:
+        """Offsets of the window's samples from the QRS centre (s)."""
+        n = round((self.pre_s + self.post_s) * self.hz) + 1
+        return -self.pre_s + np.arange(n) / self.hz
+
+    def logit(self, beat: np.ndarray, template: np.ndarray, meas: np.ndarray) -> np.ndarray:
+        """``beat``, ``template`` (B, L) z-normalised windows on :attr:`grid`; ``meas`` (B, 5) the measurements of
+        ``INPUTS`` -> the network's logit (B,).
+
+        In float64 (the weights were fitted in float32): the kernels numpy and BLAS pick, and so the summation
+        order, depend on how many beats share a call, and a beat's logit then differs by about 1e-16 of itself
+        between batchings (in float32 by 1e-7, enough to move a decision at the threshold): a recording's alarms
+        do not depend on how its beds' beats were batched."""
+        x = np.stack([beat, template, beat - template], axis=1).astype(np.float64)  # (B, 3, L)
+        for i, (w, b) in enumerate(self.convs):
+            k = w.shape[2]
+            xp = np.pad(x, ((0, 0), (0, 0), (k // 2, k // 2)))
+            x = np.maximum(np.einsum("bclk,ock->bol", sliding_window_view(xp, k, axis=2), w, optimize=True)
+                           + b[None, :, None], 0.0)
+            if i < len(self.convs) - 1:  # max-pooling by 2 (a trailing odd sample dropped, as torch does)
+                n = x.shape[2] // 2
+                x = x[:, :, :2 * n].reshape(x.shape[0], x.shape[1], n, 2).max(axis=3)
+        bins = 4
+        x = x.reshape(x.shape[0], x.shape[1], bins, x.shape[2] // bins).mean(axis=3).reshape(x.shape[0], -1)
+        h = np.maximum(np.concatenate([x, np.asarray(meas, dtype=np.float64)], axis=1) @ self.fc1[0].T + self.fc1[1],
+                       0.0)
+        return (h @ self.fc2[0].T + self.fc2[1])[:, 0]
+
+    def save(self, path: str | Path) -> None:
+        arrays = {f"conv{i}_{p}": a for i, wb in enumerate(self.convs) for p, a in zip("wb", wb, strict=True)}
+        arrays |= {"fc1_w": self.fc1[0], "fc1_b": self.fc1[1], "fc2_w": self.fc2[0], "fc2_b": self.fc2[1],
+                   "meta": np.array([self.pre_s, self.post_s, self.hz, self.weight, self.shift])}
+        np.savez(path, **arrays)
+
+
+def load_vnet(path: str | Path = ASSET) -> VNet:
+    """The network saved at ``path`` (:meth:`VNet.save`).  Raises OSError or KeyError for a missing or wrong
+    file."""
+    z = np.load(path)
+    convs = []
+    while f"conv{len(convs)}_w" in z:
+        i = len(convs)
+        convs.append((z[f"conv{i}_w"].astype(np.float64), z[f"conv{i}_b"].astype(np.float64)))
+    pre, post, hz, weight, shift = (float(v) for v in z["meta"])
+    f64 = np.float64
+    return VNet(tuple(convs), (z["fc1_w"].astype(f64), z["fc1_b"].astype(f64)),
+                (z["fc2_w"].astype(f64), z["fc2_b"].astype(f64)), pre, post, hz, weight, shift)
+
+
+@cache
+def shipped() -> VNet:
+    """The shipped network (``segmentation/assets/vnet.npz``, package data), loaded once."""
+    return load_vnet(ASSET)
