@@ -21,22 +21,22 @@ fiducial has arrived:
 ``prev_corr`` the QRS window's correlation (lag 0) with the previous typed beat's: the complexes of a VT run are
            alike, noise and motion detections are not (used by the VT rule, not by the model).
 
-Until the bed has ``min_template`` beats (the first few seconds) only ``width`` and ``prem`` (population
-knowledge) type a beat; then the bed's own features join them, and a small convolutional network on the beat's
-and the template's waveforms (-0.25 to +0.40 s around the QRS centre: the P wave a ventricular beat lacks, the T
-wave that opposes its QRS) joins the additive model below (:mod:`ecgmon.segmentation.vnet`; 5-fold CV by record
-on DS1 and the SVDB development half: VEB Se/+P 72.9/78.8 -> 83.1/83.4 % on DS1, 77.4/73.9 -> 85.8/77.8 % on
-SVDB, ``python -m ecgmon.evaluation.vnetfit``).  With the network a beat is typed once about 0.5 s of signal
-after its fiducial has arrived (0.40 s, the centre search and the interpolation's sample), 0.2 s later than
-without it.  One additive logistic model (:class:`VTypeModel`: a generalised additive model with
-piecewise-linear shape functions, Hastie & Tibshirani 1986) does both: each input's shape function is held monotone in the direction physiology gives it (wider, more
-premature, less like the template, wider than the template, rarer: more ventricular) and constant beyond the
-fitting data, so a complex more extreme than any in the fitting data is never typed 'less ventricular'.  The QRS
-amplitude (absolute, or relative to the template: ``logamp``, ``amp``) is measured but is no input: in MIT-BIH's
-modified lead II a ventricular complex is mostly larger than the sinus beat, in the ICU's lead II (CinC 2015) as
-often smaller, and the model that used it typed ICU VT complexes at p < 0.1.  Fitted on MIT-BIH DS1 and the SVDB
-development half (AAMI V = V, E against every other beat; ``python -m ecgmon.evaluation.veb fit``, 5-fold
-cross-validation by record; figures there).  The VT rule the live monitor uses is
+Until the bed has ``min_template`` beats (the first few seconds) only ``width`` and ``prem`` (population knowledge)
+type a beat; then the bed's own features join them, and a small convolutional network on the beat's and the
+template's waveforms (-0.25 to +0.40 s around the QRS centre: the P wave a ventricular beat lacks, the T wave that
+opposes its QRS) joins the additive model below (:mod:`ecgmon.segmentation.vnet`; 5-fold CV by record on DS1 and the
+SVDB development half: VEB Se/+P 72.9/78.8 -> 83.1/83.4 % on DS1, 77.4/73.9 -> 85.8/77.8 % on SVDB, ``python -m
+ecgmon.evaluation.vnetfit``). With the network a beat is typed once about 0.5 s of signal after its fiducial has
+arrived (0.40 s, the centre search and the interpolation's sample), 0.2 s later than without it. One additive
+logistic model (:class:`VTypeModel`: a generalised additive model with piecewise-linear shape functions, Hastie &
+Tibshirani 1986) does both: each input's shape function is held monotone in the direction physiology gives it
+(wider, more premature, less like the template, wider than the template, rarer: more ventricular) and constant
+beyond the fitting data, so a complex more extreme than any in the fitting data is never typed 'less ventricular'.
+The QRS amplitude (absolute, or relative to the template: ``logamp``, ``amp``) is measured but is no input: in
+MIT-BIH's modified lead II a ventricular complex is mostly larger than the sinus beat, in the ICU's lead II (CinC
+2015) as often smaller, and the model that used it typed ICU VT complexes at p < 0.1. Fitted on MIT-BIH DS1 and the
+SVDB development half (AAMI V = V, E against every other beat; ``python -m ecgmon.evaluation.veb fit``, 5-fold
+cross-validation by record; figures there). The VT rule the live monitor uses is
 :class:`ecgmon.monitor.lethal.LethalWatch` (tolerates one misread beat, needs alike complexes);
 :class:`VTRule` is the plain definition (``run`` (5) consecutive ventricular beats at a rate above ``rate_bpm``
 (100), as the PhysioNet/CinC 2015 Challenge and bedside monitors define it), kept for offline scoring.
