@@ -64,17 +64,19 @@ class VNet:
         order, depend on how many beats share a call, and a beat's logit then differs by about 1e-16 of itself
         between batchings (in float32 by 1e-7, enough to move a decision at the threshold): a recording's alarms
         do not depend on how its beds' beats were batched."""
-        x = np.stack([beat, template, beat - template], axis=1).astype(np.float64)  # (B, 3, L)
+        x = np.stack([beat, template, beat - template], axis=2).astype(np.float64)  # (B, L, 3): channels last
+        nb = len(x)
         for i, (w, b) in enumerate(self.convs):
-            k = w.shape[2]
-            xp = np.pad(x, ((0, 0), (0, 0), (k // 2, k // 2)))
-            x = np.maximum(np.einsum("bclk,ock->bol", sliding_window_view(xp, k, axis=2), w, optimize=True)
-                           + b[None, :, None], 0.0)
+            o, c, k = w.shape
+            xp = np.pad(x, ((0, 0), (k // 2, k // 2), (0, 0)))
+            # im2col: (B, L, C, K) windows as rows of C * K, one matrix product per layer
+            cols = sliding_window_view(xp, k, axis=1).reshape(nb * x.shape[1], c * k)
+            x = np.maximum(cols @ w.reshape(o, c * k).T + b, 0.0).reshape(nb, -1, o)
             if i < len(self.convs) - 1:  # max-pooling by 2 (a trailing odd sample dropped, as torch does)
-                n = x.shape[2] // 2
-                x = x[:, :, :2 * n].reshape(x.shape[0], x.shape[1], n, 2).max(axis=3)
-        bins = 4
-        x = x.reshape(x.shape[0], x.shape[1], bins, x.shape[2] // bins).mean(axis=3).reshape(x.shape[0], -1)
+                n = x.shape[1] // 2
+                x = x[:, :2 * n].reshape(nb, n, 2, o).max(axis=2)
+        bins = 4  # average-pooling to 4 positions, flattened channel-major as torch's (B, C, 4)
+        x = x.reshape(nb, bins, x.shape[1] // bins, x.shape[2]).mean(axis=2).transpose(0, 2, 1).reshape(nb, -1)
         h = np.maximum(np.concatenate([x, np.asarray(meas, dtype=np.float64)], axis=1) @ self.fc1[0].T + self.fc1[1],
                        0.0)
         return (h @ self.fc2[0].T + self.fc2[1])[:, 0]
