@@ -45,6 +45,11 @@ never types a wider, less template-like complex as less ventricular (the old one
 130 ms correlating -0.7 with the bed's template at p = 0.04) and its +P on SVDB is 10 points higher.  Both are
 far from issue 20's 95 %/95 %.
 
+Since session 10 the live typer joins a waveform network to this additive model once a bed has a template
+(:mod:`ecgmon.segmentation.vnet`, fitted and cross-validated by :mod:`ecgmon.evaluation.vnetfit`: typer-alone CV
+VEB Se/+P 83.1/83.4 % on DS1, 85.8/77.8 % on SVDB dev); ``fit`` below fits and judges the additive model alone, and
+``beats`` records the live typer's decisions (the network's included), which ``vt`` replays.
+
 Command line (development data; nothing here is used by the tests)::
 
     python -m ecgmon.evaluation.veb beats --out build/veb/beats.npz     # every DS1/SVDB/VFDB/CinC beat's features
