@@ -145,7 +145,9 @@ def test_console_in_a_terminal_acknowledges_and_quits_cleanly(tmp_path):
         os.write(app.master, b"r")  # the ECG5000 model has no per-bed learning: the console says so
         assert app.wait_for(b"no per-bed learning", 20)
         os.write(app.master, b"0")
-        assert app.wait_for(b"HIGH", 60)  # alarms are coming in
+        # audible alarms are coming in (ventricular runs and ectopy advisories; a VT HIGH only where the beat typer
+        # calls five replayed abnormal beats in a row ventricular)
+        assert app.wait_for(b"MEDIUM", 60) or b"HIGH" in app.out
         journal = tmp_path / "j.jsonl"
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and '"acknowledged"' not in journal.read_text():
