@@ -126,17 +126,17 @@ def train(d: _Data, ks: list[int], *, epochs: int = 6, seed: int = 0) -> VNet:
         y = d.beds[k].label
         m = h & (y >= 0)
         parts.append((w[m], t[m], f[m], (y[m] == 1).astype(np.float32)))
-    w, t, f, y = (torch.from_numpy(np.concatenate([p[i] for p in parts])) for i in range(4))
+    wt, tt, ft, yt = (torch.from_numpy(np.concatenate([p[i] for p in parts])) for i in range(4))
     net = _torch_net()
     opt = torch.optim.Adam(net.parameters(), 2e-3, weight_decay=1e-4)
-    share = float(y.mean())
+    share = float(yt.mean())
     lossf = torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(math.sqrt((1 - share) / share)))
     for _ in range(epochs):
-        perm = torch.randperm(len(y))
-        for i in range(0, len(y), 256):
+        perm = torch.randperm(len(yt))
+        for i in range(0, len(yt), 256):
             j = perm[i:i + 256]
             s = int(rng.integers(-2, 3))  # the same small shift of beat and template
-            loss = lossf(net(torch.roll(w[j], s, 1), torch.roll(t[j], s, 1), f[j]), y[j])
+            loss = lossf(net(torch.roll(wt[j], s, 1), torch.roll(tt[j], s, 1), ft[j]), yt[j])
             opt.zero_grad()
             loss.backward()
             opt.step()

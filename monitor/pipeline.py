@@ -478,7 +478,8 @@ class Monitor:
             # a bed queued twice (a final flush after its blocks) is added in order, one round at a time
             while queued:
                 seen: set[int] = set()
-                now_, later = [], []
+                now_: list[tuple[Bed, VTyper, np.ndarray, list[float]]] = []
+                later: list[tuple[Bed, VTyper, np.ndarray, list[float]]] = []
                 for q in queued:
                     (later if id(q[1]) in seen else now_).append(q)
                     seen.add(id(q[1]))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 from scipy import signal
@@ -57,7 +58,7 @@ def filter_many(filters: Sequence[CausalFilter], xs: Sequence[np.ndarray]) -> li
         x = np.stack([np.asarray(xs[i], dtype=np.float64) for i in idx])
         for i, row in zip(idx, x, strict=True):
             filters[i]._start(row)
-        zi = np.stack([filters[i].zi for i in idx], axis=1)  # (sections, streams, 2)
+        zi = np.stack([cast(np.ndarray, filters[i].zi) for i in idx], axis=1)  # (sections, streams, 2); set above
         y, zf = signal.sosfilt(filters[idx[0]].sos, x, axis=-1, zi=zi)
         for k, i in enumerate(idx):
             filters[i].zi = zf[:, k].copy()

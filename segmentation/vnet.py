@@ -26,6 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -82,17 +83,18 @@ class VNet:
         return (h @ self.fc2[0].T + self.fc2[1])[:, 0]
 
     def save(self, path: str | Path) -> None:
-        arrays = {f"conv{i}_{p}": a for i, wb in enumerate(self.convs) for p, a in zip("wb", wb, strict=True)}
+        arrays: dict[str, Any] = {f"conv{i}_{p}": a for i, wb in enumerate(self.convs)
+                                  for p, a in zip("wb", wb, strict=True)}
         arrays |= {"fc1_w": self.fc1[0], "fc1_b": self.fc1[1], "fc2_w": self.fc2[0], "fc2_b": self.fc2[1],
                    "meta": np.array([self.pre_s, self.post_s, self.hz, self.weight, self.shift])}
-        np.savez(path, **arrays)
+        np.savez(path, allow_pickle=False, **arrays)
 
 
 def load_vnet(path: str | Path = ASSET) -> VNet:
     """The network saved at ``path`` (:meth:`VNet.save`).  Raises OSError or KeyError for a missing or wrong
     file."""
     z = np.load(path)
-    convs = []
+    convs: list[tuple[np.ndarray, np.ndarray]] = []
     while f"conv{len(convs)}_w" in z:
         i = len(convs)
         convs.append((z[f"conv{i}_w"].astype(np.float64), z[f"conv{i}_b"].astype(np.float64)))
