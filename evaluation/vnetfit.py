@@ -32,22 +32,17 @@ import numpy as np
 from ecgmon.evaluation.veb import LEARN_S, _Bed, _x, choose_threshold, decide, fit_model, fold_of, load_beats, veb_stats
 from ecgmon.evaluation.vfdb import read_lead
 from ecgmon.segmentation.filters import CausalFilter
-from ecgmon.segmentation.vnet import ASSET, INPUTS, VNet
-from ecgmon.segmentation.vtype import FEATURES, MODEL, VTypeModel, VTyperConfig
+from ecgmon.segmentation.vnet import ASSET, INPUTS, VNet, window_grid
+from ecgmon.segmentation.vtype import FEATURES, MODEL, VTypeModel, VTyperConfig, hold_missing
 
 DBS = ("mitdb-ds1", "svdb-dev")
-GRID = VNet((), (np.zeros(0), np.zeros(0)), (np.zeros(0), np.zeros(0))).grid
+GRID = window_grid()  # the shipped network's (VNet's defaults)
 
 
 def windows(b: _Bed, cfg: VTyperConfig = VTyperConfig(net=None)) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A bed's beats' network windows (n, L), their templates' (n, L) and whether each had a template (n,)."""
     x, fs = read_lead(b.path)
-    bad = ~np.isfinite(x)
-    if bad.any():  # as the typer holds missing samples
-        idx = np.maximum.accumulate(np.where(~bad, np.arange(len(x)), -1))
-        x = x.copy()
-        x[bad] = np.where(idx[bad] >= 0, x[np.maximum(idx[bad], 0)], 0.0)
-    f = CausalFilter.bandpass(fs, *cfg.band_hz)(x)
+    f = CausalFilter.bandpass(fs, *cfg.band_hz)(hold_missing(x))  # missing samples held, as the typer holds them
     c = b.rows[:, 1]
     wide = np.interp((c[:, None] + GRID[None, :] * fs).ravel(), np.arange(len(f)), f).reshape(len(c), -1)
     pre, post = round(cfg.pre_s * fs), round(cfg.post_s * fs)

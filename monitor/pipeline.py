@@ -53,7 +53,7 @@ from ecgmon.segmentation.beats import Segmenter
 from ecgmon.segmentation.quality import Quality, QualityMonitor, push_many
 from ecgmon.segmentation.represent import Representation
 from ecgmon.segmentation.vf import VFAlarm, VFBank, VFPool
-from ecgmon.segmentation.vtype import Staged, VTyper, add_many, type_staged
+from ecgmon.segmentation.vtype import VTyper, add_many, type_staged
 
 MONITOR = "monitor"  # the 'patient' of the monitor's own technical alarms
 CLEAN_CHUNKS = 20  # chunks without a rejected payload before a bed's 'bad input' alarm clears
@@ -474,18 +474,17 @@ class Monitor:
         for_policy: dict[int, tuple[Bed, list[QrsType]]] = {}
         if self._vt_jobs:
             queued, self._vt_jobs, self._vt_oldest = self._vt_jobs, [], None
-            jobs: list[tuple[Bed, Staged]] = []
-            # a bed queued twice (a final flush after its blocks) is added in order, one round at a time
-            while queued:
-                seen: set[int] = set()
-                now_: list[tuple[Bed, VTyper, np.ndarray, list[float]]] = []
-                later: list[tuple[Bed, VTyper, np.ndarray, list[float]]] = []
-                for q in queued:
-                    (later if id(q[1]) in seen else now_).append(q)
-                    seen.add(id(q[1]))
-                add_many([t for _, t, _, _ in now_], [x for _, _, x, _ in now_], [f for _, _, _, f in now_])
-                jobs += [(st, job) for st, t, _, _ in now_ if (job := t.stage()) is not None]
-                queued = later
+            # a typer's blocks queued since the last flush, joined in order (one add of their concatenation leaves
+            # the typer as the adds one by one would: its filter and its fiducials run on)
+            blocks: dict[int, tuple[Bed, VTyper, list[np.ndarray], list[float]]] = {}
+            for st, typer, x, fids in queued:
+                b = blocks.setdefault(id(typer), (st, typer, [], []))
+                b[2].append(x)
+                b[3].extend(fids)
+            add_many([typer for _, typer, _, _ in blocks.values()],
+                     [np.concatenate(xs) if len(xs) > 1 else xs[0] for _, _, xs, _ in blocks.values()],
+                     [fids for _, _, _, fids in blocks.values()])
+            jobs = [(st, job) for st, typer, _, _ in blocks.values() if (job := typer.stage()) is not None]
             for (st, job), typed in zip(jobs, type_staged([j for _, j in jobs]), strict=True):
                 if st.vtyper is not job.typer:  # queued before the bed's segmentation restarted
                     continue

@@ -17,8 +17,8 @@ CNN per patient; here one network for every patient, the template carrying the p
 The typer's probability is the logistic of ``weight`` times this logit plus ``1 - weight`` times the additive
 model's (:class:`~ecgmon.segmentation.vtype.VTypeModel`), shifted by ``shift`` so that the threshold chosen on the
 training records maps to the typer's ``threshold`` (0.4).  Fitted and cross-validated by record with
-``python -m ecgmon.evaluation.veb fitnet`` (figures in docs/results/vnet_fit.json and docs/alarms.md).  The forward
-pass is numpy (no torch in the segmentation layer): about 0.1 MFLOP per beat.
+``python -m ecgmon.evaluation.vnetfit fit`` (figures in docs/results/vnet_fit.json and docs/alarms.md).  The forward
+pass is numpy (no torch in the segmentation layer): about 0.17 MFLOP per beat.
 """
 
 from __future__ import annotations
@@ -31,11 +31,20 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-__all__ = ["ASSET", "INPUTS", "VNet", "load_vnet", "shipped"]
+__all__ = ["ASSET", "INPUTS", "VNet", "load_vnet", "shipped", "window_grid"]
 
 ASSET = Path(__file__).parent / "assets" / "vnet.npz"
 # measurements the network reads, in this order (names of vtype.FEATURES)
 INPUTS = ("width", "prem", "corr", "dwidth", "share")
+
+
+PRE_S, POST_S, HZ = 0.25, 0.40, 100.0  # the window: from PRE_S before the QRS centre to POST_S after it, at HZ
+
+
+def window_grid(pre_s: float = PRE_S, post_s: float = POST_S, hz: float = HZ) -> np.ndarray:
+    """Offsets from the QRS centre (s) of a network window's samples: ``pre_s`` before it to ``post_s`` after it at
+    ``hz``."""
+    return -pre_s + np.arange(round((pre_s + post_s) * hz) + 1) / hz
 
 
 @dataclass(frozen=True, eq=False)
@@ -45,17 +54,16 @@ class VNet:
     convs: tuple[tuple[np.ndarray, np.ndarray], ...]
     fc1: tuple[np.ndarray, np.ndarray]
     fc2: tuple[np.ndarray, np.ndarray]
-    pre_s: float = 0.25
-    post_s: float = 0.40
-    hz: float = 100.0
+    pre_s: float = PRE_S
+    post_s: float = POST_S
+    hz: float = HZ
     weight: float = 0.5
     shift: float = 0.0
 
     @property
     def grid(self) -> np.ndarray:
-        """Offsets of the window's samples from the QRS centre (s)."""
-        n = round((self.pre_s + self.post_s) * self.hz) + 1
-        return -self.pre_s + np.arange(n) / self.hz
+        """Offsets of the window's samples from the QRS centre (s): :func:`window_grid`."""
+        return window_grid(self.pre_s, self.post_s, self.hz)
 
     def logit(self, beat: np.ndarray, template: np.ndarray, meas: np.ndarray) -> np.ndarray:
         """``beat``, ``template`` (B, L) z-normalised windows on :attr:`grid`; ``meas`` (B, 5) the measurements of

@@ -56,7 +56,7 @@ from ecgmon.segmentation.filters import CausalFilter, filter_many
 from ecgmon.segmentation.vnet import INPUTS, VNet, shipped
 
 __all__ = ["BED", "DIRECTIONS", "FEATURES", "Staged", "VBeat", "VTRule", "VTypeModel", "VTyper", "VTyperConfig",
-           "add_many", "features", "type_staged"]
+           "add_many", "features", "hold_missing", "type_staged"]
 
 # a beat's measurements; the bed's (corr .. share) are 0 and ``template`` 0 until the template has formed
 FEATURES = ("width", "prem", "logamp", "template", "corr", "dwidth", "amp", "share")
@@ -252,17 +252,12 @@ class VTyper:
         self._append(self.bp(x) if len(x) else x, fiducials)
 
     def _held(self, samples: np.ndarray) -> np.ndarray:
-        """The samples as float64, a missing one (NaN) holding the last valid value (the typer's filter needs
-        numbers; the segmenter reports the signal loss)."""
+        """The samples as float64, a missing one holding the last valid value (:func:`hold_missing`)."""
         x = np.asarray(samples, dtype=np.float64)
         if x.ndim != 1:
             raise ValueError(f"VTyper.push wants a 1-D array of samples, got shape {x.shape}")
         if len(x):
-            bad = ~np.isfinite(x)
-            if bad.any():
-                x = x.copy()
-                idx = np.maximum.accumulate(np.where(~bad, np.arange(len(x)), -1))
-                x[bad] = np.where(idx[bad] >= 0, x[np.maximum(idx[bad], 0)], self.last)
+            x = hold_missing(x, self.last)
             self.last = float(x[-1])
         return x
 
@@ -363,6 +358,19 @@ class VTyper:
             part = np.partition(c, (q - 1, q), axis=1)
             med = (part[:, q - 1] + part[:, q]) / 2
         return int(np.argmax(med))
+
+
+def hold_missing(x: np.ndarray, last: float = 0.0) -> np.ndarray:
+    """``x`` (1-D float64) with each missing sample (NaN, inf) holding the last valid value before it, ``last``
+    before the first: the typer's filter needs numbers (the segmenter reports the signal loss).  ``x`` itself where
+    nothing is missing."""
+    bad = ~np.isfinite(x)
+    if not bad.any():
+        return x
+    x = x.copy()
+    idx = np.maximum.accumulate(np.where(~bad, np.arange(len(x)), -1))
+    x[bad] = np.where(idx[bad] >= 0, x[np.maximum(idx[bad], 0)], last)
+    return x
 
 
 def add_many(typers: Sequence[VTyper], samples: Sequence[np.ndarray], fiducials: Sequence[Sequence[float]]) -> None:
