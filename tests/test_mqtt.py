@@ -327,8 +327,11 @@ async def test_overload_sheds_input_with_an_exact_count_alarms_and_recovers(tmp_
     assert source.ingress.handled + mon.stats.shed_messages == sent  # every message used, rejected or counted as shed
     journal, _ = read_journal(tmp_path / "j.jsonl")
     over = [a for a in journal if a["condition"] == "monitor overload"]
-    assert [a["state"] for a in over] == ["active", "cleared"]  # raised, then recovered by itself
-    assert "shed" in over[0]["message"]
+    # Raised, then recovered by itself. A slow machine may fall behind the flood again after the stall and
+    # shed once more: every episode must then be raised and cleared in turn, and the last one cleared.
+    states = [a["state"] for a in over]
+    assert states and states == ["active", "cleared"] * (len(states) // 2), states
+    assert all("shed" in a["message"] for a in over if a["state"] == "active")
 
 
 @pytest.mark.asyncio
