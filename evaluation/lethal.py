@@ -20,8 +20,9 @@ reference annotations, by its own definition: VF/flutter and VT are true when th
 episode (10 s grace after its end) or, for VT, a run of 5 or more reference V beats over 100 bpm; asystole is
 true when no reference beat lies in the 4 s before it (records without beat annotations cannot confirm a rate
 or asystole alarm: it counts false); extreme bradycardia (tachycardia) is true when the
-reference beats' rate over the 5 (17) beats before it is under 45 (over 130) bpm, the definition's limit with
-a 5 (10) bpm allowance for where one counts from.  False ones are counted per bed-day, by condition, and each
+reference beats' rate over the 5 (13) beats before it (the number the alarm counts on:
+``LethalConfig.brady_beats``, ``tachy_beats``) is under 45 (over 130) bpm, the definition's limit with a 5 (10)
+bpm allowance for where one counts from.  False ones are counted per bed-day, by condition, and each
 record's row lists them (``false_at_s``: condition, time, the reference rhythm annotation in force then).
 Units: seconds from each record's first sample.
 
@@ -148,8 +149,10 @@ def _v_runs(bed: RecordResult) -> list[tuple[float, float]]:
     return out
 
 
-def _true(cond: Condition, at: float, bed: RecordResult, lethal: list[Episode], grace_s: float = 10.0) -> bool:
-    """Whether a ``cond`` alarm raised at ``at`` seconds is true by the reference (see the module docstring)."""
+def _true(cond: Condition, at: float, bed: RecordResult, lethal: list[Episode], grace_s: float = 10.0,
+          watch: LethalConfig = LethalConfig()) -> bool:
+    """Whether a ``cond`` alarm raised at ``at`` seconds is true by the reference (see the module docstring);
+    the extreme rates over the beats ``watch`` counts them on."""
     ref = bed.ref / bed.fs
     if cond in VENTRICULAR:
         spans = [(e.start, e.end) for e in lethal] + _v_runs(bed)
@@ -161,7 +164,7 @@ def _true(cond: Condition, at: float, bed: RecordResult, lethal: list[Episode], 
         return not (before > at - 4.0).any()
     # the definition's beats (5 or 17) span one interval fewer: the reference rate over the same beats as the alarm's
     # (counting one beat more judged an alarm at the 17th beat of a record false: SVDB 848 at 150 bpm from its start)
-    n = (5 if cond is Condition.EXTREME_BRADY else 17) - 1
+    n = (watch.brady_beats if cond is Condition.EXTREME_BRADY else watch.tachy_beats) - 1
     if len(before) < n + 1:
         return False
     rate = 60.0 * n / (before[-1] - before[-1 - n])
@@ -196,7 +199,7 @@ def vt_vf(recordings: list[Recording], ckpt: Checkpoint, *, device: str = "cpu",
         false_at: list[tuple[str, float, str]] = []
         for cond in sorted(LETHAL, key=str):
             spans = intervals(b.alarms, b.fs, frozenset({cond}))
-            at = [lo for lo, _ in spans if not _true(cond, lo, b, lethal)]
+            at = [lo for lo, _ in spans if not _true(cond, lo, b, lethal, watch=watch)]
             false_by[str(cond)] += len(at)
             false += len(at)
             false_at += [(str(cond), round(t, 1), _rhythm_at(rhythms, t)) for t in at]

@@ -203,6 +203,10 @@ def add_alarm_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"HIGH extreme bradycardia: under this rate for {_X.brady_beats} beats")
     g.add_argument("--tachy-bpm", type=float, default=_X.tachy_bpm,
                    help=f"HIGH extreme tachycardia: over this rate for {_X.tachy_beats} beats")
+    g.add_argument("--brady-beats", type=int, default=_X.brady_beats,
+                   help=f"extreme bradycardia: the rate over this many consecutive beats (default {_X.brady_beats})")
+    g.add_argument("--tachy-beats", type=int, default=_X.tachy_beats,
+                   help=f"extreme tachycardia: the rate over this many consecutive beats (default {_X.tachy_beats})")
     g.add_argument("--vt-bpm", type=float, default=_X.vt_bpm,
                    help=f"HIGH ventricular tachycardia: {_X.vt_beats} or more ventricular beats over this rate")
     g.add_argument("--hr-low", type=float, default=_X.hr_low,
@@ -404,6 +408,9 @@ def lethal_from_args(a: argparse.Namespace) -> LethalConfig:
     for name in ("asystole_s", "pause_s"):
         if not 1 <= getattr(a, name) <= 60:
             raise ValueError(f"--{name.replace('_', '-')} must be 1-60 s, got {getattr(a, name):g}")
+    for name in ("brady_beats", "tachy_beats"):
+        if not 3 <= getattr(a, name) <= 30:
+            raise ValueError(f"--{name.replace('_', '-')} must be 3-30 beats, got {getattr(a, name)}")
     if a.hr_low >= a.hr_high:
         raise ValueError(f"--hr-low {a.hr_low:g} must be under --hr-high {a.hr_high:g}")
     if not 0 < a.vt_clear_share <= 1:
@@ -423,6 +430,7 @@ def lethal_from_args(a: argparse.Namespace) -> LethalConfig:
     if not 5 <= a.rate_resolved_bpm <= 100:
         raise ValueError(f"--rate-resolved-bpm must be 5-100 bpm, got {a.rate_resolved_bpm:g}")
     return replace(_X, asystole_s=a.asystole_s, brady_bpm=a.brady_bpm, tachy_bpm=a.tachy_bpm, vt_bpm=a.vt_bpm,
+                   brady_beats=a.brady_beats, tachy_beats=a.tachy_beats,
                    hr_low=a.hr_low, hr_high=a.hr_high, pause_s=a.pause_s, vt_clear_share=a.vt_clear_share,
                    rate_gap_s=a.rate_gap_s, asystole_artifact=not a.no_asystole_artifact,
                    noisy_rates=not a.rates_in_noise, chain_s=a.chain_s, rate_episode_s=a.rate_episode_s,

@@ -11,6 +11,7 @@ from ecgmon.core.messages import Alarm, AlarmKind, AlarmState, Condition, Priori
 from ecgmon.evaluation import lethal
 from ecgmon.evaluation.ec57 import RecordResult
 from ecgmon.evaluation.vfdb import Episode
+from ecgmon.monitor.lethal import LethalConfig
 
 FS = 250.0
 
@@ -46,11 +47,15 @@ def test_rate_and_asystole_alarms_are_judged_against_the_reference_beats():
     assert lethal._true(Condition.EXTREME_TACHY, 20.0, fast, [])
     assert not lethal._true(Condition.EXTREME_TACHY, 20.0, bed, [])
     assert not lethal._true(Condition.ASYSTOLE, 7.5, _bed([], [], []), [])  # nothing to confirm it with
-    # the alarm's own beats: the 17th reference beat of a record at 150 bpm (16 intervals) makes a true tachycardia
-    # (SVDB 848 from its start was counted false when the reference needed an 18th), the 16th does not
+    # the alarm's own beats: the 13th reference beat of a record at 150 bpm (12 intervals) makes a true tachycardia
+    # (SVDB 848 from its start was counted false when the reference needed one beat more), the 12th does not
     start = _bed([i * 0.4 for i in range(17)], ["N"] * 17, [])
-    assert lethal._true(Condition.EXTREME_TACHY, 6.4, start, [])
-    assert not lethal._true(Condition.EXTREME_TACHY, 6.0, start, [])
+    assert lethal._true(Condition.EXTREME_TACHY, 4.8, start, [])
+    assert not lethal._true(Condition.EXTREME_TACHY, 4.4, start, [])
+    # ... and over the beats the alarm was set to count (--tachy-beats 17: the 17th beat)
+    seventeen = LethalConfig(tachy_beats=17)
+    assert lethal._true(Condition.EXTREME_TACHY, 6.4, start, [], watch=seventeen)
+    assert not lethal._true(Condition.EXTREME_TACHY, 6.0, start, [], watch=seventeen)
     assert lethal._true(Condition.EXTREME_BRADY, 8.0, _bed([i * 2.0 for i in range(5)], ["N"] * 5, []), [])
 
 
