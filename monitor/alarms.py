@@ -5,7 +5,8 @@ ventricular beat typer (:class:`ecgmon.segmentation.vtype.VTyper`: width, premat
 beat) and its timing against the bed's own median RR:
 
 - ``ventricular``: the typer calls it ventricular and the autoencoder flags it, or the typer is sure of it alone
-  (``v_alone_p``);
+  (``v_alone_p``); while the bed learns its normal (no verdict for 5 minutes by default) the typer alone types
+  ventricular beats this way, so that ectopy is counted and advised from the first seconds;
 - ``supraventricular premature``: narrow (typer's width <= ``sv_width_s``), premature (RR before it under
   ``sv_prem`` of the bed's median RR over its last ``rr_beats``), not ventricular, flagged, in a regular rhythm
   (not while the bed's rhythm has changed: atrial fibrillation or flutter has no "premature");
@@ -286,7 +287,7 @@ class BeatJoin:
     the scorer judges a beat whenever its batch is scored: either may come first.  A scored beat waits until its
     QRS is typed, or until the typer's ``mark`` (every QRS before it has been typed) has passed it (then it goes
     untyped); at most ``wait_beats`` wait (the oldest goes untyped beyond).  Typed QRS complexes are kept until a
-    scored beat, or a beat the policy does not judge (:meth:`skip`: its bed learning, or shed), passes them: as
+    scored beat, or a beat the policy does not judge (:meth:`skip`: it was shed), passes them: as
     many as the verdicts lag behind the typer, at most ``32 * wait_beats`` (16,384 by default: a recording's
     verdicts lag its typing by at most the monitor's beat queue and the batches in flight, 4,096 + 2 x 1,024 beats
     by default, and a type dropped for room would leave its beat untyped, as the load decided).  Memory is bounded
@@ -350,7 +351,8 @@ class BeatJoin:
 class AlarmPolicy:
     """Physiological alarms of one patient from its typed beats (see the module docstring).
 
-    ``update(score)`` takes a judged beat (not while learning; a noisy one counts as artifact), ``typed(qrs)``
+    ``update(score)`` takes a scored beat (a noisy one counts as artifact; one scored while its bed learns is
+    ventricular where the typer alone is sure of it, ``v_alone_p``, else it only carries the rhythm), ``typed(qrs)``
     and ``progress(mark)`` what the bed's beat typer says; each returns the alarm transitions of the beats whose
     type became known, and leaves those beats in ``done`` (:class:`TypedBeat`, for the sinks)."""
 
@@ -386,8 +388,8 @@ class AlarmPolicy:
         return self._release()
 
     def skip(self, index: int) -> None:
-        """A beat of the bed at sample ``index`` that gets no verdict from the policy (its bed learns, or the beat
-        was shed): what the typer said before it is let go."""
+        """A beat of the bed at sample ``index`` that the policy never sees (it was shed): what the typer said
+        before it is let go."""
         self.join.skip(index)
 
     def typed(self, t: QrsType) -> list[Alarm]:
@@ -434,6 +436,8 @@ class AlarmPolicy:
         ratio = rr / float(sorted(self.rrs)[len(self.rrs) // 2]) if rr > 0 and self.rrs else None
         if s.noisy or (t is not None and t.artifact and s.flagged):
             return A, ratio
+        if s.learning is not None:  # the bed learns its normal (no verdict): the typer alone, where it is sure
+            return (V if t is not None and t.ventricular and t.p_ventricular >= c.v_alone_p else N), ratio
         if t is not None and t.ventricular and (s.flagged or t.p_ventricular >= c.v_alone_p):
             return V, ratio
         if not s.flagged and not c.sv_unflagged:

@@ -565,10 +565,9 @@ class Monitor:
             self.stats.recent.append(now)
             for sink in self._all_sinks:
                 sink.on_beat(s)
-            if s.learning is None:  # physiological alarms are held while learning (noisy beats: counted, no alarm)
-                self._policy(st, st.policy.update(s))
-            else:
-                st.policy.skip(b.index)
+            # while its bed learns a beat has no verdict: the policy types it ventricular only where the typer alone
+            # is sure (ectopy counted and advised from the first seconds); noisy beats: counted, no alarm
+            self._policy(st, st.policy.update(s))
             out.append(s)
         self.stats.time_alarm += time.perf_counter() - t0
         return out

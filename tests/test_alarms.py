@@ -329,3 +329,19 @@ def test_a_ventricular_run_of_unlike_complexes_is_no_advisory():
         out = _typed(AlarmPolicy(AlarmBook("bed1"), cfg), kinds, alike=alike)
         runs[(alike, cfg.vrun_similar)] = _conds(out).count(("ventricular run", Priority.MEDIUM))
     assert runs == {(0.2, 0.6): 0, (0.9, 0.6): 1, (0.2, 0.0): 1}
+
+
+def test_while_its_bed_learns_a_beat_is_ventricular_only_where_the_typer_alone_is_sure():
+    # no verdict while learning (nothing flagged): a ventricular beat is counted and advised from the first seconds
+    # when the typer's P(ventricular) reaches v_alone_p (0.8); below it, and for every other beat, nothing abnormal
+    p = AlarmPolicy(AlarmBook("bed1"), fs=FS)
+    out = []
+    for j in range(12):
+        index = (j + 1) * STEP
+        s = BeatScore(Beat("bed1", np.zeros(140, np.float32), index, 0.8, FS, 0.0), 5.0, 1.0, 0.0, learning=0.1)
+        pv = (0.95, 0.6)[j % 2] if j >= 4 else 0.05  # from the 5th beat: sure V, unsure V, sure V, ...
+        out.append(p.typed(QrsType(index, pv, pv >= 0.4, 0.14 if pv >= 0.4 else 0.08)) + p.update(s))
+    kinds = [t.kind for t in p.take()]
+    assert kinds == [BeatKind.NORMAL] * 4 + [BeatKind.VENTRICULAR, BeatKind.NORMAL] * 4
+    assert p.per_minute()["V"] == 4 and p.per_minute()["O"] == 0  # the loss over threshold flags nothing
+    assert (Condition.VENT_BIGEMINY, Priority.LOW) in _conds(out)  # N-V for 4 cycles

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from helpers import play_records
 
-from ecgmon.core.messages import Alarm, AlarmKind, AlarmState, Condition, Priority
+from ecgmon.core.messages import Alarm, AlarmKind, AlarmState, BeatKind, Condition, Priority
 from ecgmon.evaluation import ec57
 from ecgmon.models.checkpoint import load
 from ecgmon.models.fetch import FetchError, fetch
@@ -56,6 +56,24 @@ def test_excerpt_played_with_source_record_matches_its_annotations(tmp_path):
     assert [x.beat.index for x in rec.scores] == cut.index.tolist()
     assert np.stack([x.beat.samples for x in rec.scores]).tobytes() == cut.x.tobytes()
     assert (cut.label != "").mean() > 0.99
+
+
+@pytest.mark.slow
+def test_ventricular_ectopy_is_typed_and_advised_while_the_bed_still_learns(tmp_path):
+    # the first 2 minutes of MIT-BIH 203 (36 reference V beats, couplets and runs), all inside the default 5-minute
+    # learning period: no verdict, but the typer alone types ventricular beats where it is sure (a newcomer saw no
+    # ectopy at all for 5 minutes)
+    hard = Path(__file__).parent / "data" / "mitdb-hard" / "203x"
+    b, rec = play_records(tmp_path, [hard])
+    assert {x.verdict for x in rec.scores} == {"learning"}
+    ann = read(hard)
+    ref_v = ann.ann_samples[ann.ann_classes == "V"]
+    typed_v = [t.score.beat.index for t in rec.typed if t.kind is BeatKind.VENTRICULAR]
+    near = [int(np.abs(ref_v - i).min()) <= 0.15 * ann.fs for i in typed_v]
+    assert len(typed_v) >= 20 and sum(near) >= 0.85 * len(typed_v), (len(typed_v), sum(near))
+    assert b.monitor.beds["203x"].policy.counts()["V"] == len(typed_v)
+    raised = {(a.condition, a.priority) for a in rec.alarms if a.state is AlarmState.ACTIVE}
+    assert (Condition.VENT_RUN, Priority.MEDIUM) in raised
 
 
 @pytest.mark.slow
