@@ -208,8 +208,11 @@ def _verdict_line(t: Tile) -> Text:
     if t.remote:
         return Text(f"judged by {t.judged_by}: no open alarm" if t.judged_by else "no worker judges this bed",
                     style="dim" if t.judged_by else "bold red", no_wrap=True, overflow="ellipsis")
-    if t.learning is not None:
-        return Text(f"LEARNING {t.learning:4.0%}  beats {t.beats}", style="bold blue", no_wrap=True)
+    if t.learning is not None:  # no verdicts yet; ventricular beats are typed already (the typer alone)
+        v = t.per_min.get("V", 0) if t.per_min else 0
+        return Text.assemble((f"LEARNING {t.learning:4.0%}", "bold blue"),
+                             (f"  V {v}/min" if v else "", "bold yellow"), (f"  beats {t.beats}", "bold blue"),
+                             no_wrap=True, overflow="ellipsis")
     if t.loss is None:
         return Text(f"loss --  beats {t.beats}", style="dim", no_wrap=True)
     over = t.loss > t.threshold

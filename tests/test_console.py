@@ -161,3 +161,14 @@ def test_a_station_shows_other_workers_beds_with_their_alarms_only():
     assert "judged by ward-b: no open alarm" in text
     assert "NO WORKER" in text and "no worker judges this bed" in text
     assert "bed07   --- bpm ok" not in text and "ABN" not in text.split("bed07")[1][:40]  # no verdict of its own
+
+
+def test_a_learning_bed_shows_its_ventricular_beats_per_minute_without_a_verdict():
+    t = _snap(2, alarms=False).tiles
+    learning = dataclasses.replace(t[0], learning=0.46, per_min={"V": 7, "S": 0, "O": 0, "A": 0})
+    quiet = dataclasses.replace(t[1], learning=0.46, per_min={"V": 0, "S": 0, "O": 0, "A": 0})
+    snap = dataclasses.replace(_snap(2, alarms=False), tiles=(learning, quiet))
+    text = _screen(snap, 160, 30).export_text(styles=False)
+    assert "LEARNING  46%  V 7/min  beats 100" in text
+    assert "LEARNING  46%  beats 101" in text  # no ventricular beat: no count
+    assert "ABN" not in text and "loss" not in text  # no verdict shown while learning
