@@ -162,7 +162,7 @@ def _true(cond: Condition, at: float, bed: RecordResult, lethal: list[Episode], 
     before = ref[ref <= at + 0.15]
     if cond is Condition.ASYSTOLE:
         return not (before > at - 4.0).any()
-    # the definition's beats (5 or 17) span one interval fewer: the reference rate over the same beats as the alarm's
+    # the alarm's beats (5 or 13 by default) span one interval fewer: the reference rate over the same beats as its
     # (counting one beat more judged an alarm at the 17th beat of a record false: SVDB 848 at 150 bpm from its start)
     n = (watch.brady_beats if cond is Condition.EXTREME_BRADY else watch.tachy_beats) - 1
     if len(before) < n + 1:
