@@ -569,9 +569,12 @@ class LeadFusion:
     """The lethal conditions of a bed with a second ECG lead (``--second-lead``), from each lead's own
     :class:`LethalWatch` (each lead has its QRS detector, beat typer and VF detector).
 
-    - extreme brady- and tachycardia: raised when either lead's watch raises them (a rate read on the lead where it
-      can be read: a rate whose beats one lead misses), cleared once no lead's watch has them on; the message says
-      when the second lead raised it;
+    - extreme bradycardia: raised when either lead's watch raises it (a rate read on the lead where it can be read:
+      noise detections in one lead split a slow rhythm's intervals, CinC b730s), cleared once no lead's watch has it
+      on; the message says when the second lead raised it;
+    - extreme tachycardia: the first lead's, as for a one-lead bed.  (From either lead, as bradycardia, the second
+      lead's double counting raised it falsely: MIT-BIH DS1 with ``--second-lead`` 6 more false alarms, in 106,
+      203, 207 and 208, and no true CinC 2015 tachycardia more; docs/alarms.md);
     - asystole: raised when the first lead's watch raises it and the second lead's is on too, or the second lead
       cannot be read (leads off, signal loss: its watch holds its timer); a second lead that still shows QRS
       complexes holds it (a lead II whose electrode moved or whose complexes fell to nothing is no asystole);
@@ -588,8 +591,7 @@ class LeadFusion:
     def __init__(self, *, vt: str = "first") -> None:
         if vt not in ("first", "either", "both"):
             raise ValueError(f"second-lead VT must be first, either or both, got {vt!r}")
-        self.either = frozenset({Condition.EXTREME_BRADY, Condition.EXTREME_TACHY,
-                                 *((Condition.VTACH,) if vt == "either" else ())})
+        self.either = frozenset({Condition.EXTREME_BRADY, *((Condition.VTACH,) if vt == "either" else ())})
         self.both = frozenset({Condition.ASYSTOLE, *((Condition.VTACH,) if vt == "both" else ())})
         self.on: tuple[dict[Condition, Change], dict[Condition, Change]] = ({}, {})  # each lead's active changes
         self.shown: set[Condition] = set()  # what the bed has raised from these conditions

@@ -553,6 +553,19 @@ def test_rates_and_vt_come_from_either_lead_and_clear_when_neither_has_them():
     assert f.update(1, [_ch(Condition.VFIB, True, 300)], second_readable=True) == []
 
 
+def test_bradycardia_comes_from_either_lead_tachycardia_from_the_first_alone():
+    from ecgmon.monitor.lethal import LeadFusion
+
+    f = LeadFusion()
+    brady, tachy = Condition.EXTREME_BRADY, Condition.EXTREME_TACHY
+    got = f.update(1, [_ch(brady, True, 100, "heart rate 35 bpm over 5 beats")], second_readable=True)
+    assert [(c.condition, c.active) for c in got] == [(brady, True)] and got[0].message.endswith("(second lead)")
+    # the second lead's fast rate (its T waves counted too) raises nothing; the first lead's does
+    assert f.update(1, [_ch(tachy, True, 200, "heart rate 150 bpm over 13 beats")], second_readable=True) == []
+    got = f.update(0, [_ch(tachy, True, 300, "heart rate 150 bpm over 13 beats")], second_readable=True)
+    assert [(c.condition, c.active, c.index) for c in got] == [(tachy, True, 300)]
+
+
 def test_asystole_needs_the_second_lead_without_qrs_or_unreadable():
     from ecgmon.monitor.lethal import LeadFusion
 
