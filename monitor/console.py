@@ -374,8 +374,7 @@ def render(s: Snapshot, *, width: int = 120, height: int = 40, now: float | None
     more = f"+{hidden} beds not shown | " if hidden > 0 and focused is None else ""
     if width >= 120:
         text = (f"{more}{s.beats_per_s:6.1f} beats/s | latency {lat} | queue {s.queue_depth} (max {s.queue_max}) | "
-                f"shed {s.shed} beats/{s.shed_messages} msgs | {s.device} | {s.model}{truth}"
-                " | 1-9: one bed  a: acknowledge  r: relearn (one-bed view)  q: quit")
+                f"shed {s.shed} beats/{s.shed_messages} msgs | {s.device} | {s.model}{truth}")
     else:  # two lines at most on a small terminal: the keys, then the figures
         p99 = f"{s.latency_p99_ms:.0f} ms" if s.latency_p99_ms is not None else "--"
         text = (f"{more}1-9 bed  0 all  a ack  r relearn  q quit\n{s.beats_per_s:.1f} beats/s | p99 {p99} | "
@@ -386,7 +385,10 @@ def render(s: Snapshot, *, width: int = 120, height: int = 40, now: float | None
     header.no_wrap, header.overflow = True, "ellipsis"
     header.truncate(width, overflow="ellipsis")
     title = "alarm log (time into the recording)" if s.replay else "alarm log"
-    return Group(header, main, Panel(log, title=title, border_style="white", padding=(0, 1)), footer)
+    # the keys on the alarm log's lower border (wide terminals): a long figures line can no longer cut them off
+    keys = "1-9: one bed  0: every bed  a: acknowledge  r: relearn (one-bed view)  q: quit" if width >= 120 else None
+    return Group(header, main, Panel(log, title=title, subtitle=keys, subtitle_align="right", border_style="white",
+                                     padding=(0, 1)), footer)
 
 
 def _stamp(a: Alarm, replay: bool) -> str:

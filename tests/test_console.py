@@ -45,6 +45,10 @@ def test_tiles_footer_and_replay_banner_are_visible():
     assert "HIGH abnormal run" in text and "MEDIUM frequent" in text and "TECH LOW leads off" in text
     assert "loss 0.400/0.350 ABN" in text and "loss 0.300/0.350 ok" in text  # beds without an alarm
     assert "1:bed01   60 bpm ok" in text and "4:bed04   63 bpm ABN" in text  # every bed's verdict in its head line
+    # the keys stay visible however long the figures line is (a recording's was cut with an ellipsis at 160 columns)
+    long = dataclasses.replace(_snap(), model="ecg_ae_mitdb.pt learn 300s margin 0.0072 " + "x" * 40)
+    text = _screen(long, 160, 48).export_text(styles=False)
+    assert "a: acknowledge" in text and "q: quit" in text
 
 
 def test_alarm_colours_follow_iec_60601_1_8():
