@@ -436,12 +436,10 @@ class AlarmPolicy:
         ratio = rr / float(sorted(self.rrs)[len(self.rrs) // 2]) if rr > 0 and self.rrs else None
         if s.noisy or (t is not None and t.artifact and s.flagged):
             return A, ratio
-        if s.learning is not None:  # the bed learns its normal (no verdict): the typer alone, where it is sure
-            return (V if t is not None and t.ventricular and t.p_ventricular >= c.v_alone_p else N), ratio
         if t is not None and t.ventricular and (s.flagged or t.p_ventricular >= c.v_alone_p):
-            return V, ratio
-        if not s.flagged and not c.sv_unflagged:
-            return N, ratio
+            return V, ratio  # (a beat of a learning bed is never flagged: only the typer alone types it V)
+        if s.learning is not None or (not s.flagged and not c.sv_unflagged):
+            return N, ratio  # no verdict while the bed learns: nothing else abnormal
         narrow = t is None or t.width_s <= c.sv_width_s
         if (ratio is not None and ratio < c.sv_prem and narrow and not s.by_shape
                 and len(self.rrs) >= min(c.rr_beats, 8) and not self.irregular()):

@@ -345,3 +345,13 @@ def test_while_its_bed_learns_a_beat_is_ventricular_only_where_the_typer_alone_i
     assert kinds == [BeatKind.NORMAL] * 4 + [BeatKind.VENTRICULAR, BeatKind.NORMAL] * 4
     assert p.per_minute()["V"] == 4 and p.per_minute()["O"] == 0  # the loss over threshold flags nothing
     assert (Condition.VENT_BIGEMINY, Priority.LOW) in _conds(out)  # N-V for 4 cycles
+    # with --sv-unflagged a premature narrow beat is typed S without a flag, but never while its bed learns
+    p = AlarmPolicy(AlarmBook("bed1"), PolicyConfig(sv_unflagged=True), fs=FS)
+    index = 0
+    for j in range(20):
+        rr = 0.5 if j == 19 else 0.8
+        index += round(rr * FS)
+        s = BeatScore(Beat("bed1", np.zeros(140, np.float32), index, rr, FS, 0.0), 0.5, 1.0, 0.0, learning=0.1)
+        p.typed(QrsType(index, 0.05, False, 0.08))
+        p.update(s)
+    assert [t.kind for t in p.take()][-1] is BeatKind.NORMAL
