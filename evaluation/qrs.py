@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from ecgmon.core.messages import AlarmState, Condition
-from ecgmon.evaluation.ec57 import run_records
+from ecgmon.evaluation.ec57 import run_records, vf_spans
 from ecgmon.models.checkpoint import Checkpoint
 from ecgmon.models.records import Recording, find_records, match, read
 from ecgmon.segmentation.beats import Segmenter
@@ -74,26 +74,6 @@ def detect(rec: Recording, *, rep: Representation = Representation(), chunk_s: f
     return Detections(np.asarray([b.index for b in beats], dtype=np.int64),
                       np.asarray([np.nan if b.hr_bpm is None else b.hr_bpm for b in beats], dtype=np.float64),
                       seg.losses, np.asarray([b.noisy for b in beats], dtype=bool))
-
-
-def vf_spans(path: Path) -> list[tuple[int, int]]:
-    """Ventricular flutter/fibrillation episodes (``[`` .. ``]`` in the record's ``atr``), sample indices."""
-    import wfdb
-
-    atr = Path(path).with_suffix(".atr")
-    if not atr.is_file():
-        return []
-    ann = wfdb.rdann(str(Path(path)), "atr")
-    out, start = [], None
-    for s, sym in zip(ann.sample, ann.symbol, strict=True):
-        if sym == "[":
-            start = int(s)
-        elif sym == "]" and start is not None:
-            out.append((start, int(s)))
-            start = None
-    if start is not None:
-        out.append((start, int(ann.sample[-1]) + 1))
-    return out
 
 
 @dataclass(frozen=True, slots=True)

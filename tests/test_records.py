@@ -119,6 +119,29 @@ def test_ec57_counting_on_a_hand_made_case():
     assert f["high_unmatched_per_bed_day"] == pytest.approx(24.0)
 
 
+def test_ventricular_flutter_is_left_out_of_beat_figures_and_its_vf_alarm_is_not_false():
+    """EC57: no beat-by-beat comparison inside a ``[`` .. ``]`` episode; a HIGH alarm in one is no false HIGH."""
+    fs = 100.0
+    ref = [30100, 30200, 30300, 36000]
+    cls = ["N", "N", "V", "N"]
+    # 33000-33500: detections on flutter waves (no reference beat there), one of them flagged and typed V
+    det = [30100, 30200, 30300, 33000, 33250, 33500, 36000]
+    flag = [0, 0, 1, 1, 1, 0, 0]
+    alarms = [_alarm(AlarmState.ACTIVE, 33300, cond=Condition.VFIB, aid="vf"),
+              _alarm(AlarmState.ACTIVE, 36000, cond=Condition.EXTREME_BRADY, aid="brady")]  # no run, no VF: false
+    bed = _bed(ref, cls, det, flag, alarms, fs=fs)
+    bed.kind = np.asarray(["N", "N", "V", "V", "V", "N", "N"], dtype="<U1")
+    before = ec57.record_counts(bed, learn_s=300)
+    assert (before["detections"], before["qrs_tp"], before["VEB_fp"]) == (7, 4, 2)
+    assert (before["high_unmatched"], before["false_high"]) == (2, 2)
+    bed.vf = ((32900, 34000),)
+    c = ec57.record_counts(bed, learn_s=300)
+    assert (c["ref_beats"], c["detections"], c["qrs_tp"]) == (4, 4, 4)
+    assert (c["VEB_tp"], c["VEB_fp"], c["flagged"]) == (1, 0, 1)
+    assert (c["high_unmatched"], c["false_high"]) == (1, 1)  # the VF alarm in the episode is not false
+    assert c["alarms_raised"]["high"] == 2  # the alarms themselves are all counted
+
+
 def test_gross_pools_counts_and_average_is_the_mean_of_records():
     a = _bed([30100 + 100 * i for i in range(10)], ["N"] * 10, [30100 + 100 * i for i in range(10)], [1] + [0] * 9)
     b = _bed([30100, 30200], ["N", "N"], [30100, 30200], [1, 1])
