@@ -67,7 +67,7 @@ class Ingress:
             c.update(st.counts)
         return {"messages": self.handled, "devices": len(self.streams), "chunks": c["chunks"],
                 "lost_chunks": c["lost_chunks"], "gaps": c["gap"], "duplicates": c["duplicate"],
-                "reboots": c["reboot"],
+                "reboots": c["reboot"], "counter_wraps": c["wrap"],
                 "out_of_order": c["out_of_order"], "rejected": sum(self.rejected.values()),
                 "other_shards": self.other_shards, "commands": dict(self.commands)}
 

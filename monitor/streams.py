@@ -8,16 +8,25 @@ segmenter and raises a signal-loss alarm.  A change of ``fs`` is also a reset.
 
 Neither the counter nor the clock is trusted alone.  A packet whose ``seq`` was already seen (or is
 behind) is a duplicate or a late packet only when its ``t0`` is the one this stream gave (or would
-give) that ``seq``; otherwise the device has rebooted (its counter restarted, its clock going on, or
-both restarted): the packet starts a new stream for the bed at once (``reboot`` counted, the held
-packets released first, ``reset=True``), its sample index following the clock across the real gap
-(or, when the clock restarted too, continuing from the last sample).
+give) that ``seq`` and, where the stream still knows that ``seq``'s packet (the last ``RECENT`` released
+and those held), its samples are the same (a duplicate is the same payload delivered again); otherwise
+the device has rebooted (its counter restarted, its clock going on, or both restarted: a device that
+stamps its packets with its own uptime gives its first packets the same ``seq`` and ``t0`` after every
+reboot): the packet starts a new stream for the bed at once (``reboot`` counted, the held packets
+released first, ``reset=True``), its sample index following the clock across the real gap (or, when the
+clock restarted too, continuing from the last sample).
+
+A counter of 8, 16 or 32 bits wraps round to 0: a ``seq`` that is just past the next one expected
+modulo such a width, at the time the stream's pace gives it, is the stream going on (``wrap`` counted),
+not a reboot.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+
+import numpy as np
 
 from ecgmon.core.messages import Chunk
 from ecgmon.core.payload import Packet
@@ -35,13 +44,29 @@ class DeviceStream:
     next_start: int = 0  # sample index where the next released chunk should start
     held: dict[int, Packet] = field(default_factory=dict)
     counts: Counter[str] = field(default_factory=Counter)
-    recent: dict[int, float] = field(default_factory=dict)  # t0 of the last RECENT released seqs
+    # t0 and a digest of the samples of the last RECENT released seqs
+    recent: dict[int, tuple[float, int]] = field(default_factory=dict)
     last: tuple[int, float, float] | None = None  # the last released packet: seq, t0, duration (s)
+    base: int = 0  # added to every packet's seq: the wraps of the device's counter so far
+    width: int = 0  # the counter's modulus once it has wrapped (0: not yet)
 
     RECENT = 256
+    WIDTHS = (2**8, 2**16, 2**32)  # counter widths whose wrap round is recognised
 
     def push(self, p: Packet) -> list[Chunk]:
         """Accept one packet; return the chunks now releasable, in order."""
+        seq = p.seq + self.base
+        if self.width and seq > (self.expected or 0) + self.width // 2:
+            seq -= self.width  # a late packet from before the last wrap
+        if self.expected is not None and seq < self.expected:
+            for w in self.WIDTHS:  # the counter wrapped round: the stream goes on
+                if 0 <= seq + w - self.expected <= self.reorder and self._on_pace(seq + w, p):
+                    self.base, self.width = self.base + w, w
+                    seq += w
+                    self.counts["wrap"] += 1
+                    break
+        if seq != p.seq:
+            p = replace(p, seq=seq)
         if self.expected is not None and (p.seq < self.expected or p.seq in self.held):
             if self._seen_before(p):
                 self.counts["duplicate"] += 1
@@ -77,14 +102,24 @@ class DeviceStream:
         the ``t0`` the stream's pace gives it."""
         dur = len(p.samples) / p.fs
         if p.seq in self.held:
-            return abs(p.t0 - self.held[p.seq].t0) <= 0.5 * dur
+            old = self.held[p.seq]
+            return abs(p.t0 - old.t0) <= 0.5 * dur and np.array_equal(p.samples, old.samples)
         if p.seq in self.recent:
-            return abs(p.t0 - self.recent[p.seq]) <= 0.5 * dur
+            t0, digest = self.recent[p.seq]
+            return abs(p.t0 - t0) <= 0.5 * dur and _digest(p) == digest
         if self.last is None:
             return True
         seq, t0, last_dur = self.last
         behind = (seq - p.seq) * last_dur
         return abs(p.t0 - (t0 - behind)) <= 0.5 * dur + 0.1 * behind
+
+    def _on_pace(self, seq: int, p: Packet) -> bool:
+        """Whether ``p`` starts at the time the stream's pace gives ``seq`` (within half a chunk), counted from
+        the last released packet."""
+        if self.last is None:
+            return False
+        last_seq, t0, last_dur = self.last
+        return abs(p.t0 - (t0 + (seq - last_seq) * last_dur)) <= 0.5 * len(p.samples) / p.fs
 
     def _reboot(self, p: Packet) -> list[Chunk]:
         """``p`` starts a new stream (the device rebooted): what was held goes first, then ``p`` with a reset."""
@@ -118,8 +153,13 @@ class DeviceStream:
             start = self.next_start
         self.next_start = start + len(p.samples)
         self.counts["chunks"] += 1
-        self.recent[p.seq] = p.t0
+        self.recent[p.seq] = (p.t0, _digest(p))
         if len(self.recent) > self.RECENT:
             del self.recent[next(iter(self.recent))]
         self.last = (p.seq, p.t0, len(p.samples) / p.fs)
         return Chunk(self.device, p.fs, p.t0, p.samples, start=start, reset=reset, simulated=p.simulated)
+
+
+def _digest(p: Packet) -> int:
+    """A digest of a packet's samples (a duplicate delivery carries the same bytes)."""
+    return hash(p.samples.tobytes())

@@ -190,6 +190,42 @@ def test_a_reboot_with_counter_and_clock_both_restarted_continues_the_samples():
     assert [c.start for c in after] == [62 * (50 + k) for k in range(10)]  # no negative or overlapping indices
 
 
+def test_a_reboot_onto_the_same_uptime_clock_is_told_from_duplicates_by_its_samples():
+    """A device stamping its packets with its uptime gives them the same seq and t0 after a reboot (K10's kind)."""
+    ds = DeviceStream("d", reorder=8)
+    dur = 62 / 250
+    rng = np.random.default_rng(3)
+    sig = [rng.normal(size=62).astype(np.float32) for _ in range(200)]
+
+    def pkt(seq, k):  # the k-th 0.25 s of signal, sent as seq at the uptime clock of seq
+        return decode(encode("float32", "d", seq, 250.0, 5.0 + seq * dur, sig[k]))
+
+    before = [c for k in range(120) for c in ds.push(pkt(k, k))]
+    assert ds.push(pkt(7, 7)) == [] and ds.counts["duplicate"] == 1  # the same payload again: a duplicate
+    after = [c for k in range(120, 160) for c in ds.push(pkt(k - 120, k))]  # rebooted, no gap
+    assert len(before) == 120 and len(after) == 40  # every packet after the reboot released at once
+    assert after[0].reset and not any(c.reset for c in after[1:]) and ds.counts["reboot"] == 1
+    assert [c.start for c in after] == [62 * k for k in range(120, 160)]  # the samples continue
+    assert ds.push(pkt(3, 123)) == [] and ds.counts["duplicate"] == 2  # the new stream's own duplicate
+
+
+@pytest.mark.parametrize("width", [2**8, 2**16, 2**32])
+def test_a_counter_that_wraps_round_goes_on_without_a_reset(width):
+    ds = DeviceStream("d", reorder=8)
+    dur = 62 / 250
+    seqs = [(width - 30 + k) % width for k in range(60)]
+    # one packet late across the wrap (the last before it arrives after the first after it)
+    order = list(range(60))
+    order[29], order[30] = order[30], order[29]
+    out = [c for k in order for c in ds.push(_pkt(seqs[k], 1000.0 + k * dur))]
+    assert [c.start for c in out] == [62 * k for k in range(60)]
+    assert not any(c.reset for c in out)
+    assert ds.counts["wrap"] == 1 and ds.counts["reboot"] == 0 and ds.counts["duplicate"] == 0
+    # a reboot after the wrap is still one (the clock going on, the counter from 0 again past a silent gap)
+    after = [c for k in range(70, 75) for c in ds.push(_pkt(k - 70, 1000.0 + k * dur))]
+    assert after[0].reset and ds.counts["reboot"] == 1
+
+
 def test_t0_not_plausible_as_seconds_is_rejected_per_packet_and_kept_out_of_latency():
     ing = Ingress(topic="ecg/+/samples", labels_topic=None)
     now = time.time()
