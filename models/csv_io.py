@@ -25,6 +25,8 @@ the line and the fix; what is decided on clear evidence is a warning in ``Record
   backwards is refused at that line.
 - **Unit**: from ``--units``, a metadata line and the lead's column name; all that are given must
   agree.  None given: mV when the amplitudes are plausible for mV (warning), else refused.
+- **Thousands separators** (``1,234`` or ``1.234`` beside integers such as ``523`` in one column) are refused
+  at the first such line: read as decimals they would be a thousand times too small.
 - **Cells**: an empty cell, ``nan``, ``NaN`` or ``NA`` in the lead is signal loss (NaN, warning);
   text elsewhere, infinities, a row with another number of fields, or a sample beyond
   :data:`~ecgmon.models.recording.SAMPLE_MAX_MV` are refused at their line.
@@ -62,6 +64,10 @@ RATE_TOLERANCE = 0.01  # rates from two sources agree within 1 %
 JUMP_TOLERANCE = 0.25  # a time step this far off the median is a gap
 NUMBER_START = re.compile(r"^\s*[\"']?[+-]?(\d|[.,]\d)")
 INT_COMMA_DIGITS = re.compile(r"^\s*[+-]?\d+,\d+\s*$")
+# a number written with thousands separators (1,234 / 12.345.678): a first group without a leading zero, then
+# groups of exactly three digits
+THOUSANDS = re.compile(r"^[+-]?[1-9]\d{0,2}(?:[.,]\d{3})+$")
+PLAIN_INT = re.compile(r"^[+-]?\d+$")
 # a unit in a column name: in brackets ("ECG (uV)", "t [ms]"), or after '_' or a space, but not a bare V
 # there ("ECG V" is lead V): "ecg_mV", "time_ms"
 UNIT_IN_NAME = re.compile(r"[\(\[]\s*([^\)\]]+?)\s*[\)\]]\s*$|[\s_]((?:[mµμu]v|millivolts?|microvolts?|m?sec|"
@@ -168,6 +174,20 @@ def _number(cell: str, decimal_comma: bool) -> float:
     return float(cell.replace(",", ".") if decimal_comma else cell)
 
 
+def _thousands(path: Path, plain: list[tuple[int, str] | None], grouped: list[tuple[int, str] | None],
+               all_grouped: list[bool]) -> None:
+    """Refuse a column written with thousands separators: integers such as ``523`` beside numbers such as
+    ``1,234`` or ``1.234`` (every number with a separator a 1-3 digit group without a leading zero, then groups of
+    three digits).  Read as decimals, those would be a thousand times too small (a microvolt export's R waves over
+    1 mV read as 0.001 mV) while the integers stay right; a decimal export writes ``0,750``, or decimals
+    throughout, and passes."""
+    for c, (p, g, every) in enumerate(zip(plain, grouped, all_grouped, strict=True)):
+        if every and p is not None and g is not None:
+            raise RecordError(f"{path}:{g[0]}: field {c + 1} {g[1]!r} looks like a number with a thousands separator "
+                              f"(line {p[0]} has the integer {p[1]!r}); export numbers without thousands "
+                              "separators")
+
+
 def read_csv(path: Path | str, *, lead: str | None = None, fs: float | None = None,
              units: str | None = None) -> Recording:
     """One lead of a CSV/text export in mV (see the module docstring for the dialect).
@@ -212,6 +232,11 @@ def read_csv(path: Path | str, *, lead: str | None = None, fs: float | None = No
     # parse every row
     table = np.full((len(t.rows), ncols), np.nan)
     missing = np.zeros((len(t.rows), ncols), dtype=bool)
+    # per column: the first line with a plain integer, the first with a separator ("." or ","), and whether every
+    # cell with a separator looks like thousands grouping (see _thousands)
+    plain: list[tuple[int, str] | None] = [None] * ncols
+    grouped: list[tuple[int, str] | None] = [None] * ncols
+    all_grouped = [True] * ncols
     for r, (n, s) in enumerate(t.rows):
         cells = _split(s, delim) if not decimal_comma or delim is not None else [s.strip()]
         if len(cells) != ncols:
@@ -221,6 +246,14 @@ def read_csv(path: Path | str, *, lead: str | None = None, fs: float | None = No
             if cell.lower() in MISSING:
                 missing[r, c] = True
                 continue
+            if all_grouped[c]:
+                if "," in cell or "." in cell:
+                    if THOUSANDS.match(cell):
+                        grouped[c] = grouped[c] or (n, cell)
+                    else:
+                        all_grouped[c] = False
+                elif plain[c] is None and PLAIN_INT.match(cell):
+                    plain[c] = (n, cell)
             try:
                 v = _number(cell, decimal_comma)
             except ValueError:
@@ -229,6 +262,7 @@ def read_csv(path: Path | str, *, lead: str | None = None, fs: float | None = No
             if not math.isfinite(v):
                 raise RecordError(f"{path}:{n}: field {c + 1} {cell[:40]!r} is not a finite number")
             table[r, c] = v
+    _thousands(path, plain, grouped, all_grouped)
     line_of = np.asarray([n for n, _ in t.rows])
     # column roles
     time_col, index_col, time_unit, leads = _roles(path, names, table, line_of, fs, notes)

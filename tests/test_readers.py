@@ -256,6 +256,31 @@ def test_csv_ambiguities_are_refused_with_the_line_and_the_fix(tmp_path):
     assert np.allclose(read_csv(p, fs=250, units="uV").signal, _sig(), atol=6e-4)
 
 
+@pytest.mark.parametrize("sep,delim", [(",", "\t"), (".", ";"), (".", None)])
+def test_csv_thousands_separators_are_refused_never_read_a_thousand_times_too_small(tmp_path, sep, delim):
+    """Microvolts with thousands separators (``1,234`` beside ``523``): refused at the first grouped number."""
+    uv = np.round(_sig() * 1500).astype(int)  # R waves over 1 mV: 4-digit microvolts among 1-3 digit ones
+    assert (np.abs(uv) >= 1000).any() and (np.abs(uv) < 1000).any()
+
+    def grouped(v):
+        return f"{v:,}".replace(",", sep)
+
+    first = 2 + int(np.flatnonzero(np.abs(uv) >= 1000)[0])  # its line (line 1 is the header)
+    p = tmp_path / "t.csv"
+    if delim is None:
+        p.write_text("ecg_uV\n" + "".join(f"{grouped(v)}\n" for v in uv))
+    else:
+        p.write_text(f"sample{delim}ecg_uV\n" + "".join(f"{i}{delim}{grouped(v)}\n" for i, v in enumerate(uv)))
+    with pytest.raises(RecordError, match=rf"t\.csv:{first}: field \d '-?\d[.,]\d{{3}}' looks like a number with a "
+                                          "thousands separator .* export numbers without thousands separators"):
+        read_csv(p, fs=250)
+    # the same microvolts without separators, and millivolts with a decimal comma, are read right
+    p.write_text(f"sample;ecg_uV\n" + "".join(f"{i};{v}\n" for i, v in enumerate(uv)))
+    assert np.allclose(read_csv(p, fs=250).signal, uv / 1000, atol=1e-6)
+    p.write_text("ecg_mV\n" + "".join(f"{v / 1000:.3f}\n".replace(".", ",") for v in uv))
+    assert np.allclose(read_csv(p, fs=250).signal, uv / 1000, atol=1e-6)
+
+
 # --------------------------------------------------------------------------- the same beats from every kind
 
 
