@@ -275,7 +275,7 @@ def test_csv_thousands_separators_are_refused_never_read_a_thousand_times_too_sm
                                           "thousands separator .* export numbers without thousands separators"):
         read_csv(p, fs=250)
     # the same microvolts without separators, and millivolts with a decimal comma, are read right
-    p.write_text(f"sample;ecg_uV\n" + "".join(f"{i};{v}\n" for i, v in enumerate(uv)))
+    p.write_text("sample;ecg_uV\n" + "".join(f"{i};{v}\n" for i, v in enumerate(uv)))
     assert np.allclose(read_csv(p, fs=250).signal, uv / 1000, atol=1e-6)
     p.write_text("ecg_mV\n" + "".join(f"{v / 1000:.3f}\n".replace(".", ",") for v in uv))
     assert np.allclose(read_csv(p, fs=250).signal, uv / 1000, atol=1e-6)
