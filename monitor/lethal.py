@@ -206,8 +206,9 @@ class LethalWatch:
         self.active: set[Condition] = set()
         self.last_qrs: int | None = None
         self.start: int | None = None  # first sample seen: the asystole timer runs from here before any QRS
-        # RR intervals (s), each with whether it ends in a stretch the signal-quality index calls noisy
-        self.rr: deque[tuple[float, bool]] = deque(maxlen=max(cfg.tachy_beats, cfg.brady_beats, cfg.vt_beats, 8))
+        # RR intervals (s), each with whether it ends in a stretch the signal-quality index calls noisy (None: not
+        # rated yet, in a stream's first seconds: the first rating, over those seconds, decides them)
+        self.rr: deque[tuple[float, bool | None]] = deque(maxlen=max(cfg.tachy_beats, cfg.brady_beats, cfg.vt_beats, 8))
         self.vent: deque[bool] = deque(maxlen=cfg.vt_beats + max(0, cfg.vt_misread))
         self.similar: deque[float | None] = deque(maxlen=cfg.vt_beats + max(0, cfg.vt_misread))  # VBeat.prev_corr
         self.recent: deque[bool] = deque(maxlen=max(1, cfg.vt_clear_beats))  # VT's clearing: last beats, V or not
@@ -232,14 +233,18 @@ class LethalWatch:
 
     # ------------------------------------------------------------------ inputs
 
-    def qrs(self, index: int, *, hr_bpm: float | None = None, noisy: bool = False) -> list[Change]:
+    def qrs(self, index: int, *, hr_bpm: float | None = None, noisy: bool = False, rated: bool = True) -> list[Change]:
         """A QRS detected at sample ``index`` (as soon as the detector decides it): the asystole and pause
         timers, the extreme rates and the rate limits.  ``hr_bpm``: the averaged heart rate at this beat.
         ``noisy``: the signal-quality index calls the stretch noisy (:mod:`ecgmon.segmentation.sqi`); with
         ``noisy_rates`` an interval ending there counts for no fast rate (extreme tachycardia, the high limit:
         noise and motion counted as beats raised them), slow ones still count; after ``asystole_s`` of such
         detections "ECG cannot be analysed" (technical, MEDIUM) is raised, cleared after ``clear_beats`` clean
-        QRS."""
+        QRS.  ``rated``: the signal-quality index has rated the stream yet (its first rating comes about 6 s after
+        the stream starts or restarts, over its first 5 s); with ``noisy_rates`` an interval ending before that
+        counts for a fast rate only once the first rating calls the stretch clean (a recording or device that starts
+        in motion artefact raised extreme tachycardia on its "beats" at 4 s, before any rating; a true one waits
+        for the rating, a second or two at most: 13 beats over 140 bpm take 5 s)."""
         c = self.cfg
         out: list[Change] = []
         rr = (index - self.last_qrs) / self.fs if self.last_qrs is not None else None
@@ -247,6 +252,9 @@ class LethalWatch:
         if noisy:
             self.noisy_qrs.append(index)
         noisy = noisy and c.noisy_rates
+        unsure = noisy or (not rated and c.noisy_rates)  # no fast rate from this interval
+        if rated and any(n is None for _, n in self.rr):  # the first rating covers the intervals before it
+            self.rr = deque(((r, noisy if n is None else n) for r, n in self.rr), maxlen=self.rr.maxlen)
         if noisy:
             self.clean = 0
             if self.noisy_since is None:
@@ -268,7 +276,7 @@ class LethalWatch:
             # the signal could not be read), not a heart rate; the extreme rates count from the beats after it
             self.rr.clear()
         elif rr is not None and rr > 0:
-            self.rr.append((rr, noisy))
+            self.rr.append((rr, noisy if rated or not c.noisy_rates else None))
         # asystole and pause clear once beats come back at a rate a heart can keep
         if rr is not None and rr < c.pause_s:
             self.calm += 1
@@ -285,7 +293,7 @@ class LethalWatch:
         brady = 60.0 * nb / sum(rrs[-nb:]) if len(rrs) >= nb else None
         # noise adds detections: a fast rate over intervals in noise is no tachycardia (a slow one still counts:
         # beats missed in noise, or a true bradycardia whose P waves split the detectors, CinC b562s)
-        tachy = (60.0 * nt / sum(rrs[-nt:]) if len(rrs) >= nt and not any(n for _, n in list(self.rr)[-nt:])
+        tachy = (60.0 * nt / sum(rrs[-nt:]) if len(rrs) >= nt and all(n is False for _, n in list(self.rr)[-nt:])
                  else None)
         # the extreme rates are not raised while the signal fibrillates or a ventricular rhythm's alarm is on (and
         # for hold_s after): the detections are then not beats, or a higher alarm says more.  (Holding them on the
@@ -316,7 +324,7 @@ class LethalWatch:
         if hold:  # the rate limits are held as the extreme rates are: the detections are fibrillatory waves
             self.limit_since.clear()
         else:
-            out += self._limits(index, high=not noisy)
+            out += self._limits(index, high=not unsure)
         return out
 
     def typed(self, index: int, *, ventricular: bool, artifact: bool = False,

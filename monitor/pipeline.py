@@ -423,8 +423,9 @@ class Monitor:
         if seg.signal_loss:  # missing samples or a flat run in this chunk: the segmenter restarted after it
             st.lethal.gap()
         noisy = seg.quality.noisy  # the last stretch's signal quality (Beat.noisy)
+        rated = seg.quality.last is not None  # (none yet in a stream's first seconds)
         for fid, hr in seg.found:
-            self._lethal(st, st.lethal.qrs(round(fid) + off, hr_bpm=hr, noisy=noisy))
+            self._lethal(st, st.lethal.qrs(round(fid) + off, hr_bpm=hr, noisy=noisy, rated=rated))
         self._lethal(st, st.lethal.samples(off + seg.total, leads_off=leads_off))
         st.rhythm_x.append(samples)
         st.rhythm_fids += [f for f, _ in seg.found]

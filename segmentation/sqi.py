@@ -28,7 +28,11 @@ A stretch is *noisy* when ``bsqi < bsqi_min`` (0.8) or ``ksqi < ksqi_min`` (5); 
 rated last before it was emitted is (that window ends 1-3 s before the beat is emitted, so a burst of noise
 is seen about 1-3 s late and held for up to 10 s after it).
 Kurtosis 5 is Clifford et al.'s level for a clean ECG; bSQI 0.8 means about one beat in five not agreed by
-the two detectors (our choice, checked on DS1 below).  Until a first window has filled, nothing is noisy.
+the two detectors (our choice, checked on DS1 below).  A stream's first rating comes once ``first_window_s``
+(5 s) has arrived (plus the lag), on those seconds; until its window is full each rating takes the last
+``first_window_s`` (a recording or a device that starts in motion artefact is rated noisy from about 6 s, not from
+11 s: 8 s of noise at the start raised a false extreme tachycardia on its "beats" before).  Nothing is noisy
+before that (the lethal watch counts no fast rate before a first rating: :meth:`LethalWatch.qrs`'s ``rated``).
 
 Cost: one buffer append per push; the indices every ``step_s`` on ``window_s`` of samples (moving means,
 a percentile and an FFT, vectorised): 0.4 ms per rating at 128 Hz, 0.7 ms at 360 Hz, measured on the shared
@@ -58,6 +62,9 @@ THR_FRAC = 1 / 3  # detector 2's threshold: this share of the window's 98th perc
 @dataclass(frozen=True, slots=True)
 class SQIConfig:
     window_s: float = 10.0
+    # until a stream has a full window: the first rating once this much has arrived (plus the lag), then every
+    # step on its last first_window_s (a stream that starts in noise or motion is not "clean" for its first 10 s)
+    first_window_s: float = 5.0
     step_s: float = 2.0
     lag_s: float = 1.0  # the window ends this long before the newest sample (the main detector's decisions)
     match_s: float = 0.15
@@ -244,6 +251,8 @@ class SignalQuality:
     def __init__(self, fs: float, cfg: SQIConfig = SQIConfig(), *, start: int = 0) -> None:
         self.fs, self.cfg = fs, cfg
         self.n = round(cfg.window_s * fs)
+        self.first_n = min(self.n, round(cfg.first_window_s * fs))
+        self.origin = start  # the stream's first sample: windows before a full one start here
         self.lag = round(cfg.lag_s * fs)
         self.step = max(1, round(cfg.step_s * fs))
         self.tol = cfg.match_s * fs
@@ -253,13 +262,18 @@ class SignalQuality:
         self.buf_start = start  # absolute index of the first sample held
         self.total = start
         self.qrs: deque[float] = deque()
-        self.next_at = start + self.n + self.lag
+        self.next_at = start + self.first_n + self.lag
         self.last: Stretch | None = None
         self.due = False  # a deferred rating is due (push with defer)
 
     @property
     def noisy(self) -> bool:
         return self.last is not None and self.last.noisy
+
+    @property
+    def partial(self) -> bool:
+        """Whether the next rating's window is shorter than ``window_s`` (the stream has not that much yet)."""
+        return self.total - self.lag - self.origin < self.n
 
     def push(self, x: np.ndarray, qrs: list[float] | tuple[float, ...] = (), *, defer: bool = False) -> Stretch | None:
         """``defer``: a rating that falls due is not made here but left to the caller (:attr:`due` set; it rates
@@ -289,11 +303,12 @@ class SignalQuality:
         self.parts = deque([buf])
         self.held = len(buf)
         stop = self.total - self.lag
-        start = stop - self.n
+        # until a full window: the last first_window_s (a burst of noise at the start leaves the ratings sooner)
+        start = stop - self.n if stop - self.origin >= self.n else max(stop - self.first_n, self.origin)
         w = buf[start - self.buf_start: stop - self.buf_start]
-        while self.qrs and self.qrs[0] < start - self.tol:
+        while self.qrs and self.qrs[0] < stop - self.n - self.tol:  # (a full window's, while they are shorter)
             self.qrs.popleft()
-        mine = np.asarray([q for q in self.qrs if q < stop], dtype=np.float64) - start
+        mine = np.asarray([q for q in self.qrs if start - self.tol <= q < stop], dtype=np.float64) - start
         # wqrs's 250 ms eye-closing period, shortened to 0.8 of detector 1's median RR at rates over 190 bpm
         refr = min(0.25, 0.8 * _median(np.diff(mine).tolist()) / self.fs) if len(mine) > 2 else 0.25
         return w, mine, refr, start, stop
@@ -301,7 +316,7 @@ class SignalQuality:
     def _stretch(self, mine: np.ndarray, theirs: np.ndarray, k: float, p: float, start: int, stop: int) -> Stretch:
         cfg = self.cfg
         # counted over the window less the matching tolerance at each end, where a beat's partner may lie outside
-        b = bsqi(mine, theirs.astype(np.float64), self.tol, lo=self.tol, hi=self.n - self.tol) \
+        b = bsqi(mine, theirs.astype(np.float64), self.tol, lo=self.tol, hi=stop - start - self.tol) \
             if max(len(mine), len(theirs)) >= cfg.min_beats else None
         noisy = (b is not None and b < cfg.bsqi_min) or k < cfg.ksqi_min
         return Stretch(start, stop, b, k, p, noisy)
@@ -311,7 +326,8 @@ class SignalQuality:
         w, mine, refr, start, stop = self._window()
         theirs = curve_length_qrs(w, self.fs, refractory_s=max(0.15, refr), hp_s=cfg.length_hp_s)
         y = w - _moving_mean(w, round(cfg.kurtosis_hp_s * self.fs))  # baseline wander and slow waves out
-        return self._stretch(mine, theirs, kurtosis_sqi(y), power_sqi(y, self.fs, taper=self.taper), start, stop)
+        taper = self.taper if len(w) == self.n else np.hanning(len(w))
+        return self._stretch(mine, theirs, kurtosis_sqi(y), power_sqi(y, self.fs, taper=taper), start, stop)
 
 
 def _moving_mean_rows(x: np.ndarray, n: int) -> np.ndarray:
@@ -393,7 +409,10 @@ def rate_many(quals: Sequence[SignalQuality]) -> None:
     for q in quals:
         if q.due:
             q.due = False
-            groups[(q.n, q.fs, q.cfg)].append(q)
+            if q.partial:  # a stream's first seconds: a window of its own length, rated alone
+                q.last = q._rate()
+            else:
+                groups[(q.n, q.fs, q.cfg)].append(q)
     for (n, fs, cfg), group in groups.items():
         for at in range(0, len(group), RATE_BLOCK):
             _rate_block(group[at:at + RATE_BLOCK], n, fs, cfg)

@@ -601,3 +601,25 @@ def test_second_lead_vt_first_by_default_or_confirmed_by_both():
     assert [c.active for c in unread.update(0, [_ch(vt, True, 120, "run")], second_readable=False)] == [True]
     with pytest.raises(ValueError):
         LeadFusion(vt="any")
+
+
+def test_no_fast_rate_before_the_first_signal_quality_rating_unless_it_calls_those_seconds_clean():
+    """K01's kind: 'beats' in the motion artefact of a stream's first seconds raised extreme tachycardia at 4 s,
+    before any signal-quality rating.  Intervals before the first rating count once it calls the stretch clean (a
+    true tachycardia from the first second waits for it); a noisy first rating leaves them out."""
+    for first_rating_noisy in (True, False):
+        w = LethalWatch(FS)
+        got, t = [], 0.0
+        for k in range(1, 60):  # 160 'bpm' from the first second
+            t = 60.0 / 160 * k
+            got += w.samples(round((t - 0.01) * FS))
+            rated = t >= 6.0  # the first rating comes at 6 s
+            got += w.qrs(round(t * FS), noisy=first_rating_noisy and rated and t < 11.0, rated=rated)
+            if t < 6.0:
+                assert Condition.EXTREME_TACHY not in [c.condition for c in got if c.active]
+        raised = [c for c in got if c.active and c.condition is Condition.EXTREME_TACHY]
+        if first_rating_noisy:
+            # the unrated intervals and the noisy ones left out: raised only after 12 clean intervals from 11 s
+            assert raised and raised[0].index >= round(11.0 * FS) + 11 * round(60 / 160 * FS)
+        else:
+            assert raised and raised[0].index <= round(6.4 * FS)  # at the first rated QRS

@@ -106,12 +106,36 @@ def test_a_beat_marked_noisy_gets_no_verdict():
     assert m.judge(dataclasses.replace(b, noisy=False), 0.9, np.zeros(140, np.float32), 0.0).score.flagged
 
 
-def test_signal_quality_waits_for_a_full_window():
+def test_signal_quality_rates_a_stream_from_its_first_5_s_and_then_on_full_windows():
     fs = 250.0
     q = S.SignalQuality(fs)
     x, truth = synth(fs, np.full(20, 0.8), seed=6)
-    assert q.push(x[: int(10 * fs)], truth[truth < 10 * fs].tolist()) is None and not q.noisy
-    st = q.push(x[int(10 * fs):int(12 * fs)], truth[(truth >= 10 * fs) & (truth < 12 * fs)].tolist())
-    assert st is not None and not st.noisy and st.bsqi == 1.0 and st.ksqi > 5
-    assert st.stop - st.start == int(10 * fs) and st.stop == int(11 * fs)
 
+    def push(a, b):
+        return q.push(x[int(a * fs):int(b * fs)], truth[(truth >= a * fs) & (truth < b * fs)].tolist())
+
+    assert push(0, 5.5) is None and not q.noisy  # nothing before 5 s (+ the 1 s lag)
+    st = push(5.5, 6)
+    assert st is not None and not st.noisy and st.bsqi == 1.0 and st.ksqi > 5
+    assert (st.start, st.stop) == (0, int(5 * fs))  # the first 5 s
+    st = push(6, 8)
+    assert (st.start, st.stop) == (int(2 * fs), int(7 * fs)) and st.bsqi == 1.0  # the last 5 s until a full window
+    st = push(8, 12)
+    # the first full window counts the QRS of its first seconds too (the shorter windows before did not drop them)
+    assert st.stop - st.start == int(10 * fs) and st.stop == int(11 * fs) and st.bsqi == 1.0 and not st.noisy
+
+
+def test_a_stream_that_starts_in_noise_is_rated_noisy_in_its_first_seconds_then_clean():
+    """K01's kind: electrodes settling.  Rated noisy from the first rating (6 s), clean again once the noise has
+    left the 5 s windows of the stream's first seconds."""
+    fs = 250.0
+    x, truth = synth(fs, np.full(40, 0.8), seed=7, noise_mv=0.01)
+    x[: int(4 * fs)] += 3.0 * np.random.default_rng(7).standard_normal(int(4 * fs))  # 4 s of broadband noise
+    q = S.SignalQuality(fs)
+    rated = []
+    for a in range(0, len(x), int(fs / 4)):
+        st = q.push(x[a:a + int(fs / 4)], truth[(truth >= a) & (truth < a + fs / 4)].tolist())
+        if st is not None and (not rated or rated[-1] is not st):
+            rated.append(st)
+    assert rated[0].stop <= int(5.5 * fs) and rated[0].stop - rated[0].start <= int(5 * fs) and rated[0].noisy
+    assert not rated[2].noisy and rated[2].start >= int(4 * fs)  # 4-9 s: clean
