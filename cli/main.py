@@ -376,13 +376,22 @@ def cmd_evaluate_records(a: argparse.Namespace, console: Console) -> int:
     if changed:
         print(f"alarm settings other than the defaults: {changed}")
     summary = ec57.summarise(counts)
+    from ecgmon.monitor.learning import LearningConfig
+
+    min_beats = LearningConfig().min_beats
+    for c in counts:  # a record shorter than its bed's learning has no figure: say so, not an empty row alone
+        if c["detections"] == 0 and a.learn > 0:
+            print(f"warning: {c['record']}: no beat judged: its bed learnt for the whole record "
+                  f"(--learn {a.learn:g} s, and on until it has seen {min_beats} beats); its figures are empty "
+                  "(--learn 0: no per-bed learning)", file=sys.stderr)
     db = {r.name: database_of(r) for r in recs}
     by_db = {d: ec57.summarise([c for c in counts if db[c["record"]] == d]) for d in sorted(set(db.values()))}
     if len(by_db) > 1:  # gross rows per database under the pooled one
         summary["by_database"] = {d: {"names": [r["record"] for r in sm["records"]],
                                       **{k: v for k, v in sm.items() if k != "records"}} for d, sm in by_db.items()}
     tbl = ec57.table(summary, title=f"EC57 on {len(recs)} records ({_data_label(a)}), {what}, "
-                                    f"learning period {a.learn:g} s excluded")
+                                    f"learning period {a.learn:g} s excluded"
+                                    + (f" (and on until {min_beats} beats)" if a.learn > 0 else ""))
     # as wide as the table needs (23 columns): a narrow terminal or a file must get whole figures, not "99.…"
     need = Measurement.get(console, console.options.update(max_width=100_000), tbl).maximum
     Console(width=max(console.width, need), soft_wrap=False).print(tbl)

@@ -125,10 +125,13 @@ def vf_spans(path: Path) -> list[tuple[int, int]]:
     where the record has no ``atr`` file (an EDF or CSV recording)."""
     import wfdb
 
+    from ecgmon.models.wfdb_io import _quiet
+
     atr = Path(path).with_suffix(".atr")
     if not atr.is_file():
         return []
-    ann = wfdb.rdann(str(atr.with_suffix("")), "atr")
+    with _quiet():  # wfdb's own pandas deprecation warnings
+        ann = wfdb.rdann(str(atr.with_suffix("")), "atr")
     out, start = [], None
     for s, sym in zip(ann.sample, ann.symbol, strict=True):
         if sym == "[":

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -149,6 +150,27 @@ def test_gross_pools_counts_and_average_is_the_mean_of_records():
     assert s["gross"]["N_flagged"] == pytest.approx(3 / 12)  # pooled: 3 of 12 beats
     assert s["average"]["N_flagged"] == pytest.approx((0.1 + 1.0) / 2)  # mean of 10 % and 100 %
     assert s["gross"]["qrs_se"] == 1.0 and s["average"]["qrs_pp"] == 1.0
+
+
+def test_evaluate_says_when_learning_covered_a_whole_record(tmp_path):
+    """K12's kind: a 20 s record with --learn 10 (learning goes on to 60 beats): no figure, and a warning naming it."""
+    import wfdb
+
+    d = tmp_path / "short"
+    d.mkdir()
+    with warnings.catch_warnings():  # wfdb's own use of pandas (a deprecation warning, not ours)
+        warnings.simplefilter("ignore")
+        rec = wfdb.rdrecord(str(EXCERPT), sampto=20 * 360)
+        ann = wfdb.rdann(str(EXCERPT), "atr", sampto=20 * 360)
+        wfdb.wrsamp("s20", fs=rec.fs, units=rec.units, sig_name=rec.sig_name, p_signal=rec.p_signal,
+                    fmt=["16"] * rec.n_sig, write_dir=str(d))
+        wfdb.wrann("s20", "atr", ann.sample, ann.symbol, write_dir=str(d))
+    r = subprocess.run([ECGMON, "evaluate", "--protocol", "mitdb", "--data", str(d), "--learn", "10", "--no-figures",
+                        "--out", str(tmp_path / "ev"), "--threads", "1"], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert "s20: no beat judged: its bed learnt for the whole record (--learn 10 s, and on until it has seen 60 " \
+           "beats)" in r.stderr
+    assert "learning period 10 s excluded (and on until 60 beats)" in r.stdout
 
 
 # --------------------------------------------------------------------------- bad input
