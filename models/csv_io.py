@@ -27,6 +27,7 @@ the line and the fix; what is decided on clear evidence is a warning in ``Record
   agree.  None given: mV when the amplitudes are plausible for mV (warning), else refused.
 - **Thousands separators** (``1,234`` or ``1.234`` beside integers such as ``523`` in one column) are refused
   at the first such line: read as decimals they would be a thousand times too small.
+- **Empty lines** among the samples are skipped, with a warning (the samples after them follow without a gap).
 - **Cells**: an empty cell, ``nan``, ``NaN`` or ``NA`` in the lead is signal loss (NaN, warning);
   text elsewhere, infinities, a row with another number of fields, or a sample beyond
   :data:`~ecgmon.models.recording.SAMPLE_MAX_MV` are refused at their line.
@@ -82,6 +83,7 @@ class _Text:
     skipped: list[int] = field(default_factory=list)
     header: tuple[int, list[str]] | None = None
     rows: list[tuple[int, str]] = field(default_factory=list)
+    blank: list[int] = field(default_factory=list)  # empty lines among the samples
 
 
 def _key(s: str) -> str:
@@ -132,6 +134,8 @@ def _sections(path: Path, lines: list[str]) -> tuple[_Text, list[tuple[int, str]
                 pre.append((n, body))  # '# fs: 250' carries metadata too
             continue
         if not line:
+            if t.rows and not raw.strip():
+                t.blank.append(n)
             continue
         if not t.rows and not NUMBER_START.match(line):
             pre.append((n, line))
@@ -139,6 +143,7 @@ def _sections(path: Path, lines: list[str]) -> tuple[_Text, list[tuple[int, str]
         t.rows.append((n, line))
     if not t.rows:
         raise RecordError(f"{path}: no line starts with a number: no samples found")
+    t.blank = [n for n in t.blank if n < t.rows[-1][0]]  # trailing empty lines are nothing
     return t, pre
 
 
@@ -328,6 +333,10 @@ def read_csv(path: Path | str, *, lead: str | None = None, fs: float | None = No
     if n_missing:
         notes.append(f"{where}: {n_missing} empty or NaN cell(s) from line {int(line_of[missing[:, col]][0])}: "
                      "played as signal loss")
+    if t.blank:
+        notes.append(f"{path}: {len(t.blank)} empty line(s) among the samples (from line {t.blank[0]}) skipped: the "
+                     "samples after them follow without a gap (if they stand for missing samples, write an empty "
+                     "cell or NaN there: signal loss)")
     if t.skipped:
         notes.append(f"{path}: line(s) {', '.join(map(str, t.skipped[:5]))} before the samples skipped "
                      "(neither metadata nor the header)")

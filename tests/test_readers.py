@@ -281,6 +281,15 @@ def test_csv_thousands_separators_are_refused_never_read_a_thousand_times_too_sm
     assert np.allclose(read_csv(p, fs=250).signal, uv / 1000, atol=1e-6)
 
 
+def test_csv_empty_lines_among_the_samples_are_skipped_with_a_warning(tmp_path):
+    p = tmp_path / "b.csv"
+    rows = [f"{v:.4f}" for v in _sig()]
+    p.write_text("ecg_mV\n" + "\n".join(rows[:100]) + "\n\n\n" + "\n".join(rows[100:]) + "\n\n\n")
+    r = read_csv(p, fs=250)
+    assert np.allclose(r.signal, _sig(), atol=1e-4)
+    assert any("2 empty line(s) among the samples (from line 102) skipped" in n for n in r.notes), r.notes
+
+
 # --------------------------------------------------------------------------- the same beats from every kind
 
 
