@@ -139,3 +139,16 @@ def test_a_stream_that_starts_in_noise_is_rated_noisy_in_its_first_seconds_then_
             rated.append(st)
     assert rated[0].stop <= int(5.5 * fs) and rated[0].stop - rated[0].start <= int(5 * fs) and rated[0].noisy
     assert not rated[2].noisy and rated[2].start >= int(4 * fs)  # 4-9 s: clean
+
+
+@pytest.mark.parametrize(("bpm", "tremor_mv"), [(280, 0.0), (300, 0.0), (75, 1.0), (75, 3.0)])
+def test_a_fast_regular_rhythm_is_clean_and_a_tremor_is_not(bpm, tremor_mv):
+    """Over 240 bpm neither bSQI nor kurtosis holds (a clean 280-300 bpm rhythm was rated noisy, and its extreme
+    tachycardia held); a fast regular rhythm with a kurtosis over Gaussian noise's is clean, while a 4.7 Hz
+    sinusoidal tremor over a 75 bpm ECG (detections as regular, kurtosis of a sinusoid) stays noisy."""
+    fs = 250.0
+    x, _ = synth(fs, np.full(int(30 * bpm / 60), 60 / bpm), seed=2, noise_mv=0.01)
+    x = x + tremor_mv * np.sin(2 * np.pi * 4.7 * np.arange(len(x)) / fs)
+    _, beats = run(x, fs)
+    late = [b.noisy for b in beats if b.index > 7 * fs]  # after the first ratings
+    assert late and (all(late) if tremor_mv else not any(late)), np.mean(late)
