@@ -59,7 +59,8 @@ def _layout(path: Path, header: Any) -> tuple[list[str], list[str], list[int]]:
             raise RecordError(f"{path.with_suffix('.hea')}: a multi-segment record without segments")
         with _quiet():
             header = wfdb.rdheader(str(path.parent / seg))
-    names = [str(n) for n in header.sig_name or []]
+    # a header line may end without a description: wfdb names that signal None; call it by its position
+    names = [f"signal {i + 1}" if n in (None, "") else str(n) for i, n in enumerate(header.sig_name or [])]
     units = [str(u) if u else "" for u in (header.units or [""] * len(names))]
     spf = [int(s or 1) for s in (header.samps_per_frame or [1] * len(names))]
     return names, units, spf

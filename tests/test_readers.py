@@ -290,6 +290,15 @@ def test_csv_empty_lines_among_the_samples_are_skipped_with_a_warning(tmp_path):
     assert any("2 empty line(s) among the samples (from line 102) skipped" in n for n in r.notes), r.notes
 
 
+def test_a_wfdb_signal_without_a_description_is_named_by_its_position(tmp_path):
+    """The header format lets a signal line end without a description (wfdb then names it None)."""
+    (np.round(_sig() * 200).astype("<i2")).tofile(tmp_path / "r.dat")
+    (tmp_path / "r.hea").write_text(f"r 1 250 {len(_sig())}\nr.dat 16 200 16 0 0 0 0\n")
+    r = read(tmp_path / "r")
+    assert r.lead == "signal 1" and np.allclose(r.signal, _sig(), atol=3e-3)
+    assert read(tmp_path / "r", lead="signal 1").lead == "signal 1"
+
+
 # --------------------------------------------------------------------------- the same beats from every kind
 
 
