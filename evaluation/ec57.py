@@ -67,6 +67,7 @@ from ecgmon.core.messages import Alarm, AlarmKind, AlarmState, BeatScore, Priori
 from ecgmon.evaluation.product import roc_auc, save_png
 from ecgmon.models.checkpoint import Checkpoint
 from ecgmon.models.records import AAMI_CLASSES, PACED, Recording
+from ecgmon.models.wfdb_io import _quiet
 from ecgmon.monitor.alarms import PolicyConfig
 from ecgmon.monitor.learning import LearningConfig
 from ecgmon.monitor.lethal import LethalConfig
@@ -124,8 +125,6 @@ def vf_spans(path: Path) -> list[tuple[int, int]]:
     """Ventricular flutter/fibrillation episodes (``[`` .. ``]`` in the record's ``atr``), sample indices; none
     where the record has no ``atr`` file (an EDF or CSV recording)."""
     import wfdb
-
-    from ecgmon.models.wfdb_io import _quiet
 
     atr = Path(path).with_suffix(".atr")
     if not atr.is_file():
