@@ -245,6 +245,9 @@ def read_csv(path: Path | str, *, lead: str | None = None, fs: float | None = No
     for r, (n, s) in enumerate(t.rows):
         cells = _split(s, delim) if not decimal_comma or delim is not None else [s.strip()]
         if len(cells) != ncols:
+            if ncols == 1 and THOUSANDS.match(s.strip().strip("\"'")):
+                raise RecordError(f"{path}:{n}: {s.strip()!r} looks like a number with a thousands separator (other "
+                                  "lines hold one number); export numbers without thousands separators")
             raise RecordError(f"{path}:{n}: {len(cells)} field(s) where the rows hold {ncols} ({s.strip()[:60]!r}); "
                               "a truncated or mixed line: fix or remove it")
         for c, cell in enumerate(cells):

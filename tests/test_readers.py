@@ -274,6 +274,10 @@ def test_csv_thousands_separators_are_refused_never_read_a_thousand_times_too_sm
     with pytest.raises(RecordError, match=rf"t\.csv:{first}: field \d '-?\d[.,]\d{{3}}' looks like a number with a "
                                           "thousands separator .* export numbers without thousands separators"):
         read_csv(p, fs=250)
+    # one column with "," separators splits into two fields on those lines: named as thousands separators too
+    p.write_text("ecg_uV\n" + "".join(f"{v:,}\n" for v in uv))
+    with pytest.raises(RecordError, match=rf"t\.csv:{first}: .* looks like a number with a thousands separator"):
+        read_csv(p, fs=250)
     # the same microvolts without separators, and millivolts with a decimal comma, are read right
     p.write_text("sample;ecg_uV\n" + "".join(f"{i};{v}\n" for i, v in enumerate(uv)))
     assert np.allclose(read_csv(p, fs=250).signal, uv / 1000, atol=1e-6)
