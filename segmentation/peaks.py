@@ -59,18 +59,14 @@ amplitude, so a 4x amplitude change is a 4x level change):
   aberrated premature beats 0.47 s after a QRS that 0.42 and 0.45 lost (2 beats); DS1, the SVDB development
   half and NSTDB 118 gave the same FN and FP counts with it as without (in-sample: chosen on b656s and 201);
 - re-acquisition (after artefact, or when the amplitude falls more than search-back reaches): when no
-  QRS came for ``reacquire_s`` (2 s), the levels are learnt again from the last ``learn_s`` seconds
+  QRS came for ``reacquire_s`` (3 s), the levels are learnt again from the last ``learn_s`` seconds
   (signal level: their largest candidate, noise level: half the median of the candidates under half
   of it, at least ``npk_floor`` of it, as the warm-up learns them) and those seconds are decided again
   with them.  So artefact at the start of a recording, or an electrode that moves, costs at most
   about ``reacquire_s`` of beats.  The levels are only learnt again from a window whose largest
   candidate stands out (``peak_ratio`` times the median trough of the envelope between its
   candidates): a window of noise alone (asystole with baseline noise) keeps the levels, and its noise
-  is not counted as beats.  ``reacquire_s`` was 3 s until session 12: 2 s of noise at a 128 Hz record's start
-  (levels learnt on the noise) then cost the first three clean beats and raised a pause over clean ECG; with 2 s,
-  none.  Measured with it (in-sample): MIT-BIH DS1 FN 90 -> 86, FP 82 -> 86 (116 +2/+4, 201 -2, 203 +3, 208 +1
-  beats found); SVDB development half FN 68, FP 198 -> 196; NSTDB 118 the same counts at every SNR; CinC 2015
-  development third 72.90 -> 73.23 (one false bradycardia fewer); false lethal alarms on VFDB dev, DS1 unchanged.
+  is not counted as beats.
 
 Detections are absolute sample indices of envelope peaks, emitted in increasing order, each once.
 
@@ -144,7 +140,7 @@ class DetectorConfig:
     min_rr_s: float = 0.18  # RR intervals outside [min, max] do not enter the mean RR (333 .. 24 bpm)
     max_rr_s: float = 2.5
     learn_s: float = 2.0  # warm-up, and the window the levels are learnt again from
-    reacquire_s: float = 2.0
+    reacquire_s: float = 3.0
     peak_ratio: float = 8.0  # white noise's envelope peaks stand about 4x above its troughs
     npk_floor: float = 0.125  # the noise level learnt is at least this share of the signal level
     # under sustained noise (noise level over noisy_npk of the signal level) a candidate earlier than early_rr of the
