@@ -55,6 +55,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -143,7 +144,7 @@ def vf_spans(path: Path) -> list[tuple[int, int]]:
     return out
 
 
-def _inside(x: np.ndarray, spans: tuple[tuple[int, int], ...]) -> np.ndarray:
+def in_spans(x: np.ndarray, spans: Sequence[tuple[int, int]]) -> np.ndarray:
     """Per entry of ``x`` (sample indices): whether it lies in one of ``spans`` (ends included)."""
     out = np.zeros(len(x), dtype=bool)
     for a, b in spans:
@@ -201,8 +202,8 @@ def record_counts(bed: RecordResult, *, learn_s: float = LEARN_S,
         t0 = float(bed.det[bed.judged][0]) if bed.judged.any() else float(bed.n_samples)
         t0 = 0.0 if bed.judged.all() else t0
     if bed.vf:  # EC57: no beat-by-beat comparison inside ventricular flutter/fibrillation (no QRS to match)
-        rk &= ~_inside(bed.ref, bed.vf)
-        dk &= ~_inside(bed.det, bed.vf)
+        rk &= ~in_spans(bed.ref, bed.vf)
+        dk &= ~in_spans(bed.det, bed.vf)
     ref, cls = bed.ref[rk], bed.ref_class[rk]
     det, flag = bed.det[dk], bed.flag[dk]
     loss = bed.loss[dk] - bed.threshold[dk]  # above (>0) or below the threshold the beat was judged against

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from ecgmon.core.messages import AlarmState, Condition
-from ecgmon.evaluation.ec57 import run_records, vf_spans
+from ecgmon.evaluation.ec57 import in_spans, run_records, vf_spans
 from ecgmon.models.checkpoint import Checkpoint
 from ecgmon.models.records import Recording, find_records, match, read
 from ecgmon.segmentation.beats import Segmenter
@@ -116,12 +116,9 @@ def count(rec: Recording, det: np.ndarray, *, start_s: float = 0.0, exclude: lis
     ``noisy``: per detection, whether it was marked noisy (counted among the detections kept)."""
     ref = rec.ann_samples
     t0 = start_s * rec.fs
-    rk, dk = ref >= t0, det >= t0
-    excluded = 0
-    for a, b in exclude or []:
-        rk &= ~((ref >= a) & (ref <= b))
-        dk &= ~((det >= a) & (det <= b))
-        excluded += b - a
+    spans = exclude or []
+    rk, dk = (ref >= t0) & ~in_spans(ref, spans), (det >= t0) & ~in_spans(det, spans)
+    excluded = sum(b - a for a, b in spans)
     m = match(ref[rk], det[dk], tolerance_s * rec.fs)
     return QRSCounts(rec.name, int(rk.sum()), int(dk.sum()), int((m >= 0).sum()), excluded / rec.fs,
                      int(noisy[dk].sum()) if noisy is not None else 0)

@@ -252,7 +252,8 @@ class LethalWatch:
         if noisy:
             self.noisy_qrs.append(index)
         noisy = noisy and c.noisy_rates
-        unsure = noisy or (not rated and c.noisy_rates)  # no fast rate from this interval
+        unrated = not rated and c.noisy_rates  # its interval waits for the first rating
+        unsure = noisy or unrated  # no fast rate from this interval (yet)
         if rated and any(n is None for _, n in self.rr):  # the first rating covers the intervals before it
             self.rr = deque(((r, noisy if n is None else n) for r, n in self.rr), maxlen=self.rr.maxlen)
         if noisy:
@@ -276,7 +277,7 @@ class LethalWatch:
             # the signal could not be read), not a heart rate; the extreme rates count from the beats after it
             self.rr.clear()
         elif rr is not None and rr > 0:
-            self.rr.append((rr, noisy if rated or not c.noisy_rates else None))
+            self.rr.append((rr, None if unrated else noisy))
         # asystole and pause clear once beats come back at a rate a heart can keep
         if rr is not None and rr < c.pause_s:
             self.calm += 1

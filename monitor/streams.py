@@ -109,17 +109,18 @@ class DeviceStream:
             return abs(p.t0 - t0) <= 0.5 * dur and _digest(p) == digest
         if self.last is None:
             return True
-        seq, t0, last_dur = self.last
-        behind = (seq - p.seq) * last_dur
-        return abs(p.t0 - (t0 - behind)) <= 0.5 * dur + 0.1 * behind
+        behind = (self.last[0] - p.seq) * self.last[2]
+        return abs(p.t0 - self._paced_t0(p.seq)) <= 0.5 * dur + 0.1 * behind
+
+    def _paced_t0(self, seq: int) -> float:
+        """The ``t0`` the stream's pace gives ``seq``, counted from the last released packet (there must be one)."""
+        assert self.last is not None
+        last_seq, t0, last_dur = self.last
+        return t0 + (seq - last_seq) * last_dur
 
     def _on_pace(self, seq: int, p: Packet) -> bool:
-        """Whether ``p`` starts at the time the stream's pace gives ``seq`` (within half a chunk), counted from
-        the last released packet."""
-        if self.last is None:
-            return False
-        last_seq, t0, last_dur = self.last
-        return abs(p.t0 - (t0 + (seq - last_seq) * last_dur)) <= 0.5 * len(p.samples) / p.fs
+        """Whether ``p`` starts at the time the stream's pace gives ``seq`` (within half a chunk)."""
+        return self.last is not None and abs(p.t0 - self._paced_t0(seq)) <= 0.5 * len(p.samples) / p.fs
 
     def _reboot(self, p: Packet) -> list[Chunk]:
         """``p`` starts a new stream (the device rebooted): what was held goes first, then ``p`` with a reset."""

@@ -322,7 +322,7 @@ class SignalQuality:
         self.held = len(buf)
         stop = self.total - self.lag
         # until a full window: the last first_window_s (a burst of noise at the start leaves the ratings sooner)
-        start = stop - self.n if stop - self.origin >= self.n else max(stop - self.first_n, self.origin)
+        start = max(stop - self.first_n, self.origin) if self.partial else stop - self.n
         w = buf[start - self.buf_start: stop - self.buf_start]
         while self.qrs and self.qrs[0] < stop - self.n - self.tol:  # (a full window's, while they are shorter)
             self.qrs.popleft()
