@@ -24,9 +24,11 @@ electrocardiograms. Physiol Meas 33(9):1419-1433, 2012):
   give 0.5-0.8 for a clean ECG); reported, not used in the verdict (on DS1 clean records range 0.45-0.99,
   and NSTDB's electrode motion barely moves it).
 
-A stretch is *noisy* when ``bsqi < bsqi_min`` (0.8) or ``ksqi < ksqi_min`` (5); a beat is noisy when the stretch
-rated last before it was emitted is (that window ends 1-3 s before the beat is emitted, so a burst of noise
-is seen about 1-3 s late and held for up to 10 s after it).
+A stretch is *noisy* when ``bsqi < bsqi_min`` (0.8) or ``ksqi < ksqi_min`` (5), unless the noise has ended: a
+noisy window whose last ``recent_s`` (5 s) are clean, rated alone by the same rules, is clean (``Stretch.ended``).
+A beat is noisy when the stretch rated last before it was emitted is (that window ends 1-3 s before the beat is
+emitted, so a burst of noise is seen about 1-3 s late and held for about 5-7 s after it; with the whole window
+alone, 10-13 s: 8 s of motion artefact at a stream's start kept "ECG cannot be analysed" on until 21 s).
 Kurtosis 5 is Clifford et al.'s level for a clean ECG; bSQI 0.8 means about one beat in five not agreed by
 the two detectors (our choice, checked on DS1 below).
 
@@ -62,7 +64,7 @@ import functools
 import math
 from collections import defaultdict, deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -91,6 +93,9 @@ class SQIConfig:
     fast_cv: float = 0.1
     fast_beats: int = 8
     fast_ksqi: float = 3.5
+    # a noisy full window whose last recent_s (rated alone) are clean is clean: the noise has ended (None: off)
+    recent_s: float | None = 5.0
+    recent_bsqi: float = 1.0  # ... clean by a margin: every QRS agreed by both detectors (bursty noise leaves gaps)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +108,8 @@ class Stretch:
     ksqi: float
     psqi: float
     noisy: bool
+    # the window's indices call it noisy but its last ``recent_s`` are clean (``noisy`` False): the noise has ended
+    ended: bool = False
 
 
 def _pairs(a: np.ndarray, b: np.ndarray, tol: float) -> list[tuple[int, int]]:
@@ -270,6 +277,7 @@ class SignalQuality:
         self.fs, self.cfg = fs, cfg
         self.n = round(cfg.window_s * fs)
         self.first_n = min(self.n, round(cfg.first_window_s * fs))
+        self.recent_n = self.n if cfg.recent_s is None else min(self.n, round(cfg.recent_s * fs))
         self.origin = start  # the stream's first sample: windows before a full one start here
         self.lag = round(cfg.lag_s * fs)
         self.step = max(1, round(cfg.step_s * fs))
@@ -345,12 +353,30 @@ class SignalQuality:
         return Stretch(start, stop, b, k, p, noisy)
 
     def _rate(self) -> Stretch:
-        cfg = self.cfg
         w, mine, refr, start, stop = self._window()
+        return self._ended(self._rate_window(w, mine, refr, start, stop), w, mine, refr)
+
+    def _rate_window(self, w: np.ndarray, mine: np.ndarray, refr: float, start: int, stop: int) -> Stretch:
+        """The indices of the window ``w`` (``mine``: the monitor's QRS in it, relative to its start)."""
+        cfg = self.cfg
         theirs = curve_length_qrs(w, self.fs, refractory_s=max(0.15, refr), hp_s=cfg.length_hp_s)
         y = w - _moving_mean(w, round(cfg.kurtosis_hp_s * self.fs))  # baseline wander and slow waves out
         taper = self.taper if len(w) == self.n else np.hanning(len(w))
         return self._stretch(mine, theirs, kurtosis_sqi(y), power_sqi(y, self.fs, taper=taper), start, stop)
+
+    def _ended(self, st: Stretch, w: np.ndarray, mine: np.ndarray, refr: float) -> Stretch:
+        """A noisy full window whose last ``recent_s`` are clean, rated alone with the same indices, is clean
+        (``ended``): a burst of noise then marks beats for at most about ``recent_s`` after it, not ``window_s``
+        (8 s of motion artefact kept "ECG cannot be analysed" on until 13 s after it)."""
+        m = self.recent_n
+        if not st.noisy or m >= len(w):
+            return st
+        off = len(w) - m
+        sub = mine[mine >= off - self.tol] - off
+        recent = self._rate_window(w[off:], sub, refr, st.start + off, st.stop)
+        if recent.noisy or recent.bsqi is None or recent.bsqi < self.cfg.recent_bsqi:
+            return st
+        return replace(st, noisy=False, ended=True)
 
 
 def _moving_mean_rows(x: np.ndarray, n: int) -> np.ndarray:
@@ -465,4 +491,4 @@ def _rate_block(qs: Sequence[SignalQuality], n: int, fs: float, cfg: SQIConfig) 
         v = var[r]
         k = 0.0 if v <= 0 else float(np.dot(y2[r], y2[r])) / n / (v * v)
         p = nums[r] / dens[r] if dens[r] > 0 else float("nan")
-        q.last = q._stretch(mine, theirs[r], k, p, start, stop)
+        q.last = q._ended(q._stretch(mine, theirs[r], k, p, start, stop), w[r], mine, preps[r][2])

@@ -134,19 +134,30 @@ def test_sqi_ratings_equal_the_plain_rating(fs: float) -> None:
             got.append(st)
             # the plain rating of the same window
             start, stop = st.start, st.stop
-            w = x[start:stop]
             mine = qrs[(qrs >= start - q.tol) & (qrs < stop)] - start
             refr = min(0.25, 0.8 * float(np.median(np.diff(mine))) / fs) if len(mine) > 2 else 0.25
-            theirs = _ref_curve_length_qrs(w, fs, refractory_s=max(0.15, refr), hp_s=cfg.length_hp_s)
-            b = S.bsqi(mine, theirs.astype(np.float64), q.tol, lo=q.tol, hi=q.n - q.tol) \
-                if max(len(mine), len(theirs)) >= cfg.min_beats else None
-            y = w - _ref_moving_mean(w, round(cfg.kurtosis_hp_s * fs))
-            k = S.kurtosis_sqi(y)
-            p = _ref_power_sqi(y, fs)
-            want.append(S.Stretch(start, stop, b, k, p, (b is not None and b < cfg.bsqi_min) or k < cfg.ksqi_min))
+
+            def plain(a: int, mine: np.ndarray = mine, refr: float = refr, start: int = start,
+                      stop: int = stop) -> S.Stretch:  # the window from start + a to stop
+                w = x[start + a:stop]
+                m = mine[mine >= a - q.tol] - a
+                theirs = _ref_curve_length_qrs(w, fs, refractory_s=max(0.15, refr), hp_s=cfg.length_hp_s)
+                b = S.bsqi(m, theirs.astype(np.float64), q.tol, lo=q.tol, hi=len(w) - q.tol) \
+                    if max(len(m), len(theirs)) >= cfg.min_beats else None
+                y = w - _ref_moving_mean(w, round(cfg.kurtosis_hp_s * fs))
+                k = S.kurtosis_sqi(y)
+                return S.Stretch(start + a, stop, b, k, _ref_power_sqi(y, fs),
+                                 (b is not None and b < cfg.bsqi_min) or k < cfg.ksqi_min)
+
+            whole = plain(0)
+            # a noisy full window whose last recent_s are clean is clean (the noise has ended)
+            if whole.noisy and stop - start == q.n and not plain(q.n - q.recent_n).noisy:
+                whole = S.Stretch(start, stop, whole.bsqi, whole.ksqi, whole.psqi, False, ended=True)
+            want.append(whole)
     assert len(got) >= 20
     assert got == want
     assert any(s.noisy for s in got) and not all(s.noisy for s in got)
+    assert any(s.ended for s in got)  # the burst's last windows: noisy as a whole, their last 5 s clean
 
 
 def _sqi_bed(rng: np.random.Generator, fs: float, n: int, kind: int) -> np.ndarray:

@@ -141,6 +141,31 @@ def test_a_stream_that_starts_in_noise_is_rated_noisy_in_its_first_seconds_then_
     assert not rated[2].noisy and rated[2].start >= int(4 * fs)  # 4-9 s: clean
 
 
+def test_noise_that_has_ended_no_longer_marks_beats():
+    """A 4 s burst of noise mid-stream: the full windows over it are noisy while it lasts and for about 5 s after it
+    (their last 5 s rated alone: ``Stretch.ended``), not for the 10 s of a whole window; with ``recent_s`` off, 10 s."""
+    fs = 250.0
+    x, truth = synth(fs, np.full(75, 0.8), seed=5, noise_mv=0.01)
+    x[int(30 * fs):int(34 * fs)] += 3.0 * np.random.default_rng(5).standard_normal(int(4 * fs))
+
+    def ratings(cfg: S.SQIConfig) -> list[S.Stretch]:
+        q, out = S.SignalQuality(fs, cfg), []
+        for a in range(0, len(x), int(fs / 4)):
+            st = q.push(x[a:a + int(fs / 4)], truth[(truth >= a) & (truth < a + fs / 4)].tolist())
+            if st is not None and (not out or out[-1] is not st):
+                out.append(st)
+        return out
+
+    def noisy_until(rs: list[S.Stretch]) -> float:
+        return max(r.stop for r in rs if r.noisy) / fs
+
+    new, old = ratings(S.SQIConfig()), ratings(S.SQIConfig(recent_s=None))
+    assert any(r.noisy and r.stop <= 34 * fs for r in new)  # seen while it lasts
+    assert 34 < noisy_until(new) <= 39.5 < 42 <= noisy_until(old)
+    assert any(r.ended for r in new) and not any(r.ended for r in old)
+    assert all(not r.noisy for r in new if r.start >= 34 * fs or r.stop <= 30 * fs)  # clean around it
+
+
 @pytest.mark.parametrize(("bpm", "tremor_mv"), [(280, 0.0), (300, 0.0), (75, 1.0), (75, 3.0)])
 def test_a_fast_regular_rhythm_is_clean_and_a_tremor_is_not(bpm, tremor_mv):
     """Over 240 bpm neither bSQI nor kurtosis holds (a clean 280-300 bpm rhythm was rated noisy, and its extreme
