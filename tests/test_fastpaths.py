@@ -150,9 +150,11 @@ def test_sqi_ratings_equal_the_plain_rating(fs: float) -> None:
                                  (b is not None and b < cfg.bsqi_min) or k < cfg.ksqi_min)
 
             whole = plain(0)
-            # a noisy full window whose last recent_s are clean is clean (the noise has ended)
-            if whole.noisy and stop - start == q.n and not plain(q.n - q.recent_n).noisy:
-                whole = S.Stretch(start, stop, whole.bsqi, whole.ksqi, whole.psqi, False, ended=True)
+            # a noisy window whose last recent_s are clean by a margin is clean (the noise has ended)
+            if whole.noisy and stop - start > q.recent_n:
+                recent = plain(stop - start - q.recent_n)
+                if not recent.noisy and recent.bsqi is not None and recent.bsqi >= cfg.recent_bsqi:
+                    whole = S.Stretch(start, stop, whole.bsqi, whole.ksqi, whole.psqi, False, ended=True)
             want.append(whole)
     assert len(got) >= 20
     assert got == want
