@@ -231,6 +231,9 @@ def add_alarm_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--vt-regular", type=float, default=_X.vt_regular,
                    help=f"VT: each interval of the run within this share of their median (default {_X.vt_regular:g}; "
                         f"0: off)")
+    g.add_argument("--vf-organised-bpm", type=float, default=_X.organised_bpm,
+                   help=f"VF/flutter: a window over a regular rhythm of clean QRS no faster than this is not VF (a "
+                        f"regular wide-complex rhythm; default {_X.organised_bpm:g}; 0: off)")
     g.add_argument("--second-lead-vt", choices=("first", "either", "both"), default=_X.second_lead_vt,
                    help="a bed with a second lead (--second-lead): VT read on the first lead alone (the default), on "
                         "either lead, or on the first confirmed by the second where it can be read")
@@ -429,6 +432,8 @@ def lethal_from_args(a: argparse.Namespace) -> LethalConfig:
         raise ValueError(f"--vt-clear-bpm must be 0 (off) or 20-300 bpm, got {a.vt_clear_bpm:g}")
     if not 5 <= a.rate_resolved_bpm <= 100:
         raise ValueError(f"--rate-resolved-bpm must be 5-100 bpm, got {a.rate_resolved_bpm:g}")
+    if not (a.vf_organised_bpm == 0 or 20 <= a.vf_organised_bpm <= 300):
+        raise ValueError(f"--vf-organised-bpm must be 0 (off) or 20-300 bpm, got {a.vf_organised_bpm:g}")
     return replace(_X, asystole_s=a.asystole_s, brady_bpm=a.brady_bpm, tachy_bpm=a.tachy_bpm, vt_bpm=a.vt_bpm,
                    brady_beats=a.brady_beats, tachy_beats=a.tachy_beats,
                    hr_low=a.hr_low, hr_high=a.hr_high, pause_s=a.pause_s, vt_clear_share=a.vt_clear_share,
@@ -439,7 +444,7 @@ def lethal_from_args(a: argparse.Namespace) -> LethalConfig:
                    vt_artifact_holds=not a.vt_artifact_clears, vt_p=a.vt_p, vt_misread=a.vt_misread,
                    vt_misread_rr=a.vt_misread_rr, vt_similar=a.vt_similar, vt_clear_bpm=a.vt_clear_bpm,
                    vt_regular=a.vt_regular, second_lead_vt=a.second_lead_vt,
-                   vt_noisy=a.vt_noisy)
+                   vt_noisy=a.vt_noisy, organised_bpm=a.vf_organised_bpm)
 
 
 def from_args(a: argparse.Namespace) -> MonitorConfig:

@@ -504,8 +504,9 @@ class Monitor:
             if st.vfbank is not bank:  # queued before the bed's segmentation restarted: another index basis
                 continue
             st.vf_artifact = w.artifact
-            self._lethal(st, st.lethal.vf(w.end + st.seg_offset, st.vfalarm.update(w), vf=w.vf,
-                                          artifact=w.artifact))
+            end = w.end + st.seg_offset
+            vf = w.vf and not st.lethal.organised(end - round(st.vfbank.cfg.window_s * st.fs), end)
+            self._lethal(st, st.lethal.vf(end, st.vfalarm.step(vf, w.artifact), vf=vf, artifact=w.artifact))
         for st, qrs in for_policy.values():
             for t in qrs:
                 self._policy(st, st.policy.typed(t))
