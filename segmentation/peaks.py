@@ -63,7 +63,13 @@ amplitude, so a 4x amplitude change is a 4x level change):
   (signal level: their largest candidate, noise level: half the median of the candidates under half
   of it, at least ``npk_floor`` of it, as the warm-up learns them) and those seconds are decided again
   with them.  So artefact at the start of a recording, or an electrode that moves, costs at most
-  about ``reacquire_s`` of beats.  The levels are only learnt again from a window whose largest
+  about ``reacquire_s`` of beats.  In a stream's first ``settle_s`` (10 s), where the levels were learnt from its
+  first ``learn_s``, which may be all artefact (electrodes settling), the wait is ``reacquire_start_s`` (2 s): 2 s of
+  broadband noise at the start of a 128 Hz record cost its first three clean beats and a pause alarm with 3 s.  Later
+  it stays 3 s (2 s throughout found "beats" in the baseline of a lead II that had lost its complexes, and cost
+  +P on the hardest MIT-BIH DS1 stretches: the guards in tests/test_second_lead.py and tests/test_records.py).
+  MIT-BIH DS1, the SVDB development half and NSTDB 118 gave the same FN and FP with the start rule as without.
+  The levels are only learnt again from a window whose largest
   candidate stands out (``peak_ratio`` times the median trough of the envelope between its
   candidates): a window of noise alone (asystole with baseline noise) keeps the levels, and its noise
   is not counted as beats.
@@ -141,6 +147,10 @@ class DetectorConfig:
     max_rr_s: float = 2.5
     learn_s: float = 2.0  # warm-up, and the window the levels are learnt again from
     reacquire_s: float = 3.0
+    # ... and in a stream's first settle_s, where the levels were learnt from its first learn_s (which may be all
+    # artefact: electrodes settling), after reacquire_start_s
+    reacquire_start_s: float = 2.0
+    settle_s: float = 10.0
     peak_ratio: float = 8.0  # white noise's envelope peaks stand about 4x above its troughs
     npk_floor: float = 0.125  # the noise level learnt is at least this share of the signal level
     # under sustained noise (noise level over noisy_npk of the signal level) a candidate earlier than early_rr of the
@@ -188,6 +198,8 @@ class QRSDetector:
         self.t_wave = round(cfg.t_wave_s * fs)
         self.slope_n = max(2, round(cfg.slope_s * fs))
         self.reacquire = round(cfg.reacquire_s * fs)
+        self.reacquire_start = round(cfg.reacquire_start_s * fs)
+        self.settle = round(cfg.settle_s * fs)
         self.bp = CausalFilter.bandpass(fs, *cfg.band_hz)
         self.ma = MovingAverage(round(cfg.mwi_s * fs))
         self.env = np.zeros(0)  # envelope from env_start
@@ -387,7 +399,8 @@ class QRSDetector:
                 self._classify(x, out)
             return
         self._searchback(c.p, out)
-        if c.p - max(self.learnt_at, -1 if self.last_qrs is None else self.last_qrs) > self.reacquire:
+        wait = self.reacquire_start if c.p < self.settle else self.reacquire
+        if c.p - max(self.learnt_at, -1 if self.last_qrs is None else self.last_qrs) > wait:
             # no QRS for reacquire_s: learn the levels again from the last learn_s and decide those again
             window = [x for x in self.recent if x.p > c.p - self.learn_n] + [c]
             self.learnt_at = c.p

@@ -432,6 +432,19 @@ def test_motion_artefact_at_the_start_at_the_low_and_high_sampling_rates(fs):
     assert se >= 0.99 and pp >= 0.99, (se, pp)
 
 
+@pytest.mark.parametrize("fs", [128.0, 250.0])
+def test_two_seconds_of_noise_at_the_start_cost_no_beat_after_it(fs):
+    """The levels learnt from a stream's first 2 s of broadband noise: in its first 10 s the detector learns them
+    again after 2 s without a QRS (3 s later on), so the clean beats from 3 s on are found (at 128 Hz the first three
+    were lost, and a pause alarm raised over clean ECG)."""
+    x, truth = synth(fs, np.full(30, 0.8), seed=11)
+    n = int(2 * fs)
+    x[:n] += 3.0 * np.random.default_rng(11).standard_normal(n)
+    _, beats = run(x, fs)
+    se, pp = se_pp(beats, truth, fs, lo=int(3 * fs))
+    assert se == 1.0 and pp == 1.0, (se, pp)
+
+
 @pytest.mark.parametrize("fs", [100.0, 250.0, 500.0, 1000.0])
 @pytest.mark.parametrize("sign", [1.0, -1.0])
 def test_amplitude_falls_4x_and_rises_back_in_one_record(fs, sign):
