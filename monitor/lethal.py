@@ -231,7 +231,7 @@ class LethalWatch:
         self.recent: deque[bool] = deque(maxlen=max(1, cfg.vt_clear_beats))  # VT's clearing: last beats, V or not
         self.last_typed: int | None = None
         self.noisy_qrs: deque[int] = deque(maxlen=64)  # the last QRS the signal-quality index called noisy
-        self.qrs_at: deque[tuple[int, bool]] = deque(maxlen=32)  # the last QRS: index, noisy (organised rhythm)
+        self.qrs_at: deque[int] = deque(maxlen=32)  # the last QRS (organised rhythm; noisy ones also in noisy_qrs)
         self.typed_rr: deque[float] = deque(maxlen=max(cfg.vt_beats + max(0, cfg.vt_misread), cfg.vt_clear_beats, 2))
         self.calm = 0  # consecutive beats counting towards clearing asystole / pause
         self.hr: float | None = None
@@ -269,7 +269,7 @@ class LethalWatch:
         self.last_qrs = index
         if noisy:
             self.noisy_qrs.append(index)
-        self.qrs_at.append((index, noisy))
+        self.qrs_at.append(index)
         noisy = noisy and c.noisy_rates
         unrated = not rated and c.noisy_rates  # its interval waits for the first rating
         unsure = noisy or unrated  # no fast rate from this interval (yet)
@@ -539,10 +539,10 @@ class LethalWatch:
         c = self.cfg
         if c.organised_bpm <= 0:
             return False
-        q = [(i, n) for i, n in self.qrs_at if start <= i <= end]
-        if len(q) < c.organised_beats or any(n for _, n in q):
+        q = [i for i in self.qrs_at if start <= i <= end]
+        if len(q) < c.organised_beats or any(i in self.noisy_qrs for i in q):
             return False
-        rr = np.diff([i for i, _ in q]) / self.fs
+        rr = np.diff(q) / self.fs
         return float(rr.mean()) >= 60.0 / c.organised_bpm and float(rr.std()) < c.organised_cv * float(rr.mean())
 
     def set_limits(self, *, low: float | None = None, high: float | None = None) -> None:

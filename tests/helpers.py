@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from ecgmon.core.messages import Alarm, BeatScore, TypedBeat
@@ -38,6 +39,20 @@ class Recorder(NullSink):
 
     def on_alarm(self, alarm: Alarm) -> None:
         self.alarms.append(alarm)
+
+
+def wide_rhythm(fs: float, bpm: float, seconds: float, *, seed: int = 0,
+                wander_mv: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """A regular wide-complex rhythm (mV): QRS of about 160 ms with a discordant T, as tests/test_vtype.py's
+    ventricular beats, from 0.5 s every 60 / ``bpm`` s, with 0.01 mV noise and a 0.25 Hz wander of ``wander_mv``.
+    Returns (signal, the complexes' sample indices)."""
+    t = np.arange(round(seconds * fs)) / fs
+    x = 0.01 * np.random.default_rng(seed).standard_normal(len(t)) + wander_mv * np.sin(2 * np.pi * 0.25 * t)
+    beats = np.arange(0.5, seconds - 0.5, 60.0 / bpm)
+    for c in beats:
+        x += (1.4 * np.exp(-0.5 * ((t - c) / 0.035) ** 2) - 0.7 * np.exp(-0.5 * ((t - c - 0.075) / 0.03) ** 2)
+              - 0.4 * np.exp(-0.5 * ((t - c - 0.33) / 0.07) ** 2))
+    return x, np.round(beats * fs)
 
 
 def play_records(tmp_path: Path, records: list[Path], **cfg: Any) -> tuple[Built, Recorder]:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-import numpy as np
 import pytest
-from helpers import play_records
+from helpers import play_records, wide_rhythm
 
 from ecgmon.core.messages import Condition
 from ecgmon.monitor.alarms import PolicyConfig
@@ -627,21 +626,12 @@ def test_no_fast_rate_before_the_first_signal_quality_rating_unless_it_calls_tho
             assert raised and raised[0].index <= round(6.4 * FS)  # at the first rated QRS
 
 
-def _wide_rhythm_csv(path, fs: float, bpm: float, seconds: float = 40.0) -> None:
-    """A regular wide-complex rhythm (QRS of about 160 ms, discordant T; mV) written as a CSV with its rate."""
-    t = np.arange(round(seconds * fs)) / fs
-    x = 0.01 * np.random.default_rng(3).standard_normal(len(t)) + 0.05 * np.sin(2 * np.pi * 0.25 * t)
-    for c in np.arange(0.5, seconds - 0.5, 60.0 / bpm):
-        x += (1.4 * np.exp(-0.5 * ((t - c) / 0.035) ** 2) - 0.7 * np.exp(-0.5 * ((t - c - 0.075) / 0.03) ** 2)
-              - 0.4 * np.exp(-0.5 * ((t - c - 0.33) / 0.07) ** 2))
-    path.write_text(f"sampling rate: {fs:g}\n" + "".join(f"{v:.5f}\n" for v in x))
-
-
 def test_a_regular_wide_complex_rhythm_at_160_is_extreme_tachycardia_not_vf(tmp_path):
     """Its waves look like flutter to the VF model, and its kurtosis (under 5) like noise to the signal-quality
     index: an organised rhythm both QRS detectors agree on is neither (segmentation.sqi, LethalWatch.organised)."""
     rec = tmp_path / "wide160.csv"
-    _wide_rhythm_csv(rec, 360.0, 160.0)
+    x, _ = wide_rhythm(360.0, 160.0, 40.0, seed=3, wander_mv=0.05)
+    rec.write_text("sampling rate: 360\n" + "".join(f"{v:.5f}\n" for v in x))
     raised = {}
     for name, lethal in (("organised", LethalConfig()), ("off", LethalConfig(organised_bpm=0))):
         (tmp_path / name).mkdir()

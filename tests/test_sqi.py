@@ -8,6 +8,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+from helpers import wide_rhythm
 from scipy.signal import butter, sosfilt
 from test_qrs import run, se_pp, synth
 
@@ -171,13 +172,7 @@ def test_a_regular_wide_complex_rhythm_is_clean_although_its_kurtosis_is_under_5
     """Wide complexes fill much of each cycle (kurtosis 2.8-3.6): an organised rhythm both detectors agree on is
     clean; without the rule (``organised_bsqi`` over 1) the kurtosis alone called it noisy."""
     fs = 250.0
-    t = np.arange(int(30 * fs)) / fs
-    x = 0.01 * np.random.default_rng(bpm).standard_normal(len(t))
-    beats = np.arange(0.5, 29.5, 60.0 / bpm)
-    for c in beats:
-        x += (1.4 * np.exp(-0.5 * ((t - c) / 0.035) ** 2) - 0.7 * np.exp(-0.5 * ((t - c - 0.075) / 0.03) ** 2)
-              - 0.4 * np.exp(-0.5 * ((t - c - 0.33) / 0.07) ** 2))
-    qrs = np.round(beats * fs)
+    x, qrs = wide_rhythm(fs, bpm, 30.0, seed=bpm)
 
     def last(cfg: S.SQIConfig) -> S.Stretch:
         q = S.SignalQuality(fs, cfg)
