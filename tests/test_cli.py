@@ -1,5 +1,6 @@
 """CLI smoke runs as a user runs them: real processes, real files."""
 
+import collections
 import json
 import os
 import pty
@@ -149,9 +150,10 @@ def test_console_in_a_terminal_acknowledges_and_quits_cleanly(tmp_path):
         # calls five replayed abnormal beats in a row ventricular)
         assert app.wait_for(b"MEDIUM", 60) or b"HIGH" in app.out
         journal = tmp_path / "j.jsonl"
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90  # a loaded CI machine once found nothing to acknowledge in 30 s
         while time.monotonic() < deadline and '"acknowledged"' not in journal.read_text():
-            os.write(app.master, b"a")  # acknowledges whatever is active at that moment
+            if '"active"' in journal.read_text():
+                os.write(app.master, b"a")  # acknowledges whatever is active at that moment
             time.sleep(1.0)
         os.write(app.master, b"q")
         assert app.p.wait(timeout=30) == 0
@@ -159,7 +161,8 @@ def test_console_in_a_terminal_acknowledges_and_quits_cleanly(tmp_path):
         tty_after = app.close()
     rows, bad = read_journal(tmp_path / "j.jsonl")
     assert bad == 0
-    assert any(r["state"] == "acknowledged" for r in rows)
+    states = collections.Counter(r["state"] for r in rows)
+    assert states["acknowledged"] > 0, (states, bytes(app.out[-3000:]).decode(errors="replace"))
     assert tty_after == app.tty_before  # cbreak mode undone: the terminal is restored
 
 
