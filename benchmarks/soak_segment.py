@@ -134,7 +134,12 @@ async def run(a: argparse.Namespace) -> None:
             print(f"  {name}: {v:.2f} s CPU ({100 * v / cpu:.0f} %)")
     if a.digest:
         d = {"beats": [len(beats), _hash(beats)], "found": [len(found), _hash(found)],
-             "typed": [len(typed), _hash([t[1:] for t in typed])], "vf_windows": [len(windows), _hash(windows)],
+             # typing and VF decisions as multisets: the order in which beds' work is flushed together is not a
+             # decision (beds start their rhythm blocks at phases of their own: pipeline.first_block)
+             # (the typer's network gives p_ventricular to the last bits of its batch's BLAS blocking: 12 decimals)
+             "typed": [len(typed), _hash(sorted(repr(tuple(round(v, 12) if isinstance(v, float) else v
+                                                          for v in t[1:])) for t in typed))],
+             "vf_windows": [len(windows), _hash(sorted(windows, key=repr))],
              "vf_true": int(sum(bool(w[4]) for w in windows)), "ventricular": int(sum(bool(t[4]) for t in typed)),
              "alarms": [len(dig.alarms), _hash(dig.alarms)]}
         Path(a.digest).write_text(json.dumps(d, indent=1) + "\n")

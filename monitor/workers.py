@@ -674,7 +674,7 @@ class Router:
                 "router_alarms": own, "before_restarts": dict(dead),
                 # latency: the worst worker's percentile (an upper bound of the pooled one) and the longest seen
                 "latency_p99_ms_worst_worker": worst("latency_p99_ms"), "e2e_p99_ms_worst_worker": worst("e2e_p99_ms"),
-                "e2e_max_ms": worst("e2e_max_ms"),
+                "e2e_p99_ms_steady_worst_worker": worst("e2e_p99_ms_steady"), "e2e_max_ms": worst("e2e_max_ms"),
                 "simulated": sorted({str(p) for s in per for p in s.get("simulated", ()) or ()}),  # type: ignore[attr-defined]
                 "per_worker": per}
 

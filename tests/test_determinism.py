@@ -108,6 +108,11 @@ def _play(ckpt: Checkpoint, strips: Path, *, held: bool) -> Recorder:
     return col
 
 
+def _typed(col: Recorder) -> list[tuple[object, ...]]:
+    return sorted((t.score.beat.patient, t.score.beat.index, t.kind.short, t.p_ventricular, t.rr_ratio)
+                  for t in col.typed)
+
+
 def _verdicts(col: Recorder) -> list[tuple[object, ...]]:
     return sorted((s.beat.patient, s.beat.index, s.loss, s.threshold, s.flagged, s.noisy, s.learning, s.by_shape)
                   for s in col.scores)
@@ -223,3 +228,43 @@ def test_a_beat_is_joined_with_its_nearest_qrs_whichever_comes_first() -> None:
     want = [(1000, 1000), (1200, 1200), (1400, 1400)]
     assert _join_pairs("typed") == want
     assert _join_pairs("scored") == want
+
+
+@pytest.mark.slow
+def test_alarms_do_not_depend_on_where_a_beds_rhythm_blocks_fall(mitdb: Checkpoint, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each bed hands its signal to the beat typer and the VF detector in blocks of a second whose first one is
+    shorter by a phase of the bed's own (pipeline.first_block: beds that start together do not all flush in the same
+    round).  Where the blocks fall must change nothing: a beat is in artifact by the VF window over its own stretch
+    and asystole is raised at the window that covers it.  Before, a typed beat took the verdict of the window the
+    previous flush ended on, and CinC 2015 v329l's VT alarm came or not with the phase."""
+    from ecgmon.monitor import pipeline
+
+    runs = []
+    for phase in (1.0, 0.37):
+        monkeypatch.setattr(pipeline, "first_block",
+                            lambda patient, fs, phase=phase: max(1, round(pipeline.RHYTHM_BLOCK_S * fs * phase)))
+        runs.append(_play(mitdb, tmp_path / f"{phase}.strips.jsonl", held=False))
+    a, b = runs
+    # the typer's network gives p_ventricular to the last bits of its batch's BLAS blocking (which beds share a flush)
+    def rounded(col: Recorder) -> list[tuple[object, ...]]:
+        return [(*t[:3], None if t[3] is None else round(t[3], 12), t[4]) for t in _typed(col)]
+
+    assert rounded(a) == rounded(b)
+    # not yet the pause (nor an asystole a QRS ends just after its 4 s): the next QRS can be decided before the VF
+    # window over the pause's 3 s is analysed, and then no pause is raised (201x at sample 7572: raised in one phase,
+    # not in the other).  Left as it is; said in docs/alarms.md
+    assert ([t for t in _transitions(a) if t[1] != str(Condition.PAUSE)]
+            == [t for t in _transitions(b) if t[1] != str(Condition.PAUSE)])
+    # the recordings have beats in artifact and lethal alarms, whose timing the phase moved
+    assert sum(t.kind.short == "A" for t in a.typed) > 0
+    assert {x.condition for x in a.alarms} & {Condition.VTACH, Condition.VFIB, Condition.ASYSTOLE}
+
+
+def test_beds_start_their_rhythm_blocks_at_phases_of_their_own() -> None:
+    from ecgmon.monitor.pipeline import RHYTHM_BLOCK_S, first_block
+
+    firsts = [first_block(f"bed{i:02d}", 250.0) for i in range(1, 41)]
+    assert all(0.25 * RHYTHM_BLOCK_S * 250 <= n <= RHYTHM_BLOCK_S * 250 for n in firsts)
+    assert len(set(firsts)) > 30  # spread, not one block end for every bed
+    assert firsts == [first_block(f"bed{i:02d}", 250.0) for i in range(1, 41)]  # the same on every run
