@@ -104,6 +104,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, replace
+from typing import cast
 
 import numpy as np
 
@@ -245,6 +246,9 @@ class LethalWatch:
         self.fibrillating = False  # the VF detector's last window was VF/flutter
         self.vent_until: int | None = None  # extreme rates held up to here (a ventricular rhythm was just seen)
         self.windows: deque[tuple[int, bool, bool]] = deque(maxlen=32)  # VF detector's windows: end, artifact, vf
+        # a stretch without QRS of pause_s or more that a QRS ended before its pause was decided (prev, next QRS):
+        # judged once the windows over it have come (_closed_pause), as it would have been had they come first
+        self._gap: tuple[int, int] | None = None
         self._art_end: int | None = None  # _artifact_end() of windows, while _art_known
         self._art_known = True
         self.now: int | None = None  # how far the signal has come (samples())
@@ -270,6 +274,9 @@ class LethalWatch:
         c = self.cfg
         out: list[Change] = []
         rr = (index - self.last_qrs) / self.fs if self.last_qrs is not None else None
+        if (rr is not None and rr >= min(c.pause_s, c.asystole_s) and c.pause_artifact and self.windows
+                and not self.held and Condition.ASYSTOLE not in self.active):
+            self._gap = (cast(int, self.last_qrs), index)
         self.last_qrs = index
         if noisy:
             self.noisy_qrs.append(index)
@@ -452,6 +459,9 @@ class LethalWatch:
         c, fs = self.cfg, self.fs
         if self.now is None:
             return []
+        pre = self._closed_pause() if self._gap is not None else []
+        if pre:
+            return pre + self._asystole()
         if self.held or Condition.ASYSTOLE in self.active or Condition.VFIB in self.active:
             # leads off or signal loss says why (its own technical alarm), a lethal alarm says more
             return self._set(Condition.CANNOT_ANALYSE, False, self.now)
@@ -510,10 +520,58 @@ class LethalWatch:
             return []  # the windows over the stretch are still being analysed
         return self._set(Condition.PAUSE, True, due, f"no QRS for {c.pause_s:g} s")
 
+    def _closed_pause(self) -> list[Change]:
+        """A pause (and an asystole) that a QRS ended before the VF windows over it were analysed, judged as
+        :meth:`_pause` and :meth:`_asystole` would have judged them had the windows come first: window by window in
+        order, the timer counting from the previous QRS or the end of the last artifact window so far, until a window
+        reaches the time the condition was due.  Without this the condition was raised or not by whether the closing
+        QRS or the covering window came first, which depends on when the bed's work is flushed (MIT-BIH 201 at
+        sample 7572: a pause raised in one rhythm-block phase only).  Raised at the sample where it was due (asystole:
+        at its covering window's end, as :meth:`_asystole` raises it, at most at the closing QRS)."""
+        c = self.cfg
+        prev, nxt = cast(tuple[int, int], self._gap)
+        pause = self._gap_due(prev, nxt, c.pause_s)
+        asystole = self._gap_due(prev, nxt, c.asystole_s) if c.asystole_artifact else False
+        if pause is None or asystole is None:
+            return []  # the windows over it are still being analysed
+        self._gap = None
+        out: list[Change] = []
+        if self.held or Condition.ASYSTOLE in self.active:
+            return out
+        if isinstance(pause, tuple) and Condition.PAUSE not in self.active:
+            out += self._set(Condition.PAUSE, True, pause[0], f"no QRS for {c.pause_s:g} s")
+        if isinstance(asystole, tuple):
+            due, cover = asystole
+            # held where the signal fibrillated (the last window by then), as _asystole holds it
+            if not next((v for e, _, v in reversed(self.windows) if e <= due), False):
+                out += self._set(Condition.ASYSTOLE, True, min(cover, nxt), f"no QRS for {c.asystole_s:g} s")
+        return out
+
+    def _gap_due(self, prev: int, nxt: int, seconds: float) -> tuple[int, int] | bool | None:
+        """Whether ``seconds`` of readable signal without QRS passed between the QRS at ``prev`` and at ``nxt``:
+        (the sample where it was due, the end of the window that covers it), False (it fell short: artifact
+        windows held the timer), or None (no window covers it yet, and ``asystole_wait_s`` has not passed)."""
+        since, n = prev, round(seconds * self.fs)
+        for end, artifact, _ in self.windows:
+            if end <= prev:
+                continue
+            if artifact and end > since:
+                since = end
+            if since + n >= nxt:
+                return False
+            if end >= since + n:
+                return since + n, end
+        if since + n >= nxt:
+            return False
+        if cast(int, self.now) < since + n + round(self.cfg.asystole_wait_s * self.fs):
+            return None
+        return since + n, cast(int, self.now)
+
     def gap(self) -> None:
         """The bed's signal was lost (a gap in the stream, missing samples): nothing before the gap counts
         towards the next beat's rate or the asystole timer, which runs again from the first sample after it."""
         self.last_qrs, self.last_typed, self.start = None, None, None
+        self._gap = None
         self.rr.clear()
         self.typed_rr.clear()
         self.vent.clear()
