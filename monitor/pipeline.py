@@ -98,7 +98,7 @@ class Bed:
     rhythm_fids: list[float] = field(default_factory=list)
     rhythm_n: int = 0
     # samples that make the next block: a second, except the bed's first block, shorter by a phase of its own
-    # (rhythm_phase), so that beds whose devices started together (a ward after a power cut, the simulator) do not
+    # (first_block), so that beds whose devices started together (a ward after a power cut, the simulator) do not
     # all hand their blocks over in the same round: one flush of every bed's typing and VF windows held the event
     # loop for 110-290 ms at 200 live devices; spread, each flush holds a share of the beds
     rhythm_block: int = 0
