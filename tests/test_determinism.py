@@ -130,9 +130,7 @@ def test_a_recording_gives_the_same_verdicts_and_alarms_however_far_the_scorer_l
     step = _play(mitdb, tmp_path / "step.strips.jsonl", held=False)
     held = _play(mitdb, tmp_path / "held.strips.jsonl", held=True)
     assert _verdicts(step) == _verdicts(held)
-    assert sorted((t.score.beat.patient, t.score.beat.index, t.kind.short, t.p_ventricular, t.rr_ratio)
-                  for t in step.typed) == sorted((t.score.beat.patient, t.score.beat.index, t.kind.short,
-                                                  t.p_ventricular, t.rr_ratio) for t in held.typed)
+    assert _typed(step) == _typed(held)
     assert _transitions(step) == _transitions(held)
     # the alarm strips: the same samples and the same beats with their verdicts, each complete
     strips = [sorted(((r["alarm"]["condition"], r["alarm"]["beat_index"]), r["start"], r["samples"], r["beats"],
