@@ -274,8 +274,8 @@ class LethalWatch:
         c = self.cfg
         out: list[Change] = []
         rr = (index - self.last_qrs) / self.fs if self.last_qrs is not None else None
-        if (rr is not None and rr >= min(c.pause_s, c.asystole_s) and c.pause_artifact and self.windows
-                and not self.held and Condition.ASYSTOLE not in self.active):
+        if (rr is not None and rr >= min(c.pause_s, c.asystole_s) and (c.pause_artifact or c.asystole_artifact)
+                and self.windows and not self.held and Condition.ASYSTOLE not in self.active):
             self._gap = (cast(int, self.last_qrs), index)
         self.last_qrs = index
         if noisy:
@@ -530,7 +530,8 @@ class LethalWatch:
         at its covering window's end, as :meth:`_asystole` raises it, at most at the closing QRS)."""
         c = self.cfg
         prev, nxt = cast(tuple[int, int], self._gap)
-        pause = self._gap_due(prev, nxt, c.pause_s)
+        # without pause_artifact the pause was decided on the samples alone, before the closing QRS could come
+        pause = self._gap_due(prev, nxt, c.pause_s) if c.pause_artifact else False
         asystole = self._gap_due(prev, nxt, c.asystole_s) if c.asystole_artifact else False
         if pause is None or asystole is None:
             return []  # the windows over it are still being analysed

@@ -241,27 +241,30 @@ def test_artifact_windows_hold_the_asystole_timer_as_leads_off_does():
     assert Condition.ASYSTOLE in [c.condition for c in _silence(off, t, 5.5, artifact={1, 2, 3}) if c.active]
 
 
-def _pause_of_3_3_s(windows_first: bool, artifact: bool = False) -> list:
-    """20 beats at 75 bpm, then 3.3 s without QRS and the QRS that ends it; the VF windows over the stretch (one on
-    every whole second) analysed before that QRS is decided, or after it (a later flush); the changes."""
-    w = LethalWatch(FS)
+def _pause_of_3_3_s(windows_first: bool, artifact: bool = False, *, gap_s: float = 3.3,
+                    cfg: LethalConfig = LethalConfig(), condition: Condition = Condition.PAUSE) -> list:
+    """20 beats at 75 bpm, then ``gap_s`` without QRS and the QRS that ends it; the VF windows over the stretch (one
+    on every whole second) analysed before that QRS is decided, or after it (a later flush); the changes of
+    ``condition``."""
+    w = LethalWatch(FS, cfg)
     _, t = _play(w, [(75, 20)])
     w.vf(round(t * FS), None)
     out = []
-    for k in range(1, 14):  # the signal up to 3.25 s after the last QRS, chunk by chunk
+    whole = int(gap_s)
+    for k in range(1, int(gap_s * 4) + 1):  # the signal up to the last chunk before the closing QRS
         out += w.samples(round((t + 0.25 * k) * FS))
-    ends = [round((t + s) * FS) for s in (1, 2, 3)]
-    flags = [artifact and s == 1 for s in (1, 2, 3)]
+    ends = [round((t + s) * FS) for s in range(1, whole + 1)]
+    flags = [artifact and s == 1 for s in range(1, whole + 1)]
     if windows_first:
         for e, a in zip(ends, flags, strict=True):
             out += w.vf(e, None, artifact=a)
-    out += w.beat(round((t + 3.3) * FS))
-    out += w.samples(round((t + 3.5) * FS))
+    out += w.beat(round((t + gap_s) * FS))
+    out += w.samples(round((t + gap_s + 0.2) * FS))
     if not windows_first:
         for e, a in zip(ends, flags, strict=True):
             out += w.vf(e, None, artifact=a)
-    out += w.vf(round((t + 4) * FS), None)
-    return [(c.condition, c.active, c.index) for c in out if c.condition is Condition.PAUSE]
+    out += w.vf(round((t + whole + 1) * FS), None)
+    return [(c.condition, c.active, c.index) for c in out if c.condition is condition]
 
 
 def test_a_pause_ended_by_a_qrs_before_its_windows_came_is_still_raised_at_the_same_sample():
@@ -272,6 +275,11 @@ def test_a_pause_ended_by_a_qrs_before_its_windows_came_is_still_raised_at_the_s
     first, later = _pause_of_3_3_s(True), _pause_of_3_3_s(False)
     assert first == later and len(first) == 1 and first[0][1]
     assert _pause_of_3_3_s(True, artifact=True) == _pause_of_3_3_s(False, artifact=True) == []
+    # an asystole of 4.3 s the same way, also with --no-pause-artifact (the pause then decided on the samples alone)
+    for cfg in (LethalConfig(), LethalConfig(pause_artifact=False)):
+        first = _pause_of_3_3_s(True, gap_s=4.3, cfg=cfg, condition=Condition.ASYSTOLE)
+        assert first == _pause_of_3_3_s(False, gap_s=4.3, cfg=cfg, condition=Condition.ASYSTOLE)
+        assert len(first) == 1 and first[0][1]
 
 
 def test_rate_limits_need_10_s_beyond_and_clear_with_hysteresis():
