@@ -35,7 +35,12 @@ verdict and alarm; the statistics are then counted against the reference annotat
   *advised* likewise by any audible (HIGH or MEDIUM) alarm; a HIGH alarm is *false* when no V run overlaps the
   stretch from 2 s before to 5 s after it, and it lies in no reference VF/flutter episode (widened likewise; the
   issue's definition names V runs only, which would count the VF alarm in a ventricular flutter false), so every
-  other lethal alarm, e.g. asystole or extreme bradycardia, counts false on these records unless a V run is near;
+  other lethal alarm, e.g. asystole or extreme bradycardia, counts false on these records unless a V run is near.
+  Beside it, *false by its own definition* (``false_high_defined``): each lethal HIGH judged against the reference
+  beats and rhythm annotations as the lethal protocols judge it (:func:`alarm_true`: an extreme bradycardia is true
+  when the reference rate over its 5 beats is under 45 bpm, a VT when a VT episode or a run of >= 5 reference V beats
+  over 100 bpm lies within 10 s, ...), any other HIGH by the issue's rule.  The two differ by the true rate and
+  asystole alarms (MIT-BIH 209's supraventricular tachycardia over 140 bpm, 201's nodal rhythm under 40 bpm);
 - gross statistics pool the counts of all records; average statistics are the mean of the
   per-record figures (over the records where a figure is defined).
 
@@ -64,8 +69,9 @@ import numpy as np
 
 from ecgmon.core.limits import LEARN_S, MATCH_WINDOW_S
 from ecgmon.core.matching import match
-from ecgmon.core.messages import Alarm, AlarmKind, AlarmState, BeatScore, Priority, TypedBeat
+from ecgmon.core.messages import Alarm, AlarmKind, AlarmState, BeatScore, Condition, Priority, TypedBeat
 from ecgmon.evaluation.product import roc_auc, save_png
+from ecgmon.evaluation.vfdb import Episode, read_episodes
 from ecgmon.models.checkpoint import Checkpoint
 from ecgmon.models.records import AAMI_CLASSES, PACED, Recording
 from ecgmon.models.wfdb_io import _quiet
@@ -120,6 +126,7 @@ class RecordResult:
     kind: np.ndarray | None = None  # per detection: its type's letter (N V S O A; '' untyped); None: not typed
     noisy: np.ndarray | None = None  # per detection: no verdict for noise (BeatScore.noisy); None: not recorded
     vf: tuple[tuple[int, int], ...] = ()  # ventricular flutter/fibrillation episodes (``[`` .. ``]``), sample indices
+    rhythms: tuple[Episode, ...] = ()  # reference rhythm episodes (``+`` annotations: ``(VT``, ``(SVTA`` ..), seconds
 
 
 def vf_spans(path: Path) -> list[tuple[int, int]]:
@@ -158,6 +165,52 @@ def _in_vf_episode(at: float, bed: RecordResult) -> bool:
     return any(a - FALSE_HIGH_BEFORE_S * bed.fs <= at <= b + FALSE_HIGH_AFTER_S * bed.fs for a, b in bed.vf)
 
 
+VENTRICULAR = frozenset({Condition.VTACH, Condition.VFIB})
+VF_RHYTHMS = frozenset({"VF", "VFIB", "VFL"})
+VT_RHYTHMS = frozenset({"VT"})
+# the conditions a reference can confirm by their own definitions (alarm_true)
+DEFINED = frozenset({*VENTRICULAR, Condition.ASYSTOLE, Condition.EXTREME_BRADY, Condition.EXTREME_TACHY})
+
+
+def reference_vt_runs(bed: RecordResult) -> list[tuple[float, float]]:
+    """(start, end) seconds of every run of 5 or more reference V beats over 100 bpm (VT by its definition)."""
+    out, i, cls, t = [], 0, bed.ref_class, bed.ref / bed.fs
+    while i < len(cls):
+        j = i
+        while j < len(cls) and cls[j] == "V":
+            j += 1
+        if j - i >= 5 and 60.0 * (j - i - 1) / max(1e-9, t[j - 1] - t[i]) > 100:
+            out.append((float(t[i]), float(t[j - 1])))
+        i = max(j, i + 1)
+    return out
+
+
+def alarm_true(cond: Condition, at: float, bed: RecordResult, lethal: Sequence[Episode], grace_s: float = 10.0,
+               watch: LethalConfig = LethalConfig()) -> bool:
+    """Whether a lethal ``cond`` alarm raised at ``at`` seconds is true by the reference, by the condition's own
+    definition (:mod:`ecgmon.evaluation.lethal`'s module docstring): VF/flutter and VT when it lies within
+    ``grace_s`` of a ``lethal`` rhythm episode (VT, VF/flutter) or of a run of 5 or more reference V beats over
+    100 bpm; asystole when no reference beat lies in the 4 s before it; extreme bradycardia (tachycardia) when the
+    reference rate over the beats ``watch`` counts the alarm on is under 45 (over 130) bpm.  Without reference beats
+    a rate or asystole alarm cannot be confirmed and counts false."""
+    ref = bed.ref / bed.fs
+    if cond in VENTRICULAR:
+        spans = [(e.start, e.end) for e in lethal] + reference_vt_runs(bed)
+        return any(lo - grace_s <= at <= hi + grace_s for lo, hi in spans)
+    if not len(ref):  # no reference beats (VFDB): a rate or asystole alarm cannot be confirmed, so it counts false
+        return False
+    before = ref[ref <= at + 0.15]
+    if cond is Condition.ASYSTOLE:
+        return not (before > at - 4.0).any()
+    # the alarm's beats (5 or 13 by default) span one interval fewer: the reference rate over the same beats as its
+    # (counting one beat more judged an alarm at the 17th beat of a record false: SVDB 848 at 150 bpm from its start)
+    n = (watch.brady_beats if cond is Condition.EXTREME_BRADY else watch.tachy_beats) - 1
+    if len(before) < n + 1:
+        return False
+    rate = 60.0 * n / (before[-1] - before[-1 - n])
+    return rate < 45.0 if cond is Condition.EXTREME_BRADY else rate > 130.0
+
+
 def ventricular_runs(classes: np.ndarray) -> list[tuple[int, int]]:
     """(first, last) reference-beat positions of every run of 3 or more consecutive V beats."""
     runs, i, n = [], 0, len(classes)
@@ -187,10 +240,12 @@ def _high_spans(alarms: list[Alarm]) -> list[tuple[float, float]]:
     return [(lo, hi) for lo, hi in spans.values()]
 
 
-def record_counts(bed: RecordResult, *, learn_s: float = LEARN_S,
-                  tolerance_s: float = MATCH_WINDOW_S) -> dict[str, Any]:
+def record_counts(bed: RecordResult, *, learn_s: float = LEARN_S, tolerance_s: float = MATCH_WINDOW_S,
+                  watch: LethalConfig = LethalConfig()) -> dict[str, Any]:
     """The counts of one record after its learning period (see the module docstring).  With ``bed.judged``
-    the learning period is the monitor's own (``learn_s`` unused); without, it is the first ``learn_s``."""
+    the learning period is the monitor's own (``learn_s`` unused); without, it is the first ``learn_s``.
+    ``watch``: the lethal-alarm settings the record ran with (the beats a rate alarm counts, for
+    :func:`alarm_true`)."""
     tol = tolerance_s * bed.fs
     if bed.judged is None:
         t0 = learn_s * bed.fs
@@ -248,7 +303,7 @@ def record_counts(bed: RecordResult, *, learn_s: float = LEARN_S,
                                or _in_vf_episode(at, bed))
     c["high_unmatched"] = false_high
     c["alarms_raised"] = {p: raised.get(p, 0) for p in ("high", "medium", "low")}
-    c.update(_burden(bed, t0, tol, all_runs))
+    c.update(_burden(bed, t0, tol, all_runs, watch))
     if bed.kind is not None:
         kind = bed.kind[dk]
         det_k = np.full(len(det), "", dtype="<U1")
@@ -264,9 +319,11 @@ def record_counts(bed: RecordResult, *, learn_s: float = LEARN_S,
     return c
 
 
-def _burden(bed: RecordResult, t0: float, tol: float, runs: list[tuple[int, int]]) -> dict[str, Any]:
-    """The alarm burden after ``t0`` (module docstring): raised by condition and priority, audible, false HIGH,
-    V runs alarmed (HIGH raised) and advised (HIGH or MEDIUM raised) within 5 s."""
+def _burden(bed: RecordResult, t0: float, tol: float, runs: list[tuple[int, int]],
+            watch: LethalConfig = LethalConfig()) -> dict[str, Any]:
+    """The alarm burden after ``t0`` (module docstring): raised by condition and priority, audible, false HIGH
+    (the issue's definition, and by each alarm's own definition), V runs alarmed (HIGH raised) and advised (HIGH or
+    MEDIUM raised) within 5 s."""
     fs = bed.fs
     raised = [a for a in bed.alarms if a.kind is AlarmKind.PHYSIOLOGICAL and a.state is AlarmState.ACTIVE
               and a.beat_index is not None and a.beat_index >= t0]
@@ -276,6 +333,14 @@ def _burden(bed: RecordResult, t0: float, tol: float, runs: list[tuple[int, int]
     spans = [(float(bed.ref[x]), float(bed.ref[y])) for x, y in runs]
     false_high = sum(not (any(lo <= at + FALSE_HIGH_AFTER_S * fs and hi >= at - FALSE_HIGH_BEFORE_S * fs
                               for lo, hi in spans) or _in_vf_episode(at, bed)) for at in highs)
+    # by each alarm's own definition (the lethal protocols' judge); a HIGH of another condition by the issue's rule
+    lethal = [e for e in bed.rhythms if e.rhythm in VF_RHYTHMS | VT_RHYTHMS]
+    high_defined = [(a.condition, float(a.beat_index or 0)) for a in raised if a.priority is Priority.HIGH]
+    false_defined = sum(
+        not alarm_true(cond, at / fs, bed, lethal, watch=watch) if cond in DEFINED
+        else not (any(lo <= at + FALSE_HIGH_AFTER_S * fs and hi >= at - FALSE_HIGH_BEFORE_S * fs for lo, hi in spans)
+                  or _in_vf_episode(at, bed))
+        for cond, at in high_defined)
     judged = [(x, y) for x, y in runs if bed.ref[x + 2] >= t0]
     alarmed = advised = 0
     for x, y in judged:
@@ -283,6 +348,7 @@ def _burden(bed: RecordResult, t0: float, tol: float, runs: list[tuple[int, int]
         alarmed += any(lo <= at <= hi for at in highs)
         advised += any(lo <= at <= hi for at in audible)
     return {"raised_by_condition": dict(by_cond), "audible": len(audible), "false_high": false_high,
+            "false_high_defined": false_defined,
             "v_runs_5s": len(judged), "v_runs_alarmed_5s": alarmed, "v_runs_advised_5s": advised}
 
 
@@ -317,6 +383,7 @@ def figures_of(c: dict[str, Any]) -> dict[str, float | None]:
         "high_unmatched_per_bed_day": _ratio(c["high_unmatched"], c["hours"] / 24),
         "audible_per_bed_day": _ratio(c["audible"], c["hours"] / 24),
         "false_high_per_bed_day": _ratio(c["false_high"], c["hours"] / 24),
+        "false_high_defined_per_bed_day": _ratio(c["false_high_defined"], c["hours"] / 24),
         "v_run_alarmed_5s": _ratio(c["v_runs_alarmed_5s"], c["v_runs_5s"]),
         "v_run_advised_5s": _ratio(c["v_runs_advised_5s"], c["v_runs_5s"]),
     }
@@ -381,7 +448,9 @@ def burden_lines(summary: dict[str, Any]) -> list[str]:
     g = summary["gross"]
     out = [f"alarm burden over {summary.get('bed_days', 0.0):.2f} bed-days (after learning): "
            f"audible (HIGH+MEDIUM) {_fmt(g.get('audible_per_bed_day'), 'per_bed')}/bed-day, "
-           f"false HIGH {_fmt(g.get('false_high_per_bed_day'), 'per_bed')}/bed-day, V runs alarmed (HIGH raised) "
+           f"false HIGH {_fmt(g.get('false_high_per_bed_day'), 'per_bed')}/bed-day (no V run near; "
+           f"false by the alarm's own definition {_fmt(g.get('false_high_defined_per_bed_day'), 'per_bed')}), "
+           f"V runs alarmed (HIGH raised) "
            f"within 5 s {_fmt(g.get('v_run_alarmed_5s'), 'pct')} %, advised (HIGH or MEDIUM) "
            f"{_fmt(g.get('v_run_advised_5s'), 'pct')} %"]
     for k, v in summary.get("burden_per_bed_day", {}).items():
@@ -414,7 +483,9 @@ def run_records(recordings: list[Recording], ckpt: Checkpoint, *, device: str = 
                                  arr[:, 1], arr[:, 2].astype(bool), arr[:, 3], col.alarms.get(r.name, []),
                                  judged=arr[:, 4].astype(bool), noisy=arr[:, 5].astype(bool),
                                  kind=np.asarray([kinds.get(int(i), "") for i in det], dtype="<U1"),
-                                 vf=tuple(vf_spans(r.path)) if r.annotated else ()))
+                                 vf=tuple(vf_spans(r.path)) if r.annotated else (),
+                                 rhythms=tuple(read_episodes(Path(r.path), r.fs, len(r.signal)))
+                                 if r.annotated else ()))
     return beds
 
 
@@ -444,7 +515,8 @@ COLUMNS = (("qrs_se", "QRS Se"), ("qrs_pp", "QRS +P"), ("N_flagged", "N flagged"
            ("auc_n_vs_svf", "AUC"), ("VEB_se", "VEB Se"), ("VEB_pp", "VEB +P"), ("SVEB_se", "SVEB Se"),
            ("SVEB_pp", "SVEB +P"), ("v_run_alarmed", "V runs HIGH"), ("v_run_alarmed_5s", "V runs 5s"),
            ("v_run_advised_5s", "V runs adv 5s"), ("high_unmatched_per_bed_day", "unmatched HIGH/day"),
-           ("false_high_per_bed_day", "false HIGH/day"), ("audible_per_bed_day", "audible/day"),
+           ("false_high_per_bed_day", "false HIGH/day"), ("false_high_defined_per_bed_day", "false HIGH def/day"),
+           ("audible_per_bed_day", "audible/day"),
            ("alarms_high_per_bed_hour", "HIGH/h"), ("alarms_medium_per_bed_hour", "MED/h"),
            ("alarms_low_per_bed_hour", "LOW/h"), ("noisy_share", "noisy"), ("V_noisy_share", "V noisy"))
 

@@ -38,8 +38,8 @@ from pathlib import Path
 from typing import Any
 
 from ecgmon.core.messages import Alarm, AlarmState, Condition
-from ecgmon.evaluation.ec57 import RecordResult, run_records
-from ecgmon.evaluation.vfdb import EMPTY, Episode, EpisodeScore, read_episodes, score_episodes
+from ecgmon.evaluation.ec57 import VENTRICULAR, VF_RHYTHMS, VT_RHYTHMS, RecordResult, alarm_true, run_records
+from ecgmon.evaluation.vfdb import EMPTY, Episode, EpisodeScore, score_episodes
 from ecgmon.models.checkpoint import Checkpoint
 from ecgmon.models.records import Recording
 from ecgmon.monitor.alarms import PolicyConfig
@@ -49,9 +49,6 @@ CINC_TYPES = {"Asystole": Condition.ASYSTOLE, "Bradycardia": Condition.EXTREME_B
               "Tachycardia": Condition.EXTREME_TACHY, "Ventricular_Tachycardia": Condition.VTACH,
               "Ventricular_Flutter_Fib": Condition.VFIB}
 LETHAL = frozenset(CINC_TYPES.values())
-VENTRICULAR = frozenset({Condition.VTACH, Condition.VFIB})
-VF_RHYTHMS = frozenset({"VF", "VFIB", "VFL"})
-VT_RHYTHMS = frozenset({"VT"})
 
 
 def intervals(alarms: list[Alarm], fs: float, conditions: frozenset[Condition]) -> list[tuple[float, float]]:
@@ -130,45 +127,9 @@ def cinc2015(recordings: list[Recording], labels: dict[str, tuple[str, bool]], c
     return {"types": {k: v.figures() for k, v in per_type.items()}, "all": total.figures(), "records": rows}
 
 
-def episodes_of(bed: RecordResult, path: Path) -> tuple[list[Episode], list[Episode]]:
+def episodes_of(bed: RecordResult) -> tuple[list[Episode], list[Episode]]:
     """(VF/flutter episodes, VT episodes) of a record from its rhythm annotations."""
-    eps = read_episodes(path, bed.fs, bed.n_samples)
-    return [e for e in eps if e.rhythm in VF_RHYTHMS], [e for e in eps if e.rhythm in VT_RHYTHMS]
-
-
-def _v_runs(bed: RecordResult) -> list[tuple[float, float]]:
-    """(start, end) seconds of every run of 5 or more reference V beats over 100 bpm."""
-    out, i, cls, t = [], 0, bed.ref_class, bed.ref / bed.fs
-    while i < len(cls):
-        j = i
-        while j < len(cls) and cls[j] == "V":
-            j += 1
-        if j - i >= 5 and 60.0 * (j - i - 1) / max(1e-9, t[j - 1] - t[i]) > 100:
-            out.append((float(t[i]), float(t[j - 1])))
-        i = max(j, i + 1)
-    return out
-
-
-def _true(cond: Condition, at: float, bed: RecordResult, lethal: list[Episode], grace_s: float = 10.0,
-          watch: LethalConfig = LethalConfig()) -> bool:
-    """Whether a ``cond`` alarm raised at ``at`` seconds is true by the reference (see the module docstring);
-    the extreme rates over the beats ``watch`` counts them on."""
-    ref = bed.ref / bed.fs
-    if cond in VENTRICULAR:
-        spans = [(e.start, e.end) for e in lethal] + _v_runs(bed)
-        return any(lo - grace_s <= at <= hi + grace_s for lo, hi in spans)
-    if not len(ref):  # no reference beats (VFDB): a rate or asystole alarm cannot be confirmed, so it counts false
-        return False
-    before = ref[ref <= at + 0.15]
-    if cond is Condition.ASYSTOLE:
-        return not (before > at - 4.0).any()
-    # the alarm's beats (5 or 13 by default) span one interval fewer: the reference rate over the same beats as its
-    # (counting one beat more judged an alarm at the 17th beat of a record false: SVDB 848 at 150 bpm from its start)
-    n = (watch.brady_beats if cond is Condition.EXTREME_BRADY else watch.tachy_beats) - 1
-    if len(before) < n + 1:
-        return False
-    rate = 60.0 * n / (before[-1] - before[-1 - n])
-    return rate < 45.0 if cond is Condition.EXTREME_BRADY else rate > 130.0
+    return ([e for e in bed.rhythms if e.rhythm in VF_RHYTHMS], [e for e in bed.rhythms if e.rhythm in VT_RHYTHMS])
 
 
 def _rhythm_at(episodes: list[Episode], t: float) -> str:
@@ -183,13 +144,12 @@ def vt_vf(recordings: list[Recording], ckpt: Checkpoint, *, device: str = "cpu",
     ``policy``, ``watch``: the alarm settings (default: the monitor's)."""
     beds = run_records(recordings, ckpt, device=device, threads=threads, learn_s=learn_s, policy=policy,
                        lethal=watch)
-    paths = {r.name: Path(r.path) for r in recordings}
     vf_score, vt_score = EMPTY, EMPTY
     false_by: Counter[str] = Counter()
     rows = []
     for b in beds:
-        vf_eps, vt_eps = episodes_of(b, paths[b.name])
-        rhythms = read_episodes(paths[b.name], b.fs, b.n_samples)
+        vf_eps, vt_eps = episodes_of(b)
+        rhythms = list(b.rhythms)
         seconds = b.n_samples / b.fs
         vent = intervals(b.alarms, b.fs, VENTRICULAR)
         lethal = vf_eps + vt_eps
@@ -199,7 +159,7 @@ def vt_vf(recordings: list[Recording], ckpt: Checkpoint, *, device: str = "cpu",
         false_at: list[tuple[str, float, str]] = []
         for cond in sorted(LETHAL, key=str):
             spans = intervals(b.alarms, b.fs, frozenset({cond}))
-            at = [lo for lo, _ in spans if not _true(cond, lo, b, lethal, watch=watch)]
+            at = [lo for lo, _ in spans if not alarm_true(cond, lo, b, lethal, watch=watch)]
             false_by[str(cond)] += len(at)
             false += len(at)
             false_at += [(str(cond), round(t, 1), _rhythm_at(rhythms, t)) for t in at]

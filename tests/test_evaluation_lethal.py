@@ -9,7 +9,7 @@ import pytest
 
 from ecgmon.core.messages import Alarm, AlarmKind, AlarmState, Condition, Priority
 from ecgmon.evaluation import lethal
-from ecgmon.evaluation.ec57 import RecordResult
+from ecgmon.evaluation.ec57 import RecordResult, alarm_true
 from ecgmon.evaluation.vfdb import Episode
 from ecgmon.monitor.lethal import LethalConfig
 
@@ -38,34 +38,34 @@ def test_intervals_pair_raise_and_clear_and_leave_open_ones_infinite():
 def test_rate_and_asystole_alarms_are_judged_against_the_reference_beats():
     beats = [i * 1.0 for i in range(30)] + [30 + 2.0 * i for i in range(10)]  # 60 bpm, then 30 bpm
     bed = _bed(beats, ["N"] * len(beats), [])
-    assert lethal._true(Condition.EXTREME_BRADY, 49.0, bed, [])  # 5 beats at 30 bpm before it
-    assert not lethal._true(Condition.EXTREME_BRADY, 20.0, bed, [])  # 60 bpm there
-    assert not lethal._true(Condition.ASYSTOLE, 20.0, bed, [])  # a reference beat in the 4 s before
+    assert alarm_true(Condition.EXTREME_BRADY, 49.0, bed, [])  # 5 beats at 30 bpm before it
+    assert not alarm_true(Condition.EXTREME_BRADY, 20.0, bed, [])  # 60 bpm there
+    assert not alarm_true(Condition.ASYSTOLE, 20.0, bed, [])  # a reference beat in the 4 s before
     gap = _bed([1.0, 2.0, 3.0, 10.0], ["N"] * 4, [])
-    assert lethal._true(Condition.ASYSTOLE, 7.5, gap, [])  # no reference beat for 4.5 s
+    assert alarm_true(Condition.ASYSTOLE, 7.5, gap, [])  # no reference beat for 4.5 s
     fast = _bed([i * 0.4 for i in range(60)], ["N"] * 60, [])  # 150 bpm
-    assert lethal._true(Condition.EXTREME_TACHY, 20.0, fast, [])
-    assert not lethal._true(Condition.EXTREME_TACHY, 20.0, bed, [])
-    assert not lethal._true(Condition.ASYSTOLE, 7.5, _bed([], [], []), [])  # nothing to confirm it with
+    assert alarm_true(Condition.EXTREME_TACHY, 20.0, fast, [])
+    assert not alarm_true(Condition.EXTREME_TACHY, 20.0, bed, [])
+    assert not alarm_true(Condition.ASYSTOLE, 7.5, _bed([], [], []), [])  # nothing to confirm it with
     # the alarm's own beats: the 13th reference beat of a record at 150 bpm (12 intervals) makes a true tachycardia
     # (SVDB 848 from its start was counted false when the reference needed one beat more), the 12th does not
     start = _bed([i * 0.4 for i in range(17)], ["N"] * 17, [])
-    assert lethal._true(Condition.EXTREME_TACHY, 4.8, start, [])
-    assert not lethal._true(Condition.EXTREME_TACHY, 4.4, start, [])
+    assert alarm_true(Condition.EXTREME_TACHY, 4.8, start, [])
+    assert not alarm_true(Condition.EXTREME_TACHY, 4.4, start, [])
     # ... and over the beats the alarm was set to count (--tachy-beats 17: the 17th beat)
     seventeen = LethalConfig(tachy_beats=17)
-    assert lethal._true(Condition.EXTREME_TACHY, 6.4, start, [], watch=seventeen)
-    assert not lethal._true(Condition.EXTREME_TACHY, 6.0, start, [], watch=seventeen)
-    assert lethal._true(Condition.EXTREME_BRADY, 8.0, _bed([i * 2.0 for i in range(5)], ["N"] * 5, []), [])
+    assert alarm_true(Condition.EXTREME_TACHY, 6.4, start, [], watch=seventeen)
+    assert not alarm_true(Condition.EXTREME_TACHY, 6.0, start, [], watch=seventeen)
+    assert alarm_true(Condition.EXTREME_BRADY, 8.0, _bed([i * 2.0 for i in range(5)], ["N"] * 5, []), [])
 
 
 def test_vt_alarms_are_true_over_an_episode_or_a_run_of_reference_v_beats():
     cls = ["N"] * 10 + ["V"] * 6 + ["N"] * 10
     t = [i * 0.8 for i in range(10)] + [8 + 0.5 * i for i in range(6)] + [11 + 0.8 * i for i in range(10)]
     bed = _bed(t, cls, [])
-    assert lethal._true(Condition.VTACH, 10.0, bed, [])  # 6 V beats at 120 bpm from 8 s
-    assert not lethal._true(Condition.VTACH, 40.0, bed, [])
-    assert lethal._true(Condition.VFIB, 40.0, bed, [Episode("VF", 35.0, 45.0)])
+    assert alarm_true(Condition.VTACH, 10.0, bed, [])  # 6 V beats at 120 bpm from 8 s
+    assert not alarm_true(Condition.VTACH, 40.0, bed, [])
+    assert alarm_true(Condition.VFIB, 40.0, bed, [Episode("VF", 35.0, 45.0)])
 
 
 def test_cinc_alarms_file_is_read_or_refused_with_the_line(tmp_path):

@@ -17,6 +17,7 @@ from helpers import play_records
 
 from ecgmon.core.messages import Alarm, AlarmKind, AlarmState, BeatKind, Condition, Priority
 from ecgmon.evaluation import ec57
+from ecgmon.evaluation.vfdb import Episode
 from ecgmon.models.checkpoint import load
 from ecgmon.models.fetch import FetchError, fetch
 from ecgmon.models.records import RecordError, cut_beats, find_records, read, read_csv
@@ -321,3 +322,22 @@ def test_ec57_beat_types_and_alarm_burden_by_the_issue_definitions():
     s = ec57.summarise([c])
     assert s["burden_per_bed_day"]["ventricular run|medium"] == pytest.approx(24)
     assert any("audible (HIGH+MEDIUM) 72.00/bed-day" in line for line in ec57.burden_lines(s))
+
+
+def test_false_high_by_each_alarms_own_definition_beside_the_issues_rule():
+    """A true extreme bradycardia (reference beats at 30 bpm) and a true VT (a VT rhythm episode) are false HIGH by
+    the issue's rule (no V run near) but not by their own definitions; an extreme tachycardia at 60 bpm is false by
+    both."""
+    fs = 100.0
+    slow = [30000 + 200 * i for i in range(10)]  # 30 bpm from 300 s
+    steady = [40000 + 100 * i for i in range(40)]  # 60 bpm from 400 s
+    ref = slow + steady
+    alarms = [_alarm(AlarmState.ACTIVE, 31000, cond=Condition.EXTREME_BRADY, aid="b"),
+              _alarm(AlarmState.ACTIVE, 42000, cond=Condition.EXTREME_TACHY, aid="t"),
+              _alarm(AlarmState.ACTIVE, 43000, cond=Condition.VTACH, aid="v")]
+    bed = _bed(ref, ["N"] * len(ref), ref, [0] * len(ref), alarms, fs=fs)
+    bed.rhythms = (Episode("VT", 429.0, 433.0),)
+    c = ec57.record_counts(bed, learn_s=300, tolerance_s=0.15)
+    assert (c["false_high"], c["false_high_defined"]) == (3, 1)
+    line = ec57.burden_lines(ec57.summarise([c]))[0]
+    assert "false HIGH 72.00/bed-day (no V run near; false by the alarm's own definition 24.00)" in line, line
