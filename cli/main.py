@@ -368,7 +368,7 @@ def cmd_evaluate_records(a: argparse.Namespace, console: Console) -> int:
         ckpt = load(a.checkpoint if a.checkpoint is not None else "mitdb")
         beds = ec57.run_records(recs, ckpt, device=a.device, threads=threads, learn_s=a.learn, policy=policy,
                                 lethal=lethal)
-        counts = [ec57.record_counts(b, learn_s=a.learn, watch=lethal) for b in beds]
+        counts = [ec57.record_counts(b, learn_s=a.learn, watch=lethal, policy=policy) for b in beds]
         what = ckpt.name
         meta = {"checkpoint": ckpt.path, "threshold": ckpt.threshold, "calibration": ckpt.calibration,
                 "learning": ckpt.learning}

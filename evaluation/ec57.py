@@ -59,6 +59,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -208,7 +209,58 @@ def alarm_true(cond: Condition, at: float, bed: RecordResult, lethal: Sequence[E
     if len(before) < n + 1:
         return False
     rate = 60.0 * n / (before[-1] - before[-1 - n])
-    return rate < 45.0 if cond is Condition.EXTREME_BRADY else rate > 130.0
+    return bool(rate < 45.0 if cond is Condition.EXTREME_BRADY else rate > 130.0)
+
+
+def _class_runs(classes: np.ndarray, k: str, n: int) -> list[tuple[int, int]]:
+    """(first, last) reference-beat positions of every run of ``n`` or more consecutive beats of class ``k``."""
+    runs, i, m = [], 0, len(classes)
+    while i < m:
+        if classes[i] == k:
+            j = i
+            while j + 1 < m and classes[j + 1] == k:
+                j += 1
+            if j - i + 1 >= n:
+                runs.append((i, j))
+            i = j + 1
+        else:
+            i += 1
+    return runs
+
+
+def advisory_true(cond: Condition, at: float, bed: RecordResult, *, watch: LethalConfig = LethalConfig(),
+                  policy: PolicyConfig = PolicyConfig()) -> bool | None:
+    """Whether an advisory (MEDIUM by default) ``cond`` raised at ``at`` seconds is true by its own definition
+    against the reference beats, with an allowance for where one counts from; None for a condition the reference
+    cannot judge.  A ventricular (supraventricular) run: a run of ``vrun_len`` (``svt_run_len``) or more reference V
+    (S) beats from 2 s before to 5 s after it (the window issue 20 gives a V run); frequent ventricular ectopy: at
+    least 0.8 ``veb_per_min`` reference V beats in the minute before it; a pause: a reference RR interval of at least
+    ``pause_s`` - 0.5 s ending at most 1 s before it or still open; heart rate low (high): the reference rate over the
+    12 intervals before it (the shown rate's, :class:`ecgmon.segmentation.heartrate.HeartRate`) under the low limit
+    + 5 (over the high limit - 5) bpm."""
+    ref, cls = bed.ref / bed.fs, bed.ref_class
+    if not len(ref):
+        return None
+    if cond in (Condition.VENT_RUN, Condition.SVT_RUN):
+        k, n = ("V", policy.vrun_len) if cond is Condition.VENT_RUN else ("S", policy.svt_run_len)
+        return any(ref[a] <= at + FALSE_HIGH_AFTER_S and ref[b] >= at - FALSE_HIGH_BEFORE_S
+                   for a, b in _class_runs(cls, k, n))
+    if cond is Condition.FREQUENT_VEB:
+        last_min = (ref > at - 60.0) & (ref <= at + 0.15)
+        return int((cls[last_min] == "V").sum()) >= 0.8 * policy.veb_per_min
+    if cond is Condition.PAUSE:
+        i = int(np.searchsorted(ref, at + 0.15, side="right"))  # reference beats up to the alarm
+        gaps = [(ref[j - 1], ref[j]) for j in range(max(1, i - 2), min(len(ref), i + 1))]
+        if i == len(ref):
+            gaps.append((ref[-1], math.inf))
+        return any(b - a >= watch.pause_s - 0.5 and a <= at <= b + 1.0 for a, b in gaps)
+    if cond in (Condition.HR_LOW, Condition.HR_HIGH):
+        before = ref[ref <= at + 0.15]
+        if len(before) < 13:
+            return None
+        rate = 60.0 * 12 / (before[-1] - before[-13])
+        return bool(rate < watch.hr_low + 5 if cond is Condition.HR_LOW else rate > watch.hr_high - 5)
+    return None
 
 
 def ventricular_runs(classes: np.ndarray) -> list[tuple[int, int]]:
@@ -241,11 +293,11 @@ def _high_spans(alarms: list[Alarm]) -> list[tuple[float, float]]:
 
 
 def record_counts(bed: RecordResult, *, learn_s: float = LEARN_S, tolerance_s: float = MATCH_WINDOW_S,
-                  watch: LethalConfig = LethalConfig()) -> dict[str, Any]:
+                  watch: LethalConfig = LethalConfig(), policy: PolicyConfig = PolicyConfig()) -> dict[str, Any]:
     """The counts of one record after its learning period (see the module docstring).  With ``bed.judged``
     the learning period is the monitor's own (``learn_s`` unused); without, it is the first ``learn_s``.
-    ``watch``: the lethal-alarm settings the record ran with (the beats a rate alarm counts, for
-    :func:`alarm_true`)."""
+    ``watch``, ``policy``: the alarm settings the record ran with (what :func:`alarm_true` and
+    :func:`advisory_true` judge by)."""
     tol = tolerance_s * bed.fs
     if bed.judged is None:
         t0 = learn_s * bed.fs
@@ -303,7 +355,7 @@ def record_counts(bed: RecordResult, *, learn_s: float = LEARN_S, tolerance_s: f
                                or _in_vf_episode(at, bed))
     c["high_unmatched"] = false_high
     c["alarms_raised"] = {p: raised.get(p, 0) for p in ("high", "medium", "low")}
-    c.update(_burden(bed, t0, tol, all_runs, watch))
+    c.update(_burden(bed, t0, tol, all_runs, watch, policy))
     if bed.kind is not None:
         kind = bed.kind[dk]
         det_k = np.full(len(det), "", dtype="<U1")
@@ -320,7 +372,7 @@ def record_counts(bed: RecordResult, *, learn_s: float = LEARN_S, tolerance_s: f
 
 
 def _burden(bed: RecordResult, t0: float, tol: float, runs: list[tuple[int, int]],
-            watch: LethalConfig = LethalConfig()) -> dict[str, Any]:
+            watch: LethalConfig = LethalConfig(), policy: PolicyConfig = PolicyConfig()) -> dict[str, Any]:
     """The alarm burden after ``t0`` (module docstring): raised by condition and priority, audible, false HIGH
     (the issue's definition, and by each alarm's own definition), V runs alarmed (HIGH raised) and advised (HIGH or
     MEDIUM raised) within 5 s."""
@@ -341,6 +393,10 @@ def _burden(bed: RecordResult, t0: float, tol: float, runs: list[tuple[int, int]
         else not (any(lo <= at + FALSE_HIGH_AFTER_S * fs and hi >= at - FALSE_HIGH_BEFORE_S * fs for lo, hi in spans)
                   or _in_vf_episode(at, bed))
         for cond, at in high_defined)
+    # every audible alarm by its own definition: HIGH as above, advisories by advisory_true (None: not judgeable)
+    verdicts = [advisory_true(a.condition, float(a.beat_index or 0) / fs, bed, watch=watch, policy=policy)
+                for a in raised if a.priority is Priority.MEDIUM]
+    false_audible = false_defined + sum(v is False for v in verdicts)
     judged = [(x, y) for x, y in runs if bed.ref[x + 2] >= t0]
     alarmed = advised = 0
     for x, y in judged:
@@ -348,7 +404,8 @@ def _burden(bed: RecordResult, t0: float, tol: float, runs: list[tuple[int, int]
         alarmed += any(lo <= at <= hi for at in highs)
         advised += any(lo <= at <= hi for at in audible)
     return {"raised_by_condition": dict(by_cond), "audible": len(audible), "false_high": false_high,
-            "false_high_defined": false_defined,
+            "false_high_defined": false_defined, "false_audible_defined": false_audible,
+            "audible_unjudged": sum(v is None for v in verdicts),
             "v_runs_5s": len(judged), "v_runs_alarmed_5s": alarmed, "v_runs_advised_5s": advised}
 
 
@@ -384,6 +441,7 @@ def figures_of(c: dict[str, Any]) -> dict[str, float | None]:
         "audible_per_bed_day": _ratio(c["audible"], c["hours"] / 24),
         "false_high_per_bed_day": _ratio(c["false_high"], c["hours"] / 24),
         "false_high_defined_per_bed_day": _ratio(c["false_high_defined"], c["hours"] / 24),
+        "false_audible_defined_per_bed_day": _ratio(c["false_audible_defined"], c["hours"] / 24),
         "v_run_alarmed_5s": _ratio(c["v_runs_alarmed_5s"], c["v_runs_5s"]),
         "v_run_advised_5s": _ratio(c["v_runs_advised_5s"], c["v_runs_5s"]),
     }
@@ -440,14 +498,16 @@ def summarise(counts: list[dict[str, Any]]) -> dict[str, Any]:
     days = total.get("hours", 0.0) / 24
     burden = {k: v / days for k, v in sorted(total.get("raised_by_condition", {}).items())} if days else {}
     return {"records": per, "gross": gross, "average": average, "burden_per_bed_day": burden,
-            "bed_days": days}
+            "bed_days": days, "audible_unjudged": int(total.get("audible_unjudged", 0))}
 
 
 def burden_lines(summary: dict[str, Any]) -> list[str]:
     """The alarm burden in words: raised per bed-day by condition and priority (gross), audible, false HIGH."""
     g = summary["gross"]
     out = [f"alarm burden over {summary.get('bed_days', 0.0):.2f} bed-days (after learning): "
-           f"audible (HIGH+MEDIUM) {_fmt(g.get('audible_per_bed_day'), 'per_bed')}/bed-day, "
+           f"audible (HIGH+MEDIUM) {_fmt(g.get('audible_per_bed_day'), 'per_bed')}/bed-day "
+           f"(false by their own definitions {_fmt(g.get('false_audible_defined_per_bed_day'), 'per_bed')}"
+           + (f", {n} not judgeable" if (n := summary.get('audible_unjudged', 0)) else "") + "), "
            f"false HIGH {_fmt(g.get('false_high_per_bed_day'), 'per_bed')}/bed-day (no V run near; "
            f"false by the alarm's own definition {_fmt(g.get('false_high_defined_per_bed_day'), 'per_bed')}), "
            f"V runs alarmed (HIGH raised) "
@@ -516,7 +576,7 @@ COLUMNS = (("qrs_se", "QRS Se"), ("qrs_pp", "QRS +P"), ("N_flagged", "N flagged"
            ("SVEB_pp", "SVEB +P"), ("v_run_alarmed", "V runs HIGH"), ("v_run_alarmed_5s", "V runs 5s"),
            ("v_run_advised_5s", "V runs adv 5s"), ("high_unmatched_per_bed_day", "unmatched HIGH/day"),
            ("false_high_per_bed_day", "false HIGH/day"), ("false_high_defined_per_bed_day", "false HIGH def/day"),
-           ("audible_per_bed_day", "audible/day"),
+           ("audible_per_bed_day", "audible/day"), ("false_audible_defined_per_bed_day", "false audible def/day"),
            ("alarms_high_per_bed_hour", "HIGH/h"), ("alarms_medium_per_bed_hour", "MED/h"),
            ("alarms_low_per_bed_hour", "LOW/h"), ("noisy_share", "noisy"), ("V_noisy_share", "V noisy"))
 

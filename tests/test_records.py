@@ -22,6 +22,7 @@ from ecgmon.models.checkpoint import load
 from ecgmon.models.fetch import FetchError, fetch
 from ecgmon.models.records import RecordError, cut_beats, find_records, read, read_csv
 from ecgmon.monitor.learning import LearningConfig
+from ecgmon.monitor.lethal import LethalConfig
 
 DATA = Path(__file__).parent / "data" / "mitdb"
 EXCERPT = DATA / "205x"
@@ -341,3 +342,24 @@ def test_false_high_by_each_alarms_own_definition_beside_the_issues_rule():
     assert (c["false_high"], c["false_high_defined"]) == (3, 1)
     line = ec57.burden_lines(ec57.summarise([c]))[0]
     assert "false HIGH 72.00/bed-day (no V run near; false by the alarm's own definition 24.00)" in line, line
+    assert "audible (HIGH+MEDIUM) 72.00/bed-day (false by their own definitions 24.00)" in line, line
+
+
+def test_advisories_judged_by_their_own_definitions_against_the_reference():
+    fs = 100.0
+    steady = [30000 + 100 * i for i in range(40)]  # 60 bpm from 300 s to 339 s
+    run = [34000, 34040, 34080]  # three V beats at 340.0-340.8 s
+    after = [34400 + 100 * i for i in range(5)] + [35200]  # 344-348 s, then a 4 s gap to 352 s
+    fast = [36000 + 40 * i for i in range(20)]  # 150 bpm from 360 s
+    ref = steady + run + after + fast
+    cls = ["N"] * len(steady) + ["V"] * 3 + ["N"] * (len(after) + len(fast))
+    bed = _bed(ref, cls, ref, [0] * len(ref), fs=fs)
+    t = ec57.advisory_true
+    assert t(Condition.VENT_RUN, 340.8, bed) and not t(Condition.VENT_RUN, 320.0, bed)
+    assert not t(Condition.FREQUENT_VEB, 341.0, bed)  # 3 V beats in the minute, under 8
+    assert t(Condition.PAUSE, 351.1, bed) and not t(Condition.PAUSE, 330.0, bed)
+    assert t(Condition.HR_HIGH, 368.0, bed) is True and t(Condition.HR_HIGH, 330.0, bed) is False
+    assert t(Condition.HR_LOW, 330.0, bed, watch=LethalConfig(hr_low=70)) is True
+    assert t(Condition.HR_LOW, 330.0, bed) is False
+    assert t(Condition.ABNORMAL_RUN, 340.0, bed) is None  # no definition the reference can judge
+    assert t(Condition.PAUSE, 351.1, _bed([], [], [], [])) is None  # nothing to judge with
