@@ -498,6 +498,40 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     print(json.dumps(res, indent=1))
 
 
+def cmd_noise(args: argparse.Namespace) -> None:
+    """Share of the windows the artifact model's probability puts at or over each threshold: clean windows (no noise,
+    VF or VT annotated; a Challenge record's are left out: their truth is not annotated) and noise windows (inside
+    VFDB ``(NOISE`` or NSTDB 118's noise at 6 dB SNR and worse), per database, and the clean records most affected."""
+    recs = load_features(args.features)
+    cfg = VFConfig()
+    by_db: dict[str, list[tuple[str, np.ndarray, np.ndarray]]] = {}
+    for r in recs:
+        if r.cinc is not None:
+            continue
+        vf, vt, noise = _labels(r, cfg.window_s)
+        _, p_art, _, _ = decide(r.feats, cfg)
+        ok = np.isfinite(r.feats).all(axis=1)
+        by_db.setdefault(r.db, []).append((Path(r.path).name, p_art[ok & (vf == 0) & (vt == 0) & (noise == 0)],
+                                           p_art[ok & (noise >= 0.999) & (vf == 0)]))
+    for thr in args.thresholds:
+        parts = []
+        for db, rows in by_db.items():
+            clean = np.concatenate([c for _, c, _ in rows])
+            noisy = np.concatenate([n for _, _, n in rows])
+            part = f"{db}: clean {100 * np.mean(clean >= thr):5.1f} % of {len(clean)}"
+            if len(noisy):
+                part += f", noise {100 * np.mean(noisy >= thr):5.1f} % of {len(noisy)}"
+            parts.append(part)
+        print(f"p_artifact >= {thr:g}: " + " | ".join(parts))
+    for db in ("mitdb-ds1", "svdb-dev"):
+        clean_rows = [(name, c) for name, c, _ in by_db.get(db, []) if len(c)]
+        worst = sorted(clean_rows, key=lambda nc: -float(np.mean(nc[1] >= args.thresholds[0])))[:5]
+        shares = ", ".join(f"{name} " + "/".join(f"{100 * np.mean(c >= t):.0f}" for t in args.thresholds) + " %"
+                           for name, c in worst)
+        print(f"{db}, the clean records most often over " + " / ".join(f"{t:g}" for t in args.thresholds)
+              + f": {shares}")
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m ecgmon.evaluation.vfdb", description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -512,6 +546,9 @@ def main(argv: list[str] | None = None) -> None:
     g.add_argument("--out", default="")
     e = sub.add_parser("evaluate", help="score the shipped detector's own decisions (from a features run)")
     e.add_argument("features", nargs="?", default="build/vf/features.npz")
+    n = sub.add_parser("noise", help="share of clean and noise windows at or over artifact-probability thresholds")
+    n.add_argument("features", nargs="?", default="build/vf/features.npz")
+    n.add_argument("--thresholds", type=float, nargs="+", default=[0.5, 0.6, 0.7, 0.8, 0.9])
     args = ap.parse_args(argv)
     if args.cmd == "evaluate":
         cmd_evaluate(args)
@@ -519,6 +556,8 @@ def main(argv: list[str] | None = None) -> None:
         cmd_features(args)
     elif args.cmd == "fit":
         cmd_fit(args)
+    elif args.cmd == "noise":
+        cmd_noise(args)
 
 
 if __name__ == "__main__":

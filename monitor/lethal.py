@@ -65,7 +65,8 @@ Asystole against leads off: a flat line whose spread is below the ADC's noise (`
 segmenter's quality check) or missing samples (signal loss) are technical conditions and hold the asystole
 timer; any signal with baseline noise and no QRS is asystole.  Where the signal cannot tell, the HIGH alarm
 is raised (a missed asystole costs a life, a false one a walk to the bed).  Artifact (the VF detector's
-artifact class: noise bursts, electrode motion) holds VF and VT (a noisy stretch is not a rhythm) and, with
+artifact class: noise bursts, electrode motion) holds VF and VT (a noisy stretch is not a rhythm; for the VT rule's
+beats, the surer *noise* verdict: :attr:`ecgmon.segmentation.vf.VFWindow.noise`) and, with
 ``asystole_artifact`` (default), the asystole timer as leads off does: the time without QRS counts from the end
 of the last window called artifact, so an amplifier's baseline step that hides the QRS for a few seconds
 (MIT-BIH 116, 208) is not asystole, while 4 s of readable signal without QRS after it still is (signal-quality

@@ -38,10 +38,20 @@ The features are combined by a logistic regression (as Figuera et al. 2016, "Mac
 techniques for the detection of shockable rhythms in automated external defibrillators", PLoS ONE
 11(7):e0159654, and Li, Rajagopalan and Clifford 2014, IEEE TBME 61(6):1607-1613 combine such
 features) into ``p_vf``; a second logistic model of the same features gives ``p_artifact`` (noise bursts,
-electrode motion).  A window is ``vf`` when ``p_vf >= vf_threshold`` and it is not an artifact:
-**the artifact condition wins**.  Windows with missing samples (NaN), a flat line or a signal beyond any
-ECG's amplitude are artifacts too.  Both models' coefficients were fitted on development data with
-record-level folds (``ecgmon.evaluation.vfdb``; the figures are in its docstring).
+electrode motion).  A window is ``vf`` when ``p_vf >= vf_threshold`` and it is not an artifact
+(``p_artifact >= artifact_threshold``, 0.5): **the artifact condition wins**.  Windows with missing samples (NaN), a
+flat line or a signal beyond any ECG's amplitude are artifacts too.  Both models' coefficients were fitted on
+development data with record-level folds (``ecgmon.evaluation.vfdb``; the figures are in its docstring).
+
+The artifact threshold was chosen for the VF alarm alone (the fewest false VF alarms), and at it the model calls
+much clean ECG artifact: 13.7 % of MIT-BIH DS1's and 13.9 % of the SVDB development half's clean windows (no noise,
+VF or VT annotated; MIT-BIH 112's sinus rhythm 78 %), since its artifact class was fitted on NSTDB 118's and VFDB's
+noise with balanced class weights.  So a window is *noise* (:attr:`VFWindow.noise`), for the judgments on beats
+(the VT rule, the beat types and the alarm policy's "artifact" kind), only at ``p_artifact >= noise_threshold``
+(0.8; and every window of missing samples or beyond an ECG's amplitude): 2.3 % and 0.9 % of those clean windows,
+80 % of NSTDB 118's noise windows at 6 dB SNR and worse (in-sample for the model), 47 % of VFDB's ``(NOISE``
+windows (``python -m ecgmon.evaluation.vfdb noise``).  Chosen on that share of clean windows alone; the asystole
+and pause timers keep the artifact verdict (docs/alarms.md, "Noise for the beats").
 
 :class:`VFBank` analyses many beds of one sampling rate in one vectorised pass (``(beds, samples)``
 arrays); :class:`VFDetector` is one bed.  :class:`VFAlarm` turns a bed's windows into the alarm
@@ -61,7 +71,7 @@ from scipy import signal
 from ecgmon.core.limits import check_fs
 
 __all__ = ["CLASSES", "FEATURES", "VFAlarm", "VFBank", "VFConfig", "VFDetector", "VFModel", "VFPool", "VFWindow",
-           "decide", "vf_features"]
+           "decide", "noise_of", "vf_features"]
 
 FEATURES = ("leak", "tcsc", "a2", "fsmn", "conc", "kurt", "dkurt", "hf", "lf", "amp", "freq", "acf", "envcv")
 
@@ -117,6 +127,11 @@ class VFConfig:
     hf_band_hz: tuple[float, float] = (20.0, 40.0)
     vf_threshold: float = 0.9
     artifact_threshold: float = 0.5
+    # noise for the judgments on beats (VT, beat types, the asystole and pause timers): the artifact model's
+    # probability at least this.  The VF alarm keeps artifact_threshold, chosen for it (fewest false VF alarms);
+    # at 0.5, 13.7 % of MIT-BIH DS1's and 13.9 % of the SVDB development half's clean windows were artifact (record
+    # 112's 78 %), at 0.8 2.3 % and 0.9 %, with 80 % of NSTDB 118's noise windows at 6 dB SNR and worse still noise
+    noise_threshold: float = 0.8
     # robust peak-to-peak below this is no VF but asystole (or leads off): the AHA's AED performance
     # recommendations call a rhythm under 0.1 mV peak-to-peak asystole and "fine VF" only from 0.1-0.2 mV
     # (Kerber RE et al., Circulation 95(6):1677-1682, 1997); the development data's VF/flutter windows are all
@@ -138,6 +153,14 @@ class VFWindow:
     vf: bool
     artifact: bool
     features: tuple[float, ...] = ()
+    # noise or motion for the judgments on beats (VFConfig.noise_threshold; every noise window is an artifact);
+    # None: as ``artifact``
+    noise: bool | None = None
+
+    @property
+    def unreadable(self) -> bool:
+        """The window is noise for the judgments on beats (:attr:`noise`, or :attr:`artifact` where not given)."""
+        return self.artifact if self.noise is None else self.noise
 
 
 def decide(feats: np.ndarray, cfg: VFConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -145,11 +168,24 @@ def decide(feats: np.ndarray, cfg: VFConfig) -> tuple[np.ndarray, np.ndarray, np
     probabilities and the decisions (an artifact is never VF; nor is a window too small to analyse)."""
     p = cfg.model.probs(feats)
     p_vf, p_art = p[..., 1], p[..., 2]
+    hard = _unanalysable(feats, cfg)
+    artifact = hard | (p_art >= cfg.artifact_threshold)
     pp = np.exp(feats[..., FEATURES.index("amp")])
-    finite = np.isfinite(feats).all(axis=-1)
-    artifact = ~finite | (p_art >= cfg.artifact_threshold) | (pp > cfg.max_mv)
-    vf = finite & (p_vf >= cfg.vf_threshold) & ~artifact & (pp >= cfg.flat_mv)
+    vf = ~hard & (p_vf >= cfg.vf_threshold) & ~artifact & (pp >= cfg.flat_mv)
     return p_vf, p_art, vf, artifact
+
+
+def _unanalysable(feats: np.ndarray, cfg: VFConfig) -> np.ndarray:
+    """Windows that are artifact whatever the model says: a feature not finite (missing samples) or a robust
+    peak-to-peak beyond any ECG's (``max_mv``)."""
+    pp = np.exp(feats[..., FEATURES.index("amp")])
+    return ~np.isfinite(feats).all(axis=-1) | (pp > cfg.max_mv)
+
+
+def noise_of(feats: np.ndarray, p_artifact: np.ndarray, cfg: VFConfig) -> np.ndarray:
+    """Per window (``feats`` (..., len(FEATURES)), ``p_artifact`` (...)): noise or motion for the judgments on beats
+    (:attr:`VFConfig.noise_threshold`; the windows :func:`decide` calls artifact whatever the model says too)."""
+    return _unanalysable(feats, cfg) | (p_artifact >= cfg.noise_threshold)
 
 
 def _decimation(fs: float) -> int:
@@ -389,8 +425,10 @@ class VFDetector:
         if x.ndim != 1:
             raise ValueError(f"VFDetector.push wants a 1-D array of samples, got shape {x.shape}")
         ends, p, pa, vf, art, feats = self.bank.push(x[None, :])
+        # a window the bank called artifact for its missing samples or flat line is noise whatever its features
+        noise = noise_of(feats[0], pa[0], self.bank.cfg) | (art[0] & ~decide(feats[0], self.bank.cfg)[3])
         return [VFWindow(int(ends[j]), float(p[0, j]), float(pa[0, j]), bool(vf[0, j]), bool(art[0, j]),
-                         tuple(float(v) for v in feats[0, j])) for j in range(len(ends))]
+                         tuple(float(v) for v in feats[0, j]), bool(noise[j])) for j in range(len(ends))]
 
 
 FEATURE_BLOCK = 64  # windows per vf_features call in VFPool.flush
@@ -479,9 +517,11 @@ class VFPool:
                             np.stack([w[3] for w in q[a:a + FEATURE_BLOCK]]), fs_int)
                 for a in range(0, len(q), FEATURE_BLOCK)])
             p_vf, p_art, vf, art = decide(feats, self.cfg)
-            rows = zip(p_vf.tolist(), p_art.tolist(), vf.tolist(), art.tolist(), feats.tolist(), strict=True)
-            for (key, end, _, _, bad), (pv, pa, v, a, f) in zip(q, rows, strict=True):
-                out.append((key, VFWindow(end, pv, pa, v and not bad, a or bad, tuple(f))))
+            noise = noise_of(feats, p_art, self.cfg)
+            rows = zip(p_vf.tolist(), p_art.tolist(), vf.tolist(), art.tolist(), noise.tolist(), feats.tolist(),
+                       strict=True)
+            for (key, end, _, _, bad), (pv, pa, v, a, nz, f) in zip(q, rows, strict=True):
+                out.append((key, VFWindow(end, pv, pa, v and not bad, a or bad, tuple(f), nz or bad)))
         self._queue, self._n, self._oldest = {}, 0, None
         return out
 

@@ -322,7 +322,7 @@ def test_resample_many_equals_resample_beat() -> None:
 
 
 def _ref_pool():  # the pool as it was: each bank's block held and gathered by itself, windows built one by one
-    from ecgmon.segmentation.vf import VFBank, VFPool, VFWindow, decide, vf_features
+    from ecgmon.segmentation.vf import VFBank, VFPool, VFWindow, decide, noise_of, vf_features
 
     class RefPool(VFPool):
         def _filter_raw(self) -> None:
@@ -355,9 +355,11 @@ def _ref_pool():  # the pool as it was: each bank's block held and gathered by i
                     continue
                 feats = vf_features(np.stack([w[2] for w in q]), np.stack([w[3] for w in q]), fs_int)
                 p_vf, p_art, vf, art = decide(feats, self.cfg)
+                noise = noise_of(feats, p_art, self.cfg)
                 for i, (key, end, _, _, bad) in enumerate(q):
                     out.append((key, VFWindow(end, float(p_vf[i]), float(p_art[i]), bool(vf[i]) and not bad,
-                                              bool(art[i]) or bad, tuple(float(v) for v in feats[i]))))
+                                              bool(art[i]) or bad, tuple(float(v) for v in feats[i]),
+                                              bool(noise[i]) or bad)))
             self._queue, self._n, self._oldest = {}, 0, None
             return out
 
