@@ -391,6 +391,10 @@ async def test_nats_failover_sigkill_under_load_loses_nothing(tmp_path, nats_ser
     # overlap, and the merged beats have no RR gap
     rows_a, rows_b = a.beats(), b.beats()
     relearnt = [(r["patient"], r["index"]) for r in rows_b if r["verdict"] == "learning"]
+    if relearnt:  # seen once on CI (2026-12-01, beds of one partition), not here: say all the takeover knew
+        print(json.dumps({"input": inp, "learning": sb.get("learning"), "killed": killed, "first_b": first_b,
+                          "b_first_rows": rows_b[:12], "shared_before_kill": sorted(shared)}, default=str))
+        print(b.stderr())
     assert not relearnt, (relearnt[:5], inp)  # learnt beds kept what they learnt: no relearning
     for bed in {r["patient"] for r in rows_a}:
         ia = sorted(r["index"] for r in rows_a if r["patient"] == bed)
