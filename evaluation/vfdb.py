@@ -52,6 +52,7 @@ Command line (development data; nothing here is used by the tests)::
     python -m ecgmon.evaluation.vfdb features --out build/vf/features.npz   # every window through VFBank (~3 min)
     python -m ecgmon.evaluation.vfdb fit build/vf/features.npz               # CV and in-sample models, report
     python -m ecgmon.evaluation.vfdb evaluate build/vf/features.npz          # the shipped detector's own decisions
+    python -m ecgmon.evaluation.vfdb noise build/vf/features.npz             # clean and noise windows per threshold
 """
 
 from __future__ import annotations
