@@ -265,18 +265,7 @@ def advisory_true(cond: Condition, at: float, bed: RecordResult, *, watch: Letha
 
 def ventricular_runs(classes: np.ndarray) -> list[tuple[int, int]]:
     """(first, last) reference-beat positions of every run of 3 or more consecutive V beats."""
-    runs, i, n = [], 0, len(classes)
-    while i < n:
-        if classes[i] == "V":
-            j = i
-            while j + 1 < n and classes[j + 1] == "V":
-                j += 1
-            if j - i + 1 >= 3:
-                runs.append((i, j))
-            i = j + 1
-        else:
-            i += 1
-    return runs
+    return _class_runs(classes, "V", 3)
 
 
 def _high_spans(alarms: list[Alarm]) -> list[tuple[float, float]]:
@@ -383,16 +372,18 @@ def _burden(bed: RecordResult, t0: float, tol: float, runs: list[tuple[int, int]
     highs = [float(a.beat_index or 0) for a in raised if a.priority is Priority.HIGH]
     audible = [float(a.beat_index or 0) for a in raised if a.priority >= Priority.MEDIUM]
     spans = [(float(bed.ref[x]), float(bed.ref[y])) for x, y in runs]
-    false_high = sum(not (any(lo <= at + FALSE_HIGH_AFTER_S * fs and hi >= at - FALSE_HIGH_BEFORE_S * fs
-                              for lo, hi in spans) or _in_vf_episode(at, bed)) for at in highs)
+
+    def issue_false(at: float) -> bool:  # the issue's rule: no V run from 2 s before to 5 s after, no VF episode
+        return not (any(lo <= at + FALSE_HIGH_AFTER_S * fs and hi >= at - FALSE_HIGH_BEFORE_S * fs for lo, hi in spans)
+                    or _in_vf_episode(at, bed))
+
+    false_high = sum(issue_false(at) for at in highs)
     # by each alarm's own definition (the lethal protocols' judge); a HIGH of another condition by the issue's rule
     lethal = [e for e in bed.rhythms if e.rhythm in VF_RHYTHMS | VT_RHYTHMS]
-    high_defined = [(a.condition, float(a.beat_index or 0)) for a in raised if a.priority is Priority.HIGH]
     false_defined = sum(
-        not alarm_true(cond, at / fs, bed, lethal, watch=watch) if cond in DEFINED
-        else not (any(lo <= at + FALSE_HIGH_AFTER_S * fs and hi >= at - FALSE_HIGH_BEFORE_S * fs for lo, hi in spans)
-                  or _in_vf_episode(at, bed))
-        for cond, at in high_defined)
+        not alarm_true(a.condition, float(a.beat_index or 0) / fs, bed, lethal, watch=watch)
+        if a.condition in DEFINED else issue_false(float(a.beat_index or 0))
+        for a in raised if a.priority is Priority.HIGH)
     # every audible alarm by its own definition: HIGH as above, advisories by advisory_true (None: not judgeable)
     verdicts = [advisory_true(a.condition, float(a.beat_index or 0) / fs, bed, watch=watch, policy=policy)
                 for a in raised if a.priority is Priority.MEDIUM]

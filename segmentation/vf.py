@@ -127,10 +127,11 @@ class VFConfig:
     hf_band_hz: tuple[float, float] = (20.0, 40.0)
     vf_threshold: float = 0.9
     artifact_threshold: float = 0.5
-    # noise for the judgments on beats (VT, beat types, the asystole and pause timers): the artifact model's
-    # probability at least this.  The VF alarm keeps artifact_threshold, chosen for it (fewest false VF alarms);
-    # at 0.5, 13.7 % of MIT-BIH DS1's and 13.9 % of the SVDB development half's clean windows were artifact (record
-    # 112's 78 %), at 0.8 2.3 % and 0.9 %, with 80 % of NSTDB 118's noise windows at 6 dB SNR and worse still noise
+    # noise for the judgments on beats (the VT rule, the beat types; not the asystole and pause timers, which keep
+    # the artifact verdict): the artifact model's probability at least this.  The VF alarm keeps artifact_threshold,
+    # chosen for it (fewest false VF alarms); at 0.5, 13.7 % of MIT-BIH DS1's and 13.9 % of the SVDB development
+    # half's clean windows were artifact (record 112's 78 %), at 0.8 2.3 % and 0.9 %, with 80 % of NSTDB 118's noise
+    # windows at 6 dB SNR and worse still noise
     noise_threshold: float = 0.8
     # robust peak-to-peak below this is no VF but asystole (or leads off): the AHA's AED performance
     # recommendations call a rhythm under 0.1 mV peak-to-peak asystole and "fine VF" only from 0.1-0.2 mV
@@ -302,16 +303,23 @@ class VFBank:
         self.next_end = self.win  # internal index (exclusive) of the next window's end
 
     def push(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        return self.analyse(x)[:6]
+
+    def analyse(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                                              np.ndarray]:
+        """:meth:`push`'s windows and, last, each one's noise verdict for the judgments on beats (beds, k):
+        :func:`noise_of`, and every window with missing samples or a flat line, as :class:`VFPool` decides it."""
         ends, xw, hw, bw = self.windows(x)
         if not len(ends):
-            return self._empty()
+            return (*self._empty(), np.zeros((self.beds, 0), dtype=bool))
         k = len(ends)
         feats = vf_features(xw.reshape(-1, self.win), hw.reshape(-1, self.win), self.fs_int)
         feats = feats.reshape(self.beds, k, -1)
         p_vf, p_art, vf, artifact = decide(feats, self.cfg)
+        noise = noise_of(feats, p_art, self.cfg) | bw
         artifact |= bw
         vf &= ~bw
-        return ends, p_vf, p_art, vf, artifact, feats
+        return ends, p_vf, p_art, vf, artifact, feats, noise
 
     def windows(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """The filtering half of :meth:`push`: the windows the next (beds, n) samples complete, not yet
@@ -424,11 +432,9 @@ class VFDetector:
         x = np.asarray(samples, dtype=np.float64)
         if x.ndim != 1:
             raise ValueError(f"VFDetector.push wants a 1-D array of samples, got shape {x.shape}")
-        ends, p, pa, vf, art, feats = self.bank.push(x[None, :])
-        # a window the bank called artifact for its missing samples or flat line is noise whatever its features
-        noise = noise_of(feats[0], pa[0], self.bank.cfg) | (art[0] & ~decide(feats[0], self.bank.cfg)[3])
+        ends, p, pa, vf, art, feats, noise = self.bank.analyse(x[None, :])
         return [VFWindow(int(ends[j]), float(p[0, j]), float(pa[0, j]), bool(vf[0, j]), bool(art[0, j]),
-                         tuple(float(v) for v in feats[0, j]), bool(noise[j])) for j in range(len(ends))]
+                         tuple(float(v) for v in feats[0, j]), bool(noise[0, j])) for j in range(len(ends))]
 
 
 FEATURE_BLOCK = 64  # windows per vf_features call in VFPool.flush
