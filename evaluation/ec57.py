@@ -173,17 +173,27 @@ VT_RHYTHMS = frozenset({"VT"})
 DEFINED = frozenset({*VENTRICULAR, Condition.ASYSTOLE, Condition.EXTREME_BRADY, Condition.EXTREME_TACHY})
 
 
+def _class_runs(classes: np.ndarray, k: str, n: int) -> list[tuple[int, int]]:
+    """(first, last) reference-beat positions of every run of ``n`` or more consecutive beats of class ``k``."""
+    runs, i, m = [], 0, len(classes)
+    while i < m:
+        if classes[i] == k:
+            j = i
+            while j + 1 < m and classes[j + 1] == k:
+                j += 1
+            if j - i + 1 >= n:
+                runs.append((i, j))
+            i = j + 1
+        else:
+            i += 1
+    return runs
+
+
 def reference_vt_runs(bed: RecordResult) -> list[tuple[float, float]]:
     """(start, end) seconds of every run of 5 or more reference V beats over 100 bpm (VT by its definition)."""
-    out, i, cls, t = [], 0, bed.ref_class, bed.ref / bed.fs
-    while i < len(cls):
-        j = i
-        while j < len(cls) and cls[j] == "V":
-            j += 1
-        if j - i >= 5 and 60.0 * (j - i - 1) / max(1e-9, t[j - 1] - t[i]) > 100:
-            out.append((float(t[i]), float(t[j - 1])))
-        i = max(j, i + 1)
-    return out
+    t = bed.ref / bed.fs
+    return [(float(t[a]), float(t[b])) for a, b in _class_runs(bed.ref_class, "V", 5)
+            if 60.0 * (b - a) / max(1e-9, t[b] - t[a]) > 100]
 
 
 def alarm_true(cond: Condition, at: float, bed: RecordResult, lethal: Sequence[Episode], grace_s: float = 10.0,
@@ -210,22 +220,6 @@ def alarm_true(cond: Condition, at: float, bed: RecordResult, lethal: Sequence[E
         return False
     rate = 60.0 * n / (before[-1] - before[-1 - n])
     return bool(rate < 45.0 if cond is Condition.EXTREME_BRADY else rate > 130.0)
-
-
-def _class_runs(classes: np.ndarray, k: str, n: int) -> list[tuple[int, int]]:
-    """(first, last) reference-beat positions of every run of ``n`` or more consecutive beats of class ``k``."""
-    runs, i, m = [], 0, len(classes)
-    while i < m:
-        if classes[i] == k:
-            j = i
-            while j + 1 < m and classes[j + 1] == k:
-                j += 1
-            if j - i + 1 >= n:
-                runs.append((i, j))
-            i = j + 1
-        else:
-            i += 1
-    return runs
 
 
 def advisory_true(cond: Condition, at: float, bed: RecordResult, *, watch: LethalConfig = LethalConfig(),
