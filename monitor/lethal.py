@@ -93,7 +93,9 @@ asystole), as bedside monitors chain their arrhythmia alarms and IEC 60601-1-8 h
 condition of the highest priority.  The pause is judged on readable signal as asystole is (``pause_artifact``:
 the VF detector's artifact windows hold its timer too).  ``rate_episode_s`` (60 s) keeps an extreme-rate alarm on
 until its condition has been absent that long, unless the rate is ``rate_resolved_bpm`` (15) inside its limit, which
-ends the episode at once (a rate hovering at its limit is one alarm; one plainly back leaves none on).
+ends the episode at once (a rate hovering at its limit is one alarm; one plainly back leaves none on), a
+bradycardia's only over intervals the signal-quality index calls clean (with ``noisy_rates``: noise counted as beats
+is no rate plainly back).
 "ECG cannot be analysed" is not raised while asystole or VF/flutter is on (they say more) or leads off holds the
 timer.
 
@@ -339,7 +341,8 @@ class LethalWatch:
                              f"heart rate {_bpm(brady, c.brady_bpm)} bpm over {c.brady_beats} beats, "
                              f"under {c.brady_bpm:g}")
         elif (brady is not None and brady >= c.brady_bpm + 5
-              and self._episode_over(Condition.EXTREME_BRADY, index, brady >= c.brady_bpm + c.rate_resolved_bpm)):
+              and self._episode_over(Condition.EXTREME_BRADY, index, brady >= c.brady_bpm + c.rate_resolved_bpm
+                                     and not (c.noisy_rates and any(n is not False for _, n in list(self.rr)[-nb:])))):
             out += self._set(Condition.EXTREME_BRADY, False, index)
         if tachy is not None and tachy > c.tachy_bpm and not hold:
             self.met[Condition.EXTREME_TACHY] = index

@@ -520,6 +520,27 @@ def test_an_extreme_rate_that_hovers_at_its_limit_is_one_alarm_and_a_resolved_on
     assert _raised(changes).count(Condition.EXTREME_BRADY) == 1
 
 
+def test_a_fast_rate_in_noise_does_not_end_a_bradycardia_episode_at_once():
+    """A bradycardia's episode ends at once only on a rate plainly back (rate_resolved_bpm inside the limit); noise
+    counted as beats is no such rate (VFDB 605: a bradycardia at 39-44 bpm cleared by two detections in noise at
+    once, and raised again 10 s later).  A clean fast rate still ends it at once; with --rates-in-noise
+    (noisy_rates off) the noisy one does too."""
+    def cleared(cfg: LethalConfig, noisy: bool) -> bool:
+        w = LethalWatch(FS, cfg)
+        _, t = _play(w, [(70, 10), (36, 12)])
+        assert Condition.EXTREME_BRADY in w.active
+        got = []
+        for k in range(1, 5):  # four detections at 80 "bpm": the rate over the last 5 beats is 80
+            at = t + 0.75 * k
+            got += w.samples(round((at - 0.01) * FS))
+            got += w.qrs(round(at * FS), noisy=noisy)
+        return any(c.condition is Condition.EXTREME_BRADY and not c.active for c in got)
+
+    assert not cleared(LethalConfig(), noisy=True)
+    assert cleared(LethalConfig(), noisy=False)
+    assert cleared(LethalConfig(noisy_rates=False), noisy=True)
+
+
 def test_no_cannot_analyse_flicker_under_a_vf_alarm():
     """Under the VF/flutter alarm, noisy detections on the flutter waves raise no 'ECG cannot be analysed': the
     watch clears it at every chunk while VF is on, so it was raised and cleared at each noisy QRS (MIT-BIH 207:
