@@ -72,7 +72,17 @@ amplitude, so a 4x amplitude change is a 4x level change):
   The levels are only learnt again from a window whose largest
   candidate stands out (``peak_ratio`` times the median trough of the envelope between its
   candidates): a window of noise alone (asystole with baseline noise) keeps the levels, and its noise
-  is not counted as beats.
+  is not counted as beats.  Nor, after a stream's first ``settle_s``, from a window whose largest candidate is under
+  ``relearn_floor`` (1/6) of the median level of the last 8 QRS, until ``relearn_floor_s`` (60 s) after the last
+  QRS: the P waves of a ventricular standstill (QRS stopped, atria still beating) have about a tenth of a QRS's
+  RMS slope, and re-acquisition had learnt them as the new QRS level, so the asystole alarm never came (CinC 2015
+  a386s, a true asystole alarm missed; with the floor it is raised, and no CinC record gains a false one).  An
+  amplitude fall of 4x (a quarter of the level) stays above the floor; a fall of more than 6x is taken for no QRS
+  (asystole, the HIGH alarm: where the signal cannot tell, the monitor errs towards it) until the floor lapses.
+  Every re-acquisition of MIT-BIH DS1 and the SVDB development half learnt a level above 1/5 of the one before,
+  except one in each (116 at 1361 s and SVDB 850 at 1588 s: an amplifier's recovery, where the floor costs 116's
+  first two small beats after the block, which the artifact windows' hold on the asystole timer covers).  Chosen
+  from the re-acquisitions' level ratios on those records and on CinC 2015 dev (in-sample there).
 
 Detections are absolute sample indices of envelope peaks, emitted in increasing order, each once.
 
@@ -151,6 +161,11 @@ class DetectorConfig:
     # artefact: electrodes settling), after reacquire_start_s
     reacquire_start_s: float = 2.0
     settle_s: float = 10.0
+    # a re-acquisition after settle_s learns no signal level under relearn_floor of the median level of the last
+    # QRS (a drop of 4x stays trackable; P waves of a ventricular standstill are not beats) until relearn_floor_s
+    # after the last QRS
+    relearn_floor: float = 1 / 6
+    relearn_floor_s: float = 60.0
     peak_ratio: float = 8.0  # white noise's envelope peaks stand about 4x above its troughs
     npk_floor: float = 0.125  # the noise level learnt is at least this share of the signal level
     # under sustained noise (noise level over noisy_npk of the signal level) a candidate earlier than early_rr of the
@@ -218,6 +233,7 @@ class QRSDetector:
         self.noise: list[_Cand] = []  # noise candidates since the last QRS (search-back)
         self.recent: deque[_Cand] = deque()  # every candidate of the last learn_s (re-acquisition)
         self.relearns = 0
+        self.qrs_v: deque[float] = deque(maxlen=8)  # the levels of the last QRS (the re-acquisition floor)
 
     @property
     def threshold(self) -> float:
@@ -372,12 +388,15 @@ class QRSDetector:
 
     # ------------------------------------------------------------------ decision rules
 
-    def _learn(self, cands: list[_Cand], *, first: bool) -> bool:
-        """Levels from a window's candidates; False (levels kept) when no candidate stands out."""
+    def _learn(self, cands: list[_Cand], *, first: bool, floor: float = 0.0) -> bool:
+        """Levels from a window's candidates; False (levels kept) when no candidate stands out or the largest is
+        under ``floor``."""
         if not cands:
             return False
         v = np.asarray([c.v for c in cands])
         top = float(v.max())
+        if top < floor:
+            return False
         low = v[v < 0.5 * top]  # the candidates that are not QRS-sized: T and P waves, noise
         med = float(np.median(low)) if len(low) else 0.0
         if not first and top < self.cfg.peak_ratio * float(np.median([c.trough for c in cands])):
@@ -404,7 +423,7 @@ class QRSDetector:
             # no QRS for reacquire_s: learn the levels again from the last learn_s and decide those again
             window = [x for x in self.recent if x.p > c.p - self.learn_n] + [c]
             self.learnt_at = c.p
-            if self._learn(window, first=False):
+            if self._learn(window, first=False, floor=self._relearn_floor(c.p)):
                 self.relearns += 1
                 self.noise = []
                 self.recent = deque()
@@ -412,6 +431,15 @@ class QRSDetector:
                     self._classify(x, out)
                 return
         self._classify(c, out)
+
+    def _relearn_floor(self, p: int) -> float:
+        """The lowest signal level a re-acquisition at ``p`` may learn: ``relearn_floor`` of the median level of the
+        last QRS, after the stream's first ``settle_s`` and until ``relearn_floor_s`` after the last QRS; else 0."""
+        cfg = self.cfg
+        if (p < self.settle or self.last_qrs is None or not self.qrs_v
+                or p - self.last_qrs >= cfg.relearn_floor_s * self.fs):
+            return 0.0
+        return cfg.relearn_floor * float(np.median(self.qrs_v))
 
     def _classify(self, c: _Cand, out: list[int]) -> None:
         self.recent.append(c)
@@ -472,6 +500,7 @@ class QRSDetector:
             if self.cfg.min_rr_s * self.fs <= rr <= self.cfg.max_rr_s * self.fs:
                 self.rr.append(rr)
         self.spk += rate * (c.v - self.spk)
+        self.qrs_v.append(c.v)
         self.last_qrs, self.last_slope = c.p, c.s
         self.noise = []
         out.append(c.p)

@@ -318,6 +318,29 @@ def test_no_beats_are_made_up_from_baseline_noise_after_the_heart_stops():
     assert len(late) <= 2, [b.index / fs for b in late]
 
 
+@pytest.mark.parametrize("fs", [250.0, 500.0])
+def test_p_waves_of_a_ventricular_standstill_are_not_taken_for_beats(fs):
+    """Ventricular standstill: the QRS stop, the P waves go on (CinC 2015 a386s's kind).  Re-acquisition (no QRS for
+    3 s) must not learn the P waves as the new QRS level (they are about a tenth of its slope); an amplitude fall of
+    4x is still followed (the tests above).  With the floor off, the rule under test, the P waves become beats."""
+    x, truth = synth(fs, np.full(40, 0.8), seed=23, noise_mv=0.01)
+    stop = len(x)
+    t = np.arange(int(40 * fs)) / fs
+    p_at = np.arange(0.3, 40.0, 0.8)  # P waves at 75 per minute, no QRS after them
+    tail = sum(0.12 * np.exp(-0.5 * ((t - a) / 0.02) ** 2) for a in p_at)
+    tail = tail + 0.01 * np.random.default_rng(23).standard_normal(len(t)) + x[-1]
+    x = np.concatenate([x, tail])
+    late = {}
+    for floor in (DetectorConfig().relearn_floor, 0.0):
+        seg = Segmenter("p", fs, rep=WINDOW, detector=DetectorConfig(relearn_floor=floor))
+        n = round(0.25 * fs)
+        beats = [b for a in range(0, len(x), n) for b in seg.push(x[a:a + n])]
+        assert min(se_pp(beats, truth, fs, lo=int(4 * fs), hi=int(truth[-2]))) >= 0.99
+        late[floor] = [b.index / fs for b in beats if b.index > stop + 1.0 * fs]
+    assert late[DetectorConfig().relearn_floor] == [], late  # no beat: the asystole alarm's timer runs
+    assert len(late[0.0]) >= 20  # without the floor the P waves were beats
+
+
 def test_same_detections_for_any_chunking():
     fs = 360.0
     x, _ = synth(fs, np.full(60, 0.7) * (1 + 0.1 * np.sin(np.arange(60))), seed=19)
