@@ -23,6 +23,7 @@ import numpy as np
 from flops import limit_lines
 
 from ecgmon.evaluation.evaluator import Evaluator
+from ecgmon.monitor.alarms import PolicyConfig
 from ecgmon.monitor.app import build
 from ecgmon.monitor.config import MonitorConfig
 from ecgmon.monitor.settings import PipelineConfig
@@ -33,14 +34,20 @@ def rss_mib() -> float:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-async def soak(patients: int, hours: float, windows: int, fs: float, device: str = "cpu") -> None:
+async def soak(patients: int, hours: float, windows: int, fs: float, device: str = "cpu", *,
+               lethal: bool = True) -> None:
     journal = Path(tempfile.mkdtemp()) / "soak.jsonl"
     cfg = MonitorConfig(patients=patients, fs=fs, speed=None, loop=True, ui=False, journal=journal, device=device,
                         abnormal_rate=None,  # the whole test split, as the figures in BENCHMARKS.md were measured
-                        pipeline=PipelineConfig(hold_at_end=True))
+                        pipeline=PipelineConfig(hold_at_end=True),
+                        # without the lethal watch no beat is typed: judge each untyped at once, not after 512 held
+                        policy=PolicyConfig() if lethal else PolicyConfig(wait_beats=0))
     b = build(cfg, out=open(os.devnull, "w"), truth=Evaluator)  # noqa: SIM115 - verdict lines are not measured
     mon, source = b.monitor, b.source
-    print(f"{patients} beds at {fs:g} Hz, scorer on {mon.scorer.device_name}", flush=True)
+    if not lethal:  # what the lethal and rate alarms cost: their per-chunk watch (beat typer, VF detector) skipped
+        mon._watch_rhythm = lambda *args, **kwargs: None  # type: ignore[method-assign]
+    print(f"{patients} beds at {fs:g} Hz, scorer on {mon.scorer.device_name}"
+          f"{'' if lethal else ', lethal and rate alarms OFF (--no-lethal: their cost measured)'}", flush=True)
     limit, lines = limit_lines(mon.scorer.model.cfg, os.cpu_count() or 1)  # the machine's: every core
     for line in lines:
         print(line, flush=True)
@@ -110,8 +117,11 @@ def main() -> None:
     ap.add_argument("--windows", type=int, default=10)
     ap.add_argument("--fs", type=float, default=250.0)
     ap.add_argument("--device", default="cpu", help="cpu | cuda")
+    ap.add_argument("--no-lethal", action="store_true",
+                    help="skip the lethal and rate alarms' watch (beat typer, VF detector, asystole and rate timers) "
+                         "to measure what they cost against a run without it; not a monitor option")
     a = ap.parse_args()
-    asyncio.run(soak(a.patients, a.hours, a.windows, a.fs, a.device))
+    asyncio.run(soak(a.patients, a.hours, a.windows, a.fs, a.device, lethal=not a.no_lethal))
 
 
 if __name__ == "__main__":
