@@ -341,6 +341,33 @@ def test_p_waves_of_a_ventricular_standstill_are_not_taken_for_beats(fs):
     assert len(late[0.0]) >= 20  # without the floor the P waves were beats
 
 
+STANDSTILL = Path(__file__).parent / "data" / "svdb-standstill" / "850x"
+
+
+def test_a_ventricular_standstill_in_a_real_record_raises_asystole(tmp_path):
+    """SVDB 850 (60 s shipped): 12.5 s without a QRS, its P waves going on.  Through the whole monitor the asystole
+    alarm (HIGH) is raised 4-7 s into the standstill (4 s without a QRS, decided at the VF window that covers them)
+    and no beat is found in it; the detector alone with the re-acquisition floor off (the rule under test) took the P
+    waves for beats, and the alarm never came."""
+    from helpers import play_records
+
+    from ecgmon.core.messages import AlarmState, Condition
+    from ecgmon.segmentation.peaks import QRSDetector
+
+    rec = read(STANDSTILL)
+    lo, hi = 34.96, 47.52  # the last reference beat before the standstill, the first after it (s)
+    _, got = play_records(tmp_path, [STANDSTILL])
+    asy = [a for a in got.alarms if a.condition is Condition.ASYSTOLE and a.state is AlarmState.ACTIVE]
+    assert len(asy) == 1 and lo + 4.0 <= (asy[0].beat_index or 0) / rec.fs <= lo + 7.0, asy
+    assert not [s for s in got.scores if lo + 0.3 < s.beat.index / rec.fs < hi - 0.3]
+    x = rec.signal.astype(np.float64)
+    for floor, beats_in_it in ((DetectorConfig().relearn_floor, 0), (0.0, 4)):
+        d = QRSDetector(rec.fs, DetectorConfig(relearn_floor=floor))
+        found = [p for a in range(0, len(x), 32) for p in d.push(x[a:a + 32])]
+        inside = [p / rec.fs for p in found if lo + 0.3 < p / rec.fs < hi - 0.3]
+        assert (len(inside) == 0) if beats_in_it == 0 else (len(inside) >= beats_in_it), (floor, inside)
+
+
 def test_same_detections_for_any_chunking():
     fs = 360.0
     x, _ = synth(fs, np.full(60, 0.7) * (1 + 0.1 * np.sin(np.arange(60))), seed=19)
