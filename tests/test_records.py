@@ -291,8 +291,11 @@ def test_qrs_detection_on_the_hardest_ds1_stretches_does_not_regress():
     beds = ec57.run_records(recs, load(), threads=1, learn_s=0)
     g = ec57.summarise([ec57.record_counts(b, learn_s=0) for b in beds])["gross"]
     # measured (each excerpt starting cold): the detector of issue 12 Se 86.97 %, +P 99.77 %; the adaptive
-    # detector of issue 18 (search-back, re-acquisition) Se 94.59 %, +P 99.37 % (203's multiform beats and noise)
-    assert g["qrs_se"] >= 0.945 and g["qrs_pp"] >= 0.993, g
+    # detector of issue 18 (search-back, re-acquisition) Se 94.59 %, +P 99.37 % (203's multiform beats and noise);
+    # with the re-acquisition floor (session 16: P waves of a ventricular standstill are no QRS) Se 94.19 %, +P
+    # 99.79 %: 116's first two small beats after its amplifier block (1,360-1,361 s) are under the floor, a price
+    # chosen for the asystole alarms it gives (docs/alarms.md, "Ventricular standstill")
+    assert g["qrs_se"] >= 0.94 and g["qrs_pp"] >= 0.993, g
 
 
 def test_ec57_beat_types_and_alarm_burden_by_the_issue_definitions():
