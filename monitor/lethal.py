@@ -320,6 +320,7 @@ class LethalWatch:
         else:
             self.calm = 0
         rrs = [r for r, _ in self.rr]
+        clean = [n is False for _, n in self.rr]  # rated, not in noise (all, without noisy_rates)
         # the rate over the last N beats (N RR intervals), as monitors average it: an irregular rhythm (atrial
         # fibrillation at 150) is over 140 although some of its intervals are not
         # N consecutive beats span N - 1 intervals
@@ -327,8 +328,7 @@ class LethalWatch:
         brady = 60.0 * nb / sum(rrs[-nb:]) if len(rrs) >= nb else None
         # noise adds detections: a fast rate over intervals in noise is no tachycardia (a slow one still counts:
         # beats missed in noise, or a true bradycardia whose P waves split the detectors, CinC b562s)
-        tachy = (60.0 * nt / sum(rrs[-nt:]) if len(rrs) >= nt and all(n is False for _, n in list(self.rr)[-nt:])
-                 else None)
+        tachy = 60.0 * nt / sum(rrs[-nt:]) if len(rrs) >= nt and all(clean[-nt:]) else None
         # the extreme rates are not raised while the signal fibrillates or a ventricular rhythm's alarm is on (and
         # for hold_s after): the detections are then not beats, or a higher alarm says more.  (Holding them on the
         # VF detector's artifact windows too cost true ICU alarms: it calls much of the Challenge's signal noisy.)
@@ -341,8 +341,8 @@ class LethalWatch:
                              f"heart rate {_bpm(brady, c.brady_bpm)} bpm over {c.brady_beats} beats, "
                              f"under {c.brady_bpm:g}")
         elif (brady is not None and brady >= c.brady_bpm + 5
-              and self._episode_over(Condition.EXTREME_BRADY, index, brady >= c.brady_bpm + c.rate_resolved_bpm
-                                     and not (c.noisy_rates and any(n is not False for _, n in list(self.rr)[-nb:])))):
+              and self._episode_over(Condition.EXTREME_BRADY, index,
+                                     brady >= c.brady_bpm + c.rate_resolved_bpm and all(clean[-nb:]))):
             out += self._set(Condition.EXTREME_BRADY, False, index)
         if tachy is not None and tachy > c.tachy_bpm and not hold:
             self.met[Condition.EXTREME_TACHY] = index
