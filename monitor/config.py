@@ -447,6 +447,14 @@ def lethal_from_args(a: argparse.Namespace) -> LethalConfig:
                    vt_noisy=a.vt_noisy, organised_bpm=a.vf_organised_bpm)
 
 
+def _learn_state(value: Path | None) -> Path | None:
+    """``--learn-state``: not given, the default file (:func:`default_learn_state`); ``none`` (any case), nothing kept;
+    else that file.  (``str(None)`` is "None" too: the unset option must be told apart from the word before it.)"""
+    if value is None:
+        return default_learn_state()
+    return None if str(value).lower() == "none" else value
+
+
 def from_args(a: argparse.Namespace) -> MonitorConfig:
     ui = not a.no_ui
     if a.source == "record" and not a.records:
@@ -471,7 +479,7 @@ def from_args(a: argparse.Namespace) -> MonitorConfig:
         loop=a.source == "replay" and (a.loop or (ui and a.duration is None and a.max_beats is None)),
         checkpoint=a.checkpoint, device=a.device,
         learning=replace(_L, learn_s=a.learn_s),
-        learn_state=None if str(a.learn_state).lower() == "none" else a.learn_state or default_learn_state(),
+        learn_state=_learn_state(a.learn_state),
         threads=a.threads, workers=a.workers, duration=a.duration, ui=ui,
         journal=a.journal or default_journal(),
         pipeline=replace(_P, max_batch=a.max_batch, max_wait_ms=a.max_wait_ms, max_beats=a.max_beats,

@@ -47,6 +47,22 @@ def test_advisory_options_reach_the_policy_and_are_checked():
         from_args(p.parse_args(["--vrun-len", "-1", "--no-ui"]))
 
 
+def test_what_beds_learnt_is_kept_in_the_default_file_unless_told_otherwise(tmp_path, monkeypatch):
+    """Without ``--learn-state`` the beds' learning is kept in the default file (a restarted monitor does not make
+    every bed learn again); ``none`` keeps nothing; a path is used as given.  The unset option once read as 'none'
+    (``str(None).lower() == "none"``), so nothing was ever kept by default."""
+    import argparse
+
+    from ecgmon.monitor.config import add_monitor_arguments, from_args
+
+    monkeypatch.setenv("ECGMON_LEARN_STATE", str(tmp_path / "kept.json"))
+    p = argparse.ArgumentParser()
+    add_monitor_arguments(p)
+    assert from_args(p.parse_args(["--no-ui"])).learn_state == tmp_path / "kept.json"
+    assert from_args(p.parse_args(["--no-ui", "--learn-state", "NONE"])).learn_state is None
+    assert from_args(p.parse_args(["--no-ui", "--learn-state", str(tmp_path / "b.json")])).learn_state == tmp_path / "b.json"
+
+
 def test_the_ecg5000_replay_types_ventricular_only_beats_the_model_flags(capsys, tmp_path, monkeypatch):
     # the ventricular typer is fitted on real ECG; on ECG5000's rendered beats it called most normal beats
     # ventricular (a 3 % ward had every bed in "frequent ventricular ectopy"): there only flagged beats can be V
