@@ -84,6 +84,8 @@ def envelopes(dets: Sequence[QRSDetector], x: np.ndarray) -> tuple[np.ndarray, n
     for i, d in enumerate(dets):
         d.bp.zi = zs[i]
         d._prev_last = last[i]
+        if d.pace:  # the raw samples, for the candidates' pacemaker-pulse check
+            d.keep_raw(x[i])
         if m > 1:
             d.ma.tail = ext[i, ext.shape[1] - (m - 1):]
     return e, np.abs(dd)

@@ -85,6 +85,27 @@ amplitude, so a 4x amplitude change is a 4x level change):
   standstill of 12.5 s whose P waves had been taken for five beats (its asystole alarm now sounds).  Chosen from the
   re-acquisitions' level ratios on those records and on CinC 2015 dev (in-sample there).
 
+Pacemaker pulses (at sampling rates of at least ``pace_min_fs``, 200 Hz; below that a pulse of 0.5-2 ms is one
+sample, not told from a narrow R wave): a pulse is a few samples of very steep signal that reverses at once, the
+QRS detector's 5-20 Hz band hardly sees its shape but its envelope rises on it, so a paced patient's pulses were
+counted as beats even when the heart did not follow them (loss of capture: CinC 2015 a670s and a639l, true asystole
+alarms missed with the pulses read as a paced rhythm at 70 bpm).  Within ``pace_search_s`` (200 ms) before each
+candidate's envelope peak, a pulse is a raw first difference followed within ``pace_reversal_s`` (8 ms) by one of
+the opposite sign, both at least ``pace_ratio`` (3) times the steepest band-passed slope within ``pace_local_s``
+(50 ms) and ``pace_slope`` (2) times the band-passed slope of the candidate and of the last QRS (median of 8), with a
+swing over its flanks of at least ``pace_amp`` (half) the raw peak to peak of the last QRS.  The candidate's level
+is then measured again on the raw signal with each pulse blanked (linear interpolation from ``pace_blank_s``, 24 ms
+before it to 60 ms after: the pulse and its ringing).  Once ``pace_beats`` (3) QRS with pulses are known, the last
+within ``pace_memory_s`` (60 s), and while at least ``pace_share`` (half) of the last 8 QRS had pulses (a paced
+rhythm), a candidate with pulses whose blanked level is under ``pace_frac`` (0.6) of the median blanked level of
+those paced QRS is the pulses alone: neither QRS nor noise (search-back never takes it).  Otherwise the usual rules
+decide on the candidate as it is (a pacemaker that starts pacing: its first beats, with whatever level).  This is
+pulse rejection from the sampled ECG, as a heart-rate meter must do (IEC 60601-2-27, EC13's pacemaker pulse
+rejection), not a device's pace flag: monitors detect pulses in hardware at kHz rates and a pace channel in the
+device's stream would be better (docs/mqtt.md).  Chosen on the CinC 2015 development third (in-sample there: the
+only paced records we have); MIT-BIH DS1, NSTDB 118, EC13 and the VFDB development half give the same detections with
+it as without, and the SVDB development half (128 Hz) is below ``pace_min_fs``.
+
 Detections are absolute sample indices of envelope peaks, emitted in increasing order, each once.
 
 Latency: a candidate is decided when ``dominance_s`` (300 ms) of envelope after it has arrived (as
@@ -106,8 +127,10 @@ import math
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
+from scipy import signal
 from scipy.ndimage import maximum_filter1d
 
 from ecgmon.segmentation.filters import CausalFilter, MovingAverage
@@ -175,6 +198,24 @@ class DetectorConfig:
     early_rr: float = 0.7
     early_frac: float = 0.9
     early_min_rr_s: float = 0.4  # ... and only while the mean RR is at least this (150 bpm)
+    # pacemaker pulses (module docstring): a candidate's levels are measured on the signal with the pulses found
+    # within pace_search_s before its peak blanked; at sampling rates of at least pace_min_fs (0: off)
+    pace_min_fs: float = 200.0
+    pace_search_s: float = 0.2
+    pace_reversal_s: float = 0.008  # a pulse's two flanks: opposite first differences at most this far apart ...
+    pace_ratio: float = 3.0  # ... each at least this times the steepest band-passed slope within pace_local_s ...
+    pace_local_s: float = 0.05
+    pace_slope: float = 2.0  # ... and this times the candidate's band-passed slope (``_Cand.s``)
+    pace_amp: float = 0.5  # ... and a swing over its flanks of at least this share of the last QRS' (raw peak to peak)
+    pace_blank_s: tuple[float, float] = (0.024, 0.06)  # blanked from this before the pulse to this after it
+    pace_context_s: float = 0.6  # the band-pass of the blanked signal starts this before the search window
+    # a candidate with pulses is the pulses alone (no QRS, no noise: search-back never takes it) when its blanked
+    # level is under pace_frac of the median blanked level of the last paced QRS (at least pace_beats of them, the
+    # last within pace_memory_s)
+    pace_frac: float = 0.6
+    pace_beats: int = 3
+    pace_share: float = 0.5  # ... and while at least this share of the last 8 QRS had pulses (a paced rhythm)
+    pace_memory_s: float = 60.0
 
 
 @dataclass(slots=True)
@@ -183,6 +224,7 @@ class _Cand:
     v: float  # RMS slope at the peak (square root of the envelope)
     s: float  # steepest |band-passed difference| in the ``slope_s`` before the peak
     trough: float  # the lowest RMS slope between the previous candidate and this one
+    pv: float | None = None  # the RMS slope with the pacemaker pulses before it blanked (None: no pulse)
 
 
 def _peak_max(seg: np.ndarray, i: int, n: int) -> float:
@@ -235,6 +277,24 @@ class QRSDetector:
         self.recent: deque[_Cand] = deque()  # every candidate of the last learn_s (re-acquisition)
         self.relearns = 0
         self.qrs_v: deque[float] = deque(maxlen=8)  # the levels of the last QRS (the re-acquisition floor)
+        # pacemaker pulses: the raw samples from raw_start (to total), kept for the candidates' pulse check
+        self.pace = cfg.pace_min_fs > 0 and fs >= cfg.pace_min_fs
+        self.raw = np.zeros(0)
+        self.raw_start = 0
+        self.pace_m = max(1, round(cfg.pace_reversal_s * fs))
+        self.pace_win = round(cfg.pace_search_s * fs)
+        self.pace_local = max(1, round(cfg.pace_local_s * fs))
+        self.pace_ctx = round(cfg.pace_context_s * fs)
+        self.pace_blank = (max(1, round(cfg.pace_blank_s[0] * fs)), max(1, round(cfg.pace_blank_s[1] * fs)))
+        self.pulses = 0  # pacemaker pulses blanked under candidates so far
+        self.paced_v: deque[float] = deque(maxlen=8)  # the blanked levels of the last paced QRS
+        self.paced_at = 0  # the last paced QRS
+        self.qrs_paced: deque[bool] = deque(maxlen=8)  # whether each of the last QRS had pacemaker pulses
+        self.qrs_s: deque[float] = deque(maxlen=8)  # the band-passed slopes of the last QRS (a pulse is steeper)
+        self.qrs_a: deque[float] = deque(maxlen=8)  # their raw peak to peak over the 0.25 s before each (a pulse's
+        # swing is comparable: white noise's steep reversals at a high sampling rate are not)
+        self.pace_pp = round(0.25 * fs)
+        self.pulse_only = 0  # candidates taken for pacemaker pulses alone
 
     @property
     def threshold(self) -> float:
@@ -253,12 +313,25 @@ class QRSDetector:
     def push(self, x: np.ndarray) -> list[int]:
         if len(x) == 0:
             return []
+        if self.pace:
+            self.keep_raw(x)
         f = self.bp(x)
         d = np.empty(len(x))
         d[0] = f[0] - (f[0] if self._prev_last is None else self._prev_last)
         np.subtract(f[1:], f[:-1], out=d[1:])
         self._prev_last = float(f[-1])
         return self.push_envelope(self.ma(d * d), np.abs(d))
+
+    def keep_raw(self, x: np.ndarray) -> None:
+        """The next raw samples (those whose envelope comes next), kept for the pacemaker-pulse check of the
+        candidates among them (:meth:`_paced`); :meth:`push` keeps them itself, a caller of
+        :meth:`push_envelope` (:func:`ecgmon.segmentation.bank.envelopes`) before it."""
+        keep = self.next_p - self.dom - self.pace_ctx - self.pace_win - self.half - 2
+        drop = keep - self.raw_start
+        if drop > 0:
+            self.raw = self.raw[drop:]
+            self.raw_start += drop
+        self.raw = np.concatenate([self.raw, x])
 
     def push_envelope(self, e: np.ndarray, slope: np.ndarray) -> list[int]:
         """The decision stage alone: ``e`` (the envelope) and ``slope`` (``|band-passed difference|``) of the
@@ -406,6 +479,8 @@ class QRSDetector:
         return True
 
     def _decide(self, c: _Cand, out: list[int]) -> None:
+        if self.pace:
+            c = self._paced(c)
         if not self.learnt:
             self.recent.append(c)
             while self.recent[0].p < c.p - self.learn_n:
@@ -433,6 +508,62 @@ class QRSDetector:
                 return
         self._classify(c, out)
 
+    def _paced(self, c: _Cand) -> _Cand:
+        """``c``, or where pacemaker pulses lie within ``pace_search_s`` before its peak, ``c`` with its levels (RMS
+        slope ``v``, slope ``s``) measured again on the raw signal with those pulses blanked (module docstring)."""
+        cfg, m = self.cfg, self.pace_m
+        lo = c.p - self.pace_win  # pulses sought in [lo, p]
+        a = lo - self.pace_ctx - self.raw_start  # the band-pass of the window starts here (raw index)
+        b = c.p + self.half + 1 - self.raw_start  # ... and ends here (the envelope's largest within +/- half)
+        if a < 0 or b > len(self.raw):
+            return c  # not enough signal kept (a stream's first moments)
+        x = self.raw[a:b]
+        k0 = lo - self.raw_start - a  # lo's index in x
+        d1 = np.diff(x[k0 - 1:c.p - self.raw_start - a + m + 1])  # d1[i]: x[k0 + i] - x[k0 + i - 1]
+        ad = np.abs(d1)
+        n = len(d1) - m  # flanks at lo .. p
+        # a pulse is steeper than the QRS: than this candidate and the median of the last QRS (band-passed slopes)
+        ref = max(c.s, float(np.median(self.qrs_s))) if self.qrs_s else c.s
+        if n <= 0 or not self.qrs_a or float(ad[:n].max()) < cfg.pace_slope * ref:
+            return c  # nothing steep enough (or no QRS yet to compare with): no pulse (the common case)
+        rev = np.zeros(n)
+        sg = np.sign(d1)
+        for k in range(1, m + 1):
+            opp = sg[:n] == -sg[k:k + n]
+            rev = np.maximum(rev, np.where(opp, np.minimum(ad[:n], ad[k:k + n]), 0.0))
+        if float(rev.max()) < cfg.pace_slope * ref:
+            return c
+        f = signal.sosfilt(self.bp.sos, x, zi=self.bp.zi_unit * x[0])[0]
+        bs = np.abs(np.diff(f, prepend=f[0]))
+        loc = maximum_filter1d(bs, size=2 * self.pace_local + 1, mode="nearest")[k0:k0 + n]
+        hits = np.flatnonzero((rev >= cfg.pace_ratio * loc) & (rev >= cfg.pace_slope * ref))
+        if len(hits):  # the swing over each one's flanks, against the last QRS' peak to peak
+            xx = x[k0 - 1:]
+            swing = np.array([float(np.ptp(xx[i:i + m + 2])) for i in hits.tolist()])
+            hits = hits[swing >= cfg.pace_amp * float(np.median(self.qrs_a))]
+        if not len(hits):
+            return c
+        y = x.copy()
+        b0, b1 = self.pace_blank
+        end = -1  # the flanks of one pulse (its ringing included) are one blank, from the first of them
+        for i in hits.tolist():
+            q = k0 + i
+            if q <= end:
+                continue
+            u, end = max(0, q - b0), min(len(y) - 1, q + b1)
+            y[u:end + 1] = np.linspace(y[u], y[end], end - u + 1)
+            self.pulses += 1
+        f = signal.sosfilt(self.bp.sos, y, zi=self.bp.zi_unit * y[0])[0]
+        d = np.diff(f, prepend=f[0])
+        sq = np.cumsum(d * d)
+        mw = self.ma.n
+        env = np.empty_like(sq)
+        env[:mw] = sq[:mw] / mw
+        env[mw:] = (sq[mw:] - sq[:-mw]) / mw
+        j = c.p - self.raw_start - a  # the peak's index in x
+        v = math.sqrt(max(float(env[max(0, j - self.half):j + self.half + 1].max()), 0.0))
+        return _Cand(c.p, c.v, c.s, c.trough, pv=v)
+
     def _relearn_floor(self, p: int) -> float:
         """The lowest signal level a re-acquisition at ``p`` may learn: ``relearn_floor`` of the median level of the
         last QRS, after the stream's first ``settle_s`` and until ``relearn_floor_s`` after the last QRS; else 0."""
@@ -449,6 +580,9 @@ class QRSDetector:
         last = self.last_qrs
         if last is not None and c.p - last < self._refractory():
             return
+        if c.pv is not None and self._pulse_only(c):
+            self.pulse_only += 1
+            return
         if c.v > self.threshold:
             if last is not None and self._t_wave(c, last):
                 self._noise(c)  # a T wave
@@ -459,6 +593,18 @@ class QRSDetector:
             self._qrs(c, out, rate=0.125)
         else:
             self._noise(c)
+
+    def _pulse_only(self, c: _Cand) -> bool:
+        """Whether a candidate with pacemaker pulses before it is the pulses alone (loss of capture): its blanked
+        level ``pv`` under ``pace_frac`` of the median blanked level of the last paced QRS, once ``pace_beats`` of them
+        are known, the last within ``pace_memory_s``.  Before that (pacing starts, or comes back) the usual rules
+        decide on the candidate as it is."""
+        cfg = self.cfg
+        if self.paced_v and c.p - self.paced_at > cfg.pace_memory_s * self.fs:
+            self.paced_v.clear()
+        if len(self.paced_v) < cfg.pace_beats or sum(self.qrs_paced) < cfg.pace_share * len(self.qrs_paced):
+            return False
+        return cast(float, c.pv) < cfg.pace_frac * float(np.median(self.paced_v))
 
     def _t_wave(self, c: _Cand, last: int, *, window: int | None = None) -> bool:
         """Pan & Tompkins' T-wave rule: within ``t_wave_s`` (or ``window`` samples) of the last QRS and less than
@@ -502,6 +648,16 @@ class QRSDetector:
                 self.rr.append(rr)
         self.spk += rate * (c.v - self.spk)
         self.qrs_v.append(c.v)
+        if self.pace:
+            self.qrs_paced.append(c.pv is not None)
+            self.qrs_s.append(c.s)
+            a = max(0, c.p - self.pace_pp - self.raw_start)
+            w = self.raw[a:c.p + 1 - self.raw_start]
+            if len(w):
+                self.qrs_a.append(float(np.ptp(w)))
+        if c.pv is not None:
+            self.paced_v.append(c.pv)
+            self.paced_at = c.p
         self.last_qrs, self.last_slope = c.p, c.s
         self.noise = []
         out.append(c.p)

@@ -60,7 +60,8 @@ def test_what_beds_learnt_is_kept_in_the_default_file_unless_told_otherwise(tmp_
     add_monitor_arguments(p)
     assert from_args(p.parse_args(["--no-ui"])).learn_state == tmp_path / "kept.json"
     assert from_args(p.parse_args(["--no-ui", "--learn-state", "NONE"])).learn_state is None
-    assert from_args(p.parse_args(["--no-ui", "--learn-state", str(tmp_path / "b.json")])).learn_state == tmp_path / "b.json"
+    given = tmp_path / "b.json"
+    assert from_args(p.parse_args(["--no-ui", "--learn-state", str(given)])).learn_state == given
 
 
 def test_the_ecg5000_replay_types_ventricular_only_beats_the_model_flags(capsys, tmp_path, monkeypatch):

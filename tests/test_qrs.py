@@ -546,3 +546,91 @@ def test_ec13_time_to_alarm_for_tachycardia_through_the_whole_monitor(tmp_path, 
     r = got[0]
     assert r["alarm"] in ("ventricular tachycardia", "ventricular fibrillation/flutter", "extreme tachycardia"), r
     assert 0 <= r["time_to_alarm_s"] <= 8.0 and r["false_before_onset"] == [], r
+
+
+PACED = Path(__file__).parent / "data" / "cinc-paced" / "a670x"
+
+
+def paced(fs: float, *, capture_s: float = 30.0, loss_s: float = 15.0, seed: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """A ventricular-paced rhythm at 70 bpm: each beat a pacemaker pulse (one sample of 4 mV, then a 60 % undershoot,
+    as a device's band limit leaves it), then a wide paced QRS and its T wave; after ``capture_s`` the pulses go on
+    alone (loss of capture).  -> (signal in mV, the pulses' sample indices)."""
+    rng = np.random.default_rng(seed)
+    n = round((capture_s + loss_s) * fs)
+    t = np.arange(n) / fs
+    x = rng.normal(0, 0.01, n)
+    pulses = np.arange(round(0.5 * fs), n - round(0.5 * fs), round(60 / 70 * fs))
+    for q in pulses:
+        x[q] += 4.0
+        x[q + 1] -= 2.4
+        if q / fs < capture_s:
+            t0 = q / fs
+            x += (-1.0 * np.exp(-0.5 * ((t - t0 - 0.05) / 0.025) ** 2)
+                  + 0.4 * np.exp(-0.5 * ((t - t0 - 0.11) / 0.02) ** 2)
+                  + 0.3 * np.exp(-0.5 * ((t - t0 - 0.33) / 0.06) ** 2))
+    return x, pulses
+
+
+@pytest.mark.parametrize("fs", [250.0, 500.0])
+def test_pacemaker_pulses_alone_are_not_beats(fs):
+    """A paced rhythm: each paced beat counted once; after loss of capture the pulses alone are no beats (their level
+    with the pulse blanked is the baseline's), so the asystole timer runs.  The detector without the pulse check
+    (``pace_min_fs=0``) counts every pulse as a beat."""
+    from ecgmon.segmentation.peaks import QRSDetector
+
+    x, pulses = paced(fs)
+
+    def found(cfg: DetectorConfig) -> tuple[np.ndarray, QRSDetector]:
+        d = QRSDetector(fs, cfg)
+        return np.array([p for a in range(0, len(x), 64) for p in d.push(x[a:a + 64])]), d
+
+    got, d = found(DetectorConfig())
+    captured = pulses[(pulses > 3 * fs) & (pulses < 30 * fs)]
+    hits = [np.any(np.abs(got - q - 0.08 * fs) < 0.12 * fs) for q in captured]
+    assert sum(hits) >= len(captured) - 1, (sum(hits), len(captured))  # each paced beat found ...
+    assert len(got[(got > 3 * fs) & (got < 30 * fs)]) <= len(captured) + 1  # ... once
+    assert d.pulses > 0 and d.pulse_only > 0
+    assert not len(got[got > 31 * fs])  # loss of capture: no beat after its first second
+    off, _ = found(DetectorConfig(pace_min_fs=0))
+    assert len(off[off > 31 * fs]) >= 10
+
+
+def test_pacemaker_pulses_without_capture_raise_asystole(tmp_path):
+    """CinC 2015 a670s (40 s of its lead II shipped): a paced rhythm, then pacemaker pulses alone from about 26.3 s;
+    the ICU monitor's asystole alarm at 30.0 s was judged true.  Through the whole monitor no beat is found in the
+    loss of capture and asystole (HIGH) is raised 4-7 s after the last paced beat; the detector alone without the pulse
+    check counted the pulses as beats (about one every 0.86 s) and the alarm never came."""
+    from helpers import play_records
+
+    from ecgmon.core.messages import AlarmState, Condition
+    from ecgmon.segmentation.peaks import QRSDetector
+
+    rec = read(PACED)
+    last = 25.5  # the last paced beat (s)
+    _, got = play_records(tmp_path, [PACED])
+    asy = [a for a in got.alarms if a.condition is Condition.ASYSTOLE and a.state is AlarmState.ACTIVE]
+    assert len(asy) == 1 and last + 4.0 <= (asy[0].beat_index or 0) / rec.fs <= last + 7.0, asy
+    assert not [s for s in got.scores if s.beat.index / rec.fs > last + 0.5]
+    x = rec.signal.astype(np.float64)
+    d = QRSDetector(rec.fs, DetectorConfig(pace_min_fs=0))
+    off = [p / rec.fs for a in range(0, len(x), 64) for p in d.push(x[a:a + 64])]
+    assert len([t for t in off if t > last + 0.5]) >= 3, off
+
+
+@pytest.mark.parametrize("name", ["mitdb/205x", "mitdb-clean/112x", "mitdb-hard/116x", "mitdb-hard/201x",
+                                  "mitdb-hard/203x"])
+def test_unpaced_records_lose_no_beat_to_the_pacemaker_check(name):
+    """Patients without a pacemaker (MIT-BIH excerpts, 360 Hz: noise, ectopy, atrial fibrillation): the detector with
+    the pacemaker-pulse check finds exactly the QRS it finds without it, and takes no candidate for pulses alone."""
+    from ecgmon.segmentation.peaks import QRSDetector
+
+    rec = read(Path(__file__).parent / "data" / name)
+    x = rec.signal.astype(np.float64)
+
+    def found(cfg: DetectorConfig) -> tuple[list[int], QRSDetector]:
+        d = QRSDetector(rec.fs, cfg)
+        return [p for a in range(0, len(x), 90) for p in d.push(x[a:a + 90])], d
+
+    on, d = found(DetectorConfig())
+    assert d.pace and d.pulse_only == 0
+    assert on == found(DetectorConfig(pace_min_fs=0))[0]
