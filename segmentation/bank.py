@@ -30,13 +30,14 @@ from scipy.ndimage import maximum_filter1d
 
 from ecgmon.core.messages import Beat
 from ecgmon.segmentation.beats import Segmenter, onsets_many, resample_many
-from ecgmon.segmentation.peaks import QRSDetector
+from ecgmon.segmentation.peaks import QRSDetector, reversals
 from ecgmon.segmentation.represent import cut_many
 from ecgmon.segmentation.sqi import rate_many
 
 __all__ = ["decide_many", "envelopes", "segment_round"]
 
 MIN_GROUP = 2  # beds of one (rate, length) needed for the batched pass; fewer take the per-bed path
+_NONE = np.zeros(0, dtype=np.int64)
 
 
 def envelopes(dets: Sequence[QRSDetector], x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -81,11 +82,18 @@ def envelopes(dets: Sequence[QRSDetector], x: np.ndarray) -> tuple[np.ndarray, n
     e /= m
     last = f[:, -1].tolist()
     zs = np.ascontiguousarray(zf.transpose(1, 0, 2))  # each bed's state a C-contiguous (sections, 2) block
+    paced = [i for i, d in enumerate(dets) if d.pace]
+    if paced:  # the raw samples for the candidates' pacemaker-pulse check, and where they are steep (all at once)
+        xp = x[paced] if len(paced) < b else x
+        tails = np.stack([dets[i].raw_tail(xp[k, 0]) for k, i in enumerate(paced)])
+        steep = reversals(tails, xp, np.array([dets[i].pace_thr for i in paced]), d0.pace_m,
+                          np.array([dets[i].pace_swing for i in paced]))
+        rows = [bool(v) for v in np.atleast_1d(steep.any(axis=1))]
+        for k, i in enumerate(paced):
+            dets[i].keep_raw(x[i], np.flatnonzero(steep[k]) if rows[k] else _NONE)
     for i, d in enumerate(dets):
         d.bp.zi = zs[i]
         d._prev_last = last[i]
-        if d.pace:  # the raw samples, for the candidates' pacemaker-pulse check
-            d.keep_raw(x[i])
         if m > 1:
             d.ma.tail = ext[i, ext.shape[1] - (m - 1):]
     return e, np.abs(dd)

@@ -131,11 +131,11 @@ from typing import cast
 
 import numpy as np
 from scipy import signal
-from scipy.ndimage import maximum_filter1d
+from scipy.ndimage import maximum_filter1d, minimum_filter1d
 
 from ecgmon.segmentation.filters import CausalFilter, MovingAverage
 
-__all__ = ["DetectorConfig", "QRSDetector"]
+__all__ = ["DetectorConfig", "QRSDetector", "reversals"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,6 +227,12 @@ class _Cand:
     pv: float | None = None  # the RMS slope with the pacemaker pulses before it blanked (None: no pulse)
 
 
+def _median(v: deque[float]) -> float:
+    """The median of a few numbers (``np.median``'s value, without its cost)."""
+    srt, q = sorted(v), len(v)
+    return srt[q // 2] if q % 2 else (srt[q // 2 - 1] + srt[q // 2]) / 2
+
+
 def _peak_max(seg: np.ndarray, i: int, n: int) -> float:
     """The largest envelope value in ``seg[i:i + n + 1]`` less the rising edge the window ends on: that edge belongs
     to a peak beyond the window (the next QRS of a fast irregular rhythm), which dwarfs nothing within it."""
@@ -234,6 +240,30 @@ def _peak_max(seg: np.ndarray, i: int, n: int) -> float:
     while j > i and seg[j] > seg[j - 1]:
         j -= 1
     return float(seg[i:j + 1].max())
+
+
+def reversals(tail: np.ndarray, x: np.ndarray, thr: float | np.ndarray, m: int,
+              swing: float | np.ndarray = 0.0) -> np.ndarray:
+    """Where a pacemaker pulse's flank may be: ``tail`` ``(B, m + 1)`` each stream's last raw samples, ``x`` ``(B, n)``
+    its next ones, ``thr`` the first difference a flank needs and ``swing`` the peak to peak the samples within
+    ``m + 1`` of it need (per stream, or one) -> ``(B, n)`` bool, True at each sample of ``x`` whose raw first
+    difference reaches ``thr`` and reverses (one of the opposite sign, also reaching it) within ``m`` samples before
+    or after it, as far as ``x`` goes (a pair across the chunk's end is found from the next chunk's look-back)."""
+    ext = np.concatenate([tail, x], axis=1)
+    d = np.diff(ext, axis=1)  # d[:, j]: ext[:, j + 1] - ext[:, j]; x[:, i] is ext[:, i + m + 1], its flank d[:, i + m]
+    th = np.asarray(thr, dtype=np.float64).reshape(-1, 1)
+    sg = np.where(d >= th, 1, 0) - np.where(d <= -th, 1, 0)
+    hit = np.zeros(d.shape, dtype=bool)
+    for k in range(1, m + 1):
+        pair = sg[:, :-k] * sg[:, k:] < 0
+        hit[:, :-k] |= pair
+        hit[:, k:] |= pair
+    if hit.any():
+        size = 2 * m + 3  # ext[j - m - 1 .. j + m + 1] around the flank d[:, j] (ext[j] to ext[j + 1])
+        ptp = (maximum_filter1d(ext, size=size, axis=1, mode="nearest")
+               - minimum_filter1d(ext, size=size, axis=1, mode="nearest"))[:, :-1]
+        hit &= ptp >= np.asarray(swing, dtype=np.float64).reshape(-1, 1)
+    return hit[:, m:]
 
 
 class QRSDetector:
@@ -279,7 +309,10 @@ class QRSDetector:
         self.qrs_v: deque[float] = deque(maxlen=8)  # the levels of the last QRS (the re-acquisition floor)
         # pacemaker pulses: the raw samples from raw_start (to total), kept for the candidates' pulse check
         self.pace = cfg.pace_min_fs > 0 and fs >= cfg.pace_min_fs
-        self.raw = np.zeros(0)
+        # raw = _store[_beg:_end] (room kept after it: a chunk is written, not concatenated; old samples are dropped
+        # only when the room runs out)
+        self._store = np.empty(0)
+        self._beg = self._end = 0
         self.raw_start = 0
         self.pace_m = max(1, round(cfg.pace_reversal_s * fs))
         self.pace_win = round(cfg.pace_search_s * fs)
@@ -294,6 +327,10 @@ class QRSDetector:
         self.qrs_a: deque[float] = deque(maxlen=8)  # their raw peak to peak over the 0.25 s before each (a pulse's
         # swing is comparable: white noise's steep reversals at a high sampling rate are not)
         self.pace_pp = round(0.25 * fs)
+        # pace_slope times the median of qrs_s (inf before a QRS): a raw first difference this steep may be a pulse
+        self.pace_thr = math.inf
+        self.pace_swing = 0.0  # pace_amp times the median of qrs_a
+        self.steep: deque[int] = deque()  # the samples whose raw first difference reached pace_thr, recent ones
         self.pulse_only = 0  # candidates taken for pacemaker pulses alone
 
     @property
@@ -322,16 +359,49 @@ class QRSDetector:
         self._prev_last = float(f[-1])
         return self.push_envelope(self.ma(d * d), np.abs(d))
 
-    def keep_raw(self, x: np.ndarray) -> None:
+    @property
+    def raw(self) -> np.ndarray:
+        """The raw samples kept, from absolute index ``raw_start``."""
+        return self._store[self._beg:self._end]
+
+    def keep_raw(self, x: np.ndarray, steep: np.ndarray | None = None) -> None:
         """The next raw samples (those whose envelope comes next), kept for the pacemaker-pulse check of the
         candidates among them (:meth:`_paced`); :meth:`push` keeps them itself, a caller of
-        :meth:`push_envelope` (:func:`ecgmon.segmentation.bank.envelopes`) before it."""
+        :meth:`push_envelope` (:func:`ecgmon.segmentation.bank.envelopes`) before it.  ``steep``: the indices in
+        ``x`` where a pulse's flank may be (:func:`reversals`; found here when not given, the bank finds every bed's
+        at once): a candidate with none near it has no pulse, so most candidates are passed at once."""
+        n = len(x)
+        if self._end + n > len(self._store):
+            self._compact(n)
+        start = self.raw_start + self._end - self._beg  # x[0]'s absolute index
+        if steep is None and self.pace_thr < math.inf and n:
+            steep = np.flatnonzero(reversals(self.raw_tail(x[0])[None, :], x[None, :], self.pace_thr, self.pace_m,
+                                             self.pace_swing)[0])
+        if steep is not None and len(steep):
+            self.steep.extend((steep + start).tolist())
+            keep = self.next_p - self.dom - self.pace_win - 2
+            while self.steep[0] < keep:
+                self.steep.popleft()
+        self._store[self._end:self._end + n] = x
+        self._end += n
+
+    def _compact(self, n: int) -> None:
+        """Room for ``n`` more raw samples: the samples no candidate's check needs any more dropped, the rest moved
+        to the start of a store twice their size."""
         keep = self.next_p - self.dom - self.pace_ctx - self.pace_win - self.half - 2
-        drop = keep - self.raw_start
-        if drop > 0:
-            self.raw = self.raw[drop:]
-            self.raw_start += drop
-        self.raw = np.concatenate([self.raw, x])
+        drop = min(max(0, keep - self.raw_start), self._end - self._beg)
+        kept = self._store[self._beg + drop:self._end]
+        st = np.empty(max(2 * (len(kept) + n), 1024))
+        st[:len(kept)] = kept
+        self._store, self._beg, self._end = st, 0, len(kept)
+        self.raw_start += drop
+
+    def raw_tail(self, first: float) -> np.ndarray:
+        """The last ``pace_m + 1`` raw samples kept (``first``, the next chunk's first sample, standing in for those not
+        there yet): the look-back :func:`reversals` needs across a chunk's start."""
+        k = self.pace_m + 1
+        t = self._store[max(self._beg, self._end - k):self._end]
+        return t if len(t) == k else np.concatenate([np.full(k - len(t), t[0] if len(t) else first), t])
 
     def push_envelope(self, e: np.ndarray, slope: np.ndarray) -> list[int]:
         """The decision stage alone: ``e`` (the envelope) and ``slope`` (``|band-passed difference|``) of the
@@ -513,6 +583,8 @@ class QRSDetector:
         slope ``v``, slope ``s``) measured again on the raw signal with those pulses blanked (module docstring)."""
         cfg, m = self.cfg, self.pace_m
         lo = c.p - self.pace_win  # pulses sought in [lo, p]
+        if not any(lo <= i <= c.p + m for i in self.steep):
+            return c  # no raw difference near it as steep as a pulse's (the common case, decided here)
         a = lo - self.pace_ctx - self.raw_start  # the band-pass of the window starts here (raw index)
         b = c.p + self.half + 1 - self.raw_start  # ... and ends here (the envelope's largest within +/- half)
         if a < 0 or b > len(self.raw):
@@ -523,7 +595,7 @@ class QRSDetector:
         ad = np.abs(d1)
         n = len(d1) - m  # flanks at lo .. p
         # a pulse is steeper than the QRS: than this candidate and the median of the last QRS (band-passed slopes)
-        ref = max(c.s, float(np.median(self.qrs_s))) if self.qrs_s else c.s
+        ref = max(c.s, self.pace_thr / cfg.pace_slope) if self.qrs_s else c.s
         if n <= 0 or not self.qrs_a or float(ad[:n].max()) < cfg.pace_slope * ref:
             return c  # nothing steep enough (or no QRS yet to compare with): no pulse (the common case)
         rev = np.zeros(n)
@@ -533,14 +605,22 @@ class QRSDetector:
             rev = np.maximum(rev, np.where(opp, np.minimum(ad[:n], ad[k:k + n]), 0.0))
         if float(rev.max()) < cfg.pace_slope * ref:
             return c
-        f = signal.sosfilt(self.bp.sos, x, zi=self.bp.zi_unit * x[0])[0]
-        bs = np.abs(np.diff(f, prepend=f[0]))
-        loc = maximum_filter1d(bs, size=2 * self.pace_local + 1, mode="nearest")[k0:k0 + n]
-        hits = np.flatnonzero((rev >= cfg.pace_ratio * loc) & (rev >= cfg.pace_slope * ref))
-        if len(hits):  # the swing over each one's flanks, against the last QRS' peak to peak
-            xx = x[k0 - 1:]
-            swing = np.array([float(np.ptp(xx[i:i + m + 2])) for i in hits.tolist()])
-            hits = hits[swing >= cfg.pace_amp * float(np.median(self.qrs_a))]
+        hits = np.flatnonzero(rev >= cfg.pace_slope * ref)
+        # the swing over each one's flanks, against the last QRS' peak to peak
+        xx, need = x[k0 - 1:], self.pace_swing
+        hits = hits[[float(xx[i:i + m + 2].max()) - float(xx[i:i + m + 2].min()) >= need for i in hits.tolist()]]
+        if not len(hits):
+            return c
+        # steeper than the QRS band sees around it: pace_ratio times the detector's own band-passed slope (the
+        # envelope's input, kept from env_start) within pace_local of each flank
+        a0 = max(lo - self.pace_local, self.env_start)
+        a1 = min(lo + n + self.pace_local, self.env_start + len(self.slope))
+        if a1 <= a0:
+            return c
+        mf = maximum_filter1d(self.slope[a0 - self.env_start:a1 - self.env_start], size=2 * self.pace_local + 1,
+                              mode="nearest")
+        loc = mf[np.clip(lo + hits - a0, 0, len(mf) - 1)]
+        hits = hits[rev[hits] >= cfg.pace_ratio * loc]
         if not len(hits):
             return c
         y = x.copy()
@@ -654,7 +734,10 @@ class QRSDetector:
             a = max(0, c.p - self.pace_pp - self.raw_start)
             w = self.raw[a:c.p + 1 - self.raw_start]
             if len(w):
-                self.qrs_a.append(float(np.ptp(w)))
+                self.qrs_a.append(float(w.max()) - float(w.min()))
+            self.pace_thr = self.cfg.pace_slope * _median(self.qrs_s)
+            if self.qrs_a:
+                self.pace_swing = self.cfg.pace_amp * _median(self.qrs_a)
         if c.pv is not None:
             self.paced_v.append(c.pv)
             self.paced_at = c.p
