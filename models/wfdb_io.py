@@ -79,6 +79,38 @@ def second_lead_of(path: Path | str, rec: Recording) -> str | None:
     return None if k is None else f"#{k + 1}"
 
 
+# bytes per sample of the WFDB signal formats (the packed ones on average: 212 holds 2 samples in 3 bytes, 310/311
+# 3 samples in 4 bytes)
+_BYTES = {"8": 1.0, "16": 2.0, "24": 3.0, "32": 4.0, "61": 2.0, "80": 1.0, "160": 2.0, "212": 1.5, "310": 4 / 3,
+          "311": 4 / 3}
+
+
+def _truncated(path: Path, header: object) -> str | None:
+    """Why a record's signal could not be read, where its signal files are shorter than the header's length (a
+    truncated copy, an interrupted download): "truncated: ..." naming the file and how much it holds; None where
+    that is not it (or cannot be told: a FLAC-compressed format, a header without a length)."""
+    n = getattr(header, "sig_len", None)
+    files, fmts = getattr(header, "file_name", None) or [], getattr(header, "fmt", None) or []
+    spf = getattr(header, "samps_per_frame", None) or [1] * len(files)
+    if not n or not files or len(fmts) != len(files):
+        return None
+    need: dict[str, float] = {}
+    for f, fmt, k in zip(files, fmts, spf, strict=False):
+        b = _BYTES.get(str(fmt))
+        if b is None:
+            return None
+        need[f] = need.get(f, 0.0) + b * (k or 1)
+    for f, per_frame in need.items():
+        dat = path.parent / f
+        if not dat.is_file():
+            continue
+        size = dat.stat().st_size
+        if size + 1 < per_frame * n:
+            return (f"truncated: {dat.name} holds {size:,} bytes, about {int(size / per_frame):,} of the "
+                    f"{int(n):,} samples its header announces")
+    return None
+
+
 def read_wfdb(path: Path | str, *, lead: str | None = None, fs: float | None = None, units: str | None = None,
               annotations: bool = True) -> Recording:
     """One lead of a WFDB record (``path`` without extension) in mV, and its ``atr`` beat annotations.
@@ -119,6 +151,9 @@ def read_wfdb(path: Path | str, *, lead: str | None = None, fs: float | None = N
         raise RecordError(f"{path.parent / Path(err.filename or '?').name}: signal file missing "
                           f"(named by {hea.name})") from err
     except Exception as err:
+        short = _truncated(path, header)
+        if short:
+            raise RecordError(f"{path}: {short}") from err
         raise RecordError(f"{path}: cannot read the signal ({type(err).__name__}: {err})") from err
     if spf[ch] == 1:
         sig = rec.p_signal
