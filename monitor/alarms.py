@@ -105,6 +105,10 @@ class PolicyConfig:
     # tachycardia, ventricular fibrillation/flutter; frequent ventricular ectopy < all three) is on, nor for this
     # long after it cleared (the episode the higher alarm announced); 0: no chaining
     chain_s: float = 60.0
+    # ... nor when the higher alarm was raised within this long after the advisory's beat (the same episode, already
+    # escalated when the advisory is judged: a MEDIUM "ventricular run" heard after the VT alarm it led to says
+    # nothing new); 0: off
+    chain_ahead_s: float = 2.0
     frequent_veb_priority: Priority = Priority.MEDIUM
     vrun_priority: Priority = Priority.MEDIUM
     svt_priority: Priority = Priority.MEDIUM
@@ -242,13 +246,22 @@ class AlarmBook:
         return [replace(a, state=AlarmState.CLEARED, time=time.time(), beat_index=at, record_s=rec,
                         loss=score.loss if score else a.loss)]
 
-    def chained(self, condition: Condition, higher: frozenset[Condition], index: int, window: float) -> bool:
+    def chained(self, condition: Condition, higher: frozenset[Condition], index: int, window: float,
+                ahead: float = 0.0) -> bool:
         """Whether one of the ``higher`` conditions of ``condition``'s chain was on at sample ``index``, or had
         cleared less than ``window`` samples before it: its alarm announced the episode, and ``condition`` is not
-        raised.  Judged from the alarms' sample indices (:attr:`spans`), not from what is on now: the beat typer,
-        the VF detector and the scorer each report a little after the signal, by how much depends on the machine's
-        load, and a verdict must not (a recording gives the same alarms however fast it is played)."""
-        return window > 0 and any(self.on_near(h, index, window) for h in higher)
+        raised; or (``ahead``) it was raised within ``ahead`` samples after ``index`` (the episode escalated at once,
+        as far as it is known).  Judged from the alarms' sample indices (:attr:`spans`), not from what is on now: the
+        beat typer, the VF detector and the scorer each report a little after the signal, by how much depends on the
+        machine's load, and a verdict must not (a recording gives the same alarms however fast it is played)."""
+        if window <= 0:
+            return False
+        return any(self.on_near(h, index, window) or (ahead > 0 and self.raised_within(h, index, ahead))
+                   for h in higher)
+
+    def raised_within(self, condition: Condition, index: int, ahead: float) -> bool:
+        """Whether ``condition``'s alarm was raised after sample ``index`` and at most ``ahead`` samples after it."""
+        return any(lo is not None and index < lo <= index + ahead for lo, _ in self.spans.get(condition, ()))
 
     def on_near(self, condition: Condition, index: int, window: float = 0.0) -> bool:
         """Whether ``condition``'s alarm was on at sample ``index`` (raised at or before it, not cleared by it), or
@@ -566,7 +579,8 @@ class AlarmPolicy:
 
     def _chained(self, cond: Condition, index: int, window: float) -> bool:
         """``cond`` is not raised: a higher alarm of its chain is on or announced its episode (``chain_s``)."""
-        return cond not in self.book.active and self.book.chained(cond, ADVISORY_CHAINS[cond], index, window)
+        return cond not in self.book.active and self.book.chained(cond, ADVISORY_CHAINS[cond], index, window,
+                                                                  self.cfg.chain_ahead_s * self.fs)
 
     def _settle(self, cond: Condition, quiet: bool, s: BeatScore, *, hold_s: float | None = None) -> list[Alarm]:
         """Clear ``cond`` once it is ``quiet`` and has been for ``hold_s`` (default ``clear_s``) of the bed's

@@ -194,6 +194,10 @@ def add_alarm_arguments(p: argparse.ArgumentParser) -> None:
                         f"extreme bradycardia, asystole; ventricular run < VT, VF; frequent ventricular ectopy < all "
                         f"three) is not raised while a higher one is on nor for this long after it cleared (s; "
                         f"default {_A.chain_s:g}; 0: no chaining)")
+    g.add_argument("--chain-ahead-s", type=float, default=_A.chain_ahead_s,
+                   help=f"an advisory is not raised either when a higher alarm of its chain was raised within this "
+                        f"long after the advisory's beat (the episode escalated at once: no MEDIUM 'ventricular run' "
+                        f"after the VT alarm it led to; s; default {_A.chain_ahead_s:g}; 0: off)")
     g.add_argument("--priority", action="append", default=[], metavar="ADVISORY=PRIORITY",
                    help="an advisory's priority (low or medium; HIGH is for the lethal alarms): veb, vrun, svt, "
                         "pattern (couplet, bigeminy, trigeminy), run, frequent; e.g. --priority vrun=low")
@@ -390,7 +394,7 @@ def policy_from_args(a: argparse.Namespace) -> PolicyConfig:
         raise ValueError(f"--vrun-similar must be 0-1, got {a.vrun_similar:g}")
     if not 0 <= a.v_alone_p <= 1:
         raise ValueError(f"--v-alone-p must be 0-1, got {a.v_alone_p:g}")
-    for name in ("veb_episode_s", "chain_s"):
+    for name in ("veb_episode_s", "chain_s", "chain_ahead_s"):
         if not 0 <= getattr(a, name) <= 3600:
             raise ValueError(f"--{name.replace('_', '-')} must be 0-3600 s, got {getattr(a, name):g}")
     return replace(_A, veb_per_min=a.veb_per_min, veb_clear_per_min=min(_A.veb_clear_per_min, a.veb_per_min // 2),
@@ -399,7 +403,7 @@ def policy_from_args(a: argparse.Namespace) -> PolicyConfig:
                    couplet=not a.no_couplet, run_len=a.run_len, other_per_min=a.other_per_min,
                    clear_normal=a.clear_after, beat_alarm=a.beat_alarm, sv_prem=a.sv_prem, v_alone_p=a.v_alone_p,
                    sv_unflagged=a.sv_unflagged, veb_episode_s=a.veb_episode_s, chain_s=a.chain_s,
-                   vrun_reannounce=a.vrun_reannounce,
+                   chain_ahead_s=a.chain_ahead_s, vrun_reannounce=a.vrun_reannounce,
                    **prio)
 
 

@@ -15,6 +15,7 @@ The recordings are the MIT-BIH excerpts under tests/data (real ECG, see their SO
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -201,6 +202,37 @@ def test_alarm_chains_are_judged_at_the_beats_sample_not_at_what_is_on_when_its_
     assert [a.condition for a in before if a.state is AlarmState.ACTIVE].count(Condition.VENT_RUN) == 1
     after = run_at(20_100)
     assert Condition.VENT_RUN not in [a.condition for a in after]
+
+
+def test_a_run_advisory_is_not_raised_after_the_vt_alarm_it_led_to() -> None:
+    """The run's beats come just before a VT alarm (its first beats): when their verdicts come, the lethal watch has
+    raised VT already (it types the same beats first); a MEDIUM 'ventricular run' heard after the HIGH VT says
+    nothing new, so the advisory is chained under a VT raised within chain_ahead_s (2 s) after it too (a newcomer
+    trial saw CinC v131l raise VT at 58.1 s, then the run at 57.7 s).  Judged by sample index, as the rest of the
+    chain; chain_ahead_s 0 brings the old behaviour back."""
+    fs = 250.0
+
+    def run_at(first: int, cfg: PolicyConfig) -> list[Condition]:
+        bk = AlarmBook("bed", fs)
+        bk.raise_(Condition.VTACH, AlarmKind.PHYSIOLOGICAL, Priority.HIGH, "VT", index=20_000)
+        policy = AlarmPolicy(bk, cfg, fs=fs)
+        out: list[Alarm] = []
+        for k in range(3):
+            i = first + 100 * k
+            out += policy.typed(QrsType(i, 0.99, True, 0.16))
+            out += policy.update(_score(i))
+        return [a.condition for a in out if a.state is AlarmState.ACTIVE]
+
+    cfg = PolicyConfig(vrun_similar=0.0)
+    assert cfg.chain_ahead_s == 2.0
+    assert Condition.VENT_RUN not in run_at(19_500, cfg)  # VT raised 1.2 s after the run's third beat
+    assert Condition.VENT_RUN in run_at(19_500, dataclasses.replace(cfg, chain_ahead_s=0.0))
+    assert Condition.VENT_RUN in run_at(19_000, cfg)  # 3.2 s before: a run of its own, advised
+    book = AlarmBook("bed", fs)
+    book.raise_(Condition.VTACH, AlarmKind.PHYSIOLOGICAL, Priority.HIGH, "VT", index=20_000)
+    higher = ADVISORY_CHAINS[Condition.VENT_RUN]
+    assert book.chained(Condition.VENT_RUN, higher, 19_500, cfg.chain_s * fs, 500)
+    assert not book.chained(Condition.VENT_RUN, higher, 19_499, cfg.chain_s * fs, 500)
 
 
 def _join_pairs(order: str) -> list[tuple[int, int | None]]:
