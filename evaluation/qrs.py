@@ -262,14 +262,17 @@ def run_protocol(protocol: str, data: Path, *, rep: Representation, out: Path | 
     elif protocol == "ec13":
         rates = ec13(data, lead=lead or "ECG", rep=rep)
         lines = [f"EC13 heart rate shown ({data}), +/-5 % of the true rate, beat representation {rep.kind}",
-                 f"{'record':>10} {'from s':>6} {'to s':>5} {'true':>5} {'beats':>5} {'min':>6} {'max':>6} "
-                 f"{'mean':>6}  pass"]
+                 f"{'record':>10} {'from s':>6} {'to s':>5} {'true bpm':>8} {'shown':>5} {'min':>6} {'max':>6} "
+                 f"{'mean':>6}  pass   (shown: rates shown in the segment; min/max/mean of them, bpm)"]
         for r in rates:
             nan = float("nan")
             to = "end" if math.isinf(r.to_s) else f"{r.to_s:.0f}"
-            lines.append(f"{r.record:>10} {r.from_s:>6.0f} {to:>5} {r.true_bpm:>5.0f} {len(r.shown):>5} "
+            lines.append(f"{r.record:>10} {r.from_s:>6.0f} {to:>5} {r.true_bpm:>8.0f} {len(r.shown):>5} "
                          f"{r.lo or nan:>6.1f} {r.hi or nan:>6.1f} {r.mean or nan:>6.1f}  "
                          f"{'PASS' if r.passed() else 'FAIL'}")
+        bad = [f"{r.record} from {r.from_s:.0f} s" for r in rates if not r.passed()]
+        lines.append(f"{len(rates) - len(bad)} of {len(rates)} segments within +/-5 % of the true rate"
+                     + (f"; out: {', '.join(bad)} (exit 1)" if bad else ""))
         figures = {"segments": [r.to_dict() for r in rates], "tolerance": 0.05}
         if ckpt is not None and (alarms := ec13_time_to_alarm(data, ckpt, lead=lead or "ECG")):
             lines.append("time to alarm for tachycardia (EC13 4.1.2.1 g; onset at 30 s), the whole monitor:")

@@ -88,7 +88,7 @@ def add_monitor_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("source")
     g.add_argument("--source", choices=("replay", "mqtt", "record", "nats"), default=_M.source,
                    help="replay: ECG5000 test-split beats rendered as live patients (default); "
-                        "mqtt: live devices publishing to a broker; record: recorded patients (WFDB or CSV); "
+                        "mqtt: live devices publishing to a broker; record: recorded patients (WFDB, EDF or CSV); "
                         "nats: a worker of several, on NATS JetStream partitions with failover (docs/workers.md)")
     g.add_argument("records", nargs="*", type=Path, metavar="PATH",
                    help="--source record: WFDB records (without extension), folders, RECORDS lists, CSV files")

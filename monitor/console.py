@@ -328,7 +328,8 @@ def render(s: Snapshot, *, width: int = 120, height: int = 40, now: float | None
     """The whole screen for a terminal of ``width`` x ``height`` characters."""
     now = time.time() if now is None else now
     banner_style = "bold black on bright_white" if s.replay else "bold white on blue"
-    status = " (finished)" if s.finished else ""
+    # the source's own state is in its label ("[finished]"): said once
+    status = " (finished)" if s.finished and "[finished]" not in s.source_label else ""
     header = Text(f" ecgmon  |  {s.source_label}{status}  |  {s.elapsed_s:6.0f} s ", style=banner_style)
     if s.monitor_alarm is not None:
         header.append("  ")

@@ -185,23 +185,24 @@ def test_alarm_chains_are_judged_at_the_beats_sample_not_at_what_is_on_when_its_
     assert not book.chained(Condition.VENT_RUN, higher, 12_000 + round(window), window)
     assert not book.chained(Condition.VENT_RUN, higher, 9_000, window)
 
-    # the policy: three ventricular beats just before a VT alarm that the lethal watch raised (and the book holds)
+    # the policy: three ventricular beats well before a VT alarm that the lethal watch raised (and the book holds)
     # before their verdicts came raise the run advisory; three beats after it do not
-    def run_at(first: int) -> list[Alarm]:
-        bk = AlarmBook("bed", fs)
-        bk.raise_(Condition.VTACH, AlarmKind.PHYSIOLOGICAL, Priority.HIGH, "VT", index=20_000)
-        policy = AlarmPolicy(bk, cfg, fs=fs)
-        out: list[Alarm] = []
-        for k in range(3):
-            i = first + 100 * k
-            out += policy.typed(QrsType(i, 0.99, True, 0.16))
-            out += policy.update(_score(i))
-        return out
+    assert _raised_around_vt(19_000, cfg).count(Condition.VENT_RUN) == 1
+    assert Condition.VENT_RUN not in _raised_around_vt(20_100, cfg)
 
-    before = run_at(19_000)
-    assert [a.condition for a in before if a.state is AlarmState.ACTIVE].count(Condition.VENT_RUN) == 1
-    after = run_at(20_100)
-    assert Condition.VENT_RUN not in [a.condition for a in after]
+
+def _raised_around_vt(first: int, cfg: PolicyConfig, fs: float = 250.0) -> list[Condition]:
+    """The advisories raised by three ventricular beats from sample ``first`` (100 samples apart), their verdicts
+    coming after a VT alarm raised at sample 20,000."""
+    bk = AlarmBook("bed", fs)
+    bk.raise_(Condition.VTACH, AlarmKind.PHYSIOLOGICAL, Priority.HIGH, "VT", index=20_000)
+    policy = AlarmPolicy(bk, cfg, fs=fs)
+    out: list[Alarm] = []
+    for k in range(3):
+        i = first + 100 * k
+        out += policy.typed(QrsType(i, 0.99, True, 0.16))
+        out += policy.update(_score(i))
+    return [a.condition for a in out if a.state is AlarmState.ACTIVE]
 
 
 def test_a_run_advisory_is_not_raised_after_the_vt_alarm_it_led_to() -> None:
@@ -211,23 +212,11 @@ def test_a_run_advisory_is_not_raised_after_the_vt_alarm_it_led_to() -> None:
     trial saw CinC v131l raise VT at 58.1 s, then the run at 57.7 s).  Judged by sample index, as the rest of the
     chain; chain_ahead_s 0 brings the old behaviour back."""
     fs = 250.0
-
-    def run_at(first: int, cfg: PolicyConfig) -> list[Condition]:
-        bk = AlarmBook("bed", fs)
-        bk.raise_(Condition.VTACH, AlarmKind.PHYSIOLOGICAL, Priority.HIGH, "VT", index=20_000)
-        policy = AlarmPolicy(bk, cfg, fs=fs)
-        out: list[Alarm] = []
-        for k in range(3):
-            i = first + 100 * k
-            out += policy.typed(QrsType(i, 0.99, True, 0.16))
-            out += policy.update(_score(i))
-        return [a.condition for a in out if a.state is AlarmState.ACTIVE]
-
     cfg = PolicyConfig(vrun_similar=0.0)
     assert cfg.chain_ahead_s == 2.0
-    assert Condition.VENT_RUN not in run_at(19_500, cfg)  # VT raised 1.2 s after the run's third beat
-    assert Condition.VENT_RUN in run_at(19_500, dataclasses.replace(cfg, chain_ahead_s=0.0))
-    assert Condition.VENT_RUN in run_at(19_000, cfg)  # 3.2 s before: a run of its own, advised
+    assert Condition.VENT_RUN not in _raised_around_vt(19_500, cfg)  # VT raised 1.2 s after the run's third beat
+    assert Condition.VENT_RUN in _raised_around_vt(19_500, dataclasses.replace(cfg, chain_ahead_s=0.0))
+    assert Condition.VENT_RUN in _raised_around_vt(19_000, cfg)  # 3.2 s before: a run of its own, advised
     book = AlarmBook("bed", fs)
     book.raise_(Condition.VTACH, AlarmKind.PHYSIOLOGICAL, Priority.HIGH, "VT", index=20_000)
     higher = ADVISORY_CHAINS[Condition.VENT_RUN]
