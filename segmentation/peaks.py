@@ -579,8 +579,9 @@ class QRSDetector:
         self._classify(c, out)
 
     def _paced(self, c: _Cand) -> _Cand:
-        """``c``, or where pacemaker pulses lie within ``pace_search_s`` before its peak, ``c`` with its levels (RMS
-        slope ``v``, slope ``s``) measured again on the raw signal with those pulses blanked (module docstring)."""
+        """``c``, or where pacemaker pulses lie within ``pace_search_s`` before its peak, ``c`` with ``pv``: its RMS
+        slope measured again on the raw signal with those pulses blanked (``v`` and ``s`` as they were; module
+        docstring, "Pacemaker pulses").  :meth:`_pulse_only` judges it by ``pv``."""
         cfg, m = self.cfg, self.pace_m
         lo = c.p - self.pace_win  # pulses sought in [lo, p]
         if not any(lo <= i <= c.p + m for i in self.steep):
