@@ -192,6 +192,13 @@ class ReplaySource(PausableSource):
     def summary(self) -> dict[str, object]:
         return {"passes": self.passes}
 
+    def health(self) -> SourceHealth:
+        """As every played source's, and from a loop's second pass on the pass shown: each pass deals the split to the
+        beds again (other beats, so each bed's rate changes at once where a pass begins)."""
+        if self.finished or not self.passes:
+            return super().health()
+        return SourceHealth(f"playing pass {self.passes + 1}: the split dealt again")
+
     def _plan(self, seed: int) -> list[PatientPlan]:
         # many beds on a small split: the split is dealt several times over, so that each bed plays about
         # MIN_BEATS_PER_PASS beats a pass or more (a bed with one beat or none would show no rhythm at all); a ward

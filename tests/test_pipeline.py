@@ -132,6 +132,9 @@ async def test_looped_replay_keeps_each_bed_continuous_and_matched(tmp_path, mon
     await asyncio.wait_for(b.monitor.run(b.source), 300)
     s = b.monitor.summary()
     assert s["input"]["passes"] >= 2
+    # the console says a new pass began (each bed's beats, and its rate, change there: it must not look like a
+    # rhythm change of the 'patient')
+    assert b.source.health().state.startswith(f"playing pass {s['input']['passes'] + 1}")
     # ground truth stays aligned after the first pass: nearly every true beat seen is matched
     reached = s["beats_expected"] - s["beats_pending"]
     assert reached > 2400 and s["beats_matched"] >= 0.93 * reached
