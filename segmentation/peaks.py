@@ -130,7 +130,6 @@ from dataclasses import dataclass
 from typing import cast
 
 import numpy as np
-from scipy import signal
 from scipy.ndimage import maximum_filter1d, minimum_filter1d
 
 from ecgmon.segmentation.filters import CausalFilter, MovingAverage
@@ -596,7 +595,7 @@ class QRSDetector:
         ad = np.abs(d1)
         n = len(d1) - m  # flanks at lo .. p
         # a pulse is steeper than the QRS: than this candidate and the median of the last QRS (band-passed slopes)
-        ref = max(c.s, self.pace_thr / cfg.pace_slope) if self.qrs_s else c.s
+        ref = max(c.s, self.pace_thr / cfg.pace_slope)  # (inf before a QRS: no steep mark then either)
         if n <= 0 or not self.qrs_a or float(ad[:n].max()) < cfg.pace_slope * ref:
             return c  # nothing steep enough (or no QRS yet to compare with): no pulse (the common case)
         rev = np.zeros(n)
@@ -634,13 +633,11 @@ class QRSDetector:
             u, end = max(0, q - b0), min(len(y) - 1, q + b1)
             y[u:end + 1] = np.linspace(y[u], y[end], end - u + 1)
             self.pulses += 1
-        f = signal.sosfilt(self.bp.sos, y, zi=self.bp.zi_unit * y[0])[0]
+        # the envelope of the blanked window as push() makes a fresh stream's: band-pass from its first sample's
+        # steady state, first difference, moving-window integration
+        f = CausalFilter(self.bp.design, self.bp.zi_unit)(y)
         d = np.diff(f, prepend=f[0])
-        sq = np.cumsum(d * d)
-        mw = self.ma.n
-        env = np.empty_like(sq)
-        env[:mw] = sq[:mw] / mw
-        env[mw:] = (sq[mw:] - sq[:-mw]) / mw
+        env = MovingAverage(self.ma.n)(d * d)
         j = c.p - self.raw_start - a  # the peak's index in x
         v = math.sqrt(max(float(env[max(0, j - self.half):j + self.half + 1].max()), 0.0))
         return _Cand(c.p, c.v, c.s, c.trough, pv=v)
@@ -685,7 +682,7 @@ class QRSDetector:
             self.paced_v.clear()
         if len(self.paced_v) < cfg.pace_beats or sum(self.qrs_paced) < cfg.pace_share * len(self.qrs_paced):
             return False
-        return cast(float, c.pv) < cfg.pace_frac * float(np.median(self.paced_v))
+        return cast(float, c.pv) < cfg.pace_frac * _median(self.paced_v)
 
     def _t_wave(self, c: _Cand, last: int, *, window: int | None = None) -> bool:
         """Pan & Tompkins' T-wave rule: within ``t_wave_s`` (or ``window`` samples) of the last QRS and less than
