@@ -348,7 +348,7 @@ def test_a_ventricular_standstill_in_a_real_record_raises_asystole(tmp_path):
     """SVDB 850 (60 s shipped): 12.5 s without a QRS, its P waves going on.  Through the whole monitor the asystole
     alarm (HIGH) is raised 4-7 s into the standstill (4 s without a QRS, decided at the VF window that covers them)
     and no beat is found in it; the detector alone with the re-acquisition floor off (the rule under test) took the P
-    waves for beats, and the alarm never came."""
+    waves for beats, and the alarm never came.  No rate is shown under the alarm."""
     from helpers import play_records
 
     from ecgmon.core.messages import AlarmState, Condition
@@ -599,17 +599,23 @@ def test_pacemaker_pulses_without_capture_raise_asystole(tmp_path):
     """CinC 2015 a670s (40 s of its lead II shipped): a paced rhythm, then pacemaker pulses alone from about 26.3 s;
     the ICU monitor's asystole alarm at 30.0 s was judged true.  Through the whole monitor no beat is found in the
     loss of capture and asystole (HIGH) is raised 4-7 s after the last paced beat; the detector alone without the pulse
-    check counted the pulses as beats (about one every 0.86 s) and the alarm never came."""
+    check counted the pulses as beats (about one every 0.86 s) and the alarm never came.  No rate is shown under the alarm."""
     from helpers import play_records
 
     from ecgmon.core.messages import AlarmState, Condition
     from ecgmon.segmentation.peaks import QRSDetector
 
+    from ecgmon.monitor.app import snapshot
+
     rec = read(PACED)
     last = 25.5  # the last paced beat (s)
-    _, got = play_records(tmp_path, [PACED])
+    b, got = play_records(tmp_path, [PACED])
     asy = [a for a in got.alarms if a.condition is Condition.ASYSTOLE and a.state is AlarmState.ACTIVE]
     assert len(asy) == 1 and last + 4.0 <= (asy[0].beat_index or 0) / rec.fs <= last + 7.0, asy
+    # under the asystole alarm the tile and the summary show no rate ("---"), not the falling average
+    bed = b.monitor.beds[PACED.name]
+    assert Condition.ASYSTOLE in bed.book.active and bed.segmenter.heart_rate is not None
+    assert snapshot(b).tiles[0].heart_rate is None and b.monitor.summary()["hr_bpm"][PACED.name] is None
     assert not [s for s in got.scores if s.beat.index / rec.fs > last + 0.5]
     x = rec.signal.astype(np.float64)
     d = QRSDetector(rec.fs, DetectorConfig(pace_min_fs=0))
