@@ -16,6 +16,10 @@ reboot): the packet starts a new stream for the bed at once (``reboot`` counted,
 released first, ``reset=True``), its sample index following the clock across the real gap (or, when the
 clock restarted too, continuing from the last sample).
 
+Sample indices count from the device's own counter: the first packet the monitor receives starts at ``seq``
+times its sample count (a monitor that joins late or restarts numbers a device's samples as one that saw it
+start), then on by the samples released and, after a reset, by the clock.
+
 A counter of 8, 16 or 32 bits wraps round to 0: a ``seq`` that is just past the next one expected
 modulo such a width, at the time the stream's pace gives it, is the stream going on (``wrap`` counted),
 not a reboot.
@@ -51,6 +55,7 @@ class DeviceStream:
     width: int = 0  # the counter's modulus once it has wrapped (0: not yet)
 
     RECENT = 256
+    MAX_FIRST = 2**40  # a first packet's seq x samples beyond this (not a device's sample count) numbers from 0
     WIDTHS = (2**8, 2**16, 2**32)  # counter widths whose wrap round is recognised
 
     def push(self, p: Packet) -> list[Chunk]:
@@ -147,7 +152,12 @@ class DeviceStream:
             # a new stream segment (or the first packet of a stream whose origin ``t0_first`` was given, as after a
             # takeover): sample indices continue from the packet's time
             if self.t0_first is None:
-                self.t0_first = p.t0
+                # the first packet this monitor sees of the device: its samples are numbered from the device's own
+                # counter (seq x samples per packet: the device's sample index when its packets are of one length
+                # from seq 0), so that a monitor joining a running device late, or started again, gives the same
+                # sample the same index (beat and alarm lines, journals and reviews place it on the device's strip)
+                first = p.seq * len(p.samples)
+                self.t0_first = p.t0 - (first if first < self.MAX_FIRST else 0) / p.fs
             self.fs = p.fs
             start = max(self.next_start, round((p.t0 - self.t0_first) * p.fs))
         else:

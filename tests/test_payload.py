@@ -209,6 +209,26 @@ def test_a_reboot_onto_the_same_uptime_clock_is_told_from_duplicates_by_its_samp
     assert ds.push(pkt(3, 123)) == [] and ds.counts["duplicate"] == 2  # the new stream's own duplicate
 
 
+def test_a_monitor_joining_a_running_device_numbers_its_samples_as_the_device_does():
+    """The monitor starts (or restarts) while a device has been sending for 10 s (packets of 62 samples from seq
+    0): its first packet is seq 40, so its samples start at 40 x 62, the index one monitor that saw the device
+    start gives them; after a reboot (silent for 2 s, seq from 0 again, the clock going on) the index follows the
+    device's clock across the real gap.  Beat and alarm lines of two monitors thus agree on a sample's index."""
+    dur = 62 / 250
+    late, early = DeviceStream("d", reorder=8), DeviceStream("d", reorder=8)
+    got = {id(late): [], id(early): []}
+    for k in range(200):
+        if 120 <= k < 128:
+            continue  # rebooting
+        seq = k if k < 120 else k - 128
+        for ds in (early, late) if k >= 40 else (early,):
+            got[id(ds)] += ds.push(_pkt(seq, 1000.0 + k * dur))
+    a, b = got[id(late)], got[id(early)]
+    assert a[0].start == 40 * 62 and not a[0].reset
+    assert [c.start for c in a] == [c.start for c in b[40:]]
+    assert [c.start for c in a if c.reset] == [128 * 62] and late.counts["reboot"] == 1
+
+
 @pytest.mark.parametrize("width", [2**8, 2**16, 2**32])
 def test_a_counter_that_wraps_round_goes_on_without_a_reset(width):
     ds = DeviceStream("d", reorder=8)
@@ -218,7 +238,8 @@ def test_a_counter_that_wraps_round_goes_on_without_a_reset(width):
     order = list(range(60))
     order[29], order[30] = order[30], order[29]
     out = [c for k in order for c in ds.push(_pkt(seqs[k], 1000.0 + k * dur))]
-    assert [c.start for c in out] == [62 * k for k in range(60)]
+    # numbered from the device's counter at the first packet (seq x samples), on across the wrap
+    assert [c.start for c in out] == [62 * (width - 30 + k) for k in range(60)]
     assert not any(c.reset for c in out)
     assert ds.counts["wrap"] == 1 and ds.counts["reboot"] == 0 and ds.counts["duplicate"] == 0
     # a reboot after the wrap is still one (the clock going on, the counter from 0 again past a silent gap)
