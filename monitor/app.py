@@ -163,7 +163,7 @@ def snapshot(b: Built, *, focus: str | None = None, notice: str = "") -> Snapsho
     return Snapshot(tiles, tuple(b.view.alarm_log), label, b.source.replay,
                     s.beats_per_s(), s.latency_ms(50), s.latency_ms(99), mon.queue.qsize(), s.queue_max, s.shed,
                     mon.scorer.device_name, mon.model_name, se, sp,
-                    time.monotonic() - s.started_mono, health.finished, mon.monitor_book.highest(), s.shed_messages,
+                    time.monotonic() - s.started_mono, mon.monitor_book.highest(), s.shed_messages,
                     focus, notice)
 
 

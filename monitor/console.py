@@ -78,7 +78,7 @@ class Snapshot:
 
     tiles: tuple[Tile, ...]
     alarm_log: tuple[Alarm, ...]
-    source_label: str
+    source_label: str  # the source and its state, e.g. "RECORDING - ... [finished]" (shown as it is)
     replay: bool
     beats_per_s: float
     latency_p50_ms: float | None
@@ -91,7 +91,6 @@ class Snapshot:
     sensitivity: float | None
     specificity: float | None
     elapsed_s: float
-    finished: bool = False
     monitor_alarm: Alarm | None = None
     shed_messages: int = 0
     focus: str | None = None  # the bed shown alone (number keys), None: every bed
@@ -328,9 +327,8 @@ def render(s: Snapshot, *, width: int = 120, height: int = 40, now: float | None
     """The whole screen for a terminal of ``width`` x ``height`` characters."""
     now = time.time() if now is None else now
     banner_style = "bold black on bright_white" if s.replay else "bold white on blue"
-    # the source's own state is in its label ("[finished]"): said once
-    status = " (finished)" if s.finished and "[finished]" not in s.source_label else ""
-    header = Text(f" ecgmon  |  {s.source_label}{status}  |  {s.elapsed_s:6.0f} s ", style=banner_style)
+    # the source's state ("[playing]", "[finished]", ...) is in its label: the snapshot's maker puts it there
+    header = Text(f" ecgmon  |  {s.source_label}  |  {s.elapsed_s:6.0f} s ", style=banner_style)
     if s.monitor_alarm is not None:
         header.append("  ")
         header.append_text(_alarm_text(s.monitor_alarm, now))

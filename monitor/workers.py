@@ -626,7 +626,7 @@ class Router:
                         max(lat50, default=None), max(lat99, default=None), sum(s.queue_depth for s in snaps),
                         sum(s.queue_max for s in snaps), sum(s.shed for s in snaps),
                         first.device if first else "-", first.model if first else "-", None, None,
-                        time.monotonic() - self.started, False,
+                        time.monotonic() - self.started,
                         max(mon_alarms, key=lambda a: a.priority, default=None),
                         sum(s.shed_messages for s in snaps) + sum(self.shed.values()), keys.focus, keys.notice)
 

@@ -599,13 +599,13 @@ def test_pacemaker_pulses_without_capture_raise_asystole(tmp_path):
     """CinC 2015 a670s (40 s of its lead II shipped): a paced rhythm, then pacemaker pulses alone from about 26.3 s;
     the ICU monitor's asystole alarm at 30.0 s was judged true.  Through the whole monitor no beat is found in the
     loss of capture and asystole (HIGH) is raised 4-7 s after the last paced beat; the detector alone without the pulse
-    check counted the pulses as beats (about one every 0.86 s) and the alarm never came.  No rate is shown under the alarm."""
+    check counted the pulses as beats (about one every 0.86 s) and the alarm never came.  No rate is shown under the
+    alarm."""
     from helpers import play_records
 
     from ecgmon.core.messages import AlarmState, Condition
-    from ecgmon.segmentation.peaks import QRSDetector
-
     from ecgmon.monitor.app import snapshot
+    from ecgmon.segmentation.peaks import QRSDetector
 
     rec = read(PACED)
     last = 25.5  # the last paced beat (s)
