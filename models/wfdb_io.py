@@ -85,13 +85,13 @@ _BYTES = {"8": 1.0, "16": 2.0, "24": 3.0, "32": 4.0, "61": 2.0, "80": 1.0, "160"
           "311": 4 / 3}
 
 
-def _truncated(path: Path, header: object) -> str | None:
+def _truncated(path: Path, header: object, spf: list[int]) -> str | None:
     """Why a record's signal could not be read, where its signal files are shorter than the header's length (a
     truncated copy, an interrupted download): "truncated: ..." naming the file and how much it holds; None where
-    that is not it (or cannot be told: a FLAC-compressed format, a header without a length)."""
+    that is not it (or cannot be told: a FLAC-compressed format, a header without a length).  ``spf``: samples per
+    frame of each signal (:func:`_layout`)."""
     n = getattr(header, "sig_len", None)
     files, fmts = getattr(header, "file_name", None) or [], getattr(header, "fmt", None) or []
-    spf = getattr(header, "samps_per_frame", None) or [1] * len(files)
     if not n or not files or len(fmts) != len(files):
         return None
     need: dict[str, float] = {}
@@ -99,7 +99,7 @@ def _truncated(path: Path, header: object) -> str | None:
         b = _BYTES.get(str(fmt))
         if b is None:
             return None
-        need[f] = need.get(f, 0.0) + b * (k or 1)
+        need[f] = need.get(f, 0.0) + b * k
     for f, per_frame in need.items():
         dat = path.parent / f
         if not dat.is_file():
@@ -151,7 +151,7 @@ def read_wfdb(path: Path | str, *, lead: str | None = None, fs: float | None = N
         raise RecordError(f"{path.parent / Path(err.filename or '?').name}: signal file missing "
                           f"(named by {hea.name})") from err
     except Exception as err:
-        short = _truncated(path, header)
+        short = _truncated(path, header, spf)
         if short:
             raise RecordError(f"{path}: {short}") from err
         raise RecordError(f"{path}: cannot read the signal ({type(err).__name__}: {err})") from err
