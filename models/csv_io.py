@@ -20,9 +20,10 @@ the line and the fix; what is decided on clear evidence is a warning in ``Record
   a unit in a name: ``ECG (uV)``, ``ecg_mV``).  Without a header: one column is the lead; two are a
   time column (strictly increasing; seconds or milliseconds told apart by its step, with a warning)
   and the lead; more are refused.
-- **Rate**: from ``--fs``, a metadata line and the time column (median step); all that are given must
-  agree within 1 %.  A time column with a jump (a step off the median by more than 25 %) or going
-  backwards is refused at that line.
+- **Rate**: from ``--fs``, a metadata line and the time column (its rows over its span: times rounded to whole
+  ms step unevenly, and their median step would be another rate; a whole number of Hz where one lies within the
+  column's printed resolution); all that are given must agree within 1 %.  A time column with a jump (a step off
+  the median by more than 25 % plus its printed resolution) or going backwards is refused at that line.
 - **Unit**: from ``--units``, a metadata line and the lead's column name; all that are given must
   agree.  None given: mV when the amplitudes are plausible for mV (warning), else refused.
 - **Thousands separators** (``1,234`` or ``1.234`` beside integers such as ``523`` in one column) are refused
@@ -394,33 +395,58 @@ def _roles(path: Path, names: list[str] | None, table: np.ndarray, line_of: np.n
                       "(e.g. 'time_s,II,V5' in mV) and choose one with --lead")
 
 
+def _resolution(d: np.ndarray) -> float:
+    """The printed resolution of a time column from its steps ``d`` (any unit): the smallest difference between
+    two of its distinct steps (a column of whole milliseconds at 360 Hz steps by 2 and 3 ms: 1), 0 when every step
+    is the same.  Rounded times make the steps differ by this much, whatever the sampling."""
+    d = d[np.isfinite(d)]
+    med = float(np.median(d)) if len(d) else 0.0
+    u = np.unique(np.round(d[np.abs(d - med) <= 0.5 * abs(med)], 9))  # a gap's step is no rounding
+    return float(np.min(np.diff(u))) if len(u) > 1 else 0.0
+
+
+def _mean_step(col: np.ndarray) -> float:
+    """The mean step of a time column: its span over its steps (the median step of times rounded to whole ms at
+    128 Hz is 8 ms, 125 Hz; the span gives 7.8125 ms)."""
+    t = col[np.isfinite(col)]
+    return float((t[-1] - t[0]) / (len(t) - 1)) if len(t) > 1 else 0.0
+
+
 def _time_unit_from_step(path: Path, col: np.ndarray, name: str, notes: list[str]) -> float:
-    """Seconds per unit of a time column without a stated unit, from its median step: the steps of
+    """Seconds per unit of a time column without a stated unit, from its mean step: the steps of
     100-1000 Hz in s (1-10 ms) and in ms (1-10) do not overlap."""
-    d = np.diff(col[np.isfinite(col)])
-    step = float(np.median(d)) if len(d) else 0.0
+    step = _mean_step(col)
     for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
         if step > 0 and FS_RANGE[0] <= 1 / (step * scale) <= FS_RANGE[1]:
-            notes.append(f"{path}: time column {name!r} has no unit; read as {unit} (step {step:g}: "
-                         f"{1 / (step * scale):g} Hz)")
+            notes.append(f"{path}: time column {name!r} has no unit; read as {unit} (mean step {step:.6g}: "
+                         f"about {1 / (step * scale):.4g} Hz)")
             return scale
-    raise RecordError(f"{path}: time column {name!r}: median step {step:g} is no sampling rate of "
+    raise RecordError(f"{path}: time column {name!r}: mean step {step:g} is no sampling rate of "
                       f"{FS_RANGE[0]:g}-{FS_RANGE[1]:g} Hz in s, ms or us; name its unit (e.g. 'time_ms')")
 
 
 def _time_rate(path: Path, col: np.ndarray, line_of: np.ndarray, scale: float) -> tuple[str, float]:
-    """The rate a time column gives; a jump or a step backwards is refused at its line."""
+    """The rate a time column gives: its rows over its span (not the median step: times printed to whole ms or to
+    0.1 ms step unevenly, 2 and 3 ms at 360 Hz, and the median would give 333 or 357 Hz); a whole number of Hz where
+    one lies within the column's printed resolution.  A jump or a step backwards is refused at its line: a step off
+    the median by more than 25 % of it plus the printed resolution."""
     d = np.diff(col) * scale
     if not len(d):
         raise RecordError(f"{path}: a single row: no rate from the time column")
-    step = float(np.median(d))
+    step = _mean_step(col) * scale
     if step <= 0:
-        raise RecordError(f"{path}: the time column does not increase (median step {step:g} s)")
-    bad = np.flatnonzero((d <= 0) | (np.abs(d - step) > JUMP_TOLERANCE * step))
+        raise RecordError(f"{path}: the time column does not increase (mean step {step:g} s)")
+    res, med = _resolution(d), float(np.median(d))
+    bad = np.flatnonzero((d <= 0) | (np.abs(d - med) > JUMP_TOLERANCE * med + res * (1 + 1e-6)))
     if len(bad):
         i = int(bad[0])
-        raise RecordError(f"{path}:{int(line_of[i + 1])}: time goes from {col[i]:g} to {col[i + 1]:g} (step "
-                          f"{step / scale:g}): a gap or irregular sampling; cut the file there, or leave the time "
+        raise RecordError(f"{path}:{int(line_of[i + 1])}: time goes from {col[i]:g} to {col[i + 1]:g} (median step "
+                          f"{med / scale:.6g}): a gap or irregular sampling; cut the file there, or leave the time "
                           "column out and mark the gap with empty cells (signal loss)")
+    rate = 1.0 / step
+    span = step * len(d)
+    # the span is known to within the printed resolution (each end rounded by half of it), the rate as well
+    if abs(rate - round(rate)) <= rate * max(res, 1e-9 * span) / span:
+        rate = float(round(rate))
     # 6 significant digits: a time column printed to 0.1 ms gives 249.99999999999977 Hz for 250 Hz
-    return f"the time column (lines {int(line_of[0])}-{int(line_of[-1])})", float(f"{1.0 / step:.6g}")
+    return f"the time column (lines {int(line_of[0])}-{int(line_of[-1])})", float(f"{rate:.6g}")

@@ -16,6 +16,8 @@ signal-5.htm (Moody GB, PhysioToolkit).
 from __future__ import annotations
 
 import contextlib
+import math
+import re
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -64,6 +66,29 @@ def _layout(path: Path, header: Any) -> tuple[list[str], list[str], list[int]]:
     units = [str(u) if u else "" for u in (header.units or [""] * len(names))]
     spf = [int(s or 1) for s in (header.samps_per_frame or [1] * len(names))]
     return names, units, spf
+
+
+def _record_fs(hea: Path, header: Any, notes: list[str]) -> None:
+    """Check the header's sampling-rate field against what ``wfdb`` parsed from it.  The record line is ``name[/segments]
+    signals [fs[/counter frequency[(base counter)]] [samples ...]]`` (WFDB header format, PhysioNet's ``header(5)``):
+    a rate that is absent means 250 Hz by the format (a warning says so); one that is not a positive number is
+    refused (``wfdb`` reads ``-360`` or ``abc`` as absent, and a record would play at 250 Hz without a word)."""
+    try:
+        lines = hea.read_text(encoding="latin-1").splitlines()
+    except OSError as err:
+        raise RecordError(f"{hea}: cannot read ({err.strerror})") from err
+    n, line = next(((i, ln) for i, ln in enumerate(lines, start=1) if ln.strip() and not ln.lstrip().startswith("#")),
+                   (0, ""))
+    fields = line.split()
+    if len(fields) < 3:
+        notes.append(f"{hea}:{n}: the record line gives no sampling rate: the WFDB format's default, 250 Hz, is "
+                     "played (give the rate in the header if it is not 250 Hz)")
+        return
+    m = re.match(r"\d+(?:\.\d*)?|\.\d+", fields[2])  # the number wfdb reads ("360Hz": 360, as wfdb reads it)
+    value = float(m.group()) if m else math.nan
+    if not value > 0 or abs(value - float(header.fs)) > 1e-9 * value:
+        raise RecordError(f"{hea}:{n}: sampling rate field {fields[2]!r} is not a positive number of Hz (record line "
+                          f"{line.strip()[:60]!r}); fix the header")
 
 
 def second_lead_of(path: Path | str, rec: Recording) -> str | None:
@@ -130,6 +155,7 @@ def read_wfdb(path: Path | str, *, lead: str | None = None, fs: float | None = N
         raise RecordError(f"{hea}: not a readable WFDB header ({type(err).__name__}: {err})") from err
     names, sig_units, spf = _layout(path, header)
     notes: list[str] = []
+    _record_fs(hea, header, notes)
     volt = [unit_factor(u or "mV") is not None for u in sig_units]
     ch, note = choose_lead(names, lead, where=str(hea), usable=volt)
     if note:
@@ -166,6 +192,8 @@ def read_wfdb(path: Path | str, *, lead: str | None = None, fs: float | None = N
         raise RecordError(f"{path.with_suffix('.dat')}: truncated: {len(x)} of the {promised} samples the header "
                           "promises")
     where = f"{hea}: lead {chosen!r}"
+    if len(x) < 2 * rate:
+        raise RecordError(f"{where}: {len(x)} samples is less than 2 s at {rate:g} Hz")
     unit = (rec.units or [sig_units[ch]])[0] or "mV"  # WFDB: no unit in the header means mV
     factor, _ = check_units(unit, units, where=where)
     x = x * factor

@@ -241,6 +241,51 @@ def test_csv_time_column_gives_the_rate_and_a_gap_is_named(tmp_path):
     assert r.fs == 250.0 and any("read as s" in n for n in r.notes)
 
 
+@pytest.mark.parametrize(("fs", "unit", "fmt"), [(128, "ms", "{:.0f}"), (256, "ms", "{:.0f}"), (360, "ms", "{:.0f}"),
+                                             (300, "ms", "{:.0f}"), (128, "s", "{:.3f}"), (360, "s", "{:.3f}"),
+                                             (360, "s", "{:.4f}")])
+def test_csv_time_columns_printed_rounded_give_the_true_rate(tmp_path, fs, unit, fmt):
+    """Devices and spreadsheets print times to whole ms or a few decimals: at 128 Hz whole-ms times step 7 or 8 ms,
+    at 360 Hz 2 or 3 ms, and the median step gave 125 or 333 Hz (a heart rate 2-8 % off, no warning) or refused the
+    file as irregular.  The rate is the rows over the span, a whole number of Hz within the printed resolution; a
+    sample missing from such a column is still a gap, named at its line."""
+    n = 20 * fs
+    x = _sig(n, fs)
+    k = 1e3 if unit == "ms" else 1.0
+    times = [fmt.format(i / fs * k) for i in range(n)]
+    p = tmp_path / "r.csv"
+    p.write_text(f"time_{unit},ecg (mV)\n" + "".join(f"{t},{v}\n" for t, v in zip(times, x, strict=True)))
+    r = read_csv(p)
+    assert r.fs == fs and len(r.signal) == n
+    gap = 3 * fs  # one sample left out
+    p.write_text(f"time_{unit},ecg (mV)\n" + "".join(f"{t},{v}\n" for i, (t, v) in enumerate(zip(times, x, strict=True))
+                                                       if i != gap))
+    with pytest.raises(RecordError, match=rf"r\.csv:{gap + 2}: time goes from .* a gap or irregular sampling"):
+        read_csv(p)
+
+
+def test_a_wfdb_sampling_rate_field_wfdb_cannot_read_is_refused_not_played_at_250_hz(tmp_path):
+    """``wfdb`` reads a record line's rate field of ``-360`` or ``abc`` as absent, and the format's default (250 Hz)
+    then played a 360 Hz record at 250 Hz (the heart rate 30 % low) without a word.  Such a field is refused, naming
+    the line; an absent one is the format's 250 Hz, said in a warning; a record under 2 s is refused (as EDF and
+    CSV are)."""
+    rec = _wfdb(tmp_path, "r", _sig(3600, 360.0), 360.0)
+    hea = rec.with_suffix(".hea")
+    lines = hea.read_text().splitlines()
+    for field in ("-360", "abc"):
+        hea.write_text("\n".join([f"r 1 {field} 3600", *lines[1:]]) + "\n")
+        with pytest.raises(RecordError, match=rf"r\.hea:1: sampling rate field '{field}' is not a positive number"):
+            read(rec)
+    hea.write_text("\n".join(["r 1", *lines[1:]]) + "\n")
+    r = read(rec)
+    assert r.fs == 250.0 and any("gives no sampling rate" in n and "250 Hz" in n for n in r.notes)
+    hea.write_text("\n".join(lines) + "\n")
+    assert read(rec).fs == 360.0 and read(rec).notes == ()
+    short = _wfdb(tmp_path, "s", _sig(300, 360.0), 360.0)
+    with pytest.raises(RecordError, match=r"less than 2 s at 360 Hz"):
+        read(short)
+
+
 def test_csv_ambiguities_are_refused_with_the_line_and_the_fix(tmp_path):
     p = tmp_path / "a.csv"
     p.write_text("".join(f"{int(v)},{abs(round(v * 1000)) % 1000:03d}\n" for v in _sig() * 3))
