@@ -69,8 +69,8 @@ def _layout(path: Path, header: Any) -> tuple[list[str], list[str], list[int]]:
 
 
 def _record_fs(hea: Path, header: Any, notes: list[str]) -> None:
-    """Check the header's sampling-rate field against what ``wfdb`` parsed from it.  The record line is ``name[/segments]
-    signals [fs[/counter frequency[(base counter)]] [samples ...]]`` (WFDB header format, PhysioNet's ``header(5)``):
+    """Check the header's sampling-rate field against what ``wfdb`` parsed from it.  The record line is
+    ``name[/segments] signals [fs[/counter frequency[(base counter)]] [samples ...]]`` (WFDB's ``header(5)``):
     a rate that is absent means 250 Hz by the format (a warning says so); one that is not a positive number is
     refused (``wfdb`` reads ``-360`` or ``abc`` as absent, and a record would play at 250 Hz without a word)."""
     try:
