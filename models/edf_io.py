@@ -53,6 +53,28 @@ def read_edf(path: Path | str, *, lead: str | None = None, fs: float | None = No
         raise RecordError(f"{path}: not a readable EDF file ({type(err).__name__}: {err})") from err
 
 
+def _size_check(path: Path, head: bytes, ns: int) -> str | None:
+    """Why a file's size does not fit its header, or None: the header's number of data records times a record's
+    bytes (2 per sample, the samples per record of every signal) after the 256 x (signals + 1) header bytes.  Shorter
+    is a truncated copy (edfio would read the whole records there are and drop the rest without a word); a data-record
+    count of -1 (a recording not closed) is not checked."""
+    try:
+        nrec = int(head[236:244].decode("ascii").strip())
+        off = 256 + ns * 216
+        per_rec = sum(int(head[off + 8 * i:off + 8 * i + 8].decode("ascii").strip()) for i in range(ns))
+        size = path.stat().st_size
+    except (ValueError, OSError):
+        return None  # a damaged field: edfio names it
+    if nrec < 0 or per_rec <= 0:
+        return None
+    need = 256 * (ns + 1) + nrec * per_rec * 2
+    if size < need:
+        have = max(0, size - 256 * (ns + 1)) // (per_rec * 2)
+        return (f"{path}: truncated: {size:,} bytes, {have:,} whole of the {nrec:,} data records its header announces "
+                f"({need:,} bytes)")
+    return None
+
+
 def _read_edf(path: Path, *, lead: str | None, fs: float | None, units: str | None,
               annotations: bool) -> Recording:
     try:
@@ -75,6 +97,8 @@ def _read_edf(path: Path, *, lead: str | None, fs: float | None, units: str | No
         raise RecordError(f"{path}: no such file") from err
     except Exception as err:  # edfio raises ValueError and others for a malformed header or data
         raise RecordError(f"{path}: not a readable EDF file ({type(err).__name__}: {err})") from err
+    if short := _size_check(path, head, ns):
+        raise RecordError(short)
     if reserved.startswith("EDF+D"):
         raise RecordError(f"{path}: header field 'reserved' is EDF+D: a discontinuous recording (gaps between data "
                           "records) is not supported; export it as EDF+C (one file per continuous part)")

@@ -10,7 +10,7 @@ Every problem with a file raises :class:`RecordError`, whose message names the f
 field where there is one) and what would fix it.
 
 Lead names (:func:`choose_lead`) match exactly, then case-insensitively, then through the usual
-aliases: MLII = II = ECG II = ML2 = Lead II (modified limb leads are taken for the limb lead), V1-V6
+aliases: MLII = II = ECG II = ML2 = Lead II = ECG Lead II (modified limb leads are taken for the limb lead), V1-V6
 with or without an ``ECG``/``Lead`` prefix, ECG1 = ECG 1 = ECG_1 (a channel number, not lead I).
 """
 
@@ -32,7 +32,7 @@ DEFAULT_LEAD = "II"  # played when no lead is asked for and the record has it (M
 # (robust to spikes) is 0.05-5 mV on any lead; beyond these bounds the unit (or the gain) is wrong
 SPREAD_MAX_MV = 40.0  # 1 mV written in uV spreads ~1000; a stated unit: warned beyond this (artefact, gain)
 SPREAD_IMPOSSIBLE_MV = 200.0  # a stated unit: refused beyond this (uV written as mV)
-SPREAD_MIN_MV = 0.01  # 1 mV written in V spreads ~0.001 (only checked where no unit is stated)
+SPREAD_MIN_MV = 0.01  # 1 mV written in V spreads ~0.001 (refused without a unit, warned with one)
 SAMPLE_MAX_MV = 100.0  # a single sample beyond this is not a surface ECG in mV (CSV cells)
 
 UNITS_TO_MV = {"mv": 1.0, "millivolt": 1.0, "millivolts": 1.0, "uv": 1e-3, "µv": 1e-3, "μv": 1e-3,
@@ -68,7 +68,7 @@ def lead_key(name: str) -> str:
     s = re.sub(r"[\s_\-.:/]+", "", name.strip().lower())
     if m := re.fullmatch(r"(?:ecg|ekg)0*(\d+)", s):
         return f"ecg{m.group(1)}"
-    s = re.sub(r"^(?:ecg|ekg|lead)(?=.)", "", s)
+    s = re.sub(r"^(?:(?:ecg|ekg|lead)(?=.))+", "", s)  # "ECG Lead II", "EKG lead II"
     if m := re.fullmatch(r"ml(i{1,3}|[123])", s):
         s = {"1": "i", "2": "ii", "3": "iii"}.get(m.group(1), m.group(1))
     return s
@@ -78,6 +78,12 @@ def lead_key(name: str) -> str:
 # are never a second lead
 ECG_KEYS = frozenset({"i", "ii", "iii", "avr", "avl", "avf", "v", "mcl1", "mcl5", *(f"v{k}" for k in range(1, 7)),
                       "ml5", "ecg"}) | frozenset(f"ecg{k}" for k in range(1, 13))
+
+
+def is_ecg_name(name: str) -> bool:
+    """Whether a signal's name is an ECG lead's: a lead name (:data:`ECG_KEYS`, by :func:`lead_key`), or one that
+    says ECG or EKG ("ECG", "ECG Lead II", "EKG-V2")."""
+    return lead_key(name) in ECG_KEYS or re.search(r"ecg|ekg", name, re.IGNORECASE) is not None
 
 
 def second_lead(names: Sequence[str], first: int, usable: Sequence[bool] | None = None) -> int | None:
@@ -95,7 +101,8 @@ def choose_lead(names: Sequence[str], wanted: str | None, *, where: str,
     ``wanted``: a lead name (matched exactly, case-insensitively, then by :func:`lead_key`), or ``#k``, the
     k-th signal of the file (1-based: for files whose leads share a name, as the two ``ECG`` signals of the
     MIT-BIH Malignant Ventricular Ectopy Database); absent, it is an error listing the leads.  None: lead II (or
-    an alias) when present, else the first ``usable`` lead (a voltage signal), with a warning naming it.
+    an alias) when present, else the first ``usable`` lead (a voltage signal) named as an ECG lead
+    (:func:`is_ecg_name`), else the first ``usable`` one, with a warning naming it.
     """
     if not names:
         raise RecordError(f"{where}: no signals")
@@ -118,7 +125,10 @@ def choose_lead(names: Sequence[str], wanted: str | None, *, where: str,
                               f"(--lead '#{hits[0] + 1}')")
     if wanted is not None:
         raise RecordError(f"{where}: no lead {wanted!r} (leads: {listing}); choose one of these with --lead")
-    first = next((i for i, u in enumerate(ok) if u), None)
+    # an ECG lead by its name before any other voltage signal (EEG, EMG, EOG, respiration in mV)
+    first = next((i for i, u in enumerate(ok) if u and is_ecg_name(names[i])), None)
+    if first is None:
+        first = next((i for i, u in enumerate(ok) if u), None)
     if first is None:
         raise RecordError(f"{where}: no ECG lead among {listing} (no signal in V, mV or uV)")
     if len(names) == 1:
@@ -153,7 +163,9 @@ def check_amplitude(x_mv: np.ndarray, *, where: str, unit_known: bool) -> str | 
     The 1st-99th percentile spread of the finite samples: with no unit stated, it must lie between
     :data:`SPREAD_MIN_MV` (else volts) and :data:`SPREAD_MAX_MV` (else microvolts), and mV is read with
     a warning; with a unit stated (a WFDB or EDF header), beyond :data:`SPREAD_IMPOSSIBLE_MV` is refused
-    (the gain or unit is wrong) and beyond :data:`SPREAD_MAX_MV` warned (an ICU lead full of artefact).
+    (the gain or unit is wrong), beyond :data:`SPREAD_MAX_MV` warned (an ICU lead full of artefact), and under
+    :data:`SPREAD_MIN_MV` but not flat warned (1 mV samples under a header's uV are 0.001 mV: the monitor would
+    call the lead off and play on; a lead off the whole time looks the same, so it is not refused).
     """
     fin = x_mv[np.isfinite(x_mv)]
     if not len(fin):
@@ -168,6 +180,9 @@ def check_amplitude(x_mv: np.ndarray, *, where: str, unit_known: bool) -> str | 
     if spread > (SPREAD_IMPOSSIBLE_MV if unit_known else SPREAD_MAX_MV):
         raise RecordError(f"{where}: samples spread {spread:.4g} mV (1st-99th percentile): not a surface ECG in mV"
                           f"{' (microvolts?)' if spread < 40000 else ''}; {fix}")
+    if unit_known and 0 < spread < SPREAD_MIN_MV:
+        return (f"{where}: samples spread {spread:.3g} mV (1st-99th percentile), implausibly small for a surface ECG "
+                "(a lead off the whole time, or samples in mV under a unit of uV?); played as the file says")
     if not unit_known:
         if spread < SPREAD_MIN_MV:
             raise RecordError(f"{where}: samples spread {spread:.3g} mV (1st-99th percentile): too small for mV "

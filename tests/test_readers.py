@@ -47,7 +47,8 @@ def _wfdb(tmp: Path, name: str, x: np.ndarray, fs: float, *, fmt: str = "16", na
 
 
 def test_lead_aliases_and_an_absent_lead_lists_the_leads():
-    assert {lead_key(n) for n in ("MLII", "II", "ii", "ECG II", "ML2", "ecg_ii", "Lead II")} == {"ii"}
+    assert {lead_key(n) for n in ("MLII", "II", "ii", "ECG II", "ML2", "ecg_ii", "Lead II", "ECG Lead II",
+                                  "EKG lead II")} == {"ii"}
     assert lead_key("ECG1") == lead_key("ECG 1") == lead_key("ecg_01") == "ecg1" != lead_key("I")
     assert lead_key("V5") == lead_key("ECG V5") == lead_key("v5")
     assert choose_lead(["i", "ii"], "II", where="f") == (1, None)
@@ -59,6 +60,11 @@ def test_lead_aliases_and_an_absent_lead_lists_the_leads():
     assert i == 0 and note is not None and "playing 'V'" in note  # never a silent choice
     with pytest.raises(RecordError, match="ambiguous"):
         choose_lead(["MLII", "ECG II"], "II", where="f")
+    # no lead II: a signal named as an ECG lead before other voltage signals (a sleep study's EEG in uV, a
+    # respiration belt in mV at 25 Hz), with the warning naming it
+    for names, k in ((["EEG Fp1", "EKG2"], 1), (["SpO2", "Resp", "ECG"], 2), (["EMG chin", "V1", "ECG"], 1)):
+        i, note = choose_lead(names, None, where="f")
+        assert i == k and note is not None and f"playing {names[k]!r}" in note
     # leads that share a name (VFDB's two "ECG" signals): the error says how to pick one, by position
     with pytest.raises(RecordError, match=r"ambiguous: #1, #2 all match .*--lead '#1'"):
         choose_lead(["ECG", "ECG"], "ECG", where="f")
@@ -284,6 +290,35 @@ def test_a_wfdb_sampling_rate_field_wfdb_cannot_read_is_refused_not_played_at_25
     short = _wfdb(tmp_path, "s", _sig(300, 360.0), 360.0)
     with pytest.raises(RecordError, match=r"less than 2 s at 360 Hz"):
         read(short)
+
+
+def test_an_edf_shorter_than_its_header_says_is_refused_as_truncated(tmp_path):
+    """edfio reads the whole data records a file holds and drops the rest: a copy cut short (or a header that
+    announces more records than were written) played short without a word.  Refused, with the records there are."""
+    x = _sig(40 * 360, 360.0)
+    p = _edf(tmp_path / "t.edf", x, 360.0)
+    data = p.read_bytes()
+    assert read(p).seconds == 40.0
+    p.write_bytes(data[:-1001])
+    with pytest.raises(RecordError, match=r"t\.edf: truncated: .* 38 whole of the 40 data records its header"):
+        read(p)
+    p.write_bytes(data[:236] + b"80".ljust(8) + data[244:])
+    with pytest.raises(RecordError, match=r"truncated: .* 40 whole of the 80 data records"):
+        read(p)
+
+
+def test_samples_in_mv_under_a_stated_unit_of_uv_are_warned(tmp_path):
+    """1 mV samples written under a header's uV are 0.001 mV: the monitor would call the lead off and play on with
+    nothing said.  A stated unit with a spread under 0.01 mV (and not flat) is warned, in every format."""
+    x = _sig(20 * 360, 360.0)
+    wf = _wfdb(tmp_path, "u", x, 360.0, gain=1000.0, units="uV")
+    ed = _edf(tmp_path / "u.edf", x, 360.0, dim="uV", scale=1.0)
+    cs = tmp_path / "u.csv"
+    cs.write_text("time_s,ECG (uV)\n" + "".join(f"{i / 360:.6f},{v}\n" for i, v in enumerate(x)))
+    for p in (wf, ed, cs):
+        r = read(p)
+        assert any("implausibly small for a surface ECG" in n and "uV" in n for n in r.notes), (p, r.notes)
+    assert read(_wfdb(tmp_path, "m", x, 360.0)).notes == ()
 
 
 def test_csv_ambiguities_are_refused_with_the_line_and_the_fix(tmp_path):
