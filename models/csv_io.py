@@ -5,17 +5,23 @@ the line and the fix; what is decided on clear evidence is a warning in ``Record
 
 - **Encoding**: UTF-8 (a byte-order mark is allowed).
 - **Preamble**: lines before the first line that starts with a number.  ``#`` starts a comment anywhere.
-  A preamble line ``key: value`` or ``key = value`` (or ``key<delimiter>value``) is metadata: a
-  sampling rate (``fs``, ``sampling rate``, ``sample rate``, ``sampling frequency``, ``frequency``; a
-  number, ``Hz`` allowed), a ``unit``/``units`` (mV, uV, V), a ``lead``.  The last preamble line that
-  has as many fields as the data rows is the **header** (column names).  Other preamble lines are
+  A preamble line ``key: value`` or ``key = value`` (or ``key<delimiter>value``, or ``key,value`` in a
+  one-column file: a watch's ``Sample Rate,512 hertz``) is metadata: a sampling rate (``fs``, ``sampling
+  rate``, ``sample rate``, ``sampling frequency``, ``frequency``; a number, ``Hz`` or ``hertz`` allowed), a
+  ``unit``/``units`` (mV, uV, V), a ``lead`` (the name of a one-column file's lead).  The last preamble line
+  that has as many fields as the data rows is the **header** (column names); a line of units under it
+  (``s,mV``; PhysioNet's ``'hh:mm:ss.mmm','mV'``) gives the columns' units.  Other preamble lines are
   skipped, with a warning.
+- **Trailing delimiter**: a delimiter that ends every row (spreadsheet exports) is an empty last column, left
+  out (warning).
 - **Delimiter**: ``;`` or a tab when every data row has one; else ``,``; else whitespace.
 - **Decimal comma** (``-0,750``): with a ``;``/tab/whitespace delimiter, commas inside numbers; with a
   ``,`` delimiter, only when a header names one column and every row is ``digits,digits`` (warning).
   Without a header such rows are refused (one column with decimal commas, or two integer columns?).
 - **Columns**: named by the header: a time column (``time``, ``t``, ``timestamp``, ``elapsed``,
-  ``seconds``; unit from the name: ``time_ms``, ``time (s)``, ``t [us]``), a sample-number column
+  ``seconds``, ``Zeit``, ``temps``, ``tiempo``, ``tempo``, ``tijd``; unit from the name: ``time_ms``,
+  ``time (s)``, ``t [us]``; or clock times, whatever the column's name: ``h:mm:ss.mmm``/``m:ss.mmm``
+  (PhysioNet's elapsed time) or an ISO date and time, read as seconds), a sample-number column
   (``sample``, ``index``, ``n``, ``#``), the rest are leads (``--lead`` chooses among them by name;
   a unit in a name: ``ECG (uV)``, ``ecg_mV``).  Without a header: one column is the lead; two are a
   time column (strictly increasing; seconds or milliseconds told apart by its step, with a warning)
@@ -40,6 +46,7 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -58,7 +65,10 @@ from ecgmon.models.recording import (
 MISSING = frozenset({"", "nan", "na", "n/a", "null", "-"})
 RATE_KEYS = ("fs", "samplingrate", "samplerate", "samplingfrequency", "frequency", "samplingrate(hz)", "rate",
              "samplefrequency", "sfreq", "hz")
-TIME_NAMES = ("time", "t", "timestamp", "elapsed", "seconds", "sec", "secs", "elapsedtime", "ms", "millis")
+# metadata keys a "key,value" line may carry before the samples (an export's preamble: "Sample Rate,512 hertz")
+META_KEYS = frozenset(RATE_KEYS) | {"unit", "units", "scale", "lead"}
+TIME_NAMES = ("time", "t", "timestamp", "elapsed", "seconds", "sec", "secs", "elapsedtime", "ms", "millis",
+              "zeit", "temps", "tiempo", "tempo", "tijd", "tid")  # German, French, Spanish, Italian, Dutch, Nordic
 INDEX_NAMES = ("sample", "samples", "index", "idx", "n", "#", "no", "sampleno", "samplenumber", "nr")
 TIME_UNITS = {"s": 1.0, "sec": 1.0, "secs": 1.0, "seconds": 1.0, "ms": 1e-3, "msec": 1e-3, "millis": 1e-3,
               "us": 1e-6, "µs": 1e-6, "μs": 1e-6}
@@ -162,18 +172,62 @@ def _metadata(t: _Text, pre: list[tuple[int, str]], delim: str | None, ncols: in
     """Sort the preamble into metadata (``key: value``, ``key = value``, ``key<delim>value``), the header
     (the last preamble line: one name, or as many names as the rows have fields, none of them a number)
     and skipped lines."""
+    units_row = None
+    if ncols > 1 and len(pre) >= 2:
+        last = _split(pre[-1][1], delim)
+        if len(last) == ncols and all(_unit_cell(c) for c in last):
+            units_row, pre = (pre[-1][0], last), pre[:-1]
     for i, (n, line) in enumerate(pre):
         cells = _split(line, delim) if ncols > 1 else [line.strip().strip("\"'")]  # one column: the whole line
+        pair = _split(line, ",") if ncols == 1 and line.count(",") == 1 else cells  # "Sample Rate,512 hertz"
         m = re.match(r"^([^:=]{1,40}?)\s*[:=]\s*(.+)$", line)
         names_ok = not any(NUMBER_START.match(c) for c in cells)
         if m:
             t.meta.setdefault(_key(m.group(1)), (n, m.group(2).strip()))
+        elif len(pair) == 2 and _key(pair[0]) in META_KEYS:
+            t.meta.setdefault(_key(pair[0]), (n, pair[1]))
         elif i == len(pre) - 1 and names_ok and len(cells) in (1, ncols):
             t.header = (n, cells)
-        elif len(cells) == 2 and not NUMBER_START.match(cells[0]):
-            t.meta.setdefault(_key(cells[0]), (n, cells[1]))
+        elif len(pair) == 2 and not NUMBER_START.match(pair[0]):
+            t.meta.setdefault(_key(pair[0]), (n, pair[1]))
         else:
             t.skipped.append(n)
+    if units_row is not None:
+        if t.header is None or len(t.header[1]) != ncols:
+            t.skipped.append(units_row[0])
+            return
+        # the units under their names, as a name would carry them: "MLII" over "mV" is "MLII (mV)"; a time format
+        # ("hh:mm:ss.mmm") is the clock's, read from the cells themselves
+        t.header = (t.header[0], [f"{name} ({u})" if u and _name_unit(name)[1] is None and not _clock_format(u)
+                                  else name for name, u in zip(t.header[1], units_row[1], strict=True)])
+
+
+def _unit_cell(cell: str) -> bool:
+    """Whether a cell of a line under the header is a unit: empty, a voltage unit, a time unit or a clock format
+    (PhysioNet's ``rdsamp -v`` writes ``'hh:mm:ss.mmm','mV','mV'`` under the names)."""
+    c = cell.strip()
+    return not c or unit_factor(c) is not None or c.lower() in TIME_UNITS or _clock_format(c)
+
+
+def _clock_format(cell: str) -> bool:
+    return re.fullmatch(r"[hms]+(?::[hms]+)+(?:\.m+)?|(?:yyyy|yy)[-/]mm[-/]dd.*", cell.strip().lower()) is not None
+
+
+CLOCK = re.compile(r"^(?:(\d+):)?(\d{1,2}):(\d{1,2}(?:\.\d+)?)$")
+
+
+def _clock(cell: str) -> float | None:
+    """Seconds from a clock time (``h:mm:ss.mmm``, ``m:ss.mmm``: PhysioNet's elapsed time) or an ISO date and
+    time (``2024-01-01 10:00:00.003``, as seconds since 1970, UTC where no zone is given); None for anything else."""
+    if m := CLOCK.match(cell.strip()):
+        return int(m.group(1) or 0) * 3600 + int(m.group(2)) * 60 + float(m.group(3))
+    if re.match(r"^\d{4}-\d{2}-\d{2}[ T]\d", cell.strip()):
+        try:
+            when = datetime.fromisoformat(cell.strip())
+        except ValueError:
+            return None
+        return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
+    return None
 
 
 def _number(cell: str, decimal_comma: bool) -> float:
@@ -206,6 +260,11 @@ def read_csv(path: Path | str, *, lead: str | None = None, fs: float | None = No
     t, pre = _sections(path, lines)
     notes: list[str] = []
     delim = _delimiter(t.rows)
+    if delim is not None and all(s.rstrip().endswith(delim) for _, s in t.rows[:500]):
+        # every row ends with the delimiter (spreadsheet exports): an empty last column, not a column of data
+        t.rows = [(n, s.rstrip()[:-1]) for n, s in t.rows]
+        pre = [(n, s.rstrip()[:-1] if s.rstrip().endswith(delim) else s) for n, s in pre]
+        notes.append(f"{path}: every row ends with {delim!r}: the empty last column left out")
     counts = Counter(len(_split(s, delim)) for _, s in t.rows[:500])
     ncols = counts.most_common(1)[0][0]
     _metadata(t, pre, delim, ncols)
@@ -243,6 +302,8 @@ def read_csv(path: Path | str, *, lead: str | None = None, fs: float | None = No
     plain: list[tuple[int, str] | None] = [None] * ncols
     grouped: list[tuple[int, str] | None] = [None] * ncols
     all_grouped = [True] * ncols
+    clocks: set[int] = set()  # columns of clock times (h:mm:ss.mmm, ISO date and time): seconds
+    numeric: set[int] = set()
     for r, (n, s) in enumerate(t.rows):
         cells = _split(s, delim) if not decimal_comma or delim is not None else [s.strip()]
         if len(cells) != ncols:
@@ -266,15 +327,24 @@ def read_csv(path: Path | str, *, lead: str | None = None, fs: float | None = No
             try:
                 v = _number(cell, decimal_comma)
             except ValueError:
-                raise RecordError(f"{path}:{n}: field {c + 1} {cell[:40]!r} is not a number; fix or remove the "
-                                  "line") from None
+                clock = _clock(cell) if c not in numeric else None
+                if clock is None:
+                    raise RecordError(f"{path}:{n}: field {c + 1} {cell[:40]!r} is not a number; fix or remove the "
+                                      "line") from None
+                clocks.add(c)
+                v = clock
+            else:
+                if c in clocks:
+                    raise RecordError(f"{path}:{n}: field {c + 1} {cell[:40]!r} is a number where the lines before "
+                                      "hold clock times; fix or remove the line")
+                numeric.add(c)
             if not math.isfinite(v):
                 raise RecordError(f"{path}:{n}: field {c + 1} {cell[:40]!r} is not a finite number")
             table[r, c] = v
     _thousands(path, plain, grouped, all_grouped)
     line_of = np.asarray([n for n, _ in t.rows])
     # column roles
-    time_col, index_col, time_unit, leads = _roles(path, names, table, line_of, fs, notes)
+    time_col, index_col, time_unit, leads = _roles(path, names, table, line_of, fs, notes, clocks)
     if not leads:
         raise RecordError(f"{path}: no lead column (columns: {names}); name one, e.g. 'ecg_mV'")
     lead_names = [names[c] if names is not None else "csv" for c in leads]
@@ -293,7 +363,7 @@ def read_csv(path: Path | str, *, lead: str | None = None, fs: float | None = No
     for key in RATE_KEYS:
         if key in t.meta:
             n, value = t.meta[key]
-            m = re.match(r"^\s*([0-9]+(?:[.,][0-9]+)?)\s*(hz)?\s*$", value.lower())
+            m = re.match(r"^\s*([0-9]+(?:[.,][0-9]+)?)\s*(hz|hertz)?\s*$", value.lower())
             if not m:
                 raise RecordError(f"{path}:{n}: sampling rate {value!r} is not a number of Hz")
             rates.append((f"line {n}", float(m.group(1).replace(",", "."))))
@@ -344,14 +414,24 @@ def read_csv(path: Path | str, *, lead: str | None = None, fs: float | None = No
     if t.skipped:
         notes.append(f"{path}: line(s) {', '.join(map(str, t.skipped[:5]))} before the samples skipped "
                      "(neither metadata nor the header)")
-    name = _name_unit(lead_names[pick])[0] if names is not None else "csv"
+    name = _name_unit(lead_names[pick])[0] if names is not None else t.meta.get("lead", (0, "csv"))[1]
     return Recording(path.stem, path, rate, name, x.astype(np.float32), notes=tuple(notes))
 
 
 def _roles(path: Path, names: list[str] | None, table: np.ndarray, line_of: np.ndarray, fs: float | None,
-           notes: list[str]) -> tuple[int | None, int | None, float | None, list[int]]:
-    """(time column, sample-number column, seconds per time unit, lead columns)."""
+           notes: list[str], clocks: set[int]) -> tuple[int | None, int | None, float | None, list[int]]:
+    """(time column, sample-number column, seconds per time unit, lead columns).  ``clocks``: the columns of clock
+    times (read as seconds): the first is the time column, whatever its name; another is refused."""
     ncols = table.shape[1]
+    if clocks:
+        first = min(clocks)
+        if len(clocks) > 1:
+            raise RecordError(f"{path}: columns {', '.join(str(c + 1) for c in sorted(clocks))} hold clock times; one "
+                              "time column, please")
+        leads = [c for c in range(ncols) if c != first and not (names is not None and _key(_name_unit(names[c])[0])
+                                                                   in INDEX_NAMES)]
+        index_col = next((c for c in range(ncols) if c != first and c not in leads), None)
+        return first, index_col, 1.0, leads
     if names is not None:
         time_col = index_col = None
         time_unit: float | None = None
@@ -401,8 +481,15 @@ def _resolution(d: np.ndarray) -> float:
     is the same.  Rounded times make the steps differ by this much, whatever the sampling."""
     d = d[np.isfinite(d)]
     med = float(np.median(d)) if len(d) else 0.0
-    u = np.unique(np.round(d[np.abs(d - med) <= 0.5 * abs(med)], 9))  # a gap's step is no rounding
-    return float(np.min(np.diff(u))) if len(u) > 1 else 0.0
+    if med <= 0:
+        return 0.0
+    # steps to 1 % of the median (a finer print resolution is within the jump tolerance anyway; float noise of
+    # clock times as seconds since 1970 is 1e-6 s), a gap's step is no rounding
+    q = 0.01 * med
+    k = np.unique(np.round(d[np.abs(d - med) <= 0.5 * med] / q))
+    groups = np.split(k, np.flatnonzero(np.diff(k) > 2) + 1)  # a value's float noise may round either way
+    centres = np.array([g.mean() for g in groups if len(g)])
+    return float(np.min(np.diff(centres))) * q if len(centres) > 1 else 0.0
 
 
 def _mean_step(col: np.ndarray) -> float:

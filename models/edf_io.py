@@ -54,10 +54,11 @@ def read_edf(path: Path | str, *, lead: str | None = None, fs: float | None = No
 
 
 def _size_check(path: Path, head: bytes, ns: int) -> str | None:
-    """Why a file's size does not fit its header, or None: the header's number of data records times a record's
-    bytes (2 per sample, the samples per record of every signal) after the 256 x (signals + 1) header bytes.  Shorter
-    is a truncated copy (edfio would read the whole records there are and drop the rest without a word); a data-record
-    count of -1 (a recording not closed) is not checked."""
+    """A file's size against its header: the header's number of data records times a record's bytes (2 per sample,
+    the samples per record of every signal) after the 256 x (signals + 1) header bytes.  Shorter is a truncated copy,
+    refused (:class:`RecordError`; edfio would read the whole records there are and drop the rest without a word);
+    longer by whole records is a warning returned (edfio reads them all: a header not updated when recording went
+    on); a data-record count of -1 (a recording not closed) is not checked."""
     try:
         nrec = int(head[236:244].decode("ascii").strip())
         off = 256 + ns * 216
@@ -68,10 +69,13 @@ def _size_check(path: Path, head: bytes, ns: int) -> str | None:
     if nrec < 0 or per_rec <= 0:
         return None
     need = 256 * (ns + 1) + nrec * per_rec * 2
+    have = max(0, size - 256 * (ns + 1)) // (per_rec * 2)
     if size < need:
-        have = max(0, size - 256 * (ns + 1)) // (per_rec * 2)
-        return (f"{path}: truncated: {size:,} bytes, {have:,} whole of the {nrec:,} data records its header announces "
-                f"({need:,} bytes)")
+        raise RecordError(f"{path}: truncated: {size:,} bytes, {have:,} whole of the {nrec:,} data records its header "
+                          f"announces ({need:,} bytes)")
+    if have > nrec:
+        return (f"{path}: holds {have:,} data records, its header announces {nrec:,}: all {have:,} played (a header "
+                "not updated as the recording went on?)")
     return None
 
 
@@ -97,8 +101,7 @@ def _read_edf(path: Path, *, lead: str | None, fs: float | None, units: str | No
         raise RecordError(f"{path}: no such file") from err
     except Exception as err:  # edfio raises ValueError and others for a malformed header or data
         raise RecordError(f"{path}: not a readable EDF file ({type(err).__name__}: {err})") from err
-    if short := _size_check(path, head, ns):
-        raise RecordError(short)
+    size_note = _size_check(path, head, ns)
     if reserved.startswith("EDF+D"):
         raise RecordError(f"{path}: header field 'reserved' is EDF+D: a discontinuous recording (gaps between data "
                           "records) is not supported; export it as EDF+C (one file per continuous part)")
@@ -106,7 +109,7 @@ def _read_edf(path: Path, *, lead: str | None, fs: float | None, units: str | No
     names = [s.label.strip() for s in signals]
     dims = [s.physical_dimension.strip() for s in signals]
     volt = [not d or unit_factor(d) is not None for d in dims]
-    notes: list[str] = []
+    notes: list[str] = [size_note] if size_note else []
     ch, note = choose_lead(names, lead, where=str(path), usable=volt)
     if note:
         notes.append(note)

@@ -321,6 +321,48 @@ def test_samples_in_mv_under_a_stated_unit_of_uv_are_warned(tmp_path):
     assert read(_wfdb(tmp_path, "m", x, 360.0)).notes == ()
 
 
+def test_csv_exports_of_devices_and_tools_are_read(tmp_path):
+    """Exports seen in the wild, each read at the true rate, lead and scale: a trailing delimiter on every row
+    (spreadsheets), a units row under the names, a German header with decimal commas, a watch's one-column export
+    with a 'key,value' preamble (rate in 'hertz', samples in uV), PhysioNet's ``rdsamp -c -H -v`` (elapsed time as
+    m:ss.mmm, a units row) and ISO date-and-time stamps rounded to the millisecond."""
+    fs = 360
+    x = _sig(20 * fs, fs)
+    t = np.arange(len(x)) / fs
+    files = {
+        "trailing.csv": "time,ECG\n" + "".join(f"{a:.6f},{v},\n" for a, v in zip(t, x, strict=True)),
+        "unitsrow.csv": "time,ECG\ns,mV\n" + "".join(f"{a:.6f},{v}\n" for a, v in zip(t, x, strict=True)),
+        "german.csv": "Zeit [s];EKG II [mV]\n" + "".join(f"{a:.6f};{v}\n".replace(".", ",")
+                                                         for a, v in zip(t, x, strict=True)),
+        "physionet.csv": "'Elapsed time','MLII','V5'\n'hh:mm:ss.mmm','mV','mV'\n" + "".join(
+            f"'{int(a // 60)}:{a % 60:06.3f}',{v},{-v}\n" for a, v in zip(t, x, strict=True)),
+        "iso.csv": "timestamp,ECG\n" + "".join(f"2024-01-01 10:{int(a // 60):02d}:{a % 60:06.3f},{v}\n"
+                                                for a, v in zip(t, x, strict=True)),
+    }
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+        r = read(tmp_path / name)
+        assert r.fs == fs and len(r.signal) == len(x), name
+        np.testing.assert_allclose(r.signal, x, atol=1e-6, err_msg=name)
+    assert read(tmp_path / "physionet.csv").lead == "MLII" and read(tmp_path / "german.csv").lead == "EKG II"
+    watch = tmp_path / "watch.csv"
+    y = _sig(20 * 512, 512)
+    watch.write_text("Name,Jane Doe\nSample Rate,512 hertz\n\nLead,Lead I\nUnit,µV\n\n\n"
+                     + "".join(f"{v * 1000:.3f}\n" for v in y))
+    r = read(watch)
+    assert (r.fs, r.lead, len(r.signal)) == (512, "Lead I", len(y))
+    np.testing.assert_allclose(r.signal, y, atol=1e-6)
+
+
+def test_an_edf_with_more_data_records_than_its_header_announces_is_played_whole_and_warned(tmp_path):
+    x = _sig(40 * 360, 360.0)
+    p = _edf(tmp_path / "m.edf", x, 360.0)
+    data = p.read_bytes()
+    p.write_bytes(data[:236] + b"20".ljust(8) + data[244:])
+    r = read(p)
+    assert r.seconds == 40.0 and any("holds 40 data records, its header announces 20" in n for n in r.notes)
+
+
 def test_csv_ambiguities_are_refused_with_the_line_and_the_fix(tmp_path):
     p = tmp_path / "a.csv"
     p.write_text("".join(f"{int(v)},{abs(round(v * 1000)) % 1000:03d}\n" for v in _sig() * 3))
