@@ -147,7 +147,7 @@ async def test_ecg5000_devices_end_to_end_match_the_offline_model_and_publish_ev
 
 @pytest.mark.asyncio
 async def test_bad_input_beside_clean_devices_changes_nothing_for_them(tmp_path, broker, prefix, shipped):
-    sim = SimConfig(devices=3, speed=None, topic_prefix=f"{prefix}a")
+    sim = SimConfig(devices=3, speed=None, topic_prefix=f"{prefix}a", duration=150.0)
 
     async def verdicts(tag: str, bad: bool):
         p = f"{prefix}{tag}"
@@ -197,8 +197,8 @@ async def test_broker_restart_monitor_reconnects_and_no_alarm_is_lost(tmp_path, 
         await asyncio.to_thread(b.start)
         restart["up"] = time.monotonic()
 
-    try:
-        sim = SimConfig(devices=4, speed=4.0, topic_prefix=prefix)
+    try:  # 100 s of signal per device at 4x: 25 s, the broker down from 6 to 7.5 s
+        sim = SimConfig(devices=4, speed=4.0, topic_prefix=prefix, duration=100.0)
         _, source, st, rec = await _run(tmp_path, _broker_cfg(b.url, prefix), shipped, sim,
                                           sim_broker=BrokerConfig(url=b.url, client_id=f"{prefix}-dev"),
                                           subscriber=sub, during=bounce)
