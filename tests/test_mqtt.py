@@ -168,15 +168,17 @@ async def test_bad_input_beside_clean_devices_changes_nothing_for_them(tmp_path,
                     sent["n"] += 1
                     await asyncio.sleep(0.5)
 
-        mon, _source, _, rec = await _run(tmp_path, _broker_cfg(broker.url, p), shipped,
-                                          dataclasses.replace(sim, topic_prefix=p),
-                                          sim_broker=BrokerConfig(url=broker.url, client_id=f"{p}-dev"),
-                                          during=attack if bad else None)
+        mon, _source, st, rec = await _run(tmp_path, _broker_cfg(broker.url, p), shipped,
+                                           dataclasses.replace(sim, topic_prefix=p),
+                                           sim_broker=BrokerConfig(url=broker.url, client_id=f"{p}-dev"),
+                                           during=attack if bad else None)
         rows = sorted((s.beat.patient, s.beat.index, s.flagged, round(s.loss, 4)) for s in rec.scores)
-        return rows, mon.summary(), sent["n"]
+        return rows, mon.summary(), sent["n"], st
 
-    clean, s_clean, _ = await verdicts("a", bad=False)
-    dirty, s_dirty, n_bad = await verdicts("b", bad=True)
+    clean, s_clean, _, _ = await verdicts("a", bad=False)
+    dirty, s_dirty, n_bad, st = await verdicts("b", bad=True)
+    # the devices streamed through the attack's three rounds, 0.5 s apart (both start once the monitor is connected)
+    assert st.seconds > 1.5
     assert s_clean["rejected"] == 0
     assert s_dirty["rejected"] == n_bad > 60
     assert [r[:3] for r in dirty] == [r[:3] for r in clean]
