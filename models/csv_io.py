@@ -3,29 +3,38 @@
 What is recognised (anything else, or anything ambiguous, is a :class:`RecordError` naming the file,
 the line and the fix; what is decided on clear evidence is a warning in ``Recording.notes``):
 
-- **Encoding**: UTF-8 (a byte-order mark is allowed).
-- **Preamble**: lines before the first line that starts with a number.  ``#`` starts a comment anywhere.
+- **Encoding**: UTF-8 (a byte-order mark is allowed); UTF-16 with its byte-order mark (Excel's "Unicode text")
+  and, where UTF-8 fails, Windows-1252 (Excel's CSV on Windows writes ``µV`` as one byte), each with a warning.
+- **Preamble**: lines before the first line that starts with a number (a date alone on a line is preamble,
+  skipped).  ``#`` starts a comment at a line's start, and ends a data row's samples (``0.1,0.2 # note``); a
+  name may hold one (``Sample #``).
   A preamble line ``key: value`` or ``key = value`` (or ``key<delimiter>value``, or ``key,value`` in a
   one-column file: a watch's ``Sample Rate,512 hertz``) is metadata: a sampling rate (``fs``, ``sampling
-  rate``, ``sample rate``, ``sampling frequency``, ``frequency``; a number, ``Hz`` or ``hertz`` allowed), a
-  ``unit``/``units`` (mV, uV, V), a ``lead`` (the name of a one-column file's lead).  The last preamble line
-  that has as many fields as the data rows is the **header** (column names); a line of units under it
-  (``s,mV``; PhysioNet's ``'hh:mm:ss.mmm','mV'``) gives the columns' units.  Other preamble lines are
-  skipped, with a warning.
+  rate``, ``sample rate [Hz]``, ``sampling frequency``, ``frequency``; a number with ``Hz``, ``hertz``,
+  ``kHz``, ``sps`` or ``samples/s`` allowed; a ``rate`` in ``bpm`` is a heart rate, not used, with a warning) or
+  a sampling interval (``sampling interval: 2 ms``), a ``unit``/``units`` (mV, uV, V), a ``lead`` (the name of a
+  one-column file's lead).  A scale the reader would have to apply (``gain``, ``resolution``, ``offset``, ...,
+  other than 1 or 0) is refused: read as they are, ADC counts would be 5x or 10x off.  Other keys are warned as
+  not used.  The last preamble line that has as many fields as the data rows is the **header** (column names,
+  though one holds a colon); a line of units under it (``s,mV``; PhysioNet's ``'hh:mm:ss.mmm','mV'``) gives the
+  columns' units.  Other preamble lines are skipped, with a warning.
 - **Trailing delimiter**: a delimiter that ends every row (spreadsheet exports) is an empty last column, left
   out (warning).
-- **Delimiter**: ``;`` or a tab when every data row has one; else ``,``; else whitespace.
+- **Delimiter**: ``;``, a tab or ``|`` when every data row has one; whitespace between numbers with decimal
+  commas (``0,002 1,0675``); else ``,``; else whitespace.  A quoted field may hold the delimiter.
 - **Decimal comma** (``-0,750``): with a ``;``/tab/whitespace delimiter, commas inside numbers; with a
-  ``,`` delimiter, only when a header names one column and every row is ``digits,digits`` (warning).
+  ``,`` delimiter, in quoted fields (``"0,002","1,0675"``), or when a header names one column and every row is
+  ``digits,digits`` (warning).
   Without a header such rows are refused (one column with decimal commas, or two integer columns?).
 - **Columns**: named by the header: a time column (``time``, ``t``, ``timestamp``, ``elapsed``,
   ``seconds``, ``Zeit``, ``temps``, ``tiempo``, ``tempo``, ``tijd``; unit from the name: ``time_ms``,
   ``time (s)``, ``t [us]``; or clock times, whatever the column's name: ``h:mm:ss.mmm``/``m:ss.mmm``
-  (PhysioNet's elapsed time) or an ISO date and time, read as seconds), a sample-number column
-  (``sample``, ``index``, ``n``, ``#``), the rest are leads (``--lead`` chooses among them by name;
-  a unit in a name: ``ECG (uV)``, ``ecg_mV``).  Without a header: one column is the lead; two are a
-  time column (strictly increasing; seconds or milliseconds told apart by its step, with a warning)
-  and the lead; more are refused.
+  (PhysioNet's elapsed time, a decimal comma allowed; times of day across midnight go on) or an ISO date and
+  time, read as seconds), a sample-number column (``sample``, ``Sample #``, ``index``, ``n``, ``#``: counting up by
+  one, a jump refused at its line), the rest are leads (``--lead`` chooses among them by name; a unit in a
+  name: ``ECG (uV)``, ``ecg_mV``; a column named ``V`` is lead V, not volts).  Without a header: one column
+  is the lead; two are a time column (strictly increasing; seconds or milliseconds told apart by its step, with
+  a warning) and the lead; more are refused.
 - **Rate**: from ``--fs``, a metadata line and the time column (its rows over its span: times rounded to whole
   ms step unevenly, and their median step would be another rate; a whole number of Hz where one lies within the
   column's printed resolution); all that are given must agree within 1 %.  A time column with a jump (a step off
@@ -34,7 +43,8 @@ the line and the fix; what is decided on clear evidence is a warning in ``Record
   agree.  None given: mV when the amplitudes are plausible for mV (warning), else refused.
 - **Thousands separators** (``1,234`` or ``1.234`` beside integers such as ``523`` in one column) are refused
   at the first such line: read as decimals they would be a thousand times too small.
-- **Empty lines** among the samples are skipped, with a warning (the samples after them follow without a gap).
+- **Empty lines** (or lines of delimiters alone) among the samples are skipped, with a warning (the samples after
+  them follow without a gap).
 - **Cells**: an empty cell, ``nan``, ``NaN`` or ``NA`` in the lead is signal loss (NaN, warning);
   text elsewhere, infinities, a row with another number of fields, or a sample beyond
   :data:`~ecgmon.models.recording.SAMPLE_MAX_MV` are refused at their line.
@@ -42,6 +52,7 @@ the line and the fix; what is decided on clear evidence is a warning in ``Record
 
 from __future__ import annotations
 
+import csv
 import math
 import re
 from collections import Counter
@@ -65,15 +76,23 @@ from ecgmon.models.recording import (
 MISSING = frozenset({"", "nan", "na", "n/a", "null", "-"})
 RATE_KEYS = ("fs", "samplingrate", "samplerate", "samplingfrequency", "frequency", "samplingrate(hz)", "rate",
              "samplefrequency", "sfreq", "hz")
+INTERVAL_KEYS = ("samplinginterval", "sampleinterval", "samplingperiod", "sampleperiod", "interval", "dt")
+LOOSE_RATE_KEYS = frozenset({"rate", "frequency", "hz"})  # may name a heart rate ("Rate: 72 bpm")
+# keys of a scale the reader would have to apply to the samples: refused rather than ignored
+SCALE_KEYS = frozenset({"gain", "adcgain", "resolution", "adcresolution", "lsb", "scalefactor", "calibration",
+                        "factor", "multiplier", "offset", "baseline", "adczero"})
 # metadata keys a "key,value" line may carry before the samples (an export's preamble: "Sample Rate,512 hertz")
-META_KEYS = frozenset(RATE_KEYS) | {"unit", "units", "scale", "lead"}
+META_KEYS = frozenset(RATE_KEYS) | frozenset(INTERVAL_KEYS) | {"unit", "units", "scale", "lead"}
 TIME_NAMES = ("time", "t", "timestamp", "elapsed", "seconds", "sec", "secs", "elapsedtime", "ms", "millis",
               "zeit", "temps", "tiempo", "tempo", "tijd", "tid")  # German, French, Spanish, Italian, Dutch, Nordic
-INDEX_NAMES = ("sample", "samples", "index", "idx", "n", "#", "no", "sampleno", "samplenumber", "nr")
+INDEX_NAMES = ("sample", "samples", "index", "idx", "n", "#", "no", "sampleno", "samplenumber", "nr", "sample#",
+               "samplenr", "samplenum", "sampleindex")
 TIME_UNITS = {"s": 1.0, "sec": 1.0, "secs": 1.0, "seconds": 1.0, "ms": 1e-3, "msec": 1e-3, "millis": 1e-3,
               "us": 1e-6, "µs": 1e-6, "μs": 1e-6}
 RATE_TOLERANCE = 0.01  # rates from two sources agree within 1 %
 JUMP_TOLERANCE = 0.25  # a time step this far off the median is a gap
+SPACED_COMMA_NUMBERS = re.compile(r"^\s*[+-]?\d+(?:,\d+)?(?:\s+[+-]?\d+(?:,\d+)?)+\s*$")
+DATE_LINE = re.compile(r"^\s*\d{4}-\d{2}-\d{2}(?:[ T][\d:.]+)?\s*$")  # a date (and time) alone on its line
 NUMBER_START = re.compile(r"^\s*[\"']?[+-]?(\d|[.,]\d)")
 INT_COMMA_DIGITS = re.compile(r"^\s*[+-]?\d+,\d+\s*$")
 # a number written with thousands separators (1,234 / 12.345.678): a first group without a leading zero, then
@@ -103,7 +122,7 @@ def _key(s: str) -> str:
 
 def _name_unit(name: str) -> tuple[str, str | None]:
     """``"ECG (uV)"`` -> ``("ECG", "uV")``; ``"ecg_mV"`` -> ``("ecg", "mV")``; a name without a unit as is."""
-    if unit_factor(name) is not None:  # a column named by its unit alone ("mV")
+    if unit_factor(name) is not None and _key(name) != "v":  # a column named by its unit alone ("mV"; "V" is lead V)
         return "ECG", name.strip()
     m = UNIT_IN_NAME.search(name)
     if m:
@@ -114,20 +133,39 @@ def _name_unit(name: str) -> tuple[str, str | None]:
 
 
 def _split(line: str, delim: str | None) -> list[str]:
-    cells = line.split(delim) if delim is not None else line.split()
+    if delim is not None and '"' in line:  # quoted fields may hold the delimiter ("0,000","1,0797")
+        cells = next(csv.reader([line], delimiter=delim, skipinitialspace=True))
+    else:
+        cells = line.split(delim) if delim is not None else line.split()
     return [c.strip().strip("\"'").strip() for c in cells]
 
 
-def _decode(path: Path) -> list[str]:
+def _decode(path: Path, notes: list[str]) -> list[str]:
+    """The file's lines: UTF-8 (a byte-order mark allowed), UTF-16 with its byte-order mark (Excel's 'Unicode
+    text'), else Windows-1252 (Excel's 'CSV' on Windows writes 'µV' as one byte 0xB5), with a warning."""
     try:
         data = path.read_bytes()
     except OSError as err:
         raise RecordError(f"{path}: cannot read ({err.strerror})") from err
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        line = data[: err.start].count(b"\n") + 1
-        raise RecordError(f"{path}:{line}: not UTF-8 text (byte {err.start}); save the file as UTF-8 CSV") from err
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        try:
+            text = data.decode("utf-16")
+        except UnicodeDecodeError as err:
+            raise RecordError(f"{path}: starts with a UTF-16 byte-order mark but is not UTF-16 text ({err.reason}); "
+                              "save the file as UTF-8 CSV") from err
+        notes.append(f"{path}: read as UTF-16 (its byte-order mark)")
+    else:
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as err:
+            if b"\x00" in data:
+                line = data[: err.start].count(b"\n") + 1
+                raise RecordError(f"{path}:{line}: not UTF-8 text (byte {err.start}) and NUL bytes: a binary file, not "
+                                  "CSV text") from err
+            text = data.decode("cp1252", errors="replace")
+            line = data[: err.start].count(b"\n") + 1
+            notes.append(f"{path}:{line}: not UTF-8 (byte {err.start}, {data[err.start]:#04x}): read as Windows-1252; "
+                         "save the file as UTF-8 CSV to be sure of its text")
     if "\x00" in text:
         line = text[: text.index("\x00")].count("\n") + 1
         raise RecordError(f"{path}:{line}: a NUL byte: a binary file, not CSV text")
@@ -138,18 +176,19 @@ def _sections(path: Path, lines: list[str]) -> tuple[_Text, list[tuple[int, str]
     t = _Text()
     pre: list[tuple[int, str]] = []
     for n, raw in enumerate(lines, start=1):
-        line = raw.split("#", 1)[0].strip() if not raw.lstrip().startswith("#") else ""
         if raw.lstrip().startswith("#"):
             body = raw.lstrip()[1:].strip()
             if not t.rows and body:
                 pre.append((n, body))  # '# fs: 250' carries metadata too
             continue
-        if not line:
-            if t.rows and not raw.strip():
+        # '#' ends a data row's samples ("0.1,0.2 # note"); a name may hold one ("Sample #")
+        line = raw.split("#", 1)[0].strip() if NUMBER_START.match(raw) else raw.strip()
+        if not line.strip(",;\t "):  # empty, or delimiters alone (a spreadsheet's empty rows)
+            if t.rows and not raw.strip(",;\t "):
                 t.blank.append(n)
             continue
-        if not t.rows and not NUMBER_START.match(line):
-            pre.append((n, line))
+        if not t.rows and (not NUMBER_START.match(line) or DATE_LINE.match(line)):
+            pre.append((n, line))  # names, metadata, or a date line before them
             continue
         t.rows.append((n, line))
     if not t.rows:
@@ -160,9 +199,11 @@ def _sections(path: Path, lines: list[str]) -> tuple[_Text, list[tuple[int, str]
 
 def _delimiter(rows: list[tuple[int, str]]) -> str | None:
     sample = [s for _, s in rows[:500]]
-    for d in (";", "\t"):
+    for d in (";", "\t", "|"):
         if all(d in s for s in sample):
             return d
+    if all(SPACED_COMMA_NUMBERS.match(s) for s in sample):
+        return None  # "0,002 1,0675": whitespace between numbers with decimal commas
     if any("," in s for s in sample):
         return ","
     return None
@@ -182,14 +223,18 @@ def _metadata(t: _Text, pre: list[tuple[int, str]], delim: str | None, ncols: in
         pair = _split(line, ",") if ncols == 1 and line.count(",") == 1 else cells  # "Sample Rate,512 hertz"
         m = re.match(r"^([^:=]{1,40}?)\s*[:=]\s*(.+)$", line)
         names_ok = not any(NUMBER_START.match(c) for c in cells)
-        if m:
-            t.meta.setdefault(_key(m.group(1)), (n, m.group(2).strip()))
-        elif len(pair) == 2 and _key(pair[0]) in META_KEYS:
-            t.meta.setdefault(_key(pair[0]), (n, pair[1]))
+        if i == len(pre) - 1 and names_ok and ncols > 1 and len(cells) == ncols:
+            t.header = (n, cells)  # the names, though one holds a colon ("Time (hh:mm:ss.mmm)")
+        elif DATE_LINE.match(line):
+            t.skipped.append(n)  # a date (and time) alone: the recording's, not metadata
+        elif m:
+            t.meta.setdefault(_meta_key(m.group(1)), (n, m.group(2).strip()))
+        elif len(pair) == 2 and _meta_key(pair[0]) in META_KEYS:
+            t.meta.setdefault(_meta_key(pair[0]), (n, pair[1]))
         elif i == len(pre) - 1 and names_ok and len(cells) in (1, ncols):
             t.header = (n, cells)
         elif len(pair) == 2 and not NUMBER_START.match(pair[0]):
-            t.meta.setdefault(_key(pair[0]), (n, pair[1]))
+            t.meta.setdefault(_meta_key(pair[0]), (n, pair[1]))
         else:
             t.skipped.append(n)
     if units_row is not None:
@@ -200,6 +245,32 @@ def _metadata(t: _Text, pre: list[tuple[int, str]], delim: str | None, ncols: in
         # ("hh:mm:ss.mmm") is the clock's, read from the cells themselves
         t.header = (t.header[0], [f"{name} ({u})" if u and _name_unit(name)[1] is None and not _clock_format(u)
                                   else name for name, u in zip(t.header[1], units_row[1], strict=True)])
+
+
+def _meta_rate(value: str, *, interval: bool) -> float | None:
+    """Hz from a metadata value: a rate ("500", "500 Hz", "512 hertz", "500 samples/s", "500 sps", "0.5 kHz") or,
+    with ``interval``, a sampling interval ("2 ms", "0.002 s", "2000 us"); None when it is neither."""
+    v = value.strip().lower().replace(",", ".")
+    if interval:
+        m = re.fullmatch(r"([0-9]*\.?[0-9]+)\s*(s|sec|ms|msec|us|µs|μs)?", v)
+        if not m or float(m.group(1)) <= 0:
+            return None
+        return 1.0 / (float(m.group(1)) * TIME_UNITS.get(m.group(2) or "s", 1.0))
+    m = re.fullmatch(r"([0-9]*\.?[0-9]+)\s*(hz|hertz|khz|sps|samples?\s*(?:/|per)\s*s(?:ec(?:ond)?)?|s/s)?", v)
+    if not m:
+        return None
+    return float(m.group(1)) * (1000.0 if m.group(2) == "khz" else 1.0)
+
+
+def _identity(key: str, value: str) -> bool:
+    """Whether a scale line changes nothing: an offset of 0, a gain or factor of 1."""
+    m = re.match(r"^\s*([+-]?[0-9]*\.?[0-9]+)", value.replace(",", "."))
+    return m is not None and float(m.group(1)) == (0.0 if key in ("offset", "baseline", "adczero") else 1.0)
+
+
+def _meta_key(key: str) -> str:
+    """A metadata key as looked up: without a unit in brackets ("Sample rate [Hz]"), and without spaces or case."""
+    return _key(re.sub(r"[\(\[][^\)\]]*[\)\]]\s*$", "", key.strip()) or key)
 
 
 def _unit_cell(cell: str) -> bool:
@@ -213,14 +284,14 @@ def _clock_format(cell: str) -> bool:
     return re.fullmatch(r"[hms]+(?::[hms]+)+(?:\.m+)?|(?:yyyy|yy)[-/]mm[-/]dd.*", cell.strip().lower()) is not None
 
 
-CLOCK = re.compile(r"^(?:(\d+):)?(\d{1,2}):(\d{1,2}(?:\.\d+)?)$")
+CLOCK = re.compile(r"^(?:(\d+):)?(\d{1,2}):(\d{1,2}(?:[.,]\d+)?)$")
 
 
 def _clock(cell: str) -> float | None:
     """Seconds from a clock time (``h:mm:ss.mmm``, ``m:ss.mmm``: PhysioNet's elapsed time) or an ISO date and
     time (``2024-01-01 10:00:00.003``, as seconds since 1970, UTC where no zone is given); None for anything else."""
     if m := CLOCK.match(cell.strip()):
-        return int(m.group(1) or 0) * 3600 + int(m.group(2)) * 60 + float(m.group(3))
+        return int(m.group(1) or 0) * 3600 + int(m.group(2)) * 60 + float(m.group(3).replace(",", "."))
     if re.match(r"^\d{4}-\d{2}-\d{2}[ T]\d", cell.strip()):
         try:
             when = datetime.fromisoformat(cell.strip())
@@ -256,9 +327,9 @@ def read_csv(path: Path | str, *, lead: str | None = None, fs: float | None = No
     does, they must agree.  Raises :class:`RecordError` naming the file, line and fix.
     """
     path = Path(path)
-    lines = _decode(path)
-    t, pre = _sections(path, lines)
     notes: list[str] = []
+    lines = _decode(path, notes)
+    t, pre = _sections(path, lines)
     delim = _delimiter(t.rows)
     if delim is not None and all(s.rstrip().endswith(delim) for _, s in t.rows[:500]):
         # every row ends with the delimiter (spreadsheet exports): an empty last column, not a column of data
@@ -268,10 +339,21 @@ def read_csv(path: Path | str, *, lead: str | None = None, fs: float | None = No
     counts = Counter(len(_split(s, delim)) for _, s in t.rows[:500])
     ncols = counts.most_common(1)[0][0]
     _metadata(t, pre, delim, ncols)
+    for key, (n, value) in t.meta.items():
+        if key in SCALE_KEYS and not _identity(key, value):
+            raise RecordError(f"{path}:{n}: {key} {value!r}: a scale this reader does not apply (the samples are read "
+                              "as they are, in the unit stated); convert the samples to mV or uV, or remove the line")
+    unused = [f"line {n}" for key, (n, _) in t.meta.items() if key not in META_KEYS]
+    if unused:
+        notes.append(f"{path}: metadata not used ({', '.join(unused[:5])}): neither a sampling rate, a unit nor a "
+                     "lead")
     # a one-column header with comma-separated rows: decimal commas (or a header/data mismatch)
     decimal_comma = False
     if delim in (";", "\t", None):
         decimal_comma = any("," in s for _, s in t.rows[:500])
+    elif delim == "," and any(re.fullmatch(r"[+-]?\d+,\d+", c) for _, s in t.rows[:50] if '"' in s
+                              for c in _split(s, delim)):
+        decimal_comma = True  # quoted fields with decimal commas: "0,002","1,0675"
     elif delim == ",":
         all_int_comma = all(INT_COMMA_DIGITS.match(s) for _, s in t.rows[:500])
         if t.header is not None and len(t.header[1]) == 1 and ncols == 2 and not all_int_comma:
@@ -305,7 +387,7 @@ def read_csv(path: Path | str, *, lead: str | None = None, fs: float | None = No
     clocks: set[int] = set()  # columns of clock times (h:mm:ss.mmm, ISO date and time): seconds
     numeric: set[int] = set()
     for r, (n, s) in enumerate(t.rows):
-        cells = _split(s, delim) if not decimal_comma or delim is not None else [s.strip()]
+        cells = _split(s, delim) if not decimal_comma or delim is not None or ncols > 1 else [s.strip()]
         if len(cells) != ncols:
             if ncols == 1 and THOUSANDS.match(s.strip().strip("\"'")):
                 raise RecordError(f"{path}:{n}: {s.strip()!r} looks like a number with a thousands separator (other "
@@ -347,7 +429,8 @@ def read_csv(path: Path | str, *, lead: str | None = None, fs: float | None = No
     time_col, index_col, time_unit, leads = _roles(path, names, table, line_of, fs, notes, clocks)
     if not leads:
         raise RecordError(f"{path}: no lead column (columns: {names}); name one, e.g. 'ecg_mV'")
-    lead_names = [names[c] if names is not None else "csv" for c in leads]
+    unnamed = t.meta.get("lead", (0, "csv"))[1] if len(leads) == 1 else "csv"  # "Lead: II" names a lone lead
+    lead_names = [names[c] if names is not None else unnamed for c in leads]
     pick, note = choose_lead([_name_unit(n)[0] for n in lead_names], lead, where=str(path))
     if note:
         notes.append(note)
@@ -356,17 +439,36 @@ def read_csv(path: Path | str, *, lead: str | None = None, fs: float | None = No
         if c_opt is not None and missing[:, c_opt].any():
             n = int(line_of[np.flatnonzero(missing[:, c_opt])[0]])
             raise RecordError(f"{path}:{n}: the {'time' if c_opt == time_col else 'sample'} column is empty")
+    if index_col is not None:
+        # sample numbers count up by one: a jump is samples missing (played back to back they would shift every
+        # beat after it), a step back a mixed file
+        d = np.diff(table[:, index_col])
+        bad = np.flatnonzero(d != 1)
+        if len(bad):
+            i = int(bad[0])
+            raise RecordError(f"{path}:{int(line_of[i + 1])}: sample numbers go from {table[i, index_col]:g} to "
+                              f"{table[i + 1, index_col]:g}: samples missing or out of order; cut the file there, or "
+                              "leave the sample column out and mark the gap with empty cells (signal loss)")
+    if time_col is not None and time_col in clocks:
+        # clock times of day across midnight (23:59:59.998 then 0:00:00.000): a day on
+        clock_t = table[:, time_col]  # a view: the table's column is unwrapped
+        for k in np.flatnonzero(np.diff(clock_t) < -43200).tolist():
+            clock_t[k + 1:] += 86400.0
     # the rate: every source that says one must agree
     rates: list[tuple[str, float]] = []
     if fs is not None:
         rates.append(("--fs", float(fs)))
-    for key in RATE_KEYS:
+    for key in RATE_KEYS + INTERVAL_KEYS:
         if key in t.meta:
             n, value = t.meta[key]
-            m = re.match(r"^\s*([0-9]+(?:[.,][0-9]+)?)\s*(hz|hertz)?\s*$", value.lower())
-            if not m:
-                raise RecordError(f"{path}:{n}: sampling rate {value!r} is not a number of Hz")
-            rates.append((f"line {n}", float(m.group(1).replace(",", "."))))
+            hz = _meta_rate(value, interval=key in INTERVAL_KEYS)
+            if hz is None and key in LOOSE_RATE_KEYS and re.search(r"bpm|/\s*min|per\s+min", value.lower()):
+                notes.append(f"{path}:{n}: {value!r} is a heart rate, not the sampling rate: not used")
+                continue
+            if hz is None:
+                raise RecordError(f"{path}:{n}: sampling {'interval' if key in INTERVAL_KEYS else 'rate'} {value!r} is "
+                                  f"not a number of {'s, ms or us' if key in INTERVAL_KEYS else 'Hz'}")
+            rates.append((f"line {n}", hz))
             break
     if time_col is not None:
         rates.append(_time_rate(path, table[:, time_col], line_of, time_unit or 1.0))
@@ -414,7 +516,7 @@ def read_csv(path: Path | str, *, lead: str | None = None, fs: float | None = No
     if t.skipped:
         notes.append(f"{path}: line(s) {', '.join(map(str, t.skipped[:5]))} before the samples skipped "
                      "(neither metadata nor the header)")
-    name = _name_unit(lead_names[pick])[0] if names is not None else t.meta.get("lead", (0, "csv"))[1]
+    name = _name_unit(lead_names[pick])[0] if names is not None else lead_names[pick]
     return Recording(path.stem, path, rate, name, x.astype(np.float32), notes=tuple(notes))
 
 

@@ -363,6 +363,71 @@ def test_an_edf_with_more_data_records_than_its_header_announces_is_played_whole
     assert r.seconds == 40.0 and any("holds 40 data records, its header announces 20" in n for n in r.notes)
 
 
+def test_csv_exports_round_two_read_right_or_refused_at_their_line(tmp_path):
+    """A second round of real-world exports: each is read at the true rate, lead and scale, or refused at its line
+    (never read wrong in silence)."""
+    fs = 500
+    x = _sig(20 * fs, fs)
+    t = np.arange(len(x)) / fs
+    rows = "".join(f"{a:.3f},{v}\n" for a, v in zip(t, x, strict=True))
+    one = "".join(f"{v}\n" for v in x)
+    good = {
+        "colon_names.csv": ("Time (hh:mm:ss.mmm),II (mV),V1 (mV)\n" + "".join(
+            f"0:00:{a:06.3f},{v},{-v}\n" for a, v in zip(t, x, strict=True)), {}, "II"),
+        "lead_v.csv": ("time,V\n" + rows, {}, "V"),  # lead V, not volts
+        "empty_rows.csv": ("time,ECG\n" + rows + ",\n" * 5, {}, "ECG"),
+        "lead_meta.csv": ("Sampling rate: 500\nLead: II\n" + one, {"lead": "II"}, "II"),
+        "sample_hash.csv": ("Sample #,Time (ms),ECG (mV)\n" + "".join(
+            f"{i + 1},{a * 1000:.0f},{v}\n" for i, (a, v) in enumerate(zip(t, x, strict=True))), {}, "ECG"),
+        "date_line.csv": ("2024-01-15 10:00:00\ntime,ECG (mV)\n" + rows, {}, "ECG"),
+        "interval.csv": ("Sampling interval: 2 ms\nECG (mV)\n" + one, {}, "ECG"),
+        "sps.csv": ("Sample rate: 500 samples/s\nECG (mV)\n" + one, {}, "ECG"),
+        "khz.csv": ("Sampling frequency: 0.5 kHz\nECG (mV)\n" + one, {}, "ECG"),
+        "bracket_key.csv": ("Sample rate [Hz]: 500\nECG (mV)\n" + one, {}, "ECG"),
+        "bpm.csv": ("Rate: 72 bpm\nECG (mV)\n" + one, {"fs": 500}, "ECG"),  # a heart rate, not the rate
+        "spaces_commas.txt": ("time ECG\n" + rows.replace(",", " ").replace(".", ","), {}, "ECG"),
+        "quoted_commas.csv": ('"time","ECG"\n' + "".join(f'"{a:.3f}","{v}"\n'.replace(".", ",")
+                                                         for a, v in zip(t, x, strict=True)), {}, "ECG"),
+        "midnight.csv": ("", {}, None),  # made below
+        "clock_comma.csv": ("Zeit;EKG\n" + "".join(f"10:00:{a:06.3f};{v}\n".replace(".", ",")
+                                                    for a, v in zip(t, x, strict=True)), {}, "EKG"),
+        "pipes.csv": ("time|ECG\n" + rows.replace(",", "|"), {}, "ECG"),
+    }
+    for name, (text, kw, lead) in good.items():
+        if name == "midnight.csv":  # 10 s before midnight, 10 s after, as clock times of day
+            text = "time,ECG\n" + "".join(
+                f"{int(c // 3600):02d}:{int(c % 3600 // 60):02d}:{c % 60:06.3f},{v}\n"
+                for c, v in zip((86390.0 + t) % 86400, x, strict=True))
+        (tmp_path / name).write_text(text)
+        r = read(tmp_path / name, **kw)
+        assert r.fs == fs and len(r.signal) == len(x), name
+        np.testing.assert_allclose(r.signal, x, atol=1e-6, err_msg=name)
+        assert lead is None or r.lead == lead, (name, r.lead)
+    assert any("heart rate, not the sampling rate" in n for n in read(tmp_path / "bpm.csv", fs=500).notes)
+    # encodings: Windows-1252 (Excel's CSV on Windows: 'µV' one byte) and UTF-16 with its byte-order mark, warned
+    text = "time,ECG (µV)\n" + "".join(f"{a:.3f},{v * 1000:.1f}\n" for a, v in zip(t, x, strict=True))
+    (tmp_path / "cp1252.csv").write_bytes(text.encode("cp1252"))
+    (tmp_path / "utf16.csv").write_bytes(text.encode("utf-16"))
+    for name, says in (("cp1252.csv", "read as Windows-1252"), ("utf16.csv", "read as UTF-16")):
+        r = read(tmp_path / name)
+        np.testing.assert_allclose(r.signal, x, atol=1e-4, err_msg=name)
+        assert any(says in n for n in r.notes), r.notes
+    # refused at their line: a scale the reader would have to apply, a sample-number column with a gap
+    refused = {
+        "gain.csv": ("fs = 500\nUnit: mV\nGain: 10\nECG\n" + one, r"gain.csv:3: gain '10': a scale"),
+        "resolution.csv": ("Sampling rate: 500 Hz\nUnits: uV\nResolution: 5\nECG\n" + one,
+                           r"resolution.csv:3: resolution '5'"),
+        "jump.csv": ("sample,ECG\n" + "".join(f"{i + (500 if i >= 5000 else 0)},{v}\n" for i, v in enumerate(x)),
+                     r"jump.csv:5002: sample numbers go from 4999 to 5500"),
+    }
+    for name, (text, match) in refused.items():
+        (tmp_path / name).write_text(text)
+        with pytest.raises(RecordError, match=match):
+            read(tmp_path / name, fs=500 if name == "jump.csv" else None)
+    (tmp_path / "unknown.csv").write_text("Sampling rate: 500\nPatient: anonymous\nECG (mV)\n" + one)
+    assert any("metadata not used (line 2)" in n for n in read(tmp_path / "unknown.csv").notes)
+
+
 def test_csv_ambiguities_are_refused_with_the_line_and_the_fix(tmp_path):
     p = tmp_path / "a.csv"
     p.write_text("".join(f"{int(v)},{abs(round(v * 1000)) % 1000:03d}\n" for v in _sig() * 3))
