@@ -17,6 +17,7 @@ hide.  Reference: Kemp B, Olivan J. European data format 'plus' (EDF+). Clin Neu
 
 from __future__ import annotations
 
+import math
 import warnings
 from pathlib import Path
 
@@ -90,7 +91,17 @@ def _read_edf(path: Path, *, lead: str | None, fs: float | None, units: str | No
         raise RecordError(f"{path}: not a readable EDF file ({err})") from err
     bad = next((i for i, c in enumerate(head) if not 32 <= c <= 126), None)
     if bad is not None:  # EDF header fields are printable ASCII: anything else is a damaged header
-        raise RecordError(f"{path}: header byte {bad} is {head[bad]:#04x}, not printable ASCII: a damaged EDF header")
+        hint = " ('µ' in Latin-1? EDF headers are ASCII: write uV)" if head[bad] == 0xB5 else ""
+        raise RecordError(f"{path}: header byte {bad} is {head[bad]:#04x}, not printable ASCII: a damaged EDF header"
+                          f"{hint}")
+    size_note = _size_check(path, head, ns)
+    try:
+        duration = float(head[244:252].decode("ascii").strip())
+    except ValueError:
+        duration = math.nan
+    if not duration > 0 and ns and head[256:256 + 16].decode("ascii").strip() != ANNOTATIONS_LABEL:
+        raise RecordError(f"{path}: header field 'duration of a data record' is {head[244:252].decode().strip()!r}: "
+                          "no sampling rate follows from it (a damaged header)")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -101,7 +112,6 @@ def _read_edf(path: Path, *, lead: str | None, fs: float | None, units: str | No
         raise RecordError(f"{path}: no such file") from err
     except Exception as err:  # edfio raises ValueError and others for a malformed header or data
         raise RecordError(f"{path}: not a readable EDF file ({type(err).__name__}: {err})") from err
-    size_note = _size_check(path, head, ns)
     if reserved.startswith("EDF+D"):
         raise RecordError(f"{path}: header field 'reserved' is EDF+D: a discontinuous recording (gaps between data "
                           "records) is not supported; export it as EDF+C (one file per continuous part)")

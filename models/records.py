@@ -39,11 +39,28 @@ __all__ = ["AAMI", "AAMI_CLASSES", "PACED", "CutBeats", "ReadReport", "RecordErr
 PACED = frozenset({"102", "104", "107", "217"})  # MIT-BIH records with paced beats, excluded by EC57
 TEXT_SUFFIXES = frozenset({".csv", ".txt", ".tsv"})
 EDF_SUFFIXES = frozenset({".edf"})
+# recording formats of ECG devices and tools that no reader here takes: named, never passed over in silence
+UNREAD_SUFFIXES = {".bdf": "BDF (24-bit BioSemi)", ".xls": "Excel", ".xlsx": "Excel", ".mat": "MATLAB",
+                   ".scp": "SCP-ECG", ".dcm": "DICOM", ".xml": "XML (HL7 aECG, vendor)", ".gdf": "GDF"}
+
+
+def _segments(hea: Path) -> list[str]:
+    """The segment names a multi-segment WFDB header lists (its record line is ``name/segments ...``), else []."""
+    try:
+        lines = [ln.split() for ln in hea.read_text(encoding="latin-1").splitlines()
+                 if ln.strip() and not ln.lstrip().startswith("#")]
+    except OSError:
+        return []
+    if not lines or "/" not in lines[0][0]:
+        return []
+    return [ln[0] for ln in lines[1:] if ln and ln[0] != "~"]
 
 
 def find_records(paths: list[Path] | list[str]) -> list[Path]:
-    """Record paths (without extension) from records, folders (their RECORDS list, else every .hea, .edf
-    and .csv), and RECORDS files; EDF and CSV files are kept as they are."""
+    """Record paths (without extension) from records, folders (their RECORDS list, else every .hea but the
+    segments of a multi-segment record, and every .edf, .csv, .tsv and .txt file), and RECORDS files; EDF and
+    CSV files are kept as they are.  A folder's files of a recording format no reader takes (BDF, Excel, ...) are
+    listed too, so that reading them names them (:func:`read`)."""
     out: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
@@ -51,14 +68,17 @@ def find_records(paths: list[Path] | list[str]) -> list[Path]:
             if listing.is_file():
                 out += [p / n for n in listing.read_text().split()]
                 continue
-            found = sorted([*(h.with_suffix("") for h in p.glob("*.hea")),
-                            *(f for f in p.iterdir() if f.suffix.lower() in EDF_SUFFIXES | {".csv"})])
+            heads = sorted(p.glob("*.hea"))
+            segs = {s for h in heads for s in _segments(h)}  # a multi-segment record's parts are not records
+            found = sorted([*(h.with_suffix("") for h in heads if h.stem not in segs),
+                            *(f for f in p.iterdir()
+                              if f.suffix.lower() in EDF_SUFFIXES | TEXT_SUFFIXES | UNREAD_SUFFIXES.keys())])
             if not found:
                 raise RecordError(f"{p}: no RECORDS list and no .hea, .edf or .csv files: not a record folder")
             out += found
         elif p.name == "RECORDS" and p.is_file():
             out += [p.parent / n for n in p.read_text().split()]
-        elif p.suffix.lower() in TEXT_SUFFIXES | EDF_SUFFIXES:
+        elif p.suffix.lower() in TEXT_SUFFIXES | EDF_SUFFIXES | UNREAD_SUFFIXES.keys():
             out.append(p)
         else:
             out.append(p.with_suffix("") if p.suffix in (".hea", ".dat", ".atr") else p)
@@ -72,6 +92,9 @@ def read(path: Path | str, *, lead: str | None = None, fs: float | None = None, 
     what is given must agree."""
     path = Path(path)
     suffix = path.suffix.lower()
+    if suffix in UNREAD_SUFFIXES:
+        raise RecordError(f"{path}: {UNREAD_SUFFIXES[suffix]} files are not read here; export the ECG as EDF/EDF+, "
+                          "WFDB or CSV")
     if suffix in TEXT_SUFFIXES:
         return read_csv(path, lead=lead, fs=fs, units=units)
     if suffix in EDF_SUFFIXES:
@@ -114,6 +137,9 @@ def read_all(paths: list[Path] | list[str], *, lead: str | None = None, fs: floa
                 continue
             if second_lead and f.suffix.lower() not in (*TEXT_SUFFIXES, *EDF_SUFFIXES):
                 r = _with_second(f, r)
+            elif second_lead:
+                r = replace(r, notes=(*r.notes, f"{f}: --second-lead reads a WFDB record's second ECG lead; "
+                                                "an EDF or CSV file plays one lead"))
             recs.append(r)
     names = [r.name for r in recs]
     dup = {n for n in names if names.count(n) > 1}

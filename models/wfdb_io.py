@@ -21,6 +21,7 @@ import re
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -89,6 +90,24 @@ def _record_fs(hea: Path, header: Any, notes: list[str]) -> None:
     if not value > 0 or abs(value - float(header.fs)) > 1e-9 * value:
         raise RecordError(f"{hea}:{n}: sampling rate field {fields[2]!r} is not a positive number of Hz (record line "
                           f"{line.strip()[:60]!r}); fix the header")
+
+
+def _fixed_with_gaps(path: Path, header: Any, ch: int) -> Any:
+    """A fixed-layout multi-segment record with gap segments (``~``: no signal for that many samples), which
+    ``wfdb`` cannot read as one (it reads a variable layout's gaps, not a fixed one's): its segments read one by one,
+    the gaps as NaN (signal loss).  None where ``header`` is not such a record."""
+    if not isinstance(header, wfdb.MultiRecord) or "~" not in (header.seg_name or []):
+        return None
+    parts, units = [], None
+    with _quiet():
+        for name, n in zip(header.seg_name, header.seg_len, strict=True):
+            if name == "~":
+                parts.append(np.full(int(n), np.nan))
+                continue
+            seg = wfdb.rdrecord(str(path.parent / name), channels=[ch], physical=True)
+            parts.append(np.asarray(seg.p_signal[:, 0], np.float64))
+            units = units or seg.units
+    return SimpleNamespace(p_signal=np.concatenate(parts)[:, None], units=units)
 
 
 def second_lead_of(path: Path | str, rec: Recording) -> str | None:
@@ -180,7 +199,12 @@ def read_wfdb(path: Path | str, *, lead: str | None = None, fs: float | None = N
         short = _truncated(path, header, spf)
         if short:
             raise RecordError(f"{path}: {short}") from err
-        raise RecordError(f"{path}: cannot read the signal ({type(err).__name__}: {err})") from err
+        try:
+            rec = _fixed_with_gaps(path, header, ch) if spf[ch] == 1 else None
+        except Exception:  # a segment wfdb cannot read either: the first error says why
+            rec = None
+        if rec is None:
+            raise RecordError(f"{path}: cannot read the signal ({type(err).__name__}: {err})") from err
     if spf[ch] == 1:
         sig = rec.p_signal
         x = np.zeros(0) if sig is None or sig.ndim != 2 or sig.shape[1] != 1 else np.asarray(sig[:, 0], np.float64)

@@ -98,6 +98,11 @@ def build(cfg: MonitorConfig, *, ckpt: Checkpoint | None = None, out: TextIO | N
             got = read_all(list(cfg.records), lead=cfg.lead, fs=cfg.csv_fs, units=cfg.units,
                            second_lead=cfg.second_lead)
             recs, left_out = got.recordings, tuple(got.left_out)
+            # a --start at or past a record's end leaves nothing of it to play: left out, said
+            past = [r for r in recs if round(cfg.start * r.fs) >= len(r.signal)]
+            left_out += tuple(f"{r.path}: --start {cfg.start:g} s is at or past its end ({r.seconds:g} s)"
+                              for r in past)
+            recs = [r for r in recs if r not in past]
             if not recs:
                 raise ValueError("no record could be played:\n  " + "\n  ".join(left_out))
         notes = tuple(n for r in recs for n in r.notes)

@@ -88,6 +88,11 @@ def test_bad_checkpoint_and_bad_options_give_clear_errors(tmp_path):
     assert r.returncode == 2 and "100-1000 Hz" in r.stderr
     r = run("evaluate", "--protocol", "ucr", "--checkpoint", str(Path(load().path)), "--out", str(tmp_path))
     assert r.returncode != 0 and "protocol" in r.stderr
+    # --start past a record's end: nothing of it to play, said (it played 0 s and exited 0)
+    rec = Path(__file__).parent / "data" / "mitdb" / "205x"
+    r = run("--source", "record", str(rec), "--start", "3600", "--no-ui", "--speed", "max", "--learn-state", "none",
+            "--journal", str(tmp_path / "j.jsonl"))
+    assert r.returncode == 2 and "--start 3600 s is at or past its end" in r.stderr, r.stderr
 
 
 class PtyApp:

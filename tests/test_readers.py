@@ -154,6 +154,36 @@ def test_wfdb_multi_segment_variable_layout_has_nan_where_the_lead_is_missing(tm
     assert not np.isnan(read(tmp_path / "ms", lead="V5").signal).any()
 
 
+def test_a_folder_plays_each_record_once_and_names_what_it_cannot_read(tmp_path):
+    """A folder without a RECORDS list: a fixed-layout multi-segment record (with a gap segment, '~', which wfdb
+    cannot read as one: NaN there) plays once, not once more per segment; .tsv and .txt exports play; a BDF file is
+    named as not read, never passed over."""
+    from ecgmon.models.records import read_all
+
+    fs, n = 250.0, 2500
+    x = np.sin(2 * np.pi * 1.2 * np.arange(n) / fs)
+    _wfdb(tmp_path, "ms_1", x[:1000], fs, names=("II",))
+    _wfdb(tmp_path, "ms_2", x[1500:], fs, names=("II",))
+    (tmp_path / "ms.hea").write_text("ms/3 1 250 2500\nms_1 1000\n~ 500\nms_2 1000\n")
+    (tmp_path / "t.tsv").write_text("time\tECG (mV)\n" + "".join(f"{i / fs:.3f}\t{v}\n" for i, v in enumerate(x)))
+    (tmp_path / "u.txt").write_text("time ECG(mV)\n" + "".join(f"{i / fs:.3f} {v}\n" for i, v in enumerate(x)))
+    (tmp_path / "b.bdf").write_bytes(b"\xff" + b"BIOSEMI" + b" " * 248)
+    got = read_all([tmp_path])
+    assert sorted(r.name for r in got.recordings) == ["ms", "t", "u"]
+    ms = next(r for r in got.recordings if r.name == "ms")
+    assert len(ms.signal) == n and np.isnan(ms.signal[1000:1500]).all()
+    np.testing.assert_allclose(ms.signal[1500:], x[1500:], atol=0.003)
+    assert len(got.left_out) == 1 and "b.bdf: BDF (24-bit BioSemi) files are not read here" in got.left_out[0]
+
+
+def test_an_edf_whose_record_duration_is_zero_is_named_damaged(tmp_path):
+    p = _edf(tmp_path / "d.edf", _sig(3600, 360.0), 360.0)
+    data = p.read_bytes()
+    p.write_bytes(data[:244] + b"0".ljust(8) + data[252:])
+    with pytest.raises(RecordError, match=r"d\.edf: header field 'duration of a data record' is '0'"):
+        read(p)
+
+
 def test_wfdb_lower_case_leads_missing_annotations_and_units(tmp_path, excerpt):
     x, fs, _, _ = excerpt
     two = np.stack([-x, x], axis=1)
