@@ -92,6 +92,28 @@ def _record_fs(hea: Path, header: Any, notes: list[str]) -> None:
                           f"{line.strip()[:60]!r}); fix the header")
 
 
+def _raw_unit(hea: Path, ch: int) -> str | None:
+    """The unit of signal ``ch`` as the header's bytes write it (``gain(baseline)/unit``, Latin-1 or UTF-8), for
+    what ``wfdb``'s ASCII reading loses; None where it cannot be told (a multi-segment record, no unit)."""
+    try:
+        raw = hea.read_bytes()
+    except OSError:
+        return None
+    text = raw.decode("utf-8") if raw.isascii() or _utf8(raw) else raw.decode("latin-1")
+    lines = [ln.split() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    if len(lines) <= ch + 1 or "/" in lines[0][0] or len(lines[ch + 1]) < 3 or "/" not in lines[ch + 1][2]:
+        return None
+    return lines[ch + 1][2].split("/", 1)[1]
+
+
+def _utf8(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def _fixed_with_gaps(path: Path, header: Any, ch: int) -> Any:
     """A fixed-layout multi-segment record with gap segments (``~``: no signal for that many samples), which
     ``wfdb`` cannot read as one (it reads a variable layout's gaps, not a fixed one's): its segments read one by one,
@@ -219,6 +241,8 @@ def read_wfdb(path: Path | str, *, lead: str | None = None, fs: float | None = N
     if len(x) < 2 * rate:
         raise RecordError(f"{where}: {len(x)} samples is less than 2 s at {rate:g} Hz")
     unit = (rec.units or [sig_units[ch]])[0] or "mV"  # WFDB: no unit in the header means mV
+    if unit == "V" and _raw_unit(hea, ch) in ("µV", "μV"):
+        unit = "uV"  # 'µV' in Latin-1 or UTF-8: wfdb drops the byte it cannot decode and reads volts
     factor, _ = check_units(unit, units, where=where)
     x = x * factor
     if not np.isfinite(x).any():

@@ -176,6 +176,19 @@ def test_a_folder_plays_each_record_once_and_names_what_it_cannot_read(tmp_path)
     assert len(got.left_out) == 1 and "b.bdf: BDF (24-bit BioSemi) files are not read here" in got.left_out[0]
 
 
+def test_a_wfdb_unit_of_micro_volts_written_with_a_mu_is_microvolts(tmp_path):
+    """'µV' in a header (Latin-1 or UTF-8): wfdb drops the byte it cannot decode and reads 'V', volts, a million
+    times off (the file was refused, or worse); read as microvolts."""
+    x = _sig(3600, 360.0)
+    rec = _wfdb(tmp_path, "mu", x * 1000, 360.0, units="uV", gain=1.0)
+    hea = rec.with_suffix(".hea")
+    text = hea.read_text()
+    assert "/uV" in text
+    for enc in ("latin-1", "utf-8"):
+        hea.write_bytes(text.replace("/uV", "/µV").encode(enc))
+        np.testing.assert_allclose(read(rec).signal, x, atol=0.002, err_msg=enc)
+
+
 def test_an_edf_whose_record_duration_is_zero_is_named_damaged(tmp_path):
     p = _edf(tmp_path / "d.edf", _sig(3600, 360.0), 360.0)
     data = p.read_bytes()
