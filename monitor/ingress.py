@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -42,9 +43,11 @@ class Ingress:
         self.handled = 0  # messages taken (every one is used, rejected or a duplicate)
         self.other_shards = 0  # messages for devices another worker handles
         # input lag, robust to device clock offsets: a device's packet delay (arrival - its last sample's
-        # time on the device's clock) above the smallest delay seen from that device
+        # time on the device's clock) above the smallest delay seen from that device; per device since the last
+        # call, the monitor's lag the least of them (a monitor behind delays every device's messages, one device's
+        # backlog, redelivery or clock step only its own)
         self._delay_floor: dict[str, float] = {}
-        self._lag_max = 0.0
+        self._lag_by_dev: dict[str, float] = {}
         self._routes: dict[str, tuple[int, str]] = {}
 
     def owns(self, device: str) -> bool:
@@ -56,9 +59,13 @@ class Ingress:
                 or (self.labels_topic and device_from_topic(topic, self.labels_topic)) or "(unknown)")
 
     def input_lag(self) -> float:
-        """The largest input lag (seconds) seen since the last call."""
-        lag, self._lag_max = self._lag_max, 0.0
-        return lag
+        """The monitor's input lag (seconds) since the last call: per device the largest lag of its packets taken
+        into its stream, and of those the least (0 with no packet).  A monitor that falls behind its socket delays
+        every device alike; a device that sends a backlog after a reconnection (store and forward), whose packets
+        the broker delivers again (QoS 1) or whose clock steps back is late alone, and is no monitor falling
+        behind."""
+        lags, self._lag_by_dev = self._lag_by_dev, {}
+        return min(lags.values(), default=0.0)
 
     def summary(self) -> dict[str, object]:
         """What arrived and what the stream repair made of it, over all devices."""
@@ -140,12 +147,21 @@ class Ingress:
 
     def _not_samples(self, kind: int, dev: str, payload: object) -> None:
         """A message that is not samples this worker decodes: labels, control, another worker's device's
-        samples, or a rejected topic."""
+        samples, or a rejected topic.  A labels or control message is refused whatever is wrong with it (too
+        large, not JSON, nested past Python's recursion limit, fields of the wrong type, a command's listener
+        failing on its arguments): counted for its device and reason, never an exception out of here."""
         if kind == SAMPLES:
             self.other_shards += 1  # another worker's device
         elif kind in (LABELS, CONTROL):
             if self.owns(dev):
-                (self._labels if kind == LABELS else self._control)(dev, payload)
+                what = "labels" if kind == LABELS else "control"
+                if len(_bytes(payload)) > self.max_payload:
+                    self._reject(dev, f"{what}-too-large")
+                    return
+                try:
+                    (self._labels if kind == LABELS else self._control)(dev, payload)
+                except Exception:  # any payload, any failure: that message only
+                    self._reject(dev, f"bad-{what}")
         else:
             self._reject(dev, "topic-too-long" if kind == TOO_LONG else "unknown-topic")
 
@@ -169,8 +185,10 @@ class Ingress:
         floor = self._delay_floor.get(dev)
         if floor is None or delay < floor:
             self._delay_floor[dev] = floor = delay
-        if delay - floor > self._lag_max:
-            self._lag_max = delay - floor
+        if chunks and delay - floor > self._lag_by_dev.get(dev, 0.0):  # a duplicate or held packet: not a lag
+            self._lag_by_dev[dev] = delay - floor
+        elif chunks:
+            self._lag_by_dev.setdefault(dev, 0.0)
         if self.pending_labels and (labels := self.pending_labels.pop(dev, None)):
             if chunks and stream.t0_first is not None and stream.fs is not None:
                 # label times -> this monitor's sample indices for the device (it may have joined late)
@@ -189,9 +207,9 @@ class Ingress:
         try:
             obj = json.loads(bytes(payload) if isinstance(payload, bytes | bytearray) else b"")
             cmd = obj["cmd"] if isinstance(obj, dict) else None
-        except (ValueError, KeyError):
+        except (ValueError, KeyError, RecursionError):
             cmd = None
-        if cmd not in CONTROL_COMMANDS:
+        if not isinstance(cmd, str) or cmd not in CONTROL_COMMANDS:
             self._reject(dev, "bad-control")
             return
         args = {k: v for k, v in obj.items() if k != "cmd"} if isinstance(obj, dict) else {}
@@ -205,7 +223,9 @@ class Ingress:
         try:
             obj = json.loads(bytes(payload) if isinstance(payload, bytes | bytearray) else b"")
             beats = [(float(t), _label(lab), int(ref)) for t, lab, ref in obj["beats"]]
-        except (TypeError, ValueError, KeyError):
+            if not all(math.isfinite(t) for t, _, _ in beats):
+                raise ValueError("a label time that is not a finite number")
+        except (TypeError, ValueError, KeyError, RecursionError):
             self._reject(dev, "bad-labels")
             return
         self.pending_labels.setdefault(dev, []).extend(beats)

@@ -19,7 +19,7 @@ import inspect
 import math
 import time
 import zlib
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -108,6 +108,7 @@ class Bed:
     typer_fid: float = -math.inf
     seg_offset: int = 0  # absolute index of the current segmenter's first sample
     last_chunk_mono: float = 0.0
+    last_chunk_s: float = 0.0  # the length of its last chunk (s): a device's packets may hold up to 10 s
     beats: int = 0
     flagged: int = 0
     last: BeatScore | None = None
@@ -221,6 +222,7 @@ class Monitor:
         self.stats = Stats()
         self.monitor_book = AlarmBook(MONITOR)
         self.monitor_tech = TechnicalAlarms(self.monitor_book)
+        self.rejected_by: Counter[tuple[str, str]] = Counter()  # payloads refused, per (device, reason)
         self.watchdog = Watchdog(self.monitor_book, cfg.watchdog, now=time.monotonic())
         self.done = asyncio.Event()
         self.restored = restored
@@ -406,6 +408,7 @@ class Monitor:
         """What follows a chunk's segmentation and quality check ``q``: beat indices, technical alarms, the lethal
         watches."""
         st.last_chunk_mono = now = time.monotonic()
+        st.last_chunk_s = len(chunk.samples) / chunk.fs
         if st.lead:  # a second lead: its lethal watch only; no beat of it is scored, no technical alarm shown
             self._watch_rhythm(st, chunk.samples, leads_off=q.flat, now=now, replay=chunk.replay)
             return []
@@ -736,9 +739,14 @@ class Monitor:
     def rejected(self, device: str, reason: str) -> None:
         """A payload from ``device`` broke the contract: count it and raise a LOW technical alarm."""
         self.stats.rejected += 1
+        self.rejected_by[(device, reason)] += 1
         st = self.beds.get(device)
         if st is None:
+            # no bed to show it on (no packet of the device was ever accepted, or an unknown topic): the monitor's
+            # own alarm names the device, so that a device whose every packet breaks the contract is not invisible
             self.stats.rejected_unknown += 1
+            self.emit(self.monitor_tech.raise_(Condition.BAD_INPUT, f"from {device} (no bed: nothing of it accepted "
+                                                                    f"yet), {reason}"))
             return
         st.rejected += 1
         st.clean_since_reject = 0
@@ -876,7 +884,7 @@ class Monitor:
             h = source.health()
             load = Load(h.input_lag_s, h.waiting, h.capacity, self.queue.qsize(), self.queue.maxsize,
                         self.stats.latencies[-1] if self.stats.latencies else 0.0, self.stats.last_shed_mono)
-            beds = [(b.last_chunk_mono, b.technical) for b in self.beds.values()]
+            beds = [(b.last_chunk_mono, b.technical, b.last_chunk_s) for b in self.beds.values()]
             self.emit(self.watchdog.check(time.monotonic(), load, beds))
 
     async def run(self, source: Source, *, duration: float | None = None, extra_tasks: Sequence[Task] = ()) -> None:
@@ -959,6 +967,7 @@ class Monitor:
             "e2e_p99_ms_steady": _r(s.e2e_ms(99, steady=True)), "steady_after_s": STEADY_S,
             "e2e_clock_ahead": s.e2e_clock_ahead,
             "segmented": s.segmented, "shed": s.shed, "shed_messages": s.shed_messages, "rejected": s.rejected,
+            "rejected_by": _by_device(self.rejected_by),
             "not_judged": s.not_judged, "queued": self.queue.qsize(), "in_flight": self.in_flight,
             "batches": s.batches,
             "restored_alarms": len(self.restored.alarms), "journal_skipped": self.restored.journal_skipped,
@@ -995,6 +1004,16 @@ def _leaves(eg: BaseExceptionGroup) -> list[BaseException]:
 
 class _Stop(Exception):
     """Raised by the stopper task to end the TaskGroup cleanly."""
+
+
+def _by_device(counts: Counter[tuple[str, str]], most: int = 50) -> dict[str, dict[str, int]]:
+    """``{device: {reason: n}}`` of the ``most`` devices with the most rejections (a flood of rogue topics stays
+    a short line)."""
+    per: dict[str, Counter[str]] = {}
+    for (dev, reason), n in counts.items():
+        per.setdefault(dev, Counter())[reason] += n
+    top = sorted(per, key=lambda d: -sum(per[d].values()))[:most]
+    return {d: dict(per[d]) for d in top}
 
 
 def _r(v: float | None, nd: int = 1) -> float | None:

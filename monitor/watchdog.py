@@ -47,8 +47,10 @@ class Watchdog:
         self.book, self.tech, self.cfg = book, TechnicalAlarms(book), cfg
         self.calm_since = now
 
-    def check(self, now: float, load: Load, beds: Iterable[tuple[float, TechnicalAlarms]]) -> list[Alarm]:
-        """``beds``: (monotonic time of the bed's last chunk, its technical alarms) for every bed."""
+    def check(self, now: float, load: Load, beds: Iterable[tuple[float, TechnicalAlarms, float]]) -> list[Alarm]:
+        """``beds``: (monotonic time of the bed's last chunk, its technical alarms, that chunk's length in s) for
+        every bed.  Signal loss is ``loss_after_s`` without samples, or, for a device whose packets are longer, its
+        packet's length and half that (a device sending 5 s packets is silent for 5 s between them by design)."""
         c, out = self.cfg, []
         behind = (load.input_lag_s > c.late_s or load.input_waiting > c.input_backlog * load.input_capacity
                   or load.beats_waiting > c.beat_backlog * load.beats_capacity or load.last_latency_s > c.late_s)
@@ -62,7 +64,8 @@ class Watchdog:
             out += self.tech.clear(Condition.MONITOR_BEHIND)
         if now - load.last_shed_mono > c.calm_s:
             out += self.tech.clear(Condition.MONITOR_OVERLOAD)
-        for last_chunk, tech in beds:
-            if last_chunk and now - last_chunk > c.loss_after_s:
-                out += tech.raise_(Condition.SIGNAL_LOSS, f"no samples for {c.loss_after_s:g} s")
+        for last_chunk, tech, chunk_s in beds:
+            after = max(c.loss_after_s, chunk_s + c.loss_after_s / 2)
+            if last_chunk and now - last_chunk > after:
+                out += tech.raise_(Condition.SIGNAL_LOSS, f"no samples for {after:g} s")
         return out

@@ -413,6 +413,17 @@ def test_input_lag_is_measured_per_device_above_its_usual_delay():
     src.handle("ecg/b/samples", encode("int16", "b", 1, 250.0, now - 2.0, x))
     assert src.input_lag() == pytest.approx(1.752, abs=0.1)
     assert src.input_lag() == 0.0  # reset by reading
+    # b alone late (a backlog after its reconnection, a clock step) while a is on time: b's, not the monitor's
+    src.handle("ecg/a/samples", encode("int16", "a", 4, 250.0, now - 30.248 + 4 * 0.248 - 0.744, x))
+    src.handle("ecg/b/samples", encode("int16", "b", 2, 250.0, now - 5.0, x))
+    assert src.input_lag() < 0.1
+    # every device late: the monitor is behind its input
+    src.handle("ecg/a/samples", encode("int16", "a", 5, 250.0, now - 30.248 + 5 * 0.248 - 0.744 - 3.0, x))
+    src.handle("ecg/b/samples", encode("int16", "b", 3, 250.0, now - 3.5, x))
+    assert 2.5 < src.input_lag() < 3.5
+    # a duplicate delivered late (QoS 1) is dropped, and no lag
+    src.handle("ecg/b/samples", encode("int16", "b", 3, 250.0, now - 3.5, x))
+    assert src.input_lag() == 0.0
 
 
 @pytest.mark.asyncio

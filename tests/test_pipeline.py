@@ -194,3 +194,48 @@ def test_no_heart_rate_is_shown_while_the_signal_fibrillates(tmp_path):
     assert tiles["vfrec"].heart_rate is None  # ... but no rate is shown under VF
     assert b.monitor.summary()["hr_bpm"]["vfrec"] is None
     assert 70 <= tiles["sinus"].heart_rate <= 80 and 70 <= b.monitor.summary()["hr_bpm"]["sinus"] <= 80
+
+
+def test_malformed_side_topic_messages_and_devices_without_a_bed_are_refused_counted_and_visible(
+        tmp_path, monitors, shipped):
+    """Control and labels topics take any bytes: a command that is a list, JSON nested past Python's recursion
+    limit, a payload over the size limit, limits of the wrong type, labels with a NaN time are refused and counted
+    per device and reason; none stops the monitor (a list command and deep nesting crashed it, every bed with it).
+    A device whose every packet is refused has no bed: the monitor's own 'bad input' alarm names it, and the
+    summary breaks rejections down by device and reason."""
+    import json
+
+    from ecgmon.core.payload import encode
+    from ecgmon.monitor.ingress import Ingress
+
+    b = _build(monitors, _cfg(tmp_path), shipped)
+    mon = b.monitor
+    ing = Ingress(topic="ecg/+/samples", labels_topic="ecg/+/labels", control_topic="ecg/+/control")
+    ing.listener = mon
+    x = (0.1 * np.sin(np.arange(62) / 5)).astype(np.float32)
+    for c in ing.handle("ecg/d1/samples", encode("json", "d1", 0, 250.0, time.time() - 0.3, x)):
+        mon.segment(c)
+    deep = ("[" * 30000 + "]" * 30000).encode()
+    bad = [("ecg/d1/control", json.dumps({"cmd": ["relearn"]}).encode(), "bad-control"),
+           ("ecg/d1/control", deep, "bad-control"),
+           ("ecg/d1/control", b"[" * 70000, "control-too-large"),
+           ("ecg/d1/control", json.dumps({"cmd": "limits", "low": "x", "high": [1]}).encode(),
+            "control-limits-refused"),
+           ("ecg/d1/labels", deep, "bad-labels"),
+           ("ecg/d1/labels", b'{"beats": [[NaN, "N", 0]]}', "bad-labels"),
+           ("ecg/d1/labels", json.dumps({"beats": [[1.0, {"a": 1}, 0]]}).encode(), "bad-labels")]
+    for topic, payload, _ in bad:
+        assert ing.handle(topic, payload) == []
+    want: dict[tuple[str, str], int] = {}
+    for _, _, reason in bad:
+        want[("d1", reason)] = want.get(("d1", reason), 0) + 1
+    assert dict(ing.rejected) == want
+    assert Condition.BAD_INPUT in mon.beds["d1"].book.active
+    # a device none of whose packets is accepted (fs as a string): no bed, but named on the monitor's alarm
+    ghost = json.dumps({"device": "ghost", "seq": 0, "fs": "250", "t0": time.time(), "samples": [0.1] * 62})
+    assert ing.handle("ecg/ghost/samples", ghost.encode()) == []
+    assert "ghost" not in mon.beds
+    alarm = mon.monitor_book.active[Condition.BAD_INPUT]
+    assert "from ghost" in alarm.message and "bad-fs" in alarm.message
+    s = mon.summary()
+    assert s["rejected_by"]["ghost"] == {"bad-fs": 1} and s["rejected_by"]["d1"]["bad-control"] == 2

@@ -38,5 +38,10 @@ def test_signal_loss_per_bed():
     bed = TechnicalAlarms(AlarmBook("bed01"))
     quiet = TechnicalAlarms(AlarmBook("bed02"))
     w = Watchdog(AlarmBook("monitor"), WatchdogConfig(loss_after_s=3.0), now=0.0)
-    got = w.check(10.0, _load(), [(6.5, bed), (9.5, quiet), (0.0, TechnicalAlarms(AlarmBook("new")))])
+    got = w.check(10.0, _load(), [(6.5, bed, 0.25), (9.5, quiet, 0.25), (0.0, TechnicalAlarms(AlarmBook("new")), 0)])
     assert [(a.patient, a.condition) for a in got] == [("bed01", Condition.SIGNAL_LOSS)]
+    # a device whose packets hold 5 s is silent for 5 s between them by design: no loss until 6.5 s without one
+    long = TechnicalAlarms(AlarmBook("bed03"))
+    assert w.check(16.0, _load(), [(10.0, long, 5.0)]) == []
+    got = w.check(17.0, _load(), [(10.0, long, 5.0)])
+    assert [(a.patient, a.condition) for a in got] == [("bed03", Condition.SIGNAL_LOSS)] and "6.5 s" in got[0].message
