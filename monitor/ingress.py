@@ -74,7 +74,8 @@ class Ingress:
             c.update(st.counts)
         return {"messages": self.handled, "devices": len(self.streams), "chunks": c["chunks"],
                 "lost_chunks": c["lost_chunks"], "gaps": c["gap"], "duplicates": c["duplicate"],
-                "reboots": c["reboot"], "counter_wraps": c["wrap"],
+                "reboots": c["reboot"], "counter_wraps": c["wrap"], "late": c["late"], "fs_changes": c["fs_change"],
+                "seq_jumps": c["seq_jump"],
                 "out_of_order": c["out_of_order"], "rejected": sum(self.rejected.values()),
                 "other_shards": self.other_shards, "commands": dict(self.commands)}
 

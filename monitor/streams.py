@@ -53,6 +53,7 @@ class DeviceStream:
     last: tuple[int, float, float] | None = None  # the last released packet: seq, t0, duration (s)
     base: int = 0  # added to every packet's seq: the wraps of the device's counter so far
     width: int = 0  # the counter's modulus once it has wrapped (0: not yet)
+    first_seq: int = 0  # the first seq released since the stream (re)started
 
     RECENT = 256
     MAX_FIRST = 2**40  # a first packet's seq x samples beyond this (not a device's sample count) numbers from 0
@@ -74,12 +75,21 @@ class DeviceStream:
             p = replace(p, seq=seq)
         if self.expected is not None and (p.seq < self.expected or p.seq in self.held):
             if self._seen_before(p):
-                self.counts["duplicate"] += 1
+                # older than the stream's first packet (the packets of a stream's start arriving out of order): late,
+                # dropped (its samples come before the first released), never seen before: not a duplicate
+                self.counts["late" if p.seq < self.first_seq else "duplicate"] += 1
                 return []
             return self._reboot(p)
         if self.expected is None:
-            self.expected = p.seq
+            self.expected = self.first_seq = p.seq
         if p.seq == self.expected and not self.held:  # the common case: in order, nothing waiting
+            self.expected += 1
+            return [self._release(p, reset=False)]
+        if p.seq > self.expected and not self.held and self._on_pace(self.expected, p):
+            # the counter jumped ahead with the clock going on: the next packet, nothing lost (re-based, counted)
+            self.base -= p.seq - self.expected
+            self.counts["seq_jump"] += 1
+            p = replace(p, seq=self.expected)
             self.expected += 1
             return [self._release(p, reset=False)]
         if p.seq > self.expected:
@@ -93,13 +103,24 @@ class DeviceStream:
             elif len(self.held) > self.reorder:
                 nxt = min(self.held)
                 self.counts["gap"] += 1
-                self.counts["lost_chunks"] += nxt - self.expected
+                self.counts["lost_chunks"] += self._lost(nxt)
                 self.expected = nxt
                 out.append(self._release(self.held.pop(nxt), reset=True))
                 self.expected += 1
             else:
                 break
         return out
+
+    def _lost(self, nxt: int) -> int:
+        """Packets missing before ``nxt`` (held) where ``expected`` was due: by the clock where the stream's pace
+        knows it (a counter that jumps ahead with its clock going on has lost nothing; its seq difference would
+        count thousands), else by the seq difference."""
+        assert self.expected is not None
+        p = self.held[nxt]
+        if self.last is None:
+            return nxt - self.expected
+        missing = (p.t0 - (self.last[1] + self.last[2])) / self.last[2]
+        return max(0, min(nxt - self.expected, round(missing)))
 
     def _seen_before(self, p: Packet) -> bool:
         """Whether ``p`` (a ``seq`` already released, held or behind) fits this stream's seq-to-time relation:
@@ -141,6 +162,7 @@ class DeviceStream:
             self.t0_first = p.t0 - self.next_start / p.fs
         self.recent.clear()
         self.expected = p.seq + 1
+        self.first_seq = p.seq
         out.append(self._release(p, reset=True))
         return out
 

@@ -229,6 +229,26 @@ def test_a_monitor_joining_a_running_device_numbers_its_samples_as_the_device_do
     assert [c.start for c in a if c.reset] == [128 * 62] and late.counts["reboot"] == 1
 
 
+def test_counters_say_what_happened_late_start_packets_a_counter_jump_and_lost_packets():
+    """A stream's first packets arriving out of order (blocks of 8 reversed): the ones older than the first released
+    are late, not duplicates (they were never seen).  A counter that jumps ahead by 1000 with the clock going on
+    loses nothing: no gap, no reset (it counted 1000 lost chunks and restarted the segmenter).  Two packets missing
+    are two lost chunks."""
+    dur = 62 / 250
+    ds = DeviceStream("d", reorder=8)
+    order = [7, 6, 5, 4, 3, 2, 1, 0] + list(range(8, 20))
+    out = [c for k in order for c in ds.push(_pkt(k, 100.0 + k * dur))]
+    assert ds.counts["late"] == 7 and ds.counts["duplicate"] == 0 and [c.start for c in out] == [62 * k
+                                                                                                 for k in range(7, 20)]
+    jump = DeviceStream("d", reorder=8)
+    out = [c for k in range(40) for c in jump.push(_pkt(k + (1000 if k >= 20 else 0), 100.0 + k * dur))]
+    assert len(out) == 40 and not any(c.reset for c in out) and jump.counts["seq_jump"] == 1
+    assert jump.counts["lost_chunks"] == 0 and [c.start for c in out] == [62 * k for k in range(40)]
+    lossy = DeviceStream("d", reorder=8)
+    out = [c for k in range(40) if k not in (20, 21) for c in lossy.push(_pkt(k, 100.0 + k * dur))]
+    assert lossy.counts["lost_chunks"] == 2 and lossy.counts["gap"] == 1 and sum(c.reset for c in out) == 1
+
+
 @pytest.mark.parametrize("width", [2**8, 2**16, 2**32])
 def test_a_counter_that_wraps_round_goes_on_without_a_reset(width):
     ds = DeviceStream("d", reorder=8)
