@@ -236,7 +236,7 @@ def test_counters_say_what_happened_late_start_packets_a_counter_jump_and_lost_p
     are two lost chunks."""
     dur = 62 / 250
     ds = DeviceStream("d", reorder=8)
-    order = [7, 6, 5, 4, 3, 2, 1, 0] + list(range(8, 20))
+    order = [7, 6, 5, 4, 3, 2, 1, 0, *range(8, 20)]
     out = [c for k in order for c in ds.push(_pkt(k, 100.0 + k * dur))]
     assert ds.counts["late"] == 7 and ds.counts["duplicate"] == 0 and [c.start for c in out] == [62 * k
                                                                                                  for k in range(7, 20)]
