@@ -429,8 +429,9 @@ def read_csv(path: Path | str, *, lead: str | None = None, fs: float | None = No
     time_col, index_col, time_unit, leads = _roles(path, names, table, line_of, fs, notes, clocks)
     if not leads:
         raise RecordError(f"{path}: no lead column (columns: {names}); name one, e.g. 'ecg_mV'")
-    unnamed = t.meta.get("lead", (0, "csv"))[1] if len(leads) == 1 else "csv"  # "Lead: II" names a lone lead
-    lead_names = [names[c] if names is not None else unnamed for c in leads]
+    # a file without a header: its one lead is "ECG" ("Lead: II" names it), several are "column k"
+    unnamed = [t.meta.get("lead", (0, "ECG"))[1]] if len(leads) == 1 else [f"column {c + 1}" for c in leads]
+    lead_names = [names[c] for c in leads] if names is not None else unnamed
     pick, note = choose_lead([_name_unit(n)[0] for n in lead_names], lead, where=str(path))
     if note:
         notes.append(note)

@@ -532,7 +532,8 @@ class AlarmPolicy:
         window = c.chain_s * self.fs
         if c.veb_per_min and n_v >= c.veb_per_min and not self._chained(Condition.FREQUENT_VEB, i, window):
             out += b.raise_(Condition.FREQUENT_VEB, P, c.frequent_veb_priority,
-                            f"{n_v} ventricular beats in the last minute (the limit: {c.veb_per_min} or more a minute)",
+                            f"{n_v} ventricular beats in the minute before it was raised (the limit: "
+                            f"{c.veb_per_min} or more a minute; the tile shows the count now)",
                             score=s, evidence=ev)
         if (c.vrun_len and self.v_run >= c.vrun_len and self._alike_run()
                 and not self._chained(Condition.VENT_RUN, i, window)):

@@ -110,7 +110,7 @@ def add_monitor_arguments(p: argparse.ArgumentParser) -> None:
                         "not state theirs (CSV); where a file states it, they must agree; "
                         f"{FS_RANGE[0]:g}-{FS_RANGE[1]:g} Hz")
     g.add_argument("--speed", default=str(_M.speed), help="1 = real time, 10 = ten times faster, max = as fast as "
-                                                          "possible")
+                                                          f"possible (default {_M.speed:g})")
     g.add_argument("--abnormal-rate", default=str(_M.abnormal_rate),
                    help=f"replay: share of abnormal beats, as on a ward (default {_M.abnormal_rate:g}: most beds "
                         "quiet, ectopy in episodes); 'all' plays the whole test split (42%% abnormal) as the "
@@ -202,21 +202,28 @@ def add_alarm_arguments(p: argparse.ArgumentParser) -> None:
                    help="an advisory's priority (low or medium; HIGH is for the lethal alarms): veb, vrun, svt, "
                         "pattern (couplet, bigeminy, trigeminy), run, frequent; e.g. --priority vrun=low")
     g = p.add_argument_group("lethal and rate alarms (docs/alarms.md; from the first seconds, never held by learning)")
-    g.add_argument("--asystole-s", type=float, default=_X.asystole_s, help="HIGH asystole: no QRS for this long (s)")
+    g.add_argument("--asystole-s", type=float, default=_X.asystole_s,
+                   help=f"HIGH asystole: no QRS for this long (s; default {_X.asystole_s:g})")
     g.add_argument("--brady-bpm", type=float, default=_X.brady_bpm,
-                   help=f"HIGH extreme bradycardia: under this rate for {_X.brady_beats} beats")
+                   help=f"HIGH extreme bradycardia: under this rate for {_X.brady_beats} beats (bpm; default "
+                        f"{_X.brady_bpm:g})")
     g.add_argument("--tachy-bpm", type=float, default=_X.tachy_bpm,
-                   help=f"HIGH extreme tachycardia: over this rate for {_X.tachy_beats} beats")
+                   help=f"HIGH extreme tachycardia: over this rate for {_X.tachy_beats} beats (bpm; default "
+                        f"{_X.tachy_bpm:g})")
     g.add_argument("--brady-beats", type=int, default=_X.brady_beats,
                    help=f"extreme bradycardia: the rate over this many consecutive beats (default {_X.brady_beats})")
     g.add_argument("--tachy-beats", type=int, default=_X.tachy_beats,
                    help=f"extreme tachycardia: the rate over this many consecutive beats (default {_X.tachy_beats})")
     g.add_argument("--vt-bpm", type=float, default=_X.vt_bpm,
-                   help=f"HIGH ventricular tachycardia: {_X.vt_beats} or more ventricular beats over this rate")
+                   help=f"HIGH ventricular tachycardia: {_X.vt_beats} or more ventricular beats over this rate (bpm; "
+                        f"default {_X.vt_bpm:g})")
     g.add_argument("--hr-low", type=float, default=_X.hr_low,
-                   help="MEDIUM heart rate low limit (bpm), every bed (per bed: MQTT control 'limits')")
-    g.add_argument("--hr-high", type=float, default=_X.hr_high, help="MEDIUM heart rate high limit (bpm)")
-    g.add_argument("--pause-s", type=float, default=_X.pause_s, help="MEDIUM pause: no QRS for this long (s)")
+                   help=f"MEDIUM heart rate low limit (bpm; default {_X.hr_low:g}), every bed (per bed: MQTT control "
+                        "'limits')")
+    g.add_argument("--hr-high", type=float, default=_X.hr_high,
+                   help=f"MEDIUM heart rate high limit (bpm; default {_X.hr_high:g})")
+    g.add_argument("--pause-s", type=float, default=_X.pause_s,
+                   help=f"MEDIUM pause: no QRS for this long (s; default {_X.pause_s:g})")
     g.add_argument("--vt-clear-share", type=float, default=_X.vt_clear_share,
                    help=f"VT clears once under this share of the last {_X.vt_clear_beats} typed beats is ventricular "
                         f"({1 / _X.vt_clear_beats:g}, the default: {_X.vt_clear_beats} in a row not ventricular)")

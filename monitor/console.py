@@ -254,7 +254,9 @@ def tile(t: Tile, width: int, now: float, *, key: str = "", trace_rows: int = 2)
     elif t.learning is not None:
         head.append(f" LEARN {t.learning:.0%}", style="bold blue")
     elif t.loss is not None:
-        head.append(f" {'ABN' if t.loss > t.threshold else 'ok'}", style="bold magenta" if t.loss > t.threshold else "")
+        # the last beat's verdict, not the bed's state (an alarm has the tile's last line)
+        head.append(f" beat {'ABN' if t.loss > t.threshold else 'ok'}",
+                    style="bold magenta" if t.loss > t.threshold else "")
     head.truncate(inner, overflow="ellipsis")
     border = BORDER[t.alarm.priority] if t.alarm else ("blue" if t.learning is not None else "green")
     last = _alarm_text(t.alarm, now) if t.alarm else _verdict_line(t)  # an alarm takes the verdict line
@@ -355,7 +357,11 @@ def render(s: Snapshot, *, width: int = 120, height: int = 40, now: float | None
     log.add_column(no_wrap=True, min_width=8)
     log.add_column(no_wrap=True, min_width=min(8, max((len(a.patient) for a in s.alarm_log), default=5)))
     log.add_column(overflow="ellipsis", no_wrap=True)
-    for a in list(s.alarm_log)[-log_rows:][::-1]:
+    # newest first by when each happened: in a recording its place in it (a couplet decided after the VT it led
+    # into is listed below it), live the wall clock
+    rows = sorted(list(s.alarm_log)[-log_rows:],
+                  key=lambda a: a.record_s if s.replay and a.record_s is not None else a.time)
+    for a in rows[::-1]:
         stamp = _stamp(a, s.replay)
         tag = "TECH " if a.kind is AlarmKind.TECHNICAL else ""
         log.add_row(stamp, Text(f"{a.patient}", style="bold"),
@@ -369,7 +375,7 @@ def render(s: Snapshot, *, width: int = 120, height: int = 40, now: float | None
     if s.sensitivity is not None or s.specificity is not None:
         se = f"{s.sensitivity:.3f}" if s.sensitivity is not None else "--"
         sp = f"{s.specificity:.3f}" if s.specificity is not None else "--"
-        truth = f" | sens {se} spec {sp}" + (" (vs replay labels)" if width >= 120 else "")
+        truth = f" | sens {se} spec {sp}" + (" (vs reference labels)" if width >= 120 else "")
     more = f"+{hidden} beds not shown | " if hidden > 0 and focused is None else ""
     if width >= 120:
         text = (f"{more}{s.beats_per_s:6.1f} beats/s | latency {lat} | queue {s.queue_depth} (max {s.queue_max}) | "

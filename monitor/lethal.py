@@ -298,7 +298,7 @@ class LethalWatch:
             if (index - self.noisy_since >= round(c.asystole_s * self.fs) and not self.held
                     and not self.active & {Condition.ASYSTOLE, Condition.VFIB}):
                 out += self._set(Condition.CANNOT_ANALYSE, True, index,
-                                 f"noise for {c.asystole_s:g} s: its detections are not counted as a fast heart rate")
+                                 f"noise for {c.asystole_s:g} s")
         else:
             self.noisy_since = None
             self.clean += 1

@@ -44,7 +44,7 @@ def test_tiles_footer_and_replay_banner_are_visible():
     assert "sens 0.987 spec 0.991" in text
     assert "HIGH abnormal run" in text and "MEDIUM frequent" in text and "TECH LOW leads off" in text
     assert "loss 0.400/0.350 ABN" in text and "loss 0.300/0.350 ok" in text  # beds without an alarm
-    assert "1:bed01   60 bpm ok" in text and "4:bed04   63 bpm ABN" in text  # every bed's verdict in its head line
+    assert "1:bed01   60 bpm beat ok" in text and "4:bed04   63 bpm beat ABN" in text  # every bed's last verdict
     # the keys stay visible however long the figures line is (a recording's was cut with an ellipsis at 160 columns)
     long = dataclasses.replace(_snap(), model="ecg_ae_mitdb.pt learn 300s margin 0.0072 " + "x" * 40)
     text = _screen(long, 160, 48).export_text(styles=False)
@@ -164,7 +164,7 @@ def test_a_station_shows_other_workers_beds_with_their_alarms_only():
     assert "bed07" in text and "@ward-b" in text and "HIGH" in text
     assert "judged by ward-b: no open alarm" in text
     assert "NO WORKER" in text and "no worker judges this bed" in text
-    assert "bed07   --- bpm ok" not in text and "ABN" not in text.split("bed07")[1][:40]  # no verdict of its own
+    assert "bed07   --- bpm beat ok" not in text and "ABN" not in text.split("bed07")[1][:40]  # no verdict of its own
 
 
 def test_a_learning_bed_shows_its_ventricular_beats_per_minute_without_a_verdict():
@@ -176,3 +176,13 @@ def test_a_learning_bed_shows_its_ventricular_beats_per_minute_without_a_verdict
     assert "LEARNING  46%  V 7/min  beats 100" in text
     assert "LEARNING  46%  beats 101" in text  # no ventricular beat: no count
     assert "ABN" not in text and "loss" not in text  # no verdict shown while learning
+
+
+def test_a_recordings_alarm_log_is_in_the_order_things_happened_in_it():
+    """A couplet decided after the VT it led into (the beat typer lags the VT watch) was listed above the VT with an
+    earlier time: the log of a recording is ordered by each alarm's place in it, newest first."""
+    vt = dataclasses.replace(_alarm("v131l", Priority.HIGH, "ventricular tachycardia"), record_s=58.0, time=2.0)
+    couplet = dataclasses.replace(_alarm("v131l", Priority.LOW, "ventricular couplet"), record_s=57.0, time=3.0)
+    snap = dataclasses.replace(_snap(), alarm_log=(vt, couplet))
+    text = _screen(snap, 160, 48).export_text(styles=False)
+    assert text.index("+0:00:58") < text.index("+0:00:57")
