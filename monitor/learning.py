@@ -328,7 +328,7 @@ class LearntStore:
                                                             float(b["learnt_at"]), float(b["last_seen"]),
                                                             float(b.get("noise", 0.0)), _mismatch(b)))
             return out
-        except (OSError, ValueError, KeyError, TypeError) as err:
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as err:
             self.problem = f"unreadable ({type(err).__name__}: {err}); beds learn again"
             return {}
 

@@ -207,6 +207,16 @@ class Monitor:
         self._vt_jobs: list[tuple[Bed, VTyper, np.ndarray, list[float]]] = []
         self._vt_oldest: float | None = None
         self._learnt_before: dict[str, tuple[float, Learnt]] = store.load() if store and self.learning else {}
+        # a bed whose saved state does not fit this model's beats (a damaged or hand-edited file) learns again; it
+        # must never stop the monitoring (its offset is subtracted from every beat)
+        unfit = [p for p, (_, lt) in self._learnt_before.items()
+                 if lt.offset.shape != tuple(scorer.shape) or not np.isfinite(lt.offset).all()]
+        for p in unfit:
+            del self._learnt_before[p]
+        if unfit and store is not None:
+            store.problem = ((store.problem + "; ") if store.problem else "") + (
+                f"{len(unfit)} bed(s) with a learnt state that does not fit the model ({', '.join(unfit[:5])}): they "
+                "learn again")
         self._store_saved = time.monotonic()
         self.sinks: tuple[Sink, ...] = tuple(sinks)
         self.model_name = model_name

@@ -143,6 +143,29 @@ def test_learnt_store_round_trip_other_model_corruption_and_forgetting(tmp_path)
     path.write_text('{"format": "ecgmon-learnt/1", "model": "sha-a", "beds": {"bed01": {"fs": 1')  # torn
     torn = LearntStore(path, "sha-a")
     assert torn.load() == {} and "unreadable" in torn.problem
+    # whole but of another structure (a list, beds as a list): reported, never an exception (it stopped the monitor)
+    for text in ("[1, 2, 3]", '{"format": "ecgmon-learnt/1", "model": "sha-a", "beds": []}'):
+        path.write_text(text)
+        odd = LearntStore(path, "sha-a")
+        assert odd.load() == {} and "unreadable" in odd.problem
+
+
+def test_a_saved_state_that_does_not_fit_the_model_is_dropped_and_the_bed_monitored(tmp_path):
+    """A learn-state file whose bed has an offset of the wrong shape (damaged, hand-edited): the monitor stopped
+    with numpy's broadcast error and judged no beat.  That bed learns again, said in the summary; the record plays."""
+    import time
+
+    from ecgmon.models.checkpoint import load
+
+    rec = Path(__file__).parent / "data" / "mitdb" / "205x"
+    state = tmp_path / "learnt.json"
+    sha = load("mitdb").sha256
+    state.write_text(json.dumps({"format": "ecgmon-learnt/1", "model": sha, "saved": time.time(), "beds": {
+        "205x": {"fs": 360.0, "offset": [1, 2, 3], "shift": 0.0, "beats": 400, "learnt_at": 0.0,
+                 "last_seen": time.time(), "noise": 0.0}}}))
+    b, got = play_records(tmp_path, [rec], learn_state=state)
+    assert len(got.scores) > 100
+    assert "does not fit the model (205x)" in b.monitor.summary()["learning"]["state_problem"]
 
 
 # ---------------------------------------------------------------- the shipped real-ECG model, live
