@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import socket
 from dataclasses import dataclass, field, replace
@@ -466,8 +467,29 @@ def _learn_state(value: Path | None) -> Path | None:
     return None if str(value).lower() == "none" else value
 
 
+def _check_run_options(a: argparse.Namespace) -> None:
+    """The run's numbers, each named when it is not one a run can have (``--duration inf`` overflowed, ``--chunk 0``
+    ran 15x slower, ``--patients 0`` or ``--duration -5`` judged nothing in silence, ``--threads -2`` gave torch's
+    message)."""
+    def bad(name: str, value: object, need: str) -> ValueError:
+        return ValueError(f"--{name} {value}: {need}")
+    if a.duration is not None and not (math.isfinite(a.duration) and a.duration > 0):
+        raise bad("duration", a.duration, "needs a finite number of seconds over 0")
+    if not (math.isfinite(a.start) and a.start >= 0):
+        raise bad("start", a.start, "needs a finite number of seconds, 0 or more")
+    if not (math.isfinite(a.chunk_s) and 0.01 <= a.chunk_s <= 10):
+        raise bad("chunk", a.chunk_s, "needs 0.01-10 s")
+    if a.patients < 1:
+        raise bad("patients", a.patients, "needs 1 or more beds")
+    if a.max_beats is not None and a.max_beats < 1:
+        raise bad("max-beats", a.max_beats, "needs 1 or more")
+    if a.threads is not None and a.threads < 1:
+        raise bad("threads", a.threads, "needs 1 or more")
+
+
 def from_args(a: argparse.Namespace) -> MonitorConfig:
     ui = not a.no_ui
+    _check_run_options(a)
     if a.source == "record" and not a.records:
         raise ValueError("--source record needs one or more PATHs (records, folders or CSV files)")
     if a.records and a.source != "record":

@@ -1,5 +1,7 @@
 """The model a source gets by default (issue 20 item 4): real ECG sources get the real-ECG model."""
 
+import re
+
 from ecgmon.core.broker import BrokerConfig
 from ecgmon.models.checkpoint import load
 from ecgmon.monitor.app import build
@@ -45,6 +47,15 @@ def test_advisory_options_reach_the_policy_and_are_checked():
         from_args(p.parse_args(["--priority", "vrun=high", "--no-ui"]))  # HIGH is for the lethal alarms
     with pytest.raises(ValueError, match="vrun_len"):
         from_args(p.parse_args(["--vrun-len", "-1", "--no-ui"]))
+    # the run's numbers are named when no run can have them (--duration inf overflowed in the record source,
+    # --chunk 0 ran 15x slower, --patients 0 and --duration -5 judged nothing in silence)
+    for args, says in ((["--duration", "inf"], "--duration inf: needs a finite"),
+                       (["--duration", "-5"], "--duration -5.0: needs a finite"),
+                       (["--start", "nan"], "--start nan"), (["--chunk", "0"], "--chunk 0.0: needs 0.01-10 s"),
+                       (["--patients", "0"], "--patients 0"), (["--threads", "-2"], "--threads -2"),
+                       (["--max-beats", "0"], "--max-beats 0")):
+        with pytest.raises(ValueError, match=re.escape(says)):
+            from_args(p.parse_args([*args, "--no-ui"]))
 
 
 def test_what_beds_learnt_is_kept_in_the_default_file_unless_told_otherwise(tmp_path, monkeypatch):
