@@ -30,7 +30,17 @@ CSS = ("body{font-family:sans-serif;margin:1.5em;color:#222} h2{font-size:1.05em
 
 
 def _stamp(t: float | None) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t)) if t else "-"
+    try:
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t)) if t else "-"
+    except (OverflowError, OSError, ValueError):  # a damaged line's time (1e300): no date, not a failed page
+        return "(time out of range)"
+
+
+def _num(v: object) -> float:
+    """A journal field as a number (a damaged line's text or nonsense: 0)."""
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return 0.0
+    return float(v) if np.isfinite(v) else 0.0
 
 
 def svg(strip: dict[str, Any], *, width: int = 1000, height: int = 180) -> str:
@@ -103,9 +113,10 @@ def render(journal: str | Path | Sequence[str | Path], out: str | Path) -> tuple
         bad, bad_strips = bad + n_bad, bad_strips + n_bad_strips
         for r in rows:
             if not isinstance(r, dict) or "id" not in r:
+                bad += 1  # JSON, but no alarm transition
                 continue
-            aid, t = str(r["id"]), r.get("time")
-            when = float(t) if isinstance(t, int | float) else 0.0
+            aid = str(r["id"])
+            when = _num(r.get("time"))
             states = life.setdefault(aid, {})
             state = str(r.get("state"))
             states[state] = min(states.get(state, when), when)  # the first journal to note each transition
@@ -121,7 +132,7 @@ def render(journal: str | Path | Sequence[str | Path], out: str | Path) -> tuple
                 by_id[sid] = st
     sections = []
     several = len(journals) > 1
-    for aid, a in sorted(alarms.items(), key=lambda kv: -float(kv[1].get("time") or 0)):
+    for aid, a in sorted(alarms.items(), key=lambda kv: -_num(kv[1].get("time"))):
         st = life.get(aid, {})
         prio = str(a.get("priority"))
         strip = by_id.get(aid)
@@ -132,7 +143,11 @@ def render(journal: str | Path | Sequence[str | Path], out: str | Path) -> tuple
         held = f' · in {html.escape(", ".join(where.get(aid, [])))}' if several else ""
         times = (f'<p>raised {_stamp(st.get("active"))} · acknowledged {_stamp(st.get("acknowledged"))} · '
                  f'cleared {_stamp(st.get("cleared"))} · {html.escape(str(a.get("message", "")))}{origin}{held}</p>')
-        body = svg(strip) if strip else '<p class="dim">no strip was kept for this alarm (journal only)</p>'
+        try:
+            body = svg(strip) if strip else '<p class="dim">no strip was kept for this alarm (journal only)</p>'
+        except (ValueError, TypeError, KeyError, ZeroDivisionError, OverflowError):  # a damaged strip line
+            body = '<p class="dim">the strip of this alarm is unreadable (a damaged strips line)</p>'
+            bad_strips += 1
         if strip and not strip["complete"]:
             body += '<p class="dim">the monitor stopped before the strip was complete</p>'
         sections.append(f"<section>{head}{times}{body}</section>")

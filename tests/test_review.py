@@ -97,6 +97,40 @@ def test_review_page_lists_alarms_newest_first_with_strips_and_survives_torn_lin
         render(tmp_path / "missing.jsonl", tmp_path / "out")
 
 
+def test_review_skips_damaged_lines_and_strips_and_says_so(tmp_path):
+    """A journal line whose time is 1e300 (an OverflowError in the date) or text ("yesterday": the page failed with
+    "could not convert string to float"), a strips line with fs 0 or samples as text (ZeroDivisionError, a failed
+    page), a line of JSON that is no alarm: the page is written, every other alarm on it, the damage counted."""
+    journal = tmp_path / "alarms.jsonl"
+    j = Journal(journal)
+    rec = StripRecorder(strips_path(journal))
+    _feed(rec, 100.0, 10)
+    good, damaged = _alarm(300, "bed01:good"), _alarm(500, "bed01:strip")
+    for a in (good, damaged):
+        j.on_alarm(a)
+        rec.on_alarm(a)
+    _feed(rec, 100.0, 10, start=1000)
+    rec.close()
+    j.close()
+    lines = journal.read_text().splitlines()
+    row = json.loads(lines[0])
+    with journal.open("a") as f:
+        for t in (1e300, "yesterday"):
+            f.write(json.dumps({**row, "id": f"bed01:odd-{t}", "time": t}) + "\n")
+        f.write("[1, 2, 3]\n")
+    sp = strips_path(journal)
+    strips = [json.loads(x) for x in sp.read_text().splitlines()]
+    for st in strips:
+        if st["alarm"]["id"] == "bed01:strip":
+            st["fs"] = 0
+    sp.write_text("".join(json.dumps(st) + "\n" for st in strips))
+    page, counts = render(journal, tmp_path / "out")
+    text = page.read_text()
+    assert counts["alarms"] == 4 and counts["journal_skipped"] == 1 and counts["strips_skipped"] == 1, counts
+    assert "(time out of range)" in text and "the strip of this alarm is unreadable" in text
+    assert text.count("<svg") == 1  # the good alarm's strip
+
+
 def test_review_of_several_journals_is_one_view_of_every_bed(tmp_path):
     """NATS workers each journal their own beds; a takeover continues an alarm's id in the next worker's journal
     (raised in A's, cleared in B's), and a central station journals the others' alarms with their origin.  One
