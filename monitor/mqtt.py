@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import time
 from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable
@@ -121,6 +122,7 @@ class MqttConnection:
         self.connected = asyncio.Event()
         self.client: aiomqtt.Client | None = None
         self.connects = 0
+        self._outage_told = False  # the broker's loss was said on stderr (once per outage)
         self.events: deque[tuple[float, str]] = deque(maxlen=100)  # (time.monotonic(), what) history
         self.incoming: asyncio.Queue[aiomqtt.Message] | None = None
         conn = self
@@ -165,6 +167,9 @@ class MqttConnection:
                     self.client = client
                     self.connects += 1
                     self._event("connected" if self.connects == 1 else f"reconnected (#{self.connects - 1})")
+                    if self._outage_told:
+                        print(f"ecgmon: MQTT broker {self.cfg.url}: {self.state}", file=sys.stderr, flush=True)
+                        self._outage_told = False
                     await client.publish(self.cfg.status_topic, self._status("online"), qos=1, retain=True)
                     for topic in self.topics:
                         await client.subscribe(topic, qos=self.cfg.qos)
@@ -186,6 +191,11 @@ class MqttConnection:
                     raise BrokerAuthError(f"broker {self.cfg.url} refused the connection: {err} "
                                           "(check ECGMON_MQTT_USERNAME / the password file)") from err
                 self._event(f"reconnecting in {backoff:.2g} s ({err})")
+                if not self._outage_told:  # once per outage: a headless monitor's operator sees no console header
+                    what = "unreachable" if not self.connects else "lost"
+                    print(f"ecgmon: MQTT broker {self.cfg.url} {what}: {err}; retrying every 2 s at most (no device "
+                          "data until it answers)", file=sys.stderr, flush=True)
+                    self._outage_told = True
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
 

@@ -292,6 +292,16 @@ def test_cli_refuses_wrong_credentials_with_a_clear_message_and_never_prints_the
     assert not journal.exists() or secret not in journal.read_text()
 
 
+def test_a_headless_monitor_says_when_its_broker_is_unreachable(tmp_path):
+    """No broker on the port: the monitor keeps retrying (a broker may come), but a headless run said nothing at
+    all (its summary held only "connects": 0); it says so on stderr, once."""
+    r = subprocess.run([str(Path(sys.executable).with_name("ecgmon")), "--source", "mqtt", "--broker",
+                        f"mqtt://127.0.0.1:{free_port()}", "--no-ui", "--duration", "4", "--learn-state", "none",
+                        "--journal", str(tmp_path / "j.jsonl")], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0
+    assert r.stderr.count("unreachable") == 1 and "retrying" in r.stderr, r.stderr
+
+
 @pytest.mark.asyncio
 async def test_overload_sheds_input_with_an_exact_count_alarms_and_recovers(tmp_path, broker, prefix, shipped):
     bcfg = dataclasses.replace(_broker_cfg(broker.url, prefix), max_queued=50)
