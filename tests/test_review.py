@@ -71,15 +71,21 @@ def test_a_strip_pending_at_shutdown_is_written_with_what_there_is(tmp_path):
     assert not s["complete"] and s["start"] == 600 and len(s["samples"]) == 700
 
 
-def test_review_page_lists_alarms_newest_first_with_strips_and_survives_torn_lines(tmp_path):
+def _journal_with_strips(tmp_path, *alarms):
+    """A journal and its strips file with ``alarms`` raised 10 s into a bed's signal (the journal and the recorder
+    open: the caller goes on, then feeds and closes them)."""
     journal = tmp_path / "alarms.jsonl"
     j = Journal(journal)
     rec = StripRecorder(strips_path(journal))
     _feed(rec, 100.0, 10)
-    first, second = _alarm(300, "bed01:a"), _alarm(700, "bed01:b")
-    for a in (first, second):
+    for a in alarms:
         j.on_alarm(a)
         rec.on_alarm(a)
+    return journal, j, rec
+
+
+def test_review_page_lists_alarms_newest_first_with_strips_and_survives_torn_lines(tmp_path):
+    journal, j, rec = _journal_with_strips(tmp_path, _alarm(300, "bed01:a"), _alarm(700, "bed01:b"))
     j.on_alarm(_alarm(700, "bed01:c"))  # journalled, but its strip was never written
     j.on_alarm(_alarm(300, "bed01:a", state=AlarmState.CLEARED))
     _feed(rec, 100.0, 10, start=1000)
@@ -101,14 +107,7 @@ def test_review_skips_damaged_lines_and_strips_and_says_so(tmp_path):
     """A journal line whose time is 1e300 (an OverflowError in the date) or text ("yesterday": the page failed with
     "could not convert string to float"), a strips line with fs 0 or samples as text (ZeroDivisionError, a failed
     page), a line of JSON that is no alarm: the page is written, every other alarm on it, the damage counted."""
-    journal = tmp_path / "alarms.jsonl"
-    j = Journal(journal)
-    rec = StripRecorder(strips_path(journal))
-    _feed(rec, 100.0, 10)
-    good, damaged = _alarm(300, "bed01:good"), _alarm(500, "bed01:strip")
-    for a in (good, damaged):
-        j.on_alarm(a)
-        rec.on_alarm(a)
+    journal, j, rec = _journal_with_strips(tmp_path, _alarm(300, "bed01:good"), _alarm(500, "bed01:strip"))
     _feed(rec, 100.0, 10, start=1000)
     rec.close()
     j.close()
