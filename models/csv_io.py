@@ -74,8 +74,8 @@ from ecgmon.models.recording import (
 )
 
 MISSING = frozenset({"", "nan", "na", "n/a", "null", "-"})
-RATE_KEYS = ("fs", "samplingrate", "samplerate", "samplingfrequency", "frequency", "samplingrate(hz)", "rate",
-             "samplefrequency", "sfreq", "hz")
+RATE_KEYS = ("fs", "samplingrate", "samplerate", "samplingfrequency", "frequency", "rate", "samplefrequency",
+             "sfreq", "hz")  # looked up by _meta_key: "Sampling rate (Hz)" is "samplingrate"
 INTERVAL_KEYS = ("samplinginterval", "sampleinterval", "samplingperiod", "sampleperiod", "interval", "dt")
 LOOSE_RATE_KEYS = frozenset({"rate", "frequency", "hz"})  # may name a heart rate ("Rate: 72 bpm")
 # keys of a scale the reader would have to apply to the samples: refused rather than ignored
@@ -158,12 +158,11 @@ def _decode(path: Path, notes: list[str]) -> list[str]:
         try:
             text = data.decode("utf-8-sig")
         except UnicodeDecodeError as err:
+            line = data[: err.start].count(b"\n") + 1
             if b"\x00" in data:
-                line = data[: err.start].count(b"\n") + 1
                 raise RecordError(f"{path}:{line}: not UTF-8 text (byte {err.start}) and NUL bytes: a binary file, not "
                                   "CSV text") from err
             text = data.decode("cp1252", errors="replace")
-            line = data[: err.start].count(b"\n") + 1
             notes.append(f"{path}:{line}: not UTF-8 (byte {err.start}, {data[err.start]:#04x}): read as Windows-1252; "
                          "save the file as UTF-8 CSV to be sure of its text")
     if "\x00" in text:
@@ -578,12 +577,12 @@ def _roles(path: Path, names: list[str] | None, table: np.ndarray, line_of: np.n
                       "(e.g. 'time_s,II,V5' in mV) and choose one with --lead")
 
 
-def _resolution(d: np.ndarray) -> float:
+def _resolution(d: np.ndarray, med: float) -> float:
     """The printed resolution of a time column from its steps ``d`` (any unit): the smallest difference between
     two of its distinct steps (a column of whole milliseconds at 360 Hz steps by 2 and 3 ms: 1), 0 when every step
-    is the same.  Rounded times make the steps differ by this much, whatever the sampling."""
+    is the same.  Rounded times make the steps differ by this much, whatever the sampling.  ``med``: the steps'
+    median."""
     d = d[np.isfinite(d)]
-    med = float(np.median(d)) if len(d) else 0.0
     if med <= 0:
         return 0.0
     # steps to 1 % of the median (a finer print resolution is within the jump tolerance anyway; float noise of
@@ -626,7 +625,8 @@ def _time_rate(path: Path, col: np.ndarray, line_of: np.ndarray, scale: float) -
     step = _mean_step(col) * scale
     if step <= 0:
         raise RecordError(f"{path}: the time column does not increase (mean step {step:g} s)")
-    res, med = _resolution(d), float(np.median(d))
+    med = float(np.median(d))
+    res = _resolution(d, med)
     bad = np.flatnonzero((d <= 0) | (np.abs(d - med) > JUMP_TOLERANCE * med + res * (1 + 1e-6)))
     if len(bad):
         i = int(bad[0])
