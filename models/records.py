@@ -29,7 +29,7 @@ from ecgmon.models.recording import (
     finite_runs,
     lead_key,
 )
-from ecgmon.models.wfdb_io import read_wfdb, second_lead_of
+from ecgmon.models.wfdb_io import header_lines, read_wfdb, second_lead_of
 from ecgmon.segmentation.beats import Segmenter
 from ecgmon.segmentation.represent import Representation
 
@@ -45,15 +45,15 @@ UNREAD_SUFFIXES = {".bdf": "BDF (24-bit BioSemi)", ".xls": "Excel", ".xlsx": "Ex
 
 
 def _segments(hea: Path) -> list[str]:
-    """The segment names a multi-segment WFDB header lists (its record line is ``name/segments ...``), else []."""
+    """The segment names a multi-segment WFDB header lists (its record line is ``name/segments ...``), else []
+    (also for a header that cannot be read: reading the record says why)."""
     try:
-        lines = [ln.split() for ln in hea.read_text(encoding="latin-1").splitlines()
-                 if ln.strip() and not ln.lstrip().startswith("#")]
-    except OSError:
+        lines = header_lines(hea)
+    except RecordError:
         return []
-    if not lines or "/" not in lines[0][0]:
+    if not lines or "/" not in lines[0][1][0]:
         return []
-    return [ln[0] for ln in lines[1:] if ln and ln[0] != "~"]
+    return [fields[0] for _, fields in lines[1:] if fields[0] != "~"]
 
 
 def find_records(paths: list[Path] | list[str]) -> list[Path]:

@@ -69,18 +69,30 @@ def _layout(path: Path, header: Any) -> tuple[list[str], list[str], list[int]]:
     return names, units, spf
 
 
-def _record_fs(hea: Path, header: Any, notes: list[str]) -> None:
-    """Check the header's sampling-rate field against what ``wfdb`` parsed from it.  The record line is
-    ``name[/segments] signals [fs[/counter frequency[(base counter)]] [samples ...]]`` (WFDB's ``header(5)``):
-    a rate that is absent means 250 Hz by the format (a warning says so); one that is not a positive number is
-    refused (``wfdb`` reads ``-360`` or ``abc`` as absent, and a record would play at 250 Hz without a word)."""
+def header_lines(hea: Path) -> list[tuple[int, list[str]]]:
+    """A WFDB header's lines as ``wfdb`` does not give them: (line number, fields) of each line but blank and
+    comment ones, from its bytes (UTF-8, else Latin-1: a unit ``µV`` written either way).  The first is the record
+    line (``name[/segments] signals [fs[/counter frequency[(base counter)]] [samples ...]]``, WFDB's
+    ``header(5)``), then one per signal, or per segment of a multi-segment record.  Raises :class:`RecordError`
+    when the file cannot be read."""
     try:
-        lines = hea.read_text(encoding="latin-1").splitlines()
+        raw = hea.read_bytes()
     except OSError as err:
         raise RecordError(f"{hea}: cannot read ({err.strerror})") from err
-    n, line = next(((i, ln) for i, ln in enumerate(lines, start=1) if ln.strip() and not ln.lstrip().startswith("#")),
-                   (0, ""))
-    fields = line.split()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = raw.decode("latin-1")
+    return [(n, ln.split()) for n, ln in enumerate(text.splitlines(), start=1)
+            if ln.strip() and not ln.lstrip().startswith("#")]
+
+
+def _record_fs(hea: Path, lines: list[tuple[int, list[str]]], header: Any, notes: list[str]) -> None:
+    """Check the header's sampling-rate field (``lines``: :func:`header_lines`) against what ``wfdb`` parsed from
+    it: a rate that is absent means 250 Hz by the format (a warning says so); one that is not a positive number is
+    refused (``wfdb`` reads ``-360`` or ``abc`` as absent, and a record would play at 250 Hz without a word)."""
+    n, fields = lines[0] if lines else (0, [])
+    line = " ".join(fields)
     if len(fields) < 3:
         notes.append(f"{hea}:{n}: the record line gives no sampling rate: the WFDB format's default, 250 Hz, is "
                      "played (give the rate in the header if it is not 250 Hz)")
@@ -92,26 +104,14 @@ def _record_fs(hea: Path, header: Any, notes: list[str]) -> None:
                           f"{line.strip()[:60]!r}); fix the header")
 
 
-def _raw_unit(hea: Path, ch: int) -> str | None:
-    """The unit of signal ``ch`` as the header's bytes write it (``gain(baseline)/unit``, Latin-1 or UTF-8), for
-    what ``wfdb``'s ASCII reading loses; None where it cannot be told (a multi-segment record, no unit)."""
-    try:
-        raw = hea.read_bytes()
-    except OSError:
+def _raw_unit(lines: list[tuple[int, list[str]]], ch: int) -> str | None:
+    """The unit of signal ``ch`` as the header's bytes write it (``gain(baseline)/unit``; ``lines``:
+    :func:`header_lines`), for what ``wfdb``'s ASCII reading loses; None where it cannot be told (a multi-segment
+    record, no unit)."""
+    if len(lines) <= ch + 1 or "/" in lines[0][1][0]:
         return None
-    text = raw.decode("utf-8") if raw.isascii() or _utf8(raw) else raw.decode("latin-1")
-    lines = [ln.split() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
-    if len(lines) <= ch + 1 or "/" in lines[0][0] or len(lines[ch + 1]) < 3 or "/" not in lines[ch + 1][2]:
-        return None
-    return lines[ch + 1][2].split("/", 1)[1]
-
-
-def _utf8(raw: bytes) -> bool:
-    try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
+    fields = lines[ch + 1][1]
+    return fields[2].split("/", 1)[1] if len(fields) >= 3 and "/" in fields[2] else None
 
 
 def _fixed_with_gaps(path: Path, header: Any, ch: int) -> Any:
@@ -196,7 +196,8 @@ def read_wfdb(path: Path | str, *, lead: str | None = None, fs: float | None = N
         raise RecordError(f"{hea}: not a readable WFDB header ({type(err).__name__}: {err})") from err
     names, sig_units, spf = _layout(path, header)
     notes: list[str] = []
-    _record_fs(hea, header, notes)
+    raw_lines = header_lines(hea)
+    _record_fs(hea, raw_lines, header, notes)
     volt = [unit_factor(u or "mV") is not None for u in sig_units]
     ch, note = choose_lead(names, lead, where=str(hea), usable=volt)
     if note:
@@ -241,7 +242,7 @@ def read_wfdb(path: Path | str, *, lead: str | None = None, fs: float | None = N
     if len(x) < 2 * rate:
         raise RecordError(f"{where}: {len(x)} samples is less than 2 s at {rate:g} Hz")
     unit = (rec.units or [sig_units[ch]])[0] or "mV"  # WFDB: no unit in the header means mV
-    if unit == "V" and _raw_unit(hea, ch) in ("µV", "μV"):
+    if unit == "V" and _raw_unit(raw_lines, ch) in ("µV", "μV"):
         unit = "uV"  # 'µV' in Latin-1 or UTF-8: wfdb drops the byte it cannot decode and reads volts
     factor, _ = check_units(unit, units, where=where)
     x = x * factor
