@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -633,6 +632,7 @@ def _demo_parser(sub: argparse._SubParsersAction) -> None:
 def cmd_demo(a: argparse.Namespace, console: Console) -> int:
     from ecgmon.core.limits import parse_speed
     from ecgmon.evaluation.evaluator import Evaluator
+    from ecgmon.monitor.config import check_duration
     from ecgmon.monitor.demo import run_demo
 
     # checked here: the simulated devices run in a subprocess whose refusal would only reach its log (the demo
@@ -640,8 +640,7 @@ def cmd_demo(a: argparse.Namespace, console: Console) -> int:
     parse_speed(a.speed)
     if not 1 <= a.devices <= 10000:
         raise ValueError(f"--devices {a.devices}: needs 1-10000")
-    if a.duration is not None and not (math.isfinite(a.duration) and a.duration > 0):
-        raise ValueError(f"--duration {a.duration}: needs a finite number of seconds over 0")
+    check_duration(a.duration)
 
     return run_demo(devices=a.devices, speed=a.speed, duration=a.duration, ui=not a.no_ui, journal=a.journal,
                     console=console, truth=Evaluator)

@@ -467,14 +467,19 @@ def _learn_state(value: Path | None) -> Path | None:
     return None if str(value).lower() == "none" else value
 
 
+def check_duration(duration: float | None) -> None:
+    """``--duration``: None (no limit) or a finite number of seconds over 0, else a ValueError naming it."""
+    if duration is not None and not (math.isfinite(duration) and duration > 0):
+        raise ValueError(f"--duration {duration}: needs a finite number of seconds over 0")
+
+
 def _check_run_options(a: argparse.Namespace) -> None:
     """The run's numbers, each named when it is not one a run can have (``--duration inf`` overflowed, ``--chunk 0``
     ran 15x slower, ``--patients 0`` or ``--duration -5`` judged nothing in silence, ``--threads -2`` gave torch's
     message)."""
     def bad(name: str, value: object, need: str) -> ValueError:
         return ValueError(f"--{name} {value}: {need}")
-    if a.duration is not None and not (math.isfinite(a.duration) and a.duration > 0):
-        raise bad("duration", a.duration, "needs a finite number of seconds over 0")
+    check_duration(a.duration)
     if not (math.isfinite(a.start) and a.start >= 0):
         raise bad("start", a.start, "needs a finite number of seconds, 0 or more")
     if not (math.isfinite(a.chunk_s) and 0.01 <= a.chunk_s <= 10):

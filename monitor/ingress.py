@@ -77,7 +77,8 @@ class Ingress:
                 "reboots": c["reboot"], "counter_wraps": c["wrap"], "late": c["late"], "fs_changes": c["fs_change"],
                 "seq_jumps": c["seq_jump"],
                 "out_of_order": c["out_of_order"], "rejected": sum(self.rejected.values()),
-                "other_shards": self.other_shards, "commands": dict(self.commands)}
+                "other_shards": self.other_shards, "commands": dict(self.commands),
+                "rejected_by": _by_device(self.rejected)}
 
     def _reject(self, device: str, reason: str) -> None:
         self.rejected[(device, reason)] += 1
@@ -230,6 +231,16 @@ class Ingress:
             self._reject(dev, "bad-labels")
             return
         self.pending_labels.setdefault(dev, []).extend(beats)
+
+
+def _by_device(counts: Counter[tuple[str, str]], most: int = 50) -> dict[str, dict[str, int]]:
+    """``{device: {reason: n}}`` of the ``most`` devices with the most rejections (a flood of rogue topics stays
+    a short line)."""
+    per: dict[str, Counter[str]] = {}
+    for (dev, reason), n in counts.items():
+        per.setdefault(dev, Counter())[reason] += n
+    top = sorted(per, key=lambda d: -sum(per[d].values()))[:most]
+    return {d: dict(per[d]) for d in top}
 
 
 def _bytes(payload: object) -> bytes:

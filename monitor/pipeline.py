@@ -19,7 +19,7 @@ import inspect
 import math
 import time
 import zlib
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -232,7 +232,6 @@ class Monitor:
         self.stats = Stats()
         self.monitor_book = AlarmBook(MONITOR)
         self.monitor_tech = TechnicalAlarms(self.monitor_book)
-        self.rejected_by: Counter[tuple[str, str]] = Counter()  # payloads refused, per (device, reason)
         self.watchdog = Watchdog(self.monitor_book, cfg.watchdog, now=time.monotonic())
         self.done = asyncio.Event()
         self.restored = restored
@@ -749,7 +748,6 @@ class Monitor:
     def rejected(self, device: str, reason: str) -> None:
         """A payload from ``device`` broke the contract: count it and raise a LOW technical alarm."""
         self.stats.rejected += 1
-        self.rejected_by[(device, reason)] += 1
         st = self.beds.get(device)
         if st is None:
             # no bed to show it on (no packet of the device was ever accepted, or an unknown topic): the monitor's
@@ -977,7 +975,6 @@ class Monitor:
             "e2e_p99_ms_steady": _r(s.e2e_ms(99, steady=True)), "steady_after_s": STEADY_S,
             "e2e_clock_ahead": s.e2e_clock_ahead,
             "segmented": s.segmented, "shed": s.shed, "shed_messages": s.shed_messages, "rejected": s.rejected,
-            "rejected_by": _by_device(self.rejected_by),
             "not_judged": s.not_judged, "queued": self.queue.qsize(), "in_flight": self.in_flight,
             "batches": s.batches,
             "restored_alarms": len(self.restored.alarms), "journal_skipped": self.restored.journal_skipped,
@@ -1014,16 +1011,6 @@ def _leaves(eg: BaseExceptionGroup) -> list[BaseException]:
 
 class _Stop(Exception):
     """Raised by the stopper task to end the TaskGroup cleanly."""
-
-
-def _by_device(counts: Counter[tuple[str, str]], most: int = 50) -> dict[str, dict[str, int]]:
-    """``{device: {reason: n}}`` of the ``most`` devices with the most rejections (a flood of rogue topics stays
-    a short line)."""
-    per: dict[str, Counter[str]] = {}
-    for (dev, reason), n in counts.items():
-        per.setdefault(dev, Counter())[reason] += n
-    top = sorted(per, key=lambda d: -sum(per[d].values()))[:most]
-    return {d: dict(per[d]) for d in top}
 
 
 def _r(v: float | None, nd: int = 1) -> float | None:

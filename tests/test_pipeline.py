@@ -202,7 +202,7 @@ def test_malformed_side_topic_messages_and_devices_without_a_bed_are_refused_cou
     limit, a payload over the size limit, limits of the wrong type, labels with a NaN time are refused and counted
     per device and reason; none stops the monitor (a list command and deep nesting crashed it, every bed with it).
     A device whose every packet is refused has no bed: the monitor's own 'bad input' alarm names it, and the
-    summary breaks rejections down by device and reason."""
+    summary's input breaks rejections down by device and reason."""
     import json
 
     from ecgmon.core.payload import encode
@@ -237,5 +237,5 @@ def test_malformed_side_topic_messages_and_devices_without_a_bed_are_refused_cou
     assert "ghost" not in mon.beds
     alarm = mon.monitor_book.active[Condition.BAD_INPUT]
     assert "from ghost" in alarm.message and "bad-fs" in alarm.message
-    s = mon.summary()
+    s = ing.summary()  # a source's summary is the monitor's "input"
     assert s["rejected_by"]["ghost"] == {"bad-fs": 1} and s["rejected_by"]["d1"]["bad-control"] == 2
