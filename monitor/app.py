@@ -279,13 +279,27 @@ async def run_headless(b: Built, *, duration: float | None = None) -> dict[str, 
     line)."""
     if b.headless is None:
         raise ValueError("run_headless needs a monitor built with ui=False")
+    got: list[int] = []
     try:
-        with stop_on_signals(b.monitor):
+        with stop_on_signals(b.monitor) as got:
             await b.monitor.run(b.source, duration=duration, extra_tasks=[("stats", stats_task(b, b.headless))])
     finally:
-        summary = b.monitor.summary()  # also on Ctrl-C or cancellation: the documented last line
-        b.headless.write(summary)
+        if got:  # a service log says why the monitor stopped (stdout keeps the JSON lines alone)
+            with contextlib.suppress(OSError, ValueError):
+                print(f"ecgmon: stopping on {signal.Signals(got[0]).name}; the summary is the last output line",
+                      file=sys.stderr, flush=True)
+        summary = write_summary(b)  # also on Ctrl-C or cancellation: the documented last line
     return summary
+
+
+def write_summary(b: Built) -> dict[str, object]:
+    """The run's summary as the headless output's last line, written once (:func:`run_monitor` calls it again
+    after the event loop has ended, for a stop that left :func:`run_headless` without its ``finally``)."""
+    assert b.headless is not None
+    if b.headless.summary is None:
+        b.headless.summary = b.monitor.summary()
+        b.headless.write(b.headless.summary)
+    return b.headless.summary
 
 
 async def run_console(b: Built, console: Console, *, duration: float | None = None) -> dict[str, object]:
@@ -383,6 +397,8 @@ def run_monitor(a: argparse.Namespace, console: Console, *, truth: TruthFactory 
     except KeyboardInterrupt:
         pass  # headless: the summary was written as the last line; the console: the screen is restored
     finally:
+        if b.headless is not None:
+            write_summary(b)
         b.monitor.close()
     if b.left_out:
         print(f"error: {len(b.left_out)} record(s) left out (see above); the others were played", file=sys.stderr)

@@ -146,6 +146,7 @@ class HeadlessSink(NullSink):
         self.out, self.replay, self.labels = out, replay, labels
         self.simulated: set[str] = set()
         self.lost = 0  # lines that could not be written (the reader went away: a closed pipe or terminal)
+        self.summary: dict[str, object] | None = None  # the run's summary, once written (monitor.app.write_summary)
 
     def on_beat(self, score: BeatScore) -> None:
         b = score.beat

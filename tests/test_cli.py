@@ -213,6 +213,7 @@ def test_headless_run_ends_cleanly_on_a_stop_signal(tmp_path, sig):
     last = json.loads(rest[-1])
     assert last["type"] == "summary" and last["beats"] > 0, (  # what came instead, for a flake seen under load
         [json.loads(x).get("type") for x in rest[-5:]], sum('"summary"' in x for x in rest), err[-2000:])
+    assert f"stopping on {signal.Signals(sig).name}" in err, err[-2000:]  # the service log says why it stopped
     rows, bad = read_journal(journal)
     assert bad == 0 and len(rows) == last["alarms"] - last["disk"]["disk_failed"] >= 3  # every alarm journalled
 
