@@ -17,8 +17,8 @@ Isolated abnormal beats are counted (per minute and in total; the console tile, 
 lines show them) but raise no alarm by default (``beat_alarm`` turns the old LOW "abnormal beat" back on).
 Advisories (defaults; docs/alarms.md gives the sources and why):
 
-- ``frequent ventricular ectopy`` (MEDIUM): >= ``veb_per_min`` (10) ventricular beats in the last minute; clears
-  at <= ``veb_clear_per_min`` (5);
+- ``frequent ventricular ectopy`` (LOW: shown, not sounded; ``frequent_veb_priority``): >= ``veb_per_min`` (10)
+  ventricular beats in the last minute; clears at <= ``veb_clear_per_min`` (5);
 - ``ventricular run`` (MEDIUM): >= ``vrun_len`` (3) consecutive ventricular beats (non-sustained; the lethal
   ventricular tachycardia alarm, HIGH, is :mod:`ecgmon.monitor.lethal`'s);
 - ``supraventricular run`` (MEDIUM): >= ``svt_run_len`` (5) consecutive supraventricular premature beats;
@@ -109,7 +109,8 @@ class PolicyConfig:
     # escalated when the advisory is judged: a MEDIUM "ventricular run" heard after the VT alarm it led to says
     # nothing new); 0: off
     chain_ahead_s: float = 2.0
-    frequent_veb_priority: Priority = Priority.MEDIUM
+    # frequent ventricular ectopy is shown, not sounded: PVCs are the textbook non-actionable alarm (docs/alarms.md)
+    frequent_veb_priority: Priority = Priority.LOW
     vrun_priority: Priority = Priority.MEDIUM
     svt_priority: Priority = Priority.MEDIUM
     pattern_priority: Priority = Priority.LOW  # couplet, bigeminy, trigeminy

@@ -1,4 +1,6 @@
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -90,7 +92,10 @@ def test_runs_recurring_within_a_minute_are_one_alarm():
 
 
 def test_frequent_ventricular_ectopy_per_minute_with_hysteresis():
-    p = AlarmPolicy(AlarmBook("bed1"), fs=FS)
+    # shown, not sounded, by default (PVCs are non-actionable: docs/alarms.md); audible when the unit asks for it
+    quiet = AlarmPolicy(AlarmBook("bed0"), fs=FS)
+    assert _conds(_typed(quiet, "NNNNNNNN" + "NNNV" * 12)) == [("frequent ventricular ectopy", Priority.LOW)]
+    p = AlarmPolicy(AlarmBook("bed1"), PolicyConfig(frequent_veb_priority=Priority.MEDIUM), fs=FS)
     out = _typed(p, "NNNNNNNN" + "NNNV" * 12)  # quadrigeminy: 12 VEB in ~38 s, no bigeminy or trigeminy
     raised = _conds(out)
     assert raised == [("frequent ventricular ectopy", Priority.MEDIUM)]
@@ -105,7 +110,8 @@ def test_frequent_ventricular_ectopy_per_minute_with_hysteresis():
     assert p.per_minute()["V"] == 0
     again = _typed(p, "NNNV" * 12, start=1000)  # after the episode: a new one, heard again
     assert _conds(again) == [("frequent ventricular ectopy", Priority.MEDIUM)]
-    short = AlarmPolicy(AlarmBook("bed2"), PolicyConfig(veb_episode_s=60), fs=FS)
+    short = AlarmPolicy(AlarmBook("bed2"), PolicyConfig(veb_episode_s=60, frequent_veb_priority=Priority.MEDIUM),
+                        fs=FS)
     _typed(short, "NNNNNNNN" + "NNNV" * 12)
     assert _conds(_typed(short, "N" * 150, start=56), AlarmState.CLEARED) == [
         ("frequent ventricular ectopy", Priority.MEDIUM)]
@@ -276,9 +282,10 @@ def test_a_ventricular_run_is_not_announced_again_as_frequent_ectopy():
     (or a lethal ventricular alarm) is on: the nurse has heard of this patient's ventricular ectopy (MIT-BIH 205:
     'frequent ventricular ectopy' 1.5 s after 'ventricular run'); without chaining both sound."""
     beats = "N" * 10 + "VVV" + "NNNV" * 12
-    out = _typed(AlarmPolicy(AlarmBook("bed1"), fs=FS), beats)
+    loud = PolicyConfig(frequent_veb_priority=Priority.MEDIUM)  # chaining matters where both are audible
+    out = _typed(AlarmPolicy(AlarmBook("bed1"), loud, fs=FS), beats)
     assert [c for c, p in _conds(out) if p >= Priority.MEDIUM] == ["ventricular run"]
-    out = _typed(AlarmPolicy(AlarmBook("bed2"), PolicyConfig(chain_s=0), fs=FS), beats)
+    out = _typed(AlarmPolicy(AlarmBook("bed2"), replace(loud, chain_s=0), fs=FS), beats)
     assert [c for c, p in _conds(out) if p >= Priority.MEDIUM] == ["ventricular run", "frequent ventricular ectopy"]
 
 
