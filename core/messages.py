@@ -48,6 +48,10 @@ class Chunk:
     truth: tuple[TrueBeat, ...] = ()
     replay: bool = False
     reset: bool = False  # a discontinuity (gap, rate change) precedes this chunk
+    # samples known to be missing just before this chunk because packets were lost in transit (``reset`` is True;
+    # 0: not known, or another discontinuity: a reboot, a rate change); the monitor bridges a short run of them
+    # (PipelineConfig.bridge_s) instead of restarting the bed's QRS detector
+    missing: int = 0
     simulated: bool = False  # the device says its samples are a simulator's, not a patient's (core.payload)
     # replayed from a stream after a takeover, to rebuild the bed's segmenter: segmented, its beats never judged
     # (the bed's previous worker judged them; see ecgmon.monitor.jetstream)

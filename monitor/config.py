@@ -135,6 +135,10 @@ def add_monitor_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--device", default=_M.device, help="auto | cpu | cuda")
     g.add_argument("--max-batch", type=int, default=_P.max_batch, help="largest scoring micro-batch (beats)")
     g.add_argument("--max-wait-ms", type=float, default=_P.max_wait_ms, help="longest wait to fill a micro-batch")
+    g.add_argument("--bridge-s", type=float, default=_P.bridge_s,
+                   help=f"packets lost in transit leaving a gap this long or shorter are bridged: the bed's QRS "
+                        f"detector goes on, beats next to the gap get no verdict; a longer gap restarts it and "
+                        f"raises signal loss (default {_P.bridge_s:g} s; 0: every gap restarts)")
     g.add_argument("--threads", type=int, default=None,
                    help="CPU threads for torch (default: all cores but one, left to the event loop)")
     g = p.add_argument_group("run")
@@ -490,6 +494,8 @@ def _check_run_options(a: argparse.Namespace) -> None:
         raise bad("max-beats", a.max_beats, "needs 1 or more")
     if a.threads is not None and a.threads < 1:
         raise bad("threads", a.threads, "needs 1 or more")
+    if not (math.isfinite(a.bridge_s) and 0 <= a.bridge_s <= 2):
+        raise bad("bridge-s", a.bridge_s, "needs 0-2 s (a longer gap may hide a pause)")
 
 
 def from_args(a: argparse.Namespace) -> MonitorConfig:
@@ -521,7 +527,7 @@ def from_args(a: argparse.Namespace) -> MonitorConfig:
         threads=a.threads, workers=a.workers, duration=a.duration, ui=ui,
         journal=a.journal or default_journal(),
         pipeline=replace(_P, max_batch=a.max_batch, max_wait_ms=a.max_wait_ms, max_beats=a.max_beats,
-                         hold_at_end=ui),
+                         hold_at_end=ui, bridge_s=a.bridge_s),
         policy=policy_from_args(a),
         lethal=lethal_from_args(a),
         broker=broker_from_args(a, monitor=True) if a.source == "mqtt" else None,

@@ -259,6 +259,7 @@ class LethalWatch:
         self.clean = 0  # clean QRS in a row (clearing "cannot be analysed")
         self.ended: dict[Condition, int] = {}  # sample index at which each condition last cleared (chaining)
         self.met: dict[Condition, int] = {}  # extreme rates: the last sample index at which the condition held
+        self.bridges: list[tuple[int, int]] = []  # bridged stretches of lost samples not yet behind the last QRS
 
     # ------------------------------------------------------------------ inputs
 
@@ -277,6 +278,12 @@ class LethalWatch:
         c = self.cfg
         out: list[Change] = []
         rr = (index - self.last_qrs) / self.fs if self.last_qrs is not None else None
+        skip = False  # an interval across lost samples is no rate (a QRS may have been lost in them)
+        if self.bridges:
+            last = self.last_qrs
+            skip = (rr is not None and rr < c.pause_s and last is not None
+                    and any(last < b1 and index > b0 for b0, b1 in self.bridges))
+            self.bridges = [b for b in self.bridges if b[1] > index]
         if (rr is not None and rr >= min(c.pause_s, c.asystole_s) and (c.pause_artifact or c.asystole_artifact)
                 and self.windows and not self.held and Condition.ASYSTOLE not in self.active):
             self._gap = (cast(int, self.last_qrs), index)
@@ -309,14 +316,15 @@ class LethalWatch:
             # no QRS for as long as asystole takes: that interval is the asystole alarm's (raised, or held because
             # the signal could not be read), not a heart rate; the extreme rates count from the beats after it
             self.rr.clear()
-        elif rr is not None and rr > 0:
+        elif rr is not None and rr > 0 and not skip:
             self.rr.append((rr, None if unrated else noisy))
         # asystole and pause clear once beats come back at a rate a heart can keep
         if rr is not None and rr < c.pause_s:
-            self.calm += 1
-            if self.calm >= c.clear_beats:
-                out += self._set(Condition.ASYSTOLE, False, index)
-                out += self._set(Condition.PAUSE, False, index)
+            if not skip:
+                self.calm += 1
+                if self.calm >= c.clear_beats:
+                    out += self._set(Condition.ASYSTOLE, False, index)
+                    out += self._set(Condition.PAUSE, False, index)
         else:
             self.calm = 0
         rrs = [r for r, _ in self.rr]
@@ -572,11 +580,19 @@ class LethalWatch:
             return None
         return since + n, cast(int, self.now)
 
+    def bridge(self, start: int, stop: int) -> None:
+        """Samples ``[start, stop)`` were lost in transit and bridged (a short run: the stream goes on): the
+        interval across them counts for no rate, while the pause and asystole timers run on through them (the
+        signal there is unknown: a stretch without QRS that it ends or lengthens is judged as one without, erring
+        towards the alarm)."""
+        self.bridges.append((start, stop))
+
     def gap(self) -> None:
         """The bed's signal was lost (a gap in the stream, missing samples): nothing before the gap counts
         towards the next beat's rate or the asystole timer, which runs again from the first sample after it."""
         self.last_qrs, self.last_typed, self.start = None, None, None
         self._gap = None
+        self.bridges = []
         self.rr.clear()
         self.typed_rr.clear()
         self.vent.clear()

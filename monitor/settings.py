@@ -29,6 +29,9 @@ class PipelineConfig:
     max_beats: int | None = None  # stop after exactly this many verdicts
     hold_at_end: bool = False  # keep running after the source ends (the console keeps its last state)
     shed_when_full: bool | None = None  # None: shed only when the source cannot pause
+    # packets lost in transit leaving at most this long a gap (s) are bridged: the bed's QRS detector goes on across
+    # a line drawn over the gap, the beats near it get no verdict (Monitor._bridge); a longer gap restarts it; 0: off
+    bridge_s: float = 0.5
     watchdog: WatchdogConfig = WatchdogConfig()
 
 

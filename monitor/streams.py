@@ -3,7 +3,8 @@
 Synchronous and I/O-free, so it is tested without a broker.  A device's chunks are
 released in ``seq`` order; a chunk that arrives early waits in a small reorder window
 (``reorder`` chunks).  When the window overflows, the missing chunks are declared lost:
-the next chunk is released with ``reset=True`` so the monitor restarts that patient's
+the next chunk is released with ``reset=True`` and ``missing`` (the samples lost, by the clock); the
+monitor bridges a short run of them (``PipelineConfig.bridge_s``) and otherwise restarts that patient's
 segmenter and raises a signal-loss alarm.  A change of ``fs`` is also a reset.
 
 Neither the counter nor the clock is trusted alone.  A packet whose ``seq`` was already seen (or is
@@ -105,7 +106,7 @@ class DeviceStream:
                 self.counts["gap"] += 1
                 self.counts["lost_chunks"] += self._lost(nxt)
                 self.expected = nxt
-                out.append(self._release(self.held.pop(nxt), reset=True))
+                out.append(self._release(self.held.pop(nxt), reset=True, lost=True))
                 self.expected += 1
             else:
                 break
@@ -166,10 +167,13 @@ class DeviceStream:
         out.append(self._release(p, reset=True))
         return out
 
-    def _release(self, p: Packet, *, reset: bool) -> Chunk:
+    def _release(self, p: Packet, *, reset: bool, lost: bool = False) -> Chunk:
+        """``p`` as the stream's next chunk; ``lost``: packets before it were declared lost (the chunk says how
+        many samples are missing, by the clock, unless the rate changed too)."""
         if self.fs is not None and p.fs != self.fs:
             self.counts["fs_change"] += 1
-            reset = True
+            reset, lost = True, False
+        was = self.next_start if lost and self.last is not None else None  # where the lost samples began
         if self.t0_first is None or reset or self.last is None:
             # a new stream segment (or the first packet of a stream whose origin ``t0_first`` was given, as after a
             # takeover): sample indices continue from the packet's time
@@ -190,7 +194,8 @@ class DeviceStream:
         if len(self.recent) > self.RECENT:
             del self.recent[next(iter(self.recent))]
         self.last = (p.seq, p.t0, len(p.samples) / p.fs)
-        return Chunk(self.device, p.fs, p.t0, p.samples, start=start, reset=reset, simulated=p.simulated)
+        return Chunk(self.device, p.fs, p.t0, p.samples, start=start, reset=reset, simulated=p.simulated,
+                     missing=0 if was is None else start - was)
 
 
 def _digest(p: Packet) -> int:

@@ -193,6 +193,11 @@ class Segmenter:
         self.quality = SignalQuality(self.fs, start=self.total)  # per-stretch signal quality (Beat.noisy)
 
     @property
+    def last_sample(self) -> float:
+        """The last sample pushed (nan before any, or when it was not finite)."""
+        return self._last
+
+    @property
     def heart_rate(self) -> float | None:
         """bpm now (:meth:`HeartRate.at` the last sample the detector has decided on)."""
         return self.hr.at(self.base + self.detector.next_p - self.search)

@@ -10,7 +10,8 @@ of it after 6 beats.
 
 Intervals are not filtered (an ectopic beat's short interval counts, as in EC13's bigeminy); an
 interval longer than ``max_rr_s`` (a detection gap or signal loss) empties the window, so a rate is
-never averaged across a gap.  While no QRS comes, :meth:`HeartRate.at` lets the open interval pull
+never averaged across a gap; an interval across a short bridged stretch of lost samples (:meth:`HeartRate.bridge`:
+a QRS may have been lost in it) is left out, the window keeping the intervals before it.  While no QRS comes, :meth:`HeartRate.at` lets the open interval pull
 the rate down once it is longer than the mean (a pause or asystole shows as a falling rate, then
 ``None`` after ``max_rr_s``).
 """
@@ -36,14 +37,24 @@ class HeartRate:
         self.fs, self.cfg = fs, cfg
         self.rr: deque[float] = deque(maxlen=cfg.beats)  # samples
         self.last: float | None = None
+        self.bridges: list[tuple[int, int]] = []  # bridged stretches [start, stop) not yet behind the last QRS
+
+    def bridge(self, start: int, stop: int) -> None:
+        """Samples ``[start, stop)`` were lost and bridged (filled in by the caller): no interval across them
+        counts."""
+        self.bridges.append((start, stop))
 
     def add(self, index: float) -> float | None:
         if self.last is not None:
             rr = index - self.last
+            last = self.last
+            across = any(last < b1 and index > b0 for b0, b1 in self.bridges)
             if rr > self.cfg.max_rr_s * self.fs:
                 self.rr.clear()
-            elif rr > 0:
+            elif rr > 0 and not across:
                 self.rr.append(rr)
+        if self.bridges:
+            self.bridges = [b for b in self.bridges if b[1] > index]
         self.last = index
         return self.bpm
 
@@ -69,3 +80,4 @@ class HeartRate:
     def reset(self) -> None:
         self.rr.clear()
         self.last = None
+        self.bridges = []

@@ -81,6 +81,28 @@ def test_extreme_bradycardia_when_the_rate_over_5_beats_is_under_40_bpm():
     assert [c.condition for c, _ in more if not c.active] == [Condition.EXTREME_BRADY]
 
 
+def test_no_rate_across_lost_samples_but_the_timers_run_on():
+    """A link that loses packets: a QRS lost in a bridged gap would double an interval (50 bpm read as 25 over
+    two beats, extreme bradycardia); intervals across a bridge count for no rate.  The pause timer runs on
+    through a bridge: no QRS for 3 s is a pause whether or not some of it was lost."""
+    cfg = LethalConfig(asystole_s=10, pause_s=10)
+    plain, bridged = LethalWatch(FS, cfg), LethalWatch(FS, cfg)
+    t, raised = 0.0, {"plain": [], "bridged": []}
+    for k in range(40):  # 50 bpm (1.2 s), every third QRS lost in a 0.25 s gap around it
+        t += 1.2
+        if k % 3 == 2:
+            bridged.bridge(round((t - 0.125) * FS), round((t + 0.125) * FS))
+            continue
+        raised["plain"] += [c.condition for c in plain.beat(round(t * FS)) if c.active]
+        raised["bridged"] += [c.condition for c in bridged.beat(round(t * FS)) if c.active]
+    assert Condition.EXTREME_BRADY in raised["plain"] and raised["bridged"] == []
+    w = LethalWatch(FS)
+    _, t = _play(w, [(75, 10)])
+    w.bridge(round((t + 1.0) * FS), round((t + 1.5) * FS))
+    got = [c for k in range(1, 16) for c in w.samples(round((t + 0.25 * k) * FS))]
+    assert Condition.PAUSE in [c.condition for c in got if c.active]
+
+
 def test_extreme_tachycardia_when_the_rate_over_17_beats_is_over_140_bpm_up_to_300():
     for rate in (150, 220, 300):
         w = LethalWatch(FS)

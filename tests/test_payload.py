@@ -90,13 +90,15 @@ def test_a_gap_beyond_the_reorder_window_resets_and_keeps_time():
     assert [c.reset for c in out] == [False, False, True, False, False, False]
     assert out[2].start == 5 * 62  # sample index follows the packet time across the gap
     assert ds.counts["gap"] == 1 and ds.counts["lost_chunks"] == 3
+    # the chunk after the gap says how many samples were lost (the monitor bridges a short run of them)
+    assert [c.missing for c in out] == [0, 0, 3 * 62, 0, 0, 0]
 
 
 def test_a_change_of_rate_resets_the_stream():
     ds = DeviceStream("d")
     a = ds.push(_pkts([0])[0])
     b = ds.push(decode(encode("float32", "d", 1, 500.0, 100.25, SIG)))
-    assert not a[0].reset and b[0].reset and b[0].fs == 500.0
+    assert not a[0].reset and b[0].reset and b[0].fs == 500.0 and b[0].missing == 0  # nothing lost: not bridged
     assert ds.counts["fs_change"] == 1
 
 

@@ -281,6 +281,13 @@ def test_heart_rate_window_pause_and_gap():
     assert hr.at(12 * 100 + 700) is None  # more than max_rr_s: no rate
     hr.add(12 * 100 + 700)
     assert hr.bpm is None  # the gap emptied the window
+    lossy = HeartRate(100.0)  # 60 bpm, the QRS at 500 lost in a bridged gap: its 2 s interval is no rate
+    for k in range(5):
+        lossy.add(k * 100)
+    lossy.bridge(480, 520)
+    for k in range(6, 10):
+        lossy.add(k * 100)
+    assert lossy.bpm == pytest.approx(60.0) and len(lossy.rr) == 7 and not lossy.bridges
 
 
 @pytest.mark.parametrize("kind", ["nan", "flat"])
