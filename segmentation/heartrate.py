@@ -10,10 +10,10 @@ of it after 6 beats.
 
 Intervals are not filtered (an ectopic beat's short interval counts, as in EC13's bigeminy); an
 interval longer than ``max_rr_s`` (a detection gap or signal loss) empties the window, so a rate is
-never averaged across a gap; an interval across a short bridged stretch of lost samples (:meth:`HeartRate.bridge`:
-a QRS may have been lost in it) is left out, the window keeping the intervals before it.  While no QRS comes, :meth:`HeartRate.at` lets the open interval pull
-the rate down once it is longer than the mean (a pause or asystole shows as a falling rate, then
-``None`` after ``max_rr_s``).
+never averaged across a gap; an interval across a short bridged stretch of lost samples
+(:meth:`HeartRate.bridge`: a QRS may have been lost in it) is left out, the window keeping the intervals
+before it.  While no QRS comes, :meth:`HeartRate.at` lets the open interval pull the rate down once it is
+longer than the mean (a pause or asystole shows as a falling rate, then ``None`` after ``max_rr_s``).
 """
 
 from __future__ import annotations
