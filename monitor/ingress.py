@@ -49,6 +49,14 @@ class Ingress:
         self._delay_floor: dict[str, float] = {}
         self._lag_by_dev: dict[str, float] = {}
         self._routes: dict[str, tuple[int, str]] = {}
+        # per device: arrival times of its stream's recent restarts (reboots), the time until which
+        # its packets are refused as an unstable stream, and the devices whose next chunk restarts the bed
+        self._restarts: dict[str, list[float]] = {}
+        self._unstable_until: dict[str, float] = {}
+        self._resume: set[str] = set()
+
+    UNSTABLE_N, UNSTABLE_S = 4, 10.0  # this many stream restarts within this long: an unstable stream
+    UNSTABLE = "unstable-stream"  # the rejection's reason
 
     def owns(self, device: str) -> bool:
         return self._owns is None or self._owns(device)
@@ -183,6 +191,10 @@ class Ingress:
         chunks = stream.push(p)
         if counts["reboot"] != reboots:
             self._delay_floor.pop(dev, None)  # its clock may have restarted: its delay floor with it
+        if counts["reboot"] != reboots or dev in self._unstable_until:
+            chunks = self._stable(dev, chunks, now, counts["reboot"] - reboots)
+            if not chunks:
+                return
         delay = now - p.t0 - len(p.samples) / p.fs
         floor = self._delay_floor.get(dev)
         if floor is None or delay < floor:
@@ -201,6 +213,31 @@ class Ingress:
             else:
                 self.pending_labels[dev] = labels
         out += chunks
+
+    def _stable(self, dev: str, chunks: list[Chunk], now: float, restarts: int) -> list[Chunk]:
+        """``chunks`` of ``dev``, or none while its stream is unstable: ``UNSTABLE_N`` restarts (reboots: a packet
+        that fits neither the stream's counter nor its clock) within ``UNSTABLE_S`` s of arrivals.  Two devices
+        publishing under one id (a configuration error: two patients' ECG under one bed) interleave two counters
+        and clocks, and every other packet restarts the stream; a device in a boot loop restarts it too.  Either
+        way the bed's samples are no one patient's ECG: its packets are refused (reason ``unstable-stream``:
+        counted, and the bed's BAD_INPUT technical alarm says so) until ``UNSTABLE_S`` s have passed without a
+        restart; the bed then starts again (``reset``)."""
+        times = self._restarts.setdefault(dev, [])
+        times += [now] * restarts
+        times[:] = [t for t in times if t > now - self.UNSTABLE_S]
+        if not times:
+            del self._restarts[dev]
+        if len(times) >= self.UNSTABLE_N:
+            self._unstable_until[dev] = now + self.UNSTABLE_S
+        if now < self._unstable_until.get(dev, -math.inf):
+            self._reject(dev, self.UNSTABLE)
+            self._resume.add(dev)
+            return []
+        self._unstable_until.pop(dev, None)
+        if dev in self._resume and chunks:
+            self._resume.discard(dev)
+            chunks[0] = dataclasses.replace(chunks[0], reset=True, missing=0)
+        return chunks
 
     def _control(self, dev: str, payload: object) -> None:
         """``{"cmd": "relearn"}`` or ``{"cmd": "limits", "low": 45, "high": 130}`` (heart-rate alarm limits, bpm)

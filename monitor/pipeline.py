@@ -121,6 +121,13 @@ class Bed:
     bridged: int = 0
 
 
+# what a rejection's reason means, where its key alone would not tell a nurse (the BAD_INPUT alarm's detail)
+REASON_TEXT = {
+    "unstable-stream": "unstable-stream: its packets restart the stream again and again (two devices with this "
+                       "id, or a device restarting); not judged until it is steady for 10 s",
+}
+
+
 @dataclass(slots=True)
 class Stats:
     """Counters for the footer and the summary.  Latency: beat closed -> verdict, seconds."""
@@ -814,7 +821,7 @@ class Monitor:
             return
         st.rejected += 1
         st.clean_since_reject = 0
-        self.emit(st.technical.raise_(Condition.BAD_INPUT, reason))
+        self.emit(st.technical.raise_(Condition.BAD_INPUT, REASON_TEXT.get(reason, reason)))
 
     def control(self, device: str, command: str, args: dict[str, object] | None = None) -> bool:
         """A clinician's command for ``device``'s bed (from the MQTT control topic): ``relearn``, or

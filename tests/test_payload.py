@@ -280,3 +280,29 @@ def test_t0_not_plausible_as_seconds_is_rejected_per_packet_and_kept_out_of_late
     assert ing.input_lag() < 1.0  # the rejected packets never reach the latency figures
     dev = Ingress(topic="ecg/+/samples", labels_topic=None)  # a device's own clock (seconds since it started)
     assert len(dev.handle("ecg/d/samples", encode("json", "d", 0, 250.0, 12.5, SIG))) == 1 and not dev.rejected
+
+
+def test_two_devices_under_one_id_are_refused_as_an_unstable_stream_until_one_is_left():
+    """Two devices configured with the same id (two patients under one bed) interleave their counters and clocks:
+    every other packet restarts the stream (a 'reboot'), and the bed's samples alternate between two people.
+    After UNSTABLE_N restarts within UNSTABLE_S s every packet of the id is refused (counted, reason named) until
+    UNSTABLE_S s pass without one; the bed then starts again. A device that reboots once is never refused."""
+    fs, n = 250.0, 62
+    ing = Ingress(topic="ecg/+/samples", labels_topic=None)
+    ing.UNSTABLE_S = 1.0  # (seconds of arrivals: the test's packets arrive in a few ms)
+    now = time.time() - 20.0
+    out = []
+    for k in range(40):
+        t = now + k * n / fs
+        out += ing.handle("ecg/d/samples", encode("float32", "d", 5000 + k, fs, t, np.zeros(n, np.float32)))
+        out += ing.handle("ecg/d/samples", encode("float32", "d", 10 + k, fs, t + 0.01, np.ones(n, np.float32)))
+    assert ing.rejected[("d", Ingress.UNSTABLE)] >= 70  # all but the first few packets
+    assert len(out) <= 2 * Ingress.UNSTABLE_N
+    time.sleep(1.1)  # the second device is switched off: one stream, stable again
+    later = [c for k in range(40, 48) for c in ing.handle(
+        "ecg/d/samples", encode("float32", "d", 5000 + k, fs, now + k * n / fs, np.zeros(n, np.float32)))]
+    assert later and later[0].reset and not any(c.reset for c in later[1:]) and not later[0].samples.any()
+    once = Ingress(topic="ecg/+/samples", labels_topic=None)  # one reboot: a new stream at once, nothing refused
+    got = [c for k in range(8) for c in once.handle("ecg/e/samples", encode(
+        "float32", "e", (k if k < 4 else k - 4), fs, now + k * n / fs, np.ones(n, np.float32)))]
+    assert len(got) == 8 and sum(c.reset for c in got) == 1 and not once.rejected
