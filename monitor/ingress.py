@@ -31,8 +31,12 @@ class Ingress:
     """Turns messages into chunks.  ``owns(device)``: whether this worker handles the device (shards)."""
 
     def __init__(self, *, topic: str, labels_topic: str | None, reorder: int = 8, max_payload: int = MAX_PAYLOAD,
-                 owns: Callable[[str], bool] | None = None, control_topic: str | None = None) -> None:
+                 owns: Callable[[str], bool] | None = None, control_topic: str | None = None,
+                 reorder_s: float | None = 0.5) -> None:
+        """``reorder``/``reorder_s``: a device's missing packet is declared lost once ``reorder`` later packets of it
+        are held or the first of them has waited ``reorder_s`` s since it arrived (:class:`DeviceStream`)."""
         self.topic, self.labels_topic, self.reorder, self.max_payload = topic, labels_topic, reorder, max_payload
+        self.reorder_s = reorder_s
         self.control_topic = control_topic
         self.commands: Counter[str] = Counter()  # control commands carried out
         self._owns = owns
@@ -185,10 +189,10 @@ class Ingress:
             return
         stream = self.streams.get(dev)
         if stream is None:
-            stream = self.streams[dev] = DeviceStream(dev, reorder=self.reorder)
+            stream = self.streams[dev] = DeviceStream(dev, reorder=self.reorder, reorder_s=self.reorder_s)
         counts = stream.counts
         reboots = counts["reboot"]
-        chunks = stream.push(p)
+        chunks = stream.push(p, now)
         if counts["reboot"] != reboots:
             self._delay_floor.pop(dev, None)  # its clock may have restarted: its delay floor with it
         if counts["reboot"] != reboots or dev in self._unstable_until:

@@ -55,13 +55,19 @@ class DeviceStream:
     base: int = 0  # added to every packet's seq: the wraps of the device's counter so far
     width: int = 0  # the counter's modulus once it has wrapped (0: not yet)
     first_seq: int = 0  # the first seq released since the stream (re)started
+    # a missing chunk is declared lost once ``reorder`` later ones are held or, with ``reorder_s`` and the arrival
+    # times given to push, once the first of them has waited this long (s): on a lossy link a bed's analysis (its
+    # alarms with it) would otherwise run ``reorder`` packets late after every lost packet (2 s at 4 packets/s)
+    reorder_s: float | None = None
+    held_since: float | None = None  # arrival time of the oldest packet held behind the current gap
 
     RECENT = 256
     MAX_FIRST = 2**40  # a first packet's seq x samples beyond this (not a device's sample count) numbers from 0
     WIDTHS = (2**8, 2**16, 2**32)  # counter widths whose wrap round is recognised
 
-    def push(self, p: Packet) -> list[Chunk]:
-        """Accept one packet; return the chunks now releasable, in order."""
+    def push(self, p: Packet, now: float | None = None) -> list[Chunk]:
+        """Accept one packet (arrived at ``now``, s, for ``reorder_s``); return the chunks now releasable, in
+        order."""
         seq = p.seq + self.base
         if self.width and seq > (self.expected or 0) + self.width // 2:
             seq -= self.width  # a late packet from before the last wrap
@@ -95,13 +101,17 @@ class DeviceStream:
             return [self._release(p, reset=False)]
         if p.seq > self.expected:
             self.counts["out_of_order"] += 1
+        if not self.held:
+            self.held_since = now
         self.held[p.seq] = p
         out: list[Chunk] = []
         while True:
+            waited = (self.reorder_s is not None and now is not None and self.held_since is not None
+                      and now - self.held_since >= self.reorder_s)
             if self.expected in self.held:
                 out.append(self._release(self.held.pop(self.expected), reset=False))
                 self.expected += 1
-            elif len(self.held) > self.reorder:
+            elif len(self.held) > self.reorder or (waited and self.held):
                 nxt = min(self.held)
                 self.counts["gap"] += 1
                 self.counts["lost_chunks"] += self._lost(nxt)
@@ -110,6 +120,8 @@ class DeviceStream:
                 self.expected += 1
             else:
                 break
+        if not self.held:
+            self.held_since = None
         return out
 
     def _lost(self, nxt: int) -> int:
@@ -162,6 +174,7 @@ class DeviceStream:
             # the clock restarted too: samples continue from the last one, and the clock is rebased on it
             self.t0_first = p.t0 - self.next_start / p.fs
         self.recent.clear()
+        self.held_since = None
         self.expected = p.seq + 1
         self.first_seq = p.seq
         out.append(self._release(p, reset=True))

@@ -260,7 +260,8 @@ async def _worker(index: int, n: int, cfg: MonitorConfig, inbox: Connection, upl
     # a restarted worker's devices keep their sample clocks: beat and alarm indices go on from where the dead
     # process's were (as a NATS takeover does), not from 0 again
     for dev, (t0, fs) in origins.items():
-        st = source.ingress.streams[dev] = DeviceStream(dev, reorder=cfg.broker.reorder)
+        st = source.ingress.streams[dev] = DeviceStream(dev, reorder=cfg.broker.reorder,
+                                                        reorder_s=source.ingress.reorder_s)
         st.t0_first, st.fs = t0, fs
     sent: dict[str, tuple[float, float]] = dict(origins)
     # headless: verdict lines to the router; console: snapshots only (build makes no headless sink with ui on)

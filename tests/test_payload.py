@@ -94,6 +94,23 @@ def test_a_gap_beyond_the_reorder_window_resets_and_keeps_time():
     assert [c.missing for c in out] == [0, 0, 3 * 62, 0, 0, 0]
 
 
+def test_a_lost_packet_is_declared_lost_after_reorder_s_of_arrivals_not_only_after_reorder_packets():
+    """On a lossy link a device's analysis must not run ``reorder`` packets late after every lost one (2 s at 8 x
+    0.25 s): once the first packet held behind the gap has waited ``reorder_s`` (arrival time), the gap is
+    declared; a packet that comes in that time still repairs the order."""
+    ds = DeviceStream("d", reorder=8, reorder_s=0.5)
+    arrivals = {0: 0.0, 1: 0.25, 3: 0.75, 4: 1.0, 5: 1.25, 6: 1.5}
+    released = {seq: [c.start // 62 for c in ds.push(p, arrivals[seq])] for seq, p in
+                zip(arrivals, _pkts(list(arrivals)), strict=True)}
+    assert released == {0: [0], 1: [1], 3: [], 4: [], 5: [3, 4, 5], 6: [6]}  # declared 0.5 s after 3 arrived
+    assert ds.counts["lost_chunks"] == 1
+    late = DeviceStream("d", reorder=8, reorder_s=0.5)  # the missing packet comes 0.25 s late: order repaired
+    got = [c for seq, t in ((0, 0.0), (2, 0.5), (1, 0.75), (3, 0.8)) for c in late.push(_pkts([seq])[0], t)]
+    assert [c.start // 62 for c in got] == [0, 1, 2, 3] and not any(c.reset for c in got)
+    counted = DeviceStream("d", reorder=8)  # no arrival times: by count alone, as before
+    assert [c for p in _pkts([0, 1, 3, 4, 5]) for c in counted.push(p, 9.0)][2:] == []
+
+
 def test_a_change_of_rate_resets_the_stream():
     ds = DeviceStream("d")
     a = ds.push(_pkts([0])[0])
