@@ -90,7 +90,10 @@ class Ingress:
                 "seq_jumps": c["seq_jump"],
                 "out_of_order": c["out_of_order"], "rejected": sum(self.rejected.values()),
                 "other_shards": self.other_shards, "commands": dict(self.commands),
-                "rejected_by": _by_device(self.rejected)}
+                "rejected_by": _by_device(self.rejected),
+                # which devices' links lose packets or restart (the 50 with most): a bad link or device to fix
+                "streams_by": _by_device(Counter({(dev, k): st.counts[k] for dev, st in self.streams.items()
+                                                  for k in ("lost_chunks", "gap", "reboot") if st.counts[k]}))}
 
     def _reject(self, device: str, reason: str) -> None:
         self.rejected[(device, reason)] += 1

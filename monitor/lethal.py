@@ -278,10 +278,15 @@ class LethalWatch:
         c = self.cfg
         out: list[Change] = []
         rr = (index - self.last_qrs) / self.fs if self.last_qrs is not None else None
-        skip = False  # an interval across lost samples is no rate (a QRS may have been lost in them)
+        # an interval across lost samples long enough to hold a QRS they hid (over 1.5 times the median of the
+        # last intervals) is no rate; a shorter one is (leaving out every interval across a gap favours the short
+        # ones: a longer interval holds a gap more often)
+        skip = False
         if self.bridges:
             last = self.last_qrs
-            skip = (rr is not None and rr < c.pause_s and last is not None
+            recent = sorted(r for r, _ in list(self.rr)[-8:])
+            skip = (rr is not None and rr < c.pause_s and last is not None and bool(recent)
+                    and rr > 1.5 * recent[len(recent) // 2]
                     and any(last < b1 and index > b0 for b0, b1 in self.bridges))
             self.bridges = [b for b in self.bridges if b[1] > index]
         if (rr is not None and rr >= min(c.pause_s, c.asystole_s) and (c.pause_artifact or c.asystole_artifact)
@@ -581,10 +586,10 @@ class LethalWatch:
         return since + n, cast(int, self.now)
 
     def bridge(self, start: int, stop: int) -> None:
-        """Samples ``[start, stop)`` were lost in transit and bridged (a short run: the stream goes on): the
-        interval across them counts for no rate, while the pause and asystole timers run on through them (the
-        signal there is unknown: a stretch without QRS that it ends or lengthens is judged as one without, erring
-        towards the alarm)."""
+        """Samples ``[start, stop)`` were lost in transit and bridged (a short run: the stream goes on): an
+        interval across them over 1.5 times the median RR (a QRS was lost in it) counts for no rate, while the
+        pause and asystole timers run on through them (the signal there is unknown: a stretch without QRS that it
+        ends or lengthens is judged as one without, erring towards the alarm)."""
         self.bridges.append((start, stop))
 
     def gap(self) -> None:

@@ -99,8 +99,8 @@ class DeviceStream:
             p = replace(p, seq=self.expected)
             self.expected += 1
             return [self._release(p, reset=False)]
-        if p.seq > self.expected:
-            self.counts["out_of_order"] += 1
+        if self.held and p.seq < max(self.held):
+            self.counts["out_of_order"] += 1  # it came after a later one (a lost packet is no reordering)
         if not self.held:
             self.held_since = now
         self.held[p.seq] = p

@@ -533,6 +533,7 @@ async def test_a_device_on_a_lossy_link_keeps_its_beats(tmp_path, broker, prefix
     released = max(seq for seq in range(seconds * 4) if seq not in lost) - 8  # the last 8 wait in the reorder window
     assert s["input"]["lost_chunks"] >= len([q for q in lost if q < released]) > 20
     assert s["bridged"] == {"lossy": s["input"]["gaps"]}
+    assert s["input"]["streams_by"]["lossy"]["lost_chunks"] == s["input"]["lost_chunks"]  # the device named
     assert not [a for a in rec.alarms if a.condition is Condition.SIGNAL_LOSS and a.patient == "lossy"]
     # the reference QRS in the samples that arrived (none within 0.1 s of a lost packet) are found
     w, tol = int(0.1 * fs), int(0.15 * fs)

@@ -103,10 +103,11 @@ def test_a_lost_packet_is_declared_lost_after_reorder_s_of_arrivals_not_only_aft
     released = {seq: [c.start // 62 for c in ds.push(p, arrivals[seq])] for seq, p in
                 zip(arrivals, _pkts(list(arrivals)), strict=True)}
     assert released == {0: [0], 1: [1], 3: [], 4: [], 5: [3, 4, 5], 6: [6]}  # declared 0.5 s after 3 arrived
-    assert ds.counts["lost_chunks"] == 1
+    assert ds.counts["lost_chunks"] == 1 and ds.counts["out_of_order"] == 0  # a loss is no reordering
     late = DeviceStream("d", reorder=8, reorder_s=0.5)  # the missing packet comes 0.25 s late: order repaired
     got = [c for seq, t in ((0, 0.0), (2, 0.5), (1, 0.75), (3, 0.8)) for c in late.push(_pkts([seq])[0], t)]
     assert [c.start // 62 for c in got] == [0, 1, 2, 3] and not any(c.reset for c in got)
+    assert late.counts["out_of_order"] == 1
     counted = DeviceStream("d", reorder=8)  # no arrival times: by count alone, as before
     assert [c for p in _pkts([0, 1, 3, 4, 5]) for c in counted.push(p, 9.0)][2:] == []
 
@@ -314,6 +315,7 @@ def test_two_devices_under_one_id_are_refused_as_an_unstable_stream_until_one_is
         out += ing.handle("ecg/d/samples", encode("float32", "d", 5000 + k, fs, t, np.zeros(n, np.float32)))
         out += ing.handle("ecg/d/samples", encode("float32", "d", 10 + k, fs, t + 0.01, np.ones(n, np.float32)))
     assert ing.rejected[("d", Ingress.UNSTABLE)] >= 70  # all but the first few packets
+    assert ing.summary()["streams_by"]["d"]["reboot"] >= 39  # which device, and why
     assert len(out) <= 2 * Ingress.UNSTABLE_N
     time.sleep(1.1)  # the second device is switched off: one stream, stable again
     later = [c for k in range(40, 48) for c in ing.handle(
