@@ -317,6 +317,9 @@ class Monitor:
                 seg_offset=chunk.start, rhythm_block=first_block(chunk.patient, chunk.fs))
         elif chunk.reset or st.fs != chunk.fs:
             # a gap or a rate change: the open beat and the filter state are meaningless now
+            why = (f"sampling rate changed ({st.fs:g} -> {chunk.fs:g} Hz)" if st.fs != chunk.fs
+                   else f"{chunk.missing / chunk.fs:.2g} s of packets lost" if chunk.missing > 0
+                   else "gap in the stream (the device restarted, or samples are missing)")
             # gone for how long: a recording's gap in its own samples (however fast it plays), a live bed's in wall time
             gone_s = ((chunk.start - st.seg_offset - st.segmenter.total) / st.fs if chunk.replay
                       else time.monotonic() - st.last_chunk_mono)
@@ -331,7 +334,7 @@ class Monitor:
             st.rhythm_x, st.rhythm_fids, st.rhythm_n = [], [], 0  # samples of the old stream: another basis
             st.lethal.gap()  # no rate across the gap, and the asystole timer starts again after it
             st.seg_offset = chunk.start
-            self.emit(st.technical.raise_(Condition.SIGNAL_LOSS, "gap in the stream; segmentation restarted"))
+            self.emit(st.technical.raise_(Condition.SIGNAL_LOSS, f"{why}; QRS detection restarted"))
         if chunk.simulated != st.book.simulated:  # as the device's latest packet says
             st.book.simulated = chunk.simulated
             (self.simulated.add if chunk.simulated else self.simulated.discard)(chunk.patient)

@@ -31,7 +31,7 @@ class PipelineConfig:
     shed_when_full: bool | None = None  # None: shed only when the source cannot pause
     # packets lost in transit leaving at most this long a gap (s) are bridged: the bed's QRS detector goes on across
     # a line drawn over the gap, the beats near it get no verdict (Monitor._bridge); a longer gap restarts it; 0: off
-    bridge_s: float = 0.5
+    bridge_s: float = 1.0
     watchdog: WatchdogConfig = WatchdogConfig()
 
 
