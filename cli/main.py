@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -466,6 +467,10 @@ def cmd_evaluate_lethal(a: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_evaluate(a: argparse.Namespace, console: Console) -> int:
+    if a.folds and not a.cv:  # they would be ignored: the run would not be the one asked for
+        raise ValueError("--folds chooses folds of a cross-validation: give --cv K as well")
+    if a.cv and a.protocol != "mitdb":
+        raise ValueError(f"--cv is for --protocol mitdb, not {a.protocol}")
     if a.protocol == "mitdb":
         return cmd_evaluate_records(a, console)
     _one_data(a)
@@ -558,6 +563,17 @@ def cmd_simulate(a: argparse.Namespace, console: Console) -> int:
     from ecgmon.simulators.synthetic import ArtifactConfig
 
     speed = parse_speed(a.speed)
+    if a.devices < 1:
+        raise ValueError(f"--devices {a.devices}: needs 1 or more devices")
+    for name in ("drop", "dup", "reorder"):
+        if not 0 <= getattr(a, name) <= 1:
+            raise ValueError(f"--{name} {getattr(a, name):g}: a probability, 0-1")
+    if not (math.isfinite(a.chunk_s) and 0.01 <= a.chunk_s <= 10):
+        raise ValueError(f"--chunk {a.chunk_s:g}: needs 0.01-10 s")
+    if not (math.isfinite(a.jitter_ms) and a.jitter_ms >= 0):
+        raise ValueError(f"--jitter-ms {a.jitter_ms:g}: needs 0 or more")
+    if a.duration is not None and not (math.isfinite(a.duration) and a.duration > 0):
+        raise ValueError(f"--duration {a.duration:g}: needs a finite number of seconds over 0")
     cfg = SimConfig(devices=a.devices, kind=a.kind, fs=check_fs(a.fs, "--fs"), chunk_s=a.chunk_s, fmt=a.fmt,
                     speed=speed, seed=a.seed,
                     duration=a.duration, qos=a.qos, topic_prefix=a.topic_prefix, labels=a.labels,

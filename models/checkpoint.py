@@ -142,7 +142,14 @@ def load(path: str | Path | None = None) -> Checkpoint:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises several types for corrupt or unsafe files
-        raise CheckpointError(f"{path}: not a readable ecgmon checkpoint ({type(err).__name__}: {err})") from err
+        # torch's own text for a file it will not unpickle advises weights_only=False, which would run whatever code
+        # the file holds: its first line only, and what to do instead
+        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        if "weights only load failed" in first.lower():
+            first = ("not a torch file, a damaged one, or one holding objects other than tensors and plain values "
+                     "(never loaded: a checkpoint is read without running code)")
+        raise CheckpointError(f"{path}: not a readable ecgmon checkpoint ({type(err).__name__}: {first[:300]}); "
+                              "train one with `ecgmon train`, or pass a shipped name (ecg5000, mitdb)") from err
     if not isinstance(payload, dict) or not {"meta", "state", "sha256"} <= payload.keys():
         raise CheckpointError(f"{path}: not an ecgmon checkpoint (missing meta/state/sha256)")
     meta, state = payload["meta"], payload["state"]

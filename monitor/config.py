@@ -494,6 +494,10 @@ def _check_run_options(a: argparse.Namespace) -> None:
         raise bad("max-beats", a.max_beats, "needs 1 or more")
     if a.threads is not None and a.threads < 1:
         raise bad("threads", a.threads, "needs 1 or more")
+    if a.journal is not None and Path(a.journal).is_dir():
+        raise bad("journal", a.journal, f"is a folder: give a file in it, e.g. {Path(a.journal) / 'alarms.jsonl'}")
+    if not (math.isfinite(a.learn_s) and a.learn_s >= 0):
+        raise bad("learn", a.learn_s, "needs a finite number of seconds, 0 or more (0: no per-bed learning)")
     if not (math.isfinite(a.bridge_s) and 0 <= a.bridge_s <= 2):
         raise bad("bridge-s", a.bridge_s, "needs 0-2 s (a longer gap may hide a pause)")
 

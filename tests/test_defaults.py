@@ -91,3 +91,27 @@ def test_the_ecg5000_replay_types_ventricular_only_beats_the_model_flags(capsys,
     typed_v = sum(b["total"]["V"] for b in summary["ectopy"].values())
     assert typed_v <= abnormal < 0.15 * summary["beats"]
     assert not [r for r in rows if r.get("type") == "alarm" and r["condition"] == "frequent ventricular ectopy"]
+
+
+def test_run_options_a_run_cannot_have_are_named_before_it_starts(tmp_path, capsys):
+    """--learn -1 ran (nothing learnt, in silence), --journal a folder gave an errno, simulate --devices -2 published
+    nothing with exit 0, --drop 2 connected first, evaluate --folds without --cv ran a different evaluation."""
+    import argparse
+
+    import pytest
+
+    from ecgmon.cli.main import main
+    from ecgmon.monitor.config import add_monitor_arguments, from_args
+
+    p = argparse.ArgumentParser()
+    add_monitor_arguments(p)
+    for args, said in ((["--learn", "-1"], "--learn -1"), (["--journal", str(tmp_path)], "is a folder"),
+                       (["--bridge-s", "3"], "--bridge-s 3")):
+        with pytest.raises(ValueError, match=re.escape(said)):
+            from_args(p.parse_args([*args, "--no-ui"]))
+    assert from_args(p.parse_args(["--bridge-s", "0", "--no-ui"])).pipeline.bridge_s == 0  # off: every gap restarts
+    for argv, said in ((["simulate", "--devices", "-2"], "--devices -2"), (["simulate", "--drop", "2"], "--drop 2"),
+                       (["evaluate", "--protocol", "mitdb", "--folds", "1"], "give --cv"),
+                       (["evaluate", "--protocol", "cinc2015", "--cv", "3", "--data", str(tmp_path)], "--cv is for")):
+        assert main(argv) == 2
+        assert said in capsys.readouterr().err
