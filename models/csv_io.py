@@ -318,19 +318,102 @@ def _thousands(path: Path, plain: list[tuple[int, str] | None], grouped: list[tu
                               "separators")
 
 
+BULK_BYTES = 16 * 2**20  # a file this large is read in bulk where it can be (_read's ``head``)
+HEAD_BYTES = 2**20  # ... after its dialect is decided on this much of its start
+
+
 def read_csv(path: Path | str, *, lead: str | None = None, fs: float | None = None,
              units: str | None = None) -> Recording:
     """One lead of a CSV/text export in mV (see the module docstring for the dialect).
 
     ``fs`` (Hz) and ``units`` (mV, uV, V) are needed only where the file does not say them; where it
     does, they must agree.  Raises :class:`RecordError` naming the file, line and fix.
+
+    A file of :data:`BULK_BYTES` or more (a day's Holter export at 500 Hz is about 1 GB) has its dialect decided on
+    its first :data:`HEAD_BYTES` and its rows parsed in bulk by numpy's C reader (``numpy.loadtxt``): a 1 h,
+    500 Hz, two-column file (29 MB) took 4.9 s and 450 MB read line by line (a day's, by extrapolation, about 2 min
+    and 10 GB), in bulk 0.9 s and 150 MB; a day's (750 MB) 16 s and 2.6 GB at most.
+    Only a file whose start is plain numbers (no decimal commas, quotes, clock times, empty cells or empty lines)
+    is read so; anything the bulk read does not accept exactly (a field it cannot convert, a row of another length,
+    an empty or comment line, an infinity, a non-integer in a column of integers: a thousands separator?) sends the
+    file through the line-by-line read, which names the line.  Both give the same recording.
     """
     path = Path(path)
+    try:
+        big = path.stat().st_size >= BULK_BYTES
+    except OSError:
+        big = False
+    if big and (rec := _read(path, lead, fs, units, head=True)) is not None:
+        return rec
+    rec = _read(path, lead, fs, units, head=False)
+    assert rec is not None
+    return rec
+
+
+def _head_lines(path: Path) -> list[str] | None:
+    """The whole lines of a file's first :data:`HEAD_BYTES` (UTF-8), or None (another encoding: read it all)."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(HEAD_BYTES)
+    except OSError:
+        return None
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\n" not in data:
+        return None
+    try:
+        text = data[: data.rindex(b"\n")].decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return None
+    return None if "\x00" in text else text.splitlines()
+
+
+def _bulk(path: Path, first: int, delim: str | None, ncols: int, ints: list[int]) -> np.ndarray | None:
+    """Every data row of ``path`` from its line ``first`` (1-based) on, ``ncols`` numbers each, by numpy's C reader;
+    None where that is not exactly what the line-by-line read would give (see :func:`read_csv`): the caller reads
+    the file line by line then.  ``ints``: columns of plain integers in the file's start."""
+    try:
+        table = np.loadtxt(path, delimiter=delim, skiprows=first - 1, comments="#", dtype=np.float64,
+                           encoding="utf-8", ndmin=2)  # every row's fields: a row with more is refused there
+    except (ValueError, UnicodeDecodeError, OSError):
+        return None
+    # the lines from ``first`` on, one row each: loadtxt skips a blank or comment line, which the other read says
+    rows, last = 0, b""
+    with open(path, "rb") as f:
+        while block := f.read(2**24):
+            rows += block.count(b"\n")
+            last = block
+    rows += (0 if last.endswith(b"\n") else 1) - (first - 1)
+    if table.shape != (rows, ncols) or np.isinf(table).any():
+        return None
+    for c in ints:
+        col = table[:, c]
+        if not np.array_equal(col[np.isfinite(col)], np.round(col[np.isfinite(col)])):
+            return None
+    return table
+
+
+def _read(path: Path, lead: str | None, fs: float | None, units: str | None, *, head: bool) -> Recording | None:
+    """:func:`read_csv`; with ``head``, the dialect from the file's start and the rows in bulk, or None where that
+    cannot be done exactly."""
     notes: list[str] = []
-    lines = _decode(path, notes)
+    if head:
+        head_lines = _head_lines(path)
+        if head_lines is None:
+            return None
+        try:
+            return _read_lines(path, head_lines, notes, lead, fs, units, bulk=True)
+        except RecordError:
+            return None  # said by the line-by-line read, with the whole file's line numbers
+    return _read_lines(path, _decode(path, notes), notes, lead, fs, units, bulk=False)
+
+
+def _read_lines(path: Path, lines: list[str], notes: list[str], lead: str | None, fs: float | None,
+                units: str | None, *, bulk: bool) -> Recording | None:
+    """:func:`read_csv` from the file's ``lines``; with ``bulk`` they are its first lines only, the rows parsed by
+    :func:`_bulk` (None where it cannot be done exactly)."""
     t, pre = _sections(path, lines)
     delim = _delimiter(t.rows)
-    if delim is not None and all(s.rstrip().endswith(delim) for _, s in t.rows[:500]):
+    trailing = delim is not None and all(s.rstrip().endswith(delim) for _, s in t.rows[:500])
+    if trailing:
         # every row ends with the delimiter (spreadsheet exports): an empty last column, not a column of data
         t.rows = [(n, s.rstrip()[:-1]) for n, s in t.rows]
         pre = [(n, s.rstrip()[:-1] if s.rstrip().endswith(delim) else s) for n, s in pre]
@@ -424,6 +507,17 @@ def read_csv(path: Path | str, *, lead: str | None = None, fs: float | None = No
             table[r, c] = v
     _thousands(path, plain, grouped, all_grouped)
     line_of = np.asarray([n for n, _ in t.rows])
+    if bulk:
+        if (decimal_comma or trailing or clocks or missing.any() or t.blank
+                or any('"' in s or "'" in s for _, s in t.rows)):
+            return None
+        ints = [c for c in range(ncols) if all_grouped[c] and grouped[c] is None]  # no separator seen in it
+        whole = _bulk(path, t.rows[0][0], delim, ncols, ints)
+        if whole is None or len(whole) < len(table) or not np.array_equal(whole[: len(table)], table):
+            return None
+        table = whole
+        missing = np.isnan(table)
+        line_of = np.arange(t.rows[0][0], t.rows[0][0] + len(table))
     # column roles
     time_col, index_col, time_unit, leads = _roles(path, names, table, line_of, fs, notes, clocks)
     if not leads:
