@@ -59,6 +59,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -416,7 +417,7 @@ def _read_lines(path: Path, lines: list[str], notes: list[str], lead: str | None
     if trailing:
         # every row ends with the delimiter (spreadsheet exports): an empty last column, not a column of data
         t.rows = [(n, s.rstrip()[:-1]) for n, s in t.rows]
-        pre = [(n, s.rstrip()[:-1] if s.rstrip().endswith(delim) else s) for n, s in pre]
+        pre = [(n, s.rstrip()[:-1] if s.rstrip().endswith(cast(str, delim)) else s) for n, s in pre]
         notes.append(f"{path}: every row ends with {delim!r}: the empty last column left out")
     counts = Counter(len(_split(s, delim)) for _, s in t.rows[:500])
     ncols = counts.most_common(1)[0][0]

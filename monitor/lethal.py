@@ -283,11 +283,11 @@ class LethalWatch:
         # ones: a longer interval holds a gap more often)
         skip = False
         if self.bridges:
-            last = self.last_qrs
+            prev = self.last_qrs
             recent = sorted(r for r, _ in list(self.rr)[-8:])
-            skip = (rr is not None and rr < c.pause_s and last is not None and bool(recent)
+            skip = (rr is not None and rr < c.pause_s and prev is not None and bool(recent)
                     and rr > 1.5 * recent[len(recent) // 2]
-                    and any(last < b1 and index > b0 for b0, b1 in self.bridges))
+                    and any(prev < b1 and index > b0 for b0, b1 in self.bridges))
             self.bridges = [b for b in self.bridges if b[1] > index]
         if (rr is not None and rr >= min(c.pause_s, c.asystole_s) and (c.pause_artifact or c.asystole_artifact)
                 and self.windows and not self.held and Condition.ASYSTOLE not in self.active):
