@@ -119,7 +119,11 @@ class Bed:
     # how many so far
     bridges: deque[tuple[int, int]] = field(default_factory=lambda: deque(maxlen=8))
     bridged: int = 0
+    # (end, samples) of the bridged gaps of the last PACKET_LOSS_S of signal: the share lost (packet-loss alarm)
+    lost: deque[tuple[int, int]] = field(default_factory=deque)
 
+
+PACKET_LOSS_S, PACKET_LOSS_ON, PACKET_LOSS_OFF = 60.0, 0.05, 0.02  # the packet-loss alarm (Monitor._packet_loss)
 
 # what a rejection's reason means, where its key alone would not tell a nurse (the BAD_INPUT alarm's detail)
 REASON_TEXT = {
@@ -422,6 +426,7 @@ class Monitor:
             return chunk
         line = np.linspace(last, float(chunk.samples[0]), gap + 2, dtype=np.float64)[1:-1].astype(chunk.samples.dtype)
         st.bridges.append((end, chunk.start))
+        st.lost.append((chunk.start, gap))
         st.bridged += 1
         seg.hr.bridge(seg.total, seg.total + gap)
         st.lethal.bridge(end, chunk.start)
@@ -503,11 +508,29 @@ class Monitor:
         self.stats.time_rhythm += time.perf_counter() - t2
         if beats:
             self._follow(st, Condition.SIGNAL_LOSS, False)
+        if st.lost or Condition.PACKET_LOSS in st.book.active:
+            self._packet_loss(st)
         st.clean_since_reject += 1
         if st.clean_since_reject >= CLEAN_CHUNKS:
             self._follow(st, Condition.BAD_INPUT, False)
         self.stats.segmented += len(beats)
         return beats
+
+    def _packet_loss(self, st: Bed) -> None:
+        """The packet-loss technical alarm (LOW): raised while the bridged gaps (:meth:`_bridge`) hold
+        ``PACKET_LOSS_ON`` (5 %) or more of the bed's last ``PACKET_LOSS_S`` (60 s) of signal, cleared under
+        ``PACKET_LOSS_OFF`` (2 %): a link that loses packets costs verdicts (the beats beside each gap get none) and
+        a person should know why."""
+        now, span = st.book.at, PACKET_LOSS_S * st.fs
+        while st.lost and st.lost[0][0] <= now - span:
+            st.lost.popleft()
+        share = sum(n for _, n in st.lost) / span
+        on = Condition.PACKET_LOSS in st.book.active
+        present = share >= (PACKET_LOSS_OFF if on else PACKET_LOSS_ON)
+        if present and not on:
+            self.emit(st.technical.raise_(Condition.PACKET_LOSS, f"{share:.0%} of the last {PACKET_LOSS_S:g} s lost"))
+        elif not present:
+            self._follow(st, Condition.PACKET_LOSS, False)
 
     def _follow(self, st: Bed, condition: Condition, present: bool) -> None:
         """``st.technical.follow(condition, present)``, the clearing skipped where it would do nothing (the condition

@@ -242,7 +242,8 @@ def test_malformed_side_topic_messages_and_devices_without_a_bed_are_refused_cou
     assert s["rejected_by"]["ghost"] == {"bad-fs": 1} and s["rejected_by"]["d1"]["bad-control"] == 2
 
 
-def _lossy_link(tmp_path, monitors, *, bridge_s: float, lost_s: float = 0.25, drop: float = 0.1, seconds=240.0):
+def _lossy_link(tmp_path, monitors, *, bridge_s: float, lost_s: float = 0.25, drop: float = 0.1, seconds=240.0,
+                until_s: float = float("inf")):
     """MIT-BIH 205x (shipped) as a live device: 0.25 s packets, a share of them lost in transit (seeded), each chunk
     after a loss carrying reset and the samples missing, as DeviceStream releases them. The bed's beats, the
     reference QRS in the samples that arrived (none within 0.1 s of a lost one), the monitor, the alarms it raised
@@ -269,7 +270,7 @@ def _lossy_link(tmp_path, monitors, *, bridge_s: float, lost_s: float = 0.25, dr
     long_gaps = 0  # gaps longer than bridge_s: the bed starts again there
     t0 = time.time() - len(x) / fs
     while i + n <= len(x):
-        if i > 10 * fs and rng.random() < drop:  # a loss of per_loss packets in a row
+        if 10 * fs < i < until_s * fs and rng.random() < drop:  # a loss of per_loss packets in a row
             missing += per_loss * n
             i += per_loss * n
             continue
@@ -309,6 +310,11 @@ def test_packets_lost_in_transit_are_bridged_and_the_detector_keeps_the_heart(tm
     hr = [bt.hr_bpm for bt in beats[len(beats) // 2:] if bt.hr_bpm is not None]
     assert 80 <= np.median(hr) <= 95  # 205's sinus rate (about 88 bpm): no interval across a gap pulls it down
     assert not {a.condition for a in seen.alarms} & {Condition.EXTREME_BRADY, Condition.PAUSE, Condition.ASYSTOLE}
+    # the link's state is visible: a LOW technical alarm says packets are lost (and verdicts with them)
+    loss = [a for a in seen.alarms if a.condition is Condition.PACKET_LOSS]
+    assert loss and loss[0].priority is Priority.LOW and "of the last 60 s lost" in loss[0].message
+    _, _, _, seen_ok, _ = _lossy_link(tmp_path / "ok", monitors, bridge_s=0.5, until_s=80)  # then a clean link
+    assert [a.state.value for a in seen_ok.alarms if a.condition is Condition.PACKET_LOSS] == ["active", "cleared"]
 
     old, ref_old, _, seen_old, _ = _lossy_link(tmp_path / "old", monitors, bridge_s=0.0)  # every gap restarts the bed
     assert found(old, ref_old) < 0.85
