@@ -10,14 +10,16 @@ Contract: one signal (by label, :func:`~ecgmon.models.recording.choose_lead`; th
 signal is never a lead) at its own sampling rate, in mV from its physical dimension (uV, mV, V; an empty
 dimension is allowed only with plausible mV amplitudes, with a warning, or with ``--units``).  EDF+
 annotations whose text is a beat symbol (N, V, A, ...: MIT-BIH codes) are the reference beats.
-EDF+D (discontinuous) files are refused: their data records have gaps that a continuous read would
-hide.  Reference: Kemp B, Olivan J. European data format 'plus' (EDF+). Clin Neurophysiol
-114:1755-1761 (2003); https://www.edfplus.info/specs/.
+EDF+D (discontinuous) files: each data record is placed at its own onset (the first time-keeping TAL of the
+``EDF Annotations`` signal in it) and the gaps between records are NaN (signal loss), with a warning; records
+that overlap or run backwards are refused.  Reference: Kemp B, Olivan J. European data format 'plus' (EDF+).
+Clin Neurophysiol 114:1755-1761 (2003); https://www.edfplus.info/specs/.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from pathlib import Path
 
@@ -80,6 +82,54 @@ def _size_check(path: Path, head: bytes, ns: int) -> str | None:
     return None
 
 
+TAL_ONSET = re.compile(rb"^([+-]\d+(?:\.\d*)?)\x14")  # a data record's time-keeping TAL: its onset (s)
+
+
+def _record_onsets(path: Path, head: bytes, ns: int) -> np.ndarray:
+    """The onset (s from the file's start) of every data record of an EDF+ file: the first TAL of the ``EDF
+    Annotations`` signal in each record (EDF+ section 2.2.4).  Raises :class:`RecordError` when there is none."""
+    off = 256 + ns * 216
+    labels = [head[256 + 16 * i:256 + 16 * i + 16].decode("ascii").strip() for i in range(ns)]
+    spr = [int(head[off + 8 * i:off + 8 * i + 8].decode("ascii").strip()) for i in range(ns)]
+    if ANNOTATIONS_LABEL not in labels:
+        raise RecordError(f"{path}: EDF+D without an '{ANNOTATIONS_LABEL}' signal: its data records have no onsets")
+    a = labels.index(ANNOTATIONS_LABEL)
+    rec_bytes, start, length = 2 * sum(spr), 2 * sum(spr[:a]), 2 * spr[a]
+    data = path.read_bytes()[256 * (ns + 1):]
+    onsets = []
+    for k in range(len(data) // rec_bytes):
+        tal = data[k * rec_bytes + start:k * rec_bytes + start + length]
+        m = TAL_ONSET.match(tal)
+        if m is None:
+            raise RecordError(f"{path}: EDF+D data record {k + 1} has no time-keeping annotation (its onset)")
+        onsets.append(float(m.group(1)))
+    return np.asarray(onsets)
+
+
+def _discontinuous(path: Path, x: np.ndarray, rate: float, duration: float, onsets: np.ndarray
+                   ) -> tuple[np.ndarray, str | None]:
+    """``x`` (the data records' samples back to back) laid out at the records' ``onsets``, the gaps NaN, and a
+    note saying how much was missing (None: no gap)."""
+    spr = round(duration * rate)
+    if len(onsets) * spr != len(x):
+        raise RecordError(f"{path}: EDF+D: {len(onsets)} data records of {spr} samples, {len(x)} samples read")
+    step = np.diff(onsets)
+    if len(step) and float(step.min()) < duration - 0.5 / rate:
+        k = int(np.argmin(step)) + 1
+        raise RecordError(f"{path}: EDF+D data record {k + 1} starts at {onsets[k]:g} s, before the one before it "
+                          f"ends ({onsets[k - 1] + duration:g} s): overlapping or out-of-order records")
+    at = np.round((onsets - onsets[0]) * rate).astype(np.int64)
+    y = np.full(int(at[-1]) + spr, np.nan)
+    for k, i in enumerate(at.tolist()):
+        y[i:i + spr] = x[k * spr:(k + 1) * spr]
+    gaps = np.flatnonzero(step > duration + 0.5 / rate)
+    if not len(gaps):
+        return y, None
+    lost = float(np.sum(step[gaps] - duration))
+    return y, (f"{path}: EDF+D: {len(gaps)} gap(s) between data records ({lost:g} s in all, the first at "
+               f"{onsets[gaps[0]] + duration:g} s) played as signal loss")
+
+
 def _read_edf(path: Path, *, lead: str | None, fs: float | None, units: str | None,
               annotations: bool) -> Recording:
     try:
@@ -112,9 +162,7 @@ def _read_edf(path: Path, *, lead: str | None, fs: float | None, units: str | No
         raise RecordError(f"{path}: no such file") from err
     except Exception as err:  # edfio raises ValueError and others for a malformed header or data
         raise RecordError(f"{path}: not a readable EDF file ({type(err).__name__}: {err})") from err
-    if reserved.startswith("EDF+D"):
-        raise RecordError(f"{path}: header field 'reserved' is EDF+D: a discontinuous recording (gaps between data "
-                          "records) is not supported; export it as EDF+C (one file per continuous part)")
+    onsets = _record_onsets(path, head, ns) if reserved.startswith("EDF+D") else None
     signals = [s for s in signals if s.label.strip() != ANNOTATIONS_LABEL]
     names = [s.label.strip() for s in signals]
     dims = [s.physical_dimension.strip() for s in signals]
@@ -139,6 +187,12 @@ def _read_edf(path: Path, *, lead: str | None, fs: float | None, units: str | No
             x = np.asarray(sig.data, dtype=np.float64) * factor
     except Exception as err:
         raise RecordError(f"{where}: cannot read the samples ({type(err).__name__}: {err})") from err
+    first = 0.0
+    if onsets is not None:  # EDF+D: each record at its onset, the gaps signal loss
+        x, gap_note = _discontinuous(path, x, rate, duration, onsets)
+        first = float(onsets[0])
+        if gap_note:
+            notes.append(gap_note)
     lo, hi = sorted((sig.physical_min, sig.physical_max))
     step = (hi - lo) / max(1, abs(sig.digital_max - sig.digital_min))
     fin = x[np.isfinite(x)] / factor
@@ -156,7 +210,7 @@ def _read_edf(path: Path, *, lead: str | None, fs: float | None, units: str | No
         except Exception as err:
             raise RecordError(f"{path}: EDF+ annotations not readable ({type(err).__name__}: {err})") from err
         texts = [a.text.strip() for a in anns]
-        samples, classes = beats_from_symbols([round(a.onset * rate) for a in anns], texts)
+        samples, classes = beats_from_symbols([round((a.onset - first) * rate) for a in anns], texts)
         annotated = len(samples) > 0
     return Recording(path.stem, path, rate, names[ch], x.astype(np.float32), samples, classes, annotated,
                      tuple(notes))

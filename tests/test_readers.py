@@ -247,7 +247,7 @@ def test_edf_plus_reads_the_lead_in_mv_and_its_beat_annotations(tmp_path, excerp
     assert r.notes == ()
 
 
-def test_edf_unit_rules_and_edf_plus_d_refused(tmp_path, excerpt):
+def test_edf_unit_rules(tmp_path, excerpt):
     x, fs, _, _ = excerpt
     r = read(_edf(tmp_path / "nodim.edf", x, fs, dim="", scale=1.0))
     assert any("no unit stated; read as mV" in n for n in r.notes)  # a warning, never silent
@@ -256,12 +256,39 @@ def test_edf_unit_rules_and_edf_plus_d_refused(tmp_path, excerpt):
     assert read(tmp_path / "uv_nodim.edf", units="uV").signal.max() == pytest.approx(x.max(), abs=0.002)
     with pytest.raises(RecordError, match="the file says uV, --units says mV"):
         read(_edf(tmp_path / "uv.edf", x, fs), units="mV")
-    p = _edf(tmp_path / "d.edf", x, fs, beats=(np.array([100]), np.array(["N"])))
+
+
+
+def _edf_d(path: Path, x: np.ndarray, fs: float, shift: dict[int, int]) -> Path:
+    """An EDF+D copy of ``x`` (1 s data records): data record k's time-keeping onset moved to ``shift[k]`` s."""
+    p = _edf(path, x, fs, beats=(np.array([int(12.5 * fs)]), np.array(["N"])))
     raw = bytearray(p.read_bytes())
     raw[192:197] = b"EDF+D"  # the 'reserved' header field
+    for k in sorted(shift, reverse=True):
+        old, new = b"+%d\x14\x14" % k, b"+%d\x14\x14" % shift[k]
+        at = raw.find(old)
+        raw[at:at + len(old)] = new
     p.write_bytes(bytes(raw))
-    with pytest.raises(RecordError, match=r"d\.edf: header field 'reserved' is EDF\+D"):
-        read(p)
+    return p
+
+
+def test_edf_plus_d_records_are_placed_at_their_onsets_and_gaps_are_signal_loss(tmp_path, excerpt):
+    """An EDF+D file (a discontinuous recording, as ambulatory recorders write) was refused; its data records are
+    now placed at their onsets, the gaps NaN (signal loss, warned); annotations keep their times; records that
+    overlap are refused."""
+    x, fs, _, _ = excerpt
+    x = x[: int(20 * fs)]
+    same = read(_edf_d(tmp_path / "c.edf", x, fs, {}))  # EDF+D whose records follow on: as EDF+C
+    assert len(same.signal) == len(x) and same.notes == ()
+    r = read(_edf_d(tmp_path / "d.edf", x, fs, {k: k + 3 for k in range(10, 20)}))  # 3 s missing after 10 s
+    n10 = int(10 * fs)
+    assert len(r.signal) == len(x) + 3 * int(fs) and np.isnan(r.signal[n10:n10 + 3 * int(fs)]).all()
+    np.testing.assert_allclose(r.signal[:n10], x[:n10], atol=0.002)
+    np.testing.assert_allclose(r.signal[n10 + 3 * int(fs):], x[n10:], atol=0.002)
+    assert r.ann_samples.tolist() == [int(12.5 * fs)]  # an annotation's onset is its time, gap or not
+    assert any("EDF+D: 1 gap(s) between data records (3 s in all, the first at 10 s)" in n for n in r.notes)
+    with pytest.raises(RecordError, match="overlapping or out-of-order records"):
+        read(_edf_d(tmp_path / "o.edf", x, fs, {5: 3}))
 
 
 # --------------------------------------------------------------------------- CSV
