@@ -521,7 +521,7 @@ class Monitor:
         ``PACKET_LOSS_ON`` (5 %) or more of the bed's last ``PACKET_LOSS_S`` (60 s) of signal, cleared under
         ``PACKET_LOSS_OFF`` (2 %): a link that loses packets costs verdicts (the beats beside each gap get none) and
         a person should know why."""
-        now, span = st.book.at, PACKET_LOSS_S * st.fs
+        now, span = st.seg_offset + st.segmenter.total, PACKET_LOSS_S * st.fs  # the bed's next sample
         while st.lost and st.lost[0][0] <= now - span:
             st.lost.popleft()
         share = sum(n for _, n in st.lost) / span
