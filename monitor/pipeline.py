@@ -407,10 +407,13 @@ class Monitor:
         chunk's first, so that the QRS detector, the signal-quality index, the beat typer and the VF detector go on
         with their state rather than start again (a restart needs about 2 s to learn the signal: a link that loses
         1 packet in 10 at 4 packets a second restarted the detector every 2.5 s and 40 % of the beats were never
-        found).  What the gap may have hidden is not made up: a beat whose window or preceding RR interval touches
-        the bridge gets no verdict (``noisy``), is no ventricular beat for VT, and its interval counts for no
-        heart rate (:meth:`HeartRate.bridge`, :meth:`LethalWatch.bridge`); the pause and asystole timers run on
-        through it.  Bridges are counted per bed (summary ``bridged``) and per device (``input``'s gap counts).
+        found).  What the gap may have hidden is not made up: a beat whose window touches the bridge, or whose
+        preceding RR interval spans it and is long enough to hold a hidden QRS (:meth:`_near_bridge`), gets no
+        verdict (``noisy``); a typed beat within 0.5 s of it is no ventricular beat for VT; such an interval counts
+        for no heart rate (:meth:`HeartRate.bridge`, :meth:`LethalWatch.bridge`); the T wave of a QRS hidden in it
+        is no beat (:meth:`QRSDetector.bridge`); the pause and asystole timers run on through it.  Bridges are
+        counted per bed (summary ``bridged``; the packet-loss alarm, :meth:`_packet_loss`) and per device
+        (``input``'s gap counts).
         Any other chunk is returned as it is (a longer gap, a rate change or a reboot: the bed starts again)."""
         if not (chunk.reset and chunk.missing > 0 and self.cfg.bridge_s > 0):
             return chunk
@@ -429,6 +432,7 @@ class Monitor:
         st.lost.append((chunk.start, gap))
         st.bridged += 1
         seg.hr.bridge(seg.total, seg.total + gap)
+        seg.detector.bridge(seg.total - seg.base, seg.total - seg.base + gap)
         st.lethal.bridge(end, chunk.start)
         return dataclasses.replace(chunk, samples=np.concatenate([line, chunk.samples]), start=end, reset=False,
                                    missing=0, t0=chunk.t0 - gap / chunk.fs)

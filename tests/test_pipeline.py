@@ -323,3 +323,39 @@ def test_packets_lost_in_transit_are_bridged_and_the_detector_keeps_the_heart(tm
     _, _, mon_long, seen_long, _ = _lossy_link(tmp_path / "long", monitors, bridge_s=0.5, lost_s=1.0, drop=0.03)
     assert mon_long.beds["bed"].bridged == 0
     assert [a for a in seen_long.alarms if a.condition is Condition.SIGNAL_LOSS]
+
+
+def test_the_t_wave_of_a_qrs_lost_in_a_gap_is_no_beat(tmp_path, monitors):
+    """A packet that held a QRS is lost; the T wave after it, in the next packet, has no QRS before it for the
+    T-wave rule: it was counted as a beat (a false beat at every such loss, the shown rate too high). Now the
+    detector judges it against the QRS that was due in the gap (QRSDetector.bridge)."""
+    from ecgmon.core.messages import Chunk
+
+    fs, n = 250.0, 62  # 0.248 s packets
+    rng = np.random.default_rng(5)
+    r_t = 0.6 + np.arange(90) * 1.0  # 60 bpm
+    t = np.arange(int(92 * fs)) / fs
+    x = 0.02 * rng.standard_normal(len(t))
+    for rt in r_t:  # a QRS and a sharp T wave 0.32 s after it (after the packet that holds the QRS)
+        u = t - rt
+        x += np.exp(-0.5 * (u / 0.012) ** 2) - 0.25 * np.exp(-0.5 * ((u - 0.027) / 0.009) ** 2) \
+            + 0.4 * np.exp(-0.5 * ((u - 0.32) / 0.03) ** 2)
+    rec = Path(__file__).parent / "data" / "mitdb" / "205x"  # (the monitor's build needs a record; not played)
+    b = _build(monitors, dataclasses.replace(_cfg(tmp_path), source="record", records=(rec,)), None, out=Lines())
+    mon = b.monitor
+    lost = {int(rt * fs) // n for k, rt in enumerate(r_t) if k > 15 and k % 4 == 0}  # every 4th QRS's packet
+    beats, missing, t0 = [], 0, time.time() - len(x) / fs
+    for p in range(len(x) // n):
+        if p in lost:
+            missing += n
+            continue
+        beats += mon.segment(Chunk("syn", fs, t0 + p * n / fs, x[p * n:(p + 1) * n].astype(np.float32),
+                                   start=p * n, reset=missing > 0, missing=missing))
+        missing = 0
+    idx = np.array([bt.index for bt in beats])
+    truth = np.round(r_t * fs)
+    false = [v for v in idx if np.min(np.abs(truth - v)) > 0.15 * fs]
+    arrived = [r for r in truth[16:-2] if int(r) // n not in lost]
+    assert mon.beds["syn"].bridged == len(lost) > 15
+    assert not false, [round(v / fs, 2) for v in false]  # no T wave after a lost QRS counted
+    assert all(np.min(np.abs(idx - r)) <= 0.15 * fs for r in arrived)  # every QRS that arrived found
