@@ -115,12 +115,10 @@ class Bed:
     rejected: int = 0  # payloads from this device that broke the contract
     clean_since_reject: int = 0
     lead: int = 0  # 1: a bed's second lead (Monitor.aux): its QRS, types and VF windows feed the lethal alarms only
-    # stretches of samples lost in transit and bridged (Monitor._bridge), absolute [start, stop), the last few; and
-    # how many so far
-    bridges: deque[tuple[int, int]] = field(default_factory=lambda: deque(maxlen=8))
+    # stretches of samples lost in transit and bridged (Monitor._bridge), absolute [start, stop), those of the last
+    # PACKET_LOSS_S of signal (Monitor._packet_loss keeps the window); and how many so far
+    bridges: deque[tuple[int, int]] = field(default_factory=deque)
     bridged: int = 0
-    # (end, samples) of the bridged gaps of the last PACKET_LOSS_S of signal: the share lost (packet-loss alarm)
-    lost: deque[tuple[int, int]] = field(default_factory=deque)
 
 
 PACKET_LOSS_S, PACKET_LOSS_ON, PACKET_LOSS_OFF = 60.0, 0.05, 0.02  # the packet-loss alarm (Monitor._packet_loss)
@@ -428,8 +426,8 @@ class Monitor:
                 or not math.isfinite(float(chunk.samples[0]))):
             return chunk
         line = np.linspace(last, float(chunk.samples[0]), gap + 2, dtype=np.float64)[1:-1].astype(chunk.samples.dtype)
+        _trim_bridges(st, chunk.start)
         st.bridges.append((end, chunk.start))
-        st.lost.append((chunk.start, gap))
         st.bridged += 1
         seg.hr.bridge(seg.total, seg.total + gap)
         seg.detector.bridge(seg.total - seg.base, seg.total - seg.base + gap)
@@ -512,7 +510,7 @@ class Monitor:
         self.stats.time_rhythm += time.perf_counter() - t2
         if beats:
             self._follow(st, Condition.SIGNAL_LOSS, False)
-        if st.lost or Condition.PACKET_LOSS in st.book.active:
+        if st.bridges or Condition.PACKET_LOSS in st.book.active:
             self._packet_loss(st)
         st.clean_since_reject += 1
         if st.clean_since_reject >= CLEAN_CHUNKS:
@@ -525,10 +523,8 @@ class Monitor:
         ``PACKET_LOSS_ON`` (5 %) or more of the bed's last ``PACKET_LOSS_S`` (60 s) of signal, cleared under
         ``PACKET_LOSS_OFF`` (2 %): a link that loses packets costs verdicts (the beats beside each gap get none) and
         a person should know why."""
-        now, span = st.seg_offset + st.segmenter.total, PACKET_LOSS_S * st.fs  # the bed's next sample
-        while st.lost and st.lost[0][0] <= now - span:
-            st.lost.popleft()
-        share = sum(n for _, n in st.lost) / span
+        _trim_bridges(st, st.seg_offset + st.segmenter.total)  # up to the bed's next sample
+        share = sum(b1 - b0 for b0, b1 in st.bridges) / (PACKET_LOSS_S * st.fs)
         on = Condition.PACKET_LOSS in st.book.active
         present = share >= (PACKET_LOSS_OFF if on else PACKET_LOSS_ON)
         if present and not on:
@@ -1090,6 +1086,12 @@ class Monitor:
         for sink in self._all_sinks:
             out.update(sink.report())
         return out
+
+
+def _trim_bridges(st: Bed, now: int) -> None:
+    """Keep the bed's bridged stretches that end within the last ``PACKET_LOSS_S`` before sample ``now``."""
+    while st.bridges and st.bridges[0][1] <= now - PACKET_LOSS_S * st.fs:
+        st.bridges.popleft()
 
 
 def _record(sinks: list[Sink], alarm: Alarm) -> None:

@@ -307,7 +307,6 @@ class QRSDetector:
         self.relearns = 0
         self.qrs_v: deque[float] = deque(maxlen=8)  # the levels of the last QRS (the re-acquisition floor)
         self.bridges: list[tuple[int, int]] = []  # bridged stretches of lost samples [start, stop) (bridge())
-        self.qrs_slopes: deque[float] = deque(maxlen=8)  # the steepest slopes of the last QRS (hidden T waves)
         # pacemaker pulses: the raw samples from raw_start (to total), kept for the candidates' pulse check
         self.pace = cfg.pace_min_fs > 0 and fs >= cfg.pace_min_fs
         # raw = _store[_beg:_end] (room kept after it: a chunk is written, not concatenated; old samples are dropped
@@ -324,7 +323,8 @@ class QRSDetector:
         self.paced_v: deque[float] = deque(maxlen=8)  # the blanked levels of the last paced QRS
         self.paced_at = 0  # the last paced QRS
         self.qrs_paced: deque[bool] = deque(maxlen=8)  # whether each of the last QRS had pacemaker pulses
-        self.qrs_s: deque[float] = deque(maxlen=8)  # the band-passed slopes of the last QRS (a pulse is steeper)
+        # the band-passed slopes of the last QRS (a pulse is steeper; a hidden QRS's T wave is less steep)
+        self.qrs_s: deque[float] = deque(maxlen=8)
         self.qrs_a: deque[float] = deque(maxlen=8)  # their raw peak to peak over the 0.25 s before each (a pulse's
         # swing is comparable: white noise's steep reversals at a high sampling rate are not)
         self.pace_pp = round(0.25 * fs)
@@ -667,9 +667,9 @@ class QRSDetector:
 
     def _hidden_t(self, c: _Cand) -> bool:
         """Whether ``c`` may be the T wave of a QRS a bridged stretch hid (:meth:`bridge`)."""
-        if not self.bridges or self.last_qrs is None or len(self.qrs_slopes) < 4:
+        if not self.bridges or self.last_qrs is None or len(self.qrs_s) < 4:
             return False
-        if c.s >= self.cfg.t_slope_frac * _median(self.qrs_slopes):
+        if c.s >= self.cfg.t_slope_frac * _median(self.qrs_s):
             return False
         last = self.last_qrs
         mean_rr = sum(self.rr) / len(self.rr) if self.rr else self.cfg.rr_init_s * self.fs
@@ -752,10 +752,9 @@ class QRSDetector:
                 self.rr.append(rr)
         self.spk += rate * (c.v - self.spk)
         self.qrs_v.append(c.v)
-        self.qrs_slopes.append(c.s)
+        self.qrs_s.append(c.s)
         if self.pace:
             self.qrs_paced.append(c.pv is not None)
-            self.qrs_s.append(c.s)
             a = max(0, c.p - self.pace_pp - self.raw_start)
             w = self.raw[a:c.p + 1 - self.raw_start]
             if len(w):

@@ -437,6 +437,15 @@ def test_input_lag_is_measured_per_device_above_its_usual_delay():
     assert src.input_lag() == 0.0
 
 
+async def _stop_when_settled(mon, every: float = 2.0) -> None:
+    """Stop ``mon`` once ``every`` s pass without a chunk segmented (a device that has sent all it had)."""
+    last = -1
+    while last != mon.stats.segmented:
+        last = mon.stats.segmented
+        await asyncio.sleep(every)
+    mon.done.set()
+
+
 @pytest.mark.asyncio
 async def test_a_real_ecg_device_learns_and_a_relearn_command_restarts_it(tmp_path, broker, prefix):
     """The MIT-BIH excerpt published as one device (int16, 0.25 s packets, as fast as the broker takes
@@ -473,11 +482,7 @@ async def test_a_real_ecg_device_learns_and_a_relearn_command_restarts_it(tmp_pa
                         await st.publish(f"{prefix}/dev205/control", b'{"cmd": "format c:"}', qos=1)
                     while mon.stats.relearns == 0:
                         await asyncio.sleep(0.05)
-        last = -1
-        while last != mon.stats.segmented:
-            last = mon.stats.segmented
-            await asyncio.sleep(2.0)
-        mon.done.set()
+        await _stop_when_settled(mon)
 
     try:
         await asyncio.wait_for(mon.run(source, extra_tasks=[("device", device())]), 240)
@@ -519,11 +524,7 @@ async def test_a_device_on_a_lossy_link_keeps_its_beats(tmp_path, broker, prefix
                 if seq not in lost:
                     await c.publish(f"{prefix}/lossy/samples",
                                     encode("int16", "lossy", seq, fs, t0 + i / fs, rec_ecg.signal[i:i + n]), qos=1)
-        last = -1
-        while last != mon.stats.segmented:
-            last = mon.stats.segmented
-            await asyncio.sleep(2.0)
-        mon.done.set()
+        await _stop_when_settled(mon)
 
     try:
         await asyncio.wait_for(mon.run(source, extra_tasks=[("device", device())]), 120)
