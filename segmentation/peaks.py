@@ -672,7 +672,7 @@ class QRSDetector:
         if c.s >= self.cfg.t_slope_frac * _median(self.qrs_s):
             return False
         last = self.last_qrs
-        mean_rr = sum(self.rr) / len(self.rr) if self.rr else self.cfg.rr_init_s * self.fs
+        mean_rr = self._mean_rr()
         due_lo, due_hi = last + 0.5 * mean_rr, last + 1.3 * mean_rr
         return any(last < b0 and b0 < c.p <= b1 + self.t_wave and due_lo < b1 and due_hi > b0
                    for b0, b1 in self.bridges)
@@ -778,11 +778,14 @@ class QRSDetector:
         qt = self.cfg.searchback_qtc * math.sqrt(self.rr[-1] / self.fs)
         return max(self.t_wave, round(min(qt, self.cfg.searchback_qt_max_s) * self.fs))
 
+    def _mean_rr(self) -> float:
+        """The mean of the last RR intervals (samples), ``rr_init_s`` before any."""
+        return sum(self.rr) / len(self.rr) if self.rr else self.cfg.rr_init_s * self.fs
+
     def _searchback(self, now: int, out: list[int]) -> None:
         """Pan-Tompkins search-back at half the threshold over the candidates since the last QRS."""
         while self.last_qrs is not None and self.noise:
-            mean_rr = sum(self.rr) / len(self.rr) if self.rr else self.cfg.rr_init_s * self.fs
-            if now - self.last_qrs <= self.cfg.searchback_rr * mean_rr:
+            if now - self.last_qrs <= self.cfg.searchback_rr * self._mean_rr():
                 return
             lim = self.cfg.searchback_frac * self.threshold
             qt = self._qt_window()
