@@ -547,10 +547,12 @@ class Monitor:
         off, seg = st.seg_offset, st.segmenter
         if seg.signal_loss:  # missing samples or a flat run in this chunk: the segmenter restarted after it
             st.lethal.gap()
-        noisy = seg.quality.noisy  # the last stretch's signal quality (Beat.noisy)
-        rated = seg.quality.last is not None  # (none yet in a stream's first seconds)
-        for fid, hr in seg.found:
-            self._lethal(st, st.lethal.qrs(round(fid) + off, hr_bpm=hr, noisy=noisy, rated=rated))
+        for (fid, hr), at in zip(seg.found, seg.found_at, strict=True):
+            # the signal quality of the stretch rated last before the QRS was decided (none yet in a stream's first
+            # seconds): as its beat's (Beat.noisy), whatever the device's packets
+            r = seg.quality.rating_at(at)
+            self._lethal(st, st.lethal.qrs(round(fid) + off, hr_bpm=hr, noisy=r is not None and r.noisy,
+                                           rated=r is not None))
         self._lethal(st, st.lethal.samples(off + seg.total, leads_off=leads_off))
         st.rhythm_x.append(samples)
         st.rhythm_fids += [f for f, _ in seg.found]

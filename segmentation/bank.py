@@ -225,12 +225,7 @@ def segment_round(segs: Sequence[Segmenter], chunks: Sequence[np.ndarray]) -> li
     if due:
         rate_many([segs[i].quality for i in due])
         for i in due:
-            sg = segs[i]
-            if sg.quality.noisy:
-                for c in sg.cuts or ():
-                    c[-1] = True
-                for c in sg.wcuts or ():
-                    c[-1] = True
+            segs[i].flag_deferred()
     # every window-beat bed's beats cut at once (real ECG)
     jobs = [(segs[i].window, c[0], c[1], c[2]) for i in windowed for c in segs[i].wcuts or ()]
     rows, noise, mismatch = cut_many(jobs)  # type: ignore[arg-type]  # window beds have a cutter
@@ -288,7 +283,7 @@ def _split(segs: Sequence[Segmenter], chunks: Sequence[np.ndarray]) -> list[tupl
         ends = x[:, -1].tolist()
         for k in np.flatnonzero(ok).tolist():
             seg = segs[idx[k]]
-            seg.signal_loss, seg.found = False, []
+            seg.signal_loss, seg.found, seg.found_at = False, [], []
             seg._last, seg._flat_run = ends[k], new_run[k]
             out[idx[k]] = (x[k], [(0, n, False)])
     return [o if o is not None else s.split(x) for o, s, x in zip(out, segs, xs, strict=True)]

@@ -148,9 +148,9 @@ class Segmenter:
     signal loss: the detector, the open beat and the heart rate start again after them, and
     ``signal_loss`` is True after a ``push`` that held any (``losses`` counts them).  Never raises on
     sample values.  Each beat carries ``hr_bpm`` (:mod:`ecgmon.segmentation.heartrate`), counted from
-    every QRS the detector reports, and ``noisy``: the last stretch rated by ``quality``
-    (:class:`~ecgmon.segmentation.sqi.SignalQuality`, restarted with the detector) failed its signal-quality
-    index."""
+    every QRS the detector reports, and ``noisy``: the stretch rated by ``quality``
+    (:class:`~ecgmon.segmentation.sqi.SignalQuality`, restarted with the detector) last before its QRS was decided
+    (:attr:`found_at`) failed its signal-quality index, whatever the chunks the samples came in."""
 
     def __init__(self, patient: str, fs: float, cfg: SegmenterConfig = SegmenterConfig(),
                  rep: Representation = Representation(), *, detector: DetectorConfig = DetectorConfig(),
@@ -163,12 +163,15 @@ class Segmenter:
         self.total = 0
         self.signal_loss = False
         self.found: list[tuple[float, float | None]] = []  # (fiducial, hr_bpm) of every QRS the last push decided
+        # ... and the sample at which each was decided (its envelope peak and the detector's look-ahead, whatever the
+        # chunks: a search-back or re-acquisition decides later); its signal quality is the rating in force there
+        self.found_at: list[int] = []
         self.losses = 0
         # a push with defer_cuts: its ECG5000 beats to resample, each [x, start, stop, index, rr_prev, now, hr,
-        # rr_next, noisy]
+        # rr_next, decided, noisy]
         self.cuts: list[list[Any]] | None = None
         # window beats whose cut the caller makes (every bed's at once: :func:`ecgmon.segmentation.bank.segment_round`
-        # after :meth:`begin`): [buf, fid in buf, RR before, fiducial, rate, time, noisy]; None: cut here
+        # after :meth:`begin`): [buf, fid in buf, RR before, fiducial, rate, time, decided, noisy]; None: cut here
         self.wcuts: list[list[Any]] | None = None
         self.defer_quality = False  # the next push leaves a signal-quality rating that falls due to the caller
         self._in_loss = False
@@ -179,8 +182,8 @@ class Segmenter:
     def _restart(self) -> None:
         """A fresh detector and open beat from sample ``total`` on (the stream start, or after signal loss)."""
         self.window = WindowCutter(self.rep, self.fs) if self.rep.kind == "window" else None
-        # window: (fiducial, RR before, hr) awaiting post_s
-        self.pending: deque[tuple[float, float | None, float | None]] = deque()
+        # window: (fiducial, RR before, hr, decided) awaiting post_s
+        self.pending: deque[tuple[float, float | None, float | None, int]] = deque()
         self.detector = QRSDetector(self.fs, self.det_cfg)
         self.base = self.total  # absolute index of the detector's sample 0
         self.buf = np.zeros(0)
@@ -252,6 +255,7 @@ class Segmenter:
         x = np.asarray(samples, dtype=np.float64)
         self.signal_loss = False
         self.found = []
+        self.found_at = []
         return x, (self._parts(x) if len(x) else [])
 
     def push_parts(self, x: np.ndarray, parts: list[tuple[int, int, bool]], *,
@@ -283,7 +287,7 @@ class Segmenter:
         """The beats of :attr:`cuts` (a push with ``defer_cuts``), with ``samples`` their resampled rows."""
         cuts, self.cuts = self.cuts or [], None
         return [Beat(self.patient, samples[i], index, rr_prev, self.fs, now, hr_bpm=hr, rr_next_s=rr, noisy=noisy)
-                for i, (_, _, _, index, rr_prev, now, hr, rr, noisy) in enumerate(cuts)]
+                for i, (_, _, _, index, rr_prev, now, hr, rr, _, noisy) in enumerate(cuts)]
 
     def make_window_beats(self, samples: np.ndarray, noise: Sequence[float], mismatch: Sequence[float]) -> list[Beat]:
         """The beats of :attr:`wcuts` (after :meth:`begin`), ``samples`` their cut rows, ``noise`` and ``mismatch``
@@ -291,7 +295,7 @@ class Segmenter:
         cuts, self.wcuts = self.wcuts or [], None
         return [Beat(self.patient, samples[i], round(fid), rr_before if rr_before is not None else 0.0, self.fs,
                      now, noise=noise[i], hr_bpm=hr, noisy=noisy, mismatch=mismatch[i])
-                for i, (_, _, rr_before, fid, hr, now, noisy) in enumerate(cuts)]
+                for i, (_, _, rr_before, fid, hr, now, _, noisy) in enumerate(cuts)]
 
     def _parts(self, x: np.ndarray) -> list[tuple[int, int, bool]]:
         """``x`` split into (start, stop, lost) runs: non-finite samples, and the part of a flat run past
@@ -387,14 +391,17 @@ class Segmenter:
         if fids is None:
             # fractional sample index of the QRS's steepest slope (ECG5000) or its slope-energy centre (window)
             fids = [self._onset(p) if self.window is None else self._centroid(p) for p in peaks]
-        for fid in fids:
+        ds: list[int] = []  # the decision sample of each beat made here (its stretch's rating: _flag)
+        dom = self.detector.dom
+        for p, fid in zip(peaks, fids, strict=True):
             if self.last_fid is not None and fid <= self.last_fid + 1:
                 continue
             hr = self.hr.add(fid)
             self.found.append((fid, hr))
+            self.found_at.append(p + dom)
             if self.window is not None:
                 rr_before = (fid - self.last_fid) / self.fs if self.last_fid is not None else None
-                self.pending.append((fid, rr_before, hr))
+                self.pending.append((fid, rr_before, hr, p + dom))
             elif self.last_fid is not None:
                 n = fid - self.last_fid
                 rr = n / self.fs
@@ -404,23 +411,23 @@ class Segmenter:
                 if self.cfg.min_rr_s <= rr <= self.cfg.max_rr_s and start - self.buf_start >= 0:
                     a = start - self.buf_start
                     if self.cuts is not None:  # the caller resamples (every bed's beats at once)
-                        self.cuts.append([self.buf, a, a + n, round(start), self.rr_prev or 0.0, now, hr, rr, False])
+                        self.cuts.append([self.buf, a, a + n, round(start), self.rr_prev or 0.0, now, hr, rr, p + dom,
+                                          False])
                     else:
                         beats.append(Beat(self.patient, resample_beat(self.buf, a, a + n), round(start),
                                           self.rr_prev or 0.0, self.fs, now, hr_bpm=hr, rr_next_s=rr))
+                        ds.append(p + dom)
                 self.rr_prev = rr
             self.last_fid = fid
         if self.window is not None:
-            beats += self._cut_windows(now)
+            cut, cut_ds = self._cut_windows(now)
+            beats += cut
+            ds += cut_ds
         defer, self.defer_quality = self.defer_quality, False
-        if self.quality.push(x, [f for f, _ in self.found[n_found:]] if fids else (), defer=defer) is not None \
-                and self.quality.noisy and not self.quality.due:
-            if beats:
-                beats = [replace(b, noisy=True) for b in beats]
-            for c in self.cuts[n_cuts:] if self.cuts is not None else ():
-                c[-1] = True
-            for c in self.wcuts[n_wcuts:] if self.wcuts is not None else ():
-                c[-1] = True
+        self.quality.push(x, [f for f, _ in self.found[n_found:]] if fids else (), defer=defer)
+        if not self.quality.due:  # else the caller rates (rate_many), then flags (flag_deferred)
+            beats = [replace(b, noisy=True) if self.quality.noisy_at(d) else b for b, d in zip(beats, ds, strict=True)]
+            self.flag_deferred(n_cuts, n_wcuts)
         # keep from the last fiducial (the open beat) or the detector's search window, whichever is earlier
         # (a QRS still to be reported needs the search window before it, and a window beat its pre_s)
         margin = self.search + 1 + (self.window.needs_before() if self.window is not None else 0)
@@ -458,19 +465,30 @@ class Segmenter:
             self.buf_start += drop
         return []
 
-    def _cut_windows(self, now: float) -> list[Beat]:
-        """Window beats whose ``post_s`` has arrived; a fiducial too close to the stream's start is dropped."""
+    def flag_deferred(self, n_cuts: int = 0, n_wcuts: int = 0) -> None:
+        """Mark the deferred beats (:attr:`cuts` from ``n_cuts`` on, :attr:`wcuts` from ``n_wcuts`` on) noisy where
+        the stretch rated last before their QRS was decided is (:meth:`SignalQuality.noisy_at`)."""
+        q = self.quality
+        for c in self.cuts[n_cuts:] if self.cuts is not None else ():
+            c[-1] = q.noisy_at(c[-2])
+        for c in self.wcuts[n_wcuts:] if self.wcuts is not None else ():
+            c[-1] = q.noisy_at(c[-2])
+
+    def _cut_windows(self, now: float) -> tuple[list[Beat], list[int]]:
+        """Window beats whose ``post_s`` has arrived, and the sample at which each one's QRS was decided; a fiducial
+        too close to the stream's start is dropped."""
         assert self.window is not None
-        out = []
+        out, ds = [], []
         while self.pending and self.pending[0][0] + self.window.needs_after() <= self.total:
-            fid, rr_before, hr = self.pending.popleft()
+            fid, rr_before, hr, d = self.pending.popleft()
             a = fid - self.buf_start
             if a - self.window.needs_before() < 0:
                 continue
             if self.wcuts is not None:  # the caller cuts it, with every bed's (cut_many)
-                self.wcuts.append([self.buf, a, rr_before, fid, hr, now, False])
+                self.wcuts.append([self.buf, a, rr_before, fid, hr, now, d, False])
                 continue
             x = self.window.cut(self.buf, a, rr_before)
             out.append(Beat(self.patient, x, round(fid), rr_before if rr_before is not None else 0.0, self.fs, now,
                             noise=self.window.noise, hr_bpm=hr, mismatch=self.window.mismatch))
-        return out
+            ds.append(d)
+        return out, ds

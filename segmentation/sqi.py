@@ -27,7 +27,8 @@ electrocardiograms. Physiol Meas 33(9):1419-1433, 2012):
 A stretch is *noisy* when ``bsqi < bsqi_min`` (0.8) or ``ksqi < ksqi_min`` (5), unless the noise has ended: a
 noisy window whose last ``recent_s`` (2.5 s) are clean by a margin, rated alone by the same rules and every QRS in
 them agreed by both detectors (``recent_bsqi``, 1.0), is clean (``Stretch.ended``).  A beat is noisy when the
-stretch rated last before it was emitted is (that window ends 1-3 s before the beat is emitted, so a burst of
+stretch rated last before its QRS was decided is (the ratings are made at fixed points of the stream, whatever its
+packets: :class:`SignalQuality`; that window ends 1-3 s before the QRS is decided, so a burst of
 noise is seen about 1-3 s late and held for about 3-5 s after it; rated on whole windows alone, 10-13 s: 8 s of
 broadband noise at a stream's start kept "ECG cannot be analysed" on until 21 s, and a 4 s burst mid-record raised
 it 3 s after the burst and held it 14 s).  2.5 s, not 5, was chosen on such synthetic bursts (the helper's case
@@ -295,7 +296,14 @@ class SignalQuality:
     """One bed's stretch quality.  ``push(x, qrs)``: the raw samples just pushed (1-D, finite) and the absolute
     indices (fiducials) of the QRS the monitor's detector decided in that push; returns the last
     :class:`Stretch` (None until a first window has filled).  ``noisy``: whether the last stretch was noisy.
-    Indices are absolute sample indices counted by the caller (``start``: the index of the next sample)."""
+    Indices are absolute sample indices counted by the caller (``start``: the index of the next sample).
+
+    Ratings are made at fixed positions of the stream, whatever its chunks: the first once ``first_window_s`` plus
+    ``lag_s`` have arrived, then every ``step_s`` of signal after it (a push that passes several such points makes
+    a rating at each, each window ending ``lag_s`` before its point).  So the stretches rated, and which of them a
+    QRS is judged by (:meth:`rating_at`), do not depend on how a device cuts its stream into packets (with one
+    made at the end of each push, 0.1, 0.25, 0.5 and 1 s packets gave different extreme-tachycardia alarms on the
+    CinC 2015 development records: one true alarm raised or not)."""
 
     def __init__(self, fs: float, cfg: SQIConfig = SQIConfig(), *, start: int = 0) -> None:
         self.fs, self.cfg = fs, cfg
@@ -312,21 +320,47 @@ class SignalQuality:
         self.buf_start = start  # absolute index of the first sample held
         self.total = start
         self.qrs: deque[float] = deque()
-        self.next_at = start + self.first_n + self.lag
+        self.next_at = start + self.first_n + self.lag  # the next rating's point (a sample index)
         self.last: Stretch | None = None
-        self.due = False  # a deferred rating is due (push with defer)
+        self.due_at: list[int] = []  # the points of ratings left to the caller (push with defer; rate_many)
+        # the ratings of the last HISTORY_S of the stream (at least the last), with their points: rating_at
+        self.history: deque[tuple[int, Stretch]] = deque()
 
     @property
     def noisy(self) -> bool:
         return self.last is not None and self.last.noisy
 
     @property
-    def partial(self) -> bool:
-        """Whether the next rating's window is shorter than ``window_s`` (the stream has not that much yet)."""
-        return self.total - self.lag - self.origin < self.n
+    def due(self) -> bool:
+        """Whether ratings are left to the caller (a push with ``defer``)."""
+        return bool(self.due_at)
+
+    def partial(self, at: int) -> bool:
+        """Whether the rating at point ``at`` has a window shorter than ``window_s`` (the stream has not that much
+        by then)."""
+        return at - self.lag - self.origin < self.n
+
+    def rating_at(self, index: float) -> Stretch | None:
+        """The stretch rated last at or before sample ``index`` (None: none yet): what a QRS decided there is
+        judged by."""
+        for at, st in reversed(self.history):
+            if at <= index:
+                return st
+        return None
+
+    def noisy_at(self, index: float) -> bool:
+        st = self.rating_at(index)
+        return st is not None and st.noisy
+
+    def _keep(self, at: int, st: Stretch) -> None:
+        self.last = st
+        self.history.append((at, st))
+        old = self.total - round(HISTORY_S * self.fs)
+        while len(self.history) > 1 and self.history[1][0] <= old:
+            self.history.popleft()
 
     def push(self, x: np.ndarray, qrs: list[float] | tuple[float, ...] = (), *, defer: bool = False) -> Stretch | None:
-        """``defer``: a rating that falls due is not made here but left to the caller (:attr:`due` set; it rates
+        """``defer``: ratings that fall due are not made here but left to the caller (:attr:`due_at`; it rates
         every bed's at once with :func:`rate_many`); returns the last stretch rated before."""
         if len(x):
             self.parts.append(np.asarray(x, dtype=np.float64))
@@ -334,27 +368,28 @@ class SignalQuality:
             self.total += len(x)
         if qrs:
             self.qrs.extend(qrs)
-        if self.total >= self.next_at:
-            self.next_at = self.total + self.step
+        while self.total >= self.next_at:
+            at, self.next_at = self.next_at, self.next_at + self.step
             if defer:
-                self.due = True
+                self.due_at.append(at)
             else:
-                self.last = self._rate()
+                self._keep(at, self._rate(at))
         return self.last
 
-    def _window(self) -> tuple[np.ndarray, np.ndarray, float, int, int]:
-        """The rating's first step: the buffer trimmed to the window and the lag, the monitor's QRS in the window ->
-        (window, those QRS relative to its start, detector 2's refractory period in s, start, stop)."""
+    def _window(self, at: int) -> tuple[np.ndarray, np.ndarray, float, int, int]:
+        """The rating's first step: the window of the rating at point ``at``, the monitor's QRS in it -> (window,
+        those QRS relative to its start, detector 2's refractory period in s, start, stop).  The buffer is trimmed
+        to what this window and the next point's need."""
+        stop = at - self.lag
+        # until a full window: the last first_window_s (a burst of noise at the start leaves the ratings sooner)
+        start = max(stop - self.first_n, self.origin) if self.partial(at) else stop - self.n
         buf = np.concatenate(self.parts) if len(self.parts) > 1 else self.parts[0]
-        keep = self.n + self.lag
-        if len(buf) > keep:
-            buf = buf[len(buf) - keep:]
-            self.buf_start = self.total - keep
+        keep = min(start, at + self.step - self.lag - self.n)  # what this window and the next point's need
+        if keep > self.buf_start:
+            buf = buf[keep - self.buf_start:]
+            self.buf_start = keep
         self.parts = deque([buf])
         self.held = len(buf)
-        stop = self.total - self.lag
-        # until a full window: the last first_window_s (a burst of noise at the start leaves the ratings sooner)
-        start = max(stop - self.first_n, self.origin) if self.partial else stop - self.n
         w = buf[start - self.buf_start: stop - self.buf_start]
         while self.qrs and self.qrs[0] < stop - self.n - self.tol:  # (a full window's, while they are shorter)
             self.qrs.popleft()
@@ -380,8 +415,8 @@ class SignalQuality:
                 noisy = False  # an organised rhythm both detectors agree on: the kurtosis alone does not make it noise
         return Stretch(start, stop, b, k, p, noisy)
 
-    def _rate(self) -> Stretch:
-        w, mine, refr, start, stop = self._window()
+    def _rate(self, at: int) -> Stretch:
+        w, mine, refr, start, stop = self._window(at)
         return self._ended(self._rate_window(w, mine, refr, start, stop), w, mine, refr)
 
     def _rate_window(self, w: np.ndarray, mine: np.ndarray, refr: float, start: int, stop: int) -> Stretch:
@@ -477,33 +512,45 @@ def _curve_length_rows(x: np.ndarray, fs: float, refractory_s: Sequence[float], 
 
 
 def rate_many(quals: Sequence[SignalQuality]) -> None:
-    """The deferred rating of every ``quals[i]`` whose :attr:`SignalQuality.due` is set (a push with ``defer``): its
-    :attr:`SignalQuality.last` set as its own rating would set it, the same values.  Windows of one length, rate and
-    configuration are rated as one ``(beds, n)`` array (moving means, the length transform and its percentile,
-    the kurtosis' means, the periodogram: each row the same arithmetic as a window alone); the matching of the two
-    detectors per bed."""
-    groups: dict[tuple[int, float, SQIConfig], list[SignalQuality]] = defaultdict(list)
+    """The deferred ratings of every ``quals[i]`` with points in :attr:`SignalQuality.due_at` (a push with ``defer``):
+    its :attr:`SignalQuality.last` and history as its own ratings would set them, the same values.  Windows of one
+    length, rate and configuration are rated as one ``(windows, n)`` array (moving means, the length transform and
+    its percentile, the kurtosis' means, the periodogram: each row the same arithmetic as a window alone); the
+    matching of the two detectors per bed.  A bed's several points are rated in their order."""
+    groups: dict[tuple[int, float, SQIConfig], list[tuple[SignalQuality, int]]] = defaultdict(list)
     for q in quals:
-        if q.due:
-            q.due = False
-            if q.partial:  # a stream's first seconds: a window of its own length, rated alone
-                q.last = q._rate()
+        due, q.due_at = q.due_at, []
+        for at in due:
+            if q.partial(at):  # a stream's first seconds: a window of its own length, rated alone
+                q._keep(at, q._rate(at))
             else:
-                groups[(q.n, q.fs, q.cfg)].append(q)
+                groups[(q.n, q.fs, q.cfg)].append((q, at))
     for (n, fs, cfg), group in groups.items():
-        for at in range(0, len(group), RATE_BLOCK):
-            _rate_block(group[at:at + RATE_BLOCK], n, fs, cfg)
+        # a block holds each bed once at most, so that a bed's windows are taken (and its buffer trimmed) in order
+        while group:
+            block: list[tuple[SignalQuality, int]] = []
+            rest: list[tuple[SignalQuality, int]] = []
+            seen: set[int] = set()
+            for qa in group:
+                if id(qa[0]) in seen or len(block) == RATE_BLOCK:
+                    rest.append(qa)
+                else:
+                    seen.add(id(qa[0]))
+                    block.append(qa)
+            _rate_block(block, n, fs, cfg)
+            group = rest
 
 
 RATE_BLOCK = 32  # windows rated as one array: more make arrays that leave the CPU's caches (512 took 2.5x longer)
+HISTORY_S = 30.0  # the ratings kept for rating_at: a push of up to this much signal finds each of its QRS's
 
 
-def _rate_block(qs: Sequence[SignalQuality], n: int, fs: float, cfg: SQIConfig) -> None:
+def _rate_block(qs: Sequence[tuple[SignalQuality, int]], n: int, fs: float, cfg: SQIConfig) -> None:
     if len(qs) < 2:
-        for q in qs:
-            q.last = q._rate()
+        for q, at in qs:
+            q._keep(at, q._rate(at))
         return
-    preps = [q._window() for q in qs]
+    preps = [q._window(at) for q, at in qs]
     w = np.stack([p[0] for p in preps])
     theirs = _curve_length_rows(w, fs, [max(0.15, p[2]) for p in preps], hp_s=cfg.length_hp_s)
     y = w - _moving_mean_rows(w, round(cfg.kurtosis_hp_s * fs))
@@ -512,11 +559,11 @@ def _rate_block(qs: Sequence[SignalQuality], n: int, fs: float, cfg: SQIConfig) 
     y2 = yc * yc
     var = y2.mean(axis=1).tolist()
     # power_sqi of each row
-    pw = np.abs(np.fft.rfft(y * qs[0].taper, axis=1)) ** 2
+    pw = np.abs(np.fft.rfft(y * qs[0][0].taper, axis=1)) ** 2
     band, qrs = _psqi_bands(n, fs)
     dens, nums = pw[:, band].sum(axis=1).tolist(), pw[:, qrs].sum(axis=1).tolist()
-    for r, (q, (_, mine, _, start, stop)) in enumerate(zip(qs, preps, strict=True)):
+    for r, ((q, at), (_, mine, _, start, stop)) in enumerate(zip(qs, preps, strict=True)):
         v = var[r]
         k = 0.0 if v <= 0 else float(np.dot(y2[r], y2[r])) / n / (v * v)
         p = nums[r] / dens[r] if dens[r] > 0 else float("nan")
-        q.last = q._ended(q._stretch(mine, theirs[r], k, p, start, stop), w[r], mine, preps[r][2])
+        q._keep(at, q._ended(q._stretch(mine, theirs[r], k, p, start, stop), w[r], mine, preps[r][2]))

@@ -198,3 +198,25 @@ def test_a_fast_regular_rhythm_is_clean_and_a_tremor_is_not(bpm, tremor_mv):
     _, beats = run(x, fs)
     late = [b.noisy for b in beats if b.index > 7 * fs]  # after the first ratings
     assert late and (all(late) if tremor_mv else not any(late)), np.mean(late)
+
+
+@pytest.mark.parametrize("fs", [250.0, 128.0])
+def test_the_ratings_and_the_noisy_beats_do_not_depend_on_the_devices_packet_length(fs):
+    """The stretches are rated at fixed points of the stream (every step_s from the first), and a beat (and a QRS for
+    the lethal alarms: Segmenter.found_at, SignalQuality.rating_at) is judged by the rating in force where its QRS was
+    decided: 0.1, 0.25, 1 and 3 s packets give the same ratings and the same noisy beats.  (With one rating at the
+    end of each push, 1 s packets rated other windows than 0.25 s ones, and a CinC 2015 true tachycardia alarm came
+    or not with the packet length.)"""
+    rr = 0.7 * (1 + 0.05 * np.random.default_rng(7).standard_normal(110))
+    x, _ = synth(fs, rr, seed=7, noise_mv=0.01)
+    for a, b, snr in ((3.0, 9.0, 6.0), (30.0, 38.0, 3.0), (52.0, 55.0, 0.0)):  # bursts of motion, one at the start
+        i, j = int(a * fs), int(b * fs)
+        x[i:j] += motion_noise(j - i, fs, snr, seed=int(a))
+    got = []
+    for chunk_s in (0.1, 0.25, 1.0, 3.0):
+        seg, beats = run(x, fs, chunk_s=chunk_s)
+        ratings = [(at, s.start, s.stop, s.noisy) for at, s in seg.quality.history]
+        got.append(([(bt.index, bt.noisy) for bt in beats], ratings))
+    assert sum(n for _, n in got[0][0]) >= 10  # the bursts mark beats
+    assert sum(not n for _, n in got[0][0]) >= 40
+    assert all(g == got[0] for g in got[1:])
