@@ -642,6 +642,9 @@ def _demo_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--speed", default="1", help="device speed: 1 = real time")
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     p.add_argument("--no-ui", action="store_true", help="headless monitor (JSON lines) instead of the console")
+    p.add_argument("--no-bell", action="store_true",
+                   help="the console stays silent (by default it rings the terminal's bell when a HIGH or MEDIUM "
+                        "alarm is raised, and every 10 s while a HIGH one is unacknowledged)")
     p.add_argument("--journal", type=Path, default=None, help="alarm journal (default: a temporary folder)")
 
 
@@ -659,7 +662,7 @@ def cmd_demo(a: argparse.Namespace, console: Console) -> int:
     check_duration(a.duration)
 
     return run_demo(devices=a.devices, speed=a.speed, duration=a.duration, ui=not a.no_ui, journal=a.journal,
-                    console=console, truth=Evaluator)
+                    console=console, truth=Evaluator, bell=not a.no_bell)
 
 
 def _bridge_parser(sub: argparse._SubParsersAction) -> None:

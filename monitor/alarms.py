@@ -32,8 +32,9 @@ only once its clearing condition has held for ``clear_s`` (60 s) of the bed's si
 minute are one episode, one alarm (heard once), not one alarm each; a ventricular run's episode is held by runs
 (single ventricular beats between them do not hold it), frequent ventricular ectopy's by ``veb_episode_s`` (5 min)
 at or under its clearing rate.  Alarm chains (:data:`ADVISORY_CHAINS`): a ventricular run is not raised while the
-lethal VT or VF alarm is on nor for ``chain_s`` (60 s) after it cleared, frequent ventricular ectopy not while any
-of the three is (the higher alarm announced the episode).  HIGH priority is only for the lethal alarms.
+lethal VT or VF alarm is on nor for ``chain_s`` (60 s) after it cleared, frequent ventricular ectopy, couplets,
+bigeminy and trigeminy not while any of the three is, an abnormal run or frequent abnormal beats not while VT or VF
+is (the higher alarm announced the episode).  HIGH priority is only for the lethal alarms.
 Acknowledging silences an alarm but keeps it visible until its condition clears.
 Every transition is one :class:`~ecgmon.core.messages.Alarm` value.
 """
@@ -134,6 +135,12 @@ class PolicyConfig:
 ADVISORY_CHAINS: dict[Condition, frozenset[Condition]] = {
     Condition.VENT_RUN: frozenset({Condition.VTACH, Condition.VFIB}),
     Condition.FREQUENT_VEB: frozenset({Condition.VENT_RUN, Condition.VTACH, Condition.VFIB}),
+    # the informational patterns: a VT or VF alarm (and a ventricular run) says more of the same ventricular beats
+    Condition.VENT_COUPLET: frozenset({Condition.VENT_RUN, Condition.VTACH, Condition.VFIB}),
+    Condition.VENT_BIGEMINY: frozenset({Condition.VENT_RUN, Condition.VTACH, Condition.VFIB}),
+    Condition.VENT_TRIGEMINY: frozenset({Condition.VENT_RUN, Condition.VTACH, Condition.VFIB}),
+    Condition.ABNORMAL_RUN: frozenset({Condition.VTACH, Condition.VFIB}),
+    Condition.FREQUENT_ABNORMAL: frozenset({Condition.VTACH, Condition.VFIB}),
 }
 
 def announced(higher: Iterable[Condition], active: Container[Condition], ended: Mapping[Condition, int], index: int,
@@ -167,6 +174,17 @@ RESTORED_RECHECK_S = 60.0  # s of a bed's signal in which this run must confirm 
 
 def _new_id(patient: str, condition: Condition) -> str:
     return f"{patient}:{str(condition).replace(' ', '-')}:{int(time.time() * 1000):x}{next(_ids):04d}"
+
+
+# the lethal rhythms (monitor/lethal.py), most serious first where several are on at once (an alarm system gives the
+# condition of the highest priority: IEC 60601-1-8; the arrhythmia alarm chains of bedside monitors)
+LETHAL_RANK: dict[Condition, int] = {Condition.VFIB: 5, Condition.ASYSTOLE: 4, Condition.VTACH: 3,
+                                     Condition.EXTREME_TACHY: 2, Condition.EXTREME_BRADY: 1}
+
+
+def alarm_rank(a: Alarm) -> tuple[int, bool, int]:
+    """How an alarm ranks for display: priority, unacknowledged before acknowledged, the rhythm's seriousness."""
+    return a.priority, a.state is AlarmState.ACTIVE, LETHAL_RANK.get(a.condition, 0)
 
 
 class AlarmBook:
@@ -260,6 +278,15 @@ class AlarmBook:
         return any(self.on_near(h, index, window) or (ahead > 0 and self.raised_within(h, index, ahead))
                    for h in higher)
 
+    def update(self, condition: Condition, message: str) -> list[Alarm]:
+        """``condition``'s alarm, on, says ``message`` now (one transition in its state, the new text: a bad-input
+        alarm naming a second device or reason); nothing when it is not on or says that already."""
+        a = self.active.get(condition)
+        if a is None or a.message == message:
+            return []
+        self.active[condition] = replace(a, message=message, time=time.time())
+        return [self.active[condition]]
+
     def raised_within(self, condition: Condition, index: int, ahead: float) -> bool:
         """Whether ``condition``'s alarm was raised after sample ``index`` and at most ``ahead`` samples after it."""
         return any(lo is not None and index < lo <= index + ahead for lo, _ in self.spans.get(condition, ()))
@@ -271,15 +298,22 @@ class AlarmBook:
                    for lo, hi in self.spans.get(condition, ()))
 
     def acknowledge(self) -> list[Alarm]:
+        """Every active alarm acknowledged; each acknowledgement carries where the bed's signal was when it was made
+        (``at``: its sample index and record time), not where the alarm was raised."""
         out = []
+        at, rec = self._where(self.at)
         for cond, a in self.active.items():
             if a.state is AlarmState.ACTIVE:
-                self.active[cond] = replace(a, state=AlarmState.ACKNOWLEDGED, time=time.time())
+                self.active[cond] = replace(a, state=AlarmState.ACKNOWLEDGED, time=time.time(),
+                                            **({"beat_index": at, "record_s": rec} if at is not None else {}))
                 out.append(self.active[cond])
         return out
 
     def highest(self) -> Alarm | None:
-        return max(self.active.values(), key=lambda a: (a.priority, a.state is AlarmState.ACTIVE), default=None)
+        """The alarm a bed's tile shows: the highest priority, an unacknowledged one before an acknowledged one, then
+        the most serious rhythm (:data:`LETHAL_RANK`: ventricular fibrillation over asystole over VT over the
+        extreme rates), so that the tile's alarm line names the rhythm its banner names."""
+        return max(self.active.values(), key=alarm_rank, default=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -546,22 +580,25 @@ class AlarmPolicy:
         if c.svt_run_len and self.s_run >= c.svt_run_len:
             out += b.raise_(Condition.SVT_RUN, P, c.svt_priority,
                             f"run of {self.s_run} supraventricular premature beats", score=s, evidence=ev)
-        if c.couplet and self.v_run == 2:
+        if c.couplet and self.v_run == 2 and not self._chained(Condition.VENT_COUPLET, i, window):
             out += b.raise_(Condition.VENT_COUPLET, P, c.pattern_priority, "two consecutive ventricular beats",
                             score=s, evidence=ev)
         if c.pattern_cycles and kind is V:
             k = list(self.kinds)
-            if len(k) >= 2 * c.pattern_cycles and k[-2 * c.pattern_cycles:] == [N, V] * c.pattern_cycles:
+            if (len(k) >= 2 * c.pattern_cycles and k[-2 * c.pattern_cycles:] == [N, V] * c.pattern_cycles
+                    and not self._chained(Condition.VENT_BIGEMINY, i, window)):
                 out += b.raise_(Condition.VENT_BIGEMINY, P, c.pattern_priority,
                                 f"ventricular bigeminy ({c.pattern_cycles} cycles of N-V)", score=s, evidence=ev)
-            if len(k) >= 3 * c.pattern_cycles and k[-3 * c.pattern_cycles:] == [N, N, V] * c.pattern_cycles:
+            if (len(k) >= 3 * c.pattern_cycles and k[-3 * c.pattern_cycles:] == [N, N, V] * c.pattern_cycles
+                    and not self._chained(Condition.VENT_TRIGEMINY, i, window)):
                 out += b.raise_(Condition.VENT_TRIGEMINY, P, c.pattern_priority,
                                 f"ventricular trigeminy ({c.pattern_cycles} cycles of N-N-V)", score=s, evidence=ev)
-        if c.run_len and self.abn_run >= c.run_len and self.abn_mixed:
+        if (c.run_len and self.abn_run >= c.run_len and self.abn_mixed
+                and not self._chained(Condition.ABNORMAL_RUN, i, window)):
             out += b.raise_(Condition.ABNORMAL_RUN, P, c.run_priority,
                             f"run of {self.abn_run} abnormal beats of mixed or unclassified types", score=s,
                             evidence=ev)
-        if c.other_per_min and n_o >= c.other_per_min:
+        if c.other_per_min and n_o >= c.other_per_min and not self._chained(Condition.FREQUENT_ABNORMAL, i, window):
             out += b.raise_(Condition.FREQUENT_ABNORMAL, P, c.frequent_priority,
                             f"{n_o} abnormal beats of no known type in the last minute", score=s, evidence=ev)
         # clearing
@@ -632,6 +669,14 @@ class TechnicalAlarms:
         prio, msg = self.CONDITIONS[condition]
         return self.book.raise_(condition, AlarmKind.TECHNICAL, prio, f"{msg}{': ' + detail if detail else ''}",
                                 index=index)
+
+    def say(self, condition: Condition, detail: str) -> list[Alarm]:
+        """``condition`` raised with ``detail``, or, when it is on already, its message brought up to ``detail`` (the
+        console, the journal and the streams see the new text)."""
+        if condition not in self.book.active:
+            return self.raise_(condition, detail)
+        msg = self.CONDITIONS[condition][1]
+        return self.book.update(condition, f"{msg}{': ' + detail if detail else ''}")
 
     def clear(self, condition: Condition, *, index: int | None = None) -> list[Alarm]:
         """Clear ``condition`` (nothing when it is not active), at sample ``index`` (default: the bed's current

@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.live import Live
 
 from ecgmon.core.limits import MATCH_WINDOW_S, REPLAY_MATCH_S, default_threads
+from ecgmon.core.messages import AlarmState, Priority
 from ecgmon.models.checkpoint import Checkpoint, load
 from ecgmon.models.records import Recording, read_all
 from ecgmon.models.scorer import Scorer
@@ -193,34 +194,50 @@ class Controls(Protocol):
     @property
     def beds(self) -> Mapping[str, object]: ...
 
-    def acknowledge(self) -> None: ...
+    def acknowledge(self, patient: str | None = None) -> None: ...
 
     def relearn(self, patient: str | None = None) -> list[str]: ...
 
 
+QUIT_CONFIRM_S = 3.0  # q must be pressed again within this long: one stray key must not end every bed's monitoring
+
+
 @dataclass(slots=True)
 class KeyState:
-    """The console's keys: ``1``-``9`` show one bed (``0`` or Esc: every bed), ``a`` acknowledges,
-    ``r`` relearns the bed shown alone, ``q`` quits.  ``notice`` answers the last key."""
+    """The console's keys: ``1``-``9`` show one bed (``0`` or Esc: every bed), ``n``/``p`` the next/previous bed
+    (every bed, also past the ninth), ``a`` acknowledges (in the one-bed view that bed's alarms, else every bed's),
+    ``r`` relearns the bed shown alone, ``q`` twice within ``QUIT_CONFIRM_S`` quits.  ``notice`` answers the last
+    key."""
 
     focus: str | None = None
     notice: str = ""
+    quit_at: float | None = None  # when q was pressed once (monotonic)
 
-    def press(self, ch: str, mon: Controls) -> bool:
+    def press(self, ch: str, mon: Controls, now: float | None = None) -> bool:
         """Act on one key; True to quit."""
+        now = time.monotonic() if now is None else now
         beds = list(mon.beds)
         if ch in ("q", "Q"):
-            return True
+            if self.quit_at is not None and now - self.quit_at <= QUIT_CONFIRM_S:
+                return True
+            self.quit_at = now
+            self.notice = f"press q again to quit: monitoring of every bed stops ({len(beds)} beds)"
+            return False
+        self.quit_at = None
         if ch in ("a", "A"):
-            mon.acknowledge()
-            self.notice = "alarms acknowledged"
+            mon.acknowledge(self.focus)
+            self.notice = f"{self.focus}: alarms acknowledged" if self.focus else "every bed's alarms acknowledged"
         elif ch in ("0", "\x1b"):
             self.focus, self.notice = None, ""
         elif ch.isdigit() and int(ch) <= len(beds):
             self.focus, self.notice = beds[int(ch) - 1], ""
+        elif ch in ("n", "N", "p", "P") and beds:
+            step = 1 if ch in ("n", "N") else -1
+            at = beds.index(self.focus) if self.focus in beds else (-1 if step > 0 else 0)
+            self.focus, self.notice = beds[(at + step) % len(beds)], ""
         elif ch in ("r", "R"):
             if self.focus is None:
-                self.notice = "relearn: show one bed first (1-9), then r"
+                self.notice = "relearn: show one bed first (1-9, n/p), then r"
             elif mon.relearn(self.focus):
                 self.notice = f"{self.focus}: learning its normal again; its physiological alarms are held"
             else:
@@ -302,26 +319,60 @@ def write_summary(b: Built) -> dict[str, object]:
     return b.headless.summary
 
 
-async def run_console(b: Built, console: Console, *, duration: float | None = None) -> dict[str, object]:
+async def run_console(b: Built, console: Console, *, duration: float | None = None,
+                      bell: bool = True) -> dict[str, object]:
     await console_loop(console, b.monitor, lambda keys: snapshot(b, focus=keys.focus, notice=keys.notice),
-                       lambda extra: b.monitor.run(b.source, duration=duration, extra_tasks=extra))
+                       lambda extra: b.monitor.run(b.source, duration=duration, extra_tasks=extra), bell=bell)
     return b.monitor.summary()
 
 
+HIGH_BELL_S = 10.0  # the bell again this often while a HIGH alarm is on and unacknowledged
+
+
+class Bell:
+    """When the console's bell rings: once for every audible (HIGH or MEDIUM) alarm raised, again every
+    ``HIGH_BELL_S`` while a HIGH alarm is on and unacknowledged (a HIGH alarm's sound repeats until someone
+    acknowledges it: IEC 60601-1-8); LOW alarms are shown, not sounded.  ``due(snapshot, now)``: whether to ring
+    now.  A terminal's bell is the console's only sound: a unit that needs IEC 60601-1-8's tone patterns must take
+    them from the alarm stream (the journal, MQTT, NATS), not from this console."""
+
+    def __init__(self) -> None:
+        self.heard: set[str] = set()  # ids of the audible alarms rung for
+        self.last_high: float | None = None
+
+    def due(self, s: Snapshot, now: float) -> bool:
+        on = [a for t in s.tiles for a in t.alarms] + ([s.monitor_alarm] if s.monitor_alarm is not None else [])
+        audible = {a.id: a for a in on if a.priority >= Priority.MEDIUM and a.state is AlarmState.ACTIVE}
+        new = audible.keys() - self.heard
+        self.heard &= audible.keys()  # acknowledged or cleared: forgotten (raised again, it rings again)
+        self.heard |= new
+        high = any(a.priority is Priority.HIGH for a in audible.values())
+        ring = bool(new) or (high and self.last_high is not None and now - self.last_high >= HIGH_BELL_S)
+        if ring and high:
+            self.last_high = now
+        elif not high:
+            self.last_high = None
+        return ring
+
+
 async def console_loop(console: Console, controls: Controls, snap: Callable[[KeyState], Snapshot],
-                       run: Callable[[list[Task]], Awaitable[None]]) -> None:
+                       run: Callable[[list[Task]], Awaitable[None]], *, bell: bool = True) -> None:
     """The full-screen console around ``run(extra_tasks)``: refreshed from ``snap`` 4 times a second, keys acting
-    on ``controls``, stopped by ``q``, a stop signal or a closed terminal (``controls.done`` is set)."""
+    on ``controls``, stopped by ``q`` (twice), a stop signal or a closed terminal (``controls.done`` is set);
+    ``bell``: the terminal's bell rings for audible alarms (:class:`Bell`)."""
     quit_ev = asyncio.Event()
     loop = asyncio.get_running_loop()
 
     keys_state = KeyState()
+    ringer = Bell() if bell else None
 
     async def refresh(live: Live, gone: Callable[[], bool]) -> None:
         while not gone():
             try:
-                live.update(render(snap(keys_state), width=console.size.width, height=console.size.height),
-                            refresh=True)
+                s = snap(keys_state)
+                live.update(render(s, width=console.size.width, height=console.size.height), refresh=True)
+                if ringer is not None and ringer.due(s, time.monotonic()):
+                    console.bell()
             except OSError:  # the terminal went away between two refreshes
                 controls.done.set()
                 return
@@ -389,7 +440,7 @@ def run_monitor(a: argparse.Namespace, console: Console, *, truth: TruthFactory 
         print(f"error: left out: {line}", file=sys.stderr)
     try:
         if cfg.ui:
-            summary = asyncio.run(run_console(b, console, duration=cfg.duration))
+            summary = asyncio.run(run_console(b, console, duration=cfg.duration, bell=cfg.bell))
             with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP)
                 print(json.dumps(summary), flush=True)
         else:

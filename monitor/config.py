@@ -70,6 +70,9 @@ class MonitorConfig:
     workers: int = 1  # --source mqtt: processes judging the devices (monitor/workers.py); 1: this process alone
     duration: float | None = None
     ui: bool = True
+    # the console rings the terminal's bell when an audible alarm (HIGH or MEDIUM) is raised, and every HIGH_BELL_S
+    # while a HIGH one is unacknowledged (--no-bell: silent)
+    bell: bool = True
     journal: Path = field(default_factory=default_journal)
     strips: bool = True  # keep each physiological alarm's ECG beside the journal (X.strips.jsonl)
     learning: LearningConfig = LearningConfig()  # used only with a checkpoint calibrated for per-bed learning
@@ -256,6 +259,9 @@ def add_alarm_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--vt-clear-bpm", type=float, default=_X.vt_clear_bpm,
                    help="VT also clears once the rate over its clearing beats is at or under this (bpm; 0, the "
                         "default: off)")
+    g.add_argument("--vt-episode-s", type=float, default=_X.vt_episode_s,
+                   help=f"VT also clears once no VT run has come for this long over beats read clean (s; default "
+                        f"{_X.vt_episode_s:g}; 0: off): a slow ventricular bigeminy after the run is not VT")
     g.add_argument("--vt-noisy", action="store_true",
                    help="VT: a QRS the signal-quality index calls noisy counts as in artifact (not ventricular)")
     g.add_argument("--vt-artifact-clears", action="store_true",
@@ -446,6 +452,8 @@ def lethal_from_args(a: argparse.Namespace) -> LethalConfig:
         raise ValueError(f"--vt-regular must be 0-2, got {a.vt_regular:g}")
     if not (a.vt_clear_bpm == 0 or 20 <= a.vt_clear_bpm <= 300):
         raise ValueError(f"--vt-clear-bpm must be 0 (off) or 20-300 bpm, got {a.vt_clear_bpm:g}")
+    if not (a.vt_episode_s == 0 or 5 <= a.vt_episode_s <= 3600):
+        raise ValueError(f"--vt-episode-s must be 0 (off) or 5-3600 s, got {a.vt_episode_s:g}")
     if not 5 <= a.rate_resolved_bpm <= 100:
         raise ValueError(f"--rate-resolved-bpm must be 5-100 bpm, got {a.rate_resolved_bpm:g}")
     if not (a.vf_organised_bpm == 0 or 20 <= a.vf_organised_bpm <= 300):
@@ -459,6 +467,7 @@ def lethal_from_args(a: argparse.Namespace) -> LethalConfig:
                    pause_artifact=not a.no_pause_artifact,
                    vt_artifact_holds=not a.vt_artifact_clears, vt_p=a.vt_p, vt_misread=a.vt_misread,
                    vt_misread_rr=a.vt_misread_rr, vt_similar=a.vt_similar, vt_clear_bpm=a.vt_clear_bpm,
+                   vt_episode_s=a.vt_episode_s,
                    vt_regular=a.vt_regular, second_lead_vt=a.second_lead_vt,
                    vt_noisy=a.vt_noisy, organised_bpm=a.vf_organised_bpm)
 
@@ -528,7 +537,7 @@ def from_args(a: argparse.Namespace) -> MonitorConfig:
         checkpoint=a.checkpoint, device=a.device,
         learning=replace(_L, learn_s=a.learn_s),
         learn_state=_learn_state(a.learn_state),
-        threads=a.threads, workers=a.workers, duration=a.duration, ui=ui,
+        threads=a.threads, workers=a.workers, duration=a.duration, ui=ui, bell=not a.no_bell,
         journal=a.journal or default_journal(),
         pipeline=replace(_P, max_batch=a.max_batch, max_wait_ms=a.max_wait_ms, max_beats=a.max_beats,
                          hold_at_end=ui, bridge_s=a.bridge_s),

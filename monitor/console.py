@@ -19,12 +19,12 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from ecgmon.core.messages import Alarm, AlarmKind, AlarmState, BeatScore, Chunk, Condition, Priority
+from ecgmon.core.messages import Alarm, AlarmKind, AlarmState, BeatScore, Chunk, Priority
+from ecgmon.monitor.alarms import LETHAL_RANK, alarm_rank
 from ecgmon.monitor.sinks import NullSink
 
 # the alarms that take a bed's tile over (monitor/lethal.py): the rhythms that kill
-LETHAL = frozenset({Condition.ASYSTOLE, Condition.VFIB, Condition.VTACH, Condition.EXTREME_BRADY,
-                    Condition.EXTREME_TACHY})
+LETHAL = frozenset(LETHAL_RANK)
 STYLE = {Priority.HIGH: "bold white on red", Priority.MEDIUM: "bold black on yellow", Priority.LOW: "black on cyan"}
 BLOCKS = "▁▂▃▄▅▆▇█"  # the loss bars of the one-bed view
 BORDER = {Priority.HIGH: "red", Priority.MEDIUM: "yellow", Priority.LOW: "cyan"}
@@ -262,7 +262,7 @@ def tile(t: Tile, width: int, now: float, *, key: str = "", trace_rows: int = 2)
     last = _alarm_text(t.alarm, now) if t.alarm else _verdict_line(t)  # an alarm takes the verdict line
     lethal = [a for a in t.alarms if a.condition in LETHAL and a.state is not AlarmState.CLEARED]
     if lethal:  # a lethal rhythm takes the tile over: its name in capitals above the trace, a heavy red border
-        a = max(lethal, key=lambda a: a.time)
+        a = max(lethal, key=alarm_rank)  # the most serious (the alarm line below names the same: AlarmBook.highest)
         banner = _alarm_text(a, now)
         banner.plain = f"!! {str(a.condition).upper()} !!"
         body = Group(head, banner, *_trace(t, inner, trace_rows, TILE_S), mark_row(t, inner, TILE_S), last)
@@ -315,7 +315,7 @@ def focus_view(t: Tile, width: int, height: int, now: float) -> Panel:
                                   .append("  · learning", "blue"), _verdict_line(t),
                                   Text(f"losses of the last beats against the threshold (╌); {thr}", style="dim"),
                                   *loss_chart(t, min(inner, 64), 4)]
-    for a in t.alarms:
+    for a in sorted(t.alarms, key=alarm_rank, reverse=True):
         tag = "TECH " if a.kind is AlarmKind.TECHNICAL else ""
         ack = " (ack)" if a.state is AlarmState.ACKNOWLEDGED else ""
         body.append(Text(f"{tag}{a.priority.name} {a.condition}{ack}: {a.message}", style=STYLE[a.priority],
@@ -325,12 +325,30 @@ def focus_view(t: Tile, width: int, height: int, now: float) -> Panel:
                  title=f"{t.patient}: one-bed view (0 or Esc: every bed)")
 
 
+def shown_tiles(tiles: tuple[Tile, ...], room: int) -> list[Tile]:
+    """The tiles the overview shows when only ``room`` fit: beds with an alarm on (HIGH before MEDIUM before LOW, the
+    most serious first) take the places of beds without one, so that no alarming bed is hidden behind quiet ones;
+    the tiles keep the ward's order on screen (a bed's place moves only when it must)."""
+    if len(tiles) <= room:
+        return list(tiles)
+    ranked = sorted(range(len(tiles)), key=lambda k: (tiles[k].alarm is not None and
+                                                      tiles[k].alarm.state is not AlarmState.CLEARED,
+                                                      alarm_rank(tiles[k].alarm) if tiles[k].alarm else (0, False, 0),
+                                                      -k), reverse=True)
+    keep = set(ranked[:room])
+    return [t for k, t in enumerate(tiles) if k in keep]
+
+
 def render(s: Snapshot, *, width: int = 120, height: int = 40, now: float | None = None) -> RenderableType:
     """The whole screen for a terminal of ``width`` x ``height`` characters."""
     now = time.time() if now is None else now
     banner_style = "bold black on bright_white" if s.replay else "bold white on blue"
     # the source's state ("[playing]", "[finished]", ...) is in its label: the snapshot's maker puts it there
-    header = Text(f" ecgmon  |  {s.source_label}  |  {s.elapsed_s:6.0f} s ", style=banner_style)
+    label, room = s.source_label, width - len(f" ecgmon  |    |  {s.elapsed_s:6.0f} s ")
+    if len(label) > room > 20:  # cut from the middle: "RECORDING"/"REPLAY" and its state ("[playing]") stay in view
+        tail = room // 2
+        label = label[:room - tail - 1] + "…" + label[-tail:]
+    header = Text(f" ecgmon  |  {label}  |  {s.elapsed_s:6.0f} s ", style=banner_style)
     if s.monitor_alarm is not None:
         header.append("  ")
         header.append_text(_alarm_text(s.monitor_alarm, now))
@@ -340,19 +358,25 @@ def render(s: Snapshot, *, width: int = 120, height: int = 40, now: float | None
     if focused is not None:
         main = focus_view(focused, width, height - log_rows - 5, now)
         hidden = len(s.tiles) - 1
+        shown = [focused]
     else:
         cols, trace_rows = grid_layout(len(s.tiles), width, height - 3 - log_rows - 3)
         tile_w = width // cols
         rows_fit = max(1, (height - 3 - log_rows - 3) // (5 + trace_rows))
-        shown = s.tiles[: cols * rows_fit]
+        shown = shown_tiles(s.tiles, cols * rows_fit)
+        number = {t.patient: k for k, t in enumerate(s.tiles, 1)}  # the keys 1-9 (KeyState: the ward's order)
         grid = Table.grid(padding=0)
         for _ in range(cols):
             grid.add_column(width=tile_w)
         for i in range(0, len(shown), cols):
-            grid.add_row(*[tile(t, tile_w, now, key=f"{i + j + 1}:" if i + j < 9 else "", trace_rows=trace_rows)
-                           for j, t in enumerate(shown[i:i + cols])])
+            grid.add_row(*[tile(t, tile_w, now, key=f"{number[t.patient]}:" if number[t.patient] <= 9 else "",
+                                trace_rows=trace_rows) for t in shown[i:i + cols]])
         main = grid
         hidden = len(s.tiles) - len(shown)
+    # beds not on the screen with an audible alarm on: the footer names them (red), highest first
+    unseen = sorted((t for t in s.tiles if t not in shown and t.alarm is not None
+                     and t.alarm.priority >= Priority.MEDIUM and t.alarm.state is not AlarmState.CLEARED),
+                    key=lambda t: alarm_rank(t.alarm), reverse=True)  # type: ignore[arg-type]
     log = Table.grid(padding=(0, 1))
     log.add_column(no_wrap=True, min_width=8)
     log.add_column(no_wrap=True, min_width=min(8, max((len(a.patient) for a in s.alarm_log), default=5)))
@@ -376,22 +400,28 @@ def render(s: Snapshot, *, width: int = 120, height: int = 40, now: float | None
         se = f"{s.sensitivity:.3f}" if s.sensitivity is not None else "--"
         sp = f"{s.specificity:.3f}" if s.specificity is not None else "--"
         truth = f" | sens {se} spec {sp}" + (" (vs reference labels)" if width >= 120 else "")
-    more = f"+{hidden} beds not shown | " if hidden > 0 and focused is None else ""
+    more = f"+{hidden} beds not shown (n/p: every bed) | " if hidden > 0 and focused is None else ""
+    if unseen:
+        names = ", ".join(f"{t.patient} {t.alarm.priority.name} {t.alarm.condition}" for t in unseen)  # type: ignore[union-attr]
+        more = (f"alarms on other beds: {names} | " if focused is not None
+                else f"+{hidden} beds not shown; alarms on: {names} (n/p) | ")
     if width >= 120:
         text = (f"{more}{s.beats_per_s:6.1f} beats/s | latency {lat} | queue {s.queue_depth} (max {s.queue_max}) | "
                 f"shed {s.shed} beats/{s.shed_messages} msgs | {s.device} | {s.model}{truth}")
     else:  # two lines at most on a small terminal: the keys, then the figures
         p99 = f"{s.latency_p99_ms:.0f} ms" if s.latency_p99_ms is not None else "--"
-        text = (f"{more}1-9 bed  0 all  a ack  r relearn  q quit\n{s.beats_per_s:.1f} beats/s | p99 {p99} | "
+        text = (f"{more}1-9/n/p bed  0 all  a ack  r relearn  qq quit\n{s.beats_per_s:.1f} beats/s | p99 {p99} | "
                 f"queue {s.queue_depth} | shed {s.shed}/{s.shed_messages} | {s.model.split()[0]}{truth}")
-    footer = Text(text, style="yellow" if s.shed or s.shed_messages else "dim", no_wrap=True, overflow="ellipsis")
+    footer = Text(text, style="bold red" if unseen else "yellow" if s.shed or s.shed_messages else "dim",
+                  no_wrap=True, overflow="ellipsis")
     if s.notice:
         footer = Text(s.notice + "  ", style="bold", no_wrap=True, overflow="ellipsis") + footer
     header.no_wrap, header.overflow = True, "ellipsis"
     header.truncate(width, overflow="ellipsis")
     title = "alarm log (time into the recording)" if s.replay else "alarm log"
     # the keys on the alarm log's lower border (wide terminals): a long figures line can no longer cut them off
-    keys = "1-9: one bed  0: every bed  a: acknowledge  r: relearn (one-bed view)  q: quit" if width >= 120 else None
+    keys = ("1-9, n/p: one bed  0: every bed  a: acknowledge (the bed shown, or every bed)  r: relearn (one-bed view)  "
+            "q twice: quit" if width >= 120 else None)
     return Group(header, main, Panel(log, title=title, subtitle=keys, subtitle_align="right", border_style="white",
                                      padding=(0, 1)), footer)
 

@@ -46,7 +46,8 @@ class LocalBroker:
 
 
 def run_demo(*, devices: int = 8, speed: str = "1", duration: float | None = None, ui: bool = True,
-             journal: Path | None = None, console: Console | None = None, truth: TruthFactory | None = None) -> int:
+             journal: Path | None = None, console: Console | None = None, truth: TruthFactory | None = None,
+             bell: bool = True) -> int:
     """``ecgmon demo``: mosquitto on a free loopback port, ``devices`` simulated ECG5000 devices (a subprocess)
     and the monitor on that broker; ``truth`` compares its verdicts with the labels the devices publish."""
     console = console or Console()
@@ -66,7 +67,7 @@ def run_demo(*, devices: int = 8, speed: str = "1", duration: float | None = Non
             b = build(cfg, truth=truth)
             try:
                 if ui:
-                    summary = asyncio.run(run_console(b, console, duration=duration))
+                    summary = asyncio.run(run_console(b, console, duration=duration, bell=bell))
                     print(json.dumps(summary))
                 else:
                     asyncio.run(run_headless(b, duration=duration))

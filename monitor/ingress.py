@@ -12,7 +12,7 @@ import dataclasses
 import json
 import math
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 
 from ecgmon.core.messages import Chunk, TrueBeat, is_abnormal
@@ -58,9 +58,18 @@ class Ingress:
         self._restarts: dict[str, list[float]] = {}
         self._unstable_until: dict[str, float] = {}
         self._resume: set[str] = set()
+        # per device: its last packet (seq, t0, duration by its stated fs, fs) and the ratios of the clock's advance
+        # between consecutive packets to that duration (_pace_problem)
+        self._pace: dict[str, tuple[int, float, float, float]] = {}
+        self._ratios: dict[str, deque[float]] = {}
 
     UNSTABLE_N, UNSTABLE_S = 4, 10.0  # this many stream restarts within this long: an unstable stream
     UNSTABLE = "unstable-stream"  # the rejection's reason
+    # a device's stated sampling rate against its own clock: the median, over its last PACE_N pairs of consecutive
+    # packets, of (t0 advance) / (samples / fs) outside 1 / PACE_TOL .. PACE_TOL is a wrong rate (clock drift, NTP
+    # steps, jitter and bursts of stored packets stay well inside)
+    PACE_N, PACE_TOL = 8, 1.2
+    PACE = "fs-clock-mismatch"
 
     def owns(self, device: str) -> bool:
         return self._owns is None or self._owns(device)
@@ -190,6 +199,10 @@ class Ingress:
         if (problem := t0_problem(p.t0, now)) is not None:
             self._reject(dev, problem)  # never a stream's time, never a latency figure
             return
+        if self._pace_problem(dev, p):
+            self._reject(dev, self.PACE)
+            self._resume.add(dev)  # accepted again (a device put right): the bed starts again
+            return
         stream = self.streams.get(dev)
         if stream is None:
             stream = self.streams[dev] = DeviceStream(dev, reorder=self.reorder, reorder_s=self.reorder_s)
@@ -202,6 +215,9 @@ class Ingress:
             chunks = self._stable(dev, chunks, now, counts["reboot"] - reboots)
             if not chunks:
                 return
+        elif dev in self._resume and chunks:
+            self._resume.discard(dev)
+            chunks[0] = dataclasses.replace(chunks[0], reset=True, missing=0)
         delay = now - p.t0 - len(p.samples) / p.fs
         floor = self._delay_floor.get(dev)
         if floor is None or delay < floor:
@@ -220,6 +236,29 @@ class Ingress:
             else:
                 self.pending_labels[dev] = labels
         out += chunks
+
+    def _pace_problem(self, dev: str, p: Packet) -> bool:
+        """Whether ``dev``'s stated sampling rate contradicts its own clock: a packet of ``n`` samples at ``fs`` lasts
+        ``n / fs`` s, so the next packet's ``t0`` comes that much later.  A device that states 250 Hz and sends
+        500 Hz samples (a firmware or configuration error) has its packets' ``t0`` advance half as fast as their
+        samples say: every interval, heart rate and alarm of its bed would be off by that factor (MIT-BIH 119 read
+        at 33 bpm, a false extreme-bradycardia alarm), so its packets are refused (reason ``fs-clock-mismatch``, the
+        bed's bad-input alarm) while the median ratio of the last ``PACE_N`` pairs of consecutive packets is outside
+        1 / ``PACE_TOL`` .. ``PACE_TOL``.  Only pairs of consecutive ``seq`` at one rate count (a lost, late or
+        repeated packet is no pair; a rate change starts the count again)."""
+        n = len(p.samples)
+        last = self._pace.get(dev)
+        self._pace[dev] = (p.seq, p.t0, n / p.fs, p.fs)
+        ratios = self._ratios.setdefault(dev, deque(maxlen=self.PACE_N))
+        if last is None or last[3] != p.fs:
+            ratios.clear()
+        elif p.seq == last[0] + 1 and last[2] > 0:
+            ratios.append((p.t0 - last[1]) / last[2])
+        if len(ratios) < self.PACE_N:
+            return False
+        srt = sorted(ratios)
+        r = (srt[(len(srt) - 1) // 2] + srt[len(srt) // 2]) / 2  # the median
+        return not 1 / self.PACE_TOL <= r <= self.PACE_TOL
 
     def _stable(self, dev: str, chunks: list[Chunk], now: float, restarts: int) -> list[Chunk]:
         """``chunks`` of ``dev``, or none while its stream is unstable: ``UNSTABLE_N`` restarts (reboots: a packet

@@ -51,8 +51,10 @@ QRS with RR under ``pause_s``; bradycardia once the rate over its beats is at or
 tachycardia once it is at or below ``tachy_bpm - 10``; VT once under ``vt_clear_share`` of the last
 ``vt_clear_beats`` (8) typed beats are ventricular, a beat in artifact counting as ventricular
 (``vt_artifact_holds``): by default (1/8) 8 clean beats in a row not typed ventricular (one misread beat does not
-end a run); options, off by default: ``vt_clear_bpm`` (VT also clears once the rate over those beats is at or under
-it: on VFDB it cleared and raised VT again and again in 610's ventricular ectopy, false VT 12 -> 30) and
+end a run), or once no VT run has come for ``vt_episode_s`` (60 s) over beats read clean (a slow ventricular
+bigeminy or idioventricular rhythm after the run is not VT); options, off by default: ``vt_clear_bpm`` (VT also
+clears once the rate over those beats is at or under it: on VFDB it cleared and raised VT again and again in
+610's ventricular ectopy, false VT 12 -> 30) and
 ``vt_noisy`` (a QRS the signal-quality index calls noisy counts as in artifact: it lost 4 of 19 true CinC VT
 alarms).  Half (0.5) with beats in artifact counting against VT clears the VT alarms that noise kept on in the
 CinC 2015 'false' records (VT false alarms there 15 -> 9, no true one lost) but clears and raises VT again and
@@ -149,6 +151,11 @@ class LethalConfig:
     vt_misread_rr: float = 1.0
     # VT also clears once the rate over the last vt_clear_beats typed beats is at or under this (bpm); 0: off
     vt_clear_bpm: float = 0.0
+    # VT's episode: it also clears once no VT run (vt_beats ventricular beats over vt_bpm) has come for this long (s)
+    # and the last vt_clear_beats typed beats were all read (none in artifact): ventricular bigeminy or an
+    # idioventricular rhythm at 60 bpm after a VT run is not VT (MIT-BIH 207 kept its VT alarm on for 4.6 min over
+    # them); runs that recur within it are one episode (no alarm sounding again for each); 0: off
+    vt_episode_s: float = 60.0
     # a beat counts as ventricular for the VT rule when the typer's P(ventricular) is at least this (None: the
     # typer's own decision, its threshold 0.4 chosen for VEB counting); chosen on CinC 2015 VT records, docs/alarms.md
     vt_p: float | None = 0.3
@@ -237,6 +244,8 @@ class LethalWatch:
         self.vent: deque[bool] = deque(maxlen=cfg.vt_beats + max(0, cfg.vt_misread))
         self.similar: deque[float | None] = deque(maxlen=cfg.vt_beats + max(0, cfg.vt_misread))  # VBeat.prev_corr
         self.recent: deque[bool] = deque(maxlen=max(1, cfg.vt_clear_beats))  # VT's clearing: last beats, V or not
+        self.recent_art: deque[bool] = deque(maxlen=max(1, cfg.vt_clear_beats))  # ... and whether in artifact
+        self.vt_met: int | None = None  # the last typed beat that ended a VT run (vt_episode_s)
         self.last_typed: int | None = None
         self.noisy_qrs: deque[int] = deque(maxlen=64)  # the last QRS the signal-quality index called noisy
         self.qrs_at: deque[int] = deque(maxlen=32)  # the last QRS (organised rhythm; noisy ones also in noisy_qrs)
@@ -398,14 +407,19 @@ class LethalWatch:
         # a beat in noise holds VT (vt_artifact_holds: 8 clean beats not ventricular are needed after it) or counts
         # towards clearing it (as monitors suspend arrhythmia alarms while they 'cannot analyse' the ECG)
         self.recent.append((ventricular or artifact) if c.vt_artifact_holds else (ventricular and not artifact))
+        self.recent_art.append(artifact)
         # VF/flutter outranks VT: while its alarm is on, the "beats" typed are fibrillatory waves, and a VT alarm
         # raised and cleared under it would sound again and again (record 207's flutter: 10 times)
         rate = self._vt_run()
+        if rate is not None:
+            self.vt_met = index
         if rate is not None and Condition.VFIB not in self.active:
             out += self._set(Condition.VTACH, True, index, f"{c.vt_beats} or more ventricular beats at {rate:.0f} bpm")
         elif Condition.VTACH in self.active and len(self.recent) == self.recent.maxlen:
             rrs = list(self.typed_rr)[-(len(self.recent) - 1):] if c.vt_clear_bpm > 0 else []
-            if (sum(self.recent) < c.vt_clear_share * len(self.recent)
+            over = (c.vt_episode_s > 0 and self.vt_met is not None and not any(self.recent_art)
+                    and index - self.vt_met >= c.vt_episode_s * self.fs)
+            if (sum(self.recent) < c.vt_clear_share * len(self.recent) or over
                     or (len(rrs) == len(self.recent) - 1 and 60.0 * len(rrs) / sum(rrs) <= c.vt_clear_bpm)):
                 out += self._set(Condition.VTACH, False, index)
         return out

@@ -58,6 +58,8 @@ from ecgmon.segmentation.vtype import VTyper, add_many, type_staged
 
 MONITOR = "monitor"  # the 'patient' of the monitor's own technical alarms
 CLEAN_CHUNKS = 20  # chunks without a rejected payload before a bed's 'bad input' alarm clears
+UNATTRIBUTED_S = 60.0  # a device without a bed stays named in the monitor's 'bad input' alarm this long after its last
+UNATTRIBUTED_SHOWN = 5  # ... the first this many devices named (by name), the rest counted
 STORE_EVERY_S = 60.0  # how often the learnt-state file is rewritten while running
 DRAIN_S = 2.0  # at a stop, how long a sink may take to pass on what it holds (the MQTT alarm outbox)
 STEADY_S = 10.0  # a bed's beats this far into its stream count in the steady end-to-end latency (Stats.e2e_steady)
@@ -114,6 +116,7 @@ class Bed:
     last: BeatScore | None = None
     rejected: int = 0  # payloads from this device that broke the contract
     clean_since_reject: int = 0
+    bad_reasons: list[str] = field(default_factory=list)  # the reasons its bad-input alarm names (since raised)
     lead: int = 0  # 1: a bed's second lead (Monitor.aux): its QRS, types and VF windows feed the lethal alarms only
     # stretches of samples lost in transit and bridged (Monitor._bridge), absolute [start, stop), those of the last
     # PACKET_LOSS_S of signal (Monitor._packet_loss keeps the window); and how many so far
@@ -127,6 +130,9 @@ PACKET_LOSS_S, PACKET_LOSS_ON, PACKET_LOSS_OFF = 60.0, 0.05, 0.02  # the packet-
 REASON_TEXT = {
     "unstable-stream": "unstable-stream: its packets restart the stream again and again (two devices with this "
                        "id, or a device restarting); not judged until it is steady for 10 s",
+    "fs-clock-mismatch": "fs-clock-mismatch: its stated sampling rate does not match its own clock (its packets' t0 "
+                         "advance at another pace than their samples at that rate): every interval and rate would "
+                         "be wrong; its samples are refused until they agree",
 }
 
 
@@ -245,6 +251,7 @@ class Monitor:
         self.stats = Stats()
         self.monitor_book = AlarmBook(MONITOR)
         self.monitor_tech = TechnicalAlarms(self.monitor_book)
+        self._unattributed: dict[str, dict[str, float]] = {}  # devices without a bed: reason -> last refused (mono)
         self.watchdog = Watchdog(self.monitor_book, cfg.watchdog, now=time.monotonic())
         self.done = asyncio.Event()
         self.restored = restored
@@ -311,6 +318,8 @@ class Monitor:
                 book.restore(a)  # shown again; cleared by the policy as usual, or unconfirmed after a minute
             fs, before = self._learnt_before.pop(chunk.patient, (chunk.fs, None))
             book.fs = chunk.fs
+            if self._unattributed.pop(chunk.patient, None) is not None:  # its packets are accepted now
+                self._say_unattributed()
             st = self.beds[chunk.patient] = Bed(
                 chunk.patient, chunk.fs, Segmenter(chunk.patient, chunk.fs, rep=self.rep), QualityMonitor(chunk.fs),
                 book, AlarmPolicy(book, self.policy_cfg, fs=chunk.fs), TechnicalAlarms(book),
@@ -829,7 +838,12 @@ class Monitor:
             self._learnt_before.pop(p, None)
             self._waiting_restore.pop(p, None)
 
-    def acknowledge(self) -> None:
+    def acknowledge(self, patient: str | None = None) -> None:
+        """Acknowledge the active alarms of ``patient``'s bed, or of every bed and the monitor's own (None)."""
+        if patient is not None:
+            if (st := self.beds.get(patient)) is not None:
+                self.emit(st.book.acknowledge())
+            return
         for st in self.beds.values():
             self.emit(st.book.acknowledge())
         self.emit(self.monitor_book.acknowledge())
@@ -837,19 +851,46 @@ class Monitor:
     # ------------------------------------------------------------------ input the source could not use
 
     def rejected(self, device: str, reason: str) -> None:
-        """A payload from ``device`` broke the contract: count it and raise a LOW technical alarm."""
+        """A payload from ``device`` broke the contract: count it and raise a LOW technical alarm that names every
+        reason (on the device's bed) or every device and reason (the monitor's own, for devices without a bed): a
+        second device or reason brings the alarm's message up to date, so none is invisible while the first one's
+        alarm is on."""
         self.stats.rejected += 1
         st = self.beds.get(device)
         if st is None:
             # no bed to show it on (no packet of the device was ever accepted, or an unknown topic): the monitor's
             # own alarm names the device, so that a device whose every packet breaks the contract is not invisible
             self.stats.rejected_unknown += 1
-            self.emit(self.monitor_tech.raise_(Condition.BAD_INPUT, f"from {device} (no bed: nothing of it accepted "
-                                                                    f"yet), {reason}"))
+            now = time.monotonic()
+            seen = self._unattributed.setdefault(device, {})
+            new = reason not in seen
+            seen[reason] = now
+            stale = [d for d, r in self._unattributed.items() if now - max(r.values()) > UNATTRIBUTED_S]
+            for d in stale:
+                del self._unattributed[d]
+            if new or stale or Condition.BAD_INPUT not in self.monitor_book.active:
+                self._say_unattributed()
             return
         st.rejected += 1
         st.clean_since_reject = 0
-        self.emit(st.technical.raise_(Condition.BAD_INPUT, REASON_TEXT.get(reason, reason)))
+        if Condition.BAD_INPUT not in st.book.active:
+            st.bad_reasons = []
+        if reason not in st.bad_reasons:
+            st.bad_reasons.append(reason)
+            self.emit(st.technical.say(Condition.BAD_INPUT, "; ".join(REASON_TEXT.get(r, r) for r in st.bad_reasons)))
+
+    def _say_unattributed(self) -> None:
+        """The monitor's bad-input alarm: the devices without a bed whose packets were refused in the last
+        ``UNATTRIBUTED_S`` s, each with its reasons (the first ``UNATTRIBUTED_SHOWN`` named); cleared when none is
+        left (each got a bed, or stopped sending)."""
+        if not self._unattributed:
+            self.emit(self.monitor_tech.clear(Condition.BAD_INPUT))
+            return
+        devs = sorted(self._unattributed)
+        named = ", ".join(f"{d} ({', '.join(sorted(self._unattributed[d]))})" for d in devs[:UNATTRIBUTED_SHOWN])
+        more = f" and {len(devs) - UNATTRIBUTED_SHOWN} more" if len(devs) > UNATTRIBUTED_SHOWN else ""
+        self.emit(self.monitor_tech.say(Condition.BAD_INPUT,
+                                        f"from {named}{more} (no bed: nothing of them accepted yet)"))
 
     def control(self, device: str, command: str, args: dict[str, object] | None = None) -> bool:
         """A clinician's command for ``device``'s bed (from the MQTT control topic): ``relearn``, or
@@ -984,7 +1025,13 @@ class Monitor:
             load = Load(h.input_lag_s, h.waiting, h.capacity, self.queue.qsize(), self.queue.maxsize,
                         self.stats.latencies[-1] if self.stats.latencies else 0.0, self.stats.last_shed_mono)
             beds = [(b.last_chunk_mono, b.technical, b.last_chunk_s) for b in self.beds.values()]
-            self.emit(self.watchdog.check(time.monotonic(), load, beds))
+            now = time.monotonic()
+            self.emit(self.watchdog.check(now, load, beds))
+            stale = [d for d, r in self._unattributed.items() if now - max(r.values()) > UNATTRIBUTED_S]
+            for d in stale:  # devices that stopped sending: no longer named
+                del self._unattributed[d]
+            if stale:
+                self._say_unattributed()
 
     async def run(self, source: Source, *, duration: float | None = None, extra_tasks: Sequence[Task] = ()) -> None:
         """Run until the source ends (and every beat is judged), ``duration`` passes, ``max_beats``

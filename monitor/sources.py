@@ -307,7 +307,9 @@ class RecordSource(PausableSource):
         for r in self.recordings:
             a, b = self.window(r)
             keep = (r.ann_samples >= a) & (r.ann_samples < b)
-            truth = [TrueBeat(float(s - a), str(c), is_abnormal(str(c)))
+            # sample indices are the record's own (from its first sample, whatever --start): every beat and alarm line
+            # places itself on the recording (record_s is its time in the record)
+            truth = [TrueBeat(float(s), str(c), is_abnormal(str(c)))
                      for s, c in zip(r.ann_samples[keep], r.ann_classes[keep], strict=True)]
             plays.append((r, a, b, chunk_size(self.chunk_s, r.fs), truth))
         pos = [0] * len(plays)  # samples played per record (from its window's start)
@@ -324,16 +326,16 @@ class RecordSource(PausableSource):
                     live.remove(i)
                     continue
                 k = ti[i]
-                while k < len(truth) and truth[k].start < hi:
+                while k < len(truth) and truth[k].start < a + hi:
                     k += 1
-                c = Chunk(r.name, r.fs, wall0 + lo / r.fs, r.signal[a + lo: a + hi], start=lo,
+                c = Chunk(r.name, r.fs, wall0 + lo / r.fs, r.signal[a + lo: a + hi], start=a + lo,
                           truth=tuple(truth[ti[i]:k]), replay=True)
                 parts, in_loss[i] = nan_runs_as_signal_loss(c, in_loss=in_loss[i])
                 self.lost_s += (len(c.samples) - sum(len(p.samples) for p in parts)) / r.fs
                 for part in parts:
                     yield part
                 if r.second is not None:  # the bed's second lead, the same stretch
-                    c2 = Chunk(r.name, r.fs, c.t0, r.second.signal[a + lo: a + hi], start=lo, replay=True, lead=1)
+                    c2 = Chunk(r.name, r.fs, c.t0, r.second.signal[a + lo: a + hi], start=a + lo, replay=True, lead=1)
                     parts, in_loss2[i] = nan_runs_as_signal_loss(c2, in_loss=in_loss2[i])
                     for part in parts:
                         yield part

@@ -277,7 +277,7 @@ async def _worker(index: int, n: int, cfg: MonitorConfig, inbox: Connection, upl
         elif kind == "warm":
             source.put(obj[1], None)
         elif kind == "ack":
-            mon.acknowledge()
+            mon.acknowledge(obj[1] if len(obj) > 1 else None)
         elif kind == "relearn":
             mon.relearn(obj[1])
         elif kind == "focus":
@@ -417,7 +417,15 @@ class Router:
         """Every bed a worker has reported, in the console's order, with its worker."""
         return dict(sorted((p, w.index) for w in self.workers for p in w.beds))
 
-    def acknowledge(self) -> None:
+    def acknowledge(self, patient: str | None = None) -> None:
+        """``patient``'s alarms acknowledged (its worker's), or every bed's and the router's own (None)."""
+        if patient is not None:
+            owner = self.beds.get(patient)
+            if owner is not None:
+                self.workers[owner].tx.put(("ack", patient))
+            for a in book.acknowledge() if (book := self.books.get(patient)) is not None else ():
+                self._own(a)
+            return
         for w in self.workers:
             w.tx.put(("ack",))
         for book in self.books.values():
@@ -753,7 +761,7 @@ def run_workers(cfg: MonitorConfig, workers: int, console: Console, *, truth: Tr
                     snap.focus = keys.focus  # type: ignore[attr-defined]
                 return router.snapshot(keys)
 
-            await console_loop(console, router, snap, lambda extra: run([*extra, *timer]))
+            await console_loop(console, router, snap, lambda extra: run([*extra, *timer]), bell=cfg.bell)
             return result
         with stop_on_signals(router):
             return await router.run(timer)

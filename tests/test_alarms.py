@@ -362,3 +362,25 @@ def test_while_its_bed_learns_a_beat_is_ventricular_only_where_the_typer_alone_i
         p.typed(QrsType(index, 0.05, False, 0.08))
         p.update(s)
     assert [t.kind for t in p.take()][-1] is BeatKind.NORMAL
+
+
+def test_an_acknowledgement_carries_where_the_bed_was_when_it_was_made():
+    """Every alarm line places itself on the recording: an acknowledgement made 40 s after the raise says so (its
+    sample index and record time are the bed's then, not the raise's)."""
+    book = AlarmBook("bed1", FS)
+    book.raise_(Condition.ASYSTOLE, AlarmKind.PHYSIOLOGICAL, Priority.HIGH, "no QRS for 4 s", index=2500)
+    book.at = 12500
+    (ack,) = book.acknowledge()
+    assert ack.state is AlarmState.ACKNOWLEDGED and ack.beat_index == 12500 and ack.record_s == 50.0
+
+
+def test_couplets_and_patterns_are_not_raised_while_vt_announces_the_episode():
+    """A VT alarm on (and for chain_s after it): its ventricular beats raise no LOW couplet or bigeminy beside it (the
+    higher alarm said it); without it they are raised."""
+    for vt_on, expect in ((False, {"ventricular couplet", "ventricular bigeminy"}), (True, set())):
+        book = AlarmBook("bed1", FS)
+        if vt_on:
+            book.raise_(Condition.VTACH, AlarmKind.PHYSIOLOGICAL, Priority.HIGH, "VT", index=0)
+        p = AlarmPolicy(book, fs=FS)
+        raised = {a.condition for o in _typed(p, "NNNNNNNNVVNVNVNVNVNV") for a in o if a.state is AlarmState.ACTIVE}
+        assert raised == expect, raised

@@ -160,6 +160,9 @@ def test_console_in_a_terminal_acknowledges_and_quits_cleanly(tmp_path):
             if '"active"' in journal.read_text():
                 os.write(app.master, b"a")  # acknowledges whatever is active at that moment
             time.sleep(1.0)
+        os.write(app.master, b"q")  # once: the console asks again (one stray key must not end every bed's monitoring)
+        assert app.wait_for(b"press q again", 20)
+        assert app.p.poll() is None
         os.write(app.master, b"q")
         assert app.p.wait(timeout=30) == 0
     finally:

@@ -48,7 +48,7 @@ def test_tiles_footer_and_replay_banner_are_visible():
     # the keys stay visible however long the figures line is (a recording's was cut with an ellipsis at 160 columns)
     long = dataclasses.replace(_snap(), model="ecg_ae_mitdb.pt learn 300s margin 0.0072 " + "x" * 40)
     text = _screen(long, 160, 48).export_text(styles=False)
-    assert "a: acknowledge" in text and "q: quit" in text
+    assert "a: acknowledge" in text and "q twice: quit" in text
 
 
 def test_alarm_colours_follow_iec_60601_1_8():
@@ -186,3 +186,105 @@ def test_a_recordings_alarm_log_is_in_the_order_things_happened_in_it():
     snap = dataclasses.replace(_snap(), alarm_log=(vt, couplet))
     text = _screen(snap, 160, 48).export_text(styles=False)
     assert text.index("+0:00:58") < text.index("+0:00:57")
+
+
+def _lethal(p, cond, t=1_700_000_000.0, state=AlarmState.ACTIVE):
+    return Alarm(f"{p}:{cond}", p, AlarmKind.PHYSIOLOGICAL, cond, Priority.HIGH, state, t, "msg")
+
+
+def test_a_bed_in_a_lethal_rhythm_is_never_hidden_behind_quiet_beds():
+    """12 beds on 80x24, where 6 fit: bed 10's asystole and bed 11's VT are shown (they take the places of quiet beds,
+    the ward's order kept), and a hidden bed's audible alarm is named in the footer."""
+    base = _snap(12, alarms=False)
+    tiles = list(base.tiles)
+    for k, cond in ((9, "asystole"), (10, "ventricular tachycardia")):
+        a = _lethal(tiles[k].patient, cond)
+        tiles[k] = dataclasses.replace(tiles[k], alarm=a, alarms=(a,))
+    text = _screen(dataclasses.replace(base, tiles=tuple(tiles)), 80, 24).export_text(styles=False)
+    assert "!! ASYSTOLE !!" in text and "!! VENTRICULAR TACHYC" in text
+    assert "bed10" in text and "bed11" in text and "bed12" not in text
+    assert text.index("bed10") < text.index("bed11")  # the ward's order
+    assert "bed10" in text and "10:" not in text  # beds past the ninth have no digit key (n/p reach them)
+    # every bed shown has an alarm or comes first in the ward; one more HIGH than there is room for is named below
+    many = [dataclasses.replace(t, alarm=(a := _lethal(t.patient, "asystole")), alarms=(a,)) for t in base.tiles]
+    text = _screen(dataclasses.replace(base, tiles=tuple(many)), 80, 24).export_text(styles=False)
+    assert "alarms on: bed" in text and "HIGH asystole" in text.split("alarms on:")[1]
+
+
+def test_the_banner_and_the_alarm_line_name_the_same_most_serious_rhythm():
+    """VT raised first, VF later, both on: the tile's banner and its alarm line both say VF (not the latest one and
+    the other); asystole outranks an extreme bradycardia raised after it."""
+    from ecgmon.monitor.alarms import AlarmBook
+
+    for first, second, top in (("ventricular tachycardia", "ventricular fibrillation/flutter",
+                                "VENTRICULAR FIBRILLATION/FLUTTER"),
+                               ("asystole", "extreme bradycardia", "ASYSTOLE")):
+        book = AlarmBook("bed01")
+        a1 = _lethal("bed01", first, t=1_700_000_000.0)
+        a2 = _lethal("bed01", second, t=1_700_000_010.0)
+        book.active.update({a1.condition: a1, a2.condition: a2})
+        bed = dataclasses.replace(_snap(1).tiles[0], alarm=book.highest(), alarms=(a1, a2))
+        text = _screen(dataclasses.replace(_snap(1), tiles=(bed,)), 120, 30).export_text(styles=False)
+        assert f"!! {top} !!" in text and f"HIGH {top.lower()}" in text
+
+
+def test_the_header_keeps_the_source_state_and_clock_on_a_small_terminal():
+    snap = dataclasses.replace(_snap(), source_label="RECORDING - 6 record(s) (a142s, f450s, b124s, t106s ...), "
+                                                     "not a live patient [finished]")
+    first = _screen(snap, 80, 24).export_text(styles=False).splitlines()[0]
+    assert "RECORDING" in first and "[finished]" in first and "42 s" in first and "…" in first
+
+
+def test_the_bell_rings_for_each_audible_alarm_and_repeats_while_a_high_one_is_unacknowledged():
+    from ecgmon.monitor.app import HIGH_BELL_S, Bell
+
+    quiet = _snap(alarms=False)
+    bell = Bell()
+    assert not bell.due(quiet, 0.0)
+    low = dataclasses.replace(quiet, tiles=(dataclasses.replace(quiet.tiles[0], alarms=(
+        _alarm("bed01", Priority.LOW, "ventricular couplet"),)), *quiet.tiles[1:]))
+    assert not bell.due(low, 1.0)  # LOW: shown, not sounded
+    high = _lethal("bed01", "asystole")
+    on = dataclasses.replace(quiet, tiles=(dataclasses.replace(quiet.tiles[0], alarms=(high,)), *quiet.tiles[1:]))
+    assert bell.due(on, 2.0)  # raised: rings
+    assert not bell.due(on, 3.0)
+    assert bell.due(on, 2.0 + HIGH_BELL_S)  # still unacknowledged: again
+    acked = dataclasses.replace(quiet, tiles=(dataclasses.replace(quiet.tiles[0], alarms=(
+        dataclasses.replace(high, state=AlarmState.ACKNOWLEDGED),)), *quiet.tiles[1:]))
+    assert not bell.due(acked, 2.0 + 3 * HIGH_BELL_S)
+    medium = _alarm("bed02", Priority.MEDIUM, "pause")
+    two = dataclasses.replace(acked, tiles=(acked.tiles[0], dataclasses.replace(quiet.tiles[1], alarms=(medium,)),
+                                            *quiet.tiles[2:]))
+    assert bell.due(two, 100.0) and not bell.due(two, 100.0 + 2 * HIGH_BELL_S)  # MEDIUM: once
+
+
+def test_keys_acknowledge_the_bed_shown_reach_every_bed_and_quit_only_on_a_second_q():
+    from ecgmon.monitor.app import QUIT_CONFIRM_S, KeyState
+
+    class Ward:  # what the keys act on (the Controls protocol): the calls recorded
+        def __init__(self, n):
+            self.beds = {f"bed{i:02d}": None for i in range(1, n + 1)}
+            self.acked: list[str | None] = []
+
+        def acknowledge(self, patient=None):
+            self.acked.append(patient)
+
+        def relearn(self, patient=None):
+            return []
+
+    ward, keys = Ward(12), KeyState()
+    assert not keys.press("a", ward, now=0.0) and ward.acked == [None]  # overview: every bed's
+    keys.press("3", ward, now=1.0)
+    keys.press("a", ward, now=2.0)
+    assert keys.focus == "bed03" and ward.acked[-1] == "bed03" and "bed03" in keys.notice
+    for _ in range(8):
+        keys.press("n", ward, now=3.0)
+    assert keys.focus == "bed11"  # past the ninth bed
+    keys.press("p", ward, now=3.0)
+    assert keys.focus == "bed10"
+    assert not keys.press("q", ward, now=10.0) and "q again" in keys.notice
+    assert not keys.press("q", ward, now=10.0 + QUIT_CONFIRM_S + 1)  # too late: asks again
+    assert keys.press("q", ward, now=10.0 + QUIT_CONFIRM_S + 2)
+    keys.press("0", ward, now=20.0)
+    assert not keys.press("q", ward, now=21.0) and not keys.press("x", ward, now=21.5)
+    assert not keys.press("q", ward, now=22.0)  # another key in between: asks again

@@ -726,3 +726,26 @@ def test_a_regular_wide_complex_rhythm_at_160_is_extreme_tachycardia_not_vf(tmp_
             assert late and not any(s.noisy for s in late)  # rated clean, so judged
     assert Condition.EXTREME_TACHY in raised["organised"] and Condition.VFIB not in raised["organised"]
     assert Condition.VFIB in raised["off"]  # the VF model alone calls it flutter
+
+
+def test_vt_clears_when_no_vt_run_has_come_for_its_episode_though_ventricular_beats_go_on():
+    """After a VT run, a slow ventricular bigeminy (N-V at 60 bpm) is not VT: the alarm clears once no VT run has come
+    for vt_episode_s (60 s), not after 8 beats without a ventricular one (which bigeminy never gives: MIT-BIH 207 kept
+    VT on for 4.6 min); a new run raises it again; with the episode rule off it stays on."""
+    for episode in (60.0, 0.0):
+        w = LethalWatch(FS, LethalConfig(vt_episode_s=episode))
+        _, t = _play(w, [(80, 10)])
+        changes, t = _play(w, [(150, 6)], start=t, ventricular=True)
+        assert Condition.VTACH in _raised(changes)
+        last_run, cleared_at = t, None
+        for _ in range(50):  # 100 s of bigeminy at 60 bpm
+            for v in (False, True):
+                changes, t = _play(w, [(60, 1)], start=t, ventricular=v)
+                if cleared_at is None and any(c.condition is Condition.VTACH and not c.active for c, _ in changes):
+                    cleared_at = t
+        if episode:
+            assert cleared_at is not None and 60.0 <= cleared_at - last_run <= 62.0, cleared_at
+            changes, t = _play(w, [(150, 6)], start=t, ventricular=True)
+            assert Condition.VTACH in _raised(changes)  # a new episode
+        else:
+            assert cleared_at is None and Condition.VTACH in w.active

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from helpers import Lines, Recorder
 
-from ecgmon.core.messages import Condition, Priority
+from ecgmon.core.messages import AlarmState, Condition, Priority
 from ecgmon.evaluation.evaluator import Evaluator
 from ecgmon.models.scorer import losses
 from ecgmon.monitor.alarms import PHYSIOLOGICAL_ADVISORIES, read_journal
@@ -240,6 +240,19 @@ def test_malformed_side_topic_messages_and_devices_without_a_bed_are_refused_cou
     assert "from ghost" in alarm.message and "bad-fs" in alarm.message
     s = ing.summary()  # a source's summary is the monitor's "input"
     assert s["rejected_by"]["ghost"] == {"bad-fs": 1} and s["rejected_by"]["d1"]["bad-control"] == 2
+    # every reason on the bed's alarm, not only the first (a second one brings its message up to date)
+    msg = mon.beds["d1"].book.active[Condition.BAD_INPUT].message
+    assert all(r in msg for r in ("bad-control", "control-too-large", "control-limits-refused", "bad-labels"))
+    # a second device without a bed is named too (the alarm said only the first one's name before); one that gets a
+    # bed is no longer named, and the alarm clears when none is left
+    t0 = json.dumps({"device": "ghost2", "seq": 0, "fs": 250.0, "t0": time.time() * 1000, "samples": [0.1] * 62})
+    assert ing.handle("ecg/ghost2/samples", t0.encode()) == []
+    alarm = mon.monitor_book.active[Condition.BAD_INPUT]
+    assert "ghost (bad-fs)" in alarm.message and "ghost2 (t0-not-seconds)" in alarm.message
+    for name in ("ghost", "ghost2"):
+        for c in ing.handle(f"ecg/{name}/samples", encode("json", name, 0, 250.0, time.time() - 0.3, x)):
+            mon.segment(c)
+    assert Condition.BAD_INPUT not in mon.monitor_book.active
 
 
 def _lossy_link(tmp_path, monitors, *, bridge_s: float, lost_s: float = 0.25, drop: float = 0.1, seconds=240.0,
@@ -359,3 +372,21 @@ def test_the_t_wave_of_a_qrs_lost_in_a_gap_is_no_beat(tmp_path, monitors):
     assert mon.beds["syn"].bridged == len(lost) > 15
     assert not false, [round(v / fs, 2) for v in false]  # no T wave after a lost QRS counted
     assert all(np.min(np.abs(idx - r)) <= 0.15 * fs for r in arrived)  # every QRS that arrived found
+
+
+def test_acknowledging_one_bed_leaves_the_other_beds_alarms_active(tmp_path, monitors, shipped):
+    """The one-bed view's acknowledge (KeyState: a) acknowledges that bed's alarms only; the overview's every bed's."""
+    from ecgmon.core.messages import Chunk
+
+    b = _build(monitors, _cfg(tmp_path), shipped)
+    mon = b.monitor
+    for bed in ("b1", "b2"):  # a flat line for 3 s: leads off (technical MEDIUM) on both beds
+        for i in range(0, 750, 62):
+            mon.segment(Chunk(bed, 250.0, i / 250.0, np.zeros(62, np.float32), start=i, replay=True))
+    states = {p: {a.state for a in st.book.active.values()} for p, st in mon.beds.items()}
+    assert states == {"b1": {AlarmState.ACTIVE}, "b2": {AlarmState.ACTIVE}}
+    mon.acknowledge("b1")
+    states = {p: {a.state for a in st.book.active.values()} for p, st in mon.beds.items()}
+    assert states == {"b1": {AlarmState.ACKNOWLEDGED}, "b2": {AlarmState.ACTIVE}}
+    mon.acknowledge()
+    assert {a.state for st in mon.beds.values() for a in st.book.active.values()} == {AlarmState.ACKNOWLEDGED}
