@@ -43,8 +43,10 @@ the line and the fix; what is decided on clear evidence is a warning in ``Record
   agree.  None given: mV when the amplitudes are plausible for mV (warning), else refused.
 - **Thousands separators** (``1,234`` or ``1.234`` beside integers such as ``523`` in one column) are refused
   at the first such line: read as decimals they would be a thousand times too small.
-- **Empty lines** (or lines of delimiters alone) among the samples are skipped, with a warning (the samples after
-  them follow without a gap).
+- **Empty lines**: in a one-column file an empty line after the header is an empty cell (a missing sample, signal
+  loss, in its place: what a spreadsheet exports); with several columns a line of delimiters alone among the samples
+  is skipped, with a warning (the samples after it follow without a gap).  A line of ``NaN`` (``NA``, ...) alone is a
+  missing sample, also before the first number.
 - **Cells**: an empty cell, ``nan``, ``NaN`` or ``NA`` in the lead is signal loss (NaN, warning);
   text elsewhere, infinities, a row with another number of fields, or a sample beyond
   :data:`~ecgmon.models.recording.SAMPLE_MAX_MV` are refused at their line.
@@ -115,6 +117,7 @@ class _Text:
     header: tuple[int, list[str]] | None = None
     rows: list[tuple[int, str]] = field(default_factory=list)
     blank: list[int] = field(default_factory=list)  # empty lines among the samples
+    lead_blank: list[int] = field(default_factory=list)  # empty lines before the first sample
 
 
 def _key(s: str) -> str:
@@ -137,7 +140,7 @@ def _split(line: str, delim: str | None) -> list[str]:
     if delim is not None and '"' in line:  # quoted fields may hold the delimiter ("0,000","1,0797")
         cells = next(csv.reader([line], delimiter=delim, skipinitialspace=True))
     else:
-        cells = line.split(delim) if delim is not None else line.split()
+        cells = (line.split(delim) if delim is not None else line.split()) or [""]  # an empty line: one empty cell
     return [c.strip().strip("\"'").strip() for c in cells]
 
 
@@ -184,8 +187,14 @@ def _sections(path: Path, lines: list[str]) -> tuple[_Text, list[tuple[int, str]
         # '#' ends a data row's samples ("0.1,0.2 # note"); a name may hold one ("Sample #")
         line = raw.split("#", 1)[0].strip() if NUMBER_START.match(raw) else raw.strip()
         if not line.strip(",;\t "):  # empty, or delimiters alone (a spreadsheet's empty rows)
-            if t.rows and not raw.strip(",;\t "):
-                t.blank.append(n)
+            if not raw.strip(",;\t "):
+                if t.rows:
+                    t.blank.append(n)
+                elif pre:
+                    t.lead_blank.append(n)  # before the first sample: after the header, empty cells (_blank_cells)
+            continue
+        if not t.rows and all(c.strip().lower() in MISSING for c in re.split(r"[,;\t]", line)):
+            t.rows.append((n, line))  # 'NaN' (or 'NA', ...) alone: a missing sample, not a column's name
             continue
         if not t.rows and (not NUMBER_START.match(line) or DATE_LINE.match(line)):
             pre.append((n, line))  # names, metadata, or a date line before them
@@ -195,6 +204,20 @@ def _sections(path: Path, lines: list[str]) -> tuple[_Text, list[tuple[int, str]
         raise RecordError(f"{path}: no line starts with a number: no samples found")
     t.blank = [n for n in t.blank if n < t.rows[-1][0]]  # trailing empty lines are nothing
     return t, pre
+
+
+def _blank_cells(t: _Text, ncols: int) -> None:
+    """In a one-column file an empty line is an empty cell (what a spreadsheet exports for one): a missing sample,
+    signal loss like a ``NaN`` cell, in its place, so that the samples after it keep their time (a file whose first 10 s
+    were empty lines was played 10 s early, with no word); before the first sample only after the column's name (empty
+    lines after metadata separate it from the samples).  With several columns a line of delimiters alone is skipped,
+    with a warning (a time column places the samples)."""
+    if ncols != 1:
+        return
+    cells = t.blank + ([n for n in t.lead_blank if n > t.header[0]] if t.header is not None else [])
+    if cells:
+        t.rows = sorted(t.rows + [(n, "") for n in cells])
+        t.blank = []
 
 
 def _delimiter(rows: list[tuple[int, str]]) -> str | None:
@@ -422,6 +445,7 @@ def _read_lines(path: Path, lines: list[str], notes: list[str], lead: str | None
     counts = Counter(len(_split(s, delim)) for _, s in t.rows[:500])
     ncols = counts.most_common(1)[0][0]
     _metadata(t, pre, delim, ncols)
+    _blank_cells(t, ncols)
     for key, (n, value) in t.meta.items():
         if key in SCALE_KEYS and not _identity(key, value):
             raise RecordError(f"{path}:{n}: {key} {value!r}: a scale this reader does not apply (the samples are read "

@@ -150,6 +150,9 @@ def add_monitor_arguments(p: argparse.ArgumentParser) -> None:
                         "hashes to one worker), one console; a worker that dies is restarted and its beds alarmed "
                         "'bed unmonitored' meanwhile (docs/mqtt.md). Default 1: this process alone")
     g.add_argument("--no-ui", action="store_true", help="headless: JSON lines on stdout instead of the console")
+    g.add_argument("--no-bell", action="store_true",
+                   help="the console stays silent (by default it rings the terminal's bell when a HIGH or MEDIUM alarm "
+                        "is raised, and every 10 s while a HIGH one is unacknowledged)")
     g.add_argument("--duration", type=float, default=None,
                    help="stop after this many seconds (--source record: play this many seconds of each record)")
     g.add_argument("--max-beats", type=int, default=None, help="stop after exactly this many verdicts")

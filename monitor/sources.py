@@ -332,6 +332,11 @@ class RecordSource(PausableSource):
                           truth=tuple(truth[ti[i]:k]), replay=True)
                 parts, in_loss[i] = nan_runs_as_signal_loss(c, in_loss=in_loss[i])
                 self.lost_s += (len(c.samples) - sum(len(p.samples) for p in parts)) / r.fs
+                if lo == 0 and len(c.samples) and not np.isfinite(c.samples[0]):
+                    # the record starts without signal: its bed is there from its first sample, in signal loss
+                    # (its alarm raised there, cleared when beats come), not from wherever its signal begins
+                    ok = np.flatnonzero(np.isfinite(c.samples))
+                    yield dataclasses.replace(c, samples=c.samples[: ok[0] if len(ok) else len(c.samples)], truth=())
                 for part in parts:
                     yield part
                 if r.second is not None:  # the bed's second lead, the same stretch

@@ -554,13 +554,30 @@ def test_csv_thousands_separators_are_refused_never_read_a_thousand_times_too_sm
     assert np.allclose(read_csv(p, fs=250).signal, uv / 1000, atol=1e-6)
 
 
-def test_csv_empty_lines_among_the_samples_are_skipped_with_a_warning(tmp_path):
+def test_csv_empty_lines_are_missing_samples_in_one_column_and_skipped_beside_a_time_column(tmp_path):
+    """In a one-column file an empty line is an empty cell (what a spreadsheet exports): a missing sample in its place,
+    so the samples after it keep their time, also before the first number (a file whose first 10 s were empty lines,
+    or 'NaN' lines, was read 10 s early, without a word, and a 'NaN' line was taken for the column's name).  With a
+    time column a line of delimiters alone is skipped, with a warning."""
+    x = _sig()
+    rows = [f"{v:.4f}" for v in x]
     p = tmp_path / "b.csv"
-    rows = [f"{v:.4f}" for v in _sig()]
     p.write_text("ecg_mV\n" + "\n".join(rows[:100]) + "\n\n\n" + "\n".join(rows[100:]) + "\n\n\n")
     r = read_csv(p, fs=250)
-    assert np.allclose(r.signal, _sig(), atol=1e-4)
-    assert any("2 empty line(s) among the samples (from line 102) skipped" in n for n in r.notes), r.notes
+    assert len(r.signal) == len(x) + 2 and np.isnan(r.signal[100:102]).all()
+    assert np.allclose(np.delete(r.signal, [100, 101]), x, atol=1e-4)
+    assert any("2 empty or NaN cell(s) from line 102" in n and "signal loss" in n for n in r.notes), r.notes
+    for lead_in in ("\n" * 250, "NaN\n" * 250):  # the first second empty: still the first second, with its unit
+        p.write_text("ECG (uV)\n" + lead_in + "\n".join(f"{1000 * v:.1f}" for v in x) + "\n")
+        r = read_csv(p, fs=250)
+        assert r.lead == "ECG" and len(r.signal) == len(x) + 250 and np.isnan(r.signal[:250]).all()
+        assert np.allclose(r.signal[250:], x, atol=1e-3)  # uV read as uV
+    t = np.arange(len(x)) / 250
+    p.write_text("t_s,ecg_mV\n" + "\n".join(f"{a:.4f},{v:.4f}" for a, v in zip(t[:100], x[:100], strict=True))
+                 + "\n,\n" + "\n".join(f"{a:.4f},{v:.4f}" for a, v in zip(t[100:], x[100:], strict=True)) + "\n")
+    r = read_csv(p)
+    assert np.allclose(r.signal, x, atol=1e-4)
+    assert any("1 empty line(s) among the samples (from line 102) skipped" in n for n in r.notes), r.notes
 
 
 def test_a_wfdb_signal_without_a_description_is_named_by_its_position(tmp_path):

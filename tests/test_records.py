@@ -373,3 +373,18 @@ def test_advisories_judged_by_their_own_definitions_against_the_reference():
     assert t(Condition.HR_LOW, 330.0, bed) is False
     assert t(Condition.ABNORMAL_RUN, 340.0, bed) is None  # no definition the reference can judge
     assert t(Condition.PAUSE, 351.1, _bed([], [], [], [])) is None  # nothing to judge with
+
+
+def test_a_record_that_starts_without_signal_is_in_signal_loss_from_its_first_sample(tmp_path):
+    """A lead with no valid sample for its first seconds (an ICU record whose monitor had lost the lead: CinC 2015
+    v381l, 37.7 s of NaN) is a bed from the record's first sample, in signal loss: the alarm is raised there and
+    cleared once beats come (before, the bed began where its signal did, and no alarm said the start was missing)."""
+    r = read(EXCERPT)
+    x = r.signal[: int(40 * r.fs)].copy()
+    x[: int(8 * r.fs)] = np.nan
+    p = tmp_path / "late.csv"
+    p.write_text(f"# fs: {r.fs:g}\nECG (mV)\n" + "\n".join("NaN" if np.isnan(v) else f"{v:.4f}" for v in x) + "\n")
+    _, rec = play_records(tmp_path, [p], learn_state=None)
+    loss = [(a.state, a.record_s) for a in rec.alarms if a.condition is Condition.SIGNAL_LOSS]
+    assert loss and loss[0][0] is AlarmState.ACTIVE and loss[0][1] < 0.5, loss
+    assert loss[1][0] is AlarmState.CLEARED and 8.0 < loss[1][1] < 12.0, loss
