@@ -167,6 +167,9 @@ def _evaluate_parser(sub: argparse._SubParsersAction) -> None:
                         "database, no seed); figures pooled and per database")
     p.add_argument("--folds", type=int, nargs="+", default=None, metavar="I",
                    help="mitdb --cv K: run only these folds (1..K), judging fewer records (default: all K)")
+    p.add_argument("--packet-s", type=float, default=0.25,
+                   help="mitdb / cinc2015 / vfdb: each record played in chunks of this many seconds, as a device's "
+                        "packets (default 0.25; 0.01-10): how much the alarms depend on a device's packet length")
     p.add_argument("--checkpoint", type=Path, default=None,
                    help="default: the shipped checkpoint of that protocol")
     p.add_argument("--out", type=Path, default=Path("runs/eval"), help="output folder (default runs/eval)")
@@ -368,7 +371,7 @@ def cmd_evaluate_records(a: argparse.Namespace, console: Console) -> int:
     else:
         ckpt = load(a.checkpoint if a.checkpoint is not None else "mitdb")
         beds = ec57.run_records(recs, ckpt, device=a.device, threads=threads, learn_s=a.learn, policy=policy,
-                                lethal=lethal)
+                                lethal=lethal, packet_s=a.packet_s)
         counts = [ec57.record_counts(b, learn_s=a.learn, watch=lethal, policy=policy) for b in beds]
         what = ckpt.name
         meta = {"checkpoint": ckpt.path, "threshold": ckpt.threshold, "calibration": ckpt.calibration,
@@ -409,7 +412,8 @@ def cmd_evaluate_records(a: argparse.Namespace, console: Console) -> int:
                  "lead_asked": a.lead[0] if a.lead and len(a.lead) == 1 else a.lead,
                  # the lead actually played: one name when every record played the same, else "mixed"
                  "lead": played[0] if len(played := sorted({r.lead for r in recs})) == 1 else "mixed",
-                 "leads": {r.name: r.lead for r in recs}, "left_out": left, "alarm_settings": changed})
+                 "leads": {r.name: r.lead for r in recs}, "left_out": left, "alarm_settings": changed,
+                 "packet_s": a.packet_s})
     written = [ec57.write_json(a.out / "metrics.json", {**meta, **summary}),
                ec57.write_csv(a.out / "records.csv", summary)]
     if not a.no_figures:
@@ -441,7 +445,7 @@ def cmd_evaluate_lethal(a: argparse.Namespace, console: Console) -> int:
         print(f"alarm settings other than the defaults: {changed}")
     if a.protocol == "cinc2015":
         res = lethal.cinc2015(got.recordings, lethal.read_cinc_alarms(a.data), ckpt, device=a.device,
-                              threads=threads, learn_s=a.learn, policy=policy, watch=watch)
+                              threads=threads, learn_s=a.learn, policy=policy, watch=watch, packet_s=a.packet_s)
         print(f"CinC 2015 alarms, {len(res['records'])} records ({a.data}), ECG alone; raised = ecgmon's alarm "
                       "of the type active from 10 s before to 5 s after the ICU monitor's")
         for kind, f in [*res["types"].items(), ("all", res["all"])]:
@@ -449,7 +453,7 @@ def cmd_evaluate_lethal(a: argparse.Namespace, console: Console) -> int:
                           f"TPR {f['tpr']}  TNR {f['tnr']}  score {f['score']}")
     else:
         res = lethal.vt_vf(got.recordings, ckpt, device=a.device, threads=threads, learn_s=a.learn, policy=policy,
-                           watch=watch)
+                           watch=watch, packet_s=a.packet_s)
         print(f"VT and VF/flutter episodes >= 4 s, {len(res['records'])} records ({a.data}), "
                       f"{res['hours']} h")
         print(f"  VF/flutter: {res['vf_flutter']}\n  VT: {res['vt']}\n  false lethal alarms "
@@ -459,7 +463,7 @@ def cmd_evaluate_lethal(a: argparse.Namespace, console: Console) -> int:
     played = sorted({r.lead for r in got.recordings})
     path = ec57.write_json(a.out / "metrics.json", {"protocol": a.protocol, "data": str(a.data),
                                                     "lead": played[0] if len(played) == 1 else "mixed",
-                                                    "second_lead": a.second_lead,
+                                                    "second_lead": a.second_lead, "packet_s": a.packet_s,
                                                     "left_out": got.left_out, "checkpoint": ckpt.path,
                                                     "alarm_settings": changed, **res})
     console.print(f"wrote {path}")
@@ -471,6 +475,10 @@ def cmd_evaluate(a: argparse.Namespace, console: Console) -> int:
         raise ValueError("--folds chooses folds of a cross-validation: give --cv K as well")
     if a.cv and a.protocol != "mitdb":
         raise ValueError(f"--cv is for --protocol mitdb, not {a.protocol}")
+    if not (math.isfinite(a.packet_s) and 0.01 <= a.packet_s <= 10):
+        raise ValueError(f"--packet-s {a.packet_s:g}: needs 0.01-10 s")
+    if a.packet_s != 0.25 and (a.cv or a.protocol not in ("mitdb", "cinc2015", "vfdb")):
+        raise ValueError("--packet-s is for --protocol mitdb, cinc2015 and vfdb (without --cv)")
     if a.protocol == "mitdb":
         return cmd_evaluate_records(a, console)
     _one_data(a)

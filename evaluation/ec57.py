@@ -506,16 +506,17 @@ def burden_lines(summary: dict[str, Any]) -> list[str]:
 
 def run_records(recordings: list[Recording], ckpt: Checkpoint, *, device: str = "cpu",
                 threads: int | None = None, learn_s: float = LEARN_S, policy: PolicyConfig = PolicyConfig(),
-                lethal: LethalConfig = LethalConfig()) -> list[RecordResult]:
+                lethal: LethalConfig = LethalConfig(), packet_s: float = 0.25) -> list[RecordResult]:
     """Play the recordings at once through the live pipeline; what each bed gave.  Beds learn for
     ``learn_s`` when the checkpoint has per-bed learning; nothing learnt is kept afterwards.  ``policy`` and
-    ``lethal``: the alarm settings (the monitor's defaults unless given, as ``ecgmon evaluate``'s options do)."""
+    ``lethal``: the alarm settings (the monitor's defaults unless given, as ``ecgmon evaluate``'s options do).
+    ``packet_s``: each record played in chunks of this many seconds, as a device's packets (0.25 s by default)."""
     col = Collector()
     # alarms are counted from the collector: no journal, no strips, nothing learnt is kept
     mon = Monitor.for_checkpoint(ckpt, device=device, threads=threads, learning=LearningConfig(learn_s=learn_s),
                                  sinks=[col], policy=policy, lethal=lethal)
     try:
-        asyncio.run(mon.run(RecordSource(recordings, speed=None)))
+        asyncio.run(mon.run(RecordSource(recordings, speed=None, chunk_s=packet_s)))
     finally:
         mon.close()
     beds = []

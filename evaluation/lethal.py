@@ -106,11 +106,11 @@ class Counts:
 def cinc2015(recordings: list[Recording], labels: dict[str, tuple[str, bool]], ckpt: Checkpoint, *,
              alarm_s: float = 60.0, before_s: float = 10.0, after_s: float = 5.0, device: str = "cpu",
              threads: int | None = None, learn_s: float = 300.0, policy: PolicyConfig = PolicyConfig(),
-             watch: LethalConfig = LethalConfig()) -> dict[str, Any]:
+             watch: LethalConfig = LethalConfig(), packet_s: float = 0.25) -> dict[str, Any]:
     """The Challenge's figures for ``recordings`` (see the module docstring), and each record's verdict.
-    ``policy``, ``watch``: the alarm settings (default: the monitor's)."""
+    ``policy``, ``watch``: the alarm settings (default: the monitor's); ``packet_s``: as :func:`run_records`."""
     beds = run_records(recordings, ckpt, device=device, threads=threads, learn_s=learn_s, policy=policy,
-                       lethal=watch)
+                       lethal=watch, packet_s=packet_s)
     per_type: dict[str, Counts] = {t: Counts() for t in CINC_TYPES}
     total = Counts()
     rows = []
@@ -139,11 +139,11 @@ def _rhythm_at(episodes: list[Episode], t: float) -> str:
 
 def vt_vf(recordings: list[Recording], ckpt: Checkpoint, *, device: str = "cpu", threads: int | None = None,
           learn_s: float = 300.0, policy: PolicyConfig = PolicyConfig(),
-          watch: LethalConfig = LethalConfig()) -> dict[str, Any]:
+          watch: LethalConfig = LethalConfig(), packet_s: float = 0.25) -> dict[str, Any]:
     """VF/flutter and VT episodes alarmed within 10 s, median delays, false lethal alarms per bed-day.
-    ``policy``, ``watch``: the alarm settings (default: the monitor's)."""
+    ``policy``, ``watch``: the alarm settings (default: the monitor's); ``packet_s``: as :func:`run_records`."""
     beds = run_records(recordings, ckpt, device=device, threads=threads, learn_s=learn_s, policy=policy,
-                       lethal=watch)
+                       lethal=watch, packet_s=packet_s)
     vf_score, vt_score = EMPTY, EMPTY
     false_by: Counter[str] = Counter()
     rows = []

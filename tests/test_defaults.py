@@ -112,6 +112,11 @@ def test_run_options_a_run_cannot_have_are_named_before_it_starts(tmp_path, caps
     assert from_args(p.parse_args(["--bridge-s", "0", "--no-ui"])).pipeline.bridge_s == 0  # off: every gap restarts
     for argv, said in ((["simulate", "--devices", "-2"], "--devices -2"), (["simulate", "--drop", "2"], "--drop 2"),
                        (["evaluate", "--protocol", "mitdb", "--folds", "1"], "give --cv"),
-                       (["evaluate", "--protocol", "cinc2015", "--cv", "3", "--data", str(tmp_path)], "--cv is for")):
+                       (["evaluate", "--protocol", "cinc2015", "--cv", "3", "--data", str(tmp_path)], "--cv is for"),
+                       (["evaluate", "--protocol", "cinc2015", "--packet-s", "0", "--data", str(tmp_path)],
+                        "--packet-s 0"),
+                       (["evaluate", "--protocol", "qrs", "--packet-s", "1", "--data", str(tmp_path)],
+                        "--packet-s is for"),
+                       (["--no-ui", "--vt-episode-s", "2"], "--vt-episode-s must be")):
         assert main(argv) == 2
         assert said in capsys.readouterr().err
