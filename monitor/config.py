@@ -539,7 +539,9 @@ def from_args(a: argparse.Namespace) -> MonitorConfig:
         loop=a.source == "replay" and (a.loop or (ui and a.duration is None and a.max_beats is None)),
         checkpoint=a.checkpoint, device=a.device,
         learning=replace(_L, learn_s=a.learn_s),
-        learn_state=_learn_state(a.learn_state),
+        # a recording's name says nothing of whose it is (two files named ecg.csv, two patients): its beds learn
+        # afresh each run unless --learn-state names a file
+        learn_state=None if a.source == "record" and a.learn_state is None else _learn_state(a.learn_state),
         threads=a.threads, workers=a.workers, duration=a.duration, ui=ui, bell=not a.no_bell,
         journal=a.journal or default_journal(),
         pipeline=replace(_P, max_batch=a.max_batch, max_wait_ms=a.max_wait_ms, max_beats=a.max_beats,

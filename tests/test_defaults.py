@@ -120,3 +120,20 @@ def test_run_options_a_run_cannot_have_are_named_before_it_starts(tmp_path, caps
                        (["--no-ui", "--vt-episode-s", "2"], "--vt-episode-s must be")):
         assert main(argv) == 2
         assert said in capsys.readouterr().err
+
+
+def test_recordings_keep_nothing_learnt_unless_a_file_is_named(tmp_path, monkeypatch):
+    """Two patients' recordings may share a name (pA/ecg.csv, pB/ecg.csv): played in two runs, the second judged
+    every beat against the first patient's learnt normal.  --source record keeps and reads nothing learnt by default;
+    a live source keeps its default file; --learn-state FILE is honoured for recordings."""
+    import argparse
+
+    from ecgmon.monitor.config import add_monitor_arguments, from_args
+
+    monkeypatch.setenv("ECGMON_LEARN_STATE", str(tmp_path / "kept.json"))
+    p = argparse.ArgumentParser()
+    add_monitor_arguments(p)
+    assert from_args(p.parse_args(["--source", "record", "x.csv", "--no-ui"])).learn_state is None
+    assert from_args(p.parse_args(["--source", "mqtt", "--no-ui"])).learn_state == tmp_path / "kept.json"
+    named = from_args(p.parse_args(["--source", "record", "x.csv", "--no-ui", "--learn-state", str(tmp_path / "f")]))
+    assert named.learn_state == tmp_path / "f"
