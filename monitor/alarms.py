@@ -617,9 +617,13 @@ class AlarmPolicy:
         return out
 
     def _chained(self, cond: Condition, index: int, window: float) -> bool:
-        """``cond`` is not raised: a higher alarm of its chain is on or announced its episode (``chain_s``)."""
-        return cond not in self.book.active and self.book.chained(cond, ADVISORY_CHAINS[cond], index, window,
-                                                                  self.cfg.chain_ahead_s * self.fs)
+        """``cond`` is not raised: a higher alarm of its chain is on or announced its episode (``chain_s``); the
+        audible advisories (a ventricular run, frequent ectopy) also when the higher one is raised within
+        ``chain_ahead_s`` after (the episode escalated at once), the informational ones (LOW) not: whether that
+        raise is known yet when their beat is judged depends on where the bed's rhythm blocks fall, and a LOW
+        pattern before a VT is no sound to spare."""
+        ahead = self.cfg.chain_ahead_s * self.fs if cond in (Condition.VENT_RUN, Condition.FREQUENT_VEB) else 0.0
+        return cond not in self.book.active and self.book.chained(cond, ADVISORY_CHAINS[cond], index, window, ahead)
 
     def _settle(self, cond: Condition, quiet: bool, s: BeatScore, *, hold_s: float | None = None) -> list[Alarm]:
         """Clear ``cond`` once it is ``quiet`` and has been for ``hold_s`` (default ``clear_s``) of the bed's
