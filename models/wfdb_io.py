@@ -177,6 +177,24 @@ def _truncated(path: Path, header: object, spf: list[int]) -> str | None:
     return None
 
 
+def _checksum_note(path: Path, header: Any, ch: int, spf: int, where: str) -> str | None:
+    """A warning when the header's checksum of signal ``ch`` (the 16-bit sum of its samples, WFDB's check of the
+    data) does not match the samples read: a damaged or hand-edited file, or a header that belongs to another one.
+    The samples are played as read; None when they match, or when the header gives no checksum."""
+    sums = getattr(header, "checksum", None)
+    if spf != 1 or not sums or ch >= len(sums) or sums[ch] is None:
+        return None
+    try:
+        with _quiet():
+            got = wfdb.rdrecord(str(path), channels=[ch], physical=False, m2s=True).calc_checksum()[0]
+    except Exception:  # the samples were read already: a second read that fails says nothing more
+        return None
+    if (int(got) - int(sums[ch])) % 65536 == 0:
+        return None
+    return (f"{where}: the samples' checksum ({int(got)}) is not the header's ({int(sums[ch])}): the signal file may "
+            "be damaged or not the one the header was written for; played as read")
+
+
 def read_wfdb(path: Path | str, *, lead: str | None = None, fs: float | None = None, units: str | None = None,
               annotations: bool = True) -> Recording:
     """One lead of a WFDB record (``path`` without extension) in mV, and its ``atr`` beat annotations.
@@ -239,6 +257,8 @@ def read_wfdb(path: Path | str, *, lead: str | None = None, fs: float | None = N
         raise RecordError(f"{path.with_suffix('.dat')}: truncated: {len(x)} of the {promised} samples the header "
                           "promises")
     where = f"{hea}: lead {chosen!r}"
+    if note := _checksum_note(path, header, ch, spf[ch], where):
+        notes.append(note)
     if len(x) < 2 * rate:
         raise RecordError(f"{where}: {len(x)} samples is less than 2 s at {rate:g} Hz")
     unit = (rec.units or [sig_units[ch]])[0] or "mV"  # WFDB: no unit in the header means mV

@@ -3,6 +3,7 @@ here from the shipped MIT-BIH excerpt (tests/data/mitdb/205x) or from synthetic 
 
 from __future__ import annotations
 
+import shutil
 import warnings
 from pathlib import Path
 
@@ -740,3 +741,20 @@ def test_fuzz_edf_never_crashes_and_never_plays_misread_data(tmp_path, kind, at,
     # accepted: exactly the samples written (a changed label or patient field does not matter), else refused
     np.testing.assert_allclose(r.signal[: len(x)], x[: len(r.signal)], atol=2e-3)
     assert len(r.signal) == len(x) or (kind == "truncate" and len(r.signal) < len(x))
+
+
+def test_a_wfdb_signal_whose_checksum_is_not_the_headers_is_played_with_a_warning(tmp_path):
+    """WFDB headers carry each signal's checksum (the 16-bit sum of its samples): a signal file damaged after it was
+    written, or not the one the header was written for, was played without a word; now it is said (and played)."""
+    src = DATA / "205x"
+    for suffix in (".hea", ".dat"):
+        shutil.copy(src.with_suffix(suffix), tmp_path / f"r{suffix}")
+    (tmp_path / "r.hea").write_text((tmp_path / "r.hea").read_text().replace("205x", "r"))
+    assert not any("checksum" in n for n in read(tmp_path / "r").notes)
+    raw = bytearray((tmp_path / "r.dat").read_bytes())
+    for k in range(3000, 3600, 3):  # format 212: every third byte holds the low bits of the first signal's samples
+        raw[k] ^= 0x10
+    (tmp_path / "r.dat").write_bytes(bytes(raw))
+    r = read(tmp_path / "r")
+    assert any("checksum" in n and "damaged" in n for n in r.notes), r.notes
+    assert len(r.signal) > 0
