@@ -400,7 +400,7 @@ def render(s: Snapshot, *, width: int = 120, height: int = 40, now: float | None
         se = f"{s.sensitivity:.3f}" if s.sensitivity is not None else "--"
         sp = f"{s.specificity:.3f}" if s.specificity is not None else "--"
         truth = f" | sens {se} spec {sp}" + (" (vs reference labels)" if width >= 120 else "")
-    more = f"+{hidden} beds not shown (n/p: every bed) | " if hidden > 0 and focused is None else ""
+    more = f"+{hidden} beds not shown (n/p) | " if hidden > 0 and focused is None else ""
     if unseen:
         names = ", ".join(f"{t.patient} {t.alarm.priority.name} {t.alarm.condition}" for t in unseen)  # type: ignore[union-attr]
         more = (f"alarms on other beds: {names} | " if focused is not None
