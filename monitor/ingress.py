@@ -58,17 +58,20 @@ class Ingress:
         self._restarts: dict[str, list[float]] = {}
         self._unstable_until: dict[str, float] = {}
         self._resume: set[str] = set()
-        # per device: its last packet (seq, t0, duration by its stated fs, fs) and the ratios of the clock's advance
-        # between consecutive packets to that duration (_pace_problem)
-        self._pace: dict[str, tuple[int, float, float, float]] = {}
+        # per device: its last packet (seq, t0, duration by its stated fs, fs, samples), the ratios of the clock's
+        # advance to the stated duration of the consecutive pairs of the window being gathered and that window's
+        # stated duration, and the last windows' median ratios (_pace_problem)
+        self._pace: dict[str, tuple[int, float, float, float, int]] = {}
+        self._pace_window: dict[str, tuple[list[float], list[float]]] = {}
         self._ratios: dict[str, deque[float]] = {}
 
     UNSTABLE_N, UNSTABLE_S = 4, 10.0  # this many stream restarts within this long: an unstable stream
     UNSTABLE = "unstable-stream"  # the rejection's reason
-    # a device's stated sampling rate against its own clock: the median, over its last PACE_N pairs of consecutive
-    # packets, of (t0 advance) / (samples / fs) outside 1 / PACE_TOL .. PACE_TOL is a wrong rate (clock drift, NTP
-    # steps, jitter and bursts of stored packets stay well inside)
-    PACE_N, PACE_TOL = 8, 1.2
+    # a device's stated sampling rate against its own clock: over windows of PACE_S s of consecutive packets, the median
+    # of each pair's clock advance against the first one's duration at that rate; PACE_N windows in a row outside
+    # 1 / PACE_TOL .. PACE_TOL is a wrong rate (clock drift, jitter, a stamp off by a second and bursts of stored
+    # packets stay well inside)
+    PACE_S, PACE_N, PACE_TOL = 2.0, 2, 1.05
     PACE = "fs-clock-mismatch"
 
     def owns(self, device: str) -> bool:
@@ -243,22 +246,30 @@ class Ingress:
         500 Hz samples (a firmware or configuration error) has its packets' ``t0`` advance half as fast as their
         samples say: every interval, heart rate and alarm of its bed would be off by that factor (MIT-BIH 119 read
         at 33 bpm, a false extreme-bradycardia alarm), so its packets are refused (reason ``fs-clock-mismatch``, the
-        bed's bad-input alarm) while the median ratio of the last ``PACE_N`` pairs of consecutive packets is outside
-        1 / ``PACE_TOL`` .. ``PACE_TOL``.  Only pairs of consecutive ``seq`` at one rate count (a lost, late or
-        repeated packet is no pair; a rate change starts the count again)."""
+        bed's bad-input alarm) while the last ``PACE_N`` windows of ``PACE_S`` s of consecutive packets each have the
+        median of their pairs' ratios (clock advance / the first packet's duration) outside 1 / ``PACE_TOL`` ..
+        ``PACE_TOL`` (5 %: 250 Hz against 300 is 20 %; a median is not moved by jitter, even of half a packet, nor by
+        an NTP step or a single stamp off by a second).  Consecutive:
+        the next ``seq`` (or, for a device whose ``seq`` counts samples, the last packet's ``seq`` plus its samples),
+        at one rate; a lost, late or repeated packet is no pair, a rate change starts again."""
         n = len(p.samples)
         last = self._pace.get(dev)
-        self._pace[dev] = (p.seq, p.t0, n / p.fs, p.fs)
+        self._pace[dev] = (p.seq, p.t0, n / p.fs, p.fs, n)
         ratios = self._ratios.setdefault(dev, deque(maxlen=self.PACE_N))
+        pairs, span = self._pace_window.setdefault(dev, ([], [0.0]))
         if last is None or last[3] != p.fs:
             ratios.clear()
-        elif p.seq == last[0] + 1 and last[2] > 0:
-            ratios.append((p.t0 - last[1]) / last[2])
-        if len(ratios) < self.PACE_N:
-            return False
-        srt = sorted(ratios)
-        r = (srt[(len(srt) - 1) // 2] + srt[len(srt) // 2]) / 2  # the median
-        return not 1 / self.PACE_TOL <= r <= self.PACE_TOL
+            pairs.clear()
+            span[0] = 0.0
+        elif p.seq in (last[0] + 1, last[0] + last[4]) and last[2] > 0:
+            pairs.append((p.t0 - last[1]) / last[2])
+            span[0] += last[2]
+            if span[0] >= self.PACE_S:
+                srt = sorted(pairs)
+                ratios.append((srt[(len(srt) - 1) // 2] + srt[len(srt) // 2]) / 2)  # the window's median
+                pairs.clear()
+                span[0] = 0.0
+        return len(ratios) == self.PACE_N and all(not 1 / self.PACE_TOL <= r <= self.PACE_TOL for r in ratios)
 
     def _stable(self, dev: str, chunks: list[Chunk], now: float, restarts: int) -> list[Chunk]:
         """``chunks`` of ``dev``, or none while its stream is unstable: ``UNSTABLE_N`` restarts (reboots: a packet

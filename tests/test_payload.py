@@ -330,27 +330,37 @@ def test_two_devices_under_one_id_are_refused_as_an_unstable_stream_until_one_is
 def test_a_device_whose_stated_rate_contradicts_its_clock_is_refused_and_a_true_one_never():
     """A device that states 250 Hz but sends 500 Hz samples (124 samples a packet, its clock advancing 0.248 s): read
     at 250 Hz its heart rate would be half the true one (MIT-BIH 119 at 33 bpm, a false extreme bradycardia).  Its
-    packets are refused (fs-clock-mismatch) once PACE_N pairs of consecutive packets disagree; put right, the device
-    is accepted again and its bed starts again.  Clock jitter of +-20 ms, 0.5 % drift, an NTP step of 1 s, a rate
-    change the clock agrees with and a burst of stored packets are never refused."""
+    packets are refused (fs-clock-mismatch) once two 2 s windows of consecutive packets disagree; so are 300 Hz stated
+    as 250 and a device whose seq counts samples; put right, the device is accepted again and its bed starts again.
+    Clock jitter of +-20 ms (also on 40 ms packets), 0.5 % drift, an NTP step of 1 s and a rate change the clock agrees
+    with are never refused."""
     rng = np.random.default_rng(0)
     now = time.time() - 60.0
-    ing = Ingress(topic="ecg/+/samples", labels_topic=None)
-    got = []
-    for k in range(30):  # wrong: 124 samples per 0.248 s stated as 250 Hz
-        got += ing.handle("ecg/w/samples", encode("float32", "w", k, 250.0, now + k * 0.248, np.zeros(124, np.float32)))
-    assert ing.rejected[("w", Ingress.PACE)] == 30 - Ingress.PACE_N  # from the packet that completes PACE_N pairs
-    assert len(got) <= Ingress.PACE_N
-    fixed = [c for k in range(30, 50) for c in ing.handle(
-        "ecg/w/samples", encode("float32", "w", k, 500.0, now + k * 0.248, np.ones(124, np.float32)))]
-    assert fixed and fixed[0].reset and ing.rejected[("w", Ingress.PACE)] == 30 - Ingress.PACE_N
-    ok = Ingress(topic="ecg/+/samples", labels_topic=None)
-    t, out = now, []
-    for k in range(200):
-        fs = 250.0 if k < 100 else 360.0  # a rate change the clock agrees with
-        n = 62 if k < 100 else 90
-        jitter = rng.uniform(-0.02, 0.02)
-        step = 1.0 if k == 50 else 0.0  # an NTP step
-        out += ok.handle("ecg/g/samples", encode("float32", "g", k, fs, t + jitter + step, np.zeros(n, np.float32)))
-        t += n / fs * 1.005  # 0.5 % drift
-    assert not ok.rejected and len(out) >= 190
+
+    def play(dev, fs, n, period, k0=0, k1=40, *, seq_step=1, ing=None):
+        ing = ing or Ingress(topic="ecg/+/samples", labels_topic=None)
+        out = [c for k in range(k0, k1) for c in ing.handle(f"ecg/{dev}/samples", encode(
+            "float32", dev, k * seq_step, fs, now + k * period, np.full(n, k % 2, np.float32)))]
+        return ing, out
+
+    for dev, fs, n, period, step in (("w", 250.0, 124, 0.248, 1), ("x", 250.0, 75, 0.25, 1),  # 500 / 300 Hz
+                                     ("s", 250.0, 124, 0.248, 124)):  # a seq that counts samples
+        ing, got = play(dev, fs, n, period, seq_step=step)
+        assert ing.rejected[(dev, Ingress.PACE)] >= 25, (dev, ing.rejected)  # from about 4 s of its clock on
+        assert len(got) <= 15
+    ing, _ = play("w", 250.0, 124, 0.248)
+    _, fixed = play("w", 500.0, 124, 0.248, 40, 60, ing=ing)  # put right
+    assert fixed and fixed[0].reset and len(fixed) == 20
+    for n, jitter in ((62, 0.02), (10, 0.02)):  # +-20 ms on 0.25 s and on 40 ms packets
+        ok = Ingress(topic="ecg/+/samples", labels_topic=None)
+        t, out = now, []
+        for k in range(400):
+            fs = 250.0 if k < 200 else 360.0  # a rate change the clock agrees with
+            m = n if k < 200 else round(n * 1.44)
+            step = 1.0 if k == 100 else 0.0  # one stamp off by a second
+            if k == 300:
+                t += 1.0  # an NTP step
+            out += ok.handle("ecg/g/samples", encode("float32", "g", k, fs, t + rng.uniform(-jitter, jitter) + step,
+                                                     np.zeros(m, np.float32)))
+            t += m / fs * 1.005  # 0.5 % drift
+        assert not ok.rejected, (n, ok.rejected)
