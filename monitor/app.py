@@ -213,9 +213,16 @@ class KeyState:
     notice: str = ""
     quit_at: float | None = None  # when q was pressed once (monotonic)
 
+    def expire(self, now: float) -> None:
+        """The quit prompt goes once its ``QUIT_CONFIRM_S`` have passed (a stray q must not hide the footer's alarms
+        for good)."""
+        if self.quit_at is not None and now - self.quit_at > QUIT_CONFIRM_S:
+            self.quit_at, self.notice = None, ""
+
     def press(self, ch: str, mon: Controls, now: float | None = None) -> bool:
         """Act on one key; True to quit."""
         now = time.monotonic() if now is None else now
+        self.expire(now)
         beds = list(mon.beds)
         if ch in ("q", "Q"):
             if self.quit_at is not None and now - self.quit_at <= QUIT_CONFIRM_S:
@@ -369,6 +376,7 @@ async def console_loop(console: Console, controls: Controls, snap: Callable[[Key
     async def refresh(live: Live, gone: Callable[[], bool]) -> None:
         while not gone():
             try:
+                keys_state.expire(time.monotonic())
                 s = snap(keys_state)
                 live.update(render(s, width=console.size.width, height=console.size.height), refresh=True)
                 if ringer is not None and ringer.due(s, time.monotonic()):

@@ -199,8 +199,8 @@ def _alarm_text(a: Alarm | None, now: float) -> Text:
     if a.priority is Priority.HIGH and a.state is AlarmState.ACTIVE and int(now * 2) % 2:
         style = "bold red on white"  # flashing: alternate twice a second
     tag = "TECH " if a.kind is AlarmKind.TECHNICAL else ""
-    ack = " (ack)" if a.state is AlarmState.ACKNOWLEDGED else ""
-    return Text(f"{tag}{a.priority.name} {a.condition}{ack}", style=style, no_wrap=True, overflow="ellipsis")
+    ack = " (ack)" if a.state is AlarmState.ACKNOWLEDGED else ""  # before the condition: a narrow tile cuts its end
+    return Text(f"{tag}{a.priority.name}{ack} {a.condition}", style=style, no_wrap=True, overflow="ellipsis")
 
 
 def _verdict_line(t: Tile) -> Text:
@@ -401,10 +401,10 @@ def render(s: Snapshot, *, width: int = 120, height: int = 40, now: float | None
         sp = f"{s.specificity:.3f}" if s.specificity is not None else "--"
         truth = f" | sens {se} spec {sp}" + (" (vs reference labels)" if width >= 120 else "")
     more = f"+{hidden} beds not shown (n/p) | " if hidden > 0 and focused is None else ""
-    if unseen:
+    if unseen:  # how many first (a narrow footer cuts the list), then each, highest first
         names = ", ".join(f"{t.patient} {t.alarm.priority.name} {t.alarm.condition}" for t in unseen)  # type: ignore[union-attr]
-        more = (f"alarms on other beds: {names} | " if focused is not None
-                else f"+{hidden} beds not shown; alarms on: {names} (n/p) | ")
+        more = (f"alarms on {len(unseen)} other bed(s): {names} | " if focused is not None
+                else f"+{hidden} beds not shown, {len(unseen)} with alarms (n/p): {names} | ")
     if width >= 120:
         text = (f"{more}{s.beats_per_s:6.1f} beats/s | latency {lat} | queue {s.queue_depth} (max {s.queue_max}) | "
                 f"shed {s.shed} beats/{s.shed_messages} msgs | {s.device} | {s.model}{truth}")

@@ -73,8 +73,8 @@ def test_active_high_alarms_flash_twice_a_second_and_acknowledged_ones_stop():
     assert steady == {"bold white on red"} and flash == {"bold red on white"}
     bed1 = dataclasses.replace(snap.tiles[0], alarm=_alarm("bed01", Priority.HIGH, state=AlarmState.ACKNOWLEDGED))
     ack = dataclasses.replace(snap, tiles=(bed1, *snap.tiles[1:]))
-    assert _styles_of(ack, "HIGH abnormal run (ack)", 1_700_000_000.0) == _styles_of(
-        ack, "HIGH abnormal run (ack)", 1_700_000_000.5) == {"bold white on red"}
+    assert _styles_of(ack, "HIGH (ack) abnormal run", 1_700_000_000.0) == _styles_of(
+        ack, "HIGH (ack) abnormal run", 1_700_000_000.5) == {"bold white on red"}
     # a MEDIUM alarm never flashes
     assert _styles_of(snap, "MEDIUM frequent", 1_700_000_000.5) == {"bold black on yellow"}
 
@@ -208,7 +208,7 @@ def test_a_bed_in_a_lethal_rhythm_is_never_hidden_behind_quiet_beds():
     # every bed shown has an alarm or comes first in the ward; one more HIGH than there is room for is named below
     many = [dataclasses.replace(t, alarm=(a := _lethal(t.patient, "asystole")), alarms=(a,)) for t in base.tiles]
     text = _screen(dataclasses.replace(base, tiles=tuple(many)), 80, 24).export_text(styles=False)
-    assert "alarms on: bed" in text and "HIGH asystole" in text.split("alarms on:")[1]
+    assert "with alarms (n/p): bed" in text and "HIGH asystole" in text.split("with alarms")[1]
 
 
 def test_the_banner_and_the_alarm_line_name_the_same_most_serious_rhythm():
@@ -283,6 +283,8 @@ def test_keys_acknowledge_the_bed_shown_reach_every_bed_and_quit_only_on_a_secon
     keys.press("p", ward, now=3.0)
     assert keys.focus == "bed10"
     assert not keys.press("q", ward, now=10.0) and "q again" in keys.notice
+    keys.expire(10.0 + QUIT_CONFIRM_S + 0.5)
+    assert keys.notice == ""  # the prompt goes: the footer's alarms come back
     assert not keys.press("q", ward, now=10.0 + QUIT_CONFIRM_S + 1)  # too late: asks again
     assert keys.press("q", ward, now=10.0 + QUIT_CONFIRM_S + 2)
     keys.press("0", ward, now=20.0)
