@@ -304,8 +304,8 @@ class AlarmBook:
         at, rec = self._where(self.at)
         for cond, a in self.active.items():
             if a.state is AlarmState.ACTIVE:
-                self.active[cond] = replace(a, state=AlarmState.ACKNOWLEDGED, time=time.time(),
-                                            **({"beat_index": at, "record_s": rec} if at is not None else {}))
+                acked = replace(a, state=AlarmState.ACKNOWLEDGED, time=time.time())
+                self.active[cond] = acked if at is None else replace(acked, beat_index=at, record_s=rec)
                 out.append(self.active[cond])
         return out
 

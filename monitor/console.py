@@ -331,10 +331,12 @@ def shown_tiles(tiles: tuple[Tile, ...], room: int) -> list[Tile]:
     the tiles keep the ward's order on screen (a bed's place moves only when it must)."""
     if len(tiles) <= room:
         return list(tiles)
-    ranked = sorted(range(len(tiles)), key=lambda k: (tiles[k].alarm is not None and
-                                                      tiles[k].alarm.state is not AlarmState.CLEARED,
-                                                      alarm_rank(tiles[k].alarm) if tiles[k].alarm else (0, False, 0),
-                                                      -k), reverse=True)
+    def key(k: int) -> tuple[bool, tuple[int, bool, int], int]:
+        a = tiles[k].alarm
+        on = a is not None and a.state is not AlarmState.CLEARED
+        return on, alarm_rank(a) if a is not None else (0, False, 0), -k
+
+    ranked = sorted(range(len(tiles)), key=key, reverse=True)
     keep = set(ranked[:room])
     return [t for k, t in enumerate(tiles) if k in keep]
 
