@@ -341,8 +341,13 @@ class BeatJoin:
     by default, and a type dropped for room would leave its beat untyped, as the load decided).  Memory is bounded
     either way."""
 
-    def __init__(self, fs: float, *, tol_s: float = 0.15, wait_beats: int = 512) -> None:
+    def __init__(self, fs: float, *, tol_s: float = 0.15, wait_beats: int = 512, after_s: float = 0.0) -> None:
         self.tol = max(1, round(tol_s * fs))
+        # once the typer reports its progress (a flushing caller), a beat also waits until it has passed this far
+        # beyond it: the alarm chains' look-ahead (PolicyConfig.chain_ahead_s) reads the lethal alarms raised up to
+        # there, which are then known whatever the scorer's lag (without it, a ventricular run just before a VT was
+        # chained or not from run to run of one recording)
+        self.after = round(after_s * fs)
         self.waiting: deque[BeatScore] = deque()
         self.types: deque[QrsType] = deque(maxlen=max(16, 32 * wait_beats))
         self.mark = -math.inf
@@ -380,6 +385,9 @@ class BeatJoin:
                 for u in itertools.islice(self.types, 1, 3):
                     if abs(u.index - i) < abs(t.index - i):
                         t = u
+            if (not final and len(self.waiting) <= self.wait_beats and math.isfinite(self.mark)
+                    and self.mark > -math.inf and self.mark <= i + self.after):
+                break  # the look-ahead's lethal alarms are not all known yet
             known = final or i + self.tol < self.mark or len(self.waiting) > self.wait_beats
             # a QRS before the beat is its match only once no nearer one can follow (one at or after the beat has
             # been typed, or the typer has passed it): the same match whether the beat's verdict or its QRS
@@ -410,7 +418,7 @@ class AlarmPolicy:
         every beat is judged at once, untyped: no ventricular or supraventricular advisories)."""
         self.book, self.cfg = book, cfg
         self.fs = float(fs or book.fs or 250.0)
-        self.join = BeatJoin(self.fs, tol_s=cfg.join_s, wait_beats=cfg.wait_beats)
+        self.join = BeatJoin(self.fs, tol_s=cfg.join_s, wait_beats=cfg.wait_beats, after_s=cfg.chain_ahead_s)
         if not typer:
             self.join.progress(math.inf)
         self.losses: deque[float] = deque(maxlen=10)
