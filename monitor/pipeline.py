@@ -121,13 +121,16 @@ class Bed:
     # stretches of samples lost in transit and bridged (Monitor._bridge), absolute [start, stop), those of the last
     # PACKET_LOSS_S of signal (Monitor._packet_loss keeps the window); and how many so far
     bridges: deque[tuple[int, int]] = field(default_factory=deque)
+    # every stretch lost in transit (bridged or not) of the last BRIDGE_WINDOW_S: absolute [start, stop)
+    lost: deque[tuple[int, int]] = field(default_factory=deque)
     bridged: int = 0
 
 
 PACKET_LOSS_S, PACKET_LOSS_ON, PACKET_LOSS_OFF = 60.0, 0.05, 0.02  # the packet-loss alarm (Monitor._packet_loss)
-# gaps are bridged while at most this share of the bed's last BRIDGE_WINDOW_S of signal is bridged: a link that loses
-# most of its packets (or whose packets are mostly refused) is signal loss, not a line drawn over most of the ECG
-BRIDGE_MAX_SHARE, BRIDGE_WINDOW_S = 0.25, 10.0
+# gaps are bridged while at most this share of the bed's last BRIDGE_WINDOW_S of signal was lost in transit (bridged or
+# not): a link that loses most of its packets (or whose packets are mostly refused) is signal loss, not a line drawn
+# over most of the ECG
+BRIDGE_MAX_SHARE, BRIDGE_WINDOW_S = 0.5, 10.0
 
 # what a rejection's reason means, where its key alone would not tell a nurse (the BAD_INPUT alarm's detail)
 REASON_TEXT = {
@@ -424,10 +427,10 @@ class Monitor:
         is no beat (:meth:`QRSDetector.bridge`); the pause and asystole timers run on through it.  Bridges are
         counted per bed (summary ``bridged``; the packet-loss alarm, :meth:`_packet_loss`) and per device
         (``input``'s gap counts).
-        Any other chunk is returned as it is (a longer gap, a rate change or a reboot, or gaps that would make over
-        ``BRIDGE_MAX_SHARE`` of the bed's last ``BRIDGE_WINDOW_S``: the bed starts again; a device that lost 2 of every
-        3 packets had its asystole and pause timers run over lines drawn across most of its ECG: false HIGH
-        asystole and extreme bradycardia)."""
+        Any other chunk is returned as it is (a longer gap, a rate change or a reboot, or when gaps lost in transit
+        make over ``BRIDGE_MAX_SHARE`` of the bed's last ``BRIDGE_WINDOW_S``: the bed starts again; a device that lost
+        2 of every 3 packets had its asystole and pause timers run over lines drawn across most of its ECG: false
+        HIGH asystole and extreme bradycardia)."""
         if not (chunk.reset and chunk.missing > 0 and self.cfg.bridge_s > 0):
             return chunk
         st = (self.aux if chunk.lead else self.beds).get(chunk.patient)
@@ -437,12 +440,15 @@ class Monitor:
         end = st.seg_offset + seg.total  # the bed's next sample
         gap = chunk.start - end
         last = seg.last_sample
+        if gap == chunk.missing > 0:
+            st.lost.append((end, chunk.start))
+        since = chunk.start - BRIDGE_WINDOW_S * chunk.fs
+        while st.lost and st.lost[0][1] <= since:
+            st.lost.popleft()
         if (gap != chunk.missing or gap > self.cfg.bridge_s * chunk.fs or not math.isfinite(last)
                 or not math.isfinite(float(chunk.samples[0]))):
             return chunk
-        since = chunk.start - BRIDGE_WINDOW_S * chunk.fs
-        recent = gap + sum(min(b1, chunk.start) - max(b0, since) for b0, b1 in st.bridges if b1 > since)
-        if recent > BRIDGE_MAX_SHARE * BRIDGE_WINDOW_S * chunk.fs:
+        if sum(b1 - max(b0, since) for b0, b1 in st.lost) > BRIDGE_MAX_SHARE * BRIDGE_WINDOW_S * chunk.fs:
             return chunk  # most of the signal is missing: signal loss (the bed starts again), not a bridge
         line = np.linspace(last, float(chunk.samples[0]), gap + 2, dtype=np.float64)[1:-1].astype(chunk.samples.dtype)
         _trim_bridges(st, chunk.start)

@@ -395,8 +395,8 @@ def test_acknowledging_one_bed_leaves_the_other_beds_alarms_active(tmp_path, mon
 def test_a_link_that_loses_most_of_its_packets_is_signal_loss_not_a_bridged_asystole(tmp_path, monitors):
     """Bridging is for a lossy link that still brings most of the ECG: a device that lost 2 packets of every 3 (or
     whose packets were mostly refused) had lines drawn over most of its signal, its asystole and pause timers ran on
-    through them, and HIGH asystole and extreme bradycardia were raised over a sinus rhythm.  Gaps that would make more
-    than a quarter of the last 10 s are signal loss (the bed starts again), and no lethal alarm is raised."""
+    through them, and HIGH asystole and extreme bradycardia were raised over a sinus rhythm.  While over half of the
+    last 10 s was lost in transit a gap is signal loss (the bed starts again), and no lethal alarm is raised."""
     _, _, mon, seen, _ = _lossy_link(tmp_path, monitors, bridge_s=1.0, drop=0.67, seconds=90.0)
     raised = {a.condition for a in seen.alarms if a.state is AlarmState.ACTIVE}
     assert Condition.SIGNAL_LOSS in raised
