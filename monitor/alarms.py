@@ -386,7 +386,7 @@ class BeatJoin:
                     if abs(u.index - i) < abs(t.index - i):
                         t = u
             if (not final and len(self.waiting) <= self.wait_beats and math.isfinite(self.mark)
-                    and self.mark > -math.inf and self.mark <= i + self.after):
+                    and self.mark <= i + self.after):
                 break  # the look-ahead's lethal alarms are not all known yet
             known = final or i + self.tol < self.mark or len(self.waiting) > self.wait_beats
             # a QRS before the beat is its match only once no nearer one can follow (one at or after the beat has
@@ -678,17 +678,19 @@ class TechnicalAlarms:
     def raise_(self, condition: Condition, detail: str = "", *, index: int | None = None) -> list[Alarm]:
         """Raise ``condition`` (nothing when it is already active), at sample ``index`` (default: the bed's
         current one)."""
-        prio, msg = self.CONDITIONS[condition]
-        return self.book.raise_(condition, AlarmKind.TECHNICAL, prio, f"{msg}{': ' + detail if detail else ''}",
-                                index=index)
+        return self.book.raise_(condition, AlarmKind.TECHNICAL, self.CONDITIONS[condition][0],
+                                self._message(condition, detail), index=index)
+
+    def _message(self, condition: Condition, detail: str) -> str:
+        msg = self.CONDITIONS[condition][1]
+        return f"{msg}{': ' + detail if detail else ''}"
 
     def say(self, condition: Condition, detail: str) -> list[Alarm]:
         """``condition`` raised with ``detail``, or, when it is on already, its message brought up to ``detail`` (the
         console, the journal and the streams see the new text)."""
         if condition not in self.book.active:
             return self.raise_(condition, detail)
-        msg = self.CONDITIONS[condition][1]
-        return self.book.update(condition, f"{msg}{': ' + detail if detail else ''}")
+        return self.book.update(condition, self._message(condition, detail))
 
     def clear(self, condition: Condition, *, index: int | None = None) -> list[Alarm]:
         """Clear ``condition`` (nothing when it is not active), at sample ``index`` (default: the bed's current

@@ -376,7 +376,8 @@ def render(s: Snapshot, *, width: int = 120, height: int = 40, now: float | None
         main = grid
         hidden = len(s.tiles) - len(shown)
     # beds not on the screen with an audible alarm on: the footer names them (red), highest first
-    unseen = sorted((t for t in s.tiles if t not in shown and t.alarm is not None
+    on_screen = {t.patient for t in shown}
+    unseen = sorted((t for t in s.tiles if t.patient not in on_screen and t.alarm is not None
                      and t.alarm.priority >= Priority.MEDIUM and t.alarm.state is not AlarmState.CLEARED),
                     key=lambda t: alarm_rank(t.alarm), reverse=True)  # type: ignore[arg-type]
     log = Table.grid(padding=(0, 1))

@@ -14,6 +14,7 @@ import math
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 from ecgmon.core.messages import Chunk, TrueBeat, is_abnormal
 from ecgmon.core.payload import MAX_PAYLOAD, Packet, PayloadError, decode, decode_many, device_from_topic, t0_problem
@@ -25,6 +26,21 @@ CONTROL_COMMANDS = frozenset({"relearn", "limits"})
 MAX_TOPIC = 256  # bytes; longer topics are rejected before any parsing
 MAX_ROUTES = 16384  # topics whose route is remembered (the cache starts again when full)
 SAMPLES, LABELS, CONTROL, TOO_LONG, UNKNOWN = range(5)  # what a topic carries
+
+
+@dataclass(slots=True)
+class _Pace:
+    """One device's stated rate against its own clock (:meth:`Ingress._pace_problem`): its last packet (``seq``,
+    ``t0``, ``fs``, ``n`` samples), the ratios (clock advance / stated duration) of the consecutive pairs of the window
+    being gathered and its stated duration so far (s), and the last windows' median ratios."""
+
+    ratios: deque[float]
+    pairs: list[float] = field(default_factory=list)
+    span: float = 0.0
+    seq: int = 0
+    t0: float = 0.0
+    fs: float = 0.0
+    n: int = 0
 
 
 class Ingress:
@@ -58,12 +74,7 @@ class Ingress:
         self._restarts: dict[str, list[float]] = {}
         self._unstable_until: dict[str, float] = {}
         self._resume: set[str] = set()
-        # per device: its last packet (seq, t0, duration by its stated fs, fs, samples), the ratios of the clock's
-        # advance to the stated duration of the consecutive pairs of the window being gathered and that window's
-        # stated duration, and the last windows' median ratios (_pace_problem)
-        self._pace: dict[str, tuple[int, float, float, float, int]] = {}
-        self._pace_window: dict[str, tuple[list[float], list[float]]] = {}
-        self._ratios: dict[str, deque[float]] = {}
+        self._pace: dict[str, _Pace] = {}  # per device: its stated rate against its clock (_pace_problem)
 
     UNSTABLE_N, UNSTABLE_S = 4, 10.0  # this many stream restarts within this long: an unstable stream
     UNSTABLE = "unstable-stream"  # the rejection's reason
@@ -218,9 +229,8 @@ class Ingress:
             chunks = self._stable(dev, chunks, now, counts["reboot"] - reboots)
             if not chunks:
                 return
-        elif dev in self._resume and chunks:
-            self._resume.discard(dev)
-            chunks[0] = dataclasses.replace(chunks[0], reset=True, missing=0)
+        else:
+            self._resumed(dev, chunks)
         delay = now - p.t0 - len(p.samples) / p.fs
         floor = self._delay_floor.get(dev)
         if floor is None or delay < floor:
@@ -252,24 +262,25 @@ class Ingress:
         an NTP step or a single stamp off by a second).  Consecutive:
         the next ``seq`` (or, for a device whose ``seq`` counts samples, the last packet's ``seq`` plus its samples),
         at one rate; a lost, late or repeated packet is no pair, a rate change starts again."""
-        n = len(p.samples)
-        last = self._pace.get(dev)
-        self._pace[dev] = (p.seq, p.t0, n / p.fs, p.fs, n)
-        ratios = self._ratios.setdefault(dev, deque(maxlen=self.PACE_N))
-        pairs, span = self._pace_window.setdefault(dev, ([], [0.0]))
-        if last is None or last[3] != p.fs:
-            ratios.clear()
-            pairs.clear()
-            span[0] = 0.0
-        elif p.seq in (last[0] + 1, last[0] + last[4]) and last[2] > 0:
-            pairs.append((p.t0 - last[1]) / last[2])
-            span[0] += last[2]
-            if span[0] >= self.PACE_S:
-                srt = sorted(pairs)
-                ratios.append((srt[(len(srt) - 1) // 2] + srt[len(srt) // 2]) / 2)  # the window's median
-                pairs.clear()
-                span[0] = 0.0
-        return len(ratios) == self.PACE_N and all(not 1 / self.PACE_TOL <= r <= self.PACE_TOL for r in ratios)
+        pace = self._pace.get(dev)
+        if pace is None:
+            pace = self._pace[dev] = _Pace(deque(maxlen=self.PACE_N))
+        elif pace.fs != p.fs:  # a rate change: the count starts again
+            pace.ratios.clear()
+            pace.pairs.clear()
+            pace.span = 0.0
+        elif p.seq in (pace.seq + 1, pace.seq + pace.n) and pace.n > 0:
+            last_s = pace.n / pace.fs
+            pace.pairs.append((p.t0 - pace.t0) / last_s)
+            pace.span += last_s
+            if pace.span >= self.PACE_S:
+                srt = sorted(pace.pairs)
+                pace.ratios.append((srt[(len(srt) - 1) // 2] + srt[len(srt) // 2]) / 2)  # the window's median
+                pace.pairs.clear()
+                pace.span = 0.0
+        pace.seq, pace.t0, pace.fs, pace.n = p.seq, p.t0, p.fs, len(p.samples)
+        return (len(pace.ratios) == self.PACE_N
+                and all(not 1 / self.PACE_TOL <= r <= self.PACE_TOL for r in pace.ratios))
 
     def _stable(self, dev: str, chunks: list[Chunk], now: float, restarts: int) -> list[Chunk]:
         """``chunks`` of ``dev``, or none while its stream is unstable: ``UNSTABLE_N`` restarts (reboots: a packet
@@ -291,10 +302,15 @@ class Ingress:
             self._resume.add(dev)
             return []
         self._unstable_until.pop(dev, None)
+        self._resumed(dev, chunks)
+        return chunks
+
+    def _resumed(self, dev: str, chunks: list[Chunk]) -> None:
+        """A device whose packets were refused (an unstable stream, a rate its clock contradicts) is accepted again:
+        its first chunk restarts the bed (``reset``, no bridge over what was refused)."""
         if dev in self._resume and chunks:
             self._resume.discard(dev)
             chunks[0] = dataclasses.replace(chunks[0], reset=True, missing=0)
-        return chunks
 
     def _control(self, dev: str, payload: object) -> None:
         """``{"cmd": "relearn"}`` or ``{"cmd": "limits", "low": 45, "high": 130}`` (heart-rate alarm limits, bpm)

@@ -881,10 +881,7 @@ class Monitor:
             seen = self._unattributed.setdefault(device, {})
             new = reason not in seen
             seen[reason] = now
-            stale = [d for d, r in self._unattributed.items() if now - max(r.values()) > UNATTRIBUTED_S]
-            for d in stale:
-                del self._unattributed[d]
-            if new or stale or Condition.BAD_INPUT not in self.monitor_book.active:
+            if self._expire_unattributed(now) or new or Condition.BAD_INPUT not in self.monitor_book.active:
                 self._say_unattributed()
             return
         st.rejected += 1
@@ -894,6 +891,14 @@ class Monitor:
         if reason not in st.bad_reasons:
             st.bad_reasons.append(reason)
             self.emit(st.technical.say(Condition.BAD_INPUT, "; ".join(REASON_TEXT.get(r, r) for r in st.bad_reasons)))
+
+    def _expire_unattributed(self, now: float) -> bool:
+        """Forget the devices without a bed refused nothing for ``UNATTRIBUTED_S`` (they stopped sending); whether
+        any was."""
+        stale = [d for d, r in self._unattributed.items() if now - max(r.values()) > UNATTRIBUTED_S]
+        for d in stale:
+            del self._unattributed[d]
+        return bool(stale)
 
     def _say_unattributed(self) -> None:
         """The monitor's bad-input alarm: the devices without a bed whose packets were refused in the last
@@ -1043,10 +1048,7 @@ class Monitor:
             beds = [(b.last_chunk_mono, b.technical, b.last_chunk_s) for b in self.beds.values()]
             now = time.monotonic()
             self.emit(self.watchdog.check(now, load, beds))
-            stale = [d for d, r in self._unattributed.items() if now - max(r.values()) > UNATTRIBUTED_S]
-            for d in stale:  # devices that stopped sending: no longer named
-                del self._unattributed[d]
-            if stale:
+            if self._expire_unattributed(now):
                 self._say_unattributed()
 
     async def run(self, source: Source, *, duration: float | None = None, extra_tasks: Sequence[Task] = ()) -> None:

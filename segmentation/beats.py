@@ -391,7 +391,7 @@ class Segmenter:
         if fids is None:
             # fractional sample index of the QRS's steepest slope (ECG5000) or its slope-energy centre (window)
             fids = [self._onset(p) if self.window is None else self._centroid(p) for p in peaks]
-        ds: list[int] = []  # the decision sample of each beat made here (its stretch's rating: _flag)
+        ds: list[int] = []  # the decision sample of each beat made here (its stretch's rating: noisy_at below)
         dom = self.detector.dom
         for p, fid in zip(peaks, fids, strict=True):
             if self.last_fid is not None and fid <= self.last_fid + 1:

@@ -526,19 +526,10 @@ def rate_many(quals: Sequence[SignalQuality]) -> None:
             else:
                 groups[(q.n, q.fs, q.cfg)].append((q, at))
     for (n, fs, cfg), group in groups.items():
-        # a block holds each bed once at most, so that a bed's windows are taken (and its buffer trimmed) in order
-        while group:
-            block: list[tuple[SignalQuality, int]] = []
-            rest: list[tuple[SignalQuality, int]] = []
-            seen: set[int] = set()
-            for qa in group:
-                if id(qa[0]) in seen or len(block) == RATE_BLOCK:
-                    rest.append(qa)
-                else:
-                    seen.add(id(qa[0]))
-                    block.append(qa)
-            _rate_block(block, n, fs, cfg)
-            group = rest
+        # a bed's points are in their order in the group, so its windows are taken (its buffer trimmed) and its
+        # ratings kept in order, within a block and from block to block
+        for k in range(0, len(group), RATE_BLOCK):
+            _rate_block(group[k:k + RATE_BLOCK], n, fs, cfg)
 
 
 RATE_BLOCK = 32  # windows rated as one array: more make arrays that leave the CPU's caches (512 took 2.5x longer)
