@@ -28,7 +28,7 @@ from typing import cast
 import numpy as np
 
 from ecgmon.core.aio import check_cancelled
-from ecgmon.core.limits import default_threads
+from ecgmon.core.limits import chunk_size, default_threads
 from ecgmon.core.messages import Alarm, AlarmKind, Beat, BeatScore, Chunk, Condition
 from ecgmon.models.checkpoint import Checkpoint
 from ecgmon.models.scorer import Scored, Scorer
@@ -44,7 +44,7 @@ from ecgmon.monitor.batcher import MicroBatcher, next_batch
 from ecgmon.monitor.bedmodel import BedModel
 from ecgmon.monitor.disk import DiskWriter
 from ecgmon.monitor.learning import LearningConfig, Learnt, LearntStates, LearntStore
-from ecgmon.monitor.lethal import PRIORITY, Change, LeadFusion, LethalConfig, LethalWatch
+from ecgmon.monitor.lethal import PRIORITY, Change, InOrder, LeadFusion, LethalConfig, LethalWatch
 from ecgmon.monitor.settings import PipelineConfig
 from ecgmon.monitor.sinks import Sink
 from ecgmon.monitor.sources import Source, Task
@@ -64,6 +64,13 @@ STORE_EVERY_S = 60.0  # how often the learnt-state file is rewritten while runni
 DRAIN_S = 2.0  # at a stop, how long a sink may take to pass on what it holds (the MQTT alarm outbox)
 STEADY_S = 10.0  # a bed's beats this far into its stream count in the steady end-to-end latency (Stats.e2e_steady)
 RHYTHM_BLOCK_S = 1.0  # signal gathered per bed before the beat typer and the VF detector see it
+# the lethal watch is told how far the signal has come (its asystole and pause timers) every TICK_S of signal, at
+# fixed points of the bed's stream (its first sample + k ticks), whatever the device's packets
+TICK_S = 0.25
+# a VF window reaches the lethal watch this long after its end: its "organised rhythm" check (LethalWatch.organised)
+# reads the QRS within the window, and the QRS detector decides a QRS at most 0.5 s after its fiducial (median 0.37 s
+# on CinC 2015 and MIT-BIH records)
+VF_AFTER_S = 0.5
 
 
 def first_block(patient: str, fs: float) -> int:
@@ -124,6 +131,11 @@ class Bed:
     # every stretch lost in transit (bridged or not) of the last BRIDGE_WINDOW_S: absolute [start, stop)
     lost: deque[tuple[int, int]] = field(default_factory=deque)
     bridged: int = 0
+    # the lethal watch's inputs, released in the order of the sample each was decided at (Monitor._release)
+    watch_in: InOrder = field(default_factory=InOrder)
+    # the QRS handed to the beat typer and not yet typed: (fiducial, sample it was decided at), relative to seg_offset
+    decided: deque[tuple[int, int]] = field(default_factory=deque)
+    tick_next: int = -1  # absolute sample of the watch's next tick (-1: the stream's first sample + a tick)
 
 
 PACKET_LOSS_S, PACKET_LOSS_ON, PACKET_LOSS_OFF = 60.0, 0.05, 0.02  # the packet-loss alarm (Monitor._packet_loss)
@@ -349,6 +361,9 @@ class Monitor:
             st.quality = QualityMonitor(chunk.fs)
             st.vtyper, st.vfbank = VTyper(chunk.fs), self.vfpool.bank(chunk.fs)
             st.rhythm_x, st.rhythm_fids, st.rhythm_n = [], [], 0  # samples of the old stream: another basis
+            self._release(st)  # what the watch has still to be told of the old stream
+            st.decided.clear()
+            st.tick_next = -1
             st.lethal.gap()  # no rate across the gap, and the asystole timer starts again after it
             st.seg_offset = chunk.start
             self.emit(st.technical.raise_(Condition.SIGNAL_LOSS, f"{why}; QRS detection restarted"))
@@ -383,6 +398,8 @@ class Monitor:
                 self._bed_model(chunk.fs), LethalWatch(chunk.fs, self.lethal_cfg), VTyper(chunk.fs),
                 self.vfpool.bank(chunk.fs), seg_offset=chunk.start, lead=1,
                 rhythm_block=first_block(chunk.patient, chunk.fs))
+            if prev is not None:
+                self._release(prev)  # what its watch has still to be told of the old stream
             if prev is not None and prev.fs == chunk.fs:  # a gap: the same watch, no rate across it
                 st.lethal = prev.lethal
                 st.lethal.gap()
@@ -456,7 +473,7 @@ class Monitor:
         st.bridged += 1
         seg.hr.bridge(seg.total, seg.total + gap)
         seg.detector.bridge(seg.total - seg.base, seg.total - seg.base + gap)
-        st.lethal.bridge(end, chunk.start)
+        st.watch_in.put(end, InOrder.GAP, functools.partial(_told, st.lethal.bridge, end, chunk.start))
         return dataclasses.replace(chunk, samples=np.concatenate([line, chunk.samples]), start=end, reset=False,
                                    missing=0, t0=chunk.t0 - gap / chunk.fs)
 
@@ -566,19 +583,29 @@ class Monitor:
 
     def _watch_rhythm(self, st: Bed, samples: np.ndarray, *, leads_off: bool, now: float,
                       replay: bool = False) -> None:
-        """The lethal and rate conditions (:mod:`ecgmon.monitor.lethal`): every QRS the segmenter decided in
-        this chunk at once, each beat's type a little later (:class:`VTyper`), the signal's progress for the
-        asystole timer, and the bed's VF windows (analysed with every bed's in the pool)."""
-        off, seg = st.seg_offset, st.segmenter
+        """The lethal and rate conditions (:mod:`ecgmon.monitor.lethal`): every QRS the segmenter decided in this
+        chunk, the signal's progress every ``TICK_S`` for the asystole and pause timers, and (from :meth:`_flush_vf`)
+        each beat's type (:class:`VTyper`) and the bed's VF windows (analysed with every bed's in the pool).  Each goes
+        into the bed's :class:`InOrder` at the sample it was decided at, and reaches the watch once the bed's typer
+        and VF detector have analysed the signal up to there (:meth:`_release`): in the order of the signal, whatever
+        the packets and the other beds."""
+        off, seg, watch, put = st.seg_offset, st.segmenter, st.lethal, st.watch_in.put
+        end = off + seg.total
         if seg.signal_loss:  # missing samples or a flat run in this chunk: the segmenter restarted after it
-            st.lethal.gap()
+            put(end - len(samples), InOrder.GAP, functools.partial(_told, watch.gap))
         for (fid, hr), at in zip(seg.found, seg.found_at, strict=True):
             # the signal quality of the stretch rated last before the QRS was decided (none yet in a stream's first
             # seconds): as its beat's (Beat.noisy), whatever the device's packets
             r = seg.quality.rating_at(at)
-            self._lethal(st, st.lethal.qrs(round(fid) + off, hr_bpm=hr, noisy=r is not None and r.noisy,
-                                           rated=r is not None))
-        self._lethal(st, st.lethal.samples(off + seg.total, leads_off=leads_off))
+            put(at + off, InOrder.QRS, functools.partial(watch.qrs, round(fid) + off, hr_bpm=hr,
+                                                          noisy=r is not None and r.noisy, rated=r is not None))
+            st.decided.append((round(fid), at))
+        tick = chunk_size(TICK_S, st.fs)
+        if st.tick_next < 0:
+            st.tick_next = off + tick
+        while st.tick_next <= end:
+            put(st.tick_next, InOrder.TICK, functools.partial(watch.samples, st.tick_next, leads_off=leads_off))
+            st.tick_next += tick
         st.rhythm_x.append(samples)
         st.rhythm_fids += [f for f, _ in seg.found]
         st.rhythm_n += len(samples)
@@ -641,11 +668,11 @@ class Monitor:
         for (st, bank), w in windows:
             if st.vfbank is bank:
                 st.vf_flags.append((w.end + st.seg_offset, w.unreadable))
+        # a typer's blocks queued since the last flush, joined in order (one add of their concatenation leaves the
+        # typer as the adds one by one would: its filter and its fiducials run on)
+        blocks: dict[int, tuple[Bed, VTyper, list[np.ndarray], list[float]]] = {}
         if self._vt_jobs:
             queued, self._vt_jobs, self._vt_oldest = self._vt_jobs, [], None
-            # a typer's blocks queued since the last flush, joined in order (one add of their concatenation leaves
-            # the typer as the adds one by one would: its filter and its fiducials run on)
-            blocks: dict[int, tuple[Bed, VTyper, list[np.ndarray], list[float]]] = {}
             for st, typer, x, fids in queued:
                 b = blocks.setdefault(id(typer), (st, typer, [], []))
                 b[2].append(x)
@@ -657,14 +684,18 @@ class Monitor:
             for (st, job), typed in zip(jobs, type_staged([j for _, j in jobs]), strict=True):
                 if st.vtyper is not job.typer:  # queued before the bed's segmentation restarted
                     continue
-                off = st.seg_offset
+                off, need = st.seg_offset, st.vtyper.need_after
                 # the alarm policy types the first lead's beats (those scored), not a second lead's
                 qrs = for_policy.setdefault(id(st), (st, []))[1] if not st.lead else None
                 for vb in typed:
                     artifact = self._beat_artifact(st, vb.index + off)
-                    self._lethal(st, st.lethal.typed(vb.index + off, ventricular=vb.ventricular,
-                                                     artifact=artifact, p_ventricular=vb.p_ventricular,
-                                                     prev_corr=vb.prev_corr))
+                    # decided once the typer had its look-ahead, and not before its QRS was decided
+                    while st.decided and st.decided[0][0] < vb.index:
+                        st.decided.popleft()
+                    at = st.decided.popleft()[1] if st.decided and st.decided[0][0] == vb.index else vb.index
+                    st.watch_in.put(off + max(vb.index + need, at), InOrder.TYPED, functools.partial(
+                        st.lethal.typed, vb.index + off, ventricular=vb.ventricular, artifact=artifact,
+                        p_ventricular=vb.p_ventricular, prev_corr=vb.prev_corr))
                     if qrs is not None:
                         qrs.append(QrsType(vb.index + off, vb.p_ventricular, vb.ventricular, vb.width_s,
                                            artifact, vb.prev_corr))
@@ -673,8 +704,15 @@ class Monitor:
                 continue
             st.vf_artifact = w.unreadable
             end = w.end + st.seg_offset
-            vf = w.vf and not st.lethal.organised(end - round(st.vfbank.cfg.window_s * st.fs), end)
-            self._lethal(st, st.lethal.vf(end, st.vfalarm.step(vf, w.artifact), vf=vf, artifact=w.artifact))
+            st.watch_in.put(end + round(VF_AFTER_S * st.fs), InOrder.VF,
+                            functools.partial(self._vf_window, st, end, w.vf, w.artifact))
+        # every bed whose typer and VF detector have analysed their samples: what its watch can be told now
+        for st, typer, _, _ in blocks.values():
+            if st.vtyper is typer:  # (not queued before the bed's segmentation restarted)
+                self._release(st, st.seg_offset + typer.total)
+        if final:
+            for st in (*self.beds.values(), *self.aux.values()):
+                self._release(st)
         for st, qrs in for_policy.values():
             for t in qrs:
                 self._policy(st, st.policy.typed(t))
@@ -682,6 +720,21 @@ class Monitor:
             # none before its last QRS handed to the typer is still to be found): beats before it wait no longer
             self._policy(st, st.policy.progress(min(st.seg_offset + st.vtyper.total - st.vtyper.need_after,
                                                     st.typer_fid + 1)))
+
+    def _vf_window(self, st: Bed, end: int, vf: bool, artifact: bool) -> list[Change]:
+        """A VF window ending at absolute sample ``end`` told to the bed's watch (by :meth:`_release`, once the QRS
+        within it have been): fibrillatory (``vf``) unless the QRS over it are an organised rhythm, and the VF
+        alarm's step."""
+        vf = vf and not st.lethal.organised(end - round(st.vfbank.cfg.window_s * st.fs), end)
+        return st.lethal.vf(end, st.vfalarm.step(vf, artifact), vf=vf, artifact=artifact)
+
+    def _release(self, st: Bed, horizon: float = math.inf) -> None:
+        """Tell the bed's lethal watch every input decided at or before absolute sample ``horizon`` (all: at a
+        restart and at the end), in the order of the samples they were decided at (:class:`InOrder`); the caller
+        knows that nothing decided up to ``horizon`` is still to come.  Their changes raise and clear the bed's
+        alarms as they come."""
+        for call in st.watch_in.due(horizon):
+            self._lethal(st, call())
 
     @staticmethod
     def _beat_artifact(st: Bed, index: int) -> bool:
@@ -1153,6 +1206,12 @@ class Monitor:
         for sink in self._all_sinks:
             out.update(sink.report())
         return out
+
+
+def _told(call: Callable[..., None], *args: int) -> list[Change]:
+    """``call(*args)`` for a watch input that changes no alarm by itself (a gap, a bridge)."""
+    call(*args)
+    return []
 
 
 def _trim_bridges(st: Bed, now: int) -> None:

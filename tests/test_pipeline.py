@@ -403,3 +403,38 @@ def test_a_link_that_loses_most_of_its_packets_is_signal_loss_not_a_bridged_asys
     assert not raised & {Condition.ASYSTOLE, Condition.EXTREME_BRADY, Condition.VFIB, Condition.VTACH}, raised
     _, _, mon, seen, _ = _lossy_link(tmp_path, monitors, bridge_s=1.0, drop=0.1, seconds=90.0)  # 1 in 10: bridged
     assert mon.beds and next(iter(mon.beds.values())).bridged > 10
+
+
+def test_lethal_alarms_do_not_depend_on_packet_length_or_the_beds_beside(tmp_path):
+    """A bed's lethal and rate alarms are a function of its signal alone: the same transitions at the same samples
+    whether its device sends 0.1, 0.25 or 1 s packets and whether other beds play beside it (the watch's inputs go
+    in the order of the samples they were decided at, LethalWatch's InOrder).  Before, a QRS reached the watch at
+    its chunk and the beats' types and VF windows at the next flush of every bed's work: CinC 2015 a345l's pause
+    came alone but not with two other beds, t762s's extreme tachycardia with 0.25 s packets but not with 1 s ones.
+    A paced patient's loss of capture (asystole, CinC 2015 a670) and sinus rhythm that turns to VF."""
+    import wfdb
+    from helpers import play_records
+    from test_vf import sinus, vf_wave
+
+    from ecgmon.monitor.lethal import PRIORITY
+
+    fs = 250.0
+    paced = Path(__file__).parent / "data" / "cinc-paced" / "a670x"
+    with warnings.catch_warnings():  # wfdb's own use of deprecated pandas calls
+        warnings.simplefilter("ignore")
+        wfdb.wrsamp("vfrec", fs=fs, units=["mV"], sig_name=["MLII"], fmt=["16"], adc_gain=[1000.0], baseline=[0],
+                    p_signal=np.concatenate([sinus(fs, 20.0, 75, seed=1), vf_wave(fs, 16.0, seed=2),
+                                             sinus(fs, 14.0, 150, seed=4)])[:, None], write_dir=str(tmp_path))
+    runs = {}
+    for name, records, chunk_s in (("alone", [paced], 0.25), ("p0.1", [paced, tmp_path / "vfrec"], 0.1),
+                                   ("p0.25", [tmp_path / "vfrec", paced], 0.25),
+                                   ("p1", [paced, tmp_path / "vfrec"], 1.0)):
+        (tmp_path / name).mkdir()
+        _, rec = play_records(tmp_path / name, records, chunk_s=chunk_s)
+        runs[name] = sorted((a.patient, a.condition.value, a.state.value, a.beat_index) for a in rec.alarms
+                            if a.condition in PRIORITY)
+    got = runs["p0.25"]
+    assert ("a670x", "asystole", "active") in {g[:3] for g in got}
+    assert ("vfrec", "ventricular fibrillation/flutter", "active") in {g[:3] for g in got}
+    assert runs["p0.1"] == got and runs["p1"] == got
+    assert runs["alone"] == [g for g in got if g[0] == "a670x"]
