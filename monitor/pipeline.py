@@ -51,7 +51,7 @@ from ecgmon.monitor.sources import Source, Task
 from ecgmon.monitor.watchdog import Load, Watchdog
 from ecgmon.segmentation.bank import segment_round
 from ecgmon.segmentation.beats import Segmenter
-from ecgmon.segmentation.quality import Quality, QualityMonitor, push_many
+from ecgmon.segmentation.quality import QualityMonitor, push_many
 from ecgmon.segmentation.represent import Representation
 from ecgmon.segmentation.vf import VFAlarm, VFBank, VFPool
 from ecgmon.segmentation.vtype import VTyper, add_many, type_staged
@@ -135,7 +135,6 @@ class Bed:
     watch_in: InOrder = field(default_factory=InOrder)
     # the QRS handed to the beat typer and not yet typed: (fiducial, sample it was decided at), relative to seg_offset
     decided: deque[tuple[int, int]] = field(default_factory=deque)
-    tick_next: int = -1  # absolute sample of the watch's next tick (-1: the stream's first sample + a tick)
 
 
 PACKET_LOSS_S, PACKET_LOSS_ON, PACKET_LOSS_OFF = 60.0, 0.05, 0.02  # the packet-loss alarm (Monitor._packet_loss)
@@ -184,6 +183,7 @@ class Stats:
     recent: deque[float] = field(default_factory=lambda: deque(maxlen=4096))  # verdict times for beats/s
     queue_max: int = 0
     time_segment: float = 0.0  # all of it: the parts below, the sinks' on_chunk, technical alarms
+    coalesced: int = 0  # replayed chunks segmented joined to their bed's previous one (Monitor.segment_many)
     time_segmenters: float = 0.0  # the segmenters: QRS detection (batched envelopes, decisions) and beat cutting
     time_quality: float = 0.0  # the signal-quality checks
     time_rhythm: float = 0.0  # the lethal and rate watches: beat typer (VTyper), VF detector, LethalWatch
@@ -234,6 +234,8 @@ class Monitor:
             policy = dataclasses.replace(policy, v_alone_p=math.inf)
         self.scorer, self.threshold, self.cfg, self.policy_cfg = scorer, threshold, cfg, policy
         self.rep = rep
+        # a bed's consecutive replayed chunks in a round segmented as one (segment_many); off: one by one
+        self.coalesce = True
         self.learning = learning if learning is not None and learning.learn_s > 0 else None
         self.bed_margin, self.store = bed_margin, store
         self.disk = disk or DiskWriter()
@@ -339,7 +341,7 @@ class Monitor:
             if self._unattributed.pop(chunk.patient, None) is not None:  # its packets are accepted now
                 self._say_unattributed()
             st = self.beds[chunk.patient] = Bed(
-                chunk.patient, chunk.fs, Segmenter(chunk.patient, chunk.fs, rep=self.rep), QualityMonitor(chunk.fs),
+                chunk.patient, chunk.fs, Segmenter(chunk.patient, chunk.fs, rep=self.rep), _quality(chunk.fs),
                 book, AlarmPolicy(book, self.policy_cfg, fs=chunk.fs), TechnicalAlarms(book),
                 self._bed_model(chunk.fs, before if fs == chunk.fs else None),
                 LethalWatch(chunk.fs, self.lethal_cfg), VTyper(chunk.fs), self.vfpool.bank(chunk.fs),
@@ -354,16 +356,20 @@ class Monitor:
                       else time.monotonic() - st.last_chunk_mono)
             if self.learning is not None and (st.fs != chunk.fs or gone_s > self.learning.forget_s):
                 st.model = self._bed_model(chunk.fs)  # gone for long: learn again
+            # the old stream's last samples typed and analysed (every bed's queued work with them) before its
+            # typer and VF detector start again: otherwise whether its last block was typed depended on when the
+            # work happened to be flushed
+            self._type_and_vf(st, time.monotonic())
+            self.flush_vf()
+            self._release(st)  # what the watch has still to be told of the old stream
             if st.fs != chunk.fs:
                 st.lethal = LethalWatch(chunk.fs, st.lethal.cfg)
             st.fs = st.book.fs = chunk.fs
             st.segmenter = Segmenter(chunk.patient, chunk.fs, rep=self.rep)
-            st.quality = QualityMonitor(chunk.fs)
+            st.quality = _quality(chunk.fs)
             st.vtyper, st.vfbank = VTyper(chunk.fs), self.vfpool.bank(chunk.fs)
-            st.rhythm_x, st.rhythm_fids, st.rhythm_n = [], [], 0  # samples of the old stream: another basis
-            self._release(st)  # what the watch has still to be told of the old stream
+            st.rhythm_x, st.rhythm_fids, st.rhythm_n = [], [], 0
             st.decided.clear()
-            st.tick_next = -1
             st.lethal.gap()  # no rate across the gap, and the asystole timer starts again after it
             st.seg_offset = chunk.start
             self.emit(st.technical.raise_(Condition.SIGNAL_LOSS, f"{why}; QRS detection restarted"))
@@ -393,13 +399,15 @@ class Monitor:
             book.fs = chunk.fs
             prev = st
             st = self.aux[chunk.patient] = Bed(
-                chunk.patient, chunk.fs, Segmenter(chunk.patient, chunk.fs, rep=self.rep), QualityMonitor(chunk.fs),
+                chunk.patient, chunk.fs, Segmenter(chunk.patient, chunk.fs, rep=self.rep), _quality(chunk.fs),
                 book, AlarmPolicy(book, self.policy_cfg, fs=chunk.fs), TechnicalAlarms(book),
                 self._bed_model(chunk.fs), LethalWatch(chunk.fs, self.lethal_cfg), VTyper(chunk.fs),
                 self.vfpool.bank(chunk.fs), seg_offset=chunk.start, lead=1,
                 rhythm_block=first_block(chunk.patient, chunk.fs))
-            if prev is not None:
-                self._release(prev)  # what its watch has still to be told of the old stream
+            if prev is not None:  # the old stream's last samples typed and analysed, its watch told all
+                self._type_and_vf(prev, time.monotonic())
+                self.flush_vf()
+                self._release(prev)
             if prev is not None and prev.fs == chunk.fs:  # a gap: the same watch, no rate across it
                 st.lethal = prev.lethal
                 st.lethal.gap()
@@ -417,8 +425,30 @@ class Monitor:
     def segment_many(self, chunks: Sequence[Chunk]) -> list[list[Beat]]:
         """A round of chunks -> each chunk's beats, as :meth:`segment` one by one would give them, the QRS
         envelopes of all beds computed together (:func:`ecgmon.segmentation.bank.segment_round`: one pass per
-        sampling rate and chunk length).  A bed with several chunks in the round has them segmented in order
-        (the round is cut into sub-rounds that hold each bed at most once)."""
+        sampling rate and chunk length).
+
+        A recording or replay played faster than real time brings several chunks of a bed in a round: its
+        consecutive ones are joined and segmented as one chunk (:func:`coalesce`), for the same beats, QRS, beat
+        types, VF windows and alarms as one by one (the detectors, the signal-quality ratings, the flat-line checks
+        and the lethal watch's inputs do not depend on the chunking:
+        ``tests/test_pipeline.py::test_a_round_with_several_chunks_per_bed_gives_what_one_by_one_gives``) and less
+        CPU (much of a chunk's cost is per chunk, not per sample: BENCHMARKS.md).  The joined chunk's beats are
+        returned in its last chunk's place (the others get none).  Chunks that cannot be joined (live ones, whose
+        beats each carry their packet's time for the end-to-end latency; a discontinuity; a warm-up replay) are
+        segmented in order, in sub-rounds that hold each bed at most once."""
+        groups = coalesce(chunks) if self.coalesce else [[k] for k in range(len(chunks))]
+        if len(groups) == len(chunks):
+            return self._sub_rounds(chunks)
+        self.stats.coalesced += len(chunks) - len(groups)
+        joined = [chunks[g[0]] if len(g) == 1 else dataclasses.replace(
+            chunks[g[0]], samples=np.concatenate([chunks[k].samples for k in g]),
+            truth=tuple(t for k in g for t in chunks[k].truth)) for g in groups]
+        out: list[list[Beat]] = [[] for _ in chunks]
+        for g, beats in zip(groups, self._sub_rounds(joined), strict=True):
+            out[g[-1]] = beats
+        return out
+
+    def _sub_rounds(self, chunks: Sequence[Chunk]) -> list[list[Beat]]:
         out: list[list[Beat]] = []
         i = 0
         while i < len(chunks):
@@ -513,22 +543,22 @@ class Monitor:
         found = segment_round([st.segmenter for _, st in live], [chunks[k].samples for k, _ in live])
         t2 = time.perf_counter()
         self.stats.time_segmenters += t2 - t1
-        # the quality checks of every bed at once (their windows as one array)
-        quality = push_many([st.quality for _, st in live], [chunks[k].samples for k, _ in live],
-                            [len(b) for b in found])
+        # the quality checks of every bed at once (their windows as one array); their verdicts at fixed points of
+        # each stream are in each bed's QualityMonitor.points
+        push_many([st.quality for _, st in live], [chunks[k].samples for k, _ in live], [len(b) for b in found])
         self.stats.time_quality += time.perf_counter() - t2
-        for (k, st), beats, q in zip(live, found, quality, strict=True):
-            out[k] = self._segmented(st, chunks[k], beats, q)
+        for (k, st), beats in zip(live, found, strict=True):
+            out[k] = self._segmented(st, chunks[k], beats)
         self.stats.time_segment += time.perf_counter() - t0
         return out
 
-    def _segmented(self, st: Bed, chunk: Chunk, beats: list[Beat], q: Quality) -> list[Beat]:
-        """What follows a chunk's segmentation and quality check ``q``: beat indices, technical alarms, the lethal
+    def _segmented(self, st: Bed, chunk: Chunk, beats: list[Beat]) -> list[Beat]:
+        """What follows a chunk's segmentation and quality check: beat indices, technical alarms, the lethal
         watches."""
         st.last_chunk_mono = now = time.monotonic()
         st.last_chunk_s = len(chunk.samples) / chunk.fs
         if st.lead:  # a second lead: its lethal watch only; no beat of it is scored, no technical alarm shown
-            self._watch_rhythm(st, chunk.samples, leads_off=q.flat, now=now, replay=chunk.replay)
+            self._watch_rhythm(st, chunk.samples, now=now, replay=chunk.replay)
             return []
         st.book.at = st.seg_offset + st.segmenter.total
         if st.book.restored:
@@ -540,18 +570,21 @@ class Monitor:
         if beats and st.bridges:  # what lost samples may have hidden is not judged (_bridge)
             beats = [dataclasses.replace(b, noisy=True) if not b.noisy and self._near_bridge(st, b.index, b.rr_prev_s)
                      else b for b in beats]
-        self._follow(st, Condition.LEADS_OFF, q.flat)
+        # the flat-line and saturation verdicts made at the fixed points this chunk passed (QualityMonitor.step)
+        for at, v in st.quality.points:
+            self._follow(st, Condition.LEADS_OFF, v.flat, index=st.seg_offset + at)
         # NaN or a flat run: the segmenter restarted after it.  One cause, one alarm: missing samples are "signal
         # loss"; a flat run (a disconnected lead holding its last value) is the "leads off" raised above
         if st.segmenter.signal_loss and not np.isfinite(chunk.samples).all():
             self.emit(st.technical.raise_(Condition.SIGNAL_LOSS, "no valid samples; QRS detection restarted"))
         # a signal with no QRS is asystole (HIGH, below), not a technical condition; a saturated one is noise
-        self._follow(st, Condition.NOISY_SIGNAL, q.saturated)
+        for at, v in st.quality.points:
+            self._follow(st, Condition.NOISY_SIGNAL, v.saturated, index=st.seg_offset + at)
         t2 = time.perf_counter()
-        self._watch_rhythm(st, chunk.samples, leads_off=q.flat, now=now, replay=chunk.replay)
+        self._watch_rhythm(st, chunk.samples, now=now, replay=chunk.replay)
         self.stats.time_rhythm += time.perf_counter() - t2
-        if beats:
-            self._follow(st, Condition.SIGNAL_LOSS, False)
+        if beats:  # cleared at the first beat found (where it is, whatever the chunks)
+            self._follow(st, Condition.SIGNAL_LOSS, False, index=beats[0].index)
         if st.bridges or Condition.PACKET_LOSS in st.book.active:
             self._packet_loss(st)
         st.clean_since_reject += 1
@@ -574,14 +607,14 @@ class Monitor:
         elif not present:
             self._follow(st, Condition.PACKET_LOSS, False)
 
-    def _follow(self, st: Bed, condition: Condition, present: bool) -> None:
-        """``st.technical.follow(condition, present)``, the clearing skipped where it would do nothing (the condition
-        neither active nor restored in the bed's book: ``AlarmBook.clear`` only pops those), as it is at almost
-        every chunk."""
+    def _follow(self, st: Bed, condition: Condition, present: bool, *, index: int | None = None) -> None:
+        """``st.technical.follow(condition, present, index=index)``, the clearing skipped where it would do nothing
+        (the condition neither active nor restored in the bed's book: ``AlarmBook.clear`` only pops those), as it is
+        at almost every chunk."""
         if present or condition in st.book.active or condition in st.book.restored:
-            self.emit(st.technical.follow(condition, present))
+            self.emit(st.technical.follow(condition, present, index=index))
 
-    def _watch_rhythm(self, st: Bed, samples: np.ndarray, *, leads_off: bool, now: float,
+    def _watch_rhythm(self, st: Bed, samples: np.ndarray, *, now: float,
                       replay: bool = False) -> None:
         """The lethal and rate conditions (:mod:`ecgmon.monitor.lethal`): every QRS the segmenter decided in this
         chunk, the signal's progress every ``TICK_S`` for the asystole and pause timers, and (from :meth:`_flush_vf`)
@@ -600,12 +633,8 @@ class Monitor:
             put(at + off, InOrder.QRS, functools.partial(watch.qrs, round(fid) + off, hr_bpm=hr,
                                                           noisy=r is not None and r.noisy, rated=r is not None))
             st.decided.append((round(fid), at))
-        tick = chunk_size(TICK_S, st.fs)
-        if st.tick_next < 0:
-            st.tick_next = off + tick
-        while st.tick_next <= end:
-            put(st.tick_next, InOrder.TICK, functools.partial(watch.samples, st.tick_next, leads_off=leads_off))
-            st.tick_next += tick
+        for at, q in st.quality.points:  # every TICK_S of the stream, with the flat-line verdict there
+            put(at + off, InOrder.TICK, functools.partial(watch.samples, at + off, leads_off=q.flat))
         st.rhythm_x.append(samples)
         st.rhythm_fids += [f for f, _ in seg.found]
         st.rhythm_n += len(samples)
@@ -1206,6 +1235,34 @@ class Monitor:
         for sink in self._all_sinks:
             out.update(sink.report())
         return out
+
+
+def coalesce(chunks: Sequence[Chunk]) -> list[list[int]]:
+    """The chunks of a round as groups of indices, in the order of each group's first chunk: a replayed chunk joins
+    the group of its bed's (and lead's) previous chunk in the round when it continues it exactly (its first sample
+    follows that chunk's last, no discontinuity before it, the same rate and simulator flag, both replayed, neither
+    a warm-up replay, every sample of both present); otherwise it starts a group.  Each group is one stretch of one
+    bed's signal (:meth:`Monitor.segment_many`)."""
+    last: dict[tuple[str, int], list[int]] = {}
+    groups: list[list[int]] = []
+    for k, c in enumerate(chunks):
+        key = (c.patient, c.lead)
+        g = last.get(key)
+        if g is not None and c.replay:
+            p = chunks[g[-1]]
+            if (p.replay and not c.reset and not c.warmup and not p.warmup and c.fs == p.fs
+                    and c.simulated == p.simulated and len(p.samples) and c.start == p.start + len(p.samples)
+                    and np.isfinite(c.samples).all() and np.isfinite(p.samples).all()):
+                g.append(k)
+                continue
+        g = last[key] = [k]
+        groups.append(g)
+    return groups
+
+
+def _quality(fs: float) -> QualityMonitor:
+    """A bed's flat-line and saturation checks, their verdicts at the lethal watch's ticks (every ``TICK_S``)."""
+    return QualityMonitor(fs, step=chunk_size(TICK_S, fs))
 
 
 def _told(call: Callable[..., None], *args: int) -> list[Change]:

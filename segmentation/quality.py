@@ -25,10 +25,16 @@ _CLEAN, _NOISY = Quality(False, False, False), Quality(False, False, True)  # pu
 
 
 class QualityMonitor:
-    """Rolling checks over the last ``window_s`` seconds of one patient's raw signal."""
+    """Rolling checks over the last ``window_s`` seconds of one patient's raw signal.
+
+    ``step`` (samples; None: at the end of every push): the flat-line and saturation verdicts are made at fixed
+    points of the stream, every ``step`` samples from its first (each over the ``window_s`` ending there), so that
+    they do not depend on how the samples were cut into chunks; :attr:`points` holds the verdicts the last push
+    made (stream sample index, :class:`Quality`), and :meth:`push` returns the last of them, or the verdict in force
+    when the push passed no point."""
 
     def __init__(self, fs: float, *, window_s: float = 2.0, flat_std: float = 1e-3, no_beat_s: float = 4.0,
-                 saturation_frac: float = 0.2) -> None:
+                 saturation_frac: float = 0.2, step: int | None = None) -> None:
         self.fs = fs
         self.n = max(2, int(window_s * fs))
         self.buf = np.zeros(0)  # the last ``n`` samples
@@ -36,16 +42,39 @@ class QualityMonitor:
         self.flat_std, self.sat_frac = flat_std, saturation_frac
         self.no_beat = int(no_beat_s * fs)
         self.since_beat = 0
+        if step is not None and step < 1:
+            raise ValueError(f"QualityMonitor step must be at least 1 sample, got {step}")
+        self.step = step
+        self.total = 0  # samples pushed (missing ones too)
+        self.next = step or 0  # the stream sample index of the next verdict point (with ``step``)
+        self.last = _CLEAN  # the verdict in force
+        self.points: list[tuple[int, Quality]] = []
 
     def push(self, x: np.ndarray, *, beats_found: int) -> Quality:
         x = np.asarray(x, dtype=np.float64)
-        if not np.isfinite(x).all():  # lost samples (NaN) are signal loss (the segmenter's), not a flat line
-            x = x[np.isfinite(x)]
-        w = self.buf = np.concatenate([self.buf, x])[-self.n:]
+        start = self.total
+        self.total += len(x)
         self.since_beat = 0 if beats_found else self.since_beat + len(x)
-        full = len(w) == self.n
+        if self.step is None:
+            if not np.isfinite(x).all():  # lost samples (NaN) are signal loss (the segmenter's), not a flat line
+                x = x[np.isfinite(x)]
+            w = self.buf = np.concatenate([self.buf, x])[-self.n:]
+            self.last = self._judge(w)
+            return self.last
+        self.points = []
+        for at in range(self.next, self.total + 1, self.step):
+            y = x[:at - start]
+            self.points.append((at, self._judge(np.concatenate([self.buf, y[np.isfinite(y)]])[-self.n:])))
+            self.next = at + self.step
+        if self.points:
+            self.last = self.points[-1][1]
+        self.buf = np.concatenate([self.buf, x[np.isfinite(x)]])[-self.n:]
+        return self.last
+
+    def _judge(self, w: np.ndarray) -> Quality:
+        """The verdict over window ``w`` (the last ``n`` finite samples up to a point)."""
         flat = saturated = False
-        if full:
+        if len(w) == self.n:
             hi, lo = w.max(), w.min()
             # n samples spanning hi - lo have a standard deviation of at least (hi - lo) / sqrt(2 n):
             # the (costlier) deviation is only needed when the range allows a flat line
@@ -66,19 +95,29 @@ class QualityMonitor:
 
 def push_many(mons: Sequence[QualityMonitor], xs: Sequence[np.ndarray], beats_found: Sequence[int]) -> list[Quality]:
     """``mons[i].push(xs[i], beats_found=beats_found[i])`` for every ``i`` (each monitor at most once): the monitors
-    whose window is full and whose chunk is finite, grouped by window and chunk length, take their windows as one
-    ``(monitors, n)`` array (the range, and the counts at the extremes, in one call each; max, min and counts are
-    exact in any order); a window whose range allows a flat line, or whose extremes are common enough to be
-    saturation, is judged by its own monitor as :meth:`QualityMonitor.push` judges it.  The rest take the per-bed
-    path.  The same values as the per-bed pushes."""
+    whose window is full and whose chunk is finite and ends at their next verdict point (every chunk without
+    ``step``), grouped by window and chunk length, take their windows as one ``(monitors, n)`` array (the range, and
+    the counts at the extremes, in one call each; max, min and counts are exact in any order); a window whose range
+    allows a flat line, or whose extremes are common enough to be saturation, is judged by its own monitor as
+    :meth:`QualityMonitor.push` judges it.  A finite chunk that passes no verdict point only joins the monitor's
+    buffer.  The rest take the per-bed path.  The same values as the per-bed pushes."""
     if len({id(m) for m in mons}) != len(mons):
         raise ValueError("push_many() takes each monitor at most once")
     out: list[Quality | None] = [None] * len(mons)
     groups: dict[tuple[int, int], list[int]] = defaultdict(list)
     arrs = [np.asarray(x, dtype=np.float64) for x in xs]
     for i, (m, x) in enumerate(zip(mons, arrs, strict=True)):
-        if len(m.buf) == m.n and 0 < len(x) <= m.n:
-            groups[(m.n, len(x))].append(i)
+        k = len(x)
+        if len(m.buf) != m.n or not 0 < k <= m.n:
+            continue
+        if m.step is None or m.next == m.total + k:
+            groups[(m.n, k)].append(i)
+        elif m.next > m.total + k and np.isfinite(x.sum()):  # no verdict in this chunk
+            m.buf = np.concatenate([m.buf[k:], x])
+            m.total += k
+            m.since_beat = 0 if beats_found[i] else m.since_beat + k
+            m.points = []
+            out[i] = m.last
     for (n, k), idx in groups.items():
         if len(idx) < MIN_GROUP:
             continue
@@ -99,7 +138,11 @@ def push_many(mons: Sequence[QualityMonitor], xs: Sequence[np.ndarray], beats_fo
             i = idx[j]
             m = mons[i]
             m.buf = w[j]
+            m.total += k
             m.since_beat = 0 if beats_found[i] else m.since_beat + k
-            out[i] = _NOISY if m.since_beat > m.no_beat else _CLEAN
+            q = out[i] = m.last = _NOISY if m.since_beat > m.no_beat else _CLEAN
+            if m.step is not None:
+                m.points = [(m.next, q)]
+                m.next += m.step
     return [q if q is not None else m.push(x, beats_found=b)
             for q, m, x, b in zip(out, mons, arrs, beats_found, strict=True)]

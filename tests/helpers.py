@@ -55,14 +55,16 @@ def wide_rhythm(fs: float, bpm: float, seconds: float, *, seed: int = 0,
     return x, np.round(beats * fs)
 
 
-def play_records(tmp_path: Path, records: list[Path], **cfg: Any) -> tuple[Built, Recorder]:
+def play_records(tmp_path: Path, records: list[Path], *, coalesce: bool = True, **cfg: Any) -> tuple[Built, Recorder]:
     """Play recordings through the whole monitor at full speed, headless lines in tmp_path/out.jsonl;
-    ``cfg``: more MonitorConfig fields.  The built monitor (closed) and every verdict and alarm."""
+    ``cfg``: more MonitorConfig fields; ``coalesce`` False: a bed's chunks segmented one by one (Monitor.coalesce).
+    The built monitor (closed) and every verdict and alarm."""
     rec = Recorder()
     config = MonitorConfig(source="record", records=tuple(records), speed=None, ui=False, device="cpu",
                            journal=tmp_path / "j.jsonl", **cfg)
     with open(tmp_path / "out.jsonl", "w") as out:
         b = build(config, out=out, extra_sinks=[rec], truth=Evaluator)
+        b.monitor.coalesce = coalesce
         try:
             asyncio.run(b.monitor.run(b.source))
         finally:

@@ -239,10 +239,11 @@ def test_rate_many_equals_each_bed_rating(monkeypatch) -> None:
 # ---------------------------------------------------------------------------------------------- quality checks
 
 
-def test_quality_checks_in_one_pass_equal_each_bed_alone() -> None:
+@pytest.mark.parametrize("step", [None, 62])
+def test_quality_checks_in_one_pass_equal_each_bed_alone(step: int | None) -> None:
     """``push_many`` over beds with clean ECG, flat lines (leads off), clipping (saturation), NaN chunks, no beats
     for a while (noisy), odd chunk lengths and a bed alone in its group: each bed's Quality and state as its own
-    ``push`` gives them."""
+    ``push`` gives them; with verdicts at fixed points (``step``) the points too."""
     from ecgmon.segmentation.quality import QualityMonitor, push_many
 
     rng = np.random.default_rng(5)
@@ -254,8 +255,8 @@ def test_quality_checks_in_one_pass_equal_each_bed_alone() -> None:
     sig[2, int(8 * fs):] = 1e-4 * rng.standard_normal(n - int(8 * fs))  # leads off: noise under the flat level
     sig[3] = np.clip(3 * sig[3], -0.5, 0.5)  # clipped again and again: saturated
     sig[4, int(10 * fs):int(10.5 * fs)] = np.nan  # lost samples
-    plain = [QualityMonitor(fs) for _ in range(beds)]
-    batched = [QualityMonitor(fs) for _ in range(beds)]
+    plain = [QualityMonitor(fs, step=step) for _ in range(beds)]
+    batched = [QualityMonitor(fs, step=step) for _ in range(beds)]
     seen = {"flat": 0, "saturated": 0, "noisy": 0}
     a = 0
     r = 0
@@ -267,6 +268,7 @@ def test_quality_checks_in_one_pass_equal_each_bed_alone() -> None:
         want = [m.push(x, beats_found=f) for m, x, f in zip(plain, xs, found, strict=True)]
         got = push_many(batched, xs, found)
         assert got == want, r
+        assert [m.points for m in batched] == [m.points for m in plain], r
         for q in want:
             seen["flat"] += q.flat
             seen["saturated"] += q.saturated
@@ -275,7 +277,7 @@ def test_quality_checks_in_one_pass_equal_each_bed_alone() -> None:
         r += 1
     for p, b in zip(plain, batched, strict=True):
         np.testing.assert_array_equal(p.buf, b.buf)
-        assert p.since_beat == b.since_beat
+        assert p.since_beat == b.since_beat and p.total == b.total and p.next == b.next
     assert all(v > 0 for v in seen.values()), seen
     with pytest.raises(ValueError, match="at most once"):
         push_many([plain[0], plain[0]], [sig[0, :62], sig[0, 62:124]], [0, 0])

@@ -438,3 +438,46 @@ def test_lethal_alarms_do_not_depend_on_packet_length_or_the_beds_beside(tmp_pat
     assert ("vfrec", "ventricular fibrillation/flutter", "active") in {g[:3] for g in got}
     assert runs["p0.1"] == got and runs["p1"] == got
     assert runs["alone"] == [g for g in got if g[0] == "a670x"]
+
+
+def test_a_round_with_several_chunks_per_bed_gives_what_one_by_one_gives(tmp_path, monkeypatch):
+    """Recordings played at full speed bring several chunks of a bed in a round; joined and segmented as one
+    (Monitor.coalesce) they give the same beats, verdicts, beat types and alarm transitions at the same samples as
+    one by one: MIT-BIH excerpts with ventricular ectopy and noise, a paced patient's asystole, sinus rhythm that
+    turns to VF, and a record with a flat stretch (leads off) and lost samples (signal loss, never joined)."""
+    import wfdb
+    from helpers import play_records
+    from test_vf import sinus, vf_wave
+
+    fs = 250.0
+    x = np.concatenate([sinus(fs, 20.0, 75, seed=1), vf_wave(fs, 16.0, seed=2), sinus(fs, 14.0, 150, seed=4)])
+    y = sinus(fs, 40.0, 70, seed=5)
+    y[round(12 * fs):round(15 * fs)] = y[round(12 * fs)]  # a lead off for 3 s: held value
+    y[round(25 * fs):round(26 * fs)] = np.nan  # lost samples
+    with warnings.catch_warnings():  # wfdb's own use of deprecated pandas calls
+        warnings.simplefilter("ignore")
+        for name, sig in (("vfrec", x), ("off", y)):
+            wfdb.wrsamp(name, fs=fs, units=["mV"], sig_name=["MLII"], fmt=["16"], adc_gain=[1000.0], baseline=[0],
+                        p_signal=sig[:, None], write_dir=str(tmp_path))
+    data = Path(__file__).parent / "data"
+    records = [data / "mitdb" / "205x", data / "mitdb-hard" / "203x", data / "cinc-paced" / "a670x",
+               tmp_path / "vfrec", tmp_path / "off"]
+    got = {}
+    for coalesce in (True, False):
+        (tmp_path / str(coalesce)).mkdir()
+        # each run learns afresh (the second would otherwise start from what the first learnt)
+        monkeypatch.setenv("ECGMON_LEARN_STATE", str(tmp_path / str(coalesce) / "learnt.json"))
+        b, rec = play_records(tmp_path / str(coalesce), records, coalesce=coalesce)
+        got[coalesce] = (
+            sorted((s.beat.patient, s.beat.index, round(s.loss, 5), s.flagged, s.noisy) for s in rec.scores),
+            sorted((t.score.beat.patient, t.score.beat.index, t.kind.value, round(t.p_ventricular or 0, 6))
+                   for t in rec.typed),
+            sorted((a.patient, a.condition.value, a.state.value, a.beat_index) for a in rec.alarms),
+            b.monitor.stats.coalesced)
+    joined, plain = got[True], got[False]
+    assert joined[3] > 0 and plain[3] == 0  # chunks were joined in one run, not in the other
+    assert len(joined[0]) > 1000 and joined[0] == plain[0]
+    assert joined[1] == plain[1]
+    conditions = {a[1] for a in joined[2]}
+    assert {"asystole", "ventricular fibrillation/flutter", "leads off", "signal loss"} <= conditions, conditions
+    assert joined[2] == plain[2]

@@ -131,6 +131,29 @@ def test_quality_tells_a_clipped_signal_from_a_held_value_and_from_missing_sampl
     assert not any(g.flat or g.saturated for g in got)
 
 
+def test_quality_verdicts_at_fixed_points_do_not_depend_on_the_chunks(rng):
+    """With ``step``, the flat-line and saturation verdicts are made every ``step`` samples of the stream, each over
+    the window ending there, whatever the chunks: a 2.5 s flat stretch (a lead off for a moment) is found in 0.1 s,
+    0.25 s and 1 s chunks alike, and at the same points."""
+    fs, step = 250, 62
+    x = 0.5 * np.sin(2 * np.pi * 1.2 * np.arange(12 * fs) / fs) + 0.01 * rng.standard_normal(12 * fs)
+    x[5 * fs:5 * fs + round(2.5 * fs)] = 0.2
+    x[9 * fs:9 * fs + 30] = np.nan
+    got = {}
+    for n in (25, 62, 250, 12 * fs):
+        q = QualityMonitor(fs, step=step)
+        points = []
+        for a in range(0, len(x), n):
+            last = q.push(x[a:a + n], beats_found=1)
+            points += q.points
+            assert last == (q.points[-1][1] if q.points else last)
+        got[n] = points
+    assert got[25] == got[62] == got[250] == got[12 * fs]
+    assert [p for p, _ in got[62]] == list(range(step, 12 * fs + 1, step))
+    flat = [p for p, v in got[62] if v.flat]
+    assert flat and 7 * fs <= flat[0] <= 7 * fs + round(0.1 * fs) + step
+
+
 def test_ward_replay_keeps_every_normal_beat_and_a_few_percent_of_ectopy_unevenly(split):
     rows = split.test
     full = plan_patients(split.pool.x, split.pool.y, rows, patients=16, fs=250.0, seed=0)
