@@ -35,7 +35,7 @@ def rss_mib() -> float:
 
 
 async def soak(patients: int, hours: float, windows: int, fs: float, device: str = "cpu", *,
-               lethal: bool = True) -> None:
+               lethal: bool = True, coalesce: bool = True) -> None:
     journal = Path(tempfile.mkdtemp()) / "soak.jsonl"
     cfg = MonitorConfig(patients=patients, fs=fs, speed=None, loop=True, ui=False, journal=journal, device=device,
                         abnormal_rate=None,  # the whole test split, as the figures in BENCHMARKS.md were measured
@@ -44,10 +44,12 @@ async def soak(patients: int, hours: float, windows: int, fs: float, device: str
                         policy=PolicyConfig() if lethal else PolicyConfig(wait_beats=0))
     b = build(cfg, out=open(os.devnull, "w"), truth=Evaluator)  # noqa: SIM115 - verdict lines are not measured
     mon, source = b.monitor, b.source
+    mon.coalesce = coalesce
     if not lethal:  # what the lethal and rate alarms cost: their per-chunk watch (beat typer, VF detector) skipped
         mon._watch_rhythm = lambda *args, **kwargs: None  # type: ignore[method-assign]
     print(f"{patients} beds at {fs:g} Hz, scorer on {mon.scorer.device_name}"
-          f"{'' if lethal else ', lethal and rate alarms OFF (--no-lethal: their cost measured)'}", flush=True)
+          f"{'' if lethal else ', lethal and rate alarms OFF (--no-lethal: their cost measured)'}"
+          f"{'' if coalesce else ', chunks segmented one by one (--no-coalesce)'}", flush=True)
     limit, lines = limit_lines(mon.scorer.model.cfg, os.cpu_count() or 1)  # the machine's: every core
     for line in lines:
         print(line, flush=True)
@@ -120,8 +122,12 @@ def main() -> None:
     ap.add_argument("--no-lethal", action="store_true",
                     help="skip the lethal and rate alarms' watch (beat typer, VF detector, asystole and rate timers) "
                          "to measure what they cost against a run without it; not a monitor option")
+    ap.add_argument("--no-coalesce", action="store_true",
+                    help="a bed's chunks in a round segmented one by one, not joined (Monitor.coalesce): what joining "
+                         "saves")
     a = ap.parse_args()
-    asyncio.run(soak(a.patients, a.hours, a.windows, a.fs, a.device, lethal=not a.no_lethal))
+    asyncio.run(soak(a.patients, a.hours, a.windows, a.fs, a.device, lethal=not a.no_lethal,
+                     coalesce=not a.no_coalesce))
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 soak's ingest loop takes them (``--round`` chunks, cut into sub-rounds of one chunk per bed), without the scorer.
 
     .venv/bin/python benchmarks/soak_segment.py [--patients 512] [--seconds 20] [--profile OUT.prof]
-        [--digest OUT.json] [--split]
+        [--digest OUT.json] [--split] [--no-coalesce]
 
 Prints the main thread's CPU time (``time.thread_time``: other processes on a shared machine do not count) per
 chunk and per beat, and the monitor's own stage timers (wall clock).  ``--digest`` writes what the stage decided
@@ -62,6 +62,7 @@ async def run(a: argparse.Namespace) -> None:
         b = build(dataclasses.replace(cfg, source="mqtt", checkpoint=a.checkpoint), source=b.source,
                   out=open(os.devnull, "w"), extra_sinks=[dig])  # noqa: SIM115 - not measured
     mon, source = b.monitor, b.source
+    mon.coalesce = not a.no_coalesce
     typed: list[tuple[Any, ...]] = []
     windows: list[tuple[Any, ...]] = []
     plain_type, plain_flush = pipeline.type_staged, mon.vfpool.flush
@@ -174,6 +175,8 @@ def main() -> None:
     ap.add_argument("--profile", default="")
     ap.add_argument("--digest", default="")
     ap.add_argument("--split", action="store_true", help="CPU time per part of the stage")
+    ap.add_argument("--no-coalesce", action="store_true",
+                    help="a bed's chunks in a round segmented one by one, not joined (Monitor.coalesce)")
     a = ap.parse_args()
     asyncio.run(run(a))
 

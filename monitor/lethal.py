@@ -108,6 +108,7 @@ Units: sample indices at the bed's ``fs``, seconds, beats per minute.
 from __future__ import annotations
 
 import heapq
+import itertools
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -730,19 +731,19 @@ class InOrder:
 
     def __init__(self) -> None:
         self._heap: list[tuple[int, int, int, Callable[[], list[Change]]]] = []
-        self._n = 0
+        self._n = itertools.count()
 
     def __len__(self) -> int:
         return len(self._heap)
 
     def put(self, at: int, rank: int, call: Callable[[], list[Change]]) -> None:
-        heapq.heappush(self._heap, (int(at), rank, self._n, call))
-        self._n += 1
+        heapq.heappush(self._heap, (at, rank, next(self._n), call))
 
     def due(self, horizon: float) -> list[Callable[[], list[Change]]]:
+        heap, pop = self._heap, heapq.heappop
         out = []
-        while self._heap and self._heap[0][0] <= horizon:
-            out.append(heapq.heappop(self._heap)[3])
+        while heap and heap[0][0] <= horizon:
+            out.append(pop(heap)[3])
         return out
 
 

@@ -762,8 +762,11 @@ class Monitor:
         restart and at the end), in the order of the samples they were decided at (:class:`InOrder`); the caller
         knows that nothing decided up to ``horizon`` is still to come.  Their changes raise and clear the bed's
         alarms as they come."""
+        fused = st.patient in self.fusion  # (a second lead's watch is judged with the first's at every input)
         for call in st.watch_in.due(horizon):
-            self._lethal(st, call())
+            changes = call()
+            if changes or fused:
+                self._lethal(st, changes)
 
     @staticmethod
     def _beat_artifact(st: Bed, index: int) -> bool:
