@@ -213,6 +213,11 @@ def run_one(devices: int, seconds: float, work: Path, exe: Path, labels: bool = 
                               if all("e2e_p99_ms_steady" in s for s in sums) else None),
         "sim_lag_p99_ms": sim_summary.get("lag_p99_ms"), "cpu": cpu, "rss_mib": rss,
         "agreement_offline": [s.get("agreement_offline") for s in sums],
+        # the longest the event loop was held by one flush of the beds' typing and VF work (the worst worker's)
+        "flush_max_ms": max((s.get("flushes") or {}).get("max_ms") or 0 for s in sums),
+        "flushes": sum((s.get("flushes") or {}).get("count") or 0 for s in sums),
+        "round_max_ms": max(s.get("round_max_ms") or 0 for s in sums),
+        "time_s": [s.get("time_s") for s in sums],
     }
 
 

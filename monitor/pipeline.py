@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import dataclasses
 import functools
+import gc
 import inspect
 import math
 import time
@@ -135,6 +136,11 @@ class Bed:
     watch_in: InOrder = field(default_factory=InOrder)
     # the QRS handed to the beat typer and not yet typed: (fiducial, sample it was decided at), relative to seg_offset
     decided: deque[tuple[int, int]] = field(default_factory=deque)
+    # what the last flush of the beds' work left to hand over at the bed's next chunk (Monitor._settle): its watch's
+    # inputs up to told_to, then its typed QRS and progress mark to its alarm policy
+    told_to: float = -math.inf
+    to_policy: list[QrsType] = field(default_factory=list)
+    policy_mark: float | None = None
 
 
 PACKET_LOSS_S, PACKET_LOSS_ON, PACKET_LOSS_OFF = 60.0, 0.05, 0.02  # the packet-loss alarm (Monitor._packet_loss)
@@ -188,6 +194,8 @@ class Stats:
     time_quality: float = 0.0  # the signal-quality checks
     time_rhythm: float = 0.0  # the lethal and rate watches: beat typer (VTyper), VF detector, LethalWatch
     flushes: int = 0  # flush_vf calls: every queued bed's typing and VF windows at once, on the event loop
+    time_settle: float = 0.0  # handing each bed's flushed work to its watch and policy (Monitor._settle), s
+    round_max: float = 0.0  # the longest segmentation of one (sub-)round, flushes within it included, seconds
     flush_max: float = 0.0  # the longest of them, seconds (the event loop held that long)
     time_score: float = 0.0
     time_alarm: float = 0.0
@@ -236,6 +244,8 @@ class Monitor:
         self.rep = rep
         # a bed's consecutive replayed chunks in a round segmented as one (segment_many); off: one by one
         self.coalesce = True
+        # the cyclic garbage collector leaves what exists at the start of run() alone while it runs (run())
+        self.freeze_gc = True
         self.learning = learning if learning is not None and learning.learn_s > 0 else None
         self.bed_margin, self.store = bed_margin, store
         self.disk = disk or DiskWriter()
@@ -265,6 +275,7 @@ class Monitor:
         # a bed's second lead (--second-lead): its own segmenter, beat typer, VF detector and lethal watch, whose
         # conditions join the first lead's in the bed's LeadFusion; its beats are not scored, nothing of it is shown
         self.aux: dict[str, Bed] = {}
+        self._unsettled: dict[int, Bed] = {}  # beds with what a flush left to hand over (_settle)
         self.fusion: dict[str, LeadFusion] = {}
         # beds whose device says it sends a simulator's samples (core.payload): labelled so wherever shown
         self.simulated: set[str] = set()
@@ -361,6 +372,7 @@ class Monitor:
             # work happened to be flushed
             self._type_and_vf(st, time.monotonic())
             self.flush_vf()
+            self._settle(st)
             self._release(st)  # what the watch has still to be told of the old stream
             if st.fs != chunk.fs:
                 st.lethal = LethalWatch(chunk.fs, st.lethal.cfg)
@@ -407,6 +419,7 @@ class Monitor:
             if prev is not None:  # the old stream's last samples typed and analysed, its watch told all
                 self._type_and_vf(prev, time.monotonic())
                 self.flush_vf()
+                self._settle(prev)
                 self._release(prev)
             if prev is not None and prev.fs == chunk.fs:  # a gap: the same watch, no rate across it
                 st.lethal = prev.lethal
@@ -503,7 +516,7 @@ class Monitor:
         st.bridged += 1
         seg.hr.bridge(seg.total, seg.total + gap)
         seg.detector.bridge(seg.total - seg.base, seg.total - seg.base + gap)
-        st.watch_in.put(end, InOrder.GAP, functools.partial(_told, st.lethal.bridge, end, chunk.start))
+        st.watch_in.put(end, InOrder.GAP, (end, chunk.start))  # a bridged stretch
         return dataclasses.replace(chunk, samples=np.concatenate([line, chunk.samples]), start=end, reset=False,
                                    missing=0, t0=chunk.t0 - gap / chunk.fs)
 
@@ -549,7 +562,9 @@ class Monitor:
         self.stats.time_quality += time.perf_counter() - t2
         for (k, st), beats in zip(live, found, strict=True):
             out[k] = self._segmented(st, chunks[k], beats)
-        self.stats.time_segment += time.perf_counter() - t0
+        took = time.perf_counter() - t0
+        self.stats.time_segment += took
+        self.stats.round_max = max(self.stats.round_max, took)
         return out
 
     def _segmented(self, st: Bed, chunk: Chunk, beats: list[Beat]) -> list[Beat]:
@@ -622,19 +637,20 @@ class Monitor:
         into the bed's :class:`InOrder` at the sample it was decided at, and reaches the watch once the bed's typer
         and VF detector have analysed the signal up to there (:meth:`_release`): in the order of the signal, whatever
         the packets and the other beds."""
-        off, seg, watch, put = st.seg_offset, st.segmenter, st.lethal, st.watch_in.put
-        end = off + seg.total
+        if id(st) in self._unsettled:
+            self._settle(st)
+        off, seg, put = st.seg_offset, st.segmenter, st.watch_in.put
         if seg.signal_loss:  # missing samples or a flat run in this chunk: the segmenter restarted after it
-            put(end - len(samples), InOrder.GAP, functools.partial(_told, watch.gap))
+            put(off + seg.total - len(samples), InOrder.GAP, ())
         for (fid, hr), at in zip(seg.found, seg.found_at, strict=True):
             # the signal quality of the stretch rated last before the QRS was decided (none yet in a stream's first
             # seconds): as its beat's (Beat.noisy), whatever the device's packets
             r = seg.quality.rating_at(at)
-            put(at + off, InOrder.QRS, functools.partial(watch.qrs, round(fid) + off, hr_bpm=hr,
-                                                          noisy=r is not None and r.noisy, rated=r is not None))
-            st.decided.append((round(fid), at))
+            f = round(fid)
+            put(at + off, InOrder.QRS, (f + off, hr, r is not None and r.noisy, r is not None))
+            st.decided.append((f, at))
         for at, q in st.quality.points:  # every TICK_S of the stream, with the flat-line verdict there
-            put(at + off, InOrder.TICK, functools.partial(watch.samples, at + off, leads_off=q.flat))
+            put(at + off, InOrder.TICK, (at + off, q.flat))
         st.rhythm_x.append(samples)
         st.rhythm_fids += [f for f, _ in seg.found]
         st.rhythm_n += len(samples)
@@ -681,6 +697,8 @@ class Monitor:
         self.stats.flush_max = max(self.stats.flush_max, took)
 
     def _flush_vf(self, *, final: bool = False) -> None:
+        for st in list(self._unsettled.values()):  # the last flush's, for beds that sent nothing since
+            self._settle(st)
         if final:
             now = time.monotonic()
             for st in (*self.beds.values(), *self.aux.values()):
@@ -722,9 +740,8 @@ class Monitor:
                     while st.decided and st.decided[0][0] < vb.index:
                         st.decided.popleft()
                     at = st.decided.popleft()[1] if st.decided and st.decided[0][0] == vb.index else vb.index
-                    st.watch_in.put(off + max(vb.index + need, at), InOrder.TYPED, functools.partial(
-                        st.lethal.typed, vb.index + off, ventricular=vb.ventricular, artifact=artifact,
-                        p_ventricular=vb.p_ventricular, prev_corr=vb.prev_corr))
+                    st.watch_in.put(off + max(vb.index + need, at), InOrder.TYPED,
+                                    (vb.index + off, vb.ventricular, artifact, vb.p_ventricular, vb.prev_corr))
                     if qrs is not None:
                         qrs.append(QrsType(vb.index + off, vb.p_ventricular, vb.ventricular, vb.width_s,
                                            artifact, vb.prev_corr))
@@ -733,22 +750,25 @@ class Monitor:
                 continue
             st.vf_artifact = w.unreadable
             end = w.end + st.seg_offset
-            st.watch_in.put(end + round(VF_AFTER_S * st.fs), InOrder.VF,
-                            functools.partial(self._vf_window, st, end, w.vf, w.artifact))
-        # every bed whose typer and VF detector have analysed their samples: what its watch can be told now
+            st.watch_in.put(end + round(VF_AFTER_S * st.fs), InOrder.VF, (end, w.vf, w.artifact))
+        # every bed whose typer and VF detector have analysed their samples: what its watch can be told, handed over
+        # at the bed's next chunk (_settle), so that the work is spread over the round rather than holding the event
+        # loop here for every bed at once (at 400 live devices that doubled the verdicts' p99 latency)
         for st, typer, _, _ in blocks.values():
             if st.vtyper is typer:  # (not queued before the bed's segmentation restarted)
-                self._release(st, st.seg_offset + typer.total)
-        if final:
-            for st in (*self.beds.values(), *self.aux.values()):
-                self._release(st)
+                st.told_to = st.seg_offset + typer.total
+                self._unsettled[id(st)] = st
         for st, qrs in for_policy.values():
-            for t in qrs:
-                self._policy(st, st.policy.typed(t))
+            st.to_policy += qrs
             # every QRS before this sample has been found and typed (all the bed's staged jobs were in this flush;
             # none before its last QRS handed to the typer is still to be found): beats before it wait no longer
-            self._policy(st, st.policy.progress(min(st.seg_offset + st.vtyper.total - st.vtyper.need_after,
-                                                    st.typer_fid + 1)))
+            st.policy_mark = min(st.seg_offset + st.vtyper.total - st.vtyper.need_after, st.typer_fid + 1)
+            self._unsettled[id(st)] = st
+        if final:
+            for st in list(self._unsettled.values()):
+                self._settle(st)
+            for st in (*self.beds.values(), *self.aux.values()):
+                self._release(st)
 
     def _vf_window(self, st: Bed, end: int, vf: bool, artifact: bool) -> list[Change]:
         """A VF window ending at absolute sample ``end`` told to the bed's watch (by :meth:`_release`, once the QRS
@@ -757,14 +777,44 @@ class Monitor:
         vf = vf and not st.lethal.organised(end - round(st.vfbank.cfg.window_s * st.fs), end)
         return st.lethal.vf(end, st.vfalarm.step(vf, artifact), vf=vf, artifact=artifact)
 
+    def _settle(self, st: Bed) -> None:
+        """Hand over what the last flush left for the bed (:meth:`_flush_vf`): its watch's inputs up to ``told_to``
+        (its lethal alarms), then its typed QRS and progress mark to its alarm policy, whose alarm chains read
+        those lethal alarms.  At the bed's next chunk, or at the next flush for a bed that sent none meanwhile."""
+        t0 = time.perf_counter()
+        self._unsettled.pop(id(st), None)
+        self._release(st, st.told_to)
+        if st.to_policy:
+            qrs, st.to_policy = st.to_policy, []
+            for t in qrs:
+                self._policy(st, st.policy.typed(t))
+        if st.policy_mark is not None:
+            mark, st.policy_mark = st.policy_mark, None
+            self._policy(st, st.policy.progress(mark))
+        self.stats.time_settle += time.perf_counter() - t0
+
     def _release(self, st: Bed, horizon: float = math.inf) -> None:
         """Tell the bed's lethal watch every input decided at or before absolute sample ``horizon`` (all: at a
         restart and at the end), in the order of the samples they were decided at (:class:`InOrder`); the caller
         knows that nothing decided up to ``horizon`` is still to come.  Their changes raise and clear the bed's
         alarms as they come."""
         fused = st.patient in self.fusion  # (a second lead's watch is judged with the first's at every input)
-        for call in st.watch_in.due(horizon):
-            changes = call()
+        watch = st.lethal
+        for kind, a in st.watch_in.due(horizon):
+            changes: list[Change] = []
+            if kind == InOrder.TICK:
+                changes = watch.samples(a[0], leads_off=a[1])  # type: ignore[arg-type]
+            elif kind == InOrder.QRS:
+                changes = watch.qrs(a[0], hr_bpm=a[1], noisy=a[2], rated=a[3])  # type: ignore[arg-type]
+            elif kind == InOrder.TYPED:
+                changes = watch.typed(a[0], ventricular=a[1], artifact=a[2],  # type: ignore[arg-type]
+                                      p_ventricular=a[3], prev_corr=a[4])  # type: ignore[arg-type]
+            elif kind == InOrder.VF:
+                changes = self._vf_window(st, *a)  # type: ignore[arg-type]
+            elif a:  # a bridged stretch
+                watch.bridge(*a)  # type: ignore[arg-type]
+            else:  # the signal was lost
+                watch.gap()
             if changes or fused:
                 self._lethal(st, changes)
 
@@ -935,7 +985,9 @@ class Monitor:
     def release(self, patients: Sequence[str]) -> None:
         """Forget these beds: another worker has taken them over (their alarms and learnt state go on there)."""
         for p in patients:
-            self.beds.pop(p, None)
+            st = self.beds.pop(p, None)
+            if st is not None:
+                self._unsettled.pop(id(st), None)
             self._learnt_before.pop(p, None)
             self._waiting_restore.pop(p, None)
 
@@ -1167,6 +1219,14 @@ class Monitor:
 
         await asyncio.to_thread(self.scorer.warm_up)  # before the source opens: the first verdicts are not late
         self.disk.start(asyncio.get_running_loop())
+        if self.freeze_gc:
+            # what exists now (the model, the modules, the beds so far) moves out of the cyclic collector's reach for
+            # the run: a full collection then walks only what the run allocates.  Without it, a full collection over
+            # torch's and numpy's objects held the event loop 130 ms now and then, every beat waiting meanwhile (300
+            # live devices: e2e p99 200 ms instead of 110, BENCHMARKS.md).  The standard remedy for long-running
+            # servers (Python's gc.freeze documentation); reference counting still frees what the run lets go
+            gc.collect()
+            gc.freeze()
         try:
             try:
                 async with source, asyncio.TaskGroup() as tg:
@@ -1187,6 +1247,8 @@ class Monitor:
                 raise leaves[0] from None
             raise
         finally:
+            if self.freeze_gc:
+                gc.unfreeze()  # (a process that runs monitors one after another, as the tests do, collects them again)
             self.disk.stop()  # every journal line, strip and state file written; every alarm shown
             for _, coro in extra_tasks:  # never started (the source failed to open): no "never awaited" warning
                 if inspect.iscoroutine(coro) and inspect.getcoroutinestate(coro) == inspect.CORO_CREATED:
@@ -1229,9 +1291,10 @@ class Monitor:
             "ectopy": {p: {"total": b.policy.counts(), "per_min": b.policy.per_minute()} for p, b in self.beds.items()},
             "time_s": {"segment": round(s.time_segment, 3), "segmenters": round(s.time_segmenters, 3),
                        "quality": round(s.time_quality, 3), "rhythm": round(s.time_rhythm, 3),
-                       "score": round(s.time_score, 3),
+                       "settle": round(s.time_settle, 3), "score": round(s.time_score, 3),
                        "alarm": round(s.time_alarm, 3)},
             "flushes": {"count": s.flushes, "max_ms": round(s.flush_max * 1000, 1)},
+            "round_max_ms": round(s.round_max * 1000, 1),
         }
         if src is not None:
             out["input"] = src.summary()
@@ -1266,12 +1329,6 @@ def coalesce(chunks: Sequence[Chunk]) -> list[list[int]]:
 def _quality(fs: float) -> QualityMonitor:
     """A bed's flat-line and saturation checks, their verdicts at the lethal watch's ticks (every ``TICK_S``)."""
     return QualityMonitor(fs, step=chunk_size(TICK_S, fs))
-
-
-def _told(call: Callable[..., None], *args: int) -> list[Change]:
-    """``call(*args)`` for a watch input that changes no alarm by itself (a gap, a bridge)."""
-    call(*args)
-    return []
 
 
 def _trim_bridges(st: Bed, now: int) -> None:

@@ -95,12 +95,12 @@ class QualityMonitor:
 
 def push_many(mons: Sequence[QualityMonitor], xs: Sequence[np.ndarray], beats_found: Sequence[int]) -> list[Quality]:
     """``mons[i].push(xs[i], beats_found=beats_found[i])`` for every ``i`` (each monitor at most once): the monitors
-    whose window is full and whose chunk is finite and ends at their next verdict point (every chunk without
-    ``step``), grouped by window and chunk length, take their windows as one ``(monitors, n)`` array (the range, and
-    the counts at the extremes, in one call each; max, min and counts are exact in any order); a window whose range
-    allows a flat line, or whose extremes are common enough to be saturation, is judged by its own monitor as
-    :meth:`QualityMonitor.push` judges it.  A finite chunk that passes no verdict point only joins the monitor's
-    buffer.  The rest take the per-bed path.  The same values as the per-bed pushes."""
+    whose window is full, whose chunk is finite and passes exactly one verdict point (with ``step``; its end
+    without), grouped by window and chunk length, take the windows ending at their points as one ``(monitors, n)``
+    array (the range, and the counts at the extremes, in one call each; max, min and counts are exact in any order);
+    a window whose range allows a flat line, or whose extremes are common enough to be saturation, is judged by its
+    own monitor as :meth:`QualityMonitor.push` judges it.  A finite chunk that passes no verdict point only joins the
+    monitor's buffer.  The rest take the per-bed path.  The same values as the per-bed pushes."""
     if len({id(m) for m in mons}) != len(mons):
         raise ValueError("push_many() takes each monitor at most once")
     out: list[Quality | None] = [None] * len(mons)
@@ -110,7 +110,7 @@ def push_many(mons: Sequence[QualityMonitor], xs: Sequence[np.ndarray], beats_fo
         k = len(x)
         if len(m.buf) != m.n or not 0 < k <= m.n:
             continue
-        if m.step is None or m.next == m.total + k:
+        if m.step is None or m.total < m.next <= m.total + k < m.next + m.step:  # one point, in this chunk
             groups[(m.n, k)].append(i)
         elif m.next > m.total + k and np.isfinite(x.sum()):  # no verdict in this chunk
             m.buf = np.concatenate([m.buf[k:], x])
@@ -128,7 +128,10 @@ def push_many(mons: Sequence[QualityMonitor], xs: Sequence[np.ndarray], beats_fo
             x = x[finite]
             if len(idx) < MIN_GROUP:
                 continue
-        w = np.concatenate([np.stack([mons[i].buf[k:] for i in idx]), x], axis=1)
+        full = np.concatenate([np.stack([mons[i].buf for i in idx]), x], axis=1)  # (rows, n + k)
+        # each row's verdict point: k (its chunk's end) without step, else where its one point falls in the chunk
+        at = np.array([k if mons[i].step is None else mons[i].next - mons[i].total for i in idx])
+        w = full[np.arange(len(idx))[:, None], at[:, None] + np.arange(n)] if (at != k).any() else full[:, k:]
         hi, lo = w.max(axis=1), w.min(axis=1)
         # rows judged by their own monitor: the range allows a flat line, or the extremes may be pinned
         own = hi - lo < np.array([mons[i].flat_std * mons[i]._sqrt2n for i in idx])
@@ -137,7 +140,7 @@ def push_many(mons: Sequence[QualityMonitor], xs: Sequence[np.ndarray], beats_fo
         for j in np.flatnonzero(~own).tolist():
             i = idx[j]
             m = mons[i]
-            m.buf = w[j]
+            m.buf = full[j, k:]
             m.total += k
             m.since_beat = 0 if beats_found[i] else m.since_beat + k
             q = out[i] = m.last = _NOISY if m.since_beat > m.no_beat else _CLEAN

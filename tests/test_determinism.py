@@ -110,7 +110,10 @@ def _play(ckpt: Checkpoint, strips: Path, *, held: bool) -> Recorder:
 
 
 def _typed(col: Recorder) -> list[tuple[object, ...]]:
-    return sorted((t.score.beat.patient, t.score.beat.index, t.kind.short, t.p_ventricular, t.rr_ratio)
+    """Each typed beat; the typer's probability to 12 digits: its network (float64) differs by about 1e-16 of itself
+    with how many beats share a call (segmentation.vnet.VNet.logit), which a bed's joined chunks change."""
+    return sorted((t.score.beat.patient, t.score.beat.index, t.kind.short,
+                   None if t.p_ventricular is None else float(f"{t.p_ventricular:.12g}"), t.rr_ratio)
                   for t in col.typed)
 
 
