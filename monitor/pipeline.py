@@ -640,13 +640,14 @@ class Monitor:
         off, seg, put = st.seg_offset, st.segmenter, st.watch_in.put
         if seg.signal_loss:  # missing samples or a flat run in this chunk: the segmenter restarted after it
             put(off + seg.total - len(samples), InOrder.GAP, ())
-        for (fid, hr), at in zip(seg.found, seg.found_at, strict=True):
+        for (fid, hr), at, when in zip(seg.found, seg.found_at, seg.found_when, strict=True):
             # the signal quality of the stretch rated last before the QRS was decided (none yet in a stream's first
-            # seconds): as its beat's (Beat.noisy), whatever the device's packets
+            # seconds): as its beat's (Beat.noisy), whatever the device's packets; to the watch where the detector
+            # decided it (a search-back's QRS later than its found_at)
             r = seg.quality.rating_at(at)
             f = round(fid)
-            put(at + off, InOrder.QRS, (f + off, hr, r is not None and r.noisy, r is not None))
-            st.decided.append((f, at))
+            put(when + off, InOrder.QRS, (f + off, hr, r is not None and r.noisy, r is not None))
+            st.decided.append((f, when))
         for at, q in st.quality.points:  # every TICK_S of the stream, with the flat-line verdict there
             put(at + off, InOrder.TICK, (at + off, q.flat))
         st.rhythm_x.append(samples)

@@ -166,6 +166,11 @@ class Segmenter:
         # ... and the sample at which each was decided (its envelope peak and the detector's look-ahead, whatever the
         # chunks: a search-back or re-acquisition decides later); its signal quality is the rating in force there
         self.found_at: list[int] = []
+        # ... and the sample at which the detector actually decided it: found_at, or later for a QRS found by
+        # search-back or re-acquisition (when the candidate that led to it was decided); the lethal watch takes each
+        # QRS in the order of these (ecgmon.monitor.lethal.InOrder)
+        self.found_when: list[int] = []
+        self._when: list[int] = []  # found_when of the peaks of the last _push_peaks
         self.losses = 0
         # a push with defer_cuts: its ECG5000 beats to resample, each [x, start, stop, index, rr_prev, now, hr,
         # rr_next, decided, noisy]
@@ -256,6 +261,7 @@ class Segmenter:
         self.signal_loss = False
         self.found = []
         self.found_at = []
+        self.found_when = []
         return x, (self._parts(x) if len(x) else [])
 
     def push_parts(self, x: np.ndarray, parts: list[tuple[int, int, bool]], *,
@@ -378,7 +384,10 @@ class Segmenter:
             peaks = decided
         else:
             peaks = self.detector.push(x) if envelope is None else self.detector.push_envelope(*envelope)
-        return [p + self.base for p in peaks] if peaks else []
+        if not peaks:
+            return []
+        self._when = [a + self.base for a in self.detector.decided_at]
+        return [p + self.base for p in peaks]
 
     def _push_rest(self, x: np.ndarray, peaks: list[int], fids: list[float] | None) -> list[Beat]:
         if not peaks and self.window is None:
@@ -393,12 +402,13 @@ class Segmenter:
             fids = [self._onset(p) if self.window is None else self._centroid(p) for p in peaks]
         ds: list[int] = []  # the decision sample of each beat made here (its stretch's rating: noisy_at below)
         dom = self.detector.dom
-        for p, fid in zip(peaks, fids, strict=True):
+        for p, fid, when in zip(peaks, fids, self._when if peaks else (), strict=True):
             if self.last_fid is not None and fid <= self.last_fid + 1:
                 continue
             hr = self.hr.add(fid)
             self.found.append((fid, hr))
             self.found_at.append(p + dom)
+            self.found_when.append(when)
             if self.window is not None:
                 rr_before = (fid - self.last_fid) / self.fs if self.last_fid is not None else None
                 self.pending.append((fid, rr_before, hr, p + dom))

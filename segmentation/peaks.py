@@ -303,6 +303,9 @@ class QRSDetector:
         self.learnt_at = 0  # where the levels were last learnt (re-acquisition counts from here)
         self.rr: deque[int] = deque(maxlen=cfg.rr_beats)
         self.noise: list[_Cand] = []  # noise candidates since the last QRS (search-back)
+        # the sample at which each QRS the last decide() returned was decided: the look-ahead after the candidate
+        # being decided (a QRS found by search-back or by learning the levels again comes with a later one)
+        self.decided_at: list[int] = []
         self.recent: deque[_Cand] = deque()  # every candidate of the last learn_s (re-acquisition)
         self.relearns = 0
         self.qrs_v: deque[float] = deque(maxlen=8)  # the levels of the last QRS (the re-acquisition floor)
@@ -423,8 +426,13 @@ class QRSDetector:
         :meth:`_candidates` would find first (indices from ``max(env_start, next_p - dom)``), where a caller
         (:func:`ecgmon.segmentation.bank.decide_many`) has found them for many beds at once."""
         out: list[int] = []
+        at: list[int] = []
         for c in self._candidates(peaks):
+            n = len(out)
             self._decide(c, out)
+            if len(out) > n:  # decided once the look-ahead after c had come (search-back and re-learning: earlier QRS)
+                at += [c.p + self.dom] * (len(out) - n)
+        self.decided_at = at
         self.trim()
         return out
 

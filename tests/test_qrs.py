@@ -656,3 +656,29 @@ def test_unpaced_records_lose_no_beat_to_the_pacemaker_check(name):
     on, d = found(DetectorConfig())
     assert d.pace and d.pulse_only == 0
     assert on == found(DetectorConfig(pace_min_fs=0))[0]
+
+
+def test_a_qrs_found_by_search_back_says_when_it_was_decided_whatever_the_chunks():
+    """A QRS too small for the threshold is found by search-back once no QRS has come for 1.66 RR, when the next
+    candidate is decided: its ``found_when`` is that sample, later than its ``found_at`` (peak + look-ahead), and
+    both are the same in 0.1, 0.25 and 1 s chunks (the lethal watch takes each QRS in the order of ``found_when``)."""
+    fs = 250.0
+    amp = np.ones(41)
+    amp[25] = 0.3  # under the threshold, over half of it
+    x, r = synth(fs, np.full(40, 0.8), amp=amp, seed=3)
+    got = {}
+    for chunk_s in (0.1, 0.25, 1.0):
+        seg = Segmenter("p", fs, rep=WINDOW)
+        n = round(chunk_s * fs)
+        found = []
+        for a in range(0, len(x), n):
+            seg.push(x[a:a + n])
+            found += [(round(f), at, when) for (f, _), at, when in zip(seg.found, seg.found_at, seg.found_when,
+                                                                      strict=True)]
+        got[chunk_s] = found
+    assert got[0.1] == got[0.25] == got[1.0]
+    weak = [g for g in got[0.1] if abs(g[0] - r[25]) < 0.05 * fs]
+    assert weak and weak[0][2] > weak[0][1] + 0.3 * fs, weak  # decided by search-back, well after its look-ahead
+    # the others were decided at their own look-ahead, once the detector had learnt its levels (those of its first
+    # seconds are decided when it has)
+    assert all(when == at for f, at, when in got[0.1] if abs(f - r[25]) >= 0.05 * fs and f > 5 * fs)
