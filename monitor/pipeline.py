@@ -69,8 +69,9 @@ RHYTHM_BLOCK_S = 1.0  # signal gathered per bed before the beat typer and the VF
 # fixed points of the bed's stream (its first sample + k ticks), whatever the device's packets
 TICK_S = 0.25
 # a VF window's "organised rhythm" check (LethalWatch.organised) reads the QRS within it up to this long before its end:
-# the QRS detector decides a QRS at most 0.5 s after its fiducial (its search window, 0.2 s, and look-ahead, 0.3 s;
-# median 0.37 s on CinC 2015 and MIT-BIH records), so by the window's end every one of them has reached the watch
+# the QRS detector decides a QRS at its own look-ahead at most 0.5 s after its fiducial (its search window, 0.2 s, and
+# look-ahead, 0.3 s; median 0.37 s on CinC 2015 and MIT-BIH records), so by the window's end every such QRS has reached
+# the watch (one found later by search-back counts only if it has too: the same whatever the packets)
 QRS_DECIDED_S = 0.5
 
 
