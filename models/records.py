@@ -87,10 +87,12 @@ def find_records(paths: list[Path] | list[str]) -> list[Path]:
 
 def read(path: Path | str, *, lead: str | None = None, fs: float | None = None, units: str | None = None,
          annotations: bool = True) -> Recording:
-    """A WFDB record (``path`` without extension), an EDF file (``.edf``) or a CSV/text file (``.csv``,
-    ``.txt``, ``.tsv``).  ``lead``, ``fs`` and ``units`` as for each reader: where the file states them,
-    what is given must agree."""
+    """A WFDB record (``path`` without extension, or one of its ``.hea``, ``.dat``, ``.atr`` files, as
+    :func:`find_records` takes them), an EDF file (``.edf``) or a CSV/text file (``.csv``, ``.txt``, ``.tsv``).
+    ``lead``, ``fs`` and ``units`` as for each reader: where the file states them, what is given must agree."""
     path = Path(path)
+    if path.suffix in (".hea", ".dat", ".atr"):
+        path = path.with_suffix("")
     suffix = path.suffix.lower()
     if suffix in UNREAD_SUFFIXES:
         raise RecordError(f"{path}: {UNREAD_SUFFIXES[suffix]} files are not read here; export the ECG as EDF/EDF+, "

@@ -41,6 +41,9 @@ def test_read_excerpt_in_millivolts_with_aami_classes():
     assert 0.3 < float(np.percentile(np.abs(r.signal - np.median(r.signal)), 99.9)) < 5  # mV, not ADC units
     assert set(r.ann_classes.tolist()) <= {"N", "S", "V", "F", "Q"} and (r.ann_classes == "V").sum() > 10
     assert find_records([DATA]) == [EXCERPT]  # a folder without RECORDS: every .hea
+    # one of the record's files names the record, as on the command line (find_records)
+    for ext in (".hea", ".dat", ".atr"):
+        assert np.array_equal(read(EXCERPT.with_suffix(ext)).signal, r.signal)
 
 
 @pytest.mark.slow
