@@ -734,9 +734,6 @@ class InOrder:
         self._heap: list[tuple[int, int, int, tuple[object, ...]]] = []
         self._n = itertools.count()
 
-    def __len__(self) -> int:
-        return len(self._heap)
-
     def put(self, at: int, kind: int, args: tuple[object, ...]) -> None:
         heapq.heappush(self._heap, (at, kind, next(self._n), args))
 

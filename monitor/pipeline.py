@@ -137,11 +137,6 @@ class Bed:
     watch_in: InOrder = field(default_factory=InOrder)
     # the QRS handed to the beat typer and not yet typed: (fiducial, sample it was decided at), relative to seg_offset
     decided: deque[tuple[int, int]] = field(default_factory=deque)
-    # what a flush of the beds' work brought the bed (Monitor._settle): its watch's inputs up to told_to, then its
-    # typed QRS and progress mark to its alarm policy
-    told_to: float = -math.inf
-    to_policy: list[QrsType] = field(default_factory=list)
-    policy_mark: float | None = None
 
 
 PACKET_LOSS_S, PACKET_LOSS_ON, PACKET_LOSS_OFF = 60.0, 0.05, 0.02  # the packet-loss alarm (Monitor._packet_loss)
@@ -195,7 +190,7 @@ class Stats:
     time_quality: float = 0.0  # the signal-quality checks
     time_rhythm: float = 0.0  # the lethal and rate watches: beat typer (VTyper), VF detector, LethalWatch
     flushes: int = 0  # flush_vf calls: every queued bed's typing and VF windows at once, on the event loop
-    time_settle: float = 0.0  # handing each bed's flushed work to its watch and policy (Monitor._settle), s
+    time_settle: float = 0.0  # handing each bed's flushed work to its watch and policy (end of Monitor._flush_vf), s
     round_max: float = 0.0  # the longest segmentation of one (sub-)round, flushes within it included, seconds
     flush_max: float = 0.0  # the longest of them, seconds (the event loop held that long)
     time_score: float = 0.0
@@ -276,7 +271,6 @@ class Monitor:
         # a bed's second lead (--second-lead): its own segmenter, beat typer, VF detector and lethal watch, whose
         # conditions join the first lead's in the bed's LeadFusion; its beats are not scored, nothing of it is shown
         self.aux: dict[str, Bed] = {}
-        self._unsettled: dict[int, Bed] = {}  # beds with what the flush in progress brought them (_settle)
         self.fusion: dict[str, LeadFusion] = {}
         # beds whose device says it sends a simulator's samples (core.payload): labelled so wherever shown
         self.simulated: set[str] = set()
@@ -373,7 +367,6 @@ class Monitor:
             # work happened to be flushed
             self._type_and_vf(st, time.monotonic())
             self.flush_vf()
-            self._settle(st)
             self._release(st)  # what the watch has still to be told of the old stream
             if st.fs != chunk.fs:
                 st.lethal = LethalWatch(chunk.fs, st.lethal.cfg)
@@ -420,7 +413,6 @@ class Monitor:
             if prev is not None:  # the old stream's last samples typed and analysed, its watch told all
                 self._type_and_vf(prev, time.monotonic())
                 self.flush_vf()
-                self._settle(prev)
                 self._release(prev)
             if prev is not None and prev.fs == chunk.fs:  # a gap: the same watch, no rate across it
                 st.lethal = prev.lethal
@@ -749,19 +741,21 @@ class Monitor:
             st.vf_artifact = w.unreadable
             end = w.end + st.seg_offset
             st.watch_in.put(end, InOrder.VF, (end, w.vf, w.artifact))
-        # every bed whose typer and VF detector have analysed their samples: what its watch can be told now
+        # every bed whose typer and VF detector have analysed their samples: its watch told what it can be now (its
+        # lethal alarms), then its typed QRS handed to its alarm policy, whose alarm chains read those alarms
+        t0 = time.perf_counter()
         for st, typer, _, _ in blocks.values():
-            if st.vtyper is typer:  # (not queued before the bed's segmentation restarted)
-                st.told_to = st.seg_offset + typer.total
-                self._unsettled[id(st)] = st
-        for st, qrs in for_policy.values():
-            st.to_policy += qrs
-            # every QRS before this sample has been found and typed (all the bed's staged jobs were in this flush;
-            # none before its last QRS handed to the typer is still to be found): beats before it wait no longer
-            st.policy_mark = min(st.seg_offset + st.vtyper.total - st.vtyper.need_after, st.typer_fid + 1)
-            self._unsettled[id(st)] = st
-        for st in list(self._unsettled.values()):
-            self._settle(st)
+            if st.vtyper is not typer:  # queued before the bed's segmentation restarted
+                continue
+            self._release(st, st.seg_offset + typer.total)
+            if (policy := for_policy.get(id(st))) is not None:
+                for t in policy[1]:
+                    self._policy(st, st.policy.typed(t))
+                # every QRS before this sample has been found and typed (all the bed's staged jobs were in this flush;
+                # none before its last QRS handed to the typer is still to be found): beats before it wait no longer
+                self._policy(st, st.policy.progress(min(st.seg_offset + typer.total - typer.need_after,
+                                                        st.typer_fid + 1)))
+        self.stats.time_settle += time.perf_counter() - t0
         if final:
             for st in (*self.beds.values(), *self.aux.values()):
                 self._release(st)
@@ -773,22 +767,6 @@ class Monitor:
         lo, hi = end - round(st.vfbank.cfg.window_s * st.fs), end - round(QRS_DECIDED_S * st.fs)
         vf = vf and not st.lethal.organised(lo, hi)
         return st.lethal.vf(end, st.vfalarm.step(vf, artifact), vf=vf, artifact=artifact)
-
-    def _settle(self, st: Bed) -> None:
-        """Hand over what a flush brought the bed (:meth:`_flush_vf`): its watch's inputs up to ``told_to`` (its
-        lethal alarms), then its typed QRS and progress mark to its alarm policy, whose alarm chains read those
-        lethal alarms."""
-        t0 = time.perf_counter()
-        self._unsettled.pop(id(st), None)
-        self._release(st, st.told_to)
-        if st.to_policy:
-            qrs, st.to_policy = st.to_policy, []
-            for t in qrs:
-                self._policy(st, st.policy.typed(t))
-        if st.policy_mark is not None:
-            mark, st.policy_mark = st.policy_mark, None
-            self._policy(st, st.policy.progress(mark))
-        self.stats.time_settle += time.perf_counter() - t0
 
     def _release(self, st: Bed, horizon: float = math.inf) -> None:
         """Tell the bed's lethal watch every input decided at or before absolute sample ``horizon`` (all: at a
@@ -982,9 +960,7 @@ class Monitor:
     def release(self, patients: Sequence[str]) -> None:
         """Forget these beds: another worker has taken them over (their alarms and learnt state go on there)."""
         for p in patients:
-            st = self.beds.pop(p, None)
-            if st is not None:
-                self._unsettled.pop(id(st), None)
+            self.beds.pop(p, None)
             self._learnt_before.pop(p, None)
             self._waiting_restore.pop(p, None)
 
@@ -1308,14 +1284,15 @@ def coalesce(chunks: Sequence[Chunk]) -> list[list[int]]:
     bed's signal (:meth:`Monitor.segment_many`)."""
     last: dict[tuple[str, int], list[int]] = {}
     groups: list[list[int]] = []
+    # a chunk that may join or be joined: replayed, no warm-up, every sample present (each checked once)
+    whole = [c.replay and not c.warmup and bool(np.isfinite(c.samples).all()) for c in chunks]
     for k, c in enumerate(chunks):
         key = (c.patient, c.lead)
         g = last.get(key)
-        if g is not None and c.replay:
+        if g is not None and whole[k] and whole[g[-1]]:
             p = chunks[g[-1]]
-            if (p.replay and not c.reset and not c.warmup and not p.warmup and c.fs == p.fs
-                    and c.simulated == p.simulated and len(p.samples) and c.start == p.start + len(p.samples)
-                    and np.isfinite(c.samples).all() and np.isfinite(p.samples).all()):
+            if (not c.reset and c.fs == p.fs and c.simulated == p.simulated and len(p.samples)
+                    and c.start == p.start + len(p.samples)):
                 g.append(k)
                 continue
         g = last[key] = [k]
