@@ -459,6 +459,10 @@ def cmd_evaluate_lethal(a: argparse.Namespace, console: Console) -> int:
         print(f"  VF/flutter: {res['vf_flutter']}\n  VT: {res['vt']}\n  false lethal alarms "
                       f"{res['false_lethal']} ({res['false_lethal_per_bed_day']} per bed-day): "
                       f"{res['false_by_condition']}")
+        print(f"  lethal alarms raised {sum(res['raised_by_condition'].values())} (within {lethal.AGAIN_S:g} s of "
+              f"the same alarm's clearing {sum(res['raised_again_by_condition'].values())}): "
+              + ", ".join(f"{c} {n} ({res['raised_again_by_condition'].get(c, 0)})"
+                          for c, n in sorted(res['raised_by_condition'].items()) if n))
     a.out.mkdir(parents=True, exist_ok=True)
     played = sorted({r.lead for r in got.recordings})
     path = ec57.write_json(a.out / "metrics.json", {"protocol": a.protocol, "data": str(a.data),

@@ -31,6 +31,7 @@ Figures and commands: docs/alarms.md ("Lethal and rate alarms").
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import Counter
 from dataclasses import dataclass
@@ -137,15 +138,30 @@ def _rhythm_at(episodes: list[Episode], t: float) -> str:
     return next((e.rhythm for e in episodes if e.start <= t < e.end), "")
 
 
+# a lethal alarm raised this soon (s) after the same condition's alarm cleared is counted as raised again: one
+# episode heard twice (vt_vf's raised_again_by_condition)
+AGAIN_S = 30.0
+
+
+def raised_again(spans: list[tuple[float, float]], within_s: float = AGAIN_S) -> int:
+    """How many of one condition's alarms (``spans``: (raised, cleared) seconds, :func:`intervals`) were raised
+    within ``within_s`` of the clearing of the one before."""
+    ordered = sorted(spans)
+    return sum(lo - prev_hi <= within_s for (_, prev_hi), (lo, _) in itertools.pairwise(ordered))
+
+
 def vt_vf(recordings: list[Recording], ckpt: Checkpoint, *, device: str = "cpu", threads: int | None = None,
           learn_s: float = 300.0, policy: PolicyConfig = PolicyConfig(),
           watch: LethalConfig = LethalConfig(), packet_s: float = 0.25) -> dict[str, Any]:
-    """VF/flutter and VT episodes alarmed within 10 s, median delays, false lethal alarms per bed-day.
+    """VF/flutter and VT episodes alarmed within 10 s, median delays, false lethal alarms per bed-day, and every
+    lethal alarm raised by condition, with those raised within :data:`AGAIN_S` of the same condition's clearing.
     ``policy``, ``watch``: the alarm settings (default: the monitor's); ``packet_s``: as :func:`run_records`."""
     beds = run_records(recordings, ckpt, device=device, threads=threads, learn_s=learn_s, policy=policy,
                        lethal=watch, packet_s=packet_s)
     vf_score, vt_score = EMPTY, EMPTY
     false_by: Counter[str] = Counter()
+    raised: Counter[str] = Counter()
+    again: Counter[str] = Counter()
     rows = []
     for b in beds:
         vf_eps, vt_eps = episodes_of(b)
@@ -159,6 +175,8 @@ def vt_vf(recordings: list[Recording], ckpt: Checkpoint, *, device: str = "cpu",
         false_at: list[tuple[str, float, str]] = []
         for cond in sorted(LETHAL, key=str):
             spans = intervals(b.alarms, b.fs, frozenset({cond}))
+            raised[str(cond)] += len(spans)
+            again[str(cond)] += raised_again(spans)
             at = [lo for lo, _ in spans if not alarm_true(cond, lo, b, lethal, watch=watch)]
             false_by[str(cond)] += len(at)
             false += len(at)
@@ -175,4 +193,5 @@ def vt_vf(recordings: list[Recording], ckpt: Checkpoint, *, device: str = "cpu",
                                                                           "false_per_bed_day")},
             "false_lethal": vf_score.false_alarms, "hours": round(hours, 2),
             "false_lethal_per_bed_day": round(24 * vf_score.false_alarms / hours, 2) if hours else None,
-            "false_by_condition": dict(false_by), "records": rows}
+            "false_by_condition": dict(false_by), "raised_by_condition": dict(raised),
+            "raised_again_by_condition": dict(again), "records": rows}

@@ -256,6 +256,10 @@ def add_alarm_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--vf-organised-bpm", type=float, default=_X.organised_bpm,
                    help=f"VF/flutter: a window over a regular rhythm of clean QRS no faster than this is not VF (a "
                         f"regular wide-complex rhythm; default {_X.organised_bpm:g}; 0: off)")
+    g.add_argument("--vf-episode-s", type=float, default=_X.vf_episode_s,
+                   help=f"VF/flutter: once on, the alarm clears after 3 s without VF over an organised rhythm, else "
+                        f"only after this long without VF (one episode, one alarm; default {_X.vf_episode_s:g} s, "
+                        f"at least 3)")
     g.add_argument("--second-lead-vt", choices=("first", "either", "both"), default=_X.second_lead_vt,
                    help="a bed with a second lead (--second-lead): VT read on the first lead alone (the default), on "
                         "either lead, or on the first confirmed by the second where it can be read")
@@ -459,6 +463,8 @@ def lethal_from_args(a: argparse.Namespace) -> LethalConfig:
         raise ValueError(f"--vt-episode-s must be 0 (off) or 5-3600 s, got {a.vt_episode_s:g}")
     if not 5 <= a.rate_resolved_bpm <= 100:
         raise ValueError(f"--rate-resolved-bpm must be 5-100 bpm, got {a.rate_resolved_bpm:g}")
+    if not 3 <= a.vf_episode_s <= 600:
+        raise ValueError(f"--vf-episode-s must be 3-600 s, got {a.vf_episode_s:g}")
     if not (a.vf_organised_bpm == 0 or 20 <= a.vf_organised_bpm <= 300):
         raise ValueError(f"--vf-organised-bpm must be 0 (off) or 20-300 bpm, got {a.vf_organised_bpm:g}")
     return replace(_X, asystole_s=a.asystole_s, brady_bpm=a.brady_bpm, tachy_bpm=a.tachy_bpm, vt_bpm=a.vt_bpm,
@@ -472,7 +478,8 @@ def lethal_from_args(a: argparse.Namespace) -> LethalConfig:
                    vt_misread_rr=a.vt_misread_rr, vt_similar=a.vt_similar, vt_clear_bpm=a.vt_clear_bpm,
                    vt_episode_s=a.vt_episode_s,
                    vt_regular=a.vt_regular, second_lead_vt=a.second_lead_vt,
-                   vt_noisy=a.vt_noisy, organised_bpm=a.vf_organised_bpm)
+                   vt_noisy=a.vt_noisy, organised_bpm=a.vf_organised_bpm,
+                   vf_episode_s=a.vf_episode_s)
 
 
 def _learn_state(value: Path | None) -> Path | None:

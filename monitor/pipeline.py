@@ -68,6 +68,8 @@ RHYTHM_BLOCK_S = 1.0  # signal gathered per bed before the beat typer and the VF
 # the lethal watch is told how far the signal has come (its asystole and pause timers) every TICK_S of signal, at
 # fixed points of the bed's stream (its first sample + k ticks), whatever the device's packets
 TICK_S = 0.25
+# the VF/flutter alarm clears early (VFAlarm's clear_windows) over windows whose QRS are this many or more and regular
+ORGANISED_CLEAR_BEATS = 3
 # a VF window's "organised rhythm" check (LethalWatch.organised) reads the QRS within it up to this long before its end:
 # the QRS detector decides a QRS at its own look-ahead at most 0.5 s after its fiducial (its search window, 0.2 s, and
 # look-ahead, 0.3 s; median 0.37 s on CinC 2015 and MIT-BIH records), so by the window's end every such QRS has reached
@@ -351,7 +353,7 @@ class Monitor:
                 book, AlarmPolicy(book, self.policy_cfg, fs=chunk.fs), TechnicalAlarms(book),
                 self._bed_model(chunk.fs, before if fs == chunk.fs else None),
                 LethalWatch(chunk.fs, self.lethal_cfg), VTyper(chunk.fs), self.vfpool.bank(chunk.fs),
-                seg_offset=chunk.start, rhythm_block=first_block(chunk.patient, chunk.fs))
+                seg_offset=chunk.start, rhythm_block=first_block(chunk.patient, chunk.fs), vfalarm=self._vf_alarm())
         elif chunk.reset or st.fs != chunk.fs:
             # a gap or a rate change: the open beat and the filter state are meaningless now
             why = (f"sampling rate changed ({st.fs:g} -> {chunk.fs:g} Hz)" if st.fs != chunk.fs
@@ -384,6 +386,10 @@ class Monitor:
             (self.simulated.add if chunk.simulated else self.simulated.discard)(chunk.patient)
         return st
 
+    def _vf_alarm(self) -> VFAlarm:
+        """A bed's VF/flutter alarm condition, its episode held ``vf_episode_s`` (:class:`LethalConfig`)."""
+        return VFAlarm(hold_windows=max(3, round(self.lethal_cfg.vf_episode_s / self.vfpool.cfg.hop_s)))
+
     @staticmethod
     def heart_rate(st: Bed) -> float | None:
         """The heart rate a bed's tile and summary show, bpm (EC13-style, :attr:`Segmenter.heart_rate`), or None
@@ -409,7 +415,7 @@ class Monitor:
                 book, AlarmPolicy(book, self.policy_cfg, fs=chunk.fs), TechnicalAlarms(book),
                 self._bed_model(chunk.fs), LethalWatch(chunk.fs, self.lethal_cfg), VTyper(chunk.fs),
                 self.vfpool.bank(chunk.fs), seg_offset=chunk.start, lead=1,
-                rhythm_block=first_block(chunk.patient, chunk.fs))
+                rhythm_block=first_block(chunk.patient, chunk.fs), vfalarm=self._vf_alarm())
             if prev is not None:  # the old stream's last samples typed and analysed, its watch told all
                 self._type_and_vf(prev, time.monotonic())
                 self.flush_vf()
@@ -766,7 +772,9 @@ class Monitor:
         an organised rhythm; and the VF alarm's step."""
         lo, hi = end - round(st.vfbank.cfg.window_s * st.fs), end - round(QRS_DECIDED_S * st.fs)
         vf = vf and not st.lethal.organised(lo, hi)
-        return st.lethal.vf(end, st.vfalarm.step(vf, artifact), vf=vf, artifact=artifact)
+        # the alarm's episode ends early over a rhythm back to order (3 QRS in the 3.5 s: about 50 bpm or faster)
+        calm = not vf and st.vfalarm.active and st.lethal.organised(lo, hi, beats=ORGANISED_CLEAR_BEATS)
+        return st.lethal.vf(end, st.vfalarm.step(vf, artifact, calm), vf=vf, artifact=artifact)
 
     def _release(self, st: Bed, horizon: float = math.inf) -> None:
         """Tell the bed's lethal watch every input decided at or before absolute sample ``horizon`` (all: at a

@@ -600,23 +600,40 @@ def _gather_many(banks: list[VFBank], y: np.ndarray, h: np.ndarray, bad: np.ndar
 
 class VFAlarm:
     """The VF/flutter alarm condition of one bed from its windows: active after ``raise_windows`` consecutive
-    VF windows, cleared after ``clear_windows`` consecutive windows without VF.  Artifact windows neither
-    raise nor clear it (an active alarm stays while the signal cannot be analysed).  ``update(window) ->
-    "raise" | "clear" | None``."""
+    VF windows; cleared after ``clear_windows`` consecutive windows without VF over an organised rhythm (``step``'s
+    ``organised``: the QRS detector found a regular rhythm there, e.g. after defibrillation), or after
+    ``hold_windows`` consecutive windows without VF whatever the signal (the episode's hold: the windows of a
+    coarse VF or a flutter come and go, and each return would otherwise be a new HIGH alarm).  The defaults
+    (3 and 3) clear after 3 windows either way; the monitor holds for 10 (:attr:`ecgmon.monitor.lethal.LethalConfig.
+    vf_episode_s`).  Artifact windows neither raise nor clear it (an active alarm stays while the signal cannot be
+    analysed).  ``update(window) -> "raise" | "clear" | None``; ``update`` knows no rhythm (``organised`` False)."""
 
-    def __init__(self, *, raise_windows: int = 2, clear_windows: int = 3) -> None:
-        if raise_windows < 1 or clear_windows < 1:
-            raise ValueError("raise_windows and clear_windows must be >= 1")
-        self.raise_n, self.clear_n = raise_windows, clear_windows
+    def __init__(self, *, raise_windows: int = 2, clear_windows: int = 3, hold_windows: int = 3) -> None:
+        if raise_windows < 1 or clear_windows < 1 or hold_windows < clear_windows:
+            raise ValueError("raise_windows and clear_windows must be >= 1, hold_windows >= clear_windows")
+        self.raise_n, self.clear_n, self.hold_n = raise_windows, clear_windows, hold_windows
         self.active = False
         self.run = 0  # consecutive windows towards the next transition
+        self.calm = 0  # of them (active), the consecutive latest over an organised rhythm
 
     def update(self, w: VFWindow) -> str | None:
         return self.step(w.vf, w.artifact)
 
-    def step(self, vf: bool, artifact: bool) -> str | None:
+    def step(self, vf: bool, artifact: bool, organised: bool = False) -> str | None:
         if artifact:
             return None
+        if not self.active:
+            self.run = self.run + 1 if vf else 0
+            if self.run >= self.raise_n:
+                self.active, self.run, self.calm = True, 0, 0
+                return "raise"
+            return None
+        self.run = 0 if vf else self.run + 1
+        self.calm = self.calm + 1 if organised and not vf else 0
+        if self.run >= self.hold_n or self.calm >= self.clear_n:
+            self.active, self.run, self.calm = False, 0, 0
+            return "clear"
+        return None
         if not self.active:
             self.run = self.run + 1 if vf else 0
             if self.run >= self.raise_n:

@@ -83,3 +83,12 @@ def test_challenge_score_weighs_a_missed_true_alarm_five_times():
     f = c.figures()
     assert (f["tp"], f["fn"], f["fp"], f["tn"]) == (1, 1, 1, 2)
     assert f["score"] == pytest.approx(100 * 3 / (3 + 1 + 5), abs=0.01)
+
+
+def test_raised_again_counts_alarms_that_follow_their_own_clearing_within_30_s():
+    from ecgmon.evaluation.lethal import raised_again
+
+    # raised at 10, cleared 14; again at 16 (2 s later: counted); cleared 20; again at 60 (40 s later: not)
+    assert raised_again([(60.0, math.inf), (10.0, 14.0), (16.0, 20.0)]) == 1
+    assert raised_again([(10.0, 14.0), (16.0, 20.0)], within_s=1.0) == 0
+    assert raised_again([]) == 0

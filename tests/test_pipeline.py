@@ -440,6 +440,40 @@ def test_lethal_alarms_do_not_depend_on_packet_length_or_the_beds_beside(tmp_pat
     assert runs["alone"] == [g for g in got if g[0] == "a670x"]
 
 
+def test_one_vf_episode_is_one_alarm_until_an_organised_rhythm_returns(tmp_path):
+    """Ventricular fibrillation, 6 s of an irregular rhythm the VF detector does not call VF, VF again, then sinus
+    rhythm: one VF/flutter alarm, held over the irregular interlude (``vf_episode_s``, 10 s), cleared once the sinus
+    rhythm's QRS are clean and regular.  With the episode at 3 s (the alarm's clearing before the hold), the
+    interlude clears it and the second stretch of VF raises a second HIGH alarm: VFDB's coarse VF and flutter
+    raised 104 alarms for 31 episodes that way."""
+    import wfdb
+    from helpers import play_records
+    from test_vf import sinus, vf_wave
+
+    from ecgmon.monitor.lethal import LethalConfig
+
+    fs = 250.0
+    irregular = np.concatenate([sinus(fs, 1.0, hr, seed=10 + i) for i, hr in enumerate((60, 110, 75, 130, 65, 120))])
+    x = np.concatenate([sinus(fs, 20.0, 75, seed=1), vf_wave(fs, 12.0, seed=2), irregular, vf_wave(fs, 12.0, seed=3),
+                        sinus(fs, 20.0, 80, seed=4)])
+    with warnings.catch_warnings():  # wfdb's own use of deprecated pandas calls
+        warnings.simplefilter("ignore")
+        wfdb.wrsamp("vfhold", fs=fs, units=["mV"], sig_name=["MLII"], fmt=["16"], adc_gain=[1000.0], baseline=[0],
+                    p_signal=x[:, None], write_dir=str(tmp_path))
+    vf = {}
+    for episode_s in (10.0, 3.0):
+        (tmp_path / str(episode_s)).mkdir()
+        _, rec = play_records(tmp_path / str(episode_s), [tmp_path / "vfhold"],
+                              lethal=LethalConfig(vf_episode_s=episode_s))
+        vf[episode_s] = [(a.state.value, a.beat_index / fs) for a in rec.alarms
+                         if a.condition is Condition.VFIB]
+    held, plain = vf[10.0], vf[3.0]
+    assert [s for s, _ in held] == ["active", "cleared"], held
+    assert 20.0 < held[0][1] < 26.0 and 50.0 < held[1][1] < 66.0, held  # cleared in the sinus rhythm at the end
+    assert [s for s, _ in plain] == ["active", "cleared", "active", "cleared"], plain
+    assert 32.0 < plain[1][1] < 38.0, plain  # cleared in the interlude
+
+
 def test_a_round_with_several_chunks_per_bed_gives_what_one_by_one_gives(tmp_path, monkeypatch):
     """Recordings played at full speed bring several chunks of a bed in a round; joined and segmented as one
     (Monitor.coalesce) they give the same beats, verdicts, beat types and alarm transitions at the same samples as

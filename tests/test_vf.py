@@ -212,6 +212,32 @@ def test_alarm_raises_after_consecutive_vf_windows_and_artifact_neither_raises_n
         VFAlarm(raise_windows=0)
 
 
+def test_alarm_holds_its_episode_unless_an_organised_rhythm_returns():
+    # hold_windows 10: windows without VF that come and go inside an episode do not clear it (each return was a
+    # new HIGH alarm); 3 windows over an organised rhythm do, and 10 of any kind do
+    held = VFAlarm(raise_windows=2, clear_windows=3, hold_windows=10)
+    assert [held.step(True, False) for _ in range(2)] == [None, "raise"]
+    flicker = [False] * 9 + [True] + [False] * 9
+    assert [held.step(v, False) for v in flicker] == [None] * 19
+    assert held.active
+    assert held.step(False, False) == "clear"  # the 10th without VF
+    assert [held.step(True, False) for _ in range(2)] == [None, "raise"]
+    calm = [held.step(False, False, True) for _ in range(3)]
+    assert calm == [None, None, "clear"]
+    # an organised window that the model still calls VF is VF; artifact windows neither count nor break the run
+    again = VFAlarm(hold_windows=10)
+    again.step(True, False), again.step(True, False)
+    steps = [again.step(False, False, True), again.step(False, True, True), again.step(True, False, True),
+             again.step(False, False, True), again.step(False, False, True), again.step(False, False, True)]
+    assert steps == [None, None, None, None, None, "clear"]
+    # the defaults clear after 3 windows whatever the rhythm, as before
+    plain = VFAlarm()
+    plain.step(True, False), plain.step(True, False)
+    assert [plain.step(False, False) for _ in range(3)] == [None, None, "clear"]
+    with pytest.raises(ValueError):
+        VFAlarm(clear_windows=3, hold_windows=2)
+
+
 def test_episode_scorer_counts_alarmed_episodes_delays_and_false_alarms():
     eps = [Episode("VF", 100.0, 120.0), Episode("VFL", 300.0, 303.0), Episode("VF", 500.0, 510.0),
            Episode("VT", 700.0, 720.0)]
