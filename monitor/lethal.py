@@ -43,7 +43,8 @@ which took them from the ICU monitors whose alarms it judged:
   episode's (``vf_episode_s``, 10 s): it clears after 3 windows without VF over an organised rhythm (3 or more
   clean, regular QRS in the window), otherwise only after 10 s without a VF window, so that a coarse VF or a flutter
   whose windows come and go is one alarm (VFDB development half: 104 raises for 31 episodes before, 40 now;
-  docs/alarms.md "One VF/flutter episode, one alarm").
+  docs/alarms.md "One VF/flutter episode, one alarm").  A held alarm does not hold asystole: over windows that no
+  longer fibrillate asystole is judged as without it, and ends the VF alarm where it is raised.
 
 MEDIUM priority, per bed: the heart rate (EC13-style average, :mod:`ecgmon.segmentation.heartrate` when the
 segmenter gives one, else the mean of the last 8 RR) outside the bed's limits (``hr_low``/``hr_high``, default
@@ -506,9 +507,11 @@ class LethalWatch:
         pre = self._closed_pause() if self._gap is not None else []
         if pre:
             return pre + self._asystole()
-        if self.held or Condition.ASYSTOLE in self.active or Condition.VFIB in self.active:
-            # leads off or signal loss says why (its own technical alarm), a lethal alarm says more
+        if self.held or Condition.ASYSTOLE in self.active or (Condition.VFIB in self.active and self.fibrillating):
+            # leads off or signal loss says why (its own technical alarm), a lethal alarm says more; a VF/flutter
+            # alarm held over windows that no longer fibrillate (its episode, vf_episode_s) does not hold asystole
             return self._set(Condition.CANNOT_ANALYSE, False, self.now)
+        vf_held = Condition.VFIB in self.active
         since = self.last_qrs if self.last_qrs is not None else self.start
         if since is None:
             return []
@@ -523,7 +526,7 @@ class LethalWatch:
             out += self._pause(since, use)
         due = since + round(c.asystole_s * fs)
         if self.now < due:
-            if self.now >= by_qrs and not self.fibrillating:
+            if self.now >= by_qrs and not self.fibrillating and not vf_held:
                 # asystole_s without a QRS, but artifact over it holds the alarm: say that it is held (a monitor's
                 # "cannot analyse ECG"), so that a patient without beats in noise is not left silent
                 out += self._set(Condition.CANNOT_ANALYSE, True, self.now,
@@ -540,8 +543,9 @@ class LethalWatch:
             if last < due and self.now < due + round(c.asystole_wait_s * fs):
                 return out  # the windows over the stretch are still being analysed
             at = min(last, self.now) if last >= due else self.now
-        # asystole says more than "cannot be analysed" (and is HIGH): the technical alarm ends where it is raised
-        return (out + self._set(Condition.CANNOT_ANALYSE, False, at)
+        # asystole says more than "cannot be analysed" (and is HIGH): the technical alarm ends where it is raised;
+        # a VF/flutter alarm still held ends there too (the fibrillation has become asystole)
+        return (out + self._set(Condition.CANNOT_ANALYSE, False, at) + self._set(Condition.VFIB, False, at)
                 + self._set(Condition.ASYSTOLE, True, at, f"no QRS for {c.asystole_s:g} s"))
 
     def _artifact_end(self) -> int | None:

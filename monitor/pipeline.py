@@ -772,6 +772,8 @@ class Monitor:
         an organised rhythm; and the VF alarm's step."""
         lo, hi = end - round(st.vfbank.cfg.window_s * st.fs), end - round(QRS_DECIDED_S * st.fs)
         vf = vf and not st.lethal.organised(lo, hi)
+        if st.vfalarm.active and Condition.VFIB not in st.lethal.active:
+            st.vfalarm.end()  # the watch ended the episode (asystole took over)
         # the alarm's episode ends early over a rhythm back to order (3 QRS in the 3.5 s: about 50 bpm or faster)
         calm = not vf and st.vfalarm.active and st.lethal.organised(lo, hi, beats=ORGANISED_CLEAR_BEATS)
         return st.lethal.vf(end, st.vfalarm.step(vf, artifact, calm), vf=vf, artifact=artifact)

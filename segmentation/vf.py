@@ -619,6 +619,11 @@ class VFAlarm:
     def update(self, w: VFWindow) -> str | None:
         return self.step(w.vf, w.artifact)
 
+    def end(self) -> None:
+        """The episode ended elsewhere (the bed's lethal watch cleared the alarm: asystole took over): inactive,
+        the next ``raise_windows`` VF windows raise it again."""
+        self.active, self.run, self.calm = False, 0, 0
+
     def step(self, vf: bool, artifact: bool, organised: bool = False) -> str | None:
         if artifact:
             return None

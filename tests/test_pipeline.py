@@ -445,7 +445,8 @@ def test_one_vf_episode_is_one_alarm_until_an_organised_rhythm_returns(tmp_path)
     rhythm: one VF/flutter alarm, held over the irregular interlude (``vf_episode_s``, 10 s), cleared once the sinus
     rhythm's QRS are clean and regular.  With the episode at 3 s (the alarm's clearing before the hold), the
     interlude clears it and the second stretch of VF raises a second HIGH alarm: VFDB's coarse VF and flutter
-    raised 104 alarms for 31 episodes that way."""
+    raised 104 alarms for 31 episodes that way.  A VF that turns to asystole (a flat line with noise): the held
+    alarm does not hold asystole, which comes when it came without the hold and ends the VF alarm there."""
     import wfdb
     from helpers import play_records
     from test_vf import sinus, vf_wave
@@ -456,22 +457,32 @@ def test_one_vf_episode_is_one_alarm_until_an_organised_rhythm_returns(tmp_path)
     irregular = np.concatenate([sinus(fs, 1.0, hr, seed=10 + i) for i, hr in enumerate((60, 110, 75, 130, 65, 120))])
     x = np.concatenate([sinus(fs, 20.0, 75, seed=1), vf_wave(fs, 12.0, seed=2), irregular, vf_wave(fs, 12.0, seed=3),
                         sinus(fs, 20.0, 80, seed=4)])
+    flat = 0.02 * np.random.default_rng(3).standard_normal(round(12 * fs))
+    y = np.concatenate([sinus(fs, 20.0, 75, seed=1), vf_wave(fs, 12.0, seed=2), flat, sinus(fs, 10.0, 70, seed=5)])
     with warnings.catch_warnings():  # wfdb's own use of deprecated pandas calls
         warnings.simplefilter("ignore")
-        wfdb.wrsamp("vfhold", fs=fs, units=["mV"], sig_name=["MLII"], fmt=["16"], adc_gain=[1000.0], baseline=[0],
-                    p_signal=x[:, None], write_dir=str(tmp_path))
-    vf = {}
+        for name, sig in (("vfhold", x), ("vfasys", y)):
+            wfdb.wrsamp(name, fs=fs, units=["mV"], sig_name=["MLII"], fmt=["16"], adc_gain=[1000.0], baseline=[0],
+                        p_signal=sig[:, None], write_dir=str(tmp_path))
+    got = {}
     for episode_s in (10.0, 3.0):
         (tmp_path / str(episode_s)).mkdir()
-        _, rec = play_records(tmp_path / str(episode_s), [tmp_path / "vfhold"],
+        _, rec = play_records(tmp_path / str(episode_s), [tmp_path / "vfhold", tmp_path / "vfasys"],
                               lethal=LethalConfig(vf_episode_s=episode_s))
-        vf[episode_s] = [(a.state.value, a.beat_index / fs) for a in rec.alarms
-                         if a.condition is Condition.VFIB]
-    held, plain = vf[10.0], vf[3.0]
+        got[episode_s] = [(a.patient, a.condition, a.state.value, a.beat_index / fs) for a in rec.alarms
+                          if a.condition in (Condition.VFIB, Condition.ASYSTOLE)]
+
+    def of(episode_s: float, patient: str, cond: Condition) -> list[tuple[str, float]]:
+        return [(s, t) for p, c, s, t in got[episode_s] if p == patient and c is cond]
+
+    held, plain = of(10.0, "vfhold", Condition.VFIB), of(3.0, "vfhold", Condition.VFIB)
     assert [s for s, _ in held] == ["active", "cleared"], held
     assert 20.0 < held[0][1] < 26.0 and 50.0 < held[1][1] < 66.0, held  # cleared in the sinus rhythm at the end
     assert [s for s, _ in plain] == ["active", "cleared", "active", "cleared"], plain
     assert 32.0 < plain[1][1] < 38.0, plain  # cleared in the interlude
+    asys, asys_plain = of(10.0, "vfasys", Condition.ASYSTOLE), of(3.0, "vfasys", Condition.ASYSTOLE)
+    assert asys == asys_plain and asys[0][0] == "active" and 35.0 < asys[0][1] < 39.0, (asys, asys_plain)
+    assert of(10.0, "vfasys", Condition.VFIB)[-1] == ("cleared", asys[0][1])  # asystole took over
 
 
 def test_a_round_with_several_chunks_per_bed_gives_what_one_by_one_gives(tmp_path, monkeypatch):
