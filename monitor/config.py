@@ -280,6 +280,10 @@ def add_alarm_arguments(p: argparse.ArgumentParser) -> None:
                    help="RR intervals ending in a stretch the signal-quality index calls noisy count for extreme "
                         "tachycardia and the high rate limit (by default they do not, and 'ECG cannot be analysed' "
                         "is raised after --asystole-s of such detections)")
+    g.add_argument("--cannot-analyse-s", type=float, default=_X.cannot_analyse_s,
+                   help="the technical 'ECG cannot be analysed' clears after 3 clean QRS once the signal has been "
+                        f"readable this long (s; default {_X.cannot_analyse_s:g}; 0: at the third clean QRS): noise "
+                        "that comes and goes is one alarm")
     g.add_argument("--rate-episode-s", type=float, default=_X.rate_episode_s,
                    help="an extreme brady- or tachycardia alarm clears only once its condition has been absent this "
                         f"long (s; default {_X.rate_episode_s:g}): a rate that recurs within it is one alarm; or at "
@@ -463,6 +467,8 @@ def lethal_from_args(a: argparse.Namespace) -> LethalConfig:
         raise ValueError(f"--vt-episode-s must be 0 (off) or 5-3600 s, got {a.vt_episode_s:g}")
     if not 5 <= a.rate_resolved_bpm <= 100:
         raise ValueError(f"--rate-resolved-bpm must be 5-100 bpm, got {a.rate_resolved_bpm:g}")
+    if not 0 <= a.cannot_analyse_s <= 600:
+        raise ValueError(f"--cannot-analyse-s must be 0-600 s, got {a.cannot_analyse_s:g}")
     if not 3 <= a.vf_episode_s <= 600:
         raise ValueError(f"--vf-episode-s must be 3-600 s, got {a.vf_episode_s:g}")
     if not (a.vf_organised_bpm == 0 or 20 <= a.vf_organised_bpm <= 300):
@@ -479,7 +485,7 @@ def lethal_from_args(a: argparse.Namespace) -> LethalConfig:
                    vt_episode_s=a.vt_episode_s,
                    vt_regular=a.vt_regular, second_lead_vt=a.second_lead_vt,
                    vt_noisy=a.vt_noisy, organised_bpm=a.vf_organised_bpm,
-                   vf_episode_s=a.vf_episode_s)
+                   vf_episode_s=a.vf_episode_s, cannot_analyse_s=a.cannot_analyse_s)
 
 
 def _learn_state(value: Path | None) -> Path | None:

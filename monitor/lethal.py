@@ -146,6 +146,10 @@ class LethalConfig:
     hr_high: float = 120.0
     limit_s: float = 10.0
     clear_beats: int = 3
+    # "ECG cannot be analysed" (technical MEDIUM) clears after clear_beats clean QRS once the signal has been readable
+    # for this long (s): noise that comes and goes is one episode, one alarm (VFDB and MIT-BIH DS1 development
+    # records: 107 raises, 61 of them within 30 s of the same alarm's clearing, most 5-20 s); 0: at the clean QRS
+    cannot_analyse_s: float = 10.0
     hold_s: float = 10.0  # the extreme rates stay held this long after VF/flutter or VT was last seen
     vt_clear_beats: int = 8  # VT clears on the last this many typed beats (not after one misread beat) ...
     vt_clear_share: float = 0.125  # ... once under this share of them is ventricular (0.125 of 8: 8 in a row not V)
@@ -280,6 +284,7 @@ class LethalWatch:
         self.now: int | None = None  # how far the signal has come (samples())
         self.noisy_since: int | None = None  # first QRS of the current run of QRS in noise
         self.clean = 0  # clean QRS in a row (clearing "cannot be analysed")
+        self.unreadable_at: int | None = None  # the last sample at which the signal could not be read (noisy QRS, ...)
         self.ended: dict[Condition, int] = {}  # sample index at which each condition last cleared (chaining)
         self.met: dict[Condition, int] = {}  # extreme rates: the last sample index at which the condition held
         self.bridges: list[tuple[int, int]] = []  # bridged stretches of lost samples not yet behind the last QRS
@@ -326,6 +331,7 @@ class LethalWatch:
             self.rr = deque(((r, noisy if n is None else n) for r, n in self.rr), maxlen=self.rr.maxlen)
         if noisy:
             self.clean = 0
+            self.unreadable_at = index
             if self.noisy_since is None:
                 self.noisy_since = index
             # not under asystole or VF/flutter (they say more, and their watch clears it at every chunk: raised at
@@ -337,7 +343,9 @@ class LethalWatch:
         else:
             self.noisy_since = None
             self.clean += 1
-            if self.clean >= c.clear_beats:  # the signal can be read again
+            # the signal can be read again: clear_beats clean QRS, and readable for cannot_analyse_s (its episode)
+            if self.clean >= c.clear_beats and (self.unreadable_at is None or index - self.unreadable_at
+                                                >= round(c.cannot_analyse_s * self.fs)):
                 out += self._set(Condition.CANNOT_ANALYSE, False, index)
         gap_s = c.asystole_s if c.rate_gap_s is None else c.rate_gap_s
         if rr is not None and rr >= gap_s:
@@ -529,6 +537,7 @@ class LethalWatch:
             if self.now >= by_qrs and not self.fibrillating and not vf_held:
                 # asystole_s without a QRS, but artifact over it holds the alarm: say that it is held (a monitor's
                 # "cannot analyse ECG"), so that a patient without beats in noise is not left silent
+                self.unreadable_at = self.now
                 out += self._set(Condition.CANNOT_ANALYSE, True, self.now,
                                  f"no QRS for {c.asystole_s:g} s in it")
             return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 
 import pytest
 from helpers import play_records, wide_rhythm
@@ -456,8 +457,9 @@ def test_detections_in_noise_are_no_heart_rate_and_say_the_ecg_cannot_be_analyse
     """Motion or muscle noise counted as beats at 160 'bpm' (a synthetic stretch through the monitor raised
     extreme tachycardia this way): in a stretch the signal-quality index calls noisy neither extreme tachycardia
     nor the high limit is raised; after 4 s of it the MEDIUM technical 'ECG cannot be analysed' is, and it
-    clears after 3 clean beats.  A slow rate in noise still raises extreme bradycardia (beats missed in noise, or
-    a true bradycardia whose P waves split the two detectors: CinC b562s)."""
+    clears after 3 clean beats once the signal has been readable for ``cannot_analyse_s`` (10 s: noise that comes
+    and goes is one alarm; 0: at the third clean beat).  A slow rate in noise still raises extreme bradycardia
+    (beats missed in noise, or a true bradycardia whose P waves split the two detectors: CinC b562s)."""
     w = LethalWatch(FS, LethalConfig(hr_high=120))
     _, t = _play(w, [(75, 20)])
     got = _noisy_qrs(w, t, 160, 30)
@@ -465,9 +467,18 @@ def test_detections_in_noise_are_no_heart_rate_and_say_the_ecg_cannot_be_analyse
     assert Condition.HR_HIGH not in [c.condition for c in got if c.active]
     (ca,) = [c for c in got if c.active and c.condition is Condition.CANNOT_ANALYSE]
     assert round(t * FS) + 4 * FS <= ca.index <= round(t * FS) + 4.5 * FS
-    back, t2 = _play(w, [(75, 5)], start=t + 30)
+    last_noisy = w.unreadable_at / FS
+    assert last_noisy == pytest.approx(t + 30, abs=1 / FS)  # the last of the noisy detections
+    back, t2 = _play(w, [(75, 15)], start=t + 30)
     cleared = [(c, at) for c, at in back if not c.active and c.condition is Condition.CANNOT_ANALYSE]
-    assert len(cleared) == 1 and cleared[0][1] == pytest.approx(t + 30 + 3 * 0.8)  # at the third clean beat
+    first = t + 30 + 0.8 * math.ceil((last_noisy + 10 - t - 30) / 0.8 - 1e-9)  # the first clean beat 10 s on
+    assert len(cleared) == 1 and cleared[0][1] == pytest.approx(first)
+    at_once = LethalWatch(FS, LethalConfig(hr_high=120, cannot_analyse_s=0))
+    _, t0 = _play(at_once, [(75, 20)])
+    assert Condition.CANNOT_ANALYSE in [c.condition for c in _noisy_qrs(at_once, t0, 160, 30) if c.active]
+    back0, _ = _play(at_once, [(75, 5)], start=t0 + 30)
+    cleared0 = [at for c, at in back0 if not c.active and c.condition is Condition.CANNOT_ANALYSE]
+    assert cleared0 == [pytest.approx(t0 + 30 + 3 * 0.8)]  # at the third clean beat
     fast, _ = _play(w, [(160, 20)], start=t2)  # a real tachycardia in clean signal is still called
     assert Condition.EXTREME_TACHY in _raised(fast)
     slow = LethalWatch(FS)
