@@ -427,6 +427,18 @@ def test_the_vt_rule_and_rate_episode_thresholds_are_options_with_checked_values
             lethal_from_args(p.parse_args(bad))
 
 
+def test_the_vf_and_cannot_analyse_episode_options():
+    p = argparse.ArgumentParser()
+    add_monitor_arguments(p)
+    d = lethal_from_args(p.parse_args([]))
+    assert (d.vf_episode_s, d.cannot_analyse_s) == (10.0, 10.0)
+    got = lethal_from_args(p.parse_args(["--vf-episode-s", "3", "--cannot-analyse-s", "0"]))
+    assert (got.vf_episode_s, got.cannot_analyse_s) == (3.0, 0.0)
+    for bad in (["--vf-episode-s", "2"], ["--vf-episode-s", "700"], ["--cannot-analyse-s", "-1"]):
+        with pytest.raises(ValueError):
+            lethal_from_args(p.parse_args(bad))
+
+
 def test_the_chain_episode_and_pause_options():
     p = argparse.ArgumentParser()
     add_monitor_arguments(p)
