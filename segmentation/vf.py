@@ -620,8 +620,8 @@ class VFAlarm:
         return self.step(w.vf, w.artifact)
 
     def end(self) -> None:
-        """The episode ended elsewhere (the bed's lethal watch cleared the alarm: asystole took over): inactive,
-        the next ``raise_windows`` VF windows raise it again."""
+        """The episode is over (cleared by :meth:`step`, or by the bed's lethal watch when asystole took over):
+        inactive, the next ``raise_windows`` VF windows raise it again."""
         self.active, self.run, self.calm = False, 0, 0
 
     def step(self, vf: bool, artifact: bool, organised: bool = False) -> str | None:
@@ -636,17 +636,6 @@ class VFAlarm:
         self.run = 0 if vf else self.run + 1
         self.calm = self.calm + 1 if organised and not vf else 0
         if self.run >= self.hold_n or self.calm >= self.clear_n:
-            self.active, self.run, self.calm = False, 0, 0
-            return "clear"
-        return None
-        if not self.active:
-            self.run = self.run + 1 if vf else 0
-            if self.run >= self.raise_n:
-                self.active, self.run = True, 0
-                return "raise"
-            return None
-        self.run = 0 if vf else self.run + 1
-        if self.run >= self.clear_n:
-            self.active, self.run = False, 0
+            self.end()
             return "clear"
         return None
