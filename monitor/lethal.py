@@ -779,7 +779,8 @@ class LeadFusion:
       lead's double counting raised it falsely: MIT-BIH DS1 with ``--second-lead`` 6 more false alarms, in 106,
       203, 207 and 208, and no true CinC 2015 tachycardia more; docs/alarms.md);
     - asystole: raised when the first lead's watch raises it and the second lead's is on too, or the second lead
-      cannot be read (leads off, signal loss: its watch holds its timer); a second lead that still shows QRS
+      cannot be read (leads off, signal loss: its watch holds its timer; noise: its "ECG cannot be analysed" is on,
+      CinC 2015 a142s, whose lead V's baseline wander held a true asystole); a second lead that still shows QRS
       complexes holds it (a lead II whose electrode moved or whose complexes fell to nothing is no asystole);
     - ventricular tachycardia (``vt``): the first lead's alone ("first", the default), either lead's ("either": as
       the rates), or the first lead's confirmed by the second where that can be read ("both": as asystole).  The

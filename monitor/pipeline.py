@@ -826,7 +826,11 @@ class Monitor:
         fusion = self.fusion.get(st.patient)
         if fusion is not None:  # a bed with a second lead: both leads' conditions decide the bed's
             aux = self.aux.get(st.patient)
-            changes = fusion.update(st.lead, changes, second_readable=aux is not None and not aux.lethal.held)
+            # the second lead cannot be read: leads off or signal loss, or noise ("ECG cannot be analysed": its
+            # asystole held by artifact, or noisy QRS for asystole_s), which must not hold the first lead's asystole
+            readable = (aux is not None and not aux.lethal.held
+                        and Condition.CANNOT_ANALYSE not in aux.lethal.active)
+            changes = fusion.update(st.lead, changes, second_readable=readable)
             bed = self.beds.get(st.patient)
             if bed is None:
                 return

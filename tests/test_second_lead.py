@@ -59,3 +59,23 @@ def test_a_lead_ii_that_loses_its_complexes_is_no_asystole_while_the_second_lead
 
     assert asystole() == {"moved", "stopped"}  # one lead: lead II's loss reads as asystole
     assert asystole(second_lead=True) == {"stopped"}
+
+
+def test_a_second_lead_in_noise_does_not_hold_the_first_leads_asystole(tmp_path):
+    """Lead II goes flat (its complexes stop) while lead V turns to motion artefact: the second lead cannot be read
+    ("ECG cannot be analysed" there), so it must not hold the asystole the first lead shows (CinC 2015 a142s: lead V's
+    baseline wander held the true asystole alarm).  A readable second lead that still shows QRS holds it (above)."""
+    x = sinus(FS, 40.0, 70, seed=5)
+    rng = np.random.default_rng(5)
+    t = np.arange(len(x)) / FS
+    stop = t >= 15
+    lead2 = np.where(stop, 0.0, x) + rng.normal(0, 0.01, len(x))
+    # broadband motion artefact of about a QRS's size on lead V from the same moment
+    noise = np.convolve(rng.normal(0, 0.6, len(x)), np.ones(5) / 5, mode="same")
+    v = np.where(stop, noise, 0.7 * x) + rng.normal(0, 0.01, len(x))
+    _record(tmp_path, "noisyv", {"II": lead2, "V": v})
+    (tmp_path / "run").mkdir()
+    _, rec = play_records(tmp_path / "run", [tmp_path / "noisyv"], second_lead=True)
+    got = [a for a in rec.alarms if a.condition is Condition.ASYSTOLE and a.state.value == "active"]
+    assert got, [(a.condition.value, a.state.value, a.record_s) for a in rec.alarms]
+    assert 19.0 <= got[0].record_s <= 25.0
