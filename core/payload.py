@@ -36,6 +36,22 @@ Binary (little-endian), a 36-byte header then the samples::
     32     4     n      uint32, number of samples
     36     ...   n samples (int16 or float32)
 
+Two leads (a bedside device records several; the monitor reads a second lead for its lethal alarms:
+:class:`ecgmon.monitor.lethal.LeadFusion`).  JSON: ``"leads": {"II": [...], "V": [...]}`` instead of
+``samples``, one array per lead, of equal lengths (the leads of a packet are sampled together), ``null`` where
+that lead has no sample (its electrode off, its amplifier saturated: that lead's signal loss, not the packet's).
+Binary: version 2, the same 36-byte header (``n`` samples per lead), then::
+
+    36     1     channels C (1-12)
+    37     1     L, the length of the lead names
+    38     L     the C lead names, UTF-8, separated by ","
+    38+L   ...   n x C samples, interleaved per sample (s0 lead 0, s0 lead 1, s1 lead 0, ...); int16 -32768 or a
+                 float32 NaN where that lead has no sample
+
+The packet's primary lead (scored, shown) is its lead named II or MLII, else its first; its second lead the first
+other one; further leads are read and checked but not used.  A version-1 payload or ``samples`` is one lead, whose
+samples must all be finite, as before.  Lead names are 1-16 characters of ``A-Z a-z 0-9 + - _``.
+
 A payload that breaks the contract raises :class:`PayloadError` (and nothing else), whose
 ``reason`` is a short stable code used to count rejections per device.
 """
@@ -63,6 +79,10 @@ MAX_SECONDS = 10.0  # longest chunk accepted, seconds of signal
 MAX_ABS_MV = 20.0  # a surface ECG never reaches this; larger values are corrupt
 
 DEVICE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+LEAD_RE = re.compile(r"^[A-Za-z0-9+_-]{1,16}$")
+MAX_LEADS = 12
+PRIMARY_LEADS = ("II", "MLII")  # the lead the real-ECG model was fitted on (MIT-BIH's MLII is a lead II)
+INT16_MISSING = -32768  # binary version 2, int16: this lead has no sample here
 T0_NOT_SECONDS = 1e11  # s (the year 5138): a t0 this large is in milliseconds (1.7e12) or microseconds
 T0_UNIX_FROM = 946_684_800.0  # 2000-01-01 in Unix seconds: below, t0 is the device's own clock
 T0_MAX_AHEAD_S = 86_400.0  # a Unix t0 more than a day ahead of the monitor's clock is wrong
@@ -98,8 +118,10 @@ class Packet:
     seq: int
     fs: float
     t0: float
-    samples: np.ndarray  # float32, mV
+    samples: np.ndarray  # float32, mV; the primary lead's (NaN only in a two-lead packet: that lead's lost samples)
     simulated: bool = False  # a simulator's (or demonstration mode's) samples, not a patient's
+    second: np.ndarray | None = None  # float32 mV, the second lead's (NaN: lost samples); None: one lead
+    leads: tuple[str, ...] = ()  # the names of the primary and second lead; () for a one-lead payload
 
 
 def _check_meta(device: str | None, seq: object, fs: object, t0: object, n: int) -> tuple[int, float, float]:
@@ -140,6 +162,29 @@ def _validate(device: str | None, seq: object, fs: object, t0: object, samples: 
     return Packet(device, iseq, ffs, ft0, samples.astype(np.float32, copy=False), simulated)
 
 
+def _validate_leads(device: str | None, seq: object, fs: object, t0: object, names: Sequence[object],
+                    x: np.ndarray, *, simulated: bool = False) -> Packet:
+    """A multi-lead payload: ``x`` (n, C) float, NaN where a lead has no sample, ``names`` its C lead names."""
+    if not 1 <= len(names) <= MAX_LEADS:
+        raise PayloadError("bad-leads", f"1-{MAX_LEADS} leads, got {len(names)}")
+    if not all(isinstance(n, str) and LEAD_RE.match(n) for n in names) or len(set(names)) != len(names):
+        raise PayloadError("bad-leads", "lead names must be distinct, 1-16 characters of A-Z a-z 0-9 + - _")
+    iseq, ffs, ft0 = _check_meta(device, seq, fs, t0, x.shape[0])
+    if np.isinf(x).any():
+        raise _non_finite()
+    with np.errstate(invalid="ignore"):
+        if (np.abs(x) > MAX_ABS_MV).any():
+            raise _out_of_range()
+    lead_names = [str(n) for n in names]
+    first = next((k for k, n in enumerate(lead_names) if n.upper() in PRIMARY_LEADS), 0)
+    other = next((k for k in range(len(lead_names)) if k != first), None)
+    samples = np.ascontiguousarray(x[:, first], dtype=np.float32)
+    if other is None:
+        return Packet(device, iseq, ffs, ft0, samples, simulated, None, (lead_names[first],))
+    return Packet(device, iseq, ffs, ft0, samples, simulated, np.ascontiguousarray(x[:, other], dtype=np.float32),
+                  (lead_names[first], lead_names[other]))
+
+
 def decode(data: bytes, *, max_size: int = MAX_PAYLOAD) -> Packet:
     """Decode and validate one payload (JSON or binary).  Raises only :class:`PayloadError`."""
     if not isinstance(data, bytes | bytearray | memoryview):
@@ -155,13 +200,13 @@ def decode(data: bytes, *, max_size: int = MAX_PAYLOAD) -> Packet:
 
 
 def _binary_header(data: bytes) -> tuple[int, int, float, float, float, int, bool]:
-    """A binary payload's header, checked: (dtype, seq, fs Hz, scale, t0 s, n samples, simulated).  The samples'
-    values are not looked at."""
+    """A version-1 binary payload's header, checked: (dtype, seq, fs Hz, scale, t0 s, n samples, simulated).  The
+    samples' values are not looked at."""
     if len(data) < HEADER.size:
         raise PayloadError("truncated", f"{len(data)} bytes is shorter than the {HEADER.size}-byte header")
     _, version, dtype, flags, seq, fs, scale, t0, n = HEADER.unpack_from(data)
     if version != 1:
-        raise PayloadError("bad-version", f"binary version {version} is not supported (expected 1)")
+        raise PayloadError("bad-version", f"binary version {version} is not supported (expected 1 or 2)")
     width = 2 if dtype == DTYPE_INT16 else 4 if dtype == DTYPE_FLOAT32 else 0
     if not width:
         raise PayloadError("bad-dtype", f"dtype {dtype} is not 1 (int16) or 2 (float32)")
@@ -174,12 +219,47 @@ def _binary_header(data: bytes) -> tuple[int, int, float, float, float, int, boo
 
 
 def _decode_binary(data: bytes) -> Packet:
+    if len(data) > 4 and data[4] == 2:
+        return _decode_binary2(data)
     dtype, seq, fs, scale, t0, n, simulated = _binary_header(data)
     if dtype == DTYPE_INT16:
         samples = np.frombuffer(data, "<i2", n, HEADER.size).astype(np.float32) * np.float32(scale)
     else:
         samples = np.frombuffer(data, "<f4", n, HEADER.size).astype(np.float32)
     return _validate(None, seq, fs, t0, samples, simulated=simulated)
+
+
+def _decode_binary2(data: bytes) -> Packet:
+    """Binary version 2: several leads (module docstring)."""
+    if len(data) < HEADER.size + 2:
+        raise PayloadError("truncated", f"{len(data)} bytes is shorter than the version-2 header")
+    _, _, dtype, flags, seq, fs, scale, t0, n = HEADER.unpack_from(data)
+    width = 2 if dtype == DTYPE_INT16 else 4 if dtype == DTYPE_FLOAT32 else 0
+    if not width:
+        raise PayloadError("bad-dtype", f"dtype {dtype} is not 1 (int16) or 2 (float32)")
+    channels, name_len = data[HEADER.size], data[HEADER.size + 1]
+    body = HEADER.size + 2 + name_len
+    if not 1 <= channels <= MAX_LEADS:
+        raise PayloadError("bad-leads", f"1-{MAX_LEADS} channels, got {channels}")
+    if len(data) != body + n * channels * width:
+        raise PayloadError("truncated", f"header says {n} samples x {channels} leads but {len(data) - body} bytes "
+                                        "follow the lead names")
+    try:
+        names = data[HEADER.size + 2: body].decode("utf-8").split(",")
+    except UnicodeDecodeError as err:
+        raise PayloadError("bad-leads", "lead names are not UTF-8") from err
+    if len(names) != channels:
+        raise PayloadError("bad-leads", f"{len(names)} lead names for {channels} channels")
+    if dtype == DTYPE_INT16:
+        if not math.isfinite(scale) or scale <= 0:
+            raise PayloadError("bad-scale", f"int16 scale must be positive, got {scale}")
+        raw = np.frombuffer(data, "<i2", n * channels, body)
+        x = raw.astype(np.float32) * np.float32(scale)
+        x[raw == INT16_MISSING] = np.nan
+    else:
+        x = np.frombuffer(data, "<f4", n * channels, body).astype(np.float32)
+    return _validate_leads(None, seq, float(fs), t0, names, x.reshape(n, channels),
+                           simulated=bool(flags & FLAG_SIMULATED))
 
 
 def decode_many(payloads: Sequence[bytes], *, max_size: int = MAX_PAYLOAD) -> list[Packet | PayloadError]:
@@ -195,7 +275,7 @@ def decode_many(payloads: Sequence[bytes], *, max_size: int = MAX_PAYLOAD) -> li
                                                                                         DTYPE_FLOAT32: []}
     for i, data in enumerate(payloads):
         try:
-            if isinstance(data, bytes) and data[:4] == MAGIC and len(data) <= max_size:
+            if isinstance(data, bytes) and data[:4] == MAGIC and len(data) <= max_size and data[4:5] != b"\x02":
                 dtype, seq, fs, scale, t0, n, simulated = _binary_header(data)
                 groups[dtype].append((i, seq, fs, scale, t0, n, data, simulated))
                 out.append(_PENDING)
@@ -248,6 +328,8 @@ def _decode_json(data: bytes) -> Packet:
         raise PayloadError("bad-json", str(err)[:120]) from err
     if not isinstance(obj, dict):
         raise PayloadError("bad-json", "top level must be an object")
+    if "leads" in obj:
+        return _decode_json_leads(obj)
     missing = {"seq", "fs", "t0", "samples"} - obj.keys()
     if missing:
         raise PayloadError("missing-field", ", ".join(sorted(missing)))
@@ -262,6 +344,33 @@ def _decode_json(data: bytes) -> Packet:
     if not isinstance(simulated, bool):
         raise PayloadError("bad-simulated", f"simulated must be true or false, got {simulated!r}")
     return _validate(obj.get("device"), obj["seq"], obj["fs"], obj["t0"], arr, simulated=simulated)
+
+
+def _decode_json_leads(obj: dict[str, object]) -> Packet:
+    """A JSON payload with ``leads`` (module docstring)."""
+    if "samples" in obj:
+        raise PayloadError("bad-leads", "samples and leads together: one lead is samples, several are leads")
+    missing = {"seq", "fs", "t0"} - obj.keys()
+    if missing:
+        raise PayloadError("missing-field", ", ".join(sorted(missing)))
+    leads = obj["leads"]
+    if not isinstance(leads, dict) or not leads:
+        raise PayloadError("bad-leads", "leads must be an object of lead name: samples")
+    arrays = list(leads.values())
+    if not all(isinstance(a, list) and all(v is None or (isinstance(v, int | float) and not isinstance(v, bool))
+                                           for v in a) for a in arrays):
+        raise PayloadError("bad-samples", "each lead's samples must be a list of numbers or null")
+    if len({len(a) for a in arrays}) != 1:
+        raise PayloadError("bad-leads", "the leads of a packet must have the same number of samples")
+    try:
+        x = np.array([[math.nan if v is None else v for v in a] for a in arrays], dtype=np.float64).T
+    except (OverflowError, ValueError) as err:
+        raise PayloadError("bad-samples", str(err)[:120]) from err
+    simulated = obj.get("simulated", False)
+    if not isinstance(simulated, bool):
+        raise PayloadError("bad-simulated", f"simulated must be true or false, got {simulated!r}")
+    return _validate_leads(obj.get("device"), obj["seq"], obj["fs"], obj["t0"], list(leads), x,  # type: ignore[arg-type]
+                           simulated=simulated)
 
 
 def _reject_constant(name: str) -> float:
@@ -290,6 +399,34 @@ def encode_binary(seq: int, fs: float, t0: float, samples: np.ndarray, *, dtype:
         raise ValueError(f"dtype must be 'int16' or 'float32', got {dtype!r}")
     flags = FLAG_SIMULATED if simulated else 0
     return HEADER.pack(MAGIC, 1, code, flags, seq, fs, scale, t0, len(x)) + body
+
+
+def encode_leads(fmt: str, device: str, seq: int, fs: float, t0: float, leads: dict[str, np.ndarray], *,
+                 scale: float = 0.001, simulated: bool = False) -> bytes:
+    """A multi-lead payload (JSON ``leads`` or binary version 2): ``leads`` maps lead names to equal-length
+    arrays in mV, NaN where that lead has no sample.  ``fmt``: json | int16 | float32."""
+    names = list(leads)
+    x = np.column_stack([np.asarray(v, dtype=np.float64) for v in leads.values()])
+    if fmt == "json":
+        obj: dict[str, object] = {"device": device, "seq": seq, "fs": fs, "t0": t0}
+        if simulated:
+            obj["simulated"] = True
+        obj["leads"] = {k: [None if not math.isfinite(v) else round(float(v), 5) for v in x[:, i]]
+                        for i, k in enumerate(names)}
+        return json.dumps(obj, separators=(",", ":")).encode()
+    if fmt == "int16":
+        missing = ~np.isfinite(x)
+        counts = np.clip(np.round(np.where(missing, 0.0, x) / scale), -32767, 32767)
+        body = np.where(missing, INT16_MISSING, counts).astype("<i2").tobytes()
+        code = DTYPE_INT16
+    elif fmt == "float32":
+        body, code, scale = x.astype("<f4").tobytes(), DTYPE_FLOAT32, 1.0
+    else:
+        raise ValueError(f"format must be json, int16 or float32, got {fmt!r}")
+    table = ",".join(names).encode()
+    flags = FLAG_SIMULATED if simulated else 0
+    return (HEADER.pack(MAGIC, 2, code, flags, seq, fs, scale, t0, x.shape[0]) + bytes((len(names), len(table)))
+            + table + body)
 
 
 def encode(fmt: str, device: str, seq: int, fs: float, t0: float, samples: np.ndarray, *,

@@ -310,7 +310,8 @@ class Ingress:
         its first chunk restarts the bed (``reset``, no bridge over what was refused)."""
         if dev in self._resume and chunks:
             self._resume.discard(dev)
-            chunks[0] = dataclasses.replace(chunks[0], reset=True, missing=0)
+            first = chunks[0].start  # its second lead's chunk too
+            chunks[:] = [dataclasses.replace(c, reset=True, missing=0) if c.start == first else c for c in chunks]
 
     def _control(self, dev: str, payload: object) -> None:
         """``{"cmd": "relearn"}`` or ``{"cmd": "limits", "low": 45, "high": 130}`` (heart-rate alarm limits, bpm)

@@ -91,14 +91,14 @@ class DeviceStream:
             self.expected = self.first_seq = p.seq
         if p.seq == self.expected and not self.held:  # the common case: in order, nothing waiting
             self.expected += 1
-            return [self._release(p, reset=False)]
+            return self._release(p, reset=False)
         if p.seq > self.expected and not self.held and self._on_pace(self.expected, p):
             # the counter jumped ahead with the clock going on: the next packet, nothing lost (re-based, counted)
             self.base -= p.seq - self.expected
             self.counts["seq_jump"] += 1
             p = replace(p, seq=self.expected)
             self.expected += 1
-            return [self._release(p, reset=False)]
+            return self._release(p, reset=False)
         if self.held and p.seq < max(self.held):
             self.counts["out_of_order"] += 1  # it came after a later one (a lost packet is no reordering)
         if not self.held:
@@ -109,14 +109,14 @@ class DeviceStream:
             waited = (self.reorder_s is not None and now is not None and self.held_since is not None
                       and now - self.held_since >= self.reorder_s)
             if self.expected in self.held:
-                out.append(self._release(self.held.pop(self.expected), reset=False))
+                out += self._release(self.held.pop(self.expected), reset=False)
                 self.expected += 1
             elif len(self.held) > self.reorder or (waited and self.held):
                 nxt = min(self.held)
                 self.counts["gap"] += 1
                 self.counts["lost_chunks"] += self._lost(nxt)
                 self.expected = nxt
-                out.append(self._release(self.held.pop(nxt), reset=True, lost=True))
+                out += self._release(self.held.pop(nxt), reset=True, lost=True)
                 self.expected += 1
             else:
                 break
@@ -166,7 +166,7 @@ class DeviceStream:
         out: list[Chunk] = []
         assert self.expected is not None
         for seq in sorted(self.held):
-            out.append(self._release(self.held.pop(seq), reset=seq != self.expected))
+            out += self._release(self.held.pop(seq), reset=seq != self.expected)
             self.expected = seq + 1
         self.counts["reboot"] += 1
         if self.fs is not None and self.t0_first is not None and self.last is not None \
@@ -177,12 +177,14 @@ class DeviceStream:
         self.held_since = None
         self.expected = p.seq + 1
         self.first_seq = p.seq
-        out.append(self._release(p, reset=True))
+        out += self._release(p, reset=True)
         return out
 
-    def _release(self, p: Packet, *, reset: bool, lost: bool = False) -> Chunk:
-        """``p`` as the stream's next chunk; ``lost``: packets before it were declared lost (the chunk says how
-        many samples are missing, by the clock, unless the rate changed too)."""
+    def _release(self, p: Packet, *, reset: bool, lost: bool = False) -> list[Chunk]:
+        """``p`` as the stream's next chunk, and its second lead's (``lead=1``, the same samples' indices, reset and
+        missing) when the packet has one; ``lost``: packets before it were declared lost (the chunk says how many
+        samples are missing, by the clock, unless the rate changed too).  A lead's NaN samples (a two-lead packet's
+        lost samples of that lead) stay in its chunk: the bed's segmenter makes them that lead's signal loss."""
         if self.fs is not None and p.fs != self.fs:
             self.counts["fs_change"] += 1
             reset, lost = True, False
@@ -207,8 +209,11 @@ class DeviceStream:
         if len(self.recent) > self.RECENT:
             del self.recent[next(iter(self.recent))]
         self.last = (p.seq, p.t0, len(p.samples) / p.fs)
-        return Chunk(self.device, p.fs, p.t0, p.samples, start=start, reset=reset, simulated=p.simulated,
-                     missing=0 if was is None else start - was)
+        c = Chunk(self.device, p.fs, p.t0, p.samples, start=start, reset=reset, simulated=p.simulated,
+                  missing=0 if was is None else start - was)
+        if p.second is None:
+            return [c]
+        return [c, replace(c, samples=p.second, lead=1)]
 
 
 def _digest(p: Packet) -> int:

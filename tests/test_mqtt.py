@@ -596,3 +596,62 @@ async def test_simulated_devices_are_labelled_and_a_patients_device_beside_them_
     beats = [x for x in lines if x["type"] == "beat"]
     assert {x["patient"] for x in beats if x.get("simulated")} == {"bed01", "bed02"}
     assert not [x for x in lines if x.get("patient") == "pt01" and x.get("simulated")]
+
+
+@pytest.mark.asyncio
+async def test_a_two_lead_device_keeps_its_bed_out_of_asystole_when_lead_ii_loses_its_complexes(
+        tmp_path, broker, prefix):
+    """Two-lead devices (binary version 2 and JSON ``leads``) through a real broker: lead II's complexes fall to a
+    fiftieth for 8 s (an electrode that moved) while lead V goes on.  The device that sends lead II alone gets
+    HIGH asystole; the ones that send both leads do not (docs/mqtt.md, "A second lead"), one of them with a stretch
+    of lead V lost (JSON ``null``): that lead's loss, not the bed's.  Lead II is the primary lead whatever the
+    order the device lists its leads in."""
+    from test_vf import sinus
+
+    from ecgmon.core.payload import encode, encode_leads
+    from ecgmon.models.checkpoint import load
+
+    fs, n, seconds = 250.0, 62, 40
+    x = sinus(fs, seconds, 70, seed=3)
+    rng = np.random.default_rng(3)
+    t = np.arange(len(x)) / fs
+    gone = (t >= 15) & (t < 23)
+    lead_ii = np.where(gone, 0.02 * x, x) + rng.normal(0, 0.01, len(x))
+    lead_v = 0.7 * x + rng.normal(0, 0.01, len(x))
+    v_lost = lead_v.copy()
+    v_lost[(t >= 30) & (t < 33)] = np.nan
+    cfg = MonitorConfig(source="mqtt", broker=_broker_cfg(broker.url, prefix), journal=tmp_path / "j.jsonl",
+                        ui=False, device="cpu")
+    rec = Recorder()
+    b = build(cfg, ckpt=load("mitdb"), extra_sinks=[rec])
+    mon, source = b.monitor, b.source
+
+    async def devices() -> None:
+        await source.conn.connected.wait()
+        async with BrokerConfig(url=broker.url, client_id=f"{prefix}-leads").client() as c:
+            t0 = time.time() - seconds
+            for seq, i in enumerate(range(0, len(x) - n + 1, n)):
+                s = slice(i, i + n)
+                await c.publish(f"{prefix}/one/samples", encode("int16", "one", seq, fs, t0 + i / fs, lead_ii[s]))
+                await c.publish(f"{prefix}/two/samples", encode_leads(
+                    "int16", "two", seq, fs, t0 + i / fs, {"V": lead_v[s], "II": lead_ii[s]}))
+                await c.publish(f"{prefix}/twojson/samples", encode_leads(
+                    "json", "twojson", seq, fs, t0 + i / fs, {"II": lead_ii[s], "V": v_lost[s]}))
+        await _stop_when_settled(mon)
+
+    try:
+        await asyncio.wait_for(mon.run(source, extra_tasks=[("devices", devices())]), 120)
+    finally:
+        mon.close()
+    s = mon.summary()
+    assert s["rejected"] == 0 and s["shed"] == 0
+    raised = {(a.patient, a.condition) for a in rec.alarms if a.state.value == "active"}
+    assert ("one", Condition.ASYSTOLE) in raised
+    assert ("two", Condition.ASYSTOLE) not in raised and ("twojson", Condition.ASYSTOLE) not in raised
+    # no technical alarm on a two-lead bed while its device sends (lead V's lost stretch is that lead's alone);
+    # the devices stop at 40 s, and "no samples" follows for every bed
+    assert not [(a.patient, a.condition, a.record_s) for a in rec.alarms
+                if a.patient != "one" and a.kind.value == "technical" and a.record_s < seconds - 1]
+    # the beds' scored beats are lead II's: the same beats for the three devices outside the lost stretch
+    beats = {p: sorted(x.beat.index for x in rec.scores if x.beat.patient == p) for p in ("one", "two", "twojson")}
+    assert len(beats["one"]) > 30 and beats["two"] == beats["one"] == beats["twojson"]

@@ -9,7 +9,16 @@ from helpers import CORPUS, payload_json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ecgmon.core.payload import HEADER, MAGIC, PayloadError, decode, decode_many, device_from_topic, encode
+from ecgmon.core.payload import (
+    HEADER,
+    MAGIC,
+    PayloadError,
+    decode,
+    decode_many,
+    device_from_topic,
+    encode,
+    encode_leads,
+)
 from ecgmon.monitor.ingress import Ingress
 from ecgmon.monitor.mqtt import BrokerConfig, MqttSource
 from ecgmon.monitor.streams import DeviceStream
@@ -25,6 +34,57 @@ def test_round_trip_every_format(fmt):
     assert p.device == ("bed01" if fmt == "json" else None)
 
 
+
+
+@pytest.mark.parametrize("fmt", ["json", "int16", "float32"])
+def test_two_leads_round_trip_every_format_lead_ii_first_and_a_lost_stretch_as_nan(fmt):
+    v = (-0.5 * SIG).copy()
+    v[10:20] = np.nan  # lead V has no samples there (its electrode off): null in JSON, -32768 / NaN in binary
+    blob = encode_leads(fmt, "bed01", 17, 250.0, 1_700_000_000.25, {"V": v, "II": SIG, "aVR": SIG}, simulated=True)
+    for p in (decode(blob), decode_many([blob] * 5)[4]):
+        assert not isinstance(p, PayloadError)
+        assert (p.seq, p.fs, p.t0, p.leads, p.simulated) == (17, 250.0, 1_700_000_000.25, ("II", "V"), True)
+        np.testing.assert_allclose(p.samples, SIG, atol=1e-3 if fmt == "int16" else 1e-5)
+        assert p.second is not None and np.isnan(p.second).sum() == 10
+        np.testing.assert_allclose(p.second[20:], v[20:], atol=1e-3 if fmt == "int16" else 1e-5)
+    # no lead II: the first listed is the primary; one lead is a packet without a second lead
+    p = decode(encode_leads(fmt, "bed01", 1, 250.0, 10.0, {"V1": SIG, "V5": v}))
+    assert p.leads == ("V1", "V5")
+    p = decode(encode_leads(fmt, "bed01", 1, 250.0, 10.0, {"MLII": SIG}))
+    assert p.leads == ("MLII",) and p.second is None
+
+
+@pytest.mark.parametrize(("payload", "reason"), [
+    (b'{"seq": 1, "fs": 250, "t0": 1, "leads": {"II": [0.1, 0.2], "V": [0.1]}}', "bad-leads"),  # unequal lengths
+    (b'{"seq": 1, "fs": 250, "t0": 1, "leads": {"II": [0.1], "a b": [0.1]}}', "bad-leads"),  # not a lead name
+    (b'{"seq": 1, "fs": 250, "t0": 1, "leads": []}', "bad-leads"),
+    (b'{"seq": 1, "fs": 250, "t0": 1, "leads": {"II": [0.1]}, "samples": [0.1]}', "bad-leads"),
+    (b'{"seq": 1, "fs": 250, "t0": 1, "leads": {"II": [0.1, "x"]}}', "bad-samples"),
+    (b'{"seq": 1, "fs": 250, "leads": {"II": [0.1]}}', "missing-field"),
+    (b'{"seq": 1, "fs": 250, "t0": 1, "leads": {"II": [0.1, 99.0], "V": [0.1, 0.1]}}', "out-of-range"),
+    (b'{"seq": 1, "fs": 250, "t0": 1, "leads": {"II": [], "V": []}}', "empty"),
+    (encode_leads("int16", "d", 1, 250.0, 1.0, {"II": SIG, "V": SIG})[:-1], "truncated"),
+    (encode_leads("int16", "d", 1, 250.0, 1.0, {"II": SIG, "V": SIG}).replace(b"II,V", b"II;V"), "bad-leads"),
+    (encode_leads("float32", "d", 1, 250.0, 1.0, {"II": np.full(4, np.inf), "V": SIG[:4]}), "non-finite"),
+])
+def test_a_malformed_two_lead_payload_is_rejected_with_its_reason(payload, reason):
+    with pytest.raises(PayloadError) as e:
+        decode(payload)
+    assert e.value.reason == reason
+
+
+def test_a_two_lead_packet_is_two_chunks_of_the_same_samples_in_every_repair():
+    """The second lead rides with the first through reordering, duplicates and gaps: the same start, reset and
+    missing, ``lead=1``."""
+    ds = DeviceStream("d", reorder=2)
+    pk = [decode(encode_leads("int16", "d", s, 250.0, 100.0 + s * 62 / 250, {"II": SIG, "V": -SIG}))
+          for s in (0, 2, 1, 1, 6, 7, 8, 9)]
+    out = [c for p in pk for c in ds.push(p)]
+    first, second = [c for c in out if c.lead == 0], [c for c in out if c.lead == 1]
+    assert [(c.start, c.reset, c.missing) for c in first] == [(c.start, c.reset, c.missing) for c in second]
+    assert [c.start for c in first] == [0, 62, 124, 372, 434, 496, 558]
+    assert [c.missing for c in first] == [0, 0, 0, 3 * 62, 0, 0, 0]
+    np.testing.assert_allclose(second[0].samples, -first[0].samples)
 
 
 @pytest.mark.parametrize("fmt", ["json", "int16", "float32"])
