@@ -769,24 +769,33 @@ class InOrder:
 
 
 class LeadFusion:
-    """The lethal conditions of a bed with a second ECG lead (``--second-lead``), from each lead's own
-    :class:`LethalWatch` (each lead has its QRS detector, beat typer and VF detector).
+    """The lethal conditions of a bed with a second ECG lead (``--second-lead``, or a device that sends two leads),
+    from each lead's own :class:`LethalWatch` (each lead has its QRS detector, beat typer and VF detector).
+
+    A lead is *readable* while its signal can be read: not leads off or signal loss (its watch holds its timer), and
+    not noise (its "ECG cannot be analysed" is off).
 
     - extreme bradycardia: raised when either lead's watch raises it (a rate read on the lead where it can be read:
       noise detections in one lead split a slow rhythm's intervals, CinC b730s), cleared once no lead's watch has it
       on; the message says when the second lead raised it;
-    - extreme tachycardia: the first lead's, as for a one-lead bed.  (From either lead, as bradycardia, the second
-      lead's double counting raised it falsely: MIT-BIH DS1 with ``--second-lead`` 6 more false alarms, in 106,
-      203, 207 and 208, and no true CinC 2015 tachycardia more; docs/alarms.md);
-    - asystole: raised when the first lead's watch raises it and the second lead's is on too, or the second lead
-      cannot be read (leads off, signal loss: its watch holds its timer; noise: its "ECG cannot be analysed" is on,
-      CinC 2015 a142s, whose lead V's baseline wander held a true asystole); a second lead that still shows QRS
-      complexes holds it (a lead II whose electrode moved or whose complexes fell to nothing is no asystole);
-    - ventricular tachycardia (``vt``): the first lead's alone ("first", the default), either lead's ("either": as
-      the rates), or the first lead's confirmed by the second where that can be read ("both": as asystole).  The
+    - asystole: raised when no readable lead has a QRS: the watch of each lead that can be read has it on (at least
+      one of them), the others cannot be read.  A readable second lead that still shows QRS complexes holds the first
+      lead's (a lead II whose electrode moved or whose complexes fell to nothing is no asystole); a second lead in
+      noise does not (CinC 2015 a142s, whose lead V's baseline wander held a true asystole); a first lead that cannot
+      be read leaves it to the second;
+    - ventricular tachycardia (``vt``): as the conditions below ("first", the default), either lead's ("either": as
+      bradycardia), or the first lead's confirmed by the second where that can be read ("both": as asystole).  The
       beat typer was fitted on lead II/MLII: on other leads (V1's rS complexes) it types far more beats ventricular;
-    - everything else (VF/flutter, the heart-rate limits, pause and the watch's technical condition): the first
-      lead's, as for a one-lead bed.
+    - "ECG cannot be analysed" (the watch's technical condition): on only while neither lead can be read;
+    - everything else (VF/flutter, extreme tachycardia, the heart-rate limits, pause): the first lead's, and the
+      second lead's too while only the second can be read (the message says so): a lead II whose electrode came off
+      does not silence the VF the other lead shows.  VF/flutter and VT (``vt="first"``) come from the second lead
+      only while the first is off or lost (leads off, signal loss), not while it is in noise: motion and muscle noise
+      reach both leads, and the second lead's VF detector took it for VF (VFDB development half: false VF/flutter
+      alarms 3 -> 20 when the second lead's VF counted in the first lead's noise; CinC 2015 f120s).  Extreme
+      tachycardia is not taken from either lead as bradycardia is: the second lead's double
+      counting raised it falsely (MIT-BIH DS1 with ``--second-lead``: 6 more false alarms, in 106, 203, 207 and 208,
+      and no true CinC 2015 tachycardia more; docs/alarms.md).
 
     The choice follows what the CinC 2015 entries did with several leads (a rate or a rhythm taken from the
     signal-quality-best channel, asystole only where no channel shows beats: Plesinger et al. 2016; Clifford et al.
@@ -796,41 +805,57 @@ class LeadFusion:
         if vt not in ("first", "either", "both"):
             raise ValueError(f"second-lead VT must be first, either or both, got {vt!r}")
         self.either = frozenset({Condition.EXTREME_BRADY, *((Condition.VTACH,) if vt == "either" else ())})
-        self.both = frozenset({Condition.ASYSTOLE, *((Condition.VTACH,) if vt == "both" else ())})
+        self.both = frozenset({Condition.ASYSTOLE, Condition.CANNOT_ANALYSE,
+                               *((Condition.VTACH,) if vt == "both" else ())})
         self.on: tuple[dict[Condition, Change], dict[Condition, Change]] = ({}, {})  # each lead's active changes
         self.shown: set[Condition] = set()  # what the bed has raised from these conditions
+        self.readable = (True, True)
+        self.first_off = False  # the first lead is off or lost (not only noisy)
+        self.off_only = frozenset({Condition.VFIB, Condition.VTACH})
+        self.now = 0  # the latest sample index told
 
-    def update(self, lead: int, changes: list[Change], *, second_readable: bool) -> list[Change]:
-        """Lead ``lead``'s watch changes -> the bed's; ``second_readable``: the second lead's signal can be read
-        now (its watch's asystole timer is not held)."""
-        out: list[Change] = []
+    def update(self, lead: int, changes: list[Change], *, second_readable: bool, first_readable: bool = True,
+               first_off: bool = False, at: int | None = None) -> list[Change]:
+        """Lead ``lead``'s watch changes (at sample ``at``, when known) -> the bed's.  ``first_readable`` and
+        ``second_readable``: whether each lead's signal can be read now (class docstring); a change of either
+        re-judges every condition, so it may raise or clear the bed's alarms without a change of the watches'."""
         for ch in changes:
-            cond = ch.condition
-            if cond in self.either or cond in self.both:
-                if ch.active:
-                    self.on[lead][cond] = ch
-                else:
-                    self.on[lead].pop(cond, None)
-                out += self._judge(cond, ch.index, second_readable)
-            elif lead == 0:
-                out.append(ch)
-        # the second lead's readability may have changed without a change of its own
-        for cond in self.both:
-            if cond in self.on[0] and cond not in self.shown:
-                out += self._judge(cond, self.on[0][cond].index, second_readable)
+            if ch.active:
+                self.on[lead][ch.condition] = ch
+            else:
+                self.on[lead].pop(ch.condition, None)
+            self.now = max(self.now, ch.index)
+        if at is not None:
+            self.now = max(self.now, at)
+        self.readable = (first_readable and not first_off, second_readable)
+        self.first_off = first_off
+        told = {ch.condition: ch.index for ch in changes}
+        rest = (set(self.on[0]) | set(self.on[1]) | self.shown) - told.keys()
+        out: list[Change] = []
+        for cond in [*told, *sorted(rest, key=lambda c: c.value)]:
+            out += self._judge(cond, told.get(cond))
         return out
 
-    def _judge(self, cond: Condition, index: int, second_readable: bool) -> list[Change]:
+    def _judge(self, cond: Condition, index: int | None) -> list[Change]:
+        """``index``: the sample of this condition's own change just told, None when re-judged."""
+        (r0, r1), on0, on1 = self.readable, cond in self.on[0], cond in self.on[1]
         if cond in self.either:
-            want = cond in self.on[0] or cond in self.on[1]
-        else:
-            want = cond in self.on[0] and (cond in self.on[1] or not second_readable)
+            want, src = on0 or on1, 0 if on0 else 1
+        elif cond in self.both:
+            want, src = (on0 or not r0) and (on1 or not r1) and (on0 or on1), 0 if on0 else 1
+        else:  # the first lead's, and the second lead's too while only the second can be read (VF and VT: while
+            # the first lead is off or lost, not in noise, which a second lead's VF detector reads as VF too)
+            also = (self.first_off if cond in self.off_only else not r0) and r1 and on1
+            want, src = on0 or also, 0 if on0 else 1
         if want and cond not in self.shown:
             self.shown.add(cond)
-            src = self.on[0].get(cond) or self.on[1][cond]
-            where = " (second lead)" if cond not in self.on[0] else ""
-            return [Change(cond, True, src.index, src.message + where)]
+            ch = self.on[src][cond]
+            where = " (second lead)" if src else ""
+            # the sample where it was met, or (a first-lead condition taken from the second lead when the first became
+            # unreadable) where the bed decided it
+            at = ch.index if cond in self.either or cond in self.both or index is not None else max(ch.index, self.now)
+            return [Change(cond, True, at, ch.message + where)]
         if not want and cond in self.shown:
             self.shown.discard(cond)
-            return [Change(cond, False, index)]
+            return [Change(cond, False, self.now if index is None else index)]
         return []

@@ -801,7 +801,7 @@ class Monitor:
             else:  # the signal was lost
                 watch.gap()
             if changes or fused:
-                self._lethal(st, changes)
+                self._lethal(st, changes, a[0] if kind != InOrder.GAP and a else None)  # type: ignore[arg-type]
 
     @staticmethod
     def _beat_artifact(st: Bed, index: int) -> bool:
@@ -822,16 +822,16 @@ class Monitor:
                 return artifact
         return st.vf_artifact
 
-    def _lethal(self, st: Bed, changes: list[Change]) -> None:
+    def _lethal(self, st: Bed, changes: list[Change], at: int | None = None) -> None:
         fusion = self.fusion.get(st.patient)
         if fusion is not None:  # a bed with a second lead: both leads' conditions decide the bed's
             aux = self.aux.get(st.patient)
-            # the second lead cannot be read: leads off or signal loss, or noise ("ECG cannot be analysed": its
-            # asystole held by artifact, or noisy QRS for asystole_s), which must not hold the first lead's asystole
-            readable = (aux is not None and not aux.lethal.held
-                        and Condition.CANNOT_ANALYSE not in aux.lethal.active)
-            changes = fusion.update(st.lead, changes, second_readable=readable)
             bed = self.beds.get(st.patient)
+            # a lead cannot be read: leads off or signal loss (its watch holds its timer), or noise ("ECG cannot be
+            # analysed": its asystole held by artifact, or noisy QRS for asystole_s)
+            changes = fusion.update(st.lead, changes, first_readable=bed is not None and _readable(bed.lethal),
+                                    first_off=bed is None or bed.lethal.held,
+                                    second_readable=aux is not None and _readable(aux.lethal), at=at)
             if bed is None:
                 return
             st = bed
@@ -1317,6 +1317,11 @@ def coalesce(chunks: Sequence[Chunk]) -> list[list[int]]:
 def _quality(fs: float) -> QualityMonitor:
     """A bed's flat-line and saturation checks, their verdicts at the lethal watch's ticks (every ``TICK_S``)."""
     return QualityMonitor(fs, step=chunk_size(TICK_S, fs))
+
+
+def _readable(watch: LethalWatch) -> bool:
+    """Whether a lead's signal can be read now (:class:`LeadFusion`): not leads off or signal loss, not noise."""
+    return not watch.held and Condition.CANNOT_ANALYSE not in watch.active
 
 
 def _trim_bridges(st: Bed, now: int) -> None:

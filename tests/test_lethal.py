@@ -694,6 +694,35 @@ def test_asystole_needs_the_second_lead_without_qrs_or_unreadable():
     assert [(c.condition, c.active, c.index) for c in got] == [(a, True, 1000)]
 
 
+def test_the_second_lead_speaks_while_the_first_cannot_be_read():
+    """A first lead that cannot be read leaves the bed's first-lead conditions to a second lead that can: while the
+    first is off or lost, all of them (a VF raised, said to be the second lead's, ends when the first lead is back
+    without it); while it is in noise, all but VF and VT (noise reaches both leads: the second lead's VF detector
+    reads it as VF too).  Asystole needs no QRS on the readable lead alone; "ECG cannot be analysed" only while
+    neither lead can be read."""
+    from ecgmon.monitor.lethal import LeadFusion
+
+    vf, a, ca, tachy = Condition.VFIB, Condition.ASYSTOLE, Condition.CANNOT_ANALYSE, Condition.EXTREME_TACHY
+    f = LeadFusion()
+    assert f.update(1, [_ch(vf, True, 100, "fibrillatory")], second_readable=True) == []  # the first lead reads fine
+    assert f.update(0, [], first_readable=False, second_readable=True, at=120) == []  # in noise: not its VF
+    got = f.update(0, [], first_readable=False, first_off=True, second_readable=True, at=150)  # its electrode off
+    assert [(c.condition, c.active, c.index, c.message) for c in got] == [(vf, True, 150, "fibrillatory (second lead)")]
+    got = f.update(0, [], first_readable=True, second_readable=True, at=400)  # back, and it shows no VF
+    assert [(c.condition, c.active, c.index) for c in got] == [(vf, False, 400)]
+    got = f.update(1, [_ch(tachy, True, 500, "150 bpm")], first_readable=False, second_readable=True)  # noise
+    assert [(c.condition, c.active, c.index, c.message) for c in got] == [(tachy, True, 500, "150 bpm (second lead)")]
+    # the first lead's noise: its own technical condition is the bed's only while the second lead cannot be read
+    g = LeadFusion()
+    assert g.update(0, [_ch(ca, True, 100, "noise")], first_readable=False, second_readable=True) == []
+    got = g.update(1, [], first_readable=False, second_readable=False, at=130)
+    assert [(c.condition, c.active, c.index) for c in got] == [(ca, True, 100)]
+    # ... and asystole on the readable second lead alone is the bed's
+    h = LeadFusion()
+    got = h.update(1, [_ch(a, True, 200, "no QRS for 4 s")], first_readable=False, second_readable=True)
+    assert [(c.condition, c.active, c.message) for c in got] == [(a, True, "no QRS for 4 s (second lead)")]
+
+
 def test_second_lead_vt_first_by_default_or_confirmed_by_both():
     from ecgmon.monitor.lethal import LeadFusion
 

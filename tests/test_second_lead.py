@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import wfdb
 from helpers import play_records
-from test_vf import sinus
+from test_vf import sinus, vf_wave
 
 from ecgmon.core.messages import Condition
 from ecgmon.models.records import read_all
@@ -79,3 +79,28 @@ def test_a_second_lead_in_noise_does_not_hold_the_first_leads_asystole(tmp_path)
     got = [a for a in rec.alarms if a.condition is Condition.ASYSTOLE and a.state.value == "active"]
     assert got, [(a.condition.value, a.state.value, a.record_s) for a in rec.alarms]
     assert 19.0 <= got[0].record_s <= 25.0
+
+
+def test_a_vf_the_second_lead_shows_is_alarmed_while_lead_ii_is_off(tmp_path):
+    """Lead II's electrode comes off (a flat line: leads off) and the patient fibrillates 5 s later: one lead can
+    say nothing but leads off; a bed with a second lead raises VF/flutter from the lead it can read, and says so."""
+    fs = FS
+    x = sinus(fs, 20.0, 70, seed=7)
+    vf = vf_wave(fs, 25.0, seed=7)
+    rng = np.random.default_rng(7)
+    n1, n = len(x), len(x) + len(vf)
+    lead2 = np.concatenate([x, np.zeros(len(vf))])
+    lead2[n1 - round(5 * fs):] = 0.0  # off from 15 s: held at 0 (a disconnected lead)
+    v = np.concatenate([0.7 * x, vf]) + rng.normal(0, 0.01, n)
+    _record(tmp_path, "off", {"II": lead2, "V": v})
+
+    def raised(**cfg):
+        (tmp_path / "run").mkdir(exist_ok=True)
+        _, rec = play_records(tmp_path / "run", [tmp_path / "off"], **cfg)
+        return [a for a in rec.alarms if a.state.value == "active"]
+
+    one = raised()
+    assert any(a.condition is Condition.LEADS_OFF for a in one)
+    assert not any(a.condition is Condition.VFIB for a in one)
+    two = [a for a in raised(second_lead=True) if a.condition is Condition.VFIB]
+    assert two and 20.0 < two[0].record_s <= 30.0 and "second lead" in two[0].message
