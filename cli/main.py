@@ -155,9 +155,10 @@ def _evaluate_parser(sub: argparse._SubParsersAction) -> None:
                    help="record names, each looked up in the --data folders (default: all)")
     p.add_argument("--lead", action="append", default=None,
                    help=LEAD_HELP.replace("mitdb: lead,", "lead to play (every record protocol),"))
-    p.add_argument("--second-lead", action="store_true",
-                   help="cinc2015 / vfdb: each record's second ECG lead is played beside the first, and the lethal "
-                        "alarms are decided on both (docs/alarms.md, 'A second lead')")
+    p.add_argument("--second-lead", action=argparse.BooleanOptionalAction, default=None,
+                   help="mitdb / cinc2015 / vfdb: each record's second ECG lead is played beside the first, and the "
+                        "lethal alarms are decided on both (docs/alarms.md, 'A second lead'). Default: as the "
+                        "monitor, where a WFDB record has one; --no-second-lead plays one lead")
     p.add_argument("--learn", type=float, default=LEARN_S,
                    help=f"mitdb: each bed's learning period, seconds (excluded from every figure; default {LEARN_S:g})")
     p.add_argument("--cv", type=int, default=None, metavar="K",
@@ -225,7 +226,7 @@ def _read_records(a: argparse.Namespace) -> tuple[list[Recording], list[str]]:
     left: list[str] = []
     for ps, lead in zip(paths, leads, strict=True):
         if ps:
-            got = read_all(ps, lead=lead)
+            got = read_all(ps, lead=lead, second_lead=a.second_lead)
             got_recs += got.recordings
             left += got.left_out
     names = [r.name for r in got_recs]
@@ -412,8 +413,8 @@ def cmd_evaluate_records(a: argparse.Namespace, console: Console) -> int:
                  "lead_asked": a.lead[0] if a.lead and len(a.lead) == 1 else a.lead,
                  # the lead actually played: one name when every record played the same, else "mixed"
                  "lead": played[0] if len(played := sorted({r.lead for r in recs})) == 1 else "mixed",
-                 "leads": {r.name: r.lead for r in recs}, "left_out": left, "alarm_settings": changed,
-                 "packet_s": a.packet_s})
+                 "leads": {r.name: r.lead if r.second is None else f"{r.lead} + {r.second.lead}" for r in recs},
+                 "left_out": left, "alarm_settings": changed, "packet_s": a.packet_s})
     written = [ec57.write_json(a.out / "metrics.json", {**meta, **summary}),
                ec57.write_csv(a.out / "records.csv", summary)]
     if not a.no_figures:
@@ -467,7 +468,8 @@ def cmd_evaluate_lethal(a: argparse.Namespace, console: Console) -> int:
     played = sorted({r.lead for r in got.recordings})
     path = ec57.write_json(a.out / "metrics.json", {"protocol": a.protocol, "data": str(a.data),
                                                     "lead": played[0] if len(played) == 1 else "mixed",
-                                                    "second_lead": a.second_lead, "packet_s": a.packet_s,
+                                                    "second_lead": "auto" if a.second_lead is None else a.second_lead,
+                                                    "packet_s": a.packet_s,
                                                     "left_out": got.left_out, "checkpoint": ckpt.path,
                                                     "alarm_settings": changed, **res})
     console.print(f"wrote {path}")

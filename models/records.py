@@ -117,12 +117,14 @@ class ReadReport:
 
 
 def read_all(paths: list[Path] | list[str], *, lead: str | None = None, fs: float | None = None,
-             units: str | None = None, annotations: bool = True, second_lead: bool = False) -> ReadReport:
+             units: str | None = None, annotations: bool = True, second_lead: bool | None = False) -> ReadReport:
     """Every record under ``paths`` (see :func:`find_records`); one that cannot be read, or whose lead
     has no valid sample, is left out and reported, never stopping the others.  A path that names no
     record at all (a folder without records) is reported the same way.  ``second_lead``: a WFDB record's second
     ECG lead (:func:`~ecgmon.models.recording.second_lead`) is read too, as the recording's ``second`` (played
-    beside the first; a second lead that cannot be read is left out with a note, the record plays one lead)."""
+    beside the first; a second lead that cannot be read is left out with a note, the record plays one lead).
+    ``None``: the same where the record has one, without a note where it has none (or is EDF or CSV), as the
+    monitor reads records by default."""
     recs: list[Recording] = []
     left: list[str] = []
     for p in map(Path, paths):
@@ -137,8 +139,8 @@ def read_all(paths: list[Path] | list[str], *, lead: str | None = None, fs: floa
             except RecordError as err:
                 left.append(str(err))
                 continue
-            if second_lead and f.suffix.lower() not in (*TEXT_SUFFIXES, *EDF_SUFFIXES):
-                r = _with_second(f, r)
+            if second_lead is not False and f.suffix.lower() not in (*TEXT_SUFFIXES, *EDF_SUFFIXES):
+                r = _with_second(f, r, quiet=second_lead is None)
             elif second_lead:
                 r = replace(r, notes=(*r.notes, f"{f}: --second-lead reads a WFDB record's second ECG lead; "
                                                 "an EDF or CSV file plays one lead"))
@@ -151,12 +153,13 @@ def read_all(paths: list[Path] | list[str], *, lead: str | None = None, fs: floa
     return ReadReport(recs, left)
 
 
-def _with_second(path: Path, r: Recording) -> Recording:
-    """``r`` with its record's second ECG lead (WFDB), or with a note saying why it has none."""
+def _with_second(path: Path, r: Recording, *, quiet: bool = False) -> Recording:
+    """``r`` with its record's second ECG lead (WFDB), or with a note saying why it has none (``quiet``: no note
+    when the record has no second ECG lead)."""
     try:
         k = second_lead_of(path, r)
         if k is None:
-            return replace(r, notes=(*r.notes, f"{path}: no second ECG lead; one lead played"))
+            return r if quiet else replace(r, notes=(*r.notes, f"{path}: no second ECG lead; one lead played"))
         r2 = read_wfdb(path, lead=k, annotations=False)
     except RecordError as err:
         return replace(r, notes=(*r.notes, f"second lead left out: {err}"))

@@ -38,6 +38,8 @@ def test_the_second_ecg_lead_is_read_and_other_signals_are_not(tmp_path):
     np.testing.assert_allclose(r["two"].second.signal, -0.5 * r["two"].signal, atol=2e-3)
     assert r["one"].second is None and any("no second ECG lead" in n for n in r["one"].notes)
     assert all(x.second is None for x in read_all([tmp_path / "two"]).recordings)  # only when asked
+    auto = read_all([tmp_path / "two", tmp_path / "one"], second_lead=None)  # the monitor's default
+    assert [x.second is not None for x in auto.recordings] == [True, False] and not auto.notes
 
 
 def test_a_lead_ii_that_loses_its_complexes_is_no_asystole_while_the_second_lead_shows_them(tmp_path):
@@ -57,8 +59,8 @@ def test_a_lead_ii_that_loses_its_complexes_is_no_asystole_while_the_second_lead
         _, rec = play_records(tmp_path / "run", [tmp_path / "moved", tmp_path / "stopped"], **cfg)
         return {a.patient for a in rec.alarms if a.condition is Condition.ASYSTOLE and a.state.value == "active"}
 
-    assert asystole() == {"moved", "stopped"}  # one lead: lead II's loss reads as asystole
-    assert asystole(second_lead=True) == {"stopped"}
+    assert asystole(second_lead=False) == {"moved", "stopped"}  # one lead: lead II's loss reads as asystole
+    assert asystole(second_lead=True) == asystole() == {"stopped"}  # the default: a record's second lead too
 
 
 def test_a_second_lead_in_noise_does_not_hold_the_first_leads_asystole(tmp_path):
@@ -99,7 +101,7 @@ def test_a_vf_the_second_lead_shows_is_alarmed_while_lead_ii_is_off(tmp_path):
         _, rec = play_records(tmp_path / "run", [tmp_path / "off"], **cfg)
         return [a for a in rec.alarms if a.state.value == "active"]
 
-    one = raised()
+    one = raised(second_lead=False)
     assert any(a.condition is Condition.LEADS_OFF for a in one)
     assert not any(a.condition is Condition.VFIB for a in one)
     two = [a for a in raised(second_lead=True) if a.condition is Condition.VFIB]
