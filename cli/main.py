@@ -198,9 +198,11 @@ def _alarm_settings(a: argparse.Namespace) -> tuple[Any, Any, dict[str, Any]]:
     return policy, lethal, changed
 
 
-def _read_records(a: argparse.Namespace) -> tuple[list[Recording], list[str]]:
+def _read_records(a: argparse.Namespace, *, second_lead: bool | None = False) -> tuple[list[Recording], list[str]]:
     """The evaluable records of --data, and one line per record left out (unreadable, no lead, no
-    annotations), each also printed on stderr; every file checked before any output."""
+    annotations), each also printed on stderr; every file checked before any output. ``second_lead``
+    as `read_all`: False (training: the model is fitted on the first lead only), None (where a record
+    has one), True."""
     from ecgmon.evaluation import ec57
     from ecgmon.models.records import read_all
 
@@ -226,7 +228,7 @@ def _read_records(a: argparse.Namespace) -> tuple[list[Recording], list[str]]:
     left: list[str] = []
     for ps, lead in zip(paths, leads, strict=True):
         if ps:
-            got = read_all(ps, lead=lead, second_lead=a.second_lead)
+            got = read_all(ps, lead=lead, second_lead=second_lead)
             got_recs += got.recordings
             left += got.left_out
     names = [r.name for r in got_recs]
@@ -351,7 +353,7 @@ def cmd_evaluate_records(a: argparse.Namespace, console: Console) -> int:
     from ecgmon.models.checkpoint import load
     from ecgmon.models.realecg import database_of
 
-    recs, left = _read_records(a)
+    recs, left = _read_records(a, second_lead=a.second_lead)
     threads = a.threads or default_threads()
     policy, lethal, changed = _alarm_settings(a)
     if a.cv:

@@ -125,7 +125,9 @@ def test_cv_over_two_databases_holds_each_record_out_once_and_counts_each_databa
                         "--out", str(out)], capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr
     m = json.loads((out / "metrics.json").read_text())
-    assert m["leads"] == {"205x": "MLII", "805x": "ECG1"} and m["databases"] == {"205x": "mitdb", "805x": "svdb128"}
+    # 805x has a second lead (ECG2), played beside the first by default; 205x here has one lead
+    assert m["leads"] == {"205x": "MLII", "805x": "ECG1 + ECG2"}
+    assert m["databases"] == {"205x": "mitdb", "805x": "svdb128"}
     assert [f["held_out_by_database"] for f in m["folds"]] == [{"mitdb": ["205x"]}, {"svdb128": ["805x"]}]
     assert [f["fitted_on"] for f in m["folds"]] == [["805x"], ["205x"]]  # never fitted on what it judges
     assert set(m["by_database"]) == {"mitdb", "svdb128"}
