@@ -1,6 +1,7 @@
 """Live capacity: ``ecgmon simulate`` -> mosquitto -> ``ecgmon --source mqtt --no-ui``, all on this machine.
 
-For each device count (250 Hz ECG5000 devices, 0.25 s int16 packets, QoS 1, real-time pace) a
+For each device count (250 Hz ECG5000 devices, 0.25 s int16 packets, QoS 1, real-time pace; ``--leads 2``: two
+leads per packet, binary version 2) a
 fresh broker, monitor and simulator run for ``--seconds``; then the sweep reports, per count:
 
 - end-to-end verdict latency p50/p99/max: from the moment a device's packet was complete (its
@@ -120,7 +121,7 @@ def start_nats_server(work: Path, tag: str, log, partitions: int) -> tuple[subpr
 
 
 def run_one(devices: int, seconds: float, work: Path, exe: Path, labels: bool = False, workers: int = 1,
-            shard: bool = False, server: str = "mosquitto", profile: Path | None = None) -> dict:
+            shard: bool = False, server: str = "mosquitto", profile: Path | None = None, leads: int = 1) -> dict:
     tag = f"{devices}x{workers}{'s' if shard else ''}{server[0]}"
     # monitor processes started here: --shard's N monitors, or N NATS workers (each preferring its share of the
     # partitions: --shard I/N), or one (ecgmon --workers N forks its own)
@@ -154,7 +155,8 @@ def run_one(devices: int, seconds: float, work: Path, exe: Path, labels: bool = 
                 time.sleep(0.5)
         t_sim = time.monotonic()
         sim = subprocess.Popen([str(exe), "simulate", "--devices", str(devices), "--duration", str(seconds),
-                                "--format", "int16", "--broker", url, "--speed", "1", "--client-id", f"sim-{tag}",
+                                "--format", "int16", "--leads", str(leads), "--broker", url, "--speed", "1",
+                                "--client-id", f"sim-{tag}",
                                 *([] if labels else ["--no-labels"])],
                                stdout=subprocess.PIPE, stderr=logs["simulate"])
         usage = {"simulate": Usage(sim.pid), "broker": Usage(broker.pid)}
@@ -236,11 +238,15 @@ def main() -> None:
                     "go to PROFILE.<count tag>.<worker> (read with pstats); its figures are not capacity figures")
     ap.add_argument("--labels", action="store_true",
                     help="devices also publish the true beats (one more message per beat; real devices send none)")
+    ap.add_argument("--leads", type=int, choices=(1, 2), default=1,
+                    help="2: two-lead devices (lead II and V1 in every packet, binary version 2: ecgmon simulate "
+                         "--leads 2); the monitor segments both, the second for the lethal alarms")
     a = ap.parse_args()
     exe = Path(sys.executable).parent / "ecgmon"
     work = Path(tempfile.mkdtemp(prefix="ecgmon-live-"))
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
-          f"{a.seconds:g} s per count; {a.workers} monitor worker(s){' (--shard)' if a.shard else ''}; logs in {work}",
+          f"{a.seconds:g} s per count; {a.leads} lead(s) per device; {a.workers} monitor worker(s)"
+          f"{' (--shard)' if a.shard else ''}; logs in {work}",
           flush=True)
     print(f"{'devices':>7} {'sent':>8} {'lost':>5} {'beats':>7} {'e2e p50':>8} {'p99':>7} {'max':>7} "
           f"{'steady p99':>10} {'sim lag p99':>11}  CPU % monitor/broker/simulator   peak RSS MiB   "
@@ -250,7 +256,7 @@ def main() -> None:
     for n in (int(v) for v in a.devices.split(",")):
         oks = []
         for server in ("mosquitto", "nats") if a.server == "both" else (a.server,):
-            r = run_one(n, a.seconds, work, exe, a.labels, a.workers, a.shard, server, a.profile)
+            r = run_one(n, a.seconds, work, exe, a.labels, a.workers, a.shard, server, a.profile, a.leads)
             ok = r["lost"] == 0 and r["e2e_p99_ms"] is not None and r["e2e_p99_ms"] <= 250
             oks.append(ok)
             c, m, steady = r["cpu"], r["rss_mib"], r["e2e_p99_ms_steady"]

@@ -547,6 +547,10 @@ def _simulate_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fs", type=float, default=250.0, help="sampling rate, Hz")
     p.add_argument("--chunk", type=float, default=0.25, dest="chunk_s", help="chunk duration, seconds")
     p.add_argument("--format", choices=("json", "int16", "float32"), default="json", dest="fmt")
+    p.add_argument("--leads", type=int, choices=(1, 2), default=1,
+                   help="2: every packet carries lead II and a second lead, V1 (JSON 'leads' or binary version 2; "
+                        "docs/mqtt.md, 'Two leads'), derived from the same clean signal with artifacts of its own and "
+                        "none of lead II's lead-off episodes (default 1: lead II alone)")
     p.add_argument("--speed", default="1", help="1 = real time, N = N times faster, max")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--duration", type=float, default=None,
@@ -591,7 +595,7 @@ def cmd_simulate(a: argparse.Namespace, console: Console) -> int:
     if a.duration is not None and not (math.isfinite(a.duration) and a.duration > 0):
         raise ValueError(f"--duration {a.duration:g}: needs a finite number of seconds over 0")
     cfg = SimConfig(devices=a.devices, kind=a.kind, fs=check_fs(a.fs, "--fs"), chunk_s=a.chunk_s, fmt=a.fmt,
-                    speed=speed, seed=a.seed,
+                    leads=a.leads, speed=speed, seed=a.seed,
                     duration=a.duration, qos=a.qos, topic_prefix=a.topic_prefix, labels=a.labels,
                     device_prefix=a.device_prefix, abnormal_rate=parse_rate(a.abnormal_rate),
                     drop=a.drop, dup=a.dup, reorder=a.reorder, jitter_ms=a.jitter_ms,
@@ -599,7 +603,8 @@ def cmd_simulate(a: argparse.Namespace, console: Console) -> int:
     broker = broker_from_args(a)
     hint = (" (judge them with `ecgmon --source mqtt --checkpoint ecg5000`; into a NATS server's MQTT listener: "
             "`ecgmon --source nats --checkpoint ecg5000`)" if cfg.kind == "ecg5000" else "")
-    console.print(f"simulate: {cfg.devices} {cfg.kind} devices at {cfg.fs:g} Hz, {cfg.fmt}, speed {a.speed} -> "
+    console.print(f"simulate: {cfg.devices} {cfg.kind} devices at {cfg.fs:g} Hz, {cfg.fmt}"
+                  f"{', two leads (II, V1)' if cfg.leads == 2 else ''}, speed {a.speed} -> "
                   f"{broker.url}{hint}", highlight=False)
     stats = asyncio.run(publish(cfg, broker, report=lambda line: print(line, file=sys.stderr, flush=True)))
     print(json.dumps({"type": "simulate-summary", **dataclasses.asdict(stats)}))

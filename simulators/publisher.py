@@ -11,6 +11,11 @@ Two kinds of device:
 ``synthetic``
     neurokit2 ECG with noise, baseline wander and optional lead-off episodes.
 
+``leads=2``: each device sends lead II and a second lead (``V1``,
+:func:`~ecgmon.simulators.synthetic.derived_second_lead`: lead II's clean signal inverted and scaled, with
+artifacts of its own and none of lead II's lead-off episodes) in one payload per packet: JSON ``leads`` or binary
+version 2 (``core.payload``; docs/mqtt.md, "Two leads").
+
 Network artifacts, each with a probability per chunk: dropped, duplicated, and
 reordered (swapped with the next chunk) messages, plus send jitter.
 """
@@ -30,11 +35,11 @@ import numpy as np
 from ecgmon.core.broker import BrokerConfig
 from ecgmon.core.limits import chunk_size
 from ecgmon.core.messages import Chunk
-from ecgmon.core.payload import encode
+from ecgmon.core.payload import encode, encode_leads
 from ecgmon.models.data import make_split
 from ecgmon.simulators.replay import PatientPlan, plan_patients
 from ecgmon.simulators.replay import chunks as replay_chunks
-from ecgmon.simulators.synthetic import ArtifactConfig, synthetic_ecg
+from ecgmon.simulators.synthetic import SECOND_LEAD, ArtifactConfig, derived_second_lead, synthetic_leads
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +51,7 @@ class SimConfig:
     fs: float = 250.0
     chunk_s: float = 0.25
     fmt: str = "json"  # json | int16 | float32
+    leads: int = 1  # 2: lead II and a derived second lead in every packet (module docstring)
     speed: float | None = 1.0  # None = as fast as the broker takes it
     seed: int = 0
     duration: float | None = None  # seconds of signal per device (synthetic default 60; ecg5000: the split once)
@@ -75,8 +81,16 @@ class SimStats:
     lag_max_ms: float = 0.0
 
 
-def device_streams(cfg: SimConfig) -> list[Iterator[Chunk]]:
-    """One chunk iterator per device (chunk ``start`` is the sample index, ``truth`` its true beats)."""
+Stream = Iterator[tuple[Chunk, "np.ndarray | None"]]
+
+
+def device_streams(cfg: SimConfig) -> list[Stream]:
+    """One iterator per device of ``(chunk, second lead's samples or None)`` (chunk ``start`` is the sample index,
+    ``truth`` its true beats; the second lead's samples are the same sample times, with ``cfg.leads == 2``)."""
+    if cfg.leads not in (1, 2):
+        raise ValueError(f"leads must be 1 or 2, got {cfg.leads!r}")
+    plans: list[PatientPlan] = []
+    seconds: list[np.ndarray | None] = []
     if cfg.kind == "ecg5000":
         split = make_split("product")
         rows = split.test
@@ -86,21 +100,29 @@ def device_streams(cfg: SimConfig) -> list[Iterator[Chunk]]:
             rows = np.tile(rows, math.ceil(cfg.devices * per_device / len(rows)))
         plans = plan_patients(split.pool.x, split.pool.y, rows, patients=cfg.devices, fs=cfg.fs, seed=cfg.seed,
                               abnormal_rate=cfg.abnormal_rate)
-        for p in plans:
+        for d, p in enumerate(plans):
             p.patient = (cfg.device_prefix or "bed") + p.patient.removeprefix("bed")
-        return [replay_chunks(p, chunk_s=cfg.chunk_s) for p in plans]
-    if cfg.kind == "synthetic":
+            # ECG5000's beats are one lead, z-normalised: the second lead in the same units, light artifacts
+            seconds.append(derived_second_lead(p.signal, cfg.fs, seed=cfg.seed * 1000 + d,
+                                               artifacts=ArtifactConfig(noise_mv=0.02, wander_mv=0.05))
+                           if cfg.leads == 2 else None)
+    elif cfg.kind == "synthetic":
         rng = np.random.default_rng(cfg.seed)
-        out = []
         for d in range(cfg.devices):
-            sig = synthetic_ecg(cfg.duration or 60.0, cfg.fs, heart_rate=float(rng.uniform(55, 110)),
-                                seed=cfg.seed * 1000 + d, artifacts=cfg.artifacts)
+            leads = synthetic_leads(cfg.duration or 60.0, cfg.fs, heart_rate=float(rng.uniform(55, 110)),
+                                    seed=cfg.seed * 1000 + d, artifacts=cfg.artifacts)
             empty = np.zeros(0)
-            plan = PatientPlan(f"{cfg.device_prefix or 'dev'}{d + 1:04d}", empty.astype(np.int64),
-                               empty.astype(np.int8), empty, empty, cfg.fs, sig)
-            out.append(replay_chunks(plan, chunk_s=cfg.chunk_s))
-        return out
-    raise ValueError(f"--kind must be ecg5000 or synthetic, got {cfg.kind!r}")
+            plans.append(PatientPlan(f"{cfg.device_prefix or 'dev'}{d + 1:04d}", empty.astype(np.int64),
+                                     empty.astype(np.int8), empty, empty, cfg.fs, leads["II"]))
+            seconds.append(leads[SECOND_LEAD] if cfg.leads == 2 else None)
+    else:
+        raise ValueError(f"--kind must be ecg5000 or synthetic, got {cfg.kind!r}")
+    return [_with_second(replay_chunks(p, chunk_s=cfg.chunk_s), v) for p, v in zip(plans, seconds, strict=True)]
+
+
+def _with_second(chunks: Iterator[Chunk], second: np.ndarray | None) -> Stream:
+    for c in chunks:
+        yield c, None if second is None else second[c.start:c.start + len(c.samples)]
 
 
 async def publish(cfg: SimConfig, broker: BrokerConfig, *, stop: asyncio.Event | None = None,
@@ -214,14 +236,15 @@ async def _round(cfg: SimConfig, streams, live: list[int], held: dict[int, tuple
     """
     plans: list[tuple[float, list[tuple[str, bytes, str]]]] = []  # (delay s, [(topic, payload, kind)])
     for i in list(live):
-        c = next(streams[i], None)
+        got = next(streams[i], None)
         msgs: list[tuple[str, bytes, str]] = []
-        if c is None:
+        if got is None:
             live.remove(i)
             if i in held:
                 msgs.append((*held.pop(i), "published"))
                 plans.append((0.0, msgs))
             continue
+        c, second = got
         topic = f"{cfg.topic_prefix}/{c.patient}/samples"
         if c.truth and cfg.labels:
             msgs.append((f"{cfg.topic_prefix}/{c.patient}/labels", json.dumps(
@@ -232,7 +255,10 @@ async def _round(cfg: SimConfig, streams, live: list[int], held: dict[int, tuple
         else:
             seq = c.start // chunk_size(cfg.chunk_s, c.fs)  # chunks are consecutive and of one size
             # every packet says it is a simulator's (core.payload): the monitor labels the bed SIMULATED
-            msg = (topic, encode(cfg.fmt, c.patient, seq, c.fs, wall0 + c.start / c.fs, c.samples, simulated=True))
+            t0 = wall0 + c.start / c.fs
+            msg = (topic, encode(cfg.fmt, c.patient, seq, c.fs, t0, c.samples, simulated=True) if second is None
+                   else encode_leads(cfg.fmt, c.patient, seq, c.fs, t0, {"II": c.samples, SECOND_LEAD: second},
+                                     simulated=True))
             if i in held:  # send the newer one first, then the held older one: a reorder
                 msgs += [(*msg, "published"), (*held.pop(i), "published")]
                 stats.reordered += 1
