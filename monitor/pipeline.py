@@ -637,8 +637,11 @@ class Monitor:
         and VF detector have analysed the signal up to there (:meth:`_release`): in the order of the signal, whatever
         the packets and the other beds."""
         off, seg, put = st.seg_offset, st.segmenter, st.watch_in.put
+        back = -1  # ticks before this sample (segmenter count) lie in lost samples: none says the signal is back
         if seg.signal_loss:  # missing samples or a flat run in this chunk: the segmenter restarted after it
             put(off + seg.total - len(samples), InOrder.GAP, ())
+            # a lead lost in every packet (a two-lead device's null samples) must not read as back between them
+            back = seg.total + 1 if seg.in_loss else seg.restarted_at
         for (fid, hr), at, when in zip(seg.found, seg.found_at, seg.found_when, strict=True):
             # the signal quality of the stretch rated last before the QRS was decided (none yet in a stream's first
             # seconds): as its beat's (Beat.noisy), whatever the device's packets; to the watch where the detector
@@ -648,7 +651,8 @@ class Monitor:
             put(when + off, InOrder.QRS, (f + off, hr, r is not None and r.noisy, r is not None))
             st.decided.append((f, when))
         for at, q in st.quality.points:  # every TICK_S of the stream, with the flat-line verdict there
-            put(at + off, InOrder.TICK, (at + off, q.flat))
+            if at >= back:
+                put(at + off, InOrder.TICK, (at + off, q.flat))
         st.rhythm_x.append(samples)
         st.rhythm_fids += [f for f, _ in seg.found]
         st.rhythm_n += len(samples)

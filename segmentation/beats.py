@@ -206,6 +206,17 @@ class Segmenter:
         return self._last
 
     @property
+    def in_loss(self) -> bool:
+        """The last sample pushed was lost (non-finite, or past ``flat_s`` of a flat run): the signal is not back."""
+        return self._in_loss
+
+    @property
+    def restarted_at(self) -> int:
+        """The sample (this segmenter's count) from which its detector runs: the stream's start, or the end of the
+        last lost run (:attr:`signal_loss`)."""
+        return self.base
+
+    @property
     def heart_rate(self) -> float | None:
         """bpm now (:meth:`HeartRate.at` the last sample the detector has decided on)."""
         return self.hr.at(self.base + self.detector.next_p - self.search)

@@ -106,3 +106,50 @@ def test_a_vf_the_second_lead_shows_is_alarmed_while_lead_ii_is_off(tmp_path):
     assert not any(a.condition is Condition.VFIB for a in one)
     two = [a for a in raised(second_lead=True) if a.condition is Condition.VFIB]
     assert two and 20.0 < two[0].record_s <= 30.0 and "second lead" in two[0].message
+
+
+def test_a_lost_lead_ii_beside_a_second_lead_without_qrs_is_one_asystole_alarm(tmp_path):
+    """A two-lead device over MQTT: lead II's samples are lost (JSON ``null``) for 8 s while lead V shows no QRS: one
+    HIGH asystole alarm, raised once and held until lead V's complexes return (newcomer, session 24: each packet's
+    lost lead II read as 'the signal is back' between its gap and its next, and the alarm was raised and cleared
+    every packet, 0.25 s).  A one-lead device with the same lead II gets signal loss, not asystole."""
+    from helpers import Recorder
+
+    from ecgmon.core.broker import BrokerConfig
+    from ecgmon.core.payload import decode, encode, encode_leads
+    from ecgmon.models.checkpoint import load
+    from ecgmon.monitor.app import build
+    from ecgmon.monitor.config import MonitorConfig
+    from ecgmon.monitor.streams import DeviceStream
+
+    x = sinus(FS, 40.0, 70, seed=3)
+    rng = np.random.default_rng(3)
+    t = np.arange(len(x)) / FS
+    gone = (t >= 14) & (t < 22)
+    ii = np.where(gone, np.nan, x + rng.normal(0, 0.01, len(x)))
+    v = np.where(gone, 0.0, 0.7 * x) + rng.normal(0, 0.01, len(x))
+    rec = Recorder()
+    # an MQTT monitor never started: its chunks are the device streams' below, through the monitor's segmentation
+    b = build(MonitorConfig(source="mqtt", broker=BrokerConfig(url="mqtt://127.0.0.1:1"), speed=None, ui=False,
+                            journal=tmp_path / "j.jsonl", device="cpu"), ckpt=load("mitdb"),
+              extra_sinks=[rec])
+    mon, n, t0 = b.monitor, 62, 1000.0
+    streams = {d: DeviceStream(d) for d in ("two", "one")}
+    try:
+        for seq, i in enumerate(range(0, len(x) - n + 1, n)):
+            s = slice(i, i + n)
+            two = decode(encode_leads("json", "two", seq, FS, t0 + i / FS, {"II": ii[s], "V": v[s]}))
+            for c in streams["two"].push(two, now=t0 + (i + n) / FS):
+                mon.segment(c)
+            if not np.isnan(ii[s]).any():
+                for c in streams["one"].push(decode(encode("json", "one", seq, FS, t0 + i / FS, ii[s])),
+                                             now=t0 + (i + n) / FS):
+                    mon.segment(c)
+    finally:
+        mon.close()
+    asys = [(a.patient, a.state.value, a.record_s) for a in rec.alarms if a.condition is Condition.ASYSTOLE]
+    raised = [a for a in asys if a[1] == "active"]
+    assert [p for p, _, _ in raised] == ["two"], asys  # once, on the two-lead bed only
+    assert 17.5 <= raised[0][2] <= 19.0  # lead V's last QRS before 14 s, plus 4 s
+    cleared = [a for a in asys if a[1] == "cleared"]
+    assert len(cleared) == 1 and 22.0 <= cleared[0][2] <= 23.5  # lead V's complexes back at 22 s
