@@ -319,15 +319,33 @@ def _decode_or_error(data: bytes, max_size: int) -> Packet | PayloadError:
         return err
 
 
+class _Twice(dict[str, object]):
+    """A JSON object that gave a key more than once (``twice``: those keys); json keeps the last value silently."""
+
+    twice: list[str]
+
+
+def _pairs(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    d = dict(pairs)
+    if len(d) == len(pairs):
+        return d
+    out = _Twice(d)
+    keys = [k for k, _ in pairs]
+    out.twice = sorted({k for k in keys if keys.count(k) > 1})
+    return out
+
+
 def _decode_json(data: bytes) -> Packet:
     try:
-        obj = json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
+        obj = json.loads(data.decode("utf-8"), parse_constant=_reject_constant, object_pairs_hook=_pairs)
     except PayloadError:
         raise
     except (UnicodeDecodeError, ValueError, RecursionError) as err:
         raise PayloadError("bad-json", str(err)[:120]) from err
     if not isinstance(obj, dict):
         raise PayloadError("bad-json", "top level must be an object")
+    if isinstance(obj, _Twice):
+        raise PayloadError("bad-json", f"{', '.join(map(repr, obj.twice))} given twice: which one is meant?")
     if "leads" in obj:
         return _decode_json_leads(obj)
     missing = {"seq", "fs", "t0", "samples"} - obj.keys()
@@ -356,6 +374,8 @@ def _decode_json_leads(obj: dict[str, object]) -> Packet:
     leads = obj["leads"]
     if not isinstance(leads, dict) or not leads:
         raise PayloadError("bad-leads", "leads must be an object of lead name: samples")
+    if isinstance(leads, _Twice):
+        raise PayloadError("bad-leads", f"lead {', '.join(map(repr, leads.twice))} given twice")
     arrays = list(leads.values())
     if not all(isinstance(a, list) and all(v is None or (isinstance(v, int | float) and not isinstance(v, bool))
                                            for v in a) for a in arrays):

@@ -58,6 +58,9 @@ def test_two_leads_round_trip_every_format_lead_ii_first_and_a_lost_stretch_as_n
     (b'{"seq": 1, "fs": 250, "t0": 1, "leads": {"II": [0.1, 0.2], "V": [0.1]}}', "bad-leads"),  # unequal lengths
     (b'{"seq": 1, "fs": 250, "t0": 1, "leads": {"II": [0.1], "a b": [0.1]}}', "bad-leads"),  # not a lead name
     (b'{"seq": 1, "fs": 250, "t0": 1, "leads": []}', "bad-leads"),
+    # a lead given twice (json keeps the last silently: a V lead would have been played as lead II)
+    (b'{"seq": 1, "fs": 250, "t0": 1, "leads": {"II": [0.1], "II": [-0.1]}}', "bad-leads"),
+    (b'{"seq": 1, "seq": 2, "fs": 250, "t0": 1, "samples": [0.1]}', "bad-json"),  # which packet is it?
     (b'{"seq": 1, "fs": 250, "t0": 1, "leads": {"II": [0.1]}, "samples": [0.1]}', "bad-leads"),
     (b'{"seq": 1, "fs": 250, "t0": 1, "leads": {"II": [0.1, "x"]}}', "bad-samples"),
     (b'{"seq": 1, "fs": 250, "leads": {"II": [0.1]}}', "missing-field"),
