@@ -110,13 +110,14 @@ class Ingress:
         return {"messages": self.handled, "devices": len(self.streams), "chunks": c["chunks"],
                 "lost_chunks": c["lost_chunks"], "gaps": c["gap"], "duplicates": c["duplicate"],
                 "reboots": c["reboot"], "counter_wraps": c["wrap"], "late": c["late"], "fs_changes": c["fs_change"],
-                "seq_jumps": c["seq_jump"],
+                "seq_jumps": c["seq_jump"], "lead_changes": c["lead_change"],
                 "out_of_order": c["out_of_order"], "rejected": sum(self.rejected.values()),
                 "other_shards": self.other_shards, "commands": dict(self.commands),
                 "rejected_by": _by_device(self.rejected),
                 # which devices' links lose packets or restart (the 50 with most): a bad link or device to fix
                 "streams_by": _by_device(Counter({(dev, k): st.counts[k] for dev, st in self.streams.items()
-                                                  for k in ("lost_chunks", "gap", "reboot") if st.counts[k]}))}
+                                                  for k in ("lost_chunks", "gap", "reboot", "lead_change")
+                                                  if st.counts[k]}))}
 
     def _reject(self, device: str, reason: str) -> None:
         self.rejected[(device, reason)] += 1

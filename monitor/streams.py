@@ -60,6 +60,10 @@ class DeviceStream:
     # alarms with it) would otherwise run ``reorder`` packets late after every lost packet (2 s at 4 packets/s)
     reorder_s: float | None = None
     held_since: float | None = None  # arrival time of the oldest packet held behind the current gap
+    # the lead names of the last released packet (() for a one-lead payload, whose lead has no name), and whether
+    # the stream has carried a second lead: a packet without it then makes that lead's signal loss, not silence
+    leads: tuple[str, ...] | None = None
+    had_second: bool = False
 
     RECENT = 256
     MAX_FIRST = 2**40  # a first packet's seq x samples beyond this (not a device's sample count) numbers from 0
@@ -188,6 +192,16 @@ class DeviceStream:
         if self.fs is not None and p.fs != self.fs:
             self.counts["fs_change"] += 1
             reset, lost = True, False
+        second_reset = False
+        if self.leads is not None and p.leads != self.leads:
+            # another lead set (a lead unplugged, the device's lead selection changed): counted; a primary lead of
+            # another name is another signal (the detector starts again), as is a second lead of another name
+            self.counts["lead_change"] += 1
+            old, new = self.leads, p.leads
+            if old and new and old[0] != new[0]:
+                reset, lost = True, False
+            second_reset = len(old) > 1 and len(new) > 1 and old[1] != new[1]
+        self.leads = p.leads
         was = self.next_start if lost and self.last is not None else None  # where the lost samples began
         if self.t0_first is None or reset or self.last is None:
             # a new stream segment (or the first packet of a stream whose origin ``t0_first`` was given, as after a
@@ -212,8 +226,13 @@ class DeviceStream:
         c = Chunk(self.device, p.fs, p.t0, p.samples, start=start, reset=reset, simulated=p.simulated,
                   missing=0 if was is None else start - was)
         if p.second is None:
-            return [c]
-        return [c, replace(c, samples=p.second, lead=1)]
+            if not self.had_second:
+                return [c]
+            # the device sent a second lead before and none now: that lead's samples are lost (its watch cannot be
+            # read, and leaves the bed's alarms to the first lead) rather than its last verdicts standing
+            return [c, replace(c, samples=np.full(len(p.samples), np.nan, np.float32), lead=1)]
+        self.had_second = True
+        return [c, replace(c, samples=p.second, lead=1, reset=reset or second_reset)]
 
 
 def _digest(p: Packet) -> int:

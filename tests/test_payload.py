@@ -90,6 +90,27 @@ def test_a_two_lead_packet_is_two_chunks_of_the_same_samples_in_every_repair():
     np.testing.assert_allclose(second[0].samples, -first[0].samples)
 
 
+def test_a_device_that_changes_its_leads_is_counted_and_a_second_lead_it_stops_sending_is_lost():
+    """A second lead the device stops sending is that lead's signal loss (NaN chunks, ``lead=1``), not its last
+    verdicts standing (they would hold the first lead's asystole); a primary lead of another name restarts the bed's
+    detector (``reset``), a second lead of another name the second lead's; every change of the lead set is counted
+    (``lead_change``; the monitor's summary: ``lead_changes`` and ``streams_by``)."""
+    ds = DeviceStream("d")
+    sets = [{"II": SIG, "V": -SIG}, {"II": SIG}, {"II": SIG}, {"V1": SIG}, {"II": SIG, "V5": SIG},
+            {"II": SIG, "V": SIG}]
+    out = [ds.push(decode(encode_leads("int16", "d", s, 250.0, 100.0 + s * 62 / 250, leads)))
+           for s, leads in enumerate(sets)]
+    assert [[c.lead for c in cs] for cs in out] == [[0, 1]] * 6
+    assert all(np.isnan(cs[1].samples).all() for cs in out[1:4])  # II alone, then V1 alone: the second lead lost
+    assert not np.isnan(out[4][1].samples).any()
+    assert [cs[0].reset for cs in out] == [False, False, False, True, True, False]  # II -> V1 -> II: restarts
+    assert [cs[1].reset for cs in out] == [False, False, False, True, True, True]  # ... and V5 -> V
+    assert ds.counts["lead_change"] == 4  # II+V -> II, II -> V1, V1 -> II+V5, II+V5 -> II+V
+    assert [c.start for cs in out for c in cs if c.lead == 0] == [62 * s for s in range(6)]  # no sample lost
+    one = DeviceStream("e")  # a device that never sent a second lead gets none made up
+    assert [c.lead for c in one.push(decode(encode_leads("int16", "e", 0, 250.0, 100.0, {"II": SIG})))] == [0]
+
+
 @pytest.mark.parametrize("fmt", ["json", "int16", "float32"])
 def test_a_device_can_say_its_samples_are_simulated_in_every_format(fmt):
     assert not decode(encode(fmt, "bed01", 1, 250.0, 10.0, SIG)).simulated  # a patient's, unless it says so
