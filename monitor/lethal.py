@@ -778,8 +778,8 @@ class LeadFusion:
     - extreme bradycardia: raised when either lead's watch raises it (a rate read on the lead where it can be read:
       noise detections in one lead split a slow rhythm's intervals, CinC b730s), cleared once no lead's watch has it
       on; the message says when the second lead raised it;
-    - asystole: raised when no readable lead has a QRS: the watch of each lead that can be read has it on (at least
-      one of them), the others cannot be read.  A readable second lead that still shows QRS complexes holds the first
+    - asystole and pause (no QRS for ``asystole_s``, ``pause_s``): raised when no readable lead has a QRS: the watch
+      of each lead that can be read has it on (at least one of them), the others cannot be read.  A readable second lead that still shows QRS complexes holds the first
       lead's (a lead II whose electrode moved or whose complexes fell to nothing is no asystole); a second lead in
       noise does not (CinC 2015 a142s, whose lead V's baseline wander held a true asystole); a first lead that cannot
       be read leaves it to the second;
@@ -787,7 +787,7 @@ class LeadFusion:
       bradycardia), or the first lead's confirmed by the second where that can be read ("both": as asystole).  The
       beat typer was fitted on lead II/MLII: on other leads (V1's rS complexes) it types far more beats ventricular;
     - "ECG cannot be analysed" (the watch's technical condition): on only while neither lead can be read;
-    - everything else (VF/flutter, extreme tachycardia, the heart-rate limits, pause): the first lead's, and the
+    - everything else (VF/flutter, extreme tachycardia, the heart-rate limits): the first lead's, and the
       second lead's too while only the second can be read (the message says so): a lead II whose electrode came off
       does not silence the VF the other lead shows.  VF/flutter and VT (``vt="first"``) come from the second lead
       only while the first is off or lost (leads off, signal loss), not while it is in noise: motion and muscle noise
@@ -805,7 +805,7 @@ class LeadFusion:
         if vt not in ("first", "either", "both"):
             raise ValueError(f"second-lead VT must be first, either or both, got {vt!r}")
         self.either = frozenset({Condition.EXTREME_BRADY, *((Condition.VTACH,) if vt == "either" else ())})
-        self.both = frozenset({Condition.ASYSTOLE, Condition.CANNOT_ANALYSE,
+        self.both = frozenset({Condition.ASYSTOLE, Condition.PAUSE, Condition.CANNOT_ANALYSE,
                                *((Condition.VTACH,) if vt == "both" else ())})
         self.on: tuple[dict[Condition, Change], dict[Condition, Change]] = ({}, {})  # each lead's active changes
         self.shown: set[Condition] = set()  # what the bed has raised from these conditions

@@ -723,6 +723,25 @@ def test_the_second_lead_speaks_while_the_first_cannot_be_read():
     assert [(c.condition, c.active, c.message) for c in got] == [(a, True, "no QRS for 4 s (second lead)")]
 
 
+def test_a_pause_is_the_beds_only_when_no_readable_lead_shows_a_qrs():
+    """A pause (no QRS for 3 s) is judged as asystole: a lead II whose complexes faded while lead V shows them is no
+    pause (newcomer, session 24: a MEDIUM pause from lead II's 0.01 mV noise beside a beating V1); both leads without
+    QRS, or the second alone while the first cannot be read, are."""
+    from ecgmon.monitor.lethal import LeadFusion
+
+    pause = Condition.PAUSE
+    f = LeadFusion()
+    assert f.update(0, [_ch(pause, True, 100, "no QRS for 3 s")], second_readable=True) == []  # lead V beats on
+    got = f.update(1, [_ch(pause, True, 130, "no QRS for 3 s")], second_readable=True)
+    assert [(c.condition, c.active, c.index) for c in got] == [(pause, True, 100)]  # neither shows a QRS
+    got = f.update(1, [_ch(pause, False, 300, "")], second_readable=True)
+    assert [(c.condition, c.active, c.index) for c in got] == [(pause, False, 300)]
+    g = LeadFusion()
+    got = g.update(1, [_ch(pause, True, 200, "no QRS for 3 s")], first_readable=False, first_off=True,
+                   second_readable=True)
+    assert [(c.active, c.message) for c in got] == [(True, "no QRS for 3 s (second lead)")]
+
+
 def test_second_lead_vt_first_by_default_or_confirmed_by_both():
     from ecgmon.monitor.lethal import LeadFusion
 
