@@ -170,6 +170,7 @@ class Condition(enum.StrEnum):
     CANNOT_ANALYSE = "ECG cannot be analysed"  # noise or artifact: asystole can be neither called nor ruled out
     BAD_INPUT = "bad input"
     PACKET_LOSS = "packet loss"  # a device link losing packets: its gaps bridged, the beats beside them not judged
+    SECOND_LEAD_OFF = "second lead off"  # a bed's second ECG lead off or lost: its alarms rest on the first lead
     MONITOR_OVERLOAD = "monitor overload"
     MONITOR_BEHIND = "monitor behind"
     BED_UNMONITORED = "bed unmonitored"  # distributed workers: no worker owns the bed's partition

@@ -670,6 +670,8 @@ class TechnicalAlarms:
         Condition.PACKET_LOSS: (Priority.LOW, "the device's link loses packets: gaps bridged, beats beside them not "
                                               "judged; check the network or the device"),
         Condition.BED_UNMONITORED: (Priority.HIGH, "no worker monitors this bed"),
+        Condition.SECOND_LEAD_OFF: (Priority.LOW, "second ECG lead off or lost: the lethal alarms rest on the first "
+                                                  "lead alone; check that lead's electrodes"),
     }
 
     def __init__(self, book: AlarmBook) -> None:

@@ -779,10 +779,11 @@ class LeadFusion:
       noise detections in one lead split a slow rhythm's intervals, CinC b730s), cleared once no lead's watch has it
       on; the message says when the second lead raised it;
     - asystole and pause (no QRS for ``asystole_s``, ``pause_s``): raised when no readable lead has a QRS: the watch
-      of each lead that can be read has it on (at least one of them), the others cannot be read.  A readable second lead that still shows QRS complexes holds the first
-      lead's (a lead II whose electrode moved or whose complexes fell to nothing is no asystole); a second lead in
-      noise does not (CinC 2015 a142s, whose lead V's baseline wander held a true asystole); a first lead that cannot
-      be read leaves it to the second;
+      of each lead that can be read has it on (at least one of them), the others cannot be read.  A readable second
+      lead that still shows QRS complexes holds the first lead's (a lead II whose electrode moved or whose complexes
+      fell to nothing is no asystole, and no pause: a MEDIUM pause beside a beating lead V, newcomer, session 24); a
+      second lead in noise does not (CinC 2015 a142s, whose lead V's baseline wander held a true asystole); a first
+      lead that cannot be read leaves it to the second;
     - ventricular tachycardia (``vt``): as the conditions below ("first", the default), either lead's ("either": as
       bradycardia), or the first lead's confirmed by the second where that can be read ("both": as asystole).  The
       beat typer was fitted on lead II/MLII: on other leads (V1's rS complexes) it types far more beats ventricular;

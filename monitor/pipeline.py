@@ -129,6 +129,7 @@ class Bed:
     clean_since_reject: int = 0
     bad_reasons: list[str] = field(default_factory=list)  # the reasons its bad-input alarm names (since raised)
     lead: int = 0  # 1: a bed's second lead (Monitor.aux): its QRS, types and VF windows feed the lethal alarms only
+    off_since: int | None = None  # a second lead: absolute sample from which it has been off or lost (its watch held)
     # stretches of samples lost in transit and bridged (Monitor._bridge), absolute [start, stop), those of the last
     # PACKET_LOSS_S of signal (Monitor._packet_loss keeps the window); and how many so far
     bridges: deque[tuple[int, int]] = field(default_factory=deque)
@@ -142,6 +143,7 @@ class Bed:
 
 
 PACKET_LOSS_S, PACKET_LOSS_ON, PACKET_LOSS_OFF = 60.0, 0.05, 0.02  # the packet-loss alarm (Monitor._packet_loss)
+SECOND_LEAD_OFF_S = 5.0  # a second lead off or lost this long (s of signal) raises "second lead off" (LOW)
 # gaps are bridged while at most this share of the bed's last BRIDGE_WINDOW_S of signal was lost in transit (bridged or
 # not): a link that loses most of its packets (or whose packets are mostly refused) is signal loss, not a line drawn
 # over most of the ECG
@@ -571,8 +573,11 @@ class Monitor:
         watches."""
         st.last_chunk_mono = now = time.monotonic()
         st.last_chunk_s = len(chunk.samples) / chunk.fs
-        if st.lead:  # a second lead: its lethal watch only; no beat of it is scored, no technical alarm shown
+        if st.lead:  # a second lead: its lethal watch only; no beat of it is scored, and one technical alarm shown
             self._watch_rhythm(st, chunk.samples, now=now, replay=chunk.replay)
+            bed = self.beds.get(chunk.patient)
+            if bed is not None:
+                self._second_lead_off(bed, st)
             return []
         st.book.at = st.seg_offset + st.segmenter.total
         if st.book.restored:
@@ -606,6 +611,22 @@ class Monitor:
             self._follow(st, Condition.BAD_INPUT, False)
         self.stats.segmented += len(beats)
         return beats
+
+    def _second_lead_off(self, bed: Bed, aux: Bed) -> None:
+        """The bed's "second lead off" technical alarm (LOW): raised once the second lead has been off or lost (its
+        watch held: a flat line, missing samples, or a device that stopped sending it) for ``SECOND_LEAD_OFF_S`` of
+        signal, cleared when it can be read again.  The bed's alarms then rest on the first lead alone
+        (:class:`LeadFusion`), and a person should know; noise on the second lead is not this condition."""
+        now = aux.seg_offset + aux.segmenter.total
+        if not aux.lethal.held:
+            aux.off_since = None
+            self._follow(bed, Condition.SECOND_LEAD_OFF, False, index=now)
+            return
+        if aux.off_since is None:
+            aux.off_since = now
+        if now - aux.off_since >= SECOND_LEAD_OFF_S * aux.fs and Condition.SECOND_LEAD_OFF not in bed.book.active:
+            self.emit(bed.technical.raise_(Condition.SECOND_LEAD_OFF,
+                                           f"for {(now - aux.off_since) / aux.fs:.0f} s", index=now))
 
     def _packet_loss(self, st: Bed) -> None:
         """The packet-loss technical alarm (LOW): raised while the bridged gaps (:meth:`_bridge`) hold

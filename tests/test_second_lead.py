@@ -160,6 +160,11 @@ def test_a_lost_lead_ii_beside_a_second_lead_without_qrs_is_one_asystole_alarm(t
     for _, _, at in raised:
         assert 17.5 <= at <= 19.0, asys  # the last QRS before 14 s, plus 4 s
     cleared = [a for a in asys if a[1] == "cleared"]
+    # the device that stopped sending lead V at 10 s: "second lead off" (LOW) 5 s later, until the end; none for the
+    # others (a lost lead II is the bed's own signal loss)
+    off = [(a.patient, a.state.value, a.priority.value, a.record_s) for a in rec.alarms
+           if a.condition is Condition.SECOND_LEAD_OFF]
+    assert [x[:3] for x in off] == [("drops", "active", 1)] and 15.0 <= off[0][3] <= 16.5, off
     # cleared when the complexes are back at 22 s: lead V's at once, the faint lead II's once its detector has
     # learnt their size again
     assert sorted((p, at <= {"two": 23.5, "drops": 26.0}[p]) for p, _, at in cleared) == [("drops", True),
