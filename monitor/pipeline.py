@@ -190,6 +190,7 @@ class Stats:
     queue_max: int = 0
     time_segment: float = 0.0  # all of it: the parts below, the sinks' on_chunk, technical alarms
     coalesced: int = 0  # replayed chunks segmented joined to their bed's previous one (Monitor.segment_many)
+    dropouts: int = 0  # short runs of a lead's missing samples inside a chunk, split off to be bridged (segment_many)
     time_segmenters: float = 0.0  # the segmenters: QRS detection (batched envelopes, decisions) and beat cutting
     time_quality: float = 0.0  # the signal-quality checks
     time_rhythm: float = 0.0  # the lethal and rate watches: beat typer (VTyper), VF detector, LethalWatch
@@ -449,7 +450,29 @@ class Monitor:
         CPU (much of a chunk's cost is per chunk, not per sample: BENCHMARKS.md).  The joined chunk's beats are
         returned in its last chunk's place (the others get none).  Chunks that cannot be joined (live ones, whose
         beats each carry their packet's time for the end-to-end latency; a discontinuity; a warm-up replay) are
-        segmented in order, in sub-rounds that hold each bed at most once."""
+        segmented in order, in sub-rounds that hold each bed at most once.
+
+        A lead's short dropouts inside a chunk (a two-lead device's ``null`` samples of one lead, up to ``bridge_s``,
+        with samples after them in the chunk) are bridged as packets lost in transit are (:func:`split_dropouts`,
+        :meth:`_bridge`), not a restart of the lead's detector and a signal-loss alarm for every missing sample."""
+        if self.cfg.bridge_s > 0:
+            owner: list[int] = []
+            parts: list[Chunk] = []
+            runs = 0
+            for k, c in enumerate(chunks):
+                got, n = ([c], 0) if c.warmup else split_dropouts(c, int(self.cfg.bridge_s * c.fs))
+                parts += got
+                owner += [k] * len(got)
+                runs += n
+            if runs:
+                self.stats.dropouts += runs
+                res: list[list[Beat]] = [[] for _ in chunks]
+                for k, beats in zip(owner, self._segment_many(parts), strict=True):
+                    res[k] += beats
+                return res
+        return self._segment_many(chunks)
+
+    def _segment_many(self, chunks: Sequence[Chunk]) -> list[list[Beat]]:
         groups = coalesce(chunks) if self.coalesce else [[k] for k in range(len(chunks))]
         if len(groups) == len(chunks):
             return self._sub_rounds(chunks)
@@ -1313,6 +1336,40 @@ class Monitor:
         for sink in self._all_sinks:
             out.update(sink.report())
         return out
+
+
+def split_dropouts(chunk: Chunk, max_n: int) -> tuple[list[Chunk], int]:
+    """``chunk`` split at its short dropouts: runs of at most ``max_n`` non-finite samples with a finite sample after
+    them in the chunk.  Each part after one starts a stretch with ``reset=True`` and ``missing`` the run's length (and,
+    for a run at the chunk's start, the samples the chunk itself says are missing before it, when it says so), so
+    :meth:`Monitor._bridge` draws a line across it where the bed's last sample and the part's first are known, as for
+    packets lost in transit; a longer run, or one that reaches the chunk's end, stays in its part (signal loss, as
+    before).  A chunk without such a run comes back as it is.  Truth labels ride on the first part.  Returns the
+    parts and how many runs were cut out."""
+    x = chunk.samples
+    if math.isfinite(float(np.sum(x))):  # the common case: every sample present
+        return [chunk], 0
+    bad = ~np.isfinite(x)
+    edges = np.diff(np.concatenate([[0], bad.astype(np.int8), [0]]))
+    runs = [(int(a), int(b)) for a, b in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True)
+            if b - a <= max_n and b < len(x)]
+    if not runs:
+        return [chunk], 0
+    out: list[Chunk] = []
+    for i, (a, b) in enumerate(runs):
+        if i == 0 and a > 0:
+            out.append(_part(chunk, 0, a, first=True))
+        stop = runs[i + 1][0] if i + 1 < len(runs) else len(x)
+        missing = b - a
+        if a == 0:  # a run at the chunk's start: what the chunk says is missing before it comes first
+            missing = missing + chunk.missing if (not chunk.reset or chunk.missing) else 0
+        out.append(dataclasses.replace(_part(chunk, b, stop, first=not out), reset=True, missing=missing))
+    return out, len(runs)
+
+
+def _part(chunk: Chunk, a: int, b: int, *, first: bool) -> Chunk:
+    return dataclasses.replace(chunk, samples=chunk.samples[a:b], start=chunk.start + a, t0=chunk.t0 + a / chunk.fs,
+                               truth=chunk.truth if first else ())
 
 
 def coalesce(chunks: Sequence[Chunk]) -> list[list[int]]:

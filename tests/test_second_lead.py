@@ -169,3 +169,51 @@ def test_a_lost_lead_ii_beside_a_second_lead_without_qrs_is_one_asystole_alarm(t
     # learnt their size again
     assert sorted((p, at <= {"two": 23.5, "drops": 26.0}[p]) for p, _, at in cleared) == [("drops", True),
                                                                                          ("two", True)], asys
+
+
+def test_a_leads_short_dropouts_are_bridged_not_a_restart_and_an_alarm_each(tmp_path):
+    """A two-lead device that sends ``null`` for a few of lead II's samples now and then (one sample, 40 ms) keeps its
+    bed's detector: the same QRS as the device without dropouts, no signal-loss alarm (newcomer, session 24: one
+    ``null`` raised MEDIUM signal loss and restarted the detector, which then missed beats while it learnt the signal
+    again).  A dropout longer than ``--bridge-s`` is signal loss, as before."""
+    from helpers import Recorder
+
+    from ecgmon.core.broker import BrokerConfig
+    from ecgmon.core.payload import decode, encode_leads
+    from ecgmon.models.checkpoint import load
+    from ecgmon.monitor.app import build
+    from ecgmon.monitor.config import MonitorConfig
+    from ecgmon.monitor.streams import DeviceStream
+
+    x = sinus(FS, 40.0, 72, seed=8)
+    rng = np.random.default_rng(8)
+    ii = x + rng.normal(0, 0.01, len(x))
+    v = 0.7 * x + rng.normal(0, 0.01, len(x))
+    drops = ii.copy()
+    for at in range(2000, 9000, 700):  # one sample lost every 2.8 s, from 8 s on
+        drops[at] = np.nan
+    drops[5555:5565] = np.nan  # and ten (40 ms)
+    long = ii.copy()
+    long[5000:5500] = np.nan  # 2 s: longer than --bridge-s (1 s)
+    rec = Recorder()
+    b = build(MonitorConfig(source="mqtt", broker=BrokerConfig(url="mqtt://127.0.0.1:1"), speed=None, ui=False,
+                            journal=tmp_path / "j.jsonl", device="cpu"), ckpt=load("mitdb"), extra_sinks=[rec])
+    mon, n, t0 = b.monitor, 62, 1000.0
+    devices = {"clean": ii, "drops": drops, "long": long}
+    streams = {d: DeviceStream(d) for d in devices}
+    found: dict[str, list[int]] = {d: [] for d in devices}
+    try:
+        for seq, i in enumerate(range(0, len(x) - n + 1, n)):
+            s = slice(i, i + n)
+            for d, sig in devices.items():
+                p = decode(encode_leads("json", d, seq, FS, t0 + i / FS, {"II": sig[s], "V": v[s]}))
+                for c in streams[d].push(p, now=t0 + (i + n) / FS):
+                    found[d] += [bt.index for bt in mon.segment(c)]  # the first lead's beats (the second's: none)
+    finally:
+        mon.close()
+    loss = {a.patient for a in rec.alarms if a.condition is Condition.SIGNAL_LOSS and a.state.value == "active"}
+    assert loss == {"long"}
+    assert len(found["clean"]) >= 45 and found["drops"] == found["clean"]
+    bridged = mon.summary()["bridged"]
+    assert bridged.get("drops") == 11 and not bridged.get("long")  # ten single samples and one run of ten
+    assert len(found["long"]) < len(found["clean"])  # the 2 s run's beats, and the detector learning again after it
