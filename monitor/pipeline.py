@@ -647,7 +647,10 @@ class Monitor:
             return
         if aux.off_since is None:
             aux.off_since = now
-        if now - aux.off_since >= SECOND_LEAD_OFF_S * aux.fs and Condition.SECOND_LEAD_OFF not in bed.book.active:
+        # not while the first lead is off or lost too: its own alarm (leads off, signal loss) says the bed cannot be
+        # read; raised when it comes back and the second lead has not
+        if (now - aux.off_since >= SECOND_LEAD_OFF_S * aux.fs and Condition.SECOND_LEAD_OFF not in bed.book.active
+                and not bed.lethal.held):
             self.emit(bed.technical.raise_(Condition.SECOND_LEAD_OFF,
                                            f"for {(now - aux.off_since) / aux.fs:.0f} s", index=now))
 
