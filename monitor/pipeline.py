@@ -664,7 +664,11 @@ class Monitor:
         on = Condition.PACKET_LOSS in st.book.active
         present = share >= (PACKET_LOSS_OFF if on else PACKET_LOSS_ON)
         if present and not on:
-            self.emit(st.technical.raise_(Condition.PACKET_LOSS, f"{share:.0%} of the last {PACKET_LOSS_S:g} s lost"))
+            # a payload refused as malformed leaves a gap in the device's stream too: say so where it did lately
+            refused = ("; the device also sent malformed packets, refused (bad input): their samples are among the "
+                       "lost" if Condition.BAD_INPUT in st.book.active else "")
+            self.emit(st.technical.raise_(Condition.PACKET_LOSS,
+                                          f"{share:.0%} of the last {PACKET_LOSS_S:g} s lost{refused}"))
         elif not present:
             self._follow(st, Condition.PACKET_LOSS, False)
 

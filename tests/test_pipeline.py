@@ -255,6 +255,36 @@ def test_malformed_side_topic_messages_and_devices_without_a_bed_are_refused_cou
     assert Condition.BAD_INPUT not in mon.monitor_book.active
 
 
+def test_a_packet_loss_alarm_says_when_the_device_also_sent_malformed_packets(tmp_path, monitors, shipped):
+    """A device whose every eighth packet is malformed: the refused packets leave gaps in its stream, bridged, and the
+    packet-loss alarm says that malformed packets are among the lost (newcomer, session 24: it said only 'check the
+    network'); a device that loses packets in transit alone gets no such words."""
+    from test_vf import sinus
+
+    from ecgmon.core.payload import encode
+    from ecgmon.monitor.ingress import Ingress
+
+    b = _build(monitors, _cfg(tmp_path), shipped)
+    mon = b.monitor
+    ing = Ingress(topic="ecg/+/samples", labels_topic=None)
+    ing.listener = mon
+    fs, n = 250.0, 62
+    x = sinus(fs, 40.0, 70, seed=2).astype(np.float32)
+    t0 = time.time() - 40.0
+    for seq, i in enumerate(range(0, len(x) - n + 1, n)):
+        for dev in ("bad", "lossy"):
+            if seq % 8 == 7:
+                if dev == "bad":
+                    assert ing.handle("ecg/bad/samples", b'{"seq": ' + str(seq).encode() + b', "fs": 250') == []
+                continue  # "lossy": the packet never arrives
+            for c in ing.handle(f"ecg/{dev}/samples", encode("json", dev, seq, fs, t0 + i / fs, x[i:i + n])):
+                mon.segment(c)
+    loss = {p: st.book.active.get(Condition.PACKET_LOSS) for p, st in mon.beds.items()}
+    assert loss["bad"] is not None and "malformed packets" in loss["bad"].message
+    assert loss["lossy"] is not None and "malformed" not in loss["lossy"].message
+    assert Condition.BAD_INPUT in mon.beds["bad"].book.active
+
+
 def _lossy_link(tmp_path, monitors, *, bridge_s: float, lost_s: float = 0.25, drop: float = 0.1, seconds=240.0,
                 until_s: float = float("inf")):
     """MIT-BIH 205x (shipped) as a live device: 0.25 s packets, a share of them lost in transit (seeded), each chunk
