@@ -147,13 +147,15 @@ def build(cfg: MonitorConfig, *, ckpt: Checkpoint | None = None, out: TextIO | N
 def snapshot(b: Built, *, focus: str | None = None, notice: str = "") -> Snapshot:
     mon, s = b.monitor, b.monitor.stats
     v = b.view
+    hrs = {p.patient: mon.heart_rate_lead(p) for p in mon.beds.values()}
     tiles = tuple(
-        Tile(p.patient, mon.heart_rate(p), v.strip(p.patient), p.last.loss if p.last else None,
+        Tile(p.patient, hrs[p.patient][0], v.strip(p.patient), p.last.loss if p.last else None,
              p.last.threshold if p.last else mon.threshold, p.beats, p.flagged, p.book.highest(), len(p.book.active),
              learning=p.model.progress(p.last.beat.index if p.last else None),
              fs=v.fs.get(p.patient, p.fs), end=v.ends.get(p.patient, 0), marks=tuple(v.marks.get(p.patient, ())),
              alarms=tuple(sorted(p.book.active.values(), key=lambda a: -a.priority)),
-             learnt=p.model.learnt is not None, per_min=p.policy.per_minute(), simulated=p.book.simulated)
+             learnt=p.model.learnt is not None, per_min=p.policy.per_minute(), simulated=p.book.simulated,
+             hr_second_lead=hrs[p.patient][1] == 1)
         for p in mon.beds.values()
     )
     # a NATS central station (--station): the beds other workers judge, with their alarms only

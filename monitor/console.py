@@ -66,6 +66,7 @@ class Tile:
     # abnormal beats by type in the last minute (V ventricular, S supraventricular premature, O other, A artifact)
     per_min: dict[str, int] | None = None
     simulated: bool = False  # the device says it sends a simulator's samples (core.payload), not a patient's
+    hr_second_lead: bool = False  # heart_rate is the second lead's (the first cannot be read: Monitor.heart_rate)
     # another worker judges this bed (a NATS central station's view, --station): its alarms only, no trace, no
     # verdict here; judged_by is that worker (None while its partition has no owner)
     remote: bool = False
@@ -246,6 +247,7 @@ def grid_layout(n: int, width: int, rows_avail: int) -> tuple[int, int]:
 def tile(t: Tile, width: int, now: float, *, key: str = "", trace_rows: int = 2) -> Panel:
     inner = max(10, width - 4)
     hr = f"{t.heart_rate:4.0f} bpm" if t.heart_rate else " --- bpm"
+    hr += " (lead 2)" if t.heart_rate and t.hr_second_lead else ""
     head = Text.assemble((f"{key}{t.patient} ", "bold"), (hr, "bold green"), no_wrap=True, overflow="ellipsis")
     if t.simulated:
         head.append(" SIM", style="bold black on bright_white")
@@ -305,6 +307,7 @@ def focus_view(t: Tile, width: int, height: int, now: float) -> Panel:
     inner = max(20, width - 4)
     trace_rows = max(3, min(10, (height - 16) // 2))
     hr = f"{t.heart_rate:4.0f} bpm" if t.heart_rate else "--- bpm"
+    hr += " (from the second lead: the first cannot be read)" if t.heart_rate and t.hr_second_lead else ""
     head = Text.assemble((f"{t.patient}  ", "bold"), (hr, "bold green"), "  ")
     if t.simulated:
         head.append("SIMULATED DEVICE, not a patient  ", style="bold black on bright_white")

@@ -393,17 +393,24 @@ class Monitor:
         """A bed's VF/flutter alarm condition, its episode held ``vf_episode_s`` (:class:`LethalConfig`)."""
         return VFAlarm(hold_windows=max(3, round(self.lethal_cfg.vf_episode_s / self.vfpool.cfg.hop_s)))
 
-    @staticmethod
-    def heart_rate(st: Bed) -> float | None:
+    def heart_rate(self, st: Bed) -> float | None:
         """The heart rate a bed's tile and summary show, bpm (EC13-style, :attr:`Segmenter.heart_rate`), or None
         ("---") while its signal fibrillates (the VF detector's last window was VF/flutter, or the VF/flutter
         alarm is on): VF and flutter have no QRS complexes, and the detector's 'beats' on their waves (75-120 a
         minute on VFDB) would show a plausible rate under the lethal alarm.  None too while asystole is on: the
         averaged rate only falls with the open interval (51 bpm on a paced patient 4 s into loss of capture) and
-        would contradict the alarm's "no QRS" beside it."""
+        would contradict the alarm's "no QRS" beside it.  While the first lead cannot be read (off, lost or in
+        noise) and the bed's second lead can, the second lead's rate (:meth:`heart_rate_lead` says which)."""
+        return self.heart_rate_lead(st)[0]
+
+    def heart_rate_lead(self, st: Bed) -> tuple[float | None, int]:
+        """(:meth:`heart_rate`, the lead it was counted on: 0 the first, 1 the second)."""
         if st.lethal.fibrillating or st.book.active.keys() & {Condition.VFIB, Condition.ASYSTOLE}:
-            return None
-        return st.segmenter.heart_rate
+            return None, 0
+        aux = self.aux.get(st.patient) if not st.lead else None
+        if aux is not None and not _readable(st.lethal) and _readable(aux.lethal) and not aux.lethal.fibrillating:
+            return aux.segmenter.heart_rate, 1
+        return st.segmenter.heart_rate, 0
 
     def _aux_bed(self, chunk: Chunk) -> Bed:
         """A bed's second lead (:attr:`aux`): created on its first chunk, restarted after a discontinuity (its own

@@ -290,3 +290,15 @@ def test_keys_acknowledge_the_bed_shown_reach_every_bed_and_quit_only_on_a_secon
     keys.press("0", ward, now=20.0)
     assert not keys.press("q", ward, now=21.0) and not keys.press("x", ward, now=21.5)
     assert not keys.press("q", ward, now=22.0)  # another key in between: asks again
+
+
+def test_a_rate_from_the_second_lead_says_so_on_the_tile_and_in_the_one_bed_view():
+    """While a bed's first lead cannot be read its tile shows the second lead's rate (Monitor.heart_rate_lead), and
+    says which: a number alone would pass for lead II's."""
+    snap = _snap()
+    second = dataclasses.replace(snap.tiles[3], heart_rate=88.0, hr_second_lead=True)
+    snap = dataclasses.replace(snap, tiles=(*snap.tiles[:3], second, *snap.tiles[4:]))
+    text = _screen(snap, 160, 48).export_text(styles=False)
+    assert text.count("(lead 2)") == 1 and "88 bpm (lead 2)" in text
+    focus = _screen(dataclasses.replace(snap, focus=second.patient), 160, 48).export_text(styles=False)
+    assert "88 bpm (from the second lead: the first cannot be read)" in focus

@@ -202,6 +202,7 @@ def test_a_leads_short_dropouts_are_bridged_not_a_restart_and_an_alarm_each(tmp_
     devices = {"clean": ii, "drops": drops, "long": long}
     streams = {d: DeviceStream(d) for d in devices}
     found: dict[str, list[int]] = {d: [] for d in devices}
+    shown: dict[int, tuple[float | None, int]] = {}
     try:
         for seq, i in enumerate(range(0, len(x) - n + 1, n)):
             s = slice(i, i + n)
@@ -209,6 +210,8 @@ def test_a_leads_short_dropouts_are_bridged_not_a_restart_and_an_alarm_each(tmp_
                 p = decode(encode_leads("json", d, seq, FS, t0 + i / FS, {"II": sig[s], "V": v[s]}))
                 for c in streams[d].push(p, now=t0 + (i + n) / FS):
                     found[d] += [bt.index for bt in mon.segment(c)]  # the first lead's beats (the second's: none)
+            if i in (4836, 5332):  # before and within "long"'s 2 s without lead II: the rate shown, and its lead
+                shown[i] = mon.heart_rate_lead(mon.beds["long"])
     finally:
         mon.close()
     loss = {a.patient for a in rec.alarms if a.condition is Condition.SIGNAL_LOSS and a.state.value == "active"}
@@ -217,3 +220,7 @@ def test_a_leads_short_dropouts_are_bridged_not_a_restart_and_an_alarm_each(tmp_
     bridged = mon.summary()["bridged"]
     assert bridged.get("drops") == 11 and not bridged.get("long")  # ten single samples and one run of ten
     assert len(found["long"]) < len(found["clean"])  # the 2 s run's beats, and the detector learning again after it
+    # while lead II is lost the bed shows lead V's rate, and says so (the tile: "(lead 2)")
+    (before, lead_before), (during, lead_during) = shown[4836], shown[5332]
+    assert lead_before == 0 and lead_during == 1 and before is not None and during is not None
+    assert abs(before - 72) < 4 and abs(during - 72) < 4
