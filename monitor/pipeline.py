@@ -632,8 +632,12 @@ class Monitor:
         t2 = time.perf_counter()
         self._watch_rhythm(st, chunk.samples, now=now, replay=chunk.replay)
         self.stats.time_rhythm += time.perf_counter() - t2
-        if beats:  # cleared at the first beat found (where it is, whatever the chunks)
-            self._follow(st, Condition.SIGNAL_LOSS, False, index=beats[0].index)
+        # cleared at the first beat found after the loss (where it is, whatever the chunks): a beat this chunk closed
+        # from before its lost samples is no sign that the signal is back
+        back = (st.seg_offset + st.segmenter.restarted_at) if st.segmenter.signal_loss else -math.inf
+        after = next((b for b in beats if b.index >= back), None)
+        if after is not None:
+            self._follow(st, Condition.SIGNAL_LOSS, False, index=after.index)
         if st.bridges or Condition.PACKET_LOSS in st.book.active:
             self._packet_loss(st)
         st.clean_since_reject += 1

@@ -224,3 +224,35 @@ def test_a_leads_short_dropouts_are_bridged_not_a_restart_and_an_alarm_each(tmp_
     (before, lead_before), (during, lead_during) = shown[4836], shown[5332]
     assert lead_before == 0 and lead_during == 1 and before is not None and during is not None
     assert abs(before - 72) < 4 and abs(during - 72) < 4
+
+
+def test_signal_loss_is_cleared_by_a_beat_after_the_loss_not_one_from_before_it(tmp_path):
+    """A packet whose lead II is lost from its middle to past its end (1.5 s, longer than ``--bridge-s``): the beat
+    that packet closes from before the loss must not clear the signal-loss alarm it raises (newcomer, session 24: the
+    clear came in the same millisecond as the raise, at an earlier sample); the first beat after the loss does."""
+    from helpers import Recorder
+
+    from ecgmon.core.broker import BrokerConfig
+    from ecgmon.core.payload import decode, encode_leads
+    from ecgmon.models.checkpoint import load
+    from ecgmon.monitor.app import build
+    from ecgmon.monitor.config import MonitorConfig
+    from ecgmon.monitor.streams import DeviceStream
+
+    x = sinus(FS, 22.0, 72, seed=9)
+    ii = x + np.random.default_rng(9).normal(0, 0.01, len(x))
+    ii[4060:4435] = np.nan  # 16.24-17.74 s: the packet that holds its start closes the beat before it
+    rec = Recorder()
+    b = build(MonitorConfig(source="mqtt", broker=BrokerConfig(url="mqtt://127.0.0.1:1"), speed=None, ui=False,
+                            journal=tmp_path / "j.jsonl", device="cpu"), ckpt=load("mitdb"), extra_sinks=[rec])
+    mon, n, ds = b.monitor, 62, DeviceStream("tail")
+    try:
+        for seq, i in enumerate(range(0, len(x) - n + 1, n)):
+            p = decode(encode_leads("json", "tail", seq, FS, 1000.0 + i / FS, {"II": ii[i:i + n], "V": x[i:i + n]}))
+            for c in ds.push(p, now=1000.0 + (i + n) / FS):
+                mon.segment(c)
+    finally:
+        mon.close()
+    loss = [(a.state.value, a.beat_index) for a in rec.alarms if a.condition is Condition.SIGNAL_LOSS]
+    assert [s for s, _ in loss] == ["active", "cleared"], loss
+    assert 4060 <= loss[0][1] <= 4160 and loss[1][1] >= 4435, loss  # before: raised, cleared at 3953, raised again
