@@ -463,6 +463,14 @@ def _bed_signal(fs: float, seconds: float, seed: int) -> np.ndarray:
     return x
 
 
+def _round12(v):
+    if isinstance(v, float):
+        return round(v, 12)
+    if isinstance(v, tuple):
+        return tuple(_round12(x) for x in v)
+    return v
+
+
 def _ward(beds: int, seconds: float) -> list[tuple[str, float, np.ndarray]]:
     return [(f"w{i:02d}", 360.0 if i % 5 == 3 else 250.0, _bed_signal(360.0 if i % 5 == 3 else 250.0, seconds, i))
             for i in range(beds)]
@@ -504,7 +512,9 @@ def test_monitor_segmentation_in_rounds_equals_bed_by_bed(tmp_path, shipped, mon
 
         def vf_flush(flush=flush, windows=windows):
             out = flush()
-            windows.extend(repr((k[0].patient, w)) for k, w in out)
+            # (floats to 12 digits, as the types above: the VF model's call over the pool's windows differs by about
+            # 1e-16 with how many windows share it, which a lead's dropouts split into parts change)
+            windows.extend(repr((k[0].patient, _round12(dataclasses.astuple(w)))) for k, w in out)
             return out
 
         b.monitor.vfpool.flush = vf_flush
