@@ -158,7 +158,7 @@ def _evaluate_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--second-lead", action=argparse.BooleanOptionalAction, default=None,
                    help="mitdb / cinc2015 / vfdb: each record's second ECG lead is played beside the first, and the "
                         "lethal alarms are decided on both (docs/alarms.md, 'A second lead'). Default: as the "
-                        "monitor, where a WFDB record has one; --no-second-lead plays one lead")
+                        "monitor, where a WFDB record or an EDF file has one; --no-second-lead plays one lead")
     p.add_argument("--learn", type=float, default=LEARN_S,
                    help=f"mitdb: each bed's learning period, seconds (excluded from every figure; default {LEARN_S:g})")
     p.add_argument("--cv", type=int, default=None, metavar="K",

@@ -34,6 +34,7 @@ from ecgmon.models.recording import (
     check_amplitude,
     check_units,
     choose_lead,
+    second_lead,
     unit_factor,
 )
 
@@ -54,6 +55,27 @@ def read_edf(path: Path | str, *, lead: str | None = None, fs: float | None = No
         raise
     except Exception as err:  # edfio parses header fields when they are first used: a damaged one raises here
         raise RecordError(f"{path}: not a readable EDF file ({type(err).__name__}: {err})") from err
+
+
+def edf_second_lead_of(path: Path | str, rec: Recording) -> str | None:
+    """``#k`` (1-based, among the file's signals other than ``EDF Annotations``) of the file's second ECG lead beside
+    ``rec``'s (:func:`~ecgmon.models.recording.second_lead`: the first other signal named as an ECG lead, in a
+    voltage), or None.  Raises :class:`RecordError` when the header cannot be read."""
+    path = Path(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            signals = [s for s in edfio.read_edf(path, lazy_load_data=True).signals
+                       if s.label.strip() != ANNOTATIONS_LABEL]
+    except Exception as err:
+        raise RecordError(f"{path}: not a readable EDF file ({type(err).__name__}: {err})") from err
+    names = [s.label.strip() for s in signals]
+    dims = [s.physical_dimension.strip() for s in signals]
+    first = next((i for i, n in enumerate(names) if n == rec.lead or f"{n} (#{i + 1})" == rec.lead), None)
+    if first is None:
+        return None
+    k = second_lead(names, first, [not d or unit_factor(d) is not None for d in dims])
+    return None if k is None else f"#{k + 1}"
 
 
 def _size_check(path: Path, head: bytes, ns: int) -> str | None:

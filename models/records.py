@@ -19,7 +19,7 @@ import numpy as np
 from ecgmon.core.limits import MATCH_WINDOW_S, chunk_size
 from ecgmon.core.matching import match
 from ecgmon.models.csv_io import read_csv
-from ecgmon.models.edf_io import read_edf
+from ecgmon.models.edf_io import edf_second_lead_of, read_edf
 from ecgmon.models.recording import (
     AAMI,
     AAMI_CLASSES,
@@ -120,10 +120,11 @@ def read_all(paths: list[Path] | list[str], *, lead: str | None = None, fs: floa
              units: str | None = None, annotations: bool = True, second_lead: bool | None = False) -> ReadReport:
     """Every record under ``paths`` (see :func:`find_records`); one that cannot be read, or whose lead
     has no valid sample, is left out and reported, never stopping the others.  A path that names no
-    record at all (a folder without records) is reported the same way.  ``second_lead``: a WFDB record's second
-    ECG lead (:func:`~ecgmon.models.recording.second_lead`) is read too, as the recording's ``second`` (played
-    beside the first; a second lead that cannot be read is left out with a note, the record plays one lead).
-    ``None``: the same where the record has one, without a note where it has none (or is EDF or CSV), as the
+    record at all (a folder without records) is reported the same way.  ``second_lead``: a WFDB record's or an EDF
+    file's second ECG lead (:func:`~ecgmon.models.recording.second_lead`) is read too, as the recording's
+    ``second`` (played beside the first; a second lead that cannot be read is left out with a note, the record plays
+    one lead).
+    ``None``: the same where the record has one, without a note where it has none (or is CSV), as the
     monitor reads records by default."""
     recs: list[Recording] = []
     left: list[str] = []
@@ -139,11 +140,11 @@ def read_all(paths: list[Path] | list[str], *, lead: str | None = None, fs: floa
             except RecordError as err:
                 left.append(str(err))
                 continue
-            if second_lead is not False and f.suffix.lower() not in (*TEXT_SUFFIXES, *EDF_SUFFIXES):
+            if second_lead is not False and f.suffix.lower() not in TEXT_SUFFIXES:
                 r = _with_second(f, r, quiet=second_lead is None)
             elif second_lead:
-                r = replace(r, notes=(*r.notes, f"{f}: --second-lead reads a WFDB record's second ECG lead; "
-                                                "an EDF or CSV file plays one lead"))
+                r = replace(r, notes=(*r.notes, f"{f}: --second-lead reads a WFDB record's or an EDF file's second "
+                                                "ECG lead; a CSV file plays one lead"))
             recs.append(r)
     names = [r.name for r in recs]
     dup = {n for n in names if names.count(n) > 1}
@@ -154,13 +155,14 @@ def read_all(paths: list[Path] | list[str], *, lead: str | None = None, fs: floa
 
 
 def _with_second(path: Path, r: Recording, *, quiet: bool = False) -> Recording:
-    """``r`` with its record's second ECG lead (WFDB), or with a note saying why it has none (``quiet``: no note
+    """``r`` with its record's second ECG lead (WFDB, EDF), or with a note saying why it has none (``quiet``: no note
     when the record has no second ECG lead)."""
+    edf = path.suffix.lower() in EDF_SUFFIXES
     try:
-        k = second_lead_of(path, r)
+        k = edf_second_lead_of(path, r) if edf else second_lead_of(path, r)
         if k is None:
             return r if quiet else replace(r, notes=(*r.notes, f"{path}: no second ECG lead; one lead played"))
-        r2 = read_wfdb(path, lead=k, annotations=False)
+        r2 = read_edf(path, lead=k, annotations=False) if edf else read_wfdb(path, lead=k, annotations=False)
     except RecordError as err:
         return replace(r, notes=(*r.notes, f"second lead left out: {err}"))
     if r2.fs != r.fs or len(r2.signal) != len(r.signal):

@@ -53,7 +53,7 @@ class MonitorConfig:
     source: str = "replay"
     records: tuple[Path, ...] = ()  # --source record: WFDB records, folders, RECORDS lists or CSV files
     lead: str | None = None  # the lead played from each record; None: II (MLII, ...) or, lacking it, the first
-    # --source record: a record's second ECG lead too, for the lethal alarms (None: where a WFDB record has one)
+    # --source record: a record's second ECG lead too, for the lethal alarms (None: where a WFDB or EDF one has one)
     second_lead: bool | None = None
     units: str | None = None  # --source record: the unit of records that do not state theirs (mV, uV, V)
     start: float = 0.0  # --source record: seconds skipped at the start of each record
@@ -104,8 +104,8 @@ def add_monitor_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--second-lead", action=argparse.BooleanOptionalAction, default=_M.second_lead,
                    help="--source record: each record's second ECG lead is played beside the first; the lethal "
                         "alarms are decided on both leads, the first is scored and shown (docs/alarms.md, 'A second "
-                        "lead'). Default: where a WFDB record has a second ECG lead; --second-lead says when one "
-                        "has none, --no-second-lead plays one lead")
+                        "lead'). Default: where a WFDB record or an EDF file has a second ECG lead; --second-lead "
+                        "says when one has none, --no-second-lead plays one lead")
     g.add_argument("--units", default=_M.units,
                    help="--source record: unit of the samples (mV, uV, V) where a file does not say it; where it "
                         "does, they must agree")

@@ -256,3 +256,26 @@ def test_signal_loss_is_cleared_by_a_beat_after_the_loss_not_one_from_before_it(
     loss = [(a.state.value, a.beat_index) for a in rec.alarms if a.condition is Condition.SIGNAL_LOSS]
     assert [s for s, _ in loss] == ["active", "cleared"], loss
     assert 4060 <= loss[0][1] <= 4160 and loss[1][1] >= 4435, loss  # before: raised, cleared at 3953, raised again
+
+
+def test_an_edf_files_second_ecg_lead_is_read_and_its_other_signals_are_not(tmp_path):
+    """EDF files, like WFDB records, have their second ECG lead played beside the first by default (an EDF of a
+    bedside export holds several leads and other signals); a signal in another unit or not named as an ECG lead is
+    not one; --second-lead on a CSV file says it plays one lead."""
+    import edfio
+
+    x = sinus(FS, 10.0, 70, seed=4)
+    sigs = [edfio.EdfSignal(80 + 20 * np.sin(np.arange(len(x)) / FS * 7.5), FS, label="ABP", physical_dimension="mmHg"),
+            edfio.EdfSignal(x * 1000, FS, label="ECG II", physical_dimension="uV"),
+            edfio.EdfSignal(-0.5 * x * 1000, FS, label="ECG V1", physical_dimension="uV")]
+    edfio.Edf(sigs).write(tmp_path / "two.edf")
+    edfio.Edf([sigs[1], edfio.EdfSignal(x, FS, label="Pleth", physical_dimension="")]).write(tmp_path / "one.edf")
+    got = {r.name: r for r in read_all([tmp_path / "two.edf", tmp_path / "one.edf"], second_lead=None).recordings}
+    two, one = got["two"], got["one"]
+    assert two.lead == "ECG II" and two.second is not None and two.second.lead == "ECG V1"
+    np.testing.assert_allclose(two.second.signal, -0.5 * two.signal, atol=2e-3)
+    assert one.second is None and not one.notes
+    assert read_all([tmp_path / "two.edf"]).recordings[0].second is None  # only when asked
+    np.savetxt(tmp_path / "c.csv", x, header="MLII", comments="", fmt="%.4f")
+    csv = read_all([tmp_path / "c.csv"], fs=FS, second_lead=True).recordings[0]
+    assert csv.second is None and any("a CSV file plays one lead" in n for n in csv.notes)
