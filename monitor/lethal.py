@@ -150,6 +150,11 @@ class LethalConfig:
     # for this long (s): noise that comes and goes is one episode, one alarm (VFDB and MIT-BIH DS1 development
     # records: 107 raises, 61 of them within 30 s of the same alarm's clearing, most 5-20 s); 0: at the clean QRS
     cannot_analyse_s: float = 10.0
+    # a lead of a two-lead bed speaks for the bed (LeadFusion: a readable lead's silence holds the other's asystole)
+    # only once its signal has been back this long without a loss, and has shown a QRS or run asystole_s without one
+    # (LethalWatch.settled): a lead that loses samples in every packet restarts its detector every packet, whose
+    # first "QRS" on the scraps vetoed the other lead's true asystole
+    settle_s: float = 2.0
     hold_s: float = 10.0  # the extreme rates stay held this long after VF/flutter or VT was last seen
     vt_clear_beats: int = 8  # VT clears on the last this many typed beats (not after one misread beat) ...
     vt_clear_share: float = 0.125  # ... once under this share of them is ventricular (0.125 of 8: 8 in a row not V)
@@ -273,6 +278,11 @@ class LethalWatch:
         self.limit_since: dict[Condition, int] = {}
         self.inside_since: int | None = None
         self.held = False  # leads off or signal loss: asystole cannot be judged
+        # where the signal last came back (its start, or the end of leads off or signal loss), and whether a QRS has
+        # come since: a lead just back has not yet shown whether it has complexes (settled)
+        self.back_at: int | None = None
+        self.qrs_since_back = False
+        self.from_loss = False  # back_at is the end of leads off or signal loss (not the stream's start)
         self.fibrillating = False  # the VF detector's last window was VF/flutter
         self.vent_until: int | None = None  # extreme rates held up to here (a ventricular rhythm was just seen)
         self.windows: deque[tuple[int, bool, bool]] = deque(maxlen=32)  # VF detector's windows: end, artifact, vf
@@ -288,6 +298,29 @@ class LethalWatch:
         self.ended: dict[Condition, int] = {}  # sample index at which each condition last cleared (chaining)
         self.met: dict[Condition, int] = {}  # extreme rates: the last sample index at which the condition held
         self.bridges: list[tuple[int, int]] = []  # bridged stretches of lost samples not yet behind the last QRS
+
+    @property
+    def settled(self) -> bool:
+        """Whether the signal has been readable long enough to say whether it has QRS complexes: back for
+        ``settle_s`` without a loss since it last came back (its start, or the end of leads off or signal loss), and
+        a QRS since then or ``asystole_s`` without one (the asystole timer has run its course: whatever this watch
+        says of asystole is a verdict); or its asystole is on.  A lead back for less, with
+        no QRS yet, has said nothing: :class:`LeadFusion` must not read its silence as "no asystole here" (a second
+        lead missing from every tenth packet vetoed the first lead's true asystole a packet after each loss)."""
+        if self.held:
+            return False
+        if Condition.ASYSTOLE in self.active:
+            return True
+        back = self.now - self.back_at if self.now is not None and self.back_at is not None else 0
+        if back < round(self.cfg.settle_s * self.fs):
+            return False
+        return self.qrs_since_back or back >= round(self.cfg.asystole_s * self.fs)
+
+    @property
+    def off(self) -> bool:
+        """Leads off or signal loss now, or back from one and not yet :attr:`settled` (a lead that loses samples in
+        every packet is back between its losses for a moment each time: it is off all the while)."""
+        return self.held or (self.from_loss and not self.settled)
 
     # ------------------------------------------------------------------ inputs
 
@@ -321,6 +354,7 @@ class LethalWatch:
                 and self.windows and not self.held and Condition.ASYSTOLE not in self.active):
             self._gap = (cast(int, self.last_qrs), index)
         self.last_qrs = index
+        self.qrs_since_back = True
         if noisy:
             self.noisy_qrs.append(index)
         self.qrs_at.append(index)
@@ -483,17 +517,21 @@ class LethalWatch:
         c = self.cfg
         if self.start is None:
             self.start = end
+            if self.back_at is None:
+                self.back_at = end
         out: list[Change] = []
         if signal_loss:
             self.gap()
             return out
         if leads_off:
             self.held = True
+            self.qrs_since_back = False
             return out
         if self.held:  # the signal is back: time without QRS counts from here
             self.held = False
             self.last_qrs = max(self.last_qrs or 0, end)
-            self.start = end
+            self.start = self.back_at = end
+            self.from_loss = True
         since = self.last_qrs if self.last_qrs is not None else self.start
         if (end - since) / self.fs >= c.pause_s:
             self.calm = 0
@@ -636,6 +674,7 @@ class LethalWatch:
         """The bed's signal was lost (a gap in the stream, missing samples): nothing before the gap counts
         towards the next beat's rate or the asystole timer, which runs again from the first sample after it."""
         self.last_qrs, self.last_typed, self.start = None, None, None
+        self.qrs_since_back = False
         self._gap = None
         self.bridges = []
         self.rr.clear()

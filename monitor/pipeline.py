@@ -433,6 +433,9 @@ class Monitor:
             if prev is not None and prev.fs == chunk.fs:  # a gap: the same watch, no rate across it
                 st.lethal = prev.lethal
                 st.lethal.gap()
+                # and the same record of lost stretches: a lead that loses most of its samples must not have them
+                # bridged again after every restart (Monitor._bridge's share of the last BRIDGE_WINDOW_S)
+                st.lost = prev.lost
             self.fusion.setdefault(chunk.patient, LeadFusion(vt=self.lethal_cfg.second_lead_vt))
         return st
 
@@ -896,7 +899,7 @@ class Monitor:
             # a lead cannot be read: leads off or signal loss (its watch holds its timer), or noise ("ECG cannot be
             # analysed": its asystole held by artifact, or noisy QRS for asystole_s)
             changes = fusion.update(st.lead, changes, first_readable=bed is not None and _readable(bed.lethal),
-                                    first_off=bed is None or bed.lethal.held,
+                                    first_off=bed is None or bed.lethal.off,
                                     second_readable=aux is not None and _readable(aux.lethal), at=at)
             if bed is None:
                 return
@@ -1420,8 +1423,9 @@ def _quality(fs: float) -> QualityMonitor:
 
 
 def _readable(watch: LethalWatch) -> bool:
-    """Whether a lead's signal can be read now (:class:`LeadFusion`): not leads off or signal loss, not noise."""
-    return not watch.held and Condition.CANNOT_ANALYSE not in watch.active
+    """Whether a lead's signal can be read now (:class:`LeadFusion`): not leads off or signal loss, not noise, and
+    settled (:attr:`LethalWatch.settled`: a QRS since it came back, or ``asystole_s`` without one)."""
+    return watch.settled and Condition.CANNOT_ANALYSE not in watch.active
 
 
 def _trim_bridges(st: Bed, now: int) -> None:
