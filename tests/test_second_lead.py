@@ -279,3 +279,81 @@ def test_an_edf_files_second_ecg_lead_is_read_and_its_other_signals_are_not(tmp_
     np.savetxt(tmp_path / "c.csv", x, header="MLII", comments="", fmt="%.4f")
     csv = read_all([tmp_path / "c.csv"], fs=FS, second_lead=True).recordings[0]
     assert csv.second is None and any("a CSV file plays one lead" in n for n in csv.notes)
+
+
+def _play_devices(tmp_path, devices, n_samples, *, hook=None, **cfg):
+    """Devices (name -> ``f(i, s)``: the packet's leads dict for samples ``s`` starting at ``i``) through their
+    DeviceStreams into a monitor's segmentation, 62-sample packets at 250 Hz; the monitor (closed) and its alarms."""
+    from helpers import Recorder
+
+    from ecgmon.core.broker import BrokerConfig
+    from ecgmon.core.payload import decode, encode_leads
+    from ecgmon.models.checkpoint import load
+    from ecgmon.monitor.app import build
+    from ecgmon.monitor.config import MonitorConfig
+    from ecgmon.monitor.streams import DeviceStream
+
+    rec = Recorder()
+    b = build(MonitorConfig(source="mqtt", broker=BrokerConfig(url="mqtt://127.0.0.1:1"), speed=None, ui=False,
+                            journal=tmp_path / "j.jsonl", device="cpu", **cfg), ckpt=load("mitdb"), extra_sinks=[rec])
+    mon, n = b.monitor, 62
+    streams = {d: DeviceStream(d) for d in devices}
+    try:
+        for seq, i in enumerate(range(0, n_samples - n + 1, n)):
+            for d, f in devices.items():
+                p = decode(encode_leads("json", d, seq, FS, 1000.0 + i / FS, f(i, slice(i, i + n))))
+                for c in streams[d].push(p, now=1000.0 + (i + n) / FS):
+                    mon.segment(c)
+            if hook is not None:
+                hook(mon, i)
+    finally:
+        mon.close()
+    return mon, rec
+
+
+def test_a_lead_lost_now_and_then_does_not_veto_the_other_leads_asystole_or_vf(tmp_path):
+    """The heart stops at 10 s.  A second lead missing from every tenth packet (left out, or all null), or losing 40
+    of every 62 samples, or a lead II losing two of every three: each stays one asystole alarm, held to the end (a
+    reviewer, session 24: the lead back for a packet after each loss had no asystole of its own yet and vetoed the
+    other's: active in 0 of 102 packets, or raised and cleared 70 times).  And a VF that lead II with a null in
+    every packet (no bridging) shows only through lead V: one VF alarm, not one per packet."""
+    from ecgmon.monitor.pipeline import PipelineConfig
+
+    x = sinus(FS, 30.0, 72, seed=8)
+    rng = np.random.default_rng(8)
+    stop = np.arange(len(x)) / FS >= 10
+    ii = np.where(stop, 0, x) + rng.normal(0, 0.01, len(x))
+    v = 0.7 * np.where(stop, 0, x) + rng.normal(0, 0.01, len(x))
+    pos = np.arange(len(x)) % 62
+    v40 = np.where((pos >= 5) & (pos < 45), np.nan, v)
+    ii3 = np.where(pos % 3 != 0, np.nan, ii)
+    tenth = lambda i: (i // 62) % 10 == 9  # noqa: E731
+    devices = {
+        "omit": lambda i, s: {"II": ii[s]} if tenth(i) else {"II": ii[s], "V": v[s]},
+        "null": lambda i, s: {"II": ii[s], "V": np.full(62, np.nan) if tenth(i) else v[s]},
+        "v40": lambda i, s: {"II": ii[s], "V": v40[s]},
+        "ii3": lambda i, s: {"II": ii3[s], "V": v[s]},
+    }
+    held: dict[str, int] = dict.fromkeys(devices, 0)
+    packets = []
+
+    def hook(mon, i):
+        if i >= 15 * FS:  # asystole raised by 14 s (the last QRS before 10 s, plus 4 s): held from then on
+            packets.append(i)
+            for d in devices:
+                held[d] += Condition.ASYSTOLE in mon.beds[d].book.active
+
+    _, rec = _play_devices(tmp_path, devices, len(x), hook=hook)
+    raised = [a.patient for a in rec.alarms if a.condition is Condition.ASYSTOLE and a.state.value == "active"]
+    assert sorted(raised) == sorted(devices), raised
+    assert len(packets) > 50 and held == dict.fromkeys(devices, len(packets)), held
+
+    vf = vf_wave(FS, 20.0, seed=7)
+    y = np.concatenate([sinus(FS, 10.0, 72, seed=7), vf])
+    lead_ii = y + rng.normal(0, 0.01, len(y))
+    lead_ii[np.arange(len(y)) % 62 == 30] = np.nan  # one null in every packet, and no bridging: lead II is off
+    lead_v = 0.8 * y + rng.normal(0, 0.01, len(y))
+    _, rec = _play_devices(tmp_path / "vf", {"d": lambda i, s: {"II": lead_ii[s], "V": lead_v[s]}}, len(y),
+                           pipeline=PipelineConfig(bridge_s=0.0))
+    vfs = [a.state.value for a in rec.alarms if a.condition is Condition.VFIB]
+    assert vfs == ["active"], vfs
