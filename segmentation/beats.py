@@ -139,6 +139,14 @@ class SegmenterConfig:
     min_rr_s: float = 0.18  # ECG5000 beats: RR outside [min, max] is not cut (333 .. 24 bpm)
     max_rr_s: float = 2.5
     flat_s: float = 3.0  # longer than any RR the detector follows (synthetic test signals have flat baselines)
+    # a detection whose samples within +-qrs_half_s of its fiducial span less than min_qrs (peak to peak, the
+    # signal's units: mV for real ECG) is no QRS: a detector that has never seen a QRS (a bed connected, or taken
+    # over, in asystole) adapts its thresholds down to the isoelectric line's noise and takes it for beats, which
+    # held the asystole alarm (a 30 s line of 5-30 uV noise: "ECG cannot be analysed" at 10 s, never asystole).
+    # 0.1 mV is a fifth of the lowest QRS amplitude monitors declare they detect (0.5-5 mV, e.g. GE B20's
+    # specification, after ANSI/AAMI EC13); ECG5000's z-normalised beats span several units. 0: no floor
+    min_qrs: float = 0.1
+    qrs_half_s: float = 0.06
 
 
 class Segmenter:
@@ -172,6 +180,7 @@ class Segmenter:
         self.found_when: list[int] = []
         self._when: list[int] = []  # found_when of the peaks of the last _push_peaks
         self.losses = 0
+        self.too_small = 0  # detections under SegmenterConfig.min_qrs, not taken as QRS
         # a push with defer_cuts: its ECG5000 beats to resample, each [x, start, stop, index, rr_prev, now, hr,
         # rr_next, decided, noisy]
         self.cuts: list[list[Any]] | None = None
@@ -413,9 +422,16 @@ class Segmenter:
             fids = [self._onset(p) if self.window is None else self._centroid(p) for p in peaks]
         ds: list[int] = []  # the decision sample of each beat made here (its stretch's rating: noisy_at below)
         dom = self.detector.dom
+        floor, half = self.cfg.min_qrs, round(self.cfg.qrs_half_s * self.fs)
         for p, fid, when in zip(peaks, fids, self._when if peaks else (), strict=True):
             if self.last_fid is not None and fid <= self.last_fid + 1:
                 continue
+            if floor > 0:  # too small to be a QRS (SegmenterConfig.min_qrs): noise on an isoelectric line
+                a = max(0, int(fid) - half - self.buf_start)
+                w = self.buf[a:max(a + 1, int(fid) + half + 1 - self.buf_start)]
+                if len(w) and float(w.max() - w.min()) < floor:
+                    self.too_small += 1
+                    continue
             hr = self.hr.add(fid)
             self.found.append((fid, hr))
             self.found_at.append(p + dom)

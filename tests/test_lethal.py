@@ -820,3 +820,30 @@ def test_vt_clears_when_no_vt_run_has_come_for_its_episode_though_ventricular_be
             assert Condition.VTACH in _raised(changes)  # a new episode
         else:
             assert cleared_at is None and Condition.VTACH in w.active
+
+
+def test_a_bed_connected_in_asystole_raises_asystole_not_beats_on_the_isoelectric_lines_noise(tmp_path):
+    """A recording (or a device) that starts in asystole: an isoelectric line with 5-10 uV of noise.  A detector
+    that has never seen a QRS adapts its thresholds down to that noise and took it for beats (session 24: "ECG cannot
+    be analysed" at 10 s, never asystole, and ventricular couplets on the noise); detections spanning under
+    SegmenterConfig.min_qrs (0.1 mV) are no QRS, so asystole (HIGH) comes within 5 s.  A line of 30 uV noise is
+    noise, not asystole ("cannot be analysed"), as before."""
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    recs = []
+    for uv in (5, 10, 30):
+        rec = tmp_path / f"line{uv}.csv"
+        x = rng.normal(0, uv / 1000, 20 * 250)
+        rec.write_text("sampling rate: 250\n" + "".join(f"{v:.5f}\n" for v in x))
+        recs.append(rec)
+    (tmp_path / "run").mkdir()
+    _, got = play_records(tmp_path / "run", recs)
+    first = {}
+    for a in got.alarms:
+        if a.state.value == "active":
+            first.setdefault((a.patient, a.condition), a.record_s)
+    for p in ("line5", "line10"):
+        assert first.get((p, Condition.ASYSTOLE), 99) <= 5.5, first
+        assert not [c for q, c in first if q == p and c is Condition.VENT_COUPLET]
+    assert (("line30", Condition.ASYSTOLE) not in first and ("line30", Condition.CANNOT_ANALYSE) in first), first
