@@ -1044,6 +1044,8 @@ class Monitor:
         """Forget these beds: another worker has taken them over (their alarms and learnt state go on there)."""
         for p in patients:
             self.beds.pop(p, None)
+            self.aux.pop(p, None)  # its second lead, and the conditions the two leads had raised together
+            self.fusion.pop(p, None)
             self._learnt_before.pop(p, None)
             self._waiting_restore.pop(p, None)
 

@@ -357,3 +357,22 @@ def test_a_lead_lost_now_and_then_does_not_veto_the_other_leads_asystole_or_vf(t
                            pipeline=PipelineConfig(bridge_s=0.0))
     vfs = [a.state.value for a in rec.alarms if a.condition is Condition.VFIB]
     assert vfs == ["active"], vfs
+
+
+def test_a_bed_released_and_taken_back_raises_its_asystole_again(tmp_path):
+    """A worker releases a two-lead bed (another worker took it over) and later gets it back, the heart still
+    stopped: the asystole is raised again (the two leads' joined conditions went with the bed; a reviewer, session
+    24: they stayed, and the bed's asystole 'was already shown')."""
+    x = sinus(FS, 40.0, 72, seed=8)
+    rng = np.random.default_rng(8)
+    stop = np.arange(len(x)) / FS >= 10
+    ii = np.where(stop, 0, x) + rng.normal(0, 0.01, len(x))
+    v = 0.7 * np.where(stop, 0, x) + rng.normal(0, 0.01, len(x))
+
+    def hook(mon, i):
+        if i == 62 * 81:  # at 20.1 s: released
+            mon.release(["d"])
+
+    _, rec = _play_devices(tmp_path, {"d": lambda i, s: {"II": ii[s], "V": v[s]}}, len(x), hook=hook)
+    raised = [round(a.record_s) for a in rec.alarms if a.condition is Condition.ASYSTOLE and a.state.value == "active"]
+    assert len(raised) == 2 and raised[0] == 14 and 20 <= raised[1] <= 26, raised
