@@ -144,9 +144,13 @@ class SegmenterConfig:
     # over, in asystole) adapts its thresholds down to the isoelectric line's noise and takes it for beats, which
     # held the asystole alarm (a 30 s line of 5-30 uV noise: "ECG cannot be analysed" at 10 s, never asystole).
     # 0.1 mV is a fifth of the lowest QRS amplitude monitors declare they detect (0.5-5 mV, e.g. GE B20's
-    # specification, after ANSI/AAMI EC13); ECG5000's z-normalised beats span several units. 0: no floor
+    # specification, after ANSI/AAMI EC13); ECG5000's z-normalised beats span several units. 0: no floor.
+    # The floor holds only until the detector (since its start or last restart) has found min_qrs_beats QRS over
+    # it: a lead whose complexes are that small at times (MIT-BIH 101's V1: half its QRS under 0.1 mV) keeps them
+    # once it has shown it has complexes (held throughout, extreme bradycardia from 101's V1 was raised 7 times)
     min_qrs: float = 0.1
     qrs_half_s: float = 0.06
+    min_qrs_beats: int = 5
 
 
 class Segmenter:
@@ -208,6 +212,7 @@ class Segmenter:
         self.rr_prev: float | None = None  # ECG5000 beats: the interval before the open beat's QRS
         self.hr.reset()
         self.quality = SignalQuality(self.fs, start=self.total)  # per-stretch signal quality (Beat.noisy)
+        self.big_qrs = 0  # QRS over SegmenterConfig.min_qrs since the detector started (the floor's hold)
 
     @property
     def last_sample(self) -> float:
@@ -426,12 +431,15 @@ class Segmenter:
         for p, fid, when in zip(peaks, fids, self._when if peaks else (), strict=True):
             if self.last_fid is not None and fid <= self.last_fid + 1:
                 continue
-            if floor > 0:  # too small to be a QRS (SegmenterConfig.min_qrs): noise on an isoelectric line
+            if floor > 0 and self.big_qrs < self.cfg.min_qrs_beats:
+                # too small to be a QRS (SegmenterConfig.min_qrs) while none has shown the lead has complexes:
+                # the detector adapting to an isoelectric line's noise
                 a = max(0, int(fid) - half - self.buf_start)
                 w = self.buf[a:max(a + 1, int(fid) + half + 1 - self.buf_start)]
                 if len(w) and float(w.max() - w.min()) < floor:
                     self.too_small += 1
                     continue
+                self.big_qrs += 1
             hr = self.hr.add(fid)
             self.found.append((fid, hr))
             self.found_at.append(p + dom)
