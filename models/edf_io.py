@@ -234,5 +234,7 @@ def _read_edf(path: Path, *, lead: str | None, fs: float | None, units: str | No
         texts = [a.text.strip() for a in anns]
         samples, classes = beats_from_symbols([round((a.onset - first) * rate) for a in anns], texts)
         annotated = len(samples) > 0
-    return Recording(path.stem, path, rate, names[ch], x.astype(np.float32), samples, classes, annotated,
+    # a label that several signals share is told apart by its position (as WFDB's are): "ECG (#2)"
+    name = names[ch] if names.count(names[ch]) == 1 else f"{names[ch]} (#{ch + 1})"
+    return Recording(path.stem, path, rate, name, x.astype(np.float32), samples, classes, annotated,
                      tuple(notes))

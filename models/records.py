@@ -141,7 +141,7 @@ def read_all(paths: list[Path] | list[str], *, lead: str | None = None, fs: floa
                 left.append(str(err))
                 continue
             if second_lead is not False and f.suffix.lower() not in TEXT_SUFFIXES:
-                r = _with_second(f, r, quiet=second_lead is None)
+                r = _with_second(f, r, quiet=second_lead is None, units=units)
             elif second_lead:
                 r = replace(r, notes=(*r.notes, f"{f}: --second-lead reads a WFDB record's or an EDF file's second "
                                                 "ECG lead; a CSV file plays one lead"))
@@ -154,15 +154,16 @@ def read_all(paths: list[Path] | list[str], *, lead: str | None = None, fs: floa
     return ReadReport(recs, left)
 
 
-def _with_second(path: Path, r: Recording, *, quiet: bool = False) -> Recording:
+def _with_second(path: Path, r: Recording, *, quiet: bool = False, units: str | None = None) -> Recording:
     """``r`` with its record's second ECG lead (WFDB, EDF), or with a note saying why it has none (``quiet``: no note
-    when the record has no second ECG lead)."""
+    when the record has no second ECG lead); ``units`` as given for the first (``--units``)."""
     edf = path.suffix.lower() in EDF_SUFFIXES
     try:
         k = edf_second_lead_of(path, r) if edf else second_lead_of(path, r)
         if k is None:
             return r if quiet else replace(r, notes=(*r.notes, f"{path}: no second ECG lead; one lead played"))
-        r2 = read_edf(path, lead=k, annotations=False) if edf else read_wfdb(path, lead=k, annotations=False)
+        r2 = (read_edf(path, lead=k, units=units, annotations=False) if edf
+              else read_wfdb(path, lead=k, units=units, annotations=False))
     except RecordError as err:
         return replace(r, notes=(*r.notes, f"second lead left out: {err}"))
     if r2.fs != r.fs or len(r2.signal) != len(r.signal):

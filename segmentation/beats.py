@@ -434,8 +434,8 @@ class Segmenter:
             if floor > 0 and self.big_qrs < self.cfg.min_qrs_beats:
                 # too small to be a QRS (SegmenterConfig.min_qrs) while none has shown the lead has complexes:
                 # the detector adapting to an isoelectric line's noise
-                a = max(0, int(fid) - half - self.buf_start)
-                w = self.buf[a:max(a + 1, int(fid) + half + 1 - self.buf_start)]
+                lo = max(0, int(fid) - half - self.buf_start)
+                w = self.buf[lo:max(lo + 1, int(fid) + half + 1 - self.buf_start)]
                 if len(w) and float(w.max() - w.min()) < floor:
                     self.too_small += 1
                     continue

@@ -376,3 +376,19 @@ def test_a_bed_released_and_taken_back_raises_its_asystole_again(tmp_path):
     _, rec = _play_devices(tmp_path, {"d": lambda i, s: {"II": ii[s], "V": v[s]}}, len(x), hook=hook)
     raised = [round(a.record_s) for a in rec.alarms if a.condition is Condition.ASYSTOLE and a.state.value == "active"]
     assert len(raised) == 2 and raised[0] == 14 and 20 <= raised[1] <= 26, raised
+
+
+def test_an_edfs_leads_of_one_label_are_told_apart_and_units_reach_the_second_lead(tmp_path):
+    """Two EDF signals both labelled "ECG" (and no physical dimension, so ``--units`` says it): the second lead is the
+    other signal, not the first read twice, and is read in the units given (a reviewer, session 24: the first lead
+    came back as its own second lead; without the units the second lead was left out, asking for them)."""
+    import edfio
+
+    x = sinus(FS, 10.0, 70, seed=6)
+    sigs = [edfio.EdfSignal(x * 1000, FS, label="ECG", physical_dimension=""),
+            edfio.EdfSignal(-0.4 * x * 1000, FS, label="ECG", physical_dimension="")]
+    edfio.Edf(sigs).write(tmp_path / "same.edf")
+    for lead, first, other in ((None, "ECG (#1)", "ECG (#2)"), ("#2", "ECG (#2)", "ECG (#1)")):
+        r = read_all([tmp_path / "same.edf"], lead=lead, units="uV", second_lead=True).recordings[0]
+        assert r.lead == first and r.second is not None and r.second.lead == other, (r.lead, r.notes)
+        assert not np.allclose(r.second.signal, r.signal)
