@@ -34,7 +34,7 @@ from ecgmon.models.recording import (
     check_amplitude,
     check_units,
     choose_lead,
-    second_lead,
+    second_lead_ref,
     unit_factor,
 )
 
@@ -69,13 +69,9 @@ def edf_second_lead_of(path: Path | str, rec: Recording) -> str | None:
                        if s.label.strip() != ANNOTATIONS_LABEL]
     except Exception as err:
         raise RecordError(f"{path}: not a readable EDF file ({type(err).__name__}: {err})") from err
-    names = [s.label.strip() for s in signals]
     dims = [s.physical_dimension.strip() for s in signals]
-    first = next((i for i, n in enumerate(names) if n == rec.lead or f"{n} (#{i + 1})" == rec.lead), None)
-    if first is None:
-        return None
-    k = second_lead(names, first, [not d or unit_factor(d) is not None for d in dims])
-    return None if k is None else f"#{k + 1}"
+    return second_lead_ref([s.label.strip() for s in signals], rec.lead,
+                           [not d or unit_factor(d) is not None for d in dims])
 
 
 def _size_check(path: Path, head: bytes, ns: int) -> str | None:

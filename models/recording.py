@@ -94,6 +94,16 @@ def second_lead(names: Sequence[str], first: int, usable: Sequence[bool] | None 
     return next((i for i, n in enumerate(names) if i != first and ok[i] and lead_key(n) in ECG_KEYS), None)
 
 
+def second_lead_ref(names: Sequence[str], played: str, usable: Sequence[bool] | None = None) -> str | None:
+    """``#k`` (1-based position among ``names``) of the second ECG lead (:func:`second_lead`) beside the lead a
+    recording plays (``played``: its name, or ``name (#k)`` where several signals share it), or None."""
+    first = next((i for i, n in enumerate(names) if n == played or f"{n} (#{i + 1})" == played), None)
+    if first is None:
+        return None
+    k = second_lead(names, first, usable)
+    return None if k is None else f"#{k + 1}"
+
+
 def choose_lead(names: Sequence[str], wanted: str | None, *, where: str,
                 usable: Sequence[bool] | None = None) -> tuple[int, str | None]:
     """The index of the lead to play among ``names``, and a warning when it was not asked for by name.

@@ -34,7 +34,7 @@ from ecgmon.models.recording import (
     check_amplitude,
     check_units,
     choose_lead,
-    second_lead,
+    second_lead_ref,
     unit_factor,
 )
 
@@ -138,11 +138,7 @@ def second_lead_of(path: Path | str, rec: Recording) -> str | None:
     with _quiet():
         header = wfdb.rdheader(str(path))
     names, sig_units, _ = _layout(path, header)
-    first = next((i for i, n in enumerate(names) if n == rec.lead or f"{n} (#{i + 1})" == rec.lead), None)
-    if first is None:
-        return None
-    k = second_lead(names, first, [unit_factor(u or "mV") is not None for u in sig_units])
-    return None if k is None else f"#{k + 1}"
+    return second_lead_ref(names, rec.lead, [unit_factor(u or "mV") is not None for u in sig_units])
 
 
 # bytes per sample of the WFDB signal formats (the packed ones on average: 212 holds 2 samples in 3 bytes, 310/311

@@ -190,7 +190,6 @@ class Stats:
     queue_max: int = 0
     time_segment: float = 0.0  # all of it: the parts below, the sinks' on_chunk, technical alarms
     coalesced: int = 0  # replayed chunks segmented joined to their bed's previous one (Monitor.segment_many)
-    dropouts: int = 0  # short runs of a lead's missing samples inside a chunk, split off to be bridged (segment_many)
     time_segmenters: float = 0.0  # the segmenters: QRS detection (batched envelopes, decisions) and beat cutting
     time_quality: float = 0.0  # the signal-quality checks
     time_rhythm: float = 0.0  # the lethal and rate watches: beat typer (VTyper), VF detector, LethalWatch
@@ -468,14 +467,13 @@ class Monitor:
         if self.cfg.bridge_s > 0:
             owner: list[int] = []
             parts: list[Chunk] = []
-            runs = 0
+            split = False
             for k, c in enumerate(chunks):
-                got, n = ([c], 0) if c.warmup else split_dropouts(c, int(self.cfg.bridge_s * c.fs))
+                got = [c] if c.warmup else split_dropouts(c, int(self.cfg.bridge_s * c.fs))
                 parts += got
                 owner += [k] * len(got)
-                runs += n
-            if runs:
-                self.stats.dropouts += runs
+                split = split or got[0] is not c
+            if split:
                 res: list[list[Beat]] = [[] for _ in chunks]
                 for k, beats in zip(owner, self._segment_many(parts), strict=True):
                     res[k] += beats
@@ -1361,23 +1359,22 @@ class Monitor:
         return out
 
 
-def split_dropouts(chunk: Chunk, max_n: int) -> tuple[list[Chunk], int]:
+def split_dropouts(chunk: Chunk, max_n: int) -> list[Chunk]:
     """``chunk`` split at its short dropouts: runs of at most ``max_n`` non-finite samples with a finite sample after
     them in the chunk.  Each part after one starts a stretch with ``reset=True`` and ``missing`` the run's length (and,
     for a run at the chunk's start, the samples the chunk itself says are missing before it, when it says so), so
     :meth:`Monitor._bridge` draws a line across it where the bed's last sample and the part's first are known, as for
     packets lost in transit; a longer run, or one that reaches the chunk's end, stays in its part (signal loss, as
-    before).  A chunk without such a run comes back as it is.  Truth labels ride on the first part.  Returns the
-    parts and how many runs were cut out."""
+    before).  A chunk without such a run comes back as it is (``[chunk]``).  Truth labels ride on the first part."""
     x = chunk.samples
     if math.isfinite(float(np.sum(x))):  # the common case: every sample present
-        return [chunk], 0
+        return [chunk]
     bad = ~np.isfinite(x)
     edges = np.diff(np.concatenate([[0], bad.astype(np.int8), [0]]))
     runs = [(int(a), int(b)) for a, b in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True)
             if b - a <= max_n and b < len(x)]
     if not runs:
-        return [chunk], 0
+        return [chunk]
     out: list[Chunk] = []
     for i, (a, b) in enumerate(runs):
         if i == 0 and a > 0:
@@ -1387,7 +1384,7 @@ def split_dropouts(chunk: Chunk, max_n: int) -> tuple[list[Chunk], int]:
         if a == 0:  # a run at the chunk's start: what the chunk says is missing before it comes first
             missing = missing + chunk.missing if (not chunk.reset or chunk.missing) else 0
         out.append(dataclasses.replace(_part(chunk, b, stop, first=not out), reset=True, missing=missing))
-    return out, len(runs)
+    return out
 
 
 def _part(chunk: Chunk, a: int, b: int, *, first: bool) -> Chunk:

@@ -184,7 +184,6 @@ class Segmenter:
         self.found_when: list[int] = []
         self._when: list[int] = []  # found_when of the peaks of the last _push_peaks
         self.losses = 0
-        self.too_small = 0  # detections under SegmenterConfig.min_qrs, not taken as QRS
         # a push with defer_cuts: its ECG5000 beats to resample, each [x, start, stop, index, rr_prev, now, hr,
         # rr_next, decided, noisy]
         self.cuts: list[list[Any]] | None = None
@@ -437,7 +436,6 @@ class Segmenter:
                 lo = max(0, int(fid) - half - self.buf_start)
                 w = self.buf[lo:max(lo + 1, int(fid) + half + 1 - self.buf_start)]
                 if len(w) and float(w.max() - w.min()) < floor:
-                    self.too_small += 1
                     continue
                 self.big_qrs += 1
             hr = self.hr.add(fid)
