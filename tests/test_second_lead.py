@@ -108,11 +108,11 @@ def test_a_vf_the_second_lead_shows_is_alarmed_while_lead_ii_is_off(tmp_path):
     assert two and 20.0 < two[0].record_s <= 30.0 and "second lead" in two[0].message
 
 
-def test_a_lost_lead_ii_beside_a_second_lead_without_qrs_is_one_asystole_alarm(tmp_path):
-    """A two-lead device over MQTT: lead II's samples are lost (JSON ``null``) for 8 s while lead V shows no QRS: one
-    HIGH asystole alarm, raised once and held until lead V's complexes return (newcomer, session 24: each packet's
-    lost lead II read as 'the signal is back' between its gap and its next, and the alarm was raised and cleared
-    every packet, 0.25 s).  A one-lead device with the same lead II gets signal loss, not asystole."""
+def _play_devices(tmp_path, devices, n_samples, *, hook=None, fmt=None, **cfg):
+    """Devices (name -> ``f(i, s)``: the packet for samples ``s`` starting at ``i``: a dict of leads, an array of one
+    lead's samples (a one-lead payload), or None (not sent)) through their DeviceStreams into a monitor's segmentation
+    (an MQTT monitor never started), 62-sample packets at 250 Hz, in ``fmt[name]`` (default json); ``hook(mon, i)``
+    after each packet time.  The monitor (closed), its alarms, and each device's first-lead beat indices."""
     from helpers import Recorder
 
     from ecgmon.core.broker import BrokerConfig
@@ -122,38 +122,51 @@ def test_a_lost_lead_ii_beside_a_second_lead_without_qrs_is_one_asystole_alarm(t
     from ecgmon.monitor.config import MonitorConfig
     from ecgmon.monitor.streams import DeviceStream
 
+    rec = Recorder()
+    # an MQTT monitor never started: its chunks are the device streams', through the monitor's segmentation
+    b = build(MonitorConfig(source="mqtt", broker=BrokerConfig(url="mqtt://127.0.0.1:1"), speed=None, ui=False,
+                            journal=tmp_path / "j.jsonl", device="cpu", **cfg), ckpt=load("mitdb"), extra_sinks=[rec])
+    mon, n, t0 = b.monitor, 62, 1000.0
+    fmt = fmt or {}
+    streams = {d: DeviceStream(d) for d in devices}
+    found: dict[str, list[int]] = {d: [] for d in devices}
+    try:
+        for seq, i in enumerate(range(0, n_samples - n + 1, n)):
+            for d, f in devices.items():
+                leads = f(i, slice(i, i + n))
+                if leads is None:
+                    continue
+                kind = fmt.get(d, "json")
+                raw = (encode_leads(kind, d, seq, FS, t0 + i / FS, leads) if isinstance(leads, dict)
+                       else encode(kind, d, seq, FS, t0 + i / FS, leads))
+                for c in streams[d].push(decode(raw), now=t0 + (i + n) / FS):
+                    found[d] += [bt.index for bt in mon.segment(c)]  # the first lead's beats (the second's: none)
+            if hook is not None:
+                hook(mon, i)
+    finally:
+        mon.close()
+    return mon, rec, found
+
+
+def test_a_lost_lead_ii_beside_a_second_lead_without_qrs_is_one_asystole_alarm(tmp_path):
+    """A two-lead device over MQTT: lead II's samples are lost (JSON ``null``) for 8 s while lead V shows no QRS: one
+    HIGH asystole alarm, raised once and held until lead V's complexes return (newcomer, session 24: each packet's
+    lost lead II read as 'the signal is back' between its gap and its next, and the alarm was raised and cleared
+    every packet, 0.25 s).  A one-lead device with the same lead II gets signal loss, not asystole."""
     x = sinus(FS, 40.0, 70, seed=3)
     rng = np.random.default_rng(3)
     t = np.arange(len(x)) / FS
     gone = (t >= 14) & (t < 22)
     ii = np.where(gone, np.nan, x + rng.normal(0, 0.01, len(x)))
     v = np.where(gone, 0.0, 0.7 * x) + rng.normal(0, 0.01, len(x))
-    rec = Recorder()
-    # an MQTT monitor never started: its chunks are the device streams' below, through the monitor's segmentation
-    b = build(MonitorConfig(source="mqtt", broker=BrokerConfig(url="mqtt://127.0.0.1:1"), speed=None, ui=False,
-                            journal=tmp_path / "j.jsonl", device="cpu"), ckpt=load("mitdb"),
-              extra_sinks=[rec])
-    mon, n, t0 = b.monitor, 62, 1000.0
     # a third device sends both leads for 10 s, then lead II alone, whose complexes fall to a fiftieth at 14-22 s:
     # its lead V's last verdicts must not stand for a lead it no longer sends (they would hold the asystole)
     faint = np.where(gone, 0.02 * x, x) + rng.normal(0, 0.01, len(x))
-    streams = {d: DeviceStream(d) for d in ("two", "one", "drops")}
-    try:
-        for seq, i in enumerate(range(0, len(x) - n + 1, n)):
-            s = slice(i, i + n)
-            two = decode(encode_leads("json", "two", seq, FS, t0 + i / FS, {"II": ii[s], "V": v[s]}))
-            for c in streams["two"].push(two, now=t0 + (i + n) / FS):
-                mon.segment(c)
-            drops = decode(encode_leads("int16", "drops", seq, FS, t0 + i / FS,
-                                        {"II": faint[s], "V": 0.7 * x[s]} if i < 10 * FS else {"II": faint[s]}))
-            for c in streams["drops"].push(drops, now=t0 + (i + n) / FS):
-                mon.segment(c)
-            if not np.isnan(ii[s]).any():
-                for c in streams["one"].push(decode(encode("json", "one", seq, FS, t0 + i / FS, ii[s])),
-                                             now=t0 + (i + n) / FS):
-                    mon.segment(c)
-    finally:
-        mon.close()
+    _, rec, _ = _play_devices(tmp_path, {
+        "two": lambda i, s: {"II": ii[s], "V": v[s]},
+        "drops": lambda i, s: {"II": faint[s], "V": 0.7 * x[s]} if i < 10 * FS else {"II": faint[s]},
+        "one": lambda i, s: None if np.isnan(ii[s]).any() else ii[s],  # one lead: its lost packets never sent
+    }, len(x), fmt={"drops": "int16"})
     asys = [(a.patient, a.state.value, a.record_s) for a in rec.alarms if a.condition is Condition.ASYSTOLE]
     raised = [a for a in asys if a[1] == "active"]
     assert sorted(p for p, _, _ in raised) == ["drops", "two"], asys  # once each; not the one-lead bed
@@ -176,15 +189,6 @@ def test_a_leads_short_dropouts_are_bridged_not_a_restart_and_an_alarm_each(tmp_
     bed's detector: the same QRS as the device without dropouts, no signal-loss alarm (newcomer, session 24: one
     ``null`` raised MEDIUM signal loss and restarted the detector, which then missed beats while it learnt the signal
     again).  A dropout longer than ``--bridge-s`` is signal loss, as before."""
-    from helpers import Recorder
-
-    from ecgmon.core.broker import BrokerConfig
-    from ecgmon.core.payload import decode, encode_leads
-    from ecgmon.models.checkpoint import load
-    from ecgmon.monitor.app import build
-    from ecgmon.monitor.config import MonitorConfig
-    from ecgmon.monitor.streams import DeviceStream
-
     x = sinus(FS, 40.0, 72, seed=8)
     rng = np.random.default_rng(8)
     ii = x + rng.normal(0, 0.01, len(x))
@@ -195,25 +199,15 @@ def test_a_leads_short_dropouts_are_bridged_not_a_restart_and_an_alarm_each(tmp_
     drops[5555:5565] = np.nan  # and ten (40 ms)
     long = ii.copy()
     long[5000:5500] = np.nan  # 2 s: longer than --bridge-s (1 s)
-    rec = Recorder()
-    b = build(MonitorConfig(source="mqtt", broker=BrokerConfig(url="mqtt://127.0.0.1:1"), speed=None, ui=False,
-                            journal=tmp_path / "j.jsonl", device="cpu"), ckpt=load("mitdb"), extra_sinks=[rec])
-    mon, n, t0 = b.monitor, 62, 1000.0
-    devices = {"clean": ii, "drops": drops, "long": long}
-    streams = {d: DeviceStream(d) for d in devices}
-    found: dict[str, list[int]] = {d: [] for d in devices}
     shown: dict[int, tuple[float | None, int]] = {}
-    try:
-        for seq, i in enumerate(range(0, len(x) - n + 1, n)):
-            s = slice(i, i + n)
-            for d, sig in devices.items():
-                p = decode(encode_leads("json", d, seq, FS, t0 + i / FS, {"II": sig[s], "V": v[s]}))
-                for c in streams[d].push(p, now=t0 + (i + n) / FS):
-                    found[d] += [bt.index for bt in mon.segment(c)]  # the first lead's beats (the second's: none)
-            if i in (4836, 5332):  # before and within "long"'s 2 s without lead II: the rate shown, and its lead
-                shown[i] = mon.heart_rate_lead(mon.beds["long"])
-    finally:
-        mon.close()
+
+    def hook(mon, i):
+        if i in (4836, 5332):  # before and within "long"'s 2 s without lead II: the rate shown, and its lead
+            shown[i] = mon.heart_rate_lead(mon.beds["long"])
+
+    mon, rec, found = _play_devices(tmp_path, {d: (lambda i, s, sig=sig: {"II": sig[s], "V": v[s]})
+                                               for d, sig in (("clean", ii), ("drops", drops), ("long", long))},
+                                    len(x), hook=hook)
     loss = {a.patient for a in rec.alarms if a.condition is Condition.SIGNAL_LOSS and a.state.value == "active"}
     assert loss == {"long"}
     assert len(found["clean"]) >= 45 and found["drops"] == found["clean"]
@@ -230,29 +224,10 @@ def test_signal_loss_is_cleared_by_a_beat_after_the_loss_not_one_from_before_it(
     """A packet whose lead II is lost from its middle to past its end (1.5 s, longer than ``--bridge-s``): the beat
     that packet closes from before the loss must not clear the signal-loss alarm it raises (newcomer, session 24: the
     clear came in the same millisecond as the raise, at an earlier sample); the first beat after the loss does."""
-    from helpers import Recorder
-
-    from ecgmon.core.broker import BrokerConfig
-    from ecgmon.core.payload import decode, encode_leads
-    from ecgmon.models.checkpoint import load
-    from ecgmon.monitor.app import build
-    from ecgmon.monitor.config import MonitorConfig
-    from ecgmon.monitor.streams import DeviceStream
-
     x = sinus(FS, 22.0, 72, seed=9)
     ii = x + np.random.default_rng(9).normal(0, 0.01, len(x))
     ii[4060:4435] = np.nan  # 16.24-17.74 s: the packet that holds its start closes the beat before it
-    rec = Recorder()
-    b = build(MonitorConfig(source="mqtt", broker=BrokerConfig(url="mqtt://127.0.0.1:1"), speed=None, ui=False,
-                            journal=tmp_path / "j.jsonl", device="cpu"), ckpt=load("mitdb"), extra_sinks=[rec])
-    mon, n, ds = b.monitor, 62, DeviceStream("tail")
-    try:
-        for seq, i in enumerate(range(0, len(x) - n + 1, n)):
-            p = decode(encode_leads("json", "tail", seq, FS, 1000.0 + i / FS, {"II": ii[i:i + n], "V": x[i:i + n]}))
-            for c in ds.push(p, now=1000.0 + (i + n) / FS):
-                mon.segment(c)
-    finally:
-        mon.close()
+    _, rec, _ = _play_devices(tmp_path, {"tail": lambda i, s: {"II": ii[s], "V": x[s]}}, len(x))
     loss = [(a.state.value, a.beat_index) for a in rec.alarms if a.condition is Condition.SIGNAL_LOSS]
     assert [s for s, _ in loss] == ["active", "cleared"], loss
     assert 4060 <= loss[0][1] <= 4160 and loss[1][1] >= 4435, loss  # before: raised, cleared at 3953, raised again
@@ -279,36 +254,6 @@ def test_an_edf_files_second_ecg_lead_is_read_and_its_other_signals_are_not(tmp_
     np.savetxt(tmp_path / "c.csv", x, header="MLII", comments="", fmt="%.4f")
     csv = read_all([tmp_path / "c.csv"], fs=FS, second_lead=True).recordings[0]
     assert csv.second is None and any("a CSV file plays one lead" in n for n in csv.notes)
-
-
-def _play_devices(tmp_path, devices, n_samples, *, hook=None, **cfg):
-    """Devices (name -> ``f(i, s)``: the packet's leads dict for samples ``s`` starting at ``i``) through their
-    DeviceStreams into a monitor's segmentation, 62-sample packets at 250 Hz; the monitor (closed) and its alarms."""
-    from helpers import Recorder
-
-    from ecgmon.core.broker import BrokerConfig
-    from ecgmon.core.payload import decode, encode_leads
-    from ecgmon.models.checkpoint import load
-    from ecgmon.monitor.app import build
-    from ecgmon.monitor.config import MonitorConfig
-    from ecgmon.monitor.streams import DeviceStream
-
-    rec = Recorder()
-    b = build(MonitorConfig(source="mqtt", broker=BrokerConfig(url="mqtt://127.0.0.1:1"), speed=None, ui=False,
-                            journal=tmp_path / "j.jsonl", device="cpu", **cfg), ckpt=load("mitdb"), extra_sinks=[rec])
-    mon, n = b.monitor, 62
-    streams = {d: DeviceStream(d) for d in devices}
-    try:
-        for seq, i in enumerate(range(0, n_samples - n + 1, n)):
-            for d, f in devices.items():
-                p = decode(encode_leads("json", d, seq, FS, 1000.0 + i / FS, f(i, slice(i, i + n))))
-                for c in streams[d].push(p, now=1000.0 + (i + n) / FS):
-                    mon.segment(c)
-            if hook is not None:
-                hook(mon, i)
-    finally:
-        mon.close()
-    return mon, rec
 
 
 def test_a_lead_lost_now_and_then_does_not_veto_the_other_leads_asystole_or_vf(tmp_path):
@@ -343,7 +288,7 @@ def test_a_lead_lost_now_and_then_does_not_veto_the_other_leads_asystole_or_vf(t
             for d in devices:
                 held[d] += Condition.ASYSTOLE in mon.beds[d].book.active
 
-    _, rec = _play_devices(tmp_path, devices, len(x), hook=hook)
+    _, rec, _ = _play_devices(tmp_path, devices, len(x), hook=hook)
     raised = [a.patient for a in rec.alarms if a.condition is Condition.ASYSTOLE and a.state.value == "active"]
     assert sorted(raised) == sorted(devices), raised
     assert len(packets) > 50 and held == dict.fromkeys(devices, len(packets)), held
@@ -353,7 +298,7 @@ def test_a_lead_lost_now_and_then_does_not_veto_the_other_leads_asystole_or_vf(t
     lead_ii = y + rng.normal(0, 0.01, len(y))
     lead_ii[np.arange(len(y)) % 62 == 30] = np.nan  # one null in every packet, and no bridging: lead II is off
     lead_v = 0.8 * y + rng.normal(0, 0.01, len(y))
-    _, rec = _play_devices(tmp_path / "vf", {"d": lambda i, s: {"II": lead_ii[s], "V": lead_v[s]}}, len(y),
+    _, rec, _ = _play_devices(tmp_path / "vf", {"d": lambda i, s: {"II": lead_ii[s], "V": lead_v[s]}}, len(y),
                            pipeline=PipelineConfig(bridge_s=0.0))
     vfs = [a.state.value for a in rec.alarms if a.condition is Condition.VFIB]
     assert vfs == ["active"], vfs
@@ -373,7 +318,7 @@ def test_a_bed_released_and_taken_back_raises_its_asystole_again(tmp_path):
         if i == 62 * 81:  # at 20.1 s: released
             mon.release(["d"])
 
-    _, rec = _play_devices(tmp_path, {"d": lambda i, s: {"II": ii[s], "V": v[s]}}, len(x), hook=hook)
+    _, rec, _ = _play_devices(tmp_path, {"d": lambda i, s: {"II": ii[s], "V": v[s]}}, len(x), hook=hook)
     raised = [round(a.record_s) for a in rec.alarms if a.condition is Condition.ASYSTOLE and a.state.value == "active"]
     assert len(raised) == 2 and raised[0] == 14 and 20 <= raised[1] <= 26, raised
 
