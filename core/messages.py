@@ -52,6 +52,9 @@ class Chunk:
     # 0: not known, or another discontinuity: a reboot, a rate change); the monitor bridges a short run of them
     # (PipelineConfig.bridge_s) instead of restarting the bed's QRS detector
     missing: int = 0
+    # of ``missing``, the samples the device itself sent as missing (a lead's JSON ``null``, NaN) rather than lost in
+    # transit: the monitor's own split of a chunk at a short run of them (ecgmon.monitor.pipeline.split_dropouts)
+    dropped: int = 0
     simulated: bool = False  # the device says its samples are a simulator's, not a patient's (core.payload)
     # replayed from a stream after a takeover, to rebuild the bed's segmenter: segmented, its beats never judged
     # (the bed's previous worker judged them; see ecgmon.monitor.jetstream)

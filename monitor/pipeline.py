@@ -133,9 +133,11 @@ class Bed:
     # stretches of samples lost in transit and bridged (Monitor._bridge), absolute [start, stop), those of the last
     # PACKET_LOSS_S of signal (Monitor._packet_loss keeps the window); and how many so far
     bridges: deque[tuple[int, int]] = field(default_factory=deque)
-    # every stretch lost in transit (bridged or not) of the last BRIDGE_WINDOW_S: absolute [start, stop)
+    # every stretch lost in transit or sent as missing (bridged or not) of the last BRIDGE_WINDOW_S: [start, stop)
     lost: deque[tuple[int, int]] = field(default_factory=deque)
     bridged: int = 0
+    # of ``bridges``, the stretches the device sent as missing samples (Chunk.dropped), not lost in transit
+    nulls: deque[tuple[int, int]] = field(default_factory=deque)
     # the lethal watch's inputs, released in the order of the sample each was decided at (Monitor._release)
     watch_in: InOrder = field(default_factory=InOrder)
     # the QRS handed to the beat typer and not yet typed: (fiducial, sample it was decided at), relative to seg_offset
@@ -276,6 +278,9 @@ class Monitor:
         # conditions join the first lead's in the bed's LeadFusion; its beats are not scored, nothing of it is shown
         self.aux: dict[str, Bed] = {}
         self.fusion: dict[str, LeadFusion] = {}
+        # a short run of missing samples that ended a bed's (lead's) last chunk, held back until the next chunk
+        # tells whether the signal goes on after it (a bridge) or not: (its first absolute sample, its length)
+        self._tails: dict[tuple[str, int], tuple[int, int]] = {}
         # beds whose device says it sends a simulator's samples (core.payload): labelled so wherever shown
         self.simulated: set[str] = set()
         self.stats = Stats()
@@ -359,6 +364,8 @@ class Monitor:
         elif chunk.reset or st.fs != chunk.fs:
             # a gap or a rate change: the open beat and the filter state are meaningless now
             why = (f"sampling rate changed ({st.fs:g} -> {chunk.fs:g} Hz)" if st.fs != chunk.fs
+                   else "samples sent as missing (null) by the device"
+                   if chunk.missing > 0 and chunk.dropped >= chunk.missing
                    else f"{chunk.missing / chunk.fs:.2g} s of packets lost" if chunk.missing > 0
                    else "gap in the stream (the device restarted, or samples are missing)")
             # gone for how long: a recording's gap in its own samples (however fast it plays), a live bed's in wall time
@@ -461,15 +468,17 @@ class Monitor:
         beats each carry their packet's time for the end-to-end latency; a discontinuity; a warm-up replay) are
         segmented in order, in sub-rounds that hold each bed at most once.
 
-        A lead's short dropouts inside a chunk (a two-lead device's ``null`` samples of one lead, up to ``bridge_s``,
-        with samples after them in the chunk) are bridged as packets lost in transit are (:func:`split_dropouts`,
-        :meth:`_bridge`), not a restart of the lead's detector and a signal-loss alarm for every missing sample."""
+        A lead's short dropouts (a two-lead device's ``null`` samples of one lead, up to ``bridge_s``) are bridged as
+        packets lost in transit are (:func:`split_dropouts`, :meth:`_bridge`), not a restart of the lead's detector
+        and a signal-loss alarm for every missing sample; one that ends a chunk is held back until the next chunk
+        shows whether the signal goes on after it (:meth:`_dropouts`), so the answer does not depend on where the
+        device cut its packets."""
         if self.cfg.bridge_s > 0:
             owner: list[int] = []
             parts: list[Chunk] = []
             split = False
             for k, c in enumerate(chunks):
-                got = [c] if c.warmup else split_dropouts(c, int(self.cfg.bridge_s * c.fs))
+                got = [c] if c.warmup else self._dropouts(c, int(self.cfg.bridge_s * c.fs))
                 parts += got
                 owner += [k] * len(got)
                 split = split or got[0] is not c
@@ -479,6 +488,32 @@ class Monitor:
                     res[k] += beats
                 return res
         return self._segment_many(chunks)
+
+    def _dropouts(self, c: Chunk, max_n: int) -> list[Chunk]:
+        """``c`` split at its short dropouts (:func:`split_dropouts`), with the run of at most ``max_n`` missing
+        samples that ended the bed's (lead's) previous chunk, if one was held back, put before it as missing samples
+        (``reset``, ``missing``, ``dropped``: bridged where the signal goes on, :meth:`_bridge`); a run that ends this
+        chunk after samples present is held back in its turn (a run that fills a chunk, or follows a discontinuity
+        of another kind, is left where it is: signal loss, as before)."""
+        key = (c.patient, c.lead)
+        held = self._tails.pop(key, None)
+        if held is not None:
+            at, n = held
+            if not c.reset and c.start == at + n:
+                c = dataclasses.replace(c, reset=True, missing=n, dropped=n)
+            elif c.reset and c.missing > 0 and c.start - c.missing == at + n:  # packets lost after the run too
+                c = dataclasses.replace(c, missing=c.missing + n, dropped=c.dropped + n)
+            # else: a reboot, a rate change or a gap of unknown length: the bed starts again after it anyway
+        parts = split_dropouts(c, max_n)
+        last = parts[-1].samples
+        if len(last) and not math.isfinite(float(last[-1])):
+            ok = np.flatnonzero(np.isfinite(last))
+            tail = len(last) - 1 - int(ok[-1]) if len(ok) else len(last)
+            if tail < len(last) and tail <= max_n:
+                end = parts[-1].start + len(last)
+                self._tails[key] = (end - tail, tail)
+                parts[-1] = dataclasses.replace(parts[-1], samples=last[:-tail])
+        return parts
 
     def _segment_many(self, chunks: Sequence[Chunk]) -> list[list[Beat]]:
         groups = coalesce(chunks) if self.coalesce else [[k] for k in range(len(chunks))]
@@ -545,6 +580,8 @@ class Monitor:
         line = np.linspace(last, float(chunk.samples[0]), gap + 2, dtype=np.float64)[1:-1].astype(chunk.samples.dtype)
         _trim_bridges(st, chunk.start)
         st.bridges.append((end, chunk.start))
+        if chunk.dropped:
+            st.nulls.append((end, end + chunk.dropped))
         st.bridged += 1
         seg.hr.bridge(seg.total, seg.total + gap)
         seg.detector.bridge(seg.total - seg.base, seg.total - seg.base + gap)
@@ -679,8 +716,12 @@ class Monitor:
             # a payload refused as malformed leaves a gap in the device's stream too: say so where it did lately
             refused = ("; the device also sent malformed packets, refused (bad input): their samples are among the "
                        "lost" if Condition.BAD_INPUT in st.book.active else "")
+            # and samples the device itself sent as missing are no fault of the network: say how much of it they are
+            null = sum(b1 - b0 for b0, b1 in st.nulls) / (PACKET_LOSS_S * st.fs)
+            own = ("" if not null else "; all of it samples the device sent as missing (null), not lost in transit"
+                   if null >= share else f"; {null:.0%} of it samples the device sent as missing (null)")
             self.emit(st.technical.raise_(Condition.PACKET_LOSS,
-                                          f"{share:.0%} of the last {PACKET_LOSS_S:g} s lost{refused}"))
+                                          f"{share:.0%} of the last {PACKET_LOSS_S:g} s lost{refused}{own}"))
         elif not present:
             self._follow(st, Condition.PACKET_LOSS, False)
 
@@ -1043,6 +1084,8 @@ class Monitor:
         for p in patients:
             self.beds.pop(p, None)
             self.aux.pop(p, None)  # its second lead, and the conditions the two leads had raised together
+            self._tails.pop((p, 0), None)
+            self._tails.pop((p, 1), None)
             self.fusion.pop(p, None)
             self._learnt_before.pop(p, None)
             self._waiting_restore.pop(p, None)
@@ -1343,6 +1386,8 @@ class Monitor:
             "hr_bpm": {p: _r(self.heart_rate(b)) for p, b in self.beds.items()},
             # short runs of packets lost in transit that were bridged, per bed (Monitor._bridge)
             "bridged": {p: b.bridged for p, b in self.beds.items() if b.bridged},
+            # and in their second leads (a two-lead device's null samples of that lead, its lost packets)
+            "bridged_second_lead": {p: b.bridged for p, b in self.aux.items() if b.bridged},
             # abnormal beats by type (V, S, O: other abnormal, A: artifact) per bed: in total and in the last minute
             "ectopy": {p: {"total": b.policy.counts(), "per_min": b.policy.per_minute()} for p, b in self.beds.items()},
             "time_s": {"segment": round(s.time_segment, 3), "segmenters": round(s.time_segmenters, 3),
@@ -1364,8 +1409,9 @@ def split_dropouts(chunk: Chunk, max_n: int) -> list[Chunk]:
     them in the chunk.  Each part after one starts a stretch with ``reset=True`` and ``missing`` the run's length (and,
     for a run at the chunk's start, the samples the chunk itself says are missing before it, when it says so), so
     :meth:`Monitor._bridge` draws a line across it where the bed's last sample and the part's first are known, as for
-    packets lost in transit; a longer run, or one that reaches the chunk's end, stays in its part (signal loss, as
-    before).  A chunk without such a run comes back as it is (``[chunk]``).  Truth labels ride on the first part."""
+    packets lost in transit (``dropped``: the samples of ``missing`` the device sent as missing); a longer run, or one
+    that reaches the chunk's end, stays in its part (:meth:`Monitor._dropouts` holds a short one back for the next
+    chunk).  A chunk without such a run comes back as it is (``[chunk]``).  Truth labels ride on the first part."""
     x = chunk.samples
     if math.isfinite(float(np.sum(x))):  # the common case: every sample present
         return [chunk]
@@ -1380,10 +1426,14 @@ def split_dropouts(chunk: Chunk, max_n: int) -> list[Chunk]:
         if i == 0 and a > 0:
             out.append(_part(chunk, 0, a, first=True))
         stop = runs[i + 1][0] if i + 1 < len(runs) else len(x)
-        missing = b - a
+        missing = dropped = b - a
         if a == 0:  # a run at the chunk's start: what the chunk says is missing before it comes first
-            missing = missing + chunk.missing if (not chunk.reset or chunk.missing) else 0
-        out.append(dataclasses.replace(_part(chunk, b, stop, first=not out), reset=True, missing=missing))
+            if chunk.reset and not chunk.missing:  # after a discontinuity of unknown length: no bridge
+                missing = dropped = 0
+            else:
+                missing, dropped = missing + chunk.missing, dropped + chunk.dropped
+        out.append(dataclasses.replace(_part(chunk, b, stop, first=not out), reset=True, missing=missing,
+                                       dropped=dropped))
     return out
 
 
@@ -1431,6 +1481,8 @@ def _trim_bridges(st: Bed, now: int) -> None:
     """Keep the bed's bridged stretches that end within the last ``PACKET_LOSS_S`` before sample ``now``."""
     while st.bridges and st.bridges[0][1] <= now - PACKET_LOSS_S * st.fs:
         st.bridges.popleft()
+    while st.nulls and st.nulls[0][1] <= now - PACKET_LOSS_S * st.fs:
+        st.nulls.popleft()
 
 
 def _record(sinks: list[Sink], alarm: Alarm) -> None:

@@ -197,6 +197,11 @@ def test_a_leads_short_dropouts_are_bridged_not_a_restart_and_an_alarm_each(tmp_
     for at in range(2000, 9000, 700):  # one sample lost every 2.8 s, from 8 s on
         drops[at] = np.nan
     drops[5555:5565] = np.nan  # and ten (40 ms)
+    # the same where the packets end (62 samples each): a packet's last sample, its first, and five across two
+    # (session 25: one at a packet's end reached the segmenter as a lost signal and restarted the detector)
+    edge = ii.copy()
+    for k, at in enumerate(range(62 * 33 - 1, 9000, 62 * 11)):
+        edge[at + (0, 1, -2)[k % 3]:at + (1, 2, 3)[k % 3]] = np.nan
     long = ii.copy()
     long[5000:5500] = np.nan  # 2 s: longer than --bridge-s (1 s)
     shown: dict[int, tuple[float | None, int]] = {}
@@ -206,18 +211,34 @@ def test_a_leads_short_dropouts_are_bridged_not_a_restart_and_an_alarm_each(tmp_
             shown[i] = mon.heart_rate_lead(mon.beds["long"])
 
     mon, rec, found = _play_devices(tmp_path, {d: (lambda i, s, sig=sig: {"II": sig[s], "V": v[s]})
-                                               for d, sig in (("clean", ii), ("drops", drops), ("long", long))},
+                                               for d, sig in (("clean", ii), ("drops", drops), ("edge", edge),
+                                                              ("long", long))},
                                     len(x), hook=hook)
     loss = {a.patient for a in rec.alarms if a.condition is Condition.SIGNAL_LOSS and a.state.value == "active"}
-    assert loss == {"long"}
+    assert loss == {"long"}, loss
     assert len(found["clean"]) >= 45 and found["drops"] == found["clean"]
     bridged = mon.summary()["bridged"]
     assert bridged.get("drops") == 11 and not bridged.get("long")  # ten single samples and one run of ten
+    assert found["edge"] == found["clean"] and bridged.get("edge") == len(range(62 * 33 - 1, 9000, 62 * 11))
     assert len(found["long"]) < len(found["clean"])  # the 2 s run's beats, and the detector learning again after it
     # while lead II is lost the bed shows lead V's rate, and says so (the tile: "(lead 2)")
     (before, lead_before), (during, lead_during) = shown[4836], shown[5332]
     assert lead_before == 0 and lead_during == 1 and before is not None and during is not None
     assert abs(before - 72) < 4 and abs(during - 72) < 4
+
+
+def test_a_devices_own_missing_samples_are_not_called_lost_in_transit(tmp_path):
+    """Lead II with four ``null`` samples in every packet (6.5 % of the signal, bridged): the packet-loss alarm says
+    they are the device's own missing samples, not the network's; a restart after a long run of them says so too."""
+    x = sinus(FS, 75.0, 72, seed=10)
+    ii = x + np.random.default_rng(10).normal(0, 0.01, len(x))
+    ii[np.arange(len(x)) % 62 // 4 == 7] = np.nan  # samples 28-31 of every packet
+    ii[16000:16400] = np.nan  # 1.6 s: longer than --bridge-s, ending inside a packet
+    _, rec, _ = _play_devices(tmp_path, {"d": lambda i, s: {"II": ii[s], "V": x[s]}}, len(x))
+    loss = [a.message for a in rec.alarms if a.condition is Condition.PACKET_LOSS and a.state.value == "active"]
+    assert loss and all("sent as missing (null), not lost in transit" in m for m in loss), loss
+    restart = [a.message for a in rec.alarms if a.condition is Condition.SIGNAL_LOSS and a.state.value == "active"]
+    assert restart and not any("packets lost" in m for m in restart), restart
 
 
 def test_signal_loss_is_cleared_by_a_beat_after_the_loss_not_one_from_before_it(tmp_path):
