@@ -462,6 +462,11 @@ def cmd_evaluate_lethal(a: argparse.Namespace, console: Console) -> int:
         print(f"  VF/flutter: {res['vf_flutter']}\n  VT: {res['vt']}\n  false lethal alarms "
                       f"{res['false_lethal']} ({res['false_lethal_per_bed_day']} per bed-day): "
                       f"{res['false_by_condition']}")
+        if res["unconfirmed_by_condition"]:
+            n = sum(res["unconfirmed_by_condition"].values())
+            print(f"  of them {n} on records without reference beats, which can neither confirm nor refute a rate or "
+                  f"asystole alarm: {res['unconfirmed_by_condition']}; the others "
+                  f"{res['false_judged_per_bed_day']} per bed-day")
         print(f"  lethal alarms raised {sum(res['raised_by_condition'].values())} (within {lethal.AGAIN_S:g} s of "
               f"the same alarm's clearing {sum(res['raised_again_by_condition'].values())}): "
               + ", ".join(f"{c} {n} ({res['raised_again_by_condition'].get(c, 0)})"

@@ -19,8 +19,8 @@ when a ventricular lethal alarm (VF/flutter or VT) is active within 10 s of thei
 reference annotations, by its own definition: VF/flutter and VT are true when they overlap a VT or VF/flutter
 episode (10 s grace after its end) or, for VT, a run of 5 or more reference V beats over 100 bpm; asystole is
 true when no reference beat lies in the 4 s before it (records without beat annotations cannot confirm a rate
-or asystole alarm: it counts false); extreme bradycardia (tachycardia) is true when the
-reference beats' rate over the 5 (13) beats before it (the number the alarm counts on:
+or asystole alarm: it counts false, and is reported apart as unconfirmed); extreme bradycardia (tachycardia) is
+true when the reference beats' rate over the 5 (13) beats before it (the number the alarm counts on:
 ``LethalConfig.brady_beats``, ``tachy_beats``) is under 45 (over 130) bpm, the definition's limit with a 5 (10)
 bpm allowance for where one counts from.  False ones are counted per bed-day, by condition, and each
 record's row lists them (``false_at_s``: condition, time, the reference rhythm annotation in force then).
@@ -158,8 +158,14 @@ def vt_vf(recordings: list[Recording], ckpt: Checkpoint, *, device: str = "cpu",
     ``policy``, ``watch``: the alarm settings (default: the monitor's); ``packet_s``: as :func:`run_records`."""
     beds = run_records(recordings, ckpt, device=device, threads=threads, learn_s=learn_s, policy=policy,
                        lethal=watch, packet_s=packet_s)
+    return judge_lethal(beds, watch=watch)
+
+
+def judge_lethal(beds: list[RecordResult], *, watch: LethalConfig = LethalConfig()) -> dict[str, Any]:
+    """:func:`vt_vf`'s figures for records already played (``beds``: their alarms and reference annotations)."""
     vf_score, vt_score = EMPTY, EMPTY
     false_by: Counter[str] = Counter()
+    unconfirmed_by: Counter[str] = Counter()
     raised: Counter[str] = Counter()
     again: Counter[str] = Counter()
     rows = []
@@ -179,6 +185,8 @@ def vt_vf(recordings: list[Recording], ckpt: Checkpoint, *, device: str = "cpu",
             again[str(cond)] += raised_again(spans)
             at = [lo for lo, _ in spans if not alarm_true(cond, lo, b, lethal, watch=watch)]
             false_by[str(cond)] += len(at)
+            if at and cond not in VENTRICULAR and not len(b.ref):  # no reference beats to confirm or refute it by
+                unconfirmed_by[str(cond)] += len(at)
             false += len(at)
             false_at += [(str(cond), round(t, 1), _rhythm_at(rhythms, t)) for t in at]
         # the episode scores count false alarms of the ventricular conditions only: count every lethal one
@@ -194,4 +202,9 @@ def vt_vf(recordings: list[Recording], ckpt: Checkpoint, *, device: str = "cpu",
             "false_lethal": vf_score.false_alarms, "hours": round(hours, 2),
             "false_lethal_per_bed_day": round(24 * vf_score.false_alarms / hours, 2) if hours else None,
             "false_by_condition": dict(false_by), "raised_by_condition": dict(raised),
+            # of the false ones: rate and asystole alarms on records without reference beats (VFDB has rhythm
+            # annotations only), which the reference can neither confirm nor refute; counted false all the same
+            "unconfirmed_by_condition": dict(unconfirmed_by),
+            "false_judged_per_bed_day": (round(24 * (vf_score.false_alarms - sum(unconfirmed_by.values())) / hours, 2)
+                                         if hours else None),
             "raised_again_by_condition": dict(again), "records": rows}

@@ -92,3 +92,19 @@ def test_raised_again_counts_alarms_that_follow_their_own_clearing_within_30_s()
     assert raised_again([(60.0, math.inf), (10.0, 14.0), (16.0, 20.0)]) == 1
     assert raised_again([(10.0, 14.0), (16.0, 20.0)], within_s=1.0) == 0
     assert raised_again([]) == 0
+
+
+def test_rate_alarms_without_reference_beats_count_false_and_are_reported_unconfirmed():
+    """A record with rhythm annotations only (VFDB) cannot confirm an extreme bradycardia: it counts false, and the
+    report says how many of the false ones are such (session 25: VFDB dev's 23 rate alarms were all 'false' this
+    way, beside 17 VT and VF alarms judged false against its episodes)."""
+    brady = [_alarm(Condition.EXTREME_BRADY, AlarmState.ACTIVE, 49.0),
+             _alarm(Condition.VTACH, AlarmState.ACTIVE, 90.0, 2)]
+    annotated = _bed([i * 1.0 for i in range(30)] + [30 + 2.0 * i for i in range(10)], ["N"] * 40, brady)
+    rhythm_only = _bed([], [], brady)
+    rhythm_only.rhythms = (Episode("VT", 85.0, 95.0),)  # the VT alarm is true by the episode
+    res = lethal.judge_lethal([annotated, rhythm_only])
+    assert {c: n for c, n in res["false_by_condition"].items() if n} == {"extreme bradycardia": 1,
+                                                                         "ventricular tachycardia": 1}
+    assert res["unconfirmed_by_condition"] == {"extreme bradycardia": 1}
+    assert res["false_lethal"] == 2 and res["false_judged_per_bed_day"] == round(24 * 1 / (240 / 3600), 2)
