@@ -185,6 +185,12 @@ class LethalConfig:
     # cycle): each of its intervals within this share of their median; 0: off (any value lost 6-9 of 22 true CinC VT
     # alarms: detected runs of true VT are irregular too; docs/alarms.md)
     vt_regular: float = 0.0
+    # sustained VT: while the VT alarm is on, a beat not typed ventricular that goes on with the run (its QRS alike
+    # the one before, vt_similar; the last vt_beats intervals over vt_bpm; not in artifact) counts as one of the run,
+    # until a beat breaks that chain.  The typer's template is the medoid of the bed's last 48 beats: after about 24
+    # beats of sustained VT it is the VT complex, and the run's beats were typed 'dominant': a synthetic VT at 130-160
+    # bpm lost its HIGH alarm 11-15 s into a 40 s run (a newcomer, session 25).  False: off
+    vt_sustain: bool = True
     # a bed with a second lead (--second-lead, LeadFusion): where VT is read. "first": the first lead's alone (the
     # default); "either": either lead's run; "both": the first lead's run, confirmed by the second lead's where that
     # can be read (docs/alarms.md, 'A second lead': either cost MIT-BIH DS1 25 false VT alarms in 11 h)
@@ -269,6 +275,7 @@ class LethalWatch:
         self.recent: deque[bool] = deque(maxlen=max(1, cfg.vt_clear_beats))  # VT's clearing: last beats, V or not
         self.recent_art: deque[bool] = deque(maxlen=max(1, cfg.vt_clear_beats))  # ... and whether in artifact
         self.vt_met: int | None = None  # the last typed beat that ended a VT run (vt_episode_s)
+        self.vt_chain = False  # the VT alarm's run goes on unbroken, typed ventricular or not (vt_sustain)
         self.last_typed: int | None = None
         self.noisy_qrs: deque[int] = deque(maxlen=64)  # the last QRS the signal-quality index called noisy
         self.qrs_at: deque[int] = deque(maxlen=32)  # the last QRS (organised rhythm; noisy ones also in noisy_qrs)
@@ -460,15 +467,25 @@ class LethalWatch:
             self.typed_rr.append(rr)
         self.vent.append(ventricular and not artifact)
         self.similar.append(prev_corr)
+        # a beat not typed ventricular that goes on with the VT alarm's run (vt_sustain): one of the run
+        goes_on = False
+        if self.vt_chain and not ventricular and not artifact:
+            rrs = list(self.typed_rr)[-c.vt_beats:]
+            goes_on = (Condition.VTACH in self.active and prev_corr is not None and prev_corr >= c.vt_similar
+                       and len(rrs) > 0 and 60.0 * len(rrs) / sum(rrs) > c.vt_bpm)
+            self.vt_chain = goes_on
         # a beat in noise holds VT (vt_artifact_holds: 8 clean beats not ventricular are needed after it) or counts
         # towards clearing it (as monitors suspend arrhythmia alarms while they 'cannot analyse' the ECG)
-        self.recent.append((ventricular or artifact) if c.vt_artifact_holds else (ventricular and not artifact))
+        self.recent.append((ventricular or artifact or goes_on) if c.vt_artifact_holds
+                           else ((ventricular or goes_on) and not artifact))
         self.recent_art.append(artifact)
         # VF/flutter outranks VT: while its alarm is on, the "beats" typed are fibrillatory waves, and a VT alarm
         # raised and cleared under it would sound again and again (record 207's flutter: 10 times)
         rate = self._vt_run()
-        if rate is not None:
+        if rate is not None or goes_on:
             self.vt_met = index
+        if rate is not None:
+            self.vt_chain = c.vt_sustain
         if rate is not None and Condition.VFIB not in self.active:
             out += self._set(Condition.VTACH, True, index, f"{c.vt_beats} or more ventricular beats at {rate:.0f} bpm")
         elif Condition.VTACH in self.active and len(self.recent) == self.recent.maxlen:
@@ -478,6 +495,7 @@ class LethalWatch:
             if (sum(self.recent) < c.vt_clear_share * len(self.recent) or over
                     or (len(rrs) == len(self.recent) - 1 and 60.0 * len(rrs) / sum(rrs) <= c.vt_clear_bpm)):
                 out += self._set(Condition.VTACH, False, index)
+                self.vt_chain = False
         return out
 
     def _vt_run(self) -> float | None:
