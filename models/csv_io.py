@@ -627,7 +627,7 @@ def _read_lines(path: Path, lines: list[str], notes: list[str], lead: str | None
     n_missing = int(missing[:, col].sum())
     if n_missing:
         notes.append(f"{where}: {n_missing} empty or NaN cell(s) from line {int(line_of[missing[:, col]][0])}: "
-                     "played as signal loss")
+                     "played as missing samples (a run up to --bridge-s bridged, a longer one signal loss)")
     if t.blank:
         notes.append(f"{path}: {len(t.blank)} empty line(s) among the samples (from line {t.blank[0]}) skipped: the "
                      "samples after them follow without a gap (if they stand for missing samples, write an empty "

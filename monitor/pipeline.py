@@ -30,7 +30,7 @@ import numpy as np
 
 from ecgmon.core.aio import check_cancelled
 from ecgmon.core.limits import chunk_size, default_threads
-from ecgmon.core.messages import Alarm, AlarmKind, Beat, BeatScore, Chunk, Condition
+from ecgmon.core.messages import Alarm, AlarmKind, Beat, BeatScore, Chunk, Condition, TrueBeat
 from ecgmon.models.checkpoint import Checkpoint
 from ecgmon.models.scorer import Scored, Scorer
 from ecgmon.monitor.alarms import (
@@ -279,8 +279,9 @@ class Monitor:
         self.aux: dict[str, Bed] = {}
         self.fusion: dict[str, LeadFusion] = {}
         # a short run of missing samples that ended a bed's (lead's) last chunk, held back until the next chunk
-        # tells whether the signal goes on after it (a bridge) or not: (its first absolute sample, its length)
-        self._tails: dict[tuple[str, int], tuple[int, int]] = {}
+        # tells whether the signal goes on after it (a bridge) or not: (its first absolute sample, its length, how
+        # many of them the device sent as missing, the reference beats of a recording's chunks held whole)
+        self._tails: dict[tuple[str, int], tuple[int, int, int, tuple[TrueBeat, ...]]] = {}
         # beds whose device says it sends a simulator's samples (core.payload): labelled so wherever shown
         self.simulated: set[str] = set()
         self.stats = Stats()
@@ -364,7 +365,7 @@ class Monitor:
         elif chunk.reset or st.fs != chunk.fs:
             # a gap or a rate change: the open beat and the filter state are meaningless now
             why = (f"sampling rate changed ({st.fs:g} -> {chunk.fs:g} Hz)" if st.fs != chunk.fs
-                   else "samples sent as missing (null) by the device"
+                   else f"{chunk.missing / chunk.fs:.2g} s of samples missing from the signal (null or NaN)"
                    if chunk.missing > 0 and chunk.dropped >= chunk.missing
                    else f"{chunk.missing / chunk.fs:.2g} s of packets lost" if chunk.missing > 0
                    else "gap in the stream (the device restarted, or samples are missing)")
@@ -481,7 +482,7 @@ class Monitor:
                 got = [c] if c.warmup else self._dropouts(c, int(self.cfg.bridge_s * c.fs))
                 parts += got
                 owner += [k] * len(got)
-                split = split or got[0] is not c
+                split = split or len(got) != 1 or got[0] is not c
             if split:
                 res: list[list[Beat]] = [[] for _ in chunks]
                 for k, beats in zip(owner, self._segment_many(parts), strict=True):
@@ -493,26 +494,39 @@ class Monitor:
         """``c`` split at its short dropouts (:func:`split_dropouts`), with the run of at most ``max_n`` missing
         samples that ended the bed's (lead's) previous chunk, if one was held back, put before it as missing samples
         (``reset``, ``missing``, ``dropped``: bridged where the signal goes on, :meth:`_bridge`); a run that ends this
-        chunk after samples present is held back in its turn (a run that fills a chunk, or follows a discontinuity
-        of another kind, is left where it is: signal loss, as before)."""
+        chunk is held back in its turn, a chunk of missing samples only held whole (no parts: ``[]``) while the run
+        it continues stays within ``max_n`` (a longer run, one after a discontinuity of another kind, or one before
+        the bed has a sample, is left where it is: signal loss, as before)."""
         key = (c.patient, c.lead)
         held = self._tails.pop(key, None)
         if held is not None:
-            at, n = held
+            at, n, dropped, truth = held
+            if truth:  # a recording's reference beats in the held samples: counted with the next chunk's
+                c = dataclasses.replace(c, truth=truth + c.truth)
             if not c.reset and c.start == at + n:
-                c = dataclasses.replace(c, reset=True, missing=n, dropped=n)
+                c = dataclasses.replace(c, reset=True, missing=n, dropped=dropped)
             elif c.reset and c.missing > 0 and c.start - c.missing == at + n:  # packets lost after the run too
-                c = dataclasses.replace(c, missing=c.missing + n, dropped=c.dropped + n)
+                c = dataclasses.replace(c, missing=c.missing + n, dropped=c.dropped + dropped)
             # else: a reboot, a rate change or a gap of unknown length: the bed starts again after it anyway
         parts = split_dropouts(c, max_n)
         last = parts[-1].samples
         if len(last) and not math.isfinite(float(last[-1])):
             ok = np.flatnonzero(np.isfinite(last))
-            tail = len(last) - 1 - int(ok[-1]) if len(ok) else len(last)
-            if tail < len(last) and tail <= max_n:
-                end = parts[-1].start + len(last)
-                self._tails[key] = (end - tail, tail)
-                parts[-1] = dataclasses.replace(parts[-1], samples=last[:-tail])
+            if len(ok):  # samples present, then the run
+                tail = len(last) - 1 - int(ok[-1])
+                if tail <= max_n:
+                    end = parts[-1].start + len(last)
+                    self._tails[key] = (end - tail, tail, tail, ())
+                    parts[-1] = dataclasses.replace(parts[-1], samples=last[:-tail])
+            elif len(parts) == 1 and (not c.reset or c.missing > 0):
+                # a chunk of missing samples only, after a stretch the bed has (a recording's 0.3 s run spans a
+                # 0.25 s packet): held whole while the run, with what came before it, is short enough to bridge
+                before = c.missing if c.reset else 0
+                st = (self.aux if c.lead else self.beds).get(c.patient)
+                if (st is not None and math.isfinite(st.segmenter.last_sample) and len(last) + before <= max_n
+                        and st.fs == c.fs):
+                    self._tails[key] = (c.start - before, len(last) + before, len(last) + c.dropped, c.truth)
+                    return []
         return parts
 
     def _segment_many(self, chunks: Sequence[Chunk]) -> list[list[Beat]]:

@@ -247,25 +247,32 @@ class ReplaySource(PausableSource):
         self.finished = True
 
 
-def nan_runs_as_signal_loss(chunk: Chunk, *, in_loss: bool) -> tuple[list[Chunk], bool]:
+def nan_runs_as_signal_loss(chunk: Chunk, *, in_loss: int) -> tuple[list[Chunk], int]:
     """A chunk whose samples hold NaN (signal loss: a dropout, a lead off) as the chunks of its finite runs.
 
-    Each finite run keeps its sample indices (``start``); the first one after a NaN run - in this chunk,
-    or at the end of the previous one (``in_loss``) - has ``reset=True``, so the bed's segmenter starts
-    again and a signal-loss alarm stands for the real gap.  Returns the chunks and whether this chunk
-    ends inside a NaN run.  Truth labels ride on the first chunk returned (lost with an all-NaN chunk).
-    A chunk without NaN comes back as it is.
+    Each finite run keeps its sample indices (``start``); the first one after a NaN run - in this chunk, or at the
+    end of the previous ones (``in_loss``: how many NaN samples ended them) - has ``reset=True`` and ``missing`` (and
+    ``dropped``) the run's length, so the monitor bridges a short run as it does a device's missing samples
+    (:meth:`ecgmon.monitor.pipeline.Monitor._bridge`, ``--bridge-s``) and otherwise restarts the bed's segmenter
+    with a signal-loss alarm for the real gap.  Returns the chunks and how many NaN samples end this chunk's run
+    (``in_loss`` plus the chunk's length for an all-NaN chunk; 0 when it ends with a sample).  Truth labels ride on
+    the first chunk returned (lost with an all-NaN chunk).  A chunk without NaN comes back as it is.
     """
     x = chunk.samples
     runs = finite_runs(x)
     if runs == [(0, len(x))]:
-        return ([dataclasses.replace(chunk, reset=True)] if in_loss else [chunk]), False
+        return ([dataclasses.replace(chunk, reset=True, missing=in_loss, dropped=in_loss)] if in_loss
+                else [chunk]), 0
     out: list[Chunk] = []
+    end = -in_loss  # where the NaN run before the next finite run began (relative to the chunk)
     for a, b in runs:
+        gap = a - end
         out.append(dataclasses.replace(chunk, t0=chunk.t0 + a / chunk.fs, samples=x[a:b], start=chunk.start + a,
-                                       truth=chunk.truth if not out else (),
-                                       reset=chunk.reset or in_loss or a > 0))
-    return out, not runs or runs[-1][1] < len(x)
+                                       truth=chunk.truth if not out else (), reset=chunk.reset or gap > 0,
+                                       missing=gap if gap > 0 and not chunk.reset else chunk.missing,
+                                       dropped=gap if gap > 0 and not chunk.reset else chunk.dropped))
+        end = b
+    return out, len(x) - end
 
 
 class RecordSource(PausableSource):
@@ -320,8 +327,8 @@ class RecordSource(PausableSource):
             plays.append((r, a, b, chunk_size(self.chunk_s, r.fs), truth))
         pos = [0] * len(plays)  # samples played per record (from its window's start)
         ti = [0] * len(plays)
-        in_loss = [False] * len(plays)
-        in_loss2 = [False] * len(plays)  # the second lead's
+        in_loss = [0] * len(plays)  # NaN samples at the end of the record's last chunks
+        in_loss2 = [0] * len(plays)  # the second lead's
         live = list(range(len(plays)))
         while live:
             for i in list(live):

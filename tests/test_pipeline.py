@@ -528,7 +528,7 @@ def test_a_round_with_several_chunks_per_bed_gives_what_one_by_one_gives(tmp_pat
     x = np.concatenate([sinus(fs, 20.0, 75, seed=1), vf_wave(fs, 16.0, seed=2), sinus(fs, 14.0, 150, seed=4)])
     y = sinus(fs, 40.0, 70, seed=5)
     y[round(12 * fs):round(15 * fs)] = y[round(12 * fs)]  # a lead off for 3 s: held value
-    y[round(25 * fs):round(26 * fs)] = np.nan  # lost samples
+    y[round(25 * fs):round(27 * fs)] = np.nan  # lost samples (2 s: longer than --bridge-s)
     with warnings.catch_warnings():  # wfdb's own use of deprecated pandas calls
         warnings.simplefilter("ignore")
         for name, sig in (("vfrec", x), ("off", y)):

@@ -177,7 +177,8 @@ def test_a_lost_lead_ii_beside_a_second_lead_without_qrs_is_one_asystole_alarm(t
     # others (a lost lead II is the bed's own signal loss)
     off = [(a.patient, a.state.value, a.priority.value, a.record_s) for a in rec.alarms
            if a.condition is Condition.SECOND_LEAD_OFF]
-    assert [x[:3] for x in off] == [("drops", "active", 1)] and 15.0 <= off[0][3] <= 16.5, off
+    # (its first second of missing samples is held as a bridge could be, --bridge-s: known lost 1 s later)
+    assert [x[:3] for x in off] == [("drops", "active", 1)] and 15.0 <= off[0][3] <= 17.5, off
     # cleared once the complexes are back at 22 s, by the asystole's clearing rule (clear_beats QRS): on lead V (the
     # lead II that comes back with it has shown no QRS yet and says nothing: LethalWatch.settled), on the faint
     # lead II once its detector has learnt their size again
@@ -239,6 +240,7 @@ def test_a_devices_own_missing_samples_are_not_called_lost_in_transit(tmp_path):
     assert loss and all("sent as missing (null), not lost in transit" in m for m in loss), loss
     restart = [a.message for a in rec.alarms if a.condition is Condition.SIGNAL_LOSS and a.state.value == "active"]
     assert restart and not any("packets lost" in m for m in restart), restart
+    assert all("missing from the signal" in m for m in restart), restart
 
 
 def test_signal_loss_is_cleared_by_a_beat_after_the_loss_not_one_from_before_it(tmp_path):
