@@ -661,7 +661,8 @@ class TechnicalAlarms:
         Condition.RHYTHM_CHANGED: (Priority.MEDIUM, "rhythm changed since learning: irregular RR (atrial "
                                                     "fibrillation or flutter?); beats judged by shape alone. Review "
                                                     "the rhythm; relearn (r) if it is the patient's new normal"),
-        Condition.ARTIFACT: (Priority.LOW, "noise or artifact: beats cannot be judged; physiological alarms held"),
+        Condition.ARTIFACT: (Priority.LOW, "noise or artifact: beats cannot be judged; ectopy advisories held (the "
+                                           "lethal alarms are judged on their own)"),
         Condition.CANNOT_ANALYSE: (Priority.MEDIUM, "noise or artifact: the rhythm cannot be analysed and asystole "
                                                     "is not ruled out; check the patient and the electrodes"),
         Condition.MONITOR_OVERLOAD: (Priority.HIGH, "monitor cannot keep up; data is being shed"),

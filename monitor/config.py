@@ -259,6 +259,9 @@ def add_alarm_arguments(p: argparse.ArgumentParser) -> None:
                    help="VT: clear once 8 beats in a row are not typed ventricular, even while the run's complexes go "
                         "on alike and fast (by default a sustained run holds its alarm: the typer's template becomes "
                         "the VT complex after about 24 of its beats)")
+    g.add_argument("--vt-held-unanalysable", action="store_true",
+                   help="VT: raise none while 'ECG cannot be analysed' is on (off by default: on CinC 2015 development "
+                        "records it lost 3 of 23 true VT alarms for 4 of 11 false ones)")
     g.add_argument("--vf-organised-bpm", type=float, default=_X.organised_bpm,
                    help=f"VF/flutter: a window over a regular rhythm of clean QRS no faster than this is not VF (a "
                         f"regular wide-complex rhythm; default {_X.organised_bpm:g}; 0: off)")
@@ -489,7 +492,8 @@ def lethal_from_args(a: argparse.Namespace) -> LethalConfig:
                    vt_artifact_holds=not a.vt_artifact_clears, vt_p=a.vt_p, vt_misread=a.vt_misread,
                    vt_misread_rr=a.vt_misread_rr, vt_similar=a.vt_similar, vt_clear_bpm=a.vt_clear_bpm,
                    vt_episode_s=a.vt_episode_s,
-                   vt_regular=a.vt_regular, vt_sustain=not a.no_vt_sustain, second_lead_vt=a.second_lead_vt,
+                   vt_regular=a.vt_regular, vt_sustain=not a.no_vt_sustain,
+                   vt_held_unanalysable=a.vt_held_unanalysable, second_lead_vt=a.second_lead_vt,
                    vt_noisy=a.vt_noisy, organised_bpm=a.vf_organised_bpm,
                    vf_episode_s=a.vf_episode_s, cannot_analyse_s=a.cannot_analyse_s)
 
