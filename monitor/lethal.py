@@ -876,6 +876,7 @@ class LeadFusion:
         self.first_off = False  # the first lead is off or lost (not only noisy)
         self.off_only = frozenset({Condition.VFIB, Condition.VTACH})
         self.now = 0  # the latest sample index told
+        self.cleared: dict[Condition, int] = {}  # the sample at which the bed last cleared each condition
 
     def update(self, lead: int, changes: list[Change], *, second_readable: bool, first_readable: bool = True,
                first_off: bool = False, at: int | None = None) -> list[Change]:
@@ -915,10 +916,15 @@ class LeadFusion:
             ch = self.on[src][cond]
             where = " (second lead)" if src else ""
             # the sample where it was met, or (a first-lead condition taken from the second lead when the first became
-            # unreadable) where the bed decided it
+            # unreadable) where the bed decided it; never before the bed's own last clearing of it (a condition of
+            # both leads raised again at a lead's old sample came before that clearing, the same alarm shown twice
+            # over one stretch: NSTDB 118e06's "ECG cannot be analysed", a newcomer, session 25)
             at = ch.index if cond in self.either or cond in self.both or index is not None else max(ch.index, self.now)
+            if self.cleared.get(cond, -1) >= at:  # met again after that clearing: where the bed decided it
+                at = max(self.cleared[cond], self.now if index is None else index)
             return [Change(cond, True, at, ch.message + where)]
         if not want and cond in self.shown:
             self.shown.discard(cond)
-            return [Change(cond, False, self.now if index is None else index)]
+            self.cleared[cond] = self.now if index is None else index
+            return [Change(cond, False, self.cleared[cond])]
         return []

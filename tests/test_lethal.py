@@ -891,3 +891,20 @@ def test_vt_held_unanalysable_raises_no_vt_while_the_ecg_cannot_be_analysed():
     assert {Condition.CANNOT_ANALYSE, Condition.VTACH} <= raised(LethalConfig())
     held = raised(LethalConfig(vt_held_unanalysable=True))
     assert Condition.CANNOT_ANALYSE in held and Condition.VTACH not in held
+
+
+def test_a_condition_of_both_leads_raised_again_is_never_dated_before_its_last_clearing():
+    """'ECG cannot be analysed' on the first lead since 457327 (a newcomer on NSTDB 118e06, session 25): raised for the
+    bed with the second lead's at 460000, cleared when the second lead is readable again (471535), raised again when
+    it is not: at 480000, not at the first lead's 457327 (before its own clearing: one stretch shown as two alarms)."""
+    from ecgmon.monitor.lethal import LeadFusion
+
+    na = Condition.CANNOT_ANALYSE
+    f = LeadFusion()
+    assert f.update(0, [_ch(na, True, 457327, "noise for 4 s")], second_readable=True) == []
+    got = f.update(1, [_ch(na, True, 460000)], second_readable=True)
+    assert [(c.active, c.index) for c in got] == [(True, 457327)]  # where the first lead met it, as before
+    got = f.update(1, [_ch(na, False, 471535)], second_readable=True)
+    assert [(c.active, c.index) for c in got] == [(False, 471535)]
+    got = f.update(1, [], second_readable=False, at=480000)
+    assert [(c.active, c.index) for c in got] == [(True, 480000)]
