@@ -144,6 +144,7 @@ class Bed:
     decided: deque[tuple[int, int]] = field(default_factory=deque)
 
 
+LIMITS_WAITING = 10_000  # beds not connected yet whose heart-rate limits are kept for them (Monitor.set_limits)
 PACKET_LOSS_S, PACKET_LOSS_ON, PACKET_LOSS_OFF = 60.0, 0.05, 0.02  # the packet-loss alarm (Monitor._packet_loss)
 SECOND_LEAD_OFF_S = 5.0  # a second lead off or lost this long (s of signal) raises "second lead off" (LOW)
 # gaps are bridged while at most this share of the bed's last BRIDGE_WINDOW_S of signal was lost in transit (bridged or
@@ -292,6 +293,8 @@ class Monitor:
         self.done = asyncio.Event()
         self.restored = restored
         self._waiting_restore: dict[str, list[Alarm]] = {}
+        # heart-rate limits set for beds not connected yet (set_limits): (low, high) bpm, applied at their first chunk
+        self._limits_waiting: dict[str, tuple[float, float]] = {}
         for a in sorted(restored.alarms, key=lambda a: a.time):
             if a.patient == MONITOR:
                 self.monitor_book.active[a.condition] = a
@@ -356,12 +359,15 @@ class Monitor:
             book.fs = chunk.fs
             if self._unattributed.pop(chunk.patient, None) is not None:  # its packets are accepted now
                 self._say_unattributed()
+            limits = self._limits_waiting.pop(chunk.patient, None)
             st = self.beds[chunk.patient] = Bed(
                 chunk.patient, chunk.fs, Segmenter(chunk.patient, chunk.fs, rep=self.rep), _quality(chunk.fs),
                 book, AlarmPolicy(book, self.policy_cfg, fs=chunk.fs), TechnicalAlarms(book),
                 self._bed_model(chunk.fs, before if fs == chunk.fs else None),
                 LethalWatch(chunk.fs, self.lethal_cfg), VTyper(chunk.fs), self.vfpool.bank(chunk.fs),
                 seg_offset=chunk.start, rhythm_block=first_block(chunk.patient, chunk.fs), vfalarm=self._vf_alarm())
+            if limits is not None:  # set over the control topic before the bed's first samples
+                st.lethal.set_limits(low=limits[0], high=limits[1])
         elif chunk.reset or st.fs != chunk.fs:
             # a gap or a rate change: the open beat and the filter state are meaningless now
             why = (f"sampling rate changed ({st.fs:g} -> {chunk.fs:g} Hz)" if st.fs != chunk.fs
@@ -1173,15 +1179,22 @@ class Monitor:
         return False
 
     def set_limits(self, patient: str, *, low: object = None, high: object = None) -> bool:
-        """Set ``patient``'s heart-rate alarm limits (bpm); False when the bed is unknown or the limits are not
-        plausible (each 20-300 bpm, low under high)."""
+        """Set ``patient``'s heart-rate alarm limits (bpm); False when the limits are not plausible (each 20-300 bpm,
+        low under high).  A bed not connected yet gets them when its first samples come (a station sets a patient's
+        limits before the device is plugged in: they were refused, and the bed alarmed at the defaults), for up to
+        ``LIMITS_WAITING`` such beds."""
         st = self.beds.get(patient)
-        if st is None:
-            return False
-        lo = st.lethal.cfg.hr_low if low is None else low
-        hi = st.lethal.cfg.hr_high if high is None else high
+        now = (st.lethal.cfg.hr_low, st.lethal.cfg.hr_high) if st is not None else self._limits_waiting.get(
+            patient, (self.lethal_cfg.hr_low, self.lethal_cfg.hr_high))
+        lo = now[0] if low is None else low
+        hi = now[1] if high is None else high
         if not (isinstance(lo, int | float) and isinstance(hi, int | float) and 20 <= lo < hi <= 300):
             return False
+        if st is None:
+            if patient not in self._limits_waiting and len(self._limits_waiting) >= LIMITS_WAITING:
+                return False
+            self._limits_waiting[patient] = (float(lo), float(hi))
+            return True
         st.lethal.set_limits(low=float(lo), high=float(hi))
         return True
 

@@ -556,3 +556,29 @@ def test_a_round_with_several_chunks_per_bed_gives_what_one_by_one_gives(tmp_pat
     conditions = {a[1] for a in joined[2]}
     assert {"asystole", "ventricular fibrillation/flutter", "leads off", "signal loss"} <= conditions, conditions
     assert joined[2] == plain[2]
+
+
+def test_heart_rate_limits_sent_before_a_beds_first_samples_are_kept_for_it(tmp_path, monitors, shipped):
+    """A station sets a patient's limits over the control topic before the device is plugged in (a newcomer, session
+    25: refused as 'control-limits-refused', and the bed alarmed at the defaults): kept, and the bed has them from
+    its first samples; implausible limits are refused as before, for a known bed or not."""
+    import json
+
+    from ecgmon.core.payload import encode
+    from ecgmon.monitor.ingress import Ingress
+
+    mon = _build(monitors, _cfg(tmp_path), shipped).monitor
+    ing = Ingress(topic="ecg/+/samples", labels_topic="ecg/+/labels", control_topic="ecg/+/control")
+    ing.listener = mon
+    assert ing.handle("ecg/early/control", json.dumps({"cmd": "limits", "low": 45, "high": 140}).encode()) == []
+    assert ing.handle("ecg/early/control", json.dumps({"cmd": "limits", "low": 150}).encode()) == []  # over high
+    assert dict(ing.rejected) == {("early", "control-limits-refused"): 1} and ing.commands["limits"] == 1
+    assert "early" not in mon.beds
+    x = (0.1 * np.sin(np.arange(62) / 5)).astype(np.float32)
+    for c in ing.handle("ecg/early/samples", encode("json", "early", 0, 250.0, time.time() - 0.3, x)):
+        mon.segment(c)
+    cfg = mon.beds["early"].lethal.cfg
+    assert (cfg.hr_low, cfg.hr_high) == (45.0, 140.0)
+    for c in ing.handle("ecg/other/samples", encode("json", "other", 0, 250.0, time.time() - 0.3, x)):
+        mon.segment(c)
+    assert (mon.beds["other"].lethal.cfg.hr_low, mon.beds["other"].lethal.cfg.hr_high) == (50.0, 120.0)
