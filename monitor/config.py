@@ -458,6 +458,14 @@ def lethal_from_args(a: argparse.Namespace) -> LethalConfig:
             raise ValueError(f"--{name.replace('_', '-')} must be 3-30 beats, got {getattr(a, name)}")
     if a.hr_low >= a.hr_high:
         raise ValueError(f"--hr-low {a.hr_low:g} must be under --hr-high {a.hr_high:g}")
+    # thresholds that contradict each other (a newcomer, session 25: --tachy-bpm 30 raised "extreme tachycardia"
+    # at 45 bpm beside "heart rate low"; --pause-s 10 over --asystole-s 4 could never be raised)
+    if not a.brady_bpm < a.tachy_bpm or a.tachy_bpm <= a.hr_low or a.brady_bpm >= a.hr_high:
+        raise ValueError(f"--brady-bpm {a.brady_bpm:g} must be under --tachy-bpm {a.tachy_bpm:g}, --tachy-bpm over "
+                         f"--hr-low {a.hr_low:g} and --brady-bpm under --hr-high {a.hr_high:g}")
+    if a.pause_s > a.asystole_s:
+        raise ValueError(f"--pause-s {a.pause_s:g} must be at most --asystole-s {a.asystole_s:g} (no QRS for longer "
+                         "is asystole)")
     if not 0 < a.vt_clear_share <= 1:
         raise ValueError(f"--vt-clear-share must be over 0 and at most 1, got {a.vt_clear_share:g}")
     if a.rate_gap_s is not None and not 1 <= a.rate_gap_s <= 60:

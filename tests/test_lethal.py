@@ -908,3 +908,19 @@ def test_a_condition_of_both_leads_raised_again_is_never_dated_before_its_last_c
     assert [(c.active, c.index) for c in got] == [(False, 471535)]
     got = f.update(1, [], second_readable=False, at=480000)
     assert [(c.active, c.index) for c in got] == [(True, 480000)]
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["--tachy-bpm", "30"], "--brady-bpm 40 must be under --tachy-bpm 30"),
+    (["--tachy-bpm", "45"], "--tachy-bpm over --hr-low 50"),
+    (["--brady-bpm", "130"], "--brady-bpm under --hr-high 120"),
+    (["--pause-s", "10"], "--pause-s 10 must be at most --asystole-s 4"),
+])
+def test_alarm_thresholds_that_contradict_each_other_are_refused(argv, says):
+    """A newcomer (session 25): --tachy-bpm 30 was accepted and raised 'extreme tachycardia ... 45 bpm' beside
+    'heart rate low'; --pause-s 10, over --asystole-s, a pause alarm that could never be raised."""
+    p = argparse.ArgumentParser()
+    add_monitor_arguments(p)
+    lethal_from_args(p.parse_args([]))  # the defaults agree
+    with pytest.raises(ValueError, match=says.replace("-", r"\-")):
+        lethal_from_args(p.parse_args(argv))
