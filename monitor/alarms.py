@@ -668,9 +668,9 @@ class TechnicalAlarms:
         Condition.MONITOR_OVERLOAD: (Priority.HIGH, "monitor cannot keep up; data is being shed"),
         Condition.MONITOR_BEHIND: (Priority.MEDIUM, "verdicts are late: the monitor is falling behind its input"),
         Condition.BAD_INPUT: (Priority.LOW, "malformed or out-of-range data rejected"),
-        Condition.PACKET_LOSS: (Priority.LOW, "the device's samples go missing (packets lost, or sent as null): gaps "
-                                              "bridged, beats beside them not judged; check the network or the "
-                                              "device"),
+        Condition.PACKET_LOSS: (Priority.LOW, "the bed's samples go missing (packets lost, or null or NaN in the "
+                                              "signal): gaps bridged, beats beside them not judged; check the "
+                                              "network or the device"),
         Condition.BED_UNMONITORED: (Priority.HIGH, "no worker monitors this bed"),
         Condition.SECOND_LEAD_OFF: (Priority.LOW, "second ECG lead off or lost: the lethal alarms rest on the first "
                                                   "lead alone; check that lead's electrodes"),

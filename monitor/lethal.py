@@ -189,8 +189,12 @@ class LethalConfig:
     # the one before, vt_similar; the last vt_beats intervals over vt_bpm; not in artifact) counts as one of the run,
     # until a beat breaks that chain.  The typer's template is the medoid of the bed's last 48 beats: after about 24
     # beats of sustained VT it is the VT complex, and the run's beats were typed 'dominant': a synthetic VT at 130-160
-    # bpm lost its HIGH alarm 11-15 s into a 40 s run (a newcomer, session 25).  False: off
+    # bpm lost its HIGH alarm 11-15 s into a 40 s run (a newcomer, session 25).  The chain holds only once the run
+    # has had vt_sustain_beats beats typed ventricular since its alarm (the template turns after about 24): a VT
+    # raised on a few misread beats of a fast regular rhythm (sinus tachycardia at 130 bpm, its complexes alike)
+    # would otherwise never clear (a reviewer, session 25).  False: off
     vt_sustain: bool = True
+    vt_sustain_beats: int = 20
     # no VT raised while "ECG cannot be analysed" is on (the artifact condition wins and says so).  Off: on the CinC
     # 2015 development third it removed 4 of 11 false VT alarms and lost 3 of 23 true ones (score 76.17 -> 73.55;
     # session 25, docs/alarms.md): true VT in the ICU often reads as noise to the signal-quality index
@@ -280,6 +284,7 @@ class LethalWatch:
         self.recent_art: deque[bool] = deque(maxlen=max(1, cfg.vt_clear_beats))  # ... and whether in artifact
         self.vt_met: int | None = None  # the last typed beat that ended a VT run (vt_episode_s)
         self.vt_chain = False  # the VT alarm's run goes on unbroken, typed ventricular or not (vt_sustain)
+        self.vt_vbeats = 0  # beats typed ventricular since the VT alarm was raised (vt_sustain_beats)
         self.last_typed: int | None = None
         self.noisy_qrs: deque[int] = deque(maxlen=64)  # the last QRS the signal-quality index called noisy
         self.qrs_at: deque[int] = deque(maxlen=32)  # the last QRS (organised rhythm; noisy ones also in noisy_qrs)
@@ -473,7 +478,9 @@ class LethalWatch:
         self.similar.append(prev_corr)
         # a beat not typed ventricular that goes on with the VT alarm's run (vt_sustain): one of the run
         goes_on = False
-        if self.vt_chain and not ventricular and not artifact:
+        if ventricular and not artifact and Condition.VTACH in self.active:
+            self.vt_vbeats += 1
+        if self.vt_chain and not ventricular and not artifact and self.vt_vbeats >= c.vt_sustain_beats:
             rrs = list(self.typed_rr)[-c.vt_beats:]
             goes_on = (Condition.VTACH in self.active and prev_corr is not None and prev_corr >= c.vt_similar
                        and len(rrs) > 0 and 60.0 * len(rrs) / sum(rrs) > c.vt_bpm)
@@ -492,7 +499,11 @@ class LethalWatch:
             self.vt_chain = c.vt_sustain
         if rate is not None and Condition.VFIB not in self.active and not (
                 c.vt_held_unanalysable and Condition.CANNOT_ANALYSE in self.active):
-            out += self._set(Condition.VTACH, True, index, f"{c.vt_beats} or more ventricular beats at {rate:.0f} bpm")
+            raised = self._set(Condition.VTACH, True, index,
+                               f"{c.vt_beats} or more ventricular beats at {rate:.0f} bpm")
+            if raised:
+                self.vt_vbeats = c.vt_beats  # the run that raised it
+            out += raised
         elif Condition.VTACH in self.active and len(self.recent) == self.recent.maxlen:
             rrs = list(self.typed_rr)[-(len(self.recent) - 1):] if c.vt_clear_bpm > 0 else []
             over = (c.vt_episode_s > 0 and self.vt_met is not None and not any(self.recent_art)

@@ -371,7 +371,11 @@ class Monitor:
         elif chunk.reset or st.fs != chunk.fs:
             # a gap or a rate change: the open beat and the filter state are meaningless now
             why = (f"sampling rate changed ({st.fs:g} -> {chunk.fs:g} Hz)" if st.fs != chunk.fs
+                   # a recording's run, whole (its source measured it); a device's is judged as its packets come,
+                   # whatever length it will have (a length here would depend on where the packets were cut)
                    else f"{chunk.missing / chunk.fs:.2g} s of samples missing from the signal (null or NaN)"
+                   if chunk.missing > 0 and chunk.dropped >= chunk.missing and chunk.replay
+                   else "samples missing from the signal (null or NaN)"
                    if chunk.missing > 0 and chunk.dropped >= chunk.missing
                    else f"{chunk.missing / chunk.fs:.2g} s of packets lost" if chunk.missing > 0
                    else "gap in the stream (the device restarted, or samples are missing)")
@@ -449,6 +453,8 @@ class Monitor:
                 # and the same record of lost stretches: a lead that loses most of its samples must not have them
                 # bridged again after every restart (Monitor._bridge's share of the last BRIDGE_WINDOW_S)
                 st.lost = prev.lost
+            if prev is not None:  # the count of bridges goes on across restarts, as the first lead's does
+                st.bridged = prev.bridged
             self.fusion.setdefault(chunk.patient, LeadFusion(vt=self.lethal_cfg.second_lead_vt))
         return st
 
@@ -738,8 +744,9 @@ class Monitor:
                        "lost" if Condition.BAD_INPUT in st.book.active else "")
             # and samples the device itself sent as missing are no fault of the network: say how much of it they are
             null = sum(b1 - b0 for b0, b1 in st.nulls) / (PACKET_LOSS_S * st.fs)
-            own = ("" if not null else "; all of it samples the device sent as missing (null), not lost in transit"
-                   if null >= share else f"; {null:.0%} of it samples the device sent as missing (null)")
+            own = ("" if not null else "; all of it samples missing from the signal itself (null or NaN), not lost "
+                   "in transit" if null >= share else f"; {null:.0%} of it samples missing from the signal itself "
+                   "(null or NaN)")
             self.emit(st.technical.raise_(Condition.PACKET_LOSS,
                                           f"{share:.0%} of the last {PACKET_LOSS_S:g} s lost{refused}{own}"))
         elif not present:
@@ -1180,8 +1187,9 @@ class Monitor:
 
     def set_limits(self, patient: str, *, low: object = None, high: object = None) -> bool:
         """Set ``patient``'s heart-rate alarm limits (bpm); False when the limits are not plausible (each 20-300 bpm,
-        low under high).  A bed not connected yet gets them when its first samples come (a station sets a patient's
-        limits before the device is plugged in: they were refused, and the bed alarmed at the defaults), for up to
+        low under high, low under the extreme tachycardia rate and high over the extreme bradycardia rate).  A bed
+        not connected yet gets them when its first samples come (a station sets a patient's limits before the
+        device is plugged in: they were refused, and the bed alarmed at the defaults), for up to
         ``LIMITS_WAITING`` such beds."""
         st = self.beds.get(patient)
         now = (st.lethal.cfg.hr_low, st.lethal.cfg.hr_high) if st is not None else self._limits_waiting.get(
@@ -1189,6 +1197,9 @@ class Monitor:
         lo = now[0] if low is None else low
         hi = now[1] if high is None else high
         if not (isinstance(lo, int | float) and isinstance(hi, int | float) and 20 <= lo < hi <= 300):
+            return False
+        x = self.lethal_cfg  # the extreme rates stay beyond the limits (as lethal_from_args checks the options)
+        if not (x.brady_bpm < hi and lo < x.tachy_bpm):
             return False
         if st is None:
             if patient not in self._limits_waiting and len(self._limits_waiting) >= LIMITS_WAITING:

@@ -256,7 +256,8 @@ def nan_runs_as_signal_loss(chunk: Chunk, *, in_loss: int) -> tuple[list[Chunk],
     (:meth:`ecgmon.monitor.pipeline.Monitor._bridge`, ``--bridge-s``) and otherwise restarts the bed's segmenter
     with a signal-loss alarm for the real gap.  Returns the chunks and how many NaN samples end this chunk's run
     (``in_loss`` plus the chunk's length for an all-NaN chunk; 0 when it ends with a sample).  Truth labels ride on
-    the first chunk returned (lost with an all-NaN chunk).  A chunk without NaN comes back as it is.
+    the first chunk returned (none for an all-NaN chunk: :class:`RecordSource` hands its truth to the next chunk).
+    A chunk without NaN comes back as it is.
     """
     x = chunk.samples
     runs = finite_runs(x)
@@ -329,6 +330,7 @@ class RecordSource(PausableSource):
         ti = [0] * len(plays)
         in_loss = [0] * len(plays)  # NaN samples at the end of the record's last chunks
         in_loss2 = [0] * len(plays)  # the second lead's
+        held_truth: list[tuple[TrueBeat, ...]] = [()] * len(plays)
         live = list(range(len(plays)))
         while live:
             for i in list(live):
@@ -343,7 +345,12 @@ class RecordSource(PausableSource):
                     k += 1
                 c = Chunk(r.name, r.fs, wall0 + lo / r.fs, r.signal[a + lo: a + hi], start=a + lo,
                           truth=tuple(truth[ti[i]:k]), replay=True)
+                if held_truth[i]:  # reference beats of chunks that held no sample: counted with this one's
+                    c = dataclasses.replace(c, truth=held_truth[i] + c.truth)
+                    held_truth[i] = ()
                 parts, in_loss[i] = nan_runs_as_signal_loss(c, in_loss=in_loss[i])
+                if not parts and c.truth:  # the same whatever the chunk length (a beat in a bridged run: missed)
+                    held_truth[i] = c.truth
                 self.lost_s += (len(c.samples) - sum(len(p.samples) for p in parts)) / r.fs
                 if lo == 0 and len(c.samples) and not np.isfinite(c.samples[0]):
                     # the record starts without signal: its bed is there from its first sample, in signal loss

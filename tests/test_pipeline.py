@@ -582,3 +582,8 @@ def test_heart_rate_limits_sent_before_a_beds_first_samples_are_kept_for_it(tmp_
     for c in ing.handle("ecg/other/samples", encode("json", "other", 0, 250.0, time.time() - 0.3, x)):
         mon.segment(c)
     assert (mon.beds["other"].lethal.cfg.hr_low, mon.beds["other"].lethal.cfg.hr_high) == (50.0, 120.0)
+    # limits that contradict the extreme rates (a low limit at or over --tachy-bpm, 140; a high one at or under
+    # --brady-bpm, 40) are refused as the options are (a reviewer, session 25: extreme tachycardia beside 'heart
+    # rate low')
+    assert not mon.set_limits("early", low=150, high=250) and not mon.set_limits("later", low=30, high=40)
+    assert (cfg.hr_low, cfg.hr_high) == (45.0, 140.0) and "later" not in mon._limits_waiting

@@ -108,11 +108,12 @@ def test_a_vf_the_second_lead_shows_is_alarmed_while_lead_ii_is_off(tmp_path):
     assert two and 20.0 < two[0].record_s <= 30.0 and "second lead" in two[0].message
 
 
-def _play_devices(tmp_path, devices, n_samples, *, hook=None, fmt=None, **cfg):
+def _play_devices(tmp_path, devices, n_samples, *, hook=None, fmt=None, packet=62, **cfg):
     """Devices (name -> ``f(i, s)``: the packet for samples ``s`` starting at ``i``: a dict of leads, an array of one
     lead's samples (a one-lead payload), or None (not sent)) through their DeviceStreams into a monitor's segmentation
-    (an MQTT monitor never started), 62-sample packets at 250 Hz, in ``fmt[name]`` (default json); ``hook(mon, i)``
-    after each packet time.  The monitor (closed), its alarms, and each device's first-lead beat indices."""
+    (an MQTT monitor never started), ``packet``-sample packets at 250 Hz, in ``fmt[name]`` (default json);
+    ``hook(mon, i)`` after each packet time.  The monitor (closed), its alarms, and each device's first-lead beat
+    indices."""
     from helpers import Recorder
 
     from ecgmon.core.broker import BrokerConfig
@@ -126,7 +127,7 @@ def _play_devices(tmp_path, devices, n_samples, *, hook=None, fmt=None, **cfg):
     # an MQTT monitor never started: its chunks are the device streams', through the monitor's segmentation
     b = build(MonitorConfig(source="mqtt", broker=BrokerConfig(url="mqtt://127.0.0.1:1"), speed=None, ui=False,
                             journal=tmp_path / "j.jsonl", device="cpu", **cfg), ckpt=load("mitdb"), extra_sinks=[rec])
-    mon, n, t0 = b.monitor, 62, 1000.0
+    mon, n, t0 = b.monitor, packet, 1000.0
     fmt = fmt or {}
     streams = {d: DeviceStream(d) for d in devices}
     found: dict[str, list[int]] = {d: [] for d in devices}
@@ -237,7 +238,7 @@ def test_a_devices_own_missing_samples_are_not_called_lost_in_transit(tmp_path):
     ii[16000:16400] = np.nan  # 1.6 s: longer than --bridge-s, ending inside a packet
     _, rec, _ = _play_devices(tmp_path, {"d": lambda i, s: {"II": ii[s], "V": x[s]}}, len(x))
     loss = [a.message for a in rec.alarms if a.condition is Condition.PACKET_LOSS and a.state.value == "active"]
-    assert loss and all("sent as missing (null), not lost in transit" in m for m in loss), loss
+    assert loss and all("missing from the signal itself (null or NaN), not lost in transit" in m for m in loss), loss
     restart = [a.message for a in rec.alarms if a.condition is Condition.SIGNAL_LOSS and a.state.value == "active"]
     assert restart and not any("packets lost" in m for m in restart), restart
     assert all("missing from the signal" in m for m in restart), restart
@@ -375,3 +376,49 @@ def test_a_recordings_short_nan_runs_are_bridged_and_a_long_one_is_signal_loss(t
     assert [s for s, _, _ in loss] == ["active", "cleared"] and 44.9 <= loss[0][1] <= 45.1, loss
     assert "2 s of samples missing from the signal" in loss[0][2], loss
     assert b.monitor.summary()["bridged"] == {"gaps": 6}
+
+
+def test_missing_samples_give_the_same_beats_alarms_and_counts_whatever_the_packet_length(tmp_path):
+    """Nulls in lead II (single samples, a run of 10, one of 1.2 s) and in lead V (the same, its 1.2 s run restarting
+    that lead) sent in packets of 50, 62 and 100 samples: the same beats, the same signal-loss alarm with the same
+    message, the same bridge counts for both leads (a reviewer, session 25: the message gave 1.2, 1 or 0.8 s, the
+    part held before the run was known to be long; the second lead's count restarted with the lead)."""
+    x = sinus(FS, 40.0, 72, seed=12)
+    ii = x + np.random.default_rng(12).normal(0, 0.01, len(x))
+    for at in range(1500, 8000, 650):
+        ii[at] = np.nan
+    ii[5555:5565] = np.nan
+    ii[8000:8300] = np.nan
+    v = 0.7 * x + np.random.default_rng(13).normal(0, 0.01, len(x))
+    v[np.isnan(ii)] = np.nan
+    got = {}
+    for n in (50, 62, 100):
+        mon, rec, found = _play_devices(tmp_path / str(n), {"d": lambda i, s: {"II": ii[s], "V": v[s]}}, len(x),
+                                        packet=n)
+        loss = [(a.state.value, a.message) for a in rec.alarms if a.condition is Condition.SIGNAL_LOSS]
+        summary = mon.summary()
+        got[n] = (found["d"], loss, summary["bridged"], summary["bridged_second_lead"])
+    assert got[50] == got[62] == got[100], {n: g[1:] for n, g in got.items()}
+    assert got[62][1][0] == ("active", "no samples or a gap in the stream: samples missing from the signal (null or "
+                                       "NaN); QRS detection restarted"), got[62][1]
+    assert got[62][2] == got[62][3] == {"d": 11}, got[62]
+
+
+def test_a_recordings_reference_beat_in_a_bridged_nan_run_counts_whatever_the_chunk_length(tmp_path):
+    """A 0.3 s NaN run over a reference beat, covering a whole 0.25 s chunk: the beat is expected (and missed) with
+    0.25 s chunks as with 1 s ones (a reviewer, session 25: an all-NaN chunk's reference beats were dropped)."""
+    x = sinus(FS, 30.0, 72, seed=11) + np.random.default_rng(11).normal(0, 0.01, round(30.0 * FS))
+    peaks = [i for i in range(1, len(x) - 1) if x[i] > 0.5 * x.max() and x[i] >= x[i - 1] and x[i] > x[i + 1]]
+    peaks = [p for k, p in enumerate(peaks) if k == 0 or p - peaks[k - 1] > 75]
+    p = next(q for q in peaks if q > 62 * 40 and 20 < q % 62 < 40)
+    x[62 * (p // 62) - 5: 62 * (p // 62) + 70] = np.nan
+    path = _record(tmp_path, "gaps", {"II": x})
+    with warnings.catch_warnings():  # wfdb's own use of deprecated pandas calls
+        warnings.simplefilter("ignore")
+        wfdb.wrann("gaps", "atr", np.array(peaks), symbol=["N"] * len(peaks), write_dir=str(tmp_path))
+    counts = []
+    for chunk in (0.25, 1.0):
+        (tmp_path / str(chunk)).mkdir()
+        b, _ = play_records(tmp_path / str(chunk), [path], chunk_s=chunk)
+        counts.append((b.truth.expected, b.truth.matched, b.monitor.summary()["bridged"]))
+    assert counts[0] == counts[1] == (len(peaks), len(peaks) - 1, {"gaps": 1}), counts
