@@ -416,13 +416,16 @@ class Monitor:
         alarm is on): VF and flutter have no QRS complexes, and the detector's 'beats' on their waves (75-120 a
         minute on VFDB) would show a plausible rate under the lethal alarm.  None too while asystole is on: the
         averaged rate only falls with the open interval (51 bpm on a paced patient 4 s into loss of capture) and
-        would contradict the alarm's "no QRS" beside it.  While the first lead cannot be read (off, lost or in
+        would contradict the alarm's "no QRS" beside it.  None while "ECG cannot be analysed" is on: the rate is
+        then the noise's (a bed connected in asystole under 20 uV of noise showed 167 bpm beside that alarm; a
+        newcomer, session 25).  While the first lead cannot be read (off, lost or in
         noise) and the bed's second lead can, the second lead's rate (:meth:`heart_rate_lead` says which)."""
         return self.heart_rate_lead(st)[0]
 
     def heart_rate_lead(self, st: Bed) -> tuple[float | None, int]:
         """(:meth:`heart_rate`, the lead it was counted on: 0 the first, 1 the second)."""
-        if st.lethal.fibrillating or st.book.active.keys() & {Condition.VFIB, Condition.ASYSTOLE}:
+        if st.lethal.fibrillating or st.book.active.keys() & {Condition.VFIB, Condition.ASYSTOLE,
+                                                               Condition.CANNOT_ANALYSE}:
             return None, 0
         aux = self.aux.get(st.patient) if not st.lead else None
         if aux is not None and not _readable(st.lethal) and _readable(aux.lethal) and not aux.lethal.fibrillating:

@@ -422,3 +422,14 @@ def test_a_recordings_reference_beat_in_a_bridged_nan_run_counts_whatever_the_ch
         b, _ = play_records(tmp_path / str(chunk), [path], chunk_s=chunk)
         counts.append((b.truth.expected, b.truth.matched, b.monitor.summary()["bridged"]))
     assert counts[0] == counts[1] == (len(peaks), len(peaks) - 1, {"gaps": 1}), counts
+
+
+def test_no_heart_rate_is_shown_while_the_ecg_cannot_be_analysed(tmp_path):
+    """A bed connected in asystole under 20 uV RMS of white noise: its detector finds 'beats' in the noise and the
+    monitor says it cannot analyse the ECG; the bed shows no heart rate beside that (a newcomer, session 25: 167
+    bpm)."""
+    x = np.random.default_rng(14).normal(0, 0.02, round(30.0 * FS))
+    b, rec = play_records(tmp_path, [_record(tmp_path, "noise", {"II": x})])
+    assert any(a.condition is Condition.CANNOT_ANALYSE and a.state.value == "active" for a in rec.alarms)
+    assert Condition.CANNOT_ANALYSE in b.monitor.beds["noise"].book.active
+    assert b.monitor.summary()["hr_bpm"] == {"noise": None}
