@@ -1192,7 +1192,7 @@ class Monitor:
         """Set ``patient``'s heart-rate alarm limits (bpm); False when the limits are not plausible (each 20-300 bpm,
         low under high, low under the extreme tachycardia rate and high over the extreme bradycardia rate).  A bed
         not connected yet gets them when its first samples come (a station sets a patient's limits before the
-        device is plugged in: they were refused, and the bed alarmed at the defaults), for up to
+        device is plugged in: they were refused, and the bed alarmed at the defaults), the latest set for up to
         ``LIMITS_WAITING`` such beds."""
         st = self.beds.get(patient)
         now = (st.lethal.cfg.hr_low, st.lethal.cfg.hr_high) if st is not None else self._limits_waiting.get(
@@ -1206,7 +1206,8 @@ class Monitor:
             return False
         if st is None:
             if patient not in self._limits_waiting and len(self._limits_waiting) >= LIMITS_WAITING:
-                return False
+                del self._limits_waiting[next(iter(self._limits_waiting))]  # the oldest set (a name never connected)
+            self._limits_waiting.pop(patient, None)
             self._limits_waiting[patient] = (float(lo), float(hi))
             return True
         st.lethal.set_limits(low=float(lo), high=float(hi))

@@ -587,3 +587,15 @@ def test_heart_rate_limits_sent_before_a_beds_first_samples_are_kept_for_it(tmp_
     # rate low')
     assert not mon.set_limits("early", low=150, high=250) and not mon.set_limits("later", low=30, high=40)
     assert (cfg.hr_low, cfg.hr_high) == (45.0, 140.0) and "later" not in mon._limits_waiting
+
+
+def test_limits_waiting_for_beds_are_bounded_by_forgetting_the_oldest(tmp_path, monitors, shipped, monkeypatch):
+    """Limits for names that never connect (typos, retired beds) must neither grow without bound nor block the
+    limits of a bed set later (a reviewer, session 25): past LIMITS_WAITING the oldest set is forgotten."""
+    import ecgmon.monitor.pipeline as pipeline
+
+    monkeypatch.setattr(pipeline, "LIMITS_WAITING", 3)
+    mon = _build(monitors, _cfg(tmp_path), shipped).monitor
+    for name in ("a", "b", "c", "a", "d"):
+        assert mon.set_limits(name, low=45, high=130)
+    assert list(mon._limits_waiting) == ["c", "a", "d"]
