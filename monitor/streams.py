@@ -232,7 +232,9 @@ class DeviceStream:
             # read, and leaves the bed's alarms to the first lead) rather than its last verdicts standing
             return [c, replace(c, samples=np.full(len(p.samples), np.nan, np.float32), lead=1)]
         self.had_second = True
-        return [c, replace(c, samples=p.second, lead=1, reset=reset or second_reset)]
+        # a second lead of another name is another signal: never bridged to the old one's, lost packets or not
+        return [c, replace(c, samples=p.second, lead=1, reset=reset or second_reset,
+                           missing=0 if second_reset else c.missing)]
 
 
 def _digest(p: Packet) -> int:

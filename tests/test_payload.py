@@ -448,3 +448,16 @@ def test_a_device_whose_stated_rate_contradicts_its_clock_is_refused_and_a_true_
                                                      np.zeros(m, np.float32)))
             t += m / fs * 1.005  # 0.5 % drift
         assert not ok.rejected, (n, ok.rejected)
+
+
+def test_a_second_lead_renamed_after_lost_packets_is_not_bridged_to_the_old_one():
+    """Packet 1 lost, and from packet 2 the second lead is V5, not V: the first lead's chunk after the gap says how
+    many samples are missing (bridged), the second lead's says none (another signal: restarted, not a line drawn
+    from V's last sample to V5's first; a reviewer, session 25)."""
+    ds = DeviceStream("d")
+    out = []
+    for s in [0, *range(2, 12)]:
+        leads = {"II": SIG, "V": -SIG} if s == 0 else {"II": SIG, "V5": SIG}
+        out += ds.push(decode(encode_leads("int16", "d", s, 250.0, 100.0 + s * 62 / 250, leads)))
+    after = [c for c in out if c.start == 124]
+    assert [(c.lead, c.reset, c.missing) for c in after] == [(0, True, 62), (1, True, 0)], after
