@@ -705,6 +705,12 @@ class Monitor:
         after = next((b for b in beats if b.index >= back), None)
         if after is not None:
             self._follow(st, Condition.SIGNAL_LOSS, False, index=after.index)
+        elif (Condition.SIGNAL_LOSS in st.book.active and Condition.ASYSTOLE in st.lethal.active
+              and (asys := st.book.active.get(Condition.ASYSTOLE)) is not None):
+            # the signal is back and shows no QRS: asystole says so (this lead's own watch judges it only on a signal
+            # it can read; not the second lead's asystole while this one is lost); "signal loss" beside it, on until
+            # a beat came, told the nurse the samples were still missing (a newcomer, session 25)
+            self._follow(st, Condition.SIGNAL_LOSS, False, index=asys.beat_index)
         if st.bridges or Condition.PACKET_LOSS in st.book.active:
             self._packet_loss(st)
         st.clean_since_reject += 1

@@ -433,3 +433,17 @@ def test_no_heart_rate_is_shown_while_the_ecg_cannot_be_analysed(tmp_path):
     assert any(a.condition is Condition.CANNOT_ANALYSE and a.state.value == "active" for a in rec.alarms)
     assert Condition.CANNOT_ANALYSE in b.monitor.beds["noise"].book.active
     assert b.monitor.summary()["hr_bpm"] == {"noise": None}
+
+
+def test_signal_loss_clears_when_the_signal_comes_back_without_qrs_and_asystole_is_raised(tmp_path):
+    """2 s of NaN in a sinus rhythm, then a signal without QRS: asystole (HIGH) is raised on the signal that came
+    back, and 'signal loss' clears there (a newcomer, session 25: it stayed on to the end beside the asystole, as if
+    the samples were still missing)."""
+    x = sinus(FS, 60.0, 75, seed=15) + np.random.default_rng(15).normal(0, 0.01, round(60.0 * FS))
+    x[round(30 * FS):] = np.random.default_rng(16).normal(0, 0.01, len(x) - round(30 * FS))  # no QRS from 30 s
+    x[round(30 * FS):round(32 * FS)] = np.nan
+    _, rec = play_records(tmp_path, [_record(tmp_path, "back", {"II": x})])
+    loss = [(a.state.value, a.beat_index) for a in rec.alarms if a.condition is Condition.SIGNAL_LOSS]
+    asys = [(a.state.value, a.beat_index) for a in rec.alarms if a.condition is Condition.ASYSTOLE]
+    assert [s for s, _ in asys] == ["active"] and round(32 * FS) < asys[0][1] < round(38 * FS), asys
+    assert loss == [("active", round(30 * FS)), ("cleared", asys[0][1])], loss
