@@ -371,10 +371,8 @@ class Monitor:
         elif chunk.reset or st.fs != chunk.fs:
             # a gap or a rate change: the open beat and the filter state are meaningless now
             why = (f"sampling rate changed ({st.fs:g} -> {chunk.fs:g} Hz)" if st.fs != chunk.fs
-                   # a recording's run, whole (its source measured it); a device's is judged as its packets come,
-                   # whatever length it will have (a length here would depend on where the packets were cut)
-                   else f"{chunk.missing / chunk.fs:.2g} s of samples missing from the signal (null or NaN)"
-                   if chunk.missing > 0 and chunk.dropped >= chunk.missing and chunk.replay
+                   # judged as the chunks come, whatever length the run will have (a length here would be the part
+                   # held so far, which depends on where the packets were cut)
                    else "samples missing from the signal (null or NaN)"
                    if chunk.missing > 0 and chunk.dropped >= chunk.missing
                    else f"{chunk.missing / chunk.fs:.2g} s of packets lost" if chunk.missing > 0
@@ -430,6 +428,8 @@ class Monitor:
         aux = self.aux.get(st.patient) if not st.lead else None
         if aux is not None and not _readable(st.lethal) and _readable(aux.lethal) and not aux.lethal.fibrillating:
             return aux.segmenter.heart_rate, 1
+        if st.book.active.keys() & {Condition.SIGNAL_LOSS, Condition.LEADS_OFF}:
+            return None, 0  # no samples to count on: not the last rate, frozen (CinC a279l showed 88 bpm to its end)
         return st.segmenter.heart_rate, 0
 
     def _aux_bed(self, chunk: Chunk) -> Bed:

@@ -22,7 +22,7 @@ from ecgmon.core.aio import check_cancelled
 from ecgmon.core.limits import chunk_size
 from ecgmon.core.messages import Chunk, TrueBeat, is_abnormal
 from ecgmon.models.data import NORMAL
-from ecgmon.models.records import Recording, finite_runs
+from ecgmon.models.records import Recording
 from ecgmon.monitor.sinks import Sink
 from ecgmon.simulators.replay import PatientPlan, RhythmConfig, chunks, plan_patients
 
@@ -247,43 +247,14 @@ class ReplaySource(PausableSource):
         self.finished = True
 
 
-def nan_runs_as_signal_loss(chunk: Chunk, *, in_loss: int) -> tuple[list[Chunk], int]:
-    """A chunk whose samples hold NaN (signal loss: a dropout, a lead off) as the chunks of its finite runs.
-
-    Each finite run keeps its sample indices (``start``); the first one after a NaN run - in this chunk, or at the
-    end of the previous ones (``in_loss``: how many NaN samples ended them) - has ``reset=True`` and ``missing`` (and
-    ``dropped``) the run's length, so the monitor bridges a short run as it does a device's missing samples
-    (:meth:`ecgmon.monitor.pipeline.Monitor._bridge`, ``--bridge-s``) and otherwise restarts the bed's segmenter
-    with a signal-loss alarm for the real gap.  Returns the chunks and how many NaN samples end this chunk's run
-    (``in_loss`` plus the chunk's length for an all-NaN chunk; 0 when it ends with a sample).  Truth labels ride on
-    the first chunk returned (none for an all-NaN chunk: :class:`RecordSource` hands its truth to the next chunk).
-    A chunk without NaN comes back as it is.
-    """
-    x = chunk.samples
-    runs = finite_runs(x)
-    if runs == [(0, len(x))]:
-        return ([dataclasses.replace(chunk, reset=True, missing=in_loss, dropped=in_loss)] if in_loss
-                else [chunk]), 0
-    out: list[Chunk] = []
-    end = -in_loss  # where the NaN run before the next finite run began (relative to the chunk)
-    for a, b in runs:
-        gap = a - end
-        out.append(dataclasses.replace(chunk, t0=chunk.t0 + a / chunk.fs, samples=x[a:b], start=chunk.start + a,
-                                       truth=chunk.truth if not out else (), reset=chunk.reset or gap > 0,
-                                       missing=gap if gap > 0 and not chunk.reset else chunk.missing,
-                                       dropped=gap if gap > 0 and not chunk.reset else chunk.dropped))
-        end = b
-    return out, len(x) - end
-
-
 class RecordSource(PausableSource):
     """Recorded patients (WFDB, EDF or CSV), each one bed, played at its own sampling rate.
 
     ``start`` and ``duration`` (seconds) cut the same window from every record; ``speed`` as for the
     replay.  Reference beat annotations travel as ground truth (AAMI classes), so the evaluator can
     score the verdicts; a record without annotations plays without them.  NaN runs in a record are
-    signal loss for its bed (:func:`nan_runs_as_signal_loss`).  ``notes`` (the readers' warnings) and
-    ``left_out`` (records that could not be read) are in the summary.
+    missing samples for its bed, as a live device's are (:meth:`ecgmon.monitor.pipeline.Monitor._dropouts`).
+    ``notes`` (the readers' warnings) and ``left_out`` (records that could not be read) are in the summary.
     """
 
     def __init__(self, recordings: Sequence[Recording], *, speed: float | None = 1.0, chunk_s: float = 0.25,
@@ -328,9 +299,6 @@ class RecordSource(PausableSource):
             plays.append((r, a, b, chunk_size(self.chunk_s, r.fs), truth))
         pos = [0] * len(plays)  # samples played per record (from its window's start)
         ti = [0] * len(plays)
-        in_loss = [0] * len(plays)  # NaN samples at the end of the record's last chunks
-        in_loss2 = [0] * len(plays)  # the second lead's
-        held_truth: list[tuple[TrueBeat, ...]] = [()] * len(plays)
         live = list(range(len(plays)))
         while live:
             for i in list(live):
@@ -345,25 +313,14 @@ class RecordSource(PausableSource):
                     k += 1
                 c = Chunk(r.name, r.fs, wall0 + lo / r.fs, r.signal[a + lo: a + hi], start=a + lo,
                           truth=tuple(truth[ti[i]:k]), replay=True)
-                if held_truth[i]:  # reference beats of chunks that held no sample: counted with this one's
-                    c = dataclasses.replace(c, truth=held_truth[i] + c.truth)
-                    held_truth[i] = ()
-                parts, in_loss[i] = nan_runs_as_signal_loss(c, in_loss=in_loss[i])
-                if not parts and c.truth:  # the same whatever the chunk length (a beat in a bridged run: missed)
-                    held_truth[i] = c.truth
-                self.lost_s += (len(c.samples) - sum(len(p.samples) for p in parts)) / r.fs
-                if lo == 0 and len(c.samples) and not np.isfinite(c.samples[0]):
-                    # the record starts without signal: its bed is there from its first sample, in signal loss
-                    # (its alarm raised there, cleared when beats come), not from wherever its signal begins
-                    ok = np.flatnonzero(np.isfinite(c.samples))
-                    yield dataclasses.replace(c, samples=c.samples[: ok[0] if len(ok) else len(c.samples)], truth=())
-                for part in parts:
-                    yield part
+                # NaN samples go to the monitor as a live device's missing samples do (Monitor._dropouts: a short
+                # run bridged, a longer one signal loss as it comes, the bed's rate no longer shown); dropped here
+                # before, a 40 s gap raised its alarm only when the samples came back (CinC a178s), or never (a279l,
+                # NaN to its end; a newcomer, session 25)
+                self.lost_s += float(np.count_nonzero(~np.isfinite(c.samples))) / r.fs
+                yield c
                 if r.second is not None:  # the bed's second lead, the same stretch
-                    c2 = Chunk(r.name, r.fs, c.t0, r.second.signal[a + lo: a + hi], start=a + lo, replay=True, lead=1)
-                    parts, in_loss2[i] = nan_runs_as_signal_loss(c2, in_loss=in_loss2[i])
-                    for part in parts:
-                        yield part
+                    yield Chunk(r.name, r.fs, c.t0, r.second.signal[a + lo: a + hi], start=a + lo, replay=True, lead=1)
                 pos[i], ti[i] = hi, k
             # signal time reached (whole-sample chunks: 0.25 s at 250 Hz is 62 samples, 0.248 s)
             self.played_s = max(pos[i] / plays[i][0].fs for i in range(len(plays)))

@@ -14,11 +14,9 @@ import wfdb
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ecgmon.core.messages import Chunk
 from ecgmon.evaluation import ec57
 from ecgmon.models.recording import choose_lead, lead_key
 from ecgmon.models.records import RecordError, cut_beats, read, read_all, read_csv, read_edf
-from ecgmon.monitor.sources import nan_runs_as_signal_loss
 
 DATA = Path(__file__).parent / "data" / "mitdb"
 EXCERPT = DATA / "205x"
@@ -617,14 +615,6 @@ def test_nan_runs_are_signal_loss_chunks_and_an_all_nan_record_is_left_out(tmp_p
     y[3600:4000] = np.nan
     r = read(_wfdb(tmp_path, "drop", y, fs))
     assert np.isnan(r.signal[3600:4000]).all() and np.isfinite(r.signal[:3600]).all()
-    c = Chunk("b", fs, 10.0, r.signal[3500:3690], start=3500)
-    parts, in_loss = nan_runs_as_signal_loss(c, in_loss=0)
-    assert [(p.start, len(p.samples), p.reset) for p in parts] == [(3500, 100, False)] and in_loss == 90
-    c2 = Chunk("b", fs, 11.0, r.signal[3960:4050], start=3960)
-    parts, in_loss = nan_runs_as_signal_loss(c2, in_loss=in_loss + 270)  # 3690-3960 played as NaN chunks
-    # the run's whole length before the samples that follow it: bridged when short (--bridge-s), else a restart
-    assert [(p.start, len(p.samples), p.reset, p.missing, p.dropped) for p in parts] == [(4000, 50, True, 400, 400)]
-    assert in_loss == 0
     beats = cut_beats(r)
     assert (beats.index < 3600).any() and (beats.index > 4100).any()  # beats found again after the dropout
     empty = _wfdb(tmp_path, "empty", np.full(len(x), np.nan), fs)
