@@ -319,8 +319,9 @@ class LethalWatch:
     def settled(self) -> bool:
         """Whether the signal has been readable long enough to say whether it has QRS complexes: back for
         ``settle_s`` without a loss since it last came back (its start, or the end of leads off or signal loss), and
-        a QRS since then or ``asystole_s`` without one (the asystole timer has run its course: whatever this watch
-        says of asystole is a verdict); or its asystole is on.  A lead back for less, with
+        a QRS since then or ``asystole_s + asystole_wait_s`` without one (the asystole timer has run its course,
+        the windows it waits for included: whatever this watch says of asystole is a verdict); or its asystole is
+        on.  A lead back for less, with
         no QRS yet, has said nothing: :class:`LeadFusion` must not read its silence as "no asystole here" (a second
         lead missing from every tenth packet vetoed the first lead's true asystole a packet after each loss)."""
         if self.held:
@@ -330,7 +331,11 @@ class LethalWatch:
         back = self.now - self.back_at if self.now is not None and self.back_at is not None else 0
         if back < round(self.cfg.settle_s * self.fs):
             return False
-        return self.qrs_since_back or back >= round(self.cfg.asystole_s * self.fs)
+        # without a QRS: once its asystole could have been decided, windows waited for included (asystole_wait_s:
+        # a lead back asystole_s without QRS, its asystole still waiting for its VF windows, vetoed the other lead's
+        # and raised it a moment later: cleared and raised again at one sample, CinC f450s played at full speed;
+        # a newcomer, session 25)
+        return self.qrs_since_back or back >= round((self.cfg.asystole_s + self.cfg.asystole_wait_s) * self.fs)
 
     @property
     def off(self) -> bool:
