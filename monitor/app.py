@@ -202,6 +202,9 @@ class Controls(Protocol):
 
 
 QUIT_CONFIRM_S = 3.0  # q must be pressed again within this long: one stray key must not end every bed's monitoring
+# a key's answer (e.g. "alarms acknowledged") stays this long: it hides the footer's alarm line, and "acknowledged"
+# stood there 100 s while new HIGH alarms nobody had acknowledged were on (a newcomer, session 25)
+NOTICE_S = 5.0
 
 
 @dataclass(slots=True)
@@ -214,12 +217,15 @@ class KeyState:
     focus: str | None = None
     notice: str = ""
     quit_at: float | None = None  # when q was pressed once (monotonic)
+    notice_at: float | None = None  # when another key's notice was given (monotonic)
 
     def expire(self, now: float) -> None:
-        """The quit prompt goes once its ``QUIT_CONFIRM_S`` have passed (a stray q must not hide the footer's alarms
-        for good)."""
+        """The quit prompt goes once its ``QUIT_CONFIRM_S`` have passed, another key's notice after ``NOTICE_S`` (a
+        stray q must not hide the footer's alarms for good, nor an old "acknowledged" new alarms)."""
         if self.quit_at is not None and now - self.quit_at > QUIT_CONFIRM_S:
             self.quit_at, self.notice = None, ""
+        if self.notice_at is not None and now - self.notice_at > NOTICE_S:
+            self.notice_at, self.notice = None, ""
 
     def press(self, ch: str, mon: Controls, now: float | None = None) -> bool:
         """Act on one key; True to quit."""
@@ -229,10 +235,11 @@ class KeyState:
         if ch in ("q", "Q"):
             if self.quit_at is not None and now - self.quit_at <= QUIT_CONFIRM_S:
                 return True
-            self.quit_at = now
+            self.quit_at, self.notice_at = now, None
             self.notice = f"press q again to quit: monitoring of every bed stops ({len(beds)} beds)"
             return False
         self.quit_at = None
+        self.notice_at = now  # (a notice set below goes after NOTICE_S)
         if ch in ("a", "A"):
             mon.acknowledge(self.focus)
             self.notice = f"{self.focus}: alarms acknowledged" if self.focus else "every bed's alarms acknowledged"

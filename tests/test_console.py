@@ -259,7 +259,7 @@ def test_the_bell_rings_for_each_audible_alarm_and_repeats_while_a_high_one_is_u
 
 
 def test_keys_acknowledge_the_bed_shown_reach_every_bed_and_quit_only_on_a_second_q():
-    from ecgmon.monitor.app import QUIT_CONFIRM_S, KeyState
+    from ecgmon.monitor.app import NOTICE_S, QUIT_CONFIRM_S, KeyState
 
     class Ward:  # what the keys act on (the Controls protocol): the calls recorded
         def __init__(self, n):
@@ -277,6 +277,10 @@ def test_keys_acknowledge_the_bed_shown_reach_every_bed_and_quit_only_on_a_secon
     keys.press("3", ward, now=1.0)
     keys.press("a", ward, now=2.0)
     assert keys.focus == "bed03" and ward.acked[-1] == "bed03" and "bed03" in keys.notice
+    keys.expire(2.0 + NOTICE_S - 0.5)
+    assert "acknowledged" in keys.notice
+    keys.expire(2.0 + NOTICE_S + 0.5)  # gone: an old "acknowledged" must not stand over alarms raised since
+    assert keys.notice == ""
     for _ in range(8):
         keys.press("n", ward, now=3.0)
     assert keys.focus == "bed11"  # past the ninth bed
