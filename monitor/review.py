@@ -29,6 +29,18 @@ CSS = ("body{font-family:sans-serif;margin:1.5em;color:#222} h2{font-size:1.05em
        "section{border-top:1px solid #ddd;padding:.6em 0} .dim{color:#777} p{margin:.2em 0}")
 
 
+def _place(where: tuple[Any, Any] | None) -> str:
+    """`` (at 615.996 s, sample 153999)``: where a transition lies in the bed's record, from its line's ``record_s``
+    and ``beat_index`` (a reviewer matches it to the console's log and the strip; the wall-clock time of a replay
+    does not); empty when the line has neither."""
+    if where is None:
+        return ""
+    index, record_s = where
+    ok = [isinstance(v, int | float) and not isinstance(v, bool) and np.isfinite(v) for v in (index, record_s)]
+    parts = ([f"at {float(record_s):.3f} s"] if ok[1] else []) + ([f"sample {int(index)}"] if ok[0] else [])
+    return f" ({', '.join(parts)})" if parts else ""
+
+
 def _stamp(t: float | None) -> str:
     try:
         return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t)) if t else "-"
@@ -102,6 +114,8 @@ def render(journal: str | Path | Sequence[str | Path], out: str | Path) -> tuple
         if not j.is_file():
             raise FileNotFoundError(f"{j}: no such journal")
     life: dict[str, dict[str, float]] = {}
+    # where each transition lies on its bed's strip: (sample index, seconds into the record), as its line says
+    place: dict[str, dict[str, tuple[Any, Any]]] = {}
     alarms: dict[str, dict[str, Any]] = {}
     where: dict[str, list[str]] = {}
     judged_by: dict[str, str] = {}
@@ -119,7 +133,9 @@ def render(journal: str | Path | Sequence[str | Path], out: str | Path) -> tuple
             when = _num(r.get("time"))
             states = life.setdefault(aid, {})
             state = str(r.get("state"))
-            states[state] = min(states.get(state, when), when)  # the first journal to note each transition
+            if state not in states or when < states[state]:  # the first journal to note each transition
+                states[state] = when
+                place.setdefault(aid, {})[state] = (r.get("beat_index"), r.get("record_s"))
             if j.name not in where.setdefault(aid, []):
                 where[aid].append(j.name)
             if r.get("kind") == "physiological" and r.get("state") == "active" and aid not in alarms:
@@ -141,8 +157,11 @@ def render(journal: str | Path | Sequence[str | Path], out: str | Path) -> tuple
                 f'</span> {html.escape(str(a.get("patient")))}: {html.escape(str(a.get("condition")))}{replay}</h2>')
         origin = f" · judged by {html.escape(judged_by[aid])}" if aid in judged_by else ""
         held = f' · in {html.escape(", ".join(where.get(aid, [])))}' if several else ""
-        times = (f'<p>raised {_stamp(st.get("active"))} · acknowledged {_stamp(st.get("acknowledged"))} · '
-                 f'cleared {_stamp(st.get("cleared"))} · {html.escape(str(a.get("message", "")))}{origin}{held}</p>')
+        at = place.get(aid, {})
+        times = (f'<p>raised {_stamp(st.get("active"))}{_place(at.get("active"))} · acknowledged '
+                 f'{_stamp(st.get("acknowledged"))}{_place(at.get("acknowledged"))} · cleared '
+                 f'{_stamp(st.get("cleared"))}{_place(at.get("cleared"))} · '
+                 f'{html.escape(str(a.get("message", "")))}{origin}{held}</p>')
         try:
             body = svg(strip) if strip else '<p class="dim">no strip was kept for this alarm (journal only)</p>'
         except (ValueError, TypeError, KeyError, ZeroDivisionError, OverflowError):  # a damaged strip line

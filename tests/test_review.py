@@ -99,6 +99,9 @@ def test_review_page_lists_alarms_newest_first_with_strips_and_survives_torn_lin
     assert text.count("<svg") == 2 and "no strip was kept" in text and "1 unreadable journal lines" in text
     assert "polyline" in text and "0.2 s / 0.5 mV" in text and "HIGH" in text
     assert "cleared -" not in text.split("<section>")[-1]  # the first alarm (last section) shows when it cleared
+    # and where each transition lies on the bed's strip, as its line says (a newcomer, session 25: only the wall
+    # clock of the playback, which nobody can match to a recording's alarm log)
+    assert "sample 300" in text.split("<section>")[-1] and "sample 700" in text, text
     with pytest.raises(FileNotFoundError):
         render(tmp_path / "missing.jsonl", tmp_path / "out")
 
