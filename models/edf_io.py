@@ -145,7 +145,7 @@ def _discontinuous(path: Path, x: np.ndarray, rate: float, duration: float, onse
         return y, None
     lost = float(np.sum(step[gaps] - duration))
     return y, (f"{path}: EDF+D: {len(gaps)} gap(s) between data records ({lost:g} s in all, the first at "
-               f"{onsets[gaps[0]] + duration:g} s) played as signal loss")
+               f"{onsets[gaps[0]] + duration:g} s) played as missing samples (signal loss past --bridge-s)")
 
 
 def _read_edf(path: Path, *, lead: str | None, fs: float | None, units: str | None,
