@@ -151,9 +151,9 @@ class LethalConfig:
     # records: 107 raises, 61 of them within 30 s of the same alarm's clearing, most 5-20 s); 0: at the clean QRS
     cannot_analyse_s: float = 10.0
     # a lead of a two-lead bed speaks for the bed (LeadFusion: a readable lead's silence holds the other's asystole)
-    # only once its signal has been back this long without a loss, and has shown a QRS or run asystole_s without one
-    # (LethalWatch.settled): a lead that loses samples in every packet restarts its detector every packet, whose
-    # first "QRS" on the scraps vetoed the other lead's true asystole
+    # only once its signal has been back this long without a loss, and has shown a QRS or run asystole_s (and the
+    # asystole_wait_s its VF windows may take) without one (LethalWatch.settled): a lead that loses samples in every
+    # packet restarts its detector every packet, whose first "QRS" on the scraps vetoed the other lead's true asystole
     settle_s: float = 2.0
     hold_s: float = 10.0  # the extreme rates stay held this long after VF/flutter or VT was last seen
     vt_clear_beats: int = 8  # VT clears on the last this many typed beats (not after one misread beat) ...
@@ -235,6 +235,13 @@ class LethalConfig:
     # detector's 1 s hop): a coarse VF's or a flutter's windows come and go, and each return was a new HIGH alarm
     # (VFDB development half: 104 raises for 31 episodes, 78 of them within 30 s of the same alarm's clearing)
     vf_episode_s: float = 10.0
+
+    def limits_agree(self, low: float, high: float) -> bool:
+        """Whether heart-rate limits ``low``/``high`` (bpm) leave the extreme rates beyond them: ``brady_bpm`` under
+        ``high`` and ``tachy_bpm`` over ``low`` (else a rate is "extreme tachycardia" beside "heart rate low"; a
+        newcomer, session 25).  The options (``lethal_from_args``) and a bed's limits over the control topic
+        (``Monitor.set_limits``) are both checked by it."""
+        return self.brady_bpm < high and low < self.tachy_bpm
 
 
 _VENTRICULAR = frozenset({Condition.VFIB, Condition.VTACH})
@@ -321,9 +328,9 @@ class LethalWatch:
         ``settle_s`` without a loss since it last came back (its start, or the end of leads off or signal loss), and
         a QRS since then or ``asystole_s + asystole_wait_s`` without one (the asystole timer has run its course,
         the windows it waits for included: whatever this watch says of asystole is a verdict); or its asystole is
-        on.  A lead back for less, with
-        no QRS yet, has said nothing: :class:`LeadFusion` must not read its silence as "no asystole here" (a second
-        lead missing from every tenth packet vetoed the first lead's true asystole a packet after each loss)."""
+        on.  A lead back for less, with no QRS yet, has said nothing: :class:`LeadFusion` must not read its silence as
+        "no asystole here" (a second lead missing from every tenth packet vetoed the first lead's true asystole a
+        packet after each loss)."""
         if self.held:
             return False
         if Condition.ASYSTOLE in self.active:

@@ -1207,8 +1207,7 @@ class Monitor:
         hi = now[1] if high is None else high
         if not (isinstance(lo, int | float) and isinstance(hi, int | float) and 20 <= lo < hi <= 300):
             return False
-        x = self.lethal_cfg  # the extreme rates stay beyond the limits (as lethal_from_args checks the options)
-        if not (x.brady_bpm < hi and lo < x.tachy_bpm):
+        if not self.lethal_cfg.limits_agree(lo, hi):  # the extreme rates stay beyond the limits
             return False
         if st is None:
             if patient not in self._limits_waiting and len(self._limits_waiting) >= LIMITS_WAITING:
@@ -1521,7 +1520,8 @@ def _quality(fs: float) -> QualityMonitor:
 
 def _readable(watch: LethalWatch) -> bool:
     """Whether a lead's signal can be read now (:class:`LeadFusion`): not leads off or signal loss, not noise, and
-    settled (:attr:`LethalWatch.settled`: a QRS since it came back, or ``asystole_s`` without one)."""
+    settled (:attr:`LethalWatch.settled`: a QRS since it came back, or ``asystole_s + asystole_wait_s`` without
+    one)."""
     return watch.settled and Condition.CANNOT_ANALYSE not in watch.active
 
 
