@@ -140,7 +140,8 @@ def braille(x: np.ndarray, width: int, rows: int) -> list[str]:
     Each dot column covers a slice of samples and is filled from the slice's lowest to its highest
     value, joined to its neighbour, so a QRS spike stays one connected stroke however much the time
     axis is compressed.  The vertical scale is the strip's own 1st-99.5th percentile range (slightly
-    padded), as a monitor's auto-gain does.
+    padded), as a monitor's auto-gain does.  Missing samples (NaN: a device's nulls, a recording's gap) draw
+    nothing, and the stroke starts again after them (they crashed the console: a recording's gap, session 25).
     """
     if width <= 0 or rows <= 0:
         return []
@@ -148,14 +149,19 @@ def braille(x: np.ndarray, width: int, rows: int) -> list[str]:
     if len(x) < 2:
         return [" " * width] * rows
     v = np.asarray(x, dtype=np.float64)
-    lo, hi = np.percentile(v, 1), np.percentile(v, 99.5)
+    ok = v[np.isfinite(v)]
+    if len(ok) < 2:
+        return [" " * width] * rows
+    lo, hi = np.percentile(ok, 1), np.percentile(ok, 99.5)
     pad = 0.08 * (hi - lo) if hi - lo > 1e-9 else 1.0
     lo, hi = lo - pad, hi + pad
     cols = np.array_split(v, w) if len(v) >= w else [v[int(i * len(v) / w): int(i * len(v) / w) + 1] for i in range(w)]
     grid = np.zeros((h, w), dtype=bool)
     prev_last: float | None = None
     for c, seg in enumerate(cols):
+        seg = seg[np.isfinite(seg)]
         if not len(seg):
+            prev_last = None  # a gap: nothing drawn, nothing joined across it
             continue
         a, b = float(seg.min()), float(seg.max())
         if prev_last is not None:  # join to the previous column

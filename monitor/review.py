@@ -56,14 +56,18 @@ def _num(v: object) -> float:
 
 
 def svg(strip: dict[str, Any], *, width: int = 1000, height: int = 180) -> str:
-    """The strip on ECG paper: 0.2 s and 0.5 mV major grid lines, beats marked by verdict."""
+    """The strip on ECG paper: 0.2 s and 0.5 mV major grid lines, beats marked by verdict; missing samples (NaN: a
+    device's nulls, a recording's gap) leave a gap in the trace."""
     fs = float(strip["fs"])
     x = np.asarray(strip["samples"], dtype=np.float64)
     start = int(strip["start"])
     if len(x) < 2:
         return '<p class="dim">no samples were held for this alarm</p>'
+    ok = np.isfinite(x)
+    if ok.sum() < 2:
+        return '<p class="dim">the signal was missing over this strip</p>'
     dur = len(x) / fs
-    lo, hi = float(np.percentile(x, 0.5)), float(np.percentile(x, 99.5))
+    lo, hi = float(np.percentile(x[ok], 0.5)), float(np.percentile(x[ok], 99.5))
     pad = max(0.25, 0.15 * (hi - lo))
     lo, hi = lo - pad, hi + pad
     top, bottom = 18, height - 4
@@ -86,8 +90,11 @@ def svg(strip: dict[str, Any], *, width: int = 1000, height: int = 180) -> str:
         parts.append(f'<line x1="0" y1="{y}" x2="{width}" y2="{y}" stroke="#f4c0c0" stroke-width="0.8"/>')
     step = max(1, len(x) // (2 * width))
     idx = np.arange(0, len(x), step)
-    pts = " ".join(f"{i / len(x) * width:.1f},{py(v):.1f}" for i, v in zip(idx, x[idx], strict=True))
-    parts.append(f'<polyline points="{pts}" fill="none" stroke="#111" stroke-width="1"/>')
+    # one polyline per run of samples present
+    runs = np.split(idx, np.flatnonzero(np.diff(ok[idx].astype(np.int8))) + 1)
+    for run in (r for r in runs if len(r) and ok[r[0]]):
+        pts = " ".join(f"{i / len(x) * width:.1f},{py(v):.1f}" for i, v in zip(run, x[run], strict=True))
+        parts.append(f'<polyline points="{pts}" fill="none" stroke="#111" stroke-width="1"/>')
     onset = px(float(strip["onset"]))
     parts.append(f'<line x1="{onset:.1f}" y1="{top - 6}" x2="{onset:.1f}" y2="{bottom}" stroke="#c00000" '
                  'stroke-dasharray="4 3" stroke-width="1.2"/>')

@@ -306,3 +306,17 @@ def test_a_rate_from_the_second_lead_says_so_on_the_tile_and_in_the_one_bed_view
     assert text.count("(lead 2)") == 1 and "88 bpm (lead 2)" in text
     focus = _screen(dataclasses.replace(snap, focus=second.patient), 160, 48).export_text(styles=False)
     assert "88 bpm (from the second lead: the first cannot be read)" in focus
+
+
+def test_a_trace_with_missing_samples_is_drawn_with_a_gap():
+    """NaN samples in a bed's strip (a device's nulls, a recording's gap) draw nothing there; the console crashed on
+    them ('cannot convert float NaN to integer', CinC a279l under tmux, session 25). All missing: a blank trace."""
+    from ecgmon.monitor.console import braille
+
+    x = np.sin(np.arange(1000) / 20.0)
+    x[500:] = np.nan
+    lines = braille(x, 40, 3)
+    assert len(lines) == 3 and all(len(line) == 40 for line in lines)
+    right = "".join(line[22:] for line in lines)
+    assert set(right) <= {chr(0x2800)} and any(c != chr(0x2800) for line in lines for c in line[:18])
+    assert braille(np.full(1000, np.nan), 40, 3) == [" " * 40] * 3

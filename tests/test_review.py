@@ -194,3 +194,16 @@ def test_a_strip_is_kept_when_verdicts_lag_far_behind_the_signal(tmp_path):
     rec.close()
     (s,), _ = read_strips(tmp_path / "c.strips.jsonl")
     assert s["complete"] and s["start"] == 600 and len(s["samples"]) == 1000
+
+
+def test_a_strip_with_missing_samples_is_drawn_with_a_gap_not_called_unreadable():
+    """A strip whose middle is NaN (a device's nulls, a recording's gap: they reach the monitor as missing samples
+    since session 25) is drawn as two runs of trace; a strip with no sample present says so."""
+    from ecgmon.monitor.review import svg
+
+    x = np.sin(np.arange(1000) / 20.0)
+    x[400:600] = np.nan
+    strip = {"fs": 100.0, "samples": x.tolist(), "start": 0, "onset": 500, "beats": []}
+    page = svg(strip)
+    assert page.count("<polyline") == 2 and "nan" not in page.lower()
+    assert "signal was missing" in svg({**strip, "samples": [float("nan")] * 1000})
