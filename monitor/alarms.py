@@ -19,8 +19,10 @@ Advisories (defaults; docs/alarms.md gives the sources and why):
 
 - ``frequent ventricular ectopy`` (LOW: shown, not sounded; ``frequent_veb_priority``): >= ``veb_per_min`` (10)
   ventricular beats in the last minute; clears at <= ``veb_clear_per_min`` (5);
-- ``ventricular run`` (MEDIUM): >= ``vrun_len`` (3) consecutive ventricular beats (non-sustained; the lethal
-  ventricular tachycardia alarm, HIGH, is :mod:`ecgmon.monitor.lethal`'s);
+- ``ventricular run`` (MEDIUM): >= ``vrun_len`` (3) consecutive ventricular beats over ``vrun_bpm`` (100 bpm:
+  non-sustained ventricular tachycardia; the lethal ventricular tachycardia alarm, HIGH, is
+  :mod:`ecgmon.monitor.lethal`'s); a run no faster (a slow, idioventricular run) is the same condition at
+  ``slow_vrun_priority`` (LOW: shown, not sounded), raised again at MEDIUM when a run of its episode is faster;
 - ``supraventricular run`` (MEDIUM): >= ``svt_run_len`` (5) consecutive supraventricular premature beats;
 - ``ventricular couplet``, ``ventricular bigeminy`` / ``trigeminy`` (LOW): 2 consecutive ventricular beats;
   ``pattern_cycles`` (4) cycles of N-V or N-N-V;
@@ -91,6 +93,10 @@ class PolicyConfig:
     # ... whose complexes are alike: median correlation of each with the one before at least this (0: off); noise
     # bursts typed ventricular are not alike (the VT rule's vt_similar, 0.6)
     vrun_similar: float = 0.6
+    # ... at a rate over this (bpm, over the run's last vrun_len - 1 intervals): non-sustained ventricular
+    # tachycardia is >= 3 ventricular beats over 100 bpm (ACC/AHA/ESC 2006); a slower run (accelerated
+    # idioventricular rhythm, escape beats) is raised at slow_vrun_priority; 0: every run at vrun_priority
+    vrun_bpm: float = 100.0
     svt_run_len: int = 5
     couplet: bool = True
     pattern_cycles: int = 4  # bigeminy / trigeminy
@@ -113,6 +119,7 @@ class PolicyConfig:
     # frequent ventricular ectopy is shown, not sounded: PVCs are the textbook non-actionable alarm (docs/alarms.md)
     frequent_veb_priority: Priority = Priority.LOW
     vrun_priority: Priority = Priority.MEDIUM
+    slow_vrun_priority: Priority = Priority.LOW  # a ventricular run at vrun_bpm or slower
     svt_priority: Priority = Priority.MEDIUM
     pattern_priority: Priority = Priority.LOW  # couplet, bigeminy, trigeminy
     run_priority: Priority = Priority.LOW  # abnormal run
@@ -127,6 +134,8 @@ class PolicyConfig:
                 raise ValueError(f"alarm policy: {name} must be >= 0, got {getattr(self, name)}")
         if self.veb_per_min and self.veb_clear_per_min >= self.veb_per_min:
             raise ValueError("alarm policy: veb_clear_per_min must be under veb_per_min")
+        if not 0 <= self.vrun_bpm <= 300:
+            raise ValueError(f"alarm policy: vrun_bpm must be 0-300 bpm, got {self.vrun_bpm}")
         if not 0 < self.sv_prem < 1:
             raise ValueError(f"alarm policy: sv_prem must be in (0, 1), got {self.sv_prem}")
 
@@ -432,6 +441,7 @@ class AlarmPolicy:
         self.since_v = self.since_s = self.since_abn = 0  # beats since the last of each
         self.since_vrun = 0  # beats since the last beat of a ventricular run (vrun_len or more)
         self.v_alike: list[float | None] = []  # the current ventricular run's QRS correlations with the beat before
+        self.v_rrs: list[float] = []  # the current ventricular run's intervals (s), each after its first beat
         self.since_flag = 0
         self.last_index: int | None = None
         self.done: list[TypedBeat] = []
@@ -508,6 +518,14 @@ class AlarmPolicy:
         (as the VT rule's ``vt_similar``)."""
         return self.cfg.vrun_similar <= 0 or alike(self.v_alike[1:], self.cfg.vrun_similar)
 
+    def _vrun_rate(self) -> float | None:
+        """The current ventricular run's rate (bpm) over its last ``vrun_len - 1`` intervals; None where an interval
+        is unknown (0: a bed's first beat)."""
+        rrs = self.v_rrs[-max(1, self.cfg.vrun_len - 1):]
+        if not rrs or min(rrs) <= 0:
+            return None
+        return 60.0 * len(rrs) / sum(rrs)
+
     def irregular(self) -> bool:
         """The bed's rhythm is irregularly irregular (atrial fibrillation): the median of the absolute successive
         differences of its last RR intervals over their median above ``cfg.irregular``.  Successive RR differences
@@ -555,8 +573,9 @@ class AlarmPolicy:
         self.v_run = self.v_run + 1 if kind is V else 0
         if kind is V:  # each V beat's correlation with the beat before (the run's first: with a beat not in it)
             self.v_alike = [*self.v_alike[-15:], prev_corr]
+            self.v_rrs = [*self.v_rrs[-15:], s.beat.rr_prev_s] if self.v_run > 1 else []
         else:
-            self.v_alike = []
+            self.v_alike, self.v_rrs = [], []
         self.s_run = self.s_run + 1 if kind is S else 0
         if abnormal:
             self.abn_mixed = self.abn_mixed or kind is OT or (self.abn_run > 0 and self.kinds[-2] is not kind)
@@ -580,11 +599,18 @@ class AlarmPolicy:
                             score=s, evidence=ev)
         if (c.vrun_len and self.v_run >= c.vrun_len and self._alike_run()
                 and not self._chained(Condition.VENT_RUN, i, window)):
-            if c.vrun_reannounce and self.v_run == c.vrun_len and Condition.VENT_RUN in b.active:
+            rate = self._vrun_rate()
+            fast = not c.vrun_bpm or rate is None or rate > c.vrun_bpm
+            prio = c.vrun_priority if fast else c.slow_vrun_priority
+            on = b.active.get(Condition.VENT_RUN)
+            if on is not None and (on.priority < prio or (c.vrun_reannounce and fast and self.v_run == c.vrun_len)):
+                # a faster run of a slow run's episode is raised again at its own priority; with vrun_reannounce
+                # every new run of the episode is announced again
                 self.quiet.pop(Condition.VENT_RUN, None)
-                out += b.clear(Condition.VENT_RUN, score=s)  # a new run of the episode: announced again
-            out += b.raise_(Condition.VENT_RUN, P, c.vrun_priority,
-                            f"run of {self.v_run} ventricular beats", score=s, evidence=ev)
+                out += b.clear(Condition.VENT_RUN, score=s)
+            what = "" if rate is None else f" at {rate:.0f} bpm" + ("" if fast else f" (slow: not over {c.vrun_bpm:g})")
+            out += b.raise_(Condition.VENT_RUN, P, prio, f"run of {self.v_run} ventricular beats{what}", score=s,
+                            evidence=ev)
         if c.svt_run_len and self.s_run >= c.svt_run_len:
             out += b.raise_(Condition.SVT_RUN, P, c.svt_priority,
                             f"run of {self.s_run} supraventricular premature beats", score=s, evidence=ev)

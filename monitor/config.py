@@ -175,6 +175,10 @@ def add_alarm_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--vrun-similar", type=float, default=_A.vrun_similar,
                    help=f"ventricular run: its complexes alike, median correlation of each with the one before at "
                         f"least this (default {_A.vrun_similar:g}; 0: off)")
+    g.add_argument("--vrun-bpm", type=float, default=_A.vrun_bpm,
+                   help=f"ventricular run: MEDIUM over this rate (bpm; non-sustained VT), a slower run at "
+                        f"{_A.slow_vrun_priority.name} ('--priority slowvrun=...'; default {_A.vrun_bpm:g}; "
+                        f"0: every run MEDIUM)")
     g.add_argument("--svt-run-len", type=int, default=_A.svt_run_len,
                    help="supraventricular run: this many consecutive supraventricular premature beats")
     g.add_argument("--pattern-cycles", type=int, default=_A.pattern_cycles,
@@ -415,7 +419,8 @@ def parse_rate(text: str) -> float | None:
     return v
 
 
-_PRIORITY_KEYS = {"veb": "frequent_veb_priority", "vrun": "vrun_priority", "svt": "svt_priority",
+_PRIORITY_KEYS = {"veb": "frequent_veb_priority", "vrun": "vrun_priority", "slowvrun": "slow_vrun_priority",
+                  "svt": "svt_priority",
                   "pattern": "pattern_priority", "run": "run_priority", "frequent": "frequent_priority"}
 
 
@@ -436,7 +441,8 @@ def policy_from_args(a: argparse.Namespace) -> PolicyConfig:
         if not 0 <= getattr(a, name) <= 3600:
             raise ValueError(f"--{name.replace('_', '-')} must be 0-3600 s, got {getattr(a, name):g}")
     return replace(_A, veb_per_min=a.veb_per_min, veb_clear_per_min=min(_A.veb_clear_per_min, a.veb_per_min // 2),
-                   vrun_len=a.vrun_len, vrun_similar=a.vrun_similar, svt_run_len=a.svt_run_len,
+                   vrun_len=a.vrun_len, vrun_similar=a.vrun_similar, vrun_bpm=a.vrun_bpm,
+                   svt_run_len=a.svt_run_len,
                    pattern_cycles=a.pattern_cycles,
                    couplet=not a.no_couplet, run_len=a.run_len, other_per_min=a.other_per_min,
                    clear_normal=a.clear_after, beat_alarm=a.beat_alarm, sv_prem=a.sv_prem, v_alone_p=a.v_alone_p,

@@ -31,14 +31,15 @@ def _feed(policy, flags):
     return [policy.update(_score(i, 2.0 if f else 0.5)) for i, f in enumerate(flags)]
 
 
-def _typed(policy, kinds, *, start=0, alike=None):
-    """Beats with the typer's word on each: 'V' flagged and ventricular, 'N' normal, 'O' flagged, not ventricular,
-    'S' flagged, narrow and premature (RR 0.5 s against the bed's 0.8 s).  The type comes before the score for even
+def _typed(policy, kinds, *, start=0, alike=None, v_rr=0.5):
+    """Beats with the typer's word on each: 'V' flagged and ventricular (RR ``v_rr``: 0.5 s, 120 bpm in a run),
+    'N' normal, 'O' flagged, not ventricular, 'S' flagged, narrow and premature (RR 0.5 s against the bed's 0.8 s).
+    The type comes before the score for even
     beats and after it for odd ones (the pipeline sees both orders).  Alarm transitions per beat."""
     out = []
     index = start * STEP
     for j, k in enumerate(kinds):
-        rr = 0.5 if k == "S" else 0.8
+        rr = 0.5 if k == "S" else v_rr if k == "V" else 0.8
         index += round(rr * FS)
         s = _score(0, 0.5 if k == "N" else 2.0, rr=rr, index=index)
         q = QrsType(index, 0.95 if k == "V" else 0.05, k == "V", 0.14 if k == "V" else 0.08, prev_corr=alike)
@@ -324,6 +325,30 @@ def test_vrun_reannounce_announces_every_run_of_an_episode():
     assert _conds(out).count(("ventricular run", Priority.MEDIUM)) == 3
     assert _conds(out, AlarmState.CLEARED).count(("ventricular run", Priority.MEDIUM)) == 2
     assert len({a.id for o in out for a in o if a.condition == "ventricular run"}) == 3
+
+
+def test_a_slow_ventricular_run_is_shown_not_sounded_and_a_faster_one_of_its_episode_is_sounded():
+    """Non-sustained VT is >= 3 ventricular beats over 100 bpm (ACC/AHA/ESC 2006): a run of 3 at 75 bpm (an
+    accelerated idioventricular run, MIT-BIH 124's and 207's) is the 'ventricular run' at LOW, its rate in the
+    message; a run at 120 bpm in the same episode raises it again at MEDIUM (heard); ``vrun_bpm=0`` sounds every
+    run, as before."""
+    slow = "N" * 10 + "VVV" + "N" * 6
+    out = _typed(AlarmPolicy(AlarmBook("bed1"), fs=FS), slow, v_rr=0.8)
+    runs = [a for o in out for a in o if a.condition == "ventricular run"]
+    assert [(a.priority, a.state) for a in runs] == [(Priority.LOW, AlarmState.ACTIVE)]
+    assert "run of 3 ventricular beats at 75 bpm (slow: not over 100)" in runs[0].message
+    out = _typed(AlarmPolicy(AlarmBook("bed1"), PolicyConfig(vrun_bpm=0), fs=FS), slow, v_rr=0.8)
+    assert _conds(out).count(("ventricular run", Priority.MEDIUM)) == 1
+    # a slow run, then a fast one 6 beats later (the slow run's advisory still on: clear_s 60 s)
+    p = AlarmPolicy(AlarmBook("bed1"), fs=FS)
+    out = _typed(p, slow, v_rr=0.8) + _typed(p, "VVVV" + "N" * 4, start=30, v_rr=0.5)
+    runs = [(a.priority, a.state) for o in out for a in o if a.condition == "ventricular run"]
+    assert runs == [(Priority.LOW, AlarmState.ACTIVE), (Priority.LOW, AlarmState.CLEARED),
+                    (Priority.MEDIUM, AlarmState.ACTIVE)]
+    assert "at 120 bpm" in next(a for o in out for a in o if a.priority is Priority.MEDIUM).message
+    # a slow run while the fast run's advisory is on changes nothing
+    assert not [a for o in _typed(p, "VVV" + "N" * 3, start=60, v_rr=0.8) for a in o
+                if a.condition == "ventricular run"]
 
 
 def test_a_ventricular_run_of_unlike_complexes_is_no_advisory():
