@@ -34,8 +34,8 @@ def _feed(policy, flags):
 def _typed(policy, kinds, *, start=0, alike=None, v_rr=0.5):
     """Beats with the typer's word on each: 'V' flagged and ventricular (RR ``v_rr``: 0.5 s, 120 bpm in a run),
     'N' normal, 'O' flagged, not ventricular, 'S' flagged, narrow and premature (RR 0.5 s against the bed's 0.8 s).
-    The type comes before the score for even
-    beats and after it for odd ones (the pipeline sees both orders).  Alarm transitions per beat."""
+    The type comes before the score for even beats and after it for odd ones (the pipeline sees both orders).  Alarm
+    transitions per beat."""
     out = []
     index = start * STEP
     for j, k in enumerate(kinds):
