@@ -16,11 +16,13 @@ from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from ecgmon.core.messages import Chunk, TrueBeat, is_abnormal
 from ecgmon.core.payload import MAX_PAYLOAD, Packet, PayloadError, decode, decode_many, device_from_topic, t0_problem
 from ecgmon.models.data import CLASS_NAMES
 from ecgmon.monitor.sources import InputListener
-from ecgmon.monitor.streams import DeviceStream
+from ecgmon.monitor.streams import DeviceStream, same_rate
 
 CONTROL_COMMANDS = frozenset({"relearn", "limits"})
 MAX_TOPIC = 256  # bytes; longer topics are rejected before any parsing
@@ -31,16 +33,27 @@ SAMPLES, LABELS, CONTROL, TOO_LONG, UNKNOWN = range(5)  # what a topic carries
 @dataclass(slots=True)
 class _Pace:
     """One device's stated rate against its own clock (:meth:`Ingress._pace_problem`): its last packet (``seq``,
-    ``t0``, ``fs``, ``n`` samples), the ratios (clock advance / stated duration) of the consecutive pairs of the window
-    being gathered and its stated duration so far (s), and the last windows' median ratios."""
+    ``t0``, ``fs``, ``n`` samples), the window of consecutive packets being gathered (each one's start by the
+    stated rate, s from the window's first, and its ``t0``), and the last windows' clock rates (clock advance per
+    stated second)."""
 
     ratios: deque[float]
-    pairs: list[float] = field(default_factory=list)
-    span: float = 0.0
+    xs: list[float] = field(default_factory=list)
+    ts: list[float] = field(default_factory=list)
     seq: int = 0
     t0: float = 0.0
     fs: float = 0.0
     n: int = 0
+
+
+def clock_rate(xs: list[float], ts: list[float]) -> float:
+    """The Theil-Sen slope of ``ts`` against ``xs`` (the median of the slopes of every pair of points; Sen PK,
+    *Estimates of the regression coefficient based on Kendall's tau*, J Am Stat Assoc 63:1379-1389, 1968): a
+    device's clock advance per stated second over a window of its packets, which neither jitter of every stamp
+    (even of half a packet) nor a single stamp off by a second moves far."""
+    x, t = np.asarray(xs), np.asarray(ts)
+    i, j = np.triu_indices(len(x), 1)
+    return float(np.median((t[j] - t[i]) / (x[j] - x[i])))
 
 
 class Ingress:
@@ -78,11 +91,11 @@ class Ingress:
 
     UNSTABLE_N, UNSTABLE_S = 4, 10.0  # this many stream restarts within this long: an unstable stream
     UNSTABLE = "unstable-stream"  # the rejection's reason
-    # a device's stated sampling rate against its own clock: over windows of PACE_S s of consecutive packets, the median
-    # of each pair's clock advance against the first one's duration at that rate; PACE_N windows in a row outside
-    # 1 / PACE_TOL .. PACE_TOL is a wrong rate (clock drift, jitter, a stamp off by a second and bursts of stored
-    # packets stay well inside)
-    PACE_S, PACE_N, PACE_TOL = 2.0, 2, 1.05
+    # a device's stated sampling rate against its own clock: over windows of at least PACE_S s and PACE_PACKETS + 1
+    # consecutive packets, the clock's advance per stated second (a Theil-Sen slope); PACE_N windows in a row outside
+    # 1 / PACE_TOL .. PACE_TOL is a wrong rate (clock drift, jitter of up to half a packet, stamps rounded to a coarse
+    # clock tick, a stamp off by a second and bursts of stored packets stay well inside)
+    PACE_S, PACE_PACKETS, PACE_N, PACE_TOL = 2.0, 16, 2, 1.05
     PACE = "fs-clock-mismatch"
 
     def owns(self, device: str) -> bool:
@@ -110,13 +123,14 @@ class Ingress:
         return {"messages": self.handled, "devices": len(self.streams), "chunks": c["chunks"],
                 "lost_chunks": c["lost_chunks"], "gaps": c["gap"], "duplicates": c["duplicate"],
                 "reboots": c["reboot"], "counter_wraps": c["wrap"], "late": c["late"], "fs_changes": c["fs_change"],
+                "fs_wobbles": c["fs_wobble"],
                 "seq_jumps": c["seq_jump"], "lead_changes": c["lead_change"],
                 "out_of_order": c["out_of_order"], "rejected": sum(self.rejected.values()),
                 "other_shards": self.other_shards, "commands": dict(self.commands),
                 "rejected_by": _by_device(self.rejected),
                 # which devices' links lose packets or restart (the 50 with most): a bad link or device to fix
                 "streams_by": _by_device(Counter({(dev, k): st.counts[k] for dev, st in self.streams.items()
-                                                  for k in ("lost_chunks", "gap", "reboot", "lead_change")
+                                                  for k in ("lost_chunks", "gap", "reboot", "lead_change", "fs_change")
                                                   if st.counts[k]}))}
 
     def _reject(self, device: str, reason: str) -> None:
@@ -257,28 +271,30 @@ class Ingress:
         500 Hz samples (a firmware or configuration error) has its packets' ``t0`` advance half as fast as their
         samples say: every interval, heart rate and alarm of its bed would be off by that factor (MIT-BIH 119 read
         at 33 bpm, a false extreme-bradycardia alarm), so its packets are refused (reason ``fs-clock-mismatch``, the
-        bed's bad-input alarm) while the last ``PACE_N`` windows of ``PACE_S`` s of consecutive packets each have the
-        median of their pairs' ratios (clock advance / the first packet's duration) outside 1 / ``PACE_TOL`` ..
-        ``PACE_TOL`` (5 %: 250 Hz against 300 is 20 %; a median is not moved by jitter, even of half a packet, nor by
-        an NTP step or a single stamp off by a second).  Consecutive:
-        the next ``seq`` (or, for a device whose ``seq`` counts samples, the last packet's ``seq`` plus its samples),
-        at one rate; a lost, late or repeated packet is no pair, a rate change starts again."""
+        bed's bad-input alarm) while the last ``PACE_N`` windows of consecutive packets (at least ``PACE_S`` s and
+        ``PACE_PACKETS`` + 1 packets each: about 8 s of 0.25 s packets in all) each have their clock rate
+        (:func:`clock_rate`, clock advance per stated second) outside 1 / ``PACE_TOL`` .. ``PACE_TOL`` (5 %: 250 Hz
+        against 300 is 20 %).  A slope over the whole window, not the pairs of neighbours: the median of neighbours'
+        ratios was refused a truthful device whose stamps jitter by 50-124 ms on 0.25 s packets, or are rounded down
+        to a 15.6 ms clock tick on 0.1 s packets (each neighbours' ratio 0.94 or 1.09; a newcomer, session 26).
+        Consecutive: the next ``seq`` (or, for a device whose ``seq`` counts samples, the last packet's ``seq`` plus
+        its samples), at one rate (:func:`~ecgmon.monitor.streams.same_rate`); a lost, late or repeated packet starts
+        the window again, a rate change the count."""
         pace = self._pace.get(dev)
         if pace is None:
             pace = self._pace[dev] = _Pace(deque(maxlen=self.PACE_N))
-        elif pace.fs != p.fs:  # a rate change: the count starts again
+            pace.xs, pace.ts = [0.0], [p.t0]
+        elif not same_rate(pace.fs, p.fs):  # a rate change: the count starts again
             pace.ratios.clear()
-            pace.pairs.clear()
-            pace.span = 0.0
+            pace.xs, pace.ts = [0.0], [p.t0]
         elif p.seq in (pace.seq + 1, pace.seq + pace.n) and pace.n > 0:
-            last_s = pace.n / pace.fs
-            pace.pairs.append((p.t0 - pace.t0) / last_s)
-            pace.span += last_s
-            if pace.span >= self.PACE_S:
-                srt = sorted(pace.pairs)
-                pace.ratios.append((srt[(len(srt) - 1) // 2] + srt[len(srt) // 2]) / 2)  # the window's median
-                pace.pairs.clear()
-                pace.span = 0.0
+            pace.xs.append(pace.xs[-1] + pace.n / pace.fs)
+            pace.ts.append(p.t0)
+            if pace.xs[-1] >= self.PACE_S and len(pace.xs) > self.PACE_PACKETS:
+                pace.ratios.append(clock_rate(pace.xs, pace.ts))
+                pace.xs, pace.ts = [0.0], [p.t0]
+        else:
+            pace.xs, pace.ts = [0.0], [p.t0]
         pace.seq, pace.t0, pace.fs, pace.n = p.seq, p.t0, p.fs, len(p.samples)
         return (len(pace.ratios) == self.PACE_N
                 and all(not 1 / self.PACE_TOL <= r <= self.PACE_TOL for r in pace.ratios))

@@ -5,7 +5,9 @@ released in ``seq`` order; a chunk that arrives early waits in a small reorder w
 (``reorder`` chunks).  When the window overflows, the missing chunks are declared lost:
 the next chunk is released with ``reset=True`` and ``missing`` (the samples lost, by the clock); the
 monitor bridges a short run of them (``PipelineConfig.bridge_s``) and otherwise restarts that patient's
-segmenter and raises a signal-loss alarm.  A change of ``fs`` is also a reset.
+segmenter and raises a signal-loss alarm.  A change of ``fs`` is also a reset; a stated rate within ``FS_SAME``
+(0.5 %) of the stream's is the same rate (a device that states its measured rate, 250.001 or 249.96 Hz, is no
+new stream at every packet: ``fs_wobble`` counted), and the stream keeps its own.
 
 Neither the counter nor the clock is trusted alone.  A packet whose ``seq`` was already seen (or is
 behind) is a duplicate or a late packet only when its ``t0`` is the one this stream gave (or would
@@ -35,6 +37,15 @@ import numpy as np
 
 from ecgmon.core.messages import Chunk
 from ecgmon.core.payload import Packet
+
+FS_SAME = 0.005  # stated sampling rates within this share of each other are one rate
+
+
+def same_rate(a: float, b: float) -> bool:
+    """Whether two stated sampling rates (Hz) are one rate: within ``FS_SAME`` (0.5 %) of each other.  Devices
+    that state their measured rate send 250.001 or 249.96 Hz for a 250 Hz stream (a crystal's error is about
+    0.01 %); nominal rates that differ (125, 128, 200, 250, 256, 360, 500 Hz) differ by 2 % or more."""
+    return abs(a - b) <= FS_SAME * max(a, b)
 
 
 @dataclass(slots=True)
@@ -72,6 +83,9 @@ class DeviceStream:
     def push(self, p: Packet, now: float | None = None) -> list[Chunk]:
         """Accept one packet (arrived at ``now``, s, for ``reorder_s``); return the chunks now releasable, in
         order."""
+        if self.fs is not None and p.fs != self.fs and same_rate(p.fs, self.fs):
+            self.counts["fs_wobble"] += 1
+            p = replace(p, fs=self.fs)  # the stream's rate, stated a little differently
         seq = p.seq + self.base
         if self.width and seq > (self.expected or 0) + self.width // 2:
             seq -= self.width  # a late packet from before the last wrap
