@@ -748,15 +748,27 @@ class LethalWatch:
     def organised(self, start: int, end: int, beats: int | None = None) -> bool:
         """Whether the QRS found in ``[start, end]`` (sample indices: a VF window) are an organised rhythm: at least
         ``beats`` (default ``organised_beats``), none in noise, regular (coefficient of variation of their RR under
-        ``organised_cv``) and no faster than ``organised_bpm``."""
+        ``organised_cv``) and no faster than ``organised_bpm``.  By default a slower rhythm, which cannot put
+        ``organised_beats`` QRS in the span (3.5 s holds 4 at 80 bpm, 3 at 60), needs as many as its own mean RR
+        puts there (at least 3), and they must cover the span: none of its ends farther than 1.5 mean RR from a
+        QRS (a clean 80 bpm rhythm with T waves as tall as its QRS, whose windows the VF model took for flutter,
+        raised VF/flutter and held it to the end: a newcomer's EC13-style test, session 26)."""
         c = self.cfg
         if c.organised_bpm <= 0:
             return False
         q = [i for i in self.qrs_at if start <= i <= end]
-        if len(q) < (c.organised_beats if beats is None else beats) or any(i in self.noisy_qrs for i in q):
+        if len(q) < min(3, c.organised_beats if beats is None else beats) or any(i in self.noisy_qrs for i in q):
             return False
         rr = np.diff(q) / self.fs
-        return float(rr.mean()) >= 60.0 / c.organised_bpm and float(rr.std()) < c.organised_cv * float(rr.mean())
+        mean = float(rr.mean())
+        if beats is None and len(q) < c.organised_beats:  # a slow rhythm: as many as it fits, over the whole span
+            fits = int((end - start) / self.fs / mean)
+            reach = 1.5 * mean * self.fs
+            if len(q) < min(c.organised_beats, max(3, fits)) or q[0] - start > reach or end - q[-1] > reach:
+                return False
+        elif len(q) < (c.organised_beats if beats is None else beats):
+            return False
+        return mean >= 60.0 / c.organised_bpm and float(rr.std()) < c.organised_cv * mean
 
     def set_limits(self, *, low: float | None = None, high: float | None = None) -> None:
         """Change the bed's heart-rate limits (bpm); they take effect from the next beat."""

@@ -56,7 +56,8 @@ of 2.8-3.6 (synthetic wide-complex rhythms at 160-200 bpm), under the 5 of a cle
 extreme tachycardia was then held and its beats got no verdict (Behar J, Oster J, Li Q, Clifford GD, "ECG signal
 quality during arrhythmia and its application to false alarm reduction", IEEE Trans Biomed Eng 60(6):1660-1666,
 2013, found the same: indices fitted on sinus rhythm misjudge arrhythmias).  A stretch where the two independent
-detectors agree (bSQI at least ``organised_bsqi``, 0.9) on at least ``fast_beats`` QRS of a regular rhythm (RR
+detectors agree (bSQI at least ``organised_bsqi``, 0.9) on at least ``fast_beats`` QRS (in a stream's first, shorter
+windows as many in proportion, at least 4: session 26) of a regular rhythm (RR
 coefficient of variation under ``fast_cv``) no faster than ``organised_max_bpm`` (220; faster, the fast-rhythm rule
 above, with its kurtosis floor, decides: tremor runs at 4-8 Hz) is clean.  Noise and motion do not give two
 detectors a regular rhythm to agree on (their RR vary by 40-60 %).  On the development records it changed only
@@ -404,7 +405,11 @@ class SignalQuality:
         b = bsqi(mine, theirs.astype(np.float64), self.tol, lo=self.tol, hi=stop - start - self.tol) \
             if max(len(mine), len(theirs)) >= cfg.min_beats else None
         noisy = (b is not None and b < cfg.bsqi_min) or k < cfg.ksqi_min
-        if noisy and len(mine) >= cfg.fast_beats:
+        # a stream's first, shorter windows (first_window_s up to window_s) need as many beats in proportion
+        span = stop - start
+        need = (max(4, math.ceil(cfg.fast_beats * span / self.n)) if self.first_n <= span < self.n
+                else cfg.fast_beats)
+        if noisy and len(mine) >= need:
             rr = np.diff(mine)
             med = _median(rr.tolist())
             regular = rr.std() < cfg.fast_cv * rr.mean()

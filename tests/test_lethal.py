@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 
+import numpy as np
 import pytest
 from helpers import play_records, wide_rhythm
 
@@ -779,6 +780,52 @@ def test_no_fast_rate_before_the_first_signal_quality_rating_unless_it_calls_tho
             assert raised and raised[0].index >= round(11.0 * FS) + 11 * round(60 / 160 * FS)
         else:
             assert raised and raised[0].index <= round(6.4 * FS)  # at the first rated QRS
+
+
+def _tall_t_rhythm(fs: float, seconds: float, t_mv: float = 1.0) -> np.ndarray:
+    """EC13's tall-T test complex at 80 bpm: a 1 mV triangular QRS of 100 ms, a half-sine T of 180 ms and ``t_mv``
+    ending 350 ms after the QRS onset, 5 uV of noise."""
+    t = np.arange(round(seconds * fs)) / fs
+    x = np.zeros(len(t))
+    for onset in np.arange(0.5, seconds - 0.4, 0.75):
+        d = t - onset
+        x += np.clip(1 - np.abs(d - 0.05) / 0.05, 0, None)
+        x += t_mv * np.where((d >= 0.17) & (d < 0.35), np.sin(np.pi * (d - 0.17) / 0.18), 0.0)
+    return x + 0.005 * np.random.default_rng(0).standard_normal(len(t))
+
+
+def test_a_clean_80_bpm_rhythm_with_tall_t_waves_is_no_vf(tmp_path):
+    """Its waves look like flutter to the VF model: VF/flutter was raised at 8 s and held to the end, every QRS found
+    (a newcomer's EC13-style test, session 26).  At 80 bpm a VF window's 3.5 s hold 4 QRS, fewer than the 5 the
+    organised-rhythm check asked, and a stream's first 5-10 s windows fewer than the 8 the signal-quality index's
+    organised rule asked: a slower rhythm needs as many as its own rate puts there, over the whole window."""
+    rec = tmp_path / "tallt.csv"
+    rec.write_text("sampling rate: 250\n" + "".join(f"{v:.5f}\n" for v in _tall_t_rhythm(250.0, 40.0)))
+    _, got = play_records(tmp_path, [rec])
+    assert len(got.scores) >= 50
+    assert not [a for a in got.alarms if a.condition is Condition.VFIB]
+
+
+def test_a_small_wide_complex_rhythm_at_75_bpm_is_no_vf(tmp_path):
+    """A regular 75 bpm rhythm (RR +-2 %) of 0.3 mV complexes about 150 ms wide, at 1000 Hz: VF/flutter on 12-54 s
+    before (the organised-rhythm check asked for 5 QRS in 3.5 s: a newcomer, session 26)."""
+    fs, seconds, w = 1000.0, 40.0, 0.03
+    rng = np.random.default_rng(7)
+    r, peaks = 0.5, []
+    while r < seconds - 0.5:
+        peaks.append(r)
+        r += 0.8 * (1 + 0.02 * rng.standard_normal())
+    t = np.arange(round(seconds * fs)) / fs
+    x = 0.01 * np.random.default_rng(1).standard_normal(len(t))
+    for r in peaks:  # P, Q, R, S, T
+        for c, sd, h in ((-0.16, 0.025, 0.12), (-2.2 * w, 0.8 * w, -0.12), (0.0, w, 1.0), (2.2 * w, 0.9 * w, -0.22),
+                         (0.285, 0.05, 0.25)):
+            x += 0.3 * h * np.exp(-0.5 * ((t - r - c) / sd) ** 2)
+    rec = tmp_path / "wide75.csv"
+    rec.write_text("sampling rate: 1000\n" + "".join(f"{v:.5f}\n" for v in x))
+    _, got = play_records(tmp_path, [rec])
+    assert len(got.scores) >= 40
+    assert not [a for a in got.alarms if a.condition is Condition.VFIB]
 
 
 def test_a_regular_wide_complex_rhythm_at_160_is_extreme_tachycardia_not_vf(tmp_path):
