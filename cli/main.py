@@ -505,7 +505,8 @@ def cmd_evaluate(a: argparse.Namespace, console: Console) -> int:
             raise ValueError(f"--protocol {a.protocol} needs --data DIR (the records)")
         ckpt = load(a.checkpoint if a.checkpoint is not None else "mitdb")
         # the checkpoint's representation decides where the fiducials fall; EC13 also plays 4a/4b through it
-        lines, _ = qrs.run_protocol(a.protocol, a.data, rep=ckpt.rep, out=a.out, lead=a.lead, ckpt=ckpt)
+        lines, _ = qrs.run_protocol(a.protocol, a.data, rep=ckpt.rep, out=a.out, lead=a.lead, ckpt=ckpt,
+                                    records=a.records)
         for line in lines:
             print(line)  # plain: the tables are wider than a pipe's 80 columns
         # EC13: a record whose shown rate misses the true one by more than 5 % fails the run (exit 1)

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -149,9 +150,9 @@ def snr_of(name: str) -> float | None:
 
 
 def nstdb(data: Path, *, lead: str = "MLII", rep: Representation = Representation(),
-          start_s: float = 300.0) -> list[tuple[float | None, QRSCounts]]:
-    """(SNR dB, counts) per NSTDB record in ``data``, from ``start_s`` on, highest SNR first."""
-    paths = find_records([data])
+          start_s: float = 300.0, paths: list[Path] | None = None) -> list[tuple[float | None, QRSCounts]]:
+    """(SNR dB, counts) per NSTDB record in ``data`` (or of ``paths``), from ``start_s`` on, highest SNR first."""
+    paths = find_records([data]) if paths is None else paths
     res = [(snr_of(p.name), c) for p, c in zip(paths, qrs(paths, lead=lead, rep=rep, start_s=start_s,
                                                           exclude_vf=False), strict=True)]
     return sorted(res, key=lambda r: -np.inf if r[0] is None else -r[0])
@@ -193,10 +194,12 @@ def rates_of(name: str) -> tuple[tuple[float, float, float], ...]:
     return EC13_RATES.get(name.split("_")[0].lower(), ())
 
 
-def ec13(data: Path, *, lead: str = "ECG", rep: Representation = Representation()) -> list[RateResult]:
-    """The rate shown per EC13 record and segment (see the module docstring); unknown records are skipped."""
+def ec13(data: Path, *, lead: str = "ECG", rep: Representation = Representation(),
+         paths: list[Path] | None = None) -> list[RateResult]:
+    """The rate shown per EC13 record (of ``data``, or ``paths``) and segment (see the module docstring); unknown
+    records are skipped."""
     out = []
-    for p in find_records([data]):
+    for p in find_records([data]) if paths is None else paths:
         segments = rates_of(p.name)
         if not segments:
             continue
@@ -213,10 +216,11 @@ EC13_TACHY_ONSET_S = 30.0  # aami4*: 30 s of triangle waveforms, then the figure
 TACHY_ALARMS = frozenset({Condition.VTACH, Condition.VFIB, Condition.EXTREME_TACHY})
 
 
-def ec13_time_to_alarm(data: Path, ckpt: Checkpoint, *, lead: str = "ECG") -> list[dict[str, Any]]:
+def ec13_time_to_alarm(data: Path, ckpt: Checkpoint, *, lead: str = "ECG",
+                       paths: list[Path] | None = None) -> list[dict[str, Any]]:
     """Figures 4a/4b (and their amplitude variants) through the whole monitor: per record, the first tachycardia
     alarm raised from the onset on (condition, seconds after the onset), and those raised before it (false)."""
-    recs = [read(p, lead=lead, annotations=False) for p in find_records([data])
+    recs = [read(p, lead=lead, annotations=False) for p in (find_records([data]) if paths is None else paths)
             if p.name.split("_")[0].lower() in ("aami4a", "aami4b")]
     if not recs:
         return []
@@ -232,14 +236,33 @@ def ec13_time_to_alarm(data: Path, ckpt: Checkpoint, *, lead: str = "ECG") -> li
     return out
 
 
+def protocol_paths(data: Path, records: Sequence[str] | None = None) -> list[Path]:
+    """The records of ``data`` (those named in ``records``, each looked up by name: ValueError naming those not
+    there)."""
+    paths = find_records([data])
+    if records:
+        by_name = {p.name: p for p in paths}
+        if missing := [r for r in records if r not in by_name]:
+            raise ValueError(f"record(s) {', '.join(missing)} not in {data} (there: "
+                             f"{', '.join(sorted(by_name)) or 'none'})")
+        paths = [by_name[r] for r in records]
+    return paths
+
+
 def run_protocol(protocol: str, data: Path, *, rep: Representation, out: Path | None = None,
-                 lead: str | None = None, ckpt: Checkpoint | None = None) -> tuple[list[str], dict[str, Any]]:
-    """``ecgmon evaluate --protocol qrs|nstdb|ec13``: (lines to print, the figures written to ``out/metrics.json``)."""
+                 lead: str | None = None, ckpt: Checkpoint | None = None,
+                 records: Sequence[str] | None = None) -> tuple[list[str], dict[str, Any]]:
+    """``ecgmon evaluate --protocol qrs|nstdb|ec13``: (lines to print, the figures written to ``out/metrics.json``).
+    ``records``: only these (by name).  ValueError where ``data`` holds no record the protocol can count (a run that
+    counted nothing is no pass)."""
     import json
 
     figures: dict[str, Any]
+    paths = protocol_paths(data, records)
     if protocol == "qrs":
-        counts = qrs(find_records([data]), lead=lead or "MLII", rep=rep)
+        counts = qrs(paths, lead=lead or "MLII", rep=rep)
+        if not counts:
+            raise ValueError(f"--protocol qrs: no annotated record in {data}")
         lines = [f"QRS detection ({data}), whole records, ventricular flutter/fibrillation left out (EC57), 150 ms "
                  f"window, beat representation {rep.kind}",
                  f"{'record':>8} {'ref':>5} {'det':>5} {'FN':>4} {'FP':>4} {'Se %':>7} {'+P %':>7} {'VF s':>5} "
@@ -250,7 +273,9 @@ def run_protocol(protocol: str, data: Path, *, rep: Representation, out: Path | 
                          f"{100 * (c.noisy_share or 0):>7.1f}")
         figures = {"records": [c.to_dict() for c in counts], "gross": total(counts).to_dict()}
     elif protocol == "nstdb":
-        res = nstdb(data, lead=lead or "MLII", rep=rep)
+        res = nstdb(data, lead=lead or "MLII", rep=rep, paths=paths)
+        if not any(snr is not None for snr, _ in res):
+            raise ValueError(f"--protocol nstdb: no NSTDB record (a name ending e24 .. e_6, as 118e06) in {data}")
         lines = [f"NSTDB QRS detection ({data}), first 300 s excluded, EC57 150 ms window, beat representation "
                  f"{rep.kind}; noisy %: detections marked noisy by the signal-quality index",
                  f"{'record':>8} {'SNR dB':>6} {'ref':>5} {'FN':>4} {'FP':>4} {'Se %':>7} {'+P %':>7} {'noisy %':>7}"]
@@ -260,7 +285,9 @@ def run_protocol(protocol: str, data: Path, *, rep: Representation, out: Path | 
                          f"{100 * (c.noisy_share or 0):>7.1f}")
         figures = {"records": [{"snr_db": snr, **c.to_dict()} for snr, c in res]}
     elif protocol == "ec13":
-        rates = ec13(data, lead=lead or "ECG", rep=rep)
+        rates = ec13(data, lead=lead or "ECG", rep=rep, paths=paths)
+        if not rates:
+            raise ValueError(f"--protocol ec13: no EC13 waveform (aami3a .. aami4b and their variants) in {data}")
         lines = [f"EC13 heart rate shown ({data}), +/-5 % of the true rate, beat representation {rep.kind}",
                  f"{'record':>10} {'from s':>6} {'to s':>5} {'true bpm':>8} {'shown':>5} {'min':>6} {'max':>6} "
                  f"{'mean':>6}  pass   (shown: rates shown in the segment; min/max/mean of them, bpm)"]
@@ -274,7 +301,7 @@ def run_protocol(protocol: str, data: Path, *, rep: Representation, out: Path | 
         lines.append(f"{len(rates) - len(bad)} of {len(rates)} segments within +/-5 % of the true rate"
                      + (f"; out: {', '.join(bad)} (exit 1)" if bad else ""))
         figures = {"segments": [r.to_dict() for r in rates], "tolerance": 0.05}
-        if ckpt is not None and (alarms := ec13_time_to_alarm(data, ckpt, lead=lead or "ECG")):
+        if ckpt is not None and (alarms := ec13_time_to_alarm(data, ckpt, lead=lead or "ECG", paths=paths)):
             lines.append("time to alarm for tachycardia (EC13 4.1.2.1 g; onset at 30 s), the whole monitor:")
             for t in alarms:
                 got = (f"{t['time_to_alarm_s']:.1f} s ({t['alarm']})" if t["alarm"] is not None

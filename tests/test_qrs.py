@@ -682,3 +682,22 @@ def test_a_qrs_found_by_search_back_says_when_it_was_decided_whatever_the_chunks
     # the others were decided at their own look-ahead, once the detector had learnt its levels (those of its first
     # seconds are decided when it has)
     assert all(when == at for f, at, when in got[0.1] if abs(f - r[25]) >= 0.05 * fs and f > 5 * fs)
+
+
+def test_qrs_protocols_refuse_a_folder_they_count_nothing_in_and_take_records_by_name(tmp_path):
+    """`evaluate --protocol ec13` on a folder without EC13 waveforms printed "0 of 0 segments within +/-5 %" and
+    exited 0 (a pass), and `--protocol qrs --records 101` ignored --records and played every record (a newcomer,
+    session 26): a protocol that counts nothing is an error, and --records picks records (an unknown name is
+    an error naming the folder's)."""
+    from ecgmon.cli.main import main
+
+    data = Path(__file__).parent / "data" / "mitdb"
+    for protocol in ("ec13", "nstdb"):
+        with pytest.raises(ValueError, match=f"--protocol {protocol}: no"):
+            Q.run_protocol(protocol, data, rep=Q.Representation())
+    lines, figures = Q.run_protocol("qrs", data, rep=Q.Representation(), records=["205x"])
+    assert any("205x" in line for line in lines)
+    assert [r["record"] for r in figures["records"]] == ["205x"]
+    with pytest.raises(ValueError, match=r"record\(s\) 101 not in .*there: 205x"):
+        Q.run_protocol("qrs", data, rep=Q.Representation(), records=["101"])
+    assert main(["evaluate", "--protocol", "ec13", "--data", str(data), "--out", str(tmp_path)]) == 2
