@@ -130,8 +130,8 @@ def _check_meta(device: str | None, seq: object, fs: object, t0: object, n: int)
     (seq, fs, t0) as int and floats."""
     if device is not None and (not isinstance(device, str) or not DEVICE_RE.match(device)):
         raise PayloadError("bad-device", "device must be 1-64 characters of A-Z a-z 0-9 _ . -")
-    if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0 or seq >= 2**63:
-        raise PayloadError("bad-seq", f"seq must be a non-negative integer, got {seq!r}")
+    if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0 or seq >= 2**64:
+        raise PayloadError("bad-seq", f"seq must be an integer 0 .. 2**64 - 1 (uint64), got {seq!r}")
     if isinstance(fs, bool) or not isinstance(fs, int | float) or not math.isfinite(fs):
         raise PayloadError("bad-fs", f"fs must be a number, got {fs!r}")
     if not FS_RANGE[0] <= fs <= FS_RANGE[1]:

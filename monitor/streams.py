@@ -78,7 +78,7 @@ class DeviceStream:
 
     RECENT = 256
     MAX_FIRST = 2**40  # a first packet's seq x samples beyond this (not a device's sample count) numbers from 0
-    WIDTHS = (2**8, 2**16, 2**32)  # counter widths whose wrap round is recognised
+    WIDTHS = (2**8, 2**16, 2**32, 2**64)  # counter widths whose wrap round is recognised (uint64: the contract's)
 
     def push(self, p: Packet, now: float | None = None) -> list[Chunk]:
         """Accept one packet (arrived at ``now``, s, for ``reorder_s``); return the chunks now releasable, in

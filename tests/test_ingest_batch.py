@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import socket
 import time
 
@@ -52,7 +53,8 @@ def _mixed_payloads(rng: np.random.Generator) -> list[bytes]:
         y[17] = v
         out.append(encode("float32", "bed01", 1, 250.0, T0, y))
     out.append(encode("int16", "bed01", 1, 250.0, T0, np.full(62, 21.0)))  # 21 mV in int16 counts
-    out.append(HEADER.pack(MAGIC, 1, 1, 0, 2**63, 250.0, 0.001, T0, 2) + b"\0\0\0\0")  # seq too large
+    out.append(HEADER.pack(MAGIC, 1, 1, 0, 2**64 - 1, 250.0, 0.001, T0, 2) + b"\0\0\0\0")  # uint64's largest seq
+    out.append(json.dumps({"device": "bed01", "seq": 2**64, "fs": 250, "t0": T0, "samples": [0.0]}).encode())
     out.append(HEADER.pack(MAGIC, 1, 1, 0, 3, 250.0, 0.001, T0, 0))  # empty
     out.append(HEADER.pack(MAGIC, 1, 2, 0, 3, 5000.0, 1.0, T0, 1) + b"\0\0\0\0")  # fs out of range
     order = rng.permutation(len(out))
@@ -66,7 +68,7 @@ def test_decode_many_gives_what_decode_gives_for_each_payload():
     reasons = {r.reason for r in many if isinstance(r, PayloadError)}
     assert {"non-finite", "out-of-range", "bad-seq", "empty", "bad-fs", "truncated"} <= reasons
     good = [r for r in many if not isinstance(r, PayloadError)]
-    assert len(good) == 60
+    assert len(good) == 61  # the 60 good packets and uint64's largest seq
     bases = [r.samples.base for r in good]  # each packet owns its samples: no view into a shared batch array
     assert all(b is None for b in bases)
 

@@ -353,7 +353,7 @@ def test_counters_say_what_happened_late_start_packets_a_counter_jump_and_lost_p
     assert lossy.counts["lost_chunks"] == 2 and lossy.counts["gap"] == 1 and sum(c.reset for c in out) == 1
 
 
-@pytest.mark.parametrize("width", [2**8, 2**16, 2**32])
+@pytest.mark.parametrize("width", [2**8, 2**16, 2**32, 2**64])  # 2**64: the binary contract's uint64 (session 26)
 def test_a_counter_that_wraps_round_goes_on_without_a_reset(width):
     ds = DeviceStream("d", reorder=8)
     dur = 62 / 250
@@ -362,8 +362,10 @@ def test_a_counter_that_wraps_round_goes_on_without_a_reset(width):
     order = list(range(60))
     order[29], order[30] = order[30], order[29]
     out = [c for k in order for c in ds.push(_pkt(seqs[k], 1000.0 + k * dur))]
-    # numbered from the device's counter at the first packet (seq x samples), on across the wrap
-    assert [c.start for c in out] == [62 * (width - 30 + k) for k in range(60)]
+    # numbered from the device's counter at the first packet (seq x samples; from 0 beyond MAX_FIRST), on across
+    # the wrap
+    first = 62 * (width - 30) if 62 * (width - 30) < DeviceStream.MAX_FIRST else 0
+    assert [c.start for c in out] == [first + 62 * k for k in range(60)]
     assert not any(c.reset for c in out)
     assert ds.counts["wrap"] == 1 and ds.counts["reboot"] == 0 and ds.counts["duplicate"] == 0
     # a reboot after the wrap is still one (the clock going on, the counter from 0 again past a silent gap)
