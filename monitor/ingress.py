@@ -71,6 +71,7 @@ class Ingress:
         self._owns = owns
         self.listener: InputListener | None = None
         self.streams: dict[str, DeviceStream] = {}
+        self._unknown_names: set[str] = set()
         self.rejected: Counter[tuple[str, str]] = Counter()
         self.pending_labels: dict[str, list[tuple[float, str, int]]] = {}  # (time of beat start s, label, ref)
         self.handled = 0  # messages taken (every one is used, rejected or a duplicate)
@@ -138,13 +139,26 @@ class Ingress:
         if self.listener:
             self.listener.rejected(device, reason)
 
+    UNKNOWN_NAMED = 100  # topics that name no device are counted under their own name, the first this many
+
+    def _unknown(self, topic: str) -> str:
+        """What a topic that names no device is counted under: ``(topic 'ecg/dev 01/samples')`` (its first 60
+        characters, escaped as Python's ascii() does), so that several misconfigured devices can be told apart in
+        ``rejected_by`` and the bad-input alarm; ``(unknown)`` once ``UNKNOWN_NAMED`` of them are known (a flood
+        of rogue topics stays bounded)."""
+        name = f"(topic {ascii(topic[:60])[1:-1]}{'...' if len(topic) > 60 else ''})"
+        if name in self._unknown_names or len(self._unknown_names) < self.UNKNOWN_NAMED:
+            self._unknown_names.add(name)
+            return name
+        return "(unknown)"
+
     def _route(self, topic: str) -> tuple[int, str]:
         """(what the topic carries, its device): SAMPLES, LABELS, CONTROL, or TOO_LONG / UNKNOWN (device
         ``(unknown)``).  Cached per topic (a ward has a few thousand)."""
         route = self._routes.get(topic)
         if route is None:
             if len(topic.encode()) > MAX_TOPIC:
-                return TOO_LONG, "(unknown)"  # not cached: any number of them may come
+                return TOO_LONG, self._unknown(topic)  # not cached: any number of them may come
             if self.labels_topic and (dev := device_from_topic(topic, self.labels_topic)) is not None:
                 route = (LABELS, dev)
             elif self.control_topic and (dev := device_from_topic(topic, self.control_topic)) is not None:
@@ -152,7 +166,7 @@ class Ingress:
             elif (dev := device_from_topic(topic, self.topic)) is not None:
                 route = (SAMPLES, dev)
             else:
-                return UNKNOWN, "(unknown)"
+                return UNKNOWN, self._unknown(topic)
             if len(self._routes) >= MAX_ROUTES:
                 self._routes.clear()
             self._routes[topic] = route

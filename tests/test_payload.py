@@ -238,7 +238,7 @@ def test_control_topic_carries_relearn_to_the_monitor_and_rejects_anything_else(
     off = MqttSource(BrokerConfig(control_topic=None))
     off.attach(listener)
     assert off.ingress.handle("ecg/bed07/control", b'{"cmd": "relearn"}') == []
-    assert off.ingress.rejected[("(unknown)", "unknown-topic")] == 1  # commands turned off
+    assert off.ingress.rejected[("(topic ecg/bed07/control)", "unknown-topic")] == 1  # commands turned off
 
 
 def test_ingress_counts_rejections_per_device_and_never_raises():
@@ -257,8 +257,24 @@ def test_ingress_counts_rejections_per_device_and_never_raises():
     assert len(seen) == len(CORPUS) + 5
     assert sum(src.rejected.values()) == len(seen)
     assert src.rejected[("bed07", "bad-json")] == 2
-    assert src.rejected[("(unknown)", "unknown-topic")] == 1
+    assert src.rejected[("(topic other/topic)", "unknown-topic")] == 1
+    assert src.rejected[("(topic ecg/" + "x" * 56 + "...)", "topic-too-long")] == 1
     assert src.handle("ecg/bed07/samples", payload_json(seq=0, device="bed07"))[0].patient == "bed07"
+
+
+def test_topics_that_name_no_device_are_told_apart_by_their_topic():
+    """Six devices configured with topics that name no device ('ecg/dev 01/samples', 'ecg/d\u00e9v/samples', ...) were
+    all counted as one '(unknown)': nobody could tell which to fix (a newcomer, session 26).  Each is counted under
+    its own topic (escaped, its first 60 characters), the first 100 of them; beyond that under '(unknown)'."""
+    src = MqttSource(BrokerConfig()).ingress
+    for topic in ("ecg/dev 01/samples", "ecg/d\u00e9v/samples", "ecg//samples", "ecg/a\u202eb/samples"):
+        assert src.handle(topic, payload_json()) == []
+    by = src.summary()["rejected_by"]
+    assert set(by) == {"(topic ecg/dev 01/samples)", "(topic ecg/d\\xe9v/samples)", "(topic ecg//samples)",
+                       "(topic ecg/a\\u202eb/samples)"}
+    for k in range(150):
+        src.handle(f"rogue/{k}", payload_json())
+    assert src.rejected[("(unknown)", "unknown-topic")] == 54 and len(src._unknown_names) == 100
 
 
 # --------------------------------------------------------------------------- device reboots and implausible t0
