@@ -16,6 +16,7 @@ signal-5.htm (Moody GB, PhysioToolkit).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import re
 import warnings
@@ -34,6 +35,7 @@ from ecgmon.models.recording import (
     check_amplitude,
     check_units,
     choose_lead,
+    second_lead,
     second_lead_ref,
     unit_factor,
 )
@@ -263,7 +265,14 @@ def read_wfdb(path: Path | str, *, lead: str | None = None, fs: float | None = N
     factor, _ = check_units(unit, units, where=where)
     x = x * factor
     if not np.isfinite(x).any():
-        raise RecordError(f"{where}: no valid samples (all NaN: the lead was never connected)")
+        why = f"{where}: no valid samples (all NaN: the lead was never connected)"
+        alt = second_lead(names, ch, volt) if lead is None else None
+        if alt is None:
+            raise RecordError(why)
+        # the default lead was never connected: the record's other ECG lead is played (a bed refused for a lead
+        # nobody asked for, its good second lead unused: a newcomer, session 26); a lead asked for is refused
+        other = read_wfdb(path, lead=f"#{alt + 1}", fs=fs, units=units, annotations=annotations)
+        return dataclasses.replace(other, notes=(f"{why}; playing {other.lead!r} (choose with --lead)", *other.notes))
     if note := check_amplitude(x, where=where, unit_known=True):
         notes.append(note)
     samples, classes, annotated = np.zeros(0, np.int64), np.zeros(0, "<U1"), False

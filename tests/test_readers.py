@@ -623,6 +623,24 @@ def test_nan_runs_are_signal_loss_chunks_and_an_all_nan_record_is_left_out(tmp_p
     assert len(got.left_out) == 2 and "no valid samples" in got.left_out[0] and "missing" in got.left_out[1]
 
 
+def test_a_default_lead_never_connected_gives_way_to_the_records_other_ecg_lead(tmp_path, excerpt):
+    """Lead II all NaN beside a good V5: the record was refused ('no valid samples') although nobody asked for II
+    (a newcomer, session 26).  The default lead gives way to the other ECG lead, with a warning; a lead asked for
+    (--lead II) is still refused, and so is a record whose every ECG lead is empty."""
+    x, fs, _, _ = excerpt
+    two = np.stack([np.full(len(x), np.nan), x], axis=1)
+    path = _wfdb(tmp_path, "iinan", two, fs, names=("II", "V5"))
+    r = read(path)
+    assert r.lead == "V5" and np.isfinite(r.signal).all()
+    assert any("lead 'II': no valid samples" in n and "playing 'V5'" in n for n in r.notes)
+    with pytest.raises(RecordError, match="no valid samples"):
+        read(path, lead="II")
+    got = read_all([path], second_lead=None)  # the second lead (the empty II) is left out with a note
+    assert [g.lead for g in got.recordings] == ["V5"] and got.recordings[0].second is None
+    both = _wfdb(tmp_path, "bothnan", np.full((len(x), 2), np.nan), fs, names=("II", "V5"))
+    assert "no valid samples" in read_all([both]).left_out[0]
+
+
 def test_ec57_excludes_exactly_the_beats_the_monitor_did_not_judge():
     fs = 100.0
     ref = np.arange(100, 6000, 100)
