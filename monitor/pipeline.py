@@ -398,7 +398,11 @@ class Monitor:
             st.decided.clear()
             st.lethal.gap()  # no rate across the gap, and the asystole timer starts again after it
             st.seg_offset = chunk.start
-            self.emit(st.technical.raise_(Condition.SIGNAL_LOSS, f"{why}; QRS detection restarted"))
+            # a rate change numbers the samples anew (at the new rate, from the device's clock): the alarm is placed at
+            # the new stream's first sample, not at the old stream's last index read at the new rate (a 250 -> 500 Hz
+            # change at 19.84 s was placed at 9.92 s: a newcomer, session 26)
+            self.emit(st.technical.raise_(Condition.SIGNAL_LOSS, f"{why}; QRS detection restarted",
+                                          index=chunk.start if why.startswith("sampling rate changed") else None))
         if chunk.simulated != st.book.simulated:  # as the device's latest packet says
             st.book.simulated = chunk.simulated
             (self.simulated.add if chunk.simulated else self.simulated.discard)(chunk.patient)

@@ -599,3 +599,21 @@ def test_limits_waiting_for_beds_are_bounded_by_forgetting_the_oldest(tmp_path, 
     for name in ("a", "b", "c", "a", "d"):
         assert mon.set_limits(name, low=45, high=130)
     assert list(mon._limits_waiting) == ["c", "a", "d"]
+
+
+def test_a_rate_change_is_placed_where_the_new_rate_starts(tmp_path, monitors, shipped):
+    """A device that changes from 250 to 500 Hz at 19.84 s: its samples are numbered anew at the new rate, and the
+    signal-loss alarm the change raises was placed at the old stream's last index read at the new rate (9.92 s; a
+    newcomer, session 26).  It is placed at the new stream's first sample: 19.84 s."""
+    from ecgmon.core.messages import Chunk
+
+    seen = Recorder()
+    b = _build(monitors, _cfg(tmp_path), shipped, extra_sinks=[seen])
+    rng = np.random.default_rng(0)
+    for k in range(80):  # 250 Hz packets of 62 samples, 0.248 s each
+        b.monitor.segment(Chunk("d", 250.0, 1000.0 + k * 0.248, rng.standard_normal(62).astype(np.float32) * 0.05,
+                                start=k * 62))
+    start = round(80 * 0.248 * 500)  # the new numbering: the device's clock at the new rate
+    b.monitor.segment(Chunk("d", 500.0, 1000.0 + 80 * 0.248, np.zeros(124, np.float32), start=start, reset=True))
+    loss = [a for a in seen.alarms if a.condition is Condition.SIGNAL_LOSS and "sampling rate changed" in a.message]
+    assert len(loss) == 1 and loss[0].beat_index == start and loss[0].record_s == pytest.approx(19.84)
