@@ -78,6 +78,35 @@ __all__ = ["RoutedSource", "Router", "run_workers", "worker_journal", "worker_of
 ROUTE_S = 0.01  # the router sends each worker what came for it this often (seconds)
 SNAPSHOT_S = 0.25  # a worker's console snapshot, this often (console mode); headless: its beds, every second
 BACKLOG = 200_000  # messages kept per worker while it is down (about a minute of 800 devices at 4 packets/s)
+
+
+def _merged_inputs(inputs: list[object]) -> dict[str, object]:
+    """The workers' ``input`` summaries (:meth:`ecgmon.monitor.ingress.Ingress.summary`) as one: counts added,
+    ``{device: {reason: n}}`` breakdowns (``rejected_by``, ``streams_by``) and ``commands`` merged, so that the
+    run's summary shows every rejection without reading ``per_worker`` (they were only there: a newcomer, session
+    26)."""
+    out: dict[str, object] = {}
+    for inp in inputs:
+        if not isinstance(inp, dict):
+            continue
+        for k, v in inp.items():
+            if isinstance(v, bool):
+                continue
+            if isinstance(v, int | float):
+                out[k] = out.get(k, 0) + v  # type: ignore[operator]
+            elif isinstance(v, dict):
+                into = out.setdefault(k, {})
+                assert isinstance(into, dict)
+                for dev, sub in v.items():
+                    if isinstance(sub, dict):
+                        d = into.setdefault(dev, {})
+                        for reason, n in sub.items():
+                            d[reason] = d.get(reason, 0) + n
+                    elif isinstance(sub, int | float):
+                        into[dev] = into.get(dev, 0) + sub
+    return out
+
+
 REPLAY_S = 8.0  # a restarted worker first gets this much of its judged input again as warm-up (its segmenters)
 RESTARTS = 5  # restarts of one worker allowed within RESTART_WINDOW_S; after that it stays down (alarmed)
 RESTART_WINDOW_S = 60.0
@@ -660,6 +689,7 @@ class Router:
             return sum(int(s.get(key, 0) or 0) for s in per) + dead[key]  # type: ignore[call-overload]
 
         inputs = [s.get("input", {}) for s in per]
+        handled = sum(int(i.get("messages", 0)) for i in inputs if isinstance(i, dict)) + dead["messages"]
         own = len({a.id for a in self.own_alarms})
 
         def worst(key: str) -> float | None:  # percentiles do not add up across workers: the worst worker's
@@ -675,9 +705,12 @@ class Router:
                 "warmup_messages": {str(k): v for k, v in sorted(self.warmup.items())},
                 "shed_messages": total("shed_messages") + sum(self.shed.values()),
                 "received": self.received,
-                # handled by the workers' processes, dead ones included (their last progress report); a message
-                # sent again to a restarted worker (``resent``) counts in both
-                "messages": sum(int(i.get("messages", 0)) for i in inputs if isinstance(i, dict)) + dead["messages"],
+                # handled by the workers' processes, dead ones included (their last progress report), each once: a
+                # message sent again to a restarted worker (``resent``) or as its warm-up (``warmup_messages``) is
+                # not counted again (it was, and the totals overcounted what arrived: a newcomer, session 26)
+                "messages": handled - sum(self.resent.values()) - sum(self.warmup.values()),
+                "messages_handled": handled,
+                "input": _merged_inputs(inputs),
                 "restarts": self.restarts, "given_up": [w.index for w in self.workers if w.given_up],
                 "unmonitored_beds": sorted(p for p, b in self.books.items() if Condition.BED_UNMONITORED in b.active),
                 "router_alarms": own, "before_restarts": dict(dead),
