@@ -32,6 +32,9 @@ def _ref_curve_length_qrs(x: np.ndarray, fs: float, *, frac: float = S.THR_FRAC,
     if len(x) < max(3 * w, round(0.5 * fs)):
         return np.zeros(0, dtype=np.int64)
     y = _ref_moving_mean(x, max(1, round(fs / 30.0)))
+    for mains in (50.0, 60.0):  # one mains period's moving mean each (session 26)
+        if fs > 2 * mains and round(fs / mains) >= 2:
+            y = _ref_moving_mean(y, round(fs / mains))
     if hp_s is not None:
         y = y - _ref_moving_mean(x, max(2, round(hp_s * fs)))
     c = np.concatenate([[0.0], np.cumsum(np.abs(np.diff(y)))])
