@@ -304,6 +304,10 @@ def add_alarm_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--rate-resolved-bpm", type=float, default=_X.rate_resolved_bpm,
                    help=f"with --rate-episode-s: an extreme-rate episode is over at once when the rate is this far "
                         f"inside its limit (bpm; default {_X.rate_resolved_bpm:g})")
+    g.add_argument("--rate-resolved-s", type=float, default=_X.rate_resolved_s,
+                   help=f"... and only once the condition has been absent this long (s; default "
+                        f"{_X.rate_resolved_s:g}; 0: at once): a rate back inside for a moment is no end of its "
+                        "episode")
     g.add_argument("--no-pause-artifact", action="store_true",
                    help="the VF detector's artifact windows do not hold the pause timer (by default they hold it as "
                         "they hold asystole's)")
@@ -477,7 +481,7 @@ def lethal_from_args(a: argparse.Namespace) -> LethalConfig:
         raise ValueError(f"--vt-clear-share must be over 0 and at most 1, got {a.vt_clear_share:g}")
     if a.rate_gap_s is not None and not 1 <= a.rate_gap_s <= 60:
         raise ValueError(f"--rate-gap-s must be 1-60 s, got {a.rate_gap_s:g}")
-    for name in ("rate_episode_s", "chain_s"):
+    for name in ("rate_episode_s", "chain_s", "rate_resolved_s"):
         if not 0 <= getattr(a, name) <= 3600:
             raise ValueError(f"--{name.replace('_', '-')} must be 0-3600 s, got {getattr(a, name):g}")
     if not 0 < a.vt_p <= 1 or not 0 <= a.vt_similar <= 1 or not 0 <= a.vt_misread <= 3 or a.vt_misread_rr <= 0:
@@ -502,7 +506,7 @@ def lethal_from_args(a: argparse.Namespace) -> LethalConfig:
                    hr_low=a.hr_low, hr_high=a.hr_high, pause_s=a.pause_s, vt_clear_share=a.vt_clear_share,
                    rate_gap_s=a.rate_gap_s, asystole_artifact=not a.no_asystole_artifact,
                    noisy_rates=not a.rates_in_noise, chain_s=a.chain_s, rate_episode_s=a.rate_episode_s,
-                   rate_resolved_bpm=a.rate_resolved_bpm,
+                   rate_resolved_bpm=a.rate_resolved_bpm, rate_resolved_s=a.rate_resolved_s,
                    pause_artifact=not a.no_pause_artifact,
                    vt_artifact_holds=not a.vt_artifact_clears, vt_p=a.vt_p, vt_misread=a.vt_misread,
                    vt_misread_rr=a.vt_misread_rr, vt_similar=a.vt_similar, vt_clear_bpm=a.vt_clear_bpm,

@@ -100,7 +100,8 @@ asystole), as bedside monitors chain their arrhythmia alarms and IEC 60601-1-8 h
 condition of the highest priority.  The pause is judged on readable signal as asystole is (``pause_artifact``:
 the VF detector's artifact windows hold its timer too).  ``rate_episode_s`` (60 s) keeps an extreme-rate alarm on
 until its condition has been absent that long, unless the rate is ``rate_resolved_bpm`` (15) inside its limit, which
-ends the episode at once (a rate hovering at its limit is one alarm; one plainly back leaves none on), a
+ends the episode at once (``rate_resolved_s``, 0 by default: after the condition has been absent that long; a rate
+hovering at its limit is one alarm; one plainly back leaves none on), a
 bradycardia's only over intervals the signal-quality index calls clean (with ``noisy_rates``: noise counted as beats
 is no rate plainly back).
 "ECG cannot be analysed" is not raised while asystole or VF/flutter is on (they say more) or leads off holds the
@@ -220,6 +221,11 @@ class LethalConfig:
     # ... unless the rate is back this far inside its limit (bpm): then the episode is over at once (a rate that
     # hovers near the limit is one episode; one that is plainly back is not kept on)
     rate_resolved_bpm: float = 15.0
+    # ... and the condition absent at least this long (s): a rate back inside for a moment within a recurring
+    # episode is not its end (MIT-BIH 201's bradycardia, SVDB 840's and 866's tachycardia cleared and were raised
+    # again 4-10 s later, two sounds for one episode); 0 (the default): at once.  10 s took 2-3 audible alarms per
+    # bed-day off DS1 and SVDB but kept two false ICU bradycardia alarms on into the CinC 2015 window (docs/alarms.md)
+    rate_resolved_s: float = 0.0
     # the pause alarm is judged on readable signal as asystole is: the VF detector's artifact windows (noise, motion,
     # an amplifier's baseline step) hold its timer too (asystole_artifact holds only asystole's)
     pause_artifact: bool = True
@@ -808,9 +814,14 @@ class LethalWatch:
 
     def _episode_over(self, cond: Condition, index: int, resolved: bool) -> bool:
         """Whether an extreme-rate condition's episode is over (its alarm may clear): the rate is ``resolved``
-        (``rate_resolved_bpm`` inside the limit), or the condition has been absent for ``rate_episode_s``."""
+        (``rate_resolved_bpm`` inside the limit) and the condition has been absent for ``rate_resolved_s``, or it
+        has been absent for ``rate_episode_s``."""
         last = self.met.get(cond)
-        return resolved or last is None or index - last >= round(self.cfg.rate_episode_s * self.fs)
+        if last is None:
+            return True
+        gone = index - last
+        return (resolved and gone >= round(self.cfg.rate_resolved_s * self.fs)) \
+            or gone >= round(self.cfg.rate_episode_s * self.fs)
 
     def _chained(self, cond: Condition, index: int) -> bool:
         """A higher alarm of ``cond``'s chain is on, or cleared less than ``chain_s`` before sample ``index`` (its

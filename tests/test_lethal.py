@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -81,6 +82,24 @@ def test_extreme_bradycardia_when_the_rate_over_5_beats_is_under_40_bpm():
     assert _raised(changes).count(Condition.EXTREME_BRADY) == 1
     more, _ = _play(w, [(70, 3)], start=t)  # the rate over the last 5 beats back to 50 (>= 45): cleared
     assert [c.condition for c, _ in more if not c.active] == [Condition.EXTREME_BRADY]
+    # with rate_resolved_s (10 s) once the condition has been absent that long, not at the first resolved rate
+    w = LethalWatch(FS, replace(cfg, rate_resolved_s=10.0))
+    changes, t = _play(w, [(70, 10), (35, 5)])
+    more, _ = _play(w, [(70, 14)], start=t)
+    assert [c.condition for c, _ in more if not c.active] == [Condition.EXTREME_BRADY]
+    cleared_at = next(at for c, at in more if not c.active)
+    assert cleared_at >= t + 10.0 - 60.0 / 35, (cleared_at, t)
+
+
+def test_an_extreme_rate_back_inside_for_a_moment_is_no_end_of_its_episode():
+    """A bradycardia at 35 bpm, 5 s at 70, then 35 again (MIT-BIH 201's nodal rhythm, SVDB 840's and 866's
+    tachycardia: cleared at the first resolved rate and raised again 4-10 s later, two sounds for one episode): one
+    alarm with ``rate_resolved_s`` 10 s (held through the moment inside), two by default (0: at once)."""
+    cfg = LethalConfig(asystole_s=10, pause_s=10)
+    for resolved_s, raises in ((10.0, 1), (0.0, 2)):
+        w = LethalWatch(FS, replace(cfg, rate_resolved_s=resolved_s))
+        changes, _ = _play(w, [(70, 10), (35, 5), (70, 6), (35, 5)])
+        assert _raised(changes).count(Condition.EXTREME_BRADY) == raises, resolved_s
 
 
 def test_no_rate_across_lost_samples_but_the_timers_run_on():
@@ -582,9 +601,10 @@ def test_a_fast_rate_in_noise_does_not_end_a_bradycardia_episode_at_once():
             got += w.qrs(round(at * FS), noisy=noisy)
         return any(c.condition is Condition.EXTREME_BRADY and not c.active for c in got)
 
-    assert not cleared(LethalConfig(), noisy=True)
-    assert cleared(LethalConfig(), noisy=False)
-    assert cleared(LethalConfig(noisy_rates=False), noisy=True)
+    at_once = LethalConfig(rate_resolved_s=0)  # the default (with rate_resolved_s it also waits that long)
+    assert not cleared(at_once, noisy=True)
+    assert cleared(at_once, noisy=False)
+    assert cleared(replace(at_once, noisy_rates=False), noisy=True)
 
 
 def test_no_cannot_analyse_flicker_under_a_vf_alarm():
