@@ -33,7 +33,7 @@ SAMPLES, LABELS, CONTROL, TOO_LONG, UNKNOWN = range(5)  # what a topic carries
 @dataclass(slots=True)
 class _Pace:
     """One device's stated rate against its own clock (:meth:`Ingress._pace_problem`): its last packet (``seq``,
-    ``t0``, ``fs``, ``n`` samples), the window of consecutive packets being gathered (each one's start by the
+    ``fs``, ``n`` samples), the window of consecutive packets being gathered (each one's start by the
     stated rate, s from the window's first, and its ``t0``), and the last windows' clock rates (clock advance per
     stated second)."""
 
@@ -41,7 +41,6 @@ class _Pace:
     xs: list[float] = field(default_factory=list)
     ts: list[float] = field(default_factory=list)
     seq: int = 0
-    t0: float = 0.0
     fs: float = 0.0
     n: int = 0
 
@@ -128,9 +127,9 @@ class Ingress:
                 "seq_jumps": c["seq_jump"], "lead_changes": c["lead_change"],
                 "out_of_order": c["out_of_order"], "rejected": sum(self.rejected.values()),
                 "other_shards": self.other_shards, "commands": dict(self.commands),
-                "rejected_by": _by_device(self.rejected),
+                "rejected_by": by_device(self.rejected),
                 # which devices' links lose packets or restart (the 50 with most): a bad link or device to fix
-                "streams_by": _by_device(Counter({(dev, k): st.counts[k] for dev, st in self.streams.items()
+                "streams_by": by_device(Counter({(dev, k): st.counts[k] for dev, st in self.streams.items()
                                                   for k in ("lost_chunks", "gap", "reboot", "lead_change", "fs_change")
                                                   if st.counts[k]}))}
 
@@ -153,8 +152,8 @@ class Ingress:
         return "(unknown)"
 
     def _route(self, topic: str) -> tuple[int, str]:
-        """(what the topic carries, its device): SAMPLES, LABELS, CONTROL, or TOO_LONG / UNKNOWN (device
-        ``(unknown)``).  Cached per topic (a ward has a few thousand)."""
+        """(what the topic carries, its device): SAMPLES, LABELS, CONTROL, or TOO_LONG / UNKNOWN (the name it is
+        counted under, :meth:`_unknown`).  Cached per topic (a ward has a few thousand)."""
         route = self._routes.get(topic)
         if route is None:
             if len(topic.encode()) > MAX_TOPIC:
@@ -309,7 +308,7 @@ class Ingress:
                 pace.xs, pace.ts = [0.0], [p.t0]
         else:
             pace.xs, pace.ts = [0.0], [p.t0]
-        pace.seq, pace.t0, pace.fs, pace.n = p.seq, p.t0, p.fs, len(p.samples)
+        pace.seq, pace.fs, pace.n = p.seq, p.fs, len(p.samples)
         return (len(pace.ratios) == self.PACE_N
                 and all(not 1 / self.PACE_TOL <= r <= self.PACE_TOL for r in pace.ratios))
 
@@ -375,7 +374,7 @@ class Ingress:
         self.pending_labels.setdefault(dev, []).extend(beats)
 
 
-def _by_device(counts: Counter[tuple[str, str]], most: int = 50) -> dict[str, dict[str, int]]:
+def by_device(counts: Counter[tuple[str, str]], most: int = 50) -> dict[str, dict[str, int]]:
     """``{device: {reason: n}}`` of the ``most`` devices with the most rejections (a flood of rogue topics stays
     a short line)."""
     per: dict[str, Counter[str]] = {}

@@ -762,18 +762,20 @@ class LethalWatch:
         c = self.cfg
         if c.organised_bpm <= 0:
             return False
+        need = c.organised_beats if beats is None else beats
         q = [i for i in self.qrs_at if start <= i <= end]
-        if len(q) < min(3, c.organised_beats if beats is None else beats) or any(i in self.noisy_qrs for i in q):
+        if len(q) < min(3, need) or any(i in self.noisy_qrs for i in q):
             return False
         rr = np.diff(q) / self.fs
         mean = float(rr.mean())
-        if beats is None and len(q) < c.organised_beats:  # a slow rhythm: as many as it fits, over the whole span
+        if len(q) < need:
+            if beats is not None:
+                return False
+            # a slow rhythm: as many as it fits, over the whole span
             fits = int((end - start) / self.fs / mean)
             reach = 1.5 * mean * self.fs
-            if len(q) < min(c.organised_beats, max(3, fits)) or q[0] - start > reach or end - q[-1] > reach:
+            if len(q) < min(need, max(3, fits)) or q[0] - start > reach or end - q[-1] > reach:
                 return False
-        elif len(q) < (c.organised_beats if beats is None else beats):
-            return False
         return mean >= 60.0 / c.organised_bpm and float(rr.std()) < c.organised_cv * mean
 
     def set_limits(self, *, low: float | None = None, high: float | None = None) -> None:

@@ -370,7 +370,8 @@ class Monitor:
                 st.lethal.set_limits(low=limits[0], high=limits[1])
         elif chunk.reset or st.fs != chunk.fs:
             # a gap or a rate change: the open beat and the filter state are meaningless now
-            why = (f"sampling rate changed ({st.fs:g} -> {chunk.fs:g} Hz)" if st.fs != chunk.fs
+            rate_changed = st.fs != chunk.fs
+            why = (f"sampling rate changed ({st.fs:g} -> {chunk.fs:g} Hz)" if rate_changed
                    # judged as the chunks come, whatever length the run will have (a length here would be the part
                    # held so far, which depends on where the packets were cut)
                    else "samples missing from the signal (null or NaN)"
@@ -380,7 +381,7 @@ class Monitor:
             # gone for how long: a recording's gap in its own samples (however fast it plays), a live bed's in wall time
             gone_s = ((chunk.start - st.seg_offset - st.segmenter.total) / st.fs if chunk.replay
                       else time.monotonic() - st.last_chunk_mono)
-            if self.learning is not None and (st.fs != chunk.fs or gone_s > self.learning.forget_s):
+            if self.learning is not None and (rate_changed or gone_s > self.learning.forget_s):
                 st.model = self._bed_model(chunk.fs)  # gone for long: learn again
             # the old stream's last samples typed and analysed (every bed's queued work with them) before its
             # typer and VF detector start again: otherwise whether its last block was typed depended on when the
@@ -388,7 +389,7 @@ class Monitor:
             self._type_and_vf(st, time.monotonic())
             self.flush_vf()
             self._release(st)  # what the watch has still to be told of the old stream
-            if st.fs != chunk.fs:
+            if rate_changed:
                 st.lethal = LethalWatch(chunk.fs, st.lethal.cfg)
             st.fs = st.book.fs = chunk.fs
             st.segmenter = Segmenter(chunk.patient, chunk.fs, rep=self.rep)
@@ -402,7 +403,7 @@ class Monitor:
             # the new stream's first sample, not at the old stream's last index read at the new rate (a 250 -> 500 Hz
             # change at 19.84 s was placed at 9.92 s: a newcomer, session 26)
             self.emit(st.technical.raise_(Condition.SIGNAL_LOSS, f"{why}; QRS detection restarted",
-                                          index=chunk.start if why.startswith("sampling rate changed") else None))
+                                          index=chunk.start if rate_changed else None))
         if chunk.simulated != st.book.simulated:  # as the device's latest packet says
             st.book.simulated = chunk.simulated
             (self.simulated.add if chunk.simulated else self.simulated.discard)(chunk.patient)

@@ -49,7 +49,7 @@ import signal
 import sys
 import threading
 import time
-from collections import Counter, deque
+from collections import Counter, defaultdict, deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -66,7 +66,7 @@ from ecgmon.monitor.alarms import AlarmBook, Journal, TechnicalAlarms
 from ecgmon.monitor.app import KeyState, build, console_loop, snapshot, stats_task, stop_on_signals
 from ecgmon.monitor.config import MonitorConfig
 from ecgmon.monitor.console import Snapshot, Tile
-from ecgmon.monitor.ingress import Ingress
+from ecgmon.monitor.ingress import Ingress, by_device
 from ecgmon.monitor.jetstream import partition_of
 from ecgmon.monitor.mqtt import AlarmPublisher, MqttConnection
 from ecgmon.monitor.sinks import NullSink, TruthFactory
@@ -82,28 +82,24 @@ BACKLOG = 200_000  # messages kept per worker while it is down (about a minute o
 
 def _merged_inputs(inputs: list[object]) -> dict[str, object]:
     """The workers' ``input`` summaries (:meth:`ecgmon.monitor.ingress.Ingress.summary`) as one: counts added,
-    ``{device: {reason: n}}`` breakdowns (``rejected_by``, ``streams_by``) and ``commands`` merged, so that the
-    run's summary shows every rejection without reading ``per_worker`` (they were only there: a newcomer, session
-    26)."""
+    the ``{device: {reason: n}}`` breakdowns (``rejected_by``, ``streams_by``) merged as one worker's are
+    (:func:`~ecgmon.monitor.ingress.by_device`: the 50 devices with the most), ``commands`` added, so that the run's
+    summary shows every rejection without reading ``per_worker`` (they were only there: a newcomer, session 26)."""
     out: dict[str, object] = {}
+    pairs: dict[str, Counter[tuple[str, str]]] = defaultdict(Counter)
+    flat: dict[str, Counter[str]] = defaultdict(Counter)
     for inp in inputs:
         if not isinstance(inp, dict):
             continue
         for k, v in inp.items():
-            if isinstance(v, bool):
-                continue
-            if isinstance(v, int | float):
-                out[k] = out.get(k, 0) + v  # type: ignore[operator]
+            if k in ("rejected_by", "streams_by"):
+                pairs[k].update({(dev, reason): n for dev, sub in v.items() for reason, n in sub.items()})
             elif isinstance(v, dict):
-                into = out.setdefault(k, {})
-                assert isinstance(into, dict)
-                for dev, sub in v.items():
-                    if isinstance(sub, dict):
-                        d = into.setdefault(dev, {})
-                        for reason, n in sub.items():
-                            d[reason] = d.get(reason, 0) + n
-                    elif isinstance(sub, int | float):
-                        into[dev] = into.get(dev, 0) + sub
+                flat[k].update(v)
+            elif isinstance(v, int | float) and not isinstance(v, bool):
+                out[k] = out.get(k, 0) + v  # type: ignore[operator]
+    out.update({k: by_device(c) for k, c in pairs.items()})
+    out.update({k: dict(c) for k, c in flat.items()})
     return out
 
 
