@@ -152,7 +152,7 @@ def snr_of(name: str) -> float | None:
 def nstdb(data: Path, *, lead: str = "MLII", rep: Representation = Representation(),
           start_s: float = 300.0, paths: list[Path] | None = None) -> list[tuple[float | None, QRSCounts]]:
     """(SNR dB, counts) per NSTDB record in ``data`` (or of ``paths``), from ``start_s`` on, highest SNR first."""
-    paths = find_records([data]) if paths is None else paths
+    paths = protocol_paths(data) if paths is None else paths
     res = [(snr_of(p.name), c) for p, c in zip(paths, qrs(paths, lead=lead, rep=rep, start_s=start_s,
                                                           exclude_vf=False), strict=True)]
     return sorted(res, key=lambda r: -np.inf if r[0] is None else -r[0])
@@ -199,7 +199,7 @@ def ec13(data: Path, *, lead: str = "ECG", rep: Representation = Representation(
     """The rate shown per EC13 record (of ``data``, or ``paths``) and segment (see the module docstring); unknown
     records are skipped."""
     out = []
-    for p in find_records([data]) if paths is None else paths:
+    for p in protocol_paths(data) if paths is None else paths:
         segments = rates_of(p.name)
         if not segments:
             continue
@@ -220,7 +220,7 @@ def ec13_time_to_alarm(data: Path, ckpt: Checkpoint, *, lead: str = "ECG",
                        paths: list[Path] | None = None) -> list[dict[str, Any]]:
     """Figures 4a/4b (and their amplitude variants) through the whole monitor: per record, the first tachycardia
     alarm raised from the onset on (condition, seconds after the onset), and those raised before it (false)."""
-    recs = [read(p, lead=lead, annotations=False) for p in (find_records([data]) if paths is None else paths)
+    recs = [read(p, lead=lead, annotations=False) for p in (protocol_paths(data) if paths is None else paths)
             if p.name.split("_")[0].lower() in ("aami4a", "aami4b")]
     if not recs:
         return []

@@ -150,6 +150,10 @@ ADVISORY_CHAINS: dict[Condition, frozenset[Condition]] = {
     Condition.VENT_TRIGEMINY: frozenset({Condition.VENT_RUN, Condition.VTACH, Condition.VFIB}),
     Condition.ABNORMAL_RUN: frozenset({Condition.VTACH, Condition.VFIB}),
     Condition.FREQUENT_ABNORMAL: frozenset({Condition.VTACH, Condition.VFIB}),
+    # a run of beats typed supraventricular during (or just after) a VT or VF alarm is most likely VT's own beats that
+    # the typer no longer calls ventricular (a sustained VT's RR becomes the bed's median, its complex the template):
+    # a MEDIUM "supraventricular run" was raised over a HIGH VT (a newcomer's 30 s VT at 150 bpm, session 27)
+    Condition.SVT_RUN: frozenset({Condition.VTACH, Condition.VFIB}),
 }
 
 def announced(higher: Iterable[Condition], active: Container[Condition], ended: Mapping[Condition, int], index: int,
@@ -500,7 +504,7 @@ class AlarmPolicy:
         c = self.cfg
         rr = s.beat.rr_prev_s
         ratio = rr / float(sorted(self.rrs)[len(self.rrs) // 2]) if rr > 0 and self.rrs else None
-        if s.noisy or (t is not None and t.artifact and s.flagged):
+        if s.noisy or (t is not None and t.artifact and (s.flagged or t.ventricular)):
             return A, ratio
         if t is not None and t.ventricular and (s.flagged or t.p_ventricular >= c.v_alone_p):
             return V, ratio  # (a beat of a learning bed is never flagged: only the typer alone types it V)
@@ -508,8 +512,9 @@ class AlarmPolicy:
             return N, ratio  # no verdict while the bed learns: nothing else abnormal
         narrow = t is None or t.width_s <= c.sv_width_s
         if (ratio is not None and ratio < c.sv_prem and narrow and not s.by_shape
-                and len(self.rrs) >= min(c.rr_beats, 8) and not self.irregular()):
-            return S, ratio
+                and len(self.rrs) >= min(c.rr_beats, 8) and not self.irregular()
+                and not self.book.chained(Condition.SVT_RUN, ADVISORY_CHAINS[Condition.SVT_RUN], s.beat.index, 1)):
+            return S, ratio  # (not while a VT or VF alarm is on: those beats are its, typed other where flagged)
         return (OT if s.flagged else N), ratio
 
     def _alike_run(self) -> bool:
@@ -611,7 +616,7 @@ class AlarmPolicy:
             what = "" if rate is None else f" at {rate:.0f} bpm" + ("" if fast else f" (slow: not over {c.vrun_bpm:g})")
             out += b.raise_(Condition.VENT_RUN, P, prio, f"run of {self.v_run} ventricular beats{what}", score=s,
                             evidence=ev)
-        if c.svt_run_len and self.s_run >= c.svt_run_len:
+        if c.svt_run_len and self.s_run >= c.svt_run_len and not self._chained(Condition.SVT_RUN, i, window):
             out += b.raise_(Condition.SVT_RUN, P, c.svt_priority,
                             f"run of {self.s_run} supraventricular premature beats", score=s, evidence=ev)
         if c.couplet and self.v_run == 2 and not self._chained(Condition.VENT_COUPLET, i, window):

@@ -879,6 +879,10 @@ class Monitor:
                 off, need = st.seg_offset, st.vtyper.need_after
                 # the alarm policy types the first lead's beats (those scored), not a second lead's
                 qrs = for_policy.setdefault(id(st), (st, []))[1] if not st.lead else None
+                # a QRS in the stream's first VF window (window_s) has no quality verdict of its own stretch yet: the
+                # policy holds its verdicts as it does in artifact (motion as electrodes settle at a recording's start
+                # was typed a ventricular couplet; shared/cases K01), the lethal watch judges it as it comes
+                unrated = round(st.vfbank.cfg.window_s * st.fs)
                 for vb in typed:
                     artifact = self._beat_artifact(st, vb.index + off)
                     # decided once the typer had its look-ahead, and not before its QRS was decided
@@ -889,7 +893,7 @@ class Monitor:
                                     (vb.index + off, vb.ventricular, artifact, vb.p_ventricular, vb.prev_corr))
                     if qrs is not None:
                         qrs.append(QrsType(vb.index + off, vb.p_ventricular, vb.ventricular, vb.width_s,
-                                           artifact, vb.prev_corr))
+                                           artifact or vb.index < unrated, vb.prev_corr))
         for (st, bank), w in windows:
             if st.vfbank is not bank:  # queued before the bed's segmentation restarted: another index basis
                 continue

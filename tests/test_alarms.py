@@ -304,6 +304,25 @@ def test_no_ventricular_run_advisory_under_a_lethal_ventricular_alarm_or_a_minut
     assert "ventricular run" in [c for c, _ in _conds(out)]
 
 
+def test_beats_typed_supraventricular_under_a_vt_alarm_are_other_and_raise_no_supraventricular_run():
+    """A sustained VT's beats stop looking ventricular to the typer (its RR becomes the bed's median, its complex the
+    template); flagged and early against the sinus RR they were typed supraventricular and a MEDIUM supraventricular
+    run was raised over the HIGH VT (a newcomer, session 27).  Under a VT alarm they are other abnormal beats, and a
+    supraventricular run is not raised then nor within chain_s after it (the VT announced the episode)."""
+    book = AlarmBook("bed1", FS)
+    p = AlarmPolicy(book, fs=FS)
+    _typed(p, "N" * 10)
+    p.take()
+    book.raise_(Condition.VTACH, AlarmKind.PHYSIOLOGICAL, Priority.HIGH, "VT", index=10 * STEP)
+    out = _typed(p, "SSSSSS", start=10)
+    assert [t.kind for t in p.take()] == [BeatKind.OTHER] * 6
+    assert "supraventricular run" not in [c for c, _ in _conds(out)]
+    book.clear(Condition.VTACH, index=15 * STEP)
+    out = _typed(p, "N" * 3 + "SSSSS" + "N" * 3, start=16)  # typed S again, but within chain_s of the VT's end
+    assert BeatKind.SUPRAVENTRICULAR in [t.kind for t in p.take()]
+    assert "supraventricular run" not in [c for c, _ in _conds(out)]
+
+
 def test_isolated_ventricular_beats_between_runs_do_not_hold_the_run_advisory():
     """A ventricular run's episode lasts while runs recur (within clear_s); isolated ventricular beats between runs
     are frequent ectopy's, not the run's: a run 90 s after the last one, with single VEBs every fourth beat in
@@ -387,6 +406,28 @@ def test_while_its_bed_learns_a_beat_is_ventricular_only_where_the_typer_alone_i
         p.typed(QrsType(index, 0.05, False, 0.08))
         p.update(s)
     assert [t.kind for t in p.take()][-1] is BeatKind.NORMAL
+
+
+def test_a_ventricular_beat_in_artifact_gets_no_verdict_whether_flagged_or_typed_by_the_typer_alone():
+    """Noise and motion typed ventricular (the VF detector's noise verdict over the beat, or a stream's first window,
+    before any: shared/cases K01, a couplet raised on motion as electrodes settle) are artifact: counted, no
+    advisory; the same beats on readable signal make a couplet and a run."""
+    for learning in (None, 0.1):  # flagged by the bed's verdict, or (learning) ventricular by the typer alone
+        for artifact in (True, False):
+            p = AlarmPolicy(AlarmBook("bed1"), fs=FS)
+            out, index = [], 0
+            for j in range(10):
+                v = 4 <= j < 7
+                index += round((0.5 if v else 0.8) * FS)
+                beat = Beat("bed1", np.zeros(140, np.float32), index, 0.5 if v else 0.8, FS, 0.0)
+                s = BeatScore(beat, 5.0 if v else 0.5, 1.0, 0.0, learning=learning)
+                q = QrsType(index, 0.95 if v else 0.05, v, 0.14 if v else 0.08, artifact=artifact and v)
+                out.append(p.typed(q) + p.update(s))
+            raised = {c for c, _ in _conds(out)}
+            if artifact:
+                assert raised == set() and p.counts()["A"] == 3 and p.counts()["V"] == 0
+            else:
+                assert {Condition.VENT_COUPLET, Condition.VENT_RUN} <= raised and p.counts()["V"] == 3
 
 
 def test_an_acknowledgement_carries_where_the_bed_was_when_it_was_made():

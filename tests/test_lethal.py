@@ -866,6 +866,33 @@ def test_a_regular_wide_complex_rhythm_at_160_is_extreme_tachycardia_not_vf(tmp_
     assert Condition.VFIB in raised["off"]  # the VF model alone calls it flutter
 
 
+@pytest.mark.parametrize("fs", [128.0, 250.0])
+def test_a_regular_vt_after_sinus_rhythm_is_vt_not_vf(tmp_path, fs):
+    """Sinus rhythm at 75 bpm, then a regular wide-complex VT at 150 bpm: VT, and no VF/flutter.  The signal-quality
+    index's 10 s windows over the onset hold both rates (RR coefficient of variation far over 0.1) and the wide
+    complexes' low kurtosis: its organised rule asked for one regular rhythm over the whole window, so the onset's
+    beats were noisy for about 4 s, the VF check's organised-rhythm veto had no clean QRS to count, and VF/flutter was
+    raised 8-10 s into the VT and held 8 s (two newcomers, session 27).  A rhythm regular in pieces (a rate step) is
+    organised."""
+    seconds, onset = 50.0, 30.0
+    t = np.arange(round(seconds * fs)) / fs
+    x = 0.01 * np.random.default_rng(5).standard_normal(len(t))
+    for r in np.arange(0.5, onset, 0.8):  # P, Q, R, S, T of a narrow sinus beat
+        for c, sd, h in ((-0.16, 0.025, 0.12), (-0.03, 0.008, -0.1), (0.0, 0.011, 1.0), (0.03, 0.009, -0.25),
+                         (0.28, 0.045, 0.3)):
+            x += h * np.exp(-0.5 * ((t - r - c) / sd) ** 2)
+    vt, _ = wide_rhythm(fs, 150.0, seconds - onset, seed=2)
+    x[round(onset * fs):] += vt[:len(x) - round(onset * fs)]
+    rec = tmp_path / "vt_onset.csv"
+    rec.write_text(f"sampling rate: {fs:g}\n" + "".join(f"{v:.5f}\n" for v in x))
+    _, got = play_records(tmp_path, [rec])
+    raised = [a for a in got.alarms if a.state.value == "active"]
+    vt_at = [a.beat_index / fs for a in raised if a.condition is Condition.VTACH]
+    assert vt_at and onset < vt_at[0] < onset + 4.0
+    assert not [a for a in raised if a.condition is Condition.VFIB]
+    assert not [s for s in got.scores if s.noisy and s.beat.index > onset * fs]
+
+
 def test_vt_clears_when_no_vt_run_has_come_for_its_episode_though_ventricular_beats_go_on():
     """After a VT run, a slow ventricular bigeminy (N-V at 60 bpm) is not VT: the alarm clears once no VT run has come
     for vt_episode_s (60 s), not after 8 beats without a ventricular one (which bigeminy never gives: MIT-BIH 207 kept

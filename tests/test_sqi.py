@@ -39,6 +39,19 @@ def test_bsqi_counts_one_to_one_matches():
     assert S.bsqi(a, np.array([110.0, 400.0, 700.0, 1000.0]), tol=54, lo=105, hi=2000) == 1.0
 
 
+def test_steady_rr_is_regular_in_pieces():
+    """A rate step (a tachycardia's onset, with its first interval in between) is regular in pieces; a premature beat
+    with its pause is three changes; noise and motion detections' RR (40-60 % apart) and atrial fibrillation's are
+    not."""
+    sinus_vt = np.array([0.8] * 6 + [0.42] + [0.4] * 8)
+    assert S.steady(sinus_vt, 0.1, 2) and not S.steady(sinus_vt, 0.1, 0)
+    assert S.steady(np.array([0.8] * 6 + [0.55] + [0.4] * 8), 0.1, 2)
+    assert not S.steady(np.array([0.8] * 4 + [0.5, 1.1] + [0.8] * 4), 0.1, 2)
+    rng = np.random.default_rng(0)
+    assert not S.steady(0.8 * (1 + 0.5 * rng.uniform(-1, 1, 12)), 0.1, 2)
+    assert not S.steady(0.7 * np.exp(0.25 * rng.standard_normal(12)), 0.1, 2)
+
+
 def test_kurtosis_of_gaussian_noise_and_of_an_ecg():
     rng = np.random.default_rng(0)
     assert S.kurtosis_sqi(rng.standard_normal(100_000)) == pytest.approx(3.0, abs=0.1)
