@@ -692,6 +692,10 @@ class TechnicalAlarms:
         Condition.RHYTHM_CHANGED: (Priority.MEDIUM, "rhythm changed since learning: irregular RR (atrial "
                                                     "fibrillation or flutter?); beats judged by shape alone. Review "
                                                     "the rhythm; relearn (r) if it is the patient's new normal"),
+        Condition.SHAPE_CHANGED: (Priority.LOW, "most beats unlike the learnt QRS shape (an electrode or lead moved or "
+                                                "changed, or a new conduction pattern): the abnormal-beat counts are "
+                                                "not ectopy. Check the electrodes; relearn (r) if it is the patient's "
+                                                "new normal"),
         Condition.ARTIFACT: (Priority.LOW, "noise or artifact: beats cannot be judged; ectopy advisories held (the "
                                            "lethal alarms are judged on their own)"),
         Condition.CANNOT_ANALYSE: (Priority.MEDIUM, "noise or artifact: the rhythm cannot be analysed and asystole "

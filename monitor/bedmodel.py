@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ecgmon.core.messages import Beat, BeatScore
-from ecgmon.monitor.learning import BedLearner, LearningConfig, Learnt, RhythmWatch, bed_loss
+from ecgmon.monitor.learning import BedLearner, LearningConfig, Learnt, RhythmWatch, ShapeWatch, bed_loss
 
 RR_BEATS = 16  # the bed's rhythm: its last RR intervals
 IRREGULAR = 0.1  # median |successive RR difference| over the median RR above this: irregularly irregular
@@ -63,6 +63,7 @@ class BedVerdict:
     learnt_now: bool = False  # the bed finished learning with this beat
     artifact: bool | None = None  # the artifact condition (too noisy to judge) is on
     rhythm_changed: bool | None = None  # the rhythm-changed condition is on
+    shape_changed: bool | None = None  # most beats unlike the learnt shape (learning.ShapeWatch)
 
 
 class BedModel:
@@ -77,6 +78,7 @@ class BedModel:
         self.threshold, self.margin = threshold, margin
         self.learner = BedLearner(fs, learning, shape, learnt) if learning is not None else None
         self.rhythm = RhythmWatch()
+        self.shape = ShapeWatch()
         self.rrs: deque[float] = deque(maxlen=RR_BEATS)
 
     # ------------------------------------------------------------------ state
@@ -107,6 +109,7 @@ class BedModel:
             return False
         self.learner.restart()
         self.rhythm = RhythmWatch()
+        self.shape = ShapeWatch()
         self.rrs.clear()
         return True
 
@@ -120,7 +123,7 @@ class BedModel:
         learnt_now = self.learn_one(beat, residual) if self.learning else False
         v = self.score_one(beat, loss, residual, now)
         if learnt_now:
-            v = BedVerdict(v.score, True, v.artifact, v.rhythm_changed)
+            v = BedVerdict(v.score, True, v.artifact, v.rhythm_changed, v.shape_changed)
         s = v.score
         if self.learnt is not None and not s.flagged and not s.noisy and not self.rhythm.active:
             self.learner.follow(residual)  # type: ignore[union-attr]  # learnt implies a learner
@@ -156,9 +159,11 @@ class BedModel:
         # the rhythm watch counts beats flagged by their timing alone (their shape is the bed's normal);
         # while the rhythm has changed, beats are judged by their shape alone
         changed = self.rhythm.update(total > thr and shape <= thr)
+        reshaped = self.shape.update(shape > thr)
         context = rr_context(self.rrs, beat.rr_prev_s)
         if 0.2 <= beat.rr_prev_s <= 3.0:
             self.rrs.append(beat.rr_prev_s)
         by_shape = changed or context is not None
         return BedVerdict(BeatScore(beat, shape if by_shape else total, thr, now, shape_loss=shape, rr_loss=rr,
-                                    by_shape=by_shape), artifact=False, rhythm_changed=changed)
+                                    by_shape=by_shape), artifact=False, rhythm_changed=changed,
+                          shape_changed=reshaped)

@@ -1017,6 +1017,11 @@ class Monitor:
                 self.emit(st.technical.follow(Condition.ARTIFACT, v.artifact, index=b.index))
             if v.rhythm_changed is not None:
                 self.emit(st.technical.follow(Condition.RHYTHM_CHANGED, v.rhythm_changed, index=b.index))
+            if v.shape_changed is not None:
+                # not under a VT or VF alarm: a sustained ventricular rhythm's beats are all unlike the learnt shape,
+                # and the lethal alarm says why
+                lethal = Condition.VTACH in st.book.active or Condition.VFIB in st.book.active
+                self._follow(st, Condition.SHAPE_CHANGED, v.shape_changed and not lethal, index=b.index)
             s = v.score
             st.beats += 1
             st.flagged += s.flagged
@@ -1084,7 +1089,8 @@ class Monitor:
             if (patient is not None and st.patient != patient) or not st.model.relearn():
                 continue
             st.policy = AlarmPolicy(st.book, self.policy_cfg, fs=st.fs)
-            for cond in (*PHYSIOLOGICAL_ADVISORIES, Condition.RHYTHM_CHANGED, Condition.ARTIFACT):
+            for cond in (*PHYSIOLOGICAL_ADVISORIES, Condition.RHYTHM_CHANGED, Condition.SHAPE_CHANGED,
+                         Condition.ARTIFACT):
                 self.emit(st.book.clear(cond))
             out.append(st.patient)
         self.stats.relearns += len(out)

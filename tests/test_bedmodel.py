@@ -145,6 +145,23 @@ def test_rhythm_changed_judges_beats_by_their_shape_alone():
     assert m.relearn() and m.learning and m.judge(_beat(400), 0.0, offset, 0.0).score.verdict == "learning"
 
 
+def test_shape_changed_comes_on_when_most_beats_differ_in_shape_and_not_for_a_bigeminy():
+    """A polarity reversal (an electrode moved) after learning flags every beat by its shape: 28 of a full window of
+    32 raise the QRS-shape-changed condition, 8 or fewer clear it; ventricular bigeminy (half the beats) never."""
+    rng = np.random.default_rng(4)
+    m, offset = _learnt(rng)
+    other = offset.copy()
+    other[0] = -other[0]  # the wave channel reversed, the rhythm the learnt one
+    other[0, 20:60] += 0.5
+    bigeminy = [m.judge(_beat(100 + i), 0.0, other if i % 2 else offset, 0.0) for i in range(64)]
+    assert not any(v.shape_changed for v in bigeminy) and sum(v.score.flagged for v in bigeminy) == 32
+    vs = [m.judge(_beat(200 + i), 0.0, other, 0.0) for i in range(32)]
+    assert [v.shape_changed for v in vs].index(True) > 0 and vs[-1].shape_changed
+    back = [m.judge(_beat(300 + i), 0.0, offset, 0.0) for i in range(32)]
+    assert back[-1].shape_changed is False
+    assert m.relearn() and m.judge(_beat(400), 0.0, other, 0.0).shape_changed is None  # learning again
+
+
 def test_offset_follows_normal_beats_but_not_flagged_ones():
     rng = np.random.default_rng(3)
     rate = 1 / 16

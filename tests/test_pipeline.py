@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import Lines, Recorder
+from helpers import Lines, Recorder, play_records
 
 from ecgmon.core.messages import AlarmState, Condition, Priority
 from ecgmon.evaluation.evaluator import Evaluator
@@ -617,3 +617,24 @@ def test_a_rate_change_is_placed_where_the_new_rate_starts(tmp_path, monitors, s
     b.monitor.segment(Chunk("d", 500.0, 1000.0 + 80 * 0.248, np.zeros(124, np.float32), start=start, reset=True))
     loss = [a for a in seen.alarms if a.condition is Condition.SIGNAL_LOSS and "sampling rate changed" in a.message]
     assert len(loss) == 1 and loss[0].beat_index == start and loss[0].record_s == pytest.approx(19.84)
+
+
+def test_a_polarity_reversal_after_learning_says_the_qrs_shape_changed(tmp_path):
+    """An electrode moved after the bed learnt: every beat is flagged by its shape and counted "other abnormal"; the
+    LOW technical "QRS shape changed" says why (a newcomer, session 27: nothing did), and relearning clears it."""
+    from ecgmon.monitor.learning import LearningConfig
+
+    fs, seconds, flip = 250.0, 90.0, 45.0
+    t = np.arange(round(seconds * fs)) / fs
+    x = 0.01 * np.random.default_rng(6).standard_normal(len(t))
+    for r in np.arange(0.5, seconds - 0.5, 0.8):
+        sign = -1.0 if r >= flip else 1.0
+        for c, sd, h in ((-0.16, 0.025, 0.12), (-0.03, 0.008, -0.1), (0.0, 0.011, 1.0), (0.03, 0.009, -0.25),
+                         (0.28, 0.045, 0.3)):
+            x += sign * h * np.exp(-0.5 * ((t - r - c) / sd) ** 2)
+    rec = tmp_path / "flip.csv"
+    rec.write_text("sampling rate: 250\n" + "".join(f"{v:.5f}\n" for v in x))
+    _, got = play_records(tmp_path, [rec], learning=LearningConfig(learn_s=20.0), learn_state=None)
+    shape = [a for a in got.alarms if a.condition is Condition.SHAPE_CHANGED and a.state.value == "active"]
+    assert len(shape) == 1 and shape[0].priority is Priority.LOW
+    assert flip < shape[0].record_s < flip + 40.0
