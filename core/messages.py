@@ -169,7 +169,7 @@ class Condition(enum.StrEnum):
     SIGNAL_LOSS = "signal loss"
     NOISY_SIGNAL = "noisy signal"
     RHYTHM_CHANGED = "rhythm changed"
-    SHAPE_CHANGED = "QRS shape changed"  # most beats unlike the learnt shape: an electrode or lead moved, or new conduction
+    SHAPE_CHANGED = "QRS shape changed"  # most beats unlike the learnt shape: an electrode moved, or new conduction
     ARTIFACT = "artifact"
     CANNOT_ANALYSE = "ECG cannot be analysed"  # noise or artifact: asystole can be neither called nor ruled out
     BAD_INPUT = "bad input"

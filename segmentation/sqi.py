@@ -60,11 +60,12 @@ detectors agree (bSQI at least ``organised_bsqi``, 0.9) on at least ``fast_beats
 windows as many in proportion, at least 4: session 26) of a rhythm regular in pieces (:func:`steady`: at most
 ``organised_changes``, 2, of its consecutive RR differ by more than ``fast_cv``; a rate step such as a VT's onset
 after sinus rhythm is one or two, where the window's RR coefficient of variation, asked before session 27, called the
-first 4 s of a regular VT noise and let its onset be called VF) no faster than ``organised_max_bpm`` (220; faster, the fast-rhythm rule
-above, with its kurtosis floor, decides: tremor runs at 4-8 Hz) is clean.  Noise and motion do not give two
-detectors a regular rhythm to agree on (their RR vary by 40-60 %).  On the development records it changed only
-CinC 2015 t678s (a true extreme tachycardia at 150 bpm on a lead rated noisy throughout, now raised: score 72.90 ->
-74.18); MIT-BIH DS1, VFDB and NSTDB 118 (beats marked in its noise segments, alarms) gave the same figures.
+first 4 s of a regular VT noise and let its onset be called VF) no faster than ``organised_max_bpm`` (220; faster,
+the fast-rhythm rule above, with its kurtosis floor, decides: tremor runs at 4-8 Hz) is clean.  Noise and motion do
+not give two detectors a regular rhythm to agree on (their RR vary by 40-60 %).  On the development records it
+changed only CinC 2015 t678s (a true extreme tachycardia at 150 bpm on a lead rated noisy throughout, now raised:
+score 72.90 -> 74.18); MIT-BIH DS1, VFDB and NSTDB 118 (beats marked in its noise segments, alarms) gave the same
+figures.
 
 A stream's first rating comes once ``first_window_s`` (5 s) has arrived (plus the lag), on those seconds; until its
 window is full each rating takes the last ``first_window_s`` (a recording or a device that starts in motion
