@@ -203,13 +203,14 @@ def alarm_true(cond: Condition, at: float, bed: RecordResult, lethal: Sequence[E
     ``grace_s`` of a ``lethal`` rhythm episode (VT, VF/flutter) or of a run of 5 or more reference V beats over
     100 bpm; asystole when no reference beat lies in the 4 s before it; extreme bradycardia (tachycardia) when the
     reference rate over the beats ``watch`` counts the alarm on is under 45 (over 130) bpm.  Without reference beats
-    a rate or asystole alarm cannot be confirmed and counts false."""
+    a rate alarm cannot be confirmed and counts false, and an asystole alarm is true only within an annotated
+    asystole episode (``(ASYS``: VFDB 423)."""
     ref = bed.ref / bed.fs
     if cond in VENTRICULAR:
         spans = [(e.start, e.end) for e in lethal] + reference_vt_runs(bed)
         return any(lo - grace_s <= at <= hi + grace_s for lo, hi in spans)
-    if not len(ref):  # no reference beats (VFDB): a rate or asystole alarm cannot be confirmed, so it counts false
-        return False
+    if not len(ref):  # no reference beats (VFDB): a rate alarm cannot be confirmed, so it counts false
+        return cond is Condition.ASYSTOLE and any(e.rhythm == "ASYS" and e.start <= at <= e.end for e in bed.rhythms)
     before = ref[ref <= at + 0.15]
     if cond is Condition.ASYSTOLE:
         return not (before > at - 4.0).any()

@@ -19,7 +19,8 @@ when a ventricular lethal alarm (VF/flutter or VT) is active within 10 s of thei
 reference annotations, by its own definition: VF/flutter and VT are true when they overlap a VT or VF/flutter
 episode (10 s grace after its end) or, for VT, a run of 5 or more reference V beats over 100 bpm; asystole is
 true when no reference beat lies in the 4 s before it (records without beat annotations cannot confirm a rate
-or asystole alarm: it counts false, and is reported apart as unconfirmed); extreme bradycardia (tachycardia) is
+alarm: it counts false, and is reported apart as unconfirmed; an asystole alarm there is true within an annotated
+``(ASYS`` episode, else unconfirmed); extreme bradycardia (tachycardia) is
 true when the reference beats' rate over the 5 (13) beats before it (the number the alarm counts on:
 ``LethalConfig.brady_beats``, ``tachy_beats``) is under 45 (over 130) bpm, the definition's limit with a 5 (10)
 bpm allowance for where one counts from.  False ones are counted per bed-day, by condition, and each

@@ -47,6 +47,11 @@ def test_rate_and_asystole_alarms_are_judged_against_the_reference_beats():
     assert alarm_true(Condition.EXTREME_TACHY, 20.0, fast, [])
     assert not alarm_true(Condition.EXTREME_TACHY, 20.0, bed, [])
     assert not alarm_true(Condition.ASYSTOLE, 7.5, _bed([], [], []), [])  # nothing to confirm it with
+    # ... but an annotated asystole episode (VFDB's rhythm annotations, no beats: 423 at 1,360-1,370 s) confirms it
+    import dataclasses
+    asys = dataclasses.replace(_bed([], [], []), rhythms=(Episode("ASYS", 5.0, 12.0),))
+    assert alarm_true(Condition.ASYSTOLE, 7.5, asys, []) and not alarm_true(Condition.ASYSTOLE, 14.0, asys, [])
+    assert not alarm_true(Condition.EXTREME_BRADY, 7.5, asys, [])
     # the alarm's own beats: the 13th reference beat of a record at 150 bpm (12 intervals) makes a true tachycardia
     # (SVDB 848 from its start was counted false when the reference needed one beat more), the 12th does not
     start = _bed([i * 0.4 for i in range(17)], ["N"] * 17, [])
