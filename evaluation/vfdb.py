@@ -71,7 +71,7 @@ from typing import Any, cast
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from ecgmon.segmentation.vf import VFAlarm, VFBank, VFConfig, VFModel, decide
+from ecgmon.segmentation.vf import INPUTS, VFAlarm, VFBank, VFConfig, VFModel, decide
 
 VF_RHYTHMS = frozenset({"VF", "VFIB", "VFL"})
 VT_RHYTHMS = frozenset({"VT"})
@@ -345,6 +345,7 @@ def _training_set(recs: Sequence[_Rec], window_s: float) -> tuple[np.ndarray, np
 def fit_models(recs: Sequence[_Rec], window_s: float, *, c: float = 1.0) -> VFModel:
     """A multinomial logistic regression (scikit-learn, balanced class weights) for other / VF / artifact."""
     x, yv, ya = _training_set(recs, window_s)
+    x = x[:, :len(INPUTS)]  # the models' inputs (the slow-rhythm veto's feature is none)
     y = np.where(yv == 1, 1, np.where(ya == 1, 2, np.where((yv == 0) | (ya == 0), 0, -1)))
     m = y >= 0
     mean, scale = x[m].mean(axis=0), x[m].std(axis=0) + 1e-9

@@ -33,6 +33,8 @@ algorithms for automated external defibrillators", BioMed Eng OnLine 4:60, 2005)
           detection algorithm for cardiac arrhythmia classification", IEEE TBME 43(11):1120-1125, use it so).
 ``envcv`` coefficient of variation of the 0.25 s RMS over the window: VF is a sustained wave, a beat
           train or a noise burst is not.
+``slowacf`` the largest normalised autocorrelation at lags of 0.6-1.5 s (40-100 per minute): no input of the model
+          (:data:`INPUTS`), it vetoes VF (:func:`slow_rhythm`).
 
 The features are combined by a logistic regression (as Figuera et al. 2016, "Machine learning
 techniques for the detection of shockable rhythms in automated external defibrillators", PLoS ONE
@@ -70,10 +72,12 @@ from scipy import signal
 
 from ecgmon.core.limits import check_fs
 
-__all__ = ["CLASSES", "FEATURES", "VFAlarm", "VFBank", "VFConfig", "VFDetector", "VFModel", "VFPool", "VFWindow",
-           "decide", "fibrillation_mv", "noise_of", "vf_features"]
+__all__ = ["CLASSES", "FEATURES", "INPUTS", "VFAlarm", "VFBank", "VFConfig", "VFDetector", "VFModel", "VFPool",
+           "VFWindow", "decide", "fibrillation_mv", "noise_of", "slow_rhythm", "vf_features"]
 
-FEATURES = ("leak", "tcsc", "a2", "fsmn", "conc", "kurt", "dkurt", "hf", "lf", "amp", "freq", "acf", "envcv")
+FEATURES = ("leak", "tcsc", "a2", "fsmn", "conc", "kurt", "dkurt", "hf", "lf", "amp", "freq", "acf", "envcv",
+            "slowacf")
+INPUTS = FEATURES[:-1]  # the models' inputs (slowacf is the slow-rhythm veto's alone)
 
 
 CLASSES = ("other", "vf", "artifact")
@@ -90,8 +94,9 @@ class VFModel:
     bias: tuple[float, ...]  # (classes,)
 
     def probs(self, f: np.ndarray) -> np.ndarray:
-        """``f``: (..., len(FEATURES)) -> (..., len(CLASSES)) probabilities; non-finite features give NaN."""
-        u = (f - np.asarray(self.mean)) / np.asarray(self.scale)
+        """``f``: (..., len(FEATURES)) -> (..., len(CLASSES)) probabilities; non-finite features give NaN.  The
+        model reads the first ``len(mean)`` features (:data:`INPUTS`)."""
+        u = (f[..., :len(self.mean)] - np.asarray(self.mean)) / np.asarray(self.scale)
         z = u @ np.asarray(self.weights).T + np.asarray(self.bias)
         z = z - np.max(z, axis=-1, keepdims=True)
         e = np.exp(z)
@@ -140,6 +145,10 @@ class VFConfig:
     # Measured on the window's content above 1.5 Hz (fibrillation_mv; session 27: baseline wander on a flat line was
     # VF): vfdb-dev's 1,238 VF/flutter windows are all >= 0.14 mV by it
     flat_mv: float = 0.1
+    # an organised slow rhythm is no VF (slow_rhythm): autocorrelation at 0.6-1.5 s lags at least slow_acf and
+    # slow_margin over that at 0.12-0.5 s
+    slow_acf: float = 0.5
+    slow_margin: float = 0.5
     max_mv: float = 8.0  # robust peak-to-peak above this: no ECG, an artifact
     model: VFModel = field(default=VF_MODEL)
 
@@ -173,8 +182,21 @@ def decide(feats: np.ndarray, cfg: VFConfig) -> tuple[np.ndarray, np.ndarray, np
     p_vf, p_art = p[..., 1], p[..., 2]
     hard = _unanalysable(feats, cfg)
     artifact = hard | (p_art >= cfg.artifact_threshold)
-    vf = ~hard & (p_vf >= cfg.vf_threshold) & ~artifact & (fibrillation_mv(feats) >= cfg.flat_mv)
+    vf = (~hard & (p_vf >= cfg.vf_threshold) & ~artifact & (fibrillation_mv(feats) >= cfg.flat_mv)
+          & ~slow_rhythm(feats, cfg))
     return p_vf, p_art, vf, artifact
+
+
+def slow_rhythm(feats: np.ndarray, cfg: VFConfig) -> np.ndarray:
+    """``feats`` (..., len(FEATURES)) -> (...): the window repeats itself at a rate of 40-100 per minute (``slowacf``
+    at least ``slow_acf``) far more than at VF's and flutter's (``slowacf`` over ``acf``, lags 0.12-0.5 s, by at
+    least ``slow_margin``): an organised slow rhythm, whatever its waves look like to the model - P waves without QRS
+    (ventricular standstill, 0.12 mV at 75 per minute: VF/flutter a second after asystole, a newcomer, session 27).
+    Flutter and VF repeat themselves at their own rate too (their multiples reach the slow lags, but ``acf`` is as
+    high), and fibrillation does not repeat over seconds.  On the VFDB development half 1 of its 1,238 VF/flutter
+    windows is vetoed (``python -m ecgmon.evaluation.vfdb``'s windows; session 27)."""
+    slow = feats[..., FEATURES.index("slowacf")]
+    return (slow >= cfg.slow_acf) & (slow - feats[..., FEATURES.index("acf")] >= cfg.slow_margin)
 
 
 def fibrillation_mv(feats: np.ndarray) -> np.ndarray:
@@ -275,11 +297,13 @@ def vf_features(x: np.ndarray, hf2: np.ndarray, fs: float) -> np.ndarray:
     r = r / (n - np.arange(n))[None, :]
     lo, hi = max(1, round(0.12 * fs)), min(n - 1, round(0.5 * fs))
     acf = r[:, lo:hi + 1].max(axis=1) / (r[:, 0] + eps)
+    s0, s1 = min(n - 1, round(0.6 * fs)), min(n - 1, round(1.5 * fs))
+    slowacf = r[:, s0:s1 + 1].max(axis=1) / (r[:, 0] + eps)
     b = max(1, round(0.25 * fs))
     nb = n // b
     rms = np.sqrt((x[:, :nb * b] ** 2).reshape(len(x), nb, b).mean(axis=2))
     envcv = rms.std(axis=1) / (rms.mean(axis=1) + eps)
-    return np.stack([leak, tcsc, a2, fsmn, conc, kurt, dkurt, hf, lf, amp, fpk, acf, envcv], axis=1)
+    return np.stack([leak, tcsc, a2, fsmn, conc, kurt, dkurt, hf, lf, amp, fpk, acf, envcv, slowacf], axis=1)
 
 
 class VFBank:

@@ -913,6 +913,25 @@ def test_asystole_with_breathing_wander_is_asystole_not_vf(tmp_path, hz, mv):
     assert Condition.ASYSTOLE in raised and Condition.VFIB not in raised
 
 
+def test_p_waves_without_qrs_are_asystole_not_vf(tmp_path):
+    """Ventricular standstill: P waves (0.12 mV, 75 per minute) go on, no QRS.  As large as fine VF, they were called
+    VF/flutter a second after asystole (a newcomer, session 27); a window that repeats itself at 40-100 per minute far
+    more than at VF's and flutter's rates is an organised slow rhythm, not VF (``vf.slow_rhythm``)."""
+    fs, seconds = 250.0, 45.0
+    t = np.arange(round(seconds * fs)) / fs
+    x = 0.01 * np.random.default_rng(8).standard_normal(len(t)) + 0.05 * np.sin(2 * np.pi * 0.2 * t)
+    for r in np.arange(0.5, seconds - 0.5, 0.8):
+        waves = ((-0.16, 0.025, 0.12),) if r >= 30.0 else (
+            (-0.16, 0.025, 0.12), (-0.03, 0.008, -0.1), (0.0, 0.011, 1.0), (0.03, 0.009, -0.25), (0.28, 0.045, 0.3))
+        for c, sd, h in waves:
+            x += h * np.exp(-0.5 * ((t - r - c) / sd) ** 2)
+    rec = tmp_path / "standstill.csv"
+    rec.write_text("sampling rate: 250\n" + "".join(f"{v:.5f}\n" for v in x))
+    _, got = play_records(tmp_path, [rec])
+    raised = {a.condition for a in got.alarms if a.state.value == "active"}
+    assert Condition.ASYSTOLE in raised and Condition.VFIB not in raised
+
+
 def test_vt_clears_when_no_vt_run_has_come_for_its_episode_though_ventricular_beats_go_on():
     """After a VT run, a slow ventricular bigeminy (N-V at 60 bpm) is not VT: the alarm clears once no VT run has come
     for vt_episode_s (60 s), not after 8 beats without a ventricular one (which bigeminy never gives: MIT-BIH 207 kept

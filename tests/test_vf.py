@@ -13,7 +13,7 @@ from scipy import signal
 from ecgmon.evaluation.vfdb import Episode, alarm_intervals, score_episodes
 from ecgmon.models.records import read
 from ecgmon.monitor.pipeline import Monitor
-from ecgmon.segmentation.vf import FEATURES, VFAlarm, VFBank, VFConfig, VFDetector, VFWindow, vf_features
+from ecgmon.segmentation.vf import FEATURES, INPUTS, VFAlarm, VFBank, VFConfig, VFDetector, VFWindow, vf_features
 
 
 def vf_wave(fs: float, seconds: float, seed: int, *, f0: float = 5.0, amp: float = 0.6) -> np.ndarray:
@@ -267,7 +267,7 @@ def test_episode_scorer_counts_alarmed_episodes_delays_and_false_alarms():
 
 def test_default_config_is_the_fitted_one():
     cfg = VFConfig()
-    assert len(cfg.model.mean) == len(FEATURES) and len(cfg.model.weights) == 3
+    assert len(cfg.model.mean) == len(INPUTS) == len(FEATURES) - 1 and len(cfg.model.weights) == 3
     assert 0.5 <= cfg.vf_threshold < 1.0
 
 
