@@ -81,7 +81,8 @@ def test_a_second_lead_in_noise_does_not_hold_the_first_leads_asystole(tmp_path)
     _, rec = play_records(tmp_path / "run", [tmp_path / "noisyv"], second_lead=True)
     got = [a for a in rec.alarms if a.condition is Condition.ASYSTOLE and a.state.value == "active"]
     assert got, [(a.condition.value, a.state.value, a.record_s) for a in rec.alarms]
-    assert 19.0 <= got[0].record_s <= 25.0
+    # 4 s after lead II's last QRS (just before 15 s), at most a few seconds later (the windows over the stretch)
+    assert 18.5 <= got[0].record_s <= 25.0
 
 
 def test_a_vf_the_second_lead_shows_is_alarmed_while_lead_ii_is_off(tmp_path):
