@@ -34,6 +34,7 @@ from ecgmon.core.messages import Alarm, AlarmKind, Beat, BeatScore, Chunk, Condi
 from ecgmon.models.checkpoint import Checkpoint
 from ecgmon.models.scorer import Scored, Scorer
 from ecgmon.monitor.alarms import (
+    ADVISORY_CHAINS,
     PHYSIOLOGICAL_ADVISORIES,
     AlarmBook,
     AlarmPolicy,
@@ -1018,9 +1019,11 @@ class Monitor:
             if v.rhythm_changed is not None:
                 self.emit(st.technical.follow(Condition.RHYTHM_CHANGED, v.rhythm_changed, index=b.index))
             if v.shape_changed is not None:
-                # not under a VT or VF alarm: a sustained ventricular rhythm's beats are all unlike the learnt shape,
-                # and the lethal alarm says why
-                lethal = Condition.VTACH in st.book.active or Condition.VFIB in st.book.active
+                # not under a VT or VF alarm nor within chain_s after it (judged by the alarms' sample indices, as
+                # the policy's chains are: at full speed the scorer and the lethal watch are not in step): a
+                # sustained ventricular rhythm's beats are all unlike the learnt shape, and the lethal alarm says why
+                lethal = st.book.chained(Condition.SHAPE_CHANGED, ADVISORY_CHAINS[Condition.VENT_RUN], b.index,
+                                         self.policy_cfg.chain_s * st.fs)
                 self._follow(st, Condition.SHAPE_CHANGED, v.shape_changed and not lethal, index=b.index)
             s = v.score
             st.beats += 1
