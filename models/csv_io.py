@@ -43,6 +43,8 @@ the line and the fix; what is decided on clear evidence is a warning in ``Record
   agree.  None given: mV when the amplitudes are plausible for mV (warning), else refused.
 - **Thousands separators** (``1,234`` or ``1.234`` beside integers such as ``523`` in one column) are refused
   at the first such line: read as decimals they would be a thousand times too small.
+- **Line ends**: ``\\n``, ``\\r\\n``, ``\\r``; ``\\r\\r\\n`` (Python's csv.writer on a file opened in text mode on
+  Windows) is one line end, with a warning, not a line and an empty one.
 - **Empty lines**: in a one-column file an empty line after the header is an empty cell (a missing sample, signal
   loss, in its place: what a spreadsheet exports); with several columns a line of delimiters alone among the samples
   is skipped, with a warning (the samples after it follow without a gap).  A line of ``NaN`` (``NA``, ...) alone is a
@@ -172,6 +174,15 @@ def _decode(path: Path, notes: list[str]) -> list[str]:
     if "\x00" in text:
         line = text[: text.index("\x00")].count("\n") + 1
         raise RecordError(f"{path}:{line}: a NUL byte: a binary file, not CSV text")
+    crcrlf = text.count("\r\r\n")
+    if crcrlf:
+        # Python's csv.writer on a file opened in text mode on Windows (without newline=''): each row ends '\r\r\n',
+        # which splitlines() reads as a row and an empty line; a one-column file's empty lines are missing samples,
+        # so such a file played at twice its length, half of it signal loss (a newcomer, session 27: 71 bpm shown as
+        # 35, a false extreme bradycardia)
+        notes.append(f"{path}: {crcrlf} line end(s) written as '\\r\\r\\n' (a CSV written in text mode on Windows): "
+                     "each read as one line end")
+        text = text.replace("\r\r\n", "\n")
     return text.splitlines()
 
 
@@ -381,8 +392,8 @@ def _head_lines(path: Path) -> list[str] | None:
             data = f.read(HEAD_BYTES)
     except OSError:
         return None
-    if data[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\n" not in data:
-        return None
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\n" not in data or b"\r\r\n" in data:
+        return None  # (line ends of '\r\r\n': the whole read says so, _decode)
     try:
         text = data[: data.rindex(b"\n")].decode("utf-8-sig")
     except UnicodeDecodeError:

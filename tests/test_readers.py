@@ -579,6 +579,20 @@ def test_csv_empty_lines_are_missing_samples_in_one_column_and_skipped_beside_a_
     assert any("1 empty line(s) among the samples (from line 102) skipped" in n for n in r.notes), r.notes
 
 
+def test_csv_rows_ending_cr_cr_lf_are_one_line_each(tmp_path):
+    """Python's csv.writer on a file opened in text mode on Windows ends every row with '\\r\\r\\n'; read as a row and
+    an empty line, a one-column file (whose empty lines are missing samples) played at twice its length, half of it
+    signal loss: 71 bpm shown as 35 and a false extreme bradycardia (a newcomer, session 27).  Each is one line end,
+    with a warning; the samples and the rate are the file's."""
+    x = _sig()
+    for head in ("Sampling rate: 250 Hz\r\r\necg_mV\r\r\n", "ecg_mV\r\r\n"):
+        p = tmp_path / "w.csv"
+        p.write_bytes((head + "".join(f"{v:.4f}\r\r\n" for v in x)).encode())
+        r = read_csv(p, fs=None if head.startswith("Sampling") else 250)
+        assert r.fs == 250 and len(r.signal) == len(x) and np.allclose(r.signal, x, atol=1e-4)
+        assert any("written as '\\r\\r\\n'" in n for n in r.notes), r.notes
+
+
 def test_a_wfdb_signal_without_a_description_is_named_by_its_position(tmp_path):
     """The header format lets a signal line end without a description (wfdb then names it None)."""
     (np.round(_sig() * 200).astype("<i2")).tofile(tmp_path / "r.dat")
