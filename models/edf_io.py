@@ -12,7 +12,9 @@ dimension is allowed only with plausible mV amplitudes, with a warning, or with 
 annotations whose text is a beat symbol (N, V, A, ...: MIT-BIH codes) are the reference beats.
 EDF+D (discontinuous) files: each data record is placed at its own onset (the first time-keeping TAL of the
 ``EDF Annotations`` signal in it) and the gaps between records are NaN (signal loss), with a warning; records
-that overlap or run backwards are refused.  Reference: Kemp B, Olivan J. European data format 'plus' (EDF+).
+that overlap or run backwards are refused.  An EDF+C file's onsets are read too where it has them: one whose onsets
+show a gap breaks its own label and is played as EDF+D, with a warning.  Annotation onsets (as edfio gives them)
+count from the first data record's onset, where the signal starts.  Reference: Kemp B, Olivan J. European data format 'plus' (EDF+).
 Clin Neurophysiol 114:1755-1761 (2003); https://www.edfplus.info/specs/.
 """
 
@@ -124,17 +126,17 @@ def _record_onsets(path: Path, head: bytes, ns: int) -> np.ndarray:
     return np.asarray(onsets)
 
 
-def _discontinuous(path: Path, x: np.ndarray, rate: float, duration: float, onsets: np.ndarray
-                   ) -> tuple[np.ndarray, str | None]:
+def _discontinuous(path: Path, x: np.ndarray, rate: float, duration: float, onsets: np.ndarray, *,
+                   kind: str = "EDF+D") -> tuple[np.ndarray, str | None]:
     """``x`` (the data records' samples back to back) laid out at the records' ``onsets``, the gaps NaN, and a
-    note saying how much was missing (None: no gap)."""
+    note saying how much was missing (None: no gap).  ``kind`` names the file's kind in the messages."""
     spr = round(duration * rate)
     if len(onsets) * spr != len(x):
-        raise RecordError(f"{path}: EDF+D: {len(onsets)} data records of {spr} samples, {len(x)} samples read")
+        raise RecordError(f"{path}: {kind}: {len(onsets)} data records of {spr} samples, {len(x)} samples read")
     step = np.diff(onsets)
     if len(step) and float(step.min()) < duration - 0.5 / rate:
         k = int(np.argmin(step)) + 1
-        raise RecordError(f"{path}: EDF+D data record {k + 1} starts at {onsets[k]:g} s, before the one before it "
+        raise RecordError(f"{path}: {kind} data record {k + 1} starts at {onsets[k]:g} s, before the one before it "
                           f"ends ({onsets[k - 1] + duration:g} s): overlapping or out-of-order records")
     at = np.round((onsets - onsets[0]) * rate).astype(np.int64)
     y = np.full(int(at[-1]) + spr, np.nan)
@@ -144,7 +146,7 @@ def _discontinuous(path: Path, x: np.ndarray, rate: float, duration: float, onse
     if not len(gaps):
         return y, None
     lost = float(np.sum(step[gaps] - duration))
-    return y, (f"{path}: EDF+D: {len(gaps)} gap(s) between data records ({lost:g} s in all, the first at "
+    return y, (f"{path}: {kind}: {len(gaps)} gap(s) between data records ({lost:g} s in all, the first at "
                f"{onsets[gaps[0]] + duration:g} s) played as missing samples (signal loss past --bridge-s)")
 
 
@@ -181,6 +183,16 @@ def _read_edf(path: Path, *, lead: str | None, fs: float | None, units: str | No
     except Exception as err:  # edfio raises ValueError and others for a malformed header or data
         raise RecordError(f"{path}: not a readable EDF file ({type(err).__name__}: {err})") from err
     onsets = _record_onsets(path, head, ns) if reserved.startswith("EDF+D") else None
+    kind = "EDF+D"
+    if reserved.startswith("EDF+C"):
+        # continuous, the header says: its time-keeping onsets are checked all the same (EDF+ 2.2.4), and a gap in
+        # them is played as EDF+D would be, with a warning (a file whose records 20-24 s were missing was played back
+        # to back, every sample after 20 s 5 s early: a newcomer, session 27); none to check: as the header says
+        try:
+            onsets = _record_onsets(path, head, ns)
+        except (RecordError, ValueError):
+            onsets = None
+        kind = "EDF+C, but its data records' onsets have gaps (played as EDF+D)"
     signals = [s for s in signals if s.label.strip() != ANNOTATIONS_LABEL]
     names = [s.label.strip() for s in signals]
     dims = [s.physical_dimension.strip() for s in signals]
@@ -205,10 +217,8 @@ def _read_edf(path: Path, *, lead: str | None, fs: float | None, units: str | No
             x = np.asarray(sig.data, dtype=np.float64) * factor
     except Exception as err:
         raise RecordError(f"{where}: cannot read the samples ({type(err).__name__}: {err})") from err
-    first = 0.0
     if onsets is not None:  # EDF+D: each record at its onset, the gaps signal loss
-        x, gap_note = _discontinuous(path, x, rate, duration, onsets)
-        first = float(onsets[0])
+        x, gap_note = _discontinuous(path, x, rate, duration, onsets, kind=kind)
         if gap_note:
             notes.append(gap_note)
     lo, hi = sorted((sig.physical_min, sig.physical_max))
@@ -228,7 +238,10 @@ def _read_edf(path: Path, *, lead: str | None, fs: float | None, units: str | No
         except Exception as err:
             raise RecordError(f"{path}: EDF+ annotations not readable ({type(err).__name__}: {err})") from err
         texts = [a.text.strip() for a in anns]
-        samples, classes = beats_from_symbols([round((a.onset - first) * rate) for a in anns], texts)
+        # edfio gives each onset from the first data record's (its time-keeping TAL), where the signal starts, EDF+C
+        # or EDF+D alike (moved back by that onset once more, an EDF+D file whose first record starts 2 s into it had
+        # every reference beat 2 s early: a newcomer, session 27)
+        samples, classes = beats_from_symbols([round(a.onset * rate) for a in anns], texts)
         annotated = len(samples) > 0
     # a label that several signals share is told apart by its position (as WFDB's are): "ECG (#2)"
     name = names[ch] if names.count(names[ch]) == 1 else f"{names[ch]} (#{ch + 1})"

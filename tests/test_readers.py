@@ -258,11 +258,13 @@ def test_edf_unit_rules(tmp_path, excerpt):
 
 
 
-def _edf_d(path: Path, x: np.ndarray, fs: float, shift: dict[int, int]) -> Path:
-    """An EDF+D copy of ``x`` (1 s data records): data record k's time-keeping onset moved to ``shift[k]`` s."""
-    p = _edf(path, x, fs, beats=(np.array([int(12.5 * fs)]), np.array(["N"])))
+def _edf_d(path: Path, x: np.ndarray, fs: float, shift: dict[int, int], beat_s: float = 12.5,
+           kind: bytes = b"EDF+D") -> Path:
+    """An EDF+D (or ``kind``) copy of ``x`` (1 s data records, an N beat at ``beat_s``): data record k's time-keeping
+    onset moved to ``shift[k]`` s (of as many digits: the bytes are replaced in place)."""
+    p = _edf(path, x, fs, beats=(np.array([int(beat_s * fs)]), np.array(["N"])))
     raw = bytearray(p.read_bytes())
-    raw[192:197] = b"EDF+D"  # the 'reserved' header field
+    raw[192:197] = kind  # the 'reserved' header field
     for k in sorted(shift, reverse=True):
         old, new = b"+%d\x14\x14" % k, b"+%d\x14\x14" % shift[k]
         at = raw.find(old)
@@ -288,6 +290,16 @@ def test_edf_plus_d_records_are_placed_at_their_onsets_and_gaps_are_signal_loss(
     assert any("EDF+D: 1 gap(s) between data records (3 s in all, the first at 10 s)" in n for n in r.notes)
     with pytest.raises(RecordError, match="overlapping or out-of-order records"):
         read(_edf_d(tmp_path / "o.edf", x, fs, {5: 3}))
+    # the first data record 2 s after the file's start: the annotation at 6.5 s of the file is 4.5 s into the
+    # signal (edfio gives onsets from the first data record; they were moved back by its onset a second time, and
+    # every reference beat of such a file was 2 s early: a newcomer, session 27)
+    late = read(_edf_d(tmp_path / "late.edf", x[: int(8 * fs)], fs, {k: k + 2 for k in range(8)}, beat_s=6.5))
+    assert len(late.signal) == int(8 * fs) and late.ann_samples.tolist() == [int(4.5 * fs)]
+    # an EDF+C file whose time-keeping onsets show a gap (records 10-19 3 s later) breaks its own label: played as
+    # EDF+D with a warning, not back to back (every sample after the gap was early, without a word)
+    c = read(_edf_d(tmp_path / "cgap.edf", x, fs, {k: k + 3 for k in range(10, 20)}, kind=b"EDF+C"))
+    assert len(c.signal) == len(x) + 3 * int(fs) and np.isnan(c.signal[n10:n10 + 3 * int(fs)]).all()
+    assert any("EDF+C, but its data records' onsets have gaps (played as EDF+D): 1 gap(s)" in n for n in c.notes)
 
 
 # --------------------------------------------------------------------------- CSV
