@@ -14,8 +14,8 @@ EDF+D (discontinuous) files: each data record is placed at its own onset (the fi
 ``EDF Annotations`` signal in it) and the gaps between records are NaN (signal loss), with a warning; records
 that overlap or run backwards are refused.  An EDF+C file's onsets are read too where it has them: one whose onsets
 show a gap breaks its own label and is played as EDF+D, with a warning.  Annotation onsets (as edfio gives them)
-count from the first data record's onset, where the signal starts.  Reference: Kemp B, Olivan J. European data format 'plus' (EDF+).
-Clin Neurophysiol 114:1755-1761 (2003); https://www.edfplus.info/specs/.
+count from the first data record's onset, where the signal starts.  Reference: Kemp B, Olivan J. European data
+format 'plus' (EDF+). Clin Neurophysiol 114:1755-1761 (2003); https://www.edfplus.info/specs/.
 """
 
 from __future__ import annotations
