@@ -339,6 +339,7 @@ class QrsType:
     width_s: float
     artifact: bool = False  # the signal around it was noise or motion (the VF detector's artifact verdict)
     prev_corr: float | None = None  # its QRS's correlation with the previous typed QRS (VBeat.prev_corr; None: unknown)
+    unrated: bool = False  # in its stream's first VF window: no noise verdict on its stretch yet
 
 
 class BeatJoin:
@@ -504,7 +505,11 @@ class AlarmPolicy:
         c = self.cfg
         rr = s.beat.rr_prev_s
         ratio = rr / float(sorted(self.rrs)[len(self.rrs) // 2]) if rr > 0 and self.rrs else None
-        if s.noisy or (t is not None and t.artifact and (s.flagged or t.ventricular)):
+        if s.noisy or (t is not None and t.artifact and s.flagged):
+            return A, ratio
+        if t is not None and t.ventricular and not s.flagged and (t.artifact or t.unrated):
+            # ventricular by the typer alone (no flag) on a stretch that is noise, or not yet rated (a stream's first
+            # seconds: electrodes settling typed a couplet, case K01): no verdict
             return A, ratio
         if t is not None and t.ventricular and (s.flagged or t.p_ventricular >= c.v_alone_p):
             return V, ratio  # (a beat of a learning bed is never flagged: only the typer alone types it V)

@@ -881,8 +881,8 @@ class Monitor:
                 # the alarm policy types the first lead's beats (those scored), not a second lead's
                 qrs = for_policy.setdefault(id(st), (st, []))[1] if not st.lead else None
                 # a QRS in the stream's first VF window (window_s) has no quality verdict of its own stretch yet: the
-                # policy holds its verdicts as it does in artifact (motion as electrodes settle at a recording's start
-                # was typed a ventricular couplet; shared/cases K01), the lethal watch judges it as it comes
+                # policy takes no typer-alone ventricular verdict there, as in artifact (motion as electrodes settle at
+                # a recording's start was typed a ventricular couplet; shared/cases K01); the lethal watch judges it
                 unrated = round(st.vfbank.cfg.window_s * st.fs)
                 for vb in typed:
                     artifact = self._beat_artifact(st, vb.index + off)
@@ -894,7 +894,7 @@ class Monitor:
                                     (vb.index + off, vb.ventricular, artifact, vb.p_ventricular, vb.prev_corr))
                     if qrs is not None:
                         qrs.append(QrsType(vb.index + off, vb.p_ventricular, vb.ventricular, vb.width_s,
-                                           artifact or vb.index < unrated, vb.prev_corr))
+                                           artifact, vb.prev_corr, unrated=vb.index < unrated))
         for (st, bank), w in windows:
             if st.vfbank is not bank:  # queued before the bed's segmentation restarted: another index basis
                 continue

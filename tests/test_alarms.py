@@ -413,7 +413,7 @@ def test_a_ventricular_beat_in_artifact_gets_no_verdict_whether_flagged_or_typed
     before any: shared/cases K01, a couplet raised on motion as electrodes settle) are artifact: counted, no
     advisory; the same beats on readable signal make a couplet and a run."""
     for learning in (None, 0.1):  # flagged by the bed's verdict, or (learning) ventricular by the typer alone
-        for artifact in (True, False):
+        for where in ("artifact", "unrated", "clean"):
             p = AlarmPolicy(AlarmBook("bed1"), fs=FS)
             out, index = [], 0
             for j in range(10):
@@ -421,10 +421,12 @@ def test_a_ventricular_beat_in_artifact_gets_no_verdict_whether_flagged_or_typed
                 index += round((0.5 if v else 0.8) * FS)
                 beat = Beat("bed1", np.zeros(140, np.float32), index, 0.5 if v else 0.8, FS, 0.0)
                 s = BeatScore(beat, 5.0 if v else 0.5, 1.0, 0.0, learning=learning)
-                q = QrsType(index, 0.95 if v else 0.05, v, 0.14 if v else 0.08, artifact=artifact and v)
+                q = QrsType(index, 0.95 if v else 0.05, v, 0.14 if v else 0.08, artifact=where == "artifact" and v,
+                            unrated=where == "unrated" and v)
                 out.append(p.typed(q) + p.update(s))
             raised = {c for c, _ in _conds(out)}
-            if artifact:
+            # a stretch not yet rated holds only the typer's word alone: a flagged beat keeps its verdict there
+            if where == "artifact" or (where == "unrated" and learning is not None):
                 assert raised == set() and p.counts()["A"] == 3 and p.counts()["V"] == 0
             else:
                 assert {Condition.VENT_COUPLET, Condition.VENT_RUN} <= raised and p.counts()["V"] == 3
