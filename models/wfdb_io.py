@@ -3,7 +3,8 @@
 Every form ``wfdb`` reads is played: headers without a sample count (the length follows from the
 signal file's size), multi-segment records with a fixed or variable layout (a lead missing from a
 segment is NaN there: signal loss), every signal format it decodes (8, 16, 24, 32, 61, 80, 160, 212,
-310, 311, FLAC 5xx), multi-frequency records (the lead at its own rate), lower-case or unusual lead
+310, 311, FLAC 5xx), multi-frequency records (the lead at its own rate; annotation times in frames, or in the
+annotation file's own stated resolution: a high-resolution file, annot(5)), lower-case or unusual lead
 names (:func:`~ecgmon.models.recording.choose_lead`), records without annotations.  Samples the format
 marks invalid are NaN (signal loss).  ``wfdb`` decides what is valid WFDB; this module adds only what
 the monitor needs: a sampling rate of 100-1000 Hz, a voltage unit, plausible amplitudes, the samples
@@ -280,7 +281,12 @@ def read_wfdb(path: Path | str, *, lead: str | None = None, fs: float | None = N
         try:
             with _quiet():
                 ann = wfdb.rdann(str(path), "atr")
-            samples, classes = beats_from_symbols(np.asarray(ann.sample) * spf[ch], list(ann.symbol))
+            # annotation times count in the annotation file's own resolution where it states one (a high-resolution
+            # file, WFDB annot(5): a multi-frequency record's beats at the lead's own rate were taken for frames and
+            # doubled, half of them past the record's end: a newcomer, session 27), else in frames of the record
+            res = float(ann.fs) if ann.fs else float(header.fs)
+            at = np.asarray(ann.sample, dtype=np.float64) * (rate / res)
+            samples, classes = beats_from_symbols(np.round(at).astype(np.int64), list(ann.symbol))
             annotated = True
         except Exception as err:
             notes.append(f"{path.with_suffix('.atr')}: not a readable annotation file ({type(err).__name__}: {err}); "

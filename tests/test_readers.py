@@ -605,6 +605,25 @@ def test_csv_rows_ending_cr_cr_lf_are_one_line_each(tmp_path):
         assert any("written as '\\r\\r\\n'" in n for n in r.notes), r.notes
 
 
+def test_a_multi_frequency_records_annotations_count_in_their_own_resolution(tmp_path):
+    """A multi-frequency WFDB record (frames at 125 Hz, the lead 2 samples a frame: 250 Hz): annotation times count in
+    frames, or in the annotation file's stated resolution (a high-resolution annotation file, WFDB annot(5)), which
+    was taken for frames too and doubled, half of the beats past the record's end (a newcomer, session 27)."""
+    fs, n = 250.0, 2500
+    x = np.round(_sig(n, fs) * 200).astype(np.int64)
+    np.column_stack([x[0::2], x[1::2]]).astype("<i2").tofile(tmp_path / "m.dat")  # 2 samples a frame, one signal
+    header = f"m 1 125 {n // 2}\nm.dat 16x2 200 16 0 0 0 0 ECG\n"
+    beats = np.array([100, 700, 1300, 1900])  # at the lead's 250 Hz
+    for name, resolution in (("frames", None), ("hires", fs)):
+        (tmp_path / f"{name}.hea").write_text(header.replace("m ", f"{name} ", 1))
+        at = beats if resolution else beats // 2
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # wfdb's use of pandas warns
+            wfdb.wrann(name, "atr", at, symbol=["N"] * len(at), fs=resolution, write_dir=str(tmp_path))
+        r = read(tmp_path / name)
+        assert r.fs == fs and len(r.signal) == n and r.ann_samples.tolist() == beats.tolist(), name
+
+
 def test_a_wfdb_signal_without_a_description_is_named_by_its_position(tmp_path):
     """The header format lets a signal line end without a description (wfdb then names it None)."""
     (np.round(_sig() * 200).astype("<i2")).tofile(tmp_path / "r.dat")
