@@ -85,10 +85,16 @@ def _size_check(path: Path, head: bytes, ns: int) -> str | None:
     try:
         nrec = int(head[236:244].decode("ascii").strip())
         off = 256 + ns * 216
-        per_rec = sum(int(head[off + 8 * i:off + 8 * i + 8].decode("ascii").strip()) for i in range(ns))
+        spr = [int(head[off + 8 * i:off + 8 * i + 8].decode("ascii").strip()) for i in range(ns)]
+        per_rec = sum(spr)
         size = path.stat().st_size
     except (ValueError, OSError):
         return None  # a damaged field: edfio names it
+    if bad := [i for i, k in enumerate(spr) if k <= 0]:
+        i = bad[0]
+        label = head[256 + 16 * i:256 + 16 * i + 16].decode("ascii", "replace").strip()
+        raise RecordError(f"{path}: signal {i + 1} ({label!r}) has {spr[i]} samples per data record in the header: a "
+                          "damaged header (edfio raised ZeroDivisionError on it)")
     if nrec < 0 or per_rec <= 0:
         return None
     need = 256 * (ns + 1) + nrec * per_rec * 2

@@ -150,6 +150,45 @@ _BYTES = {"8": 1.0, "16": 2.0, "24": 3.0, "32": 4.0, "61": 2.0, "80": 1.0, "160"
           "311": 4 / 3}
 
 
+# the signal formats the WFDB library decodes (wfdb.io._signal.DAT_FMTS, as of wfdb 4.x), and 0: a null signal (a
+# variable-layout record's layout segment)
+FORMATS = frozenset({"0", "8", "16", "24", "32", "61", "80", "160", "212", "310", "311", "508", "516", "524"})
+
+
+def _segments(path: Path, header: object) -> list[tuple[Path, object]]:
+    """(the record's path, its header), or for a multi-segment record each readable segment's (gap segments ``~``
+    and unreadable headers left out: what cannot be read says so elsewhere)."""
+    names = getattr(header, "seg_name", None)
+    if not names:
+        return [(path, header)]
+    out = []
+    for name in names:
+        if not name or name == "~":
+            continue
+        try:
+            with _quiet():
+                out.append((path.parent / name, wfdb.rdheader(str(path.parent / name))))
+        except Exception:
+            continue
+    return out
+
+
+def _unreadable(path: Path, header: object, spf: list[int]) -> str | None:
+    """Why a record's signal could not be read, where the header says so: a signal format the WFDB library does not
+    decode (a KeyError of its own before: session 27), or a signal file shorter than its header's length
+    (:func:`_truncated`), a multi-segment record's segments each checked; None where it cannot be told."""
+    for seg, head in _segments(path, header):
+        bad = sorted({str(f) for f in (getattr(head, "fmt", None) or []) if str(f) not in FORMATS})
+        if bad:
+            return (f"{seg.name}: signal format {', '.join(bad)} is not one the WFDB library decodes "
+                    f"({', '.join(sorted(FORMATS, key=int))})")
+        short = _truncated(seg, head, spf if seg == path else [int(k or 1) for k in (
+            getattr(head, "samps_per_frame", None) or [1] * len(getattr(head, "fmt", None) or []))])
+        if short:
+            return short
+    return None
+
+
 def _truncated(path: Path, header: object, spf: list[int]) -> str | None:
     """Why a record's signal could not be read, where its signal files are shorter than the header's length (a
     truncated copy, an interrupted download): "truncated: ..." naming the file and how much it holds; None where
@@ -236,7 +275,7 @@ def read_wfdb(path: Path | str, *, lead: str | None = None, fs: float | None = N
         raise RecordError(f"{path.parent / Path(err.filename or '?').name}: signal file missing "
                           f"(named by {hea.name})") from err
     except Exception as err:
-        short = _truncated(path, header, spf)
+        short = _unreadable(path, header, spf)
         if short:
             raise RecordError(f"{path}: {short}") from err
         try:

@@ -165,6 +165,36 @@ def test_wfdb_multi_segment_variable_layout_has_nan_where_the_lead_is_missing(tm
     assert not np.isnan(read(tmp_path / "ms", lead="V5").signal).any()
 
 
+def test_unreadable_signals_are_refused_saying_why(tmp_path):
+    """A multi-segment record with a segment cut short, a format the WFDB library does not decode and an EDF signal
+    of 0 samples a record were refused with the library's own exception ("could not broadcast input array from
+    shape (375,) into shape (500,)", "KeyError: '999'", "ZeroDivisionError"): each names the file and what is
+    wrong (a newcomer, session 27)."""
+    fs, n = 250.0, 2500
+    x = np.sin(2 * np.pi * 1.2 * np.arange(n) / fs)
+    _wfdb(tmp_path, "s1", x[:1000], fs, names=("II",))
+    _wfdb(tmp_path, "s2", x[1000:], fs, names=("II",))
+    (tmp_path / "ms.hea").write_text("ms/2 1 250 2500\ns1 1000\ns2 1500\n")
+    assert len(read(tmp_path / "ms").signal) == n
+    dat = tmp_path / "s2.dat"
+    dat.write_bytes(dat.read_bytes()[: 2 * 1100])
+    with pytest.raises(RecordError, match=r"truncated: s2\.dat holds 2,200 bytes, about 1,100 of the 1,500 samples"):
+        read(tmp_path / "ms")
+    _wfdb(tmp_path, "f", x, fs)
+    hea = tmp_path / "f.hea"
+    hea.write_text(hea.read_text().replace("f.dat 16 ", "f.dat 999 "))
+    with pytest.raises(RecordError, match="signal format 999 is not one the WFDB library decodes"):
+        read(tmp_path / "f")
+    e = _edf(tmp_path / "z.edf", x, fs)
+    raw = bytearray(e.read_bytes())
+    ns = int(raw[252:256].decode().strip())
+    off = 256 + ns * 216
+    raw[off:off + 8] = b"0".ljust(8)  # the first signal's samples per data record
+    e.write_bytes(bytes(raw))
+    with pytest.raises(RecordError, match=r"signal 1 \('ECG II'\) has 0 samples per data record"):
+        read(e)
+
+
 def test_a_folder_plays_each_record_once_and_names_what_it_cannot_read(tmp_path):
     """A folder without a RECORDS list: a fixed-layout multi-segment record (with a gap segment, '~', which wfdb
     cannot read as one: NaN there) plays once, not once more per segment; .tsv and .txt exports play; a BDF file is
