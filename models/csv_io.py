@@ -601,7 +601,8 @@ def _read_lines(path: Path, lines: list[str], notes: list[str], lead: str | None
             rates.append((f"line {n}", hz))
             break
     if time_col is not None:
-        rates.append(_time_rate(path, table[:, time_col], line_of, time_unit or 1.0))
+        rates.append(_time_rate(path, table[:, time_col], line_of, time_unit or 1.0,
+                                name=names[time_col] if names is not None else f"column {time_col + 1}"))
     if not rates:
         raise RecordError(f"{path}: needs its sampling rate: give --fs, a line 'sampling rate: 250' before the "
                           "samples, or a time column")
@@ -744,7 +745,8 @@ def _time_unit_from_step(path: Path, col: np.ndarray, name: str, notes: list[str
                       f"{FS_RANGE[0]:g}-{FS_RANGE[1]:g} Hz in s, ms or us; name its unit (e.g. 'time_ms')")
 
 
-def _time_rate(path: Path, col: np.ndarray, line_of: np.ndarray, scale: float) -> tuple[str, float]:
+def _time_rate(path: Path, col: np.ndarray, line_of: np.ndarray, scale: float, *,
+               name: str = "the time column") -> tuple[str, float]:
     """The rate a time column gives: its rows over its span (not the median step: times printed to whole ms or to
     0.1 ms step unevenly, 2 and 3 ms at 360 Hz, and the median would give 333 or 357 Hz); a whole number of Hz where
     one lies within the column's printed resolution.  A jump or a step backwards is refused at its line: a step off
@@ -756,6 +758,11 @@ def _time_rate(path: Path, col: np.ndarray, line_of: np.ndarray, scale: float) -
     if step <= 0:
         raise RecordError(f"{path}: the time column does not increase (mean step {step:g} s)")
     med = float(np.median(d))
+    if med == 0:
+        # most rows repeat the stamp before them: a stamp per packet of samples (a phone app's 'Phone timestamp'
+        # beside its sensor's own), not one per sample (a newcomer, session 27: "median step 0", no column named)
+        raise RecordError(f"{path}: time column {name!r} repeats its value on most rows (one stamp per packet of "
+                          "samples?): it gives no sampling rate; leave it out (another time column, or --fs)")
     res = _resolution(d, med)
     bad = np.flatnonzero((d <= 0) | (np.abs(d - med) > JUMP_TOLERANCE * med + res * (1 + 1e-6)))
     if len(bad):

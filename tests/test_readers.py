@@ -654,6 +654,18 @@ def test_a_multi_frequency_records_annotations_count_in_their_own_resolution(tmp
         assert r.fs == fs and len(r.signal) == n and r.ann_samples.tolist() == beats.tolist(), name
 
 
+def test_a_time_column_stamped_per_packet_is_named_in_its_refusal(tmp_path):
+    """A phone app's export (Polar Sensor Logger style) stamps its first time column once per packet of samples: it
+    gives no rate, and the refusal ("median step 0", no column named) now names the column and says why."""
+    x = _sig(1300, 130.0)
+    rows = [f"2024-03-01T10:00:{int(i // 73) * 0.56:06.3f};{round(i * 1000 / 130)};{1000 * v:.0f}"
+            for i, v in enumerate(x)]
+    p = tmp_path / "polar.csv"
+    p.write_text("Phone timestamp;timestamp [ms];ecg [uV]\n" + "\n".join(rows) + "\n")
+    with pytest.raises(RecordError, match="time column 'Phone timestamp' repeats its value on most rows"):
+        read_csv(p)
+
+
 def test_a_wfdb_signal_without_a_description_is_named_by_its_position(tmp_path):
     """The header format lets a signal line end without a description (wfdb then names it None)."""
     (np.round(_sig() * 200).astype("<i2")).tofile(tmp_path / "r.dat")
