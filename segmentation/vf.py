@@ -145,6 +145,10 @@ class VFConfig:
     # Measured on the window's content above 1.5 Hz (fibrillation_mv; session 27: baseline wander on a flat line was
     # VF): vfdb-dev's 1,238 VF/flutter windows are all >= 0.14 mV by it
     flat_mv: float = 0.1
+    # a window whose power lies mostly (wander_lf) below 1.5 Hz is VF only if its content above 1.5 Hz is more than
+    # fine VF (fine_vf_mv: the AHA's 0.1-0.2 mV, Kerber 1997): its shape features read the wander
+    wander_lf: float = 0.7
+    fine_vf_mv: float = 0.2
     # an organised slow rhythm is no VF (slow_rhythm): autocorrelation at 0.6-1.5 s lags at least slow_acf and
     # slow_margin over that at 0.12-0.5 s
     slow_acf: float = 0.5
@@ -182,8 +186,12 @@ def decide(feats: np.ndarray, cfg: VFConfig) -> tuple[np.ndarray, np.ndarray, np
     p_vf, p_art = p[..., 1], p[..., 2]
     hard = _unanalysable(feats, cfg)
     artifact = hard | (p_art >= cfg.artifact_threshold)
-    vf = (~hard & (p_vf >= cfg.vf_threshold) & ~artifact & (fibrillation_mv(feats) >= cfg.flat_mv)
-          & ~slow_rhythm(feats, cfg))
+    fib = fibrillation_mv(feats)
+    # where a baseline wander holds most of the power, the model's shape features describe it, not a fibrillation:
+    # VF only if what lies above 1.5 Hz is more than fine VF (a flat line's 40 uV of noise under 0.3 mV of 0.25 Hz
+    # wander was VF/flutter; 1 of vfdb-dev's 1,238 VF/flutter windows is under both limits; session 27)
+    wander = (feats[..., FEATURES.index("lf")] >= cfg.wander_lf) & (fib < cfg.fine_vf_mv)
+    vf = ~hard & (p_vf >= cfg.vf_threshold) & ~artifact & (fib >= cfg.flat_mv) & ~wander & ~slow_rhythm(feats, cfg)
     return p_vf, p_art, vf, artifact
 
 
