@@ -55,6 +55,19 @@ def wide_rhythm(fs: float, bpm: float, seconds: float, *, seed: int = 0,
     return x, np.round(beats * fs)
 
 
+# the P, Q, R, S and T waves of a narrow sinus beat: (centre from the R peak in s, width in s, height in mV)
+PQRST = ((-0.16, 0.025, 0.12), (-0.03, 0.008, -0.1), (0.0, 0.011, 1.0), (0.03, 0.009, -0.25), (0.28, 0.045, 0.3))
+
+
+def add_beats(x: np.ndarray, t: np.ndarray, at: Any, *, waves: tuple[tuple[float, float, float], ...] = PQRST,
+              gain: float = 1.0) -> None:
+    """Adds to ``x`` (mV, sampled at the times ``t``, s) the Gaussian ``waves`` of a beat at each time in ``at`` (s),
+    times ``gain`` (-1: the polarity reversed)."""
+    for r in at:
+        for c, sd, h in waves:
+            x += gain * h * np.exp(-0.5 * ((t - r - c) / sd) ** 2)
+
+
 def play_records(tmp_path: Path, records: list[Path], *, coalesce: bool = True, **cfg: Any) -> tuple[Built, Recorder]:
     """Play recordings through the whole monitor at full speed, headless lines in tmp_path/out.jsonl;
     ``cfg``: more MonitorConfig fields; ``coalesce`` False: a bed's chunks segmented one by one (Monitor.coalesce).

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from helpers import play_records, wide_rhythm
+from helpers import PQRST, add_beats, play_records, wide_rhythm
 
 from ecgmon.core.messages import Condition
 from ecgmon.monitor.alarms import PolicyConfig
@@ -877,10 +877,7 @@ def test_a_regular_vt_after_sinus_rhythm_is_vt_not_vf(tmp_path, fs):
     seconds, onset = 50.0, 30.0
     t = np.arange(round(seconds * fs)) / fs
     x = 0.01 * np.random.default_rng(5).standard_normal(len(t))
-    for r in np.arange(0.5, onset, 0.8):  # P, Q, R, S, T of a narrow sinus beat
-        for c, sd, h in ((-0.16, 0.025, 0.12), (-0.03, 0.008, -0.1), (0.0, 0.011, 1.0), (0.03, 0.009, -0.25),
-                         (0.28, 0.045, 0.3)):
-            x += h * np.exp(-0.5 * ((t - r - c) / sd) ** 2)
+    add_beats(x, t, np.arange(0.5, onset, 0.8))
     vt, _ = wide_rhythm(fs, 150.0, seconds - onset, seed=2)
     x[round(onset * fs):] += vt[:len(x) - round(onset * fs)]
     rec = tmp_path / "vt_onset.csv"
@@ -904,10 +901,7 @@ def test_asystole_with_breathing_wander_is_asystole_not_vf(tmp_path, hz, mv, noi
     fs, seconds = 250.0, 45.0
     t = np.arange(round(seconds * fs)) / fs
     x = noise * np.random.default_rng(3).standard_normal(len(t)) + mv * np.sin(2 * np.pi * hz * t)
-    for r in np.arange(0.5, 30.0, 0.8):
-        for c, sd, h in ((-0.16, 0.025, 0.12), (-0.03, 0.008, -0.1), (0.0, 0.011, 1.0), (0.03, 0.009, -0.25),
-                         (0.28, 0.045, 0.3)):
-            x += h * np.exp(-0.5 * ((t - r - c) / sd) ** 2)
+    add_beats(x, t, np.arange(0.5, 30.0, 0.8))
     rec = tmp_path / "asystole.csv"
     rec.write_text("sampling rate: 250\n" + "".join(f"{v:.5f}\n" for v in x))
     _, got = play_records(tmp_path, [rec])
@@ -922,11 +916,9 @@ def test_p_waves_without_qrs_are_asystole_not_vf(tmp_path):
     fs, seconds = 250.0, 45.0
     t = np.arange(round(seconds * fs)) / fs
     x = 0.01 * np.random.default_rng(8).standard_normal(len(t)) + 0.05 * np.sin(2 * np.pi * 0.2 * t)
-    for r in np.arange(0.5, seconds - 0.5, 0.8):
-        waves = ((-0.16, 0.025, 0.12),) if r >= 30.0 else (
-            (-0.16, 0.025, 0.12), (-0.03, 0.008, -0.1), (0.0, 0.011, 1.0), (0.03, 0.009, -0.25), (0.28, 0.045, 0.3))
-        for c, sd, h in waves:
-            x += h * np.exp(-0.5 * ((t - r - c) / sd) ** 2)
+    beats = np.arange(0.5, seconds - 0.5, 0.8)
+    add_beats(x, t, beats[beats < 30.0])
+    add_beats(x, t, beats[beats >= 30.0], waves=PQRST[:1])  # the P wave alone
     rec = tmp_path / "standstill.csv"
     rec.write_text("sampling rate: 250\n" + "".join(f"{v:.5f}\n" for v in x))
     _, got = play_records(tmp_path, [rec])

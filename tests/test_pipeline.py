@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import Lines, Recorder, play_records
+from helpers import Lines, Recorder, add_beats, play_records
 
 from ecgmon.core.messages import AlarmState, Condition, Priority
 from ecgmon.evaluation.evaluator import Evaluator
@@ -627,11 +627,9 @@ def test_a_polarity_reversal_after_learning_says_the_qrs_shape_changed(tmp_path)
     fs, seconds, flip = 250.0, 90.0, 45.0
     t = np.arange(round(seconds * fs)) / fs
     x = 0.01 * np.random.default_rng(6).standard_normal(len(t))
-    for r in np.arange(0.5, seconds - 0.5, 0.8):
-        sign = -1.0 if r >= flip else 1.0
-        for c, sd, h in ((-0.16, 0.025, 0.12), (-0.03, 0.008, -0.1), (0.0, 0.011, 1.0), (0.03, 0.009, -0.25),
-                         (0.28, 0.045, 0.3)):
-            x += sign * h * np.exp(-0.5 * ((t - r - c) / sd) ** 2)
+    beats = np.arange(0.5, seconds - 0.5, 0.8)
+    add_beats(x, t, beats[beats < flip])
+    add_beats(x, t, beats[beats >= flip], gain=-1.0)
     rec = tmp_path / "flip.csv"
     rec.write_text("sampling rate: 250\n" + "".join(f"{v:.5f}\n" for v in x))
     _, got = play_records(tmp_path, [rec], learning=LearningConfig(learn_s=20.0), learn_state=None)
