@@ -745,8 +745,7 @@ def _time_unit_from_step(path: Path, col: np.ndarray, name: str, notes: list[str
                       f"{FS_RANGE[0]:g}-{FS_RANGE[1]:g} Hz in s, ms or us; name its unit (e.g. 'time_ms')")
 
 
-def _time_rate(path: Path, col: np.ndarray, line_of: np.ndarray, scale: float, *,
-               name: str = "the time column") -> tuple[str, float]:
+def _time_rate(path: Path, col: np.ndarray, line_of: np.ndarray, scale: float, *, name: str) -> tuple[str, float]:
     """The rate a time column gives: its rows over its span (not the median step: times printed to whole ms or to
     0.1 ms step unevenly, 2 and 3 ms at 360 Hz, and the median would give 333 or 357 Hz); a whole number of Hz where
     one lies within the column's printed resolution.  A jump or a step backwards is refused at its line: a step off

@@ -121,10 +121,11 @@ def _record_onsets(path: Path, head: bytes, ns: int) -> np.ndarray:
         raise RecordError(f"{path}: EDF+D without an '{ANNOTATIONS_LABEL}' signal: its data records have no onsets")
     a = labels.index(ANNOTATIONS_LABEL)
     rec_bytes, start, length = 2 * sum(spr), 2 * sum(spr[:a]), 2 * spr[a]
-    data = path.read_bytes()[256 * (ns + 1):]
+    # each record's annotation bytes through a memory map: the file is not copied (EDF+C files are checked too)
+    data = np.memmap(path, dtype=np.uint8, mode="r", offset=256 * (ns + 1))
     onsets = []
     for k in range(len(data) // rec_bytes):
-        tal = data[k * rec_bytes + start:k * rec_bytes + start + length]
+        tal = data[k * rec_bytes + start:k * rec_bytes + start + length].tobytes()
         m = TAL_ONSET.match(tal)
         if m is None:
             raise RecordError(f"{path}: EDF+D data record {k + 1} has no time-keeping annotation (its onset)")
@@ -188,9 +189,10 @@ def _read_edf(path: Path, *, lead: str | None, fs: float | None, units: str | No
         raise RecordError(f"{path}: no such file") from err
     except Exception as err:  # edfio raises ValueError and others for a malformed header or data
         raise RecordError(f"{path}: not a readable EDF file ({type(err).__name__}: {err})") from err
-    onsets = _record_onsets(path, head, ns) if reserved.startswith("EDF+D") else None
-    kind = "EDF+D"
-    if reserved.startswith("EDF+C"):
+    onsets, kind = None, "EDF+D"
+    if reserved.startswith("EDF+D"):
+        onsets = _record_onsets(path, head, ns)
+    elif reserved.startswith("EDF+C"):
         # continuous, the header says: its time-keeping onsets are checked all the same (EDF+ 2.2.4), and a gap in
         # them is played as EDF+D would be, with a warning (a file whose records 20-24 s were missing was played back
         # to back, every sample after 20 s 5 s early: a newcomer, session 27); none to check: as the header says

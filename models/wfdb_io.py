@@ -182,8 +182,7 @@ def _unreadable(path: Path, header: object, spf: list[int]) -> str | None:
         if bad:
             return (f"{seg.name}: signal format {', '.join(bad)} is not one the WFDB library decodes "
                     f"({', '.join(sorted(FORMATS, key=int))})")
-        short = _truncated(seg, head, spf if seg == path else [int(k or 1) for k in (
-            getattr(head, "samps_per_frame", None) or [1] * len(getattr(head, "fmt", None) or []))])
+        short = _truncated(seg, head, spf if seg == path else _layout(seg, head)[2])
         if short:
             return short
     return None

@@ -140,20 +140,23 @@ class PolicyConfig:
             raise ValueError(f"alarm policy: sv_prem must be in (0, 1), got {self.sv_prem}")
 
 
+# the lethal ventricular alarms, which announce the episodes of the ventricular advisories below
+LETHAL_VENTRICULAR = frozenset({Condition.VTACH, Condition.VFIB})
+
 # alarm chains of the advisories: each one, and the higher alarms that announce its episode (docs/alarms.md)
 ADVISORY_CHAINS: dict[Condition, frozenset[Condition]] = {
-    Condition.VENT_RUN: frozenset({Condition.VTACH, Condition.VFIB}),
+    Condition.VENT_RUN: LETHAL_VENTRICULAR,
     Condition.FREQUENT_VEB: frozenset({Condition.VENT_RUN, Condition.VTACH, Condition.VFIB}),
     # the informational patterns: a VT or VF alarm (and a ventricular run) says more of the same ventricular beats
     Condition.VENT_COUPLET: frozenset({Condition.VENT_RUN, Condition.VTACH, Condition.VFIB}),
     Condition.VENT_BIGEMINY: frozenset({Condition.VENT_RUN, Condition.VTACH, Condition.VFIB}),
     Condition.VENT_TRIGEMINY: frozenset({Condition.VENT_RUN, Condition.VTACH, Condition.VFIB}),
-    Condition.ABNORMAL_RUN: frozenset({Condition.VTACH, Condition.VFIB}),
-    Condition.FREQUENT_ABNORMAL: frozenset({Condition.VTACH, Condition.VFIB}),
+    Condition.ABNORMAL_RUN: LETHAL_VENTRICULAR,
+    Condition.FREQUENT_ABNORMAL: LETHAL_VENTRICULAR,
     # a run of beats typed supraventricular during (or just after) a VT or VF alarm is most likely VT's own beats that
     # the typer no longer calls ventricular (a sustained VT's RR becomes the bed's median, its complex the template):
     # a MEDIUM "supraventricular run" was raised over a HIGH VT (a newcomer's 30 s VT at 150 bpm, session 27)
-    Condition.SVT_RUN: frozenset({Condition.VTACH, Condition.VFIB}),
+    Condition.SVT_RUN: LETHAL_VENTRICULAR,
 }
 
 def announced(higher: Iterable[Condition], active: Container[Condition], ended: Mapping[Condition, int], index: int,
@@ -518,7 +521,7 @@ class AlarmPolicy:
         narrow = t is None or t.width_s <= c.sv_width_s
         if (ratio is not None and ratio < c.sv_prem and narrow and not s.by_shape
                 and len(self.rrs) >= min(c.rr_beats, 8) and not self.irregular()
-                and not self.book.chained(Condition.SVT_RUN, ADVISORY_CHAINS[Condition.SVT_RUN], s.beat.index, 1)):
+                and not any(self.book.on_near(h, s.beat.index, 1) for h in LETHAL_VENTRICULAR)):
             return S, ratio  # (not while a VT or VF alarm is on: those beats are its, typed other where flagged)
         return (OT if s.flagged else N), ratio
 

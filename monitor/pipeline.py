@@ -34,7 +34,7 @@ from ecgmon.core.messages import Alarm, AlarmKind, Beat, BeatScore, Chunk, Condi
 from ecgmon.models.checkpoint import Checkpoint
 from ecgmon.models.scorer import Scored, Scorer
 from ecgmon.monitor.alarms import (
-    ADVISORY_CHAINS,
+    LETHAL_VENTRICULAR,
     PHYSIOLOGICAL_ADVISORIES,
     AlarmBook,
     AlarmPolicy,
@@ -1022,7 +1022,7 @@ class Monitor:
                 # not under a VT or VF alarm nor within chain_s after it (judged by the alarms' sample indices, as
                 # the policy's chains are: at full speed the scorer and the lethal watch are not in step): a
                 # sustained ventricular rhythm's beats are all unlike the learnt shape, and the lethal alarm says why
-                lethal = st.book.chained(Condition.SHAPE_CHANGED, ADVISORY_CHAINS[Condition.VENT_RUN], b.index,
+                lethal = st.book.chained(Condition.SHAPE_CHANGED, LETHAL_VENTRICULAR, b.index,
                                          self.policy_cfg.chain_s * st.fs)
                 self._follow(st, Condition.SHAPE_CHANGED, v.shape_changed and not lethal, index=b.index)
             s = v.score
