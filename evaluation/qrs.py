@@ -42,7 +42,8 @@ import numpy as np
 from ecgmon.core.messages import AlarmState, Condition
 from ecgmon.evaluation.ec57 import in_spans, run_records, vf_spans
 from ecgmon.models.checkpoint import Checkpoint
-from ecgmon.models.records import Recording, find_records, match, read
+from ecgmon.models.records import RecordError, Recording, find_records, match, read, read_all
+from ecgmon.segmentation.agreement import LeadAgreement
 from ecgmon.segmentation.beats import Segmenter
 from ecgmon.segmentation.represent import Representation
 from ecgmon.simulators.replay import chunk_size
@@ -67,11 +68,29 @@ class Detections:
     noisy: np.ndarray | None = None  # bool per beat: Beat.noisy (its stretch failed the signal-quality index)
 
 
-def detect(rec: Recording, *, rep: Representation = Representation(), chunk_s: float = 0.25) -> Detections:
-    """The beats the live segmenter emits on ``rec``, played in ``chunk_s`` chunks."""
+def detect(rec: Recording, *, rep: Representation = Representation(), chunk_s: float = 0.25,
+           second: Recording | None = None) -> Detections:
+    """The beats the live segmenter emits on ``rec``, played in ``chunk_s`` chunks; with ``second`` (the record's
+    second lead, the same samples), the beats the two-lead rule of :mod:`ecgmon.segmentation.agreement` leaves, as
+    the monitor plays a bed with a second lead."""
     seg = Segmenter(rec.name, rec.fs, rep=rep)
     size = chunk_size(chunk_s, rec.fs)
-    beats = [b for a in range(0, len(rec.signal), size) for b in seg.push(rec.signal[a:a + size])]
+    if second is None:
+        beats = [b for a in range(0, len(rec.signal), size) for b in seg.push(rec.signal[a:a + size])]
+    else:
+        if second.fs != rec.fs or len(second.signal) != len(rec.signal):
+            raise ValueError(f"{rec.name}: the second lead is not sampled as the first ({second.fs:g} Hz, "
+                             f"{len(second.signal)} samples against {rec.fs:g} Hz, {len(rec.signal)})")
+        seg2 = Segmenter(rec.name, rec.fs, rep=rep)
+        agree = LeadAgreement(rec.fs)
+        beats = []
+        for a in range(0, len(rec.signal), size):
+            got = seg.push(rec.signal[a:a + size])
+            agree.first([f for f, _ in seg.found], seg.found_when, seg.total)
+            seg2.push(second.signal[a:a + size])
+            agree.second([f for f, _ in seg2.found], seg2.found_when, seg2.total)
+            beats += agree.push(got)
+        beats += agree.flush()
     return Detections(np.asarray([b.index for b in beats], dtype=np.int64),
                       np.asarray([np.nan if b.hr_bpm is None else b.hr_bpm for b in beats], dtype=np.float64),
                       seg.losses, np.asarray([b.noisy for b in beats], dtype=bool))
@@ -132,12 +151,20 @@ def total(counts: list[QRSCounts]) -> QRSCounts:
 
 
 def qrs(paths: list[Path], *, lead: str = "MLII", rep: Representation = Representation(), start_s: float = 0.0,
-        exclude_vf: bool = True) -> list[QRSCounts]:
-    """QRS Se/+P of every annotated record (see the module docstring)."""
+        exclude_vf: bool = True, second_lead: bool = True) -> list[QRSCounts]:
+    """QRS Se/+P of every annotated record (see the module docstring); ``second_lead``: a record's second ECG lead
+    is played beside the first where it has one, as the monitor plays records by default
+    (:mod:`ecgmon.segmentation.agreement`)."""
     out = []
     for p in paths:
-        rec = read(p, lead=lead)
-        det = detect(rec, rep=rep)
+        if second_lead:
+            got = read_all([p], lead=lead, second_lead=None)
+            if not got.recordings:
+                raise RecordError("; ".join(got.left_out))
+            rec = got.recordings[0]
+        else:
+            rec = read(p, lead=lead)
+        det = detect(rec, rep=rep, second=rec.second)
         out.append(count(rec, det.index, start_s=start_s, exclude=vf_spans(p) if exclude_vf else None,
                          noisy=det.noisy))
     return out
@@ -264,7 +291,7 @@ def run_protocol(protocol: str, data: Path, *, rep: Representation, out: Path | 
         if not counts:
             raise ValueError(f"--protocol qrs: no annotated record in {data}")
         lines = [f"QRS detection ({data}), whole records, ventricular flutter/fibrillation left out (EC57), 150 ms "
-                 f"window, beat representation {rep.kind}",
+                 f"window, beat representation {rep.kind}, a record's second lead beside the first where it has one",
                  f"{'record':>8} {'ref':>5} {'det':>5} {'FN':>4} {'FP':>4} {'Se %':>7} {'+P %':>7} {'VF s':>5} "
                  f"{'noisy %':>7}"]
         for c in [*counts, total(counts)]:
@@ -277,7 +304,7 @@ def run_protocol(protocol: str, data: Path, *, rep: Representation, out: Path | 
         if not any(snr is not None for snr, _ in res):
             raise ValueError(f"--protocol nstdb: no NSTDB record (a name ending e24 .. e_6, as 118e06) in {data}")
         lines = [f"NSTDB QRS detection ({data}), first 300 s excluded, EC57 150 ms window, beat representation "
-                 f"{rep.kind}; noisy %: detections marked noisy by the signal-quality index",
+                 f"{rep.kind}, both leads; noisy %: detections marked noisy by the signal-quality index",
                  f"{'record':>8} {'SNR dB':>6} {'ref':>5} {'FN':>4} {'FP':>4} {'Se %':>7} {'+P %':>7} {'noisy %':>7}"]
         for snr, c in res:
             lines.append(f"{c.record:>8} {snr if snr is not None else float('nan'):>6.0f} {c.ref_beats:>5} {c.fn:>4} "

@@ -51,6 +51,7 @@ from ecgmon.monitor.settings import PipelineConfig
 from ecgmon.monitor.sinks import Sink
 from ecgmon.monitor.sources import Source, Task
 from ecgmon.monitor.watchdog import Load, Watchdog
+from ecgmon.segmentation.agreement import LeadAgreement
 from ecgmon.segmentation.bank import segment_round
 from ecgmon.segmentation.beats import Segmenter
 from ecgmon.segmentation.quality import QualityMonitor, push_many
@@ -280,6 +281,9 @@ class Monitor:
         # conditions join the first lead's in the bed's LeadFusion; its beats are not scored, nothing of it is shown
         self.aux: dict[str, Bed] = {}
         self.fusion: dict[str, LeadFusion] = {}
+        # ... and its two-lead QRS agreement: the first lead's noisy beats that a reliable second lead does not confirm
+        # are no beats (segmentation.agreement); a bed's beats wait there for its second lead's QRS
+        self.agree: dict[str, LeadAgreement] = {}
         # a short run of missing samples that ended a bed's (lead's) last chunk, held back until the next chunk
         # tells whether the signal goes on after it (a bridge) or not: (its first absolute sample, its length, how
         # many of them the device sent as missing, the reference beats of a recording's chunks held whole)
@@ -679,9 +683,20 @@ class Monitor:
         if st.lead:  # a second lead: its lethal watch only; no beat of it is scored, and one technical alarm shown
             self._watch_rhythm(st, chunk.samples, now=now, replay=chunk.replay)
             bed = self.beds.get(chunk.patient)
-            if bed is not None:
-                self._second_lead_off(bed, st)
-            return []
+            if bed is None:
+                return []
+            self._second_lead_off(bed, st)
+            if bed.fs != st.fs:
+                return []
+            agree = self.agree.get(chunk.patient)
+            if agree is None or agree.fs != st.fs:
+                agree = self.agree[chunk.patient] = LeadAgreement(st.fs)
+            o, sg = st.seg_offset, st.segmenter
+            agree.second([f + o for f, _ in sg.found], [w + o for w in sg.found_when], o + sg.total)
+            # the first lead's beats that waited for this lead's QRS (returned in this chunk's place: the same bed's)
+            released = agree.push((), second_alive=st.off_since is None)
+            self.stats.segmented += len(released)
+            return released
         st.book.at = st.seg_offset + st.segmenter.total
         if st.book.restored:
             self.emit(st.book.expire_restored())
@@ -722,6 +737,15 @@ class Monitor:
         st.clean_since_reject += 1
         if st.clean_since_reject >= CLEAN_CHUNKS:
             self._follow(st, Condition.BAD_INPUT, False)
+        if (agree := self.agree.get(st.patient)) is not None:  # a bed with a second lead: its QRS confirm these
+            aux = self.aux.get(st.patient)
+            if aux is None or aux.fs != st.fs or agree.fs != st.fs:  # the second lead has gone, or another rate
+                beats = agree.flush() + beats
+                del self.agree[st.patient]
+            else:
+                o, sg = st.seg_offset, st.segmenter
+                agree.first([f + o for f, _ in sg.found], [w + o for w in sg.found_when], o + sg.total)
+                beats = agree.push(beats, second_alive=aux.off_since is None)
         self.stats.segmented += len(beats)
         return beats
 
@@ -1141,6 +1165,7 @@ class Monitor:
             self._tails.pop((p, 0), None)
             self._tails.pop((p, 1), None)
             self.fusion.pop(p, None)
+            self.agree.pop(p, None)
             self._learnt_before.pop(p, None)
             self._waiting_restore.pop(p, None)
 
@@ -1262,6 +1287,9 @@ class Monitor:
                     await self._queue_beats(beats)
         else:
             await self._ingest_rounds(source)
+        for agree in self.agree.values():  # the source has ended: beats that waited for a second lead go on
+            await self._queue_beats(held := agree.flush())
+            self.stats.segmented += len(held)
         self.flush_vf(final=True)  # the source has ended: its last beats typed, its last VF windows
         await self.queue.join()
         self.flush_policies()  # beats whose QRS the typer will never reach (the stream's last)
@@ -1453,6 +1481,8 @@ class Monitor:
             "bridged": {p: b.bridged for p, b in self.beds.items() if b.bridged},
             # and in their second leads (a two-lead device's null samples of that lead, its lost packets)
             "bridged_second_lead": {p: b.bridged for p, b in self.aux.items() if b.bridged},
+            # the first lead's noisy beats a reliable second lead did not confirm: no beats (segmentation.agreement)
+            "unconfirmed_by_second_lead": {p: a.dropped for p, a in self.agree.items() if a.dropped},
             # abnormal beats by type (V, S, O: other abnormal, A: artifact) per bed: in total and in the last minute
             "ectopy": {p: {"total": b.policy.counts(), "per_min": b.policy.per_minute()} for p, b in self.beds.items()},
             "time_s": {"segment": round(s.time_segment, 3), "segmenters": round(s.time_segmenters, 3),
