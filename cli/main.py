@@ -157,8 +157,9 @@ def _evaluate_parser(sub: argparse._SubParsersAction) -> None:
                    help=LEAD_HELP.replace("mitdb: lead,", "lead to play (every record protocol),"))
     p.add_argument("--second-lead", action=argparse.BooleanOptionalAction, default=None,
                    help="mitdb / cinc2015 / vfdb: each record's second ECG lead is played beside the first, and the "
-                        "lethal alarms are decided on both (docs/alarms.md, 'A second lead'). Default: as the "
-                        "monitor, where a WFDB record or an EDF file has one; --no-second-lead plays one lead")
+                        "lethal alarms are decided on both (docs/alarms.md, 'A second lead'); qrs / nstdb: it "
+                        "confirms the beats found in noise (docs/recordings.md). Default: as the monitor, where a "
+                        "WFDB record or an EDF file has one; --no-second-lead plays one lead")
     p.add_argument("--learn", type=float, default=LEARN_S,
                    help=f"mitdb: each bed's learning period, seconds (excluded from every figure; default {LEARN_S:g})")
     p.add_argument("--cv", type=int, default=None, metavar="K",
@@ -506,7 +507,7 @@ def cmd_evaluate(a: argparse.Namespace, console: Console) -> int:
         ckpt = load(a.checkpoint if a.checkpoint is not None else "mitdb")
         # the checkpoint's representation decides where the fiducials fall; EC13 also plays 4a/4b through it
         lines, _ = qrs.run_protocol(a.protocol, a.data, rep=ckpt.rep, out=a.out, lead=a.lead, ckpt=ckpt,
-                                    records=a.records)
+                                    records=a.records, second_lead=a.second_lead is not False)
         for line in lines:
             print(line)  # plain: the tables are wider than a pipe's 80 columns
         # EC13: a record whose shown rate misses the true one by more than 5 % fails the run (exit 1)

@@ -177,11 +177,12 @@ def snr_of(name: str) -> float | None:
 
 
 def nstdb(data: Path, *, lead: str = "MLII", rep: Representation = Representation(),
-          start_s: float = 300.0, paths: list[Path] | None = None) -> list[tuple[float | None, QRSCounts]]:
+          start_s: float = 300.0, paths: list[Path] | None = None,
+          second_lead: bool = True) -> list[tuple[float | None, QRSCounts]]:
     """(SNR dB, counts) per NSTDB record in ``data`` (or of ``paths``), from ``start_s`` on, highest SNR first."""
     paths = protocol_paths(data) if paths is None else paths
     res = [(snr_of(p.name), c) for p, c in zip(paths, qrs(paths, lead=lead, rep=rep, start_s=start_s,
-                                                          exclude_vf=False), strict=True)]
+                                                          exclude_vf=False, second_lead=second_lead), strict=True)]
     return sorted(res, key=lambda r: -np.inf if r[0] is None else -r[0])
 
 
@@ -278,7 +279,7 @@ def protocol_paths(data: Path, records: Sequence[str] | None = None) -> list[Pat
 
 def run_protocol(protocol: str, data: Path, *, rep: Representation, out: Path | None = None,
                  lead: str | None = None, ckpt: Checkpoint | None = None,
-                 records: Sequence[str] | None = None) -> tuple[list[str], dict[str, Any]]:
+                 records: Sequence[str] | None = None, second_lead: bool = True) -> tuple[list[str], dict[str, Any]]:
     """``ecgmon evaluate --protocol qrs|nstdb|ec13``: (lines to print, the figures written to ``out/metrics.json``).
     ``records``: only these (by name).  ValueError where ``data`` holds no record the protocol can count (a run that
     counted nothing is no pass)."""
@@ -287,11 +288,12 @@ def run_protocol(protocol: str, data: Path, *, rep: Representation, out: Path | 
     figures: dict[str, Any]
     paths = protocol_paths(data, records)
     if protocol == "qrs":
-        counts = qrs(paths, lead=lead or "MLII", rep=rep)
+        counts = qrs(paths, lead=lead or "MLII", rep=rep, second_lead=second_lead)
         if not counts:
             raise ValueError(f"--protocol qrs: no annotated record in {data}")
         lines = [f"QRS detection ({data}), whole records, ventricular flutter/fibrillation left out (EC57), 150 ms "
-                 f"window, beat representation {rep.kind}, a record's second lead beside the first where it has one",
+                 f"window, beat representation {rep.kind}, "
+                 + ("a record's second lead beside the first where it has one" if second_lead else "one lead"),
                  f"{'record':>8} {'ref':>5} {'det':>5} {'FN':>4} {'FP':>4} {'Se %':>7} {'+P %':>7} {'VF s':>5} "
                  f"{'noisy %':>7}"]
         for c in [*counts, total(counts)]:
@@ -300,11 +302,12 @@ def run_protocol(protocol: str, data: Path, *, rep: Representation, out: Path | 
                          f"{100 * (c.noisy_share or 0):>7.1f}")
         figures = {"records": [c.to_dict() for c in counts], "gross": total(counts).to_dict()}
     elif protocol == "nstdb":
-        res = nstdb(data, lead=lead or "MLII", rep=rep, paths=paths)
+        res = nstdb(data, lead=lead or "MLII", rep=rep, paths=paths, second_lead=second_lead)
         if not any(snr is not None for snr, _ in res):
             raise ValueError(f"--protocol nstdb: no NSTDB record (a name ending e24 .. e_6, as 118e06) in {data}")
         lines = [f"NSTDB QRS detection ({data}), first 300 s excluded, EC57 150 ms window, beat representation "
-                 f"{rep.kind}, both leads; noisy %: detections marked noisy by the signal-quality index",
+                 f"{rep.kind}, {'both leads' if second_lead else 'one lead'}; noisy %: detections marked noisy by "
+                 "the signal-quality index",
                  f"{'record':>8} {'SNR dB':>6} {'ref':>5} {'FN':>4} {'FP':>4} {'Se %':>7} {'+P %':>7} {'noisy %':>7}"]
         for snr, c in res:
             lines.append(f"{c.record:>8} {snr if snr is not None else float('nan'):>6.0f} {c.ref_beats:>5} {c.fn:>4} "

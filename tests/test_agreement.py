@@ -3,6 +3,9 @@ confirm are no beats, in the evaluation's detector run and in the monitor alike.
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -16,6 +19,7 @@ from ecgmon.models.records import read, read_all
 from ecgmon.segmentation.agreement import LeadAgreement
 
 FS = 360.0
+ECGMON = str(Path(sys.executable).with_name("ecgmon"))
 NSTDB = Path(__file__).resolve().parents[2] / "shared" / "data" / "nstdb-118"
 
 
@@ -122,3 +126,17 @@ def test_the_monitor_drops_the_beats_the_evaluation_drops(tmp_path):
     assert got[False][1] == {} and abs(got[False][0] - len(one.index)) <= 1
     n = got[True][1]["ex"]
     assert got[True][0] == got[False][0] - n and abs(n - dropped) <= 0.1 * dropped, (got, dropped)
+
+
+def test_evaluate_plays_the_second_lead_by_default_and_one_lead_when_told(tmp_path):
+    """``ecgmon evaluate --protocol nstdb``: a record's second lead beside the first, as the monitor plays it, and one
+    lead with ``--no-second-lead`` (118e12: 19 false beats with one lead, 16 with two, none missed)."""
+    rows = {}
+    for flag in ([], ["--no-second-lead"]):
+        out = tmp_path / ("one" if flag else "two")
+        r = subprocess.run([ECGMON, "evaluate", "--protocol", "nstdb", "--data", str(NSTDB), "--records", "118e12",
+                            "--no-figures", "--out", str(out), *flag], capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr[-2000:]
+        assert ("one lead" if flag else "both leads") in r.stdout
+        rows[bool(flag)] = json.loads((out / "metrics.json").read_text())["records"][0]
+    assert rows[False]["fp"] < rows[True]["fp"] and rows[False]["fn"] <= rows[True]["fn"], rows
