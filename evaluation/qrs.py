@@ -82,7 +82,7 @@ def detect(rec: Recording, *, rep: Representation = Representation(), chunk_s: f
             raise ValueError(f"{rec.name}: the second lead is not sampled as the first ({second.fs:g} Hz, "
                              f"{len(second.signal)} samples against {rec.fs:g} Hz, {len(rec.signal)})")
         seg2 = Segmenter(rec.name, rec.fs, rep=rep)
-        agree = LeadAgreement(rec.fs)
+        agree = LeadAgreement(rec.fs, rep=rep)
         beats = []
         for a in range(0, len(rec.signal), size):
             got = seg.push(rec.signal[a:a + size])

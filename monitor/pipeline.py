@@ -690,7 +690,7 @@ class Monitor:
                 return []
             agree = self.agree.get(chunk.patient)
             if agree is None or agree.fs != st.fs:
-                agree = self.agree[chunk.patient] = LeadAgreement(st.fs)
+                agree = self.agree[chunk.patient] = LeadAgreement(st.fs, rep=self.rep)
             o, sg = st.seg_offset, st.segmenter
             agree.second([f + o for f, _ in sg.found], [w + o for w in sg.found_when], o + sg.total)
             # the first lead's beats that waited for this lead's QRS (returned in this chunk's place: the same bed's)

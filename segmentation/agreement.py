@@ -36,13 +36,15 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import math
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from ecgmon.core.messages import Beat
+from ecgmon.segmentation.represent import Representation
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +53,9 @@ class AgreementConfig:
     last: int = 20  # the second lead's last QRS its reliability is judged on
     precision: float = 0.9  # of those, the share the first lead confirmed: the second lead is reliable
     lag_s: float = 0.75  # a QRS confirms one of the other lead if decided within this much signal after it
+    fresh_s: float = 3.0  # the second lead's newest QRS judged must lie within this long before a beat (it still sees)
+    rate_ratio: float = 1.8  # the second lead's median RR at most this times the first lead's (beats that left)
+    max_rr_s: float = 2.5  # a longer interval between beats that left is a gap, not one of the rhythm's
     wait_s: float = 10.0  # the longest a beat waits for a second lead that is not off (of the first lead's signal)
 
 
@@ -64,13 +69,17 @@ class LeadAgreement:
     (False: off or lost, nothing waits for it): the beats that leave now, in order; ``flush()``: every waiting beat
     (the stream ended), kept.  ``dropped``: beats dropped so far."""
 
-    def __init__(self, fs: float, cfg: AgreementConfig = AgreementConfig()) -> None:
-        self.fs, self.cfg = fs, cfg
+    def __init__(self, fs: float, cfg: AgreementConfig = AgreementConfig(),
+                 rep: Representation = Representation()) -> None:
+        self.fs, self.cfg, self.rep = fs, cfg, rep
         self.tol, self.lag = cfg.tolerance_s * fs, cfg.lag_s * fs
         self._first: deque[tuple[float, float]] = deque(maxlen=4096)  # the first lead's recent (fiducial, decided)
         self._second: deque[tuple[float, float]] = deque(maxlen=4096)  # the second lead's
         self._unjudged = 0  # the second lead's last QRS not judged yet (the end of _second)
         self._judged: deque[tuple[float, bool]] = deque(maxlen=8 * cfg.last)  # (fiducial, confirmed by the first)
+        self._kept: int | None = None  # the last beat that left
+        self._gap = False  # beats were dropped since it
+        self._rr: deque[int] = deque(maxlen=cfg.last)  # the intervals between the last beats that left, samples
         self._first_at = self._second_at = -np.inf  # each lead's position
         self._waiting: deque[Beat] = deque()
         self.dropped = 0
@@ -101,31 +110,54 @@ class LeadAgreement:
             self._second.popleft()
 
     def reliable(self, at: float) -> bool:
-        """The second lead's last ``last`` QRS ``lag_s`` or more before sample ``at`` were at least ``precision``
-        confirmed by the first lead."""
-        k = bisect.bisect_right(self._judged, at - self.lag, key=lambda j: j[0])
-        n = self.cfg.last
-        return k >= n and sum(ok for _, ok in itertools.islice(self._judged, k - n, k)) >= self.cfg.precision * n
+        """Whether the second lead can judge a beat at sample ``at``, from what both leads showed ``lag_s`` or more
+        before it: of its last ``last`` QRS at least ``precision`` were found by the first lead too (it is not in noise
+        itself), the newest of them within ``fresh_s`` (it still sees the heart: not a lead gone quiet without going
+        flat), and their median interval at most ``rate_ratio`` times that of the last beats that left (it sees every
+        beat: not a lead that shows every other QRS, or whose smaller complexes fall under its detector's reach)."""
+        n, upto = self.cfg.last, at - self.lag
+        if _share(self._judged, upto, n, newest=upto - self.cfg.fresh_s * self.fs) < self.cfg.precision:
+            return False
+        if len(self._rr) < n // 2:
+            return False
+        k = bisect.bisect_right(self._judged, upto, key=lambda j: j[0])
+        f = [j[0] for j in itertools.islice(self._judged, k - n, k)]
+        return float(np.median(np.diff(f))) <= self.cfg.rate_ratio * float(np.median(self._rr))
 
     def push(self, beats: Iterable[Beat], *, second_alive: bool = True) -> list[Beat]:
         self._waiting.extend(beats)
         out: list[Beat] = []
         while self._waiting:
             b = self._waiting[0]
-            if not b.noisy:
-                out.append(self._waiting.popleft())
-                continue
-            if b.index + self.lag > self._second_at:  # the second lead has not come that far yet
+            if b.noisy and b.index + self.lag > self._second_at:  # the second lead has not come that far yet
                 if second_alive and b.index + self.cfg.wait_s * self.fs > self._first_at:
                     break  # wait for it
-                out.append(self._waiting.popleft())  # waited long enough, or it went: kept
-                continue
-            self._waiting.popleft()
-            if self.reliable(b.index) and not _confirms(self._second, b.index, self.tol, self.lag):
+            elif b.noisy and self.reliable(b.index) and not _confirms(self._second, b.index, self.tol, self.lag):
+                self._waiting.popleft()
                 self.dropped += 1
+                self._gap = True
                 continue
-            out.append(b)
+            out.append(self._leave(self._waiting.popleft()))
         return out
+
+    def _leave(self, b: Beat) -> Beat:
+        """``b`` as it leaves: after dropped beats, its RR interval is the one from the last beat that left (the beat
+        and the model's prematurity channel of a window beat, ``Representation.rr_gain`` times the log of its ratio
+        to the median of the last intervals between beats that left), not the one from a beat that was noise."""
+        if self._kept is not None:
+            rr = b.index - self._kept
+            if self._gap and self._rr:
+                rr_s = rr / self.fs
+                med = float(np.median(self._rr)) / self.fs
+                b = replace(b, rr_prev_s=rr_s)
+                if b.samples.ndim == 2 and b.samples.shape[0] == 2 and rr_s > 0 and med > 0:
+                    x = b.samples.copy()
+                    x[1] = self.rep.rr_gain * max(-self.rep.rr_clip, min(self.rep.rr_clip, math.log(rr_s / med)))
+                    b = replace(b, samples=x)
+            if 0 < rr <= self.cfg.max_rr_s * self.fs:
+                self._rr.append(rr)
+        self._kept, self._gap = b.index, False
+        return b
 
     def flush(self) -> list[Beat]:
         out = list(self._waiting)
@@ -142,3 +174,12 @@ def _confirms(qrs: deque[tuple[float, float]], at: float, tol: float, lag: float
             return True
         k += 1
     return False
+
+
+def _share(judged: deque[tuple[float, bool]], upto: float, n: int, newest: float = -np.inf) -> float:
+    """The share of True among the last ``n`` of ``judged`` (increasing samples) at or before ``upto``; 0 where there
+    are fewer, or where the last of them lies before ``newest``."""
+    k = bisect.bisect_right(judged, upto, key=lambda j: j[0])
+    if k < n or judged[k - 1][0] < newest:
+        return 0.0
+    return sum(ok for _, ok in itertools.islice(judged, k - n, k)) / n
