@@ -284,6 +284,7 @@ class Monitor:
         # ... and its two-lead QRS agreement: the first lead's noisy beats that a reliable second lead does not confirm
         # are no beats (segmentation.agreement); a bed's beats wait there for its second lead's QRS
         self.agree: dict[str, LeadAgreement] = {}
+        self._unconfirmed: dict[str, int] = {}  # beats dropped by a bed's agreement that has since gone
         # a short run of missing samples that ended a bed's (lead's) last chunk, held back until the next chunk
         # tells whether the signal goes on after it (a bridge) or not: (its first absolute sample, its length, how
         # many of them the device sent as missing, the reference beats of a recording's chunks held whole)
@@ -689,8 +690,10 @@ class Monitor:
             if bed.fs != st.fs:
                 return []
             agree = self.agree.get(chunk.patient)
-            if agree is None or agree.fs != st.fs:
+            if agree is None or agree.fs != st.fs:  # (a new rate: learnt again; the bed's count goes on)
+                dropped = agree.dropped if agree is not None else self._unconfirmed.pop(chunk.patient, 0)
                 agree = self.agree[chunk.patient] = LeadAgreement(st.fs, rep=self.rep)
+                agree.dropped = dropped
             o, sg = st.seg_offset, st.segmenter
             agree.second([f + o for f, _ in sg.found], [w + o for w in sg.found_when], o + sg.total)
             # the first lead's beats that waited for this lead's QRS (returned in this chunk's place: the same bed's)
@@ -741,6 +744,7 @@ class Monitor:
             aux = self.aux.get(st.patient)
             if aux is None or aux.fs != st.fs or agree.fs != st.fs:  # the second lead has gone, or another rate
                 beats = agree.flush() + beats
+                self._unconfirmed[st.patient] = agree.dropped
                 del self.agree[st.patient]
             else:
                 o, sg = st.seg_offset, st.segmenter
@@ -1165,7 +1169,8 @@ class Monitor:
             self._tails.pop((p, 0), None)
             self._tails.pop((p, 1), None)
             self.fusion.pop(p, None)
-            self.agree.pop(p, None)
+            self.agree.pop(p, None)  # (beats still waiting for the second lead go with the bed: docs/recordings.md)
+            self._unconfirmed.pop(p, None)
             self._learnt_before.pop(p, None)
             self._waiting_restore.pop(p, None)
 
@@ -1482,7 +1487,8 @@ class Monitor:
             # and in their second leads (a two-lead device's null samples of that lead, its lost packets)
             "bridged_second_lead": {p: b.bridged for p, b in self.aux.items() if b.bridged},
             # the first lead's noisy beats a reliable second lead did not confirm: no beats (segmentation.agreement)
-            "unconfirmed_by_second_lead": {p: a.dropped for p, a in self.agree.items() if a.dropped},
+            "unconfirmed_by_second_lead": {p: n for p, n in sorted({**self._unconfirmed, **{
+                p: a.dropped for p, a in self.agree.items()}}.items()) if n},
             # abnormal beats by type (V, S, O: other abnormal, A: artifact) per bed: in total and in the last minute
             "ectopy": {p: {"total": b.policy.counts(), "per_min": b.policy.per_minute()} for p, b in self.beds.items()},
             "time_s": {"segment": round(s.time_segment, 3), "segmenters": round(s.time_segmenters, 3),

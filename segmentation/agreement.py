@@ -7,16 +7,17 @@ QRS shows on every lead at the same moment: multi-lead detection is how monitors
 score a lead by the agreement of detections: Li Q, Mark RG, Clifford GD, Robust heart rate estimation from multiple
 asynchronous noisy sources using signal quality indices and a Kalman filter, Physiol Meas 29(1):15-32, 2008).
 
-Rule (:class:`LeadAgreement`): a beat of the first lead whose stretch failed its signal-quality index (``Beat.noisy``)
-is dropped when the second lead has no QRS within ``tolerance_s`` (150 ms, EC57's match window) of its fiducial, and
-the second lead is *reliable* there: of its last ``last`` (20) QRS, at least ``precision`` (0.9) had a QRS of the
-first lead within ``tolerance_s`` (it is not in noise itself, nor a lead whose detector counts T waves), the newest
-of them within ``fresh_s`` (3 s: it still sees the heart, not a lead gone quiet without going flat), and their median
-interval at most ``rate_ratio`` (1.8) times that of the first lead's last beats kept (it sees every beat: not a lead
-that shows every other QRS).  Beats in clean stretches are never dropped: a second lead that misses a kind of beat
-(the V1 lead of MIT-BIH 208 misses 151 of its premature ventricular complexes) costs nothing there; a beat that the
-second lead cannot judge is kept.  The beat after a dropped one gets its RR interval (and a window beat its
-prematurity channel, which the model reads) from the last beat kept, not from the noise.
+Rule (:class:`LeadAgreement`): a beat of the first lead whose stretch failed its signal-quality index
+(``Beat.noisy``) is dropped when the second lead has no QRS within ``tolerance_s`` (150 ms, EC57's match window) of
+its fiducial, and the second lead is *reliable* there: of its last ``last`` (20) QRS, at least ``precision`` (0.9)
+had a QRS of the first lead within ``tolerance_s`` (it is not in noise itself, nor a lead whose detector counts T
+waves), the newest of them within ``fresh_s`` (3 s: it still sees the heart, not a lead gone quiet without going
+flat), and their median interval at most ``rate_ratio`` (1.8) times the first lead's median interval between clean
+beats (it sees every beat: not a lead that shows every other QRS). Beats in clean stretches are never dropped: a
+second lead that misses a kind of beat (the V1 lead of MIT-BIH 208 misses 151 of its premature ventricular complexes)
+costs nothing there; a beat that the second lead cannot judge is kept. The beat after a dropped one gets its RR
+interval (and a window beat its prematurity channel, which the model reads) from the last beat kept, not from the
+noise.
 
 Chosen on the MIT-BIH DS1 records and the SVDB development half (two leads each), its effect looked at on NSTDB 118
 (in-sample there): `ecgmon evaluate --protocol qrs|nstdb` one lead (``--no-second-lead``) against two, FN / FP: DS1
@@ -62,6 +63,7 @@ class AgreementConfig:
     fresh_s: float = 3.0  # the second lead's newest QRS judged must lie within this long before a beat (it still sees)
     rate_ratio: float = 1.8  # the second lead's median RR at most this times the first lead's (beats that left)
     max_rr_s: float = 2.5  # a longer interval between beats that left is a gap, not one of the rhythm's
+    clean_rr: int = 64  # the first lead's last intervals between clean beats, its rhythm for the rate check
     wait_s: float = 10.0  # the longest a beat waits for a second lead that is not off (of the first lead's signal)
 
 
@@ -84,8 +86,12 @@ class LeadAgreement:
         self._unjudged = 0  # the second lead's last QRS not judged yet (the end of _second)
         self._judged: deque[tuple[float, bool]] = deque(maxlen=8 * cfg.last)  # (fiducial, confirmed by the first)
         self._kept: int | None = None  # the last beat that left
+        self._kept_clean = False  # ... and whether its stretch was clean
         self._gap = False  # beats were dropped since it
-        self._rr: deque[int] = deque(maxlen=cfg.last)  # the intervals between the last beats that left, samples
+        # the intervals between consecutive beats that left, both clean (samples): the first lead's rhythm as it was
+        # where it could be read (not the intervals noise beats that got through split: those made a clean second
+        # lead look like one that shows every other QRS, and kept it out for the whole noise episode: a newcomer)
+        self._rr: deque[int] = deque(maxlen=cfg.clean_rr)
         self._first_at = self._second_at = -np.inf  # each lead's position
         self._waiting: deque[Beat] = deque()
         self.dropped = 0
@@ -119,8 +125,9 @@ class LeadAgreement:
         """Whether the second lead can judge a beat at sample ``at``, from what both leads showed ``lag_s`` or more
         before it: of its last ``last`` QRS at least ``precision`` were found by the first lead too (it is not in noise
         itself), the newest of them within ``fresh_s`` (it still sees the heart: not a lead gone quiet without going
-        flat), and their median interval at most ``rate_ratio`` times that of the last beats that left (it sees every
-        beat: not a lead that shows every other QRS, or whose smaller complexes fall under its detector's reach)."""
+        flat), and their median interval at most ``rate_ratio`` times the first lead's median interval between clean
+        beats (its last ``clean_rr``: it sees every beat, not a lead that shows every other QRS, or whose smaller
+        complexes fall under its detector's reach)."""
         n, upto = self.cfg.last, at - self.lag
         if _share(self._judged, upto, n, newest=upto - self.cfg.fresh_s * self.fs) < self.cfg.precision:
             return False
@@ -160,9 +167,9 @@ class LeadAgreement:
                     x = b.samples.copy()
                     x[1] = self.rep.rr_gain * max(-self.rep.rr_clip, min(self.rep.rr_clip, math.log(rr_s / med)))
                     b = replace(b, samples=x)
-            if 0 < rr <= self.cfg.max_rr_s * self.fs:
+            if 0 < rr <= self.cfg.max_rr_s * self.fs and self._kept_clean and not b.noisy and not self._gap:
                 self._rr.append(rr)
-        self._kept, self._gap = b.index, False
+        self._kept, self._kept_clean, self._gap = b.index, not b.noisy, False
         return b
 
     def flush(self) -> list[Beat]:

@@ -64,6 +64,28 @@ def test_the_beat_after_a_dropped_one_has_its_rr_from_the_beat_before_it():
     assert np.array_equal(out[0].samples[0], nxt.samples[0])  # the wave channel as cut
 
 
+def test_noise_beats_that_got_through_do_not_lock_the_second_lead_out():
+    """Noise on the first lead whose first seconds the quality index still rated clean: the extra beats that got
+    through halve the first lead's intervals, and a rate check against the beats kept then called the clean second
+    lead one that shows every other QRS for the whole episode (a newcomer, session 28: 63 beats kept for 24). The rate
+    check reads the intervals between clean beats only."""
+    qrs = np.arange(1, 51) * 288  # 75 bpm on both leads
+    a = LeadAgreement(FS)
+    f = qrs.astype(float)
+    a.first(f, f + 0.4 * FS, f[-1] + FS)
+    a.second(f, f + 0.4 * FS, f[-1] + FS)
+    assert len(a.push([_beat(int(i), False) for i in qrs[:30]])) == 30
+    noise = [int(i + 144) for i in qrs[30:]]  # a noise beat between each pair of QRS
+    # the first 8 beats and noise beats: the index does not call them noisy yet
+    rated_clean = [_beat(i, False) for x in zip(qrs[30:38], noise[:8], strict=True) for i in x]
+    rest = [_beat(i, True) for x in zip(qrs[38:], noise[8:], strict=True) for i in x]
+    a.first(noise, [n + 0.4 * FS for n in noise], f[-1] + 2 * FS)
+    a.second([], [], f[-1] + 2 * FS)
+    out = a.push(rated_clean + rest)
+    assert a.dropped >= len(rest) // 2 - 1, a.dropped  # the noise beats rated noisy go
+    assert {b.index for b in out} >= set(qrs[30:].tolist())  # every QRS stays
+
+
 def test_a_qrs_decided_too_late_confirms_nothing():
     """A second-lead QRS confirms a beat only if its detector decided it within lag_s (0.75 s) after the beat (a
     search-back's QRS, decided a beat later, does not): what is kept does not depend on how late a chunk came."""
