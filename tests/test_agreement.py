@@ -6,12 +6,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
-import wfdb
 from helpers import play_records
 
 from ecgmon.core.messages import Beat
@@ -21,7 +19,7 @@ from ecgmon.segmentation.agreement import LeadAgreement
 
 FS = 360.0
 ECGMON = str(Path(sys.executable).with_name("ecgmon"))
-NSTDB = Path(__file__).resolve().parents[2] / "shared" / "data" / "nstdb-118"
+NSTDB = Path(__file__).parent / "data" / "nstdb"  # 118e06x: 140 s of NSTDB 118e06, 2 minutes of 6 dB noise (SOURCES.md)
 
 
 def _beat(index: int, noisy: bool) -> Beat:
@@ -138,56 +136,49 @@ def test_a_noisy_beat_waits_for_the_second_lead_and_is_kept_when_it_never_comes(
 
 
 def test_nstdb_118_at_6_db_the_second_lead_removes_false_beats_and_keeps_the_true_ones():
-    """MIT-BIH NSTDB 118e06 (electrode motion on both leads at 6 dB, in 2-minute stretches after 5 minutes): with
-    V1 beside MLII, at least 40 % of MLII's false beats go, at most 0.5 % of the true beats with them (measured:
-    false 288 -> 155, missed 27 -> 30 of 1,916 from 300 s on; NSTDB 118 is in-sample for the rule)."""
-    rec = read_all([NSTDB / "118e06"], lead="MLII", second_lead=None).recordings[0]
+    """MIT-BIH NSTDB 118e06's first 2 minutes of electrode motion at 6 dB (both leads): with V1 beside MLII, at least
+    40 % of MLII's false beats go, at most 2 true beats with them (the whole record: false 291 -> 151, missed 27 -> 28
+    of 1,916 from 300 s on, docs/recordings.md; NSTDB 118 is in-sample for the rule)."""
+    rec = read_all([NSTDB / "118e06x"], lead="MLII", second_lead=None).recordings[0]
     assert rec.second is not None
-    one = count(rec, detect(rec).index, start_s=300)
-    two = count(rec, detect(rec, second=rec.second).index, start_s=300)
+    one = count(rec, detect(rec).index, start_s=5)
+    two = count(rec, detect(rec, second=rec.second).index, start_s=5)
+    assert one.fp >= 20, one  # the excerpt has false beats to remove
     assert two.fp <= 0.6 * one.fp, (one, two)
-    assert two.fn <= one.fn + 0.005 * one.ref_beats, (one, two)
+    assert two.fn <= one.fn + 2, (one, two)
 
 
 def test_the_monitor_drops_the_beats_the_evaluation_drops(tmp_path):
     """The monitor playing a two-lead record drops about the beats evaluate's two-lead run drops (the same rule,
     whatever the chunks), says how many in its summary, and plays one lead as before."""
-    src = read_all([NSTDB / "118e06"], lead="MLII", second_lead=None).recordings[0]
-    assert src.second is not None
-    a, b = round(290 * FS), round(430 * FS)  # 10 s clean, then the first 2 minutes of noise, then 20 s clean
-    sig = np.stack([src.signal[a:b], src.second.signal[a:b]], axis=1)
-    with warnings.catch_warnings():  # wfdb's own use of deprecated pandas calls
-        warnings.simplefilter("ignore")
-        wfdb.wrsamp("ex", fs=FS, units=["mV", "mV"], sig_name=["MLII", "V1"], p_signal=sig, fmt=["16", "16"],
-                    adc_gain=[1000.0, 1000.0], baseline=[0, 0], write_dir=str(tmp_path))
-    rec = read_all([tmp_path / "ex"], lead="MLII", second_lead=None).recordings[0]
+    rec = read_all([NSTDB / "118e06x"], lead="MLII", second_lead=None).recordings[0]
     two = detect(rec, second=rec.second)
-    one = detect(read(tmp_path / "ex", lead="MLII"))
+    one = detect(read(NSTDB / "118e06x", lead="MLII"))
     dropped = len(one.index) - len(two.index)
     assert dropped >= 20, (len(one.index), len(two.index))
     got = {}
     for second in (False, True):
         run = tmp_path / f"run{second}"
         run.mkdir()
-        built, _ = play_records(run, [tmp_path / "ex"], second_lead=second)
+        built, _ = play_records(run, [NSTDB / "118e06x"], second_lead=second)
         s = built.monitor.summary()
         got[second] = (s["segmented"], s["unconfirmed_by_second_lead"])
     # the monitor's fiducials lie a few samples from evaluate's (its beats are cut for all beds at once) and its run
     # counts one beat more (the record's last, closed at its end): the same rule drops about as many
     assert got[False][1] == {} and abs(got[False][0] - len(one.index)) <= 1
-    n = got[True][1]["ex"]
+    n = got[True][1]["118e06x"]
     assert got[True][0] == got[False][0] - n and abs(n - dropped) <= 0.1 * dropped, (got, dropped)
 
 
 def test_evaluate_plays_the_second_lead_by_default_and_one_lead_when_told(tmp_path):
-    """``ecgmon evaluate --protocol nstdb``: a record's second lead beside the first, as the monitor plays it, and one
-    lead with ``--no-second-lead`` (118e12: 19 false beats with one lead, 16 with two, none missed)."""
+    """``ecgmon evaluate --protocol qrs``: a record's second lead beside the first, as the monitor plays it, and one
+    lead with ``--no-second-lead`` (fewer false beats with two, no more missed than one allows)."""
     rows = {}
     for flag in ([], ["--no-second-lead"]):
         out = tmp_path / ("one" if flag else "two")
-        r = subprocess.run([ECGMON, "evaluate", "--protocol", "nstdb", "--data", str(NSTDB), "--records", "118e12",
-                            "--no-figures", "--out", str(out), *flag], capture_output=True, text=True, timeout=300)
+        r = subprocess.run([ECGMON, "evaluate", "--protocol", "qrs", "--data", str(NSTDB), "--no-figures", "--out",
+                            str(out), *flag], capture_output=True, text=True, timeout=300)
         assert r.returncode == 0, r.stderr[-2000:]
-        assert ("one lead" if flag else "both leads") in r.stdout
+        assert ("one lead" if flag else "second lead beside the first") in r.stdout
         rows[bool(flag)] = json.loads((out / "metrics.json").read_text())["records"][0]
-    assert rows[False]["fp"] < rows[True]["fp"] and rows[False]["fn"] <= rows[True]["fn"], rows
+    assert rows[False]["fp"] < rows[True]["fp"] and rows[False]["fn"] <= rows[True]["fn"] + 2, rows
