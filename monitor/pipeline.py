@@ -132,6 +132,7 @@ class Bed:
     bad_reasons: list[str] = field(default_factory=list)  # the reasons its bad-input alarm names (since raised)
     lead: int = 0  # 1: a bed's second lead (Monitor.aux): its QRS, types and VF windows feed the lethal alarms only
     off_since: int | None = None  # a second lead: absolute sample from which it has been off or lost (its watch held)
+    on_since: int | None = None  # ... and from which it has been back while off_since stands (SECOND_LEAD_BACK_S)
     # stretches of samples lost in transit and bridged (Monitor._bridge), absolute [start, stop), those of the last
     # PACKET_LOSS_S of signal (Monitor._packet_loss keeps the window); and how many so far
     bridges: deque[tuple[int, int]] = field(default_factory=deque)
@@ -149,6 +150,9 @@ class Bed:
 LIMITS_WAITING = 10_000  # beds not connected yet whose heart-rate limits are kept for them (Monitor.set_limits)
 PACKET_LOSS_S, PACKET_LOSS_ON, PACKET_LOSS_OFF = 60.0, 0.05, 0.02  # the packet-loss alarm (Monitor._packet_loss)
 SECOND_LEAD_OFF_S = 5.0  # a second lead off or lost this long (s of signal) raises "second lead off" (LOW)
+# ... and it is back once it has been read this long without a break: a lead missing from every other packet restarted
+# at each one, was back at each, and never raised the alarm while it never helped (a newcomer, session 28)
+SECOND_LEAD_BACK_S = 2.0
 # gaps are bridged while at most this share of the bed's last BRIDGE_WINDOW_S of signal was lost in transit (bridged or
 # not): a link that loses most of its packets (or whose packets are mostly refused) is signal loss, not a line drawn
 # over most of the ECG
@@ -469,6 +473,8 @@ class Monitor:
                 st.lost = prev.lost
             if prev is not None:  # the count of bridges goes on across restarts, as the first lead's does
                 st.bridged = prev.bridged
+            if prev is not None and prev.fs == chunk.fs:  # off, or back, since: across its restarts too
+                st.off_since, st.on_since = prev.off_since, prev.on_since
             self.fusion.setdefault(chunk.patient, LeadFusion(vt=self.lethal_cfg.second_lead_vt))
         return st
 
@@ -756,13 +762,19 @@ class Monitor:
     def _second_lead_off(self, bed: Bed, aux: Bed) -> None:
         """The bed's "second lead off" technical alarm (LOW): raised once the second lead has been off or lost (its
         watch held: a flat line, missing samples, or a device that stopped sending it) for ``SECOND_LEAD_OFF_S`` of
-        signal, cleared when it can be read again.  The bed's alarms then rest on the first lead alone
+        signal, cleared once it has been read again for ``SECOND_LEAD_BACK_S`` without a break (a lead lost now and then
+        counts as off from its first loss).  The bed's alarms then rest on the first lead alone
         (:class:`LeadFusion`), and a person should know; noise on the second lead is not this condition."""
         now = aux.seg_offset + aux.segmenter.total
         if not aux.lethal.held:
-            aux.off_since = None
+            if aux.off_since is not None:
+                aux.on_since = now if aux.on_since is None else aux.on_since
+                if now - aux.on_since < SECOND_LEAD_BACK_S * aux.fs:
+                    return  # not back yet: read without a break for SECOND_LEAD_BACK_S first
+            aux.off_since = aux.on_since = None
             self._follow(bed, Condition.SECOND_LEAD_OFF, False, index=now)
             return
+        aux.on_since = None
         if aux.off_since is None:
             aux.off_since = now
         # not while the first lead is off or lost too: its own alarm (leads off, signal loss) says the bed cannot be

@@ -188,6 +188,28 @@ def test_a_lost_lead_ii_beside_a_second_lead_without_qrs_is_one_asystole_alarm(t
     assert sorted((p, 22.0 <= at <= 26.0) for p, _, at in cleared) == [("drops", True), ("two", True)], asys
 
 
+def test_a_second_lead_missing_from_every_other_packet_is_off_and_one_back_for_2_s_clears_it(tmp_path):
+    """A two-lead device whose lead V is missing (``null``) from every other 0.25 s packet: lead V restarts at each
+    packet and never helps; "second lead off" (LOW) says so (a newcomer, session 28: each packet that brought it read
+    as "back", and no alarm came). A lead V that stops at 10 s and comes back whole at 30 s clears it 2 s later
+    (SECOND_LEAD_BACK_S), not at its first packet."""
+    x = sinus(FS, 40.0, 70, seed=3)
+    rng = np.random.default_rng(3)
+    ii, v = x + rng.normal(0, 0.01, len(x)), 0.7 * x + rng.normal(0, 0.01, len(x))
+    none = np.full(len(x), np.nan)
+    _, rec, found = _play_devices(tmp_path, {
+        "alt": lambda i, s: {"II": ii[s], "V": v[s] if (i // 62) % 2 else none[s]},
+        "back": lambda i, s: {"II": ii[s], "V": v[s] if not 10 * FS <= i < 30 * FS else none[s]},
+        "whole": lambda i, s: {"II": ii[s], "V": v[s]},
+    }, len(x))
+    off = [(a.patient, a.state.value, a.record_s) for a in rec.alarms if a.condition is Condition.SECOND_LEAD_OFF]
+    on = {p for p, st, _ in off if st == "active"}
+    assert on == {"alt", "back"}, off
+    back = [at for p, st, at in off if p == "back" and st == "cleared"]
+    assert len(back) == 1 and 31.5 <= back[0] <= 33.5, off
+    assert len(found["alt"]) == len(found["whole"]), found  # the first lead's beats all there
+
+
 def test_a_leads_short_dropouts_are_bridged_not_a_restart_and_an_alarm_each(tmp_path):
     """A two-lead device that sends ``null`` for a few of lead II's samples now and then (one sample, 40 ms) keeps its
     bed's detector: the same QRS as the device without dropouts, no signal-loss alarm (newcomer, session 24: one
