@@ -322,8 +322,8 @@ async def run_headless(b: Built, *, duration: float | None = None) -> dict[str, 
                 print(f"ecgmon: stopping on {signal.Signals(got[0]).name}; the summary is the last output line",
                       file=sys.stderr, flush=True)
         summary = write_summary(b)  # also on Ctrl-C or cancellation: the documented last line
-        if got:  # and that it was handed to stdout (CI saw a SIGTERM stop with exit 0 and no summary twice in ~20
-            with contextlib.suppress(OSError, ValueError):  # runs, never reproduced: this says which side lost it)
+        if got:  # and that it was handed to stdout (CI saw a SIGTERM stop with exit 0 and no summary twice, never
+            with contextlib.suppress(OSError, ValueError):  # reproduced here: this says which side lost it)
                 print(f"ecgmon: summary written ({b.headless.lost} output lines lost)", file=sys.stderr, flush=True)
     return summary
 

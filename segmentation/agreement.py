@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import bisect
 import itertools
-import math
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
@@ -63,7 +62,7 @@ class AgreementConfig:
     precision: float = 0.9  # of those, the share the first lead confirmed: the second lead is reliable
     lag_s: float = 0.75  # a QRS confirms one of the other lead if decided within this much signal after it
     fresh_s: float = 3.0  # the second lead's newest QRS judged must lie within this long before a beat (it still sees)
-    rate_ratio: float = 1.8  # the second lead's median RR at most this times the first lead's (beats that left)
+    rate_ratio: float = 1.8  # the second lead's median RR at most this times the first lead's (between clean beats)
     max_rr_s: float = 2.5  # a longer interval between beats that left is a gap, not one of the rhythm's
     clean_rr: int = 64  # the first lead's last intervals between clean beats, its rhythm for the rate check
     wait_s: float = 10.0  # the longest a beat waits for a second lead that is not off (of the first lead's signal)
@@ -130,14 +129,12 @@ class LeadAgreement:
         flat), and their median interval at most ``rate_ratio`` times the first lead's median interval between clean
         beats (its last ``clean_rr``: it sees every beat, not a lead that shows every other QRS, or whose smaller
         complexes fall under its detector's reach)."""
-        n, upto = self.cfg.last, at - self.lag
-        if _share(self._judged, upto, n, newest=upto - self.cfg.fresh_s * self.fs) < self.cfg.precision:
+        upto = at - self.lag
+        last = _last(self._judged, upto, self.cfg.last)
+        if (not last or last[-1][0] < upto - self.cfg.fresh_s * self.fs
+                or sum(ok for _, ok in last) < self.cfg.precision * len(last) or len(self._rr) < len(last) // 2):
             return False
-        if len(self._rr) < n // 2:
-            return False
-        k = bisect.bisect_right(self._judged, upto, key=lambda j: j[0])
-        f = [j[0] for j in itertools.islice(self._judged, k - n, k)]
-        return float(np.median(np.diff(f))) <= self.cfg.rate_ratio * float(np.median(self._rr))
+        return float(np.median(np.diff([f for f, _ in last]))) <= self.cfg.rate_ratio * float(np.median(self._rr))
 
     def push(self, beats: Iterable[Beat], *, second_alive: bool = True) -> list[Beat]:
         self._waiting.extend(beats)
@@ -157,8 +154,8 @@ class LeadAgreement:
 
     def _leave(self, b: Beat) -> Beat:
         """``b`` as it leaves: after dropped beats, its RR interval is the one from the last beat that left (the beat
-        and the model's prematurity channel of a window beat, ``Representation.rr_gain`` times the log of its ratio
-        to the median of the last intervals between beats that left), not the one from a beat that was noise."""
+        and the model's prematurity channel of a window beat, :meth:`Representation.prematurity` of its ratio to the
+        median of the last intervals between clean beats that left), not the one from a beat that was noise."""
         if self._kept is not None:
             rr = b.index - self._kept
             if self._gap and self._rr:
@@ -167,7 +164,7 @@ class LeadAgreement:
                 b = replace(b, rr_prev_s=rr_s)
                 if b.samples.ndim == 2 and b.samples.shape[0] == 2 and rr_s > 0 and med > 0:
                     x = b.samples.copy()
-                    x[1] = self.rep.rr_gain * max(-self.rep.rr_clip, min(self.rep.rr_clip, math.log(rr_s / med)))
+                    x[1] = self.rep.prematurity(rr_s / med)
                     b = replace(b, samples=x)
             if 0 < rr <= self.cfg.max_rr_s * self.fs and self._kept_clean and not b.noisy and not self._gap:
                 self._rr.append(rr)
@@ -191,10 +188,7 @@ def _confirms(qrs: deque[tuple[float, float]], at: float, tol: float, lag: float
     return False
 
 
-def _share(judged: deque[tuple[float, bool]], upto: float, n: int, newest: float = -np.inf) -> float:
-    """The share of True among the last ``n`` of ``judged`` (increasing samples) at or before ``upto``; 0 where there
-    are fewer, or where the last of them lies before ``newest``."""
+def _last(judged: deque[tuple[float, bool]], upto: float, n: int) -> list[tuple[float, bool]]:
+    """The last ``n`` of ``judged`` (increasing samples) at or before ``upto``; none where there are fewer."""
     k = bisect.bisect_right(judged, upto, key=lambda j: j[0])
-    if k < n or judged[k - 1][0] < newest:
-        return 0.0
-    return sum(ok for _, ok in itertools.islice(judged, k - n, k)) / n
+    return list(itertools.islice(judged, k - n, k)) if k >= n else []

@@ -77,6 +77,11 @@ class Representation:
     def channels(self) -> int:
         return 1 if self.kind == "ecg5000" else 2
 
+    def prematurity(self, ratio: float) -> float:
+        """A window beat's RR channel for ``ratio``, its RR interval over the bed's median RR: ``rr_gain`` times the
+        log of it, clipped to +/- ``rr_clip``."""
+        return self.rr_gain * max(-self.rr_clip, min(self.rr_clip, math.log(ratio)))
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -177,14 +182,14 @@ class WindowCutter:
             early = False
         else:
             ratio = rr_before_s / _median(self.rrs)
-            prem = max(-self.rep.rr_clip, min(self.rep.rr_clip, math.log(ratio)))
+            prem = self.rep.prematurity(ratio)
             early = ratio < EARLY or rr_before_s < FAST_RR_S
         outside = scaled[self.outside]
         self.mismatch = math.nan if early else self._mismatch(outside)
         self.recent.append(outside)
         if rr_before_s is not None:
             self.rrs.append(rr_before_s)
-        out[1] = self.rep.rr_gain * prem
+        out[1] = prem
 
 
 def cut_many(jobs: Sequence[tuple[WindowCutter, np.ndarray, float, float | None]],
