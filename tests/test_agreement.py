@@ -42,9 +42,37 @@ def test_a_noisy_beat_the_reliable_second_lead_does_not_confirm_is_dropped_and_a
     extra = int(qrs[-1] + 144)  # a noise "beat" between two QRS: the second lead has none there
     a = _agree_on(qrs, qrs[-1] + 3 * FS)
     assert a.reliable(qrs[-1])
-    out = a.push([_beat(int(qrs[-1]), True), _beat(extra, True), _beat(extra + 10, False)])
-    assert [b.index for b in out] == [qrs[-1], extra + 10]  # confirmed noisy: kept; clean: kept however unconfirmed
+    out = a.push([_beat(int(qrs[-1]), True), _beat(extra, True)])
+    assert [b.index for b in out] == [qrs[-1]]  # confirmed noisy: kept
     assert a.dropped == 1
+    # a clean beat as early, with no noisy beat in the suspect_s before it: kept however unconfirmed
+    b = LeadAgreement(FS)
+    b.first(qrs.astype(float), qrs + 0.4 * FS, qrs[-1] + 3 * FS)
+    assert len(b.push([_beat(int(i), False) for i in qrs])) == len(qrs)
+    b.second(qrs.astype(float), qrs + 0.4 * FS, qrs[-1] + 3 * FS)
+    assert b.reliable(extra) and [x.index for x in b.push([_beat(extra, False)])] == [extra] and b.dropped == 0
+
+
+def test_an_early_clean_beat_soon_after_noise_needs_the_second_lead_and_an_on_time_one_does_not():
+    """The quality index calls a noise episode over 1-3 s after its last noisy window; beats rated clean in the
+    ``suspect_s`` (5 s) after the first lead's last noisy beat that come early (under ``suspect_early``, 0.8, of the
+    rhythm's interval after the last beat kept) are judged as noisy ones: a noise beat the index let through is
+    dropped where the second lead has no QRS; a beat on time is kept unconfirmed, as is an early one after 5 s."""
+    qrs = np.arange(1, 41) * 288  # 75 bpm on both leads
+    a = _agree_on(qrs[:30], qrs[-1] + 3 * FS)
+    f = qrs[30:].astype(float)
+    a.first(f, f + 0.4 * FS, qrs[-1] + 3 * FS)
+    g = np.delete(f, 4)  # the second lead misses QRS 34
+    a.second(g, g + 0.4 * FS, qrs[-1] + 3 * FS)
+    noisy = int(qrs[29] + 144)  # noise between QRS 29 and 30, rated noisy, unconfirmed: dropped
+    early = int(qrs[31] + 144)  # 1.2 s after it, half an interval after QRS 31, rated clean: dropped too
+    on_time = int(qrs[34])  # on time, and the second lead missed it: kept
+    late = int(qrs[38] + 144)  # early, but 5.3 s after the noisy beat: kept
+    out = a.push([_beat(noisy, True), _beat(int(qrs[30]), False), _beat(int(qrs[31]), False), _beat(early, False),
+                  _beat(int(qrs[32]), False), _beat(int(qrs[33]), False), _beat(on_time, False),
+                  *(_beat(int(i), False) for i in qrs[35:39]), _beat(late, False), _beat(int(qrs[39]), False)])
+    assert a.dropped == 2
+    assert [b.index for b in out] == [*qrs[30:34], on_time, *qrs[35:39], late, qrs[39]]
 
 
 def test_the_beat_after_a_dropped_one_has_its_rr_from_the_beat_before_it():
