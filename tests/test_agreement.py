@@ -90,6 +90,26 @@ def test_the_beat_after_a_dropped_one_has_its_rr_from_the_beat_before_it():
     assert np.array_equal(out[0].samples[0], nxt.samples[0])  # the wave channel as cut
 
 
+def test_a_second_lead_that_keeps_the_rhythm_judges_while_the_first_lead_misses_qrs_in_noise():
+    """In noise the first lead misses QRS, so a clean second lead's QRS go unconfirmed and its agreement falls under
+    ``precision`` (0.9): it still judges while at least ``precision_regular`` (0.7) of its last 20 QRS were
+    confirmed and ``regular_share`` (0.8) of their intervals lie within 0.75-1.3 of the first lead's clean median.
+    A second lead in noise itself (its intervals split by its own false QRS) does not."""
+    qrs = np.arange(1, 61) * 288  # 75 bpm
+    f = qrs.astype(float)
+    for second, reliable in ((f, True), (np.sort(np.r_[f, f[40:55:3] + 130]), False)):
+        a = LeadAgreement(FS)
+        first = np.delete(f, [42, 45, 48, 51, 54])  # the first lead misses 5 of the second lead's last 20 QRS
+        a.first(first, first + 0.4 * FS, f[-1] + 3 * FS)
+        assert len(a.push([_beat(int(i), False) for i in first[:40]])) == 40  # its clean rhythm
+        a.second(second, second + 0.4 * FS, f[-1] + 3 * FS)
+        extra = int(f[-1] + 144)  # a noise beat of the first lead, between QRS
+        assert a.reliable(extra) is reliable
+        noisy = [_beat(int(i), True) for i in first[40:]]
+        out = a.push([*noisy, _beat(extra, True)])
+        assert (extra in [b.index for b in out]) is not reliable
+
+
 def test_noise_beats_that_got_through_do_not_lock_the_second_lead_out():
     """Noise on the first lead whose first seconds the quality index still rated clean: the extra beats that got
     through halve the first lead's intervals, and a rate check against the beats kept then called the clean second
