@@ -308,6 +308,10 @@ def add_alarm_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"... and only once the condition has been absent this long (s; default "
                         f"{_X.rate_resolved_s:g}; 0: at once): a rate back inside for a moment is no end of its "
                         "episode")
+    g.add_argument("--tachy-resolved-beats", type=int, default=_X.tachy_resolved_beats,
+                   help="an extreme tachycardia is plainly back (--rate-resolved-bpm inside its limit) only when the "
+                        f"rate over this many beats is too (default {_X.tachy_resolved_beats}; 0: over --tachy-beats "
+                        "alone): atrial fibrillation hovering near the limit is one alarm")
     g.add_argument("--no-pause-artifact", action="store_true",
                    help="the VF detector's artifact windows do not hold the pause timer (by default they hold it as "
                         "they hold asystole's)")
@@ -493,6 +497,8 @@ def lethal_from_args(a: argparse.Namespace) -> LethalConfig:
         raise ValueError(f"--vt-clear-bpm must be 0 (off) or 20-300 bpm, got {a.vt_clear_bpm:g}")
     if not (a.vt_episode_s == 0 or 5 <= a.vt_episode_s <= 3600):
         raise ValueError(f"--vt-episode-s must be 0 (off) or 5-3600 s, got {a.vt_episode_s:g}")
+    if not (a.tachy_resolved_beats == 0 or 2 <= a.tachy_resolved_beats <= 100):
+        raise ValueError(f"--tachy-resolved-beats must be 0 (off) or 2-100 beats, got {a.tachy_resolved_beats}")
     if not 5 <= a.rate_resolved_bpm <= 100:
         raise ValueError(f"--rate-resolved-bpm must be 5-100 bpm, got {a.rate_resolved_bpm:g}")
     if not 0 <= a.cannot_analyse_s <= 600:
@@ -507,6 +513,7 @@ def lethal_from_args(a: argparse.Namespace) -> LethalConfig:
                    rate_gap_s=a.rate_gap_s, asystole_artifact=not a.no_asystole_artifact,
                    noisy_rates=not a.rates_in_noise, chain_s=a.chain_s, rate_episode_s=a.rate_episode_s,
                    rate_resolved_bpm=a.rate_resolved_bpm, rate_resolved_s=a.rate_resolved_s,
+                   tachy_resolved_beats=a.tachy_resolved_beats,
                    pause_artifact=not a.no_pause_artifact,
                    vt_artifact_holds=not a.vt_artifact_clears, vt_p=a.vt_p, vt_misread=a.vt_misread,
                    vt_misread_rr=a.vt_misread_rr, vt_similar=a.vt_similar, vt_clear_bpm=a.vt_clear_bpm,

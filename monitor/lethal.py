@@ -101,7 +101,8 @@ condition of the highest priority.  The pause is judged on readable signal as as
 the VF detector's artifact windows hold its timer too).  ``rate_episode_s`` (60 s) keeps an extreme-rate alarm on
 until its condition has been absent that long, unless the rate is ``rate_resolved_bpm`` (15) inside its limit, which
 ends the episode at once (``rate_resolved_s``, 0 by default: after the condition has been absent that long; a rate
-hovering at its limit is one alarm; one plainly back leaves none on), a
+hovering at its limit is one alarm; one plainly back leaves none on; a tachycardia is plainly back only when the rate
+over the last ``tachy_resolved_beats``, 25, is too, as atrial fibrillation near the limit dips under it over 13), a
 bradycardia's only over intervals the signal-quality index calls clean (with ``noisy_rates``: noise counted as beats
 is no rate plainly back).
 "ECG cannot be analysed" is not raised while asystole or VF/flutter is on (they say more) or leads off holds the
@@ -115,6 +116,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import math
 from collections import deque
 from dataclasses import dataclass, replace
 from typing import cast
@@ -226,6 +228,11 @@ class LethalConfig:
     # again 4-10 s later, two sounds for one episode); 0 (the default): at once.  10 s took 2-3 audible alarms per
     # bed-day off DS1 and SVDB but kept two false ICU bradycardia alarms on into the CinC 2015 window (docs/alarms.md)
     rate_resolved_s: float = 0.0
+    # an extreme tachycardia is plainly back (rate_resolved_bpm inside its limit) only when the rate over this many
+    # beats is too, not over its tachy_beats alone: atrial fibrillation at 130-145 bpm dips under 125 over 13 beats
+    # now and then, and its alarm cleared and was raised again seconds later (VFDB 423: 7 alarms in 5 minutes of one
+    # episode).  0: over tachy_beats
+    tachy_resolved_beats: int = 25
     # the pause alarm is judged on readable signal as asystole is: the VF detector's artifact windows (noise, motion,
     # an amplifier's baseline step) hold its timer too (asystole_artifact holds only asystole's)
     pause_artifact: bool = True
@@ -290,7 +297,8 @@ class LethalWatch:
         self.start: int | None = None  # first sample seen: the asystole timer runs from here before any QRS
         # RR intervals (s), each with whether it ends in a stretch the signal-quality index calls noisy (None: not
         # rated yet, in a stream's first seconds: the first rating, over those seconds, decides them)
-        self.rr: deque[tuple[float, bool | None]] = deque(maxlen=max(cfg.tachy_beats, cfg.brady_beats, cfg.vt_beats, 8))
+        self.rr: deque[tuple[float, bool | None]] = deque(
+            maxlen=max(cfg.tachy_beats, cfg.tachy_resolved_beats, cfg.brady_beats, cfg.vt_beats, 8))
         self.vent: deque[bool] = deque(maxlen=cfg.vt_beats + max(0, cfg.vt_misread))
         self.similar: deque[float | None] = deque(maxlen=cfg.vt_beats + max(0, cfg.vt_misread))  # VBeat.prev_corr
         self.recent: deque[bool] = deque(maxlen=max(1, cfg.vt_clear_beats))  # VT's clearing: last beats, V or not
@@ -462,7 +470,8 @@ class LethalWatch:
                              f"heart rate {_bpm(tachy, c.tachy_bpm)} bpm over {c.tachy_beats} beats, "
                              f"over {c.tachy_bpm:g}")
         elif (tachy is not None and tachy <= c.tachy_bpm - 10
-              and self._episode_over(Condition.EXTREME_TACHY, index, tachy <= c.tachy_bpm - c.rate_resolved_bpm)):
+              and self._episode_over(Condition.EXTREME_TACHY, index, tachy <= c.tachy_bpm - c.rate_resolved_bpm
+                                     and self._long_rate(rrs, clean) <= c.tachy_bpm - c.rate_resolved_bpm)):
             out += self._set(Condition.EXTREME_TACHY, False, index)
         if hr_bpm is None and len(rrs) >= 2:
             last = rrs[-8:]
@@ -813,6 +822,18 @@ class LethalWatch:
                 else:
                     self.inside_since = None
         return out
+
+    def _long_rate(self, rrs: list[float], clean: list[bool]) -> float:
+        """The rate (bpm) over the last ``tachy_resolved_beats`` beats, for an extreme tachycardia plainly back; over
+        the intervals there are when fewer (since a gap), 0 (back) with ``tachy_resolved_beats`` 0; inf (not back)
+        when one of them lies in noise."""
+        n = self.cfg.tachy_resolved_beats - 1
+        if n <= 0:
+            return 0.0
+        if not all(clean[-n:]):
+            return math.inf
+        last = rrs[-n:]
+        return 60.0 * len(last) / sum(last)
 
     def _episode_over(self, cond: Condition, index: int, resolved: bool) -> bool:
         """Whether an extreme-rate condition's episode is over (its alarm may clear): the rate is ``resolved``

@@ -102,6 +102,23 @@ def test_an_extreme_rate_back_inside_for_a_moment_is_no_end_of_its_episode():
         assert _raised(changes).count(Condition.EXTREME_BRADY) == raises, resolved_s
 
 
+def test_atrial_fibrillation_hovering_at_the_tachycardia_limit_is_one_alarm_and_a_plain_return_clears_it():
+    """AF at 130-145 bpm: over 13 beats its rate dips to 125 now and then, which cleared the extreme tachycardia at
+    once and raised it again seconds later (VFDB 423: 7 alarms in 5 minutes of one episode).  It is plainly back only
+    when the rate over the last ``tachy_resolved_beats`` (25) is 15 bpm inside the limit too; 0: over 13 beats, as
+    before.  A return to 80 bpm still clears it within a few seconds."""
+    dip = [(150, 13), (118, 10), (150, 13), (118, 10), (150, 13)]  # 13-beat windows at 125 or under, 25-beat ones not
+    for beats, raises in ((25, 1), (0, 3)):
+        w = LethalWatch(FS, LethalConfig(tachy_resolved_beats=beats))
+        changes, t = _play(w, [(80, 10), *dip])
+        assert _raised(changes).count(Condition.EXTREME_TACHY) == raises, beats
+    w = LethalWatch(FS)
+    changes, t = _play(w, [(80, 10), (150, 20)])
+    more, _ = _play(w, [(80, 20)], start=t)
+    cleared = [at for c, at in more if not c.active and c.condition is Condition.EXTREME_TACHY]
+    assert cleared and cleared[0] - t <= 8.0, (cleared, t)  # 24 intervals under 125 bpm: within 10 beats at 80
+
+
 def test_no_rate_across_lost_samples_but_the_timers_run_on():
     """A link that loses packets: a QRS lost in a bridged gap would double an interval (50 bpm read as 25 over
     two beats, extreme bradycardia); intervals across a bridge count for no rate.  The pause timer runs on
@@ -438,11 +455,13 @@ def test_the_vt_rule_and_rate_episode_thresholds_are_options_with_checked_values
                                                                         LethalConfig().vt_similar, 15.0)
     got = lethal_from_args(p.parse_args(["--vt-p", "0.5", "--vt-misread", "0", "--vt-misread-rr", "0.4",
                                          "--vt-similar", "0", "--vt-clear-bpm", "90", "--vt-noisy",
-                                         "--rate-resolved-bpm", "25", "--vt-regular", "0.3"]))
+                                         "--rate-resolved-bpm", "25", "--vt-regular", "0.3",
+                                         "--tachy-resolved-beats", "0"]))
     assert (got.vt_p, got.vt_misread, got.vt_misread_rr, got.vt_similar, got.vt_clear_bpm, got.vt_noisy,
-            got.rate_resolved_bpm, got.vt_regular) == (0.5, 0, 0.4, 0.0, 90.0, True, 25.0, 0.3)
+            got.rate_resolved_bpm, got.vt_regular, got.tachy_resolved_beats) == (0.5, 0, 0.4, 0.0, 90.0, True, 25.0,
+                                                                                 0.3, 0)
     for bad in (["--vt-p", "0"], ["--vt-similar", "1.5"], ["--vt-misread", "9"], ["--vt-clear-bpm", "10"],
-                ["--rate-resolved-bpm", "2"], ["--vt-regular", "-1"]):
+                ["--rate-resolved-bpm", "2"], ["--vt-regular", "-1"], ["--tachy-resolved-beats", "1"]):
         with pytest.raises(ValueError):
             lethal_from_args(p.parse_args(bad))
 
