@@ -1,57 +1,43 @@
 """Two-lead QRS agreement: a beat the first lead found in noise, which a second lead that sees the heart does not
 confirm, is no beat.
 
-Electrode motion and muscle noise reach the leads of a bed unequally (each electrode pair moves on its own), while a QRS
-shows on every lead at the same moment: multi-lead detection is how monitors keep their beat count under noise
-(ANSI/AAMI EC57 reports multi-lead detectors on the MIT-BIH Noise Stress Test; signal-quality indices such as bSQI score
-a lead by the agreement of detections: Li Q, Mark RG, Clifford GD, Robust heart rate estimation from multiple
+Electrode motion and muscle noise reach the leads of a bed unequally (each electrode pair moves on its own), while a
+QRS shows on every lead at the same moment: multi-lead detection is how monitors keep their beat count under noise
+(ANSI/AAMI EC57 reports multi-lead detectors on the MIT-BIH Noise Stress Test; signal-quality indices such as bSQI
+score a lead by the agreement of detections: Li Q, Mark RG, Clifford GD, Robust heart rate estimation from multiple
 asynchronous noisy sources using signal quality indices and a Kalman filter, Physiol Meas 29(1):15-32, 2008).
 
-Rule (:class:`LeadAgreement`): a beat of the first lead whose stretch failed its signal-quality index (``Beat.noisy``)
-is dropped when the second lead has no QRS within ``tolerance_s`` (150 ms, EC57's match window) of its fiducial, and the
-second lead is *reliable* there: of its last ``last`` (20) QRS, at least ``precision`` (0.9) had a QRS of the first lead
-within ``tolerance_s`` (it is not in noise itself, nor a lead whose detector counts T waves), the newest of them within
-``fresh_s`` (3 s: it still sees the heart, not a lead gone quiet without going flat), and their median interval at most
-``rate_ratio`` (1.8) times the first lead's median interval between clean beats (it sees every beat: not a lead that
-shows every other QRS). In noise the first lead misses QRS as well, and the second lead's QRS it misses go unconfirmed:
-a second lead is also reliable at ``precision_regular`` (0.7) when ``regular_share`` (0.8) of the intervals between
-those QRS lie within ``regular_rr`` (0.75-1.3) of the first lead's median clean interval (it keeps the rhythm: a lead in
-noise itself has its intervals split and doubled by its own false and missed QRS). A beat rated clean is judged so too
-when it comes within ``suspect_s`` (5 s, a noise window's length for the quality index's first rating) after the first
-lead's last noisy beat *and* early: its interval from the last beat kept under ``suspect_early`` (0.8) of the rhythm's
-median interval. The quality index calls a noise episode over 1-3 s after its last noisy window and lets through the
-noise beats between its bursts (:mod:`ecgmon.segmentation.sqi`), and a noise beat splits an interval, so it comes early;
-a true beat the second lead misses there is kept when it comes on time. Other beats in clean stretches are never
-dropped: a second lead that misses a kind of beat (the V1 lead of MIT-BIH 208 misses 151 of its premature ventricular
-complexes) costs nothing there; a beat that the second lead cannot judge is kept. The beat after a dropped one gets its
-RR interval (and a window beat its prematurity channel, which the model reads) from the last beat kept, not from the
+Rule (:class:`LeadAgreement`): a beat of the first lead whose stretch failed its signal-quality index
+(``Beat.noisy``) is dropped when the second lead has no QRS within ``tolerance_s`` (150 ms, EC57's match window) of
+its fiducial, and the second lead is *reliable* there: of its last ``last`` (20) QRS, at least ``precision`` (0.9)
+had a QRS of the first lead within ``tolerance_s`` (it is not in noise itself, nor a lead whose detector counts T
+waves), the newest of them within ``fresh_s`` (3 s: it still sees the heart, not a lead gone quiet without going
+flat), and their median interval at most ``rate_ratio`` (1.8) times the first lead's median interval between clean
+beats (it sees every beat: not a lead that shows every other QRS). Beats in clean stretches are never dropped: a
+second lead that misses a kind of beat (the V1 lead of MIT-BIH 208 misses 151 of its premature ventricular complexes)
+costs nothing there; a beat that the second lead cannot judge is kept. The beat after a dropped one gets its RR
+interval (and a window beat its prematurity channel, which the model reads) from the last beat kept, not from the
 noise.
 
 Chosen on the MIT-BIH DS1 records and the SVDB development half (two leads each), its effect looked at on NSTDB 118
-(in-sample there): `ecgmon evaluate --protocol qrs|nstdb` one lead (``--no-second-lead``) against two, FN / FP: DS1 92 /
-82 -> 96 / 72 (108: 5/26 -> 8/20), SVDB development half 68 / 193 -> 69 / 169, NSTDB 118 12 dB 0 / 19 -> 0 / 16, 6 dB 27
-/ 291 -> 28 / 151 (docs/recordings.md). The same rule on every beat, noisy or not, cost DS1 282 true beats;
-``precision`` 0.8 and a 100 ms window lost more true beats on DS1 and SVDB; a recall condition (the first lead's last 20
-clean beats found by the second) kept most false beats at 6 dB (235 of 291: in noise the index rates many false beats
-clean). The suspect rule (session 29) left DS1's false negatives as they were (96 / 72 -> 96 / 70) and the SVDB
-development half's (69 / 169 -> 69 / 166) and took NSTDB 118's false beats from 16 to 12 at 12 dB and 150 to 108 at 6 dB
-(30 -> 28 missed; in-sample there); without its early condition (every beat within 5 s after noise) it cost DS1 7 true
-beats (108, 208: the V1 lead misses beats on time after a noisy stretch). The regular-rhythm reliability (session 29)
-took NSTDB 118's 6 dB false beats from 108 to 93 (missed 28, unchanged; 12 dB unchanged) and cost DS1 one true beat
-(108: 96 -> 97 missed), SVDB's development half none (69 / 166); ``precision_regular`` 0.6 gave the same on all three
-sets, the stricter 0.7 is kept; 0.75-1.3 and 0.8 are round numbers, not fitted. ``fresh_s`` and ``rate_ratio`` came from
-a newcomer's synthetic leads (quiet, every other QRS), with the NSTDB 6 dB false beats measured for harm (window beats
-of the default representation: 150 with the freshness check alone, 155 with a rate check against the beats kept, 150
-with the final one, against the clean beats). The limits are round numbers, not fitted.
+(in-sample there): `ecgmon evaluate --protocol qrs|nstdb` one lead (``--no-second-lead``) against two, FN / FP: DS1
+92 / 82 -> 96 / 72 (108: 5/26 -> 8/20), SVDB development half 68 / 193 -> 69 / 169, NSTDB 118 12 dB 0 / 19 -> 0 / 16,
+6 dB 27 / 291 -> 28 / 151 (docs/recordings.md). The same rule on every beat, noisy or not, cost DS1 282 true beats;
+``precision`` 0.8 and a 100 ms window lost more true beats on DS1 and SVDB; a recall condition (the first lead's last
+20 clean beats found by the second) kept most false beats at 6 dB (235 of 291: in noise the index rates many false
+beats clean). ``fresh_s`` and ``rate_ratio`` came from a newcomer's synthetic leads (quiet, every other QRS), with
+the NSTDB 6 dB false beats measured for harm (window beats of the default representation: 150 with the freshness
+check alone, 155 with a rate check against the beats kept, 150 with the final one, against the clean beats). The
+limits are round numbers, not fitted.
 
-Every QRS counts with the sample at which its detector decided it (``Segmenter.found_when``): a QRS of one lead confirms
-one of the other only if it was decided within ``lag_s`` (0.75 s) of signal after it, and the second lead's reliability
-at a beat is judged on its QRS at least ``lag_s`` before the beat, so the beats kept do not depend on the chunks either
-lead came in (a monitor's joined chunks, a device's packets, evaluate's 0.25 s).
+Every QRS counts with the sample at which its detector decided it (``Segmenter.found_when``): a QRS of one lead
+confirms one of the other only if it was decided within ``lag_s`` (0.75 s) of signal after it, and the second lead's
+reliability at a beat is judged on its QRS at least ``lag_s`` before the beat, so the beats kept do not depend on the
+chunks either lead came in (a monitor's joined chunks, a device's packets, evaluate's 0.25 s).
 
-Latency: a noisy (or suspect) beat waits until ``lag_s`` of the second lead's signal after it has come (about 0.35 s
-more than the beat itself needed), or until the second lead is off or lost (the monitor says so within a chunk), or, a
-safety net, ``wait_s`` (10 s) of the first lead's signal, whichever is first; beats behind a waiting beat wait with it
+Latency: a noisy beat waits until ``lag_s`` of the second lead's signal after it has come (about 0.35 s more than
+the beat itself needed), or until the second lead is off or lost (the monitor says so within a chunk), or, a safety
+net, ``wait_s`` (10 s) of the first lead's signal, whichever is first; beats behind a waiting beat wait with it
 (beats leave in order). A bed with one lead is not touched.
 """
 
@@ -80,16 +66,6 @@ class AgreementConfig:
     max_rr_s: float = 2.5  # a longer interval between beats that left is a gap, not one of the rhythm's
     clean_rr: int = 64  # the first lead's last intervals between clean beats, its rhythm for the rate check
     wait_s: float = 10.0  # the longest a beat waits for a second lead that is not off (of the first lead's signal)
-    # ... or at least precision_regular, with regular_share of its intervals within regular_rr of the first lead's
-    # median interval between clean beats
-    precision_regular: float = 0.7
-    regular_share: float = 0.8
-    regular_rr: tuple[float, float] = (0.75, 1.3)
-    # a beat within this long after the first lead's last noisy beat (0: noisy beats only) ...
-    suspect_s: float = 5.0
-    # ... that comes early, its interval from the last beat kept under this share of the rhythm's median (the
-    # intervals between clean beats), is judged as a noisy one
-    suspect_early: float = 0.8
 
 
 class LeadAgreement:
@@ -119,7 +95,6 @@ class LeadAgreement:
         self._rr: deque[int] = deque(maxlen=cfg.clean_rr)
         self._first_at = self._second_at = -np.inf  # each lead's position
         self._waiting: deque[Beat] = deque()
-        self._noisy_at = -np.inf  # the first lead's last noisy beat (fiducial) that came to the head of the queue
         self.dropped = 0
 
     def first(self, fids: Iterable[float], whens: Iterable[float], position: float) -> None:
@@ -149,40 +124,27 @@ class LeadAgreement:
 
     def reliable(self, at: float) -> bool:
         """Whether the second lead can judge a beat at sample ``at``, from what both leads showed ``lag_s`` or more
-        before it: of its last ``last`` QRS at least ``precision`` were found by the first lead too (it is not in
-        noise itself), or at least ``precision_regular`` with ``regular_share`` of their intervals within
-        ``regular_rr`` of the first lead's median clean interval (the first lead in noise missed some of them), the
-        newest of them within ``fresh_s`` (it still sees the heart: not a lead gone quiet without going flat), and
-        their median interval at most ``rate_ratio`` times the first lead's median interval between clean beats (its
-        last ``clean_rr``: it sees every beat, not a lead that shows every other QRS, or whose smaller complexes fall
-        under its detector's reach)."""
+        before it: of its last ``last`` QRS at least ``precision`` were found by the first lead too (it is not in noise
+        itself), the newest of them within ``fresh_s`` (it still sees the heart: not a lead gone quiet without going
+        flat), and their median interval at most ``rate_ratio`` times the first lead's median interval between clean
+        beats (its last ``clean_rr``: it sees every beat, not a lead that shows every other QRS, or whose smaller
+        complexes fall under its detector's reach)."""
         upto = at - self.lag
         last = _last(self._judged, upto, self.cfg.last)
-        if not last or last[-1][0] < upto - self.cfg.fresh_s * self.fs or len(self._rr) < len(last) // 2:
+        if (not last or last[-1][0] < upto - self.cfg.fresh_s * self.fs
+                or sum(ok for _, ok in last) < self.cfg.precision * len(last) or len(self._rr) < len(last) // 2):
             return False
-        med = float(np.median(self._rr))
-        rr = np.diff([f for f, _ in last])
-        if float(np.median(rr)) > self.cfg.rate_ratio * med:
-            return False
-        agreed = sum(ok for _, ok in last)
-        if agreed >= self.cfg.precision * len(last):
-            return True
-        # the first lead in noise misses QRS too, and the second lead's then go unconfirmed: a second lead whose
-        # intervals keep the first lead's clean rhythm is reliable at a lower agreement
-        lo, hi = self.cfg.regular_rr
-        return (agreed >= self.cfg.precision_regular * len(last)
-                and float(np.mean((rr >= lo * med) & (rr <= hi * med))) >= self.cfg.regular_share)
+        return float(np.median(np.diff([f for f, _ in last]))) <= self.cfg.rate_ratio * float(np.median(self._rr))
 
     def push(self, beats: Iterable[Beat], *, second_alive: bool = True) -> list[Beat]:
         self._waiting.extend(beats)
         out: list[Beat] = []
         while self._waiting:
             b = self._waiting[0]
-            suspect = self._suspect(b)
-            if suspect and b.index + self.lag > self._second_at:  # the second lead has not come that far yet
+            if b.noisy and b.index + self.lag > self._second_at:  # the second lead has not come that far yet
                 if second_alive and b.index + self.cfg.wait_s * self.fs > self._first_at:
                     break  # wait for it
-            elif suspect and self.reliable(b.index) and not _confirms(self._second, b.index, self.tol, self.lag):
+            elif b.noisy and self.reliable(b.index) and not _confirms(self._second, b.index, self.tol, self.lag):
                 self._waiting.popleft()
                 self.dropped += 1
                 self._gap = True
@@ -190,21 +152,10 @@ class LeadAgreement:
             out.append(self._leave(self._waiting.popleft()))
         return out
 
-    def _suspect(self, b: Beat) -> bool:
-        """Whether ``b`` (the head of the queue) needs the second lead's QRS: its stretch failed the signal-quality
-        index, or it lies within ``suspect_s`` after a beat whose stretch did."""
-        if b.noisy:
-            self._noisy_at = b.index
-            return True
-        if b.index - self._noisy_at > self.cfg.suspect_s * self.fs or self._kept is None or not self._rr:
-            return False
-        return b.index - self._kept < self.cfg.suspect_early * float(np.median(self._rr))
-
     def _leave(self, b: Beat) -> Beat:
         """``b`` as it leaves: after dropped beats, its RR interval is the one from the last beat that left (the beat
         and the model's prematurity channel of a window beat, :meth:`Representation.prematurity` of its ratio to the
         median of the last intervals between clean beats that left), not the one from a beat that was noise."""
-        clean = not self._suspect(b)  # (a beat near noise does not count for the rhythm either)
         if self._kept is not None:
             rr = b.index - self._kept
             if self._gap and self._rr:
@@ -215,9 +166,9 @@ class LeadAgreement:
                     x = b.samples.copy()
                     x[1] = self.rep.prematurity(rr_s / med)
                     b = replace(b, samples=x)
-            if 0 < rr <= self.cfg.max_rr_s * self.fs and self._kept_clean and clean and not self._gap:
+            if 0 < rr <= self.cfg.max_rr_s * self.fs and self._kept_clean and not b.noisy and not self._gap:
                 self._rr.append(rr)
-        self._kept, self._kept_clean, self._gap = b.index, clean, False
+        self._kept, self._kept_clean, self._gap = b.index, not b.noisy, False
         return b
 
     def flush(self) -> list[Beat]:

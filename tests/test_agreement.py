@@ -42,37 +42,28 @@ def test_a_noisy_beat_the_reliable_second_lead_does_not_confirm_is_dropped_and_a
     extra = int(qrs[-1] + 144)  # a noise "beat" between two QRS: the second lead has none there
     a = _agree_on(qrs, qrs[-1] + 3 * FS)
     assert a.reliable(qrs[-1])
-    out = a.push([_beat(int(qrs[-1]), True), _beat(extra, True)])
-    assert [b.index for b in out] == [qrs[-1]]  # confirmed noisy: kept
+    out = a.push([_beat(int(qrs[-1]), True), _beat(extra, True), _beat(extra + 10, False)])
+    assert [b.index for b in out] == [qrs[-1], extra + 10]  # confirmed noisy: kept; clean: kept however unconfirmed
     assert a.dropped == 1
-    # a clean beat as early, with no noisy beat in the suspect_s before it: kept however unconfirmed
-    b = LeadAgreement(FS)
-    b.first(qrs.astype(float), qrs + 0.4 * FS, qrs[-1] + 3 * FS)
-    assert len(b.push([_beat(int(i), False) for i in qrs])) == len(qrs)
-    b.second(qrs.astype(float), qrs + 0.4 * FS, qrs[-1] + 3 * FS)
-    assert b.reliable(extra) and [x.index for x in b.push([_beat(extra, False)])] == [extra] and b.dropped == 0
 
 
-def test_an_early_clean_beat_soon_after_noise_needs_the_second_lead_and_an_on_time_one_does_not():
-    """The quality index calls a noise episode over 1-3 s after its last noisy window; beats rated clean in the
-    ``suspect_s`` (5 s) after the first lead's last noisy beat that come early (under ``suspect_early``, 0.8, of the
-    rhythm's interval after the last beat kept) are judged as noisy ones: a noise beat the index let through is
-    dropped where the second lead has no QRS; a beat on time is kept unconfirmed, as is an early one after 5 s."""
+def test_a_true_premature_beat_soon_after_noise_that_the_second_lead_misses_is_kept():
+    """A ventricular premature beat 2 s after a noise burst on the first lead, rated clean, which the second lead does
+    not show (the V1 lead of MIT-BIH 208 misses 151 of its ventricular beats): kept.  Session 29 tried judging early
+    clean beats within 5 s after noise as noisy ones (NSTDB 118 at 6 dB: false beats 151 -> 108); a newcomer's
+    synthetic records lost half of such beats with it (a bigeminy's advisories 400 s late, ventricular runs unraised),
+    and it was taken back (docs/recordings.md)."""
     qrs = np.arange(1, 41) * 288  # 75 bpm on both leads
     a = _agree_on(qrs[:30], qrs[-1] + 3 * FS)
     f = qrs[30:].astype(float)
-    a.first(f, f + 0.4 * FS, qrs[-1] + 3 * FS)
-    g = np.delete(f, 4)  # the second lead misses QRS 34
-    a.second(g, g + 0.4 * FS, qrs[-1] + 3 * FS)
-    noisy = int(qrs[29] + 144)  # noise between QRS 29 and 30, rated noisy, unconfirmed: dropped
-    early = int(qrs[31] + 144)  # 1.2 s after it, half an interval after QRS 31, rated clean: dropped too
-    on_time = int(qrs[34])  # on time, and the second lead missed it: kept
-    late = int(qrs[38] + 144)  # early, but 5.3 s after the noisy beat: kept
-    out = a.push([_beat(noisy, True), _beat(int(qrs[30]), False), _beat(int(qrs[31]), False), _beat(early, False),
-                  _beat(int(qrs[32]), False), _beat(int(qrs[33]), False), _beat(on_time, False),
-                  *(_beat(int(i), False) for i in qrs[35:39]), _beat(late, False), _beat(int(qrs[39]), False)])
-    assert a.dropped == 2
-    assert [b.index for b in out] == [*qrs[30:34], on_time, *qrs[35:39], late, qrs[39]]
+    pvc = int(qrs[32] + 150)  # about half an interval early, 2.4 s after the noise
+    a.first(np.sort(np.r_[f, pvc]), np.sort(np.r_[f, pvc]) + 0.4 * FS, qrs[-1] + 3 * FS)
+    a.second(f, f + 0.4 * FS, qrs[-1] + 3 * FS)  # no QRS at the premature beat
+    noise = int(qrs[29] + 144)
+    out = a.push([_beat(noise, True), *(_beat(int(i), False) for i in qrs[30:33]), _beat(pvc, False),
+                  *(_beat(int(i), False) for i in qrs[33:])])
+    assert a.dropped == 1  # the noise beat
+    assert pvc in [b.index for b in out] and len(out) == 11
 
 
 def test_the_beat_after_a_dropped_one_has_its_rr_from_the_beat_before_it():
@@ -88,26 +79,6 @@ def test_the_beat_after_a_dropped_one_has_its_rr_from_the_beat_before_it():
     assert out[0].rr_prev_s == pytest.approx(288 / FS)
     assert np.allclose(out[0].samples[1], 0.0, atol=1e-6)  # log(RR / median RR) = 0: not premature
     assert np.array_equal(out[0].samples[0], nxt.samples[0])  # the wave channel as cut
-
-
-def test_a_second_lead_that_keeps_the_rhythm_judges_while_the_first_lead_misses_qrs_in_noise():
-    """In noise the first lead misses QRS, so a clean second lead's QRS go unconfirmed and its agreement falls under
-    ``precision`` (0.9): it still judges while at least ``precision_regular`` (0.7) of its last 20 QRS were
-    confirmed and ``regular_share`` (0.8) of their intervals lie within 0.75-1.3 of the first lead's clean median.
-    A second lead in noise itself (its intervals split by its own false QRS) does not."""
-    qrs = np.arange(1, 61) * 288  # 75 bpm
-    f = qrs.astype(float)
-    for second, reliable in ((f, True), (np.sort(np.r_[f, f[40:55:3] + 130]), False)):
-        a = LeadAgreement(FS)
-        first = np.delete(f, [42, 45, 48, 51, 54])  # the first lead misses 5 of the second lead's last 20 QRS
-        a.first(first, first + 0.4 * FS, f[-1] + 3 * FS)
-        assert len(a.push([_beat(int(i), False) for i in first[:40]])) == 40  # its clean rhythm
-        a.second(second, second + 0.4 * FS, f[-1] + 3 * FS)
-        extra = int(f[-1] + 144)  # a noise beat of the first lead, between QRS
-        assert a.reliable(extra) is reliable
-        noisy = [_beat(int(i), True) for i in first[40:]]
-        out = a.push([*noisy, _beat(extra, True)])
-        assert (extra in [b.index for b in out]) is not reliable
 
 
 def test_noise_beats_that_got_through_do_not_lock_the_second_lead_out():
