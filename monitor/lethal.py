@@ -470,7 +470,7 @@ class LethalWatch:
             out += self._set(Condition.EXTREME_TACHY, True, index,
                              f"heart rate {_bpm(tachy, c.tachy_bpm)} bpm over {c.tachy_beats} beats, "
                              f"over {c.tachy_bpm:g}")
-        elif (tachy is not None and tachy <= c.tachy_bpm - 10
+        elif (tachy is not None and tachy <= c.tachy_bpm - 10 and Condition.EXTREME_TACHY in self.active
               and self._episode_over(Condition.EXTREME_TACHY, index, tachy <= c.tachy_bpm - c.rate_resolved_bpm
                                      and self._long_rate(rrs, clean) <= c.tachy_bpm - c.rate_resolved_bpm)):
             out += self._set(Condition.EXTREME_TACHY, False, index)
