@@ -273,9 +273,11 @@ def add_alarm_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"VF/flutter: once on, the alarm clears after 3 s without VF over an organised rhythm, else "
                         f"only after this long without VF (one episode, one alarm; default {_X.vf_episode_s:g} s, "
                         f"at least 3)")
-    g.add_argument("--second-lead-vt", choices=("first", "either", "both"), default=_X.second_lead_vt,
-                   help="a bed with a second lead (--second-lead): VT read on the first lead alone (the default), on "
-                        "either lead, or on the first confirmed by the second where it can be read")
+    g.add_argument("--second-lead-vt", choices=("first", "confirmed", "either", "both"), default=_X.second_lead_vt,
+                   help="a bed with a second lead (--second-lead): VT read on the first lead, and on the second "
+                        "when the first lead shows 3 ventricular beats in a row within its run (confirmed, the "
+                        "default); on the first lead alone; on either lead; or on the first confirmed by the second "
+                        "where it can be read")
     g.add_argument("--vt-clear-bpm", type=float, default=_X.vt_clear_bpm,
                    help="VT also clears once the rate over its clearing beats is at or under this (bpm; 0, the "
                         "default: off)")

@@ -201,10 +201,12 @@ class LethalConfig:
     # 2015 development third it removed 4 of 11 false VT alarms and lost 3 of 23 true ones (score 76.17 -> 73.55;
     # session 25, docs/alarms.md): true VT in the ICU often reads as noise to the signal-quality index
     vt_held_unanalysable: bool = False
-    # a bed with a second lead (--second-lead, LeadFusion): where VT is read. "first": the first lead's alone (the
-    # default); "either": either lead's run; "both": the first lead's run, confirmed by the second lead's where that
-    # can be read (docs/alarms.md, 'A second lead': either cost MIT-BIH DS1 25 false VT alarms in 11 h)
-    second_lead_vt: str = "first"
+    # a bed with a second lead (--second-lead, LeadFusion): where VT is read. "confirmed" (the default since session
+    # 30): the first lead's run, and the second lead's when the first lead typed 3 of its beats in a row ventricular
+    # (CinC 2015 dev 76.17 -> 80.07: VT TP 23 -> 26, FP 11 -> 12; MIT-BIH DS1 false VT 3 -> 4); "first": the first
+    # lead's alone; "either": either lead's run; "both": the first lead's run, confirmed by the second lead's where
+    # that can be read (docs/alarms.md, 'A second lead': either cost MIT-BIH DS1 25 false VT alarms in 11 h)
+    second_lead_vt: str = "confirmed"
     rate_gap_s: float | None = None  # an RR this long or more is no rate (it is asystole's); None: asystole_s
     # the VF detector's artifact windows (noise, motion, an amplifier's baseline step) hold the asystole timer
     asystole_artifact: bool = True
@@ -308,6 +310,11 @@ class LethalWatch:
         self.vt_chain = False  # the VT alarm's run goes on unbroken, typed ventricular or not (vt_sustain)
         self.vt_vbeats = 0  # beats typed ventricular since the VT alarm was raised (vt_sustain_beats)
         self.last_typed: int | None = None
+        # the last typed beats: sample, and whether ventricular (not in artifact); and the span (first, last beat's
+        # sample) of the latest VT run met: a second lead's VT confirmed by this lead's own (LeadFusion, "confirmed")
+        self.typed_at: deque[tuple[int, bool]] = deque(maxlen=32)
+        self.vt_span: tuple[int, int] | None = None
+        self._vt_w = 0  # the number of typed beats in the run _vt_run last found
         self.noisy_qrs: deque[int] = deque(maxlen=64)  # the last QRS the signal-quality index called noisy
         self.qrs_at: deque[int] = deque(maxlen=32)  # the last QRS (organised rhythm; noisy ones also in noisy_qrs)
         self.typed_rr: deque[float] = deque(maxlen=max(cfg.vt_beats + max(0, cfg.vt_misread), cfg.vt_clear_beats, 2))
@@ -503,6 +510,7 @@ class LethalWatch:
         if rr is not None and rr > 0:
             self.typed_rr.append(rr)
         self.vent.append(ventricular and not artifact)
+        self.typed_at.append((index, ventricular and not artifact))
         self.similar.append(prev_corr)
         # a beat not typed ventricular that goes on with the VT alarm's run (vt_sustain): one of the run
         goes_on = False
@@ -523,6 +531,8 @@ class LethalWatch:
         rate = self._vt_run()
         if rate is not None or goes_on:
             self.vt_met = index
+        if rate is not None:
+            self.vt_span = (self.typed_at[-min(self._vt_w, len(self.typed_at))][0], index)
         if rate is not None:
             self.vt_chain = c.vt_sustain
         if rate is not None and Condition.VFIB not in self.active and not (
@@ -565,8 +575,19 @@ class LethalWatch:
             if not alike(list(self.similar)[-(w - 1):], c.vt_similar):
                 continue
             if run and 60.0 * len(run) / sum(run) > c.vt_bpm:
+                self._vt_w = w
                 return 60.0 * len(run) / sum(run)
         return None
+
+    def ventricular_run(self, lo: int, hi: int) -> int:
+        """The most consecutive beats typed ventricular (not in artifact) among this lead's last 32 typed beats whose
+        QRS lie at samples ``lo`` .. ``hi``: 0 when none."""
+        best = cur = 0
+        for index, v in self.typed_at:
+            if lo <= index <= hi:
+                cur = cur + 1 if v else 0
+                best = max(best, cur)
+        return best
 
     def beat(self, index: int, *, ventricular: bool = False, hr_bpm: float | None = None,
              artifact: bool = False) -> list[Change]:
@@ -742,6 +763,8 @@ class LethalWatch:
         self.rr.clear()
         self.typed_rr.clear()
         self.vent.clear()
+        self.typed_at.clear()
+        self.vt_span = None
         self.similar.clear()
         self.calm = 0
         self.held = True
@@ -918,9 +941,14 @@ class LeadFusion:
       fell to nothing is no asystole, and no pause: a MEDIUM pause beside a beating lead V, newcomer, session 24); a
       second lead in noise does not (CinC 2015 a142s, whose lead V's baseline wander held a true asystole); a first
       lead that cannot be read leaves it to the second;
-    - ventricular tachycardia (``vt``): as the conditions below ("first", the default), either lead's ("either": as
-      bradycardia), or the first lead's confirmed by the second where that can be read ("both": as asystole).  The
-      beat typer was fitted on lead II/MLII: on other leads (V1's rS complexes) it types far more beats ventricular;
+    - ventricular tachycardia (``vt``): the first lead's run, and the second lead's when the first lead, readable,
+      typed ``confirm_beats`` (3) beats in a row ventricular within the second lead's run ("confirmed", the default:
+      a lead's beat typer misses some of a run's complexes that the other shows, CinC 2015 v197l, v597l, v842s; once
+      confirmed, the second lead's VT is the bed's until that lead clears it); as the conditions below ("first"),
+      either lead's ("either": as bradycardia), or the first lead's confirmed by the second where that can be read
+      ("both": as asystole).  The beat typer was fitted on lead II/MLII: on other leads (V1's rS complexes) it types
+      far more beats ventricular, so a second lead's run alone is not enough (MIT-BIH DS1 false VT 3 -> 28 with
+      "either");
     - "ECG cannot be analysed" (the watch's technical condition): on only while neither lead can be read;
     - everything else (VF/flutter, extreme tachycardia, the heart-rate limits): the first lead's, and the
       second lead's too while only the second can be read (the message says so): a lead II whose electrode came off
@@ -936,9 +964,15 @@ class LeadFusion:
     signal-quality-best channel, asystole only where no channel shows beats: Plesinger et al. 2016; Clifford et al.
     2016, cited in this module's docstring); it was measured on the development records (docs/alarms.md)."""
 
-    def __init__(self, *, vt: str = "first") -> None:
-        if vt not in ("first", "either", "both"):
-            raise ValueError(f"second-lead VT must be first, either or both, got {vt!r}")
+    VT_MODES = ("first", "confirmed", "either", "both")
+
+    def __init__(self, *, vt: str = "confirmed", confirm_beats: int = 3, confirm_tol_s: float = 0.15) -> None:
+        if vt not in self.VT_MODES:
+            raise ValueError(f"second-lead VT must be one of {', '.join(self.VT_MODES)}, got {vt!r}")
+        self.confirmed = vt == "confirmed"
+        self.confirm_beats, self.confirm_tol_s = confirm_beats, confirm_tol_s
+        self.watches: tuple[LethalWatch | None, LethalWatch | None] = (None, None)
+        self._vt2_ok = False  # the second lead's VT was confirmed by the first lead (vt="confirmed")
         self.either = frozenset({Condition.EXTREME_BRADY, *((Condition.VTACH,) if vt == "either" else ())})
         self.both = frozenset({Condition.ASYSTOLE, Condition.PAUSE, Condition.CANNOT_ANALYSE,
                                *((Condition.VTACH,) if vt == "both" else ())})
@@ -951,10 +985,14 @@ class LeadFusion:
         self.cleared: dict[Condition, int] = {}  # the sample at which the bed last cleared each condition
 
     def update(self, lead: int, changes: list[Change], *, second_readable: bool, first_readable: bool = True,
-               first_off: bool = False, at: int | None = None) -> list[Change]:
+               first_off: bool = False, at: int | None = None,
+               watches: tuple[LethalWatch | None, LethalWatch | None] | None = None) -> list[Change]:
         """Lead ``lead``'s watch changes (at sample ``at``, when known) -> the bed's.  ``first_readable`` and
         ``second_readable``: whether each lead's signal can be read now (class docstring); a change of either
-        re-judges every condition, so it may raise or clear the bed's alarms without a change of the watches'."""
+        re-judges every condition, so it may raise or clear the bed's alarms without a change of the watches'.
+        ``watches``: the two leads' watches (``vt="confirmed"`` reads the first lead's typed beats)."""
+        if watches is not None:
+            self.watches = watches
         for ch in changes:
             if ch.active:
                 self.on[lead][ch.condition] = ch
@@ -972,6 +1010,17 @@ class LeadFusion:
             out += self._judge(cond, told.get(cond))
         return out
 
+    def _vt_confirmed(self) -> bool:
+        """``vt="confirmed"``: the first lead typed ``confirm_beats`` consecutive beats ventricular (a triplet: a
+        run of its own, if shorter than VT's) within the second lead's latest VT run (its first to last QRS,
+        ``confirm_tol_s`` either side)."""
+        w0, w1 = self.watches
+        if w0 is None or w1 is None or w1.vt_span is None:
+            return False
+        tol = round(self.confirm_tol_s * w0.fs)
+        lo, hi = w1.vt_span
+        return w0.ventricular_run(lo - tol, hi + tol) >= self.confirm_beats
+
     def _judge(self, cond: Condition, index: int | None) -> list[Change]:
         """``index``: the sample of this condition's own change just told, None when re-judged."""
         (r0, r1), on0, on1 = self.readable, cond in self.on[0], cond in self.on[1]
@@ -982,6 +1031,11 @@ class LeadFusion:
         else:  # the first lead's, and the second lead's too while only the second can be read (VF and VT: while
             # the first lead is off or lost, not in noise, which a second lead's VF detector reads as VF too)
             also = (self.first_off if cond in self.off_only else not r0) and r1 and on1
+            if cond is Condition.VTACH and self.confirmed:
+                # once confirmed, the second lead's VT stands until that lead clears it (the run's beats leave the
+                # first lead's typed beats, which would clear it at once)
+                self._vt2_ok = on1 and (self._vt2_ok or (r0 and self._vt_confirmed()))
+                also = also or self._vt2_ok
             want, src = on0 or also, 0 if on0 else 1
         if want and cond not in self.shown:
             self.shown.add(cond)

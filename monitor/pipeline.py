@@ -1025,7 +1025,9 @@ class Monitor:
             # analysed": its asystole held by artifact, or noisy QRS for asystole_s)
             changes = fusion.update(st.lead, changes, first_readable=bed is not None and _readable(bed.lethal),
                                     first_off=bed is None or bed.lethal.off,
-                                    second_readable=aux is not None and _readable(aux.lethal), at=at)
+                                    second_readable=aux is not None and _readable(aux.lethal), at=at,
+                                    watches=(bed.lethal if bed is not None else None,
+                                             aux.lethal if aux is not None else None))
             if bed is None:
                 return
             st = bed

@@ -796,11 +796,11 @@ def test_a_pause_is_the_beds_only_when_no_readable_lead_shows_a_qrs():
     assert [(c.active, c.message) for c in got] == [(True, "no QRS for 3 s (second lead)")]
 
 
-def test_second_lead_vt_first_by_default_or_confirmed_by_both():
+def test_second_lead_vt_first_alone_or_confirmed_by_both():
     from ecgmon.monitor.lethal import LeadFusion
 
     vt = Condition.VTACH
-    first = LeadFusion()  # the default: the first lead's VT alone
+    first = LeadFusion(vt="first")  # the first lead's VT alone
     assert first.update(1, [_ch(vt, True, 100, "run")], second_readable=True) == []
     assert [c.active for c in first.update(0, [_ch(vt, True, 120, "run")], second_readable=True)] == [True]
     both = LeadFusion(vt="both")
@@ -811,6 +811,44 @@ def test_second_lead_vt_first_by_default_or_confirmed_by_both():
     assert [c.active for c in unread.update(0, [_ch(vt, True, 120, "run")], second_readable=False)] == [True]
     with pytest.raises(ValueError):
         LeadFusion(vt="any")
+
+
+def _two_lead_vt(first_ventricular, *, second_from=4, beats=14, second_clears=False):
+    """A second lead whose beats k >= ``second_from`` are typed ventricular (a VT run at 150 bpm) beside a first lead
+    typing beat k ventricular when ``first_ventricular(k)``, through LeadFusion(vt="confirmed"): the bed's VT
+    changes (active, beat number)."""
+    from ecgmon.monitor.lethal import LeadFusion
+
+    f = LeadFusion(vt="confirmed")
+    w0, w1 = LethalWatch(FS), LethalWatch(FS)
+    out = []
+    for k in range(beats):
+        i = round((10 + 0.4 * k) * FS)
+        v1 = k >= second_from and not (second_clears and k >= second_from + 6)
+        for lead, w, v in ((1, w1, v1), (0, w0, first_ventricular(k))):
+            got = f.update(lead, w.typed(i + lead, ventricular=v, prev_corr=0.95), second_readable=True,
+                           watches=(w0, w1))
+            out += [(c.active, k) for c in got if c.condition is Condition.VTACH]
+    return out
+
+
+def test_a_second_leads_vt_is_the_beds_when_the_first_lead_shows_a_ventricular_triplet_in_its_run():
+    """CinC 2015 v197l, v597l, v842s (true VT alarms, development third): the second lead's run of 5 ventricular
+    beats was a VT, the first lead typed 3-5 of the same beats ventricular but not 5 in a row; --second-lead-vt
+    "confirmed" (the default) raises the second lead's VT when the first lead shows a triplet within its run.  A
+    first lead in sinus rhythm, or with ventricular beats not three in a row (bigeminy, a couplet), confirms nothing
+    (the typer, fitted on MLII, types V1's rS complexes ventricular: MIT-BIH DS1's false VT with "either")."""
+    # the second lead's run is met at beat 8 (beats 4-8); the first lead's triplet 5-7 lies within it
+    assert _two_lead_vt(lambda k: k in (5, 6, 7)) == [(True, 8)]
+    assert _two_lead_vt(lambda k: False) == []  # sinus rhythm on the first lead
+    assert _two_lead_vt(lambda k: k % 2 == 1) == []  # bigeminy
+    assert _two_lead_vt(lambda k: k in (6, 7)) == []  # a couplet
+    # a triplet before the second lead's run is no confirmation of it
+    assert _two_lead_vt(lambda k: k in (0, 1, 2)) == []
+    # once confirmed, the alarm stands until the second lead clears it, not when the run leaves the first lead's
+    # latest beats; cleared with the second lead's VT
+    got = _two_lead_vt(lambda k: k in (5, 6, 7), beats=40, second_clears=True)
+    assert got[0] == (True, 8) and [a for a, _ in got] == [True, False]
 
 
 def test_no_fast_rate_before_the_first_signal_quality_rating_unless_it_calls_those_seconds_clean():
