@@ -242,6 +242,7 @@ class Alarm:
     record_s: float | None = None  # beat_index in seconds from the bed's first sample (its place in a recording)
     simulated: bool = False  # the bed's device sends a simulator's samples (core.payload): no patient's alarm
     origin: str | None = None  # another worker that judged it (a central station's view): never this monitor's own
+    reason: str = ""  # a cleared alarm: why it ended, as the monitor read it then ("heart rate 92 bpm over 13 beats")
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Alarm:
@@ -250,7 +251,7 @@ class Alarm:
             str(d["id"]), str(d["patient"]), AlarmKind(d["kind"]), Condition(d["condition"]),
             Priority[str(d["priority"]).upper()], AlarmState(d["state"]), float(d["time"]), str(d.get("message", "")),
             d.get("beat_index"), d.get("loss"), d.get("threshold"), tuple(d.get("evidence") or ()),
-            d.get("record_s"), bool(d.get("simulated", False)), _origin(d.get("origin")),
+            d.get("record_s"), bool(d.get("simulated", False)), _origin(d.get("origin")), str(d.get("reason") or ""),
         )
 
     def to_json(self) -> dict[str, object]:
@@ -261,6 +262,7 @@ class Alarm:
             "threshold": self.threshold, "evidence": list(self.evidence), "record_s": self.record_s,
             **({"simulated": True} if self.simulated else {}),
             **({"origin": self.origin} if self.origin is not None else {}),
+            **({"reason": self.reason} if self.reason else {}),
         }
 
 

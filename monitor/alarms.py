@@ -268,7 +268,10 @@ class AlarmBook:
         self._span(condition).append([-math.inf if at is None else float(at), None])
         return [a]
 
-    def clear(self, condition: Condition, *, score: BeatScore | None = None, index: int | None = None) -> list[Alarm]:
+    def clear(self, condition: Condition, *, score: BeatScore | None = None, index: int | None = None,
+              reason: str = "") -> list[Alarm]:
+        """Clear ``condition``'s alarm (nothing when it is not on) at sample ``index`` (else the beat's of
+        ``score``, else the raise's); ``reason``: why it ended, for the cleared line (its message stays the raise's)."""
         a = self.active.pop(condition, None)
         self.restored.pop(condition, None)
         if a is None:
@@ -279,7 +282,7 @@ class AlarmBook:
         if (q := self.spans.get(condition)) and q[-1][1] is None:
             q[-1][1] = -math.inf if at is None else float(at)  # unknown: as if it never was (no chain window)
         return [replace(a, state=AlarmState.CLEARED, time=time.time(), beat_index=at, record_s=rec,
-                        loss=score.loss if score else a.loss)]
+                        loss=score.loss if score else a.loss, reason=reason)]
 
     def chained(self, condition: Condition, higher: frozenset[Condition], index: int, window: float,
                 ahead: float = 0.0) -> bool:

@@ -275,7 +275,7 @@ def add_alarm_arguments(p: argparse.ArgumentParser) -> None:
                         f"at least 3)")
     g.add_argument("--second-lead-vt", choices=("first", "confirmed", "either", "both"), default=_X.second_lead_vt,
                    help="a bed with a second lead (--second-lead): VT read on the first lead, and on the second "
-                        "when the first lead shows 3 ventricular beats in a row within its run (confirmed, the "
+                        "when the first lead shows 4 ventricular beats in a row within its run (confirmed, the "
                         "default); on the first lead alone; on either lead; or on the first confirmed by the second "
                         "where it can be read")
     g.add_argument("--vt-clear-bpm", type=float, default=_X.vt_clear_bpm,

@@ -401,7 +401,8 @@ def render(s: Snapshot, *, width: int = 120, height: int = 40, now: float | None
         stamp = _stamp(a, s.replay)
         tag = "TECH " if a.kind is AlarmKind.TECHNICAL else ""
         log.add_row(stamp, Text(f"{a.patient}", style="bold"),
-                    Text(f"{a.state}: {tag}{a.priority.name} {a.condition} - {a.message}",
+                    Text(f"{a.state}: {tag}{a.priority.name} {a.condition} - "
+                         f"{a.reason if a.state is AlarmState.CLEARED and a.reason else a.message}",
                          style=STYLE[a.priority] if a.state is not AlarmState.CLEARED else "dim"))
     if not s.alarm_log:
         log.add_row("", "", Text("no alarms yet", style="dim"))

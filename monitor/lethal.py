@@ -202,8 +202,8 @@ class LethalConfig:
     # session 25, docs/alarms.md): true VT in the ICU often reads as noise to the signal-quality index
     vt_held_unanalysable: bool = False
     # a bed with a second lead (--second-lead, LeadFusion): where VT is read. "confirmed" (the default since session
-    # 30): the first lead's run, and the second lead's when the first lead typed 3 of its beats in a row ventricular
-    # (CinC 2015 dev 76.17 -> 80.07: VT TP 23 -> 26, FP 11 -> 12; MIT-BIH DS1 false VT 3 -> 4); "first": the first
+    # 30): the first lead's run, and the second lead's when the first lead typed 4 beats in a row ventricular within
+    # it (docs/alarms.md, 'A second lead', session 30); "first": the first
     # lead's alone; "either": either lead's run; "both": the first lead's run, confirmed by the second lead's where
     # that can be read (docs/alarms.md, 'A second lead': either cost MIT-BIH DS1 25 false VT alarms in 11 h)
     second_lead_vt: str = "confirmed"
@@ -430,7 +430,7 @@ class LethalWatch:
             # the signal can be read again: clear_beats clean QRS, and readable for cannot_analyse_s (its episode)
             if self.clean >= c.clear_beats and (self.unreadable_at is None or index - self.unreadable_at
                                                 >= round(c.cannot_analyse_s * self.fs)):
-                out += self._set(Condition.CANNOT_ANALYSE, False, index)
+                out += self._set(Condition.CANNOT_ANALYSE, False, index, f"{self.clean} clean QRS in a row")
         gap_s = c.asystole_s if c.rate_gap_s is None else c.rate_gap_s
         if rr is not None and rr >= gap_s:
             # no QRS for as long as asystole takes: that interval is the asystole alarm's (raised, or held because
@@ -443,8 +443,9 @@ class LethalWatch:
             if not skip:
                 self.calm += 1
                 if self.calm >= c.clear_beats:
-                    out += self._set(Condition.ASYSTOLE, False, index)
-                    out += self._set(Condition.PAUSE, False, index)
+                    again = f"QRS again ({self.calm} in a row)"
+                    out += self._set(Condition.ASYSTOLE, False, index, again)
+                    out += self._set(Condition.PAUSE, False, index, again)
         else:
             self.calm = 0
         rrs = [r for r, _ in self.rr]
@@ -471,16 +472,19 @@ class LethalWatch:
         elif (brady is not None and brady >= c.brady_bpm + 5
               and self._episode_over(Condition.EXTREME_BRADY, index,
                                      brady >= c.brady_bpm + c.rate_resolved_bpm and all(clean[-nb:]))):
-            out += self._set(Condition.EXTREME_BRADY, False, index)
+            out += self._set(Condition.EXTREME_BRADY, False, index,
+                             f"heart rate {brady:.0f} bpm over {c.brady_beats} beats")
         if tachy is not None and tachy > c.tachy_bpm and not hold:
             self.met[Condition.EXTREME_TACHY] = index
             out += self._set(Condition.EXTREME_TACHY, True, index,
                              f"heart rate {_bpm(tachy, c.tachy_bpm)} bpm over {c.tachy_beats} beats, "
                              f"over {c.tachy_bpm:g}")
-        elif (tachy is not None and tachy <= c.tachy_bpm - 10 and Condition.EXTREME_TACHY in self.active
-              and self._episode_over(Condition.EXTREME_TACHY, index, tachy <= c.tachy_bpm - c.rate_resolved_bpm
-                                     and self._long_rate(rrs, clean) <= c.tachy_bpm - c.rate_resolved_bpm)):
-            out += self._set(Condition.EXTREME_TACHY, False, index)
+        elif Condition.EXTREME_TACHY in self.active and (back := self._tachy_back(tachy, rrs, clean, nt)) is not None \
+                and back <= c.tachy_bpm - 10 \
+                and self._episode_over(Condition.EXTREME_TACHY, index, tachy is not None
+                                       and back <= c.tachy_bpm - c.rate_resolved_bpm
+                                       and self._long_rate(rrs, clean) <= c.tachy_bpm - c.rate_resolved_bpm):
+            out += self._set(Condition.EXTREME_TACHY, False, index, f"heart rate {back:.0f} bpm over {c.tachy_beats} beats")
         if hr_bpm is None and len(rrs) >= 2:
             last = rrs[-8:]
             hr_bpm = 60.0 * len(last) / sum(last)
@@ -531,7 +535,7 @@ class LethalWatch:
         rate = self._vt_run()
         if rate is not None or goes_on:
             self.vt_met = index
-        if rate is not None:
+        if rate is not None:  # the latest VT run met: its first and last QRS
             self.vt_span = (self.typed_at[-min(self._vt_w, len(self.typed_at))][0], index)
         if rate is not None:
             self.vt_chain = c.vt_sustain
@@ -546,9 +550,13 @@ class LethalWatch:
             rrs = list(self.typed_rr)[-(len(self.recent) - 1):] if c.vt_clear_bpm > 0 else []
             over = (c.vt_episode_s > 0 and self.vt_met is not None and not any(self.recent_art)
                     and index - self.vt_met >= c.vt_episode_s * self.fs)
-            if (sum(self.recent) < c.vt_clear_share * len(self.recent) or over
-                    or (len(rrs) == len(self.recent) - 1 and 60.0 * len(rrs) / sum(rrs) <= c.vt_clear_bpm)):
-                out += self._set(Condition.VTACH, False, index)
+            few = sum(self.recent) < c.vt_clear_share * len(self.recent)
+            slow = len(rrs) == len(self.recent) - 1 and 60.0 * len(rrs) / sum(rrs) <= c.vt_clear_bpm
+            if few or over or slow:
+                why = (f"{sum(self.recent)} of the last {len(self.recent)} beats ventricular" if few else
+                       f"rate {60.0 * len(rrs) / sum(rrs):.0f} bpm" if slow else
+                       f"no ventricular run for {c.vt_episode_s:g} s")
+                out += self._set(Condition.VTACH, False, index, why)
                 self.vt_chain = False
         return out
 
@@ -580,14 +588,25 @@ class LethalWatch:
         return None
 
     def ventricular_run(self, lo: int, hi: int) -> int:
-        """The most consecutive beats typed ventricular (not in artifact) among this lead's last 32 typed beats whose
-        QRS lie at samples ``lo`` .. ``hi``: 0 when none."""
+        """The longest run of consecutive beats typed ventricular (not in artifact) among this lead's last 32 typed
+        beats that has a QRS at samples ``lo`` .. ``hi`` (all its beats counted, also those outside): 0 when none."""
         best = cur = 0
+        inside = False
         for index, v in self.typed_at:
-            if lo <= index <= hi:
-                cur = cur + 1 if v else 0
+            if not v:
+                cur, inside = 0, False
+                continue
+            cur += 1
+            inside = inside or lo <= index <= hi
+            if inside:
                 best = max(best, cur)
         return best
+
+    def quiet_since(self, index: int, beats: int) -> bool:
+        """Whether this lead typed ``beats`` beats after sample ``index``, the last ``beats`` of them all not
+        ventricular."""
+        after = [v for i, v in self.typed_at if i > index]
+        return len(after) >= beats and not any(after[-beats:])
 
     def beat(self, index: int, *, ventricular: bool = False, hr_bpm: float | None = None,
              artifact: bool = False) -> list[Change]:
@@ -639,7 +658,8 @@ class LethalWatch:
         if self.held or Condition.ASYSTOLE in self.active or (Condition.VFIB in self.active and self.fibrillating):
             # leads off or signal loss says why (its own technical alarm), a lethal alarm says more; a VF/flutter
             # alarm held over windows that no longer fibrillate (its episode, vf_episode_s) does not hold asystole
-            return self._set(Condition.CANNOT_ANALYSE, False, self.now)
+            return self._set(Condition.CANNOT_ANALYSE, False, self.now,
+                             "leads off or signal loss" if self.held else "a lethal alarm is on")
         vf_held = Condition.VFIB in self.active
         since = self.last_qrs if self.last_qrs is not None else self.start
         if since is None:
@@ -675,7 +695,8 @@ class LethalWatch:
             at = min(last, self.now) if last >= due else self.now
         # asystole says more than "cannot be analysed" (and is HIGH): the technical alarm ends where it is raised;
         # a VF/flutter alarm still held ends there too (the fibrillation has become asystole)
-        return (out + self._set(Condition.CANNOT_ANALYSE, False, at) + self._set(Condition.VFIB, False, at)
+        return (out + self._set(Condition.CANNOT_ANALYSE, False, at, "asystole")
+                + self._set(Condition.VFIB, False, at, "asystole")
                 + self._set(Condition.ASYSTOLE, True, at, f"no QRS for {c.asystole_s:g} s"))
 
     def _artifact_end(self) -> int | None:
@@ -778,10 +799,10 @@ class LethalWatch:
         self.windows.append((end, artifact, vf))
         self._art_known = False  # the latest end of an artifact window among them: to be found again
         if change == "raise":
-            return (self._set(Condition.CANNOT_ANALYSE, False, end)
+            return (self._set(Condition.CANNOT_ANALYSE, False, end, "ventricular fibrillation/flutter")
                     + self._set(Condition.VFIB, True, end, "fibrillatory or flutter waveform for 4 s or more"))
         if change == "clear":
-            return self._set(Condition.VFIB, False, end)
+            return self._set(Condition.VFIB, False, end, "no fibrillatory or flutter waveform")
         return self._asystole()
 
     def organised(self, start: int, end: int, beats: int | None = None) -> bool:
@@ -841,11 +862,24 @@ class LethalWatch:
                 if inside:
                     self.inside_since = index if self.inside_since is None else self.inside_since
                     if index - self.inside_since >= need:
-                        out += self._set(cond, False, index)
+                        out += self._set(cond, False, index, f"heart rate {hr:.0f} bpm")
                         self.inside_since = None
                 else:
                     self.inside_since = None
         return out
+
+    def _tachy_back(self, tachy: float | None, rrs: list[float], clean: list[bool], nt: int) -> float | None:
+        """The rate (bpm) an extreme tachycardia's clearing reads: the ``nt``-interval rate when all of them are
+        clean, else, while the ECG can be analysed, the rate over the clean ones among them when at least half are;
+        such a rate ends the alarm's episode only (``rate_episode_s`` without the condition), never as "plainly
+        back" at once.  A noisy QRS every few beats after the return left no rate to clear on before, and the HIGH
+        alarm on for good (a newcomer, session 29); cleared at once on the clean intervals between noisy ones, VFDB
+        423's atrial fibrillation in the first lead's noise was raised again twice, NSTDB 118e00's noise once.  While
+        "ECG cannot be analysed" is on, they are no rhythm at all (beats missed in the noise).  None: no rate."""
+        if tachy is not None or len(rrs) < nt or Condition.CANNOT_ANALYSE in self.active:
+            return tachy
+        kept = [r for r, ok in zip(rrs[-nt:], clean[-nt:], strict=True) if ok]
+        return 60.0 * len(kept) / sum(kept) if 2 * len(kept) >= nt else None
 
     def _long_rate(self, rrs: list[float], clean: list[bool]) -> float:
         """The rate (bpm) over the clean intervals among the last ``tachy_resolved_beats`` beats (at least
@@ -942,9 +976,11 @@ class LeadFusion:
       second lead in noise does not (CinC 2015 a142s, whose lead V's baseline wander held a true asystole); a first
       lead that cannot be read leaves it to the second;
     - ventricular tachycardia (``vt``): the first lead's run, and the second lead's when the first lead, readable,
-      typed ``confirm_beats`` (3) beats in a row ventricular within the second lead's run ("confirmed", the default:
-      a lead's beat typer misses some of a run's complexes that the other shows, CinC 2015 v197l, v597l, v842s; once
-      confirmed, the second lead's VT is the bed's until that lead clears it); as the conditions below ("first"),
+      typed a run of ``confirm_beats`` (4) or more beats ventricular within the second lead's VT episode
+      ("confirmed", the default: a lead's beat typer misses some of a run's complexes that the other shows, CinC
+      2015 v197l, v597l, v842s; :meth:`_vt_confirmed`); once confirmed, the second lead's VT is the bed's until that
+      lead clears it or the first lead has typed ``quiet_beats`` (8) beats without a ventricular one; as the
+      conditions below ("first"),
       either lead's ("either": as bradycardia), or the first lead's confirmed by the second where that can be read
       ("both": as asystole).  The beat typer was fitted on lead II/MLII: on other leads (V1's rS complexes) it types
       far more beats ventricular, so a second lead's run alone is not enough (MIT-BIH DS1 false VT 3 -> 28 with
@@ -966,13 +1002,18 @@ class LeadFusion:
 
     VT_MODES = ("first", "confirmed", "either", "both")
 
-    def __init__(self, *, vt: str = "confirmed", confirm_beats: int = 3, confirm_tol_s: float = 0.15) -> None:
+    def __init__(self, *, vt: str = "confirmed", confirm_beats: int = 4, confirm_tol_s: float = 0.15,
+                 quiet_beats: int = 8) -> None:
         if vt not in self.VT_MODES:
             raise ValueError(f"second-lead VT must be one of {', '.join(self.VT_MODES)}, got {vt!r}")
         self.confirmed = vt == "confirmed"
         self.confirm_beats, self.confirm_tol_s = confirm_beats, confirm_tol_s
         self.watches: tuple[LethalWatch | None, LethalWatch | None] = (None, None)
         self._vt2_ok = False  # the second lead's VT was confirmed by the first lead (vt="confirmed")
+        self._vt2_at = 0  # ... at this sample
+        self._vt2_done = False  # a confirmation ended by the first lead's quiet: none more in this episode
+        self.quiet_beats = quiet_beats
+        self._why: dict[Condition, str] = {}
         self.either = frozenset({Condition.EXTREME_BRADY, *((Condition.VTACH,) if vt == "either" else ())})
         self.both = frozenset({Condition.ASYSTOLE, Condition.PAUSE, Condition.CANNOT_ANALYSE,
                                *((Condition.VTACH,) if vt == "both" else ())})
@@ -1004,6 +1045,7 @@ class LeadFusion:
         self.readable = (first_readable and not first_off, second_readable)
         self.first_off = first_off
         told = {ch.condition: ch.index for ch in changes}
+        self._why = {ch.condition: ch.message for ch in changes if not ch.active}  # a told clearing's reason
         rest = (set(self.on[0]) | set(self.on[1]) | self.shown) - told.keys()
         out: list[Change] = []
         for cond in [*told, *sorted(rest, key=lambda c: c.value)]:
@@ -1011,9 +1053,10 @@ class LeadFusion:
         return out
 
     def _vt_confirmed(self) -> bool:
-        """``vt="confirmed"``: the first lead typed ``confirm_beats`` consecutive beats ventricular (a triplet: a
-        run of its own, if shorter than VT's) within the second lead's latest VT run (its first to last QRS,
-        ``confirm_tol_s`` either side)."""
+        """``vt="confirmed"``: the first lead typed a run of ``confirm_beats`` (4) or more consecutive beats
+        ventricular, one of them within the second lead's VT episode (from its first run's first QRS to its latest
+        beat, ``confirm_tol_s`` either side).  A triplet is not enough: sinus tachycardia with PVC triplets beside a
+        second lead whose typer calls its sinus beats ventricular (V1) raised a false VT (a newcomer, session 30)."""
         w0, w1 = self.watches
         if w0 is None or w1 is None or w1.vt_span is None:
             return False
@@ -1032,9 +1075,20 @@ class LeadFusion:
             # the first lead is off or lost, not in noise, which a second lead's VF detector reads as VF too)
             also = (self.first_off if cond in self.off_only else not r0) and r1 and on1
             if cond is Condition.VTACH and self.confirmed:
-                # once confirmed, the second lead's VT stands until that lead clears it (the run's beats leave the
-                # first lead's typed beats, which would clear it at once)
-                self._vt2_ok = on1 and (self._vt2_ok or (r0 and self._vt_confirmed()))
+                # once confirmed, the second lead's VT stands until that lead clears it, or the first lead has typed
+                # quiet_beats beats since without a ventricular one (a second lead whose typer calls sinus beats
+                # ventricular would hold it for its whole 60 s episode: a newcomer, session 30)
+                # (and is not confirmed again within that episode of the second lead: in high-grade ectopy it was
+                # raised again and again, VFDB dev 610; the first lead's own runs still raise it)
+                w0 = self.watches[0]
+                last = w0.typed_at[-1][0] if w0 is not None and w0.typed_at else -1  # the first lead's latest beat
+                if not on1:
+                    self._vt2_ok, self._vt2_done = False, False
+                elif self._vt2_ok and w0 is not None and w0.quiet_since(self._vt2_at, self.quiet_beats):
+                    self._vt2_ok, self._vt2_done = False, True
+                    self._why.setdefault(cond, f"the first lead: {self.quiet_beats} beats without a ventricular one")
+                elif not self._vt2_ok and not self._vt2_done and r0 and self._vt_confirmed():
+                    self._vt2_ok, self._vt2_at = True, last
                 also = also or self._vt2_ok
             want, src = on0 or also, 0 if on0 else 1
         if want and cond not in self.shown:
@@ -1052,5 +1106,9 @@ class LeadFusion:
         if not want and cond in self.shown:
             self.shown.discard(cond)
             self.cleared[cond] = self.now if index is None else index
-            return [Change(cond, False, self.cleared[cond])]
+            why = self._why.get(cond)
+            if why is None:  # cleared by the bed's judgement (a lead's readability), not a lead's own clearing
+                why = ("QRS on the other lead" if cond in (Condition.ASYSTOLE, Condition.PAUSE) and (on0 or on1)
+                       else "the first lead can be read again" if on1 else "")
+            return [Change(cond, False, self.cleared[cond], why)]
         return []

@@ -1038,7 +1038,7 @@ class Monitor:
                 self.emit(st.book.raise_(ch.condition, AlarmKind.PHYSIOLOGICAL, PRIORITY[ch.condition], ch.message,
                                          index=ch.index))
             else:
-                self.emit(st.book.clear(ch.condition, index=ch.index))
+                self.emit(st.book.clear(ch.condition, index=ch.index, reason=ch.message))
 
     def judge(self, beats: list[Beat], scored: Scored) -> list[BeatScore]:
         """The scorer's results -> each bed's verdict (its :class:`BedModel`), technical conditions, alarm

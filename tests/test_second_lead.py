@@ -488,3 +488,24 @@ def test_a_two_lead_record_that_starts_in_asystole_raises_it_once_whatever_the_c
     _, rec = play_records(tmp_path, [_record(tmp_path, "flat", {"II": ii, "V": v})], chunk_s=chunk_s)
     asys = [(a.state.value, a.beat_index) for a in rec.alarms if a.condition is Condition.ASYSTOLE]
     assert [s for s, _ in asys] == ["active", "cleared"] and asys[0][1] == 1240 and asys[1][1] > 20 * FS, asys
+
+
+def test_a_cleared_alarm_line_says_why_it_ended_and_keeps_the_raise_message(tmp_path):
+    """A cleared alarm's line repeated its raise message ("heart rate 160 bpm over 13 beats, over 140") and did not say
+    why it ended (a newcomer, session 29): it now carries the reason as the monitor read it then (``reason``: the
+    rate over the beats that cleared it), in the journal's JSON and on the console's cleared row."""
+    from test_qrs import synth
+
+    from ecgmon.core.messages import Alarm
+
+    rr = np.concatenate([np.full(15, 0.8), np.full(60, 60 / 165), np.full(40, 0.8)])  # 75, 165, 75 bpm
+    x, _ = synth(FS, rr, seed=30)
+    _, rec = play_records(tmp_path, [_record(tmp_path, "fast", {"II": x})])
+    tachy = [a for a in rec.alarms if a.condition is Condition.EXTREME_TACHY]
+    assert [a.state.value for a in tachy] == ["active", "cleared"], tachy
+    raised, cleared = tachy
+    assert cleared.message == raised.message and "over 140" in raised.message
+    assert cleared.reason.startswith("heart rate ") and cleared.reason.endswith(" bpm over 13 beats"), cleared.reason
+    assert int(cleared.reason.split()[2]) <= 125  # plainly back inside the limit
+    assert raised.reason == "" and "reason" not in raised.to_json()
+    assert Alarm.from_json(cleared.to_json()) == cleared
