@@ -355,11 +355,15 @@ def render(s: Snapshot, *, width: int = 120, height: int = 40, now: float | None
     now = time.time() if now is None else now
     banner_style = "bold black on bright_white" if s.replay else "bold white on blue"
     # the source's state ("[playing]", "[finished]", ...) is in its label: the snapshot's maker puts it there
-    label, room = s.source_label, width - len(f" ecgmon  |    |  {s.elapsed_s:6.0f} s ")
+    # a replay or recording: how far into it the signal has come (the alarm log's "+h:mm:ss" are places in it, and at
+    # full speed it runs far ahead of the wall clock: a newcomer saw "55 s" above alarms at +0:03:28, session 30)
+    played = max((t.end / t.fs for t in s.tiles if t.fs > 0 and not t.remote), default=0.0) if s.replay else 0.0
+    clock = f"{_hms(played)} played, {s.elapsed_s:.0f} s" if played > 0 else f"{s.elapsed_s:6.0f} s"
+    label, room = s.source_label, width - len(f" ecgmon  |    |  {clock} ")
     if len(label) > room > 20:  # cut from the middle: "RECORDING"/"REPLAY" and its state ("[playing]") stay in view
         tail = room // 2
         label = label[:room - tail - 1] + "…" + label[-tail:]
-    header = Text(f" ecgmon  |  {label}  |  {s.elapsed_s:6.0f} s ", style=banner_style)
+    header = Text(f" ecgmon  |  {label}  |  {clock} ", style=banner_style)
     if s.monitor_alarm is not None:
         header.append("  ")
         header.append_text(_alarm_text(s.monitor_alarm, now))
@@ -398,12 +402,8 @@ def render(s: Snapshot, *, width: int = 120, height: int = 40, now: float | None
     rows = sorted(list(s.alarm_log)[-log_rows:],
                   key=lambda a: a.record_s if s.replay and a.record_s is not None else a.time)
     for a in rows[::-1]:
-        stamp = _stamp(a, s.replay)
-        tag = "TECH " if a.kind is AlarmKind.TECHNICAL else ""
-        log.add_row(stamp, Text(f"{a.patient}", style="bold"),
-                    Text(f"{a.state}: {tag}{a.priority.name} {a.condition} - "
-                         f"{a.reason if a.state is AlarmState.CLEARED and a.reason else a.message}",
-                         style=STYLE[a.priority] if a.state is not AlarmState.CLEARED else "dim"))
+        log.add_row(_stamp(a, s.replay), Text(f"{a.patient}", style="bold"),
+                    Text(alarm_line(a), style=STYLE[a.priority] if a.state is not AlarmState.CLEARED else "dim"))
     if not s.alarm_log:
         log.add_row("", "", Text("no alarms yet", style="dim"))
     lat = (f"p50 {s.latency_p50_ms:.0f} ms p99 {s.latency_p99_ms:.0f} ms" if s.latency_p99_ms is not None
@@ -439,10 +439,27 @@ def render(s: Snapshot, *, width: int = 120, height: int = 40, now: float | None
                                      padding=(0, 1)), footer)
 
 
+def alarm_line(a: Alarm) -> str:
+    """An alarm log row's text: ``"active: HIGH ventricular tachycardia - 5 or more ... (second lead)"``; a cleared
+    alarm says why it ended where the monitor said (``"cleared: HIGH ventricular tachycardia (second lead) - ended:
+    QRS again (3 in a row)"``: the lead it was raised from kept beside its name), else repeats its raise message."""
+    tag = "TECH " if a.kind is AlarmKind.TECHNICAL else ""
+    head = f"{a.state}: {tag}{a.priority.name} {a.condition}"
+    if a.state is AlarmState.CLEARED and a.reason:
+        lead = " (second lead)" if a.message.endswith("(second lead)") else ""
+        return f"{head}{lead} - ended: {a.reason}"
+    return f"{head} - {a.message}"
+
+
 def _stamp(a: Alarm, replay: bool) -> str:
     """When an alarm happened as the log shows it: wall-clock time live; for a replay or recording its place in
     the recording (``+h:mm:ss``; a recording played at full speed has no meaningful wall-clock time)."""
     if replay and a.record_s is not None:
-        m, sec = divmod(int(a.record_s), 60)
-        return f"+{m // 60}:{m % 60:02d}:{sec:02d}"
+        return _hms(a.record_s)
     return time.strftime("%H:%M:%S", time.localtime(a.time))
+
+
+def _hms(seconds: float) -> str:
+    """A place in a recording: ``+h:mm:ss``."""
+    m, sec = divmod(int(seconds), 60)
+    return f"+{m // 60}:{m % 60:02d}:{sec:02d}"

@@ -1086,7 +1086,7 @@ class LeadFusion:
                     self._vt2_ok, self._vt2_done = False, False
                 elif self._vt2_ok and w0 is not None and w0.quiet_since(self._vt2_at, self.quiet_beats):
                     self._vt2_ok, self._vt2_done = False, True
-                    self._why.setdefault(cond, f"the first lead: {self.quiet_beats} beats without a ventricular one")
+                    self._why.setdefault(cond, f"the first lead's last {self.quiet_beats} beats not ventricular")
                 elif not self._vt2_ok and not self._vt2_done and r0 and self._vt_confirmed():
                     self._vt2_ok, self._vt2_at = True, last
                 also = also or self._vt2_ok

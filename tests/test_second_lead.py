@@ -509,3 +509,14 @@ def test_a_cleared_alarm_line_says_why_it_ended_and_keeps_the_raise_message(tmp_
     assert int(cleared.reason.split()[2]) <= 125  # plainly back inside the limit
     assert raised.reason == "" and "reason" not in raised.to_json()
     assert Alarm.from_json(cleared.to_json()) == cleared
+    # the console's rows: the raise with its message, the clearing with why it ended (a newcomer, session 30: the
+    # reason stood where the message had been, with no word saying it was the ending's, and "(second lead)" was lost)
+    from dataclasses import replace
+
+    from ecgmon.monitor.console import alarm_line
+
+    assert alarm_line(raised) == f"active: HIGH extreme tachycardia - {raised.message}"
+    assert alarm_line(cleared) == f"cleared: HIGH extreme tachycardia - ended: {cleared.reason}"
+    second = replace(cleared, message=cleared.message + " (second lead)")
+    assert alarm_line(second) == f"cleared: HIGH extreme tachycardia (second lead) - ended: {cleared.reason}"
+    assert alarm_line(replace(cleared, reason="")) == f"cleared: HIGH extreme tachycardia - {cleared.message}"
