@@ -241,6 +241,10 @@ def add_alarm_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"MEDIUM heart rate high limit (bpm; default {_X.hr_high:g})")
     g.add_argument("--pause-s", type=float, default=_X.pause_s,
                    help=f"MEDIUM pause: no QRS for this long (s; default {_X.pause_s:g})")
+    g.add_argument("--pause-wait-s", type=float, default=_X.pause_wait_s,
+                   help=f"a pause is decided this long after it was due (s; default {_X.pause_wait_s:g}): the QRS "
+                        "detector reports the QRS it finds on learning its levels again after 3 s without one that "
+                        "late; its alarm keeps the sample where it was due")
     g.add_argument("--vt-clear-share", type=float, default=_X.vt_clear_share,
                    help=f"VT clears once under this share of the last {_X.vt_clear_beats} typed beats is ventricular "
                         f"({1 / _X.vt_clear_beats:g}, the default: {_X.vt_clear_beats} in a row not ventricular)")
@@ -480,6 +484,8 @@ def lethal_from_args(a: argparse.Namespace) -> LethalConfig:
             a.hr_low, a.hr_high):
         raise ValueError(f"--brady-bpm {a.brady_bpm:g} must be under --tachy-bpm {a.tachy_bpm:g}, --tachy-bpm over "
                          f"--hr-low {a.hr_low:g} and --brady-bpm under --hr-high {a.hr_high:g}")
+    if not 0 <= a.pause_wait_s <= 3:
+        raise ValueError(f"--pause-wait-s must be 0-3 s, got {a.pause_wait_s:g}")
     if a.pause_s > a.asystole_s:
         raise ValueError(f"--pause-s {a.pause_s:g} must be at most --asystole-s {a.asystole_s:g} (no QRS for longer "
                          "is asystole)")
@@ -511,7 +517,8 @@ def lethal_from_args(a: argparse.Namespace) -> LethalConfig:
         raise ValueError(f"--vf-organised-bpm must be 0 (off) or 20-300 bpm, got {a.vf_organised_bpm:g}")
     return replace(_X, asystole_s=a.asystole_s, brady_bpm=a.brady_bpm, tachy_bpm=a.tachy_bpm, vt_bpm=a.vt_bpm,
                    brady_beats=a.brady_beats, tachy_beats=a.tachy_beats,
-                   hr_low=a.hr_low, hr_high=a.hr_high, pause_s=a.pause_s, vt_clear_share=a.vt_clear_share,
+                   hr_low=a.hr_low, hr_high=a.hr_high, pause_s=a.pause_s, pause_wait_s=a.pause_wait_s,
+                   vt_clear_share=a.vt_clear_share,
                    rate_gap_s=a.rate_gap_s, asystole_artifact=not a.no_asystole_artifact,
                    noisy_rates=not a.rates_in_noise, chain_s=a.chain_s, rate_episode_s=a.rate_episode_s,
                    rate_resolved_bpm=a.rate_resolved_bpm, rate_resolved_s=a.rate_resolved_s,

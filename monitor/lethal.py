@@ -144,6 +144,12 @@ class LethalConfig:
     vt_bpm: float = 100.0
     vt_beats: int = 5
     pause_s: float = 3.0
+    # a pause is decided no sooner than this after it was due: the QRS detector learns its levels again after 3 s
+    # without a QRS (QRSConfig.reacquire_s, = pause_s) and reports the QRS it then finds about 0.3-1 s later (at the
+    # next candidate's look-ahead); decided at once, the pause was raised for a gap of 1.9 s that those QRS filled
+    # (a newcomer's record after a VT, session 30: "pause" cleared 0.75 s before its own raise).  Its sample is
+    # still the one where it was due.  0: at once (as before session 31)
+    pause_wait_s: float = 1.0
     hr_low: float = 50.0
     hr_high: float = 120.0
     limit_s: float = 10.0
@@ -637,7 +643,7 @@ class LethalWatch:
         since = self.last_qrs if self.last_qrs is not None else self.start
         if (end - since) / self.fs >= c.pause_s:
             self.calm = 0
-            if not c.pause_artifact:
+            if not c.pause_artifact and (end - since) / self.fs >= c.pause_s + c.pause_wait_s:
                 out += self._set(Condition.PAUSE, True, since + round(c.pause_s * self.fs),
                                  f"no QRS for {c.pause_s:g} s")
         self.now = end
@@ -713,7 +719,7 @@ class LethalWatch:
         ``asystole_wait_s`` later; at once for a watch never fed VF windows)."""
         c = self.cfg
         due = since + round(c.pause_s * self.fs)
-        if self.now is None or self.now < due or Condition.PAUSE in self.active:
+        if self.now is None or self.now < due + round(c.pause_wait_s * self.fs) or Condition.PAUSE in self.active:
             return []
         if use and self.windows[-1][0] < due and self.now < due + round(c.asystole_wait_s * self.fs):
             return []  # the windows over the stretch are still being analysed

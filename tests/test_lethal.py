@@ -157,8 +157,30 @@ def test_no_rate_across_lost_samples_but_the_timers_run_on():
     w = LethalWatch(FS)
     _, t = _play(w, [(75, 10)])
     w.bridge(round((t + 1.0) * FS), round((t + 1.5) * FS))
-    got = [c for k in range(1, 16) for c in w.samples(round((t + 0.25 * k) * FS))]
-    assert Condition.PAUSE in [c.condition for c in got if c.active]
+    got = [c for k in range(1, 18) for c in w.samples(round((t + 0.25 * k) * FS))]  # decided 1 s after due
+    assert [c.index for c in got if c.active and c.condition is Condition.PAUSE] == [round(t * FS) + 3 * FS]
+
+
+def test_a_pause_waits_for_the_qrs_the_detector_finds_when_it_learns_its_levels_again():
+    """After 3 s without a QRS the detector learns its levels again (QRSConfig.reacquire_s) and reports the QRS it then
+    finds late, at the next candidate's look-ahead: a newcomer's record after a VT raised a MEDIUM pause at 3 s that
+    QRS 1.9 s and 2.7 s after the last then filled (cleared 0.75 s before its own raise, session 30).  The pause is
+    decided pause_wait_s (1 s) after it was due; a true one is still raised at the sample where it was due."""
+    for late_qrs in (True, False):
+        w = LethalWatch(FS)
+        _, t = _play(w, [(75, 10)])
+        got = [c for k in range(1, 15) for c in w.samples(round((t + 0.25 * k) * FS))]  # up to 3.5 s
+        if late_qrs:  # decided at 3.5 s
+            got += w.beat(round((t + 1.9) * FS)) + w.beat(round((t + 2.7) * FS))
+        got += [c for k in range(15, 20) for c in w.samples(round((t + 0.25 * k) * FS))]
+        pause = [c.index for c in got if c.active and c.condition is Condition.PAUSE]
+        assert pause == ([] if late_qrs else [round(t * FS) + 3 * FS]), (late_qrs, pause)
+    p = argparse.ArgumentParser()
+    add_monitor_arguments(p)
+    assert lethal_from_args(p.parse_args([])).pause_wait_s == 1.0
+    assert lethal_from_args(p.parse_args(["--pause-wait-s", "0"])).pause_wait_s == 0.0
+    with pytest.raises(ValueError, match="--pause-wait-s"):
+        lethal_from_args(p.parse_args(["--pause-wait-s", "5"]))
 
 
 def test_extreme_tachycardia_when_the_rate_over_17_beats_is_over_140_bpm_up_to_300():
