@@ -490,7 +490,8 @@ class LethalWatch:
                 and self._episode_over(Condition.EXTREME_TACHY, index, tachy is not None
                                        and back <= c.tachy_bpm - c.rate_resolved_bpm
                                        and self._long_rate(rrs, clean) <= c.tachy_bpm - c.rate_resolved_bpm):
-            out += self._set(Condition.EXTREME_TACHY, False, index, f"heart rate {back:.0f} bpm over {c.tachy_beats} beats")
+            out += self._set(Condition.EXTREME_TACHY, False, index,
+                             f"heart rate {back:.0f} bpm over {c.tachy_beats} beats")
         if hr_bpm is None and len(rrs) >= 2:
             last = rrs[-8:]
             hr_bpm = 60.0 * len(last) / sum(last)
