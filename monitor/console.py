@@ -355,10 +355,12 @@ def render(s: Snapshot, *, width: int = 120, height: int = 40, now: float | None
     now = time.time() if now is None else now
     banner_style = "bold black on bright_white" if s.replay else "bold white on blue"
     # the source's state ("[playing]", "[finished]", ...) is in its label: the snapshot's maker puts it there
-    # a replay or recording: how far into it the signal has come (the alarm log's "+h:mm:ss" are places in it, and at
+    # a replay or recording: where in it the signal has come to (the alarm log's "+h:mm:ss" are places in it, and at
     # full speed it runs far ahead of the wall clock: a newcomer saw "55 s" above alarms at +0:03:28, session 30)
     played = max((t.end / t.fs for t in s.tiles if t.fs > 0 and not t.remote), default=0.0) if s.replay else 0.0
-    clock = f"{_hms(played)} played, {s.elapsed_s:.0f} s" if played > 0 else f"{s.elapsed_s:6.0f} s"
+    # (the place in the recording, not how much was played: a replay from --start 380 is at +0:06:20 at once)
+    clock = (f"at {_hms(played)} of the recording, running {s.elapsed_s:.0f} s" if played > 0
+             else f"running {s.elapsed_s:.0f} s")
     label, room = s.source_label, width - len(f" ecgmon  |    |  {clock} ")
     if len(label) > room > 20:  # cut from the middle: "RECORDING"/"REPLAY" and its state ("[playing]") stay in view
         tail = room // 2

@@ -148,7 +148,8 @@ class LethalConfig:
     # without a QRS (QRSConfig.reacquire_s, = pause_s) and reports the QRS it then finds about 0.3-1 s later (at the
     # next candidate's look-ahead); decided at once, the pause was raised for a gap of 1.9 s that those QRS filled
     # (a newcomer's record after a VT, session 30: "pause" cleared 0.75 s before its own raise).  Its sample is
-    # still the one where it was due.  0: at once (as before session 31)
+    # still the one where it was due.  0: at once (as before session 31).  With pause_artifact off the pause is
+    # decided on the samples alone, at once (a pause ended by a QRS within the wait would never be raised there)
     pause_wait_s: float = 1.0
     hr_low: float = 50.0
     hr_high: float = 120.0
@@ -644,7 +645,7 @@ class LethalWatch:
         since = self.last_qrs if self.last_qrs is not None else self.start
         if (end - since) / self.fs >= c.pause_s:
             self.calm = 0
-            if not c.pause_artifact and (end - since) / self.fs >= c.pause_s + c.pause_wait_s:
+            if not c.pause_artifact:  # decided on the samples alone, at once (a QRS that ends it later is no help)
                 out += self._set(Condition.PAUSE, True, since + round(c.pause_s * self.fs),
                                  f"no QRS for {c.pause_s:g} s")
         self.now = end
@@ -806,7 +807,8 @@ class LethalWatch:
         self.windows.append((end, artifact, vf))
         self._art_known = False  # the latest end of an artifact window among them: to be found again
         if change == "raise":
-            return (self._set(Condition.CANNOT_ANALYSE, False, end, "ventricular fibrillation/flutter")
+            return (self._set(Condition.CANNOT_ANALYSE, False, end,
+                                         "the signal reads as fibrillation or flutter, not noise")
                     + self._set(Condition.VFIB, True, end, "fibrillatory or flutter waveform for 4 s or more"))
         if change == "clear":
             return self._set(Condition.VFIB, False, end, "no fibrillatory or flutter waveform")
@@ -1031,6 +1033,7 @@ class LeadFusion:
         self.off_only = frozenset({Condition.VFIB, Condition.VTACH})
         self.now = 0  # the latest sample index told
         self.cleared: dict[Condition, int] = {}  # the sample at which the bed last cleared each condition
+        self.raised_at: dict[Condition, int] = {}  # ... and last raised it
 
     def update(self, lead: int, changes: list[Change], *, second_readable: bool, first_readable: bool = True,
                first_off: bool = False, at: int | None = None,
@@ -1054,8 +1057,13 @@ class LeadFusion:
         told = {ch.condition: ch.index for ch in changes}
         self._why = {ch.condition: ch.message for ch in changes if not ch.active}  # a told clearing's reason
         rest = (set(self.on[0]) | set(self.on[1]) | self.shown) - told.keys()
+
+        def met(c: Condition) -> tuple[int, str]:  # re-judged in the order they were met (a pause before its asystole)
+            ch = self.on[0].get(c) or self.on[1].get(c)
+            return (ch.index if ch is not None else self.now, c.value)
+
         out: list[Change] = []
-        for cond in [*told, *sorted(rest, key=lambda c: c.value)]:
+        for cond in [*told, *sorted(rest, key=met)]:
             out += self._judge(cond, told.get(cond))
         return out
 
@@ -1109,10 +1117,13 @@ class LeadFusion:
             at = ch.index if cond in self.either or cond in self.both or index is not None else max(ch.index, self.now)
             if self.cleared.get(cond, -1) >= at:  # met again after that clearing: where the bed decided it
                 at = max(self.cleared[cond], self.now if index is None else index)
+            self.raised_at[cond] = at
             return [Change(cond, True, at, ch.message + where)]
         if not want and cond in self.shown:
             self.shown.discard(cond)
-            self.cleared[cond] = self.now if index is None else index
+            # never before the bed raised it (a lead's clearing at its own sample can come before the sample where the
+            # bed decided the raise: an asystole listed as cleared before its own raise, a newcomer, session 31)
+            self.cleared[cond] = max(self.now if index is None else index, self.raised_at.get(cond, 0))
             why = self._why.get(cond)
             if why is None:  # cleared by the bed's judgement (a lead's readability), not a lead's own clearing
                 why = ("QRS on the other lead" if cond in (Condition.ASYSTOLE, Condition.PAUSE) and (on0 or on1)

@@ -238,14 +238,15 @@ def test_the_header_keeps_the_source_state_and_clock_on_a_small_terminal():
 def test_a_replays_header_says_how_far_into_the_recording_it_has_come():
     """The alarm log of a replay or recording is timed by places in it (+h:mm:ss) and at full speed the recording runs
     far ahead of the wall clock: the header said "55 s" above alarms at +0:03:28 (a newcomer, session 30).  It now says
-    both; a live source keeps the wall clock alone."""
+    both, each with its word (a second newcomer read "+0:07:20 played" as how much had been played); a live source
+    keeps the running time alone."""
     snap = _snap(n=2)
     snap = dataclasses.replace(snap, tiles=tuple(dataclasses.replace(t, fs=250.0, end=250 * (208 - k))
                                                  for k, t in enumerate(snap.tiles)))
     first = _screen(snap, 160, 48).export_text(styles=False).splitlines()[0]
-    assert "+0:03:28 played, 42 s" in first, first
+    assert "at +0:03:28 of the recording, running 42 s" in first, first
     live = _screen(dataclasses.replace(snap, replay=False), 160, 48).export_text(styles=False).splitlines()[0]
-    assert "played" not in live and live.rstrip().endswith("42 s"), live
+    assert "recording" not in live and live.rstrip().endswith("running 42 s"), live
 
 
 def test_the_bell_rings_for_each_audible_alarm_and_repeats_while_a_high_one_is_unacknowledged():

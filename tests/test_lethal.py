@@ -175,6 +175,12 @@ def test_a_pause_waits_for_the_qrs_the_detector_finds_when_it_learns_its_levels_
         got += [c for k in range(15, 20) for c in w.samples(round((t + 0.25 * k) * FS))]
         pause = [c.index for c in got if c.active and c.condition is Condition.PAUSE]
         assert pause == ([] if late_qrs else [round(t * FS) + 3 * FS]), (late_qrs, pause)
+    # --no-pause-artifact: decided on the samples alone, at once (with the wait, a pause ended within it by a QRS
+    # was never raised there: a newcomer, session 31)
+    w = LethalWatch(FS, LethalConfig(pause_artifact=False))
+    _, t = _play(w, [(75, 10)])
+    got = [c for k in range(1, 15) for c in w.samples(round((t + 0.25 * k) * FS))] + w.beat(round((t + 3.6) * FS))
+    assert [c.index for c in got if c.active and c.condition is Condition.PAUSE] == [round(t * FS) + 3 * FS]
     p = argparse.ArgumentParser()
     add_monitor_arguments(p)
     assert lethal_from_args(p.parse_args([])).pause_wait_s == 1.0
