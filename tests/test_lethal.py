@@ -830,6 +830,28 @@ def test_a_pause_is_the_beds_only_when_no_readable_lead_shows_a_qrs():
     assert [(c.active, c.message) for c in got] == [(True, "no QRS for 3 s (second lead)")]
 
 
+def test_a_two_lead_beds_alarms_come_in_the_order_they_were_met_and_never_clear_before_their_raise():
+    """A newcomer, session 31: when the second lead became unreadable, the bed re-judged the first lead's pause and
+    asystole in the order of their names and listed the MEDIUM pause after the HIGH asystole it led to; and an asystole
+    raised where the bed decided it (a readability change) was cleared at a lead's earlier sample, before its raise."""
+    from ecgmon.monitor.lethal import LeadFusion
+
+    asys, pause = Condition.ASYSTOLE, Condition.PAUSE
+    f = LeadFusion()
+    assert f.update(0, [_ch(pause, True, 100), _ch(asys, True, 200)], second_readable=True) == []
+    got = f.update(1, [], second_readable=False, at=220)  # the second lead in noise: the first lead's word
+    assert [(c.condition, c.index) for c in got] == [(pause, 100), (asys, 200)]
+    g = LeadFusion()
+    g.update(0, [_ch(asys, True, 200)], second_readable=True)
+    assert [c.index for c in g.update(1, [_ch(asys, True, 205)], second_readable=True)] == [200]
+    assert [(c.active, c.index) for c in g.update(0, [_ch(asys, False, 300)], second_readable=True)] == [(False, 300)]
+    # the first lead's QRS come in noise: the second lead's asystole, not yet cleared there, is the bed's again
+    got = g.update(0, [], first_readable=False, second_readable=True, at=340)
+    assert [(c.active, c.index) for c in got] == [(True, 340)]
+    got = g.update(1, [_ch(asys, False, 330)], first_readable=False, second_readable=True)  # its QRS found late
+    assert [(c.active, c.index) for c in got] == [(False, 340)]  # not at 330, before the raise
+
+
 def test_second_lead_vt_first_alone_or_confirmed_by_both():
     from ecgmon.monitor.lethal import LeadFusion
 
