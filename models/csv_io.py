@@ -75,6 +75,7 @@ from ecgmon.models.recording import (
     check_amplitude,
     check_units,
     choose_lead,
+    lead_key,
     unit_factor,
 )
 
@@ -89,11 +90,12 @@ SCALE_KEYS = frozenset({"gain", "adcgain", "resolution", "adcresolution", "lsb",
 # metadata keys a "key,value" line may carry before the samples (an export's preamble: "Sample Rate,512 hertz")
 META_KEYS = frozenset(RATE_KEYS) | frozenset(INTERVAL_KEYS) | {"unit", "units", "scale", "lead"}
 TIME_NAMES = ("time", "t", "timestamp", "elapsed", "seconds", "sec", "secs", "elapsedtime", "ms", "millis",
+              "min", "mins", "minutes",  # AcqKnowledge's text export names its time column by its unit
               "zeit", "temps", "tiempo", "tempo", "tijd", "tid")  # German, French, Spanish, Italian, Dutch, Nordic
 INDEX_NAMES = ("sample", "samples", "index", "idx", "n", "#", "no", "sampleno", "samplenumber", "nr", "sample#",
                "samplenr", "samplenum", "sampleindex")
 TIME_UNITS = {"s": 1.0, "sec": 1.0, "secs": 1.0, "seconds": 1.0, "ms": 1e-3, "msec": 1e-3, "millis": 1e-3,
-              "us": 1e-6, "µs": 1e-6, "μs": 1e-6}
+              "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ns": 1e-9, "min": 60.0, "mins": 60.0, "minutes": 60.0}
 RATE_TOLERANCE = 0.01  # rates from two sources agree within 1 %
 JUMP_TOLERANCE = 0.25  # a time step this far off the median is a gap
 SPACED_COMMA_NUMBERS = re.compile(r"^\s*[+-]?\d+(?:,\d+)?(?:\s+[+-]?\d+(?:,\d+)?)+\s*$")
@@ -262,13 +264,13 @@ def _metadata(t: _Text, pre: list[tuple[int, str]], delim: str | None, ncols: in
         elif DATE_LINE.match(line):
             t.skipped.append(n)  # a date (and time) alone: the recording's, not metadata
         elif m:
-            t.meta.setdefault(_meta_key(m.group(1)), (n, m.group(2).strip()))
+            t.meta.setdefault(_meta_key(m.group(1)), (n, _keyed_value(m.group(1), m.group(2).strip())))
         elif len(pair) == 2 and _meta_key(pair[0]) in META_KEYS:
-            t.meta.setdefault(_meta_key(pair[0]), (n, pair[1]))
+            t.meta.setdefault(_meta_key(pair[0]), (n, _keyed_value(pair[0], pair[1])))
         elif i == len(pre) - 1 and names_ok and len(cells) in (1, ncols):
             t.header = (n, cells)
         elif len(pair) == 2 and not NUMBER_START.match(pair[0]):
-            t.meta.setdefault(_meta_key(pair[0]), (n, pair[1]))
+            t.meta.setdefault(_meta_key(pair[0]), (n, _keyed_value(pair[0], pair[1])))
         else:
             t.skipped.append(n)
     if units_row is not None:
@@ -300,6 +302,15 @@ def _identity(key: str, value: str) -> bool:
     """Whether a scale line changes nothing: an offset of 0, a gain or factor of 1."""
     m = re.match(r"^\s*([+-]?[0-9]*\.?[0-9]+)", value.replace(",", "."))
     return m is not None and float(m.group(1)) == (0.0 if key in ("offset", "baseline", "adczero") else 1.0)
+
+
+def _keyed_value(key: str, value: str) -> str:
+    """A metadata value with the unit its key gives in brackets where the value itself gives none: "Rate (Hz): 500"
+    is "500 Hz" (the key is looked up without it, :func:`_meta_key`)."""
+    m = re.search(r"[\(\[]\s*([^\)\]]+?)\s*[\)\]]\s*$", key.strip())
+    if m and re.fullmatch(r"\s*[+-]?[0-9]*[.,]?[0-9]+\s*", value):
+        return f"{value.strip()} {m.group(1)}"
+    return value
 
 
 def _meta_key(key: str) -> str:
@@ -556,6 +567,7 @@ def _read_lines(path: Path, lines: list[str], notes: list[str], lead: str | None
         line_of = np.arange(t.rows[0][0], t.rows[0][0] + len(table))
     # column roles
     time_col, index_col, time_unit, leads = _roles(path, names, table, line_of, fs, notes, clocks)
+    leads = _no_axes(path, names, table, leads, lead, notes)
     if not leads:
         raise RecordError(f"{path}: no lead column (columns: {names}); name one, e.g. 'ecg_mV'")
     # a file without a header: its one lead is "ECG" ("Lead: II" names it), several are "column k"
@@ -595,14 +607,35 @@ def _read_lines(path: Path, lines: list[str], notes: list[str], lead: str | None
             if hz is None and key in LOOSE_RATE_KEYS and re.search(r"bpm|/\s*min|per\s+min", value.lower()):
                 notes.append(f"{path}:{n}: {value!r} is a heart rate, not the sampling rate: not used")
                 continue
+            if key == "rate" and re.fullmatch(r"[0-9]*[.,]?[0-9]+", value.strip()):
+                # a bare "Rate: 120" names a heart rate as often as a sampling rate (a newcomer, session 32: a
+                # 500 Hz file played at 120 Hz, 16 bpm shown, HIGH alarms): not used without a unit
+                notes.append(f"{path}:{n}: 'rate' {value!r} gives no unit (a heart rate, or the sampling rate?): not "
+                             "used; write 'Sampling rate: ... Hz' or give --fs")
+                continue
             if hz is None:
                 raise RecordError(f"{path}:{n}: sampling {'interval' if key in INTERVAL_KEYS else 'rate'} {value!r} is "
                                   f"not a number of {'s, ms or us' if key in INTERVAL_KEYS else 'Hz'}")
             rates.append((f"line {n}", hz))
             break
     if time_col is not None:
-        rates.append(_time_rate(path, table[:, time_col], line_of, time_unit or 1.0,
-                                name=names[time_col] if names is not None else f"column {time_col + 1}"))
+        tname = names[time_col] if names is not None else f"column {time_col + 1}"
+        try:
+            rates.append(_time_rate(path, table[:, time_col], line_of, time_unit or 1.0, name=tname))
+        except _StampsRepeat:
+            # a stamp per packet (a phone app's beside its sensor's own per-sample stamps) or times printed too
+            # coarsely for the rate: another time column, else --fs, gives the rate (a newcomer, session 32: the
+            # error said to leave the column out, and neither --fs nor the file's other time column helped)
+            other = _other_time(path, names, table, line_of, time_col) if names is not None else None
+            if other is not None:
+                rates.append(other)
+                notes.append(f"{path}: time column {tname!r} repeats its value on most rows: not used; the rate "
+                             f"from {other[0]}")
+            elif fs is not None:
+                notes.append(f"{path}: time column {tname!r} repeats its value on most rows: not used; the rate "
+                             "from --fs")
+            else:
+                raise
     if not rates:
         raise RecordError(f"{path}: needs its sampling rate: give --fs, a line 'sampling rate: 250' before the "
                           "samples, or a time column")
@@ -672,10 +705,10 @@ def _roles(path: Path, names: list[str] | None, table: np.ndarray, line_of: np.n
         for c, raw in enumerate(names):
             base, unit = _name_unit(raw)
             k = _key(base)
-            if time_col is None and (k in TIME_NAMES or k.startswith("time")):
-                time_col = c
-                if unit is None and k in ("ms", "millis"):
-                    unit = "ms"
+            if time_col is None and (k in TIME_NAMES or k.startswith("time") or k.endswith("time")):
+                time_col = c  # ("Sample Time", "Elapsed time", "timestamp_s")
+                if unit is None and k in ("ms", "millis", "min", "mins", "minutes"):
+                    unit = k if k.startswith("min") else "ms"
                 if unit is None and (m := re.search(r"(ms|us|µs|sec|s)$", k)) and k != m.group(1):
                     unit = m.group(1)
                 time_unit = TIME_UNITS.get(unit.lower()) if unit else None
@@ -706,6 +739,63 @@ def _roles(path: Path, names: list[str] | None, table: np.ndarray, line_of: np.n
                           "naming them (e.g. 'time_s,ecg_mV')")
     raise RecordError(f"{path}:{int(line_of[0])}: {ncols} columns and no header; add a header line naming them "
                       "(e.g. 'time_s,II,V5' in mV) and choose one with --lead")
+
+
+class _StampsRepeat(RecordError):
+    """A time column whose value repeats on most rows: it gives no rate (:func:`_time_rate`)."""
+
+
+def _other_time(path: Path, names: list[str], table: np.ndarray, line_of: np.ndarray,
+                skip: int) -> tuple[str, float] | None:
+    """The rate (:func:`_time_rate`) from the first column other than ``skip`` named as a time column that gives
+    one, or None."""
+    for c, raw in enumerate(names):
+        base, unit = _name_unit(raw)
+        k = _key(base)
+        if c == skip or not (k in TIME_NAMES or k.startswith("time") or k.endswith("time")):
+            continue
+        scale = TIME_UNITS.get(unit.lower()) if unit else None
+        try:
+            if scale is None:
+                if unit:
+                    continue
+                scale = _time_unit_from_step(path, table[:, c], raw, [])
+            what, rate = _time_rate(path, table[:, c], line_of, scale, name=raw)
+            return f"column {raw!r} {what.removeprefix('the time column ')}", rate
+        except RecordError:
+            continue
+    return None
+
+
+AXIS_MIN_ROWS = 100  # a column that rises (or falls) on every one of at least this many rows is no ECG
+
+
+def _no_axes(path: Path, names: list[str] | None, table: np.ndarray, leads: list[int], lead: str | None,
+             notes: list[str]) -> list[int]:
+    """``leads`` without the columns that rise (or fall) on every row: a time or sample axis under a name the
+    reader does not know ("min", "Sample Time" before session 32, "counter"), never an ECG, whose samples go up and
+    down within every beat.  Played, it showed no beat and raised asystole (a newcomer, session 32).  Said in a
+    note; the file's only column, or one asked for by name (``lead``), is refused."""
+    if names is None or len(table) < AXIS_MIN_ROWS:
+        return leads
+    axes = []
+    for c in leads:
+        d = np.diff(table[:, c][np.isfinite(table[:, c])])
+        if len(d) >= AXIS_MIN_ROWS - 1 and (bool(np.all(d > 0)) or bool(np.all(d < 0))):
+            axes.append(c)
+    if not axes:
+        return leads
+    said = ", ".join(repr(names[c]) for c in axes)
+    left = [c for c in leads if c not in axes]
+    asked = lead is not None and any(lead_key(_name_unit(names[c])[0]) == lead_key(lead)
+                                     or _name_unit(names[c])[0].casefold() == lead.casefold() for c in axes)
+    if asked or not left:
+        raise RecordError(f"{path}: column(s) {said} rise or fall on every row: a time or sample axis, not an ECG "
+                          "lead; name the ECG column with --lead (a time column is read as such when named 'time_s', "
+                          "'time_ms' or 'min')")
+    notes.append(f"{path}: column(s) {said} rise or fall on every row: a time or sample axis, not an ECG lead: not "
+                 "played")
+    return left
 
 
 def _resolution(d: np.ndarray, med: float) -> float:
@@ -760,8 +850,9 @@ def _time_rate(path: Path, col: np.ndarray, line_of: np.ndarray, scale: float, *
     if med == 0:
         # most rows repeat the stamp before them: a stamp per packet of samples (a phone app's 'Phone timestamp'
         # beside its sensor's own), not one per sample (a newcomer, session 27: "median step 0", no column named)
-        raise RecordError(f"{path}: time column {name!r} repeats its value on most rows (one stamp per packet of "
-                          "samples?): it gives no sampling rate; leave it out (another time column, or --fs)")
+        raise _StampsRepeat(f"{path}: time column {name!r} repeats its value on most rows (one stamp per packet of "
+                            "samples, or times printed too coarsely for the rate): it gives no sampling rate; give "
+                            "--fs (the column is then not used)")
     res = _resolution(d, med)
     bad = np.flatnonzero((d <= 0) | (np.abs(d - med) > JUMP_TOLERANCE * med + res * (1 + 1e-6)))
     if len(bad):

@@ -69,15 +69,22 @@ def lead_key(name: str) -> str:
     if m := re.fullmatch(r"(?:ecg|ekg)0*(\d+)", s):
         return f"ecg{m.group(1)}"
     s = re.sub(r"^(?:(?:ecg|ekg|lead)(?=.))+", "", s)  # "ECG Lead II", "EKG lead II"
-    if m := re.fullmatch(r"ml(i{1,3}|[123])", s):
+    s = re.sub(r"(?<=.)(?:ecg|ekg)$", "", s)  # "II-ECG"
+    # MIT-BIH's modified limb leads (ML2), and the D names of Einthoven's leads in French, Spanish, Portuguese and
+    # Italian use (DI, DII, DIII; D1-D3)
+    if m := re.fullmatch(r"(?:ml|d)(i{1,3}|[123])", s):
         s = {"1": "i", "2": "ii", "3": "iii"}.get(m.group(1), m.group(1))
     return s
 
 
 # lead names (their :func:`lead_key`) that are ECG: a record's other signals (blood pressure, pleth, respiration)
 # are never a second lead
-ECG_KEYS = frozenset({"i", "ii", "iii", "avr", "avl", "avf", "v", "mcl1", "mcl5", *(f"v{k}" for k in range(1, 7)),
-                      "ml5", "ecg"}) | frozenset(f"ecg{k}" for k in range(1, 13))
+# Holter and stress-test bipolar chest leads (CM5, CC5, CS2, MV1, ModV5, ML) and right-sided and posterior chest
+# leads (V4R, V7-V9) too: a Holter record whose respiration channel came first played it (a newcomer, session 32)
+ECG_KEYS = frozenset({"i", "ii", "iii", "avr", "avl", "avf", "v", "ml", "ml5", "mcl", "ecg",
+                      *(f"v{k}" for k in range(1, 10)), *(f"v{k}r" for k in range(1, 7)),
+                      *(f"{p}{k}" for p in ("mcl", "cm", "cc", "cs", "mv", "modv") for k in range(1, 7))}) \
+    | frozenset(f"ecg{k}" for k in range(1, 13))
 
 
 def is_ecg_name(name: str) -> bool:

@@ -117,6 +117,19 @@ def _raw_unit(lines: list[tuple[int, list[str]]], ch: int) -> str | None:
     return fields[2].split("/", 1)[1] if len(fields) >= 3 and "/" in fields[2] else None
 
 
+def _uncalibrated(lines: list[tuple[int, list[str]]], ch: int) -> bool:
+    """Whether the header's line for signal ``ch`` (``lines``: :func:`header_lines`) gives no ADC gain, or 0: an
+    uncalibrated signal (WFDB header(5)), which ``wfdb`` reads at the default 200 adu per physical unit without a
+    word.  False where it cannot be told (a multi-segment record: its segments' headers)."""
+    if len(lines) <= ch + 1 or "/" in lines[0][1][0]:
+        return False
+    fields = lines[ch + 1][1]
+    if len(fields) < 3:
+        return True
+    m = re.match(r"^([+-]?[0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)", fields[2])
+    return m is not None and float(m.group(1)) == 0.0
+
+
 def _fixed_with_gaps(path: Path, header: Any, ch: int) -> Any:
     """A fixed-layout multi-segment record with gap segments (``~``: no signal for that many samples), which
     ``wfdb`` cannot read as one (it reads a variable layout's gaps, not a fixed one's): its segments read one by one,
@@ -296,6 +309,10 @@ def read_wfdb(path: Path | str, *, lead: str | None = None, fs: float | None = N
     where = f"{hea}: lead {chosen!r}"
     if note := _checksum_note(path, header, ch, spf[ch], where):
         notes.append(note)
+    if _uncalibrated(raw_lines, ch):  # (a newcomer, session 32: 5x the true amplitude, silently)
+        notes.append(f"{where}: the header gives no ADC gain (or 0): an uncalibrated signal (WFDB header(5)), read "
+                     "at the default 200 units per mV; its amplitude may be wrong, and the monitor's limits in mV "
+                     "with it (a QRS under 0.1 mV, flat-line leads off)")
     if len(x) < 2 * rate:
         raise RecordError(f"{where}: {len(x)} samples is less than 2 s at {rate:g} Hz")
     unit = (rec.units or [sig_units[ch]])[0] or "mV"  # WFDB: no unit in the header means mV

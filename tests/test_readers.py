@@ -654,16 +654,32 @@ def test_a_multi_frequency_records_annotations_count_in_their_own_resolution(tmp
         assert r.fs == fs and len(r.signal) == n and r.ann_samples.tolist() == beats.tolist(), name
 
 
-def test_a_time_column_stamped_per_packet_is_named_in_its_refusal(tmp_path):
+def test_a_time_column_stamped_per_packet_gives_way_to_the_files_other_time_column_or_to_fs(tmp_path):
     """A phone app's export (Polar Sensor Logger style) stamps its first time column once per packet of samples: it
-    gives no rate, and the refusal ("median step 0", no column named) now names the column and says why."""
+    gives no rate.  The file's own per-sample time column gives it (session 32: the refusal said to leave the column
+    out, and neither the other column nor --fs helped); without one, --fs does, and without --fs the refusal names
+    the column and says why.  Times printed too coarsely for the rate (to 0.01 s at 250 Hz) are the same case."""
     x = _sig(1300, 130.0)
-    rows = [f"2024-03-01T10:00:{int(i // 73) * 0.56:06.3f};{round(i * 1000 / 130)};{1000 * v:.0f}"
-            for i, v in enumerate(x)]
+    stamps = [f"2024-03-01T10:00:{int(i // 73) * 0.56:06.3f}" for i in range(len(x))]
     p = tmp_path / "polar.csv"
+    rows = [f"{t};{round(i * 1000 / 130)};{1000 * v:.0f}" for i, (t, v) in enumerate(zip(stamps, x, strict=True))]
     p.write_text("Phone timestamp;timestamp [ms];ecg [uV]\n" + "\n".join(rows) + "\n")
-    with pytest.raises(RecordError, match="time column 'Phone timestamp' repeats its value on most rows"):
-        read_csv(p)
+    r = read_csv(p)
+    assert r.lead == "ecg" and abs(r.fs - 130.0) < 0.5 and np.allclose(r.signal, x, atol=1e-3)
+    assert any("'Phone timestamp' repeats its value" in n and "'timestamp [ms]'" in n for n in r.notes)
+    q = tmp_path / "phone_only.csv"
+    phone = [f"{t};{1000 * v:.0f}" for t, v in zip(stamps, x, strict=True)]
+    q.write_text("Phone timestamp;ecg [uV]\n" + "\n".join(phone) + "\n")
+    with pytest.raises(RecordError, match=r"time column 'Phone timestamp' repeats its value on most rows.*give --fs"):
+        read_csv(q)
+    r = read_csv(q, fs=130.0)
+    assert r.fs == 130.0 and any("not used; the rate from --fs" in n for n in r.notes)
+    y = _sig(2500, 250.0)
+    c = tmp_path / "coarse.csv"
+    c.write_text("time (s),ECG (mV)\n" + "\n".join(f"{i / 250:.2f},{v:.4f}" for i, v in enumerate(y)) + "\n")
+    with pytest.raises(RecordError, match="printed too coarsely"):
+        read_csv(c)
+    assert read_csv(c, fs=250.0).fs == 250.0
 
 
 def test_a_wfdb_signal_without_a_description_is_named_by_its_position(tmp_path):
@@ -855,3 +871,74 @@ def test_a_wfdb_signal_whose_checksum_is_not_the_headers_is_played_with_a_warnin
     r = read(tmp_path / "r")
     assert any("checksum" in n and "damaged" in n for n in r.notes), r.notes
     assert len(r.signal) > 0
+
+
+# --------------------------------------------------------------------------- a newcomer's device files (session 32)
+
+
+def test_a_time_axis_under_a_name_the_reader_does_not_know_is_never_played_as_the_ecg(tmp_path):
+    """AcqKnowledge names its time column by its unit ('min'); other exports 'Sample Time' or a bare counter.  Played
+    as the lead (the first column), they showed no beat and raised asystole (session 32).  A known name is a time
+    column (its rate checked); any column that rises on every row is no lead."""
+    x = _sig(2500, 250.0)
+    acq = tmp_path / "acq.csv"
+    acq.write_text("min,CH1,CH2\n" + "\n".join(f"{i / 250 / 60:.8f},{v:.4f},{-v:.4f}" for i, v in enumerate(x)) + "\n")
+    r = read_csv(acq)
+    assert r.lead == "CH1" and r.fs == 250.0 and np.allclose(r.signal, x, atol=1e-4)
+    st_ = tmp_path / "sample_time.csv"
+    st_.write_text("Sample Time,Channel 1\n" + "\n".join(f"{i / 250:.4f},{v:.4f}" for i, v in enumerate(x)) + "\n")
+    r = read_csv(st_)
+    assert r.lead == "Channel 1" and r.fs == 250.0
+    ctr = tmp_path / "counter.csv"
+    ctr.write_text("counter,ECG\n" + "\n".join(f"{3 * i + 7},{v:.4f}" for i, v in enumerate(x)) + "\n")
+    r = read_csv(ctr, fs=250.0)
+    assert r.lead == "ECG" and np.allclose(r.signal, x, atol=1e-4)
+    assert any("'counter' rise or fall on every row" in n for n in r.notes)
+    with pytest.raises(RecordError, match="rise or fall on every row: a time or sample axis, not an ECG lead"):
+        read_csv(ctr, fs=250.0, lead="counter")
+
+
+@pytest.mark.parametrize("line, fs", [("Rate: 120", None), ("Rate: 500", 500.0), ("Rate (Hz): 250", None)])
+def test_a_bare_rate_line_is_no_sampling_rate_without_a_unit(tmp_path, line, fs):
+    """'Rate: 120' names a heart rate as often as a sampling rate: a 500 Hz file was played at 120 Hz, 16 bpm and
+    HIGH alarms shown (session 32).  Without a unit it is not used (--fs decides, without a contradiction); with one
+    (in the value or the key's brackets) it is the rate."""
+    x = _sig(2500, 250.0)
+    p = tmp_path / "r.csv"
+    p.write_text(f"Patient: Doe\n{line}\nECG (mV)\n" + "\n".join(f"{v:.4f}" for v in x) + "\n")
+    if line.startswith("Rate (Hz)"):
+        assert read_csv(p).fs == 250.0
+        return
+    with pytest.raises(RecordError, match="needs its sampling rate"):
+        read_csv(p)
+    r = read_csv(p, fs=fs or 250.0)
+    assert r.fs == (fs or 250.0) and any("gives no unit (a heart rate, or the sampling rate?)" in n for n in r.notes)
+
+
+def test_holter_chest_leads_and_einthovens_d_names_are_ecg_leads(tmp_path):
+    """A Holter record whose respiration channel comes first played the respiration (CM5, CM1 were no ECG names),
+    and DI/DII/DIII (D1-D3), II-ECG were not lead II (session 32)."""
+    for n in ("DII", "D2", "dii", "II-ECG", "ECG II"):
+        assert lead_key(n) == "ii", n
+    assert lead_key("DI") == "i" and lead_key("DIII") == lead_key("D3") == "iii"
+    x = _sig(2500, 250.0)
+    resp = 0.5 * np.sin(2 * np.pi * 0.25 * np.arange(len(x)) / 250)
+    _wfdb(tmp_path, "holter", np.stack([resp, x, -x], axis=1), 250.0, names=("RESP", "CM5", "CM1"))
+    (r,) = read_all([tmp_path / "holter"], second_lead=True).recordings
+    assert r.lead == "CM5" and r.second is not None and r.second.lead == "CM1"
+    _wfdb(tmp_path, "dnames", np.stack([-x, x], axis=1), 250.0, names=("DI", "DII"))
+    r = read(tmp_path / "dnames")
+    assert r.lead == "DII" and not any("no lead II" in n for n in r.notes)
+
+
+@pytest.mark.parametrize("gain_field", ["0", "", "200"])
+def test_an_uncalibrated_wfdb_signal_is_said(tmp_path, gain_field):
+    """A header without an ADC gain, or 0, is an uncalibrated signal (WFDB header(5)); wfdb reads it at 200 units
+    per mV without a word: 5x the amplitude of a 1000-unit recorder, silently (session 32).  Now said."""
+    x = _sig(2500, 250.0)
+    (np.round(x * 1000).astype("<i2")).tofile(tmp_path / "u.dat")
+    fields = f" {gain_field}" + (" 16 0 0 0 0 ECG" if gain_field else "")
+    (tmp_path / "u.hea").write_text(f"u 1 250 {len(x)}\nu.dat 16{fields}\n")
+    r = read(tmp_path / "u")
+    said = any("uncalibrated signal" in n for n in r.notes)
+    assert said == (gain_field != "200")
