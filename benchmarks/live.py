@@ -52,6 +52,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -121,8 +122,9 @@ def start_nats_server(work: Path, tag: str, log, partitions: int) -> tuple[subpr
 
 
 def run_one(devices: int, seconds: float, work: Path, exe: Path, labels: bool = False, workers: int = 1,
-            shard: bool = False, server: str = "mosquitto", profile: Path | None = None, leads: int = 1) -> dict:
-    tag = f"{devices}x{workers}{'s' if shard else ''}{server[0]}"
+            shard: bool = False, server: str = "mosquitto", profile: Path | None = None, leads: int = 1,
+            extra: Sequence[str] = (), run: int = 0) -> dict:
+    tag = f"{devices}x{workers}{'s' if shard else ''}{server[0]}{run}"
     # monitor processes started here: --shard's N monitors, or N NATS workers (each preferring its share of the
     # partitions: --shard I/N), or one (ecgmon --workers N forks its own)
     separate = workers if shard or server == "nats" else 1
@@ -146,7 +148,7 @@ def run_one(devices: int, seconds: float, work: Path, exe: Path, labels: bool = 
             mons.append(subprocess.Popen(
                 [*cmd, *(a.format(w=w) for a in source), "--no-ui",
                  "--journal", str(work / f"alarms-{tag}-{w}.jsonl"), "--duration",
-                 str(seconds + 300), "--learn-state", "none", *split],
+                 str(seconds + 300), "--learn-state", "none", *split, *extra],
                 stdout=files.enter_context(open(outs[w], "wb")), stderr=logs["monitor"]))
         time.sleep(5)  # models loaded, connected and subscribed
         if separate < workers:  # ecgmon --workers N: until every worker says it is ready
@@ -241,6 +243,9 @@ def main() -> None:
     ap.add_argument("--leads", type=int, choices=(1, 2), default=1,
                     help="2: two-lead devices (lead II and V1 in every packet, binary version 2: ecgmon simulate "
                          "--leads 2); the monitor segments both, the second for the lethal alarms")
+    ap.add_argument("--monitor-args", action="append", default=None, metavar="ARGS",
+                    help="options for the monitor (e.g. '--switch-interval-ms 5'); given more than once, each count "
+                         "runs once with each, alternating, in this run (settings compared side by side)")
     a = ap.parse_args()
     exe = Path(sys.executable).parent / "ecgmon"
     work = Path(tempfile.mkdtemp(prefix="ecgmon-live-"))
@@ -255,8 +260,11 @@ def main() -> None:
     best = None
     for n in (int(v) for v in a.devices.split(",")):
         oks = []
-        for server in ("mosquitto", "nats") if a.server == "both" else (a.server,):
-            r = run_one(n, a.seconds, work, exe, a.labels, a.workers, a.shard, server, a.profile, a.leads)
+        variants = [v.split() for v in a.monitor_args] if a.monitor_args else [[]]
+        servers = ("mosquitto", "nats") if a.server == "both" else (a.server,)
+        for server, (run, extra) in ((s, v) for s in servers for v in enumerate(variants)):
+            r = run_one(n, a.seconds, work, exe, a.labels, a.workers, a.shard, server, a.profile, a.leads,
+                        extra, run)
             ok = r["lost"] == 0 and r["e2e_p99_ms"] is not None and r["e2e_p99_ms"] <= 250
             oks.append(ok)
             c, m, steady = r["cpu"], r["rss_mib"], r["e2e_p99_ms_steady"]
@@ -267,6 +275,7 @@ def main() -> None:
                   f"{c['monitor']:5.1f} / {c['broker']:5.1f} / {c['simulate']:5.1f}   "
                   f"{m['monitor']:.0f} / {m['broker']:.0f} / {m['simulate']:.0f}   "
                   f"{r['cpu_ms_per_msg']:.3f} {r['cpu_ms_per_beat']:.3f}  {server}"
+                  f"{'  ' + ' '.join(extra) if extra else ''}"
                   f"  {'sustained' if ok else 'NOT sustained'}"
                   f"{'' if ok or r['lost'] or steady is None or steady > 250 else ' (steady p99 within 250 ms)'}",
                   flush=True)
