@@ -75,6 +75,7 @@ from ecgmon.models.recording import (
     check_amplitude,
     check_units,
     choose_lead,
+    is_ecg_name,
     lead_key,
     unit_factor,
 )
@@ -90,12 +91,13 @@ SCALE_KEYS = frozenset({"gain", "adcgain", "resolution", "adcresolution", "lsb",
 # metadata keys a "key,value" line may carry before the samples (an export's preamble: "Sample Rate,512 hertz")
 META_KEYS = frozenset(RATE_KEYS) | frozenset(INTERVAL_KEYS) | {"unit", "units", "scale", "lead"}
 TIME_NAMES = ("time", "t", "timestamp", "elapsed", "seconds", "sec", "secs", "elapsedtime", "ms", "millis",
-              "min", "mins", "minutes",  # AcqKnowledge's text export names its time column by its unit
+              "sampletime", "min", "mins", "minutes",  # AcqKnowledge's text export names its time column by its unit
               "zeit", "temps", "tiempo", "tempo", "tijd", "tid")  # German, French, Spanish, Italian, Dutch, Nordic
 INDEX_NAMES = ("sample", "samples", "index", "idx", "n", "#", "no", "sampleno", "samplenumber", "nr", "sample#",
                "samplenr", "samplenum", "sampleindex")
 TIME_UNITS = {"s": 1.0, "sec": 1.0, "secs": 1.0, "seconds": 1.0, "ms": 1e-3, "msec": 1e-3, "millis": 1e-3,
               "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ns": 1e-9, "min": 60.0, "mins": 60.0, "minutes": 60.0}
+HEART_RATE_MAX = 300.0  # bpm: a bare "rate" over this is no heart rate
 RATE_TOLERANCE = 0.01  # rates from two sources agree within 1 %
 JUMP_TOLERANCE = 0.25  # a time step this far off the median is a gap
 SPACED_COMMA_NUMBERS = re.compile(r"^\s*[+-]?\d+(?:,\d+)?(?:\s+[+-]?\d+(?:,\d+)?)+\s*$")
@@ -607,11 +609,13 @@ def _read_lines(path: Path, lines: list[str], notes: list[str], lead: str | None
             if hz is None and key in LOOSE_RATE_KEYS and re.search(r"bpm|/\s*min|per\s+min", value.lower()):
                 notes.append(f"{path}:{n}: {value!r} is a heart rate, not the sampling rate: not used")
                 continue
-            if key == "rate" and re.fullmatch(r"[0-9]*[.,]?[0-9]+", value.strip()):
-                # a bare "Rate: 120" names a heart rate as often as a sampling rate (a newcomer, session 32: a
-                # 500 Hz file played at 120 Hz, 16 bpm shown, HIGH alarms): not used without a unit
-                notes.append(f"{path}:{n}: 'rate' {value!r} gives no unit (a heart rate, or the sampling rate?): not "
-                             "used; write 'Sampling rate: ... Hz' or give --fs")
+            if (key in LOOSE_RATE_KEYS - {"hz"} and hz is not None and hz <= HEART_RATE_MAX
+                    and re.fullmatch(r"[0-9]*[.,]?[0-9]+", value.strip())):
+                # a bare "Rate: 120" or "Frequency: 120" may name a heart rate (a newcomer, session 32: a 500 Hz
+                # file played at 120 Hz, 16 bpm shown, HIGH alarms): without a unit, a value a heart rate can have
+                # is not used; over 300 it can only be the sampling rate
+                notes.append(f"{path}:{n}: {key!r} {value!r} gives no unit (a heart rate, or the sampling rate?): "
+                             "not used; write 'Sampling rate: ... Hz' or give --fs")
                 continue
             if hz is None:
                 raise RecordError(f"{path}:{n}: sampling {'interval' if key in INTERVAL_KEYS else 'rate'} {value!r} is "
@@ -631,14 +635,16 @@ def _read_lines(path: Path, lines: list[str], notes: list[str], lead: str | None
                 rates.append(other)
                 notes.append(f"{path}: time column {tname!r} repeats its value on most rows: not used; the rate "
                              f"from {other[0]}")
-            elif fs is not None:
+            elif rates:
                 notes.append(f"{path}: time column {tname!r} repeats its value on most rows: not used; the rate "
-                             "from --fs")
+                             f"from {rates[0][0]}")
             else:
                 raise
     if not rates:
-        raise RecordError(f"{path}: needs its sampling rate: give --fs, a line 'sampling rate: 250' before the "
-                          "samples, or a time column")
+        loose = next((f" (line {t.meta[k][0]}, {t.meta[k][1]!r}, gives no unit: a heart rate, or the sampling rate?)"
+                      for k in ("rate", "frequency") if k in t.meta), "")
+        raise RecordError(f"{path}: needs its sampling rate{loose}: give --fs, a line 'sampling rate: 250 Hz' before "
+                          "the samples, or a time column")
     for what, other in rates[1:]:
         if abs(other - rates[0][1]) > RATE_TOLERANCE * rates[0][1]:
             raise RecordError(f"{path}: {rates[0][0]} says {rates[0][1]:g} Hz but {what} says {other:g} Hz; "
@@ -705,8 +711,8 @@ def _roles(path: Path, names: list[str] | None, table: np.ndarray, line_of: np.n
         for c, raw in enumerate(names):
             base, unit = _name_unit(raw)
             k = _key(base)
-            if time_col is None and (k in TIME_NAMES or k.startswith("time") or k.endswith("time")):
-                time_col = c  # ("Sample Time", "Elapsed time", "timestamp_s")
+            if time_col is None and (k in TIME_NAMES or k.startswith("time")):
+                time_col = c
                 if unit is None and k in ("ms", "millis", "min", "mins", "minutes"):
                     unit = k if k.startswith("min") else "ms"
                 if unit is None and (m := re.search(r"(ms|us|µs|sec|s)$", k)) and k != m.group(1):
@@ -752,7 +758,7 @@ def _other_time(path: Path, names: list[str], table: np.ndarray, line_of: np.nda
     for c, raw in enumerate(names):
         base, unit = _name_unit(raw)
         k = _key(base)
-        if c == skip or not (k in TIME_NAMES or k.startswith("time") or k.endswith("time")):
+        if c == skip or not (k in TIME_NAMES or k.startswith("time")):
             continue
         scale = TIME_UNITS.get(unit.lower()) if unit else None
         try:
@@ -772,16 +778,17 @@ AXIS_MIN_ROWS = 100  # a column that rises (or falls) on every one of at least t
 
 def _no_axes(path: Path, names: list[str] | None, table: np.ndarray, leads: list[int], lead: str | None,
              notes: list[str]) -> list[int]:
-    """``leads`` without the columns that rise (or fall) on every row: a time or sample axis under a name the
-    reader does not know ("min", "Sample Time" before session 32, "counter"), never an ECG, whose samples go up and
-    down within every beat.  Played, it showed no beat and raised asystole (a newcomer, session 32).  Said in a
+    """``leads`` without the columns that rise on every row, not named as an ECG lead: a time or sample axis under a
+    name the reader does not know ("min", "Sample Time" before session 32, "counter"), never an ECG, whose samples go
+    up and down within every beat (a lead coming off may decay steadily: falling is not enough).  Played, it showed
+    no beat and raised asystole (a newcomer, session 32).  Said in a
     note; the file's only column, or one asked for by name (``lead``), is refused."""
     if names is None or len(table) < AXIS_MIN_ROWS:
         return leads
     axes = []
     for c in leads:
         d = np.diff(table[:, c][np.isfinite(table[:, c])])
-        if len(d) >= AXIS_MIN_ROWS - 1 and (bool(np.all(d > 0)) or bool(np.all(d < 0))):
+        if len(d) >= AXIS_MIN_ROWS - 1 and bool(np.all(d > 0)) and not is_ecg_name(_name_unit(names[c])[0]):
             axes.append(c)
     if not axes:
         return leads
@@ -790,10 +797,10 @@ def _no_axes(path: Path, names: list[str] | None, table: np.ndarray, leads: list
     asked = lead is not None and any(lead_key(_name_unit(names[c])[0]) == lead_key(lead)
                                      or _name_unit(names[c])[0].casefold() == lead.casefold() for c in axes)
     if asked or not left:
-        raise RecordError(f"{path}: column(s) {said} rise or fall on every row: a time or sample axis, not an ECG "
+        raise RecordError(f"{path}: column(s) {said} rise on every row: a time or sample axis, not an ECG "
                           "lead; name the ECG column with --lead (a time column is read as such when named 'time_s', "
                           "'time_ms' or 'min')")
-    notes.append(f"{path}: column(s) {said} rise or fall on every row: a time or sample axis, not an ECG lead: not "
+    notes.append(f"{path}: column(s) {said} rise on every row: a time or sample axis, not an ECG lead: not "
                  "played")
     return left
 

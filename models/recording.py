@@ -71,17 +71,18 @@ def lead_key(name: str) -> str:
     s = re.sub(r"^(?:(?:ecg|ekg|lead)(?=.))+", "", s)  # "ECG Lead II", "EKG lead II"
     s = re.sub(r"(?<=.)(?:ecg|ekg)$", "", s)  # "II-ECG"
     # MIT-BIH's modified limb leads (ML2), and the D names of Einthoven's leads in French, Spanish, Portuguese and
-    # Italian use (DI, DII, DIII; D1-D3)
-    if m := re.fullmatch(r"(?:ml|d)(i{1,3}|[123])", s):
-        s = {"1": "i", "2": "ii", "3": "iii"}.get(m.group(1), m.group(1))
+    # Italian use (DI, DII, DIII; not D1-D3, a digital channel's names)
+    if m := re.fullmatch(r"ml(i{1,3}|[123])|d(i{1,3})", s):
+        g = m.group(1) or m.group(2)
+        s = {"1": "i", "2": "ii", "3": "iii"}.get(g, g)
     return s
 
 
 # lead names (their :func:`lead_key`) that are ECG: a record's other signals (blood pressure, pleth, respiration)
 # are never a second lead
-# Holter and stress-test bipolar chest leads (CM5, CC5, CS2, MV1, ModV5, ML) and right-sided and posterior chest
+# Holter and stress-test bipolar chest leads (CM5, CC5, CS2, MV1, ModV5) and right-sided and posterior chest
 # leads (V4R, V7-V9) too: a Holter record whose respiration channel came first played it (a newcomer, session 32)
-ECG_KEYS = frozenset({"i", "ii", "iii", "avr", "avl", "avf", "v", "ml", "ml5", "mcl", "ecg",
+ECG_KEYS = frozenset({"i", "ii", "iii", "avr", "avl", "avf", "v", "ml5", "mcl", "ecg",
                       *(f"v{k}" for k in range(1, 10)), *(f"v{k}r" for k in range(1, 7)),
                       *(f"{p}{k}" for p in ("mcl", "cm", "cc", "cs", "mv", "modv") for k in range(1, 7))}) \
     | frozenset(f"ecg{k}" for k in range(1, 13))
@@ -133,7 +134,8 @@ def choose_lead(names: Sequence[str], wanted: str | None, *, where: str,
     target = wanted if wanted is not None else DEFAULT_LEAD
     for same in (lambda n: n == target, lambda n: n.casefold() == target.casefold(),
                  lambda n: lead_key(n) == lead_key(target)):
-        hits = [i for i, n in enumerate(names) if same(n)]
+        # lead II by default only among the voltage signals (a digital or TTL channel is no lead, whatever its name)
+        hits = [i for i, n in enumerate(names) if same(n) and (wanted is not None or ok[i])]
         if len(hits) == 1:
             return hits[0], None
         if len(hits) > 1:

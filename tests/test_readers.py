@@ -889,25 +889,35 @@ def test_a_time_axis_under_a_name_the_reader_does_not_know_is_never_played_as_th
     st_.write_text("Sample Time,Channel 1\n" + "\n".join(f"{i / 250:.4f},{v:.4f}" for i, v in enumerate(x)) + "\n")
     r = read_csv(st_)
     assert r.lead == "Channel 1" and r.fs == 250.0
+    qt = tmp_path / "qt_time.csv"  # a measurement named '... time' is no time axis (a newcomer's check)
+    qt.write_text("Sampling rate: 250 Hz\nECG,QT time\n" + "\n".join(f"{v:.4f},0.40" for v in x) + "\n")
+    assert read_csv(qt).lead == "ECG"
+    off = tmp_path / "lead_off.csv"  # a lead coming off decays steadily: still a lead, asked for by name
+    off.write_text("II,V5\n" + "\n".join(f"{2 - i / 1000:.4f},{v:.4f}" for i, v in enumerate(x)) + "\n")
+    assert read_csv(off, fs=250.0).lead == "II"
     ctr = tmp_path / "counter.csv"
     ctr.write_text("counter,ECG\n" + "\n".join(f"{3 * i + 7},{v:.4f}" for i, v in enumerate(x)) + "\n")
     r = read_csv(ctr, fs=250.0)
     assert r.lead == "ECG" and np.allclose(r.signal, x, atol=1e-4)
-    assert any("'counter' rise or fall on every row" in n for n in r.notes)
-    with pytest.raises(RecordError, match="rise or fall on every row: a time or sample axis, not an ECG lead"):
+    assert any("'counter' rise on every row" in n for n in r.notes)
+    with pytest.raises(RecordError, match="rise on every row: a time or sample axis, not an ECG lead"):
         read_csv(ctr, fs=250.0, lead="counter")
 
 
-@pytest.mark.parametrize("line, fs", [("Rate: 120", None), ("Rate: 500", 500.0), ("Rate (Hz): 250", None)])
-def test_a_bare_rate_line_is_no_sampling_rate_without_a_unit(tmp_path, line, fs):
+@pytest.mark.parametrize("line, fs", [("Rate: 120", None), ("Frequency: 120", None), ("Rate: 250", 500.0),
+                                      ("Rate (Hz): 250", None), ("Rate: 500", None)])
+def test_a_bare_rate_line_that_a_heart_rate_could_be_is_no_sampling_rate(tmp_path, line, fs):
     """'Rate: 120' names a heart rate as often as a sampling rate: a 500 Hz file was played at 120 Hz, 16 bpm and
-    HIGH alarms shown (session 32).  Without a unit it is not used (--fs decides, without a contradiction); with one
-    (in the value or the key's brackets) it is the rate."""
+    HIGH alarms shown (session 32).  A bare value of 300 or less under 'rate' or 'frequency' is not used (--fs decides,
+    without a contradiction); with a unit (in the value or the key's brackets), or over 300, it is the rate."""
     x = _sig(2500, 250.0)
     p = tmp_path / "r.csv"
     p.write_text(f"Patient: Doe\n{line}\nECG (mV)\n" + "\n".join(f"{v:.4f}" for v in x) + "\n")
     if line.startswith("Rate (Hz)"):
         assert read_csv(p).fs == 250.0
+        return
+    if line == "Rate: 500":
+        assert read_csv(p).fs == 500.0
         return
     with pytest.raises(RecordError, match="needs its sampling rate"):
         read_csv(p)
@@ -918,9 +928,9 @@ def test_a_bare_rate_line_is_no_sampling_rate_without_a_unit(tmp_path, line, fs)
 def test_holter_chest_leads_and_einthovens_d_names_are_ecg_leads(tmp_path):
     """A Holter record whose respiration channel comes first played the respiration (CM5, CM1 were no ECG names),
     and DI/DII/DIII (D1-D3), II-ECG were not lead II (session 32)."""
-    for n in ("DII", "D2", "dii", "II-ECG", "ECG II"):
+    for n in ("DII", "dii", "II-ECG", "ECG II"):
         assert lead_key(n) == "ii", n
-    assert lead_key("DI") == "i" and lead_key("DIII") == lead_key("D3") == "iii"
+    assert lead_key("DI") == "i" and lead_key("DIII") == "iii" and lead_key("D2") != "ii"  # D1-D3: digital channels
     x = _sig(2500, 250.0)
     resp = 0.5 * np.sin(2 * np.pi * 0.25 * np.arange(len(x)) / 250)
     _wfdb(tmp_path, "holter", np.stack([resp, x, -x], axis=1), 250.0, names=("RESP", "CM5", "CM1"))
@@ -929,6 +939,11 @@ def test_holter_chest_leads_and_einthovens_d_names_are_ecg_leads(tmp_path):
     _wfdb(tmp_path, "dnames", np.stack([-x, x], axis=1), 250.0, names=("DI", "DII"))
     r = read(tmp_path / "dnames")
     assert r.lead == "DII" and not any("no lead II" in n for n in r.notes)
+    # a digital channel named like lead II is no lead by default: the ECG plays
+    (np.round(np.stack([x, (x > 0).astype(float)], axis=1) * 200).astype("<i2")).tofile(tmp_path / "dig.dat")
+    (tmp_path / "dig.hea").write_text(f"dig 2 250 {len(x)}\ndig.dat 16 200/mV 16 0 0 0 0 ECG\n"
+                                      f"dig.dat 16 1/NU 16 0 0 0 0 DII\n")
+    assert read(tmp_path / "dig").lead == "ECG"
 
 
 @pytest.mark.parametrize("gain_field", ["0", "", "200"])
