@@ -630,11 +630,11 @@ def _read_lines(path: Path, lines: list[str], notes: list[str], lead: str | None
             # a stamp per packet (a phone app's beside its sensor's own per-sample stamps) or times printed too
             # coarsely for the rate: another time column, else --fs, gives the rate (a newcomer, session 32: the
             # error said to leave the column out, and neither --fs nor the file's other time column helped)
-            other = _other_time(path, names, table, line_of, time_col) if names is not None else None
-            if other is not None:
-                rates.append(other)
+            alt = _other_time(path, names, table, line_of, time_col) if names is not None else None
+            if alt is not None:
+                rates.append(alt)
                 notes.append(f"{path}: time column {tname!r} repeats its value on most rows: not used; the rate "
-                             f"from {other[0]}")
+                             f"from {alt[0]}")
             elif rates:
                 notes.append(f"{path}: time column {tname!r} repeats its value on most rows: not used; the rate "
                              f"from {rates[0][0]}")
