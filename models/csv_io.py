@@ -306,18 +306,21 @@ def _identity(key: str, value: str) -> bool:
     return m is not None and float(m.group(1)) == (0.0 if key in ("offset", "baseline", "adczero") else 1.0)
 
 
+KEY_UNIT = re.compile(r"[\(\[]\s*([^\)\]]*?)\s*[\)\]]\s*$")  # a metadata key's unit in brackets: "Sample rate [Hz]"
+
+
 def _keyed_value(key: str, value: str) -> str:
     """A metadata value with the unit its key gives in brackets where the value itself gives none: "Rate (Hz): 500"
     is "500 Hz" (the key is looked up without it, :func:`_meta_key`)."""
-    m = re.search(r"[\(\[]\s*([^\)\]]+?)\s*[\)\]]\s*$", key.strip())
-    if m and re.fullmatch(r"\s*[+-]?[0-9]*[.,]?[0-9]+\s*", value):
+    m = KEY_UNIT.search(key.strip())
+    if m and m.group(1) and re.fullmatch(r"\s*[+-]?[0-9]*[.,]?[0-9]+\s*", value):
         return f"{value.strip()} {m.group(1)}"
     return value
 
 
 def _meta_key(key: str) -> str:
     """A metadata key as looked up: without a unit in brackets ("Sample rate [Hz]"), and without spaces or case."""
-    return _key(re.sub(r"[\(\[][^\)\]]*[\)\]]\s*$", "", key.strip()) or key)
+    return _key(KEY_UNIT.sub("", key.strip()) or key)
 
 
 def _unit_cell(cell: str) -> bool:
@@ -600,6 +603,7 @@ def _read_lines(path: Path, lines: list[str], notes: list[str], lead: str | None
             clock_t[k + 1:] += 86400.0
     # the rate: every source that says one must agree
     rates: list[tuple[str, float]] = []
+    unsure = ""  # a rate line not used because a heart rate could be meant: the refusal below names it
     if fs is not None:
         rates.append(("--fs", float(fs)))
     for key in RATE_KEYS + INTERVAL_KEYS:
@@ -614,6 +618,7 @@ def _read_lines(path: Path, lines: list[str], notes: list[str], lead: str | None
                 # a bare "Rate: 120" or "Frequency: 120" may name a heart rate (a newcomer, session 32: a 500 Hz
                 # file played at 120 Hz, 16 bpm shown, HIGH alarms): without a unit, a value a heart rate can have
                 # is not used; over 300 it can only be the sampling rate
+                unsure = f" (line {n}, {value!r}, gives no unit: a heart rate, or the sampling rate?)"
                 notes.append(f"{path}:{n}: {key!r} {value!r} gives no unit (a heart rate, or the sampling rate?): "
                              "not used; write 'Sampling rate: ... Hz' or give --fs")
                 continue
@@ -641,9 +646,7 @@ def _read_lines(path: Path, lines: list[str], notes: list[str], lead: str | None
             else:
                 raise
     if not rates:
-        loose = next((f" (line {t.meta[k][0]}, {t.meta[k][1]!r}, gives no unit: a heart rate, or the sampling rate?)"
-                      for k in ("rate", "frequency") if k in t.meta), "")
-        raise RecordError(f"{path}: needs its sampling rate{loose}: give --fs, a line 'sampling rate: 250 Hz' before "
+        raise RecordError(f"{path}: needs its sampling rate{unsure}: give --fs, a line 'sampling rate: 250 Hz' before "
                           "the samples, or a time column")
     for what, other in rates[1:]:
         if abs(other - rates[0][1]) > RATE_TOLERANCE * rates[0][1]:
@@ -711,7 +714,7 @@ def _roles(path: Path, names: list[str] | None, table: np.ndarray, line_of: np.n
         for c, raw in enumerate(names):
             base, unit = _name_unit(raw)
             k = _key(base)
-            if time_col is None and (k in TIME_NAMES or k.startswith("time")):
+            if time_col is None and _is_time_name(k):
                 time_col = c
                 if unit is None and k in ("ms", "millis", "min", "mins", "minutes"):
                     unit = k if k.startswith("min") else "ms"
@@ -747,6 +750,11 @@ def _roles(path: Path, names: list[str] | None, table: np.ndarray, line_of: np.n
                       "(e.g. 'time_s,II,V5' in mV) and choose one with --lead")
 
 
+def _is_time_name(k: str) -> bool:
+    """Whether a column's name (its :func:`_key`, without a unit) names a time column."""
+    return k in TIME_NAMES or k.startswith("time")
+
+
 class _StampsRepeat(RecordError):
     """A time column whose value repeats on most rows: it gives no rate (:func:`_time_rate`)."""
 
@@ -758,7 +766,7 @@ def _other_time(path: Path, names: list[str], table: np.ndarray, line_of: np.nda
     for c, raw in enumerate(names):
         base, unit = _name_unit(raw)
         k = _key(base)
-        if c == skip or not (k in TIME_NAMES or k.startswith("time")):
+        if c == skip or not _is_time_name(k):
             continue
         scale = TIME_UNITS.get(unit.lower()) if unit else None
         try:
@@ -773,7 +781,7 @@ def _other_time(path: Path, names: list[str], table: np.ndarray, line_of: np.nda
     return None
 
 
-AXIS_MIN_ROWS = 100  # a column that rises (or falls) on every one of at least this many rows is no ECG
+AXIS_MIN_ROWS = 100  # a column that rises on every one of at least this many rows is no ECG
 
 
 def _no_axes(path: Path, names: list[str] | None, table: np.ndarray, leads: list[int], lead: str | None,
@@ -781,8 +789,8 @@ def _no_axes(path: Path, names: list[str] | None, table: np.ndarray, leads: list
     """``leads`` without the columns that rise on every row, not named as an ECG lead: a time or sample axis under a
     name the reader does not know ("min", "Sample Time" before session 32, "counter"), never an ECG, whose samples go
     up and down within every beat (a lead coming off may decay steadily: falling is not enough).  Played, it showed
-    no beat and raised asystole (a newcomer, session 32).  Said in a
-    note; the file's only column, or one asked for by name (``lead``), is refused."""
+    no beat and raised asystole (a newcomer, session 32).  Said in a note; the file's only column, or one asked for
+    by name (``lead``), is refused."""
     if names is None or len(table) < AXIS_MIN_ROWS:
         return leads
     axes = []
