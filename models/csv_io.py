@@ -63,7 +63,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import cast
+from typing import NoReturn, cast
 
 import numpy as np
 
@@ -76,7 +76,6 @@ from ecgmon.models.recording import (
     check_units,
     choose_lead,
     is_ecg_name,
-    lead_key,
     unit_factor,
 )
 
@@ -572,7 +571,9 @@ def _read_lines(path: Path, lines: list[str], notes: list[str], lead: str | None
         line_of = np.arange(t.rows[0][0], t.rows[0][0] + len(table))
     # column roles
     time_col, index_col, time_unit, leads = _roles(path, names, table, line_of, fs, notes, clocks)
-    leads = _no_axes(path, names, table, leads, lead, notes)
+    axes = _axes(names, table, leads)
+    if axes and lead is None:  # (one asked for by name is refused below, once choose_lead has found it)
+        leads = [c for c in leads if c not in axes] or _refuse_axis(path, names, axes)
     if not leads:
         raise RecordError(f"{path}: no lead column (columns: {names}); name one, e.g. 'ecg_mV'")
     # a file without a header: its one lead is "ECG" ("Lead: II" names it), several are "column k"
@@ -582,6 +583,11 @@ def _read_lines(path: Path, lines: list[str], notes: list[str], lead: str | None
     if note:
         notes.append(note)
     col = leads[pick]
+    if col in axes:
+        _refuse_axis(path, names, [col])
+    if axes:
+        notes.append(f"{path}: column(s) {', '.join(repr(cast(list[str], names)[c]) for c in axes)} rise on every "
+                     "row: a time or sample axis, not an ECG lead: not played")
     for c_opt in (time_col, index_col):
         if c_opt is not None and missing[:, c_opt].any():
             n = int(line_of[np.flatnonzero(missing[:, c_opt])[0]])
@@ -784,33 +790,28 @@ def _other_time(path: Path, names: list[str], table: np.ndarray, line_of: np.nda
 AXIS_MIN_ROWS = 100  # a column that rises on every one of at least this many rows is no ECG
 
 
-def _no_axes(path: Path, names: list[str] | None, table: np.ndarray, leads: list[int], lead: str | None,
-             notes: list[str]) -> list[int]:
-    """``leads`` without the columns that rise on every row, not named as an ECG lead: a time or sample axis under a
+def _axes(names: list[str] | None, table: np.ndarray, leads: list[int]) -> list[int]:
+    """The columns among ``leads`` that rise on every row, not named as an ECG lead: a time or sample axis under a
     name the reader does not know ("min", "Sample Time" before session 32, "counter"), never an ECG, whose samples go
     up and down within every beat (a lead coming off may decay steadily: falling is not enough).  Played, it showed
-    no beat and raised asystole (a newcomer, session 32).  Said in a note; the file's only column, or one asked for
-    by name (``lead``), is refused."""
+    no beat and raised asystole (a newcomer, session 32).  None in a file without a header or under
+    ``AXIS_MIN_ROWS`` rows."""
     if names is None or len(table) < AXIS_MIN_ROWS:
-        return leads
+        return []
     axes = []
     for c in leads:
         d = np.diff(table[:, c][np.isfinite(table[:, c])])
         if len(d) >= AXIS_MIN_ROWS - 1 and bool(np.all(d > 0)) and not is_ecg_name(_name_unit(names[c])[0]):
             axes.append(c)
-    if not axes:
-        return leads
-    said = ", ".join(repr(names[c]) for c in axes)
-    left = [c for c in leads if c not in axes]
-    asked = lead is not None and any(lead_key(_name_unit(names[c])[0]) == lead_key(lead)
-                                     or _name_unit(names[c])[0].casefold() == lead.casefold() for c in axes)
-    if asked or not left:
-        raise RecordError(f"{path}: column(s) {said} rise on every row: a time or sample axis, not an ECG "
-                          "lead; name the ECG column with --lead (a time column is read as such when named 'time_s', "
-                          "'time_ms' or 'min')")
-    notes.append(f"{path}: column(s) {said} rise on every row: a time or sample axis, not an ECG lead: not "
-                 "played")
-    return left
+    return axes
+
+
+def _refuse_axis(path: Path, names: list[str] | None, axes: list[int]) -> NoReturn:
+    """The refusal of a time or sample axis as the lead (the file's only column, or one asked for by name)."""
+    said = ", ".join(repr(names[c]) for c in axes) if names is not None else ""
+    raise RecordError(f"{path}: column(s) {said} rise on every row: a time or sample axis, not an ECG "
+                      "lead; name the ECG column with --lead (a time column is read as such when named 'time_s', "
+                      "'time_ms' or 'min')")
 
 
 def _resolution(d: np.ndarray, med: float) -> float:
