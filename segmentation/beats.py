@@ -16,6 +16,7 @@ training data.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections import deque
@@ -24,6 +25,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
+from scipy import signal
 
 from ecgmon.core.limits import BEAT_LEN, check_fs
 from ecgmon.core.messages import Beat
@@ -125,6 +127,12 @@ def resample_many(cuts: Sequence[tuple[np.ndarray, float, float]], n: int = BEAT
     return z.astype(np.float32)
 
 
+# qrs_span: the band that takes mains interference and baseline wander out of a QRS's peak to peak, and the signal
+# before the window it settles on (the 1 Hz high-pass's time constant is about 0.2 s)
+SPAN_BAND_HZ = (1.0, 25.0)
+SPAN_SETTLE_S = 1.0
+
+
 @dataclass(frozen=True, slots=True)
 class SegmenterConfig:
     """Times in seconds.  ``last_frac``: how steep (fraction of the steepest slope) a later deflection
@@ -148,9 +156,48 @@ class SegmenterConfig:
     # The floor holds only until the detector (since its start or last restart) has found min_qrs_beats QRS over
     # it: a lead whose complexes are that small at times (MIT-BIH 101's V1: half its QRS under 0.1 mV) keeps them
     # once it has shown it has complexes (held throughout, extreme bradycardia from 101's V1 was raised 7 times)
+    # The peak to peak is measured with mains hum and baseline wander taken out (:func:`qrs_span`, a band-pass at
+    # ``span_band_hz``), and after those 5 QRS a detection whose peak to peak under ``span_band_hz[1]`` (hum taken out,
+    # not wander: small slow complexes keep their size) is under the floor while its raw peak to peak is at least
+    # ``interference_ratio`` times as large is still no QRS: what the detector saw there was hum (a patient gone into
+    # asystole under 0.3-0.5 mV of hum had 80-93 "beats" at 190-200 bpm and no asystole alarm, session 33)
     min_qrs: float = 0.1
     qrs_half_s: float = 0.06
     min_qrs_beats: int = 5
+    span_band_hz: tuple[float, float] = SPAN_BAND_HZ
+    # 5: a small real QRS under hum measures up to 3.3 times under 25 Hz what it does raw (MIT-BIH 208's and 101's
+    # V1, 60 Hz hum; 2 took 4 % of 101's V1 beats, a false extreme bradycardia on that lead); a detection of hum
+    # alone on an isoelectric line, 5-25 times
+    interference_ratio: float = 5.0
+
+
+def qrs_span(x: np.ndarray, lo: int, hi: int, fs: float, band_hz: tuple[float, float] = SPAN_BAND_HZ) -> float:
+    """Peak to peak of ``x[lo:hi]`` (a QRS's window; the signal's units) with mains interference and baseline wander
+    taken out, for :attr:`SegmenterConfig.min_qrs`: the window and up to ``SPAN_SETTLE_S`` before it go through a
+    causal Butterworth band-pass, order 2 above ``band_hz[0]`` and order 4 under ``band_hz[1]`` (at most 0.4 ``fs``;
+    started in steady state for the first sample).  A QRS's peak to peak, a wide ventricular complex's too, lies mostly
+    within 1-25 Hz; mains hum at 50 or 60 Hz, a hertz or more off, and its harmonics are taken down by 45 dB or more
+    (notches at 50 and 60 Hz alone let 49 Hz, 61 Hz and a 100 Hz harmonic through, session 33), and 0.1-0.3 Hz wander
+    by 20-40 dB (the straight line between the window's ends, tried first, also took away a wide complex measured on
+    its slope: EC13 4a's ventricular tachycardia lost 4 complexes).  Measured on the raw samples, 0.05 mV of 50 Hz
+    (0.1 mV peak to peak) or 0.5 mV of 0.3 Hz wander (0.11 mV across 120 ms) made an isoelectric line pass the floor,
+    and a patient connected in asystole was read as a rhythm of 170-210 bpm (no asystole alarm).  ``x`` 1-D;
+    ``0 <= lo < hi <= len(x)``."""
+    a = max(0, lo - round(SPAN_SETTLE_S * fs))
+    w = np.asarray(x[a:hi], dtype=np.float64)
+    sos, zi = _span_band(fs, band_hz)
+    w = signal.sosfilt(sos, w, zi=zi * w[0])[0][lo - a:]
+    return float(w.max() - w.min())
+
+
+@functools.lru_cache(maxsize=64)
+def _span_band(fs: float, band_hz: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+    """The band-pass of :func:`qrs_span` and its unit steady-state ``zi`` (shared, never written)."""
+    lo, hi = band_hz
+    sos = signal.butter(4, min(hi, 0.4 * fs), btype="lowpass", fs=fs, output="sos")
+    if lo > 0:
+        sos = np.vstack([signal.butter(2, lo, btype="highpass", fs=fs, output="sos"), sos])
+    return sos, signal.sosfilt_zi(sos)
 
 
 class Segmenter:
@@ -430,14 +477,21 @@ class Segmenter:
         for p, fid, when in zip(peaks, fids, self._when if peaks else (), strict=True):
             if self.last_fid is not None and fid <= self.last_fid + 1:
                 continue
-            if floor > 0 and self.big_qrs < self.cfg.min_qrs_beats:
-                # too small to be a QRS (SegmenterConfig.min_qrs) while none has shown the lead has complexes:
-                # the detector adapting to an isoelectric line's noise
+            if floor > 0:
+                # too small to be a QRS (SegmenterConfig.min_qrs) while none has shown the lead has complexes (the
+                # detector adapting to an isoelectric line's noise, hum or wander), or at any time where it was hum
                 lo = max(0, int(fid) - half - self.buf_start)
-                w = self.buf[lo:max(lo + 1, int(fid) + half + 1 - self.buf_start)]
-                if len(w) and float(w.max() - w.min()) < floor:
-                    continue
-                self.big_qrs += 1
+                hi = max(lo + 1, int(fid) + half + 1 - self.buf_start)
+                if hi <= len(self.buf):
+                    if self.big_qrs < self.cfg.min_qrs_beats:
+                        if qrs_span(self.buf, lo, hi, self.fs, self.cfg.span_band_hz) < floor:
+                            continue
+                    else:
+                        span = qrs_span(self.buf, lo, hi, self.fs, (0.0, self.cfg.span_band_hz[1]))
+                        if span < floor and float(np.ptp(self.buf[lo:hi])) >= self.cfg.interference_ratio * span:
+                            continue
+                if self.big_qrs < self.cfg.min_qrs_beats:
+                    self.big_qrs += 1
             hr = self.hr.add(fid)
             self.found.append((fid, hr))
             self.found_at.append(p + dom)

@@ -142,6 +142,11 @@ class DetectorConfig:
     """Times in seconds; fractions of levels in the RMS-slope (square root of the envelope) domain."""
 
     band_hz: tuple[float, float] = (5.0, 20.0)
+    # notches at these mains frequencies after the band-pass (:func:`~ecgmon.segmentation.filters.mains_notch`); none
+    # by default: tried in session 33 (docs/recordings.md, "Mains interference"), they moved decisions at the edges of
+    # the rules on records without hum (CinC 2015 dev 80.07 -> 79.37); the Segmenter's QRS floor
+    # (SegmenterConfig.min_qrs, interference_ratio) keeps hum from being taken for beats instead
+    mains_hz: tuple[float, ...] = ()
     mwi_s: float = 0.1  # moving-window integration
     peak_half_s: float = 0.15  # a candidate is the envelope's largest value within +/- this
     dominance_s: float = 0.3  # ... and at least ``dominance`` of the largest within +/- this (the look-ahead)
@@ -287,7 +292,7 @@ class QRSDetector:
         self.reacquire = round(cfg.reacquire_s * fs)
         self.reacquire_start = round(cfg.reacquire_start_s * fs)
         self.settle = round(cfg.settle_s * fs)
-        self.bp = CausalFilter.bandpass(fs, *cfg.band_hz)
+        self.bp = CausalFilter.bandpass(fs, *cfg.band_hz, notch_hz=cfg.mains_hz)
         self.ma = MovingAverage(round(cfg.mwi_s * fs))
         self.env = np.zeros(0)  # envelope from env_start
         self.slope = np.zeros(0)  # |band-passed difference|, aligned with env

@@ -24,7 +24,8 @@ algorithms for automated external defibrillators", BioMed Eng OnLine 4:60, 2005)
 ``conc``  Spectral concentration: share of the 0.5-30 Hz power in the VF band 2.5-7.5 Hz.
 ``kurt``  log kurtosis ``E x^4 / (E x^2)^2`` (a sinusoid 1.5, a beat train of narrow QRS far more).
 ``dkurt`` log kurtosis of the first difference (QRS slopes are rare and steep; VF slopes are not).
-``hf``    log ratio of the 20-40 Hz power (muscle noise, QRS edges) to the 0.5-30 Hz power.
+``hf``    log ratio of the 20-40 Hz power (muscle noise, QRS edges; mains hum notched out of both bands since session
+          33) to the 0.5-30 Hz power.
 ``lf``    share of the 0.5-30 Hz power below 1.5 Hz (electrode motion, baseline steps).
 ``amp``   log robust peak-to-peak amplitude (97th - 3rd percentile), mV.
 ``freq``  the peak frequency ``F``, Hz.
@@ -71,6 +72,7 @@ import numpy as np
 from scipy import signal
 
 from ecgmon.core.limits import check_fs
+from ecgmon.segmentation.filters import MAINS_HZ, mains_notch
 
 __all__ = ["CLASSES", "FEATURES", "INPUTS", "VFAlarm", "VFBank", "VFConfig", "VFDetector", "VFModel", "VFPool",
            "VFWindow", "decide", "fibrillation_mv", "noise_of", "slow_rhythm", "vf_features"]
@@ -130,6 +132,7 @@ class VFConfig:
     hop_s: float = 1.0
     band_hz: tuple[float, float] = (0.5, 30.0)
     hf_band_hz: tuple[float, float] = (20.0, 40.0)
+    mains_hz: tuple[float, ...] = MAINS_HZ  # notched out of the 20-40 Hz band (() none, as before session 33)
     vf_threshold: float = 0.9
     artifact_threshold: float = 0.5
     # noise for the judgments on beats (the VT rule, the beat types; not the asystole and pause timers, which keep
@@ -238,16 +241,21 @@ def _decimation(fs: float) -> int:
 
 @functools.lru_cache(maxsize=32)
 def _designs(fs: float, band_hz: tuple[float, float], hf_band_hz: tuple[float, float],
-             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The VF detector's filters at ``fs``: (0.5-30 Hz band-limiting sos, 20-40 Hz band-pass sos, the first's
-    steady-state ``zi`` for a unit input), shared by every bank of this design: never written to (scipy's sosfilt
-    kernel takes only writable arrays, so they are not marked read-only)."""
+             mains_hz: tuple[float, ...] = MAINS_HZ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The VF detector's filters at ``fs``, each followed by notches at ``mains_hz``: (0.5-30 Hz band-limiting sos,
+    20-40 Hz band-pass sos, the first's steady-state ``zi`` for a unit input), shared by every bank of this design:
+    never written to (scipy's sosfilt kernel takes only writable arrays, so they are not marked read-only)."""
     lo, hi = band_hz
     sos_lp = signal.butter(4, hi, btype="lowpass", fs=fs, output="sos")
     sos_hp = signal.butter(1, lo, btype="highpass", fs=fs, output="sos")
-    sos = np.ascontiguousarray(np.vstack([sos_hp, sos_lp]))
+    # mains interference is neither fibrillation nor muscle noise: notched out of both bands (an order-2 band-pass
+    # lets a third of 50 Hz into the 20-40 Hz band, and a flat line with 0.1 mV of hum read as artifact, which holds
+    # the asystole timer; 0.5 mV of 50 Hz left in the 0.5-30 Hz band at 500 Hz read as flutter)
+    notch = mains_notch(fs, mains_hz)
+    sos = np.ascontiguousarray(np.vstack([sos_hp, sos_lp, notch]))
     h_lo, h_hi = hf_band_hz
     sos_hf = signal.butter(2, [h_lo, min(h_hi, 0.45 * fs)], btype="bandpass", fs=fs, output="sos")
+    sos_hf = np.ascontiguousarray(np.vstack([sos_hf, notch]))
     return sos, sos_hf, signal.sosfilt_zi(sos)
 
 
@@ -334,7 +342,7 @@ class VFBank:
         self.win = round(cfg.window_s * self.fs_int)
         self.hop = round(cfg.hop_s * self.fs_int)
         # one design per rate and band, shared by every bed's bank (a ward of 512 beds paid 2 s of scipy design)
-        self.sos, self.sos_hf, self.zi_unit = _designs(self.fs, cfg.band_hz, cfg.hf_band_hz)
+        self.sos, self.sos_hf, self.zi_unit = _designs(self.fs, cfg.band_hz, cfg.hf_band_hz, cfg.mains_hz)
         self.zi: np.ndarray | None = None
         self.zi_hf = np.zeros((self.sos_hf.shape[0], beds, 2))
         self.last = np.zeros(beds)  # last finite sample per bed (held over NaN runs)
