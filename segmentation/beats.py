@@ -156,11 +156,13 @@ class SegmenterConfig:
     # The floor holds only until the detector (since its start or last restart) has found min_qrs_beats QRS over
     # it: a lead whose complexes are that small at times (MIT-BIH 101's V1: half its QRS under 0.1 mV) keeps them
     # once it has shown it has complexes (held throughout, extreme bradycardia from 101's V1 was raised 7 times)
-    # The peak to peak is measured with mains hum and baseline wander taken out (:func:`qrs_span`, a band-pass at
-    # ``span_band_hz``), and after those 5 QRS a detection whose peak to peak under ``span_band_hz[1]`` (hum taken out,
-    # not wander: small slow complexes keep their size) is under the floor while its raw peak to peak is at least
-    # ``interference_ratio`` times as large is still no QRS: what the detector saw there was hum (a patient gone into
-    # asystole under 0.3-0.5 mV of hum had 80-93 "beats" at 190-200 bpm and no asystole alarm, session 33)
+    # A detection whose raw peak to peak passes the floor is still no QRS when, with mains hum and baseline wander
+    # taken out (:func:`qrs_span`, a band-pass at ``span_band_hz``), it is under the floor and its raw peak to peak is
+    # at least ``interference_ratio`` times that: what the detector saw there was hum or wander (session 33: a patient
+    # connected in asystole under 0.05-0.5 mV of 50/60 Hz hum or 0.5 mV of 0.3 Hz wander was read as a rhythm near 200
+    # bpm, no asystole alarm).  After those 5 QRS the same holds for hum at any time, measured under
+    # ``span_band_hz[1]`` only (wander left in: small slow complexes keep their size; a patient gone into asystole
+    # under 0.3-0.5 mV of hum had 80-93 "beats" at 190-200 bpm and no asystole alarm)
     min_qrs: float = 0.1
     qrs_half_s: float = 0.06
     min_qrs_beats: int = 5
@@ -483,13 +485,12 @@ class Segmenter:
                 lo = max(0, int(fid) - half - self.buf_start)
                 hi = max(lo + 1, int(fid) + half + 1 - self.buf_start)
                 if hi <= len(self.buf):
-                    if self.big_qrs < self.cfg.min_qrs_beats:
-                        if qrs_span(self.buf, lo, hi, self.fs, self.cfg.span_band_hz) < floor:
-                            continue
-                    else:
-                        span = qrs_span(self.buf, lo, hi, self.fs, (0.0, self.cfg.span_band_hz[1]))
-                        if span < floor and float(np.ptp(self.buf[lo:hi])) >= self.cfg.interference_ratio * span:
-                            continue
+                    first = self.big_qrs < self.cfg.min_qrs_beats
+                    raw = float(np.ptp(self.buf[lo:hi]))
+                    band = self.cfg.span_band_hz if first else (0.0, self.cfg.span_band_hz[1])
+                    span = qrs_span(self.buf, lo, hi, self.fs, band) if first or raw >= floor else raw
+                    if span < floor and ((first and raw < floor) or raw >= self.cfg.interference_ratio * span):
+                        continue
                 if self.big_qrs < self.cfg.min_qrs_beats:
                     self.big_qrs += 1
             hr = self.hr.add(fid)
