@@ -27,10 +27,13 @@ def mains_notch(fs: float, mains_hz: tuple[float, ...] = MAINS_HZ, q: float = NO
     shape (k, 6), k = 0 where none applies (a device sampling at 100 Hz low-passed the mains away before sampling).
     Read-only, shared.
 
-    Why: a monitor's QRS detector must not count mains interference as beats (IEC 60601-2-27 tests line-frequency
-    rejection; monitors filter it with a notch). An unfiltered device's 0.05-0.5 mV of 50 or 60 Hz passes a 5-20 Hz
-    band-pass of order 2 attenuated only about 16 dB, and the first difference the detector squares weights it
-    2.5-3 times a QRS's slopes: a patient in asystole read as a rhythm of 190-210 bpm, with no asystole alarm."""
+    Used after the VF detector's bands (:class:`~ecgmon.segmentation.vf.VFConfig` ``mains_hz``); the QRS detector's
+    band-pass can carry them (``DetectorConfig.mains_hz``, off: the QRS floor takes hum out of its own measure
+    instead, :func:`~ecgmon.segmentation.beats.qrs_span`).  Why: a monitor must not count mains interference as beats
+    or fibrillation (IEC 60601-2-27 tests line-frequency rejection; monitors filter it with a notch). An unfiltered
+    device's 0.05-0.5 mV of 50 or 60 Hz passes the QRS detector's 5-20 Hz band-pass of order 2 attenuated only about
+    16 dB, and the first difference it squares weights it 2.5-3 times a QRS's slopes; in the VF detector's 20-40 Hz
+    band it read as muscle noise (artifact, which held the asystole timer)."""
     rows = [signal.tf2sos(*signal.iirnotch(f, q, fs=fs)) for f in mains_hz if 0 < f < NOTCH_MAX * fs]
     sos = np.ascontiguousarray(np.vstack(rows)) if rows else np.zeros((0, 6))
     sos.flags.writeable = False
