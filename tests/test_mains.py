@@ -100,7 +100,7 @@ def test_asystole_after_sinus_rhythm_under_mains_hum(tmp_path):
     """30 s of sinus rhythm at 75 bpm, then an isoelectric line, under 0.5 mV of hum throughout: once the detector
     had found 5 QRS the 0.1 mV floor no longer applied, and the detector took the hum for QRS (80-93 false beats,
     false VT HIGHs at 37-40 s, no asystole).  A detection under the floor with the hum taken out, whose raw peak to
-    peak is twice that or more, is no QRS at any time (``SegmenterConfig.interference_ratio``)."""
+    peak is 5 times that or more, is no QRS at any time (``SegmenterConfig.interference_ratio``)."""
     recs = []
     for fs, hz in ((500.0, 50.0), (360.0, 60.0)):
         t, x = _line(fs, 45.0, 3)
