@@ -487,10 +487,11 @@ class Segmenter:
                 if hi <= len(self.buf):
                     first = self.big_qrs < self.cfg.min_qrs_beats
                     raw = float(np.ptp(self.buf[lo:hi]))
-                    band = self.cfg.span_band_hz if first else (0.0, self.cfg.span_band_hz[1])
-                    span = qrs_span(self.buf, lo, hi, self.fs, band) if first or raw >= floor else raw
-                    if span < floor and ((first and raw < floor) or raw >= self.cfg.interference_ratio * span):
-                        continue
+                    if first or raw >= floor:
+                        band = self.cfg.span_band_hz if first else (0.0, self.cfg.span_band_hz[1])
+                        span = qrs_span(self.buf, lo, hi, self.fs, band)
+                        if span < floor and (raw < floor or raw >= self.cfg.interference_ratio * span):
+                            continue
                 if self.big_qrs < self.cfg.min_qrs_beats:
                     self.big_qrs += 1
             hr = self.hr.add(fid)

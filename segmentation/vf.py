@@ -132,7 +132,7 @@ class VFConfig:
     hop_s: float = 1.0
     band_hz: tuple[float, float] = (0.5, 30.0)
     hf_band_hz: tuple[float, float] = (20.0, 40.0)
-    mains_hz: tuple[float, ...] = MAINS_HZ  # notched out of the 20-40 Hz band (() none, as before session 33)
+    mains_hz: tuple[float, ...] = MAINS_HZ  # notched out of both bands (() none, as before session 33)
     vf_threshold: float = 0.9
     artifact_threshold: float = 0.5
     # noise for the judgments on beats (the VT rule, the beat types; not the asystole and pause timers, which keep
