@@ -260,7 +260,14 @@ class Segmenter:
         self.rr_prev: float | None = None  # ECG5000 beats: the interval before the open beat's QRS
         self.hr.reset()
         self.quality = SignalQuality(self.fs, start=self.total)  # per-stretch signal quality (Beat.noisy)
+        # the detector sets no re-acquisition floor from QRS whose beats are marked noisy (relearn_floor_noisy)
+        self.detector.artefact = self._noisy_qrs
         self.big_qrs = 0  # QRS over SegmenterConfig.min_qrs since the detector started (the floor's hold)
+
+    def _noisy_qrs(self, p: int) -> bool:
+        """Whether a QRS the detector found at its sample ``p`` is (or will be) a beat marked noisy: the stretch rated
+        last before it was decided (``p`` plus the detector's look-ahead) is."""
+        return self.quality.noisy_at(p + self.detector.dom + self.base)
 
     @property
     def last_sample(self) -> float:

@@ -270,6 +270,81 @@ def test_search_back_takes_no_t_wave_after_a_long_cycle(fs):
     assert off[1] < 0.9, (on, off)
 
 
+PVC_EXCERPT = Path(__file__).parent / "data" / "mitdb-pvc" / "208x"
+
+
+@pytest.mark.parametrize("kind", ["amplitude falls to a quarter", "10 mV pulses at the start"])
+def test_smaller_pvcs_that_recur_are_found_again_after_the_threshold_rose_over_them(kind):
+    """MIT-BIH 208's PVCs have about half the slope energy of its sinus beats.  Once the detector's threshold lay
+    above them (a newcomer, session 33: after a fall of the amplitude to a quarter, or a train of large pulses at the
+    start) each missed one entered the noise level near the threshold, its RR interval doubled the mean RR, and
+    search-back (after 1.66 times the mean RR) never looked: the PVCs were lost to the end of the record.  Search-back
+    now also looks after 1.66 times the shortest regular RR (``regular_beats``): PVCs found again within seconds;
+    without the rule (0), hardly any."""
+    rec = read(PVC_EXCERPT, lead="MLII")
+    fs, x = rec.fs, rec.signal.copy()
+    if kind == "amplitude falls to a quarter":
+        x[int(40 * fs):] *= 0.25
+        lo = int(45 * fs)
+    else:
+        t = np.arange(int(10 * fs)) / fs
+        x[:len(t)] += 10.0 * ((t % 1.0) < 0.2)  # 200 ms square pulses every second
+        lo = int(30 * fs)
+    ref, cls = rec.ann_samples, rec.ann_classes
+    pvc = cls[ref >= lo] == "V"
+    assert pvc.sum() >= 20
+    found = {}
+    for beats in (3, 0):
+        seg = Segmenter("p", fs, rep=WINDOW, detector=dataclasses.replace(DetectorConfig(), regular_beats=beats))
+        n = round(0.25 * fs)
+        det = np.asarray([b.index for a in range(0, len(x), n) for b in seg.push(x[a:a + n])])
+        det = det[det >= lo - 0.15 * fs]
+        m = match(ref[ref >= lo], det, 0.15 * fs)
+        fp = len(det) - int((m >= 0).sum())
+        found[beats] = (float((m[pvc] >= 0).mean()), float((m[~pvc] >= 0).mean()), fp)
+    assert found[3][0] >= 0.9 and found[3][1] >= 0.97 and found[3][2] == 0, found
+    assert found[0][0] < 0.3, found  # the rule under test is what finds them
+
+
+@pytest.mark.parametrize(("at", "gain"), [(0.0, 1.0), (30.0, 0.5)])
+def test_a_train_of_large_pulses_taken_for_qrs_sets_no_re_acquisition_floor(at, gain):
+    """10 s of 10 mV square pulses (a defibrillator-like transient, a pacing analyser) before clean ECG (MIT-BIH 112,
+    at half its amplitude mid-record): the pulses were taken for QRS, and the re-acquisition floor (a sixth of their
+    level, against a ventricular standstill's P waves) kept the detector deaf to the real QRS for 60 s, with asystole
+    raised over them (a newcomer, session 33).  Those beats are marked noisy (segmentation.sqi), and QRS marked so
+    set no floor (``relearn_floor_noisy``): every beat from 5 s after the pulses; with the rule off (2), none."""
+    rec = read(Path(__file__).parent / "data" / "mitdb-clean" / "112x", lead="MLII")
+    fs = rec.fs
+    x = rec.signal * gain
+    t = np.arange(len(x)) / fs
+    a, b = int(at * fs), int((at + 10.0) * fs)
+    x[a:b] += 10.0 * ((t[a:b] % 1.0) < 0.2)
+    ref = rec.ann_samples[rec.ann_samples >= b + 5 * fs]
+    assert len(ref) >= 15
+    se = {}
+    for share in (0.5, 2.0):
+        seg = Segmenter("p", fs, rep=WINDOW, detector=dataclasses.replace(DetectorConfig(), relearn_floor_noisy=share))
+        n = round(0.25 * fs)
+        det = np.asarray([bt.index for k in range(0, len(x), n) for bt in seg.push(x[k:k + n])])
+        se[share] = float((match(ref, det, 0.15 * fs) >= 0).mean())
+    assert se[0.5] == 1.0 and se[2.0] < 0.5, se
+
+
+@pytest.mark.parametrize("fs", [128.0, 250.0, 360.0, 500.0])
+def test_early_search_back_takes_no_shallow_wave_in_an_irregular_rhythm(fs):
+    """Search-back after the shortest regular RR (above) takes only a candidate at least ``early_slope`` (0.4) of the
+    QRS's steepest slope: in an irregular rhythm (RR 0.5-1.1 s, as atrial fibrillation) with a shallow 0.35 mV wave
+    in each long cycle, +P stays 1; without that limit (0) the waves are taken for beats (+P about 0.96)."""
+    rng = np.random.default_rng(7)
+    rr = rng.uniform(0.5, 1.1, 90)
+    x, truth = synth(fs, rr, seed=7)
+    t = np.arange(len(x)) / fs
+    for k in np.flatnonzero(rr > 0.9):
+        x += 0.35 * np.exp(-0.5 * ((t - truth[k] / fs - 0.62 * rr[k]) / 0.02) ** 2)
+    on, off = with_and_without(x, truth, fs, "early_slope", 0.0)
+    assert min(on) == 1.0, (on, off)
+    assert off[1] < 0.99, (on, off)
+
 def test_heart_rate_window_pause_and_gap():
     hr = HeartRate(100.0)
     assert hr.add(0) is None
