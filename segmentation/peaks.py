@@ -73,10 +73,12 @@ amplitude, so a 4x amplitude change is a 4x level change):
   0.42; most early candidates in atrial fibrillation and noise, MIT-BIH 203 and SVDB 860, 0.2-0.38).  Once a few
   PVCs are taken they no longer hold the noise level up, and the threshold comes down to them.  On those
   excerpts: 45 of 49 PVCs missed -> 12 (all in the first 15 s after the motion), 28 of 64 -> 6 (in the 3 s after the
-  fall).  Whole records, one lead, detector alone: MIT-BIH DS1 FN 92 -> 90, FP 543 -> 544; SVDB development half
-  68 -> 61, 193 -> 195; NSTDB 118 the same at 12 dB and over, 6 dB FN 28 -> 25, FP 291 -> 299 (chosen on these, and
-  on the excerpts: in-sample; ``regular_beats`` 2 caught the PVCs sooner at 173 more false beats on NSTDB 118,
-  without ``early_slope`` 28 more on 203, 860 and 854);
+  fall).  Whole records (``evaluate --protocol qrs``/``nstdb``, both leads): MIT-BIH DS1 FN/FP 96/72 -> 94/73,
+  SVDB development half 69/169 -> 62/172, NSTDB 118 the same at 12 dB and over, 6 dB 28/151 -> 25/158; one false
+  extreme tachycardia more in MIT-BIH 203's atrial flutter (at 841 s: a candidate 0.28 s after a QRS taken at the
+  next one).  Chosen on these and on the excerpts, in-sample (docs/recordings.md, session 34: ``regular_beats`` 2
+  caught the PVCs sooner at 173 more false beats on NSTDB 118, one lead; without ``early_slope``, 28 more on 203,
+  860 and 854);
 - re-acquisition (after artefact, or when the amplitude falls more than search-back reaches): when no
   QRS came for ``reacquire_s`` (3 s), the levels are learnt again from the last ``learn_s`` seconds
   (signal level: their largest candidate, noise level: half the median of the candidates under half
