@@ -70,15 +70,17 @@ amplitude, so a 4x amplitude change is a 4x level change):
   beats found both (Pan & Tompkins' RR AVERAGE2 likewise takes only the regular intervals, within 92-116 % of it,
   for their search-back limit: a missed beat's long interval does not move it).  Before the mean RR's limit it
   takes only a candidate at least ``early_slope`` (0.4) of the median steepest slope of the last 8 QRS (208's PVCs
-  0.42; most early candidates in atrial fibrillation and noise, MIT-BIH 203 and SVDB 860, 0.2-0.38).  Once a few
+  0.42; most early candidates in atrial fibrillation and noise, MIT-BIH 203 and SVDB 860, 0.2-0.38) and at least
+  ``t_wave_s`` after the last QRS (within it, T and flutter waves as steep as half the QRS are left to the T-wave rule
+  of the plain search-back: MIT-BIH 203's atrial flutter had a false extreme tachycardia from one taken 0.28 s after
+  a QRS, and every false beat more on the development records came from such).  Once a few
   PVCs are taken they no longer hold the noise level up, and the threshold comes down to them.  On those
   excerpts: 45 of 49 PVCs missed -> 12 (all in the first 15 s after the motion), 28 of 64 -> 6 (in the 3 s after the
-  fall).  Whole records (``evaluate --protocol qrs``/``nstdb``, both leads): MIT-BIH DS1 FN/FP 96/72 -> 94/73,
-  SVDB development half 69/169 -> 62/172, NSTDB 118 the same at 12 dB and over, 6 dB 28/151 -> 25/158; one false
-  extreme tachycardia more in MIT-BIH 203's atrial flutter (at 841 s: a candidate 0.28 s after a QRS taken at the
-  next one).  Chosen on these and on the excerpts, in-sample (docs/recordings.md, session 34: ``regular_beats`` 2
+  fall).  Whole records (``evaluate --protocol qrs``/``nstdb``, both leads): MIT-BIH DS1 FN/FP 96/72, the same;
+  SVDB development half 69/169 -> 62/169 (870); NSTDB 118 the same but 6 dB 28/151 -> 28/150 and -6 dB 334/757 ->
+  333/758.  Chosen on these and on the excerpts, in-sample (docs/recordings.md, session 34: ``regular_beats`` 2
   caught the PVCs sooner at 173 more false beats on NSTDB 118, one lead; without ``early_slope``, 28 more on 203,
-  860 and 854);
+  860 and 854; without the T-wave limit DS1 94/73 and SVDB 62/172, with that false extreme tachycardia);
 - re-acquisition (after artefact, or when the amplitude falls more than search-back reaches): when no
   QRS came for ``reacquire_s`` (3 s), the levels are learnt again from the last ``learn_s`` seconds
   (signal level: their largest candidate, noise level: half the median of the candidates under half
@@ -872,8 +874,9 @@ class QRSDetector:
             qt = self._qt_window()
             ok = [x for x in self.noise if x.v > lim and not self._t_wave(x, self.last_qrs, window=qt)
                   and not self._hidden_t(x)]
-            if early:  # before the mean RR's limit only a QRS-steep candidate; the others wait for it
-                ok = [x for x in ok if x.s >= cfg.early_slope * _median(self.qrs_s)]
+            if early:  # before the mean RR's limit only a QRS-steep candidate past the T wave; the others wait for it
+                ok = [x for x in ok if x.s >= cfg.early_slope * _median(self.qrs_s)
+                      and x.p - self.last_qrs >= self.t_wave]
                 if not ok:
                     return
             if not ok:
