@@ -264,10 +264,13 @@ class Segmenter:
         self.detector.artefact = self._noisy_qrs
         self.big_qrs = 0  # QRS over SegmenterConfig.min_qrs since the detector started (the floor's hold)
 
-    def _noisy_qrs(self, p: int) -> bool:
-        """Whether a QRS the detector found at its sample ``p`` is (or will be) a beat marked noisy: the stretch rated
-        last before it was decided (``p`` plus the detector's look-ahead) is."""
-        return self.quality.noisy_at(p + self.detector.dom + self.base)
+    def _noisy_qrs(self, p: int) -> bool | None:
+        """Whether a QRS the detector found at its sample ``p`` is a beat marked noisy: the stretch rated last before it
+        was decided (``p`` plus the detector's look-ahead) is; None while that rating is not made yet."""
+        q, at = self.quality, p + self.detector.dom + self.base
+        if q.next_at <= at or any(d <= at for d in q.due_at):
+            return None
+        return q.noisy_at(at)
 
     @property
     def last_sample(self) -> float:
@@ -553,6 +556,8 @@ class Segmenter:
         the buffer move on as there."""
         defer, self.defer_quality = self.defer_quality, False
         self.quality.push(x, (), defer=defer)
+        if not self.quality.due:
+            self.detector.settle_verdicts()
         det = self.detector
         k = det.next_p - det.dom  # det.keep_from, inline
         if det.noise and det.noise[0].p < k:
@@ -579,6 +584,7 @@ class Segmenter:
             c[-1] = q.noisy_at(c[-2])
         for c in self.wcuts[n_wcuts:] if self.wcuts is not None else ():
             c[-1] = q.noisy_at(c[-2])
+        self.detector.settle_verdicts()  # the detector's re-acquisition floor keeps its QRS' verdicts
 
     def _cut_windows(self, now: float) -> tuple[list[Beat], list[int]]:
         """Window beats whose ``post_s`` has arrived, and the sample at which each one's QRS was decided; a fiducial

@@ -108,6 +108,10 @@ amplitude, so a 4x amplitude change is a 4x level change):
   real QRS after them, under a sixth of the artefact's level, were not learnt for 60 s (a newcomer, session 33:
   10 s of 10 mV pulses before SVDB 842, asystole raised over 55 s of clean ECG; 5 s of 3 mV motion in MIT-BIH 101's
   V1, no beat on that lead for the remaining 70 s).  A ventricular standstill's QRS before it come in clean signal.
+  Each QRS's verdict is kept once its rating is made (the ratings themselves are kept 30 s: a floor had come back
+  after 26 s without QRS, a reviewer's finding); one not rated yet, which only a push longer than ``reacquire_s``
+  leaves at a re-acquisition, counts as clean until it is (MIT-BIH 112 after 6 s of pulses, pushed in 9 s packets:
+  5 beats later than in 0.1-6 s packets).
   Every re-acquisition of MIT-BIH DS1 and the SVDB development half learnt a level above 1/5 of the one before,
   except one in each: 116 at 1361 s, an amplifier's recovery, where the floor costs the first two small beats after
   the block (the artifact windows' hold on the asystole timer covers them); SVDB 850 at 1588 s, a ventricular
@@ -353,9 +357,11 @@ class QRSDetector:
         self.relearns = 0
         # (sample, level) of the last QRS (the re-acquisition floor)
         self.qrs_v: deque[tuple[int, float]] = deque(maxlen=8)
-        # whether the stretch before a sample (this detector's index) was rated noisy: set by the caller that rates
-        # the signal's quality (the Segmenter: segmentation.sqi); None: nothing is known of it
-        self.artefact: Callable[[int], bool] | None = None
+        # whether the QRS at a sample (this detector's index) is a beat marked noisy (None: its rating is not made
+        # yet): set by the caller that rates the signal's quality (the Segmenter: segmentation.sqi); None: nothing is
+        # known of it.  Each verdict is kept once given (qrs_noisy, by the QRS's sample: settle_verdicts)
+        self.artefact: Callable[[int], bool | None] | None = None
+        self.qrs_noisy: dict[int, bool] = {}
         self.bridges: list[tuple[int, int]] = []  # bridged stretches of lost samples [start, stop) (bridge())
         # pacemaker pulses: the raw samples from raw_start (to total), kept for the candidates' pulse check
         self.pace = cfg.pace_min_fs > 0 and fs >= cfg.pace_min_fs
@@ -708,10 +714,26 @@ class QRSDetector:
         if (p < self.settle or self.last_qrs is None or not self.qrs_v
                 or p - self.last_qrs >= cfg.relearn_floor_s * self.fs):
             return 0.0
-        noisy = self.artefact
-        if noisy is not None and sum(noisy(q) for q, _ in self.qrs_v) >= cfg.relearn_floor_noisy * len(self.qrs_v):
+        self.settle_verdicts()
+        if sum(self.qrs_noisy.get(q, False) for q, _ in self.qrs_v) >= cfg.relearn_floor_noisy * len(self.qrs_v):
             return 0.0
         return cfg.relearn_floor * float(np.median([v for _, v in self.qrs_v]))
+
+    def settle_verdicts(self) -> None:
+        """Keep the verdict (:attr:`artefact`) of each of the last QRS whose rating is made; one not rated yet counts as
+        clean for the floor (a push longer than ``reacquire_s`` can reach a re-acquisition before its QRS are rated).
+        The caller calls this after each rating too, so that a verdict outlives the ratings it keeps."""
+        noisy = self.artefact
+        if noisy is None:
+            return
+        for q, _ in self.qrs_v:
+            if q not in self.qrs_noisy:
+                got = noisy(q)
+                if got is not None:
+                    self.qrs_noisy[q] = got
+        if len(self.qrs_noisy) > 2 * len(self.qrs_v):
+            keep = {q for q, _ in self.qrs_v}
+            self.qrs_noisy = {q: n for q, n in self.qrs_noisy.items() if q in keep}
 
     def bridge(self, start: int, stop: int) -> None:
         """Samples ``[start, stop)`` (this detector's indices) were lost in transit and filled in by the caller
