@@ -330,6 +330,28 @@ def test_a_train_of_large_pulses_taken_for_qrs_sets_no_re_acquisition_floor(at, 
     assert se[0.5] == 1.0 and se[2.0] < 0.5, se
 
 
+def test_the_pulses_set_no_floor_however_long_the_silence_after_them_and_whatever_the_packets():
+    """The same pulses, then 28 s of low noise (nothing to learn), then the ECG: each QRS's noisy verdict is kept once
+    made, although the signal-quality ratings are kept only 30 s (a reviewer's finding: after 26 s the pulses counted
+    as clean and the floor came back, no beat to the end); and the beats are the same in 0.1, 1 and 2.5 s packets."""
+    rec = read(Path(__file__).parent / "data" / "mitdb-clean" / "112x", lead="MLII")
+    fs = rec.fs
+    x = rec.signal * 0.5
+    t = np.arange(len(x)) / fs
+    a, b, c = int(11 * fs), int(21 * fs), int(49 * fs)
+    x[a:b] += 10.0 * ((t[a:b] % 1.0) < 0.2)
+    x[b:c] = 0.02 * np.random.default_rng(1).standard_normal(c - b)
+    ref = rec.ann_samples[rec.ann_samples >= c + 5 * fs]
+    assert len(ref) >= 5
+    got = {}
+    for chunk_s in (0.1, 1.0, 2.5):
+        seg = Segmenter("p", fs, rep=WINDOW)
+        n = round(chunk_s * fs)
+        got[chunk_s] = [bt.index for k in range(0, len(x), n) for bt in seg.push(x[k:k + n])]
+    assert got[0.1] == got[1.0] == got[2.5]
+    assert (match(ref, np.asarray(got[0.1]), 0.15 * fs) >= 0).all()
+
+
 @pytest.mark.parametrize("fs", [128.0, 250.0, 360.0, 500.0])
 def test_early_search_back_takes_no_shallow_wave_in_an_irregular_rhythm(fs):
     """Search-back after the shortest regular RR (above) takes only a candidate at least ``early_slope`` (0.4) of the
