@@ -267,10 +267,7 @@ class Segmenter:
     def _noisy_qrs(self, p: int) -> bool | None:
         """Whether a QRS the detector found at its sample ``p`` is a beat marked noisy: the stretch rated last before it
         was decided (``p`` plus the detector's look-ahead) is; None while that rating is not made yet."""
-        q, at = self.quality, p + self.detector.dom + self.base
-        if q.next_at <= at or any(d <= at for d in q.due_at):
-            return None
-        return q.noisy_at(at)
+        return self.quality.settled_noisy_at(p + self.detector.dom + self.base)
 
     @property
     def last_sample(self) -> float:

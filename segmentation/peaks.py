@@ -897,8 +897,8 @@ class QRSDetector:
             ok = [x for x in self.noise if x.v > lim and not self._t_wave(x, self.last_qrs, window=qt)
                   and not self._hidden_t(x)]
             if early:  # before the mean RR's limit only a QRS-steep candidate past the T wave; the others wait for it
-                ok = [x for x in ok if x.s >= cfg.early_slope * _median(self.qrs_s)
-                      and x.p - self.last_qrs >= self.t_wave]
+                steep, after = cfg.early_slope * _median(self.qrs_s), self.last_qrs + self.t_wave
+                ok = [x for x in ok if x.s >= steep and x.p >= after]
                 if not ok:
                     return
             if not ok:

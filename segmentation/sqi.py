@@ -382,6 +382,13 @@ class SignalQuality:
         st = self.rating_at(index)
         return st is not None and st.noisy
 
+    def settled_noisy_at(self, index: float) -> bool | None:
+        """:meth:`noisy_at` once every rating at or before sample ``index`` is made (it will not change); None until
+        then (the stream has not reached that point, or a deferred rating there waits for the caller)."""
+        if self.next_at <= index or any(d <= index for d in self.due_at):
+            return None
+        return self.noisy_at(index)
+
     def _keep(self, at: int, st: Stretch) -> None:
         self.last = st
         self.history.append((at, st))
