@@ -81,6 +81,18 @@ amplitude, so a 4x amplitude change is a 4x level change):
   333/758.  Chosen on these and on the excerpts, in-sample (docs/recordings.md, session 34: ``regular_beats`` 2
   caught the PVCs sooner at 173 more false beats on NSTDB 118, one lead; without ``early_slope``, 28 more on 203,
   860 and 854; without the T-wave limit DS1 94/73 and SVDB 62/172, with that false extreme tachycardia);
+- levels learnt again after beats found only by search-back: search-back lowers the signal level by a quarter of the
+  way to each beat it takes, so after a loud start that was taken for QRS (3 s of 3 mV electrode motion before
+  MIT-BIH 208, a newcomer's record, session 33: a signal level four times the real QRS') the beats kept coming by
+  search-back alone, one every 1.66 RR, and for 22 s the smaller PVCs stayed under the threshold, holding the noise
+  level up near themselves (16 PVCs and 8 sinus beats missed, a false extreme bradycardia).  Re-acquisition (below)
+  never came: a QRS was found every 1.5-2 s.  After ``relearn_sb`` (3) QRS in a row found only by search-back the
+  levels are learnt again from the last ``learn_s``, as re-acquisition learns them (its floor and its check that
+  the window's largest candidate stands out included), without deciding those seconds again: the levels were
+  plainly wrong, the beats are there.  That record: every beat from 6 s on.  MIT-BIH DS1, the SVDB development half
+  and NSTDB 118 at 12, 6 and 0 dB gave the same detections with it as without (one lead, ``/tmp`` scripts,
+  docs/recordings.md, session 35); the newcomers' perturbed excerpts (sessions 33-34) 49 and 23 fewer beats missed,
+  3 and 4 more false ones;
 - re-acquisition (after artefact, or when the amplitude falls more than search-back reaches): when no
   QRS came for ``reacquire_s`` (3 s), the levels are learnt again from the last ``learn_s`` seconds
   (signal level: their largest candidate, noise level: half the median of the candidates under half
@@ -213,6 +225,9 @@ class DetectorConfig:
     regular_beats: int = 3
     regular_tol: float = 0.12
     early_slope: float = 0.4
+    # after this many QRS in a row found only by search-back, the levels are learnt again from the last learn_s (the
+    # re-acquisition's rule, its floor included) without deciding those seconds again; 0: off
+    relearn_sb: int = 3
     # search-back's T-wave window after a long cycle: Bazett's QT at this QTc (s) over the RR before the last QRS
     # (a bradycardia's T wave comes 0.4-0.55 s after its QRS, past t_wave_s), at most searchback_qt_max_s
     searchback_qtc: float = 0.40
@@ -355,6 +370,8 @@ class QRSDetector:
         self.decided_at: list[int] = []
         self.recent: deque[_Cand] = deque()  # every candidate of the last learn_s (re-acquisition)
         self.relearns = 0
+        self.sb_run = 0  # QRS in a row found by search-back (relearn_sb)
+        self.sb_relearns = 0
         # (sample, level) of the last QRS (the re-acquisition floor)
         self.qrs_v: deque[tuple[int, float]] = deque(maxlen=8)
         # whether the QRS at a sample (this detector's index) is a beat marked noisy (None: its rating is not made
@@ -776,7 +793,7 @@ class QRSDetector:
             if last is not None and self._implausible(c, last):
                 self._noise(c)  # noise between beats
                 return
-            self._qrs(c, out, rate=0.125)
+            self._qrs(c, out)
         else:
             self._noise(c)
 
@@ -827,7 +844,11 @@ class QRSDetector:
         self.npk += 0.125 * (min(c.v, self.cfg.suspect_frac * self.threshold) - self.npk)
         self.noise.append(c)
 
-    def _qrs(self, c: _Cand, out: list[int], *, rate: float) -> None:
+    def _qrs(self, c: _Cand, out: list[int], *, searched: bool = False) -> None:
+        """Take ``c`` as a QRS; ``searched``: found by search-back (the signal level learns from it at twice the usual
+        rate, Pan & Tompkins 1985)."""
+        rate = 0.25 if searched else 0.125
+        self.sb_run = self.sb_run + 1 if searched else 0
         if self.last_qrs is not None:
             rr = c.p - self.last_qrs
             if self.cfg.min_rr_s * self.fs <= rr <= self.cfg.max_rr_s * self.fs:
@@ -906,5 +927,10 @@ class QRSDetector:
                 return
             best = max(ok, key=lambda x: x.v)
             later = [x for x in self.noise if x.p > best.p]
-            self._qrs(best, out, rate=0.25)
+            self._qrs(best, out, searched=True)
             self.noise = later
+            if cfg.relearn_sb > 0 and self.sb_run >= cfg.relearn_sb:
+                window = [x for x in self.recent if x.p > now - self.learn_n]
+                if self._learn(window, first=False, floor=self._relearn_floor(now)):
+                    self.sb_relearns += 1
+                self.sb_run = 0
