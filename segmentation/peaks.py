@@ -89,10 +89,11 @@ amplitude, so a 4x amplitude change is a 4x level change):
   never came: a QRS was found every 1.5-2 s.  After ``relearn_sb`` (3) QRS in a row found only by search-back the
   levels are learnt again from the last ``learn_s``, as re-acquisition learns them (its floor and its check that
   the window's largest candidate stands out included), without deciding those seconds again: the levels were
-  plainly wrong, the beats are there.  That record: every beat from 6 s on.  MIT-BIH DS1, the SVDB development half
-  and NSTDB 118 at 12, 6 and 0 dB gave the same detections with it as without (one lead, ``/tmp`` scripts,
-  docs/recordings.md, session 35); the newcomers' perturbed excerpts (sessions 33-34) 49 and 23 fewer beats missed,
-  3 and 4 more false ones;
+  plainly wrong, the beats are there.  That record: every beat from 6 s on.  On the first lead alone MIT-BIH DS1, the
+  SVDB development half and NSTDB 118 at 12, 6 and 0 dB gave the same detections with it as without; as the monitor
+  plays them (both leads, ``evaluate --protocol qrs``/``nstdb``) DS1 FN/FP 96/72 -> 93/73 and NSTDB 118 at -6 dB
+  333/758 -> 319/782, the rest the same (docs/recordings.md, session 35; in-sample); the newcomers' perturbed
+  excerpts (sessions 33-34) 49 and 23 fewer beats missed, 3 and 4 more false ones;
 - re-acquisition (after artefact, or when the amplitude falls more than search-back reaches): when no
   QRS came for ``reacquire_s`` (3 s), the levels are learnt again from the last ``learn_s`` seconds
   (signal level: their largest candidate, noise level: half the median of the candidates under half
