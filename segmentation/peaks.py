@@ -124,7 +124,13 @@ amplitude, so a 4x amplitude change is a 4x level change):
   Each QRS's verdict is kept once its rating is made (the ratings themselves are kept 30 s: a floor had come back
   after 26 s without QRS, a reviewer's finding); one not rated yet, which only a push longer than ``reacquire_s``
   leaves at a re-acquisition, counts as clean until it is (MIT-BIH 112 after 6 s of pulses, pushed in 9 s packets:
-  5 beats later than in 0.1-6 s packets).
+  5 beats later than in 0.1-6 s packets).  Nor from QRS found in the stream's first ``settle_s``: the floor is the
+  median level of those of the last 8 QRS found after it, and there is none until ``relearn_floor_beats`` (4) are.
+  Electrode motion at a stream's start is spiky, so the signal-quality index, which has no clean ECG of the stream to
+  compare it with, rated 8 s of 3 mV motion before MIT-BIH 207's small ventricular escape rhythm clean; the motion
+  taken for QRS set the floor and the real QRS, a sixth of its level, were not learnt: asystole and pause alarms over
+  a 60 bpm rhythm for 10 s, and 40 of 41 beats missed with the rhythm at a quarter of its size (a newcomer, session
+  35).  A standstill within the first seconds after a stream starts is not guarded by the floor.
   Every re-acquisition of MIT-BIH DS1 and the SVDB development half learnt a level above 1/5 of the one before,
   except one in each: 116 at 1361 s, an amplifier's recovery, where the floor costs the first two small beats after
   the block (the artifact windows' hold on the asystole timer covers them); SVDB 850 at 1588 s, a ventricular
@@ -252,6 +258,10 @@ class DetectorConfig:
     # ... and none while at least this share of those QRS lay in stretches the signal-quality index rated noisy
     # (QRSDetector.artefact; the Segmenter's): a train of large pulses or motion taken for QRS set no floor
     relearn_floor_noisy: float = 0.5
+    # ... and none from QRS found in a stream's first settle_s: the floor is the median level of those of the last 8
+    # QRS found after it, at least relearn_floor_beats of them (a loud start the signal-quality index did not call
+    # noisy set it: session 35); 0: every one of them counts
+    relearn_floor_beats: int = 4
     peak_ratio: float = 8.0  # white noise's envelope peaks stand about 4x above its troughs
     npk_floor: float = 0.125  # the noise level learnt is at least this share of the signal level
     # under sustained noise (noise level over noisy_npk of the signal level) a candidate earlier than early_rr of the
@@ -727,7 +737,8 @@ class QRSDetector:
         """The lowest signal level a re-acquisition at ``p`` may learn: ``relearn_floor`` of the median level of the
         last QRS, after the stream's first ``settle_s`` and until ``relearn_floor_s`` after the last QRS; else 0.  Nor
         while at least ``relearn_floor_noisy`` of those QRS lay in stretches rated noisy (:attr:`artefact`): a level
-        set by artefact taken for QRS says nothing of the heart's."""
+        set by artefact taken for QRS says nothing of the heart's; the level is the median of those found after the
+        stream's first ``settle_s``, at least ``relearn_floor_beats`` of them (else 0)."""
         cfg = self.cfg
         if (p < self.settle or self.last_qrs is None or not self.qrs_v
                 or p - self.last_qrs >= cfg.relearn_floor_s * self.fs):
@@ -735,7 +746,10 @@ class QRSDetector:
         self.settle_verdicts()
         if sum(self.qrs_noisy.get(q, False) for q, _ in self.qrs_v) >= cfg.relearn_floor_noisy * len(self.qrs_v):
             return 0.0
-        return cfg.relearn_floor * float(np.median([v for _, v in self.qrs_v]))
+        late = [v for q, v in self.qrs_v if q >= self.settle or cfg.relearn_floor_beats <= 0]
+        if len(late) < max(1, cfg.relearn_floor_beats):
+            return 0.0  # the levels of a stream's first seconds, which may be all artefact, set no floor
+        return cfg.relearn_floor * float(np.median(late))
 
     def settle_verdicts(self) -> None:
         """Keep the verdict (:attr:`artefact`) of each of the last QRS whose rating is made; one not rated yet counts as
