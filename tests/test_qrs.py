@@ -281,7 +281,8 @@ def test_smaller_pvcs_that_recur_are_found_again_after_the_threshold_rose_over_t
     search-back (after 1.66 times the mean RR) never looked: the PVCs were lost to the end of the record.  Search-back
     now also looks after 1.66 times the shortest regular RR (``regular_beats``): PVCs found again within seconds.
     Since session 35 the levels are also learnt again after 3 beats in a row found only by search-back
-    (``relearn_sb``), which finds them here as well: either rule alone does; without both (0), hardly any."""
+    (``relearn_sb``), which alone finds them after the fall of the amplitude too (not after the pulses); without
+    both (0), hardly any."""
     rec = read(PVC_EXCERPT, lead="MLII")
     fs, x = rec.fs, rec.signal.copy()
     if kind == "amplitude falls to a quarter":
@@ -304,7 +305,7 @@ def test_smaller_pvcs_that_recur_are_found_again_after_the_threshold_rose_over_t
         m = match(ref[ref >= lo], det, 0.15 * fs)
         fp = len(det) - int((m >= 0).sum())
         found[rules] = (float((m[pvc] >= 0).mean()), float((m[~pvc] >= 0).mean()), fp)
-    for rules in ((3, 3), (3, 0), (0, 3)):
+    for rules in ((3, 3), (3, 0)) + (((0, 3),) if kind == "amplitude falls to a quarter" else ()):
         assert found[rules][0] >= 0.9 and found[rules][1] >= 0.97 and found[rules][2] == 0, found
     assert found[0, 0][0] < 0.3, found  # the rules under test are what finds them
 
