@@ -45,8 +45,9 @@ def synth(fs: float, rr_s: np.ndarray, *, seed: int = 0, noise_mv: float = 0.02,
     return x, np.round(r_t * fs).astype(np.int64)
 
 
-def run(x: np.ndarray, fs: float, *, rep: Representation = WINDOW, chunk_s: float = 0.25) -> tuple[Segmenter, list]:
-    seg = Segmenter("p", fs, rep=rep)
+def run(x: np.ndarray, fs: float, *, rep: Representation = WINDOW, chunk_s: float = 0.25,
+        detector: DetectorConfig = DetectorConfig()) -> tuple[Segmenter, list]:
+    seg = Segmenter("p", fs, rep=rep, detector=detector)
     n = max(1, round(chunk_s * fs))
     beats = [b for a in range(0, len(x), n) for b in seg.push(x[a:a + n])]
     return seg, beats
@@ -273,6 +274,19 @@ def test_search_back_takes_no_t_wave_after_a_long_cycle(fs):
 PVC_EXCERPT = Path(__file__).parent / "data" / "mitdb-pvc" / "208x"
 
 
+def pvcs_found(rec, x: np.ndarray, lo: int, detector: DetectorConfig) -> tuple[float, float, int, Segmenter]:
+    """``x`` (``rec``'s signal, changed) through a Segmenter with ``detector``: the shares of ``rec``'s PVCs and of its
+    other beats from sample ``lo`` on that were found (within 150 ms), the false detections there, the Segmenter."""
+    fs = rec.fs
+    seg, beats = run(x, fs, detector=detector)
+    det = np.asarray([b.index for b in beats])
+    det = det[det >= lo - 0.15 * fs]
+    ref, cls = rec.ann_samples, rec.ann_classes
+    pvc = cls[ref >= lo] == "V"
+    m = match(ref[ref >= lo], det, 0.15 * fs)
+    return float((m[pvc] >= 0).mean()), float((m[~pvc] >= 0).mean()), len(det) - int((m >= 0).sum()), seg
+
+
 @pytest.mark.parametrize("kind", ["amplitude falls to a quarter", "10 mV pulses at the start"])
 def test_smaller_pvcs_that_recur_are_found_again_after_the_threshold_rose_over_them(kind):
     """MIT-BIH 208's PVCs have about half the slope energy of its sinus beats.  Once the detector's threshold lay
@@ -292,19 +306,11 @@ def test_smaller_pvcs_that_recur_are_found_again_after_the_threshold_rose_over_t
         t = np.arange(int(10 * fs)) / fs
         x[:len(t)] += 10.0 * ((t % 1.0) < 0.2)  # 200 ms square pulses every second
         lo = int(30 * fs)
-    ref, cls = rec.ann_samples, rec.ann_classes
-    pvc = cls[ref >= lo] == "V"
-    assert pvc.sum() >= 20
+    assert (rec.ann_classes[rec.ann_samples >= lo] == "V").sum() >= 20
     found = {}
     for rules in ((3, 3), (3, 0), (0, 3), (0, 0)):
         cfg = dataclasses.replace(DetectorConfig(), regular_beats=rules[0], relearn_sb=rules[1])
-        seg = Segmenter("p", fs, rep=WINDOW, detector=cfg)
-        n = round(0.25 * fs)
-        det = np.asarray([b.index for a in range(0, len(x), n) for b in seg.push(x[a:a + n])])
-        det = det[det >= lo - 0.15 * fs]
-        m = match(ref[ref >= lo], det, 0.15 * fs)
-        fp = len(det) - int((m >= 0).sum())
-        found[rules] = (float((m[pvc] >= 0).mean()), float((m[~pvc] >= 0).mean()), fp)
+        found[rules] = pvcs_found(rec, x, lo, cfg)[:3]
     for rules in ((3, 3), (3, 0)) + (((0, 3),) if kind == "amplitude falls to a quarter" else ()):
         assert found[rules][0] >= 0.9 and found[rules][1] >= 0.97 and found[rules][2] == 0, found
     assert found[0, 0][0] < 0.3, found  # the rules under test are what finds them
@@ -323,26 +329,16 @@ def test_a_loud_start_is_unlearnt_after_three_beats_found_only_by_search_back():
     em = read(Path(__file__).parent / "data" / "nstdb-em" / "em300", lead="MLII").signal[:int(3 * fs)]
     assert fs == 360.0 and len(em) == int(3 * fs)
     x[:len(em)] += em * 3.0 / em.std()
-    lo = int(8 * fs)
-    ref, cls = rec.ann_samples, rec.ann_classes
-    pvc = cls[ref >= lo] == "V"
     found = {}
     for sb in (3, 0):
-        seg = Segmenter("p", fs, rep=WINDOW, detector=dataclasses.replace(DetectorConfig(), relearn_sb=sb))
-        n = round(0.25 * fs)
-        det = np.asarray([b.index for a in range(0, len(x), n) for b in seg.push(x[a:a + n])])
-        det = det[det >= lo - 0.15 * fs]
-        m = match(ref[ref >= lo], det, 0.15 * fs)
-        found[sb] = (float((m[pvc] >= 0).mean()), float((m[~pvc] >= 0).mean()), len(det) - int((m >= 0).sum()))
+        pvc, other, fp, seg = pvcs_found(rec, x, int(8 * fs), dataclasses.replace(DetectorConfig(), relearn_sb=sb))
+        found[sb] = (pvc, other, fp)
         if sb:
             assert seg.detector.sb_relearns >= 1
     assert found[3][0] == 1.0 and found[3][1] >= 0.98 and found[3][2] == 0, found
     assert found[0][0] < 0.85, found  # the rule under test is what finds them
-    got = {}
-    for chunk_s in (0.1, 1.0, 9.0):  # the same beats in any packets (the rule judges the candidates in order)
-        seg = Segmenter("p", fs, rep=WINDOW)
-        n = round(chunk_s * fs)
-        got[chunk_s] = [b.index for a in range(0, len(x), n) for b in seg.push(x[a:a + n])]
+    # the same beats in any packets (the rule judges the candidates in order)
+    got = {chunk_s: [b.index for b in run(x, fs, chunk_s=chunk_s)[1]] for chunk_s in (0.1, 1.0, 9.0)}
     assert got[0.1] == got[1.0] == got[9.0]
 
 
@@ -364,10 +360,8 @@ def test_motion_at_a_streams_start_sets_no_re_acquisition_floor(gain, rms):
     assert len(ref) >= 30
     se = {}
     for beats in (4, 0):
-        cfg = dataclasses.replace(DetectorConfig(), relearn_floor_beats=beats)
-        seg = Segmenter("p", fs, rep=WINDOW, detector=cfg)
-        n = round(0.25 * fs)
-        det = np.asarray([b.index for a in range(0, len(x), n) for b in seg.push(x[a:a + n])])
+        det = np.asarray([b.index for b in run(x, fs, detector=dataclasses.replace(DetectorConfig(),
+                                                                                   relearn_floor_beats=beats))[1]])
         se[beats] = float((match(ref, det, 0.15 * fs) >= 0).mean())
     assert se[4] >= 0.95 and se[0] < 0.5, se
 
@@ -393,9 +387,7 @@ def test_a_train_of_large_pulses_taken_for_qrs_sets_no_re_acquisition_floor(at, 
         # from setting it as well: relearn_floor_beats)
         cfg = dataclasses.replace(DetectorConfig(), relearn_floor_noisy=share,
                                   relearn_floor_beats=4 if share < 1 else 0)
-        seg = Segmenter("p", fs, rep=WINDOW, detector=cfg)
-        n = round(0.25 * fs)
-        det = np.asarray([bt.index for k in range(0, len(x), n) for bt in seg.push(x[k:k + n])])
+        det = np.asarray([bt.index for bt in run(x, fs, detector=cfg)[1]])
         se[share] = float((match(ref, det, 0.15 * fs) >= 0).mean())
     assert se[0.5] == 1.0 and se[2.0] < 0.5, se
 
@@ -413,11 +405,7 @@ def test_the_pulses_set_no_floor_however_long_the_silence_after_them_and_whateve
     x[b:c] = 0.02 * np.random.default_rng(1).standard_normal(c - b)
     ref = rec.ann_samples[rec.ann_samples >= c + 5 * fs]
     assert len(ref) >= 5
-    got = {}
-    for chunk_s in (0.1, 1.0, 2.5):
-        seg = Segmenter("p", fs, rep=WINDOW)
-        n = round(chunk_s * fs)
-        got[chunk_s] = [bt.index for k in range(0, len(x), n) for bt in seg.push(x[k:k + n])]
+    got = {chunk_s: [bt.index for bt in run(x, fs, chunk_s=chunk_s)[1]] for chunk_s in (0.1, 1.0, 2.5)}
     assert got[0.1] == got[1.0] == got[2.5]
     assert (match(ref, np.asarray(got[0.1]), 0.15 * fs) >= 0).all()
 
