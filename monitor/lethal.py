@@ -346,10 +346,24 @@ class LethalWatch:
         self.now: int | None = None  # how far the signal has come (samples())
         self.noisy_since: int | None = None  # first QRS of the current run of QRS in noise
         self.clean = 0  # clean QRS in a row (clearing "cannot be analysed")
+        self.clean_from: int | None = None  # the first QRS of that run (reads_again)
         self.unreadable_at: int | None = None  # the last sample at which the signal could not be read (noisy QRS, ...)
         self.ended: dict[Condition, int] = {}  # sample index at which each condition last cleared (chaining)
         self.met: dict[Condition, int] = {}  # extreme rates: the last sample index at which the condition held
         self.bridges: list[tuple[int, int]] = []  # bridged stretches of lost samples not yet behind the last QRS
+
+    @property
+    def reads_again(self) -> bool:
+        """Whether the signal has shown clean QRS in a row for ``asystole_s`` since it last could not be read (a noisy
+        QRS, the asystole timer held by artifact, leads off or signal loss), ``clear_beats`` at least, from its first
+        to its latest QRS (not the sample where a lost signal came back): it shows whether the heart beats,
+        though "ECG cannot be analysed" stays on for ``cannot_analyse_s`` more (one alarm per episode of noise that
+        comes and goes; :class:`LeadFusion` reads this for asystole and pause alone: for the rest a lead in and out
+        of noise would hand a bed's alarms to and fro between its leads, CinC 2015 v243l)."""
+        c = self.cfg
+        return (self.clean >= c.clear_beats and self.clean_from is not None and bool(self.qrs_at)
+                and self.qrs_at[-1] - self.clean_from >= round(c.asystole_s * self.fs)
+                and (self.unreadable_at is None or self.clean_from > self.unreadable_at))
 
     @property
     def settled(self) -> bool:
@@ -433,6 +447,8 @@ class LethalWatch:
                                  f"noise for {c.asystole_s:g} s")
         else:
             self.noisy_since = None
+            if self.clean == 0 or self.clean_from is None:
+                self.clean_from = index
             self.clean += 1
             # the signal can be read again: clear_beats clean QRS, and readable for cannot_analyse_s (its episode)
             if self.clean >= c.clear_beats and (self.unreadable_at is None or index - self.unreadable_at
@@ -636,6 +652,7 @@ class LethalWatch:
         if leads_off:
             self.held = True
             self.qrs_since_back = False
+            self.clean_from = None  # clean QRS count again from the first after it (reads_again)
             return out
         if self.held:  # the signal is back: time without QRS counts from here
             self.held = False
@@ -787,6 +804,7 @@ class LethalWatch:
         towards the next beat's rate or the asystole timer, which runs again from the first sample after it."""
         self.last_qrs, self.last_typed, self.start = None, None, None
         self.qrs_since_back = False
+        self.clean_from = None  # clean QRS count again from the first after the gap (reads_again)
         self._gap = None
         self.bridges = []
         self.rr.clear()
@@ -977,9 +995,17 @@ class LeadFusion:
 
     - extreme bradycardia: raised when either lead's watch raises it (a rate read on the lead where it can be read:
       noise detections in one lead split a slow rhythm's intervals, CinC b730s), cleared once no lead's watch has it
-      on; the message says when the second lead raised it;
+      on; the message says when the second lead raised it.  Not a lead's whose own asystole has come since (its
+      rate is stale: a second lead whose complexes fell under its detector's floor after electrode taps took the taps
+      for a rhythm of 34 bpm, then found no QRS at all, and the bed showed that rate "(second lead)" to the record's
+      end over lead II's 80 bpm, a newcomer's MIT-BIH 205, session 36); the bed's asystole is judged with both leads,
+      and the stale rate stays out until that lead's bradycardia clears or is met again.  (Holding a lead's
+      bradycardia while the other lead reads a steady rate was tried and not kept: a lead that counts tall P waves
+      in complete heart block, or T waves of a long QT, reads such a rate and silenced true bradycardia.)
     - asystole and pause (no QRS for ``asystole_s``, ``pause_s``): raised when no readable lead has a QRS: the watch
-      of each lead that can be read has it on (at least one of them), the others cannot be read.  A readable second
+      of each lead that can be read has it on (at least one of them), the others cannot be read (a lead whose clean
+      QRS have come back for ``asystole_s`` can be read here, though its "ECG cannot be analysed" waits out its
+      episode: :attr:`LethalWatch.reads_again`).  A readable second
       lead that still shows QRS complexes holds the first lead's (a lead II whose electrode moved or whose complexes
       fell to nothing is no asystole, and no pause: a MEDIUM pause beside a beating lead V, newcomer, session 24); a
       second lead in noise does not (CinC 2015 a142s, whose lead V's baseline wander held a true asystole); a first
@@ -1023,6 +1049,8 @@ class LeadFusion:
         self._vt2_done = False  # a confirmation ended by the first lead's quiet: none more in this episode
         self.quiet_beats = quiet_beats
         self._why: dict[Condition, str] = {}
+        # lead -> the sample of its extreme bradycardia (its watch's raise) that its own asystole made stale
+        self._brady_stale: dict[int, int] = {}
         self.either = frozenset({Condition.EXTREME_BRADY, *((Condition.VTACH,) if vt == "either" else ())})
         self.both = frozenset({Condition.ASYSTOLE, Condition.PAUSE, Condition.CANNOT_ANALYSE,
                                *((Condition.VTACH,) if vt == "both" else ())})
@@ -1082,9 +1110,39 @@ class LeadFusion:
     def _judge(self, cond: Condition, index: int | None) -> list[Change]:
         """``index``: the sample of this condition's own change just told, None when re-judged."""
         (r0, r1), on0, on1 = self.readable, cond in self.on[0], cond in self.on[1]
-        if cond in self.either:
+        at_hold: int | None = None  # extreme bradycardia cleared because its lead's asystole came: that sample
+        if cond is Condition.EXTREME_BRADY:
+            # either lead's, but not a lead's whose own asystole has come since (its bradycardia is then stale: a
+            # lead whose complexes fell under its detector's floor after electrode taps took the taps for a rhythm
+            # of 34 bpm, then found no QRS at all, and the bed showed that rate "(second lead)" to the record's end
+            # over lead II's 80 bpm: a newcomer's MIT-BIH 205, session 36); the bed's asystole is judged with both
+            # leads, and the stale rate stays out until that lead's bradycardia clears or is met again
+            ok = []
+            for k, on in ((0, on0), (1, on1)):
+                ch = self.on[k].get(cond)
+                if ch is None:
+                    self._brady_stale.pop(k, None)
+                elif Condition.ASYSTOLE in self.on[k] and self.on[k][Condition.ASYSTOLE].index >= ch.index:
+                    self._brady_stale[k] = ch.index
+                    at_hold = max(at_hold or 0, self.on[k][Condition.ASYSTOLE].index)
+                ok.append(on and self._brady_stale.get(k) != (ch.index if ch is not None else None))
+            ok0, ok1 = ok
+            want, src = ok0 or ok1, 0 if ok0 else 1
+            if want or not (on0 or on1):
+                at_hold = None
+            elif cond in self.shown:
+                self._why.setdefault(cond, f"no QRS on the {'second' if on1 else 'first'} lead since (asystole is "
+                                           "judged with both leads)")
+        elif cond in self.either:
             want, src = on0 or on1, 0 if on0 else 1
         elif cond in self.both:
+            if cond in (Condition.ASYSTOLE, Condition.PAUSE):
+                # a lead that reads clean QRS again (LethalWatch.reads_again) shows whether the heart beats, though
+                # its "ECG cannot be analysed" waits out its episode: a deaf second lead's silence raised asystole
+                # over lead II's clean beats after electrode taps (a newcomer's MIT-BIH 205, session 36)
+                w0, w1 = self.watches
+                r0 = r0 or (w0 is not None and w0.settled and not w0.off and w0.reads_again)
+                r1 = r1 or (w1 is not None and w1.settled and not w1.off and w1.reads_again)
             want, src = (on0 or not r0) and (on1 or not r1) and (on0 or on1), 0 if on0 else 1
         else:  # the first lead's, and the second lead's too while only the second can be read (VF and VT: while
             # the first lead is off or lost, not in noise, which a second lead's VF detector reads as VF too)
@@ -1123,7 +1181,8 @@ class LeadFusion:
             self.shown.discard(cond)
             # never before the bed raised it (a lead's clearing at its own sample can come before the sample where the
             # bed decided the raise: an asystole listed as cleared before its own raise, a newcomer, session 31)
-            self.cleared[cond] = max(self.now if index is None else index, self.raised_at.get(cond, 0))
+            self.cleared[cond] = max(at_hold if at_hold is not None else self.now if index is None else index,
+                                     self.raised_at.get(cond, 0))
             why = self._why.get(cond)
             if why is None:  # cleared by the bed's judgement (a lead's readability), not a lead's own clearing
                 why = ("QRS on the other lead" if cond in (Condition.ASYSTOLE, Condition.PAUSE) and (on0 or on1)

@@ -1198,3 +1198,41 @@ def test_alarm_thresholds_that_contradict_each_other_are_refused(argv, says):
     lethal_from_args(p.parse_args([]))  # the defaults agree
     with pytest.raises(ValueError, match=says.replace("-", r"\-")):
         lethal_from_args(p.parse_args(argv))
+
+
+def _two_lead_brady(lag_s: float, first_qrs: list[float], second_qrs: list[float], end_s: float) -> list:
+    """Two watches, lead 0 with QRS at ``first_qrs`` (s), lead 1 at ``second_qrs``, the signal told every 0.25 s
+    through LeadFusion; lead 1's inputs reach it ``lag_s`` later than lead 0's (its typer and VF detector lag in a
+    pool): the bed's extreme-bradycardia and asystole changes (condition, active, sample)."""
+    from ecgmon.monitor.lethal import LeadFusion
+
+    f = LeadFusion()
+    w = (LethalWatch(FS), LethalWatch(FS))
+    events = []  # (time it reaches the fusion, order, lead, kind, sample)
+    for lead, qrs, lag in ((0, first_qrs, 0.0), (1, second_qrs, lag_s)):
+        events += [(t + 0.3 + lag, 1, lead, "qrs", round(t * FS)) for t in qrs]  # decided 0.3 s after its QRS
+        events += [(k * 0.25 + lag, 0, lead, "tick", round(k * 0.25 * FS)) for k in range(1, int(end_s / 0.25) + 1)]
+    out = []
+    for _, _, lead, kind, s in sorted(events):
+        ch = w[lead].qrs(s) if kind == "qrs" else w[lead].samples(s)
+        got = f.update(lead, ch, second_readable=True, watches=w)
+        out += [(c.condition, c.active, c.index) for c in got
+                if c.condition in (Condition.EXTREME_BRADY, Condition.ASYSTOLE)]
+    return out
+
+
+def test_a_leads_bradycardia_ends_for_the_bed_at_that_leads_asystole_whichever_lead_lags():
+    """LeadFusion: lead 1 finds a "beat" every 2 s (30 bpm) to 20 s, then none (its complexes lost), lead 0 reads a
+    steady 80 bpm: the bed shows lead 1's extreme bradycardia from its 5th beat (9 s) until lead 1's own asystole
+    (4 s after its last QRS, 23 s) and raises no asystole (lead 0 beats), the same whether lead 1's analysis lags
+    lead 0's by 0, 1 or 3 s (a pool of many beds analyses a lead's signal in blocks).  A lead that goes on finding
+    its slow beats keeps its bradycardia whatever the other lead reads (a lead counting tall P or T waves reads a
+    steady normal rate over a true bradycardia)."""
+    steady = [1.0 + 0.75 * k for k in range(52)]  # 80 bpm to 39 s
+    lost = [1.0 + 2.0 * k for k in range(10)]  # 30 bpm to 19 s, then nothing
+    runs = [_two_lead_brady(lag, steady, lost, 40.0) for lag in (0.0, 1.0, 3.0)]
+    assert runs[0] == runs[1] == runs[2], runs
+    brady = Condition.EXTREME_BRADY
+    assert [(c, a, round(i / FS, 2)) for c, a, i in runs[0]] == [(brady, True, 9.0), (brady, False, 23.0)], runs[0]
+    slow = [1.0 + 2.0 * k for k in range(20)]  # 30 bpm throughout: kept
+    assert [(c, a) for c, a, _ in _two_lead_brady(1.0, steady, slow, 40.0)] == [(brady, True)]

@@ -520,3 +520,72 @@ def test_a_cleared_alarm_line_says_why_it_ended_and_keeps_the_raise_message(tmp_
     second = replace(cleared, message=cleared.message + " (second lead)")
     assert alarm_line(second) == f"cleared: HIGH extreme tachycardia (second lead) - ended: {cleared.reason}"
     assert alarm_line(replace(cleared, reason="")) == f"cleared: HIGH extreme tachycardia - {cleared.message}"
+
+
+def _taps(n: int, at_s: list[float], mv: float = 4.0) -> np.ndarray:
+    """Electrode taps: a biphasic 40 ms pulse of +-``mv`` at each time of ``at_s`` (the kind a newcomer added to
+    MIT-BIH records, session 35)."""
+    out, w = np.zeros(n), round(0.02 * FS)
+    for s in at_s:
+        k = round(s * FS)
+        out[k:k + w] += mv
+        out[k + w:k + 2 * w] -= mv
+    return out
+
+
+def _alarms(rec, cond):
+    return [(a.state.value, a.record_s, a.message) for a in rec.alarms if a.condition is cond]
+
+
+def test_a_second_leads_bradycardia_ends_when_that_lead_has_no_qrs_and_the_first_lead_beats(tmp_path):
+    """A newcomer's MIT-BIH 205 with electrode taps (session 36): the second lead V1 took the taps for QRS, then
+    found none (its complexes under the floor they set), and the bed showed its extreme bradycardia "(second lead)"
+    to the record's end while lead II read every beat at 80 bpm.  Here lead V's complexes fall to a fiftieth from 10 s
+    and taps come every 2.5 s on it from 12 to 30 s: its "rate" is 24 bpm, then it has no QRS.  Its own asystole
+    (held for the bed by lead II's QRS) makes its bradycardia stale: the bed's ends there, and no asystole is
+    raised.  Lead V alone keeps both; with lead II's complexes gone too the bed raises asystole."""
+    n = round(60.0 * FS)
+    x = sinus(FS, 60.0, 80, seed=7)
+    rng = np.random.default_rng(7)
+    t = np.arange(n) / FS
+    taps = _taps(n, [float(s) for s in np.arange(12.0, 30.0, 2.5)])
+    v = 0.7 * np.where(t >= 10, 0.02 * x, x) + taps + rng.normal(0, 0.01, n)
+    _record(tmp_path, "tapped", {"II": x + rng.normal(0, 0.01, n), "V": v})
+    (tmp_path / "a").mkdir()
+    _, rec = play_records(tmp_path / "a", [tmp_path / "tapped"], second_lead=True)
+    brady = _alarms(rec, Condition.EXTREME_BRADY)
+    assert [a[0] for a in brady] == ["active", "cleared"], rec.alarms
+    assert brady[0][2].endswith("(second lead)") and 30.0 < brady[1][1] < 37.0, brady  # 4 s after the last tap
+    assert not _alarms(rec, Condition.ASYSTOLE), rec.alarms
+    _record(tmp_path, "vonly", {"V": v})
+    (tmp_path / "b").mkdir()
+    _, rec = play_records(tmp_path / "b", [tmp_path / "vonly"], second_lead=False)
+    assert [a[0] for a in _alarms(rec, Condition.EXTREME_BRADY)] == ["active"], rec.alarms
+    assert [a[0] for a in _alarms(rec, Condition.ASYSTOLE)] == ["active"], rec.alarms
+    ii = np.where(t >= 10, 0.02 * x, x) + rng.normal(0, 0.01, n)
+    _record(tmp_path, "bothgone", {"II": ii, "V": v})
+    (tmp_path / "c").mkdir()
+    _, rec = play_records(tmp_path / "c", [tmp_path / "bothgone"], second_lead=True)
+    assert [a[0] for a in _alarms(rec, Condition.ASYSTOLE)][:1] == ["active"], rec.alarms
+
+
+def test_a_lead_reading_clean_qrs_again_holds_the_other_leads_asystole_while_its_own_alarm_waits(tmp_path):
+    """A newcomer's MIT-BIH 205 with electrode taps (session 36): lead II read clean QRS again after the taps, but
+    its "ECG cannot be analysed" stays on 10 s more (one alarm per episode of noise), and the bed took lead II for
+    unreadable all that time: the deaf second lead's silence raised asystole "(second lead)".  Here both leads have
+    muscle noise 10-20 s, lead V's complexes are gone from 26 s: lead II reads clean QRS from about 22 s, so the bed
+    raises no asystole; with lead II's complexes gone too from 26 s it does."""
+    n = round(50.0 * FS)
+    x = sinus(FS, 50.0, 80, seed=8)
+    rng = np.random.default_rng(8)
+    t = np.arange(n) / FS
+    noise = np.where((t >= 10) & (t < 20), rng.normal(0, 0.4, n), 0.0)
+    ii = x + noise + rng.normal(0, 0.01, n)
+    v = 0.7 * np.where(t >= 26, 0.0, x) + noise + rng.normal(0, 0.01, n)
+    _record(tmp_path, "vgone", {"II": ii, "V": v})
+    ii_gone = np.where(t >= 26, 0.0, x) + noise + rng.normal(0, 0.01, n)
+    _record(tmp_path, "bothgone", {"II": ii_gone, "V": v})
+    (tmp_path / "run").mkdir()
+    _, rec = play_records(tmp_path / "run", [tmp_path / "vgone", tmp_path / "bothgone"], second_lead=True)
+    raised = {a.patient for a in rec.alarms if a.condition is Condition.ASYSTOLE and a.state.value == "active"}
+    assert raised == {"bothgone"}, [(a.patient, a.condition.value, a.state.value, a.record_s) for a in rec.alarms]
