@@ -995,13 +995,15 @@ class LeadFusion:
 
     - extreme bradycardia: raised when either lead's watch raises it (a rate read on the lead where it can be read:
       noise detections in one lead split a slow rhythm's intervals, CinC b730s), cleared once no lead's watch has it
-      on; the message says when the second lead raised it.  Not a lead's whose own asystole has come since (its
-      rate is stale: a second lead whose complexes fell under its detector's floor after electrode taps took the taps
-      for a rhythm of 34 bpm, then found no QRS at all, and the bed showed that rate "(second lead)" to the record's
-      end over lead II's 80 bpm, a newcomer's MIT-BIH 205, session 36); the bed's asystole is judged with both leads,
-      and the stale rate stays out until that lead's bradycardia clears or is met again.  (Holding a lead's
-      bradycardia while the other lead reads a steady rate was tried and not kept: a lead that counts tall P waves
-      in complete heart block, or T waves of a long QT, reads such a rate and silenced true bradycardia.)
+      on; the message says when the second lead raised it.  Not a lead's whose own asystole has come since while
+      the other lead, readable, shows QRS (no asystole for the bed: the lead's rate is stale; a second lead whose
+      complexes fell under its detector's floor after electrode taps took the taps for a rhythm of 34 bpm, then found
+      no QRS at all, and the bed showed that rate "(second lead)" to the record's end over lead II's 80 bpm, a
+      newcomer's MIT-BIH 205, session 36), until that lead's watch meets the bradycardia again after its asystole
+      (raised again there) or clears it.  A pause of both leads is the bed's asystole and leaves the bradycardia as
+      it was.  (Holding a lead's bradycardia while the other lead reads a steady rate was tried and not kept: a lead
+      that counts tall P waves in complete heart block, or T waves of a long QT, reads such a rate and silenced true
+      bradycardia.)
     - asystole and pause (no QRS for ``asystole_s``, ``pause_s``): raised when no readable lead has a QRS: the watch
       of each lead that can be read has it on (at least one of them), the others cannot be read (a lead whose clean
       QRS have come back for ``asystole_s`` can be read here, though its "ECG cannot be analysed" waits out its
@@ -1095,6 +1097,25 @@ class LeadFusion:
             out += self._judge(cond, told.get(cond))
         return out
 
+    def _qrs_before(self, lead: int, at: int) -> bool:
+        """Whether lead ``lead`` has come as far as sample ``at``, where the other lead's asystole was raised, and
+        found a QRS in the ``asystole_s`` after that lead's last QRS (from ``confirm_tol_s`` after it: the same beat on
+        both leads) that its asystole counts (the other lead's silence is then not the bed's); False until it has come
+        that far, whichever lead's analysis lags."""
+        w, other = self.watches[lead], self.watches[1 - lead]
+        if w is None or other is None or w.now is None or w.now < at:
+            return False
+        span = round(other.cfg.asystole_s * other.fs)
+        quiet = [q for q in other.qrs_at if q <= at - span]
+        last = quiet[-1] if quiet else at - span
+        lo, hi = last + round(self.confirm_tol_s * w.fs), last + span
+        return any(lo < q <= hi for q in w.qrs_at)
+
+    def _reads_again(self, lead: int) -> bool:
+        """Whether lead ``lead`` shows clean QRS again (:attr:`LethalWatch.reads_again`), settled and not off."""
+        w = self.watches[lead]
+        return w is not None and w.settled and not w.off and w.reads_again
+
     def _vt_confirmed(self) -> bool:
         """``vt="confirmed"``: the first lead typed a run of ``confirm_beats`` (4) or more consecutive beats
         ventricular, one of them within the second lead's VT episode (from its first run's first QRS to its latest
@@ -1111,28 +1132,38 @@ class LeadFusion:
         """``index``: the sample of this condition's own change just told, None when re-judged."""
         (r0, r1), on0, on1 = self.readable, cond in self.on[0], cond in self.on[1]
         at_hold: int | None = None  # extreme bradycardia cleared because its lead's asystole came: that sample
+        at_again: int | None = None  # ... and raised again where that lead met it again
         if cond is Condition.EXTREME_BRADY:
-            # either lead's, but not a lead's whose own asystole has come since (its bradycardia is then stale: a
-            # lead whose complexes fell under its detector's floor after electrode taps took the taps for a rhythm
-            # of 34 bpm, then found no QRS at all, and the bed showed that rate "(second lead)" to the record's end
-            # over lead II's 80 bpm: a newcomer's MIT-BIH 205, session 36); the bed's asystole is judged with both
-            # leads, and the stale rate stays out until that lead's bradycardia clears or is met again
+            # either lead's, but not a lead's whose own asystole has come since while the other lead, readable,
+            # showed QRS in those 4 s (the bed has no asystole then: that lead's rate is stale; a lead whose
+            # complexes fell under its detector's floor after electrode taps took the taps for a rhythm of 34 bpm,
+            # then found no QRS at all, and the bed showed that rate "(second lead)" to the record's end over lead
+            # II's 80 bpm, a newcomer's MIT-BIH 205, session 36).  The lead's rate counts again once its watch meets
+            # the bradycardia after that asystole (a true slow rhythm after a pause on one lead: a reviewer, session
+            # 36), or its bradycardia clears.  A pause of both leads (sinus arrest, a dropped beat of a 2:1 block)
+            # is the bed's asystole and leaves the bradycardia as it was.
             ok = []
             for k, on in ((0, on0), (1, on1)):
-                ch = self.on[k].get(cond)
+                ch, asy, w = self.on[k].get(cond), self.on[k].get(Condition.ASYSTOLE), self.watches[k]
+                j = 1 - k
+                readable_j = (r0, r1)[j] or (self.watches[j] is not None and self._reads_again(j))
                 if ch is None:
                     self._brady_stale.pop(k, None)
-                elif Condition.ASYSTOLE in self.on[k] and self.on[k][Condition.ASYSTOLE].index >= ch.index:
-                    self._brady_stale[k] = ch.index
-                    at_hold = max(at_hold or 0, self.on[k][Condition.ASYSTOLE].index)
-                ok.append(on and self._brady_stale.get(k) != (ch.index if ch is not None else None))
+                elif (asy is not None and asy.index >= ch.index and k not in self._brady_stale and readable_j
+                      and self._qrs_before(j, asy.index)):
+                    self._brady_stale[k] = asy.index
+                    at_hold = max(at_hold or 0, asy.index)
+                elif k in self._brady_stale and w is not None and w.met.get(cond, -1) > self._brady_stale[k]:
+                    del self._brady_stale[k]  # met again after its asystole: a rate again
+                    at_again = max(at_again or 0, w.met[cond])
+                ok.append(on and k not in self._brady_stale)
             ok0, ok1 = ok
             want, src = ok0 or ok1, 0 if ok0 else 1
             if want or not (on0 or on1):
                 at_hold = None
             elif cond in self.shown:
-                self._why.setdefault(cond, f"no QRS on the {'second' if on1 else 'first'} lead since (asystole is "
-                                           "judged with both leads)")
+                self._why.setdefault(cond, f"no QRS on the {'second' if on1 else 'first'} lead since, QRS on the "
+                                           "other")
         elif cond in self.either:
             want, src = on0 or on1, 0 if on0 else 1
         elif cond in self.both:
@@ -1140,9 +1171,7 @@ class LeadFusion:
                 # a lead that reads clean QRS again (LethalWatch.reads_again) shows whether the heart beats, though
                 # its "ECG cannot be analysed" waits out its episode: a deaf second lead's silence raised asystole
                 # over lead II's clean beats after electrode taps (a newcomer's MIT-BIH 205, session 36)
-                w0, w1 = self.watches
-                r0 = r0 or (w0 is not None and w0.settled and not w0.off and w0.reads_again)
-                r1 = r1 or (w1 is not None and w1.settled and not w1.off and w1.reads_again)
+                r0, r1 = r0 or self._reads_again(0), r1 or self._reads_again(1)
             want, src = (on0 or not r0) and (on1 or not r1) and (on0 or on1), 0 if on0 else 1
         else:  # the first lead's, and the second lead's too while only the second can be read (VF and VT: while
             # the first lead is off or lost, not in noise, which a second lead's VF detector reads as VF too)
@@ -1174,7 +1203,7 @@ class LeadFusion:
             # over one stretch: NSTDB 118e06's "ECG cannot be analysed", a newcomer, session 25)
             at = ch.index if cond in self.either or cond in self.both or index is not None else max(ch.index, self.now)
             if self.cleared.get(cond, -1) >= at:  # met again after that clearing: where the bed decided it
-                at = max(self.cleared[cond], self.now if index is None else index)
+                at = max(self.cleared[cond], at_again if at_again is not None else self.now if index is None else index)
             self.raised_at[cond] = at
             return [Change(cond, True, at, ch.message + where)]
         if not want and cond in self.shown:

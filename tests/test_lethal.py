@@ -1236,3 +1236,21 @@ def test_a_leads_bradycardia_ends_for_the_bed_at_that_leads_asystole_whichever_l
     assert [(c, a, round(i / FS, 2)) for c, a, i in runs[0]] == [(brady, True, 9.0), (brady, False, 23.0)], runs[0]
     slow = [1.0 + 2.0 * k for k in range(20)]  # 30 bpm throughout: kept
     assert [(c, a) for c, a, _ in _two_lead_brady(1.0, steady, slow, 40.0)] == [(brady, True)]
+
+
+def test_a_pause_of_both_leads_leaves_the_bradycardia_and_a_slow_lead_back_after_its_own_pause_raises_it_again():
+    """A reviewer (session 36): a true bradycardia at 30 bpm with a 4.6 s sinus arrest on both leads is the bed's
+    asystole, and the bradycardia stays on through it (a version that made it stale there lost it for good); one
+    lead's 6 s dropout beside a lead that beats makes that lead's bradycardia stale until its watch meets it again
+    after the dropout, where the bed raises it again."""
+    brady, asy = Condition.EXTREME_BRADY, Condition.ASYSTOLE
+    arrest = [1.0 + 2.0 * k for k in range(11)] + [25.6 + 2.0 * k for k in range(10)]  # 21 s -> 25.6 s
+    for lag in (0.0, 1.0):
+        got = [(c, a, round(i / FS, 2)) for c, a, i in _two_lead_brady(lag, arrest, arrest, 46.0)]
+        assert [x for x in got if x[0] is brady] == [(brady, True, 9.0)], got  # raised once, never cleared
+        assert [(c, a) for c, a, _ in got if c is asy] == [(asy, True), (asy, False)], got
+    dropout = [1.0 + 2.0 * k for k in range(11)] + [27.0 + 2.0 * k for k in range(10)]  # none 21-27 s
+    for lag in (0.0, 1.0):
+        got = [(c, a, round(i / FS, 2)) for c, a, i in _two_lead_brady(lag, [1.0 + 0.75 * k for k in range(60)],
+                                                                         dropout, 46.0)]
+        assert got == [(brady, True, 9.0), (brady, False, 25.0), (brady, True, 35.0)], got
