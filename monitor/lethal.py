@@ -1146,7 +1146,7 @@ class LeadFusion:
             for k, on in ((0, on0), (1, on1)):
                 ch, asy, w = self.on[k].get(cond), self.on[k].get(Condition.ASYSTOLE), self.watches[k]
                 j = 1 - k
-                readable_j = (r0, r1)[j] or (self.watches[j] is not None and self._reads_again(j))
+                readable_j = (r0, r1)[j] or self._reads_again(j)
                 if ch is None:
                     self._brady_stale.pop(k, None)
                 elif (asy is not None and asy.index >= ch.index and k not in self._brady_stale and readable_j
@@ -1202,8 +1202,10 @@ class LeadFusion:
             # both leads raised again at a lead's old sample came before that clearing, the same alarm shown twice
             # over one stretch: NSTDB 118e06's "ECG cannot be analysed", a newcomer, session 25)
             at = ch.index if cond in self.either or cond in self.both or index is not None else max(ch.index, self.now)
-            if self.cleared.get(cond, -1) >= at:  # met again after that clearing: where the bed decided it
-                at = max(self.cleared[cond], at_again if at_again is not None else self.now if index is None else index)
+            if at_again is not None:  # a stale rate met again: where it was met (not before the bed's clearing)
+                at = max(at_again, self.cleared.get(cond, -1))
+            elif self.cleared.get(cond, -1) >= at:  # met again after that clearing: where the bed decided it
+                at = max(self.cleared[cond], self.now if index is None else index)
             self.raised_at[cond] = at
             return [Change(cond, True, at, ch.message + where)]
         if not want and cond in self.shown:
