@@ -1111,6 +1111,13 @@ class LeadFusion:
         lo, hi = last + round(self.confirm_tol_s * w.fs), last + span
         return any(lo < q <= hi for q in w.qrs_at)
 
+    def _asystole_wanted(self) -> bool:
+        """Whether the bed's asystole is wanted now (the rule of :meth:`_judge` for it)."""
+        r0, r1 = self.readable
+        r0, r1 = r0 or self._reads_again(0), r1 or self._reads_again(1)
+        on0, on1 = Condition.ASYSTOLE in self.on[0], Condition.ASYSTOLE in self.on[1]
+        return (on0 or not r0) and (on1 or not r1) and (on0 or on1)
+
     def _reads_again(self, lead: int) -> bool:
         """Whether lead ``lead`` shows clean QRS again (:attr:`LethalWatch.reads_again`), settled and not off."""
         w = self.watches[lead]
@@ -1215,6 +1222,10 @@ class LeadFusion:
             self.cleared[cond] = max(at_hold if at_hold is not None else self.now if index is None else index,
                                      self.raised_at.get(cond, 0))
             why = self._why.get(cond)
+            if cond is Condition.CANNOT_ANALYSE and why == "asystole" and not self._asystole_wanted():
+                # a lead's own asystole ended its "cannot be analysed", but the other lead's QRS hold the bed's: the
+                # bed must not say "asystole" (a reviewer, session 36: MIT-BIH 205 with electrode taps)
+                why = "no QRS on one lead, QRS on the other: the ECG can be read"
             if why is None:  # cleared by the bed's judgement (a lead's readability), not a lead's own clearing
                 why = ("QRS on the other lead" if cond in (Condition.ASYSTOLE, Condition.PAUSE) and (on0 or on1)
                        else "the first lead can be read again" if on1 else "")

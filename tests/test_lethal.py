@@ -1254,3 +1254,34 @@ def test_a_pause_of_both_leads_leaves_the_bradycardia_and_a_slow_lead_back_after
         got = [(c, a, round(i / FS, 2)) for c, a, i in _two_lead_brady(lag, [1.0 + 0.75 * k for k in range(60)],
                                                                          dropout, 46.0)]
         assert got == [(brady, True, 9.0), (brady, False, 25.0), (brady, True, 35.0)], got
+
+
+def test_a_beds_cannot_be_analysed_ended_by_one_leads_own_asystole_says_asystole_only_where_the_bed_shows_it():
+    """A reviewer (session 36, MIT-BIH 205 with electrode taps): the second lead's own asystole ended its "ECG cannot
+    be analysed", and the bed's alarm ended with that lead's reason, "asystole", though the bed showed none (lead II
+    read clean QRS again).  Where the other lead reads clean QRS again the reason says so; where it does not, the
+    bed raises asystole and the reason stays "asystole"."""
+    from ecgmon.monitor.lethal import LeadFusion
+
+    ca, asy = Condition.CANNOT_ANALYSE, Condition.ASYSTOLE
+
+    def play(beating: bool) -> list:
+        w0 = LethalWatch(FS)
+        for k in range(1, 33):  # 8 s of lead II, clean QRS at 80 bpm when beating
+            w0.samples(round(0.25 * k * FS))
+            if beating and k % 3 == 0:
+                w0.qrs(round(0.25 * k * FS) - 10)
+        f = LeadFusion()
+        out = f.update(0, [_ch(ca, True, 100, "noise")], first_readable=False, second_readable=False,
+                       watches=(w0, None))
+        out += f.update(1, [_ch(ca, True, 110, "noise")], first_readable=False, second_readable=False,
+                        watches=(w0, None))
+        out += f.update(1, [_ch(ca, False, 1900, "asystole"), _ch(asy, True, 1900, "no QRS for 4 s")],
+                        first_readable=False, second_readable=True, watches=(w0, None))
+        return [(c.condition, c.active, c.message) for c in out]
+
+    got = play(beating=True)
+    assert (ca, False, "no QRS on one lead, QRS on the other: the ECG can be read") in got, got
+    assert not [c for c in got if c[0] is asy], got
+    got = play(beating=False)
+    assert (ca, False, "asystole") in got and (asy, True, "no QRS for 4 s (second lead)") in got, got
