@@ -1097,7 +1097,7 @@ class LeadFusion:
             out += self._judge(cond, told.get(cond))
         return out
 
-    def _qrs_before(self, lead: int, at: int) -> bool:
+    def _qrs_in_silence(self, lead: int, at: int) -> bool:
         """Whether lead ``lead`` has come as far as sample ``at``, where the other lead's asystole was raised, and
         found a QRS in the ``asystole_s`` after that lead's last QRS (from ``confirm_tol_s`` after it: the same beat on
         both leads) that its asystole counts (the other lead's silence is then not the bed's); False until it has come
@@ -1111,11 +1111,19 @@ class LeadFusion:
         lo, hi = last + round(self.confirm_tol_s * w.fs), last + span
         return any(lo < q <= hi for q in w.qrs_at)
 
-    def _asystole_wanted(self) -> bool:
-        """Whether the bed's asystole is wanted now (the rule of :meth:`_judge` for it)."""
+    def _readable_for(self, cond: Condition) -> tuple[bool, bool]:
+        """Whether each lead can be read for ``cond``: :attr:`readable`, and for asystole and pause also a lead that
+        reads clean QRS again (:meth:`_reads_again`: it shows whether the heart beats, though its "ECG cannot be
+        analysed" waits out its episode; a deaf second lead's silence raised asystole over lead II's clean beats
+        after electrode taps, a newcomer's MIT-BIH 205, session 36)."""
         r0, r1 = self.readable
-        r0, r1 = r0 or self._reads_again(0), r1 or self._reads_again(1)
-        on0, on1 = Condition.ASYSTOLE in self.on[0], Condition.ASYSTOLE in self.on[1]
+        if cond in (Condition.ASYSTOLE, Condition.PAUSE):
+            r0, r1 = r0 or self._reads_again(0), r1 or self._reads_again(1)
+        return r0, r1
+
+    def _both_want(self, cond: Condition) -> bool:
+        """A condition of both leads (:attr:`both`): on where each lead that can be read has it, one at least."""
+        (r0, r1), on0, on1 = self._readable_for(cond), cond in self.on[0], cond in self.on[1]
         return (on0 or not r0) and (on1 or not r1) and (on0 or on1)
 
     def _reads_again(self, lead: int) -> bool:
@@ -1149,15 +1157,14 @@ class LeadFusion:
             # the bradycardia after that asystole (a true slow rhythm after a pause on one lead: a reviewer, session
             # 36), or its bradycardia clears.  A pause of both leads (sinus arrest, a dropped beat of a 2:1 block)
             # is the bed's asystole and leaves the bradycardia as it was.
-            ok = []
+            ok, readable = [], self._readable_for(Condition.ASYSTOLE)
             for k, on in ((0, on0), (1, on1)):
                 ch, asy, w = self.on[k].get(cond), self.on[k].get(Condition.ASYSTOLE), self.watches[k]
                 j = 1 - k
-                readable_j = (r0, r1)[j] or self._reads_again(j)
                 if ch is None:
                     self._brady_stale.pop(k, None)
-                elif (asy is not None and asy.index >= ch.index and k not in self._brady_stale and readable_j
-                      and self._qrs_before(j, asy.index)):
+                elif (asy is not None and asy.index >= ch.index and k not in self._brady_stale and readable[j]
+                      and self._qrs_in_silence(j, asy.index)):
                     self._brady_stale[k] = asy.index
                     at_hold = max(at_hold or 0, asy.index)
                 elif k in self._brady_stale and w is not None and w.met.get(cond, -1) > self._brady_stale[k]:
@@ -1174,12 +1181,7 @@ class LeadFusion:
         elif cond in self.either:
             want, src = on0 or on1, 0 if on0 else 1
         elif cond in self.both:
-            if cond in (Condition.ASYSTOLE, Condition.PAUSE):
-                # a lead that reads clean QRS again (LethalWatch.reads_again) shows whether the heart beats, though
-                # its "ECG cannot be analysed" waits out its episode: a deaf second lead's silence raised asystole
-                # over lead II's clean beats after electrode taps (a newcomer's MIT-BIH 205, session 36)
-                r0, r1 = r0 or self._reads_again(0), r1 or self._reads_again(1)
-            want, src = (on0 or not r0) and (on1 or not r1) and (on0 or on1), 0 if on0 else 1
+            want, src = self._both_want(cond), 0 if on0 else 1
         else:  # the first lead's, and the second lead's too while only the second can be read (VF and VT: while
             # the first lead is off or lost, not in noise, which a second lead's VF detector reads as VF too)
             also = (self.first_off if cond in self.off_only else not r0) and r1 and on1
@@ -1222,7 +1224,7 @@ class LeadFusion:
             self.cleared[cond] = max(at_hold if at_hold is not None else self.now if index is None else index,
                                      self.raised_at.get(cond, 0))
             why = self._why.get(cond)
-            if cond is Condition.CANNOT_ANALYSE and why == "asystole" and not self._asystole_wanted():
+            if cond is Condition.CANNOT_ANALYSE and why == "asystole" and not self._both_want(Condition.ASYSTOLE):
                 # a lead's own asystole ended its "cannot be analysed", but the other lead's QRS hold the bed's: the
                 # bed must not say "asystole" (a reviewer, session 36: MIT-BIH 205 with electrode taps)
                 why = "no QRS on one lead, QRS on the other: the ECG can be read"
