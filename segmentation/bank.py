@@ -29,7 +29,7 @@ from scipy import signal
 from scipy.ndimage import maximum_filter1d
 
 from ecgmon.core.messages import Beat
-from ecgmon.segmentation.beats import Segmenter, onsets_many, resample_many
+from ecgmon.segmentation.beats import Segmenter, onsets_many, resample_many, spans_many
 from ecgmon.segmentation.peaks import QRSDetector, reversals
 from ecgmon.segmentation.represent import cut_many
 from ecgmon.segmentation.sqi import rate_many
@@ -201,24 +201,27 @@ def segment_round(segs: Sequence[Segmenter], chunks: Sequence[np.ndarray]) -> li
             decided[i] = peaks
     out: list[list[Beat]] = [[] for _ in segs]
     halves: list[tuple[int, np.ndarray, list[int]]] = []  # clean ECG5000 chunks: (bed, samples, peaks)
-    windowed: list[int] = []  # clean chunks of window-beat beds (real ECG): their quality rating deferred too
+    begun: list[tuple[int, np.ndarray, list[int]]] = []  # clean chunks of window-beat beds (real ECG)
     for i, (x, parts) in enumerate(prepared):
         sg = segs[i]
         if len(parts) == 1 and not parts[0][2]:
             peaks = sg.begin(x, decided=decided.get(i), defer_quality=True)
-            if sg.window is None:
-                halves.append((i, x, peaks))
-            else:
-                out[i] = sg.finish(x, peaks, None)
-                windowed.append(i)
+            (halves if sg.window is None else begun).append((i, x, peaks))
         else:
             out[i] = sg.push_parts(x, parts, decided=decided.get(i), defer_cuts=True)
-    # every bed's QRS fiducials at once, then each bed's beats
-    fids = onsets_many([(segs[i], p) for i, _, peaks in halves for p in peaks])
+    # every bed's QRS fiducials at once (ECG5000 beds; a window bed's each), their QRS' spans at once, then each bed's
+    # beats
+    onsets = onsets_many([(segs[i], p) for i, _, peaks in halves for p in peaks])
+    fids: list[list[float]] = []
     at = 0
-    for i, x, peaks in halves:
-        out[i] = segs[i].finish(x, peaks, fids[at:at + len(peaks)])
+    for _, _, peaks in halves:
+        fids.append(onsets[at:at + len(peaks)])
         at += len(peaks)
+    fids += [segs[i].fiducials(peaks) for i, _, peaks in begun]
+    spans_many([(segs[i], f) for (i, _, _), f in zip((*halves, *begun), fids, strict=True)])
+    for (i, x, peaks), f in zip((*halves, *begun), fids, strict=True):
+        out[i] = segs[i].finish(x, peaks, f)
+    windowed = [i for i, _, _ in begun]  # their quality rating deferred too
     # every bed's signal-quality rating that fell due, at once; a noisy one marks the bed's beats of this push
     # (the ECG5000 beds' deferred cuts, the window beds' beats), as the rating in its own push would have
     due = [i for i in (*(i for i, _, _ in halves), *windowed) if segs[i].quality.due]

@@ -34,7 +34,7 @@ from ecgmon.segmentation.peaks import DetectorConfig, QRSDetector
 from ecgmon.segmentation.represent import Representation, WindowCutter, resample_beat
 from ecgmon.segmentation.sqi import SignalQuality
 
-__all__ = ["Segmenter", "SegmenterConfig", "onsets_many", "resample_beat", "resample_many"]
+__all__ = ["Segmenter", "SegmenterConfig", "onsets_many", "resample_beat", "resample_many", "spans_many"]
 
 
 def onsets_many(jobs: Sequence[tuple[Segmenter, int]]) -> list[float]:
@@ -192,6 +192,33 @@ def qrs_span(x: np.ndarray, lo: int, hi: int, fs: float, band_hz: tuple[float, f
     return float(w.max() - w.min())
 
 
+def spans_many(jobs: Sequence[tuple[Segmenter, Sequence[float]]]) -> None:
+    """:func:`qrs_span` of the QRS windows that each segmenter's :meth:`Segmenter.finish` is about to measure, for
+    many segmenters after :meth:`Segmenter.begin` (``jobs``: each segmenter with the fiducials, in samples, of the
+    peaks it will finish), in one band-pass call per sampling rate and band instead of one per QRS (a call's own cost,
+    about 0.3 ms, was a tenth of the 512-bed replay's event loop, session 37).  The same values, to the bit
+    (``tests/test_fastpaths.py``): each window is a row of one 2-D filter call, started in steady state on its own
+    first sample.  Each segmenter keeps them for its next finish; the windows it would measure otherwise (a detector
+    still in its first ``min_qrs_beats`` QRS, a window at the buffer's start) are left to it."""
+    groups: dict[tuple[float, tuple[float, float], int, int], list[tuple[Segmenter, int, int]]] = {}
+    for sg, fids in jobs:
+        if sg.cfg.min_qrs <= 0 or sg.big_qrs < sg.cfg.min_qrs_beats or not fids:
+            continue  # a detector's first QRS: the band depends on how many pass (Segmenter._push_rest)
+        half, settle = round(sg.cfg.qrs_half_s * sg.fs), round(SPAN_SETTLE_S * sg.fs)
+        band = (0.0, sg.cfg.span_band_hz[1])
+        for fid in fids:
+            lo = int(fid) - half - sg.buf_start
+            hi = int(fid) + half + 1 - sg.buf_start
+            if lo - settle >= 0 and hi <= len(sg.buf):
+                groups.setdefault((sg.fs, band, settle, hi - lo + settle), []).append((sg, lo - settle, int(fid)))
+    for (fs, band, settle, n), rows in groups.items():
+        w = np.stack([sg.buf[a:a + n] for sg, a, _ in rows]).astype(np.float64, copy=False)
+        sos, zi = _span_band(fs, band)
+        y = signal.sosfilt(sos, w, axis=-1, zi=zi[:, None, :] * w[None, :, :1])[0][:, settle:]
+        for (sg, _, key), span in zip(rows, (y.max(axis=1) - y.min(axis=1)).tolist(), strict=True):
+            sg.spans[key] = span
+
+
 @functools.lru_cache(maxsize=64)
 def _span_band(fs: float, band_hz: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
     """The band-pass of :func:`qrs_span` and its unit steady-state ``zi`` (shared, never written)."""
@@ -240,6 +267,8 @@ class Segmenter:
         # after :meth:`begin`): [buf, fid in buf, RR before, fiducial, rate, time, decided, noisy]; None: cut here
         self.wcuts: list[list[Any]] | None = None
         self.defer_quality = False  # the next push leaves a signal-quality rating that falls due to the caller
+        # qrs_span of the QRS windows of the next finish, by int(fiducial), measured with other beds' (spans_many)
+        self.spans: dict[int, float] = {}
         self._in_loss = False
         self._flat_run = 0  # identical samples ending at the last one
         self._last = np.nan  # the last sample pushed
@@ -315,6 +344,12 @@ class Segmenter:
             if den < 0:
                 off = float(np.clip(0.5 * (a - c) / den, -0.5, 0.5))
         return lo + j + 0.5 + off
+
+    def fiducials(self, peaks: Sequence[int]) -> list[float]:
+        """The fiducial of each of ``peaks`` (absolute QRS envelope peaks in the buffer, as :meth:`begin` returns
+        them): the fractional sample index of the QRS's steepest slope (:meth:`_onset`, ECG5000 beats) or of its
+        slope-energy centre (:meth:`_centroid`, window beats)."""
+        return [self._onset(p) if self.window is None else self._centroid(p) for p in peaks]
 
     def _centroid(self, peak: int) -> float:
         """The window representation's fiducial: the centre of the QRS's slope energy, the mean position
@@ -433,6 +468,7 @@ class Segmenter:
         (:func:`ecgmon.segmentation.represent.cut_many`) and makes them with :meth:`make_window_beats`."""
         self.cuts = [] if self.window is None else None
         self.wcuts = [] if self.window is not None else None
+        self.spans.clear()
         self._in_loss = False
         self.defer_quality = defer_quality
         return self._push_peaks(x, envelope, decided)
@@ -478,8 +514,7 @@ class Segmenter:
         n_cuts = len(self.cuts) if self.cuts is not None else 0
         n_wcuts = len(self.wcuts) if self.wcuts is not None else 0
         if fids is None:
-            # fractional sample index of the QRS's steepest slope (ECG5000) or its slope-energy centre (window)
-            fids = [self._onset(p) if self.window is None else self._centroid(p) for p in peaks]
+            fids = self.fiducials(peaks)
         ds: list[int] = []  # the decision sample of each beat made here (its stretch's rating: noisy_at below)
         dom = self.detector.dom
         floor, half = self.cfg.min_qrs, round(self.cfg.qrs_half_s * self.fs)
@@ -496,7 +531,9 @@ class Segmenter:
                     raw = float(np.ptp(self.buf[lo:hi]))
                     if first or raw >= floor:
                         band = self.cfg.span_band_hz if first else (0.0, self.cfg.span_band_hz[1])
-                        span = qrs_span(self.buf, lo, hi, self.fs, band)
+                        span = self.spans.get(int(fid)) if not first else None  # spans_many's, where it measured
+                        if span is None:
+                            span = qrs_span(self.buf, lo, hi, self.fs, band)
                         if span < floor and (raw < floor or raw >= self.cfg.interference_ratio * span):
                             continue
                 if self.big_qrs < self.cfg.min_qrs_beats:
@@ -529,6 +566,7 @@ class Segmenter:
             cut, cut_ds = self._cut_windows(now)
             beats += cut
             ds += cut_ds
+        self.spans.clear()
         defer, self.defer_quality = self.defer_quality, False
         self.quality.push(x, [f for f, _ in self.found[n_found:]] if fids else (), defer=defer)
         if not self.quality.due:  # else the caller rates (rate_many), then flags (flag_deferred)

@@ -674,6 +674,48 @@ def test_onsets_many_equal_each_onset() -> None:
     assert onsets_many([(sg, 1)]) == [sg._onset(1)] == [1.0]
 
 
+def test_spans_many_equal_each_qrs_span() -> None:
+    """The QRS spans (``qrs_span``, the floor's band-passed peak to peak) of every QRS the segmenters of the synthetic
+    ward find, ECG5000 and window beds, measured together by ``spans_many``, equal each one measured alone to the bit,
+    and each bed keeps the QRS it keeps measuring its own."""
+    from ecgmon.segmentation.beats import SPAN_SETTLE_S, Segmenter, qrs_span, spans_many
+    from ecgmon.segmentation.represent import Representation
+
+    ward = _ward(12, 40.0)
+
+    def beds() -> list[Segmenter]:
+        return [Segmenter(p, fs, rep=Representation(kind="window") if k % 2 else Representation())
+                for k, (p, fs, _) in enumerate(ward)]
+
+    segs, alone = beds(), beds()
+    n = 0
+    for a in range(0, 40 * 360, 90):
+        jobs = []
+        for sg, lone, (_, fs, x) in zip(segs, alone, ward, strict=True):
+            ch = x[a * int(fs) // 360:(a + 90) * int(fs) // 360]
+            xs, parts = sg.split(ch)
+            if len(parts) != 1 or parts[0][2]:  # signal loss (NaN, a flat run): as segment_round, bed by bed
+                sg.push_parts(xs, parts)
+                lone.push(ch)
+                continue
+            peaks = sg.begin(ch)
+            jobs.append((sg, lone, ch, peaks, sg.fiducials(peaks)))
+        spans_many([(sg, f) for sg, _, _, _, f in jobs])
+        for sg, lone, ch, peaks, fids in jobs:
+            half, settle = round(sg.cfg.qrs_half_s * sg.fs), round(SPAN_SETTLE_S * sg.fs)
+            for f in fids:
+                if int(f) in sg.spans:
+                    lo = int(f) - half - sg.buf_start
+                    assert sg.spans[int(f)] == qrs_span(sg.buf, lo, lo + 2 * half + 1, sg.fs, (0.0, 25.0))
+                    assert lo >= settle
+                    n += 1
+            sg.finish(ch, peaks, fids)
+            lone.push(ch)
+            assert not sg.spans
+            assert (sg.found, sg.found_at) == (lone.found, lone.found_at)  # the QRS the floor let through
+    assert n > 300
+
+
 # ---------------------------------------------------------------------------------------------- QRS decisions
 
 
