@@ -128,6 +128,12 @@ amplitude, so a 4x amplitude change is a 4x level change):
   real QRS after them, under a sixth of the artefact's level, were not learnt for 60 s (a newcomer, session 33:
   10 s of 10 mV pulses before SVDB 842, asystole raised over 55 s of clean ECG; 5 s of 3 mV motion in MIT-BIH 101's
   V1, no beat on that lead for the remaining 70 s).  A ventricular standstill's QRS before it come in clean signal.
+  Nor is the floor above a sixth of the lowest median level of the blocks of 8 QRS found within ``relearn_floor_s``
+  before the re-acquisition (``relearn_floor_lowest``, session 37): electrode taps (40 ms pulses of 4-8 mV every
+  1.5-4 s) that the index rated clean (they stand out of the baseline as QRS do), taken for QRS on a lead with small
+  complexes, had set the floor four times above the lead's own QRS (a newcomer's MIT-BIH 205 with taps on V1 for
+  37 s: no beat on that lead for 60 s after them, and a false asystole alarm over 80 bpm); the rhythm's QRS before the
+  taps keep the floor at the lead's level.  A ventricular standstill after a steady rhythm has the same floor.
   Each QRS's verdict is kept once its rating is made (the ratings themselves are kept 30 s: a floor had come back
   after 26 s without QRS, a reviewer's finding); one not rated yet, which only a push longer than ``reacquire_s``
   leaves at a re-acquisition, counts as clean until it is (MIT-BIH 112 after 6 s of pulses, pushed in 9 s packets:
@@ -273,6 +279,10 @@ class DetectorConfig:
     # QRS found after it, at least relearn_floor_beats of them (a loud start the signal-quality index did not call
     # noisy set it: session 35); 0: every one of them counts
     relearn_floor_beats: int = 4
+    # ... and the level is the lowest of the median levels of the blocks of 8 QRS (newest first) found after settle_s
+    # within relearn_floor_s before the re-acquisition, blocks mostly in noisy stretches left out: the lead's QRS level
+    # at its lowest in the last minute, not that of artefact taken for QRS since (False: the last 8 QRS alone)
+    relearn_floor_lowest: bool = True
     peak_ratio: float = 8.0  # white noise's envelope peaks stand about 4x above its troughs
     npk_floor: float = 0.125  # the noise level learnt is at least this share of the signal level
     # under sustained noise (noise level over noisy_npk of the signal level) a candidate earlier than early_rr of the
@@ -396,6 +406,8 @@ class QRSDetector:
         self.sb_relearns = 0
         # (sample, level) of the last QRS (the re-acquisition floor)
         self.qrs_v: deque[tuple[int, float]] = deque(maxlen=8)
+        # ... and of every QRS of the last relearn_floor_s (the floor's lowest level: relearn_floor_lowest)
+        self.qrs_hist: deque[tuple[int, float]] = deque(maxlen=4096)
         # whether the QRS at a sample (this detector's index) is a beat marked noisy (None: its rating is not made
         # yet): set by the caller that rates the signal's quality (the Segmenter: segmentation.sqi); None: nothing is
         # known of it.  Each verdict is kept once given (qrs_noisy, by the QRS's sample: settle_verdicts)
@@ -761,7 +773,33 @@ class QRSDetector:
         late = [v for q, v in self.qrs_v if q >= self.settle or cfg.relearn_floor_beats <= 0]
         if len(late) < max(1, cfg.relearn_floor_beats):
             return 0.0  # the levels of a stream's first seconds, which may be all artefact, set no floor
-        return cfg.relearn_floor * float(np.median(late))
+        level = float(np.median(late))
+        if cfg.relearn_floor_lowest:
+            level = min(level, self._lowest_level(p))
+        return cfg.relearn_floor * level
+
+    def _lowest_level(self, p: int) -> float:
+        """The lowest median level of the blocks of 8 QRS (newest first; inf: none) found after the stream's first
+        ``settle_s`` within ``relearn_floor_s`` before ``p``, a block of which at least ``relearn_floor_noisy`` lay in
+        stretches rated noisy left out (a verdict no longer known counts as clean).  Electrode taps (40 ms pulses of
+        4 mV every 1.5-4 s on MIT-BIH 205's V1 for 37 s, a newcomer's, session 35) that the signal-quality index rated
+        clean were taken for QRS, and the floor, a sixth of their level, stood 4 times above the lead's own QRS: no
+        beat on that lead for the 60 s the floor lasts, and a false asystole alarm over a rhythm of 80 bpm.  The QRS
+        of the rhythm before them keep the floor at the lead's own level.  A ventricular standstill's QRS before it
+        are the lead's rhythm: its floor stands where the last 8 QRS put it (``tests/test_qrs.py``)."""
+        cfg = self.cfg
+        cut = max(self.settle, p - cfg.relearn_floor_s * self.fs)
+        hist = [(q, v) for q, v in self.qrs_hist if q >= cut]
+        noisy = self.artefact
+        low = math.inf
+        for end in range(len(hist), 7, -8):
+            block = hist[end - 8:end]
+            if noisy is not None:
+                n = sum(bool(self.qrs_noisy[q] if q in self.qrs_noisy else noisy(q)) for q, _ in block)
+                if n >= cfg.relearn_floor_noisy * len(block):
+                    continue
+            low = min(low, float(np.median([v for _, v in block])))
+        return low
 
     def settle_verdicts(self) -> None:
         """Keep the verdict (:attr:`artefact`) of each of the last QRS whose rating is made; one not rated yet counts as
@@ -882,6 +920,11 @@ class QRSDetector:
                 self.rr.append(rr)
         self.spk += rate * (c.v - self.spk)
         self.qrs_v.append((c.p, c.v))
+        if self.cfg.relearn_floor_lowest:
+            hist, cut = self.qrs_hist, c.p - self.cfg.relearn_floor_s * self.fs
+            while hist and hist[0][0] < cut:
+                hist.popleft()
+            hist.append((c.p, c.v))
         self.qrs_s.append(c.s)
         if self.pace:
             self.qrs_paced.append(c.pv is not None)

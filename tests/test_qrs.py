@@ -384,12 +384,42 @@ def test_a_train_of_large_pulses_taken_for_qrs_sets_no_re_acquisition_floor(at, 
     se = {}
     for share in (0.5, 2.0):
         # (off: 2, and the levels of the stream's first seconds counted too, which otherwise keep pulses at the start
-        # from setting it as well: relearn_floor_beats)
+        # from setting it as well: relearn_floor_beats; and the floor at the level of the QRS before the pulses, which
+        # otherwise keeps pulses mid-record from setting it: relearn_floor_lowest)
         cfg = dataclasses.replace(DetectorConfig(), relearn_floor_noisy=share,
-                                  relearn_floor_beats=4 if share < 1 else 0)
+                                  relearn_floor_beats=4 if share < 1 else 0, relearn_floor_lowest=share < 1)
         det = np.asarray([bt.index for bt in run(x, fs, detector=cfg)[1]])
         se[share] = float((match(ref, det, 0.15 * fs) >= 0).mean())
     assert se[0.5] == 1.0 and se[2.0] < 0.5, se
+
+
+@pytest.mark.parametrize("seed", [5, 6, 7])
+def test_electrode_taps_rated_clean_set_no_floor_above_the_leads_own_qrs(seed):
+    """Electrode taps (40 ms pulses of 8 mV, every 1.5-4 s for 30 s) on a lead with small QRS (MIT-BIH 205 at a tenth
+    of its size): the signal-quality index rates the stretch clean (the taps stand out as QRS do), they are taken for
+    QRS, and the re-acquisition floor, a sixth of the last 8 QRS' level, stood above the lead's own QRS: no beat for
+    the 60 s the floor lasts (a newcomer, session 35: MIT-BIH 205's V1, and a false asystole alarm over 80 bpm).  The
+    floor is the lowest level of the blocks of 8 QRS in the last minute (``relearn_floor_lowest``), the rhythm's before
+    the taps: every beat from 5 s after them; with the last 8 alone, none."""
+    rec = read(Path(__file__).parent / "data" / "mitdb" / "205x", lead="MLII")
+    fs = rec.fs
+    x = rec.signal[:int(100 * fs)] * 0.1
+    rng = np.random.default_rng(seed)
+    taps, at = [], 20.0
+    while at < 50.0:
+        taps.append(int(at * fs))
+        at += rng.uniform(1.5, 4.0)
+    w = int(0.04 * fs)
+    for a in taps:
+        x[a:a + w] += 8.0
+    ref = rec.ann_samples[(rec.ann_samples >= taps[-1] + w + 5 * fs) & (rec.ann_samples < len(x) - fs)]
+    assert len(ref) >= 50
+    se = {}
+    for lowest in (True, False):
+        det = np.asarray([b.index for b in run(x, fs, detector=dataclasses.replace(
+            DetectorConfig(), relearn_floor_lowest=lowest))[1]])
+        se[lowest] = float((match(ref, det, 0.15 * fs) >= 0).mean())
+    assert se[True] == 1.0 and se[False] == 0.0, se
 
 
 def test_the_pulses_set_no_floor_however_long_the_silence_after_them_and_whatever_the_packets():
