@@ -2,7 +2,8 @@
 
 Prints, every window, the beats judged, RSS (MiB), verdict latency p50/p99 of the window and
 beats/s; then RSS growth after warm-up and whether the counters add up exactly
-(segmented = judged + shed + still queued + in the batch being scored when it stopped).
+(segmented = judged + shed + still queued + in the batch being scored + waiting for room in the full queue when it
+stopped).
 
     .venv/bin/python benchmarks/soak.py --patients 64 --hours 1 [--windows 10]
 
@@ -106,9 +107,10 @@ async def soak(patients: int, hours: float, windows: int, fs: float, device: str
     print(f"latency p99 per window{'' if len(rows) > 1 else ' (one window: warm-up included)'}: first "
           f"{p99[0]:.1f} ms, last {p99[-1]:.1f} ms, max {max(p99):.1f} ms")
     queued = mon.queue.qsize()
-    ok = s.segmented == s.beats + s.shed + queued + mon.in_flight + s.not_judged
+    ok = s.segmented == s.beats + s.shed + queued + mon.in_flight + s.not_judged + mon.entering
     print(f"counters: segmented {s.segmented} = judged {s.beats} + shed {s.shed} + queued {queued} + in the "
-          f"batch being scored at the stop {mon.in_flight}: {'exact' if ok else 'MISMATCH'}; alarms {s.alarms}, "
+          f"batch being scored at the stop {mon.in_flight} + waiting for room in the full queue {mon.entering}: "
+          f"{'exact' if ok else 'MISMATCH'}; alarms {s.alarms}, "
           f"journal lines {sum(1 for _ in journal.open())}")
 
 

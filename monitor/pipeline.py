@@ -312,6 +312,7 @@ class Monitor:
                 self._waiting_restore.setdefault(a.patient, []).append(a)
         self.source: Source | None = None
         self._shed_when_full = False
+        self.entering = 0  # beats segmented and waiting for room in the full scoring queue (_queue_beats)
         self._extra_sinks: tuple[Sink, ...] = ()
         self._commit: Callable[[int], Awaitable[None]] | None = None
 
@@ -1302,8 +1303,7 @@ class Monitor:
                 before = self.stats.segmented
                 out = self.segment_many(rnd.chunks)
                 rnd.segmented([len(b) for b in out], before)  # before the beats can be judged
-                for beats in out:
-                    await self._queue_beats(beats)
+                await self._queue_beats([b for beats in out for b in beats])
         else:
             await self._ingest_rounds(source)
         for agree in self.agree.values():  # the source has ended: beats that waited for a second lead go on
@@ -1335,8 +1335,7 @@ class Monitor:
                     items.append(inbox.get_nowait())
                 chunks = [c for c in items if isinstance(c, Chunk)]
                 end = next((c for c in items if not isinstance(c, Chunk)), False)  # the first one: nothing follows
-                for beats in self.segment_many(chunks):
-                    await self._queue_beats(beats)
+                await self._queue_beats([b for beats in self.segment_many(chunks) for b in beats])
                 if isinstance(end, Exception):
                     raise end
                 if end is None:
@@ -1347,14 +1346,16 @@ class Monitor:
                 await reader
 
     async def _queue_beats(self, beats: list[Beat]) -> None:
-        for b in beats:
+        for i, b in enumerate(beats):
             if self._shed_when_full and self.queue.full():
                 self.stats.shed += 1
                 if (st := self.beds.get(b.patient)) is not None:
                     st.policy.skip(b.index)
                 self._overload(f"scoring is behind: beats are shed (first from {b.patient})")
                 continue
+            self.entering = len(beats) - i  # this beat and those after it, while the put waits for room
             await self.queue.put(b)
+        self.entering = 0
         self.stats.queue_max = max(self.stats.queue_max, self.queue.qsize())
 
     async def _score(self) -> None:
