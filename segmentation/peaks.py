@@ -128,12 +128,16 @@ amplitude, so a 4x amplitude change is a 4x level change):
   real QRS after them, under a sixth of the artefact's level, were not learnt for 60 s (a newcomer, session 33:
   10 s of 10 mV pulses before SVDB 842, asystole raised over 55 s of clean ECG; 5 s of 3 mV motion in MIT-BIH 101's
   V1, no beat on that lead for the remaining 70 s).  A ventricular standstill's QRS before it come in clean signal.
-  Nor is the floor above a sixth of the lowest median level of the blocks of 8 QRS found within ``relearn_floor_s``
-  before the re-acquisition (``relearn_floor_lowest``, session 37): electrode taps (40 ms pulses of 4-8 mV every
-  1.5-4 s) that the index rated clean (they stand out of the baseline as QRS do), taken for QRS on a lead with small
-  complexes, had set the floor four times above the lead's own QRS (a newcomer's MIT-BIH 205 with taps on V1 for
-  37 s: no beat on that lead for 60 s after them, and a false asystole alarm over 80 bpm); the rhythm's QRS before the
-  taps keep the floor at the lead's level.  A ventricular standstill after a steady rhythm has the same floor.
+  Nor, where the last 8 QRS stand ``relearn_floor_rise`` (6) times or more above the median level of an earlier
+  block of 8 QRS found within ``relearn_floor_s`` before the re-acquisition (a rise no heart makes within a minute),
+  is the floor above a sixth of the lowest such block's level (session 37): electrode taps (40 ms pulses of 4-8 mV
+  every 1.5-4 s) that the index rated clean (they stand out of the baseline as QRS do), taken for QRS on a lead with
+  small complexes, had set the floor four times above the lead's own QRS (a newcomer's MIT-BIH 205 with taps on V1
+  for 37 s, 24 times its QRS' level: no beat on that lead for 60 s after them, and a false asystole alarm over 80
+  bpm).  Taken without that condition (the lowest block's level always), a reviewer's standstills after the whole
+  ECG had shrunk to 40-50 % for 9 beats, or had grown 2-2.5 times, within the minute before, and CinC a386s with its
+  earlier QRS a third smaller, had their P waves taken for beats: no asystole alarm, or one that cleared during the
+  standstill; ordinary changes of size keep the last 8 QRS' floor.
   Each QRS's verdict is kept once its rating is made (the ratings themselves are kept 30 s: a floor had come back
   after 26 s without QRS, a reviewer's finding); one not rated yet, which only a push longer than ``reacquire_s``
   leaves at a re-acquisition, counts as clean until it is (MIT-BIH 112 after 6 s of pulses, pushed in 9 s packets:
@@ -279,10 +283,12 @@ class DetectorConfig:
     # QRS found after it, at least relearn_floor_beats of them (a loud start the signal-quality index did not call
     # noisy set it: session 35); 0: every one of them counts
     relearn_floor_beats: int = 4
-    # ... and the level is the lowest of the median levels of the blocks of 8 QRS (newest first) found after settle_s
-    # within relearn_floor_s before the re-acquisition, blocks mostly in noisy stretches left out: the lead's QRS level
-    # at its lowest in the last minute, not that of artefact taken for QRS since (False: the last 8 QRS alone)
-    relearn_floor_lowest: bool = True
+    # ... and where that level is at least relearn_floor_rise times the median level of an earlier block of 8 QRS
+    # (newest first) found after settle_s within relearn_floor_s before the re-acquisition, blocks mostly in noisy
+    # stretches left out, the level is the lowest such block's: a rise no heart makes within a minute, artefact taken
+    # for QRS (electrode taps); 0: off.  Smaller changes (a ventricular standstill after the QRS shrank or grew 2-4
+    # times, a reviewer's, session 37) keep the last 8 QRS' floor
+    relearn_floor_rise: float = 6.0
     peak_ratio: float = 8.0  # white noise's envelope peaks stand about 4x above its troughs
     npk_floor: float = 0.125  # the noise level learnt is at least this share of the signal level
     # under sustained noise (noise level over noisy_npk of the signal level) a candidate earlier than early_rr of the
@@ -406,7 +412,7 @@ class QRSDetector:
         self.sb_relearns = 0
         # (sample, level) of the last QRS (the re-acquisition floor)
         self.qrs_v: deque[tuple[int, float]] = deque(maxlen=8)
-        # ... and of every QRS of the last relearn_floor_s (the floor's lowest level: relearn_floor_lowest)
+        # ... and of every QRS of the last relearn_floor_s (an earlier level of the lead's: relearn_floor_rise)
         self.qrs_hist: deque[tuple[int, float]] = deque(maxlen=4096)
         # whether the QRS at a sample (this detector's index) is a beat marked noisy (None: its rating is not made
         # yet): set by the caller that rates the signal's quality (the Segmenter: segmentation.sqi); None: nothing is
@@ -774,8 +780,10 @@ class QRSDetector:
         if len(late) < max(1, cfg.relearn_floor_beats):
             return 0.0  # the levels of a stream's first seconds, which may be all artefact, set no floor
         level = float(np.median(late))
-        if cfg.relearn_floor_lowest:
-            level = min(level, self._lowest_level(p))
+        if cfg.relearn_floor_rise > 0:
+            low = self._lowest_level(p)
+            if low * cfg.relearn_floor_rise <= level:  # the last QRS rose 6 times over the lead's own: artefact
+                level = low
         return cfg.relearn_floor * level
 
     def _lowest_level(self, p: int) -> float:
@@ -784,9 +792,9 @@ class QRSDetector:
         stretches rated noisy left out (a verdict no longer known counts as clean).  Electrode taps (40 ms pulses of
         4 mV every 1.5-4 s on MIT-BIH 205's V1 for 37 s, a newcomer's, session 35) that the signal-quality index rated
         clean were taken for QRS, and the floor, a sixth of their level, stood 4 times above the lead's own QRS: no
-        beat on that lead for the 60 s the floor lasts, and a false asystole alarm over a rhythm of 80 bpm.  The QRS
-        of the rhythm before them keep the floor at the lead's own level.  A ventricular standstill's QRS before it
-        are the lead's rhythm: its floor stands where the last 8 QRS put it (``tests/test_qrs.py``)."""
+        beat on that lead for the 60 s the floor lasts, and a false asystole alarm over a rhythm of 80 bpm.  Where the
+        last 8 QRS stand ``relearn_floor_rise`` times above such a block, the block's level is the floor's
+        (:meth:`_relearn_floor`)."""
         cfg = self.cfg
         cut = max(self.settle, p - cfg.relearn_floor_s * self.fs)
         hist = [(q, v) for q, v in self.qrs_hist if q >= cut]
@@ -920,7 +928,7 @@ class QRSDetector:
                 self.rr.append(rr)
         self.spk += rate * (c.v - self.spk)
         self.qrs_v.append((c.p, c.v))
-        if self.cfg.relearn_floor_lowest:
+        if self.cfg.relearn_floor_rise > 0:
             hist, cut = self.qrs_hist, c.p - self.cfg.relearn_floor_s * self.fs
             while hist and hist[0][0] < cut:
                 hist.popleft()

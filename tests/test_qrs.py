@@ -385,9 +385,10 @@ def test_a_train_of_large_pulses_taken_for_qrs_sets_no_re_acquisition_floor(at, 
     for share in (0.5, 2.0):
         # (off: 2, and the levels of the stream's first seconds counted too, which otherwise keep pulses at the start
         # from setting it as well: relearn_floor_beats; and the floor at the level of the QRS before the pulses, which
-        # otherwise keeps pulses mid-record from setting it: relearn_floor_lowest)
+        # otherwise keeps pulses mid-record from setting it: relearn_floor_rise)
         cfg = dataclasses.replace(DetectorConfig(), relearn_floor_noisy=share,
-                                  relearn_floor_beats=4 if share < 1 else 0, relearn_floor_lowest=share < 1)
+                                  relearn_floor_beats=4 if share < 1 else 0,
+                                  relearn_floor_rise=6.0 if share < 1 else 0.0)
         det = np.asarray([bt.index for bt in run(x, fs, detector=cfg)[1]])
         se[share] = float((match(ref, det, 0.15 * fs) >= 0).mean())
     assert se[0.5] == 1.0 and se[2.0] < 0.5, se
@@ -399,8 +400,8 @@ def test_electrode_taps_rated_clean_set_no_floor_above_the_leads_own_qrs(seed):
     of its size): the signal-quality index rates the stretch clean (the taps stand out as QRS do), they are taken for
     QRS, and the re-acquisition floor, a sixth of the last 8 QRS' level, stood above the lead's own QRS: no beat for
     the 60 s the floor lasts (a newcomer, session 35: MIT-BIH 205's V1, and a false asystole alarm over 80 bpm).  The
-    floor is the lowest level of the blocks of 8 QRS in the last minute (``relearn_floor_lowest``), the rhythm's before
-    the taps: every beat from 5 s after them; with the last 8 alone, none."""
+    last 8 QRS (the taps) stand over 6 times above a block of 8 before them in the last minute, so the floor is that
+    block's, the rhythm's before the taps (``relearn_floor_rise``): every beat from 5 s after them; off, none."""
     rec = read(Path(__file__).parent / "data" / "mitdb" / "205x", lead="MLII")
     fs = rec.fs
     x = rec.signal[:int(100 * fs)] * 0.1
@@ -415,11 +416,11 @@ def test_electrode_taps_rated_clean_set_no_floor_above_the_leads_own_qrs(seed):
     ref = rec.ann_samples[(rec.ann_samples >= taps[-1] + w + 5 * fs) & (rec.ann_samples < len(x) - fs)]
     assert len(ref) >= 50
     se = {}
-    for lowest in (True, False):
+    for rise in (DetectorConfig().relearn_floor_rise, 0.0):
         det = np.asarray([b.index for b in run(x, fs, detector=dataclasses.replace(
-            DetectorConfig(), relearn_floor_lowest=lowest))[1]])
-        se[lowest] = float((match(ref, det, 0.15 * fs) >= 0).mean())
-    assert se[True] == 1.0 and se[False] == 0.0, se
+            DetectorConfig(), relearn_floor_rise=rise))[1]])
+        se[rise] = float((match(ref, det, 0.15 * fs) >= 0).mean())
+    assert se[DetectorConfig().relearn_floor_rise] == 1.0 and se[0.0] == 0.0, se
 
 
 def test_the_pulses_set_no_floor_however_long_the_silence_after_them_and_whatever_the_packets():
@@ -540,6 +541,29 @@ def test_p_waves_of_a_ventricular_standstill_are_not_taken_for_beats(fs):
         late[floor] = [b.index / fs for b in beats if b.index > stop + 1.0 * fs]
     assert late[DetectorConfig().relearn_floor] == [], late  # no beat: the asystole alarm's timer runs
     assert len(late[0.0]) >= 20  # without the floor the P waves were beats
+
+
+@pytest.mark.parametrize("fs", [128.0, 500.0])
+def test_a_standstill_after_the_ecg_shrank_for_a_few_beats_is_still_no_beats(fs):
+    """A reviewer's standstill (session 37): the whole ECG shrank to 40 % for 9 beats (an electrode's contact, a
+    posture) about 30 s before the QRS stop and the P waves go on.  The floor is the last 8 QRS' (a sixth of their
+    level) unless those stand ``relearn_floor_rise`` (6) times above an earlier block of the minute (electrode taps,
+    above): here they stand 2.5 times above, so the P waves stay under it.  With the floor taken from the lowest block
+    whatever the rise (1.0, the first version of the taps rule), the P waves became beats and no asystole came."""
+    amp = np.ones(76)
+    amp[30:39] = 0.4
+    x, truth = synth(fs, np.full(75, 0.8), seed=23, noise_mv=0.01, amp=amp)
+    stop = len(x)
+    t = np.arange(int(30 * fs)) / fs
+    tail = sum(0.12 * np.exp(-0.5 * ((t - a) / 0.02) ** 2) for a in np.arange(0.3, 30.0, 0.8))
+    x = np.concatenate([x, tail + 0.01 * np.random.default_rng(23).standard_normal(len(t)) + x[-1]])
+    late = {}
+    for rise in (DetectorConfig().relearn_floor_rise, 1.0):
+        _, beats = run(x, fs, detector=DetectorConfig(relearn_floor_rise=rise))
+        assert min(se_pp(beats, truth, fs, lo=int(4 * fs), hi=int(truth[-2]))) >= 0.99
+        late[rise] = [b.index / fs for b in beats if b.index > stop + 0.7 * fs]
+    assert late[DetectorConfig().relearn_floor_rise] == [], late
+    assert len(late[1.0]) >= 10, late
 
 
 STANDSTILL = Path(__file__).parent / "data" / "svdb-standstill" / "850x"
