@@ -782,7 +782,7 @@ class QRSDetector:
         level = float(np.median(late))
         if cfg.relearn_floor_rise > 0:
             low = self._lowest_level(p)
-            if low * cfg.relearn_floor_rise <= level:  # the last QRS rose 6 times over the lead's own: artefact
+            if low * cfg.relearn_floor_rise <= level:  # the last QRS rose that much over the lead's own: artefact
                 level = low
         return cfg.relearn_floor * level
 
