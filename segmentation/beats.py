@@ -186,10 +186,16 @@ def qrs_span(x: np.ndarray, lo: int, hi: int, fs: float, band_hz: tuple[float, f
     and a patient connected in asystole was read as a rhythm of 170-210 bpm (no asystole alarm).  ``x`` 1-D;
     ``0 <= lo < hi <= len(x)``."""
     a = max(0, lo - round(SPAN_SETTLE_S * fs))
-    w = np.asarray(x[a:hi], dtype=np.float64)
+    return _band_ptp(np.asarray(x[a:hi], dtype=np.float64)[None], fs, band_hz, lo - a)[0]
+
+
+def _band_ptp(w: np.ndarray, fs: float, band_hz: tuple[float, float], skip: int) -> list[float]:
+    """Peak to peak of each row of ``w`` (rows, n; float64) through :func:`qrs_span`'s band-pass, started in steady
+    state on the row's first sample, past its first ``skip`` samples: :func:`qrs_span`'s one window and
+    :func:`spans_many`'s rows alike (one call filters each row as it would alone)."""
     sos, zi = _span_band(fs, band_hz)
-    w = signal.sosfilt(sos, w, zi=zi * w[0])[0][lo - a:]
-    return float(w.max() - w.min())
+    y = signal.sosfilt(sos, w, axis=-1, zi=zi[:, None, :] * w[None, :, :1])[0][:, skip:]
+    return (y.max(axis=1) - y.min(axis=1)).tolist()
 
 
 def spans_many(jobs: Sequence[tuple[Segmenter, Sequence[float]]]) -> None:
@@ -213,9 +219,7 @@ def spans_many(jobs: Sequence[tuple[Segmenter, Sequence[float]]]) -> None:
                 groups.setdefault((sg.fs, band, settle, hi - lo + settle), []).append((sg, lo - settle, int(fid)))
     for (fs, band, settle, n), rows in groups.items():
         w = np.stack([sg.buf[a:a + n] for sg, a, _ in rows]).astype(np.float64, copy=False)
-        sos, zi = _span_band(fs, band)
-        y = signal.sosfilt(sos, w, axis=-1, zi=zi[:, None, :] * w[None, :, :1])[0][:, settle:]
-        for (sg, _, key), span in zip(rows, (y.max(axis=1) - y.min(axis=1)).tolist(), strict=True):
+        for (sg, _, key), span in zip(rows, _band_ptp(w, fs, band, settle), strict=True):
             sg.spans[key] = span
 
 

@@ -774,7 +774,7 @@ class QRSDetector:
                 or p - self.last_qrs >= cfg.relearn_floor_s * self.fs):
             return 0.0
         self.settle_verdicts()
-        if sum(self.qrs_noisy.get(q, False) for q, _ in self.qrs_v) >= cfg.relearn_floor_noisy * len(self.qrs_v):
+        if self._mostly_noisy([q for q, _ in self.qrs_v]):
             return 0.0
         late = [v for q, v in self.qrs_v if q >= self.settle or cfg.relearn_floor_beats <= 0]
         if len(late) < max(1, cfg.relearn_floor_beats):
@@ -798,16 +798,20 @@ class QRSDetector:
         cfg = self.cfg
         cut = max(self.settle, p - cfg.relearn_floor_s * self.fs)
         hist = [(q, v) for q, v in self.qrs_hist if q >= cut]
-        noisy = self.artefact
         low = math.inf
         for end in range(len(hist), 7, -8):
             block = hist[end - 8:end]
-            if noisy is not None:
-                n = sum(bool(self.qrs_noisy[q] if q in self.qrs_noisy else noisy(q)) for q, _ in block)
-                if n >= cfg.relearn_floor_noisy * len(block):
-                    continue
-            low = min(low, float(np.median([v for _, v in block])))
+            if not self._mostly_noisy([q for q, _ in block]):
+                low = min(low, float(np.median([v for _, v in block])))
         return low
+
+    def _mostly_noisy(self, qs: list[int]) -> bool:
+        """Whether at least ``relearn_floor_noisy`` of the QRS at samples ``qs`` lay in stretches rated noisy: the
+        verdict kept for each (:meth:`settle_verdicts`), else the rating :attr:`artefact` gives now; none known (not
+        rated yet, or a rating no longer kept): clean."""
+        noisy = self.artefact
+        n = sum(bool(self.qrs_noisy[q] if q in self.qrs_noisy else noisy is not None and noisy(q)) for q in qs)
+        return n >= self.cfg.relearn_floor_noisy * len(qs)
 
     def settle_verdicts(self) -> None:
         """Keep the verdict (:attr:`artefact`) of each of the last QRS whose rating is made; one not rated yet counts as
