@@ -95,12 +95,13 @@ class QualityMonitor:
 
 def push_many(mons: Sequence[QualityMonitor], xs: Sequence[np.ndarray], beats_found: Sequence[int]) -> list[Quality]:
     """``mons[i].push(xs[i], beats_found=beats_found[i])`` for every ``i`` (each monitor at most once): the monitors
-    whose window is full, whose chunk is finite and passes exactly one verdict point (with ``step``; its end
-    without), grouped by window and chunk length, take the windows ending at their points as one ``(monitors, n)``
-    array (the range, and the counts at the extremes, in one call each; max, min and counts are exact in any order);
-    a window whose range allows a flat line, or whose extremes are common enough to be saturation, is judged by its
-    own monitor as :meth:`QualityMonitor.push` judges it.  A finite chunk that passes no verdict point only joins the
-    monitor's buffer.  The rest take the per-bed path.  The same values as the per-bed pushes."""
+    whose window is full and whose chunk is finite and passes one verdict point or more (with ``step``; its end
+    without), grouped by window and chunk length, take the windows ending at all their points as one
+    ``(windows, n)`` array (the range, and the counts at the extremes, in one call each; max, min and counts are exact
+    in any order): a round's chunks of a bed joined into one pass several points.  A window whose range allows a flat
+    line, or whose extremes are common enough to be saturation, is judged by its own monitor as
+    :meth:`QualityMonitor.push` judges it.  A finite chunk that passes no verdict point only joins the monitor's
+    buffer.  The rest take the per-bed path.  The same values as the per-bed pushes."""
     if len({id(m) for m in mons}) != len(mons):
         raise ValueError("push_many() takes each monitor at most once")
     out: list[Quality | None] = [None] * len(mons)
@@ -110,7 +111,7 @@ def push_many(mons: Sequence[QualityMonitor], xs: Sequence[np.ndarray], beats_fo
         k = len(x)
         if len(m.buf) != m.n or not 0 < k <= m.n:
             continue
-        if m.step is None or m.total < m.next <= m.total + k < m.next + m.step:  # one point, in this chunk
+        if m.step is None or m.total < m.next <= m.total + k:  # a point or more in this chunk
             groups[(m.n, k)].append(i)
         elif m.next > m.total + k and np.isfinite(x.sum()):  # no verdict in this chunk
             m.buf = np.concatenate([m.buf[k:], x])
@@ -129,23 +130,31 @@ def push_many(mons: Sequence[QualityMonitor], xs: Sequence[np.ndarray], beats_fo
             if len(idx) < MIN_GROUP:
                 continue
         full = np.concatenate([np.stack([mons[i].buf for i in idx]), x], axis=1)  # (rows, n + k)
-        # each row's verdict point: k (its chunk's end) without step, else where its one point falls in the chunk
-        at = np.array([k if mons[i].step is None else mons[i].next - mons[i].total for i in idx])
-        w = full[np.arange(len(idx))[:, None], at[:, None] + np.arange(n)] if (at != k).any() else full[:, k:]
+        # each row's verdict points, as offsets into its chunk (1 .. k): without step its end; the window ending at
+        # offset o is full[row, o:o + n]
+        offs = [[k] if (m := mons[i]).step is None else list(range(m.next - m.total, k + 1, m.step)) for i in idx]
+        npts = [len(o) for o in offs]
+        row = np.repeat(np.arange(len(idx)), npts)
+        at = np.fromiter((o for os in offs for o in os), dtype=np.intp, count=len(row))
+        w = full[:, k:] if len(row) == len(idx) and (at == k).all() else full[row[:, None], at[:, None] + np.arange(n)]
         hi, lo = w.max(axis=1), w.min(axis=1)
-        # rows judged by their own monitor: the range allows a flat line, or the extremes may be pinned
-        own = hi - lo < np.array([mons[i].flat_std * mons[i]._sqrt2n for i in idx])
-        lim = np.array([mons[i].sat_frac * n for i in idx])
+        # windows judged by their own monitor: the range allows a flat line, or the extremes may be pinned
+        own = hi - lo < np.array([mons[i].flat_std * mons[i]._sqrt2n for i in idx])[row]
+        lim = np.array([mons[i].sat_frac * n for i in idx])[row]
         own |= (np.count_nonzero(w == hi[:, None], axis=1) > lim) | (np.count_nonzero(w == lo[:, None], axis=1) > lim)
-        for j in np.flatnonzero(~own).tolist():
-            i = idx[j]
+        own_l = own.tolist()
+        r = 0
+        for j, i in enumerate(idx):
             m = mons[i]
             m.buf = full[j, k:]
             m.total += k
             m.since_beat = 0 if beats_found[i] else m.since_beat + k
-            q = out[i] = m.last = _NOISY if m.since_beat > m.no_beat else _CLEAN
+            plain = _NOISY if m.since_beat > m.no_beat else _CLEAN
+            qs = [m._judge(w[r + p]) if own_l[r + p] else plain for p in range(npts[j])]
+            r += npts[j]
+            out[i] = m.last = qs[-1]
             if m.step is not None:
-                m.points = [(m.next, q)]
-                m.next += m.step
+                m.points = [(m.total - k + o, v) for o, v in zip(offs[j], qs, strict=True)]
+                m.next = m.points[-1][0] + m.step
     return [q if q is not None else m.push(x, beats_found=b)
             for q, m, x, b in zip(out, mons, arrs, beats_found, strict=True)]

@@ -242,11 +242,13 @@ def test_rate_many_equals_each_bed_rating(monkeypatch) -> None:
 # ---------------------------------------------------------------------------------------------- quality checks
 
 
-@pytest.mark.parametrize("step", [None, 62])
-def test_quality_checks_in_one_pass_equal_each_bed_alone(step: int | None) -> None:
+@pytest.mark.parametrize("step,joined", [(None, False), (62, False), (62, True)])
+def test_quality_checks_in_one_pass_equal_each_bed_alone(step: int | None, joined: bool,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """``push_many`` over beds with clean ECG, flat lines (leads off), clipping (saturation), NaN chunks, no beats
     for a while (noisy), odd chunk lengths and a bed alone in its group: each bed's Quality and state as its own
-    ``push`` gives them; with verdicts at fixed points (``step``) the points too."""
+    ``push`` gives them; with verdicts at fixed points (``step``) the points too.  ``joined``: chunks of 1-5 packets
+    (a round's chunks of a bed joined: several verdict points in one chunk)."""
     from ecgmon.segmentation.quality import QualityMonitor, push_many
 
     rng = np.random.default_rng(5)
@@ -260,11 +262,22 @@ def test_quality_checks_in_one_pass_equal_each_bed_alone(step: int | None) -> No
     sig[4, int(10 * fs):int(10.5 * fs)] = np.nan  # lost samples
     plain = [QualityMonitor(fs, step=step) for _ in range(beds)]
     batched = [QualityMonitor(fs, step=step) for _ in range(beds)]
+    alone = {id(m) for m in batched}
+    per_bed = [0]  # pushes of the batched monitors that took the per-bed path
+    push = QualityMonitor.push
+
+    def counted(self: QualityMonitor, x: np.ndarray, *, beats_found: int) -> object:
+        per_bed[0] += id(self) in alone
+        return push(self, x, beats_found=beats_found)
+
+    monkeypatch.setattr(QualityMonitor, "push", counted)
     seen = {"flat": 0, "saturated": 0, "noisy": 0}
     a = 0
     r = 0
     while a < n:
         k = 62 if r % 9 else 63  # the replay's chunks: 62 or 63 samples at 250 Hz
+        if joined:
+            k *= 1 + r % 5
         xs = [sig[b, a:a + k] for b in range(beds)]
         xs[5] = sig[5, a:a + k + 3] if r % 5 == 0 else xs[5]  # a bed alone in its group now and then
         found = [int(rng.random() < 0.25) if b != 6 or a < 10 * fs else 0 for b in range(beds)]  # bed 6: no beats
@@ -282,6 +295,7 @@ def test_quality_checks_in_one_pass_equal_each_bed_alone(step: int | None) -> No
         np.testing.assert_array_equal(p.buf, b.buf)
         assert p.since_beat == b.since_beat and p.total == b.total and p.next == b.next
     assert all(v > 0 for v in seen.values()), seen
+    assert per_bed[0] < 0.25 * r * beds, (per_bed[0], r * beds)  # most pushes in the batched pass
     with pytest.raises(ValueError, match="at most once"):
         push_many([plain[0], plain[0]], [sig[0, :62], sig[0, 62:124]], [0, 0])
 
