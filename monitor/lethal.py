@@ -309,6 +309,7 @@ class LethalWatch:
         # rated yet, in a stream's first seconds: the first rating, over those seconds, decides them)
         self.rr: deque[tuple[float, bool | None]] = deque(
             maxlen=max(cfg.tachy_beats, cfg.tachy_resolved_beats, cfg.brady_beats, cfg.vt_beats, 8))
+        self.rr_unrated = False  # an interval not rated yet may be in rr (set where one enters: checked at a rating)
         self.vent: deque[bool] = deque(maxlen=cfg.vt_beats + max(0, cfg.vt_misread))
         self.similar: deque[float | None] = deque(maxlen=cfg.vt_beats + max(0, cfg.vt_misread))  # VBeat.prev_corr
         self.recent: deque[bool] = deque(maxlen=max(1, cfg.vt_clear_beats))  # VT's clearing: last beats, V or not
@@ -432,8 +433,9 @@ class LethalWatch:
         noisy = noisy and c.noisy_rates
         unrated = not rated and c.noisy_rates  # its interval waits for the first rating
         unsure = noisy or unrated  # no fast rate from this interval (yet)
-        if rated and any(n is None for _, n in self.rr):  # the first rating covers the intervals before it
+        if rated and self.rr_unrated:  # the first rating covers the intervals before it
             self.rr = deque(((r, noisy if n is None else n) for r, n in self.rr), maxlen=self.rr.maxlen)
+            self.rr_unrated = False
         if noisy:
             self.clean = 0
             self.unreadable_at = index
@@ -461,6 +463,7 @@ class LethalWatch:
             self.rr.clear()
         elif rr is not None and rr > 0 and not skip:
             self.rr.append((rr, None if unrated else noisy))
+            self.rr_unrated = self.rr_unrated or unrated
         # asystole and pause clear once beats come back at a rate a heart can keep
         if rr is not None and rr < c.pause_s:
             if not skip:
