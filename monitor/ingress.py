@@ -25,6 +25,9 @@ from ecgmon.monitor.sources import InputListener
 from ecgmon.monitor.streams import DeviceStream, same_rate
 
 CONTROL_COMMANDS = frozenset({"relearn", "limits"})
+# the arguments each command takes; limits needs one at least (a command that would change nothing is refused, not
+# counted as carried out: {"cmd": "limits", "lo": 45}, a typo, was, a fuzzer's, session 38)
+CONTROL_ARGS = {"relearn": frozenset(), "limits": frozenset({"low", "high"})}
 MAX_TOPIC = 256  # bytes; longer topics are rejected before any parsing
 MAX_ROUTES = 16384  # topics whose route is remembered (the cache starts again when full)
 SAMPLES, LABELS, CONTROL, TOO_LONG, UNKNOWN = range(5)  # what a topic carries
@@ -348,7 +351,9 @@ class Ingress:
         on ``ecg/<device>/control``: who may publish there is the broker ACL's business
         (deploy/mosquitto/ecgmon.acl lets only the station account write it)."""
         try:
-            obj = json.loads(bytes(payload) if isinstance(payload, bytes | bytearray) else b"")
+            # a key given twice is refused, as in sample payloads ({"cmd": "relearn", "cmd": "limits"} ran limits)
+            obj = json.loads(bytes(payload) if isinstance(payload, bytes | bytearray) else b"",
+                             object_pairs_hook=_once)
             cmd = obj["cmd"] if isinstance(obj, dict) else None
         except (ValueError, KeyError, RecursionError):
             cmd = None
@@ -356,6 +361,9 @@ class Ingress:
             self._reject(dev, "bad-control")
             return
         args = {k: v for k, v in obj.items() if k != "cmd"} if isinstance(obj, dict) else {}
+        if not args.keys() <= CONTROL_ARGS[cmd] or (CONTROL_ARGS[cmd] and not args):
+            self._reject(dev, "bad-control")  # an argument the command does not take, or none where it needs one
+            return
         if self.listener is None or not self.listener.control(dev, cmd, args):
             self._reject(dev, f"control-{cmd}-refused")
             return
@@ -372,6 +380,14 @@ class Ingress:
             self._reject(dev, "bad-labels")
             return
         self.pending_labels.setdefault(dev, []).extend(beats)
+
+
+def _once(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    """A JSON object whose keys each come once (``json.loads``' object_pairs_hook); ValueError otherwise."""
+    d = dict(pairs)
+    if len(d) != len(pairs):
+        raise ValueError("a key given twice")
+    return d
 
 
 def by_device(counts: Counter[tuple[str, str]], most: int = 50) -> dict[str, dict[str, int]]:

@@ -235,6 +235,15 @@ def test_control_topic_carries_relearn_to_the_monitor_and_rejects_anything_else(
     # heart-rate limits for one bed, with their arguments
     ing.handle("ecg/bed07/control", b'{"cmd": "limits", "low": 45, "high": 130}')
     assert listener.seen[-1] == ("bed07", "control:limits:[('high', 130), ('low', 45)]")
+    # a command that would change nothing, or that says two things, is refused, not counted as carried out (a
+    # fuzzer's, session 38: a typo 'lo' and a limits without limits were counted; a key given twice ran the last)
+    n = sum(w.startswith("control:") for _, w in listener.seen)
+    for bad in (b'{"cmd": "limits", "lo": 45}', b'{"cmd": "limits"}', b'{"cmd": "relearn", "cmd": "limits"}',
+                b'{"cmd": "relearn", "low": 45}', b'{"cmd": "limits", "low": 45, "low": 50}'):
+        assert ing.handle("ecg/bed07/control", bad) == []
+    assert sum(w.startswith("control:") for _, w in listener.seen) == n
+    assert ing.rejected[("bed07", "bad-control")] == 9
+    assert ing.commands["limits"] == 1
     off = MqttSource(BrokerConfig(control_topic=None))
     off.attach(listener)
     assert off.ingress.handle("ecg/bed07/control", b'{"cmd": "relearn"}') == []
