@@ -1212,8 +1212,16 @@ class LeadFusion:
             # the sample where it was met, or (a first-lead condition taken from the second lead when the first became
             # unreadable) where the bed decided it; never before the bed's own last clearing of it (a condition of
             # both leads raised again at a lead's old sample came before that clearing, the same alarm shown twice
-            # over one stretch: NSTDB 118e06's "ECG cannot be analysed", a newcomer, session 25)
-            at = ch.index if cond in self.either or cond in self.both or index is not None else max(ch.index, self.now)
+            # over one stretch: NSTDB 118e06's "ECG cannot be analysed", a newcomer, session 25).  A condition of
+            # both leads is met where the later lead met it, or, raised because a lead became unreadable (judged
+            # again, ``index`` None), where the bed decided it: a second lead's "ECG cannot be analysed", on for 30 s
+            # over a first lead that could be read, was shown raised at that lead's old sample when the first lead's
+            # electrode came off (a newcomer, session 38: MIT-BIH 101 saturated at 40 s, the alarm listed from 10.6 s)
+            if cond in self.both:
+                at = max(c.index for c in (self.on[0].get(cond), self.on[1].get(cond)) if c is not None)
+                at = at if index is not None else max(at, self.now)
+            else:
+                at = ch.index if cond in self.either or index is not None else max(ch.index, self.now)
             if at_again is not None:  # a stale rate met again: where it was met (not before the bed's clearing)
                 at = max(at_again, self.cleared.get(cond, -1))
             elif self.cleared.get(cond, -1) >= at:  # met again after that clearing: where the bed decided it

@@ -770,9 +770,10 @@ def test_asystole_needs_the_second_lead_without_qrs_or_unreadable():
     # lead II lost its complexes while the second lead still shows QRS: no asystole
     assert f.update(0, [_ch(a, True, 1000, "no QRS for 4 s")], second_readable=True) == []
     assert f.update(1, [], second_readable=True) == []
-    # the second lead has none either: asystole, at the first lead's index
+    # the second lead has none either: asystole, where the later lead met it (4 s without a QRS on either lead: till
+    # then the second lead had shown one; session 38, the bed's alarm is not dated before the bed met it)
     got = f.update(1, [_ch(a, True, 1100)], second_readable=True)
-    assert [(c.condition, c.active, c.index, c.message) for c in got] == [(a, True, 1000, "no QRS for 4 s")]
+    assert [(c.condition, c.active, c.index, c.message) for c in got] == [(a, True, 1100, "no QRS for 4 s")]
     got = f.update(0, [_ch(a, False, 1500)], second_readable=True)
     assert [(c.condition, c.active) for c in got] == [(a, False)]
     # a second lead that cannot be read (leads off) does not hold it: raised on the next update
@@ -804,7 +805,14 @@ def test_the_second_lead_speaks_while_the_first_cannot_be_read():
     g = LeadFusion()
     assert g.update(0, [_ch(ca, True, 100, "noise")], first_readable=False, second_readable=True) == []
     got = g.update(1, [], first_readable=False, second_readable=False, at=130)
-    assert [(c.condition, c.active, c.index) for c in got] == [(ca, True, 100)]
+    assert [(c.condition, c.active, c.index) for c in got] == [(ca, True, 130)]  # where the bed could read neither
+    # the second lead's, on for a long time over a first lead that could be read, is the bed's where the first lead's
+    # electrode came off, not at the second lead's old sample (a newcomer, session 38: MIT-BIH 101 saturated at 40 s
+    # on both leads, V1's noise since 10.6 s: the bed's alarm was listed from 10.6 s, in the journal after 42 s)
+    k = LeadFusion()
+    assert k.update(1, [_ch(ca, True, 100, "noise")], second_readable=False) == []
+    got = k.update(0, [], first_readable=False, first_off=True, second_readable=False, at=1000)
+    assert [(c.condition, c.active, c.index) for c in got] == [(ca, True, 1000)]
     # ... and asystole on the readable second lead alone is the bed's
     h = LeadFusion()
     got = h.update(1, [_ch(a, True, 200, "no QRS for 4 s")], first_readable=False, second_readable=True)
@@ -821,7 +829,7 @@ def test_a_pause_is_the_beds_only_when_no_readable_lead_shows_a_qrs():
     f = LeadFusion()
     assert f.update(0, [_ch(pause, True, 100, "no QRS for 3 s")], second_readable=True) == []  # lead V beats on
     got = f.update(1, [_ch(pause, True, 130, "no QRS for 3 s")], second_readable=True)
-    assert [(c.condition, c.active, c.index) for c in got] == [(pause, True, 100)]  # neither shows a QRS
+    assert [(c.condition, c.active, c.index) for c in got] == [(pause, True, 130)]  # neither shows a QRS
     got = f.update(1, [_ch(pause, False, 300, "")], second_readable=True)
     assert [(c.condition, c.active, c.index) for c in got] == [(pause, False, 300)]
     g = LeadFusion()
@@ -840,10 +848,10 @@ def test_a_two_lead_beds_alarms_come_in_the_order_they_were_met_and_never_clear_
     f = LeadFusion()
     assert f.update(0, [_ch(pause, True, 100), _ch(asys, True, 200)], second_readable=True) == []
     got = f.update(1, [], second_readable=False, at=220)  # the second lead in noise: the first lead's word
-    assert [(c.condition, c.index) for c in got] == [(pause, 100), (asys, 200)]
+    assert [(c.condition, c.index) for c in got] == [(pause, 220), (asys, 220)]  # where the bed decided them
     g = LeadFusion()
     g.update(0, [_ch(asys, True, 200)], second_readable=True)
-    assert [c.index for c in g.update(1, [_ch(asys, True, 205)], second_readable=True)] == [200]
+    assert [c.index for c in g.update(1, [_ch(asys, True, 205)], second_readable=True)] == [205]
     assert [(c.active, c.index) for c in g.update(0, [_ch(asys, False, 300)], second_readable=True)] == [(False, 300)]
     # the first lead's QRS come in noise: the second lead's asystole, not yet cleared there, is the bed's again
     got = g.update(0, [], first_readable=False, second_readable=True, at=340)
@@ -862,7 +870,7 @@ def test_second_lead_vt_first_alone_or_confirmed_by_both():
     both = LeadFusion(vt="both")
     assert both.update(0, [_ch(vt, True, 120, "run")], second_readable=True) == []  # not confirmed yet
     got = both.update(1, [_ch(vt, True, 130, "run")], second_readable=True)
-    assert [(c.active, c.index) for c in got] == [(True, 120)]
+    assert [(c.active, c.index) for c in got] == [(True, 130)]  # where it was confirmed
     unread = LeadFusion(vt="both")  # a second lead that cannot be read confirms nothing and holds nothing
     assert [c.active for c in unread.update(0, [_ch(vt, True, 120, "run")], second_readable=False)] == [True]
     with pytest.raises(ValueError):
@@ -1177,7 +1185,7 @@ def test_a_condition_of_both_leads_raised_again_is_never_dated_before_its_last_c
     f = LeadFusion()
     assert f.update(0, [_ch(na, True, 457327, "noise for 4 s")], second_readable=True) == []
     got = f.update(1, [_ch(na, True, 460000)], second_readable=True)
-    assert [(c.active, c.index) for c in got] == [(True, 457327)]  # where the first lead met it, as before
+    assert [(c.active, c.index) for c in got] == [(True, 460000)]  # where the second lead met it too (session 38)
     got = f.update(1, [_ch(na, False, 471535)], second_readable=True)
     assert [(c.active, c.index) for c in got] == [(False, 471535)]
     got = f.update(1, [], second_readable=False, at=480000)
