@@ -270,8 +270,9 @@ def test_lagged_bsqi_agrees_with_a_detector_on_another_wave_and_not_with_noise()
 @pytest.mark.parametrize("case", ["t-wave lock", "jittering fiducials"])
 def test_an_organised_rhythm_is_clean_when_detector_2_marks_another_wave_or_the_fiducials_jitter(case):
     """A regular rhythm at 142 bpm whose tall T waves (kurtosis 2.3) detector 2 marks instead of the QRS, 0.24 s after
-    them, in half the window (a newcomer's ecgsyn with T 1.7 times R, session 38: the stretch was rated noisy, the QRS with it, and the
-    VF detector's windows over the regular rhythm raised VF/flutter again and again), and a regular rhythm at 124 bpm
+    them, in half the window (a newcomer's ecgsyn with T 1.7 times R, session 38: the stretch was rated noisy, the QRS
+    with it, and the VF detector's windows over the regular rhythm raised VF/flutter again and again), and a regular
+    rhythm at 124 bpm
     whose fiducials jitter on small complexes (RR 0.42-0.57 s, coefficient of variation 0.07, 5 consecutive changes
     over 10 %; CinC 2015 a142s played at any rate but 250 Hz raised VF/flutter): clean, and noisy without the
     session-38 rules (``organised_lagged``, ``organised_regular``)."""
