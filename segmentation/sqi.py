@@ -65,20 +65,18 @@ the fast-rhythm rule above, with its kurtosis floor, decides: tremor runs at 4-8
 not give two detectors a regular rhythm to agree on (their RR vary by 40-60 %).  On the development records it
 changed only CinC 2015 t678s (a true extreme tachycardia at 150 bpm on a lead rated noisy throughout, now raised:
 score 72.90 -> 74.18); MIT-BIH DS1, VFDB and NSTDB 118 (beats marked in its noise segments, alarms) gave the same
-figures.  Since session 38 the rhythm may also be regular as a whole (the coefficient of variation of its RR under
-``fast_cv``, ``organised_regular``: fiducials that jitter by 20-40 ms on small complexes change more than 2
-consecutive RR by over 10 % in a regular 124 bpm rhythm, CinC 2015 a142s's lead II), and the detectors may agree at a
-lag (:func:`lagged_bsqi`, ``organised_lagged``: detector 2 locks on tall T waves 0.2-0.3 s after the QRS in some
-cycles and off them again, a plain bSQI of 0-0.7 over a regular 142 bpm rhythm).  Both stretches had been rated
-noisy, their QRS with them, and the VF detector's windows over the regular rhythm, which only an organised rhythm
-of clean QRS vetoes (:meth:`~ecgmon.monitor.lethal.LethalWatch.organised`), raised VF/flutter: a newcomer's ecgsyn
-rhythm with T waves 1.7 times the R, 5-8 times in 90 s, and a142s played at any rate but 250 Hz.
-
-The kurtosis is taken with the mains notched out (``kurtosis_notch``: :func:`~ecgmon.segmentation.filters.
-mains_notch` at 50 and 60 Hz, zero-phase over the window): a hum is a sinusoid, and 0.5 mV of 50 Hz took a clean
-ECG's kurtosis from about 10 to 2.7: an irregular fast rhythm (no organised rhythm to exempt it) was noisy
-throughout, its fast rate no tachycardia (the same newcomer: CinC 2015 t106s's true extreme tachycardia missed under
-0.5 and 1 mV of hum, "ECG cannot be analysed" to the end; now raised at 5.9 s as without hum).
+figures.  Since session 38 the detectors may also agree at a lag (:func:`lagged_bsqi`, ``organised_lagged``:
+detector 2 locks on tall T waves 0.2-0.3 s after the QRS in some cycles and off them again, a plain bSQI of 0-0.7
+over a regular 142 bpm rhythm): such a stretch had been rated noisy, its QRS with it, and the VF detector's windows
+over the regular rhythm, which only an organised rhythm of clean QRS vetoes
+(:meth:`~ecgmon.monitor.lethal.LethalWatch.organised`), raised VF/flutter (a newcomer's ecgsyn rhythm with T waves
+1.7 times the R: 5-8 times in 90 s).  Tried in the same session and taken back after a reviewer's inputs: a rhythm
+regular as a whole (the RR's coefficient of variation under ``fast_cv``, where fiducials that jitter on small
+complexes change more than 2 consecutive RR by over 10 %: CinC 2015 a142s resampled to 100-1000 Hz raised a false
+VF/flutter at 18-30 s because of it) took CPR-like compressions at 140-160 per minute, a few per cent irregular, for an
+organised rhythm and vetoed the true VF under them (8 of 15 such inputs); and the kurtosis taken with 50/60 Hz notched
+out (CinC 2015 t106s's true extreme tachycardia, missed under 0.5-1 mV of hum, was raised) rated electrode-motion noise
+under hum clean, where the QRS detector's hum-driven detections then raised false extreme tachycardias.
 
 A stream's first rating comes once ``first_window_s`` (5 s) has arrived (plus the lag), on those seconds; until its
 window is full each rating takes the last ``first_window_s`` (a recording or a device that starts in motion
@@ -105,9 +103,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
-from scipy import signal
-
-from ecgmon.segmentation.filters import mains_notch
 
 __all__ = ["SQIConfig", "SignalQuality", "Stretch", "bsqi", "curve_length_qrs", "lagged_bsqi", "rate_many"]
 
@@ -128,11 +123,6 @@ class SQIConfig:
     min_beats: int = 2  # a window with fewer beats from both detectors is rated by kurtosis alone
     length_hp_s: float = 0.1  # detector 2 works on the signal less its moving mean over this (slow waves out)
     kurtosis_hp_s: float = 0.2  # the kurtosis is taken of the signal less its moving mean over this
-    # ... and with the mains (50 and 60 Hz, where under 0.35 of the sampling rate) notched out of it, zero-phase over
-    # the window: a hum is a sinusoid (kurtosis 1.5), and 0.5 mV of 50 Hz on a clean ECG took it to 2.7, so the
-    # stretch was noisy and its fast rate no tachycardia (a newcomer, session 38: CinC 2015 t106s's true extreme
-    # tachycardia missed, "ECG cannot be analysed" to the end).  Detector 2 takes the mains out too (_mains_lengths)
-    kurtosis_notch: bool = True
     # a fast regular rhythm (see the module docstring): detector 1's median RR under fast_rr_s, the coefficient of
     # variation of its RR under fast_cv, at least fast_beats of its QRS, and a kurtosis of fast_ksqi or more
     fast_rr_s: float = 0.25
@@ -146,10 +136,7 @@ class SQIConfig:
     # the window, e.g. VT's onset after sinus rhythm, with its first interval between the two rates)
     organised_changes: int = 2
     organised_max_bpm: float = 220.0
-    # ... or regular as a whole (the coefficient of variation of its RR under fast_cv: fiducials that jitter by 20-40 ms
-    # on small complexes change consecutive RR by over 10 % though the rhythm is regular; session 38)
-    organised_regular: bool = True
-    # ... and the detectors agree with detector 2 on another wave of some cycles (lagged_bsqi; session 38)
+    # ... and the detectors may agree with detector 2 on another wave of some cycles (lagged_bsqi; session 38)
     organised_lagged: bool = True
     # a noisy window whose last recent_s (rated alone) are clean is clean: the noise has ended (None: off)
     recent_s: float | None = 2.5
@@ -339,22 +326,6 @@ def steady(rr: np.ndarray, tol: float, changes: int) -> bool:
     return int(np.count_nonzero(d)) <= changes
 
 
-def _notched(y: np.ndarray, fs: float) -> np.ndarray:
-    """``y`` (1-D, or rows of a 2-D array) with the mains notched out (:func:`~ecgmon.segmentation.filters.
-    mains_notch`, forward and backward along the last axis: zero-phase over a window that lies in the past); ``y``
-    itself where no notch applies (under 0.35 of the rate: a device at 128 Hz low-passed the mains away)."""
-    sos = _notch_sos(fs)
-    if not len(sos) or y.shape[-1] <= 3 * (2 * len(sos) + 1):
-        return y
-    return signal.sosfiltfilt(sos, y, axis=-1)
-
-
-@functools.lru_cache(maxsize=16)
-def _notch_sos(fs: float) -> np.ndarray:
-    """:func:`mains_notch` as a writable array (scipy's filter kernel refuses a read-only one; not written to)."""
-    return np.array(mains_notch(fs))
-
-
 def kurtosis_sqi(y: np.ndarray) -> float:
     """Pearson's kurtosis (3 for a Gaussian); 0 for a constant signal."""
     y = y - y.mean()
@@ -517,7 +488,7 @@ class SignalQuality:
             regular = rr.std() < cfg.fast_cv * rr.mean()
             if regular and k >= cfg.fast_ksqi and med < cfg.fast_rr_s * self.fs:
                 noisy = False  # a fast regular rhythm: neither index holds there (module docstring)
-            elif (((cfg.organised_regular and regular) or steady(rr, cfg.fast_cv, cfg.organised_changes))
+            elif (steady(rr, cfg.fast_cv, cfg.organised_changes)
                   and b is not None and med >= 60.0 / cfg.organised_max_bpm * self.fs
                   and (b >= cfg.organised_bsqi
                        or (cfg.organised_lagged and lagged_bsqi(mine, theirs.astype(np.float64), self.tol, lo=self.tol,
@@ -535,8 +506,7 @@ class SignalQuality:
         theirs = curve_length_qrs(w, self.fs, refractory_s=max(0.15, refr), hp_s=cfg.length_hp_s)
         y = w - _moving_mean(w, round(cfg.kurtosis_hp_s * self.fs))  # baseline wander and slow waves out
         taper = self.taper if len(w) == self.n else np.hanning(len(w))
-        k = kurtosis_sqi(_notched(y, self.fs) if cfg.kurtosis_notch else y)
-        return self._stretch(mine, theirs, k, power_sqi(y, self.fs, taper=taper), start, stop)
+        return self._stretch(mine, theirs, kurtosis_sqi(y), power_sqi(y, self.fs, taper=taper), start, stop)
 
     def _ended(self, st: Stretch, w: np.ndarray, mine: np.ndarray, refr: float) -> Stretch:
         """A noisy window whose last ``recent_s`` are clean by a margin (rated alone with the same indices, and
@@ -659,8 +629,7 @@ def _rate_block(qs: Sequence[tuple[SignalQuality, int]], n: int, fs: float, cfg:
     theirs = _curve_length_rows(w, fs, [max(0.15, p[2]) for p in preps], hp_s=cfg.length_hp_s)
     y = w - _moving_mean_rows(w, round(cfg.kurtosis_hp_s * fs))
     # kurtosis_sqi of each row
-    yk = _notched(y, fs) if cfg.kurtosis_notch else y
-    yc = yk - yk.mean(axis=1)[:, None]
+    yc = y - y.mean(axis=1)[:, None]
     y2 = yc * yc
     var = y2.mean(axis=1).tolist()
     # power_sqi of each row

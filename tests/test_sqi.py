@@ -267,54 +267,18 @@ def test_lagged_bsqi_agrees_with_a_detector_on_another_wave_and_not_with_noise()
         assert S.lagged_bsqi(a, noise, tol) < 0.8
 
 
-@pytest.mark.parametrize("case", ["t-wave lock", "jittering fiducials"])
-def test_an_organised_rhythm_is_clean_when_detector_2_marks_another_wave_or_the_fiducials_jitter(case):
+def test_an_organised_rhythm_is_clean_when_detector_2_marks_another_wave_in_some_cycles():
     """A regular rhythm at 142 bpm whose tall T waves (kurtosis 2.3) detector 2 marks instead of the QRS, 0.24 s after
     them, in half the window (a newcomer's ecgsyn with T 1.7 times R, session 38: the stretch was rated noisy, the QRS
-    with it, and the VF detector's windows over the regular rhythm raised VF/flutter again and again), and a regular
-    rhythm at 124 bpm
-    whose fiducials jitter on small complexes (RR 0.42-0.57 s, coefficient of variation 0.07, 5 consecutive changes
-    over 10 %; CinC 2015 a142s played at any rate but 250 Hz raised VF/flutter): clean, and noisy without the
-    session-38 rules (``organised_lagged``, ``organised_regular``)."""
+    with it, and the VF detector's windows over the regular rhythm raised VF/flutter again and again): clean, and noisy
+    without ``organised_lagged``."""
     fs = 250.0
-    if case == "t-wave lock":
-        mine = np.arange(0.3, 9.7, 0.42) * fs
-        theirs = np.where(np.arange(len(mine)) % 12 < 6, mine, mine + 0.24 * fs)
-        k = 2.3
-    else:
-        rr = np.tile([0.476, 0.464, 0.42, 0.512, 0.536, 0.484, 0.42, 0.568, 0.492, 0.484], 2)
-        mine = (0.3 + np.concatenate([[0.0], np.cumsum(rr)]))
-        mine = mine[mine < 9.7] * fs
-        theirs = mine.copy()
-        k = 4.8
-    assert not S.steady(np.diff(mine), 0.1, 2) or case == "t-wave lock"
+    mine = np.arange(0.3, 9.7, 0.42) * fs
+    theirs = np.where(np.arange(len(mine)) % 12 < 6, mine, mine + 0.24 * fs)
 
     def stretch(cfg: S.SQIConfig) -> S.Stretch:
         q = S.SignalQuality(fs, cfg)
-        return q._stretch(mine, theirs.astype(np.int64), k, 0.9, 0, q.n)
+        return q._stretch(mine, theirs.astype(np.int64), 2.3, 0.9, 0, q.n)
 
     assert not stretch(S.SQIConfig()).noisy
-    assert stretch(S.SQIConfig(organised_lagged=False, organised_regular=False)).noisy
-
-
-@pytest.mark.parametrize(("fs", "mains", "mv"), [(250.0, 50.0, 0.5), (250.0, 60.0, 1.0), (500.0, 50.0, 1.0)])
-def test_mains_hum_over_an_irregular_fast_rhythm_is_no_noise(fs, mains, mv):
-    """0.5-1 mV of hum over an irregular rhythm at about 150 bpm (atrial fibrillation: no organised rhythm to exempt
-    it): a sinusoid took the kurtosis to 2.7 and every stretch was noisy, the fast rate no tachycardia (a newcomer,
-    session 38: CinC 2015 t106s's true extreme tachycardia missed under 0.5 mV of 50 Hz).  With the mains notched out
-    of the kurtosis (``kurtosis_notch``) the stretches are clean; without, noisy."""
-    rr = 0.4 * np.exp(0.2 * np.random.default_rng(2).standard_normal(100))
-    x, truth = synth(fs, rr, seed=2, noise_mv=0.01)
-    x = x + mv * np.sin(2 * np.pi * mains * np.arange(len(x)) / fs)
-
-    def rated(cfg: S.SQIConfig) -> list[S.Stretch]:
-        q = S.SignalQuality(fs, cfg)
-        step, out = int(fs / 4), []
-        for a in range(0, len(x), step):
-            q.push(x[a:a + step], truth[(truth >= a) & (truth < a + step)].tolist())
-            out.append(q.last)
-        return [st for st in out if st is not None]
-
-    on, off = rated(S.SQIConfig()), rated(S.SQIConfig(kurtosis_notch=False))
-    assert not any(st.noisy for st in on) and min(st.ksqi for st in on) > 5
-    assert all(st.noisy for st in off[5:])
+    assert stretch(S.SQIConfig(organised_lagged=False)).noisy
