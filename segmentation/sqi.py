@@ -474,12 +474,12 @@ class SignalQuality:
 
     def _stretch(self, mine: np.ndarray, theirs: np.ndarray, k: float, p: float, start: int, stop: int) -> Stretch:
         cfg = self.cfg
+        span = stop - start
         # counted over the window less the matching tolerance at each end, where a beat's partner may lie outside
-        b = bsqi(mine, theirs.astype(np.float64), self.tol, lo=self.tol, hi=stop - start - self.tol) \
-            if max(len(mine), len(theirs)) >= cfg.min_beats else None
+        t, hi = theirs.astype(np.float64), span - self.tol
+        b = bsqi(mine, t, self.tol, lo=self.tol, hi=hi) if max(len(mine), len(theirs)) >= cfg.min_beats else None
         noisy = (b is not None and b < cfg.bsqi_min) or k < cfg.ksqi_min
         # a stream's first, shorter windows (first_window_s up to window_s) need as many beats in proportion
-        span = stop - start
         need = (max(4, math.ceil(cfg.fast_beats * span / self.n)) if self.first_n <= span < self.n
                 else cfg.fast_beats)
         if noisy and len(mine) >= need:
@@ -491,8 +491,8 @@ class SignalQuality:
             elif (steady(rr, cfg.fast_cv, cfg.organised_changes)
                   and b is not None and med >= 60.0 / cfg.organised_max_bpm * self.fs
                   and (b >= cfg.organised_bsqi
-                       or (cfg.organised_lagged and lagged_bsqi(mine, theirs.astype(np.float64), self.tol, lo=self.tol,
-                                                                hi=span - self.tol) >= cfg.organised_bsqi))):
+                       or (cfg.organised_lagged
+                           and lagged_bsqi(mine, t, self.tol, lo=self.tol, hi=hi) >= cfg.organised_bsqi))):
                 noisy = False  # an organised rhythm both detectors agree on: the kurtosis alone does not make it noise
         return Stretch(start, stop, b, k, p, noisy)
 
