@@ -41,6 +41,9 @@ class BrokerConfig:
     max_payload: int = MAX_PAYLOAD
     keepalive: int = 10
     max_queued: int = 20000  # incoming messages held before the monitor sheds (bounded memory)
+    # while the monitor is behind, devices that send faster than this many times real time (beyond a burst) are
+    # refused, so that the real-time beds keep their monitoring (monitor.ingress.FairShare); 0: never
+    max_device_speed: float = 2.0
     max_outbox: int = 10000  # alarm transitions held for publishing while the broker is away
     shard: tuple[int, int] | None = None  # (i, n): this worker handles the devices whose hash % n == i
     simulated: bool = False  # the devices are ecgmon's simulator replaying recorded beats (`ecgmon demo`): labelled so

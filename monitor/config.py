@@ -348,6 +348,10 @@ def add_broker_arguments(p: argparse.ArgumentParser, *, monitor: bool = True,
                             "it is the broker ACL's business (SECURITY.md)")
         g.add_argument("--no-persistent", action="store_true", help="clean session instead of a persistent one")
         g.add_argument("--reorder", type=int, default=_B.reorder, help="chunks held per device to repair reordering")
+        g.add_argument("--max-device-speed", type=float, default=_B.max_device_speed, metavar="X",
+                       help="while the monitor is behind, refuse the devices that send more than X s of signal a "
+                            "second (after a 30 s burst), so that the beds sending in real time keep being monitored "
+                            f"(default {_B.max_device_speed:g}; 0: never; docs/mqtt.md)")
         g.add_argument("--shard", default=None,
                        help="I/N: this worker handles only the devices that hash to shard I of N (run N workers "
                             "with I = 0..N-1; each still receives every device's messages, so on one machine "
@@ -413,7 +417,7 @@ def broker_from_args(a: argparse.Namespace, *, monitor: bool = False) -> BrokerC
         shard = parse_shard(a.shard)
         cfg = replace(cfg, topic=a.topic, labels_topic=a.labels_topic or None,
                       control_topic=a.control_topic or None, persistent=not a.no_persistent,
-                      reorder=a.reorder, shard=shard)
+                      reorder=a.reorder, shard=shard, max_device_speed=a.max_device_speed)
         if shard and a.client_id is None:  # workers on one host need distinct client ids (persistent sessions)
             cfg = replace(cfg, client_id=f"ecgmon-{socket.gethostname()}-shard{shard[0]}of{shard[1]}")
     cfg.host_port  # noqa: B018 - validates the URL early, with a message the user can act on

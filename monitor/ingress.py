@@ -48,6 +48,33 @@ class _Pace:
     n: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class FairShare:
+    """Real-time beds first when the monitor cannot keep up (``--source mqtt``).  A device's share is its signal time
+    against the wall clock: ``speed`` s of signal per s sustained, beyond a ``burst_s`` s allowance (a backlog after
+    a reconnection).  A device past its share is refused (reason ``too-fast``) only while the monitor is behind: a
+    device within its share had a packet ``behind_s`` s later than its usual delay in the last ``hold_s`` s.  Once
+    refused it stays refused, its packets not decoded (each counted as long as its last decoded one), until it has
+    slowed to within its share again (its debt, at most ``debt_s`` s, paid back); its bed then starts again."""
+
+    speed: float = 2.0
+    burst_s: float = 30.0
+    debt_s: float = 5.0
+    behind_s: float = 0.5
+    hold_s: float = 2.0
+
+
+@dataclass(slots=True)
+class _Share:
+    """One device's allowance of signal time, s (:class:`FairShare`): ``tokens`` at wall time ``wall``, whether its
+    packets are being refused, and how long its last decoded packet was."""
+
+    tokens: float
+    wall: float
+    refusing: bool = False
+    last_s: float = 0.0
+
+
 def clock_rate(xs: list[float], ts: list[float]) -> float:
     """The Theil-Sen slope of ``ts`` against ``xs`` (the median of the slopes of every pair of points; Sen PK,
     *Estimates of the regression coefficient based on Kendall's tau*, J Am Stat Assoc 63:1379-1389, 1968): a
@@ -63,9 +90,13 @@ class Ingress:
 
     def __init__(self, *, topic: str, labels_topic: str | None, reorder: int = 8, max_payload: int = MAX_PAYLOAD,
                  owns: Callable[[str], bool] | None = None, control_topic: str | None = None,
-                 reorder_s: float | None = 0.5) -> None:
+                 reorder_s: float | None = 0.5, share: FairShare | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
         """``reorder``/``reorder_s``: a device's missing packet is declared lost once ``reorder`` later packets of it
-        are held or the first of them has waited ``reorder_s`` s since it arrived (:class:`DeviceStream`)."""
+        are held or the first of them has waited ``reorder_s`` s since it arrived (:class:`DeviceStream`).
+        ``share``: refuse the devices that send faster than real time while the monitor is behind (a live source
+        that cannot pause; None: every packet is taken, as a source that feels back-pressure or replays a stored
+        backlog needs).  ``clock``: the wall clock messages arrive by (Unix s)."""
         self.topic, self.labels_topic, self.reorder, self.max_payload = topic, labels_topic, reorder, max_payload
         self.reorder_s = reorder_s
         self.control_topic = control_topic
@@ -91,6 +122,9 @@ class Ingress:
         self._unstable_until: dict[str, float] = {}
         self._resume: set[str] = set()
         self._pace: dict[str, _Pace] = {}  # per device: its stated rate against its clock (_pace_problem)
+        self.share, self.clock = share, clock
+        self._share: dict[str, _Share] = {}  # per device: its allowance of signal time (FairShare)
+        self._behind_until = -math.inf  # clock() until which the monitor counts as behind (FairShare)
 
     UNSTABLE_N, UNSTABLE_S = 4, 10.0  # this many stream restarts within this long: an unstable stream
     UNSTABLE = "unstable-stream"  # the rejection's reason
@@ -100,6 +134,7 @@ class Ingress:
     # clock tick, a stamp off by a second and bursts of stored packets stay well inside)
     PACE_S, PACE_PACKETS, PACE_N, PACE_TOL = 2.0, 16, 2, 1.05
     PACE = "fs-clock-mismatch"
+    TOO_FAST = "too-fast"
 
     def owns(self, device: str) -> bool:
         return self._owns is None or self._owns(device)
@@ -180,12 +215,15 @@ class Ingress:
         kind, dev = self._route(topic)
         out: list[Chunk] = []
         if kind == SAMPLES and (self._owns is None or self._owns(dev)):
+            now = self.clock()
+            if self._refused_undecoded(dev, now):
+                return out
             try:
                 p = decode(_bytes(payload), max_size=self.max_payload)
             except PayloadError as err:
                 self._reject(dev, err.reason)
                 return out
-            self._accept(dev, p, time.time(), out)
+            self._accept(dev, p, now, out)
         else:
             self._not_samples(kind, dev, payload)
         return out
@@ -199,14 +237,20 @@ class Ingress:
         self.handled += len(messages)
         routes = [self._route(topic) for topic, _ in messages]
         owns = self._owns
+        now = self.clock()
         samples = [i for i, (kind, dev) in enumerate(routes) if kind == SAMPLES and (owns is None or owns(dev))]
+        refused: set[int] = set()
+        if self._share:  # devices refused for sending too fast: their packets are not decoded
+            refused = {i for i in samples if self._refused_undecoded(routes[i][1], now)}
+            samples = [i for i in samples if i not in refused]
         decoded = decode_many([_bytes(messages[i][1]) for i in samples], max_size=self.max_payload)
         packets = dict(zip(samples, decoded, strict=True))
-        now = time.time()
         out: list[Chunk] = []
         for i, (kind, dev) in enumerate(routes):
             p = packets.get(i)
-            if p is None:
+            if i in refused:
+                pass
+            elif p is None:
                 self._not_samples(kind, dev, messages[i][1])
             elif isinstance(p, PayloadError):
                 self._reject(dev, p.reason)
@@ -248,6 +292,8 @@ class Ingress:
             self._reject(dev, self.PACE)
             self._resume.add(dev)  # accepted again (a device put right): the bed starts again
             return
+        if self.share is not None and self._too_fast(dev, len(p.samples) / p.fs, now):
+            return
         stream = self.streams.get(dev)
         if stream is None:
             stream = self.streams[dev] = DeviceStream(dev, reorder=self.reorder, reorder_s=self.reorder_s)
@@ -268,6 +314,8 @@ class Ingress:
             self._delay_floor[dev] = floor = delay
         if chunks and delay - floor > self._lag_by_dev.get(dev, 0.0):  # a duplicate or held packet: not a lag
             self._lag_by_dev[dev] = delay - floor
+            if self.share is not None and delay - floor > self.share.behind_s and self._share[dev].tokens >= 0:
+                self._behind_until = now + self.share.hold_s  # a device within its share is late: monitor behind
         elif chunks:
             self._lag_by_dev.setdefault(dev, 0.0)
         if self.pending_labels and (labels := self.pending_labels.pop(dev, None)):
@@ -280,6 +328,38 @@ class Ingress:
             else:
                 self.pending_labels[dev] = labels
         out += chunks
+
+    def _too_fast(self, dev: str, seconds: float, now: float) -> bool:
+        """Charge ``dev``'s allowance (:class:`FairShare`) with a packet of ``seconds`` s that arrived at ``now``;
+        whether it is refused (counted, reason ``too-fast``)."""
+        cfg = self.share
+        assert cfg is not None
+        sh = self._share.get(dev)
+        if sh is None:
+            sh = self._share[dev] = _Share(cfg.burst_s, now)
+        sh.tokens = max(min(cfg.burst_s, sh.tokens + (now - sh.wall) * cfg.speed) - seconds, -cfg.debt_s)
+        sh.wall = now
+        if sh.refusing and sh.tokens >= 0:
+            sh.refusing = False  # slowed down: taken again (its bed starts again, _resumed)
+        elif not sh.refusing and sh.tokens < 0 and now < self._behind_until:
+            sh.refusing = True
+            self._resume.add(dev)
+        if sh.refusing:
+            self._reject(dev, self.TOO_FAST)
+        else:
+            sh.last_s = seconds
+        return sh.refusing
+
+    def _refused_undecoded(self, dev: str, now: float) -> bool:
+        """Whether a packet of ``dev``, a device being refused for sending too fast, is refused without decoding it
+        (charged as long as its last decoded packet)."""
+        sh = self._share.get(dev)
+        if sh is None or not sh.refusing:
+            return False
+        assert self.share is not None
+        if min(self.share.burst_s, sh.tokens + (now - sh.wall) * self.share.speed) >= sh.last_s:
+            return False  # slowed down enough to be taken again: decoded, and charged in _accept
+        return self._too_fast(dev, sh.last_s, now)
 
     def _pace_problem(self, dev: str, p: Packet) -> bool:
         """Whether ``dev``'s stated sampling rate contradicts its own clock: a packet of ``n`` samples at ``fs`` lasts

@@ -25,7 +25,7 @@ import aiomqtt
 from ecgmon.core.aio import check_cancelled
 from ecgmon.core.broker import BrokerConfig
 from ecgmon.core.messages import Alarm, Chunk
-from ecgmon.monitor.ingress import Ingress
+from ecgmon.monitor.ingress import FairShare, Ingress
 from ecgmon.monitor.sinks import AlarmOutbox, Sink
 from ecgmon.monitor.sources import InputListener, SourceHealth, Task
 
@@ -262,7 +262,8 @@ class MqttSource:
         self.label = f"{kind} MQTT {'mqtts' if tls else 'mqtt'}://{host}:{port} {cfg.topic}{shard}"
         self.ingress = Ingress(topic=cfg.topic, labels_topic=cfg.labels_topic, reorder=cfg.reorder,
                                max_payload=cfg.max_payload, owns=cfg.owns if cfg.shard else None,
-                               control_topic=cfg.control_topic)
+                               control_topic=cfg.control_topic,
+                               share=FairShare(speed=cfg.max_device_speed) if cfg.max_device_speed > 0 else None)
         topics = [t for t in (cfg.topic, cfg.labels_topic, cfg.control_topic) if t]
         self.conn = MqttConnection(cfg, topics, on_shed=self._shed)
         self.publisher = AlarmPublisher(self.conn, topic=cfg.alarms_topic, max_outbox=cfg.max_outbox)

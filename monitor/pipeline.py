@@ -165,6 +165,8 @@ REASON_TEXT = {
     "fs-clock-mismatch": "fs-clock-mismatch: its stated sampling rate does not match its own clock (its packets' t0 "
                          "advance at another pace than their samples at that rate): every interval and rate would "
                          "be wrong; its samples are refused until they agree",
+    "too-fast": "too-fast: it sends signal faster than real time while the monitor is behind; refused until it "
+                "slows down, so that the beds sending in real time keep being monitored",
 }
 
 

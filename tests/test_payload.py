@@ -19,7 +19,7 @@ from ecgmon.core.payload import (
     encode,
     encode_leads,
 )
-from ecgmon.monitor.ingress import Ingress
+from ecgmon.monitor.ingress import FairShare, Ingress
 from ecgmon.monitor.mqtt import BrokerConfig, MqttSource
 from ecgmon.monitor.streams import DeviceStream
 
@@ -514,3 +514,47 @@ def test_a_second_lead_renamed_after_lost_packets_is_not_bridged_to_the_old_one(
         out += ds.push(decode(encode_leads("int16", "d", s, 250.0, 100.0 + s * 62 / 250, leads)))
     after = [c for c in out if c.start == 124]
     assert [(c.lead, c.reset, c.missing) for c in after] == [(0, True, 62), (1, True, 0)], after
+
+
+def test_a_device_sending_faster_than_real_time_is_refused_only_while_it_makes_the_real_time_beds_late():
+    """Fair share (``FairShare``, a fuzzer in session 38: one device publishing 15,000 packets a second took 20 s of
+    monitoring from every other bed, the broker dropping their packets, and nothing named it).  A device far past
+    real time is taken while the monitor keeps up (a recording streamed at full speed is a legitimate input); once a
+    device that sends in real time arrives late, the fast one is refused (``too-fast``, counted for it), its packets
+    no longer decoded, until it has slowed down to within its share; its bed then starts again.  The real-time
+    device is never refused."""
+    wall = [time.time() - 600.0]
+    share = FairShare()
+    ing = Ingress(topic="ecg/+/samples", labels_topic=None, share=share, clock=lambda: wall[0])
+    sig = np.zeros(62, np.float32)
+    t_fast, seq_fast, got = wall[0], 0, {"g": [], "f": []}
+
+    def tick(lag: float, fast_packets: int, payload: bytes | None = None) -> None:
+        nonlocal t_fast, seq_fast
+        wall[0] += 0.248
+        for _ in range(fast_packets):
+            got["f"] += ing.handle("ecg/f/samples", payload or encode("float32", "f", seq_fast, 250.0, t_fast, sig))
+            t_fast += 0.248
+            seq_fast += 1
+        k = len(got["g"])
+        got["g"] += ing.handle("ecg/g/samples", encode("float32", "g", k, 250.0, wall[0] - 0.248 - lag, sig))
+
+    for _ in range(40):  # 10 s: the fast device sends 40 times real time and the real-time device is on time
+        tick(0.0, 40)
+    assert len(got["f"]) == 1600 and not ing.rejected  # far past its share, but nobody is late: taken
+    tick(share.behind_s + 0.1, 40)  # the real-time device's packet comes late: the monitor is behind
+    for _ in range(20):
+        tick(0.0, 40)
+    tick(0.0, 40, payload=b"not a packet")  # not decoded while refused
+    assert len(got["f"]) == 1600 + 40  # those of the round it was found late in
+    assert ing.rejected[("f", Ingress.TOO_FAST)] == 20 * 40 + 40 and not ing.rejected[("f", "bad-json")]
+    assert ("g", Ingress.TOO_FAST) not in ing.rejected and len(got["g"]) == 62
+    assert ing.summary()["rejected_by"]["f"] == {Ingress.TOO_FAST: 20 * 40 + 40}
+    before = len(got["f"])
+    for _ in range(40):  # slowed to real time: taken again once its debt is paid, its bed starting again
+        tick(0.0, 1)
+    back = got["f"][before:]
+    assert 20 <= len(back) < 40 and back[0].reset and not any(c.reset for c in back[1:])
+    plain = Ingress(topic="ecg/+/samples", labels_topic=None, clock=lambda: wall[0])  # a source that can pause
+    assert len([c for k in range(400) for c in plain.handle(
+        "ecg/f/samples", encode("float32", "f", k, 250.0, wall[0] + k * 0.248, sig))]) == 400
