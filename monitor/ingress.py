@@ -50,29 +50,42 @@ class _Pace:
 
 @dataclass(frozen=True, slots=True)
 class FairShare:
-    """Real-time beds first when the monitor cannot keep up (``--source mqtt``).  A device's share is its signal time
-    against the wall clock: ``speed`` s of signal per s sustained, beyond a ``burst_s`` s allowance (a backlog after
-    a reconnection).  A device past its share is refused (reason ``too-fast``) only while the monitor is behind: a
-    device within its share had a packet ``behind_s`` s later than its usual delay in the last ``hold_s`` s.  Once
-    refused it stays refused, its packets not decoded (each counted as long as its last decoded one), until it has
-    slowed to within its share again (its debt, at most ``debt_s`` s, paid back); its bed then starts again."""
+    """Real-time beds first when the monitor cannot keep up (``--source mqtt``).
+
+    A device's share is its signal time against the wall clock: ``speed`` s of signal per s sustained, beyond a
+    ``burst_s`` s allowance (a backlog after a reconnection, or the broker's after the monitor's own stall).  The
+    monitor is behind when every device that sends in real time (within its share and not spending its burst: at
+    most ``slack_s`` below it) had its latest packet of the last ``hold_s`` s more than ``behind_s`` s later than its
+    usual delay: the least late of them, as the monitor's input lag (one device's backlog, slow packet or clock step
+    makes it late alone).  While the monitor is behind, a device past its share is refused (reason ``too-fast``), its
+    packets not even decoded (each charged as long as its last decoded one), until it has slowed to within its share
+    (its debt, at most ``burst_s``, paid back) or the monitor has not been behind for ``readmit_s`` s (doubled each
+    time it is refused again within ``backoff_s`` s of coming back, up to ``readmit_max_s``); its bed then starts
+    again.  With nothing sent in real time (all devices replaying recordings, or catching up a backlog) nothing is
+    refused."""
 
     speed: float = 2.0
     burst_s: float = 30.0
-    debt_s: float = 5.0
+    slack_s: float = 2.0
     behind_s: float = 0.5
     hold_s: float = 2.0
+    readmit_s: float = 10.0
+    backoff_s: float = 60.0
+    readmit_max_s: float = 300.0
 
 
 @dataclass(slots=True)
 class _Share:
     """One device's allowance of signal time, s (:class:`FairShare`): ``tokens`` at wall time ``wall``, whether its
-    packets are being refused, and how long its last decoded packet was."""
+    packets are being refused, how long its last decoded packet was, when it was last taken back and how long it
+    waits to be taken back next time."""
 
     tokens: float
     wall: float
+    readmit_s: float
     refusing: bool = False
     last_s: float = 0.0
+    back_at: float = -math.inf
 
 
 def clock_rate(xs: list[float], ts: list[float]) -> float:
@@ -124,7 +137,10 @@ class Ingress:
         self._pace: dict[str, _Pace] = {}  # per device: its stated rate against its clock (_pace_problem)
         self.share, self.clock = share, clock
         self._share: dict[str, _Share] = {}  # per device: its allowance of signal time (FairShare)
-        self._behind_until = -math.inf  # clock() until which the monitor counts as behind (FairShare)
+        # FairShare: per device sending in real time, its latest lag (delay above its usual) and when it came; whether
+        # the monitor is behind (judged at most every JUDGE_S), when that was judged and when it was last behind
+        self._rt_lag: dict[str, tuple[float, float]] = {}
+        self._behind, self._judged, self._last_behind = False, -math.inf, -math.inf
 
     UNSTABLE_N, UNSTABLE_S = 4, 10.0  # this many stream restarts within this long: an unstable stream
     UNSTABLE = "unstable-stream"  # the rejection's reason
@@ -135,6 +151,7 @@ class Ingress:
     PACE_S, PACE_PACKETS, PACE_N, PACE_TOL = 2.0, 16, 2, 1.05
     PACE = "fs-clock-mismatch"
     TOO_FAST = "too-fast"
+    JUDGE_S = 0.1  # FairShare: how often whether the monitor is behind is judged again (s)
 
     def owns(self, device: str) -> bool:
         return self._owns is None or self._owns(device)
@@ -314,8 +331,13 @@ class Ingress:
             self._delay_floor[dev] = floor = delay
         if chunks and delay - floor > self._lag_by_dev.get(dev, 0.0):  # a duplicate or held packet: not a lag
             self._lag_by_dev[dev] = delay - floor
-            if self.share is not None and delay - floor > self.share.behind_s and self._share[dev].tokens >= 0:
-                self._behind_until = now + self.share.hold_s  # a device within its share is late: monitor behind
+        if self.share is not None:
+            if self._share[dev].tokens < self.share.burst_s - self.share.slack_s:
+                # spending its burst (catching up a backlog, its own or the broker's after the monitor stalled):
+                # its lateness is its own
+                self._rt_lag.pop(dev, None)
+            elif chunks:
+                self._rt_lag[dev] = (delay - floor, now)  # a device sending in real time: its lateness the monitor's
         elif chunks:
             self._lag_by_dev.setdefault(dev, 0.0)
         if self.pending_labels and (labels := self.pending_labels.pop(dev, None)):
@@ -336,19 +358,39 @@ class Ingress:
         assert cfg is not None
         sh = self._share.get(dev)
         if sh is None:
-            sh = self._share[dev] = _Share(cfg.burst_s, now)
-        sh.tokens = max(min(cfg.burst_s, sh.tokens + (now - sh.wall) * cfg.speed) - seconds, -cfg.debt_s)
+            sh = self._share[dev] = _Share(cfg.burst_s, now, cfg.readmit_s)
+        sh.tokens = max(min(cfg.burst_s, sh.tokens + (now - sh.wall) * cfg.speed) - seconds, -cfg.burst_s)
         sh.wall = now
-        if sh.refusing and sh.tokens >= 0:
-            sh.refusing = False  # slowed down: taken again (its bed starts again, _resumed)
-        elif not sh.refusing and sh.tokens < 0 and now < self._behind_until:
+        behind = self._behind_now(now)
+        if sh.refusing and (sh.tokens >= 0 or now - self._last_behind >= sh.readmit_s):
+            sh.refusing, sh.back_at = False, now  # slowed down, or the monitor keeps up again: taken again
+            sh.tokens = max(sh.tokens, 0.0)
+        elif not sh.refusing and sh.tokens < 0 and behind:
             sh.refusing = True
+            # refused again soon after it was taken back: it waits twice as long next time
+            sh.readmit_s = (min(2 * sh.readmit_s, cfg.readmit_max_s) if now - sh.back_at < cfg.backoff_s
+                            else cfg.readmit_s)
             self._resume.add(dev)
         if sh.refusing:
             self._reject(dev, self.TOO_FAST)
         else:
             sh.last_s = seconds
         return sh.refusing
+
+    def _behind_now(self, now: float) -> bool:
+        """Whether the monitor is behind (:class:`FairShare`): the devices sending in real time that had a packet
+        in the last ``hold_s`` s were all late, by more than ``behind_s``.  Judged at most every ``JUDGE_S``."""
+        cfg = self.share
+        assert cfg is not None
+        if now - self._judged >= self.JUDGE_S:
+            self._judged = now
+            lags = [lag for lag, at in self._rt_lag.values() if now - at <= cfg.hold_s]
+            if len(lags) < len(self._rt_lag):
+                self._rt_lag = {d: v for d, v in self._rt_lag.items() if now - v[1] <= cfg.hold_s}
+            self._behind = bool(lags) and min(lags) > cfg.behind_s
+        if self._behind:
+            self._last_behind = now
+        return self._behind
 
     def _refused_undecoded(self, dev: str, now: float) -> bool:
         """Whether a packet of ``dev``, a device being refused for sending too fast, is refused without decoding it
@@ -357,8 +399,9 @@ class Ingress:
         if sh is None or not sh.refusing:
             return False
         assert self.share is not None
-        if min(self.share.burst_s, sh.tokens + (now - sh.wall) * self.share.speed) >= sh.last_s:
-            return False  # slowed down enough to be taken again: decoded, and charged in _accept
+        if (min(self.share.burst_s, sh.tokens + (now - sh.wall) * self.share.speed) >= sh.last_s
+                or now - self._last_behind >= sh.readmit_s):
+            return False  # to be taken again: decoded, and judged in _accept
         return self._too_fast(dev, sh.last_s, now)
 
     def _pace_problem(self, dev: str, p: Packet) -> bool:

@@ -61,6 +61,9 @@ from ecgmon.segmentation.vtype import VTyper, add_many, type_staged
 
 MONITOR = "monitor"  # the 'patient' of the monitor's own technical alarms
 CLEAN_CHUNKS = 20  # chunks without a rejected payload before a bed's 'bad input' alarm clears
+# ... and this long (s of the wall clock) without one: chunks accepted before a device's packets began to be refused
+# (queued) cleared it 30-50 ms after it was raised, again and again (a reviewer, session 39: 15 times in 35 s)
+BAD_INPUT_CALM_S = 2.0
 UNATTRIBUTED_S = 60.0  # a device without a bed stays named in the monitor's 'bad input' alarm this long after its last
 UNATTRIBUTED_SHOWN = 5  # ... the first this many devices named (by name), the rest counted
 STORE_EVERY_S = 60.0  # how often the learnt-state file is rewritten while running
@@ -129,6 +132,7 @@ class Bed:
     last: BeatScore | None = None
     rejected: int = 0  # payloads from this device that broke the contract
     clean_since_reject: int = 0
+    rejected_mono: float = -math.inf  # time.monotonic() of its last rejected payload
     bad_reasons: list[str] = field(default_factory=list)  # the reasons its bad-input alarm names (since raised)
     lead: int = 0  # 1: a bed's second lead (Monitor.aux): its QRS, types and VF windows feed the lethal alarms only
     off_since: int | None = None  # a second lead: absolute sample from which it has been off or lost (its watch held)
@@ -747,7 +751,7 @@ class Monitor:
         if st.bridges or Condition.PACKET_LOSS in st.book.active:
             self._packet_loss(st)
         st.clean_since_reject += 1
-        if st.clean_since_reject >= CLEAN_CHUNKS:
+        if st.clean_since_reject >= CLEAN_CHUNKS and time.monotonic() - st.rejected_mono >= BAD_INPUT_CALM_S:
             self._follow(st, Condition.BAD_INPUT, False)
         if (agree := self.agree.get(st.patient)) is not None:  # a bed with a second lead: its QRS confirm these
             aux = self.aux.get(st.patient)
@@ -1223,6 +1227,7 @@ class Monitor:
             return
         st.rejected += 1
         st.clean_since_reject = 0
+        st.rejected_mono = time.monotonic()
         if Condition.BAD_INPUT not in st.book.active:
             st.bad_reasons = []
         if reason not in st.bad_reasons:
