@@ -221,6 +221,12 @@ class LethalConfig:
     # a QRS in a stretch the signal-quality index calls noisy (segmentation.sqi) is no fast heart rate: extreme
     # tachycardia and the high limit count clean intervals only, and "ECG cannot be analysed" says so
     noisy_rates: bool = True
+    # a stretch the saturation check calls clipped (segmentation.quality: the signal pinned at its extremes again and
+    # again, the amplifier's range exceeded, as motion does) is artifact: an interval with either QRS in it is no
+    # heart rate, slow or fast (the clipping hides beats: MIT-BIH 119 clipped for 6 s read 39 bpm, a false extreme
+    # bradycardia), a VF window over it neither raises nor clears VF/flutter, and a beat typed in it is no
+    # ventricular beat (clipped motion at 0.8-1 Hz raised VF/flutter and VT on a synthetic sinus rhythm)
+    saturated_artifact: bool = True
     # alarm chaining (docs/alarms.md "Alarm chains"): a lower alarm of a chain (heart rate high < extreme
     # tachycardia; pause, heart rate low < extreme bradycardia, asystole) is not raised while a higher one of its
     # chain is on, nor for this long after it cleared (the episode the higher alarm announced); 0: no chaining
@@ -327,6 +333,8 @@ class LethalWatch:
         self.qrs_at: deque[int] = deque(maxlen=32)  # the last QRS (organised rhythm; noisy ones also in noisy_qrs)
         self.typed_rr: deque[float] = deque(maxlen=max(cfg.vt_beats + max(0, cfg.vt_misread), cfg.vt_clear_beats, 2))
         self.calm = 0  # consecutive beats counting towards clearing asystole / pause
+        self.saturated = False  # the latest tick's saturation verdict (samples)
+        self.sat_qrs = False  # the last QRS came while it was on
         self.hr: float | None = None
         self.limit_since: dict[Condition, int] = {}
         self.inside_since: int | None = None
@@ -422,6 +430,10 @@ class LethalWatch:
                     and rr > 1.5 * recent[len(recent) // 2]
                     and any(prev < b1 and index > b0 for b0, b1 in self.bridges))
             self.bridges = [b for b in self.bridges if b[1] > index]
+        # an interval with a QRS in a clipped stretch (the latest tick called it saturated): the clipping hides beats
+        sat = self.saturated
+        skip = skip or sat or self.sat_qrs
+        self.sat_qrs = sat
         if (rr is not None and rr >= min(c.pause_s, c.asystole_s) and (c.pause_artifact or c.asystole_artifact)
                 and self.windows and not self.held and Condition.ASYSTOLE not in self.active):
             self._gap = (cast(int, self.last_qrs), index)
@@ -640,10 +652,13 @@ class LethalWatch:
         """:meth:`qrs` and :meth:`typed` of one beat at once (a caller that types beats as they are found)."""
         return self.qrs(index, hr_bpm=hr_bpm) + self.typed(index, ventricular=ventricular, artifact=artifact)
 
-    def samples(self, end: int, *, leads_off: bool = False, signal_loss: bool = False) -> list[Change]:
+    def samples(self, end: int, *, leads_off: bool = False, signal_loss: bool = False,
+                saturated: bool = False) -> list[Change]:
         """The bed's signal has come up to sample ``end`` (exclusive); ``leads_off``/``signal_loss``: it cannot
-        be read now (a technical condition, raised elsewhere), which holds the asystole timer."""
+        be read now (a technical condition, raised elsewhere), which holds the asystole timer.  ``saturated``: the
+        saturation check's verdict over the window ending at ``end`` (``saturated_artifact``)."""
         c = self.cfg
+        self.saturated = saturated and c.saturated_artifact
         if self.start is None:
             self.start = end
             if self.back_at is None:

@@ -110,6 +110,8 @@ class Bed:
     # the last VF windows analysed: (absolute end sample, noise); a typed beat takes the noise verdict of the
     # latest window ending at or before it (Monitor._beat_artifact)
     vf_flags: deque[tuple[int, bool]] = field(default_factory=lambda: deque(maxlen=16))
+    # the last ticks (absolute samples) whose saturation verdict was on: clipped signal (Monitor._clipped)
+    sat_ticks: deque[int] = field(default_factory=lambda: deque(maxlen=64))
     # samples and QRS fiducials waiting for the beat typer and the VF detector, handed over once a second
     # of signal (RHYTHM_BLOCK_S) has gathered: per-call costs once a second rather than once a chunk
     rhythm_x: list[np.ndarray] = field(default_factory=list)
@@ -845,7 +847,9 @@ class Monitor:
             st.decided.append((f, when))
         for at, q in st.quality.points:  # every TICK_S of the stream, with the flat-line verdict there
             if at >= back:
-                put(at + off, InOrder.TICK, (at + off, q.flat))
+                put(at + off, InOrder.TICK, (at + off, q.flat, q.saturated))
+                if q.saturated:
+                    st.sat_ticks.append(at + off)
         st.rhythm_x.append(samples)
         st.rhythm_fids += [f for f, _ in seg.found]
         st.rhythm_n += len(samples)
@@ -932,7 +936,8 @@ class Monitor:
                 # a recording's start was typed a ventricular couplet; shared/cases K01); the lethal watch judges it
                 unrated = round(st.vfbank.cfg.window_s * st.fs)
                 for vb in typed:
-                    artifact = self._beat_artifact(st, vb.index + off)
+                    artifact = self._beat_artifact(st, vb.index + off) or self._clipped(
+                        st, vb.index + off - round(TICK_S * st.fs), vb.index + off + need)
                     # decided once the typer had its look-ahead, and not before its QRS was decided
                     while st.decided and st.decided[0][0] < vb.index:
                         st.decided.popleft()
@@ -972,6 +977,9 @@ class Monitor:
         fibrillatory (``vf``) unless the QRS over it, up to ``QRS_DECIDED_S`` before its end (all told by then), are
         an organised rhythm; and the VF alarm's step."""
         lo, hi = end - round(st.vfbank.cfg.window_s * st.fs), end - round(QRS_DECIDED_S * st.fs)
+        # a window over a stretch the saturation check called clipped (its ticks up to the window's end: all told by
+        # now) is artifact: neither raises nor clears VF (LethalConfig.saturated_artifact)
+        artifact = artifact or self._clipped(st, lo, end)
         vf = vf and not st.lethal.organised(lo, hi)
         if st.vfalarm.active and Condition.VFIB not in st.lethal.active:
             st.vfalarm.end()  # the watch ended the episode (asystole took over)
@@ -989,7 +997,7 @@ class Monitor:
         for kind, a in st.watch_in.due(horizon):
             changes: list[Change] = []
             if kind == InOrder.TICK:
-                changes = watch.samples(a[0], leads_off=a[1])  # type: ignore[arg-type]
+                changes = watch.samples(a[0], leads_off=a[1], saturated=a[2])  # type: ignore[arg-type]
             elif kind == InOrder.QRS:
                 changes = watch.qrs(a[0], hr_bpm=a[1], noisy=a[2], rated=a[3])  # type: ignore[arg-type]
             elif kind == InOrder.TYPED:
@@ -1022,6 +1030,14 @@ class Monitor:
             if end <= index:
                 return artifact
         return st.vf_artifact
+
+    def _clipped(self, st: Bed, lo: int, hi: int) -> bool:
+        """Whether a tick at absolute sample ``lo`` .. ``hi`` called the bed's signal clipped (the saturation check
+        over the ``window_s`` before it, :class:`~ecgmon.segmentation.quality.QualityMonitor`): artifact for the VF
+        windows and the typed beats over it (``LethalConfig.saturated_artifact``).  The callers' ``hi`` is a sample
+        the bed's signal has been checked up to whatever its packets, so that the answer depends on the signal
+        alone."""
+        return self.lethal_cfg.saturated_artifact and any(lo <= t <= hi for t in st.sat_ticks)
 
     def _lethal(self, st: Bed, changes: list[Change], at: int | None = None) -> None:
         fusion = self.fusion.get(st.patient)

@@ -1293,3 +1293,60 @@ def test_a_beds_cannot_be_analysed_ended_by_one_leads_own_asystole_says_asystole
     assert not [c for c in got if c[0] is asy], got
     got = play(beating=False)
     assert (ca, False, "asystole") in got and (asy, True, "no QRS for 4 s (second lead)") in got, got
+
+
+def test_intervals_in_clipped_signal_are_no_heart_rate():
+    """Motion that drives the amplifier into its rails hides the beats under it: the detections left read a slow
+    rate (MIT-BIH 119 clipped for 6 s read 39 bpm, an extreme bradycardia HIGH at about 70 bpm; a newcomer, session
+    38).  An interval with either QRS in a stretch the saturation check calls clipped (the tick before the QRS) is
+    no rate, slow or fast; the same beats in a signal that is not clipped are a bradycardia."""
+    for saturated, expect in ((True, False), (False, True)):
+        w = LethalWatch(FS, LethalConfig(asystole_s=10, pause_s=10))
+        _, t = _play(w, [(70, 20)])
+        got = []
+        for _ in range(6):  # missed beats: 2 s apart, the ticks between them calling the signal clipped
+            for k in range(1, 9):
+                got += w.samples(round((t + 0.25 * k) * FS), saturated=saturated)
+            t += 2.0
+            got += w.beat(round(t * FS))
+        for k in range(1, 5):  # clipping over: its window clears
+            got += w.samples(round((t + 0.25 * k) * FS))
+        more, _ = _play(w, [(70, 10)], start=t)
+        assert (Condition.EXTREME_BRADY in [c.condition for c in got + [m for m, _ in more] if c.active]) == expect
+    off = LethalWatch(FS, LethalConfig(asystole_s=10, pause_s=10, saturated_artifact=False))
+    _, t = _play(off, [(70, 20)])
+    got = []
+    for _ in range(6):
+        got += off.samples(round((t + 1.0) * FS), saturated=True)
+        t += 2.0
+        got += off.beat(round(t * FS))
+    assert Condition.EXTREME_BRADY in [c.condition for c in got if c.active]
+
+
+def _clipped_rhythm(tmp_path, hz: float, seed: int = 3):
+    """A sinus rhythm at 70 bpm, 60 s at 250 Hz, with 6 s of 3 mV motion at ``hz`` from 30 s, all clipped at the
+    rails of +-1.1 mV (the amplifier's range): a record on disk."""
+    fs, seconds = 250.0, 60.0
+    t = np.arange(round(seconds * fs)) / fs
+    x = 0.01 * np.random.default_rng(seed).standard_normal(len(t))
+    add_beats(x, t, np.arange(0.5, seconds - 0.5, 0.85 + 0.02 * seed))
+    m = (t >= 30) & (t < 36)
+    x[m] += 3 * np.sin(2 * np.pi * hz * (t[m] - 30))
+    rec = tmp_path / f"clipped_{hz:g}.csv"
+    rec.write_text("sampling rate: 250\n" + "".join(f"{v:.5f}\n" for v in np.clip(x, -1.1, 1.1)))
+    return rec
+
+
+@pytest.mark.parametrize(("hz", "false_alarm"), [(0.8, Condition.VFIB), (1.0, Condition.VTACH)])
+def test_motion_that_clips_the_signal_is_artifact_not_vf_or_vt(tmp_path, hz, false_alarm):
+    """Clipped motion at 0.8-1 Hz over a sinus rhythm: the VF detector read its windows as VF/flutter and the beat
+    typer its beats as a ventricular run (a HIGH alarm each, session 39).  A stretch the saturation check calls
+    clipped is artifact: a VF window over it neither raises nor clears VF, a beat typed in it is no ventricular beat
+    (``LethalConfig.saturated_artifact``; off, the false alarm comes back); 'noisy signal' says why."""
+    rec = _clipped_rhythm(tmp_path, hz)
+    _, got = play_records(tmp_path, [rec])
+    raised = {a.condition for a in got.alarms if a.state.value == "active"}
+    assert Condition.NOISY_SIGNAL in raised
+    assert not raised & {Condition.VFIB, Condition.VTACH, Condition.EXTREME_BRADY, Condition.EXTREME_TACHY}, raised
+    _, off = play_records(tmp_path, [rec], lethal=LethalConfig(saturated_artifact=False))
+    assert false_alarm in {a.condition for a in off.alarms if a.state.value == "active"}
