@@ -409,13 +409,23 @@ class Monitor:
             self.flush_vf()
             self._release(st)  # what the watch has still to be told of the old stream
             if rate_changed:
-                st.lethal = LethalWatch(chunk.fs, st.lethal.cfg)
+                # a new watch for the new rate: the old one's conditions end with its stream, judged again on the new
+                # one (raised again there if they go on); left on, no watch would ever clear them (a device that
+                # stated 250 Hz for a 500 Hz signal raised extreme bradycardia, and it stayed on for good over the
+                # correct 72 bpm once the device was put right: session 39)
+                old, end = st.lethal, st.seg_offset + st.segmenter.total
+                st.lethal = LethalWatch(chunk.fs, old.cfg)
+                ended = [Change(c, False, end, f"judged again: the stream restarted at {chunk.fs:g} Hz")
+                         for c in sorted(old.active, key=lambda c: c.value)]
+                if ended:
+                    self._lethal(st, ended, at=end)
             st.fs = st.book.fs = chunk.fs
             st.segmenter = Segmenter(chunk.patient, chunk.fs, rep=self.rep)
             st.quality = _quality(chunk.fs)
             st.vtyper, st.vfbank = VTyper(chunk.fs), self.vfpool.bank(chunk.fs)
             st.rhythm_x, st.rhythm_fids, st.rhythm_n = [], [], 0
             st.decided.clear()
+            st.sat_ticks.clear()
             st.lethal.gap()  # no rate across the gap, and the asystole timer starts again after it
             st.seg_offset = chunk.start
             # a rate change numbers the samples anew (at the new rate, from the device's clock): the alarm is placed at
@@ -474,6 +484,12 @@ class Monitor:
                 self._type_and_vf(prev, time.monotonic())
                 self.flush_vf()
                 self._release(prev)
+            self.fusion.setdefault(chunk.patient, LeadFusion(vt=self.lethal_cfg.second_lead_vt))
+            if prev is not None and prev.fs != chunk.fs and prev.lethal.active:
+                # a new rate, a new watch: the old one's conditions end with its stream (the first lead's: Monitor.bed)
+                end = prev.seg_offset + prev.segmenter.total
+                self._lethal(st, [Change(c, False, end, f"judged again: the stream restarted at {chunk.fs:g} Hz")
+                                  for c in sorted(prev.lethal.active, key=lambda c: c.value)], at=end)
             if prev is not None and prev.fs == chunk.fs:  # a gap: the same watch, no rate across it
                 st.lethal = prev.lethal
                 st.lethal.gap()
@@ -484,7 +500,6 @@ class Monitor:
                 st.bridged = prev.bridged
             if prev is not None and prev.fs == chunk.fs:  # off, or back, since: across its restarts too
                 st.off_since, st.on_since = prev.off_since, prev.on_since
-            self.fusion.setdefault(chunk.patient, LeadFusion(vt=self.lethal_cfg.second_lead_vt))
         return st
 
     def _bed_model(self, fs: float, learnt: Learnt | None = None) -> BedModel:

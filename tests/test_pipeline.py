@@ -636,3 +636,33 @@ def test_a_polarity_reversal_after_learning_says_the_qrs_shape_changed(tmp_path)
     shape = [a for a in got.alarms if a.condition is Condition.SHAPE_CHANGED and a.state.value == "active"]
     assert len(shape) == 1 and shape[0].priority is Priority.LOW
     assert flip < shape[0].record_s < flip + 40.0
+
+
+def test_a_condition_of_a_stream_ends_with_it_when_the_device_changes_its_rate(tmp_path, monitors, shipped):
+    """A new sampling rate gives the bed a new lethal watch: the old watch's conditions are ended there ('judged
+    again'), and raised again by the new one if they go on.  Before, nothing ever cleared them: a device that stated
+    250 Hz for a 500 Hz signal raised extreme bradycardia, and once put right (500 Hz, 72 bpm) the HIGH alarm stayed on
+    for good (session 39)."""
+    from ecgmon.core.messages import Chunk
+
+    b = _build(monitors, _cfg(tmp_path), shipped)
+    mon = b.monitor
+    t0 = time.time() - 120.0
+
+    def play(fs: float, bpm: float, seconds: float, start: int, at: float) -> int:
+        t = np.arange(round(seconds * fs)) / fs
+        x = 0.01 * np.random.default_rng(int(fs)).standard_normal(len(t))
+        add_beats(x, t, np.arange(0.5, seconds - 0.5, 60.0 / bpm))
+        n = round(0.25 * fs)
+        for k in range(0, len(x) - n + 1, n):
+            mon.segment(Chunk("d", fs, at + k / fs, x[k:k + n].astype(np.float32), start=start + k))
+            mon.flush_vf()
+        return start + len(x)
+
+    play(250.0, 35.0, 30.0, 0, t0)
+    assert Condition.EXTREME_BRADY in mon.beds["d"].book.active
+    play(500.0, 72.0, 20.0, 0, t0 + 30.0)
+    assert Condition.EXTREME_BRADY not in mon.beds["d"].book.active
+    cleared = [a for a in read_journal(tmp_path / "alarms.jsonl")[0]
+               if a["condition"] == Condition.EXTREME_BRADY.value and a["state"] == AlarmState.CLEARED.value]
+    assert len(cleared) == 1 and "judged again" in str(cleared[0]["reason"])
