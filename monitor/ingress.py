@@ -38,14 +38,16 @@ class _Pace:
     """One device's stated rate against its own clock (:meth:`Ingress._pace_problem`): its last packet (``seq``,
     ``fs``, ``n`` samples), the window of consecutive packets being gathered (each one's start by the
     stated rate, s from the window's first, and its ``t0``), and the last windows' clock rates (clock advance per
-    stated second)."""
+    stated second), and whether its packets are being refused."""
 
     ratios: deque[float]
+    spans: deque[float]  # the stated seconds each of those windows covered
     xs: list[float] = field(default_factory=list)
     ts: list[float] = field(default_factory=list)
     seq: int = 0
     fs: float = 0.0
     n: int = 0
+    refusing: bool = False  # its packets are being refused
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,9 +308,17 @@ class Ingress:
             self._reject(dev, problem)  # never a stream's time, never a latency figure
             return
         if self._pace_problem(dev, p):
+            pace = self._pace[dev]
+            if not pace.refusing and self.listener is not None:
+                # the samples of the windows found wrong were taken, read at the wrong rate: what was judged on them
+                # is the listener's to withdraw (and one window more: the wrong rate may have begun within the window
+                # before, whose rate came out right enough)
+                self.listener.misread(dev, sum(pace.spans) + max(pace.spans, default=0.0) + pace.xs[-1])
+            pace.refusing = True
             self._reject(dev, self.PACE)
             self._resume.add(dev)  # accepted again (a device put right): the bed starts again
             return
+        self._pace[dev].refusing = False
         if self.share is not None and self._too_fast(dev, len(p.samples) / p.fs, now):
             return
         stream = self.streams.get(dev)
@@ -421,16 +431,18 @@ class Ingress:
         the window again, a rate change the count."""
         pace = self._pace.get(dev)
         if pace is None:
-            pace = self._pace[dev] = _Pace(deque(maxlen=self.PACE_N))
+            pace = self._pace[dev] = _Pace(deque(maxlen=self.PACE_N), deque(maxlen=self.PACE_N))
             pace.xs, pace.ts = [0.0], [p.t0]
         elif not same_rate(pace.fs, p.fs):  # a rate change: the count starts again
             pace.ratios.clear()
+            pace.spans.clear()
             pace.xs, pace.ts = [0.0], [p.t0]
         elif p.seq in (pace.seq + 1, pace.seq + pace.n) and pace.n > 0:
             pace.xs.append(pace.xs[-1] + pace.n / pace.fs)
             pace.ts.append(p.t0)
             if pace.xs[-1] >= self.PACE_S and len(pace.xs) > self.PACE_PACKETS:
                 pace.ratios.append(clock_rate(pace.xs, pace.ts))
+                pace.spans.append(pace.xs[-1])
                 pace.xs, pace.ts = [0.0], [p.t0]
         else:
             pace.xs, pace.ts = [0.0], [p.t0]

@@ -359,6 +359,7 @@ class LethalWatch:
         self.unreadable_at: int | None = None  # the last sample at which the signal could not be read (noisy QRS, ...)
         self.ended: dict[Condition, int] = {}  # sample index at which each condition last cleared (chaining)
         self.met: dict[Condition, int] = {}  # extreme rates: the last sample index at which the condition held
+        self.raised: dict[Condition, int] = {}  # the sample index at which each condition was last raised
         self.bridges: list[tuple[int, int]] = []  # bridged stretches of lost samples not yet behind the last QRS
 
     @property
@@ -964,6 +965,7 @@ class LethalWatch:
             if self._chained(cond, index):
                 return []
             self.active.add(cond)
+            self.raised[cond] = int(index)
         else:
             self.active.discard(cond)
             self.ended[cond] = int(index)

@@ -1319,6 +1319,25 @@ class Monitor:
         st.lethal.set_limits(low=float(lo), high=float(hi))
         return True
 
+    def misread(self, device: str, seconds: float) -> None:
+        """The last ``seconds`` s of ``device``'s accepted samples were read at a wrong rate (its stated rate
+        contradicts its clock; :meth:`Ingress._pace_problem`): the lethal and rate conditions its bed's leads raised
+        on them are withdrawn (cleared, and its watch no longer holds them: raised again if the samples, once
+        accepted, show them).  A device that stated 250 Hz for a 500 Hz signal raised extreme bradycardia on its
+        halved rate, and the HIGH alarm stayed on over its refused packets (a fuzzer, session 38).  Conditions raised
+        before those samples stay as they are."""
+        why = "withdrawn: raised on samples read at a wrong rate (fs-clock-mismatch)"
+        for st in (self.beds.get(device), self.aux.get(device)):
+            if st is None:
+                continue
+            self._release(st)  # everything decided on the samples taken
+            end = st.seg_offset + st.segmenter.total
+            lo = end - round(seconds * st.fs)
+            gone = [c for c in sorted(st.lethal.active, key=lambda c: c.value) if st.lethal.raised.get(c, lo) >= lo]
+            st.lethal.active.difference_update(gone)
+            if gone:
+                self._lethal(st, [Change(c, False, end, why) for c in gone], at=end)
+
     def shed(self, device: str) -> None:
         """The source dropped a message from ``device`` at its full incoming queue."""
         self.stats.shed_messages += 1

@@ -49,6 +49,11 @@ class InputListener(Protocol):
 
     def shed(self, device: str) -> None: ...
 
+    def misread(self, device: str, seconds: float) -> None:
+        """The last ``seconds`` s of ``device``'s accepted samples were read at a wrong rate (its stated rate
+        contradicts its clock: its packets are refused from now): what was judged on them is to be withdrawn."""
+        ...
+
     def control(self, device: str, command: str, args: dict[str, object] | None = None) -> bool:
         """A command for ``device``'s bed from a clinician (``relearn``; ``limits`` with ``low``/``high`` bpm);
         False when it cannot be carried out."""

@@ -214,6 +214,9 @@ class _Listener:
     def shed(self, device):
         raise AssertionError("nothing is shed here")
 
+    def misread(self, device, seconds):
+        self.seen.append((device, f"misread:{seconds:.1f}"))
+
     def control(self, device, command, args=None):
         self.seen.append((device, f"control:{command}" + (f":{sorted(args.items())}" if args else "")))
         return device == "bed07"  # the only bed that can learn again here

@@ -666,3 +666,36 @@ def test_a_condition_of_a_stream_ends_with_it_when_the_device_changes_its_rate(t
     cleared = [a for a in read_journal(tmp_path / "alarms.jsonl")[0]
                if a["condition"] == Condition.EXTREME_BRADY.value and a["state"] == AlarmState.CLEARED.value]
     assert len(cleared) == 1 and "judged again" in str(cleared[0]["reason"])
+
+
+def test_alarms_raised_on_samples_read_at_a_wrong_rate_are_withdrawn_when_the_rate_is_found_wrong(
+        tmp_path, monitors, shipped):
+    """A device that states 250 Hz but sends a 500 Hz signal: read at 250 Hz its 72 bpm are 36, and extreme
+    bradycardia was raised; once its packets are refused (fs-clock-mismatch, after about 8 s of them), the HIGH alarm
+    stayed on, a verdict on samples the monitor itself had found misread (a fuzzer, session 38).  It is withdrawn
+    there."""
+    from ecgmon.core.payload import encode
+    from ecgmon.monitor.ingress import Ingress
+
+    b = _build(monitors, _cfg(tmp_path), shipped)
+    mon = b.monitor
+    ing = Ingress(topic="ecg/+/samples", labels_topic=None)
+    ing.listener = mon
+    fs_true, seconds = 500.0, 60.0
+    t = np.arange(round(seconds * fs_true)) / fs_true
+    x = 0.01 * np.random.default_rng(5).standard_normal(len(t))
+    add_beats(x, t, np.arange(0.5, seconds - 0.5, 60.0 / 72))
+    t0, n, refused_at = time.time() - 120.0, 124, None
+    for k in range(len(x) // n):
+        for c in ing.handle("ecg/d/samples", encode("float32", "d", k, 250.0, t0 + k * n / fs_true,
+                                                    x[k * n:(k + 1) * n].astype(np.float32))):
+            mon.segment(c)
+            mon.flush_vf()
+        if refused_at is None and ing.rejected[("d", Ingress.PACE)]:
+            refused_at = k
+            assert Condition.EXTREME_BRADY not in mon.beds["d"].book.active
+    assert refused_at is not None
+    journal = read_journal(tmp_path / "alarms.jsonl")[0]
+    brady = [a for a in journal if a["condition"] == Condition.EXTREME_BRADY.value]
+    assert [a["state"] for a in brady] == [AlarmState.ACTIVE.value, AlarmState.CLEARED.value]  # raised, withdrawn
+    assert "wrong rate" in str(brady[1]["reason"])
