@@ -154,6 +154,8 @@ class Ingress:
     PACE = "fs-clock-mismatch"
     TOO_FAST = "too-fast"
     JUDGE_S = 0.1  # FairShare: how often whether the monitor is behind is judged again (s)
+    # labels held for a device until its next accepted samples: at most this many per device, for this many devices
+    MAX_LABELS, MAX_LABEL_DEVICES = 10000, 4096
 
     def owns(self, device: str) -> bool:
         return self._owns is None or self._owns(device)
@@ -513,6 +515,13 @@ class Ingress:
                 raise ValueError("a label time that is not a finite number")
         except (TypeError, ValueError, KeyError, RecursionError):
             self._reject(dev, "bad-labels")
+            return
+        held = self.pending_labels.get(dev)
+        if (len(held or ()) + len(beats) > self.MAX_LABELS
+                or (held is None and len(self.pending_labels) >= self.MAX_LABEL_DEVICES)):
+            # labels waiting for samples that do not come (a device that sends labels only, or ids made up): memory
+            # stays bounded (a fuzzer, session 38: labels for a device without samples waited without bound)
+            self._reject(dev, "labels-overflow")
             return
         self.pending_labels.setdefault(dev, []).extend(beats)
 

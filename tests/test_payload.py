@@ -589,3 +589,23 @@ def test_a_device_sending_faster_than_real_time_is_refused_only_while_the_real_t
     plain = Ingress(topic="ecg/+/samples", labels_topic=None, clock=lambda: wall[0])  # a source that can pause
     assert len([c for k in range(400) for c in plain.handle(
         "ecg/f/samples", encode("float32", "f", k, 250.0, wall[0] + k * 0.248, sig))]) == 400
+
+
+def test_labels_waiting_for_samples_that_never_come_stay_bounded():
+    """Labels wait for their device's next samples; for a device that sends none (or ids made up on the labels
+    topic) they waited without bound (a fuzzer, session 38).  Past MAX_LABELS for a device, or MAX_LABEL_DEVICES
+    devices, they are refused (labels-overflow, counted); labels of a device with samples are used as before."""
+    import json
+
+    ing = Ingress(topic="ecg/+/samples", labels_topic="ecg/+/labels")
+    ing.MAX_LABELS, ing.MAX_LABEL_DEVICES = 50, 3
+    batch = json.dumps({"beats": [[float(k), "N", k] for k in range(20)]}).encode()
+    for _ in range(4):
+        ing.handle("ecg/ghost/labels", batch)
+    assert len(ing.pending_labels["ghost"]) == 40 and ing.rejected[("ghost", "labels-overflow")] == 2
+    for dev in ("a", "b", "c"):
+        ing.handle(f"ecg/{dev}/labels", batch)
+    assert "c" not in ing.pending_labels and ing.rejected[("c", "labels-overflow")] == 1
+    now = time.time() - 10.0
+    got = ing.handle("ecg/a/samples", encode("float32", "a", 0, 250.0, now, np.zeros(62, np.float32)))
+    assert got and len(got[0].truth) == 20 and "a" not in ing.pending_labels
