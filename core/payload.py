@@ -160,6 +160,12 @@ def _check_meta(device: str | None, seq: object, fs: object, t0: object, n: int)
     return int(seq), float(fs), float(t0)
 
 
+def _scale_ok(scale: float) -> bool:
+    """An int16 scale (mV per count) that can be right: positive, and no more than the sample range (a scale of 1e38
+    made count times scale overflow to infinity: 'non-finite' from decode, 'out-of-range' from decode_many)."""
+    return math.isfinite(scale) and 0 < scale <= MAX_ABS_MV
+
+
 def _non_finite() -> PayloadError:
     return PayloadError("non-finite", "NaN or infinite sample")
 
@@ -233,8 +239,8 @@ def _binary_header(data: bytes) -> tuple[int, int, float, float, float, int, boo
         raise PayloadError("bad-dtype", f"dtype {dtype} is not 1 (int16) or 2 (float32)")
     if len(data) != HEADER.size + n * width:
         raise PayloadError("truncated", f"header says {n} samples but {len(data) - HEADER.size} bytes follow")
-    if dtype == DTYPE_INT16 and (not math.isfinite(scale) or scale <= 0):
-        raise PayloadError("bad-scale", f"int16 scale must be positive, got {scale}")
+    if dtype == DTYPE_INT16 and not _scale_ok(scale):
+        raise PayloadError("bad-scale", f"int16 scale must be positive, at most {MAX_ABS_MV:g} mV, got {scale}")
     seq, fs, t0 = _check_meta(None, seq, float(fs), t0, n)
     return dtype, seq, fs, scale, t0, n, bool(flags & FLAG_SIMULATED)
 
@@ -272,8 +278,8 @@ def _decode_binary2(data: bytes) -> Packet:
     if len(names) != channels:
         raise PayloadError("bad-leads", f"{len(names)} lead names for {channels} channels")
     if dtype == DTYPE_INT16:
-        if not math.isfinite(scale) or scale <= 0:
-            raise PayloadError("bad-scale", f"int16 scale must be positive, got {scale}")
+        if not _scale_ok(scale):
+            raise PayloadError("bad-scale", f"int16 scale must be positive, at most {MAX_ABS_MV:g} mV, got {scale}")
         raw = np.frombuffer(data, "<i2", n * channels, body)
         x = raw.astype(np.float32) * np.float32(scale)
         x[raw == INT16_MISSING] = np.nan
