@@ -79,8 +79,10 @@ MAX_PAYLOAD = 64 * 1024  # bytes
 MAX_SECONDS = 10.0  # longest chunk accepted, seconds of signal
 MAX_ABS_MV = 20.0  # a surface ECG never reaches this; larger values are corrupt
 
-DEVICE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-LEAD_RE = re.compile(r"^[A-Za-z0-9+_-]{1,16}$")
+# \Z, not $ (which lets one trailing newline through: "bed01\n" was a device); a letter or digit at least ("." and
+# ".." were devices, names that read as folders; a fuzzer, session 38)
+DEVICE_RE = re.compile(r"^(?=.*[A-Za-z0-9])[A-Za-z0-9_.-]{1,64}\Z")
+LEAD_RE = re.compile(r"^[A-Za-z0-9+_-]{1,16}\Z")
 MAX_LEADS = 12
 PRIMARY_LEADS = ("II", "MLII")  # the lead the real-ECG model was fitted on (MIT-BIH's MLII is a lead II)
 INT16_MISSING = -32768  # binary version 2, int16: this lead has no sample here

@@ -152,6 +152,9 @@ def test_device_from_topic():
     assert device_from_topic("ecg/bed01/samples/x", "ecg/+/samples") is None
     assert device_from_topic("site/ward3/ecg/dev9/samples", "site/+/ecg/+/samples") == "ward3"
     assert device_from_topic("ecg/bad id/samples", "ecg/+/samples") is None
+    for bad in ("bed01\n", ".", "..", "-_."):  # a trailing newline; no letter or digit
+        assert device_from_topic(f"ecg/{bad}/samples", "ecg/+/samples") is None, bad
+    assert device_from_topic("ecg/bed.01-a_b/samples", "ecg/+/samples") == "bed.01-a_b"
 
 
 def _pkts(seqs, fs=250.0):
