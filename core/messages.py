@@ -62,6 +62,9 @@ class Chunk:
     # the bed's lead: 0 its first (scored, shown), 1 its second (``--second-lead``: QRS, beat types and VF for the
     # lethal alarms only; see ecgmon.monitor.pipeline)
     lead: int = 0
+    # live: the device's clock does not agree with this machine's (its packets' delay, arrival minus their time on the
+    # device's clock, is at least 1 s off at its smallest): no end-to-end latency can be measured on it
+    clock_off: bool = False
 
 
 @dataclass(frozen=True, slots=True)

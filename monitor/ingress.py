@@ -153,6 +153,7 @@ class Ingress:
     PACE_S, PACE_PACKETS, PACE_N, PACE_TOL = 2.0, 16, 2, 1.05
     PACE = "fs-clock-mismatch"
     TOO_FAST = "too-fast"
+    CLOCK_TOL_S = 1.0  # a device whose smallest packet delay is this far from 0 (s) has a clock that is not ours
     JUDGE_S = 0.1  # FairShare: how often whether the monitor is behind is judged again (s)
     # labels held for a device until its next accepted samples: at most this many per device, for this many devices
     MAX_LABELS, MAX_LABEL_DEVICES = 10000, 4096
@@ -183,13 +184,13 @@ class Ingress:
                 "lost_chunks": c["lost_chunks"], "gaps": c["gap"], "duplicates": c["duplicate"],
                 "reboots": c["reboot"], "counter_wraps": c["wrap"], "late": c["late"], "fs_changes": c["fs_change"],
                 "fs_wobbles": c["fs_wobble"],
-                "seq_jumps": c["seq_jump"], "lead_changes": c["lead_change"],
+                "seq_jumps": c["seq_jump"], "lead_changes": c["lead_change"], "clock_steps": c["clock_step"],
                 "out_of_order": c["out_of_order"], "rejected": sum(self.rejected.values()),
                 "other_shards": self.other_shards, "commands": dict(self.commands),
                 "rejected_by": by_device(self.rejected),
                 # which devices' links lose packets or restart (the 50 with most): a bad link or device to fix
                 "streams_by": by_device(Counter({(dev, k): st.counts[k] for dev, st in self.streams.items()
-                                                  for k in ("lost_chunks", "gap", "reboot", "lead_change", "fs_change")
+                                                  for k in ("lost_chunks", "gap", "reboot", "lead_change", "fs_change", "clock_step")
                                                   if st.counts[k]}))}
 
     def _reject(self, device: str, reason: str) -> None:
@@ -327,10 +328,10 @@ class Ingress:
         if stream is None:
             stream = self.streams[dev] = DeviceStream(dev, reorder=self.reorder, reorder_s=self.reorder_s)
         counts = stream.counts
-        reboots = counts["reboot"]
+        reboots, steps = counts["reboot"], counts["clock_step"]
         chunks = stream.push(p, now)
-        if counts["reboot"] != reboots:
-            self._delay_floor.pop(dev, None)  # its clock may have restarted: its delay floor with it
+        if counts["reboot"] != reboots or counts["clock_step"] != steps:
+            self._delay_floor.pop(dev, None)  # its clock may have restarted or stepped: its delay floor with it
         if counts["reboot"] != reboots or dev in self._unstable_until:
             chunks = self._stable(dev, chunks, now, counts["reboot"] - reboots)
             if not chunks:
@@ -341,8 +342,14 @@ class Ingress:
         floor = self._delay_floor.get(dev)
         if floor is None or delay < floor:
             self._delay_floor[dev] = floor = delay
+        if not -self.CLOCK_TOL_S < floor < self.CLOCK_TOL_S:
+            # its clock is not this machine's: its packets' times are no measure of end-to-end latency (one device's
+            # clock an hour back made the monitor's e2e p99 an hour; a fuzzer, session 38)
+            chunks = [dataclasses.replace(c, clock_off=True) for c in chunks]
         if chunks and delay - floor > self._lag_by_dev.get(dev, 0.0):  # a duplicate or held packet: not a lag
             self._lag_by_dev[dev] = delay - floor
+        elif chunks:
+            self._lag_by_dev.setdefault(dev, 0.0)
         if self.share is not None:
             if self._share[dev].tokens < self.share.burst_s - self.share.slack_s:
                 # spending its burst (catching up a backlog, its own or the broker's after the monitor stalled):
@@ -350,8 +357,6 @@ class Ingress:
                 self._rt_lag.pop(dev, None)
             elif chunks:
                 self._rt_lag[dev] = (delay - floor, now)  # a device sending in real time: its lateness the monitor's
-        elif chunks:
-            self._lag_by_dev.setdefault(dev, 0.0)
         if self.pending_labels and (labels := self.pending_labels.pop(dev, None)):
             if chunks and stream.t0_first is not None and stream.fs is not None:
                 # label times -> this monitor's sample indices for the device (it may have joined late)

@@ -203,6 +203,7 @@ class Stats:
     # together (a ward's devices after a restart, the live benchmark) hand their first beats in all at once
     e2e_steady: deque[float] = field(default_factory=lambda: deque(maxlen=20000))
     e2e_clock_ahead: int = 0  # beats whose device said their packet was complete after they were judged
+    e2e_clock_off: int = 0  # beats of devices whose clock is not this machine's (Chunk.clock_off): no e2e figure
     recent: deque[float] = field(default_factory=lambda: deque(maxlen=4096))  # verdict times for beats/s
     queue_max: int = 0
     time_segment: float = 0.0  # all of it: the parts below, the sinks' on_chunk, technical alarms
@@ -735,7 +736,10 @@ class Monitor:
             self.emit(st.book.expire_restored())
         if beats and (st.seg_offset or not chunk.replay):
             # live: the device's packet was complete at its last sample's time; end-to-end latency starts there
-            sent = None if chunk.replay else chunk.t0 + len(chunk.samples) / chunk.fs
+            # (none where the device's clock is not this machine's: counted, Stats.e2e_clock_off)
+            sent = None if chunk.replay or chunk.clock_off else chunk.t0 + len(chunk.samples) / chunk.fs
+            if chunk.clock_off:
+                self.stats.e2e_clock_off += len(beats)
             beats = [dataclasses.replace(b, index=b.index + st.seg_offset, sent=sent) for b in beats]
         if beats and st.bridges:  # what lost samples may have hidden is not judged (_bridge)
             beats = [dataclasses.replace(b, noisy=True) if not b.noisy and self._near_bridge(st, b.index, b.rr_prev_s)
@@ -1545,7 +1549,7 @@ class Monitor:
             "latency_p50_ms": _r(s.latency_ms(50)), "latency_p99_ms": _r(s.latency_ms(99)),
             "e2e_p50_ms": _r(s.e2e_ms(50)), "e2e_p99_ms": _r(s.e2e_ms(99)), "e2e_max_ms": _r(s.e2e_ms(100)),
             "e2e_p99_ms_steady": _r(s.e2e_ms(99, steady=True)), "steady_after_s": STEADY_S,
-            "e2e_clock_ahead": s.e2e_clock_ahead,
+            "e2e_clock_ahead": s.e2e_clock_ahead, "e2e_clock_off": s.e2e_clock_off,
             "segmented": s.segmented, "shed": s.shed, "shed_messages": s.shed_messages, "rejected": s.rejected,
             "not_judged": s.not_judged, "queued": self.queue.qsize(), "in_flight": self.in_flight,
             "batches": s.batches,

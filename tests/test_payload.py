@@ -612,3 +612,36 @@ def test_labels_waiting_for_samples_that_never_come_stay_bounded():
     now = time.time() - 10.0
     got = ing.handle("ecg/a/samples", encode("float32", "a", 0, 250.0, now, np.zeros(62, np.float32)))
     assert got and len(got[0].truth) == 20 and "a" not in ing.pending_labels
+
+
+def test_a_device_whose_clock_is_not_ours_or_steps_is_counted_and_kept_out_of_latency():
+    """A device's clock an hour back, or stepping back an hour and forward twelve, made the monitor-wide end-to-end
+    latency an hour (a fuzzer, session 38) and the step went unseen.  A step (the next packet's t0 over 1 s from
+    where its stream's pace puts it) is counted (``clock_steps``, ``streams_by``) and the device's delay floor starts
+    again; chunks of a device whose smallest packet delay is over 1 s from 0 are marked ``clock_off`` (no e2e
+    figure).  With the fair share on, the monitor's input lag is still the least late device's."""
+    wall = [time.time() - 60.0]
+    start = wall[0]
+    ing = Ingress(topic="ecg/+/samples", labels_topic=None, share=FairShare(), clock=lambda: wall[0])
+    sig = np.zeros(62, np.float32)
+    got: dict[str, list] = {"ok": [], "back": [], "step": [], "late": []}
+    for k in range(40):
+        wall[0] += 0.248
+        t = wall[0] - 0.25  # on time: each packet just complete
+        if k < 30:  # its last packets come 2 s late (below)
+            got["late"] += ing.handle("ecg/late/samples", encode("float32", "late", k, 250.0, t, sig))
+        got["ok"] += ing.handle("ecg/ok/samples", encode("float32", "ok", k, 250.0, t, sig))
+        got["back"] += ing.handle("ecg/back/samples", encode("float32", "back", k, 250.0, t - 3600.0, sig))
+        off = -3600.0 if 10 <= k < 20 else 43200.0 if k >= 20 else 0.0
+        got["step"] += ing.handle("ecg/step/samples", encode("float32", "step", k, 250.0, t + off, sig))
+    ing.input_lag()
+    for k in range(30, 40):  # late alone: its packets 2 s late (held by its link), the other device's on time
+        wall[0] += 0.248
+        got["late"] += ing.handle("ecg/late/samples", encode("float32", "late", k, 250.0,
+                                                             start + (k + 1) * 0.248 - 0.25, sig))
+        got["ok"] += ing.handle("ecg/ok/samples", encode("float32", "ok", k + 10, 250.0, wall[0] - 0.25, sig))
+    assert 1.5 < max(ing._lag_by_dev.values()) and ing.input_lag() < 0.1  # the least late device's
+    assert not any(c.clock_off for c in got["ok"]) and all(c.clock_off for c in got["back"])
+    assert not any(c.clock_off for c in got["step"][:10]) and all(c.clock_off for c in got["step"][10:])
+    s = ing.summary()
+    assert s["clock_steps"] == 2 and s["streams_by"]["step"] == {"clock_step": 2} and not ing.rejected

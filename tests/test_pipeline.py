@@ -699,3 +699,26 @@ def test_alarms_raised_on_samples_read_at_a_wrong_rate_are_withdrawn_when_the_ra
     brady = [a for a in journal if a["condition"] == Condition.EXTREME_BRADY.value]
     assert [a["state"] for a in brady] == [AlarmState.ACTIVE.value, AlarmState.CLEARED.value]  # raised, withdrawn
     assert "wrong rate" in str(brady[1]["reason"])
+
+
+def test_beats_of_a_device_whose_clock_is_not_ours_have_no_end_to_end_latency(tmp_path, monitors, shipped):
+    """A chunk marked ``clock_off`` (its device's clock an hour back: Ingress) gives its beats no time of sending,
+    so no end-to-end latency figure, and they are counted instead (``e2e_clock_off``); a device on this machine's
+    clock has them."""
+    from ecgmon.core.messages import Chunk
+
+    b = _build(monitors, _cfg(tmp_path), shipped)
+    mon = b.monitor
+    fs, seconds = 250.0, 20.0
+    t = np.arange(round(seconds * fs)) / fs
+    x = 0.01 * np.random.default_rng(2).standard_normal(len(t))
+    add_beats(x, t, np.arange(0.5, seconds - 0.5, 0.8))
+    t0 = time.time() - seconds
+    got: dict[str, list] = {"ours": [], "back": []}
+    for k in range(0, len(x) - 61, 62):
+        for dev, off in (("ours", False), ("back", True)):
+            got[dev] += mon.segment(Chunk(dev, fs, t0 - (3600.0 if off else 0.0) + k / fs,
+                                          x[k:k + 62].astype(np.float32), start=k, clock_off=off))
+    assert got["ours"] and all(bt.sent is not None for bt in got["ours"])
+    assert got["back"] and all(bt.sent is None for bt in got["back"])
+    assert mon.stats.e2e_clock_off == len(got["back"])
