@@ -221,11 +221,13 @@ class LethalConfig:
     # a QRS in a stretch the signal-quality index calls noisy (segmentation.sqi) is no fast heart rate: extreme
     # tachycardia and the high limit count clean intervals only, and "ECG cannot be analysed" says so
     noisy_rates: bool = True
-    # a stretch the saturation check calls clipped (segmentation.quality: the signal pinned at its extremes again and
-    # again, the amplifier's range exceeded, as motion does) is artifact: an interval with either QRS in it is no
-    # heart rate, slow or fast (the clipping hides beats: MIT-BIH 119 clipped for 6 s read 39 bpm, a false extreme
-    # bradycardia), a VF window over it neither raises nor clears VF/flutter, and a beat typed in it is no
-    # ventricular beat (clipped motion at 0.8-1 Hz raised VF/flutter and VT on a synthetic sinus rhythm)
+    # a stretch the saturation check calls clipped on both rails (segmentation.quality.Quality.clipped: a fifth of
+    # the last 2 s at the window's maximum and a fifth at its minimum, the amplifier's range exceeded both ways, as
+    # large motion does) is artifact: an interval with either QRS in it is no heart rate, slow or fast (the clipping
+    # hides beats: MIT-BIH 119 clipped for 6 s read 39 bpm, a false extreme bradycardia), and a beat typed in it is
+    # no ventricular beat (clipped motion at 1 Hz raised VT on a synthetic sinus rhythm).  Not one rail alone (a
+    # quantised or noise-free baseline at the window's minimum looks pinned too: asystole and bradycardia were missed
+    # with it), and not for the VF windows (true VF clipped by a device's range was missed: a reviewer, session 39)
     saturated_artifact: bool = True
     # alarm chaining (docs/alarms.md "Alarm chains"): a lower alarm of a chain (heart rate high < extreme
     # tachycardia; pause, heart rate low < extreme bradycardia, asystole) is not raised while a higher one of its
@@ -333,7 +335,8 @@ class LethalWatch:
         self.qrs_at: deque[int] = deque(maxlen=32)  # the last QRS (organised rhythm; noisy ones also in noisy_qrs)
         self.typed_rr: deque[float] = deque(maxlen=max(cfg.vt_beats + max(0, cfg.vt_misread), cfg.vt_clear_beats, 2))
         self.calm = 0  # consecutive beats counting towards clearing asystole / pause
-        self.saturated = False  # the latest tick's saturation verdict (samples)
+        self.saturated = False  # the latest tick's clipped verdict (samples)
+        self.carried = False  # an asystole or pause taken over from the watch before a change of rate is on (carry)
         self.sat_qrs = False  # the last QRS came while it was on
         self.hr: float | None = None
         self.limit_since: dict[Condition, int] = {}
@@ -419,6 +422,9 @@ class LethalWatch:
         for the rating, a second or two at most: 13 beats over 140 bpm take 5 s)."""
         c = self.cfg
         out: list[Change] = []
+        clean_qrs = rated and not noisy  # the signal-quality index has rated its stretch, and clean
+        if self.carried and not self.active & {Condition.ASYSTOLE, Condition.PAUSE}:
+            self.carried = False
         rr = (index - self.last_qrs) / self.fs if self.last_qrs is not None else None
         # an interval across lost samples long enough to hold a QRS they hid (over 1.5 times the median of the
         # last intervals) is no rate; a shorter one is (leaving out every interval across a gap favours the short
@@ -431,7 +437,7 @@ class LethalWatch:
                     and rr > 1.5 * recent[len(recent) // 2]
                     and any(prev < b1 and index > b0 for b0, b1 in self.bridges))
             self.bridges = [b for b in self.bridges if b[1] > index]
-        # an interval with a QRS in a clipped stretch (the latest tick called it saturated): the clipping hides beats
+        # an interval with a QRS in a clipped stretch (the latest tick called it clipped): the clipping hides beats
         sat = self.saturated
         skip = skip or sat or self.sat_qrs
         self.sat_qrs = sat
@@ -479,7 +485,10 @@ class LethalWatch:
             self.rr_unrated = self.rr_unrated or unrated
         # asystole and pause clear once beats come back at a rate a heart can keep
         if rr is not None and rr < c.pause_s:
-            if not skip:
+            # an asystole carried over a change of rate (carry) ends only at clean QRS: the restarted detector's first
+            # detections in low-level noise are not the heart (an asystole in 20-50 uV of noise was cleared 3.5 s
+            # after the change)
+            if not skip and (not self.carried or clean_qrs):
                 self.calm += 1
                 if self.calm >= c.clear_beats:
                     again = f"QRS again ({self.calm} in a row)"
@@ -657,7 +666,7 @@ class LethalWatch:
                 saturated: bool = False) -> list[Change]:
         """The bed's signal has come up to sample ``end`` (exclusive); ``leads_off``/``signal_loss``: it cannot
         be read now (a technical condition, raised elsewhere), which holds the asystole timer.  ``saturated``: the
-        saturation check's verdict over the window ending at ``end`` (``saturated_artifact``)."""
+        quality check's clipped verdict over the window ending at ``end`` (``saturated_artifact``)."""
         c = self.cfg
         self.saturated = saturated and c.saturated_artifact
         if self.start is None:
@@ -850,6 +859,19 @@ class LethalWatch:
         if change == "clear":
             return self._set(Condition.VFIB, False, end, "no fibrillatory or flutter waveform")
         return self._asystole()
+
+    def carry(self, old: LethalWatch, at: int) -> None:
+        """Take over the conditions of ``old``, the watch of the same lead before its stream restarted at another
+        rate (its samples renumbered from sample ``at``): they stay on, raised and last met at ``at``, for this watch's
+        own judgement to clear (a true asystole, VF or bradycardia goes on across a device's change of rate).  Ending
+        them there cost a VF 5-6 s of alarm and an asystole in 20-50 uV of noise for good (a reviewer, session 39);
+        leaving them with no watch kept an extreme bradycardia on for good over a true 72 bpm (a fuzzer, session
+        38)."""
+        self.active = set(old.active)
+        self.carried = bool(self.active & {Condition.ASYSTOLE, Condition.PAUSE})
+        self.raised = {c: at for c in self.active}
+        self.met = {c: at for c in old.met if c in self.active}
+        self.fibrillating = old.fibrillating
 
     def organised(self, start: int, end: int, beats: int | None = None) -> bool:
         """Whether the QRS found in ``[start, end]`` (sample indices: a VF window) are an organised rhythm: at least

@@ -410,16 +410,10 @@ class Monitor:
             self.flush_vf()
             self._release(st)  # what the watch has still to be told of the old stream
             if rate_changed:
-                # a new watch for the new rate: the old one's conditions end with its stream, judged again on the new
-                # one (raised again there if they go on); left on, no watch would ever clear them (a device that
-                # stated 250 Hz for a 500 Hz signal raised extreme bradycardia, and it stayed on for good over the
-                # correct 72 bpm once the device was put right: session 39)
-                old, end = st.lethal, st.seg_offset + st.segmenter.total
-                st.lethal = LethalWatch(chunk.fs, old.cfg)
-                ended = [Change(c, False, end, f"judged again: the stream restarted at {chunk.fs:g} Hz")
-                         for c in sorted(old.active, key=lambda c: c.value)]
-                if ended:
-                    self._lethal(st, ended, at=end)
+                # a new watch for the new rate, holding the old one's conditions for its own judgement to clear
+                # (LethalWatch.carry; left with no watch, nothing ever cleared them)
+                old, st.lethal = st.lethal, LethalWatch(chunk.fs, st.lethal.cfg)
+                st.lethal.carry(old, chunk.start)
             st.fs = st.book.fs = chunk.fs
             st.segmenter = Segmenter(chunk.patient, chunk.fs, rep=self.rep)
             st.quality = _quality(chunk.fs)
@@ -486,11 +480,8 @@ class Monitor:
                 self.flush_vf()
                 self._release(prev)
             self.fusion.setdefault(chunk.patient, LeadFusion(vt=self.lethal_cfg.second_lead_vt))
-            if prev is not None and prev.fs != chunk.fs and prev.lethal.active:
-                # a new rate, a new watch: the old one's conditions end with its stream (the first lead's: Monitor.bed)
-                end = prev.seg_offset + prev.segmenter.total
-                self._lethal(st, [Change(c, False, end, f"judged again: the stream restarted at {chunk.fs:g} Hz")
-                                  for c in sorted(prev.lethal.active, key=lambda c: c.value)], at=end)
+            if prev is not None and prev.fs != chunk.fs:  # a new rate, a new watch holding the old one's conditions
+                st.lethal.carry(prev.lethal, chunk.start)
             if prev is not None and prev.fs == chunk.fs:  # a gap: the same watch, no rate across it
                 st.lethal = prev.lethal
                 st.lethal.gap()
@@ -866,8 +857,8 @@ class Monitor:
             st.decided.append((f, when))
         for at, q in st.quality.points:  # every TICK_S of the stream, with the flat-line verdict there
             if at >= back:
-                put(at + off, InOrder.TICK, (at + off, q.flat, q.saturated))
-                if q.saturated:
+                put(at + off, InOrder.TICK, (at + off, q.flat, q.clipped))
+                if q.clipped:
                     st.sat_ticks.append(at + off)
         st.rhythm_x.append(samples)
         st.rhythm_fids += [f for f, _ in seg.found]
@@ -996,9 +987,8 @@ class Monitor:
         fibrillatory (``vf``) unless the QRS over it, up to ``QRS_DECIDED_S`` before its end (all told by then), are
         an organised rhythm; and the VF alarm's step."""
         lo, hi = end - round(st.vfbank.cfg.window_s * st.fs), end - round(QRS_DECIDED_S * st.fs)
-        # a window over a stretch the saturation check called clipped (its ticks up to the window's end: all told by
-        # now) is artifact: neither raises nor clears VF (LethalConfig.saturated_artifact)
-        artifact = artifact or self._clipped(st, lo, end)
+        # (a window over clipped signal stays the VF detector's to judge: as artifact it cost true VF clipped by a
+        # device's range, VFDB 609, 418, 423 clipped at the 70-80th percentile, a reviewer, session 39)
         vf = vf and not st.lethal.organised(lo, hi)
         if st.vfalarm.active and Condition.VFIB not in st.lethal.active:
             st.vfalarm.end()  # the watch ended the episode (asystole took over)
@@ -1051,9 +1041,9 @@ class Monitor:
         return st.vf_artifact
 
     def _clipped(self, st: Bed, lo: int, hi: int) -> bool:
-        """Whether a tick at absolute sample ``lo`` .. ``hi`` called the bed's signal clipped (the saturation check
-        over the ``window_s`` before it, :class:`~ecgmon.segmentation.quality.QualityMonitor`): artifact for the VF
-        windows and the typed beats over it (``LethalConfig.saturated_artifact``).  The callers' ``hi`` is a sample
+        """Whether a tick at absolute sample ``lo`` .. ``hi`` called the bed's signal clipped on both rails
+        (:attr:`~ecgmon.segmentation.quality.Quality.clipped`, over the quality check's ``window_s`` before it):
+        artifact for the typed beats over it (``LethalConfig.saturated_artifact``).  The callers' ``hi`` is a sample
         the bed's signal has been checked up to whatever its packets, so that the answer depends on the signal
         alone."""
         return self.lethal_cfg.saturated_artifact and any(lo <= t <= hi for t in st.sat_ticks)

@@ -19,6 +19,10 @@ class Quality:
     flat: bool  # leads off / flat line: almost no variation over the last ``window_s``
     saturated: bool  # a large share of samples pinned at the window's extreme value
     noisy: bool  # signal present but no beat found for ``no_beat_s`` seconds
+    # clipped on both rails: over ``saturation_frac`` of the window at its maximum and as much at its minimum (an
+    # amplifier driven past its range both ways, as large motion does).  Saturation at one extreme alone may be a
+    # quantised or noise-free flat baseline at the window's minimum, which is no clipping (a reviewer, session 39)
+    clipped: bool = False
 
 
 _CLEAN, _NOISY = Quality(False, False, False), Quality(False, False, True)  # push_many's verdicts (frozen: shared)
@@ -73,16 +77,19 @@ class QualityMonitor:
 
     def _judge(self, w: np.ndarray) -> Quality:
         """The verdict over window ``w`` (the last ``n`` finite samples up to a point)."""
-        flat = saturated = False
+        flat = saturated = clipped = False
         if len(w) == self.n:
             hi, lo = w.max(), w.min()
             # n samples spanning hi - lo have a standard deviation of at least (hi - lo) / sqrt(2 n):
             # the (costlier) deviation is only needed when the range allows a flat line
             flat = bool(hi - lo < self.flat_std * self._sqrt2n) and float(w.std()) < self.flat_std
             if not flat:
-                saturated = self._pinned(w == hi) or self._pinned(w == lo)
+                at_hi, at_lo = w == hi, w == lo
+                saturated = self._pinned(at_hi) or self._pinned(at_lo)
+                lim = self.sat_frac * self.n
+                clipped = saturated and min(np.count_nonzero(at_hi), np.count_nonzero(at_lo)) > lim
         noisy = not flat and self.since_beat > self.no_beat
-        return Quality(flat, saturated, noisy or saturated)
+        return Quality(flat, saturated, noisy or saturated, clipped)
 
     def _pinned(self, at: np.ndarray) -> bool:
         """Saturation: over ``saturation_frac`` of the window at its extreme value, in two or more stretches (the

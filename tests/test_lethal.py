@@ -1337,16 +1337,60 @@ def _clipped_rhythm(tmp_path, hz: float, seed: int = 3):
     return rec
 
 
-@pytest.mark.parametrize(("hz", "false_alarm"), [(0.8, Condition.VFIB), (1.0, Condition.VTACH)])
-def test_motion_that_clips_the_signal_is_artifact_not_vf_or_vt(tmp_path, hz, false_alarm):
-    """Clipped motion at 0.8-1 Hz over a sinus rhythm: the VF detector read its windows as VF/flutter and the beat
-    typer its beats as a ventricular run (a HIGH alarm each, session 39).  A stretch the saturation check calls
-    clipped is artifact: a VF window over it neither raises nor clears VF, a beat typed in it is no ventricular beat
-    (``LethalConfig.saturated_artifact``; off, the false alarm comes back); 'noisy signal' says why."""
-    rec = _clipped_rhythm(tmp_path, hz)
+def test_motion_that_clips_the_signal_on_both_rails_is_no_ventricular_run(tmp_path):
+    """Clipped motion at 1 Hz over a sinus rhythm: the beat typer read its beats as a ventricular run, a VT HIGH
+    alarm (session 39).  A stretch the quality check calls clipped on both rails (``Quality.clipped``) is artifact
+    for the typed beats (``LethalConfig.saturated_artifact``; off, the false VT comes back); 'noisy signal' says
+    why.  (Its VF windows stay the VF detector's: taken as artifact, true VF clipped by a device's range was missed,
+    a reviewer in session 39; the false VF/flutter of such motion at 0.8 Hz is left.)"""
+    rec = _clipped_rhythm(tmp_path, 1.0)
     _, got = play_records(tmp_path, [rec])
     raised = {a.condition for a in got.alarms if a.state.value == "active"}
     assert Condition.NOISY_SIGNAL in raised
     assert not raised & {Condition.VFIB, Condition.VTACH, Condition.EXTREME_BRADY, Condition.EXTREME_TACHY}, raised
     _, off = play_records(tmp_path, [rec], lethal=LethalConfig(saturated_artifact=False))
-    assert false_alarm in {a.condition for a in off.alarms if a.state.value == "active"}
+    assert Condition.VTACH in {a.condition for a in off.alarms if a.state.value == "active"}
+
+
+@pytest.mark.parametrize(("lsb", "noise", "offset"), [(0.05, 0.01, 0.025), (0.02, 0.005, 0.01), (0.005, 0.002, 0.0025)])
+def test_a_quantised_or_noise_free_flat_baseline_is_no_clipping(tmp_path, lsb, noise, offset):
+    """A device with a coarse resolution (or a noise-free signal) holds its baseline at one value, the window's
+    minimum where the beats have no S wave: the saturation check calls that pinned, and with one rail taken for
+    clipping the lethal alarms went blind: asystole, an extreme bradycardia and an extreme tachycardia were missed
+    (a reviewer, session 39).  Clipping needs both rails (``Quality.clipped``)."""
+    fs, seconds = 250.0, 70.0
+    t = np.arange(round(seconds * fs)) / fs
+    prt = (PQRST[0], PQRST[2], PQRST[4])  # no Q or S wave below the baseline
+
+    def record(name: str, beats: np.ndarray):
+        x = noise * np.random.default_rng(7).standard_normal(len(t)) + offset
+        add_beats(x, t, beats, waves=prt)
+        path = tmp_path / f"{name}.csv"
+        path.write_text("sampling rate: 250\n" + "".join(f"{v:.5f}\n" for v in np.round(x / lsb) * lsb))
+        return path
+
+    cases = {"asystole": (np.arange(0.5, 40.0, 0.85), Condition.ASYSTOLE),
+             "brady": (np.concatenate([np.arange(0.5, 25.0, 0.8), np.arange(25.6, 69.0, 60 / 33)]),
+                       Condition.EXTREME_BRADY),
+             "tachy": (np.concatenate([np.arange(0.5, 25.0, 0.8), np.arange(25.6, 69.0, 60 / 170)]),
+                       Condition.EXTREME_TACHY)}
+    for name, (beats, want) in cases.items():
+        _, got = play_records(tmp_path, [record(name, beats)])
+        assert want in {a.condition for a in got.alarms if a.state.value == "active"}, (name, lsb)
+
+
+def test_the_quality_check_tells_clipping_on_both_rails_from_one_pinned_extreme():
+    """``Quality.clipped``: a fifth of the window at its maximum and a fifth at its minimum; a baseline held at the
+    minimum (saturated by the older measure, which stays for 'noisy signal') is not."""
+    from ecgmon.segmentation.quality import QualityMonitor
+
+    fs = 250.0
+    t = np.arange(round(4 * fs)) / fs
+    both = np.clip(3 * np.sin(2 * np.pi * 1.0 * t), -1.0, 1.0)
+    one = np.zeros(len(t))
+    add_beats(one, t, np.arange(0.3, 4.0, 0.8), waves=(PQRST[2],))
+    one = np.round(one / 0.05) * 0.05
+    for x, clipped in ((both, True), (one, False)):
+        q = QualityMonitor(fs)
+        v = q.push(x, beats_found=1)
+        assert v.saturated and v.clipped == clipped

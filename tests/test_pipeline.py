@@ -638,11 +638,12 @@ def test_a_polarity_reversal_after_learning_says_the_qrs_shape_changed(tmp_path)
     assert flip < shape[0].record_s < flip + 40.0
 
 
-def test_a_condition_of_a_stream_ends_with_it_when_the_device_changes_its_rate(tmp_path, monitors, shipped):
-    """A new sampling rate gives the bed a new lethal watch: the old watch's conditions are ended there ('judged
-    again'), and raised again by the new one if they go on.  Before, nothing ever cleared them: a device that stated
-    250 Hz for a 500 Hz signal raised extreme bradycardia, and once put right (500 Hz, 72 bpm) the HIGH alarm stayed on
-    for good (session 39)."""
+def test_a_condition_goes_on_across_a_change_of_rate_and_the_new_rate_clears_it(tmp_path, monitors, shipped):
+    """A new sampling rate gives the bed a new lethal watch, which takes over the old one's conditions: an extreme
+    bradycardia that goes on stays on (no clear and raise again: ending them at the change cost a true VF 5-6 s of
+    alarm, a reviewer in session 39), and the new watch clears it once the rate is back.  Before session 39 nothing
+    cleared them: a device that stated 250 Hz for a 500 Hz signal raised extreme bradycardia, and once put right (500
+    Hz, 72 bpm) the HIGH alarm stayed on for good."""
     from ecgmon.core.messages import Chunk
 
     b = _build(monitors, _cfg(tmp_path), shipped)
@@ -651,7 +652,7 @@ def test_a_condition_of_a_stream_ends_with_it_when_the_device_changes_its_rate(t
 
     def play(fs: float, bpm: float, seconds: float, start: int, at: float) -> int:
         t = np.arange(round(seconds * fs)) / fs
-        x = 0.01 * np.random.default_rng(int(fs)).standard_normal(len(t))
+        x = 0.01 * np.random.default_rng(int(fs + bpm)).standard_normal(len(t))
         add_beats(x, t, np.arange(0.5, seconds - 0.5, 60.0 / bpm))
         n = round(0.25 * fs)
         for k in range(0, len(x) - n + 1, n):
@@ -659,13 +660,17 @@ def test_a_condition_of_a_stream_ends_with_it_when_the_device_changes_its_rate(t
             mon.flush_vf()
         return start + len(x)
 
+    def brady() -> list[str]:
+        return [str(a["state"]) for a in read_journal(tmp_path / "alarms.jsonl")[0]
+                if a["condition"] == Condition.EXTREME_BRADY.value]
+
     play(250.0, 35.0, 30.0, 0, t0)
-    assert Condition.EXTREME_BRADY in mon.beds["d"].book.active
-    play(500.0, 72.0, 20.0, 0, t0 + 30.0)
+    assert brady() == [AlarmState.ACTIVE.value]
+    end = play(500.0, 35.0, 15.0, 0, t0 + 30.0)  # the same bradycardia at the new rate: the alarm goes on
+    assert brady() == [AlarmState.ACTIVE.value] and Condition.EXTREME_BRADY in mon.beds["d"].book.active
+    play(500.0, 72.0, 30.0, end, t0 + 45.0)  # back to 72 bpm: cleared by the new rate's watch
+    assert brady() == [AlarmState.ACTIVE.value, AlarmState.CLEARED.value]
     assert Condition.EXTREME_BRADY not in mon.beds["d"].book.active
-    cleared = [a for a in read_journal(tmp_path / "alarms.jsonl")[0]
-               if a["condition"] == Condition.EXTREME_BRADY.value and a["state"] == AlarmState.CLEARED.value]
-    assert len(cleared) == 1 and "judged again" in str(cleared[0]["reason"])
 
 
 def test_alarms_raised_on_samples_read_at_a_wrong_rate_are_withdrawn_when_the_rate_is_found_wrong(
@@ -722,3 +727,34 @@ def test_beats_of_a_device_whose_clock_is_not_ours_have_no_end_to_end_latency(tm
     assert got["ours"] and all(bt.sent is not None for bt in got["ours"])
     assert got["back"] and all(bt.sent is None for bt in got["back"])
     assert mon.stats.e2e_clock_off == len(got["back"])
+
+
+def test_an_asystole_in_noise_goes_on_across_a_change_of_rate(tmp_path, monitors, shipped):
+    """An asystole under 20-50 uV of noise, the device switching 250 -> 500 Hz 20 s into it: ended at the change
+    (session 39's first try) it was never raised again, and carried over, the restarted detector's first detections
+    in the noise cleared it 3.5 s on (a reviewer, session 39).  It goes on: a carried asystole ends at clean QRS
+    only."""
+    from scipy.signal import resample_poly
+
+    from ecgmon.core.messages import Chunk
+
+    b = _build(monitors, _cfg(tmp_path), shipped)
+    mon = b.monitor
+    for sd in (0.02, 0.05):
+        fs, seconds = 250.0, 75.0
+        t = np.arange(round(seconds * fs)) / fs
+        x = sd * np.random.default_rng(1).standard_normal(len(t))
+        add_beats(x, t, np.arange(0.3, 20.0, 0.8))
+        dev, t0 = f"a{sd:g}", time.time() - 200.0
+        for k in range(0, round(40 * fs), 62):
+            mon.segment(Chunk(dev, fs, t0 + k / fs, x[k:k + 62].astype(np.float32), start=k))
+            mon.flush_vf()
+        assert Condition.ASYSTOLE in mon.beds[dev].book.active
+        y = resample_poly(x[round(40 * fs):], 2, 1)  # the same signal at 500 Hz from 40 s
+        for k in range(0, len(y) - 124, 124):
+            mon.segment(Chunk(dev, 500.0, t0 + 40.0 + k / 500.0, y[k:k + 124].astype(np.float32),
+                              start=round(40.0 * 500) + k))
+            mon.flush_vf()
+        states = [a["state"] for a in read_journal(tmp_path / "alarms.jsonl")[0]
+                  if a["patient"] == dev and a["condition"] == Condition.ASYSTOLE.value]
+        assert states == [AlarmState.ACTIVE.value], (sd, states)
