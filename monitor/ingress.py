@@ -63,7 +63,8 @@ class FairShare:
     packets not even decoded (each charged as long as its last decoded one), until it has slowed to within its share
     (its debt, at most ``burst_s``, paid back) or the monitor has not been behind for ``readmit_s`` s (doubled each
     time it is refused again within ``backoff_s`` s of coming back, up to ``readmit_max_s``); its bed then starts
-    again.  With nothing sent in real time (all devices replaying recordings, or catching up a backlog) nothing is
+    again.  Taken back that way, it is held to its share (what it sends beyond refused, behind or not) until it has
+    kept within it for ``backoff_s`` s.  With nothing sent in real time (all devices replaying recordings, or catching up a backlog) nothing is
     refused."""
 
     speed: float = 2.0
@@ -88,6 +89,7 @@ class _Share:
     refusing: bool = False
     last_s: float = 0.0
     back_at: float = -math.inf
+    capped_until: float = -math.inf  # taken back after a refusal: held to its share until then
 
 
 def clock_rate(xs: list[float], ts: list[float]) -> float:
@@ -382,12 +384,21 @@ class Ingress:
         if sh.refusing and (sh.tokens >= 0 or now - self._last_behind >= sh.readmit_s):
             sh.refusing, sh.back_at = False, now  # slowed down, or the monitor keeps up again: taken again
             sh.tokens = max(sh.tokens, 0.0)
+            sh.capped_until = now + cfg.backoff_s  # ... within its share
         elif not sh.refusing and sh.tokens < 0 and behind:
             sh.refusing = True
             # refused again soon after it was taken back: it waits twice as long next time
             sh.readmit_s = (min(2 * sh.readmit_s, cfg.readmit_max_s) if now - sh.back_at < cfg.backoff_s
                             else cfg.readmit_s)
             self._resume.add(dev)
+        elif not sh.refusing and sh.tokens < 0 and now < sh.capped_until:
+            # taken back after a refusal: held to its share (a flooder taken back whole brought the monitor behind
+            # again, the real-time beds without samples for 2-3 s), this packet refused and not charged, until it
+            # has kept within its share for backoff_s
+            sh.tokens += seconds
+            sh.capped_until = now + cfg.backoff_s
+            self._reject(dev, self.TOO_FAST)
+            return True
         if sh.refusing:
             self._reject(dev, self.TOO_FAST)
         else:
@@ -413,12 +424,16 @@ class Ingress:
         """Whether a packet of ``dev``, a device being refused for sending too fast, is refused without decoding it
         (charged as long as its last decoded packet)."""
         sh = self._share.get(dev)
-        if sh is None or not sh.refusing:
+        if sh is None or not (sh.refusing or now < sh.capped_until):
             return False
         assert self.share is not None
-        if (min(self.share.burst_s, sh.tokens + (now - sh.wall) * self.share.speed) >= sh.last_s
-                or now - self._last_behind >= sh.readmit_s):
-            return False  # to be taken again: decoded, and judged in _accept
+        if min(self.share.burst_s, sh.tokens + (now - sh.wall) * self.share.speed) >= sh.last_s or (
+                sh.refusing and now - self._last_behind >= sh.readmit_s):
+            return False  # to be taken again (or within its cap): decoded, and judged in _accept
+        if not sh.refusing and not self._behind_now(now):  # over its cap: refused, not charged
+            sh.capped_until = now + self.share.backoff_s
+            self._reject(dev, self.TOO_FAST)
+            return True
         return self._too_fast(dev, sh.last_s, now)
 
     def _pace_problem(self, dev: str, p: Packet) -> bool:
