@@ -410,30 +410,35 @@ async def test_real_time_devices_every_message_accounted_and_latency_measured(tm
 
 
 def test_input_lag_is_measured_per_device_above_its_usual_delay():
+    """Each packet arrives at its last sample's time plus its delay (the ingress's clock, made up here); a device's
+    lag is its delay above its usual one, the monitor's the least of the devices' since the last reading."""
     from ecgmon.core.payload import encode
 
     src = MqttSource(BrokerConfig(url="mqtt://127.0.0.1:1", topic="ecg/+/samples")).ingress
     x = np.zeros(62, np.float32)
-    now = time.time()
-    # device a's clock runs 30 s behind ours: its usual delay is +30 s, which is no lag
-    for k in range(4):
-        src.handle("ecg/a/samples", encode("int16", "a", k, 250.0, now - 30.248 + k * 0.248 - 0.744, x))
-    src.handle("ecg/b/samples", encode("int16", "b", 0, 250.0, now - 0.248, x))
+    t0 = time.time() - 60.0
+    behind = {"a": 30.0, "b": 0.0}  # device a's clock runs 30 s behind ours: its usual delay, which is no lag
+    wall = [t0]
+    src.clock = lambda: wall[0]
+
+    def play(packets: list[tuple[str, int, float]]) -> None:
+        """(device, seq, lateness s): each arriving at its samples' end plus its lateness, in order of arrival."""
+        events = sorted((t0 + k * 0.248 + 0.248 + late, dev, k) for dev, k, late in packets)
+        for at, dev, k in events:
+            wall[0] = at
+            src.handle(f"ecg/{dev}/samples", encode("int16", dev, k, 250.0, t0 - behind[dev] + k * 0.248, x))
+
+    play([(d, k, 0.0) for k in range(4) for d in "ab"])
     assert src.input_lag() < 0.1
-    # b's next packet arrives 2 s later than b's packets usually do
-    src.handle("ecg/b/samples", encode("int16", "b", 1, 250.0, now - 2.0, x))
-    assert src.input_lag() == pytest.approx(1.752, abs=0.1)
+    play([("b", 4, 2.0)])  # b's next packet arrives 2 s later than b's packets usually do
+    assert src.input_lag() == pytest.approx(2.0, abs=0.05)
     assert src.input_lag() == 0.0  # reset by reading
-    # b alone late (a backlog after its reconnection, a clock step) while a is on time: b's, not the monitor's
-    src.handle("ecg/a/samples", encode("int16", "a", 4, 250.0, now - 30.248 + 4 * 0.248 - 0.744, x))
-    src.handle("ecg/b/samples", encode("int16", "b", 2, 250.0, now - 5.0, x))
+    # b alone late (its link stalled, then its packets in a burst) while a is on time: b's, not the monitor's
+    play([("a", k, 0.0) for k in range(4, 12)] + [("b", k, 2.5) for k in range(5, 12)])
     assert src.input_lag() < 0.1
-    # every device late: the monitor is behind its input
-    src.handle("ecg/a/samples", encode("int16", "a", 5, 250.0, now - 30.248 + 5 * 0.248 - 0.744 - 3.0, x))
-    src.handle("ecg/b/samples", encode("int16", "b", 3, 250.0, now - 3.5, x))
-    assert 2.5 < src.input_lag() < 3.5
-    # a duplicate delivered late (QoS 1) is dropped, and no lag
-    src.handle("ecg/b/samples", encode("int16", "b", 3, 250.0, now - 3.5, x))
+    play([(d, k, 3.0 + 0.5) for k in range(12, 16) for d in "ab"])  # every device late: the monitor is behind
+    assert 2.5 < src.input_lag() < 3.6
+    play([("b", 15, 4.0)])  # a duplicate delivered late (QoS 1) is dropped, and no lag
     assert src.input_lag() == 0.0
 
 
