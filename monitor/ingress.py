@@ -31,6 +31,8 @@ CONTROL_ARGS = {"relearn": frozenset(), "limits": frozenset({"low", "high"})}
 MAX_TOPIC = 256  # bytes; longer topics are rejected before any parsing
 MAX_ROUTES = 16384  # topics whose route is remembered (the cache starts again when full)
 SAMPLES, LABELS, CONTROL, TOO_LONG, UNKNOWN = range(5)  # what a topic carries
+# a device stream's counts that say its link or device is in trouble (the summary's streams_by)
+STREAM_TROUBLES = ("lost_chunks", "gap", "reboot", "lead_change", "fs_change", "clock_step")
 
 
 @dataclass(slots=True)
@@ -64,8 +66,8 @@ class FairShare:
     (its debt, at most ``burst_s``, paid back) or the monitor has not been behind for ``readmit_s`` s (doubled each
     time it is refused again within ``backoff_s`` s of coming back, up to ``readmit_max_s``); its bed then starts
     again.  Taken back that way, it is held to its share (what it sends beyond refused, behind or not) until it has
-    kept within it for ``backoff_s`` s.  With nothing sent in real time (all devices replaying recordings, or catching up a backlog) nothing is
-    refused."""
+    kept within it for ``backoff_s`` s.  With nothing sent in real time (all devices replaying recordings, or
+    catching up a backlog) nothing is refused."""
 
     speed: float = 2.0
     burst_s: float = 30.0
@@ -192,7 +194,7 @@ class Ingress:
                 "rejected_by": by_device(self.rejected),
                 # which devices' links lose packets or restart (the 50 with most): a bad link or device to fix
                 "streams_by": by_device(Counter({(dev, k): st.counts[k] for dev, st in self.streams.items()
-                                                  for k in ("lost_chunks", "gap", "reboot", "lead_change", "fs_change", "clock_step")
+                                                  for k in STREAM_TROUBLES
                                                   if st.counts[k]}))}
 
     def _reject(self, device: str, reason: str) -> None:
@@ -421,8 +423,8 @@ class Ingress:
         return self._behind
 
     def _refused_undecoded(self, dev: str, now: float) -> bool:
-        """Whether a packet of ``dev``, a device being refused for sending too fast, is refused without decoding it
-        (charged as long as its last decoded packet)."""
+        """Whether a packet of ``dev``, a device being refused for sending too fast (charged as long as its last
+        decoded packet) or held to its share past it (not charged), is refused without decoding it."""
         sh = self._share.get(dev)
         if sh is None or not (sh.refusing or now < sh.capped_until):
             return False

@@ -1324,7 +1324,11 @@ class Monitor:
         for st in (self.beds.get(device), self.aux.get(device)):
             if st is None:
                 continue
-            self._release(st)  # everything decided on the samples taken
+            # everything decided on the samples taken, as at a restart (its packets are refused from here; taken
+            # again, the bed starts again): the last samples typed and analysed first, so the watch hears them in order
+            self._type_and_vf(st, time.monotonic())
+            self.flush_vf()
+            self._release(st)
             end = st.seg_offset + st.segmenter.total
             lo = end - round(seconds * st.fs)
             gone = [c for c in sorted(st.lethal.active, key=lambda c: c.value) if st.lethal.raised.get(c, lo) >= lo]

@@ -87,7 +87,7 @@ class QualityMonitor:
                 at_hi, at_lo = w == hi, w == lo
                 saturated = self._pinned(at_hi) or self._pinned(at_lo)
                 lim = self.sat_frac * self.n
-                clipped = saturated and min(np.count_nonzero(at_hi), np.count_nonzero(at_lo)) > lim
+                clipped = saturated and bool(min(np.count_nonzero(at_hi), np.count_nonzero(at_lo)) > lim)
         noisy = not flat and self.since_beat > self.no_beat
         return Quality(flat, saturated, noisy or saturated, clipped)
 
