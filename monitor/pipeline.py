@@ -172,7 +172,8 @@ REASON_TEXT = {
                          "advance at another pace than their samples at that rate): every interval and rate would "
                          "be wrong; its samples are refused until they agree",
     "too-fast": "too-fast: it sends signal faster than real time while the monitor is behind; refused until it "
-                "slows down, so that the beds sending in real time keep being monitored",
+                "slows down or the monitor keeps up, then held to its share, so that the beds sending in real time "
+                "keep being monitored",
 }
 
 
@@ -482,6 +483,7 @@ class Monitor:
             self.fusion.setdefault(chunk.patient, LeadFusion(vt=self.lethal_cfg.second_lead_vt))
             if prev is not None and prev.fs != chunk.fs:  # a new rate, a new watch holding the old one's conditions
                 st.lethal.carry(prev.lethal, chunk.start)
+                st.vfalarm = prev.vfalarm  # ... and the VF alarm's episode with its VF/flutter, as the first lead's
             if prev is not None and prev.fs == chunk.fs:  # a gap: the same watch, no rate across it
                 st.lethal = prev.lethal
                 st.lethal.gap()
