@@ -141,6 +141,7 @@ class Ingress:
         self._unstable_until: dict[str, float] = {}
         self._resume: set[str] = set()
         self._pace: dict[str, _Pace] = {}  # per device: its stated rate against its clock (_pace_problem)
+        self._refused_since: dict[str, int] = {}  # per device: packets refused (_refuse) since a loss was last counted
         self.share, self.clock = share, clock
         self._share: dict[str, _Share] = {}  # per device: its allowance of signal time (FairShare)
         # FairShare: per device sending in real time, its latest lag (delay above its usual) and when it came; whether
@@ -196,6 +197,12 @@ class Ingress:
                 "streams_by": by_device(Counter({(dev, k): st.counts[k] for dev, st in self.streams.items()
                                                   for k in STREAM_TROUBLES
                                                   if st.counts[k]}))}
+
+    def _refuse(self, device: str, reason: str) -> None:
+        """A well-formed packet refused by the monitor's own judgement (too fast, a rate its clock contradicts):
+        rejected, and remembered so that the gap it leaves in the device's stream is not counted as the link's loss."""
+        self._reject(device, reason)
+        self._refused_since[device] = self._refused_since.get(device, 0) + 1
 
     def _reject(self, device: str, reason: str) -> None:
         self.rejected[(device, reason)] += 1
@@ -322,7 +329,7 @@ class Ingress:
                 # before, whose rate came out right enough)
                 self.listener.misread(dev, sum(pace.spans) + max(pace.spans, default=0.0) + pace.xs[-1])
             pace.refusing = True
-            self._reject(dev, self.PACE)
+            self._refuse(dev, self.PACE)
             self._resume.add(dev)  # accepted again (a device put right): the bed starts again
             return
         self._pace[dev].refusing = False
@@ -332,8 +339,14 @@ class Ingress:
         if stream is None:
             stream = self.streams[dev] = DeviceStream(dev, reorder=self.reorder, reorder_s=self.reorder_s)
         counts = stream.counts
-        reboots, steps = counts["reboot"], counts["clock_step"]
+        reboots, steps, lost, gaps = counts["reboot"], counts["clock_step"], counts["lost_chunks"], counts["gap"]
         chunks = stream.push(p, now)
+        if counts["lost_chunks"] > lost and (refused := self._refused_since.pop(dev, 0)):
+            # the packets the monitor refused are no loss of the device's link (streams_by would blame the link)
+            take = min(counts["lost_chunks"] - lost, refused)
+            counts["lost_chunks"] -= take
+            if counts["lost_chunks"] == lost:
+                counts["gap"] = gaps
         if counts["reboot"] != reboots or counts["clock_step"] != steps:
             self._delay_floor.pop(dev, None)  # its clock may have restarted or stepped: its delay floor with it
         if counts["reboot"] != reboots or dev in self._unstable_until:
@@ -399,10 +412,10 @@ class Ingress:
             # has kept within its share for backoff_s
             sh.tokens += seconds
             sh.capped_until = now + cfg.backoff_s
-            self._reject(dev, self.TOO_FAST)
+            self._refuse(dev, self.TOO_FAST)
             return True
         if sh.refusing:
-            self._reject(dev, self.TOO_FAST)
+            self._refuse(dev, self.TOO_FAST)
         else:
             sh.last_s = seconds
         return sh.refusing
@@ -434,7 +447,7 @@ class Ingress:
             return False  # to be taken again (or within its cap): decoded, and judged in _accept
         if not sh.refusing and not self._behind_now(now):  # over its cap: refused, not charged
             sh.capped_until = now + self.share.backoff_s
-            self._reject(dev, self.TOO_FAST)
+            self._refuse(dev, self.TOO_FAST)
             return True
         return self._too_fast(dev, sh.last_s, now)
 

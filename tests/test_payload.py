@@ -596,6 +596,8 @@ def test_a_device_sending_faster_than_real_time_is_refused_only_while_the_real_t
     for dev in ("g1", "g2", "b"):
         assert (dev, Ingress.TOO_FAST) not in ing.rejected
     assert set(ing.summary()["rejected_by"]) == {"f"}
+    # the packets the monitor refused are not counted as lost by the device's link (streams_by blamed the link)
+    assert ing.summary()["lost_chunks"] == 0 and not ing.summary()["streams_by"]
     plain = Ingress(topic="ecg/+/samples", labels_topic=None, clock=lambda: wall[0])  # a source that can pause
     assert len([c for k in range(400) for c in plain.handle(
         "ecg/f/samples", encode("float32", "f", k, 250.0, wall[0] + k * 0.248, sig))]) == 400
