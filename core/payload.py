@@ -162,10 +162,16 @@ def _check_meta(device: str | None, seq: object, fs: object, t0: object, n: int)
     return int(seq), float(fs), float(t0)
 
 
+MIN_INT16_RANGE_MV = 1.0  # an int16 scale whose 32,767 counts reach less than this cannot carry an ECG
+_SCALE_RULE = f"int16 scale must be {MIN_INT16_RANGE_MV / 32767:.3g}-{MAX_ABS_MV:g} mV per count"
+
+
 def _scale_ok(scale: float) -> bool:
-    """An int16 scale (mV per count) that can be right: positive, and no more than the sample range (a scale of 1e38
-    made count times scale overflow to infinity: 'non-finite' from decode, 'out-of-range' from decode_many)."""
-    return math.isfinite(scale) and 0 < scale <= MAX_ABS_MV
+    """An int16 scale (mV per count) that can be right: no more than the sample range (a scale of 1e38 made count
+    times scale overflow to infinity: 'non-finite' from decode, 'out-of-range' from decode_many), and large enough
+    for 32,767 counts to reach ``MIN_INT16_RANGE_MV`` (1.4e-45, an integer written into the float field, or 1e-6
+    played as "leads off" rather than refused: a newcomer, session 39)."""
+    return math.isfinite(scale) and MIN_INT16_RANGE_MV / 32767 <= scale <= MAX_ABS_MV
 
 
 def _non_finite() -> PayloadError:
@@ -242,7 +248,7 @@ def _binary_header(data: bytes) -> tuple[int, int, float, float, float, int, boo
     if len(data) != HEADER.size + n * width:
         raise PayloadError("truncated", f"header says {n} samples but {len(data) - HEADER.size} bytes follow")
     if dtype == DTYPE_INT16 and not _scale_ok(scale):
-        raise PayloadError("bad-scale", f"int16 scale must be positive, at most {MAX_ABS_MV:g} mV, got {scale}")
+        raise PayloadError("bad-scale", _SCALE_RULE + f", got {scale}")
     seq, fs, t0 = _check_meta(None, seq, float(fs), t0, n)
     return dtype, seq, fs, scale, t0, n, bool(flags & FLAG_SIMULATED)
 
@@ -281,7 +287,7 @@ def _decode_binary2(data: bytes) -> Packet:
         raise PayloadError("bad-leads", f"{len(names)} lead names for {channels} channels")
     if dtype == DTYPE_INT16:
         if not _scale_ok(scale):
-            raise PayloadError("bad-scale", f"int16 scale must be positive, at most {MAX_ABS_MV:g} mV, got {scale}")
+            raise PayloadError("bad-scale", _SCALE_RULE + f", got {scale}")
         raw = np.frombuffer(data, "<i2", n * channels, body)
         x = raw.astype(np.float32) * np.float32(scale)
         x[raw == INT16_MISSING] = np.nan

@@ -77,7 +77,11 @@ class DeviceStream:
     had_second: bool = False
 
     RECENT = 256
-    CLOCK_STEP_S = 1.0  # the next packet's t0 this far from where its stream's pace puts it: a clock step (counted)
+    # the next packet's t0 this far from where its stream's pace puts it (s), beyond half the packet's length (its
+    # stamp's jitter): a clock step (counted; the device's delay floor starts again).  Under the fair share's 0.5 s
+    # of lateness: at 1 s, a 0.8 s correction of every device's clock left them all 0.8 s "late" for good, the
+    # monitor behind and a recording refused (a newcomer, session 39)
+    CLOCK_STEP_S = 0.4
     MAX_FIRST = 2**40  # a first packet's seq x samples beyond this (not a device's sample count) numbers from 0
     WIDTHS = (2**8, 2**16, 2**32, 2**64)  # counter widths whose wrap round is recognised (uint64: the contract's)
 
@@ -110,7 +114,7 @@ class DeviceStream:
             self.expected = self.first_seq = p.seq
         if p.seq == self.expected and not self.held:  # the common case: in order, nothing waiting
             self.expected += 1
-            if self.last is not None and abs(p.t0 - self._paced_t0(p.seq)) > self.CLOCK_STEP_S:
+            if self.last is not None and abs(p.t0 - self._paced_t0(p.seq)) > self.CLOCK_STEP_S + 0.5 * self.last[2]:
                 self.counts["clock_step"] += 1  # the next packet, its clock stepped (set by hand, NTP, a bad RTC)
             return self._release(p, reset=False)
         if p.seq > self.expected and not self.held and self._on_pace(self.expected, p):

@@ -144,6 +144,7 @@ CORPUS = [
     (payload_bin(body=b"\x00"), "truncated"),
     (payload_bin(scale=-1.0), "bad-scale"),
     (payload_bin(scale=1e38), "bad-scale"),  # count x scale overflowed: non-finite one way, out-of-range the other
+    (payload_bin(scale=1e-6), "bad-scale"),  # 32,767 counts reach 0.03 mV: no ECG (played as leads off)
     (payload_bin(dtype=2, body=struct.pack("<3f", 0.1, float("nan"), 0.2)), "non-finite"),
     (payload_bin(fs=5000.0), "bad-fs"),
     (b"{" + b" " * 70_000 + b"}", "too-large"),

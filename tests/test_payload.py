@@ -537,6 +537,7 @@ def test_a_device_sending_faster_than_real_time_is_refused_only_while_the_real_t
     ing = Ingress(topic="ecg/+/samples", labels_topic=None, share=cfg, clock=lambda: wall[0])
     sig = np.zeros(62, np.float32)
     fast = {"t0": wall[0], "seq": 0}
+    start_wall, real = wall[0], {"g1": 0, "g2": 0}  # the real-time devices' clocks start here; their next packet
     got: dict[str, list] = {"g1": [], "g2": [], "f": [], "b": []}
 
     def tick(lag1: float = 0.0, lag2: float = 0.0, fast_packets: int = 40, payload: bytes | None = None,
@@ -548,8 +549,12 @@ def test_a_device_sending_faster_than_real_time_is_refused_only_while_the_real_t
             fast["t0"] += 0.248
             fast["seq"] += 1
         for dev, lag in (("g1", lag1), ("g2", lag2)):
-            k = len(got[dev])
-            got[dev] += ing.handle(f"ecg/{dev}/samples", encode("float32", dev, k, 250.0, wall[0] - 0.248 - lag, sig))
+            # its packets on its own clock, each arriving once complete and ``lag`` more: a late one is held back,
+            # and those held come together at the next tick (the monitor catching up)
+            while real[dev] * 0.248 + 0.248 <= wall[0] - start_wall - lag + 1e-9:
+                got[dev] += ing.handle(f"ecg/{dev}/samples", encode("float32", dev, real[dev], 250.0,
+                                                                    start_wall + real[dev] * 0.248, sig))
+                real[dev] += 1
         for t0 in backlog:  # a device sending what it stored during an outage, then in real time
             k = len(got["b"])
             got["b"] += ing.handle("ecg/b/samples", encode("float32", "b", k, 250.0, t0, sig))
@@ -567,11 +572,15 @@ def test_a_device_sending_faster_than_real_time_is_refused_only_while_the_real_t
     for _ in range(8):
         tick(backlog=[wall[0] - 0.248])
     assert not ing.rejected and len(got["b"]) == 248  # its backlog taken, its lateness nobody else's
-    tick(lag1=cfg.behind_s + 0.1, lag2=cfg.behind_s + 0.1)  # every real-time device late: the monitor is behind
-    behind_at, before = wall[0], len(got["f"])
-    tick()  # refused from its next packet
+    before = len(got["f"])
+    for _ in range(5):  # every real-time device's packets 0.8 s late: the monitor is behind
+        tick(lag1=cfg.behind_s + 0.3, lag2=cfg.behind_s + 0.3)
+    behind_at, r0 = wall[0], refused()
+    assert r0 and len(got["f"]) == before + 5 * 40 - r0  # refused from its first packet after the late ones
+    tick()
     tick(payload=b"not a packet")  # not even decoded while refused
-    assert refused() == 80 and not ing.rejected[("f", "bad-json")] and len(got["f"]) == before
+    before = len(got["f"])
+    assert refused() == r0 + 80 and not ing.rejected[("f", "bad-json")]
     while wall[0] - behind_at < cfg.readmit_s - 0.3:  # the monitor keeps up again: refused for readmit_s
         tick()
     assert len(got["f"]) == before and refused() > 40 * 38
@@ -585,12 +594,13 @@ def test_a_device_sending_faster_than_real_time_is_refused_only_while_the_real_t
     assert back and back[0].reset  # taken back: its bed starts again
     # ... held to its share, nobody late: about 2 s of signal a second (2 of its 40 packets a tick), the rest refused
     assert 8 <= taken() - was <= 2 * 8 + 2
-    tick(lag1=cfg.behind_s + 0.1, lag2=cfg.behind_s + 0.1)  # behind again soon after: refused twice as long
+    for _ in range(5):  # behind again soon after: refused twice as long
+        tick(lag1=cfg.behind_s + 0.3, lag2=cfg.behind_s + 0.3)
     behind_at, before = wall[0], len(got["f"])
     while wall[0] - behind_at < 2 * cfg.readmit_s - 0.3:
         tick()
     assert len(got["f"]) == before
-    for _ in range(4):
+    for _ in range(8):
         tick()
     assert len(got["f"]) > before
     for dev in ("g1", "g2", "b"):
@@ -654,3 +664,24 @@ def test_a_device_whose_clock_is_not_ours_or_steps_is_counted_and_kept_out_of_la
     assert not any(c.clock_off for c in got["step"][:10]) and all(c.clock_off for c in got["step"][10:])
     s = ing.summary()
     assert s["clock_steps"] == 2 and s["streams_by"]["step"] == {"clock_step": 2} and not ing.rejected
+    assert s["clock_off"] == ["back", "step"]  # named
+
+
+def test_a_clock_correction_of_every_real_time_device_is_no_monitor_behind():
+    """Every bedside device's clock corrected by 0.8 s (NTP after a drift): each packet after it 0.8 s "later" than
+    its stream's usual delay, for good.  Below the 1 s clock-step rule then, the monitor counted as behind for good
+    and a 4x recording beside the beds was refused while the monitor kept up (a newcomer, session 39).  A step of
+    0.4 s beyond half a packet is a clock step: the floors start again, nothing is refused."""
+    wall = [time.time() - 120.0]
+    ing = Ingress(topic="ecg/+/samples", labels_topic=None, share=FairShare(), clock=lambda: wall[0])
+    sig = np.zeros(62, np.float32)
+    start, rec = wall[0], 0
+    for k in range(240):  # 60 s; the beds' clocks set back 0.8 s at 20 s
+        wall[0] += 0.248
+        back = 0.8 if k >= 80 else 0.0
+        for dev in ("g1", "g2"):
+            ing.handle(f"ecg/{dev}/samples", encode("float32", dev, k, 250.0, start + k * 0.248 - back, sig))
+        for _ in range(4):  # a recording at 4x
+            ing.handle("ecg/r/samples", encode("float32", "r", rec, 250.0, start + rec * 0.248, sig))
+            rec += 1
+    assert not ing.rejected and ing.summary()["clock_steps"] == 2 and ing.input_lag() < 0.1
