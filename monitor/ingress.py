@@ -93,6 +93,10 @@ class _Share:
     back_at: float = -math.inf
     capped_until: float = -math.inf  # taken back after a refusal: held to its share until then
 
+    def refilled(self, now: float, cfg: FairShare) -> float:
+        """Its ``tokens`` at ``now``, the allowance refilled at ``cfg.speed`` since ``wall``, up to the burst."""
+        return min(cfg.burst_s, self.tokens + (now - self.wall) * cfg.speed)
+
 
 def clock_rate(xs: list[float], ts: list[float]) -> float:
     """The Theil-Sen slope of ``ts`` against ``xs`` (the median of the slopes of every pair of points; Sen PK,
@@ -196,12 +200,16 @@ class Ingress:
                 "rejected_by": by_device(self.rejected),
                 # devices whose clock is not this machine's (or whose packets always come 1 s late or more): their
                 # beats have no end-to-end latency (the monitor's e2e_clock_off); the first 50
-                "clock_off": sorted(d for d, f in self._delay_floor.items()
-                                    if not -self.CLOCK_TOL_S < f < self.CLOCK_TOL_S)[:50],
+                "clock_off": sorted(d for d, f in self._delay_floor.items() if self._clock_off(f))[:50],
                 # which devices' links lose packets or restart (the 50 with most): a bad link or device to fix
                 "streams_by": by_device(Counter({(dev, k): st.counts[k] for dev, st in self.streams.items()
                                                   for k in STREAM_TROUBLES
                                                   if st.counts[k]}))}
+
+    def _clock_off(self, floor: float) -> bool:
+        """Whether a device whose smallest packet delay is ``floor`` (s) has a clock that is not this machine's (or
+        packets that always come ``CLOCK_TOL_S`` late or more)."""
+        return not -self.CLOCK_TOL_S < floor < self.CLOCK_TOL_S
 
     def _refuse(self, device: str, reason: str) -> None:
         """A well-formed packet refused by the monitor's own judgement (too fast, a rate its clock contradicts):
@@ -364,7 +372,7 @@ class Ingress:
         floor = self._delay_floor.get(dev)
         if floor is None or delay < floor:
             self._delay_floor[dev] = floor = delay
-        if not -self.CLOCK_TOL_S < floor < self.CLOCK_TOL_S:
+        if self._clock_off(floor):
             # its clock is not this machine's: its packets' times are no measure of end-to-end latency (one device's
             # clock an hour back made the monitor's e2e p99 an hour; a fuzzer, session 38)
             chunks = [dataclasses.replace(c, clock_off=True) for c in chunks]
@@ -398,7 +406,7 @@ class Ingress:
         sh = self._share.get(dev)
         if sh is None:
             sh = self._share[dev] = _Share(cfg.burst_s, now, cfg.readmit_s)
-        sh.tokens = max(min(cfg.burst_s, sh.tokens + (now - sh.wall) * cfg.speed) - seconds, -cfg.burst_s)
+        sh.tokens = max(sh.refilled(now, cfg) - seconds, -cfg.burst_s)
         sh.wall = now
         behind = self._behind_now(now)
         if sh.refusing and (sh.tokens >= 0 or now - self._last_behind >= sh.readmit_s):
@@ -447,7 +455,7 @@ class Ingress:
         if sh is None or not (sh.refusing or now < sh.capped_until):
             return False
         assert self.share is not None
-        if min(self.share.burst_s, sh.tokens + (now - sh.wall) * self.share.speed) >= sh.last_s or (
+        if sh.refilled(now, self.share) >= sh.last_s or (
                 sh.refusing and now - self._last_behind >= sh.readmit_s):
             return False  # to be taken again (or within its cap): decoded, and judged in _accept
         if not sh.refusing and not self._behind_now(now):  # over its cap: refused, not charged

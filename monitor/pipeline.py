@@ -407,9 +407,7 @@ class Monitor:
             # the old stream's last samples typed and analysed (every bed's queued work with them) before its
             # typer and VF detector start again: otherwise whether its last block was typed depended on when the
             # work happened to be flushed
-            self._type_and_vf(st, time.monotonic())
-            self.flush_vf()
-            self._release(st)  # what the watch has still to be told of the old stream
+            self._finish_stream(st)
             if rate_changed:
                 # a new watch for the new rate, holding the old one's conditions for its own judgement to clear
                 # (LethalWatch.carry; left with no watch, nothing ever cleared them)
@@ -477,9 +475,7 @@ class Monitor:
                 self.vfpool.bank(chunk.fs), seg_offset=chunk.start, lead=1,
                 rhythm_block=first_block(chunk.patient, chunk.fs), vfalarm=self._vf_alarm())
             if prev is not None:  # the old stream's last samples typed and analysed, its watch told all
-                self._type_and_vf(prev, time.monotonic())
-                self.flush_vf()
-                self._release(prev)
+                self._finish_stream(prev)
             self.fusion.setdefault(chunk.patient, LeadFusion(vt=self.lethal_cfg.second_lead_vt))
             if prev is not None and prev.fs != chunk.fs:  # a new rate, a new watch holding the old one's conditions
                 st.lethal.carry(prev.lethal, chunk.start)
@@ -1042,6 +1038,13 @@ class Monitor:
                 return artifact
         return st.vf_artifact
 
+    def _finish_stream(self, st: Bed) -> None:
+        """A bed's stream ends here (a gap, a change of rate, samples found misread): its last samples typed and
+        analysed (every bed's queued work with them), then its watch told everything, in the order of the samples."""
+        self._type_and_vf(st, time.monotonic())
+        self.flush_vf()
+        self._release(st)
+
     def _clipped(self, st: Bed, lo: int, hi: int) -> bool:
         """Whether a tick at absolute sample ``lo`` .. ``hi`` called the bed's signal clipped on both rails
         (:attr:`~ecgmon.segmentation.quality.Quality.clipped`, over the quality check's ``window_s`` before it):
@@ -1327,10 +1330,8 @@ class Monitor:
             if st is None:
                 continue
             # everything decided on the samples taken, as at a restart (its packets are refused from here; taken
-            # again, the bed starts again): the last samples typed and analysed first, so the watch hears them in order
-            self._type_and_vf(st, time.monotonic())
-            self.flush_vf()
-            self._release(st)
+            # again, the bed starts again)
+            self._finish_stream(st)
             end = st.seg_offset + st.segmenter.total
             lo = end - round(seconds * st.fs)
             gone = [c for c in sorted(st.lethal.active, key=lambda c: c.value) if st.lethal.raised.get(c, lo) >= lo]
