@@ -489,6 +489,47 @@ def test_a_device_whose_stated_rate_contradicts_its_clock_is_refused_and_a_true_
     assert not tick.rejected and len(got) == 300
 
 
+def test_a_wrong_stated_rate_is_found_over_a_link_that_loses_packets_and_a_true_one_is_never_refused():
+    """The rate check's windows bridge lost packets (a sample counter exactly, a packet counter as packets of the
+    window's one size): a device stating 250 Hz for 500 Hz samples over a link losing 25 % of its packets was never
+    refused in 36 s (windows of 17 consecutive packets came about once in 130 s) and kept its false extreme
+    bradycardia (session 39's newcomer).  A truthful device over the same link, with +-60 ms of jitter, or whose
+    packets vary in size, is never refused."""
+    rng = np.random.default_rng(3)
+    now = time.time() - 120.0
+
+    def play(dev, fs, sizes, period_of, *, seq_of, keep, jitter=0.0):
+        ing = Ingress(topic="ecg/+/samples", labels_topic=None)
+        t, got, first = now, 0, None
+        for k, n in enumerate(sizes):
+            if keep[k]:
+                out = ing.handle(f"ecg/{dev}/samples", encode("float32", dev, seq_of(k), fs,
+                                                              t + rng.uniform(-jitter, jitter), np.zeros(n, np.float32)))
+                got += len(out)
+                if first is None and ing.rejected[(dev, Ingress.PACE)]:
+                    first = k
+            t += period_of(n)
+        return ing, got, first
+
+    lossy = rng.random(160) >= 0.25  # 25 % lost, at random
+    lossy[:2] = True
+    for dev, count in (("p", lambda k: k), ("s", lambda k: k * 124)):  # seq counts packets / samples
+        ing, got, first = play(dev, 250.0, [124] * 160, lambda n: n / 500.0, seq_of=count, keep=lossy)
+        # found within about 12 s of its clock (two windows of 17 packets received, the losses bridged)
+        assert first is not None and first * 0.248 <= 14.0, (dev, first, ing.rejected)
+        assert ing.rejected[(dev, Ingress.PACE)] >= 60, ing.rejected
+    truthful = play("t", 250.0, [62] * 400, lambda n: n / 250.0, seq_of=lambda k: k, keep=rng.random(400) >= 0.25,
+                    jitter=0.06)
+    assert not truthful[0].rejected, truthful[0].rejected
+    sizes = rng.integers(40, 90, 400).tolist()  # packets of varying size, seq counting packets: a loss is not bridged
+    varying = play("v", 250.0, sizes, lambda n: n / 250.0, seq_of=lambda k: k, keep=rng.random(400) >= 0.25)
+    assert not varying[0].rejected, varying[0].rejected
+    starts = np.cumsum([0, *sizes[:-1]])  # ... and by a sample counter, exactly
+    counted = play("c", 250.0, sizes, lambda n: n / 250.0, seq_of=lambda k: int(starts[k]),
+                   keep=rng.random(400) >= 0.25, jitter=0.06)
+    assert not counted[0].rejected, counted[0].rejected
+
+
 def test_a_device_that_states_its_measured_rate_is_one_stream():
     """A device that states its measured sampling rate (250.001, then 250, or 250 +- 0.05 Hz from packet to packet)
     was a new stream at every change: its bed restarted its QRS detection at every packet, found no beat and showed
