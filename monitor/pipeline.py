@@ -756,8 +756,15 @@ class Monitor:
               and (asys := st.book.active.get(Condition.ASYSTOLE)) is not None):
             # the signal is back and shows no QRS: asystole says so (this lead's own watch judges it only on a signal
             # it can read; not the second lead's asystole while this one is lost); "signal loss" beside it, on until
-            # a beat came, told the nurse the samples were still missing (a newcomer, session 25)
-            self._follow(st, Condition.SIGNAL_LOSS, False, index=asys.beat_index)
+            # a beat came, told the nurse the samples were still missing (a newcomer, session 25).  An asystole raised
+            # before the loss (or carried over a change of rate, its index in the old numbering) is no judgement of the
+            # samples back: the loss clears where they start, never before it was raised (session 40: a clear at
+            # 5.95 s of a loss raised at 19.84 s)
+            at = asys.beat_index
+            loss = st.book.active[Condition.SIGNAL_LOSS]
+            if asys.record_s is not None and loss.record_s is not None and asys.record_s < loss.record_s:
+                at = int(back) if math.isfinite(back) else loss.beat_index
+            self._follow(st, Condition.SIGNAL_LOSS, False, index=at)
         if st.bridges or Condition.PACKET_LOSS in st.book.active:
             self._packet_loss(st)
         st.clean_since_reject += 1
