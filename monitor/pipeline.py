@@ -760,11 +760,11 @@ class Monitor:
             # before the loss (or carried over a change of rate, its index in the old numbering) is no judgement of the
             # samples back: the loss clears where they start, never before it was raised (session 40: a clear at
             # 5.95 s of a loss raised at 19.84 s)
-            at = asys.beat_index
             loss = st.book.active[Condition.SIGNAL_LOSS]
+            where = asys.beat_index
             if asys.record_s is not None and loss.record_s is not None and asys.record_s < loss.record_s:
-                at = int(back) if math.isfinite(back) else loss.beat_index
-            self._follow(st, Condition.SIGNAL_LOSS, False, index=at)
+                where = int(back) if math.isfinite(back) else loss.beat_index
+            self._follow(st, Condition.SIGNAL_LOSS, False, index=where)
         if st.bridges or Condition.PACKET_LOSS in st.book.active:
             self._packet_loss(st)
         st.clean_since_reject += 1

@@ -593,9 +593,9 @@ class Segmenter:
                             if raw < floor or raw >= c.interference_ratio * span or span < k * spread:
                                 continue
                     elif raw >= floor:
-                        span = self.spans.get(int(fid))  # spans_many's, where it measured
-                        if span is None:
-                            span = qrs_span(self.buf, lo, hi, self.fs, (0.0, self.cfg.span_band_hz[1]))
+                        measured = self.spans.get(int(fid))  # spans_many's, where it measured
+                        span = (measured if measured is not None
+                                else qrs_span(self.buf, lo, hi, self.fs, (0.0, self.cfg.span_band_hz[1])))
                         if span < floor and raw >= self.cfg.interference_ratio * span:
                             continue
                 if self.big_qrs < self.cfg.min_qrs_beats:
@@ -679,7 +679,8 @@ class Segmenter:
 
     def _regular_train(self) -> bool:
         """Whether the last four detections measured while the QRS floor holds came at regular intervals: each of
-        their three within ``qrs_regular_tol`` of the one before (:attr:`SegmenterConfig.min_qrs_prominence_regular`)."""
+        their three within ``qrs_regular_tol`` of the one before
+        (:attr:`SegmenterConfig.min_qrs_prominence_regular`)."""
         f = self.hold_fids
         if len(f) < 4:
             return False

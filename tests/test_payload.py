@@ -503,8 +503,9 @@ def test_a_wrong_stated_rate_is_found_over_a_link_that_loses_packets_and_a_true_
         t, got, first = now, 0, None
         for k, n in enumerate(sizes):
             if keep[k]:
-                out = ing.handle(f"ecg/{dev}/samples", encode("float32", dev, seq_of(k), fs,
-                                                              t + rng.uniform(-jitter, jitter), np.zeros(n, np.float32)))
+                stamp = t + rng.uniform(-jitter, jitter)
+                out = ing.handle(f"ecg/{dev}/samples", encode("float32", dev, seq_of(k), fs, stamp,
+                                                              np.zeros(n, np.float32)))
                 got += len(out)
                 if first is None and ing.rejected[(dev, Ingress.PACE)]:
                     first = k
@@ -514,7 +515,7 @@ def test_a_wrong_stated_rate_is_found_over_a_link_that_loses_packets_and_a_true_
     lossy = rng.random(160) >= 0.25  # 25 % lost, at random
     lossy[:2] = True
     for dev, count in (("p", lambda k: k), ("s", lambda k: k * 124)):  # seq counts packets / samples
-        ing, got, first = play(dev, 250.0, [124] * 160, lambda n: n / 500.0, seq_of=count, keep=lossy)
+        ing, _, first = play(dev, 250.0, [124] * 160, lambda n: n / 500.0, seq_of=count, keep=lossy)
         # found within about 12 s of its clock (two windows of 17 packets received, the losses bridged)
         assert first is not None and first * 0.248 <= 14.0, (dev, first, ing.rejected)
         assert ing.rejected[(dev, Ingress.PACE)] >= 60, ing.rejected
