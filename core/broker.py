@@ -44,6 +44,7 @@ class BrokerConfig:
     # while the monitor is behind, devices that send faster than this many times real time (beyond a burst) are
     # refused, so that the real-time beds keep their monitoring (monitor.ingress.FairShare); 0: never
     max_device_speed: float = 2.0
+    max_devices: int = 2048  # devices (beds) one monitor process takes; new ones past it refused; 0: no limit
     max_outbox: int = 10000  # alarm transitions held for publishing while the broker is away
     shard: tuple[int, int] | None = None  # (i, n): this worker handles the devices whose hash % n == i
     simulated: bool = False  # the devices are ecgmon's simulator replaying recorded beats (`ecgmon demo`): labelled so

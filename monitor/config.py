@@ -352,6 +352,11 @@ def add_broker_arguments(p: argparse.ArgumentParser, *, monitor: bool = True,
                        help="while the monitor is behind, refuse the devices that send more than X s of signal a "
                             "second (after a 30 s burst), so that the beds sending in real time keep being monitored "
                             f"(default {_B.max_device_speed:g}; 0: never; docs/mqtt.md)")
+        g.add_argument("--max-devices", type=int, default=_B.max_devices, metavar="N",
+                       help="devices (beds) this monitor takes at most; packets of a new device past N are refused "
+                            "(too-many-devices, named in the monitor's bad-input alarm): a device whose id changes "
+                            "at every boot left a bed behind per id, ~220 KB each, for good "
+                            f"(default {_B.max_devices}; 0: no limit; docs/mqtt.md)")
         g.add_argument("--shard", default=None,
                        help="I/N: this worker handles only the devices that hash to shard I of N (run N workers "
                             "with I = 0..N-1; each still receives every device's messages, so on one machine "
@@ -417,7 +422,8 @@ def broker_from_args(a: argparse.Namespace, *, monitor: bool = False) -> BrokerC
         shard = parse_shard(a.shard)
         cfg = replace(cfg, topic=a.topic, labels_topic=a.labels_topic or None,
                       control_topic=a.control_topic or None, persistent=not a.no_persistent,
-                      reorder=a.reorder, shard=shard, max_device_speed=a.max_device_speed)
+                      reorder=a.reorder, shard=shard, max_device_speed=a.max_device_speed,
+                      max_devices=a.max_devices)
         if shard and a.client_id is None:  # workers on one host need distinct client ids (persistent sessions)
             cfg = replace(cfg, client_id=f"ecgmon-{socket.gethostname()}-shard{shard[0]}of{shard[1]}")
     cfg.host_port  # noqa: B018 - validates the URL early, with a message the user can act on

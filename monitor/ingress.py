@@ -116,12 +116,16 @@ class Ingress:
     def __init__(self, *, topic: str, labels_topic: str | None, reorder: int = 8, max_payload: int = MAX_PAYLOAD,
                  owns: Callable[[str], bool] | None = None, control_topic: str | None = None,
                  reorder_s: float | None = 0.5, share: FairShare | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, max_devices: int = 0) -> None:
         """``reorder``/``reorder_s``: a device's missing packet is declared lost once ``reorder`` later packets of it
         are held or the first of them has waited ``reorder_s`` s since it arrived (:class:`DeviceStream`).
         ``share``: refuse the devices that send faster than real time while the monitor is behind (a live source
         that cannot pause; None: every packet is taken, as a source that feels back-pressure or replays a stored
-        backlog needs).  ``clock``: the wall clock messages arrive by (Unix s)."""
+        backlog needs).  ``clock``: the wall clock messages arrive by (Unix s).  ``max_devices``: the devices whose
+        samples are taken at most (a bed each); a new device's packets past it are refused (``too-many-devices``);
+        0: no limit."""
+        self.max_devices = max_devices
+        self._over: set[str] = set()  # the first OVER_NAMED devices refused for the limit (counted by name)
         self.topic, self.labels_topic, self.reorder, self.max_payload = topic, labels_topic, reorder, max_payload
         self.reorder_s = reorder_s
         self.control_topic = control_topic
@@ -171,6 +175,11 @@ class Ingress:
     # labels held for a device until its next accepted samples: at most this many per device, for this many devices
     # (10,000 and 4,096 let labels for made-up ids grow the monitor by ~5.5 GB: a newcomer, session 39)
     MAX_LABELS, MAX_LABEL_DEVICES = 1000, 256
+    # a new device past max_devices: refused (a firmware that puts a boot counter or an address into its id left a bed
+    # per id, ~220 KB and a signal-loss alarm each, for good: 600 ids, 130 MB; a newcomer, session 39); the first
+    # OVER_NAMED such devices counted by name, the rest under one name (a flood of ids stays bounded)
+    TOO_MANY = "too-many-devices"
+    OVER_NAMED = 100
 
     def owns(self, device: str) -> bool:
         return self._owns is None or self._owns(device)
@@ -332,6 +341,11 @@ class Ingress:
 
     def _accept(self, dev: str, p: Packet, now: float, out: list[Chunk]) -> None:
         """A decoded packet from ``dev`` that arrived at ``now`` (Unix s): its chunks appended to ``out``."""
+        if self.max_devices and dev not in self.streams and len(self.streams) >= self.max_devices:
+            if dev in self._over or len(self._over) < self.OVER_NAMED:
+                self._over.add(dev)
+            self._reject(dev if dev in self._over else "(more devices)", self.TOO_MANY)
+            return
         if p.device is not None and p.device != dev:
             self._reject(dev, "device-mismatch")
             return

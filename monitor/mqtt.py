@@ -263,7 +263,8 @@ class MqttSource:
         self.ingress = Ingress(topic=cfg.topic, labels_topic=cfg.labels_topic, reorder=cfg.reorder,
                                max_payload=cfg.max_payload, owns=cfg.owns if cfg.shard else None,
                                control_topic=cfg.control_topic,
-                               share=FairShare(speed=cfg.max_device_speed) if cfg.max_device_speed > 0 else None)
+                               share=FairShare(speed=cfg.max_device_speed) if cfg.max_device_speed > 0 else None,
+                               max_devices=cfg.max_devices)
         topics = [t for t in (cfg.topic, cfg.labels_topic, cfg.control_topic) if t]
         self.conn = MqttConnection(cfg, topics, on_shed=self._shed)
         self.publisher = AlarmPublisher(self.conn, topic=cfg.alarms_topic, max_outbox=cfg.max_outbox)

@@ -309,6 +309,7 @@ class Monitor:
         self.monitor_book = AlarmBook(MONITOR)
         self.monitor_tech = TechnicalAlarms(self.monitor_book)
         self._unattributed: dict[str, dict[str, float]] = {}  # devices without a bed: reason -> last refused (mono)
+        self._unattributed_said = ("", -math.inf)  # the devices its alarm last named, and when (monotonic s)
         self.watchdog = Watchdog(self.monitor_book, cfg.watchdog, now=time.monotonic())
         self.done = asyncio.Event()
         self.restored = restored
@@ -1259,8 +1260,10 @@ class Monitor:
             seen = self._unattributed.setdefault(device, {})
             new = reason not in seen
             seen[reason] = now
-            if self._expire_unattributed(now) or new or Condition.BAD_INPUT not in self.monitor_book.active:
+            if self._expire_unattributed(now) or Condition.BAD_INPUT not in self.monitor_book.active:
                 self._say_unattributed()
+            elif new:
+                self._say_unattributed(now=now)
             return
         st.rejected += 1
         st.clean_since_reject = 0
@@ -1279,15 +1282,20 @@ class Monitor:
             del self._unattributed[d]
         return bool(stale)
 
-    def _say_unattributed(self) -> None:
+    def _say_unattributed(self, *, now: float | None = None) -> None:
         """The monitor's bad-input alarm: the devices without a bed whose packets were refused in the last
         ``UNATTRIBUTED_S`` s, each with its reasons (the first ``UNATTRIBUTED_SHOWN`` named); cleared when none is
-        left (each got a bed, or stopped sending)."""
+        left (each got a bed, or stopped sending).  Given ``now`` (a new device refused; monotonic s), a change of
+        the count alone ("and N more") is said at most once a second: every new id of a flood of them (a device
+        whose id changes at every boot, past ``--max-devices``) was a journal line of its own."""
         if not self._unattributed:
             self.emit(self.monitor_tech.clear(Condition.BAD_INPUT))
             return
         devs = sorted(self._unattributed)
         named = ", ".join(f"{d} ({', '.join(sorted(self._unattributed[d]))})" for d in devs[:UNATTRIBUTED_SHOWN])
+        if now is not None and named == self._unattributed_said[0] and now - self._unattributed_said[1] < 1.0:
+            return
+        self._unattributed_said = (named, time.monotonic())
         more = f" and {len(devs) - UNATTRIBUTED_SHOWN} more" if len(devs) > UNATTRIBUTED_SHOWN else ""
         self.emit(self.monitor_tech.say(Condition.BAD_INPUT,
                                         f"from {named}{more} (no bed: nothing of them accepted yet)"))

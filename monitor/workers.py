@@ -146,7 +146,8 @@ class RoutedSource:
     def __init__(self, cfg: BrokerConfig, label: str) -> None:
         self.label = label
         self.ingress = Ingress(topic=cfg.topic, labels_topic=cfg.labels_topic, reorder=cfg.reorder,
-                               max_payload=cfg.max_payload, control_topic=cfg.control_topic)
+                               max_payload=cfg.max_payload, control_topic=cfg.control_topic,
+                               max_devices=cfg.max_devices)
         self.inbox: asyncio.Queue[tuple[Batch, int | None] | None] = asyncio.Queue()
         self.waiting = 0  # messages in the inbox
         self.marks: deque[tuple[int, int]] = deque()  # (beats segmented up to it, message number), to commit

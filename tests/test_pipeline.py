@@ -255,6 +255,29 @@ def test_malformed_side_topic_messages_and_devices_without_a_bed_are_refused_cou
     assert Condition.BAD_INPUT not in mon.monitor_book.active
 
 
+def test_a_flood_of_new_device_ids_past_the_limit_is_refused_named_and_said_once_a_second(tmp_path, monitors, shipped):
+    """A device whose id changes at every boot, past --max-devices: its packets are refused (too-many-devices), the
+    beds taken go on, and the monitor's bad-input alarm names the first devices and counts the rest; a new id that
+    changes only the count is said at most once a second (each was a journal line: 600 ids, 600 lines)."""
+    from ecgmon.core.payload import encode
+    from ecgmon.monitor.ingress import Ingress
+
+    seen = Recorder()
+    b = _build(monitors, _cfg(tmp_path), shipped, extra_sinks=[seen])
+    mon = b.monitor
+    ing = Ingress(topic="ecg/+/samples", labels_topic=None, max_devices=2)
+    ing.listener = mon
+    x = (0.1 * np.sin(np.arange(62) / 5)).astype(np.float32)
+    for name in ("bed1", "bed2", *(f"boot{k:04d}" for k in range(300))):
+        for c in ing.handle(f"ecg/{name}/samples", encode("float32", name, 0, 250.0, time.time() - 0.3, x)):
+            mon.segment(c)
+    assert set(mon.beds) == {"bed1", "bed2"}
+    alarm = mon.monitor_book.active[Condition.BAD_INPUT]
+    assert "boot0000 (too-many-devices)" in alarm.message and "more" in alarm.message, alarm.message
+    said = [a for a in seen.alarms if a.patient == "monitor" and a.condition is Condition.BAD_INPUT]
+    assert 5 <= len(said) <= 10, len(said)  # the first five names, then once a second at most
+
+
 def test_a_packet_loss_alarm_says_when_the_device_also_sent_malformed_packets(tmp_path, monitors, shipped):
     """A device whose every eighth packet is malformed: the refused packets leave gaps in its stream, bridged, and the
     packet-loss alarm says that malformed packets are among the lost (newcomer, session 24: it said only 'check the
