@@ -754,17 +754,18 @@ class Monitor:
         if after is not None:
             self._follow(st, Condition.SIGNAL_LOSS, False, index=after.index)
         elif (Condition.SIGNAL_LOSS in st.book.active and Condition.ASYSTOLE in st.lethal.active
-              and (asys := st.book.active.get(Condition.ASYSTOLE)) is not None):
+              and not st.segmenter.in_loss and (asys := st.book.active.get(Condition.ASYSTOLE)) is not None):
             # the signal is back and shows no QRS: asystole says so (this lead's own watch judges it only on a signal
             # it can read; not the second lead's asystole while this one is lost); "signal loss" beside it, on until
-            # a beat came, told the nurse the samples were still missing (a newcomer, session 25).  An asystole raised
-            # before the loss (or carried over a change of rate, its index in the old numbering) is no judgement of the
-            # samples back: the loss clears where they start, never before it was raised (session 40: a clear at
-            # 5.95 s of a loss raised at 19.84 s)
+            # a beat came, told the nurse the samples were still missing (a newcomer, session 25).  Once the samples
+            # are back: an asystole raised before the loss (or carried over a change of rate, its index in the old
+            # numbering) is no judgement of them, and the loss clears where they start, not at the asystole's index
+            # (session 40: a NaN run at 20-21.5 s in an asystole from 4.75 s cleared at 4.75 s, before its raise; a
+            # change of rate at 19.84 s at 5.95 s; and, while the NaN went on, at 21.25 s)
             loss = st.book.active[Condition.SIGNAL_LOSS]
             where = asys.beat_index
             if asys.record_s is not None and loss.record_s is not None and asys.record_s < loss.record_s:
-                where = int(back) if math.isfinite(back) else loss.beat_index
+                where = st.seg_offset + st.segmenter.restarted_at
             self._follow(st, Condition.SIGNAL_LOSS, False, index=where)
         if st.bridges or Condition.PACKET_LOSS in st.book.active:
             self._packet_loss(st)

@@ -17,7 +17,6 @@ training data.
 from __future__ import annotations
 
 import functools
-import itertools
 import math
 import time
 from collections import deque
@@ -172,26 +171,6 @@ class SegmenterConfig:
     # V1, 60 Hz hum; 2 took 4 % of 101's V1 beats, a false extreme bradycardia on that lead); a detection of hum
     # alone on an isoelectric line, 5-25 times
     interference_ratio: float = 5.0
-    # While the floor holds, a detection under the floor in the band (whose raw peak to peak passes it) is a QRS only
-    # where it stands out of the lead's background: its band peak to peak at least ``min_qrs_prominence`` times the
-    # band signal's spread over the ``qrs_background_s`` before its window (:func:`qrs_prominence`), or
-    # ``min_qrs_prominence_regular`` times where it comes in a regular train (the intervals of the last four
-    # detections, itself included, each within ``qrs_regular_tol`` of the one before: a rhythm of small complexes,
-    # not noise); and the hold ends only after ``min_qrs_beats`` such QRS in a row, each within ``qrs_row_s`` of the
-    # last (QRS farther apart than that are separated by an asystole, Clifford GD et al. 2015's definition).  A
-    # patient connected in asystole under 20 uV rms of amplifier noise was read as a rhythm near 180 bpm: the detector
-    # adapts its thresholds to the noise and one window in ten has 0.1 mV raw peak to peak; five of them lifted the
-    # floor and asystole was cleared after 7 s (session 39's newcomer, P8).  Such windows stand 3.5 times their
-    # background's spread out (median; at most 8.5 over 32 synthetic records, 10-50 uV white or 0.5-40 Hz noise at
-    # 128-500 Hz), and 15-20 % of noise detections' intervals are within 15 % of the one before; QRS of MIT-BIH DS1,
-    # SVDB, VFDB and EC13 (285,542 on both leads) under 0.1 mV in the band but over it raw, 0.3 % of them, 7 or more
-    # except on MIT-BIH 101's and 208's V1; CinC 2015 a705l's lead V, 4.5-6.5, 66 % of its intervals within 15 % of
-    # the one before (with 7 alone, a false asystole over its first 34 s; ``/tmp/s40/p8``, session 40).  0: off
-    min_qrs_prominence: float = 7.0
-    min_qrs_prominence_regular: float = 4.5
-    qrs_regular_tol: float = 0.15
-    qrs_background_s: float = 2.0
-    qrs_row_s: float = 4.0
 
 
 def qrs_span(x: np.ndarray, lo: int, hi: int, fs: float, band_hz: tuple[float, float] = SPAN_BAND_HZ) -> float:
@@ -208,27 +187,6 @@ def qrs_span(x: np.ndarray, lo: int, hi: int, fs: float, band_hz: tuple[float, f
     ``0 <= lo < hi <= len(x)``."""
     a = max(0, lo - round(SPAN_SETTLE_S * fs))
     return _band_ptp(np.asarray(x[a:hi], dtype=np.float64)[None], fs, band_hz, lo - a)[0]
-
-
-def qrs_prominence(x: np.ndarray, lo: int, hi: int, fs: float, band_hz: tuple[float, float] = SPAN_BAND_HZ,
-                   background_s: float = 2.0) -> tuple[float, float, np.ndarray]:
-    """(peak to peak, background spread, window) of ``x[lo:hi]`` through :func:`qrs_span`'s band-pass, for
-    :attr:`SegmenterConfig.min_qrs_prominence`: the spread is that of the band signal over the ``background_s``
-    before the window, ``q25(|y - median(y)|) / 0.3186`` (the standard deviation of Gaussian noise; the lower
-    quartile, so that the P and T waves and a QRS in the background raise it little), nan with less than 0.5 s of
-    background in ``x``; the window is the band signal over ``lo:hi``.  One filter call over the background and the
-    window, started in steady state on its first sample after up to ``SPAN_SETTLE_S`` of settling.  ``x`` 1-D (the
-    signal's units); ``0 <= lo < hi <= len(x)``."""
-    g = round(background_s * fs)
-    a = max(0, lo - g - round(SPAN_SETTLE_S * fs))
-    sos, zi = _span_band(fs, band_hz)
-    w = np.asarray(x[a:hi], dtype=np.float64)
-    y = signal.sosfilt(sos, w, zi=zi * w[0])[0]
-    win = y[lo - a:]
-    bg = y[max(0, lo - a - g):lo - a]
-    if len(bg) < 0.5 * fs:
-        return float(np.ptp(win)), math.nan, win
-    return float(np.ptp(win)), float(np.quantile(np.abs(bg - np.median(bg)), 0.25) / 0.3186), win
 
 
 def _band_ptp(w: np.ndarray, fs: float, band_hz: tuple[float, float], skip: int) -> list[float]:
@@ -337,10 +295,7 @@ class Segmenter:
         self.quality = SignalQuality(self.fs, start=self.total)  # per-stretch signal quality (Beat.noisy)
         # the detector sets no re-acquisition floor from QRS whose beats are marked noisy (relearn_floor_noisy)
         self.detector.artefact = self._noisy_qrs
-        self.big_qrs = 0  # QRS over SegmenterConfig.min_qrs in a row since the detector started (the floor's hold)
-        self.big_at: float | None = None  # the fiducial of the last of them
-        # while the floor holds: the fiducials of the last four detections it measured (SegmenterConfig.qrs_regular_tol)
-        self.hold_fids: deque[float] = deque(maxlen=4)
+        self.big_qrs = 0  # QRS over SegmenterConfig.min_qrs since the detector started (the floor's hold)
 
     def _noisy_qrs(self, p: int) -> bool | None:
         """Whether a QRS the detector found at its sample ``p`` is a beat marked noisy: the stretch rated last before it
@@ -578,32 +533,15 @@ class Segmenter:
                 if hi <= len(self.buf):
                     first = self.big_qrs < self.cfg.min_qrs_beats
                     raw = float(np.ptp(self.buf[lo:hi]))
-                    if first:
-                        c = self.cfg
-                        span, spread, _ = qrs_prominence(self.buf, lo, hi, self.fs, c.span_band_hz,
-                                                         c.qrs_background_s)
-                        self.hold_fids.append(fid)
-                        # under the floor in the band: hum or wander (raw >= ratio * span), or the lead's own noise
-                        # (it stands out of its background's spread less than min_qrs_prominence times, or less
-                        # than min_qrs_prominence_regular times in a regular train)
-                        if span < floor:
-                            k = c.min_qrs_prominence
-                            if span < k * spread and self._regular_train():
-                                k = min(k, c.min_qrs_prominence_regular)
-                            if raw < floor or raw >= c.interference_ratio * span or span < k * spread:
-                                continue
-                    elif raw >= floor:
-                        measured = self.spans.get(int(fid))  # spans_many's, where it measured
-                        span = (measured if measured is not None
-                                else qrs_span(self.buf, lo, hi, self.fs, (0.0, self.cfg.span_band_hz[1])))
-                        if span < floor and raw >= self.cfg.interference_ratio * span:
+                    if first or raw >= floor:
+                        band = self.cfg.span_band_hz if first else (0.0, self.cfg.span_band_hz[1])
+                        span = self.spans.get(int(fid)) if not first else None  # spans_many's, where it measured
+                        if span is None:
+                            span = qrs_span(self.buf, lo, hi, self.fs, band)
+                        if span < floor and (raw < floor or raw >= self.cfg.interference_ratio * span):
                             continue
                 if self.big_qrs < self.cfg.min_qrs_beats:
-                    # the hold counts QRS in a row: one farther than qrs_row_s from the last starts the count again
-                    if self.big_at is not None and fid - self.big_at > self.cfg.qrs_row_s * self.fs:
-                        self.big_qrs = 0
                     self.big_qrs += 1
-                    self.big_at = fid
             hr = self.hr.add(fid)
             self.found.append((fid, hr))
             self.found_at.append(p + dom)
@@ -643,7 +581,7 @@ class Segmenter:
         margin = self.search + 1 + (self.window.needs_before() if self.window is not None else 0)
         keep_from = min(int(self.last_fid) - 2 if self.last_fid is not None else self.total,
                         self.base + self.detector.keep_from - margin)
-        keep_from = self._keep_background(max(keep_from, self.total - int((self.cfg.max_rr_s + 1) * self.fs)))
+        keep_from = max(keep_from, self.total - int((self.cfg.max_rr_s + 1) * self.fs))
         if self.window is not None and self.pending:
             keep_from = min(keep_from, int(self.pending[0][0]) - self.window.needs_before())
         drop = keep_from - self.buf_start
@@ -670,31 +608,12 @@ class Segmenter:
             keep_from = min(int(self.last_fid) - 2, keep_from)
         elif self.total < keep_from:
             keep_from = self.total
-        keep_from = self._keep_background(max(keep_from, self.total - int((self.cfg.max_rr_s + 1) * self.fs)))
+        keep_from = max(keep_from, self.total - int((self.cfg.max_rr_s + 1) * self.fs))
         drop = keep_from - self.buf_start
         if drop > 0:
             self.buf = self.buf[drop:]
             self.buf_start += drop
         return []
-
-    def _regular_train(self) -> bool:
-        """Whether the last four detections measured while the QRS floor holds came at regular intervals: each of
-        their three within ``qrs_regular_tol`` of the one before
-        (:attr:`SegmenterConfig.min_qrs_prominence_regular`)."""
-        f = self.hold_fids
-        if len(f) < 4:
-            return False
-        rr = [f[1] - f[0], f[2] - f[1], f[3] - f[2]]
-        tol = self.cfg.qrs_regular_tol
-        return min(rr) > 0 and all(abs(b / a - 1.0) <= tol for a, b in itertools.pairwise(rr))
-
-    def _keep_background(self, keep_from: int) -> int:
-        """``keep_from``, earlier while the QRS floor holds: the next detection's background and its filter's settling
-        (:func:`qrs_prominence`) are kept too, past the detector's look-ahead (a second)."""
-        c = self.cfg
-        if c.min_qrs <= 0 or c.min_qrs_prominence <= 0 or self.big_qrs >= c.min_qrs_beats:
-            return keep_from
-        return min(keep_from, self.total - round((c.qrs_background_s + SPAN_SETTLE_S + 1.0) * self.fs))
 
     def flag_deferred(self, n_cuts: int = 0, n_wcuts: int = 0) -> None:
         """Mark the deferred beats (:attr:`cuts` from ``n_cuts`` on, :attr:`wcuts` from ``n_wcuts`` on) noisy where

@@ -495,7 +495,7 @@ def test_a_wrong_stated_rate_is_found_over_a_link_that_loses_packets_and_a_true_
     window's one size): a device stating 250 Hz for 500 Hz samples over a link losing 25 % of its packets was never
     refused in 36 s (windows of 17 consecutive packets came about once in 130 s) and kept its false extreme
     bradycardia (session 39's newcomer).  A truthful device over the same link, with +-60 ms of jitter, or whose
-    packets vary in size, is never refused."""
+    packets vary in size (a lost one of another size among them, too), is never refused."""
     rng = np.random.default_rng(3)
     now = time.time() - 120.0
 
@@ -526,6 +526,14 @@ def test_a_wrong_stated_rate_is_found_over_a_link_that_loses_packets_and_a_true_
     sizes = rng.integers(40, 90, 400).tolist()  # packets of varying size, seq counting packets: a loss is not bridged
     varying = play("v", 250.0, sizes, lambda n: n / 250.0, seq_of=lambda k: k, keep=rng.random(400) >= 0.25)
     assert not varying[0].rejected, varying[0].rejected
+    # a packet of another size lost: bridged as one of the others, the window is off; its consecutive packets are not
+    # (a reviewer, session 40: a 75-sample catch-up packet among 25-sample ones, always lost, was refused)
+    sizes2 = [75 if k % 10 == 9 else 25 for k in range(2000)]
+    catchup = play("k", 250.0, sizes2, lambda n: n / 250.0, seq_of=lambda k: k, keep=[n != 75 for n in sizes2])
+    assert not catchup[0].rejected, catchup[0].rejected
+    sizes3 = [50 if k % 10 == 9 else 25 for k in range(2000)]  # ... and 50 among 25, a quarter of all lost
+    mixed = play("m", 250.0, sizes3, lambda n: n / 250.0, seq_of=lambda k: k, keep=rng.random(2000) >= 0.25)
+    assert not mixed[0].rejected, mixed[0].rejected
     starts = np.cumsum([0, *sizes[:-1]])  # ... and by a sample counter, exactly
     counted = play("c", 250.0, sizes, lambda n: n / 250.0, seq_of=lambda k: int(starts[k]),
                    keep=rng.random(400) >= 0.25, jitter=0.06)

@@ -627,23 +627,41 @@ def test_limits_waiting_for_beds_are_bounded_by_forgetting_the_oldest(tmp_path, 
 def test_a_rate_change_is_placed_where_the_new_rate_starts(tmp_path, monitors, shipped):
     """A device that changes from 250 to 500 Hz at 19.84 s: its samples are numbered anew at the new rate, and the
     signal-loss alarm the change raises was placed at the old stream's last index read at the new rate (9.92 s; a
-    newcomer, session 26).  It is placed at the new stream's first sample: 19.84 s."""
+    newcomer, session 26).  It is placed at the new stream's first sample: 19.84 s, and cleared there by the
+    asystole the bed was in (not at the asystole's index in the old numbering, session 40)."""
     from ecgmon.core.messages import Chunk
 
     seen = Recorder()
     b = _build(monitors, _cfg(tmp_path), shipped, extra_sinks=[seen])
     rng = np.random.default_rng(0)
     for k in range(80):  # 250 Hz packets of 62 samples, 0.248 s each
-        b.monitor.segment(Chunk("d", 250.0, 1000.0 + k * 0.248, rng.standard_normal(62).astype(np.float32) * 0.05,
+        b.monitor.segment(Chunk("d", 250.0, 1000.0 + k * 0.248, rng.standard_normal(62).astype(np.float32) * 0.005,
                                 start=k * 62))
     start = round(80 * 0.248 * 500)  # the new numbering: the device's clock at the new rate
     b.monitor.segment(Chunk("d", 500.0, 1000.0 + 80 * 0.248, np.zeros(124, np.float32), start=start, reset=True))
     loss = [a for a in seen.alarms if a.condition is Condition.SIGNAL_LOSS and "sampling rate changed" in a.message]
     assert loss[0].state.value == "active" and loss[0].beat_index == start
     assert loss[0].record_s == pytest.approx(19.84)
-    # 50 uV of noise and no QRS: asystole from 11.9 s, carried over the change; the signal back clears the loss
-    # where its samples start, not at the asystole's index in the old numbering (5.95 s, before it was raised)
+    # 5 uV of noise, no QRS: asystole from 4.96 s, carried over the change; the signal back clears the loss where its
+    # samples start, not at the asystole's index in the old numbering (2.48 s at 500 Hz, before it was raised)
     assert [(a.state.value, a.record_s) for a in loss[1:]] == [("cleared", pytest.approx(19.84))], loss
+
+
+def test_a_drop_out_during_asystole_is_one_signal_loss_cleared_where_the_samples_come_back(tmp_path):
+    """NaN at 20-21.5 s of an isoelectric line (asystole from 4.75 s): signal loss raised at 20.0 s and cleared at
+    21.5 s, where the samples come back.  It was cleared at the asystole's index (4.75 s, before its raise), and a
+    first fix cleared it at 21.25 s, inside the NaN run, then raised and cleared it again at 21.5 s (a reviewer,
+    session 40)."""
+    fs = 360
+    x = np.random.default_rng(3).normal(0, 0.005, 30 * fs)
+    x[20 * fs:round(21.5 * fs)] = np.nan
+    rec = tmp_path / "drop.csv"
+    rec.write_text("sampling rate: 360\n" + "".join(("nan" if np.isnan(v) else f"{v:.5f}") + "\n" for v in x))
+    _, got = play_records(tmp_path, [rec])
+    loss = [(a.state.value, a.beat_index) for a in got.alarms if a.condition is Condition.SIGNAL_LOSS]
+    asys = [a for a in got.alarms if a.condition is Condition.ASYSTOLE]
+    assert asys and asys[0].state.value == "active" and asys[0].beat_index < 20 * fs
+    assert loss == [("active", 20 * fs), ("cleared", round(21.5 * fs))], loss
 
 
 def test_a_polarity_reversal_after_learning_says_the_qrs_shape_changed(tmp_path):
