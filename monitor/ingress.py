@@ -174,6 +174,11 @@ class Ingress:
     # least PACE_PAIRS of them) are off too: a lost packet of another size, bridged as one of the others, had a
     # truthful device refused (a 75-sample catch-up packet among 25-sample ones, always lost; a reviewer, session 40)
     PACE_PAIRS = 4
+    # ... and a packet whose t0 comes over PACE_PAUSE_S s (and twice its step) later than its step says starts the
+    # window again: the device paused its acquisition (its counter going on) or its clock stepped forward; a
+    # truthful device that sent a short packet and paused 0.5 s every 5 s was refused (a reviewer, session 40).  A
+    # wrong rate stays inside: a device that states twice its rate has its t0 one step late per packet
+    PACE_PAUSE_S = 0.4
     PACE = "fs-clock-mismatch"
     TOO_FAST = "too-fast"
     CLOCK_TOL_S = 1.0  # a device whose smallest packet delay is this far from 0 (s) has a clock that is not ours
@@ -503,7 +508,7 @@ class Ingress:
         Consecutive: the next ``seq`` (or, for a device whose ``seq`` counts samples, the last packet's ``seq`` plus
         its samples), at one rate (:func:`~ecgmon.monitor.streams.same_rate`), lost packets bridged
         (:meth:`_pace_step`); a late or repeated packet, or a loss that cannot be bridged, starts the window again, a
-        rate change the count."""
+        rate change the count; so does a packet stamped well over its step later (:attr:`PACE_PAUSE_S`)."""
         pace = self._pace.get(dev)
         n = len(p.samples)
         if pace is None:
@@ -514,7 +519,8 @@ class Ingress:
             pace.spans.clear()
             self._pace_window(pace, p.t0)
             pace.size = 0
-        elif (step := self._pace_step(pace, p.seq, n)) is not None:
+        elif ((step := self._pace_step(pace, p.seq, n)) is not None
+              and p.t0 - pace.ts[-1] - step <= max(self.PACE_PAUSE_S, 2.0 * step)):
             if p.seq - pace.seq in (1, pace.n):
                 if step > 0:
                     pace.pairs.append((p.t0 - pace.ts[-1]) / step)
