@@ -181,6 +181,7 @@ class Condition(enum.StrEnum):
     MONITOR_OVERLOAD = "monitor overload"
     MONITOR_BEHIND = "monitor behind"
     BED_UNMONITORED = "bed unmonitored"  # distributed workers: no worker owns the bed's partition
+    DEVICE_REFUSED = "device refused"  # a device none of whose samples is accepted: its patient is not monitored
 
 
 class BeatKind(enum.StrEnum):

@@ -66,6 +66,13 @@ CLEAN_CHUNKS = 20  # chunks without a rejected payload before a bed's 'bad input
 BAD_INPUT_CALM_S = 2.0
 UNATTRIBUTED_S = 60.0  # a device without a bed stays named in the monitor's 'bad input' alarm this long after its last
 UNATTRIBUTED_SHOWN = 5  # ... the first this many devices named (by name), the rest counted
+
+
+def _samples_reason(reason: str) -> bool:
+    """Whether a rejection's reason is about a device's samples (not its labels or commands, nor a topic that
+    names no device)."""
+    return not (reason.startswith(("labels-", "control-", "bad-labels", "bad-control"))
+                or reason in ("unknown-topic", "topic-too-long"))
 STORE_EVERY_S = 60.0  # how often the learnt-state file is rewritten while running
 DRAIN_S = 2.0  # at a stop, how long a sink may take to pass on what it holds (the MQTT alarm outbox)
 STEADY_S = 10.0  # a bed's beats this far into its stream count in the steady end-to-end latency (Stats.e2e_steady)
@@ -1284,22 +1291,27 @@ class Monitor:
         return bool(stale)
 
     def _say_unattributed(self, *, now: float | None = None) -> None:
-        """The monitor's bad-input alarm: the devices without a bed whose packets were refused in the last
-        ``UNATTRIBUTED_S`` s, each with its reasons (the first ``UNATTRIBUTED_SHOWN`` named); cleared when none is
-        left (each got a bed, or stopped sending).  Given ``now`` (a new device refused; monotonic s), a change of
-        the count alone ("and N more") is said at most once a second: every new id of a flood of them (a device
-        whose id changes at every boot, past ``--max-devices``) was a journal line of its own."""
-        if not self._unattributed:
-            self.emit(self.monitor_tech.clear(Condition.BAD_INPUT))
-            return
+        """The monitor's bad-input alarm (LOW): the devices without a bed whose packets were refused in the last
+        ``UNATTRIBUTED_S`` s, each with its reasons (the first ``UNATTRIBUTED_SHOWN`` named); and of them those whose
+        refused packets were samples, in its ``device refused`` alarm (MEDIUM: a patient not monitored; a device whose
+        clock was reset to 2000, or past ``--max-devices``, had only the LOW alarm, shown and not sounded: a newcomer,
+        session 40).  Each cleared when none is left (each got a bed, or stopped sending).  Given ``now`` (a new
+        device refused; monotonic s), a change of the count alone ("and N more") is said at most once a second: every
+        new id of a flood of them (a device whose id changes at every boot, past ``--max-devices``) was a journal line
+        of its own."""
         devs = sorted(self._unattributed)
         named = ", ".join(f"{d} ({', '.join(sorted(self._unattributed[d]))})" for d in devs[:UNATTRIBUTED_SHOWN])
         if now is not None and named == self._unattributed_said[0] and now - self._unattributed_said[1] < 1.0:
             return
         self._unattributed_said = (named, time.monotonic())
-        more = f" and {len(devs) - UNATTRIBUTED_SHOWN} more" if len(devs) > UNATTRIBUTED_SHOWN else ""
-        self.emit(self.monitor_tech.say(Condition.BAD_INPUT,
-                                        f"from {named}{more} (no bed: nothing of them accepted yet)"))
+        refused = [d for d in devs if any(_samples_reason(r) for r in self._unattributed[d])]
+        for condition, these, text in ((Condition.BAD_INPUT, devs, named),
+                                       (Condition.DEVICE_REFUSED, refused, ", ".join(refused[:UNATTRIBUTED_SHOWN]))):
+            if not these:
+                self.emit(self.monitor_tech.clear(condition))
+                continue
+            more = f" and {len(these) - UNATTRIBUTED_SHOWN} more" if len(these) > UNATTRIBUTED_SHOWN else ""
+            self.emit(self.monitor_tech.say(condition, f"from {text}{more} (no bed: nothing of them accepted yet)"))
 
     def control(self, device: str, command: str, args: dict[str, object] | None = None) -> bool:
         """A clinician's command for ``device``'s bed (from the MQTT control topic): ``relearn``, or

@@ -238,6 +238,13 @@ def test_malformed_side_topic_messages_and_devices_without_a_bed_are_refused_cou
     assert "ghost" not in mon.beds
     alarm = mon.monitor_book.active[Condition.BAD_INPUT]
     assert "from ghost" in alarm.message and "bad-fs" in alarm.message
+    # its samples refused, its patient is not monitored: MEDIUM, not only the LOW bad input (a newcomer, session 40);
+    # a device that sent only bad labels or commands is no such patient
+    refused = mon.monitor_book.active[Condition.DEVICE_REFUSED]
+    assert refused.priority is Priority.MEDIUM and "from ghost" in refused.message
+    assert ing.handle("ecg/talker/control", b"[1]") == []
+    assert "talker" in mon.monitor_book.active[Condition.BAD_INPUT].message
+    assert "talker" not in mon.monitor_book.active[Condition.DEVICE_REFUSED].message
     s = ing.summary()  # a source's summary is the monitor's "input"
     assert s["rejected_by"]["ghost"] == {"bad-fs": 1} and s["rejected_by"]["d1"]["bad-control"] == 2
     # every reason on the bed's alarm, not only the first (a second one brings its message up to date)
@@ -249,10 +256,11 @@ def test_malformed_side_topic_messages_and_devices_without_a_bed_are_refused_cou
     assert ing.handle("ecg/ghost2/samples", t0.encode()) == []
     alarm = mon.monitor_book.active[Condition.BAD_INPUT]
     assert "ghost (bad-fs)" in alarm.message and "ghost2 (t0-not-seconds)" in alarm.message
-    for name in ("ghost", "ghost2"):
+    for name in ("ghost", "ghost2", "talker"):
         for c in ing.handle(f"ecg/{name}/samples", encode("json", name, 0, 250.0, time.time() - 0.3, x)):
             mon.segment(c)
     assert Condition.BAD_INPUT not in mon.monitor_book.active
+    assert Condition.DEVICE_REFUSED not in mon.monitor_book.active
 
 
 def test_a_flood_of_new_device_ids_past_the_limit_is_refused_named_and_said_once_a_second(tmp_path, monitors, shipped):
@@ -276,6 +284,8 @@ def test_a_flood_of_new_device_ids_past_the_limit_is_refused_named_and_said_once
     assert "boot0000 (too-many-devices)" in alarm.message and "more" in alarm.message, alarm.message
     said = [a for a in seen.alarms if a.patient == "monitor" and a.condition is Condition.BAD_INPUT]
     assert 5 <= len(said) <= 10, len(said)  # the first five names, then once a second at most
+    refused = mon.monitor_book.active[Condition.DEVICE_REFUSED]  # patients not monitored: MEDIUM
+    assert refused.priority is Priority.MEDIUM and "boot0000" in refused.message and "more" in refused.message
 
 
 def test_a_packet_loss_alarm_says_when_the_device_also_sent_malformed_packets(tmp_path, monitors, shipped):
