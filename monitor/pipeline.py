@@ -66,13 +66,6 @@ CLEAN_CHUNKS = 20  # chunks without a rejected payload before a bed's 'bad input
 BAD_INPUT_CALM_S = 2.0
 UNATTRIBUTED_S = 60.0  # a device without a bed stays named in the monitor's 'bad input' alarm this long after its last
 UNATTRIBUTED_SHOWN = 5  # ... the first this many devices named (by name), the rest counted
-
-
-def _samples_reason(reason: str) -> bool:
-    """Whether a rejection's reason is about a device's samples (not its labels or commands, nor a topic that
-    names no device)."""
-    return not (reason.startswith(("labels-", "control-", "bad-labels", "bad-control"))
-                or reason in ("unknown-topic", "topic-too-long"))
 STORE_EVERY_S = 60.0  # how often the learnt-state file is rewritten while running
 DRAIN_S = 2.0  # at a stop, how long a sink may take to pass on what it holds (the MQTT alarm outbox)
 STEADY_S = 10.0  # a bed's beats this far into its stream count in the steady end-to-end latency (Stats.e2e_steady)
@@ -95,6 +88,13 @@ def first_block(patient: str, fs: float) -> int:
     played), so that beds whose streams began together hand their later blocks over in different rounds."""
     phase = zlib.crc32(patient.encode()) / 2**32
     return max(1, round(RHYTHM_BLOCK_S * fs * (0.25 + 0.75 * phase)))
+
+
+def _samples_reason(reason: str) -> bool:
+    """Whether a rejection's reason is about a device's samples (not its labels or commands, nor a topic that
+    names no device)."""
+    return not (reason.startswith(("labels-", "control-", "bad-labels", "bad-control"))
+                or reason in ("unknown-topic", "topic-too-long"))
 
 
 @dataclass(slots=True)
@@ -316,7 +316,7 @@ class Monitor:
         self.monitor_book = AlarmBook(MONITOR)
         self.monitor_tech = TechnicalAlarms(self.monitor_book)
         self._unattributed: dict[str, dict[str, float]] = {}  # devices without a bed: reason -> last refused (mono)
-        self._unattributed_said = ("", -math.inf)  # the devices its alarm last named, and when (monotonic s)
+        self._unattributed_said = ("", -math.inf)  # the devices its alarms last named, and when (monotonic s)
         self.watchdog = Watchdog(self.monitor_book, cfg.watchdog, now=time.monotonic())
         self.done = asyncio.Event()
         self.restored = restored
@@ -1301,12 +1301,14 @@ class Monitor:
         of its own."""
         devs = sorted(self._unattributed)
         named = ", ".join(f"{d} ({', '.join(sorted(self._unattributed[d]))})" for d in devs[:UNATTRIBUTED_SHOWN])
-        if now is not None and named == self._unattributed_said[0] and now - self._unattributed_said[1] < 1.0:
-            return
-        self._unattributed_said = (named, time.monotonic())
         refused = [d for d in devs if any(_samples_reason(r) for r in self._unattributed[d])]
+        refused_named = ", ".join(refused[:UNATTRIBUTED_SHOWN])
+        said = f"{named}|{refused_named}"
+        if now is not None and said == self._unattributed_said[0] and now - self._unattributed_said[1] < 1.0:
+            return
+        self._unattributed_said = (said, time.monotonic())
         for condition, these, text in ((Condition.BAD_INPUT, devs, named),
-                                       (Condition.DEVICE_REFUSED, refused, ", ".join(refused[:UNATTRIBUTED_SHOWN]))):
+                                       (Condition.DEVICE_REFUSED, refused, refused_named)):
             if not these:
                 self.emit(self.monitor_tech.clear(condition))
                 continue

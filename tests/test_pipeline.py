@@ -288,6 +288,26 @@ def test_a_flood_of_new_device_ids_past_the_limit_is_refused_named_and_said_once
     assert refused.priority is Priority.MEDIUM and "boot0000" in refused.message and "more" in refused.message
 
 
+def test_a_refused_device_is_said_at_once_behind_five_devices_with_bad_commands(tmp_path, monitors, shipped):
+    """Five devices without a bed sent bad commands (named first in the LOW bad input); a sixth, sorting after them,
+    has its samples refused: its MEDIUM 'device refused' comes at once (the count of the LOW alarm alone is said at
+    most once a second, and with it this one was held back until another new reason came)."""
+    import json
+
+    from ecgmon.monitor.ingress import Ingress
+
+    b = _build(monitors, _cfg(tmp_path), shipped)
+    mon = b.monitor
+    ing = Ingress(topic="ecg/+/samples", labels_topic=None, control_topic="ecg/+/control")
+    ing.listener = mon
+    for k in range(5):
+        assert ing.handle(f"ecg/a{k}/control", b"[1]") == []
+    assert Condition.DEVICE_REFUSED not in mon.monitor_book.active
+    bad = json.dumps({"device": "z9", "seq": 0, "fs": "250", "t0": time.time(), "samples": [0.1] * 62})
+    assert ing.handle("ecg/z9/samples", bad.encode()) == []
+    assert "z9" in mon.monitor_book.active[Condition.DEVICE_REFUSED].message
+
+
 def test_a_packet_loss_alarm_says_when_the_device_also_sent_malformed_packets(tmp_path, monitors, shipped):
     """A device whose every eighth packet is malformed: the refused packets leave gaps in its stream, bridged, and the
     packet-loss alarm says that malformed packets are among the lost (newcomer, session 24: it said only 'check the
