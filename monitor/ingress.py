@@ -127,7 +127,7 @@ class Ingress:
         samples are taken at most (a bed each); a new device's packets past it are refused (``too-many-devices``);
         0: no limit."""
         self.max_devices = max_devices
-        self._over: set[str] = set()  # the first OVER_NAMED devices refused for the limit (counted by name)
+        self._named: set[str] = set()  # devices without a stream whose rejections are counted by name (REJECTED_NAMED)
         self.topic, self.labels_topic, self.reorder, self.max_payload = topic, labels_topic, reorder, max_payload
         self.reorder_s = reorder_s
         self.control_topic = control_topic
@@ -187,10 +187,12 @@ class Ingress:
     # (10,000 and 4,096 let labels for made-up ids grow the monitor by ~5.5 GB: a newcomer, session 39)
     MAX_LABELS, MAX_LABEL_DEVICES = 1000, 256
     # a new device past max_devices: refused (a firmware that puts a boot counter or an address into its id left a bed
-    # per id, ~220 KB and a signal-loss alarm each, for good: 600 ids, 130 MB; a newcomer, session 39); the first
-    # OVER_NAMED such devices counted by name, the rest under one name (a flood of ids stays bounded)
+    # per id, ~220 KB and a signal-loss alarm each, for good: 600 ids, 130 MB; a newcomer, session 39)
     TOO_MANY = "too-many-devices"
-    OVER_NAMED = 100
+    # rejections of devices without a stream: the first REJECTED_NAMED such devices counted by name, the rest under
+    # MORE_DEVICES (made-up ids, each refused, grew the counts without bound, and the summary's breakdown with them);
+    # the names in brackets (topics that name no device, _unknown) are bounded on their own
+    REJECTED_NAMED, MORE_DEVICES = 100, "(more devices)"
 
     def owns(self, device: str) -> bool:
         return self._owns is None or self._owns(device)
@@ -242,6 +244,11 @@ class Ingress:
         self._refused_since[device] = self._refused_since.get(device, 0) + 1
 
     def _reject(self, device: str, reason: str) -> None:
+        if device not in self.streams and device not in self._named and not device.startswith("("):
+            if len(self._named) < self.REJECTED_NAMED:
+                self._named.add(device)
+            else:
+                device = self.MORE_DEVICES
         self.rejected[(device, reason)] += 1
         if self.listener:
             self.listener.rejected(device, reason)
@@ -353,9 +360,7 @@ class Ingress:
     def _accept(self, dev: str, p: Packet, now: float, out: list[Chunk]) -> None:
         """A decoded packet from ``dev`` that arrived at ``now`` (Unix s): its chunks appended to ``out``."""
         if self.max_devices and dev not in self.streams and len(self.streams) >= self.max_devices:
-            if dev in self._over or len(self._over) < self.OVER_NAMED:
-                self._over.add(dev)
-            self._reject(dev if dev in self._over else "(more devices)", self.TOO_MANY)
+            self._reject(dev, self.TOO_MANY)
             return
         if p.device is not None and p.device != dev:
             self._reject(dev, "device-mismatch")

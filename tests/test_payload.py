@@ -555,21 +555,27 @@ def test_a_wrong_stated_rate_is_found_over_a_link_that_loses_packets_and_a_true_
 def test_new_devices_past_the_limit_are_refused_and_named_within_bounds():
     """A firmware that puts a boot counter into its id left a bed (~220 KB, a signal-loss alarm) per id for good (a
     newcomer, session 39: 600 ids, 130 MB).  Past ``max_devices`` a new device's packets are refused
-    (too-many-devices) and counted, by name for the first OVER_NAMED of them and under one name after; the devices
-    already taken go on, and so does one of them that was refused nothing."""
+    (too-many-devices) and counted, by name for the first REJECTED_NAMED of them and under one name after; the
+    devices already taken go on.  Made-up ids with malformed payloads are counted within the same bound (each was a
+    count of its own, without bound)."""
     now = time.time()
     ing = Ingress(topic="ecg/+/samples", labels_topic=None, max_devices=3)
     got: collections.Counter[str] = collections.Counter()
     for k in range(4):
-        for d in range(3 + Ingress.OVER_NAMED + 50 if k == 0 else 3):
+        for d in range(3 + Ingress.REJECTED_NAMED + 50 if k == 0 else 3):
             dev = f"boot{d:05d}"
             got.update(c.patient for c in ing.handle(f"ecg/{dev}/samples", encode(
                 "float32", dev, k, 250.0, now + k * 0.248, np.zeros(62, np.float32))))
     assert set(got) == {"boot00000", "boot00001", "boot00002"} and all(v == 4 for v in got.values()), got
     assert len(ing.streams) == 3
     over = {d: n for (d, r), n in ing.rejected.items() if r == Ingress.TOO_MANY}
-    assert len(over) == Ingress.OVER_NAMED + 1 and over["(more devices)"] == 50, len(over)
-    assert ing.summary()["rejected"] == Ingress.OVER_NAMED + 50
+    assert len(over) == Ingress.REJECTED_NAMED + 1 and over[Ingress.MORE_DEVICES] == 50, len(over)
+    assert ing.summary()["rejected"] == Ingress.REJECTED_NAMED + 50
+    junk = Ingress(topic="ecg/+/samples", labels_topic=None)
+    for d in range(500):
+        assert junk.handle(f"ecg/x{d}/samples", b"{not json") == []
+    assert len({dev for dev, _ in junk.rejected}) == Ingress.REJECTED_NAMED + 1
+    assert junk.summary()["rejected"] == 500 and junk.rejected[(Ingress.MORE_DEVICES, "bad-json")] == 400
     unlimited = Ingress(topic="ecg/+/samples", labels_topic=None)  # 0: no limit (the class's default)
     for d in range(300):
         unlimited.handle(f"ecg/d{d}/samples", encode("float32", f"d{d}", 0, 250.0, now, np.zeros(62, np.float32)))
