@@ -54,6 +54,7 @@ class _Pace:
     size: int = 0  # the samples of its packets, while they have all had one size at this rate; -1: they vary
     bridged: bool = False  # the window bridged lost packets (their sizes assumed)
     pairs: list[float] = field(default_factory=list)  # the window's consecutive packets' own clock rates
+    recent: deque[float] = field(default_factory=lambda: deque(maxlen=8))  # the last ones, across windows
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,9 +176,11 @@ class Ingress:
     # truthful device refused (a 75-sample catch-up packet among 25-sample ones, always lost; a reviewer, session 40)
     PACE_PAIRS = 4
     # ... and a packet whose t0 comes over PACE_PAUSE_S s (and twice its step) later than its step says starts the
-    # window again: the device paused its acquisition (its counter going on) or its clock stepped forward; a
-    # truthful device that sent a short packet and paused 0.5 s every 5 s was refused (a reviewer, session 40).  A
-    # wrong rate stays inside: a device that states twice its rate has its t0 one step late per packet
+    # window again where the device otherwise keeps its stated pace (the median of its last consecutive packets' own
+    # clock rates, PACE_PAIRS at least, within PACE_TOL): it paused its acquisition (its counter going on) or its
+    # clock stepped forward; a truthful device that sent a short packet and paused 0.5 s every 5 s was refused (a
+    # reviewer, session 40).  A device whose every packet is that late states a wrong rate (3 times or more its
+    # own): judged as any other (a reviewer, session 40: without the pace condition, never refused)
     PACE_PAUSE_S = 0.4
     PACE = "fs-clock-mismatch"
     TOO_FAST = "too-fast"
@@ -189,10 +192,11 @@ class Ingress:
     # a new device past max_devices: refused (a firmware that puts a boot counter or an address into its id left a bed
     # per id, ~220 KB and a signal-loss alarm each, for good: 600 ids, 130 MB; a newcomer, session 39)
     TOO_MANY = "too-many-devices"
-    # rejections of devices without a stream: the first REJECTED_NAMED such devices counted by name, the rest under
-    # MORE_DEVICES (made-up ids, each refused, grew the counts without bound, and the summary's breakdown with them);
-    # the names in brackets (topics that name no device, _unknown) are bounded on their own
-    REJECTED_NAMED, MORE_DEVICES = 100, "(more devices)"
+    # rejections of devices without a stream: REJECTED_NAMED such devices at a time counted by name (a slot is freed
+    # when its device gets a stream), the rest under MORE_DEVICES (made-up ids, each refused, grew the counts without
+    # bound, and the summary's breakdown with them); the names in brackets (topics that name no device, _unknown) are
+    # bounded on their own
+    REJECTED_NAMED, MORE_DEVICES = 1000, "(more devices)"
 
     def owns(self, device: str) -> bool:
         return self._owns is None or self._owns(device)
@@ -385,6 +389,7 @@ class Ingress:
         stream = self.streams.get(dev)
         if stream is None:
             stream = self.streams[dev] = DeviceStream(dev, reorder=self.reorder, reorder_s=self.reorder_s)
+            self._named.discard(dev)  # its rejections are counted by name from now on, its slot free again
         counts = stream.counts
         reboots, steps, lost, gaps = counts["reboot"], counts["clock_step"], counts["lost_chunks"], counts["gap"]
         chunks = stream.push(p, now)
@@ -524,11 +529,11 @@ class Ingress:
             pace.spans.clear()
             self._pace_window(pace, p.t0)
             pace.size = 0
-        elif ((step := self._pace_step(pace, p.seq, n)) is not None
-              and p.t0 - pace.ts[-1] - step <= max(self.PACE_PAUSE_S, 2.0 * step)):
+        elif (step := self._pace_step(pace, p.seq, n)) is not None and not self._paused(pace, p, step):
             if p.seq - pace.seq in (1, pace.n):
                 if step > 0:
                     pace.pairs.append((p.t0 - pace.ts[-1]) / step)
+                    pace.recent.append(pace.pairs[-1])
             else:
                 pace.bridged = True
             pace.xs.append(pace.xs[-1] + step)
@@ -551,6 +556,14 @@ class Ingress:
         pace.seq, pace.fs, pace.n = p.seq, p.fs, n
         return (len(pace.ratios) == self.PACE_N
                 and all(not 1 / self.PACE_TOL <= r <= self.PACE_TOL for r in pace.ratios))
+
+    def _paused(self, pace: _Pace, p: Packet, step: float) -> bool:
+        """Whether packet ``p``, ``step`` stated seconds after the last one, is stamped over ``PACE_PAUSE_S`` s (and
+        twice its step) later than that by a device that otherwise keeps its stated pace: a pause of its acquisition
+        or its clock stepping forward, which starts :meth:`_pace_problem`'s window again."""
+        if p.t0 - pace.ts[-1] - step <= max(self.PACE_PAUSE_S, 2.0 * step) or len(pace.recent) < self.PACE_PAIRS:
+            return False
+        return 1 / self.PACE_TOL <= float(np.median(pace.recent)) <= self.PACE_TOL
 
     @staticmethod
     def _pace_window(pace: _Pace, t0: float) -> None:

@@ -317,6 +317,7 @@ class Monitor:
         self.monitor_tech = TechnicalAlarms(self.monitor_book)
         self._unattributed: dict[str, dict[str, float]] = {}  # devices without a bed: reason -> last refused (mono)
         self._unattributed_said = ("", -math.inf)  # the devices its alarms last named, and when (monotonic s)
+        self._unattributed_pending = False  # a change of their count held back (said with a later refusal)
         self.watchdog = Watchdog(self.monitor_book, cfg.watchdog, now=time.monotonic())
         self.done = asyncio.Event()
         self.restored = restored
@@ -1270,7 +1271,7 @@ class Monitor:
             seen[reason] = now
             if self._expire_unattributed(now) or Condition.BAD_INPUT not in self.monitor_book.active:
                 self._say_unattributed()
-            elif new:
+            elif new or self._unattributed_pending:
                 self._say_unattributed(now=now)
             return
         st.rejected += 1
@@ -1295,18 +1296,19 @@ class Monitor:
         ``UNATTRIBUTED_S`` s, each with its reasons (the first ``UNATTRIBUTED_SHOWN`` named); and of them those whose
         refused packets were samples, in its ``device refused`` alarm (MEDIUM: a patient not monitored; a device whose
         clock was reset to 2000, or past ``--max-devices``, had only the LOW alarm, shown and not sounded: a newcomer,
-        session 40).  Each cleared when none is left (each got a bed, or stopped sending).  Given ``now`` (a new
-        device refused; monotonic s), a change of the count alone ("and N more") is said at most once a second: every
-        new id of a flood of them (a device whose id changes at every boot, past ``--max-devices``) was a journal line
-        of its own."""
+        session 40).  Each cleared when none is left (each got a bed, or stopped sending).  Given ``now`` (a device
+        refused; monotonic s), a change of the count alone ("and N more") is said at most once a second, the change
+        held back said with the next refusal after it: every new id of a flood of them (a device whose id changes at
+        every boot, past ``--max-devices``) was a journal line of its own."""
         devs = sorted(self._unattributed)
         named = ", ".join(f"{d} ({', '.join(sorted(self._unattributed[d]))})" for d in devs[:UNATTRIBUTED_SHOWN])
         refused = [d for d in devs if any(_samples_reason(r) for r in self._unattributed[d])]
         refused_named = ", ".join(refused[:UNATTRIBUTED_SHOWN])
-        said = f"{named}|{refused_named}"
+        said = f"{named}|{refused_named}|{len(devs) > UNATTRIBUTED_SHOWN}|{len(refused) > UNATTRIBUTED_SHOWN}"
         if now is not None and said == self._unattributed_said[0] and now - self._unattributed_said[1] < 1.0:
+            self._unattributed_pending = True  # said with the next refusal a second on (the count stale till then)
             return
-        self._unattributed_said = (said, time.monotonic())
+        self._unattributed_said, self._unattributed_pending = (said, time.monotonic()), False
         for condition, these, text in ((Condition.BAD_INPUT, devs, named),
                                        (Condition.DEVICE_REFUSED, refused, refused_named)):
             if not these:

@@ -521,9 +521,13 @@ def test_a_wrong_stated_rate_is_found_over_a_link_that_loses_packets_and_a_true_
         # found within about 12 s of its clock (two windows of 17 packets received, the losses bridged)
         assert first is not None and first * 0.248 <= 14.0, (dev, first, ing.rejected)
         assert ing.rejected[(dev, Ingress.PACE)] >= 60, ing.rejected
-    # stating twice its rate (500 Hz for 250 Hz samples: t0 a step late per packet, not a pause): found too
+    # stating twice its rate (500 Hz for 250 Hz samples: t0 a step late per packet, not a pause): found too; and four
+    # times (500 for 125: every packet 0.75 s late, which a pause rule without the device's pace took for pauses,
+    # never refused: a reviewer, session 40)
     ing, _, first = play("h", 500.0, [62] * 160, lambda n: n / 250.0, seq_of=lambda k: k, keep=lossy)
     assert first is not None and ing.rejected[("h", Ingress.PACE)] >= 60, ing.rejected
+    ing, _, first = play("q", 500.0, [125] * 120, lambda n: n / 125.0, seq_of=lambda k: k, keep=[True] * 120)
+    assert first is not None and ing.rejected[("q", Ingress.PACE)] >= 60, ing.rejected
     truthful = play("t", 250.0, [62] * 400, lambda n: n / 250.0, seq_of=lambda k: k, keep=rng.random(400) >= 0.25,
                     jitter=0.06)
     assert not truthful[0].rejected, truthful[0].rejected
@@ -557,7 +561,7 @@ def test_new_devices_past_the_limit_are_refused_and_named_within_bounds():
     newcomer, session 39: 600 ids, 130 MB).  Past ``max_devices`` a new device's packets are refused
     (too-many-devices) and counted, by name for the first REJECTED_NAMED of them and under one name after; the
     devices already taken go on.  Made-up ids with malformed payloads are counted within the same bound (each was a
-    count of its own, without bound)."""
+    count of its own, without bound), a slot freed when its device gets a stream."""
     now = time.time()
     ing = Ingress(topic="ecg/+/samples", labels_topic=None, max_devices=3)
     got: collections.Counter[str] = collections.Counter()
@@ -572,10 +576,21 @@ def test_new_devices_past_the_limit_are_refused_and_named_within_bounds():
     assert len(over) == Ingress.REJECTED_NAMED + 1 and over[Ingress.MORE_DEVICES] == 50, len(over)
     assert ing.summary()["rejected"] == Ingress.REJECTED_NAMED + 50
     junk = Ingress(topic="ecg/+/samples", labels_topic=None)
-    for d in range(500):
+    for d in range(Ingress.REJECTED_NAMED + 400):
         assert junk.handle(f"ecg/x{d}/samples", b"{not json") == []
     assert len({dev for dev, _ in junk.rejected}) == Ingress.REJECTED_NAMED + 1
-    assert junk.summary()["rejected"] == 500 and junk.rejected[(Ingress.MORE_DEVICES, "bad-json")] == 400
+    assert junk.summary()["rejected"] == Ingress.REJECTED_NAMED + 400
+    assert junk.rejected[(Ingress.MORE_DEVICES, "bad-json")] == 400
+    # a slot is freed when its device gets a stream: 3 beds that each began with a malformed packet, then a device
+    # whose clock was reset to 2000 is still named (a reviewer, session 40: the slots were never freed, and such a
+    # device was counted, and told to the monitor's alarms, as "(more devices)")
+    few = Ingress(topic="ecg/+/samples", labels_topic=None)
+    few.REJECTED_NAMED = 3
+    for d in range(3):
+        few.handle(f"ecg/bed{d}/samples", b"{not json")
+        assert few.handle(f"ecg/bed{d}/samples", encode("float32", f"bed{d}", 0, 250.0, now, np.zeros(62, np.float32)))
+    few.handle("ecg/icu7/samples", encode("float32", "icu7", 0, 250.0, 946_684_900.0, np.zeros(62, np.float32)))
+    assert few.rejected[("icu7", "t0-past")] == 1 and (Ingress.MORE_DEVICES, "t0-past") not in few.rejected
     unlimited = Ingress(topic="ecg/+/samples", labels_topic=None)  # 0: no limit (the class's default)
     for d in range(300):
         unlimited.handle(f"ecg/d{d}/samples", encode("float32", f"d{d}", 0, 250.0, now, np.zeros(62, np.float32)))

@@ -284,6 +284,11 @@ def test_a_flood_of_new_device_ids_past_the_limit_is_refused_named_and_said_once
     assert "boot0000 (too-many-devices)" in alarm.message and "more" in alarm.message, alarm.message
     said = [a for a in seen.alarms if a.patient == "monitor" and a.condition is Condition.BAD_INPUT]
     assert 5 <= len(said) <= 10, len(said)  # the first five names, then once a second at most
+    # the count held back is said with a refusal a second on, whatever its reason (a reviewer, session 40: it was
+    # said only with a new device or reason, and stayed stale)
+    time.sleep(1.05)
+    ing.handle("ecg/boot0299/samples", encode("float32", "boot0299", 1, 250.0, time.time() - 0.3, x))
+    assert "and 295 more" in mon.monitor_book.active[Condition.BAD_INPUT].message
     refused = mon.monitor_book.active[Condition.DEVICE_REFUSED]  # patients not monitored: MEDIUM
     assert refused.priority is Priority.MEDIUM and "boot0000" in refused.message and "more" in refused.message
 
