@@ -35,6 +35,14 @@ SAMPLES, LABELS, CONTROL, TOO_LONG, UNKNOWN = range(5)  # what a topic carries
 STREAM_TROUBLES = ("lost_chunks", "gap", "reboot", "lead_change", "fs_change", "clock_step")
 
 
+def samples_reason(reason: str) -> bool:
+    """Whether a rejection's reason (:meth:`Ingress._reject`) is about a device's samples: not its labels or commands
+    (``labels-...``, ``control-...``, ``bad-labels``, ``bad-control``: :meth:`Ingress._not_samples`, ``_labels``,
+    ``_control``), nor a topic that names no device."""
+    return not (reason.startswith(("labels-", "control-", "bad-labels", "bad-control"))
+                or reason in ("unknown-topic", "topic-too-long"))
+
+
 @dataclass(slots=True)
 class _Pace:
     """One device's stated rate against its own clock (:meth:`Ingress._pace_problem`): its last packet (``seq``,
@@ -530,10 +538,9 @@ class Ingress:
             self._pace_window(pace, p.t0)
             pace.size = 0
         elif (step := self._pace_step(pace, p.seq, n)) is not None and not self._paused(pace, p, step):
-            if p.seq - pace.seq in (1, pace.n):
-                if step > 0:
-                    pace.pairs.append((p.t0 - pace.ts[-1]) / step)
-                    pace.recent.append(pace.pairs[-1])
+            if p.seq - pace.seq in (1, pace.n):  # consecutive (_pace_step's first cases): its own clock rate
+                pace.pairs.append((p.t0 - pace.ts[-1]) / step)
+                pace.recent.append(pace.pairs[-1])
             else:
                 pace.bridged = True
             pace.xs.append(pace.xs[-1] + step)
@@ -541,7 +548,7 @@ class Ingress:
             if pace.xs[-1] >= self.PACE_S and len(pace.xs) > self.PACE_PACKETS:
                 rate = clock_rate(pace.xs, pace.ts)
                 r: float | None = rate
-                if pace.bridged and not 1 / self.PACE_TOL <= rate <= self.PACE_TOL:
+                if pace.bridged and not self._on_pace(rate):
                     r = float(np.median(pace.pairs)) if len(pace.pairs) >= self.PACE_PAIRS else None
                 if r is not None:
                     pace.ratios.append(r)
@@ -554,8 +561,12 @@ class Ingress:
         elif pace.size != n:
             pace.size = -1
         pace.seq, pace.fs, pace.n = p.seq, p.fs, n
-        return (len(pace.ratios) == self.PACE_N
-                and all(not 1 / self.PACE_TOL <= r <= self.PACE_TOL for r in pace.ratios))
+        return len(pace.ratios) == self.PACE_N and not any(self._on_pace(r) for r in pace.ratios)
+
+    def _on_pace(self, rate: float) -> bool:
+        """Whether a clock rate (clock advance per stated second) agrees with the stated rate: within
+        ``1 / PACE_TOL`` .. ``PACE_TOL``."""
+        return 1 / self.PACE_TOL <= rate <= self.PACE_TOL
 
     def _paused(self, pace: _Pace, p: Packet, step: float) -> bool:
         """Whether packet ``p``, ``step`` stated seconds after the last one, is stamped over ``PACE_PAUSE_S`` s (and
@@ -563,7 +574,7 @@ class Ingress:
         or its clock stepping forward, which starts :meth:`_pace_problem`'s window again."""
         if p.t0 - pace.ts[-1] - step <= max(self.PACE_PAUSE_S, 2.0 * step) or len(pace.recent) < self.PACE_PAIRS:
             return False
-        return 1 / self.PACE_TOL <= float(np.median(pace.recent)) <= self.PACE_TOL
+        return self._on_pace(float(np.median(pace.recent)))
 
     @staticmethod
     def _pace_window(pace: _Pace, t0: float) -> None:

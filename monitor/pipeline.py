@@ -45,6 +45,7 @@ from ecgmon.monitor.alarms import (
 from ecgmon.monitor.batcher import MicroBatcher, next_batch
 from ecgmon.monitor.bedmodel import BedModel
 from ecgmon.monitor.disk import DiskWriter
+from ecgmon.monitor.ingress import samples_reason
 from ecgmon.monitor.learning import LearningConfig, Learnt, LearntStates, LearntStore
 from ecgmon.monitor.lethal import PRIORITY, Change, InOrder, LeadFusion, LethalConfig, LethalWatch
 from ecgmon.monitor.settings import PipelineConfig
@@ -88,13 +89,6 @@ def first_block(patient: str, fs: float) -> int:
     played), so that beds whose streams began together hand their later blocks over in different rounds."""
     phase = zlib.crc32(patient.encode()) / 2**32
     return max(1, round(RHYTHM_BLOCK_S * fs * (0.25 + 0.75 * phase)))
-
-
-def _samples_reason(reason: str) -> bool:
-    """Whether a rejection's reason is about a device's samples (not its labels or commands, nor a topic that
-    names no device)."""
-    return not (reason.startswith(("labels-", "control-", "bad-labels", "bad-control"))
-                or reason in ("unknown-topic", "topic-too-long"))
 
 
 @dataclass(slots=True)
@@ -1302,7 +1296,7 @@ class Monitor:
         every boot, past ``--max-devices``) was a journal line of its own."""
         devs = sorted(self._unattributed)
         named = ", ".join(f"{d} ({', '.join(sorted(self._unattributed[d]))})" for d in devs[:UNATTRIBUTED_SHOWN])
-        refused = [d for d in devs if any(_samples_reason(r) for r in self._unattributed[d])]
+        refused = [d for d in devs if any(samples_reason(r) for r in self._unattributed[d])]
         refused_named = ", ".join(refused[:UNATTRIBUTED_SHOWN])
         said = f"{named}|{refused_named}|{len(devs) > UNATTRIBUTED_SHOWN}|{len(refused) > UNATTRIBUTED_SHOWN}"
         if now is not None and said == self._unattributed_said[0] and now - self._unattributed_said[1] < 1.0:

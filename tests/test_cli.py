@@ -167,14 +167,14 @@ def test_console_in_a_terminal_acknowledges_and_quits_cleanly(tmp_path):
         # calls five replayed abnormal beats in a row ventricular)
         assert app.wait_for(b"MEDIUM", 60) or b"HIGH" in app.out
         journal = tmp_path / "j.jsonl"
-        fds = _open_files(app.p.pid)  # for the failure message: a flake (twice in sessions 38-39, loaded machine)
+        fds_alarm = _open_files(app.p.pid)  # for the failure message: a flake (twice in sessions 38-39, loaded machine)
         # read an empty journal back while journal lines appeared in the terminal; not reproduced in 25 loaded runs
         deadline = time.monotonic() + 90  # a loaded CI machine once found nothing to acknowledge in 30 s
         while time.monotonic() < deadline and '"acknowledged"' not in journal.read_text():
             if '"active"' in journal.read_text():
                 os.write(app.master, b"a")  # acknowledges whatever is active at that moment
             time.sleep(1.0)
-        fds = (fds, _open_files(app.p.pid))
+        fds_quit = _open_files(app.p.pid)
         os.write(app.master, b"q")  # once: the console asks again (one stray key must not end every bed's monitoring)
         assert app.wait_for(b"press q again", 20)
         assert app.p.poll() is None
@@ -185,7 +185,7 @@ def test_console_in_a_terminal_acknowledges_and_quits_cleanly(tmp_path):
     rows, bad = read_journal(tmp_path / "j.jsonl")
     assert bad == 0
     states = collections.Counter(r["state"] for r in rows)
-    assert states["acknowledged"] > 0, (states, (tmp_path / "j.jsonl").stat().st_size, fds,
+    assert states["acknowledged"] > 0, (states, (tmp_path / "j.jsonl").stat().st_size, fds_alarm, fds_quit,
                                         bytes(app.out[-3000:]).decode(errors="replace"))
     assert tty_after == app.tty_before  # cbreak mode undone: the terminal is restored
 
