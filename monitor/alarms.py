@@ -718,9 +718,7 @@ class TechnicalAlarms:
                                               "signal): gaps bridged, beats beside them not judged; check the "
                                               "network or the device"),
         Condition.BED_UNMONITORED: (Priority.HIGH, "no worker monitors this bed"),
-        Condition.DEVICE_REFUSED: (Priority.MEDIUM, "a device's samples are all refused, so its patient is not "
-                                                    "monitored: check the device (its clock, its settings) or the "
-                                                    "monitor's --max-devices"),
+        Condition.DEVICE_REFUSED: (Priority.MEDIUM, "samples all refused, patient not monitored"),
         Condition.SECOND_LEAD_OFF: (Priority.LOW, "second ECG lead off or lost: the lethal alarms rest on the first "
                                                   "lead alone; check that lead's electrodes"),
     }

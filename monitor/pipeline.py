@@ -1309,7 +1309,10 @@ class Monitor:
                 self.emit(self.monitor_tech.clear(condition))
                 continue
             more = f" and {len(these) - UNATTRIBUTED_SHOWN} more" if len(these) > UNATTRIBUTED_SHOWN else ""
-            self.emit(self.monitor_tech.say(condition, f"from {text}{more} (no bed: nothing of them accepted yet)"))
+            # the device's name first in the line: on a 140-column console the advice ran the name off the screen
+            why = ("no bed: nothing of them accepted yet" if condition is Condition.BAD_INPUT
+                   else "check the device's clock and settings, or --max-devices")
+            self.emit(self.monitor_tech.say(condition, f"from {text}{more} ({why})"))
 
     def control(self, device: str, command: str, args: dict[str, object] | None = None) -> bool:
         """A clinician's command for ``device``'s bed (from the MQTT control topic): ``relearn``, or
