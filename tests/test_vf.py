@@ -160,6 +160,34 @@ def test_fine_vf_over_the_asystole_floor_is_still_vf():
     assert all(v.vf for v in w if v.end >= 6 * fs), [round(v.p_vf, 2) for v in w]
 
 
+@pytest.mark.parametrize("fs", [250.0, 500.0])
+@pytest.mark.parametrize("band", [40.0, 100.0])
+def test_small_qrs_under_broadband_noise_is_no_vf(fs, band):
+    """A sinus rhythm of 0.12 mV QRS under 30 uV of amplifier noise (0.5-40 or 0.5-100 Hz) is as large as fine VF
+    (0.1-0.2 mV) and its windows looked fibrillatory to the model: a false VF/flutter alarm for 31 s (session 41).
+    Broadband noise at fine VF's amplitude is no fibrillation (VFConfig.fine_hf)."""
+    rng = np.random.default_rng(1)
+    x = sinus(fs, 120, 72, seed=1)
+    x = 0.12 * (x - np.median(x)) / np.percentile(np.abs(x - np.median(x)), 99.9)
+    n = signal.sosfilt(signal.butter(2, (0.5, band), "bandpass", fs=fs, output="sos"), rng.standard_normal(len(x)))
+    w = VFDetector(fs).push(x + 0.03 * n / n.std())
+    assert len(w) > 100 and not any(v.vf for v in w), [round(v.end / fs) for v in w if v.vf]
+
+
+@pytest.mark.parametrize("noise_mv", [0.0, 0.01, 0.02])
+def test_fine_vf_under_a_little_broadband_noise_is_still_vf(noise_mv):
+    """Fine VF of 0.13-0.19 mV (by its content above 1.5 Hz) under up to 20 uV of 0.5-100 Hz noise stays VF: the
+    broadband-noise rule (VFConfig.fine_hf) leaves a fibrillatory wave that dominates its window alone."""
+    fs = 250.0
+    rng = np.random.default_rng(2)
+    for amp in (0.06, 0.08):
+        x = vf_wave(fs, 20, seed=3, amp=amp)
+        n = signal.sosfilt(signal.butter(2, (0.5, 100.0), "bandpass", fs=fs, output="sos"),
+                           rng.standard_normal(len(x)))
+        w = [v for v in VFDetector(fs).push(x + noise_mv * n / n.std()) if v.end >= 6 * fs]
+        assert w and all(v.vf for v in w), (amp, [round(v.p_vf, 2) for v in w])
+
+
 def test_windows_do_not_depend_on_chunking_and_bank_equals_single_beds():
     fs = 360.0
     rng = np.random.default_rng(0)
