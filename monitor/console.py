@@ -130,6 +130,10 @@ class ConsoleView(NullSink):
     def on_alarm(self, alarm: Alarm) -> None:
         self.alarm_log.append(alarm)
 
+    def forget(self, patient: str) -> None:
+        for per_bed in (self.strips, self.ends, self.fs, self.marks):
+            per_bed.pop(patient, None)
+
     def strip(self, patient: str) -> np.ndarray:
         return np.asarray(self.strips.get(patient, ()), dtype=np.float32)
 

@@ -24,10 +24,10 @@ from ecgmon.models.data import CLASS_NAMES
 from ecgmon.monitor.sources import InputListener
 from ecgmon.monitor.streams import DeviceStream, same_rate
 
-CONTROL_COMMANDS = frozenset({"relearn", "limits"})
+CONTROL_COMMANDS = frozenset({"relearn", "limits", "discharge"})
 # the arguments each command takes; limits needs one at least (a command that would change nothing is refused, not
 # counted as carried out: {"cmd": "limits", "lo": 45}, a typo, was, a fuzzer's, session 38)
-CONTROL_ARGS = {"relearn": frozenset(), "limits": frozenset({"low", "high"})}
+CONTROL_ARGS = {"relearn": frozenset(), "limits": frozenset({"low", "high"}), "discharge": frozenset()}
 MAX_TOPIC = 256  # bytes; longer topics are rejected before any parsing
 MAX_ROUTES = 16384  # topics whose route is remembered (the cache starts again when full)
 SAMPLES, LABELS, CONTROL, TOO_LONG, UNKNOWN = range(5)  # what a topic carries
@@ -640,8 +640,9 @@ class Ingress:
             chunks[:] = [dataclasses.replace(c, reset=True, missing=0) if c.start == first else c for c in chunks]
 
     def _control(self, dev: str, payload: object) -> None:
-        """``{"cmd": "relearn"}`` or ``{"cmd": "limits", "low": 45, "high": 130}`` (heart-rate alarm limits, bpm)
-        on ``ecg/<device>/control``: who may publish there is the broker ACL's business
+        """``{"cmd": "relearn"}``, ``{"cmd": "limits", "low": 45, "high": 130}`` (heart-rate alarm limits, bpm) or
+        ``{"cmd": "discharge"}`` (end the bed's monitoring: :meth:`forget`, ``Monitor.discharge``) on
+        ``ecg/<device>/control``: who may publish there is the broker ACL's business
         (deploy/mosquitto/ecgmon.acl lets only the station account write it)."""
         try:
             # a key given twice is refused, as in sample payloads ({"cmd": "relearn", "cmd": "limits"} ran limits)
@@ -661,6 +662,17 @@ class Ingress:
             self._reject(dev, f"control-{cmd}-refused")
             return
         self.commands[cmd] += 1
+        if cmd == "discharge":
+            self.forget(dev)
+
+    def forget(self, dev: str) -> None:
+        """Forget ``dev``'s stream (its bed was discharged): its next packet starts a new stream, of a new patient,
+        and the device no longer counts towards ``max_devices`` meanwhile."""
+        for per_device in (self.streams, self._pace, self._share, self._restarts, self._unstable_until,
+                           self._delay_floor, self._lag_by_dev, self._rt_lag, self._refused_since,
+                           self.pending_labels):
+            per_device.pop(dev, None)
+        self._resume.discard(dev)
 
     def _labels(self, dev: str, payload: object) -> None:
         """``{"beats": [[time s, label, ref], ...]}``; a label is a class name or an ECG5000 class number."""

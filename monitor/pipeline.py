@@ -194,7 +194,8 @@ class Stats:
     not_judged: int = 0  # beats left unjudged because --max-beats was reached
     learnt: int = 0  # beds that finished learning
     relearns: int = 0  # relearn requests carried out (beds)
-    released: int = 0  # beats left unjudged because their bed was released to another worker
+    released: int = 0  # beats left unjudged because their bed was released to another worker, or discharged
+    discharged: int = 0  # beds discharged (a clinician's command: Monitor.discharge)
     batches: int = 0
     batch_beats: int = 0
     scoring: int = 0  # beats in the model call now running
@@ -1236,6 +1237,32 @@ class Monitor:
             self._learnt_before.pop(p, None)
             self._waiting_restore.pop(p, None)
 
+    def discharge(self, patient: str) -> bool:
+        """End the monitoring of ``patient``'s bed (a clinician's command: the patient has left, or the device is
+        taken to another patient); False when the monitor has no such bed.  Its alarms are cleared ("discharged"),
+        its state forgotten: what it learnt (the learnt-state file too), its heart-rate limits, its second lead, its
+        queued work (typer and VF results still to come for it are dropped; its beats still queued for scoring are
+        counted as released, not judged).  Samples from the device afterwards are a new patient: a new bed, the
+        default limits, learning from the start.  A device that stopped sending left its bed and its signal-loss
+        alarm on the console until the monitor restarted (a newcomer, session 39)."""
+        st = self.beds.get(patient)
+        if st is None:
+            return False
+        for bed in (st, self.aux.get(patient)):
+            if bed is not None:  # results still queued for its typer or VF detector are skipped as stale
+                bed.vtyper, bed.vfbank = VTyper(bed.fs), self.vfpool.bank(bed.fs)
+        for cond in list(st.book.active):
+            self.emit(st.book.clear(cond, index=st.book.at, reason="discharged"))
+        self.release([patient])
+        for sink in self._all_sinks:
+            if (forget := getattr(sink, "forget", None)) is not None:
+                forget(patient)
+        self.simulated.discard(patient)
+        self._limits_waiting.pop(patient, None)
+        self.stats.discharged += 1
+        self.save_learnt()
+        return True
+
     def acknowledge(self, patient: str | None = None) -> None:
         """Acknowledge the active alarms of ``patient``'s bed, or of every bed and the monitor's own (None)."""
         if patient is not None:
@@ -1315,12 +1342,14 @@ class Monitor:
             self.emit(self.monitor_tech.say(condition, f"from {text}{more} ({why})"))
 
     def control(self, device: str, command: str, args: dict[str, object] | None = None) -> bool:
-        """A clinician's command for ``device``'s bed (from the MQTT control topic): ``relearn``, or
-        ``limits`` with ``low``/``high`` (bpm, numbers in 20-300, low < high) for its heart-rate alarms."""
+        """A clinician's command for ``device``'s bed (from the MQTT control topic): ``relearn``, ``limits`` with
+        ``low``/``high`` (bpm, numbers in 20-300, low < high) for its heart-rate alarms, or ``discharge``."""
         if command == "relearn":
             return bool(self.relearn(device))
         if command == "limits":
             return self.set_limits(device, **{k: v for k, v in (args or {}).items() if k in ("low", "high")})
+        if command == "discharge":
+            return self.discharge(device)
         return False
 
     def set_limits(self, patient: str, *, low: object = None, high: object = None) -> bool:
@@ -1581,7 +1610,8 @@ class Monitor:
             "batches": s.batches,
             "restored_alarms": len(self.restored.alarms), "journal_skipped": self.restored.journal_skipped,
             "mean_batch": round(s.batch_beats / s.batches, 1) if s.batches else 0.0,
-            "queue_max": s.queue_max, "patients": len(self.beds), "threshold": self.threshold,
+            "queue_max": s.queue_max, "patients": len(self.beds), "discharged": s.discharged,
+            "threshold": self.threshold,
             "learning": self._learning_summary(), "disk": self.disk.report(),
             "hr_bpm": {p: _r(self.heart_rate(b)) for p, b in self.beds.items()},
             # short runs of packets lost in transit that were bridged, per bed (Monitor._bridge)

@@ -56,6 +56,10 @@ class NullSink:
     def report(self) -> dict[str, object]:
         return {}
 
+    def forget(self, patient: str) -> None:
+        """``patient``'s bed was discharged (``Monitor.discharge``): what is kept of it goes; its device's next
+        samples are a new patient's."""
+
     def close(self) -> None:
         pass
 

@@ -117,6 +117,11 @@ class StripRecorder(NullSink):
         if alarm.kind is AlarmKind.PHYSIOLOGICAL and alarm.state is AlarmState.ACTIVE and alarm.beat_index is not None:
             self.pending.setdefault(alarm.patient, []).append(alarm)
 
+    def forget(self, patient: str) -> None:
+        """A discharged bed: its pending strips written with the samples there are, its samples forgotten."""
+        self._flush(patient, final=True)
+        self.beds.pop(patient, None)
+
     def _flush(self, patient: str, *, final: bool) -> None:
         keep = []
         bed = self.beds.get(patient)

@@ -503,6 +503,63 @@ async def test_a_real_ecg_device_learns_and_a_relearn_command_restarts_it(tmp_pa
 
 
 @pytest.mark.asyncio
+async def test_a_discharge_over_the_control_topic_ends_a_stopped_devices_bed(tmp_path, broker, prefix):
+    """A device streams 12 s of MIT-BIH and stops: its bed's signal-loss alarm stays on (a device that is gone).
+    ``{"cmd": "discharge"}`` on its control topic, through a real broker: the alarm cleared as "discharged" (the
+    journal says so), the bed gone from the monitor; when the device sends again its samples are a new bed."""
+    import json
+
+    from ecgmon.core.payload import encode
+    from ecgmon.models.checkpoint import load
+    from ecgmon.models.records import read
+
+    rec_ecg = read(Path(__file__).parent / "data" / "mitdb" / "205x")
+    bcfg = dataclasses.replace(_broker_cfg(broker.url, prefix), control_topic=f"{prefix}/+/control")
+    cfg = MonitorConfig(source="mqtt", broker=bcfg, journal=tmp_path / "j.jsonl", ui=False, device="cpu")
+    rec = Recorder()
+    b = build(cfg, ckpt=load("mitdb"), extra_sinks=[rec])
+    mon, source = b.monitor, b.source
+    fs, n = rec_ecg.fs, int(0.25 * rec_ecg.fs)
+    beds_after: list[set[str]] = []
+
+    async def device() -> None:
+        await source.conn.connected.wait()
+        async with BrokerConfig(url=broker.url, client_id=f"{prefix}-gone").client() as c:
+            async def stream(seconds: float, seq0: int) -> None:
+                t0 = time.time()
+                for k, i in enumerate(range(0, int(seconds * fs), n)):
+                    await c.publish(f"{prefix}/gone/samples", encode("int16", "gone", seq0 + k, fs, t0 + i / fs,
+                                                                     rec_ecg.signal[i:i + n]), qos=1)
+                    await asyncio.sleep(max(0.0, t0 + (i + n) / fs - time.time()))
+
+            await stream(12.0, 0)
+            async with asyncio.timeout(30):  # stopped: the watchdog's signal loss
+                while not any(a.patient == "gone" and a.condition.value == "signal loss" for a in rec.alarms):
+                    await asyncio.sleep(0.1)
+            async with BrokerConfig(url=broker.url, client_id=f"{prefix}-station").client() as st:
+                await st.publish(f"{prefix}/gone/control", b'{"cmd": "discharge"}', qos=1)
+            async with asyncio.timeout(30):
+                while "gone" in mon.beds:
+                    await asyncio.sleep(0.05)
+            beds_after.append(set(mon.beds))
+            await asyncio.sleep(1.0)
+            await stream(3.0, 0)  # the device again (its counter from 0): a new patient
+        await _stop_when_settled(mon)
+
+    try:
+        await asyncio.wait_for(mon.run(source, extra_tasks=[("device", device())]), 120)
+    finally:
+        mon.close()
+    s = mon.summary()
+    assert beds_after == [set()] and "gone" in mon.beds  # ended, then a new bed
+    assert s["discharged"] == 1 and s["input"]["commands"] == {"discharge": 1}
+    journal = [json.loads(line) for line in (tmp_path / "j.jsonl").read_text().splitlines()]
+    ended = [j for j in journal if j.get("patient") == "gone" and j.get("reason") == "discharged"]
+    assert ended and {j["condition"] for j in ended} >= {"signal loss"}
+    assert all(j["state"] == "cleared" for j in ended)
+
+
+@pytest.mark.asyncio
 async def test_a_device_on_a_lossy_link_keeps_its_beats(tmp_path, broker, prefix):
     """The MIT-BIH excerpt as one device whose link loses 1 packet in 10 (0.25 s each, never two in a row) through
     a real broker: every gap is bridged (the bed's QRS detector goes on), no signal-loss alarm, and the beats of

@@ -647,6 +647,50 @@ def test_heart_rate_limits_sent_before_a_beds_first_samples_are_kept_for_it(tmp_
     assert (cfg.hr_low, cfg.hr_high) == (45.0, 140.0) and "later" not in mon._limits_waiting
 
 
+def test_a_discharge_ends_the_bed_clears_its_alarms_and_frees_its_device(tmp_path, monitors, shipped):
+    """``{"cmd": "discharge"}`` on a device's control topic: its alarms cleared ("discharged"), its bed, limits and
+    stream forgotten, its place under --max-devices freed; the device's next samples are a new patient's bed (the
+    default limits); a discharge of a device without a bed is refused and counted.  Before, a device that stopped
+    left its bed and its alarms until the monitor restarted (a newcomer, session 39)."""
+    import json
+
+    from ecgmon.core.payload import encode
+    from ecgmon.monitor.ingress import Ingress
+
+    rec = Recorder()
+    mon = _build(monitors, _cfg(tmp_path), shipped, extra_sinks=[rec]).monitor
+    ing = Ingress(topic="ecg/+/samples", labels_topic=None, control_topic="ecg/+/control", max_devices=1)
+    ing.listener = mon
+    t0 = time.time() - 20.0
+    flat = np.full(250, 0.2, np.float32)  # a flat line: leads off (a technical alarm of the bed)
+
+    def send(dev: str, seq: int) -> None:
+        for c in ing.handle(f"ecg/{dev}/samples", encode("json", dev, seq, 250.0, t0 + seq, flat)):
+            mon.segment(c)
+
+    for seq in range(8):
+        send("bed1", seq)
+        send("bed2", seq)  # past --max-devices 1: refused
+    assert ing.handle("ecg/bed1/control", json.dumps({"cmd": "limits", "low": 45, "high": 140}).encode()) == []
+    assert set(mon.beds) == {"bed1"} and ("bed2", "too-many-devices") in ing.rejected
+    on = set(mon.beds["bed1"].book.active)
+    assert on, "the flat line raised no alarm to clear"
+    ing.handle("ecg/bed1/control", b'{"cmd": "discharge"}')
+    ing.handle("ecg/nobody/control", b'{"cmd": "discharge"}')
+    assert "bed1" not in mon.beds and "bed1" not in ing.streams
+    cleared = [a for a in rec.alarms if a.patient == "bed1" and a.state.value == "cleared"]
+    assert {a.condition for a in cleared} == on and all(a.reason == "discharged" for a in cleared)
+    assert ing.commands["discharge"] == 1 and ing.rejected[("nobody", "control-discharge-refused")] == 1
+    assert mon.summary()["discharged"] == 1
+    send("bed2", 20)  # its place is free now
+    send("bed1", 21)  # and the first device's samples are a new patient's: refused now, the limit taken by bed2
+    assert set(mon.beds) == {"bed2"}
+    ing.handle("ecg/bed2/control", b'{"cmd": "discharge"}')
+    send("bed1", 22)
+    assert set(mon.beds) == {"bed1"}
+    assert (mon.beds["bed1"].lethal.cfg.hr_low, mon.beds["bed1"].lethal.cfg.hr_high) == (50.0, 120.0)
+
+
 def test_limits_waiting_for_beds_are_bounded_by_forgetting_the_oldest(tmp_path, monitors, shipped, monkeypatch):
     """Limits for names that never connect (typos, retired beds) must neither grow without bound nor block the
     limits of a bed set later (a reviewer, session 25): past LIMITS_WAITING the oldest set is forgotten."""
