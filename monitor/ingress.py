@@ -28,6 +28,9 @@ CONTROL_COMMANDS = frozenset({"relearn", "limits", "discharge"})
 # the arguments each command takes; limits needs one at least (a command that would change nothing is refused, not
 # counted as carried out: {"cmd": "limits", "lo": 45}, a typo, was, a fuzzer's, session 38)
 CONTROL_ARGS = {"relearn": frozenset(), "limits": frozenset({"low", "high"}), "discharge": frozenset()}
+# a device that sent samples this recently (s) is not discharged: its patient may still be there (a wrong bed chosen at
+# the station), and its next packets would start a new bed under the old patient's signal (a reviewer, session 41)
+DISCHARGE_QUIET_S = 3.0
 MAX_TOPIC = 256  # bytes; longer topics are rejected before any parsing
 MAX_ROUTES = 16384  # topics whose route is remembered (the cache starts again when full)
 SAMPLES, LABELS, CONTROL, TOO_LONG, UNKNOWN = range(5)  # what a topic carries
@@ -41,6 +44,15 @@ def samples_reason(reason: str) -> bool:
     ``_control``), nor a topic that names no device."""
     return not (reason.startswith(("labels-", "control-", "bad-labels", "bad-control"))
                 or reason in ("unknown-topic", "topic-too-long"))
+
+
+class Retained(bytes):
+    """A message's payload that the broker delivered as retained (its last value kept for new subscribers, sent again
+    at every (re)connection): a control command in one is refused (``control-retained``), as it would be carried out
+    again at every reconnection of the monitor (a retained discharge ended the next patient's bed while it was in VF:
+    a reviewer, session 41)."""
+
+    __slots__ = ()
 
 
 @dataclass(slots=True)
@@ -169,6 +181,8 @@ class Ingress:
         # the monitor is behind (judged at most every JUDGE_S), when that was judged and when it was last behind
         self._rt_lag: dict[str, tuple[float, float]] = {}
         self._behind, self._judged, self._last_behind = False, -math.inf, -math.inf
+        self._arrived: dict[str, float] = {}  # per device: when its last sample packet arrived (a discharge's check)
+        self._forgotten: Counter[str] = Counter()  # the stream counts of discharged devices (summary)
 
     UNSTABLE_N, UNSTABLE_S = 4, 10.0  # this many stream restarts within this long: an unstable stream
     UNSTABLE = "unstable-stream"  # the rejection's reason
@@ -225,7 +239,7 @@ class Ingress:
 
     def summary(self) -> dict[str, object]:
         """What arrived and what the stream repair made of it, over all devices."""
-        c: Counter[str] = Counter()
+        c: Counter[str] = Counter(self._forgotten)
         for st in self.streams.values():
             c.update(st.counts)
         return {"messages": self.handled, "devices": len(self.streams), "chunks": c["chunks"],
@@ -371,6 +385,7 @@ class Ingress:
 
     def _accept(self, dev: str, p: Packet, now: float, out: list[Chunk]) -> None:
         """A decoded packet from ``dev`` that arrived at ``now`` (Unix s): its chunks appended to ``out``."""
+        self._arrived[dev] = now
         if self.max_devices and dev not in self.streams and len(self.streams) >= self.max_devices:
             self._reject(dev, self.TOO_MANY)
             return
@@ -641,9 +656,13 @@ class Ingress:
 
     def _control(self, dev: str, payload: object) -> None:
         """``{"cmd": "relearn"}``, ``{"cmd": "limits", "low": 45, "high": 130}`` (heart-rate alarm limits, bpm) or
-        ``{"cmd": "discharge"}`` (end the bed's monitoring: :meth:`forget`, ``Monitor.discharge``) on
-        ``ecg/<device>/control``: who may publish there is the broker ACL's business
+        ``{"cmd": "discharge"}`` (end the bed's monitoring: :meth:`forget`, ``Monitor.discharge``; refused while the
+        device sent samples in the last ``DISCHARGE_QUIET_S``) on ``ecg/<device>/control``; a retained command is
+        refused (:class:`Retained`): who may publish there is the broker ACL's business
         (deploy/mosquitto/ecgmon.acl lets only the station account write it)."""
+        if isinstance(payload, Retained):
+            self._reject(dev, "control-retained")
+            return
         try:
             # a key given twice is refused, as in sample payloads ({"cmd": "relearn", "cmd": "limits"} ran limits)
             obj = json.loads(bytes(payload) if isinstance(payload, bytes | bytearray) else b"",
@@ -658,6 +677,9 @@ class Ingress:
         if not args.keys() <= CONTROL_ARGS[cmd] or (CONTROL_ARGS[cmd] and not args):
             self._reject(dev, "bad-control")  # an argument the command does not take, or none where it needs one
             return
+        if cmd == "discharge" and self.clock() - self._arrived.get(dev, -math.inf) < DISCHARGE_QUIET_S:
+            self._reject(dev, "control-discharge-while-sending")  # stop the device (or unplug it) first
+            return
         if self.listener is None or not self.listener.control(dev, cmd, args):
             self._reject(dev, f"control-{cmd}-refused")
             return
@@ -667,10 +689,12 @@ class Ingress:
 
     def forget(self, dev: str) -> None:
         """Forget ``dev``'s stream (its bed was discharged): its next packet starts a new stream, of a new patient,
-        and the device no longer counts towards ``max_devices`` meanwhile."""
+        and the device no longer counts towards ``max_devices`` meanwhile.  Its stream's counts stay in the summary."""
+        if (st := self.streams.get(dev)) is not None:
+            self._forgotten.update(st.counts)
         for per_device in (self.streams, self._pace, self._share, self._restarts, self._unstable_until,
                            self._delay_floor, self._lag_by_dev, self._rt_lag, self._refused_since,
-                           self.pending_labels):
+                           self.pending_labels, self._arrived):
             per_device.pop(dev, None)
         self._resume.discard(dev)
 

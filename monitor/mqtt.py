@@ -25,7 +25,7 @@ import aiomqtt
 from ecgmon.core.aio import check_cancelled
 from ecgmon.core.broker import BrokerConfig
 from ecgmon.core.messages import Alarm, Chunk
-from ecgmon.monitor.ingress import FairShare, Ingress
+from ecgmon.monitor.ingress import FairShare, Ingress, Retained
 from ecgmon.monitor.sinks import AlarmOutbox, Sink
 from ecgmon.monitor.sources import InputListener, SourceHealth, Task
 
@@ -303,5 +303,7 @@ class MqttSource:
     async def __aiter__(self) -> AsyncIterator[Chunk]:
         handle_many = self.ingress.handle_many
         async for batch in self.conn.batches():
-            for chunk in handle_many([(msg.topic.value, msg.payload) for msg in batch]):
+            # a retained payload marked so (a retained command is refused: ingress.Retained)
+            for chunk in handle_many([(msg.topic.value, Retained(msg.payload) if msg.retain and isinstance(
+                    msg.payload, bytes | bytearray) else msg.payload) for msg in batch]):
                 yield chunk

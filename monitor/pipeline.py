@@ -69,6 +69,9 @@ UNATTRIBUTED_S = 60.0  # a device without a bed stays named in the monitor's 'ba
 UNATTRIBUTED_SHOWN = 5  # ... the first this many devices named (by name), the rest counted
 STORE_EVERY_S = 60.0  # how often the learnt-state file is rewritten while running
 DRAIN_S = 2.0  # at a stop, how long a sink may take to pass on what it holds (the MQTT alarm outbox)
+# how long a discharge is remembered: beats of the bed cut before it and judged within this long are not judged on a
+# new bed of the same device (the scorer's queue holds a few seconds at most)
+DISCHARGE_MEMORY_S = 120.0
 STEADY_S = 10.0  # a bed's beats this far into its stream count in the steady end-to-end latency (Stats.e2e_steady)
 RHYTHM_BLOCK_S = 1.0  # signal gathered per bed before the beat typer and the VF detector see it
 # the lethal watch is told how far the signal has come (its asystole and pause timers) every TICK_S of signal, at
@@ -317,6 +320,7 @@ class Monitor:
         self.done = asyncio.Event()
         self.restored = restored
         self._waiting_restore: dict[str, list[Alarm]] = {}
+        self._discharged_at: dict[str, float] = {}  # patient -> time.monotonic() of its discharge (DISCHARGE_MEMORY_S)
         # heart-rate limits set for beds not connected yet (set_limits): (low, high) bpm, applied at their first chunk
         self._limits_waiting: dict[str, tuple[float, float]] = {}
         for a in sorted(restored.alarms, key=lambda a: a.time):
@@ -1097,7 +1101,9 @@ class Monitor:
         out = []
         for b, loss, residual in zip(beats, scored.losses, scored.residuals, strict=True):
             st = self.beds.get(b.patient)
-            if st is None:  # released (another worker took its partition over) while the beat was queued
+            # released (another worker took its partition over) or discharged while the beat was queued; a beat cut
+            # before its bed's discharge is the old patient's, whatever bed the device has now
+            if st is None or (self._discharged_at and b.closed_mono <= self._discharged_at.get(b.patient, -math.inf)):
                 self.stats.released += 1
                 continue
             v = st.model.judge(b, float(loss), residual, now)
@@ -1244,15 +1250,27 @@ class Monitor:
         queued work (typer and VF results still to come for it are dropped; its beats still queued for scoring are
         counted as released, not judged).  Samples from the device afterwards are a new patient: a new bed, the
         default limits, learning from the start.  A device that stopped sending left its bed and its signal-loss
-        alarm on the console until the monitor restarted (a newcomer, session 39)."""
+        alarm on the console until the monitor restarted (a newcomer, session 39).  A bed of a previous run that has not
+        come back (its alarms restored from the journal) is discharged too: those alarms cleared, its learnt state
+        forgotten."""
         st = self.beds.get(patient)
-        if st is None:
+        restored = self._waiting_restore.get(patient, [])
+        if st is None and not restored and patient not in self._learnt_before:
             return False
+        # a bed of a previous run that has not come back (its device stopped before the restart): the alarms restored
+        # from the journal for it are cleared here, which nothing else would do (a reviewer, session 41)
+        book = st.book if st is not None else AlarmBook(patient)
+        for a in restored if st is None else ():
+            book.restore(a)
         for bed in (st, self.aux.get(patient)):
             if bed is not None:  # results still queued for its typer or VF detector are skipped as stale
                 bed.vtyper, bed.vfbank = VTyper(bed.fs), self.vfpool.bank(bed.fs)
-        for cond in list(st.book.active):
-            self.emit(st.book.clear(cond, index=st.book.at, reason="discharged"))
+        for cond in list(book.active):
+            self.emit(book.clear(cond, index=book.at, reason="discharged"))
+        # the beats cut for it until now and still queued are the old patient's: not judged on a new bed of the device
+        now = time.monotonic()
+        self._discharged_at = {p: t for p, t in self._discharged_at.items() if now - t < DISCHARGE_MEMORY_S}
+        self._discharged_at[patient] = now
         self.release([patient])
         for sink in self._all_sinks:
             if (forget := getattr(sink, "forget", None)) is not None:

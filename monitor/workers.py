@@ -66,7 +66,7 @@ from ecgmon.monitor.alarms import AlarmBook, Journal, TechnicalAlarms
 from ecgmon.monitor.app import KeyState, build, console_loop, snapshot, stats_task, stop_on_signals
 from ecgmon.monitor.config import MonitorConfig
 from ecgmon.monitor.console import Snapshot, Tile
-from ecgmon.monitor.ingress import Ingress, by_device
+from ecgmon.monitor.ingress import Ingress, Retained, by_device
 from ecgmon.monitor.jetstream import partition_of
 from ecgmon.monitor.mqtt import AlarmPublisher, MqttConnection
 from ecgmon.monitor.sinks import NullSink, TruthFactory
@@ -265,6 +265,10 @@ class _AlarmsUp(NullSink):
     def on_alarm(self, alarm: Alarm) -> None:
         self.uplink.send(("alarm", alarm.to_json()))
 
+    def forget(self, patient: str) -> None:
+        """The bed was discharged (after its clears went up): the router forgets it too."""
+        self.uplink.send(("discharged", patient))
+
 
 def _worker_main(index: int, n: int, cfg: MonitorConfig, inbox: Connection, outbox: Connection,
                  truth: TruthFactory | None, origins: dict[str, tuple[float, float]] | None = None) -> None:
@@ -419,6 +423,7 @@ class Router:
         self.threads = max(1, (cfg.threads or (os.cpu_count() or 2)) // workers)
         self.journal = Journal(cfg.journal)
         self.books: dict[str, AlarmBook] = {}
+        self.discharged = 0  # beds the workers discharged (a worker's own count is lost when it is restarted)
         self.own_alarms: deque[Alarm] = deque(maxlen=200)
         self.received = 0  # messages from the broker
         self.routed: Counter[int] = Counter()
@@ -530,6 +535,8 @@ class Router:
             self._seen(w, {t.patient for t in w.snap.tiles})
         elif kind == "beds":
             self._seen(w, set(obj[1]))
+        elif kind == "discharged":
+            self._discharged(w, obj[1])
         elif kind == "progress":
             w.progress = obj[1]
         elif kind == "origins":
@@ -545,6 +552,17 @@ class Router:
         for p in beds:  # the bed's worker has its signal (again)
             if (book := self.books.get(p)) is not None and Condition.BED_UNMONITORED in book.active:
                 for a in book.clear(Condition.BED_UNMONITORED):
+                    self._own(a)
+
+    def _discharged(self, w: _Worker, patient: str) -> None:
+        """A worker discharged ``patient``'s bed: no longer one of its beds (a worker that dies later raised 'bed
+        unmonitored' for the patient who had left, never cleared: a reviewer, session 41)."""
+        self.discharged += 1
+        w.beds.discard(patient)
+        w.origins.pop(patient, None)
+        if (book := self.books.pop(patient, None)) is not None:
+            for cond in list(book.active):
+                for a in book.clear(cond, reason="discharged"):
                     self._own(a)
 
     def _gone(self, w: _Worker, gen: int) -> None:
@@ -624,7 +642,9 @@ class Router:
             if i is None:
                 i = cache[topic] = worker_of(self._device(topic), n) if len(cache) < 100_000 else 0
             payload = msg.payload
-            workers[i].pending.append((topic, payload if isinstance(payload, bytes) else bytes(payload or b"")))
+            data = payload if isinstance(payload, bytes) else bytes(payload or b"")
+            # a retained command is refused by the worker (ingress.Retained)
+            workers[i].pending.append((topic, Retained(data) if msg.retain else data))
 
     async def _flush(self) -> None:
         while True:
@@ -695,7 +715,7 @@ class Router:
 
         return {"type": "summary", "source": f"mqtt {self.broker.url} {self.broker.topic}", "replay": False,
                 "workers": self.n, "beats": total("beats"), "alarms": total("alarms") + own,
-                "patients": total("patients"), "segmented": total("segmented"),
+                "patients": total("patients"), "discharged": self.discharged, "segmented": total("segmented"),
                 "elapsed_s": round(time.monotonic() - self.started, 3),
                 "routed": {str(k): v for k, v in sorted(self.routed.items())},
                 "resent": {str(k): v for k, v in sorted(self.resent.items())},

@@ -506,7 +506,9 @@ async def test_a_real_ecg_device_learns_and_a_relearn_command_restarts_it(tmp_pa
 async def test_a_discharge_over_the_control_topic_ends_a_stopped_devices_bed(tmp_path, broker, prefix):
     """A device streams 12 s of MIT-BIH and stops: its bed's signal-loss alarm stays on (a device that is gone).
     ``{"cmd": "discharge"}`` on its control topic, through a real broker: the alarm cleared as "discharged" (the
-    journal says so), the bed gone from the monitor; when the device sends again its samples are a new bed."""
+    journal says so), the bed gone from the monitor; when the device sends again its samples are a new bed.  A
+    discharge left retained on the broker (delivered again at every connection) is refused: it ended the next
+    patient's bed in VF at the monitor's reconnection (a reviewer, session 41)."""
     import json
 
     from ecgmon.core.payload import encode
@@ -521,6 +523,8 @@ async def test_a_discharge_over_the_control_topic_ends_a_stopped_devices_bed(tmp
     mon, source = b.monitor, b.source
     fs, n = rec_ecg.fs, int(0.25 * rec_ecg.fs)
     beds_after: list[set[str]] = []
+    async with BrokerConfig(url=broker.url, client_id=f"{prefix}-station0").client() as st:  # before the monitor
+        await st.publish(f"{prefix}/gone/control", b'{"cmd": "discharge"}', qos=1, retain=True)
 
     async def device() -> None:
         await source.conn.connected.wait()
@@ -553,6 +557,7 @@ async def test_a_discharge_over_the_control_topic_ends_a_stopped_devices_bed(tmp
     s = mon.summary()
     assert beds_after == [set()] and "gone" in mon.beds  # ended, then a new bed
     assert s["discharged"] == 1 and s["input"]["commands"] == {"discharge": 1}
+    assert s["input"]["rejected_by"]["gone"] == {"control-retained": 1}
     journal = [json.loads(line) for line in (tmp_path / "j.jsonl").read_text().splitlines()]
     ended = [j for j in journal if j.get("patient") == "gone" and j.get("reason") == "discharged"]
     assert ended and {j["condition"] for j in ended} >= {"signal loss"}

@@ -14,6 +14,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any, cast
 
 import aiomqtt
 import nats
@@ -39,6 +40,30 @@ from ecgmon.monitor.settings import NatsSettings, shard_partitions
 from ecgmon.simulators.publisher import SimConfig, publish
 
 # ---------------------------------------------------------------------------------------------- pure parts
+
+
+@pytest.mark.asyncio
+async def test_the_bridge_drops_a_retained_command_and_stores_a_plain_one():
+    """A control command the broker delivers as retained would be stored again at every reconnection of the bridge
+    and carried out again by the workers (a retained discharge ended the next patient's bed: a reviewer, session
+    41): dropped and counted; the same command not retained is stored."""
+    from types import SimpleNamespace
+
+    from ecgmon.monitor.bridge import BridgeSettings, MqttBridge
+
+    b = MqttBridge(BridgeSettings())
+    stored: list[str] = []
+
+    async def store(subject: str, payload: bytes, mid: str, previous: object) -> None:
+        stored.append(subject)
+
+    b._store = store  # type: ignore[method-assign]
+    for mid, retain in ((1, True), (2, False)):
+        b._take(cast(Any, SimpleNamespace(topic="ecg/bed1/control", payload=b'{"cmd": "discharge"}', retain=retain,
+                                          mid=mid)))
+    await asyncio.sleep(0.01)
+    assert b.counts["retained_control"] == 1 and b.counts["rejected"] == 1 and len(stored) == 1
+    assert stored[0].endswith(".control") and b.summary()["retained_control"] == 1
 
 
 def test_nats_partition_function_is_fnv1a_and_spreads_devices():
@@ -153,6 +178,7 @@ def test_a_worker_whose_partitions_are_not_the_servers_raises_an_alarm():
 WORKER = r"""
 import asyncio, faulthandler, json, signal, sys
 from pathlib import Path
+from typing import Any, cast
 faulthandler.register(signal.SIGUSR1, all_threads=True)  # the test asks for every stack when a stop hangs
 from ecgmon.monitor.app import build, run_headless
 from ecgmon.monitor.config import MonitorConfig

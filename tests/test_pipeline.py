@@ -650,18 +650,21 @@ def test_heart_rate_limits_sent_before_a_beds_first_samples_are_kept_for_it(tmp_
 def test_a_discharge_ends_the_bed_clears_its_alarms_and_frees_its_device(tmp_path, monitors, shipped):
     """``{"cmd": "discharge"}`` on a device's control topic: its alarms cleared ("discharged"), its bed, limits and
     stream forgotten, its place under --max-devices freed; the device's next samples are a new patient's bed (the
-    default limits); a discharge of a device without a bed is refused and counted.  Before, a device that stopped
-    left its bed and its alarms until the monitor restarted (a newcomer, session 39)."""
+    default limits); a discharge of a device without a bed is refused and counted, and so is one while the device is
+    still sending (its patient may be there) or one delivered as retained (a reviewer, session 41).  Before, a
+    device that stopped left its bed and its alarms until the monitor restarted (a newcomer, session 39)."""
     import json
 
     from ecgmon.core.payload import encode
-    from ecgmon.monitor.ingress import Ingress
+    from ecgmon.monitor.ingress import Ingress, Retained
 
     rec = Recorder()
     mon = _build(monitors, _cfg(tmp_path), shipped, extra_sinks=[rec]).monitor
-    ing = Ingress(topic="ecg/+/samples", labels_topic=None, control_topic="ecg/+/control", max_devices=1)
+    now = [time.time()]
+    ing = Ingress(topic="ecg/+/samples", labels_topic=None, control_topic="ecg/+/control", max_devices=1,
+                  clock=lambda: now[0])
     ing.listener = mon
-    t0 = time.time() - 20.0
+    t0 = now[0] - 40.0
     flat = np.full(250, 0.2, np.float32)  # a flat line: leads off (a technical alarm of the bed)
 
     def send(dev: str, seq: int) -> None:
@@ -675,6 +678,13 @@ def test_a_discharge_ends_the_bed_clears_its_alarms_and_frees_its_device(tmp_pat
     assert set(mon.beds) == {"bed1"} and ("bed2", "too-many-devices") in ing.rejected
     on = set(mon.beds["bed1"].book.active)
     assert on, "the flat line raised no alarm to clear"
+    ing.handle("ecg/bed1/control", b'{"cmd": "discharge"}')  # while it sends: refused
+    assert "bed1" in mon.beds and ing.rejected[("bed1", "control-discharge-while-sending")] == 1
+    now[0] += 5.0  # the device silent for 5 s
+    ing.handle("ecg/bed1/control", Retained(b'{"cmd": "discharge"}'))  # a retained command: refused
+    assert "bed1" in mon.beds and ing.rejected[("bed1", "control-retained")] == 1
+    on = set(mon.beds["bed1"].book.active)  # the refusals' 'bad input' beside the leads off
+    assert Condition.LEADS_OFF in on
     ing.handle("ecg/bed1/control", b'{"cmd": "discharge"}')
     ing.handle("ecg/nobody/control", b'{"cmd": "discharge"}')
     assert "bed1" not in mon.beds and "bed1" not in ing.streams
@@ -685,10 +695,62 @@ def test_a_discharge_ends_the_bed_clears_its_alarms_and_frees_its_device(tmp_pat
     send("bed2", 20)  # its place is free now
     send("bed1", 21)  # and the first device's samples are a new patient's: refused now, the limit taken by bed2
     assert set(mon.beds) == {"bed2"}
+    now[0] += 5.0
     ing.handle("ecg/bed2/control", b'{"cmd": "discharge"}')
     send("bed1", 22)
     assert set(mon.beds) == {"bed1"}
     assert (mon.beds["bed1"].lethal.cfg.hr_low, mon.beds["bed1"].lethal.cfg.hr_high) == (50.0, 120.0)
+
+
+def test_a_discharge_clears_the_alarms_a_restart_restored_for_a_bed_that_did_not_come_back(tmp_path, monitors,
+                                                                                           shipped):
+    """After a restart the journal's open alarms of a device that stopped before it are shown again, with no bed: a
+    discharge clears them (it was refused, and they stayed open at every restart: a reviewer, session 41)."""
+    from ecgmon.core.messages import AlarmKind
+    from ecgmon.monitor.alarms import AlarmBook
+
+    rec = Recorder()
+    mon = _build(monitors, _cfg(tmp_path), shipped, extra_sinks=[rec]).monitor
+    old = AlarmBook("gone", fs=250.0).raise_(Condition.SIGNAL_LOSS, AlarmKind.TECHNICAL, Priority.MEDIUM,
+                                             "no samples for 3 s", index=1000)
+    mon.adopt({}, old)  # as a restart restores them (Monitor.adopt: shown again when the bed's first samples come)
+    assert mon.control("gone", "discharge") and not mon.control("gone", "discharge")
+    cleared = [a for a in rec.alarms if a.patient == "gone"]
+    assert [(a.condition, a.state.value, a.reason) for a in cleared] == [
+        (Condition.SIGNAL_LOSS, "cleared", "discharged")]
+    assert cleared[0].id == old[0].id and "gone" not in mon._waiting_restore
+
+
+def test_beats_queued_at_a_discharge_are_not_judged_on_the_devices_next_bed(tmp_path, monitors):
+    """Beats of the discharged patient still waiting for the scorer are released, not judged: once the device's next
+    packet had made a new bed, they were judged there (its beat count, its learning and alarm policy: a reviewer,
+    session 41)."""
+    from ecgmon.core.payload import encode
+    from ecgmon.models.checkpoint import load
+    from ecgmon.models.records import read
+    from ecgmon.monitor.ingress import Ingress
+
+    rec_ecg = read(Path(__file__).parent / "data" / "mitdb" / "205x")
+    fs, n = rec_ecg.fs, int(0.25 * rec_ecg.fs)
+    from ecgmon.core.broker import BrokerConfig
+
+    mon = _build(monitors, _cfg(tmp_path, source="mqtt", broker=BrokerConfig()), load("mitdb")).monitor
+    now = [time.time()]
+    ing = Ingress(topic="ecg/+/samples", labels_topic=None, control_topic="ecg/+/control", clock=lambda: now[0])
+    ing.listener = mon
+    t0 = now[0] - 60.0
+    queued = []
+    for seq in range(120):
+        for c in ing.handle("ecg/d/samples", encode("int16", "d", seq, fs, t0 + seq * 0.25,
+                                                     rec_ecg.signal[seq * n:(seq + 1) * n])):
+            queued += mon.segment(c)
+    now[0] += 5.0
+    ing.handle("ecg/d/control", b'{"cmd": "discharge"}')
+    assert "d" not in mon.beds and len(queued) > 20
+    for c in ing.handle("ecg/d/samples", encode("int16", "d", 0, fs, now[0] - 0.25, rec_ecg.signal[:n])):
+        mon.segment(c)  # the device again: a new patient's bed
+    mon.judge(queued, mon.scorer.score_batch(np.stack([b.samples for b in queued])))
+    assert mon.beds["d"].beats == 0 and mon.stats.released == len(queued) and mon.stats.beats == 0
 
 
 def test_limits_waiting_for_beds_are_bounded_by_forgetting_the_oldest(tmp_path, monitors, shipped, monkeypatch):

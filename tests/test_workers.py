@@ -240,6 +240,26 @@ async def test_failover_a_killed_worker_is_alarmed_restarted_and_its_beds_judged
     assert beds0 and not beds0 & beds1
 
 
+def test_a_discharged_bed_is_forgotten_by_the_router_and_never_alarmed_unmonitored(tmp_path):
+    """A worker discharges a bed and later dies: 'bed unmonitored' for its other beds, not for the patient who left
+    (it was raised, and never cleared: a reviewer, session 41); the router counts the discharge."""
+    import time
+
+    from ecgmon.core.messages import Condition
+    from ecgmon.monitor.config import MonitorConfig
+    from ecgmon.monitor.workers import RESTARTS, Router
+
+    r = Router(MonitorConfig(source="mqtt", broker=BrokerConfig(), journal=tmp_path / "a.jsonl", ui=False), 2)
+    w = r.workers[0]
+    r._from_worker(w, w.gen, ("beds", ["stays", "gone"]))
+    r._from_worker(w, w.gen, ("discharged", "gone"))
+    w.starts = [time.monotonic()] * RESTARTS  # dies once too often: alarmed, not restarted
+    r._gone(w, w.gen)
+    unmonitored = {p for p, b in r.books.items() if Condition.BED_UNMONITORED in b.active}
+    assert unmonitored == {"stays"} and r.discharged == 1 and w.beds == {"stays"}
+    r.journal.close()
+
+
 def test_a_down_workers_beds_show_no_rate_trace_or_verdict_only_the_alarm(tmp_path):
     import numpy as np
     from rich.console import Console
