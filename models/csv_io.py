@@ -32,7 +32,8 @@ the line and the fix; what is decided on clear evidence is a warning in ``Record
   (PhysioNet's elapsed time, a decimal comma allowed; times of day across midnight go on) or an ISO date and
   time, read as seconds), a sample-number column (``sample``, ``Sample #``, ``index``, ``n``, ``#``: counting up by
   one, a jump refused at its line), the rest are leads (``--lead`` chooses among them by name; a unit in a
-  name: ``ECG (uV)``, ``ecg_mV``; a column named ``V`` is lead V, not volts).  Without a header: one column
+  name: ``ECG (uV)``, ``ecg_mV``; a column named ``V`` is lead V, not volts; by default lead II, but where that
+  column holds one value throughout, the next lead with a signal, an ECG lead by name first, with a warning).  Without a header: one column
   is the lead; two are a time column (strictly increasing; seconds or milliseconds told apart by its step, with
   a warning) and the lead; more are refused.
 - **Rate**: from ``--fs``, a metadata line and the time column (its rows over its span: times rounded to whole
@@ -49,7 +50,8 @@ the line and the fix; what is decided on clear evidence is a warning in ``Record
   loss, in its place: what a spreadsheet exports); with several columns a line of delimiters alone among the samples
   is skipped, with a warning (the samples after it follow without a gap).  A line of ``NaN`` (``NA``, ...) alone is a
   missing sample, also before the first number.
-- **Cells**: an empty cell, ``nan``, ``NaN`` or ``NA`` in the lead is signal loss (NaN, warning);
+- **Cells**: an empty cell, ``nan``, ``NaN`` or ``NA`` in the lead is signal loss (NaN, warning), and so is a cell of
+  exactly -32768 or 32767 (a 16-bit device's lead-off or overflow code; warning naming the first line);
   text elsewhere, infinities, a row with another number of fields, or a sample beyond
   :data:`~ecgmon.models.recording.SAMPLE_MAX_MV` are refused at their line.
 """
@@ -580,6 +582,17 @@ def _read_lines(path: Path, lines: list[str], notes: list[str], lead: str | None
     unnamed = [t.meta.get("lead", (0, "ECG"))[1]] if len(leads) == 1 else [f"column {c + 1}" for c in leads]
     lead_names = [names[c] for c in leads] if names is not None else unnamed
     pick, note = choose_lead([_name_unit(n)[0] for n in lead_names], lead, where=str(path))
+    if lead is None and len(leads) > 1 and _flat(table[:, leads[pick]]):
+        # the default lead holds one value throughout (never connected, or a device's "off" value): the file's next
+        # lead that has a signal is played, an ECG lead by its name first (a file whose lead II was all 0 played the
+        # flat line, leads off to its end, beside a good lead I: a newcomer, session 41); a lead asked for is played
+        names_ = [_name_unit(n)[0] for n in lead_names]
+        alive = [k for k in range(len(leads)) if k != pick and not _flat(table[:, leads[k]])]
+        live = next((k for k in alive if is_ecg_name(names_[k])), alive[0] if alive else None)
+        if live is not None:
+            notes.append(f"{path}: column {lead_names[pick]!r} holds one value throughout (a lead not connected): "
+                         f"playing {lead_names[live]!r} (choose with --lead)")
+            pick, note = live, None
     if note:
         notes.append(note)
     col = leads[pick]
@@ -674,6 +687,14 @@ def _read_lines(path: Path, lines: list[str], notes: list[str], lead: str | None
     factor, unit = check_units(declared, units, where=f"{path}: column {lead_names[pick]!r}")
     x = table[:, col] * factor
     where = f"{path}: column {lead_names[pick]!r}"
+    codes = np.isin(table[:, col], INT16_CODES)
+    if codes.any() and not codes.all():
+        # a 16-bit device's lead-off or overflow codes in its export: missing samples (signal loss), not +-32.8 mV of
+        # signal played with no word (a newcomer, session 41: 2 s blocks of -32768 in a uV export every 20 s)
+        first = int(line_of[np.flatnonzero(codes)[0]])
+        x[codes] = np.nan
+        notes.append(f"{where}: {int(codes.sum())} sample(s) of exactly -32768 or 32767 (a 16-bit device's lead-off "
+                     f"or overflow code) from line {first}: played as missing samples (signal loss)")
     if len(x) < 2 * rate:
         raise RecordError(f"{path}: {len(x)} samples is less than 2 s at {rate:g} Hz")
     note = check_amplitude(x, where=where, unit_known=unit is not None)
@@ -804,6 +825,16 @@ def _axes(names: list[str] | None, table: np.ndarray, leads: list[int]) -> list[
         if len(d) >= AXIS_MIN_ROWS - 1 and bool(np.all(d > 0)) and not is_ecg_name(_name_unit(names[c])[0]):
             axes.append(c)
     return axes
+
+
+# the extremes of a 16-bit converter: devices write them for a lead off or an overflow (CSV cells in the file's units)
+INT16_CODES = (-32768.0, 32767.0)
+
+
+def _flat(v: np.ndarray) -> bool:
+    """Whether a column holds one value throughout (its empty cells aside), or none."""
+    f = v[np.isfinite(v)]
+    return f.size == 0 or bool(f.min() == f.max())
 
 
 def _refuse_axis(path: Path, names: list[str] | None, axes: list[int]) -> NoReturn:

@@ -957,3 +957,41 @@ def test_an_uncalibrated_wfdb_signal_is_said(tmp_path, gain_field):
     r = read(tmp_path / "u")
     said = any("uncalibrated signal" in n for n in r.notes)
     assert said == (gain_field != "200")
+
+
+def _ecg_uv(seconds: float = 12.0, fs: float = 250.0) -> np.ndarray:
+    """A sinus-like rhythm in whole microvolts: 1 mV spikes at 75 bpm over a little noise."""
+    t = np.arange(round(seconds * fs)) / fs
+    x = 1000.0 * np.exp(-0.5 * (((t % 0.8) - 0.4) / 0.012) ** 2) + 20.0 * np.sin(2 * np.pi * 1.3 * t)
+    return np.round(x)
+
+
+def test_sixteen_bit_lead_off_codes_in_a_csv_are_missing_samples(tmp_path):
+    """2 s of -32768 (and of 32767) in a microvolt export, a 16-bit device's lead-off or overflow codes: missing samples
+    (signal loss) with a warning naming the line; they were played as +-32.8 mV of signal, without a word (a
+    newcomer, session 41)."""
+    for code in (-32768, 32767):
+        x = _ecg_uv()
+        x[1000:1500] = code
+        f = tmp_path / f"codes{code}.csv"
+        f.write_text("ECG II (uV)\n" + "\n".join(f"{v:.0f}" for v in x) + "\n")
+        r = read_csv(f, fs=250.0)
+        assert np.isnan(r.signal[1000:1500]).all() and np.isfinite(r.signal[:1000]).all()
+        assert np.nanmax(np.abs(r.signal)) < 1.1
+        assert any("500 sample(s) of exactly -32768 or 32767" in n and "line 1002" in n for n in r.notes), r.notes
+
+
+def test_a_csvs_flat_default_lead_gives_way_to_a_lead_with_a_signal(tmp_path):
+    """A two-lead export whose lead II is all 0 (never connected): lead I is played, with a warning (the flat line was
+    played, leads off to the end, beside a good lead I: a newcomer, session 41); a lead asked for by name is played
+    as it is; where every lead is flat, lead II is."""
+    x = _ecg_uv() / 1000.0
+    f = tmp_path / "two.csv"
+    f.write_text("I (mV),II (mV)\n" + "\n".join(f"{v:.3f},0" for v in x) + "\n")
+    r = read_csv(f, fs=250.0)
+    assert r.lead == "I" and np.allclose(r.signal, x, atol=1e-3)
+    assert any("'II (mV)' holds one value throughout" in n for n in r.notes), r.notes
+    assert read_csv(f, fs=250.0, lead="II").lead == "II"
+    g = tmp_path / "flat.csv"
+    g.write_text("I (mV),II (mV)\n" + "\n".join("0.1,0" for _ in x) + "\n")
+    assert read_csv(g, fs=250.0).lead == "II"
