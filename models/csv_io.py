@@ -33,9 +33,9 @@ the line and the fix; what is decided on clear evidence is a warning in ``Record
   time, read as seconds), a sample-number column (``sample``, ``Sample #``, ``index``, ``n``, ``#``: counting up by
   one, a jump refused at its line), the rest are leads (``--lead`` chooses among them by name; a unit in a
   name: ``ECG (uV)``, ``ecg_mV``; a column named ``V`` is lead V, not volts; by default lead II, but where that
-  column holds one value throughout, the next lead with a signal, an ECG lead by name first, with a warning).  Without a header: one column
-  is the lead; two are a time column (strictly increasing; seconds or milliseconds told apart by its step, with
-  a warning) and the lead; more are refused.
+  column holds one value throughout, the next lead with a signal, an ECG lead by name first, with a warning).
+  Without a header: one column is the lead; two are a time column (strictly increasing; seconds or milliseconds
+  told apart by its step, with a warning) and the lead; more are refused.
 - **Rate**: from ``--fs``, a metadata line and the time column (its rows over its span: times rounded to whole
   ms step unevenly, and their median step would be another rate; a whole number of Hz where one lies within the
   column's printed resolution); all that are given must agree within 1 %.  A time column with a jump (a step off

@@ -320,15 +320,23 @@ def read_wfdb(path: Path | str, *, lead: str | None = None, fs: float | None = N
         unit = "uV"  # 'µV' in Latin-1 or UTF-8: wfdb drops the byte it cannot decode and reads volts
     factor, _ = check_units(unit, units, where=where)
     x = x * factor
-    if not np.isfinite(x).any():
-        why = f"{where}: no valid samples (all NaN: the lead was never connected)"
+    fin = x[np.isfinite(x)]
+    if fin.size == 0 or (lead is None and fin.min() == fin.max()):
+        # all NaN, or (the default lead) one value throughout: the lead was never connected
+        why = (f"{where}: no valid samples (all NaN: the lead was never connected)" if fin.size == 0 else
+               f"{where}: one value throughout (the lead was never connected)")
         alt = second_lead(names, ch, volt) if lead is None else None
-        if alt is None:
+        if alt is None and fin.size == 0:
             raise RecordError(why)
-        # the default lead was never connected: the record's other ECG lead is played (a bed refused for a lead
-        # nobody asked for, its good second lead unused: a newcomer, session 26); a lead asked for is refused
-        other = read_wfdb(path, lead=f"#{alt + 1}", fs=fs, units=units, annotations=annotations)
-        return dataclasses.replace(other, notes=(f"{why}; playing {other.lead!r} (choose with --lead)", *other.notes))
+        if alt is not None:
+            # the default lead was never connected: the record's other ECG lead is played (a bed refused for a lead
+            # nobody asked for, its good second lead unused: a newcomer, session 26); a lead asked for is refused (all
+            # NaN) or played as it is; a flat default lead stays where the other is flat too (CinC 2015 a391l, v400s)
+            other = read_wfdb(path, lead=f"#{alt + 1}", fs=fs, units=units, annotations=annotations)
+            o = other.signal[np.isfinite(other.signal)]
+            if fin.size == 0 or (o.size and o.min() != o.max()):
+                return dataclasses.replace(other, notes=(f"{why}; playing {other.lead!r} (choose with --lead)",
+                                                         *other.notes))
     if note := check_amplitude(x, where=where, unit_known=True):
         notes.append(note)
     samples, classes, annotated = np.zeros(0, np.int64), np.zeros(0, "<U1"), False

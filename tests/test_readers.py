@@ -995,3 +995,15 @@ def test_a_csvs_flat_default_lead_gives_way_to_a_lead_with_a_signal(tmp_path):
     g = tmp_path / "flat.csv"
     g.write_text("I (mV),II (mV)\n" + "\n".join("0.1,0" for _ in x) + "\n")
     assert read_csv(g, fs=250.0).lead == "II"
+
+
+def test_a_wfdb_records_flat_default_lead_gives_way_to_its_other_ecg_lead(tmp_path):
+    """A record whose lead II is exactly flat (never connected) and whose V1 has a signal plays V1, as an all-NaN lead
+    II did (session 26); where both are flat (CinC 2015 a391l, v400s), lead II is played as before."""
+    x = _ecg_uv() / 1000.0
+    for name, v1 in (("live", x), ("dead", np.zeros_like(x))):
+        _wfdb(tmp_path, name, np.column_stack([0 * x, v1]), 250.0, names=("II", "V1"))
+    r = read(tmp_path / "live")
+    assert r.lead == "V1" and any("one value throughout" in n for n in r.notes), r.notes
+    assert read(tmp_path / "dead").lead == "II"
+    assert read(tmp_path / "live", lead="II").lead == "II"  # a lead asked for is played as it is
