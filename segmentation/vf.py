@@ -152,20 +152,6 @@ class VFConfig:
     # fine VF (fine_vf_mv: the AHA's 0.1-0.2 mV, Kerber 1997): its shape features read the wander
     wander_lf: float = 0.7
     fine_vf_mv: float = 0.2
-    # a window of fine-VF amplitude (its content above 1.5 Hz under fine_vf_mv) is VF only if its 20-40 Hz power is
-    # under this share of its 0.5-30 Hz power (``hf``, a log ratio; e^-2.5 = 8 %): amplifier or muscle noise of
-    # 20-45 uV over a sinus rhythm of 0.08-0.16 mV QRS is as large as fine VF and broadband (hf -2.3 to -0.7), a
-    # fibrillatory wave is not (the development data's 1,359 VF/flutter windows: hf at most -2.70; its 11 VF windows
-    # under 0.2 mV, all VFDB 426, -3.33 to -2.75).  Sinus of 0.12 mV QRS under 30 uV of noise held a false VF/flutter
-    # alarm for 31 s (session 41)
-    fine_hf: float = -2.5
-    # ... where the window also does not repeat itself at VF's rate (``acf`` under this): fibrillation and flutter
-    # repeat at their own rate, noise does not (Chen et al. 1996).  Without it the rule took real fine VF and flutter
-    # under 20-30 uV of noise for noise (MIT-BIH 207's flutter at 0.15 mV under 30 uV: 34 of 89 windows kept, the VF
-    # alarm cleared mid-episode; 128 Hz devices with mains harmonics aliased into 20-40 Hz: 5 of 11 VFDB episodes
-    # lost; a reviewer, session 41); the noise over small sinus complexes it is for has ``acf`` 0.03-0.2, the
-    # development data's VF windows under 0.2 mV 0.34 and more
-    fine_acf: float = 0.3
     # an organised slow rhythm is no VF (slow_rhythm): autocorrelation at 0.6-1.5 s lags at least slow_acf and
     # slow_margin over that at 0.12-0.5 s
     slow_acf: float = 0.5
@@ -207,12 +193,8 @@ def decide(feats: np.ndarray, cfg: VFConfig) -> tuple[np.ndarray, np.ndarray, np
     # where a baseline wander holds most of the power, the model's shape features describe it, not a fibrillation:
     # VF only if what lies above 1.5 Hz is more than fine VF (a flat line's 40 uV of noise under 0.3 mV of 0.25 Hz
     # wander was VF/flutter; 1 of vfdb-dev's 1,238 VF/flutter windows is under both limits; session 27)
-    fine = fib < cfg.fine_vf_mv
-    wander = (feats[..., FEATURES.index("lf")] >= cfg.wander_lf) & fine
-    # at fine VF's amplitude, broadband noise that does not repeat itself is no VF (VFConfig.fine_hf, fine_acf)
-    hiss = fine & (feats[..., FEATURES.index("hf")] > cfg.fine_hf) & (feats[..., FEATURES.index("acf")] < cfg.fine_acf)
-    vf = (~hard & (p_vf >= cfg.vf_threshold) & ~artifact & (fib >= cfg.flat_mv) & ~wander & ~hiss
-          & ~slow_rhythm(feats, cfg))
+    wander = (feats[..., FEATURES.index("lf")] >= cfg.wander_lf) & (fib < cfg.fine_vf_mv)
+    vf = ~hard & (p_vf >= cfg.vf_threshold) & ~artifact & (fib >= cfg.flat_mv) & ~wander & ~slow_rhythm(feats, cfg)
     return p_vf, p_art, vf, artifact
 
 

@@ -160,53 +160,22 @@ def test_fine_vf_over_the_asystole_floor_is_still_vf():
     assert all(v.vf for v in w if v.end >= 6 * fs), [round(v.p_vf, 2) for v in w]
 
 
-@pytest.mark.parametrize("fs", [250.0, 500.0])
-@pytest.mark.parametrize("band", [40.0, 100.0])
-def test_small_qrs_under_broadband_noise_is_no_vf(fs, band):
-    """A sinus rhythm of 0.12 mV QRS under 30 uV of amplifier noise (0.5-40 or 0.5-100 Hz) is as large as fine VF
-    (0.1-0.2 mV) and its windows looked fibrillatory to the model: a false VF/flutter alarm for 31 s (session 41).
-    Broadband noise at fine VF's amplitude is no fibrillation (VFConfig.fine_hf)."""
-    rng = np.random.default_rng(1)
-    x = sinus(fs, 120, 72, seed=1)
-    x = 0.12 * (x - np.median(x)) / np.percentile(np.abs(x - np.median(x)), 99.9)
-    n = signal.sosfilt(signal.butter(2, (0.5, band), "bandpass", fs=fs, output="sos"), rng.standard_normal(len(x)))
-    w = VFDetector(fs).push(x + 0.03 * n / n.std())
-    assert len(w) > 100 and not any(v.vf for v in w), [round(v.end / fs) for v in w if v.vf]
-
-
-@pytest.mark.parametrize("noise_mv", [0.0, 0.01, 0.02])
-def test_fine_vf_under_a_little_broadband_noise_is_still_vf(noise_mv):
-    """Fine VF of 0.13-0.19 mV (by its content above 1.5 Hz) under up to 20 uV of 0.5-100 Hz noise stays VF: the
-    broadband-noise rule (VFConfig.fine_hf) leaves a fibrillatory wave that dominates its window alone."""
-    fs = 250.0
-    rng = np.random.default_rng(2)
-    for amp in (0.06, 0.08):
-        x = vf_wave(fs, 20, seed=3, amp=amp)
-        n = signal.sosfilt(signal.butter(2, (0.5, 100.0), "bandpass", fs=fs, output="sos"),
-                           rng.standard_normal(len(x)))
-        w = [v for v in VFDetector(fs).push(x + noise_mv * n / n.std()) if v.end >= 6 * fs]
-        assert w and all(v.vf for v in w), (amp, [round(v.p_vf, 2) for v in w])
-
-
 @pytest.mark.parametrize("noise_mv", [0.02, 0.03])
 @pytest.mark.parametrize("fib_mv", [0.12, 0.15])
-def test_fine_flutter_under_broadband_noise_keeps_its_vf_windows(noise_mv, fib_mv):
-    """MIT-BIH 207's ventricular flutter scaled to fine-VF amplitude under 20-30 uV of 0.5-100 Hz noise: the windows
-    the model calls VF stay VF.  The first form of the broadband-noise rule (no repetition condition) kept 34 of 89
-    at 0.15 mV and 30 uV, and the VF alarm cleared mid-episode (a reviewer, session 41)."""
-    rec = read(Path(__file__).parent / "data" / "mitdb-flutter" / "207f")
-    fs, x = rec.fs, np.asarray(rec.signal, dtype=np.float64)
+def test_fine_flutter_under_broadband_noise_keeps_its_vf_alarm(noise_mv, fib_mv):
+    """MIT-BIH 207's ventricular flutter scaled to fine-VF amplitude under 20-30 uV of 0.5-100 Hz noise: nearly every
+    window VF, the alarm raised once and never cleared.  A veto of broadband noise at fine VF's amplitude (session 41,
+    taken back) kept 34 of 89 windows at 0.15 mV and 30 uV, and the VF alarm cleared mid-episode (a reviewer)."""
     from ecgmon.segmentation.vf import fibrillation_mv
 
+    rec = read(Path(__file__).parent / "data" / "mitdb-flutter" / "207f")
+    fs, x = rec.fs, np.asarray(rec.signal, dtype=np.float64)
     clean = VFDetector(fs).push(x)
     x = x * fib_mv / float(np.median(fibrillation_mv(np.array([w.features for w in clean]))))
     rng = np.random.default_rng(7)
     n = signal.sosfilt(signal.butter(2, (0.5, 100.0), "bandpass", fs=fs, output="sos"), rng.standard_normal(len(x)))
-    y = x + noise_mv * n / n.std()
-    without_rule = sum(w.vf for w in VFDetector(fs, VFConfig(fine_hf=math.inf)).push(y))
-    windows = VFDetector(fs).push(y)
-    with_rule = sum(w.vf for w in windows)
-    assert without_rule >= 30 and with_rule >= 0.9 * without_rule, (with_rule, without_rule)
+    windows = VFDetector(fs).push(x + noise_mv * n / n.std())
+    assert sum(w.vf for w in windows) >= 0.75 * len(windows), [round(w.p_vf, 2) for w in windows]
     alarm = VFAlarm(hold_windows=10)  # as the monitor holds an episode (vf_episode_s 10 s)
     assert [t for w in windows if (t := alarm.update(w))] == ["raise"]  # raised once, never cleared
 
