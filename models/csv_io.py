@@ -50,6 +50,9 @@ the line and the fix; what is decided on clear evidence is a warning in ``Record
   loss, in its place: what a spreadsheet exports); with several columns a line of delimiters alone among the samples
   is skipped, with a warning (the samples after it follow without a gap).  A line of ``NaN`` (``NA``, ...) alone is a
   missing sample, also before the first number.
+- **Offset**: samples beyond :data:`~ecgmon.models.recording.SAMPLE_MAX_MV` that are an ECG on a constant offset
+  (a DC-coupled export; median over half that, every sample within it of the median) have the median taken out
+  (warning).
 - **Cells**: an empty cell, ``nan``, ``NaN`` or ``NA`` in the lead is signal loss (NaN, warning), and so is a cell of
   exactly -32768 or 32767 (a 16-bit device's lead-off or overflow code; warning naming the first line);
   text elsewhere, infinities, a row with another number of fields, or a sample beyond
@@ -699,6 +702,16 @@ def _read_lines(path: Path, lines: list[str], notes: list[str], lead: str | None
         raise RecordError(f"{path}: {len(x)} samples is less than 2 s at {rate:g} Hz")
     note = check_amplitude(x, where=where, unit_known=unit is not None)
     big = np.flatnonzero(np.abs(np.nan_to_num(x)) > SAMPLE_MAX_MV)
+    if len(big):
+        # an ECG's spread on a large constant offset (a DC-coupled export: the electrodes' half-cell potential, some
+        # 100-300 mV) is the ECG: the offset is taken out, with a warning (refused as "not possible", no way forward:
+        # a newcomer, session 41); a sample beyond SAMPLE_MAX_MV around it is refused as before
+        offset = float(np.nanmedian(x))
+        if abs(offset) > SAMPLE_MAX_MV / 2:
+            big = np.flatnonzero(np.abs(np.nan_to_num(x - offset)) > SAMPLE_MAX_MV)  # refused: the first of these
+            if not len(big):
+                x = x - offset
+                notes.append(f"{where}: a constant offset of {offset:.4g} mV (a DC-coupled export) taken out")
     if len(big):
         n = int(line_of[big[0]])
         raise RecordError(f"{path}:{n}: {table[big[0], col]:g} {unit or 'mV'} is not possible for a surface ECG "

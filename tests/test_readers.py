@@ -1007,3 +1007,21 @@ def test_a_wfdb_records_flat_default_lead_gives_way_to_its_other_ecg_lead(tmp_pa
     assert r.lead == "V1" and any("one value throughout" in n for n in r.notes), r.notes
     assert read(tmp_path / "dead").lead == "II"
     assert read(tmp_path / "live", lead="II").lead == "II"  # a lead asked for is played as it is
+
+
+def test_an_ecg_on_a_large_dc_offset_has_the_offset_taken_out(tmp_path):
+    """A DC-coupled export, the ECG on +300 mV of electrode offset: the offset is taken out, with a warning (it was
+    refused as 'not possible for a surface ECG', no way forward: a newcomer, session 41); a spike beyond 100 mV around
+    the offset is still refused at its line."""
+    x = _ecg_uv() / 1000.0
+    f = tmp_path / "dc.csv"
+    f.write_text("ECG (mV)\n" + "\n".join(f"{v + 300.0:.4f}" for v in x) + "\n")
+    r = read_csv(f, fs=250.0)
+    assert abs(float(np.median(r.signal)) - float(np.median(x))) < 0.01 and np.nanmax(r.signal) < 1.5
+    assert any("constant offset of 300" in n for n in r.notes), r.notes
+    y = x + 300.0
+    y[700] = 500.0
+    g = tmp_path / "spike.csv"
+    g.write_text("ECG (mV)\n" + "\n".join(f"{v:.4f}" for v in y) + "\n")
+    with pytest.raises(RecordError, match=r"spike.csv:702: 500 mV is not possible"):
+        read_csv(g, fs=250.0)
