@@ -442,6 +442,16 @@ def test_input_lag_is_measured_per_device_above_its_usual_delay():
     assert src.input_lag() == 0.0
 
 
+async def _run_with(mon, source, device, timeout: float) -> dict:
+    """Run ``mon`` on ``source`` beside the ``device`` coroutine (which stops it) for at most ``timeout`` s; its
+    summary."""
+    try:
+        await asyncio.wait_for(mon.run(source, extra_tasks=[("device", device)]), timeout)
+    finally:
+        mon.close()
+    return mon.summary()
+
+
 async def _stop_when_settled(mon, every: float = 2.0) -> None:
     """Stop ``mon`` once ``every`` s pass without a chunk segmented (a device that has sent all it had)."""
     last = -1
@@ -489,11 +499,7 @@ async def test_a_real_ecg_device_learns_and_a_relearn_command_restarts_it(tmp_pa
                         await asyncio.sleep(0.05)
         await _stop_when_settled(mon)
 
-    try:
-        await asyncio.wait_for(mon.run(source, extra_tasks=[("device", device())]), 240)
-    finally:
-        mon.close()
-    s = mon.summary()
+    s = await _run_with(mon, source, device(), 240)
     phases = [x.learning is not None for x in rec.scores]
     changes = [i for i in range(1, len(phases)) if phases[i] != phases[i - 1]]
     assert phases[0] and len(changes) >= 2  # learning, judging, learning again (and judging again)
@@ -550,11 +556,7 @@ async def test_a_discharge_over_the_control_topic_ends_a_stopped_devices_bed(tmp
             await stream(3.0, 0)  # the device again (its counter from 0): a new patient
         await _stop_when_settled(mon)
 
-    try:
-        await asyncio.wait_for(mon.run(source, extra_tasks=[("device", device())]), 120)
-    finally:
-        mon.close()
-    s = mon.summary()
+    s = await _run_with(mon, source, device(), 120)
     assert beds_after == [set()] and "gone" in mon.beds  # ended, then a new bed
     assert s["discharged"] == 1 and s["input"]["commands"] == {"discharge": 1}
     assert s["input"]["rejected_by"]["gone"] == {"control-retained": 1}
@@ -593,11 +595,7 @@ async def test_a_device_on_a_lossy_link_keeps_its_beats(tmp_path, broker, prefix
                                     encode("int16", "lossy", seq, fs, t0 + i / fs, rec_ecg.signal[i:i + n]), qos=1)
         await _stop_when_settled(mon)
 
-    try:
-        await asyncio.wait_for(mon.run(source, extra_tasks=[("device", device())]), 120)
-    finally:
-        mon.close()
-    s = mon.summary()
+    s = await _run_with(mon, source, device(), 120)
     released = max(seq for seq in range(seconds * 4) if seq not in lost) - 8  # the last 8 wait in the reorder window
     assert s["input"]["lost_chunks"] >= len([q for q in lost if q < released]) > 20
     assert s["bridged"] == {"lossy": s["input"]["gaps"]}
