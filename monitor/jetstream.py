@@ -369,6 +369,20 @@ class KvLearntStore:
             self.problem = f"last save failed: {type(err).__name__}"
 
 
+    def forget(self, patient: str) -> None:
+        """A discharged bed (``Monitor.discharge``): what it learnt is deleted from the bucket (on the disk writer's
+        thread, as :meth:`save`), so that the device's next patient, on whatever worker, does not start from it."""
+        src = self.source
+        loop, bucket = src.loop, src.bucket
+        if loop is None or bucket is None or not loop.is_running():
+            return
+        try:
+            asyncio.run_coroutine_threadsafe(bucket.delete(bucket.key("learnt", patient)), loop).result(timeout=10.0)
+        except (FutureTimeout, nats.errors.Error, OSError) as err:
+            self.failed += 1
+            self.problem = f"last delete failed: {type(err).__name__}"
+
+
 class ClusterAlarms(AlarmOutbox):
     """A sink that keeps every bed's open alarms in the bucket (the next owner takes them over, same ids) and
     publishes each transition on ``ecg.<device>.alarms`` (MQTT ``ecg/<device>/alarms``), in order, from a bounded

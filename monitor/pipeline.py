@@ -1278,6 +1278,8 @@ class Monitor:
         self.simulated.discard(patient)
         self._limits_waiting.pop(patient, None)
         self.stats.discharged += 1
+        if self.learning is not None and (forget := getattr(self.store, "forget", None)) is not None:
+            self.disk.submit(functools.partial(forget, patient))  # a store that keeps beds by key (NATS workers)
         self.save_learnt()
         return True
 

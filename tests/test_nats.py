@@ -308,6 +308,29 @@ def nats_server(tmp_path):
 
 @pytest.mark.broker
 @pytest.mark.asyncio
+async def test_a_discharged_beds_learnt_state_is_deleted_from_the_bucket(nats_server):
+    """A discharge deletes what the bed learnt from the workers' bucket (the device's next patient, on whatever worker,
+    started from it: session 41); another bed's stays."""
+    from types import SimpleNamespace
+
+    from ecgmon.monitor.jetstream import KvLearntStore
+
+    nc = await nats.connect(nats_server.url)
+    try:
+        bucket = await Bucket.open(nc, NatsSettings(partitions=4))
+        for dev in ("gone", "stays"):
+            await bucket.put(bucket.key("learnt", dev), {"device": dev, "model": "m"})
+        src = SimpleNamespace(loop=asyncio.get_running_loop(), bucket=bucket)
+        store = KvLearntStore(cast(Any, src), "m")
+        await asyncio.to_thread(store.forget, "gone")  # on the disk writer's thread, as the monitor calls it
+        left = {str(r.get("device")) for p in range(4) for r in await bucket.read("learnt", p)}
+        assert left == {"stays"} and store.failed == 0
+    finally:
+        await nc.close()
+
+
+@pytest.mark.broker
+@pytest.mark.asyncio
 async def test_nats_partition_mapping_is_stable_across_a_restart(tmp_path, nats_server):
     """The server's mapping puts each device in the partition partition_of() gives, the same after a restart."""
     devices = [f"bed{i:02d}" for i in range(40)] + ["ward3.bed7"]
