@@ -33,7 +33,7 @@ the line and the fix; what is decided on clear evidence is a warning in ``Record
   time, read as seconds), a sample-number column (``sample``, ``Sample #``, ``index``, ``n``, ``#``: counting up by
   one, a jump refused at its line), the rest are leads (``--lead`` chooses among them by name; a unit in a
   name: ``ECG (uV)``, ``ecg_mV``; a column named ``V`` is lead V, not volts; by default lead II, but where that
-  column holds one value throughout, the next lead with a signal, an ECG lead by name first, with a warning).
+  column holds one value throughout, the next lead named as an ECG lead that has a signal, with a warning).
   Without a header: one column is the lead; two are a time column (strictly increasing; seconds or milliseconds
   told apart by its step, with a warning) and the lead; more are refused.
 - **Rate**: from ``--fs``, a metadata line and the time column (its rows over its span: times rounded to whole
@@ -590,8 +590,10 @@ def _read_lines(path: Path, lines: list[str], notes: list[str], lead: str | None
         # lead that has a signal is played, an ECG lead by its name first (a file whose lead II was all 0 played the
         # flat line, leads off to its end, beside a good lead I: a newcomer, session 41); a lead asked for is played
         names_ = [_name_unit(n)[0] for n in lead_names]
-        alive = [k for k in range(len(leads)) if k != pick and not _flat(table[:, leads[k]])]
-        live = next((k for k in alive if is_ecg_name(names_[k])), alive[0] if alive else None)
+        # only a column named as an ECG lead: a respiration, pressure or SpO2 column has a signal too (a reviewer,
+        # session 41: a flat II gave way to RESP, a false asystole, and to ABP in mmHg read as mV)
+        live = next((k for k in range(len(leads))
+                     if k != pick and is_ecg_name(names_[k]) and not _flat(table[:, leads[k]])), None)
         if live is not None:
             notes.append(f"{path}: column {lead_names[pick]!r} holds one value throughout (a lead not connected): "
                          f"playing {lead_names[live]!r} (choose with --lead)")
@@ -845,8 +847,8 @@ INT16_CODES = (-32768.0, 32767.0)
 
 
 def _flat(v: np.ndarray) -> bool:
-    """Whether a column holds one value throughout (its empty cells aside), or none."""
-    f = v[np.isfinite(v)]
+    """Whether a column holds one value throughout (its empty cells and 16-bit lead-off codes aside), or none."""
+    f = v[np.isfinite(v) & ~np.isin(v, INT16_CODES)]
     return f.size == 0 or bool(f.min() == f.max())
 
 

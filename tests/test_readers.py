@@ -995,6 +995,15 @@ def test_a_csvs_flat_default_lead_gives_way_to_a_lead_with_a_signal(tmp_path):
     g = tmp_path / "flat.csv"
     g.write_text("I (mV),II (mV)\n" + "\n".join("0.1,0" for _ in x) + "\n")
     assert read_csv(g, fs=250.0).lead == "II"
+    # never a column that is no ECG lead (a reviewer: RESP played as the ECG, a false asystole)
+    h = tmp_path / "resp.csv"
+    h.write_text("RESP (mV),II (mV)\n" + "\n".join(f"{v:.3f},0" for v in x) + "\n")
+    assert read_csv(h, fs=250.0).lead == "II"
+    # a lead II of lead-off codes alone is flat too (a reviewer: a +-32.8 mV square wave beside a good lead I)
+    c = tmp_path / "codes.csv"
+    c.write_text("I (uV),II (uV)\n" + "\n".join(f"{v * 1000:.0f},{-32768 if k % 500 < 250 else 32767}"
+                                                 for k, v in enumerate(x)) + "\n")
+    assert read_csv(c, fs=250.0).lead == "I"
 
 
 def test_a_wfdb_records_flat_default_lead_gives_way_to_its_other_ecg_lead(tmp_path):
