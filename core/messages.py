@@ -65,6 +65,9 @@ class Chunk:
     # live: the device's clock does not agree with this machine's (its packets' delay, arrival minus their time on the
     # device's clock, is at least 1 s off at its smallest): no end-to-end latency can be measured on it
     clock_off: bool = False
+    # the device's stream generation: 0, one more after each discharge of its bed (a chunk of a discharged stream that
+    # reaches the monitor after the discharge is the old patient's, not a new bed's)
+    stream: int = 0
 
 
 @dataclass(frozen=True, slots=True)

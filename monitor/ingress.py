@@ -28,9 +28,6 @@ CONTROL_COMMANDS = frozenset({"relearn", "limits", "discharge"})
 # the arguments each command takes; limits needs one at least (a command that would change nothing is refused, not
 # counted as carried out: {"cmd": "limits", "lo": 45}, a typo, was, a fuzzer's, session 38)
 CONTROL_ARGS = {"relearn": frozenset(), "limits": frozenset({"low", "high"}), "discharge": frozenset()}
-# a device that sent samples this recently (s) is not discharged: its patient may still be there (a wrong bed chosen at
-# the station), and its next packets would start a new bed under the old patient's signal (a reviewer, session 41)
-DISCHARGE_QUIET_S = 3.0
 MAX_TOPIC = 256  # bytes; longer topics are rejected before any parsing
 MAX_ROUTES = 16384  # topics whose route is remembered (the cache starts again when full)
 SAMPLES, LABELS, CONTROL, TOO_LONG, UNKNOWN = range(5)  # what a topic carries
@@ -43,7 +40,7 @@ def samples_reason(reason: str) -> bool:
     (``labels-...``, ``control-...``, ``bad-labels``, ``bad-control``: :meth:`Ingress._not_samples`, ``_labels``,
     ``_control``), nor a topic that names no device."""
     return not (reason.startswith(("labels-", "control-", "bad-labels", "bad-control"))
-                or reason in ("unknown-topic", "topic-too-long"))
+                or reason in ("unknown-topic", "topic-too-long", "retained-samples"))
 
 
 class Retained(bytes):
@@ -181,7 +178,7 @@ class Ingress:
         # the monitor is behind (judged at most every JUDGE_S), when that was judged and when it was last behind
         self._rt_lag: dict[str, tuple[float, float]] = {}
         self._behind, self._judged, self._last_behind = False, -math.inf, -math.inf
-        self._arrived: dict[str, float] = {}  # per device: when its last sample packet arrived (a discharge's check)
+        self._stream_gen: dict[str, int] = {}  # per device: its stream generation (one more at each discharge)
         self._forgotten: Counter[str] = Counter()  # the stream counts of discharged devices (summary)
 
     UNSTABLE_N, UNSTABLE_S = 4, 10.0  # this many stream restarts within this long: an unstable stream
@@ -321,6 +318,9 @@ class Ingress:
             now = self.clock()
             if self._refused_undecoded(dev, now):
                 return out
+            if isinstance(payload, Retained):  # an old packet the broker sends again (handle_many)
+                self._reject(dev, "retained-samples")
+                return out
             try:
                 p = decode(_bytes(payload), max_size=self.max_payload)
             except PayloadError as err:
@@ -346,6 +346,12 @@ class Ingress:
         if self._share:  # devices refused for sending too fast: their packets are not decoded
             refused = {i for i in samples if self._refused_undecoded(routes[i][1], now)}
             samples = [i for i in samples if i not in refused]
+        # a sample packet the broker kept as retained and sends at every (re)connection is an old one: not taken (a
+        # device that publishes retained samples had its bed back after a discharge, with a signal loss for good: a
+        # reviewer, session 41)
+        stale = {i for i in samples if isinstance(messages[i][1], Retained)}
+        if stale:
+            samples = [i for i in samples if i not in stale]
         decoded = decode_many([_bytes(messages[i][1]) for i in samples], max_size=self.max_payload)
         packets = dict(zip(samples, decoded, strict=True))
         out: list[Chunk] = []
@@ -353,6 +359,8 @@ class Ingress:
             p = packets.get(i)
             if i in refused:
                 pass
+            elif stale and i in stale:
+                self._reject(dev, "retained-samples")
             elif p is None:
                 self._not_samples(kind, dev, messages[i][1])
             elif isinstance(p, PayloadError):
@@ -385,7 +393,6 @@ class Ingress:
 
     def _accept(self, dev: str, p: Packet, now: float, out: list[Chunk]) -> None:
         """A decoded packet from ``dev`` that arrived at ``now`` (Unix s): its chunks appended to ``out``."""
-        self._arrived[dev] = now
         if self.max_devices and dev not in self.streams and len(self.streams) >= self.max_devices:
             self._reject(dev, self.TOO_MANY)
             return
@@ -411,7 +418,8 @@ class Ingress:
             return
         stream = self.streams.get(dev)
         if stream is None:
-            stream = self.streams[dev] = DeviceStream(dev, reorder=self.reorder, reorder_s=self.reorder_s)
+            stream = self.streams[dev] = DeviceStream(dev, reorder=self.reorder, reorder_s=self.reorder_s,
+                                                      stream=self.stream_gen(dev))
             self._named.discard(dev)  # its rejections are counted by name from now on, its slot free again
         counts = stream.counts
         reboots, steps, lost, gaps = counts["reboot"], counts["clock_step"], counts["lost_chunks"], counts["gap"]
@@ -656,10 +664,9 @@ class Ingress:
 
     def _control(self, dev: str, payload: object) -> None:
         """``{"cmd": "relearn"}``, ``{"cmd": "limits", "low": 45, "high": 130}`` (heart-rate alarm limits, bpm) or
-        ``{"cmd": "discharge"}`` (end the bed's monitoring: :meth:`forget`, ``Monitor.discharge``; refused while the
-        device sent samples in the last ``DISCHARGE_QUIET_S``) on ``ecg/<device>/control``; a retained command is
-        refused (:class:`Retained`): who may publish there is the broker ACL's business
-        (deploy/mosquitto/ecgmon.acl lets only the station account write it)."""
+        ``{"cmd": "discharge"}`` (end the bed's monitoring: :meth:`forget`, ``Monitor.discharge``) on
+        ``ecg/<device>/control``; a retained command is refused (:class:`Retained`): who may publish there is the
+        broker ACL's business (deploy/mosquitto/ecgmon.acl lets only the station account write it)."""
         if isinstance(payload, Retained):
             self._reject(dev, "control-retained")
             return
@@ -677,9 +684,6 @@ class Ingress:
         if not args.keys() <= CONTROL_ARGS[cmd] or (CONTROL_ARGS[cmd] and not args):
             self._reject(dev, "bad-control")  # an argument the command does not take, or none where it needs one
             return
-        if cmd == "discharge" and self.clock() - self._arrived.get(dev, -math.inf) < DISCHARGE_QUIET_S:
-            self._reject(dev, "control-discharge-while-sending")  # stop the device (or unplug it) first
-            return
         if self.listener is None or not self.listener.control(dev, cmd, args):
             self._reject(dev, f"control-{cmd}-refused")
             return
@@ -687,14 +691,19 @@ class Ingress:
         if cmd == "discharge":
             self.forget(dev)
 
+    def stream_gen(self, dev: str) -> int:
+        """``dev``'s stream generation (:attr:`Chunk.stream`): how many times its bed was discharged here."""
+        return self._stream_gen.get(dev, 0)
+
     def forget(self, dev: str) -> None:
         """Forget ``dev``'s stream (its bed was discharged): its next packet starts a new stream, of a new patient,
         and the device no longer counts towards ``max_devices`` meanwhile.  Its stream's counts stay in the summary."""
         if (st := self.streams.get(dev)) is not None:
             self._forgotten.update(st.counts)
+        self._stream_gen[dev] = self._stream_gen.get(dev, 0) + 1  # its chunks still on their way are the old patient's
         for per_device in (self.streams, self._pace, self._share, self._restarts, self._unstable_until,
                            self._delay_floor, self._lag_by_dev, self._rt_lag, self._refused_since,
-                           self.pending_labels, self._arrived):
+                           self.pending_labels):
             per_device.pop(dev, None)
         self._resume.discard(dev)
 

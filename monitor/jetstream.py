@@ -977,7 +977,8 @@ class NatsSource:
         for r in origins:
             with contextlib.suppress(KeyError, ValueError, TypeError):
                 dev = str(r["device"])
-                st = DeviceStream(dev, reorder=self.cfg.reorder, reorder_s=self.ingress.reorder_s)
+                st = DeviceStream(dev, reorder=self.cfg.reorder, reorder_s=self.ingress.reorder_s,
+                                  stream=self.ingress.stream_gen(dev))
                 st.t0_first, st.fs = float(r["t0"]), float(r["fs"])
                 self.ingress.streams[dev] = st
                 self._origins_written.add(dev)

@@ -111,6 +111,7 @@ class Bed:
     vfbank: VFBank  # this bed's VF filters and buffer (analysed in the monitor's VFPool)
     vfalarm: VFAlarm = field(default_factory=VFAlarm)
     vf_artifact: bool = False  # the last VF window was noise or motion (VFWindow.unreadable): VT is not judged on it
+    stream: int = 0  # the stream generation of its device's chunks (Chunk.stream; Monitor.discharge)
     # the last VF windows analysed: (absolute end sample, noise); a typed beat takes the noise verdict of the
     # latest window ending at or before it (Monitor._beat_artifact)
     vf_flags: deque[tuple[int, bool]] = field(default_factory=lambda: deque(maxlen=16))
@@ -321,6 +322,7 @@ class Monitor:
         self.restored = restored
         self._waiting_restore: dict[str, list[Alarm]] = {}
         self._discharged_at: dict[str, float] = {}  # patient -> time.monotonic() of its discharge (DISCHARGE_MEMORY_S)
+        self._gone_stream: dict[str, int] = {}  # patient -> the last stream generation discharged (Chunk.stream)
         # heart-rate limits set for beds not connected yet (set_limits): (low, high) bpm, applied at their first chunk
         self._limits_waiting: dict[str, tuple[float, float]] = {}
         for a in sorted(restored.alarms, key=lambda a: a.time):
@@ -394,7 +396,8 @@ class Monitor:
                 book, AlarmPolicy(book, self.policy_cfg, fs=chunk.fs), TechnicalAlarms(book),
                 self._bed_model(chunk.fs, before if fs == chunk.fs else None),
                 LethalWatch(chunk.fs, self.lethal_cfg), VTyper(chunk.fs), self.vfpool.bank(chunk.fs),
-                seg_offset=chunk.start, rhythm_block=first_block(chunk.patient, chunk.fs), vfalarm=self._vf_alarm())
+                seg_offset=chunk.start, rhythm_block=first_block(chunk.patient, chunk.fs), vfalarm=self._vf_alarm(),
+                stream=chunk.stream)
             if limits is not None:  # set over the control topic before the bed's first samples
                 st.lethal.set_limits(low=limits[0], high=limits[1])
         elif chunk.reset or st.fs != chunk.fs:
@@ -527,7 +530,16 @@ class Monitor:
         packets lost in transit are (:func:`split_dropouts`, :meth:`_bridge`), not a restart of the lead's detector
         and a signal-loss alarm for every missing sample; one that ends a chunk is held back until the next chunk
         shows whether the signal goes on after it (:meth:`_dropouts`), so the answer does not depend on where the
-        device cut its packets."""
+        device cut its packets.
+
+        A chunk of a discharged bed's stream (:attr:`Chunk.stream` at most the one discharged) that comes after the
+        discharge is the old patient's: dropped, no beats (it made a new bed of the old patient's samples)."""
+        if self._gone_stream and any(c.stream <= self._gone_stream.get(c.patient, -1) for c in chunks):
+            keep = [k for k, c in enumerate(chunks) if c.stream > self._gone_stream.get(c.patient, -1)]
+            out: list[list[Beat]] = [[] for _ in chunks]
+            for k, beats in zip(keep, self.segment_many([chunks[k] for k in keep]) if keep else [], strict=True):
+                out[k] = beats
+            return out
         if self.cfg.bridge_s > 0:
             owner: list[int] = []
             parts: list[Chunk] = []
@@ -1271,6 +1283,8 @@ class Monitor:
         now = time.monotonic()
         self._discharged_at = {p: t for p, t in self._discharged_at.items() if now - t < DISCHARGE_MEMORY_S}
         self._discharged_at[patient] = now
+        if st is not None:  # the chunks of its stream still on their way (a round read before the discharge) dropped
+            self._gone_stream[patient] = max(self._gone_stream.get(patient, -1), st.stream)
         self.release([patient])
         for sink in self._all_sinks:
             if (forget := getattr(sink, "forget", None)) is not None:

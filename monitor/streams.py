@@ -75,6 +75,7 @@ class DeviceStream:
     # the stream has carried a second lead: a packet without it then makes that lead's signal loss, not silence
     leads: tuple[str, ...] | None = None
     had_second: bool = False
+    stream: int = 0  # the device's stream generation (Chunk.stream: one more after each discharge of its bed)
 
     RECENT = 256
     # the next packet's t0 this far from where its stream's pace puts it (s), beyond half the packet's length (its
@@ -245,7 +246,7 @@ class DeviceStream:
             del self.recent[next(iter(self.recent))]
         self.last = (p.seq, p.t0, len(p.samples) / p.fs)
         c = Chunk(self.device, p.fs, p.t0, p.samples, start=start, reset=reset, simulated=p.simulated,
-                  missing=0 if was is None else start - was)
+                  missing=0 if was is None else start - was, stream=self.stream)
         if p.second is None:
             if not self.had_second:
                 return [c]

@@ -514,7 +514,8 @@ async def test_a_discharge_over_the_control_topic_ends_a_stopped_devices_bed(tmp
     ``{"cmd": "discharge"}`` on its control topic, through a real broker: the alarm cleared as "discharged" (the
     journal says so), the bed gone from the monitor; when the device sends again its samples are a new bed.  A
     discharge left retained on the broker (delivered again at every connection) is refused: it ended the next
-    patient's bed in VF at the monitor's reconnection (a reviewer, session 41)."""
+    patient's bed in VF at the monitor's reconnection; and a retained sample packet is not taken (it brought a
+    discharged bed back: reviewers, session 41)."""
     import json
 
     from ecgmon.core.payload import encode
@@ -531,6 +532,9 @@ async def test_a_discharge_over_the_control_topic_ends_a_stopped_devices_bed(tmp
     beds_after: list[set[str]] = []
     async with BrokerConfig(url=broker.url, client_id=f"{prefix}-station0").client() as st:  # before the monitor
         await st.publish(f"{prefix}/gone/control", b'{"cmd": "discharge"}', qos=1, retain=True)
+        # ... and a device that publishes its samples retained: its last packet, sent again at every connection
+        await st.publish(f"{prefix}/gone/samples", encode("int16", "gone", 999, fs, time.time() - 60,
+                                                          rec_ecg.signal[:n]), qos=1, retain=True)
 
     async def device() -> None:
         await source.conn.connected.wait()
@@ -559,7 +563,7 @@ async def test_a_discharge_over_the_control_topic_ends_a_stopped_devices_bed(tmp
     s = await _run_with(mon, source, device(), 120)
     assert beds_after == [set()] and "gone" in mon.beds  # ended, then a new bed
     assert s["discharged"] == 1 and s["input"]["commands"] == {"discharge": 1}
-    assert s["input"]["rejected_by"]["gone"] == {"control-retained": 1}
+    assert s["input"]["rejected_by"]["gone"] == {"control-retained": 1, "retained-samples": 1}
     journal = [json.loads(line) for line in (tmp_path / "j.jsonl").read_text().splitlines()]
     ended = [j for j in journal if j.get("patient") == "gone" and j.get("reason") == "discharged"]
     assert ended and {j["condition"] for j in ended} >= {"signal loss"}

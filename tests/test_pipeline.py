@@ -650,9 +650,11 @@ def test_heart_rate_limits_sent_before_a_beds_first_samples_are_kept_for_it(tmp_
 def test_a_discharge_ends_the_bed_clears_its_alarms_and_frees_its_device(tmp_path, monitors, shipped):
     """``{"cmd": "discharge"}`` on a device's control topic: its alarms cleared ("discharged"), its bed, limits and
     stream forgotten, its place under --max-devices freed; the device's next samples are a new patient's bed (the
-    default limits); a discharge of a device without a bed is refused and counted, and so is one while the device is
-    still sending (its patient may be there) or one delivered as retained (a reviewer, session 41).  Before, a
-    device that stopped left its bed and its alarms until the monitor restarted (a newcomer, session 39)."""
+    default limits), but chunks of the old stream that reach the monitor after the discharge (read before it) are the
+    old patient's, dropped; a discharge of a device without a bed, or one delivered as retained, is refused, and a
+    retained sample packet (the broker's old one, sent again at every connection) is not taken (reviewers, session
+    41).  Before, a device that stopped left its bed and its alarms until the monitor restarted (a newcomer, session
+    39)."""
     import json
 
     from ecgmon.core.payload import encode
@@ -660,15 +662,16 @@ def test_a_discharge_ends_the_bed_clears_its_alarms_and_frees_its_device(tmp_pat
 
     rec = Recorder()
     mon = _build(monitors, _cfg(tmp_path), shipped, extra_sinks=[rec]).monitor
-    now = [time.time()]
-    ing = Ingress(topic="ecg/+/samples", labels_topic=None, control_topic="ecg/+/control", max_devices=1,
-                  clock=lambda: now[0])
+    ing = Ingress(topic="ecg/+/samples", labels_topic=None, control_topic="ecg/+/control", max_devices=1)
     ing.listener = mon
-    t0 = now[0] - 40.0
+    t0 = time.time() - 40.0
     flat = np.full(250, 0.2, np.float32)  # a flat line: leads off (a technical alarm of the bed)
 
+    def packet(dev: str, seq: int) -> bytes:
+        return encode("json", dev, seq, 250.0, t0 + seq, flat)
+
     def send(dev: str, seq: int) -> None:
-        for c in ing.handle(f"ecg/{dev}/samples", encode("json", dev, seq, 250.0, t0 + seq, flat)):
+        for c in ing.handle(f"ecg/{dev}/samples", packet(dev, seq)):
             mon.segment(c)
 
     for seq in range(8):
@@ -676,14 +679,10 @@ def test_a_discharge_ends_the_bed_clears_its_alarms_and_frees_its_device(tmp_pat
         send("bed2", seq)  # past --max-devices 1: refused
     assert ing.handle("ecg/bed1/control", json.dumps({"cmd": "limits", "low": 45, "high": 140}).encode()) == []
     assert set(mon.beds) == {"bed1"} and ("bed2", "too-many-devices") in ing.rejected
-    on = set(mon.beds["bed1"].book.active)
-    assert on, "the flat line raised no alarm to clear"
-    ing.handle("ecg/bed1/control", b'{"cmd": "discharge"}')  # while it sends: refused
-    assert "bed1" in mon.beds and ing.rejected[("bed1", "control-discharge-while-sending")] == 1
-    now[0] += 5.0  # the device silent for 5 s
+    late = ing.handle("ecg/bed1/samples", packet("bed1", 8))  # read, not yet segmented when the discharge comes
     ing.handle("ecg/bed1/control", Retained(b'{"cmd": "discharge"}'))  # a retained command: refused
     assert "bed1" in mon.beds and ing.rejected[("bed1", "control-retained")] == 1
-    on = set(mon.beds["bed1"].book.active)  # the refusals' 'bad input' beside the leads off
+    on = set(mon.beds["bed1"].book.active)  # the refusal's 'bad input' beside the leads off
     assert Condition.LEADS_OFF in on
     ing.handle("ecg/bed1/control", b'{"cmd": "discharge"}')
     ing.handle("ecg/nobody/control", b'{"cmd": "discharge"}')
@@ -692,10 +691,12 @@ def test_a_discharge_ends_the_bed_clears_its_alarms_and_frees_its_device(tmp_pat
     assert {a.condition for a in cleared} == on and all(a.reason == "discharged" for a in cleared)
     assert ing.commands["discharge"] == 1 and ing.rejected[("nobody", "control-discharge-refused")] == 1
     assert mon.summary()["discharged"] == 1
+    assert late and all(mon.segment(c) == [] for c in late) and "bed1" not in mon.beds  # the old patient's: dropped
+    assert ing.handle("ecg/bed1/samples", Retained(packet("bed1", 9))) == [] and "bed1" not in ing.streams
+    assert ing.rejected[("bed1", "retained-samples")] == 1
     send("bed2", 20)  # its place is free now
     send("bed1", 21)  # and the first device's samples are a new patient's: refused now, the limit taken by bed2
     assert set(mon.beds) == {"bed2"}
-    now[0] += 5.0
     ing.handle("ecg/bed2/control", b'{"cmd": "discharge"}')
     send("bed1", 22)
     assert set(mon.beds) == {"bed1"}
