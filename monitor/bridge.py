@@ -117,7 +117,7 @@ class MqttBridge:
 
     def summary(self) -> dict[str, Any]:
         return {"state": self.state, **{k: self.counts[k] for k in (
-                    "received", "stored", "duplicates", "retries", "rejected", "retained_control", "mqtt_connects",
+                    "received", "stored", "duplicates", "retries", "rejected", "retained", "mqtt_connects",
                     "mqtt_disconnects", "nats_disconnects")},
                 "pending": len(self._order), "failures": dict(self.failures),
                 "store_max_s": round(self.store_max_s, 3)}
@@ -210,10 +210,11 @@ class MqttBridge:
         payload = bytes(message.payload) if isinstance(message.payload, bytes | bytearray) else \
             str(message.payload).encode()
         route = self._route(str(message.topic), payload)
-        if route is not None and message.retain and route[1].endswith("/control"):
-            # a retained command would be stored again at every reconnection of the bridge, and carried out again
-            # (a reviewer, session 41: a retained discharge ended the next patient's bed): dropped
-            self.counts["retained_control"] += 1
+        if route is not None and message.retain:
+            # a retained message is an old one the broker sends again at every reconnection of the bridge: stored again
+            # (past JetStream's duplicate window), a retained discharge was carried out again and ended the next
+            # patient's bed, a retained sample packet brought a discharged bed back (reviewers, session 41): dropped
+            self.counts["retained"] += 1
             route = None
         if route is None:
             self.counts["rejected"] += 1

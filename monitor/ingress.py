@@ -22,7 +22,7 @@ from ecgmon.core.messages import Chunk, TrueBeat, is_abnormal
 from ecgmon.core.payload import MAX_PAYLOAD, Packet, PayloadError, decode, decode_many, device_from_topic, t0_problem
 from ecgmon.models.data import CLASS_NAMES
 from ecgmon.monitor.sources import InputListener
-from ecgmon.monitor.streams import DeviceStream, same_rate
+from ecgmon.monitor.streams import DeviceStream, digest, same_rate
 
 CONTROL_COMMANDS = frozenset({"relearn", "limits", "discharge"})
 # the arguments each command takes; limits needs one at least (a command that would change nothing is refused, not
@@ -40,7 +40,7 @@ def samples_reason(reason: str) -> bool:
     (``labels-...``, ``control-...``, ``bad-labels``, ``bad-control``: :meth:`Ingress._not_samples`, ``_labels``,
     ``_control``), nor a topic that names no device."""
     return not (reason.startswith(("labels-", "control-", "bad-labels", "bad-control"))
-                or reason in ("unknown-topic", "topic-too-long", "retained-samples"))
+                or reason in ("unknown-topic", "topic-too-long"))
 
 
 class Retained(bytes):
@@ -179,6 +179,10 @@ class Ingress:
         self._rt_lag: dict[str, tuple[float, float]] = {}
         self._behind, self._judged, self._last_behind = False, -math.inf, -math.inf
         self._stream_gen: dict[str, int] = {}  # per device: its stream generation (one more at each discharge)
+        # per discharged device: when, and its stream's last packets (seq -> t0, digest), DISCHARGED_S (_old_packet)
+        self._discharged: dict[str, tuple[float, dict[int, tuple[float, int]]]] = {}
+        # sample packets not taken as old ones: delivered as retained, or a discharged stream's delivered again
+        self.old_packets: Counter[str] = Counter()
         self._forgotten: Counter[str] = Counter()  # the stream counts of discharged devices (summary)
 
     UNSTABLE_N, UNSTABLE_S = 4, 10.0  # this many stream restarts within this long: an unstable stream
@@ -216,6 +220,7 @@ class Ingress:
     # bound, and the summary's breakdown with them); the names in brackets (topics that name no device, _unknown) are
     # bounded on their own
     REJECTED_NAMED, MORE_DEVICES = 1000, "(more devices)"
+    DISCHARGED_S = 600.0  # how long a discharged stream's last packets are recognised when they come again
 
     def owns(self, device: str) -> bool:
         return self._owns is None or self._owns(device)
@@ -246,6 +251,7 @@ class Ingress:
                 "seq_jumps": c["seq_jump"], "lead_changes": c["lead_change"], "clock_steps": c["clock_step"],
                 "out_of_order": c["out_of_order"], "rejected": sum(self.rejected.values()),
                 "other_shards": self.other_shards, "commands": dict(self.commands),
+                "old_packets": dict(self.old_packets),
                 "rejected_by": by_device(self.rejected),
                 # devices whose clock is not this machine's (or whose packets always come 1 s late or more): their
                 # beats have no end-to-end latency (the monitor's e2e_clock_off); the first 50
@@ -319,7 +325,7 @@ class Ingress:
             if self._refused_undecoded(dev, now):
                 return out
             if isinstance(payload, Retained):  # an old packet the broker sends again (handle_many)
-                self._reject(dev, "retained-samples")
+                self.old_packets["retained"] += 1
                 return out
             try:
                 p = decode(_bytes(payload), max_size=self.max_payload)
@@ -346,9 +352,10 @@ class Ingress:
         if self._share:  # devices refused for sending too fast: their packets are not decoded
             refused = {i for i in samples if self._refused_undecoded(routes[i][1], now)}
             samples = [i for i in samples if i not in refused]
-        # a sample packet the broker kept as retained and sends at every (re)connection is an old one: not taken (a
-        # device that publishes retained samples had its bed back after a discharge, with a signal loss for good: a
-        # reviewer, session 41)
+        # a sample packet the broker kept as retained and sends at every (re)connection is an old one: not taken, and
+        # no rejection (it would raise a 'bad input' at every reconnection): counted in old_packets (a device that
+        # publishes retained samples had its bed back after a discharge, with a signal loss for good: a reviewer,
+        # session 41)
         stale = {i for i in samples if isinstance(messages[i][1], Retained)}
         if stale:
             samples = [i for i in samples if i not in stale]
@@ -360,7 +367,7 @@ class Ingress:
             if i in refused:
                 pass
             elif stale and i in stale:
-                self._reject(dev, "retained-samples")
+                self.old_packets["retained"] += 1
             elif p is None:
                 self._not_samples(kind, dev, messages[i][1])
             elif isinstance(p, PayloadError):
@@ -393,6 +400,8 @@ class Ingress:
 
     def _accept(self, dev: str, p: Packet, now: float, out: list[Chunk]) -> None:
         """A decoded packet from ``dev`` that arrived at ``now`` (Unix s): its chunks appended to ``out``."""
+        if self._discharged and dev in self._discharged and self._old_packet(dev, p, now):
+            return
         if self.max_devices and dev not in self.streams and len(self.streams) >= self.max_devices:
             self._reject(dev, self.TOO_MANY)
             return
@@ -684,12 +693,30 @@ class Ingress:
         if not args.keys() <= CONTROL_ARGS[cmd] or (CONTROL_ARGS[cmd] and not args):
             self._reject(dev, "bad-control")  # an argument the command does not take, or none where it needs one
             return
+        if cmd == "discharge":  # which stream is discharged, and whether the device sends (Monitor.discharge)
+            args = {"stream": self.stream_gen(dev), "streaming": dev in self.streams}
         if self.listener is None or not self.listener.control(dev, cmd, args):
             self._reject(dev, f"control-{cmd}-refused")
             return
         self.commands[cmd] += 1
         if cmd == "discharge":
             self.forget(dev)
+
+    def _old_packet(self, dev: str, p: Packet, now: float) -> bool:
+        """Whether ``p`` is one of the packets ``dev`` sent before its bed was discharged, delivered again (a QoS 1
+        redelivery, a persistent session's backlog, a bridged broker's retained copy sent on without its flag): the
+        same counter, time and samples as one of its discharged stream's last packets.  Such a packet made a bed of
+        the old patient's samples again, its signal loss on for good (a reviewer, session 41).  Remembered for
+        ``DISCHARGED_S`` after the discharge."""
+        when, recent = self._discharged[dev]
+        if now - when > self.DISCHARGED_S:
+            del self._discharged[dev]
+            return False
+        seen = recent.get(p.seq)
+        if seen is None or seen[0] != p.t0 or seen[1] != digest(p):
+            return False
+        self.old_packets["discharged"] += 1
+        return True
 
     def stream_gen(self, dev: str) -> int:
         """``dev``'s stream generation (:attr:`Chunk.stream`): how many times its bed was discharged here."""
@@ -700,6 +727,9 @@ class Ingress:
         and the device no longer counts towards ``max_devices`` meanwhile.  Its stream's counts stay in the summary."""
         if (st := self.streams.get(dev)) is not None:
             self._forgotten.update(st.counts)
+            now = self.clock()
+            self._discharged = {d: v for d, v in self._discharged.items() if now - v[0] <= self.DISCHARGED_S}
+            self._discharged[dev] = (now, dict(st.recent))  # its last packets, should they come again (_old_packet)
         self._stream_gen[dev] = self._stream_gen.get(dev, 0) + 1  # its chunks still on their way are the old patient's
         for per_device in (self.streams, self._pace, self._share, self._restarts, self._unstable_until,
                            self._delay_floor, self._lag_by_dev, self._rt_lag, self._refused_since,

@@ -1255,7 +1255,7 @@ class Monitor:
             self._learnt_before.pop(p, None)
             self._waiting_restore.pop(p, None)
 
-    def discharge(self, patient: str) -> bool:
+    def discharge(self, patient: str, *, stream: int | None = None, streaming: bool = False) -> bool:
         """End the monitoring of ``patient``'s bed (a clinician's command: the patient has left, or the device is
         taken to another patient); False when the monitor has no such bed.  Its alarms are cleared ("discharged"),
         its state forgotten: what it learnt (the learnt-state file too), its heart-rate limits, its second lead, its
@@ -1264,10 +1264,14 @@ class Monitor:
         default limits, learning from the start.  A device that stopped sending left its bed and its signal-loss
         alarm on the console until the monitor restarted (a newcomer, session 39).  A bed of a previous run that has not
         come back (its alarms restored from the journal) is discharged too: those alarms cleared, its learnt state
-        forgotten."""
+        forgotten.  ``stream``: the device's stream generation being discharged (:attr:`Chunk.stream`; default: the
+        bed's); ``streaming``: the device has a stream whose chunks may not have made a bed yet (samples and the
+        discharge read in one batch: a persistent session's backlog, a worker's warm-up), which the discharge ends too
+        (refused for want of a bed, the samples after it made one, its signal loss on for good: a reviewer, session
+        41)."""
         st = self.beds.get(patient)
         restored = self._waiting_restore.get(patient, [])
-        if st is None and not restored and patient not in self._learnt_before:
+        if st is None and not restored and patient not in self._learnt_before and not streaming:
             return False
         # a bed of a previous run that has not come back (its device stopped before the restart): the alarms restored
         # from the journal for it are cleared here, which nothing else would do (a reviewer, session 41)
@@ -1283,8 +1287,9 @@ class Monitor:
         now = time.monotonic()
         self._discharged_at = {p: t for p, t in self._discharged_at.items() if now - t < DISCHARGE_MEMORY_S}
         self._discharged_at[patient] = now
-        if st is not None:  # the chunks of its stream still on their way (a round read before the discharge) dropped
-            self._gone_stream[patient] = max(self._gone_stream.get(patient, -1), st.stream)
+        gone = stream if stream is not None else st.stream if st is not None else None
+        if gone is not None:  # the chunks of its stream still on their way (a round read before the discharge) dropped
+            self._gone_stream[patient] = max(self._gone_stream.get(patient, -1), gone)
         self.release([patient])
         for sink in self._all_sinks:
             if (forget := getattr(sink, "forget", None)) is not None:
@@ -1383,7 +1388,10 @@ class Monitor:
         if command == "limits":
             return self.set_limits(device, **{k: v for k, v in (args or {}).items() if k in ("low", "high")})
         if command == "discharge":
-            return self.discharge(device)
+            a = args or {}
+            stream, streaming = a.get("stream"), a.get("streaming")
+            return self.discharge(device, stream=stream if isinstance(stream, int) else None,
+                                  streaming=streaming is True)
         return False
 
     def set_limits(self, patient: str, *, low: object = None, high: object = None) -> bool:

@@ -170,8 +170,8 @@ class DeviceStream:
             old = self.held[p.seq]
             return abs(p.t0 - old.t0) <= 0.5 * dur and np.array_equal(p.samples, old.samples)
         if p.seq in self.recent:
-            t0, digest = self.recent[p.seq]
-            return abs(p.t0 - t0) <= 0.5 * dur and _digest(p) == digest
+            t0, dig = self.recent[p.seq]
+            return abs(p.t0 - t0) <= 0.5 * dur and digest(p) == dig
         if self.last is None:
             return True
         behind = (self.last[0] - p.seq) * self.last[2]
@@ -241,7 +241,7 @@ class DeviceStream:
             start = self.next_start
         self.next_start = start + len(p.samples)
         self.counts["chunks"] += 1
-        self.recent[p.seq] = (p.t0, _digest(p))
+        self.recent[p.seq] = (p.t0, digest(p))
         if len(self.recent) > self.RECENT:
             del self.recent[next(iter(self.recent))]
         self.last = (p.seq, p.t0, len(p.samples) / p.fs)
@@ -259,6 +259,6 @@ class DeviceStream:
                            missing=0 if second_reset else c.missing)]
 
 
-def _digest(p: Packet) -> int:
+def digest(p: Packet) -> int:
     """A digest of a packet's samples (a duplicate delivery carries the same bytes)."""
     return hash(p.samples.tobytes())

@@ -43,10 +43,11 @@ from ecgmon.simulators.publisher import SimConfig, publish
 
 
 @pytest.mark.asyncio
-async def test_the_bridge_drops_a_retained_command_and_stores_a_plain_one():
-    """A control command the broker delivers as retained would be stored again at every reconnection of the bridge
-    and carried out again by the workers (a retained discharge ended the next patient's bed: a reviewer, session
-    41): dropped and counted; the same command not retained is stored."""
+async def test_the_bridge_drops_retained_messages_and_stores_a_plain_one():
+    """A message the broker delivers as retained is an old one, sent again at every reconnection of the bridge: stored
+    again, a retained discharge was carried out again (it ended the next patient's bed) and a retained sample packet
+    brought a discharged bed back (reviewers, session 41): dropped and counted; the same command not retained is
+    stored."""
     from types import SimpleNamespace
 
     from ecgmon.monitor.bridge import BridgeSettings, MqttBridge
@@ -62,8 +63,10 @@ async def test_the_bridge_drops_a_retained_command_and_stores_a_plain_one():
         b._take(cast(Any, SimpleNamespace(topic="ecg/bed1/control", payload=b'{"cmd": "discharge"}', retain=retain,
                                           mid=mid)))
     await asyncio.sleep(0.01)
-    assert b.counts["retained_control"] == 1 and b.counts["rejected"] == 1 and len(stored) == 1
-    assert stored[0].endswith(".control") and b.summary()["retained_control"] == 1
+    b._take(cast(Any, SimpleNamespace(topic="ecg/bed1/samples", payload=b"old packet", retain=True, mid=3)))
+    await asyncio.sleep(0.01)
+    assert b.counts["retained"] == 2 and b.counts["rejected"] == 2 and len(stored) == 1
+    assert stored[0].endswith(".control") and b.summary()["retained"] == 2
 
 
 def test_nats_partition_function_is_fnv1a_and_spreads_devices():
