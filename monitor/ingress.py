@@ -400,7 +400,7 @@ class Ingress:
 
     def _accept(self, dev: str, p: Packet, now: float, out: list[Chunk]) -> None:
         """A decoded packet from ``dev`` that arrived at ``now`` (Unix s): its chunks appended to ``out``."""
-        if self._discharged and dev in self._discharged and self._old_packet(dev, p, now):
+        if dev in self._discharged and self._old_packet(dev, p, now):
             return
         if self.max_devices and dev not in self.streams and len(self.streams) >= self.max_devices:
             self._reject(dev, self.TOO_MANY)

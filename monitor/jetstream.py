@@ -368,7 +368,6 @@ class KvLearntStore:
             self.failed += 1
             self.problem = f"last save failed: {type(err).__name__}"
 
-
     def forget(self, patient: str) -> None:
         """A discharged bed (``Monitor.discharge``): what it learnt is deleted from the bucket (on the disk writer's
         thread, as :meth:`save`), so that the device's next patient, on whatever worker, does not start from it."""

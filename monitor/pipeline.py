@@ -72,6 +72,7 @@ DRAIN_S = 2.0  # at a stop, how long a sink may take to pass on what it holds (t
 # how long a discharge is remembered: beats of the bed cut before it and judged within this long are not judged on a
 # new bed of the same device (the scorer's queue holds a few seconds at most)
 DISCHARGE_MEMORY_S = 120.0
+_NONE = (-math.inf, -1)  # Monitor._discharged's entry for a patient never discharged
 STEADY_S = 10.0  # a bed's beats this far into its stream count in the steady end-to-end latency (Stats.e2e_steady)
 RHYTHM_BLOCK_S = 1.0  # signal gathered per bed before the beat typer and the VF detector see it
 # the lethal watch is told how far the signal has come (its asystole and pause timers) every TICK_S of signal, at
@@ -321,8 +322,9 @@ class Monitor:
         self.done = asyncio.Event()
         self.restored = restored
         self._waiting_restore: dict[str, list[Alarm]] = {}
-        self._discharged_at: dict[str, float] = {}  # patient -> time.monotonic() of its discharge (DISCHARGE_MEMORY_S)
-        self._gone_stream: dict[str, int] = {}  # patient -> the last stream generation discharged (Chunk.stream)
+        # patient -> (time.monotonic() of its discharge, the last stream generation discharged: Chunk.stream, -1 none),
+        # for DISCHARGE_MEMORY_S: what of the old patient is still on its way is not given to a new bed
+        self._discharged: dict[str, tuple[float, int]] = {}
         # heart-rate limits set for beds not connected yet (set_limits): (low, high) bpm, applied at their first chunk
         self._limits_waiting: dict[str, tuple[float, float]] = {}
         for a in sorted(restored.alarms, key=lambda a: a.time):
@@ -534,8 +536,8 @@ class Monitor:
 
         A chunk of a discharged bed's stream (:attr:`Chunk.stream` at most the one discharged) that comes after the
         discharge is the old patient's: dropped, no beats (it made a new bed of the old patient's samples)."""
-        if self._gone_stream and any(c.stream <= self._gone_stream.get(c.patient, -1) for c in chunks):
-            keep = [k for k, c in enumerate(chunks) if c.stream > self._gone_stream.get(c.patient, -1)]
+        if self._discharged and any(c.stream <= self._discharged.get(c.patient, _NONE)[1] for c in chunks):
+            keep = [k for k, c in enumerate(chunks) if c.stream > self._discharged.get(c.patient, _NONE)[1]]
             out: list[list[Beat]] = [[] for _ in chunks]
             for k, beats in zip(keep, self.segment_many([chunks[k] for k in keep]) if keep else [], strict=True):
                 out[k] = beats
@@ -1115,7 +1117,7 @@ class Monitor:
             st = self.beds.get(b.patient)
             # released (another worker took its partition over) or discharged while the beat was queued; a beat cut
             # before its bed's discharge is the old patient's, whatever bed the device has now
-            if st is None or (self._discharged_at and b.closed_mono <= self._discharged_at.get(b.patient, -math.inf)):
+            if st is None or (self._discharged and b.closed_mono <= self._discharged.get(b.patient, _NONE)[0]):
                 self.stats.released += 1
                 continue
             v = st.model.judge(b, float(loss), residual, now)
@@ -1284,12 +1286,11 @@ class Monitor:
         for cond in list(book.active):
             self.emit(book.clear(cond, index=book.at, reason="discharged"))
         # the beats cut for it until now and still queued are the old patient's: not judged on a new bed of the device
+        # and so are the chunks of its stream still on their way (a round read before the discharge)
         now = time.monotonic()
-        self._discharged_at = {p: t for p, t in self._discharged_at.items() if now - t < DISCHARGE_MEMORY_S}
-        self._discharged_at[patient] = now
-        gone = stream if stream is not None else st.stream if st is not None else None
-        if gone is not None:  # the chunks of its stream still on their way (a round read before the discharge) dropped
-            self._gone_stream[patient] = max(self._gone_stream.get(patient, -1), gone)
+        gone = stream if stream is not None else st.stream if st is not None else -1
+        self._discharged = {p: v for p, v in self._discharged.items() if now - v[0] < DISCHARGE_MEMORY_S}
+        self._discharged[patient] = (now, max(self._discharged.get(patient, _NONE)[1], gone))
         self.release([patient])
         for sink in self._all_sinks:
             if (forget := getattr(sink, "forget", None)) is not None:
