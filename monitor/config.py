@@ -260,6 +260,16 @@ def add_alarm_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--vt-similar", type=float, default=_X.vt_similar,
                    help=f"VT: the run's complexes alike: median correlation of each with the one before at least "
                         f"this (default {_X.vt_similar:g}; 0 still refuses a run whose complexes anti-correlate)")
+    g.add_argument("--vt-wide-ms", type=float, default=1000 * (_X.vt_wide_s or 0),
+                   help=f"VT: a complex whose QRS slope energy spreads over this many ms or more counts as ventricular "
+                        f"whatever the bed's template (a VT present from the bed's first beats; default "
+                        f"{1000 * (_X.vt_wide_s or 0):g}; 0: off), in a regular run of alike complexes")
+    g.add_argument("--vt-wide-regular", type=float, default=_X.vt_wide_regular,
+                   help=f"VT of very wide complexes: each interval of the run within this share of their median "
+                        f"(default {_X.vt_wide_regular:g})")
+    g.add_argument("--vt-wide-similar", type=float, default=_X.vt_wide_similar,
+                   help=f"VT of very wide complexes: each QRS correlating this or more with the one before (default "
+                        f"{_X.vt_wide_similar:g})")
     g.add_argument("--vt-regular", type=float, default=_X.vt_regular,
                    help=f"VT: each interval of the run within this share of their median (default {_X.vt_regular:g}; "
                         f"0: off)")
@@ -509,6 +519,11 @@ def lethal_from_args(a: argparse.Namespace) -> LethalConfig:
     if not 0 < a.vt_p <= 1 or not 0 <= a.vt_similar <= 1 or not 0 <= a.vt_misread <= 3 or a.vt_misread_rr <= 0:
         raise ValueError(f"--vt-p must be over 0 and at most 1, --vt-similar 0-1, --vt-misread 0-3 and --vt-misread-rr "
                          f"over 0; got {a.vt_p:g}, {a.vt_similar:g}, {a.vt_misread}, {a.vt_misread_rr:g}")
+    if not (a.vt_wide_ms == 0 or 100 <= a.vt_wide_ms <= 300):
+        raise ValueError(f"--vt-wide-ms must be 0 (off) or 100-300 ms, got {a.vt_wide_ms:g}")
+    if not 0 < a.vt_wide_regular <= 1 or not 0 <= a.vt_wide_similar <= 1:
+        raise ValueError(f"--vt-wide-regular must be over 0 and at most 1, --vt-wide-similar 0-1; got "
+                         f"{a.vt_wide_regular:g}, {a.vt_wide_similar:g}")
     if not 0 <= a.vt_regular <= 2:
         raise ValueError(f"--vt-regular must be 0-2, got {a.vt_regular:g}")
     if not (a.vt_clear_bpm == 0 or 20 <= a.vt_clear_bpm <= 300):
@@ -536,7 +551,8 @@ def lethal_from_args(a: argparse.Namespace) -> LethalConfig:
                    pause_artifact=not a.no_pause_artifact,
                    vt_artifact_holds=not a.vt_artifact_clears, vt_p=a.vt_p, vt_misread=a.vt_misread,
                    vt_misread_rr=a.vt_misread_rr, vt_similar=a.vt_similar, vt_clear_bpm=a.vt_clear_bpm,
-                   vt_episode_s=a.vt_episode_s,
+                   vt_episode_s=a.vt_episode_s, vt_wide_s=a.vt_wide_ms / 1000 if a.vt_wide_ms else None,
+                   vt_wide_regular=a.vt_wide_regular, vt_wide_similar=a.vt_wide_similar,
                    vt_regular=a.vt_regular, vt_sustain=not a.no_vt_sustain,
                    vt_held_unanalysable=a.vt_held_unanalysable, second_lead_vt=a.second_lead_vt,
                    vt_noisy=a.vt_noisy, organised_bpm=a.vf_organised_bpm,

@@ -29,7 +29,9 @@ which took them from the ICU monitors whose alarms it judged:
   noise and motion detections typed 'wide and unlike' are not alike while a VT run's complexes are (signal-quality
   gating of VT as CinC 2015 entries did: Plesinger et al. 2016, below; a polymorphic VT whose complexes are unlike
   is the VF detector's to call). Chosen on the CinC 2015 development records in two halves by record
-  (docs/alarms.md);
+  (docs/alarms.md).  Also met by ``vt_beats`` typed beats in a row whose complexes are very wide (QRS slope energy
+  spread over ``vt_wide_s``, 160 ms, or more), regular and alike, whatever the typer says: a VT a bed has had from its
+  first beats is the bed's template, and the typer types it as the bed's own (docs/alarms.md, session 42);
 - ventricular fibrillation or flutter: a fibrillatory or flutter waveform for at least 4 s
   (:class:`ecgmon.segmentation.vf.VFAlarm` over :mod:`ecgmon.segmentation.vf` windows).  A window over which the
   QRS detector found an organised rhythm (:meth:`LethalWatch.organised`: at least ``organised_beats``, 5, QRS that
@@ -190,6 +192,19 @@ class LethalConfig:
     # the beats of a VT run are alike: the median correlation of each of the run's QRS windows with the one before
     # (VBeat.prev_corr) must be at least this (noise and motion detections typed ventricular are not alike)
     vt_similar: float = 0.6
+    # a VT present from a bed's first beats: its complex is the bed's template from the fifth beat, and the typer
+    # types every beat of it the bed's own (VFDB 611's 137 bpm VT played from its onset: no alarm in 60 s).  So VT is
+    # also met, whatever the typer says, by vt_beats typed beats in a row (none in artifact) each of whose QRS slope
+    # energy spreads over vt_wide_s or more (VBeat.width_s: the middle 80 % of the slope energy within +/- 150 ms of
+    # the QRS, about half the QRS duration on narrow and bundle-branch-block complexes: MIT-BIH 109's LBBB 72-83 ms,
+    # VFDB 418's wide sinus rhythm 104-120 ms; VFDB's VT complexes 164-230 ms), at a rate over vt_bpm, regular (each
+    # interval within vt_wide_regular of their median) and alike (each QRS correlating vt_wide_similar or more with
+    # the one before): population knowledge, a complex with no sharp QRS is ventricular (or a sine wave: as grave).
+    # Noise and motion detections are wide too, but irregular and unlike each other (SVDB 854's motion: correlations
+    # -0.5-0.8, intervals 0.24-0.69 s).  None: off
+    vt_wide_s: float | None = 0.16
+    vt_wide_regular: float = 0.25
+    vt_wide_similar: float = 0.8
     # a VT run is regular (monomorphic VT's cycle varies little; atrial fibrillation's aberrated beats do not keep a
     # cycle): each of its intervals within this share of their median; 0: off (any value lost 6-9 of 22 true CinC VT
     # alarms: detected runs of true VT are irregular too; docs/alarms.md)
@@ -320,6 +335,7 @@ class LethalWatch:
         self.rr_unrated = False  # an interval not rated yet may be in rr (set where one enters: checked at a rating)
         self.vent: deque[bool] = deque(maxlen=cfg.vt_beats + max(0, cfg.vt_misread))
         self.similar: deque[float | None] = deque(maxlen=cfg.vt_beats + max(0, cfg.vt_misread))  # VBeat.prev_corr
+        self.wide: deque[bool] = deque(maxlen=cfg.vt_beats)  # the last typed beats: very wide (vt_wide_s), or not
         self.recent: deque[bool] = deque(maxlen=max(1, cfg.vt_clear_beats))  # VT's clearing: last beats, V or not
         self.recent_art: deque[bool] = deque(maxlen=max(1, cfg.vt_clear_beats))  # ... and whether in artifact
         self.vt_met: int | None = None  # the last typed beat that ended a VT run (vt_episode_s)
@@ -545,13 +561,16 @@ class LethalWatch:
         return out
 
     def typed(self, index: int, *, ventricular: bool, artifact: bool = False,
-              p_ventricular: float | None = None, prev_corr: float | None = None) -> list[Change]:
+              p_ventricular: float | None = None, prev_corr: float | None = None,
+              width_s: float | None = None) -> list[Change]:
         """The beat at sample ``index`` typed (:class:`ecgmon.segmentation.vtype.VTyper`: a little after its
         QRS): ventricular tachycardia.  ``artifact``: the signal around it is noise (VT is not judged on it); with
         ``vt_noisy`` so is a beat whose QRS :meth:`qrs` was told is noisy.
         ``p_ventricular``: the typer's probability; with ``vt_p`` set, the VT rule counts the beat ventricular
         when it is at least ``vt_p`` (else ``ventricular``).  ``prev_corr``: the beat's QRS correlation with the
-        previous typed beat's (:attr:`VBeat.prev_corr`; None: not known, the run is not judged on it)."""
+        previous typed beat's (:attr:`VBeat.prev_corr`; None: not known, the run is not judged on it).
+        ``width_s``: its QRS's slope-energy width (:attr:`VBeat.width_s`; None: not known): a run of very wide,
+        regular, alike complexes is VT whatever the typer says (``vt_wide_s``)."""
         c = self.cfg
         if c.vt_p is not None and p_ventricular is not None:
             ventricular = p_ventricular >= c.vt_p
@@ -565,6 +584,12 @@ class LethalWatch:
         self.vent.append(ventricular and not artifact)
         self.typed_at.append((index, ventricular and not artifact))
         self.similar.append(prev_corr)
+        self.wide.append(c.vt_wide_s is not None and width_s is not None and width_s >= c.vt_wide_s and not artifact)
+        wide_rate = self._wide_run()
+        if wide_rate is not None:  # one of a run of very wide complexes: ventricular, whatever the bed's template
+            ventricular = True
+            self.vent[-1] = True
+            self.typed_at[-1] = (index, True)
         # a beat not typed ventricular that goes on with the VT alarm's run (vt_sustain): one of the run
         goes_on = False
         if ventricular and not artifact and Condition.VTACH in self.active:
@@ -582,6 +607,9 @@ class LethalWatch:
         # VF/flutter outranks VT: while its alarm is on, the "beats" typed are fibrillatory waves, and a VT alarm
         # raised and cleared under it would sound again and again (record 207's flutter: 10 times)
         rate = self._vt_run()
+        wide_only = rate is None and wide_rate is not None
+        if wide_only:
+            rate, self._vt_w = wide_rate, c.vt_beats
         if rate is not None or goes_on:
             self.vt_met = index
         if rate is not None:  # the latest VT run met: its first and last QRS
@@ -591,7 +619,8 @@ class LethalWatch:
         if rate is not None and Condition.VFIB not in self.active and not (
                 c.vt_held_unanalysable and Condition.CANNOT_ANALYSE in self.active):
             raised = self._set(Condition.VTACH, True, index,
-                               f"{c.vt_beats} or more ventricular beats at {rate:.0f} bpm")
+                               f"{c.vt_beats} or more very wide complexes in a row at {rate:.0f} bpm" if wide_only
+                               else f"{c.vt_beats} or more ventricular beats at {rate:.0f} bpm")
             if raised:
                 self.vt_vbeats = c.vt_beats  # the run that raised it
             out += raised
@@ -608,6 +637,22 @@ class LethalWatch:
                 out += self._set(Condition.VTACH, False, index, why)
                 self.vt_chain = False
         return out
+
+    def _wide_run(self) -> float | None:
+        """The rate (bpm) of a run of very wide complexes ending at the last typed beat (``vt_wide_s``), or None: the
+        last ``vt_beats`` typed beats all wide, their intervals within ``vt_wide_regular`` of their median and
+        averaging over ``vt_bpm``, each QRS correlating ``vt_wide_similar`` or more with the one before."""
+        c, n = self.cfg, self.cfg.vt_beats
+        if c.vt_wide_s is None or len(self.wide) < n or not all(list(self.wide)[-n:]) or len(self.typed_rr) < n - 1:
+            return None
+        run = list(self.typed_rr)[-(n - 1):]
+        med = sorted(run)[len(run) // 2]
+        if any(abs(r - med) > c.vt_wide_regular * med for r in run):
+            return None
+        if any(s is None or s < c.vt_wide_similar for s in list(self.similar)[-(n - 1):]):
+            return None
+        rate = 60.0 * len(run) / sum(run)
+        return rate if rate > c.vt_bpm else None
 
     def _vt_run(self) -> float | None:
         """The rate (bpm) of a VT run ending at the last typed beat, or None: the last ``w`` typed beats (``vt_beats``
@@ -841,6 +886,7 @@ class LethalWatch:
         self.typed_at.clear()
         self.vt_span = None
         self.similar.clear()
+        self.wide.clear()
         self.calm = 0
         self.held = True
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -1394,3 +1395,21 @@ def test_the_quality_check_tells_clipping_on_both_rails_from_one_pinned_extreme(
         q = QualityMonitor(fs)
         v = q.push(x, beats_found=1)
         assert v.saturated and v.clipped == clipped
+
+
+def test_a_vt_present_from_the_first_beats_is_vt(tmp_path):
+    """A bed connected to a patient already in monomorphic VT (MIT-BIH Malignant Ventricular Ectopy Database record
+    611, 40 s from the onset of its 15-minute VT at about 137 bpm, under the extreme tachycardia limit): the VT complex
+    is the bed's template from its fifth beat, so the typer called every beat the bed's own and no alarm came in 60 s
+    (``vt_wide_s`` off).  Complexes whose QRS slope energy spreads over 160 ms or more count as ventricular whatever
+    the template: VT within seconds, held to the end.  A narrow or bundle-branch-block rhythm is far under it (MIT-BIH
+    109's LBBB 72-83 ms; docs/alarms.md, session 42)."""
+    rec = Path(__file__).parent / "data" / "vfdb-vt" / "611v"
+    raised = {}
+    for name, lethal in (("wide", LethalConfig()), ("off", LethalConfig(vt_wide_s=None))):
+        (tmp_path / name).mkdir()
+        _, got = play_records(tmp_path / name, [rec], lethal=lethal)
+        raised[name] = [(a.beat_index / 250.0, a.state.value) for a in got.alarms if a.condition is Condition.VTACH]
+    assert raised["wide"] and raised["wide"][0][1] == "active" and raised["wide"][0][0] < 8.0, raised["wide"]
+    assert [s for _, s in raised["wide"]] == ["active"]  # never cleared while the VT goes on
+    assert not raised["off"]  # the template alone: the bed's VT is its normal
