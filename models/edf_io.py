@@ -65,15 +65,39 @@ def edf_second_lead_of(path: Path | str, rec: Recording) -> str | None:
     voltage), or None.  Raises :class:`RecordError` when the header cannot be read."""
     path = Path(path)
     try:
+        head, ns = _head(path)
+        encoding = "latin-1" if _latin1_micro_only(head, ns) else "ascii"
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            signals = [s for s in edfio.read_edf(path, lazy_load_data=True).signals
+            signals = [s for s in edfio.read_edf(path, lazy_load_data=True, header_encoding=encoding).signals
                        if s.label.strip() != ANNOTATIONS_LABEL]
     except Exception as err:
         raise RecordError(f"{path}: not a readable EDF file ({type(err).__name__}: {err})") from err
     dims = [s.physical_dimension.strip() for s in signals]
     return second_lead_ref([s.label.strip() for s in signals], rec.lead,
                            [not d or unit_factor(d) is not None for d in dims])
+
+
+def _head(path: Path) -> tuple[bytes, int]:
+    """The file's header (the fixed 256 bytes and 256 per signal, at most 4,096 signals) and its number of signals
+    (0 where the field cannot be read).  Raises OSError where the file cannot be read."""
+    with path.open("rb") as f:
+        head = f.read(256)
+        try:
+            ns = int(head[252:256].decode("ascii", "replace").strip() or 0) if len(head) == 256 else 0
+        except ValueError:
+            ns = 0
+        return head + f.read(256 * max(0, min(ns, 4096))), ns
+
+
+def _latin1_micro_only(head: bytes, ns: int) -> bool:
+    """Whether every byte of the header that is not printable ASCII is a Latin-1 micro sign (0xB5) at the start of a
+    signal's physical dimension field (``µV``), the one departure from the ASCII header that devices commonly make."""
+    if not 0 < ns <= 4096 or len(head) < 256 * (ns + 1):
+        return False
+    dims = 256 + ns * (16 + 80)  # after the labels and transducer types: ns fields of 8 bytes
+    return all(c == 0xB5 and dims <= i < dims + 8 * ns and (i - dims) % 8 == 0 and 32 <= head[i + 1] <= 126
+               for i, c in enumerate(head) if not 32 <= c <= 126)
 
 
 def _size_check(path: Path, head: bytes, ns: int) -> str | None:
@@ -160,13 +184,16 @@ def _discontinuous(path: Path, x: np.ndarray, rate: float, duration: float, onse
 def _read_edf(path: Path, *, lead: str | None, fs: float | None, units: str | None,
               annotations: bool) -> Recording:
     try:
-        with path.open("rb") as f:
-            head = f.read(256)
-            ns = int(head[252:256].decode("ascii", "replace").strip() or 0) if len(head) == 256 else 0
-            head += f.read(256 * max(0, min(ns, 4096)))
+        head, ns = _head(path)
     except (OSError, ValueError) as err:
         raise RecordError(f"{path}: not a readable EDF file ({err})") from err
+    encoding, notes = "ascii", []
     bad = next((i for i, c in enumerate(head) if not 32 <= c <= 126), None)
+    if bad is not None and _latin1_micro_only(head, ns):
+        # a micro sign in Latin-1 (0xB5: 'µV') in the physical dimensions alone, as many devices write it: unambiguous
+        encoding, bad = "latin-1", None
+        notes.append(f"{path}: the header writes the physical dimension with the Latin-1 micro sign ('µV', byte 0xb5; "
+                     "EDF headers are ASCII, 'uV'): read as microvolts")
     if bad is not None:  # EDF header fields are printable ASCII: anything else is a damaged header
         hint = " ('µ' in Latin-1? EDF headers are ASCII: write uV)" if head[bad] == 0xB5 else ""
         raise RecordError(f"{path}: header byte {bad} is {head[bad]:#04x}, not printable ASCII: a damaged EDF header"
@@ -182,7 +209,7 @@ def _read_edf(path: Path, *, lead: str | None, fs: float | None, units: str | No
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            edf = edfio.read_edf(path, lazy_load_data=False)
+            edf = edfio.read_edf(path, lazy_load_data=False, header_encoding=encoding)
             reserved = edf.reserved
             signals = list(edf.signals)
     except FileNotFoundError as err:
@@ -205,7 +232,8 @@ def _read_edf(path: Path, *, lead: str | None, fs: float | None, units: str | No
     names = [s.label.strip() for s in signals]
     dims = [s.physical_dimension.strip() for s in signals]
     volt = [not d or unit_factor(d) is not None for d in dims]
-    notes: list[str] = [size_note] if size_note else []
+    if size_note:
+        notes.insert(0, size_note)
     ch, note = choose_lead(names, lead, where=str(path), usable=volt)
     if note:
         notes.append(note)

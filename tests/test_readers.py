@@ -288,6 +288,32 @@ def test_edf_unit_rules(tmp_path, excerpt):
 
 
 
+def test_an_edf_dimension_written_with_the_latin1_micro_sign_is_microvolts(tmp_path, excerpt):
+    """'µV' with the Latin-1 micro sign (byte 0xB5) in a physical dimension, as many devices write it (EDF headers are
+    ASCII): read as microvolts, warned, the second lead too; it was refused as a damaged header (session 41's newcomer,
+    F12). A non-ASCII byte anywhere else is still a damaged header."""
+    x, fs, _, _ = excerpt
+    p = tmp_path / "mu.edf"
+    edfio.Edf([edfio.EdfSignal(x * 1000, fs, label="ECG II", physical_dimension="uV"),
+               edfio.EdfSignal(-x * 1000, fs, label="ECG V1", physical_dimension="uV")]).write(p)
+    raw = bytearray(p.read_bytes())
+    dims = 256 + 2 * (16 + 80)
+    assert raw[dims:dims + 2] == raw[dims + 8:dims + 10] == b"uV"
+    raw[dims] = raw[dims + 8] = 0xB5
+    p.write_bytes(bytes(raw))
+    got = read_all([p], second_lead=True)
+    assert not got.left_out, got.left_out
+    r = got.recordings[0]
+    np.testing.assert_allclose(r.signal, x, atol=0.002)
+    assert r.second is not None and r.second.lead == "ECG V1"
+    np.testing.assert_allclose(r.second.signal, -x, atol=0.002)
+    assert any("Latin-1 micro sign" in n and "microvolts" in n for n in r.notes)
+    raw[20] = 0xB5  # in the patient field: not a unit
+    p.write_bytes(bytes(raw))
+    with pytest.raises(RecordError, match=r"header byte 20 is 0xb5, not printable ASCII"):
+        read(p)
+
+
 def _edf_d(path: Path, x: np.ndarray, fs: float, shift: dict[int, int], beat_s: float = 12.5,
            kind: bytes = b"EDF+D") -> Path:
     """An EDF+D (or ``kind``) copy of ``x`` (1 s data records, an N beat at ``beat_s``): data record k's time-keeping
