@@ -41,6 +41,7 @@ from ecgmon.models.recording import (
 )
 
 ANNOTATIONS_LABEL = "EDF Annotations"
+_NAMES = {"latin-1": "Latin-1", "utf-8": "UTF-8"}  # the micro sign's encodings, as a warning names them
 
 
 def read_edf(path: Path | str, *, lead: str | None = None, fs: float | None = None, units: str | None = None,
@@ -66,7 +67,7 @@ def edf_second_lead_of(path: Path | str, rec: Recording) -> str | None:
     path = Path(path)
     try:
         head, ns = _head(path)
-        encoding = "latin-1" if _latin1_micro_only(head, ns) else "ascii"
+        encoding = _micro_sign_encoding(head, ns) or "ascii"
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             signals = [s for s in edfio.read_edf(path, lazy_load_data=True, header_encoding=encoding).signals
@@ -90,14 +91,25 @@ def _head(path: Path) -> tuple[bytes, int]:
         return head + f.read(256 * max(0, min(ns, 4096))), ns
 
 
-def _latin1_micro_only(head: bytes, ns: int) -> bool:
-    """Whether every byte of the header that is not printable ASCII is a Latin-1 micro sign (0xB5) at the start of a
-    signal's physical dimension field (``µV``), the one departure from the ASCII header that devices commonly make."""
+def _micro_sign_encoding(head: bytes, ns: int) -> str | None:
+    """The encoding a header whose only bytes outside printable ASCII are a micro sign at the start of a signal's
+    physical dimension field (``µV``) is written in: "latin-1" (0xB5) or "utf-8" (0xC2 0xB5), the one departure from
+    the ASCII header that devices commonly make; None for any other header."""
     if not 0 < ns <= 4096 or len(head) < 256 * (ns + 1):
-        return False
+        return None
     dims = 256 + ns * (16 + 80)  # after the labels and transducer types: ns fields of 8 bytes
-    return all(c == 0xB5 and dims <= i < dims + 8 * ns and (i - dims) % 8 == 0 and 32 <= head[i + 1] <= 126
-               for i, c in enumerate(head) if not 32 <= c <= 126)
+
+    def field_start(i: int) -> bool:
+        return dims <= i < dims + 8 * ns and (i - dims) % 8 == 0
+
+    odd = [i for i, c in enumerate(head) if not 32 <= c <= 126]
+    if all(head[i] == 0xB5 and field_start(i) and 32 <= head[i + 1] <= 126 for i in odd):
+        return "latin-1"
+    firsts = odd[::2]
+    if (len(odd) % 2 == 0 and all(head[i] == 0xC2 and head[i + 1] == 0xB5 and field_start(i) for i in firsts)
+            and odd[1::2] == [i + 1 for i in firsts]):
+        return "utf-8"
+    return None
 
 
 def _size_check(path: Path, head: bytes, ns: int) -> str | None:
@@ -189,11 +201,11 @@ def _read_edf(path: Path, *, lead: str | None, fs: float | None, units: str | No
         raise RecordError(f"{path}: not a readable EDF file ({err})") from err
     encoding, notes = "ascii", []
     bad = next((i for i, c in enumerate(head) if not 32 <= c <= 126), None)
-    if bad is not None and _latin1_micro_only(head, ns):
-        # a micro sign in Latin-1 (0xB5: 'µV') in the physical dimensions alone, as many devices write it: unambiguous
-        encoding, bad = "latin-1", None
-        notes.append(f"{path}: the header writes the physical dimension with the Latin-1 micro sign ('µV', byte 0xb5; "
-                     "EDF headers are ASCII, 'uV'): read as microvolts")
+    if bad is not None and (micro := _micro_sign_encoding(head, ns)) is not None:
+        # a micro sign ('µV') in the physical dimensions alone, as many devices write it: unambiguous
+        encoding, bad = micro, None
+        notes.append(f"{path}: the header writes the physical dimension with the {_NAMES[micro]} micro sign "
+                     f"('µV'; EDF headers are ASCII, 'uV'): read as microvolts")
     if bad is not None:  # EDF header fields are printable ASCII: anything else is a damaged header
         hint = " ('µ' in Latin-1? EDF headers are ASCII: write uV)" if head[bad] == 0xB5 else ""
         raise RecordError(f"{path}: header byte {bad} is {head[bad]:#04x}, not printable ASCII: a damaged EDF header"

@@ -308,6 +308,12 @@ def test_an_edf_dimension_written_with_the_latin1_micro_sign_is_microvolts(tmp_p
     assert r.second is not None and r.second.lead == "ECG V1"
     np.testing.assert_allclose(r.second.signal, -x, atol=0.002)
     assert any("Latin-1 micro sign" in n and "microvolts" in n for n in r.notes)
+    utf8 = bytearray(raw)
+    utf8[dims:dims + 3] = utf8[dims + 8:dims + 11] = "µV".encode()  # UTF-8: 0xC2 0xB5 'V'
+    (tmp_path / "mu8.edf").write_bytes(bytes(utf8))
+    r8 = read(tmp_path / "mu8.edf")
+    np.testing.assert_allclose(r8.signal, x, atol=0.002)
+    assert any("UTF-8 micro sign" in n for n in r8.notes)
     raw[20] = 0xB5  # in the patient field: not a unit
     p.write_bytes(bytes(raw))
     with pytest.raises(RecordError, match=r"header byte 20 is 0xb5, not printable ASCII"):
