@@ -577,9 +577,9 @@ class LethalWatch:
         when it is at least ``vt_p`` (else ``ventricular``).  ``prev_corr``: the beat's QRS correlation with the
         previous typed beat's (:attr:`VBeat.prev_corr`; None: not known, the run is not judged on it).
         ``width_s``: its QRS's slope-energy width (:attr:`VBeat.width_s`; None: not known): a run of very wide,
-        regular, alike complexes is VT whatever the typer says (``vt_wide_s``).  ``dwidth_s``: its width minus the bed's
-        template's (:attr:`VBeat.dwidth_s`; None or NaN: no template): a beat of a VT alarm's run wider than the template
-        goes on with the run (``vt_sustain_dwidth_s``)."""
+        regular, alike complexes is VT whatever the typer says (``vt_wide_s``).  ``dwidth_s``: its width minus the
+        bed's template's (:attr:`VBeat.dwidth_s`; None or NaN: no template): a beat of a VT alarm's run wider than the
+        template goes on with the run (``vt_sustain_dwidth_s``)."""
         c = self.cfg
         if c.vt_p is not None and p_ventricular is not None:
             ventricular = p_ventricular >= c.vt_p

@@ -1426,7 +1426,8 @@ def test_a_sustained_vt_of_borderline_width_holds_its_alarm_and_clears_after_it(
     x = 0.01 * np.random.default_rng(4).standard_normal(len(t))
     add_beats(x, t, np.concatenate([np.arange(0.5, onset, 0.8), np.arange(end + 0.8, seconds - 0.5, 0.8)]))
     sd = 0.1 / 4.5  # a QRS about 100 ms wide, a discordant T, no P wave (the newcomer's complex)
-    add_beats(x, t, np.arange(onset, end, 60.0 / 110.0), waves=((0.0, sd, 1.4), (1.9 * sd, sd, -0.9), (0.26, 0.05, -0.45)))
+    add_beats(x, t, np.arange(onset, end, 60.0 / 110.0),
+              waves=((0.0, sd, 1.4), (1.9 * sd, sd, -0.9), (0.26, 0.05, -0.45)))
     rec = tmp_path / "vt100.csv"
     rec.write_text("sampling rate: 250\n" + "".join(f"{v:.5f}\n" for v in x))
     got = {}
