@@ -201,6 +201,7 @@ class Stats:
     relearns: int = 0  # relearn requests carried out (beds)
     released: int = 0  # beats left unjudged because their bed was released to another worker, or discharged
     discharged: int = 0  # beds discharged (a clinician's command: Monitor.discharge)
+    discharged_chunks: int = 0  # chunks of a discharged bed's stream that came after its discharge: dropped
     batches: int = 0
     batch_beats: int = 0
     scoring: int = 0  # beats in the model call now running
@@ -538,6 +539,7 @@ class Monitor:
         discharge is the old patient's: dropped, no beats (it made a new bed of the old patient's samples)."""
         if self._discharged and any(c.stream <= self._discharged.get(c.patient, _NONE)[1] for c in chunks):
             keep = [k for k, c in enumerate(chunks) if c.stream > self._discharged.get(c.patient, _NONE)[1]]
+            self.stats.discharged_chunks += len(chunks) - len(keep)
             out: list[list[Beat]] = [[] for _ in chunks]
             for k, beats in zip(keep, self.segment_many([chunks[k] for k in keep]) if keep else [], strict=True):
                 out[k] = beats
@@ -1656,6 +1658,9 @@ class Monitor:
             "restored_alarms": len(self.restored.alarms), "journal_skipped": self.restored.journal_skipped,
             "mean_batch": round(s.batch_beats / s.batches, 1) if s.batches else 0.0,
             "queue_max": s.queue_max, "patients": len(self.beds), "discharged": s.discharged,
+            # beats left unjudged because their bed was released to another worker or discharged, and chunks of a
+            # discharged bed's stream dropped after its discharge (the old patient's samples)
+            "released": s.released, "discharged_chunks": s.discharged_chunks,
             "threshold": self.threshold,
             "learning": self._learning_summary(), "disk": self.disk.report(),
             "hr_bpm": {p: _r(self.heart_rate(b)) for p, b in self.beds.items()},

@@ -692,6 +692,7 @@ def test_a_discharge_ends_the_bed_clears_its_alarms_and_frees_its_device(tmp_pat
     assert ing.commands["discharge"] == 1 and ing.rejected[("nobody", "control-discharge-refused")] == 1
     assert mon.summary()["discharged"] == 1
     assert late and all(mon.segment(c) == [] for c in late) and "bed1" not in mon.beds  # the old patient's: dropped
+    assert mon.summary()["discharged_chunks"] == len(late)  # counted, in the summary
     assert ing.handle("ecg/bed1/samples", Retained(packet("bed1", 9))) == [] and "bed1" not in ing.streams
     assert ing.old_packets["retained"] == 1 and ("bed1", "retained-samples") not in ing.rejected
     # the discharged stream's last packet delivered again (a QoS 1 redelivery, a bridged broker's retained copy sent
@@ -779,6 +780,7 @@ def test_beats_queued_at_a_discharge_are_not_judged_on_the_devices_next_bed(tmp_
         mon.segment(c)  # the device again: a new patient's bed
     mon.judge(queued, mon.scorer.score_batch(np.stack([b.samples for b in queued])))
     assert mon.beds["d"].beats == 0 and mon.stats.released == len(queued) and mon.stats.beats == 0
+    assert mon.summary()["released"] == len(queued)  # counted, in the summary
 
 
 def test_limits_waiting_for_beds_are_bounded_by_forgetting_the_oldest(tmp_path, monitors, shipped, monkeypatch):
