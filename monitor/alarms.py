@@ -713,7 +713,7 @@ class TechnicalAlarms:
                                                     "is not ruled out; check the patient and the electrodes"),
         Condition.MONITOR_OVERLOAD: (Priority.HIGH, "monitor cannot keep up; data is being shed"),
         Condition.MONITOR_BEHIND: (Priority.MEDIUM, "verdicts are late: the monitor is falling behind its input"),
-        Condition.BAD_INPUT: (Priority.LOW, "malformed or out-of-range data rejected"),
+        Condition.BAD_INPUT: (Priority.LOW, "input refused (malformed or out-of-range data, or a command refused)"),
         Condition.PACKET_LOSS: (Priority.LOW, "the bed's samples go missing (packets lost, or null or NaN in the "
                                               "signal): gaps bridged, beats beside them not judged; check the "
                                               "network or the device"),

@@ -172,6 +172,16 @@ BRIDGE_MAX_SHARE, BRIDGE_WINDOW_S = 0.5, 10.0
 
 # what a rejection's reason means, where its key alone would not tell a nurse (the BAD_INPUT alarm's detail)
 REASON_TEXT = {
+    "bad-control": "bad-control: a control command that is not JSON, names no known command or carries arguments "
+                   "it does not take (relearn, limits with low/high, discharge)",
+    "control-retained": "control-retained: a control command the broker kept as retained (it would run again at "
+                        "every reconnection): publish commands without the retain flag",
+    "control-discharge-refused": "control-discharge-refused: a discharge for a device with no bed here (a wrong "
+                                 "device id?)",
+    "control-relearn-refused": "control-relearn-refused: a relearn for a device with no bed here, or whose model "
+                               "does not learn",
+    "control-limits-refused": "control-limits-refused: heart-rate limits out of 20-300 bpm, low not under high, or "
+                              "not inside the extreme bradycardia and tachycardia rates",
     "unstable-stream": "unstable-stream: its packets restart the stream again and again (two devices with this "
                        "id, or a device restarting); not judged until it is steady for 10 s",
     "fs-clock-mismatch": "fs-clock-mismatch: its stated sampling rate does not match its own clock (its packets' t0 "

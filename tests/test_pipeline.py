@@ -250,6 +250,8 @@ def test_malformed_side_topic_messages_and_devices_without_a_bed_are_refused_cou
     # every reason on the bed's alarm, not only the first (a second one brings its message up to date)
     msg = mon.beds["d1"].book.active[Condition.BAD_INPUT].message
     assert all(r in msg for r in ("bad-control", "control-too-large", "control-limits-refused", "bad-labels"))
+    # a refused command is said as one, not as malformed data (session 41's left item)
+    assert "a command refused" in msg and "20-300 bpm" in msg and "not JSON" in msg
     # a second device without a bed is named too (the alarm said only the first one's name before); one that gets a
     # bed is no longer named, and the alarm clears when none is left
     t0 = json.dumps({"device": "ghost2", "seq": 0, "fs": 250.0, "t0": time.time() * 1000, "samples": [0.1] * 62})
