@@ -219,13 +219,6 @@ class LethalConfig:
     # would otherwise never clear (a reviewer, session 25).  False: off
     vt_sustain: bool = True
     vt_sustain_beats: int = 20
-    # while the VT alarm is on, a beat not typed ventricular that is this much wider than the bed's template (dwidth),
-    # alike the one before and in a run over vt_bpm goes on with the run, and counts towards vt_sustain_beats: the
-    # typer's P(ventricular) of a VT's complexes falls as they grow common (its 'share' of alike beats) well before
-    # the template turns to them, and a 100 ms wide VT at 110 bpm after sinus rhythm lost its alarm 11 s in (session
-    # 41's newcomer, F8: 13 beats typed ventricular, then 8 not).  A sinus tachycardia's beats misread as a VT run are
-    # no wider than its template and still clear it.  None: off
-    vt_sustain_dwidth_s: float | None = 0.02
     # no VT raised while "ECG cannot be analysed" is on (the artifact condition wins and says so).  Off: on the CinC
     # 2015 development third it removed 4 of 11 false VT alarms and lost 3 of 23 true ones (score 76.17 -> 73.55;
     # session 25, docs/alarms.md): true VT in the ICU often reads as noise to the signal-quality index
@@ -569,7 +562,7 @@ class LethalWatch:
 
     def typed(self, index: int, *, ventricular: bool, artifact: bool = False,
               p_ventricular: float | None = None, prev_corr: float | None = None,
-              width_s: float | None = None, dwidth_s: float | None = None) -> list[Change]:
+              width_s: float | None = None) -> list[Change]:
         """The beat at sample ``index`` typed (:class:`ecgmon.segmentation.vtype.VTyper`: a little after its
         QRS): ventricular tachycardia.  ``artifact``: the signal around it is noise (VT is not judged on it); with
         ``vt_noisy`` so is a beat whose QRS :meth:`qrs` was told is noisy.
@@ -577,9 +570,7 @@ class LethalWatch:
         when it is at least ``vt_p`` (else ``ventricular``).  ``prev_corr``: the beat's QRS correlation with the
         previous typed beat's (:attr:`VBeat.prev_corr`; None: not known, the run is not judged on it).
         ``width_s``: its QRS's slope-energy width (:attr:`VBeat.width_s`; None: not known): a run of very wide,
-        regular, alike complexes is VT whatever the typer says (``vt_wide_s``).  ``dwidth_s``: its width minus the
-        bed's template's (:attr:`VBeat.dwidth_s`; None or NaN: no template): a beat of a VT alarm's run wider than the
-        template goes on with the run (``vt_sustain_dwidth_s``)."""
+        regular, alike complexes is VT whatever the typer says (``vt_wide_s``)."""
         c = self.cfg
         if c.vt_p is not None and p_ventricular is not None:
             ventricular = p_ventricular >= c.vt_p
@@ -601,19 +592,13 @@ class LethalWatch:
             self.typed_at[-1] = (index, True)
         # a beat not typed ventricular that goes on with the VT alarm's run (vt_sustain): one of the run
         goes_on = False
-        rrs = list(self.typed_rr)[-c.vt_beats:]
-        on_run = (Condition.VTACH in self.active and not artifact and prev_corr is not None
-                  and prev_corr >= c.vt_similar and len(rrs) > 0 and 60.0 * len(rrs) / sum(rrs) > c.vt_bpm)
-        # ... and one wider than the bed's template by vt_sustain_dwidth_s, alike the one before, in a fast run: the
-        # typer's P of a VT's complexes falls as they grow common (its 'share'), long before the template turns to them
-        wider = (on_run and not ventricular and c.vt_sustain_dwidth_s is not None and dwidth_s is not None
-                 and dwidth_s >= c.vt_sustain_dwidth_s)
-        if (ventricular or wider) and not artifact and Condition.VTACH in self.active:
+        if ventricular and not artifact and Condition.VTACH in self.active:
             self.vt_vbeats += 1
         if self.vt_chain and not ventricular and not artifact and self.vt_vbeats >= c.vt_sustain_beats:
-            goes_on = on_run
+            rrs = list(self.typed_rr)[-c.vt_beats:]
+            goes_on = (Condition.VTACH in self.active and prev_corr is not None and prev_corr >= c.vt_similar
+                       and len(rrs) > 0 and 60.0 * len(rrs) / sum(rrs) > c.vt_bpm)
             self.vt_chain = goes_on
-        goes_on = goes_on or wider
         # a beat in noise holds VT (vt_artifact_holds: 8 clean beats not ventricular are needed after it) or counts
         # towards clearing it (as monitors suspend arrhythmia alarms while they 'cannot analyse' the ECG)
         self.recent.append((ventricular or artifact or goes_on) if c.vt_artifact_holds
