@@ -112,6 +112,18 @@ def _micro_sign_encoding(head: bytes, ns: int) -> str | None:
     return None
 
 
+def _micro_fields(head: bytes, ns: int, encoding: str) -> str:
+    """The signals whose physical dimension holds the micro sign, as a warning names them: ``'ECG II' ('µV')``."""
+    dims = 256 + ns * (16 + 80)
+    out = []
+    for i in range(ns):
+        dim = head[dims + 8 * i:dims + 8 * i + 8]
+        if any(c > 126 for c in dim):
+            label = head[256 + 16 * i:256 + 16 * i + 16].decode("ascii", "replace").strip()
+            out.append(f"{label!r} ({dim.decode(encoding, 'replace').strip()!r})")
+    return ", ".join(out)
+
+
 def _size_check(path: Path, head: bytes, ns: int) -> str | None:
     """A file's size against its header: the header's number of data records times a record's bytes (2 per sample,
     the samples per record of every signal) after the 256 x (signals + 1) header bytes.  Shorter is a truncated copy,
@@ -204,8 +216,8 @@ def _read_edf(path: Path, *, lead: str | None, fs: float | None, units: str | No
     if bad is not None and (micro := _micro_sign_encoding(head, ns)) is not None:
         # a micro sign ('µV') in the physical dimensions alone, as many devices write it: unambiguous
         encoding, bad = micro, None
-        notes.append(f"{path}: the header writes the physical dimension with the {_NAMES[micro]} micro sign "
-                     f"('µV'; EDF headers are ASCII, 'uV'): read as microvolts")
+        notes.append(f"{path}: the physical dimension of {_micro_fields(head, ns, micro)} is written with the "
+                     f"{_NAMES[micro]} micro sign (EDF headers are ASCII): read as 'u' ('µV': microvolts, 'uV')")
     if bad is not None:  # EDF header fields are printable ASCII: anything else is a damaged header
         hint = " ('µ' in Latin-1? EDF headers are ASCII: write uV)" if head[bad] == 0xB5 else ""
         raise RecordError(f"{path}: header byte {bad} is {head[bad]:#04x}, not printable ASCII: a damaged EDF header"

@@ -169,7 +169,8 @@ def _with_second(path: Path, r: Recording, *, quiet: bool = False, units: str | 
     if r2.fs != r.fs or len(r2.signal) != len(r.signal):
         return replace(r, notes=(*r.notes, f"{path}: second lead {r2.lead!r} is sampled otherwise; "
                                                        "one lead played"))
-    return replace(r, second=r2, notes=(*r.notes, *r2.notes))
+    # the second lead's notes that are not the first's (the same file's header read twice says the same twice)
+    return replace(r, second=r2, notes=(*r.notes, *(n for n in r2.notes if n not in r.notes)))
 
 
 @dataclass(frozen=True, slots=True)

@@ -307,7 +307,9 @@ def test_an_edf_dimension_written_with_the_latin1_micro_sign_is_microvolts(tmp_p
     np.testing.assert_allclose(r.signal, x, atol=0.002)
     assert r.second is not None and r.second.lead == "ECG V1"
     np.testing.assert_allclose(r.second.signal, -x, atol=0.002)
-    assert any("Latin-1 micro sign" in n and "microvolts" in n for n in r.notes)
+    # said once, naming the signals (a reviewer: said twice with two leads, and 'microvolts' for any unit)
+    said = [n for n in r.notes if "Latin-1 micro sign" in n]
+    assert len(said) == 1 and "'ECG II' ('µV'), 'ECG V1' ('µV')" in said[0], r.notes
     utf8 = bytearray(raw)
     utf8[dims:dims + 3] = utf8[dims + 8:dims + 11] = "µV".encode()  # UTF-8: 0xC2 0xB5 'V'
     (tmp_path / "mu8.edf").write_bytes(bytes(utf8))
