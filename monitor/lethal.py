@@ -118,7 +118,6 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import math
 from collections import deque
 from dataclasses import dataclass, replace
 from typing import cast
@@ -222,12 +221,6 @@ class LethalConfig:
     # would otherwise never clear (a reviewer, session 25).  False: off
     vt_sustain: bool = True
     vt_sustain_beats: int = 20
-    # ... and only while its complexes stay as wide as the run's: the median QRS width (VBeat.width_s) of the last 3
-    # typed beats at least this share of the median width of the beats counted ventricular since the alarm (the run's
-    # complexes).  Each beat alike the one before is a chain through a conversion too: a 100 ms VT at 110 bpm that
-    # converted to a narrow sinus tachycardia at 110-130 bpm held its VT alarm until the rate fell under 100 (a
-    # reviewer, session 42: 95 s).  None: off
-    vt_sustain_width: float | None = 0.75
     # no VT raised while "ECG cannot be analysed" is on (the artifact condition wins and says so).  Off: on the CinC
     # 2015 development third it removed 4 of 11 false VT alarms and lost 3 of 23 true ones (score 76.17 -> 73.55;
     # session 25, docs/alarms.md): true VT in the ICU often reads as noise to the signal-quality index
@@ -350,8 +343,6 @@ class LethalWatch:
         self.vt_met: int | None = None  # the last typed beat that ended a VT run (vt_episode_s)
         self.vt_chain = False  # the VT alarm's run goes on unbroken, typed ventricular or not (vt_sustain)
         self.vt_vbeats = 0  # beats typed ventricular since the VT alarm was raised (vt_sustain_beats)
-        self.typed_w: deque[float] = deque(maxlen=cfg.vt_beats + max(0, cfg.vt_misread))  # widths (s), as vent
-        self.vt_w: deque[float] = deque(maxlen=32)  # widths of the beats counted ventricular since the VT alarm
         self.last_typed: int | None = None
         # the last typed beats: sample, and whether ventricular (not in artifact); and the span (first, last beat's
         # sample) of the latest VT run met: a second lead's VT confirmed by this lead's own (LeadFusion, "confirmed")
@@ -595,7 +586,6 @@ class LethalWatch:
         self.vent.append(ventricular and not artifact)
         self.typed_at.append((index, ventricular and not artifact))
         self.similar.append(prev_corr)
-        self.typed_w.append(math.nan if width_s is None else float(width_s))
         self.wide.append(c.vt_wide_s is not None and width_s is not None and width_s >= c.vt_wide_s and not artifact)
         wide_rate = self._wide_run()
         if wide_rate is not None:  # one of a run of very wide complexes: ventricular, whatever the bed's template
@@ -606,12 +596,10 @@ class LethalWatch:
         goes_on = False
         if ventricular and not artifact and Condition.VTACH in self.active:
             self.vt_vbeats += 1
-            if width_s is not None and math.isfinite(width_s):
-                self.vt_w.append(float(width_s))
         if self.vt_chain and not ventricular and not artifact and self.vt_vbeats >= c.vt_sustain_beats:
             rrs = list(self.typed_rr)[-c.vt_beats:]
             goes_on = (Condition.VTACH in self.active and prev_corr is not None and prev_corr >= c.vt_similar
-                       and len(rrs) > 0 and 60.0 * len(rrs) / sum(rrs) > c.vt_bpm and self._as_wide())
+                       and len(rrs) > 0 and 60.0 * len(rrs) / sum(rrs) > c.vt_bpm)
             self.vt_chain = goes_on
         # a beat in noise holds VT (vt_artifact_holds: 8 clean beats not ventricular are needed after it) or counts
         # towards clearing it (as monitors suspend arrhythmia alarms while they 'cannot analyse' the ECG)
@@ -637,9 +625,6 @@ class LethalWatch:
                                else f"{c.vt_beats} or more ventricular beats at {rate:.0f} bpm")
             if raised:
                 self.vt_vbeats = c.vt_beats  # the run that raised it
-                self.vt_w.clear()
-                self.vt_w.extend(w for w, v in zip(list(self.typed_w)[-self._vt_w:], list(self.vent)[-self._vt_w:],
-                                                   strict=False) if v and math.isfinite(w))
             out += raised
         elif Condition.VTACH in self.active and len(self.recent) == self.recent.maxlen:
             rrs = list(self.typed_rr)[-(len(self.recent) - 1):] if c.vt_clear_bpm > 0 else []
@@ -654,15 +639,6 @@ class LethalWatch:
                 out += self._set(Condition.VTACH, False, index, why)
                 self.vt_chain = False
         return out
-
-    def _as_wide(self) -> bool:
-        """Whether the last typed beats are as wide as the VT alarm's run (``vt_sustain_width``); True where either
-        width is not known."""
-        c = self.cfg
-        last = [w for w in list(self.typed_w)[-3:] if math.isfinite(w)]
-        if c.vt_sustain_width is None or not last or not self.vt_w:
-            return True
-        return sorted(last)[len(last) // 2] >= c.vt_sustain_width * sorted(self.vt_w)[len(self.vt_w) // 2]
 
     def _wide_run(self) -> float | None:
         """The rate (bpm) of a run of very wide complexes ending at the last typed beat (``vt_wide_s``), or None: the
@@ -913,7 +889,6 @@ class LethalWatch:
         self.vt_span = None
         self.similar.clear()
         self.wide.clear()
-        self.typed_w.clear()
         self.calm = 0
         self.held = True
 
