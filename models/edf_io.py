@@ -91,13 +91,19 @@ def _head(path: Path) -> tuple[bytes, int]:
         return head + f.read(256 * max(0, min(ns, 4096))), ns
 
 
+def _dims_at(ns: int) -> int:
+    """Where the signals' physical dimension fields (8 bytes each) start in the header: after the fixed 256 bytes,
+    the labels (16 each) and transducer types (80 each)."""
+    return 256 + ns * (16 + 80)
+
+
 def _micro_sign_encoding(head: bytes, ns: int) -> str | None:
     """The encoding a header whose only bytes outside printable ASCII are a micro sign at the start of a signal's
     physical dimension field (``µV``) is written in: "latin-1" (0xB5) or "utf-8" (0xC2 0xB5), the one departure from
     the ASCII header that devices commonly make; None for any other header."""
     if not 0 < ns <= 4096 or len(head) < 256 * (ns + 1):
         return None
-    dims = 256 + ns * (16 + 80)  # after the labels and transducer types: ns fields of 8 bytes
+    dims = _dims_at(ns)
 
     def field_start(i: int) -> bool:
         return dims <= i < dims + 8 * ns and (i - dims) % 8 == 0
@@ -114,7 +120,7 @@ def _micro_sign_encoding(head: bytes, ns: int) -> str | None:
 
 def _micro_fields(head: bytes, ns: int, encoding: str) -> str:
     """The signals whose physical dimension holds the micro sign, as a warning names them: ``'ECG II' ('µV')``."""
-    dims = 256 + ns * (16 + 80)
+    dims = _dims_at(ns)
     out = []
     for i in range(ns):
         dim = head[dims + 8 * i:dims + 8 * i + 8]

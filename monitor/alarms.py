@@ -776,9 +776,9 @@ class Journal:
                 f.seek(-1, os.SEEK_END)
                 torn = f.read(1) != b"\n"
         self._f: IO[str] = self.path.open("a", encoding="utf-8")
-        # a journal that is no file (--journal /dev/null: no journal wanted) cannot be fsynced: "a disk write failed"
-        # at every alarm (a newcomer, session 42)
-        self._fsync = stat.S_ISREG(os.fstat(self._f.fileno()).st_mode)
+        # whether it is a file: a journal that is no file (--journal /dev/null: no journal wanted) keeps nothing and
+        # cannot be fsynced ("a disk write failed" at every alarm: a newcomer, session 42)
+        self.kept = stat.S_ISREG(os.fstat(self._f.fileno()).st_mode)
         if torn:  # end a line torn by a crash, so the next record starts on a line of its own
             self._f.write("\n")
 
@@ -792,7 +792,7 @@ class Journal:
         line = {**alarm.to_json(), "replay": True} if self.replay else alarm.to_json()
         self._f.write(json.dumps(line, separators=(",", ":")) + "\n")
         self._f.flush()
-        if self._fsync:
+        if self.kept:
             os.fsync(self._f.fileno())
 
     def report(self) -> dict[str, object]:

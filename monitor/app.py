@@ -125,14 +125,14 @@ def build(cfg: MonitorConfig, *, ckpt: Checkpoint | None = None, out: TextIO | N
     # the journal first: an alarm is durable before it is shown or published; it, the strips and the
     # learnt-state file are written by one disk writer, off the event loop
     disk = DiskWriter()
-    sinks: list[Sink] = [Journal(cfg.journal, replay=source.replay)]
+    journal = Journal(cfg.journal, replay=source.replay)
+    sinks: list[Sink] = [journal]
     # a journal that is no file (--journal /dev/null) is no journal: no strips beside it either (they were written to
     # /dev/null.strips.jsonl, in the machine's memory, 111 MB after a day of test runs: session 42)
-    kept = cfg.journal.is_file()
-    if not kept:
+    if not journal.kept:
         notes += (f"--journal {cfg.journal} is not a file: alarm transitions are not kept on disk and no alarm strips "
                   "are recorded",)
-    if cfg.strips and kept:
+    if cfg.strips and journal.kept:
         sinks.append(StripRecorder(strips_path(cfg.journal), replay=source.replay, disk=disk))
     if evaluator is not None:
         sinks.append(evaluator)

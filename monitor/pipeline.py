@@ -547,8 +547,9 @@ class Monitor:
 
         A chunk of a discharged bed's stream (:attr:`Chunk.stream` at most the one discharged) that comes after the
         discharge is the old patient's: dropped, no beats (it made a new bed of the old patient's samples)."""
-        if self._discharged and any(c.stream <= self._discharged.get(c.patient, _NONE)[1] for c in chunks):
-            keep = [k for k, c in enumerate(chunks) if c.stream > self._discharged.get(c.patient, _NONE)[1]]
+        keep = ([k for k, c in enumerate(chunks) if c.stream > self._discharged.get(c.patient, _NONE)[1]]
+                if self._discharged else None)
+        if keep is not None and len(keep) < len(chunks):
             self.stats.discharged_chunks += len(chunks) - len(keep)
             out: list[list[Beat]] = [[] for _ in chunks]
             for k, beats in zip(keep, self.segment_many([chunks[k] for k in keep]) if keep else [], strict=True):
