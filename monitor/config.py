@@ -277,6 +277,10 @@ def add_alarm_arguments(p: argparse.ArgumentParser) -> None:
                    help="VT: clear once 8 beats in a row are not typed ventricular, even while the run's complexes go "
                         "on alike and fast (by default a sustained run holds its alarm: the typer's template becomes "
                         "the VT complex after about 24 of its beats)")
+    g.add_argument("--no-vt-wide-hold", action="store_true",
+                   help="VT: a very wide complex at over the VT rate does not hold the VT alarm (by default, while VT "
+                        "is on, it counts as ventricular towards clearing it: a VT that is the bed's template is typed "
+                        "as the bed's own)")
     g.add_argument("--vt-held-unanalysable", action="store_true",
                    help="VT: raise none while 'ECG cannot be analysed' is on (off by default: on CinC 2015 development "
                         "records it lost 3 of 23 true VT alarms for 4 of 11 false ones)")
@@ -553,7 +557,7 @@ def lethal_from_args(a: argparse.Namespace) -> LethalConfig:
                    vt_misread_rr=a.vt_misread_rr, vt_similar=a.vt_similar, vt_clear_bpm=a.vt_clear_bpm,
                    vt_episode_s=a.vt_episode_s, vt_wide_s=a.vt_wide_ms / 1000 if a.vt_wide_ms else None,
                    vt_wide_regular=a.vt_wide_regular, vt_wide_similar=a.vt_wide_similar,
-                   vt_regular=a.vt_regular, vt_sustain=not a.no_vt_sustain,
+                   vt_regular=a.vt_regular, vt_sustain=not a.no_vt_sustain, vt_wide_holds=not a.no_vt_wide_hold,
                    vt_held_unanalysable=a.vt_held_unanalysable, second_lead_vt=a.second_lead_vt,
                    vt_noisy=a.vt_noisy, organised_bpm=a.vf_organised_bpm,
                    vf_episode_s=a.vf_episode_s, cannot_analyse_s=a.cannot_analyse_s)

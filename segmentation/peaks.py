@@ -41,6 +41,37 @@ amplitude, so a 4x amplitude change is a 4x level change):
   half that of the QRS is a T wave (Pan & Tompkins 1985, section II.F), unless it comes at ``t_rr`` (0.8) of
   the mean RR or later (a T wave lies within the QT, shorter than the RR: in a tachycardia over 1 / 360 ms
   that is where the next QRS is due);
+- wide complexes, their two edges (session 43): a wide monophasic complex (the sine-wave or sawtooth complexes of a
+  sustained VT, a slow ventricular flutter) rises steeply, stays up, and falls as steeply 0.15-0.3 s later.  The two
+  edges are two envelope peaks past the refractory period, equally steep, so no T wave by the slope rule: VFDB 611's
+  15-minute VT at about 137 bpm was counted twice (3,903 QRS in its 904 s for about 2,060 cycles, 159 in the 40 s
+  excerpt of tests/data/vfdb-vt; the rate shown about 270), and once the mean RR had halved, the windows shrank with
+  it and held the double count.  A candidate's *edge* is the raw signal's net change over the ``edge_s`` (200 ms)
+  before its envelope peak as a share of its peak to peak there: near +/-1 on one edge of a wide complex, near 0 over
+  a whole QRS, which returns near where it began.  A candidate within ``t_wave_s`` after a QRS, the two edges of
+  opposite signs, each at least ``edge_frac`` (0.6) and the cleaner at least ``edge_clean`` (0.9), the second undoing
+  the first (their net changes summing to at most ``edge_undo``, 0.3, of the larger), is that complex's other edge:
+  neither QRS nor noise, as in the refractory period (search-back never takes it).  While the last QRS had such an
+  edge, the half-window is at most half their distance, so that each edge's window ends short of the other's.  611's
+  episode: 2,078 QRS, 60 intervals under 0.3 s (3,650 before).  The clean edge is one of the pair: the 200 ms
+  window before a sawtooth's less steep edge takes in the end of the edge before it (611's rises 0.66-0.75 against
+  falls of 0.96-1.0), and both edges at 0.6 alone merged consecutive complexes of EC13 4b's fast wide VT (0.61-0.69
+  each: its rate fell to 150 for 200) and raised CinC 2015 v655l's false VT; 0.75 for both left 611 double-counted
+  for half its episode (1,014 intervals under 0.3 s).  The undo keeps a motion edge from taking the QRS after it as
+  its other edge (NSTDB 118e06 at 391 s: +3.8 mV then the QRS's -2.4).  A step (one sample to the next moving over
+  ``edge_step``, half, of the net change) is no edge: 10 mV square pulses (tests/test_qrs.py) were otherwise one
+  regular wide "rhythm" at 60 bpm, which the signal-quality index called organised and clean, and the floor they set
+  kept the detector deaf to the ECG after them.  Nor is it the other edge where the signal between them comes back
+  past halfway down (up) the first edge before the second begins: a reviewer's bidirectional VT (flat-topped complexes
+  of alternating polarity at 168-220 bpm, helper 91) had the falling edge of one complex taken for the other edge of
+  the rising one before it, every other beat lost.  Left (the same review): square-like bidirectional complexes that
+  fill the cycle (0.16 s at 200-220 bpm, 21 of 108 of its set-ups) still lose every other beat, and a monophasic VT
+  whose width and size change from beat to beat (0.12-0.3 s, 0.5-3 mV, 150-190 bpm) is counted 0.6-0.7 times where
+  the detector before counted it 1.3 times: the pairing across two complexes that the edges cannot tell from one.
+  The same shape made of artefact is one regular wide rhythm too: CinC 2015 v128s's last 3 s of square motion waves
+  now raise a false VT.  Chosen on 611,
+  EC13 4b, v655l and NSTDB 118e06 (in-sample); synthetic trapezoid complexes at 110-170 bpm (tests/test_qrs.py) are
+  counted once at 128-500 Hz, 1.6-2 times before; the development figures in docs/recordings.md, session 43;
 - beat expectation under noise: while the noise level is over ``noisy_npk`` (a quarter) of the signal level
   (sustained noise: electrode motion, muscle), a candidate earlier than ``early_rr`` (0.7) of the mean RR must
   reach ``early_frac`` (0.9) of the signal level or of the last QRS's steepest slope, else it is noise
@@ -315,6 +346,16 @@ class DetectorConfig:
     pace_beats: int = 3
     pace_share: float = 0.5  # ... and while at least this share of the last 8 QRS had pulses (a paced rhythm)
     pace_memory_s: float = 60.0
+    # the two edges of one wide complex (module docstring, "wide complexes"): a candidate within t_wave_s after a QRS
+    # is that QRS's other edge where the raw signal over the edge_s before each envelope peak moved one way by at
+    # least edge_frac of its peak to peak, the two ways opposite (0: off) ...
+    edge_s: float = 0.2
+    edge_frac: float = 0.6
+    edge_clean: float = 0.9  # ... the cleaner of the two at least this (0: any)
+    # ... and neither a step: no sample to sample difference over this share of its net change (a square pulse, a
+    # switching transient; a ventricular edge takes 20 ms or more, 3 samples even at 128 Hz)
+    edge_step: float = 0.5
+    edge_undo: float = 0.3  # ... and the two net changes summing to at most this share of the larger
 
 
 @dataclass(slots=True)
@@ -324,6 +365,10 @@ class _Cand:
     s: float  # steepest |band-passed difference| in the ``slope_s`` before the peak
     trough: float  # the lowest RMS slope between the previous candidate and this one
     pv: float | None = None  # the RMS slope with the pacemaker pulses before it blanked (None: no pulse)
+    # the raw signal's net change over the edge_s before the peak as a share of its peak to peak there (-1 .. 1; nan:
+    # not known): near +/-1 on one edge of a wide monophasic complex, near 0 over a whole QRS
+    edge: float = math.nan
+    rise: float = math.nan  # ... that net change (the raw signal's unit)
 
 
 def _median(v: deque[float]) -> float:
@@ -422,6 +467,12 @@ class QRSDetector:
         self.bridges: list[tuple[int, int]] = []  # bridged stretches of lost samples [start, stop) (bridge())
         # pacemaker pulses: the raw samples from raw_start (to total), kept for the candidates' pulse check
         self.pace = cfg.pace_min_fs > 0 and fs >= cfg.pace_min_fs
+        # the raw samples are kept for the pulse check and for the edges of wide complexes (_edge)
+        self.keeps_raw = self.pace or cfg.edge_frac > 0
+        self.edge_n = max(2, round(cfg.edge_s * fs))
+        self.last_edge = (math.nan, math.nan)  # the last QRS's edge and rise (_Cand.edge, _Cand.rise)
+        self.other_edges = 0  # candidates taken for the other edge of the QRS before them
+        self.edge_gap: tuple[int, int] | None = None  # (sample, gap) of the last other edge: its distance to its QRS
         # raw = _store[_beg:_end] (room kept after it: a chunk is written, not concatenated; old samples are dropped
         # only when the room runs out)
         self._store = np.empty(0)
@@ -464,7 +515,7 @@ class QRSDetector:
     def push(self, x: np.ndarray) -> list[int]:
         if len(x) == 0:
             return []
-        if self.pace:
+        if self.keeps_raw:
             self.keep_raw(x)
         f = self.bp(x)
         d = np.empty(len(x))
@@ -558,10 +609,14 @@ class QRSDetector:
         """(half-window, dominance look-ahead) in samples for the next candidate: ``peak_half_s`` and
         ``dominance_s``, or ``peak_half_rr`` and ``dominance_rr`` of the mean RR where those are shorter."""
         mean_rr = self._fast_rr()
-        if mean_rr is None:
-            return self.half, self.dom
-        h = max(self.half_lo, min(self.half, round(self.cfg.peak_half_rr * mean_rr)))
-        return h, max(h, min(self.dom, round(self.cfg.dominance_rr * mean_rr)))
+        h, dom = self.half, self.dom
+        if mean_rr is not None:
+            h = max(self.half_lo, min(self.half, round(self.cfg.peak_half_rr * mean_rr)))
+            dom = max(h, min(self.dom, round(self.cfg.dominance_rr * mean_rr)))
+        if self.edge_gap is not None and self.last_qrs is not None and self.edge_gap[0] > self.last_qrs - self.half:
+            # the last QRS (or the one before) had another edge: each edge's half-window ends short of the other
+            h = max(self.half_lo, min(h, self.edge_gap[1] // 2))
+        return h, dom
 
     def _refractory(self) -> int:
         """``refractory_s``, or ``refractory_rr`` of the mean RR where that is shorter (samples)."""
@@ -629,7 +684,23 @@ class QRSDetector:
                 continue
             trough = float(seg[max(prev, i - 2 * self.dom):i + 1].min())
             prev = i
-            yield _Cand(lo + i, math.sqrt(max(float(seg[i]), 0.0)), s, math.sqrt(max(trough, 0.0)))
+            edge, rise = self._edge(lo + i)
+            yield _Cand(lo + i, math.sqrt(max(float(seg[i]), 0.0)), s, math.sqrt(max(trough, 0.0)), edge=edge,
+                        rise=rise)
+
+    def _edge(self, p: int) -> tuple[float, float]:
+        """(share, change): the raw signal's net change over the ``edge_s`` before sample ``p`` and that as a share of
+        its peak to peak there (-1 .. 1); nan where those samples are not kept or do not move."""
+        if not self.keeps_raw or self.cfg.edge_frac <= 0:
+            return math.nan, math.nan
+        a, b = p - self.edge_n - self.raw_start, p + 1 - self.raw_start
+        if a < 0 or b > len(self.raw):
+            return math.nan, math.nan
+        w = self.raw[a:b]
+        ptp, rise = float(w.max()) - float(w.min()), float(w[-1]) - float(w[0])
+        if ptp <= 0 or float(np.abs(np.diff(w)).max()) > self.cfg.edge_step * abs(rise):
+            return math.nan, math.nan  # flat, or a step within a sample or two: no heart's edge (a pulse, a switch)
+        return rise / ptp, rise
 
     def _blanking(self, p: int) -> bool:
         """Whether pre-blanking applies to a candidate at ``p``: ``blank_after_s`` after the last QRS, and the mean RR
@@ -761,7 +832,7 @@ class QRSDetector:
         env = MovingAverage(self.ma.n)(d * d)
         j = c.p - self.raw_start - a  # the peak's index in x
         v = math.sqrt(max(float(env[max(0, j - self.half):j + self.half + 1].max()), 0.0))
-        return _Cand(c.p, c.v, c.s, c.trough, pv=v)
+        return _Cand(c.p, c.v, c.s, c.trough, pv=v, edge=c.edge, rise=c.rise)
 
     def _relearn_floor(self, p: int) -> float:
         """The lowest signal level a re-acquisition at ``p`` may learn: ``relearn_floor`` of the median level of the
@@ -860,6 +931,10 @@ class QRSDetector:
         last = self.last_qrs
         if last is not None and c.p - last < self._refractory():
             return
+        if last is not None and self._other_edge(c, last):
+            self.other_edges += 1
+            self.edge_gap = (c.p, c.p - last)
+            return
         if c.pv is not None and self._pulse_only(c):
             self.pulse_only += 1
             return
@@ -873,6 +948,33 @@ class QRSDetector:
             self._qrs(c, out)
         else:
             self._noise(c)
+
+    def _other_edge(self, c: _Cand, last: int) -> bool:
+        """Whether ``c`` is the other edge of the last QRS, a wide monophasic complex (module docstring, "wide
+        complexes"): within ``t_wave_s`` of it, the raw signal moving over the ``edge_s`` before each peak by at least
+        ``edge_frac`` of its peak to peak there (the cleaner by ``edge_clean``), one up and the other down, the second
+        undoing the first within ``edge_undo``."""
+        frac = self.cfg.edge_frac
+        if frac <= 0 or c.p - last >= self.t_wave:
+            return False
+        edge, rise = self.last_edge
+        if not (min(abs(c.edge), abs(edge)) >= frac and max(abs(c.edge), abs(edge)) >= self.cfg.edge_clean
+                and c.edge * edge < 0):
+            return False
+        # ... the second undoing the first (the signal back near where the complex began)
+        if abs(c.rise + rise) > self.cfg.edge_undo * max(abs(c.rise), abs(rise)):
+            return False
+        # ... and the signal staying beyond halfway up (down) the first edge until the second begins: one complex's top,
+        # not a return to where it began and a next complex of the other polarity (a bidirectional VT's falling
+        # complex after a rising one: a reviewer's, session 43)
+        a, b = last - self.raw_start, c.p - self.edge_n - self.raw_start
+        if a < 0 or b >= len(self.raw):
+            return False
+        if b <= a:
+            return True
+        w = self.raw[a:b + 1]
+        mid = float(self.raw[a]) - rise / 2
+        return float(w.min()) > mid if rise > 0 else float(w.max()) < mid
 
     def _pulse_only(self, c: _Cand) -> bool:
         """Whether a candidate with pacemaker pulses before it is the pulses alone (loss of capture): its blanked
@@ -950,7 +1052,7 @@ class QRSDetector:
         if c.pv is not None:
             self.paced_v.append(c.pv)
             self.paced_at = c.p
-        self.last_qrs, self.last_slope = c.p, c.s
+        self.last_qrs, self.last_slope, self.last_edge = c.p, c.s, (c.edge, c.rise)
         self.noise = []
         out.append(c.p)
 
