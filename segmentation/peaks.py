@@ -348,7 +348,8 @@ class DetectorConfig:
     pace_memory_s: float = 60.0
     # the two edges of one wide complex (module docstring, "wide complexes"): a candidate within t_wave_s after a QRS
     # is that QRS's other edge where the raw signal over the edge_s before each envelope peak moved one way by at
-    # least edge_frac of its peak to peak, the two ways opposite (0: off) ...
+    # least edge_frac of its peak to peak, the two ways opposite, the signal between them not back past halfway
+    # (0: off) ...
     edge_s: float = 0.2
     edge_frac: float = 0.6
     edge_clean: float = 0.9  # ... the cleaner of the two at least this (0: any)
@@ -952,8 +953,9 @@ class QRSDetector:
     def _other_edge(self, c: _Cand, last: int) -> bool:
         """Whether ``c`` is the other edge of the last QRS, a wide monophasic complex (module docstring, "wide
         complexes"): within ``t_wave_s`` of it, the raw signal moving over the ``edge_s`` before each peak by at least
-        ``edge_frac`` of its peak to peak there (the cleaner by ``edge_clean``), one up and the other down, the second
-        undoing the first within ``edge_undo``."""
+        ``edge_frac`` of its peak to peak there (the cleaner by ``edge_clean``; a step is no edge: :meth:`_edge`), one
+        up and the other down, the second undoing the first within ``edge_undo``, and the signal between the last QRS
+        and the start of ``c``'s window not back past halfway across the first edge."""
         frac = self.cfg.edge_frac
         if frac <= 0 or c.p - last >= self.t_wave:
             return False
