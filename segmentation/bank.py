@@ -91,14 +91,13 @@ def envelopes(dets: Sequence[QRSDetector], x: np.ndarray) -> tuple[np.ndarray, n
         rows = [bool(v) for v in np.atleast_1d(steep.any(axis=1))]
         for k, i in enumerate(paced):
             dets[i].keep_raw(x[i], np.flatnonzero(steep[k]) if rows[k] else _NONE)
-    for i, d in enumerate(dets):  # the raw samples of the others for their edge check (_Cand.edge)
-        if d.keeps_raw and not d.pace:
-            d.keep_raw(x[i], _NONE)
     for i, d in enumerate(dets):
         d.bp.zi = zs[i]
         d._prev_last = last[i]
         if m > 1:
             d.ma.tail = ext[i, ext.shape[1] - (m - 1):]
+        if d.keeps_raw and not d.pace:  # the raw samples of the others, for their edge check (_Cand.edge)
+            d.keep_raw(x[i], _NONE)
     return e, np.abs(dd)
 
 

@@ -692,7 +692,7 @@ class QRSDetector:
     def _edge(self, p: int) -> tuple[float, float]:
         """(share, change): the raw signal's net change over the ``edge_s`` before sample ``p`` and that as a share of
         its peak to peak there (-1 .. 1); nan where those samples are not kept or do not move."""
-        if not self.keeps_raw or self.cfg.edge_frac <= 0:
+        if self.cfg.edge_frac <= 0:  # (otherwise the raw samples are kept: keeps_raw)
             return math.nan, math.nan
         a, b = p - self.edge_n - self.raw_start, p + 1 - self.raw_start
         if a < 0 or b > len(self.raw):
