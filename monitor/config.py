@@ -277,6 +277,14 @@ def add_alarm_arguments(p: argparse.ArgumentParser) -> None:
                    help="VT: clear once 8 beats in a row are not typed ventricular, even while the run's complexes go "
                         "on alike and fast (by default a sustained run holds its alarm: the typer's template becomes "
                         "the VT complex after about 24 of its beats)")
+    g.add_argument("--vt-sustain-corr", type=float, default=_X.vt_sustain_corr or 0.0,
+                   help=f"VT sustained: a beat holds the run only while its QRS correlates this or more (either sign) "
+                        f"with the bed's template, by then the VT's complex (default {_X.vt_sustain_corr or 0:g}: a VT "
+                        f"converting to a sinus tachycardia over the VT rate clears; 0: off, held till the rate falls)")
+    g.add_argument("--vt-sustain-jump", type=float, default=_X.vt_sustain_jump,
+                   help=f"VT sustained: --vt-sustain-corr applies once a beat correlated under this with the one "
+                        f"before (an abrupt change of complex; default {_X.vt_sustain_jump:g}), until one like the "
+                        f"template comes back")
     g.add_argument("--no-vt-wide-hold", action="store_true",
                    help="VT: a very wide complex at over the VT rate does not hold the VT alarm (by default, while VT "
                         "is on, it counts as ventricular towards clearing it: a VT that is the bed's template is typed "
@@ -528,6 +536,9 @@ def lethal_from_args(a: argparse.Namespace) -> LethalConfig:
     if not 0 < a.vt_wide_regular <= 1 or not 0 <= a.vt_wide_similar <= 1:
         raise ValueError(f"--vt-wide-regular must be over 0 and at most 1, --vt-wide-similar 0-1; got "
                          f"{a.vt_wide_regular:g}, {a.vt_wide_similar:g}")
+    if not 0 <= a.vt_sustain_corr <= 1 or not -1 <= a.vt_sustain_jump <= 1:
+        raise ValueError(f"--vt-sustain-corr must be 0 (off) to 1 and --vt-sustain-jump -1 to 1, got "
+                         f"{a.vt_sustain_corr:g}, {a.vt_sustain_jump:g}")
     if not 0 <= a.vt_regular <= 2:
         raise ValueError(f"--vt-regular must be 0-2, got {a.vt_regular:g}")
     if not (a.vt_clear_bpm == 0 or 20 <= a.vt_clear_bpm <= 300):
@@ -558,6 +569,7 @@ def lethal_from_args(a: argparse.Namespace) -> LethalConfig:
                    vt_episode_s=a.vt_episode_s, vt_wide_s=a.vt_wide_ms / 1000 if a.vt_wide_ms else None,
                    vt_wide_regular=a.vt_wide_regular, vt_wide_similar=a.vt_wide_similar,
                    vt_regular=a.vt_regular, vt_sustain=not a.no_vt_sustain, vt_wide_holds=not a.no_vt_wide_hold,
+                   vt_sustain_corr=a.vt_sustain_corr or None, vt_sustain_jump=a.vt_sustain_jump,
                    vt_held_unanalysable=a.vt_held_unanalysable, second_lead_vt=a.second_lead_vt,
                    vt_noisy=a.vt_noisy, organised_bpm=a.vf_organised_bpm,
                    vf_episode_s=a.vf_episode_s, cannot_analyse_s=a.cannot_analyse_s)

@@ -118,6 +118,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import math
 from collections import deque
 from dataclasses import dataclass, replace
 from typing import cast
@@ -229,6 +230,22 @@ class LethalConfig:
     # would otherwise never clear (a reviewer, session 25).  False: off
     vt_sustain: bool = True
     vt_sustain_beats: int = 20
+    # ... but once the chain's complex has changed abruptly (a beat correlating under vt_sustain_jump with the one
+    # before), a beat goes on with the run only while its QRS is like the bed's template (VBeat.corr: by then the
+    # template is the VT's complex), or like it inverted (a wide complex whose fiducial moved to its other edge: corr
+    # about -0.9, a reviewer's VT growing 5x in amplitude), by at least vt_sustain_corr, until a beat like it comes
+    # back; one that is not counts as not ventricular without breaking the chain (fusion and capture beats, complexes
+    # alternating in width: a reviewer, session 42).  A VT that converts to a sinus tachycardia over vt_bpm is a chain
+    # of alike beats, but after an abrupt change, of beats unlike the template for the 20-odd beats until it turns:
+    # without this the alarm held until the rate fell (a 110 bpm VT of 100 ms complexes converting to a narrow sinus
+    # tachycardia at 110 bpm: 67 s after the conversion; the first sinus beat correlated 0.77 with the last VT
+    # complex, the sinus beats 0.75 with the VT's template, the VT's own 0.99-1.0).  Without the abrupt change a
+    # VT whose complex changed over 10-20 s, or whose width swung 100-150 ms every 20 s, lost its alarm or raised it
+    # again and again (a reviewer, session 44).  Chosen on synthetic rhythms only (a VT stepping from 140 to 95 ms
+    # complexes at 170 bpm correlated 0.84 with its template: held; at 0.9 it cleared and an extreme tachycardia
+    # came 10 s later); docs/alarms.md, session 44.  vt_sustain_corr None: off (no template check)
+    vt_sustain_corr: float | None = 0.8
+    vt_sustain_jump: float = 0.9
     # no VT raised while "ECG cannot be analysed" is on (the artifact condition wins and says so).  Off: on the CinC
     # 2015 development third it removed 4 of 11 false VT alarms and lost 3 of 23 true ones (score 76.17 -> 73.55;
     # session 25, docs/alarms.md): true VT in the ICU often reads as noise to the signal-quality index
@@ -350,6 +367,7 @@ class LethalWatch:
         self.recent_art: deque[bool] = deque(maxlen=max(1, cfg.vt_clear_beats))  # ... and whether in artifact
         self.vt_met: int | None = None  # the last typed beat that ended a VT run (vt_episode_s)
         self.vt_chain = False  # the VT alarm's run goes on unbroken, typed ventricular or not (vt_sustain)
+        self.vt_jumped = False  # the chain's complex changed abruptly (vt_sustain_jump) and has not come back
         self.vt_vbeats = 0  # beats typed ventricular since the VT alarm was raised (vt_sustain_beats)
         self.last_typed: int | None = None
         # the last typed beats: sample, and whether ventricular (not in artifact); and the span (first, last beat's
@@ -572,7 +590,7 @@ class LethalWatch:
 
     def typed(self, index: int, *, ventricular: bool, artifact: bool = False,
               p_ventricular: float | None = None, prev_corr: float | None = None,
-              width_s: float | None = None) -> list[Change]:
+              width_s: float | None = None, corr: float | None = None) -> list[Change]:
         """The beat at sample ``index`` typed (:class:`ecgmon.segmentation.vtype.VTyper`: a little after its
         QRS): ventricular tachycardia.  ``artifact``: the signal around it is noise (VT is not judged on it); with
         ``vt_noisy`` so is a beat whose QRS :meth:`qrs` was told is noisy.
@@ -580,7 +598,9 @@ class LethalWatch:
         when it is at least ``vt_p`` (else ``ventricular``).  ``prev_corr``: the beat's QRS correlation with the
         previous typed beat's (:attr:`VBeat.prev_corr`; None: not known, the run is not judged on it).
         ``width_s``: its QRS's slope-energy width (:attr:`VBeat.width_s`; None: not known): a run of very wide,
-        regular, alike complexes is VT whatever the typer says (``vt_wide_s``)."""
+        regular, alike complexes is VT whatever the typer says (``vt_wide_s``).  ``corr``: its QRS's correlation with
+        the bed's template (:attr:`VBeat.corr`; None or NaN: no template yet): a sustained VT's chain holds only beats
+        like it (``vt_sustain_corr``)."""
         c = self.cfg
         if c.vt_p is not None and p_ventricular is not None:
             ventricular = p_ventricular >= c.vt_p
@@ -609,6 +629,17 @@ class LethalWatch:
             goes_on = (Condition.VTACH in self.active and prev_corr is not None and prev_corr >= c.vt_similar
                        and len(rrs) > 0 and 60.0 * len(rrs) / sum(rrs) > c.vt_bpm)
             self.vt_chain = goes_on
+            if goes_on and c.vt_sustain_corr is not None and corr is not None and not math.isnan(corr):
+                # after an abrupt change of complex (a beat less like the one before than vt_sustain_jump), beats
+                # unlike the VT's template (nor its mirror) neither go on with the run nor break it, until one like it
+                # comes back
+                like = abs(corr) >= c.vt_sustain_corr
+                if prev_corr is not None and prev_corr < c.vt_sustain_jump:
+                    self.vt_jumped = True
+                elif like:
+                    self.vt_jumped = False
+                if self.vt_jumped and not like:
+                    goes_on = False
         # a beat in noise holds VT (vt_artifact_holds: 8 clean beats not ventricular are needed after it) or counts
         # towards clearing it (as monitors suspend arrhythmia alarms while they 'cannot analyse' the ECG)
         held = goes_on or (c.vt_wide_holds and Condition.VTACH in self.active and self.wide[-1] and self._fast()
@@ -628,6 +659,7 @@ class LethalWatch:
             self.vt_span = (self.typed_at[-min(self._vt_w, len(self.typed_at))][0], index)
         if rate is not None:
             self.vt_chain = c.vt_sustain
+            self.vt_jumped = False
         if rate is not None and Condition.VFIB not in self.active and not (
                 c.vt_held_unanalysable and Condition.CANNOT_ANALYSE in self.active):
             raised = self._set(Condition.VTACH, True, index,

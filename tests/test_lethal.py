@@ -1161,6 +1161,43 @@ def test_sustained_vt_keeps_its_alarm_when_the_typer_takes_the_run_for_the_domin
     assert [a for a, _ in got] == [True, False] and got[1][1] < 35 * 60 / 130 + 9 * 60 / 130, got
 
 
+def test_sustained_vt_converting_to_a_sinus_tachycardia_clears_while_fusion_beats_do_not():
+    """The sustained-VT chain (vt_sustain) holds beats alike the one before at over 100 bpm; a VT that converts to a
+    sinus tachycardia at 110 bpm is such a chain, but after an abrupt change (the first sinus beat correlating 0.77
+    with the last VT complex) of beats unlike the bed's template, by then the VT's complex (VBeat.corr 0.75: a
+    reviewer's synthetic conversion, session 42): the alarm clears after vt_clear_beats of them
+    (vt_sustain_corr; before, only once the rate fell, never while it stayed over 100).  Held to the VT's end:
+    fusion beats, 2 in every 5 unlike the template; a VT whose complex changes gradually (each beat like the one
+    before) until it is unlike the template (a reviewer's morphology ramps and width drifts, session 44: without
+    the abrupt change they lost the alarm or raised it again and again); beats anti-correlating with the template
+    (a wide complex whose fiducial moved to its other edge: a VT growing 5x in amplitude, session 44)."""
+
+    def run(cfg: LethalConfig, beats: list[tuple[bool, float, float]]) -> list[tuple[bool, float]]:
+        w, out, t = LethalWatch(FS, cfg), [], 0.0
+        for k, (vent, corr, prev) in enumerate(beats):
+            t += 60.0 / (75 if k < 20 else 110)
+            i = round(t * FS)
+            out += [(ch.active, t) for ch in w.samples(i) + w.qrs(i)
+                    + w.typed(i, ventricular=vent, prev_corr=prev, corr=corr) if ch.condition is Condition.VTACH]
+        return out
+
+    def cleared_after(got: list[tuple[bool, float]], beats: int) -> bool:
+        end = 20 * 0.8 + beats * 60 / 110  # the last VT complex, s
+        return [a for a, _ in got] == [True, False] and end < got[1][1] < end + 9.5 * 60 / 110
+
+    vt = [(False, 1.0, 0.97)] * 20 + [(True, 0.4, 0.97)] * 25 + [(False, 0.99, 0.97)] * 40  # 65 VT beats, 110 bpm
+    sinus = [(False, 0.82, 0.77)] + [(False, 0.75, 0.98)] * 59  # an abrupt change, then unlike the template
+    assert cleared_after(run(LethalConfig(), vt + sinus), 65)
+    held = run(LethalConfig(vt_sustain_corr=None), vt + sinus)  # without the template check: held to the end
+    assert [a for a, _ in held] == [True], held
+    fusion = [(False, 0.99, 0.97), (False, 0.6, 0.7), (False, 0.99, 0.7), (False, 0.6, 0.7), (False, 0.99, 0.7)]
+    assert cleared_after(run(LethalConfig(), vt[:45] + fusion * 20 + sinus[:20]), 125)
+    ramp = [(False, 0.99 - 0.02 * k, 0.98) for k in range(30)] + [(False, 0.4, 0.98)] * 30
+    assert cleared_after(run(LethalConfig(), vt + ramp + sinus[:20]), 125)
+    mirrored = [(False, -0.9, 0.7)] + [(False, -0.9, 0.98)] * 29
+    assert cleared_after(run(LethalConfig(), vt + mirrored + sinus[:20]), 95)
+
+
 def test_vt_held_unanalysable_raises_no_vt_while_the_ecg_cannot_be_analysed():
     """Detections the signal-quality index calls noisy for over 4 s ('ECG cannot be analysed'), then typed
     ventricular and alike at 180 bpm (electrode motion: a newcomer's false VT, session 25): VT by default (true ICU VT
