@@ -278,9 +278,10 @@ def add_alarm_arguments(p: argparse.ArgumentParser) -> None:
                         "on alike and fast (by default a sustained run holds its alarm: the typer's template becomes "
                         "the VT complex after about 24 of its beats)")
     g.add_argument("--vt-sustain-corr", type=float, default=_X.vt_sustain_corr or 0.0,
-                   help=f"VT sustained: a beat holds the run only while its QRS correlates this or more (either sign) "
-                        f"with the bed's template, by then the VT's complex (default {_X.vt_sustain_corr or 0:g}: a VT "
-                        f"converting to a sinus tachycardia over the VT rate clears; 0: off, held till the rate falls)")
+                   help=f"VT sustained: after an abrupt change of complex (--vt-sustain-jump), a beat holds the run "
+                        f"only while its QRS correlates this or more (either sign) with the bed's template, by "
+                        f"then the VT's complex (default {_X.vt_sustain_corr or 0:g}: a VT converting to a sinus "
+                        f"tachycardia over the VT rate clears; 0: off, held till the rate falls)")
     g.add_argument("--vt-sustain-jump", type=float, default=_X.vt_sustain_jump,
                    help=f"VT sustained: --vt-sustain-corr applies once a beat correlated under this with the one "
                         f"before (an abrupt change of complex; default {_X.vt_sustain_jump:g}), until one like the "

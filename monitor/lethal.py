@@ -599,8 +599,8 @@ class LethalWatch:
         previous typed beat's (:attr:`VBeat.prev_corr`; None: not known, the run is not judged on it).
         ``width_s``: its QRS's slope-energy width (:attr:`VBeat.width_s`; None: not known): a run of very wide,
         regular, alike complexes is VT whatever the typer says (``vt_wide_s``).  ``corr``: its QRS's correlation with
-        the bed's template (:attr:`VBeat.corr`; None or NaN: no template yet): a sustained VT's chain holds only beats
-        like it (``vt_sustain_corr``)."""
+        the bed's template (:attr:`VBeat.corr`; None or NaN: no template yet): after an abrupt change of complex, a
+        sustained VT's chain holds only beats like it (``vt_sustain_corr``, ``vt_sustain_jump``)."""
         c = self.cfg
         if c.vt_p is not None and p_ventricular is not None:
             ventricular = p_ventricular >= c.vt_p
