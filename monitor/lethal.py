@@ -625,9 +625,8 @@ class LethalWatch:
         if ventricular and not artifact and Condition.VTACH in self.active:
             self.vt_vbeats += 1
         if self.vt_chain and not ventricular and not artifact and self.vt_vbeats >= c.vt_sustain_beats:
-            rrs = list(self.typed_rr)[-c.vt_beats:]
             goes_on = (Condition.VTACH in self.active and prev_corr is not None and prev_corr >= c.vt_similar
-                       and len(rrs) > 0 and 60.0 * len(rrs) / sum(rrs) > c.vt_bpm)
+                       and self._fast(c.vt_beats))
             self.vt_chain = goes_on
             if goes_on and c.vt_sustain_corr is not None and corr is not None and not math.isnan(corr):
                 # after an abrupt change of complex (a beat less like the one before than vt_sustain_jump), beats
@@ -642,7 +641,8 @@ class LethalWatch:
                     goes_on = False
         # a beat in noise holds VT (vt_artifact_holds: 8 clean beats not ventricular are needed after it) or counts
         # towards clearing it (as monitors suspend arrhythmia alarms while they 'cannot analyse' the ECG)
-        held = goes_on or (c.vt_wide_holds and Condition.VTACH in self.active and self.wide[-1] and self._fast()
+        held = goes_on or (c.vt_wide_holds and Condition.VTACH in self.active and self.wide[-1]
+                           and self._fast(c.vt_beats - 1)
                            and prev_corr is not None and prev_corr >= c.vt_wide_similar and self._regular_last())
         self.recent.append((ventricular or artifact or held) if c.vt_artifact_holds
                            else ((ventricular or held) and not artifact))
@@ -690,9 +690,10 @@ class LethalWatch:
         med = sorted(rrs)[len(rrs) // 2]
         return abs(rrs[-1] - med) <= self.cfg.vt_wide_regular * med
 
-    def _fast(self) -> bool:
-        """Whether the rate of the last ``vt_beats`` typed beats is over ``vt_bpm``."""
-        rrs = list(self.typed_rr)[-(self.cfg.vt_beats - 1):]
+    def _fast(self, intervals: int) -> bool:
+        """Whether the mean rate over the last ``intervals`` typed intervals (fewer where fewer are known, none:
+        False) is over ``vt_bpm``."""
+        rrs = list(self.typed_rr)[-intervals:]
         return len(rrs) > 0 and 60.0 * len(rrs) / sum(rrs) > self.cfg.vt_bpm
 
     def _wide_run(self) -> float | None:
