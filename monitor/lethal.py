@@ -225,9 +225,11 @@ class LethalConfig:
     # until a beat breaks that chain.  The typer's template is the medoid of the bed's last 48 beats: after about 24
     # beats of sustained VT it is the VT complex, and the run's beats were typed 'dominant': a synthetic VT at 130-160
     # bpm lost its HIGH alarm 11-15 s into a 40 s run (a newcomer, session 25).  The chain holds only once the run
-    # has had vt_sustain_beats beats typed ventricular since its alarm (the template turns after about 24): a VT
-    # raised on a few misread beats of a fast regular rhythm (sinus tachycardia at 130 bpm, its complexes alike)
-    # would otherwise never clear (a reviewer, session 25).  False: off
+    # has had vt_sustain_beats beats typed ventricular since its alarm, counting those typed ventricular in artifact
+    # in the unbroken row of ventricular beats that raised it (the template turns after about 24 from the VT's onset,
+    # and a VT whose first beats lay in noise is raised late: session 45): a VT raised on a few misread beats of a
+    # fast regular rhythm (sinus tachycardia at 130 bpm, its complexes alike) would otherwise never clear (a
+    # reviewer, session 25).  False: off
     vt_sustain: bool = True
     vt_sustain_beats: int = 20
     # ... but once the chain's complex has changed abruptly (a beat correlating under vt_sustain_jump with the one
@@ -369,6 +371,8 @@ class LethalWatch:
         self.vt_chain = False  # the VT alarm's run goes on unbroken, typed ventricular or not (vt_sustain)
         self.vt_jumped = False  # the chain's complex changed abruptly (vt_sustain_jump) and has not come back
         self.vt_vbeats = 0  # beats typed ventricular since the VT alarm was raised (vt_sustain_beats)
+        # beats typed ventricular in a row up to the last typed beat, and how many of them lay in artifact
+        self.v_row, self.v_row_art = 0, 0
         self.last_typed: int | None = None
         # the last typed beats: sample, and whether ventricular (not in artifact); and the span (first, last beat's
         # sample) of the latest VT run met: a second lead's VT confirmed by this lead's own (LeadFusion, "confirmed")
@@ -620,6 +624,7 @@ class LethalWatch:
             ventricular = True
             self.vent[-1] = True
             self.typed_at[-1] = (index, True)
+        self.v_row, self.v_row_art = ((self.v_row + 1, self.v_row_art + artifact) if ventricular else (0, 0))
         # a beat not typed ventricular that goes on with the VT alarm's run (vt_sustain): one of the run
         goes_on = False
         if ventricular and not artifact and Condition.VTACH in self.active:
@@ -666,7 +671,10 @@ class LethalWatch:
                                f"{c.vt_beats} or more very wide complexes in a row at {rate:.0f} bpm" if wide_only
                                else f"{c.vt_beats} or more ventricular beats at {rate:.0f} bpm")
             if raised:
-                self.vt_vbeats = c.vt_beats  # the run that raised it
+                # the run that raised it, and the beats typed ventricular in artifact just before and within it: the
+                # typer's template turns about 24 beats after a VT's onset, not after its alarm, and a VT whose
+                # first beats lay in artifact is raised late (its chain would end a few beats after the turn)
+                self.vt_vbeats = c.vt_beats + self.v_row_art
             out += raised
         elif Condition.VTACH in self.active and len(self.recent) == self.recent.maxlen:
             rrs = list(self.typed_rr)[-(len(self.recent) - 1):] if c.vt_clear_bpm > 0 else []

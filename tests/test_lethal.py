@@ -1198,6 +1198,37 @@ def test_sustained_vt_converting_to_a_sinus_tachycardia_clears_while_fusion_beat
     assert cleared_after(run(LethalConfig(), vt + mirrored + sinus[:20]), 95)
 
 
+def test_a_sustained_vt_raised_late_keeps_its_alarm_when_the_template_turns():
+    """A VT at 130 bpm whose first 6 beats lie in artifact (typed ventricular there: a reviewer's VT under
+    respiratory baseline wander, session 44, raised 4.6 s after its onset) is raised at its 5th clean beat; the
+    typer's template turns to the VT complex about 24 beats after the VT's onset, not after its alarm, and its beats
+    are then typed the bed's own.  The sustained-VT chain counts the beats typed ventricular in artifact just before
+    the run with it (vt_sustain_beats), so the alarm holds to the VT's end and clears when the rate falls; counted
+    from the alarm only (18 of 20 when the template turned) it cleared 8 beats after the turn, for good.  Beats
+    typed ventricular in artifact that the run does not follow on from (a normal beat between) do not count."""
+
+    def run(beats: list[tuple[float, bool, bool, float]]) -> list[tuple[bool, float]]:
+        w, got, t = LethalWatch(FS), [], 0.0
+        for rate, vent, art, corr in beats:
+            t += 60.0 / rate
+            i = round(t * FS)
+            got += [(ch.active, t) for ch in w.samples(i) + w.qrs(i)
+                    + w.typed(i, ventricular=vent, artifact=art, prev_corr=0.98, corr=corr)
+                    if ch.condition is Condition.VTACH]
+        return got
+
+    sinus, after = [(75.0, False, False, 1.0)] * 20, [(75.0, False, False, 0.5)] + [(75.0, False, False, 1.0)] * 15
+    turned = [(130.0, False, False, 1.0)] * 60  # the VT's beats once the template is the VT complex
+    got = run(sinus + [(130.0, True, True, 0.7)] * 6 + [(130.0, True, False, 0.7)] * 18 + turned + after)
+    end = 20 * 0.8 + 84 * 60 / 130  # the last VT complex, s
+    # the rate over the chain's last vt_beats intervals falls under 100 bpm at the second slow beat, then
+    # vt_clear_beats beats not ventricular clear it
+    assert [a for a, _ in got] == [True, False] and end < got[1][1] < end + 10.5 * 0.8, got
+    apart = [(130.0, True, True, 0.7)] * 6 + [(130.0, False, False, 1.0)]
+    got = run(sinus + apart + [(130.0, True, False, 0.7)] * 18 + turned + after)
+    assert [a for a, _ in got] == [True, False] and got[1][1] < 20 * 0.8 + 33 * 60 / 130, got
+
+
 def test_vt_held_unanalysable_raises_no_vt_while_the_ecg_cannot_be_analysed():
     """Detections the signal-quality index calls noisy for over 4 s ('ECG cannot be analysed'), then typed
     ventricular and alike at 180 bpm (electrode motion: a newcomer's false VT, session 25): VT by default (true ICU VT
