@@ -315,6 +315,9 @@ def add_alarm_arguments(p: argparse.ArgumentParser) -> None:
                    help="VT: a QRS the signal-quality index calls noisy counts as in artifact (not ventricular)")
     g.add_argument("--vt-artifact-clears", action="store_true",
                    help="a beat in artifact counts as not ventricular when clearing VT (by default it holds VT)")
+    g.add_argument("--vt-artifact-slow-holds", action="store_true",
+                   help="a beat in artifact holds VT even in a slow regular rhythm (by default, where each of the "
+                        "last typed intervals is at or under --vt-bpm and regular, it counts as not ventricular)")
     g.add_argument("--rate-gap-s", type=float, default=_X.rate_gap_s,
                    help="an RR interval this long or more is no heart rate for the extreme-rate alarms (default: "
                         "--asystole-s; asystole's own alarm covers it)")
@@ -565,7 +568,8 @@ def lethal_from_args(a: argparse.Namespace) -> LethalConfig:
                    rate_resolved_bpm=a.rate_resolved_bpm, rate_resolved_s=a.rate_resolved_s,
                    tachy_resolved_beats=a.tachy_resolved_beats,
                    pause_artifact=not a.no_pause_artifact,
-                   vt_artifact_holds=not a.vt_artifact_clears, vt_p=a.vt_p, vt_misread=a.vt_misread,
+                   vt_artifact_holds=not a.vt_artifact_clears, vt_artifact_slow=not a.vt_artifact_slow_holds,
+                   vt_p=a.vt_p, vt_misread=a.vt_misread,
                    vt_misread_rr=a.vt_misread_rr, vt_similar=a.vt_similar, vt_clear_bpm=a.vt_clear_bpm,
                    vt_episode_s=a.vt_episode_s, vt_wide_s=a.vt_wide_ms / 1000 if a.vt_wide_ms else None,
                    vt_wide_regular=a.vt_wide_regular, vt_wide_similar=a.vt_wide_similar,

@@ -173,6 +173,12 @@ class LethalConfig:
     vt_clear_beats: int = 8  # VT clears on the last this many typed beats (not after one misread beat) ...
     vt_clear_share: float = 0.125  # ... once under this share of them is ventricular (0.125 of 8: 8 in a row not V)
     vt_artifact_holds: bool = True  # a beat in artifact counts as ventricular for clearing (holds VT) or as not
+    # ... but not a beat of a slow regular rhythm: where each of the last vt_clear_beats - 1 typed intervals is at or
+    # under vt_bpm and within vt_wide_regular of their median, a beat in artifact counts as not ventricular.  A sinus
+    # rhythm at 72 bpm after a VT, read as noise under a respiratory baseline wander, held the VT's alarm on for as
+    # long as the wander went on (a reviewer's synthetic VT, session 45); a VT under noise is fast, or its detections
+    # are irregular where the noise hides some.  False: off
+    vt_artifact_slow: bool = True
     # a VT run may hold this many beats not typed ventricular between its first and last ventricular beat (a
     # misread beat does not break it): vt_beats ventricular beats among vt_beats + vt_misread; 0: strictly in a row
     vt_misread: int = 1
@@ -649,7 +655,8 @@ class LethalWatch:
         held = goes_on or (c.vt_wide_holds and Condition.VTACH in self.active and self.wide[-1]
                            and self._fast(c.vt_beats - 1)
                            and prev_corr is not None and prev_corr >= c.vt_wide_similar and self._regular_last())
-        self.recent.append((ventricular or artifact or held) if c.vt_artifact_holds
+        artifact_holds = artifact and not (c.vt_artifact_slow and self._slow_regular())
+        self.recent.append((ventricular or artifact_holds or held) if c.vt_artifact_holds
                            else ((ventricular or held) and not artifact))
         self.recent_art.append(artifact)
         # VF/flutter outranks VT: while its alarm is on, the "beats" typed are fibrillatory waves, and a VT alarm
@@ -697,6 +704,17 @@ class LethalWatch:
             return False
         med = sorted(rrs)[len(rrs) // 2]
         return abs(rrs[-1] - med) <= self.cfg.vt_wide_regular * med
+
+    def _slow_regular(self) -> bool:
+        """Whether each of the last ``vt_clear_beats - 1`` typed intervals (all known) is at or under ``vt_bpm`` and
+        within ``vt_wide_regular`` of their median: a slow regular rhythm, no VT."""
+        c = self.cfg
+        n = max(1, c.vt_clear_beats - 1)
+        rrs = list(self.typed_rr)[-n:]
+        if len(rrs) < n:
+            return False
+        med = sorted(rrs)[len(rrs) // 2]
+        return all(r >= 60.0 / c.vt_bpm and abs(r - med) <= c.vt_wide_regular * med for r in rrs)
 
     def _fast(self, intervals: int) -> bool:
         """Whether the mean rate over the last ``intervals`` typed intervals (fewer where fewer are known, none:

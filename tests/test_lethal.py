@@ -1229,6 +1229,32 @@ def test_a_sustained_vt_raised_late_keeps_its_alarm_when_the_template_turns():
     assert [a for a, _ in got] == [True, False] and got[1][1] < 20 * 0.8 + 33 * 60 / 130, got
 
 
+def test_beats_in_artifact_hold_vt_unless_they_come_slow_and_regular():
+    """A beat in artifact holds a VT alarm (vt_artifact_holds: noise hides the VT's beats), but not one of a slow
+    regular rhythm (vt_artifact_slow): a sinus rhythm at 72 bpm after a 150 bpm VT, all of it read as noise (a
+    reviewer's VT under respiratory baseline wander, session 45), clears the alarm once 7 intervals were slow and
+    regular and 8 beats followed (before: held as long as the noise lasted).  Held: the same beats with the option
+    off; beats in artifact at the VT's rate; beats in artifact whose intervals are irregular (the noise hides some
+    of the VT's beats: one in three missed)."""
+
+    def run(cfg: LethalConfig, after: list[float]) -> list[tuple[bool, float]]:
+        w, got, t = LethalWatch(FS, cfg), [], 0.0
+        beats = [(0.8, False, False)] * 20 + [(0.4, True, False)] * 30 + [(rr, False, True) for rr in after]
+        for rr, vent, art in beats:
+            t += rr
+            i = round(t * FS)
+            got += [(ch.active, t) for ch in w.samples(i) + w.qrs(i)
+                    + w.typed(i, ventricular=vent, artifact=art, prev_corr=0.98) if ch.condition is Condition.VTACH]
+        return got
+
+    end = 20 * 0.8 + 30 * 0.4  # the last VT complex, s
+    got = run(LethalConfig(), [0.83] * 60)
+    assert [a for a, _ in got] == [True, False] and end + 7 * 0.83 < got[1][1] <= end + 15 * 0.83 + 0.01, got
+    assert [a for a, _ in run(LethalConfig(vt_artifact_slow=False), [0.83] * 60)] == [True]
+    assert [a for a, _ in run(LethalConfig(), [0.4] * 60)] == [True]
+    assert [a for a, _ in run(LethalConfig(), [0.4, 0.4, 0.8] * 20)] == [True]
+
+
 def test_vt_held_unanalysable_raises_no_vt_while_the_ecg_cannot_be_analysed():
     """Detections the signal-quality index calls noisy for over 4 s ('ECG cannot be analysed'), then typed
     ventricular and alike at 180 bpm (electrode motion: a newcomer's false VT, session 25): VT by default (true ICU VT
