@@ -976,7 +976,15 @@ class Monitor:
                      [np.concatenate(xs) if len(xs) > 1 else xs[0] for _, _, xs, _ in blocks.values()],
                      [fids for _, _, _, fids in blocks.values()])
             jobs = [(st, job) for st, typer, _, _ in blocks.values() if (job := typer.stage()) is not None]
-            for (st, job), typed in zip(jobs, type_staged([j for _, j in jobs]), strict=True):
+            # each beat in artifact or not (the VF windows over its stretch, clipping), known before it is typed: a
+            # beat in artifact does not enter the bed's template (VTyperConfig.artifact_skip)
+            arts: list[list[bool]] = []
+            for st, job in jobs:
+                off, need = st.seg_offset, job.typer.need_after
+                arts.append([self._beat_artifact(st, f + off) or self._clipped(
+                    st, f + off - round(TICK_S * st.fs), f + off + need) for f in job.fids.tolist()])
+                job.artifact = np.asarray(arts[-1], dtype=bool)
+            for (st, job), typed, art in zip(jobs, type_staged([j for _, j in jobs]), arts, strict=True):
                 if st.vtyper is not job.typer:  # queued before the bed's segmentation restarted
                     continue
                 off, need = st.seg_offset, st.vtyper.need_after
@@ -986,9 +994,7 @@ class Monitor:
                 # policy takes no typer-alone ventricular verdict there, as in artifact (motion as electrodes settle at
                 # a recording's start was typed a ventricular couplet; shared/cases K01); the lethal watch judges it
                 unrated = round(st.vfbank.cfg.window_s * st.fs)
-                for vb in typed:
-                    artifact = self._beat_artifact(st, vb.index + off) or self._clipped(
-                        st, vb.index + off - round(TICK_S * st.fs), vb.index + off + need)
+                for vb, artifact in zip(typed, art, strict=True):
                     # decided once the typer had its look-ahead, and not before its QRS was decided
                     while st.decided and st.decided[0][0] < vb.index:
                         st.decided.popleft()

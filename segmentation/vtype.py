@@ -13,7 +13,8 @@ fiducial has arrived:
            template: the medoid of its last 48 beats (the beat that correlates best, by median, with the
            others), whatever they were typed, so a bed whose own rhythm is wide (bundle branch block) gets its
            wide beat as its template (the running-template idea of Hamilton & Tompkins 1986; here the template
-           is the bed's own and needs no labels).
+           is the bed's own and needs no labels).  Beats the monitor reads in artifact stay out of it
+           (:attr:`VTyperConfig.artifact_skip`, :attr:`Staged.artifact`).
 ``share``  the share of the bed's last 48 beats that correlate >= 0.9 with this one: the dominant beat is
            common, an ectopic one rare.
 ``dwidth`` the width minus the template's width (s).
@@ -140,6 +141,16 @@ class VTyperConfig:
     lag_s: float = 0.02
     template_beats: int = 48
     min_template: int = 4
+    # a beat the monitor reads in artifact (Staged.artifact) does not enter the bed's template ring once the ring
+    # holds artifact_after beats, until artifact_skip in a row were left out (a rhythm under lasting noise is still
+    # learnt); artifact_skip 0: every beat enters.  A VT whose onset lay in 8-16 s of electrode motion made its own
+    # template under the noise, was typed the bed's own once the noise ended, and raised no VT in 60 s (a reviewer's
+    # VTs under NSTDB's real motion noise, 16 s after a bed's start, session 45).  A bed that started in noise and
+    # left its first beats out had no template to speak of when a VT began under 0.6 mV of respiratory wander (read
+    # as noise throughout): the VT's beats became the template at once and no VT was raised (a reviewer's synthetic
+    # VT, session 45); so the first artifact_after beats enter whatever they lie in
+    artifact_skip: int = 48
+    artifact_after: int = 16
     rr_beats: int = 16
     keep_s: float = 3.0  # signal kept back for fiducials that arrive late (an ECG5000 beat closes at the next QRS)
     # P(ventricular) at which a beat is typed ventricular: 0.4, the typer's best VEB F1 in every cross-validation fold
@@ -239,6 +250,8 @@ class VTyper:
         self.cc = np.zeros((k, k))
         self.filled = 0
         self.slot = 0
+        self.skipped = 0  # beats in artifact left out of the ring in a row (VTyperConfig.artifact_skip)
+        self.prev_z: np.ndarray | None = None  # the previous typed beat's QRS window, where it was left out
 
     def push(self, samples: np.ndarray, fiducials: Sequence[float] = ()) -> list[VBeat]:
         self.add(samples, fiducials)
@@ -293,12 +306,15 @@ class VTyper:
         return job
 
     def _state(self, ready: list[int], width: np.ndarray, pp: np.ndarray, z: np.ndarray, wide: np.ndarray,
+               artifact: np.ndarray | None = None,
                ) -> tuple[list[tuple[float, float, bool, float, float, float, float]], list[np.ndarray],
                           list[np.ndarray]]:
         """The bed's running state (RR median, template ring), beat by beat: per typed beat (rr, prem, template,
         dwidth, amp, share, prev_corr), and the template of each beat that had one (its QRS window and its
-        network window, ``wide``'s)."""
+        network window, ``wide``'s).  ``artifact`` (per typed beat, or None): beats left out of the template ring
+        (:attr:`VTyperConfig.artifact_skip`)."""
         cfg, fs = self.cfg, self.fs
+        skip = artifact.tolist() if artifact is not None and cfg.artifact_skip > 0 else None
         rows: list[tuple[float, float, bool, float, float, float, float]] = []
         temps: list[np.ndarray] = []
         temps_wide: list[np.ndarray] = []
@@ -333,8 +349,22 @@ class VTyper:
                 amp = math.log((pps[i] + 1e-3) / (float(self.ring_a[mi]) + 1e-3))
             # the QRS window's correlation with the previous typed beat's (lag 0): the beats of a VT run are alike,
             # noise and motion 'beats' are not
-            prev = float(r[(self.slot - 1) % len(self.ring)]) if k else math.nan
+            if self.prev_z is not None:  # the previous typed beat was left out of the ring
+                prev = float(self.prev_z @ z[i] / z.shape[1])
+            else:
+                prev = float(r[(self.slot - 1) % len(self.ring)]) if k else math.nan
             rows.append((rr, prem, templ, dwidth, amp, share, prev))
+            if skip is not None and skip[i] and self.filled >= cfg.artifact_after:
+                # left out (once the ring holds artifact_after beats: a bed that starts in noise learns its first
+                # beats as before); once artifact_skip in a row were, the rest enter
+                if self.skipped < cfg.artifact_skip:
+                    self.skipped += 1
+                    self.prev_z = z[i]
+                    i += 1
+                    continue
+            else:
+                self.skipped = 0
+            self.prev_z = None
             j = self.slot
             self.ring[j], self.ring_w[j], self.ring_a[j] = z[i], width[i], pp[i]
             self.ring_wide[j] = wide[i]
@@ -392,6 +422,9 @@ class Staged:
     ready: list[int]
     fids: np.ndarray
     segs: np.ndarray
+    # (B,) whether each beat lies in artifact (the monitor's noise verdict): it does not enter the template ring
+    # (VTyperConfig.artifact_skip); None: none does
+    artifact: np.ndarray | None = None
 
 
 def type_staged(jobs: Sequence[Staged]) -> list[list[VBeat]]:
@@ -449,7 +482,8 @@ def _type_group(jobs: Sequence[Staged], outs: Sequence[list[VBeat]]) -> None:
     a = 0
     for job in jobs:
         k = len(job.fids)
-        rw, tp, tw = job.typer._state(job.ready, width[a:a + k], pp[a:a + k], z[a:a + k], wide[a:a + k])
+        rw, tp, tw = job.typer._state(job.ready, width[a:a + k], pp[a:a + k], z[a:a + k], wide[a:a + k],
+                                      job.artifact)
         rows += rw
         temps += tp
         temps_wide += tw

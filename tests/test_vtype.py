@@ -242,3 +242,42 @@ def test_beds_typed_together_get_what_each_bed_alone_gets():
         np.testing.assert_allclose([dataclasses.astuple(u) for u in a], [dataclasses.astuple(u) for u in b],
                                    rtol=1e-12, atol=1e-15, equal_nan=True)
     assert sum(vb.ventricular for vb in alone[0]) >= 6  # the run and the PVCs
+
+
+def test_beats_in_artifact_stay_out_of_the_template_and_keep_their_prev_corr():
+    """Thirty sinus beats, then a run of 50 wide complexes whose first 30 the monitor reads in artifact
+    (Staged.artifact): they do not enter the bed's template ring (VTyperConfig.artifact_skip), so the run's next
+    beats are still unlike the template (the sinus beat) and typed ventricular; with every beat in the ring (no
+    artifact told) the template is the wide complex by then and the same beats are typed the bed's own. A beat left
+    out still gives the next its correlation with the previous typed beat (prev_corr as without the flags). Once
+    artifact_skip beats in a row were left out, the next enter (a rhythm under lasting noise is still learnt)."""
+    fs = 250.0
+    x, _, _ = beat_train(fs, "N" * 30 + "V" * 50, v_rr=0.4, seed=5)
+    seg = Segmenter("t", fs, rep=Representation(kind="window"))
+    step = round(0.25 * fs)
+    blocks = [(x[a:a + step], [b.index for b in seg.push(x[a:a + step])]) for a in range(0, len(x), step)]
+    run_at = round((1.0 + 29 * 0.8 + 0.2) * fs)  # between the last sinus beat and the run's first
+    noisy_to = round((1.0 + 29 * 0.8 + 30 * 0.4 - 0.2) * fs)  # the run's first 30 complexes
+
+    def run(cfg: VTyperConfig, tell: bool) -> list[VBeat]:
+        t, out = VTyper(fs, cfg), []
+        for chunk, fids in blocks:
+            t.add(chunk, fids)
+            job = t.stage()
+            if job is None:
+                continue
+            if tell:
+                job.artifact = (job.fids >= run_at) & (job.fids <= noisy_to)
+            out += type_staged([job])[0]
+        return out
+
+    told, untold = run(VTyperConfig(), True), run(VTyperConfig(), False)
+    capped = run(VTyperConfig(artifact_skip=10), True)
+    after = [k for k, b in enumerate(told) if b.index > noisy_to + 0.3 * fs]  # the run's last 20 (and no more)
+    assert len(after) == 20, len(after)
+    assert all(told[k].ventricular and told[k].corr < 0.8 for k in after), [(told[k].p_ventricular, told[k].corr)
+                                                                           for k in after]
+    assert not any(untold[k].ventricular for k in after) and all(untold[k].corr > 0.9 for k in after)
+    # 10 left out, then the rest enter: the template turns within the run, as without the flags 10 beats sooner
+    assert not any(capped[k].ventricular for k in after[-5:]) and capped[after[0]].ventricular
+    np.testing.assert_allclose([b.prev_corr for b in told], [b.prev_corr for b in untold], rtol=1e-9, atol=1e-12)
