@@ -250,7 +250,8 @@ def test_beats_in_artifact_stay_out_of_the_template_and_keep_their_prev_corr():
     beats are still unlike the template (the sinus beat) and typed ventricular; with every beat in the ring (no
     artifact told) the template is the wide complex by then and the same beats are typed the bed's own. A beat left
     out still gives the next its correlation with the previous typed beat (prev_corr as without the flags). Once
-    artifact_skip beats in a row were left out, the next enter (a rhythm under lasting noise is still learnt)."""
+    artifact_skip beats in a row were left out, the next enter (a rhythm under lasting noise is still learnt); a bed
+    read in artifact from its start learns its first artifact_after beats."""
     fs = 250.0
     x, _, _ = beat_train(fs, "N" * 30 + "V" * 50, v_rr=0.4, seed=5)
     seg = Segmenter("t", fs, rep=Representation(kind="window"))
@@ -281,3 +282,12 @@ def test_beats_in_artifact_stay_out_of_the_template_and_keep_their_prev_corr():
     # 10 left out, then the rest enter: the template turns within the run, as without the flags 10 beats sooner
     assert not any(capped[k].ventricular for k in after[-5:]) and capped[after[0]].ventricular
     np.testing.assert_allclose([b.prev_corr for b in told], [b.prev_corr for b in untold], rtol=1e-9, atol=1e-12)
+    # a bed read in artifact from its start still learns its first artifact_after beats: a template from the 5th beat
+    t, first = VTyper(fs), []
+    for chunk, fids in blocks:
+        t.add(chunk, fids)
+        job = t.stage()
+        if job is not None:
+            job.artifact = np.ones(len(job.fids), dtype=bool)
+            first += type_staged([job])[0]
+    assert [b.template for b in first[:30]] == [False] * 4 + [True] * 26
