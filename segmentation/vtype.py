@@ -359,7 +359,7 @@ class VTyper:
                 # beats as before); once artifact_skip in a row were, the rest enter
                 if self.skipped < cfg.artifact_skip:
                     self.skipped += 1
-                    self.prev_z = z[i]
+                    self.prev_z = z[i].copy()  # not a view that holds the round's array
                     i += 1
                     continue
             else:

@@ -575,7 +575,7 @@ def _ref_typer_class():  # the bed state as it was: per-beat conversions, np.mea
     from ecgmon.segmentation.vtype import VTyper
 
     class RefTyper(VTyper):
-        def _state(self, ready, width, pp, z, wide):  # the network's windows: none (VTyperConfig(net=None))
+        def _state(self, ready, width, pp, z, wide, artifact=None):  # no network windows (net=None), no artifact
             cfg, fs = self.cfg, self.fs
             rows, temps = [], []
             i = 0
