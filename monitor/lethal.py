@@ -377,8 +377,8 @@ class LethalWatch:
         self.vt_chain = False  # the VT alarm's run goes on unbroken, typed ventricular or not (vt_sustain)
         self.vt_jumped = False  # the chain's complex changed abruptly (vt_sustain_jump) and has not come back
         self.vt_vbeats = 0  # beats typed ventricular since the VT alarm was raised (vt_sustain_beats)
-        # beats typed ventricular in a row up to the last typed beat, and how many of them lay in artifact
-        self.v_row, self.v_row_art = 0, 0
+        # of the beats typed ventricular in a row up to the last typed beat, how many lay in artifact
+        self.v_row_art = 0
         self.last_typed: int | None = None
         # the last typed beats: sample, and whether ventricular (not in artifact); and the span (first, last beat's
         # sample) of the latest VT run met: a second lead's VT confirmed by this lead's own (LeadFusion, "confirmed")
@@ -630,7 +630,7 @@ class LethalWatch:
             ventricular = True
             self.vent[-1] = True
             self.typed_at[-1] = (index, True)
-        self.v_row, self.v_row_art = ((self.v_row + 1, self.v_row_art + artifact) if ventricular else (0, 0))
+        self.v_row_art = self.v_row_art + artifact if ventricular else 0
         # a beat not typed ventricular that goes on with the VT alarm's run (vt_sustain): one of the run
         goes_on = False
         if ventricular and not artifact and Condition.VTACH in self.active:
@@ -711,10 +711,13 @@ class LethalWatch:
         c = self.cfg
         n = max(1, c.vt_clear_beats - 1)
         rrs = list(self.typed_rr)[-n:]
-        if len(rrs) < n:
-            return False
+        return len(rrs) == n and all(r >= 60.0 / c.vt_bpm for r in rrs) and self._regular(rrs, c.vt_wide_regular)
+
+    @staticmethod
+    def _regular(rrs: list[float], share: float) -> bool:
+        """Whether each of ``rrs`` (not empty) is within ``share`` of their median (the upper one of an even count)."""
         med = sorted(rrs)[len(rrs) // 2]
-        return all(r >= 60.0 / c.vt_bpm and abs(r - med) <= c.vt_wide_regular * med for r in rrs)
+        return all(abs(r - med) <= share * med for r in rrs)
 
     def _fast(self, intervals: int) -> bool:
         """Whether the mean rate over the last ``intervals`` typed intervals (fewer where fewer are known, none:
@@ -730,8 +733,7 @@ class LethalWatch:
         if c.vt_wide_s is None or len(self.wide) < n or not all(list(self.wide)[-n:]) or len(self.typed_rr) < n - 1:
             return None
         run = list(self.typed_rr)[-(n - 1):]
-        med = sorted(run)[len(run) // 2]
-        if any(abs(r - med) > c.vt_wide_regular * med for r in run):
+        if not self._regular(run, c.vt_wide_regular):
             return None
         if any(s is None or not s >= c.vt_wide_similar for s in list(self.similar)[-(n - 1):]):
             return None
@@ -752,12 +754,10 @@ class LethalWatch:
             if len(flags) < w or len(rrs) < w - 1 or not flags[-w] or sum(flags[-w:]) < c.vt_beats:
                 continue
             run = rrs[-(w - 1):] if w > 1 else []
-            if run and (w > c.vt_beats or c.vt_regular > 0):
-                med = sorted(run)[len(run) // 2]
-                if w > c.vt_beats and any(abs(r - med) > c.vt_misread_rr * med for r in run):
-                    continue
-                if c.vt_regular > 0 and any(abs(r - med) > c.vt_regular * med for r in run):
-                    continue
+            if run and w > c.vt_beats and not self._regular(run, c.vt_misread_rr):
+                continue
+            if run and c.vt_regular > 0 and not self._regular(run, c.vt_regular):
+                continue
             if not alike(list(self.similar)[-(w - 1):], c.vt_similar):
                 continue
             if run and 60.0 * len(run) / sum(run) > c.vt_bpm:
