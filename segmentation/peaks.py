@@ -16,22 +16,17 @@ MIT-BIH 108, where it gave about 35 of the record's 61 false beats).  Only for a
 ``blank_after_s`` (0.4 s) after the last QRS (no P wave fits in a shorter cycle; it spares a couplet's first
 complex) and while the mean RR is at least ``blank_min_rr_s`` (0.5 s, 120 bpm): in a tachycardia (a wide
 complex's humped envelope, complexes of varying size, EC13 4a/4b) the rule would drop complexes.
-In a tachycardia (at least 4 RR intervals known, their mean under ``scale_below_s``, 0.4 s: over 150 bpm) both
-windows shrink with the mean RR, to ``peak_half_rr`` (0.3) and ``dominance_rr`` (0.5) of it where that is shorter,
-and so does the refractory period below (``refractory_rr``, 0.6): a wide ventricular complex (120-200 ms) gives a
-humped envelope whose largest hump moves by up to +/- 80 ms from complex to complex, and at 200-250 bpm (RR 240-300
-ms) fixed 150/300 ms windows let a larger neighbour hide a complex (EC13 4a/4b: 1 in 8 VT complexes lost).  There the
-half-window compares a candidate with the *apexes* within it (samples that are the largest within the smallest
-half-window, ``peak_half_rr`` of ``min_rr_s``, of themselves), not with every sample: the rising flank of a larger
-hump whose apex lies beyond the half-window no longer hides it (EC13 4a's rounded VT complexes give a hump on each
-edge of every cycle, 120-170 ms apart; a cycle whose hump had a larger neighbour's flank in its window was lost, 12
-intervals of 0.41-0.49 s for a cycle of 0.30 s in 25 s of tests/data/ec13-vt, and the rate shown fell to 171 for
-198).  Each candidate's windows follow the mean RR of the QRS decided before it, so the detections do not depend on
-the chunking.  While the mean RR is under ``edge_trim_below_s`` (0.6 s: over 100 bpm) the dominance look-ahead leaves
-out the rising edge it ends on: that edge is the next QRS, beyond the window, and a fast irregular rhythm's smaller
-beat 0.3-0.4 s before a larger one is a beat (CinC 2015 t157l, atrial fibrillation at 125-145 bpm: its smaller beats
-were dropped and the true extreme-tachycardia alarm missed).  Slower, the edge still counts (noise before a QRS:
-NSTDB 118 at 12 dB, 5 more false beats without the rate limit).
+In a tachycardia (at least 4 RR intervals known, their mean under ``scale_below_s``, 0.4 s: over 150 bpm)
+both windows shrink with the mean RR, to ``peak_half_rr`` (0.3) and ``dominance_rr`` (0.5) of it where that
+is shorter, and so does the refractory period below (``refractory_rr``, 0.6): a wide ventricular complex
+(120-200 ms) gives a humped envelope whose largest hump moves by up to +/- 80 ms from complex to complex, and
+at 200-250 bpm (RR 240-300 ms) fixed 150/300 ms windows let a larger neighbour hide a complex (EC13 4a/4b:
+1 in 8 VT complexes lost).  Each candidate's windows follow the mean RR of the QRS decided before it, so the
+detections do not depend on the chunking.  While the mean RR is under ``edge_trim_below_s`` (0.6 s: over 100 bpm)
+the dominance look-ahead leaves out the rising edge it ends on: that edge is the next QRS, beyond the window, and a
+fast irregular rhythm's smaller beat 0.3-0.4 s before a larger one is a beat (CinC 2015 t157l, atrial fibrillation
+at 125-145 bpm: its smaller beats were dropped and the true extreme-tachycardia alarm missed).  Slower, the edge
+still counts (noise before a QRS: NSTDB 118 at 12 dB, 5 more false beats without the rate limit).
 
 Decision rules, on the square root of the envelope (an RMS slope, proportional to the QRS's
 amplitude, so a 4x amplitude change is a 4x level change):
@@ -392,19 +387,6 @@ def _peak_max(seg: np.ndarray, i: int, n: int) -> float:
     return float(seg[i:j + 1].max())
 
 
-def _hump_max(seg: np.ndarray, i: int, half: int, apex: int) -> float:
-    """The largest *apex* of ``seg`` within +/- ``half`` of ``i``: of the samples there, only those that are the
-    largest within +/- ``apex`` of themselves (the flank of a larger hump whose apex lies outside the window does not
-    count; a flank cut off by the end of ``seg`` does)."""
-    lo, hi = max(0, i - half), min(len(seg), i + half + 1)
-    a = max(0, lo - apex)
-    w = seg[a:min(len(seg), hi + apex)]
-    mx = maximum_filter1d(w, size=2 * apex + 1, mode="constant", cval=-np.inf)
-    inner = slice(lo - a, hi - a)
-    top = w[inner][w[inner] >= mx[inner]]
-    return float(top.max()) if len(top) else float(seg[i])
-
-
 def reversals(tail: np.ndarray, x: np.ndarray, thr: float | np.ndarray, m: int,
               swing: float | np.ndarray = 0.0) -> np.ndarray:
     """Where a pacemaker pulse's flank may be: ``tail`` ``(B, m + 1)`` each stream's last raw samples, ``x`` ``(B, n)``
@@ -691,8 +673,7 @@ class QRSDetector:
         for i in peaks:
             half, dom = self._windows()
             # the largest within +/- half
-            if half > self.half_lo and seg[i] < seg[max(0, i - half):i + half + 1].max() and (
-                    half >= self.half or _hump_max(seg, i, half, self.half_lo) > seg[i]):
+            if half > self.half_lo and seg[i] < seg[max(0, i - half):i + half + 1].max():
                 continue
             # not dwarfed by a larger candidate within the following dom samples (a P wave by its QRS; the
             # envelope is squared: dominance squared)
