@@ -16,17 +16,29 @@ MIT-BIH 108, where it gave about 35 of the record's 61 false beats).  Only for a
 ``blank_after_s`` (0.4 s) after the last QRS (no P wave fits in a shorter cycle; it spares a couplet's first
 complex) and while the mean RR is at least ``blank_min_rr_s`` (0.5 s, 120 bpm): in a tachycardia (a wide
 complex's humped envelope, complexes of varying size, EC13 4a/4b) the rule would drop complexes.
-In a tachycardia (at least 4 RR intervals known, their mean under ``scale_below_s``, 0.4 s: over 150 bpm)
-both windows shrink with the mean RR, to ``peak_half_rr`` (0.3) and ``dominance_rr`` (0.5) of it where that
-is shorter, and so does the refractory period below (``refractory_rr``, 0.6): a wide ventricular complex
-(120-200 ms) gives a humped envelope whose largest hump moves by up to +/- 80 ms from complex to complex, and
-at 200-250 bpm (RR 240-300 ms) fixed 150/300 ms windows let a larger neighbour hide a complex (EC13 4a/4b:
-1 in 8 VT complexes lost).  Each candidate's windows follow the mean RR of the QRS decided before it, so the
-detections do not depend on the chunking.  While the mean RR is under ``edge_trim_below_s`` (0.6 s: over 100 bpm)
-the dominance look-ahead leaves out the rising edge it ends on: that edge is the next QRS, beyond the window, and a
-fast irregular rhythm's smaller beat 0.3-0.4 s before a larger one is a beat (CinC 2015 t157l, atrial fibrillation
-at 125-145 bpm: its smaller beats were dropped and the true extreme-tachycardia alarm missed).  Slower, the edge
-still counts (noise before a QRS: NSTDB 118 at 12 dB, 5 more false beats without the rate limit).
+In a tachycardia (at least 4 RR intervals known, their mean under ``scale_below_s``, 0.4 s: over 150 bpm) both
+windows shrink with the mean RR, to ``peak_half_rr`` (0.3) and ``dominance_rr`` (0.5) of it where that is shorter,
+and so does the refractory period below (``refractory_rr``, 0.6): a wide ventricular complex (120-200 ms) gives a
+humped envelope whose largest hump moves by up to +/- 80 ms from complex to complex, and at 200-250 bpm (RR 240-300
+ms) fixed 150/300 ms windows let a larger neighbour hide a complex (EC13 4a/4b: 1 in 8 VT complexes lost).  A
+candidate whose half-window holds nothing larger but the rising flank of a larger hump whose apex lies beyond it
+(:func:`_flank_apexes`: samples larger than the candidate there, none of them an apex, the largest within the
+smallest half-window of itself) stays a candidate where three things hold (:meth:`_own_hump`): the rhythm is regular
+(all but ``apex_irregular``, 1, of the last RR intervals within ``apex_regular``, 15 %, of their median), the next
+QRS is due (the candidate at least ``t_rr``, 0.8, of the mean RR after the last QRS) and its steepest band-passed
+slope is at least ``apex_slope`` (0.8) of that hump's.  EC13 4a's rounded VT complexes give a hump on each edge of
+every cycle, 120-170 ms apart and of changing sizes: the larger one's flank hid the smaller where it was the one
+due, the detector went over to the other edge, an interval of 1.4 cycles (4a from 40 s: 16 intervals over 0.4 s for
+a 0.30 s cycle, the rate shown down to 171 for 198; every cycle counted with the rule).  Each limit answers what a
+form without it did (session 46, docs/recordings.md): with none, a peaked T wave twice the R at 155-190 bpm became
+the beat for the whole tachycardia (a reviewer's); with the due limit alone, CinC 2015 v674s (about 100 bpm) gained
+8 beats between its beats and its false VT alarm was held longer; without the regular rhythm, t409l (noise read as a
+fast rhythm) gained 22 beats and a false VT. Each candidate's windows follow the mean RR of the QRS decided before
+it, so the detections do not depend on the chunking.  While the mean RR is under ``edge_trim_below_s`` (0.6 s: over
+100 bpm) the dominance look-ahead leaves out the rising edge it ends on: that edge is the next QRS, beyond the
+window, and a fast irregular rhythm's smaller beat 0.3-0.4 s before a larger one is a beat (CinC 2015 t157l, atrial
+fibrillation at 125-145 bpm: its smaller beats were dropped and the true extreme-tachycardia alarm missed).  Slower,
+the edge still counts (noise before a QRS: NSTDB 118 at 12 dB, 5 more false beats without the rate limit).
 
 Decision rules, on the square root of the envelope (an RMS slope, proportional to the QRS's
 amplitude, so a 4x amplitude change is a 4x level change):
@@ -274,6 +286,11 @@ class DetectorConfig:
     t_slope_frac: float = 0.5
     t_rr: float = 0.8  # ... unless it comes at or after this share of the mean RR (a tachycardia's next QRS)
     slope_s: float = 0.15  # the band-passed slope of a candidate: its steepest within this before the peak
+    # in a tachycardia, a hump whose half-window holds only the flank of a larger hump beyond it stays a candidate
+    # where the next QRS is due and its steepest slope is at least this share of that hump's (module docstring)
+    apex_slope: float = 0.8
+    apex_regular: float = 0.15  # ... and the rhythm regular: the last RR intervals within this of their median, ...
+    apex_irregular: int = 1  # ... all but this many of them
     thr_frac: float = 0.25
     searchback_rr: float = 1.66
     searchback_frac: float = 0.5
@@ -385,6 +402,30 @@ def _peak_max(seg: np.ndarray, i: int, n: int) -> float:
     while j > i and seg[j] > seg[j - 1]:
         j -= 1
     return float(seg[i:j + 1].max())
+
+
+def _flank_apexes(seg: np.ndarray, i: int, half: int, apex: int) -> list[int] | None:
+    """The apexes (each the largest within +/- ``apex`` of itself) of the humps whose flanks rise over ``seg[i]``
+    within +/- ``half`` of ``i`` from beyond it: None where an apex within the window is larger than ``seg[i]`` or a
+    flank's apex is not in ``seg`` yet (cut off by its end)."""
+    n = len(seg)
+    lo, hi = max(0, i - half), min(n, i + half + 1)
+    a = max(0, lo - apex)
+    w = seg[a:min(n, hi + apex)]
+    mx = maximum_filter1d(w, size=2 * apex + 1, mode="constant", cval=-np.inf)
+    inner = w[lo - a:hi - a]
+    if np.any((inner > seg[i]) & (inner >= mx[lo - a:hi - a])):
+        return None
+    out = []
+    if seg[hi - 1] > seg[i]:  # the right flank: the apex of the hump it rises to, within half beyond the window
+        if hi + half > n:
+            return None
+        out.append(hi - 1 + int(np.argmax(seg[hi - 1:hi + half])))
+    if seg[lo] > seg[i]:
+        if lo - half < 0:
+            return None
+        out.append(lo - half + int(np.argmax(seg[lo - half:lo + 1])))
+    return out if out else None
 
 
 def reversals(tail: np.ndarray, x: np.ndarray, thr: float | np.ndarray, m: int,
@@ -673,7 +714,8 @@ class QRSDetector:
         for i in peaks:
             half, dom = self._windows()
             # the largest within +/- half
-            if half > self.half_lo and seg[i] < seg[max(0, i - half):i + half + 1].max():
+            if half > self.half_lo and seg[i] < seg[max(0, i - half):i + half + 1].max() and (
+                    half >= self.half or not self._own_hump(seg, lo, i, half)):
                 continue
             # not dwarfed by a larger candidate within the following dom samples (a P wave by its QRS; the
             # envelope is squared: dominance squared)
@@ -688,6 +730,31 @@ class QRSDetector:
             edge, rise = self._edge(lo + i)
             yield _Cand(lo + i, math.sqrt(max(float(seg[i]), 0.0)), s, math.sqrt(max(trough, 0.0)), edge=edge,
                         rise=rise)
+
+    def _own_hump(self, seg: np.ndarray, lo: int, i: int, half: int) -> bool:
+        """Whether ``seg[i]`` (the envelope from absolute index ``lo``), smaller than some sample within +/- ``half``,
+        is a hump of its own that the half-window keeps: the next QRS due there (:meth:`_due`), no larger apex
+        within the half-window (:func:`_flank_apexes`: what is larger there is the flank of a hump whose apex lies
+        beyond it), and ``seg[i]``'s steepest band-passed slope at least ``apex_slope`` of each such hump's."""
+        if not self._due(lo + i):
+            return False
+        apexes = _flank_apexes(seg, i, half, self.half_lo)
+        if apexes is None:
+            return False
+        off = lo - self.env_start  # seg index -> index in self.slope
+        s = float(self.slope[max(0, i + off - self.slope_n):i + off + 1].max())
+        return all(s >= self.cfg.apex_slope * float(self.slope[max(0, a + off - self.slope_n):a + off + 1].max())
+                   for a in apexes)
+
+    def _due(self, p: int) -> bool:
+        """Whether the next QRS of a regular rhythm is due at sample ``p``: the last RR intervals (4 at least) each
+        within ``apex_regular`` of their median, and ``p`` at least ``t_rr`` of their mean after the last QRS."""
+        if self.last_qrs is None or len(self.rr) < 4:
+            return False
+        med = _median(self.rr)
+        tol = self.cfg.apex_regular * med
+        return (sum(abs(r - med) <= tol for r in self.rr) >= len(self.rr) - self.cfg.apex_irregular
+                and p - self.last_qrs >= self.cfg.t_rr * sum(self.rr) / len(self.rr))
 
     def _edge(self, p: int) -> tuple[float, float]:
         """(share, change): the raw signal's net change over the ``edge_s`` before sample ``p`` and that as a share of
