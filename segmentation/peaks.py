@@ -240,7 +240,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import cast
 
@@ -389,7 +389,7 @@ class _Cand:
     rise: float = math.nan  # ... that net change (the raw signal's unit)
 
 
-def _median(v: deque[float]) -> float:
+def _median(v: Sequence[float]) -> float:
     """The median of a few numbers (``np.median``'s value, without its cost)."""
     srt, q = sorted(v), len(v)
     return srt[q // 2] if q % 2 else (srt[q // 2 - 1] + srt[q // 2]) / 2
@@ -747,8 +747,9 @@ class QRSDetector:
                    for a in apexes)
 
     def _due(self, p: int) -> bool:
-        """Whether the next QRS of a regular rhythm is due at sample ``p``: the last RR intervals (4 at least) each
-        within ``apex_regular`` of their median, and ``p`` at least ``t_rr`` of their mean after the last QRS."""
+        """Whether the next QRS of a regular rhythm is due at sample ``p``: of the last RR intervals (4 at least) all
+        but ``apex_irregular`` within ``apex_regular`` of their median, and ``p`` at least ``t_rr`` of their mean after
+        the last QRS."""
         if self.last_qrs is None or len(self.rr) < 4:
             return False
         med = _median(self.rr)
