@@ -23,22 +23,25 @@ humped envelope whose largest hump moves by up to +/- 80 ms from complex to comp
 ms) fixed 150/300 ms windows let a larger neighbour hide a complex (EC13 4a/4b: 1 in 8 VT complexes lost).  A
 candidate whose half-window holds nothing larger but the rising flank of a larger hump whose apex lies beyond it
 (:func:`_flank_apexes`: samples larger than the candidate there, none of them an apex, the largest within the
-smallest half-window of itself) stays a candidate where three things hold (:meth:`_own_hump`): the rhythm is regular
+smallest half-window of itself) stays a candidate where four things hold (:meth:`_own_hump`): the rhythm is regular
 (all but ``apex_irregular``, 1, of the last RR intervals within ``apex_regular``, 15 %, of their median), the next
-QRS is due (the candidate at least ``t_rr``, 0.8, of the mean RR after the last QRS) and its steepest band-passed
-slope is at least ``apex_slope`` (0.8) of that hump's.  EC13 4a's rounded VT complexes give a hump on each edge of
-every cycle, 120-170 ms apart and of changing sizes: the larger one's flank hid the smaller where it was the one
-due, the detector went over to the other edge, an interval of 1.4 cycles (4a from 40 s: 16 intervals over 0.4 s for
-a 0.30 s cycle, the rate shown down to 171 for 198; every cycle counted with the rule).  Each limit answers what a
-form without it did (session 46, docs/recordings.md): with none, a peaked T wave twice the R at 155-190 bpm became
-the beat for the whole tachycardia (a reviewer's); with the due limit alone, CinC 2015 v674s (about 100 bpm) gained
-8 beats between its beats and its false VT alarm was held longer; without the regular rhythm, t409l (noise read as a
-fast rhythm) gained 22 beats and a false VT. Each candidate's windows follow the mean RR of the QRS decided before
-it, so the detections do not depend on the chunking.  While the mean RR is under ``edge_trim_below_s`` (0.6 s: over
-100 bpm) the dominance look-ahead leaves out the rising edge it ends on: that edge is the next QRS, beyond the
-window, and a fast irregular rhythm's smaller beat 0.3-0.4 s before a larger one is a beat (CinC 2015 t157l, atrial
-fibrillation at 125-145 bpm: its smaller beats were dropped and the true extreme-tachycardia alarm missed).  Slower,
-the edge still counts (noise before a QRS: NSTDB 118 at 12 dB, 5 more false beats without the rate limit).
+QRS is due (the candidate at least ``t_rr``, 0.8, of the mean RR after the last QRS), its steepest band-passed slope
+is at least ``apex_slope`` (0.8) of that hump's, and the two are not the two edges of one wide complex (the raw
+signal's net change before each of opposite signs and at least ``edge_frac`` of its peak to peak, as for the other
+edge below).  EC13 4a's rounded VT complexes give a hump on each edge of every cycle, 120-170 ms apart and of
+changing sizes: the larger one's flank hid the smaller where it was the one due, the detector went over to the other
+edge, an interval of 1.4 cycles (4a from 40 s: 16 intervals over 0.4 s for a 0.30 s cycle, the rate shown down to
+171 for 198; every cycle counted with the rule).  Each limit answers what a form without it did (session 46,
+docs/recordings.md): with none, a peaked T wave twice the R at 155-190 bpm became the beat for the whole tachycardia
+(a reviewer's); with the due limit alone, CinC 2015 v674s (about 100 bpm) gained 8 beats between its beats and its
+false VT alarm was held longer; without the regular rhythm, t409l (noise read as a fast rhythm) gained 22 beats and
+a false VT; without the edges, VFDB 611's sawtooth VT (tests/data/vfdb-vt) had its beats on the other edge of the
+complex for 20 of its 40 s, the beat count the same.  Each candidate's windows follow the mean RR of the QRS decided
+before it, so the detections do not depend on the chunking.  While the mean RR is under ``edge_trim_below_s`` (0.6
+s: over 100 bpm) the dominance look-ahead leaves out the rising edge it ends on: that edge is the next QRS, beyond
+the window, and a fast irregular rhythm's smaller beat 0.3-0.4 s before a larger one is a beat (CinC 2015 t157l,
+atrial fibrillation at 125-145 bpm: its smaller beats were dropped and the true extreme-tachycardia alarm missed).
+Slower, the edge still counts (noise before a QRS: NSTDB 118 at 12 dB, 5 more false beats without the rate limit).
 
 Decision rules, on the square root of the envelope (an RMS slope, proportional to the QRS's
 amplitude, so a 4x amplitude change is a 4x level change):
@@ -735,7 +738,9 @@ class QRSDetector:
         """Whether ``seg[i]`` (the envelope from absolute index ``lo``), smaller than some sample within +/- ``half``,
         is a hump of its own that the half-window keeps: the next QRS due there (:meth:`_due`), no larger apex
         within the half-window (:func:`_flank_apexes`: what is larger there is the flank of a hump whose apex lies
-        beyond it), and ``seg[i]``'s steepest band-passed slope at least ``apex_slope`` of each such hump's."""
+        beyond it), ``seg[i]``'s steepest band-passed slope at least ``apex_slope`` of each such hump's, and the two
+        not the two edges of one wide complex (the raw signal's net change before each, :meth:`_edge`, of opposite
+        signs and each at least ``edge_frac`` of its peak to peak: the detector stays on the edge it was on)."""
         if not self._due(lo + i):
             return False
         apexes = _flank_apexes(seg, i, half, self.half_lo)
@@ -743,8 +748,15 @@ class QRSDetector:
             return False
         off = lo - self.env_start  # seg index -> index in self.slope
         s = float(self.slope[max(0, i + off - self.slope_n):i + off + 1].max())
-        return all(s >= self.cfg.apex_slope * float(self.slope[max(0, a + off - self.slope_n):a + off + 1].max())
-                   for a in apexes)
+        edge = self._edge(lo + i)[0]
+        frac = self.cfg.edge_frac
+        for a in apexes:
+            if s < self.cfg.apex_slope * float(self.slope[max(0, a + off - self.slope_n):a + off + 1].max()):
+                return False
+            other = self._edge(lo + a)[0]
+            if frac > 0 and min(abs(edge), abs(other)) >= frac and edge * other < 0:
+                return False
+        return True
 
     def _due(self, p: int) -> bool:
         """Whether the next QRS of a regular rhythm is due at sample ``p``: of the last RR intervals (4 at least) all
