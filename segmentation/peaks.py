@@ -23,15 +23,16 @@ humped envelope whose largest hump moves by up to +/- 80 ms from complex to comp
 ms) fixed 150/300 ms windows let a larger neighbour hide a complex (EC13 4a/4b: 1 in 8 VT complexes lost).  A
 candidate whose half-window holds nothing larger but the rising flank of a larger hump whose apex lies beyond it
 (:func:`_flank_apexes`: samples larger than the candidate there, none of them an apex, the largest within the
-smallest half-window of itself) stays a candidate where four things hold (:meth:`_own_hump`): the rhythm is regular
-(all but ``apex_irregular``, 1, of the last RR intervals within ``apex_regular``, 15 %, of their median), the next
-QRS is due (the candidate at least ``t_rr``, 0.8, of the mean RR after the last QRS), its steepest band-passed slope
-is at least ``apex_slope`` (0.8) of that hump's, and the two are not the two edges of one wide complex (the raw
-signal's net change before each of opposite signs and at least ``edge_frac`` of its peak to peak, as for the other
-edge below).  EC13 4a's rounded VT complexes give a hump on each edge of every cycle, 120-170 ms apart and of
-changing sizes: the larger one's flank hid the smaller where it was the one due, the detector went over to the other
-edge, an interval of 1.4 cycles (4a from 40 s: 16 intervals over 0.4 s for a 0.30 s cycle, the rate shown down to
-171 for 198; every cycle counted with the rule).  Each limit answers what a form without it did (session 46,
+smallest half-window of itself; that hump's apex looked for within the dominance look-ahead of the candidate, which
+every chunking has) stays a candidate where four things hold (:meth:`_own_hump`): the rhythm is regular (all but
+``apex_irregular``, 1, of the last RR intervals within ``apex_regular``, 15 %, of their median), the next QRS is due
+(the candidate at least ``t_rr``, 0.8, of the mean RR after the last QRS), its steepest band-passed slope is at
+least ``apex_slope`` (0.8) of that hump's, and the two are not the two edges of one wide complex (the raw signal's
+net change before each of opposite signs and at least ``edge_frac`` of its peak to peak, as for the other edge
+below).  EC13 4a's rounded VT complexes give a hump on each edge of every cycle, 120-170 ms apart and of changing
+sizes: the larger one's flank hid the smaller where it was the one due, the detector went over to the other edge, an
+interval of 1.4 cycles (4a from 40 s: 16 intervals over 0.4 s for a 0.30 s cycle, the rate shown down to 171 for
+198; every cycle counted with the rule).  Each limit answers what a form without it did (session 46,
 docs/recordings.md): with none, a peaked T wave twice the R at 155-190 bpm became the beat for the whole tachycardia
 (a reviewer's); with the due limit alone, CinC 2015 v674s (about 100 bpm) gained 8 beats between its beats and its
 false VT alarm was held longer; without the regular rhythm, t409l (noise read as a fast rhythm) gained 22 beats and
@@ -407,27 +408,31 @@ def _peak_max(seg: np.ndarray, i: int, n: int) -> float:
     return float(seg[i:j + 1].max())
 
 
-def _flank_apexes(seg: np.ndarray, i: int, half: int, apex: int) -> list[int] | None:
+def _flank_apexes(seg: np.ndarray, i: int, half: int, apex: int, reach: int) -> list[int] | None:
     """The apexes (each the largest within +/- ``apex`` of itself) of the humps whose flanks rise over ``seg[i]``
-    within +/- ``half`` of ``i`` from beyond it: None where an apex within the window is larger than ``seg[i]`` or a
-    flank's apex is not in ``seg`` yet (cut off by its end)."""
-    n = len(seg)
-    lo, hi = max(0, i - half), min(n, i + half + 1)
-    a = max(0, lo - apex)
-    w = seg[a:min(n, hi + apex)]
+    within +/- ``half`` of ``i`` from beyond it, looked for within +/- ``reach`` (>= ``half``) of ``i`` only (the
+    samples every chunking has there: the detections do not depend on it): None where an apex within the half-window
+    is larger than ``seg[i]`` or a flank still rises at ``reach``."""
+    r0, r1 = i - reach, i + reach + 1
+    if r0 < 0 or r1 > len(seg):  # a stream's first samples
+        return None
+    w = seg[r0:r1]
     mx = maximum_filter1d(w, size=2 * apex + 1, mode="constant", cval=-np.inf)
-    inner = w[lo - a:hi - a]
-    if np.any((inner > seg[i]) & (inner >= mx[lo - a:hi - a])):
+    lo, hi = reach - half, reach + half + 1  # the half-window, in w
+    inner = w[lo:hi]
+    if np.any((inner > w[reach]) & (inner >= mx[lo:hi])):
         return None
     out = []
-    if seg[hi - 1] > seg[i]:  # the right flank: the apex of the hump it rises to, within half beyond the window
-        if hi + half > n:
+    if w[hi - 1] > w[reach]:  # the right flank: the apex of the hump it rises to
+        j = hi - 1 + int(np.argmax(w[hi - 1:]))
+        if j == len(w) - 1:
             return None
-        out.append(hi - 1 + int(np.argmax(seg[hi - 1:hi + half])))
-    if seg[lo] > seg[i]:
-        if lo - half < 0:
+        out.append(r0 + j)
+    if w[lo] > w[reach]:
+        j = int(np.argmax(w[:lo + 1]))
+        if j == 0:
             return None
-        out.append(lo - half + int(np.argmax(seg[lo - half:lo + 1])))
+        out.append(r0 + j)
     return out if out else None
 
 
@@ -718,7 +723,7 @@ class QRSDetector:
             half, dom = self._windows()
             # the largest within +/- half
             if half > self.half_lo and seg[i] < seg[max(0, i - half):i + half + 1].max() and (
-                    half >= self.half or not self._own_hump(seg, lo, i, half)):
+                    half >= self.half or not self._own_hump(seg, lo, i, half, dom)):
                 continue
             # not dwarfed by a larger candidate within the following dom samples (a P wave by its QRS; the
             # envelope is squared: dominance squared)
@@ -734,7 +739,7 @@ class QRSDetector:
             yield _Cand(lo + i, math.sqrt(max(float(seg[i]), 0.0)), s, math.sqrt(max(trough, 0.0)), edge=edge,
                         rise=rise)
 
-    def _own_hump(self, seg: np.ndarray, lo: int, i: int, half: int) -> bool:
+    def _own_hump(self, seg: np.ndarray, lo: int, i: int, half: int, reach: int) -> bool:
         """Whether ``seg[i]`` (the envelope from absolute index ``lo``), smaller than some sample within +/- ``half``,
         is a hump of its own that the half-window keeps: the next QRS due there (:meth:`_due`), no larger apex
         within the half-window (:func:`_flank_apexes`: what is larger there is the flank of a hump whose apex lies
@@ -743,7 +748,7 @@ class QRSDetector:
         signs and each at least ``edge_frac`` of its peak to peak: the detector stays on the edge it was on)."""
         if not self._due(lo + i):
             return False
-        apexes = _flank_apexes(seg, i, half, self.half_lo)
+        apexes = _flank_apexes(seg, i, half, self.half_lo, reach)
         if apexes is None:
             return False
         off = lo - self.env_start  # seg index -> index in self.slope
