@@ -730,7 +730,7 @@ class QRSDetector:
             if seg[i] < dom2 * (_peak_max(seg, i, dom) if self._edge_trim() else seg[i:i + dom + 1].max()):
                 continue
             j = lo + i - self.env_start  # index in self.slope
-            s = float(self.slope[max(0, j - self.slope_n):j + 1].max())
+            s = self._steepest(j)
             if self._blanking(lo + i) and self._preblanked(seg, i, j, s, min(self.blank, dom)):
                 continue
             trough = float(seg[max(prev, i - 2 * self.dom):i + 1].min())
@@ -738,6 +738,11 @@ class QRSDetector:
             edge, rise = self._edge(lo + i)
             yield _Cand(lo + i, math.sqrt(max(float(seg[i]), 0.0)), s, math.sqrt(max(trough, 0.0)), edge=edge,
                         rise=rise)
+
+    def _steepest(self, j: int) -> float:
+        """The steepest ``|band-passed difference|`` in the ``slope_s`` up to index ``j`` of ``slope`` (a candidate's
+        ``s`` where ``j`` is its envelope peak)."""
+        return float(self.slope[max(0, j - self.slope_n):j + 1].max())
 
     def _own_hump(self, seg: np.ndarray, lo: int, i: int, half: int, reach: int) -> bool:
         """Whether ``seg[i]`` (the envelope from absolute index ``lo``), smaller than some sample within +/- ``half``,
@@ -752,11 +757,11 @@ class QRSDetector:
         if apexes is None:
             return False
         off = lo - self.env_start  # seg index -> index in self.slope
-        s = float(self.slope[max(0, i + off - self.slope_n):i + off + 1].max())
+        s = self._steepest(i + off)
         edge = self._edge(lo + i)[0]
         frac = self.cfg.edge_frac
         for a in apexes:
-            if s < self.cfg.apex_slope * float(self.slope[max(0, a + off - self.slope_n):a + off + 1].max()):
+            if s < self.cfg.apex_slope * self._steepest(a + off):
                 return False
             other = self._edge(lo + a)[0]
             if frac > 0 and min(abs(edge), abs(other)) >= frac and edge * other < 0:
@@ -804,7 +809,7 @@ class QRSDetector:
             return False
         k = i + 1 + int(np.argmax(after))
         j2 = j + (k - i)
-        return self.cfg.blank_ratio * float(self.slope[max(0, j2 - self.slope_n):j2 + 1].max()) > s
+        return self.cfg.blank_ratio * self._steepest(j2) > s
 
     # ------------------------------------------------------------------ decision rules
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import wfdb
+from helpers import PQRST, add_beats
 
 from ecgmon.evaluation import qrs as Q
 from ecgmon.models.records import match, read
@@ -299,11 +300,6 @@ def test_a_fast_vt_whose_cycles_have_two_humps_is_counted_once_per_cycle():
         assert [b.index for b in run(x, fs, chunk_s=chunk_s)[1]] == [b.index for b in beats], chunk_s
 
 
-def _gauss(x: np.ndarray, t: np.ndarray, c: float, sd: float, h: float) -> None:
-    lo, hi = np.searchsorted(t, [c - 5 * sd, c + 5 * sd])
-    x[lo:hi] += h * np.exp(-0.5 * ((t[lo:hi] - c) / sd) ** 2)
-
-
 @pytest.mark.parametrize(("bpm", "tpos"), [(155, 0.55), (190, 0.5)])
 def test_a_tachycardia_with_peaked_t_waves_twice_the_r_keeps_its_qrs(bpm, tpos):
     """A narrow-complex tachycardia (8 s of sinus rhythm at 80 bpm, then 40 s at ``bpm``) whose peaked T wave (sd 30
@@ -318,22 +314,15 @@ def test_a_tachycardia_with_peaked_t_waves_twice_the_r_keeps_its_qrs(bpm, tpos):
     rng = np.random.default_rng(bpm)
     t = np.arange(int(58 * fs)) / fs
     x = 0.01 * rng.standard_normal(len(t))
-    r, beats = 0.5, []
-    while r < 56.5:
-        fast = 8.0 <= r < 48.0
-        rr = 60.0 / bpm if fast else 0.75
-        for c, sd, h in ((-0.025, 0.007, -0.1), (0.0, 0.010, 1.0), (0.025, 0.008, -0.25)):
-            _gauss(x, t, r + c, sd, (0.5 if fast else 1.0) * h)
-        if fast:
-            _gauss(x, t, r + tpos * rr, 0.03, 1.0)
-            _gauss(x, t, r + rr - 0.11, 0.02, 0.12)
-        else:
-            _gauss(x, t, r - 0.16, 0.025, 0.12)
-            _gauss(x, t, r + 0.28, 0.045, 0.3)
-        beats.append(round(r * fs))
-        r += rr
+    rr = 60.0 / bpm
+    slow = np.concatenate([np.arange(0.5, 8.0, 0.75), np.arange(48.0, 56.5, 0.75)])
+    fast = np.arange(8.0, 48.0, rr)
+    add_beats(x, t, slow)
+    qrs = tuple((c, sd, 0.5 * h) for c, sd, h in PQRST[1:4])
+    add_beats(x, t, fast, waves=(*qrs, (tpos * rr, 0.03, 1.0), (rr - 0.11, 0.02, 0.12)))
+    beats = np.round(np.sort(np.concatenate([slow, fast])) * fs).astype(np.int64)
     _, found = run(x, fs)
-    se, pp = se_pp(found, np.asarray(beats), fs, lo=int(9 * fs), hi=int(48 * fs))
+    se, pp = se_pp(found, beats, fs, lo=int(9 * fs), hi=int(48 * fs))
     assert se >= 0.99 and pp >= 0.99, (se, pp)
 
 
