@@ -238,6 +238,24 @@ class LethalConfig:
     # reviewer, session 25).  False: off
     vt_sustain: bool = True
     vt_sustain_beats: int = 20
+    # ... or once the typer's template has turned to the run's complex, whichever comes first: a beat not typed
+    # ventricular, alike the run's beat before it (prev_corr, or prev2_corr across one odd beat, at least
+    # vt_turn_similar), like the bed's template (VBeat.corr at least vt_sustain_corr) by vt_turn more than that
+    # ventricular beat was.  The template is the medoid of the bed's last 48 beats: it turns after about 24 beats of
+    # VT where the bed had a long history, sooner where it had a short one (a VT 10 s after a bed's first beat: after
+    # 13, when 13 V beats had been typed since the VT's onset and 9 since its alarm), and the VT alarm, its chain
+    # not yet armed, cleared 8 beats later (a 60 s VT at 120 bpm alarmed for 8 s; session 47).  None: off
+    vt_turn: float | None = 0.2
+    vt_turn_similar: float = 0.9
+    # an odd complex in a sustained VT's chain (a capture or fusion beat, a beat in a burst of noise the artifact
+    # check let through: unlike the one before) neither goes on with the run nor breaks the chain: the next beat goes
+    # on with it when alike the run's beat before the odd one (VBeat.prev2_corr at least vt_similar), or, after
+    # several, like the bed's template where the chain's last beat was (the template is then the VT's complex).  Odd
+    # complexes count as not ventricular, so the alarm still clears after vt_clear_beats of them (a VT that converts:
+    # as soon as before).  Without it one such beat ended the chain for good and the alarm cleared 8 beats later while
+    # the VT went on (a 1 s burst of muscle noise in a 150 bpm VT; session 47).  False: off (a beat unlike the one
+    # before breaks the chain)
+    vt_odd_beats: bool = True
     # ... but once the chain's complex has changed abruptly (a beat correlating under vt_sustain_jump with the one
     # before), a beat goes on with the run only while its QRS is like the bed's template (VBeat.corr: by then the
     # template is the VT's complex), or like it inverted (a wide complex whose fiducial moved to its other edge: corr
@@ -377,6 +395,10 @@ class LethalWatch:
         self.vt_chain = False  # the VT alarm's run goes on unbroken, typed ventricular or not (vt_sustain)
         self.vt_jumped = False  # the chain's complex changed abruptly (vt_sustain_jump) and has not come back
         self.vt_vbeats = 0  # beats typed ventricular since the VT alarm was raised (vt_sustain_beats)
+        self.vt_odd = 0  # odd complexes in a row in the chain since its last beat (vt_odd_beats)
+        self.vt_templ = False  # the chain's last beat was like the bed's template (vt_odd_beats)
+        # the last two typed beats: (ventricular and not in artifact, VBeat.corr) (vt_turn)
+        self.typed_last: deque[tuple[bool, float]] = deque(maxlen=2)
         # of the beats typed ventricular in a row up to the last typed beat, how many lay in artifact
         self.v_row_art = 0
         self.last_typed: int | None = None
@@ -600,7 +622,8 @@ class LethalWatch:
 
     def typed(self, index: int, *, ventricular: bool, artifact: bool = False,
               p_ventricular: float | None = None, prev_corr: float | None = None,
-              width_s: float | None = None, corr: float | None = None) -> list[Change]:
+              width_s: float | None = None, corr: float | None = None,
+              prev2_corr: float | None = None) -> list[Change]:
         """The beat at sample ``index`` typed (:class:`ecgmon.segmentation.vtype.VTyper`: a little after its
         QRS): ventricular tachycardia.  ``artifact``: the signal around it is noise (VT is not judged on it); with
         ``vt_noisy`` so is a beat whose QRS :meth:`qrs` was told is noisy.
@@ -610,7 +633,9 @@ class LethalWatch:
         ``width_s``: its QRS's slope-energy width (:attr:`VBeat.width_s`; None: not known): a run of very wide,
         regular, alike complexes is VT whatever the typer says (``vt_wide_s``).  ``corr``: its QRS's correlation with
         the bed's template (:attr:`VBeat.corr`; None or NaN: no template yet): after an abrupt change of complex, a
-        sustained VT's chain holds only beats like it (``vt_sustain_corr``, ``vt_sustain_jump``)."""
+        sustained VT's chain holds only beats like it (``vt_sustain_corr``, ``vt_sustain_jump``).  ``prev2_corr``: its
+        QRS correlation with the typed beat before the previous one (:attr:`VBeat.prev2_corr`): the chain across one
+        odd complex (``vt_odd_beats``) and the template's turn (``vt_turn``)."""
         c = self.cfg
         if c.vt_p is not None and p_ventricular is not None:
             ventricular = p_ventricular >= c.vt_p
@@ -631,23 +656,38 @@ class LethalWatch:
             self.vent[-1] = True
             self.typed_at[-1] = (index, True)
         self.v_row_art = self.v_row_art + artifact if ventricular else 0
+        before = list(self.typed_last)  # the two typed beats before this one (vt_turn)
+        self.typed_last.append((ventricular and not artifact, math.nan if corr is None else float(corr)))
         # a beat not typed ventricular that goes on with the VT alarm's run (vt_sustain): one of the run
         goes_on = False
         if ventricular and not artifact and Condition.VTACH in self.active:
             self.vt_vbeats += 1
+            self.vt_odd = 0  # a beat of the run
+        if (self.vt_chain and not ventricular and not artifact and self.vt_vbeats < c.vt_sustain_beats
+                and Condition.VTACH in self.active and self._turned(before, prev_corr, prev2_corr, corr)):
+            self.vt_vbeats = c.vt_sustain_beats  # the template is the run's complex now: the chain holds
         if self.vt_chain and not ventricular and not artifact and self.vt_vbeats >= c.vt_sustain_beats:
-            goes_on = (Condition.VTACH in self.active and prev_corr is not None and prev_corr >= c.vt_similar
-                       and self._fast(c.vt_beats))
-            self.vt_chain = goes_on
+            fast = Condition.VTACH in self.active and self._fast(c.vt_beats)
+            like = (c.vt_sustain_corr is not None and corr is not None and not math.isnan(corr)
+                    and abs(corr) >= c.vt_sustain_corr)  # like the bed's template (or its mirror)
+            # alike the run's last beat: the previous one, or across one odd complex the one before it, or across
+            # several the template where the run's beats were like it (the template is the VT's complex then)
+            pc = prev_corr if not self.vt_odd else prev2_corr if self.vt_odd == 1 else None
+            goes_on = fast and ((pc is not None and pc >= c.vt_similar) or (self.vt_odd > 0 and like and self.vt_templ))
+            if not goes_on and c.vt_odd_beats and fast and prev_corr is not None:
+                self.vt_odd += 1  # an odd complex: neither one of the run nor the chain's end
+            else:
+                self.vt_chain = goes_on
+                self.vt_odd = 0
             if goes_on and c.vt_sustain_corr is not None and corr is not None and not math.isnan(corr):
                 # after an abrupt change of complex (a beat less like the one before than vt_sustain_jump), beats
                 # unlike the VT's template (nor its mirror) neither go on with the run nor break it, until one like it
                 # comes back
-                like = abs(corr) >= c.vt_sustain_corr
-                if prev_corr is not None and prev_corr < c.vt_sustain_jump:
+                if pc is not None and pc < c.vt_sustain_jump:
                     self.vt_jumped = True
                 elif like:
                     self.vt_jumped = False
+                self.vt_templ = like
                 if self.vt_jumped and not like:
                     goes_on = False
         # a beat in noise holds VT (vt_artifact_holds: 8 clean beats not ventricular are needed after it) or counts
@@ -672,6 +712,7 @@ class LethalWatch:
         if rate is not None:
             self.vt_chain = c.vt_sustain
             self.vt_jumped = False
+            self.vt_odd = 0
         if rate is not None and Condition.VFIB not in self.active and not (
                 c.vt_held_unanalysable and Condition.CANNOT_ANALYSE in self.active):
             raised = self._set(Condition.VTACH, True, index,
@@ -682,6 +723,7 @@ class LethalWatch:
                 # typer's template turns about 24 beats after a VT's onset, not after its alarm, and a VT whose
                 # first beats lay in artifact is raised late (its chain would end a few beats after the turn)
                 self.vt_vbeats = c.vt_beats + self.v_row_art
+                self.vt_templ = False
             out += raised
         elif Condition.VTACH in self.active and len(self.recent) == self.recent.maxlen:
             rrs = list(self.typed_rr)[-(len(self.recent) - 1):] if c.vt_clear_bpm > 0 else []
@@ -696,6 +738,25 @@ class LethalWatch:
                 out += self._set(Condition.VTACH, False, index, why)
                 self.vt_chain = False
         return out
+
+    def _turned(self, before: list[tuple[bool, float]], prev_corr: float | None, prev2_corr: float | None,
+                corr: float | None) -> bool:
+        """Whether the typer's template has turned to the VT run's complex at a beat not typed ventricular
+        (``vt_turn``): the beat like the template (``corr`` at least ``vt_sustain_corr``) and alike the run's last
+        beat typed ventricular (the previous beat, ``prev_corr``, or the one before it across one odd complex,
+        ``prev2_corr``, at least ``vt_turn_similar``), which was like the template by ``vt_turn`` less.  ``before``:
+        the two typed beats before this one, (ventricular and not in artifact, their ``corr``)."""
+        c = self.cfg
+        if c.vt_turn is None or c.vt_sustain_corr is None or corr is None or math.isnan(corr) \
+                or corr < c.vt_sustain_corr:
+            return False
+        for back, sim in ((1, prev_corr), (2, prev2_corr)):
+            if len(before) < back or sim is None or math.isnan(sim):
+                continue
+            was_v, was_corr = before[-back]
+            if was_v and sim >= c.vt_turn_similar and not math.isnan(was_corr) and corr - was_corr >= c.vt_turn:
+                return True
+        return False
 
     def _regular_last(self) -> bool:
         """Whether the last typed interval is within ``vt_wide_regular`` of the median of the last ``vt_beats - 1``."""

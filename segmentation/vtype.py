@@ -21,6 +21,8 @@ fiducial has arrived:
 ``amp``    log ratio of the QRS peak-to-peak amplitude to the template's.
 ``prev_corr`` the QRS window's correlation (lag 0) with the previous typed beat's: the complexes of a VT run are
            alike, noise and motion detections are not (used by the VT rule, not by the model).
+``prev2_corr`` the same with the typed beat before that: a VT's beat after one odd complex (a capture or fusion
+           beat, a beat in a burst of noise) is alike the run's beat before the odd one (the VT rule's chain).
 
 Until the bed has ``min_template`` beats (the first few seconds) only ``width`` and ``prem`` (population knowledge)
 type a beat; then the bed's own features join them, and a small convolutional network on the beat's and the
@@ -185,6 +187,7 @@ class VBeat:
     rr_s: float  # RR before the beat (NaN for the first)
     logamp: float  # log of the QRS's peak-to-peak amplitude (mV)
     prev_corr: float = math.nan  # correlation (lag 0) of the QRS window with the previous typed beat's
+    prev2_corr: float = math.nan  # ... with the typed beat before the previous one
 
 
 def features(width: float | np.ndarray, prem: float | np.ndarray, logamp: float | np.ndarray,
@@ -252,6 +255,8 @@ class VTyper:
         self.slot = 0
         self.skipped = 0  # beats in artifact left out of the ring in a row (VTyperConfig.artifact_skip)
         self.prev_z: np.ndarray | None = None  # the previous typed beat's QRS window, where it was left out
+        self.prev2_z: np.ndarray | None = None  # the QRS window of the typed beat before the previous one
+        self.last_z: np.ndarray | None = None  # the previous typed beat's QRS window (a copy)
 
     def push(self, samples: np.ndarray, fiducials: Sequence[float] = ()) -> list[VBeat]:
         self.add(samples, fiducials)
@@ -307,15 +312,15 @@ class VTyper:
 
     def _state(self, ready: list[int], width: np.ndarray, pp: np.ndarray, z: np.ndarray, wide: np.ndarray,
                artifact: np.ndarray | None = None,
-               ) -> tuple[list[tuple[float, float, bool, float, float, float, float]], list[np.ndarray],
+               ) -> tuple[list[tuple[float, float, bool, float, float, float, float, float]], list[np.ndarray],
                           list[np.ndarray]]:
         """The bed's running state (RR median, template ring), beat by beat: per typed beat (rr, prem, template,
-        dwidth, amp, share, prev_corr), and the template of each beat that had one (its QRS window and its
+        dwidth, amp, share, prev_corr, prev2_corr), and the template of each beat that had one (its QRS window and its
         network window, ``wide``'s).  ``artifact`` (per typed beat, or None): beats left out of the template ring
         (:attr:`VTyperConfig.artifact_skip`)."""
         cfg, fs = self.cfg, self.fs
         skip = artifact.tolist() if artifact is not None and cfg.artifact_skip > 0 else None
-        rows: list[tuple[float, float, bool, float, float, float, float]] = []
+        rows: list[tuple[float, float, bool, float, float, float, float, float]] = []
         temps: list[np.ndarray] = []
         temps_wide: list[np.ndarray] = []
         widths, pps = width.tolist(), pp.tolist()
@@ -353,7 +358,9 @@ class VTyper:
                 prev = float(self.prev_z @ z[i] / z.shape[1])
             else:
                 prev = float(r[(self.slot - 1) % len(self.ring)]) if k else math.nan
-            rows.append((rr, prem, templ, dwidth, amp, share, prev))
+            prev2 = float(self.prev2_z @ z[i] / z.shape[1]) if self.prev2_z is not None else math.nan
+            self.prev2_z, self.last_z = self.last_z, z[i].copy()  # copies: not views that hold the round's array
+            rows.append((rr, prem, templ, dwidth, amp, share, prev, prev2))
             if skip is not None and skip[i] and self.filled >= cfg.artifact_after:
                 # left out (once the ring holds artifact_after beats: a bed that starts in noise learns its first
                 # beats as before); once artifact_skip in a row were, the rest enter
@@ -476,7 +483,7 @@ def _type_group(jobs: Sequence[Staged], outs: Sequence[list[VBeat]]) -> None:
         wide = np.zeros((0, len(cfg.net.grid) if cfg.net is not None else 0))
         cpos = np.zeros(0, np.int64)
     # each bed's running state, beat by beat
-    rows: list[tuple[float, float, bool, float, float, float, float]] = []
+    rows: list[tuple[float, float, bool, float, float, float, float, float]] = []
     temps: list[np.ndarray] = []
     temps_wide: list[np.ndarray] = []
     a = 0
@@ -503,7 +510,8 @@ def _type_group(jobs: Sequence[Staged], outs: Sequence[list[VBeat]]) -> None:
         wc = win - win.mean(axis=2, keepdims=True)
         rc = np.einsum("bln,bn->bl", wc, t) / (np.sqrt((wc * wc).sum(axis=2)) * tn[:, None] + 1e-12)
         corr[tm] = rc.max(axis=1)
-    rr_a, prem_a, _, dw_a, amp_a, share_a, prev_a = (np.array(v, dtype=np.float64) for v in zip(*rows, strict=True))
+    rr_a, prem_a, _, dw_a, amp_a, share_a, prev_a, prev2_a = (np.array(v, dtype=np.float64)
+                                                               for v in zip(*rows, strict=True))
     logamp = np.log(pp + 1e-3)
     # features() in fewer array operations; the bed's four are 0 without a template
     x = np.zeros((nb, len(FEATURES)))
@@ -525,7 +533,7 @@ def _type_group(jobs: Sequence[Staged], outs: Sequence[list[VBeat]]) -> None:
     # the beats' fields as Python numbers, one tolist() per field (the values float(x[i]) gives)
     cols = list(zip(fids.tolist(), centre.tolist(), p.tolist(), (p >= cfg.threshold).tolist(), tm.tolist(),
                     width.tolist(), prem_a.tolist(), corr.tolist(), dw_a.tolist(), amp_a.tolist(), share_a.tolist(),
-                    rr_a.tolist(), logamp.tolist(), prev_a.tolist(), strict=True))
+                    rr_a.tolist(), logamp.tolist(), prev_a.tolist(), prev2_a.tolist(), strict=True))
     a = 0
     for job, o in zip(jobs, outs, strict=True):
         o += [VBeat(*c) for c in cols[a:a + len(job.fids)]]

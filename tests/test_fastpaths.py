@@ -606,7 +606,9 @@ def _ref_typer_class():  # the bed state as it was: per-beat conversions, np.mea
                     dwidth = float(width[i]) - float(self.ring_w[mi])
                     amp = math.log((float(pp[i]) + 1e-3) / (float(self.ring_a[mi]) + 1e-3))
                 prev = float(r[(self.slot - 1) % len(self.ring)]) if k else math.nan
-                rows.append((rr, prem, templ, dwidth, amp, share, prev))
+                prev2 = float(self.prev2_z @ z[i] / z.shape[1]) if self.prev2_z is not None else math.nan
+                self.prev2_z, self.last_z = self.last_z, z[i].copy()
+                rows.append((rr, prem, templ, dwidth, amp, share, prev, prev2))
                 j = self.slot
                 self.ring[j], self.ring_w[j], self.ring_a[j] = z[i], width[i], pp[i]
                 rr_full = np.zeros(len(self.ring))

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from helpers import PQRST, add_beats, play_records, wide_rhythm
+from scipy.signal import butter, sosfiltfilt
 
 from ecgmon.core.messages import Condition
 from ecgmon.monitor.alarms import PolicyConfig
@@ -1205,10 +1206,14 @@ def test_a_sustained_vt_raised_late_keeps_its_alarm_when_the_template_turns():
     are then typed the bed's own.  The sustained-VT chain counts the beats typed ventricular in artifact just before
     the run with it (vt_sustain_beats), so the alarm holds to the VT's end and clears when the rate falls; counted
     from the alarm only (18 of 20 when the template turned) it cleared 8 beats after the turn, for good.  Beats
-    typed ventricular in artifact that the run does not follow on from (a normal beat between) do not count."""
+    typed ventricular in artifact that the run does not follow on from (a normal beat between) do not count: with
+    the template's turn left out of it (vt_turn None) such a VT clears 8 beats after the turn; with it (the default)
+    the turn itself arms the chain (the beats after it alike the run's last ventricular beat and like the new
+    template, by 0.3 more than that beat was) and the alarm holds to the VT's end."""
 
-    def run(beats: list[tuple[float, bool, bool, float]]) -> list[tuple[bool, float]]:
-        w, got, t = LethalWatch(FS), [], 0.0
+    def run(beats: list[tuple[float, bool, bool, float]],
+            cfg: LethalConfig = LethalConfig()) -> list[tuple[bool, float]]:
+        w, got, t = LethalWatch(FS, cfg), [], 0.0
         for rate, vent, art, corr in beats:
             t += 60.0 / rate
             i = round(t * FS)
@@ -1225,8 +1230,11 @@ def test_a_sustained_vt_raised_late_keeps_its_alarm_when_the_template_turns():
     # vt_clear_beats beats not ventricular clear it
     assert [a for a, _ in got] == [True, False] and end < got[1][1] < end + 10.5 * 0.8, got
     apart = [(130.0, True, True, 0.7)] * 6 + [(130.0, False, False, 1.0)]
-    got = run(sinus + apart + [(130.0, True, False, 0.7)] * 18 + turned + after)
+    got = run(sinus + apart + [(130.0, True, False, 0.7)] * 18 + turned + after, LethalConfig(vt_turn=None))
     assert [a for a, _ in got] == [True, False] and got[1][1] < 20 * 0.8 + 33 * 60 / 130, got
+    got = run(sinus + apart + [(130.0, True, False, 0.7)] * 18 + turned + after)
+    end = 20 * 0.8 + 85 * 60 / 130
+    assert [a for a, _ in got] == [True, False] and end < got[1][1] < end + 10.5 * 0.8, got
 
 
 def test_beats_in_artifact_hold_vt_unless_they_come_slow_and_regular():
@@ -1533,3 +1541,66 @@ def test_a_vt_of_very_wide_complexes_holds_its_alarm(tmp_path):
     assert (Condition.VTACH, "cleared") in [(c, s) for _, c, s in got["off"]], got["off"]
 
 
+
+
+def _vt_spans(got, fs: float) -> list[tuple[float, float]]:
+    """The VT or VF/flutter alarm's spans (s) of a played record, joined where they touch (the lethal alarm on)."""
+    on: dict[Condition, float] = {}
+    spans: list[tuple[float, float]] = []
+    for a in got.alarms:
+        if a.condition not in (Condition.VTACH, Condition.VFIB) or a.beat_index is None:
+            continue
+        if a.state.value == "active":
+            on.setdefault(a.condition, a.beat_index / fs)
+        elif a.state.value == "cleared" and a.condition in on:
+            spans.append((on.pop(a.condition), a.beat_index / fs))
+    spans += [(s, math.inf) for s in on.values()]
+    out: list[tuple[float, float]] = []
+    for s, e in sorted(spans):
+        if out and s <= out[-1][1] + 1.0:
+            out[-1] = (out[-1][0], max(out[-1][1], e))
+        else:
+            out.append((s, e))
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("sinus_s", "bpm", "odd"), [(10.0, 120.0, None), (10.0, 150.0, None), (40.0, 130.0, "capture"),
+                                                     (40.0, 130.0, "fusion"), (40.0, 150.0, "noise")])
+def test_a_sustained_vt_keeps_its_alarm_through_the_templates_turn_and_one_odd_complex(tmp_path, sinus_s, bpm, odd):
+    """A sustained VT of wide complexes (about 160 ms), 45 s long, after sinus rhythm at 75 bpm; the whole monitor.
+    The typer's template (the medoid of the bed's last 48 beats) turns to the VT's complex and its beats are typed
+    the bed's own from then on: the VT alarm must hold, by the chain of alike beats (vt_sustain), to the VT's end,
+    then clear when sinus rhythm is back.  Before session 47 it did not (a reviewer's sweep): a VT 10 s after the
+    bed's first beat turned the template after 13 VT beats, before the chain was armed (20 beats typed ventricular
+    since the alarm), and the alarm cleared 8 beats later, about 8 s into the VT (vt_turn: the turn arms it); one
+    capture complex (a narrow sinus beat) or 1 s of muscle noise over one complex after the turn broke the chain for
+    good and the alarm cleared 8 beats later (vt_odd_beats).  A fusion complex (half VT, half sinus) is alike enough
+    to go on with the chain: it held before too."""
+    fs, end = 250.0, sinus_s + 45.0
+    t = np.arange(round((end + 15.0) * fs)) / fs
+    x = 0.01 * np.random.default_rng(9).standard_normal(len(t))
+    add_beats(x, t, np.arange(0.5, sinus_s, 0.8))
+    waves = ((0.0, 0.035, 1.2), (0.075, 0.03, -0.7), (0.33, 0.07, -0.4))  # tests/helpers.wide_rhythm's complex
+    vt = np.arange(sinus_s, end, 60.0 / bpm)
+    k = int(np.searchsorted(vt, sinus_s + 25.0))  # the odd complex, well after the template's turn
+    add_beats(x, t, np.delete(vt, k) if odd else vt, waves=waves)
+    if odd == "capture":  # a sinus beat that captures the ventricles, a little early
+        add_beats(x, t, [vt[k] - 0.04])
+    elif odd == "fusion":  # half the VT's complex, half a narrow one
+        add_beats(x, t, [vt[k]], waves=tuple((c, s, 0.5 * h) for c, s, h in waves))
+        add_beats(x, t, [vt[k]], gain=0.5)
+    elif odd == "noise":  # the complex, and 1 s of muscle noise (20-100 Hz, 0.3 mV RMS) over it
+        add_beats(x, t, [vt[k]], waves=waves)
+        a, n = round((vt[k] - 0.3) * fs), round(fs)
+        z = sosfiltfilt(butter(4, [20.0, 100.0], "bandpass", fs=fs, output="sos"),
+                        np.random.default_rng(4).standard_normal(n))
+        x[a:a + n] += 0.3 * z / z.std()
+    add_beats(x, t, np.arange(end + 0.6, end + 14.5, 0.8))
+    rec = tmp_path / "vt.csv"
+    rec.write_text("sampling rate: 250\n" + "".join(f"{v:.5f}\n" for v in x))
+    _, got = play_records(tmp_path, [rec])
+    spans = _vt_spans(got, fs)
+    assert spans and sinus_s < spans[0][0] < sinus_s + 4.0, spans  # raised at the VT's 5th or so beat
+    # on to the VT's end (one span), cleared once 8 sinus beats have come
+    assert len(spans) == 1 and end - 1.0 < spans[0][1] < end + 10.0, spans
