@@ -291,10 +291,11 @@ def add_alarm_arguments(p: argparse.ArgumentParser) -> None:
                         f"template turns to the run's complex: a beat like the template by this much more than the "
                         f"run's last ventricular beat, and alike that beat (default {_X.vt_turn or 0:g}; 0: off, armed "
                         f"only after 20 beats typed ventricular since the alarm)")
-    g.add_argument("--no-vt-odd-beats", action="store_true",
-                   help="VT sustained: a complex unlike the one before (a capture beat, a beat in a burst of noise) "
-                        "ends the chain that holds a VT alarm (by default one odd complex neither goes on with the run "
-                        "nor ends it: the next beat goes on when alike the run's beat before it)")
+    g.add_argument("--vt-odd-beats", type=int, default=_X.vt_odd_beats,
+                   help=f"VT sustained: up to this many complexes in a row unlike the one before (a capture beat, "
+                        f"beats in a burst of noise) neither go on with the chain that holds a VT alarm nor end it: "
+                        f"the next beat goes on when alike the run's beat before them (default {_X.vt_odd_beats}; 0: "
+                        f"off, one ends the chain)")
     g.add_argument("--no-vt-wide-hold", action="store_true",
                    help="VT: a very wide complex at over the VT rate does not hold the VT alarm (by default, while VT "
                         "is on, it counts as ventricular towards clearing it: a VT that is the bed's template is typed "
@@ -552,8 +553,9 @@ def lethal_from_args(a: argparse.Namespace) -> LethalConfig:
     if not 0 <= a.vt_sustain_corr <= 1 or not -1 <= a.vt_sustain_jump <= 1:
         raise ValueError(f"--vt-sustain-corr must be 0 (off) to 1 and --vt-sustain-jump -1 to 1, got "
                          f"{a.vt_sustain_corr:g}, {a.vt_sustain_jump:g}")
-    if not 0 <= a.vt_turn <= 1:
-        raise ValueError(f"--vt-turn must be 0 (off) to 1, got {a.vt_turn:g}")
+    if not 0 <= a.vt_turn <= 1 or not 0 <= a.vt_odd_beats <= 7:
+        raise ValueError(f"--vt-turn must be 0 (off) to 1 and --vt-odd-beats 0-7, got {a.vt_turn:g}, "
+                         f"{a.vt_odd_beats}")
     if not 0 <= a.vt_regular <= 2:
         raise ValueError(f"--vt-regular must be 0-2, got {a.vt_regular:g}")
     if not (a.vt_clear_bpm == 0 or 20 <= a.vt_clear_bpm <= 300):
@@ -586,7 +588,7 @@ def lethal_from_args(a: argparse.Namespace) -> LethalConfig:
                    vt_wide_regular=a.vt_wide_regular, vt_wide_similar=a.vt_wide_similar,
                    vt_regular=a.vt_regular, vt_sustain=not a.no_vt_sustain, vt_wide_holds=not a.no_vt_wide_hold,
                    vt_sustain_corr=a.vt_sustain_corr or None, vt_sustain_jump=a.vt_sustain_jump,
-                   vt_turn=a.vt_turn or None, vt_odd_beats=not a.no_vt_odd_beats,
+                   vt_turn=a.vt_turn or None, vt_odd_beats=a.vt_odd_beats,
                    vt_held_unanalysable=a.vt_held_unanalysable, second_lead_vt=a.second_lead_vt,
                    vt_noisy=a.vt_noisy, organised_bpm=a.vf_organised_bpm,
                    vf_episode_s=a.vf_episode_s, cannot_analyse_s=a.cannot_analyse_s)

@@ -247,15 +247,30 @@ class LethalConfig:
     # not yet armed, cleared 8 beats later (a 60 s VT at 120 bpm alarmed for 8 s; session 47).  None: off
     vt_turn: float | None = 0.2
     vt_turn_similar: float = 0.9
-    # an odd complex in a sustained VT's chain (a capture or fusion beat, a beat in a burst of noise the artifact
-    # check let through: unlike the one before) neither goes on with the run nor breaks the chain: the next beat goes
-    # on with it when alike the run's beat before the odd one (VBeat.prev2_corr at least vt_similar), or, after
-    # several, like the bed's template where the chain's last beat was (the template is then the VT's complex).  Odd
-    # complexes count as not ventricular, so the alarm still clears after vt_clear_beats of them (a VT that converts:
-    # as soon as before).  Without it one such beat ended the chain for good and the alarm cleared 8 beats later while
-    # the VT went on (a 1 s burst of muscle noise in a 150 bpm VT; session 47).  False: off (a beat unlike the one
-    # before breaks the chain)
-    vt_odd_beats: bool = True
+    # ... the turn arms it only where the VT began abruptly: the run that raised the alarm at least vt_turn_onset
+    # faster in cycle than the median of the 8 cycles before it.  A bundle branch block that appears at the same rate
+    # (a rate-related block in a sinus tachycardia) is typed ventricular until the template turns to it too: armed by
+    # the turn, its false VT was held as long as the rate stayed over 100 bpm (a reviewer's LBBB at 105-150 bpm 5-15
+    # s after a bed's first beat: 50-68 s instead of 4-12; session 47).  A VT from a sinus rhythm at about its own
+    # rate keeps the count rule alone
+    vt_turn_onset: float = 0.15
+    # up to this many odd complexes in a row in a sustained VT's chain (a capture or fusion beat, beats in a burst of
+    # noise the artifact check let through: each unlike the one before) neither go on with the run nor break the
+    # chain: the next beat goes on with it when alike the run's beat before a single odd one (VBeat.prev2_corr at
+    # least vt_similar), or like the bed's template where the chain's last beat was (the template is then the VT's
+    # complex); one more odd complex ends the chain.  Odd complexes count as not ventricular, so the alarm still
+    # clears after vt_clear_beats beats not held.  Without it one such beat ended the chain for good and the alarm
+    # cleared 8 beats later while the VT went on (1 s of muscle noise, 3 beats of a 150-180 bpm VT; session 47).
+    # Without the limit a reviewer's VT that ended in a sinus tachycardia over 100 bpm had its odd sinus beats
+    # bridged until the template turned back to the sinus complex, then a sinus beat "like the template" took the
+    # chain up and the alarm held for as long as the tachycardia (260 s; session 47).  0: off
+    vt_odd_beats: int = 3
+    # ... and only while at least this share of the last vt_clear_beats typed beats held the alarm (typed ventricular,
+    # went on with the chain, or lay in artifact): under it an odd complex ends the chain.  Complexes of two kinds in
+    # turn (VFDB 418's annotated normal rhythm at 100-115 bpm, template-like and unlike beats alternating; a sinus
+    # tachycardia with bigeminal PVCs of the VT's complex) are no VT going on (a reviewer, session 47); a burst of
+    # noise over 3 of 8 beats is
+    vt_odd_share: float = 0.6
     # ... but once the chain's complex has changed abruptly (a beat correlating under vt_sustain_jump with the one
     # before), a beat goes on with the run only while its QRS is like the bed's template (VBeat.corr: by then the
     # template is the VT's complex), or like it inverted (a wide complex whose fiducial moved to its other edge: corr
@@ -395,8 +410,14 @@ class LethalWatch:
         self.vt_chain = False  # the VT alarm's run goes on unbroken, typed ventricular or not (vt_sustain)
         self.vt_jumped = False  # the chain's complex changed abruptly (vt_sustain_jump) and has not come back
         self.vt_vbeats = 0  # beats typed ventricular since the VT alarm was raised (vt_sustain_beats)
-        self.vt_odd = 0  # odd complexes in a row in the chain since its last beat (vt_odd_beats)
+        self.vt_odd = 0  # odd complexes in a row in the chain since its last beat (at most vt_odd_beats)
         self.vt_templ = False  # the chain's last beat was like the bed's template (vt_odd_beats)
+        self.vt_tepoch: int | None = None  # ... the template's epoch then (VBeat.epoch)
+        self.vt_jump_epoch: int | None = None  # the template's epoch at the chain's abrupt change (vt_sustain_jump)
+        self.vt_abrupt = False  # the VT alarm's run began with a faster cycle than the rhythm before it (vt_turn_onset)
+        # the last cycles between two typed beats in a row neither ventricular nor in artifact (vt_turn_onset)
+        self.plain_cycles: deque[int] = deque(maxlen=8)
+        self.prev_plain: int | None = None
         # the last two typed beats: (ventricular and not in artifact, VBeat.corr) (vt_turn)
         self.typed_last: deque[tuple[bool, float]] = deque(maxlen=2)
         # of the beats typed ventricular in a row up to the last typed beat, how many lay in artifact
@@ -623,7 +644,7 @@ class LethalWatch:
     def typed(self, index: int, *, ventricular: bool, artifact: bool = False,
               p_ventricular: float | None = None, prev_corr: float | None = None,
               width_s: float | None = None, corr: float | None = None,
-              prev2_corr: float | None = None) -> list[Change]:
+              prev2_corr: float | None = None, epoch: int | None = None) -> list[Change]:
         """The beat at sample ``index`` typed (:class:`ecgmon.segmentation.vtype.VTyper`: a little after its
         QRS): ventricular tachycardia.  ``artifact``: the signal around it is noise (VT is not judged on it); with
         ``vt_noisy`` so is a beat whose QRS :meth:`qrs` was told is noisy.
@@ -635,7 +656,9 @@ class LethalWatch:
         the bed's template (:attr:`VBeat.corr`; None or NaN: no template yet): after an abrupt change of complex, a
         sustained VT's chain holds only beats like it (``vt_sustain_corr``, ``vt_sustain_jump``).  ``prev2_corr``: its
         QRS correlation with the typed beat before the previous one (:attr:`VBeat.prev2_corr`): the chain across one
-        odd complex (``vt_odd_beats``) and the template's turn (``vt_turn``)."""
+        odd complex (``vt_odd_beats``) and the template's turn (``vt_turn``).  ``epoch``: the template's morphology
+        epoch (:attr:`VBeat.epoch`; None: not known, taken as unchanged): "like the template" holds the chain only
+        while the template is the complex the chain's beats were like."""
         c = self.cfg
         if c.vt_p is not None and p_ventricular is not None:
             ventricular = p_ventricular >= c.vt_p
@@ -657,6 +680,10 @@ class LethalWatch:
             self.typed_at[-1] = (index, True)
         self.v_row_art = self.v_row_art + artifact if ventricular else 0
         before = list(self.typed_last)  # the two typed beats before this one (vt_turn)
+        plain = not ventricular and not artifact  # (the cycles of the rhythm a VT's onset is judged against)
+        if plain and self.prev_plain is not None:
+            self.plain_cycles.append(index - self.prev_plain)
+        self.prev_plain = index if plain else None
         self.typed_last.append((ventricular and not artifact, math.nan if corr is None else float(corr)))
         # a beat not typed ventricular that goes on with the VT alarm's run (vt_sustain): one of the run
         goes_on = False
@@ -664,7 +691,8 @@ class LethalWatch:
             self.vt_vbeats += 1
             self.vt_odd = 0  # a beat of the run
         if (self.vt_chain and not ventricular and not artifact and self.vt_vbeats < c.vt_sustain_beats
-                and Condition.VTACH in self.active and self._turned(before, prev_corr, prev2_corr, corr)):
+                and Condition.VTACH in self.active and self.vt_abrupt
+                and self._turned(before, prev_corr, prev2_corr, corr)):
             self.vt_vbeats = c.vt_sustain_beats  # the template is the run's complex now: the chain holds
         if self.vt_chain and not ventricular and not artifact and self.vt_vbeats >= c.vt_sustain_beats:
             fast = Condition.VTACH in self.active and self._fast(c.vt_beats)
@@ -673,8 +701,12 @@ class LethalWatch:
             # alike the run's last beat: the previous one, or across one odd complex the one before it, or across
             # several the template where the run's beats were like it (the template is the VT's complex then)
             pc = prev_corr if not self.vt_odd else prev2_corr if self.vt_odd == 1 else None
-            goes_on = fast and ((pc is not None and pc >= c.vt_similar) or (self.vt_odd > 0 and like and self.vt_templ))
-            if not goes_on and c.vt_odd_beats and fast and prev_corr is not None:
+            # (the template the same complex as then: its epoch unchanged, VBeat.epoch; None: not told)
+            same = epoch is None or epoch == self.vt_tepoch
+            goes_on = fast and ((pc is not None and pc >= c.vt_similar)
+                                or (self.vt_odd > 0 and like and self.vt_templ and same))
+            if (not goes_on and self.vt_odd < c.vt_odd_beats and fast and prev_corr is not None
+                    and sum(self.recent) >= c.vt_odd_share * len(self.recent)):
                 self.vt_odd += 1  # an odd complex: neither one of the run nor the chain's end
             else:
                 self.vt_chain = goes_on
@@ -683,12 +715,17 @@ class LethalWatch:
                 # after an abrupt change of complex (a beat less like the one before than vt_sustain_jump), beats
                 # unlike the VT's template (nor its mirror) neither go on with the run nor break it, until one like it
                 # comes back
+                # comes back (the template then what it was at the change: a template that turned back to the rhythm
+                # after the VT, a narrow sinus tachycardia's, is no VT's complex coming back; a reviewer's VT of 11
+                # beats 8 s after a bed's first beat, then sinus at 120 bpm: held 60 s; session 47)
                 if pc is not None and pc < c.vt_sustain_jump:
+                    if not self.vt_jumped:
+                        self.vt_jump_epoch = epoch
                     self.vt_jumped = True
-                elif like:
+                elif like and (epoch is None or epoch == self.vt_jump_epoch):
                     self.vt_jumped = False
-                self.vt_templ = like
-                if self.vt_jumped and not like:
+                self.vt_templ, self.vt_tepoch = like, epoch
+                if self.vt_jumped and not (like and (epoch is None or epoch == self.vt_jump_epoch)):
                     goes_on = False
         # a beat in noise holds VT (vt_artifact_holds: 8 clean beats not ventricular are needed after it) or counts
         # towards clearing it (as monitors suspend arrhythmia alarms while they 'cannot analyse' the ECG)
@@ -724,6 +761,7 @@ class LethalWatch:
                 # first beats lay in artifact is raised late (its chain would end a few beats after the turn)
                 self.vt_vbeats = c.vt_beats + self.v_row_art
                 self.vt_templ = False
+                self.vt_abrupt = self._abrupt()
             out += raised
         elif Condition.VTACH in self.active and len(self.recent) == self.recent.maxlen:
             rrs = list(self.typed_rr)[-(len(self.recent) - 1):] if c.vt_clear_bpm > 0 else []
@@ -738,6 +776,19 @@ class LethalWatch:
                 out += self._set(Condition.VTACH, False, index, why)
                 self.vt_chain = False
         return out
+
+    def _abrupt(self) -> bool:
+        """Whether the VT run ending at the last typed beat (its last ``vt_beats``) began abruptly: its mean cycle at
+        least ``vt_turn_onset`` shorter than the median of the rhythm's last (up to 8) cycles between two beats neither
+        typed ventricular nor in artifact, 4 of them at least known (``vt_turn``): beats in noise at a VT's onset
+        are no rhythm to judge it against."""
+        c = self.cfg
+        idx = [i for i, _ in self.typed_at]
+        n = c.vt_beats
+        if len(idx) < n or len(self.plain_cycles) < 4:
+            return False
+        run = idx[-n:]
+        return (run[-1] - run[0]) / (n - 1) <= (1.0 - c.vt_turn_onset) * float(np.median(self.plain_cycles))
 
     def _turned(self, before: list[tuple[bool, float]], prev_corr: float | None, prev2_corr: float | None,
                 corr: float | None) -> bool:

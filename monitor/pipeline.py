@@ -1001,7 +1001,7 @@ class Monitor:
                     at = st.decided.popleft()[1] if st.decided and st.decided[0][0] == vb.index else vb.index
                     st.watch_in.put(off + max(vb.index + need, at), InOrder.TYPED,
                                     (vb.index + off, vb.ventricular, artifact, vb.p_ventricular, vb.prev_corr,
-                                     vb.width_s, vb.corr, vb.prev2_corr))
+                                     vb.width_s, vb.corr, vb.prev2_corr, vb.epoch))
                     if qrs is not None:
                         qrs.append(QrsType(vb.index + off, vb.p_ventricular, vb.ventricular, vb.width_s,
                                            artifact, vb.prev_corr, unrated=vb.index < unrated))
@@ -1060,7 +1060,7 @@ class Monitor:
             elif kind == InOrder.TYPED:
                 changes = watch.typed(a[0], ventricular=a[1], artifact=a[2],  # type: ignore[arg-type]
                                       p_ventricular=a[3], prev_corr=a[4], width_s=a[5],  # type: ignore[arg-type]
-                                      corr=a[6], prev2_corr=a[7])  # type: ignore[arg-type]
+                                      corr=a[6], prev2_corr=a[7], epoch=a[8])  # type: ignore[arg-type]
             elif kind == InOrder.VF:
                 changes = self._vf_window(st, *a)  # type: ignore[arg-type]
             elif a:  # a bridged stretch

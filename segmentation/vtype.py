@@ -23,6 +23,10 @@ fiducial has arrived:
            alike, noise and motion detections are not (used by the VT rule, not by the model).
 ``prev2_corr`` the same with the typed beat before that: a VT's beat after one odd complex (a capture or fusion
            beat, a beat in a burst of noise) is alike the run's beat before the odd one (the VT rule's chain).
+``epoch``  the template's morphology: a count that goes up each time the template (the medoid) turns to a complex
+           correlating under ``epoch_corr`` (0.8) with the one its epoch began with (0 before the bed has one).  The
+           VT rule's chain reads "like the template" as "like the run's complex" only within the epoch in which the
+           run's beats were like it.
 
 Until the bed has ``min_template`` beats (the first few seconds) only ``width`` and ``prem`` (population knowledge)
 type a beat; then the bed's own features join them, and a small convolutional network on the beat's and the
@@ -143,6 +147,7 @@ class VTyperConfig:
     lag_s: float = 0.02
     template_beats: int = 48
     min_template: int = 4
+    epoch_corr: float = 0.8  # VBeat.epoch: a template correlating under this with its epoch's first is a new epoch
     # a beat the monitor reads in artifact (Staged.artifact) does not enter the bed's template ring once the ring
     # holds artifact_after beats, until artifact_skip in a row were left out (a rhythm under lasting noise is still
     # learnt); artifact_skip 0: every beat enters.  A VT whose onset lay in 8-16 s of electrode motion made its own
@@ -188,6 +193,7 @@ class VBeat:
     logamp: float  # log of the QRS's peak-to-peak amplitude (mV)
     prev_corr: float = math.nan  # correlation (lag 0) of the QRS window with the previous typed beat's
     prev2_corr: float = math.nan  # ... with the typed beat before the previous one
+    epoch: int = 0  # the template's morphology epoch at this beat (module docstring)
 
 
 def features(width: float | np.ndarray, prem: float | np.ndarray, logamp: float | np.ndarray,
@@ -256,6 +262,8 @@ class VTyper:
         self.skipped = 0  # beats in artifact left out of the ring in a row (VTyperConfig.artifact_skip)
         self.prev_z: np.ndarray | None = None  # the previous typed beat's QRS window, where it was left out
         self.prev2_z: np.ndarray | None = None  # the QRS window of the typed beat before the previous one
+        self.epoch = 0  # the template's morphology epoch (VBeat.epoch), and the template it began with
+        self.epoch_z: np.ndarray | None = None
         self.last_z: np.ndarray | None = None  # the previous typed beat's QRS window (a copy)
 
     def push(self, samples: np.ndarray, fiducials: Sequence[float] = ()) -> list[VBeat]:
@@ -312,7 +320,7 @@ class VTyper:
 
     def _state(self, ready: list[int], width: np.ndarray, pp: np.ndarray, z: np.ndarray, wide: np.ndarray,
                artifact: np.ndarray | None = None,
-               ) -> tuple[list[tuple[float, float, bool, float, float, float, float, float]], list[np.ndarray],
+               ) -> tuple[list[tuple[float, float, bool, float, float, float, float, float, int]], list[np.ndarray],
                           list[np.ndarray]]:
         """The bed's running state (RR median, template ring), beat by beat: per typed beat (rr, prem, template,
         dwidth, amp, share, prev_corr, prev2_corr), and the template of each beat that had one (its QRS window and its
@@ -320,7 +328,7 @@ class VTyper:
         (:attr:`VTyperConfig.artifact_skip`)."""
         cfg, fs = self.cfg, self.fs
         skip = artifact.tolist() if artifact is not None and cfg.artifact_skip > 0 else None
-        rows: list[tuple[float, float, bool, float, float, float, float, float]] = []
+        rows: list[tuple[float, float, bool, float, float, float, float, float, int]] = []
         temps: list[np.ndarray] = []
         temps_wide: list[np.ndarray] = []
         widths, pps = width.tolist(), pp.tolist()
@@ -347,6 +355,9 @@ class VTyper:
             dwidth = amp = share = math.nan
             if templ:
                 mi = self._medoid(k)
+                if self.epoch_z is None or float(self.ring[mi] @ self.epoch_z) / z.shape[1] < cfg.epoch_corr:
+                    self.epoch += 1  # the template turned to another complex
+                    self.epoch_z = self.ring[mi].copy()
                 temps.append(self.ring[mi].copy())
                 temps_wide.append(self.ring_wide[mi].copy())
                 share = int(np.count_nonzero(r >= 0.9)) / k  # the mean of the 0/1 values, exactly
@@ -360,7 +371,7 @@ class VTyper:
                 prev = float(r[(self.slot - 1) % len(self.ring)]) if k else math.nan
             prev2 = float(self.prev2_z @ z[i] / z.shape[1]) if self.prev2_z is not None else math.nan
             self.prev2_z, self.last_z = self.last_z, z[i].copy()  # copies: not views that hold the round's array
-            rows.append((rr, prem, templ, dwidth, amp, share, prev, prev2))
+            rows.append((rr, prem, templ, dwidth, amp, share, prev, prev2, self.epoch))
             if skip is not None and skip[i] and self.filled >= cfg.artifact_after:
                 # left out (once the ring holds artifact_after beats: a bed that starts in noise learns its first
                 # beats as before); once artifact_skip in a row were, the rest enter
@@ -483,7 +494,7 @@ def _type_group(jobs: Sequence[Staged], outs: Sequence[list[VBeat]]) -> None:
         wide = np.zeros((0, len(cfg.net.grid) if cfg.net is not None else 0))
         cpos = np.zeros(0, np.int64)
     # each bed's running state, beat by beat
-    rows: list[tuple[float, float, bool, float, float, float, float, float]] = []
+    rows: list[tuple[float, float, bool, float, float, float, float, float, int]] = []
     temps: list[np.ndarray] = []
     temps_wide: list[np.ndarray] = []
     a = 0
@@ -511,7 +522,8 @@ def _type_group(jobs: Sequence[Staged], outs: Sequence[list[VBeat]]) -> None:
         rc = np.einsum("bln,bn->bl", wc, t) / (np.sqrt((wc * wc).sum(axis=2)) * tn[:, None] + 1e-12)
         corr[tm] = rc.max(axis=1)
     rr_a, prem_a, _, dw_a, amp_a, share_a, prev_a, prev2_a = (np.array(v, dtype=np.float64)
-                                                               for v in zip(*rows, strict=True))
+                                                               for v in list(zip(*rows, strict=True))[:8])
+    epochs = [x[8] for x in rows]
     logamp = np.log(pp + 1e-3)
     # features() in fewer array operations; the bed's four are 0 without a template
     x = np.zeros((nb, len(FEATURES)))
@@ -533,7 +545,7 @@ def _type_group(jobs: Sequence[Staged], outs: Sequence[list[VBeat]]) -> None:
     # the beats' fields as Python numbers, one tolist() per field (the values float(x[i]) gives)
     cols = list(zip(fids.tolist(), centre.tolist(), p.tolist(), (p >= cfg.threshold).tolist(), tm.tolist(),
                     width.tolist(), prem_a.tolist(), corr.tolist(), dw_a.tolist(), amp_a.tolist(), share_a.tolist(),
-                    rr_a.tolist(), logamp.tolist(), prev_a.tolist(), prev2_a.tolist(), strict=True))
+                    rr_a.tolist(), logamp.tolist(), prev_a.tolist(), prev2_a.tolist(), epochs, strict=True))
     a = 0
     for job, o in zip(jobs, outs, strict=True):
         o += [VBeat(*c) for c in cols[a:a + len(job.fids)]]

@@ -601,6 +601,9 @@ def _ref_typer_class():  # the bed state as it was: per-beat conversions, np.mea
                 dwidth = amp = share = math.nan
                 if templ:
                     mi = self._medoid(k)
+                    if self.epoch_z is None or float(self.ring[mi] @ self.epoch_z) / z.shape[1] < cfg.epoch_corr:
+                        self.epoch += 1
+                        self.epoch_z = self.ring[mi].copy()
                     temps.append(self.ring[mi].copy())
                     share = float(np.mean(r >= 0.9))
                     dwidth = float(width[i]) - float(self.ring_w[mi])
@@ -608,7 +611,7 @@ def _ref_typer_class():  # the bed state as it was: per-beat conversions, np.mea
                 prev = float(r[(self.slot - 1) % len(self.ring)]) if k else math.nan
                 prev2 = float(self.prev2_z @ z[i] / z.shape[1]) if self.prev2_z is not None else math.nan
                 self.prev2_z, self.last_z = self.last_z, z[i].copy()
-                rows.append((rr, prem, templ, dwidth, amp, share, prev, prev2))
+                rows.append((rr, prem, templ, dwidth, amp, share, prev, prev2, self.epoch))
                 j = self.slot
                 self.ring[j], self.ring_w[j], self.ring_a[j] = z[i], width[i], pp[i]
                 rr_full = np.zeros(len(self.ring))

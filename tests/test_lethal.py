@@ -495,12 +495,12 @@ def test_the_new_lethal_thresholds_are_options_with_checked_values():
     assert (d.brady_beats, d.tachy_beats) == (5, 13)
     got = lethal_from_args(p.parse_args(["--tachy-beats", "17", "--brady-beats", "4"]))
     assert (got.brady_beats, got.tachy_beats) == (4, 17)
-    assert (d.vt_turn, d.vt_odd_beats) == (0.2, True)  # session 47's sustained-VT chain
-    got = lethal_from_args(p.parse_args(["--vt-turn", "0", "--no-vt-odd-beats"]))
-    assert (got.vt_turn, got.vt_odd_beats) == (None, False)
+    assert (d.vt_turn, d.vt_odd_beats) == (0.2, 3)  # session 47's sustained-VT chain
+    got = lethal_from_args(p.parse_args(["--vt-turn", "0", "--vt-odd-beats", "0"]))
+    assert (got.vt_turn, got.vt_odd_beats) == (None, 0)
     assert lethal_from_args(p.parse_args(["--vt-turn", "0.3"])).vt_turn == 0.3
     for bad in (["--vt-clear-share", "0"], ["--vt-clear-share", "1.5"], ["--rate-gap-s", "0.5"],
-                ["--tachy-beats", "2"], ["--brady-beats", "31"], ["--vt-turn", "1.5"]):
+                ["--tachy-beats", "2"], ["--brady-beats", "31"], ["--vt-turn", "1.5"], ["--vt-odd-beats", "8"]):
         with pytest.raises(ValueError):
             lethal_from_args(p.parse_args(bad))
 
