@@ -352,7 +352,9 @@ def vt_alarms(b: _Bed, flags: np.ndarray, *, run: int = 5, rate_bpm: float = 100
     out: list[tuple[float, float]] = []
     r = b.rows
     for k in range(len(r)):
-        vb = VBeat(int(r[k, 0]), int(r[k, 1]), float(r[k, 2]), bool(flags[k]), bool(r[k, 4]), *map(float, r[k, 5:13]))
+        width, prem, corr, dwidth, amp, share, rr, logamp = (float(v) for v in r[k, 5:13])
+        vb = VBeat(int(r[k, 0]), int(r[k, 1]), float(r[k, 2]), bool(flags[k]), bool(r[k, 4]), width, prem, corr,
+                   dwidth, amp, share, rr, logamp)
         ev = rule.update(vb)
         t = r[k, 0] / b.fs
         if ev == "raise":

@@ -31,7 +31,11 @@ which took them from the ICU monitors whose alarms it judged:
   is the VF detector's to call). Chosen on the CinC 2015 development records in two halves by record
   (docs/alarms.md).  Also met by ``vt_beats`` typed beats in a row whose complexes are very wide (QRS slope energy
   spread over ``vt_wide_s``, 160 ms, or more), regular and alike, whatever the typer says: a VT a bed has had from its
-  first beats is the bed's template, and the typer types it as the bed's own (docs/alarms.md, session 42);
+  first beats is the bed's template, and the typer types it as the bed's own (docs/alarms.md, session 42).  Once
+  raised, a sustained VT's alarm is held by the chain of alike beats at over ``vt_bpm`` when the typer's template
+  turns to the VT's complex and types its beats the bed's own (``vt_sustain``, armed by ``vt_sustain_beats`` or by
+  the turn, ``vt_turn``), across up to ``vt_odd_beats`` odd complexes (capture beats, noise); docs/alarms.md,
+  sessions 25, 44 and 47;
 - ventricular fibrillation or flutter: a fibrillatory or flutter waveform for at least 4 s
   (:class:`ecgmon.segmentation.vf.VFAlarm` over :mod:`ecgmon.segmentation.vf` windows).  A window over which the
   QRS detector found an organised rhythm (:meth:`LethalWatch.organised`: at least ``organised_beats``, 5, QRS that
