@@ -722,14 +722,13 @@ class LethalWatch:
                 # comes back (the template then what it was at the change: a template that turned back to the rhythm
                 # after the VT, a narrow sinus tachycardia's, is no VT's complex coming back; a reviewer's VT of 11
                 # beats 8 s after a bed's first beat, then sinus at 120 bpm: held 60 s; session 47)
-                if pc is not None and pc < c.vt_sustain_jump:
-                    if not self.vt_jumped:
-                        self.vt_jump_epoch = epoch
-                    self.vt_jumped = True
-                elif like and (epoch is None or epoch == self.vt_jump_epoch):
+                if pc is not None and pc < c.vt_sustain_jump and not self.vt_jumped:
+                    self.vt_jumped, self.vt_jump_epoch = True, epoch
+                back = like and (epoch is None or epoch == self.vt_jump_epoch)  # the VT's complex back
+                if self.vt_jumped and not (pc is not None and pc < c.vt_sustain_jump) and back:
                     self.vt_jumped = False
                 self.vt_templ, self.vt_tepoch = like, epoch
-                if self.vt_jumped and not (like and (epoch is None or epoch == self.vt_jump_epoch)):
+                if self.vt_jumped and not back:
                     goes_on = False
         # a beat in noise holds VT (vt_artifact_holds: 8 clean beats not ventricular are needed after it) or counts
         # towards clearing it (as monitors suspend arrhythmia alarms while they 'cannot analyse' the ECG)
@@ -1087,6 +1086,12 @@ class LethalWatch:
         self.vt_span = None
         self.similar.clear()
         self.wide.clear()
+        # the typer starts again after a gap (a new VTyper: its template epochs count from 0 again), and no cycle
+        # of the rhythm spans the gap
+        self.typed_last.clear()
+        self.plain_cycles.clear()
+        self.prev_plain = None
+        self.vt_templ, self.vt_tepoch, self.vt_jump_epoch = False, None, None
         self.calm = 0
         self.held = True
 

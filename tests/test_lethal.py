@@ -1650,3 +1650,25 @@ def test_the_vt_chain_holds_neither_a_rate_related_bbb_nor_the_sinus_tachycardia
         assert sum(b - a for a, b in spans) < 15.0, spans  # raised, as before, but not held
     else:
         assert spans and spans[0][0] < vt_end and all(b < vt_end + 8.0 for _, b in spans), spans
+
+
+def test_a_signal_gap_leaves_no_cycle_or_template_epoch_for_the_vt_chain():
+    """After a gap in a bed's signal the typer starts again (its template epochs count from 0 again): the lethal
+    watch keeps no rhythm cycle, typed beat or template epoch from before it for the VT chain (vt_turn_onset,
+    vt_turn, the epochs), as it keeps no RR interval.  A VT raised by the first beats after a gap has no rhythm
+    before it to have begun abruptly from (before: the sinus cycles before the gap counted)."""
+    w, t = LethalWatch(FS), 0.0
+    for _ in range(12):  # sinus rhythm at 75 bpm, typed the bed's own
+        t += 0.8
+        i = round(t * FS)
+        w.samples(i), w.qrs(i), w.typed(i, ventricular=False, prev_corr=0.98, corr=1.0, epoch=1)
+    assert len(w.plain_cycles) == 8
+    w.gap()
+    assert not w.plain_cycles and not w.typed_last and w.prev_plain is None and w.vt_tepoch is None
+    raised = []
+    for _ in range(6):  # a VT at 150 bpm from the first beats after the gap
+        t += 0.4
+        i = round(t * FS)
+        raised += [ch for ch in w.samples(i) + w.qrs(i) + w.typed(i, ventricular=True, prev_corr=0.98, corr=0.5)
+                   if ch.condition is Condition.VTACH and ch.active]
+    assert raised and not w.vt_abrupt
