@@ -5,6 +5,10 @@ from __future__ import annotations
 import os
 
 FS_RANGE = (100.0, 1000.0)  # Hz: the sampling rates a bedside ECG uses; anything else is a data error
+# Hz: the highest rate a recording may state.  A recording above FS_RANGE (a Holter's or a sleep recorder's 1,024 or
+# 2,048 Hz, a research amplifier's 2-10 kHz) is decimated into FS_RANGE as it is read (models.recording.decimated);
+# live devices must send at a rate within FS_RANGE
+RECORD_FS_MAX = 10_000.0
 BEAT_LEN = 140  # samples per beat in the model's representation (ECG5000's length; window beats are resampled to it)
 # ANSI/AAMI EC57: a bed's first 5 minutes are its learning period (excluded from the statistics), and the
 # monitor's per-bed learning uses the same 300 s of signal
@@ -32,6 +36,15 @@ def check_fs(fs: float, what: str = "sampling rate") -> float:
     fs = float(fs)
     if not FS_RANGE[0] <= fs <= FS_RANGE[1]:
         raise ValueError(f"{what} {fs:g} Hz is outside {FS_RANGE[0]:g}-{FS_RANGE[1]:g} Hz")
+    return fs
+
+
+def check_record_fs(fs: float, what: str = "sampling rate") -> float:
+    """``fs`` as a float, or ValueError naming ``what`` when it is outside ``FS_RANGE[0]`` to :data:`RECORD_FS_MAX`:
+    the rates a recording may state (one above :data:`FS_RANGE` is decimated into it as it is read)."""
+    fs = float(fs)
+    if not FS_RANGE[0] <= fs <= RECORD_FS_MAX:
+        raise ValueError(f"{what} {fs:g} Hz is outside {FS_RANGE[0]:g}-{RECORD_FS_MAX:g} Hz")
     return fs
 
 

@@ -72,7 +72,7 @@ from typing import NoReturn, cast
 
 import numpy as np
 
-from ecgmon.core.limits import FS_RANGE, check_fs
+from ecgmon.core.limits import FS_RANGE, RECORD_FS_MAX, check_record_fs
 from ecgmon.models.recording import (
     SAMPLE_MAX_MV,
     RecordError,
@@ -677,7 +677,7 @@ def _read_lines(path: Path, lines: list[str], notes: list[str], lead: str | None
             raise RecordError(f"{path}: {rates[0][0]} says {rates[0][1]:g} Hz but {what} says {other:g} Hz; "
                               "make them agree")
     try:
-        rate = check_fs(rates[0][1], f"{path}: sampling rate ({rates[0][0]})")
+        rate = check_record_fs(rates[0][1], f"{path}: sampling rate ({rates[0][0]})")
     except ValueError as err:
         raise RecordError(str(err)) from err
     # the unit: every source that says one must agree
@@ -886,15 +886,16 @@ def _mean_step(col: np.ndarray) -> float:
 
 def _time_unit_from_step(path: Path, col: np.ndarray, name: str, notes: list[str]) -> float:
     """Seconds per unit of a time column without a stated unit, from its mean step: the steps of
-    100-1000 Hz in s (1-10 ms) and in ms (1-10) do not overlap."""
+    100-10,000 Hz (a recording's rates, :data:`~ecgmon.core.limits.RECORD_FS_MAX`) in s (0.1-10 ms), in ms (0.1-10)
+    and in us (100-10,000) do not overlap."""
     step = _mean_step(col)
     for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
-        if step > 0 and FS_RANGE[0] <= 1 / (step * scale) <= FS_RANGE[1]:
+        if step > 0 and FS_RANGE[0] <= 1 / (step * scale) <= RECORD_FS_MAX:
             notes.append(f"{path}: time column {name!r} has no unit; read as {unit} (mean step {step:.6g}: "
                          f"about {1 / (step * scale):.4g} Hz)")
             return scale
     raise RecordError(f"{path}: time column {name!r}: mean step {step:g} is no sampling rate of "
-                      f"{FS_RANGE[0]:g}-{FS_RANGE[1]:g} Hz in s, ms or us; name its unit (e.g. 'time_ms')")
+                      f"{FS_RANGE[0]:g}-{RECORD_FS_MAX:g} Hz in s, ms or us; name its unit (e.g. 'time_ms')")
 
 
 def _time_rate(path: Path, col: np.ndarray, line_of: np.ndarray, scale: float, *, name: str) -> tuple[str, float]:

@@ -28,7 +28,7 @@ from pathlib import Path
 import edfio
 import numpy as np
 
-from ecgmon.core.limits import check_fs
+from ecgmon.core.limits import check_record_fs
 from ecgmon.models.recording import (
     RecordError,
     Recording,
@@ -270,7 +270,7 @@ def _read_edf(path: Path, *, lead: str | None, fs: float | None, units: str | No
     sig = signals[ch]
     where = f"{path}: signal {names[ch]!r}"
     try:
-        rate = check_fs(sig.sampling_frequency, f"{where}: sampling rate")
+        rate = check_record_fs(sig.sampling_frequency, f"{where}: sampling rate")
     except (TypeError, ValueError, ZeroDivisionError) as err:
         raise RecordError(f"{where}: sampling rate not usable ({err})") from err
     if fs is not None and abs(float(fs) - rate) > 1e-6 * rate:

@@ -16,12 +16,16 @@ with or without an ``ECG``/``Lead`` prefix, ECG1 = ECG 1 = ECG_1 (a channel numb
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+from scipy.signal import resample_poly
+
+from ecgmon.core.limits import FS_RANGE
 
 AAMI = {**dict.fromkeys("NLRej", "N"), **dict.fromkeys("AaJS", "S"), **dict.fromkeys("VE", "V"), "F": "F",
         **dict.fromkeys("/fQ", "Q")}
@@ -224,3 +228,46 @@ def beats_from_symbols(samples: Sequence[int] | np.ndarray, symbols: Sequence[st
     keep = [i for i, s in enumerate(symbols) if s in AAMI]
     idx = np.asarray(samples, dtype=np.int64)[keep] if keep else np.zeros(0, np.int64)
     return idx, np.asarray([AAMI[symbols[i]] for i in keep], dtype="<U1")
+
+
+def decimation_factor(fs: float) -> int:
+    """The integer ``q`` by which a recording sampled at ``fs`` Hz is decimated into the monitor's rates (at most
+    ``FS_RANGE[1]``, 1,000 Hz): the smallest that brings it there, or, where that leaves a fractional rate, the
+    smallest up to twice it that leaves a whole number of Hz (2,048 Hz: 4, to 512 Hz, not 3, to 682.67 Hz); 1 for a
+    rate within the range."""
+    q0 = max(1, math.ceil(fs / FS_RANGE[1] - 1e-9))
+    if q0 == 1:
+        return 1
+    return next((q for q in range(q0, 2 * q0 + 1) if abs(fs / q - round(fs / q)) <= 1e-9 * fs), q0)
+
+
+def decimated(rec: Recording) -> Recording:
+    """``rec`` at a rate the monitor takes: a recording sampled above ``FS_RANGE[1]`` (1,000 Hz: a Holter's or a
+    sleep recorder's 1,024 or 2,048 Hz, a research amplifier's 2-10 kHz) decimated by :func:`decimation_factor`
+    ``q``, with a note saying so; ``rec`` itself otherwise.  Its second lead likewise.
+
+    Each run of valid samples is filtered and decimated on its own (``scipy.signal.resample_poly(x, 1, q)``: a
+    zero-phase polyphase FIR, Kaiser window, cutoff at the new Nyquist frequency, so nothing above it aliases into
+    the ECG band; its ends padded by the line through them), so signal loss (NaN) stays signal loss and no filter
+    rings across it; output sample ``j`` is input sample ``j * q``, and a NaN there is NaN.  Reference beats map to
+    ``round(index / q)``.  Nothing checks that the stated rate is the signal's own (as for rates within the range: a
+    header's wrong rate plays the record too fast or too slow); the note names both rates."""
+    q = decimation_factor(rec.fs)
+    if q == 1:
+        return rec
+    x = np.asarray(rec.signal, dtype=np.float64)
+    out = np.full(-(-len(x) // q), np.nan)
+    for a, b in finite_runs(x):
+        j = -(-a // q)  # the first output sample whose input sample j * q lies in the run
+        if j * q < b:
+            y = resample_poly(x[j * q:b], 1, q, padtype="line")
+            out[j:j + len(y)] = y
+    fs = rec.fs / q
+    second = decimated(rec.second) if rec.second is not None else None
+    n = len(out)
+    ann = np.minimum(np.round(rec.ann_samples / q).astype(np.int64), max(0, n - 1)) if len(rec.ann_samples) \
+        else rec.ann_samples
+    note = (f"{rec.path}: sampled at {rec.fs:g} Hz, above the monitor's {FS_RANGE[1]:g} Hz: decimated by {q} to "
+            f"{fs:g} Hz as it was read (anti-aliased)")
+    return replace(rec, fs=fs, signal=out.astype(np.float32), ann_samples=ann, second=second,
+                   notes=(*rec.notes, note) if note not in rec.notes else rec.notes)

@@ -26,6 +26,7 @@ from ecgmon.models.recording import (
     RecordError,
     Recording,
     choose_lead,
+    decimated,
     finite_runs,
     lead_key,
 )
@@ -89,7 +90,9 @@ def read(path: Path | str, *, lead: str | None = None, fs: float | None = None, 
          annotations: bool = True) -> Recording:
     """A WFDB record (``path`` without extension, or one of its ``.hea``, ``.dat``, ``.atr`` files, as
     :func:`find_records` takes them), an EDF file (``.edf``) or a CSV/text file (``.csv``, ``.txt``, ``.tsv``).
-    ``lead``, ``fs`` and ``units`` as for each reader: where the file states them, what is given must agree."""
+    ``lead``, ``fs`` and ``units`` as for each reader: where the file states them, what is given must agree.  A
+    record sampled above 1,000 Hz (up to :data:`~ecgmon.core.limits.RECORD_FS_MAX`) is decimated into the monitor's
+    rates (:func:`~ecgmon.models.recording.decimated`)."""
     path = Path(path)
     if path.suffix in (".hea", ".dat", ".atr"):
         path = path.with_suffix("")
@@ -98,10 +101,10 @@ def read(path: Path | str, *, lead: str | None = None, fs: float | None = None, 
         raise RecordError(f"{path}: {UNREAD_SUFFIXES[suffix]} files are not read here; export the ECG as EDF/EDF+, "
                           "WFDB or CSV")
     if suffix in TEXT_SUFFIXES:
-        return read_csv(path, lead=lead, fs=fs, units=units)
+        return decimated(read_csv(path, lead=lead, fs=fs, units=units))
     if suffix in EDF_SUFFIXES:
-        return read_edf(path, lead=lead, fs=fs, units=units, annotations=annotations)
-    return read_wfdb(path, lead=lead, fs=fs, units=units, annotations=annotations)
+        return decimated(read_edf(path, lead=lead, fs=fs, units=units, annotations=annotations))
+    return decimated(read_wfdb(path, lead=lead, fs=fs, units=units, annotations=annotations))
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,8 +165,8 @@ def _with_second(path: Path, r: Recording, *, quiet: bool = False, units: str | 
         k = edf_second_lead_of(path, r) if edf else second_lead_of(path, r)
         if k is None:
             return r if quiet else replace(r, notes=(*r.notes, f"{path}: no second ECG lead; one lead played"))
-        r2 = (read_edf(path, lead=k, units=units, annotations=False) if edf
-              else read_wfdb(path, lead=k, units=units, annotations=False))
+        r2 = decimated(read_edf(path, lead=k, units=units, annotations=False) if edf
+                       else read_wfdb(path, lead=k, units=units, annotations=False))
     except RecordError as err:
         return replace(r, notes=(*r.notes, f"second lead left out: {err}"))
     if r2.fs != r.fs or len(r2.signal) != len(r.signal):

@@ -7,8 +7,8 @@ segment is NaN there: signal loss), every signal format it decodes (8, 16, 24, 3
 annotation file's own stated resolution: a high-resolution file, annot(5)), lower-case or unusual lead
 names (:func:`~ecgmon.models.recording.choose_lead`), records without annotations.  Samples the format
 marks invalid are NaN (signal loss).  ``wfdb`` decides what is valid WFDB; this module adds only what
-the monitor needs: a sampling rate of 100-1000 Hz, a voltage unit, plausible amplitudes, the samples
-the header promises.
+the monitor needs: a sampling rate of 100-10,000 Hz (one above 1,000 Hz is decimated into the monitor's rates by
+:func:`ecgmon.models.records.read`), a voltage unit, plausible amplitudes, the samples the header promises.
 
 Reference: WFDB header and signal formats, https://physionet.org/physiotools/wag/header-5.htm and
 signal-5.htm (Moody GB, PhysioToolkit).
@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from ecgmon.core.limits import check_fs
+from ecgmon.core.limits import check_record_fs
 from ecgmon.models.recording import (
     RecordError,
     Recording,
@@ -273,7 +273,7 @@ def read_wfdb(path: Path | str, *, lead: str | None = None, fs: float | None = N
     # the lead as reports name it: its position too when another signal of the file has the same name
     chosen = names[ch] if names.count(names[ch]) == 1 else f"{names[ch]} (#{ch + 1})"
     try:
-        rate = check_fs(float(header.fs) * spf[ch], f"{hea}: sampling rate")
+        rate = check_record_fs(float(header.fs) * spf[ch], f"{hea}: sampling rate")
     except (TypeError, ValueError) as err:
         raise RecordError(str(err)) from err
     if fs is not None and abs(float(fs) - rate) > 1e-6 * rate:

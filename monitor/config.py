@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ecgmon.core.broker import BrokerConfig, credentials
-from ecgmon.core.limits import FS_RANGE, check_fs, parse_speed
+from ecgmon.core.limits import FS_RANGE, RECORD_FS_MAX, check_fs, check_record_fs, parse_speed
 from ecgmon.core.messages import Priority
 from ecgmon.monitor.alarms import PolicyConfig
 from ecgmon.monitor.learning import LearningConfig
@@ -114,7 +114,8 @@ def add_monitor_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--fs", type=float, default=None,
                    help=f"replay sampling rate (default {_M.fs:g}), or --source record: the rate of records that do "
                         "not state theirs (CSV); where a file states it, they must agree; "
-                        f"{FS_RANGE[0]:g}-{FS_RANGE[1]:g} Hz")
+                        f"{FS_RANGE[0]:g}-{FS_RANGE[1]:g} Hz (a record: up to {RECORD_FS_MAX:g} Hz, decimated to "
+                        f"{FS_RANGE[1]:g} Hz or less as it is read)")
     g.add_argument("--speed", default=str(_M.speed), help="1 = real time, 10 = ten times faster, max = as fast as "
                                                           f"possible (default {_M.speed:g})")
     g.add_argument("--abnormal-rate", default=str(_M.abnormal_rate),
@@ -652,8 +653,9 @@ def from_args(a: argparse.Namespace) -> MonitorConfig:
         source=a.source, records=tuple(a.records), lead=a.lead, second_lead=a.second_lead, units=a.units,
         start=a.start, patients=a.patients,
         abnormal_rate=parse_rate(a.abnormal_rate),
-        csv_fs=a.fs if a.source == "record" else None,
-        fs=_M.fs if a.fs is None else check_fs(a.fs, "--fs"), speed=parse_speed(a.speed), seed=a.seed,
+        csv_fs=None if a.source != "record" or a.fs is None else check_record_fs(a.fs, "--fs"),
+        fs=_M.fs if a.fs is None or a.source == "record" else check_fs(a.fs, "--fs"),
+        speed=parse_speed(a.speed), seed=a.seed,
         chunk_s=a.chunk_s,
         loop=a.source == "replay" and (a.loop or (ui and a.duration is None and a.max_beats is None)),
         checkpoint=a.checkpoint, device=a.device,

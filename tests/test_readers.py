@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import edfio
@@ -1068,3 +1069,82 @@ def test_an_ecg_on_a_large_dc_offset_has_the_offset_taken_out(tmp_path):
     g.write_text("ECG (mV)\n" + "\n".join(f"{v:.4f}" for v in y) + "\n")
     with pytest.raises(RecordError, match=r"spike.csv:702: 500 mV is not possible"):
         read_csv(g, fs=250.0)
+
+
+# --------------------------------------------------------------------------- recordings sampled above 1,000 Hz
+
+
+def _up(x: np.ndarray, fs: float, to: int) -> np.ndarray:
+    from scipy.signal import resample_poly
+
+    return resample_poly(x, to, round(fs))
+
+
+def test_a_recording_above_1000_hz_is_decimated_anti_aliased_with_its_beats(tmp_path, excerpt):
+    """A Holter's or a sleep recorder's 2,048 Hz WFDB record (they were refused: 'outside 100-1000 Hz') is decimated
+    as it is read, by 4 to 512 Hz (a whole rate; by 3 it would be 682.67), said in a note.  The decimation filters
+    first: a 0.3 mV tone at 500 Hz, which every 4th sample alone would fold onto 12 Hz (in the QRS band), is gone.  The
+    reference beats map to the new rate; a NaN run stays signal loss exactly where it was, and the QRS detector finds
+    the excerpt's beats at 512 Hz as at its own 360 Hz."""
+    from ecgmon.core.matching import match
+    from ecgmon.evaluation.qrs import detect
+
+    x, fs, ann, cls = excerpt
+    hi = 2048
+    y = _up(x, fs, hi)
+    n = len(y)
+    t = np.arange(n) / hi
+    ref = read(_wfdb(tmp_path, "clean", y, hi, gain=2000.0))
+    y_hum = y + 0.3 * np.sin(2 * np.pi * 500.0 * t)
+    y_hum[40_000:44_000] = np.nan  # 1.95 s of signal loss
+    _wfdb(tmp_path, "hi", y_hum, hi, gain=2000.0)
+    with warnings.catch_warnings():  # wfdb's own use of deprecated pandas calls
+        warnings.simplefilter("ignore")
+        wfdb.wrann("hi", "atr", np.round(ann * hi / fs).astype(np.int64), np.array(cls.tolist()),
+                   write_dir=str(tmp_path))
+    r = read(tmp_path / "hi")
+    assert r.fs == 512.0 and len(r.signal) == -(-n // 4)
+    assert any("sampled at 2048 Hz" in note and "decimated by 4 to 512 Hz" in note for note in r.notes)
+    lost = np.isnan(r.signal)
+    assert np.flatnonzero(lost).tolist() == list(range(10_000, 11_000))  # output j is input 4 j
+    # the tone filtered out: what is left of it beside the clean record's decimation, away from the loss's edges
+    ok = ~lost
+    ok[9_900:11_100] = False
+    ok[:100] = ok[-100:] = False
+    assert float(np.max(np.abs(r.signal[ok] - ref.signal[ok]))) < 0.01
+    assert r.annotated and r.ann_classes.tolist() == cls.tolist()
+    assert np.abs(r.ann_samples - ann * 512 / fs).max() <= 1.0
+    # every reference beat found at 512 Hz as at 360 Hz: all but those within a second before the loss (the detector's
+    # look-ahead), in its first 2 s after it (the detector learns again) and in the record's last second
+    found = match(r.ann_samples, detect(r).index, 0.15 * r.fs) >= 0
+    away = ((r.ann_samples < 9_000) | (r.ann_samples > 12_100)) & (r.ann_samples < len(r.signal) - 512)
+    native = read(EXCERPT)
+    n360 = match(ann, detect(replace(native, signal=native.signal[:len(x)])).index, 0.15 * fs) >= 0
+    assert away.sum() > 60 and found[away].all() and n360[ann < len(x) - fs].all()
+
+
+def test_edf_and_csv_above_1000_hz_are_decimated_and_a_rate_beyond_10_khz_is_refused(tmp_path, excerpt):
+    """An EDF file at 2,048 Hz with a second ECG lead: both leads decimated alike (the note once); a CSV export at
+    2,000 Hz whose time column has no unit (its 0.5 ms step read as seconds: 2,000 Hz, a rate beyond 1,000 Hz it was
+    refused as 'no sampling rate of 100-1000 Hz') by 2 to 1,000 Hz; --fs for a CSV without a rate likewise; 20 kHz is
+    refused, naming the range."""
+    x, fs, _, _ = excerpt
+    y = _up(x[: int(20 * fs)], fs, 2048)
+    p = tmp_path / "two.edf"
+    edfio.Edf([edfio.EdfSignal(y * 1000, 2048, label="ECG II", physical_dimension="uV"),
+               edfio.EdfSignal(-y * 1000, 2048, label="ECG V1", physical_dimension="uV")]).write(p)
+    got = read_all([p], second_lead=True)
+    r = got.recordings[0]
+    assert r.fs == 512.0 and r.second is not None and r.second.fs == 512.0
+    assert len(r.second.signal) == len(r.signal) and np.allclose(r.second.signal, -r.signal, atol=2e-3)
+    assert sum("decimated by 4 to 512 Hz" in note for note in r.notes) == 1
+    z = _up(x[: int(20 * fs)], fs, 2000)
+    q = tmp_path / "fast.csv"
+    q.write_text("time,ECG II (mV)\n" + "".join(f"{i / 2000:.4f},{v:.4f}\n" for i, v in enumerate(z)))
+    c = read(q)
+    assert c.fs == 1000.0 and len(c.signal) == len(z) // 2 and any("about 2000 Hz" in note for note in c.notes)
+    bare = tmp_path / "bare.csv"
+    bare.write_text("".join(f"{v:.4f}\n" for v in z))
+    assert read(bare, fs=2000).fs == 1000.0
+    with pytest.raises(RecordError, match=r"20000 Hz is outside 100-10000 Hz"):
+        read(_wfdb(tmp_path, "ultra", _up(x[: int(5 * fs)], fs, 20_000), 20_000, gain=2000.0))
