@@ -259,7 +259,9 @@ def decimated(rec: Recording) -> Recording:
     out = np.full(-(-len(x) // q), np.nan)
     for a, b in finite_runs(x):
         j = -(-a // q)  # the first output sample whose input sample j * q lies in the run
-        if j * q < b:
+        if b - j * q == 1:  # one valid sample there (no line to pad with): itself
+            out[j] = x[j * q]
+        elif j * q < b:
             y = resample_poly(x[j * q:b], 1, q, padtype="line")
             out[j:j + len(y)] = y
     fs = rec.fs / q

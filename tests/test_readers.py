@@ -1148,3 +1148,24 @@ def test_edf_and_csv_above_1000_hz_are_decimated_and_a_rate_beyond_10_khz_is_ref
     assert read(bare, fs=2000).fs == 1000.0
     with pytest.raises(RecordError, match=r"20000 Hz is outside 100-10000 Hz"):
         read(_wfdb(tmp_path, "ultra", _up(x[: int(5 * fs)], fs, 20_000), 20_000, gain=2000.0))
+
+
+@pytest.mark.parametrize("fs", [1024.0, 2048.0, 3000.0, 10_000.0])
+def test_decimation_keeps_signal_loss_and_short_runs_of_valid_samples(fs):
+    """Runs of valid samples of every length (1-30 samples) at every offset between NaN: output sample j is valid
+    exactly where input sample j q is, and a constant run stays that constant (a run of one sample had no line to pad
+    its filter with: resample_poly gave NaN)."""
+    from ecgmon.models.recording import Recording, decimated, decimation_factor
+
+    q = decimation_factor(fs)
+    for length in range(1, 31):
+        for off in range(11):
+            x = np.full(400, np.nan)
+            x[50 + off:50 + off + length] = 0.5
+            x[250:] = np.sin(np.arange(150) / 5)
+            r = decimated(Recording("t", Path("t"), fs, "II", x.astype(np.float32)))
+            assert r.fs == fs / q and len(r.signal) == -(-400 // q)
+            valid = [j for j in range(len(r.signal)) if np.isfinite(x[j * q])]
+            assert np.flatnonzero(np.isfinite(r.signal)).tolist() == valid, (length, off)
+            early = [j for j in valid if j * q < 200]
+            np.testing.assert_allclose(r.signal[early], 0.5, atol=1e-5)
