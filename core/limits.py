@@ -44,7 +44,8 @@ def check_record_fs(fs: float, what: str = "sampling rate") -> float:
     the rates a recording may state (one above :data:`FS_RANGE` is decimated into it as it is read)."""
     fs = float(fs)
     if not FS_RANGE[0] <= fs <= RECORD_FS_MAX:
-        raise ValueError(f"{what} {fs:g} Hz is outside {FS_RANGE[0]:g}-{RECORD_FS_MAX:g} Hz")
+        raise ValueError(f"{what} {fs:g} Hz is outside {FS_RANGE[0]:g}-{RECORD_FS_MAX:g} Hz"
+                         + (f" (resample it to {FS_RANGE[1]:g} Hz or less first)" if fs > RECORD_FS_MAX else ""))
     return fs
 
 

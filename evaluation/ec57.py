@@ -130,25 +130,30 @@ class RecordResult:
     rhythms: tuple[Episode, ...] = ()  # reference rhythm episodes (``+`` annotations: ``(VT``, ``(SVTA`` ..), seconds
 
 
-def vf_spans(path: Path) -> list[tuple[int, int]]:
-    """Ventricular flutter/fibrillation episodes (``[`` .. ``]`` in the record's ``atr``), sample indices; none
+def vf_spans(path: Path, fs: float | None = None) -> list[tuple[int, int]]:
+    """Ventricular flutter/fibrillation episodes (``[`` .. ``]`` in the record's ``atr``), sample indices at ``fs``
+    (the rate the recording is played at: a record read above 1,000 Hz is decimated, :func:`~ecgmon.models.
+    recording.decimated`; None: the annotation file's own, :func:`~ecgmon.models.wfdb_io.annotation_rate`); none
     where the record has no ``atr`` file (an EDF or CSV recording)."""
     import wfdb
+
+    from ecgmon.models.wfdb_io import annotation_rate
 
     atr = Path(path).with_suffix(".atr")
     if not atr.is_file():
         return []
     with _quiet():  # wfdb's own pandas deprecation warnings
         ann = wfdb.rdann(str(atr.with_suffix("")), "atr")
+        k = 1.0 if fs is None else fs / annotation_rate(ann, wfdb.rdheader(str(atr.with_suffix(""))))
     out, start = [], None
     for s, sym in zip(ann.sample, ann.symbol, strict=True):
         if sym == "[":
-            start = int(s)
+            start = round(int(s) * k)
         elif sym == "]" and start is not None:
-            out.append((start, int(s)))
+            out.append((start, round(int(s) * k)))
             start = None
     if start is not None:
-        out.append((start, int(ann.sample[-1]) + 1))
+        out.append((start, round(int(ann.sample[-1]) * k) + 1))
     return out
 
 
@@ -530,7 +535,7 @@ def run_records(recordings: list[Recording], ckpt: Checkpoint, *, device: str = 
                                  arr[:, 1], arr[:, 2].astype(bool), arr[:, 3], col.alarms.get(r.name, []),
                                  judged=arr[:, 4].astype(bool), noisy=arr[:, 5].astype(bool),
                                  kind=np.asarray([kinds.get(int(i), "") for i in det], dtype="<U1"),
-                                 vf=tuple(vf_spans(r.path)) if r.annotated else (),
+                                 vf=tuple(vf_spans(r.path, r.fs)) if r.annotated else (),
                                  rhythms=tuple(read_episodes(Path(r.path), r.fs, len(r.signal)))
                                  if r.annotated else ()))
     return beds

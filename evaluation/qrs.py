@@ -168,7 +168,7 @@ def qrs(paths: list[Path], *, lead: str = "MLII", rep: Representation = Represen
         else:
             rec = read(p, lead=lead)
         det = detect(rec, rep=rep, second=rec.second)
-        out.append(count(rec, det.index, start_s=start_s, exclude=vf_spans(p) if exclude_vf else None,
+        out.append(count(rec, det.index, start_s=start_s, exclude=vf_spans(p, rec.fs) if exclude_vf else None,
                          noisy=det.noisy))
     return out
 

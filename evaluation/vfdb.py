@@ -176,18 +176,26 @@ def _quiet() -> Iterator[None]:
 
 
 def read_episodes(path: Path, fs: float, n: int) -> list[Episode]:
-    """Rhythm episodes from a record's ``atr`` annotations (none when it has no such file)."""
+    """Rhythm episodes from a record's ``atr`` annotations (none when it has no such file), in seconds: each mark's
+    time from the annotation file's own rate (:func:`~ecgmon.models.wfdb_io.annotation_rate`), the last episode ending
+    at the recording's end, its ``n`` samples at ``fs`` (a record read above 1,000 Hz is played decimated: its marks
+    were placed at its rate over the decimation factor, and its VT, VF and atrial fibrillation episodes 2-10 times too
+    late: a reviewer, session 48)."""
     if not path.with_suffix(".atr").is_file():
         return []
     with _quiet():
         import wfdb
+
+        from ecgmon.models.wfdb_io import annotation_rate
         ann = wfdb.rdann(str(path), "atr")
-    marks = [(int(s), str(a).strip("\x00 ").lstrip("(")) for s, sym, a in zip(ann.sample, ann.symbol, ann.aux_note,
-                                                                            strict=True) if sym == "+"]
+        res = annotation_rate(ann, wfdb.rdheader(str(path)))
+    marks = [(int(s) / res, str(a).strip("\x00 ").lstrip("(")) for s, sym, a in zip(ann.sample, ann.symbol,
+                                                                                  ann.aux_note, strict=True)
+             if sym == "+"]
     out = []
-    for i, (s, r) in enumerate(marks):
-        e = marks[i + 1][0] if i + 1 < len(marks) else n
-        out.append(Episode(r, s / fs, e / fs))
+    for i, (t, r) in enumerate(marks):
+        e = marks[i + 1][0] if i + 1 < len(marks) else n / fs
+        out.append(Episode(r, t, e))
     return out
 
 

@@ -231,14 +231,11 @@ def beats_from_symbols(samples: Sequence[int] | np.ndarray, symbols: Sequence[st
 
 
 def decimation_factor(fs: float) -> int:
-    """The integer ``q`` by which a recording sampled at ``fs`` Hz is decimated into the monitor's rates (at most
-    ``FS_RANGE[1]``, 1,000 Hz): the smallest that brings it there, or, where that leaves a fractional rate, the
-    smallest up to twice it that leaves a whole number of Hz (2,048 Hz: 4, to 512 Hz, not 3, to 682.67 Hz); 1 for a
-    rate within the range."""
-    q0 = max(1, math.ceil(fs / FS_RANGE[1] - 1e-9))
-    if q0 == 1:
-        return 1
-    return next((q for q in range(q0, 2 * q0 + 1) if abs(fs / q - round(fs / q)) <= 1e-9 * fs), q0)
+    """The integer ``q`` by which a recording sampled at ``fs`` Hz is decimated into the monitor's rates: the smallest
+    that brings it to ``FS_RANGE[1]`` (1,000 Hz) or less, so that the new rate stays over 500 Hz and its Nyquist
+    frequency over 250 Hz (2,048 Hz: 3, to 682.67 Hz; a fractional rate plays as a whole one does); 1 for a rate within
+    the range."""
+    return max(1, math.ceil(fs / FS_RANGE[1] - 1e-9))
 
 
 def decimated(rec: Recording) -> Recording:
@@ -246,30 +243,31 @@ def decimated(rec: Recording) -> Recording:
     sleep recorder's 1,024 or 2,048 Hz, a research amplifier's 2-10 kHz) decimated by :func:`decimation_factor`
     ``q``, with a note saying so; ``rec`` itself otherwise.  Its second lead likewise.
 
-    Each run of valid samples is filtered and decimated on its own (``scipy.signal.resample_poly(x, 1, q)``: a
-    zero-phase polyphase FIR, Kaiser window, cutoff at the new Nyquist frequency, so nothing above it aliases into
-    the ECG band; its ends padded by the line through them), so signal loss (NaN) stays signal loss and no filter
-    rings across it; output sample ``j`` is input sample ``j * q``, and a NaN there is NaN.  Reference beats map to
+    Output sample ``j`` stands for input samples ``j q`` to ``j q + q - 1``: it is signal loss (NaN) where any of
+    them is (a gap shorter than ``q`` samples stays a gap), and each run of valid output samples is filtered and
+    decimated on its own from its input samples (``scipy.signal.resample_poly(x, 1, q)``: a zero-phase polyphase FIR,
+    Kaiser window, cutoff at the new Nyquist frequency; its ends padded by the line through them), so no filter rings
+    across a gap.  The filter's transition band lets a tone within about a tenth of the new Nyquist frequency above it
+    fold back, attenuated, to within that much below it: over 225 Hz, above the ECG's band.  Reference beats map to
     ``round(index / q)``.  Nothing checks that the stated rate is the signal's own (as for rates within the range: a
     header's wrong rate plays the record too fast or too slow); the note names both rates."""
     q = decimation_factor(rec.fs)
     if q == 1:
         return rec
     x = np.asarray(rec.signal, dtype=np.float64)
-    out = np.full(-(-len(x) // q), np.nan)
-    for a, b in finite_runs(x):
-        j = -(-a // q)  # the first output sample whose input sample j * q lies in the run
-        if b - j * q == 1:  # one valid sample there (no line to pad with): itself
-            out[j] = x[j * q]
-        elif j * q < b:
-            y = resample_poly(x[j * q:b], 1, q, padtype="line")
-            out[j:j + len(y)] = y
+    m = -(-len(x) // q)
+    bad = ~np.isfinite(x)
+    # output j lost where any of its q input samples is
+    lost = np.pad(bad, (0, m * q - len(x))).reshape(m, q).any(axis=1) if bad.any() else np.zeros(m, dtype=bool)
+    out = np.full(m, np.nan)
+    for a, b in finite_runs(np.where(lost, np.nan, 0.0)):
+        seg = x[a * q:min(b * q, len(x))]
+        out[a:b] = seg[:1] if len(seg) == 1 else resample_poly(seg, 1, q, padtype="line")
     fs = rec.fs / q
     second = decimated(rec.second) if rec.second is not None else None
-    n = len(out)
-    ann = np.minimum(np.round(rec.ann_samples / q).astype(np.int64), max(0, n - 1)) if len(rec.ann_samples) \
+    ann = np.minimum(np.round(rec.ann_samples / q).astype(np.int64), max(0, m - 1)) if len(rec.ann_samples) \
         else rec.ann_samples
-    note = (f"{rec.path}: sampled at {rec.fs:g} Hz, above the monitor's {FS_RANGE[1]:g} Hz: decimated by {q} to "
-            f"{fs:g} Hz as it was read (anti-aliased)")
+    note = (f"{rec.path}: lead {rec.lead!r} sampled at {rec.fs:g} Hz, above the monitor's {FS_RANGE[1]:g} Hz: "
+            f"decimated by {q} to {fs:.6g} Hz as it was read (anti-aliased)")
     return replace(rec, fs=fs, signal=out.astype(np.float32), ann_samples=ann, second=second,
                    notes=(*rec.notes, note) if note not in rec.notes else rec.notes)

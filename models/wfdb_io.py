@@ -148,6 +148,15 @@ def _fixed_with_gaps(path: Path, header: Any, ch: int) -> Any:
     return SimpleNamespace(p_signal=np.concatenate(parts)[:, None], units=units)
 
 
+def annotation_rate(ann: Any, header: Any) -> float:
+    """Annotation times per second of a record's annotation file ``ann`` (``wfdb.rdann``): the file's own resolution
+    where it states one (a high-resolution file, WFDB annot(5): a multi-frequency record's beats at the lead's own rate
+    were taken for frames and doubled, half of them past the record's end: a newcomer, session 27), else the frame rate
+    of the record (``header``: ``wfdb.rdheader``).  Sample ``s`` of the annotation file is ``s / annotation_rate``
+    seconds into the record, whatever rate the recording is played at (a decimated one included)."""
+    return float(ann.fs) if ann.fs else float(header.fs)
+
+
 def second_lead_of(path: Path | str, rec: Recording) -> str | None:
     """``#k`` (1-based position) of the record's second ECG lead beside ``rec``'s (:func:`second_lead`), or None."""
     path = Path(path)
@@ -344,11 +353,7 @@ def read_wfdb(path: Path | str, *, lead: str | None = None, fs: float | None = N
         try:
             with _quiet():
                 ann = wfdb.rdann(str(path), "atr")
-            # annotation times count in the annotation file's own resolution where it states one (a high-resolution
-            # file, WFDB annot(5): a multi-frequency record's beats at the lead's own rate were taken for frames and
-            # doubled, half of them past the record's end: a newcomer, session 27), else in frames of the record
-            res = float(ann.fs) if ann.fs else float(header.fs)
-            at = np.asarray(ann.sample, dtype=np.float64) * (rate / res)
+            at = np.asarray(ann.sample, dtype=np.float64) * (rate / annotation_rate(ann, header))
             samples, classes = beats_from_symbols(np.round(at).astype(np.int64), list(ann.symbol))
             annotated = True
         except Exception as err:

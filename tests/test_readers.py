@@ -1082,10 +1082,10 @@ def _up(x: np.ndarray, fs: float, to: int) -> np.ndarray:
 
 def test_a_recording_above_1000_hz_is_decimated_anti_aliased_with_its_beats(tmp_path, excerpt):
     """A Holter's or a sleep recorder's 2,048 Hz WFDB record (they were refused: 'outside 100-1000 Hz') is decimated
-    as it is read, by 4 to 512 Hz (a whole rate; by 3 it would be 682.67), said in a note.  The decimation filters
-    first: a 0.3 mV tone at 500 Hz, which every 4th sample alone would fold onto 12 Hz (in the QRS band), is gone.  The
-    reference beats map to the new rate; a NaN run stays signal loss exactly where it was, and the QRS detector finds
-    the excerpt's beats at 512 Hz as at its own 360 Hz."""
+    as it is read, by 3 to 682.67 Hz (the smallest factor: the new Nyquist frequency stays over 250 Hz), said in a
+    note.  The decimation filters first: a 0.3 mV tone at 500 Hz, which every 3rd sample alone would fold onto 183 Hz,
+    is gone.  The reference beats map to the new rate; a NaN run stays signal loss over the output samples whose input
+    samples it touches, and the QRS detector finds the excerpt's beats at 682.67 Hz as at its own 360 Hz."""
     from ecgmon.core.matching import match
     from ecgmon.evaluation.qrs import detect
 
@@ -1100,34 +1100,57 @@ def test_a_recording_above_1000_hz_is_decimated_anti_aliased_with_its_beats(tmp_
     _wfdb(tmp_path, "hi", y_hum, hi, gain=2000.0)
     with warnings.catch_warnings():  # wfdb's own use of deprecated pandas calls
         warnings.simplefilter("ignore")
-        wfdb.wrann("hi", "atr", np.round(ann * hi / fs).astype(np.int64), np.array(cls.tolist()),
-                   write_dir=str(tmp_path))
+        wfdb.wrann("hi", "atr", np.round(ann * hi / fs).astype(np.int64), cls.tolist(), write_dir=str(tmp_path))
     r = read(tmp_path / "hi")
-    assert r.fs == 512.0 and len(r.signal) == -(-n // 4)
-    assert any("sampled at 2048 Hz" in note and "decimated by 4 to 512 Hz" in note for note in r.notes)
+    assert r.fs == hi / 3 and len(r.signal) == -(-n // 3)
+    assert any("sampled at 2048 Hz" in note and "decimated by 3 to 682.667 Hz" in note for note in r.notes)
     lost = np.isnan(r.signal)
-    assert np.flatnonzero(lost).tolist() == list(range(10_000, 11_000))  # output j is input 4 j
+    assert np.flatnonzero(lost).tolist() == list(range(40_000 // 3, -(-44_000 // 3)))  # output j: input 3 j .. 3 j + 2
     # the tone filtered out: what is left of it beside the clean record's decimation, away from the loss's edges
     ok = ~lost
-    ok[9_900:11_100] = False
+    ok[13_200:14_800] = False
     ok[:100] = ok[-100:] = False
     assert float(np.max(np.abs(r.signal[ok] - ref.signal[ok]))) < 0.01
     assert r.annotated and r.ann_classes.tolist() == cls.tolist()
-    assert np.abs(r.ann_samples - ann * 512 / fs).max() <= 1.0
-    # every reference beat found at 512 Hz as at 360 Hz: all but those within a second before the loss (the detector's
-    # look-ahead), in its first 2 s after it (the detector learns again) and in the record's last second
+    assert np.abs(r.ann_samples - ann * r.fs / fs).max() <= 1.0
+    # every reference beat found at 682.67 Hz as at 360 Hz: all but those within a second before the loss (the
+    # detector's look-ahead), in its first 2 s after it (the detector learns again) and in the record's last second
     found = match(r.ann_samples, detect(r).index, 0.15 * r.fs) >= 0
-    away = ((r.ann_samples < 9_000) | (r.ann_samples > 12_100)) & (r.ann_samples < len(r.signal) - 512)
+    t_ann = r.ann_samples / r.fs
+    away = ((t_ann < 18.5) | (t_ann > 23.7)) & (t_ann < len(r.signal) / r.fs - 1.0)
     native = read(EXCERPT)
     n360 = match(ann, detect(replace(native, signal=native.signal[:len(x)])).index, 0.15 * fs) >= 0
     assert away.sum() > 60 and found[away].all() and n360[ann < len(x) - fs].all()
 
 
+def test_a_decimated_records_vf_and_rhythm_episodes_stay_where_they_are(tmp_path, excerpt):
+    """The evaluation reads a record's VF/flutter marks ([ .. ]) and rhythm episodes ('+' marks) from its annotation
+    file again: at the rate the recording is played at, not the file's (a reviewer, session 48: MIT-BIH 207 at 2,048
+    Hz had its VF episodes and rhythm marks placed 3-4 times too late, QRS +P 61 % for 99.6 % and 576 false HIGH
+    alarms per bed-day counted in the mitdb protocol)."""
+    from ecgmon.evaluation.ec57 import vf_spans
+    from ecgmon.evaluation.vfdb import read_episodes
+
+    x, fs, _, _ = excerpt
+    hi = 2048
+    _wfdb(tmp_path, "ep", _up(x, fs, hi), hi, gain=2000.0)
+    at = np.array([10, 20, 30, 40]) * hi
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        wfdb.wrann("ep", "atr", at, ["+", "[", "]", "+"], aux_note=["(N", "", "", "(VT"], write_dir=str(tmp_path))
+    r = read(tmp_path / "ep")
+    assert r.fs == hi / 3
+    assert vf_spans(tmp_path / "ep", r.fs) == [(round(20 * r.fs), round(30 * r.fs))]
+    eps = read_episodes(tmp_path / "ep", r.fs, len(r.signal))
+    assert [(e.rhythm, e.start, round(e.end, 3)) for e in eps] == [("N", 10.0, 40.0),
+                                                                     ("VT", 40.0, round(len(r.signal) / r.fs, 3))]
+
+
 def test_edf_and_csv_above_1000_hz_are_decimated_and_a_rate_beyond_10_khz_is_refused(tmp_path, excerpt):
-    """An EDF file at 2,048 Hz with a second ECG lead: both leads decimated alike (the note once); a CSV export at
-    2,000 Hz whose time column has no unit (its 0.5 ms step read as seconds: 2,000 Hz, a rate beyond 1,000 Hz it was
-    refused as 'no sampling rate of 100-1000 Hz') by 2 to 1,000 Hz; --fs for a CSV without a rate likewise; 20 kHz is
-    refused, naming the range."""
+    """An EDF file at 2,048 Hz with a second ECG lead: both leads decimated alike (one note for each lead); a CSV
+    export at 2,000 Hz whose time column has no unit (its 0.5 ms step read as seconds: 2,000 Hz, a rate beyond 1,000 Hz
+    it was refused as 'no sampling rate of 100-1000 Hz') by 2 to 1,000 Hz; --fs for a CSV without a rate likewise;
+    20 kHz is refused, naming the range and what to do."""
     x, fs, _, _ = excerpt
     y = _up(x[: int(20 * fs)], fs, 2048)
     p = tmp_path / "two.edf"
@@ -1135,9 +1158,10 @@ def test_edf_and_csv_above_1000_hz_are_decimated_and_a_rate_beyond_10_khz_is_ref
                edfio.EdfSignal(-y * 1000, 2048, label="ECG V1", physical_dimension="uV")]).write(p)
     got = read_all([p], second_lead=True)
     r = got.recordings[0]
-    assert r.fs == 512.0 and r.second is not None and r.second.fs == 512.0
+    assert r.fs == 2048 / 3 and r.second is not None and r.second.fs == r.fs
     assert len(r.second.signal) == len(r.signal) and np.allclose(r.second.signal, -r.signal, atol=2e-3)
-    assert sum("decimated by 4 to 512 Hz" in note for note in r.notes) == 1
+    assert [n.split(": ", 1)[1][:24] for n in r.notes if "decimated by 3" in n] == ["lead 'ECG II' sampled at",
+                                                                                 "lead 'ECG V1' sampled at"]
     z = _up(x[: int(20 * fs)], fs, 2000)
     q = tmp_path / "fast.csv"
     q.write_text("time,ECG II (mV)\n" + "".join(f"{i / 2000:.4f},{v:.4f}\n" for i, v in enumerate(z)))
@@ -1146,26 +1170,31 @@ def test_edf_and_csv_above_1000_hz_are_decimated_and_a_rate_beyond_10_khz_is_ref
     bare = tmp_path / "bare.csv"
     bare.write_text("".join(f"{v:.4f}\n" for v in z))
     assert read(bare, fs=2000).fs == 1000.0
-    with pytest.raises(RecordError, match=r"20000 Hz is outside 100-10000 Hz"):
+    with pytest.raises(RecordError, match=r"20000 Hz is outside 100-10000 Hz \(resample it to 1000 Hz or less"):
         read(_wfdb(tmp_path, "ultra", _up(x[: int(5 * fs)], fs, 20_000), 20_000, gain=2000.0))
 
 
-@pytest.mark.parametrize("fs", [1024.0, 2048.0, 3000.0, 10_000.0])
+@pytest.mark.parametrize("fs", [1005.0, 1024.0, 2048.0, 3000.0, 10_000.0])
 def test_decimation_keeps_signal_loss_and_short_runs_of_valid_samples(fs):
-    """Runs of valid samples of every length (1-30 samples) at every offset between NaN: output sample j is valid
-    exactly where input sample j q is, and a constant run stays that constant (a run of one sample had no line to pad
-    its filter with: resample_poly gave NaN)."""
+    """Gaps and runs of valid samples of every length (1-30 samples) at every offset: output sample j (input samples
+    j q .. j q + q - 1) is signal loss exactly where one of its input samples is (a gap shorter than q samples between
+    output samples was lost: a reviewer, session 48), and a constant run keeps its value (a run of one sample had no
+    line to pad its filter with: resample_poly gave NaN)."""
     from ecgmon.models.recording import Recording, decimated, decimation_factor
 
     q = decimation_factor(fs)
+    assert 500 < fs / q <= 1000
     for length in range(1, 31):
         for off in range(11):
-            x = np.full(400, np.nan)
-            x[50 + off:50 + off + length] = 0.5
-            x[250:] = np.sin(np.arange(150) / 5)
+            x = np.full(400, 0.5)
+            x[50 + off:50 + off + length] = np.nan  # a gap of `length`
+            x[150:] = np.nan  # ... and a valid run of `length` alone in signal loss
+            x[200 + off:200 + off + length] = 0.25
             r = decimated(Recording("t", Path("t"), fs, "II", x.astype(np.float32)))
             assert r.fs == fs / q and len(r.signal) == -(-400 // q)
-            valid = [j for j in range(len(r.signal)) if np.isfinite(x[j * q])]
-            assert np.flatnonzero(np.isfinite(r.signal)).tolist() == valid, (length, off)
-            early = [j for j in valid if j * q < 200]
-            np.testing.assert_allclose(r.signal[early], 0.5, atol=1e-5)
+            pad = np.pad(x, (0, len(r.signal) * q - 400), constant_values=np.nan).reshape(-1, q)
+            valid = np.isfinite(pad).all(axis=1)
+            assert (np.isfinite(r.signal) == valid).all(), (length, off)
+            first = valid & (np.arange(len(valid)) * q < 50)
+            np.testing.assert_allclose(r.signal[first], 0.5, atol=1e-5)
+            np.testing.assert_allclose(r.signal[valid & (np.arange(len(valid)) * q >= 200)], 0.25, atol=1e-5)
