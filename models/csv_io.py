@@ -72,7 +72,7 @@ from typing import NoReturn, cast
 
 import numpy as np
 
-from ecgmon.core.limits import FS_RANGE, RECORD_FS_MAX, check_record_fs
+from ecgmon.core.limits import FS_RANGE, check_record_fs
 from ecgmon.models.recording import (
     SAMPLE_MAX_MV,
     RecordError,
@@ -198,10 +198,10 @@ def _sections(path: Path, lines: list[str]) -> tuple[_Text, list[tuple[int, str]
     t = _Text()
     pre: list[tuple[int, str]] = []
     for n, raw in enumerate(lines, start=1):
-        if raw.lstrip().startswith("#"):
+        if raw.lstrip().startswith(("#", "%")):
             body = raw.lstrip()[1:].strip()
             if not t.rows and body:
-                pre.append((n, body))  # '# fs: 250' carries metadata too
+                pre.append((n, body))  # '# fs: 250' carries metadata too, as OpenBCI's '%Sample Rate = 250.0 Hz' does
             continue
         # '#' ends a data row's samples ("0.1,0.2 # note"); a name may hold one ("Sample #")
         line = raw.split("#", 1)[0].strip() if NUMBER_START.match(raw) else raw.strip()
@@ -254,7 +254,14 @@ def _delimiter(rows: list[tuple[int, str]]) -> str | None:
 def _metadata(t: _Text, pre: list[tuple[int, str]], delim: str | None, ncols: int) -> None:
     """Sort the preamble into metadata (``key: value``, ``key = value``, ``key<delim>value``), the header
     (the last preamble line: one name, or as many names as the rows have fields, none of them a number)
-    and skipped lines."""
+    and skipped lines.  A row that says only whether each column is calibrated (Shimmer's ``CAL``/``RAW`` row
+    between its names and units: it was taken for the names, every lead called 'CAL') is skipped."""
+    if ncols > 1:
+        cal = [(n, line) for n, line in pre
+               if (cells := [c.strip().strip("\"'").upper() for c in _split(line, delim)])
+               and all(c in ("CAL", "RAW", "UNCAL", "") for c in cells) and any(cells)]
+        t.skipped += [n for n, _ in cal]
+        pre = [x for x in pre if x not in cal]
     units_row = None
     if ncols > 1 and len(pre) >= 2:
         last = _split(pre[-1][1], delim)
@@ -604,8 +611,9 @@ def _read_lines(path: Path, lines: list[str], notes: list[str], lead: str | None
     if col in axes:
         _refuse_axis(path, names, [col])
     if axes:
-        notes.append(f"{path}: column(s) {', '.join(repr(cast(list[str], names)[c]) for c in axes)} rise on every "
-                     "row: a time or sample axis, not an ECG lead: not played")
+        label = [f"column {c + 1}" for c in range(table.shape[1])] if names is None else names
+        notes.append(f"{path}: column(s) {', '.join(repr(label[c]) for c in axes)} rise on every row (or count and "
+                     "wrap): a time or sample axis, not an ECG lead: not played")
     for c_opt in (time_col, index_col):
         if c_opt is not None and missing[:, c_opt].any():
             n = int(line_of[np.flatnonzero(missing[:, c_opt])[0]])
@@ -770,7 +778,9 @@ def _roles(path: Path, names: list[str] | None, table: np.ndarray, line_of: np.n
             else:
                 leads.append(c)
         if time_col is not None and time_unit is None:
-            time_unit = _time_unit_from_step(path, table[:, time_col], names[time_col], notes)
+            time_unit = _time_unit_from_step(path, table[:, time_col], names[time_col], notes, fs=fs)
+            if time_unit is None:  # no unit tells its step a rate, and --fs gives it: the column is not used
+                time_col = None
         return time_col, index_col, time_unit, leads
     if ncols == 1:
         return None, None, None, [0]
@@ -785,7 +795,8 @@ def _roles(path: Path, names: list[str] | None, table: np.ndarray, line_of: np.n
                                       "or give --fs")
                 notes.append(f"{path}: first column read as sample numbers (steps of 1), rate from --fs")
                 return None, 0, None, [1]
-            return 0, None, _time_unit_from_step(path, col0, "column 1", notes), [1]
+            unit0 = _time_unit_from_step(path, col0, "column 1", notes, fs=fs)
+            return (0 if unit0 is not None else None), None, unit0, [1]
         raise RecordError(f"{path}:{int(line_of[0])}: two columns and no header: which is the ECG? add a header line "
                           "naming them (e.g. 'time_s,ecg_mV')")
     raise RecordError(f"{path}:{int(line_of[0])}: {ncols} columns and no header; add a header line naming them "
@@ -793,8 +804,10 @@ def _roles(path: Path, names: list[str] | None, table: np.ndarray, line_of: np.n
 
 
 def _is_time_name(k: str) -> bool:
-    """Whether a column's name (its :func:`_key`, without a unit) names a time column."""
-    return k in TIME_NAMES or k.startswith("time")
+    """Whether a column's name (its :func:`_key`, without a unit) names a time column: a time name, one starting with
+    "time", or one holding "timestamp" (Shimmer's ``Shimmer_8A7E_Timestamp_Unix_CAL``, Polar's ``Phone timestamp``:
+    the first was not read as time and the file refused as having no rate, a newcomer, session 48)."""
+    return k in TIME_NAMES or k.startswith("time") or "timestamp" in k
 
 
 class _StampsRepeat(RecordError):
@@ -816,6 +829,8 @@ def _other_time(path: Path, names: list[str], table: np.ndarray, line_of: np.nda
                 if unit:
                     continue
                 scale = _time_unit_from_step(path, table[:, c], raw, [])
+                if scale is None:
+                    continue
             what, rate = _time_rate(path, table[:, c], line_of, scale, name=raw)
             return f"column {raw!r} {what.removeprefix('the time column ')}", rate
         except RecordError:
@@ -830,16 +845,30 @@ def _axes(names: list[str] | None, table: np.ndarray, leads: list[int]) -> list[
     """The columns among ``leads`` that rise on every row, not named as an ECG lead: a time or sample axis under a
     name the reader does not know ("min", "Sample Time" before session 32, "counter"), never an ECG, whose samples go
     up and down within every beat (a lead coming off may decay steadily: falling is not enough).  Played, it showed
-    no beat and raised asystole (a newcomer, session 32).  None in a file without a header or under
-    ``AXIS_MIN_ROWS`` rows."""
-    if names is None or len(table) < AXIS_MIN_ROWS:
+    no beat and raised asystole (a newcomer, session 32).  And, with a header or without, a packet counter: whole
+    numbers that step up by one on every row but where they wrap to their least value (OpenBCI's sample index 0-255,
+    BITalino's nSeq 0-15): an OpenBCI export played its counter as the lead, 58.6 bpm shown for 71.7 (a newcomer,
+    session 48).  None under ``AXIS_MIN_ROWS`` rows."""
+    if len(table) < AXIS_MIN_ROWS:
         return []
     axes = []
     for c in leads:
-        d = np.diff(table[:, c][np.isfinite(table[:, c])])
-        if len(d) >= AXIS_MIN_ROWS - 1 and bool(np.all(d > 0)) and not is_ecg_name(_name_unit(names[c])[0]):
+        v = table[:, c][np.isfinite(table[:, c])]
+        d = np.diff(v)
+        if len(d) < AXIS_MIN_ROWS - 1:
+            continue
+        if _counter(v, d) or (names is not None and bool(np.all(d > 0))
+                              and not is_ecg_name(_name_unit(names[c])[0])):
             axes.append(c)
     return axes
+
+
+def _counter(v: np.ndarray, d: np.ndarray) -> bool:
+    """Whether ``v`` (``d``: its steps) is a wrapping counter: whole numbers, each step +1 or a wrap back to the least
+    value, nine in ten steps +1 at least, and it wraps (a plain rising column is :func:`_axes`' other case)."""
+    up = d == 1
+    wrap = (d < 0) & (v[1:] == v.min())
+    return bool(np.all(v == np.round(v)) and np.all(up | wrap) and wrap.any() and up.mean() >= 0.9)
 
 
 # the extremes of a 16-bit converter: devices write them for a lead off or an overflow (CSV cells in the file's units)
@@ -854,7 +883,7 @@ def _flat(v: np.ndarray) -> bool:
 
 def _refuse_axis(path: Path, names: list[str] | None, axes: list[int]) -> NoReturn:
     """The refusal of a time or sample axis as the lead (the file's only column, or one asked for by name)."""
-    said = ", ".join(repr(names[c]) for c in axes) if names is not None else ""
+    said = ", ".join(repr(names[c]) if names is not None else f"'column {c + 1}'" for c in axes)
     raise RecordError(f"{path}: column(s) {said} rise on every row: a time or sample axis, not an ECG "
                       "lead; name the ECG column with --lead (a time column is read as such when named 'time_s', "
                       "'time_ms' or 'min')")
@@ -884,18 +913,28 @@ def _mean_step(col: np.ndarray) -> float:
     return float((t[-1] - t[0]) / (len(t) - 1)) if len(t) > 1 else 0.0
 
 
-def _time_unit_from_step(path: Path, col: np.ndarray, name: str, notes: list[str]) -> float:
+def _time_unit_from_step(path: Path, col: np.ndarray, name: str, notes: list[str], *,
+                         fs: float | None = None) -> float | None:
     """Seconds per unit of a time column without a stated unit, from its mean step: the steps of
-    100-10,000 Hz (a recording's rates, :data:`~ecgmon.core.limits.RECORD_FS_MAX`) in s (0.1-10 ms), in ms (0.1-10)
-    and in us (100-10,000) do not overlap."""
+    100-1000 Hz in s (1-10 ms) and in ms (1-10) do not overlap.  Only the bedside range: a device's clock ticks (a
+    32,768 Hz counter stepping 128 at 256 Hz) read as us would be 7,812.5 Hz, and the record played 30 times too fast
+    with a plausible heart rate (a newcomer, session 48, once recordings could state up to 10,000 Hz); a file above
+    1,000 Hz names its time column's unit.  No unit fits: refused, naming the fix; or, with ``fs`` (``--fs``) given,
+    None (a note: the column is not used, the rate is ``--fs``'s)."""
     step = _mean_step(col)
     for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
-        if step > 0 and FS_RANGE[0] <= 1 / (step * scale) <= RECORD_FS_MAX:
+        if step > 0 and FS_RANGE[0] <= 1 / (step * scale) <= FS_RANGE[1]:
             notes.append(f"{path}: time column {name!r} has no unit; read as {unit} (mean step {step:.6g}: "
                          f"about {1 / (step * scale):.4g} Hz)")
             return scale
+    if fs is not None:
+        notes.append(f"{path}: time column {name!r} has no unit and its mean step {step:g} is no sampling rate of "
+                     f"{FS_RANGE[0]:g}-{FS_RANGE[1]:g} Hz in s, ms or us (a device's clock ticks?): not used; the "
+                     "rate from --fs")
+        return None
     raise RecordError(f"{path}: time column {name!r}: mean step {step:g} is no sampling rate of "
-                      f"{FS_RANGE[0]:g}-{RECORD_FS_MAX:g} Hz in s, ms or us; name its unit (e.g. 'time_ms')")
+                      f"{FS_RANGE[0]:g}-{FS_RANGE[1]:g} Hz in s, ms or us; name its unit (e.g. 'time_ms'), or give "
+                      "--fs (the column is then not used)")
 
 
 def _time_rate(path: Path, col: np.ndarray, line_of: np.ndarray, scale: float, *, name: str) -> tuple[str, float]:

@@ -67,8 +67,18 @@ class Recording:
         return len(self.signal) / self.fs
 
 
+# Einthoven's limb leads by their electrode pairs, as devices name their channels (Shimmer's ``ECG_LL-RA_24BIT``):
+# lead I = LA - RA, II = LL - RA, III = LL - LA
+ELECTRODE_PAIRS = {("la", "ra"): "i", ("ll", "ra"): "ii", ("ll", "la"): "iii"}
+
+
 def lead_key(name: str) -> str:
-    """The alias key of a lead name: ``"MLII"``, ``"ECG II"``, ``"ml2"`` -> ``"ii"``; ``"ECG 1"`` -> ``"ecg1"``."""
+    """The alias key of a lead name: ``"MLII"``, ``"ECG II"``, ``"ml2"`` -> ``"ii"``; ``"ECG 1"`` -> ``"ecg1"``; a
+    limb lead by its electrode pair (``"LL-RA"``, ``"Shimmer_8A7E_ECG_LL-RA_24BIT_CAL"`` -> ``"ii"``: such a file's
+    lead II was not found and its lead I played, a newcomer, session 48)."""
+    m = re.search(r"(?<![a-z0-9])(la|ll)\s*-\s*(ra|la)(?![a-z0-9])", name.lower())
+    if m and (pair := ELECTRODE_PAIRS.get((m.group(1), m.group(2)))) is not None:
+        return pair
     s = re.sub(r"[\s_\-.:/]+", "", name.strip().lower())
     if m := re.fullmatch(r"(?:ecg|ekg)0*(\d+)", s):
         return f"ecg{m.group(1)}"

@@ -1148,9 +1148,9 @@ def test_a_decimated_records_vf_and_rhythm_episodes_stay_where_they_are(tmp_path
 
 def test_edf_and_csv_above_1000_hz_are_decimated_and_a_rate_beyond_10_khz_is_refused(tmp_path, excerpt):
     """An EDF file at 2,048 Hz with a second ECG lead: both leads decimated alike (one note for each lead); a CSV
-    export at 2,000 Hz whose time column has no unit (its 0.5 ms step read as seconds: 2,000 Hz, a rate beyond 1,000 Hz
-    it was refused as 'no sampling rate of 100-1000 Hz') by 2 to 1,000 Hz; --fs for a CSV without a rate likewise;
-    20 kHz is refused, naming the range and what to do."""
+    export at 2,000 Hz whose time column names its unit, by 2 to 1,000 Hz (one without a unit is refused, naming the
+    fix: a unitless step is told only within 100-1000 Hz); --fs for a CSV without a rate likewise; 20 kHz is refused,
+    naming the range and what to do."""
     x, fs, _, _ = excerpt
     y = _up(x[: int(20 * fs)], fs, 2048)
     p = tmp_path / "two.edf"
@@ -1165,8 +1165,12 @@ def test_edf_and_csv_above_1000_hz_are_decimated_and_a_rate_beyond_10_khz_is_ref
     z = _up(x[: int(20 * fs)], fs, 2000)
     q = tmp_path / "fast.csv"
     q.write_text("time,ECG II (mV)\n" + "".join(f"{i / 2000:.4f},{v:.4f}\n" for i, v in enumerate(z)))
+    with pytest.raises(RecordError, match=r"mean step 0\.0005 is no sampling rate of 100-1000 Hz in s, ms or us; name "
+                                          "its unit"):  # a unitless step is told within 100-1000 Hz only
+        read(q)
+    q.write_text("time (s),ECG II (mV)\n" + "".join(f"{i / 2000:.4f},{v:.4f}\n" for i, v in enumerate(z)))
     c = read(q)
-    assert c.fs == 1000.0 and len(c.signal) == len(z) // 2 and any("about 2000 Hz" in note for note in c.notes)
+    assert c.fs == 1000.0 and len(c.signal) == len(z) // 2
     bare = tmp_path / "bare.csv"
     bare.write_text("".join(f"{v:.4f}\n" for v in z))
     assert read(bare, fs=2000).fs == 1000.0
@@ -1198,3 +1202,77 @@ def test_decimation_keeps_signal_loss_and_short_runs_of_valid_samples(fs):
             first = valid & (np.arange(len(valid)) * q < 50)
             np.testing.assert_allclose(r.signal[first], 0.5, atol=1e-5)
             np.testing.assert_allclose(r.signal[valid & (np.arange(len(valid)) * q >= 200)], 0.25, atol=1e-5)
+
+
+# --------------------------------------------------------------------------- a newcomer's device files (session 48)
+
+
+def test_a_time_column_of_device_clock_ticks_is_refused_and_plays_with_fs(tmp_path):
+    """A 'Timestamp' column counting a 32,768 Hz device clock (128 ticks a sample at 256 Hz, as Shimmer's raw stamps
+    do), no unit: once a recording could state up to 10,000 Hz its step was read as us, 7,812.5 Hz, and the record
+    played 30 times too fast, 125.7 bpm shown for 71.7 (a newcomer, session 48).  A unitless step is told as s, ms or
+    us only within 100-1000 Hz: refused, naming the fix; with --fs the column is not used (a note) and the file plays
+    at --fs (it was refused as contradicting the column)."""
+    x = _sig(2560, 256.0)
+    p = tmp_path / "ticks.csv"
+    p.write_text("Timestamp,ECG (mV)\n" + "".join(f"{1_000_000 + 128 * i},{v:.4f}\n" for i, v in enumerate(x)))
+    with pytest.raises(RecordError, match=r"mean step 128 is no sampling rate of 100-1000 Hz in s, ms or us; name its "
+                                          r"unit \(e\.g\. 'time_ms'\), or give --fs"):
+        read_csv(p)
+    r = read_csv(p, fs=256.0)
+    assert r.fs == 256.0 and np.allclose(r.signal, x, atol=1e-4)
+    assert any("(a device's clock ticks?): not used; the rate from --fs" in n for n in r.notes)
+    named = tmp_path / "named.csv"  # a rate over 1,000 Hz by a named unit still plays (decimated: test above)
+    z = _sig(6000, 2000.0)
+    named.write_text("time_us,ECG (mV)\n" + "".join(f"{500 * i},{v:.4f}\n" for i, v in enumerate(z)))
+    assert read(named).fs == 1000.0
+
+
+def test_an_openbci_export_reads_its_rate_line_and_leaves_its_wrapping_sample_counter_out(tmp_path, excerpt):
+    """OpenBCI GUI's text export: '%' metadata lines (its '%Sample Rate = 250.0 Hz' was not read: the file was refused
+    for want of a rate), no header, a first column counting samples 0-255 and wrapping, then the channels in uV.  With
+    the fixes the refusals named (--fs 250 --units uV) the counter was played as the lead: 58.6 bpm shown for 71.7 (a
+    newcomer, session 48).  Now the rate line is read and a column that counts up by one and wraps is no lead, with a
+    header or without (BITalino's nSeq too)."""
+    x, fs, _, _ = excerpt
+    y = _up(x[: int(30 * fs)], fs, 250)
+    p = tmp_path / "OpenBCI-RAW.txt"
+    # its clock column stamps each packet of 10 samples (it gives no rate: the rate line does)
+    p.write_text("%OpenBCI Raw EEG Data\n%Number of channels = 4\n%Sample Rate = 250.0 Hz\n"
+                 "%First Column = SampleIndex\n"
+                 + "".join(f"{i % 256}, {v * 1000:.2f}, 0.00, 0.00, 0.00, 10:00:{(i // 10) * 0.04:06.3f}\n"
+                           for i, v in enumerate(y)))
+    with pytest.raises(RecordError, match="microvolts"):
+        read_csv(p)
+    r = read_csv(p, units="uV")
+    assert r.fs == 250.0 and r.lead == "column 2" and np.allclose(r.signal, y, atol=1e-4)
+    assert any("'column 1' rise on every row (or count and wrap)" in n for n in r.notes)
+    b = tmp_path / "bitalino.csv"  # a named counter that wraps (0-15) comes first
+    b.write_text("Sampling rate: 250 Hz\nnSeq,ECG (mV)\n" + "".join(f"{i % 16},{v:.4f}\n" for i, v in enumerate(y)))
+    assert read_csv(b).lead == "ECG"
+
+
+def test_a_shimmer_export_plays_lead_ii_named_by_its_electrode_pair(tmp_path, excerpt):
+    """Shimmer Consensys: an Excel 'sep=' line, names like 'Shimmer_8A7E_ECG_LL-RA_24BIT_CAL', a CAL row (tab
+    separated) and a units row; the time in a 'Shimmer_8A7E_Timestamp_Unix_CAL' column (ms).  The file was refused for
+    want of a rate (the time column's name not read as time); with --fs its lead I (LA-RA) was played, 'no lead II',
+    144 beats for 140 and false alarms, and in the tab-separated file every lead was named 'CAL' (a newcomer, session
+    48).  Limb leads by electrode pair: I = LA-RA, II = LL-RA, III = LL-LA."""
+    x, fs, _, _ = excerpt
+    y = _up(x[: int(20 * fs)], fs, 512)
+    pre = "Shimmer_8A7E_"
+    names = [f"{pre}Timestamp_Unix_CAL", f"{pre}ECG_LA-RA_24BIT_CAL", f"{pre}ECG_LL-RA_24BIT_CAL",
+             f"{pre}ECG_LL-LA_24BIT_CAL"]
+    for sep, cal in ((",", False), ("\t", True)):
+        p = tmp_path / f"shimmer{'_tab' if cal else ''}.csv"
+        rows = [f'"sep={sep}"', sep.join(names) + sep]
+        if cal:
+            rows.append(sep.join(["CAL"] * 4) + sep)
+        rows.append(sep.join(["ms", "mV", "mV", "mV"]) + sep)
+        rows += [sep.join([f"{1682935200000 + i * 1000 / 512:.3f}", f"{0.4 * v:.5f}", f"{v:.5f}", f"{0.6 * v:.5f}"])
+                 + sep for i, v in enumerate(y)]
+        p.write_text("\n".join(rows) + "\n")
+        r = read_csv(p)
+        assert (r.fs, r.lead) == (512.0, f"{pre}ECG_LL-RA_24BIT_CAL") and np.allclose(r.signal, y, atol=1e-4), p
+        assert read_csv(p, lead="I").lead == f"{pre}ECG_LA-RA_24BIT_CAL"
+        assert read_csv(p, lead="III").lead == f"{pre}ECG_LL-LA_24BIT_CAL"
