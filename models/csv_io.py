@@ -620,9 +620,12 @@ def _read_lines(path: Path, lines: list[str], notes: list[str], lead: str | None
             raise RecordError(f"{path}:{n}: the {'time' if c_opt == time_col else 'sample'} column is empty")
     if index_col is not None:
         # sample numbers count up by one: a jump is samples missing (played back to back they would shift every
-        # beat after it), a step back a mixed file
-        d = np.diff(table[:, index_col])
-        bad = np.flatnonzero(d != 1)
+        # beat after it), a step back a mixed file; a counter that wraps from its largest value to its least (OpenBCI's
+        # 'Sample Index' 0-255: every OpenBCI export was refused, a newcomer, session 48) goes on counting
+        v = table[:, index_col]
+        d = np.diff(v)
+        wrap = (v[:-1] == v.max()) & (v[1:] == v.min()) & (v.max() > v.min())
+        bad = np.flatnonzero((d != 1) & ~wrap)
         if len(bad):
             i = int(bad[0])
             raise RecordError(f"{path}:{int(line_of[i + 1])}: sample numbers go from {table[i, index_col]:g} to "

@@ -1247,6 +1247,15 @@ def test_an_openbci_export_reads_its_rate_line_and_leaves_its_wrapping_sample_co
     r = read_csv(p, units="uV")
     assert r.fs == 250.0 and r.lead == "column 2" and np.allclose(r.signal, y, atol=1e-4)
     assert any("'column 1' rise on every row (or count and wrap)" in n for n in r.notes)
+    v5 = tmp_path / "OpenBCI-v5.txt"  # the GUI's v5 export names its columns: its 'Sample Index' wraps too
+    v5.write_text("%OpenBCI Raw EXG Data\n%Sample Rate = 250 Hz\nSample Index, EXG Channel 0, EXG Channel 1\n"
+                  + "".join(f"{i % 256}.0, {v * 1000:.2f}, 0.00\n" for i, v in enumerate(y)))
+    r5 = read_csv(v5, units="uV")  # it was refused: 'sample numbers go from 255 to 0: samples missing'
+    assert (r5.fs, r5.lead) == (250.0, "EXG Channel 0") and np.allclose(r5.signal, y, atol=1e-4)
+    gap = tmp_path / "gap.txt"  # a counter that jumps is still samples missing
+    gap.write_text("Sample Index, ECG (mV)\n" + "".join(f"{i % 256}, {v:.4f}\n" for i, v in enumerate(y) if i != 300))
+    with pytest.raises(RecordError, match="sample numbers go from 43 to 45"):
+        read_csv(gap, fs=250.0)
     b = tmp_path / "bitalino.csv"  # a named counter that wraps (0-15) comes first
     b.write_text("Sampling rate: 250 Hz\nnSeq,ECG (mV)\n" + "".join(f"{i % 16},{v:.4f}\n" for i, v in enumerate(y)))
     assert read_csv(b).lead == "ECG"
