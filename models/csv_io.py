@@ -713,6 +713,14 @@ def _read_lines(path: Path, lines: list[str], notes: list[str], lead: str | None
                      f"or overflow code) from line {first}: played as missing samples (signal loss)")
     if len(x) < 2 * rate:
         raise RecordError(f"{path}: {len(x)} samples is less than 2 s at {rate:g} Hz")
+    fin = x[np.isfinite(x)]
+    if unit is None and len(fin) and bool(np.all(fin == np.round(fin))) and float(np.ptp(fin)) >= 5:
+        # whole numbers and no unit: no ECG is written in whole millivolts (it would show nothing), so these are a
+        # converter's counts (a 12-bit one's around 2,048) or whole uV; a 12-bit export was played as mV, 10-20 times
+        # too large, its midscale "taken out" as a DC offset with a routine note (a newcomer, session 48)
+        raise RecordError(f"{where}: whole numbers only ({fin.min():g} to {fin.max():g}) and no unit: not millivolts "
+                          "(an ECG in whole mV would show nothing). Whole microvolts? state the unit (--units uV, or a "
+                          "unit in the file's header). A converter's raw counts? export in mV or uV, its gain applied")
     note = check_amplitude(x, where=where, unit_known=unit is not None)
     big = np.flatnonzero(np.abs(np.nan_to_num(x)) > SAMPLE_MAX_MV)
     if len(big):

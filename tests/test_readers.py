@@ -1285,3 +1285,24 @@ def test_a_shimmer_export_plays_lead_ii_named_by_its_electrode_pair(tmp_path, ex
         assert (r.fs, r.lead) == (512.0, f"{pre}ECG_LL-RA_24BIT_CAL") and np.allclose(r.signal, y, atol=1e-4), p
         assert read_csv(p, lead="I").lead == f"{pre}ECG_LA-RA_24BIT_CAL"
         assert read_csv(p, lead="III").lead == f"{pre}ECG_LL-LA_24BIT_CAL"
+
+
+def test_whole_numbers_without_a_unit_are_no_millivolts(tmp_path, excerpt):
+    """A 12-bit converter's counts (2,048 + mV / 0.05), no unit: read as mV, 20 times too large, the converter's
+    midscale 'taken out' as a DC offset with a routine note (a newcomer, session 48).  No ECG is written in whole
+    millivolts: whole numbers without a unit are refused, naming both readings (whole uV, raw counts) and the fix; whole
+    microvolts with --units uV play."""
+    x, fs, _, _ = excerpt
+    y = x[: int(20 * fs)]
+    adc = tmp_path / "adc.csv"
+    adc.write_text("Sampling rate: 360 Hz\nECG\n" + "".join(f"{2048 + round(v / 0.05)}\n" for v in y))
+    with pytest.raises(RecordError, match=r"whole numbers only \(\d+ to \d+\) and no unit: not millivolts.*Whole "
+                                          r"microvolts\? state the unit \(--units uV"):
+        read_csv(adc)
+    uv = tmp_path / "uv.csv"
+    uv.write_text("Sampling rate: 360 Hz\nECG\n" + "".join(f"{round(v * 1000)}\n" for v in y))
+    r = read_csv(uv, units="uV")
+    assert np.allclose(r.signal, np.round(y * 1000) / 1000, atol=1e-6)
+    mv = tmp_path / "mv.csv"  # a coarse but real mV export (0.1 mV steps) still plays as mV
+    mv.write_text("Sampling rate: 360 Hz\nECG\n" + "".join(f"{round(v, 1):.1f}\n" for v in y))
+    assert read_csv(mv).fs == 360.0
