@@ -622,9 +622,9 @@ def _read_lines(path: Path, lines: list[str], notes: list[str], lead: str | None
         # sample numbers count up by one: a jump is samples missing (played back to back they would shift every
         # beat after it), a step back a mixed file; a counter that wraps from its largest value to its least (OpenBCI's
         # 'Sample Index' 0-255: every OpenBCI export was refused, a newcomer, session 48) goes on counting
-        v = table[:, index_col]
-        d = np.diff(v)
-        wrap = (v[:-1] == v.max()) & (v[1:] == v.min()) & (v.max() > v.min())
+        ix = table[:, index_col]
+        d = np.diff(ix)
+        wrap = (ix[:-1] == ix.max()) & (ix[1:] == ix.min()) & (ix.max() > ix.min())
         bad = np.flatnonzero((d != 1) & ~wrap)
         if len(bad):
             i = int(bad[0])
