@@ -75,7 +75,7 @@ from ecgmon.evaluation.product import roc_auc, save_png
 from ecgmon.evaluation.vfdb import Episode, read_episodes
 from ecgmon.models.checkpoint import Checkpoint
 from ecgmon.models.records import AAMI_CLASSES, PACED, Recording
-from ecgmon.models.wfdb_io import _quiet
+from ecgmon.models.wfdb_io import _quiet, annotation_rate
 from ecgmon.monitor.alarms import PolicyConfig
 from ecgmon.monitor.learning import LearningConfig
 from ecgmon.monitor.lethal import LethalConfig
@@ -136,8 +136,6 @@ def vf_spans(path: Path, fs: float | None = None) -> list[tuple[int, int]]:
     recording.decimated`; None: the annotation file's own, :func:`~ecgmon.models.wfdb_io.annotation_rate`); none
     where the record has no ``atr`` file (an EDF or CSV recording)."""
     import wfdb
-
-    from ecgmon.models.wfdb_io import annotation_rate
 
     atr = Path(path).with_suffix(".atr")
     if not atr.is_file():

@@ -71,6 +71,7 @@ from typing import Any, cast
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
+from ecgmon.models.wfdb_io import annotation_rate
 from ecgmon.segmentation.vf import INPUTS, VFAlarm, VFBank, VFConfig, VFModel, decide
 
 VF_RHYTHMS = frozenset({"VF", "VFIB", "VFL"})
@@ -186,7 +187,6 @@ def read_episodes(path: Path, fs: float, n: int) -> list[Episode]:
     with _quiet():
         import wfdb
 
-        from ecgmon.models.wfdb_io import annotation_rate
         ann = wfdb.rdann(str(path), "atr")
         res = annotation_rate(ann, wfdb.rdheader(str(path)))
     marks = [(int(s) / res, str(a).strip("\x00 ").lstrip("(")) for s, sym, a in zip(ann.sample, ann.symbol,

@@ -74,6 +74,7 @@ import numpy as np
 
 from ecgmon.core.limits import FS_RANGE, check_record_fs
 from ecgmon.models.recording import (
+    ECG_KEYS,
     SAMPLE_MAX_MV,
     RecordError,
     Recording,
@@ -81,6 +82,7 @@ from ecgmon.models.recording import (
     check_units,
     choose_lead,
     is_ecg_name,
+    lead_key,
     unit_factor,
 )
 
@@ -141,7 +143,7 @@ def _name_unit(name: str) -> tuple[str, str | None]:
     m = UNIT_IN_NAME.search(name)
     if m:
         unit = (m.group(1) or m.group(2)).strip()
-        if unit_factor(unit) is not None or unit.lower() in TIME_UNITS:
+        if unit_factor(unit) is not None or _time_scale(unit) is not None:
             return name[: m.start()].strip(" _-") or name, unit
     return name.strip(), None
 
@@ -265,7 +267,9 @@ def _metadata(t: _Text, pre: list[tuple[int, str]], delim: str | None, ncols: in
     units_row = None
     if ncols > 1 and len(pre) >= 2:
         last = _split(pre[-1][1], delim)
-        if len(last) == ncols and all(_unit_cell(c) for c in last):
+        if len(last) == ncols and all(_unit_cell(c) for c in last) and any(
+                unit_factor(c.strip().strip("\"'")) is not None or _time_scale(c.strip().strip("\"'")) is not None
+                or _clock_format(c) for c in last):
             units_row, pre = (pre[-1][0], last), pre[:-1]
     for i, (n, line) in enumerate(pre):
         cells = _split(line, delim) if ncols > 1 else [line.strip().strip("\"'")]  # one column: the whole line
@@ -334,11 +338,30 @@ def _meta_key(key: str) -> str:
     return _key(KEY_UNIT.sub("", key.strip()) or key)
 
 
+# units of a device's other channels, as a units row under the names writes them (Shimmer's "no units" under its ExG
+# status channels: the row was not read as units but as the names, every lead renamed, a reviewer, session 48)
+OTHER_UNITS = frozenset({"no units", "no_units", "nounits", "n/a", "na", "-", "%", "bpm", "1/min", "mmhg", "kpa",
+                         "a.u.", "au", "counts", "count", "g", "m/s^2", "m/s2", "m/(s^2)", "deg", "°", "°c", "degc",
+                         "ohm", "ohms", "kohm", "kohms", "rpm", "breaths/min", "celsius", "deg/s", "ms^-2"})
+
+
 def _unit_cell(cell: str) -> bool:
-    """Whether a cell of a line under the header is a unit: empty, a voltage unit, a time unit or a clock format
-    (PhysioNet's ``rdsamp -v`` writes ``'hh:mm:ss.mmm','mV','mV'`` under the names)."""
-    c = cell.strip()
-    return not c or unit_factor(c) is not None or c.lower() in TIME_UNITS or _clock_format(c)
+    """Whether a cell of a line under the header is a unit: empty, a voltage unit, a time unit, a clock format
+    (PhysioNet's ``rdsamp -v`` writes ``'hh:mm:ss.mmm','mV','mV'`` under the names) or a unit of another channel
+    (:data:`OTHER_UNITS`; a units row needs a voltage or time unit among its cells too, :func:`_metadata`)."""
+    c = cell.strip().strip("\"'")
+    return (not c or unit_factor(c) is not None or _time_scale(c) is not None or _clock_format(c)
+            or c.lower() in OTHER_UNITS)
+
+
+def _time_scale(unit: str) -> float | None:
+    """Seconds per unit of a time column's unit: s, ms, us, ns, min, or a fraction of a second ``s/N`` (Hexoskin's
+    ``time [s/256]``: it was dropped, the step of 1 read as ms, the record played at 1,000 Hz, a reviewer, session
+    48); None for anything else."""
+    u = unit.strip().lower()
+    if (m := re.fullmatch(r"s\s*/\s*(\d+)", u)) and int(m.group(1)) > 0:
+        return 1.0 / int(m.group(1))
+    return TIME_UNITS.get(u)
 
 
 def _clock_format(cell: str) -> bool:
@@ -599,8 +622,10 @@ def _read_lines(path: Path, lines: list[str], notes: list[str], lead: str | None
         names_ = [_name_unit(n)[0] for n in lead_names]
         # only a column named as an ECG lead: a respiration, pressure or SpO2 column has a signal too (a reviewer,
         # session 41: a flat II gave way to RESP, a false asystole, and to ABP in mmHg read as mV)
-        live = next((k for k in range(len(leads))
-                     if k != pick and is_ecg_name(names_[k]) and not _flat(table[:, leads[k]])), None)
+        # (a lead's name first: Shimmer's 'ECG_RESP' says ECG, and its respiration played, a false asystole: a
+        # reviewer, session 48)
+        live = next((k for ok in (lambda n: lead_key(n) in ECG_KEYS, is_ecg_name) for k in range(len(leads))
+                     if k != pick and ok(names_[k]) and not _flat(table[:, leads[k]])), None)
         if live is not None:
             notes.append(f"{path}: column {lead_names[pick]!r} holds one value throughout (a lead not connected): "
                          f"playing {lead_names[live]!r} (choose with --lead)")
@@ -624,7 +649,10 @@ def _read_lines(path: Path, lines: list[str], notes: list[str], lead: str | None
         # 'Sample Index' 0-255: every OpenBCI export was refused, a newcomer, session 48) goes on counting
         ix = table[:, index_col]
         d = np.diff(ix)
-        wrap = (ix[:-1] == ix.max()) & (ix[1:] == ix.min()) & (ix.max() > ix.min())
+        # ... only a k-bit counter's wrap: a counter 0..17499 that starts again at 0 is a second session appended, its
+        # break unknown (it was played back to back: a reviewer, session 48)
+        span = int(ix.max() - ix.min()) + 1
+        wrap = (ix[:-1] == ix.max()) & (ix[1:] == ix.min()) & (span >= 4) & (span & (span - 1) == 0)
         bad = np.flatnonzero((d != 1) & ~wrap)
         if len(bad):
             i = int(bad[0])
@@ -772,16 +800,22 @@ def _roles(path: Path, names: list[str] | None, table: np.ndarray, line_of: np.n
         time_col = index_col = None
         time_unit: float | None = None
         leads = []
+        # the time column: the first named as one whose unit is told (Shimmer's CAL+RAW export has its raw clock
+        # ticks, no unit, before its Unix time in ms: the ticks were taken and the file refused, a reviewer, session
+        # 48), else the first named as one
+        named = [c for c, raw in enumerate(names) if _is_time_name(_key(_name_unit(raw)[0]))]
+        told = [c for c in named if _time_scale(_name_unit(names[c])[1] or "") is not None]
+        pref = told[0] if told else named[0] if named else None
         for c, raw in enumerate(names):
             base, unit = _name_unit(raw)
             k = _key(base)
-            if time_col is None and _is_time_name(k):
+            if time_col is None and c == pref:
                 time_col = c
                 if unit is None and k in ("ms", "millis", "min", "mins", "minutes"):
                     unit = k if k.startswith("min") else "ms"
                 if unit is None and (m := re.search(r"(ms|us|µs|sec|s)$", k)) and k != m.group(1):
                     unit = m.group(1)
-                time_unit = TIME_UNITS.get(unit.lower()) if unit else None
+                time_unit = _time_scale(unit) if unit else None
                 if unit and time_unit is None:
                     raise RecordError(f"{path}: time column {raw!r}: unit {unit!r} is not s, ms or us")
             elif index_col is None and k in INDEX_NAMES:
@@ -790,8 +824,16 @@ def _roles(path: Path, names: list[str] | None, table: np.ndarray, line_of: np.n
                 leads.append(c)
         if time_col is not None and time_unit is None:
             time_unit = _time_unit_from_step(path, table[:, time_col], names[time_col], notes, fs=fs)
-            if time_unit is None:  # no unit tells its step a rate, and --fs gives it: the column is not used
+            if time_unit is None:  # no unit tells its step a rate, and --fs gives it: the column gives no rate ...
+                _gaps(path, table[:, time_col], line_of, names[time_col])
                 time_col = None
+        # a column in another channel's unit (Shimmer's raw counts 'no units' beside its calibrated mV, a heart rate in
+        # bpm, SpO2 in %) is no lead where another is (the raw and calibrated LL-RA both read as lead II: ambiguous,
+        # a reviewer, session 48)
+        other = [c for c in leads if (m := UNIT_IN_NAME.search(names[c]))
+                 and (m.group(1) or m.group(2)).strip().strip("\"'").lower() in OTHER_UNITS]
+        if other and len(other) < len(leads):
+            leads = [c for c in leads if c not in other]
         return time_col, index_col, time_unit, leads
     if ncols == 1:
         return None, None, None, [0]
@@ -807,11 +849,32 @@ def _roles(path: Path, names: list[str] | None, table: np.ndarray, line_of: np.n
                 notes.append(f"{path}: first column read as sample numbers (steps of 1), rate from --fs")
                 return None, 0, None, [1]
             unit0 = _time_unit_from_step(path, col0, "column 1", notes, fs=fs)
+            if unit0 is None:
+                _gaps(path, col0, line_of, "column 1")
             return (0 if unit0 is not None else None), None, unit0, [1]
         raise RecordError(f"{path}:{int(line_of[0])}: two columns and no header: which is the ECG? add a header line "
                           "naming them (e.g. 'time_s,ecg_mV')")
     raise RecordError(f"{path}:{int(line_of[0])}: {ncols} columns and no header; add a header line naming them "
                       "(e.g. 'time_s,II,V5' in mV) and choose one with --lead")
+
+
+def _gaps(path: Path, col: np.ndarray, line_of: np.ndarray, name: str) -> None:
+    """... but still shows where samples are missing: a jump or a step back in a time column left out for ``--fs``
+    (its unit unknown, its steps in its own units) is refused at its line, as for a column whose unit is known (a
+    device's clock ticks with a 2 s dropout were played back to back, every beat after it 2 s early: a reviewer,
+    session 48).  A column whose stamps repeat (one per packet) shows nothing either way."""
+    d = np.diff(col)
+    med = float(np.median(d)) if len(d) else 0.0
+    if med <= 0:
+        return  # stamps that repeat (one per packet): they show nothing
+    # a step back, or one forward by more than the jump tolerance and the printed resolution (whole-ms stamps at 1,024
+    # Hz step 0 or 1: no gap)
+    bad = np.flatnonzero((d < 0) | (d > (1 + JUMP_TOLERANCE) * med + _resolution(d, med) * (1 + 1e-6)))
+    if len(bad):
+        i = int(bad[0])
+        raise RecordError(f"{path}:{int(line_of[i + 1])}: time column {name!r} goes from {col[i]:g} to {col[i + 1]:g} "
+                          f"(median step {med:g}, its unit unknown): a gap or irregular sampling; cut the file there, "
+                          "or leave the time column out and mark the gap with empty cells (signal loss)")
 
 
 def _is_time_name(k: str) -> bool:
@@ -834,7 +897,7 @@ def _other_time(path: Path, names: list[str], table: np.ndarray, line_of: np.nda
         k = _key(base)
         if c == skip or not _is_time_name(k):
             continue
-        scale = TIME_UNITS.get(unit.lower()) if unit else None
+        scale = _time_scale(unit) if unit else None
         try:
             if scale is None:
                 if unit:

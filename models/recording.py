@@ -104,8 +104,12 @@ ECG_KEYS = frozenset({"i", "ii", "iii", "avr", "avl", "avf", "v", "ml5", "mcl", 
 
 def is_ecg_name(name: str) -> bool:
     """Whether a signal's name is an ECG lead's: a lead name (:data:`ECG_KEYS`, by :func:`lead_key`), or one that
-    says ECG or EKG ("ECG", "ECG Lead II", "EKG-V2")."""
-    return lead_key(name) in ECG_KEYS or re.search(r"ecg|ekg", name, re.IGNORECASE) is not None
+    says ECG or EKG ("ECG", "ECG Lead II", "EKG-V2") and no other quantity measured through the ECG electrodes
+    (Shimmer's ``ECG_RESP``: respiration by impedance; a status or impedance channel)."""
+    if lead_key(name) in ECG_KEYS:
+        return True
+    return (re.search(r"ecg|ekg", name, re.IGNORECASE) is not None
+            and re.search(r"resp|status|imped|temp", name, re.IGNORECASE) is None)
 
 
 def second_lead(names: Sequence[str], first: int, usable: Sequence[bool] | None = None) -> int | None:

@@ -1306,3 +1306,51 @@ def test_whole_numbers_without_a_unit_are_no_millivolts(tmp_path, excerpt):
     mv = tmp_path / "mv.csv"  # a coarse but real mV export (0.1 mV steps) still plays as mV
     mv.write_text("Sampling rate: 360 Hz\nECG\n" + "".join(f"{round(v, 1):.1f}\n" for v in y))
     assert read_csv(mv).fs == 360.0
+
+
+def test_what_a_reviewer_broke_in_the_device_file_rules(tmp_path, excerpt):
+    """Session 48's reviewer of the device-file rules (helper 103), each case failing on its first form:
+    a unitless clock-tick column left out for --fs still shows a 2 s dropout (it was spliced back to back, every beat
+    after it 2 s early); a sample counter 0..17,499 that starts again at 0 is a second session appended, not a k-bit
+    counter's wrap (played back to back); whole-ms stamps at 1,024 Hz repeat (0, 0, 1, ...) and are no gap; a units
+    row with another channel's units ('no units', bpm) is a units row, not the names; the calibrated Shimmer lead in mV
+    beside its raw counts ('no units'), and its Unix time in ms rather than its raw ticks; Hexoskin's 'time [s/256]'
+    (the step of 1 read as ms: played at 1,000 Hz); a flat lead II gives way to lead I, not to 'ECG_RESP'."""
+    x, fs, _, _ = excerpt
+    y = _up(x[: int(60 * fs)], fs, 256)
+    ticks = tmp_path / "ticks_gap.csv"
+    t = 1_000_000 + 128 * np.arange(len(y))
+    t[5000:] += 2 * 32768  # 2 s of Bluetooth dropout
+    ticks.write_text("Timestamp,ECG (mV)\n" + "".join(f"{a},{v:.4f}\n" for a, v in zip(t, y, strict=True)))
+    with pytest.raises(RecordError, match=r"ticks_gap\.csv:5002: time column 'Timestamp' goes from .* \(median step "
+                                          r"128, its unit unknown\): a gap"):
+        read_csv(ticks, fs=256.0)
+    restart = tmp_path / "restart.csv"
+    restart.write_text("Sampling rate: 256 Hz\nSample,ECG (mV)\n"
+                       + "".join(f"{i if i < 7000 else i - 7000},{v:.4f}\n" for i, v in enumerate(y)))
+    with pytest.raises(RecordError, match="sample numbers go from 6999 to 0"):
+        read_csv(restart)
+    z = _up(x[: int(20 * fs)], fs, 1024)
+    whole_ms = tmp_path / "whole_ms.csv"
+    whole_ms.write_text("Time,ECG (mV)\n" + "".join(f"{int(i * 1000 / 1024)},{v:.4f}\n" for i, v in enumerate(z)))
+    assert read(whole_ms, fs=1024.0).fs == 512.0
+    bpm = tmp_path / "units_bpm.csv"
+    bpm.write_text("Time,ECG,HR\ns,uV,bpm\n" + "".join(f"{i / 256:.5f},{v * 1000:.1f},72\n" for i, v in enumerate(y)))
+    r = read_csv(bpm)
+    assert (r.fs, r.lead) == (256.0, "ECG") and np.allclose(r.signal, y, atol=1e-3)
+    pre = "Shimmer_8A7E_"
+    shim = tmp_path / "shimmer_calraw.csv"
+    rows = ['"sep=,"', ",".join([f"{pre}Timestamp_RAW", f"{pre}Timestamp_Unix_CAL", f"{pre}ECG_LL-RA_24BIT_RAW",
+                                 f"{pre}ECG_LL-RA_24BIT_CAL"]) + ",", "no units,ms,no units,mV,"]
+    rows += [f"{1_000_000 + 64 * i},{1682935200000 + i * 1000 / 512:.3f},{round(v * 30000)},{v:.5f},"
+             for i, v in enumerate(_up(x[: int(20 * fs)], fs, 512))]
+    shim.write_text("\n".join(rows) + "\n")
+    r = read_csv(shim)
+    assert (r.fs, r.lead) == (512.0, f"{pre}ECG_LL-RA_24BIT_CAL")
+    hexo = tmp_path / "hexoskin.csv"
+    hexo.write_text("time [s/256],ECG_I (mV)\n" + "".join(f"{i},{v:.4f}\n" for i, v in enumerate(y)))
+    assert read_csv(hexo).fs == 256.0
+    resp = tmp_path / "resp.csv"
+    resp.write_text("Sampling rate: 256 Hz\n" + f"{pre}ECG_RESP (mV),{pre}ECG_LL-RA (mV),{pre}ECG_LA-RA (mV)\n"
+                    + "".join(f"{0.5 * np.sin(i / 300):.4f},0,{v:.4f}\n" for i, v in enumerate(y)))
+    assert read_csv(resp).lead == f"{pre}ECG_LA-RA"
