@@ -333,9 +333,23 @@ def _keyed_value(key: str, value: str) -> str:
     return value
 
 
+# metadata keys in other words and languages, as the keys they mean: an Apple Watch export in German ("Abtastrate,512
+# Hertz", "Einheit,µV", "Ableitung,Ableitung I") was refused for want of a rate (a newcomer, session 48); devices'
+# "Signal unit" and "ECG unit"
+META_ALIASES = {"abtastrate": "samplingrate", "abtastfrequenz": "samplingrate", "frecuenciademuestreo": "samplingrate",
+                "frequenzadicampionamento": "samplingrate", "frequenciadeamostragem": "samplingrate",
+                "bemonsteringsfrequentie": "samplingrate", "einheit": "unit", "unidad": "unit", "unita": "unit",
+                "unità": "unit", "unité": "unit", "unite": "unit", "unidade": "unit", "eenheid": "unit",
+                "signalunit": "unit", "ecgunit": "unit", "ableitung": "lead", "derivación": "lead",
+                "derivacion": "lead", "dérivation": "lead", "derivation": "lead", "derivazione": "lead",
+                "derivação": "lead", "afleiding": "lead"}
+
+
 def _meta_key(key: str) -> str:
-    """A metadata key as looked up: without a unit in brackets ("Sample rate [Hz]"), and without spaces or case."""
-    return _key(KEY_UNIT.sub("", key.strip()) or key)
+    """A metadata key as looked up: without a unit in brackets ("Sample rate [Hz]"), and without spaces or case; a
+    key in other words or languages as the key it means (:data:`META_ALIASES`)."""
+    k = _key(KEY_UNIT.sub("", key.strip()) or key)
+    return META_ALIASES.get(k, k)
 
 
 # units of a device's other channels, as a units row under the names writes them (Shimmer's "no units" under its ExG

@@ -82,7 +82,9 @@ def lead_key(name: str) -> str:
     s = re.sub(r"[\s_\-.:/]+", "", name.strip().lower())
     if m := re.fullmatch(r"(?:ecg|ekg)0*(\d+)", s):
         return f"ecg{m.group(1)}"
-    s = re.sub(r"^(?:(?:ecg|ekg|lead)(?=.))+", "", s)  # "ECG Lead II", "EKG lead II"
+    # "ECG Lead II", "EKG lead II", and "lead" in other languages ("Ableitung I", "Derivación II", "Dérivation II")
+    s = re.sub(r"^(?:(?:ecg|ekg|lead|ableitung|derivaci[oó]n|d[ée]rivation|derivazione|deriva[cç][aã]o|afleiding)"
+               r"(?=.))+", "", s)
     s = re.sub(r"(?<=.)(?:ecg|ekg)$", "", s)  # "II-ECG"
     # MIT-BIH's modified limb leads (ML2), and the D names of Einthoven's leads in French, Spanish, Portuguese and
     # Italian use (DI, DII, DIII; not D1-D3, a digital channel's names)

@@ -1354,3 +1354,21 @@ def test_what_a_reviewer_broke_in_the_device_file_rules(tmp_path, excerpt):
     resp.write_text("Sampling rate: 256 Hz\n" + f"{pre}ECG_RESP (mV),{pre}ECG_LL-RA (mV),{pre}ECG_LA-RA (mV)\n"
                     + "".join(f"{0.5 * np.sin(i / 300):.4f},0,{v:.4f}\n" for i, v in enumerate(y)))
     assert read_csv(resp).lead == f"{pre}ECG_LA-RA"
+
+
+def test_an_apple_watch_export_in_german_reads_its_rate_unit_and_lead(tmp_path):
+    """An Apple Watch ECG export with a German interface ("Abtastrate,512 Hertz", "Einheit,µV", "Ableitung,Ableitung
+    I") was refused for want of a rate, and with --fs asked for the unit (a newcomer, session 48): metadata keys in
+    other languages and devices' "Signal unit" / "ECG unit" mean what the English keys do, and "lead" in other languages
+    prefixes a lead name as "Lead" does."""
+    x = _sig(20 * 512, 512.0)
+    p = tmp_path / "ekg.csv"
+    p.write_text("Name,Jane Appleseed\nAufnahmedatum,2023-05-01 10:00:00 +0200\nKlassifizierung,Sinusrhythmus\n"
+                 "Abtastrate,512 Hertz\nAbleitung,Ableitung I\nEinheit,µV\n\n"
+                 + "".join(f"{v * 1000:.3f}\n" for v in x))
+    r = read_csv(p)
+    assert (r.fs, r.lead) == (512.0, "Ableitung I") and np.allclose(r.signal, x, atol=1e-5)
+    assert read_csv(p, lead="I").lead == "Ableitung I"
+    q = tmp_path / "dev.csv"
+    q.write_text("Sampling rate: 250 Hz\nSignal unit: uV\nECG\n" + "".join(f"{v * 1000:.1f}\n" for v in _sig()))
+    assert np.allclose(read_csv(q).signal, _sig(), atol=1e-4)
