@@ -43,6 +43,10 @@ EDF_SUFFIXES = frozenset({".edf"})
 # recording formats of ECG devices and tools that no reader here takes: named, never passed over in silence
 UNREAD_SUFFIXES = {".bdf": "BDF (24-bit BioSemi)", ".xls": "Excel", ".xlsx": "Excel", ".mat": "MATLAB",
                    ".scp": "SCP-ECG", ".dcm": "DICOM", ".xml": "XML (HL7 aECG, vendor)", ".gdf": "GDF"}
+# ... and those refused when named, but not listed from a folder (where a JSON file is as often a sidecar of metadata):
+# a wearable's JSON export (Movesense) named on the command line was taken for a WFDB record's name, "no such header
+# file" (a newcomer, session 48)
+NAMED_UNREAD_SUFFIXES = {".json": "JSON (a wearable's or an app's export)"}
 
 
 def _segments(hea: Path) -> list[str]:
@@ -97,9 +101,9 @@ def read(path: Path | str, *, lead: str | None = None, fs: float | None = None, 
     if path.suffix in (".hea", ".dat", ".atr"):
         path = path.with_suffix("")
     suffix = path.suffix.lower()
-    if suffix in UNREAD_SUFFIXES:
-        raise RecordError(f"{path}: {UNREAD_SUFFIXES[suffix]} files are not read here; export the ECG as EDF/EDF+, "
-                          "WFDB or CSV")
+    if suffix in UNREAD_SUFFIXES | NAMED_UNREAD_SUFFIXES:
+        raise RecordError(f"{path}: {(UNREAD_SUFFIXES | NAMED_UNREAD_SUFFIXES)[suffix]} files are not read here; "
+                          "export the ECG as EDF/EDF+, WFDB or CSV")
     if suffix in TEXT_SUFFIXES:
         return decimated(read_csv(path, lead=lead, fs=fs, units=units))
     if suffix in EDF_SUFFIXES:

@@ -210,6 +210,10 @@ def test_a_folder_plays_each_record_once_and_names_what_it_cannot_read(tmp_path)
     (tmp_path / "t.tsv").write_text("time\tECG (mV)\n" + "".join(f"{i / fs:.3f}\t{v}\n" for i, v in enumerate(x)))
     (tmp_path / "u.txt").write_text("time ECG(mV)\n" + "".join(f"{i / fs:.3f} {v}\n" for i, v in enumerate(x)))
     (tmp_path / "b.bdf").write_bytes(b"\xff" + b"BIOSEMI" + b" " * 248)
+    (tmp_path / "dataset.json").write_text('{"Name": "a sidecar of metadata"}')  # not listed from a folder ...
+    with pytest.raises(RecordError, match=r"movesense\.json: JSON \(a wearable's or an app's export\) files are not "
+                                          "read here"):  # ... but named, refused as what it is (was: 'no .hea')
+        read(tmp_path / "movesense.json")
     got = read_all([tmp_path])
     assert sorted(r.name for r in got.recordings) == ["ms", "t", "u"]
     ms = next(r for r in got.recordings if r.name == "ms")
