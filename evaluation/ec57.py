@@ -130,11 +130,11 @@ class RecordResult:
     rhythms: tuple[Episode, ...] = ()  # reference rhythm episodes (``+`` annotations: ``(VT``, ``(SVTA`` ..), seconds
 
 
-def vf_spans(path: Path, fs: float | None = None) -> list[tuple[int, int]]:
+def vf_spans(path: Path, fs: float) -> list[tuple[int, int]]:
     """Ventricular flutter/fibrillation episodes (``[`` .. ``]`` in the record's ``atr``), sample indices at ``fs``
     (the rate the recording is played at: a record read above 1,000 Hz is decimated, :func:`~ecgmon.models.
-    recording.decimated`; None: the annotation file's own, :func:`~ecgmon.models.wfdb_io.annotation_rate`); none
-    where the record has no ``atr`` file (an EDF or CSV recording)."""
+    recording.decimated`; the marks are placed by the annotation file's own rate, :func:`~ecgmon.models.wfdb_io.
+    annotation_rate`); none where the record has no ``atr`` file (an EDF or CSV recording)."""
     import wfdb
 
     atr = Path(path).with_suffix(".atr")
@@ -142,7 +142,7 @@ def vf_spans(path: Path, fs: float | None = None) -> list[tuple[int, int]]:
         return []
     with _quiet():  # wfdb's own pandas deprecation warnings
         ann = wfdb.rdann(str(atr.with_suffix("")), "atr")
-        k = 1.0 if fs is None else fs / annotation_rate(ann, wfdb.rdheader(str(atr.with_suffix(""))))
+        k = fs / annotation_rate(ann, wfdb.rdheader(str(atr.with_suffix(""))))
     out, start = [], None
     for s, sym in zip(ann.sample, ann.symbol, strict=True):
         if sym == "[":

@@ -268,8 +268,7 @@ def _metadata(t: _Text, pre: list[tuple[int, str]], delim: str | None, ncols: in
     if ncols > 1 and len(pre) >= 2:
         last = _split(pre[-1][1], delim)
         if len(last) == ncols and all(_unit_cell(c) for c in last) and any(
-                unit_factor(c.strip().strip("\"'")) is not None or _time_scale(c.strip().strip("\"'")) is not None
-                or _clock_format(c) for c in last):
+                c.strip().strip("\"'") and _unit_cell(c, other=False) for c in last):
             units_row, pre = (pre[-1][0], last), pre[:-1]
     for i, (n, line) in enumerate(pre):
         cells = _split(line, delim) if ncols > 1 else [line.strip().strip("\"'")]  # one column: the whole line
@@ -359,13 +358,14 @@ OTHER_UNITS = frozenset({"no units", "no_units", "nounits", "n/a", "na", "-", "%
                          "ohm", "ohms", "kohm", "kohms", "rpm", "breaths/min", "celsius", "deg/s", "ms^-2"})
 
 
-def _unit_cell(cell: str) -> bool:
+def _unit_cell(cell: str, *, other: bool = True) -> bool:
     """Whether a cell of a line under the header is a unit: empty, a voltage unit, a time unit, a clock format
-    (PhysioNet's ``rdsamp -v`` writes ``'hh:mm:ss.mmm','mV','mV'`` under the names) or a unit of another channel
-    (:data:`OTHER_UNITS`; a units row needs a voltage or time unit among its cells too, :func:`_metadata`)."""
+    (PhysioNet's ``rdsamp -v`` writes ``'hh:mm:ss.mmm','mV','mV'`` under the names) or, with ``other``, a unit of
+    another channel (:data:`OTHER_UNITS`; a units row needs a voltage or time unit among its cells too,
+    :func:`_metadata`)."""
     c = cell.strip().strip("\"'")
     return (not c or unit_factor(c) is not None or _time_scale(c) is not None or _clock_format(c)
-            or c.lower() in OTHER_UNITS)
+            or (other and c.lower() in OTHER_UNITS))
 
 
 def _time_scale(unit: str) -> float | None:
@@ -821,14 +821,10 @@ def _roles(path: Path, names: list[str] | None, table: np.ndarray, line_of: np.n
         told = [c for c in named if _time_scale(_name_unit(names[c])[1] or "") is not None]
         pref = told[0] if told else named[0] if named else None
         for c, raw in enumerate(names):
-            base, unit = _name_unit(raw)
-            k = _key(base)
-            if time_col is None and c == pref:
+            k = _key(_name_unit(raw)[0])
+            if c == pref:
                 time_col = c
-                if unit is None and k in ("ms", "millis", "min", "mins", "minutes"):
-                    unit = k if k.startswith("min") else "ms"
-                if unit is None and (m := re.search(r"(ms|us|µs|sec|s)$", k)) and k != m.group(1):
-                    unit = m.group(1)
+                unit = _time_name_unit(raw)
                 time_unit = _time_scale(unit) if unit else None
                 if unit and time_unit is None:
                     raise RecordError(f"{path}: time column {raw!r}: unit {unit!r} is not s, ms or us")
@@ -870,6 +866,18 @@ def _roles(path: Path, names: list[str] | None, table: np.ndarray, line_of: np.n
                           "naming them (e.g. 'time_s,ecg_mV')")
     raise RecordError(f"{path}:{int(line_of[0])}: {ncols} columns and no header; add a header line naming them "
                       "(e.g. 'time_s,II,V5' in mV) and choose one with --lead")
+
+
+def _time_name_unit(raw: str) -> str | None:
+    """The unit a time column's name gives: in brackets or after it (``time (s)``, ``time_ms``), or the name itself
+    (``ms``, ``min``: AcqKnowledge's), or its ending (``timeus``); None where it gives none."""
+    base, unit = _name_unit(raw)
+    k = _key(base)
+    if unit is None and k in ("ms", "millis", "min", "mins", "minutes"):
+        unit = k if k.startswith("min") else "ms"
+    if unit is None and (m := re.search(r"(ms|us|µs|sec|s)$", k)) and k != m.group(1):
+        unit = m.group(1)
+    return unit
 
 
 def _gaps(path: Path, col: np.ndarray, line_of: np.ndarray, name: str) -> None:

@@ -101,9 +101,8 @@ def read(path: Path | str, *, lead: str | None = None, fs: float | None = None, 
     if path.suffix in (".hea", ".dat", ".atr"):
         path = path.with_suffix("")
     suffix = path.suffix.lower()
-    if suffix in UNREAD_SUFFIXES | NAMED_UNREAD_SUFFIXES:
-        raise RecordError(f"{path}: {(UNREAD_SUFFIXES | NAMED_UNREAD_SUFFIXES)[suffix]} files are not read here; "
-                          "export the ECG as EDF/EDF+, WFDB or CSV")
+    if (kind := (UNREAD_SUFFIXES | NAMED_UNREAD_SUFFIXES).get(suffix)) is not None:
+        raise RecordError(f"{path}: {kind} files are not read here; export the ECG as EDF/EDF+, WFDB or CSV")
     if suffix in TEXT_SUFFIXES:
         return decimated(read_csv(path, lead=lead, fs=fs, units=units))
     if suffix in EDF_SUFFIXES:
