@@ -93,6 +93,10 @@ class Beat:
     # window beats: how much it differs outside its QRS from the 3 beats before it, relative to the bed's amplitude
     # (segmentation.represent; nan: not measured)
     mismatch: float = float("nan")
+    # the lead whose detector found this QRS: 0 the bed's first (shown, scored); 1 its second, a QRS the first lead
+    # did not show in a stretch where it showed none (segmentation.agreement: its samples are the second lead's window,
+    # and it is noisy: counted and timed, no verdict)
+    lead: int = 0
 
 
 @dataclass(frozen=True, slots=True)

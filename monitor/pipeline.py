@@ -317,6 +317,7 @@ class Monitor:
         # are no beats (segmentation.agreement); a bed's beats wait there for its second lead's QRS
         self.agree: dict[str, LeadAgreement] = {}
         self._unconfirmed: dict[str, int] = {}  # beats dropped by a bed's agreement that has since gone
+        self._second_found: dict[str, int] = {}  # ... and the second lead's beats it let in (LeadAgreement.inserted)
         # a short run of missing samples that ended a bed's (lead's) last chunk, held back until the next chunk
         # tells whether the signal goes on after it (a bridge) or not: (its first absolute sample, its length, how
         # many of them the device sent as missing, the reference beats of a recording's chunks held whole)
@@ -747,11 +748,14 @@ class Monitor:
             agree = self.agree.get(chunk.patient)
             if agree is None or agree.fs != st.fs:  # (a new rate: learnt again; the bed's count goes on)
                 dropped = agree.dropped if agree is not None else self._unconfirmed.pop(chunk.patient, 0)
+                found = agree.inserted if agree is not None else self._second_found.pop(chunk.patient, 0)
                 agree = self.agree[chunk.patient] = LeadAgreement(st.fs, rep=self.rep)
-                agree.dropped = dropped
+                agree.dropped, agree.inserted = dropped, found
             o, sg = st.seg_offset, st.segmenter
-            agree.second([f + o for f, _ in sg.found], [w + o for w in sg.found_when], o + sg.total)
-            # the first lead's beats that waited for this lead's QRS (returned in this chunk's place: the same bed's)
+            agree.second([f + o for f, _ in sg.found], [w + o for w in sg.found_when], o + sg.total,
+                         beats=[dataclasses.replace(b, index=b.index + o) for b in beats])
+            # the first lead's beats that waited for this lead's QRS, and this lead's QRS where the first showed none
+            # (returned in this chunk's place: the same bed's)
             released = agree.push((), second_alive=st.off_since is None)
             self.stats.segmented += len(released)
             return released
@@ -811,6 +815,7 @@ class Monitor:
             if aux is None or aux.fs != st.fs or agree.fs != st.fs:  # the second lead has gone, or another rate
                 beats = agree.flush() + beats
                 self._unconfirmed[st.patient] = agree.dropped
+                self._second_found[st.patient] = agree.inserted
                 del self.agree[st.patient]
             else:
                 o, sg = st.seg_offset, st.segmenter
@@ -1275,6 +1280,7 @@ class Monitor:
             self.fusion.pop(p, None)
             self.agree.pop(p, None)  # (beats still waiting for the second lead go with the bed: docs/recordings.md)
             self._unconfirmed.pop(p, None)
+            self._second_found.pop(p, None)
             self._learnt_before.pop(p, None)
             self._waiting_restore.pop(p, None)
 
@@ -1688,6 +1694,9 @@ class Monitor:
             # the first lead's noisy beats a reliable second lead did not confirm: no beats (segmentation.agreement)
             "unconfirmed_by_second_lead": {p: n for p, n in sorted({**self._unconfirmed, **{
                 p: a.dropped for p, a in self.agree.items()}}.items()) if n},
+            # QRS of the second lead where the first showed none (a saturated or lost first lead): beats, no verdict
+            "found_by_second_lead": {p: n for p, n in sorted({**self._second_found, **{
+                p: a.inserted for p, a in self.agree.items()}}.items()) if n},
             # abnormal beats by type (V, S, O: other abnormal, A: artifact) per bed: in total and in the last minute
             "ectopy": {p: {"total": b.policy.counts(), "per_min": b.policy.per_minute()} for p, b in self.beds.items()},
             "time_s": {"segment": round(s.time_segment, 3), "segmenters": round(s.time_segmenters, 3),

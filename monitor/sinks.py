@@ -165,6 +165,8 @@ class HeadlessSink(NullSink):
                         judged_on="shape" if score.by_shape else "shape+rr")
         if b.noisy:  # its 10 s stretch failed the signal-quality index (segmentation.sqi): no verdict was given
             line["sqi_noisy"] = True
+        if b.lead:  # a QRS of the bed's second lead where the first showed none (segmentation.agreement): no verdict
+            line["found_on"] = "second lead"
         if self.labels is not None and (label := self.labels.label_of(score)) is not None:
             line["label"] = label
         self._write(line)

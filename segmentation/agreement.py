@@ -30,6 +30,23 @@ the NSTDB 6 dB false beats measured for harm (window beats of the default repres
 check alone, 155 with a rate check against the beats kept, 150 with the final one, against the clean beats). The
 limits are round numbers, not fitted.
 
+The other way (``insert``): a QRS the second lead found where the first lead showed none is a beat.  A first lead
+can lose the heart for seconds while the second sees it: its amplifier saturated and recovering after a baseline
+step (MIT-BIH 116 at 1355-1361 s and 1391-1396 s: 16 beats), an electrode pulled on that lead alone.  Cross-lead
+search-back, after Pan and Tompkins' search-back over a missed beat's interval (Pan J, Tompkins WJ, A real-time QRS
+detection algorithm, IEEE Trans Biomed Eng 32(3):230-236, 1985: 1.66 times the mean RR) and the multi-lead
+detection of monitors: a QRS of the second lead is a beat where the first lead has no QRS within ``tolerance_s``
+of it and the first lead's stretch without a QRS around it (from the last beat of the first lead that left to its
+next QRS) is at least ``insert_gap`` times the median interval between clean beats and ``insert_gap_s`` long, the
+second lead was reliable (above) at the stretch's start and its stretch passed its own signal-quality index, and it
+lies at least ``insert_space`` of that median from the beats beside it.  The beat is the second lead's (its
+window, its heart rate), marked ``lead`` 1 and noisy (no verdict: the shown lead cannot be read there); the beats
+after it get their intervals from it.  It is decided once the first lead has a QRS after it or has gone
+``insert_lag_s`` (2.5 s: the first lead's detector decides a QRS up to about 2.1 s after it, on finding its
+levels again after a long stretch without one) past it.  Shorter stretches gain nothing: in atrial
+fibrillation a stretch of twice the median interval is common, and there the second lead's extra QRS were noise
+(MIT-BIH 203: 15 of 17 false with no floor in seconds; chosen on DS1 and the SVDB development half, below).
+
 Every QRS counts with the sample at which its detector decided it (``Segmenter.found_when``): a QRS of one lead
 confirms one of the other only if it was decided within ``lag_s`` (0.75 s) of signal after it, and the second lead's
 reliability at a beat is judged on its QRS at least ``lag_s`` before the beat, so the beats kept do not depend on the
@@ -66,6 +83,11 @@ class AgreementConfig:
     max_rr_s: float = 2.5  # a longer interval between beats that left is a gap, not one of the rhythm's
     clean_rr: int = 64  # the first lead's last intervals between clean beats, its rhythm for the rate check
     wait_s: float = 10.0  # the longest a beat waits for a second lead that is not off (of the first lead's signal)
+    insert: bool = True  # the second lead's QRS where the first lead showed none are beats (the class docstring)
+    insert_gap: float = 2.0  # ... in a stretch without a first-lead QRS this many times the median clean interval
+    insert_gap_s: float = 2.0  # ... and at least this long (s)
+    insert_space: float = 0.5  # ... at least this many median intervals from the beats beside it
+    insert_lag_s: float = 2.5  # ... decided once the first lead has gone this far past it without a QRS near it (s)
 
 
 class LeadAgreement:
@@ -73,10 +95,12 @@ class LeadAgreement:
 
     ``first(fids, whens, position)``: the first lead's QRS fiducials decided since the last call (absolute sample
     indices, float), the samples at which each was decided, and the lead's position (its next sample);
-    ``second(...)`` the same for the second lead; ``push(beats, second_alive=)``: the first lead's new beats
+    ``second(..., beats=)`` the same for the second lead, with its window beats (absolute ``index``: the beats a QRS
+    of it becomes where the first lead showed none); ``push(beats, second_alive=)``: the first lead's new beats
     (increasing ``index``: window beats, whose index is the QRS fiducial) and whether the second lead is still coming
-    (False: off or lost, nothing waits for it): the beats that leave now, in order; ``flush()``: every waiting beat
-    (the stream ended), kept.  ``dropped``: beats dropped so far."""
+    (False: off or lost, nothing waits for it): the beats that leave now, in order, the second lead's among them
+    (``Beat.lead`` 1); ``flush()``: every waiting beat (the stream ended), kept.  ``dropped``: beats dropped so far;
+    ``inserted``: the second lead's beats that left."""
 
     def __init__(self, fs: float, cfg: AgreementConfig = AgreementConfig(),
                  rep: Representation = Representation()) -> None:
@@ -96,13 +120,21 @@ class LeadAgreement:
         self._first_at = self._second_at = -np.inf  # each lead's position
         self._waiting: deque[Beat] = deque()
         self.dropped = 0
+        # cross-lead search-back (insert): the second lead's window beats; its QRS at or before _ins_after are no
+        # candidates any more (the same QRS as a beat that left, or judged); the last first-lead beat that left
+        self._second_beats: deque[Beat] = deque(maxlen=256)
+        self._ins_after = -np.inf
+        self._kept1: int | None = None
+        self.inserted = 0
 
     def first(self, fids: Iterable[float], whens: Iterable[float], position: float) -> None:
         self._first.extend(zip(fids, whens, strict=True))
         self._first_at = max(self._first_at, position)
         self._judge()
 
-    def second(self, fids: Iterable[float], whens: Iterable[float], position: float) -> None:
+    def second(self, fids: Iterable[float], whens: Iterable[float], position: float,
+               beats: Iterable[Beat] = ()) -> None:
+        self._second_beats.extend(beats)
         new = list(zip(fids, whens, strict=True))
         self._second.extend(new)
         self._unjudged = min(self._unjudged + len(new), len(self._second))
@@ -139,8 +171,25 @@ class LeadAgreement:
     def push(self, beats: Iterable[Beat], *, second_alive: bool = True) -> list[Beat]:
         self._waiting.extend(beats)
         out: list[Beat] = []
-        while self._waiting:
-            b = self._waiting[0]
+        while True:
+            head = self._waiting[0] if self._waiting else None
+            # (a beat of the first lead waits for the second lead's at most wait_s, as a noisy one does)
+            can_wait = second_alive and (head is None or head.index + self.cfg.wait_s * self.fs > self._first_at)
+            got = self._insertion(head, can_wait) if self.cfg.insert else None
+            if got == "wait":
+                break
+            if isinstance(got, Beat):
+                self._gap = True  # its interval from the beat before it, and the next beat's from it
+                out.append(self._leave(got))
+                self._gap = True
+                self.inserted += 1
+                continue
+            if head is None:
+                break
+            b = head
+            if (self.cfg.insert and second_alive and b.index + self.lag > self._second_at
+                    and b.index + self.cfg.wait_s * self.fs > self._first_at and self._may_insert(b.index)):
+                break  # after a long stretch without a QRS: the second lead's QRS in it first
             if b.noisy and b.index + self.lag > self._second_at:  # the second lead has not come that far yet
                 if second_alive and b.index + self.cfg.wait_s * self.fs > self._first_at:
                     break  # wait for it
@@ -151,6 +200,64 @@ class LeadAgreement:
                 continue
             out.append(self._leave(self._waiting.popleft()))
         return out
+
+    def _median_rr(self) -> float | None:
+        return float(np.median(self._rr)) if len(self._rr) >= 4 else None
+
+    def _gap_floor(self, med: float) -> float:
+        c = self.cfg
+        return max(c.insert_gap * med, c.insert_gap_s * self.fs)
+
+    def _may_insert(self, upto: float) -> bool:
+        """Whether the first lead's stretch without a QRS from its last beat that left to ``upto`` is long enough for
+        the second lead's QRS in it to be beats, the second lead reliable at its start (:meth:`push` waits for them)."""
+        med = self._median_rr()
+        return (self._kept1 is not None and med is not None and upto - self._kept1 >= self._gap_floor(med)
+                and self.reliable(self._kept1))
+
+    def _insertion(self, head: Beat | None, can_wait: bool) -> Beat | str | None:
+        """The second lead's next QRS before ``head`` (the first lead's next beat to leave), judged: its beat (to
+        leave now), ``"wait"`` (not decidable yet), or None (no candidate before ``head``).  Candidates judged no beat
+        are passed over for good.  ``can_wait``: False where nothing may wait for the second lead any more."""
+        tol = self.tol
+        while True:
+            k = bisect.bisect_right(self._second, self._ins_after, key=lambda q: q[0])
+            if k >= len(self._second):
+                return None
+            q = self._second[k][0]
+            if head is not None and q >= head.index - tol:
+                return None  # the head first (the same QRS, or one after it)
+            if _near(self._first, q, tol):
+                self._ins_after = q  # the first lead has this QRS
+                continue
+            j = bisect.bisect_right(self._first, q + tol, key=lambda f: f[0])
+            nxt = self._first[j][0] if j < len(self._first) else None  # the first lead's next QRS after it
+            if nxt is None and self._first_at < q + self.cfg.insert_lag_s * self.fs:
+                return "wait"  # the first lead may still decide a QRS here
+            med = self._median_rr()
+            if med is None or self._kept1 is None or self._kept is None:
+                self._ins_after = q
+                continue
+            end = nxt if nxt is not None else max(q, self._first_at - self.cfg.insert_lag_s * self.fs)
+            if end - self._kept1 < self._gap_floor(med):
+                if nxt is None:
+                    return "wait"  # the stretch may grow long enough
+                self._ins_after = q
+                continue
+            space = self.cfg.insert_space * med
+            if q - self._kept < space or (nxt is not None and nxt - q < space) or not self.reliable(self._kept1):
+                self._ins_after = q
+                continue
+            b2 = next((b for b in self._second_beats if abs(b.index - q) <= 1), None)
+            if b2 is None:
+                if can_wait and self._second_at < q + max(1.0 * self.fs, self.lag):
+                    return "wait"  # its window is not cut yet
+                self._ins_after = q
+                continue
+            self._ins_after = q
+            if b2.noisy:  # the second lead's own stretch failed its signal-quality index
+                continue
+            return replace(b2, noisy=True, lead=1)
 
     def _leave(self, b: Beat) -> Beat:
         """``b`` as it leaves: after dropped beats, its RR interval is the one from the last beat that left (the beat
@@ -169,6 +276,11 @@ class LeadAgreement:
             if 0 < rr <= self.cfg.max_rr_s * self.fs and self._kept_clean and not b.noisy and not self._gap:
                 self._rr.append(rr)
         self._kept, self._kept_clean, self._gap = b.index, not b.noisy, False
+        if not b.lead:
+            self._kept1 = b.index
+            self._ins_after = max(self._ins_after, b.index + self.tol)  # (the same QRS on the second lead)
+        while self._second_beats and self._second_beats[0].index <= b.index:
+            self._second_beats.popleft()
         return b
 
     def flush(self) -> list[Beat]:
@@ -186,6 +298,12 @@ def _confirms(qrs: deque[tuple[float, float]], at: float, tol: float, lag: float
             return True
         k += 1
     return False
+
+
+def _near(qrs: deque[tuple[float, float]], at: float, tol: float) -> bool:
+    """Whether ``qrs`` (increasing fiducials) hold one within ``tol`` of ``at``, whenever it was decided."""
+    k = bisect.bisect_left(qrs, at - tol, key=lambda q: q[0])
+    return k < len(qrs) and qrs[k][0] <= at + tol
 
 
 def _last(judged: deque[tuple[float, bool]], upto: float, n: int) -> list[tuple[float, bool]]:

@@ -110,12 +110,12 @@ def test_a_vf_the_second_lead_shows_is_alarmed_while_lead_ii_is_off(tmp_path):
     assert two and 20.0 < two[0].record_s <= 30.0 and "second lead" in two[0].message
 
 
-def _play_devices(tmp_path, devices, n_samples, *, hook=None, fmt=None, packet=62, **cfg):
+def _play_devices(tmp_path, devices, n_samples, *, hook=None, fmt=None, packet=62, second=None, **cfg):
     """Devices (name -> ``f(i, s)``: the packet for samples ``s`` starting at ``i``: a dict of leads, an array of one
     lead's samples (a one-lead payload), or None (not sent)) through their DeviceStreams into a monitor's segmentation
     (an MQTT monitor never started), ``packet``-sample packets at 250 Hz, in ``fmt[name]`` (default json);
-    ``hook(mon, i)`` after each packet time.  The monitor (closed), its alarms, and each device's first-lead beat
-    indices."""
+    ``hook(mon, i)`` after each packet time.  The monitor (closed), its alarms, and each device's beat indices (the
+    first lead's, and the second lead's QRS where the first showed none: those also in ``second[name]``)."""
     from helpers import Recorder
 
     from ecgmon.core.broker import BrokerConfig
@@ -143,7 +143,10 @@ def _play_devices(tmp_path, devices, n_samples, *, hook=None, fmt=None, packet=6
                 raw = (encode_leads(kind, d, seq, FS, t0 + i / FS, leads) if isinstance(leads, dict)
                        else encode(kind, d, seq, FS, t0 + i / FS, leads))
                 for c in streams[d].push(decode(raw), now=t0 + (i + n) / FS):
-                    found[d] += [bt.index for bt in mon.segment(c)]  # the first lead's beats (the second's: none)
+                    got = mon.segment(c)
+                    found[d] += [bt.index for bt in got]
+                    if second is not None:
+                        second.setdefault(d, []).extend(bt.index for bt in got if bt.lead)
             if hook is not None:
                 hook(mon, i)
     finally:
@@ -236,17 +239,20 @@ def test_a_leads_short_dropouts_are_bridged_not_a_restart_and_an_alarm_each(tmp_
         if i in (4836, 5332):  # before and within "long"'s 2 s without lead II: the rate shown, and its lead
             shown[i] = mon.heart_rate_lead(mon.beds["long"])
 
+    second: dict[str, list[int]] = {}
     mon, rec, found = _play_devices(tmp_path, {d: (lambda i, s, sig=sig: {"II": sig[s], "V": v[s]})
                                                for d, sig in (("clean", ii), ("drops", drops), ("edge", edge),
                                                               ("long", long))},
-                                    len(x), hook=hook)
+                                    len(x), hook=hook, second=second)
     loss = {a.patient for a in rec.alarms if a.condition is Condition.SIGNAL_LOSS and a.state.value == "active"}
     assert loss == {"long"}, loss
     assert len(found["clean"]) >= 45 and found["drops"] == found["clean"]
     bridged = mon.summary()["bridged"]
     assert bridged.get("drops") == 11 and not bridged.get("long")  # ten single samples and one run of ten
     assert found["edge"] == found["clean"] and bridged.get("edge") == len(range(62 * 33 - 1, 9000, 62 * 11))
-    assert len(found["long"]) < len(found["clean"])  # the 2 s run's beats, and the detector learning again after it
+    # the 2 s run's QRS are lead V's (segmentation.agreement), none of the bridged beds' nor the clean one's
+    assert {d for d, got in second.items() if got} == {"long"} and all(5000 - 10 <= i < 5500 + 10 for i in second["long"])
+    assert len(found["long"]) >= len(found["clean"]) - 1
     # while lead II is lost the bed shows lead V's rate, and says so (the tile: "(lead 2)")
     (before, lead_before), (during, lead_during) = shown[4836], shown[5332]
     assert lead_before == 0 and lead_during == 1 and before is not None and during is not None
@@ -589,3 +595,29 @@ def test_a_lead_reading_clean_qrs_again_holds_the_other_leads_asystole_while_its
     _, rec = play_records(tmp_path / "run", [tmp_path / "vgone", tmp_path / "bothgone"], second_lead=True)
     raised = {a.patient for a in rec.alarms if a.condition is Condition.ASYSTOLE and a.state.value == "active"}
     assert raised == {"bothgone"}, [(a.patient, a.condition.value, a.state.value, a.record_s) for a in rec.alarms]
+
+
+def test_the_second_leads_qrs_are_beats_while_lead_ii_is_saturated(tmp_path):
+    """Lead II's amplifier saturates after a baseline step and recovers over 7 s, its QRS gone (MIT-BIH 116 at 1355
+    s), while lead V goes on: the monitor counts those QRS as beats found on the second lead, with no verdict, marked
+    so on their headless lines and counted in the summary; with one lead they are missing."""
+    x = sinus(FS, 45.0, 70, seed=5)
+    rng = np.random.default_rng(5)
+    t = np.arange(len(x)) / FS
+    gone = (t >= 20) & (t < 27)
+    ii = np.where(gone, 4.0 * np.exp(-(t - 20) / 3.0), x) + rng.normal(0, 0.01, len(x))
+    _record(tmp_path, "sat", {"II": ii, "V": 0.7 * x + rng.normal(0, 0.01, len(x))})
+    got = {}
+    for second in (False, True):
+        run = tmp_path / f"run{second}"
+        run.mkdir()
+        built, rec = play_records(run, [tmp_path / "sat"], second_lead=second)
+        inside = [s for s in rec.scores if 20.3 * FS <= s.beat.index < 26.7 * FS]
+        got[second] = inside, built.monitor.summary()["found_by_second_lead"], (run / "out.jsonl").read_text()
+    assert got[False][0] == [] and got[False][1] == {}
+    inside, found, lines = got[True]
+    # 70 bpm: 7-8 QRS; none judged (the bed learns its normal in its first minutes: "learning", else "noisy")
+    assert len(inside) >= 7 and all(s.beat.lead == 1 and s.beat.noisy and not s.flagged for s in inside)
+    assert all(0.8 <= s.beat.rr_prev_s <= 0.9 for s in inside[1:])
+    assert found == {"sat": len(inside)}
+    assert lines.count('"found_on": "second lead"') == len(inside)
