@@ -93,7 +93,7 @@ def detect(rec: Recording, *, rep: Representation = Representation(), chunk_s: f
             got2 = seg2.push(second.signal[a:a + size])
             agree.second([f for f, _ in seg2.found], seg2.found_when, seg2.total, beats=got2)
             beats += agree.push(got)
-        beats += agree.flush()
+        beats += agree.flush(end=True)
     return Detections(np.asarray([b.index for b in beats], dtype=np.int64),
                       np.asarray([np.nan if b.hr_bpm is None else b.hr_bpm for b in beats], dtype=np.float64),
                       seg.losses, np.asarray([b.noisy for b in beats], dtype=bool))

@@ -1493,7 +1493,7 @@ class Monitor:
         else:
             await self._ingest_rounds(source)
         for agree in self.agree.values():  # the source has ended: beats that waited for a second lead go on
-            await self._queue_beats(held := agree.flush())
+            await self._queue_beats(held := agree.flush(end=True))
             self.stats.segmented += len(held)
         self.flush_vf(final=True)  # the source has ended: its last beats typed, its last VF windows
         await self.queue.join()

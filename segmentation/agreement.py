@@ -38,14 +38,25 @@ detection algorithm, IEEE Trans Biomed Eng 32(3):230-236, 1985: 1.66 times the m
 detection of monitors: a QRS of the second lead is a beat where the first lead has no QRS within ``tolerance_s``
 of it and the first lead's stretch without a QRS around it (from the last beat of the first lead that left to its
 next QRS) is at least ``insert_gap`` times the median interval between clean beats and ``insert_gap_s`` long, the
-second lead was reliable (above) at the stretch's start and its stretch passed its own signal-quality index, and it
-lies at least ``insert_space`` of that median from the beats beside it.  The beat is the second lead's (its
-window, its heart rate), marked ``lead`` 1 and noisy (no verdict: the shown lead cannot be read there); the beats
-after it get their intervals from it.  It is decided once the first lead has a QRS after it or has gone
-``insert_lag_s`` (2.5 s: the first lead's detector decides a QRS up to about 2.1 s after it, on finding its
-levels again after a long stretch without one) past it.  Shorter stretches gain nothing: in atrial
-fibrillation a stretch of twice the median interval is common, and there the second lead's extra QRS were noise
-(MIT-BIH 203: 15 of 17 false with no floor in seconds; chosen on DS1 and the SVDB development half, below).
+second lead was reliable (above) at the stretch's start and its stretch passed its own signal-quality index, the QRS
+lies at least ``insert_space`` of that median from the beats beside it, and its window is a QRS as the second lead
+shows them: it correlates ``insert_like`` (0.8) or more with one of the second lead's last ``insert_templ`` (16)
+windows of QRS the first lead confirmed, its peak-to-peak within ``insert_amp`` (2x) of that one's (one of them,
+not their median: a bed's premature ventricular complexes that both leads showed count too; against the median,
+edited copies of MIT-BIH 203 and 207 whose first lead was flat for 40 s kept 53 and 9 of their beats missing, 22
+and 4 against any one).  That last
+condition keeps out what a second lead's detector takes for QRS where the heart gives none: the P waves of a heart
+block's pause, an atrial fibrillation's coarse f waves in a long interval, an electrode tap, noise, fibrillatory
+waves (a reviewer's synthetic records, session 49: 10 false beats over three pauses of 3.2-4 s, 8 in an atrial
+fibrillation's intervals of 2.1-2.8 s, 7 in heavy noise, 5 at a VF's onset; none with it), and a ventricular
+complex unlike any of those (left out: the second lead's own lethal watch judges a VT).  The beat is the second
+lead's (its window, its heart rate), marked ``lead`` 1 and noisy (no verdict: the shown lead cannot be read
+there); the beats after it get their intervals from it.  It is decided once the first lead has a QRS after it or
+has gone ``insert_lag_s`` (2.5 s: the first lead's detector decides a QRS up to about 2.1 s after it, on finding
+its levels again after a long stretch without one) past it, or the stream ends (``flush(end=True)``).  Shorter
+stretches gain nothing: in atrial fibrillation a stretch of twice the median interval is common, and there the
+second lead's extra QRS were noise (MIT-BIH 203: 15 of 17 false with no floor in seconds and no likeness test;
+chosen on DS1 and the SVDB development half, docs/recordings.md).
 
 Every QRS counts with the sample at which its detector decided it (``Segmenter.found_when``): a QRS of one lead
 confirms one of the other only if it was decided within ``lag_s`` (0.75 s) of signal after it, and the second lead's
@@ -86,7 +97,10 @@ class AgreementConfig:
     insert: bool = True  # the second lead's QRS where the first lead showed none are beats (the class docstring)
     insert_gap: float = 2.0  # ... in a stretch without a first-lead QRS this many times the median clean interval
     insert_gap_s: float = 2.0  # ... and at least this long (s)
-    insert_space: float = 0.5  # ... at least this many median intervals from the beats beside it
+    insert_space: float = 0.3  # ... at least this many median intervals from the beats beside it
+    insert_like: float = 0.8  # ... its window correlating at least this with the second lead's QRS the first confirmed
+    insert_amp: float = 2.0  # ... its peak-to-peak within this factor of theirs
+    insert_templ: int = 16  # ... like one of their last this many, at least half of them known
     insert_lag_s: float = 2.5  # ... decided once the first lead has gone this far past it without a QRS near it (s)
 
 
@@ -123,6 +137,7 @@ class LeadAgreement:
         # cross-lead search-back (insert): the second lead's window beats; its QRS at or before _ins_after are no
         # candidates any more (the same QRS as a beat that left, or judged); the last first-lead beat that left
         self._second_beats: deque[Beat] = deque(maxlen=256)
+        self._templ: deque[np.ndarray] = deque(maxlen=cfg.insert_templ)  # its QRS windows the first lead confirmed
         self._ins_after = -np.inf
         self._kept1: int | None = None
         self.inserted = 0
@@ -145,14 +160,21 @@ class LeadAgreement:
         # the second lead's QRS that the first lead has passed by lag_s: confirmed by the first lead or not
         while self._unjudged and self._second[-self._unjudged][0] + self.lag <= self._first_at:
             f = self._second[-self._unjudged][0]
-            self._judged.append((f, _confirms(self._first, f, self.tol, self.lag)))
+            ok = _confirms(self._first, f, self.tol, self.lag)
+            self._judged.append((f, ok))
             self._unjudged -= 1
+            if ok and self.cfg.insert:  # a QRS both leads showed: the second lead's complex as it looks
+                b2 = self._second_beat(f)
+                if b2 is not None and not b2.noisy:
+                    self._templ.append(np.asarray(b2.samples)[0] if b2.samples.ndim == 2 else np.asarray(b2.samples))
         # what neither a judgement nor a waiting beat can need any more
         upto = min(self._first_at, self._second_at) - self.lag - self.tol - self.cfg.wait_s * self.fs
         while self._first and self._first[0][0] < upto:
             self._first.popleft()
         while len(self._second) > self._unjudged and self._second[0][0] < upto:
             self._second.popleft()
+        while self._second_beats and self._second_beats[0].index < upto:
+            self._second_beats.popleft()
 
     def reliable(self, at: float) -> bool:
         """Whether the second lead can judge a beat at sample ``at``, from what both leads showed ``lag_s`` or more
@@ -248,16 +270,41 @@ class LeadAgreement:
             if q - self._kept < space or (nxt is not None and nxt - q < space) or not self.reliable(self._kept1):
                 self._ins_after = q
                 continue
-            b2 = next((b for b in self._second_beats if abs(b.index - q) <= 1), None)
+            b2 = self._second_beat(q)
             if b2 is None:
                 if can_wait and self._second_at < q + max(1.0 * self.fs, self.lag):
                     return "wait"  # its window is not cut yet
                 self._ins_after = q
                 continue
             self._ins_after = q
-            if b2.noisy:  # the second lead's own stretch failed its signal-quality index
+            if b2.noisy or not self._like(b2):  # in noise on the second lead too, or no QRS as it shows them
                 continue
             return replace(b2, noisy=True, lead=1)
+
+    def _second_beat(self, at: float) -> Beat | None:
+        """The second lead's window beat of its QRS at ``at`` (its index the fiducial rounded), or None."""
+        k = bisect.bisect_left(self._second_beats, at - 1, key=lambda b: b.index)
+        if k < len(self._second_beats) and self._second_beats[k].index <= at + 1:
+            return self._second_beats[k]
+        return None
+
+    def _like(self, b: Beat) -> bool:
+        """Whether ``b``'s window is a QRS as the second lead shows them where the first lead confirmed them: its
+        correlation with the median of their last ``insert_templ`` windows at least ``insert_like``, its peak-to-peak
+        within ``insert_amp`` of the median's (a P wave in a pause, an atrial fibrillation's f wave, a tap, noise or
+        a fibrillatory wave is none; nor is a ventricular complex unlike the bed's, which is left out)."""
+        c = self.cfg
+        if len(self._templ) < max(1, c.insert_templ // 2):
+            return False
+        w = np.asarray(b.samples)[0] if b.samples.ndim == 2 else np.asarray(b.samples)
+        a = float(np.ptp(w))
+        for t in self._templ:  # like one of them (a bed's premature ventricular complexes both leads showed too)
+            m = float(np.ptp(t))
+            if m > 0 and m / c.insert_amp <= a <= m * c.insert_amp:
+                r = np.corrcoef(w, t)[0, 1]
+                if np.isfinite(r) and r >= c.insert_like:
+                    return True
+        return False
 
     def _leave(self, b: Beat) -> Beat:
         """``b`` as it leaves: after dropped beats, its RR interval is the one from the last beat that left (the beat
@@ -279,12 +326,17 @@ class LeadAgreement:
         if not b.lead:
             self._kept1 = b.index
             self._ins_after = max(self._ins_after, b.index + self.tol)  # (the same QRS on the second lead)
-        while self._second_beats and self._second_beats[0].index <= b.index:
-            self._second_beats.popleft()
         return b
 
-    def flush(self) -> list[Beat]:
-        out = list(self._waiting)
+    def flush(self, *, end: bool = False) -> list[Beat]:
+        """Every waiting beat, kept; with ``end`` (the stream has ended: neither lead decides any QRS more) the second
+        lead's QRS among and after them judged for insertion too."""
+        if end and self.cfg.insert:
+            self._first_at = np.inf
+            out = self.push((), second_alive=False)
+            out += list(self._waiting)
+        else:
+            out = list(self._waiting)
         self._waiting.clear()
         return out
 

@@ -204,10 +204,15 @@ def test_evaluate_plays_the_second_lead_by_default_and_one_lead_when_told(tmp_pa
     assert rows[False]["fp"] < rows[True]["fp"] and rows[False]["fn"] <= rows[True]["fn"] + 2, rows
 
 
+QRS2 = np.exp(-0.5 * ((np.arange(140) - 40) / 3.0) ** 2).astype(np.float32)  # a second lead's QRS window
+P2 = 0.25 * np.exp(-0.5 * ((np.arange(140) - 40) / 8.0) ** 2).astype(np.float32)  # a P wave's (small, round)
+
+
 def _drive(first: list[int], second: list[int], end: int, step: int, *, noisy2: bool = False,
-           delay: float = 0.4 * FS) -> tuple[LeadAgreement, list[Beat]]:
+           delay: float = 0.4 * FS, shapes: dict[int, np.ndarray] | None = None) -> tuple[LeadAgreement, list[Beat]]:
     """Both leads played to sample ``end`` in steps of ``step`` samples, as the monitor feeds a bed's agreement:
-    each lead's QRS decided ``delay`` after it, its window beat cut then (the second lead's in noise: ``noisy2``)."""
+    each lead's QRS decided ``delay`` after it, its window beat cut then (the second lead's in noise: ``noisy2``; its
+    wave ``QRS2``, or ``shapes[index]``)."""
     a, out = LeadAgreement(FS), []
     for pos in range(step, end + step, step):
         lo = pos - step
@@ -215,10 +220,11 @@ def _drive(first: list[int], second: list[int], end: int, step: int, *, noisy2: 
         f2 = [i for i in second if lo <= i + delay < pos]
         a.first([float(i) for i in f1], [i + delay for i in f1], pos)
         out += a.push([_beat(i, False) for i in f1])
-        b2 = [replace(_beat(i, noisy2), samples=np.full((2, 140), 0.5, np.float32)) for i in f2]
+        b2 = [replace(_beat(i, noisy2), samples=np.stack([(shapes or {}).get(i, QRS2), np.zeros(140, np.float32)]))
+              for i in f2]
         a.second([float(i) for i in f2], [i + delay for i in f2], pos, beats=b2)
         out += a.push(())
-    return a, out + a.flush()
+    return a, out + a.flush(end=True)
 
 
 def test_the_second_leads_qrs_where_the_first_lead_lost_the_heart_are_beats_whatever_the_chunks():
@@ -233,7 +239,7 @@ def test_the_second_leads_qrs_where_the_first_lead_lost_the_heart_are_beats_what
         assert [b.index for b in out] == qrs and a.inserted == 9 and a.dropped == 0
         got = [b for b in out if b.lead]
         assert [b.index for b in got] == lost and all(b.noisy for b in got)
-        assert all(np.all(b.samples[0] == 0.5) for b in got)  # the second lead's window
+        assert all(np.array_equal(b.samples[0], QRS2) for b in got)  # the second lead's window
         after = out[39]
         assert after.lead == 0 and not after.noisy and after.rr_prev_s == pytest.approx(288 / FS)
         assert got[0].rr_prev_s == pytest.approx(288 / FS)
@@ -258,3 +264,32 @@ def test_a_short_stretch_a_second_lead_in_noise_or_one_not_reliable_adds_no_beat
     shifted = [i + 100 for i in qrs[:30]] + qrs[30:]  # its QRS 0.28 s from the first lead's before the stretch
     a, out = _drive(first, shifted, qrs[-1] + 4 * int(FS), 90)
     assert a.inserted == 0 and [b.index for b in out] == first
+
+
+def test_a_true_pause_gains_no_beat_from_the_second_leads_p_waves_or_a_fibrillatory_wave():
+    """A pause of 3.2 s on both leads whose second lead's detector took its three blocked P waves for QRS (a
+    reviewer, session 49: 10 false beats over three pauses of a heart block, the pauses gone from the intervals and
+    the verdicts), and a first lead lost while the second fibrillates: no beat, their windows are unlike the second
+    lead's QRS where the first lead confirmed them."""
+    qrs = [int(i) for i in np.arange(1, 61) * 288]  # 0.8 s
+    pause = [q for q in qrs if qrs[30] <= q < qrs[34]]  # 4 QRS dropped: 4 x 0.8 = 3.2 s without one
+    first = [q for q in qrs if q not in pause]
+    p_waves = [p + 144 for p in pause[:3]]
+    second = sorted([q for q in qrs if q not in pause] + p_waves)
+    a, out = _drive(first, second, qrs[-1] + 4 * int(FS), 90, shapes=dict.fromkeys(p_waves, P2))
+    assert a.inserted == 0 and [b.index for b in out] == first
+    vf = np.sin(2 * np.pi * np.arange(140) / 28).astype(np.float32)  # a fibrillatory wave in the window
+    waves = [qrs[29] + 100 * k for k in range(3, 30)]
+    a, out = _drive(qrs[:30], qrs[:30] + waves, waves[-1] + 4 * int(FS), 90, shapes=dict.fromkeys(waves, vf))
+    assert a.inserted == 0 and [b.index for b in out] == qrs[:30]
+
+
+def test_a_tachycardia_while_the_first_lead_is_lost_has_every_beat_and_the_streams_last_beats_count():
+    """A narrow-complex tachycardia at 160 bpm begins while the first lead is lost to the end of the stream: every
+    one of its QRS is a beat (each half an interval of the bed's 75 bpm from the one before left every other one out:
+    a reviewer, session 49), up to the last, judged when the stream ends."""
+    qrs = [int(i) for i in np.arange(1, 31) * 288]
+    fast = [qrs[-1] + 135 * k for k in range(1, 41)]  # 0.375 s
+    a, out = _drive(qrs[:25], qrs + fast, fast[-1] + 200, 90)  # the last decided 0.15 s before the end
+    assert [b.index for b in out] == qrs + fast and a.inserted == 5 + 40
+    assert all(b.rr_prev_s == pytest.approx(135 / FS) for b in out[31:])
