@@ -31,15 +31,18 @@ the line and the fix; what is decided on clear evidence is a warning in ``Record
   ``time (s)``, ``t [us]``; or clock times, whatever the column's name: ``h:mm:ss.mmm``/``m:ss.mmm``
   (PhysioNet's elapsed time, a decimal comma allowed; times of day across midnight go on) or an ISO date and
   time, read as seconds), a sample-number column (``sample``, ``Sample #``, ``index``, ``n``, ``#``: counting up by
-  one, a jump refused at its line), the rest are leads (``--lead`` chooses among them by name; a unit in a
-  name: ``ECG (uV)``, ``ecg_mV``; a column named ``V`` is lead V, not volts; by default lead II, but where that
-  column holds one value throughout, the next lead named as an ECG lead that has a signal, with a warning).
+  one; a jump is samples missing, a step back or a repeat refused at its line), the rest are leads (``--lead``
+  chooses among them by name; a unit in a name: ``ECG (uV)``, ``ecg_mV``; a column named ``V`` is lead V, not
+  volts; by default lead II, but where that column holds one value throughout, the next lead named as an ECG lead
+  that has a signal, with a warning).
   Without a header: one column is the lead; two are a time column (strictly increasing; seconds or milliseconds
   told apart by its step, with a warning) and the lead; more are refused.
 - **Rate**: from ``--fs``, a metadata line and the time column (its rows over its span: times rounded to whole
   ms step unevenly, and their median step would be another rate; a whole number of Hz where one lies within the
-  column's printed resolution); all that are given must agree within 1 %.  A time column with a jump (a step off
-  the median by more than 25 % plus its printed resolution) or going backwards is refused at that line.
+  column's printed resolution); all that are given must agree within 1 %.  A time column's jump of a whole number
+  k of sampling steps (within 25 % of one step plus its printed resolution) is k - 1 samples missing (a device's
+  dropped packets: signal loss in their place, warned; over ``MAX_GAP_S``, 10 minutes, refused), a step going
+  backwards or one off the sampling step and no whole number of them (irregular sampling) is refused at its line.
 - **Unit**: from ``--units``, a metadata line and the lead's column name; all that are given must
   agree.  None given: mV when the amplitudes are plausible for mV (warning), else refused.
 - **Thousands separators** (``1,234`` or ``1.234`` beside integers such as ``523`` in one column) are refused
@@ -106,6 +109,7 @@ TIME_UNITS = {"s": 1.0, "sec": 1.0, "secs": 1.0, "seconds": 1.0, "ms": 1e-3, "ms
 HEART_RATE_MAX = 300.0  # bpm: a bare "rate" over this is no heart rate
 RATE_TOLERANCE = 0.01  # rates from two sources agree within 1 %
 JUMP_TOLERANCE = 0.25  # a time step this far off the median is a gap
+MAX_GAP_S = 600.0  # a longer gap in a time or sample-number column is refused (two sessions in one file?)
 SPACED_COMMA_NUMBERS = re.compile(r"^\s*[+-]?\d+(?:,\d+)?(?:\s+[+-]?\d+(?:,\d+)?)+\s*$")
 DATE_LINE = re.compile(r"^\s*\d{4}-\d{2}-\d{2}(?:[ T][\d:.]+)?\s*$")  # a date (and time) alone on its line
 NUMBER_START = re.compile(r"^\s*[\"']?[+-]?(\d|[.,]\d)")
@@ -619,7 +623,8 @@ def _read_lines(path: Path, lines: list[str], notes: list[str], lead: str | None
         missing = np.isnan(table)
         line_of = np.arange(t.rows[0][0], t.rows[0][0] + len(table))
     # column roles
-    time_col, index_col, time_unit, leads = _roles(path, names, table, line_of, fs, notes, clocks)
+    steps_of: list[np.ndarray] = []  # a time column left out for --fs: its steps in samples (_gaps)
+    time_col, index_col, time_unit, leads = _roles(path, names, table, line_of, fs, notes, clocks, steps_of)
     axes = _axes(names, table, leads)
     if axes and lead is None:  # (one asked for by name is refused below, once choose_lead has found it)
         leads = [c for c in leads if c not in axes] or _refuse_axis(path, names, axes)
@@ -657,22 +662,26 @@ def _read_lines(path: Path, lines: list[str], notes: list[str], lead: str | None
         if c_opt is not None and missing[:, c_opt].any():
             n = int(line_of[np.flatnonzero(missing[:, c_opt])[0]])
             raise RecordError(f"{path}:{n}: the {'time' if c_opt == time_col else 'sample'} column is empty")
+    index_steps: np.ndarray | None = None
     if index_col is not None:
-        # sample numbers count up by one: a jump is samples missing (played back to back they would shift every
-        # beat after it), a step back a mixed file; a counter that wraps from its largest value to its least (OpenBCI's
-        # 'Sample Index' 0-255: every OpenBCI export was refused, a newcomer, session 48) goes on counting
+        # sample numbers count up by one: a jump of k is k - 1 samples missing (a device's dropped packets: played
+        # back to back they would shift every beat after it; refused before session 49), a step back or a repeat a
+        # mixed file; a k-bit counter wraps from its largest value to its least (OpenBCI's 'Sample Index' 0-255: every
+        # OpenBCI export was refused, a newcomer, session 48) and goes on counting, also across a gap
         ix = table[:, index_col]
         d = np.diff(ix)
         # ... only a k-bit counter's wrap: a counter 0..17499 that starts again at 0 is a second session appended, its
         # break unknown (it was played back to back: a reviewer, session 48)
         span = int(ix.max() - ix.min()) + 1
-        wrap = (ix[:-1] == ix.max()) & (ix[1:] == ix.min()) & (span >= 4) & (span & (span - 1) == 0)
-        bad = np.flatnonzero((d != 1) & ~wrap)
+        modular = span >= 4 and span & (span - 1) == 0 and bool(np.any(d < 0))
+        per = np.mod(d, span) if modular else d
+        bad = np.flatnonzero((per < 1) | (per != np.round(per)))
         if len(bad):
             i = int(bad[0])
             raise RecordError(f"{path}:{int(line_of[i + 1])}: sample numbers go from {table[i, index_col]:g} to "
-                              f"{table[i + 1, index_col]:g}: samples missing or out of order; cut the file there, or "
-                              "leave the sample column out and mark the gap with empty cells (signal loss)")
+                              f"{table[i + 1, index_col]:g}: out of order or repeated; cut the file there, or "
+                              "leave the sample column out")
+        index_steps = per.astype(np.int64)
     if time_col is not None and time_col in clocks:
         # clock times of day across midnight (23:59:59.998 then 0:00:00.000): a day on
         clock_t = table[:, time_col]  # a view: the table's column is unwrapped
@@ -704,17 +713,20 @@ def _read_lines(path: Path, lines: list[str], notes: list[str], lead: str | None
                                   f"not a number of {'s, ms or us' if key in INTERVAL_KEYS else 'Hz'}")
             rates.append((f"line {n}", hz))
             break
+    pos_col: tuple[int, str] | None = None  # the time column that places the rows (its gaps: samples missing)
     if time_col is not None:
         tname = names[time_col] if names is not None else f"column {time_col + 1}"
         try:
             rates.append(_time_rate(path, table[:, time_col], line_of, time_unit or 1.0, name=tname))
+            pos_col = time_col, f"time column {tname!r}"
         except _StampsRepeat:
             # a stamp per packet (a phone app's beside its sensor's own per-sample stamps) or times printed too
             # coarsely for the rate: another time column, else --fs, gives the rate (a newcomer, session 32: the
             # error said to leave the column out, and neither --fs nor the file's other time column helped)
             alt = _other_time(path, names, table, line_of, time_col) if names is not None else None
             if alt is not None:
-                rates.append(alt)
+                rates.append(alt[:2])
+                pos_col = alt[2], alt[0]
                 notes.append(f"{path}: time column {tname!r} repeats its value on most rows: not used; the rate "
                              f"from {alt[0]}")
             elif rates:
@@ -733,6 +745,24 @@ def _read_lines(path: Path, lines: list[str], notes: list[str], lead: str | None
         rate = check_record_fs(rates[0][1], f"{path}: sampling rate ({rates[0][0]})")
     except ValueError as err:
         raise RecordError(str(err)) from err
+    # where each row lies: a time column's or the sample numbers' gaps of whole samples are samples missing
+    steps: np.ndarray | None = None
+    steps_from = ""
+    if pos_col is not None:
+        d = np.diff(table[:, pos_col[0]])
+        med = float(np.median(d))
+        steps, steps_from = _steps(d, med, _resolution(d, med))[0], pos_col[1]
+    elif steps_of:
+        steps, steps_from = steps_of[0], "the time column (left out for --fs)"
+    elif index_steps is not None:
+        steps, steps_from = index_steps, "the sample numbers"
+    gaps = np.flatnonzero(steps > 1) if steps is not None else np.array([], dtype=np.int64)
+    if steps is not None and len(gaps):
+        longest = int(gaps[np.argmax(steps[gaps])])
+        if (steps[longest] - 1) / rate > MAX_GAP_S:
+            gap_s = (steps[longest] - 1) / rate
+            raise RecordError(f"{path}:{int(line_of[longest + 1])}: a gap of {gap_s:.0f} s in {steps_from} (over "
+                              f"{MAX_GAP_S:g} s: two recordings in one file?); cut the file there")
     # the unit: every source that says one must agree
     name_unit = _name_unit(lead_names[pick])[1] if names is not None else None
     meta_unit = next((t.meta[k] for k in ("unit", "units", "scale") if k in t.meta), None)
@@ -792,14 +822,26 @@ def _read_lines(path: Path, lines: list[str], notes: list[str], lead: str | None
     if t.skipped:
         notes.append(f"{path}: line(s) {', '.join(map(str, t.skipped[:5]))} before the samples skipped "
                      "(neither metadata nor the header)")
+    if len(gaps) and steps is not None:
+        # a device's dropped packets: missing samples where they were (signal loss, or a short run bridged)
+        pos = np.concatenate([[0], np.cumsum(steps)])
+        full = np.full(int(pos[-1]) + 1, np.nan)
+        full[pos] = x
+        x = full
+        lost = int((steps[gaps] - 1).sum())
+        notes.append(f"{path}: {len(gaps)} gap(s) in {steps_from} from line {int(line_of[gaps[0] + 1])}: {lost} "
+                     f"sample(s) missing ({lost / rate:.3g} s in all; a device's dropped packets?), played as missing "
+                     "samples (a run up to --bridge-s bridged, a longer one signal loss)")
     name = _name_unit(lead_names[pick])[0] if names is not None else lead_names[pick]
     return Recording(path.stem, path, rate, name, x.astype(np.float32), notes=tuple(notes))
 
 
 def _roles(path: Path, names: list[str] | None, table: np.ndarray, line_of: np.ndarray, fs: float | None,
-           notes: list[str], clocks: set[int]) -> tuple[int | None, int | None, float | None, list[int]]:
+           notes: list[str], clocks: set[int], steps_of: list[np.ndarray] | None = None,
+           ) -> tuple[int | None, int | None, float | None, list[int]]:
     """(time column, sample-number column, seconds per time unit, lead columns).  ``clocks``: the columns of clock
-    times (read as seconds): the first is the time column, whatever its name; another is refused."""
+    times (read as seconds): the first is the time column, whatever its name; another is refused.  A time column
+    left out for ``--fs`` (its unit unknown) still places the rows: its steps in samples go into ``steps_of``."""
     ncols = table.shape[1]
     if clocks:
         first = min(clocks)
@@ -835,7 +877,9 @@ def _roles(path: Path, names: list[str] | None, table: np.ndarray, line_of: np.n
         if time_col is not None and time_unit is None:
             time_unit = _time_unit_from_step(path, table[:, time_col], names[time_col], notes, fs=fs)
             if time_unit is None:  # no unit tells its step a rate, and --fs gives it: the column gives no rate ...
-                _gaps(path, table[:, time_col], line_of, names[time_col])
+                st = _gaps(path, table[:, time_col], line_of, names[time_col])
+                if st is not None and steps_of is not None:
+                    steps_of.append(st)
                 time_col = None
         # a column in another channel's unit (Shimmer's raw counts 'no units' beside its calibrated mV, a heart rate in
         # bpm, SpO2 in %) is no lead where another is (the raw and calibrated LL-RA both read as lead II: ambiguous,
@@ -859,8 +903,8 @@ def _roles(path: Path, names: list[str] | None, table: np.ndarray, line_of: np.n
                 notes.append(f"{path}: first column read as sample numbers (steps of 1), rate from --fs")
                 return None, 0, None, [1]
             unit0 = _time_unit_from_step(path, col0, "column 1", notes, fs=fs)
-            if unit0 is None:
-                _gaps(path, col0, line_of, "column 1")
+            if unit0 is None and (st := _gaps(path, col0, line_of, "column 1")) is not None and steps_of is not None:
+                steps_of.append(st)
             return (0 if unit0 is not None else None), None, unit0, [1]
         raise RecordError(f"{path}:{int(line_of[0])}: two columns and no header: which is the ECG? add a header line "
                           "naming them (e.g. 'time_s,ecg_mV')")
@@ -880,23 +924,42 @@ def _time_name_unit(raw: str) -> str | None:
     return unit
 
 
-def _gaps(path: Path, col: np.ndarray, line_of: np.ndarray, name: str) -> None:
-    """... but still shows where samples are missing: a jump or a step back in a time column left out for ``--fs``
-    (its unit unknown, its steps in its own units) is refused at its line, as for a column whose unit is known (a
-    device's clock ticks with a 2 s dropout were played back to back, every beat after it 2 s early: a reviewer,
-    session 48).  A column whose stamps repeat (one per packet) shows nothing either way."""
+def _gaps(path: Path, col: np.ndarray, line_of: np.ndarray, name: str) -> np.ndarray | None:
+    """... but still shows where samples are missing: the steps of a time column left out for ``--fs`` (its unit
+    unknown, its steps in its own units) in samples (:func:`_steps`: a gap of whole samples is that many samples
+    missing; a device's clock ticks with a 2 s dropout were played back to back, every beat after it 2 s early: a
+    reviewer, session 48), a step back or an irregular one refused at its line.  None for a column whose stamps
+    repeat (one per packet): it shows nothing."""
     d = np.diff(col)
     med = float(np.median(d)) if len(d) else 0.0
     if med <= 0:
-        return  # stamps that repeat (one per packet): they show nothing
-    # a step back, or one forward by more than the jump tolerance and the printed resolution (whole-ms stamps at 1,024
-    # Hz step 0 or 1: no gap)
-    bad = np.flatnonzero((d < 0) | (d > (1 + JUMP_TOLERANCE) * med + _resolution(d, med) * (1 + 1e-6)))
-    if len(bad):
-        i = int(bad[0])
-        raise RecordError(f"{path}:{int(line_of[i + 1])}: time column {name!r} goes from {col[i]:g} to {col[i + 1]:g} "
-                          f"(median step {med:g}, its unit unknown): a gap or irregular sampling; cut the file there, "
-                          "or leave the time column out and mark the gap with empty cells (signal loss)")
+        return None  # stamps that repeat (one per packet): they show nothing
+    # (whole-ms stamps at 1,024 Hz step 0 or 1: no gap, the resolution)
+    steps, bad = _steps(d, med, _resolution(d, med), short_ok=True)
+    if bad is not None:
+        raise RecordError(f"{path}:{int(line_of[bad + 1])}: time column {name!r} goes from {col[bad]:g} to "
+                          f"{col[bad + 1]:g} (median step {med:g}, its unit unknown): a step back or irregular "
+                          "sampling; cut the file there, or leave the time column out")
+    return steps
+
+
+def _steps(d: np.ndarray, med: float, res: float, *, short_ok: bool = False) -> tuple[np.ndarray, int | None]:
+    """Each step ``d`` of a time column in samples, and the first step that is none (or None): a step within
+    ``JUMP_TOLERANCE`` of the sampling step plus the printed resolution ``res`` is one sample; a longer one that
+    lies as near a whole number k of sampling steps (and 0.1 % of itself: clocks drift) is k: k - 1 samples
+    missing (a device's dropped packets); a step back, or one between 1 and 1.5 steps off by more, is none
+    (irregular sampling).  The sampling step is the mean of the one-sample steps (times printed to whole ms at 360 Hz
+    step 2 or 3 ms: 2.78).  ``short_ok``: a step shorter than the sampling step (not back) is one sample too (a
+    column whose unit is unknown, left out for ``--fs``: whole-ms stamps at 1,024 Hz step 0 or 1)."""
+    tol = JUMP_TOLERANCE * med + res * (1 + 1e-6)
+    one = np.abs(d - med) <= tol
+    step = float(np.mean(d[one])) if one.any() else med
+    k = np.maximum(np.rint(d / step), 1.0)
+    ok = (d >= 0) & (np.abs(d - k * step) <= JUMP_TOLERANCE * step + res * (1 + 1e-6) + 1e-3 * np.abs(d))
+    if short_ok:
+        ok |= (d >= 0) & (d <= step)
+    bad = np.flatnonzero(~ok)
+    return k.astype(np.int64), (int(bad[0]) if len(bad) else None)
 
 
 def _is_time_name(k: str) -> bool:
@@ -911,9 +974,9 @@ class _StampsRepeat(RecordError):
 
 
 def _other_time(path: Path, names: list[str], table: np.ndarray, line_of: np.ndarray,
-                skip: int) -> tuple[str, float] | None:
+                skip: int) -> tuple[str, float, int] | None:
     """The rate (:func:`_time_rate`) from the first column other than ``skip`` named as a time column that gives
-    one, or None."""
+    one, with that column, or None."""
     for c, raw in enumerate(names):
         base, unit = _name_unit(raw)
         k = _key(base)
@@ -928,7 +991,7 @@ def _other_time(path: Path, names: list[str], table: np.ndarray, line_of: np.nda
                 if scale is None:
                     continue
             what, rate = _time_rate(path, table[:, c], line_of, scale, name=raw)
-            return f"column {raw!r} {what.removeprefix('the time column ')}", rate
+            return f"column {raw!r} {what.removeprefix('the time column ')}", rate, c
         except RecordError:
             continue
     return None
@@ -1052,14 +1115,16 @@ def _time_rate(path: Path, col: np.ndarray, line_of: np.ndarray, scale: float, *
                             "samples, or times printed too coarsely for the rate): it gives no sampling rate; give "
                             "--fs (the column is then not used)")
     res = _resolution(d, med)
-    bad = np.flatnonzero((d <= 0) | (np.abs(d - med) > JUMP_TOLERANCE * med + res * (1 + 1e-6)))
-    if len(bad):
-        i = int(bad[0])
+    steps, bad = _steps(d, med, res)
+    if bad is not None:
+        i = bad
         raise RecordError(f"{path}:{int(line_of[i + 1])}: time goes from {col[i]:g} to {col[i + 1]:g} (median step "
-                          f"{med / scale:.6g}): a gap or irregular sampling; cut the file there, or leave the time "
-                          "column out and mark the gap with empty cells (signal loss)")
-    rate = 1.0 / step
+                          f"{med / scale:.6g}): a step back or irregular sampling; cut the file there, or leave the "
+                          "time column out and give --fs")
+    # gaps of whole samples (a device's dropped packets) are samples missing: the rate over the samples there were
     span = step * len(d)
+    step = span / int(steps.sum())
+    rate = 1.0 / step
     # the span is known to within the printed resolution (each end rounded by half of it), the rate as well
     if abs(rate - round(rate)) <= rate * max(res, 1e-9 * span) / span:
         rate = float(round(rate))

@@ -399,9 +399,16 @@ def test_csv_time_column_gives_the_rate_and_a_gap_is_named(tmp_path):
     p.write_text("time_ms,ecg (mV)\n" + "".join(f"{i * 4},{v}\n" for i, v in enumerate(x)))
     r = read_csv(p)
     assert r.fs == 250.0 and r.notes == () and np.allclose(r.signal, x)
+    # 400 ms skipped (a device's dropped packets): 100 samples missing where they were, said; it was refused
     rows = [f"{i * 4 + (400 if i >= 1000 else 0)},{v}\n" for i, v in enumerate(x)]
     p.write_text("time_ms,ecg (mV)\n" + "".join(rows))
-    with pytest.raises(RecordError, match=r"t\.csv:1002: time goes from 3996 to 4400"):
+    r = read_csv(p)
+    assert r.fs == 250.0 and len(r.signal) == len(x) + 100 and np.isnan(r.signal[1000:1100]).all()
+    assert np.allclose(r.signal[:1000], x[:1000]) and np.allclose(r.signal[1100:], x[1000:])
+    assert any("1 gap(s) in time column 'time_ms' from line 1002: 100 sample(s) missing (0.4 s in all" in n for n in r.notes), r.notes
+    rows = [f"{i * 4 - (6 if i >= 1000 else 0)},{v}\n" for i, v in enumerate(x)]  # a step back: refused
+    p.write_text("time_ms,ecg (mV)\n" + "".join(rows))
+    with pytest.raises(RecordError, match=r"t\.csv:1002: time goes from 3996 to 3994 .* a step back or irregular"):
         read_csv(p)
     q = tmp_path / "nohead.csv"  # no header: a time column in seconds, told by its step (warned)
     q.write_text("".join(f"{i / 250:.4f},{v}\n" for i, v in enumerate(x)))
@@ -425,11 +432,12 @@ def test_csv_time_columns_printed_rounded_give_the_true_rate(tmp_path, fs, unit,
     p.write_text(f"time_{unit},ecg (mV)\n" + "".join(f"{t},{v}\n" for t, v in zip(times, x, strict=True)))
     r = read_csv(p)
     assert r.fs == fs and len(r.signal) == n
-    gap = 3 * fs  # one sample left out
+    gap = 3 * fs  # one sample left out: missing where it was (it was refused), the rate as before
     p.write_text(f"time_{unit},ecg (mV)\n" + "".join(f"{t},{v}\n" for i, (t, v) in enumerate(zip(times, x, strict=True))
                                                        if i != gap))
-    with pytest.raises(RecordError, match=rf"r\.csv:{gap + 2}: time goes from .* a gap or irregular sampling"):
-        read_csv(p)
+    r = read_csv(p)
+    assert r.fs == fs and len(r.signal) == n and np.isnan(r.signal[gap]) and np.isfinite(np.delete(r.signal, gap)).all()
+    assert any(f"from line {gap + 2}: 1 sample(s) missing" in m for m in r.notes), r.notes
 
 
 def test_a_wfdb_sampling_rate_field_wfdb_cannot_read_is_refused_not_played_at_250_hz(tmp_path):
@@ -579,13 +587,20 @@ def test_csv_exports_round_two_read_right_or_refused_at_their_line(tmp_path):
         "gain.csv": ("fs = 500\nUnit: mV\nGain: 10\nECG\n" + one, r"gain.csv:3: gain '10': a scale"),
         "resolution.csv": ("Sampling rate: 500 Hz\nUnits: uV\nResolution: 5\nECG\n" + one,
                            r"resolution.csv:3: resolution '5'"),
-        "jump.csv": ("sample,ECG\n" + "".join(f"{i + (500 if i >= 5000 else 0)},{v}\n" for i, v in enumerate(x)),
-                     r"jump.csv:5002: sample numbers go from 4999 to 5500"),
+        "back.csv": ("sample,ECG\n" + "".join(f"{i - (500 if i >= 5000 else 0)},{v}\n" for i, v in enumerate(x)),
+                     r"back.csv:5002: sample numbers go from 4999 to 4500: out of order or repeated"),
     }
     for name, (text, match) in refused.items():
         (tmp_path / name).write_text(text)
         with pytest.raises(RecordError, match=match):
-            read(tmp_path / name, fs=500 if name == "jump.csv" else None)
+            read(tmp_path / name, fs=500 if name == "back.csv" else None)
+    # sample numbers that jump: samples missing (a device's dropped packets), where they were
+    (tmp_path / "jump.csv").write_text("sample,ECG\n" + "".join(f"{i + (500 if i >= 5000 else 0)},{v}\n"
+                                                                for i, v in enumerate(x)))
+    r = read(tmp_path / "jump.csv", fs=500)
+    assert len(r.signal) == len(x) + 500 and np.isnan(r.signal[5000:5500]).all() and np.isfinite(r.signal[5500:]).all()
+    assert any("1 gap(s) in the sample numbers from line 5002: 500 sample(s) missing (1 s in all" in n
+               for n in r.notes), r.notes
     (tmp_path / "unknown.csv").write_text("Sampling rate: 500\nPatient: anonymous\nECG (mV)\n" + one)
     assert any("metadata not used (line 2)" in n for n in read(tmp_path / "unknown.csv").notes)
 
@@ -1256,10 +1271,12 @@ def test_an_openbci_export_reads_its_rate_line_and_leaves_its_wrapping_sample_co
                   + "".join(f"{i % 256}.0, {v * 1000:.2f}, 0.00\n" for i, v in enumerate(y)))
     r5 = read_csv(v5, units="uV")  # it was refused: 'sample numbers go from 255 to 0: samples missing'
     assert (r5.fs, r5.lead) == (250.0, "EXG Channel 0") and np.allclose(r5.signal, y, atol=1e-4)
-    gap = tmp_path / "gap.txt"  # a counter that jumps is still samples missing
-    gap.write_text("Sample Index, ECG (mV)\n" + "".join(f"{i % 256}, {v:.4f}\n" for i, v in enumerate(y) if i != 300))
-    with pytest.raises(RecordError, match="sample numbers go from 43 to 45"):
-        read_csv(gap, fs=250.0)
+    gap = tmp_path / "gap.txt"  # a counter that jumps is samples missing, also across its wrap (it was refused)
+    gap.write_text("Sample Index, ECG (mV)\n" + "".join(f"{i % 256}, {v:.4f}\n" for i, v in enumerate(y)
+                                                         if i not in (300, 510, 511, 512)))
+    g = read_csv(gap, fs=250.0)
+    assert len(g.signal) == len(y) and np.isnan(g.signal[[300, 510, 511, 512]]).all()
+    np.testing.assert_allclose(np.delete(g.signal, [300, 510, 511, 512]), np.delete(y, [300, 510, 511, 512]), atol=1e-4)
     b = tmp_path / "bitalino.csv"  # a named counter that wraps (0-15) comes first
     b.write_text("Sampling rate: 250 Hz\nnSeq,ECG (mV)\n" + "".join(f"{i % 16},{v:.4f}\n" for i, v in enumerate(y)))
     assert read_csv(b).lead == "ECG"
@@ -1326,8 +1343,13 @@ def test_what_a_reviewer_broke_in_the_device_file_rules(tmp_path, excerpt):
     t = 1_000_000 + 128 * np.arange(len(y))
     t[5000:] += 2 * 32768  # 2 s of Bluetooth dropout
     ticks.write_text("Timestamp,ECG (mV)\n" + "".join(f"{a},{v:.4f}\n" for a, v in zip(t, y, strict=True)))
-    with pytest.raises(RecordError, match=r"ticks_gap\.csv:5002: time column 'Timestamp' goes from .* \(median step "
-                                          r"128, its unit unknown\): a gap"):
+    tg = read_csv(ticks, fs=256.0)  # the 2 s are 512 samples missing where they were (it was refused before)
+    assert len(tg.signal) == len(y) + 512 and np.isnan(tg.signal[5000:5512]).all()
+    np.testing.assert_allclose(tg.signal[5512:], y[5000:], atol=1e-4)
+    t[6000:] -= 200  # a step back is still refused
+    ticks.write_text("Timestamp,ECG (mV)\n" + "".join(f"{a},{v:.4f}\n" for a, v in zip(t, y, strict=True)))
+    with pytest.raises(RecordError, match=r"ticks_gap\.csv:6002: time column 'Timestamp' goes from .* \(median step "
+                                          r"128, its unit unknown\): a step back"):
         read_csv(ticks, fs=256.0)
     restart = tmp_path / "restart.csv"
     restart.write_text("Sampling rate: 256 Hz\nSample,ECG (mV)\n"

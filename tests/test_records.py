@@ -392,3 +392,37 @@ def test_a_record_that_starts_without_signal_is_in_signal_loss_from_its_first_sa
     loss = [(a.state, a.record_s) for a in rec.alarms if a.condition is Condition.SIGNAL_LOSS]
     assert loss and loss[0][0] is AlarmState.ACTIVE and loss[0][1] < 0.5, loss
     assert loss[1][0] is AlarmState.CLEARED and 8.0 < loss[1][1] < 12.0, loss
+
+
+def test_a_device_files_dropped_packets_are_signal_loss_where_they_were(tmp_path):
+    """A Bluetooth device's CSV export whose time column skips 3 s (dropped packets): played with those samples
+    missing where they were, "signal loss" raised there and cleared by the first beat after it, every beat after it at
+    its true time (it was refused: "cut the file there"); played back to back, each would have come 3 s early.  A gap
+    of over 10 minutes is refused (two recordings in one file?)."""
+    r = read(EXCERPT)
+    fs = 360
+    x = r.signal[: 60 * fs]
+    keep = np.r_[0:20 * fs, 23 * fs:60 * fs]
+    p = tmp_path / "ble.csv"
+    p.write_text("time (s),ECG (mV)\n" + "".join(f"{i / fs:.6f},{x[i]:.4f}\n" for i in keep))
+    got = read(p)
+    assert got.fs == fs and len(got.signal) == 60 * fs and np.isnan(got.signal[20 * fs:23 * fs]).all()
+    assert any("1 gap(s) in time column 'time (s)' from line" in n and "1080 sample(s) missing (3 s" in n
+               for n in got.notes), got.notes
+    run = tmp_path / "run"
+    run.mkdir()
+    _, rec = play_records(run, [p])
+    loss = [a for a in rec.alarms if a.condition is Condition.SIGNAL_LOSS]
+    assert [a.state for a in loss][:2] == [AlarmState.ACTIVE, AlarmState.CLEARED]
+    assert 19.5 <= loss[0].record_s <= 21.0 and 23.0 <= loss[1].record_s <= 25.0, [a.record_s for a in loss]
+    # the beats after the gap at the reference's times (205x's annotations, within EC57's 150 ms)
+    ref = r.ann_samples[(r.ann_samples > 25 * fs) & (r.ann_samples < 58 * fs)]
+    found = np.array(sorted(s.beat.index for s in rec.scores))
+    near = np.abs(found[np.searchsorted(found, ref).clip(1, len(found) - 1)[:, None] + np.array([-1, 0])]
+                  - ref[:, None]).min(axis=1)
+    assert (near <= 0.15 * fs).mean() >= 0.98
+    far = tmp_path / "far.csv"
+    far.write_text("time (s),ECG (mV)\n" + "".join(f"{i / fs + (700 if i >= 20 * fs else 0):.6f},{x[i]:.4f}\n"
+                                                    for i in range(len(x))))
+    with pytest.raises(RecordError, match=r"far\.csv:7202: a gap of 700 s in time column 'time \(s\)' \(over 600 s"):
+        read(far)
