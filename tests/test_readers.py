@@ -405,7 +405,8 @@ def test_csv_time_column_gives_the_rate_and_a_gap_is_named(tmp_path):
     r = read_csv(p)
     assert r.fs == 250.0 and len(r.signal) == len(x) + 100 and np.isnan(r.signal[1000:1100]).all()
     assert np.allclose(r.signal[:1000], x[:1000]) and np.allclose(r.signal[1100:], x[1000:])
-    assert any("1 gap(s) in time column 'time_ms' from line 1002: 100 sample(s) missing (0.4 s in all" in n for n in r.notes), r.notes
+    assert any("1 gap(s) in time column 'time_ms' from line 1002: 100 sample(s) missing (0.4 s in all" in n
+               for n in r.notes), r.notes
     rows = [f"{i * 4 - (6 if i >= 1000 else 0)},{v}\n" for i, v in enumerate(x)]  # a step back: refused
     p.write_text("time_ms,ecg (mV)\n" + "".join(rows))
     with pytest.raises(RecordError, match=r"t\.csv:1002: time goes from 3996 to 3994 .* a step back or irregular"):
