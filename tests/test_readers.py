@@ -1272,15 +1272,45 @@ def test_an_openbci_export_reads_its_rate_line_and_leaves_its_wrapping_sample_co
                   + "".join(f"{i % 256}.0, {v * 1000:.2f}, 0.00\n" for i, v in enumerate(y)))
     r5 = read_csv(v5, units="uV")  # it was refused: 'sample numbers go from 255 to 0: samples missing'
     assert (r5.fs, r5.lead) == (250.0, "EXG Channel 0") and np.allclose(r5.signal, y, atol=1e-4)
-    gap = tmp_path / "gap.txt"  # a counter that jumps is samples missing, also across its wrap (it was refused)
+    # a wrapping counter that skips cannot tell how many samples went (1, or 257, ...): refused, naming the fix
+    # (session 49's first form read such skips modulo 256: a 2 s dropout as 244 samples, a reviewer)
+    lost = (300, 510, 511, 512)
+    gap = tmp_path / "gap.txt"
     gap.write_text("Sample Index, ECG (mV)\n" + "".join(f"{i % 256}, {v:.4f}\n" for i, v in enumerate(y)
-                                                         if i not in (300, 510, 511, 512)))
-    g = read_csv(gap, fs=250.0)
-    assert len(g.signal) == len(y) and np.isnan(g.signal[[300, 510, 511, 512]]).all()
-    np.testing.assert_allclose(np.delete(g.signal, [300, 510, 511, 512]), np.delete(y, [300, 510, 511, 512]), atol=1e-4)
+                                                         if i not in lost))
+    with pytest.raises(RecordError, match=r"gap\.txt:302: sample numbers go from 43 to 45: samples missing \(or rows "
+                                          r"repeated\), but a counter that starts again every 256 samples cannot tell"):
+        read_csv(gap, fs=250.0)
+    swap = tmp_path / "swap.txt"  # two rows swapped (a step back modulo 256): refused, not 'samples missing'
+    rows = [f"{i % 256}, {v:.4f}\n" for i, v in enumerate(y)]
+    rows[100], rows[101] = rows[101], rows[100]
+    swap.write_text("Sample Index, ECG (mV)\n" + "".join(rows))
+    with pytest.raises(RecordError, match=r"swap\.txt:102: sample numbers go from 99 to 101: samples missing \(or"):
+        read_csv(swap, fs=250.0)
+    # ... with a time column stamping each sample, the skips are read from it, the counter agreeing modulo 256
+    stamped = tmp_path / "stamped.txt"
+    stamped.write_text("Sample Index, ECG (mV), Timestamp (s)\n" + "".join(
+        f"{i % 256}, {v:.4f}, {1700000000 + i / 250:.4f}\n" for i, v in enumerate(y) if i not in lost))
+    g = read_csv(stamped)
+    assert g.fs == 250.0 and len(g.signal) == len(y) and np.isnan(g.signal[list(lost)]).all()
+    np.testing.assert_allclose(np.delete(g.signal, lost), np.delete(y, lost), atol=1e-4)
+    # ... and where they disagree (the host stamped the rows anew at the nominal rate, hiding the counter's skips)
+    restamped = tmp_path / "restamped.txt"
+    restamped.write_text("Sample Index, ECG (mV), Timestamp (s)\n" + "".join(
+        f"{i % 256}, {v:.4f}, {1700000000 + k / 250:.4f}\n"
+        for k, (i, v) in enumerate((i, v) for i, v in enumerate(y) if i not in lost)))
+    with pytest.raises(RecordError, match=r"restamped\.txt:302: time column 'Timestamp \(s\)' steps 1 sample\(s\) "
+                                          r"there but the sample numbers 2 \(43 to 45\): which is right"):
+        read_csv(restamped)
     b = tmp_path / "bitalino.csv"  # a named counter that wraps (0-15) comes first
     b.write_text("Sampling rate: 250 Hz\nnSeq,ECG (mV)\n" + "".join(f"{i % 16},{v:.4f}\n" for i, v in enumerate(y)))
     assert read_csv(b).lead == "ECG"
+    # ... its nSeq is a sample counter: one that skips is refused (its skip was spliced back to back, unsaid: a
+    # reviewer, session 49)
+    b.write_text("Sampling rate: 250 Hz\nnSeq,ECG (mV)\n" + "".join(f"{i % 16},{v:.4f}\n" for i, v in enumerate(y)
+                                                                    if i not in range(1000, 1010)))
+    with pytest.raises(RecordError, match=r"bitalino\.csv:1003: sample numbers go from 7 to 2: samples missing"):
+        read_csv(b)
 
 
 def test_a_shimmer_export_plays_lead_ii_named_by_its_electrode_pair(tmp_path, excerpt):
