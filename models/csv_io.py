@@ -30,10 +30,11 @@ the line and the fix; what is decided on clear evidence is a warning in ``Record
   ``seconds``, ``Zeit``, ``temps``, ``tiempo``, ``tempo``, ``tijd``; unit from the name: ``time_ms``,
   ``time (s)``, ``t [us]``; or clock times, whatever the column's name: ``h:mm:ss.mmm``/``m:ss.mmm``
   (PhysioNet's elapsed time, a decimal comma allowed; times of day across midnight go on) or an ISO date and
-  time, read as seconds), a sample-number column (``sample``, ``Sample #``, ``index``, ``n``, ``#``: counting up by
-  one; a jump is samples missing, a step back or a repeat refused at its line), the rest are leads (``--lead``
-  chooses among them by name; a unit in a name: ``ECG (uV)``, ``ecg_mV``; a column named ``V`` is lead V, not
-  volts; by default lead II, but where that column holds one value throughout, the next lead named as an ECG lead
+  time, read as seconds, or a date in another order and a time (``06/12/2026 10:00:00.004``: the time of day); a
+  column of dates alone is no lead), a sample-number column (``sample``, ``Sample #``, ``index``, ``n``, ``#``:
+  counting up by one; a jump is samples missing, a step back or a repeat refused at its line), the rest are leads
+  (``--lead`` chooses among them by name; a unit in a name: ``ECG (uV)``, ``ecg_mV``; a column named ``V`` is lead
+  V, not volts; by default lead II, but where that column holds one value throughout, the next lead named as an ECG lead
   that has a signal, with a warning).
   Without a header: one column is the lead; two are a time column (strictly increasing; seconds or milliseconds
   told apart by its step, with a warning) and the lead; more are refused.
@@ -389,11 +390,23 @@ def _clock_format(cell: str) -> bool:
 CLOCK = re.compile(r"^(?:(\d+):)?(\d{1,2}):(\d{1,2}(?:[.,]\d+)?)$")
 
 
+# a date in another order before a time of day: day or month first (06/12/2026, 12-06-2026, 06.12.2026), or year first
+# with slashes (2026/12/06): which of day and month comes first cannot be told, and need not be (below)
+OTHER_DATE_TIME = re.compile(r"^(?:\d{1,2}[./-]\d{1,2}[./-]\d{4}|\d{4}/\d{1,2}/\d{1,2})[ T]+(\S+)$")
+DOTTED_DATE = re.compile(r"\b\d{1,2}\.\d{1,2}\.\d{4}\b")
+DATE_ONLY = re.compile(r"^(?:\d{4}-\d{2}-\d{2}|\d{1,2}[./]\d{1,2}[./]\d{4}|\d{4}/\d{1,2}/\d{1,2})$")
+
+
 def _clock(cell: str) -> float | None:
     """Seconds from a clock time (``h:mm:ss.mmm``, ``m:ss.mmm``: PhysioNet's elapsed time) or an ISO date and
-    time (``2024-01-01 10:00:00.003``, as seconds since 1970, UTC where no zone is given); None for anything else."""
+    time (``2024-01-01 10:00:00.003``, as seconds since 1970, UTC where no zone is given); from a date in another
+    order and a time (``06/12/2026 10:00:00.004``, ``06.12.2026 10:00:00,004``: a European device's or a spreadsheet's
+    export) the time of day alone, its date left out (day-first and month-first cannot be told apart; the times of
+    day go on across midnight as a clock column's do); None for anything else."""
     if m := CLOCK.match(cell.strip()):
         return int(m.group(1) or 0) * 3600 + int(m.group(2)) * 60 + float(m.group(3).replace(",", "."))
+    if (m := OTHER_DATE_TIME.match(cell.strip())) and (c := CLOCK.match(m.group(1))):
+        return int(c.group(1) or 0) * 3600 + int(c.group(2)) * 60 + float(c.group(3).replace(",", "."))
     if re.match(r"^\d{4}-\d{2}-\d{2}[ T]\d", cell.strip()):
         try:
             when = datetime.fromisoformat(cell.strip())
@@ -554,8 +567,9 @@ def _read_lines(path: Path, lines: list[str], notes: list[str], lead: str | None
             raise RecordError(f"{path}:{n}: {s.strip()!r} is either one number with a decimal comma or two integer "
                               "columns; add a header line naming the column(s) (e.g. 'ecg_mV'), or use ';' between "
                               "columns")
-    if decimal_comma and any("." in s for _, s in t.rows[:500]):
-        n, s = next((n, s) for n, s in t.rows if "." in s)
+    # (a date written with dots, 06.12.2026, beside decimal commas is no mixing: a German export's times)
+    if decimal_comma and any("." in DOTTED_DATE.sub("", s) for _, s in t.rows[:500]):
+        n, s = next((n, s) for n, s in t.rows if "." in DOTTED_DATE.sub("", s))
         raise RecordError(f"{path}:{n}: {s.strip()!r} mixes decimal commas and points (thousands separators?); "
                           "export numbers without thousands separators")
     names = t.header[1] if t.header is not None else None
@@ -571,6 +585,7 @@ def _read_lines(path: Path, lines: list[str], notes: list[str], lead: str | None
     grouped: list[tuple[int, str] | None] = [None] * ncols
     all_grouped = [True] * ncols
     clocks: set[int] = set()  # columns of clock times (h:mm:ss.mmm, ISO date and time): seconds
+    dates: set[int] = set()  # columns of dates alone (a date column beside a time column): no lead, not read
     numeric: set[int] = set()
     for r, (n, s) in enumerate(t.rows):
         cells = _split(s, delim) if not decimal_comma or delim is not None or ncols > 1 else [s.strip()]
@@ -595,16 +610,23 @@ def _read_lines(path: Path, lines: list[str], notes: list[str], lead: str | None
             try:
                 v = _number(cell, decimal_comma)
             except ValueError:
-                clock = _clock(cell) if c not in numeric else None
+                clock = _clock(cell) if c not in numeric and c not in dates else None
+                if clock is None and c not in numeric | clocks and DATE_ONLY.match(cell.strip()):
+                    dates.add(c)  # a date column (its times in another column): read as no lead, left NaN
+                    continue
                 if clock is None:
+                    if re.search(r"\d[:/.-]\d", cell) and (":" in cell or "/" in cell or cell.count("-") >= 2):
+                        raise RecordError(f"{path}:{n}: field {c + 1} {cell[:40]!r} is a date or time in a form not "
+                                          "read here (read: seconds, h:mm:ss.fff, ISO 8601 '2026-12-06 10:00:00.004', "
+                                          "'06/12/2026 10:00:00.004'); export the times in one of those") from None
                     raise RecordError(f"{path}:{n}: field {c + 1} {cell[:40]!r} is not a number; fix or remove the "
                                       "line") from None
                 clocks.add(c)
                 v = clock
             else:
-                if c in clocks:
+                if c in clocks or c in dates:
                     raise RecordError(f"{path}:{n}: field {c + 1} {cell[:40]!r} is a number where the lines before "
-                                      "hold clock times; fix or remove the line")
+                                      f"hold {'clock times' if c in clocks else 'dates'}; fix or remove the line")
                 numeric.add(c)
             if not math.isfinite(v):
                 raise RecordError(f"{path}:{n}: field {c + 1} {cell[:40]!r} is not a finite number")
@@ -612,7 +634,7 @@ def _read_lines(path: Path, lines: list[str], notes: list[str], lead: str | None
     _thousands(path, plain, grouped, all_grouped)
     line_of = np.asarray([n for n, _ in t.rows])
     if bulk:
-        if (decimal_comma or trailing or clocks or missing.any() or t.blank
+        if (decimal_comma or trailing or clocks or dates or missing.any() or t.blank
                 or any('"' in s or "'" in s for _, s in t.rows)):
             return None
         ints = [c for c in range(ncols) if all_grouped[c] and grouped[c] is None]  # no separator seen in it
@@ -625,6 +647,12 @@ def _read_lines(path: Path, lines: list[str], notes: list[str], lead: str | None
     # column roles
     steps_of: list[np.ndarray] = []  # a time column left out for --fs: its steps in samples (_gaps)
     time_col, index_col, time_unit, leads = _roles(path, names, table, line_of, fs, notes, clocks, steps_of)
+    if dates:
+        leads = [c for c in leads if c not in dates]
+        label = [f"column {c + 1}" for c in range(table.shape[1])] if names is None else names
+        which = ", ".join(repr(label[c]) for c in sorted(dates))
+        notes.append(f"{path}: column(s) {which} hold dates: not a lead, not read (the times of day go on across "
+                     "midnight)")
     axes = _axes(names, table, leads)
     if axes and lead is None:  # (one asked for by name is refused below, once choose_lead has found it)
         leads = [c for c in leads if c not in axes] or _refuse_axis(path, names, axes)

@@ -1429,3 +1429,35 @@ def test_an_apple_watch_export_in_german_reads_its_rate_unit_and_lead(tmp_path):
     q = tmp_path / "dev.csv"
     q.write_text("Sampling rate: 250 Hz\nSignal unit: uV\nECG\n" + "".join(f"{v * 1000:.1f}\n" for v in _sig()))
     assert np.allclose(read_csv(q).signal, _sig(), atol=1e-4)
+
+
+def test_dates_written_day_first_and_a_date_column_read_as_times_of_day(tmp_path):
+    """A European device's or spreadsheet's export writes its times as ``06/12/2026 10:00:00.004`` or
+    ``06.12.2026 23:59:59,998``, or a date column beside a time column: each was refused at its first line with "is not
+    a number; fix or remove the line", though every line holds the same (a newcomer, session 48).  The time of day is
+    read (day first or month first cannot be told and need not be), across midnight too; a date column is no lead.  A
+    form still not read is refused naming the forms that are."""
+    import datetime as dt
+
+    x = _sig(2500, 250.0)
+    t0 = dt.datetime(2026, 12, 6, 23, 59, 55)
+    when = [t0 + dt.timedelta(seconds=i / 250) for i in range(len(x))]
+    files = {
+        "dayfirst.csv": "Time,ECG (mV)\n" + "".join(f"{w.strftime('%d/%m/%Y %H:%M:%S.%f')[:-3]},{v:.4f}\n"
+                                                    for w, v in zip(when, x, strict=True)),
+        "dots.csv": "Zeit;EKG (mV)\n" + "".join(f"{w.strftime('%d.%m.%Y %H:%M:%S,%f')[:-3]};{v:.4f}\n".replace(".", ",")
+                                                .replace(",", ".", 2) for w, v in zip(when, x, strict=True)),
+        "datecol.csv": "Date,Time,ECG (mV)\n" + "".join(f"{w:%Y-%m-%d},{w.strftime('%H:%M:%S.%f')[:-3]},{v:.4f}\n"
+                                                       for w, v in zip(when, x, strict=True)),
+    }
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+        r = read_csv(tmp_path / name)
+        assert r.fs == 250.0 and len(r.signal) == len(x) and np.allclose(r.signal, x, atol=1e-4), name
+        assert r.lead in ("ECG", "EKG"), (name, r.lead)
+    assert any("column(s) 'Date' hold dates: not a lead" in n for n in read_csv(tmp_path / "datecol.csv").notes)
+    (tmp_path / "ampm.csv").write_text("Time,ECG (mV)\n" + "".join(
+        f"{w.strftime('%m/%d/%Y %I:%M:%S %p')},{v:.4f}\n" for w, v in zip(when, x, strict=True)))
+    with pytest.raises(RecordError, match=r"ampm\.csv:2: field 1 '12/06/2026 11:59:55 PM' is a date or time in a form "
+                                          r"not read here"):
+        read_csv(tmp_path / "ampm.csv")
