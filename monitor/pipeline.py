@@ -501,7 +501,8 @@ class Monitor:
                 rhythm_block=first_block(chunk.patient, chunk.fs), vfalarm=self._vf_alarm())
             if prev is not None:  # the old stream's last samples typed and analysed, its watch told all
                 self._finish_stream(prev)
-            self.fusion.setdefault(chunk.patient, LeadFusion(vt=self.lethal_cfg.second_lead_vt))
+            fusion = self.fusion.setdefault(chunk.patient, LeadFusion(vt=self.lethal_cfg.second_lead_vt))
+            fusion.second_unlike = functools.partial(self._second_unlike, chunk.patient)
             if prev is not None and prev.fs != chunk.fs:  # a new rate, a new watch holding the old one's conditions
                 st.lethal.carry(prev.lethal, chunk.start)
                 st.vfalarm = prev.vfalarm  # ... and the VF alarm's episode with its VF/flutter, as the first lead's
@@ -516,6 +517,12 @@ class Monitor:
             if prev is not None and prev.fs == chunk.fs:  # off, or back, since: across its restarts too
                 st.off_since, st.on_since = prev.off_since, prev.on_since
         return st
+
+    def _second_unlike(self, patient: str, lo: int, hi: int) -> bool:
+        """Whether bed ``patient``'s second lead's QRS in samples ``lo`` .. ``hi`` are all unlike its QRS (its two-lead
+        agreement's :meth:`~ecgmon.segmentation.agreement.LeadAgreement.unlike`; False without one)."""
+        agree = self.agree.get(patient)
+        return agree is not None and agree.unlike(lo, hi)
 
     def _bed_model(self, fs: float, learnt: Learnt | None = None) -> BedModel:
         return BedModel(fs, threshold=self.threshold, shape=self.scorer.shape, learning=self.learning,

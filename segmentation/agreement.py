@@ -281,6 +281,17 @@ class LeadAgreement:
                 continue
             return replace(b2, noisy=True, lead=1)
 
+    def unlike(self, lo: float, hi: float) -> bool:
+        """Whether the second lead's QRS after sample ``lo`` up to ``hi`` (those whose windows are cut; one at least)
+        are all unlike its QRS where the first lead confirmed them (:meth:`_like`; at least ``insert_templ`` of those
+        known): what its detector counts in a silence of the first lead is no beat (a heart block's P waves).  False
+        where it cannot tell (no window known, too few confirmed)."""
+        if len(self._templ) < self.cfg.insert_templ:
+            return False
+        k = bisect.bisect_right(self._second_beats, lo, key=lambda b: b.index)
+        got = [b for b in itertools.islice(self._second_beats, k, None) if b.index <= hi]
+        return bool(got) and not any(self._like(b) for b in got)
+
     def _second_beat(self, at: float) -> Beat | None:
         """The second lead's window beat of its QRS at ``at`` (its index the fiducial rounded), or None."""
         k = bisect.bisect_left(self._second_beats, at - 1, key=lambda b: b.index)
