@@ -519,10 +519,10 @@ class Monitor:
         return st
 
     def _second_unlike(self, patient: str, lo: int, hi: int) -> bool:
-        """Whether bed ``patient``'s second lead's QRS in samples ``lo`` .. ``hi`` are all unlike its QRS (its two-lead
-        agreement's :meth:`~ecgmon.segmentation.agreement.LeadAgreement.unlike`; False without one)."""
+        """Whether bed ``patient``'s second lead's "QRS" in samples ``lo`` .. ``hi`` are all P waves (its two-lead
+        agreement's :meth:`~ecgmon.segmentation.agreement.LeadAgreement.p_waves`; False without one)."""
         agree = self.agree.get(patient)
-        return agree is not None and agree.unlike(lo, hi)
+        return agree is not None and agree.p_waves(lo, hi)
 
     def _bed_model(self, fs: float, learnt: Learnt | None = None) -> BedModel:
         return BedModel(fs, threshold=self.threshold, shape=self.scorer.shape, learning=self.learning,

@@ -101,6 +101,7 @@ class AgreementConfig:
     insert_like: float = 0.8  # ... its window correlating at least this with the second lead's QRS the first confirmed
     insert_amp: float = 2.0  # ... its peak-to-peak within this factor of theirs
     insert_templ: int = 16  # ... like one of their last this many, at least half of them known
+    p_amp: float = 0.5  # a second lead's "QRS" unlike its QRS and under this share of their peak-to-peak: a P wave
     insert_lag_s: float = 2.5  # ... decided once the first lead has gone this far past it without a QRS near it (s)
 
 
@@ -281,16 +282,31 @@ class LeadAgreement:
                 continue
             return replace(b2, noisy=True, lead=1)
 
-    def unlike(self, lo: float, hi: float) -> bool:
-        """Whether the second lead's QRS after sample ``lo`` up to ``hi`` (those whose windows are cut; one at least)
-        are all unlike its QRS where the first lead confirmed them (:meth:`_like`; at least ``insert_templ`` of those
-        known): what its detector counts in a silence of the first lead is no beat (a heart block's P waves).  False
-        where it cannot tell (no window known, too few confirmed)."""
-        if len(self._templ) < self.cfg.insert_templ:
+    def p_waves(self, lo: float, hi: float) -> bool:
+        """Whether the second lead's "QRS" after sample ``lo`` up to ``hi`` (those whose windows are cut; one at least)
+        are all P waves, as far as their windows tell: each correlating under ``insert_like`` with every one of the
+        second lead's last ``insert_templ`` QRS windows the first lead confirmed (all of them known), and under
+        ``p_amp`` (half) of the smallest one's peak-to-peak.  A QRS of another shape (a bundle branch block, an escape
+        rhythm, a flipped axis: a reviewer, session 49, false asystole on each with a likeness test alone) is as large
+        as a QRS; one of the same shape smaller is like them.  False where it cannot tell: no window, too few
+        confirmed, or a window in noise."""
+        c = self.cfg
+        if len(self._templ) < c.insert_templ:
             return False
         k = bisect.bisect_right(self._second_beats, lo, key=lambda b: b.index)
         got = [b for b in itertools.islice(self._second_beats, k, None) if b.index <= hi]
-        return bool(got) and not any(self._like(b) for b in got)
+        if not got or any(b.noisy for b in got):
+            return False
+        small = c.p_amp * min(float(np.ptp(t)) for t in self._templ)
+        for b in got:
+            w = np.asarray(b.samples)[0] if b.samples.ndim == 2 else np.asarray(b.samples)
+            if float(np.ptp(w)) >= small:
+                return False
+            for t in self._templ:
+                r = np.corrcoef(w, t)[0, 1]
+                if np.isfinite(r) and r >= c.insert_like:
+                    return False
+        return True
 
     def _second_beat(self, at: float) -> Beat | None:
         """The second lead's window beat of its QRS at ``at`` (its index the fiducial rounded), or None."""

@@ -660,3 +660,26 @@ def test_a_pause_whose_second_lead_shows_tall_p_waves_is_the_beds_asystole(tmp_p
         raised[second] = {a.condition for a in rec.alarms if a.state.value == "active" and 99 < (a.record_s or 0) < 106}
     assert {Condition.PAUSE, Condition.ASYSTOLE} <= raised[False]
     assert {Condition.PAUSE, Condition.ASYSTOLE} <= raised[True], raised
+
+
+@pytest.mark.parametrize("change", ["flip", "double", "wide"])
+def test_a_second_lead_whose_qrs_change_shape_still_holds_lead_iis_silence(tmp_path, change):
+    """Lead II's complexes fall to a fiftieth (an electrode moved) while lead V1 goes on beating, its QRS changed at
+    the same moment: inverted, twice as large, or wide (a bundle branch block).  Those are QRS, not P waves: no pause,
+    no asystole (a likeness test alone raised HIGH asystole on each, and held it until lead II came back: a reviewer,
+    session 49)."""
+    ii, v1 = _heart_block(80.0, 0.08, set())
+    t = np.arange(len(ii)) / FS
+    after = t >= 40
+    ii = np.where(after, 0.02 * ii, ii)
+    if change == "flip":
+        v1 = np.where(after, -v1, v1)
+    elif change == "double":
+        v1 = np.where(after, 2.2 * v1, v1)
+    else:  # the rS widened: a slurred, broad S
+        k = np.exp(-0.5 * (np.arange(-12, 13) / 5.0) ** 2)
+        v1 = np.where(after, 1.6 * np.convolve(v1, k / k.sum(), mode="same"), v1)
+    _record(tmp_path, "moved", {"II": ii, "V1": v1})
+    _, rec = play_records(tmp_path, [tmp_path / "moved"], second_lead=True)
+    got = {a.condition for a in rec.alarms if a.state.value == "active" and (a.record_s or 0) > 35}
+    assert not got & {Condition.PAUSE, Condition.ASYSTOLE}, got
