@@ -743,12 +743,14 @@ def _read_lines(path: Path, lines: list[str], notes: list[str], lead: str | None
                                   f"not a number of {'s, ms or us' if key in INTERVAL_KEYS else 'Hz'}")
             rates.append((f"line {n}", hz))
             break
-    pos_col: tuple[int, str] | None = None  # the time column that places the rows (its gaps: samples missing)
+    # the steps in samples of the time column that gave the rate (where the rows lie: its gaps samples missing)
+    placed: tuple[np.ndarray, str] | None = None
     if time_col is not None:
         tname = names[time_col] if names is not None else f"column {time_col + 1}"
         try:
-            rates.append(_time_rate(path, table[:, time_col], line_of, time_unit or 1.0, name=tname))
-            pos_col = time_col, f"time column {tname!r}"
+            what, hz, by_time = _time_rate(path, table[:, time_col], line_of, time_unit or 1.0, name=tname)
+            rates.append((what, hz))
+            placed = by_time, f"time column {tname!r}"
         except _StampsRepeat:
             # a stamp per packet (a phone app's beside its sensor's own per-sample stamps) or times printed too
             # coarsely for the rate: another time column, else --fs, gives the rate (a newcomer, session 32: the
@@ -756,7 +758,7 @@ def _read_lines(path: Path, lines: list[str], notes: list[str], lead: str | None
             alt = _other_time(path, names, table, line_of, time_col) if names is not None else None
             if alt is not None:
                 rates.append(alt[:2])
-                pos_col = alt[2], alt[0]
+                placed = alt[2], alt[0]
                 notes.append(f"{path}: time column {tname!r} repeats its value on most rows: not used; the rate "
                              f"from {alt[0]}")
             elif rates:
@@ -778,10 +780,8 @@ def _read_lines(path: Path, lines: list[str], notes: list[str], lead: str | None
     # where each row lies: a time column's or the sample numbers' gaps of whole samples are samples missing
     steps: np.ndarray | None = None
     steps_from = ""
-    if pos_col is not None:
-        d = np.diff(table[:, pos_col[0]])
-        med = _base_step(d, float(np.median(d)))
-        steps, steps_from = _steps(d, med, _resolution(d, med))[0], pos_col[1]
+    if placed is not None:
+        steps, steps_from = placed
     elif steps_of:
         steps, steps_from = steps_of[0], "the time column (left out for --fs)"
     if steps is not None and index_steps is not None and index_col is not None:
@@ -983,9 +983,8 @@ def _gaps(path: Path, col: np.ndarray, line_of: np.ndarray, name: str) -> np.nda
     med = float(np.median(d)) if len(d) else 0.0
     if med <= 0:
         return None  # stamps that repeat (one per packet): they show nothing
-    med = _base_step(d, med)
     # (whole-ms stamps at 1,024 Hz step 0 or 1: no gap, the resolution)
-    steps, bad = _steps(d, med, _resolution(d, med), short_ok=True)
+    steps, bad, med, _ = _steps(d, med, short_ok=True)
     if bad is not None:
         raise RecordError(f"{path}:{int(line_of[bad + 1])}: time column {name!r} goes from {col[bad]:g} to "
                           f"{col[bad + 1]:g} (median step {med:g}, its unit unknown): a step back or irregular "
@@ -1006,14 +1005,18 @@ def _base_step(d: np.ndarray, med: float) -> float:
     return base if len(short) >= 0.2 * len(d) and base < med / 1.5 else med
 
 
-def _steps(d: np.ndarray, med: float, res: float, *, short_ok: bool = False) -> tuple[np.ndarray, int | None]:
-    """Each step ``d`` of a time column in samples, and the first step that is none (or None): a step within
-    ``JUMP_TOLERANCE`` of the sampling step plus the printed resolution ``res`` is one sample; a longer one that
+def _steps(d: np.ndarray, med: float, *, short_ok: bool = False) -> tuple[np.ndarray, int | None, float, float]:
+    """Each step ``d`` of a time column in samples, the first step that is none (or None), the median step it was
+    judged against (``med``, or :func:`_base_step`'s where most steps are gaps) and the printed resolution
+    (:func:`_resolution`): a step within ``JUMP_TOLERANCE`` of the sampling step plus that resolution is one sample;
+    a longer one that
     lies as near a whole number k of sampling steps (and 0.1 % of itself: clocks drift) is k: k - 1 samples
     missing (a device's dropped packets); a step back, or one between 1 and 1.5 steps off by more, is none
     (irregular sampling).  The sampling step is the mean of the one-sample steps (times printed to whole ms at 360 Hz
     step 2 or 3 ms: 2.78).  ``short_ok``: a step shorter than the sampling step (not back) is one sample too (a
     column whose unit is unknown, left out for ``--fs``: whole-ms stamps at 1,024 Hz step 0 or 1)."""
+    med = _base_step(d, med)
+    res = _resolution(d, med)
     tol = JUMP_TOLERANCE * med + res * (1 + 1e-6)
     one = np.abs(d - med) <= tol
     step = float(np.mean(d[one])) if one.any() else med
@@ -1022,7 +1025,7 @@ def _steps(d: np.ndarray, med: float, res: float, *, short_ok: bool = False) -> 
     if short_ok:
         ok |= (d >= 0) & (d <= step)
     bad = np.flatnonzero(~ok)
-    return k.astype(np.int64), (int(bad[0]) if len(bad) else None)
+    return k.astype(np.int64), (int(bad[0]) if len(bad) else None), med, res
 
 
 def _is_time_name(k: str) -> bool:
@@ -1037,9 +1040,9 @@ class _StampsRepeat(RecordError):
 
 
 def _other_time(path: Path, names: list[str], table: np.ndarray, line_of: np.ndarray,
-                skip: int) -> tuple[str, float, int] | None:
+                skip: int) -> tuple[str, float, np.ndarray] | None:
     """The rate (:func:`_time_rate`) from the first column other than ``skip`` named as a time column that gives
-    one, with that column, or None."""
+    one, with that column's steps in samples, or None."""
     for c, raw in enumerate(names):
         base, unit = _name_unit(raw)
         k = _key(base)
@@ -1053,8 +1056,8 @@ def _other_time(path: Path, names: list[str], table: np.ndarray, line_of: np.nda
                 scale = _time_unit_from_step(path, table[:, c], raw, [])
                 if scale is None:
                     continue
-            what, rate = _time_rate(path, table[:, c], line_of, scale, name=raw)
-            return f"column {raw!r} {what.removeprefix('the time column ')}", rate, c
+            what, rate, steps = _time_rate(path, table[:, c], line_of, scale, name=raw)
+            return f"column {raw!r} {what.removeprefix('the time column ')}", rate, steps
         except RecordError:
             continue
     return None
@@ -1159,11 +1162,12 @@ def _time_unit_from_step(path: Path, col: np.ndarray, name: str, notes: list[str
                       "--fs (the column is then not used)")
 
 
-def _time_rate(path: Path, col: np.ndarray, line_of: np.ndarray, scale: float, *, name: str) -> tuple[str, float]:
-    """The rate a time column gives: its rows over its span (not the median step: times printed to whole ms or to
-    0.1 ms step unevenly, 2 and 3 ms at 360 Hz, and the median would give 333 or 357 Hz); a whole number of Hz where
-    one lies within the column's printed resolution.  A jump or a step backwards is refused at its line: a step off
-    the median by more than 25 % of it plus the printed resolution."""
+def _time_rate(path: Path, col: np.ndarray, line_of: np.ndarray, scale: float, *,
+               name: str) -> tuple[str, float, np.ndarray]:
+    """The rate a time column gives, and its steps in samples (:func:`_steps`: where its rows lie): its samples over
+    its span (not the median step: times printed to whole ms or to 0.1 ms step unevenly, 2 and 3 ms at 360 Hz, and
+    the median would give 333 or 357 Hz); a whole number of Hz where one lies within the column's printed
+    resolution.  A step backwards or one of no whole number of samples is refused at its line."""
     d = np.diff(col) * scale
     if not len(d):
         raise RecordError(f"{path}: a single row: no rate from the time column")
@@ -1177,9 +1181,7 @@ def _time_rate(path: Path, col: np.ndarray, line_of: np.ndarray, scale: float, *
         raise _StampsRepeat(f"{path}: time column {name!r} repeats its value on most rows (one stamp per packet of "
                             "samples, or times printed too coarsely for the rate): it gives no sampling rate; give "
                             "--fs (the column is then not used)")
-    med = _base_step(d, med)
-    res = _resolution(d, med)
-    steps, bad = _steps(d, med, res)
+    steps, bad, med, res = _steps(d, med)
     if bad is not None:
         i = bad
         raise RecordError(f"{path}:{int(line_of[i + 1])}: time goes from {col[i]:g} to {col[i + 1]:g} (median step "
@@ -1193,4 +1195,4 @@ def _time_rate(path: Path, col: np.ndarray, line_of: np.ndarray, scale: float, *
     if abs(rate - round(rate)) <= rate * max(res, 1e-9 * span) / span:
         rate = float(round(rate))
     # 6 significant digits: a time column printed to 0.1 ms gives 249.99999999999977 Hz for 250 Hz
-    return f"the time column (lines {int(line_of[0])}-{int(line_of[-1])})", float(f"{rate:.6g}")
+    return f"the time column (lines {int(line_of[0])}-{int(line_of[-1])})", float(f"{rate:.6g}"), steps

@@ -1360,7 +1360,7 @@ class LeadFusion:
         self.raised_at: dict[Condition, int] = {}  # ... and last raised it
         # (lo, hi) -> whether the second lead's "QRS" between samples lo and hi are all P waves, unlike its QRS where
         # the first lead confirmed them and small (segmentation.agreement.LeadAgreement.p_waves); None: not known
-        self.second_unlike: Callable[[int, int], bool] | None = None
+        self.second_p_waves: Callable[[int, int], bool] | None = None
 
     def update(self, lead: int, changes: list[Change], *, second_readable: bool, first_readable: bool = True,
                first_off: bool = False, at: int | None = None,
@@ -1421,18 +1421,18 @@ class LeadFusion:
     def _both_want(self, cond: Condition) -> bool:
         """A condition of both leads (:attr:`both`): on where each lead that can be read has it, one at least.  The
         first lead's asystole or pause is the bed's also where the second lead's "QRS" in that silence are all P waves
-        (:attr:`second_unlike`: unlike its QRS where the first lead confirmed them, and under half their size): a
+        (:attr:`second_p_waves`: unlike its QRS where the first lead confirmed them, and under half their size): a
         heart block's P waves, tall on a V1-like second lead, that its detector counts once it finds no QRS (a
         reviewer's synthetic third-degree block, session 49: pauses of 3.2-4 s with 0.4 mV P waves raised neither pause
         nor asystole with two leads)."""
         (r0, r1), on0, on1 = self._readable_for(cond), cond in self.on[0], cond in self.on[1]
-        if (cond in (Condition.ASYSTOLE, Condition.PAUSE) and on0 and not on1 and r1 and self.second_unlike is not None
+        if (cond in (Condition.ASYSTOLE, Condition.PAUSE) and on0 and not on1 and r1 and self.second_p_waves is not None
                 and (w0 := self.watches[0]) is not None):
             # (from confirm_tol_s after the first lead's last QRS: that QRS on the second lead is no QRS in the silence)
             span = round((w0.cfg.asystole_s if cond is Condition.ASYSTOLE else w0.cfg.pause_s) * w0.fs)
             at = self.on[0][cond].index
             # (it clears where the second lead shows a QRS again, or as the first lead's does)
-            on1 = self.second_unlike(at - span + round(self.confirm_tol_s * w0.fs), max(self.now, at))
+            on1 = self.second_p_waves(at - span + round(self.confirm_tol_s * w0.fs), max(self.now, at))
         return (on0 or not r0) and (on1 or not r1) and (on0 or on1)
 
     def _reads_again(self, lead: int) -> bool:

@@ -502,7 +502,7 @@ class Monitor:
             if prev is not None:  # the old stream's last samples typed and analysed, its watch told all
                 self._finish_stream(prev)
             fusion = self.fusion.setdefault(chunk.patient, LeadFusion(vt=self.lethal_cfg.second_lead_vt))
-            fusion.second_unlike = functools.partial(self._second_unlike, chunk.patient)
+            fusion.second_p_waves = functools.partial(self._second_p_waves, chunk.patient)
             if prev is not None and prev.fs != chunk.fs:  # a new rate, a new watch holding the old one's conditions
                 st.lethal.carry(prev.lethal, chunk.start)
                 st.vfalarm = prev.vfalarm  # ... and the VF alarm's episode with its VF/flutter, as the first lead's
@@ -518,7 +518,7 @@ class Monitor:
                 st.off_since, st.on_since = prev.off_since, prev.on_since
         return st
 
-    def _second_unlike(self, patient: str, lo: int, hi: int) -> bool:
+    def _second_p_waves(self, patient: str, lo: int, hi: int) -> bool:
         """Whether bed ``patient``'s second lead's "QRS" in samples ``lo`` .. ``hi`` are all P waves (its two-lead
         agreement's :meth:`~ecgmon.segmentation.agreement.LeadAgreement.p_waves`; False without one)."""
         agree = self.agree.get(patient)
@@ -759,8 +759,8 @@ class Monitor:
                 agree = self.agree[chunk.patient] = LeadAgreement(st.fs, rep=self.rep)
                 agree.dropped, agree.inserted = dropped, found
             o, sg = st.seg_offset, st.segmenter
-            agree.second([f + o for f, _ in sg.found], [w + o for w in sg.found_when], o + sg.total,
-                         beats=[dataclasses.replace(b, index=b.index + o) for b in beats])
+            agree.second([f + o for f, _ in sg.found], [w + o for w in sg.found_when], o + sg.total, beats=beats,
+                         offset=o)
             # the first lead's beats that waited for this lead's QRS, and this lead's QRS where the first showed none
             # (returned in this chunk's place: the same bed's)
             released = agree.push((), second_alive=st.off_since is None)

@@ -135,9 +135,10 @@ class LeadAgreement:
         self._first_at = self._second_at = -np.inf  # each lead's position
         self._waiting: deque[Beat] = deque()
         self.dropped = 0
-        # cross-lead search-back (insert): the second lead's window beats; its QRS at or before _ins_after are no
-        # candidates any more (the same QRS as a beat that left, or judged); the last first-lead beat that left
-        self._second_beats: deque[Beat] = deque(maxlen=256)
+        # cross-lead search-back (insert): the second lead's window beats (absolute index, the beat as its lead's
+        # segmenter cut it); its QRS at or before _ins_after are no candidates any more (the same QRS as a beat that
+        # left, or judged); the last first-lead beat that left
+        self._second_beats: deque[tuple[int, Beat]] = deque(maxlen=256)
         self._templ: deque[np.ndarray] = deque(maxlen=cfg.insert_templ)  # its QRS windows the first lead confirmed
         self._ins_after = -np.inf
         self._kept1: int | None = None
@@ -149,8 +150,9 @@ class LeadAgreement:
         self._judge()
 
     def second(self, fids: Iterable[float], whens: Iterable[float], position: float,
-               beats: Iterable[Beat] = ()) -> None:
-        self._second_beats.extend(beats)
+               beats: Iterable[Beat] = (), offset: int = 0) -> None:
+        # (kept with their absolute index beside them: a beat is copied only where it becomes the bed's)
+        self._second_beats.extend((b.index + offset, b) for b in beats)
         new = list(zip(fids, whens, strict=True))
         self._second.extend(new)
         self._unjudged = min(self._unjudged + len(new), len(self._second))
@@ -165,16 +167,16 @@ class LeadAgreement:
             self._judged.append((f, ok))
             self._unjudged -= 1
             if ok and self.cfg.insert:  # a QRS both leads showed: the second lead's complex as it looks
-                b2 = self._second_beat(f)
-                if b2 is not None and not b2.noisy:
-                    self._templ.append(np.asarray(b2.samples)[0] if b2.samples.ndim == 2 else np.asarray(b2.samples))
+                ib = self._second_beat(f)
+                if ib is not None and not ib[1].noisy:
+                    self._templ.append(_wave(ib[1]))
         # what neither a judgement nor a waiting beat can need any more
         upto = min(self._first_at, self._second_at) - self.lag - self.tol - self.cfg.wait_s * self.fs
         while self._first and self._first[0][0] < upto:
             self._first.popleft()
         while len(self._second) > self._unjudged and self._second[0][0] < upto:
             self._second.popleft()
-        while self._second_beats and self._second_beats[0].index < upto:
+        while self._second_beats and self._second_beats[0][0] < upto:
             self._second_beats.popleft()
 
     def reliable(self, at: float) -> bool:
@@ -271,16 +273,17 @@ class LeadAgreement:
             if q - self._kept < space or (nxt is not None and nxt - q < space) or not self.reliable(self._kept1):
                 self._ins_after = q
                 continue
-            b2 = self._second_beat(q)
-            if b2 is None:
+            ib = self._second_beat(q)
+            if ib is None:
                 if can_wait and self._second_at < q + max(1.0 * self.fs, self.lag):
                     return "wait"  # its window is not cut yet
                 self._ins_after = q
                 continue
             self._ins_after = q
+            i, b2 = ib
             if b2.noisy or not self._like(b2):  # in noise on the second lead too, or no QRS as it shows them
                 continue
-            return replace(b2, noisy=True, lead=1)
+            return replace(b2, index=i, noisy=True, lead=1)
 
     def p_waves(self, lo: float, hi: float) -> bool:
         """Whether the second lead's "QRS" after sample ``lo`` up to ``hi`` (those whose windows are cut; one at least)
@@ -293,13 +296,13 @@ class LeadAgreement:
         c = self.cfg
         if len(self._templ) < c.insert_templ:
             return False
-        k = bisect.bisect_right(self._second_beats, lo, key=lambda b: b.index)
-        got = [b for b in itertools.islice(self._second_beats, k, None) if b.index <= hi]
+        k = bisect.bisect_right(self._second_beats, lo, key=lambda ib: ib[0])
+        got = [b for i, b in itertools.islice(self._second_beats, k, None) if i <= hi]
         if not got or any(b.noisy for b in got):
             return False
         small = c.p_amp * min(float(np.ptp(t)) for t in self._templ)
         for b in got:
-            w = np.asarray(b.samples)[0] if b.samples.ndim == 2 else np.asarray(b.samples)
+            w = _wave(b)
             if float(np.ptp(w)) >= small:
                 return False
             for t in self._templ:
@@ -308,22 +311,24 @@ class LeadAgreement:
                     return False
         return True
 
-    def _second_beat(self, at: float) -> Beat | None:
-        """The second lead's window beat of its QRS at ``at`` (its index the fiducial rounded), or None."""
-        k = bisect.bisect_left(self._second_beats, at - 1, key=lambda b: b.index)
-        if k < len(self._second_beats) and self._second_beats[k].index <= at + 1:
+    def _second_beat(self, at: float) -> tuple[int, Beat] | None:
+        """The second lead's window beat of its QRS at ``at`` with its absolute index (the fiducial rounded), or
+        None."""
+        k = bisect.bisect_left(self._second_beats, at - 1, key=lambda ib: ib[0])
+        if k < len(self._second_beats) and self._second_beats[k][0] <= at + 1:
             return self._second_beats[k]
         return None
 
     def _like(self, b: Beat) -> bool:
         """Whether ``b``'s window is a QRS as the second lead shows them where the first lead confirmed them: its
-        correlation with the median of their last ``insert_templ`` windows at least ``insert_like``, its peak-to-peak
-        within ``insert_amp`` of the median's (a P wave in a pause, an atrial fibrillation's f wave, a tap, noise or
-        a fibrillatory wave is none; nor is a ventricular complex unlike the bed's, which is left out)."""
+        correlation with one of their last ``insert_templ`` windows (at least half of them known) at least
+        ``insert_like``, its peak-to-peak within ``insert_amp`` of that one's (a P wave in a pause, an atrial
+        fibrillation's f wave, a tap, noise or a fibrillatory wave is none; nor is a ventricular complex unlike the
+        bed's, which is left out)."""
         c = self.cfg
         if len(self._templ) < max(1, c.insert_templ // 2):
             return False
-        w = np.asarray(b.samples)[0] if b.samples.ndim == 2 else np.asarray(b.samples)
+        w = _wave(b)
         a = float(np.ptp(w))
         for t in self._templ:  # like one of them (a bed's premature ventricular complexes both leads showed too)
             m = float(np.ptp(t))
@@ -377,6 +382,12 @@ def _confirms(qrs: deque[tuple[float, float]], at: float, tol: float, lag: float
             return True
         k += 1
     return False
+
+
+def _wave(b: Beat) -> np.ndarray:
+    """A window beat's wave channel (its samples where it has one channel)."""
+    x = np.asarray(b.samples)
+    return x[0] if x.ndim == 2 else x
 
 
 def _near(qrs: deque[tuple[float, float]], at: float, tol: float) -> bool:
