@@ -288,13 +288,14 @@ class LeadAgreement:
     def p_waves(self, lo: float, hi: float) -> bool:
         """Whether the second lead's "QRS" after sample ``lo`` up to ``hi`` (those whose windows are cut; one at least)
         are all P waves, as far as their windows tell: each correlating under ``insert_like`` with every one of the
-        second lead's last ``insert_templ`` QRS windows the first lead confirmed (all of them known), and under
-        ``p_amp`` (half) of the smallest one's peak-to-peak.  A QRS of another shape (a bundle branch block, an escape
+        second lead's last ``insert_templ`` QRS windows the first lead confirmed (at least half of them known: a
+        standstill in a bed's first seconds, a reviewer's, session 49), and under ``p_amp`` (half) of the smallest
+        one's peak-to-peak.  A QRS of another shape (a bundle branch block, an escape
         rhythm, a flipped axis: a reviewer, session 49, false asystole on each with a likeness test alone) is as large
         as a QRS; one of the same shape smaller is like them.  False where it cannot tell: no window, too few
         confirmed, or a window in noise."""
         c = self.cfg
-        if len(self._templ) < c.insert_templ:
+        if len(self._templ) < max(1, c.insert_templ // 2):
             return False
         k = bisect.bisect_right(self._second_beats, lo, key=lambda ib: ib[0])
         got = [b for i, b in itertools.islice(self._second_beats, k, None) if i <= hi]

@@ -194,7 +194,12 @@ amplitude, so a 4x amplitude change is a 4x level change):
   compare it with, rated 8 s of 3 mV motion before MIT-BIH 207's small ventricular escape rhythm clean; the motion
   taken for QRS set the floor and the real QRS, a sixth of its level, were not learnt: asystole and pause alarms over
   a 60 bpm rhythm for 10 s, and 40 of 41 beats missed with the rhythm at a quarter of its size (a newcomer, session
-  35).  A standstill within the first seconds after a stream starts is not guarded by the floor.  Through the
+  35).  But the last QRS of the first seconds do set it where they are a rhythm (:meth:`QRSDetector._early_rhythm`:
+  at least ``relearn_floor_rhythm`` (6), none in a stretch rated noisy, their intervals within ``rhythm_rr_tol`` (20
+  %) of their median, their levels within ``rhythm_level_ratio`` (2) of each other): a heart's rhythm is, motion
+  and taps at a stream's start (irregular, of changing size) are not.  Without it a standstill 5-14 s after a stream
+  started had its P waves learnt as QRS, and neither pause nor asystole was raised (a reviewer, session 49: 5 s
+  standstills at 9 and 12 s; a standstill at 15 s was raised).  Through the
   monitor's protocols MIT-BIH DS1, the SVDB development half and NSTDB 118 gave the same QRS figures, and they, the
   VFDB and the CinC 2015 development records the same alarms, with this rule as without (docs/recordings.md,
   session 35).
@@ -335,6 +340,11 @@ class DetectorConfig:
     # QRS found after it, at least relearn_floor_beats of them (a loud start the signal-quality index did not call
     # noisy set it: session 35); 0: every one of them counts
     relearn_floor_beats: int = 4
+    # ... unless the last QRS are a rhythm (_early_rhythm): at least relearn_floor_rhythm of them (0: off), none noisy,
+    # intervals within rhythm_rr_tol of their median, levels within rhythm_level_ratio of each other
+    relearn_floor_rhythm: int = 6
+    rhythm_rr_tol: float = 0.2
+    rhythm_level_ratio: float = 2.0
     # ... and where that level is at least relearn_floor_rise times the median level of an earlier block of 8 QRS
     # (newest first) found after settle_s within relearn_floor_s before the re-acquisition, blocks mostly in noisy
     # stretches left out, the level is the lowest such block's: a rise no heart makes within a minute, artefact taken
@@ -932,21 +942,43 @@ class QRSDetector:
         set by artefact taken for QRS says nothing of the heart's; the level is the median of those found after the
         stream's first ``settle_s``, at least ``relearn_floor_beats`` of them (else 0)."""
         cfg = self.cfg
-        if (p < self.settle or self.last_qrs is None or not self.qrs_v
-                or p - self.last_qrs >= cfg.relearn_floor_s * self.fs):
+        if self.last_qrs is None or not self.qrs_v or p - self.last_qrs >= cfg.relearn_floor_s * self.fs:
             return 0.0
         self.settle_verdicts()
         if self._mostly_noisy([q for q, _ in self.qrs_v]):
             return 0.0
         late = [v for q, v in self.qrs_v if q >= self.settle or cfg.relearn_floor_beats <= 0]
         if len(late) < max(1, cfg.relearn_floor_beats):
-            return 0.0  # the levels of a stream's first seconds, which may be all artefact, set no floor
+            # the levels of a stream's first seconds, which may be all artefact, set no floor; but a rhythm does
+            return cfg.relearn_floor * self._early_rhythm() if cfg.relearn_floor_rhythm > 0 else 0.0
         level = float(np.median(late))
         if cfg.relearn_floor_rise > 0:
             low = self._lowest_level(p)
             if low * cfg.relearn_floor_rise <= level:  # the last QRS rose that much over the lead's own: artefact
                 level = low
         return cfg.relearn_floor * level
+
+    def _early_rhythm(self) -> float:
+        """The median level of the last QRS where they are a rhythm (0.0 where not): at least ``relearn_floor_rhythm``
+        of them, none rated noisy, their intervals within ``rhythm_rr_tol`` of the median interval (within
+        ``min_rr_s`` .. ``max_rr_s``), their levels within ``rhythm_level_ratio`` of each other.  Electrode motion
+        and taps taken for QRS at a stream's start come at irregular intervals with changing levels; a heart's
+        rhythm before a standstill does not."""
+        cfg = self.cfg
+        qs = list(self.qrs_v)
+        if len(qs) < cfg.relearn_floor_rhythm:
+            return 0.0
+        noisy = self.artefact
+        if any(self.qrs_noisy.get(q, noisy is not None and bool(noisy(q))) for q, _ in qs):
+            return 0.0
+        rr = np.diff([q for q, _ in qs]) / self.fs
+        med = float(np.median(rr))
+        if not cfg.min_rr_s <= med <= cfg.max_rr_s or np.abs(rr - med).max() > cfg.rhythm_rr_tol * med:
+            return 0.0
+        v = np.asarray([x for _, x in qs])
+        if v.max() > cfg.rhythm_level_ratio * v.min():
+            return 0.0
+        return float(np.median(v))
 
     def _lowest_level(self, p: int) -> float:
         """The lowest median level of the blocks of 8 QRS (newest first; inf: none) found after the stream's first

@@ -662,6 +662,27 @@ def test_a_pause_whose_second_lead_shows_tall_p_waves_is_the_beds_asystole(tmp_p
     assert {Condition.PAUSE, Condition.ASYSTOLE} <= raised[True], raised
 
 
+@pytest.mark.parametrize("first", [11, 15])
+def test_a_standstill_in_a_streams_first_seconds_is_asystole_on_one_lead_and_two(tmp_path, first):
+    """A third-degree block's standstill of 5.6 s from 9 or 12 s after the stream started (six P waves blocked), P
+    waves of 0.15 mV on lead II and 0.4 mV on V1: the detector's re-acquisition learnt the P waves as the new QRS, the
+    floor that forbids it coming only from QRS found after the stream's first 10 s (a loud start may be artefact), and
+    the second lead's P waves were no P waves before 16 QRS windows were confirmed: no pause, no asystole with one
+    lead or two (a reviewer, session 49).  The QRS before it are a rhythm (segmentation.peaks, ``_early_rhythm``)."""
+    ii, v1 = _heart_block(40.0, 0.4, set(range(first, first + 6)))
+    start = 0.33 + 0.8 * first
+    _record(tmp_path, "early", {"II": ii, "V1": v1})
+    raised = {}
+    for second in (False, True):
+        run = tmp_path / f"run{second}"
+        run.mkdir()
+        _, rec = play_records(run, [tmp_path / "early"], second_lead=second)
+        raised[second] = {a.condition for a in rec.alarms
+                          if a.state.value == "active" and start < (a.record_s or 0) < start + 6}
+    assert {Condition.PAUSE, Condition.ASYSTOLE} <= raised[False], raised
+    assert {Condition.PAUSE, Condition.ASYSTOLE} <= raised[True], raised
+
+
 @pytest.mark.parametrize("change", ["flip", "double", "wide"])
 def test_a_second_lead_whose_qrs_change_shape_still_holds_lead_iis_silence(tmp_path, change):
     """Lead II's complexes fall to a fiftieth (an electrode moved) while lead V1 goes on beating, its QRS changed at
