@@ -75,7 +75,7 @@ from ecgmon.core.limits import check_fs
 from ecgmon.segmentation.filters import MAINS_HZ, mains_notch
 
 __all__ = ["CLASSES", "FEATURES", "INPUTS", "VFAlarm", "VFBank", "VFConfig", "VFDetector", "VFModel", "VFPool",
-           "VFWindow", "decide", "fibrillation_mv", "noise_of", "slow_rhythm", "vf_features"]
+           "VFWindow", "decide", "fibrillation_mv", "fine_organised", "noise_of", "slow_rhythm", "vf_features"]
 
 FEATURES = ("leak", "tcsc", "a2", "fsmn", "conc", "kurt", "dkurt", "hf", "lf", "amp", "freq", "acf", "envcv",
             "slowacf")
@@ -156,6 +156,10 @@ class VFConfig:
     # slow_margin over that at 0.12-0.5 s
     slow_acf: float = 0.5
     slow_margin: float = 0.5
+    # a wave under organised_mv that repeats itself so (slowacf at least slow_acf) at a peak frequency of at most
+    # organised_hz (150 per minute, under flutter's rates) is no VF either (fine_organised)
+    organised_mv: float = 0.25
+    organised_hz: float = 2.5
     max_mv: float = 8.0  # robust peak-to-peak above this: no ECG, an artifact
     model: VFModel = field(default=VF_MODEL)
 
@@ -194,8 +198,26 @@ def decide(feats: np.ndarray, cfg: VFConfig) -> tuple[np.ndarray, np.ndarray, np
     # VF only if what lies above 1.5 Hz is more than fine VF (a flat line's 40 uV of noise under 0.3 mV of 0.25 Hz
     # wander was VF/flutter; 1 of vfdb-dev's 1,238 VF/flutter windows is under both limits; session 27)
     wander = (feats[..., FEATURES.index("lf")] >= cfg.wander_lf) & (fib < cfg.fine_vf_mv)
-    vf = ~hard & (p_vf >= cfg.vf_threshold) & ~artifact & (fib >= cfg.flat_mv) & ~wander & ~slow_rhythm(feats, cfg)
+    vf = (~hard & (p_vf >= cfg.vf_threshold) & ~artifact & (fib >= cfg.flat_mv) & ~wander & ~slow_rhythm(feats, cfg)
+          & ~fine_organised(feats, cfg))
     return p_vf, p_art, vf, artifact
+
+
+def fine_organised(feats: np.ndarray, cfg: VFConfig) -> np.ndarray:
+    """``feats`` (..., len(FEATURES)) -> (...): a wave about as small as fine VF (:func:`fibrillation_mv` under
+    ``organised_mv``, 0.25 mV; fine VF is 0.1-0.2 mV, Kerber 1997) that repeats itself over 0.6-1.5 s (``slowacf`` at
+    least ``slow_acf``) at a peak frequency of at most ``organised_hz`` (2.5 Hz, 150 per minute, under ventricular
+    flutter's rates): atrial activity without QRS, or what a lead shows of an organised rhythm whose QRS it lost, not
+    fibrillation, which does not repeat over seconds.  A lead II whose QRS fell to a fiftieth (an electrode moving)
+    kept its 0.15 mV P waves at 120 per minute, which :func:`slow_rhythm` leaves (at that rate they repeat at VF's
+    lags as much): a false VF/flutter alarm with one lead, and with two beside a second lead that showed every QRS (a
+    reviewer, session 49).  Synthetic P waves of 0.1-0.2 mV at 90-150 per minute, 128-500 Hz: VF in up to every
+    window before, in none now.  Of the development data's windows (``python -m ecgmon.evaluation.vfdb features``;
+    session 50) none touching a VF/flutter episode is vetoed (the nearest is over 0.3 mV; VFDB 426's fine VF, 0.15-0.2
+    mV, does not repeat: ``slowacf`` 0.1-0.43), and three decided VF are: SVDB 850's standstill (one window, no alarm)
+    and CinC 2015 a306s, whose false VF/flutter alarm a second after its asystole is gone."""
+    return ((fibrillation_mv(feats) < cfg.organised_mv) & (feats[..., FEATURES.index("slowacf")] >= cfg.slow_acf)
+            & (feats[..., FEATURES.index("freq")] <= cfg.organised_hz))
 
 
 def slow_rhythm(feats: np.ndarray, cfg: VFConfig) -> np.ndarray:

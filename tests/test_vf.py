@@ -154,6 +154,23 @@ def test_low_amplitude_noise_is_asystole_never_vf(sd):
     assert not any(v.vf for v in w), [round(v.p_vf, 2) for v in w if v.vf]
 
 
+@pytest.mark.parametrize("fs", [128.0, 250.0, 500.0])
+@pytest.mark.parametrize("rate", [120, 135, 150])
+@pytest.mark.parametrize("amp", [0.1, 0.2])
+def test_p_waves_without_qrs_at_atrial_tachycardia_rates_are_never_vf(fs, rate, amp):
+    """P waves of 0.1-0.2 mV at 120-150 per minute and no QRS (a ventricular standstill in atrial tachycardia, or a lead
+    II whose QRS fell to a fiftieth with its P waves left: a reviewer, session 49): as small as fine VF and too fast
+    for the slow-rhythm veto, they were VF/flutter in nearly every window; a wave that small that repeats itself over
+    0.6-1.5 s at up to 150 per minute is organised, no VF (``vf.fine_organised``; ``organised_hz`` 0: off)."""
+    t = np.arange(round(30 * fs)) / fs
+    x = sum(amp * np.exp(-0.5 * ((t - p) / 0.025) ** 2) for p in np.arange(0.3, 30, 60 / rate))
+    x = x + np.random.default_rng(rate).normal(0, 0.01, len(t))
+    got = {hz: sum(w.vf for w in VFDetector(fs, VFConfig(organised_hz=hz)).push(x)) for hz in (2.5, 0.0)}
+    assert got[2.5] == 0, got
+    if amp < 0.2:
+        assert got[0.0] >= 5, got  # the veto is what keeps them out
+
+
 def test_fine_vf_over_the_asystole_floor_is_still_vf():
     fs = 250.0
     w = VFDetector(fs).push(vf_wave(fs, 16, seed=3, amp=0.15))  # about 0.3 mV peak to peak, "fine VF"
