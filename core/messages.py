@@ -93,6 +93,9 @@ class Beat:
     # window beats: how much it differs outside its QRS from the 3 beats before it, relative to the bed's amplitude
     # (segmentation.represent; nan: not measured)
     mismatch: float = float("nan")
+    # window beats: the bed's amplitude its wave channel is divided by (the median peak-to-peak of its last beats,
+    # segmentation.represent; in the signal's units, mV): the window times it is the signal as it was (0: not known)
+    scale: float = 0.0
     # the lead whose detector found this QRS: 0 the bed's first (shown, scored); 1 its second, a QRS the first lead
     # did not show in a stretch where it showed none (segmentation.agreement: its samples are the second lead's window,
     # and it is noisy: counted and timed, no verdict)

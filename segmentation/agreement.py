@@ -139,7 +139,8 @@ class LeadAgreement:
         # segmenter cut it); its QRS at or before _ins_after are no candidates any more (the same QRS as a beat that
         # left, or judged); the last first-lead beat that left
         self._second_beats: deque[tuple[int, Beat]] = deque(maxlen=256)
-        self._templ: deque[np.ndarray] = deque(maxlen=cfg.insert_templ)  # its QRS windows the first lead confirmed
+        # its QRS windows the first lead confirmed, each with its peak-to-peak in the signal's units (_ptp)
+        self._templ: deque[tuple[np.ndarray, float]] = deque(maxlen=cfg.insert_templ)
         self._ins_after = -np.inf
         self._kept1: int | None = None
         self.inserted = 0
@@ -169,7 +170,7 @@ class LeadAgreement:
             if ok and self.cfg.insert:  # a QRS both leads showed: the second lead's complex as it looks
                 ib = self._second_beat(f)
                 if ib is not None and not ib[1].noisy:
-                    self._templ.append(_wave(ib[1]))
+                    self._templ.append((_wave(ib[1]), _ptp(ib[1])))
         # what neither a judgement nor a waiting beat can need any more
         upto = min(self._first_at, self._second_at) - self.lag - self.tol - self.cfg.wait_s * self.fs
         while self._first and self._first[0][0] < upto:
@@ -301,12 +302,12 @@ class LeadAgreement:
         got = [b for i, b in itertools.islice(self._second_beats, k, None) if i <= hi]
         if not got or any(b.noisy for b in got):
             return False
-        small = c.p_amp * min(float(np.ptp(t)) for t in self._templ)
+        small = c.p_amp * min(a for _, a in self._templ)
         for b in got:
-            w = _wave(b)
-            if float(np.ptp(w)) >= small:
+            if _ptp(b) >= small:
                 return False
-            for t in self._templ:
+            w = _wave(b)
+            for t, _ in self._templ:
                 r = np.corrcoef(w, t)[0, 1]
                 if np.isfinite(r) and r >= c.insert_like:
                     return False
@@ -329,10 +330,8 @@ class LeadAgreement:
         c = self.cfg
         if len(self._templ) < max(1, c.insert_templ // 2):
             return False
-        w = _wave(b)
-        a = float(np.ptp(w))
-        for t in self._templ:  # like one of them (a bed's premature ventricular complexes both leads showed too)
-            m = float(np.ptp(t))
+        w, a = _wave(b), _ptp(b)
+        for t, m in self._templ:  # like one of them (a bed's premature ventricular complexes both leads showed too)
             if m > 0 and m / c.insert_amp <= a <= m * c.insert_amp:
                 r = np.corrcoef(w, t)[0, 1]
                 if np.isfinite(r) and r >= c.insert_like:
@@ -389,6 +388,16 @@ def _wave(b: Beat) -> np.ndarray:
     """A window beat's wave channel (its samples where it has one channel)."""
     x = np.asarray(b.samples)
     return x[0] if x.ndim == 2 else x
+
+
+def _ptp(b: Beat) -> float:
+    """A window beat's peak-to-peak in the signal's units (its window times :attr:`Beat.scale`, the bed's amplitude it
+    was divided by; the window's own where that is not known).  The windows of a lead are divided by the median
+    peak-to-peak of its last 32 beats, so its P waves, counted as its QRS for 13 s of a standstill, grew to the
+    size of its QRS before it: the first lead's asystole, the bed's while they were P waves, cleared mid-standstill
+    (a 20 s standstill with 0.4 mV P waves, cleared after 9.7 s; session 50)."""
+    a = float(np.ptp(_wave(b)))
+    return a * b.scale if b.scale > 0 else a
 
 
 def _near(qrs: deque[tuple[float, float]], at: float, tol: float) -> bool:

@@ -233,11 +233,11 @@ def segment_round(segs: Sequence[Segmenter], chunks: Sequence[np.ndarray]) -> li
             segs[i].flag_deferred()
     # every window-beat bed's beats cut at once (real ECG)
     jobs = [(segs[i].window, c[0], c[1], c[2]) for i in windowed for c in segs[i].wcuts or ()]
-    rows, noise, mismatch = cut_many(jobs)  # type: ignore[arg-type]  # window beds have a cutter
+    rows, noise, mismatch, scale = cut_many(jobs)  # type: ignore[arg-type]  # window beds have a cutter
     at = 0
     for i in windowed:
         k = len(segs[i].wcuts or ())
-        out[i] = segs[i].make_window_beats(rows[at:at + k], noise[at:at + k], mismatch[at:at + k])
+        out[i] = segs[i].make_window_beats(rows[at:at + k], noise[at:at + k], mismatch[at:at + k], scale[at:at + k])
         at += k
     # every bed's ECG5000 beats resampled at once
     cutting = [i for i, sg in enumerate(segs) if sg.cuts is not None]

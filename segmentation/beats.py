@@ -414,12 +414,13 @@ class Segmenter:
         return [Beat(self.patient, samples[i], index, rr_prev, self.fs, now, hr_bpm=hr, rr_next_s=rr, noisy=noisy)
                 for i, (_, _, _, index, rr_prev, now, hr, rr, _, noisy) in enumerate(cuts)]
 
-    def make_window_beats(self, samples: np.ndarray, noise: Sequence[float], mismatch: Sequence[float]) -> list[Beat]:
-        """The beats of :attr:`wcuts` (after :meth:`begin`), ``samples`` their cut rows, ``noise`` and ``mismatch``
-        their noise levels (:func:`~ecgmon.segmentation.represent.cut_many`)."""
+    def make_window_beats(self, samples: np.ndarray, noise: Sequence[float], mismatch: Sequence[float],
+                          scale: Sequence[float]) -> list[Beat]:
+        """The beats of :attr:`wcuts` (after :meth:`begin`), ``samples`` their cut rows, ``noise``, ``mismatch`` and
+        ``scale`` as :func:`~ecgmon.segmentation.represent.cut_many` returns them."""
         cuts, self.wcuts = self.wcuts or [], None
         return [Beat(self.patient, samples[i], round(fid), rr_before if rr_before is not None else 0.0, self.fs,
-                     now, noise=noise[i], hr_bpm=hr, noisy=noisy, mismatch=mismatch[i])
+                     now, noise=noise[i], hr_bpm=hr, noisy=noisy, mismatch=mismatch[i], scale=scale[i])
                 for i, (_, _, rr_before, fid, hr, now, _, noisy) in enumerate(cuts)]
 
     def _parts(self, x: np.ndarray) -> list[tuple[int, int, bool]]:
@@ -640,6 +641,7 @@ class Segmenter:
                 continue
             x = self.window.cut(self.buf, a, rr_before)
             out.append(Beat(self.patient, x, round(fid), rr_before if rr_before is not None else 0.0, self.fs, now,
-                            noise=self.window.noise, hr_bpm=hr, mismatch=self.window.mismatch))
+                            noise=self.window.noise, hr_bpm=hr, mismatch=self.window.mismatch,
+                            scale=self.window.scale))
             ds.append(d)
         return out, ds

@@ -127,6 +127,7 @@ class WindowCutter:
         self.amps: deque[float] = deque(maxlen=rep.amp_beats)
         self.rrs: deque[float] = deque(maxlen=rep.rr_beats)
         self.noise = 0.0  # of the last beat cut
+        self.scale = 0.0  # of the last beat cut: the bed's amplitude its window was divided by
         self.mismatch = math.nan  # of the last beat cut (nan: not measured)
         self.recent: deque[np.ndarray] = deque(maxlen=MISMATCH_BEATS)  # the last beats' scaled windows outside the QRS
         n = BEAT_LEN
@@ -171,9 +172,9 @@ class WindowCutter:
                    out: np.ndarray) -> None:
         """The per-bed half of :meth:`cut` (and of :func:`cut_many`): ``v`` the window less its baseline, ``amp``
         its peak-to-peak, ``spread`` the spread of its PR segment's steps (before scaling); writes the (2, 140) beat
-        into ``out``, sets :attr:`noise` and :attr:`mismatch`, and moves the bed's running medians on."""
+        into ``out``, sets :attr:`noise`, :attr:`mismatch` and :attr:`scale`, and moves the bed's running medians on."""
         self.amps.append(amp)
-        scale = max(_median(self.amps), 1e-3)
+        self.scale = scale = max(_median(self.amps), 1e-3)
         scaled = v / scale
         out[0] = scaled[self.order]
         self.noise = spread / scale
@@ -193,17 +194,19 @@ class WindowCutter:
 
 
 def cut_many(jobs: Sequence[tuple[WindowCutter, np.ndarray, float, float | None]],
-             ) -> tuple[np.ndarray, list[float], list[float]]:
+             ) -> tuple[np.ndarray, list[float], list[float], list[float]]:
     """:meth:`WindowCutter.cut` of many beats at once: ``jobs`` are ``(cutter, buf, fid_in_buf, rr_before_s)``, a
     bed's beats in their order (each cutter's running medians move on beat by beat, as one cut after another would
-    move them).  Returns the beats, float32 ``(len(jobs), 2, 140)``, and each beat's noise level and mismatch (what
-    :attr:`WindowCutter.noise` and :attr:`WindowCutter.mismatch` hold after its cut): the same values as the cuts one
+    move them).  Returns the beats, float32 ``(len(jobs), 2, 140)``, and each beat's noise level, mismatch and scale
+    (what :attr:`WindowCutter.noise`, :attr:`WindowCutter.mismatch` and :attr:`WindowCutter.scale` hold after its
+    cut): the same values as the cuts one
     by one.  The interpolation, the
     baseline medians, the peak-to-peak amplitudes and the PR segments' step spreads are array operations over all
     beats of one window design and sampling rate (np.interp's arithmetic: ``(b1 - b0) * (x - j) + b0``)."""
     out = np.empty((len(jobs), 2, BEAT_LEN), dtype=np.float32)
     noise = [0.0] * len(jobs)
     mismatch = [math.nan] * len(jobs)
+    scale = [0.0] * len(jobs)
     groups: dict[tuple[float, float, float], list[int]] = {}
     for k, (c, _, _, _) in enumerate(jobs):
         groups.setdefault((c.pre, c.post, c.fs), []).append(k)
@@ -229,5 +232,5 @@ def cut_many(jobs: Sequence[tuple[WindowCutter, np.ndarray, float, float | None]
         for r, k in enumerate(idx):
             c = jobs[k][0]
             c.finish_cut(v[r], amp[r], spread[r], jobs[k][3], out[k])
-            noise[k], mismatch[k] = c.noise, c.mismatch
-    return out, noise, mismatch
+            noise[k], mismatch[k], scale[k] = c.noise, c.mismatch, c.scale
+    return out, noise, mismatch, scale

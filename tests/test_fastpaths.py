@@ -826,12 +826,13 @@ def test_cut_many_equals_each_window_cut() -> None:
             fid = float(rng.uniform(plain[0].needs_before(), len(buf) - plain[0].needs_after()))
             rr = None if i % 17 == 0 else float(rng.uniform(0.3, 1.5))
             bed = int(i % 3 == 0)
-            want.append((plain[bed].cut(buf, fid, rr), plain[bed].noise, plain[bed].mismatch))
+            want.append((plain[bed].cut(buf, fid, rr), plain[bed].noise, plain[bed].mismatch, plain[bed].scale))
             jobs.append((batched[bed], buf, fid, rr))
-        got, noise, mismatch = cut_many(jobs)
+        got, noise, mismatch, scale = cut_many(jobs)
         assert got.shape == (120, 2, 140)
-        assert all(np.array_equal(g, w) for g, (w, _, _) in zip(got, want, strict=True)), fs
-        assert noise == [n for _, n, _ in want], fs
-        assert np.array_equal(mismatch, [m for _, _, m in want], equal_nan=True), fs
+        assert all(np.array_equal(g, w) for g, (w, _, _, _) in zip(got, want, strict=True)), fs
+        assert noise == [n for _, n, _, _ in want], fs
+        assert np.array_equal(mismatch, [m for _, _, m, _ in want], equal_nan=True), fs
+        assert scale == [s for _, _, _, s in want] and all(s > 0 for s in scale), fs
         assert any(m == m for m in mismatch), fs  # measured for some (not premature, not fast)
         assert list(batched[0].amps) == list(plain[0].amps) and list(batched[1].rrs) == list(plain[1].rrs)

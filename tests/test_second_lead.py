@@ -662,6 +662,20 @@ def test_a_pause_whose_second_lead_shows_tall_p_waves_is_the_beds_asystole(tmp_p
     assert {Condition.PAUSE, Condition.ASYSTOLE} <= raised[True], raised
 
 
+def test_a_long_standstill_whose_second_lead_shows_tall_p_waves_stays_asystole_to_its_end(tmp_path):
+    """A standstill of 20 s (25 P waves blocked) whose V1-like second lead shows 0.4 mV P waves: the bed's asystole,
+    from the first lead's silence and the second lead's "QRS" there being P waves (small beside its QRS), cleared
+    after 9.7 s, while the heart stood still: a lead's windows are divided by the median peak-to-peak of its last 32
+    beats, so after 16 P waves they were as large as its QRS had been (session 50).  Their size is judged in
+    millivolts (``Beat.scale``): asystole to the standstill's end."""
+    ii, v1 = _heart_block(110.0, 0.4, set(range(75, 100)))  # QRS from 60.5 s to 80.5 s blocked
+    _record(tmp_path, "long", {"II": ii, "V1": v1})
+    _, rec = play_records(tmp_path, [tmp_path / "long"], second_lead=True)
+    asy = [(a.state.value, a.record_s or 0) for a in rec.alarms if a.condition is Condition.ASYSTOLE]
+    assert asy and asy[0][0] == "active" and 60 < asy[0][1] < 66, asy
+    assert all(t > 80.5 for state, t in asy[1:]), asy  # nothing cleared before the QRS come back
+
+
 @pytest.mark.parametrize("first", [11, 15])
 def test_a_standstill_in_a_streams_first_seconds_is_asystole_on_one_lead_and_two(tmp_path, first):
     """A third-degree block's standstill of 5.6 s from 9 or 12 s after the stream started (six P waves blocked), P
