@@ -199,7 +199,11 @@ amplitude, so a 4x amplitude change is a 4x level change):
   %) of their median, their levels within ``rhythm_level_ratio`` (2) of each other): a heart's rhythm is, motion
   and taps at a stream's start (irregular, of changing size) are not.  Without it a standstill 5-14 s after a stream
   started had its P waves learnt as QRS, and neither pause nor asystole was raised (a reviewer, session 49: 5 s
-  standstills at 9 and 12 s; a standstill at 15 s was raised).  Through the
+  standstills at 9 and 12 s; a standstill at 15 s was raised).  That floor lapses ``rhythm_floor_s`` (12 s) after the
+  last QRS, not ``relearn_floor_s``: a regular train of narrow pulses at a stream's start (a pacing system analyser,
+  a simulator before the patient), rated clean, is a rhythm too, and the real QRS after it, under a sixth of its level,
+  were not learnt for a minute (asystole over a sinus rhythm; as are real QRS that shrink more than 6 times in those
+  seconds: a reviewer, session 50); with the lapse, about 10 s.  Through the
   monitor's protocols MIT-BIH DS1, the SVDB development half and NSTDB 118 gave the same QRS figures, and they, the
   VFDB and the CinC 2015 development records the same alarms, with this rule as without (docs/recordings.md,
   session 35).
@@ -345,6 +349,9 @@ class DetectorConfig:
     relearn_floor_rhythm: int = 6
     rhythm_rr_tol: float = 0.2
     rhythm_level_ratio: float = 2.0
+    # ... that floor lapses this long after the last QRS (relearn_floor_s's 60 s cost a minute of false asystole over
+    # a sinus rhythm after 6 s of regular 40 ms pulses at a stream's start: a reviewer, session 50)
+    rhythm_floor_s: float = 12.0
     # ... and where that level is at least relearn_floor_rise times the median level of an earlier block of 8 QRS
     # (newest first) found after settle_s within relearn_floor_s before the re-acquisition, blocks mostly in noisy
     # stretches left out, the level is the lowest such block's: a rise no heart makes within a minute, artefact taken
@@ -949,8 +956,11 @@ class QRSDetector:
             return 0.0
         late = [v for q, v in self.qrs_v if q >= self.settle or cfg.relearn_floor_beats <= 0]
         if len(late) < max(1, cfg.relearn_floor_beats):
-            # the levels of a stream's first seconds, which may be all artefact, set no floor; but a rhythm does
-            return cfg.relearn_floor * self._early_rhythm() if cfg.relearn_floor_rhythm > 0 else 0.0
+            # the levels of a stream's first seconds, which may be all artefact, set no floor; but a rhythm does, for
+            # rhythm_floor_s after the last QRS
+            if cfg.relearn_floor_rhythm <= 0 or p - self.last_qrs >= cfg.rhythm_floor_s * self.fs:
+                return 0.0
+            return cfg.relearn_floor * self._early_rhythm()
         level = float(np.median(late))
         if cfg.relearn_floor_rise > 0:
             low = self._lowest_level(p)

@@ -555,6 +555,28 @@ def test_a_rhythm_in_a_streams_first_seconds_whose_qrs_change_size_is_followed(g
     assert np.array_equal(*det.values())
 
 
+def test_the_floor_a_regular_train_of_pulses_at_a_streams_start_sets_lapses_within_12_s():
+    """8 s of 10 mV, 40 ms pulses every second before MIT-BIH 112 (a pacing system analyser, a simulator before the
+    patient): the signal-quality index rates them clean and they are a rhythm, so the floor of a stream's first
+    seconds (``relearn_floor_rhythm``) is set by them and the real QRS, under a sixth of their level, are not learnt
+    (a reviewer, session 50: asystole from 12 to 69 s over a sinus rhythm while the floor lasted ``relearn_floor_s``).
+    That floor lapses ``rhythm_floor_s`` (12 s) after the last QRS: every beat from 21 s; lasting 60 s, none to 60 s."""
+    rec = read(Path(__file__).parent / "data" / "mitdb-clean" / "112x", lead="MLII")
+    fs = rec.fs
+    x = rec.signal.copy()
+    t = np.arange(len(x)) / fs
+    b = int(8 * fs)
+    x[:b] += 10.0 * ((t[:b] % 1.0) < 0.04)
+    ref = rec.ann_samples[(rec.ann_samples >= 21 * fs) & (rec.ann_samples < 58 * fs)]
+    assert len(ref) >= 30
+    se = {}
+    for lapse in (DetectorConfig().rhythm_floor_s, 60.0):
+        det = np.asarray([bt.index for bt in run(x, fs, detector=dataclasses.replace(
+            DetectorConfig(), rhythm_floor_s=lapse))[1]])
+        se[lapse] = float((match(ref, det, 0.15 * fs) >= 0).mean())
+    assert se[DetectorConfig().rhythm_floor_s] == 1.0 and se[60.0] == 0.0, se
+
+
 @pytest.mark.parametrize(("at", "gain"), [(0.0, 1.0), (30.0, 0.5)])
 def test_a_train_of_large_pulses_taken_for_qrs_sets_no_re_acquisition_floor(at, gain):
     """10 s of 10 mV square pulses (a defibrillator-like transient, a pacing analyser) before clean ECG (MIT-BIH 112,
