@@ -644,6 +644,19 @@ def _heart_block(seconds: float, p_amp: float, blocked: set[int]) -> tuple[np.nd
     return ii + rng.normal(0, 0.01, len(t)), v1 + rng.normal(0, 0.01, len(t))
 
 
+def _raised(tmp: Path, name: str, lo: float, hi: float = float("inf")) -> dict[bool, set[Condition]]:
+    """The conditions raised between record seconds ``lo`` and ``hi`` playing record ``tmp / name`` with one lead
+    (False) and with two (True)."""
+    raised = {}
+    for second in (False, True):
+        run = tmp / f"run{second}"
+        run.mkdir()
+        _, rec = play_records(run, [tmp / name], second_lead=second)
+        raised[second] = {a.condition for a in rec.alarms
+                          if a.state.value == "active" and lo < (a.record_s or 0) < hi}
+    return raised
+
+
 def test_a_pause_whose_second_lead_shows_tall_p_waves_is_the_beds_asystole(tmp_path):
     """A third-degree block's pause of 4.0 s (five P waves blocked) whose V1-like second lead shows P waves of 0.4 mV:
     that lead's detector counts them once it finds no QRS, and its watch held the first lead's pause and asystole (a
@@ -652,12 +665,7 @@ def test_a_pause_whose_second_lead_shows_tall_p_waves_is_the_beds_asystole(tmp_p
     the second lead's QRS go on is still no asystole (the test above)."""
     ii, v1 = _heart_block(150.0, 0.4, set(range(125, 130)))  # P waves 125-129 blocked: 100.33 .. 103.53 s
     _record(tmp_path, "block", {"II": ii, "V1": v1})
-    raised = {}
-    for second in (False, True):
-        run = tmp_path / f"run{second}"
-        run.mkdir()
-        _, rec = play_records(run, [tmp_path / "block"], second_lead=second)
-        raised[second] = {a.condition for a in rec.alarms if a.state.value == "active" and 99 < (a.record_s or 0) < 106}
+    raised = _raised(tmp_path, "block", 99, 106)
     assert {Condition.PAUSE, Condition.ASYSTOLE} <= raised[False]
     assert {Condition.PAUSE, Condition.ASYSTOLE} <= raised[True], raised
 
@@ -686,13 +694,7 @@ def test_a_standstill_in_a_streams_first_seconds_is_asystole_on_one_lead_and_two
     ii, v1 = _heart_block(40.0, 0.4, set(range(first, first + 6)))
     start = 0.33 + 0.8 * first
     _record(tmp_path, "early", {"II": ii, "V1": v1})
-    raised = {}
-    for second in (False, True):
-        run = tmp_path / f"run{second}"
-        run.mkdir()
-        _, rec = play_records(run, [tmp_path / "early"], second_lead=second)
-        raised[second] = {a.condition for a in rec.alarms
-                          if a.state.value == "active" and start < (a.record_s or 0) < start + 6}
+    raised = _raised(tmp_path, "early", start, start + 6)
     assert {Condition.PAUSE, Condition.ASYSTOLE} <= raised[False], raised
     assert {Condition.PAUSE, Condition.ASYSTOLE} <= raised[True], raised
 
@@ -716,12 +718,7 @@ def test_a_lead_ii_left_with_its_p_waves_beside_a_fast_second_lead_is_no_vf(tmp_
         r += 0.5 if after else 0.8
     rng = np.random.default_rng(50)
     _record(tmp_path, "moved", {"II": ii + rng.normal(0, 0.01, len(t)), "V1": v1 + rng.normal(0, 0.01, len(t))})
-    raised = {}
-    for second in (False, True):
-        run = tmp_path / f"run{second}"
-        run.mkdir()
-        _, rec = play_records(run, [tmp_path / "moved"], second_lead=second)
-        raised[second] = {a.condition for a in rec.alarms if a.state.value == "active" and (a.record_s or 0) > 35}
+    raised = _raised(tmp_path, "moved", 35)
     assert Condition.VFIB not in raised[True] | raised[False], raised
     assert not raised[True] & {Condition.ASYSTOLE, Condition.PAUSE}, raised
     assert Condition.ASYSTOLE in raised[False], raised
