@@ -73,6 +73,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import math
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
@@ -80,7 +81,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ecgmon.core.messages import Beat
-from ecgmon.segmentation.represent import Representation
+from ecgmon.segmentation.represent import QRS_POST_S, QRS_PRE_S, Representation
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +103,7 @@ class AgreementConfig:
     insert_amp: float = 2.0  # ... its peak-to-peak within this factor of theirs
     insert_templ: int = 16  # ... like one of their last this many, at least half of them known
     p_amp: float = 0.5  # a second lead's "QRS" unlike its QRS and under this share of their peak-to-peak: a P wave
+    p_slope: float = 0.27  # ... and its steepest 10 ms under this share of the least steep one's (P waves are dull)
     insert_lag_s: float = 2.5  # ... decided once the first lead has gone this far past it without a QRS near it (s)
 
 
@@ -139,8 +141,9 @@ class LeadAgreement:
         # segmenter cut it); its QRS at or before _ins_after are no candidates any more (the same QRS as a beat that
         # left, or judged); the last first-lead beat that left
         self._second_beats: deque[tuple[int, Beat]] = deque(maxlen=256)
-        # its QRS windows the first lead confirmed, each with its peak-to-peak in the signal's units (_ptp)
-        self._templ: deque[tuple[np.ndarray, float]] = deque(maxlen=cfg.insert_templ)
+        # its QRS windows the first lead confirmed, each with its peak-to-peak and steepest step in the signal's units
+        # (_ptp, _steepest)
+        self._templ: deque[tuple[np.ndarray, float, float]] = deque(maxlen=cfg.insert_templ)
         self._ins_after = -np.inf
         self._kept1: int | None = None
         self.inserted = 0
@@ -170,7 +173,7 @@ class LeadAgreement:
             if ok and self.cfg.insert:  # a QRS both leads showed: the second lead's complex as it looks
                 ib = self._second_beat(f)
                 if ib is not None and not ib[1].noisy:
-                    self._templ.append((_wave(ib[1]), _ptp(ib[1])))
+                    self._templ.append((_wave(ib[1]), _ptp(ib[1]), _steepest(ib[1], self.rep)))
         # what neither a judgement nor a waiting beat can need any more
         upto = min(self._first_at, self._second_at) - self.lag - self.tol - self.cfg.wait_s * self.fs
         while self._first and self._first[0][0] < upto:
@@ -291,10 +294,15 @@ class LeadAgreement:
         are all P waves, as far as their windows tell: each correlating under ``insert_like`` with every one of the
         second lead's last ``insert_templ`` QRS windows the first lead confirmed (at least half of them known: a
         standstill in a bed's first seconds, a reviewer's, session 49), and under ``p_amp`` (half) of the smallest
-        one's peak-to-peak.  A QRS of another shape (a bundle branch block, an escape
-        rhythm, a flipped axis: a reviewer, session 49, false asystole on each with a likeness test alone) is as large
-        as a QRS; one of the same shape smaller is like them.  False where it cannot tell: no window, too few
-        confirmed, or a window in noise."""
+        one's peak-to-peak, and their median steepest change over 10 ms (:func:`_steepest`) under ``p_slope`` (0.27)
+        of the least steep one's.  A QRS of another shape (a bundle branch block, an escape rhythm, a flipped axis: a
+        reviewer, session 49, false asystole on each with a likeness test alone) is as large as a QRS, or, shrunk with
+        it, still steep (lead II falling to a fiftieth while lead V's QRS turn inverted, axis-shifted or
+        right-bundle-branch-blocked at 0.3-0.45 of their size: a reviewer, session 50, a false asystole of 2-10 s, held
+        to the record's end once sizes were judged in millivolts; their steepness 0.30-0.56 of the QRS', a
+        standstill's 0.3-0.4 mV P waves 0.18-0.31, median at most 0.25, in synthetic records: P waves have about a
+        tenth of a QRS's slope energy, segmentation.peaks).  One of the same shape smaller is like them.  False where
+        it cannot tell: no window, too few confirmed, or a window in noise."""
         c = self.cfg
         if len(self._templ) < max(1, c.insert_templ // 2):
             return False
@@ -302,12 +310,14 @@ class LeadAgreement:
         got = [b for i, b in itertools.islice(self._second_beats, k, None) if i <= hi]
         if not got or any(b.noisy for b in got):
             return False
-        small = c.p_amp * min(a for _, a in self._templ)
+        small = c.p_amp * min(a for _, a, _ in self._templ)
+        if float(np.median([_steepest(b, self.rep) for b in got])) >= c.p_slope * min(s for _, _, s in self._templ):
+            return False  # (the median: a step of noise on one dull wave would clear a standstill's alarm)
         for b in got:
             if _ptp(b) >= small:
                 return False
             w = _wave(b)
-            for t, _ in self._templ:
+            for t, _, _ in self._templ:
                 r = np.corrcoef(w, t)[0, 1]
                 if np.isfinite(r) and r >= c.insert_like:
                     return False
@@ -330,8 +340,12 @@ class LeadAgreement:
         c = self.cfg
         if len(self._templ) < max(1, c.insert_templ // 2):
             return False
-        w, a = _wave(b), _ptp(b)
-        for t, m in self._templ:  # like one of them (a bed's premature ventricular complexes both leads showed too)
+        # (sizes as the windows show them, relative to the lead's running amplitude: its QRS may grow or shrink over
+        # the minutes the first lead is lost, a reviewer, session 50)
+        w = _wave(b)
+        a = float(np.ptp(w))
+        for t, _, _ in self._templ:  # like one of them (a bed's premature ventricular complexes both leads showed too)
+            m = float(np.ptp(t))
             if m > 0 and m / c.insert_amp <= a <= m * c.insert_amp:
                 r = np.corrcoef(w, t)[0, 1]
                 if np.isfinite(r) and r >= c.insert_like:
@@ -395,9 +409,25 @@ def _ptp(b: Beat) -> float:
     was divided by; the window's own where that is not known).  The windows of a lead are divided by the median
     peak-to-peak of its last 32 beats, so its P waves, counted as its QRS for 13 s of a standstill, grew to the
     size of its QRS before it: the first lead's asystole, the bed's while they were P waves, cleared mid-standstill
-    (a 20 s standstill with 0.4 mV P waves, cleared after 9.7 s; session 50)."""
+    (a 20 s standstill with 0.4 mV P waves, cleared after 9.7 s; session 50).  (The cross-lead search-back's likeness
+    keeps the windows' own sizes: in millivolts, a lead V whose QRS grew 2.5 times over the minutes lead II was lost
+    had none inserted from then on: a reviewer, session 50.)"""
     a = float(np.ptp(_wave(b)))
     return a * b.scale if b.scale > 0 else a
+
+
+STEEP_S = 0.01  # the steepest change over this span (s): noise of a sample's step would stand out of a P wave's
+
+
+def _steepest(b: Beat, rep: Representation) -> float:
+    """A window beat's steepest step from one window sample to the next over its QRS (``QRS_PRE_S`` before its
+    fiducial to ``QRS_POST_S`` after it; a window starts at its fiducial and wraps round: ``WindowCutter.order``) in
+    the signal's units (as :func:`_ptp`)."""
+    w, dt = _wave(b), (rep.pre_s + rep.post_s) / len(_wave(b))
+    qrs = np.concatenate([w[len(w) - math.ceil(QRS_PRE_S / dt):], w[:math.ceil(QRS_POST_S / dt) + 1]])
+    span = max(1, round(STEEP_S / dt))
+    s = float(np.abs(qrs[span:] - qrs[:-span]).max()) / span
+    return s * b.scale if b.scale > 0 else s
 
 
 def _near(qrs: deque[tuple[float, float]], at: float, tol: float) -> bool:

@@ -157,9 +157,10 @@ class VFConfig:
     slow_acf: float = 0.5
     slow_margin: float = 0.5
     # a wave under organised_mv that repeats itself so (slowacf at least slow_acf) at a peak frequency of at most
-    # organised_hz (150 per minute, under flutter's rates) is no VF either (fine_organised)
+    # organised_hz (the 0.25 Hz bin of 135-143 per minute, under flutter's rates) is no VF either (fine_organised)
     organised_mv: float = 0.25
-    organised_hz: float = 2.5
+    organised_hz: float = 2.25
+    organised_low_hz: float = 1.5  # ... and at least this: a wave whose peak is lower is a baseline's, not the atria's
     max_mv: float = 8.0  # robust peak-to-peak above this: no ECG, an artifact
     model: VFModel = field(default=VF_MODEL)
 
@@ -206,17 +207,20 @@ def decide(feats: np.ndarray, cfg: VFConfig) -> tuple[np.ndarray, np.ndarray, np
 def fine_organised(feats: np.ndarray, cfg: VFConfig) -> np.ndarray:
     """``feats`` (..., len(FEATURES)) -> (...): a wave about as small as fine VF (:func:`fibrillation_mv` under
     ``organised_mv``, 0.25 mV; fine VF is 0.1-0.2 mV, Kerber 1997) that repeats itself over 0.6-1.5 s (``slowacf`` at
-    least ``slow_acf``) at a peak frequency of at most ``organised_hz`` (2.5 Hz, 150 per minute, under ventricular
-    flutter's rates): atrial activity without QRS, or what a lead shows of an organised rhythm whose QRS it lost, not
-    fibrillation, which does not repeat over seconds.  A lead II whose QRS fell to a fiftieth (an electrode moving)
-    kept its 0.15 mV P waves at 120 per minute, which :func:`slow_rhythm` leaves (at that rate they repeat at VF's
-    lags as much): a false VF/flutter alarm with one lead, and with two beside a second lead that showed every QRS (a
-    reviewer, session 49).  Synthetic P waves of 0.1-0.2 mV at 90-150 per minute, 128-500 Hz: VF in up to every
-    window before, in none now.  Of the development data's windows (``python -m ecgmon.evaluation.vfdb features``;
-    session 50) none touching a VF/flutter episode is vetoed (the nearest is over 0.3 mV; VFDB 426's fine VF, 0.15-0.2
-    mV, does not repeat: ``slowacf`` 0.1-0.43), and three decided VF are: SVDB 850's standstill (one window, no alarm)
-    and CinC 2015 a306s, whose false VF/flutter alarm a second after its asystole is gone."""
+    least ``slow_acf``) at a peak frequency of ``organised_low_hz`` to ``organised_hz`` (1.5-2.25 Hz in the window's
+    0.25 Hz bins: 90 to about 143 per minute, under ventricular flutter's 150 and more): atrial activity without QRS,
+    or what a lead shows of an organised rhythm whose QRS it lost, not fibrillation, which does not repeat over
+    seconds.  A lead II whose QRS fell to a fiftieth (an electrode moving) kept its 0.15 mV P waves at 120 per minute,
+    which :func:`slow_rhythm` leaves (at that rate they repeat at VF's lags as much): a false VF/flutter alarm with one
+    lead, and with two beside a second lead that showed every QRS (a reviewer, session 49).  Synthetic P waves of
+    0.1-0.2 mV at 90-135 per minute, 128-500 Hz: VF in up to every window before, in none now; at 150 per minute and
+    faster (P waves, flutter waves) VF as before.  The first form (no lower limit, up to 2.5 Hz) took fine VF under a
+    0.75-1.25 Hz baseline swing (its peak frequency there, repeating over seconds) and a 0.2 mV flutter at 150/min
+    for atrial activity: asystole instead of VF (a reviewer, session 50).  Of the development data's windows
+    (``python -m ecgmon.evaluation.vfdb features``; session 50) none touching a VF/flutter episode is vetoed, nor any
+    other decided VF (VFDB 426's fine VF, 0.15-0.2 mV, does not repeat: ``slowacf`` 0.1-0.43)."""
     return ((fibrillation_mv(feats) < cfg.organised_mv) & (feats[..., FEATURES.index("slowacf")] >= cfg.slow_acf)
+            & (feats[..., FEATURES.index("freq")] >= cfg.organised_low_hz)
             & (feats[..., FEATURES.index("freq")] <= cfg.organised_hz))
 
 

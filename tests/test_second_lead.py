@@ -724,18 +724,21 @@ def test_a_lead_ii_left_with_its_p_waves_beside_a_fast_second_lead_is_no_vf(tmp_
     assert Condition.ASYSTOLE in raised[False], raised
 
 
-@pytest.mark.parametrize("change", ["flip", "double", "wide"])
-def test_a_second_lead_whose_qrs_change_shape_still_holds_lead_iis_silence(tmp_path, change):
+@pytest.mark.parametrize(("change", "at"), [("flip", 40), ("double", 40), ("wide", 40), ("flip x0.3", 40),
+                                         ("flip x0.45", 40), ("flip x0.3", 12), ("flip x0.45", 12)])
+def test_a_second_lead_whose_qrs_change_shape_still_holds_lead_iis_silence(tmp_path, change, at):
     """Lead II's complexes fall to a fiftieth (an electrode moved) while lead V1 goes on beating, its QRS changed at
     the same moment: inverted, twice as large, or wide (a bundle branch block).  Those are QRS, not P waves: no pause,
     no asystole (a likeness test alone raised HIGH asystole on each, and held it until lead II came back: a reviewer,
-    session 49)."""
+    session 49).  Nor inverted and shrunk to 0.3 or 0.45 (unlike the QRS before and under half their size, as P waves
+    are, but steep: a reviewer, session 50, false asystole for 10 s after 20 s, and from 12 s with 8 confirmed QRS
+    windows enough, held to the end once their size was judged in millivolts)."""
     ii, v1 = _heart_block(80.0, 0.08, set())
     t = np.arange(len(ii)) / FS
-    after = t >= 40
+    after = t >= at
     ii = np.where(after, 0.02 * ii, ii)
-    if change == "flip":
-        v1 = np.where(after, -v1, v1)
+    if change.startswith("flip"):
+        v1 = np.where(after, -float(change.partition("x")[2] or 1.0) * v1, v1)
     elif change == "double":
         v1 = np.where(after, 2.2 * v1, v1)
     else:  # the rS widened: a slurred, broad S
@@ -743,5 +746,5 @@ def test_a_second_lead_whose_qrs_change_shape_still_holds_lead_iis_silence(tmp_p
         v1 = np.where(after, 1.6 * np.convolve(v1, k / k.sum(), mode="same"), v1)
     _record(tmp_path, "moved", {"II": ii, "V1": v1})
     _, rec = play_records(tmp_path, [tmp_path / "moved"], second_lead=True)
-    got = {a.condition for a in rec.alarms if a.state.value == "active" and (a.record_s or 0) > 35}
+    got = {a.condition for a in rec.alarms if a.state.value == "active" and (a.record_s or 0) > at - 5}
     assert not got & {Condition.PAUSE, Condition.ASYSTOLE}, got
