@@ -403,10 +403,11 @@ def _clock(cell: str) -> float | None:
     order and a time (``06/12/2026 10:00:00.004``, ``06.12.2026 10:00:00,004``: a European device's or a spreadsheet's
     export) the time of day alone, its date left out (day-first and month-first cannot be told apart; the times of
     day go on across midnight as a clock column's do); None for anything else."""
-    if m := CLOCK.match(cell.strip()):
+    m = CLOCK.match(cell.strip())
+    if m is None and (d := OTHER_DATE_TIME.match(cell.strip())):
+        m = CLOCK.match(d.group(1))
+    if m:
         return int(m.group(1) or 0) * 3600 + int(m.group(2)) * 60 + float(m.group(3).replace(",", "."))
-    if (m := OTHER_DATE_TIME.match(cell.strip())) and (c := CLOCK.match(m.group(1))):
-        return int(c.group(1) or 0) * 3600 + int(c.group(2)) * 60 + float(c.group(3).replace(",", "."))
     if re.match(r"^\d{4}-\d{2}-\d{2}[ T]\d", cell.strip()):
         try:
             when = datetime.fromisoformat(cell.strip())
@@ -1009,9 +1010,8 @@ def _steps(d: np.ndarray, med: float, *, short_ok: bool = False) -> tuple[np.nda
     """Each step ``d`` of a time column in samples, the first step that is none (or None), the median step it was
     judged against (``med``, or :func:`_base_step`'s where most steps are gaps) and the printed resolution
     (:func:`_resolution`): a step within ``JUMP_TOLERANCE`` of the sampling step plus that resolution is one sample;
-    a longer one that
-    lies as near a whole number k of sampling steps (and 0.1 % of itself: clocks drift) is k: k - 1 samples
-    missing (a device's dropped packets); a step back, or one between 1 and 1.5 steps off by more, is none
+    a longer one that lies as near a whole number k of sampling steps (and 0.1 % of itself: clocks drift) is k:
+    k - 1 samples missing (a device's dropped packets); a step back, or one between 1 and 1.5 steps off by more, is none
     (irregular sampling).  The sampling step is the mean of the one-sample steps (times printed to whole ms at 360 Hz
     step 2 or 3 ms: 2.78).  ``short_ok``: a step shorter than the sampling step (not back) is one sample too (a
     column whose unit is unknown, left out for ``--fs``: whole-ms stamps at 1,024 Hz step 0 or 1)."""

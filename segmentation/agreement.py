@@ -420,10 +420,11 @@ STEEP_S = 0.01  # the steepest change over this span (s): noise of a sample's st
 
 
 def _steepest(b: Beat, rep: Representation) -> float:
-    """A window beat's steepest step from one window sample to the next over its QRS (``QRS_PRE_S`` before its
+    """A window beat's steepest change over ``STEEP_S`` (per window sample) within its QRS (``QRS_PRE_S`` before its
     fiducial to ``QRS_POST_S`` after it; a window starts at its fiducial and wraps round: ``WindowCutter.order``) in
     the signal's units (as :func:`_ptp`)."""
-    w, dt = _wave(b), (rep.pre_s + rep.post_s) / len(_wave(b))
+    w = _wave(b)
+    dt = (rep.pre_s + rep.post_s) / len(w)
     qrs = np.concatenate([w[len(w) - math.ceil(QRS_PRE_S / dt):], w[:math.ceil(QRS_POST_S / dt) + 1]])
     span = max(1, round(STEEP_S / dt))
     s = float(np.abs(qrs[span:] - qrs[:-span]).max()) / span

@@ -345,7 +345,7 @@ class DetectorConfig:
     # noisy set it: session 35); 0: every one of them counts
     relearn_floor_beats: int = 4
     # ... unless the last QRS are a rhythm (_early_rhythm): at least relearn_floor_rhythm of them (0: off), none noisy,
-    # intervals within rhythm_rr_tol of their median, levels within rhythm_level_ratio of each other
+    # each interval within rhythm_rr_tol of the one before it, levels within rhythm_level_ratio of each other
     relearn_floor_rhythm: int = 6
     rhythm_rr_tol: float = 0.25
     rhythm_level_ratio: float = 1.5
@@ -981,8 +981,7 @@ class QRSDetector:
         qs = list(self.qrs_v)
         if len(qs) < cfg.relearn_floor_rhythm:
             return 0.0
-        noisy = self.artefact
-        if any(self.qrs_noisy.get(q, noisy is not None and bool(noisy(q))) for q, _ in qs):
+        if any(self._noisy_at(q) for q, _ in qs):
             return 0.0
         rr = np.diff([q for q, _ in qs]) / self.fs
         med = float(np.median(rr))
@@ -1017,9 +1016,15 @@ class QRSDetector:
         """Whether at least ``relearn_floor_noisy`` of the QRS at samples ``qs`` lay in stretches rated noisy: the
         verdict kept for each (:meth:`settle_verdicts`), else the rating :attr:`artefact` gives now; none known (not
         rated yet, or a rating no longer kept): clean."""
+        return sum(self._noisy_at(q) for q in qs) >= self.cfg.relearn_floor_noisy * len(qs)
+
+    def _noisy_at(self, q: int) -> bool:
+        """Whether the QRS at sample ``q`` lay in a stretch rated noisy: the verdict kept for it
+        (:meth:`settle_verdicts`), else the rating :attr:`artefact` gives now; none known: clean."""
+        if q in self.qrs_noisy:
+            return bool(self.qrs_noisy[q])
         noisy = self.artefact
-        n = sum(bool(self.qrs_noisy[q] if q in self.qrs_noisy else noisy is not None and noisy(q)) for q in qs)
-        return n >= self.cfg.relearn_floor_noisy * len(qs)
+        return noisy is not None and bool(noisy(q))
 
     def settle_verdicts(self) -> None:
         """Keep the verdict (:attr:`artefact`) of each of the last QRS whose rating is made; one not rated yet counts as

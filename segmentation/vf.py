@@ -200,11 +200,11 @@ def decide(feats: np.ndarray, cfg: VFConfig) -> tuple[np.ndarray, np.ndarray, np
     # wander was VF/flutter; 1 of vfdb-dev's 1,238 VF/flutter windows is under both limits; session 27)
     wander = (feats[..., FEATURES.index("lf")] >= cfg.wander_lf) & (fib < cfg.fine_vf_mv)
     vf = (~hard & (p_vf >= cfg.vf_threshold) & ~artifact & (fib >= cfg.flat_mv) & ~wander & ~slow_rhythm(feats, cfg)
-          & ~fine_organised(feats, cfg))
+          & ~fine_organised(feats, cfg, fib=fib))
     return p_vf, p_art, vf, artifact
 
 
-def fine_organised(feats: np.ndarray, cfg: VFConfig) -> np.ndarray:
+def fine_organised(feats: np.ndarray, cfg: VFConfig, *, fib: np.ndarray | None = None) -> np.ndarray:
     """``feats`` (..., len(FEATURES)) -> (...): a wave about as small as fine VF (:func:`fibrillation_mv` under
     ``organised_mv``, 0.25 mV; fine VF is 0.1-0.2 mV, Kerber 1997) that repeats itself over 0.6-1.5 s (``slowacf`` at
     least ``slow_acf``) at a peak frequency of ``organised_low_hz`` to ``organised_hz`` (1.5-2.25 Hz in the window's
@@ -218,8 +218,10 @@ def fine_organised(feats: np.ndarray, cfg: VFConfig) -> np.ndarray:
     0.75-1.25 Hz baseline swing (its peak frequency there, repeating over seconds) and a 0.2 mV flutter at 150/min
     for atrial activity: asystole instead of VF (a reviewer, session 50).  Of the development data's windows
     (``python -m ecgmon.evaluation.vfdb features``; session 50) none touching a VF/flutter episode is vetoed, nor any
-    other decided VF (VFDB 426's fine VF, 0.15-0.2 mV, does not repeat: ``slowacf`` 0.1-0.43)."""
-    return ((fibrillation_mv(feats) < cfg.organised_mv) & (feats[..., FEATURES.index("slowacf")] >= cfg.slow_acf)
+    other decided VF (VFDB 426's fine VF, 0.15-0.2 mV, does not repeat: ``slowacf`` 0.1-0.43).  ``fib``:
+    :func:`fibrillation_mv` of ``feats`` where the caller has it."""
+    fib = fibrillation_mv(feats) if fib is None else fib
+    return ((fib < cfg.organised_mv) & (feats[..., FEATURES.index("slowacf")] >= cfg.slow_acf)
             & (feats[..., FEATURES.index("freq")] >= cfg.organised_low_hz)
             & (feats[..., FEATURES.index("freq")] <= cfg.organised_hz))
 
