@@ -1256,8 +1256,8 @@ class InOrder:
 
     ``put(at, kind, args)``: an input of ``kind`` (:attr:`GAP`, :attr:`QRS`, :attr:`TYPED`, :attr:`VF`,
     :attr:`TICK`: at the same sample they go in this order, then in the order they were put) with its arguments,
-    decided at absolute sample ``at``.  ``due(horizon)`` returns the ``(kind, args)`` due at or before ``horizon`` in
-    that order; the caller tells the watch (``Monitor._release``) and decides the horizon: the sample up to which
+    decided at absolute sample ``at``.  ``due(horizon)`` returns the ``(at, kind, args)`` due at or before ``horizon``
+    in that order; the caller tells the watch (``Monitor._release``) and decides the horizon: the sample up to which
     every source (QRS detector, beat typer, VF windows) has put all it will ever put there.  Plain tuples, no
     closures: a live bed puts about three inputs per 0.25 s packet.
     """
@@ -1271,12 +1271,12 @@ class InOrder:
     def put(self, at: int, kind: int, args: tuple[object, ...]) -> None:
         heapq.heappush(self._heap, (at, kind, next(self._n), args))
 
-    def due(self, horizon: float) -> list[tuple[int, tuple[object, ...]]]:
+    def due(self, horizon: float) -> list[tuple[int, int, tuple[object, ...]]]:
         heap, pop = self._heap, heapq.heappop
         out = []
         while heap and heap[0][0] <= horizon:
-            _, kind, _, args = pop(heap)
-            out.append((kind, args))
+            at, kind, _, args = pop(heap)
+            out.append((at, kind, args))
         return out
 
 

@@ -78,6 +78,8 @@ RHYTHM_BLOCK_S = 1.0  # signal gathered per bed before the beat typer and the VF
 # the lethal watch is told how far the signal has come (its asystole and pause timers) every TICK_S of signal, at
 # fixed points of the bed's stream (its first sample + k ticks), whatever the device's packets
 TICK_S = 0.25
+# how far before a bed's oldest untyped QRS its VF window verdicts and clipped ticks are kept (Monitor._trim_typed)
+TYPED_MARGIN_S = 30.0
 # the VF/flutter alarm clears early (VFAlarm's clear_windows) over windows whose QRS are this many or more and regular
 ORGANISED_CLEAR_BEATS = 3
 # a VF window's "organised rhythm" check (LethalWatch.organised) reads the QRS within it up to this long before its end:
@@ -113,11 +115,11 @@ class Bed:
     vfalarm: VFAlarm = field(default_factory=VFAlarm)
     vf_artifact: bool = False  # the last VF window was noise or motion (VFWindow.unreadable): VT is not judged on it
     stream: int = 0  # the stream generation of its device's chunks (Chunk.stream; Monitor.discharge)
-    # the last VF windows analysed: (absolute end sample, noise); a typed beat takes the noise verdict of the
-    # latest window ending at or before it (Monitor._beat_artifact)
-    vf_flags: deque[tuple[int, bool]] = field(default_factory=lambda: deque(maxlen=16))
-    # the last ticks (absolute samples) whose saturation verdict was on: clipped signal (Monitor._clipped)
-    sat_ticks: deque[int] = field(default_factory=lambda: deque(maxlen=64))
+    # the VF windows analysed that a beat still to be typed may need: (absolute end sample, noise); a typed beat takes
+    # the noise verdict of the latest window ending at or before it (Monitor._beat_artifact; trimmed by _trim_typed)
+    vf_flags: deque[tuple[int, bool]] = field(default_factory=deque)
+    # the ticks (absolute samples) whose saturation verdict was on: clipped signal (Monitor._clipped; _trim_typed)
+    sat_ticks: deque[int] = field(default_factory=deque)
     # samples and QRS fiducials waiting for the beat typer and the VF detector, handed over once a second
     # of signal (RHYTHM_BLOCK_S) has gathered: per-call costs once a second rather than once a chunk
     rhythm_x: list[np.ndarray] = field(default_factory=list)
@@ -134,6 +136,7 @@ class Bed:
     typer_fid: float = -math.inf
     seg_offset: int = 0  # absolute index of the current segmenter's first sample
     last_chunk_mono: float = 0.0
+    replay: bool = False  # its latest chunk was a recording's or a replay's (Chunk.replay), not a live device's
     last_chunk_s: float = 0.0  # the length of its last chunk (s): a device's packets may hold up to 10 s
     beats: int = 0
     flagged: int = 0
@@ -155,12 +158,19 @@ class Bed:
     nulls: deque[tuple[int, int]] = field(default_factory=deque)
     # the lethal watch's inputs, released in the order of the sample each was decided at (Monitor._release)
     watch_in: InOrder = field(default_factory=InOrder)
+    # absolute sample up to which every input of ``watch_in`` is known (the beat typer's samples at the latest flush),
+    # and the sample up to which they have been told (Monitor._release_lead)
+    horizon: float = -math.inf
+    released: float = -math.inf
     # the QRS handed to the beat typer and not yet typed: (fiducial, sample it was decided at), relative to seg_offset
     decided: deque[tuple[int, int]] = field(default_factory=deque)
 
 
 LIMITS_WAITING = 10_000  # beds not connected yet whose heart-rate limits are kept for them (Monitor.set_limits)
 PACKET_LOSS_S, PACKET_LOSS_ON, PACKET_LOSS_OFF = 60.0, 0.05, 0.02  # the packet-loss alarm (Monitor._packet_loss)
+# a live bed's lead whose watch inputs are ahead of its other lead's waits for them while that lead's chunks come no
+# more than this long (wall time) after its own (Monitor._release_lead)
+PARTNER_WAIT_S = 1.0
 SECOND_LEAD_OFF_S = 5.0  # a second lead off or lost this long (s of signal) raises "second lead off" (LOW)
 # ... and it is back once it has been read this long without a break: a lead missing from every other packet restarted
 # at each one, was back at each, and never raised the alarm while it never helped (a newcomer, session 28)
@@ -724,6 +734,9 @@ class Monitor:
             if len(chunk.samples) == 0:  # sources never send these, but an empty chunk must not count as data
                 continue
             live.append((k, st))
+        for _, st in live:  # a bed's two leads in this round: the agreement there before its first lead's QRS
+            if st.lead and st.patient not in self.agree:  # (a first round of 60 s gave it none of them)
+                self._agreement(st)
         t1 = time.perf_counter()
         found = segment_round([st.segmenter for _, st in live], [chunks[k].samples for k, _ in live])
         t2 = time.perf_counter()
@@ -734,6 +747,10 @@ class Monitor:
         self.stats.time_quality += time.perf_counter() - t2
         for (k, st), beats in zip(live, found, strict=True):
             out[k] = self._segmented(st, chunks[k], beats)
+        # the typing and VF work analysed once the whole round is queued: a bed's two leads' chunks together, so that
+        # both leads' inputs reach the watches in the order of their samples (Monitor._release_lead)
+        if live and self._rhythm_due(time.monotonic(), replay=all(chunks[k].replay for k, _ in live)):
+            self.flush_vf()
         took = time.perf_counter() - t0
         self.stats.time_segment += took
         self.stats.round_max = max(self.stats.round_max, took)
@@ -744,20 +761,16 @@ class Monitor:
         watches."""
         st.last_chunk_mono = now = time.monotonic()
         st.last_chunk_s = len(chunk.samples) / chunk.fs
+        st.replay = chunk.replay
         if st.lead:  # a second lead: its lethal watch only; no beat of it is scored, and one technical alarm shown
-            self._watch_rhythm(st, chunk.samples, now=now, replay=chunk.replay)
+            self._watch_rhythm(st, chunk.samples, now=now)
             bed = self.beds.get(chunk.patient)
             if bed is None:
                 return []
             self._second_lead_off(bed, st)
-            if bed.fs != st.fs:
+            agree = self._agreement(st)
+            if agree is None:
                 return []
-            agree = self.agree.get(chunk.patient)
-            if agree is None or agree.fs != st.fs:  # (a new rate: learnt again; the bed's count goes on)
-                dropped = agree.dropped if agree is not None else self._unconfirmed.pop(chunk.patient, 0)
-                found = agree.inserted if agree is not None else self._second_found.pop(chunk.patient, 0)
-                agree = self.agree[chunk.patient] = LeadAgreement(st.fs, rep=self.rep)
-                agree.dropped, agree.inserted = dropped, found
             o, sg = st.seg_offset, st.segmenter
             agree.second([f + o for f, _ in sg.found], [w + o for w in sg.found_when], o + sg.total, beats=beats,
                          offset=o)
@@ -790,7 +803,7 @@ class Monitor:
         for at, v in st.quality.points:
             self._follow(st, Condition.NOISY_SIGNAL, v.saturated, index=st.seg_offset + at)
         t2 = time.perf_counter()
-        self._watch_rhythm(st, chunk.samples, now=now, replay=chunk.replay)
+        self._watch_rhythm(st, chunk.samples, now=now)
         self.stats.time_rhythm += time.perf_counter() - t2
         # cleared at the first beat found after the loss (where it is, whatever the chunks): a beat this chunk closed
         # from before its lost samples is no sign that the signal is back
@@ -830,6 +843,20 @@ class Monitor:
                 beats = agree.push(beats, second_alive=aux.off_since is None)
         self.stats.segmented += len(beats)
         return beats
+
+    def _agreement(self, aux: Bed) -> LeadAgreement | None:
+        """The two-lead QRS agreement of the bed whose second lead is ``aux`` (made for a new bed or a new rate: learnt
+        again, the bed's counts going on); None while the bed's first lead is not there or at another rate."""
+        bed = self.beds.get(aux.patient)
+        if bed is None or bed.fs != aux.fs:
+            return None
+        agree = self.agree.get(aux.patient)
+        if agree is None or agree.fs != aux.fs:
+            dropped = agree.dropped if agree is not None else self._unconfirmed.pop(aux.patient, 0)
+            found = agree.inserted if agree is not None else self._second_found.pop(aux.patient, 0)
+            agree = self.agree[aux.patient] = LeadAgreement(aux.fs, rep=self.rep)
+            agree.dropped, agree.inserted = dropped, found
+        return agree
 
     def _second_lead_off(self, bed: Bed, aux: Bed) -> None:
         """The bed's "second lead off" technical alarm (LOW): raised once the second lead has been off or lost (its
@@ -886,8 +913,7 @@ class Monitor:
         if present or condition in st.book.active or condition in st.book.restored:
             self.emit(st.technical.follow(condition, present, index=index))
 
-    def _watch_rhythm(self, st: Bed, samples: np.ndarray, *, now: float,
-                      replay: bool = False) -> None:
+    def _watch_rhythm(self, st: Bed, samples: np.ndarray, *, now: float) -> None:
         """The lethal and rate conditions (:mod:`ecgmon.monitor.lethal`): every QRS the segmenter decided in this
         chunk, the signal's progress every ``TICK_S`` for the asystole and pause timers, and (from :meth:`_flush_vf`)
         each beat's type (:class:`VTyper`) and the bed's VF windows (analysed with every bed's in the pool).  Each goes
@@ -918,8 +944,6 @@ class Monitor:
         st.rhythm_n += len(samples)
         if st.rhythm_n >= (st.rhythm_block or RHYTHM_BLOCK_S * st.fs):
             self._type_and_vf(st, now)
-        if self._rhythm_due(now, replay=replay):
-            self.flush_vf()
 
     def _rhythm_due(self, now: float, *, replay: bool) -> bool:
         """Whether the queued typing and VF work is analysed now: once about a block of every bed is queued (the
@@ -996,6 +1020,9 @@ class Monitor:
                 arts.append([self._beat_artifact(st, f + off) or self._clipped(
                     st, f + off - round(TICK_S * st.fs), f + off + need) for f in job.fids.tolist()])
                 job.artifact = np.asarray(arts[-1], dtype=bool)
+            for st, typer, _, _ in blocks.values():
+                if st.vtyper is typer:
+                    self._trim_typed(st)
             for (st, job), typed, art in zip(jobs, type_staged([j for _, j in jobs]), arts, strict=True):
                 if st.vtyper is not job.typer:  # queued before the bed's segmentation restarted
                     continue
@@ -1026,21 +1053,26 @@ class Monitor:
         # every bed whose typer and VF detector have analysed their samples: its watch told what it can be now (its
         # lethal alarms), then its typed QRS handed to its alarm policy, whose alarm chains read those alarms
         t0 = time.perf_counter()
-        for st, typer, _, _ in blocks.values():
-            if st.vtyper is not typer:  # queued before the bed's segmentation restarted
-                continue
-            self._release(st, st.seg_offset + typer.total)
+        ready = [(st, typer) for st, typer, _, _ in blocks.values() if st.vtyper is typer]  # (else: queued before
+        for st, typer in ready:                                                # the bed's segmentation restarted)
+            st.horizon = st.seg_offset + typer.total
+        for st, typer in ready:
+            self._release_lead(st)
             if (policy := for_policy.get(id(st))) is not None:
                 for t in policy[1]:
                     self._policy(st, st.policy.typed(t))
                 # every QRS before this sample has been found and typed (all the bed's staged jobs were in this flush;
-                # none before its last QRS handed to the typer is still to be found): beats before it wait no longer
+                # none before its last QRS handed to the typer is still to be found), and the watch told every input
+                # up to it: beats before it wait no longer
                 self._policy(st, st.policy.progress(min(st.seg_offset + typer.total - typer.need_after,
-                                                        st.typer_fid + 1)))
+                                                        st.typer_fid + 1, st.released + 1)))
         self.stats.time_settle += time.perf_counter() - t0
         if final:
             for st in (*self.beds.values(), *self.aux.values()):
-                self._release(st)
+                if (other := self._partner(st)) is not None and other.fs == st.fs:
+                    self._release_pair(st, other, math.inf)
+                else:
+                    self._release(st)
 
     def _vf_window(self, st: Bed, end: int, vf: bool, artifact: bool) -> list[Change]:
         """A VF window ending at absolute sample ``end`` told to the bed's watch (by :meth:`_release`):
@@ -1056,31 +1088,76 @@ class Monitor:
         calm = not vf and st.vfalarm.active and st.lethal.organised(lo, hi, beats=ORGANISED_CLEAR_BEATS)
         return st.lethal.vf(end, st.vfalarm.step(vf, artifact, calm), vf=vf, artifact=artifact)
 
+    def _partner(self, st: Bed) -> Bed | None:
+        """The other lead of a bed with a second lead (its first lead for a second lead's, and the reverse)."""
+        if st.patient not in self.fusion:
+            return None
+        other = self.aux.get(st.patient) if not st.lead else self.beds.get(st.patient)
+        return other if other is not st else None
+
+    def _release_lead(self, st: Bed) -> None:
+        """Tell lead ``st``'s watch its inputs up to its :attr:`Bed.horizon`.  Of a bed with a second lead, the
+        two leads' inputs go in the order of their samples, up to the sample both leads' are known to
+        (:meth:`_release_pair`): the bed's conditions are judged from both leads as they were at that sample, whatever
+        the packets' length.  Told one lead at a time, a first lead's whole packet came before the second lead's: with
+        packets of 4-8 s, its asystole was raised and cleared again (the QRS back) before the second lead's watch and
+        the P-wave judgement (:meth:`LeadFusion._both_want`) had come to the standstill, which read the second lead's
+        QRS after it too: a 5.6 s standstill with P waves raised nothing with two leads (a reviewer, session 50).  A
+        lead ahead of the other waits for it (a flush may come between a round's two leads' chunks: a stream restarting
+        flushes every bed's work, and a round may hold one lead's chunk without the other's), but live not once the
+        other lead's chunks have stopped coming (``PARTNER_WAIT_S`` of wall time behind this lead's): a second lead
+        whose samples stop must not hold the first lead's alarms.  A recording's leads end together, whatever the
+        wall time between its rounds (at full speed 254 beds' 4 s chunks took over 1 s a round)."""
+        other = self._partner(st)
+        if other is None or other.fs != st.fs:
+            self._release(st, st.horizon)
+            return
+        self._release_pair(st, other, min(st.horizon, other.horizon))
+        if not (st.replay and other.replay) and other.last_chunk_mono < st.last_chunk_mono - PARTNER_WAIT_S:
+            self._release(st, st.horizon)
+        if (agree := self.agree.get(st.patient)) is not None:  # what its P-wave judgement may still ask of it
+            agree.judged_at = min(st.released, other.released)
+
+    def _release_pair(self, a: Bed, b: Bed, horizon: float) -> None:
+        """Both leads' watch inputs decided at or before ``horizon``, in the order of their samples (at one sample the
+        first lead's first, as a packet's were told)."""
+        due = [(at, st.lead, kind, args, st) for st in (a, b) for at, kind, args in st.watch_in.due(horizon)]
+        due.sort(key=lambda d: (d[0], d[1]))  # (stable: each lead's own order kept)
+        for _, _, kind, args, st in due:
+            self._tell(st, kind, args)
+        for st in (a, b):
+            st.released = max(st.released, horizon)
+
     def _release(self, st: Bed, horizon: float = math.inf) -> None:
         """Tell the bed's lethal watch every input decided at or before absolute sample ``horizon`` (all: at a
         restart and at the end), in the order of the samples they were decided at (:class:`InOrder`); the caller
         knows that nothing decided up to ``horizon`` is still to come.  Their changes raise and clear the bed's
         alarms as they come."""
+        for _, kind, a in st.watch_in.due(horizon):
+            self._tell(st, kind, a)
+        st.released = max(st.released, horizon)
+
+    def _tell(self, st: Bed, kind: int, a: tuple[object, ...]) -> None:
+        """One input of the bed's lethal watch (:class:`InOrder`), its changes raising and clearing alarms."""
         fused = st.patient in self.fusion  # (a second lead's watch is judged with the first's at every input)
         watch = st.lethal
-        for kind, a in st.watch_in.due(horizon):
-            changes: list[Change] = []
-            if kind == InOrder.TICK:
-                changes = watch.samples(a[0], leads_off=a[1], saturated=a[2])  # type: ignore[arg-type]
-            elif kind == InOrder.QRS:
-                changes = watch.qrs(a[0], hr_bpm=a[1], noisy=a[2], rated=a[3])  # type: ignore[arg-type]
-            elif kind == InOrder.TYPED:
-                changes = watch.typed(a[0], ventricular=a[1], artifact=a[2],  # type: ignore[arg-type]
-                                      p_ventricular=a[3], prev_corr=a[4], width_s=a[5],  # type: ignore[arg-type]
-                                      corr=a[6], prev2_corr=a[7], epoch=a[8])  # type: ignore[arg-type]
-            elif kind == InOrder.VF:
-                changes = self._vf_window(st, *a)  # type: ignore[arg-type]
-            elif a:  # a bridged stretch
-                watch.bridge(*a)  # type: ignore[arg-type]
-            else:  # the signal was lost
-                watch.gap()
-            if changes or fused:
-                self._lethal(st, changes, a[0] if kind != InOrder.GAP and a else None)  # type: ignore[arg-type]
+        changes: list[Change] = []
+        if kind == InOrder.TICK:
+            changes = watch.samples(a[0], leads_off=a[1], saturated=a[2])  # type: ignore[arg-type]
+        elif kind == InOrder.QRS:
+            changes = watch.qrs(a[0], hr_bpm=a[1], noisy=a[2], rated=a[3])  # type: ignore[arg-type]
+        elif kind == InOrder.TYPED:
+            changes = watch.typed(a[0], ventricular=a[1], artifact=a[2],  # type: ignore[arg-type]
+                                  p_ventricular=a[3], prev_corr=a[4], width_s=a[5],  # type: ignore[arg-type]
+                                  corr=a[6], prev2_corr=a[7], epoch=a[8])  # type: ignore[arg-type]
+        elif kind == InOrder.VF:
+            changes = self._vf_window(st, *a)  # type: ignore[arg-type]
+        elif a:  # a bridged stretch
+            watch.bridge(*a)  # type: ignore[arg-type]
+        else:  # the signal was lost
+            watch.gap()
+        if changes or fused:
+            self._lethal(st, changes, a[0] if kind != InOrder.GAP and a else None)  # type: ignore[arg-type]
 
     @staticmethod
     def _beat_artifact(st: Bed, index: int) -> bool:
@@ -1103,10 +1180,30 @@ class Monitor:
 
     def _finish_stream(self, st: Bed) -> None:
         """A bed's stream ends here (a gap, a change of rate, samples found misread): its last samples typed and
-        analysed (every bed's queued work with them), then its watch told everything, in the order of the samples."""
+        analysed (every bed's queued work with them), then its watch told everything, in the order of the samples
+        (with the other lead's up to where that lead has come, :meth:`_release_lead`)."""
         self._type_and_vf(st, time.monotonic())
         self.flush_vf()
+        if (other := self._partner(st)) is not None and other.fs == st.fs:
+            self._release_pair(st, other, other.horizon)
         self._release(st)
+
+    @staticmethod
+    def _trim_typed(st: Bed) -> None:
+        """The bed's VF window verdicts and clipped ticks that no beat still to be typed can need dropped: those before
+        its typer's oldest untyped QRS (or its latest sample) less ``TYPED_MARGIN_S`` (a QRS the detector finds late),
+        the latest window before that kept.  Kept by count, 16 windows and 64 ticks, a round that brought over 16 s of
+        a bed (a recording's chunks joined) lost the windows of its first beats before they were typed, and those
+        took the noise verdict of the round's last window instead: CinC 2015 t683l played with 253 other records in
+        4 s packets (rounds of up to 22 s of it) raised a false VT over beats in noise that alone it calls noise."""
+        typer = st.vtyper
+        start = st.seg_offset + (typer.pending[0] if typer.pending else typer.total) - round(TYPED_MARGIN_S * st.fs)
+        flags = st.vf_flags
+        while len(flags) >= 2 and flags[1][0] <= start:
+            flags.popleft()
+        ticks = st.sat_ticks
+        while ticks and ticks[0] < start - round(TICK_S * st.fs):
+            ticks.popleft()
 
     def _clipped(self, st: Bed, lo: int, hi: int) -> bool:
         """Whether a tick at absolute sample ``lo`` .. ``hi`` called the bed's signal clipped on both rails

@@ -83,6 +83,9 @@ import numpy as np
 from ecgmon.core.messages import Beat
 from ecgmon.segmentation.represent import QRS_POST_S, QRS_PRE_S, Representation
 
+# confirmed QRS windows kept, as a multiple of AgreementConfig.insert_templ (LeadAgreement._templates)
+TEMPL_KEPT = 8
+
 
 @dataclass(frozen=True, slots=True)
 class AgreementConfig:
@@ -123,6 +126,7 @@ class LeadAgreement:
                  rep: Representation = Representation()) -> None:
         self.fs, self.cfg, self.rep = fs, cfg, rep
         self.tol, self.lag = cfg.tolerance_s * fs, cfg.lag_s * fs
+        self.post = round(rep.post_s * fs)  # a window beat's samples after its QRS
         self._first: deque[tuple[float, float]] = deque(maxlen=4096)  # the first lead's recent (fiducial, decided)
         self._second: deque[tuple[float, float]] = deque(maxlen=4096)  # the second lead's
         self._unjudged = 0  # the second lead's last QRS not judged yet (the end of _second)
@@ -140,11 +144,15 @@ class LeadAgreement:
         # cross-lead search-back (insert): the second lead's window beats (absolute index, the beat as its lead's
         # segmenter cut it); its QRS at or before _ins_after are no candidates any more (the same QRS as a beat that
         # left, or judged); the last first-lead beat that left
-        self._second_beats: deque[tuple[int, Beat]] = deque(maxlen=256)
-        # its QRS windows the first lead confirmed, each with its peak-to-peak and steepest step in the signal's units
-        # (_ptp, _steepest)
-        self._templ: deque[tuple[np.ndarray, float, float]] = deque(maxlen=cfg.insert_templ)
+        self._second_beats: deque[tuple[int, Beat, float]] = deque(maxlen=256)
+        # its QRS windows the first lead confirmed, each with its fiducial, peak-to-peak and steepest step in the
+        # signal's units (_ptp, _steepest); more than insert_templ kept, since a judgement takes the last ones before
+        # the sample it judges (_templates), and the agreement may have come further (a round of joined chunks)
+        self._templ: deque[tuple[float, np.ndarray, float, float]] = deque(maxlen=TEMPL_KEPT * cfg.insert_templ)
         self._ins_after = -np.inf
+        # the sample up to which the bed's alarms have been judged (Monitor._release_lead): the second lead's window
+        # beats after it less wait_s are kept for p_waves (its last 256 at most)
+        self.judged_at = -math.inf
         self._kept1: int | None = None
         self.inserted = 0
 
@@ -155,10 +163,15 @@ class LeadAgreement:
 
     def second(self, fids: Iterable[float], whens: Iterable[float], position: float,
                beats: Iterable[Beat] = (), offset: int = 0) -> None:
-        # (kept with their absolute index beside them: a beat is copied only where it becomes the bed's)
-        self._second_beats.extend((b.index + offset, b) for b in beats)
         new = list(zip(fids, whens, strict=True))
         self._second.extend(new)
+        # (kept with their absolute index beside them: a beat is copied only where it becomes the bed's; and the
+        # sample from which it is known whatever the packets: its QRS decided and its window's samples there)
+        for b in beats:
+            i = b.index + offset
+            k = bisect.bisect_left(self._second, float(i - 1), key=lambda q: q[0])
+            when = self._second[k][1] if k < len(self._second) and self._second[k][0] <= i + 1 else i
+            self._second_beats.append((i, b, max(when, i + self.post)))
         self._unjudged = min(self._unjudged + len(new), len(self._second))
         self._second_at = max(self._second_at, position)
         self._judge()
@@ -173,13 +186,17 @@ class LeadAgreement:
             if ok and self.cfg.insert:  # a QRS both leads showed: the second lead's complex as it looks
                 ib = self._second_beat(f)
                 if ib is not None and not ib[1].noisy:
-                    self._templ.append((_wave(ib[1]), _ptp(ib[1]), _steepest(ib[1], self.rep)))
+                    self._templ.append((f, _wave(ib[1]), _ptp(ib[1]), _steepest(ib[1], self.rep)))
         # what neither a judgement nor a waiting beat can need any more
         upto = min(self._first_at, self._second_at) - self.lag - self.tol - self.cfg.wait_s * self.fs
         while self._first and self._first[0][0] < upto:
             self._first.popleft()
         while len(self._second) > self._unjudged and self._second[0][0] < upto:
             self._second.popleft()
+        # (and its window beats only up to where the bed's alarms have been judged: p_waves asks of them there, which
+        # may lag this agreement by a round of joined chunks, 20 s or more; CinC 2015 a345l with 253 other records
+        # in 4 s packets: its standstill's P waves gone before they were judged, its asystole 1.8 s late)
+        upto = min(upto, self.judged_at - self.cfg.wait_s * self.fs)
         while self._second_beats and self._second_beats[0][0] < upto:
             self._second_beats.popleft()
 
@@ -285,7 +302,7 @@ class LeadAgreement:
                 continue
             self._ins_after = q
             i, b2 = ib
-            if b2.noisy or not self._like(b2):  # in noise on the second lead too, or no QRS as it shows them
+            if b2.noisy or not self._like(b2, i):  # in noise on the second lead too, or no QRS as it shows them
                 continue
             return replace(b2, index=i, noisy=True, lead=1)
 
@@ -304,20 +321,22 @@ class LeadAgreement:
         tenth of a QRS's slope energy, segmentation.peaks).  One of the same shape smaller is like them.  False where
         it cannot tell: no window, too few confirmed, or a window in noise."""
         c = self.cfg
-        if len(self._templ) < max(1, c.insert_templ // 2):
+        templ = self._templates(lo)
+        if len(templ) < max(1, c.insert_templ // 2):
             return False
         k = bisect.bisect_right(self._second_beats, lo, key=lambda ib: ib[0])
-        got = [b for i, b in itertools.islice(self._second_beats, k, None) if i <= hi]
+        # (those known by hi: a judgement at hi does not see a window the packets happened to bring sooner)
+        got = [b for i, b, known in itertools.islice(self._second_beats, k, None) if i <= hi and known <= hi]
         if not got or any(b.noisy for b in got):
             return False
-        small = c.p_amp * min(a for _, a, _ in self._templ)
-        if float(np.median([_steepest(b, self.rep) for b in got])) >= c.p_slope * min(s for _, _, s in self._templ):
+        small = c.p_amp * min(a for _, a, _ in templ)
+        if float(np.median([_steepest(b, self.rep) for b in got])) >= c.p_slope * min(s for _, _, s in templ):
             return False  # (the median: a step of noise on one dull wave would clear a standstill's alarm)
         for b in got:
             if _ptp(b) >= small:
                 return False
             w = _wave(b)
-            for t, _, _ in self._templ:
+            for t, _, _ in templ:
                 r = np.corrcoef(w, t)[0, 1]
                 if np.isfinite(r) and r >= c.insert_like:
                     return False
@@ -328,23 +347,34 @@ class LeadAgreement:
         None."""
         k = bisect.bisect_left(self._second_beats, at - 1, key=lambda ib: ib[0])
         if k < len(self._second_beats) and self._second_beats[k][0] <= at + 1:
-            return self._second_beats[k]
+            i, b, _ = self._second_beats[k]
+            return i, b
         return None
 
-    def _like(self, b: Beat) -> bool:
-        """Whether ``b``'s window is a QRS as the second lead shows them where the first lead confirmed them: its
-        correlation with one of their last ``insert_templ`` windows (at least half of them known) at least
-        ``insert_like``, its peak-to-peak within ``insert_amp`` of that one's (a P wave in a pause, an atrial
-        fibrillation's f wave, a tap, noise or a fibrillatory wave is none; nor is a ventricular complex unlike the
-        bed's, which is left out)."""
+    def _templates(self, before: float) -> list[tuple[np.ndarray, float, float]]:
+        """The last ``insert_templ`` confirmed QRS windows of the second lead (wave, peak-to-peak, steepness) whose
+        QRS came before sample ``before``: a judgement of the signal there does not depend on how far past it the
+        agreement has been told (the size of a round of joined chunks: CinC 2015 a345l's asystole came 1.8 s later
+        played with 253 other records in 4 s packets than alone, its second lead's "QRS" judged against QRS
+        confirmed after its standstill)."""
+        k = bisect.bisect_left(self._templ, before, key=lambda e: e[0])
+        return [(w, a, st) for _, w, a, st in itertools.islice(self._templ, max(0, k - self.cfg.insert_templ), k)]
+
+    def _like(self, b: Beat, at: float) -> bool:
+        """Whether ``b``'s window (its QRS at absolute sample ``at``) is a QRS as the second lead shows them where the
+        first lead confirmed them: its correlation with one of their last ``insert_templ`` windows before it (at least
+        half of them known) at least ``insert_like``, its peak-to-peak within ``insert_amp`` of that one's (a P wave in
+        a pause, an atrial fibrillation's f wave, a tap, noise or a fibrillatory wave is none; nor is a ventricular
+        complex unlike the bed's, which is left out)."""
         c = self.cfg
-        if len(self._templ) < max(1, c.insert_templ // 2):
+        templ = self._templates(at)
+        if len(templ) < max(1, c.insert_templ // 2):
             return False
         # (sizes as the windows show them, relative to the lead's running amplitude: its QRS may grow or shrink over
         # the minutes the first lead is lost, a reviewer, session 50)
         w = _wave(b)
         a = float(np.ptp(w))
-        for t, _, _ in self._templ:  # like one of them (a bed's premature ventricular complexes both leads showed too)
+        for t, _, _ in templ:  # like one of them (a bed's premature ventricular complexes both leads showed too)
             m = float(np.ptp(t))
             if m > 0 and m / c.insert_amp <= a <= m * c.insert_amp:
                 r = np.corrcoef(w, t)[0, 1]

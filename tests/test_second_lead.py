@@ -748,3 +748,62 @@ def test_a_second_lead_whose_qrs_change_shape_still_holds_lead_iis_silence(tmp_p
     _, rec = play_records(tmp_path, [tmp_path / "moved"], second_lead=True)
     got = {a.condition for a in rec.alarms if a.state.value == "active" and (a.record_s or 0) > at - 5}
     assert not got & {Condition.PAUSE, Condition.ASYSTOLE}, got
+
+
+def test_a_two_lead_standstill_is_the_same_asystole_whatever_the_packets(tmp_path):
+    """A third-degree block's 5.6 s standstill at 40 s (six P waves blocked, 0.4 mV P waves on the V1-like second
+    lead), played in packets of 0.25, 2 and 8 s: one pause and one asystole, raised and cleared at the same samples.
+    Told one lead at a time, a first lead's whole packet reached the bed before the second lead's: with 8 s packets
+    its asystole was raised and cleared again before the second lead's watch and the P-wave judgement came to the
+    standstill, which saw the QRS after it too: nothing raised (4 s packets: raised 1.2 s late; a reviewer, session
+    50).  Both leads' inputs now reach the watches in the order of their samples."""
+    ii, v1 = _heart_block(60.0, 0.4, set(range(50, 56)))  # no QRS from 39.7 to 45.3 s
+    _record(tmp_path, "block", {"II": ii, "V1": v1})
+    got = {}
+    for chunk_s in (0.25, 2.0, 8.0):
+        run = tmp_path / f"c{chunk_s}"
+        run.mkdir()
+        _, rec = play_records(run, [tmp_path / "block"], second_lead=True, chunk_s=chunk_s)
+        got[chunk_s] = [(a.condition, a.state.value, a.beat_index) for a in rec.alarms
+                        if a.condition in (Condition.PAUSE, Condition.ASYSTOLE)]
+    asy = [(s, i) for c, s, i in got[0.25] if c is Condition.ASYSTOLE]
+    assert [s for s, _ in asy] == ["active", "cleared"], got[0.25]
+    assert 43.7 * FS < asy[0][1] < 44.5 * FS and asy[1][1] > 45.3 * FS, asy
+    assert got[2.0] == got[0.25] and got[8.0] == got[0.25], got
+
+
+def test_a_two_lead_standstill_is_the_same_asystole_when_a_round_brings_a_minute_of_both_leads(tmp_path):
+    """The standstill above with both leads segmented as one 60 s chunk each in one round (a recording's chunks
+    joined: 254 CinC 2015 records played at once in 4 s packets brought up to 22 s of a bed per round) and as 0.25 s
+    chunks: the same pause and asystole, raised and cleared at the same samples.  The two-lead agreement had come to
+    the round's end when the bed's alarms were judged at the standstill: it had let go of the second lead's window
+    beats there (kept 10 s behind its own progress; CinC a345l's asystole came 1.8 s late with 4 s packets), it was
+    made only at the second lead's first chunk, after the first lead's (here: none of its QRS confirmed), and its
+    P-wave judgement saw windows that later samples had cut (a clearing 0.25 s sooner)."""
+    from helpers import Lines
+
+    from ecgmon.core.messages import Chunk
+    from ecgmon.monitor.alarms import read_journal
+    from ecgmon.monitor.app import build
+    from ecgmon.monitor.config import MonitorConfig
+
+    ii, v1 = _heart_block(60.0, 0.4, set(range(50, 56)))  # no QRS from 39.7 to 45.3 s
+    path = _record(tmp_path, "block", {"II": ii, "V1": v1})
+    got = {}
+    for step in (len(ii), round(0.25 * FS)):
+        journal = tmp_path / f"{step}.jsonl"
+        b = build(MonitorConfig(source="record", records=(path,), speed=None, ui=False, journal=journal,
+                                device="cpu"), out=Lines())
+        try:  # the chunks handed to the monitor here, not played by the source
+            for i in range(0, len(ii), step):
+                b.monitor.segment_many([Chunk("block", FS, i / FS, sig[i:i + step].astype(np.float32), start=i,
+                                              replay=True, lead=k) for k, sig in enumerate((ii, v1))])
+            b.monitor.flush_vf(final=True)
+        finally:
+            b.monitor.close()
+        got[step] = [(a["condition"], a["state"], a["beat_index"]) for a in read_journal(journal)[0]
+                     if a["condition"] in ("pause", "asystole")]
+    small = got[round(0.25 * FS)]
+    asy = [(s, i) for c, s, i in small if c == "asystole"]
+    assert [s for s, _ in asy] == ["active", "cleared"] and 43.7 * FS < asy[0][1] < 44.5 * FS < 45.3 * FS < asy[1][1]
+    assert got[len(ii)] == small
