@@ -1547,6 +1547,7 @@ class LeadFusion:
                 why = "no QRS on one lead, QRS on the other: the ECG can be read"
             if why is None:  # cleared by the bed's judgement (a lead's readability), not a lead's own clearing
                 why = ("QRS on the other lead" if cond in (Condition.ASYSTOLE, Condition.PAUSE) and (on0 or on1)
+                       else "the second lead cannot be read" if on1 and not r1
                        else "the first lead can be read again" if on1 else "")
             return [Change(cond, False, self.cleared[cond], why)]
         return []

@@ -1123,8 +1123,16 @@ class Monitor:
         first lead's first, as a packet's were told)."""
         due = [(at, st.lead, kind, args, st) for st in (a, b) for at, kind, args in st.watch_in.due(horizon)]
         due.sort(key=lambda d: (d[0], d[1]))  # (stable: each lead's own order kept)
-        for _, _, kind, args, st in due:
-            self._tell(st, kind, args)
+        # the bed judged once both leads are told a sample's inputs (each lead's ticks fall on the same samples): a
+        # first lead judged before the second lead's tick at its sample took that lead's VT as the bed's as the first
+        # lead went off, and cleared it at once as the second went off too (CinC v743l's end, both leads flat)
+        told: list[tuple[Bed, list[Change], int | None]] = []
+        for k, (at, _, kind, args, st) in enumerate(due):
+            told.append((st, *self._input(st, kind, args)))
+            if k + 1 == len(due) or due[k + 1][0] != at:
+                for s, changes, where in told:
+                    self._lethal(s, changes, where)
+                told = []
         for st in (a, b):
             st.released = max(st.released, horizon)
 
@@ -1139,7 +1147,12 @@ class Monitor:
 
     def _tell(self, st: Bed, kind: int, a: tuple[object, ...]) -> None:
         """One input of the bed's lethal watch (:class:`InOrder`), its changes raising and clearing alarms."""
-        fused = st.patient in self.fusion  # (a second lead's watch is judged with the first's at every input)
+        changes, at = self._input(st, kind, a)
+        if changes or st.patient in self.fusion:  # (a second lead's watch is judged with the first's at every input)
+            self._lethal(st, changes, at)
+
+    def _input(self, st: Bed, kind: int, a: tuple[object, ...]) -> tuple[list[Change], int | None]:
+        """One input told to the bed's lethal watch: its changes, and the sample it was decided at (None: a gap)."""
         watch = st.lethal
         changes: list[Change] = []
         if kind == InOrder.TICK:
@@ -1156,8 +1169,7 @@ class Monitor:
             watch.bridge(*a)  # type: ignore[arg-type]
         else:  # the signal was lost
             watch.gap()
-        if changes or fused:
-            self._lethal(st, changes, a[0] if kind != InOrder.GAP and a else None)  # type: ignore[arg-type]
+        return changes, a[0] if kind != InOrder.GAP and a else None  # type: ignore[return-value]
 
     @staticmethod
     def _beat_artifact(st: Bed, index: int) -> bool:

@@ -807,3 +807,18 @@ def test_a_two_lead_standstill_is_the_same_asystole_when_a_round_brings_a_minute
     asy = [(s, i) for c, s, i in small if c == "asystole"]
     assert [s for s, _ in asy] == ["active", "cleared"] and 43.7 * FS < asy[0][1] < 44.5 * FS < 45.3 * FS < asy[1][1]
     assert got[len(ii)] == small
+
+
+def test_both_leads_going_flat_at_one_sample_raise_no_condition_of_the_second_lead(tmp_path):
+    """Lead II in sinus rhythm and a second lead showing VF (its own VT and VF on, not the bed's while lead II can be
+    read), both flat from 30 s: the bed's leads off, and no VT or VF.  Each lead's ticks fall on the same samples; the
+    bed was judged after lead II's leads-off tick and before the second lead's at that sample, so the second lead's VT
+    and VF were the bed's for an instant (raised, then cleared at once or 0.25 s later: CinC v743l's end, both leads
+    flat); now the bed is judged once both leads are told that sample."""
+    ii = sinus(FS, 40.0, 70, seed=7)
+    v = vf_wave(FS, 40.0, seed=8)
+    ii[round(30 * FS):] = 0.0
+    v[round(30 * FS):] = 0.0
+    _, rec = play_records(tmp_path, [_record(tmp_path, "flat", {"II": ii, "V": v})])
+    raised = {a.condition for a in rec.alarms if a.state.value == "active"}
+    assert Condition.LEADS_OFF in raised and not raised & {Condition.VTACH, Condition.VFIB}, raised
