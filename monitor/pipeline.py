@@ -1134,7 +1134,7 @@ class Monitor:
                     self._lethal(s, changes, where)
                 told = []
         for st in (a, b):
-            st.released = max(st.released, horizon)
+            st.released = _told(st, horizon)
 
     def _release(self, st: Bed, horizon: float = math.inf) -> None:
         """Tell the bed's lethal watch every input decided at or before absolute sample ``horizon`` (all: at a
@@ -1143,7 +1143,7 @@ class Monitor:
         alarms as they come."""
         for _, kind, a in st.watch_in.due(horizon):
             self._tell(st, kind, a)
-        st.released = max(st.released, horizon)
+        st.released = _told(st, horizon)
 
     def _tell(self, st: Bed, kind: int, a: tuple[object, ...]) -> None:
         """One input of the bed's lethal watch (:class:`InOrder`), its changes raising and clearing alarms."""
@@ -1894,6 +1894,14 @@ def coalesce(chunks: Sequence[Chunk]) -> list[list[int]]:
 def _quality(fs: float) -> QualityMonitor:
     """A bed's flat-line and saturation checks, their verdicts at the lethal watch's ticks (every ``TICK_S``)."""
     return QualityMonitor(fs, step=chunk_size(TICK_S, fs))
+
+
+def _told(st: Bed, horizon: float) -> float:
+    """Where lead ``st``'s watch has been told up to once its inputs to ``horizon`` are released: all of them (at a
+    restart or the end) is as far as its typer has come, not beyond: a first lead's stream that restarts keeps its bed
+    (a gap, a new rate), and its beats after the restart must again wait for their inputs (a reviewer, session 51: the
+    first lead's release stood at infinity after its first gap)."""
+    return max(st.released, min(horizon, st.horizon))
 
 
 def _readable(watch: LethalWatch) -> bool:

@@ -822,3 +822,16 @@ def test_both_leads_going_flat_at_one_sample_raise_no_condition_of_the_second_le
     _, rec = play_records(tmp_path, [_record(tmp_path, "flat", {"II": ii, "V": v})])
     raised = {a.condition for a in rec.alarms if a.state.value == "active"}
     assert Condition.LEADS_OFF in raised and not raised & {Condition.VTACH, Condition.VFIB}, raised
+
+
+def test_a_first_leads_release_stays_where_its_typer_has_come_after_a_restart(tmp_path):
+    """Both leads lost for 1.5 s at 10 s (signal loss: the first lead's stream restarts in the same bed): the sample up
+    to which its watch has been told stays where its typer has come, so that its later beats wait for their inputs
+    (the alarm policy's progress).  It stood at infinity from the first restart on (a reviewer, session 51)."""
+    ii, v1 = _heart_block(30.0, 0.1, set())
+    for x in (ii, v1):
+        x[round(10 * FS):round(11.5 * FS)] = np.nan
+    b, _ = play_records(tmp_path, [_record(tmp_path, "gap", {"II": ii, "V1": v1})])
+    bed, aux = b.monitor.beds["gap"], b.monitor.aux["gap"]
+    assert bed.released == bed.horizon and 25 * FS < bed.horizon <= 30 * FS, (bed.released, bed.horizon)
+    assert aux.released == aux.horizon
