@@ -750,7 +750,9 @@ class Monitor:
         # the typing and VF work analysed once the whole round is queued: a bed's two leads' chunks together, so that
         # both leads' inputs reach the watches in the order of their samples (Monitor._release_lead)
         if live and self._rhythm_due(time.monotonic(), replay=all(chunks[k].replay for k, _ in live)):
+            t3 = time.perf_counter()
             self.flush_vf()
+            self.stats.time_rhythm += time.perf_counter() - t3  # (the lethal watches' work, as in _watch_rhythm)
         took = time.perf_counter() - t0
         self.stats.time_segment += took
         self.stats.round_max = max(self.stats.round_max, took)
