@@ -392,6 +392,7 @@ class SignalQuality:
         self.due_at: list[int] = []  # the points of ratings left to the caller (push with defer; rate_many)
         # the ratings of the last HISTORY_S of the stream (at least the last), with their points: rating_at
         self.history: deque[tuple[int, Stretch]] = deque()
+        self.pushed_from = start  # the latest push's first sample
 
     @property
     def noisy(self) -> bool:
@@ -429,7 +430,10 @@ class SignalQuality:
     def _keep(self, at: int, st: Stretch) -> None:
         self.last = st
         self.history.append((at, st))
-        old = self.total - round(HISTORY_S * self.fs)
+        # (from the latest push's start: a push of more than HISTORY_S, a round of a recording's joined chunks, lost
+        # the ratings of its own first QRS: 254 CinC records at once in 10 s packets, t117l's extreme tachycardia
+        # 7.6 s late, and 9 other records' rate, VT and VF alarms moved, a session 51 reading)
+        old = min(self.total, self.pushed_from) - round(HISTORY_S * self.fs)
         while len(self.history) > 1 and self.history[1][0] <= old:
             self.history.popleft()
 
@@ -439,6 +443,7 @@ class SignalQuality:
         if len(x):
             self.parts.append(np.asarray(x, dtype=np.float64))
             self.held += len(x)
+            self.pushed_from = self.total
             self.total += len(x)
         if qrs:
             self.qrs.extend(qrs)
@@ -616,7 +621,7 @@ def rate_many(quals: Sequence[SignalQuality]) -> None:
 
 
 RATE_BLOCK = 32  # windows rated as one array: more make arrays that leave the CPU's caches (512 took 2.5x longer)
-HISTORY_S = 30.0  # the ratings kept for rating_at: a push of up to this much signal finds each of its QRS's
+HISTORY_S = 30.0  # the ratings kept for rating_at before the latest push's start: each of its QRS's is found
 
 
 def _rate_block(qs: Sequence[tuple[SignalQuality, int]], n: int, fs: float, cfg: SQIConfig) -> None:

@@ -282,3 +282,24 @@ def test_an_organised_rhythm_is_clean_when_detector_2_marks_another_wave_in_some
 
     assert not stretch(S.SQIConfig()).noisy
     assert stretch(S.SQIConfig(organised_lagged=False)).noisy
+
+
+def test_a_push_longer_than_the_history_finds_the_ratings_of_its_own_first_qrs():
+    """A 70 s push (a round of a recording's joined chunks: 254 CinC 2015 records at once in 10 s packets) against 1 s
+    pushes: every point of the stream rated alike (``rating_at``).  The ratings were kept for the last HISTORY_S
+    (30 s) of the stream, so a longer push lost those of its first QRS (None: their intervals unrated; t117l's
+    extreme tachycardia 7.6 s late)."""
+    fs = 250.0
+    x, truth = synth(fs, np.full(90, 0.8), seed=9)
+    x = x[:round(70 * fs)]
+    whole, parts = S.SignalQuality(fs), S.SignalQuality(fs)
+    whole.push(x, truth[truth < len(x)].tolist())
+    got_parts = []
+    for a in range(0, len(x), round(fs)):
+        b = a + round(fs)
+        parts.push(x[a:b], truth[(truth >= a) & (truth < b)].tolist())
+        got_parts += [parts.rating_at(i) for i in range(a, min(b, len(x)), 25)]
+    got_whole = [whole.rating_at(i) for i in range(0, len(x), 25)]
+    assert sum(r is not None for r in got_whole) > 600  # (of 700 points: none before the first rating, at 6 s)
+    assert [None if r is None else (r.start, r.stop, r.noisy) for r in got_whole] == \
+        [None if r is None else (r.start, r.stop, r.noisy) for r in got_parts]
