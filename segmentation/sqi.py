@@ -433,7 +433,7 @@ class SignalQuality:
         # (from the latest push's start: a push of more than HISTORY_S, a round of a recording's joined chunks, lost
         # the ratings of its own first QRS: 254 CinC records at once in 10 s packets, t117l's extreme tachycardia
         # 7.6 s late, and 9 other records' rate, VT and VF alarms moved, a session 51 reading)
-        old = min(self.total, self.pushed_from) - round(HISTORY_S * self.fs)
+        old = self.pushed_from - round(HISTORY_S * self.fs)  # (pushed_from is at most total)
         while len(self.history) > 1 and self.history[1][0] <= old:
             self.history.popleft()
 
