@@ -27,10 +27,24 @@ def find_mosquitto() -> str:
     return path
 
 
+_HANDED: set[int] = set()  # ports free_port has returned in this process
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A loopback TCP port that nothing listens on now and that this process has not been given before.
+
+    The kernel may hand out the same ephemeral port to two binds in a row once the first socket is closed, so
+    two calls (a nats-server's client and MQTT ports) could name one port and the server fail to start (a CI
+    run: "bind: address already in use" for a server given the same port twice).  RuntimeError if no new port
+    is found in 200 tries."""
+    for _ in range(200):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port not in _HANDED:
+            _HANDED.add(port)
+            return port
+    raise RuntimeError("no loopback port this process has not used already")
 
 
 def start_mosquitto(conf: Path, port: int, log: IO[bytes], extra: str = "", *,
