@@ -30,6 +30,7 @@ from scipy.ndimage import maximum_filter1d
 
 from ecgmon.core.messages import Beat
 from ecgmon.segmentation.beats import Segmenter, onsets_many, resample_many, spans_many
+from ecgmon.segmentation.filters import window_sums
 from ecgmon.segmentation.peaks import QRSDetector, reversals
 from ecgmon.segmentation.represent import cut_many
 from ecgmon.segmentation.sqi import rate_many
@@ -76,9 +77,7 @@ def envelopes(dets: Sequence[QRSDetector], x: np.ndarray) -> tuple[np.ndarray, n
     # causal moving average of d^2 over m samples, carrying each bed's last m - 1 squared differences
     sq = dd * dd
     ext = np.concatenate([np.stack([d.ma.tail for d in dets]), sq], axis=1) if m > 1 else sq
-    c = np.cumsum(ext, axis=1)
-    e = c[:, m - 1:].copy()
-    e[:, 1:] -= c[:, : ext.shape[1] - m]
+    e = window_sums(ext, m)
     e /= m
     last = f[:, -1].tolist()
     zs = np.ascontiguousarray(zf.transpose(1, 0, 2))  # each bed's state a C-contiguous (sections, 2) block
@@ -121,7 +120,7 @@ def decide_many(dets: Sequence[QRSDetector], e: np.ndarray, s: np.ndarray) -> li
     if n == 0:
         return out
     d0 = dets[0]
-    dom, half, half_lo, slope_n = d0.dom, d0.half, d0.half_lo, d0.slope_n
+    dom, half, half_lo = d0.dom, d0.half, d0.half_lo
     dom2 = d0.cfg.dominance ** 2
     alike: dict[tuple[int, int], list[int]] = defaultdict(list)
     for i, d in enumerate(dets):
@@ -155,7 +154,7 @@ def decide_many(dets: Sequence[QRSDetector], e: np.ndarray, s: np.ndarray) -> li
             v = seg[:, a:bb]
             passed = (peak & ~(v < wide) & ~(v < dom2 * ahead)).any(axis=1).tolist()
         has_l = has.tolist()
-        drop = last + 1 - dom - slope_n - 1  # what trim() drops once next_p is last + 1 (relative)
+        drop = last + 1 - d0.keep_back  # what trim() drops once next_p is last + 1 (relative)
         for k, i in enumerate(idx):
             d = dets[i]
             if has_l[k] and (passed[k] or d._fast_rr() is not None or d._edge_trim()):

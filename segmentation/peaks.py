@@ -496,6 +496,9 @@ class QRSDetector:
         self.refractory = round(cfg.refractory_s * fs)
         self.t_wave = round(cfg.t_wave_s * fs)
         self.slope_n = max(2, round(cfg.slope_s * fs))
+        # envelope kept before the first unsearched sample: the max filter's left half-window and the slope window
+        # (dom + slope_n + 1), and the 2 dom a candidate's trough looks back (_checked)
+        self.keep_back = max(2 * self.dom, self.dom + self.slope_n + 1)
         self.reacquire = round(cfg.reacquire_s * fs)
         self.reacquire_start = round(cfg.reacquire_start_s * fs)
         self.settle = round(cfg.settle_s * fs)
@@ -506,6 +509,7 @@ class QRSDetector:
         self.env_start = 0
         self.total = 0
         self.next_p = 0  # first absolute index not yet searched for candidates
+        self.prev_cand = 0  # the last candidate's absolute index (its trough's left end), 0 before one
         self._prev_last: float | None = None
         # decision state
         self.spk = self.npk = 0.0
@@ -563,6 +567,9 @@ class QRSDetector:
         self.pace_thr = math.inf
         self.pace_swing = 0.0  # pace_amp times the median of qrs_a
         self.steep: deque[int] = deque()  # the samples whose raw first difference reached pace_thr, recent ones
+        # (end, thr, swing) of each recent keep_raw: the samples up to `end` were marked steep with those limits (the
+        # pace_thr and pace_swing of that moment, which the QRS decided since may have lowered: _marks_hold)
+        self.marked: deque[tuple[int, float, float]] = deque()
         self.pulse_only = 0  # candidates taken for pacemaker pulses alone
 
     @property
@@ -609,11 +616,15 @@ class QRSDetector:
         if steep is None and self.pace_thr < math.inf and n:
             steep = np.flatnonzero(reversals(self.raw_tail(x[0])[None, :], x[None, :], self.pace_thr, self.pace_m,
                                              self.pace_swing)[0])
-        if steep is not None and len(steep):
-            self.steep.extend((steep + start).tolist())
+        if self.pace and n:
             keep = self.next_p - self.dom - self.pace_win - 2
-            while self.steep[0] < keep:
-                self.steep.popleft()
+            self.marked.append((start + n, self.pace_thr, self.pace_swing))
+            while self.marked[0][0] < keep:
+                self.marked.popleft()
+            if steep is not None and len(steep):
+                self.steep.extend((steep + start).tolist())
+                while self.steep[0] < keep:
+                    self.steep.popleft()
         self._store[self._end:self._end + n] = x
         self._end += n
 
@@ -665,8 +676,9 @@ class QRSDetector:
         return out
 
     def trim(self) -> None:
-        """Keep the max filter's left half-window and the slope window before the first unsearched sample."""
-        drop = self.next_p - self.dom - self.slope_n - 1 - self.env_start
+        """Keep ``keep_back`` samples before the first unsearched sample: the max filter's left half-window, the slope
+        window and the trough's look-back."""
+        drop = self.next_p - self.keep_back - self.env_start
         if drop > 0:
             self.env = self.env[drop:]
             self.slope = self.slope[drop:]
@@ -734,7 +746,6 @@ class QRSDetector:
     def _checked(self, seg: np.ndarray, lo: int, peaks: list[int]) -> Iterator[_Cand]:
         """The local maxima ``peaks`` (indices in ``seg``, the envelope from absolute index ``lo``) that are
         candidates: each the largest within its half-window, not dwarfed, not pre-blanked."""
-        prev = 0
         dom2 = self.cfg.dominance ** 2
         for i in peaks:
             half, dom = self._windows()
@@ -750,8 +761,13 @@ class QRSDetector:
             s = self._steepest(j)
             if self._blanking(lo + i) and self._preblanked(seg, i, j, s, min(self.blank, dom)):
                 continue
-            trough = float(seg[max(prev, i - 2 * self.dom):i + 1].min())
-            prev = i
+            # the lowest envelope since the previous candidate, at most 2 dom back: from the envelope kept, not from
+            # `seg`, which starts at this call's first searched sample less dom (a trough that depended on the
+            # chunking: CinC 2015 a639l gained a QRS at 7.8 s with pushes of 6 s or more)
+            p = lo + i
+            a0 = max(self.prev_cand, p - 2 * self.dom, self.env_start) - self.env_start
+            trough = float(self.env[a0:p - self.env_start + 1].min())
+            self.prev_cand = p
             edge, rise = self._edge(lo + i)
             yield _Cand(lo + i, math.sqrt(max(float(seg[i]), 0.0)), s, math.sqrt(max(trough, 0.0)), edge=edge,
                         rise=rise)
@@ -883,7 +899,7 @@ class QRSDetector:
         docstring, "Pacemaker pulses").  :meth:`_pulse_only` judges it by ``pv``."""
         cfg, m = self.cfg, self.pace_m
         lo = c.p - self.pace_win  # pulses sought in [lo, p]
-        if not any(lo <= i <= c.p + m for i in self.steep):
+        if not any(lo <= i <= c.p + m for i in self.steep) and self._marks_hold(lo - 1):
             return c  # no raw difference near it as steep as a pulse's (the common case, decided here)
         a = lo - self.pace_ctx - self.raw_start  # the band-pass of the window starts here (raw index)
         b = c.p + self.half + 1 - self.raw_start  # ... and ends here (the envelope's largest within +/- half)
@@ -941,6 +957,19 @@ class QRSDetector:
         j = c.p - self.raw_start - a  # the peak's index in x
         v = math.sqrt(max(float(env[max(0, j - self.half):j + self.half + 1].max()), 0.0))
         return _Cand(c.p, c.v, c.s, c.trough, pv=v, edge=c.edge, rise=c.rise)
+
+    def _marks_hold(self, start: int) -> bool:
+        """Whether the steep marks from sample ``start`` on were made with limits no higher than today's
+        (``pace_thr``, ``pace_swing``): then a window without a mark has no pulse.  Marks made before the first QRS
+        (``pace_thr`` inf) or before the QRS slopes fell do not say so, and the window is checked in full: with them
+        trusted, whether a candidate was checked depended on how the signal was cut into pushes (CinC 2015 a639l, a
+        pulse-only candidate at 7.9 s taken for a QRS with pushes of 6 s or more)."""
+        for end, thr, swing in reversed(self.marked):
+            if end <= start:
+                break
+            if thr > self.pace_thr or swing > self.pace_swing:
+                return False
+        return True
 
     def _relearn_floor(self, p: int) -> float:
         """The lowest signal level a re-acquisition at ``p`` may learn: ``relearn_floor`` of the median level of the
