@@ -1255,14 +1255,15 @@ class InOrder:
     beds; t762s's extreme tachycardia with 0.25 s packets but not with 1 s ones).
 
     ``put(at, kind, args)``: an input of ``kind`` (:attr:`GAP`, :attr:`QRS`, :attr:`TYPED`, :attr:`VF`,
-    :attr:`TICK`: at the same sample they go in this order, then in the order they were put) with its arguments,
+    :attr:`TICK`, :attr:`OFF`: at the same sample they go in this order, then in the order they were put; ``OFF``, a
+    second lead off or read again, is for the monitor's "second lead off" alarm, not the watch) with its arguments,
     decided at absolute sample ``at``.  ``due(horizon)`` returns the ``(at, kind, args)`` due at or before ``horizon``
     in that order; the caller tells the watch (``Monitor._release``) and decides the horizon: the sample up to which
     every source (QRS detector, beat typer, VF windows) has put all it will ever put there.  Plain tuples, no
     closures: a live bed puts about three inputs per 0.25 s packet.
     """
 
-    GAP, QRS, TYPED, VF, TICK = range(5)
+    GAP, QRS, TYPED, VF, TICK, OFF = range(6)
 
     def __init__(self) -> None:
         self._heap: list[tuple[int, int, int, tuple[object, ...]]] = []

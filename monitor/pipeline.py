@@ -148,6 +148,7 @@ class Bed:
     lead: int = 0  # 1: a bed's second lead (Monitor.aux): its QRS, types and VF windows feed the lethal alarms only
     off_since: int | None = None  # a second lead: absolute sample from which it has been off or lost (its watch held)
     on_since: int | None = None  # ... and from which it has been back while off_since stands (SECOND_LEAD_BACK_S)
+    off_at: int = 0  # ... and where it last went off (a lead back for less than SECOND_LEAD_BACK_S counts as off)
     # stretches of samples lost in transit and bridged (Monitor._bridge), absolute [start, stop), those of the last
     # PACKET_LOSS_S of signal (Monitor._packet_loss keeps the window); and how many so far
     bridges: deque[tuple[int, int]] = field(default_factory=deque)
@@ -525,7 +526,10 @@ class Monitor:
             if prev is not None:  # the count of bridges goes on across restarts, as the first lead's does
                 st.bridged = prev.bridged
             if prev is not None and prev.fs == chunk.fs:  # off, or back, since: across its restarts too
-                st.off_since, st.on_since = prev.off_since, prev.on_since
+                st.off_since, st.on_since, st.off_at = prev.off_since, prev.on_since, prev.off_at
+                end = prev.seg_offset + prev.segmenter.total
+                if chunk.start > end:  # the samples between them lost: off from the first
+                    st.watch_in.put(end, InOrder.OFF, (end, True))
         return st
 
     def _second_p_waves(self, patient: str, lo: int, hi: int) -> bool:
@@ -766,10 +770,10 @@ class Monitor:
         st.replay = chunk.replay
         if st.lead:  # a second lead: its lethal watch only; no beat of it is scored, and one technical alarm shown
             self._watch_rhythm(st, chunk.samples, now=now)
+            self._second_lead_off(st)
             bed = self.beds.get(chunk.patient)
             if bed is None:
                 return []
-            self._second_lead_off(bed, st)
             agree = self._agreement(st)
             if agree is None:
                 return []
@@ -860,30 +864,76 @@ class Monitor:
             agree.dropped, agree.inserted = dropped, found
         return agree
 
-    def _second_lead_off(self, bed: Bed, aux: Bed) -> None:
+    def _second_lead_off(self, aux: Bed) -> None:
         """The bed's "second lead off" technical alarm (LOW): raised once the second lead has been off or lost (its
-        watch held: a flat line, missing samples, or a device that stopped sending it) for ``SECOND_LEAD_OFF_S`` of
-        signal, cleared once it has been read again for ``SECOND_LEAD_BACK_S`` without a break (a lead lost now and then
-        counts as off from its first loss).  The bed's alarms then rest on the first lead alone
-        (:class:`LeadFusion`), and a person should know; noise on the second lead is not this condition."""
-        now = aux.seg_offset + aux.segmenter.total
-        if not aux.lethal.held:
-            if aux.off_since is not None:
-                aux.on_since = now if aux.on_since is None else aux.on_since
-                if now - aux.on_since < SECOND_LEAD_BACK_S * aux.fs:
-                    return  # not back yet: read without a break for SECOND_LEAD_BACK_S first
-            aux.off_since = aux.on_since = None
-            self._follow(bed, Condition.SECOND_LEAD_OFF, False, index=now)
+        samples lost, :attr:`Segmenter.lost_runs`, a flat line among them, or missing between two of its streams; or a
+        flat-line verdict at a tick, :class:`QualityMonitor`) for ``SECOND_LEAD_OFF_S`` of signal, cleared once it has
+        been read again for ``SECOND_LEAD_BACK_S`` without a break (a lead lost now and then counts as off from its
+        first loss).  The bed's alarms then rest on the first lead alone (:class:`LeadFusion`), and a person should
+        know; noise on the second lead is not this condition.
+
+        The chunk's samples give the lead's off and back events at their samples (and one at its end: the signal has
+        come so far), which go to its watch's inputs (:class:`InOrder` ``OFF``) and are judged in the order of the
+        samples with the first lead's (:meth:`_lead_off_input`): raised and cleared at the sample the condition was met,
+        whatever the packets.  Judged once per chunk from the lead's watch (held or not, told a round's inputs after
+        the round), a second lead flat from the start (CinC 2015 a306s's V) raised it at 10.2 s with 0.25 s packets and
+        30 s with 10 s ones (60 s with every record played at once), and a return shorter than a packet was not seen."""
+        seg, off0, put = aux.segmenter, aux.seg_offset, aux.watch_in.put
+        runs = [(off0 + a, off0 + b) for a, b in seg.lost_runs]
+        for a, _ in runs:
+            put(a, InOrder.OFF, (a, True))
+        for at, q in aux.quality.points:
+            t = off0 + at
+            if not any(a <= t < b for a, b in runs):
+                put(t, InOrder.OFF, (t, q.flat))
+        put(off0 + seg.total, InOrder.OFF, (off0 + seg.total, None))
+
+    def _lead_off_input(self, aux: Bed, a: tuple[object, ...]) -> None:
+        """One ``OFF`` input of the second lead ``aux`` (:meth:`_second_lead_off`): ``(sample, off)``, ``off`` None
+        where the lead's signal has only come so far."""
+        bed = self.beds.get(aux.patient)
+        if bed is None:
             return
-        aux.on_since = None
+        t, off = cast(int, a[0]), cast("bool | None", a[1])
+        if off is None:
+            self._second_lead_until(bed, aux, t)
+        else:
+            self._second_lead_event(bed, aux, t, off)
+
+    def _second_lead_event(self, bed: Bed, aux: Bed, t: int, off: bool) -> None:
+        """The second lead off (``off``) or read at absolute sample ``t`` (:meth:`_second_lead_off`): the alarm as it
+        stood before ``t`` first (a lead back at the sample the first lead came back at raises nothing)."""
+        self._second_lead_until(bed, aux, t - 1)
+        if off:
+            if aux.off_since is None or aux.on_since is not None:
+                aux.off_at = t
+            aux.off_since = t if aux.off_since is None else aux.off_since
+            aux.on_since = None
+        elif aux.off_since is not None and aux.on_since is None:
+            aux.on_since = t
+
+    def _second_lead_until(self, bed: Bed, aux: Bed, now: int) -> None:
+        """:meth:`_second_lead_off`'s alarm as it stands at absolute sample ``now`` (every sample of the second lead
+        before it told): cleared at ``SECOND_LEAD_BACK_S`` after the lead came back, raised at ``SECOND_LEAD_OFF_S``
+        after it went off (or where it went off again after a shorter return).  Not raised while the first lead is off
+        or lost too (its own alarm, leads off or signal loss, says the bed cannot be read): then when it comes back and
+        the second lead has not."""
         if aux.off_since is None:
-            aux.off_since = now
-        # not while the first lead is off or lost too: its own alarm (leads off, signal loss) says the bed cannot be
-        # read; raised when it comes back and the second lead has not
-        if (now - aux.off_since >= SECOND_LEAD_OFF_S * aux.fs and Condition.SECOND_LEAD_OFF not in bed.book.active
-                and not bed.lethal.held):
-            self.emit(bed.technical.raise_(Condition.SECOND_LEAD_OFF,
-                                           f"for {(now - aux.off_since) / aux.fs:.0f} s", index=now))
+            return
+        fs, active = aux.fs, Condition.SECOND_LEAD_OFF in bed.book.active
+        if aux.on_since is not None:
+            back = aux.on_since + round(SECOND_LEAD_BACK_S * fs)
+            if back <= now:
+                aux.off_since = aux.on_since = None
+                if active:
+                    self._follow(bed, Condition.SECOND_LEAD_OFF, False, index=back)
+            return
+        at = max(aux.off_since + round(SECOND_LEAD_OFF_S * fs), aux.off_at)
+        if at <= now and not active and not bed.lethal.held:
+            if bed.lethal.back_at is not None:
+                at = min(max(at, bed.lethal.back_at), now)
+            self.emit(bed.technical.raise_(Condition.SECOND_LEAD_OFF, f"for {(at - aux.off_since) / fs:.0f} s",
+                                           index=at))
 
     def _packet_loss(self, st: Bed) -> None:
         """The packet-loss technical alarm (LOW): raised while the bridged gaps (:meth:`_bridge`) hold
@@ -1130,7 +1180,10 @@ class Monitor:
         # lead went off, and cleared it at once as the second went off too (CinC v743l's end, both leads flat)
         told: list[tuple[Bed, list[Change], int | None]] = []
         for k, (at, _, kind, args, st) in enumerate(due):
-            told.append((st, *self._input(st, kind, args)))
+            if kind == InOrder.OFF:
+                self._lead_off_input(st, args)
+            else:
+                told.append((st, *self._input(st, kind, args)))
             if k + 1 == len(due) or due[k + 1][0] != at:
                 for s, changes, where in told:
                     self._lethal(s, changes, where)
@@ -1149,6 +1202,9 @@ class Monitor:
 
     def _tell(self, st: Bed, kind: int, a: tuple[object, ...]) -> None:
         """One input of the bed's lethal watch (:class:`InOrder`), its changes raising and clearing alarms."""
+        if kind == InOrder.OFF:
+            self._lead_off_input(st, a)
+            return
         changes, at = self._input(st, kind, a)
         if changes or st.patient in self.fusion:  # (a second lead's watch is judged with the first's at every input)
             self._lethal(st, changes, at)

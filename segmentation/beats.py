@@ -275,6 +275,7 @@ class Segmenter:
         self.spans: dict[int, float] = {}
         self._in_loss = False
         self._flat_run = 0  # identical samples ending at the last one
+        self.lost_runs: list[tuple[int, int]] = []  # the last push's runs of lost samples [start, stop) (its count)
         self._last = np.nan  # the last sample pushed
         self._restart()
 
@@ -395,9 +396,11 @@ class Segmenter:
         at once (:func:`resample_many`) and makes them with :meth:`make_beats`; this returns no beat then."""
         self.cuts = [] if defer_cuts and self.window is None else None
         self.wcuts = None
+        self.lost_runs = []
         beats: list[Beat] = []
         for a, b, lost in parts:
             if lost:
+                self.lost_runs.append((self.total, self.total + b - a))
                 self.losses += not self._in_loss  # one per episode of loss, however many chunks it spans
                 self._in_loss = self.signal_loss = True
                 self.total += b - a
@@ -475,6 +478,7 @@ class Segmenter:
         self.wcuts = [] if self.window is not None else None
         self.spans.clear()
         self._in_loss = False
+        self.lost_runs = []
         self.defer_quality = defer_quality
         return self._push_peaks(x, envelope, decided)
 

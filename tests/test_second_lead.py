@@ -835,3 +835,31 @@ def test_a_first_leads_release_stays_where_its_typer_has_come_after_a_restart(tm
     bed, aux = b.monitor.beds["gap"], b.monitor.aux["gap"]
     assert bed.released == bed.horizon and 25 * FS < bed.horizon <= 30 * FS, (bed.released, bed.horizon)
     assert aux.released == aux.horizon
+
+
+def test_second_lead_off_is_raised_and_cleared_at_the_same_samples_whatever_the_packets(tmp_path):
+    """A second lead flat from the start (CinC 2015 a306s's V is all zeros), back at 12 s, lost (NaN) from 20 s to
+    30.3 s: "second lead off" from 5 s after it went off (the flat-line verdict, or the first NaN sample) to 2 s after
+    it is read again, at the same samples in packets of 0.25, 2 and 10 s (the short packets' NaN run restarts the
+    lead's stream, the long ones' is lost within one push).  Timed by the chunk at which the lead was
+    first seen off, a306s raised it at 10.2 s with 0.25 s packets and at 30 s with 10 s ones."""
+    n = round(45 * FS)
+    ii = sinus(FS, 45.0, 70, seed=4)
+    v = 0.6 * sinus(FS, 45.0, 70, seed=5)
+    v[:round(12 * FS)] = 0.0
+    v[round(20 * FS):round(30.3 * FS)] = np.nan
+    assert len(ii) == n
+    _record(tmp_path, "off", {"II": ii, "V": v})
+    got = {}
+    for chunk_s in (0.25, 2.0, 10.0):
+        run = tmp_path / f"c{chunk_s}"
+        run.mkdir()
+        _, rec = play_records(run, [tmp_path / "off"], second_lead=True, chunk_s=chunk_s)
+        got[chunk_s] = [(a.state.value, a.beat_index) for a in rec.alarms if a.condition is Condition.SECOND_LEAD_OFF]
+    ref = got[0.25]
+    assert [s for s, _ in ref] == ["active", "cleared", "active", "cleared"], got
+    at = [i / FS for _, i in ref]
+    # off from the first flat-line verdict (2 s of flat signal: 2.2 s) or the first NaN sample (20 s), 5 s on; back 2 s
+    # after the first tick read again
+    assert 7.0 <= at[0] <= 8.0 and 14.0 <= at[1] <= 14.5 and at[2] == 25.0 and 32.3 <= at[3] <= 32.8, got
+    assert got[2.0] == ref and got[10.0] == ref, got
