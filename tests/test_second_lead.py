@@ -750,6 +750,18 @@ def test_a_second_lead_whose_qrs_change_shape_still_holds_lead_iis_silence(tmp_p
     assert not got & {Condition.PAUSE, Condition.ASYSTOLE}, got
 
 
+def _by_packets(tmp: Path, name: str, chunks: tuple[float, ...], conditions: tuple[Condition, ...]) -> dict:
+    """Record ``tmp / name`` played with its second lead in packets of each of ``chunks`` seconds -> for each, its
+    alarms of ``conditions`` as (condition, state, beat index), in the order raised and cleared."""
+    got = {}
+    for chunk_s in chunks:
+        run = tmp / f"c{chunk_s}"
+        run.mkdir()
+        _, rec = play_records(run, [tmp / name], second_lead=True, chunk_s=chunk_s)
+        got[chunk_s] = [(a.condition, a.state.value, a.beat_index) for a in rec.alarms if a.condition in conditions]
+    return got
+
+
 def test_a_two_lead_standstill_is_the_same_asystole_whatever_the_packets(tmp_path):
     """A third-degree block's 5.6 s standstill at 40 s (six P waves blocked, 0.4 mV P waves on the V1-like second
     lead), played in packets of 0.25, 2 and 8 s: one pause and one asystole, raised and cleared at the same samples.
@@ -759,13 +771,7 @@ def test_a_two_lead_standstill_is_the_same_asystole_whatever_the_packets(tmp_pat
     50).  Both leads' inputs now reach the watches in the order of their samples."""
     ii, v1 = _heart_block(60.0, 0.4, set(range(50, 56)))  # no QRS from 39.7 to 45.3 s
     _record(tmp_path, "block", {"II": ii, "V1": v1})
-    got = {}
-    for chunk_s in (0.25, 2.0, 8.0):
-        run = tmp_path / f"c{chunk_s}"
-        run.mkdir()
-        _, rec = play_records(run, [tmp_path / "block"], second_lead=True, chunk_s=chunk_s)
-        got[chunk_s] = [(a.condition, a.state.value, a.beat_index) for a in rec.alarms
-                        if a.condition in (Condition.PAUSE, Condition.ASYSTOLE)]
+    got = _by_packets(tmp_path, "block", (0.25, 2.0, 8.0), (Condition.PAUSE, Condition.ASYSTOLE))
     asy = [(s, i) for c, s, i in got[0.25] if c is Condition.ASYSTOLE]
     assert [s for s, _ in asy] == ["active", "cleared"], got[0.25]
     assert 43.7 * FS < asy[0][1] < 44.5 * FS and asy[1][1] > 45.3 * FS, asy
@@ -850,15 +856,10 @@ def test_second_lead_off_is_raised_and_cleared_at_the_same_samples_whatever_the_
     v[round(20 * FS):round(30.3 * FS)] = np.nan
     assert len(ii) == n
     _record(tmp_path, "off", {"II": ii, "V": v})
-    got = {}
-    for chunk_s in (0.25, 2.0, 10.0):
-        run = tmp_path / f"c{chunk_s}"
-        run.mkdir()
-        _, rec = play_records(run, [tmp_path / "off"], second_lead=True, chunk_s=chunk_s)
-        got[chunk_s] = [(a.state.value, a.beat_index) for a in rec.alarms if a.condition is Condition.SECOND_LEAD_OFF]
+    got = _by_packets(tmp_path, "off", (0.25, 2.0, 10.0), (Condition.SECOND_LEAD_OFF,))
     ref = got[0.25]
-    assert [s for s, _ in ref] == ["active", "cleared", "active", "cleared"], got
-    at = [i / FS for _, i in ref]
+    assert [s for _, s, _ in ref] == ["active", "cleared", "active", "cleared"], got
+    at = [i / FS for _, _, i in ref]
     # off from the first flat-line verdict (2 s of flat signal: 2.2 s) or the first NaN sample (20 s), 5 s on; back 2 s
     # after the first tick read again
     assert 7.0 <= at[0] <= 8.0 and 14.0 <= at[1] <= 14.5 and at[2] == 25.0 and 32.3 <= at[3] <= 32.8, got
