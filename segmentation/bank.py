@@ -110,7 +110,9 @@ def decide_many(dets: Sequence[QRSDetector], e: np.ndarray, s: np.ndarray) -> li
     tachycardia (:meth:`QRSDetector._windows` then gives the fixed half-window and look-ahead) the first two
     candidate tests (the largest within its half-window, not dwarfed within the look-ahead).  A bed with a local
     maximum that passes both (or in a tachycardia, whose windows follow each decision, or over 100 bpm, where the
-    look-ahead's rising edge dwarfs nothing: :meth:`QRSDetector._edge_trim`) is decided by its detector's own rules
+    look-ahead's rising edge dwarfs nothing: :meth:`QRSDetector._edge_trim`, or whose half-window is shorter after a
+    wide complex's other edge, at any rate: a reviewer's wide rhythm at 65 bpm, 213 QRS alone and 180 with other beds,
+    session 52) is decided by its detector's own rules
     from those maxima; a bed with none has no candidate (the tests and their windows are the detector's,
     which no decision changes before a first candidate), so only its buffers move on: most beds at most chunks."""
     b, n = e.shape
@@ -157,7 +159,7 @@ def decide_many(dets: Sequence[QRSDetector], e: np.ndarray, s: np.ndarray) -> li
         drop = last + 1 - d0.keep_back  # what trim() drops once next_p is last + 1 (relative)
         for k, i in enumerate(idx):
             d = dets[i]
-            if has_l[k] and (passed[k] or d._fast_rr() is not None or d._edge_trim()):
+            if has_l[k] and (passed[k] or d._fast_rr() is not None or d._edge_trim() or d._windows()[0] < half):
                 d.env, d.slope, d.total = env[k], slope[k], d.total + n
                 out[i] = d.decide((np.flatnonzero(peak[k]) + a).tolist())
             elif drop > 0:

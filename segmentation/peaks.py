@@ -455,13 +455,17 @@ def _flank_apexes(seg: np.ndarray, i: int, half: int, apex: int, reach: int) -> 
 
 def reversals(tail: np.ndarray, x: np.ndarray, thr: float | np.ndarray, m: int,
               swing: float | np.ndarray = 0.0) -> np.ndarray:
-    """Where a pacemaker pulse's flank may be: ``tail`` ``(B, m + 1)`` each stream's last raw samples, ``x`` ``(B, n)``
-    its next ones, ``thr`` the first difference a flank needs and ``swing`` the peak to peak the samples within
-    ``m + 1`` of it need (per stream, or one) -> ``(B, n)`` bool, True at each sample of ``x`` whose raw first
+    """Where a pacemaker pulse's flank may be: ``tail`` ``(B, 2 m + 3)`` each stream's last raw samples, ``x``
+    ``(B, n)`` its next ones, ``thr`` the first difference a flank needs and ``swing`` the peak to peak the samples
+    within ``m + 1`` of it need (per stream, or one) -> ``(B, n)`` bool for the ``n`` samples from ``m + 1`` before
+    ``x``'s first (the last ``m + 1`` of ``tail``, then ``x`` but its last ``m + 1``), True at each whose raw first
     difference reaches ``thr`` and reverses (one of the opposite sign, also reaching it) within ``m`` samples before
-    or after it, as far as ``x`` goes (a pair across the chunk's end is found from the next chunk's look-back)."""
+    or after it.  Each is judged once the ``m + 1`` samples after it have come: judged as far as ``x`` went, a pulse
+    whose swing builds over the samples after its spike was not marked in a chunk's last ``m`` samples, and the
+    check that trusts the marks passed it (a reviewer, session 52: pulses without capture at 1000 Hz taken for QRS,
+    8 with 0.05 s pushes, 2 with 0.25 s, none with 10 s)."""
     ext = np.concatenate([tail, x], axis=1)
-    d = np.diff(ext, axis=1)  # d[:, j]: ext[:, j + 1] - ext[:, j]; x[:, i] is ext[:, i + m + 1], its flank d[:, i + m]
+    d = np.diff(ext, axis=1)  # d[:, j]: ext[:, j + 1] - ext[:, j]; sample ext[:, j] has the flank d[:, j - 1]
     th = np.asarray(thr, dtype=np.float64).reshape(-1, 1)
     sg = np.where(d >= th, 1, 0) - np.where(d <= -th, 1, 0)
     hit = np.zeros(d.shape, dtype=bool)
@@ -474,7 +478,8 @@ def reversals(tail: np.ndarray, x: np.ndarray, thr: float | np.ndarray, m: int,
         ptp = (maximum_filter1d(ext, size=size, axis=1, mode="nearest")
                - minimum_filter1d(ext, size=size, axis=1, mode="nearest"))[:, :-1]
         hit &= ptp >= np.asarray(swing, dtype=np.float64).reshape(-1, 1)
-    return hit[:, m:]
+    n = x.shape[1]
+    return hit[:, m + 1:m + 1 + n]  # the flanks of ext[:, m + 2:m + 2 + n]
 
 
 class QRSDetector:
@@ -606,9 +611,10 @@ class QRSDetector:
     def keep_raw(self, x: np.ndarray, steep: np.ndarray | None = None) -> None:
         """The next raw samples (those whose envelope comes next), kept for the pacemaker-pulse check of the
         candidates among them (:meth:`_paced`); :meth:`push` keeps them itself, a caller of
-        :meth:`push_envelope` (:func:`ecgmon.segmentation.bank.envelopes`) before it.  ``steep``: the indices in
-        ``x`` where a pulse's flank may be (:func:`reversals`; found here when not given, the bank finds every bed's
-        at once): a candidate with none near it has no pulse, so most candidates are passed at once."""
+        :meth:`push_envelope` (:func:`ecgmon.segmentation.bank.envelopes`) before it.  ``steep``: where a pulse's flank
+        may be among the ``len(x)`` samples from ``pace_m + 1`` before ``x``'s first (:func:`reversals`, which judges
+        each once the samples after it have come; found here when not given, the bank finds every bed's at once): a
+        candidate with none near it has no pulse, so most candidates are passed at once."""
         n = len(x)
         if self._end + n > len(self._store):
             self._compact(n)
@@ -618,11 +624,11 @@ class QRSDetector:
                                              self.pace_swing)[0])
         if self.pace and n:
             keep = self.next_p - self.dom - self.pace_win - 2
-            self.marked.append((start + n, self.pace_thr, self.pace_swing))
+            self.marked.append((start + n - self.pace_m - 1, self.pace_thr, self.pace_swing))
             while self.marked[0][0] < keep:
                 self.marked.popleft()
             if steep is not None and len(steep):
-                self.steep.extend((steep + start).tolist())
+                self.steep.extend((steep + start - self.pace_m - 1).tolist())
                 while self.steep[0] < keep:
                     self.steep.popleft()
         self._store[self._end:self._end + n] = x
@@ -640,9 +646,9 @@ class QRSDetector:
         self.raw_start += drop
 
     def raw_tail(self, first: float) -> np.ndarray:
-        """The last ``pace_m + 1`` raw samples kept (``first``, the next chunk's first sample, standing in for those not
-        there yet): the look-back :func:`reversals` needs across a chunk's start."""
-        k = self.pace_m + 1
+        """The last ``2 pace_m + 3`` raw samples kept (``first``, the next chunk's first sample, standing in for those
+        not there yet): the look-back :func:`reversals` needs across a chunk's start."""
+        k = 2 * self.pace_m + 3
         t = self._store[max(self._beg, self._end - k):self._end]
         return t if len(t) == k else np.concatenate([np.full(k - len(t), t[0] if len(t) else first), t])
 
