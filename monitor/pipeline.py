@@ -770,7 +770,7 @@ class Monitor:
         st.replay = chunk.replay
         if st.lead:  # a second lead: its lethal watch only; no beat of it is scored, and one technical alarm shown
             self._watch_rhythm(st, chunk.samples, now=now)
-            self._second_lead_off(st)
+            self._second_lead_off(st, chunk.samples)
             bed = self.beds.get(chunk.patient)
             if bed is None:
                 return []
@@ -803,8 +803,12 @@ class Monitor:
             self._follow(st, Condition.LEADS_OFF, v.flat, index=st.seg_offset + at)
         # NaN or a flat run: the segmenter restarted after it.  One cause, one alarm: missing samples are "signal
         # loss"; a flat run (a disconnected lead holding its last value) is the "leads off" raised above
-        if st.segmenter.signal_loss and not np.isfinite(chunk.samples).all():
-            self.emit(st.technical.raise_(Condition.SIGNAL_LOSS, "no valid samples; QRS detection restarted"))
+        if st.segmenter.signal_loss and not (ok := np.isfinite(chunk.samples)).all():
+            # at the first missing sample, not at the chunk's end: a run that began 0.5 s into a 10 s chunk was placed
+            # 9.5 s late (at 0.25 s packets the bed restarts at the gap, placed where it began)
+            first = st.seg_offset + st.segmenter.total - len(chunk.samples) + int(np.argmin(ok))
+            self.emit(st.technical.raise_(Condition.SIGNAL_LOSS, "no valid samples; QRS detection restarted",
+                                          index=first))
         # a signal with no QRS is asystole (HIGH, below), not a technical condition; a saturated one is noise
         for at, v in st.quality.points:
             self._follow(st, Condition.NOISY_SIGNAL, v.saturated, index=st.seg_offset + at)
@@ -864,7 +868,7 @@ class Monitor:
             agree.dropped, agree.inserted = dropped, found
         return agree
 
-    def _second_lead_off(self, aux: Bed) -> None:
+    def _second_lead_off(self, aux: Bed, chunk: np.ndarray) -> None:
         """The bed's "second lead off" technical alarm (LOW): raised once the second lead has been off or lost (its
         samples lost, :attr:`Segmenter.lost_runs`, a flat line among them, or missing between two of its streams; or a
         flat-line verdict at a tick, :class:`QualityMonitor`) for ``SECOND_LEAD_OFF_S`` of signal, cleared once it has
@@ -872,12 +876,13 @@ class Monitor:
         first loss).  The bed's alarms then rest on the first lead alone (:class:`LeadFusion`), and a person should
         know; noise on the second lead is not this condition.
 
-        The chunk's samples give the lead's off and back events at their samples (and one at its end: the signal has
-        come so far), which go to its watch's inputs (:class:`InOrder` ``OFF``) and are judged in the order of the
-        samples with the first lead's (:meth:`_lead_off_input`): raised and cleared at the sample the condition was met,
-        whatever the packets.  Judged once per chunk from the lead's watch (held or not, told a round's inputs after
-        the round), a second lead flat from the start (CinC 2015 a306s's V) raised it at 10.2 s with 0.25 s packets and
-        30 s with 10 s ones (60 s with every record played at once), and a return shorter than a packet was not seen."""
+        The chunk's samples (``chunk``) give the lead's off and back events at their samples, and the signal's progress
+        at every ``TICK_S`` of absolute samples; they go to its watch's inputs (:class:`InOrder` ``OFF``) and are judged
+        in the order of the samples with the first lead's (:meth:`_lead_off_input`): raised and cleared at the sample
+        the condition was met, whatever the packets.  Judged once per chunk from the lead's watch (held or not, told a
+        round's inputs after the round), a second lead flat from the start (CinC 2015 a306s's V) raised it at 10.2 s
+        with 0.25 s packets and 30 s with 10 s ones (60 s with every record played at once), and a return shorter than
+        a packet was not seen."""
         seg, off0, put = aux.segmenter, aux.seg_offset, aux.watch_in.put
         runs = [(off0 + a, off0 + b) for a, b in seg.lost_runs]
         for a, _ in runs:
@@ -886,7 +891,12 @@ class Monitor:
             t = off0 + at
             if not any(a <= t < b for a, b in runs):
                 put(t, InOrder.OFF, (t, q.flat))
-        put(off0 + seg.total, InOrder.OFF, (off0 + seg.total, None))
+        # and the time come so far, at every TICK_S of absolute samples (the same samples whatever the packets): where
+        # the alarm falls due while the first lead is off, it is judged again there
+        step = chunk_size(TICK_S, aux.fs)
+        end = off0 + seg.total
+        for t in range((end - len(chunk) + step) // step * step, end + 1, step):
+            put(t, InOrder.OFF, (t, None))
 
     def _lead_off_input(self, aux: Bed, a: tuple[object, ...]) -> None:
         """One ``OFF`` input of the second lead ``aux`` (:meth:`_second_lead_off`): ``(sample, off)``, ``off`` None
@@ -916,8 +926,8 @@ class Monitor:
         """:meth:`_second_lead_off`'s alarm as it stands at absolute sample ``now`` (every sample of the second lead
         before it told): cleared at ``SECOND_LEAD_BACK_S`` after the lead came back, raised at ``SECOND_LEAD_OFF_S``
         after it went off (or where it went off again after a shorter return).  Not raised while the first lead is off
-        or lost too (its own alarm, leads off or signal loss, says the bed cannot be read): then when it comes back and
-        the second lead has not."""
+        or lost too (its own alarm, leads off or signal loss, says the bed cannot be read): then ``SECOND_LEAD_BACK_S``
+        after it came back, if the second lead has not."""
         if aux.off_since is None:
             return
         fs, active = aux.fs, Condition.SECOND_LEAD_OFF in bed.book.active
@@ -929,9 +939,16 @@ class Monitor:
                     self._follow(bed, Condition.SECOND_LEAD_OFF, False, index=back)
             return
         at = max(aux.off_since + round(SECOND_LEAD_OFF_S * fs), aux.off_at)
+        first_back = bed.lethal.back_at
+        if first_back is not None and first_back > aux.off_since:
+            # the first lead was off too and is back: the second lead has SECOND_LEAD_BACK_S to follow it (both leads
+            # of a device back within milliseconds restart at their own first samples, ticks a few samples apart:
+            # raised and cleared 2 s later on CinC v200s, v381l, v505l, at other samples with other packets)
+            at = max(at, first_back + round(SECOND_LEAD_BACK_S * fs))
         if at <= now and not active and not bed.lethal.held:
-            if bed.lethal.back_at is not None:
-                at = min(max(at, bed.lethal.back_at), now)
+            # at the sample it fell due, or where it was judged after the first lead's return (its progress told every
+            # TICK_S of absolute samples: the same sample whatever the packets)
+            at = at if now - chunk_size(TICK_S, fs) < at else now
             self.emit(bed.technical.raise_(Condition.SECOND_LEAD_OFF, f"for {(at - aux.off_since) / fs:.0f} s",
                                            index=at))
 

@@ -864,3 +864,21 @@ def test_second_lead_off_is_raised_and_cleared_at_the_same_samples_whatever_the_
     # after the first tick read again
     assert 7.0 <= at[0] <= 8.0 and 14.0 <= at[1] <= 14.5 and at[2] == 25.0 and 32.3 <= at[3] <= 32.8, got
     assert got[2.0] == ref and got[10.0] == ref, got
+
+
+def test_signal_loss_is_placed_at_the_first_missing_sample_whatever_the_packets(tmp_path):
+    """A recording's lead II missing (NaN) from 20.5 s to 32 s, played in packets of 0.25, 1, 4 and 10 s: "signal loss"
+    at 20.5 s in each (with 4 and 10 s packets it was placed at the end of the packet that held the run's start: 24 and
+    30 s), cleared at the first beat after the run."""
+    x = sinus(FS, 60.0, 60, seed=7)
+    x[round(20.5 * FS):round(32 * FS)] = np.nan
+    _record(tmp_path, "gap", {"II": x})
+    got = {}
+    for chunk_s in (0.25, 1.0, 4.0, 10.0):
+        run = tmp_path / f"c{chunk_s}"
+        run.mkdir()
+        _, rec = play_records(run, [tmp_path / "gap"], chunk_s=chunk_s)
+        got[chunk_s] = [(a.state.value, a.beat_index) for a in rec.alarms if a.condition is Condition.SIGNAL_LOSS]
+    for loss in got.values():
+        assert [s for s, _ in loss] == ["active", "cleared"], got
+        assert loss[0][1] == round(20.5 * FS) and 32 * FS < loss[1][1] < 34 * FS, got
