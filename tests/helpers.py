@@ -233,3 +233,30 @@ class NatsServer:
     def stop(self, *, kill: bool = False) -> None:
         stop_nats(self.proc, kill=kill)
         self.proc = None
+
+
+def trapezoids(fs: float, bpm: float, plateau_s: float, *, seed: int, seconds: float = 40.0, rr_sd: float = 0.02,
+               width_sd: float = 0.05, amp_sd: float | None = None, noise: float = 0.02,
+               ripple: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """A seeded wide monophasic ("sine-wave") rhythm (mV): each complex a steep rise of 3 mV over about 40 ms, a
+    plateau sloping down by 30 % over about ``plateau_s``, and a steep fall back, at about ``bpm``; the RR, the width
+    and (``amp_sd`` not None) the size varying from beat to beat by those shares (standard deviations); ``noise`` mV of
+    white noise, 0.1 mV of 0.25 Hz baseline wander and (``ripple`` mV) a 6-12 Hz ripple.  Its upstroke and downstroke
+    are two equal humps of slope energy about ``plateau_s`` apart.  Returns (signal, complex onsets as sample
+    indices)."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * fs)
+    t = np.arange(n) / fs
+    x = np.zeros(n)
+    onsets = [0.5]
+    while onsets[-1] < seconds - 1.5:
+        onsets.append(onsets[-1] + 60.0 / bpm * (1 + rr_sd * rng.standard_normal()))
+    for c in onsets:
+        w = plateau_s * (1 + width_sd * rng.standard_normal())
+        a = 3.0 if amp_sd is None else 3.0 * (1 + amp_sd * rng.standard_normal())
+        up, down = 0.5 * (1 + np.tanh((t - c) / 0.01)), 0.5 * (1 + np.tanh((t - c - w) / 0.01))
+        x += a * (up - down) * (1 - 0.3 * np.clip((t - c) / w, 0, 1))
+    x += noise * rng.standard_normal(n) + 0.1 * np.sin(2 * np.pi * 0.25 * t)
+    if ripple:
+        x += ripple * np.sin(2 * np.pi * rng.uniform(6, 12) * t)
+    return x, np.round(np.asarray(onsets) * fs).astype(np.int64)

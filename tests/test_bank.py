@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import wfdb
+from helpers import trapezoids
 
 from ecgmon.segmentation.bank import envelopes, segment_round
 from ecgmon.segmentation.beats import Segmenter
@@ -157,26 +158,6 @@ def test_monitor_rounds_equal_chunk_by_chunk(tmp_path, shipped) -> None:
 
 
 
-def _trapezoids(fs: float, bpm: float, plateau_s: float, seed: int, seconds: float, ripple: float,
-                noise: float) -> np.ndarray:
-    """A wide monophasic rhythm: trapezoid complexes of about ``plateau_s`` (3 mV, sizes and widths varying), at about
-    ``bpm``, with noise, a 6-12 Hz ripple and baseline wander (a reviewer's, session 52)."""
-    rng = np.random.default_rng(seed)
-    n = int(seconds * fs)
-    t = np.arange(n) / fs
-    x = np.zeros(n)
-    onsets = [0.5]
-    while onsets[-1] < seconds - 1.5:
-        onsets.append(onsets[-1] + 60.0 / bpm * (1 + 0.04 * rng.standard_normal()))
-    for c in onsets:
-        w = plateau_s * (1 + 0.08 * rng.standard_normal())
-        a = 3.0 * (1 + 0.2 * rng.standard_normal())
-        up, down = 0.5 * (1 + np.tanh((t - c) / 0.01)), 0.5 * (1 + np.tanh((t - c - w) / 0.01))
-        x += a * (up - down) * (1 - 0.3 * np.clip((t - c) / w, 0, 1))
-    x += noise * rng.standard_normal(n) + 0.1 * np.sin(2 * np.pi * 0.25 * t)
-    return x + ripple * np.sin(2 * np.pi * rng.uniform(6, 12) * t)
-
-
 def test_round_equals_per_bed_on_wide_complexes_under_100_bpm() -> None:
     """Wide monophasic rhythms at 65-94 bpm: after a complex's other edge the detector's half-window is half their
     distance, which the batched pre-test (the fixed half-window) did not know under 100 bpm, so a bed whose only
@@ -184,9 +165,11 @@ def test_round_equals_per_bed_on_wide_complexes_under_100_bpm() -> None:
     bed here, 213 QRS alone and 180 in the round; its 130 complexes in ripple and noise are counted more than once
     by the detector alone, which this does not judge)."""
     fs = 250.0
-    ward = {"w0": _trapezoids(fs, 81.37391665298995, 0.2177597956794672, 0, 120.0, 0.3, 0.1),
-            "w15": _trapezoids(fs, 94.20973427961988, 0.18657329941728293, 15, 120.0, 0.3, 0.02),
-            "w32": _trapezoids(fs, 65.05077410735197, 0.2605452726381695, 32, 120.0, 0.3, 0.25)}
+    # a reviewer's (session 52): RR 4 %, widths 8 %, sizes 20 % from beat to beat, a 6-12 Hz ripple
+    kw = {"seconds": 120.0, "rr_sd": 0.04, "width_sd": 0.08, "amp_sd": 0.2, "ripple": 0.3}
+    ward = {"w0": trapezoids(fs, 81.37391665298995, 0.2177597956794672, seed=0, noise=0.1, **kw)[0],
+            "w15": trapezoids(fs, 94.20973427961988, 0.18657329941728293, seed=15, noise=0.02, **kw)[0],
+            "w32": trapezoids(fs, 65.05077410735197, 0.2605452726381695, seed=32, noise=0.25, **kw)[0]}
     rep = Representation()
     plain = {p: Segmenter(p, fs, rep=rep) for p in ward}
     batched = {p: Segmenter(p, fs, rep=rep) for p in ward}

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import wfdb
-from helpers import PQRST, add_beats
+from helpers import PQRST, add_beats, trapezoids
 
 from ecgmon.evaluation import qrs as Q
 from ecgmon.models.records import match, read
@@ -194,23 +194,9 @@ def test_wide_complex_tachycardia_every_complex_once_and_its_rate(fs, bpm, width
 
 def trapezoid_tachycardia(fs: float, bpm: float, plateau_s: float, *, seed: int,
                           seconds: float = 40.0) -> tuple[np.ndarray, np.ndarray]:
-    """A seeded wide monophasic ("sine-wave") tachycardia (mV): each complex a steep rise of 3 mV over about 40 ms, a
-    plateau sloping down by 30 % over ``plateau_s`` (5 % from beat to beat), and a steep fall back, at ``bpm`` (RR
-    2 %).  Its upstroke and downstroke are two equal humps of slope energy ``plateau_s`` apart.  Returns (signal,
-    complex onsets as sample indices)."""
-    rng = np.random.default_rng(seed)
-    n = int(seconds * fs)
-    t = np.arange(n) / fs
-    x = np.zeros(n)
-    onsets = [0.5]
-    while onsets[-1] < seconds - 1.5:
-        onsets.append(onsets[-1] + 60.0 / bpm * (1 + 0.02 * rng.standard_normal()))
-    for c in onsets:
-        w = plateau_s * (1 + 0.05 * rng.standard_normal())
-        up, down = 0.5 * (1 + np.tanh((t - c) / 0.01)), 0.5 * (1 + np.tanh((t - c - w) / 0.01))
-        x += 3.0 * (up - down) * (1 - 0.3 * np.clip((t - c) / w, 0, 1))
-    x += 0.02 * rng.standard_normal(n) + 0.1 * np.sin(2 * np.pi * 0.25 * t)
-    return x, np.round(np.asarray(onsets) * fs).astype(np.int64)
+    """A seeded wide monophasic ("sine-wave") tachycardia (:func:`helpers.trapezoids`: RR 2 %, plateau 5 % from beat
+    to beat, 3 mV).  Returns (signal, complex onsets as sample indices)."""
+    return trapezoids(fs, bpm, plateau_s, seed=seed, seconds=seconds)
 
 
 @pytest.mark.parametrize("fs", [128.0, 250.0, 360.0])
