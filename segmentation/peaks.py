@@ -768,8 +768,9 @@ class QRSDetector:
             if self._blanking(lo + i) and self._preblanked(seg, i, j, s, min(self.blank, dom)):
                 continue
             # the lowest envelope since the previous candidate, at most 2 dom back: from the envelope kept, not from
-            # `seg`, which starts at this call's first searched sample less dom (a trough that depended on the
-            # chunking: CinC 2015 a639l gained a QRS at 7.8 s with pushes of 6 s or more)
+            # `seg`, which starts at this call's first searched sample less dom (with the previous candidate forgotten
+            # at each push, the trough re-acquisition reads depended on where pushes began: a639l's candidates' troughs
+            # with 0.25 and 10 s pushes, session 52; its extra QRS at 7.8 s was the pulse check's, _marks_hold)
             p = lo + i
             a0 = max(self.prev_cand, p - 2 * self.dom, self.env_start) - self.env_start
             trough = float(self.env[a0:p - self.env_start + 1].min())
