@@ -316,6 +316,11 @@ def add_alarm_arguments(p: argparse.ArgumentParser) -> None:
                         "when the first lead shows 4 ventricular beats in a row within its run (confirmed, the "
                         "default); on the first lead alone; on either lead; or on the first confirmed by the second "
                         "where it can be read")
+    g.add_argument("--second-lead-veto", action=argparse.BooleanOptionalAction, default=_X.second_lead_veto,
+                   help="a bed with a second lead: the first lead's VT run is not raised where the second lead, "
+                        "readable, goes on with fewer beats over it at its own rhythm (each interval within 20 %% of "
+                        "its median before), none typed ventricular or in artifact: noise or motion on the first lead "
+                        "(default on; docs/alarms.md, 'A second lead's veto')")
     g.add_argument("--vt-clear-bpm", type=float, default=_X.vt_clear_bpm,
                    help="VT also clears once the rate over its clearing beats is at or under this (bpm; 0, the "
                         "default: off)")
@@ -591,6 +596,7 @@ def lethal_from_args(a: argparse.Namespace) -> LethalConfig:
                    vt_sustain_corr=a.vt_sustain_corr or None, vt_sustain_jump=a.vt_sustain_jump,
                    vt_turn=a.vt_turn or None, vt_odd_beats=a.vt_odd_beats,
                    vt_held_unanalysable=a.vt_held_unanalysable, second_lead_vt=a.second_lead_vt,
+                   second_lead_veto=a.second_lead_veto,
                    vt_noisy=a.vt_noisy, organised_bpm=a.vf_organised_bpm,
                    vf_episode_s=a.vf_episode_s, cannot_analyse_s=a.cannot_analyse_s)
 

@@ -120,6 +120,7 @@ Units: sample indices at the bed's ``fs``, seconds, beats per minute.
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import itertools
 import math
@@ -302,6 +303,9 @@ class LethalConfig:
     # lead's alone; "either": either lead's run; "both": the first lead's run, confirmed by the second lead's where
     # that can be read (docs/alarms.md, 'A second lead': either cost MIT-BIH DS1 25 false VT alarms in 11 h)
     second_lead_vt: str = "confirmed"
+    # a bed with a second lead: the first lead's VT run is not raised where the second lead, readable, shows fewer
+    # beats over it, none ventricular or in artifact (LeadFusion._other_rhythm; session 53, docs/alarms.md)
+    second_lead_veto: bool = True
     rate_gap_s: float | None = None  # an RR this long or more is no rate (it is asystole's); None: asystole_s
     # the VF detector's artifact windows (noise, motion, an amplifier's baseline step) hold the asystole timer
     asystole_artifact: bool = True
@@ -431,6 +435,7 @@ class LethalWatch:
         # the last typed beats: sample, and whether ventricular (not in artifact); and the span (first, last beat's
         # sample) of the latest VT run met: a second lead's VT confirmed by this lead's own (LeadFusion, "confirmed")
         self.typed_at: deque[tuple[int, bool]] = deque(maxlen=32)
+        self.typed_artifact: deque[int] = deque(maxlen=32)  # ... and the samples of those typed in artifact
         self.vt_span: tuple[int, int] | None = None
         self._vt_w = 0  # the number of typed beats in the run _vt_run last found
         self.noisy_qrs: deque[int] = deque(maxlen=64)  # the last QRS the signal-quality index called noisy
@@ -676,6 +681,8 @@ class LethalWatch:
             self.typed_rr.append(rr)
         self.vent.append(ventricular and not artifact)
         self.typed_at.append((index, ventricular and not artifact))
+        if artifact:
+            self.typed_artifact.append(index)
         self.similar.append(prev_corr)
         self.wide.append(c.vt_wide_s is not None and width_s is not None and width_s >= c.vt_wide_s and not artifact)
         wide_rate = self._wide_run()
@@ -1084,6 +1091,7 @@ class LethalWatch:
         self.typed_rr.clear()
         self.vent.clear()
         self.typed_at.clear()
+        self.typed_artifact.clear()
         self.vt_span = None
         self.similar.clear()
         self.wide.clear()
@@ -1333,12 +1341,21 @@ class LeadFusion:
     2016, cited in this module's docstring); it was measured on the development records (docs/alarms.md)."""
 
     VT_MODES = ("first", "confirmed", "either", "both")
+    VETO_BEFORE = 4  # the second lead's intervals before a run its rhythm is measured on (_other_rhythm)
 
     def __init__(self, *, vt: str = "confirmed", confirm_beats: int = 4, confirm_tol_s: float = 0.15,
-                 quiet_beats: int = 8) -> None:
+                 quiet_beats: int = 8, veto: bool = True, veto_wait_s: float = 2.0, veto_rr: float = 0.2) -> None:
         if vt not in self.VT_MODES:
             raise ValueError(f"second-lead VT must be one of {', '.join(self.VT_MODES)}, got {vt!r}")
         self.confirmed = vt == "confirmed"
+        # the first lead's VT run not raised where the second lead, readable, shows fewer beats over it, none of them
+        # ventricular or in artifact (:meth:`_other_rhythm`); decided once the second lead has typed a beat after the
+        # run, or veto_wait_s of signal after it
+        self.veto, self.veto_wait_s, self.veto_rr = veto, veto_wait_s, veto_rr
+        self._veto_episode: int | None = None  # the sample of the first lead's VT raise the verdicts below are of
+        self._veto_span: tuple[int, int] | None = None  # its run (first, last QRS) waiting for the second lead
+        self._vetoed: set[tuple[int, int]] = set()  # ... and its runs vetoed
+        self.ended = False  # the bed's streams have ended: a run waiting for the second lead is judged on what came
         self.confirm_beats, self.confirm_tol_s = confirm_beats, confirm_tol_s
         self.watches: tuple[LethalWatch | None, LethalWatch | None] = (None, None)
         self._vt2_ok = False  # the second lead's VT was confirmed by the first lead (vt="confirmed")
@@ -1453,6 +1470,64 @@ class LeadFusion:
         lo, hi = w1.vt_span
         return w0.ventricular_run(lo - tol, hi + tol) >= self.confirm_beats
 
+    def _first_vt_stands(self, second_readable: bool) -> bool:
+        """Whether the first lead's VT (on in its watch, not yet the bed's) is the bed's: not while every run its
+        watch met in this episode was vetoed by the second lead (:meth:`_other_rhythm`), nor while the run being
+        judged waits for the second lead's beats over it.  A second lead that cannot be read, or none, vetoes
+        nothing."""
+        w0, w1 = self.watches
+        ch = self.on[0][Condition.VTACH]
+        if self._veto_episode != ch.index:  # a new episode of the first lead's VT
+            self._veto_episode, self._veto_span, self._vetoed = ch.index, None, set()
+        if w0 is None or w1 is None or w0.vt_span is None or not second_readable:
+            return True
+        # the run waiting for the second lead, or else the latest run met (a run vetoed is not judged again)
+        span = self._veto_span or w0.vt_span
+        if span in self._vetoed:
+            return False
+        vetoed = self._other_rhythm(w0, w1, span)
+        self._veto_span = span if vetoed is None else None
+        if vetoed:
+            self._vetoed.add(span)
+        return vetoed is False
+
+    def _other_rhythm(self, w0: LethalWatch, w1: LethalWatch, span: tuple[int, int]) -> bool | None:
+        """Whether the second lead shows another rhythm over the first lead's VT run at samples ``span`` (its first
+        and last QRS, ``confirm_tol_s`` either side): two beats or more there, fewer than the run's, none typed
+        ventricular or in artifact, and its QRS from the last before the run to the first after it, none in noise,
+        each interval within ``veto_rr`` (20 %) of the median of the ``VETO_BEFORE`` (4) intervals before the run.
+        A ventricular run shows on every lead (each complex is one depolarisation of the ventricles); a second lead
+        whose own complexes go on unchanged at their own rhythm shows that the first lead's fast "ventricular" beats
+        were noise or motion on that lead alone (muscle tremor, an electrode rubbed), where most of the ICU's false
+        VT alarms come from (Aboukhalil A et al., Reducing false alarm rates for critical arrhythmias using the
+        arterial blood pressure waveform, J Biomed Inform 41(3):442-451, 2008; the CinC 2015 entries read a VT
+        against the other channels: Plesinger F et al., Physiol Meas 37(8):1313-1325, 2016).  Not vetoed where the
+        second lead shows as many beats (the VT there too), one of them ventricular, or a rhythm that changed over
+        the run: a VT whose complexes are small on that lead, its detector finding some of them, lengthens or breaks
+        its intervals (CinC 2015 v131l: 1.36 and 1.33 times its median).  None: not decided yet (the second lead has
+        no QRS after the run, or has not typed those over it, and ``veto_wait_s`` of signal has not passed)."""
+        tol = round(self.confirm_tol_s * w0.fs)
+        lo, hi = span[0] - tol, span[1] + tol
+        beats = [(i, v) for i, v in w1.typed_at if lo <= i <= hi]
+        art = set(w1.typed_artifact)
+        if any(v or i in art for i, v in beats):
+            return False  # a beat of the run typed ventricular (or in artifact) on the second lead too: at once
+        q = list(w1.qrs_at)
+        a, b = bisect.bisect_left(q, lo), bisect.bisect_right(q, hi)
+        typed_to = w1.typed_at[-1][0] if w1.typed_at else -1
+        waiting = b >= len(q) or (b > 0 and typed_to < q[b - 1])
+        now = max(self.now, w0.typed_at[-1][0] if w0.typed_at else -1, typed_to)
+        if waiting and not self.ended and now < hi + round(self.veto_wait_s * w0.fs):
+            return None
+        n0 = sum(1 for i, _ in w0.typed_at if span[0] <= i <= span[1])
+        if not 2 <= len(beats) < n0 or a < self.VETO_BEFORE + 1 or b >= len(q):
+            return False
+        ref = float(np.median(np.diff(q[a - self.VETO_BEFORE - 1:a])))
+        seq = q[a - 1:b + 1]
+        noisy = set(w1.noisy_qrs)
+        return ref > 0 and not any(i in noisy for i in seq) and all(
+            abs((j - i) / ref - 1.0) <= self.veto_rr for i, j in itertools.pairwise(seq))
+
     def _judge(self, cond: Condition, index: int | None) -> list[Change]:
         """``index``: the sample of this condition's own change just told, None when re-judged."""
         (r0, r1), on0, on1 = self.readable, cond in self.on[0], cond in self.on[1]
@@ -1511,7 +1586,10 @@ class LeadFusion:
                 elif not self._vt2_ok and not self._vt2_done and r0 and self._vt_confirmed():
                     self._vt2_ok, self._vt2_at = True, last
                 also = also or self._vt2_ok
-            want, src = on0 or also, 0 if on0 else 1
+            first = on0
+            if cond is Condition.VTACH and on0 and self.veto and cond not in self.shown:
+                first = self._first_vt_stands(r1)
+            want, src = first or also, 0 if first else 1
         if want and cond not in self.shown:
             self.shown.add(cond)
             ch = self.on[src][cond]

@@ -512,7 +512,8 @@ class Monitor:
                 rhythm_block=first_block(chunk.patient, chunk.fs), vfalarm=self._vf_alarm())
             if prev is not None:  # the old stream's last samples typed and analysed, its watch told all
                 self._finish_stream(prev)
-            fusion = self.fusion.setdefault(chunk.patient, LeadFusion(vt=self.lethal_cfg.second_lead_vt))
+            fusion = self.fusion.setdefault(chunk.patient, LeadFusion(vt=self.lethal_cfg.second_lead_vt,
+                                                                         veto=self.lethal_cfg.second_lead_veto))
             fusion.second_p_waves = functools.partial(self._second_p_waves, chunk.patient)
             if prev is not None and prev.fs != chunk.fs:  # a new rate, a new watch holding the old one's conditions
                 st.lethal.carry(prev.lethal, chunk.start)
@@ -1687,6 +1688,10 @@ class Monitor:
             await self._queue_beats(held := agree.flush(end=True))
             self.stats.segmented += len(held)
         self.flush_vf(final=True)  # the source has ended: its last beats typed, its last VF windows
+        for patient, fusion in self.fusion.items():  # ... and a VT run waiting for a second lead's beats judged
+            fusion.ended = True
+            if (bed := self.beds.get(patient)) is not None:
+                self._lethal(bed, [])
         await self.queue.join()
         self.flush_policies()  # beats whose QRS the typer will never reach (the stream's last)
         if not self.cfg.hold_at_end:

@@ -9,11 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import wfdb
-from helpers import play_records
+from helpers import add_beats, play_records, wide_rhythm
 from test_vf import sinus, vf_wave
 
 from ecgmon.core.messages import Condition
 from ecgmon.models.records import read_all
+from ecgmon.monitor.lethal import LethalConfig
 
 FS = 250.0
 
@@ -882,3 +883,68 @@ def test_signal_loss_is_placed_at_the_first_missing_sample_whatever_the_packets(
     for loss in got.values():
         assert [s for s, _ in loss] == ["active", "cleared"], got
         assert loss[0][1] == round(20.5 * FS) and 32 * FS < loss[1][1] < 34 * FS, got
+
+
+def _run_in_lead_ii(kind: str) -> dict[str, np.ndarray]:
+    """40 s of a sinus rhythm at 75 bpm on lead II and lead V (one heart: the same beat times), where over 20-26 s
+    lead II shows a run of wide complexes at 170 bpm and lead V shows: ``"sinus"`` its sinus beats going on (the run
+    is noise on lead II alone), ``"vt"`` the same run (a VT), or ``"small"`` the run a tenth of its size and no sinus
+    beat (a VT whose complexes are small on lead V)."""
+    t = np.arange(round(40.0 * FS)) / FS
+    beats = np.arange(0.6, 39.5, 0.8)
+    in_run = (beats > 19.8) & (beats < 26.4)
+    ii, v = np.zeros(len(t)), np.zeros(len(t))
+    add_beats(ii, t, beats[~in_run])
+    add_beats(v, t, beats[~in_run] if kind != "sinus" else beats, gain=0.8)
+    run = (t >= 20.0) & (t < 26.0)
+    wide, _ = wide_rhythm(FS, 170, 6.0, seed=53)
+    ii[run] += wide[: int(run.sum())]
+    if kind != "sinus":
+        v[run] += (-0.7 if kind == "vt" else -0.07) * wide[: int(run.sum())]
+    rng = np.random.default_rng(53)
+    return {"II": ii + rng.normal(0, 0.01, len(t)), "V": v + rng.normal(0, 0.01, len(t))}
+
+
+@pytest.mark.parametrize("kind", ["sinus", "vt", "small"])
+def test_a_run_on_lead_ii_alone_beside_a_second_lead_going_on_at_its_rhythm_is_no_vt(tmp_path, kind):
+    """A run of wide complexes at 170 bpm on lead II for 6 s: lead II alone raises VT.  With lead V going on with its
+    sinus beats at 75 bpm over it (noise or motion on lead II), the bed raises no VT, and raises it with the second
+    lead's veto off (LethalConfig.second_lead_veto); with lead V showing the run too, or showing it small and losing
+    its rhythm, the bed raises VT (LeadFusion._other_rhythm)."""
+    _record(tmp_path, kind, _run_in_lead_ii(kind))
+
+    def vt(**cfg) -> bool:
+        run = tmp_path / f"run{len(list(tmp_path.iterdir()))}"
+        run.mkdir()
+        _, rec = play_records(run, [tmp_path / kind], **cfg)
+        return any(a.condition is Condition.VTACH and a.state.value == "active" and 19 < (a.record_s or 0) < 30
+                   for a in rec.alarms)
+
+    assert vt(second_lead=False)  # lead II alone
+    assert vt(second_lead=True) == (kind != "sinus")
+    if kind == "sinus":
+        assert vt(second_lead=True, lethal=LethalConfig(second_lead_veto=False))
+
+
+def test_a_run_at_a_recordings_very_end_is_judged_on_what_came(tmp_path):
+    """A run of wide complexes on lead II in a recording's last 2 s, lead V going on with its sinus beats: lead V has
+    no QRS after the run before the recording ends, so the veto cannot tell whether its rhythm went on, and the run
+    is raised when the recording ends, as with lead II alone, rather than left waiting for samples that will not
+    come (CinC 2015 v818s, a true VT 0.5 s before its excerpt ends, was lost so)."""
+    t = np.arange(round(39.5 * FS)) / FS
+    sinus_at = np.arange(0.6, 39.5, 0.8)
+    ii, v = np.zeros(len(t)), np.zeros(len(t))
+    add_beats(ii, t, sinus_at[sinus_at < 36.8])
+    add_beats(v, t, sinus_at, gain=0.8)
+    run = t >= 37.0
+    wide, _ = wide_rhythm(FS, 170, 2.5, seed=54)
+    ii[run] += wide[: int(run.sum())]
+    rng = np.random.default_rng(54)
+    _record(tmp_path, "end", {"II": ii + rng.normal(0, 0.01, len(t)), "V": v + rng.normal(0, 0.01, len(t))})
+    raised = {}
+    for second in (False, True):
+        (run_dir := tmp_path / f"run{second}").mkdir()
+        _, rec = play_records(run_dir, [tmp_path / "end"], second_lead=second)
+        raised[second] = [a.record_s for a in rec.alarms
+                          if a.condition is Condition.VTACH and a.state.value == "active"]
+    assert raised[False] and raised[True]
