@@ -436,6 +436,8 @@ class LethalWatch:
         # sample) of the latest VT run met: a second lead's VT confirmed by this lead's own (LeadFusion, "confirmed")
         self.typed_at: deque[tuple[int, bool]] = deque(maxlen=32)
         self.typed_artifact: deque[int] = deque(maxlen=32)  # ... and the samples of those typed in artifact
+        # ... and each one's likeness to the typer's template: (sample, VBeat.corr, VBeat.amp), NaN: not known
+        self.typed_like: deque[tuple[int, float, float]] = deque(maxlen=32)
         self.vt_span: tuple[int, int] | None = None
         self._vt_w = 0  # the number of typed beats in the run _vt_run last found
         self.noisy_qrs: deque[int] = deque(maxlen=64)  # the last QRS the signal-quality index called noisy
@@ -654,7 +656,7 @@ class LethalWatch:
     def typed(self, index: int, *, ventricular: bool, artifact: bool = False,
               p_ventricular: float | None = None, prev_corr: float | None = None,
               width_s: float | None = None, corr: float | None = None,
-              prev2_corr: float | None = None, epoch: int | None = None) -> list[Change]:
+              prev2_corr: float | None = None, epoch: int | None = None, amp: float | None = None) -> list[Change]:
         """The beat at sample ``index`` typed (:class:`ecgmon.segmentation.vtype.VTyper`: a little after its
         QRS): ventricular tachycardia.  ``artifact``: the signal around it is noise (VT is not judged on it); with
         ``vt_noisy`` so is a beat whose QRS :meth:`qrs` was told is noisy.
@@ -668,7 +670,9 @@ class LethalWatch:
         QRS correlation with the typed beat before the previous one (:attr:`VBeat.prev2_corr`): the chain across one
         odd complex (``vt_odd_beats``) and the template's turn (``vt_turn``).  ``epoch``: the template's morphology
         epoch (:attr:`VBeat.epoch`; None: not known, taken as unchanged): "like the template" holds the chain only
-        while the template is the complex the chain's beats were like."""
+        while the template is the complex the chain's beats were like.  ``amp``: the log ratio of its QRS's
+        peak-to-peak amplitude to the template's (:attr:`VBeat.amp`; None or NaN: not known): with ``corr`` what a
+        second lead's veto reads (:meth:`LeadFusion._other_rhythm`)."""
         c = self.cfg
         if c.vt_p is not None and p_ventricular is not None:
             ventricular = p_ventricular >= c.vt_p
@@ -683,6 +687,8 @@ class LethalWatch:
         self.typed_at.append((index, ventricular and not artifact))
         if artifact:
             self.typed_artifact.append(index)
+        self.typed_like.append((index, math.nan if corr is None else float(corr),
+                                math.nan if amp is None else float(amp)))
         self.similar.append(prev_corr)
         self.wide.append(c.vt_wide_s is not None and width_s is not None and width_s >= c.vt_wide_s and not artifact)
         wide_rate = self._wide_run()
@@ -1092,6 +1098,7 @@ class LethalWatch:
         self.vent.clear()
         self.typed_at.clear()
         self.typed_artifact.clear()
+        self.typed_like.clear()
         self.vt_span = None
         self.similar.clear()
         self.wide.clear()
@@ -1342,9 +1349,13 @@ class LeadFusion:
 
     VT_MODES = ("first", "confirmed", "either", "both")
     VETO_BEFORE = 4  # the second lead's intervals before a run its rhythm is measured on (_other_rhythm)
+    # ... and the signal after a run by which its QRS over the run are decided (the detector's look-ahead: a QRS
+    # found later, by search-back, only makes the veto less likely)
+    VETO_DECIDED_S = 0.25
 
     def __init__(self, *, vt: str = "confirmed", confirm_beats: int = 4, confirm_tol_s: float = 0.15,
-                 quiet_beats: int = 8, veto: bool = True, veto_wait_s: float = 2.0, veto_rr: float = 0.2) -> None:
+                 quiet_beats: int = 8, veto: bool = True, veto_wait_s: float = 2.0, veto_rr: float = 0.2,
+                 veto_like: float = 0.9, veto_amp: float = 1.5) -> None:
         if vt not in self.VT_MODES:
             raise ValueError(f"second-lead VT must be one of {', '.join(self.VT_MODES)}, got {vt!r}")
         self.confirmed = vt == "confirmed"
@@ -1352,6 +1363,7 @@ class LeadFusion:
         # ventricular or in artifact (:meth:`_other_rhythm`); decided once the second lead has typed a beat after the
         # run, or veto_wait_s of signal after it
         self.veto, self.veto_wait_s, self.veto_rr = veto, veto_wait_s, veto_rr
+        self.veto_like, self.veto_amp = veto_like, veto_amp
         self._veto_episode: int | None = None  # the sample of the first lead's VT raise the verdicts below are of
         self._veto_span: tuple[int, int] | None = None  # its run (first, last QRS) waiting for the second lead
         self._vetoed: set[tuple[int, int]] = set()  # ... and its runs vetoed
@@ -1512,14 +1524,22 @@ class LeadFusion:
         art = set(w1.typed_artifact)
         if any(v or i in art for i, v in beats):
             return False  # a beat of the run typed ventricular (or in artifact) on the second lead too: at once
+        like = {i: (c, m) for i, c, m in w1.typed_like}
+        if any(not (c >= self.veto_like and abs(m) <= math.log(self.veto_amp)) for c, m in
+               (like.get(i, (math.nan, math.nan)) for i, _ in beats)):
+            # a beat over the run unlike the second lead's own complexes (or not known): its rhythm is not what goes
+            # on (CinC 2015 v131l's VT, a quarter of the sinus complexes' size on lead V, typed not ventricular there)
+            return False
         q = list(w1.qrs_at)
         a, b = bisect.bisect_left(q, lo), bisect.bisect_right(q, hi)
+        n0 = sum(1 for i, _ in w0.typed_at if span[0] <= i <= span[1])
         typed_to = w1.typed_at[-1][0] if w1.typed_at else -1
-        waiting = b >= len(q) or (b > 0 and typed_to < q[b - 1])
         now = max(self.now, w0.typed_at[-1][0] if w0.typed_at else -1, typed_to)
+        if b - a >= n0 or (b - a < 2 and now >= hi + round(self.VETO_DECIDED_S * w0.fs)):
+            return False  # as many QRS over the run (the VT there too), or under 2 once those over it are decided
+        waiting = b >= len(q) or (b > 0 and typed_to < q[b - 1])
         if waiting and not self.ended and now < hi + round(self.veto_wait_s * w0.fs):
             return None
-        n0 = sum(1 for i, _ in w0.typed_at if span[0] <= i <= span[1])
         if not 2 <= len(beats) < n0 or a < self.VETO_BEFORE + 1 or b >= len(q):
             return False
         ref = float(np.median(np.diff(q[a - self.VETO_BEFORE - 1:a])))

@@ -991,11 +991,15 @@ class Monitor:
         and VF detector have analysed the signal up to there (:meth:`_release`): in the order of the signal, whatever
         the packets and the other beds."""
         off, seg, put = st.seg_offset, st.segmenter, st.watch_in.put
-        back = -1  # ticks before this sample (segmenter count) lie in lost samples: none says the signal is back
-        if seg.signal_loss:  # missing samples or a flat run in this chunk: the segmenter restarted after it
-            put(off + seg.total - len(samples), InOrder.GAP, ())
-            # a lead lost in every packet (a two-lead device's null samples) must not read as back between them
-            back = seg.total + 1 if seg.in_loss else seg.restarted_at
+        # missing samples or a flat run in this chunk: the segmenter restarted after each; the watch is told at each
+        # run's first sample (not the chunk's: with long packets the ticks before the run read as the signal back,
+        # and the run's place depended on the packets), and no tick within a run says the signal is back (a lead lost
+        # in every packet, a two-lead device's null samples, must not read as back between them)
+        lost = list(seg.lost_runs) if seg.signal_loss else []
+        if lost and seg.in_loss:  # the chunk ends in a run: its end is no sample back either
+            lost[-1] = (lost[-1][0], lost[-1][1] + 1)
+        for a, _ in lost:
+            put(off + a, InOrder.GAP, ())
         for (fid, hr), at, when in zip(seg.found, seg.found_at, seg.found_when, strict=True):
             # the signal quality of the stretch rated last before the QRS was decided (none yet in a stream's first
             # seconds): as its beat's (Beat.noisy), whatever the device's packets; to the watch where the detector
@@ -1005,7 +1009,7 @@ class Monitor:
             put(when + off, InOrder.QRS, (f + off, hr, r is not None and r.noisy, r is not None))
             st.decided.append((f, when))
         for at, q in st.quality.points:  # every TICK_S of the stream, with the flat-line verdict there
-            if at >= back:
+            if not any(a <= at < b for a, b in lost):
                 put(at + off, InOrder.TICK, (at + off, q.flat, q.clipped))
                 if q.clipped:
                     st.sat_ticks.append(at + off)
@@ -1110,7 +1114,7 @@ class Monitor:
                     at = st.decided.popleft()[1] if st.decided and st.decided[0][0] == vb.index else vb.index
                     st.watch_in.put(off + max(vb.index + need, at), InOrder.TYPED,
                                     (vb.index + off, vb.ventricular, artifact, vb.p_ventricular, vb.prev_corr,
-                                     vb.width_s, vb.corr, vb.prev2_corr, vb.epoch))
+                                     vb.width_s, vb.corr, vb.prev2_corr, vb.epoch, vb.amp))
                     if qrs is not None:
                         qrs.append(QrsType(vb.index + off, vb.p_ventricular, vb.ventricular, vb.width_s,
                                            artifact, vb.prev_corr, unrated=vb.index < unrated))
@@ -1238,7 +1242,8 @@ class Monitor:
         elif kind == InOrder.TYPED:
             changes = watch.typed(a[0], ventricular=a[1], artifact=a[2],  # type: ignore[arg-type]
                                   p_ventricular=a[3], prev_corr=a[4], width_s=a[5],  # type: ignore[arg-type]
-                                  corr=a[6], prev2_corr=a[7], epoch=a[8])  # type: ignore[arg-type]
+                                  corr=a[6], prev2_corr=a[7], epoch=a[8],  # type: ignore[arg-type]
+                                  amp=a[9])  # type: ignore[arg-type]
         elif kind == InOrder.VF:
             changes = self._vf_window(st, *a)  # type: ignore[arg-type]
         elif a:  # a bridged stretch

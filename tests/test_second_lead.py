@@ -948,3 +948,81 @@ def test_a_run_at_a_recordings_very_end_is_judged_on_what_came(tmp_path):
         raised[second] = [a.record_s for a in rec.alarms
                           if a.condition is Condition.VTACH and a.state.value == "active"]
     assert raised[False] and raised[True]
+
+
+CINC = Path(__file__).resolve().parents[2] / "shared" / "data" / "cinc2015-dev"
+
+
+def _vt_at(tmp: Path, rec: Path, veto: bool) -> list[float]:
+    (run := tmp / f"run_{rec.name}_{veto}").mkdir()
+    _, got = play_records(run, [rec], lethal=LethalConfig(second_lead_veto=veto))
+    return [a.record_s for a in got.alarms if a.condition is Condition.VTACH and a.state.value == "active"]
+
+
+@pytest.mark.skipif(not (CINC / "v131l.hea").exists(), reason="CinC 2015 development records not here")
+def test_a_vt_small_on_the_second_lead_after_a_slower_sinus_rhythm_is_raised(tmp_path):
+    """A reviewer (helper 112, session 53): CinC 2015 v131l's true VT (8 wide complexes at about 165 bpm, a quarter
+    of the sinus complexes' size on lead V), each sinus beat before it lengthened by 0.12 s of its own baseline (both
+    leads, the same samples: 75 -> about 65 bpm, every complex untouched).  Lead V's detector finds 2 of each 5-beat
+    run's complexes, its typer calls them not ventricular, and their intervals fall within 20 % of the slower sinus
+    median: the veto took every run, and the VT was never raised.  Lead V's beats over the run must now be its own
+    complexes (like its template, of its size): these are not, and the VT is raised as with the veto off."""
+    r = wfdb.rdrecord(str(CINC / "v131l"))
+    x = np.nan_to_num(r.p_signal)
+    s = -x[:, 1]  # lead V's deep S waves: its sinus beats before the VT
+    peaks = [p for p in range(1, round(56.3 * r.fs)) if s[p] > 0.2 and s[p] >= s[p - 1] and s[p] > s[p + 1]]
+    peaks = [p for k, p in enumerate(peaks) if k == 0 or p - peaks[k - 1] > 0.3 * r.fs]
+    n, w, parts, last = round(0.12 * r.fs), round(0.5 * r.fs), [], 0
+    for p in peaks:
+        parts += [x[last:p + w], x[p + w - n:p + w]]
+        last = p + w
+    y = np.concatenate([*parts, x[last:]])
+    shift = len(peaks) * n / r.fs
+    assert 8.0 < shift < 9.0  # the VT now at about 65-67 s
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        wfdb.wrsamp("slow", fs=r.fs, units=["mV", "mV"], sig_name=r.sig_name[:2], p_signal=y[:, :2],
+                    fmt=["16", "16"], adc_gain=[1000.0] * 2, baseline=[0] * 2, write_dir=str(tmp_path))
+    off, on = _vt_at(tmp_path, tmp_path / "slow", False), _vt_at(tmp_path, tmp_path / "slow", True)
+    assert any(64 < s < 70 for s in off), off
+    assert any(64 < s < 70 for s in on), (off, on)
+
+
+def test_a_vt_the_second_lead_shows_no_qrs_of_is_not_held_for_the_veto(tmp_path):
+    """A reviewer (helper 112, session 53): sinus at 75 bpm on both leads, then 10 s of VT at 150 bpm, a tenth of its
+    size on lead V (no QRS found there).  The veto waited its full 2 s for a lead V QRS after the run: the VT came
+    2.2 s later than with the veto off.  Fewer than 2 QRS over the run once they are decided is no veto, at once."""
+    t = np.arange(round(40.0 * FS)) / FS
+    vt_at = np.arange(20.0, 30.0, 0.4)
+    beats = np.arange(0.6, 39.7, 0.8)
+    beats = beats[(beats < 19.7) | (beats > vt_at[-1] + 0.5)]
+    ii, v = np.zeros(len(t)), np.zeros(len(t))
+    add_beats(ii, t, beats)
+    add_beats(v, t, beats, gain=0.8)
+    vt = ((0.0, 0.035, 1.4), (0.075, 0.03, -0.7), (0.33, 0.07, -0.4))  # a wide complex and its discordant T
+    add_beats(ii, t, vt_at, waves=vt)
+    add_beats(v, t, vt_at, waves=vt, gain=0.1)
+    rng = np.random.default_rng(53)
+    _record(tmp_path, "smallv", {"II": ii + rng.normal(0, 0.01, len(t)), "V": v + rng.normal(0, 0.01, len(t))})
+    off, on = _vt_at(tmp_path, tmp_path / "smallv", False), _vt_at(tmp_path, tmp_path / "smallv", True)
+    assert off and 20 < off[0] < 23, off
+    assert on and on[0] - off[0] <= 0.5, (off, on)
+
+
+def test_an_asystole_before_a_flat_line_is_raised_whatever_the_packets(tmp_path):
+    """Sinus rhythm to 16.8 s, then no QRS (the line stays live: 20 uV of noise), then from 25 s an exactly flat line
+    (leads off): asystole 4 s after the last QRS, at the same sample in packets of 0.25, 2 and 10 s.  The watch was told
+    of a chunk's lost samples at the chunk's first sample, and the ticks before them in that chunk were dropped: with
+    10 s packets the chunk from 20 s held the flat run from 25 s, so the signal read as lost from 20 s, before the
+    asystole fell due, and none was raised (CinC 2015 v200s's "ECG cannot be analysed" cleared 3.5 s early so, played
+    alone in 10 s packets).  Now at each lost run's first sample."""
+    x = sinus(FS, 40.0, 70, seed=11)
+    t = np.arange(len(x)) / FS
+    x[t >= 16.8] = 0.02 * np.random.default_rng(11).standard_normal(int((t >= 16.8).sum()))
+    x[t >= 25.0] = 0.0
+    v = 0.7 * x
+    _record(tmp_path, "stop", {"II": x, "V": v})
+    got = _by_packets(tmp_path, "stop", (0.25, 2.0, 10.0), (Condition.ASYSTOLE,))
+    ref = got[0.25]
+    assert ref and ref[0][1] == "active" and 20.0 * FS < ref[0][2] < 21.5 * FS, got
+    assert got[2.0] == ref and got[10.0] == ref, got
