@@ -318,9 +318,10 @@ def add_alarm_arguments(p: argparse.ArgumentParser) -> None:
                         "where it can be read")
     g.add_argument("--second-lead-veto", action=argparse.BooleanOptionalAction, default=_X.second_lead_veto,
                    help="a bed with a second lead: the first lead's VT run is not raised where the second lead, "
-                        "readable, goes on with fewer beats over it at its own rhythm (each interval within 20 %% of "
-                        "its median before), none typed ventricular or in artifact: noise or motion on the first lead "
-                        "(default on; docs/alarms.md, 'A second lead's veto')")
+                        "readable, goes on over it with fewer beats, its own complexes (none typed ventricular or in "
+                        "artifact, each like its template and of its size) at its own rhythm (each interval within "
+                        "20 %% of its median before): noise or motion on the first lead (default on; docs/alarms.md, "
+                        "'A second lead's veto of the first lead's VT')")
     g.add_argument("--vt-clear-bpm", type=float, default=_X.vt_clear_bpm,
                    help="VT also clears once the rate over its clearing beats is at or under this (bpm; 0, the "
                         "default: off)")

@@ -303,8 +303,9 @@ class LethalConfig:
     # lead's alone; "either": either lead's run; "both": the first lead's run, confirmed by the second lead's where
     # that can be read (docs/alarms.md, 'A second lead': either cost MIT-BIH DS1 25 false VT alarms in 11 h)
     second_lead_vt: str = "confirmed"
-    # a bed with a second lead: the first lead's VT run is not raised where the second lead, readable, shows fewer
-    # beats over it, none ventricular or in artifact (LeadFusion._other_rhythm; session 53, docs/alarms.md)
+    # a bed with a second lead: the first lead's VT run is not raised where the second lead, readable, goes on with
+    # fewer beats over it, its own complexes (none ventricular or in artifact, like its template, of its size) at its
+    # own rhythm (LeadFusion._other_rhythm; session 53, docs/alarms.md)
     second_lead_veto: bool = True
     rate_gap_s: float | None = None  # an RR this long or more is no rate (it is asystole's); None: asystole_s
     # the VF detector's artifact windows (noise, motion, an amplifier's baseline step) hold the asystole timer
@@ -1359,9 +1360,9 @@ class LeadFusion:
         if vt not in self.VT_MODES:
             raise ValueError(f"second-lead VT must be one of {', '.join(self.VT_MODES)}, got {vt!r}")
         self.confirmed = vt == "confirmed"
-        # the first lead's VT run not raised where the second lead, readable, shows fewer beats over it, none of them
-        # ventricular or in artifact (:meth:`_other_rhythm`); decided once the second lead has typed a beat after the
-        # run, or veto_wait_s of signal after it
+        # the first lead's VT run not raised where the second lead, readable, goes on with its own complexes at its
+        # own rhythm over it (:meth:`_other_rhythm`: veto_rr, veto_like, veto_amp); decided once the second lead has
+        # a QRS after the run and has typed those over it, or veto_wait_s of signal after it
         self.veto, self.veto_wait_s, self.veto_rr = veto, veto_wait_s, veto_rr
         self.veto_like, self.veto_amp = veto_like, veto_amp
         self._veto_episode: int | None = None  # the sample of the first lead's VT raise the verdicts below are of
@@ -1506,8 +1507,11 @@ class LeadFusion:
     def _other_rhythm(self, w0: LethalWatch, w1: LethalWatch, span: tuple[int, int]) -> bool | None:
         """Whether the second lead shows another rhythm over the first lead's VT run at samples ``span`` (its first
         and last QRS, ``confirm_tol_s`` either side): two beats or more there, fewer than the run's, none typed
-        ventricular or in artifact, and its QRS from the last before the run to the first after it, none in noise,
-        each interval within ``veto_rr`` (20 %) of the median of the ``VETO_BEFORE`` (4) intervals before the run.
+        ventricular or in artifact, each like its template (the typer's correlation at least ``veto_like``, 0.9) and of
+        its size (peak-to-peak within ``veto_amp``, 1.5 times, either way), and its QRS from the last before the run
+        to the first after it, none in noise, each interval within ``veto_rr`` (20 %) of the median of the
+        ``VETO_BEFORE`` (4) intervals before the run.  What rules the veto out decides at once (a beat over the run
+        unlike that, as many QRS as the run's, or fewer than 2 ``VETO_DECIDED_S`` after its window).
         A ventricular run shows on every lead (each complex is one depolarisation of the ventricles); a second lead
         whose own complexes go on unchanged at their own rhythm shows that the first lead's fast "ventricular" beats
         were noise or motion on that lead alone (muscle tremor, an electrode rubbed), where most of the ICU's false
@@ -1515,8 +1519,10 @@ class LeadFusion:
         arterial blood pressure waveform, J Biomed Inform 41(3):442-451, 2008; the CinC 2015 entries read a VT
         against the other channels: Plesinger F et al., Physiol Meas 37(8):1313-1325, 2016).  Not vetoed where the
         second lead shows as many beats (the VT there too), one of them ventricular, or a rhythm that changed over
-        the run: a VT whose complexes are small on that lead, its detector finding some of them, lengthens or breaks
-        its intervals (CinC 2015 v131l: 1.36 and 1.33 times its median).  None: not decided yet (the second lead has
+        the run, or complexes unlike its own: a VT whose complexes are small on that lead, its detector finding some of
+        them, changes their size and shape and breaks its intervals (CinC 2015 v131l: a quarter of the sinus
+        complexes' size, intervals 1.36 and 1.33 times its median; with a slower sinus rhythm before it the intervals
+        alone fell within 20 %: a reviewer, session 53).  None: not decided yet (the second lead has
         no QRS after the run, or has not typed those over it, and ``veto_wait_s`` of signal has not passed)."""
         tol = round(self.confirm_tol_s * w0.fs)
         lo, hi = span[0] - tol, span[1] + tol
