@@ -417,7 +417,8 @@ class Monitor:
                 self._say_unattributed()
             limits = self._limits_waiting.pop(chunk.patient, None)
             st = self.beds[chunk.patient] = Bed(
-                chunk.patient, chunk.fs, Segmenter(chunk.patient, chunk.fs, rep=self.rep), _quality(chunk.fs),
+                chunk.patient, chunk.fs, Segmenter(chunk.patient, chunk.fs, rep=self.rep),
+                _quality(chunk.fs, chunk.start),
                 book, AlarmPolicy(book, self.policy_cfg, fs=chunk.fs), TechnicalAlarms(book),
                 self._bed_model(chunk.fs, before if fs == chunk.fs else None),
                 LethalWatch(chunk.fs, self.lethal_cfg), VTyper(chunk.fs), self.vfpool.bank(chunk.fs),
@@ -451,7 +452,7 @@ class Monitor:
                 st.lethal.carry(old, chunk.start)
             st.fs = st.book.fs = chunk.fs
             st.segmenter = Segmenter(chunk.patient, chunk.fs, rep=self.rep)
-            st.quality = _quality(chunk.fs)
+            st.quality = _quality(chunk.fs, chunk.start)
             st.vtyper, st.vfbank = VTyper(chunk.fs), self.vfpool.bank(chunk.fs)
             st.rhythm_x, st.rhythm_fids, st.rhythm_n = [], [], 0
             st.decided.clear()
@@ -505,7 +506,8 @@ class Monitor:
             book.fs = chunk.fs
             prev = st
             st = self.aux[chunk.patient] = Bed(
-                chunk.patient, chunk.fs, Segmenter(chunk.patient, chunk.fs, rep=self.rep), _quality(chunk.fs),
+                chunk.patient, chunk.fs, Segmenter(chunk.patient, chunk.fs, rep=self.rep),
+                _quality(chunk.fs, chunk.start),
                 book, AlarmPolicy(book, self.policy_cfg, fs=chunk.fs), TechnicalAlarms(book),
                 self._bed_model(chunk.fs), LethalWatch(chunk.fs, self.lethal_cfg), VTyper(chunk.fs),
                 self.vfpool.bank(chunk.fs), seg_offset=chunk.start, lead=1,
@@ -1976,9 +1978,12 @@ def coalesce(chunks: Sequence[Chunk]) -> list[list[int]]:
     return groups
 
 
-def _quality(fs: float) -> QualityMonitor:
-    """A bed's flat-line and saturation checks, their verdicts at the lethal watch's ticks (every ``TICK_S``)."""
-    return QualityMonitor(fs, step=chunk_size(TICK_S, fs))
+def _quality(fs: float, start: int) -> QualityMonitor:
+    """A bed's flat-line and saturation checks for its stream from absolute sample ``start``, their verdicts at the
+    lethal watch's ticks: every ``TICK_S`` of absolute samples (a stream restarted after a gap ticks where the stream
+    before would have: the two leads of a device back after a gap tick at the same samples, and a lead lost within a
+    long packet, whose stream does not restart, at the same samples as one restarted between short ones)."""
+    return QualityMonitor(fs, step=chunk_size(TICK_S, fs), offset=start)
 
 
 def _told(st: Bed, horizon: float) -> float:

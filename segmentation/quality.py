@@ -38,7 +38,7 @@ class QualityMonitor:
     when the push passed no point."""
 
     def __init__(self, fs: float, *, window_s: float = 2.0, flat_std: float = 1e-3, no_beat_s: float = 4.0,
-                 saturation_frac: float = 0.2, step: int | None = None) -> None:
+                 saturation_frac: float = 0.2, step: int | None = None, offset: int = 0) -> None:
         self.fs = fs
         self.n = max(2, int(window_s * fs))
         self.buf = np.zeros(0)  # the last ``n`` samples
@@ -50,7 +50,10 @@ class QualityMonitor:
             raise ValueError(f"QualityMonitor step must be at least 1 sample, got {step}")
         self.step = step
         self.total = 0  # samples pushed (missing ones too)
-        self.next = step or 0  # the stream sample index of the next verdict point (with ``step``)
+        # the stream sample index of the next verdict point (with ``step``): the points lie on a grid of ``step``
+        # samples counted from sample ``-offset`` of this stream (its first sample's index in a longer one: the
+        # points of a stream restarted after a gap stay where the stream's before fell, whatever its packets)
+        self.next = (step - offset % step) if step else 0
         self.last = _CLEAN  # the verdict in force
         self.points: list[tuple[int, Quality]] = []
 
@@ -66,13 +69,17 @@ class QualityMonitor:
             self.last = self._judge(w)
             return self.last
         self.points = []
+        # lost samples (NaN) end the window: it holds only what came after them, as a stream restarted after them would
+        bad = np.flatnonzero(~np.isfinite(x))
         for at in range(self.next, self.total + 1, self.step):
-            y = x[:at - start]
-            self.points.append((at, self._judge(np.concatenate([self.buf, y[np.isfinite(y)]])[-self.n:])))
+            k = at - start
+            b = bad[bad < k]
+            w = x[b[-1] + 1:k] if len(b) else np.concatenate([self.buf, x[:k]])
+            self.points.append((at, self._judge(w[-self.n:])))
             self.next = at + self.step
         if self.points:
             self.last = self.points[-1][1]
-        self.buf = np.concatenate([self.buf, x[np.isfinite(x)]])[-self.n:]
+        self.buf = (x[bad[-1] + 1:] if len(bad) else np.concatenate([self.buf, x]))[-self.n:]
         return self.last
 
     def _judge(self, w: np.ndarray) -> Quality:

@@ -196,3 +196,38 @@ def test_a_ward_of_more_beds_than_the_split_fills_plays_every_bed(split):
 
     asyncio.run(one_pass())
     assert len(beats) == 256 and min(beats.values()) >= 0.7 * MIN_BEATS_PER_PASS  # about that many each
+
+
+def test_quality_points_after_lost_samples_are_those_of_a_stream_restarted_after_them():
+    """A stream of 20 s at 250 Hz: flat from 7 s, NaN from 9.1 s to 11.3 s, flat to 12.5 s, flat again from 16 s.  One
+    monitor fed the NaN run within its pushes (a long packet) gives, after the run, the same verdict points (at the
+    same absolute samples) and verdicts as a monitor started after the run with its offset (short packets: the bed's
+    stream restarts there), whatever the push lengths: the points lie on the absolute grid, and the window holds
+    nothing from before the lost samples.  Before (session 53) a restarted stream's points followed its first sample, and a
+    window over a NaN run joined the samples on both sides of it."""
+    fs, step = 250, 62
+    rng = np.random.default_rng(53)
+    x = np.sin(np.arange(20 * fs) / fs * 2 * np.pi * 1.2) + 0.01 * rng.standard_normal(20 * fs)
+    x[7 * fs:round(12.5 * fs)] = 0.0
+    x[16 * fs:] = 0.3
+    lo, hi = round(9.1 * fs), round(11.3 * fs)
+    x[lo:hi] = np.nan
+
+    def points(mon, xs, pushes, first=0):
+        got = []
+        for a in range(0, len(xs), pushes):
+            mon.push(xs[a:a + pushes], beats_found=0)
+            got += [(first + at, q.flat, q.saturated) for at, q in mon.points]
+        return got
+
+    whole = {}
+    for pushes in (62, 250, 2500, 5000):
+        got = points(QualityMonitor(fs, step=step), x, pushes)
+        whole[pushes] = [p for p in got if p[0] >= hi]
+        assert all(at % step == 0 for at, _, _ in got)
+    restarted = points(QualityMonitor(fs, step=step, offset=hi), x[hi:], 62, first=hi)
+    assert restarted[0][0] == (hi // step + 1) * step
+    assert all(w == restarted for w in whole.values()), {k: len(v) for k, v in whole.items()}
+    # flat from 18 s on (2 s into the last flat stretch); none in the first 2 s after the NaN run, though the samples
+    # on both sides of it are flat (a window joined across the run called them a flat line at once)
+    assert any(flat for _, flat, _ in restarted) and not any(f for at, f, _ in restarted if at < hi + 2 * fs)
