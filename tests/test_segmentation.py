@@ -203,8 +203,8 @@ def test_quality_points_after_lost_samples_are_those_of_a_stream_restarted_after
     monitor fed the NaN run within its pushes (a long packet) gives, after the run, the same verdict points (at the
     same absolute samples) and verdicts as a monitor started after the run with its offset (short packets: the bed's
     stream restarts there), whatever the push lengths: the points lie on the absolute grid, and the window holds
-    nothing from before the lost samples.  Before (session 53) a restarted stream's points followed its first sample, and a
-    window over a NaN run joined the samples on both sides of it."""
+    nothing from before the lost samples.  Before (session 53) a restarted stream's points followed its first
+    sample, and a window over a NaN run joined the samples on both sides of it."""
     fs, step = 250, 62
     rng = np.random.default_rng(53)
     x = np.sin(np.arange(20 * fs) / fs * 2 * np.pi * 1.2) + 0.01 * rng.standard_normal(20 * fs)
