@@ -436,9 +436,9 @@ class LethalWatch:
         # the last typed beats: sample, and whether ventricular (not in artifact); and the span (first, last beat's
         # sample) of the latest VT run met: a second lead's VT confirmed by this lead's own (LeadFusion, "confirmed")
         self.typed_at: deque[tuple[int, bool]] = deque(maxlen=32)
-        self.typed_artifact: deque[int] = deque(maxlen=32)  # ... and the samples of those typed in artifact
-        # ... and each one's likeness to the typer's template: (sample, VBeat.corr, VBeat.amp), NaN: not known
-        self.typed_like: deque[tuple[int, float, float]] = deque(maxlen=32)
+        # ... and each one's sample, whether it lay in artifact, and its likeness to the typer's template (VBeat.corr,
+        # VBeat.amp; NaN: not known): what a second lead's veto reads (LeadFusion._other_rhythm)
+        self.typed_like: deque[tuple[int, bool, float, float]] = deque(maxlen=32)
         self.vt_span: tuple[int, int] | None = None
         self._vt_w = 0  # the number of typed beats in the run _vt_run last found
         self.noisy_qrs: deque[int] = deque(maxlen=64)  # the last QRS the signal-quality index called noisy
@@ -686,9 +686,7 @@ class LethalWatch:
             self.typed_rr.append(rr)
         self.vent.append(ventricular and not artifact)
         self.typed_at.append((index, ventricular and not artifact))
-        if artifact:
-            self.typed_artifact.append(index)
-        self.typed_like.append((index, math.nan if corr is None else float(corr),
+        self.typed_like.append((index, artifact, math.nan if corr is None else float(corr),
                                 math.nan if amp is None else float(amp)))
         self.similar.append(prev_corr)
         self.wide.append(c.vt_wide_s is not None and width_s is not None and width_s >= c.vt_wide_s and not artifact)
@@ -1098,7 +1096,6 @@ class LethalWatch:
         self.typed_rr.clear()
         self.vent.clear()
         self.typed_at.clear()
-        self.typed_artifact.clear()
         self.typed_like.clear()
         self.vt_span = None
         self.similar.clear()
@@ -1527,12 +1524,11 @@ class LeadFusion:
         tol = round(self.confirm_tol_s * w0.fs)
         lo, hi = span[0] - tol, span[1] + tol
         beats = [(i, v) for i, v in w1.typed_at if lo <= i <= hi]
-        art = set(w1.typed_artifact)
-        if any(v or i in art for i, v in beats):
+        like = {i: (art, c, m) for i, art, c, m in w1.typed_like}
+        if any(v or like[i][0] for i, v in beats):
             return False  # a beat of the run typed ventricular (or in artifact) on the second lead too: at once
-        like = {i: (c, m) for i, c, m in w1.typed_like}
-        if any(not (c >= self.veto_like and abs(m) <= math.log(self.veto_amp)) for c, m in
-               (like.get(i, (math.nan, math.nan)) for i, _ in beats)):
+        if any(not (c >= self.veto_like and abs(m) <= math.log(self.veto_amp)) for _, c, m in
+               (like[i] for i, _ in beats)):
             # a beat over the run unlike the second lead's own complexes (or not known): its rhythm is not what goes
             # on (CinC 2015 v131l's VT, a quarter of the sinus complexes' size on lead V, typed not ventricular there)
             return False

@@ -55,7 +55,7 @@ from ecgmon.monitor.watchdog import Load, Watchdog
 from ecgmon.segmentation.agreement import LeadAgreement
 from ecgmon.segmentation.bank import segment_round
 from ecgmon.segmentation.beats import Segmenter
-from ecgmon.segmentation.quality import QualityMonitor, push_many
+from ecgmon.segmentation.quality import Quality, QualityMonitor, push_many
 from ecgmon.segmentation.represent import Representation
 from ecgmon.segmentation.vf import VFAlarm, VFBank, VFPool
 from ecgmon.segmentation.vtype import VTyper, add_many, type_staged
@@ -887,13 +887,11 @@ class Monitor:
         with 0.25 s packets and 30 s with 10 s ones (60 s with every record played at once), and a return shorter than
         a packet was not seen."""
         seg, off0, put = aux.segmenter, aux.seg_offset, aux.watch_in.put
-        runs = [(off0 + a, off0 + b) for a, b in seg.lost_runs]
-        for a, _ in runs:
-            put(a, InOrder.OFF, (a, True))
-        for at, q in aux.quality.points:
-            t = off0 + at
-            if not any(a <= t < b for a, b in runs):
-                put(t, InOrder.OFF, (t, q.flat))
+        starts, points = _outside_losses(seg, aux.quality.points)
+        for a in starts:
+            put(off0 + a, InOrder.OFF, (off0 + a, True))
+        for at, q in points:
+            put(off0 + at, InOrder.OFF, (off0 + at, q.flat))
         # and the time come so far, at every TICK_S of absolute samples (the same samples whatever the packets): where
         # the alarm falls due while the first lead is off, it is judged again there
         step = chunk_size(TICK_S, aux.fs)
@@ -997,10 +995,8 @@ class Monitor:
         # run's first sample (not the chunk's: with long packets the ticks before the run read as the signal back,
         # and the run's place depended on the packets), and no tick within a run says the signal is back (a lead lost
         # in every packet, a two-lead device's null samples, must not read as back between them)
-        lost = list(seg.lost_runs) if seg.signal_loss else []
-        if lost and seg.in_loss:  # the chunk ends in a run: its end is no sample back either
-            lost[-1] = (lost[-1][0], lost[-1][1] + 1)
-        for a, _ in lost:
+        starts, points = _outside_losses(seg, st.quality.points)
+        for a in starts:
             put(off + a, InOrder.GAP, ())
         for (fid, hr), at, when in zip(seg.found, seg.found_at, seg.found_when, strict=True):
             # the signal quality of the stretch rated last before the QRS was decided (none yet in a stream's first
@@ -1010,11 +1006,10 @@ class Monitor:
             f = round(fid)
             put(when + off, InOrder.QRS, (f + off, hr, r is not None and r.noisy, r is not None))
             st.decided.append((f, when))
-        for at, q in st.quality.points:  # every TICK_S of the stream, with the flat-line verdict there
-            if not any(a <= at < b for a, b in lost):
-                put(at + off, InOrder.TICK, (at + off, q.flat, q.clipped))
-                if q.clipped:
-                    st.sat_ticks.append(at + off)
+        for at, q in points:  # every TICK_S of the stream, with the flat-line verdict there
+            put(at + off, InOrder.TICK, (at + off, q.flat, q.clipped))
+            if q.clipped:
+                st.sat_ticks.append(at + off)
         st.rhythm_x.append(samples)
         st.rhythm_fids += [f for f, _ in seg.found]
         st.rhythm_n += len(samples)
@@ -1976,6 +1971,19 @@ def coalesce(chunks: Sequence[Chunk]) -> list[list[int]]:
         g = last[key] = [k]
         groups.append(g)
     return groups
+
+
+def _outside_losses(seg: Segmenter, points: list[tuple[int, Quality]]) -> tuple[list[int], list[tuple[int, Quality]]]:
+    """The first samples of the segmenter's last push's lost runs (:attr:`Segmenter.lost_runs`), and the flat-line
+    check's verdict points (:attr:`QualityMonitor.points`) outside them, in the segmenter's count: the watch is told of
+    each run at its first sample, and no point within a run says the signal is back, nor one at the push's end while
+    it is still lost (a lead lost in every packet, a two-lead device's null samples, must not read as back between
+    them).  For a bed's lead and its second lead alike (:meth:`Monitor._watch_rhythm`,
+    :meth:`Monitor._second_lead_off`)."""
+    runs = list(seg.lost_runs)
+    if runs and seg.in_loss:
+        runs[-1] = (runs[-1][0], runs[-1][1] + 1)
+    return [a for a, _ in runs], [(at, q) for at, q in points if not any(a <= at < b for a, b in runs)]
 
 
 def _quality(fs: float, start: int) -> QualityMonitor:
