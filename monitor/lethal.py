@@ -1392,25 +1392,35 @@ class LeadFusion:
 
     def update(self, lead: int, changes: list[Change], *, second_readable: bool, first_readable: bool = True,
                first_off: bool = False, at: int | None = None,
-               watches: tuple[LethalWatch | None, LethalWatch | None] | None = None) -> list[Change]:
+               watches: tuple[LethalWatch | None, LethalWatch | None] | None = None,
+               other: list[Change] | None = None) -> list[Change]:
         """Lead ``lead``'s watch changes (at sample ``at``, when known) -> the bed's.  ``first_readable`` and
         ``second_readable``: whether each lead's signal can be read now (class docstring); a change of either
         re-judges every condition, so it may raise or clear the bed's alarms without a change of the watches'.
-        ``watches``: the two leads' watches (``vt="confirmed"`` reads the first lead's typed beats)."""
+        ``watches``: the two leads' watches (``vt="confirmed"`` reads the first lead's typed beats).  ``other``: the
+        other lead's changes told at the same sample, taken in before the bed is judged: judged with one lead's
+        changes and the other lead's readability as its watch has it after its own changes not yet taken in, a
+        second lead whose asystole cleared its "ECG cannot be analysed" (readable again) held the first lead's
+        asystole as if it showed QRS, and the bed's asystole was cleared and raised again at one sample (a
+        newcomer's flat line spliced into both leads of MIT-BIH 122, session 54)."""
         if watches is not None:
             self.watches = watches
-        for ch in changes:
-            if ch.active:
-                self.on[lead][ch.condition] = ch
-            else:
-                self.on[lead].pop(ch.condition, None)
-            self.now = max(self.now, ch.index)
+        told_changes = [*changes, *(other or [])]
+        for k, chs in ((lead, changes), (1 - lead, other or [])):
+            for ch in chs:
+                if ch.active:
+                    self.on[k][ch.condition] = ch
+                else:
+                    self.on[k].pop(ch.condition, None)
+                self.now = max(self.now, ch.index)
         if at is not None:
             self.now = max(self.now, at)
         self.readable = (first_readable and not first_off, second_readable)
         self.first_off = first_off
         told = {ch.condition: ch.index for ch in changes}
-        self._why = {ch.condition: ch.message for ch in changes if not ch.active}  # a told clearing's reason
+        for c, i in {ch.condition: ch.index for ch in other or []}.items():  # told by both leads: the later sample
+            told[c] = max(i, told.get(c, i))
+        self._why = {ch.condition: ch.message for ch in told_changes if not ch.active}  # a told clearing's reason
         rest = (set(self.on[0]) | set(self.on[1]) | self.shown) - told.keys()
 
         def met(c: Condition) -> tuple[int, str]:  # re-judged in the order they were met (a pause before its asystole)
@@ -1454,6 +1464,14 @@ class LeadFusion:
         reviewer's synthetic third-degree block, session 49: pauses of 3.2-4 s with 0.4 mV P waves raised neither pause
         nor asystole with two leads)."""
         (r0, r1), on0, on1 = self._readable_for(cond), cond in self.on[0], cond in self.on[1]
+        if cond in (Condition.ASYSTOLE, Condition.PAUSE) and cond not in self.shown:
+            # a lead whose QRS have come back (its watch counting them towards its clearing, LethalWatch.calm) does
+            # not raise it again: the bed's alarm, cleared by the other lead's QRS, was raised and cleared at one
+            # sample when that lead went into noise a beat before this lead's clearing (a newcomer's flat line in both
+            # leads of MIT-BIH 208, session 54).  While it is on, it clears as before.
+            w0, w1 = self.watches
+            on0 = on0 and not (w0 is not None and w0.calm > 0)
+            on1 = on1 and not (w1 is not None and w1.calm > 0)
         if (cond in (Condition.ASYSTOLE, Condition.PAUSE) and on0 and not on1 and r1 and self.second_p_waves is not None
                 and (w0 := self.watches[0]) is not None):
             # (from confirm_tol_s after the first lead's last QRS: that QRS on the second lead is no QRS in the silence)

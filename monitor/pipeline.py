@@ -1204,8 +1204,16 @@ class Monitor:
             else:
                 told.append((st, *self._input(st, kind, args)))
             if k + 1 == len(due) or due[k + 1][0] != at:
-                for s, changes, where in told:
-                    self._lethal(s, changes, where)
+                if len({s.lead for s, _, _ in told}) > 1:
+                    # both leads told at this sample: the bed judged once, on both leads' changes (judged on the first
+                    # lead's alone, the second lead's readability already read its own changes still to come)
+                    first = [x for x in told if not x[0].lead]
+                    wheres = [w for _, _, w in told if w is not None]
+                    self._lethal(first[0][0], [c for _, chs, _ in first for c in chs], max(wheres, default=None),
+                                 other=[c for s, chs, _ in told if s.lead for c in chs])
+                else:
+                    for s, changes, where in told:
+                        self._lethal(s, changes, where)
                 told = []
         for st in (a, b):
             st.released = _told(st, horizon)
@@ -1303,7 +1311,10 @@ class Monitor:
         alone."""
         return self.lethal_cfg.saturated_artifact and any(lo <= t <= hi for t in st.sat_ticks)
 
-    def _lethal(self, st: Bed, changes: list[Change], at: int | None = None) -> None:
+    def _lethal(self, st: Bed, changes: list[Change], at: int | None = None, *,
+                other: list[Change] | None = None) -> None:
+        """Lead ``st``'s watch changes (decided at sample ``at``) -> the bed's alarms; ``other``: the other lead's
+        changes at the same sample (a bed with a second lead, :meth:`LeadFusion.update`)."""
         fusion = self.fusion.get(st.patient)
         if fusion is not None:  # a bed with a second lead: both leads' conditions decide the bed's
             aux = self.aux.get(st.patient)
@@ -1314,7 +1325,7 @@ class Monitor:
                                     first_off=bed is None or bed.lethal.off,
                                     second_readable=aux is not None and _readable(aux.lethal), at=at,
                                     watches=(bed.lethal if bed is not None else None,
-                                             aux.lethal if aux is not None else None))
+                                             aux.lethal if aux is not None else None), other=other)
             if bed is None:
                 return
             st = bed

@@ -1026,3 +1026,35 @@ def test_an_asystole_before_a_flat_line_is_raised_whatever_the_packets(tmp_path)
     ref = got[0.25]
     assert ref and ref[0][1] == "active" and 20.0 * FS < ref[0][2] < 21.5 * FS, got
     assert got[2.0] == ref and got[10.0] == ref, got
+
+
+MITDB = Path(__file__).resolve().parents[2] / "shared" / "data" / "mitdb-ds1"
+
+
+@pytest.mark.skipif(not (MITDB / "122.hea").exists(), reason="needs ../shared/data/mitdb-ds1")
+def test_a_flat_line_in_both_leads_is_one_asystole_alarm_and_none_after_the_beats_return(tmp_path):
+    """10 s of a flat line (0.01 mV of noise) spliced into both leads of MIT-BIH 122 and 208 (resampled to 250 Hz),
+    as a newcomer did (session 54): one asystole and one pause alarm over it, each on until the QRS come back, and none
+    raised after.  The bed was judged on one lead's changes with the other lead's readability as its watch had it after
+    its own changes, not yet taken in: 122's asystole was cleared ("QRS on the other lead") and raised again at one
+    sample, 1-2 s into the flat line; and 208's second lead, in noise a beat before lead II's clearing, raised and
+    cleared a new asystole at one sample 0.7 s after the QRS had come back."""
+    from scipy.signal import resample_poly
+
+    recs = []
+    for base, at in (("122", 60.0), ("122", 90.0), ("208", 90.0)):
+        r = wfdb.rdrecord(str(MITDB / base), sampto=130 * 360)
+        x = np.column_stack([resample_poly(r.p_signal[:, k], 25, 36) for k in range(2)])
+        x = x - np.median(x, axis=0)
+        s = slice(round(at * FS), round((at + 10) * FS))
+        x[s] = np.random.default_rng(0).normal(0.0, 0.01, (s.stop - s.start, 2))
+        recs.append((_record(tmp_path, f"flat{base}_{at:.0f}", {"II": x[:, 0], "V": x[:, 1]}), at))
+    (tmp_path / "run").mkdir()
+    _, rec = play_records(tmp_path / "run", [r for r, _ in recs])
+    for r, at in recs:
+        for cond in (Condition.ASYSTOLE, Condition.PAUSE):
+            got = [(a.state.value, a.record_s) for a in rec.alarms if a.patient == r.name and a.condition is cond]
+            raised = [s for st, s in got if st == "active"]
+            assert len(raised) == 1 and at < raised[0] < at + 5, (r.name, cond, got)
+            cleared = [s for st, s in got if st == "cleared"]
+            assert len(cleared) == 1 and cleared[0] > at + 10, (r.name, cond, got)  # on until the QRS came back
