@@ -192,6 +192,8 @@ class Condition(enum.StrEnum):
     MONITOR_BEHIND = "monitor behind"
     BED_UNMONITORED = "bed unmonitored"  # distributed workers: no worker owns the bed's partition
     DEVICE_REFUSED = "device refused"  # a device none of whose samples is accepted: its patient is not monitored
+    # QRS far larger than a surface ECG's (SegmenterConfig.implausible_qrs_mv): a device's or a header's gain is off
+    IMPLAUSIBLE_AMPLITUDE = "implausible amplitude"
 
 
 class BeatKind(enum.StrEnum):

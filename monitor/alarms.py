@@ -722,6 +722,10 @@ class TechnicalAlarms:
         Condition.DEVICE_REFUSED: (Priority.MEDIUM, "samples all refused, patient not monitored"),
         Condition.SECOND_LEAD_OFF: (Priority.LOW, "second ECG lead off or lost: the lethal alarms rest on the first "
                                                   "lead alone; check that lead's electrodes"),
+        Condition.IMPLAUSIBLE_AMPLITUDE: (Priority.MEDIUM, "QRS far larger than a surface ECG's: the device's gain or "
+                                                           "units (or the record header's) are likely wrong, and the "
+                                                           "lethal alarms and beat types, which read millivolts, "
+                                                           "cannot be trusted; check the device's gain setting"),
     }
 
     def __init__(self, book: AlarmBook) -> None:

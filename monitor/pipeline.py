@@ -149,6 +149,7 @@ class Bed:
     off_since: int | None = None  # a second lead: absolute sample from which it has been off or lost (its watch held)
     on_since: int | None = None  # ... and from which it has been back while off_since stands (SECOND_LEAD_BACK_S)
     off_at: int = 0  # ... and where it last went off (a lead back for less than SECOND_LEAD_BACK_S counts as off)
+    amp_over_since: int | None = None  # absolute sample from which a lead's QRS have been too large (_amplitude)
     # stretches of samples lost in transit and bridged (Monitor._bridge), absolute [start, stop), those of the last
     # PACKET_LOSS_S of signal (Monitor._packet_loss keeps the window); and how many so far
     bridges: deque[tuple[int, int]] = field(default_factory=deque)
@@ -173,6 +174,10 @@ PACKET_LOSS_S, PACKET_LOSS_ON, PACKET_LOSS_OFF = 60.0, 0.05, 0.02  # the packet-
 # more than this long (wall time) after its own (Monitor._release_lead)
 PARTNER_WAIT_S = 1.0
 SECOND_LEAD_OFF_S = 5.0  # a second lead off or lost this long (s of signal) raises "second lead off" (LOW)
+# a lead's median QRS over SegmenterConfig.implausible_qrs_mv this long (s of signal) raises "implausible amplitude": a
+# wrong gain stays, while the electrode motion of MIT-BIH NSTDB 118e_6 (-6 dB SNR) took the median over 12 mV for
+# 1-20 s at a time (10 such raises with no hold)
+AMPLITUDE_HOLD_S = 60.0
 # ... and it is back once it has been read this long without a break: a lead missing from every other packet restarted
 # at each one, was back at each, and never raised the alarm while it never helped (a newcomer, session 28)
 SECOND_LEAD_BACK_S = 2.0
@@ -777,6 +782,7 @@ class Monitor:
             bed = self.beds.get(chunk.patient)
             if bed is None:
                 return []
+            self._amplitude(bed)
             agree = self._agreement(st)
             if agree is None:
                 return []
@@ -815,6 +821,7 @@ class Monitor:
         # a signal with no QRS is asystole (HIGH, below), not a technical condition; a saturated one is noise
         for at, v in st.quality.points:
             self._follow(st, Condition.NOISY_SIGNAL, v.saturated, index=st.seg_offset + at)
+        self._amplitude(st)
         t2 = time.perf_counter()
         self._watch_rhythm(st, chunk.samples, now=now)
         self.stats.time_rhythm += time.perf_counter() - t2
@@ -975,6 +982,41 @@ class Monitor:
                                           f"{share:.0%} of the last {PACKET_LOSS_S:g} s lost{refused}{own}"))
         elif not present:
             self._follow(st, Condition.PACKET_LOSS, False)
+
+    def _amplitude(self, bed: Bed) -> None:
+        """"implausible amplitude" (technical, MEDIUM) once either lead's median QRS peak to peak over its last
+        ``amplitude_beats`` QRS (:attr:`Segmenter.qrs_amplitude`) has been over ``implausible_qrs_mv`` (mV) for
+        ``AMPLITUDE_HOLD_S`` of signal: a gain 10 or 1000 times off, which the alarms cannot see for themselves (a
+        newcomer's MIT-BIH records with their header gain a tenth of the true one, session 54: 138 beats of 208 typed
+        artifact and 1 ventricular against 122 ventricular, a VF spliced in raised nothing, another VF's alarm stayed
+        on over 140 s of sinus rhythm, and nothing said why); cleared once every lead that has a median is back under
+        it.  A lead without a median yet (its first QRS, or none: ECG5000's units have no QRS floor and are never
+        judged) leaves it as it is."""
+        leads = [(bed, "first lead")]
+        if (aux := self.aux.get(bed.patient)) is not None:
+            leads.append((aux, "second lead"))
+        big: list[str] = []
+        known = False
+        for st, name in leads:
+            limit, amp = st.segmenter.cfg.implausible_qrs_mv, st.segmenter.qrs_amplitude
+            if limit <= 0 or amp is None:
+                continue
+            known = True
+            if amp > limit:
+                big.append(f"{name}'s QRS {amp:.0f} mV (median of its last {len(st.segmenter.qrs_ptp)})")
+        now = bed.seg_offset + bed.segmenter.total
+        if big:
+            if bed.amp_over_since is None:
+                bed.amp_over_since = now
+            if (Condition.IMPLAUSIBLE_AMPLITUDE not in bed.book.active
+                    and now - bed.amp_over_since >= round(AMPLITUDE_HOLD_S * bed.fs)):
+                limit = bed.segmenter.cfg.implausible_qrs_mv
+                self.emit(bed.technical.raise_(Condition.IMPLAUSIBLE_AMPLITUDE,
+                                               f"{', '.join(big)}, over {limit:g} mV for {AMPLITUDE_HOLD_S:g} s",
+                                               index=now))
+        elif known:
+            bed.amp_over_since = None
+            self._follow(bed, Condition.IMPLAUSIBLE_AMPLITUDE, False, index=now)
 
     def _follow(self, st: Bed, condition: Condition, present: bool, *, index: int | None = None) -> None:
         """``st.technical.follow(condition, present, index=index)``, the clearing skipped where it would do nothing

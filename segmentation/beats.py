@@ -133,6 +133,10 @@ SPAN_BAND_HZ = (1.0, 25.0)
 SPAN_SETTLE_S = 1.0
 
 
+# a QRS whose stretch is not rated this long after it (its rating lost) counts for no amplitude (qrs_amplitude)
+AMPLITUDE_WAIT_S = 30.0
+
+
 @dataclass(frozen=True, slots=True)
 class SegmenterConfig:
     """Times in seconds.  ``last_frac``: how steep (fraction of the steepest slope) a later deflection
@@ -171,6 +175,15 @@ class SegmenterConfig:
     # V1, 60 Hz hum; 2 took 4 % of 101's V1 beats, a false extreme bradycardia on that lead); a detection of hum
     # alone on an isoelectric line, 5-25 times
     interference_ratio: float = 5.0
+    # the median raw peak to peak (+-qrs_half_s, the signal's units: mV) of the last amplitude_beats QRS over
+    # implausible_qrs_mv is no surface ECG: a device's or a header's gain 10 or 1000 times off (Segmenter.qrs_amplitude;
+    # the monitor raises "implausible amplitude" once it has held for AMPLITUDE_HOLD_S).  A surface ECG's QRS rarely
+    # spans 5 mV in one lead (the Sokolow-Lyon criterion of left ventricular hypertrophy is 3.5 mV over two leads); at
+    # the monitor's detections the largest 32-beat median of CinC 2015's development records is 7.1 mV (a377l's lead
+    # II with its artefact), at the reference beats of MIT-BIH DS1 and SVDB's development half 4.5 mV (16 beats).
+    # 0: no check
+    implausible_qrs_mv: float = 12.0
+    amplitude_beats: int = 32
 
 
 def qrs_span(x: np.ndarray, lo: int, hi: int, fs: float, band_hz: tuple[float, float] = SPAN_BAND_HZ) -> float:
@@ -277,6 +290,9 @@ class Segmenter:
         self._flat_run = 0  # identical samples ending at the last one
         self.lost_runs: list[tuple[int, int]] = []  # the last push's runs of lost samples [start, stop) (its count)
         self._last = np.nan  # the last sample pushed
+        # the raw peak to peak of the last QRS in stretches rated clean (SegmenterConfig.implausible_qrs_mv), kept over
+        # restarts (a gain stays); those waiting for their stretch's rating in _ptp_wait (absolute sample, peak to peak)
+        self.qrs_ptp: deque[float] = deque(maxlen=max(1, self.cfg.amplitude_beats))
         self._restart()
 
     def _restart(self) -> None:
@@ -297,11 +313,31 @@ class Segmenter:
         # the detector sets no re-acquisition floor from QRS whose beats are marked noisy (relearn_floor_noisy)
         self.detector.artefact = self._noisy_qrs
         self.big_qrs = 0  # QRS over SegmenterConfig.min_qrs since the detector started (the floor's hold)
+        self._ptp_wait: deque[tuple[int, float]] = deque()  # (ratings of a stretch before a restart are not kept)
 
     def _noisy_qrs(self, p: int) -> bool | None:
         """Whether a QRS the detector found at its sample ``p`` is a beat marked noisy: the stretch rated last before it
         was decided (``p`` plus the detector's look-ahead) is; None while that rating is not made yet."""
         return self.quality.settled_noisy_at(p + self.detector.dom + self.base)
+
+    @property
+    def qrs_amplitude(self) -> float | None:
+        """The median raw peak to peak (signal units: mV) over +-``qrs_half_s`` of the last ``amplitude_beats`` QRS in
+        stretches the signal-quality index rated clean (artefact taken for QRS, electrode motion or chest compressions,
+        says nothing of the gain); None until that many have been measured (a signal with no QRS floor, ECG5000's
+        z-normalised units, never)."""
+        wait, dom = self._ptp_wait, self.detector.dom
+        while wait:
+            p, raw = wait[0]
+            noisy = self.quality.settled_noisy_at(p + dom)
+            if noisy is None and p >= self.total - round(AMPLITUDE_WAIT_S * self.fs):
+                break  # not rated yet
+            wait.popleft()
+            if noisy is False:
+                self.qrs_ptp.append(raw)
+        if len(self.qrs_ptp) < self.qrs_ptp.maxlen:  # type: ignore[operator]
+            return None
+        return float(np.median(self.qrs_ptp))
 
     @property
     def last_sample(self) -> float:
@@ -545,6 +581,8 @@ class Segmenter:
                             span = qrs_span(self.buf, lo, hi, self.fs, band)
                         if span < floor and (raw < floor or raw >= self.cfg.interference_ratio * span):
                             continue
+                    if math.isfinite(raw) and self.cfg.implausible_qrs_mv > 0:
+                        self._ptp_wait.append((p + self.base, raw))
                 if self.big_qrs < self.cfg.min_qrs_beats:
                     self.big_qrs += 1
             hr = self.hr.add(fid)

@@ -12,7 +12,7 @@ import wfdb
 from helpers import add_beats, play_records, wide_rhythm
 from test_vf import sinus, vf_wave
 
-from ecgmon.core.messages import Condition
+from ecgmon.core.messages import Condition, Priority
 from ecgmon.models.records import read_all
 from ecgmon.monitor.lethal import LethalConfig
 
@@ -1058,3 +1058,22 @@ def test_a_flat_line_in_both_leads_is_one_asystole_alarm_and_none_after_the_beat
             assert len(raised) == 1 and at < raised[0] < at + 5, (r.name, cond, got)
             cleared = [s for st, s in got if st == "cleared"]
             assert len(cleared) == 1 and cleared[0] > at + 10, (r.name, cond, got)  # on until the QRS came back
+
+
+def test_a_gain_ten_times_too_large_is_an_implausible_amplitude_and_the_true_one_is_not(tmp_path):
+    """A record whose header gain is a tenth of the true one plays its QRS ten times too large (a newcomer's MIT-BIH
+    records, session 54: beats typed artifact, a VF missed, another VF's alarm held over sinus rhythm, and nothing said
+    why): "implausible amplitude" (technical, MEDIUM) once the median of 32 QRS has been over 12 mV for 60 s, naming
+    the lead and its median; the same signal at its true gain, and one at a tenth of it, raise nothing of the kind."""
+    x = 2.0 * sinus(FS, 100.0, 75, seed=11)  # QRS of about 1.5 mV
+    v = 0.6 * sinus(FS, 100.0, 75, seed=12)
+    recs = [_record(tmp_path, "true", {"II": x, "V": v}), _record(tmp_path, "tenfold", {"II": 10 * x, "V": 10 * v}),
+            _record(tmp_path, "tenth", {"II": x / 10, "V": v / 10})]
+    _, rec = play_records(tmp_path, recs)
+    got = {r.name: [a for a in rec.alarms if a.patient == r.name and a.condition is Condition.IMPLAUSIBLE_AMPLITUDE]
+           for r in recs}
+    assert not got["true"] and not got["tenth"], got
+    (a,) = got["tenfold"]
+    assert a.state.value == "active" and a.priority is Priority.MEDIUM and a.kind.value == "technical"
+    assert "first lead's QRS" in a.message and "median of its last 32" in a.message, a.message
+    assert 75 < a.record_s < 95, a.record_s  # 32 QRS at 75 bpm take about 26 s, then 60 s over the limit
