@@ -1010,9 +1010,9 @@ class Monitor:
                 bed.amp_over_since = now
             if (Condition.IMPLAUSIBLE_AMPLITUDE not in bed.book.active
                     and now - bed.amp_over_since >= round(AMPLITUDE_HOLD_S * bed.fs)):
-                limit = bed.segmenter.cfg.implausible_qrs_mv
+                over = bed.segmenter.cfg.implausible_qrs_mv
                 self.emit(bed.technical.raise_(Condition.IMPLAUSIBLE_AMPLITUDE,
-                                               f"{', '.join(big)}, over {limit:g} mV for {AMPLITUDE_HOLD_S:g} s",
+                                               f"{', '.join(big)}, over {over:g} mV for {AMPLITUDE_HOLD_S:g} s",
                                                index=now))
         elif known:
             bed.amp_over_since = None

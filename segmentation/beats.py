@@ -291,7 +291,7 @@ class Segmenter:
         self.lost_runs: list[tuple[int, int]] = []  # the last push's runs of lost samples [start, stop) (its count)
         self._last = np.nan  # the last sample pushed
         # the raw peak to peak of the last QRS in stretches rated clean (SegmenterConfig.implausible_qrs_mv), kept over
-        # restarts (a gain stays); those waiting for their stretch's rating in _ptp_wait (absolute sample, peak to peak)
+        # restarts (a gain stays); those waiting for their stretch's rating in _ptp_wait (detector sample, peak to peak)
         self.qrs_ptp: deque[float] = deque(maxlen=max(1, self.cfg.amplitude_beats))
         self._restart()
 
@@ -326,11 +326,11 @@ class Segmenter:
         stretches the signal-quality index rated clean (artefact taken for QRS, electrode motion or chest compressions,
         says nothing of the gain); None until that many have been measured (a signal with no QRS floor, ECG5000's
         z-normalised units, never)."""
-        wait, dom = self._ptp_wait, self.detector.dom
+        wait = self._ptp_wait
         while wait:
             p, raw = wait[0]
-            noisy = self.quality.settled_noisy_at(p + dom)
-            if noisy is None and p >= self.total - round(AMPLITUDE_WAIT_S * self.fs):
+            noisy = self._noisy_qrs(p)
+            if noisy is None and p + self.base >= self.total - round(AMPLITUDE_WAIT_S * self.fs):
                 break  # not rated yet
             wait.popleft()
             if noisy is False:
@@ -582,7 +582,7 @@ class Segmenter:
                         if span < floor and (raw < floor or raw >= self.cfg.interference_ratio * span):
                             continue
                     if math.isfinite(raw) and self.cfg.implausible_qrs_mv > 0:
-                        self._ptp_wait.append((p + self.base, raw))
+                        self._ptp_wait.append((p, raw))
                 if self.big_qrs < self.cfg.min_qrs_beats:
                     self.big_qrs += 1
             hr = self.hr.add(fid)
