@@ -1472,6 +1472,16 @@ class LeadFusion:
             w0, w1 = self.watches
             on0 = on0 and not (w0 is not None and w0.calm > 0)
             on1 = on1 and not (w1 is not None and w1.calm > 0)
+        if cond in (Condition.ASYSTOLE, Condition.PAUSE) and on0 != on1:
+            # a lead whose own VF detector has its VF/flutter on (the bed shows it only where the other lead is off)
+            # has no QRS to hold the other lead's silence: its "QRS" are the waves or the noise it called fibrillatory
+            # (a newcomer-style ventricular standstill, session 55: MIT-BIH 122 with its QRS-T cut out for 10 s, P waves
+            # on lead II, muscle noise on V1, whose detector counted the P waves in the noise and whose VF detector
+            # called it VF: neither asystole nor VF for the bed).  Not while the bed shows a VF/flutter (the rhythm
+            # without QRS is alarmed: VFDB 420's VT, read as VF on one lead and asystole on the other)
+            w = self.watches[1 if on0 else 0]
+            if w is not None and Condition.VFIB in w.active and Condition.VFIB not in self.shown:
+                on0 = on1 = True
         if (cond in (Condition.ASYSTOLE, Condition.PAUSE) and on0 and not on1 and r1 and self.second_p_waves is not None
                 and (w0 := self.watches[0]) is not None):
             # (from confirm_tol_s after the first lead's last QRS: that QRS on the second lead is no QRS in the silence)
