@@ -1082,11 +1082,13 @@ def test_a_gain_ten_times_too_large_is_an_implausible_amplitude_and_the_true_one
 @pytest.mark.skipif(not (MITDB / "122.hea").exists(), reason="needs ../shared/data/mitdb-ds1")
 def test_a_ventricular_standstill_whose_second_lead_reads_as_vf_is_the_beds_asystole(tmp_path):
     """MIT-BIH 122 (resampled to 250 Hz) with every QRS-T complex cut out for 10 s from 60 s in both leads (a straight
-    line from 60 ms before each R to 420 ms after, with the record's own noise over 10 Hz from just before it laid on
-    it): a ventricular standstill, P waves on lead II, muscle noise on V1 (session 55).  V1's detector counted the P
-    waves in its noise as QRS and its VF detector called the stretch VF, which the bed shows only where lead II is off:
-    lead II's asystole was held by V1's "QRS" and the bed raised neither asystole nor VF.  Now a lead whose own VF is on
-    holds no asystole: the bed's is raised within the standstill and cleared after the QRS come back."""
+    line from 100 ms before each R to 420 ms after, with the record's own noise over 10 Hz from the TP segment before it
+    laid on it): a ventricular standstill, P waves on lead II, muscle noise on V1 (session 55).  V1's detector counted
+    the P waves in its noise as QRS, and its VF detector called the stretch VF, which the bed shows only where lead II
+    is off; that VF kept V1's own "ECG cannot be analysed" off, so V1 stayed readable and its "QRS" held lead II's
+    asystole: the bed's asystole came at 68.45 s and was cleared by them 0.55 s later, 1.4 s before the QRS came back.
+    Now a lead whose own VF is on (the bed showing none) holds no asystole: one, on until the QRS come back.  (Still
+    8.5 s into the standstill: V1's "QRS" rated clean hold it until V1's VF; left, docs/alarms.md, session 55.)"""
     from scipy.signal import butter, resample_poly, sosfiltfilt
 
     r = wfdb.rdrecord(str(MITDB / "122"), sampto=100 * 360)
@@ -1095,16 +1097,18 @@ def test_a_ventricular_standstill_whose_second_lead_reads_as_vf_is_the_beds_asys
         ann = wfdb.rdann(str(MITDB / "122"), "atr", sampto=100 * 360)
     x = np.column_stack([resample_poly(r.p_signal[:, k], 25, 36) for k in range(2)])
     hp = sosfiltfilt(butter(4, 10, "hp", fs=FS, output="sos"), x, axis=0)
-    pre, post = round(0.06 * FS), round(0.42 * FS)
-    for s in ann.sample[(ann.sample >= 60 * 360) & (ann.sample < 70 * 360)]:
-        lo = round(s * FS / 360) - pre
-        n = pre + post
-        for k in range(2):
-            x[lo:lo + n, k] = np.linspace(x[lo, k], x[lo + n, k], n) + hp[lo - n:lo, k]
+    pre, post = round(0.10 * FS), round(0.42 * FS)
+    beats = np.round(ann.sample * FS / 360).astype(int)
+    for i, s in enumerate(beats):
+        if 60 * FS <= s < 70 * FS:
+            lo, n, p0 = s - pre, pre + post, beats[i - 1] + post
+            for k in range(2):
+                tp = hp[p0:lo, k] if lo - p0 >= round(0.05 * FS) else np.zeros(1)
+                x[lo:lo + n, k] = np.linspace(x[lo, k], x[lo + n, k], n) + np.resize(tp, n)
     rec = _record(tmp_path, "standstill122", {"II": x[:, 0], "V": x[:, 1]})
     _, got = play_records(tmp_path, [rec])
     asy = [(a.state.value, a.record_s) for a in got.alarms if a.condition is Condition.ASYSTOLE]
     raised = [s for st, s in asy if st == "active"]
-    assert len(raised) == 1 and 63.5 < raised[0] < 70, asy  # the last QRS at 59.5 s: due at 63.5 s
+    assert len(raised) == 1 and 63 < raised[0] < 69, asy  # the last QRS before 60 s, plus 4 s
     cleared = [s for st, s in asy if st == "cleared"]
     assert len(cleared) == 1 and cleared[0] > 70, asy
