@@ -1389,6 +1389,8 @@ class LeadFusion:
         # (lo, hi) -> whether the second lead's "QRS" between samples lo and hi are all P waves, unlike its QRS where
         # the first lead confirmed them and small (segmentation.agreement.LeadAgreement.p_waves); None: not known
         self.second_p_waves: Callable[[int, int], bool] | None = None
+        # ... whether they are all unlike its QRS (segmentation.agreement.LeadAgreement.unlike_qrs); None: not known
+        self.second_unlike: Callable[[int, int], bool] | None = None
 
     def update(self, lead: int, changes: list[Change], *, second_readable: bool, first_readable: bool = True,
                first_off: bool = False, at: int | None = None,
@@ -1472,23 +1474,27 @@ class LeadFusion:
             w0, w1 = self.watches
             on0 = on0 and not (w0 is not None and w0.calm > 0)
             on1 = on1 and not (w1 is not None and w1.calm > 0)
-        if cond in (Condition.ASYSTOLE, Condition.PAUSE) and on0 != on1:
-            # a lead whose own VF detector has its VF/flutter on (the bed shows it only where the other lead is off)
-            # has no QRS to hold the other lead's silence: its "QRS" are the waves or the noise it called fibrillatory
-            # (a newcomer-style ventricular standstill, session 55: MIT-BIH 122 with its QRS-T cut out for 10 s, P waves
-            # on lead II, muscle noise on V1, whose detector counted the P waves in the noise and whose VF detector
-            # called it VF: neither asystole nor VF for the bed).  Not while the bed shows a VF/flutter (the rhythm
-            # without QRS is alarmed: VFDB 420's VT, read as VF on one lead and asystole on the other)
-            w = self.watches[1 if on0 else 0]
-            if w is not None and Condition.VFIB in w.active and Condition.VFIB not in self.shown:
-                on0 = on1 = True
-        if (cond in (Condition.ASYSTOLE, Condition.PAUSE) and on0 and not on1 and r1 and self.second_p_waves is not None
+        if (cond in (Condition.ASYSTOLE, Condition.PAUSE) and on0 and not on1 and r1
                 and (w0 := self.watches[0]) is not None):
-            # (from confirm_tol_s after the first lead's last QRS: that QRS on the second lead is no QRS in the silence)
+            # (from confirm_tol_s after the first lead's last QRS: that QRS on the second lead is no QRS in the silence;
+            # it clears where the second lead shows a QRS again, or as the first lead's does)
             span = round((w0.cfg.asystole_s if cond is Condition.ASYSTOLE else w0.cfg.pause_s) * w0.fs)
             at = self.on[0][cond].index
-            # (it clears where the second lead shows a QRS again, or as the first lead's does)
-            on1 = self.second_p_waves(at - span + round(self.confirm_tol_s * w0.fs), max(self.now, at))
+            lo, hi = at - span + round(self.confirm_tol_s * w0.fs), max(self.now, at)
+            w1 = self.watches[1]
+            # a second lead whose own VF detector has its VF/flutter on (the bed shows it only where the first lead is
+            # off) and whose "QRS" in the silence are all unlike its QRS holds no silence of the first lead: they are
+            # the waves or the noise it calls fibrillatory (session 55: MIT-BIH 122 with its QRS-T cut out for 10 s,
+            # P waves on lead II, muscle noise on V1, whose detector counted the P waves in the noise and whose VF
+            # detector called it VF: neither asystole nor VF for the bed).  Not while the bed shows a VF/flutter (the
+            # rhythm without QRS is alarmed: VFDB 420's VT, VF on one lead and asystole on the other), nor where the
+            # "QRS" are like its QRS (a V1 whose QRS go on under a tremor its VF detector calls VF holds a lead II
+            # whose QRS fell to a tenth: without the likeness, false asystole alarms of up to 25 s, a reviewer)
+            if (w1 is not None and Condition.VFIB in w1.active and Condition.VFIB not in self.shown
+                    and self.second_unlike is not None and self.second_unlike(lo, hi)):
+                on1 = True
+            elif self.second_p_waves is not None:
+                on1 = self.second_p_waves(lo, hi)
         return (on0 or not r0) and (on1 or not r1) and (on0 or on1)
 
     def _reads_again(self, lead: int) -> bool:

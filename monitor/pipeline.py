@@ -522,6 +522,7 @@ class Monitor:
             fusion = self.fusion.setdefault(chunk.patient, LeadFusion(vt=self.lethal_cfg.second_lead_vt,
                                                                          veto=self.lethal_cfg.second_lead_veto))
             fusion.second_p_waves = functools.partial(self._second_p_waves, chunk.patient)
+            fusion.second_unlike = functools.partial(self._second_unlike, chunk.patient)
             if prev is not None and prev.fs != chunk.fs:  # a new rate, a new watch holding the old one's conditions
                 st.lethal.carry(prev.lethal, chunk.start)
                 st.vfalarm = prev.vfalarm  # ... and the VF alarm's episode with its VF/flutter, as the first lead's
@@ -545,6 +546,12 @@ class Monitor:
         agreement's :meth:`~ecgmon.segmentation.agreement.LeadAgreement.p_waves`; False without one)."""
         agree = self.agree.get(patient)
         return agree is not None and agree.p_waves(lo, hi)
+
+    def _second_unlike(self, patient: str, lo: int, hi: int) -> bool:
+        """Whether bed ``patient``'s second lead's "QRS" in samples ``lo`` .. ``hi`` are all unlike its QRS (its
+        two-lead agreement's :meth:`~ecgmon.segmentation.agreement.LeadAgreement.unlike_qrs`; False without one)."""
+        agree = self.agree.get(patient)
+        return agree is not None and agree.unlike_qrs(lo, hi)
 
     def _bed_model(self, fs: float, learnt: Learnt | None = None) -> BedModel:
         return BedModel(fs, threshold=self.threshold, shape=self.scorer.shape, learning=self.learning,

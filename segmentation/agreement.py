@@ -332,14 +332,27 @@ class LeadAgreement:
         small = c.p_amp * min(a for _, a, _ in templ)
         if float(np.median([_steepest(b, self.rep) for b in got])) >= c.p_slope * min(s for _, _, s in templ):
             return False  # (the median: a step of noise on one dull wave would clear a standstill's alarm)
-        for b in got:
-            if _ptp(b) >= small:
+        return all(_ptp(b) < small for b in got) and all(self._unlike(b, templ) for b in got)
+
+    def unlike_qrs(self, lo: float, hi: float) -> bool:
+        """Whether the second lead's "QRS" after sample ``lo`` up to ``hi`` (those whose windows are cut; one at least)
+        are all unlike its QRS: each correlating under ``insert_like`` with every one of the second lead's last
+        ``insert_templ`` QRS windows the first lead confirmed (at least half of them known), whatever their size and
+        noise rating (:meth:`p_waves` asks that and more).  False where it cannot tell."""
+        templ = self._templates(lo)
+        if len(templ) < max(1, self.cfg.insert_templ // 2):
+            return False
+        k = bisect.bisect_right(self._second_beats, lo, key=lambda ib: ib[0])
+        got = [b for i, b, known in itertools.islice(self._second_beats, k, None) if i <= hi and known <= hi]
+        return bool(got) and all(self._unlike(b, templ) for b in got)
+
+    def _unlike(self, b: Beat, templ: list[tuple[np.ndarray, float, float]]) -> bool:
+        """Whether window beat ``b`` correlates under ``insert_like`` with every template of ``templ``."""
+        w = _wave(b)
+        for t, _, _ in templ:
+            r = np.corrcoef(w, t)[0, 1]
+            if np.isfinite(r) and r >= self.cfg.insert_like:
                 return False
-            w = _wave(b)
-            for t, _, _ in templ:
-                r = np.corrcoef(w, t)[0, 1]
-                if np.isfinite(r) and r >= c.insert_like:
-                    return False
         return True
 
     def _second_beat(self, at: float) -> tuple[int, Beat] | None:

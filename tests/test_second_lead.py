@@ -1112,3 +1112,34 @@ def test_a_ventricular_standstill_whose_second_lead_reads_as_vf_is_the_beds_asys
     assert len(raised) == 1 and 63 < raised[0] < 69, asy  # the last QRS before 60 s, plus 4 s
     cleared = [s for st, s in asy if st == "cleared"]
     assert len(cleared) == 1 and cleared[0] > 70, asy
+
+
+@pytest.mark.skipif(not (MITDB / "122.hea").exists(), reason="needs ../shared/data/mitdb-ds1")
+def test_a_second_lead_whose_qrs_go_on_under_a_tremor_called_vf_holds_a_short_dip_of_lead_ii(tmp_path):
+    """MIT-BIH 122 (resampled to 250 Hz) with a 5 Hz tremor of 0.5 mV on V1 over 50-90 s, which V1's VF detector calls
+    VF (the bed shows none: lead II is readable), and lead II's QRS dipping to a tenth for 5 s from 70 s: the heart
+    beats throughout, V1's QRS go on under the tremor.  A second lead whose own VF is on held no asystole at first
+    (session 55, af99dca): the bed raised asystole over the dip (a reviewer's, 73.99-77.39 s at 360 Hz).  It holds it
+    where its "QRS" in the silence are like its QRS: no pause, no asystole."""
+    from scipy.signal import resample_poly
+
+    r = wfdb.rdrecord(str(MITDB / "122"), sampto=120 * 360)
+    x = np.column_stack([resample_poly(r.p_signal[:, k], 25, 36) for k in range(2)])
+    rng = np.random.default_rng(0)
+    lo, hi = int(50 * FS), int(90 * FS)
+    t = np.arange(hi - lo) / FS
+    wander = np.convolve(rng.standard_normal(hi - lo), np.ones(int(FS)) / FS ** 0.5, "same")
+    ph = 2 * np.pi * np.cumsum(5.0 + 0.06 * wander)
+    z = (1 + 0.3 * np.sin(2 * np.pi * 0.3 * t)) * (np.sin(ph / FS) + 0.3 * np.sin(2 * ph / FS + 1))
+    edge = np.clip(np.minimum(t, t[-1] - t) / 0.2, 0, 1)
+    x[lo:hi, 1] += 0.5 * z / np.ptp(z) * edge
+    d0, d1 = int(70 * FS), int(75 * FS)
+    te = np.arange(d1 - d0) / FS
+    x[d0:d1, 0] *= 1 - 0.9 * np.clip(np.minimum(te, te[-1] - te) / 0.2, 0, 1)
+    rec = _record(tmp_path, "dip122", {"II": x[:, 0], "V": x[:, 1]})
+    _, got = play_records(tmp_path, [rec])
+    vf = [a for a in got.alarms if a.condition is Condition.VFIB]
+    assert not vf, vf  # V1's VF is not the bed's
+    silent = [(a.condition.value, a.state.value, a.record_s) for a in got.alarms
+              if a.condition in (Condition.ASYSTOLE, Condition.PAUSE)]
+    assert not silent, silent
