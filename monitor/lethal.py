@@ -1318,8 +1318,10 @@ class LeadFusion:
       episode: :attr:`LethalWatch.reads_again`).  A readable second
       lead that still shows QRS complexes holds the first lead's (a lead II whose electrode moved or whose complexes
       fell to nothing is no asystole, and no pause: a MEDIUM pause beside a beating lead V, newcomer, session 24); a
-      second lead in noise does not (CinC 2015 a142s, whose lead V's baseline wander held a true asystole); a first
-      lead that cannot be read leaves it to the second;
+      second lead in noise does not (CinC 2015 a142s, whose lead V's baseline wander held a true asystole), nor one
+      whose own VF/flutter is on (the bed showing none) and whose "QRS" in the silence are all unlike its QRS (session
+      55: a standstill's P waves counted in V1's muscle noise, which V1 called VF); a first lead that cannot be read
+      leaves it to the second;
     - ventricular tachycardia (``vt``): the first lead's run, and the second lead's when the first lead, readable,
       typed a run of ``confirm_beats`` (4) or more beats ventricular within the second lead's VT episode
       ("confirmed", the default: a lead's beat typer misses some of a run's complexes that the other shows, CinC
@@ -1464,7 +1466,8 @@ class LeadFusion:
         (:attr:`second_p_waves`: unlike its QRS where the first lead confirmed them, and under half their size): a
         heart block's P waves, tall on a V1-like second lead, that its detector counts once it finds no QRS (a
         reviewer's synthetic third-degree block, session 49: pauses of 3.2-4 s with 0.4 mV P waves raised neither pause
-        nor asystole with two leads)."""
+        nor asystole with two leads), or where the second lead's own VF/flutter is on, the bed shows none, and its "QRS"
+        there are all unlike its QRS (:attr:`second_unlike`; session 55)."""
         (r0, r1), on0, on1 = self._readable_for(cond), cond in self.on[0], cond in self.on[1]
         if cond in (Condition.ASYSTOLE, Condition.PAUSE) and cond not in self.shown:
             # a lead whose QRS have come back (its watch counting them towards its clearing, LethalWatch.calm) does

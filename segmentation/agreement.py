@@ -324,9 +324,7 @@ class LeadAgreement:
         templ = self._templates(lo)
         if len(templ) < max(1, c.insert_templ // 2):
             return False
-        k = bisect.bisect_right(self._second_beats, lo, key=lambda ib: ib[0])
-        # (those known by hi: a judgement at hi does not see a window the packets happened to bring sooner)
-        got = [b for i, b, known in itertools.islice(self._second_beats, k, None) if i <= hi and known <= hi]
+        got = self._silence(lo, hi)
         if not got or any(b.noisy for b in got):
             return False
         small = c.p_amp * min(a for _, a, _ in templ)
@@ -342,9 +340,14 @@ class LeadAgreement:
         templ = self._templates(lo)
         if len(templ) < max(1, self.cfg.insert_templ // 2):
             return False
-        k = bisect.bisect_right(self._second_beats, lo, key=lambda ib: ib[0])
-        got = [b for i, b, known in itertools.islice(self._second_beats, k, None) if i <= hi and known <= hi]
+        got = self._silence(lo, hi)
         return bool(got) and all(self._unlike(b, templ) for b in got)
+
+    def _silence(self, lo: float, hi: float) -> list[Beat]:
+        """The second lead's window beats of its QRS after sample ``lo`` up to ``hi``, those known by ``hi`` (a
+        judgement at ``hi`` does not see a window the packets happened to bring sooner)."""
+        k = bisect.bisect_right(self._second_beats, lo, key=lambda ib: ib[0])
+        return [b for i, b, known in itertools.islice(self._second_beats, k, None) if i <= hi and known <= hi]
 
     def _unlike(self, b: Beat, templ: list[tuple[np.ndarray, float, float]]) -> bool:
         """Whether window beat ``b`` correlates under ``insert_like`` with every template of ``templ``."""
