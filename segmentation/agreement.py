@@ -321,11 +321,9 @@ class LeadAgreement:
         tenth of a QRS's slope energy, segmentation.peaks).  One of the same shape smaller is like them.  False where
         it cannot tell: no window, too few confirmed, or a window in noise."""
         c = self.cfg
-        templ = self._templates(lo)
-        if len(templ) < max(1, c.insert_templ // 2):
-            return False
+        templ = self._known_templates(lo)
         got = self._silence(lo, hi)
-        if not got or any(b.noisy for b in got):
+        if templ is None or not got or any(b.noisy for b in got):
             return False
         small = c.p_amp * min(a for _, a, _ in templ)
         if float(np.median([_steepest(b, self.rep) for b in got])) >= c.p_slope * min(s for _, _, s in templ):
@@ -337,11 +335,9 @@ class LeadAgreement:
         are all unlike its QRS: each correlating under ``insert_like`` with every one of the second lead's last
         ``insert_templ`` QRS windows the first lead confirmed (at least half of them known), whatever their size and
         noise rating (:meth:`p_waves` asks that and more).  False where it cannot tell."""
-        templ = self._templates(lo)
-        if len(templ) < max(1, self.cfg.insert_templ // 2):
-            return False
+        templ = self._known_templates(lo)
         got = self._silence(lo, hi)
-        return bool(got) and all(self._unlike(b, templ) for b in got)
+        return templ is not None and bool(got) and all(self._unlike(b, templ) for b in got)
 
     def _silence(self, lo: float, hi: float) -> list[Beat]:
         """The second lead's window beats of its QRS after sample ``lo`` up to ``hi``, those known by ``hi`` (a
@@ -352,11 +348,13 @@ class LeadAgreement:
     def _unlike(self, b: Beat, templ: list[tuple[np.ndarray, float, float]]) -> bool:
         """Whether window beat ``b`` correlates under ``insert_like`` with every template of ``templ``."""
         w = _wave(b)
-        for t, _, _ in templ:
-            r = np.corrcoef(w, t)[0, 1]
-            if np.isfinite(r) and r >= self.cfg.insert_like:
-                return False
-        return True
+        return not any(self._correlates(w, t) for t, _, _ in templ)
+
+    def _correlates(self, w: np.ndarray, t: np.ndarray) -> bool:
+        """Whether window wave ``w`` correlates at least ``insert_like`` with template wave ``t`` (False where the
+        correlation is not defined: a flat window)."""
+        r = np.corrcoef(w, t)[0, 1]
+        return bool(np.isfinite(r) and r >= self.cfg.insert_like)
 
     def _second_beat(self, at: float) -> tuple[int, Beat] | None:
         """The second lead's window beat of its QRS at ``at`` with its absolute index (the fiducial rounded), or
@@ -376,6 +374,12 @@ class LeadAgreement:
         k = bisect.bisect_left(self._templ, before, key=lambda e: e[0])
         return [(w, a, st) for _, w, a, st in itertools.islice(self._templ, max(0, k - self.cfg.insert_templ), k)]
 
+    def _known_templates(self, before: float) -> list[tuple[np.ndarray, float, float]] | None:
+        """:meth:`_templates` before sample ``before`` where at least half of ``insert_templ`` are known, else None
+        (too few to judge a likeness by)."""
+        templ = self._templates(before)
+        return templ if len(templ) >= max(1, self.cfg.insert_templ // 2) else None
+
     def _like(self, b: Beat, at: float) -> bool:
         """Whether ``b``'s window (its QRS at absolute sample ``at``) is a QRS as the second lead shows them where the
         first lead confirmed them: its correlation with one of their last ``insert_templ`` windows before it (at least
@@ -383,8 +387,8 @@ class LeadAgreement:
         a pause, an atrial fibrillation's f wave, a tap, noise or a fibrillatory wave is none; nor is a ventricular
         complex unlike the bed's, which is left out)."""
         c = self.cfg
-        templ = self._templates(at)
-        if len(templ) < max(1, c.insert_templ // 2):
+        templ = self._known_templates(at)
+        if templ is None:
             return False
         # (sizes as the windows show them, relative to the lead's running amplitude: its QRS may grow or shrink over
         # the minutes the first lead is lost, a reviewer, session 50)
@@ -392,10 +396,8 @@ class LeadAgreement:
         a = float(np.ptp(w))
         for t, _, _ in templ:  # like one of them (a bed's premature ventricular complexes both leads showed too)
             m = float(np.ptp(t))
-            if m > 0 and m / c.insert_amp <= a <= m * c.insert_amp:
-                r = np.corrcoef(w, t)[0, 1]
-                if np.isfinite(r) and r >= c.insert_like:
-                    return True
+            if m > 0 and m / c.insert_amp <= a <= m * c.insert_amp and self._correlates(w, t):
+                return True
         return False
 
     def _leave(self, b: Beat) -> Beat:
