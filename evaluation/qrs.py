@@ -43,7 +43,7 @@ from ecgmon.core.messages import AlarmState, Condition
 from ecgmon.evaluation.ec57 import in_spans, run_records, vf_spans
 from ecgmon.models.checkpoint import Checkpoint
 from ecgmon.models.records import RecordError, Recording, find_records, match, read, read_all
-from ecgmon.segmentation.agreement import LeadAgreement
+from ecgmon.segmentation.agreement import AgreementConfig, LeadAgreement
 from ecgmon.segmentation.beats import Segmenter
 from ecgmon.segmentation.represent import Representation
 from ecgmon.simulators.replay import chunk_size
@@ -69,13 +69,13 @@ class Detections:
 
 
 def detect(rec: Recording, *, rep: Representation = Representation(), chunk_s: float = 0.25,
-           second: Recording | None = None) -> Detections:
+           second: Recording | None = None, agreement: AgreementConfig = AgreementConfig()) -> Detections:
     """The beats the live segmenter emits on ``rec``, played in ``chunk_s`` chunks; with ``second`` (the record's
     second lead, the same samples), the beats the two-lead rule of :mod:`ecgmon.segmentation.agreement` leaves, as
-    the monitor plays a bed with a second lead.  The segmenter alone: a run of missing samples (NaN) is signal loss
-    here, the detector starting again after it, where the monitor draws a short run (``--bridge-s``) as a line and
-    its detector goes on (``Monitor._bridge``): on a record with NaN runs this can count a beat fewer than the monitor
-    finds (a newcomer's MIT-BIH 208 with runs of 0.5-12 s: 486 against 487)."""
+    the monitor plays a bed with a second lead (``agreement``: that rule's settings).  The segmenter alone: a run of
+    missing samples (NaN) is signal loss here, the detector starting again after it, where the monitor draws a short
+    run (``--bridge-s``) as a line and its detector goes on (``Monitor._bridge``): on a record with NaN runs this can
+    count a beat fewer than the monitor finds (a newcomer's MIT-BIH 208 with runs of 0.5-12 s: 486 against 487)."""
     seg = Segmenter(rec.name, rec.fs, rep=rep)
     size = chunk_size(chunk_s, rec.fs)
     if second is None:
@@ -85,7 +85,7 @@ def detect(rec: Recording, *, rep: Representation = Representation(), chunk_s: f
             raise ValueError(f"{rec.name}: the second lead is not sampled as the first ({second.fs:g} Hz, "
                              f"{len(second.signal)} samples against {rec.fs:g} Hz, {len(rec.signal)})")
         seg2 = Segmenter(rec.name, rec.fs, rep=rep)
-        agree = LeadAgreement(rec.fs, rep=rep)
+        agree = LeadAgreement(rec.fs, agreement, rep=rep)
         beats = []
         for a in range(0, len(rec.signal), size):
             got = seg.push(rec.signal[a:a + size])
