@@ -154,6 +154,30 @@ def test_a_noisy_beat_that_splits_one_interval_is_dropped_where_the_second_lead_
     assert [b.index for b in a.push([_beat(extra, False), _beat(nxt, False)])] == [extra, nxt]
 
 
+def test_the_interval_rule_leaves_an_irregular_rhythm_and_a_beat_that_goes_on_with_the_rhythm_alone():
+    """Two limits a reviewer's records asked for (helper 116): in an irregular rhythm (atrial fibrillation: two short
+    intervals are common) no beat is judged by the rhythm; and where the beat before was the noise (off the rhythm)
+    and this one comes one median interval after the beat before that, this one is the true beat and stays (NSTDB
+    electrode motion on MIT-BIH 108: 5 true beats lost so without the limit)."""
+    rng = np.random.default_rng(1)
+    af = np.cumsum(rng.uniform(0.5, 1.1, 30) * FS).astype(int)  # intervals 0.5-1.1 s: irregular
+    extra, nxt = int(af[-1] + 0.35 * FS), int(af[-1] + 0.7 * FS)
+    a = _unreliable(af, float(nxt + 3 * FS))
+    a.first([float(extra), float(nxt)], [extra + 0.4 * FS, nxt + 0.4 * FS], nxt + 3 * FS)
+    assert [b.index for b in a.push([_beat(extra, True), _beat(nxt, True)])] == [extra, nxt] and a.dropped == 0
+
+    qrs = np.arange(1, 31) * 288  # 75 bpm
+    noise1, true, noise2 = int(qrs[-1] + 120), int(qrs[-1] + 288), int(qrs[-1] + 400)
+    a = _unreliable(qrs, float(noise2 + 3 * FS))
+    fids = [float(noise1), float(true), float(noise2), float(qrs[-1] + 576)]
+    a.first(fids, [f + 0.4 * FS for f in fids], noise2 + 3 * FS)
+    # the noise beat 0.42 intervals after the last QRS was rated clean (it leaves, never judged); the true beat, noisy,
+    # comes 0.58 intervals after it and the next noise 0.39 after that (together 0.97: a split), but one interval
+    # after the QRS before the noise: it stays
+    out = a.push([_beat(noise1, False), _beat(true, True), _beat(noise2, True)])
+    assert true in [b.index for b in out], [b.index for b in out]
+
+
 def test_a_noisy_beat_near_the_one_before_waits_for_the_first_leads_next_qrs():
     """The interval rule needs the first lead's next QRS: the noisy beat (and the beats behind it) wait until the first
     lead has come 1.2 median intervals and lag_s past it, then leave or go as the QRS found by then say, whatever
