@@ -137,6 +137,11 @@ def test_a_noisy_beat_that_splits_one_interval_is_dropped_where_the_second_lead_
             assert out[0].rr_prev_s == pytest.approx(288 / FS)
         else:
             assert [b.index for b in out] == [extra, nxt] and a.dropped == 0
+    # the second lead off (flat, lost: the monitor says so): it cannot fail to show a beat, and the rule rests
+    a = _unreliable(qrs, float(nxt + 3 * FS))
+    a.first([float(extra), float(nxt)], [extra + 0.4 * FS, nxt + 0.4 * FS], nxt + 3 * FS)
+    out = a.push([_beat(extra, True), _beat(nxt, True)], second_alive=False)
+    assert [b.index for b in out] == [extra, nxt] and a.dropped == 0
 
     # a premature beat 0.6 intervals early, then a pause: the two intervals add up to two of the rhythm's
     pvc, after = int(qrs[-1] + 0.6 * 288), int(qrs[-1] + 2 * 288)
@@ -176,6 +181,20 @@ def test_the_interval_rule_leaves_an_irregular_rhythm_and_a_beat_that_goes_on_wi
     # after the QRS before the noise: it stays
     out = a.push([_beat(noise1, False), _beat(true, True), _beat(noise2, True)])
     assert true in [b.index for b in out], [b.index for b in out]
+
+
+def test_a_tachycardia_starting_in_noise_keeps_its_beats_once_the_first_lead_shows_it_regular():
+    """A rate that doubles under noise on both leads (an SVT's onset; the clean median is the rhythm's from before it):
+    every other beat splits an interval of the old rhythm.  Once the first lead's last 4 intervals are regular at under
+    0.8 of the clean median, the rhythm has become faster and no beat is judged by the old one (a reviewer, helper
+    117: every other beat of such an SVT lost for 5.6 s without it)."""
+    qrs = np.arange(1, 31) * 288  # 75 bpm
+    svt = [int(qrs[-1] + 26 + 144 * k) for k in range(1, 21)]  # then 150 bpm, every beat noisy
+    end = float(svt[-1] + 3 * FS)
+    a = _unreliable(qrs, end)
+    a.first([float(f) for f in svt], [f + 0.4 * FS for f in svt], end)
+    out = [b.index for b in a.push([_beat(i, True) for i in svt])]
+    assert a.dropped <= 2 and out[-16:] == svt[-16:], (a.dropped, out)
 
 
 def test_a_noisy_beat_near_the_one_before_waits_for_the_first_leads_next_qrs():
