@@ -228,8 +228,12 @@ class LeadAgreement:
                 ib = self._second_beat(f)
                 if ib is not None and not ib[1].noisy:
                     self._templ.append((f, _wave(ib[1]), _ptp(ib[1]), _steepest(ib[1], self.rep)))
-        # what neither a judgement nor a waiting beat can need any more
-        upto = min(self._first_at, self._second_at) - self.lag - self.tol - self.cfg.wait_s * self.fs
+        # what neither a judgement nor a beat still to leave can need any more: every beat to come lies after the last
+        # one that left, however far the leads' chunks have brought them past it (a 12 s chunk pushed its first
+        # seconds' beats after their second-lead QRS were gone: NSTDB 118e06 lost 69 true beats as unconfirmed noise,
+        # 228 with 20 s chunks; session 56)
+        kept = -math.inf if self._kept is None else self._kept
+        upto = min(self._first_at, self._second_at, kept) - self.lag - self.tol - self.cfg.wait_s * self.fs
         while self._first and self._first[0][0] < upto:
             self._first.popleft()
         while len(self._second) > self._unjudged and self._second[0][0] < upto:
