@@ -1949,7 +1949,8 @@ class Monitor:
             "bridged": {p: b.bridged for p, b in self.beds.items() if b.bridged},
             # and in their second leads (a two-lead device's null samples of that lead, its lost packets)
             "bridged_second_lead": {p: b.bridged for p, b in self.aux.items() if b.bridged},
-            # the first lead's noisy beats a reliable second lead did not confirm: no beats (segmentation.agreement)
+            # the first lead's noisy beats the second lead did not show, dropped where it was reliable or where the beat
+            # split an interval of a regular rhythm: no beats (segmentation.agreement)
             "unconfirmed_by_second_lead": {p: n for p, n in sorted({**self._unconfirmed, **{
                 p: a.dropped for p, a in self.agree.items()}}.items()) if n},
             # QRS of the second lead where the first showed none (a saturated or lost first lead): beats, no verdict
