@@ -199,7 +199,6 @@ class LeadAgreement:
         self.judged_at = -math.inf
         self._kept1: int | None = None
         self.inserted = 0
-        self.split_dropped = 0
 
     def first(self, fids: Iterable[float], whens: Iterable[float], position: float) -> None:
         self._first.extend(zip(fids, whens, strict=True))
@@ -282,22 +281,20 @@ class LeadAgreement:
             if head is None:
                 break
             b = head
-            if (self.cfg.insert and second_alive and b.index + self.lag > self._second_at
-                    and b.index + self.cfg.wait_s * self.fs > self._first_at and self._may_insert(b.index)):
+            if (self.cfg.insert and can_wait and b.index + self.lag > self._second_at and self._may_insert(b.index)):
                 break  # after a long stretch without a QRS: the second lead's QRS in it first
             if b.noisy and b.index + self.lag > self._second_at:  # the second lead has not come that far yet
-                if second_alive and b.index + self.cfg.wait_s * self.fs > self._first_at:
+                if can_wait:
                     break  # wait for it
             elif b.noisy and not _confirms(self._second, b.index, self.tol, self.lag):
                 # the second lead shows no QRS there: dropped where it is reliable, else where the beat splits an
                 # interval of a regular rhythm (split)
                 drop = self.reliable(b.index)
-                if not drop and second_alive and self._near(b):
-                    split = self._splits(b)
-                    if split is None and b.index + self.cfg.wait_s * self.fs > self._first_at:
+                if not drop and second_alive and (med := self._near(b)) is not None:
+                    split = self._splits(b, med)
+                    if split is None and can_wait:
                         break  # wait for the first lead's next QRS
                     drop = bool(split)
-                    self.split_dropped += drop
                 if drop:
                     self._waiting.popleft()
                     self.dropped += 1
@@ -306,51 +303,49 @@ class LeadAgreement:
             out.append(self._leave(self._waiting.popleft()))
         return out
 
-    def _near(self, b: Beat) -> bool:
-        """Whether beat ``b`` comes less than ``split_part`` of the median interval between clean beats after the last
-        beat that left, in a regular rhythm (of the clean intervals known, ``clean_rr`` at most and ``split_min_rr`` at
-        least, ``split_regular_share`` within ``split_regular`` of their median), and is not
-        a median interval (within ``split_phase`` of it) after the beat before that one while that one is not: where
-        :meth:`_splits` may judge it (``split`` on)."""
+    def _near(self, b: Beat) -> float | None:
+        """The median interval between clean beats where beat ``b`` may be judged by :meth:`_splits` (``split`` on),
+        else None: ``b`` comes less than ``split_part`` of it after the last beat that left, in a regular rhythm (of the
+        clean intervals known, ``clean_rr`` at most and ``split_min_rr`` at least: :meth:`_regular_median`), not in a
+        faster rhythm (:meth:`_faster`), and not a median interval (within ``split_phase`` of it) after the beat before
+        the last one while the last one is not."""
         c = self.cfg
         if not c.split or self._kept is None or len(self._rr) < c.split_min_rr:
-            return False
-        rr = np.asarray(self._rr, dtype=float)
-        med = float(np.median(rr))
-        if b.index - self._kept >= c.split_part * med:
-            return False
-        if np.mean(np.abs(rr - med) <= c.split_regular * med) < c.split_regular_share:
-            return False  # an irregular rhythm (atrial fibrillation): two short intervals are common
-        if self._faster(b, med):
-            return False
+            return None
+        med = self._regular_median(np.asarray(self._rr, dtype=float))
+        # (irregular: atrial fibrillation, where two short intervals are common)
+        if med is None or b.index - self._kept >= c.split_part * med or self._faster(b, med):
+            return None
         if self._kept_prev is not None:  # the last beat is the odd one out, this one goes on with the rhythm
             on = abs(b.index - self._kept_prev - med) <= c.split_phase * med
-            return not (on and abs(self._kept - self._kept_prev - med) > c.split_phase * med)
-        return True
+            if on and abs(self._kept - self._kept_prev - med) > c.split_phase * med:
+                return None
+        return med
+
+    def _regular_median(self, rr: np.ndarray) -> float | None:
+        """The median of intervals ``rr`` where they are regular (``split_regular_share`` of them within
+        ``split_regular`` of it), else None."""
+        c = self.cfg
+        med = float(np.median(rr))
+        return med if np.mean(np.abs(rr - med) <= c.split_regular * med) >= c.split_regular_share else None
 
     def _faster(self, b: Beat, med: float) -> bool:
         """Whether the first lead's last ``split_min_rr // 2`` (4) intervals between its QRS up to beat ``b`` (all it
-        found, noise and all) are regular among themselves (``split_regular_share`` within ``split_regular`` of their
-        median) at under ``split_part`` of the clean median ``med``: a faster rhythm, not noise between the beats of
-        the old."""
-        c = self.cfg
-        n = c.split_min_rr // 2
+        found, noise and all) are regular among themselves (:meth:`_regular_median`) at under ``split_part`` of the
+        clean median ``med``: a faster rhythm, not noise between the beats of the old."""
+        n = self.cfg.split_min_rr // 2
         k = bisect.bisect_right(self._first, b.index + self.tol, key=lambda q: q[0])
         if k < n + 1:
             return False
-        f = np.asarray([q[0] for q in itertools.islice(self._first, k - n - 1, k)], dtype=float)
-        rr = np.diff(f)
-        now = float(np.median(rr))
-        regular = np.mean(np.abs(rr - now) <= c.split_regular * now) >= c.split_regular_share
-        return bool(now < c.split_part * med and regular)
+        now = self._regular_median(np.diff([q[0] for q in itertools.islice(self._first, k - n - 1, k)]))
+        return now is not None and now < self.cfg.split_part * med
 
-    def _splits(self, b: Beat) -> bool | None:
-        """Whether beat ``b`` (:meth:`_near` the last beat that left) splits one interval of the rhythm in two: the
-        first lead's next QRS after it less than ``split_part`` of the median interval between clean beats after it,
-        and at most ``split_sum`` of that median after the last beat that left.  None: not known yet (the first lead
-        has not come ``split_sum`` median intervals and ``lag_s`` past it)."""
+    def _splits(self, b: Beat, med: float) -> bool | None:
+        """Whether beat ``b`` (:meth:`_near` the last beat that left; ``med`` the median interval between clean beats)
+        splits one interval of the rhythm in two: the first lead's next QRS after it less than ``split_part`` of ``med``
+        after it, and at most ``split_sum`` of ``med`` after the last beat that left.  None: not known yet (the first
+        lead has not come ``split_sum`` median intervals and ``lag_s`` past it)."""
         c = self.cfg
-        med = float(np.median(self._rr))
         horizon = b.index + c.split_sum * med + self.lag
         if self._first_at < horizon:
             return None
