@@ -401,15 +401,20 @@ def render(s: Snapshot, *, width: int = 120, height: int = 40, now: float | None
                     key=lambda t: alarm_rank(t.alarm), reverse=True)  # type: ignore[arg-type]
     log = Table.grid(padding=(0, 1))
     log.add_column(no_wrap=True, min_width=8)
-    log.add_column(no_wrap=True, min_width=min(8, max((len(a.patient) for a in s.alarm_log), default=5)))
-    log.add_column(overflow="ellipsis", no_wrap=True)
+    # the bed keeps its room on any terminal (16 characters at most) and the message gives way, cut short: a column
+    # of no_wrap text is one rich cannot shrink, so it shrank the others (the bed's went to nothing under 120
+    # characters, and a HIGH alarm's row named no bed: a newcomer, session 57)
+    log.add_column(no_wrap=True, overflow="ellipsis", max_width=16,
+                   min_width=min(16, max((len(a.patient) for a in s.alarm_log), default=5)))
+    log.add_column(overflow="ellipsis")
     # newest first by when each happened: in a recording its place in it (a couplet decided after the VT it led
     # into is listed below it), live the wall clock
     rows = sorted(list(s.alarm_log)[-log_rows:],
                   key=lambda a: a.record_s if s.replay and a.record_s is not None else a.time)
     for a in rows[::-1]:
-        log.add_row(_stamp(a, s.replay), Text(f"{a.patient}", style="bold"),
-                    Text(alarm_line(a), style=STYLE[a.priority] if a.state is not AlarmState.CLEARED else "dim"))
+        log.add_row(_stamp(a, s.replay), Text(f"{a.patient}", style="bold", no_wrap=True, overflow="ellipsis"),
+                    Text(alarm_line(a), style=STYLE[a.priority] if a.state is not AlarmState.CLEARED else "dim",
+                         no_wrap=True, overflow="ellipsis"))
     if not s.alarm_log:
         log.add_row("", "", Text("no alarms yet", style="dim"))
     lat = (f"p50 {s.latency_p50_ms:.0f} ms p99 {s.latency_p99_ms:.0f} ms" if s.latency_p99_ms is not None

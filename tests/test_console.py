@@ -130,6 +130,21 @@ def test_a_lethal_rhythm_takes_the_bed_tile_over():
     assert "VENTRICULAR" not in text
 
 
+def test_every_alarm_log_row_names_its_bed_on_a_small_terminal():
+    long = "5 or more ventricular beats at over 100 bpm, their complexes alike, and a message longer than any screen"
+    log = (dataclasses.replace(_alarm("207", Priority.HIGH, "ventricular tachycardia"), message=long, record_s=42.0),
+           dataclasses.replace(_alarm("a-bed-with-a-very-long-name", Priority.LOW, "ventricular couplet"),
+                               record_s=40.0))
+    snap = dataclasses.replace(_snap(2), alarm_log=log)
+    for w in (80, 100, 119, 160):
+        lines = _screen(snap, w, 40).export_text(styles=False).splitlines()
+        vt = next(line for line in lines if "ventricular tachycardia" in line)
+        couplet = next(line for line in lines if "ventricular couplet" in line)
+        assert "+0:00:42 207 " in vt and "…" in vt, (w, vt)
+        assert "+0:00:40 a-bed-with-a-ve… active: LOW" in couplet, (w, couplet)
+        assert max(len(line) for line in lines) <= w
+
+
 def test_the_alarm_log_of_a_recording_says_where_in_the_recording_live_the_clock_time():
     snap = _snap()
     rec = dataclasses.replace(snap, alarm_log=(dataclasses.replace(_alarm("bed01", Priority.HIGH), record_s=754.6),))
