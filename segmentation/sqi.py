@@ -78,6 +78,18 @@ organised rhythm and vetoed the true VF under them (8 of 15 such inputs); and th
 out (CinC 2015 t106s's true extreme tachycardia, missed under 0.5-1 mV of hum, was raised) rated electrode-motion noise
 under hum clean, where the QRS detector's hum-driven detections then raised false extreme tachycardias.
 
+A bigeminy whose two complexes differ is not noisy either (``patterned_slope``, session 57).  Detector 2's threshold
+is a third of its window's 98th percentile: where one of the two complexes has under a third of the other's curve
+length it finds only the larger, and the bSQI of a clean bigeminy is about 0.5 (EC13 figure 3a, ventricular bigeminy
+with narrow and wide complexes: "ECG cannot be analysed" from 12 s to the end and no heart rate shown, a newcomer).
+A window noisy by its bSQI alone (its kurtosis clean) is clean where detector 1's intervals are not regular
+(:func:`steady`) but repeat every 2 or 3 beats (:func:`periodic`), every QRS of detector 2 is one of detector 1's,
+the QRS it missed all lie at the same places in that pattern, and their steepest raw slope (within 40 ms) is at least
+half that of the ones it found: QRS, not T waves (Pan and Tompkins' half; detector 1 taking dull T waves for beats
+makes the same pattern and stays noisy), and not noise, which lifts detector 2's threshold over beats anywhere and
+makes a regular rhythm look so (a regular rhythm is left to the rules above).  On the development records it changed
+nothing: CinC 2015, VFDB and MIT-BIH DS1 (``evaluate --protocol cinc2015|vfdb|mitdb``) gave the same figures.
+
 A stream's first rating comes once ``first_window_s`` (5 s) has arrived (plus the lag), on those seconds; until its
 window is full each rating takes the last ``first_window_s`` (a recording or a device that starts in motion
 artefact is rated noisy from about 6 s, not from 11 s: 8 s of noise at the start raised a false extreme
@@ -138,6 +150,11 @@ class SQIConfig:
     organised_max_bpm: float = 220.0
     # ... and the detectors may agree with detector 2 on another wave of some cycles (lagged_bsqi; session 38)
     organised_lagged: bool = True
+    # ... or a bigeminal or trigeminal rhythm whose smaller complexes detector 2 does not reach (module docstring,
+    # "A bigeminy"): detector 1's RR regular with a period of 2 or 3 (organised_changes off it at most), every QRS of
+    # detector 2 one of detector 1's, the kurtosis clean, and those detector 2 missed at least patterned_slope of the
+    # others' steepest slope (QRS, not T waves: Pan & Tompkins' half); 0: off
+    patterned_slope: float = 0.5
     # a noisy window whose last recent_s (rated alone) are clean is clean: the noise has ended (None: off)
     recent_s: float | None = 2.5
     recent_bsqi: float = 1.0  # ... clean by a margin: every QRS agreed by both detectors (bursty noise leaves gaps)
@@ -326,6 +343,16 @@ def steady(rr: np.ndarray, tol: float, changes: int) -> bool:
     return int(np.count_nonzero(d)) <= changes
 
 
+def periodic(rr: np.ndarray, lag: int, tol: float, changes: int) -> bool:
+    """Whether the RR intervals ``rr`` repeat with a period of ``lag`` beats (a bigeminy: 2, a trigeminy: 3): at
+    most ``changes`` of the pairs ``lag`` apart differ by more than ``tol`` of the shorter, and at least 2 such pairs
+    for each that may."""
+    if len(rr) < lag + 2 * (changes + 1):
+        return False
+    a, b = rr[lag:], rr[:-lag]
+    return int(np.count_nonzero(np.abs(a - b) > tol * np.minimum(a, b))) <= changes
+
+
 def kurtosis_sqi(y: np.ndarray) -> float:
     """Pearson's kurtosis (3 for a Gaussian); 0 for a constant signal."""
     y = y - y.mean()
@@ -477,7 +504,10 @@ class SignalQuality:
         refr = min(0.25, 0.8 * _median(np.diff(mine).tolist()) / self.fs) if len(mine) > 2 else 0.25
         return w, mine, refr, start, stop
 
-    def _stretch(self, mine: np.ndarray, theirs: np.ndarray, k: float, p: float, start: int, stop: int) -> Stretch:
+    def _stretch(self, mine: np.ndarray, theirs: np.ndarray, k: float, p: float, start: int, stop: int,
+                 w: np.ndarray | None = None) -> Stretch:
+        """The rating of the window ``w`` (raw samples from ``start`` to ``stop``) from ``mine`` (the monitor's QRS in
+        it, relative to its start), ``theirs`` (detector 2's), its kurtosis ``k`` and power index ``p``."""
         cfg = self.cfg
         span = stop - start
         # counted over the window less the matching tolerance at each end, where a beat's partner may lie outside
@@ -499,7 +529,41 @@ class SignalQuality:
                        or (cfg.organised_lagged
                            and lagged_bsqi(mine, t, self.tol, lo=self.tol, hi=hi) >= cfg.organised_bsqi))):
                 noisy = False  # an organised rhythm both detectors agree on: the kurtosis alone does not make it noise
+            elif (w is not None and b is not None and k >= cfg.ksqi_min
+                  and med >= 60.0 / cfg.organised_max_bpm * self.fs and self._patterned(mine, t, rr, w, hi)):
+                noisy = False  # a bigeminy whose smaller complexes detector 2 misses (module docstring)
         return Stretch(start, stop, b, k, p, noisy)
+
+    def _patterned(self, mine: np.ndarray, theirs: np.ndarray, rr: np.ndarray, w: np.ndarray, hi: float) -> bool:
+        """Whether a window that disagrees only by detector 2's missed QRS is a bigeminal or trigeminal rhythm
+        (``patterned_slope``): detector 1's intervals ``rr`` not regular (:func:`steady`) but repeating with a period
+        of 2 or 3 beats (:func:`periodic`), every one of detector 2's QRS counted (from the match tolerance to
+        ``hi``) one of detector 1's, those it missed all at the same places in the pattern (every beat at the others
+        found), and at least ``patterned_slope`` of the steepest raw slope (within 40 ms) of those it found."""
+        cfg = self.cfg
+        if cfg.patterned_slope <= 0 or steady(rr, cfg.fast_cv, cfg.organised_changes):
+            return False  # (a regular rhythm: detector 2 missing some of it is what noise does)
+        lag = next((n for n in (2, 3) if periodic(rr, n, cfg.fast_cv, cfg.organised_changes)), None)
+        if lag is None:
+            return False
+        pairs = _pairs(mine, theirs, self.tol)
+        inside = [j for j, x in enumerate(theirs.tolist()) if self.tol <= x < hi]
+        if len(inside) < cfg.min_beats or not set(inside) <= {j for _, j in pairs}:
+            return False
+        found = {i for i, _ in pairs}
+        # (detector 1's QRS within the match tolerance of the window's edges are left out, as bsqi counts them)
+        counted = [i for i, x in enumerate(mine.tolist()) if self.tol <= x < hi]
+        missed = [i for i in counted if i not in found]
+        found = {i for i in counted if i in found}
+        # ... the complexes it missed lie at one place in the pattern (or two of a trigeminy's three), and it found
+        # every complex at the other: noise that lifts its threshold misses beats anywhere
+        if not missed or not found or len({i % lag for i in missed}) == lag:
+            return False
+        d = np.abs(np.diff(w))
+        h = max(1, round(0.04 * self.fs))
+        steep = [float(d[max(0, int(x) - h):int(x) + h].max(initial=0.0)) for x in mine.tolist()]
+        return (_median([steep[i] for i in missed])
+                >= cfg.patterned_slope * _median([steep[i] for i in sorted(found)]))
 
     def _rate(self, at: int) -> Stretch:
         w, mine, refr, start, stop = self._window(at)
@@ -511,7 +575,7 @@ class SignalQuality:
         theirs = curve_length_qrs(w, self.fs, refractory_s=max(0.15, refr), hp_s=cfg.length_hp_s)
         y = w - _moving_mean(w, round(cfg.kurtosis_hp_s * self.fs))  # baseline wander and slow waves out
         taper = self.taper if len(w) == self.n else np.hanning(len(w))
-        return self._stretch(mine, theirs, kurtosis_sqi(y), power_sqi(y, self.fs, taper=taper), start, stop)
+        return self._stretch(mine, theirs, kurtosis_sqi(y), power_sqi(y, self.fs, taper=taper), start, stop, w)
 
     def _ended(self, st: Stretch, w: np.ndarray, mine: np.ndarray, refr: float) -> Stretch:
         """A noisy window whose last ``recent_s`` are clean by a margin (rated alone with the same indices, and
@@ -645,4 +709,4 @@ def _rate_block(qs: Sequence[tuple[SignalQuality, int]], n: int, fs: float, cfg:
         v = var[r]
         k = 0.0 if v <= 0 else float(np.dot(y2[r], y2[r])) / n / (v * v)
         p = nums[r] / dens[r] if dens[r] > 0 else float("nan")
-        q._keep(at, q._ended(q._stretch(mine, theirs[r], k, p, start, stop), w[r], mine, preps[r][2]))
+        q._keep(at, q._ended(q._stretch(mine, theirs[r], k, p, start, stop, w[r]), w[r], mine, preps[r][2]))

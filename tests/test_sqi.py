@@ -5,6 +5,7 @@ the per-bed model gives them no verdict."""
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from scipy.signal import butter, sosfilt
 from test_qrs import run, se_pp, synth
 
 from ecgmon.core.messages import Beat
+from ecgmon.models.records import read
 from ecgmon.monitor.bedmodel import BedModel
 from ecgmon.segmentation import sqi as S
 from ecgmon.segmentation.peaks import DetectorConfig, QRSDetector
@@ -303,3 +305,54 @@ def test_a_push_longer_than_the_history_finds_the_ratings_of_its_own_first_qrs()
     assert sum(r is not None for r in got_whole) > 600  # (of 700 points: none before the first rating, at 6 s)
     assert [None if r is None else (r.start, r.stop, r.noisy) for r in got_whole] == \
         [None if r is None else (r.start, r.stop, r.noisy) for r in got_parts]
+
+
+
+def _t_wave_stretch(cfg: S.SQIConfig) -> S.Stretch:
+    """A 10 s window at 250 Hz of a regular 67 bpm rhythm (``synth``'s dull T waves) rated by ``cfg``, with detector
+    1 taken to have counted every T wave (0.3 s after its R) as a QRS too: RR that repeat every 2 beats, detector 2's
+    QRS all among detector 1's, a clean kurtosis."""
+    fs = 250.0
+    x, r = synth(fs, np.full(13, 0.9), seed=3, noise_mv=0.01)
+    q = S.SignalQuality(fs, cfg)
+    w = x[:q.n]
+    mine = np.sort(np.concatenate([r, r + round(0.3 * fs)]))
+    mine = mine[mine < q.n].astype(np.float64)
+    theirs = S.curve_length_qrs(w, fs, refractory_s=0.25, hp_s=cfg.length_hp_s)
+    assert all(np.abs(mine - t).min() < 5 for t in theirs)
+    y = w - S._moving_mean(w, round(cfg.kurtosis_hp_s * fs))
+    return q._stretch(mine, theirs, S.kurtosis_sqi(y), 0.9, 0, q.n, w)
+
+
+def test_a_bigeminy_whose_smaller_complexes_detector_2_misses_is_clean():
+    """EC13 figure 3a (tests/data/ec13-bigeminy: 40 s of PhysioNet's aami3a, ventricular bigeminy at 80 bpm whose
+    narrow complexes are a third the curve length of the wide ones): a newcomer (session 57) saw "ECG cannot be
+    analysed" from 12 s to the end and no heart rate on the clean test waveform, because detector 2 found only the
+    wide complexes (bSQI about 0.5).  Every detector-2 QRS is one of detector 1's, detector 1's RR repeat every 2
+    beats and the complexes detector 2 missed are QRS-steep: the beats after the first 20 s are clean now, and
+    every one of them found."""
+    rec = read(Path(__file__).parent / "data" / "ec13-bigeminy" / "aami3a_40s")
+    fs, x = rec.fs, np.asarray(rec.signal, dtype=float)
+    _, beats = run(x, fs)
+    late = [b for b in beats if b.index >= 20 * fs]
+    assert 24 <= len(late) <= 28  # 80 bpm over 20 s less a chunk
+    assert not any(b.noisy for b in late)
+
+
+def test_counted_t_waves_in_the_same_pattern_stay_noisy():
+    """The bigeminy rule's slope condition: dull T waves counted as beats make the same pattern (RR repeating every
+    2 beats, detector 2's QRS among detector 1's, clean kurtosis) and stay noisy; they would not were any slope
+    enough."""
+    st = _t_wave_stretch(S.SQIConfig())
+    assert st.bsqi is not None and st.bsqi < 0.8 and st.ksqi > 5 and st.noisy
+    assert not _t_wave_stretch(S.SQIConfig(patterned_slope=0.01)).noisy
+
+
+def test_periodic_rr_repeat_every_lag_beats():
+    big = np.tile([0.55, 0.95], 5)
+    assert S.periodic(big, 2, 0.1, 2) and not S.steady(big, 0.1, 2)
+    tri = np.tile([0.5, 0.5, 1.0], 4)
+    assert S.periodic(tri, 3, 0.1, 2) and not S.periodic(tri, 2, 0.1, 2)
+    rng = np.random.default_rng(0)
+    assert not S.periodic(0.7 * np.exp(0.25 * rng.standard_normal(12)), 2, 0.1, 2)  # atrial fibrillation's
+    assert not S.periodic(big[:7], 2, 0.1, 2)  # too few intervals to tell
