@@ -89,7 +89,7 @@ def detect(rec: Recording, *, rep: Representation = Representation(), chunk_s: f
         beats = []
         for a in range(0, len(rec.signal), size):
             got = seg.push(rec.signal[a:a + size])
-            agree.first([f for f, _ in seg.found], seg.found_when, seg.total)
+            agree.first([f for f, _ in seg.found], seg.found_when, seg.total, passed=seg.passed)
             got2 = seg2.push(second.signal[a:a + size])
             agree.second([f for f, _ in seg2.found], seg2.found_when, seg2.total, beats=got2)
             beats += agree.push(got)

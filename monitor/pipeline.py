@@ -866,7 +866,8 @@ class Monitor:
                 del self.agree[st.patient]
             else:
                 o, sg = st.seg_offset, st.segmenter
-                agree.first([f + o for f, _ in sg.found], [w + o for w in sg.found_when], o + sg.total)
+                agree.first([f + o for f, _ in sg.found], [w + o for w in sg.found_when], o + sg.total,
+                            passed=[f + o for f in sg.passed])
                 beats = agree.push(beats, second_alive=aux.off_since is None)
         self.stats.segmented += len(beats)
         return beats

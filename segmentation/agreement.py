@@ -53,10 +53,23 @@ complex unlike any of those (left out: the second lead's own lethal watch judges
 lead's (its window, its heart rate), marked ``lead`` 1 and noisy (no verdict: the shown lead cannot be read
 there); the beats after it get their intervals from it.  It is decided once the first lead has a QRS after it or
 has gone ``insert_lag_s`` (2.5 s: the first lead's detector decides a QRS up to about 2.1 s after it, on finding
-its levels again after a long stretch without one) past it, or the stream ends (``flush(end=True)``).  Shorter
-stretches gain nothing: in atrial fibrillation a stretch of twice the median interval is common, and there the
-second lead's extra QRS were noise (MIT-BIH 203: 15 of 17 false with no floor in seconds and no likeness test;
-chosen on DS1 and the SVDB development half, docs/recordings.md).
+its levels again after a long stretch without one) past it, or the stream ends (``flush(end=True)``).  A shorter
+stretch gains a beat only where the first lead's own detector passed over a candidate within ``tolerance_s`` of the
+second lead's QRS (``insert_passed``, session 57): one past its refractory period at half its threshold or more
+(``DetectorConfig.passed_frac``) that it called a T wave by Pan and Tompkins' slope rule, implausible, or under the
+threshold (``Segmenter.passed``), and that does not recur (one at the same delay, within ``passed_recur_s``, after
+``passed_recur`` or more of the first lead's ``passed_recur_beats`` QRS before it is a wave of every beat: a tall T
+wave); every other condition as above.  A premature beat 0.3-0.4 s after a tall one, its slope under half that beat's,
+is a T wave to the first lead's detector (MIT-BIH 203's ventricular beats on MLII) while the second lead shows a QRS
+like its others: DS1 FN 80 -> 70, SVDB development half 61 -> 53, no false beat more (docs/recordings.md).  Without
+the candidate, shorter stretches gain nothing: with no floor, DS1 18 beats more but 8 false (a second lead's artefact
+spike or step where the first lead is flat, its bumps under the first lead's T wave), and in atrial fibrillation a
+stretch of twice the median interval is common and there the second lead's extra QRS were noise (MIT-BIH 203: 15 of
+17 false with no floor in seconds and no likeness test; chosen on DS1 and the SVDB development half).  The windows the
+likeness test (and :meth:`LeadAgreement.p_waves`) reads are taken when a confirmed QRS's window beat comes: a QRS is
+judged once the first lead has passed it by ``lag_s``, which the callers tell before the second lead's samples of the
+same chunk, and its window beat comes with those or a chunk later (before session 57 the window was looked for only
+at the judgement: 55 of MIT-BIH 203's 2,903 confirmed V1 QRS gave a template).
 
 Where the second lead cannot judge (not reliable: noise or motion on both leads at once), the rhythm does
 (``split``, session 56): a noisy beat of the first lead that the second lead does not show (no QRS of it within
@@ -101,8 +114,10 @@ Latency: a noisy beat waits until ``lag_s`` of the second lead's signal after it
 the beat itself needed), or until the second lead is off or lost (the monitor says so within a chunk), or, a safety
 net, ``wait_s`` (10 s) of the first lead's signal, whichever is first; one the second lead does not show, less than
 ``split_part`` of the median interval after the beat before it, waits for the interval rule (``split_sum`` median
-intervals and ``lag_s`` of the first lead's signal after it, about 1.7 s at 75 bpm); beats behind a waiting beat
-wait with it (beats leave in order). A bed with one lead is not touched.
+intervals and ``lag_s`` of the first lead's signal after it, about 1.7 s at 75 bpm); a beat after a candidate the
+first lead passed over, where the second lead's QRS could become a beat (it is reliable, a median interval is known,
+the candidate does not recur), waits until the second lead has come ``tolerance_s`` and ``lag_s`` past that candidate;
+beats behind a waiting beat wait with it (beats leave in order). A bed with one lead is not touched.
 """
 
 from __future__ import annotations
@@ -144,6 +159,13 @@ class AgreementConfig:
     p_amp: float = 0.5  # a second lead's "QRS" unlike its QRS and under this share of their peak-to-peak: a P wave
     p_slope: float = 0.27  # ... and its steepest 10 ms under this share of the least steep one's (P waves are dull)
     insert_lag_s: float = 2.5  # ... decided once the first lead has gone this far past it without a QRS near it (s)
+    # ... or, in a shorter stretch, where the first lead's detector passed over a candidate within tolerance_s of it
+    insert_passed: bool = True
+    # ... not one that recurs: a candidate passed over at the same delay (within passed_recur_s) after at least
+    # passed_recur of the first lead's passed_recur_beats QRS before is the lead's T wave (or another wave of each beat)
+    passed_recur_beats: int = 8
+    passed_recur: int = 3
+    passed_recur_s: float = 0.04
     split: bool = True  # a noisy beat the second lead does not show, splitting one interval of the rhythm, is noise
     split_part: float = 0.8  # ... each part under this share of the median clean interval
     split_sum: float = 1.2  # ... and the two together at most this share of it
@@ -171,6 +193,7 @@ class LeadAgreement:
         self.tol, self.lag = cfg.tolerance_s * fs, cfg.lag_s * fs
         self.post = round(rep.post_s * fs)  # a window beat's samples after its QRS
         self._first: deque[tuple[float, float]] = deque(maxlen=4096)  # the first lead's recent (fiducial, decided)
+        self._passed: deque[float] = deque(maxlen=4096)  # the first lead's candidates its detector passed over
         self._second: deque[tuple[float, float]] = deque(maxlen=4096)  # the second lead's
         self._unjudged = 0  # the second lead's last QRS not judged yet (the end of _second)
         self._judged: deque[tuple[float, bool]] = deque(maxlen=8 * cfg.last)  # (fiducial, confirmed by the first)
@@ -193,6 +216,9 @@ class LeadAgreement:
         # signal's units (_ptp, _steepest); more than insert_templ kept, since a judgement takes the last ones before
         # the sample it judges (_templates), and the agreement may have come further (a round of joined chunks)
         self._templ: deque[tuple[float, np.ndarray, float, float]] = deque(maxlen=TEMPL_KEPT * cfg.insert_templ)
+        # ... the QRS confirmed whose window beat has not come yet (most are judged before it comes: the first lead's
+        # samples of a chunk are told before the second lead's, and a window needs the samples after its QRS)
+        self._await: deque[float] = deque()
         self._ins_after = -np.inf
         # the sample up to which the bed's alarms have been judged (Monitor._release_lead): the second lead's window
         # beats after it less wait_s are kept for p_waves (its last 256 at most)
@@ -200,8 +226,16 @@ class LeadAgreement:
         self._kept1: int | None = None
         self.inserted = 0
 
-    def first(self, fids: Iterable[float], whens: Iterable[float], position: float) -> None:
+    def first(self, fids: Iterable[float], whens: Iterable[float], position: float,
+              passed: Iterable[float] = ()) -> None:
         self._first.extend(zip(fids, whens, strict=True))
+        for c in passed:  # (in order: a detector that learns its levels again decides earlier candidates again)
+            if self._passed and c < self._passed[-1]:
+                if len(self._passed) == self._passed.maxlen:
+                    self._passed.popleft()
+                bisect.insort(self._passed, c)
+            else:
+                self._passed.append(c)
         self._first_at = max(self._first_at, position)
         self._judge()
 
@@ -216,6 +250,7 @@ class LeadAgreement:
             k = bisect.bisect_left(self._second, float(i - 1), key=lambda q: q[0])
             when = self._second[k][1] if k < len(self._second) and self._second[k][0] <= i + 1 else i
             self._second_beats.append((i, b, max(when, i + self.post)))
+        self._take_templates()
         self._unjudged = min(self._unjudged + len(new), len(self._second))
         self._second_at = max(self._second_at, position)
         self._judge()
@@ -228,9 +263,8 @@ class LeadAgreement:
             self._judged.append((f, ok))
             self._unjudged -= 1
             if ok and self.cfg.insert:  # a QRS both leads showed: the second lead's complex as it looks
-                ib = self._second_beat(f)
-                if ib is not None and not ib[1].noisy:
-                    self._templ.append((f, _wave(ib[1]), _ptp(ib[1]), _steepest(ib[1], self.rep)))
+                self._await.append(f)
+        self._take_templates()
         # what neither a judgement nor a beat still to leave can need any more: every beat to come lies after the last
         # one that left, however far the leads' chunks have brought them past it (a 12 s chunk pushed its first
         # seconds' beats after their second-lead QRS were gone: NSTDB 118e06 lost 69 true beats as unconfirmed noise,
@@ -239,6 +273,8 @@ class LeadAgreement:
         upto = min(self._first_at, self._second_at, kept) - self.lag - self.tol - self.cfg.wait_s * self.fs
         while self._first and self._first[0][0] < upto:
             self._first.popleft()
+        while self._passed and self._passed[0] < upto:
+            self._passed.popleft()
         while len(self._second) > self._unjudged and self._second[0][0] < upto:
             self._second.popleft()
         # (and its window beats only up to where the bed's alarms have been judged: p_waves asks of them there, which
@@ -283,6 +319,8 @@ class LeadAgreement:
             b = head
             if (self.cfg.insert and can_wait and b.index + self.lag > self._second_at and self._may_insert(b.index)):
                 break  # after a long stretch without a QRS: the second lead's QRS in it first
+            if self.cfg.insert and self.cfg.insert_passed and can_wait and self._passed_open(b.index):
+                break  # the second lead's QRS at a candidate the first lead passed over first
             if b.noisy and b.index + self.lag > self._second_at:  # the second lead has not come that far yet
                 if can_wait:
                     break  # wait for it
@@ -392,7 +430,7 @@ class LeadAgreement:
                 self._ins_after = q
                 continue
             end = nxt if nxt is not None else max(q, self._first_at - self.cfg.insert_lag_s * self.fs)
-            if end - self._kept1 < self._gap_floor(med):
+            if end - self._kept1 < self._gap_floor(med) and not (nxt is not None and self._passed_near(q)):
                 if nxt is None:
                     return "wait"  # the stretch may grow long enough
                 self._ins_after = q
@@ -412,6 +450,42 @@ class LeadAgreement:
             if b2.noisy or not self._like(b2, i):  # in noise on the second lead too, or no QRS as it shows them
                 continue
             return replace(b2, index=i, noisy=True, lead=1)
+
+    def _passed_near(self, q: float) -> bool:
+        """Whether the first lead's detector passed over a candidate within ``tolerance_s`` of sample ``q`` that does
+        not recur (:meth:`_recurs`)."""
+        if not self.cfg.insert_passed:
+            return False
+        k = bisect.bisect_left(self._passed, q - self.tol)
+        return any(not self._recurs(c) for c in itertools.takewhile(lambda c: c <= q + self.tol,
+                                                                     itertools.islice(self._passed, k, None)))
+
+    def _recurs(self, c: float) -> bool:
+        """Whether the first lead's passed-over candidate ``c`` recurs: one lies at the same delay (within
+        ``passed_recur_s``) after at least ``passed_recur`` of the ``passed_recur_beats`` QRS of the first lead before
+        the QRS that ``c`` follows.  A wave of every beat (a tall T wave) does; a premature beat the lead missed seldom
+        does (a reviewer's synthetic first leads whose T waves, 0.9 of the R, were passed over at every beat: a second
+        lead's QRS-like artefact there became a beat, 672 false beats in 84 records, without this)."""
+        cfg = self.cfg
+        j = bisect.bisect_left(self._first, c, key=lambda q: q[0]) - 1
+        if j < 1:
+            return False
+        d, w = c - self._first[j][0], cfg.passed_recur_s * self.fs
+        hits = sum(_near_at(self._passed, self._first[i][0] + d, w)
+                   for i in range(max(0, j - cfg.passed_recur_beats), j))
+        return hits >= cfg.passed_recur
+
+    def _passed_open(self, upto: float) -> bool:
+        """Whether the first lead's detector passed over a candidate after its last beat that left and before sample
+        ``upto`` (less ``tolerance_s``) that the second lead may still show a QRS at (it has not come ``tolerance_s``
+        and ``lag_s`` past it), where a QRS there could be inserted at all: the second lead reliable at the last beat,
+        a median interval known, the candidate not recurring."""
+        if self._kept1 is None or self._median_rr() is None:
+            return False
+        k = bisect.bisect_right(self._passed, self._kept1 + self.tol)
+        open_ = [c for c in itertools.islice(self._passed, k, None)
+                 if c < upto - self.tol and c + self.tol + self.lag > self._second_at]
+        return bool(open_) and self.reliable(self._kept1) and any(not self._recurs(c) for c in open_)
 
     def p_waves(self, lo: float, hi: float) -> bool:
         """Whether the second lead's "QRS" after sample ``lo`` up to ``hi`` (those whose windows are cut; one at least)
@@ -462,6 +536,21 @@ class LeadAgreement:
         correlation is not defined: a flat window)."""
         r = np.corrcoef(w, t)[0, 1]
         return bool(np.isfinite(r) and r >= self.cfg.insert_like)
+
+    def _take_templates(self) -> None:
+        """The QRS both leads showed whose second-lead window beat has come, in order: templates where it is clean
+        (:meth:`_like`, :meth:`p_waves`).  One whose beat never comes (a later beat has) is passed over."""
+        while self._await:
+            f = self._await[0]
+            ib = self._second_beat(f)
+            if ib is None:
+                if not self._second_beats or self._second_beats[-1][0] <= f + 1:
+                    return  # its beat may still come
+                self._await.popleft()
+                continue
+            self._await.popleft()
+            if not ib[1].noisy:
+                self._templ.append((f, _wave(ib[1]), _ptp(ib[1]), _steepest(ib[1], self.rep)))
 
     def _second_beat(self, at: float) -> tuple[int, Beat] | None:
         """The second lead's window beat of its QRS at ``at`` with its absolute index (the fiducial rounded), or
@@ -591,6 +680,12 @@ def _near(qrs: deque[tuple[float, float]], at: float, tol: float) -> bool:
     """Whether ``qrs`` (increasing fiducials) hold one within ``tol`` of ``at``, whenever it was decided."""
     k = bisect.bisect_left(qrs, at - tol, key=lambda q: q[0])
     return k < len(qrs) and qrs[k][0] <= at + tol
+
+
+def _near_at(xs: deque[float], at: float, tol: float) -> bool:
+    """Whether a sample of increasing ``xs`` lies within ``tol`` of ``at``."""
+    k = bisect.bisect_left(xs, at - tol)
+    return k < len(xs) and xs[k] <= at + tol
 
 
 def _last(judged: deque[tuple[float, bool]], upto: float, n: int) -> list[tuple[float, bool]]:

@@ -289,7 +289,7 @@ def _split(segs: Sequence[Segmenter], chunks: Sequence[np.ndarray]) -> list[tupl
         ends = x[:, -1].tolist()
         for k in np.flatnonzero(ok).tolist():
             seg = segs[idx[k]]
-            seg.signal_loss, seg.found, seg.found_at, seg.found_when = False, [], [], []
+            seg.signal_loss, seg.found, seg.found_at, seg.found_when, seg.passed = False, [], [], [], []
             seg._last, seg._flat_run = ends[k], new_run[k]
             out[idx[k]] = (x[k], [(0, n, False)])
     return [o if o is not None else s.split(x) for o, s, x in zip(out, segs, xs, strict=True)]

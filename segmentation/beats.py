@@ -275,6 +275,9 @@ class Segmenter:
         # search-back or re-acquisition (when the candidate that led to it was decided); the lethal watch takes each
         # QRS in the order of these (ecgmon.monitor.lethal.InOrder)
         self.found_when: list[int] = []
+        # the fiducials of the candidates the detector passed over in the last push (QRSDetector.passed): where a
+        # second lead shows a QRS, a beat this lead missed (ecgmon.segmentation.agreement)
+        self.passed: list[float] = []
         self._when: list[int] = []  # found_when of the peaks of the last _push_peaks
         self.losses = 0
         # a push with defer_cuts: its ECG5000 beats to resample, each [x, start, stop, index, rr_prev, now, hr,
@@ -418,6 +421,7 @@ class Segmenter:
         self.found = []
         self.found_at = []
         self.found_when = []
+        self.passed = []
         return x, (self._parts(x) if len(x) else [])
 
     def push_parts(self, x: np.ndarray, parts: list[tuple[int, int, bool]], *,
@@ -545,6 +549,9 @@ class Segmenter:
             peaks = decided
         else:
             peaks = self.detector.push(x) if envelope is None else self.detector.push_envelope(*envelope)
+        if self.detector.passed:  # (taken once: a batched round may not call the detector's decide() again)
+            self.passed += self.fiducials([p + self.base for p in self.detector.passed])
+            self.detector.passed = []
         if not peaks:
             return []
         self._when = [a + self.base for a in self.detector.decided_at]

@@ -56,7 +56,10 @@ amplitude, so a 4x amplitude change is a 4x level change):
   candidate between that and ``t_wave_s`` (360 ms) after a QRS whose steepest band-passed slope is less than
   half that of the QRS is a T wave (Pan & Tompkins 1985, section II.F), unless it comes at ``t_rr`` (0.8) of
   the mean RR or later (a T wave lies within the QT, shorter than the RR: in a tachycardia over 1 / 360 ms
-  that is where the next QRS is due);
+  that is where the next QRS is due); the candidates passed over so (and those implausible or under the threshold)
+  at ``passed_frac`` (half) of the threshold or more are reported (:attr:`QRSDetector.passed`): a premature beat
+  under half the slope of a tall one before it is a T wave here, and a second lead may show its QRS
+  (:mod:`ecgmon.segmentation.agreement`, session 57);
 - wide complexes, their two edges (session 43): a wide monophasic complex (the sine-wave or sawtooth complexes of a
   sustained VT, a slow ventricular flutter) rises steeply, stays up, and falls as steeply 0.15-0.3 s later.  The two
   edges are two envelope peaks past the refractory period, equally steep, so no T wave by the slope rule: VFDB 611's
@@ -322,6 +325,10 @@ class DetectorConfig:
     searchback_qtc: float = 0.40
     searchback_qt_max_s: float = 0.6
     suspect_frac: float = 0.75  # noise candidates count at most as this share of the threshold in the noise level
+    # candidates past the refractory period passed over (a T wave by the slope rule, implausible, or under the
+    # threshold) at this share of the threshold or more are reported (QRSDetector.passed): a second lead may show a
+    # QRS there (ecgmon.segmentation.agreement, insert_passed); 0: none reported
+    passed_frac: float = 0.5
     rr_beats: int = 8
     rr_init_s: float = 1.0  # the mean RR assumed before two QRS are found
     min_rr_s: float = 0.18  # RR intervals outside [min, max] do not enter the mean RR (333 .. 24 bpm)
@@ -527,6 +534,8 @@ class QRSDetector:
         # the sample at which each QRS the last decide() returned was decided: the look-ahead after the candidate
         # being decided (a QRS found by search-back or by learning the levels again comes with a later one)
         self.decided_at: list[int] = []
+        # the candidates the last decide() passed over at passed_frac of the threshold or more (their envelope peaks)
+        self.passed: list[int] = []
         self.recent: deque[_Cand] = deque()  # every candidate of the last learn_s (re-acquisition)
         self.relearns = 0
         self.sb_run = 0  # QRS in a row found by search-back (relearn_sb)
@@ -672,6 +681,7 @@ class QRSDetector:
         (:func:`ecgmon.segmentation.bank.decide_many`) has found them for many beds at once."""
         out: list[int] = []
         at: list[int] = []
+        self.passed = []
         for c in self._candidates(peaks):
             n = len(out)
             self._decide(c, out)
@@ -1118,14 +1128,21 @@ class QRSDetector:
             return
         if c.v > self.threshold:
             if (last is not None and self._t_wave(c, last)) or self._hidden_t(c):
-                self._noise(c)  # a T wave
+                self._pass(c)  # a T wave
                 return
             if last is not None and self._implausible(c, last):
-                self._noise(c)  # noise between beats
+                self._pass(c)  # noise between beats
                 return
             self._qrs(c, out)
         else:
-            self._noise(c)
+            self._pass(c)
+
+    def _pass(self, c: _Cand) -> None:
+        """``c`` is no QRS here: noise (:meth:`_noise`), reported in :attr:`passed` where it reaches ``passed_frac``
+        of the threshold."""
+        if self.cfg.passed_frac > 0 and c.v >= self.cfg.passed_frac * self.threshold:
+            self.passed.append(c.p)
+        self._noise(c)
 
     def _other_edge(self, c: _Cand, last: int) -> bool:
         """Whether ``c`` is the other edge of the last QRS, a wide monophasic complex (module docstring, "wide
