@@ -65,6 +65,12 @@ def _layout(path: Path, header: Any) -> tuple[list[str], list[str], list[int]]:
             raise RecordError(f"{path.with_suffix('.hea')}: a multi-segment record without segments")
         with _quiet():
             header = wfdb.rdheader(str(path.parent / seg))
+    # the record line's signal count and the signal lines must agree (WFDB header(5)); wfdb reads the lines there
+    # are and fails later, on the signal, with an IndexError (a newcomer, session 57)
+    lines = len(header.sig_name or [])
+    if header.n_sig is not None and int(header.n_sig) != lines:
+        raise RecordError(f"{path.with_suffix('.hea')}: the record line says {int(header.n_sig)} signal(s) but "
+                          f"{lines} signal line(s) follow (WFDB header(5)): fix the count or the lines")
     # a header line may end without a description: wfdb names that signal None; call it by its position
     names = [f"signal {i + 1}" if n in (None, "") else str(n) for i, n in enumerate(header.sig_name or [])]
     units = [str(u) if u else "" for u in (header.units or [""] * len(names))]

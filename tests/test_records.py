@@ -210,6 +210,16 @@ def test_a_corrupt_header_is_named(tmp_path):
         read(p)
 
 
+def test_a_header_whose_signal_count_is_not_its_signal_lines_is_named(tmp_path):
+    """The record line's count of signals against the signal lines that follow (WFDB header(5)): a clear error, not
+    wfdb's IndexError on reading the signal (a newcomer, session 57)."""
+    p = _copy_excerpt(tmp_path)
+    hea = p.with_suffix(".hea")
+    hea.write_text(hea.read_text().replace("205x 1 360 144000", "205x 2 360 144000"))
+    with pytest.raises(RecordError, match=r"205x\.hea: the record line says 2 signal\(s\) but 1 signal line"):
+        read(p)
+
+
 def test_a_rate_outside_100_10000_hz_is_refused(tmp_path):
     """A recording may state 100-10,000 Hz (one above 1,000 Hz is decimated as it is read: tests/test_readers.py)."""
     p = _copy_excerpt(tmp_path)
