@@ -348,6 +348,27 @@ def test_counted_t_waves_in_the_same_pattern_stay_noisy():
     assert not _t_wave_stretch(S.SQIConfig(patterned_slope=0.01)).noisy
 
 
+def test_pacemaker_pulses_counted_as_beats_in_the_same_pattern_stay_noisy():
+    """A dual-chamber pacemaker (one-sample pulses at 500 Hz: 4 mV atrial 0.2 s before each beat, 8 mV ventricular
+    10 ms before it) whose atrial pulses detector 1 counts as beats: the bigeminy's pattern, with "complexes" detector
+    2 misses half as steep as the ones it finds: noisy (a reviewer's pulses of this kind, session 57, were rated clean
+    by the rule's first form, and a false extreme tachycardia followed; this rhythm is a guard, it is noisy by the
+    steepness conditions as well as by the pulse one)."""
+    fs = 500.0
+    x, r = synth(fs, np.full(13, 0.75), seed=4, noise_mv=0.01)
+    q = S.SignalQuality(fs)
+    a = r - round(0.2 * fs)
+    x[a[a >= 0]] += 4.0
+    x[r - round(0.01 * fs)] += 8.0
+    w = x[:q.n]
+    mine = np.sort(np.concatenate([r, a]))
+    mine = mine[(mine >= 0) & (mine < q.n)].astype(np.float64)
+    theirs = S.curve_length_qrs(w, fs, refractory_s=0.25, hp_s=0.1)
+    y = w - S._moving_mean(w, round(0.2 * fs))
+    st = q._stretch(mine, theirs, S.kurtosis_sqi(y), 0.9, 0, q.n, w)
+    assert st.bsqi is not None and st.bsqi < 0.8 and st.noisy
+
+
 def test_periodic_rr_repeat_every_lag_beats():
     big = np.tile([0.55, 0.95], 5)
     assert S.periodic(big, 2, 0.1, 2) and not S.steady(big, 0.1, 2)
