@@ -218,7 +218,7 @@ class LeadAgreement:
         self._templ: deque[tuple[float, np.ndarray, float, float]] = deque(maxlen=TEMPL_KEPT * cfg.insert_templ)
         # ... the QRS confirmed whose window beat has not come yet (most are judged before it comes: the first lead's
         # samples of a chunk are told before the second lead's, and a window needs the samples after its QRS)
-        self._await: deque[float] = deque()
+        self._await: deque[float] = deque(maxlen=4096)
         self._ins_after = -np.inf
         # the sample up to which the bed's alarms have been judged (Monitor._release_lead): the second lead's window
         # beats after it less wait_s are kept for p_waves (its last 256 at most)
@@ -465,7 +465,7 @@ class LeadAgreement:
         ``passed_recur_s``) after at least ``passed_recur`` of the ``passed_recur_beats`` QRS of the first lead before
         the QRS that ``c`` follows.  A wave of every beat (a tall T wave) does; a premature beat the lead missed seldom
         does (a reviewer's synthetic first leads whose T waves, 0.9 of the R, were passed over at every beat: a second
-        lead's QRS-like artefact there became a beat, 672 false beats in 84 records, without this)."""
+        lead's QRS-like artefact there became a beat, 672 false beats in 48 records, without this)."""
         cfg = self.cfg
         j = bisect.bisect_left(self._first, c, key=lambda q: q[0]) - 1
         if j < 1:

@@ -90,8 +90,8 @@ within 40 ms, each within twice any other's), at least half as steep as the ones
 most): QRS, not T waves (Pan and Tompkins' half; detector 1 taking dull T waves for beats makes the same pattern and
 stays noisy, and so does a mixture of them and QRS) nor a pacemaker's atrial pulses counted as beats, and not
 noise, which lifts detector 2's threshold over beats anywhere and makes a regular rhythm look so (a regular rhythm is
-left to the rules above).  Left (a reviewer's synthetic
-records, session 57): noise of 12-3 dB on such a bigeminy keeps its windows clean where the kurtosis stays over 5
+left to the rules above).  Left (a reviewer's synthetic records, session 57): noise of 12-3 dB on such a bigeminy
+keeps its windows clean where the kurtosis stays over 5
 (detector 1 found no false beat there, but the beats in the noise get verdicts), and narrow T waves (20-30 ms wide)
 that both detectors count can pass.  On the development records (measured on the rule's first form, which only the
 conditions on steepness and pulses have narrowed since) it changed no rating in noise (NSTDB 118 at every
@@ -159,9 +159,10 @@ class SQIConfig:
     # ... and the detectors may agree with detector 2 on another wave of some cycles (lagged_bsqi; session 38)
     organised_lagged: bool = True
     # ... or a bigeminal or trigeminal rhythm whose smaller complexes detector 2 does not reach (module docstring,
-    # "A bigeminy"): detector 1's RR regular with a period of 2 or 3 (organised_changes off it at most), every QRS of
-    # detector 2 one of detector 1's, the kurtosis clean, and those detector 2 missed at least patterned_slope of the
-    # others' steepest slope by their medians, alike among themselves (QRS, not T waves: Pan & Tompkins' half); 0: off
+    # "A bigeminy"): detector 1's RR not regular but repeating every 2 or 3 beats (organised_changes off it at most),
+    # every QRS of detector 2 one of detector 1's, the kurtosis clean, and those detector 2 missed at least
+    # patterned_slope of the others' steepest slope by their medians, alike among themselves, none a pacemaker pulse
+    # (QRS, not T waves: Pan & Tompkins' half); 0: off
     patterned_slope: float = 0.5
     patterned_spike: float = 4.0  # ... and at most this many times as steep (a pacemaker pulse is far steeper)
     # a noisy window whose last recent_s (rated alone) are clean is clean: the noise has ended (None: off)
