@@ -250,7 +250,6 @@ class LeadAgreement:
             k = bisect.bisect_left(self._second, float(i - 1), key=lambda q: q[0])
             when = self._second[k][1] if k < len(self._second) and self._second[k][0] <= i + 1 else i
             self._second_beats.append((i, b, max(when, i + self.post)))
-        self._take_templates()
         self._unjudged = min(self._unjudged + len(new), len(self._second))
         self._second_at = max(self._second_at, position)
         self._judge()
@@ -471,7 +470,7 @@ class LeadAgreement:
         if j < 1:
             return False
         d, w = c - self._first[j][0], cfg.passed_recur_s * self.fs
-        hits = sum(_near_at(self._passed, self._first[i][0] + d, w)
+        hits = sum(_near(self._passed, self._first[i][0] + d, w)
                    for i in range(max(0, j - cfg.passed_recur_beats), j))
         return hits >= cfg.passed_recur
 
@@ -676,16 +675,15 @@ def _steepest(b: Beat, rep: Representation) -> float:
     return s * b.scale if b.scale > 0 else s
 
 
-def _near(qrs: deque[tuple[float, float]], at: float, tol: float) -> bool:
-    """Whether ``qrs`` (increasing fiducials) hold one within ``tol`` of ``at``, whenever it was decided."""
-    k = bisect.bisect_left(qrs, at - tol, key=lambda q: q[0])
-    return k < len(qrs) and qrs[k][0] <= at + tol
+def _near(qrs: deque[tuple[float, float]] | deque[float], at: float, tol: float) -> bool:
+    """Whether ``qrs`` (increasing fiducials, each alone or with the sample it was decided at) hold one within ``tol``
+    of ``at``, whenever it was decided."""
+    k = bisect.bisect_left(qrs, at - tol, key=_fiducial)
+    return k < len(qrs) and _fiducial(qrs[k]) <= at + tol
 
 
-def _near_at(xs: deque[float], at: float, tol: float) -> bool:
-    """Whether a sample of increasing ``xs`` lies within ``tol`` of ``at``."""
-    k = bisect.bisect_left(xs, at - tol)
-    return k < len(xs) and xs[k] <= at + tol
+def _fiducial(q: tuple[float, float] | float) -> float:
+    return q[0] if isinstance(q, tuple) else q
 
 
 def _last(judged: deque[tuple[float, bool]], upto: float, n: int) -> list[tuple[float, bool]]:

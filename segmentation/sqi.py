@@ -349,18 +349,20 @@ def steady(rr: np.ndarray, tol: float, changes: int) -> bool:
     consecutive pairs differ by more than ``tol`` of the shorter (a rate step, such as a tachycardia's onset, is one
     or two; a premature beat with its pause three); noise and motion detections, whose RR vary by 40-60 %, change at
     almost every pair, as does atrial fibrillation."""
-    d = np.abs(np.diff(rr)) > tol * np.minimum(rr[1:], rr[:-1])
-    return int(np.count_nonzero(d)) <= changes
+    return _changes(rr, 1, tol) <= changes
 
 
 def periodic(rr: np.ndarray, lag: int, tol: float, changes: int) -> bool:
     """Whether the RR intervals ``rr`` repeat with a period of ``lag`` beats (a bigeminy: 2, a trigeminy: 3): at
     most ``changes`` of the pairs ``lag`` apart differ by more than ``tol`` of the shorter, and at least 2 such pairs
     for each that may."""
-    if len(rr) < lag + 2 * (changes + 1):
-        return False
+    return len(rr) >= lag + 2 * (changes + 1) and _changes(rr, lag, tol) <= changes
+
+
+def _changes(rr: np.ndarray, lag: int, tol: float) -> int:
+    """How many of the pairs of intervals ``lag`` apart in ``rr`` differ by more than ``tol`` of the shorter."""
     a, b = rr[lag:], rr[:-lag]
-    return int(np.count_nonzero(np.abs(a - b) > tol * np.minimum(a, b))) <= changes
+    return int(np.count_nonzero(np.abs(a - b) > tol * np.minimum(a, b)))
 
 
 def kurtosis_sqi(y: np.ndarray) -> float:
