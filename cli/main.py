@@ -770,6 +770,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         a = build_parser().parse_args(argv)
         a.command = "monitor"
+    if a.command in ("monitor", "demo") and not a.no_ui and not sys.stdout.isatty():
+        # the console draws on a terminal only: piped (`make run | tee log`) or redirected it drew nothing and said
+        # nothing until the summary (a newcomer, session 57)
+        print("note: standard output is not a terminal (a pipe or a file), where the console cannot be drawn: "
+              "running headless (--no-ui: JSON lines on standard output, the summary last; a replay plays its "
+              "beats once). Run it in a terminal for the console.", file=sys.stderr)
+        a.no_ui = True
     try:
         if a.command == "train":
             return cmd_train(a, console)

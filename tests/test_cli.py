@@ -151,6 +151,18 @@ def _open_files(pid: int) -> dict[str, str]:
     return out
 
 
+def test_the_monitor_piped_or_redirected_runs_headless_and_says_so(tmp_path):
+    """`make run | tee log`: the console draws on a terminal only, and piped it drew nothing and said nothing until
+    the summary (a newcomer, session 57).  Standard output not a terminal: JSON lines there, a note on stderr."""
+    r = run("--source", "replay", "--speed", "max", "--max-beats", "100", "--journal", str(tmp_path / "j.jsonl"),
+            timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "standard output is not a terminal" in r.stderr and "running headless" in r.stderr
+    lines = [json.loads(x) for x in r.stdout.splitlines() if x.startswith("{")]
+    assert sum(x["type"] == "beat" for x in lines) >= 100 and lines[-1]["type"] == "summary"
+    assert lines[-1]["replay"] is True
+
+
 def test_console_in_a_terminal_acknowledges_and_quits_cleanly(tmp_path):
     # --loop: on a loaded machine the split could end (and its alarms clear) before a key press finds one active
     app = PtyApp(["--source", "replay", "--loop", "--speed", "20", "--abnormal-rate", "all", "--journal",
