@@ -174,7 +174,9 @@ def _evaluate_parser(sub: argparse._SubParsersAction) -> None:
                         "packets (default 0.25; 0.01-10): how much the alarms depend on a device's packet length")
     p.add_argument("--checkpoint", type=Path, default=None,
                    help="default: the shipped checkpoint of that protocol")
-    p.add_argument("--out", type=Path, default=Path("runs/eval"), help="output folder (default runs/eval)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="output folder (default runs/eval/PROTOCOL: one protocol's metrics.json does not overwrite "
+                        "another's)")
     p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
     p.add_argument("--threads", type=int, default=None,
                    help="CPU threads for torch (the protocols that play records through the monitor)")
@@ -485,6 +487,8 @@ def cmd_evaluate_lethal(a: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_evaluate(a: argparse.Namespace, console: Console) -> int:
+    if a.out is None:  # per protocol: evaluate --protocol qrs wrote runs/eval/metrics.json over mitdb's (a newcomer)
+        a.out = Path("runs/eval") / a.protocol
     if a.folds and not a.cv:  # they would be ignored: the run would not be the one asked for
         raise ValueError("--folds chooses folds of a cross-validation: give --cv K as well")
     if a.cv and a.protocol != "mitdb":

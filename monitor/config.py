@@ -533,10 +533,14 @@ def lethal_from_args(a: argparse.Namespace) -> LethalConfig:
         raise ValueError(f"--hr-low {a.hr_low:g} must be under --hr-high {a.hr_high:g}")
     # thresholds that contradict each other (a newcomer, session 25: --tachy-bpm 30 raised "extreme tachycardia"
     # at 45 bpm beside "heart rate low"; --pause-s 10 over --asystole-s 4 could never be raised)
-    if not a.brady_bpm < a.tachy_bpm or not replace(_X, brady_bpm=a.brady_bpm, tachy_bpm=a.tachy_bpm).limits_agree(
-            a.hr_low, a.hr_high):
-        raise ValueError(f"--brady-bpm {a.brady_bpm:g} must be under --tachy-bpm {a.tachy_bpm:g}, --tachy-bpm over "
-                         f"--hr-low {a.hr_low:g} and --brady-bpm under --hr-high {a.hr_high:g}")
+    # (each rule broken named, not all three: --brady-bpm 300 was told "--tachy-bpm over --hr-low" too; a newcomer,
+    # session 57; the limits' rule is LethalConfig.limits_agree)
+    broken = [rule for ok, rule in (
+        (a.brady_bpm < a.tachy_bpm, f"--brady-bpm {a.brady_bpm:g} must be under --tachy-bpm {a.tachy_bpm:g}"),
+        (a.tachy_bpm > a.hr_low, f"--tachy-bpm {a.tachy_bpm:g} must be over --hr-low {a.hr_low:g}"),
+        (a.brady_bpm < a.hr_high, f"--brady-bpm {a.brady_bpm:g} must be under --hr-high {a.hr_high:g}")) if not ok]
+    if broken:
+        raise ValueError("; ".join(broken))
     if not 0 <= a.pause_wait_s <= 3:
         raise ValueError(f"--pause-wait-s must be 0-3 s, got {a.pause_wait_s:g}")
     if a.pause_s > a.asystole_s:

@@ -116,6 +116,15 @@ def test_other_protocols_take_data_once(tmp_path, capsys):
     assert rc == 2 and "--data is given 2 times; --protocol qrs takes it once" in capsys.readouterr().err
 
 
+def test_each_protocol_writes_its_own_folder_by_default(tmp_path, monkeypatch, capsys):
+    """Without --out each protocol writes runs/eval/PROTOCOL: all wrote runs/eval, so --protocol qrs replaced the
+    mitdb run's metrics.json (a newcomer, session 57)."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["evaluate", "--protocol", "qrs", "--data", str(DATA / "mitdb"), "--no-figures"]) == 0
+    written = json.loads((tmp_path / "runs" / "eval" / "qrs" / "metrics.json").read_text())
+    assert written["protocol"] == "qrs" and not (tmp_path / "runs" / "eval" / "metrics.json").exists()
+
+
 @pytest.mark.slow
 def test_cv_over_two_databases_holds_each_record_out_once_and_counts_each_database(tmp_path):
     svdb = _svdb_like(tmp_path / "svdb128", DATA / "mitdb" / "205x", "805x")
