@@ -308,6 +308,8 @@ class LethalConfig:
     # own rhythm (LeadFusion._other_rhythm; session 53, docs/alarms.md)
     second_lead_veto: bool = True
     rate_gap_s: float | None = None  # an RR this long or more is no rate (it is asystole's); None: asystole_s
+    # an interval across bridged lost samples over this times the longest of the last 8 held a QRS they hid: no rate
+    bridge_long: float = 1.15
     # the VF detector's artifact windows (noise, motion, an amplifier's baseline step) hold the asystole timer
     asystole_artifact: bool = True
     asystole_wait_s: float = 3.0  # the longest asystole waits past asystole_s for the windows that cover it
@@ -536,15 +538,18 @@ class LethalWatch:
         if self.carried and not self.active & {Condition.ASYSTOLE, Condition.PAUSE}:
             self.carried = False
         rr = (index - self.last_qrs) / self.fs if self.last_qrs is not None else None
-        # an interval across lost samples long enough to hold a QRS they hid (over 1.5 times the median of the
-        # last intervals) is no rate; a shorter one is (leaving out every interval across a gap favours the short
-        # ones: a longer interval holds a gap more often)
+        # an interval across lost samples long enough to hold a QRS they hid is no rate: over bridge_long times the
+        # longest of the last 8 intervals (two of the rhythm's intervals are longer than any one it has shown), or
+        # any when there are none to judge by; a shorter one is (leaving out every interval across a gap favours
+        # the short ones: a longer interval holds a gap more often).  Over 1.5 times their median before, which a
+        # bigeminy's long cycle is: a bigeminy at 86 bpm (0.4 / 1.0 s) with a 0.1 s gap every 1.4 s read as an
+        # extreme tachycardia; and a sum of two or three intervals over pause_s, or the first after the window
+        # emptied, counted: 75 and 44 bpm with 10-20 % of 0.25 s packets lost raised extreme bradycardia
         skip = False
         if self.bridges:
             prev = self.last_qrs
-            recent = sorted(r for r, _ in list(self.rr)[-8:])
-            skip = (rr is not None and rr < c.pause_s and prev is not None and bool(recent)
-                    and rr > 1.5 * recent[len(recent) // 2]
+            longest = max((r for r, _ in list(self.rr)[-8:]), default=None)
+            skip = (rr is not None and prev is not None and (longest is None or rr > c.bridge_long * longest)
                     and any(prev < b1 and index > b0 for b0, b1 in self.bridges))
             self.bridges = [b for b in self.bridges if b[1] > index]
         # an interval with a QRS in a clipped stretch (the latest tick called it clipped): the clipping hides beats
@@ -1079,7 +1084,8 @@ class LethalWatch:
 
     def bridge(self, start: int, stop: int) -> None:
         """Samples ``[start, stop)`` were lost in transit and bridged (a short run: the stream goes on): an
-        interval across them over 1.5 times the median RR (a QRS was lost in it) counts for no rate, while the
+        interval across them over ``bridge_long`` times the longest of the last 8 (a QRS was lost in it: two of the
+        rhythm's intervals), or any with none before it, counts for no rate, while the
         pause and asystole timers run on through them (the signal there is unknown: a stretch without QRS that it
         ends or lengthens is judged as one without, erring towards the alarm)."""
         self.bridges.append((start, stop))
