@@ -297,6 +297,12 @@ class LethalConfig:
     # 2015 development third it removed 4 of 11 false VT alarms and lost 3 of 23 true ones (score 76.17 -> 73.55;
     # session 25, docs/alarms.md): true VT in the ICU often reads as noise to the signal-quality index
     vt_held_unanalysable: bool = False
+    # no extreme tachycardia raised while "ECG cannot be analysed" is on (the artifact condition wins): a stretch the
+    # signal-quality index rates clean inside an episode of noise is no rhythm to count (judged per lead: NSTDB
+    # 118e_6, -6 dB: the second lead's 149 bpm over 13 beats while it could not be analysed, for a true 75, now none;
+    # 118e00's, 0 dB, 10 s into an episode, comes 33 s later, 10 s after the condition cleared while the noise went
+    # on).  No CinC 2015, VFDB, DS1 or SVDB development alarm changed (session 58); False: off
+    tachy_held_unanalysable: bool = True
     # a bed with a second lead (--second-lead, LeadFusion): where VT is read. "confirmed" (the default since session
     # 30): the first lead's run, and the second lead's when the first lead typed 4 beats in a row ventricular within
     # it (docs/alarms.md, 'A second lead', session 30); "first": the first
@@ -637,7 +643,8 @@ class LethalWatch:
                                      brady >= c.brady_bpm + c.rate_resolved_bpm and all(clean[-nb:]))):
             out += self._set(Condition.EXTREME_BRADY, False, index,
                              f"heart rate {brady:.0f} bpm over {c.brady_beats} beats")
-        if tachy is not None and tachy > c.tachy_bpm and not hold:
+        if tachy is not None and tachy > c.tachy_bpm and not hold and not (
+                c.tachy_held_unanalysable and Condition.CANNOT_ANALYSE in self.active):
             self.met[Condition.EXTREME_TACHY] = index
             out += self._set(Condition.EXTREME_TACHY, True, index,
                              f"heart rate {_bpm(tachy, c.tachy_bpm)} bpm over {c.tachy_beats} beats, "

@@ -1323,6 +1323,30 @@ def test_vt_held_unanalysable_raises_no_vt_while_the_ecg_cannot_be_analysed():
     assert Condition.CANNOT_ANALYSE in held and Condition.VTACH not in held
 
 
+def test_no_extreme_tachycardia_while_the_ecg_cannot_be_analysed():
+    """Detections the signal-quality index calls noisy for over 4 s ('ECG cannot be analysed'), then 13 it rates
+    clean at 150 bpm inside the episode (NSTDB 118e_6's second lead at -6 dB, session 58): no extreme tachycardia
+    until the condition has cleared (10 s readable); raised at the 13th clean beat with the option off."""
+
+    def changes(cfg: LethalConfig) -> dict[Condition, float]:
+        w, out, t = LethalWatch(FS, cfg), [], 0.0
+        for k in range(80):
+            t += 0.4
+            i = round(t * FS)
+            out += w.samples(i) + w.qrs(i, noisy=5 <= k < 20, rated=True)
+        first: dict[Condition, float] = {}
+        for ch in out:
+            if ch.active:
+                first.setdefault(ch.condition, ch.index / FS)
+        cleared = [ch.index / FS for ch in out if not ch.active and ch.condition is Condition.CANNOT_ANALYSE]
+        first[Condition.CANNOT_ANALYSE] = cleared[0] if cleared else math.inf  # when it cleared
+        return first
+
+    held, off = changes(LethalConfig()), changes(LethalConfig(tachy_held_unanalysable=False))
+    assert off[Condition.EXTREME_TACHY] == pytest.approx(0.4 * 32, abs=0.01)  # 12 clean intervals after the noise
+    assert off[Condition.EXTREME_TACHY] < held[Condition.CANNOT_ANALYSE] <= held[Condition.EXTREME_TACHY]
+
+
 def test_a_condition_of_both_leads_raised_again_is_never_dated_before_its_last_clearing():
     """'ECG cannot be analysed' on the first lead since 457327 (a newcomer on NSTDB 118e06, session 25): raised for the
     bed with the second lead's at 460000, cleared when the second lead is readable again (471535), raised again when
