@@ -183,10 +183,7 @@ class LethalConfig:
     # under vt_bpm and within vt_wide_regular of their median, a beat in artifact counts as not ventricular.  A sinus
     # rhythm at 72 bpm after a VT, read as noise under a respiratory baseline wander, held the VT's alarm on for as
     # long as the wander went on (a reviewer's synthetic VT, session 45); a VT under noise is fast, or its detections
-    # are irregular where the noise hides some.  Whatever the typer made of it: MIT-BIH 207's left bundle branch
-    # block rhythm at 62 bpm after its VT, unlike the bed's template then, had beats in artifact typed ventricular
-    # (P 0.34-0.5, over vt_p) that held the alarm to 114.7 s, 21 s after the last ventricular beat (a newcomer,
-    # session 57).  False: off
+    # are irregular where the noise hides some.  False: off
     vt_artifact_slow: bool = True
     # a VT run may hold this many beats not typed ventricular between its first and last ventricular beat (a
     # misread beat does not break it): vt_beats ventricular beats among vt_beats + vt_misread; 0: strictly in a row
@@ -763,9 +760,8 @@ class LethalWatch:
         held = goes_on or (c.vt_wide_holds and Condition.VTACH in self.active and self.wide[-1]
                            and self._fast(c.vt_beats - 1)
                            and prev_corr is not None and prev_corr >= c.vt_wide_similar and self._regular_last())
-        slow = artifact and c.vt_artifact_slow and self._slow_regular()  # not ventricular, whatever it was typed
-        artifact_holds = artifact and not slow
-        self.recent.append(((ventricular and not slow) or artifact_holds or held) if c.vt_artifact_holds
+        artifact_holds = artifact and not (c.vt_artifact_slow and self._slow_regular())
+        self.recent.append((ventricular or artifact_holds or held) if c.vt_artifact_holds
                            else ((ventricular or held) and not artifact))
         self.recent_art.append(artifact)
         # VF/flutter outranks VT: while its alarm is on, the "beats" typed are fibrillatory waves, and a VT alarm

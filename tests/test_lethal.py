@@ -1300,10 +1300,10 @@ def test_beats_in_artifact_hold_vt_unless_they_come_slow_and_regular():
     got = run(LethalConfig(), [0.83] * 60)
     assert [a for a, _ in got] == [True, False] and end + 7 * 0.83 < got[1][1] <= end + 15 * 0.83 + 0.01, got
     assert [a for a, _ in run(LethalConfig(vt_artifact_slow=False), [0.83] * 60)] == [True]
-    # whatever the typer made of them: MIT-BIH 207's bundle branch block rhythm at 62 bpm after its VT, unlike the
-    # bed's template then, had beats in artifact typed ventricular that held the alarm 21 s past its last V beat
-    assert run(LethalConfig(), [0.83] * 60, typed_v=True) == got
-    assert [a for a, _ in run(LethalConfig(), [0.4] * 60, typed_v=True)] == [True]
+    # beats the typer calls ventricular still hold it, slow or not: a VT going on under noise whose detector finds
+    # every other beat reads as a regular 75 bpm (a reviewer, session 58: counting them not ventricular cleared such a
+    # VT for 31-33 s; MIT-BIH 207's alarm held 21 s after its episode was what that would have bought)
+    assert [a for a, _ in run(LethalConfig(), [0.8] * 60, typed_v=True)] == [True]
     assert [a for a, _ in run(LethalConfig(), [0.4] * 60)] == [True]
     assert [a for a, _ in run(LethalConfig(), [0.4, 0.4, 0.8] * 20)] == [True]
 
