@@ -304,9 +304,9 @@ def add_alarm_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--vt-held-unanalysable", action="store_true",
                    help="VT: raise none while 'ECG cannot be analysed' is on (off by default: on CinC 2015 development "
                         "records it lost 3 of 23 true VT alarms for 4 of 11 false ones)")
-    g.add_argument("--no-tachy-held-unanalysable", action="store_true",
-                   help="extreme tachycardia: raise it also while 'ECG cannot be analysed' is on (by default the "
-                        "artifact condition wins: a fast rate counted inside an episode of noise raises none)")
+    g.add_argument("--tachy-held-unanalysable", action="store_true",
+                   help="extreme tachycardia: raise none while the lead's 'ECG cannot be analysed' is on (off by "
+                        "default: a true tachycardia amid recurring noise bursts was not raised for minutes)")
     g.add_argument("--vf-organised-bpm", type=float, default=_X.organised_bpm,
                    help=f"VF/flutter: a window over a regular rhythm of clean QRS no faster than this is not VF (a "
                         f"regular wide-complex rhythm; default {_X.organised_bpm:g}; 0: off)")
@@ -604,7 +604,7 @@ def lethal_from_args(a: argparse.Namespace) -> LethalConfig:
                    vt_sustain_corr=a.vt_sustain_corr or None, vt_sustain_jump=a.vt_sustain_jump,
                    vt_turn=a.vt_turn or None, vt_odd_beats=a.vt_odd_beats,
                    vt_held_unanalysable=a.vt_held_unanalysable,
-                   tachy_held_unanalysable=not a.no_tachy_held_unanalysable, second_lead_vt=a.second_lead_vt,
+                   tachy_held_unanalysable=a.tachy_held_unanalysable, second_lead_vt=a.second_lead_vt,
                    second_lead_veto=a.second_lead_veto,
                    vt_noisy=a.vt_noisy, organised_bpm=a.vf_organised_bpm,
                    vf_episode_s=a.vf_episode_s, cannot_analyse_s=a.cannot_analyse_s)
