@@ -181,23 +181,21 @@ def _lossy_rhythm(intervals: list[float], lost: list[tuple[float, float]]) -> li
     return raised
 
 
-def test_rates_across_lost_packets_keep_the_rhythms_long_cycles_and_leave_out_hidden_qrs():
-    """An interval across lost samples counts for no rate when it is longer than any of the rhythm's (1.15 times
-    the longest of the last 8: it held a QRS the gap hid), or when there is none before it to judge by.  Before
-    (1.5 times their median, and only under pause_s), over a link that lost 20 % of its 0.25 s packets, sums of two
-    or three intervals counted as rates: a sinus rhythm at 75 bpm and a bradycardia at 44 raised extreme
-    bradycardia (3 and 5 of 8 links), and a ventricular bigeminy at 86 bpm (0.4 / 1.0 s), whose long cycles were
-    over 1.5 times the median, an extreme tachycardia on one link.  A bigeminy whose every long cycle crosses a gap
-    (lost in step with its cycle) cannot be told by timing from one with a QRS lost in each: not asserted."""
-    rhythms = {"sinus 75": [0.8] * 600, "bradycardia 44": [1.35] * 600,
-               "bigeminy 86": [0.4 if k % 2 else 1.0 for k in range(600)]}
-    for name, rr in rhythms.items():
-        for seed in range(8):
+def test_rates_across_lost_packets_keep_a_bigeminys_long_cycles():
+    """An interval across lost samples over 1.5 times the median of the last 8 counts for no rate (it held a QRS the
+    gap hid), unless it is no longer than 1.15 times the longest of the last 4 intervals that crossed no gap: the
+    rhythm's own long cycle.  1.5 times the median is under a bigeminy's long cycle: a ventricular bigeminy at 86 bpm
+    (0.4 / 1.0 s) over a link losing 20 or 30 % of its 0.25 s packets lost its long cycles and read as heart rate high
+    or extreme tachycardia on 4 and 15 of 20 seeded links; now on none.  (A first form that skipped every interval over
+    1.15 times the longest, or any with none before it, lost true bradycardias and tachycardias that began during the
+    losses: a reviewer, session 58.)"""
+    rr = [0.4 if k % 2 else 1.0 for k in range(600)]
+    for loss in (0.2, 0.3):
+        for seed in range(20):
             rng = np.random.default_rng(seed)
-            lost = [(0.25 * p, 0.25 * (p + 1)) for p in range(round(sum(rr) / 0.25) + 8) if rng.random() < 0.2]
+            lost = [(0.25 * p, 0.25 * (p + 1)) for p in range(round(sum(rr) / 0.25) + 8) if rng.random() < loss]
             raised = set(_lossy_rhythm(rr, lost))
-            assert not raised & {Condition.EXTREME_BRADY, Condition.EXTREME_TACHY, Condition.HR_HIGH}, (name, seed)
-            assert (Condition.HR_LOW in raised) == (name == "bradycardia 44"), (name, seed)
+            assert not raised & {Condition.EXTREME_TACHY, Condition.HR_HIGH}, (loss, seed)
 
 
 def test_a_pause_waits_for_the_qrs_the_detector_finds_when_it_learns_its_levels_again():

@@ -699,8 +699,8 @@ def test_heart_rate_window_pause_and_gap():
 def test_heart_rate_keeps_a_bigeminy_long_cycle_across_a_gap_and_leaves_out_a_hidden_qrs():
     """A bigeminy (0.56 / 1.31 s, 64 bpm) at 360 Hz with 0.1 s of samples lost and bridged every 2 s, nearly in
     step with its cycle (MIT-BIH 119 as a newcomer played it, session 57): a long cycle across a gap is the rhythm's
-    own (the window shows it), while an interval that held a QRS the gap hid is two of its intervals and is left
-    out.  Leaving out every interval over 1.5 times the mean read up to 79 bpm."""
+    own (the last intervals across no gap show it), while an interval that held a QRS the gap hid is two of its
+    intervals and is left out.  Leaving out every interval over 1.5 times the mean read up to 79 bpm."""
     fs, short, long_ = 360.0, 202, 472
     gaps = [(s, s + 36) for s in range(360, 200 * 720, 720)]
     hr, t, shown, hidden = HeartRate(fs), 0, [], 0
