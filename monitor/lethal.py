@@ -315,6 +315,11 @@ class LethalConfig:
     # own rhythm (LeadFusion._other_rhythm; session 53, docs/alarms.md)
     second_lead_veto: bool = True
     rate_gap_s: float | None = None  # an RR this long or more is no rate (it is asystole's); None: asystole_s
+    # QRS the signal-quality index calls noisy count towards clearing asystole and pause (clear_beats in a row); by
+    # default they do not and start the count again: a signal without QRS whose noise or fine fibrillation the QRS
+    # detector counted lost its HIGH alarm to the MEDIUM "ECG cannot be analysed" (a newcomer's VFDB 426 fibrillation at
+    # 0.07 mV: 47 s; session 58, docs/alarms.md)
+    asystole_noisy_clears: bool = False
     # an interval across bridged lost samples over 1.5 times the median of the last 8 and this times the longest of
     # the last 4 across none held a QRS they hid: no rate
     bridge_long: float = 1.15
@@ -544,6 +549,7 @@ class LethalWatch:
         c = self.cfg
         out: list[Change] = []
         clean_qrs = rated and not noisy  # the signal-quality index has rated its stretch, and clean
+        qrs_noisy = noisy  # (noisy is narrowed to noisy_rates below)
         if self.carried and not self.active & {Condition.ASYSTOLE, Condition.PAUSE}:
             self.carried = False
         rr = (index - self.last_qrs) / self.fs if self.last_qrs is not None else None
@@ -617,7 +623,9 @@ class LethalWatch:
             # an asystole carried over a change of rate (carry) ends only at clean QRS: the restarted detector's first
             # detections in low-level noise are not the heart (an asystole in 20-50 uV of noise was cleared 3.5 s
             # after the change)
-            if not skip and (not self.carried or clean_qrs):
+            if not skip and qrs_noisy and not c.asystole_noisy_clears:
+                self.calm = 0  # a detection in noise is no beat back
+            elif not skip and (not self.carried or clean_qrs):
                 self.calm += 1
                 if self.calm >= c.clear_beats:
                     again = f"QRS again ({self.calm} in a row)"
