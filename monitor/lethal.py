@@ -320,9 +320,6 @@ class LethalConfig:
     # detector counted lost its HIGH alarm to the MEDIUM "ECG cannot be analysed" (a newcomer's VFDB 426 fibrillation at
     # 0.07 mV: 47 s; session 58, docs/alarms.md)
     asystole_noisy_clears: bool = False
-    # an interval across bridged lost samples over 1.5 times the median of the last 8 and this times the longest of
-    # the last 4 across none held a QRS they hid: no rate
-    bridge_long: float = 1.15
     # the VF detector's artifact windows (noise, motion, an amplifier's baseline step) hold the asystole timer
     asystole_artifact: bool = True
     asystole_wait_s: float = 3.0  # the longest asystole waits past asystole_s for the windows that cover it
@@ -458,7 +455,6 @@ class LethalWatch:
         self._vt_w = 0  # the number of typed beats in the run _vt_run last found
         self.noisy_qrs: deque[int] = deque(maxlen=64)  # the last QRS the signal-quality index called noisy
         self.qrs_at: deque[int] = deque(maxlen=32)  # the last QRS (organised rhythm; noisy ones also in noisy_qrs)
-        self.whole_rr: deque[float] = deque(maxlen=4)  # the last intervals (s) across no bridged lost samples
         self.typed_rr: deque[float] = deque(maxlen=max(cfg.vt_beats + max(0, cfg.vt_misread), cfg.vt_clear_beats, 2))
         self.calm = 0  # consecutive beats counting towards clearing asystole / pause
         self.saturated = False  # the latest tick's clipped verdict (samples)
@@ -553,21 +549,16 @@ class LethalWatch:
         if self.carried and not self.active & {Condition.ASYSTOLE, Condition.PAUSE}:
             self.carried = False
         rr = (index - self.last_qrs) / self.fs if self.last_qrs is not None else None
-        # an interval across lost samples long enough to hold a QRS they hid (over 1.5 times the median of the last
-        # intervals) is no rate; a shorter one is (leaving out every interval across a gap favours the short ones: a
-        # longer interval holds a gap more often); nor is one no longer than bridge_long times the longest of the last
-        # 4 intervals across no lost samples (the rhythm's own long cycle: 1.5 times the median is under a bigeminy's,
-        # and leaving them out read a bigeminy at 86 bpm, 0.4 / 1.0 s, as an extreme tachycardia).  (Skipping every
-        # interval over bridge_long times the longest, or any with none before it, lost true bradycardias and
-        # tachycardias that began during the losses and left asystole on after them: a reviewer, session 58.)
-        skip = crosses = False
+        # an interval across lost samples long enough to hold a QRS they hid (over 1.5 times the median of the
+        # last intervals) is no rate; a shorter one is (leaving out every interval across a gap favours the short
+        # ones: a longer interval holds a gap more often)
+        skip = False
         if self.bridges:
             prev = self.last_qrs
-            crosses = prev is not None and any(prev < b1 and index > b0 for b0, b1 in self.bridges)
             recent = sorted(r for r, _ in list(self.rr)[-8:])
-            skip = (crosses and rr is not None and rr < c.pause_s and bool(recent)
+            skip = (rr is not None and rr < c.pause_s and prev is not None and bool(recent)
                     and rr > 1.5 * recent[len(recent) // 2]
-                    and (not self.whole_rr or rr > c.bridge_long * max(self.whole_rr)))
+                    and any(prev < b1 and index > b0 for b0, b1 in self.bridges))
             self.bridges = [b for b in self.bridges if b[1] > index]
         # an interval with a QRS in a clipped stretch (the latest tick called it clipped): the clipping hides beats
         sat = self.saturated
@@ -612,12 +603,9 @@ class LethalWatch:
             # no QRS for as long as asystole takes: that interval is the asystole alarm's (raised, or held because
             # the signal could not be read), not a heart rate; the extreme rates count from the beats after it
             self.rr.clear()
-            self.whole_rr.clear()
         elif rr is not None and rr > 0 and not skip:
             self.rr.append((rr, None if unrated else noisy))
             self.rr_unrated = self.rr_unrated or unrated
-            if not crosses:
-                self.whole_rr.append(rr)
         # asystole and pause clear once beats come back at a rate a heart can keep
         if rr is not None and rr < c.pause_s:
             # an asystole carried over a change of rate (carry) ends only at clean QRS: the restarted detector's first
@@ -1107,8 +1095,7 @@ class LethalWatch:
 
     def bridge(self, start: int, stop: int) -> None:
         """Samples ``[start, stop)`` were lost in transit and bridged (a short run: the stream goes on): an
-        interval across them over 1.5 times the median of the last 8 and ``bridge_long`` times the longest of the last
-        4 across none (a QRS was lost in it) counts for no rate, while the
+        interval across them over 1.5 times the median RR (a QRS was lost in it) counts for no rate, while the
         pause and asystole timers run on through them (the signal there is unknown: a stretch without QRS that it
         ends or lengthens is judged as one without, erring towards the alarm)."""
         self.bridges.append((start, stop))
@@ -1122,7 +1109,6 @@ class LethalWatch:
         self._gap = None
         self.bridges = []
         self.rr.clear()
-        self.whole_rr.clear()
         self.typed_rr.clear()
         self.vent.clear()
         self.typed_at.clear()

@@ -11,11 +11,10 @@ of it after 6 beats.
 Intervals are not filtered (an ectopic beat's short interval counts, as in EC13's bigeminy); an
 interval longer than ``max_rr_s`` (a detection gap or signal loss) empties the window, so a rate is
 never averaged across a gap; an interval across a short bridged stretch of lost samples
-(:meth:`HeartRate.bridge`) that is over 1.5 times the mean and over 1.15 times the longest of the last 4 intervals
-across no such stretch (a QRS was lost in it: two of the rhythm's intervals are longer than any one it has shown) is
-left out, the window keeping the intervals before it.  While no QRS comes, :meth:`HeartRate.at` lets the open
-interval pull the rate down once it is longer than the mean (a pause or asystole shows as a falling rate, then
-``None`` after ``max_rr_s``).
+(:meth:`HeartRate.bridge`) that is over 1.5 times the mean (a QRS was lost in it) is left out, the window
+keeping the intervals before it.  While no QRS comes, :meth:`HeartRate.at` lets the open interval pull the
+rate down once it is longer than the mean (a pause or asystole shows as a falling rate, then ``None`` after
+``max_rr_s``).
 """
 
 from __future__ import annotations
@@ -30,9 +29,6 @@ __all__ = ["HeartRate", "HeartRateConfig"]
 class HeartRateConfig:
     beats: int = 12  # RR intervals averaged
     max_rr_s: float = 6.0  # a longer interval is a gap (10 bpm): the average starts again after it
-    # an interval across a bridged stretch held a QRS the stretch hid when over 1.5 times the window's mean and
-    # hid_long times the longest of the last 4 intervals across none (the rhythm's own long cycle)
-    hid_long: float = 1.15
 
 
 class HeartRate:
@@ -41,36 +37,27 @@ class HeartRate:
     def __init__(self, fs: float, cfg: HeartRateConfig = HeartRateConfig()) -> None:
         self.fs, self.cfg = fs, cfg
         self.rr: deque[float] = deque(maxlen=cfg.beats)  # samples
-        self.whole: deque[float] = deque(maxlen=4)  # the last intervals across no bridged stretch (samples)
         self.last: float | None = None
         self.bridges: list[tuple[int, int]] = []  # bridged stretches [start, stop) not yet behind the last QRS
 
     def bridge(self, start: int, stop: int) -> None:
         """Samples ``[start, stop)`` were lost and bridged (filled in by the caller): an interval across them that
-        held a QRS the gap hid (module docstring) does not count."""
+        is over 1.5 times the mean RR (it held a QRS the gap hid) does not count."""
         self.bridges.append((start, stop))
 
     def add(self, index: float) -> float | None:
         if self.last is not None:
             rr = index - self.last
             last = self.last
-            # across a bridge and long enough to hold a QRS the gap hid: left out.  Not every interval across one:
-            # a longer interval holds a gap more often, and leaving those out would bias the rate up (a bigeminy's
-            # long cycles: +13 bpm on MIT-BIH 119 with 1 packet in 10 lost).  Nor one no longer than the rhythm's
-            # own long cycle as the window shows it: with over 1.5 mean RR alone, the long cycles of 119's bigeminy
-            # (0.56 / 1.31 s) that crossed a 0.1 s gap every 2 s were left out, the mean fell with them and more
-            # were: 76-79 bpm shown for 62-65 (a newcomer, session 57).  (The longest alone, and every interval
-            # across a gap while the window is empty, lost a tachycardia's onset during the losses: a reviewer.)
-            crosses = any(last < b1 and index > b0 for b0, b1 in self.bridges)
-            hid = (crosses and bool(self.rr) and rr > 1.5 * sum(self.rr) / len(self.rr)
-                   and (not self.whole or rr > self.cfg.hid_long * max(self.whole)))
+            # across a bridge and long enough to hold a QRS the gap hid (over 1.5 mean RR): left out.  Not every
+            # interval across one: a longer interval holds a gap more often, and leaving those out would bias the
+            # rate up (a bigeminy's long cycles: +13 bpm on MIT-BIH 119 with 1 packet in 10 lost)
+            hid = (bool(self.rr) and rr > 1.5 * sum(self.rr) / len(self.rr)
+                   and any(last < b1 and index > b0 for b0, b1 in self.bridges))
             if rr > self.cfg.max_rr_s * self.fs:
                 self.rr.clear()
-                self.whole.clear()
             elif rr > 0 and not hid:
                 self.rr.append(rr)
-                if not crosses:
-                    self.whole.append(rr)
         if self.bridges:
             self.bridges = [b for b in self.bridges if b[1] > index]
         self.last = index
@@ -97,6 +84,5 @@ class HeartRate:
 
     def reset(self) -> None:
         self.rr.clear()
-        self.whole.clear()
         self.last = None
         self.bridges = []

@@ -190,41 +190,6 @@ def test_no_rate_across_lost_samples_but_the_timers_run_on():
     assert [c.index for c in got if c.active and c.condition is Condition.PAUSE] == [round(t * FS) + 3 * FS]
 
 
-def _lossy_rhythm(intervals: list[float], lost: list[tuple[float, float]]) -> list[Condition]:
-    """The alarms a LethalWatch raises on QRS at the given intervals (s) over a link that lost the stretches ``lost``
-    (s, bridged): a QRS inside a lost stretch is never seen."""
-    w, t, prev, raised = LethalWatch(FS), 0.0, None, []
-    spans = [(round(a * FS), round(b * FS)) for a, b in lost]
-    for rr in intervals:
-        t += rr
-        i = round(t * FS)
-        if any(a <= i < b for a, b in spans):
-            continue
-        for a, b in spans:
-            if prev is not None and prev < b and i > a:
-                w.bridge(a, b)
-        raised += [c.condition for c in w.beat(i) if c.active]
-        prev = i
-    return raised
-
-
-def test_rates_across_lost_packets_keep_a_bigeminys_long_cycles():
-    """An interval across lost samples over 1.5 times the median of the last 8 counts for no rate (it held a QRS the
-    gap hid), unless it is no longer than 1.15 times the longest of the last 4 intervals that crossed no gap: the
-    rhythm's own long cycle.  1.5 times the median is under a bigeminy's long cycle: a ventricular bigeminy at 86 bpm
-    (0.4 / 1.0 s) over a link losing 20 or 30 % of its 0.25 s packets lost its long cycles and read as heart rate high
-    or extreme tachycardia on 4 and 15 of 20 seeded links; now on none.  (A first form that skipped every interval over
-    1.15 times the longest, or any with none before it, lost true bradycardias and tachycardias that began during the
-    losses: a reviewer, session 58.)"""
-    rr = [0.4 if k % 2 else 1.0 for k in range(600)]
-    for loss in (0.2, 0.3):
-        for seed in range(20):
-            rng = np.random.default_rng(seed)
-            lost = [(0.25 * p, 0.25 * (p + 1)) for p in range(round(sum(rr) / 0.25) + 8) if rng.random() < loss]
-            raised = set(_lossy_rhythm(rr, lost))
-            assert not raised & {Condition.EXTREME_TACHY, Condition.HR_HIGH}, (loss, seed)
-
-
 def test_a_pause_waits_for_the_qrs_the_detector_finds_when_it_learns_its_levels_again():
     """After 3 s without a QRS the detector learns its levels again (QRSConfig.reacquire_s) and reports the QRS it then
     finds late, at the next candidate's look-ahead: a newcomer's record after a VT raised a MEDIUM pause at 3 s that
