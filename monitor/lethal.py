@@ -58,11 +58,12 @@ segmenter gives one, else the mean of the last 8 RR) outside the bed's limits (`
 alarm condition wait up to 10 s), and a pause: no QRS for ``pause_s`` (3 s).
 
 Clearing has hysteresis so that an alarm does not flicker: asystole and pause clear after ``clear_beats`` (3)
-QRS with RR under ``pause_s``; bradycardia once the rate over its beats is at or above ``brady_bpm + 5``;
-tachycardia once it is at or below ``tachy_bpm - 10``; VT once under ``vt_clear_share`` of the last
-``vt_clear_beats`` (8) typed beats are ventricular, a beat in artifact counting as ventricular
-(``vt_artifact_holds``): by default (1/8) 8 clean beats in a row not typed ventricular (one misread beat does not
-end a run), or once no VT run has come for ``vt_episode_s`` (60 s) over beats read clean (a slow ventricular
+QRS in a row with RR under ``pause_s``, none that the signal-quality index calls noisy (``asystole_noisy_clears``:
+noisy ones count too; detections in noise are no beats back, session 58); bradycardia once the rate over its beats
+is at or above ``brady_bpm + 5``; tachycardia once it is at or below ``tachy_bpm - 10``; VT once under
+``vt_clear_share`` of the last ``vt_clear_beats`` (8) typed beats are ventricular, a beat in artifact counting as
+ventricular (``vt_artifact_holds``): by default (1/8) 8 clean beats in a row not typed ventricular (one misread beat
+does not end a run), or once no VT run has come for ``vt_episode_s`` (60 s) over beats read clean (a slow ventricular
 bigeminy or idioventricular rhythm after the run is not VT); options, off by default: ``vt_clear_bpm`` (VT also
 clears once the rate over those beats is at or under it: on VFDB it cleared and raised VT again and again in
 610's ventricular ectopy, false VT 12 -> 30) and
