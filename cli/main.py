@@ -778,8 +778,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # the console draws on a terminal only: piped (`make run | tee log`) or redirected it drew nothing and said
         # nothing until the summary (a newcomer, session 57)
         print("note: standard output is not a terminal (a pipe or a file), where the console cannot be drawn: "
-              "running headless (--no-ui: JSON lines on standard output, the summary last; a replay plays its "
-              "beats once). Run it in a terminal for the console.", file=sys.stderr)
+              "running headless as with --no-ui (JSON lines on standard output, the summary last). Run it in a "
+              "terminal for the console, or give --no-ui to run headless without this note.", file=sys.stderr)
         a.no_ui = True
     try:
         if a.command == "train":

@@ -317,9 +317,9 @@ class LethalConfig:
     second_lead_veto: bool = True
     rate_gap_s: float | None = None  # an RR this long or more is no rate (it is asystole's); None: asystole_s
     # QRS the signal-quality index calls noisy count towards clearing asystole and pause (clear_beats in a row); by
-    # default they do not and start the count again: a signal without QRS whose noise or fine fibrillation the QRS
-    # detector counted lost its HIGH alarm to the MEDIUM "ECG cannot be analysed" (a newcomer's VFDB 426 fibrillation at
-    # 0.07 mV: 47 s; session 58, docs/alarms.md)
+    # default they do not, and one whose interval counts (not across lost samples or clipping) starts the count again:
+    # a signal without QRS whose noise or fine fibrillation the QRS detector counted lost its HIGH alarm to the MEDIUM
+    # "ECG cannot be analysed" (a newcomer's VFDB 426 fibrillation at 0.07 mV: 47 s; session 58, docs/alarms.md)
     asystole_noisy_clears: bool = False
     # the VF detector's artifact windows (noise, motion, an amplifier's baseline step) hold the asystole timer
     asystole_artifact: bool = True
@@ -376,8 +376,8 @@ class LethalConfig:
     def limits_agree(self, low: float, high: float) -> bool:
         """Whether heart-rate limits ``low``/``high`` (bpm) leave the extreme rates beyond them: ``brady_bpm`` under
         ``high`` and ``tachy_bpm`` over ``low`` (else a rate is "extreme tachycardia" beside "heart rate low"; a
-        newcomer, session 25).  The options (``lethal_from_args``) and a bed's limits over the control topic
-        (``Monitor.set_limits``) are both checked by it."""
+        newcomer, session 25).  A bed's limits over the control topic (``Monitor.set_limits``) are checked by it; the
+        options (``lethal_from_args``) by the same two comparisons written out, so that each one broken is named."""
         return self.brady_bpm < high and low < self.tachy_bpm
 
 

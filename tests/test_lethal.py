@@ -1318,10 +1318,10 @@ def test_vt_held_unanalysable_raises_no_vt_while_the_ecg_cannot_be_analysed():
 
 
 def test_tachy_held_unanalysable_raises_no_extreme_tachycardia_while_the_ecg_cannot_be_analysed():
-    """Detections the signal-quality index calls noisy for over 4 s ('ECG cannot be analysed'), then 13 it rates
-    clean at 150 bpm inside the episode (NSTDB 118e_6's second lead at -6 dB, session 58): with the option no extreme
-    tachycardia until the condition has cleared (10 s readable); by default raised at the 13th clean beat (off: a true
-    tachycardia amid recurring noise bursts was held for minutes, a reviewer)."""
+    """Detections the signal-quality index calls noisy for over 4 s ('ECG cannot be analysed'), then detections it
+    rates clean at 150 bpm inside the episode (NSTDB 118e_6's second lead at -6 dB, session 58): with the option no
+    extreme tachycardia until the condition has cleared (10 s readable); by default raised once 12 clean intervals
+    have come (off: a true tachycardia amid recurring noise bursts was held for minutes, a reviewer)."""
 
     def changes(cfg: LethalConfig) -> dict[Condition, float]:
         w, out, t = LethalWatch(FS, cfg), [], 0.0
