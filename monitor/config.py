@@ -367,10 +367,6 @@ def add_alarm_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-pause-artifact", action="store_true",
                    help="the VF detector's artifact windows do not hold the pause timer (by default they hold it as "
                         "they hold asystole's)")
-    g.add_argument("--asystole-noisy-clears", action="store_true",
-                   help="asystole and pause: QRS the signal-quality index calls noisy count towards clearing them (by "
-                        "default only 3 QRS in a row that are not noisy clear them: detections in noise are no beats "
-                        "back)")
     g.add_argument("--no-asystole-artifact", action="store_true",
                    help="the VF detector's artifact windows do not hold the asystole timer (by default they do, as "
                         "leads off does)")
@@ -595,7 +591,6 @@ def lethal_from_args(a: argparse.Namespace) -> LethalConfig:
                    hr_low=a.hr_low, hr_high=a.hr_high, pause_s=a.pause_s, pause_wait_s=a.pause_wait_s,
                    vt_clear_share=a.vt_clear_share,
                    rate_gap_s=a.rate_gap_s, asystole_artifact=not a.no_asystole_artifact,
-                   asystole_noisy_clears=a.asystole_noisy_clears,
                    noisy_rates=not a.rates_in_noise, chain_s=a.chain_s, rate_episode_s=a.rate_episode_s,
                    rate_resolved_bpm=a.rate_resolved_bpm, rate_resolved_s=a.rate_resolved_s,
                    tachy_resolved_beats=a.tachy_resolved_beats,

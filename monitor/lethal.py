@@ -58,12 +58,11 @@ segmenter gives one, else the mean of the last 8 RR) outside the bed's limits (`
 alarm condition wait up to 10 s), and a pause: no QRS for ``pause_s`` (3 s).
 
 Clearing has hysteresis so that an alarm does not flicker: asystole and pause clear after ``clear_beats`` (3)
-QRS in a row with RR under ``pause_s``, none that the signal-quality index calls noisy (``asystole_noisy_clears``:
-noisy ones count too; detections in noise are no beats back, session 58); bradycardia once the rate over its beats
-is at or above ``brady_bpm + 5``; tachycardia once it is at or below ``tachy_bpm - 10``; VT once under
-``vt_clear_share`` of the last ``vt_clear_beats`` (8) typed beats are ventricular, a beat in artifact counting as
-ventricular (``vt_artifact_holds``): by default (1/8) 8 clean beats in a row not typed ventricular (one misread beat
-does not end a run), or once no VT run has come for ``vt_episode_s`` (60 s) over beats read clean (a slow ventricular
+QRS with RR under ``pause_s``; bradycardia once the rate over its beats is at or above ``brady_bpm + 5``;
+tachycardia once it is at or below ``tachy_bpm - 10``; VT once under ``vt_clear_share`` of the last
+``vt_clear_beats`` (8) typed beats are ventricular, a beat in artifact counting as ventricular
+(``vt_artifact_holds``): by default (1/8) 8 clean beats in a row not typed ventricular (one misread beat does not
+end a run), or once no VT run has come for ``vt_episode_s`` (60 s) over beats read clean (a slow ventricular
 bigeminy or idioventricular rhythm after the run is not VT); options, off by default: ``vt_clear_bpm`` (VT also
 clears once the rate over those beats is at or under it: on VFDB it cleared and raised VT again and again in
 610's ventricular ectopy, false VT 12 -> 30) and
@@ -316,11 +315,6 @@ class LethalConfig:
     # own rhythm (LeadFusion._other_rhythm; session 53, docs/alarms.md)
     second_lead_veto: bool = True
     rate_gap_s: float | None = None  # an RR this long or more is no rate (it is asystole's); None: asystole_s
-    # QRS the signal-quality index calls noisy count towards clearing asystole and pause (clear_beats in a row); by
-    # default they do not, and one whose interval counts (not across lost samples or clipping) starts the count again:
-    # a signal without QRS whose noise or fine fibrillation the QRS detector counted lost its HIGH alarm to the MEDIUM
-    # "ECG cannot be analysed" (a newcomer's VFDB 426 fibrillation at 0.07 mV: 47 s; session 58, docs/alarms.md)
-    asystole_noisy_clears: bool = False
     # the VF detector's artifact windows (noise, motion, an amplifier's baseline step) hold the asystole timer
     asystole_artifact: bool = True
     asystole_wait_s: float = 3.0  # the longest asystole waits past asystole_s for the windows that cover it
@@ -546,7 +540,6 @@ class LethalWatch:
         c = self.cfg
         out: list[Change] = []
         clean_qrs = rated and not noisy  # the signal-quality index has rated its stretch, and clean
-        qrs_noisy = noisy  # (noisy is narrowed to noisy_rates below)
         if self.carried and not self.active & {Condition.ASYSTOLE, Condition.PAUSE}:
             self.carried = False
         rr = (index - self.last_qrs) / self.fs if self.last_qrs is not None else None
@@ -612,9 +605,7 @@ class LethalWatch:
             # an asystole carried over a change of rate (carry) ends only at clean QRS: the restarted detector's first
             # detections in low-level noise are not the heart (an asystole in 20-50 uV of noise was cleared 3.5 s
             # after the change)
-            if not skip and qrs_noisy and not c.asystole_noisy_clears:
-                self.calm = 0  # a detection in noise is no beat back
-            elif not skip and (not self.carried or clean_qrs):
+            if not skip and (not self.carried or clean_qrs):
                 self.calm += 1
                 if self.calm >= c.clear_beats:
                     again = f"QRS again ({self.calm} in a row)"
