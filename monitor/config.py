@@ -537,11 +537,12 @@ def lethal_from_args(a: argparse.Namespace) -> LethalConfig:
     # thresholds that contradict each other (a newcomer, session 25: --tachy-bpm 30 raised "extreme tachycardia"
     # at 45 bpm beside "heart rate low"; --pause-s 10 over --asystole-s 4 could never be raised)
     # (each rule broken named, not all three: --brady-bpm 300 was told "--tachy-bpm over --hr-low" too; a newcomer,
-    # session 57; the last two are LethalConfig.limits_agree's, written out to name each)
+    # session 57; the last two are LethalConfig.limits_agree's, which a bed's limits over MQTT are checked by)
+    tachy_ok, brady_ok = replace(_X, brady_bpm=a.brady_bpm, tachy_bpm=a.tachy_bpm).limit_checks(a.hr_low, a.hr_high)
     broken = [rule for ok, rule in (
         (a.brady_bpm < a.tachy_bpm, f"--brady-bpm {a.brady_bpm:g} must be under --tachy-bpm {a.tachy_bpm:g}"),
-        (a.tachy_bpm > a.hr_low, f"--tachy-bpm {a.tachy_bpm:g} must be over --hr-low {a.hr_low:g}"),
-        (a.brady_bpm < a.hr_high, f"--brady-bpm {a.brady_bpm:g} must be under --hr-high {a.hr_high:g}")) if not ok]
+        (tachy_ok, f"--tachy-bpm {a.tachy_bpm:g} must be over --hr-low {a.hr_low:g}"),
+        (brady_ok, f"--brady-bpm {a.brady_bpm:g} must be under --hr-high {a.hr_high:g}")) if not ok]
     if broken:
         raise ValueError("; ".join(broken))
     if not 0 <= a.pause_wait_s <= 3:

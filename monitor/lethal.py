@@ -370,9 +370,14 @@ class LethalConfig:
     def limits_agree(self, low: float, high: float) -> bool:
         """Whether heart-rate limits ``low``/``high`` (bpm) leave the extreme rates beyond them: ``brady_bpm`` under
         ``high`` and ``tachy_bpm`` over ``low`` (else a rate is "extreme tachycardia" beside "heart rate low"; a
-        newcomer, session 25).  A bed's limits over the control topic (``Monitor.set_limits``) are checked by it; the
-        options (``lethal_from_args``) by the same two comparisons written out, so that each one broken is named."""
-        return self.brady_bpm < high and low < self.tachy_bpm
+        newcomer, session 25).  A bed's limits over the control topic (``Monitor.set_limits``) are checked by it, the
+        options (``lethal_from_args``) by :meth:`limit_checks`, which names each one broken."""
+        return all(self.limit_checks(low, high))
+
+    def limit_checks(self, low: float, high: float) -> tuple[bool, bool]:
+        """The two rules of :meth:`limits_agree`, each alone: ``tachy_bpm`` over ``low``, ``brady_bpm`` under
+        ``high``."""
+        return low < self.tachy_bpm, self.brady_bpm < high
 
 
 _VENTRICULAR = frozenset({Condition.VFIB, Condition.VTACH})
