@@ -67,6 +67,7 @@ class Tile:
     per_min: dict[str, int] | None = None
     simulated: bool = False  # the device says it sends a simulator's samples (core.payload), not a patient's
     hr_second_lead: bool = False  # heart_rate is the second lead's (the first cannot be read: Monitor.heart_rate)
+    trace_second_lead: bool = False  # ... and so is the strip drawn (the beat marks below it stay the first lead's)
     # another worker judges this bed (a NATS central station's view, --station): its alarms only, no trace, no
     # verdict here; judged_by is that worker (None while its partition has no owner)
     remote: bool = False
@@ -100,7 +101,12 @@ class Snapshot:
 
 class ConsoleView(NullSink):
     """A sink keeping what the console shows beyond the pipeline's own state: each bed's last seconds
-    of signal, its last judged beats, and the alarm log."""
+    of signal (of each lead: the second is drawn while the bed's rate is counted on it), its last judged beats,
+    and the alarm log."""
+
+    # the driver gives this sink the second leads' chunks too (Chunk.lead 1): a bed whose first lead is off, lost or
+    # in noise shows the second lead's rate, and a trace beside it that is not the first lead's flat line or noise
+    second_leads = True
 
     def __init__(self, *, strip_s: float = FOCUS_S, marks: int = 64, log: int = 200,
                  restored: tuple[Alarm, ...] = ()) -> None:
@@ -108,16 +114,23 @@ class ConsoleView(NullSink):
         self.strips: dict[str, deque[float]] = {}
         self.ends: dict[str, int] = {}
         self.fs: dict[str, float] = {}
+        self.second: dict[str, tuple[deque[float], int, float]] = {}  # a bed's second lead: (strip, end, fs)
         self.marks: dict[str, deque[Mark]] = {}
         self.n_marks = marks
         self.alarm_log: deque[Alarm] = deque(sorted(restored, key=lambda a: a.time), maxlen=log)
 
     def on_chunk(self, chunk: Chunk) -> None:
-        strip = self.strips.get(chunk.patient)
         n = int(self.strip_s * chunk.fs)
-        if strip is None or strip.maxlen != n or chunk.reset:
-            strip = self.strips[chunk.patient] = deque(maxlen=n)
-        strip.extend(chunk.samples.tolist())
+        if chunk.lead:
+            old = self.second.get(chunk.patient)
+            strip = old[0] if old is not None and old[0].maxlen == n and not chunk.reset else deque(maxlen=n)
+            strip.extend(chunk.samples.tolist())
+            self.second[chunk.patient] = (strip, chunk.start + len(chunk.samples), chunk.fs)
+            return
+        first = self.strips.get(chunk.patient)
+        if first is None or first.maxlen != n or chunk.reset:
+            first = self.strips[chunk.patient] = deque(maxlen=n)
+        first.extend(chunk.samples.tolist())
         self.ends[chunk.patient] = chunk.start + len(chunk.samples)
         self.fs[chunk.patient] = chunk.fs
 
@@ -131,11 +144,23 @@ class ConsoleView(NullSink):
         self.alarm_log.append(alarm)
 
     def forget(self, patient: str) -> None:
-        for per_bed in (self.strips, self.ends, self.fs, self.marks):
+        for per_bed in (self.strips, self.ends, self.fs, self.marks, self.second):
             per_bed.pop(patient, None)
 
-    def strip(self, patient: str) -> np.ndarray:
+    def strip(self, patient: str, lead: int = 0) -> np.ndarray:
+        """The last ``strip_s`` of ``patient``'s first lead (``lead`` 0) or second (1; empty where it has none)."""
+        if lead:
+            second = self.second.get(patient)
+            return np.asarray(second[0] if second else (), dtype=np.float32)
         return np.asarray(self.strips.get(patient, ()), dtype=np.float32)
+
+    def lead_end(self, patient: str, lead: int = 0) -> tuple[int, float | None]:
+        """(the absolute sample index just after the last sample of ``patient``'s lead ``lead``, its sampling rate):
+        (0, None) where none came."""
+        if lead:
+            second = self.second.get(patient)
+            return (second[1], second[2]) if second else (0, None)
+        return self.ends.get(patient, 0), self.fs.get(patient)
 
 
 def braille(x: np.ndarray, width: int, rows: int) -> list[str]:
@@ -317,7 +342,8 @@ def focus_view(t: Tile, width: int, height: int, now: float) -> Panel:
     inner = max(20, width - 4)
     trace_rows = max(3, min(10, (height - 16) // 2))
     hr = f"{t.heart_rate:4.0f} bpm" if t.heart_rate else "--- bpm"
-    hr += " (from the second lead: the first cannot be read)" if t.heart_rate and t.hr_second_lead else ""
+    hr += (f" (from the second lead{', its trace below' if t.trace_second_lead else ''}: the first cannot be read)"
+           if t.heart_rate and t.hr_second_lead else "")
     head = Text.assemble((f"{t.patient}  ", "bold"), (hr, "bold green"), "  ")
     if t.simulated:
         head.append("SIMULATED DEVICE, not a patient  ", style="bold black on bright_white")

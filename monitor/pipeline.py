@@ -747,8 +747,10 @@ class Monitor:
                 st.quality.push(chunk.samples, beats_found=0)
                 st.last_chunk_mono = time.monotonic()
                 continue
-            if not chunk.lead:  # a second lead is not shown
-                for sink in self._all_sinks:
+            # a second lead is not shown, nor scored: only a sink that draws it where the bed's rate is counted on it
+            # (ConsoleView.second_leads) sees its chunks
+            for sink in self._all_sinks:
+                if not chunk.lead or getattr(sink, "second_leads", False):
                     sink.on_chunk(chunk)
             if len(chunk.samples) == 0:  # sources never send these, but an empty chunk must not count as data
                 continue

@@ -1143,3 +1143,29 @@ def test_a_second_lead_whose_qrs_go_on_under_a_tremor_called_vf_holds_a_short_di
     silent = [(a.condition.value, a.state.value, a.record_s) for a in got.alarms
               if a.condition in (Condition.ASYSTOLE, Condition.PAUSE)]
     assert not silent, silent
+
+
+def test_a_bed_counted_on_its_second_lead_draws_that_leads_trace(tmp_path):
+    """Lead II's electrode comes off at 12 s (a flat line) while lead V goes on: the tile shows lead V's rate,
+    "(lead 2)", and lead V's trace beside it, not lead II's flat line (a newcomer, session 58: "68 bpm (lead 2)"
+    over a flat trace); with both leads readable the tile draws lead II."""
+    from ecgmon.monitor.app import snapshot
+
+    x = sinus(FS, 30.0, 70, seed=11)
+    rng = np.random.default_rng(11)
+    ii = x + rng.normal(0, 0.01, len(x))
+    ii[round(12 * FS):] = 0.0  # off: held at 0
+    v = -0.6 * x + rng.normal(0, 0.01, len(x))
+    _record(tmp_path, "off", {"II": ii, "V": v})
+    _record(tmp_path, "both", {"II": x + rng.normal(0, 0.01, len(x)), "V": v})
+    b, _ = play_records(tmp_path, [tmp_path / "off", tmp_path / "both"], second_lead=True)
+    tiles = {t.patient: t for t in snapshot(b).tiles}
+    off, both = tiles["off"], tiles["both"]
+    assert off.hr_second_lead and off.trace_second_lead and abs(off.heart_rate - 70) < 4
+    n = len(off.strip)
+    assert n > 2 * FS and off.end == len(v)
+    # the strip is lead V's last samples (as the record stores them: 1 uV steps), not lead II's zeros
+    np.testing.assert_allclose(off.strip, v[-n:], atol=1e-3)
+    assert float(np.ptp(off.strip)) > 0.5
+    assert not both.hr_second_lead and not both.trace_second_lead
+    assert float(np.ptp(both.strip)) > 0.5 and np.corrcoef(both.strip, x[-len(both.strip):])[0, 1] > 0.99
