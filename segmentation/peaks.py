@@ -216,6 +216,36 @@ amplitude, so a 4x amplitude change is a 4x level change):
   standstill of 12.5 s whose P waves had been taken for five beats (its asystole alarm now sounds).  Chosen from the
   re-acquisitions' level ratios on those records and on CinC 2015 dev (in-sample there).
 
+P waves without QRS (session 59): the floor above tells a ventricular standstill's P waves from QRS by size alone,
+and lapses.  A newcomer (session 58) flattened the QRS and T waves of MIT-BIH 101, 109, 118, 119 and 205 for 30-90 s,
+their P waves kept (0.1-0.35 mV): the P waves were counted as beats once the floor lapsed 60 s after the last QRS, at
+once where a stream had begun 10 s before the standstill (the floor of a stream's first seconds lapses after 12 s, or
+its P waves stood above a sixth of the QRS level), or after one artefact taken for a QRS had let search-back walk the
+levels down to them; asystole cleared 0-60 s into the standstill and a rate of 65-90 bpm was shown.  Monitors keep P
+waves out by an amplitude floor alone (0.15 mV, Hamilton's open-source detector's ``MIN_PEAK_AMP``); no published
+P-wave rejection rule was found (a helper's search).  A candidate is *P-like* (:meth:`QRSDetector._p_like`) where all
+of these hold: its level per raw peak to peak over the 200 ms before its envelope peak is at most ``p_f_max`` (16.5
+per s: a rounded wave; narrow QRS 15-22, P waves 9-15); that peak to peak is at most ``p_a_max`` (0.5 mV: monitors
+must count QRS of 0.5-5 mV; a wide ventricular complex is as slow as a P wave, and larger); the largest deflection of
+the 30 Hz low-pass over those 200 ms is at least ``p_w50_s`` (35 ms) wide at half its height, from the median of the
+0.35-0.2 s before the peak; and no repolarisation follows (the 40 ms running mean over ``p_t_s``, 0.06-0.27 s after
+the peak, never ``p_t_max``, 0.08 mV, from its chord: a QRS's T wave, which also tells a wide ventricular complex
+from a P wave).  Measured by a helper (``/tmp/pwr``, outside the repository; thresholds chosen on the same records,
+in-sample, with the repolarisation window to 0.40 s): 91-93 % of 695 P waves of those standstills P-like (69-92 %
+for 119's tall steep ones), with an atrial repolarisation wave of 40-80 uV and noise modelled after them; real QRS
+P-like: MIT-BIH DS1 2 of 45,789 N beats, SVDB development half 3 of 4,604 S and 3 of 5,161 V beats (828); VFDB lead 1
+1,075 of 20,964 N beats (1,048 in 420, whose second lead's QRS are 0.15-0.25 mV with 20-50 uV T waves), and CinC 2015
+v197l's sinus rhythm on both leads.  So the rule cannot tell a stream that starts in a standstill from such a lead,
+and it holds only where the lead's own last ``p_snips`` (4) QRS were not P-like (under ``p_own``, half, of them,
+judged from the raw samples kept around each): there search-back takes no P-like candidate (a P wave 1.66 RR after
+the last QRS of a standstill), and once no QRS came for the re-acquisition's wait the guard is on: no P-like
+candidate is a QRS or sets a level, until ``p_resume`` (3) QRS in a row have come, none refused as a P wave between
+them, each at least the re-acquisition floor's level (or a sixth of the median level of the kept QRS).  A QRS that
+falls to a tenth keeps its shape and T wave (not P-like): it is learnt as the floor lets it, as before.  Left: a
+stream that starts in a standstill (its P waves are its first "QRS"); P waves that are not P-like (about 1 in 10:
+narrow, or on a moving baseline) are still beats, so an artefact and two of them can clear asystole for 4 s; and the
+features need 0.27 s after a candidate, within the decision's look-ahead (``dominance_s``, 0.3 s).
+
 Pacemaker pulses (at sampling rates of at least ``pace_min_fs``, 200 Hz; below that a pulse of 0.5-2 ms is one
 sample, not told from a narrow R wave): a pulse is a few samples of very steep signal that reverses at once, the
 QRS detector's 5-20 Hz band hardly sees its shape but its envelope rises on it, so a paced patient's pulses were
@@ -262,6 +292,7 @@ from typing import cast
 
 import numpy as np
 from scipy.ndimage import maximum_filter1d, minimum_filter1d
+from scipy.signal import butter, sosfiltfilt
 
 from ecgmon.segmentation.filters import CausalFilter, MovingAverage
 
@@ -402,6 +433,22 @@ class DetectorConfig:
     # switching transient; a ventricular edge takes 20 ms or more, 3 samples even at 128 Hz)
     edge_step: float = 0.5
     edge_undo: float = 0.3  # ... and the two net changes summing to at most this share of the larger
+    # P waves (module docstring, "P waves without QRS"): a candidate is P-like where its level per raw peak to peak
+    # over the 200 ms before it is at most p_f_max (1/s), its largest deflection (30 Hz low-pass) at least p_w50_s wide
+    # at half its height, no repolarisation follows it (the 40 ms running mean over p_t_s after it never p_t_max (mV)
+    # from its chord) and that peak to peak is at most p_a_max (mV: monitors must count QRS of 0.5-5 mV).  While the
+    # lead's own last QRS were not P-like (under p_own of the last p_snips), search-back takes no P-like candidate,
+    # and once no QRS came for the re-acquisition's wait, none is a QRS or sets a level until p_resume QRS have come;
+    # False: off
+    p_guard: bool = True
+    p_f_max: float = 16.5
+    p_w50_s: float = 0.035
+    p_t_s: tuple[float, float] = (0.06, 0.27)
+    p_t_max: float = 0.08
+    p_a_max: float = 0.5
+    p_snips: int = 4
+    p_own: float = 0.5
+    p_resume: int = 3
 
 
 @dataclass(slots=True)
@@ -553,7 +600,7 @@ class QRSDetector:
         # pacemaker pulses: the raw samples from raw_start (to total), kept for the candidates' pulse check
         self.pace = cfg.pace_min_fs > 0 and fs >= cfg.pace_min_fs
         # the raw samples are kept for the pulse check and for the edges of wide complexes (_edge)
-        self.keeps_raw = self.pace or cfg.edge_frac > 0
+        self.keeps_raw = self.pace or cfg.edge_frac > 0 or cfg.p_guard
         self.edge_n = max(2, round(cfg.edge_s * fs))
         self.last_edge = (math.nan, math.nan)  # the last QRS's edge and rise (_Cand.edge, _Cand.rise)
         self.other_edges = 0  # candidates taken for the other edge of the QRS before them
@@ -585,6 +632,18 @@ class QRSDetector:
         # pace_thr and pace_swing of that moment, which the QRS decided since may have lowered: _marks_hold)
         self.marked: deque[tuple[int, float, float]] = deque()
         self.pulse_only = 0  # candidates taken for pacemaker pulses alone
+        # P waves without QRS (_p_like): the raw samples around each of the last p_snips QRS (from p_back before its
+        # peak to dom after it) and whether each is P-like (None: not judged yet); the guard after a loss, on while a
+        # lead whose QRS were not P-like shows no QRS, and the QRS since it
+        self.p_back = round(0.35 * fs)
+        self.p_lp = butter(2, min(30.0, 0.4 * fs), "lowpass", fs=fs, output="sos") if cfg.p_guard else None
+        self.p_mean = max(1, round(0.04 * fs))
+        self.qrs_snips: deque[tuple[int, float, np.ndarray, bool | None]] = deque(maxlen=max(1, cfg.p_snips))
+        self.p_guarding = False
+        self.p_since = 0  # QRS in a row since the guard went on or refused a P wave, at p_level or above
+        self.p_level = 0.0
+        self.p_now = 0  # the candidate being decided (_decide)
+        self.p_refused = 0  # candidates refused as P waves (search-back, or under the guard)
 
     @property
     def threshold(self) -> float:
@@ -647,6 +706,8 @@ class QRSDetector:
         """Room for ``n`` more raw samples: the samples no candidate's check needs any more dropped, the rest moved
         to the start of a store twice their size."""
         keep = self.next_p - self.dom - self.pace_ctx - self.pace_win - self.half - 2
+        if self.cfg.p_guard:  # the candidates a re-acquisition may learn from, each from p_back before it (_p_like)
+            keep = min(keep, self.next_p - self.dom - self.learn_n - self.p_back - 2)
         drop = min(max(0, keep - self.raw_start), self._end - self._beg)
         kept = self._store[self._beg + drop:self._end]
         st = np.empty(max(2 * (len(kept) + n), 1024))
@@ -866,6 +927,8 @@ class QRSDetector:
     def _learn(self, cands: list[_Cand], *, first: bool, floor: float = 0.0) -> bool:
         """Levels from a window's candidates; False (levels kept) when no candidate stands out or the largest is
         under ``floor``."""
+        if not first and self.p_guarding:  # no level from P waves (module docstring, "P waves without QRS")
+            cands = [c for c in cands if not self._p_like(c.p, c.v)]
         if not cands:
             return False
         v = np.asarray([c.v for c in cands])
@@ -880,6 +943,7 @@ class QRSDetector:
         return True
 
     def _decide(self, c: _Cand, out: list[int]) -> None:
+        self.p_now = c.p  # the candidate being decided: what is judged P-like lies within learn_s before it
         if self.pace:
             c = self._paced(c)
         if not self.learnt:
@@ -898,6 +962,12 @@ class QRSDetector:
         wait = self.reacquire_start if c.p < self.settle else self.reacquire
         if c.p - max(self.learnt_at, -1 if self.last_qrs is None else self.last_qrs) > wait:
             # no QRS for reacquire_s: learn the levels again from the last learn_s and decide those again
+            if self.cfg.p_guard and not self.p_guarding and self._own_p_like() is False:
+                # P waves are no QRS until the lead's QRS are back: p_resume in a row, none refused as a P wave
+                # between them, each at least the re-acquisition floor's level (or a sixth of the last QRS' median)
+                self.p_guarding, self.p_since = True, 0
+                self.p_level = self._relearn_floor(c.p) or self.cfg.relearn_floor * _median(
+                    [v for _, v, _, _ in self.qrs_snips])
             window = [x for x in self.recent if x.p > c.p - self.learn_n] + [c]
             self.learnt_at = c.p
             if self._learn(window, first=False, floor=self._relearn_floor(c.p)):
@@ -1133,6 +1203,9 @@ class QRSDetector:
             if last is not None and self._implausible(c, last):
                 self._pass(c)  # noise between beats
                 return
+            if self._p_wave(c):
+                self._pass(c)  # a P wave without its QRS
+                return
             self._qrs(c, out)
         else:
             self._pass(c)
@@ -1212,6 +1285,67 @@ class QRSDetector:
         return (c.p - last < cfg.early_rr * mean_rr and c.v < cfg.early_frac * self.spk
                 and c.s < cfg.early_frac * self.last_slope)
 
+    def _p_like(self, p: int, v: float, x: np.ndarray | None = None, at: int = 0) -> bool | None:
+        """Whether the complex whose envelope peaks at sample ``p`` (level ``v``) is P-like (module docstring, "P waves
+        without QRS"): from ``x`` (samples from absolute index ``at``; default the raw samples kept, for a candidate
+        at most ``learn_s`` before the one being decided), which must hold ``p_back`` before it to the end of its
+        repolarisation window; None where they do not."""
+        cfg, fs = self.cfg, self.fs
+        if x is None:
+            if self.p_now - p > self.learn_n:  # older than the samples kept for it whatever the chunking
+                return None
+            x, at = self.raw, self.raw_start
+        k = self.p_mean
+        a, b = p - self.p_back - at, p + round(cfg.p_t_s[1] * fs) + k - k // 2 - at
+        if a < 0 or b > len(x) or self.p_lp is None:
+            return None
+        i = p - at
+        w = x[i - round(0.2 * fs):i + 1]
+        amp = float(w.max()) - float(w.min())
+        if not 0 < amp <= cfg.p_a_max or v * fs / amp > cfg.p_f_max:
+            return False
+        # no repolarisation after it: the 40 ms running mean never p_t_max from its chord
+        seg = x[i + round(cfg.p_t_s[0] * fs) - k // 2:b]
+        m = np.convolve(seg, np.full(k, 1.0 / k), mode="valid")
+        if len(m) < 2 or float(np.abs(m - np.linspace(m[0], m[-1], len(m))).max()) > cfg.p_t_max:
+            return False
+        # rounded: the largest deflection of the 30 Hz low-pass over the 200 ms before p (followed up to 0.1 s after
+        # it), from the median of the 0.35-0.2 s before p, at least p_w50_s wide at half its height
+        y = sosfiltfilt(self.p_lp, x[a:i + round(0.1 * fs) + 1])
+        lo = self.p_back - round(0.2 * fs)
+        ext = y[lo:] - float(np.median(y[:lo]))
+        e = int(np.argmax(np.abs(ext[:round(0.2 * fs) + 1])))
+        sgn, half = (1.0 if ext[e] >= 0 else -1.0), 0.5 * abs(float(ext[e]))
+        i0 = i1 = e
+        while i0 > 0 and sgn * ext[i0 - 1] >= half:
+            i0 -= 1
+        while i1 + 1 < len(ext) and sgn * ext[i1 + 1] >= half:
+            i1 += 1
+        return (i1 - i0 + 1) / fs >= cfg.p_w50_s
+
+    def _own_p_like(self) -> bool | None:
+        """Whether the lead's own last ``p_snips`` QRS were P-like (at least ``p_own`` of them: a lead whose QRS are
+        small, rounded and without a visible T wave, where the P-wave rules would refuse its beats); None while fewer
+        are known."""
+        snips = self.qrs_snips
+        if len(snips) < self.cfg.p_snips:
+            return None
+        n = 0
+        for j, (p, v, x, like) in enumerate(snips):
+            if like is None:
+                like = bool(self._p_like(p, v, x, p - self.p_back))
+                snips[j] = (p, v, x, like)
+            n += like
+        return n >= self.cfg.p_own * len(snips)
+
+    def _p_wave(self, c: _Cand) -> bool:
+        """Whether ``c`` is refused as a P wave: the guard is on and it is P-like (counted)."""
+        if self.p_guarding and self._p_like(c.p, c.v):
+            self.p_refused += 1
+            self.p_since = 0
+            return True
+        return False
+
     def _noise(self, c: _Cand) -> None:
         # a candidate near the threshold may be a missed QRS (search-back may still take it): it raises the
         # noise level as one at suspect_frac of the threshold would (winsorised), so that missed beats do not
@@ -1250,6 +1384,13 @@ class QRSDetector:
             self.paced_at = c.p
         self.last_qrs, self.last_slope, self.last_edge = c.p, c.s, (c.edge, c.rise)
         self.noise = []
+        if self.cfg.p_guard:
+            a = c.p - self.p_back - self.raw_start
+            if self.p_now - c.p <= self.learn_n:  # kept whatever the chunking (and to dom after it: decided since)
+                self.qrs_snips.append((c.p, c.v, self.raw[a:a + self.p_back + self.dom + 1].copy(), None))
+            if self.p_guarding and c.v >= self.p_level:
+                self.p_since += 1
+                self.p_guarding = self.p_since < self.cfg.p_resume
         out.append(c.p)
 
     def _qt_window(self) -> int:
@@ -1302,6 +1443,13 @@ class QRSDetector:
                 ok = [x for x in ok if x.s >= steep and x.p >= after]
                 if not ok:
                     return
+            if ok and cfg.p_guard and (self.p_guarding or self._own_p_like() is False):
+                # the largest that is no P wave (a P wave 1.66 RR after the last QRS of a ventricular standstill)
+                ok.sort(key=lambda x: -x.v)
+                while ok and self._p_like(ok[0].p, ok[0].v):
+                    self.p_refused += 1
+                    self.p_since = 0
+                    ok.pop(0)
             if not ok:
                 self.noise = []
                 return

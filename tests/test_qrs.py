@@ -1223,3 +1223,99 @@ def test_pulses_whose_swing_builds_after_the_spike_are_found_whatever_the_pushes
     got = np.array([p for a in range(0, n, k) for p in d.push(x[a:a + k])])
     assert len(got[got < 15 * fs]) >= 12  # the paced beats are found ...
     assert not len(got[got > 16 * fs]), got[got > 16 * fs] / fs  # ... and the pulses alone are none
+
+
+def _standstill(tmp_path: Path, name: str, a_s: float, b_s: float, *, start_s: float = 0.0) -> tuple[Path, float]:
+    """MIT-BIH 205 (tests/data/mitdb/205x) with every QRS and T wave from ``a_s`` to ``b_s`` flattened (a straight
+    line from 80 ms before the R to 450 ms after it, plus 10 uV of noise) and its P waves kept: a ventricular
+    standstill, the atria beating on at the sinus rate.  Written from ``start_s`` on; (path, the standstill's first
+    second in the file)."""
+    with warnings.catch_warnings():  # wfdb's own use of deprecated pandas calls
+        warnings.simplefilter("ignore")
+        rec = wfdb.rdrecord(str(EXCERPT))
+        ann = wfdb.rdann(str(EXCERPT), "atr")
+    fs = float(rec.fs)
+    x = rec.p_signal[:, 0].copy()
+    rng = np.random.default_rng(5)
+    r = np.array([s for s, y in zip(ann.sample, ann.symbol, strict=True) if y in "NLRV"])
+    for s in r[(r > a_s * fs) & (r < b_s * fs)]:
+        i0, i1 = s - round(0.08 * fs), min(s + round(0.45 * fs), len(x) - 1)
+        x[i0:i1] = np.linspace(x[i0], x[i1], i1 - i0) + rng.normal(0, 0.01, i1 - i0)
+    x = x[round(start_s * fs):]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        wfdb.wrsamp(name, fs=fs, units=["mV"], sig_name=["MLII"], p_signal=x[:, None], fmt=["16"], adc_gain=[1000.0],
+                    baseline=[0], write_dir=str(tmp_path))
+    first = float(r[r > a_s * fs][0]) / fs - start_s
+    return tmp_path / name, first
+
+
+@pytest.mark.parametrize("start_s", [0.0, 90.0])
+def test_p_waves_of_a_ventricular_standstill_are_no_beats_however_long_it_lasts(tmp_path, start_s):
+    """A ventricular standstill of 75 s in MIT-BIH 205 (its QRS and T waves flattened, its 0.1-0.2 mV P waves kept at
+    about 90 a minute), played from the record's start or from 10 s before the standstill: asystole (HIGH) raised
+    4-7 s into it and held to its end.  Before the P-wave rules (session 59, a newcomer's
+    findings of session 58) the re-acquisition floor lapsed 60 s after the last QRS, and the P waves were counted at
+    about 90 bpm from then on (asystole cleared at 63 s); a stream that had begun 10 s before the standstill had no
+    floor from the last QRS of its first seconds once 12 s had passed (asystole cleared 9 s into the standstill).
+    The detector alone with the rules off takes the P waves for beats."""
+    from helpers import play_records
+
+    from ecgmon.core.messages import AlarmState, Condition
+    from ecgmon.segmentation.peaks import QRSDetector
+
+    path, first = _standstill(tmp_path, f"still{int(start_s)}", 100.0, 175.0, start_s=start_s)
+    rec = read(path)
+    lo = first - 0.6  # the last QRS before the standstill (about one RR before its first flattened beat), s
+    hi = lo + 75.0
+    _, got = play_records(tmp_path, [path])
+    asy = [(a.state, (a.beat_index or 0) / rec.fs) for a in got.alarms if a.condition is Condition.ASYSTOLE]
+    raised = [t for s, t in asy if s is AlarmState.ACTIVE]
+    cleared = [t for s, t in asy if s is AlarmState.CLEARED]
+    assert len(raised) == 1 and lo + 4.0 <= raised[0] <= lo + 7.0, asy
+    assert not cleared or cleared[0] >= hi - 1.0, asy  # held to the standstill's end
+    # a few of its P waves are not P-like (narrow, 7 of about 110 from 10 s before it), and are beats: before the rules
+    # 20 (from the start: those after the floor lapsed) and 96 (from 10 s before)
+    assert len([s for s in got.scores if lo + 1.0 < s.beat.index / rec.fs < hi - 1.0]) <= 10
+    x = rec.signal.astype(np.float64)
+
+    def found(cfg: DetectorConfig, n: int = 90) -> list[int]:  # the detector alone, pushed n samples at a time
+        d = QRSDetector(rec.fs, cfg)
+        return [p for a in range(0, len(x), n) for p in d.push(x[a:a + n])]
+
+    def inside(cfg: DetectorConfig) -> int:  # ... its QRS inside the standstill
+        return sum(lo + 1.0 < p / rec.fs < hi - 1.0 for p in found(cfg))
+
+    assert inside(DetectorConfig()) <= 10 and inside(DetectorConfig(p_guard=False)) >= 15
+    # the same QRS however the signal is cut (what is judged P-like does not hang on the samples a push kept)
+    assert found(DetectorConfig(), 7) == found(DetectorConfig()) == found(DetectorConfig(), 4000)
+
+
+def test_a_lead_whose_own_complexes_look_like_p_waves_is_acquired_again_after_a_loss():
+    """The P-wave rules hold only on a lead whose own QRS were not P-like: a lead whose complexes are small and
+    rounded, with no visible T wave (0.3 mV bumps 70 ms wide at half height at 70 bpm: VFDB 420's second lead and
+    CinC 2015 v197l have such QRS, a helper found, session 59), is found again after 4 s of flat line.  The same bumps
+    after sharp QRS with T waves (a ventricular standstill's P waves) are refused as beats."""
+    from ecgmon.segmentation.peaks import QRSDetector
+
+    fs = 250.0
+    rng = np.random.default_rng(8)
+    t = np.arange(int(70 * fs)) / fs
+    x = rng.normal(0, 0.01, len(t))
+    beats = np.arange(0.5, 70.0, 60 / 70)
+    beats = beats[(beats < 30.0) | (beats > 34.0)]  # 4 s without beats: the detector learns its levels again
+    for b in beats:
+        x += 0.3 * np.exp(-0.5 * ((t - b) / 0.03) ** 2)
+
+    def found(sig: np.ndarray) -> np.ndarray:
+        d = QRSDetector(fs)
+        return np.asarray([p for a in range(0, len(sig), 64) for p in d.push(sig[a:a + 64])]) / fs
+
+    after = found(x)
+    assert ((after > 36.0) & (after < 70.0)).sum() >= 0.9 * ((beats > 36.0) & (beats < 70.0)).sum(), after
+    # the same bumps after 30 s of sharp QRS with T waves: P waves without QRS, none counted after the loss
+    qrs, _ = synth(fs, np.full(40, 60 / 70), seed=8)
+    y = x.copy()
+    y[:len(qrs)][t[:len(qrs)] < 30.0] = qrs[t[:len(qrs)] < 30.0]
+    got = found(y)
+    assert ((got > 25.0) & (got < 30.0)).sum() >= 4 and ((got > 34.0) & (got < 70.0)).sum() == 0, got
