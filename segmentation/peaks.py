@@ -237,10 +237,12 @@ P-like: MIT-BIH DS1 2 of 45,789 N beats, SVDB development half 3 of 4,604 S and 
 1,075 of 20,964 N beats (1,048 in 420, whose second lead's QRS are 0.15-0.25 mV with 20-50 uV T waves), and CinC 2015
 v197l's sinus rhythm on both leads.  So the rule cannot tell a stream that starts in a standstill from such a lead,
 and it holds only where the lead's own last ``p_snips`` (4) QRS were not P-like (under ``p_own``, half, of them,
-judged from the raw samples kept around each): there search-back takes no P-like candidate (a P wave 1.66 RR after
-the last QRS of a standstill), and once no QRS came for the re-acquisition's wait the guard is on: no P-like
-candidate is a QRS or sets a level, until ``p_resume`` (3) QRS in a row have come, none refused as a P wave between
-them, each at least the re-acquisition floor's level (or a sixth of the median level of the kept QRS).  A QRS that
+judged from the raw samples kept around each), and only once no QRS came for the re-acquisition's wait: then the
+guard is on, and no P-like candidate is a QRS (search-back takes none) or sets a level, until ``p_resume`` (3) QRS in
+a row have come, none refused as a P wave between them, each at least the re-acquisition floor's level (or a sixth of
+the median level of the kept QRS).  Search-back in a running rhythm is left alone: with the guard on there too (the
+first form), CinC 2015 v842s lost 7 of its ventricular beats on lead I (0.44 mV, 80 ms, no visible T wave there,
+taken by search-back before) and its true VT alarm (score 81.91 -> 80.42), and MIT-BIH 201 an aberrated APC.  A QRS that
 falls to a tenth keeps its shape and T wave (not P-like): it is learnt as the floor lets it, as before.  Left: a
 stream that starts in a standstill (its P waves are its first "QRS"); P waves that are not P-like (about 1 in 10:
 narrow, or on a moving baseline) are still beats, so an artefact and two of them can clear asystole for 4 s; and the
@@ -436,10 +438,9 @@ class DetectorConfig:
     # P waves (module docstring, "P waves without QRS"): a candidate is P-like where its level per raw peak to peak
     # over the 200 ms before it is at most p_f_max (1/s), its largest deflection (30 Hz low-pass) at least p_w50_s wide
     # at half its height, no repolarisation follows it (the 40 ms running mean over p_t_s after it never p_t_max (mV)
-    # from its chord) and that peak to peak is at most p_a_max (mV: monitors must count QRS of 0.5-5 mV).  While the
-    # lead's own last QRS were not P-like (under p_own of the last p_snips), search-back takes no P-like candidate,
-    # and once no QRS came for the re-acquisition's wait, none is a QRS or sets a level until p_resume QRS have come;
-    # False: off
+    # from its chord) and that peak to peak is at most p_a_max (mV: monitors must count QRS of 0.5-5 mV).  Where the
+    # lead's own last QRS were not P-like (under p_own of the last p_snips) and no QRS came for the re-acquisition's
+    # wait, none is a QRS (search-back takes none) or sets a level until p_resume QRS have come; False: off
     p_guard: bool = True
     p_f_max: float = 16.5
     p_w50_s: float = 0.035
@@ -1443,8 +1444,7 @@ class QRSDetector:
                 ok = [x for x in ok if x.s >= steep and x.p >= after]
                 if not ok:
                     return
-            if ok and cfg.p_guard and (self.p_guarding or self._own_p_like() is False):
-                # the largest that is no P wave (a P wave 1.66 RR after the last QRS of a ventricular standstill)
+            if ok and self.p_guarding:  # the largest that is no P wave (module docstring, "P waves without QRS")
                 ok.sort(key=lambda x: -x.v)
                 while ok and self._p_like(ok[0].p, ok[0].v):
                     self.p_refused += 1
