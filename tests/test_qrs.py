@@ -1251,32 +1251,20 @@ def _standstill(tmp_path: Path, name: str, a_s: float, b_s: float, *, start_s: f
 
 
 @pytest.mark.parametrize("start_s", [0.0, 90.0])
-def test_p_waves_of_a_ventricular_standstill_are_no_beats_however_long_it_lasts(tmp_path, start_s):
-    """A ventricular standstill of 75 s in MIT-BIH 205 (its QRS and T waves flattened, its 0.1-0.2 mV P waves kept at
-    about 90 a minute), played from the record's start or from 10 s before the standstill: asystole (HIGH) raised
-    4-7 s into it and held to its end.  Before the P-wave rules (session 59, a newcomer's
-    findings of session 58) the re-acquisition floor lapsed 60 s after the last QRS, and the P waves were counted at
-    about 90 bpm from then on (asystole cleared at 63 s); a stream that had begun 10 s before the standstill had no
-    floor from the last QRS of its first seconds once 12 s had passed (asystole cleared 9 s into the standstill).
-    The detector alone with the rules off takes the P waves for beats."""
-    from helpers import play_records
-
-    from ecgmon.core.messages import AlarmState, Condition
+def test_the_p_wave_guard_keeps_a_ventricular_standstills_p_waves_out_however_long_it_lasts(tmp_path, start_s):
+    """The P-wave guard (``DetectorConfig.p_guard``, off by default: the module docstring of segmentation/peaks.py
+    says what a review found) on a ventricular standstill of 75 s in MIT-BIH 205 (its QRS and T waves flattened, its
+    0.1-0.2 mV P waves kept at about 90 a minute), from the record's start or from 10 s before the standstill: at most
+    10 of its P waves taken for QRS (the few that are not P-like), against 15 or more without it (the floor lapses 60
+    s after the last QRS, or 12 s after a stream's first seconds' rhythm), the same QRS however the signal is cut.
+    Through the whole monitor (the guard on) asystole held to its end, where it cleared at 63 s and 9 s without
+    (measured, session 59)."""
     from ecgmon.segmentation.peaks import QRSDetector
 
     path, first = _standstill(tmp_path, f"still{int(start_s)}", 100.0, 175.0, start_s=start_s)
     rec = read(path)
     lo = first - 0.6  # the last QRS before the standstill (about one RR before its first flattened beat), s
     hi = lo + 75.0
-    _, got = play_records(tmp_path, [path])
-    asy = [(a.state, (a.beat_index or 0) / rec.fs) for a in got.alarms if a.condition is Condition.ASYSTOLE]
-    raised = [t for s, t in asy if s is AlarmState.ACTIVE]
-    cleared = [t for s, t in asy if s is AlarmState.CLEARED]
-    assert len(raised) == 1 and lo + 4.0 <= raised[0] <= lo + 7.0, asy
-    assert not cleared or cleared[0] >= hi - 1.0, asy  # held to the standstill's end
-    # a few of its P waves are not P-like (narrow, 7 of about 110 from 10 s before it), and are beats: before the rules
-    # 20 (from the start: those after the floor lapsed) and 96 (from 10 s before)
-    assert len([s for s in got.scores if lo + 1.0 < s.beat.index / rec.fs < hi - 1.0]) <= 10
     x = rec.signal.astype(np.float64)
 
     def found(cfg: DetectorConfig, n: int = 90) -> list[int]:  # the detector alone, pushed n samples at a time
@@ -1286,16 +1274,17 @@ def test_p_waves_of_a_ventricular_standstill_are_no_beats_however_long_it_lasts(
     def inside(cfg: DetectorConfig) -> int:  # ... its QRS inside the standstill
         return sum(lo + 1.0 < p / rec.fs < hi - 1.0 for p in found(cfg))
 
-    assert inside(DetectorConfig()) <= 10 and inside(DetectorConfig(p_guard=False)) >= 15
+    on = DetectorConfig(p_guard=True)
+    assert inside(on) <= 10 and inside(DetectorConfig()) >= 15
     # the same QRS however the signal is cut (what is judged P-like does not hang on the samples a push kept)
-    assert found(DetectorConfig(), 7) == found(DetectorConfig()) == found(DetectorConfig(), 4000)
+    assert found(on, 7) == found(on) == found(on, 4000)
 
 
 def test_a_lead_whose_own_complexes_look_like_p_waves_is_acquired_again_after_a_loss():
-    """The P-wave rules hold only on a lead whose own QRS were not P-like: a lead whose complexes are small and
-    rounded, with no visible T wave (0.3 mV bumps 70 ms wide at half height at 70 bpm: VFDB 420's second lead and
-    CinC 2015 v197l have such QRS, a helper found, session 59), is found again after 4 s of flat line.  The same bumps
-    after sharp QRS with T waves (a ventricular standstill's P waves) are refused as beats."""
+    """The P-wave guard (off by default) holds only on a lead whose own QRS were not P-like: a lead whose complexes
+    are small and rounded, with no visible T wave (0.3 mV bumps 70 ms wide at half height at 70 bpm: VFDB 420's
+    second lead and CinC 2015 v197l have such QRS, a helper found, session 59), is found again after 4 s of flat
+    line.  The same bumps after sharp QRS with T waves (a ventricular standstill's P waves) are refused as beats."""
     from ecgmon.segmentation.peaks import QRSDetector
 
     fs = 250.0
@@ -1308,7 +1297,7 @@ def test_a_lead_whose_own_complexes_look_like_p_waves_is_acquired_again_after_a_
         x += 0.3 * np.exp(-0.5 * ((t - b) / 0.03) ** 2)
 
     def found(sig: np.ndarray) -> np.ndarray:
-        d = QRSDetector(fs)
+        d = QRSDetector(fs, DetectorConfig(p_guard=True))
         return np.asarray([p for a in range(0, len(sig), 64) for p in d.push(sig[a:a + 64])]) / fs
 
     after = found(x)
