@@ -156,13 +156,16 @@ def snapshot(b: Built, *, focus: str | None = None, notice: str = "") -> Snapsho
     hrs = {p.patient: mon.heart_rate_lead(p) for p in mon.beds.values()}
     # the trace of the lead the rate is counted on: the second while the first is off, lost or in noise (a flat line
     # beside "68 bpm (lead 2)" told a nurse nothing of the rhythm counted; a newcomer, session 58)
-    shown = {p: lead if lead and len(v.strip(p, lead)) else 0 for p, (_, lead) in hrs.items()}
+    # (only with its rate: the tile says "(lead 2)" beside a rate; the beat marks below a trace are the first lead's,
+    # so none under the second's)
+    shown = {p: 1 if lead and hr is not None and p in v.second else 0 for p, (hr, lead) in hrs.items()}
     ends = {p: v.lead_end(p, lead) for p, lead in shown.items()}
     tiles = tuple(
         Tile(p.patient, hrs[p.patient][0], v.strip(p.patient, shown[p.patient]), p.last.loss if p.last else None,
              p.last.threshold if p.last else mon.threshold, p.beats, p.flagged, p.book.highest(), len(p.book.active),
              learning=p.model.progress(p.last.beat.index if p.last else None),
-             fs=ends[p.patient][1] or p.fs, end=ends[p.patient][0], marks=tuple(v.marks.get(p.patient, ())),
+             fs=ends[p.patient][1] or p.fs, end=ends[p.patient][0],
+             marks=() if shown[p.patient] else tuple(v.marks.get(p.patient, ())),
              alarms=tuple(sorted(p.book.active.values(), key=lambda a: -a.priority)),
              learnt=p.model.learnt is not None, per_min=p.policy.per_minute(), simulated=p.book.simulated,
              hr_second_lead=hrs[p.patient][1] == 1, trace_second_lead=shown[p.patient] == 1)

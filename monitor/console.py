@@ -67,7 +67,7 @@ class Tile:
     per_min: dict[str, int] | None = None
     simulated: bool = False  # the device says it sends a simulator's samples (core.payload), not a patient's
     hr_second_lead: bool = False  # heart_rate is the second lead's (the first cannot be read: Monitor.heart_rate)
-    trace_second_lead: bool = False  # ... and so is the strip drawn (the beat marks below it stay the first lead's)
+    trace_second_lead: bool = False  # ... and so is the strip drawn (no beat marks below it: they are the first lead's)
     # another worker judges this bed (a NATS central station's view, --station): its alarms only, no trace, no
     # verdict here; judged_by is that worker (None while its partition has no owner)
     remote: bool = False

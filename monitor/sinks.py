@@ -25,8 +25,10 @@ from ecgmon.core.messages import Alarm, BeatKind, BeatScore, Chunk, TypedBeat
 
 
 class Sink(Protocol):
-    """What the driver feeds.  ``on_chunk`` sees every chunk before it is segmented (its samples and
-    any ground truth it carries); ``on_beat`` every verdict; ``on_alarm`` every alarm transition."""
+    """What the driver feeds.  ``on_chunk`` sees every first-lead chunk before it is segmented (its samples and
+    any ground truth it carries), and a bed's second-lead chunks too where the sink's class sets ``second_leads =
+    True`` (the console view: it draws that lead's trace while the bed's rate is counted on it); ``on_beat`` every
+    verdict; ``on_alarm`` every alarm transition."""
 
     def on_chunk(self, chunk: Chunk) -> None: ...
 
@@ -43,6 +45,8 @@ class Sink(Protocol):
 
 class NullSink:
     """A sink that ignores everything: a base for sinks that need only some of the calls."""
+
+    second_leads = False  # whether on_chunk gets the second leads' chunks too (Chunk.lead 1; Sink)
 
     def on_chunk(self, chunk: Chunk) -> None:
         pass

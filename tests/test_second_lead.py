@@ -1167,5 +1167,6 @@ def test_a_bed_counted_on_its_second_lead_draws_that_leads_trace(tmp_path):
     # the strip is lead V's last samples (as the record stores them: 1 uV steps), not lead II's zeros
     np.testing.assert_allclose(off.strip, v[-n:], atol=1e-3)
     assert float(np.ptp(off.strip)) > 0.5
+    assert off.marks == () and both.marks  # no first-lead beat marks under the second lead's trace
     assert not both.hr_second_lead and not both.trace_second_lead
     assert float(np.ptp(both.strip)) > 0.5 and np.corrcoef(both.strip, x[-len(both.strip):])[0, 1] > 0.99
