@@ -158,7 +158,7 @@ def snapshot(b: Built, *, focus: str | None = None, notice: str = "") -> Snapsho
     # beside "68 bpm (lead 2)" told a nurse nothing of the rhythm counted; a newcomer, session 58)
     # (only with its rate: the tile says "(lead 2)" beside a rate; the beat marks below a trace are the first lead's,
     # so none under the second's)
-    shown = {p: 1 if lead and hr is not None and p in v.second else 0 for p, (hr, lead) in hrs.items()}
+    shown = {p: 1 if lead and hr is not None and v.has(p, 1) else 0 for p, (hr, lead) in hrs.items()}
     ends = {p: v.lead_end(p, lead) for p, lead in shown.items()}
     tiles = tuple(
         Tile(p.patient, hrs[p.patient][0], v.strip(p.patient, shown[p.patient]), p.last.loss if p.last else None,

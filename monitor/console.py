@@ -111,28 +111,23 @@ class ConsoleView(NullSink):
     def __init__(self, *, strip_s: float = FOCUS_S, marks: int = 64, log: int = 200,
                  restored: tuple[Alarm, ...] = ()) -> None:
         self.strip_s = strip_s
-        self.strips: dict[str, deque[float]] = {}
-        self.ends: dict[str, int] = {}
-        self.fs: dict[str, float] = {}
-        self.second: dict[str, tuple[deque[float], int, float]] = {}  # a bed's second lead: (strip, end, fs)
+        # by (bed, lead): 0 its first, 1 its second
+        self.strips: dict[tuple[str, int], deque[float]] = {}
+        self.ends: dict[tuple[str, int], int] = {}
+        self.fs: dict[tuple[str, int], float] = {}
         self.marks: dict[str, deque[Mark]] = {}
         self.n_marks = marks
         self.alarm_log: deque[Alarm] = deque(sorted(restored, key=lambda a: a.time), maxlen=log)
 
     def on_chunk(self, chunk: Chunk) -> None:
+        key = (chunk.patient, chunk.lead)
+        strip = self.strips.get(key)
         n = int(self.strip_s * chunk.fs)
-        if chunk.lead:
-            old = self.second.get(chunk.patient)
-            strip = old[0] if old is not None and old[0].maxlen == n and not chunk.reset else deque(maxlen=n)
-            strip.extend(chunk.samples.tolist())
-            self.second[chunk.patient] = (strip, chunk.start + len(chunk.samples), chunk.fs)
-            return
-        first = self.strips.get(chunk.patient)
-        if first is None or first.maxlen != n or chunk.reset:
-            first = self.strips[chunk.patient] = deque(maxlen=n)
-        first.extend(chunk.samples.tolist())
-        self.ends[chunk.patient] = chunk.start + len(chunk.samples)
-        self.fs[chunk.patient] = chunk.fs
+        if strip is None or strip.maxlen != n or chunk.reset:
+            strip = self.strips[key] = deque(maxlen=n)
+        strip.extend(chunk.samples.tolist())
+        self.ends[key] = chunk.start + len(chunk.samples)
+        self.fs[key] = chunk.fs
 
     def on_beat(self, score: BeatScore) -> None:
         m = self.marks.get(score.beat.patient)
@@ -144,23 +139,23 @@ class ConsoleView(NullSink):
         self.alarm_log.append(alarm)
 
     def forget(self, patient: str) -> None:
-        for per_bed in (self.strips, self.ends, self.fs, self.marks, self.second):
-            per_bed.pop(patient, None)
+        self.marks.pop(patient, None)
+        for per_lead in (self.strips, self.ends, self.fs):
+            for lead in (0, 1):
+                per_lead.pop((patient, lead), None)
+
+    def has(self, patient: str, lead: int = 0) -> bool:
+        """Whether any of ``patient``'s lead ``lead`` (0 its first, 1 its second) has come."""
+        return (patient, lead) in self.strips
 
     def strip(self, patient: str, lead: int = 0) -> np.ndarray:
-        """The last ``strip_s`` of ``patient``'s first lead (``lead`` 0) or second (1; empty where it has none)."""
-        if lead:
-            second = self.second.get(patient)
-            return np.asarray(second[0] if second else (), dtype=np.float32)
-        return np.asarray(self.strips.get(patient, ()), dtype=np.float32)
+        """The last ``strip_s`` of ``patient``'s first lead (``lead`` 0) or second (1); empty where none came."""
+        return np.asarray(self.strips.get((patient, lead), ()), dtype=np.float32)
 
     def lead_end(self, patient: str, lead: int = 0) -> tuple[int, float | None]:
         """(the absolute sample index just after the last sample of ``patient``'s lead ``lead``, its sampling rate):
         (0, None) where none came."""
-        if lead:
-            second = self.second.get(patient)
-            return (second[1], second[2]) if second else (0, None)
-        return self.ends.get(patient, 0), self.fs.get(patient)
+        return self.ends.get((patient, lead), 0), self.fs.get((patient, lead))
 
 
 def braille(x: np.ndarray, width: int, rows: int) -> list[str]:

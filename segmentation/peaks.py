@@ -1362,8 +1362,9 @@ class QRSDetector:
         return n >= self.cfg.p_own * len(snips)
 
     def _p_wave(self, c: _Cand) -> bool:
-        """Whether ``c`` is refused as a P wave: the guard is on and it is P-like (counted)."""
-        if self.p_guarding and self._p_like(c.p, c.v):
+        """Whether ``c`` is refused as a P wave (the caller checks that the guard is on): it is P-like (counted, and
+        the resume count starts again)."""
+        if self._p_like(c.p, c.v):
             self.p_refused += 1
             self.p_since = 0
             return True
@@ -1468,9 +1469,7 @@ class QRSDetector:
                     return
             if ok and self.p_guarding:  # the largest that is no P wave (module docstring, "P waves without QRS")
                 ok.sort(key=lambda x: -x.v)
-                while ok and self._p_like(ok[0].p, ok[0].v):
-                    self.p_refused += 1
-                    self.p_since = 0
+                while ok and self._p_wave(ok[0]):
                     ok.pop(0)
             if not ok:
                 self.noise = []
